@@ -1,0 +1,77 @@
+# SmallMind - plain `make` builds the library (static and shared) and the
+# CLI; `make test` runs the test suite; `make sanitize` runs it again under
+# AddressSanitizer + UndefinedBehaviorSanitizer; `make fuzz` builds the
+# libFuzzer targets (clang).
+
+CC      ?= cc
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN    += -Werror
+endif
+ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -fPIC -Iinclude -Isrc
+LDLIBS  := -lm -lpthread
+
+BUILD   ?= build
+LIB_SRC := $(wildcard src/core/*.c src/io/*.c src/text/*.c src/kernels/*.c src/model/*.c src/generate/*.c)
+CLI_SRC := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/unit/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+DEPS    := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+
+STATIC  := $(BUILD)/libsmallmind.a
+SHARED  := $(BUILD)/libsmallmind.so
+CLI     := $(BUILD)/smallmind
+UNIT    := $(BUILD)/unit_tests
+
+# The unit tests count every allocation the library makes by wrapping the
+# allocator at link time; this works under the sanitizers too.
+WRAP    := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=posix_memalign,--wrap=aligned_alloc
+
+.PHONY: all test sanitize fuzz clean
+all: $(STATIC) $(SHARED) $(CLI) smallmind
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS)
+
+$(CLI): $(CLI_OBJ) $(STATIC)
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS)
+
+# A copy at the top of the checkout, for `./smallmind run ...`.
+smallmind: $(CLI)
+	cp $(CLI) smallmind
+
+$(UNIT): $(TEST_OBJ) $(STATIC)
+	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LDLIBS) $(WRAP)
+
+test: $(CLI) $(UNIT)
+	@BUILD=$(BUILD) CC="$(CC)" CFLAGS="$(CFLAGS)" bash tests/run.sh
+
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+sanitize:
+	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/smallmind build-san/unit_tests
+	@BUILD=build-san CC="$(CC)" CFLAGS="$(SAN_FLAGS)" ASAN_OPTIONS=detect_leaks=1 bash tests/run.sh
+
+FUZZ_CC    ?= clang
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc
+FUZZERS    := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+fuzz: $(FUZZERS)
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) -lm -lpthread
+
+clean:
+	rm -rf build build-san build-fuzz smallmind
+
+-include $(DEPS)

@@ -1,0 +1,204 @@
+/* smallmind.h - the public C API of SmallMind.
+ *
+ * Handles are opaque. Every call that can fail returns an sm_status and takes
+ * an optional sm_error* (may be NULL) that receives a one-line explanation.
+ * The library keeps no global mutable state: one loaded sm_model may be
+ * shared read-only by any number of sm_sessions, each on its own thread. */
+#ifndef SMALLMIND_H
+#define SMALLMIND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SM_VERSION "0.1.0"
+
+typedef enum sm_status {
+    SM_OK = 0,
+    SM_ERR_INVALID_ARG,    /* a parameter is out of range or NULL */
+    SM_ERR_IO,             /* file missing, unreadable, a directory, ... */
+    SM_ERR_FORMAT,         /* the file is malformed or truncated */
+    SM_ERR_UNSUPPORTED,    /* valid file, but a feature we do not handle yet */
+    SM_ERR_NOMEM,          /* an allocation failed */
+    SM_ERR_CONTEXT_FULL,   /* the tokens do not fit in the session's context */
+    SM_ERR_TOKEN_RANGE,    /* a token id outside the vocabulary */
+    SM_ERR_UTF8,           /* text is not valid UTF-8 */
+    SM_ERR_NO_WEIGHTS,     /* a vocabulary-only file cannot run a forward pass */
+    SM_ERR_BUFFER_TOO_SMALL
+} sm_status;
+
+/* Static description of a status code; never NULL. */
+const char *sm_strerror(sm_status status);
+
+typedef struct sm_error {
+    sm_status status;
+    char message[512];
+} sm_error;
+
+typedef int32_t sm_token;
+
+typedef struct sm_model sm_model;
+typedef struct sm_session sm_session;
+
+/* ------------------------------------------------------------------ model */
+
+typedef struct sm_model_params {
+    /* llama2.c .bin models keep their vocabulary in a separate tokenizer.bin;
+     * GGUF files carry their own and ignore this. */
+    const char *tokenizer_path;
+} sm_model_params;
+
+sm_model_params sm_model_default_params(void);
+
+/* Loads a GGUF (v2/v3) or llama2.c .bin model. Weights are memory-mapped. */
+sm_status sm_model_load(const char *path, const sm_model_params *params,
+                        sm_model **out, sm_error *err);
+void sm_model_free(sm_model *model);
+
+typedef struct sm_model_info {
+    const char *format;      /* "GGUF v3", "llama2.c" */
+    const char *arch;        /* "llama" */
+    const char *name;        /* general.name or the file name */
+    int n_vocab, n_ctx_train, dim, n_layers, n_heads, n_kv_heads, ffn_dim;
+    int has_weights;         /* 0 for vocabulary-only files */
+    sm_token bos, eos;       /* -1 when the vocabulary has none */
+    int add_bos;             /* whether prompts start with BOS by default */
+    uint64_t n_params;
+    uint64_t weights_bytes;
+} sm_model_info;
+
+void sm_model_get_info(const sm_model *model, sm_model_info *info);
+
+/* Introspection, as `smallmind inspect` prints it. For llama2.c files the
+ * header fields appear as metadata and the weight arrays as tensors. */
+int sm_model_meta_count(const sm_model *model);
+/* Fills the key, the value's type name and a printable, possibly shortened
+ * rendering of the value (arrays: count and first elements). Returns 0 when
+ * i is out of range. */
+int sm_model_meta(const sm_model *model, int i, char *key, size_t key_cap, char *type, size_t type_cap,
+                  char *value, size_t value_cap);
+
+typedef struct sm_tensor_info {
+    char name[128];
+    const char *type;        /* "F32", "Q4_0", ... */
+    int n_dims;
+    uint64_t ne[4];          /* ne[0] varies fastest */
+    uint64_t offset;         /* from the start of the file */
+    uint64_t n_bytes;
+} sm_tensor_info;
+
+int sm_model_tensor_count(const sm_model *model);
+int sm_model_tensor(const sm_model *model, int i, sm_tensor_info *info);
+
+/* ------------------------------------------------------------- tokenizer */
+
+/* Encodes UTF-8 text. Special-token text such as "<s>" is treated as plain
+ * text. On SM_ERR_BUFFER_TOO_SMALL *n_tokens holds the count needed. */
+sm_status sm_tokenize(const sm_model *model, const char *text, size_t len,
+                      int add_bos, sm_token *tokens, size_t capacity,
+                      size_t *n_tokens, sm_error *err);
+
+/* Decodes a token sequence to text, as a detokenizer would print it
+ * (control tokens give no text; the dummy-prefix space of the first token is
+ * dropped). Writes a NUL; on SM_ERR_BUFFER_TOO_SMALL *len holds the bytes
+ * needed without the NUL. */
+sm_status sm_detokenize(const sm_model *model, const sm_token *tokens,
+                        size_t n, char *buf, size_t capacity, size_t *len,
+                        sm_error *err);
+
+/* The raw bytes one token stands for (byte tokens give their byte, control
+ * tokens give nothing). Returns the number of bytes, or -1 for a bad id. */
+int sm_token_piece(const sm_model *model, sm_token token, const char **piece);
+
+/* The token's vocabulary entry as stored (control tokens included, the
+ * SentencePiece space mark shown as ' '). Returns its length, or -1. */
+int sm_token_text(const sm_model *model, sm_token token, const char **text);
+
+/* --------------------------------------------------------------- session */
+
+typedef struct sm_session_params {
+    int n_ctx;          /* 0 = min(model context, 4096) */
+    int n_threads;      /* 0 = number of physical cores */
+    uint64_t seed;      /* RNG seed of the sampler */
+} sm_session_params;
+
+sm_session_params sm_session_default_params(void);
+
+/* Plans and allocates every buffer the forward pass and the sampler need,
+ * and the KV cache, in one arena. Nothing is allocated after this. */
+sm_status sm_session_create(const sm_model *model,
+                            const sm_session_params *params,
+                            sm_session **out, sm_error *err);
+void sm_session_free(sm_session *session);
+
+/* Forgets all evaluated tokens (the KV cache is reused). */
+void sm_session_reset(sm_session *session);
+int sm_session_n_past(const sm_session *session);
+int sm_session_n_ctx(const sm_session *session);
+size_t sm_session_arena_bytes(const sm_session *session);
+
+/* Runs the tokens through the model at the next positions. Afterwards
+ * sm_session_logits() holds the logits for the token after the last one. */
+sm_status sm_session_eval(sm_session *session, const sm_token *tokens,
+                          size_t n, sm_error *err);
+const float *sm_session_logits(const sm_session *session);
+
+/* ------------------------------------------------------------- sampling */
+
+typedef struct sm_sampler_params {
+    float temperature;     /* 0 = greedy (argmax) */
+    int top_k;             /* 0 = off */
+    float top_p;           /* 1 = off */
+    float min_p;           /* 0 = off */
+    float repeat_penalty;  /* 1 = off */
+    int repeat_last_n;     /* how many recent tokens the penalty looks at */
+} sm_sampler_params;
+
+sm_sampler_params sm_sampler_default_params(void);
+
+/* Samples the next token from the session's current logits, with the
+ * session's RNG and its recent tokens (for the repetition penalty). */
+sm_status sm_session_sample(sm_session *session, const sm_sampler_params *sp,
+                            sm_token *token, sm_error *err);
+
+/* -------------------------------------------------------------- generate */
+
+/* Called once per generated token with the text it completes (whole UTF-8
+ * characters only, possibly empty). Return non-zero to stop generating. */
+typedef int (*sm_token_callback)(void *user, sm_token token,
+                                 const char *text, size_t len);
+
+typedef struct sm_generate_params {
+    int n_predict;                /* tokens to generate; <0 = until context full */
+    int add_bos;                  /* -1 = the model's default */
+    sm_sampler_params sampler;
+    const char *const *stop;      /* stop strings (not printed), may be NULL */
+    int n_stop;
+    int ignore_eos;               /* keep going past the end-of-text token */
+} sm_generate_params;
+
+sm_generate_params sm_generate_default_params(void);
+
+typedef struct sm_generate_stats {
+    int n_prompt;            /* prompt tokens evaluated */
+    int n_generated;         /* tokens sampled */
+    double prompt_seconds;   /* evaluating the prompt */
+    double gen_seconds;      /* from the first sampled token to the end */
+    double ttft_seconds;     /* from the call to the first token's text */
+    int stopped_by;          /* 0 = n_predict, 1 = EOS, 2 = stop string,
+                                3 = callback, 4 = context full */
+} sm_generate_stats;
+
+/* Tokenizes the prompt, evaluates it after whatever the session already
+ * holds, then samples and streams tokens to the callback. */
+sm_status sm_generate(sm_session *session, const char *prompt,
+                      const sm_generate_params *gp, sm_token_callback cb,
+                      void *user, sm_generate_stats *stats, sm_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

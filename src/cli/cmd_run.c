@@ -1,0 +1,190 @@
+/* cmd_run.c - `smallmind run`: generate text, streaming it to stdout, with
+ * a statistics line on stderr. */
+#include "args.h"
+#include "commands.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_STOPS 16
+#define MAX_PROMPT_FILE (64u << 20)
+
+static void run_usage(void) {
+    printf("usage: smallmind run -m MODEL [options]\n"
+           "\n"
+           "Generates text from a GGUF or llama2.c model and streams it to stdout.\n"
+           "Statistics (tokens/s, time to first token, peak memory) go to stderr.\n"
+           "\n"
+           "model:\n"
+           "  -m, --model FILE        model file (.gguf, or llama2.c .bin)\n"
+           "  -z, --tokenizer FILE    tokenizer.bin for a llama2.c model\n"
+           "prompt:\n"
+           "  -p, --prompt TEXT       prompt (default: none, start from the BOS token)\n"
+           "  -f, --file FILE         read the prompt from a file (one final newline is dropped)\n"
+           "      --no-display-prompt do not echo the prompt before the generated text\n"
+           "generation:\n"
+           "  -n, --n-predict N       tokens to generate (default 256; -1 = until the context is full)\n"
+           "  -c, --ctx-size N        context size in tokens (default: min(model context, 4096))\n"
+           "      --stop TEXT         stop when TEXT is generated (not printed); repeatable, up to %d\n"
+           "      --ignore-eos        do not stop at the end-of-text token\n"
+           "sampling:\n"
+           "      --temp T            temperature; 0 = greedy (default 0.8)\n"
+           "      --top-k N           keep the N most likely tokens; 0 = off (default 40)\n"
+           "      --top-p P           keep the smallest set with probability >= P; 1 = off (default 0.95)\n"
+           "      --min-p P           drop tokens below P x the top probability; 0 = off (default 0.05)\n"
+           "      --repeat-penalty F  penalise recent tokens; 1 = off (default 1.0)\n"
+           "      --repeat-last-n N   how many recent tokens to penalise; -1 = whole context (default 64)\n"
+           "  -s, --seed N            RNG seed (default: random; the seed used is printed)\n"
+           "performance:\n"
+           "  -t, --threads N         worker threads (default: physical cores)\n"
+           "\n"
+           "example: smallmind run -m stories260K.gguf -p \"Once upon a time\" -n 64 --temp 0\n",
+           MAX_STOPS);
+}
+
+typedef struct run_output {
+    int wrote_any;
+    int ends_with_newline;
+} run_output;
+
+static int on_token(void *user, sm_token token, const char *text, size_t len) {
+    run_output *o = user;
+    if (len > 0) {
+        fwrite(text, 1, len, stdout);
+        fflush(stdout);
+        o->wrote_any = 1;
+        o->ends_with_newline = text[len - 1] == '\n';
+    }
+    return 0;
+}
+
+static double peak_rss_mib(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return 0.0;
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
+int cmd_run(int argc, char **argv) {
+    cli_args a = {"run", argc, 0, argv, NULL};
+    const char *model_path = NULL, *tok_path = NULL, *prompt = NULL, *prompt_file = NULL;
+    const char *stops[MAX_STOPS];
+    int n_stops = 0, echo = 1;
+    long long n_predict = 256, n_ctx = 0, threads = 0, seed = -1, top_k = 40, last_n = 64;
+    double temp = 0.8, top_p = 0.95, min_p = 0.05, penalty = 1.0;
+    int ignore_eos = 0;
+    for (a.i = 0; a.i < argc; a.i++) {
+        const char *v;
+#define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
+        if (arg_is(&a, "-h", "--help")) { run_usage(); return SM_EXIT_OK; }
+        else if (arg_is(&a, "-m", "--model")) { VALUE(); model_path = v; }
+        else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok_path = v; }
+        else if (arg_is(&a, "-p", "--prompt")) { VALUE(); prompt = v; }
+        else if (arg_is(&a, "-f", "--file")) { VALUE(); prompt_file = v; }
+        else if (arg_is(&a, NULL, "--no-display-prompt")) echo = 0;
+        else if (arg_is(&a, NULL, "--ignore-eos")) ignore_eos = 1;
+        else if (arg_is(&a, NULL, "--stop")) {
+            VALUE();
+            if (n_stops == MAX_STOPS) { cli_error(a.cmd, "at most %d --stop strings", MAX_STOPS); return SM_EXIT_USAGE; }
+            if (!*v) { cli_error(a.cmd, "--stop needs a non-empty string"); return SM_EXIT_USAGE; }
+            stops[n_stops++] = v;
+        }
+        else if (arg_is(&a, "-n", "--n-predict")) { VALUE(); if (!parse_int(&a, "-n", v, -1, 1 << 24, &n_predict)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-c", "--ctx-size")) { VALUE(); if (!parse_int(&a, "-c", v, 0, 1 << 24, &n_ctx)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-t", "--threads")) { VALUE(); if (!parse_int(&a, "-t", v, 1, 1024, &threads)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-s", "--seed")) { VALUE(); if (!parse_int(&a, "--seed", v, -1, INT64_MAX, &seed)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, NULL, "--temp")) { VALUE(); if (!parse_float(&a, "--temp", v, 0.0, 100.0, &temp)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, NULL, "--top-k")) { VALUE(); if (!parse_int(&a, "--top-k", v, 0, 1 << 24, &top_k)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, NULL, "--top-p")) { VALUE(); if (!parse_float(&a, "--top-p", v, 0.0, 1.0, &top_p)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, NULL, "--min-p")) { VALUE(); if (!parse_float(&a, "--min-p", v, 0.0, 1.0, &min_p)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, NULL, "--repeat-penalty")) { VALUE(); if (!parse_float(&a, "--repeat-penalty", v, 0.01, 100.0, &penalty)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, NULL, "--repeat-last-n")) { VALUE(); if (!parse_int(&a, "--repeat-last-n", v, -1, 1 << 24, &last_n)) return SM_EXIT_USAGE; }
+        else { cli_error(a.cmd, "unknown option '%s' (see smallmind run --help)", argv[a.i]); return SM_EXIT_USAGE; }
+#undef VALUE
+    }
+    if (prompt && prompt_file) { cli_error(a.cmd, "give the prompt with -p or -f, not both"); return SM_EXIT_USAGE; }
+    if (prompt && !*prompt) {
+        cli_error(a.cmd, "the prompt is empty; leave out -p to generate from the start token");
+        return SM_EXIT_USAGE;
+    }
+    char *file_text = NULL;
+    if (prompt_file) {
+        size_t len;
+        if (!(file_text = read_text_file(a.cmd, prompt_file, MAX_PROMPT_FILE, &len))) return SM_EXIT_ERROR;
+        if (len > 0 && file_text[len - 1] == '\n') file_text[--len] = '\0';
+        if (len == 0) { cli_error(a.cmd, "prompt file '%s' is empty", prompt_file); free(file_text); return SM_EXIT_USAGE; }
+        if (strlen(file_text) != len) { cli_error(a.cmd, "prompt file '%s' contains a NUL byte", prompt_file); free(file_text); return SM_EXIT_ERROR; }
+        prompt = file_text;
+    }
+
+    sm_model *model = cli_load_model(a.cmd, model_path, tok_path);
+    if (!model) { free(file_text); return SM_EXIT_ERROR; }
+    sm_model_info info;
+    sm_model_get_info(model, &info);
+    if (n_ctx > info.n_ctx_train)
+        fprintf(stderr, "smallmind run: warning: context %lld is longer than the %d tokens the model was trained on\n",
+                n_ctx, info.n_ctx_train);
+    uint64_t used_seed = seed >= 0 ? (uint64_t)seed : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
+    sm_session_params sp = sm_session_default_params();
+    sp.n_ctx = (int)n_ctx;
+    sp.n_threads = (int)threads;
+    sp.seed = used_seed;
+    sm_session *session = NULL;
+    sm_error err = {0};
+    int rc = SM_EXIT_ERROR;
+    if (sm_session_create(model, &sp, &session, &err) != SM_OK) {
+        cli_error(a.cmd, "%s", err.message);
+        goto done;
+    }
+    sm_generate_params gp = sm_generate_default_params();
+    gp.n_predict = (int)n_predict;
+    gp.sampler.temperature = (float)temp;
+    gp.sampler.top_k = (int)top_k;
+    gp.sampler.top_p = (float)top_p;
+    gp.sampler.min_p = (float)min_p;
+    gp.sampler.repeat_penalty = (float)penalty;
+    gp.sampler.repeat_last_n = (int)last_n;
+    gp.stop = stops;
+    gp.n_stop = n_stops;
+    gp.ignore_eos = ignore_eos;
+
+    run_output out = {0, 0};
+    if (prompt && echo) {
+        /* The prompt is checked (UTF-8, length) before anything is echoed. */
+        size_t need = 0;
+        sm_status st = sm_tokenize(model, prompt, strlen(prompt), info.add_bos, NULL, 0, &need, &err);
+        if (st != SM_OK && st != SM_ERR_BUFFER_TOO_SMALL) {
+            cli_error(a.cmd, "prompt: %s", err.message);
+            goto done;
+        }
+    }
+    if (prompt && echo) {
+        fputs(prompt, stdout);
+        fflush(stdout);
+    }
+    sm_generate_stats stats;
+    if (sm_generate(session, prompt, &gp, on_token, &out, &stats, &err) != SM_OK) {
+        if (prompt && echo) fputc('\n', stdout);
+        cli_error(a.cmd, "%s", err.message);
+        goto done;
+    }
+    fputc('\n', stdout);
+    fflush(stdout);
+    const char *why[] = {"token limit", "end of text", "stop string", "stopped", "context full"};
+    fprintf(stderr,
+            "\nsmallmind run: prompt %d tokens (%.1f tok/s) | generated %d tokens (%.1f tok/s) | "
+            "first token %.2f ms | peak RSS %.1f MiB | seed %llu | stop: %s\n",
+            stats.n_prompt, stats.prompt_seconds > 0 ? stats.n_prompt / stats.prompt_seconds : 0.0,
+            stats.n_generated, stats.gen_seconds > 0 ? stats.n_generated / stats.gen_seconds : 0.0,
+            stats.ttft_seconds * 1e3, peak_rss_mib(), (unsigned long long)used_seed,
+            why[stats.stopped_by >= 0 && stats.stopped_by <= 4 ? stats.stopped_by : 3]);
+    rc = SM_EXIT_OK;
+done:
+    sm_session_free(session);
+    sm_model_free(model);
+    free(file_text);
+    return rc;
+}

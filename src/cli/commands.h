@@ -1,0 +1,16 @@
+/* commands.h - the CLI's subcommands. Each takes the arguments after its
+ * name and returns the process exit status. */
+#ifndef SM_CLI_COMMANDS_H
+#define SM_CLI_COMMANDS_H
+
+#include "smallmind.h"
+
+int cmd_run(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+
+/* Loads -m MODEL (with -z TOKENIZER for llama2.c files), printing any
+ * error; NULL on failure. */
+sm_model *cli_load_model(const char *cmd, const char *path, const char *tokenizer);
+
+#endif

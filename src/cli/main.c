@@ -1,0 +1,59 @@
+/* main.c - the `smallmind` command: dispatches to a subcommand. */
+#include "args.h"
+#include "commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "SmallMind %s - run small transformer language models on the CPU\n"
+            "\n"
+            "usage: smallmind <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  run        generate text from a model (GGUF or llama2.c .bin)\n"
+            "  inspect    print a model file's metadata and tensor table\n"
+            "  tokenize   show how a model's tokenizer splits a text\n"
+            "\n"
+            "`smallmind <command> --help` describes each command's options.\n"
+            "example: smallmind run -m stories260K.gguf -p \"Once upon a time\" -n 64\n",
+            SM_VERSION);
+}
+
+sm_model *cli_load_model(const char *cmd, const char *path, const char *tokenizer) {
+    if (!path) {
+        cli_error(cmd, "no model given: pass -m MODEL.gguf (or a llama2.c .bin with -z TOKENIZER.bin)");
+        return NULL;
+    }
+    sm_model_params mp = sm_model_default_params();
+    mp.tokenizer_path = tokenizer;
+    sm_model *m = NULL;
+    sm_error err = {0};
+    if (sm_model_load(path, &mp, &m, &err) != SM_OK) {
+        cli_error(cmd, "%s", err.message);
+        return NULL;
+    }
+    return m;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return SM_EXIT_USAGE;
+    }
+    const char *c = argv[1];
+    if (!strcmp(c, "-h") || !strcmp(c, "--help") || !strcmp(c, "help")) {
+        usage(stdout);
+        return SM_EXIT_OK;
+    }
+    if (!strcmp(c, "--version") || !strcmp(c, "version")) {
+        printf("smallmind %s\n", SM_VERSION);
+        return SM_EXIT_OK;
+    }
+    if (!strcmp(c, "run")) return cmd_run(argc - 2, argv + 2);
+    if (!strcmp(c, "inspect")) return cmd_inspect(argc - 2, argv + 2);
+    if (!strcmp(c, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
+    cli_error(NULL, "unknown command '%s' (see smallmind --help)", c);
+    return SM_EXIT_USAGE;
+}

@@ -1,0 +1,152 @@
+/* generate.c - the generation loop: prompt in, tokens sampled and streamed
+ * out as whole UTF-8 characters, with stop strings held back until they can
+ * no longer match. After the prompt is evaluated nothing here allocates. */
+#include "model/session.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "text/utf8.h"
+
+#include <string.h>
+
+#define MAX_STOP_BYTES 1024
+
+sm_generate_params sm_generate_default_params(void) {
+    sm_generate_params p;
+    memset(&p, 0, sizeof p);
+    p.n_predict = 128;
+    p.add_bos = -1;
+    p.sampler = sm_sampler_default_params();
+    return p;
+}
+
+typedef struct streamer {
+    sm_session *s;
+    const sm_generate_params *gp;
+    sm_utf8_stream utf8;
+    size_t held;           /* bytes in s->hold_buf not yet emitted */
+    int strip_space;       /* drop the dummy-prefix space of the first text */
+    int stop_matched;
+} streamer;
+
+/* Length of the longest suffix of buf that is a proper prefix of a stop
+ * string: those bytes must wait for the next token. */
+static size_t partial_stop(const streamer *st, const char *buf, size_t n) {
+    size_t best = 0;
+    for (int i = 0; i < st->gp->n_stop; i++) {
+        const char *stop = st->gp->stop[i];
+        size_t sl = strlen(stop);
+        for (size_t k = sl - 1 < n ? sl - 1 : n; k > best; k--)
+            if (memcmp(buf + n - k, stop, k) == 0) { best = k; break; }
+    }
+    return best;
+}
+
+/* Adds a token's piece; returns how many bytes at the front of hold_buf may
+ * be emitted now. */
+static size_t stream_piece(streamer *st, const char *piece, size_t len) {
+    sm_session *s = st->s;
+    size_t w = sm_utf8_stream_feed(&st->utf8, piece, len, s->text_buf);
+    const char *text = s->text_buf;
+    if (st->strip_space && w > 0) {
+        if (text[0] == ' ') { text++; w--; }
+        st->strip_space = 0;
+    }
+    memcpy(s->hold_buf + st->held, text, w);
+    st->held += w;
+    if (st->gp->n_stop == 0) return st->held;
+    for (int i = 0; i < st->gp->n_stop; i++) {
+        const char *stop = st->gp->stop[i];
+        size_t sl = strlen(stop);
+        for (size_t at = 0; at + sl <= st->held; at++)
+            if (memcmp(s->hold_buf + at, stop, sl) == 0) {
+                st->stop_matched = 1;
+                st->held = at;
+                return at;
+            }
+    }
+    return st->held - partial_stop(st, s->hold_buf, st->held);
+}
+
+static int deliver(streamer *st, sm_token tok, size_t n_out, sm_token_callback cb, void *user) {
+    sm_session *s = st->s;
+    int stop = cb ? cb(user, tok, s->hold_buf, n_out) : 0;
+    memmove(s->hold_buf, s->hold_buf + n_out, st->held - n_out);
+    st->held -= n_out;
+    return stop;
+}
+
+sm_status sm_generate(sm_session *s, const char *prompt, const sm_generate_params *gp_in, sm_token_callback cb,
+                      void *user, sm_generate_stats *stats, sm_error *err) {
+    sm_generate_stats dummy;
+    if (!stats) stats = &dummy;
+    memset(stats, 0, sizeof *stats);
+    if (!s) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_generate: session is NULL");
+    sm_generate_params gp = gp_in ? *gp_in : sm_generate_default_params();
+    if (gp.n_stop < 0 || gp.n_stop > 16 || (gp.n_stop > 0 && !gp.stop))
+        return sm_fail(err, SM_ERR_INVALID_ARG, "between 0 and 16 stop strings are allowed");
+    size_t stop_total = 0;
+    for (int i = 0; i < gp.n_stop; i++) {
+        size_t sl = gp.stop[i] ? strlen(gp.stop[i]) : 0;
+        if (sl == 0) return sm_fail(err, SM_ERR_INVALID_ARG, "stop string %d is empty", i + 1);
+        if (sm_utf8_validate(gp.stop[i], sl) != sl)
+            return sm_fail(err, SM_ERR_UTF8, "stop string %d is not valid UTF-8", i + 1);
+        stop_total += sl;
+    }
+    if (stop_total > MAX_STOP_BYTES)
+        return sm_fail(err, SM_ERR_INVALID_ARG, "stop strings are %zu bytes in all; at most %d are allowed",
+                       stop_total, MAX_STOP_BYTES);
+    const sm_model *m = s->model;
+    const char *text = prompt ? prompt : "";
+    size_t tlen = strlen(text);
+    int add_bos = gp.add_bos < 0 ? (s->n_past == 0 && m->vocab.add_bos) : gp.add_bos;
+
+    uint64_t t0 = sm_now_ns();
+    size_t need = 0;
+    sm_status st = sm_tokenize(m, text, tlen, add_bos, NULL, 0, &need, err);
+    if (st && st != SM_ERR_BUFFER_TOO_SMALL) return st;
+    if (need == 0) return sm_fail(err, SM_ERR_INVALID_ARG, "the prompt is empty and no start token is added");
+    if (need > (size_t)(s->n_ctx - s->n_past))
+        return sm_fail(err, SM_ERR_CONTEXT_FULL, "the prompt is %zu tokens but the context has room for %d; raise -c",
+                       need, s->n_ctx - s->n_past);
+    sm_token *toks = sm_alloc(need * sizeof *toks);
+    if (!toks) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
+    st = sm_tokenize(m, text, tlen, add_bos, toks, need, &need, err);
+    if (!st) st = sm_session_eval(s, toks, need, err);
+    sm_free(toks);
+    if (st) return st;
+    uint64_t t1 = sm_now_ns();
+    stats->n_prompt = (int)need;
+    stats->prompt_seconds = (double)(t1 - t0) * 1e-9;
+
+    streamer str = {0};
+    str.s = s;
+    str.gp = &gp;
+    str.strip_space = tlen == 0 && m->vocab.add_space_prefix;
+    int n_gen = 0;
+    for (;;) {
+        if (gp.n_predict >= 0 && n_gen >= gp.n_predict) { stats->stopped_by = 0; break; }
+        sm_token tok;
+        if ((st = sm_session_sample(s, &gp.sampler, &tok, err))) return st;
+        if (tok == m->vocab.eos && !gp.ignore_eos) { stats->stopped_by = 1; break; }
+        n_gen++;
+        const char *piece;
+        int pl = sm_vocab_piece(&m->vocab, tok, &piece);
+        size_t n_out = stream_piece(&str, piece, (size_t)pl);
+        if (n_gen == 1) stats->ttft_seconds = (double)(sm_now_ns() - t0) * 1e-9;
+        if (deliver(&str, tok, n_out, cb, user)) { stats->stopped_by = 3; break; }
+        if (str.stop_matched) { stats->stopped_by = 2; break; }
+        if (gp.n_predict >= 0 && n_gen >= gp.n_predict) { stats->stopped_by = 0; break; }
+        if (s->n_past >= s->n_ctx) { stats->stopped_by = 4; break; }
+        if ((st = sm_session_eval(s, &tok, 1, err))) return st;
+    }
+    /* Whatever was held back for a stop string that never came is text. */
+    if (!str.stop_matched && stats->stopped_by != 3) {
+        size_t w = sm_utf8_stream_flush(&str.utf8, s->hold_buf + str.held);
+        str.held += w;
+        if (str.held > 0) deliver(&str, -1, str.held, cb, user);
+    }
+    stats->n_generated = n_gen;
+    stats->gen_seconds = (double)(sm_now_ns() - t1) * 1e-9;
+    return SM_OK;
+}

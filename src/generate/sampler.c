@@ -1,0 +1,142 @@
+/* sampler.c - picking the next token from the logits.
+ *
+ * The order follows llama.cpp's default chain: repetition penalty, top-k,
+ * top-p, min-p, temperature, then a draw. Temperature 0 is greedy. Sorting
+ * is done here (no qsort: glibc's may allocate) on the session's scratch. */
+#include "sampler.h"
+#include "core/error.h"
+
+#include <math.h>
+
+sm_sampler_params sm_sampler_default_params(void) {
+    sm_sampler_params p = {0.8f, 40, 0.95f, 0.05f, 1.0f, 64};
+    return p;
+}
+
+static uint64_t rng_next(uint64_t *state) {
+    /* xorshift64* */
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* Uniform in [0, 1) with 24 bits, exactly representable as a float. */
+static float rng_float(uint64_t *state) { return (float)(rng_next(state) >> 40) / 16777216.0f; }
+
+/* Total order: higher logit first, then lower id, so results never depend
+ * on the sort algorithm. */
+static int better(const sm_candidate *a, const sm_candidate *b) {
+    return a->logit > b->logit || (a->logit == b->logit && a->id < b->id);
+}
+
+/* Heap whose root is the worst candidate. */
+static void sift_down(sm_candidate *c, int n, int i) {
+    for (;;) {
+        int w = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && better(&c[w], &c[l])) w = l;
+        if (r < n && better(&c[w], &c[r])) w = r;
+        if (w == i) return;
+        sm_candidate t = c[i];
+        c[i] = c[w];
+        c[w] = t;
+        i = w;
+    }
+}
+
+/* Moves the best k candidates to the front, best first. O(n log k). */
+static void select_top(sm_candidate *c, int n, int k) {
+    for (int i = k / 2 - 1; i >= 0; i--) sift_down(c, k, i);
+    for (int i = k; i < n; i++)
+        if (better(&c[i], &c[0])) {
+            sm_candidate t = c[0];
+            c[0] = c[i];
+            c[i] = t;
+            sift_down(c, k, 0);
+        }
+    /* Heap sort the k: repeatedly move the worst to the end. */
+    for (int end = k - 1; end > 0; end--) {
+        sm_candidate t = c[0];
+        c[0] = c[end];
+        c[end] = t;
+        sift_down(c, end, 0);
+    }
+}
+
+sm_status sm_session_sample(sm_session *s, const sm_sampler_params *sp_in, sm_token *out, sm_error *err) {
+    if (!s || !out) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_session_sample: session and out are required");
+    if (s->n_past == 0) return sm_fail(err, SM_ERR_INVALID_ARG, "nothing has been evaluated yet: no logits to sample");
+    sm_sampler_params sp = sp_in ? *sp_in : sm_sampler_default_params();
+    if (!(sp.temperature >= 0.0f) || !(sp.top_p >= 0.0f && sp.top_p <= 1.0f) ||
+        !(sp.min_p >= 0.0f && sp.min_p <= 1.0f) || !(sp.repeat_penalty > 0.0f) || sp.top_k < 0 ||
+        sp.repeat_last_n < -1 || !isfinite(sp.temperature) || !isfinite(sp.repeat_penalty))
+        return sm_fail(err, SM_ERR_INVALID_ARG, "sampler parameters out of range");
+    int n = s->model->hp.n_vocab;
+    const float *logits = s->logits;
+    for (int i = 0; i < n; i++) s->cand[i] = (sm_candidate){logits[i], i};
+    if (sp.repeat_penalty != 1.0f && sp.repeat_last_n != 0) {
+        int last = sp.repeat_last_n < 0 || sp.repeat_last_n > s->n_past ? s->n_past : sp.repeat_last_n;
+        const sm_token *h = s->history + (s->n_past - last);
+        /* Each distinct recent token is penalised once. */
+        for (int i = 0; i < last; i++) {
+            sm_token t = h[i];
+            if (s->penalized[t]) continue;
+            s->penalized[t] = 1;
+            float *l = &s->cand[t].logit;
+            *l = *l > 0.0f ? *l / sp.repeat_penalty : *l * sp.repeat_penalty;
+        }
+        for (int i = 0; i < last; i++) s->penalized[h[i]] = 0;
+    }
+    return sm_sample_candidates(s->cand, n, &sp, &s->rng, out);
+}
+
+sm_status sm_sample_candidates(sm_candidate *cand, int n, const sm_sampler_params *sp, uint64_t *rng,
+                               sm_token *out) {
+    if (sp->temperature <= 0.0f) {
+        int best = 0;
+        for (int i = 1; i < n; i++)
+            if (better(&cand[i], &cand[best])) best = i;
+        *out = cand[best].id;
+        return SM_OK;
+    }
+    /* Keep at most top_k, sorted best first; with top-p the whole list
+     * must be sorted. */
+    int k = n;
+    if (sp->top_k > 0 && sp->top_k < n) k = sp->top_k;
+    select_top(cand, n, k);
+    n = k;
+    /* Probabilities at temperature 1 for top-p and min-p, as llama.cpp. */
+    float max = cand[0].logit;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += exp((double)cand[i].logit - max);
+    if (sp->top_p < 1.0f) {
+        double cum = 0.0;
+        int keep = n;
+        for (int i = 0; i < n; i++) {
+            cum += exp((double)cand[i].logit - max) / sum;
+            if (cum >= sp->top_p) { keep = i + 1; break; }
+        }
+        n = keep;
+    }
+    if (sp->min_p > 0.0f) {
+        /* p_i >= min_p * p_max  <=>  logit_i >= max + log(min_p) */
+        float floor = max + logf(sp->min_p);
+        int keep = 1;
+        while (keep < n && cand[keep].logit >= floor) keep++;
+        n = keep;
+    }
+    double total = 0.0;
+    for (int i = 0; i < n; i++) total += exp(((double)cand[i].logit - max) / sp->temperature);
+    double r = (double)rng_float(rng) * total, acc = 0.0;
+    for (int i = 0; i < n; i++) {
+        acc += exp(((double)cand[i].logit - max) / sp->temperature);
+        if (r < acc) {
+            *out = cand[i].id;
+            return SM_OK;
+        }
+    }
+    *out = cand[n - 1].id;  /* rounding left r at the very end */
+    return SM_OK;
+}

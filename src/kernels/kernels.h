@@ -1,0 +1,25 @@
+/* kernels.h - numeric building blocks of a forward pass. They know nothing
+ * of models: vectors, matrices (row-major, `rows` outputs of `cols` inputs)
+ * and element types. */
+#ifndef SM_KERNELS_KERNELS_H
+#define SM_KERNELS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* out[r] = sum_c w[r*cols + c] * x[c] */
+void sm_matvec_f32(float *out, const float *w, const float *x, int rows, int cols);
+void sm_matvec_f16(float *out, const uint16_t *w, const float *x, int rows, int cols);
+
+/* out = x / rms(x) * weight */
+void sm_rmsnorm(float *out, const float *x, const float *weight, int n, float eps);
+void sm_softmax(float *x, int n);
+/* out[i] = silu(gate[i]) * up[i] */
+void sm_swiglu(float *out, const float *gate, const float *up, int n);
+void sm_add(float *x, const float *y, int n);
+/* Rotates consecutive pairs (x[2i], x[2i+1]) of each of n_heads heads by
+ * the angles whose cos/sin are given for the first rot_dim dims. */
+void sm_rope(float *x, int n_heads, int head_dim, int rot_dim, const float *cos_t, const float *sin_t);
+void sm_f16_to_f32_row(float *out, const uint16_t *in, int n);
+
+#endif

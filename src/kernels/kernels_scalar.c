@@ -1,0 +1,70 @@
+/* kernels_scalar.c - portable reference kernels (see kernels.h). The SIMD
+ * variants are tested against these. */
+#include "kernels.h"
+#include "half.h"
+
+#include <math.h>
+
+void sm_matvec_f32(float *out, const float *w, const float *x, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        const float *row = w + (size_t)r * cols;
+        float sum = 0.0f;
+        for (int c = 0; c < cols; c++) sum += row[c] * x[c];
+        out[r] = sum;
+    }
+}
+
+void sm_matvec_f16(float *out, const uint16_t *w, const float *x, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        const uint16_t *row = w + (size_t)r * cols;
+        float sum = 0.0f;
+        for (int c = 0; c < cols; c++) sum += sm_fp16_to_fp32(row[c]) * x[c];
+        out[r] = sum;
+    }
+}
+
+void sm_rmsnorm(float *out, const float *x, const float *weight, int n, float eps) {
+    float ss = 0.0f;
+    for (int i = 0; i < n; i++) ss += x[i] * x[i];
+    float scale = 1.0f / sqrtf(ss / (float)n + eps);
+    for (int i = 0; i < n; i++) out[i] = x[i] * scale * weight[i];
+}
+
+void sm_softmax(float *x, int n) {
+    float max = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > max) max = x[i];
+    float sum = 0.0f;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    float inv = 1.0f / sum;
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+void sm_swiglu(float *out, const float *gate, const float *up, int n) {
+    for (int i = 0; i < n; i++) {
+        float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+void sm_add(float *x, const float *y, int n) {
+    for (int i = 0; i < n; i++) x[i] += y[i];
+}
+
+void sm_rope(float *x, int n_heads, int head_dim, int rot_dim, const float *cos_t, const float *sin_t) {
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * head_dim;
+        for (int i = 0; i < rot_dim / 2; i++) {
+            float a = v[2 * i], b = v[2 * i + 1];
+            v[2 * i] = a * cos_t[i] - b * sin_t[i];
+            v[2 * i + 1] = a * sin_t[i] + b * cos_t[i];
+        }
+    }
+}
+
+void sm_f16_to_f32_row(float *out, const uint16_t *in, int n) {
+    for (int i = 0; i < n; i++) out[i] = sm_fp16_to_fp32(in[i]);
+}

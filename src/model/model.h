@@ -1,0 +1,55 @@
+/* model.h - a loaded model: hyperparameters, views of the weights inside the
+ * mapped file, and the vocabulary. Read-only once loaded, so any number of
+ * sessions may share it. */
+#ifndef SM_MODEL_MODEL_H
+#define SM_MODEL_MODEL_H
+
+#include <stdint.h>
+#include "smallmind.h"
+#include "core/mapfile.h"
+#include "io/gguf.h"
+#include "text/vocab.h"
+
+enum sm_model_format { SM_FORMAT_GGUF = 1, SM_FORMAT_LLAMA2C = 2 };
+
+/* A weight matrix of `rows` outputs by `cols` inputs, row-major, in one of
+ * the ggml element types (F32 or F16 for now). */
+typedef struct sm_matrix {
+    const void *data;
+    uint32_t type;
+    int rows, cols;
+} sm_matrix;
+
+typedef struct sm_layer {
+    const float *attn_norm, *ffn_norm;
+    sm_matrix wq, wk, wv, wo, w_gate, w_up, w_down;
+} sm_layer;
+
+typedef struct sm_hparams {
+    int n_vocab, n_ctx_train, dim, n_layers, n_heads, n_kv_heads, head_dim, ffn_dim, rope_dim;
+    float rope_base, norm_eps;
+} sm_hparams;
+
+struct sm_model {
+    int kind;            /* enum sm_model_format */
+    sm_mapped_file file, tok_file;   /* unmapped when loaded from buffers */
+    sm_gguf gguf;
+    int has_weights;
+    sm_hparams hp;
+    sm_matrix tok_embd, output;
+    const float *output_norm;
+    sm_layer *layers;
+    sm_vocab vocab;
+    char arch[32];
+    char format[16];
+    int l2c_header[7];   /* llama2.c files: the raw header, for inspect */
+    char name[128];
+    uint64_t n_params, weights_bytes;
+};
+
+/* Loads from memory (the buffers must outlive the model). tok may be NULL
+ * for GGUF. Used by sm_model_load and by the fuzz targets. */
+sm_status sm_model_load_buffers(const void *data, size_t size, const void *tok, size_t tok_size,
+                                sm_model **out, sm_error *err);
+
+#endif

@@ -1,0 +1,45 @@
+/* session.h - one conversation with a model: the arena that holds every
+ * activation buffer, the KV cache, the sampler's scratch and the token
+ * history. Created once; nothing is allocated while it runs. */
+#ifndef SM_MODEL_SESSION_H
+#define SM_MODEL_SESSION_H
+
+#include <stdint.h>
+#include "model.h"
+#include "core/arena.h"
+
+typedef struct sm_candidate {
+    float logit;
+    int32_t id;
+} sm_candidate;
+
+struct sm_session {
+    const sm_model *model;
+    int n_ctx, n_threads, n_past;
+    void *block;                 /* the arena's memory */
+    size_t block_bytes;
+
+    /* activations of the token in flight */
+    float *x, *xb, *xb2, *q, *att, *hb, *hb2, *logits;
+    /* [layer][position][kv_dim] */
+    float *k_cache, *v_cache;
+    /* [position][rope_dim / 2] */
+    float *rope_cos, *rope_sin;
+
+    sm_token *history;           /* the token at each position, n_ctx */
+    /* sampler scratch */
+    sm_candidate *cand;          /* n_vocab */
+    uint8_t *penalized;          /* n_vocab, all zero between calls */
+    uint64_t rng;
+    /* generation scratch: pieces, UTF-8 completion, stop-string hold-back */
+    char *text_buf;
+    size_t text_cap;
+    char *hold_buf;
+    size_t hold_cap;
+};
+
+/* Runs one token at position s->n_past through the model; computes the
+ * logits only when asked (prompt tokens before the last do not need them). */
+void sm_llama_forward(sm_session *s, sm_token token, int want_logits);
+
+#endif

@@ -1,0 +1,57 @@
+/* vocab.h - a SentencePiece-style vocabulary: token texts, scores and
+ * types, lookup by text, encoding (score-ordered merges with byte fallback)
+ * and decoding to pieces.
+ *
+ * Token texts are stored with the SentencePiece space mark U+2581 already
+ * replaced by ' ', the form llama2.c's tokenizer.bin uses too, so one code
+ * path serves both file formats. */
+#ifndef SM_TEXT_VOCAB_H
+#define SM_TEXT_VOCAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "smallmind.h"
+
+/* Numbering as in GGUF's tokenizer.ggml.token_type. */
+enum sm_token_type {
+    SM_TOK_UNDEFINED = 0, SM_TOK_NORMAL = 1, SM_TOK_UNKNOWN = 2, SM_TOK_CONTROL = 3,
+    SM_TOK_USER_DEFINED = 4, SM_TOK_UNUSED = 5, SM_TOK_BYTE = 6
+};
+
+typedef struct sm_vocab_entry {
+    const char *text;
+    uint32_t len;
+    float score;
+    int type;       /* SM_TOK_UNDEFINED: inferred from the text */
+} sm_vocab_entry;
+
+typedef struct sm_vocab {
+    int n;
+    char *block;            /* all texts, then all pieces */
+    uint32_t *text_off, *text_len, *piece_off, *piece_len;
+    float *score;
+    uint8_t *type;
+    int32_t *slots;         /* open-addressing hash of text -> id */
+    uint32_t slot_mask;
+    int32_t byte_id[256];   /* -1 where the vocabulary has no byte token */
+    int32_t bos, eos, unk;  /* -1 when absent */
+    int add_bos, add_space_prefix;
+    uint32_t max_piece_len;
+} sm_vocab;
+
+/* Builds the vocabulary from entries. With spm_space_mark, U+2581 in the
+ * texts is turned into ' '. */
+sm_status sm_vocab_build(sm_vocab *v, const sm_vocab_entry *entries, int n, int spm_space_mark,
+                         sm_error *err);
+void sm_vocab_free(sm_vocab *v);
+
+/* Id of the token with exactly this text, or -1. */
+int32_t sm_vocab_lookup(const sm_vocab *v, const char *text, size_t len);
+
+sm_status sm_vocab_encode(const sm_vocab *v, const char *text, size_t len, int add_bos,
+                          sm_token *tokens, size_t capacity, size_t *n_tokens, sm_error *err);
+
+/* The bytes a token decodes to; -1 for an id out of range. */
+int sm_vocab_piece(const sm_vocab *v, sm_token id, const char **piece);
+
+#endif
