@@ -152,18 +152,23 @@ int cmd_run(int argc, char **argv) {
     gp.ignore_eos = ignore_eos;
 
     run_output out = {0, 0};
-    if (prompt && echo) {
-        /* The prompt is checked (UTF-8, length) before anything is echoed. */
+    if (prompt) {
+        /* Check the prompt (UTF-8, length) before anything is echoed. */
         size_t need = 0;
         sm_status st = sm_tokenize(model, prompt, strlen(prompt), info.add_bos, NULL, 0, &need, &err);
         if (st != SM_OK && st != SM_ERR_BUFFER_TOO_SMALL) {
             cli_error(a.cmd, "prompt: %s", err.message);
             goto done;
         }
-    }
-    if (prompt && echo) {
-        fputs(prompt, stdout);
-        fflush(stdout);
+        if (need > (size_t)sm_session_n_ctx(session)) {
+            cli_error(a.cmd, "the prompt is %zu tokens but the context holds %d; raise -c", need,
+                      sm_session_n_ctx(session));
+            goto done;
+        }
+        if (echo) {
+            fputs(prompt, stdout);
+            fflush(stdout);
+        }
     }
     sm_generate_stats stats;
     if (sm_generate(session, prompt, &gp, on_token, &out, &stats, &err) != SM_OK) {

@@ -112,6 +112,12 @@ sm_status sm_llama2c_parse_tokenizer(const void *data, size_t size, int n_vocab,
         toks[i].len = (uint32_t)len;
         p += len;
     }
+    if (p != end) {
+        sm_free(toks);
+        return sm_fail(err, SM_ERR_FORMAT,
+                       "tokenizer has %zu bytes left after the model's %d tokens: it belongs to another model",
+                       (size_t)(end - p), n_vocab);
+    }
     *out = toks;
     return SM_OK;
 }

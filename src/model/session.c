@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 #define HOLD_BYTES 8192   /* stop-string hold-back; stop strings are capped well below */
 
@@ -74,6 +75,14 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
         sm_free(s);
         return sm_fail(err, SM_ERR_NOMEM, "a context of %d tokens needs more memory than can be addressed", n_ctx);
     }
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page > 0 && a.used / (size_t)page > (size_t)pages) {
+        double need = (double)a.used / (1 << 30), have = (double)pages * (double)page / (1 << 30);
+        sm_free(s);
+        return sm_fail(err, SM_ERR_NOMEM,
+                       "a context of %d tokens needs %.1f GiB but this machine has %.1f GiB; use a smaller -c",
+                       n_ctx, need, have);
+    }
     s->block = sm_alloc_aligned(a.used);
     if (!s->block) {
         size_t mb = a.used >> 20;
@@ -87,13 +96,14 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
     memset(s->penalized, 0, (size_t)hp->n_vocab);
 
     int half = hp->rope_dim / 2;
-    for (int pos = 0; pos < n_ctx; pos++)
-        for (int i = 0; i < half; i++) {
-            double freq = pow((double)hp->rope_base, -2.0 * i / (double)hp->rope_dim);
+    for (int i = 0; i < half; i++) {
+        double freq = pow((double)hp->rope_base, -2.0 * i / (double)hp->rope_dim);
+        for (int pos = 0; pos < n_ctx; pos++) {
             double angle = pos * freq;
             s->rope_cos[(size_t)pos * half + i] = (float)cos(angle);
             s->rope_sin[(size_t)pos * half + i] = (float)sin(angle);
         }
+    }
     uint64_t seed = p.seed;
     s->rng = splitmix64(&seed);
     if (s->rng == 0) s->rng = 0x2545F4914F6CDD1Dull;

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# cli_test.sh - the `smallmind` command end to end: reference outputs,
+# llama.cpp's greedy continuations, tokenizer vectors, help texts, the
+# README's C example, and bad input (one-line errors, non-zero status,
+# never a crash).
+set -u
+BUILD=${BUILD:-build}
+SM="$BUILD/smallmind"
+SHARED=${SM_SHARED:-../shared}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+pass=0 fail=0 skip=0
+
+ok()   { pass=$((pass + 1)); echo "ok   $1"; }
+bad()  { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "    $2"; }
+skp()  { skip=$((skip + 1)); echo "skip $1: $2"; }
+have() { [ -e "$SHARED/$1" ]; }
+
+# expect_error NAME CMD...: non-zero exit below 128 (no signal), exactly one
+# line on stderr that says "error", nothing on stdout.
+expect_error() {
+    local name=$1; shift
+    "$@" > "$TMP/out" 2> "$TMP/err" < /dev/null
+    local rc=$?
+    local lines; lines=$(wc -l < "$TMP/err")
+    if [ $rc -ne 0 ] && [ $rc -lt 128 ] && [ "$lines" -eq 1 ] && grep -q error "$TMP/err" && [ ! -s "$TMP/out" ]; then
+        ok "$name"
+    else
+        bad "$name" "rc=$rc, stderr: $(head -c 300 "$TMP/err")"
+    fi
+}
+
+# ---------------------------------------------------------------- help
+for c in run inspect tokenize; do
+    if "$SM" $c --help > "$TMP/h" 2>&1 && grep -q "usage: smallmind $c" "$TMP/h"; then ok "help_$c"; else bad "help_$c"; fi
+done
+if "$SM" --help | grep -q "commands:"; then ok "help_main"; else bad "help_main"; fi
+expect_error "unknown_command" "$SM" frobnicate
+
+# ---------------------------------------------------- reference outputs
+G=$SHARED/models/stories260K.gguf
+B=$SHARED/models/stories260K.bin
+Z=$SHARED/models/tok512.bin
+if have models/stories260K.gguf && have refs/stories260K.greedy.txt; then
+    "$SM" run -m "$G" --temp 0 -n 256 > "$TMP/o" 2> "$TMP/e"
+    if cmp -s "$TMP/o" "$SHARED/refs/stories260K.greedy.txt"; then ok "greedy_reference_gguf"; else bad "greedy_reference_gguf"; fi
+    if grep -q "generated 256 tokens" "$TMP/e" && grep -q "tok/s" "$TMP/e" && grep -q "peak RSS" "$TMP/e" \
+        && grep -q "first token" "$TMP/e"; then ok "stats_line"; else bad "stats_line" "$(cat "$TMP/e")"; fi
+    "$SM" run -m "$B" -z "$Z" --temp 0 -n 256 > "$TMP/o" 2>/dev/null
+    if cmp -s "$TMP/o" "$SHARED/refs/stories260K.greedy.txt"; then ok "greedy_reference_llama2c"; else bad "greedy_reference_llama2c"; fi
+else
+    skp "greedy_reference" "../shared is absent"
+fi
+
+# -------------------------------- greedy continuations made by llama.cpp
+if have models/stories260K.gguf; then
+    for p in tests/refs/llamacpp/*.prompt; do
+        name=$(basename "$p" .prompt)
+        n=$(cat "${p%.prompt}.n")
+        { cat "$p"; cat "${p%.prompt}.expected"; } > "$TMP/want"
+        "$SM" run -m "$G" -p "$(cat "$p")" -n "$n" --temp 0 > "$TMP/o" 2>/dev/null
+        if cmp -s "$TMP/o" "$TMP/want"; then ok "llamacpp_${name}_gguf"; else bad "llamacpp_${name}_gguf" "$(diff "$TMP/o" "$TMP/want" | head -5)"; fi
+        "$SM" run -m "$B" -z "$Z" -p "$(cat "$p")" -n "$n" --temp 0 > "$TMP/o" 2>/dev/null
+        if cmp -s "$TMP/o" "$TMP/want"; then ok "llamacpp_${name}_llama2c"; else bad "llamacpp_${name}_llama2c"; fi
+    done
+    # the prompt from a file gives the same as -p
+    "$SM" run -m "$G" -f tests/refs/llamacpp/case03.prompt -n 100 --temp 0 > "$TMP/o" 2>/dev/null
+    { cat tests/refs/llamacpp/case03.prompt; cat tests/refs/llamacpp/case03.expected; } > "$TMP/want"
+    if cmp -s "$TMP/o" "$TMP/want"; then ok "prompt_file"; else bad "prompt_file"; fi
+    # seeds reproduce
+    a=$("$SM" run -m "$G" -p "Once" -n 40 --seed 5 2>/dev/null); b=$("$SM" run -m "$G" -p "Once" -n 40 --seed 5 2>/dev/null)
+    c=$("$SM" run -m "$G" -p "Once" -n 40 --seed 6 2>/dev/null)
+    if [ "$a" = "$b" ] && [ "$a" != "$c" ]; then ok "seed_reproduces"; else bad "seed_reproduces"; fi
+    # --stop ends before the stop text
+    out=$("$SM" run -m "$G" --temp 0 -n 256 --stop "park" 2>/dev/null)
+    if [ "$out" = "Once upon a time, there was a little girl named Lily. She loved to play outside in the " ]; then
+        ok "stop_string"; else bad "stop_string" "$out"; fi
+else
+    skp "llamacpp_continuations" "../shared is absent"
+fi
+
+# ------------------------------------- tokenizer vectors through the CLI
+for v in llama-spm phi-3; do
+    f=$SHARED/vocab/ggml-vocab-$v.gguf
+    if [ ! -e "$f" ]; then skp "cli_tokenize_$v" "../shared is absent"; continue; fi
+    awk -v dir="$TMP" 'BEGIN { RS = "\n__ggml_vocab_test__\n"; ORS = "" } { print > (dir "/case" NR) }' "$f.inp"
+    i=0 mism=0
+    while IFS= read -r want; do
+        i=$((i + 1))
+        [ -e "$TMP/case$i" ] || : > "$TMP/case$i"
+        got=$("$SM" tokenize -m "$f" -f "$TMP/case$i" --ids --no-bos 2>/dev/null | tr -d '[],')
+        [ "$(echo $got)" = "$(echo $want)" ] || mism=$((mism + 1))
+    done < "$f.out"
+    if [ $i -eq 46 ] && [ $mism -eq 0 ]; then ok "cli_tokenize_$v"; else bad "cli_tokenize_$v" "$mism of $i differ"; fi
+done
+
+# -------------------------------------------------------------- inspect
+if have models/stories260K.gguf; then
+    "$SM" inspect "$G" > "$TMP/o" 2>&1
+    if grep -q "GGUF v3" "$TMP/o" && grep -q "blk.4.ffn_up.weight" "$TMP/o" && grep -q "tensors (48)" "$TMP/o" \
+        && grep -q "llama.attention.head_count_kv" "$TMP/o"; then ok "inspect_gguf"; else bad "inspect_gguf"; fi
+    "$SM" inspect "$B" -z "$Z" > "$TMP/o" 2>&1
+    if grep -q "llama2.c" "$TMP/o" && grep -q "llama2c.n_kv_heads" "$TMP/o"; then ok "inspect_llama2c"; else bad "inspect_llama2c"; fi
+fi
+
+# ------------------------------------------------------------ bad input
+expect_error "no_model" "$SM" run -p hi
+expect_error "missing_model" "$SM" run -m /nonexistent.gguf
+expect_error "directory_model" "$SM" run -m /tmp
+: > "$TMP/empty.gguf"
+expect_error "empty_model" "$SM" run -m "$TMP/empty.gguf"
+if have models/stories260K.gguf; then
+    for n in 3 100 5000 500000; do
+        head -c $n "$G" > "$TMP/trunc.gguf"
+        expect_error "truncated_model_$n" "$SM" run -m "$TMP/trunc.gguf" -n 4
+    done
+    expect_error "bin_without_tokenizer" "$SM" run -m "$B" -n 4
+    expect_error "wrong_tokenizer" "$SM" run -m "$B" -z "$SHARED/models/tokenizer.bin" -n 4
+    expect_error "empty_prompt" "$SM" run -m "$G" -p ""
+    expect_error "invalid_utf8_prompt" "$SM" run -m "$G" -p $'caf\xc3'
+    printf 'caf\xc3\xa9 \xff' > "$TMP/bad.txt"
+    expect_error "invalid_utf8_file" "$SM" run -m "$G" -f "$TMP/bad.txt"
+    : > "$TMP/empty.txt"
+    expect_error "empty_prompt_file" "$SM" run -m "$G" -f "$TMP/empty.txt"
+    expect_error "missing_prompt_file" "$SM" run -m "$G" -f /nonexistent.txt
+    expect_error "prompt_longer_than_context" "$SM" run -m "$G" -c 8 -p "Once upon a time there was a girl named Lily who liked to play"
+    expect_error "n_not_a_number" "$SM" run -m "$G" -n abc
+    expect_error "n_absurd" "$SM" run -m "$G" -n 99999999999999
+    expect_error "ctx_negative" "$SM" run -m "$G" -c -5
+    expect_error "ctx_absurd" "$SM" run -m "$G" -c 999999999
+    expect_error "temp_negative" "$SM" run -m "$G" --temp -1
+    expect_error "temp_nan" "$SM" run -m "$G" --temp nan
+    expect_error "top_p_above_one" "$SM" run -m "$G" --top-p 2
+    expect_error "threads_zero" "$SM" run -m "$G" -t 0
+    expect_error "seed_garbage" "$SM" run -m "$G" --seed 12x
+    expect_error "unknown_flag" "$SM" run -m "$G" --frobnicate
+    expect_error "missing_value" "$SM" run -m "$G" -n
+    expect_error "tokenize_no_text" "$SM" tokenize -m "$G"
+    expect_error "tokenize_bad_utf8" "$SM" tokenize -m "$G" -p $'\xc3('
+    expect_error "vocab_only_cannot_run" "$SM" run -m "$SHARED/vocab/ggml-vocab-llama-spm.gguf"
+fi
+
+# ------------------------------------------- the README's C API example
+awk '/^```c$/ { on = 1; next } /^```$/ { on = 0 } on' README.md > "$TMP/example.c"
+if [ ! -s "$TMP/example.c" ]; then
+    bad "readme_example" "no \`\`\`c block in README.md"
+elif ${CC:-cc} ${CFLAGS:-} -std=c11 -Iinclude -o "$TMP/example" "$TMP/example.c" "$BUILD/libsmallmind.a" -lm -lpthread 2> "$TMP/cc"; then
+    if have models/stories260K.gguf; then
+        if "$TMP/example" "$G" > "$TMP/o" 2>&1 && [ -s "$TMP/o" ]; then ok "readme_example"; else bad "readme_example" "$(head -3 "$TMP/o")"; fi
+    else
+        skp "readme_example_run" "../shared is absent"
+    fi
+else
+    bad "readme_example" "does not compile: $(head -3 "$TMP/cc")"
+fi
+
+echo "cli: $pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]

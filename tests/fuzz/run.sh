@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# run.sh - runs each libFuzzer target for a fixed time (FUZZ_SECONDS, default
+# 30) under ASan+UBSan, seeded with ../shared's files when present. Fails if
+# a target finds a crash, a leak or undefined behaviour.
+set -u
+cd "$(dirname "$0")/../.."
+SECS=${FUZZ_SECONDS:-30}
+SHARED=${SM_SHARED:-../shared}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+status=0 passed=0 failed=0
+for t in build-fuzz/fuzz_*; do
+    name=$(basename "$t")
+    corpus="$work/$name"
+    mkdir -p "$corpus"
+    case $name in
+        fuzz_gguf) for f in "$SHARED"/models/*.gguf "$SHARED"/vocab/*.gguf; do [ -e "$f" ] && [ "$(stat -c %s "$f")" -lt 2000000 ] && cp "$f" "$corpus/"; done ;;
+        fuzz_llama2c)
+            if [ -e "$SHARED/models/stories260K.bin" ]; then
+                size=$(stat -c %s "$SHARED/models/stories260K.bin")
+                { printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $((size & 255)) $((size >> 8 & 255)) $((size >> 16 & 255)) $((size >> 24 & 255)))"
+                  cat "$SHARED/models/stories260K.bin" "$SHARED/models/tok512.bin"; } > "$corpus/seed"
+            fi ;;
+        fuzz_tokenizer)
+            if [ -e "$SHARED/models/tok512.bin" ]; then
+                { printf '\x00\x02\x10\x00Once upon a time'; cat "$SHARED/models/tok512.bin"; } > "$corpus/seed"
+            fi ;;
+    esac
+    echo "fuzzing $name for ${SECS}s"
+    if "$t" -max_total_time="$SECS" -max_len=2000000 -rss_limit_mb=4096 -print_final_stats=0 "$corpus" \
+        > "$work/$name.log" 2>&1; then
+        passed=$((passed + 1))
+        echo "ok   $name ($(grep -o 'Done [0-9]* runs' "$work/$name.log" | tail -1))"
+    else
+        failed=$((failed + 1))
+        status=1
+        echo "FAIL $name"
+        tail -40 "$work/$name.log"
+    fi
+done
+echo "fuzz: $passed passed, $failed failed"
+exit $status

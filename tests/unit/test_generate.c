@@ -1,0 +1,321 @@
+/* test_generate.c - end-to-end generation through the public API: the
+ * reference greedy output, zero allocations per token, independent
+ * sessions, stop conditions and bad input. */
+#include "test.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+typedef struct collected {
+    sm_token ids[4096];
+    int n;
+    char text[65536];
+    size_t len;
+    unsigned long allocs_at_first;
+    unsigned long allocs_at_last;
+    int stop_after;
+} collected;
+
+static int collect(void *user, sm_token tok, const char *text, size_t len) {
+    collected *c = user;
+    if (tok >= 0) {
+        if (c->n == 0) c->allocs_at_first = alloc_calls();
+        c->allocs_at_last = alloc_calls();
+        c->ids[c->n++] = tok;
+    }
+    memcpy(c->text + c->len, text, len);
+    c->len += len;
+    c->text[c->len] = '\0';
+    return c->stop_after && c->n >= c->stop_after;
+}
+
+static int read_ref_ids(int *ids, int cap) {
+    const char *p = shared_path("refs/stories260K.greedy.ids.txt");
+    if (!p) return -1;
+    char *t = read_file(p, NULL);
+    int n = 0;
+    for (char *q = strchr(t, '['); q && *q && *q != ']' && n < cap;) {
+        char *end;
+        long v = strtol(q + 1, &end, 10);
+        if (end == q + 1) break;
+        ids[n++] = (int)v;
+        q = end;
+    }
+    free(t);
+    return n;
+}
+
+static void check_greedy_reference(const char *model, const char *tok) {
+    sm_model_params mp = sm_model_default_params();
+    mp.tokenizer_path = tok;
+    sm_model *m = NULL;
+    sm_error err = {0};
+    REQUIRE(sm_model_load(model, &mp, &m, &err) == SM_OK);
+    sm_session *s = NULL;
+    REQUIRE(sm_session_create(m, NULL, &s, &err) == SM_OK);
+    sm_generate_params gp = sm_generate_default_params();
+    gp.n_predict = 256;
+    gp.sampler.temperature = 0;
+    collected *c = calloc(1, sizeof *c);
+    sm_generate_stats st;
+    REQUIRE(sm_generate(s, NULL, &gp, collect, c, &st, &err) == SM_OK);
+    int ref[512];
+    int nref = read_ref_ids(ref, 512);
+    CHECK(nref == 256 && c->n == 256 && st.n_generated == 256 && st.n_prompt == 1);
+    int same = 1;
+    for (int i = 0; i < nref && i < c->n; i++) same &= ref[i] == c->ids[i];
+    CHECK(same);
+    char *want = read_file(shared_path("refs/stories260K.greedy.txt"), NULL);
+    REQUIRE(want);
+    c->text[c->len] = '\n';
+    c->text[c->len + 1] = '\0';
+    CHECKF(strcmp(c->text, want) == 0, "text differs from the reference");
+    free(want);
+    free(c);
+    sm_session_free(s);
+    sm_model_free(m);
+}
+
+TEST(greedy_matches_reference_gguf) {
+    NEED_SHARED(p, "models/stories260K.gguf");
+    NEED_SHARED(r, "refs/stories260K.greedy.ids.txt");
+    check_greedy_reference(p, NULL);
+}
+
+TEST(greedy_matches_reference_llama2c) {
+    NEED_SHARED(p, "models/stories260K.bin");
+    NEED_SHARED(t, "models/tok512.bin");
+    NEED_SHARED(r, "refs/stories260K.greedy.ids.txt");
+    check_greedy_reference(p, t);
+}
+
+/* After the first generated token, generating allocates nothing: not in
+ * the forward pass, the sampler, the detokenizer or the stop-string
+ * machinery. Counted at the allocator itself (link-time wrapping). */
+TEST(no_allocations_while_generating) {
+    NEED_SHARED(path, "models/stories260K.gguf");
+    sm_model *m = NULL;
+    REQUIRE(sm_model_load(path, NULL, &m, NULL) == SM_OK);
+    sm_session *s = NULL;
+    sm_session_params sp = sm_session_default_params();
+    sp.seed = 7;
+    REQUIRE(sm_session_create(m, &sp, &s, NULL) == SM_OK);
+    const char *stops[] = {"zzz-never"};
+    for (int variant = 0; variant < 2; variant++) {
+        sm_session_reset(s);
+        sm_generate_params gp = sm_generate_default_params();
+        gp.n_predict = 101;
+        gp.ignore_eos = 1;
+        if (variant == 0) gp.sampler.temperature = 0;
+        else { gp.sampler.repeat_penalty = 1.1f; gp.stop = stops; gp.n_stop = 1; }
+        collected *c = calloc(1, sizeof *c);
+        REQUIRE(sm_generate(s, "Once upon a time", &gp, collect, c, NULL, NULL) == SM_OK);
+        CHECK(c->n == 101);
+        CHECKF(c->allocs_at_last == c->allocs_at_first, "variant %d: %lu allocation calls in 100 tokens", variant,
+               c->allocs_at_last - c->allocs_at_first);
+        free(c);
+    }
+    sm_session_free(s);
+    sm_model_free(m);
+}
+
+/* Greedy ids of a prompt, one session, start to end. */
+static int greedy_ids(const sm_model *m, const char *prompt, int n, sm_token *out) {
+    sm_session *s = NULL;
+    if (sm_session_create(m, NULL, &s, NULL) != SM_OK) return -1;
+    sm_generate_params gp = sm_generate_default_params();
+    gp.n_predict = n;
+    gp.sampler.temperature = 0;
+    gp.ignore_eos = 1;
+    collected *c = calloc(1, sizeof *c);
+    sm_generate(s, prompt, &gp, collect, c, NULL, NULL);
+    memcpy(out, c->ids, sizeof(sm_token) * (size_t)c->n);
+    int got = c->n;
+    free(c);
+    sm_session_free(s);
+    return got;
+}
+
+typedef struct job {
+    const sm_model *m;
+    const char *prompt;
+    sm_token ids[64];
+    int n;
+} job;
+
+static void *run_job(void *arg) {
+    job *j = arg;
+    j->n = greedy_ids(j->m, j->prompt, 40, j->ids);
+    return NULL;
+}
+
+TEST(two_sessions_on_one_model_are_independent) {
+    NEED_SHARED(path, "models/stories260K.gguf");
+    sm_model *m = NULL;
+    REQUIRE(sm_model_load(path, NULL, &m, NULL) == SM_OK);
+    sm_token a[64], b[64];
+    REQUIRE(greedy_ids(m, "Once upon a time", 40, a) == 40);
+    REQUIRE(greedy_ids(m, "The dog ran", 40, b) == 40);
+    /* interleaved step by step through the low-level calls */
+    sm_session *s1 = NULL, *s2 = NULL;
+    REQUIRE(sm_session_create(m, NULL, &s1, NULL) == SM_OK);
+    REQUIRE(sm_session_create(m, NULL, &s2, NULL) == SM_OK);
+    sm_token p1[32], p2[32];
+    size_t n1, n2;
+    REQUIRE(sm_tokenize(m, "Once upon a time", 16, 1, p1, 32, &n1, NULL) == SM_OK);
+    REQUIRE(sm_tokenize(m, "The dog ran", 11, 1, p2, 32, &n2, NULL) == SM_OK);
+    REQUIRE(sm_session_eval(s1, p1, n1, NULL) == SM_OK);
+    REQUIRE(sm_session_eval(s2, p2, n2, NULL) == SM_OK);
+    sm_sampler_params greedy = sm_sampler_default_params();
+    greedy.temperature = 0;
+    int same = 1;
+    for (int i = 0; i < 40; i++) {
+        sm_token t1, t2;
+        REQUIRE(sm_session_sample(s1, &greedy, &t1, NULL) == SM_OK);
+        REQUIRE(sm_session_sample(s2, &greedy, &t2, NULL) == SM_OK);
+        same &= t1 == a[i] && t2 == b[i];
+        REQUIRE(sm_session_eval(s1, &t1, 1, NULL) == SM_OK);
+        REQUIRE(sm_session_eval(s2, &t2, 1, NULL) == SM_OK);
+    }
+    CHECK(same);
+    CHECK(memcmp(a, b, sizeof a) != 0);
+    sm_session_free(s1);
+    sm_session_free(s2);
+    /* and on two threads at once */
+    job j1 = {m, "Once upon a time", {0}, 0}, j2 = {m, "The dog ran", {0}, 0};
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, run_job, &j1);
+    pthread_create(&t2, NULL, run_job, &j2);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    CHECK(j1.n == 40 && memcmp(j1.ids, a, sizeof(sm_token) * 40) == 0);
+    CHECK(j2.n == 40 && memcmp(j2.ids, b, sizeof(sm_token) * 40) == 0);
+    sm_model_free(m);
+}
+
+TEST(same_seed_same_text_different_seed_different_text) {
+    NEED_SHARED(path, "models/stories260K.gguf");
+    sm_model *m = NULL;
+    REQUIRE(sm_model_load(path, NULL, &m, NULL) == SM_OK);
+    char texts[3][65536];
+    uint64_t seeds[3] = {1234, 1234, 999};
+    for (int k = 0; k < 3; k++) {
+        sm_session_params sp = sm_session_default_params();
+        sp.seed = seeds[k];
+        sm_session *s = NULL;
+        REQUIRE(sm_session_create(m, &sp, &s, NULL) == SM_OK);
+        sm_generate_params gp = sm_generate_default_params();
+        gp.n_predict = 64;
+        gp.sampler.temperature = 1.0f;
+        gp.sampler.top_k = 0;
+        gp.sampler.top_p = 1.0f;
+        gp.sampler.min_p = 0.0f;
+        collected *c = calloc(1, sizeof *c);
+        REQUIRE(sm_generate(s, "Once", &gp, collect, c, NULL, NULL) == SM_OK);
+        memcpy(texts[k], c->text, c->len + 1);
+        free(c);
+        sm_session_free(s);
+    }
+    CHECK(strcmp(texts[0], texts[1]) == 0);
+    CHECK(strcmp(texts[0], texts[2]) != 0);
+    sm_model_free(m);
+}
+
+TEST(stop_string_cuts_the_reference_text) {
+    NEED_SHARED(path, "models/stories260K.gguf");
+    NEED_SHARED(refp, "refs/stories260K.greedy.txt");
+    char *ref = read_file(refp, NULL);
+    sm_model *m = NULL;
+    REQUIRE(sm_model_load(path, NULL, &m, NULL) == SM_OK);
+    const char *cases[] = {"park", "Lily's mom", "\n", "red ball. She"};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        sm_session *s = NULL;
+        REQUIRE(sm_session_create(m, NULL, &s, NULL) == SM_OK);
+        sm_generate_params gp = sm_generate_default_params();
+        gp.n_predict = 256;
+        gp.sampler.temperature = 0;
+        gp.stop = &cases[k];
+        gp.n_stop = 1;
+        collected *c = calloc(1, sizeof *c);
+        sm_generate_stats st;
+        REQUIRE(sm_generate(s, NULL, &gp, collect, c, &st, NULL) == SM_OK);
+        size_t want = (size_t)(strstr(ref, cases[k]) - ref);
+        CHECKF(st.stopped_by == 2 && c->len == want && memcmp(c->text, ref, want) == 0, "stop '%s': got %zu bytes, want %zu",
+               cases[k], c->len, want);
+        free(c);
+        sm_session_free(s);
+    }
+    free(ref);
+    sm_model_free(m);
+}
+
+TEST(callback_stop_context_limits_and_bad_tokens) {
+    NEED_SHARED(path, "models/stories260K.gguf");
+    sm_model *m = NULL;
+    REQUIRE(sm_model_load(path, NULL, &m, NULL) == SM_OK);
+    sm_session_params sp = sm_session_default_params();
+    sp.n_ctx = 16;
+    sm_session *s = NULL;
+    sm_error err = {0};
+    REQUIRE(sm_session_create(m, &sp, &s, &err) == SM_OK);
+    CHECK(sm_session_n_ctx(s) == 16);
+    sm_generate_params gp = sm_generate_default_params();
+    gp.sampler.temperature = 0;
+    gp.n_predict = 100;
+    collected *c = calloc(1, sizeof *c);
+    c->stop_after = 5;
+    sm_generate_stats st;
+    REQUIRE(sm_generate(s, NULL, &gp, collect, c, &st, &err) == SM_OK);
+    CHECK(st.stopped_by == 3 && c->n == 5);
+    /* the context fills: BOS + 15 evaluated tokens, then one last sample */
+    sm_session_reset(s);
+    memset(c, 0, sizeof *c);
+    gp.n_predict = -1;
+    gp.ignore_eos = 1;
+    REQUIRE(sm_generate(s, NULL, &gp, collect, c, &st, &err) == SM_OK);
+    CHECKF(st.stopped_by == 4 && st.n_generated == 16 && sm_session_n_past(s) == 16, "stopped %d after %d",
+           st.stopped_by, st.n_generated);
+    /* a prompt longer than the context */
+    sm_session_reset(s);
+    const char *longp = "Once upon a time there was a little girl named Lily who loved to play in the park";
+    CHECK(sm_generate(s, longp, &gp, collect, c, &st, &err) == SM_ERR_CONTEXT_FULL && strstr(err.message, "-c"));
+    /* tokens outside the vocabulary */
+    sm_token bad[2] = {1, 512};
+    CHECK(sm_session_eval(s, bad, 2, &err) == SM_ERR_TOKEN_RANGE && sm_session_n_past(s) == 0);
+    bad[1] = -3;
+    CHECK(sm_session_eval(s, bad, 2, &err) == SM_ERR_TOKEN_RANGE);
+    /* invalid UTF-8 prompt, empty prompt without BOS */
+    CHECK(sm_generate(s, "caf\xc3", &gp, collect, c, &st, &err) == SM_ERR_UTF8);
+    gp.add_bos = 0;
+    CHECK(sm_generate(s, "", &gp, collect, c, &st, &err) == SM_ERR_INVALID_ARG);
+    /* bad stop strings */
+    gp.add_bos = -1;
+    const char *empty_stop[] = {""};
+    gp.stop = empty_stop;
+    gp.n_stop = 1;
+    CHECK(sm_generate(s, NULL, &gp, collect, c, &st, &err) == SM_ERR_INVALID_ARG);
+    free(c);
+    sm_session_free(s);
+    /* absurd session parameters */
+    sp.n_ctx = -5;
+    CHECK(sm_session_create(m, &sp, &s, &err) == SM_ERR_INVALID_ARG && s == NULL);
+    sp.n_ctx = 1 << 24;
+    sp.n_threads = 0;
+    sm_status big = sm_session_create(m, &sp, &s, &err);
+    CHECK(big == SM_OK || big == SM_ERR_NOMEM);
+    sm_session_free(s);
+    sm_model_free(m);
+}
+
+TEST(vocab_only_file_tokenizes_but_cannot_generate) {
+    NEED_SHARED(path, "vocab/ggml-vocab-llama-spm.gguf");
+    sm_model *m = NULL;
+    sm_error err = {0};
+    REQUIRE(sm_model_load(path, NULL, &m, &err) == SM_OK);
+    sm_model_info info;
+    sm_model_get_info(m, &info);
+    CHECK(!info.has_weights && info.n_vocab == 32000);
+    sm_session *s = NULL;
+    CHECK(sm_session_create(m, NULL, &s, &err) == SM_ERR_NO_WEIGHTS && s == NULL);
+    sm_model_free(m);
+}

@@ -1,0 +1,146 @@
+/* test_sampler.c - each sampler on hand-made logits whose answers are
+ * known from the definitions (softmax, top-k/top-p/min-p cuts). */
+#include "test.h"
+#include "generate/sampler.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static void fill(sm_candidate *c, const double *probs, int n) {
+    for (int i = 0; i < n; i++) c[i] = (sm_candidate){(float)log(probs[i]), i};
+}
+
+static sm_sampler_params params(float temp, int k, float p, float min_p) {
+    sm_sampler_params sp = {temp, k, p, min_p, 1.0f, 0};
+    return sp;
+}
+
+/* Draws many times and returns the observed frequencies. */
+static void frequencies(const double *probs, int n, sm_sampler_params sp, int draws, uint64_t seed, double *freq) {
+    sm_candidate c[16];
+    uint64_t rng = seed;
+    long count[16] = {0};
+    for (int d = 0; d < draws; d++) {
+        fill(c, probs, n);
+        sm_token t;
+        sm_sample_candidates(c, n, &sp, &rng, &t);
+        if (t >= 0 && t < n) count[t]++;
+    }
+    /* exact for the 0 and 1 cases the tests compare with == */
+    for (int i = 0; i < n; i++) freq[i] = (double)count[i] / draws;
+}
+
+TEST(sampler_greedy_picks_argmax_and_lowest_id_on_ties) {
+    sm_candidate c[4] = {{0.1f, 0}, {3.0f, 1}, {2.9f, 2}, {-1.0f, 3}};
+    uint64_t rng = 1;
+    sm_token t;
+    sm_sampler_params sp = params(0, 0, 1, 0);
+    sm_sample_candidates(c, 4, &sp, &rng, &t);
+    CHECK(t == 1);
+    sm_candidate tie[3] = {{2.0f, 0}, {5.0f, 1}, {5.0f, 2}};
+    sm_sample_candidates(tie, 3, &sp, &rng, &t);
+    CHECK(t == 1);
+}
+
+TEST(sampler_top_k_one_is_greedy_at_any_temperature) {
+    double probs[5] = {0.1, 0.2, 0.4, 0.2, 0.1}, f[5];
+    frequencies(probs, 5, params(5.0f, 1, 1, 0), 500, 7, f);
+    CHECK(f[2] == 1.0);
+}
+
+TEST(sampler_temperature_follows_softmax) {
+    /* at T = 0.5 the probabilities become p^2 / sum p^2 */
+    double probs[3] = {0.6, 0.3, 0.1}, f[3];
+    double z = 0.36 + 0.09 + 0.01, want[3] = {0.36 / z, 0.09 / z, 0.01 / z};
+    frequencies(probs, 3, params(0.5f, 0, 1, 0), 40000, 99, f);
+    for (int i = 0; i < 3; i++) CHECKF(fabs(f[i] - want[i]) < 0.01, "token %d: %f vs %f", i, f[i], want[i]);
+    /* at T = 1 they are unchanged */
+    frequencies(probs, 3, params(1.0f, 0, 1, 0), 40000, 5, f);
+    for (int i = 0; i < 3; i++) CHECKF(fabs(f[i] - probs[i]) < 0.01, "token %d: %f vs %f", i, f[i], probs[i]);
+}
+
+TEST(sampler_top_p_keeps_the_smallest_sufficient_set) {
+    /* cumulative 0.5, 0.8: top-p 0.7 keeps two tokens, renormalised */
+    double probs[4] = {0.5, 0.3, 0.15, 0.05}, f[4];
+    frequencies(probs, 4, params(1.0f, 0, 0.7f, 0), 40000, 3, f);
+    CHECK(f[2] == 0 && f[3] == 0);
+    CHECKF(fabs(f[0] - 0.625) < 0.01, "%f", f[0]);
+    /* top-p 0.5 keeps only the first (cumulative reaches 0.5 exactly) */
+    frequencies(probs, 4, params(1.0f, 0, 0.5f, 0), 2000, 3, f);
+    CHECK(f[0] == 1.0);
+}
+
+TEST(sampler_min_p_drops_tokens_below_the_fraction_of_the_best) {
+    /* min-p 0.25 of 0.5 = 0.125: 0.15 stays, 0.05 goes */
+    double probs[4] = {0.5, 0.3, 0.15, 0.05}, f[4];
+    frequencies(probs, 4, params(1.0f, 0, 1, 0.25f), 40000, 11, f);
+    CHECK(f[3] == 0);
+    CHECKF(fabs(f[2] - 0.15 / 0.95) < 0.01, "%f", f[2]);
+}
+
+TEST(sampler_top_k_keeps_k_best) {
+    double probs[5] = {0.05, 0.4, 0.1, 0.3, 0.15}, f[5];
+    frequencies(probs, 5, params(1.0f, 2, 1, 0), 40000, 17, f);
+    CHECK(f[0] == 0 && f[2] == 0 && f[4] == 0);
+    CHECKF(fabs(f[1] - 0.4 / 0.7) < 0.01, "%f", f[1]);
+}
+
+TEST(sampler_same_seed_same_draws) {
+    double probs[6] = {0.2, 0.2, 0.2, 0.2, 0.1, 0.1};
+    sm_sampler_params sp = params(1.0f, 0, 1, 0);
+    int same = 1, differs = 0;
+    uint64_t a = 42, b = 42, c = 43;
+    for (int i = 0; i < 64; i++) {
+        sm_candidate x[6], y[6], z[6];
+        fill(x, probs, 6); fill(y, probs, 6); fill(z, probs, 6);
+        sm_token tx, ty, tz;
+        sm_sample_candidates(x, 6, &sp, &a, &tx);
+        sm_sample_candidates(y, 6, &sp, &b, &ty);
+        sm_sample_candidates(z, 6, &sp, &c, &tz);
+        same &= tx == ty;
+        differs |= tx != tz;
+    }
+    CHECK(same);
+    CHECK(differs);
+}
+
+/* The repetition penalty, checked against its definition (llama.cpp's):
+ * a recent token's logit is divided by the penalty when positive and
+ * multiplied when negative, once per distinct token. */
+TEST(sampler_repetition_penalty_matches_definition) {
+    NEED_SHARED(path, "models/stories260K.gguf");
+    sm_model *m = NULL;
+    REQUIRE(sm_model_load(path, NULL, &m, NULL) == SM_OK);
+    sm_session *s = NULL;
+    REQUIRE(sm_session_create(m, NULL, &s, NULL) == SM_OK);
+    size_t n;
+    sm_token toks[64];
+    const char *text = "Once upon a time, there was a little girl named Lily. Lily";
+    REQUIRE(sm_tokenize(m, text, strlen(text), 1, toks, 64, &n, NULL) == SM_OK);
+    REQUIRE(sm_session_eval(s, toks, n, NULL) == SM_OK);
+    const float *logits = sm_session_logits(s);
+    int nv = 512;
+    for (int last_n = 1; last_n <= (int)n; last_n += 3) {
+        float adj[512];
+        memcpy(adj, logits, sizeof adj);
+        unsigned char seen[512] = {0};
+        for (size_t i = n - (size_t)last_n; i < n; i++) {
+            if (seen[toks[i]]) continue;
+            seen[toks[i]] = 1;
+            adj[toks[i]] = adj[toks[i]] > 0 ? adj[toks[i]] / 3.0f : adj[toks[i]] * 3.0f;
+        }
+        int best = 0;
+        for (int i = 1; i < nv; i++)
+            if (adj[i] > adj[best]) best = i;
+        sm_sampler_params sp = {0.0f, 0, 1.0f, 0.0f, 3.0f, last_n};
+        sm_token t;
+        REQUIRE(sm_session_sample(s, &sp, &t, NULL) == SM_OK);
+        CHECKF(t == best, "last_n %d: sampled %d, expected %d", last_n, t, best);
+    }
+    sm_sampler_params bad = {-1.0f, 0, 1.0f, 0.0f, 1.0f, 0};
+    sm_token t;
+    sm_error err = {0};
+    CHECK(sm_session_sample(s, &bad, &t, &err) == SM_ERR_INVALID_ARG);
+    sm_session_free(s);
+    sm_model_free(m);
+}
