@@ -68,6 +68,7 @@ typedef struct sm_model_info {
     int add_bos;             /* whether prompts start with BOS by default */
     uint64_t n_params;
     uint64_t weights_bytes;
+    const char *warning;     /* something the user should hear about, or NULL */
 } sm_model_info;
 
 void sm_model_get_info(const sm_model *model, sm_model_info *info);

@@ -80,7 +80,7 @@ else
 fi
 
 # ------------------------------------- tokenizer vectors through the CLI
-for v in llama-spm phi-3; do
+for v in llama-spm phi-3 gpt-2 mpt starcoder deepseek-coder; do
     f=$SHARED/vocab/ggml-vocab-$v.gguf
     if [ ! -e "$f" ]; then skp "cli_tokenize_$v" "../shared is absent"; continue; fi
     awk -v dir="$TMP" 'BEGIN { RS = "\n__ggml_vocab_test__\n"; ORS = "" } { print > (dir "/case" NR) }' "$f.inp"

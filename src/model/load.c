@@ -5,6 +5,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "io/llama2c.h"
+#include "text/bpe.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -93,13 +94,40 @@ static sm_status find_vector(const sm_gguf *g, const char *name, int n, const fl
     return SM_OK;
 }
 
+static sm_status attach_bpe(sm_model *m, sm_error *err) {
+    const sm_gguf *g = &m->gguf;
+    const sm_gguf_kv *mk = sm_gguf_find(g, "tokenizer.ggml.merges");
+    if (!mk || mk->type != SM_GGUF_ARRAY || mk->arr_type != SM_GGUF_STRING)
+        return sm_fail(err, SM_ERR_FORMAT, "a gpt2 tokenizer needs 'tokenizer.ggml.merges' (a string array)");
+    sm_text_span *merges = sm_alloc((size_t)(mk->arr_n ? mk->arr_n : 1) * sizeof *merges);
+    if (!merges) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
+    const unsigned char *cur = mk->arr_data;
+    for (uint64_t i = 0; i < mk->arr_n; i++) {
+        sm_gguf_str s = sm_gguf_arr_next_str(&cur);
+        merges[i] = (sm_text_span){s.ptr, (size_t)s.len};
+    }
+    sm_gguf_str pre = {NULL, 0};
+    if (sm_gguf_get_str(g, "tokenizer.ggml.pre", &pre) < 0) pre.ptr = NULL;
+    int fallback = 0;
+    sm_status st = sm_bpe_attach(&m->vocab, pre.ptr, (size_t)pre.len, merges, (size_t)mk->arr_n, &fallback, err);
+    sm_free(merges);
+    if (st) return st;
+    if (fallback)
+        snprintf(m->warning, sizeof m->warning, "unknown pre-tokenizer '%.*s': using the gpt-2 split",
+                 (int)(pre.len > 64 ? 64 : pre.len), pre.ptr ? pre.ptr : "");
+    return SM_OK;
+}
+
 static sm_status load_gguf_vocab(sm_model *m, sm_error *err) {
     const sm_gguf *g = &m->gguf;
     sm_gguf_str model;
     int r = sm_gguf_get_str(g, "tokenizer.ggml.model", &model);
     if (r <= 0) return sm_fail(err, SM_ERR_FORMAT, "metadata key 'tokenizer.ggml.model' is missing or not a string");
-    if (!sm_gguf_str_eq(model, "llama"))
-        return sm_fail(err, SM_ERR_UNSUPPORTED, "tokenizer model '%.*s' is not supported yet (supported: llama)",
+    int kind;
+    if (sm_gguf_str_eq(model, "llama")) kind = SM_VOCAB_SPM_MARKED;
+    else if (sm_gguf_str_eq(model, "gpt2")) kind = SM_VOCAB_BPE;
+    else
+        return sm_fail(err, SM_ERR_UNSUPPORTED, "tokenizer model '%.*s' is not supported (supported: llama, gpt2)",
                        (int)(model.len > 64 ? 64 : model.len), model.ptr);
     const sm_gguf_kv *toks = sm_gguf_find(g, "tokenizer.ggml.tokens");
     if (!toks || toks->type != SM_GGUF_ARRAY || toks->arr_type != SM_GGUF_STRING)
@@ -130,9 +158,10 @@ static sm_status load_gguf_vocab(sm_model *m, sm_error *err) {
         int64_t t = types ? sm_gguf_arr_int(types, (uint64_t)i) : 0;
         e[i].type = (t >= 0 && t <= SM_TOK_BYTE) ? (int)t : SM_TOK_UNDEFINED;
     }
-    sm_status st = sm_vocab_build(&m->vocab, e, n, 1, err);
+    sm_status st = sm_vocab_build(&m->vocab, e, n, kind, err);
     sm_free(e);
     if (st) return st;
+    if (kind == SM_VOCAB_BPE && (st = attach_bpe(m, err))) return st;
     const char *id_keys[] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
                              "tokenizer.ggml.unknown_token_id"};
     int32_t *id_dst[] = {&m->vocab.bos, &m->vocab.eos, &m->vocab.unk};
@@ -249,7 +278,7 @@ static sm_status load_llama2c(sm_model *m, const void *data, size_t size, const 
         return sm_fail(err, SM_ERR_NOMEM, "out of memory");
     }
     for (int i = 0; i < c.vocab_size; i++) e[i] = (sm_vocab_entry){toks[i].text, toks[i].len, toks[i].score, 0};
-    st = sm_vocab_build(&m->vocab, e, c.vocab_size, 0, err);
+    st = sm_vocab_build(&m->vocab, e, c.vocab_size, SM_VOCAB_SPM_PLAIN, err);
     sm_free(e);
     sm_free(toks);
     if (st) return st;
@@ -377,5 +406,6 @@ void sm_model_get_info(const sm_model *m, sm_model_info *info) {
     info->eos = m->vocab.eos;
     info->add_bos = m->vocab.add_bos;
     info->n_params = m->n_params;
+    info->warning = m->warning[0] ? m->warning : NULL;
     info->weights_bytes = m->weights_bytes;
 }

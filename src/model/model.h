@@ -44,6 +44,7 @@ struct sm_model {
     char format[16];
     int l2c_header[7];   /* llama2.c files: the raw header, for inspect */
     char name[128];
+    char warning[160];   /* a load warning for the caller to show, or "" */
     uint64_t n_params, weights_bytes;
 };
 

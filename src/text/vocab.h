@@ -2,9 +2,10 @@
  * types, lookup by text, encoding (score-ordered merges with byte fallback)
  * and decoding to pieces.
  *
- * Token texts are stored with the SentencePiece space mark U+2581 already
+ * SentencePiece token texts are stored with the space mark U+2581 already
  * replaced by ' ', the form llama2.c's tokenizer.bin uses too, so one code
- * path serves both file formats. */
+ * path serves both file formats. Byte-level BPE texts are kept as written;
+ * their pieces are the bytes they stand for. */
 #ifndef SM_TEXT_VOCAB_H
 #define SM_TEXT_VOCAB_H
 
@@ -25,8 +26,19 @@ typedef struct sm_vocab_entry {
     int type;       /* SM_TOK_UNDEFINED: inferred from the text */
 } sm_vocab_entry;
 
+/* How token texts are written in the file. */
+enum sm_vocab_kind {
+    SM_VOCAB_SPM_MARKED = 0,  /* SentencePiece, spaces as U+2581 (GGUF) */
+    SM_VOCAB_SPM_PLAIN = 1,   /* SentencePiece, spaces as ' ' (llama2.c) */
+    SM_VOCAB_BPE = 2          /* byte-level BPE, bytes as GPT-2's code points */
+};
+
+struct sm_bpe;
+
 typedef struct sm_vocab {
     int n;
+    int kind;
+    struct sm_bpe *bpe;     /* BPE merges and pre-tokenizer; NULL for SPM */
     char *block;            /* all texts, then all pieces */
     uint32_t *text_off, *text_len, *piece_off, *piece_len;
     float *score;
@@ -35,14 +47,15 @@ typedef struct sm_vocab {
     uint32_t slot_mask;
     int32_t byte_id[256];   /* -1 where the vocabulary has no byte token */
     int32_t bos, eos, unk;  /* -1 when absent */
+    int32_t *user_ids;      /* user-defined tokens, longest text first */
+    int n_user;
     int add_bos, add_space_prefix;
     uint32_t max_piece_len;
 } sm_vocab;
 
-/* Builds the vocabulary from entries. With spm_space_mark, U+2581 in the
- * texts is turned into ' '. */
-sm_status sm_vocab_build(sm_vocab *v, const sm_vocab_entry *entries, int n, int spm_space_mark,
-                         sm_error *err);
+/* Builds the vocabulary from entries written as `kind` says. A BPE
+ * vocabulary also needs sm_bpe_attach() before it can encode. */
+sm_status sm_vocab_build(sm_vocab *v, const sm_vocab_entry *entries, int n, int kind, sm_error *err);
 void sm_vocab_free(sm_vocab *v);
 
 /* Id of the token with exactly this text, or -1. */

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sm_vocab_entry *e = sm_alloc((size_t)n_vocab * sizeof *e);
     for (int i = 0; i < n_vocab; i++) e[i] = (sm_vocab_entry){toks[i].text, toks[i].len, toks[i].score, 0};
     sm_vocab v;
-    if (sm_vocab_build(&v, e, n_vocab, 0, NULL) == SM_OK) {
+    if (sm_vocab_build(&v, e, n_vocab, SM_VOCAB_SPM_PLAIN, NULL) == SM_OK) {
         v.bos = n_vocab > 1 ? 1 : -1;
         sm_token out[1024];
         size_t n;

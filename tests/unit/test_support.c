@@ -13,7 +13,7 @@ sm_status sm_test_vocab_from_llama2c(const void *data, size_t size, int n_vocab,
     sm_model *m = sm_calloc(1, sizeof *m);
     sm_vocab_entry *e = sm_alloc((size_t)n_vocab * sizeof *e);
     for (int i = 0; i < n_vocab; i++) e[i] = (sm_vocab_entry){toks[i].text, toks[i].len, toks[i].score, 0};
-    st = sm_vocab_build(&m->vocab, e, n_vocab, 0, err);
+    st = sm_vocab_build(&m->vocab, e, n_vocab, SM_VOCAB_SPM_PLAIN, err);
     sm_free(e);
     sm_free(toks);
     m->vocab.bos = 1;

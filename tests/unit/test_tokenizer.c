@@ -211,3 +211,8 @@ TEST(utf8_stream_never_splits_a_character) {
     CHECK(sm_utf8_stream_flush(&st, out) == 6);
     CHECK(st.n_pending == 0);
 }
+
+TEST(tokenizer_vectors_gpt2) { check_vocab_vectors("gpt-2"); }
+TEST(tokenizer_vectors_mpt) { check_vocab_vectors("mpt"); }
+TEST(tokenizer_vectors_starcoder) { check_vocab_vectors("starcoder"); }
+TEST(tokenizer_vectors_deepseek_coder) { check_vocab_vectors("deepseek-coder"); }

@@ -1,0 +1,276 @@
+/* bpe.c - see bpe.h. The pre-tokenizer patterns are the published ones
+ * (each model's tokenizer.json, as llama.cpp lists them per
+ * tokenizer.ggml.pre); every pattern splits every current piece further,
+ * keeping both its matches and the text between them. */
+#include "bpe.h"
+#include "vocab.h"
+#include "regex.h"
+#include "unicode.h"
+#include "merge_heap.h"
+#include "utf8.h"
+#include "core/alloc.h"
+#include "core/error.h"
+
+#include <string.h>
+
+#define GPT2_RE "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
+#define LLAMA3_RE "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+#define QWEN2_RE "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+#define CJK_RE "[一-龥ࠀ-一가-퟿]+"
+#define MAX_RE 6
+
+typedef struct pre_def {
+    const char *names;       /* '|'-separated tokenizer.ggml.pre values */
+    int ignore_merges;       /* a piece that is a whole token is not merged */
+    const char *re[MAX_RE];
+} pre_def;
+
+static const pre_def pre_defs[] = {
+    {"gpt-2|phi-2|mpt|olmo|jais|roberta-bpe|jina-es|jina-de|gigachat|jina-v1-en|jina-v2-es|jina-v2-de|jina-v2-code",
+     0, {GPT2_RE}},
+    {"llama3|llama-v3|llama-bpe|falcon3", 1, {LLAMA3_RE}},
+    {"dbrx|smaug-bpe|chatglm-bpe", 0, {LLAMA3_RE}},
+    {"qwen2|deepseek-r1-qwen|stablelm2", 0, {QWEN2_RE}},
+    {"starcoder|refact|command-r|smollm|codeshell|exaone|minerva", 0, {"\\p{N}", GPT2_RE}},
+    {"falcon", 0, {"[\\p{P}\\$\\+<=>\\^~\\|`]+", GPT2_RE, "[0-9][0-9][0-9]"}},
+    {"deepseek-coder", 0, {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", CJK_RE, "\\p{N}"}},
+    {"deepseek-llm", 0,
+     {"[\r\n]",
+      "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+",
+      "\\s?[!-/:-~！-／：-～‘-‟　-。]+", "\\s+$", CJK_RE, "\\p{N}+"}},
+    {"deepseek-v3", 0,
+     {"\\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+",
+      "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"}},
+    {"poro-chat|bloom|gpt3-finnish", 0, {" ?[^(\\s|.,!?…。，、।۔،)]+"}},
+    {"viking", 0, {" ?[^(\\s|.,!?…。，、।۔،)]+", "\\p{N}"}},
+    {"default", 0, {"[\\p{P}\\$\\+<=>\\^~\\|]+", GPT2_RE, "\\p{N}+", "[0-9][0-9][0-9]"}},
+};
+
+struct sm_bpe {
+    sm_regex *re[MAX_RE];
+    int n_re;
+    int ignore_merges;
+    /* merges: open addressing on (left id, right id) -> rank, merged id */
+    uint64_t *keys;
+    int32_t *rank, *merged;
+    size_t mask;
+    int32_t byte_id[256];   /* token of each byte's code point, or -1 */
+};
+
+uint32_t sm_bpe_byte_to_cp(unsigned char b) {
+    if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174) return b;
+    uint32_t n = 0;
+    for (int x = 0; x < b; x++)
+        if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || x >= 174)) n++;
+    return 256 + n;
+}
+
+int sm_bpe_cp_to_byte(uint32_t cp) {
+    if (cp < 256) return ((cp >= 33 && cp <= 126) || (cp >= 161 && cp <= 172) || cp >= 174) ? (int)cp : -1;
+    uint32_t n = cp - 256;
+    for (int x = 0; x < 256; x++)
+        if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || x >= 174) && n-- == 0) return x;
+    return -1;
+}
+
+static int name_in(const char *names, const char *pre, size_t len) {
+    for (const char *p = names; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n == len && memcmp(p, pre, len) == 0) return 1;
+        if (!bar) break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
+static uint64_t pair_key(int32_t a, int32_t b) { return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b; }
+
+static size_t pair_slot(uint64_t k, size_t mask) {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    return (size_t)k & mask;
+}
+
+void sm_bpe_free(sm_bpe *b) {
+    if (!b) return;
+    for (int i = 0; i < b->n_re; i++) sm_regex_free(b->re[i]);
+    sm_free(b->keys);
+    sm_free(b->rank);
+    sm_free(b->merged);
+    sm_free(b);
+}
+
+sm_status sm_bpe_attach(sm_vocab *v, const char *pre, size_t pre_len, const sm_text_span *merges, size_t n_merges,
+                        int *fallback, sm_error *err) {
+    *fallback = 0;
+    const pre_def *def = &pre_defs[0];
+    int found = 0;
+    for (size_t i = 0; pre && i < sizeof pre_defs / sizeof pre_defs[0]; i++)
+        if (name_in(pre_defs[i].names, pre, pre_len)) { def = &pre_defs[i]; found = 1; break; }
+    if (!found) *fallback = 1;
+    sm_bpe *b = sm_calloc(1, sizeof *b);
+    if (!b) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
+    v->bpe = b;
+    b->ignore_merges = def->ignore_merges;
+    for (int i = 0; i < MAX_RE && def->re[i]; i++) {
+        char msg[128];
+        if (!(b->re[i] = sm_regex_compile(def->re[i], msg, sizeof msg)))
+            return sm_fail(err, SM_ERR_NOMEM, "pre-tokenizer: %s", msg);
+        b->n_re = i + 1;
+    }
+    size_t cap = 16;
+    while (cap < n_merges * 2) cap *= 2;
+    b->keys = sm_alloc(cap * sizeof *b->keys);
+    b->rank = sm_alloc(cap * sizeof *b->rank);
+    b->merged = sm_alloc(cap * sizeof *b->merged);
+    if (!b->keys || !b->rank || !b->merged) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
+    b->mask = cap - 1;
+    for (size_t i = 0; i < cap; i++) b->rank[i] = -1;
+    char buf[1024];
+    for (size_t i = 0; i < n_merges; i++) {
+        const char *m = merges[i].ptr;
+        size_t len = merges[i].len;
+        const char *sp = memchr(m, ' ', len);
+        if (!sp || len >= sizeof buf) continue;
+        size_t ll = (size_t)(sp - m), rl = len - ll - 1;
+        int32_t l = sm_vocab_lookup(v, m, ll), r = sm_vocab_lookup(v, sp + 1, rl);
+        memcpy(buf, m, ll);
+        memcpy(buf + ll, sp + 1, rl);
+        int32_t to = sm_vocab_lookup(v, buf, ll + rl);
+        if (l < 0 || r < 0 || to < 0) continue;  /* a merge the vocabulary cannot express */
+        uint64_t k = pair_key(l, r);
+        size_t s = pair_slot(k, b->mask);
+        while (b->rank[s] >= 0 && b->keys[s] != k) s = (s + 1) & b->mask;
+        if (b->rank[s] >= 0) continue;  /* first rank wins */
+        b->keys[s] = k;
+        b->rank[s] = (int32_t)i;
+        b->merged[s] = to;
+    }
+    for (int x = 0; x < 256; x++) {
+        char u[4];
+        size_t ul = sm_cp_to_utf8(sm_bpe_byte_to_cp((unsigned char)x), u);
+        b->byte_id[x] = sm_vocab_lookup(v, u, ul);
+    }
+    return SM_OK;
+}
+
+static int find_merge(const sm_bpe *b, int32_t l, int32_t r, int32_t *rank, int32_t *to) {
+    if (l < 0 || r < 0) return 0;
+    uint64_t k = pair_key(l, r);
+    for (size_t s = pair_slot(k, b->mask); b->rank[s] >= 0; s = (s + 1) & b->mask)
+        if (b->keys[s] == k) {
+            *rank = b->rank[s];
+            *to = b->merged[s];
+            return 1;
+        }
+    return 0;
+}
+
+size_t sm_bpe_pretokenize(const sm_bpe *b, const uint32_t *cps, size_t n_cps, uint32_t *starts, uint32_t *lens,
+                          uint32_t *ts, uint32_t *tl) {
+    size_t n = 0;
+    if (n_cps == 0) return 0;
+    starts[0] = 0;
+    lens[0] = (uint32_t)n_cps;
+    n = 1;
+    for (int r = 0; r < b->n_re; r++) {
+        size_t m = 0;
+        for (size_t f = 0; f < n; f++) {
+            const uint32_t *s = cps + starts[f];
+            size_t len = lens[f], pos = 0, ms, me;
+            while (pos < len && sm_regex_search(b->re[r], s, len, pos, &ms, &me)) {
+                if (ms > pos) { ts[m] = starts[f] + (uint32_t)pos; tl[m++] = (uint32_t)(ms - pos); }
+                ts[m] = starts[f] + (uint32_t)ms;
+                tl[m++] = (uint32_t)(me - ms);
+                pos = me;
+            }
+            if (pos < len) { ts[m] = starts[f] + (uint32_t)pos; tl[m++] = (uint32_t)(len - pos); }
+        }
+        memcpy(starts, ts, m * sizeof *starts);
+        memcpy(lens, tl, m * sizeof *lens);
+        n = m;
+    }
+    return n;
+}
+
+static void emit(sm_token *out, size_t cap, size_t *n, sm_token t) {
+    if (*n < cap) out[*n] = t;
+    (*n)++;
+}
+
+/* Merges one pre-tokenized piece (given as bytes) and emits its tokens. */
+static void encode_piece(const sm_vocab *v, const unsigned char *bytes, size_t nb, char *mapped, sm_symbol *sym,
+                         sm_bigram *heap, sm_token *out, size_t cap, size_t *n) {
+    const sm_bpe *b = v->bpe;
+    if (b->ignore_merges) {
+        size_t w = 0;
+        for (size_t i = 0; i < nb; i++) w += sm_cp_to_utf8(sm_bpe_byte_to_cp(bytes[i]), mapped + w);
+        int32_t id = sm_vocab_lookup(v, mapped, w);
+        if (id >= 0) { emit(out, cap, n, id); return; }
+    }
+    for (size_t i = 0; i < nb; i++)
+        sym[i] = (sm_symbol){(int32_t)i, 1, (int32_t)i - 1, i + 1 < nb ? (int32_t)i + 1 : -1, b->byte_id[bytes[i]]};
+    size_t nh = 0;
+    int32_t rank, to;
+    for (size_t i = 0; i + 1 < nb; i++)
+        if (find_merge(b, sym[i].id, sym[i + 1].id, &rank, &to))
+            sm_heap_push(heap, &nh, (sm_bigram){-(float)rank, (int32_t)i, (int32_t)i + 1, to});
+    while (nh > 0) {
+        sm_bigram g = sm_heap_pop(heap, &nh);
+        sm_symbol *L = &sym[g.left], *R = &sym[g.right];
+        /* stale if either side changed since the pair was queued */
+        if (L->len == 0 || R->len == 0 || L->next != g.right) continue;
+        if (!find_merge(b, L->id, R->id, &rank, &to) || to != g.aux || -(float)rank != g.score) continue;
+        L->id = to;
+        L->len += R->len;
+        R->len = 0;
+        L->next = R->next;
+        if (R->next >= 0) sym[R->next].prev = g.left;
+        if (L->prev >= 0 && find_merge(b, sym[L->prev].id, L->id, &rank, &to))
+            sm_heap_push(heap, &nh, (sm_bigram){-(float)rank, L->prev, g.left, to});
+        if (L->next >= 0 && find_merge(b, L->id, sym[L->next].id, &rank, &to))
+            sm_heap_push(heap, &nh, (sm_bigram){-(float)rank, g.left, L->next, to});
+    }
+    for (int32_t i = 0; i >= 0; i = sym[i].next) {
+        if (sym[i].id >= 0) emit(out, cap, n, sym[i].id);
+        else if (v->unk >= 0) emit(out, cap, n, v->unk);
+    }
+}
+
+sm_status sm_bpe_encode(const sm_vocab *v, const char *text, size_t len, sm_token *out, size_t cap, size_t *n,
+                        sm_error *err) {
+    if (len == 0) return SM_OK;
+    uint32_t *cps = sm_alloc(len * sizeof *cps), *off = sm_alloc((len + 1) * sizeof *off);
+    uint32_t *st = sm_alloc(len * 4 * sizeof *st);
+    char *mapped = sm_alloc(len * 2 + 4);
+    sm_symbol *sym = sm_alloc(len * sizeof *sym);
+    sm_bigram *heap = sm_alloc((3 * len + 1) * sizeof *heap);
+    sm_status status = SM_OK;
+    if (!cps || !off || !st || !mapped || !sym || !heap) {
+        status = sm_fail(err, SM_ERR_NOMEM, "out of memory tokenizing");
+        goto done;
+    }
+    size_t ncp = sm_utf8_to_cps(text, len, cps);
+    /* byte offset of every code point */
+    for (size_t i = 0, b = 0; i < ncp; i++) {
+        off[i] = (uint32_t)b;
+        b += sm_utf8_lead_len((unsigned char)text[b]);
+    }
+    off[ncp] = (uint32_t)len;
+    uint32_t *starts = st, *lens = st + len, *ts = st + 2 * len, *tl = st + 3 * len;
+    size_t np = sm_bpe_pretokenize(v->bpe, cps, ncp, starts, lens, ts, tl);
+    for (size_t p = 0; p < np; p++) {
+        uint32_t b0 = off[starts[p]], b1 = off[starts[p] + lens[p]];
+        encode_piece(v, (const unsigned char *)text + b0, b1 - b0, mapped, sym, heap, out, cap, n);
+    }
+done:
+    sm_free(cps);
+    sm_free(off);
+    sm_free(st);
+    sm_free(mapped);
+    sm_free(sym);
+    sm_free(heap);
+    return status;
+}
