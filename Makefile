@@ -26,6 +26,7 @@ STATIC  := $(BUILD)/libsmallmind.a
 SHARED  := $(BUILD)/libsmallmind.so
 CLI     := $(BUILD)/smallmind
 UNIT    := $(BUILD)/unit_tests
+TOOLS   := $(BUILD)/dump_logits
 
 # The unit tests count every allocation the library makes by wrapping the
 # allocator at link time; this works under the sanitizers too.
@@ -55,12 +56,15 @@ smallmind: $(CLI)
 $(UNIT): $(TEST_OBJ) $(STATIC)
 	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LDLIBS) $(WRAP)
 
-test: $(CLI) $(UNIT)
+$(BUILD)/dump_logits: tests/tools/dump_logits.c $(STATIC)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
+test: $(CLI) $(UNIT) $(TOOLS)
 	@BUILD=$(BUILD) CC="$(CC)" CFLAGS="$(CFLAGS)" bash tests/run.sh
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 sanitize:
-	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/smallmind build-san/unit_tests
+	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/smallmind build-san/unit_tests build-san/dump_logits
 	@BUILD=build-san CC="$(CC)" CFLAGS="$(SAN_FLAGS)" ASAN_OPTIONS=detect_leaks=1 bash tests/run.sh
 
 FUZZ_CC    ?= clang

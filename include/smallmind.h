@@ -73,6 +73,24 @@ typedef struct sm_model_info {
 
 void sm_model_get_info(const sm_model *model, sm_model_info *info);
 
+/* Creating models. sm_model_init_file writes a randomly initialised model
+ * of the given shape as a GGUF file that SmallMind and llama.cpp load. */
+typedef struct sm_init_params {
+    const char *arch;        /* "llama" or "gpt2" */
+    int dim, n_layers, n_heads, n_kv_heads, ffn_dim, n_ctx;
+    int n_vocab;             /* a built-in byte-level vocabulary of this size */
+    const char *vocab_from;  /* or: copy the tokenizer of this GGUF file */
+    int tied;                /* the output head shares the token embedding */
+    uint64_t seed;
+    float init_std;          /* standard deviation of the weights (0.02) */
+    int random_norms;        /* random norm weights and biases (for tests) */
+    int f16;                 /* store matrices as F16 */
+    const char *name;        /* general.name */
+} sm_init_params;
+
+sm_init_params sm_init_default_params(void);
+sm_status sm_model_init_file(const sm_init_params *params, const char *path, sm_error *err);
+
 /* Introspection, as `smallmind inspect` prints it. For llama2.c files the
  * header fields appear as metadata and the weight arrays as tensors. */
 int sm_model_meta_count(const sm_model *model);
@@ -146,6 +164,11 @@ size_t sm_session_arena_bytes(const sm_session *session);
 sm_status sm_session_eval(sm_session *session, const sm_token *tokens,
                           size_t n, sm_error *err);
 const float *sm_session_logits(const sm_session *session);
+
+/* Like sm_session_eval, and also copies the logits of every position into
+ * logits (n x n_vocab floats), for tools that score text. */
+sm_status sm_session_eval_all(sm_session *session, const sm_token *tokens, size_t n, float *logits,
+                              sm_error *err);
 
 /* ------------------------------------------------------------- sampling */
 

@@ -31,7 +31,7 @@ expect_error() {
 }
 
 # ---------------------------------------------------------------- help
-for c in run inspect tokenize; do
+for c in run inspect tokenize init; do
     if "$SM" $c --help > "$TMP/h" 2>&1 && grep -q "usage: smallmind $c" "$TMP/h"; then ok "help_$c"; else bad "help_$c"; fi
 done
 if "$SM" --help | grep -q "commands:"; then ok "help_main"; else bad "help_main"; fi
@@ -102,6 +102,32 @@ if have models/stories260K.gguf; then
     "$SM" inspect "$B" -z "$Z" > "$TMP/o" 2>&1
     if grep -q "llama2.c" "$TMP/o" && grep -q "llama2c.n_kv_heads" "$TMP/o"; then ok "inspect_llama2c"; else bad "inspect_llama2c"; fi
 fi
+
+# ------------------------------------------- init -> inspect -> run
+for arch in llama gpt2; do
+    if [ $arch = llama ]; then opts="--dim 60 --layers 3 --heads 6 --kv-heads 2 --ffn 100 --ctx 48 --vocab 350"
+    else opts="--dim 36 --layers 2 --heads 4 --ffn 70 --ctx 40 --vocab 300 --tied"; fi
+    if "$SM" init "$TMP/$arch.gguf" --arch $arch $opts 2> "$TMP/err"; then
+        "$SM" inspect "$TMP/$arch.gguf" > "$TMP/o" 2>&1
+        want_dim=$(echo $opts | sed -E 's/.*--dim ([0-9]+).*/\1/')
+        if grep -q "arch $arch | vocab $(echo $opts | sed -E 's/.*--vocab ([0-9]+).*/\1/') | context $(echo $opts | sed -E 's/.*--ctx ([0-9]+).*/\1/') | dim $want_dim | layers $(echo $opts | sed -E 's/.*--layers ([0-9]+).*/\1/')" "$TMP/o" \
+            && grep -q "ffn $(echo $opts | sed -E 's/.*--ffn ([0-9]+).*/\1/')" "$TMP/o"; then ok "init_inspect_$arch"; else bad "init_inspect_$arch" "$(tail -1 "$TMP/o")"; fi
+        if "$SM" run -m "$TMP/$arch.gguf" -p "Hello there" -n 30 --seed 3 > "$TMP/o" 2> "$TMP/e" && grep -q "generated" "$TMP/e"; then
+            ok "init_run_$arch"; else bad "init_run_$arch" "$(cat "$TMP/e")"; fi
+    else
+        bad "init_$arch" "$(cat "$TMP/err")"
+    fi
+done
+if grep -q "heads 6 (kv 2)" <("$SM" inspect "$TMP/llama.gguf" 2>&1) && grep -qE "^  output\.weight" <("$SM" inspect "$TMP/llama.gguf" 2>&1) \
+    && ! grep -qE "^  output\.weight" <("$SM" inspect "$TMP/gpt2.gguf" 2>&1); then ok "init_gqa_and_tied"; else bad "init_gqa_and_tied"; fi
+expect_error "init_bad_arch" "$SM" init "$TMP/x.gguf" --arch rwkv
+expect_error "init_dim_not_multiple" "$SM" init "$TMP/x.gguf" --dim 50 --heads 3
+expect_error "init_kv_heads_not_divisor" "$SM" init "$TMP/x.gguf" --dim 60 --heads 6 --kv-heads 4
+expect_error "init_odd_llama_head" "$SM" init "$TMP/x.gguf" --dim 60 --heads 4
+expect_error "init_vocab_too_small" "$SM" init "$TMP/x.gguf" --vocab 100
+expect_error "init_no_output" "$SM" init --dim 64
+expect_error "init_unwritable" "$SM" init /nonexistent/dir/x.gguf
+expect_error "gpt2_context_beyond_positions" "$SM" run -m "$TMP/gpt2.gguf" -c 41 -p "Hi"
 
 # ------------------------------------------------------------ bad input
 expect_error "no_model" "$SM" run -p hi

@@ -124,9 +124,6 @@ int cmd_run(int argc, char **argv) {
     if (!model) { free(file_text); return SM_EXIT_ERROR; }
     sm_model_info info;
     sm_model_get_info(model, &info);
-    if (n_ctx > info.n_ctx_train)
-        fprintf(stderr, "smallmind run: warning: context %lld is longer than the %d tokens the model was trained on\n",
-                n_ctx, info.n_ctx_train);
     uint64_t used_seed = seed >= 0 ? (uint64_t)seed : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
     sm_session_params sp = sm_session_default_params();
     sp.n_ctx = (int)n_ctx;
@@ -139,6 +136,10 @@ int cmd_run(int argc, char **argv) {
         cli_error(a.cmd, "%s", err.message);
         goto done;
     }
+    if (info.warning) fprintf(stderr, "smallmind run: warning: %s\n", info.warning);
+    if (n_ctx > info.n_ctx_train)
+        fprintf(stderr, "smallmind run: warning: context %lld is longer than the %d tokens the model was trained on\n",
+                n_ctx, info.n_ctx_train);
     sm_generate_params gp = sm_generate_default_params();
     gp.n_predict = (int)n_predict;
     gp.sampler.temperature = (float)temp;

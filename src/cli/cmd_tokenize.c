@@ -54,6 +54,7 @@ int cmd_tokenize(int argc, char **argv) {
     if (!m) { free(buf); return SM_EXIT_ERROR; }
     sm_model_info info;
     sm_model_get_info(m, &info);
+    if (info.warning) fprintf(stderr, "smallmind tokenize: warning: %s\n", info.warning);
     int rc = SM_EXIT_ERROR;
     sm_error err = {0};
     size_t need = 0;

@@ -15,6 +15,7 @@ static void usage(FILE *f) {
             "  run        generate text from a model (GGUF or llama2.c .bin)\n"
             "  inspect    print a model file's metadata and tensor table\n"
             "  tokenize   show how a model's tokenizer splits a text\n"
+            "  init       write a randomly initialised model of any shape\n"
             "\n"
             "`smallmind <command> --help` describes each command's options.\n"
             "example: smallmind run -m stories260K.gguf -p \"Once upon a time\" -n 64\n",
@@ -54,6 +55,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(c, "inspect")) return cmd_inspect(argc - 2, argv + 2);
     if (!strcmp(c, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
+    if (!strcmp(c, "init")) return cmd_init(argc - 2, argv + 2);
     cli_error(NULL, "unknown command '%s' (see smallmind --help)", c);
     return SM_EXIT_USAGE;
 }

@@ -131,6 +131,7 @@ static sm_status parse_kv(cursor *c, sm_gguf_kv *kv, uint64_t index, sm_error *e
                        (int)(kv->key.len > 200 ? 200 : kv->key.len), kv->key.ptr);
     int klen = (int)(kv->key.len > 200 ? 200 : kv->key.len);
     uint32_t t = kv->type;
+    kv->raw = c->p - 4;
     size_t es = scalar_size(t);
     if (es) {
         unsigned char raw[8] = {0};
@@ -286,6 +287,7 @@ sm_status sm_gguf_parse(const void *data, size_t size, sm_gguf *g, sm_error *err
     sm_status st;
     for (uint64_t i = 0; i < g->n_kv; i++) {
         if ((st = parse_kv(&c, &g->kv[i], i, err)) != SM_OK) goto fail;
+        g->kv[i].raw_len = (size_t)(c.p - g->kv[i].raw);
     }
     int nomem;
     int64_t dup = find_duplicate(g->kv, sizeof *g->kv, offsetof(sm_gguf_kv, key), g->n_kv, &nomem);

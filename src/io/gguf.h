@@ -44,6 +44,9 @@ typedef struct sm_gguf_kv {
     uint32_t arr_type;
     uint64_t arr_n;
     const unsigned char *arr_data;  /* first element */
+    /* the value as stored (u32 type, then the payload), for copying it */
+    const unsigned char *raw;
+    size_t raw_len;
 } sm_gguf_kv;
 
 typedef struct sm_gguf_tensor {

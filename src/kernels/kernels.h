@@ -13,7 +13,12 @@ void sm_matvec_f16(float *out, const uint16_t *w, const float *x, int rows, int 
 
 /* out = x / rms(x) * weight */
 void sm_rmsnorm(float *out, const float *x, const float *weight, int n, float eps);
+/* out = (x - mean) / sqrt(var + eps) * weight + bias, statistics in one
+ * pass with double accumulators. */
+void sm_layernorm(float *out, const float *x, const float *weight, const float *bias, int n, float eps);
 void sm_softmax(float *x, int n);
+/* GELU, tanh approximation (as GPT-2), in place. */
+void sm_gelu(float *x, int n);
 /* out[i] = silu(gate[i]) * up[i] */
 void sm_swiglu(float *out, const float *gate, const float *up, int n);
 void sm_add(float *x, const float *y, int n);

@@ -30,6 +30,26 @@ void sm_rmsnorm(float *out, const float *x, const float *weight, int n, float ep
     for (int i = 0; i < n; i++) out[i] = x[i] * scale * weight[i];
 }
 
+void sm_layernorm(float *out, const float *x, const float *weight, const float *bias, int n, float eps) {
+    double sum = 0.0, sq = 0.0;
+    for (int i = 0; i < n; i++) {
+        sum += x[i];
+        sq += (double)x[i] * x[i];
+    }
+    double mean = sum / n, var = sq / n - mean * mean;
+    if (var < 0.0) var = 0.0;
+    float m = (float)mean, inv = (float)(1.0 / sqrt(var + eps));
+    for (int i = 0; i < n; i++) out[i] = (x[i] - m) * inv * weight[i] + bias[i];
+}
+
+void sm_gelu(float *x, int n) {
+    const float c = 0.7978845608028654f;  /* sqrt(2 / pi) */
+    for (int i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
+    }
+}
+
 void sm_softmax(float *x, int n) {
     float max = x[0];
     for (int i = 1; i < n; i++)

@@ -185,6 +185,7 @@ static sm_status load_gguf_llama(sm_model *m, sm_error *err) {
     sm_hparams *hp = &m->hp;
     const char *a = m->arch;
     sm_status st;
+    hp->arch = SM_ARCH_LLAMA;
     if ((st = get_hparam(g, a, "context_length", 1, 1 << 24, 1, 0, &hp->n_ctx_train, err)) ||
         (st = get_hparam(g, a, "embedding_length", 1, 1 << 16, 1, 0, &hp->dim, err)) ||
         (st = get_hparam(g, a, "block_count", 1, 1024, 1, 0, &hp->n_layers, err)) ||
@@ -230,11 +231,57 @@ static sm_status load_gguf_llama(sm_model *m, sm_error *err) {
             return st;
 #undef NAME
     }
-    for (uint64_t i = 0; i < g->n_tensors; i++) {
-        m->n_params += g->tensors[i].n_elements;
-        m->weights_bytes += g->tensors[i].n_bytes;
+    return SM_OK;
+}
+
+static sm_status load_gguf_gpt2(sm_model *m, sm_error *err) {
+    const sm_gguf *g = &m->gguf;
+    sm_hparams *hp = &m->hp;
+    const char *a = m->arch;
+    sm_status st;
+    hp->arch = SM_ARCH_GPT2;
+    if ((st = get_hparam(g, a, "context_length", 1, 1 << 20, 1, 0, &hp->n_ctx_train, err)) ||
+        (st = get_hparam(g, a, "embedding_length", 1, 1 << 16, 1, 0, &hp->dim, err)) ||
+        (st = get_hparam(g, a, "block_count", 1, 1024, 1, 0, &hp->n_layers, err)) ||
+        (st = get_hparam(g, a, "feed_forward_length", 1, 1 << 20, 1, 0, &hp->ffn_dim, err)) ||
+        (st = get_hparam(g, a, "attention.head_count", 1, hp->dim, 1, 0, &hp->n_heads, err)) ||
+        (st = get_fparam(g, a, "attention.layer_norm_epsilon", 0.0, 1.0, 1e-5, &hp->norm_eps, err)))
+        return st;
+    if (hp->dim % hp->n_heads != 0)
+        return sm_fail(err, SM_ERR_FORMAT, "embedding length %d is not a multiple of head count %d", hp->dim,
+                       hp->n_heads);
+    hp->n_kv_heads = hp->n_heads;
+    hp->head_dim = hp->dim / hp->n_heads;
+    hp->n_vocab = m->vocab.n;
+    int dim = hp->dim, ffn = hp->ffn_dim;
+    if ((st = find_matrix(g, "token_embd.weight", dim, hp->n_vocab, 0, &m->tok_embd, err)) ||
+        (st = find_matrix(g, "position_embd.weight", dim, hp->n_ctx_train, 0, &m->pos_embd, err)) ||
+        (st = find_vector(g, "output_norm.weight", dim, &m->output_norm, err)) ||
+        (st = find_vector(g, "output_norm.bias", dim, &m->output_norm_b, err)) ||
+        (st = find_matrix(g, "output.weight", dim, hp->n_vocab, 1, &m->output, err)))
+        return st;
+    if (!m->output.data) m->output = m->tok_embd;
+    m->layers = sm_calloc((size_t)hp->n_layers, sizeof *m->layers);
+    if (!m->layers) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
+    for (int l = 0; l < hp->n_layers; l++) {
+        sm_layer *L = &m->layers[l];
+        char n[96];
+#define NAME(s) (snprintf(n, sizeof n, "blk.%d." s, l), n)
+        if ((st = find_vector(g, NAME("attn_norm.weight"), dim, &L->attn_norm, err)) ||
+            (st = find_vector(g, NAME("attn_norm.bias"), dim, &L->attn_norm_b, err)) ||
+            (st = find_matrix(g, NAME("attn_qkv.weight"), dim, 3 * dim, 0, &L->wqkv, err)) ||
+            (st = find_vector(g, NAME("attn_qkv.bias"), 3 * dim, &L->b_qkv, err)) ||
+            (st = find_matrix(g, NAME("attn_output.weight"), dim, dim, 0, &L->wo, err)) ||
+            (st = find_vector(g, NAME("attn_output.bias"), dim, &L->b_o, err)) ||
+            (st = find_vector(g, NAME("ffn_norm.weight"), dim, &L->ffn_norm, err)) ||
+            (st = find_vector(g, NAME("ffn_norm.bias"), dim, &L->ffn_norm_b, err)) ||
+            (st = find_matrix(g, NAME("ffn_up.weight"), dim, ffn, 0, &L->w_up, err)) ||
+            (st = find_vector(g, NAME("ffn_up.bias"), ffn, &L->b_up, err)) ||
+            (st = find_matrix(g, NAME("ffn_down.weight"), ffn, dim, 0, &L->w_down, err)) ||
+            (st = find_vector(g, NAME("ffn_down.bias"), dim, &L->b_down, err)))
+            return st;
+#undef NAME
     }
-    m->has_weights = 1;
     return SM_OK;
 }
 
@@ -251,10 +298,18 @@ static sm_status load_gguf(sm_model *m, const void *data, size_t size, sm_error 
         snprintf(m->name, sizeof m->name, "%.*s", (int)(s.len > 127 ? 127 : s.len), s.ptr);
     if ((st = load_gguf_vocab(m, err))) return st;
     if (m->gguf.n_tensors == 0) return SM_OK;  /* a vocabulary-only file */
-    if (strcmp(m->arch, "llama") != 0)
-        return sm_fail(err, SM_ERR_UNSUPPORTED, "architecture '%s' is not supported yet (supported: llama)",
+    if (!strcmp(m->arch, "llama")) st = load_gguf_llama(m, err);
+    else if (!strcmp(m->arch, "gpt2")) st = load_gguf_gpt2(m, err);
+    else
+        return sm_fail(err, SM_ERR_UNSUPPORTED, "architecture '%s' is not supported (supported: llama, gpt2)",
                        m->arch);
-    return load_gguf_llama(m, err);
+    if (st) return st;
+    for (uint64_t i = 0; i < m->gguf.n_tensors; i++) {
+        m->n_params += m->gguf.tensors[i].n_elements;
+        m->weights_bytes += m->gguf.tensors[i].n_bytes;
+    }
+    m->has_weights = 1;
+    return SM_OK;
 }
 
 /* -------------------------------------------------------------- llama2.c */
@@ -287,6 +342,7 @@ static sm_status load_llama2c(sm_model *m, const void *data, size_t size, const 
     m->vocab.eos = c.vocab_size > 2 ? 2 : -1;
     strcpy(m->arch, "llama");
     strcpy(m->format, "llama2.c");
+    m->hp.arch = SM_ARCH_LLAMA;
     memcpy(m->l2c_header, data, sizeof m->l2c_header);
     sm_hparams *hp = &m->hp;
     hp->n_vocab = c.vocab_size;

@@ -20,12 +20,19 @@ typedef struct sm_matrix {
     int rows, cols;
 } sm_matrix;
 
+/* One transformer block. LLaMA uses wq/wk/wv, w_gate/w_up/w_down and no
+ * biases; GPT-2 uses the fused wqkv, w_up/w_down, LayerNorm biases and a
+ * bias on every projection. Absent parts are NULL. */
 typedef struct sm_layer {
-    const float *attn_norm, *ffn_norm;
-    sm_matrix wq, wk, wv, wo, w_gate, w_up, w_down;
+    const float *attn_norm, *attn_norm_b, *ffn_norm, *ffn_norm_b;
+    sm_matrix wq, wk, wv, wqkv, wo, w_gate, w_up, w_down;
+    const float *b_qkv, *b_o, *b_up, *b_down;
 } sm_layer;
 
+enum sm_arch { SM_ARCH_LLAMA = 1, SM_ARCH_GPT2 = 2 };
+
 typedef struct sm_hparams {
+    int arch;
     int n_vocab, n_ctx_train, dim, n_layers, n_heads, n_kv_heads, head_dim, ffn_dim, rope_dim;
     float rope_base, norm_eps;
 } sm_hparams;
@@ -36,8 +43,8 @@ struct sm_model {
     sm_gguf gguf;
     int has_weights;
     sm_hparams hp;
-    sm_matrix tok_embd, output;
-    const float *output_norm;
+    sm_matrix tok_embd, pos_embd, output;
+    const float *output_norm, *output_norm_b;
     sm_layer *layers;
     sm_vocab vocab;
     char arch[32];

@@ -26,6 +26,7 @@ static void layout(sm_session *s, sm_arena *a) {
     s->xb = sm_arena_take(a, hp->dim, sizeof(float));
     s->xb2 = sm_arena_take(a, hp->dim, sizeof(float));
     s->q = sm_arena_take(a, hp->dim, sizeof(float));
+    s->qkv = sm_arena_take(a, 3 * (size_t)hp->dim, sizeof(float));
     s->att = sm_arena_take(a, (size_t)hp->n_heads * ctx, sizeof(float));
     s->hb = sm_arena_take(a, hp->ffn_dim, sizeof(float));
     s->hb2 = sm_arena_take(a, hp->ffn_dim, sizeof(float));
@@ -63,6 +64,10 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
     if (p.n_threads < 0 || p.n_threads > 1024)
         return sm_fail(err, SM_ERR_INVALID_ARG, "thread count %d is out of range (1 to 1024)", p.n_threads);
     int n_ctx = p.n_ctx ? p.n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
+    if (hp->arch == SM_ARCH_GPT2 && n_ctx > hp->n_ctx_train)
+        return sm_fail(err, SM_ERR_INVALID_ARG,
+                       "this GPT-2 model has learned positions for %d tokens; a context of %d cannot work (use -c %d or less)",
+                       hp->n_ctx_train, n_ctx, hp->n_ctx_train);
     sm_session *s = sm_calloc(1, sizeof *s);
     if (!s) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
     s->model = model;
@@ -123,7 +128,9 @@ int sm_session_n_ctx(const sm_session *s) { return s->n_ctx; }
 size_t sm_session_arena_bytes(const sm_session *s) { return s->block_bytes; }
 const float *sm_session_logits(const sm_session *s) { return s->logits; }
 
-sm_status sm_session_eval(sm_session *s, const sm_token *tokens, size_t n, sm_error *err) {
+/* Evaluates the tokens; with all_logits, the logits of every position are
+ * copied out in order. */
+static sm_status eval(sm_session *s, const sm_token *tokens, size_t n, float *all_logits, sm_error *err) {
     if (!s || (!tokens && n)) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_session_eval: session and tokens are required");
     if (n == 0) return SM_OK;
     if (n > (size_t)(s->n_ctx - s->n_past))
@@ -135,8 +142,20 @@ sm_status sm_session_eval(sm_session *s, const sm_token *tokens, size_t n, sm_er
             return sm_fail(err, SM_ERR_TOKEN_RANGE, "token id %d at index %zu is outside the vocabulary (0 to %d)",
                            tokens[i], i, n_vocab - 1);
     for (size_t i = 0; i < n; i++) {
-        sm_llama_forward(s, tokens[i], i + 1 == n);
+        int want = i + 1 == n || all_logits;
+        if (s->model->hp.arch == SM_ARCH_GPT2) sm_gpt2_forward(s, tokens[i], want);
+        else sm_llama_forward(s, tokens[i], want);
         s->history[s->n_past++] = tokens[i];
+        if (all_logits) memcpy(all_logits + i * (size_t)n_vocab, s->logits, (size_t)n_vocab * sizeof(float));
     }
     return SM_OK;
+}
+
+sm_status sm_session_eval(sm_session *s, const sm_token *tokens, size_t n, sm_error *err) {
+    return eval(s, tokens, n, NULL, err);
+}
+
+sm_status sm_session_eval_all(sm_session *s, const sm_token *tokens, size_t n, float *logits, sm_error *err) {
+    if (!logits) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_session_eval_all: logits buffer is NULL");
+    return eval(s, tokens, n, logits, err);
 }

@@ -20,7 +20,7 @@ struct sm_session {
     size_t block_bytes;
 
     /* activations of the token in flight */
-    float *x, *xb, *xb2, *q, *att, *hb, *hb2, *logits;
+    float *x, *xb, *xb2, *q, *qkv, *att, *hb, *hb2, *logits;
     /* [layer][position][kv_dim] */
     float *k_cache, *v_cache;
     /* [position][rope_dim / 2] */
@@ -38,8 +38,19 @@ struct sm_session {
     size_t hold_cap;
 };
 
-/* Runs one token at position s->n_past through the model; computes the
- * logits only when asked (prompt tokens before the last do not need them). */
+/* Run one token at position s->n_past through the model; the logits are
+ * computed only when asked (prompt tokens before the last need none). */
 void sm_llama_forward(sm_session *s, sm_token token, int want_logits);
+void sm_gpt2_forward(sm_session *s, sm_token token, int want_logits);
+
+/* Causal attention of the current token (queries in s->q) over positions
+ * 0..pos of one layer's KV cache, heads grouped over the KV heads; the
+ * result goes to s->xb. */
+void sm_attention(sm_session *s, const float *k_layer, const float *v_layer, int pos);
+
+/* out = W x (+ bias), for a weight of any supported element type. */
+void sm_matvec(float *out, const sm_matrix *w, const float *x, const float *bias);
+/* out = row `row` of an embedding matrix, as floats. */
+void sm_embedding_row(float *out, const sm_matrix *m, int row);
 
 #endif

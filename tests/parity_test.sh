@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# parity_test.sh - SmallMind's logits against an independent PyTorch
+# implementation (tests/torch_ref.py, float64) on random models made by
+# `smallmind init` (both architectures, grouped-query and not, tied and
+# untied, F32 and F16, dims that are not multiples of 8) and on
+# stories260K: whole-prompt evaluation and token-by-token decoding.
+# Installs Debian's python3-torch and python3-numpy when they are absent.
+set -u
+BUILD=${BUILD:-build}
+SM="$BUILD/smallmind"
+SHARED=${SM_SHARED:-../shared}
+PY=/usr/bin/python3
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+pass=0 fail=0 skip=0
+
+if ! $PY -c "import torch, numpy" 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
+        echo "installing python3-torch and python3-numpy (Debian packages) for the reference"
+        (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3-torch python3-numpy) > "$TMP/apt.log" 2>&1
+    fi
+fi
+if ! $PY -c "import torch, numpy" 2>/dev/null; then
+    if [ "${CI:-}" = true ]; then
+        echo "FAIL parity: python3-torch could not be installed"; echo "parity: 0 passed, 1 failed, 0 skipped"; exit 1
+    fi
+    echo "skip parity: python3-torch and python3-numpy are not installed (apt-get install python3-torch python3-numpy)"
+    echo "parity: 0 passed, 0 failed, 1 skipped"
+    exit 0
+fi
+
+# name and `smallmind init` options of each random model
+models=(
+    "llama_gqa_tied|--arch llama --dim 60 --layers 2 --heads 6 --kv-heads 2 --ffn 100 --ctx 64 --vocab 300 --tied"
+    "llama_mha_untied|--arch llama --dim 44 --layers 3 --heads 2 --ffn 70 --ctx 64 --vocab 400"
+    "llama_gqa_f16|--arch llama --dim 72 --layers 2 --heads 6 --kv-heads 3 --ffn 190 --ctx 64 --vocab 512 --type f16"
+    "gpt2_untied|--arch gpt2 --dim 60 --layers 2 --heads 5 --ffn 130 --ctx 64 --vocab 300"
+    "gpt2_tied_odd_heads|--arch gpt2 --dim 36 --layers 3 --heads 4 --ffn 70 --ctx 64 --vocab 257 --tied"
+    "gpt2_f16|--arch gpt2 --dim 50 --layers 2 --heads 2 --ffn 100 --ctx 32 --vocab 300 --type f16"
+)
+check() {  # name model vocab n_tokens
+    local name=$1 model=$2 vocab=$3 n=$4
+    local toks
+    toks=$(awk -v n="$n" -v v="$vocab" -v seed="${#name}" 'BEGIN { srand(seed); for (i = 0; i < n; i++) printf "%s%d", (i ? "," : ""), int(rand() * v) }')
+    if "$BUILD/dump_logits" "$model" "$toks" "$TMP/p.bin" "$TMP/d.bin" 2> "$TMP/err" \
+        && $PY tests/torch_ref.py "$model" "$toks" "$TMP/p.bin" "$TMP/d.bin"; then
+        pass=$((pass + 1)); echo "ok   parity_$name"
+    else
+        fail=$((fail + 1)); echo "FAIL parity_$name $(cat "$TMP/err")"
+    fi
+}
+for entry in "${models[@]}"; do
+    name=${entry%%|*}
+    opts=${entry#*|}
+    if ! "$SM" init "$TMP/$name.gguf" $opts --init-std 0.2 --random-norms --seed 7 2> "$TMP/err"; then
+        fail=$((fail + 1)); echo "FAIL parity_$name: init failed: $(cat "$TMP/err")"; continue
+    fi
+    vocab=$(echo "$opts" | sed -E 's/.*--vocab ([0-9]+).*/\1/')
+    ctx=$(echo "$opts" | sed -E 's/.*--ctx ([0-9]+).*/\1/')
+    check "$name" "$TMP/$name.gguf" "$vocab" "$ctx"
+done
+if [ -e "$SHARED/models/stories260K.gguf" ]; then
+    check stories260K "$SHARED/models/stories260K.gguf" 512 48
+else
+    skip=$((skip + 1)); echo "skip parity_stories260K: ../shared is absent"
+fi
+echo "parity: $pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]

@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+"""Independent reference: reads a GGUF file with its own minimal reader,
+runs the model in PyTorch (float64) and compares SmallMind's logits with it.
+
+    torch_ref.py MODEL.gguf TOKENS_CSV PROMPT_LOGITS DECODE_LOGITS
+
+PROMPT_LOGITS / DECODE_LOGITS are raw float32 arrays of len(TOKENS) x vocab
+written by tests/tools/dump_logits.c (whole-prompt evaluation, and token by
+token with the KV cache). Prints the worst relative error
+max|a - b| / max|b| and exits 1 above 1e-4.
+"""
+import struct
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+
+
+class Reader:
+    def __init__(self, data):
+        self.d, self.p = data, 0
+
+    def take(self, fmt):
+        v = struct.unpack_from(fmt, self.d, self.p)[0]
+        self.p += struct.calcsize(fmt)
+        return v
+
+    def string(self):
+        n = self.take("<Q")
+        s = self.d[self.p:self.p + n]
+        self.p += n
+        return s.decode("utf-8", errors="replace")
+
+    def value(self, t):
+        if t in SCALAR:
+            return self.take(SCALAR[t])
+        if t == 8:
+            return self.string()
+        if t == 9:
+            et, n = self.take("<I"), self.take("<Q")
+            return [self.value(et) for _ in range(n)]
+        raise ValueError("bad type %d" % t)
+
+
+def read_gguf(path):
+    data = open(path, "rb").read()
+    r = Reader(data)
+    assert data[:4] == b"GGUF"
+    r.p = 4
+    r.take("<I")
+    n_t, n_kv = r.take("<Q"), r.take("<Q")
+    meta = {}
+    for _ in range(n_kv):
+        k = r.string()
+        meta[k] = r.value(r.take("<I"))
+    infos = []
+    for _ in range(n_t):
+        name = r.string()
+        nd = r.take("<I")
+        ne = [r.take("<Q") for _ in range(nd)]
+        infos.append((name, ne, r.take("<I"), r.take("<Q")))
+    align = meta.get("general.alignment", 32)
+    base = (r.p + align - 1) // align * align
+    tensors = {}
+    for name, ne, t, off in infos:
+        count = int(np.prod(ne))
+        dtype = {0: np.float32, 1: np.float16}[t]
+        arr = np.frombuffer(data, dtype=dtype, count=count, offset=base + off).astype(np.float64)
+        tensors[name] = torch.from_numpy(arr.reshape(list(reversed(ne))).copy())
+    return meta, tensors
+
+
+def attention(q, k, v, n_heads, n_kv):
+    T, D = q.shape
+    hd = D // n_heads
+    q = q.view(T, n_heads, hd).transpose(0, 1)
+    k = k.view(T, n_kv, hd).transpose(0, 1).repeat_interleave(n_heads // n_kv, dim=0)
+    v = v.view(T, n_kv, hd).transpose(0, 1).repeat_interleave(n_heads // n_kv, dim=0)
+    scores = q @ k.transpose(1, 2) / hd ** 0.5
+    mask = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+    scores = scores.masked_fill(mask, float("-inf"))
+    return (torch.softmax(scores, dim=-1) @ v).transpose(0, 1).reshape(T, D)
+
+
+def rope(x, n_heads, rot, base):
+    T, D = x.shape
+    hd = D // n_heads
+    x = x.view(T, n_heads, hd).clone()
+    i = torch.arange(rot // 2, dtype=torch.float64)
+    theta = base ** (-2.0 * i / rot)
+    ang = torch.arange(T, dtype=torch.float64)[:, None] * theta[None, :]
+    c, s = torch.cos(ang)[:, None, :], torch.sin(ang)[:, None, :]
+    a, b = x[:, :, 0:rot:2].clone(), x[:, :, 1:rot:2].clone()
+    x[:, :, 0:rot:2] = a * c - b * s
+    x[:, :, 1:rot:2] = a * s + b * c
+    return x.view(T, D)
+
+
+def rmsnorm(x, w, eps):
+    return x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps) * w
+
+
+def llama_logits(meta, W, toks):
+    a = "llama."
+    n_layers, n_heads = meta[a + "block_count"], meta[a + "attention.head_count"]
+    n_kv = meta.get(a + "attention.head_count_kv", n_heads)
+    dim = meta[a + "embedding_length"]
+    rot = meta.get(a + "rope.dimension_count", dim // n_heads)
+    base = meta.get(a + "rope.freq_base", 10000.0)
+    eps = meta.get(a + "attention.layer_norm_rms_epsilon", 1e-5)
+    x = W["token_embd.weight"][toks]
+    for l in range(n_layers):
+        p = "blk.%d." % l
+        h = rmsnorm(x, W[p + "attn_norm.weight"], eps)
+        q = rope(h @ W[p + "attn_q.weight"].T, n_heads, rot, base)
+        k = rope(h @ W[p + "attn_k.weight"].T, n_kv, rot, base)
+        v = h @ W[p + "attn_v.weight"].T
+        x = x + attention(q, k, v, n_heads, n_kv) @ W[p + "attn_output.weight"].T
+        h = rmsnorm(x, W[p + "ffn_norm.weight"], eps)
+        x = x + (F.silu(h @ W[p + "ffn_gate.weight"].T) * (h @ W[p + "ffn_up.weight"].T)) @ W[p + "ffn_down.weight"].T
+    x = rmsnorm(x, W["output_norm.weight"], eps)
+    return x @ W.get("output.weight", W["token_embd.weight"]).T
+
+
+def gpt2_logits(meta, W, toks):
+    a = "gpt2."
+    n_layers, n_heads = meta[a + "block_count"], meta[a + "attention.head_count"]
+    dim = meta[a + "embedding_length"]
+    eps = meta.get(a + "attention.layer_norm_epsilon", 1e-5)
+    T = len(toks)
+    x = W["token_embd.weight"][toks] + W["position_embd.weight"][:T]
+    ln = lambda t, p: F.layer_norm(t, (dim,), W[p + ".weight"], W[p + ".bias"], eps)
+    for l in range(n_layers):
+        p = "blk.%d." % l
+        h = ln(x, p + "attn_norm")
+        qkv = h @ W[p + "attn_qkv.weight"].T + W[p + "attn_qkv.bias"]
+        q, k, v = qkv[:, :dim], qkv[:, dim:2 * dim], qkv[:, 2 * dim:]
+        x = x + attention(q, k, v, n_heads, n_heads) @ W[p + "attn_output.weight"].T + W[p + "attn_output.bias"]
+        h = ln(x, p + "ffn_norm")
+        u = F.gelu(h @ W[p + "ffn_up.weight"].T + W[p + "ffn_up.bias"], approximate="tanh")
+        x = x + u @ W[p + "ffn_down.weight"].T + W[p + "ffn_down.bias"]
+    x = ln(x, "output_norm")
+    return x @ W.get("output.weight", W["token_embd.weight"]).T
+
+
+def main():
+    path, toks_csv, prompt_file, decode_file = sys.argv[1:5]
+    toks = [int(t) for t in toks_csv.split(",")]
+    meta, W = read_gguf(path)
+    arch = meta["general.architecture"]
+    ref = (llama_logits if arch == "llama" else gpt2_logits)(meta, W, torch.tensor(toks)).numpy()
+    worst = 0.0
+    for name, f in (("prompt", prompt_file), ("decode", decode_file)):
+        got = np.fromfile(f, dtype=np.float32).reshape(ref.shape)
+        err = float(np.max(np.abs(got - ref)) / np.max(np.abs(ref)))
+        print("%s %s: max|d|/max|ref| = %.2e over %d positions x %d" % (path.split("/")[-1], name, err, *ref.shape))
+        worst = max(worst, err)
+    sys.exit(0 if worst <= 1e-4 else 1)
+
+
+if __name__ == "__main__":
+    main()
