@@ -103,6 +103,14 @@ if have models/stories260K.gguf; then
     if grep -q "llama2.c" "$TMP/o" && grep -q "llama2c.n_kv_heads" "$TMP/o"; then ok "inspect_llama2c"; else bad "inspect_llama2c"; fi
 fi
 
+# ------------------------------- generated Unicode tables are reproducible
+if [ -e /usr/share/unicode/UnicodeData.txt ] && [ -x /usr/bin/python3 ]; then
+    if /usr/bin/python3 tools/gen_unicode_tables.py > "$TMP/ut.c" && cmp -s "$TMP/ut.c" src/text/unicode_tables.c; then
+        ok "unicode_tables_regenerate"; else bad "unicode_tables_regenerate" "tools/gen_unicode_tables.py output differs"; fi
+else
+    skp "unicode_tables_regenerate" "Debian's unicode-data is not installed"
+fi
+
 # ------------------------------------------- init -> inspect -> run
 for arch in llama gpt2; do
     if [ $arch = llama ]; then opts="--dim 60 --layers 3 --heads 6 --kv-heads 2 --ffn 100 --ctx 48 --vocab 350"

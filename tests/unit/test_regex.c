@@ -39,6 +39,14 @@ TEST(regex_gpt2_split) {
     CHECKF(strcmp(out, "caf\xc3\xa9| \xce\xbb\xce\xbb|  ") == 0, "%s", out);
 }
 
+#define LLAMA3 "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+
+TEST(regex_llama3_split) {
+    char out[1024];
+    split(LLAMA3, "Hello 123456 world\n\nI'M ok", out, sizeof out);
+    CHECKF(strcmp(out, "Hello| |123|456| world|\n\n|I|'M| ok") == 0, "%s", out);
+}
+
 TEST(regex_features) {
     char out[1024];
     split("\\p{N}{1,3}", "12345", out, sizeof out);
