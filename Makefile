@@ -14,7 +14,7 @@ ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -fPIC -Iinclud
 LDLIBS  := -lm -lpthread
 
 BUILD   ?= build
-LIB_SRC := $(wildcard src/core/*.c src/io/*.c src/text/*.c src/kernels/*.c src/model/*.c src/generate/*.c)
+LIB_SRC := $(wildcard src/core/*.c src/io/*.c src/text/*.c src/kernels/*.c src/model/*.c src/generate/*.c src/prof/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/unit/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -34,6 +34,8 @@ WRAP    := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=pos
 
 .PHONY: all test sanitize fuzz clean
 all: $(STATIC) $(SHARED) $(CLI) smallmind
+
+$(BUILD)/src/cli/profile_report.o: ALL_CFLAGS += -DSM_BUILD_FLAGS='"$(strip $(CC) $(CFLAGS))"'
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -142,6 +143,7 @@ typedef struct sm_session_params {
     int n_ctx;          /* 0 = min(model context, 4096) */
     int n_threads;      /* 0 = number of physical cores */
     uint64_t seed;      /* RNG seed of the sampler */
+    int profile;        /* time every step (see the profiling calls below) */
 } sm_session_params;
 
 sm_session_params sm_session_default_params(void);
@@ -202,6 +204,8 @@ typedef struct sm_generate_params {
     const char *const *stop;      /* stop strings (not printed), may be NULL */
     int n_stop;
     int ignore_eos;               /* keep going past the end-of-text token */
+    const sm_token *prompt_tokens;  /* if set, the prompt as token ids (the */
+    int n_prompt_tokens;            /* text prompt is then ignored)         */
 } sm_generate_params;
 
 sm_generate_params sm_generate_default_params(void);
@@ -221,6 +225,69 @@ typedef struct sm_generate_stats {
 sm_status sm_generate(sm_session *session, const char *prompt,
                       const sm_generate_params *gp, sm_token_callback cb,
                       void *user, sm_generate_stats *stats, sm_error *err);
+
+/* ------------------------------------------------------------ profiling */
+
+/* One node of a profiled session's scope tree: a step (by name) at one
+ * place in the tree, in one layer (-1 outside the layers). Self time is
+ * the inclusive time less the time of the children. */
+typedef struct sm_profile_row {
+    const char *name;
+    int depth;               /* 0 for the top scopes */
+    int parent;              /* row index, -1 for the top scopes */
+    int layer;
+    uint64_t calls;
+    double incl_ms, self_ms, min_ms, max_ms;
+    uint64_t flops;          /* arithmetic done, and bytes of weights */
+    uint64_t bytes;          /* and activations read, over all calls */
+    uint64_t alloc_count;    /* allocations made in this scope itself */
+    uint64_t alloc_bytes;
+} sm_profile_row;
+
+/* Copies the tree in depth-first order; returns the number of rows (which
+ * may exceed cap), or 0 when profiling is off. */
+int sm_session_profile(const sm_session *session, sm_profile_row *rows, int cap);
+/* Starts the accounts afresh (the tree keeps no history). */
+void sm_session_profile_reset(sm_session *session);
+/* Sections of the markdown profile report. */
+enum {
+    SM_PROFILE_HOT_PATHS = 1,     /* steps by total time, self and inclusive */
+    SM_PROFILE_ALLOCATORS = 2,    /* steps by bytes allocated */
+    SM_PROFILE_MOST_CALLED = 4,   /* steps by calls */
+    SM_PROFILE_TREE = 8,          /* the call hierarchy */
+    SM_PROFILE_LAYERS = 16,       /* time per layer, attention and FFN apart */
+    SM_PROFILE_ALL = 31
+};
+
+/* Writes the chosen sections of a profiled session's report as markdown. */
+sm_status sm_session_profile_write(const sm_session *session, FILE *out, unsigned sections, sm_error *err);
+
+/* Measurements of this machine and of the kernels, for reports. */
+const char *sm_cpu_simd_features(void);   /* e.g. "avx512f avx2 fma" */
+const char *sm_kernel_level(void);        /* the kernel variant in use */
+double sm_measure_peak_gflops(void);      /* FP32 FMA throughput of one core */
+double sm_measure_read_gbps(size_t bytes);/* read bandwidth over a buffer of that size */
+
+typedef struct sm_kernel_result {
+    char name[48];
+    char level[16];
+    double value;
+    const char *unit;    /* "GFLOP/s" or "GB/s" */
+} sm_kernel_result;
+
+/* Micro-benchmarks of the kernels (matmul 128/256/512, matvec, softmax,
+ * GELU, SiLU, LayerNorm, RMSNorm); returns how many results were written. */
+int sm_kernel_benchmarks(sm_kernel_result *out, int cap);
+
+typedef struct sm_memory_info {
+    uint64_t weights_mapped;     /* bytes of the model file mapped */
+    uint64_t weights_resident;   /* of which in RAM now */
+    uint64_t kv_cache;           /* bytes of the session's KV cache */
+    uint64_t arena;              /* bytes of the session's arena (KV cache included) */
+    uint64_t peak_rss;           /* the process's peak resident set */
+} sm_memory_info;
+
+void sm_session_memory(const sm_session *session, sm_memory_info *info);
 
 #ifdef __cplusplus
 }

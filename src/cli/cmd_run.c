@@ -41,6 +41,7 @@ static void run_usage(void) {
            "  -s, --seed N            RNG seed (default: random; the seed used is printed)\n"
            "performance:\n"
            "  -t, --threads N         worker threads (default: physical cores)\n"
+           "      --profile           time every step and print the hot paths to stderr\n"
            "\n"
            "example: smallmind run -m stories260K.gguf -p \"Once upon a time\" -n 64 --temp 0\n",
            MAX_STOPS);
@@ -75,7 +76,7 @@ int cmd_run(int argc, char **argv) {
     int n_stops = 0, echo = 1;
     long long n_predict = 256, n_ctx = 0, threads = 0, seed = -1, top_k = 40, last_n = 64;
     double temp = 0.8, top_p = 0.95, min_p = 0.05, penalty = 1.0;
-    int ignore_eos = 0;
+    int ignore_eos = 0, profile = 0;
     for (a.i = 0; a.i < argc; a.i++) {
         const char *v;
 #define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
@@ -86,6 +87,7 @@ int cmd_run(int argc, char **argv) {
         else if (arg_is(&a, "-f", "--file")) { VALUE(); prompt_file = v; }
         else if (arg_is(&a, NULL, "--no-display-prompt")) echo = 0;
         else if (arg_is(&a, NULL, "--ignore-eos")) ignore_eos = 1;
+        else if (arg_is(&a, NULL, "--profile")) profile = 1;
         else if (arg_is(&a, NULL, "--stop")) {
             VALUE();
             if (n_stops == MAX_STOPS) { cli_error(a.cmd, "at most %d --stop strings", MAX_STOPS); return SM_EXIT_USAGE; }
@@ -129,6 +131,7 @@ int cmd_run(int argc, char **argv) {
     sp.n_ctx = (int)n_ctx;
     sp.n_threads = (int)threads;
     sp.seed = used_seed;
+    sp.profile = profile;
     sm_session *session = NULL;
     sm_error err = {0};
     int rc = SM_EXIT_ERROR;
@@ -187,6 +190,10 @@ int cmd_run(int argc, char **argv) {
             stats.n_generated, stats.gen_seconds > 0 ? stats.n_generated / stats.gen_seconds : 0.0,
             stats.ttft_seconds * 1e3, peak_rss_mib(), (unsigned long long)used_seed,
             why[stats.stopped_by >= 0 && stats.stopped_by <= 4 ? stats.stopped_by : 3]);
+    if (profile) {
+        fputc('\n', stderr);
+        sm_session_profile_write(session, stderr, SM_PROFILE_HOT_PATHS, NULL);
+    }
     rc = SM_EXIT_OK;
 done:
     sm_session_free(session);

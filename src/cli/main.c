@@ -16,6 +16,7 @@ static void usage(FILE *f) {
             "  inspect    print a model file's metadata and tensor table\n"
             "  tokenize   show how a model's tokenizer splits a text\n"
             "  init       write a randomly initialised model of any shape\n"
+            "  profile    time every step of generation and report where time and memory go\n"
             "\n"
             "`smallmind <command> --help` describes each command's options.\n"
             "example: smallmind run -m stories260K.gguf -p \"Once upon a time\" -n 64\n",
@@ -56,6 +57,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "inspect")) return cmd_inspect(argc - 2, argv + 2);
     if (!strcmp(c, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(c, "init")) return cmd_init(argc - 2, argv + 2);
+    if (!strcmp(c, "profile")) return cmd_profile(argc - 2, argv + 2);
     cli_error(NULL, "unknown command '%s' (see smallmind --help)", c);
     return SM_EXIT_USAGE;
 }

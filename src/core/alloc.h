@@ -4,11 +4,18 @@
 #define SM_CORE_ALLOC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 void *sm_alloc(size_t bytes);
 void *sm_calloc(size_t count, size_t size);
 /* 64-byte aligned: cache lines and the widest SIMD registers. */
 void *sm_alloc_aligned(size_t bytes);
 void sm_free(void *p);
+
+/* How many allocations, and how many bytes, this thread has made through
+ * this interface. The profiler charges the differences to its scopes; the
+ * counters are per thread, so sessions on other threads do not disturb
+ * each other's accounts. */
+void sm_alloc_counters(uint64_t *count, uint64_t *bytes);
 
 #endif

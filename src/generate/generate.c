@@ -76,6 +76,37 @@ static int deliver(streamer *st, sm_token tok, size_t n_out, sm_token_callback c
     return stop;
 }
 
+/* Samples, streams and (unless it is the last) evaluates one token; returns
+ * non-zero when generation ends, with the reason in stats->stopped_by. */
+static int step(sm_session *s, streamer *str, const sm_generate_params *gp, sm_token_callback cb, void *user,
+                int *n_gen, uint64_t t0, sm_generate_stats *stats, sm_status *st, sm_error *err) {
+    const sm_model *m = s->model;
+    sm_prof *P = s->prof;
+    sm_token tok;
+    SM_PROF_BEGIN(P, SM_SC_SAMPLE, -1);
+    *st = sm_session_sample(s, &gp->sampler, &tok, err);
+    SM_PROF_END(P, 4ull * m->hp.n_vocab, (uint64_t)m->hp.n_vocab * sizeof(float));
+    if (*st) return 1;
+    if (tok == m->vocab.eos && !gp->ignore_eos) { stats->stopped_by = 1; return 1; }
+    (*n_gen)++;
+    SM_PROF_BEGIN(P, SM_SC_DECODE, -1);
+    const char *piece;
+    int pl = sm_vocab_piece(&m->vocab, tok, &piece);
+    size_t n_out = stream_piece(str, piece, (size_t)pl);
+    if (*n_gen == 1) stats->ttft_seconds = (double)(sm_now_ns() - t0) * 1e-9;
+    int cb_stop = deliver(str, tok, n_out, cb, user);
+    SM_PROF_END(P, 0, 0);
+    if (cb_stop) { stats->stopped_by = 3; return 1; }
+    if (str->stop_matched) { stats->stopped_by = 2; return 1; }
+    if (gp->n_predict >= 0 && *n_gen >= gp->n_predict) { stats->stopped_by = 0; return 1; }
+    if (s->n_past >= s->n_ctx) { stats->stopped_by = 4; return 1; }
+    *st = sm_session_eval(s, &tok, 1, err);
+    return *st != SM_OK;
+}
+
+static sm_status generate(sm_session *s, const char *text, size_t tlen, int add_bos, const sm_generate_params *gpp,
+                          sm_token_callback cb, void *user, sm_generate_stats *stats, sm_error *err);
+
 sm_status sm_generate(sm_session *s, const char *prompt, const sm_generate_params *gp_in, sm_token_callback cb,
                       void *user, sm_generate_stats *stats, sm_error *err) {
     sm_generate_stats dummy;
@@ -101,18 +132,46 @@ sm_status sm_generate(sm_session *s, const char *prompt, const sm_generate_param
     size_t tlen = strlen(text);
     int add_bos = gp.add_bos < 0 ? (s->n_past == 0 && m->vocab.add_bos) : gp.add_bos;
 
+    sm_prof *P = s->prof;
+    SM_PROF_BEGIN(P, SM_SC_GENERATE, -1);
+    sm_status st = generate(s, text, tlen, add_bos, &gp, cb, user, stats, err);
+    SM_PROF_END(P, 0, 0);
+    return st;
+}
+
+static sm_status generate(sm_session *s, const char *text, size_t tlen, int add_bos, const sm_generate_params *gpp,
+                          sm_token_callback cb, void *user, sm_generate_stats *stats, sm_error *err) {
+    const sm_model *m = s->model;
+    sm_generate_params gp = *gpp;
+    sm_prof *P = s->prof;
     uint64_t t0 = sm_now_ns();
     size_t need = 0;
-    sm_status st = sm_tokenize(m, text, tlen, add_bos, NULL, 0, &need, err);
-    if (st && st != SM_ERR_BUFFER_TOO_SMALL) return st;
-    if (need == 0) return sm_fail(err, SM_ERR_INVALID_ARG, "the prompt is empty and no start token is added");
-    if (need > (size_t)(s->n_ctx - s->n_past))
-        return sm_fail(err, SM_ERR_CONTEXT_FULL, "the prompt is %zu tokens but the context has room for %d; raise -c",
-                       need, s->n_ctx - s->n_past);
-    sm_token *toks = sm_alloc(need * sizeof *toks);
-    if (!toks) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
-    st = sm_tokenize(m, text, tlen, add_bos, toks, need, &need, err);
-    if (!st) st = sm_session_eval(s, toks, need, err);
+    SM_PROF_BEGIN(P, SM_SC_ENCODE, -1);
+    sm_status st = SM_OK;
+    sm_token *toks = NULL;
+    if (gp.prompt_tokens) {
+        /* the caller tokenized already: copy, so the checks below apply */
+        need = (size_t)gp.n_prompt_tokens;
+        if (gp.n_prompt_tokens <= 0) st = sm_fail(err, SM_ERR_INVALID_ARG, "the prompt has no tokens");
+        else if (need > (size_t)(s->n_ctx - s->n_past))
+            st = sm_fail(err, SM_ERR_CONTEXT_FULL, "the prompt is %zu tokens but the context has room for %d; raise -c",
+                         need, s->n_ctx - s->n_past);
+        else if (!(toks = sm_alloc(need * sizeof *toks))) st = sm_fail(err, SM_ERR_NOMEM, "out of memory");
+        else memcpy(toks, gp.prompt_tokens, need * sizeof *toks);
+    } else if ((st = sm_tokenize(m, text, tlen, add_bos, NULL, 0, &need, err)) == SM_ERR_BUFFER_TOO_SMALL || st == SM_OK) {
+        if (need == 0) st = sm_fail(err, SM_ERR_INVALID_ARG, "the prompt is empty and no start token is added");
+        else if (need > (size_t)(s->n_ctx - s->n_past))
+            st = sm_fail(err, SM_ERR_CONTEXT_FULL, "the prompt is %zu tokens but the context has room for %d; raise -c",
+                         need, s->n_ctx - s->n_past);
+        else if (!(toks = sm_alloc(need * sizeof *toks))) st = sm_fail(err, SM_ERR_NOMEM, "out of memory");
+        else st = sm_tokenize(m, text, tlen, add_bos, toks, need, &need, err);
+    }
+    SM_PROF_END(P, 0, 0);
+    if (!st) {
+        SM_PROF_BEGIN(P, SM_SC_PREFILL, -1);
+        st = sm_session_eval(s, toks, need, err);
+        SM_PROF_END(P, 0, 0);
+    }
     sm_free(toks);
     if (st) return st;
     uint64_t t1 = sm_now_ns();
@@ -122,24 +181,17 @@ sm_status sm_generate(sm_session *s, const char *prompt, const sm_generate_param
     streamer str = {0};
     str.s = s;
     str.gp = &gp;
-    str.strip_space = tlen == 0 && m->vocab.add_space_prefix;
-    int n_gen = 0;
-    for (;;) {
-        if (gp.n_predict >= 0 && n_gen >= gp.n_predict) { stats->stopped_by = 0; break; }
-        sm_token tok;
-        if ((st = sm_session_sample(s, &gp.sampler, &tok, err))) return st;
-        if (tok == m->vocab.eos && !gp.ignore_eos) { stats->stopped_by = 1; break; }
-        n_gen++;
-        const char *piece;
-        int pl = sm_vocab_piece(&m->vocab, tok, &piece);
-        size_t n_out = stream_piece(&str, piece, (size_t)pl);
-        if (n_gen == 1) stats->ttft_seconds = (double)(sm_now_ns() - t0) * 1e-9;
-        if (deliver(&str, tok, n_out, cb, user)) { stats->stopped_by = 3; break; }
-        if (str.stop_matched) { stats->stopped_by = 2; break; }
-        if (gp.n_predict >= 0 && n_gen >= gp.n_predict) { stats->stopped_by = 0; break; }
-        if (s->n_past >= s->n_ctx) { stats->stopped_by = 4; break; }
-        if ((st = sm_session_eval(s, &tok, 1, err))) return st;
+    str.strip_space = tlen == 0 && !gp.prompt_tokens && m->vocab.add_space_prefix;
+    int n_gen = 0, stopped = 0;
+    st = SM_OK;
+    while (!stopped && !(gp.n_predict >= 0 && n_gen >= gp.n_predict)) {
+        /* one generated token: sample it, stream its text, run it */
+        SM_PROF_BEGIN(P, SM_SC_TOKEN, -1);
+        stopped = step(s, &str, &gp, cb, user, &n_gen, t0, stats, &st, err);
+        SM_PROF_END(P, 0, 0);
     }
+    if (st) return st;
+    if (!stopped) stats->stopped_by = 0;  /* -n 0 */
     /* Whatever was held back for a stop string that never came is text. */
     if (!str.stop_matched && stats->stopped_by != 3) {
         size_t w = sm_utf8_stream_flush(&str.utf8, s->hold_buf + str.held);

@@ -10,6 +10,9 @@
 /* out[r] = sum_c w[r*cols + c] * x[c] */
 void sm_matvec_f32(float *out, const float *w, const float *x, int rows, int cols);
 void sm_matvec_f16(float *out, const uint16_t *w, const float *x, int rows, int cols);
+/* C[m][n] = sum_k A[m][k] * B[n][k]: a batch of m inputs through a weight
+ * matrix B of n rows (the prefill shape). */
+void sm_matmul_f32(float *c, const float *a, const float *b, int m, int n, int k);
 
 /* out = x / rms(x) * weight */
 void sm_rmsnorm(float *out, const float *x, const float *weight, int n, float eps);

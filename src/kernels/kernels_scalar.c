@@ -23,6 +23,10 @@ void sm_matvec_f16(float *out, const uint16_t *w, const float *x, int rows, int 
     }
 }
 
+void sm_matmul_f32(float *c, const float *a, const float *b, int m, int n, int k) {
+    for (int i = 0; i < m; i++) sm_matvec_f32(c + (size_t)i * n, b, a + (size_t)i * k, n, k);
+}
+
 void sm_rmsnorm(float *out, const float *x, const float *weight, int n, float eps) {
     float ss = 0.0f;
     for (int i = 0; i < n; i++) ss += x[i] * x[i];

@@ -146,8 +146,10 @@ static sm_status builtin_vocab(builder *b, int gpt2, int n_vocab, sm_error *err)
     sm_gguf_put_i32_array(b->w, "tokenizer.ggml.token_type", type, (size_t)n);
     if (gpt2) {
         sm_gguf_put_str_array(b->w, "tokenizer.ggml.merges", NULL, 0);
-        sm_gguf_put_u32(b->w, "tokenizer.ggml.bos_token_id", 256);
-        sm_gguf_put_u32(b->w, "tokenizer.ggml.eos_token_id", 256);
+        if (n_vocab > 256) {  /* 256 tokens hold the bytes only: no end-of-text token */
+            sm_gguf_put_u32(b->w, "tokenizer.ggml.bos_token_id", 256);
+            sm_gguf_put_u32(b->w, "tokenizer.ggml.eos_token_id", 256);
+        }
     } else {
         sm_gguf_put_u32(b->w, "tokenizer.ggml.unknown_token_id", 0);
         sm_gguf_put_u32(b->w, "tokenizer.ggml.bos_token_id", 1);
@@ -216,8 +218,8 @@ sm_status sm_model_init_file(const sm_init_params *p, const char *path, sm_error
     int n_vocab = p->n_vocab;
     if (p->vocab_from) {
         st = copied_vocab(&b, p->vocab_from, &n_vocab, &src, err);
-    } else if (n_vocab < (gpt2 ? 257 : 259) || n_vocab > (1 << 20)) {
-        st = sm_fail(err, SM_ERR_INVALID_ARG, "the built-in %s vocabulary needs --vocab from %d to %d", a, gpt2 ? 257 : 259,
+    } else if (n_vocab < (gpt2 ? 256 : 259) || n_vocab > (1 << 20)) {
+        st = sm_fail(err, SM_ERR_INVALID_ARG, "the built-in %s vocabulary needs --vocab from %d to %d", a, gpt2 ? 256 : 259,
                      1 << 20);
     } else {
         st = builtin_vocab(&b, gpt2, n_vocab, err);

@@ -3,6 +3,7 @@
  * architecture needs, and builds the vocabulary. */
 #include "model.h"
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "io/llama2c.h"
 #include "text/bpe.h"
@@ -412,6 +413,7 @@ sm_status sm_model_load(const char *path, const sm_model_params *params, sm_mode
     if (out) *out = NULL;
     if (!path || !out) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_model_load: path and out are required");
     sm_model_params p = params ? *params : sm_model_default_params();
+    uint64_t t0 = sm_now_ns();
     sm_mapped_file f, tf = {0};
     sm_status st = sm_map_file(path, &f, err);
     if (st) return st;
@@ -432,6 +434,7 @@ sm_status sm_model_load(const char *path, const sm_model_params *params, sm_mode
     (*out)->file = f;
     (*out)->tok_file = tf;
     if (!(*out)->name[0]) snprintf((*out)->name, sizeof (*out)->name, "%s", base_name(path));
+    (*out)->load_ns = sm_now_ns() - t0;
     return SM_OK;
 }
 

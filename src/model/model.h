@@ -53,6 +53,7 @@ struct sm_model {
     char name[128];
     char warning[160];   /* a load warning for the caller to show, or "" */
     uint64_t n_params, weights_bytes;
+    uint64_t load_ns;    /* how long sm_model_load took */
 };
 
 /* Loads from memory (the buffers must outlive the model). tok may be NULL

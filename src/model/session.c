@@ -12,7 +12,7 @@
 #define HOLD_BYTES 8192   /* stop-string hold-back; stop strings are capped well below */
 
 sm_session_params sm_session_default_params(void) {
-    sm_session_params p = {0, 0, 0};
+    sm_session_params p = {0, 0, 0, 0};
     return p;
 }
 
@@ -109,6 +109,14 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
             s->rope_sin[(size_t)pos * half + i] = (float)sin(angle);
         }
     }
+    if (p.profile) {
+        s->prof = sm_prof_new(64 + 40 * hp->n_layers);
+        if (!s->prof) {
+            sm_session_free(s);
+            return sm_fail(err, SM_ERR_NOMEM, "out of memory for the profiler");
+        }
+        sm_prof_add(s->prof, SM_SC_LOAD, model->load_ns);
+    }
     uint64_t seed = p.seed;
     s->rng = splitmix64(&seed);
     if (s->rng == 0) s->rng = 0x2545F4914F6CDD1Dull;
@@ -118,6 +126,7 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
 
 void sm_session_free(sm_session *s) {
     if (!s) return;
+    sm_prof_free(s->prof);
     sm_free(s->block);
     sm_free(s);
 }
@@ -143,10 +152,14 @@ static sm_status eval(sm_session *s, const sm_token *tokens, size_t n, float *al
                            tokens[i], i, n_vocab - 1);
     for (size_t i = 0; i < n; i++) {
         int want = i + 1 == n || all_logits;
+        /* every forward pass is inside some scope: prefill, token or user */
+        int outer = s->prof && s->prof->depth <= 1;
+        if (outer) sm_prof_begin(s->prof, SM_SC_USER, -1);
         if (s->model->hp.arch == SM_ARCH_GPT2) sm_gpt2_forward(s, tokens[i], want);
         else sm_llama_forward(s, tokens[i], want);
         s->history[s->n_past++] = tokens[i];
         if (all_logits) memcpy(all_logits + i * (size_t)n_vocab, s->logits, (size_t)n_vocab * sizeof(float));
+        if (outer) sm_prof_end(s->prof, 0, 0);
     }
     return SM_OK;
 }

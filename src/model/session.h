@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "model.h"
 #include "core/arena.h"
+#include "prof/prof.h"
 
 typedef struct sm_candidate {
     float logit;
@@ -16,6 +17,7 @@ typedef struct sm_candidate {
 struct sm_session {
     const sm_model *model;
     int n_ctx, n_threads, n_past;
+    sm_prof *prof;               /* NULL unless profiling is on */
     void *block;                 /* the arena's memory */
     size_t block_bytes;
 
@@ -50,6 +52,10 @@ void sm_attention(sm_session *s, const float *k_layer, const float *v_layer, int
 
 /* out = W x (+ bias), for a weight of any supported element type. */
 void sm_matvec(float *out, const sm_matrix *w, const float *x, const float *bias);
+/* The same inside a profiler scope, credited with its FLOPs and bytes. */
+void sm_proj(sm_session *s, int scope, float *out, const sm_matrix *w, const float *x, const float *bias);
+/* x += y inside a residual-add scope. */
+void sm_residual(sm_session *s, float *x, const float *y, int n);
 /* out = row `row` of an embedding matrix, as floats. */
 void sm_embedding_row(float *out, const sm_matrix *m, int row);
 

@@ -96,13 +96,14 @@ TEST(no_allocations_while_generating) {
     NEED_SHARED(path, "models/stories260K.gguf");
     sm_model *m = NULL;
     REQUIRE(sm_model_load(path, NULL, &m, NULL) == SM_OK);
-    sm_session *s = NULL;
-    sm_session_params sp = sm_session_default_params();
-    sp.seed = 7;
-    REQUIRE(sm_session_create(m, &sp, &s, NULL) == SM_OK);
     const char *stops[] = {"zzz-never"};
-    for (int variant = 0; variant < 2; variant++) {
-        sm_session_reset(s);
+    /* 0: greedy; 1: sampling with penalty and a stop string; 2: profiled */
+    for (int variant = 0; variant < 3; variant++) {
+        sm_session *s = NULL;
+        sm_session_params sp = sm_session_default_params();
+        sp.seed = 7;
+        sp.profile = variant == 2;
+        REQUIRE(sm_session_create(m, &sp, &s, NULL) == SM_OK);
         sm_generate_params gp = sm_generate_default_params();
         gp.n_predict = 101;
         gp.ignore_eos = 1;
@@ -114,8 +115,8 @@ TEST(no_allocations_while_generating) {
         CHECKF(c->allocs_at_last == c->allocs_at_first, "variant %d: %lu allocation calls in 100 tokens", variant,
                c->allocs_at_last - c->allocs_at_first);
         free(c);
+        sm_session_free(s);
     }
-    sm_session_free(s);
     sm_model_free(m);
 }
 

@@ -1,0 +1,195 @@
+/* bench.c - measurements of the machine and of the kernels, for the
+ * profiler's report: peak FMA throughput, read bandwidth from cache and
+ * from memory, and GFLOP/s or GB/s of each kernel at typical sizes. */
+#include "kernels.h"
+#include "smallmind.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+
+#include <stdio.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+static volatile float sink;
+
+const char *sm_cpu_simd_features(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return __builtin_cpu_supports("avx512vnni") ? "avx512f avx512vnni avx2 fma" : "avx512f avx2 fma";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "avx2 fma";
+    if (__builtin_cpu_supports("avx")) return "avx";
+    return "sse2";
+#elif defined(__aarch64__)
+    return "neon";
+#else
+    return "none";
+#endif
+}
+
+const char *sm_kernel_level(void) { return "scalar"; }
+
+#if defined(__x86_64__)
+/* Twelve independent chains cover the FMA latency on two ports. */
+__attribute__((target("avx512f"))) static double fma_avx512(long iters) {
+    __m512 a[12], b = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(0.001f);
+    for (int j = 0; j < 12; j++) a[j] = _mm512_set1_ps((float)j);
+    uint64_t t0 = sm_now_ns();
+    for (long i = 0; i < iters; i++) {
+#define F(j) a[j] = _mm512_fmadd_ps(a[j], b, c);
+        F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7) F(8) F(9) F(10) F(11)
+#undef F
+    }
+    double s = (double)(sm_now_ns() - t0) * 1e-9;
+    __m512 acc = a[0];
+    for (int j = 1; j < 12; j++) acc = _mm512_add_ps(acc, a[j]);
+    sink = _mm512_reduce_add_ps(acc);
+    return (double)iters * 12 * 16 * 2 / s * 1e-9;
+}
+
+__attribute__((target("avx2,fma"))) static double fma_avx2(long iters) {
+    __m256 a[12], b = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(0.001f);
+    for (int j = 0; j < 12; j++) a[j] = _mm256_set1_ps((float)j);
+    uint64_t t0 = sm_now_ns();
+    for (long i = 0; i < iters; i++) {
+#define F(j) a[j] = _mm256_fmadd_ps(a[j], b, c);
+        F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7) F(8) F(9) F(10) F(11)
+#undef F
+    }
+    double s = (double)(sm_now_ns() - t0) * 1e-9;
+    float out[8];
+    __m256 acc = a[0];
+    for (int j = 1; j < 12; j++) acc = _mm256_add_ps(acc, a[j]);
+    _mm256_storeu_ps(out, acc);
+    sink = out[0];
+    return (double)iters * 12 * 8 * 2 / s * 1e-9;
+}
+
+__attribute__((target("avx2"))) static float read_avx2(const float *p, size_t n) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (size_t i = 0; i + 32 <= n; i += 32)
+        for (int j = 0; j < 4; j++) acc[j] = _mm256_add_ps(acc[j], _mm256_loadu_ps(p + i + 8 * j));
+    float out[8];
+    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    return out[0];
+}
+#endif
+
+static double fma_scalar(long iters) {
+    float a[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    uint64_t t0 = sm_now_ns();
+    for (long i = 0; i < iters; i++)
+        for (int j = 0; j < 8; j++) a[j] = a[j] * 0.999f + 0.001f;
+    double s = (double)(sm_now_ns() - t0) * 1e-9;
+    sink = a[0] + a[7];
+    return (double)iters * 8 * 2 / s * 1e-9;
+}
+
+static float read_scalar(const float *p, size_t n) {
+    float acc[8] = {0};
+    for (size_t i = 0; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += p[i + j];
+    return acc[0];
+}
+
+double sm_measure_peak_gflops(void) {
+    long iters = 20000000;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return fma_avx512(iters);
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return fma_avx2(iters);
+#endif
+    return fma_scalar(iters / 4);
+}
+
+double sm_measure_read_gbps(size_t bytes) {
+    size_t n = bytes / sizeof(float);
+    float *p = sm_alloc_aligned(n * sizeof(float));
+    if (!p) return 0.0;
+    for (size_t i = 0; i < n; i++) p[i] = (float)(i & 7);
+    size_t reps = (512u << 20) / bytes + 1;
+    double best = 0.0;
+    for (int trial = 0; trial < 3; trial++) {
+        uint64_t t0 = sm_now_ns();
+        float s = 0;
+        for (size_t r = 0; r < reps; r++) {
+#if defined(__x86_64__)
+            if (__builtin_cpu_supports("avx2")) s += read_avx2(p, n);
+            else s += read_scalar(p, n);
+#else
+            s += read_scalar(p, n);
+#endif
+        }
+        sink = s;
+        double gbps = (double)reps * (double)bytes / ((double)(sm_now_ns() - t0) * 1e-9) * 1e-9;
+        if (gbps > best) best = gbps;
+    }
+    sm_free(p);
+    return best;
+}
+
+/* Best of a few timed repetitions, in seconds per call. */
+#define TIME_BEST(seconds, reps, stmt)                                              \
+    do {                                                                            \
+        seconds = 1e30;                                                             \
+        for (int trial_ = 0; trial_ < 5; trial_++) {                                \
+            uint64_t t0_ = sm_now_ns();                                             \
+            for (int r_ = 0; r_ < (reps); r_++) { stmt; }                           \
+            double s_ = (double)(sm_now_ns() - t0_) * 1e-9 / (reps);                \
+            if (s_ < seconds) seconds = s_;                                         \
+        }                                                                           \
+    } while (0)
+
+int sm_kernel_benchmarks(sm_kernel_result *out, int cap) {
+    int n = 0;
+    size_t big = 512 * 512;
+    float *a = sm_alloc_aligned(big * 4), *b = sm_alloc_aligned(big * 4), *c = sm_alloc_aligned(big * 4);
+    float *w = sm_alloc_aligned(4096 * 4);
+    if (!a || !b || !c || !w) {
+        sm_free(a); sm_free(b); sm_free(c); sm_free(w);
+        return 0;
+    }
+    for (size_t i = 0; i < big; i++) { a[i] = (float)(i % 13) * 0.01f; b[i] = (float)(i % 7) * 0.02f; }
+    for (int i = 0; i < 4096; i++) w[i] = 1.0f + (float)(i % 5) * 0.01f;
+    const int sizes[3] = {128, 256, 512};
+    for (int k = 0; k < 3 && n < cap; k++) {
+        int d = sizes[k];
+        double s;
+        TIME_BEST(s, 2, sm_matmul_f32(c, a, b, d, d, d));
+        snprintf(out[n].name, sizeof out[n].name, "matmul %dx%dx%d", d, d, d);
+        snprintf(out[n].level, sizeof out[n].level, "%s", sm_kernel_level());
+        out[n].value = 2.0 * d * d * d / s * 1e-9;
+        out[n].unit = "GFLOP/s";
+        n++;
+    }
+    for (int k = 0; k < 3 && n < cap; k++) {
+        int d = sizes[k];
+        double s;
+        TIME_BEST(s, 20, sm_matvec_f32(c, a, b, d, d));
+        snprintf(out[n].name, sizeof out[n].name, "matvec %dx%d", d, d);
+        snprintf(out[n].level, sizeof out[n].level, "%s", sm_kernel_level());
+        out[n].value = 2.0 * d * d / s * 1e-9;
+        out[n].unit = "GFLOP/s";
+        n++;
+    }
+    struct { const char *name; int which; } vec[] = {{"softmax 4096", 0}, {"GELU 4096", 1}, {"SiLU (SwiGLU) 4096", 2},
+                                                     {"LayerNorm 4096", 3}, {"RMSNorm 4096", 4}};
+    for (size_t k = 0; k < sizeof vec / sizeof vec[0] && n < cap; k++) {
+        double s;
+        switch (vec[k].which) {
+        case 0: TIME_BEST(s, 200, memcpy(c, a, 4096 * 4); sm_softmax(c, 4096)); break;
+        case 1: TIME_BEST(s, 200, memcpy(c, a, 4096 * 4); sm_gelu(c, 4096)); break;
+        case 2: TIME_BEST(s, 200, sm_swiglu(c, a, b, 4096)); break;
+        case 3: TIME_BEST(s, 200, sm_layernorm(c, a, w, b, 4096, 1e-5f)); break;
+        default: TIME_BEST(s, 200, sm_rmsnorm(c, a, w, 4096, 1e-5f)); break;
+        }
+        snprintf(out[n].name, sizeof out[n].name, "%s", vec[k].name);
+        snprintf(out[n].level, sizeof out[n].level, "%s", sm_kernel_level());
+        out[n].value = 2.0 * 4096 * 4 / s * 1e-9;  /* read and write once */
+        out[n].unit = "GB/s";
+        n++;
+    }
+    sm_free(a); sm_free(b); sm_free(c); sm_free(w);
+    return n;
+}

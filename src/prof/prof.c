@@ -1,0 +1,127 @@
+/* prof.c - see prof.h. */
+#include "prof.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+
+#include <string.h>
+
+static const char *names[SM_SC_COUNT] = {
+    "root", "load", "generate", "tokenizer encode", "prefill", "token", "forward", "embedding", "layer",
+    "attention norm", "Q projection", "K projection", "V projection", "QKV projection", "RoPE",
+    "attention scores", "softmax", "attention x V", "output projection", "residual add", "FFN norm",
+    "FFN gate projection", "FFN up projection", "FFN activation", "FFN down projection", "final norm",
+    "logits", "sampling", "detokenize + stream", "user",
+};
+
+const char *sm_scope_name(int id) { return id >= 0 && id < SM_SC_COUNT ? names[id] : "?"; }
+
+static void init_root(sm_prof *p) {
+    memset(&p->nodes[0], 0, sizeof p->nodes[0]);
+    p->nodes[0].id = SM_SC_ROOT;
+    p->nodes[0].layer = -1;
+    p->nodes[0].parent = p->nodes[0].first_child = p->nodes[0].next_sibling = -1;
+    p->n_nodes = 1;
+    p->depth = 1;
+    p->stack[0] = 0;
+    p->start_ns[0] = sm_now_ns();
+    sm_alloc_counters(&p->alloc_count_mark, &p->alloc_bytes_mark);
+    p->overflow = 0;
+}
+
+sm_prof *sm_prof_new(int cap) {
+    sm_prof *p = sm_calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->nodes = sm_alloc((size_t)cap * sizeof *p->nodes);
+    if (!p->nodes) {
+        sm_free(p);
+        return NULL;
+    }
+    p->cap = cap;
+    init_root(p);
+    return p;
+}
+
+void sm_prof_free(sm_prof *p) {
+    if (!p) return;
+    sm_free(p->nodes);
+    sm_free(p);
+}
+
+void sm_prof_reset(sm_prof *p) { init_root(p); }
+
+/* Allocations since the last charge go to the scope that was innermost. */
+static void charge_allocs(sm_prof *p) {
+    uint64_t c, b;
+    sm_alloc_counters(&c, &b);
+    sm_prof_node *n = &p->nodes[p->stack[p->depth - 1]];
+    n->alloc_count += c - p->alloc_count_mark;
+    n->alloc_bytes += b - p->alloc_bytes_mark;
+    p->alloc_count_mark = c;
+    p->alloc_bytes_mark = b;
+}
+
+static int child_node(sm_prof *p, int parent, int id, int layer) {
+    for (int c = p->nodes[parent].first_child; c >= 0; c = p->nodes[c].next_sibling)
+        if (p->nodes[c].id == id && p->nodes[c].layer == layer) return c;
+    if (p->n_nodes == p->cap) return -1;
+    int c = p->n_nodes++;
+    sm_prof_node *n = &p->nodes[c];
+    memset(n, 0, sizeof *n);
+    n->id = (int16_t)id;
+    n->layer = (int16_t)layer;
+    n->parent = parent;
+    n->first_child = -1;
+    n->min_ns = UINT64_MAX;
+    /* append, so children keep the order in which they first ran */
+    int *link = &p->nodes[parent].first_child;
+    while (*link >= 0) link = &p->nodes[*link].next_sibling;
+    *link = c;
+    n->next_sibling = -1;
+    return c;
+}
+
+void sm_prof_begin(sm_prof *p, int id, int layer) {
+    charge_allocs(p);
+    int parent = p->stack[p->depth - 1];
+    /* scopes inside a layer belong to that layer */
+    if (layer < 0) layer = p->nodes[parent].layer;
+    int c = p->depth < SM_PROF_MAX_DEPTH ? child_node(p, parent, id, layer) : -1;
+    if (c < 0) {
+        /* out of room: time the rest as part of the parent */
+        p->overflow = 1;
+        c = parent;
+    }
+    p->stack[p->depth] = c;
+    p->start_ns[p->depth] = sm_now_ns();
+    if (p->depth < SM_PROF_MAX_DEPTH) p->depth++;
+}
+
+void sm_prof_end(sm_prof *p, uint64_t flops, uint64_t bytes) {
+    if (p->depth <= 1) return;
+    uint64_t now = sm_now_ns();
+    charge_allocs(p);
+    p->depth--;
+    int c = p->stack[p->depth];
+    uint64_t ns = now - p->start_ns[p->depth];
+    sm_prof_node *n = &p->nodes[c];
+    if (c == p->stack[p->depth - 1]) return;  /* an overflowed scope */
+    n->calls++;
+    n->incl_ns += ns;
+    if (ns < n->min_ns) n->min_ns = ns;
+    if (ns > n->max_ns) n->max_ns = ns;
+    n->flops += flops;
+    n->bytes += bytes;
+    p->nodes[n->parent].child_ns += ns;
+}
+
+void sm_prof_add(sm_prof *p, int id, uint64_t ns) {
+    int parent = p->stack[p->depth - 1];
+    int c = child_node(p, parent, id, p->nodes[parent].layer);
+    if (c < 0) { p->overflow = 1; return; }
+    sm_prof_node *n = &p->nodes[c];
+    n->calls++;
+    n->incl_ns += ns;
+    if (ns < n->min_ns) n->min_ns = ns;
+    if (ns > n->max_ns) n->max_ns = ns;
+    p->nodes[parent].child_ns += ns;
+}
