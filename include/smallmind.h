@@ -144,6 +144,8 @@ typedef struct sm_session_params {
     int n_threads;      /* 0 = number of physical cores */
     uint64_t seed;      /* RNG seed of the sampler */
     int profile;        /* time every step (see the profiling calls below) */
+    const char *kernels;/* NULL/"auto" = best for this CPU (or $SM_KERNELS);
+                           "scalar", "avx2", "avx512" force one */
 } sm_session_params;
 
 sm_session_params sm_session_default_params(void);
@@ -264,7 +266,9 @@ sm_status sm_session_profile_write(const sm_session *session, FILE *out, unsigne
 
 /* Measurements of this machine and of the kernels, for reports. */
 const char *sm_cpu_simd_features(void);   /* e.g. "avx512f avx2 fma" */
-const char *sm_kernel_level(void);        /* the kernel variant in use */
+const char *sm_kernel_level(void);        /* the best kernel variant here */
+const char *sm_session_kernels(const sm_session *session);  /* the variant a session runs */
+int sm_session_threads(const sm_session *session);
 double sm_measure_peak_gflops(void);      /* FP32 FMA throughput of one core */
 double sm_measure_read_gbps(size_t bytes);/* read bandwidth over a buffer of that size */
 

@@ -143,7 +143,7 @@ static void write_markdown(profile_data *d, FILE *f) {
     fprintf(f, "| KV cache | %.2f MiB |\n| session arena (KV cache included) | %.2f MiB |\n",
             (double)d->mem.kv_cache / 1048576.0, (double)d->mem.arena / 1048576.0);
     fprintf(f, "| self times / generation wall time | %.1f %% |\n", d->coverage_pct);
-    fprintf(f, "| profiling overhead | %.2f %% (decode %.1f tok/s profiled vs %.1f tok/s not; best of 7 each, interleaved) |\n\n",
+    fprintf(f, "| profiling overhead | %.2f %% (decode %.1f tok/s profiled vs %.1f tok/s not; best of up to 31 runs each, interleaved) |\n\n",
             d->overhead_pct, d->decode_tps_profiled, d->decode_tps_plain);
 
     sm_session_profile_write(d->session, f, SM_PROFILE_HOT_PATHS | SM_PROFILE_ALLOCATORS | SM_PROFILE_MOST_CALLED, NULL);

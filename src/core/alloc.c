@@ -4,12 +4,9 @@
 #include <stdlib.h>
 
 /* Statistics only: nothing the library does depends on them. */
-static _Thread_local uint64_t n_allocs, n_bytes;
-
-void sm_alloc_counters(uint64_t *count, uint64_t *bytes) {
-    *count = n_allocs;
-    *bytes = n_bytes;
-}
+_Thread_local uint64_t sm_alloc_count_tls, sm_alloc_bytes_tls;
+#define n_allocs sm_alloc_count_tls
+#define n_bytes sm_alloc_bytes_tls
 
 void *sm_alloc(size_t bytes) {
     n_allocs++;

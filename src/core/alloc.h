@@ -16,6 +16,10 @@ void sm_free(void *p);
  * this interface. The profiler charges the differences to its scopes; the
  * counters are per thread, so sessions on other threads do not disturb
  * each other's accounts. */
-void sm_alloc_counters(uint64_t *count, uint64_t *bytes);
+extern _Thread_local uint64_t sm_alloc_count_tls, sm_alloc_bytes_tls;
+static inline void sm_alloc_counters(uint64_t *count, uint64_t *bytes) {
+    *count = sm_alloc_count_tls;
+    *bytes = sm_alloc_bytes_tls;
+}
 
 #endif

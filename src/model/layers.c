@@ -2,29 +2,90 @@
  * bias, embedding rows, and causal attention over the KV cache. */
 #include "session.h"
 #include "kernels/kernels.h"
+#include "kernels/quant.h"
 
 #include <math.h>
 #include <string.h>
 
-void sm_matvec(float *out, const sm_matrix *w, const float *x, const float *bias) {
-    if (w->type == SM_GGML_F16) sm_matvec_f16(out, w->data, x, w->rows, w->cols);
-    else sm_matvec_f32(out, w->data, x, w->rows, w->cols);
+int sm_matrix_type_supported(uint32_t type) {
+    return type == SM_GGML_F32 || type == SM_GGML_F16 || type == SM_GGML_Q8_0 || type == SM_GGML_Q4_0 ||
+           type == SM_GGML_Q4_K || type == SM_GGML_Q6_K;
+}
+
+size_t sm_matrix_row_bytes(uint32_t type, int cols) {
+    switch (type) {
+    case SM_GGML_F16: return (size_t)cols * 2;
+    case SM_GGML_Q8_0: return (size_t)cols / SM_QK * sizeof(sm_block_q8_0);
+    case SM_GGML_Q4_0: return (size_t)cols / SM_QK * sizeof(sm_block_q4_0);
+    case SM_GGML_Q4_K: return (size_t)cols / SM_QK_K * sizeof(sm_block_q4_K);
+    case SM_GGML_Q6_K: return (size_t)cols / SM_QK_K * sizeof(sm_block_q6_K);
+    default: return (size_t)cols * 4;
+    }
+}
+
+static void dequantize_row(float *out, uint32_t type, const void *row, int cols) {
+    switch (type) {
+    case SM_GGML_F16: sm_f16_to_f32_row(out, row, cols); break;
+    case SM_GGML_Q8_0: sm_dequantize_q8_0(out, row, cols); break;
+    case SM_GGML_Q4_0: sm_dequantize_q4_0(out, row, cols); break;
+    case SM_GGML_Q4_K: sm_dequantize_q4_K(out, row, cols); break;
+    case SM_GGML_Q6_K: sm_dequantize_q6_K(out, row, cols); break;
+    default: memcpy(out, row, (size_t)cols * sizeof(float)); break;
+    }
+}
+
+typedef struct matvec_task {
+    const sm_session *s;
+    float *out;
+    const sm_matrix *w;
+    const float *x;
+} matvec_task;
+
+static void matvec_rows(const matvec_task *t, int r0, int r1, float *deq) {
+    const sm_kernel_table *kt = t->s->kt;
+    const sm_matrix *w = t->w;
+    int n = r1 - r0, cols = w->cols;
+    const char *base = (const char *)w->data + sm_matrix_row_bytes(w->type, cols) * (size_t)r0;
+    switch (w->type) {
+    case SM_GGML_F32: kt->matvec_f32(t->out + r0, (const float *)base, t->x, n, cols); break;
+    case SM_GGML_F16: kt->matvec_f16(t->out + r0, (const uint16_t *)base, t->x, n, cols); break;
+    case SM_GGML_Q8_0: kt->matvec_q8_0(t->out + r0, base, t->s->xq, n, cols); break;
+    case SM_GGML_Q4_0: kt->matvec_q4_0(t->out + r0, base, t->s->xq, n, cols); break;
+    default:
+        /* K-quants: a row at a time through floats */
+        for (int r = 0; r < n; r++) {
+            dequantize_row(deq, w->type, base + sm_matrix_row_bytes(w->type, cols) * (size_t)r, cols);
+            kt->matvec_f32(t->out + r0 + r, deq, t->x, 1, cols);
+        }
+    }
+}
+
+/* Each thread takes a contiguous run of rows (a multiple of 4, so the
+ * 4-row kernels stay on their fast path). */
+static void matvec_task_fn(void *ctx, int ith, int nth) {
+    const matvec_task *t = ctx;
+    int rows = t->w->rows, per = ((rows + nth - 1) / nth + 3) & ~3;
+    int r0 = ith * per, r1 = r0 + per < rows ? r0 + per : rows;
+    if (r0 < r1) matvec_rows(t, r0, r1, t->s->deq + (size_t)ith * t->s->max_cols);
+}
+
+void sm_matvec(sm_session *s, float *out, const sm_matrix *w, const float *x, const float *bias) {
+    if (w->type == SM_GGML_Q8_0 || w->type == SM_GGML_Q4_0) s->kt->quantize_q8_0(s->xq, x, w->cols);
+    matvec_task t = {s, out, w, x};
+    /* small products are faster on one thread than handed out */
+    if ((size_t)w->rows * w->cols < 32768 || sm_threadpool_size(s->pool) == 1) matvec_rows(&t, 0, w->rows, s->deq);
+    else sm_threadpool_run(s->pool, matvec_task_fn, &t);
     if (bias) sm_add(out, bias, w->rows);
 }
 
-static size_t elem_size(uint32_t type) { return type == SM_GGML_F16 ? 2 : 4; }
-
 void sm_proj(sm_session *s, int scope, float *out, const sm_matrix *w, const float *x, const float *bias) {
     SM_PROF_BEGIN(s->prof, scope, -1);
-    sm_matvec(out, w, x, bias);
-    SM_PROF_END(s->prof, 2ull * w->rows * w->cols, (uint64_t)w->rows * w->cols * elem_size(w->type));
+    sm_matvec(s, out, w, x, bias);
+    SM_PROF_END(s->prof, 2ull * w->rows * w->cols, (uint64_t)w->rows * sm_matrix_row_bytes(w->type, w->cols));
 }
 
 void sm_embedding_row(float *out, const sm_matrix *m, int row) {
-    if (m->type == SM_GGML_F16)
-        sm_f16_to_f32_row(out, (const uint16_t *)m->data + (size_t)row * m->cols, m->cols);
-    else
-        memcpy(out, (const float *)m->data + (size_t)row * m->cols, (size_t)m->cols * sizeof(float));
+    dequantize_row(out, m->type, (const char *)m->data + sm_matrix_row_bytes(m->type, m->cols) * (size_t)row, m->cols);
 }
 
 void sm_residual(sm_session *s, float *x, const float *y, int n) {

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "io/llama2c.h"
 #include "text/bpe.h"
+#include "session.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -52,7 +53,7 @@ static sm_status get_fparam(const sm_gguf *g, const char *arch, const char *key,
 }
 
 static sm_status check_elem_alignment(const sm_gguf_tensor *t, const char *name, sm_error *err) {
-    size_t align = t->type == SM_GGML_F32 ? 4 : 2;
+    size_t align = t->type == SM_GGML_F32 ? 4 : 2;  /* quantized blocks start with fp16 fields */
     if ((uintptr_t)t->data % align != 0)
         return sm_fail(err, SM_ERR_FORMAT, "tensor '%s' data is not aligned to %zu bytes", name, align);
     return SM_OK;
@@ -67,10 +68,10 @@ static sm_status find_matrix(const sm_gguf *g, const char *name, int cols, int r
         return sm_fail(err, SM_ERR_FORMAT, "tensor '%s' has shape [%llu, %llu, %llu, %llu], expected [%d, %d]",
                        name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
                        (unsigned long long)t->ne[2], (unsigned long long)t->ne[3], cols, rows);
-    if (t->type != SM_GGML_F32 && t->type != SM_GGML_F16)
+    if (!sm_matrix_type_supported(t->type))
         return sm_fail(err, SM_ERR_UNSUPPORTED,
-                       "tensor '%s' has type %s, which SmallMind cannot run yet (supported: F32, F16)", name,
-                       sm_ggml_type_name(t->type));
+                       "tensor '%s' has type %s, which SmallMind cannot run (supported: F32, F16, Q8_0, Q4_0, Q4_K, Q6_K)",
+                       name, sm_ggml_type_name(t->type));
     sm_status st = check_elem_alignment(t, name, err);
     if (st) return st;
     m->data = t->data;

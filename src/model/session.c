@@ -6,13 +6,14 @@
 #include "core/error.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define HOLD_BYTES 8192   /* stop-string hold-back; stop strings are capped well below */
 
 sm_session_params sm_session_default_params(void) {
-    sm_session_params p = {0, 0, 0, 0};
+    sm_session_params p = {0, 0, 0, 0, NULL};
     return p;
 }
 
@@ -37,6 +38,9 @@ static void layout(sm_session *s, sm_arena *a) {
     s->rope_sin = sm_arena_take(a, ctx * (size_t)(hp->rope_dim / 2 + 1), sizeof(float));
     s->history = sm_arena_take(a, ctx, sizeof(sm_token));
     s->cand = sm_arena_take(a, hp->n_vocab, sizeof(sm_candidate));
+    s->max_cols = hp->dim > hp->ffn_dim ? hp->dim : hp->ffn_dim;
+    s->xq = sm_arena_take(a, (size_t)s->max_cols / 32 + 1, 34);
+    s->deq = sm_arena_take(a, (size_t)s->n_threads * s->max_cols, sizeof(float));
     s->penalized = sm_arena_take(a, hp->n_vocab, 1);
     s->text_cap = 3 * ((size_t)s->model->vocab.max_piece_len + 8) + 16;
     s->text_buf = sm_arena_take(a, s->text_cap, 1);
@@ -73,6 +77,13 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
     s->model = model;
     s->n_ctx = n_ctx;
     s->n_threads = p.n_threads ? p.n_threads : sm_cpu_physical_cores();
+    s->kt = sm_kernels_get(p.kernels);
+    if (!s->kt) {
+        sm_free(s);
+        return sm_fail(err, SM_ERR_INVALID_ARG,
+                       "kernel variant '%s' is not available on this CPU (try scalar, avx2 or avx512, or auto)",
+                       p.kernels ? p.kernels : getenv("SM_KERNELS"));
+    }
 
     sm_arena a = {0};
     layout(s, &a);
@@ -109,6 +120,10 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
             s->rope_sin[(size_t)pos * half + i] = (float)sin(angle);
         }
     }
+    if (!(s->pool = sm_threadpool_new(s->n_threads))) {
+        sm_session_free(s);
+        return sm_fail(err, SM_ERR_NOMEM, "cannot start %d threads", s->n_threads);
+    }
     if (p.profile) {
         s->prof = sm_prof_new(64 + 40 * hp->n_layers);
         if (!s->prof) {
@@ -127,6 +142,7 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
 void sm_session_free(sm_session *s) {
     if (!s) return;
     sm_prof_free(s->prof);
+    sm_threadpool_free(s->pool);
     sm_free(s->block);
     sm_free(s);
 }
@@ -134,6 +150,8 @@ void sm_session_free(sm_session *s) {
 void sm_session_reset(sm_session *s) { s->n_past = 0; }
 int sm_session_n_past(const sm_session *s) { return s->n_past; }
 int sm_session_n_ctx(const sm_session *s) { return s->n_ctx; }
+const char *sm_session_kernels(const sm_session *s) { return s->kt->name; }
+int sm_session_threads(const sm_session *s) { return s->n_threads; }
 size_t sm_session_arena_bytes(const sm_session *s) { return s->block_bytes; }
 const float *sm_session_logits(const sm_session *s) { return s->logits; }
 

@@ -8,6 +8,8 @@
 #include "model.h"
 #include "core/arena.h"
 #include "prof/prof.h"
+#include "core/threadpool.h"
+#include "kernels/dispatch.h"
 
 typedef struct sm_candidate {
     float logit;
@@ -18,6 +20,11 @@ struct sm_session {
     const sm_model *model;
     int n_ctx, n_threads, n_past;
     sm_prof *prof;               /* NULL unless profiling is on */
+    const sm_kernel_table *kt;   /* the kernel variant in use */
+    sm_threadpool *pool;
+    void *xq;                    /* the current input quantized to Q8_0 */
+    float *deq;                  /* a dequantized row per thread */
+    int max_cols;
     void *block;                 /* the arena's memory */
     size_t block_bytes;
 
@@ -50,13 +57,17 @@ void sm_gpt2_forward(sm_session *s, sm_token token, int want_logits);
  * result goes to s->xb. */
 void sm_attention(sm_session *s, const float *k_layer, const float *v_layer, int pos);
 
-/* out = W x (+ bias), for a weight of any supported element type. */
-void sm_matvec(float *out, const sm_matrix *w, const float *x, const float *bias);
+/* out = W x (+ bias), for a weight of any supported element type, split
+ * across the session's threads. */
+void sm_matvec(sm_session *s, float *out, const sm_matrix *w, const float *x, const float *bias);
 /* The same inside a profiler scope, credited with its FLOPs and bytes. */
 void sm_proj(sm_session *s, int scope, float *out, const sm_matrix *w, const float *x, const float *bias);
 /* x += y inside a residual-add scope. */
 void sm_residual(sm_session *s, float *x, const float *y, int n);
 /* out = row `row` of an embedding matrix, as floats. */
 void sm_embedding_row(float *out, const sm_matrix *m, int row);
+/* Whether a matrix element type can be run, and the bytes of one row. */
+int sm_matrix_type_supported(uint32_t type);
+size_t sm_matrix_row_bytes(uint32_t type, int cols);
 
 #endif

@@ -23,6 +23,7 @@ const char *sm_scope_name(int id);
 typedef struct sm_prof_node {
     int16_t id, layer;           /* layer -1 outside the layers */
     int32_t parent, first_child, next_sibling;
+    int32_t cursor;              /* the child opened last: the next is usually its sibling */
     uint64_t calls, incl_ns, child_ns, min_ns, max_ns;
     uint64_t flops, bytes;
     uint64_t alloc_count, alloc_bytes;   /* charged while innermost */
@@ -35,9 +36,13 @@ typedef struct sm_prof {
     int n_nodes, cap;
     int depth;
     int stack[SM_PROF_MAX_DEPTH];
-    uint64_t start_ns[SM_PROF_MAX_DEPTH];
+    uint64_t start[SM_PROF_MAX_DEPTH];            /* in ticks of the profiler's clock */
     uint64_t alloc_count_mark, alloc_bytes_mark;   /* allocator counters when last charged */
     int overflow;                                  /* nodes or depth ran out */
+    double ns_per_tick;                            /* the clock below, calibrated */
+    uint64_t last_end;                             /* when the last scope closed ... */
+    int just_ended;                                /* ... if nothing happened since */
+    int use_tsc;
 } sm_prof;
 
 /* cap nodes; returns NULL when out of memory. */

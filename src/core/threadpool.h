@@ -1,0 +1,17 @@
+/* threadpool.h - persistent worker threads for one session. run() hands
+ * the same task to every thread (the caller included) with its index and
+ * returns when all are done. Waiting threads spin briefly, because the next
+ * task usually follows within microseconds, then sleep. */
+#ifndef SM_CORE_THREADPOOL_H
+#define SM_CORE_THREADPOOL_H
+
+typedef void (*sm_task_fn)(void *ctx, int ith, int nth);
+typedef struct sm_threadpool sm_threadpool;
+
+/* n_threads in all, the caller counting as one; NULL on failure. */
+sm_threadpool *sm_threadpool_new(int n_threads);
+void sm_threadpool_free(sm_threadpool *p);
+int sm_threadpool_size(const sm_threadpool *p);
+void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx);
+
+#endif

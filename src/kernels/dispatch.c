@@ -1,0 +1,73 @@
+/* dispatch.c - see dispatch.h. */
+#include "dispatch.h"
+#include "kernels.h"
+#include "quant.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void matvec_q8_0_scalar(float *out, const void *w, const void *xq, int rows, int cols) {
+    int nb = cols / SM_QK;
+    for (int r = 0; r < rows; r++) out[r] = sm_dot_q8_0_q8_0((const sm_block_q8_0 *)w + (size_t)r * nb, xq, cols);
+}
+
+static void matvec_q4_0_scalar(float *out, const void *w, const void *xq, int rows, int cols) {
+    int nb = cols / SM_QK;
+    for (int r = 0; r < rows; r++) out[r] = sm_dot_q4_0_q8_0((const sm_block_q4_0 *)w + (size_t)r * nb, xq, cols);
+}
+
+static void quantize_q8_0_scalar(void *out, const float *x, int n) { sm_quantize_q8_0(out, x, n); }
+
+static const sm_kernel_table scalar = {"scalar", sm_matvec_f32, sm_matvec_f16, matvec_q8_0_scalar,
+                                       matvec_q4_0_scalar, quantize_q8_0_scalar};
+
+#if defined(__x86_64__)
+void sm_matvec_f32_avx2(float *out, const float *w, const float *x, int rows, int cols);
+void sm_matvec_f16_avx2(float *out, const uint16_t *w, const float *x, int rows, int cols);
+void sm_matvec_q8_0_avx2(float *out, const void *w, const void *xq, int rows, int cols);
+void sm_matvec_q4_0_avx2(float *out, const void *w, const void *xq, int rows, int cols);
+void sm_quantize_q8_0_avx2(void *out, const float *x, int n);
+void sm_matvec_f32_avx512(float *out, const float *w, const float *x, int rows, int cols);
+void sm_matvec_f16_avx512(float *out, const uint16_t *w, const float *x, int rows, int cols);
+void sm_matvec_q8_0_avx512(float *out, const void *w, const void *xq, int rows, int cols);
+void sm_matvec_q4_0_avx512(float *out, const void *w, const void *xq, int rows, int cols);
+
+static const sm_kernel_table avx2 = {"avx2", sm_matvec_f32_avx2, sm_matvec_f16_avx2, sm_matvec_q8_0_avx2,
+                                     sm_matvec_q4_0_avx2, sm_quantize_q8_0_avx2};
+static const sm_kernel_table avx512 = {"avx512", sm_matvec_f32_avx512, sm_matvec_f16_avx512, sm_matvec_q8_0_avx512,
+                                       sm_matvec_q4_0_avx512, sm_quantize_q8_0_avx2};
+
+static int has_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static int has_avx512(void) {
+    __builtin_cpu_init();
+    return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+}
+#endif
+
+int sm_kernels_available(const sm_kernel_table **out, int cap) {
+    int n = 0;
+    if (n < cap) out[n++] = &scalar;
+#if defined(__x86_64__)
+    if (has_avx2() && n < cap) out[n++] = &avx2;
+    if (has_avx512() && n < cap) out[n++] = &avx512;
+#endif
+    return n;
+}
+
+const sm_kernel_table *sm_kernels_get(const char *name) {
+    const sm_kernel_table *all[8];
+    int n = sm_kernels_available(all, 8);
+    if (!name || !*name || !strcmp(name, "auto")) {
+        const char *env = getenv("SM_KERNELS");
+        if (env && *env && strcmp(env, "auto") != 0) name = env;
+        else return all[n - 1];
+    }
+    for (int i = 0; i < n; i++)
+        if (!strcmp(all[i]->name, name)) return all[i];
+    return NULL;
+}

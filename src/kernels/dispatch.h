@@ -1,0 +1,25 @@
+/* dispatch.h - the table of kernel variants a session runs with, chosen at
+ * run time from what the CPU supports (or forced, for tests and profiling,
+ * by name or by the SM_KERNELS environment variable). */
+#ifndef SM_KERNELS_DISPATCH_H
+#define SM_KERNELS_DISPATCH_H
+
+#include <stdint.h>
+
+typedef struct sm_kernel_table {
+    const char *name;   /* "scalar", "avx2", "avx512" */
+    void (*matvec_f32)(float *out, const float *w, const float *x, int rows, int cols);
+    void (*matvec_f16)(float *out, const uint16_t *w, const float *x, int rows, int cols);
+    /* quantized weights against Q8_0-quantized activations xq */
+    void (*matvec_q8_0)(float *out, const void *w, const void *xq, int rows, int cols);
+    void (*matvec_q4_0)(float *out, const void *w, const void *xq, int rows, int cols);
+    void (*quantize_q8_0)(void *out, const float *x, int n);
+} sm_kernel_table;
+
+/* The named variant if this CPU can run it, else NULL. NULL or "auto"
+ * names the best the CPU supports. */
+const sm_kernel_table *sm_kernels_get(const char *name);
+/* Every variant this CPU can run, best last; returns the count. */
+int sm_kernels_available(const sm_kernel_table **out, int cap);
+
+#endif

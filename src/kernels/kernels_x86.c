@@ -1,0 +1,240 @@
+/* kernels_x86.c - AVX2 (+FMA, F16C) and AVX-512 (+VNNI) variants of the
+ * matrix x vector kernels. Each function carries its own target attribute,
+ * so the file builds with plain flags and the dispatcher (dispatch.c) picks
+ * what the CPU has at run time. Tested against kernels_scalar.c/quant.c. */
+#include "kernels.h"
+#include "quant.h"
+#include "half.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+
+AVX2 static inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* ---------------------------------------------------------------- AVX2 */
+
+/* Four rows at a time share each load of x. */
+AVX2 void sm_matvec_f32_avx2(float *out, const float *w, const float *x, int rows, int cols) {
+    int r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const float *w0 = w + (size_t)r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int c = 0;
+        for (; c + 8 <= cols; c += 8) {
+            __m256 xv = _mm256_loadu_ps(x + c);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + c), xv, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + c), xv, a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + c), xv, a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + c), xv, a3);
+        }
+        float s0 = hsum256(a0), s1 = hsum256(a1), s2 = hsum256(a2), s3 = hsum256(a3);
+        for (; c < cols; c++) { s0 += w0[c] * x[c]; s1 += w1[c] * x[c]; s2 += w2[c] * x[c]; s3 += w3[c] * x[c]; }
+        out[r] = s0; out[r + 1] = s1; out[r + 2] = s2; out[r + 3] = s3;
+    }
+    for (; r < rows; r++) {
+        const float *wr = w + (size_t)r * cols;
+        __m256 a = _mm256_setzero_ps();
+        int c = 0;
+        for (; c + 8 <= cols; c += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(wr + c), _mm256_loadu_ps(x + c), a);
+        float s = hsum256(a);
+        for (; c < cols; c++) s += wr[c] * x[c];
+        out[r] = s;
+    }
+}
+
+AVX2 void sm_matvec_f16_avx2(float *out, const uint16_t *w, const float *x, int rows, int cols) {
+    for (int r = 0; r < rows; r++) {
+        const uint16_t *wr = w + (size_t)r * cols;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+        int c = 0;
+        for (; c + 16 <= cols; c += 16) {
+            a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wr + c))), _mm256_loadu_ps(x + c), a0);
+            a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(wr + c + 8))), _mm256_loadu_ps(x + c + 8), a1);
+        }
+        float s = hsum256(_mm256_add_ps(a0, a1));
+        for (; c < cols; c++) s += sm_fp16_to_fp32(wr[c]) * x[c];
+        out[r] = s;
+    }
+}
+
+/* Signed int8 dot of 32 pairs, as 8 int32 partial sums: |w| (unsigned)
+ * times x with w's sign, multiplied in pairs and widened. */
+AVX2 static inline __m256i dot32_i8_avx2(__m256i w, __m256i x) {
+    __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+AVX2 static inline __m256i unpack_q4_avx2(const uint8_t *qs) {
+    __m128i b = _mm_loadu_si128((const __m128i *)qs);
+    __m128i lo = _mm_and_si128(b, _mm_set1_epi8(0x0F)), hi = _mm_and_si128(_mm_srli_epi16(b, 4), _mm_set1_epi8(0x0F));
+    return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
+}
+
+AVX2 void sm_matvec_q8_0_avx2(float *out, const void *w, const void *xq, int rows, int cols) {
+    const sm_block_q8_0 *x = xq;
+    int nb = cols / SM_QK;
+    for (int r = 0; r < rows; r++) {
+        const sm_block_q8_0 *wr = (const sm_block_q8_0 *)w + (size_t)r * nb;
+        __m256 acc = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            __m256i d = dot32_i8_avx2(_mm256_loadu_si256((const __m256i *)wr[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs));
+            float scale = _cvtsh_ss(wr[b].d) * _cvtsh_ss(x[b].d);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(d), acc);
+        }
+        out[r] = hsum256(acc);
+    }
+}
+
+AVX2 void sm_matvec_q4_0_avx2(float *out, const void *w, const void *xq, int rows, int cols) {
+    const sm_block_q8_0 *x = xq;
+    int nb = cols / SM_QK;
+    for (int r = 0; r < rows; r++) {
+        const sm_block_q4_0 *wr = (const sm_block_q4_0 *)w + (size_t)r * nb;
+        __m256 acc = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            __m256i d = dot32_i8_avx2(unpack_q4_avx2(wr[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs));
+            float scale = _cvtsh_ss(wr[b].d) * _cvtsh_ss(x[b].d);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(d), acc);
+        }
+        out[r] = hsum256(acc);
+    }
+}
+
+AVX2 void sm_quantize_q8_0_avx2(void *out, const float *x, int n) {
+    sm_block_q8_0 *y = out;
+    for (int b = 0; b < n / SM_QK; b++, x += SM_QK) {
+        __m256 v[4], m = _mm256_setzero_ps();
+        const __m256 sign = _mm256_set1_ps(-0.0f);
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(x + 8 * k);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[k]));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float amax = _mm_cvtss_f32(m4), d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        y[b].d = sm_fp32_to_fp16(d);
+        /* round half away from zero, as roundf in the reference */
+        for (int k = 0; k < 4; k++) {
+            __m256 s = _mm256_mul_ps(v[k], _mm256_set1_ps(id));
+            __m256 half = _mm256_or_ps(_mm256_and_ps(s, sign), _mm256_set1_ps(0.5f));
+            __m256i q = _mm256_cvttps_epi32(_mm256_add_ps(s, half));
+            int32_t t[8];
+            _mm256_storeu_si256((__m256i *)t, q);
+            for (int i = 0; i < 8; i++) y[b].qs[8 * k + i] = (int8_t)t[i];
+        }
+    }
+}
+
+/* -------------------------------------------------------------- AVX-512 */
+
+AVX512 void sm_matvec_f32_avx512(float *out, const float *w, const float *x, int rows, int cols) {
+    int full = cols & ~15;
+    __mmask16 tail = (__mmask16)((1u << (cols - full)) - 1);
+    int r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const float *w0 = w + (size_t)r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int c = 0; c < full; c += 16) {
+            __m512 xv = _mm512_loadu_ps(x + c);
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + c), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + c), xv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + c), xv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w3 + c), xv, a3);
+        }
+        if (tail) {
+            __m512 xv = _mm512_maskz_loadu_ps(tail, x + full);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w0 + full), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w1 + full), xv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w2 + full), xv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w3 + full), xv, a3);
+        }
+        out[r] = _mm512_reduce_add_ps(a0);
+        out[r + 1] = _mm512_reduce_add_ps(a1);
+        out[r + 2] = _mm512_reduce_add_ps(a2);
+        out[r + 3] = _mm512_reduce_add_ps(a3);
+    }
+    for (; r < rows; r++) {
+        const float *wr = w + (size_t)r * cols;
+        __m512 a = _mm512_setzero_ps();
+        for (int c = 0; c < full; c += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(wr + c), _mm512_loadu_ps(x + c), a);
+        if (tail) a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, wr + full), _mm512_maskz_loadu_ps(tail, x + full), a);
+        out[r] = _mm512_reduce_add_ps(a);
+    }
+}
+
+AVX512 void sm_matvec_f16_avx512(float *out, const uint16_t *w, const float *x, int rows, int cols) {
+    int full = cols & ~15;
+    __mmask16 tail = (__mmask16)((1u << (cols - full)) - 1);
+    int r = 0;
+    for (; r + 2 <= rows; r += 2) {
+        const uint16_t *w0 = w + (size_t)r * cols, *w1 = w0 + cols;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+        for (int c = 0; c < full; c += 16) {
+            __m512 xv = _mm512_loadu_ps(x + c);
+            a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w0 + c))), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w1 + c))), xv, a1);
+        }
+        if (tail) {
+            __m512 xv = _mm512_maskz_loadu_ps(tail, x + full);
+            a0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail, w0 + full)), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail, w1 + full)), xv, a1);
+        }
+        out[r] = _mm512_reduce_add_ps(a0);
+        out[r + 1] = _mm512_reduce_add_ps(a1);
+    }
+    for (; r < rows; r++) {
+        const uint16_t *wr = w + (size_t)r * cols;
+        __m512 a = _mm512_setzero_ps();
+        for (int c = 0; c < full; c += 16)
+            a = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(wr + c))), _mm512_loadu_ps(x + c), a);
+        if (tail)
+            a = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail, wr + full)), _mm512_maskz_loadu_ps(tail, x + full), a);
+        out[r] = _mm512_reduce_add_ps(a);
+    }
+}
+
+/* VNNI: one instruction multiplies unsigned by signed bytes and sums
+ * groups of four into int32. */
+AVX512 static inline __m256i dot32_i8_vnni(__m256i w, __m256i x) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
+}
+
+AVX512 void sm_matvec_q8_0_avx512(float *out, const void *w, const void *xq, int rows, int cols) {
+    const sm_block_q8_0 *x = xq;
+    int nb = cols / SM_QK;
+    for (int r = 0; r < rows; r++) {
+        const sm_block_q8_0 *wr = (const sm_block_q8_0 *)w + (size_t)r * nb;
+        __m256 acc = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            __m256i d = dot32_i8_vnni(_mm256_loadu_si256((const __m256i *)wr[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs));
+            float scale = _cvtsh_ss(wr[b].d) * _cvtsh_ss(x[b].d);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(d), acc);
+        }
+        out[r] = hsum256(acc);
+    }
+}
+
+AVX512 void sm_matvec_q4_0_avx512(float *out, const void *w, const void *xq, int rows, int cols) {
+    const sm_block_q8_0 *x = xq;
+    int nb = cols / SM_QK;
+    for (int r = 0; r < rows; r++) {
+        const sm_block_q4_0 *wr = (const sm_block_q4_0 *)w + (size_t)r * nb;
+        __m256 acc = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            __m256i d = dot32_i8_vnni(unpack_q4_avx2(wr[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs));
+            float scale = _cvtsh_ss(wr[b].d) * _cvtsh_ss(x[b].d);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(d), acc);
+        }
+        out[r] = hsum256(acc);
+    }
+}
+#endif

@@ -1,0 +1,49 @@
+/* quant.h - GGUF's quantized block formats (bit-exact with ggml's): the
+ * reference quantize, dequantize and dot-product routines that the SIMD
+ * kernels are tested against.
+ *
+ *   Q8_0: fp16 scale d, 32 x int8;              x = q * d
+ *   Q4_0: fp16 scale d, 16 bytes of nibbles;    x = (q - 8) * d; low nibbles
+ *         are elements 0-15, high nibbles 16-31
+ *   Q4_K: 256 elements: fp16 d, fp16 dmin, 12 bytes of 6-bit scales and mins
+ *         for 8 sub-blocks of 32, 128 bytes of nibbles; x = d*sc*q - dmin*m
+ *   Q6_K: 256 elements: 128 bytes low nibbles, 64 bytes of 2-bit highs,
+ *         16 int8 scales, fp16 d; x = d * scale * (q - 32)
+ *   Q8_K: (activations for K-quant dots) f32 d, 256 x int8, 16 int16 sums */
+#ifndef SM_KERNELS_QUANT_H
+#define SM_KERNELS_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SM_QK 32
+#define SM_QK_K 256
+
+typedef struct { uint16_t d; int8_t qs[SM_QK]; } sm_block_q8_0;
+typedef struct { uint16_t d; uint8_t qs[SM_QK / 2]; } sm_block_q4_0;
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[SM_QK_K / 2]; } sm_block_q4_K;
+typedef struct { uint8_t ql[SM_QK_K / 2]; uint8_t qh[SM_QK_K / 4]; int8_t scales[SM_QK_K / 16]; uint16_t d; } sm_block_q6_K;
+
+_Static_assert(sizeof(sm_block_q8_0) == 34, "Q8_0 block");
+_Static_assert(sizeof(sm_block_q4_0) == 18, "Q4_0 block");
+_Static_assert(sizeof(sm_block_q4_K) == 144, "Q4_K block");
+_Static_assert(sizeof(sm_block_q6_K) == 210, "Q6_K block");
+
+/* n must be a multiple of the block size. */
+void sm_quantize_q8_0(sm_block_q8_0 *y, const float *x, int n);
+void sm_quantize_q4_0(sm_block_q4_0 *y, const float *x, int n);
+void sm_quantize_q4_K(sm_block_q4_K *y, const float *x, int n);
+void sm_quantize_q6_K(sm_block_q6_K *y, const float *x, int n);
+void sm_dequantize_q8_0(float *y, const sm_block_q8_0 *x, int n);
+void sm_dequantize_q4_0(float *y, const sm_block_q4_0 *x, int n);
+void sm_dequantize_q4_K(float *y, const sm_block_q4_K *x, int n);
+void sm_dequantize_q6_K(float *y, const sm_block_q6_K *x, int n);
+
+/* Reference dots of a weight row with Q8_0-quantized activations. */
+float sm_dot_q8_0_q8_0(const sm_block_q8_0 *w, const sm_block_q8_0 *x, int n);
+float sm_dot_q4_0_q8_0(const sm_block_q4_0 *w, const sm_block_q8_0 *x, int n);
+
+/* 6-bit scale and min j of a Q4_K block's packed 12 bytes. */
+void sm_q4_K_scale_min(int j, const uint8_t *q, uint8_t *scale, uint8_t *min);
+
+#endif

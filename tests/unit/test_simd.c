@@ -1,0 +1,170 @@
+/* test_simd.c - every kernel variant this CPU can run against the scalar
+ * reference, on random and ragged shapes; quantized formats decoded from
+ * blocks built by hand from the format description. */
+#include "test.h"
+#include "kernels/dispatch.h"
+#include "kernels/half.h"
+#include "kernels/kernels.h"
+#include "kernels/quant.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static float frand(uint64_t *s) {
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((*s >> 40) / 16777216.0) * 2.0f - 1.0f;
+}
+
+/* |a - b| within tol times the sum of |w x| of the row */
+static int close_enough(float a, float b, double scale, double tol) { return fabs((double)a - b) <= tol * scale + 1e-6; }
+
+TEST(simd_matvec_f32_f16_match_scalar) {
+    const sm_kernel_table *all[8];
+    int n = sm_kernels_available(all, 8);
+    REQUIRE(n >= 1 && !strcmp(all[0]->name, "scalar"));
+    int shapes[][2] = {{1, 1}, {3, 7}, {5, 15}, {4, 16}, {7, 17}, {13, 100}, {64, 64}, {65, 172}, {9, 1001}, {33, 4096}};
+    uint64_t seed = 11;
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        int r = shapes[k][0], c = shapes[k][1];
+        float *w = malloc(sizeof(float) * r * c), *x = malloc(sizeof(float) * c);
+        uint16_t *wh = malloc(2 * (size_t)r * c);
+        float *ref = malloc(sizeof(float) * r), *refh = malloc(sizeof(float) * r), *got = malloc(sizeof(float) * r);
+        double *scale = malloc(sizeof(double) * r);
+        for (int i = 0; i < r * c; i++) { w[i] = frand(&seed); wh[i] = sm_fp32_to_fp16(w[i]); }
+        for (int i = 0; i < c; i++) x[i] = frand(&seed);
+        for (int i = 0; i < r; i++) {
+            scale[i] = 0;
+            for (int j = 0; j < c; j++) scale[i] += fabs((double)w[(size_t)i * c + j] * x[j]);
+        }
+        all[0]->matvec_f32(ref, w, x, r, c);
+        all[0]->matvec_f16(refh, wh, x, r, c);
+        for (int v = 1; v < n; v++) {
+            all[v]->matvec_f32(got, w, x, r, c);
+            for (int i = 0; i < r; i++) CHECKF(close_enough(got[i], ref[i], scale[i], 1e-5), "%s f32 %dx%d row %d", all[v]->name, r, c, i);
+            all[v]->matvec_f16(got, wh, x, r, c);
+            for (int i = 0; i < r; i++) CHECKF(close_enough(got[i], refh[i], scale[i], 1e-5), "%s f16 %dx%d row %d", all[v]->name, r, c, i);
+        }
+        free(w); free(x); free(wh); free(ref); free(refh); free(got); free(scale);
+    }
+}
+
+TEST(simd_quantized_matvec_match_scalar) {
+    const sm_kernel_table *all[8];
+    int n = sm_kernels_available(all, 8);
+    int shapes[][2] = {{1, 32}, {3, 64}, {7, 96}, {16, 256}, {33, 768}, {5, 2048}};
+    uint64_t seed = 5;
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        int r = shapes[k][0], c = shapes[k][1], nb = c / SM_QK;
+        float *w = malloc(sizeof(float) * r * c), *x = malloc(sizeof(float) * c);
+        sm_block_q8_0 *w8 = malloc(sizeof *w8 * (size_t)r * nb), *x8 = malloc(sizeof *x8 * nb), *x8b = malloc(sizeof *x8b * nb);
+        sm_block_q4_0 *w4 = malloc(sizeof *w4 * (size_t)r * nb);
+        float *ref = malloc(sizeof(float) * r), *got = malloc(sizeof(float) * r);
+        for (int i = 0; i < r * c; i++) w[i] = frand(&seed) * 3.0f;
+        for (int i = 0; i < c; i++) x[i] = frand(&seed);
+        for (int i = 0; i < r; i++) {
+            sm_quantize_q8_0(w8 + (size_t)i * nb, w + (size_t)i * c, c);
+            sm_quantize_q4_0(w4 + (size_t)i * nb, w + (size_t)i * c, c);
+        }
+        all[0]->quantize_q8_0(x8, x, c);
+        for (int v = 1; v < n; v++) {
+            /* activation quantization: same scales, codes within one step */
+            all[v]->quantize_q8_0(x8b, x, c);
+            int off = 0;
+            for (int b = 0; b < nb; b++) {
+                off += x8b[b].d != x8[b].d;
+                for (int i = 0; i < SM_QK; i++) off += abs(x8b[b].qs[i] - x8[b].qs[i]) > 1;
+            }
+            CHECKF(off == 0, "%s quantize_q8_0 differs in %d places", all[v]->name, off);
+        }
+        for (int pass = 0; pass < 2; pass++) {
+            const void *wq = pass ? (const void *)w4 : (const void *)w8;
+            all[0]->matvec_q8_0(ref, w8, x8, r, c);
+            if (pass) all[0]->matvec_q4_0(ref, w4, x8, r, c);
+            for (int v = 1; v < n; v++) {
+                if (pass) all[v]->matvec_q4_0(got, wq, x8, r, c);
+                else all[v]->matvec_q8_0(got, wq, x8, r, c);
+                for (int i = 0; i < r; i++)
+                    CHECKF(fabsf(got[i] - ref[i]) <= 1e-4f * (fabsf(ref[i]) + 1.0f), "%s %s %dx%d row %d: %g vs %g",
+                           all[v]->name, pass ? "q4_0" : "q8_0", r, c, i, got[i], ref[i]);
+            }
+        }
+        free(w); free(x); free(w8); free(x8); free(x8b); free(w4); free(ref); free(got);
+    }
+}
+
+TEST(dequantize_hand_built_blocks) {
+    /* Q8_0: d = 0.5, q = i - 16 */
+    sm_block_q8_0 b8;
+    b8.d = 0x3800;
+    for (int i = 0; i < 32; i++) b8.qs[i] = (int8_t)(i - 16);
+    float y[256];
+    sm_dequantize_q8_0(y, &b8, 32);
+    for (int i = 0; i < 32; i++) CHECK(y[i] == (i - 16) * 0.5f);
+    /* Q4_0: d = 2, byte i holds element i (low nibble) and element i + 16 */
+    sm_block_q4_0 b4;
+    b4.d = 0x4000;
+    for (int i = 0; i < 16; i++) b4.qs[i] = (uint8_t)(i | ((15 - i) << 4));
+    sm_dequantize_q4_0(y, &b4, 32);
+    for (int i = 0; i < 16; i++) CHECK(y[i] == (i - 8) * 2.0f && y[i + 16] == (7 - i) * 2.0f);
+    /* Q4_K: d = 1, dmin = 0.5; sub-block j has scale sc[j] and min m[j]
+     * (6 bits each, packed as the format describes); every code is j + 1 */
+    uint8_t sc[8] = {1, 2, 3, 4, 40, 50, 60, 63}, mn[8] = {0, 1, 2, 3, 17, 33, 48, 62};
+    sm_block_q4_K bk;
+    bk.d = 0x3C00;
+    bk.dmin = 0x3800;
+    for (int j = 0; j < 4; j++) {
+        bk.scales[j] = (uint8_t)((sc[j] & 63) | ((sc[j + 4] >> 4) << 6));
+        bk.scales[j + 4] = (uint8_t)((mn[j] & 63) | ((mn[j + 4] >> 4) << 6));
+        bk.scales[j + 8] = (uint8_t)((sc[j + 4] & 15) | ((mn[j + 4] & 15) << 4));
+    }
+    for (int chunk = 0; chunk < 4; chunk++)
+        for (int l = 0; l < 32; l++) bk.qs[chunk * 32 + l] = (uint8_t)((2 * chunk + 1) | ((2 * chunk + 2) << 4));
+    sm_dequantize_q4_K(y, &bk, 256);
+    int bad = 0;
+    for (int j = 0; j < 8; j++)
+        for (int l = 0; l < 32; l++) bad += y[32 * j + l] != 1.0f * sc[j] * (j + 1) - 0.5f * mn[j];
+    CHECKF(bad == 0, "%d Q4_K values differ", bad);
+    /* Q6_K: d = 0.25, scale of sub-block j (16 values) = j - 8; value k of
+     * the block has code c = k % 64, stored as 4 low bits in ql and 2 high
+     * bits in qh at the positions the format gives */
+    sm_block_q6_K b6;
+    memset(&b6, 0, sizeof b6);
+    b6.d = 0x3400;
+    for (int j = 0; j < 16; j++) b6.scales[j] = (int8_t)(j - 8);
+    for (int k = 0; k < 256; k++) {
+        int c = k % 64, half = k / 128, idx = k % 128, quarter = idx / 32, l = idx % 32;
+        uint8_t *ql = b6.ql + 64 * half, *qh = b6.qh + 32 * half;
+        int byte = l + (quarter & 1) * 32, shift_lo = (quarter >> 1) * 4;
+        ql[byte] |= (uint8_t)((c & 15) << shift_lo);
+        qh[l] |= (uint8_t)((c >> 4) << (2 * quarter));
+    }
+    sm_dequantize_q6_K(y, &b6, 256);
+    bad = 0;
+    for (int k = 0; k < 256; k++) bad += y[k] != 0.25f * (k / 16 - 8) * (k % 64 - 32);
+    CHECKF(bad == 0, "%d Q6_K values differ", bad);
+}
+
+/* Bounds from the step sizes: mean error about a quarter step of the
+ * block range (Q8_0 1/254, Q4_0 1/16, Q4_K 1/15 of a sub-block, Q6_K 1/64). */
+TEST(quantize_round_trip_error_is_bounded) {
+    uint64_t seed = 9;
+    float x[512], y[512];
+    for (int i = 0; i < 512; i++) x[i] = frand(&seed) * (1 + i % 7);
+    struct { const char *name; double tol; } kinds[] = {{"q8_0", 0.006}, {"q4_0", 0.1}, {"q4_K", 0.1}, {"q6_K", 0.03}};
+    for (int k = 0; k < 4; k++) {
+        union { sm_block_q8_0 a[16]; sm_block_q4_0 b[16]; sm_block_q4_K c[2]; sm_block_q6_K d[2]; } q;
+        if (k == 0) { sm_quantize_q8_0(q.a, x, 512); sm_dequantize_q8_0(y, q.a, 512); }
+        if (k == 1) { sm_quantize_q4_0(q.b, x, 512); sm_dequantize_q4_0(y, q.b, 512); }
+        if (k == 2) { sm_quantize_q4_K(q.c, x, 512); sm_dequantize_q4_K(y, q.c, 512); }
+        if (k == 3) { sm_quantize_q6_K(q.d, x, 512); sm_dequantize_q6_K(y, q.d, 512); }
+        double err = 0, mag = 0;
+        for (int i = 0; i < 512; i++) { err += fabs(x[i] - y[i]); mag += fabs(x[i]); }
+        CHECKF(err / mag < kinds[k].tol, "%s: mean relative error %.4f", kinds[k].name, err / mag);
+    }
+}
+
+TEST(kernel_selection_by_name) {
+    CHECK(sm_kernels_get("scalar") && !strcmp(sm_kernels_get("scalar")->name, "scalar"));
+    CHECK(sm_kernels_get("no-such-level") == NULL);
+    CHECK(sm_kernels_get(NULL) != NULL);
+}
