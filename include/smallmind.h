@@ -267,6 +267,7 @@ sm_status sm_session_profile_write(const sm_session *session, FILE *out, unsigne
 /* Measurements of this machine and of the kernels, for reports. */
 const char *sm_cpu_simd_features(void);   /* e.g. "avx512f avx2 fma" */
 const char *sm_kernel_level(void);        /* the best kernel variant here */
+const char *sm_kernels_list(void);        /* every variant this CPU runs, e.g. "scalar avx2 avx512" */
 const char *sm_session_kernels(const sm_session *session);  /* the variant a session runs */
 int sm_session_threads(const sm_session *session);
 double sm_measure_peak_gflops(void);      /* FP32 FMA throughput of one core */

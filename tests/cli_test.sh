@@ -48,6 +48,13 @@ if have models/stories260K.gguf && have refs/stories260K.greedy.txt; then
         && grep -q "first token" "$TMP/e"; then ok "stats_line"; else bad "stats_line" "$(cat "$TMP/e")"; fi
     "$SM" run -m "$B" -z "$Z" --temp 0 -n 256 > "$TMP/o" 2>/dev/null
     if cmp -s "$TMP/o" "$SHARED/refs/stories260K.greedy.txt"; then ok "greedy_reference_llama2c"; else bad "greedy_reference_llama2c"; fi
+    # unchanged with every kernel level and with 2 threads
+    for k in $("$SM" version | sed -n 's/^kernels: //p'); do
+        for t in 1 2; do
+            "$SM" run -m "$G" --temp 0 -n 256 -t $t --kernels $k > "$TMP/o" 2>/dev/null
+            if cmp -s "$TMP/o" "$SHARED/refs/stories260K.greedy.txt"; then ok "greedy_reference_${k}_t$t"; else bad "greedy_reference_${k}_t$t"; fi
+        done
+    done
 else
     skp "greedy_reference" "../shared is absent"
 fi
@@ -166,6 +173,7 @@ if have models/stories260K.gguf; then
     expect_error "temp_nan" "$SM" run -m "$G" --temp nan
     expect_error "top_p_above_one" "$SM" run -m "$G" --top-p 2
     expect_error "threads_zero" "$SM" run -m "$G" -t 0
+    expect_error "unknown_kernels" "$SM" run -m "$G" --kernels sse9
     expect_error "seed_garbage" "$SM" run -m "$G" --seed 12x
     expect_error "unknown_flag" "$SM" run -m "$G" --frobnicate
     expect_error "missing_value" "$SM" run -m "$G" -n

@@ -29,6 +29,8 @@ if ! $PY -c "import torch, numpy" 2>/dev/null; then
     exit 0
 fi
 
+KERNELS=$("$SM" version | sed -n 's/^kernels: //p')
+echo "kernel levels: $KERNELS; threads: 1 and 2"
 # name and `smallmind init` options of each random model
 models=(
     "llama_gqa_tied|--arch llama --dim 60 --layers 2 --heads 6 --kv-heads 2 --ffn 100 --ctx 64 --vocab 300 --tied"
@@ -42,11 +44,20 @@ check() {  # name model vocab n_tokens
     local name=$1 model=$2 vocab=$3 n=$4
     local toks
     toks=$(awk -v n="$n" -v v="$vocab" -v seed="${#name}" 'BEGIN { srand(seed); for (i = 0; i < n; i++) printf "%s%d", (i ? "," : ""), int(rand() * v) }')
-    if "$BUILD/dump_logits" "$model" "$toks" "$TMP/p.bin" "$TMP/d.bin" 2> "$TMP/err" \
-        && $PY tests/torch_ref.py "$model" "$toks" "$TMP/p.bin" "$TMP/d.bin"; then
+    # every kernel level this CPU has, on 1 and 2 threads, against one reference
+    local files=() ok=1
+    for k in $KERNELS; do
+        for t in 1 2; do
+            if ! SM_KERNELS=$k SM_THREADS=$t "$BUILD/dump_logits" "$model" "$toks" "$TMP/p_${k}_$t.bin" "$TMP/d_${k}_$t.bin" 2> "$TMP/err"; then
+                ok=0; echo "    $k/$t threads: $(cat "$TMP/err")"
+            fi
+            files+=("$TMP/p_${k}_$t.bin" "$TMP/d_${k}_$t.bin")
+        done
+    done
+    if [ $ok = 1 ] && $PY tests/torch_ref.py "$model" "$toks" "${files[@]}"; then
         pass=$((pass + 1)); echo "ok   parity_$name"
     else
-        fail=$((fail + 1)); echo "FAIL parity_$name $(cat "$TMP/err")"
+        fail=$((fail + 1)); echo "FAIL parity_$name"
     fi
 }
 for entry in "${models[@]}"; do

@@ -41,6 +41,7 @@ static void run_usage(void) {
            "  -s, --seed N            RNG seed (default: random; the seed used is printed)\n"
            "performance:\n"
            "  -t, --threads N         worker threads (default: physical cores)\n"
+           "      --kernels NAME      force a kernel variant: scalar, avx2, avx512 (default: best here)\n"
            "      --profile           time every step and print the hot paths to stderr\n"
            "\n"
            "example: smallmind run -m stories260K.gguf -p \"Once upon a time\" -n 64 --temp 0\n",
@@ -71,7 +72,7 @@ static double peak_rss_mib(void) {
 
 int cmd_run(int argc, char **argv) {
     cli_args a = {"run", argc, 0, argv, NULL};
-    const char *model_path = NULL, *tok_path = NULL, *prompt = NULL, *prompt_file = NULL;
+    const char *model_path = NULL, *tok_path = NULL, *prompt = NULL, *prompt_file = NULL, *kernels = NULL;
     const char *stops[MAX_STOPS];
     int n_stops = 0, echo = 1;
     long long n_predict = 256, n_ctx = 0, threads = 0, seed = -1, top_k = 40, last_n = 64;
@@ -88,6 +89,7 @@ int cmd_run(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--no-display-prompt")) echo = 0;
         else if (arg_is(&a, NULL, "--ignore-eos")) ignore_eos = 1;
         else if (arg_is(&a, NULL, "--profile")) profile = 1;
+        else if (arg_is(&a, NULL, "--kernels")) { VALUE(); kernels = v; }
         else if (arg_is(&a, NULL, "--stop")) {
             VALUE();
             if (n_stops == MAX_STOPS) { cli_error(a.cmd, "at most %d --stop strings", MAX_STOPS); return SM_EXIT_USAGE; }
@@ -132,6 +134,7 @@ int cmd_run(int argc, char **argv) {
     sp.n_threads = (int)threads;
     sp.seed = used_seed;
     sp.profile = profile;
+    sp.kernels = kernels;
     sm_session *session = NULL;
     sm_error err = {0};
     int rc = SM_EXIT_ERROR;

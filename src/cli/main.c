@@ -50,7 +50,7 @@ int main(int argc, char **argv) {
         return SM_EXIT_OK;
     }
     if (!strcmp(c, "--version") || !strcmp(c, "version")) {
-        printf("smallmind %s\n", SM_VERSION);
+        printf("smallmind %s\nsimd: %s\nkernels: %s\n", SM_VERSION, sm_cpu_simd_features(), sm_kernels_list());
         return SM_EXIT_OK;
     }
     if (!strcmp(c, "run")) return cmd_run(argc - 2, argv + 2);

@@ -3,6 +3,7 @@
  * from memory, and GFLOP/s or GB/s of each kernel at typical sizes. */
 #include "kernels.h"
 #include "smallmind.h"
+#include "dispatch.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 
@@ -28,7 +29,17 @@ const char *sm_cpu_simd_features(void) {
 #endif
 }
 
-const char *sm_kernel_level(void) { return "scalar"; }
+const char *sm_kernel_level(void) { return sm_kernels_get(NULL)->name; }
+
+const char *sm_kernels_list(void) {
+    const sm_kernel_table *all[8];
+    int n = sm_kernels_available(all, 8);
+    switch (n) {  /* the variants come in a fixed order, so the lists are constants */
+    case 1: return "scalar";
+    case 2: return "scalar avx2";
+    default: return "scalar avx2 avx512";
+    }
+}
 
 #if defined(__x86_64__)
 /* Twelve independent chains cover the FMA latency on two ports. */

@@ -18,8 +18,19 @@ static void matvec_q4_0_scalar(float *out, const void *w, const void *xq, int ro
 
 static void quantize_q8_0_scalar(void *out, const float *x, int n) { sm_quantize_q8_0(out, x, n); }
 
+static float dot_scalar(const float *a, const float *b, int n) {
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void axpy_scalar(float *y, float a, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
 static const sm_kernel_table scalar = {"scalar", sm_matvec_f32, sm_matvec_f16, matvec_q8_0_scalar,
-                                       matvec_q4_0_scalar, quantize_q8_0_scalar};
+                                       matvec_q4_0_scalar, quantize_q8_0_scalar, sm_gelu, sm_swiglu,
+                                       sm_softmax, dot_scalar, axpy_scalar};
 
 #if defined(__x86_64__)
 void sm_matvec_f32_avx2(float *out, const float *w, const float *x, int rows, int cols);
@@ -31,11 +42,21 @@ void sm_matvec_f32_avx512(float *out, const float *w, const float *x, int rows, 
 void sm_matvec_f16_avx512(float *out, const uint16_t *w, const float *x, int rows, int cols);
 void sm_matvec_q8_0_avx512(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_q4_0_avx512(float *out, const void *w, const void *xq, int rows, int cols);
+void sm_gelu_avx2(float *x, int n);
+void sm_gelu_avx512(float *x, int n);
+void sm_swiglu_avx2(float *out, const float *g, const float *u, int n);
+void sm_swiglu_avx512(float *out, const float *g, const float *u, int n);
+void sm_softmax_avx2(float *x, int n);
+void sm_softmax_avx512(float *x, int n);
+float sm_dot_f32_avx2(const float *a, const float *b, int n);
+void sm_axpy_f32_avx2(float *y, float a, const float *x, int n);
 
 static const sm_kernel_table avx2 = {"avx2", sm_matvec_f32_avx2, sm_matvec_f16_avx2, sm_matvec_q8_0_avx2,
-                                     sm_matvec_q4_0_avx2, sm_quantize_q8_0_avx2};
+                                     sm_matvec_q4_0_avx2, sm_quantize_q8_0_avx2, sm_gelu_avx2, sm_swiglu_avx2,
+                                     sm_softmax_avx2, sm_dot_f32_avx2, sm_axpy_f32_avx2};
 static const sm_kernel_table avx512 = {"avx512", sm_matvec_f32_avx512, sm_matvec_f16_avx512, sm_matvec_q8_0_avx512,
-                                       sm_matvec_q4_0_avx512, sm_quantize_q8_0_avx2};
+                                       sm_matvec_q4_0_avx512, sm_quantize_q8_0_avx2, sm_gelu_avx512, sm_swiglu_avx512,
+                                       sm_softmax_avx512, sm_dot_f32_avx2, sm_axpy_f32_avx2};
 
 static int has_avx2(void) {
     __builtin_cpu_init();

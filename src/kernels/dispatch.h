@@ -14,6 +14,11 @@ typedef struct sm_kernel_table {
     void (*matvec_q8_0)(float *out, const void *w, const void *xq, int rows, int cols);
     void (*matvec_q4_0)(float *out, const void *w, const void *xq, int rows, int cols);
     void (*quantize_q8_0)(void *out, const float *x, int n);
+    void (*gelu)(float *x, int n);
+    void (*swiglu)(float *out, const float *gate, const float *up, int n);
+    void (*softmax)(float *x, int n);
+    float (*dot)(const float *a, const float *b, int n);
+    void (*axpy)(float *y, float a, const float *x, int n);   /* y += a x */
 } sm_kernel_table;
 
 /* The named variant if this CPU can run it, else NULL. NULL or "auto"

@@ -6,6 +6,8 @@
 #include "quant.h"
 #include "half.h"
 
+#include <math.h>
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -236,5 +238,139 @@ AVX512 void sm_matvec_q4_0_avx512(float *out, const void *w, const void *xq, int
         }
         out[r] = hsum256(acc);
     }
+}
+
+/* ------------------------------------------------- elementwise and attention
+ * exp(x) = 2^n * e^r with n = round(x / ln 2) and |r| <= ln2 / 2: a degree-6
+ * Taylor polynomial in r is accurate to about 2 ulp there. */
+#define LN2_HI 0.693145751953125f
+#define LN2_LO 1.428606765330187e-06f
+
+AVX512 static inline __m512 exp512(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.4426950408889634f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_HI), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(LN2_LO), r);
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+AVX2 static inline __m256 exp256(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.4426950408889634f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_HI), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(LN2_LO), r);
+    __m256 p = _mm256_set1_ps(1.0f / 720);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* gelu(x) = x - x / (1 + e^(2u)), u = sqrt(2/pi) (x + 0.044715 x^3):
+ * the same as 0.5 x (1 + tanh u), without cancelling when u is large. */
+AVX512 void sm_gelu_avx512(float *x, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        __m512 u = _mm512_mul_ps(_mm512_set1_ps(2 * 0.7978845608028654f),
+                                 _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(0.044715f), v), _mm512_mul_ps(v, v), v));
+        __m512 e = exp512(u);
+        _mm512_storeu_ps(x + i, _mm512_sub_ps(v, _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), e))));
+    }
+    if (i < n) sm_gelu(x + i, n - i);
+}
+
+AVX2 void sm_gelu_avx2(float *x, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 u = _mm256_mul_ps(_mm256_set1_ps(2 * 0.7978845608028654f),
+                                 _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(0.044715f), v), _mm256_mul_ps(v, v), v));
+        __m256 e = exp256(u);
+        _mm256_storeu_ps(x + i, _mm256_sub_ps(v, _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), e))));
+    }
+    if (i < n) sm_gelu(x + i, n - i);
+}
+
+AVX512 void sm_swiglu_avx512(float *out, const float *g, const float *u, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(g + i);
+        __m512 s = _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), exp512(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+        _mm512_storeu_ps(out + i, _mm512_mul_ps(s, _mm512_loadu_ps(u + i)));
+    }
+    if (i < n) sm_swiglu(out + i, g + i, u + i, n - i);
+}
+
+AVX2 void sm_swiglu_avx2(float *out, const float *g, const float *u, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(g + i);
+        __m256 s = _mm256_div_ps(v, _mm256_add_ps(_mm256_set1_ps(1.0f), exp256(_mm256_sub_ps(_mm256_setzero_ps(), v))));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(s, _mm256_loadu_ps(u + i)));
+    }
+    if (i < n) sm_swiglu(out + i, g + i, u + i, n - i);
+}
+
+AVX512 void sm_softmax_avx512(float *x, int n) {
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(x + i));
+    float max = _mm512_reduce_max_ps(m);
+    for (int j = i; j < n; j++) max = x[j] > max ? x[j] : max;
+    __m512 vmax = _mm512_set1_ps(max), sum = _mm512_setzero_ps();
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vmax));
+        _mm512_storeu_ps(x + i, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    float s = _mm512_reduce_add_ps(sum);
+    for (int j = i; j < n; j++) { x[j] = expf(x[j] - max); s += x[j]; }
+    __m512 inv = _mm512_set1_ps(1.0f / s);
+    for (i = 0; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv));
+    for (int j = i; j < n; j++) x[j] *= 1.0f / s;
+}
+
+AVX2 void sm_softmax_avx2(float *x, int n) {
+    float max = x[0];
+    for (int j = 1; j < n; j++) max = x[j] > max ? x[j] : max;
+    __m256 vmax = _mm256_set1_ps(max), sum = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vmax));
+        _mm256_storeu_ps(x + i, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    float s = hsum256(sum);
+    for (int j = i; j < n; j++) { x[j] = expf(x[j] - max); s += x[j]; }
+    float inv = 1.0f / s;
+    for (int j = 0; j < n; j++) x[j] *= inv;
+}
+
+AVX2 float sm_dot_f32_avx2(const float *a, const float *b, int n) {
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+    float s = hsum256(acc);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+AVX2 void sm_axpy_f32_avx2(float *y, float a, const float *x, int n) {
+    __m256 va = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
 }
 #endif

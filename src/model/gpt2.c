@@ -43,7 +43,7 @@ void sm_gpt2_forward(sm_session *s, sm_token token, int want_logits) {
         SM_PROF_END(P, 7ull * dim, 4 * nb);
         sm_proj(s, SM_SC_FFN_UP, s->hb, &L->w_up, s->xb, L->b_up);
         SM_PROF_BEGIN(P, SM_SC_FFN_ACT, -1);
-        sm_gelu(s->hb, hp->ffn_dim);
+        s->kt->gelu(s->hb, hp->ffn_dim);
         SM_PROF_END(P, 12ull * hp->ffn_dim, 2ull * hp->ffn_dim * sizeof(float));
         sm_proj(s, SM_SC_FFN_DOWN, s->xb2, &L->w_down, s->hb, L->b_down);
         sm_residual(s, s->x, s->xb2, dim);

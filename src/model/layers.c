@@ -105,16 +105,12 @@ void sm_attention(sm_session *s, const float *k_layer, const float *v_layer, int
         const float *q = s->q + (size_t)h * hd;
         float *att = s->att + (size_t)h * s->n_ctx;
         const float *k = k_layer + (size_t)(h / group) * hd;
-        for (int t = 0; t <= pos; t++, k += kv_dim) {
-            float dot = 0.0f;
-            for (int i = 0; i < hd; i++) dot += q[i] * k[i];
-            att[t] = dot * scale;
-        }
+        for (int t = 0; t <= pos; t++, k += kv_dim) att[t] = s->kt->dot(q, k, hd) * scale;
     }
     SM_PROF_END(s->prof, 2 * span * hd * heads, span * kv_dim * sizeof(float));
 
     SM_PROF_BEGIN(s->prof, SM_SC_SOFTMAX, -1);
-    for (int h = 0; h < hp->n_heads; h++) sm_softmax(s->att + (size_t)h * s->n_ctx, pos + 1);
+    for (int h = 0; h < hp->n_heads; h++) s->kt->softmax(s->att + (size_t)h * s->n_ctx, pos + 1);
     SM_PROF_END(s->prof, 4 * span * heads, 2 * span * heads * sizeof(float));
 
     SM_PROF_BEGIN(s->prof, SM_SC_ATT_V, -1);
@@ -123,10 +119,7 @@ void sm_attention(sm_session *s, const float *k_layer, const float *v_layer, int
         float *out = s->xb + (size_t)h * hd;
         const float *v = v_layer + (size_t)(h / group) * hd;
         memset(out, 0, (size_t)hd * sizeof(float));
-        for (int t = 0; t <= pos; t++, v += kv_dim) {
-            float a = att[t];
-            for (int i = 0; i < hd; i++) out[i] += a * v[i];
-        }
+        for (int t = 0; t <= pos; t++, v += kv_dim) s->kt->axpy(out, att[t], v, hd);
     }
     SM_PROF_END(s->prof, 2 * span * hd * heads, span * kv_dim * sizeof(float));
 }

@@ -49,7 +49,7 @@ void sm_llama_forward(sm_session *s, sm_token token, int want_logits) {
         sm_proj(s, SM_SC_FFN_GATE, s->hb, &L->w_gate, s->xb, NULL);
         sm_proj(s, SM_SC_FFN_UP, s->hb2, &L->w_up, s->xb, NULL);
         SM_PROF_BEGIN(P, SM_SC_FFN_ACT, -1);
-        sm_swiglu(s->hb, s->hb, s->hb2, hp->ffn_dim);
+        s->kt->swiglu(s->hb, s->hb, s->hb2, hp->ffn_dim);
         SM_PROF_END(P, 6ull * hp->ffn_dim, 3ull * hp->ffn_dim * sizeof(float));
         sm_proj(s, SM_SC_FFN_DOWN, s->xb2, &L->w_down, s->hb, NULL);
         sm_residual(s, s->x, s->xb2, dim);

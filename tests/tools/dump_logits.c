@@ -34,6 +34,8 @@ int main(int argc, char **argv) {
     float *all = malloc(n * V * sizeof *all), *dec = malloc(n * V * sizeof *dec);
     sm_session_params sp = sm_session_default_params();
     sp.n_ctx = (int)n;
+    /* SM_KERNELS (read by the library) and SM_THREADS choose how it runs */
+    if (getenv("SM_THREADS")) sp.n_threads = atoi(getenv("SM_THREADS"));
     sm_session *a, *b;
     if (sm_session_create(m, &sp, &a, &err) || sm_session_create(m, &sp, &b, &err) ||
         sm_session_eval_all(a, toks, n, all, &err)) {

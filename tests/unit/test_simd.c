@@ -168,3 +168,40 @@ TEST(kernel_selection_by_name) {
     CHECK(sm_kernels_get("no-such-level") == NULL);
     CHECK(sm_kernels_get(NULL) != NULL);
 }
+
+TEST(simd_elementwise_and_attention_match_scalar) {
+    const sm_kernel_table *all[8];
+    int n = sm_kernels_available(all, 8);
+    uint64_t seed = 3;
+    int lens[] = {1, 7, 16, 33, 100, 1027};
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        int len = lens[k];
+        float *a = malloc(sizeof(float) * len), *b = malloc(sizeof(float) * len);
+        float *r = malloc(sizeof(float) * len), *g = malloc(sizeof(float) * len);
+        for (int i = 0; i < len; i++) { a[i] = frand(&seed) * 6.0f; b[i] = frand(&seed) * 3.0f; }
+        for (int v = 1; v < n; v++) {
+            const sm_kernel_table *t = all[v], *s = all[0];
+            int bad = 0;
+            memcpy(r, a, sizeof(float) * len); s->gelu(r, len);
+            memcpy(g, a, sizeof(float) * len); t->gelu(g, len);
+            for (int i = 0; i < len; i++) bad += fabsf(r[i] - g[i]) > 2e-6f * (1 + fabsf(r[i]));
+            CHECKF(bad == 0, "%s gelu len %d", t->name, len);
+            s->swiglu(r, a, b, len);
+            t->swiglu(g, a, b, len);
+            for (int i = 0; i < len; i++) bad += fabsf(r[i] - g[i]) > 2e-6f * (1 + fabsf(r[i]));
+            CHECKF(bad == 0, "%s swiglu len %d", t->name, len);
+            memcpy(r, a, sizeof(float) * len); s->softmax(r, len);
+            memcpy(g, a, sizeof(float) * len); t->softmax(g, len);
+            for (int i = 0; i < len; i++) bad += fabsf(r[i] - g[i]) > 2e-6f * (r[i] + 1e-6f) + 1e-9f;
+            CHECKF(bad == 0, "%s softmax len %d", t->name, len);
+            double scale = 0;
+            for (int i = 0; i < len; i++) scale += fabs((double)a[i] * b[i]);
+            CHECKF(fabs(s->dot(a, b, len) - t->dot(a, b, len)) <= 1e-5 * scale + 1e-6, "%s dot len %d", t->name, len);
+            memcpy(r, b, sizeof(float) * len); s->axpy(r, 0.37f, a, len);
+            memcpy(g, b, sizeof(float) * len); t->axpy(g, 0.37f, a, len);
+            for (int i = 0; i < len; i++) bad += fabsf(r[i] - g[i]) > 1e-6f * (1 + fabsf(r[i]));
+            CHECKF(bad == 0, "%s axpy len %d", t->name, len);
+        }
+        free(a); free(b); free(r); free(g);
+    }
+}
