@@ -249,6 +249,9 @@ typedef struct sm_profile_row {
 /* Copies the tree in depth-first order; returns the number of rows (which
  * may exceed cap), or 0 when profiling is off. */
 int sm_session_profile(const sm_session *session, sm_profile_row *rows, int cap);
+/* Pauses (0) or resumes (1) the timing of a session created with profile
+ * set; used to measure the profiler's own cost on identical memory. */
+void sm_session_profile_enable(sm_session *session, int on);
 /* Starts the accounts afresh (the tree keeps no history). */
 void sm_session_profile_reset(sm_session *session);
 /* Sections of the markdown profile report. */

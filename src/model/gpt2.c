@@ -14,7 +14,6 @@ void sm_gpt2_forward(sm_session *s, sm_token token, int want_logits) {
     size_t layer_stride = (size_t)s->n_ctx * dim;
     uint64_t nb = (uint64_t)dim * sizeof(float);
 
-    SM_PROF_BEGIN(P, SM_SC_FORWARD, -1);
     SM_PROF_BEGIN(P, SM_SC_EMBED, -1);
     sm_embedding_row(s->x, &m->tok_embd, token);
     sm_embedding_row(s->xb, &m->pos_embd, pos);
@@ -34,8 +33,7 @@ void sm_gpt2_forward(sm_session *s, sm_token token, int want_logits) {
         memcpy(k_layer + (size_t)pos * dim, s->qkv + dim, nb);
         memcpy(v_layer + (size_t)pos * dim, s->qkv + 2 * dim, nb);
         sm_attention(s, k_layer, v_layer, pos);
-        sm_proj(s, SM_SC_O_PROJ, s->xb2, &L->wo, s->xb, L->b_o);
-        sm_residual(s, s->x, s->xb2, dim);
+        sm_proj_residual(s, SM_SC_O_PROJ, s->x, &L->wo, s->xb, L->b_o);
 
         /* feed-forward block */
         SM_PROF_BEGIN(P, SM_SC_FFN_NORM, -1);
@@ -45,8 +43,7 @@ void sm_gpt2_forward(sm_session *s, sm_token token, int want_logits) {
         SM_PROF_BEGIN(P, SM_SC_FFN_ACT, -1);
         s->kt->gelu(s->hb, hp->ffn_dim);
         SM_PROF_END(P, 12ull * hp->ffn_dim, 2ull * hp->ffn_dim * sizeof(float));
-        sm_proj(s, SM_SC_FFN_DOWN, s->xb2, &L->w_down, s->hb, L->b_down);
-        sm_residual(s, s->x, s->xb2, dim);
+        sm_proj_residual(s, SM_SC_FFN_DOWN, s->x, &L->w_down, s->hb, L->b_down);
         SM_PROF_END(P, 0, 0);
     }
     if (want_logits) {
@@ -55,5 +52,4 @@ void sm_gpt2_forward(sm_session *s, sm_token token, int want_logits) {
         SM_PROF_END(P, 7ull * dim, 4 * nb);
         sm_proj(s, SM_SC_LOGITS, s->logits, &m->output, s->x, NULL);
     }
-    SM_PROF_END(P, 0, 0);
 }

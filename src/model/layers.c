@@ -39,24 +39,36 @@ typedef struct matvec_task {
     float *out;
     const sm_matrix *w;
     const float *x;
+    const float *bias;       /* added in the epilogue, or NULL */
+    int accumulate;          /* out += W x (the residual add, fused) */
+    float *tmp;              /* row results before the epilogue */
 } matvec_task;
 
 static void matvec_rows(const matvec_task *t, int r0, int r1, float *deq) {
     const sm_kernel_table *kt = t->s->kt;
     const sm_matrix *w = t->w;
     int n = r1 - r0, cols = w->cols;
+    float *out = (t->accumulate ? t->tmp : t->out) + r0;
     const char *base = (const char *)w->data + sm_matrix_row_bytes(w->type, cols) * (size_t)r0;
     switch (w->type) {
-    case SM_GGML_F32: kt->matvec_f32(t->out + r0, (const float *)base, t->x, n, cols); break;
-    case SM_GGML_F16: kt->matvec_f16(t->out + r0, (const uint16_t *)base, t->x, n, cols); break;
-    case SM_GGML_Q8_0: kt->matvec_q8_0(t->out + r0, base, t->s->xq, n, cols); break;
-    case SM_GGML_Q4_0: kt->matvec_q4_0(t->out + r0, base, t->s->xq, n, cols); break;
+    case SM_GGML_F32: kt->matvec_f32(out, (const float *)base, t->x, n, cols); break;
+    case SM_GGML_F16: kt->matvec_f16(out, (const uint16_t *)base, t->x, n, cols); break;
+    case SM_GGML_Q8_0: kt->matvec_q8_0(out, base, t->s->xq, n, cols); break;
+    case SM_GGML_Q4_0: kt->matvec_q4_0(out, base, t->s->xq, n, cols); break;
     default:
         /* K-quants: a row at a time through floats */
         for (int r = 0; r < n; r++) {
             dequantize_row(deq, w->type, base + sm_matrix_row_bytes(w->type, cols) * (size_t)r, cols);
-            kt->matvec_f32(t->out + r0 + r, deq, t->x, 1, cols);
+            kt->matvec_f32(out + r, deq, t->x, 1, cols);
         }
+    }
+    /* epilogue, on the rows this thread just wrote */
+    if (t->accumulate) {
+        float *dst = t->out + r0;
+        if (t->bias) for (int r = 0; r < n; r++) dst[r] += out[r] + t->bias[r0 + r];
+        else for (int r = 0; r < n; r++) dst[r] += out[r];
+    } else if (t->bias) {
+        for (int r = 0; r < n; r++) out[r] += t->bias[r0 + r];
     }
 }
 
@@ -69,13 +81,17 @@ static void matvec_task_fn(void *ctx, int ith, int nth) {
     if (r0 < r1) matvec_rows(t, r0, r1, t->s->deq + (size_t)ith * t->s->max_cols);
 }
 
+static void run_matvec(sm_session *s, matvec_task *t) {
+    const sm_matrix *w = t->w;
+    if (w->type == SM_GGML_Q8_0 || w->type == SM_GGML_Q4_0) s->kt->quantize_q8_0(s->xq, t->x, w->cols);
+    /* a hand-off costs about a microsecond: small products stay on one thread */
+    if ((size_t)w->rows * w->cols < 32768 || sm_threadpool_size(s->pool) == 1) matvec_rows(t, 0, w->rows, s->deq);
+    else sm_threadpool_run(s->pool, matvec_task_fn, t);
+}
+
 void sm_matvec(sm_session *s, float *out, const sm_matrix *w, const float *x, const float *bias) {
-    if (w->type == SM_GGML_Q8_0 || w->type == SM_GGML_Q4_0) s->kt->quantize_q8_0(s->xq, x, w->cols);
-    matvec_task t = {s, out, w, x};
-    /* small products are faster on one thread than handed out */
-    if ((size_t)w->rows * w->cols < 32768 || sm_threadpool_size(s->pool) == 1) matvec_rows(&t, 0, w->rows, s->deq);
-    else sm_threadpool_run(s->pool, matvec_task_fn, &t);
-    if (bias) sm_add(out, bias, w->rows);
+    matvec_task t = {s, out, w, x, bias, 0, NULL};
+    run_matvec(s, &t);
 }
 
 void sm_proj(sm_session *s, int scope, float *out, const sm_matrix *w, const float *x, const float *bias) {
@@ -84,14 +100,16 @@ void sm_proj(sm_session *s, int scope, float *out, const sm_matrix *w, const flo
     SM_PROF_END(s->prof, 2ull * w->rows * w->cols, (uint64_t)w->rows * sm_matrix_row_bytes(w->type, w->cols));
 }
 
-void sm_embedding_row(float *out, const sm_matrix *m, int row) {
-    dequantize_row(out, m->type, (const char *)m->data + sm_matrix_row_bytes(m->type, m->cols) * (size_t)row, m->cols);
+void sm_proj_residual(sm_session *s, int scope, float *x, const sm_matrix *w, const float *in, const float *bias) {
+    SM_PROF_BEGIN(s->prof, scope, -1);
+    matvec_task t = {s, x, w, in, bias, 1, s->xb2};
+    run_matvec(s, &t);
+    SM_PROF_END(s->prof, 2ull * w->rows * w->cols + (uint64_t)w->rows,
+                (uint64_t)w->rows * sm_matrix_row_bytes(w->type, w->cols) + 2ull * w->rows * sizeof(float));
 }
 
-void sm_residual(sm_session *s, float *x, const float *y, int n) {
-    SM_PROF_BEGIN(s->prof, SM_SC_RESIDUAL, -1);
-    sm_add(x, y, n);
-    SM_PROF_END(s->prof, (uint64_t)n, 3ull * n * sizeof(float));
+void sm_embedding_row(float *out, const sm_matrix *m, int row) {
+    dequantize_row(out, m->type, (const char *)m->data + sm_matrix_row_bytes(m->type, m->cols) * (size_t)row, m->cols);
 }
 
 void sm_attention(sm_session *s, const float *k_layer, const float *v_layer, int pos) {

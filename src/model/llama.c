@@ -17,7 +17,6 @@ void sm_llama_forward(sm_session *s, sm_token token, int want_logits) {
     const float *cos_t = s->rope_cos + (size_t)pos * (hp->rope_dim / 2);
     const float *sin_t = s->rope_sin + (size_t)pos * (hp->rope_dim / 2);
 
-    SM_PROF_BEGIN(P, SM_SC_FORWARD, -1);
     SM_PROF_BEGIN(P, SM_SC_EMBED, -1);
     sm_embedding_row(s->x, &m->tok_embd, token);
     SM_PROF_END(P, 0, nb);
@@ -39,8 +38,7 @@ void sm_llama_forward(sm_session *s, sm_token token, int want_logits) {
         sm_rope(k, hp->n_kv_heads, hp->head_dim, hp->rope_dim, cos_t, sin_t);
         SM_PROF_END(P, 3ull * (dim + kv_dim), 2ull * (dim + kv_dim) * sizeof(float));
         sm_attention(s, k_layer, v_layer, pos);
-        sm_proj(s, SM_SC_O_PROJ, s->xb2, &L->wo, s->xb, NULL);
-        sm_residual(s, s->x, s->xb2, dim);
+        sm_proj_residual(s, SM_SC_O_PROJ, s->x, &L->wo, s->xb, NULL);
 
         /* feed-forward block */
         SM_PROF_BEGIN(P, SM_SC_FFN_NORM, -1);
@@ -51,8 +49,7 @@ void sm_llama_forward(sm_session *s, sm_token token, int want_logits) {
         SM_PROF_BEGIN(P, SM_SC_FFN_ACT, -1);
         s->kt->swiglu(s->hb, s->hb, s->hb2, hp->ffn_dim);
         SM_PROF_END(P, 6ull * hp->ffn_dim, 3ull * hp->ffn_dim * sizeof(float));
-        sm_proj(s, SM_SC_FFN_DOWN, s->xb2, &L->w_down, s->hb, NULL);
-        sm_residual(s, s->x, s->xb2, dim);
+        sm_proj_residual(s, SM_SC_FFN_DOWN, s->x, &L->w_down, s->hb, NULL);
         SM_PROF_END(P, 0, 0);
     }
     if (want_logits) {
@@ -61,5 +58,4 @@ void sm_llama_forward(sm_session *s, sm_token token, int want_logits) {
         SM_PROF_END(P, 4ull * dim, 3 * nb);
         sm_proj(s, SM_SC_LOGITS, s->logits, &m->output, s->x, NULL);
     }
-    SM_PROF_END(P, 0, 0);
 }

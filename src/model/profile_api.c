@@ -17,10 +17,10 @@ static void fill_row(const sm_prof *p, int node, int depth, int parent, sm_profi
     r->parent = parent;
     r->layer = n->layer;
     r->calls = n->calls;
-    r->incl_ms = (double)n->incl_ns * 1e-6;
-    r->self_ms = (double)(n->incl_ns > n->child_ns ? n->incl_ns - n->child_ns : 0) * 1e-6;
-    r->min_ms = n->calls ? (double)n->min_ns * 1e-6 : 0.0;
-    r->max_ms = (double)n->max_ns * 1e-6;
+    r->incl_ms = (double)sm_prof_ns(p, n->incl_ns) * 1e-6;
+    r->self_ms = (double)sm_prof_ns(p, n->incl_ns > n->child_ns ? n->incl_ns - n->child_ns : 0) * 1e-6;
+    r->min_ms = n->calls ? (double)sm_prof_ns(p, n->min_ns) * 1e-6 : 0.0;
+    r->max_ms = (double)sm_prof_ns(p, n->max_ns) * 1e-6;
     r->flops = n->flops;
     r->bytes = n->bytes;
     r->alloc_count = n->alloc_count;
@@ -28,8 +28,8 @@ static void fill_row(const sm_prof *p, int node, int depth, int parent, sm_profi
 }
 
 int sm_session_profile(const sm_session *s, sm_profile_row *rows, int cap) {
-    if (!s || !s->prof) return 0;
-    const sm_prof *p = s->prof;
+    if (!s || !s->prof_store) return 0;
+    const sm_prof *p = s->prof_store;
     /* depth-first, iteratively: a stack of (node, depth, parent row) */
     int stack[SM_PROF_MAX_DEPTH + 2][3], sp = 0, n = 0;
     for (int c = p->nodes[0].first_child; c >= 0; c = p->nodes[c].next_sibling) {
@@ -51,7 +51,11 @@ int sm_session_profile(const sm_session *s, sm_profile_row *rows, int cap) {
 }
 
 void sm_session_profile_reset(sm_session *s) {
-    if (s && s->prof) sm_prof_reset(s->prof);
+    if (s && s->prof_store) sm_prof_reset(s->prof_store);
+}
+
+void sm_session_profile_enable(sm_session *s, int on) {
+    if (s) s->prof = on ? s->prof_store : NULL;
 }
 
 /* Per-step totals, summed over every place in the tree a step occurs. */
@@ -107,7 +111,7 @@ static int is_attention(const char *n) {
 }
 
 sm_status sm_session_profile_write(const sm_session *s, FILE *out, unsigned sections, sm_error *err) {
-    if (!s || !s->prof) return sm_fail(err, SM_ERR_INVALID_ARG, "profiling is not enabled on this session");
+    if (!s || !s->prof_store) return sm_fail(err, SM_ERR_INVALID_ARG, "profiling is not enabled on this session");
     int n = sm_session_profile(s, NULL, 0);
     sm_profile_row *rows = sm_alloc((size_t)(n ? n : 1) * sizeof *rows);
     step_total *t = sm_alloc((size_t)(n ? n : 1) * sizeof *t);
@@ -171,17 +175,17 @@ sm_status sm_session_profile_write(const sm_session *s, FILE *out, unsigned sect
     }
     if (sections & SM_PROFILE_LAYERS) {
         int n_layers = s->model->hp.n_layers;
-        fprintf(out, "## Per layer\n\n| layer | total ms | attention ms | FFN ms | residual ms | share %% |\n|---:|---:|---:|---:|---:|---:|\n");
+        fprintf(out, "## Per layer\n\nResidual adds are fused into the output and FFN-down projections.\n\n"
+                     "| layer | total ms | attention ms | FFN ms | share %% |\n|---:|---:|---:|---:|---:|\n");
         for (int l = 0; l < n_layers; l++) {
-            double tot = 0, att = 0, ffn = 0, res = 0;
+            double tot = 0, att = 0, ffn = 0;
             for (int i = 0; i < n; i++) {
                 if (rows[i].layer != l) continue;
                 if (!strcmp(rows[i].name, "layer")) tot += rows[i].incl_ms;
-                else if (!strcmp(rows[i].name, "residual add")) res += rows[i].incl_ms;
                 else if (is_attention(rows[i].name)) att += rows[i].self_ms;
                 else ffn += rows[i].self_ms;
             }
-            fprintf(out, "| %d | %.3f | %.3f | %.3f | %.3f | %.1f |\n", l, tot, att, ffn, res, 100.0 * tot / total);
+            fprintf(out, "| %d | %.3f | %.3f | %.3f | %.1f |\n", l, tot, att, ffn, 100.0 * tot / total);
         }
         fprintf(out, "\n");
     }

@@ -131,6 +131,7 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
             return sm_fail(err, SM_ERR_NOMEM, "out of memory for the profiler");
         }
         sm_prof_add(s->prof, SM_SC_LOAD, model->load_ns);
+        s->prof_store = s->prof;
     }
     uint64_t seed = p.seed;
     s->rng = splitmix64(&seed);
@@ -141,7 +142,7 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
 
 void sm_session_free(sm_session *s) {
     if (!s) return;
-    sm_prof_free(s->prof);
+    sm_prof_free(s->prof_store);
     sm_threadpool_free(s->pool);
     sm_free(s->block);
     sm_free(s);

@@ -20,6 +20,7 @@ struct sm_session {
     const sm_model *model;
     int n_ctx, n_threads, n_past;
     sm_prof *prof;               /* NULL unless profiling is on */
+    sm_prof *prof_store;         /* the profiler, kept while paused */
     const sm_kernel_table *kt;   /* the kernel variant in use */
     sm_threadpool *pool;
     void *xq;                    /* the current input quantized to Q8_0 */
@@ -62,8 +63,9 @@ void sm_attention(sm_session *s, const float *k_layer, const float *v_layer, int
 void sm_matvec(sm_session *s, float *out, const sm_matrix *w, const float *x, const float *bias);
 /* The same inside a profiler scope, credited with its FLOPs and bytes. */
 void sm_proj(sm_session *s, int scope, float *out, const sm_matrix *w, const float *x, const float *bias);
-/* x += y inside a residual-add scope. */
-void sm_residual(sm_session *s, float *x, const float *y, int n);
+/* x += W in (+ bias): a projection with the residual add fused into its
+ * epilogue (uses s->xb2 as scratch). */
+void sm_proj_residual(sm_session *s, int scope, float *x, const sm_matrix *w, const float *in, const float *bias);
 /* out = row `row` of an embedding matrix, as floats. */
 void sm_embedding_row(float *out, const sm_matrix *m, int row);
 /* Whether a matrix element type can be run, and the bytes of one row. */

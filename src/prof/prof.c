@@ -18,16 +18,15 @@ const char *sm_scope_name(int id) { return id >= 0 && id < SM_SC_COUNT ? names[i
 /* The time-stamp counter costs a few nanoseconds where clock_gettime costs
  * twenty; it is used when the CPU says it ticks at a constant rate. */
 #if defined(__x86_64__)
-#include <x86intrin.h>
 static int tsc_usable(void) {
     unsigned a, b, c, d;
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0x80000007u));
     return (d >> 8) & 1;  /* invariant TSC */
 }
-static inline uint64_t ticks(const sm_prof *p) { return p->use_tsc ? __rdtsc() : sm_now_ns(); }
+#define ticks sm_prof_ticks
 #else
 static int tsc_usable(void) { return 0; }
-static inline uint64_t ticks(const sm_prof *p) { (void)p; return sm_now_ns(); }
+#define ticks sm_prof_ticks
 #endif
 
 static void calibrate(sm_prof *p) {
@@ -76,26 +75,9 @@ void sm_prof_free(sm_prof *p) {
 
 void sm_prof_reset(sm_prof *p) { init_root(p); }
 
-/* Allocations since the last charge go to the scope that was innermost. */
-static inline void charge_allocs(sm_prof *p) {
-    uint64_t c, b;
-    sm_alloc_counters(&c, &b);
-    if (c == p->alloc_count_mark) return;
-    sm_prof_node *n = &p->nodes[p->stack[p->depth - 1]];
-    n->alloc_count += c - p->alloc_count_mark;
-    n->alloc_bytes += b - p->alloc_bytes_mark;
-    p->alloc_count_mark = c;
-    p->alloc_bytes_mark = b;
-}
-
 static int child_node(sm_prof *p, int parent, int id, int layer) {
-    sm_prof_node *pn = &p->nodes[parent];
-    /* scopes repeat in the same order: look after the last one first */
-    int start = pn->cursor >= 0 ? p->nodes[pn->cursor].next_sibling : -1;
-    for (int c = start; c >= 0; c = p->nodes[c].next_sibling)
-        if (p->nodes[c].id == id && p->nodes[c].layer == layer) return pn->cursor = c;
-    for (int c = pn->first_child; c >= 0 && c != start; c = p->nodes[c].next_sibling)
-        if (p->nodes[c].id == id && p->nodes[c].layer == layer) return pn->cursor = c;
+    for (int c = p->nodes[parent].first_child; c >= 0; c = p->nodes[c].next_sibling)
+        if (p->nodes[c].id == id && p->nodes[c].layer == layer) return c;
     if (p->n_nodes == p->cap) return -1;
     int c = p->n_nodes++;
     sm_prof_node *n = &p->nodes[c];
@@ -110,46 +92,17 @@ static int child_node(sm_prof *p, int parent, int id, int layer) {
     while (*link >= 0) link = &p->nodes[*link].next_sibling;
     *link = c;
     n->next_sibling = -1;
-    return p->nodes[parent].cursor = c;
+    return c;
 }
 
-void sm_prof_begin(sm_prof *p, int id, int layer) {
-    charge_allocs(p);
-    int parent = p->stack[p->depth - 1];
-    /* scopes inside a layer belong to that layer */
-    if (layer < 0) layer = p->nodes[parent].layer;
+int sm_prof_child(sm_prof *p, int parent, int id, int layer) {
     int c = p->depth < SM_PROF_MAX_DEPTH ? child_node(p, parent, id, layer) : -1;
     if (c < 0) {
         /* out of room: time the rest as part of the parent */
         p->overflow = 1;
         c = parent;
     }
-    p->stack[p->depth] = c;
-    /* opening right after a sibling closed: its end is this start (one
-     * clock read per scope instead of two) */
-    p->start[p->depth] = p->just_ended ? p->last_end : ticks(p);
-    p->just_ended = 0;
-    if (p->depth < SM_PROF_MAX_DEPTH) p->depth++;
-}
-
-void sm_prof_end(sm_prof *p, uint64_t flops, uint64_t bytes) {
-    if (p->depth <= 1) return;
-    uint64_t now = ticks(p);
-    charge_allocs(p);
-    p->last_end = now;
-    p->just_ended = 1;
-    p->depth--;
-    int c = p->stack[p->depth];
-    uint64_t ns = (uint64_t)((double)(now - p->start[p->depth]) * p->ns_per_tick);
-    sm_prof_node *n = &p->nodes[c];
-    if (c == p->stack[p->depth - 1]) return;  /* an overflowed scope */
-    n->calls++;
-    n->incl_ns += ns;
-    if (ns < n->min_ns) n->min_ns = ns;
-    if (ns > n->max_ns) n->max_ns = ns;
-    n->flops += flops;
-    n->bytes += bytes;
-    p->nodes[n->parent].child_ns += ns;
+    return c;
 }
 
 void sm_prof_add(sm_prof *p, int id, uint64_t ns) {
@@ -157,10 +110,11 @@ void sm_prof_add(sm_prof *p, int id, uint64_t ns) {
     int parent = p->stack[p->depth - 1];
     int c = child_node(p, parent, id, p->nodes[parent].layer);
     if (c < 0) { p->overflow = 1; return; }
+    uint64_t t = (uint64_t)((double)ns / p->ns_per_tick);
     sm_prof_node *n = &p->nodes[c];
     n->calls++;
-    n->incl_ns += ns;
-    if (ns < n->min_ns) n->min_ns = ns;
-    if (ns > n->max_ns) n->max_ns = ns;
-    p->nodes[parent].child_ns += ns;
+    n->incl_ns += t;
+    if (t < n->min_ns) n->min_ns = t;
+    if (t > n->max_ns) n->max_ns = t;
+    p->nodes[parent].child_ns += t;
 }

@@ -9,6 +9,11 @@
 #define SM_PROF_PROF_H
 
 #include <stdint.h>
+#include "core/alloc.h"
+#include "core/clock.h"
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 enum sm_scope_id {
     SM_SC_ROOT, SM_SC_LOAD, SM_SC_GENERATE, SM_SC_ENCODE, SM_SC_PREFILL, SM_SC_TOKEN, SM_SC_FORWARD,
@@ -20,11 +25,14 @@ enum sm_scope_id {
 
 const char *sm_scope_name(int id);
 
+/* Times are kept in ticks of the profiler's clock (TSC cycles where the
+ * CPU has an invariant TSC, else nanoseconds) and converted when read:
+ * sm_prof_ns(p, ticks). */
 typedef struct sm_prof_node {
     int16_t id, layer;           /* layer -1 outside the layers */
     int32_t parent, first_child, next_sibling;
-    int32_t cursor;              /* the child opened last: the next is usually its sibling */
-    uint64_t calls, incl_ns, child_ns, min_ns, max_ns;
+    int32_t cursor;              /* the child expected next: the sibling of the one opened last */
+    uint64_t calls, incl_ns, child_ns, min_ns, max_ns;   /* in ticks */
     uint64_t flops, bytes;
     uint64_t alloc_count, alloc_bytes;   /* charged while innermost */
 } sm_prof_node;
@@ -50,9 +58,77 @@ sm_prof *sm_prof_new(int cap);
 void sm_prof_free(sm_prof *p);
 void sm_prof_reset(sm_prof *p);
 
-void sm_prof_begin(sm_prof *p, int id, int layer);
+/* The slow path of begin: finds or makes the child node. */
+int sm_prof_child(sm_prof *p, int parent, int id, int layer);
+/* Closes a scope that ran out of room (see begin). */
+void sm_prof_overflowed(sm_prof *p);
+
+static inline uint64_t sm_prof_ticks(const sm_prof *p) {
+#if defined(__x86_64__)
+    if (p->use_tsc) return __rdtsc();
+#endif
+    (void)p;
+    return sm_now_ns();
+}
+
+static inline uint64_t sm_prof_ns(const sm_prof *p, uint64_t ticks) {
+    return (uint64_t)((double)ticks * p->ns_per_tick);
+}
+
+/* Allocations since the last charge go to the scope that was innermost. */
+static inline void sm_prof_charge_allocs(sm_prof *p) {
+    uint64_t c, b;
+    sm_alloc_counters(&c, &b);
+    if (c == p->alloc_count_mark) return;
+    sm_prof_node *n = &p->nodes[p->stack[p->depth - 1]];
+    n->alloc_count += c - p->alloc_count_mark;
+    n->alloc_bytes += b - p->alloc_bytes_mark;
+    p->alloc_count_mark = c;
+    p->alloc_bytes_mark = b;
+}
+
+/* Opens a scope; layer -1 inherits the enclosing scope's layer. Inline:
+ * it runs dozens of times per token. */
+static inline void sm_prof_begin(sm_prof *p, int id, int layer) {
+    sm_prof_charge_allocs(p);
+    int parent = p->stack[p->depth - 1];
+    const sm_prof_node *pn = &p->nodes[parent];
+    if (layer < 0) layer = pn->layer;
+    int c = pn->cursor;
+    if (c < 0 || p->nodes[c].id != id || p->nodes[c].layer != layer || p->depth >= SM_PROF_MAX_DEPTH) {
+        c = sm_prof_child(p, parent, id, layer);
+        if (c != parent) p->nodes[parent].cursor = p->nodes[c].next_sibling >= 0 ? p->nodes[c].next_sibling : p->nodes[parent].first_child;
+    } else {
+        p->nodes[parent].cursor = p->nodes[c].next_sibling >= 0 ? p->nodes[c].next_sibling : p->nodes[parent].first_child;
+    }
+    p->stack[p->depth] = c;
+    /* opening right after a sibling closed: its end is this start (one
+     * clock read per scope instead of two) */
+    p->start[p->depth] = p->just_ended ? p->last_end : sm_prof_ticks(p);
+    p->just_ended = 0;
+    if (p->depth < SM_PROF_MAX_DEPTH) p->depth++;
+}
+
 /* Closes the innermost scope, crediting it with the work done. */
-void sm_prof_end(sm_prof *p, uint64_t flops, uint64_t bytes);
+static inline void sm_prof_end(sm_prof *p, uint64_t flops, uint64_t bytes) {
+    if (p->depth <= 1) return;
+    uint64_t now = sm_prof_ticks(p);
+    sm_prof_charge_allocs(p);
+    p->last_end = now;
+    p->just_ended = 1;
+    p->depth--;
+    int c = p->stack[p->depth];
+    if (c == p->stack[p->depth - 1]) return;  /* a scope that overflowed into its parent */
+    uint64_t t = now - p->start[p->depth];
+    sm_prof_node *n = &p->nodes[c];
+    n->calls++;
+    n->incl_ns += t;
+    if (t < n->min_ns) n->min_ns = t;
+    if (t > n->max_ns) n->max_ns = t;
+    n->flops += flops;
+    n->bytes += bytes;
+    p->nodes[n->parent].child_ns += t;
+}
 /* Adds a finished measurement (e.g. model load, timed before the session
  * existed) as a child of the current scope. */
 void sm_prof_add(sm_prof *p, int id, uint64_t ns);
