@@ -92,6 +92,15 @@ typedef struct sm_init_params {
 sm_init_params sm_init_default_params(void);
 sm_status sm_model_init_file(const sm_init_params *params, const char *path, sm_error *err);
 
+/* Writes a copy of a GGUF model with its weight matrices converted to
+ * `type`: "F16", "Q8_0", "Q4_0", "Q4_K", "Q6_K", or "Q4_0_MIXED" (Q4_0 with
+ * the output matrix in Q6_K, as llama.cpp's Q4_0 files have). Matrices whose
+ * rows do not divide into the type's blocks fall back to Q8_0, then F16;
+ * norms and biases stay F32. Reports progress through cb (may be NULL). */
+sm_status sm_model_quantize_file(const char *in_path, const char *out_path, const char *type,
+                                 void (*progress)(void *user, int done, int total, const char *tensor),
+                                 void *user, sm_error *err);
+
 /* Introspection, as `smallmind inspect` prints it. For llama2.c files the
  * header fields appear as metadata and the weight arrays as tensors. */
 int sm_model_meta_count(const sm_model *model);

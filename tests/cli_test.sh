@@ -31,7 +31,7 @@ expect_error() {
 }
 
 # ---------------------------------------------------------------- help
-for c in run inspect tokenize init; do
+for c in run inspect tokenize init profile quantize bench perplexity; do
     if "$SM" $c --help > "$TMP/h" 2>&1 && grep -q "usage: smallmind $c" "$TMP/h"; then ok "help_$c"; else bad "help_$c"; fi
 done
 if "$SM" --help | grep -q "commands:"; then ok "help_main"; else bad "help_main"; fi
@@ -69,6 +69,13 @@ if have models/stories260K.gguf; then
         if cmp -s "$TMP/o" "$TMP/want"; then ok "llamacpp_${name}_gguf"; else bad "llamacpp_${name}_gguf" "$(diff "$TMP/o" "$TMP/want" | head -5)"; fi
         "$SM" run -m "$B" -z "$Z" -p "$(cat "$p")" -n "$n" --temp 0 > "$TMP/o" 2>/dev/null
         if cmp -s "$TMP/o" "$TMP/want"; then ok "llamacpp_${name}_llama2c"; else bad "llamacpp_${name}_llama2c"; fi
+    done
+    # quantized by smallmind quantize, run by both engines
+    for t in F16 Q4_0; do
+        "$SM" quantize "$G" "$TMP/q-$t.gguf" $t 2>/dev/null
+        { cat tests/refs/llamacpp/case01.prompt; cat tests/refs/llamacpp/quant_$t.expected; } > "$TMP/want"
+        "$SM" run -m "$TMP/q-$t.gguf" -p "$(cat tests/refs/llamacpp/case01.prompt)" -n 100 --temp 0 > "$TMP/o" 2>/dev/null
+        if cmp -s "$TMP/o" "$TMP/want"; then ok "llamacpp_quantized_$t"; else bad "llamacpp_quantized_$t"; fi
     done
     # the prompt from a file gives the same as -p
     "$SM" run -m "$G" -f tests/refs/llamacpp/case03.prompt -n 100 --temp 0 > "$TMP/o" 2>/dev/null
@@ -143,6 +150,46 @@ expect_error "init_vocab_too_small" "$SM" init "$TMP/x.gguf" --vocab 100
 expect_error "init_no_output" "$SM" init --dim 64
 expect_error "init_unwritable" "$SM" init /nonexistent/dir/x.gguf
 expect_error "gpt2_context_beyond_positions" "$SM" run -m "$TMP/gpt2.gguf" -c 41 -p "Hi"
+
+# ------------------------------------------- quantize, bench, perplexity
+if have models/stories260K.gguf; then
+    "$SM" run -m "$G" --temp 0 -n 300 --ignore-eos > "$TMP/story.txt" 2>/dev/null
+    ppl() { "$SM" perplexity -m "$1" -f "$TMP/story.txt" -c 128 2>/dev/null | sed -n 's/^perplexity: \([0-9.]*\).*/\1/p'; }
+    p32=$(ppl "$G")
+    for t in F16 Q8_0 Q4_0 Q4_K Q6_K Q4_0_MIXED; do
+        "$SM" quantize "$G" "$TMP/s-$t.gguf" $t 2>/dev/null
+        "$SM" inspect "$TMP/s-$t.gguf" > "$TMP/i" 2>&1
+        pq=$(ppl "$TMP/s-$t.gguf")
+        # the model's own greedy text is easy for it: perplexity near 1-3, and
+        # quantization may cost a little but not a lot
+        if [ -n "$pq" ] && awk -v a="$p32" -v b="$pq" 'BEGIN { exit !(a > 1 && a < 3 && b < a * 1.25) }'; then
+            ok "quantize_${t}_perplexity ($p32 -> $pq)"; else bad "quantize_${t}_perplexity" "$p32 -> $pq"; fi
+    done
+    # K-quant blocks are 256 wide: stories260K's 64-wide rows fall back to
+    # Q8_0, so the placement is checked on a model with 256-wide rows
+    "$SM" init "$TMP/k.gguf" --dim 256 --layers 1 --heads 4 --ffn 512 --vocab 300 2>/dev/null
+    "$SM" quantize "$TMP/k.gguf" "$TMP/k-mixed.gguf" 2>/dev/null
+    "$SM" quantize "$TMP/k.gguf" "$TMP/k-q4k.gguf" Q4_K 2>/dev/null
+    "$SM" quantize "$G" "$TMP/s-fallback.gguf" Q4_K 2>/dev/null
+    if grep -qE "^  output.weight +Q6_K" <("$SM" inspect "$TMP/k-mixed.gguf") && grep -qE "attn_q.weight +Q4_0" <("$SM" inspect "$TMP/k-mixed.gguf") \
+        && grep -qE "ffn_up.weight +Q4_K" <("$SM" inspect "$TMP/k-q4k.gguf") && grep -qE "ffn_down.weight +Q4_K" <("$SM" inspect "$TMP/k-q4k.gguf") \
+        && grep -qE "attn_q.weight +Q8_0" <("$SM" inspect "$TMP/s-fallback.gguf") \
+        && "$SM" run -m "$TMP/k-q4k.gguf" -p "Hi" -n 8 > /dev/null 2>&1; then
+        ok "quantize_types_placed"; else bad "quantize_types_placed"; fi
+    expect_error "quantize_unknown_type" "$SM" quantize "$G" "$TMP/x.gguf" Q3_X
+    expect_error "quantize_same_file" "$SM" quantize "$G" "$G" Q8_0
+    expect_error "quantize_missing_input" "$SM" quantize /nonexistent.gguf "$TMP/x.gguf" Q8_0
+    "$SM" bench -m "$G" -p 32 -n 16 -t 1,2 -r 2 -o md > "$TMP/b.md" 2>/dev/null
+    if [ "$(grep -c '| pp32 |\|| tg16 |' "$TMP/b.md")" = 4 ]; then ok "bench_md"; else bad "bench_md" "$(cat "$TMP/b.md")"; fi
+    "$SM" bench -m "$G" -p 32 -n 16 -t 1 -r 2 -o json > "$TMP/b.json" 2>/dev/null
+    if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c "import json,sys; d=json.load(open('$TMP/b.json')); sys.exit(not (len(d)==2 and all(r['avg_ts']>0 for r in d)))"; then
+        ok "bench_json"; else bad "bench_json"; fi
+    "$SM" bench -m "$G" -p 32 -n 0 -t 1 -r 1 -o csv > "$TMP/b.csv" 2>/dev/null
+    if [ "$(wc -l < "$TMP/b.csv")" = 2 ] && head -1 "$TMP/b.csv" | grep -q "avg_ts"; then ok "bench_csv"; else bad "bench_csv"; fi
+    expect_error "bench_bad_threads" "$SM" bench -m "$G" -t 1,x
+    expect_error "bench_too_long" "$SM" bench -m "$G" -p 100000
+    expect_error "perplexity_no_file" "$SM" perplexity -m "$G"
+fi
 
 # ------------------------------------------------------------ bad input
 expect_error "no_model" "$SM" run -p hi

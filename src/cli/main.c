@@ -17,6 +17,9 @@ static void usage(FILE *f) {
             "  tokenize   show how a model's tokenizer splits a text\n"
             "  init       write a randomly initialised model of any shape\n"
             "  profile    time every step of generation and report where time and memory go\n"
+            "  bench      measure prompt and generation speed, as llama-bench does\n"
+            "  quantize   convert a model's weights to F16, Q8_0, Q4_0, Q4_K or Q6_K\n"
+            "  perplexity measure a model's perplexity on a text file\n"
             "\n"
             "`smallmind <command> --help` describes each command's options.\n"
             "example: smallmind run -m stories260K.gguf -p \"Once upon a time\" -n 64\n",
@@ -58,6 +61,9 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(c, "init")) return cmd_init(argc - 2, argv + 2);
     if (!strcmp(c, "profile")) return cmd_profile(argc - 2, argv + 2);
+    if (!strcmp(c, "quantize")) return cmd_quantize(argc - 2, argv + 2);
+    if (!strcmp(c, "bench")) return cmd_bench(argc - 2, argv + 2);
+    if (!strcmp(c, "perplexity")) return cmd_perplexity(argc - 2, argv + 2);
     cli_error(NULL, "unknown command '%s' (see smallmind --help)", c);
     return SM_EXIT_USAGE;
 }

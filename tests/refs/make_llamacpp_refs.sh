@@ -20,4 +20,14 @@ for p in *.prompt; do
     [[ "$out" == "$prefix"* ]] || { echo "unexpected output for $p" >&2; exit 1; }
     printf '%s' "${out#"$prefix"}" > "$name.expected"
 done
+# Quantized copies made by `smallmind quantize` (deterministic), for the
+# quantized kernels: case01's prompt, 100 tokens.
+SM=${SM:-../../../build/smallmind}
+for t in F16 Q4_0; do
+    "$SM" quantize "$MODEL" "/tmp/sm-refs-$t.gguf" $t 2>/dev/null
+    out=$("$LLAMA_SIMPLE" -m "/tmp/sm-refs-$t.gguf" -n 100 "$(cat case01.prompt)" 2>/dev/null; printf x)
+    out=${out%x}
+    printf '%s' "${out#"<s> $(cat case01.prompt)"}" > "quant_$t.expected"
+    rm -f "/tmp/sm-refs-$t.gguf"
+done
 echo "wrote $(ls *.expected | wc -l) expected outputs"

@@ -1,0 +1,178 @@
+/* cmd_bench.c - `smallmind bench`: prompt processing (pp) and token
+ * generation (tg) speed, in llama-bench's terms and table layout. */
+#include "args.h"
+#include "commands.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void bench_usage(void) {
+    printf("usage: smallmind bench -m MODEL [-p 128] [-n 64] [-t 1,2] [-r 3] [-o md|json|csv] [--kernels NAME]\n"
+           "\n"
+           "Measures prompt processing (ppN: N prompt tokens in one evaluation) and token\n"
+           "generation (tgN: N tokens decoded one at a time from an empty context), each\n"
+           "repeated -r times after a warm-up, for every thread count in -t. Prints a table\n"
+           "like llama-bench's: model, size, params, kernels, threads, test, t/s (mean +- sd).\n"
+           "-p 0 or -n 0 skips that test.\n");
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct result {
+    int threads;
+    char test[16];
+    double mean, sd;
+    int n_tokens;
+} result;
+
+/* The weight type holding the most bytes, for the model column. */
+static const char *main_type(const sm_model *m) {
+    static const char *types[16];
+    uint64_t bytes[16] = {0};
+    int nt = 0;
+    for (int i = 0; i < sm_model_tensor_count(m); i++) {
+        sm_tensor_info t;
+        if (!sm_model_tensor(m, i, &t) || t.n_dims < 2) continue;
+        int k = 0;
+        while (k < nt && strcmp(types[k], t.type)) k++;
+        if (k == nt && nt < 16) types[nt++] = t.type;
+        if (k < 16) bytes[k] += t.n_bytes;
+    }
+    int best = 0;
+    for (int k = 1; k < nt; k++)
+        if (bytes[k] > bytes[best]) best = k;
+    return nt ? types[best] : "?";
+}
+
+static int run_test(sm_session *s, const sm_token *toks, int n, int is_pp, double *seconds, sm_error *err) {
+    sm_session_reset(s);
+    double t0 = now_s();
+    if (is_pp) {
+        if (sm_session_eval(s, toks, (size_t)n, err)) return 0;
+    } else {
+        for (int i = 0; i < n; i++)
+            if (sm_session_eval(s, &toks[i], 1, err)) return 0;
+    }
+    *seconds = now_s() - t0;
+    return 1;
+}
+
+int cmd_bench(int argc, char **argv) {
+    cli_args a = {"bench", argc, 0, argv, NULL};
+    const char *model_path = NULL, *threads_arg = "1,2", *out_fmt = "md", *kernels = NULL;
+    long long n_pp = 128, n_tg = 64, reps = 3;
+    for (a.i = 0; a.i < argc; a.i++) {
+        const char *v;
+#define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
+        if (arg_is(&a, "-h", "--help")) { bench_usage(); return SM_EXIT_OK; }
+        else if (arg_is(&a, "-m", "--model")) { VALUE(); model_path = v; }
+        else if (arg_is(&a, "-p", "--n-prompt")) { VALUE(); if (!parse_int(&a, "-p", v, 0, 1 << 16, &n_pp)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-n", "--n-gen")) { VALUE(); if (!parse_int(&a, "-n", v, 0, 1 << 16, &n_tg)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-r", "--repetitions")) { VALUE(); if (!parse_int(&a, "-r", v, 1, 1000, &reps)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-t", "--threads")) { VALUE(); threads_arg = v; }
+        else if (arg_is(&a, "-o", "--output")) { VALUE(); out_fmt = v; }
+        else if (arg_is(&a, NULL, "--kernels")) { VALUE(); kernels = v; }
+        else { cli_error(a.cmd, "unknown option '%s' (see smallmind bench --help)", argv[a.i]); return SM_EXIT_USAGE; }
+#undef VALUE
+    }
+    if (strcmp(out_fmt, "md") && strcmp(out_fmt, "json") && strcmp(out_fmt, "csv")) {
+        cli_error(a.cmd, "-o must be md, json or csv, not '%s'", out_fmt);
+        return SM_EXIT_USAGE;
+    }
+    int threads[16], n_threads = 0;
+    for (const char *p = threads_arg; *p;) {
+        char *end;
+        long t = strtol(p, &end, 10);
+        if (end == p || t < 1 || t > 1024 || n_threads == 16 || (*end && *end != ',')) {
+            cli_error(a.cmd, "invalid value '%s' for -t: expected thread counts like 1,2", threads_arg);
+            return SM_EXIT_USAGE;
+        }
+        threads[n_threads++] = (int)t;
+        p = *end ? end + 1 : end;
+    }
+    if (n_pp == 0 && n_tg == 0) { cli_error(a.cmd, "nothing to measure: -p and -n are both 0"); return SM_EXIT_USAGE; }
+    sm_model *m = cli_load_model(a.cmd, model_path, NULL);
+    if (!m) return SM_EXIT_ERROR;
+    sm_model_info info;
+    sm_model_get_info(m, &info);
+    int need = (int)(n_pp > n_tg ? n_pp : n_tg);
+    if (need > info.n_ctx_train) {
+        cli_error(a.cmd, "the model's context is %d tokens; -p and -n must fit in it", info.n_ctx_train);
+        sm_model_free(m);
+        return SM_EXIT_USAGE;
+    }
+    sm_token *toks = malloc((size_t)need * sizeof *toks);
+    uint64_t r = 42;
+    for (int i = 0; i < need; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        toks[i] = (sm_token)((r >> 33) % (uint64_t)info.n_vocab);
+    }
+    result res[64];
+    int n_res = 0, rc = SM_EXIT_OK;
+    const char *kernel_name = "?";
+    for (int ti = 0; ti < n_threads && rc == SM_EXIT_OK; ti++) {
+        sm_session_params sp = sm_session_default_params();
+        sp.n_ctx = need;
+        sp.n_threads = threads[ti];
+        sp.kernels = kernels;
+        sm_session *s = NULL;
+        sm_error err = {0};
+        if (sm_session_create(m, &sp, &s, &err)) { cli_error(a.cmd, "%s", err.message); rc = SM_EXIT_ERROR; break; }
+        kernel_name = sm_session_kernels(s);
+        for (int test = 0; test < 2; test++) {
+            int n = (int)(test == 0 ? n_pp : n_tg);
+            if (n == 0) continue;
+            double sec, sum = 0, sq = 0;
+            if (!run_test(s, toks, n, test == 0, &sec, &err)) { cli_error(a.cmd, "%s", err.message); rc = SM_EXIT_ERROR; break; }
+            for (int k = 0; k < reps; k++) {
+                run_test(s, toks, n, test == 0, &sec, &err);
+                double tps = n / sec;
+                sum += tps;
+                sq += tps * tps;
+            }
+            result *x = &res[n_res++];
+            x->threads = threads[ti];
+            snprintf(x->test, sizeof x->test, "%s%d", test == 0 ? "pp" : "tg", n);
+            x->mean = sum / reps;
+            x->sd = reps > 1 ? sqrt(fmax(0, (sq - sum * sum / reps) / (reps - 1))) : 0;
+            x->n_tokens = n;
+            fprintf(stderr, "smallmind bench: %s, %d threads: %.2f t/s\n", x->test, x->threads, x->mean);
+        }
+        sm_session_free(s);
+    }
+    char model_name[160];
+    snprintf(model_name, sizeof model_name, "%s %.1fM %s", info.arch, (double)info.n_params / 1e6, main_type(m));
+    double size_mib = (double)info.weights_bytes / 1048576.0, params_m = (double)info.n_params / 1e6;
+    if (rc == SM_EXIT_OK) {
+        if (!strcmp(out_fmt, "md")) {
+            printf("| model | size | params | kernels | threads | test | t/s |\n|---|---:|---:|---|---:|---:|---:|\n");
+            for (int i = 0; i < n_res; i++)
+                printf("| %s | %.2f MiB | %.2f M | %s | %d | %s | %.2f ± %.2f |\n", model_name, size_mib, params_m,
+                       kernel_name, res[i].threads, res[i].test, res[i].mean, res[i].sd);
+        } else if (!strcmp(out_fmt, "csv")) {
+            printf("model,size_bytes,params,kernels,threads,test,avg_ts,stddev_ts\n");
+            for (int i = 0; i < n_res; i++)
+                printf("\"%s\",%llu,%llu,%s,%d,%s,%.4f,%.4f\n", model_name, (unsigned long long)info.weights_bytes,
+                       (unsigned long long)info.n_params, kernel_name, res[i].threads, res[i].test, res[i].mean, res[i].sd);
+        } else {
+            printf("[\n");
+            for (int i = 0; i < n_res; i++)
+                printf("  {\"model\": \"%s\", \"size_bytes\": %llu, \"params\": %llu, \"kernels\": \"%s\", \"threads\": %d, "
+                       "\"test\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, \"avg_ts\": %.4f, \"stddev_ts\": %.4f}%s\n",
+                       model_name, (unsigned long long)info.weights_bytes, (unsigned long long)info.n_params, kernel_name,
+                       res[i].threads, res[i].test, res[i].test[0] == 'p' ? res[i].n_tokens : 0,
+                       res[i].test[0] == 't' ? res[i].n_tokens : 0, res[i].mean, res[i].sd, i + 1 < n_res ? "," : "");
+            printf("]\n");
+        }
+    }
+    free(toks);
+    sm_model_free(m);
+    return rc;
+}

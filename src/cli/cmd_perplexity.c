@@ -1,0 +1,94 @@
+/* cmd_perplexity.c - `smallmind perplexity -m MODEL -f TEXT`: how well a
+ * model predicts a text (lower is better); what quantization costs. */
+#include "args.h"
+#include "commands.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void perplexity_usage(void) {
+    printf("usage: smallmind perplexity -m MODEL -f TEXT [-c N] [-z TOKENIZER] [-t N]\n"
+           "\n"
+           "Splits the tokenized text into chunks of -c tokens (default: min(model context, 512)),\n"
+           "each starting with the start token, and prints exp(mean negative log-likelihood) of\n"
+           "every token after the first of each chunk, with a running value per chunk.\n");
+}
+
+int cmd_perplexity(int argc, char **argv) {
+    cli_args a = {"perplexity", argc, 0, argv, NULL};
+    const char *model_path = NULL, *tok = NULL, *file = NULL;
+    long long n_ctx = 0, threads = 0;
+    for (a.i = 0; a.i < argc; a.i++) {
+        const char *v;
+#define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
+        if (arg_is(&a, "-h", "--help")) { perplexity_usage(); return SM_EXIT_OK; }
+        else if (arg_is(&a, "-m", "--model")) { VALUE(); model_path = v; }
+        else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok = v; }
+        else if (arg_is(&a, "-f", "--file")) { VALUE(); file = v; }
+        else if (arg_is(&a, "-c", "--ctx-size")) { VALUE(); if (!parse_int(&a, "-c", v, 2, 1 << 16, &n_ctx)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-t", "--threads")) { VALUE(); if (!parse_int(&a, "-t", v, 1, 1024, &threads)) return SM_EXIT_USAGE; }
+        else { cli_error(a.cmd, "unknown option '%s' (see smallmind perplexity --help)", argv[a.i]); return SM_EXIT_USAGE; }
+#undef VALUE
+    }
+    if (!file) { cli_error(a.cmd, "give the text with -f FILE"); return SM_EXIT_USAGE; }
+    size_t len;
+    char *text = read_text_file(a.cmd, file, 256u << 20, &len);
+    if (!text) return SM_EXIT_ERROR;
+    sm_model *m = cli_load_model(a.cmd, model_path, tok);
+    if (!m) { free(text); return SM_EXIT_ERROR; }
+    sm_model_info info;
+    sm_model_get_info(m, &info);
+    if (n_ctx == 0) n_ctx = info.n_ctx_train < 512 ? info.n_ctx_train : 512;
+    int rc = SM_EXIT_ERROR;
+    sm_error err = {0};
+    size_t n = 0;
+    sm_token *toks = NULL;
+    float *logits = NULL;
+    sm_session *s = NULL;
+    sm_status st = sm_tokenize(m, text, len, 0, NULL, 0, &n, &err);
+    if (st != SM_OK && st != SM_ERR_BUFFER_TOO_SMALL) { cli_error(a.cmd, "%s: %s", file, err.message); goto done; }
+    toks = malloc((n + 1) * sizeof *toks);
+    if (!toks || sm_tokenize(m, text, len, 0, toks, n, &n, &err)) { cli_error(a.cmd, "%s", err.message); goto done; }
+    int chunk = (int)n_ctx - 1;  /* text tokens per chunk, after the start token */
+    if ((long long)n < chunk) {
+        cli_error(a.cmd, "the text is %zu tokens; at least %d are needed for one chunk of -c %lld", n, chunk, n_ctx);
+        goto done;
+    }
+    sm_session_params sp = sm_session_default_params();
+    sp.n_ctx = (int)n_ctx;
+    sp.n_threads = (int)threads;
+    if (sm_session_create(m, &sp, &s, &err)) { cli_error(a.cmd, "%s", err.message); goto done; }
+    logits = malloc((size_t)n_ctx * (size_t)info.n_vocab * sizeof *logits);
+    sm_token *buf = malloc((size_t)n_ctx * sizeof *buf);
+    if (!logits || !buf) { free(buf); cli_error(a.cmd, "out of memory"); goto done; }
+    double nll = 0;
+    long count = 0;
+    int n_chunks = (int)(n / (size_t)chunk);
+    for (int c = 0; c < n_chunks; c++) {
+        buf[0] = info.bos >= 0 ? info.bos : toks[(size_t)c * chunk];
+        memcpy(buf + 1, toks + (size_t)c * chunk, (size_t)chunk * sizeof *buf);
+        sm_session_reset(s);
+        if (sm_session_eval_all(s, buf, (size_t)n_ctx, logits, &err)) { free(buf); cli_error(a.cmd, "%s", err.message); goto done; }
+        for (int i = 1; i < n_ctx - 1; i++) {
+            const float *l = logits + (size_t)i * info.n_vocab;
+            double max = l[0], z = 0;
+            for (int v = 1; v < info.n_vocab; v++) max = l[v] > max ? l[v] : max;
+            for (int v = 0; v < info.n_vocab; v++) z += exp((double)l[v] - max);
+            nll += -((double)l[buf[i + 1]] - max - log(z));
+            count++;
+        }
+        fprintf(stderr, "[%d/%d] %.4f\n", c + 1, n_chunks, exp(nll / count));
+    }
+    free(buf);
+    printf("perplexity: %.4f over %ld tokens (%d chunks of %lld)\n", exp(nll / count), count, n_chunks, n_ctx);
+    rc = SM_EXIT_OK;
+done:
+    free(logits);
+    free(toks);
+    free(text);
+    sm_session_free(s);
+    sm_model_free(m);
+    return rc;
+}

@@ -1,0 +1,123 @@
+/* quantize.c - converts a model's weight matrices to another element type
+ * and writes the result as a new GGUF file (atomically). */
+#include "model.h"
+#include "session.h"
+#include "core/alloc.h"
+#include "core/error.h"
+#include "io/gguf_write.h"
+#include "kernels/half.h"
+#include "kernels/quant.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* llama.cpp's general.file_type values */
+enum { FTYPE_F16 = 1, FTYPE_Q4_0 = 2, FTYPE_Q8_0 = 7, FTYPE_Q4_K_M = 15, FTYPE_Q6_K = 18 };
+
+static int parse_type(const char *t, uint32_t *type, uint32_t *output_type, uint32_t *ftype) {
+    struct { const char *name; uint32_t type, out, ftype; } map[] = {
+        {"F16", SM_GGML_F16, SM_GGML_F16, FTYPE_F16},      {"Q8_0", SM_GGML_Q8_0, SM_GGML_Q8_0, FTYPE_Q8_0},
+        {"Q4_0", SM_GGML_Q4_0, SM_GGML_Q4_0, FTYPE_Q4_0},  {"Q4_K", SM_GGML_Q4_K, SM_GGML_Q6_K, FTYPE_Q4_K_M},
+        {"Q6_K", SM_GGML_Q6_K, SM_GGML_Q6_K, FTYPE_Q6_K},  {"Q4_0_MIXED", SM_GGML_Q4_0, SM_GGML_Q6_K, FTYPE_Q4_0},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        size_t n = strlen(map[i].name);
+        int eq = strlen(t) == n;
+        for (size_t k = 0; eq && k < n; k++) eq = (t[k] & ~0x20) == (map[i].name[k] & ~0x20) || t[k] == map[i].name[k];
+        if (eq) { *type = map[i].type; *output_type = map[i].out; *ftype = map[i].ftype; return 1; }
+    }
+    return 0;
+}
+
+static uint64_t block_elems(uint32_t type) {
+    uint64_t be, bb;
+    sm_ggml_type_block(type, &be, &bb);
+    return be;
+}
+
+/* Converts one row of floats into `type`, appending to dst; returns bytes. */
+static size_t convert_row(uint32_t type, const float *x, int n, void *dst) {
+    switch (type) {
+    case SM_GGML_F16:
+        for (int i = 0; i < n; i++) ((uint16_t *)dst)[i] = sm_fp32_to_fp16(x[i]);
+        break;
+    case SM_GGML_Q8_0: sm_quantize_q8_0(dst, x, n); break;
+    case SM_GGML_Q4_0: sm_quantize_q4_0(dst, x, n); break;
+    case SM_GGML_Q4_K: sm_quantize_q4_K(dst, x, n); break;
+    case SM_GGML_Q6_K: sm_quantize_q6_K(dst, x, n); break;
+    default: memcpy(dst, x, (size_t)n * 4); break;
+    }
+    return sm_matrix_row_bytes(type, n);
+}
+
+sm_status sm_model_quantize_file(const char *in_path, const char *out_path, const char *type_name,
+                                 void (*progress)(void *, int, int, const char *), void *user, sm_error *err) {
+    uint32_t type, out_type, ftype;
+    if (!type_name || !parse_type(type_name, &type, &out_type, &ftype))
+        return sm_fail(err, SM_ERR_INVALID_ARG, "unknown type '%s' (use F16, Q8_0, Q4_0, Q4_K, Q6_K or Q4_0_MIXED)",
+                       type_name ? type_name : "");
+    sm_model *m = NULL;
+    sm_status st = sm_model_load(in_path, NULL, &m, err);
+    if (st) return st;
+    if (m->kind != SM_FORMAT_GGUF || !m->has_weights) {
+        sm_model_free(m);
+        return sm_fail(err, SM_ERR_INVALID_ARG, "'%s' is not a GGUF model with weights", in_path);
+    }
+    const sm_gguf *g = &m->gguf;
+    sm_gguf_writer *w = sm_gguf_writer_new();
+    void **bufs = sm_calloc((size_t)g->n_tensors + 1, sizeof *bufs);
+    float *row = NULL;
+    if (!w || !bufs) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory"); goto done; }
+    for (uint64_t i = 0; i < g->n_kv; i++) {
+        const sm_gguf_kv *kv = &g->kv[i];
+        if (sm_gguf_str_eq(kv->key, "general.file_type") || sm_gguf_str_eq(kv->key, "general.quantization_version"))
+            continue;
+        sm_gguf_put_copy(w, kv);
+    }
+    sm_gguf_put_u32(w, "general.file_type", ftype);
+    sm_gguf_put_u32(w, "general.quantization_version", 2);
+    int max_cols = 1;
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        if ((int)g->tensors[i].ne[0] > max_cols) max_cols = (int)g->tensors[i].ne[0];
+    row = sm_alloc((size_t)max_cols * sizeof(float));
+    if (!row) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory"); goto done; }
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const sm_gguf_tensor *t = &g->tensors[i];
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)(t->name.len > 255 ? 255 : t->name.len), t->name.ptr);
+        uint32_t to = t->type;
+        if (t->n_dims == 2 && sm_matrix_type_supported(t->type)) {
+            int is_output = !strcmp(name, "output.weight");
+            to = is_output ? out_type : type;
+            /* fall back to a type whose blocks divide the row */
+            if (t->ne[0] % block_elems(to)) to = SM_GGML_Q8_0;
+            if (t->ne[0] % block_elems(to)) to = SM_GGML_F16;
+        }
+        if (to == t->type) {
+            sm_gguf_add_tensor(w, name, t->type, (int)t->n_dims, t->ne, t->data, t->n_bytes);
+        } else {
+            int cols = (int)t->ne[0];
+            uint64_t rows = t->n_elements / (uint64_t)cols;
+            size_t row_bytes = sm_matrix_row_bytes(to, cols);
+            unsigned char *dst = sm_alloc((size_t)rows * row_bytes);
+            if (!dst) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory converting %s", name); goto done; }
+            bufs[i] = dst;
+            sm_matrix src = {t->data, t->type, (int)rows, cols};
+            for (uint64_t r = 0; r < rows; r++) {
+                sm_embedding_row(row, &src, (int)r);
+                convert_row(to, row, cols, dst + r * row_bytes);
+            }
+            sm_gguf_add_tensor(w, name, to, (int)t->n_dims, t->ne, dst, (size_t)rows * row_bytes);
+        }
+        if (progress) progress(user, (int)i + 1, (int)g->n_tensors, name);
+    }
+    st = sm_gguf_writer_save(w, out_path, err);
+done:
+    if (bufs)
+        for (uint64_t i = 0; i < g->n_tensors; i++) sm_free(bufs[i]);
+    sm_free(bufs);
+    sm_free(row);
+    sm_gguf_writer_free(w);
+    sm_model_free(m);
+    return st;
+}
