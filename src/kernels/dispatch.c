@@ -28,9 +28,13 @@ static void axpy_scalar(float *y, float a, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+static void matmul_f32_scalar(float *c, const float *a, const float *w, int m, int n, int k, int ldc) {
+    for (int t = 0; t < m; t++) sm_matvec_f32(c + (size_t)t * ldc, w, a + (size_t)t * k, n, k);
+}
+
 static const sm_kernel_table scalar = {"scalar", sm_matvec_f32, sm_matvec_f16, matvec_q8_0_scalar,
                                        matvec_q4_0_scalar, quantize_q8_0_scalar, sm_gelu, sm_swiglu,
-                                       sm_softmax, dot_scalar, axpy_scalar};
+                                       sm_softmax, dot_scalar, axpy_scalar, matmul_f32_scalar, NULL, NULL};
 
 #if defined(__x86_64__)
 void sm_matvec_f32_avx2(float *out, const float *w, const float *x, int rows, int cols);
@@ -50,13 +54,18 @@ void sm_softmax_avx2(float *x, int n);
 void sm_softmax_avx512(float *x, int n);
 float sm_dot_f32_avx2(const float *a, const float *b, int n);
 void sm_axpy_f32_avx2(float *y, float a, const float *x, int n);
+void sm_matmul_f32_avx2(float *c, const float *a, const float *w, int m, int n, int k, int ldc);
+void sm_matmul_f32_avx512(float *c, const float *a, const float *w, int m, int n, int k, int ldc);
+void sm_pack_a_avx512(float *packed, const float *a, int m, int k);
+void sm_matmul_packed_avx512(float *c, const float *packed, const float *w, int m, int n, int k, int ldc);
 
 static const sm_kernel_table avx2 = {"avx2", sm_matvec_f32_avx2, sm_matvec_f16_avx2, sm_matvec_q8_0_avx2,
                                      sm_matvec_q4_0_avx2, sm_quantize_q8_0_avx2, sm_gelu_avx2, sm_swiglu_avx2,
-                                     sm_softmax_avx2, sm_dot_f32_avx2, sm_axpy_f32_avx2};
+                                     sm_softmax_avx2, sm_dot_f32_avx2, sm_axpy_f32_avx2, sm_matmul_f32_avx2, NULL, NULL};
 static const sm_kernel_table avx512 = {"avx512", sm_matvec_f32_avx512, sm_matvec_f16_avx512, sm_matvec_q8_0_avx512,
                                        sm_matvec_q4_0_avx512, sm_quantize_q8_0_avx2, sm_gelu_avx512, sm_swiglu_avx512,
-                                       sm_softmax_avx512, sm_dot_f32_avx2, sm_axpy_f32_avx2};
+                                       sm_softmax_avx512, sm_dot_f32_avx2, sm_axpy_f32_avx2, sm_matmul_f32_avx512,
+                                       sm_pack_a_avx512, sm_matmul_packed_avx512};
 
 static int has_avx2(void) {
     __builtin_cpu_init();
@@ -66,7 +75,8 @@ static int has_avx2(void) {
 static int has_avx512(void) {
     __builtin_cpu_init();
     return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vnni");
 }
 #endif
 

@@ -19,6 +19,12 @@ typedef struct sm_kernel_table {
     void (*softmax)(float *x, int n);
     float (*dot)(const float *a, const float *b, int n);
     void (*axpy)(float *y, float a, const float *x, int n);   /* y += a x */
+    /* c[t * ldc + r] = w row r . a row t, for m tokens and n weight rows */
+    void (*matmul_f32)(float *c, const float *a, const float *w, int m, int n, int k, int ldc);
+    /* optional: the same with a packed once per product by pack_a into
+     * ((m + 15) / 16) * 16 * k floats; NULL where a level has none */
+    void (*pack_a)(float *packed, const float *a, int m, int k);
+    void (*matmul_packed)(float *c, const float *packed, const float *w, int m, int n, int k, int ldc);
 } sm_kernel_table;
 
 /* The named variant if this CPU can run it, else NULL. NULL or "auto"

@@ -12,7 +12,7 @@
 #include <immintrin.h>
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
 
 AVX2 static inline float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -374,3 +374,128 @@ AVX2 void sm_axpy_f32_avx2(float *y, float a, const float *x, int n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 #endif
+
+/* ------------------------------------------------------------ matmul
+ * c[t * ldc + r] = dot(a[t * k ...], w[r * k ...]) for t < m tokens and
+ * r < n weight rows: 4 rows x 4 tokens per register tile, so each load of
+ * a weight vector serves four tokens and each token vector four rows. */
+#if defined(__x86_64__)
+AVX512 void sm_matmul_f32_avx512(float *c, const float *a, const float *w, int m, int n, int k, int ldc) {
+    int full = k & ~15;
+    __mmask16 tail = (__mmask16)((1u << (k - full)) - 1);
+    for (int r = 0; r < n; r += 4) {
+        int nr = n - r < 4 ? n - r : 4;
+        const float *wr[4];
+        for (int i = 0; i < 4; i++) wr[i] = w + (size_t)(r + (i < nr ? i : 0)) * k;
+        for (int t = 0; t < m; t += 4) {
+            int nt = m - t < 4 ? m - t : 4;
+            const float *at[4];
+            for (int j = 0; j < 4; j++) at[j] = a + (size_t)(t + (j < nt ? j : 0)) * k;
+            __m512 acc[4][4];
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) acc[i][j] = _mm512_setzero_ps();
+            for (int x = 0; x < full; x += 16) {
+                __m512 w0 = _mm512_loadu_ps(wr[0] + x), w1 = _mm512_loadu_ps(wr[1] + x);
+                __m512 w2 = _mm512_loadu_ps(wr[2] + x), w3 = _mm512_loadu_ps(wr[3] + x);
+                for (int j = 0; j < 4; j++) {
+                    __m512 av = _mm512_loadu_ps(at[j] + x);
+                    acc[0][j] = _mm512_fmadd_ps(w0, av, acc[0][j]);
+                    acc[1][j] = _mm512_fmadd_ps(w1, av, acc[1][j]);
+                    acc[2][j] = _mm512_fmadd_ps(w2, av, acc[2][j]);
+                    acc[3][j] = _mm512_fmadd_ps(w3, av, acc[3][j]);
+                }
+            }
+            if (tail) {
+                __m512 wv[4];
+                for (int i = 0; i < 4; i++) wv[i] = _mm512_maskz_loadu_ps(tail, wr[i] + full);
+                for (int j = 0; j < 4; j++) {
+                    __m512 av = _mm512_maskz_loadu_ps(tail, at[j] + full);
+                    for (int i = 0; i < 4; i++) acc[i][j] = _mm512_fmadd_ps(wv[i], av, acc[i][j]);
+                }
+            }
+            for (int j = 0; j < nt; j++)
+                for (int i = 0; i < nr; i++) c[(size_t)(t + j) * ldc + r + i] = _mm512_reduce_add_ps(acc[i][j]);
+        }
+    }
+}
+
+AVX2 void sm_matmul_f32_avx2(float *c, const float *a, const float *w, int m, int n, int k, int ldc) {
+    int full = k & ~7;
+    for (int r = 0; r < n; r += 4) {
+        int nr = n - r < 4 ? n - r : 4;
+        const float *wr[4];
+        for (int i = 0; i < 4; i++) wr[i] = w + (size_t)(r + (i < nr ? i : 0)) * k;
+        for (int t = 0; t < m; t += 2) {
+            int nt = m - t < 2 ? m - t : 2;
+            const float *a0 = a + (size_t)t * k, *a1 = a + (size_t)(t + (nt > 1)) * k;
+            __m256 acc[4][2];
+            for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+            for (int x = 0; x < full; x += 8) {
+                __m256 v0 = _mm256_loadu_ps(a0 + x), v1 = _mm256_loadu_ps(a1 + x);
+                for (int i = 0; i < 4; i++) {
+                    __m256 wv = _mm256_loadu_ps(wr[i] + x);
+                    acc[i][0] = _mm256_fmadd_ps(wv, v0, acc[i][0]);
+                    acc[i][1] = _mm256_fmadd_ps(wv, v1, acc[i][1]);
+                }
+            }
+            for (int j = 0; j < nt; j++)
+                for (int i = 0; i < nr; i++) {
+                    float s = hsum256(acc[i][j]);
+                    const float *aj = j ? a1 : a0;
+                    for (int x = full; x < k; x++) s += wr[i][x] * aj[x];
+                    c[(size_t)(t + j) * ldc + r + i] = s;
+                }
+        }
+    }
+}
+#endif
+
+/* ------------------------------------------------------- packed matmul
+ * The batch's activations are packed once per product, transposed in
+ * panels of 16 tokens: panel[p][x][j] = a[16 p + j][x]. A tile of 8 weight
+ * rows (9 KB at k = 288: it stays in L1) then meets every panel: each step
+ * is one panel load and 8 FMAs with the weights broadcast, and the 16
+ * token results of a row leave through one masked scatter. */
+#if defined(__x86_64__)
+AVX512 void sm_pack_a_avx512(float *packed, const float *a, int m, int k) {
+    for (int p = 0; p < (m + 15) / 16; p++) {
+        float *dst = packed + (size_t)p * k * 16;
+        for (int x = 0; x < k; x++)
+            for (int j = 0; j < 16; j++) {
+                int t = 16 * p + j;
+                dst[(size_t)x * 16 + j] = t < m ? a[(size_t)t * k + x] : 0.0f;
+            }
+    }
+}
+
+AVX512 void sm_matmul_packed_avx512(float *c, const float *packed, const float *w, int m, int n, int k, int ldc) {
+    __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                     _mm512_set1_epi32(ldc));
+    for (int r = 0; r < n; r += 8) {
+        int nr = n - r < 8 ? n - r : 8;
+        const float *wr[8];
+        for (int i = 0; i < 8; i++) wr[i] = w + (size_t)(r + (i < nr ? i : 0)) * k;
+        for (int p = 0; p < (m + 15) / 16; p++) {
+            const float *pan = packed + (size_t)p * k * 16;
+            __m512 acc[8];
+            for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
+            for (int x = 0; x < k; x++) {
+                __m512 av = _mm512_loadu_ps(pan + (size_t)x * 16);
+                acc[0] = _mm512_fmadd_ps(_mm512_set1_ps(wr[0][x]), av, acc[0]);
+                acc[1] = _mm512_fmadd_ps(_mm512_set1_ps(wr[1][x]), av, acc[1]);
+                acc[2] = _mm512_fmadd_ps(_mm512_set1_ps(wr[2][x]), av, acc[2]);
+                acc[3] = _mm512_fmadd_ps(_mm512_set1_ps(wr[3][x]), av, acc[3]);
+                acc[4] = _mm512_fmadd_ps(_mm512_set1_ps(wr[4][x]), av, acc[4]);
+                acc[5] = _mm512_fmadd_ps(_mm512_set1_ps(wr[5][x]), av, acc[5]);
+                acc[6] = _mm512_fmadd_ps(_mm512_set1_ps(wr[6][x]), av, acc[6]);
+                acc[7] = _mm512_fmadd_ps(_mm512_set1_ps(wr[7][x]), av, acc[7]);
+            }
+            int nt = m - 16 * p < 16 ? m - 16 * p : 16;
+            __mmask16 mask = (__mmask16)((1u << nt) - 1);
+            float *base = c + (size_t)16 * p * ldc + r;
+            for (int i = 0; i < nr; i++) _mm512_mask_i32scatter_ps(base + i, mask, idx, acc[i], 4);
+        }
+    }
+}
+#endif
+

@@ -53,3 +53,63 @@ void sm_gpt2_forward(sm_session *s, sm_token token, int want_logits) {
         sm_proj(s, SM_SC_LOGITS, s->logits, &m->output, s->x, NULL);
     }
 }
+
+void sm_gpt2_forward_batch(sm_session *s, const sm_token *tokens, int n, int want_logits, float *all_logits) {
+    const sm_model *m = s->model;
+    const sm_hparams *hp = &m->hp;
+    sm_prof *P = s->prof;
+    int dim = hp->dim, ffn = hp->ffn_dim, pos0 = s->n_past;
+    size_t layer_stride = (size_t)s->n_ctx * dim;
+    uint64_t nb = (uint64_t)n * dim * sizeof(float);
+
+    SM_PROF_BEGIN(P, SM_SC_EMBED, -1);
+    for (int t = 0; t < n; t++) {
+        float *x = s->bx + (size_t)t * dim;
+        sm_embedding_row(x, &m->tok_embd, tokens[t]);
+        sm_embedding_row(s->xb, &m->pos_embd, pos0 + t);
+        sm_add(x, s->xb, dim);
+    }
+    SM_PROF_END(P, (uint64_t)n * dim, 3 * nb);
+    for (int l = 0; l < hp->n_layers; l++) {
+        const sm_layer *L = &m->layers[l];
+        float *k_layer = s->k_cache + l * layer_stride, *v_layer = s->v_cache + l * layer_stride;
+        SM_PROF_BEGIN(P, SM_SC_LAYER, l);
+
+        SM_PROF_BEGIN(P, SM_SC_ATTN_NORM, -1);
+        for (int t = 0; t < n; t++)
+            sm_layernorm(s->bxb + (size_t)t * dim, s->bx + (size_t)t * dim, L->attn_norm, L->attn_norm_b, dim, hp->norm_eps);
+        SM_PROF_END(P, 7ull * n * dim, 4 * nb);
+        sm_matmul(s, SM_SC_QKV_PROJ, s->bqkv, 3 * dim, &L->wqkv, s->bxb, n, L->b_qkv, 0);
+        for (int t = 0; t < n; t++) {
+            const float *qkv = s->bqkv + (size_t)t * 3 * dim;
+            memcpy(s->bq + (size_t)t * dim, qkv, (size_t)dim * sizeof(float));
+            memcpy(k_layer + (size_t)(pos0 + t) * dim, qkv + dim, (size_t)dim * sizeof(float));
+            memcpy(v_layer + (size_t)(pos0 + t) * dim, qkv + 2 * dim, (size_t)dim * sizeof(float));
+        }
+        sm_attention_batch(s, s->bq, s->bxb, k_layer, v_layer, pos0, n);
+        sm_matmul(s, SM_SC_O_PROJ, s->bx, dim, &L->wo, s->bxb, n, L->b_o, 1);
+
+        SM_PROF_BEGIN(P, SM_SC_FFN_NORM, -1);
+        for (int t = 0; t < n; t++)
+            sm_layernorm(s->bxb + (size_t)t * dim, s->bx + (size_t)t * dim, L->ffn_norm, L->ffn_norm_b, dim, hp->norm_eps);
+        SM_PROF_END(P, 7ull * n * dim, 4 * nb);
+        sm_matmul(s, SM_SC_FFN_UP, s->bhb, ffn, &L->w_up, s->bxb, n, L->b_up, 0);
+        SM_PROF_BEGIN(P, SM_SC_FFN_ACT, -1);
+        s->kt->gelu(s->bhb, n * ffn);
+        SM_PROF_END(P, 12ull * n * ffn, 2ull * n * ffn * sizeof(float));
+        sm_matmul(s, SM_SC_FFN_DOWN, s->bx, dim, &L->w_down, s->bhb, n, L->b_down, 1);
+        SM_PROF_END(P, 0, 0);
+    }
+    if (!want_logits && !all_logits) return;
+    int first = all_logits ? 0 : n - 1;
+    SM_PROF_BEGIN(P, SM_SC_FINAL_NORM, -1);
+    for (int t = first; t < n; t++)
+        sm_layernorm(s->bx + (size_t)t * dim, s->bx + (size_t)t * dim, m->output_norm, m->output_norm_b, dim, hp->norm_eps);
+    SM_PROF_END(P, 7ull * (n - first) * dim, 4ull * (n - first) * dim * sizeof(float));
+    if (all_logits) {
+        sm_matmul(s, SM_SC_LOGITS, all_logits, hp->n_vocab, &m->output, s->bx, n, NULL, 0);
+        memcpy(s->logits, all_logits + (size_t)(n - 1) * hp->n_vocab, (size_t)hp->n_vocab * sizeof(float));
+    } else {
+        sm_proj(s, SM_SC_LOGITS, s->logits, &m->output, s->bx + (size_t)(n - 1) * dim, NULL);
+    }
+}

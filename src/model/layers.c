@@ -78,7 +78,7 @@ static void matvec_task_fn(void *ctx, int ith, int nth) {
     const matvec_task *t = ctx;
     int rows = t->w->rows, per = ((rows + nth - 1) / nth + 3) & ~3;
     int r0 = ith * per, r1 = r0 + per < rows ? r0 + per : rows;
-    if (r0 < r1) matvec_rows(t, r0, r1, t->s->deq + (size_t)ith * t->s->max_cols);
+    if (r0 < r1) matvec_rows(t, r0, r1, t->s->deq + (size_t)ith * 8 * t->s->max_cols);
 }
 
 static void run_matvec(sm_session *s, matvec_task *t) {
@@ -110,6 +110,108 @@ void sm_proj_residual(sm_session *s, int scope, float *x, const sm_matrix *w, co
 
 void sm_embedding_row(float *out, const sm_matrix *m, int row) {
     dequantize_row(out, m->type, (const char *)m->data + sm_matrix_row_bytes(m->type, m->cols) * (size_t)row, m->cols);
+}
+
+/* One token's attention: scores, softmax and the weighted sum of values,
+ * for every head; the one place both the decode and the batch paths use. */
+static void attend(const sm_session *s, const float *q_all, float *out_all, float *att_all, const float *k_layer,
+                   const float *v_layer, int pos) {
+    const sm_hparams *hp = &s->model->hp;
+    int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd, group = hp->n_heads / hp->n_kv_heads;
+    float scale = 1.0f / sqrtf((float)hd);
+    for (int h = 0; h < hp->n_heads; h++) {
+        const float *q = q_all + (size_t)h * hd, *k = k_layer + (size_t)(h / group) * hd;
+        const float *v = v_layer + (size_t)(h / group) * hd;
+        float *att = att_all + (size_t)h * s->n_ctx, *out = out_all + (size_t)h * hd;
+        for (int t = 0; t <= pos; t++, k += kv_dim) att[t] = s->kt->dot(q, k, hd) * scale;
+        s->kt->softmax(att, pos + 1);
+        memset(out, 0, (size_t)hd * sizeof(float));
+        for (int t = 0; t <= pos; t++, v += kv_dim) s->kt->axpy(out, att[t], v, hd);
+    }
+}
+
+typedef struct attention_task {
+    const sm_session *s;
+    const float *q, *k_layer, *v_layer;
+    float *out;
+    int pos0, n;
+} attention_task;
+
+static void attention_task_fn(void *ctx, int ith, int nth) {
+    const attention_task *t = ctx;
+    const sm_session *s = t->s;
+    int dim = s->model->hp.dim;
+    float *att = s->batt + (size_t)ith * s->model->hp.n_heads * s->n_ctx;
+    /* later tokens attend over more positions: interleave to balance */
+    for (int i = ith; i < t->n; i += nth)
+        attend(s, t->q + (size_t)i * dim, t->out + (size_t)i * dim, att, t->k_layer, t->v_layer, t->pos0 + i);
+}
+
+void sm_attention_batch(sm_session *s, const float *q, float *out, const float *k_layer, const float *v_layer,
+                        int pos0, int n) {
+    const sm_hparams *hp = &s->model->hp;
+    SM_PROF_BEGIN(s->prof, SM_SC_ATTENTION, -1);
+    attention_task t = {s, q, k_layer, v_layer, out, pos0, n};
+    sm_threadpool_run(s->pool, attention_task_fn, &t);
+    uint64_t pairs = (uint64_t)n * pos0 + (uint64_t)n * (n + 1) / 2;  /* (token, position) pairs */
+    SM_PROF_END(s->prof, 4 * pairs * hp->head_dim * hp->n_heads, 2 * pairs * hp->n_kv_heads * hp->head_dim * sizeof(float));
+}
+
+typedef struct matmul_task {
+    sm_session *s;
+    float *c;
+    int ldc;
+    const sm_matrix *w;
+    const float *a, *bias;
+    int n, accumulate;
+} matmul_task;
+
+static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
+    const sm_matrix *w = t->w;
+    int cols = w->cols, n = t->n;
+    size_t rb = sm_matrix_row_bytes(w->type, cols);
+    /* with accumulate the product goes to btmp first (row stride = rows) */
+    float *dst = t->accumulate ? t->s->btmp : t->c;
+    int ld = t->accumulate ? w->rows : t->ldc;
+    const sm_kernel_table *kt = t->s->kt;
+    int packed = kt->matmul_packed != NULL;
+    for (int r = r0; r < r1; r += 8) {
+        int nr = r1 - r < 8 ? r1 - r : 8;
+        const float *wr;
+        if (w->type == SM_GGML_F32) {
+            wr = (const float *)w->data + (size_t)r * cols;
+        } else {
+            for (int i = 0; i < nr; i++) dequantize_row(deq + (size_t)i * cols, w->type, (const char *)w->data + rb * (size_t)(r + i), cols);
+            wr = deq;
+        }
+        if (packed) kt->matmul_packed(dst + r, t->s->bpack, wr, n, nr, cols, ld);
+        else kt->matmul_f32(dst + r, t->a, wr, n, nr, cols, ld);
+    }
+    for (int i = 0; i < n; i++) {
+        float *c = t->c + (size_t)i * t->ldc;
+        if (t->accumulate) {
+            const float *p = t->s->btmp + (size_t)i * w->rows;
+            for (int r = r0; r < r1; r++) c[r] += p[r] + (t->bias ? t->bias[r] : 0.0f);
+        } else if (t->bias) {
+            for (int r = r0; r < r1; r++) c[r] += t->bias[r];
+        }
+    }
+}
+
+static void matmul_task_fn(void *ctx, int ith, int nth) {
+    const matmul_task *t = ctx;
+    int rows = t->w->rows, per = ((rows + nth - 1) / nth + 7) & ~7;
+    int r0 = ith * per, r1 = r0 + per < rows ? r0 + per : rows;
+    if (r0 < r1) matmul_rows(t, r0, r1, t->s->deq + (size_t)ith * 8 * t->s->max_cols);
+}
+
+void sm_matmul(sm_session *s, int scope, float *c, int ldc, const sm_matrix *w, const float *a, int n,
+               const float *bias, int accumulate) {
+    SM_PROF_BEGIN(s->prof, scope, -1);
+    matmul_task t = {s, c, ldc, w, a, bias, n, accumulate};
+    if (s->kt->pack_a) s->kt->pack_a(s->bpack, a, n, w->cols);  /* once, shared by the threads */
+    sm_threadpool_run(s->pool, matmul_task_fn, &t);
+    SM_PROF_END(s->prof, 2ull * n * w->rows * w->cols, (uint64_t)w->rows * sm_matrix_row_bytes(w->type, w->cols));
 }
 
 void sm_attention(sm_session *s, const float *k_layer, const float *v_layer, int pos) {

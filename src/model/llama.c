@@ -59,3 +59,63 @@ void sm_llama_forward(sm_session *s, sm_token token, int want_logits) {
         sm_proj(s, SM_SC_LOGITS, s->logits, &m->output, s->x, NULL);
     }
 }
+
+void sm_llama_forward_batch(sm_session *s, const sm_token *tokens, int n, int want_logits, float *all_logits) {
+    const sm_model *m = s->model;
+    const sm_hparams *hp = &m->hp;
+    sm_prof *P = s->prof;
+    int dim = hp->dim, kv_dim = hp->n_kv_heads * hp->head_dim, ffn = hp->ffn_dim, pos0 = s->n_past, half = hp->rope_dim / 2;
+    size_t layer_stride = (size_t)s->n_ctx * kv_dim;
+    uint64_t nb = (uint64_t)n * dim * sizeof(float);
+
+    SM_PROF_BEGIN(P, SM_SC_EMBED, -1);
+    for (int t = 0; t < n; t++) sm_embedding_row(s->bx + (size_t)t * dim, &m->tok_embd, tokens[t]);
+    SM_PROF_END(P, 0, nb);
+    for (int l = 0; l < hp->n_layers; l++) {
+        const sm_layer *L = &m->layers[l];
+        float *k_layer = s->k_cache + l * layer_stride, *v_layer = s->v_cache + l * layer_stride;
+        float *k0 = k_layer + (size_t)pos0 * kv_dim, *v0 = v_layer + (size_t)pos0 * kv_dim;
+        SM_PROF_BEGIN(P, SM_SC_LAYER, l);
+
+        /* attention block: K and V land straight in the cache */
+        SM_PROF_BEGIN(P, SM_SC_ATTN_NORM, -1);
+        for (int t = 0; t < n; t++) sm_rmsnorm(s->bxb + (size_t)t * dim, s->bx + (size_t)t * dim, L->attn_norm, dim, hp->norm_eps);
+        SM_PROF_END(P, 4ull * n * dim, 3 * nb);
+        sm_matmul(s, SM_SC_Q_PROJ, s->bq, dim, &L->wq, s->bxb, n, NULL, 0);
+        sm_matmul(s, SM_SC_K_PROJ, k0, kv_dim, &L->wk, s->bxb, n, NULL, 0);
+        sm_matmul(s, SM_SC_V_PROJ, v0, kv_dim, &L->wv, s->bxb, n, NULL, 0);
+        SM_PROF_BEGIN(P, SM_SC_ROPE, -1);
+        for (int t = 0; t < n; t++) {
+            const float *c = s->rope_cos + (size_t)(pos0 + t) * half, *sn = s->rope_sin + (size_t)(pos0 + t) * half;
+            sm_rope(s->bq + (size_t)t * dim, hp->n_heads, hp->head_dim, hp->rope_dim, c, sn);
+            sm_rope(k0 + (size_t)t * kv_dim, hp->n_kv_heads, hp->head_dim, hp->rope_dim, c, sn);
+        }
+        SM_PROF_END(P, 3ull * n * (dim + kv_dim), 2ull * n * (dim + kv_dim) * sizeof(float));
+        sm_attention_batch(s, s->bq, s->bxb, k_layer, v_layer, pos0, n);
+        sm_matmul(s, SM_SC_O_PROJ, s->bx, dim, &L->wo, s->bxb, n, NULL, 1);
+
+        /* feed-forward block */
+        SM_PROF_BEGIN(P, SM_SC_FFN_NORM, -1);
+        for (int t = 0; t < n; t++) sm_rmsnorm(s->bxb + (size_t)t * dim, s->bx + (size_t)t * dim, L->ffn_norm, dim, hp->norm_eps);
+        SM_PROF_END(P, 4ull * n * dim, 3 * nb);
+        sm_matmul(s, SM_SC_FFN_GATE, s->bhb, ffn, &L->w_gate, s->bxb, n, NULL, 0);
+        sm_matmul(s, SM_SC_FFN_UP, s->bhb2, ffn, &L->w_up, s->bxb, n, NULL, 0);
+        SM_PROF_BEGIN(P, SM_SC_FFN_ACT, -1);
+        s->kt->swiglu(s->bhb, s->bhb, s->bhb2, n * ffn);
+        SM_PROF_END(P, 6ull * n * ffn, 3ull * n * ffn * sizeof(float));
+        sm_matmul(s, SM_SC_FFN_DOWN, s->bx, dim, &L->w_down, s->bhb, n, NULL, 1);
+        SM_PROF_END(P, 0, 0);
+    }
+    /* logits: every token's when asked for, else only the last one's */
+    if (!want_logits && !all_logits) return;
+    int first = all_logits ? 0 : n - 1;
+    SM_PROF_BEGIN(P, SM_SC_FINAL_NORM, -1);
+    for (int t = first; t < n; t++) sm_rmsnorm(s->bx + (size_t)t * dim, s->bx + (size_t)t * dim, m->output_norm, dim, hp->norm_eps);
+    SM_PROF_END(P, 4ull * (n - first) * dim, 3ull * (n - first) * dim * sizeof(float));
+    if (all_logits) {
+        sm_matmul(s, SM_SC_LOGITS, all_logits, hp->n_vocab, &m->output, s->bx, n, NULL, 0);
+        memcpy(s->logits, all_logits + (size_t)(n - 1) * hp->n_vocab, (size_t)hp->n_vocab * sizeof(float));
+    } else {
+        sm_proj(s, SM_SC_LOGITS, s->logits, &m->output, s->bx + (size_t)(n - 1) * dim, NULL);
+    }
+}

@@ -40,7 +40,17 @@ static void layout(sm_session *s, sm_arena *a) {
     s->cand = sm_arena_take(a, hp->n_vocab, sizeof(sm_candidate));
     s->max_cols = hp->dim > hp->ffn_dim ? hp->dim : hp->ffn_dim;
     s->xq = sm_arena_take(a, (size_t)s->max_cols / 32 + 1, 34);
-    s->deq = sm_arena_take(a, (size_t)s->n_threads * s->max_cols, sizeof(float));
+    s->deq = sm_arena_take(a, (size_t)s->n_threads * 8 * s->max_cols, sizeof(float));
+    size_t B = (size_t)s->batch_cap, wide = (size_t)(3 * hp->dim > hp->ffn_dim ? 3 * hp->dim : hp->ffn_dim);
+    s->bx = sm_arena_take(a, B * hp->dim, sizeof(float));
+    s->bxb = sm_arena_take(a, B * hp->dim, sizeof(float));
+    s->bq = sm_arena_take(a, B * hp->dim, sizeof(float));
+    s->bqkv = sm_arena_take(a, B * 3 * hp->dim, sizeof(float));
+    s->bhb = sm_arena_take(a, B * hp->ffn_dim, sizeof(float));
+    s->bhb2 = sm_arena_take(a, B * hp->ffn_dim, sizeof(float));
+    s->btmp = sm_arena_take(a, B * wide, sizeof(float));
+    s->batt = sm_arena_take(a, (size_t)s->n_threads * hp->n_heads * ctx, sizeof(float));
+    s->bpack = sm_arena_take(a, (B + 15) / 16 * 16 * (size_t)s->max_cols, sizeof(float));
     s->penalized = sm_arena_take(a, hp->n_vocab, 1);
     s->text_cap = 3 * ((size_t)s->model->vocab.max_piece_len + 8) + 16;
     s->text_buf = sm_arena_take(a, s->text_cap, 1);
@@ -77,6 +87,7 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
     s->model = model;
     s->n_ctx = n_ctx;
     s->n_threads = p.n_threads ? p.n_threads : sm_cpu_physical_cores();
+    s->batch_cap = n_ctx < 128 ? n_ctx : 128;
     s->kt = sm_kernels_get(p.kernels);
     if (!s->kt) {
         sm_free(s);
@@ -169,17 +180,26 @@ static sm_status eval(sm_session *s, const sm_token *tokens, size_t n, float *al
         if (tokens[i] < 0 || tokens[i] >= n_vocab)
             return sm_fail(err, SM_ERR_TOKEN_RANGE, "token id %d at index %zu is outside the vocabulary (0 to %d)",
                            tokens[i], i, n_vocab - 1);
-    for (size_t i = 0; i < n; i++) {
-        int want = i + 1 == n || all_logits;
-        /* every forward pass is inside some scope: prefill, token or user */
-        int outer = s->prof && s->prof->depth <= 1;
-        if (outer) sm_prof_begin(s->prof, SM_SC_USER, -1);
-        if (s->model->hp.arch == SM_ARCH_GPT2) sm_gpt2_forward(s, tokens[i], want);
-        else sm_llama_forward(s, tokens[i], want);
-        s->history[s->n_past++] = tokens[i];
-        if (all_logits) memcpy(all_logits + i * (size_t)n_vocab, s->logits, (size_t)n_vocab * sizeof(float));
-        if (outer) sm_prof_end(s->prof, 0, 0);
+    /* every forward pass is inside some scope: prefill, token or user */
+    int outer = s->prof && s->prof->depth <= 1;
+    if (outer) sm_prof_begin(s->prof, SM_SC_USER, -1);
+    if (n == 1) {
+        if (s->model->hp.arch == SM_ARCH_GPT2) sm_gpt2_forward(s, tokens[0], 1);
+        else sm_llama_forward(s, tokens[0], 1);
+        s->history[s->n_past++] = tokens[0];
+        if (all_logits) memcpy(all_logits, s->logits, (size_t)n_vocab * sizeof(float));
+    } else {
+        /* several tokens: through the layers in batches, weights read once per batch */
+        for (size_t i = 0; i < n; i += (size_t)s->batch_cap) {
+            int b = (int)(n - i < (size_t)s->batch_cap ? n - i : (size_t)s->batch_cap);
+            float *out = all_logits ? all_logits + i * (size_t)n_vocab : NULL;
+            int last = i + (size_t)b == n;
+            if (s->model->hp.arch == SM_ARCH_GPT2) sm_gpt2_forward_batch(s, tokens + i, b, last, out);
+            else sm_llama_forward_batch(s, tokens + i, b, last, out);
+            for (int j = 0; j < b; j++) s->history[s->n_past++] = tokens[i + j];
+        }
     }
+    if (outer) sm_prof_end(s->prof, 0, 0);
     return SM_OK;
 }
 

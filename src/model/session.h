@@ -24,8 +24,11 @@ struct sm_session {
     const sm_kernel_table *kt;   /* the kernel variant in use */
     sm_threadpool *pool;
     void *xq;                    /* the current input quantized to Q8_0 */
-    float *deq;                  /* a dequantized row per thread */
+    float *deq;                  /* 4 dequantized rows per thread */
     int max_cols;
+    /* prompt batches: activations of up to batch_cap tokens at once */
+    int batch_cap;
+    float *bx, *bxb, *bq, *bqkv, *bhb, *bhb2, *btmp, *batt, *bpack;
     void *block;                 /* the arena's memory */
     size_t block_bytes;
 
@@ -52,11 +55,24 @@ struct sm_session {
  * computed only when asked (prompt tokens before the last need none). */
 void sm_llama_forward(sm_session *s, sm_token token, int want_logits);
 void sm_gpt2_forward(sm_session *s, sm_token token, int want_logits);
+/* A batch of n <= batch_cap tokens at positions n_past..; logits of every
+ * token into all_logits (n x n_vocab) if given, else of the last one only
+ * when want_logits (only a prompt's last batch needs them). */
+void sm_llama_forward_batch(sm_session *s, const sm_token *tokens, int n, int want_logits, float *all_logits);
+void sm_gpt2_forward_batch(sm_session *s, const sm_token *tokens, int n, int want_logits, float *all_logits);
 
 /* Causal attention of the current token (queries in s->q) over positions
  * 0..pos of one layer's KV cache, heads grouped over the KV heads; the
  * result goes to s->xb. */
 void sm_attention(sm_session *s, const float *k_layer, const float *v_layer, int pos);
+/* The same for n batch tokens at positions pos0.. (queries in rows of q,
+ * results into rows of out, both dim wide), split across the threads. */
+void sm_attention_batch(sm_session *s, const float *q, float *out, const float *k_layer, const float *v_layer,
+                        int pos0, int n);
+/* C (n x w->rows, row stride ldc) = A (n x w->cols) W^T (+ bias), or with
+ * accumulate C += ..., split across the threads by weight rows. */
+void sm_matmul(sm_session *s, int scope, float *c, int ldc, const sm_matrix *w, const float *a, int n,
+               const float *bias, int accumulate);
 
 /* out = W x (+ bias), for a weight of any supported element type, split
  * across the session's threads. */

@@ -10,7 +10,7 @@ static const char *names[SM_SC_COUNT] = {
     "attention norm", "Q projection", "K projection", "V projection", "QKV projection", "RoPE",
     "attention scores", "softmax", "attention x V", "output projection", "residual add", "FFN norm",
     "FFN gate projection", "FFN up projection", "FFN activation", "FFN down projection", "final norm",
-    "logits", "sampling", "detokenize + stream", "user",
+    "logits", "sampling", "detokenize + stream", "user", "attention (batch)",
 };
 
 const char *sm_scope_name(int id) { return id >= 0 && id < SM_SC_COUNT ? names[id] : "?"; }

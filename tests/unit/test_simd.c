@@ -51,7 +51,7 @@ TEST(simd_matvec_f32_f16_match_scalar) {
 TEST(simd_quantized_matvec_match_scalar) {
     const sm_kernel_table *all[8];
     int n = sm_kernels_available(all, 8);
-    int shapes[][2] = {{1, 32}, {3, 64}, {7, 96}, {16, 256}, {33, 768}, {5, 2048}};
+    int shapes[][2] = {{1, 32}, {3, 64}, {7, 96}, {16, 256}, {33, 768}, {5, 2048}, {9, 288}, {4, 32}};
     uint64_t seed = 5;
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
         int r = shapes[k][0], c = shapes[k][1], nb = c / SM_QK;
@@ -66,6 +66,7 @@ TEST(simd_quantized_matvec_match_scalar) {
             sm_quantize_q4_0(w4 + (size_t)i * nb, w + (size_t)i * c, c);
         }
         all[0]->quantize_q8_0(x8, x, c);
+
         for (int v = 1; v < n; v++) {
             /* activation quantization: same scales, codes within one step */
             all[v]->quantize_q8_0(x8b, x, c);
@@ -203,5 +204,43 @@ TEST(simd_elementwise_and_attention_match_scalar) {
             CHECKF(bad == 0, "%s axpy len %d", t->name, len);
         }
         free(a); free(b); free(r); free(g);
+    }
+}
+
+TEST(simd_matmul_matches_scalar) {
+    const sm_kernel_table *all[8];
+    int n = sm_kernels_available(all, 8);
+    int shapes[][3] = {{1, 1, 1}, {3, 5, 7}, {4, 4, 16}, {5, 9, 33}, {17, 13, 100}, {64, 12, 288}, {33, 20, 47}};
+    uint64_t seed = 21;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int m = shapes[s][0], rows = shapes[s][1], k = shapes[s][2], ldc = rows + 3;
+        float *a = malloc(sizeof(float) * m * k), *w = malloc(sizeof(float) * rows * k);
+        float *ref = calloc((size_t)m * ldc, sizeof(float)), *got = calloc((size_t)m * ldc, sizeof(float));
+        for (int i = 0; i < m * k; i++) a[i] = frand(&seed);
+        for (int i = 0; i < rows * k; i++) w[i] = frand(&seed);
+        all[0]->matmul_f32(ref, a, w, m, rows, k, ldc);
+        float *packed = malloc(sizeof(float) * (size_t)((m + 15) / 16) * 16 * k);
+        for (int v = 1; v < 2 * n; v++) {
+            /* each level's matmul_f32, then (v >= n) its packed variant if it has one */
+            const sm_kernel_table *kt = all[v % n];
+            if (v >= n && !kt->matmul_packed) continue;
+            if (v == n) continue;  /* the scalar level has no packed variant */
+            for (int i = 0; i < m * ldc; i++) got[i] = -7.0f;  /* the padding must stay untouched */
+            if (v < n) kt->matmul_f32(got, a, w, m, rows, k, ldc);
+            else {
+                kt->pack_a(packed, a, m, k);
+                kt->matmul_packed(got, packed, w, m, rows, k, ldc);
+            }
+            int bad = 0;
+            for (int t = 0; t < m; t++)
+                for (int r = 0; r < ldc; r++) {
+                    float g = got[(size_t)t * ldc + r];
+                    if (r >= rows) bad += g != -7.0f;
+                    else bad += fabsf(g - ref[(size_t)t * ldc + r]) > 1e-5f * k;
+                }
+            CHECKF(bad == 0, "%s%s matmul %dx%dx%d: %d bad", kt->name, v >= n ? " packed" : "", m, rows, k, bad);
+        }
+        free(packed);
+        free(a); free(w); free(ref); free(got);
     }
 }

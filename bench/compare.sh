@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# compare.sh - SmallMind and llama.cpp's llama-bench on the same GGUF files,
+# in one run, with the ratios. llama.cpp is built outside this checkout:
+#   LLAMA_BENCH=/path/to/llama-bench bash bench/compare.sh [MODELS] [TYPES]
+# MODELS: any of llama15m llama110m gpt2-124m (default: all three)
+# TYPES:  any of F32 F16 Q8_0 Q4_0 (default: all four)
+# Env: SMALLMIND (default ./build/smallmind), THREADS (1,2), REPS (3),
+# WORK (where the model files go; default /tmp/smallmind-bench), SHARED
+# (../shared, for the Llama 2 and GPT-2 vocabularies).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${LLAMA_BENCH:?set LLAMA_BENCH to a llama-bench binary}"
+SM=${SMALLMIND:-./build/smallmind}
+THREADS=${THREADS:-1,2}
+REPS=${REPS:-3}
+WORK=${WORK:-/tmp/smallmind-bench}
+SHARED=${SHARED:-../shared}
+MODELS=${1:-"llama15m llama110m gpt2-124m"}
+TYPES=${2:-"F32 F16 Q8_0 Q4_0"}
+mkdir -p "$WORK"
+
+shape() {
+    case $1 in
+        llama15m) echo "--arch llama --dim 288 --layers 6 --heads 6 --ffn 768 --ctx 256" ;;
+        llama110m) echo "--arch llama --dim 768 --layers 12 --heads 12 --ffn 2048 --ctx 1024" ;;
+        gpt2-124m) echo "--arch gpt2 --dim 768 --layers 12 --heads 12 --ffn 3072 --ctx 1024" ;;
+    esac
+}
+vocab() {
+    case $1 in
+        gpt2-*) [ -e "$SHARED/vocab/ggml-vocab-gpt-2.gguf" ] && echo "--vocab-from $SHARED/vocab/ggml-vocab-gpt-2.gguf" || echo "--vocab 50257" ;;
+        *) [ -e "$SHARED/vocab/ggml-vocab-llama-spm.gguf" ] && echo "--vocab-from $SHARED/vocab/ggml-vocab-llama-spm.gguf" || echo "--vocab 32000" ;;
+    esac
+}
+
+echo "| model | type | threads | test | SmallMind t/s | llama.cpp t/s | ratio |"
+echo "|---|---|---:|---:|---:|---:|---:|"
+for m in $MODELS; do
+    base="$WORK/$m-F32.gguf"
+    [ -e "$base" ] || "$SM" init "$base" $(shape $m) $(vocab $m) --seed 1 2> /dev/null
+    for t in $TYPES; do
+        f="$WORK/$m-$t.gguf"
+        [ "$t" = F32 ] || [ -e "$f" ] || "$SM" quantize "$base" "$f" $t 2> /dev/null
+        "$SM" bench -m "$f" -p 128 -n 64 -t "$THREADS" -r "$REPS" -o csv 2> /dev/null | tail -n +2 > "$WORK/sm.csv"
+        "$LLAMA_BENCH" -m "$f" -p 128 -n 64 -t "$THREADS" -r "$REPS" -o csv 2> /dev/null | tail -n +2 > "$WORK/ll.csv"
+        # llama-bench's CSV: n_threads and avg_ts by column name
+        header=$("$LLAMA_BENCH" -m "$f" -p 0 -n 1 -t 1 -r 1 -o csv 2> /dev/null | head -1)
+        col() { echo "$header" | tr ',' '\n' | grep -nx "\"\?$1\"\?" | cut -d: -f1; }
+        c_thr=$(col n_threads); c_pp=$(col n_prompt); c_tg=$(col n_gen); c_ts=$(col avg_ts)
+        while IFS=, read -r model size params kernels thr test ts sd; do
+            n=${test#??}
+            if [ "${test:0:2}" = pp ]; then key="$c_pp"; else key="$c_tg"; fi
+            ll=$(awk -F, -v thr="$thr" -v n="$n" -v ct="$c_thr" -v ck="$key" -v cs="$c_ts" \
+                '{ gsub(/"/, ""); if ($ct == thr && $ck == n) print $cs }' "$WORK/ll.csv" | head -1)
+            ratio=$(awk -v a="$ts" -v b="${ll:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+            printf "| %s | %s | %s | %s | %.1f | %s | %s |\n" "$m" "$t" "$thr" "$test" "$ts" "${ll:--}" "$ratio"
+        done < "$WORK/sm.csv"
+    done
+done
