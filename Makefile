@@ -32,7 +32,7 @@ TOOLS   := $(BUILD)/dump_logits
 # allocator at link time; this works under the sanitizers too.
 WRAP    := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=posix_memalign,--wrap=aligned_alloc
 
-.PHONY: all test sanitize fuzz clean
+.PHONY: all test sanitize fuzz clean cross-test
 all: $(STATIC) $(SHARED) $(CLI) smallmind
 
 $(BUILD)/src/cli/profile_report.o: ALL_CFLAGS += -DSM_BUILD_FLAGS='"$(strip $(CC) $(CFLAGS))"'
@@ -77,7 +77,19 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) -lm -lpthread
 
+# The AArch64 (NEON) kernels, built with Debian's cross compiler and run
+# under qemu-user: the kernel tests compare them with the scalar reference.
+CROSS_CC  ?= aarch64-linux-gnu-gcc
+QEMU      ?= qemu-aarch64
+cross-test:
+	$(MAKE) BUILD=build-aarch64 CC=$(CROSS_CC) CFLAGS="-O2 -g" build-aarch64/unit_tests_static
+	$(QEMU) -L /usr/aarch64-linux-gnu build-aarch64/unit_tests_static simd fp16 quantize kernel_selection \
+		matvec_f32_and_f16 norm_softmax regex utf8 gguf_every gguf_hostile gguf_writer profiler_synthetic
+
+$(BUILD)/unit_tests_static: $(TEST_OBJ) $(STATIC)
+	$(CC) $(CFLAGS) -static -o $@ $(TEST_OBJ) $(STATIC) $(LDLIBS) $(WRAP)
+
 clean:
-	rm -rf build build-san build-fuzz smallmind
+	rm -rf build build-san build-fuzz build-aarch64 smallmind
 
 -include $(DEPS)

@@ -34,11 +34,16 @@ const char *sm_kernel_level(void) { return sm_kernels_get(NULL)->name; }
 const char *sm_kernels_list(void) {
     const sm_kernel_table *all[8];
     int n = sm_kernels_available(all, 8);
-    switch (n) {  /* the variants come in a fixed order, so the lists are constants */
+    /* the variants come in a fixed order, so the lists are constants */
+#if defined(__aarch64__)
+    return n > 1 ? "scalar neon" : "scalar";
+#else
+    switch (n) {
     case 1: return "scalar";
     case 2: return "scalar avx2";
     default: return "scalar avx2 avx512";
     }
+#endif
 }
 
 #if defined(__x86_64__)

@@ -80,9 +80,27 @@ static int has_avx512(void) {
 }
 #endif
 
+#if defined(__aarch64__)
+void sm_matvec_f32_neon(float *out, const float *w, const float *x, int rows, int cols);
+void sm_matvec_f16_neon(float *out, const uint16_t *w, const float *x, int rows, int cols);
+void sm_matvec_q8_0_neon(float *out, const void *w, const void *xq, int rows, int cols);
+void sm_matvec_q4_0_neon(float *out, const void *w, const void *xq, int rows, int cols);
+float sm_dot_f32_neon(const float *a, const float *b, int n);
+void sm_axpy_f32_neon(float *y, float a, const float *x, int n);
+void sm_matmul_f32_neon(float *c, const float *a, const float *w, int m, int n, int k, int ldc);
+
+/* NEON is part of every AArch64 CPU: no run-time check is needed. */
+static const sm_kernel_table neon = {"neon", sm_matvec_f32_neon, sm_matvec_f16_neon, sm_matvec_q8_0_neon,
+                                     sm_matvec_q4_0_neon, quantize_q8_0_scalar, sm_gelu, sm_swiglu, sm_softmax,
+                                     sm_dot_f32_neon, sm_axpy_f32_neon, sm_matmul_f32_neon, NULL, NULL};
+#endif
+
 int sm_kernels_available(const sm_kernel_table **out, int cap) {
     int n = 0;
     if (n < cap) out[n++] = &scalar;
+#if defined(__aarch64__)
+    if (n < cap) out[n++] = &neon;
+#endif
 #if defined(__x86_64__)
     if (has_avx2() && n < cap) out[n++] = &avx2;
     if (has_avx512() && n < cap) out[n++] = &avx512;

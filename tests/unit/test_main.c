@@ -79,11 +79,18 @@ char *read_file(const char *path, size_t *len) {
     return b;
 }
 
+/* With arguments, only the tests whose names contain one of them run. */
+static int selected(const char *name, int argc, char **argv) {
+    if (argc < 2) return 1;
+    for (int i = 1; i < argc; i++)
+        if (strstr(name, argv[i])) return 1;
+    return 0;
+}
+
 int main(int argc, char **argv) {
-    const char *only = argc > 1 ? argv[1] : NULL;
     int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < n_tests; i++) {
-        if (only && !strstr(tests[i].name, only)) continue;
+        if (!selected(tests[i].name, argc, argv)) continue;
         cur_failed = cur_skipped = 0;
         tests[i].fn();
         if (cur_failed) { failed++; printf("FAIL %s (%d checks failed)\n", tests[i].name, cur_failed); }
