@@ -80,34 +80,31 @@ AVX2 static inline __m256i unpack_q4_avx2(const uint8_t *qs) {
     return _mm256_sub_epi8(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(8));
 }
 
-AVX2 void sm_matvec_q8_0_avx2(float *out, const void *w, const void *xq, int rows, int cols) {
-    const sm_block_q8_0 *x = xq;
-    int nb = cols / SM_QK;
-    for (int r = 0; r < rows; r++) {
-        const sm_block_q8_0 *wr = (const sm_block_q8_0 *)w + (size_t)r * nb;
-        __m256 acc = _mm256_setzero_ps();
-        for (int b = 0; b < nb; b++) {
-            __m256i d = dot32_i8_avx2(_mm256_loadu_si256((const __m256i *)wr[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs));
-            float scale = _cvtsh_ss(wr[b].d) * _cvtsh_ss(x[b].d);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(d), acc);
-        }
-        out[r] = hsum256(acc);
+/* One row at a time, one 32-element block per 256-bit step: the integer dot
+ * of the block, converted and scaled by both blocks' fp16 scales. LOAD_W
+ * turns a weight block into 32 signed bytes; DOT is the ISA's int8 dot. */
+#define QUANT_MATVEC(BLOCK_T, LOAD_W, DOT)                                                           \
+    const sm_block_q8_0 *x = xq;                                                                      \
+    int nb = cols / SM_QK;                                                                            \
+    for (int r = 0; r < rows; r++) {                                                                  \
+        const BLOCK_T *wr = (const BLOCK_T *)w + (size_t)r * nb;                                      \
+        __m256 acc = _mm256_setzero_ps();                                                             \
+        for (int b = 0; b < nb; b++) {                                                                \
+            __m256i d = DOT(LOAD_W(wr[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs));          \
+            float scale = _cvtsh_ss(wr[b].d) * _cvtsh_ss(x[b].d);                                     \
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(d), acc);                 \
+        }                                                                                             \
+        out[r] = hsum256(acc);                                                                        \
     }
+
+#define LOAD_Q8(qs) _mm256_loadu_si256((const __m256i *)(qs))
+
+AVX2 void sm_matvec_q8_0_avx2(float *out, const void *w, const void *xq, int rows, int cols) {
+    QUANT_MATVEC(sm_block_q8_0, LOAD_Q8, dot32_i8_avx2)
 }
 
 AVX2 void sm_matvec_q4_0_avx2(float *out, const void *w, const void *xq, int rows, int cols) {
-    const sm_block_q8_0 *x = xq;
-    int nb = cols / SM_QK;
-    for (int r = 0; r < rows; r++) {
-        const sm_block_q4_0 *wr = (const sm_block_q4_0 *)w + (size_t)r * nb;
-        __m256 acc = _mm256_setzero_ps();
-        for (int b = 0; b < nb; b++) {
-            __m256i d = dot32_i8_avx2(unpack_q4_avx2(wr[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs));
-            float scale = _cvtsh_ss(wr[b].d) * _cvtsh_ss(x[b].d);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(d), acc);
-        }
-        out[r] = hsum256(acc);
-    }
+    QUANT_MATVEC(sm_block_q4_0, unpack_q4_avx2, dot32_i8_avx2)
 }
 
 AVX2 void sm_quantize_q8_0_avx2(void *out, const float *x, int n) {
@@ -211,33 +208,11 @@ AVX512 static inline __m256i dot32_i8_vnni(__m256i w, __m256i x) {
 }
 
 AVX512 void sm_matvec_q8_0_avx512(float *out, const void *w, const void *xq, int rows, int cols) {
-    const sm_block_q8_0 *x = xq;
-    int nb = cols / SM_QK;
-    for (int r = 0; r < rows; r++) {
-        const sm_block_q8_0 *wr = (const sm_block_q8_0 *)w + (size_t)r * nb;
-        __m256 acc = _mm256_setzero_ps();
-        for (int b = 0; b < nb; b++) {
-            __m256i d = dot32_i8_vnni(_mm256_loadu_si256((const __m256i *)wr[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs));
-            float scale = _cvtsh_ss(wr[b].d) * _cvtsh_ss(x[b].d);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(d), acc);
-        }
-        out[r] = hsum256(acc);
-    }
+    QUANT_MATVEC(sm_block_q8_0, LOAD_Q8, dot32_i8_vnni)
 }
 
 AVX512 void sm_matvec_q4_0_avx512(float *out, const void *w, const void *xq, int rows, int cols) {
-    const sm_block_q8_0 *x = xq;
-    int nb = cols / SM_QK;
-    for (int r = 0; r < rows; r++) {
-        const sm_block_q4_0 *wr = (const sm_block_q4_0 *)w + (size_t)r * nb;
-        __m256 acc = _mm256_setzero_ps();
-        for (int b = 0; b < nb; b++) {
-            __m256i d = dot32_i8_vnni(unpack_q4_avx2(wr[b].qs), _mm256_loadu_si256((const __m256i *)x[b].qs));
-            float scale = _cvtsh_ss(wr[b].d) * _cvtsh_ss(x[b].d);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(scale), _mm256_cvtepi32_ps(d), acc);
-        }
-        out[r] = hsum256(acc);
-    }
+    QUANT_MATVEC(sm_block_q4_0, unpack_q4_avx2, dot32_i8_vnni)
 }
 
 /* ------------------------------------------------- elementwise and attention

@@ -243,3 +243,14 @@ void sm_attention(sm_session *s, const float *k_layer, const float *v_layer, int
     }
     SM_PROF_END(s->prof, 2 * span * hd * heads, span * kv_dim * sizeof(float));
 }
+
+void sm_batch_logits(sm_session *s, int n, float *all_logits) {
+    const sm_model *m = s->model;
+    int V = m->hp.n_vocab;
+    if (all_logits) {
+        sm_matmul(s, SM_SC_LOGITS, all_logits, V, &m->output, s->bx, n, NULL, 0);
+        memcpy(s->logits, all_logits + (size_t)(n - 1) * V, (size_t)V * sizeof(float));
+    } else {
+        sm_proj(s, SM_SC_LOGITS, s->logits, &m->output, s->bx + (size_t)(n - 1) * m->hp.dim, NULL);
+    }
+}

@@ -112,10 +112,5 @@ void sm_llama_forward_batch(sm_session *s, const sm_token *tokens, int n, int wa
     SM_PROF_BEGIN(P, SM_SC_FINAL_NORM, -1);
     for (int t = first; t < n; t++) sm_rmsnorm(s->bx + (size_t)t * dim, s->bx + (size_t)t * dim, m->output_norm, dim, hp->norm_eps);
     SM_PROF_END(P, 4ull * (n - first) * dim, 3ull * (n - first) * dim * sizeof(float));
-    if (all_logits) {
-        sm_matmul(s, SM_SC_LOGITS, all_logits, hp->n_vocab, &m->output, s->bx, n, NULL, 0);
-        memcpy(s->logits, all_logits + (size_t)(n - 1) * hp->n_vocab, (size_t)hp->n_vocab * sizeof(float));
-    } else {
-        sm_proj(s, SM_SC_LOGITS, s->logits, &m->output, s->bx + (size_t)(n - 1) * dim, NULL);
-    }
+    sm_batch_logits(s, n, all_logits);
 }

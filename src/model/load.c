@@ -182,17 +182,25 @@ static sm_status load_gguf_vocab(sm_model *m, sm_error *err) {
     return SM_OK;
 }
 
+/* The keys every architecture has, under its own prefix. */
+static sm_status get_common_hparams(const sm_gguf *g, const char *a, int max_ctx, sm_hparams *hp, sm_error *err) {
+    sm_status st;
+    if ((st = get_hparam(g, a, "context_length", 1, max_ctx, 1, 0, &hp->n_ctx_train, err)) ||
+        (st = get_hparam(g, a, "embedding_length", 1, 1 << 16, 1, 0, &hp->dim, err)) ||
+        (st = get_hparam(g, a, "block_count", 1, 1024, 1, 0, &hp->n_layers, err)) ||
+        (st = get_hparam(g, a, "feed_forward_length", 1, 1 << 20, 1, 0, &hp->ffn_dim, err)) ||
+        (st = get_hparam(g, a, "attention.head_count", 1, hp->dim, 1, 0, &hp->n_heads, err)))
+        return st;
+    return SM_OK;
+}
+
 static sm_status load_gguf_llama(sm_model *m, sm_error *err) {
     const sm_gguf *g = &m->gguf;
     sm_hparams *hp = &m->hp;
     const char *a = m->arch;
     sm_status st;
     hp->arch = SM_ARCH_LLAMA;
-    if ((st = get_hparam(g, a, "context_length", 1, 1 << 24, 1, 0, &hp->n_ctx_train, err)) ||
-        (st = get_hparam(g, a, "embedding_length", 1, 1 << 16, 1, 0, &hp->dim, err)) ||
-        (st = get_hparam(g, a, "block_count", 1, 1024, 1, 0, &hp->n_layers, err)) ||
-        (st = get_hparam(g, a, "feed_forward_length", 1, 1 << 20, 1, 0, &hp->ffn_dim, err)) ||
-        (st = get_hparam(g, a, "attention.head_count", 1, hp->dim, 1, 0, &hp->n_heads, err)) ||
+    if ((st = get_common_hparams(g, a, 1 << 24, hp, err)) ||
         (st = get_hparam(g, a, "attention.head_count_kv", 1, hp->n_heads, 0, hp->n_heads, &hp->n_kv_heads, err)))
         return st;
     if (hp->dim % hp->n_heads != 0)
@@ -242,11 +250,7 @@ static sm_status load_gguf_gpt2(sm_model *m, sm_error *err) {
     const char *a = m->arch;
     sm_status st;
     hp->arch = SM_ARCH_GPT2;
-    if ((st = get_hparam(g, a, "context_length", 1, 1 << 20, 1, 0, &hp->n_ctx_train, err)) ||
-        (st = get_hparam(g, a, "embedding_length", 1, 1 << 16, 1, 0, &hp->dim, err)) ||
-        (st = get_hparam(g, a, "block_count", 1, 1024, 1, 0, &hp->n_layers, err)) ||
-        (st = get_hparam(g, a, "feed_forward_length", 1, 1 << 20, 1, 0, &hp->ffn_dim, err)) ||
-        (st = get_hparam(g, a, "attention.head_count", 1, hp->dim, 1, 0, &hp->n_heads, err)) ||
+    if ((st = get_common_hparams(g, a, 1 << 20, hp, err)) ||
         (st = get_fparam(g, a, "attention.layer_norm_epsilon", 0.0, 1.0, 1e-5, &hp->norm_eps, err)))
         return st;
     if (hp->dim % hp->n_heads != 0)

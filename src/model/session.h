@@ -69,6 +69,10 @@ void sm_attention(sm_session *s, const float *k_layer, const float *v_layer, int
  * results into rows of out, both dim wide), split across the threads. */
 void sm_attention_batch(sm_session *s, const float *q, float *out, const float *k_layer, const float *v_layer,
                         int pos0, int n);
+/* The output head over a batch's final-normed rows in s->bx: every row's
+ * logits into all_logits if given (the last also into s->logits), else
+ * only the last row's. */
+void sm_batch_logits(sm_session *s, int n, float *all_logits);
 /* C (n x w->rows, row stride ldc) = A (n x w->cols) W^T (+ bias), or with
  * accumulate C += ..., split across the threads by weight rows. */
 void sm_matmul(sm_session *s, int scope, float *c, int ldc, const sm_matrix *w, const float *a, int n,
