@@ -14,7 +14,7 @@ ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -fPIC -Iinclud
 LDLIBS  := -lm -lpthread
 
 BUILD   ?= build
-LIB_SRC := $(wildcard src/core/*.c src/io/*.c src/text/*.c src/kernels/*.c src/model/*.c src/generate/*.c src/prof/*.c)
+LIB_SRC := $(wildcard src/core/*.c src/io/*.c src/text/*.c src/kernels/*.c src/model/*.c src/generate/*.c src/prof/*.c src/train/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 TEST_SRC := $(wildcard tests/unit/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -26,7 +26,7 @@ STATIC  := $(BUILD)/libsmallmind.a
 SHARED  := $(BUILD)/libsmallmind.so
 CLI     := $(BUILD)/smallmind
 UNIT    := $(BUILD)/unit_tests
-TOOLS   := $(BUILD)/dump_logits
+TOOLS   := $(BUILD)/dump_logits $(BUILD)/grad_dump
 
 # The unit tests count every allocation the library makes by wrapping the
 # allocator at link time; this works under the sanitizers too.
@@ -61,12 +61,15 @@ $(UNIT): $(TEST_OBJ) $(STATIC)
 $(BUILD)/dump_logits: tests/tools/dump_logits.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
+$(BUILD)/grad_dump: tests/tools/grad_dump.c $(STATIC)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
 test: $(CLI) $(UNIT) $(TOOLS)
 	@BUILD=$(BUILD) CC="$(CC)" CFLAGS="$(CFLAGS)" bash tests/run.sh
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 sanitize:
-	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/smallmind build-san/unit_tests build-san/dump_logits
+	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/smallmind build-san/unit_tests build-san/dump_logits build-san/grad_dump
 	@BUILD=build-san CC="$(CC)" CFLAGS="$(SAN_FLAGS)" ASAN_OPTIONS=detect_leaks=1 bash tests/run.sh
 
 FUZZ_CC    ?= clang

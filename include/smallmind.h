@@ -237,6 +237,44 @@ sm_status sm_generate(sm_session *session, const char *prompt,
                       const sm_generate_params *gp, sm_token_callback cb,
                       void *user, sm_generate_stats *stats, sm_error *err);
 
+/* ------------------------------------------------------------- training */
+
+typedef struct sm_train_params {
+    const char *data, *val;       /* training text; validation text (or NULL) */
+    float val_split;              /* without val: the last fraction of data (0.1) */
+    const char *out;              /* the trained model (GGUF) */
+    const char *arch;             /* "gpt2" or "llama" */
+    int dim, layers, heads, kv_heads, ffn, ctx;
+    const char *tokenizer;        /* "char" or a GGUF whose vocabulary to use */
+    int batch, seq, steps, accum; /* sequences per micro-batch, their length, optimizer steps, micro-batches per step */
+    float lr, min_lr, weight_decay, grad_clip;
+    int warmup;
+    uint64_t seed;
+    int threads;
+    int eval_every, checkpoint_every;
+    const char *checkpoint;       /* where checkpoints go (default OUT.ckpt) */
+    const char *resume;           /* continue from this checkpoint */
+    const char *init;             /* or start from this model's weights */
+    const char *log_csv;          /* a CSV of step, loss, val loss, lr, tok/s */
+} sm_train_params;
+
+sm_train_params sm_train_default_params(void);
+
+typedef struct sm_train_progress {
+    int step, steps;
+    float loss, val_loss;         /* val_loss < 0 until the first evaluation */
+    float lr, grad_norm;
+    double tokens_per_second, elapsed_seconds;
+    int checkpointed;             /* a checkpoint was written after this step */
+    uint64_t n_params;
+    int vocab;
+} sm_train_progress;
+
+/* Trains; calls progress after every optimizer step (may be NULL). The
+ * loss curve is written as an SVG beside the output (OUT.loss.svg). */
+sm_status sm_train(const sm_train_params *params, void (*progress)(void *user, const sm_train_progress *p),
+                   void *user, sm_error *err);
+
 /* ------------------------------------------------------------ profiling */
 
 /* One node of a profiled session's scope tree: a step (by name) at one

@@ -31,7 +31,7 @@ expect_error() {
 }
 
 # ---------------------------------------------------------------- help
-for c in run inspect tokenize init profile quantize bench perplexity; do
+for c in run inspect tokenize init profile quantize bench perplexity train; do
     if "$SM" $c --help > "$TMP/h" 2>&1 && grep -q "usage: smallmind $c" "$TMP/h"; then ok "help_$c"; else bad "help_$c"; fi
 done
 if "$SM" --help | grep -q "commands:"; then ok "help_main"; else bad "help_main"; fi

@@ -73,6 +73,11 @@ void sm_gguf_put_u32(sm_gguf_writer *w, const char *key, uint32_t v) {
     put_u32(w, &w->kv, v);
 }
 
+void sm_gguf_put_u64(sm_gguf_writer *w, const char *key, uint64_t v) {
+    put_key(w, key, SM_GGUF_UINT64);
+    put_u64(w, &w->kv, v);
+}
+
 void sm_gguf_put_f32(sm_gguf_writer *w, const char *key, float v) {
     put_key(w, key, SM_GGUF_FLOAT32);
     put(w, &w->kv, &v, 4);

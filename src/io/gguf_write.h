@@ -17,6 +17,7 @@ void sm_gguf_writer_free(sm_gguf_writer *w);
 /* Metadata. A failed allocation is remembered and reported by save. */
 void sm_gguf_put_u32(sm_gguf_writer *w, const char *key, uint32_t v);
 void sm_gguf_put_f32(sm_gguf_writer *w, const char *key, float v);
+void sm_gguf_put_u64(sm_gguf_writer *w, const char *key, uint64_t v);
 void sm_gguf_put_bool(sm_gguf_writer *w, const char *key, int v);
 void sm_gguf_put_str(sm_gguf_writer *w, const char *key, const char *v);
 void sm_gguf_put_str_array(sm_gguf_writer *w, const char *key, const char *const *v, size_t n);

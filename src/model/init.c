@@ -4,6 +4,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "io/gguf_write.h"
+#include "core/rng.h"
 #include "kernels/half.h"
 #include "text/bpe.h"
 #include "text/unicode.h"
@@ -25,23 +26,6 @@ sm_init_params sm_init_default_params(void) {
     p.seed = 42;
     p.init_std = 0.02f;
     return p;
-}
-
-typedef struct rng {
-    uint64_t s;
-} rng;
-
-static uint64_t next_u64(rng *r) {
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* Standard normal by Box-Muller. */
-static float normal(rng *r) {
-    double u1 = ((next_u64(r) >> 11) + 1.0) / 9007199254740993.0, u2 = (next_u64(r) >> 11) / 9007199254740992.0;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
 /* Every tensor's memory, freed after the file is written. */
@@ -70,7 +54,7 @@ static void *own(owned *o, size_t bytes) {
 typedef struct builder {
     sm_gguf_writer *w;
     owned mem;
-    rng r;
+    uint64_t r;
     const sm_init_params *p;
 } builder;
 
@@ -81,12 +65,12 @@ static void matrix(builder *b, const char *name, int cols, int rows, float std) 
     if (b->p->f16) {
         uint16_t *d = own(&b->mem, n * 2);
         if (!d) return;
-        for (size_t i = 0; i < n; i++) d[i] = sm_fp32_to_fp16(normal(&b->r) * std);
+        for (size_t i = 0; i < n; i++) d[i] = sm_fp32_to_fp16(sm_rng_normal(&b->r) * std);
         sm_gguf_add_tensor(b->w, name, SM_GGML_F16, 2, ne, d, n * 2);
     } else {
         float *d = own(&b->mem, n * 4);
         if (!d) return;
-        for (size_t i = 0; i < n; i++) d[i] = normal(&b->r) * std;
+        for (size_t i = 0; i < n; i++) d[i] = sm_rng_normal(&b->r) * std;
         sm_gguf_add_tensor(b->w, name, SM_GGML_F32, 2, ne, d, n * 4);
     }
 }
@@ -96,7 +80,7 @@ static void matrix(builder *b, const char *name, int cols, int rows, float std) 
 static void vector(builder *b, const char *name, int n, float base) {
     float *d = own(&b->mem, (size_t)n * 4);
     if (!d) return;
-    for (int i = 0; i < n; i++) d[i] = base + (b->p->random_norms ? 0.3f * normal(&b->r) : 0.0f);
+    for (int i = 0; i < n; i++) d[i] = base + (b->p->random_norms ? 0.3f * sm_rng_normal(&b->r) : 0.0f);
     uint64_t ne[1] = {(uint64_t)n};
     sm_gguf_add_tensor(b->w, name, SM_GGML_F32, 1, ne, d, (size_t)n * 4);
 }
@@ -190,7 +174,7 @@ sm_status sm_model_init_file(const sm_init_params *p, const char *path, sm_error
     if (!(p->init_std > 0.0f && p->init_std < 100.0f))
         return sm_fail(err, SM_ERR_INVALID_ARG, "init std must be in (0, 100)");
 
-    builder b = {sm_gguf_writer_new(), {0}, {p->seed}, p};
+    builder b = {sm_gguf_writer_new(), {0}, p->seed, p};
     sm_model *src = NULL;
     sm_status st = SM_OK;
     if (!b.w) return sm_fail(err, SM_ERR_NOMEM, "out of memory");

@@ -1,0 +1,111 @@
+/* cmd_train.c - `smallmind train`: train a GPT-2 or LLaMA model on a text
+ * file, with a progress line on stderr. */
+#include "args.h"
+#include "commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void train_usage(void) {
+    printf("usage: smallmind train --data FILE --out MODEL.gguf [options]\n"
+           "\n"
+           "Trains a model on a UTF-8 text file and writes it as GGUF (smallmind run and\n"
+           "llama.cpp load it), with its loss curve beside it (MODEL.loss.svg).\n"
+           "\n"
+           "data:\n"
+           "  --data FILE            training text\n"
+           "  --val FILE             validation text (default: the last --val-split of --data)\n"
+           "  --val-split F          default 0.1\n"
+           "  --tokenizer T          char (a character vocabulary from the data, the default)\n"
+           "                         or FROM.gguf (that model's vocabulary)\n"
+           "model (ignored with --init or --resume, which bring their own):\n"
+           "  --arch gpt2|llama      default gpt2\n"
+           "  --dim N --layers N --heads N --kv-heads N --ffn N --ctx N\n"
+           "                         defaults 128, 4, 4, = heads, 4 x dim (llama: 8/3 x dim), 256\n"
+           "  --init MODEL.gguf      start from this model's weights\n"
+           "  --resume CKPT          continue from a checkpoint exactly where it stopped\n"
+           "optimisation:\n"
+           "  --batch N --seq N      sequences per step and their length (default 8, 128)\n"
+           "  --accum N              micro-batches per optimizer step (default 1)\n"
+           "  --steps N              optimizer steps (default 1000)\n"
+           "  --lr F --min-lr F      peak and final learning rate (default 1e-3, 1e-4)\n"
+           "  --warmup N             linear warm-up steps, then cosine decay (default 50)\n"
+           "  --weight-decay F       AdamW decoupled weight decay on matrices (default 0.1)\n"
+           "  --grad-clip F          global gradient norm limit, 0 = off (default 1.0)\n"
+           "  --seed N               initialisation seed (default 1337)\n"
+           "  -t, --threads N        accepted; training runs on one thread for now\n"
+           "progress and files:\n"
+           "  --eval-every N         validation loss every N steps (default 100)\n"
+           "  --checkpoint-every N   write MODEL.gguf.ckpt (or --checkpoint FILE) every N steps\n"
+           "  --log FILE.csv         step, loss, val loss, lr, gradient norm, tokens/s\n"
+           "\n"
+           "example: smallmind train --data tiny.txt --out tiny.gguf --steps 200 --dim 64 --layers 2\n");
+}
+
+static void on_progress(void *user, const sm_train_progress *p) {
+    (void)user;
+    double eta = p->step ? p->elapsed_seconds / p->step * (p->steps - p->step) : 0;
+    char val[32] = "-";
+    if (p->val_loss >= 0) snprintf(val, sizeof val, "%.4f", p->val_loss);
+    fprintf(stderr, "\rstep %d/%d | loss %.4f | val %s | lr %.2e | %.0f tok/s | ETA %.0fs%s   ", p->step, p->steps,
+            p->loss, val, p->lr, p->tokens_per_second, eta, p->checkpointed ? " | checkpoint" : "");
+    if (p->step == p->steps) fputc('\n', stderr);
+}
+
+int cmd_train(int argc, char **argv) {
+    cli_args a = {"train", argc, 0, argv, NULL};
+    sm_train_params p = sm_train_default_params();
+    long long v;
+    double f;
+    for (a.i = 0; a.i < argc; a.i++) {
+        const char *s;
+#define VALUE() do { if (!(s = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
+#define INT(flag, lo, hi, dst) do { VALUE(); if (!parse_int(&a, flag, s, lo, hi, &v)) return SM_EXIT_USAGE; dst = (int)v; } while (0)
+#define FLT(flag, lo, hi, dst) do { VALUE(); if (!parse_float(&a, flag, s, lo, hi, &f)) return SM_EXIT_USAGE; dst = (float)f; } while (0)
+        if (arg_is(&a, "-h", "--help")) { train_usage(); return SM_EXIT_OK; }
+        else if (arg_is(&a, NULL, "--data")) { VALUE(); p.data = s; }
+        else if (arg_is(&a, NULL, "--val")) { VALUE(); p.val = s; }
+        else if (arg_is(&a, NULL, "--val-split")) FLT("--val-split", 0.0, 0.9, p.val_split);
+        else if (arg_is(&a, "-o", "--out")) { VALUE(); p.out = s; }
+        else if (arg_is(&a, NULL, "--arch")) { VALUE(); if (strcmp(s, "gpt2") && strcmp(s, "llama")) { cli_error(a.cmd, "--arch must be gpt2 or llama"); return SM_EXIT_USAGE; } p.arch = s; }
+        else if (arg_is(&a, NULL, "--dim")) INT("--dim", 1, 65536, p.dim);
+        else if (arg_is(&a, NULL, "--layers")) INT("--layers", 1, 256, p.layers);
+        else if (arg_is(&a, NULL, "--heads")) INT("--heads", 1, 4096, p.heads);
+        else if (arg_is(&a, NULL, "--kv-heads")) INT("--kv-heads", 1, 4096, p.kv_heads);
+        else if (arg_is(&a, NULL, "--ffn")) INT("--ffn", 1, 1 << 20, p.ffn);
+        else if (arg_is(&a, NULL, "--ctx")) INT("--ctx", 2, 1 << 16, p.ctx);
+        else if (arg_is(&a, NULL, "--tokenizer")) { VALUE(); p.tokenizer = s; }
+        else if (arg_is(&a, NULL, "--batch")) INT("--batch", 1, 4096, p.batch);
+        else if (arg_is(&a, NULL, "--seq")) INT("--seq", 2, 1 << 16, p.seq);
+        else if (arg_is(&a, NULL, "--steps")) INT("--steps", 1, 1 << 24, p.steps);
+        else if (arg_is(&a, NULL, "--accum")) INT("--accum", 1, 4096, p.accum);
+        else if (arg_is(&a, NULL, "--lr")) FLT("--lr", 1e-9, 10.0, p.lr);
+        else if (arg_is(&a, NULL, "--min-lr")) FLT("--min-lr", 0.0, 10.0, p.min_lr);
+        else if (arg_is(&a, NULL, "--warmup")) INT("--warmup", 0, 1 << 24, p.warmup);
+        else if (arg_is(&a, NULL, "--weight-decay")) FLT("--weight-decay", 0.0, 10.0, p.weight_decay);
+        else if (arg_is(&a, NULL, "--grad-clip")) FLT("--grad-clip", 0.0, 1e6, p.grad_clip);
+        else if (arg_is(&a, "-s", "--seed")) { VALUE(); if (!parse_int(&a, "--seed", s, 0, INT64_MAX, &v)) return SM_EXIT_USAGE; p.seed = (uint64_t)v; }
+        else if (arg_is(&a, "-t", "--threads")) INT("-t", 1, 1024, p.threads);
+        else if (arg_is(&a, NULL, "--eval-every")) INT("--eval-every", 0, 1 << 24, p.eval_every);
+        else if (arg_is(&a, NULL, "--checkpoint-every")) INT("--checkpoint-every", 0, 1 << 24, p.checkpoint_every);
+        else if (arg_is(&a, NULL, "--checkpoint")) { VALUE(); p.checkpoint = s; }
+        else if (arg_is(&a, NULL, "--resume")) { VALUE(); p.resume = s; }
+        else if (arg_is(&a, NULL, "--init")) { VALUE(); p.init = s; }
+        else if (arg_is(&a, NULL, "--log")) { VALUE(); p.log_csv = s; }
+        else if (arg_is(&a, NULL, "--grad-checkpointing")) { cli_error(a.cmd, "--grad-checkpointing is not available yet"); return SM_EXIT_USAGE; }
+        else { cli_error(a.cmd, "unknown option '%s' (see smallmind train --help)", argv[a.i]); return SM_EXIT_USAGE; }
+#undef FLT
+#undef INT
+#undef VALUE
+    }
+    if (!p.data || !p.out) { cli_error(a.cmd, "give the text with --data FILE and the result with --out MODEL.gguf"); return SM_EXIT_USAGE; }
+    if (p.resume && p.init) { cli_error(a.cmd, "--resume and --init exclude each other"); return SM_EXIT_USAGE; }
+    sm_error err = {0};
+    if (sm_train(&p, on_progress, NULL, &err) != SM_OK) {
+        fputc('\n', stderr);
+        cli_error(a.cmd, "%s", err.message);
+        return err.status == SM_ERR_INVALID_ARG ? SM_EXIT_USAGE : SM_EXIT_ERROR;
+    }
+    fprintf(stderr, "smallmind train: wrote %s\n", p.out);
+    return SM_EXIT_OK;
+}

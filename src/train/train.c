@@ -1,0 +1,468 @@
+/* train.c - the training loop: data and tokenizer, learning-rate schedule,
+ * gradient accumulation and clipping, evaluation, checkpoints that resume
+ * exactly, and the trained model written as GGUF.
+ *
+ * A checkpoint is itself a GGUF model (so `smallmind run` can load it)
+ * with the AdamW moments as extra tensors (opt.m.*, opt.v.*) and the
+ * training state in smallmind.train.* metadata. Like every file SmallMind
+ * writes, it is written to a temporary file, synced and renamed, so a
+ * process killed at any moment leaves the previous checkpoint whole. */
+#include "trainer.h"
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/mapfile.h"
+#include "core/rng.h"
+#include "io/gguf_write.h"
+#include "model/model.h"
+#include "text/unicode.h"
+#include "text/utf8.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+sm_train_params sm_train_default_params(void) {
+    sm_train_params p;
+    memset(&p, 0, sizeof p);
+    p.val_split = 0.1f;
+    p.arch = "gpt2";
+    p.dim = 128;
+    p.layers = 4;
+    p.heads = 4;
+    p.ffn = 0;          /* 4 x dim */
+    p.ctx = 256;
+    p.tokenizer = "char";
+    p.batch = 8;
+    p.seq = 128;
+    p.steps = 1000;
+    p.accum = 1;
+    p.lr = 1e-3f;
+    p.min_lr = 1e-4f;
+    p.weight_decay = 0.1f;
+    p.grad_clip = 1.0f;
+    p.warmup = 50;
+    p.seed = 1337;
+    p.eval_every = 100;
+    p.checkpoint_every = 0;
+    return p;
+}
+
+/* Everything one run holds; freed by run_free. */
+typedef struct run {
+    sm_train_params p;
+    sm_trainer *t;
+    sm_model *tok_model;         /* the tokenizer's source: a checkpoint, --init or FROM.gguf */
+    sm_vocab char_vocab;         /* or a vocabulary built from the data's characters */
+    int has_char_vocab;
+    char **char_tokens;          /* its token texts, as written to GGUF */
+    int n_char_tokens;
+    int32_t *train, *val;        /* token streams */
+    size_t n_train, n_val;
+    uint64_t data_pos, rng;
+    char ckpt_path[1024];
+    float *curve;                /* loss per step, for the SVG */
+    float *val_curve;
+} run;
+
+static void run_free(run *r) {
+    sm_trainer_free(r->t);
+    sm_model_free(r->tok_model);
+    if (r->has_char_vocab) sm_vocab_free(&r->char_vocab);
+    for (int i = 0; i < r->n_char_tokens; i++) sm_free(r->char_tokens[i]);
+    sm_free(r->char_tokens);
+    sm_free(r->train);
+    sm_free(r->val);
+    sm_free(r->curve);
+    sm_free(r->val_curve);
+}
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A vocabulary of <unk>, <s>, </s> and every character of the text, in
+ * code point order; spaces are written as U+2581, as SentencePiece does. */
+static sm_status build_char_vocab(run *r, const char *text, size_t len, sm_error *err) {
+    uint32_t *cps = sm_alloc((len + 1) * sizeof *cps);
+    if (!cps) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
+    size_t n = sm_utf8_to_cps(text, len, cps), u = 0;
+    qsort(cps, n, sizeof *cps, cmp_u32);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || cps[i] != cps[i - 1]) cps[u++] = cps[i];
+    if (u > 65536) { sm_free(cps); return sm_fail(err, SM_ERR_INVALID_ARG, "the text has %zu distinct characters; too many for a character vocabulary", u); }
+    r->n_char_tokens = (int)u + 3;
+    r->char_tokens = sm_calloc((size_t)r->n_char_tokens, sizeof *r->char_tokens);
+    sm_vocab_entry *e = sm_calloc((size_t)r->n_char_tokens, sizeof *e);
+    if (!r->char_tokens || !e) { sm_free(cps); sm_free(e); return sm_fail(err, SM_ERR_NOMEM, "out of memory"); }
+    const char *fixed[3] = {"<unk>", "<s>", "</s>"};
+    for (int i = 0; i < r->n_char_tokens; i++) {
+        char buf[8];
+        if (i < 3) snprintf(buf, sizeof buf, "%s", fixed[i]);
+        else if (cps[i - 3] == ' ') snprintf(buf, sizeof buf, "\xe2\x96\x81");
+        else buf[sm_cp_to_utf8(cps[i - 3], buf)] = '\0';
+        r->char_tokens[i] = sm_alloc(strlen(buf) + 1);
+        if (!r->char_tokens[i]) { sm_free(cps); sm_free(e); return sm_fail(err, SM_ERR_NOMEM, "out of memory"); }
+        strcpy(r->char_tokens[i], buf);
+        e[i] = (sm_vocab_entry){r->char_tokens[i], (uint32_t)strlen(buf), 0.0f, i == 0 ? SM_TOK_UNKNOWN : i < 3 ? SM_TOK_CONTROL : SM_TOK_NORMAL};
+    }
+    sm_free(cps);
+    sm_status st = sm_vocab_build(&r->char_vocab, e, r->n_char_tokens, SM_VOCAB_SPM_MARKED, err);
+    sm_free(e);
+    if (st) return st;
+    r->has_char_vocab = 1;
+    r->char_vocab.unk = 0;
+    r->char_vocab.bos = 1;
+    r->char_vocab.eos = 2;
+    r->char_vocab.add_space_prefix = 0;
+    return SM_OK;
+}
+
+static const sm_vocab *vocab_of(const run *r) { return r->has_char_vocab ? &r->char_vocab : &r->tok_model->vocab; }
+
+static sm_status read_tokens(const run *r, const char *path, int32_t **out, size_t *n, sm_error *err) {
+    sm_mapped_file f;
+    sm_status st = sm_map_file(path, &f, err);
+    if (st) return st;
+    size_t need = 0;
+    st = sm_vocab_encode(vocab_of(r), (const char *)f.data, f.size, 0, NULL, 0, &need, err);
+    if (st == SM_ERR_BUFFER_TOO_SMALL || st == SM_OK) {
+        *out = sm_alloc((need ? need : 1) * sizeof **out);
+        st = *out ? sm_vocab_encode(vocab_of(r), (const char *)f.data, f.size, 0, *out, need, n, err)
+                  : sm_fail(err, SM_ERR_NOMEM, "out of memory");
+    }
+    if (st) sm_error_prefix(err, "%s", path);
+    sm_unmap_file(&f);
+    return st;
+}
+
+/* Sequence b of a batch: the start token, then T - 1 tokens of the stream;
+ * the targets are the same tokens shifted by one. */
+static void make_batch(const run *r, const int32_t *stream, size_t n, uint64_t *pos, int32_t *x, int32_t *y) {
+    int B = r->t->B, T = r->t->T;
+    for (int b = 0; b < B; b++) {
+        if (*pos + (uint64_t)T > n) *pos = 0;
+        const int32_t *s = stream + *pos;
+        x[(size_t)b * T] = vocab_of(r)->bos >= 0 ? vocab_of(r)->bos : s[0];
+        for (int i = 1; i < T; i++) x[(size_t)b * T + i] = s[i - 1];
+        for (int i = 0; i < T; i++) y[(size_t)b * T + i] = s[i];
+        *pos += (uint64_t)T;
+    }
+}
+
+static float lr_at(const sm_train_params *p, int step) {
+    if (step < p->warmup) return p->lr * (float)(step + 1) / (float)p->warmup;
+    if (p->steps <= p->warmup) return p->lr;
+    float progress = (float)(step - p->warmup) / (float)(p->steps - p->warmup);
+    if (progress > 1) progress = 1;
+    return p->min_lr + 0.5f * (p->lr - p->min_lr) * (1.0f + cosf(3.14159265f * progress));
+}
+
+/* --------------------------------------------------------- GGUF files */
+
+static void write_model_meta(sm_gguf_writer *w, const run *r) {
+    const sm_train_config *c = &r->t->cfg;
+    const char *a = c->arch == SM_TRAIN_GPT2 ? "gpt2" : "llama";
+    char key[96];
+#define KEY(s) (snprintf(key, sizeof key, "%s." s, a), key)
+    sm_gguf_put_str(w, "general.architecture", a);
+    sm_gguf_put_str(w, "general.name", "smallmind-trained");
+    sm_gguf_put_u32(w, "general.alignment", 32);
+    sm_gguf_put_u32(w, "general.file_type", 0);
+    sm_gguf_put_u32(w, KEY("context_length"), (uint32_t)c->ctx);
+    sm_gguf_put_u32(w, KEY("embedding_length"), (uint32_t)c->dim);
+    sm_gguf_put_u32(w, KEY("block_count"), (uint32_t)c->layers);
+    sm_gguf_put_u32(w, KEY("feed_forward_length"), (uint32_t)c->ffn);
+    sm_gguf_put_u32(w, KEY("attention.head_count"), (uint32_t)c->heads);
+    if (c->arch == SM_TRAIN_GPT2) {
+        sm_gguf_put_f32(w, KEY("attention.layer_norm_epsilon"), c->norm_eps);
+    } else {
+        sm_gguf_put_u32(w, KEY("attention.head_count_kv"), (uint32_t)c->kv_heads);
+        sm_gguf_put_u32(w, KEY("rope.dimension_count"), (uint32_t)(c->dim / c->heads));
+        sm_gguf_put_f32(w, KEY("rope.freq_base"), c->rope_base);
+        sm_gguf_put_f32(w, KEY("attention.layer_norm_rms_epsilon"), c->norm_eps);
+    }
+#undef KEY
+    if (r->has_char_vocab) {
+        int n = r->n_char_tokens;
+        float *scores = sm_calloc((size_t)n, sizeof *scores);
+        int32_t *types = sm_alloc((size_t)n * sizeof *types);
+        for (int i = 0; i < n; i++) types[i] = i == 0 ? SM_TOK_UNKNOWN : i < 3 ? SM_TOK_CONTROL : SM_TOK_NORMAL;
+        sm_gguf_put_str(w, "tokenizer.ggml.model", "llama");
+        sm_gguf_put_str_array(w, "tokenizer.ggml.tokens", (const char *const *)r->char_tokens, (size_t)n);
+        sm_gguf_put_f32_array(w, "tokenizer.ggml.scores", scores, (size_t)n);
+        sm_gguf_put_i32_array(w, "tokenizer.ggml.token_type", types, (size_t)n);
+        sm_gguf_put_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+        sm_gguf_put_u32(w, "tokenizer.ggml.bos_token_id", 1);
+        sm_gguf_put_u32(w, "tokenizer.ggml.eos_token_id", 2);
+        sm_gguf_put_bool(w, "tokenizer.ggml.add_bos_token", 1);
+        sm_gguf_put_bool(w, "tokenizer.ggml.add_space_prefix", 0);
+        sm_free(scores);
+        sm_free(types);
+    } else {
+        const sm_gguf *g = &r->tok_model->gguf;
+        for (uint64_t i = 0; i < g->n_kv; i++)
+            if (g->kv[i].key.len > 10 && memcmp(g->kv[i].key.ptr, "tokenizer.", 10) == 0) sm_gguf_put_copy(w, &g->kv[i]);
+    }
+}
+
+static void add_tensors(sm_gguf_writer *w, const sm_trainer *t, const float *base, const char *prefix) {
+    for (int i = 0; i < t->n_params; i++) {
+        const sm_param *pp = &t->params[i];
+        char name[96];
+        snprintf(name, sizeof name, "%s%s", prefix, pp->name);
+        uint64_t ne[2] = {(uint64_t)pp->cols, (uint64_t)pp->rows};
+        sm_gguf_add_tensor(w, name, SM_GGML_F32, pp->n_dims, ne, base + pp->offset, (size_t)pp->rows * pp->cols * 4);
+    }
+}
+
+static sm_status write_gguf(const run *r, const char *path, int checkpoint, sm_error *err) {
+    sm_gguf_writer *w = sm_gguf_writer_new();
+    if (!w) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
+    write_model_meta(w, r);
+    if (checkpoint) {
+        sm_gguf_put_u64(w, "smallmind.train.step", r->t->step);
+        sm_gguf_put_u64(w, "smallmind.train.data_pos", r->data_pos);
+        sm_gguf_put_u64(w, "smallmind.train.rng", r->rng);
+        sm_gguf_put_u32(w, "smallmind.train.batch", (uint32_t)r->t->B);
+        sm_gguf_put_u32(w, "smallmind.train.seq", (uint32_t)r->t->T);
+    }
+    add_tensors(w, r->t, r->t->w, "");
+    if (checkpoint) {
+        add_tensors(w, r->t, r->t->m, "opt.m.");
+        add_tensors(w, r->t, r->t->v, "opt.v.");
+    }
+    sm_status st = sm_gguf_writer_save(w, path, err);
+    sm_gguf_writer_free(w);
+    return st;
+}
+
+static sm_status read_u64(const sm_gguf *g, const char *key, uint64_t *out, sm_error *err) {
+    const sm_gguf_kv *kv = sm_gguf_find(g, key);
+    if (!kv || kv->type != SM_GGUF_UINT64) return sm_fail(err, SM_ERR_FORMAT, "checkpoint has no '%s'", key);
+    *out = kv->v.u;
+    return SM_OK;
+}
+
+/* Continues from a checkpoint: weights, moments, step, data position, RNG. */
+static sm_status load_checkpoint(run *r, const char *path, sm_error *err) {
+    sm_model *m = r->tok_model;
+    sm_status st = sm_trainer_load_weights(r->t, m, err);
+    if (st) return st;
+    for (int i = 0; i < r->t->n_params && !st; i++) {
+        const sm_param *pp = &r->t->params[i];
+        for (int k = 0; k < 2; k++) {
+            char name[96];
+            snprintf(name, sizeof name, "opt.%c.%s", k ? 'v' : 'm', pp->name);
+            const sm_gguf_tensor *g = sm_gguf_find_tensor(&m->gguf, name);
+            if (!g || g->type != SM_GGML_F32 || g->n_elements != (uint64_t)pp->rows * pp->cols)
+                return sm_fail(err, SM_ERR_FORMAT, "%s: not a checkpoint (tensor '%s' missing)", path, name);
+            memcpy((k ? r->t->v : r->t->m) + pp->offset, g->data, g->n_bytes);
+        }
+    }
+    if ((st = read_u64(&m->gguf, "smallmind.train.step", &r->t->step, err)) ||
+        (st = read_u64(&m->gguf, "smallmind.train.data_pos", &r->data_pos, err)) ||
+        (st = read_u64(&m->gguf, "smallmind.train.rng", &r->rng, err)))
+        sm_error_prefix(err, "%s", path);
+    return st;
+}
+
+/* ----------------------------------------------------------- the loop */
+
+static float evaluate(const run *r, int32_t *x, int32_t *y) {
+    if (r->n_val < (size_t)r->t->T) return -1.0f;
+    uint64_t pos = 0;
+    double sum = 0;
+    int batches = 0;
+    for (; batches < 4; batches++) {
+        make_batch(r, r->val, r->n_val, &pos, x, y);
+        sum += sm_trainer_step_grads(r->t, x, y, 0);
+    }
+    return (float)(sum / batches);
+}
+
+static void write_svg(const run *r, int steps) {
+    char path[1100];
+    snprintf(path, sizeof path, "%s", r->p.out);
+    char *dot = strrchr(path, '.');
+    if (dot && !strcmp(dot, ".gguf")) *dot = '\0';
+    strcat(path, ".loss.svg");
+    FILE *f = fopen(path, "w");
+    if (!f || steps < 1) { if (f) fclose(f); return; }
+    float max = 0, min = 1e30f;
+    for (int i = 0; i < steps; i++) {
+        if (r->curve[i] > max) max = r->curve[i];
+        if (r->curve[i] < min) min = r->curve[i];
+    }
+    if (max <= min) max = min + 1;
+    int W = 640, H = 360, L = 50, B = 30;
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+               "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    fprintf(f, "<text x=\"%d\" y=\"18\" font-size=\"14\">training loss (blue) and validation loss (red), %d steps</text>\n", L, steps);
+    fprintf(f, "<text x=\"4\" y=\"%d\">%.2f</text><text x=\"4\" y=\"%d\">%.2f</text>\n", 34, max, H - B, min);
+    for (int pass = 0; pass < 2; pass++) {
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", pass ? "#d9534f" : "#5b8def");
+        for (int i = 0; i < steps; i++) {
+            float v = pass ? r->val_curve[i] : r->curve[i];
+            if (v < 0) continue;
+            fprintf(f, "%.1f,%.1f ", L + (W - L - 10) * (double)i / (steps > 1 ? steps - 1 : 1),
+                    30 + (H - B - 30) * (double)(max - v) / (max - min));
+        }
+        fprintf(f, "\"/>\n");
+    }
+    fprintf(f, "</svg>\n");
+    fclose(f);
+}
+
+sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const sm_train_progress *), void *user,
+                   sm_error *err) {
+    run r;
+    memset(&r, 0, sizeof r);
+    r.p = params ? *params : sm_train_default_params();
+    sm_train_params *p = &r.p;
+    sm_status st = SM_OK;
+    int32_t *x = NULL, *y = NULL;
+    FILE *csv = NULL;
+    if (!p->out || (!p->data)) return sm_fail(err, SM_ERR_INVALID_ARG, "training needs --data and --out");
+    if (p->steps < 1 || p->batch < 1 || p->seq < 2 || p->accum < 1 || !(p->lr > 0) || p->min_lr < 0 || p->warmup < 0)
+        return sm_fail(err, SM_ERR_INVALID_ARG, "steps, batch, accum must be positive, seq at least 2, lr positive");
+    snprintf(r.ckpt_path, sizeof r.ckpt_path, "%s", p->checkpoint ? p->checkpoint : p->out);
+    if (!p->checkpoint) strncat(r.ckpt_path, ".ckpt", sizeof r.ckpt_path - strlen(r.ckpt_path) - 1);
+
+    /* the model's shape and tokenizer: from a checkpoint, a model, or the flags and data */
+    const char *from = p->resume ? p->resume : p->init;
+    sm_train_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    if (from) {
+        if ((st = sm_model_load(from, NULL, &r.tok_model, err))) goto done;
+        const sm_hparams *hp = &r.tok_model->hp;
+        if (!r.tok_model->has_weights || r.tok_model->kind != SM_FORMAT_GGUF) {
+            st = sm_fail(err, SM_ERR_INVALID_ARG, "%s: not a GGUF model with weights", from);
+            goto done;
+        }
+        cfg = (sm_train_config){hp->arch == SM_ARCH_GPT2 ? SM_TRAIN_GPT2 : SM_TRAIN_LLAMA, hp->n_vocab, hp->n_ctx_train,
+                                hp->dim, hp->n_layers, hp->n_heads, hp->n_kv_heads, hp->ffn_dim,
+                                sm_gguf_find_tensor(&r.tok_model->gguf, "output.weight") == NULL, hp->norm_eps,
+                                hp->rope_base};
+    } else {
+        int gpt2 = !p->arch || !strcmp(p->arch, "gpt2");
+        if (!gpt2 && strcmp(p->arch, "llama")) { st = sm_fail(err, SM_ERR_INVALID_ARG, "--arch must be gpt2 or llama"); goto done; }
+        cfg.arch = gpt2 ? SM_TRAIN_GPT2 : SM_TRAIN_LLAMA;
+        cfg.dim = p->dim;
+        cfg.layers = p->layers;
+        cfg.heads = p->heads;
+        cfg.kv_heads = p->kv_heads ? p->kv_heads : p->heads;
+        cfg.ffn = p->ffn ? p->ffn : (gpt2 ? 4 * p->dim : (8 * p->dim / 3 + 31) / 32 * 32);
+        cfg.ctx = p->ctx;
+        cfg.tied = 1;
+        cfg.norm_eps = 1e-5f;
+        cfg.rope_base = 10000.0f;
+        if (p->tokenizer && strcmp(p->tokenizer, "char")) {
+            if (!strncmp(p->tokenizer, "bpe:", 4)) {
+                st = sm_fail(err, SM_ERR_UNSUPPORTED, "the bpe:N tokenizer is not available yet; use char or FROM.gguf");
+                goto done;
+            }
+            if ((st = sm_model_load(p->tokenizer, NULL, &r.tok_model, err))) goto done;
+        } else {
+            sm_mapped_file f;
+            if ((st = sm_map_file(p->data, &f, err))) goto done;
+            size_t bad = sm_utf8_validate((const char *)f.data, f.size);
+            if (bad != f.size) st = sm_fail(err, SM_ERR_UTF8, "%s is not valid UTF-8 (byte %zu)", p->data, bad);
+            else st = build_char_vocab(&r, (const char *)f.data, f.size, err);
+            sm_unmap_file(&f);
+            if (st) goto done;
+        }
+        cfg.vocab = vocab_of(&r)->n;
+    }
+    if (p->seq > cfg.ctx) { st = sm_fail(err, SM_ERR_INVALID_ARG, "--seq %d is longer than the model's context %d", p->seq, cfg.ctx); goto done; }
+    if ((st = sm_trainer_new(&cfg, p->batch, p->seq, &r.t, err))) goto done;
+
+    /* data */
+    if ((st = read_tokens(&r, p->data, &r.train, &r.n_train, err))) goto done;
+    if (p->val) {
+        if ((st = read_tokens(&r, p->val, &r.val, &r.n_val, err))) goto done;
+    } else if (p->val_split > 0 && p->val_split < 1) {
+        size_t n_val = (size_t)((double)r.n_train * p->val_split);
+        r.val = sm_alloc((n_val ? n_val : 1) * sizeof *r.val);
+        if (!r.val) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory"); goto done; }
+        memcpy(r.val, r.train + (r.n_train - n_val), n_val * sizeof *r.val);
+        r.n_val = n_val;
+        r.n_train -= n_val;
+    }
+    if (r.n_train < (size_t)p->seq) {
+        st = sm_fail(err, SM_ERR_INVALID_ARG, "the training text is %zu tokens; --seq %d needs more", r.n_train, p->seq);
+        goto done;
+    }
+
+    /* weights: resumed, copied, or drawn */
+    r.rng = p->seed;
+    if (p->resume) {
+        if ((st = load_checkpoint(&r, p->resume, err))) goto done;
+    } else if (p->init) {
+        if ((st = sm_trainer_load_weights(r.t, r.tok_model, err))) goto done;
+    } else {
+        for (int i = 0; i < r.t->n_params; i++) {
+            const sm_param *pp = &r.t->params[i];
+            float *w = r.t->w + pp->offset;
+            size_t n = (size_t)pp->rows * pp->cols;
+            int norm_weight = pp->n_dims == 1 && strstr(pp->name, "norm.weight");
+            for (size_t k = 0; k < n; k++)
+                w[k] = pp->n_dims == 2 ? 0.02f * sm_rng_normal(&r.rng) : norm_weight ? 1.0f : 0.0f;
+        }
+    }
+    if ((int)r.t->step >= p->steps) {
+        st = sm_fail(err, SM_ERR_INVALID_ARG, "the checkpoint is at step %llu already; ask for more --steps",
+                     (unsigned long long)r.t->step);
+        goto done;
+    }
+    size_t N = (size_t)p->batch * p->seq;
+    x = sm_alloc(N * sizeof *x);
+    y = sm_alloc(N * sizeof *y);
+    r.curve = sm_alloc((size_t)p->steps * sizeof *r.curve);
+    r.val_curve = sm_alloc((size_t)p->steps * sizeof *r.val_curve);
+    if (!x || !y || !r.curve || !r.val_curve) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory"); goto done; }
+    for (int i = 0; i < p->steps; i++) r.curve[i] = r.val_curve[i] = -1;
+    if (p->log_csv) {
+        csv = fopen(p->log_csv, r.t->step ? "a" : "w");
+        if (!csv) { st = sm_fail(err, SM_ERR_IO, "cannot write '%s'", p->log_csv); goto done; }
+        if (!r.t->step) fprintf(csv, "step,loss,val_loss,lr,grad_norm,tokens_per_second\n");
+    }
+    uint64_t t_start = sm_now_ns();
+    float val_loss = -1;
+    for (int step = (int)r.t->step; step < p->steps; step++) {
+        uint64_t t0 = sm_now_ns();
+        double loss = 0;
+        for (int a = 0; a < p->accum; a++) {
+            make_batch(&r, r.train, r.n_train, &r.data_pos, x, y);
+            loss += sm_trainer_step_grads(r.t, x, y, 1);
+        }
+        loss /= p->accum;
+        if (p->accum > 1)
+            for (size_t i = 0; i < r.t->n_floats; i++) r.t->g[i] /= (float)p->accum;
+        float lr = lr_at(p, step);
+        float norm = sm_trainer_adamw(r.t, lr, 0.9f, 0.95f, 1e-8f, p->weight_decay, p->grad_clip);
+        int last = step + 1 == p->steps;
+        if (p->eval_every > 0 && ((step + 1) % p->eval_every == 0 || last)) val_loss = evaluate(&r, x, y);
+        int ckpt = p->checkpoint_every > 0 && ((step + 1) % p->checkpoint_every == 0 || last);
+        if (ckpt && (st = write_gguf(&r, r.ckpt_path, 1, err))) goto done;
+        r.curve[step] = (float)loss;
+        r.val_curve[step] = val_loss;
+        double dt = (double)(sm_now_ns() - t0) * 1e-9;
+        if (csv) fprintf(csv, "%d,%.6f,%.6f,%.6g,%.6f,%.1f\n", step + 1, loss, val_loss, lr, norm, (double)N * p->accum / dt);
+        if (progress) {
+            sm_train_progress pr = {step + 1, p->steps, (float)loss, val_loss, lr, norm, (double)N * p->accum / dt,
+                                    (double)(sm_now_ns() - t_start) * 1e-9, ckpt, r.t->n_floats, r.t->cfg.vocab};
+            progress(user, &pr);
+        }
+    }
+    st = write_gguf(&r, p->out, 0, err);
+    write_svg(&r, p->steps);
+done:
+    if (csv) fclose(csv);
+    sm_free(x);
+    sm_free(y);
+    run_free(&r);
+    return st;
+}
