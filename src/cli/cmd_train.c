@@ -33,7 +33,7 @@ static void train_usage(void) {
            "  --weight-decay F       AdamW decoupled weight decay on matrices (default 0.1)\n"
            "  --grad-clip F          global gradient norm limit, 0 = off (default 1.0)\n"
            "  --seed N               initialisation seed (default 1337)\n"
-           "  -t, --threads N        accepted; training runs on one thread for now\n"
+           "  -t, --threads N        threads (default: physical cores; results do not depend on it)\n"
            "progress and files:\n"
            "  --eval-every N         validation loss every N steps (default 100)\n"
            "  --checkpoint-every N   write MODEL.gguf.ckpt (or --checkpoint FILE) every N steps\n"

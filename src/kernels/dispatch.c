@@ -3,6 +3,7 @@
 #include "kernels.h"
 #include "quant.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,12 +29,20 @@ static void axpy_scalar(float *y, float a, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+static void gelu_grad_scalar(float *dinp, const float *inp, const float *dout, int n) {
+    for (int i = 0; i < n; i++) {
+        float x = inp[i], u = 0.7978845608028654f * (x + 0.044715f * x * x * x), th = tanhf(u);
+        float du = 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
+    }
+}
+
 static void matmul_f32_scalar(float *c, const float *a, const float *w, int m, int n, int k, int ldc) {
     for (int t = 0; t < m; t++) sm_matvec_f32(c + (size_t)t * ldc, w, a + (size_t)t * k, n, k);
 }
 
 static const sm_kernel_table scalar = {"scalar", sm_matvec_f32, sm_matvec_f16, matvec_q8_0_scalar,
-                                       matvec_q4_0_scalar, quantize_q8_0_scalar, sm_gelu, sm_swiglu,
+                                       matvec_q4_0_scalar, quantize_q8_0_scalar, sm_gelu, gelu_grad_scalar, sm_swiglu,
                                        sm_softmax, dot_scalar, axpy_scalar, matmul_f32_scalar, NULL, NULL};
 
 #if defined(__x86_64__)
@@ -48,6 +57,7 @@ void sm_matvec_q8_0_avx512(float *out, const void *w, const void *xq, int rows, 
 void sm_matvec_q4_0_avx512(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_gelu_avx2(float *x, int n);
 void sm_gelu_avx512(float *x, int n);
+void sm_gelu_grad_avx512(float *dinp, const float *inp, const float *dout, int n);
 void sm_swiglu_avx2(float *out, const float *g, const float *u, int n);
 void sm_swiglu_avx512(float *out, const float *g, const float *u, int n);
 void sm_softmax_avx2(float *x, int n);
@@ -60,10 +70,10 @@ void sm_pack_a_avx512(float *packed, const float *a, int m, int k);
 void sm_matmul_packed_avx512(float *c, const float *packed, const float *w, int m, int n, int k, int ldc);
 
 static const sm_kernel_table avx2 = {"avx2", sm_matvec_f32_avx2, sm_matvec_f16_avx2, sm_matvec_q8_0_avx2,
-                                     sm_matvec_q4_0_avx2, sm_quantize_q8_0_avx2, sm_gelu_avx2, sm_swiglu_avx2,
+                                     sm_matvec_q4_0_avx2, sm_quantize_q8_0_avx2, sm_gelu_avx2, gelu_grad_scalar, sm_swiglu_avx2,
                                      sm_softmax_avx2, sm_dot_f32_avx2, sm_axpy_f32_avx2, sm_matmul_f32_avx2, NULL, NULL};
 static const sm_kernel_table avx512 = {"avx512", sm_matvec_f32_avx512, sm_matvec_f16_avx512, sm_matvec_q8_0_avx512,
-                                       sm_matvec_q4_0_avx512, sm_quantize_q8_0_avx2, sm_gelu_avx512, sm_swiglu_avx512,
+                                       sm_matvec_q4_0_avx512, sm_quantize_q8_0_avx2, sm_gelu_avx512, sm_gelu_grad_avx512, sm_swiglu_avx512,
                                        sm_softmax_avx512, sm_dot_f32_avx2, sm_axpy_f32_avx2, sm_matmul_f32_avx512,
                                        sm_pack_a_avx512, sm_matmul_packed_avx512};
 
@@ -91,7 +101,7 @@ void sm_matmul_f32_neon(float *c, const float *a, const float *w, int m, int n, 
 
 /* NEON is part of every AArch64 CPU: no run-time check is needed. */
 static const sm_kernel_table neon = {"neon", sm_matvec_f32_neon, sm_matvec_f16_neon, sm_matvec_q8_0_neon,
-                                     sm_matvec_q4_0_neon, quantize_q8_0_scalar, sm_gelu, sm_swiglu, sm_softmax,
+                                     sm_matvec_q4_0_neon, quantize_q8_0_scalar, sm_gelu, gelu_grad_scalar, sm_swiglu, sm_softmax,
                                      sm_dot_f32_neon, sm_axpy_f32_neon, sm_matmul_f32_neon, NULL, NULL};
 #endif
 

@@ -15,6 +15,8 @@ typedef struct sm_kernel_table {
     void (*matvec_q4_0)(float *out, const void *w, const void *xq, int rows, int cols);
     void (*quantize_q8_0)(void *out, const float *x, int n);
     void (*gelu)(float *x, int n);
+    /* dinp += dout * gelu'(inp) (training) */
+    void (*gelu_grad)(float *dinp, const float *inp, const float *dout, int n);
     void (*swiglu)(float *out, const float *gate, const float *up, int n);
     void (*softmax)(float *x, int n);
     float (*dot)(const float *a, const float *b, int n);

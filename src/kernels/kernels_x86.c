@@ -474,3 +474,27 @@ AVX512 void sm_matmul_packed_avx512(float *c, const float *packed, const float *
 }
 #endif
 
+
+/* d/dx gelu(x) = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) du/dx, with
+ * tanh u = 1 - 2 / (1 + e^(2u)); dinp += dout * that. */
+#if defined(__x86_64__)
+AVX512 void sm_gelu_grad_avx512(float *dinp, const float *inp, const float *dout, int n) {
+    int i = 0;
+    const __m512 c = _mm512_set1_ps(0.7978845608028654f), k = _mm512_set1_ps(0.044715f), one = _mm512_set1_ps(1.0f);
+    const __m512 half = _mm512_set1_ps(0.5f), two = _mm512_set1_ps(2.0f), k3 = _mm512_set1_ps(3.0f * 0.044715f);
+    for (; i + 16 <= n; i += 16) {
+        __m512 x = _mm512_loadu_ps(inp + i), x2 = _mm512_mul_ps(x, x);
+        __m512 u = _mm512_mul_ps(c, _mm512_fmadd_ps(_mm512_mul_ps(k, x2), x, x));
+        __m512 th = _mm512_sub_ps(one, _mm512_div_ps(two, _mm512_add_ps(one, exp512(_mm512_add_ps(u, u)))));
+        __m512 du = _mm512_mul_ps(c, _mm512_fmadd_ps(k3, x2, one));
+        __m512 g = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_mul_ps(half, x), _mm512_fnmadd_ps(th, th, one)), du,
+                                   _mm512_mul_ps(half, _mm512_add_ps(one, th)));
+        _mm512_storeu_ps(dinp + i, _mm512_fmadd_ps(_mm512_loadu_ps(dout + i), g, _mm512_loadu_ps(dinp + i)));
+    }
+    for (; i < n; i++) {
+        float x = inp[i], u = 0.7978845608028654f * (x + 0.044715f * x * x * x), th = tanhf(u);
+        float du = 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
+    }
+}
+#endif

@@ -377,7 +377,7 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
         cfg.vocab = vocab_of(&r)->n;
     }
     if (p->seq > cfg.ctx) { st = sm_fail(err, SM_ERR_INVALID_ARG, "--seq %d is longer than the model's context %d", p->seq, cfg.ctx); goto done; }
-    if ((st = sm_trainer_new(&cfg, p->batch, p->seq, &r.t, err))) goto done;
+    if ((st = sm_trainer_new(&cfg, p->batch, p->seq, p->threads, &r.t, err))) goto done;
 
     /* data */
     if ((st = read_tokens(&r, p->data, &r.train, &r.n_train, err))) goto done;

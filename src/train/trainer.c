@@ -6,6 +6,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "model/session.h"
+#include "core/cpu.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -127,7 +128,7 @@ static size_t layout_acts(const sm_trainer *t, float *base, layer_acts *L, acts 
     return off;
 }
 
-sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, sm_trainer **out, sm_error *err) {
+sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads, sm_trainer **out, sm_error *err) {
     *out = NULL;
     if (cfg->layers < 1 || cfg->layers > MAX_LAYERS || cfg->dim < 1 || cfg->heads < 1 || cfg->dim % cfg->heads ||
         cfg->kv_heads < 1 || cfg->heads % cfg->kv_heads || cfg->vocab < 2 || cfg->ffn < 1 || B < 1 || T < 1 ||
@@ -154,13 +155,24 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, sm_trainer **
     /* backward temporaries: stream gradient, its partner, the attention and FFN
      * intermediates and one row of attention weights per head */
     size_t scratch = 4 * N * C + 3 * N * C + 2 * att + 3 * N * F + N * 3 * C;
+    /* the largest operand of any product: N x (3C, F, vocab) or F x C */
+    size_t wide = (size_t)(3 * C > F ? 3 * C : F);
+    if ((size_t)cfg->vocab > wide) wide = (size_t)cfg->vocab;
+    size_t big = (N + 16) * wide;
+    if (wide * (C > F ? C : F) > big) big = wide * (C > F ? C : F);
+    t->mm_at = sm_alloc_aligned(big * sizeof(float));
+    t->mm_bt = sm_alloc_aligned(big * sizeof(float));
+    t->mm_pack = sm_alloc_aligned((big + 16 * wide) * sizeof(float));
+    t->mm_out = sm_alloc_aligned(big * sizeof(float));
+    t->pool = sm_threadpool_new(n_threads > 0 ? n_threads : sm_cpu_physical_cores());
     t->w = sm_alloc_aligned(t->n_floats * sizeof(float));
     t->g = sm_alloc_aligned(t->n_floats * sizeof(float));
     t->m = sm_alloc_aligned(t->n_floats * sizeof(float));
     t->v = sm_alloc_aligned(t->n_floats * sizeof(float));
     t->act = sm_alloc_aligned(t->act_floats * sizeof(float));
     t->scratch = sm_alloc_aligned(scratch * sizeof(float));
-    if (!t->params || !t->w || !t->g || !t->m || !t->v || !t->act || !t->scratch) {
+    if (!t->params || !t->w || !t->g || !t->m || !t->v || !t->act || !t->scratch || !t->mm_at || !t->mm_bt ||
+        !t->mm_pack || !t->mm_out || !t->pool) {
         sm_trainer_free(t);
         return sm_fail(err, SM_ERR_NOMEM, "out of memory for training (%.1f M parameters, %.1f M activations)",
                        (double)t->n_floats / 1e6, (double)t->act_floats / 1e6);
@@ -191,6 +203,11 @@ void sm_trainer_free(sm_trainer *t) {
     sm_free(t->v);
     sm_free(t->act);
     sm_free(t->scratch);
+    sm_free(t->mm_at);
+    sm_free(t->mm_bt);
+    sm_free(t->mm_pack);
+    sm_free(t->mm_out);
+    sm_threadpool_free(t->pool);
     sm_free(t);
 }
 
@@ -205,34 +222,66 @@ static float *G(const sm_trainer *t, const char *name) { return t->g + sm_traine
 
 /* ------------------------------------------------------------ matmul */
 
+/* c (m x n, row stride n) = a (m x k) . w (n x k)^T, split across the
+ * threads by rows of w; each element is summed in the same order however
+ * many threads there are, so results do not depend on the thread count. */
+typedef struct gemm_task {
+    const sm_trainer *t;
+    float *c;
+    const float *a, *w;
+    int m, n, k;
+} gemm_task;
+
+static void gemm_task_fn(void *ctx, int ith, int nth) {
+    const gemm_task *g = ctx;
+    int per = ((g->n + nth - 1) / nth + 7) & ~7;
+    int r0 = ith * per, r1 = r0 + per < g->n ? r0 + per : g->n;
+    if (r0 >= r1) return;
+    const sm_kernel_table *kt = g->t->kt;
+    if (kt->matmul_packed) kt->matmul_packed(g->c + r0, g->t->mm_pack, g->w + (size_t)r0 * g->k, g->m, r1 - r0, g->k, g->n);
+    else kt->matmul_f32(g->c + r0, g->a, g->w + (size_t)r0 * g->k, g->m, r1 - r0, g->k, g->n);
+}
+
+static void gemm(const sm_trainer *t, float *c, const float *a, const float *w, int m, int n, int k) {
+    if (t->kt->pack_a) t->kt->pack_a(t->mm_pack, a, m, k);
+    gemm_task g = {t, c, a, w, m, n, k};
+    sm_threadpool_run(t->pool, gemm_task_fn, &g);
+}
+
+/* In 32 x 32 tiles, so both the reads and the writes stay in cache. */
+static void transpose(float *dst, const float *src, int rows, int cols) {
+    for (int r0 = 0; r0 < rows; r0 += 32)
+        for (int c0 = 0; c0 < cols; c0 += 32) {
+            int r1 = r0 + 32 < rows ? r0 + 32 : rows, c1 = c0 + 32 < cols ? c0 + 32 : cols;
+            for (int r = r0; r < r1; r++)
+                for (int c = c0; c < c1; c++) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
+        }
+}
+
 /* out[n][o] = inp[n] . w[o] (+ bias[o]) */
 static void matmul_fwd(const sm_trainer *t, float *out, const float *inp, const float *w, const float *bias, int N,
                        int C, int OC) {
-    for (int n = 0; n < N; n++) {
-        t->kt->matvec_f32(out + (size_t)n * OC, w, inp + (size_t)n * C, OC, C);
-        if (bias)
+    gemm(t, out, inp, w, N, OC, C);
+    if (bias)
+        for (int n = 0; n < N; n++)
             for (int o = 0; o < OC; o++) out[(size_t)n * OC + o] += bias[o];
-    }
 }
 
 /* dinp += dout w; dw += dout^T inp; dbias += column sums of dout */
 static void matmul_bwd(const sm_trainer *t, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                        const float *w, int N, int C, int OC) {
-    for (int n = 0; n < N; n++) {
-        const float *d = dout + (size_t)n * OC;
-        for (int o = 0; o < OC; o++) {
-            if (d[o] == 0.0f) continue;
-            t->kt->axpy(dinp + (size_t)n * C, d[o], w + (size_t)o * C, C);
-        }
-    }
-    for (int o = 0; o < OC; o++) {
-        float *dwo = dw + (size_t)o * C;
-        for (int n = 0; n < N; n++) {
-            float d = dout[(size_t)n * OC + o];
-            if (d != 0.0f) t->kt->axpy(dwo, d, inp + (size_t)n * C, C);
-            if (dbias) dbias[o] += d;
-        }
-    }
+    /* dinp (N x C) = dout (N x OC) . (w^T)^T, with w^T as C rows of OC */
+    transpose(t->mm_bt, w, OC, C);
+    gemm(t, t->mm_out, dout, t->mm_bt, N, C, OC);
+    for (size_t i = 0; i < (size_t)N * C; i++) dinp[i] += t->mm_out[i];
+    /* dw (OC x C) = dout^T (OC rows of N) . (inp^T)^T, with inp^T as C rows of N */
+    transpose(t->mm_at, dout, N, OC);
+    transpose(t->mm_bt, inp, N, C);
+    gemm(t, t->mm_out, t->mm_at, t->mm_bt, OC, C, N);
+    for (size_t i = 0; i < (size_t)OC * C; i++) dw[i] += t->mm_out[i];
+    if (dbias)
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) dbias[o] += dout[(size_t)n * OC + o];
 }
 
 /* ------------------------------------------------------------- norms */
@@ -303,21 +352,13 @@ static void rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *
 
 /* -------------------------------------------------------- activations */
 
-#define GELU_C 0.7978845608028654f
-
-static void gelu_fwd(float *out, const float *inp, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_C * (x + 0.044715f * x * x * x)));
-    }
+static void gelu_fwd(const sm_trainer *t, float *out, const float *inp, size_t n) {
+    memcpy(out, inp, n * sizeof(float));
+    t->kt->gelu(out, (int)n);
 }
 
-static void gelu_bwd(float *dinp, const float *inp, const float *dout, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i], u = GELU_C * (x + 0.044715f * x * x * x), th = tanhf(u);
-        float du = GELU_C * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
-    }
+static void gelu_bwd(const sm_trainer *t, float *dinp, const float *inp, const float *dout, size_t n) {
+    t->kt->gelu_grad(dinp, inp, dout, (int)n);
 }
 
 /* h = silu(g) * u */
@@ -353,79 +394,95 @@ static void rope_apply(float *x, int N, int T, int heads, int hd, const float *c
 
 /* ---------------------------------------------------------- attention
  * q rows have stride qs, k/v rows stride kvs (so GPT-2's fused qkv works);
- * head h reads KV head h / (heads / kv_heads). */
+ * head h reads KV head h / (heads / kv_heads). The work is split across
+ * threads by (sequence, KV head): the heads sharing a KV head write the
+ * same dk/dv rows, so they stay on one thread. */
 typedef struct att_shape {
     int B, T, heads, kv_heads, hd, qs, kvs;
 } att_shape;
 
-static void attention_fwd(float *out, float *att, const float *q, const float *k, const float *v, att_shape s) {
+typedef struct att_task {
+    const sm_trainer *t;
+    att_shape s;
+    float *out, *att, *dq, *dk, *dv, *datt;
+    const float *q, *k, *v, *dout, *att_in;
+    int backward;
+} att_task;
+
+static void attention_one_fwd(const att_task *a, int b, int h) {
+    const att_shape s = a->s;
+    const sm_kernel_table *kt = a->t->kt;
     float scale = 1.0f / sqrtf((float)s.hd);
-    int group = s.heads / s.kv_heads;
-    for (int b = 0; b < s.B; b++)
-        for (int h = 0; h < s.heads; h++) {
-            int kh = h / group;
-            for (int t = 0; t < s.T; t++) {
-                const float *qt = q + (size_t)(b * s.T + t) * s.qs + (size_t)h * s.hd;
-                float *a = att + (((size_t)b * s.heads + h) * s.T + t) * s.T;
-                float max = -INFINITY;
-                for (int u = 0; u <= t; u++) {
-                    const float *ku = k + (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd;
-                    float dot = 0;
-                    for (int i = 0; i < s.hd; i++) dot += qt[i] * ku[i];
-                    a[u] = dot * scale;
-                    if (a[u] > max) max = a[u];
-                }
-                float sum = 0;
-                for (int u = 0; u <= t; u++) { a[u] = expf(a[u] - max); sum += a[u]; }
-                for (int u = 0; u <= t; u++) a[u] /= sum;
-                for (int u = t + 1; u < s.T; u++) a[u] = 0;
-                float *o = out + (size_t)(b * s.T + t) * s.heads * s.hd + (size_t)h * s.hd;
-                memset(o, 0, (size_t)s.hd * sizeof(float));
-                for (int u = 0; u <= t; u++) {
-                    const float *vu = v + (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd;
-                    for (int i = 0; i < s.hd; i++) o[i] += a[u] * vu[i];
-                }
-            }
+    int kh = h / (s.heads / s.kv_heads);
+    for (int t = 0; t < s.T; t++) {
+        const float *qt = a->q + (size_t)(b * s.T + t) * s.qs + (size_t)h * s.hd;
+        float *att = a->att + (((size_t)b * s.heads + h) * s.T + t) * s.T;
+        float max = -INFINITY;
+        for (int u = 0; u <= t; u++) {
+            att[u] = kt->dot(qt, a->k + (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd, s.hd) * scale;
+            if (att[u] > max) max = att[u];
         }
+        float sum = 0;
+        for (int u = 0; u <= t; u++) { att[u] = expf(att[u] - max); sum += att[u]; }
+        for (int u = 0; u <= t; u++) att[u] /= sum;
+        for (int u = t + 1; u < s.T; u++) att[u] = 0;
+        float *o = a->out + (size_t)(b * s.T + t) * s.heads * s.hd + (size_t)h * s.hd;
+        memset(o, 0, (size_t)s.hd * sizeof(float));
+        for (int u = 0; u <= t; u++) kt->axpy(o, att[u], a->v + (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd, s.hd);
+    }
 }
 
-static void attention_bwd(float *dq, float *dk, float *dv, float *datt, const float *dout, const float *att,
-                          const float *q, const float *k, const float *v, att_shape s) {
+static void attention_one_bwd(const att_task *a, int b, int h, float *datt) {
+    const att_shape s = a->s;
+    const sm_kernel_table *kt = a->t->kt;
     float scale = 1.0f / sqrtf((float)s.hd);
-    int group = s.heads / s.kv_heads;
-    for (int b = 0; b < s.B; b++)
-        for (int h = 0; h < s.heads; h++) {
-            int kh = h / group;
-            for (int t = 0; t < s.T; t++) {
-                const float *a = att + (((size_t)b * s.heads + h) * s.T + t) * s.T;
-                const float *d = dout + (size_t)(b * s.T + t) * s.heads * s.hd + (size_t)h * s.hd;
-                const float *qt = q + (size_t)(b * s.T + t) * s.qs + (size_t)h * s.hd;
-                float *dqt = dq + (size_t)(b * s.T + t) * s.qs + (size_t)h * s.hd;
-                /* through the weighted sum of values */
-                float dot_ad = 0;
-                for (int u = 0; u <= t; u++) {
-                    const float *vu = v + (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd;
-                    float *dvu = dv + (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd;
-                    float da = 0;
-                    for (int i = 0; i < s.hd; i++) {
-                        da += d[i] * vu[i];
-                        dvu[i] += a[u] * d[i];
-                    }
-                    datt[u] = da;
-                    dot_ad += a[u] * da;
-                }
-                /* through the softmax, then the scaled dot products */
-                for (int u = 0; u <= t; u++) {
-                    float dpre = a[u] * (datt[u] - dot_ad) * scale;
-                    const float *ku = k + (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd;
-                    float *dku = dk + (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd;
-                    for (int i = 0; i < s.hd; i++) {
-                        dqt[i] += dpre * ku[i];
-                        dku[i] += dpre * qt[i];
-                    }
-                }
-            }
+    int kh = h / (s.heads / s.kv_heads);
+    for (int t = 0; t < s.T; t++) {
+        const float *att = a->att_in + (((size_t)b * s.heads + h) * s.T + t) * s.T;
+        const float *d = a->dout + (size_t)(b * s.T + t) * s.heads * s.hd + (size_t)h * s.hd;
+        const float *qt = a->q + (size_t)(b * s.T + t) * s.qs + (size_t)h * s.hd;
+        float *dqt = a->dq + (size_t)(b * s.T + t) * s.qs + (size_t)h * s.hd;
+        /* through the weighted sum of values */
+        float dot_ad = 0;
+        for (int u = 0; u <= t; u++) {
+            size_t row = (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd;
+            datt[u] = kt->dot(d, a->v + row, s.hd);
+            kt->axpy(a->dv + row, att[u], d, s.hd);
+            dot_ad += att[u] * datt[u];
         }
+        /* through the softmax, then the scaled dot products */
+        for (int u = 0; u <= t; u++) {
+            float dpre = att[u] * (datt[u] - dot_ad) * scale;
+            size_t row = (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd;
+            kt->axpy(dqt, dpre, a->k + row, s.hd);
+            kt->axpy(a->dk + row, dpre, qt, s.hd);
+        }
+    }
+}
+
+static void attention_task_fn(void *ctx, int ith, int nth) {
+    const att_task *a = ctx;
+    int groups = a->s.B * a->s.kv_heads, per_group = a->s.heads / a->s.kv_heads;
+    float *datt = a->datt + (size_t)ith * a->s.T;
+    for (int gi = ith; gi < groups; gi += nth) {
+        int b = gi / a->s.kv_heads, kh = gi % a->s.kv_heads;
+        for (int h = kh * per_group; h < (kh + 1) * per_group; h++) {
+            if (a->backward) attention_one_bwd(a, b, h, datt);
+            else attention_one_fwd(a, b, h);
+        }
+    }
+}
+
+static void attention_fwd(const sm_trainer *t, float *out, float *att, const float *q, const float *k, const float *v,
+                          att_shape s) {
+    att_task a = {t, s, out, att, NULL, NULL, NULL, NULL, q, k, v, NULL, NULL, 0};
+    sm_threadpool_run(t->pool, attention_task_fn, &a);
+}
+
+static void attention_bwd(const sm_trainer *t, float *dq, float *dk, float *dv, float *datt, const float *dout,
+                          const float *att, const float *q, const float *k, const float *v, att_shape s) {
+    att_task a = {t, s, NULL, NULL, dq, dk, dv, datt, q, k, v, dout, att, 1};
+    sm_threadpool_run(t->pool, attention_task_fn, &a);
 }
 
 /* ------------------------------------------------------ the two models */
@@ -459,7 +516,7 @@ float sm_trainer_step_grads(sm_trainer *t, const int32_t *x, const int32_t *y, i
         if (gpt2) {
             layernorm_fwd(y_->n1, y_->n1_mean, y_->n1_rstd, y_->x, PW("attn_norm.weight", l), PW("attn_norm.bias", l), N, C, eps);
             matmul_fwd(t, y_->qkv, y_->n1, PW("attn_qkv.weight", l), PW("attn_qkv.bias", l), N, C, 3 * C);
-            attention_fwd(y_->atty, y_->att, y_->qkv, y_->qkv + C, y_->qkv + 2 * C, as);
+            attention_fwd(t, y_->atty, y_->att, y_->qkv, y_->qkv + C, y_->qkv + 2 * C, as);
             matmul_fwd(t, y_->x_mid, y_->atty, PW("attn_output.weight", l), PW("attn_output.bias", l), N, C, C);
         } else {
             rmsnorm_fwd(y_->n1, y_->n1_rstd, y_->x, PW("attn_norm.weight", l), N, C, eps);
@@ -468,14 +525,14 @@ float sm_trainer_step_grads(sm_trainer *t, const int32_t *x, const int32_t *y, i
             matmul_fwd(t, y_->v, y_->n1, PW("attn_v.weight", l), NULL, N, C, KV);
             rope_apply(y_->q, N, T, H, hd, a.rope_cos, a.rope_sin, 1.0f);
             rope_apply(y_->k, N, T, c->kv_heads, hd, a.rope_cos, a.rope_sin, 1.0f);
-            attention_fwd(y_->atty, y_->att, y_->q, y_->k, y_->v, as);
+            attention_fwd(t, y_->atty, y_->att, y_->q, y_->k, y_->v, as);
             matmul_fwd(t, y_->x_mid, y_->atty, PW("attn_output.weight", l), NULL, N, C, C);
         }
         for (size_t i = 0; i < (size_t)N * C; i++) y_->x_mid[i] += y_->x[i];
         if (gpt2) {
             layernorm_fwd(y_->n2, y_->n2_mean, y_->n2_rstd, y_->x_mid, PW("ffn_norm.weight", l), PW("ffn_norm.bias", l), N, C, eps);
             matmul_fwd(t, y_->h1, y_->n2, PW("ffn_up.weight", l), PW("ffn_up.bias", l), N, C, F);
-            gelu_fwd(y_->h, y_->h1, (size_t)N * F);
+            gelu_fwd(t, y_->h, y_->h1, (size_t)N * F);
             matmul_fwd(t, next, y_->h, PW("ffn_down.weight", l), PW("ffn_down.bias", l), N, F, C);
         } else {
             rmsnorm_fwd(y_->n2, y_->n2_rstd, y_->x_mid, PW("ffn_norm.weight", l), N, C, eps);
@@ -527,7 +584,7 @@ float sm_trainer_step_grads(sm_trainer *t, const int32_t *x, const int32_t *y, i
         if (gpt2) {
             matmul_bwd(t, dh, PG("ffn_down.weight", l), PG("ffn_down.bias", l), dx, y_->h, PW("ffn_down.weight", l), N, F, C);
             memset(dh1, 0, (size_t)N * F * sizeof(float));
-            gelu_bwd(dh1, y_->h1, dh, (size_t)N * F);
+            gelu_bwd(t, dh1, y_->h1, dh, (size_t)N * F);
             matmul_bwd(t, dn, PG("ffn_up.weight", l), PG("ffn_up.bias", l), dh1, y_->n2, PW("ffn_up.weight", l), N, C, F);
             layernorm_bwd(dx, PG("ffn_norm.weight", l), PG("ffn_norm.bias", l), dn, y_->x_mid, PW("ffn_norm.weight", l), y_->n2_mean, y_->n2_rstd, N, C);
         } else {
@@ -544,7 +601,7 @@ float sm_trainer_step_grads(sm_trainer *t, const int32_t *x, const int32_t *y, i
         if (gpt2) {
             matmul_bwd(t, dtmp, PG("attn_output.weight", l), PG("attn_output.bias", l), dx, y_->atty, PW("attn_output.weight", l), N, C, C);
             memset(dq, 0, (size_t)N * 3 * C * sizeof(float));
-            attention_bwd(dq, dq + C, dq + 2 * C, datt, dtmp, y_->att, y_->qkv, y_->qkv + C, y_->qkv + 2 * C, as);
+            attention_bwd(t, dq, dq + C, dq + 2 * C, datt, dtmp, y_->att, y_->qkv, y_->qkv + C, y_->qkv + 2 * C, as);
             memset(dn, 0, (size_t)N * C * sizeof(float));
             matmul_bwd(t, dn, PG("attn_qkv.weight", l), PG("attn_qkv.bias", l), dq, y_->n1, PW("attn_qkv.weight", l), N, C, 3 * C);
             layernorm_bwd(dx, PG("attn_norm.weight", l), PG("attn_norm.bias", l), dn, y_->x, PW("attn_norm.weight", l), y_->n1_mean, y_->n1_rstd, N, C);
@@ -552,7 +609,7 @@ float sm_trainer_step_grads(sm_trainer *t, const int32_t *x, const int32_t *y, i
             matmul_bwd(t, dtmp, PG("attn_output.weight", l), NULL, dx, y_->atty, PW("attn_output.weight", l), N, C, C);
             float *dk = dq + (size_t)N * C, *dv = dk + (size_t)N * KV;
             memset(dq, 0, (size_t)N * (C + 2 * KV) * sizeof(float));
-            attention_bwd(dq, dk, dv, datt, dtmp, y_->att, y_->q, y_->k, y_->v, as);
+            attention_bwd(t, dq, dk, dv, datt, dtmp, y_->att, y_->q, y_->k, y_->v, as);
             rope_apply(dq, N, T, H, hd, a.rope_cos, a.rope_sin, -1.0f);
             rope_apply(dk, N, T, c->kv_heads, hd, a.rope_cos, a.rope_sin, -1.0f);
             memset(dn, 0, (size_t)N * C * sizeof(float));

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "smallmind.h"
 #include "kernels/dispatch.h"
+#include "core/threadpool.h"
 
 enum { SM_TRAIN_GPT2 = 1, SM_TRAIN_LLAMA = 2 };
 
@@ -38,9 +39,13 @@ typedef struct sm_trainer {
     size_t act_floats;
     float *scratch;              /* backward temporaries */
     uint64_t step;               /* optimizer steps taken */
+    sm_threadpool *pool;
+    /* matrix products: transposed operands, packed panels, results */
+    float *mm_at, *mm_bt, *mm_pack, *mm_out;
 } sm_trainer;
 
-sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, sm_trainer **out, sm_error *err);
+/* n_threads 0 = one per physical core. Results do not depend on it. */
+sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads, sm_trainer **out, sm_error *err);
 void sm_trainer_free(sm_trainer *t);
 const sm_param *sm_trainer_param(const sm_trainer *t, const char *name);
 

@@ -20,7 +20,7 @@ int main(int argc, char **argv) {
                          hp->dim, hp->n_layers, hp->n_heads, hp->n_kv_heads, hp->ffn_dim,
                          sm_gguf_find_tensor(&m->gguf, "output.weight") == NULL, hp->norm_eps, hp->rope_base};
     sm_trainer *t;
-    if (sm_trainer_new(&c, B, T, &t, &err) || sm_trainer_load_weights(t, m, &err)) {
+    if (sm_trainer_new(&c, B, T, 0, &t, &err) || sm_trainer_load_weights(t, m, &err)) {
         fprintf(stderr, "%s\n", err.message);
         return 1;
     }
