@@ -29,6 +29,19 @@ for arch in gpt2 llama; do
     if [ -s "$TMP/$arch.loss.svg" ] && grep -q "<polyline" "$TMP/$arch.loss.svg"; then ok "loss_curve_${arch}"; else bad "loss_curve_${arch}"; fi
 done
 
+# a BPE vocabulary learned from the corpus: stored in the model, used by run
+"$SM" train --data "$TMP/corpus.txt" --out "$TMP/bpe.gguf" --tokenizer bpe:400 --dim 64 --layers 2 --heads 4 \
+    --batch 8 --seq 32 --steps 150 --lr 3e-3 --warmup 10 --eval-every 0 --log "$TMP/bpe.csv" 2> /dev/null
+first=$(sed -n 2p "$TMP/bpe.csv" | cut -d, -f2); last=$(tail -1 "$TMP/bpe.csv" | cut -d, -f2)
+ids=$("$SM" tokenize -m "$TMP/bpe.gguf" -p "The little cat sat on the warm mat." --ids --no-bos 2> /dev/null | tr -cd ',' | wc -c)
+back=$("$SM" run -m "$TMP/bpe.gguf" -p "The little" -n 30 --temp 0 2> /dev/null)
+if grep -q '"gpt2"' <("$SM" inspect "$TMP/bpe.gguf" --no-tensors) && [ "$ids" -lt 12 ] \
+    && awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a / 2) }' && [ ${#back} -gt 15 ]; then
+    ok "bpe_tokenizer_learned ($((ids + 1)) tokens for 35 characters; loss $first -> $last)"
+else
+    bad "bpe_tokenizer_learned" "ids $ids, loss $first -> $last, '$back'"
+fi
+
 # resume: a constant learning rate makes the schedule independent of --steps
 common=(--data "$TMP/corpus.txt" --arch llama --dim 32 --layers 2 --heads 4 --kv-heads 2 --batch 4 --seq 32
         --lr 1e-3 --min-lr 1e-3 --warmup 0 --eval-every 0 -t 1)
@@ -69,7 +82,7 @@ expect "train_missing_file" "$SM" train --data /nonexistent --out "$TMP/x.gguf"
 expect "train_seq_beyond_ctx" "$SM" train --data "$TMP/corpus.txt" --out "$TMP/x.gguf" --seq 512 --ctx 64
 expect "train_bad_arch" "$SM" train --data "$TMP/corpus.txt" --out "$TMP/x.gguf" --arch rnn
 expect "train_resume_not_checkpoint" "$SM" train --data "$TMP/corpus.txt" --out "$TMP/x.gguf" --resume "$TMP/gpt2.gguf" --steps 300
-expect "train_bpe_not_yet" "$SM" train --data "$TMP/corpus.txt" --out "$TMP/x.gguf" --tokenizer bpe:500
+expect "train_bpe_too_small" "$SM" train --data "$TMP/corpus.txt" --out "$TMP/x.gguf" --tokenizer bpe:100
 
 echo "train: $pass passed, $fail failed"
 [ $fail -eq 0 ]

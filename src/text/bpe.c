@@ -57,6 +57,8 @@ struct sm_bpe {
     int32_t byte_id[256];   /* token of each byte's code point, or -1 */
 };
 
+const char *sm_bpe_gpt2_pattern(void) { return GPT2_RE; }
+
 uint32_t sm_bpe_byte_to_cp(unsigned char b) {
     if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174) return b;
     uint32_t n = 0;

@@ -28,6 +28,18 @@ void sm_bpe_free(sm_bpe *b);
 sm_status sm_bpe_encode(const struct sm_vocab *v, const char *text, size_t len, sm_token *tokens, size_t capacity,
                         size_t *n, sm_error *err);
 
+/* The gpt-2 pre-tokenizer's pattern (the one bpe:N tokenizers are learned with). */
+const char *sm_bpe_gpt2_pattern(void);
+
+/* Learns a byte-level BPE vocabulary of at most n_vocab tokens from text:
+ * the 256 byte tokens, then merges of the most frequent adjacent pair within
+ * gpt-2 pre-tokenizer pieces (ties: the smaller pair of ids), then
+ * <|endoftext|>. tokens and merges ("left right") are written as GGUF keeps
+ * them (bytes as GPT-2's code points); free them with sm_bpe_strings_free. */
+sm_status sm_bpe_learn(const char *text, size_t len, int n_vocab, char ***tokens, int *n_tokens, char ***merges,
+                       int *n_merges, sm_error *err);
+void sm_bpe_strings_free(char **strings, int n);
+
 /* GPT-2's byte <-> code point mapping: printable bytes stand for
  * themselves, the rest are moved to U+0100 and up. */
 uint32_t sm_bpe_byte_to_cp(unsigned char b);

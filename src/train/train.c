@@ -15,6 +15,7 @@
 #include "core/rng.h"
 #include "io/gguf_write.h"
 #include "model/model.h"
+#include "text/bpe.h"
 #include "text/unicode.h"
 #include "text/utf8.h"
 
@@ -54,10 +55,13 @@ typedef struct run {
     sm_train_params p;
     sm_trainer *t;
     sm_model *tok_model;         /* the tokenizer's source: a checkpoint, --init or FROM.gguf */
-    sm_vocab char_vocab;         /* or a vocabulary built from the data's characters */
-    int has_char_vocab;
+    sm_vocab char_vocab;         /* or a vocabulary built from the data: its characters, */
+    int has_char_vocab;          /* or (is_bpe) byte-level BPE learned from it */
+    int is_bpe;
     char **char_tokens;          /* its token texts, as written to GGUF */
     int n_char_tokens;
+    char **merges;               /* BPE merges, "left right" */
+    int n_merges;
     int32_t *train, *val;        /* token streams */
     size_t n_train, n_val;
     uint64_t data_pos, rng;
@@ -70,8 +74,8 @@ static void run_free(run *r) {
     sm_trainer_free(r->t);
     sm_model_free(r->tok_model);
     if (r->has_char_vocab) sm_vocab_free(&r->char_vocab);
-    for (int i = 0; i < r->n_char_tokens; i++) sm_free(r->char_tokens[i]);
-    sm_free(r->char_tokens);
+    sm_bpe_strings_free(r->char_tokens, r->n_char_tokens);
+    sm_bpe_strings_free(r->merges, r->n_merges);
     sm_free(r->train);
     sm_free(r->val);
     sm_free(r->curve);
@@ -118,6 +122,32 @@ static sm_status build_char_vocab(run *r, const char *text, size_t len, sm_error
     r->char_vocab.eos = 2;
     r->char_vocab.add_space_prefix = 0;
     return SM_OK;
+}
+
+/* A byte-level BPE vocabulary of n tokens learned from the text. */
+static sm_status build_bpe_vocab(run *r, const char *text, size_t len, int n, sm_error *err) {
+    sm_status st = sm_bpe_learn(text, len, n, &r->char_tokens, &r->n_char_tokens, &r->merges, &r->n_merges, err);
+    if (st) return st;
+    int nt = r->n_char_tokens;
+    sm_vocab_entry *e = sm_calloc((size_t)nt, sizeof *e);
+    sm_text_span *spans = sm_calloc((size_t)(r->n_merges ? r->n_merges : 1), sizeof *spans);
+    if (!e || !spans) { sm_free(e); sm_free(spans); return sm_fail(err, SM_ERR_NOMEM, "out of memory"); }
+    for (int i = 0; i < nt; i++)
+        e[i] = (sm_vocab_entry){r->char_tokens[i], (uint32_t)strlen(r->char_tokens[i]), 0.0f,
+                                i == nt - 1 ? SM_TOK_CONTROL : SM_TOK_NORMAL};
+    for (int i = 0; i < r->n_merges; i++) spans[i] = (sm_text_span){r->merges[i], strlen(r->merges[i])};
+    st = sm_vocab_build(&r->char_vocab, e, nt, SM_VOCAB_BPE, err);
+    if (!st) {
+        r->has_char_vocab = 1;
+        r->is_bpe = 1;
+        int fallback;
+        st = sm_bpe_attach(&r->char_vocab, "gpt-2", 5, spans, (size_t)r->n_merges, &fallback, err);
+        r->char_vocab.bos = r->char_vocab.eos = nt - 1;
+        r->char_vocab.add_bos = 1;
+    }
+    sm_free(e);
+    sm_free(spans);
+    return st;
 }
 
 static const sm_vocab *vocab_of(const run *r) { return r->has_char_vocab ? &r->char_vocab : &r->tok_model->vocab; }
@@ -185,7 +215,20 @@ static void write_model_meta(sm_gguf_writer *w, const run *r) {
         sm_gguf_put_f32(w, KEY("attention.layer_norm_rms_epsilon"), c->norm_eps);
     }
 #undef KEY
-    if (r->has_char_vocab) {
+    if (r->is_bpe) {
+        int n = r->n_char_tokens;
+        int32_t *types = sm_alloc((size_t)n * sizeof *types);
+        for (int i = 0; i < n; i++) types[i] = i == n - 1 ? SM_TOK_CONTROL : SM_TOK_NORMAL;
+        sm_gguf_put_str(w, "tokenizer.ggml.model", "gpt2");
+        sm_gguf_put_str(w, "tokenizer.ggml.pre", "gpt-2");
+        sm_gguf_put_str_array(w, "tokenizer.ggml.tokens", (const char *const *)r->char_tokens, (size_t)n);
+        sm_gguf_put_i32_array(w, "tokenizer.ggml.token_type", types, (size_t)n);
+        sm_gguf_put_str_array(w, "tokenizer.ggml.merges", (const char *const *)r->merges, (size_t)r->n_merges);
+        sm_gguf_put_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)(n - 1));
+        sm_gguf_put_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)(n - 1));
+        sm_gguf_put_bool(w, "tokenizer.ggml.add_bos_token", 1);
+        sm_free(types);
+    } else if (r->has_char_vocab) {
         int n = r->n_char_tokens;
         float *scores = sm_calloc((size_t)n, sizeof *scores);
         int32_t *types = sm_alloc((size_t)n * sizeof *types);
@@ -359,17 +402,24 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
         cfg.tied = 1;
         cfg.norm_eps = 1e-5f;
         cfg.rope_base = 10000.0f;
-        if (p->tokenizer && strcmp(p->tokenizer, "char")) {
-            if (!strncmp(p->tokenizer, "bpe:", 4)) {
-                st = sm_fail(err, SM_ERR_UNSUPPORTED, "the bpe:N tokenizer is not available yet; use char or FROM.gguf");
-                goto done;
-            }
+        int is_bpe = p->tokenizer && !strncmp(p->tokenizer, "bpe:", 4);
+        if (p->tokenizer && strcmp(p->tokenizer, "char") && !is_bpe) {
             if ((st = sm_model_load(p->tokenizer, NULL, &r.tok_model, err))) goto done;
         } else {
+            long n_bpe = 0;
+            if (is_bpe) {
+                char *end;
+                n_bpe = strtol(p->tokenizer + 4, &end, 10);
+                if (*end || n_bpe < 258 || n_bpe > 1 << 20) {
+                    st = sm_fail(err, SM_ERR_INVALID_ARG, "--tokenizer bpe:N needs N from 258 to %d", 1 << 20);
+                    goto done;
+                }
+            }
             sm_mapped_file f;
             if ((st = sm_map_file(p->data, &f, err))) goto done;
             size_t bad = sm_utf8_validate((const char *)f.data, f.size);
             if (bad != f.size) st = sm_fail(err, SM_ERR_UTF8, "%s is not valid UTF-8 (byte %zu)", p->data, bad);
+            else if (is_bpe) st = build_bpe_vocab(&r, (const char *)f.data, f.size, (int)n_bpe, err);
             else st = build_char_vocab(&r, (const char *)f.data, f.size, err);
             sm_unmap_file(&f);
             if (st) goto done;
