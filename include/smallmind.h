@@ -256,6 +256,7 @@ typedef struct sm_train_params {
     const char *resume;           /* continue from this checkpoint */
     const char *init;             /* or start from this model's weights */
     const char *log_csv;          /* a CSV of step, loss, val loss, lr, tok/s */
+    int grad_checkpointing;       /* recompute each layer's activations in backward */
 } sm_train_params;
 
 sm_train_params sm_train_default_params(void);
@@ -268,6 +269,8 @@ typedef struct sm_train_progress {
     int checkpointed;             /* a checkpoint was written after this step */
     uint64_t n_params;
     int vocab;
+    uint64_t activation_bytes;    /* activations held for one step ... */
+    uint64_t activation_bytes_full; /* ... and what they would be without checkpointing */
 } sm_train_progress;
 
 /* Trains; calls progress after every optimizer step (may be NULL). The

@@ -140,8 +140,12 @@ for arch in llama gpt2; do
         bad "init_$arch" "$(cat "$TMP/err")"
     fi
 done
+# a tied llama head is simply absent; a tied gpt2 head is written as a copy
+# of the embedding (llama.cpp's gpt2 loader requires the tensor)
+"$SM" init "$TMP/llama-tied.gguf" --arch llama --dim 32 --layers 1 --heads 2 --ffn 48 --vocab 300 --tied 2> /dev/null
 if grep -q "heads 6 (kv 2)" <("$SM" inspect "$TMP/llama.gguf" 2>&1) && grep -qE "^  output\.weight" <("$SM" inspect "$TMP/llama.gguf" 2>&1) \
-    && ! grep -qE "^  output\.weight" <("$SM" inspect "$TMP/gpt2.gguf" 2>&1); then ok "init_gqa_and_tied"; else bad "init_gqa_and_tied"; fi
+    && ! grep -qE "^  output\.weight" <("$SM" inspect "$TMP/llama-tied.gguf" 2>&1) \
+    && grep -qE "^  output\.weight" <("$SM" inspect "$TMP/gpt2.gguf" 2>&1); then ok "init_gqa_and_tied"; else bad "init_gqa_and_tied"; fi
 expect_error "init_bad_arch" "$SM" init "$TMP/x.gguf" --arch rwkv
 expect_error "init_dim_not_multiple" "$SM" init "$TMP/x.gguf" --dim 50 --heads 3
 expect_error "init_kv_heads_not_divisor" "$SM" init "$TMP/x.gguf" --dim 60 --heads 6 --kv-heads 4
@@ -192,7 +196,18 @@ if have models/stories260K.gguf; then
 fi
 
 # ------------------------------------------------------------ bad input
-expect_error "no_model" "$SM" run -p hi
+expect_error "no_model" env SMALLMIND_MODEL=/nonexistent.gguf "$SM" run -p hi
+# the built-in default model, from a build directory and from the checkout's top
+if [ -e models/kjv-3m.gguf ]; then
+    for bin in "$SM" ./smallmind; do
+        out=$("$bin" run -p "And God said" -n 80 --seed 7 2> /dev/null)
+        words=0
+        for w in LORD God unto thee thou shall hath Israel said; do case $out in *"$w"*) words=$((words + 1));; esac; done
+        if [ $words -ge 3 ]; then ok "default_model_writes_bible ($bin: $words of 9 words)"; else bad "default_model_writes_bible ($bin)" "$out"; fi
+    done
+else
+    bad "default_model_present" "models/kjv-3m.gguf is missing"
+fi
 expect_error "missing_model" "$SM" run -m /nonexistent.gguf
 expect_error "directory_model" "$SM" run -m /tmp
 : > "$TMP/empty.gguf"

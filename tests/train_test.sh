@@ -25,6 +25,9 @@ for arch in gpt2 llama; do
     last=$(tail -1 "$TMP/$arch.csv" | cut -d, -f2)
     if awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a / 2) }'; then ok "learns_${arch} ($first -> $last)"; else bad "learns_${arch}" "$first -> $last $(tail -c 300 "$TMP/err")"; fi
     out=$("$SM" run -m "$TMP/$arch.gguf" -n 60 --temp 0 2> /dev/null)
+    # a character the corpus lacks falls back to byte tokens and comes back whole
+    ids=$("$SM" tokenize -m "$TMP/$arch.gguf" -p "caf$(printf '\xc3\xa9') Zq" --ids --no-bos 2> /dev/null)
+    if [ -n "$ids" ] && [ "$(echo "$ids" | tr -cd ',' | wc -c)" -ge 5 ]; then ok "char_vocab_byte_fallback_${arch}"; else bad "char_vocab_byte_fallback_${arch}" "$ids"; fi
     if [ $? -eq 0 ] && [ ${#out} -gt 20 ]; then ok "trained_${arch}_generates"; else bad "trained_${arch}_generates" "$out"; fi
     if [ -s "$TMP/$arch.loss.svg" ] && grep -q "<polyline" "$TMP/$arch.loss.svg"; then ok "loss_curve_${arch}"; else bad "loss_curve_${arch}"; fi
 done
@@ -41,6 +44,16 @@ if grep -q '"gpt2"' <("$SM" inspect "$TMP/bpe.gguf" --no-tensors) && [ "$ids" -l
 else
     bad "bpe_tokenizer_learned" "ids $ids, loss $first -> $last, '$back'"
 fi
+
+# gradient checkpointing: the same gradients, bit for bit, in less memory
+for arch in gpt2 llama; do
+    "$SM" init "$TMP/gc-$arch.gguf" --arch $arch --dim 48 --layers 3 --heads 4 --ffn 64 --ctx 32 --vocab 300 --seed 5 2> /dev/null
+    "$BUILD/grad_dump" "$TMP/gc-$arch.gguf" 2 32 "$TMP/gc-$arch.full" && "$BUILD/grad_dump" "$TMP/gc-$arch.gguf" 2 32 "$TMP/gc-$arch.ckpt" recompute
+    if cmp -s "$TMP/gc-$arch.full" "$TMP/gc-$arch.ckpt"; then ok "grad_checkpointing_same_gradients_$arch"; else bad "grad_checkpointing_same_gradients_$arch"; fi
+done
+"$SM" train --data "$TMP/corpus.txt" --out "$TMP/gc.gguf" --dim 64 --layers 4 --heads 4 --batch 4 --seq 64 --steps 2 \
+    --eval-every 0 --grad-checkpointing 2> "$TMP/gc.err"
+if grep -q "gradient checkpointing saves" "$TMP/gc.err" && [ -s "$TMP/gc.gguf" ]; then ok "grad_checkpointing_reports_saving"; else bad "grad_checkpointing_reports_saving" "$(cat "$TMP/gc.err")"; fi
 
 # resume: a constant learning rate makes the schedule independent of --steps
 common=(--data "$TMP/corpus.txt" --arch llama --dim 32 --layers 2 --heads 4 --kv-heads 2 --batch 4 --seq 32

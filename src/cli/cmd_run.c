@@ -20,7 +20,8 @@ static void run_usage(void) {
            "Statistics (tokens/s, time to first token, peak memory) go to stderr.\n"
            "\n"
            "model:\n"
-           "  -m, --model FILE        model file (.gguf, or llama2.c .bin)\n"
+           "  -m, --model FILE        model file (.gguf, or llama2.c .bin); default: the built-in\n"
+           "                          models/kjv-3m.gguf (or $SMALLMIND_MODEL)\n"
            "  -z, --tokenizer FILE    tokenizer.bin for a llama2.c model\n"
            "prompt:\n"
            "  -p, --prompt TEXT       prompt (default: none, start from the BOS token)\n"
@@ -124,6 +125,15 @@ int cmd_run(int argc, char **argv) {
         prompt = file_text;
     }
 
+    char builtin[4096];
+    if (!model_path) {
+        model_path = cli_default_model(builtin, sizeof builtin);
+        if (!model_path) {
+            cli_error(a.cmd, "no model given and the built-in models/kjv-3m.gguf is not beside smallmind: pass -m MODEL.gguf");
+            free(file_text);
+            return SM_EXIT_USAGE;
+        }
+    }
     sm_model *model = cli_load_model(a.cmd, model_path, tok_path);
     if (!model) { free(file_text); return SM_EXIT_ERROR; }
     sm_model_info info;

@@ -3,7 +3,9 @@
 #include "commands.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -23,7 +25,7 @@ static void usage(FILE *f) {
             "  perplexity measure a model's perplexity on a text file\n"
             "\n"
             "`smallmind <command> --help` describes each command's options.\n"
-            "example: smallmind run -m stories260K.gguf -p \"Once upon a time\" -n 64\n",
+            "example: smallmind run -p \"In the beginning\"   (the built-in model, trained on the King James Bible)\n",
             SM_VERSION);
 }
 
@@ -41,6 +43,27 @@ sm_model *cli_load_model(const char *cmd, const char *path, const char *tokenize
         return NULL;
     }
     return m;
+}
+
+const char *cli_default_model(char *buf, size_t cap) {
+    const char *env = getenv("SMALLMIND_MODEL");
+    if (env && *env) {
+        snprintf(buf, cap, "%s", env);
+        return buf;
+    }
+    char exe[2048];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return NULL;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return NULL;
+    *slash = '\0';
+    const char *rel[] = {"/models/kjv-3m.gguf", "/../models/kjv-3m.gguf"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(buf, cap, "%s%s", exe, rel[i]);
+        if (access(buf, R_OK) == 0) return buf;
+    }
+    return NULL;
 }
 
 int main(int argc, char **argv) {

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,8 @@ sm_status sm_gguf_writer_save(sm_gguf_writer *w, const char *path, sm_error *err
     if (!tmp) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
     snprintf(tmp, plen + 16, "%s.tmpXXXXXX", path);
     int fd = mkstemp(tmp);
+    /* mkstemp makes the file private (0600); a model is for anyone to read */
+    if (fd >= 0) fchmod(fd, 0644);
     if (fd < 0) {
         sm_status st = sm_fail(err, SM_ERR_IO, "cannot create a file beside '%s': %s", path, strerror(errno));
         sm_free(tmp);

@@ -58,21 +58,23 @@ typedef struct builder {
     const sm_init_params *p;
 } builder;
 
-/* A weight matrix of rows x cols (GGUF shape [cols, rows]). */
-static void matrix(builder *b, const char *name, int cols, int rows, float std) {
+/* A weight matrix of rows x cols (GGUF shape [cols, rows]); returns its
+ * data (NULL when out of memory). */
+static const void *matrix(builder *b, const char *name, int cols, int rows, float std) {
     size_t n = (size_t)cols * rows;
     uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
     if (b->p->f16) {
         uint16_t *d = own(&b->mem, n * 2);
-        if (!d) return;
+        if (!d) return NULL;
         for (size_t i = 0; i < n; i++) d[i] = sm_fp32_to_fp16(sm_rng_normal(&b->r) * std);
         sm_gguf_add_tensor(b->w, name, SM_GGML_F16, 2, ne, d, n * 2);
-    } else {
-        float *d = own(&b->mem, n * 4);
-        if (!d) return;
-        for (size_t i = 0; i < n; i++) d[i] = sm_rng_normal(&b->r) * std;
-        sm_gguf_add_tensor(b->w, name, SM_GGML_F32, 2, ne, d, n * 4);
+        return d;
     }
+    float *d = own(&b->mem, n * 4);
+    if (!d) return NULL;
+    for (size_t i = 0; i < n; i++) d[i] = sm_rng_normal(&b->r) * std;
+    sm_gguf_add_tensor(b->w, name, SM_GGML_F32, 2, ne, d, n * 4);
+    return d;
 }
 
 /* A vector that starts at `base` (1 for norm weights, 0 for biases), or
@@ -212,11 +214,19 @@ sm_status sm_model_init_file(const sm_init_params *p, const char *path, sm_error
 
     float std = p->init_std;
     int dim = p->dim, kv_dim = kv_heads * head_dim;
-    matrix(&b, "token_embd.weight", dim, n_vocab, std);
+    const void *embd = matrix(&b, "token_embd.weight", dim, n_vocab, std);
     if (gpt2) matrix(&b, "position_embd.weight", dim, p->n_ctx, std);
     vector(&b, "output_norm.weight", dim, 1.0f);
     if (gpt2) vector(&b, "output_norm.bias", dim, 0.0f);
-    if (!p->tied) matrix(&b, "output.weight", dim, n_vocab, std);
+    if (!p->tied) {
+        matrix(&b, "output.weight", dim, n_vocab, std);
+    } else if (gpt2 && embd) {
+        /* llama.cpp's gpt2 loader requires an output matrix: the tied head is
+         * written out as a copy of the embedding */
+        uint64_t ne[2] = {(uint64_t)dim, (uint64_t)n_vocab};
+        sm_gguf_add_tensor(b.w, "output.weight", p->f16 ? SM_GGML_F16 : SM_GGML_F32, 2, ne, embd,
+                           (size_t)dim * n_vocab * (p->f16 ? 2 : 4));
+    }
     for (int l = 0; l < p->n_layers; l++) {
         char n[96];
 #define NAME(s) (snprintf(n, sizeof n, "blk.%d." s, l), n)

@@ -87,8 +87,14 @@ static int cmp_u32(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* A vocabulary of <unk>, <s>, </s> and every character of the text, in
- * code point order; spaces are written as U+2581, as SentencePiece does. */
+/* A vocabulary of <unk>, <s>, </s>, the 256 byte-fallback tokens <0x00>..
+ * <0xFF> (for characters the text lacks; llama.cpp expects them) and every
+ * character of the text in code point order; spaces are written as U+2581,
+ * as SentencePiece does. */
+static int char_token_type(int i) {
+    return i == 0 ? SM_TOK_UNKNOWN : i < 3 ? SM_TOK_CONTROL : i < 259 ? SM_TOK_BYTE : SM_TOK_NORMAL;
+}
+
 static sm_status build_char_vocab(run *r, const char *text, size_t len, sm_error *err) {
     uint32_t *cps = sm_alloc((len + 1) * sizeof *cps);
     if (!cps) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
@@ -97,20 +103,22 @@ static sm_status build_char_vocab(run *r, const char *text, size_t len, sm_error
     for (size_t i = 0; i < n; i++)
         if (i == 0 || cps[i] != cps[i - 1]) cps[u++] = cps[i];
     if (u > 65536) { sm_free(cps); return sm_fail(err, SM_ERR_INVALID_ARG, "the text has %zu distinct characters; too many for a character vocabulary", u); }
-    r->n_char_tokens = (int)u + 3;
+    r->n_char_tokens = (int)u + 3 + 256;
     r->char_tokens = sm_calloc((size_t)r->n_char_tokens, sizeof *r->char_tokens);
     sm_vocab_entry *e = sm_calloc((size_t)r->n_char_tokens, sizeof *e);
     if (!r->char_tokens || !e) { sm_free(cps); sm_free(e); return sm_fail(err, SM_ERR_NOMEM, "out of memory"); }
     const char *fixed[3] = {"<unk>", "<s>", "</s>"};
     for (int i = 0; i < r->n_char_tokens; i++) {
         char buf[8];
+        uint32_t cp = i >= 259 ? cps[i - 259] : 0;
         if (i < 3) snprintf(buf, sizeof buf, "%s", fixed[i]);
-        else if (cps[i - 3] == ' ') snprintf(buf, sizeof buf, "\xe2\x96\x81");
-        else buf[sm_cp_to_utf8(cps[i - 3], buf)] = '\0';
+        else if (i < 259) snprintf(buf, sizeof buf, "<0x%02X>", i - 3);
+        else if (cp == ' ') snprintf(buf, sizeof buf, "\xe2\x96\x81");
+        else buf[sm_cp_to_utf8(cp, buf)] = '\0';
         r->char_tokens[i] = sm_alloc(strlen(buf) + 1);
         if (!r->char_tokens[i]) { sm_free(cps); sm_free(e); return sm_fail(err, SM_ERR_NOMEM, "out of memory"); }
         strcpy(r->char_tokens[i], buf);
-        e[i] = (sm_vocab_entry){r->char_tokens[i], (uint32_t)strlen(buf), 0.0f, i == 0 ? SM_TOK_UNKNOWN : i < 3 ? SM_TOK_CONTROL : SM_TOK_NORMAL};
+        e[i] = (sm_vocab_entry){r->char_tokens[i], (uint32_t)strlen(buf), 0.0f, char_token_type(i)};
     }
     sm_free(cps);
     sm_status st = sm_vocab_build(&r->char_vocab, e, r->n_char_tokens, SM_VOCAB_SPM_MARKED, err);
@@ -232,7 +240,7 @@ static void write_model_meta(sm_gguf_writer *w, const run *r) {
         int n = r->n_char_tokens;
         float *scores = sm_calloc((size_t)n, sizeof *scores);
         int32_t *types = sm_alloc((size_t)n * sizeof *types);
-        for (int i = 0; i < n; i++) types[i] = i == 0 ? SM_TOK_UNKNOWN : i < 3 ? SM_TOK_CONTROL : SM_TOK_NORMAL;
+        for (int i = 0; i < n; i++) types[i] = char_token_type(i);
         sm_gguf_put_str(w, "tokenizer.ggml.model", "llama");
         sm_gguf_put_str_array(w, "tokenizer.ggml.tokens", (const char *const *)r->char_tokens, (size_t)n);
         sm_gguf_put_f32_array(w, "tokenizer.ggml.scores", scores, (size_t)n);
@@ -273,6 +281,14 @@ static sm_status write_gguf(const run *r, const char *path, int checkpoint, sm_e
         sm_gguf_put_u32(w, "smallmind.train.seq", (uint32_t)r->t->T);
     }
     add_tensors(w, r->t, r->t->w, "");
+    const sm_train_config *c = &r->t->cfg;
+    if (!checkpoint && c->tied && c->arch == SM_TRAIN_GPT2) {
+        /* llama.cpp's gpt2 loader requires an output matrix: a copy of the
+         * embedding (a checkpoint keeps the tying, which resuming needs) */
+        uint64_t ne[2] = {(uint64_t)c->dim, (uint64_t)c->vocab};
+        sm_gguf_add_tensor(w, "output.weight", SM_GGML_F32, 2, ne, r->t->w + sm_trainer_param(r->t, "token_embd.weight")->offset,
+                           (size_t)c->dim * c->vocab * 4);
+    }
     if (checkpoint) {
         add_tensors(w, r->t, r->t->m, "opt.m.");
         add_tensors(w, r->t, r->t->v, "opt.v.");
@@ -427,7 +443,7 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
         cfg.vocab = vocab_of(&r)->n;
     }
     if (p->seq > cfg.ctx) { st = sm_fail(err, SM_ERR_INVALID_ARG, "--seq %d is longer than the model's context %d", p->seq, cfg.ctx); goto done; }
-    if ((st = sm_trainer_new(&cfg, p->batch, p->seq, p->threads, &r.t, err))) goto done;
+    if ((st = sm_trainer_new(&cfg, p->batch, p->seq, p->threads, p->grad_checkpointing, &r.t, err))) goto done;
 
     /* data */
     if ((st = read_tokens(&r, p->data, &r.train, &r.n_train, err))) goto done;
@@ -503,7 +519,8 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
         if (csv) fprintf(csv, "%d,%.6f,%.6f,%.6g,%.6f,%.1f\n", step + 1, loss, val_loss, lr, norm, (double)N * p->accum / dt);
         if (progress) {
             sm_train_progress pr = {step + 1, p->steps, (float)loss, val_loss, lr, norm, (double)N * p->accum / dt,
-                                    (double)(sm_now_ns() - t_start) * 1e-9, ckpt, r.t->n_floats, r.t->cfg.vocab};
+                                    (double)(sm_now_ns() - t_start) * 1e-9, ckpt, r.t->n_floats, r.t->cfg.vocab,
+                                    r.t->act_floats * sizeof(float), r.t->act_floats_full * sizeof(float)};
             progress(user, &pr);
         }
     }

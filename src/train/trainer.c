@@ -92,7 +92,7 @@ typedef struct acts {
 
 #define MAX_LAYERS 256
 
-static size_t layout_acts(const sm_trainer *t, float *base, layer_acts *L, acts *a) {
+static size_t layout_acts(const sm_trainer *t, float *base, layer_acts *L, acts *a, int recompute) {
     const sm_train_config *c = &t->cfg;
     size_t N = (size_t)t->B * t->T, C = (size_t)c->dim, F = (size_t)c->ffn, off = 0;
     size_t KV = (size_t)c->kv_heads * (c->dim / c->heads), att = (size_t)t->B * c->heads * t->T * t->T;
@@ -100,6 +100,12 @@ static size_t layout_acts(const sm_trainer *t, float *base, layer_acts *L, acts 
 #define TAKE(ptr, n) do { (ptr) = base ? base + off : NULL; off += (n); } while (0)
     for (int l = 0; l < c->layers; l++) {
         layer_acts *y = &L[l];
+        if (recompute && l > 0) {
+            /* checkpointing: a layer's own input, the rest shared with layer 0 */
+            *y = L[0];
+            TAKE(y->x, N * C);
+            continue;
+        }
         TAKE(y->x, N * C);
         TAKE(y->n1, N * C); TAKE(y->n1_mean, N); TAKE(y->n1_rstd, N);
         if (gpt2) {
@@ -128,7 +134,8 @@ static size_t layout_acts(const sm_trainer *t, float *base, layer_acts *L, acts 
     return off;
 }
 
-sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads, sm_trainer **out, sm_error *err) {
+sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads, int recompute, sm_trainer **out,
+                         sm_error *err) {
     *out = NULL;
     if (cfg->layers < 1 || cfg->layers > MAX_LAYERS || cfg->dim < 1 || cfg->heads < 1 || cfg->dim % cfg->heads ||
         cfg->kv_heads < 1 || cfg->heads % cfg->kv_heads || cfg->vocab < 2 || cfg->ffn < 1 || B < 1 || T < 1 ||
@@ -149,7 +156,9 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     layout_params(t, 0);
     layer_acts L[MAX_LAYERS];
     acts a;
-    t->act_floats = layout_acts(t, NULL, L, &a);
+    t->recompute = recompute;
+    t->act_floats_full = layout_acts(t, NULL, L, &a, 0);
+    t->act_floats = layout_acts(t, NULL, L, &a, recompute);
     size_t N = (size_t)B * T, C = (size_t)cfg->dim, F = (size_t)cfg->ffn;
     size_t att = (size_t)B * cfg->heads * T * T;
     /* backward temporaries: stream gradient, its partner, the attention and FFN
@@ -181,7 +190,7 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     memset(t->g, 0, t->n_floats * sizeof(float));
     memset(t->m, 0, t->n_floats * sizeof(float));
     memset(t->v, 0, t->n_floats * sizeof(float));
-    layout_acts(t, t->act, L, &a);
+    layout_acts(t, t->act, L, &a, recompute);
     int rot = (cfg->dim / cfg->heads) / 2;
     for (int i = 0; i < rot; i++) {
         double freq = pow((double)(cfg->rope_base > 0 ? cfg->rope_base : 10000.0f), -2.0 * i / (2.0 * rot));
@@ -487,6 +496,50 @@ static void attention_bwd(const sm_trainer *t, float *dq, float *dk, float *dv, 
 
 /* ------------------------------------------------------ the two models */
 
+/* One layer's forward pass: from L[l].x to the next layer's input. */
+static void forward_layer(const sm_trainer *t, layer_acts *L, const acts *ap, int l) {
+    const sm_train_config *c = &t->cfg;
+    int B = t->B, T = t->T, N = B * T, C = c->dim, F = c->ffn, H = c->heads;
+    int hd = C / H, KV = c->kv_heads * hd, gpt2 = c->arch == SM_TRAIN_GPT2;
+    float eps = c->norm_eps;
+    acts a = *ap;
+    att_shape as = {B, T, H, c->kv_heads, hd, gpt2 ? 3 * C : C, gpt2 ? 3 * C : KV};
+    char nm[64];
+#define PW(s, l) (snprintf(nm, sizeof nm, "blk.%d." s, l), W(t, nm))
+    layer_acts *y_ = &L[l];
+    float *next = l + 1 < c->layers ? L[l + 1].x : a.x_out;
+    if (gpt2) {
+        layernorm_fwd(y_->n1, y_->n1_mean, y_->n1_rstd, y_->x, PW("attn_norm.weight", l), PW("attn_norm.bias", l), N, C, eps);
+        matmul_fwd(t, y_->qkv, y_->n1, PW("attn_qkv.weight", l), PW("attn_qkv.bias", l), N, C, 3 * C);
+        attention_fwd(t, y_->atty, y_->att, y_->qkv, y_->qkv + C, y_->qkv + 2 * C, as);
+        matmul_fwd(t, y_->x_mid, y_->atty, PW("attn_output.weight", l), PW("attn_output.bias", l), N, C, C);
+    } else {
+        rmsnorm_fwd(y_->n1, y_->n1_rstd, y_->x, PW("attn_norm.weight", l), N, C, eps);
+        matmul_fwd(t, y_->q, y_->n1, PW("attn_q.weight", l), NULL, N, C, C);
+        matmul_fwd(t, y_->k, y_->n1, PW("attn_k.weight", l), NULL, N, C, KV);
+        matmul_fwd(t, y_->v, y_->n1, PW("attn_v.weight", l), NULL, N, C, KV);
+        rope_apply(y_->q, N, T, H, hd, a.rope_cos, a.rope_sin, 1.0f);
+        rope_apply(y_->k, N, T, c->kv_heads, hd, a.rope_cos, a.rope_sin, 1.0f);
+        attention_fwd(t, y_->atty, y_->att, y_->q, y_->k, y_->v, as);
+        matmul_fwd(t, y_->x_mid, y_->atty, PW("attn_output.weight", l), NULL, N, C, C);
+    }
+    for (size_t i = 0; i < (size_t)N * C; i++) y_->x_mid[i] += y_->x[i];
+    if (gpt2) {
+        layernorm_fwd(y_->n2, y_->n2_mean, y_->n2_rstd, y_->x_mid, PW("ffn_norm.weight", l), PW("ffn_norm.bias", l), N, C, eps);
+        matmul_fwd(t, y_->h1, y_->n2, PW("ffn_up.weight", l), PW("ffn_up.bias", l), N, C, F);
+        gelu_fwd(t, y_->h, y_->h1, (size_t)N * F);
+        matmul_fwd(t, next, y_->h, PW("ffn_down.weight", l), PW("ffn_down.bias", l), N, F, C);
+    } else {
+        rmsnorm_fwd(y_->n2, y_->n2_rstd, y_->x_mid, PW("ffn_norm.weight", l), N, C, eps);
+        matmul_fwd(t, y_->h1, y_->n2, PW("ffn_gate.weight", l), NULL, N, C, F);
+        matmul_fwd(t, y_->h2, y_->n2, PW("ffn_up.weight", l), NULL, N, C, F);
+        swiglu_fwd(y_->h, y_->h1, y_->h2, (size_t)N * F);
+        matmul_fwd(t, next, y_->h, PW("ffn_down.weight", l), NULL, N, F, C);
+    }
+    for (size_t i = 0; i < (size_t)N * C; i++) next[i] += y_->x_mid[i];
+#undef PW
+}
+
 float sm_trainer_step_grads(sm_trainer *t, const int32_t *x, const int32_t *y, int backward) {
     const sm_train_config *c = &t->cfg;
     int B = t->B, T = t->T, N = B * T, C = c->dim, F = c->ffn, V = c->vocab, H = c->heads;
@@ -494,7 +547,7 @@ float sm_trainer_step_grads(sm_trainer *t, const int32_t *x, const int32_t *y, i
     float eps = c->norm_eps;
     layer_acts L[MAX_LAYERS];
     acts a;
-    layout_acts(t, t->act, L, &a);
+    layout_acts(t, t->act, L, &a, t->recompute);
     char nm[64];
 #define PW(s, l) (snprintf(nm, sizeof nm, "blk.%d." s, l), W(t, nm))
 #define PG(s, l) (snprintf(nm, sizeof nm, "blk.%d." s, l), G(t, nm))
@@ -510,39 +563,7 @@ float sm_trainer_step_grads(sm_trainer *t, const int32_t *x, const int32_t *y, i
         }
     }
     att_shape as = {B, T, H, c->kv_heads, hd, gpt2 ? 3 * C : C, gpt2 ? 3 * C : KV};
-    for (int l = 0; l < c->layers; l++) {
-        layer_acts *y_ = &L[l];
-        float *next = l + 1 < c->layers ? L[l + 1].x : a.x_out;
-        if (gpt2) {
-            layernorm_fwd(y_->n1, y_->n1_mean, y_->n1_rstd, y_->x, PW("attn_norm.weight", l), PW("attn_norm.bias", l), N, C, eps);
-            matmul_fwd(t, y_->qkv, y_->n1, PW("attn_qkv.weight", l), PW("attn_qkv.bias", l), N, C, 3 * C);
-            attention_fwd(t, y_->atty, y_->att, y_->qkv, y_->qkv + C, y_->qkv + 2 * C, as);
-            matmul_fwd(t, y_->x_mid, y_->atty, PW("attn_output.weight", l), PW("attn_output.bias", l), N, C, C);
-        } else {
-            rmsnorm_fwd(y_->n1, y_->n1_rstd, y_->x, PW("attn_norm.weight", l), N, C, eps);
-            matmul_fwd(t, y_->q, y_->n1, PW("attn_q.weight", l), NULL, N, C, C);
-            matmul_fwd(t, y_->k, y_->n1, PW("attn_k.weight", l), NULL, N, C, KV);
-            matmul_fwd(t, y_->v, y_->n1, PW("attn_v.weight", l), NULL, N, C, KV);
-            rope_apply(y_->q, N, T, H, hd, a.rope_cos, a.rope_sin, 1.0f);
-            rope_apply(y_->k, N, T, c->kv_heads, hd, a.rope_cos, a.rope_sin, 1.0f);
-            attention_fwd(t, y_->atty, y_->att, y_->q, y_->k, y_->v, as);
-            matmul_fwd(t, y_->x_mid, y_->atty, PW("attn_output.weight", l), NULL, N, C, C);
-        }
-        for (size_t i = 0; i < (size_t)N * C; i++) y_->x_mid[i] += y_->x[i];
-        if (gpt2) {
-            layernorm_fwd(y_->n2, y_->n2_mean, y_->n2_rstd, y_->x_mid, PW("ffn_norm.weight", l), PW("ffn_norm.bias", l), N, C, eps);
-            matmul_fwd(t, y_->h1, y_->n2, PW("ffn_up.weight", l), PW("ffn_up.bias", l), N, C, F);
-            gelu_fwd(t, y_->h, y_->h1, (size_t)N * F);
-            matmul_fwd(t, next, y_->h, PW("ffn_down.weight", l), PW("ffn_down.bias", l), N, F, C);
-        } else {
-            rmsnorm_fwd(y_->n2, y_->n2_rstd, y_->x_mid, PW("ffn_norm.weight", l), N, C, eps);
-            matmul_fwd(t, y_->h1, y_->n2, PW("ffn_gate.weight", l), NULL, N, C, F);
-            matmul_fwd(t, y_->h2, y_->n2, PW("ffn_up.weight", l), NULL, N, C, F);
-            swiglu_fwd(y_->h, y_->h1, y_->h2, (size_t)N * F);
-            matmul_fwd(t, next, y_->h, PW("ffn_down.weight", l), NULL, N, F, C);
-        }
-        for (size_t i = 0; i < (size_t)N * C; i++) next[i] += y_->x_mid[i];
-    }
+    for (int l = 0; l < c->layers; l++) forward_layer(t, L, &a, l);
     if (gpt2) layernorm_fwd(a.nf, a.nf_mean, a.nf_rstd, a.x_out, W(t, "output_norm.weight"), W(t, "output_norm.bias"), N, C, eps);
     else rmsnorm_fwd(a.nf, a.nf_rstd, a.x_out, W(t, "output_norm.weight"), N, C, eps);
     const float *wout = c->tied ? wte : W(t, "output.weight");
@@ -577,6 +598,7 @@ float sm_trainer_step_grads(sm_trainer *t, const int32_t *x, const int32_t *y, i
     else rmsnorm_bwd(dx, G(t, "output_norm.weight"), dn, a.x_out, W(t, "output_norm.weight"), a.nf_rstd, N, C);
     for (int l = c->layers - 1; l >= 0; l--) {
         layer_acts *y_ = &L[l];
+        if (t->recompute) forward_layer(t, L, &a, l);  /* its activations, again */
         /* dx holds the gradient of the stream after this layer; the FFN
          * block adds into the stream, so dx passes to x_mid unchanged */
         memset(dh, 0, (size_t)N * F * sizeof(float));

@@ -39,13 +39,19 @@ typedef struct sm_trainer {
     size_t act_floats;
     float *scratch;              /* backward temporaries */
     uint64_t step;               /* optimizer steps taken */
+    int recompute;               /* gradient checkpointing: layers share activations */
+    size_t act_floats_full;      /* what the activations would take without it */
     sm_threadpool *pool;
     /* matrix products: transposed operands, packed panels, results */
     float *mm_at, *mm_bt, *mm_pack, *mm_out;
 } sm_trainer;
 
-/* n_threads 0 = one per physical core. Results do not depend on it. */
-sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads, sm_trainer **out, sm_error *err);
+/* n_threads 0 = one per physical core. Results do not depend on it. With
+ * recompute (gradient checkpointing) only each layer's input is kept; the
+ * backward pass recomputes a layer's activations before it needs them, for
+ * the same gradients, bit for bit, in less memory. */
+sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads, int recompute, sm_trainer **out,
+                         sm_error *err);
 void sm_trainer_free(sm_trainer *t);
 const sm_param *sm_trainer_param(const sm_trainer *t, const char *name);
 

@@ -10,7 +10,7 @@
 #include "train/trainer.h"
 
 int main(int argc, char **argv) {
-    if (argc != 5) { fprintf(stderr, "usage: grad_dump MODEL.gguf B T OUT.bin\n"); return 2; }
+    if (argc != 5 && argc != 6) { fprintf(stderr, "usage: grad_dump MODEL.gguf B T OUT.bin [recompute]\n"); return 2; }
     sm_error err;
     sm_model *m;
     if (sm_model_load(argv[1], NULL, &m, &err)) { fprintf(stderr, "%s\n", err.message); return 1; }
@@ -20,7 +20,7 @@ int main(int argc, char **argv) {
                          hp->dim, hp->n_layers, hp->n_heads, hp->n_kv_heads, hp->ffn_dim,
                          sm_gguf_find_tensor(&m->gguf, "output.weight") == NULL, hp->norm_eps, hp->rope_base};
     sm_trainer *t;
-    if (sm_trainer_new(&c, B, T, 0, &t, &err) || sm_trainer_load_weights(t, m, &err)) {
+    if (sm_trainer_new(&c, B, T, 0, argc == 6, &t, &err) || sm_trainer_load_weights(t, m, &err)) {
         fprintf(stderr, "%s\n", err.message);
         return 1;
     }
