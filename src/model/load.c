@@ -182,7 +182,7 @@ static sm_status load_gguf_vocab(sm_model *m, sm_error *err) {
     return SM_OK;
 }
 
-/* The keys every architecture has, under its own prefix. */
+/* The keys every architecture has, under its own prefix, and the head size they imply. */
 static sm_status get_common_hparams(const sm_gguf *g, const char *a, int max_ctx, sm_hparams *hp, sm_error *err) {
     sm_status st;
     if ((st = get_hparam(g, a, "context_length", 1, max_ctx, 1, 0, &hp->n_ctx_train, err)) ||
@@ -191,6 +191,10 @@ static sm_status get_common_hparams(const sm_gguf *g, const char *a, int max_ctx
         (st = get_hparam(g, a, "feed_forward_length", 1, 1 << 20, 1, 0, &hp->ffn_dim, err)) ||
         (st = get_hparam(g, a, "attention.head_count", 1, hp->dim, 1, 0, &hp->n_heads, err)))
         return st;
+    if (hp->dim % hp->n_heads != 0)
+        return sm_fail(err, SM_ERR_FORMAT, "embedding length %d is not a multiple of head count %d", hp->dim,
+                       hp->n_heads);
+    hp->head_dim = hp->dim / hp->n_heads;
     return SM_OK;
 }
 
@@ -203,13 +207,9 @@ static sm_status load_gguf_llama(sm_model *m, sm_error *err) {
     if ((st = get_common_hparams(g, a, 1 << 24, hp, err)) ||
         (st = get_hparam(g, a, "attention.head_count_kv", 1, hp->n_heads, 0, hp->n_heads, &hp->n_kv_heads, err)))
         return st;
-    if (hp->dim % hp->n_heads != 0)
-        return sm_fail(err, SM_ERR_FORMAT, "embedding length %d is not a multiple of head count %d", hp->dim,
-                       hp->n_heads);
     if (hp->n_heads % hp->n_kv_heads != 0)
         return sm_fail(err, SM_ERR_FORMAT, "head count %d is not a multiple of KV head count %d", hp->n_heads,
                        hp->n_kv_heads);
-    hp->head_dim = hp->dim / hp->n_heads;
     if ((st = get_hparam(g, a, "rope.dimension_count", 0, hp->head_dim, 0, hp->head_dim, &hp->rope_dim, err)) ||
         (st = get_fparam(g, a, "rope.freq_base", 1e-3, 1e12, 10000.0, &hp->rope_base, err)) ||
         (st = get_fparam(g, a, "attention.layer_norm_rms_epsilon", 0.0, 1.0, 1e-5, &hp->norm_eps, err)))
@@ -253,11 +253,7 @@ static sm_status load_gguf_gpt2(sm_model *m, sm_error *err) {
     if ((st = get_common_hparams(g, a, 1 << 20, hp, err)) ||
         (st = get_fparam(g, a, "attention.layer_norm_epsilon", 0.0, 1.0, 1e-5, &hp->norm_eps, err)))
         return st;
-    if (hp->dim % hp->n_heads != 0)
-        return sm_fail(err, SM_ERR_FORMAT, "embedding length %d is not a multiple of head count %d", hp->dim,
-                       hp->n_heads);
     hp->n_kv_heads = hp->n_heads;
-    hp->head_dim = hp->dim / hp->n_heads;
     hp->n_vocab = m->vocab.n;
     int dim = hp->dim, ffn = hp->ffn_dim;
     if ((st = find_matrix(g, "token_embd.weight", dim, hp->n_vocab, 0, &m->tok_embd, err)) ||
