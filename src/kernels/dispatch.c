@@ -43,7 +43,7 @@ static void matmul_f32_scalar(float *c, const float *a, const float *w, int m, i
 
 static const sm_kernel_table scalar = {"scalar", sm_matvec_f32, sm_matvec_f16, matvec_q8_0_scalar,
                                        matvec_q4_0_scalar, quantize_q8_0_scalar, sm_gelu, gelu_grad_scalar, sm_swiglu,
-                                       sm_softmax, dot_scalar, axpy_scalar, matmul_f32_scalar, NULL, NULL};
+                                       sm_softmax, dot_scalar, axpy_scalar, matmul_f32_scalar, NULL, NULL, NULL, NULL};
 
 #if defined(__x86_64__)
 void sm_matvec_f32_avx2(float *out, const float *w, const float *x, int rows, int cols);
@@ -68,14 +68,17 @@ void sm_matmul_f32_avx2(float *c, const float *a, const float *w, int m, int n, 
 void sm_matmul_f32_avx512(float *c, const float *a, const float *w, int m, int n, int k, int ldc);
 void sm_pack_a_avx512(float *packed, const float *a, int m, int k);
 void sm_matmul_packed_avx512(float *c, const float *packed, const float *w, int m, int n, int k, int ldc);
+void sm_matvec_q4_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_matvec_q8_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 
 static const sm_kernel_table avx2 = {"avx2", sm_matvec_f32_avx2, sm_matvec_f16_avx2, sm_matvec_q8_0_avx2,
                                      sm_matvec_q4_0_avx2, sm_quantize_q8_0_avx2, sm_gelu_avx2, gelu_grad_scalar, sm_swiglu_avx2,
-                                     sm_softmax_avx2, sm_dot_f32_avx2, sm_axpy_f32_avx2, sm_matmul_f32_avx2, NULL, NULL};
+                                     sm_softmax_avx2, sm_dot_f32_avx2, sm_axpy_f32_avx2, sm_matmul_f32_avx2, NULL, NULL, NULL, NULL};
 static const sm_kernel_table avx512 = {"avx512", sm_matvec_f32_avx512, sm_matvec_f16_avx512, sm_matvec_q8_0_avx512,
                                        sm_matvec_q4_0_avx512, sm_quantize_q8_0_avx2, sm_gelu_avx512, sm_gelu_grad_avx512, sm_swiglu_avx512,
                                        sm_softmax_avx512, sm_dot_f32_avx2, sm_axpy_f32_avx2, sm_matmul_f32_avx512,
-                                       sm_pack_a_avx512, sm_matmul_packed_avx512};
+                                       sm_pack_a_avx512, sm_matmul_packed_avx512, sm_matvec_q4_0_x16_avx512,
+                                       sm_matvec_q8_0_x16_avx512};
 
 static int has_avx2(void) {
     __builtin_cpu_init();
@@ -102,7 +105,7 @@ void sm_matmul_f32_neon(float *c, const float *a, const float *w, int m, int n, 
 /* NEON is part of every AArch64 CPU: no run-time check is needed. */
 static const sm_kernel_table neon = {"neon", sm_matvec_f32_neon, sm_matvec_f16_neon, sm_matvec_q8_0_neon,
                                      sm_matvec_q4_0_neon, quantize_q8_0_scalar, sm_gelu, gelu_grad_scalar, sm_swiglu, sm_softmax,
-                                     sm_dot_f32_neon, sm_axpy_f32_neon, sm_matmul_f32_neon, NULL, NULL};
+                                     sm_dot_f32_neon, sm_axpy_f32_neon, sm_matmul_f32_neon, NULL, NULL, NULL, NULL};
 #endif
 
 int sm_kernels_available(const sm_kernel_table **out, int cap) {

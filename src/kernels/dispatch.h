@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+typedef void (*sm_matvec_x16_fn)(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+
 typedef struct sm_kernel_table {
     const char *name;   /* "scalar", "avx2", "avx512" */
     void (*matvec_f32)(float *out, const float *w, const float *x, int rows, int cols);
@@ -27,6 +29,11 @@ typedef struct sm_kernel_table {
      * ((m + 15) / 16) * 16 * k floats; NULL where a level has none */
     void (*pack_a)(float *packed, const float *a, int m, int k);
     void (*matmul_packed)(float *c, const float *packed, const float *w, int m, int n, int k, int ldc);
+    /* optional: matrix x vector on weights interleaved 16 rows at a time
+     * (interleave.h); rows a multiple of 16, xsum the activation blocks'
+     * sums. A model interleaves its Q4_0/Q8_0 matrices at load when the
+     * best level has these. */
+    sm_matvec_x16_fn matvec_q4_0_x16, matvec_q8_0_x16;
 } sm_kernel_table;
 
 /* The named variant if this CPU can run it, else NULL. NULL or "auto"

@@ -5,6 +5,7 @@
 #include "kernels.h"
 #include "quant.h"
 #include "half.h"
+#include "interleave.h"
 
 #include <math.h>
 
@@ -213,6 +214,52 @@ AVX512 void sm_matvec_q8_0_avx512(float *out, const void *w, const void *xq, int
 
 AVX512 void sm_matvec_q4_0_avx512(float *out, const void *w, const void *xq, int rows, int cols) {
     QUANT_MATVEC(sm_block_q4_0, unpack_q4_avx2, dot32_i8_vnni)
+}
+
+/* Sixteen rows at a time on the interleaved layout (interleave.h): per
+ * block, 4 (Q4_0) or 8 (Q8_0) loads each feed VNNI products for 16 rows,
+ * the int32 sums start at minus the code offset times the activation
+ * block's sum, and one multiply-add applies the 16 rows' scales. */
+AVX512 void sm_matvec_q4_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
+    const sm_block_q4_0x16 *g = w;
+    const sm_block_q8_0 *x = xq;
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    int nb = cols / SM_QK;
+    for (int r = 0; r < rows; r += SM_X16, g += nb) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            const int32_t *xs = (const int32_t *)(const void *)x[b].qs;
+            __m512i s0 = _mm512_set1_epi32(-8 * xsum[b]), s1 = _mm512_setzero_si512();
+            for (int c = 0; c < 4; c++) {
+                __m512i v = _mm512_loadu_si512(g[b].qs + 64 * c);
+                s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(v, low), _mm512_set1_epi32(xs[c]));
+                s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(_mm512_srli_epi16(v, 4), low), _mm512_set1_epi32(xs[4 + c]));
+            }
+            __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d)), _mm512_set1_ps(_cvtsh_ss(x[b].d)));
+            acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc);
+        }
+        _mm512_storeu_ps(out + r, acc);
+    }
+}
+
+AVX512 void sm_matvec_q8_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
+    const sm_block_q8_0x16 *g = w;
+    const sm_block_q8_0 *x = xq;
+    int nb = cols / SM_QK;
+    for (int r = 0; r < rows; r += SM_X16, g += nb) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            const int32_t *xs = (const int32_t *)(const void *)x[b].qs;
+            __m512i s0 = _mm512_set1_epi32(-128 * xsum[b]), s1 = _mm512_setzero_si512();
+            for (int c = 0; c < 8; c += 2) {
+                s0 = _mm512_dpbusd_epi32(s0, _mm512_loadu_si512(g[b].qs + 64 * c), _mm512_set1_epi32(xs[c]));
+                s1 = _mm512_dpbusd_epi32(s1, _mm512_loadu_si512(g[b].qs + 64 * c + 64), _mm512_set1_epi32(xs[c + 1]));
+            }
+            __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d)), _mm512_set1_ps(_cvtsh_ss(x[b].d)));
+            acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc);
+        }
+        _mm512_storeu_ps(out + r, acc);
+    }
 }
 
 /* ------------------------------------------------- elementwise and attention

@@ -3,6 +3,7 @@
 #include "session.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "kernels/interleave.h"
 
 #include <math.h>
 #include <string.h>
@@ -44,24 +45,44 @@ typedef struct matvec_task {
     float *tmp;              /* row results before the epilogue */
 } matvec_task;
 
+/* The interleaved kernel for w on this session's level, or NULL. */
+static sm_matvec_x16_fn x16_kernel(const sm_session *s, const sm_matrix *w) {
+    if (!w->x16) return NULL;
+    return w->type == SM_GGML_Q4_0 ? s->kt->matvec_q4_0_x16 : w->type == SM_GGML_Q8_0 ? s->kt->matvec_q8_0_x16 : NULL;
+}
+
 static void matvec_rows(const matvec_task *t, int r0, int r1, float *deq) {
     const sm_kernel_table *kt = t->s->kt;
     const sm_matrix *w = t->w;
-    int n = r1 - r0, cols = w->cols;
+    int cols = w->cols;
+    size_t rb = sm_matrix_row_bytes(w->type, cols);
     float *out = (t->accumulate ? t->tmp : t->out) + r0;
-    const char *base = (const char *)w->data + sm_matrix_row_bytes(w->type, cols) * (size_t)r0;
-    switch (w->type) {
-    case SM_GGML_F32: kt->matvec_f32(out, (const float *)base, t->x, n, cols); break;
-    case SM_GGML_F16: kt->matvec_f16(out, (const uint16_t *)base, t->x, n, cols); break;
-    case SM_GGML_Q8_0: kt->matvec_q8_0(out, base, t->s->xq, n, cols); break;
-    case SM_GGML_Q4_0: kt->matvec_q4_0(out, base, t->s->xq, n, cols); break;
-    default:
-        /* K-quants: a row at a time through floats */
-        for (int r = 0; r < n; r++) {
-            dequantize_row(deq, w->type, base + sm_matrix_row_bytes(w->type, cols) * (size_t)r, cols);
-            kt->matvec_f32(out + r, deq, t->x, 1, cols);
+    sm_matvec_x16_fn x16 = x16_kernel(t->s, w);
+    int first = r0;   /* the first row the GGUF-layout kernels take */
+    if (x16) {
+        /* r0 is a multiple of 16; whole groups take the interleaved copy */
+        int full = w->rows / SM_X16 * SM_X16, end = r1 < full ? r1 : full;
+        if (end > r0) {
+            x16(out, (const char *)w->x16 + rb * (size_t)r0, t->s->xq, t->s->xsum, end - r0, cols);
+            first = end;
         }
     }
+    int n = r1 - first;
+    float *o = out + (first - r0);
+    const char *base = (const char *)w->data + rb * (size_t)first;
+    if (n > 0) switch (w->type) {
+    case SM_GGML_F32: kt->matvec_f32(o, (const float *)base, t->x, n, cols); break;
+    case SM_GGML_F16: kt->matvec_f16(o, (const uint16_t *)base, t->x, n, cols); break;
+    case SM_GGML_Q8_0: kt->matvec_q8_0(o, base, t->s->xq, n, cols); break;
+    case SM_GGML_Q4_0: kt->matvec_q4_0(o, base, t->s->xq, n, cols); break;
+    default:
+        /* K-quants: a row at a time through floats */
+        for (int i = 0; i < n; i++) {
+            dequantize_row(deq, w->type, base + rb * (size_t)i, cols);
+            kt->matvec_f32(o + i, deq, t->x, 1, cols);
+        }
+    }
+    n = r1 - r0;
     /* epilogue, on the rows this thread just wrote */
     if (t->accumulate) {
         float *dst = t->out + r0;
@@ -72,18 +93,19 @@ static void matvec_rows(const matvec_task *t, int r0, int r1, float *deq) {
     }
 }
 
-/* Each thread takes a contiguous run of rows (a multiple of 4, so the
- * 4-row kernels stay on their fast path). */
+/* Each thread takes a contiguous run of rows (a multiple of 16, so the
+ * 4-row and interleaved 16-row kernels stay on their fast paths). */
 static void matvec_task_fn(void *ctx, int ith, int nth) {
     const matvec_task *t = ctx;
-    int rows = t->w->rows, per = ((rows + nth - 1) / nth + 3) & ~3;
+    int rows = t->w->rows, per = ((rows + nth - 1) / nth + 15) & ~15;
     int r0 = ith * per, r1 = r0 + per < rows ? r0 + per : rows;
-    if (r0 < r1) matvec_rows(t, r0, r1, t->s->deq + (size_t)ith * 8 * t->s->max_cols);
+    if (r0 < r1) matvec_rows(t, r0, r1, t->s->deq + (size_t)ith * SM_X16 * t->s->max_cols);
 }
 
 static void run_matvec(sm_session *s, matvec_task *t) {
     const sm_matrix *w = t->w;
     if (w->type == SM_GGML_Q8_0 || w->type == SM_GGML_Q4_0) s->kt->quantize_q8_0(s->xq, t->x, w->cols);
+    if (x16_kernel(s, w)) sm_q8_0_block_sums(s->xsum, s->xq, w->cols / SM_QK);
     /* a hand-off costs about a microsecond: small products stay on one thread */
     if ((size_t)w->rows * w->cols < 32768 || sm_threadpool_size(s->pool) == 1) matvec_rows(t, 0, w->rows, s->deq);
     else sm_threadpool_run(s->pool, matvec_task_fn, t);
@@ -175,11 +197,18 @@ static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
     int ld = t->accumulate ? w->rows : t->ldc;
     const sm_kernel_table *kt = t->s->kt;
     int packed = kt->matmul_packed != NULL;
-    for (int r = r0; r < r1; r += 8) {
-        int nr = r1 - r < 8 ? r1 - r : 8;
+    int full = w->x16 ? w->rows / SM_X16 * SM_X16 : 0;
+    for (int r = r0; r < r1; r += SM_X16) {
+        int nr = r1 - r < SM_X16 ? r1 - r : SM_X16;
         const float *wr;
         if (w->type == SM_GGML_F32) {
             wr = (const float *)w->data + (size_t)r * cols;
+        } else if (r + SM_X16 <= full) {
+            /* r is a multiple of 16 here: one whole interleaved group */
+            const void *g = (const char *)w->x16 + rb * (size_t)r;
+            if (w->type == SM_GGML_Q4_0) sm_dequantize_q4_0x16(deq, g, cols);
+            else sm_dequantize_q8_0x16(deq, g, cols);
+            wr = deq;
         } else {
             for (int i = 0; i < nr; i++) dequantize_row(deq + (size_t)i * cols, w->type, (const char *)w->data + rb * (size_t)(r + i), cols);
             wr = deq;
@@ -200,9 +229,9 @@ static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
 
 static void matmul_task_fn(void *ctx, int ith, int nth) {
     const matmul_task *t = ctx;
-    int rows = t->w->rows, per = ((rows + nth - 1) / nth + 7) & ~7;
+    int rows = t->w->rows, per = ((rows + nth - 1) / nth + 15) & ~15;
     int r0 = ith * per, r1 = r0 + per < rows ? r0 + per : rows;
-    if (r0 < r1) matmul_rows(t, r0, r1, t->s->deq + (size_t)ith * 8 * t->s->max_cols);
+    if (r0 < r1) matmul_rows(t, r0, r1, t->s->deq + (size_t)ith * SM_X16 * t->s->max_cols);
 }
 
 void sm_matmul(sm_session *s, int scope, float *c, int ldc, const sm_matrix *w, const float *a, int n,

@@ -317,7 +317,7 @@ static sm_status load_gguf(sm_model *m, const void *data, size_t size, sm_error 
 /* -------------------------------------------------------------- llama2.c */
 
 static sm_matrix stacked(const float *base, int layer, int rows, int cols) {
-    sm_matrix m = {base + (size_t)layer * rows * cols, SM_GGML_F32, rows, cols};
+    sm_matrix m = {base + (size_t)layer * rows * cols, SM_GGML_F32, rows, cols, NULL};
     return m;
 }
 
@@ -359,8 +359,8 @@ static sm_status load_llama2c(sm_model *m, const void *data, size_t size, const 
     hp->rope_base = 10000.0f;
     hp->norm_eps = 1e-5f;
     int kv_dim = hp->n_kv_heads * hp->head_dim;
-    m->tok_embd = (sm_matrix){c.token_embedding, SM_GGML_F32, c.vocab_size, c.dim};
-    m->output = (sm_matrix){c.wcls, SM_GGML_F32, c.vocab_size, c.dim};
+    m->tok_embd = (sm_matrix){c.token_embedding, SM_GGML_F32, c.vocab_size, c.dim, NULL};
+    m->output = (sm_matrix){c.wcls, SM_GGML_F32, c.vocab_size, c.dim, NULL};
     m->output_norm = c.rms_final;
     m->layers = sm_calloc((size_t)hp->n_layers, sizeof *m->layers);
     if (!m->layers) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
@@ -401,6 +401,7 @@ sm_status sm_model_load_buffers(const void *data, size_t size, const void *tok, 
         sm_model_free(m);
         return st;
     }
+    sm_model_interleave(m);
     *out = m;
     return SM_OK;
 }
@@ -444,6 +445,7 @@ void sm_model_free(sm_model *m) {
     sm_gguf_free(&m->gguf);
     sm_vocab_free(&m->vocab);
     sm_free(m->layers);
+    sm_free(m->x16_mem);
     sm_unmap_file(&m->file);
     sm_unmap_file(&m->tok_file);
     sm_free(m);

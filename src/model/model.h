@@ -13,11 +13,14 @@
 enum sm_model_format { SM_FORMAT_GGUF = 1, SM_FORMAT_LLAMA2C = 2 };
 
 /* A weight matrix of `rows` outputs by `cols` inputs, row-major, in one of
- * the ggml element types (F32 or F16 for now). */
+ * the ggml element types. x16, when not NULL, holds the first rows / 16 * 16
+ * rows again in the interleaved layout of kernels/interleave.h (Q4_0 and
+ * Q8_0, when the CPU has kernels for it); data stays the GGUF layout. */
 typedef struct sm_matrix {
     const void *data;
     uint32_t type;
     int rows, cols;
+    const void *x16;
 } sm_matrix;
 
 /* One transformer block. LLaMA uses wq/wk/wv, w_gate/w_up/w_down and no
@@ -54,11 +57,17 @@ struct sm_model {
     char warning[160];   /* a load warning for the caller to show, or "" */
     uint64_t n_params, weights_bytes;
     uint64_t load_ns;    /* how long sm_model_load took */
+    void *x16_mem;       /* every matrix's interleaved copy, one block */
+    uint64_t x16_bytes;
 };
 
 /* Loads from memory (the buffers must outlive the model). tok may be NULL
  * for GGUF. Used by sm_model_load and by the fuzz targets. */
 sm_status sm_model_load_buffers(const void *data, size_t size, const void *tok, size_t tok_size,
                                 sm_model **out, sm_error *err);
+
+/* Adds the interleaved copies (sm_matrix.x16) when this CPU's best kernel
+ * level reads them; without memory for them the model works as it is. */
+void sm_model_interleave(sm_model *m);
 
 #endif

@@ -102,7 +102,7 @@ sm_status sm_model_quantize_file(const char *in_path, const char *out_path, cons
             unsigned char *dst = sm_alloc((size_t)rows * row_bytes);
             if (!dst) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory converting %s", name); goto done; }
             bufs[i] = dst;
-            sm_matrix src = {t->data, t->type, (int)rows, cols};
+            sm_matrix src = {t->data, t->type, (int)rows, cols, NULL};
             for (uint64_t r = 0; r < rows; r++) {
                 sm_embedding_row(row, &src, (int)r);
                 convert_row(to, row, cols, dst + r * row_bytes);

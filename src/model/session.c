@@ -40,7 +40,8 @@ static void layout(sm_session *s, sm_arena *a) {
     s->cand = sm_arena_take(a, hp->n_vocab, sizeof(sm_candidate));
     s->max_cols = hp->dim > hp->ffn_dim ? hp->dim : hp->ffn_dim;
     s->xq = sm_arena_take(a, (size_t)s->max_cols / 32 + 1, 34);
-    s->deq = sm_arena_take(a, (size_t)s->n_threads * 8 * s->max_cols, sizeof(float));
+    s->xsum = sm_arena_take(a, (size_t)s->max_cols / 32 + 1, sizeof(int32_t));
+    s->deq = sm_arena_take(a, (size_t)s->n_threads * 16 * s->max_cols, sizeof(float));
     size_t B = (size_t)s->batch_cap, wide = (size_t)(3 * hp->dim > hp->ffn_dim ? 3 * hp->dim : hp->ffn_dim);
     s->bx = sm_arena_take(a, B * hp->dim, sizeof(float));
     s->bxb = sm_arena_take(a, B * hp->dim, sizeof(float));

@@ -24,7 +24,8 @@ struct sm_session {
     const sm_kernel_table *kt;   /* the kernel variant in use */
     sm_threadpool *pool;
     void *xq;                    /* the current input quantized to Q8_0 */
-    float *deq;                  /* 4 dequantized rows per thread */
+    int32_t *xsum;               /* xq's block sums, for the interleaved kernels */
+    float *deq;                  /* 16 dequantized rows per thread */
     int max_cols;
     /* prompt batches: activations of up to batch_cap tokens at once */
     int batch_cap;

@@ -688,7 +688,7 @@ sm_status sm_trainer_load_weights(sm_trainer *t, const sm_model *m, sm_error *er
         if (!g) return sm_fail(err, SM_ERR_FORMAT, "the model has no tensor '%s'", pp->name);
         if (g->n_elements != (uint64_t)pp->rows * pp->cols || g->ne[0] != (uint64_t)pp->cols)
             return sm_fail(err, SM_ERR_FORMAT, "tensor '%s' has another shape than the training configuration", pp->name);
-        sm_matrix src = {g->data, g->type, pp->rows, pp->cols};
+        sm_matrix src = {g->data, g->type, pp->rows, pp->cols, NULL};
         for (int r = 0; r < pp->rows; r++) sm_embedding_row(t->w + pp->offset + (size_t)r * pp->cols, &src, r);
     }
     return SM_OK;

@@ -6,6 +6,7 @@
 #include "kernels/half.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "kernels/interleave.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -91,6 +92,63 @@ TEST(simd_quantized_matvec_match_scalar) {
         }
         free(w); free(x); free(w8); free(x8); free(x8b); free(w4); free(ref); free(got);
     }
+}
+
+/* The interleaved 16-row layout: dequantizing a group gives exactly the
+ * rows the GGUF layout gives, and each level's interleaved kernel (where it
+ * has one) matches the scalar reference on the GGUF layout. */
+TEST(interleaved_q4_0_q8_0_match_gguf_layout) {
+    const sm_kernel_table *all[8];
+    int n = sm_kernels_available(all, 8), levels = 0;
+    int shapes[][2] = {{16, 32}, {32, 64}, {48, 96}, {16, 768}, {80, 288}, {64, 2048}};
+    uint64_t seed = 23;
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        int r = shapes[k][0], c = shapes[k][1], nb = c / SM_QK;
+        float *w = malloc(sizeof(float) * r * c), *x = malloc(sizeof(float) * c);
+        float *ref = malloc(sizeof(float) * r), *got = malloc(sizeof(float) * r);
+        float *rowf = malloc(sizeof(float) * c * 16), *grpf = malloc(sizeof(float) * c * 16);
+        sm_block_q8_0 *w8 = malloc(sizeof *w8 * (size_t)r * nb), *x8 = malloc(sizeof *x8 * nb);
+        sm_block_q4_0 *w4 = malloc(sizeof *w4 * (size_t)r * nb);
+        sm_block_q8_0x16 *i8 = malloc(sizeof *w8 * (size_t)r * nb);
+        sm_block_q4_0x16 *i4 = malloc(sizeof *w4 * (size_t)r * nb);
+        int32_t *xsum = malloc(sizeof(int32_t) * nb);
+        for (int i = 0; i < r * c; i++) w[i] = frand(&seed) * 3.0f;
+        for (int i = 0; i < c; i++) x[i] = frand(&seed);
+        for (int i = 0; i < r; i++) {
+            sm_quantize_q8_0(w8 + (size_t)i * nb, w + (size_t)i * c, c);
+            sm_quantize_q4_0(w4 + (size_t)i * nb, w + (size_t)i * c, c);
+        }
+        /* extreme codes: -128 and -127 in Q8_0, 0 and 15 in Q4_0 */
+        w8[0].qs[0] = -128; w8[0].qs[1] = 127; w4[0].qs[0] = 0xF0;
+        sm_interleave_q8_0(i8, w8, r, c);
+        sm_interleave_q4_0(i4, w4, r, c);
+        int bad = 0;
+        for (int g = 0; g < r / 16; g++) {
+            sm_dequantize_q8_0x16(grpf, i8 + (size_t)g * nb, c);
+            for (int i = 0; i < 16; i++) sm_dequantize_q8_0(rowf + (size_t)i * c, w8 + (size_t)(g * 16 + i) * nb, c);
+            bad += memcmp(grpf, rowf, sizeof(float) * 16 * c) != 0;
+            sm_dequantize_q4_0x16(grpf, i4 + (size_t)g * nb, c);
+            for (int i = 0; i < 16; i++) sm_dequantize_q4_0(rowf + (size_t)i * c, w4 + (size_t)(g * 16 + i) * nb, c);
+            bad += memcmp(grpf, rowf, sizeof(float) * 16 * c) != 0;
+        }
+        CHECKF(bad == 0, "%dx%d: %d groups dequantize differently", r, c, bad);
+        sm_quantize_q8_0(x8, x, c);
+        x8[0].qs[0] = -128;   /* the activation extreme too */
+        sm_q8_0_block_sums(xsum, x8, nb);
+        for (int v = 0; v < n; v++) {
+            if (!all[v]->matvec_q4_0_x16) continue;
+            levels += k == 0;
+            for (int pass = 0; pass < 2; pass++) {
+                if (pass) { all[0]->matvec_q4_0(ref, w4, x8, r, c); all[v]->matvec_q4_0_x16(got, i4, x8, xsum, r, c); }
+                else { all[0]->matvec_q8_0(ref, w8, x8, r, c); all[v]->matvec_q8_0_x16(got, i8, x8, xsum, r, c); }
+                for (int i = 0; i < r; i++)
+                    CHECKF(fabsf(got[i] - ref[i]) <= 1e-4f * (fabsf(ref[i]) + 1.0f), "%s %s x16 %dx%d row %d: %g vs %g",
+                           all[v]->name, pass ? "q4_0" : "q8_0", r, c, i, got[i], ref[i]);
+            }
+        }
+        free(w); free(x); free(ref); free(got); free(rowf); free(grpf); free(w8); free(x8); free(w4); free(i8); free(i4); free(xsum);
+    }
+    if (!levels) printf("     (no kernel level on this CPU reads the interleaved layout; only the layout was checked)\n");
 }
 
 TEST(dequantize_hand_built_blocks) {
