@@ -2,6 +2,7 @@
 #include "dispatch.h"
 #include "kernels.h"
 #include "quant.h"
+#include "interleave.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -18,6 +19,9 @@ static void matvec_q4_0_scalar(float *out, const void *w, const void *xq, int ro
 }
 
 static void quantize_q8_0_scalar(void *out, const float *x, int n) { sm_quantize_q8_0(out, x, n); }
+static void dequantize_q4_0x16_scalar(float *out, const void *g, int cols) { sm_dequantize_q4_0x16(out, g, cols); }
+static void dequantize_q8_0x16_scalar(float *out, const void *g, int cols) { sm_dequantize_q8_0x16(out, g, cols); }
+#define PORTABLE_DEQUANT sm_f16_to_f32_row, dequantize_q4_0x16_scalar, dequantize_q8_0x16_scalar
 
 static float dot_scalar(const float *a, const float *b, int n) {
     float s = 0.0f;
@@ -43,7 +47,8 @@ static void matmul_f32_scalar(float *c, const float *a, const float *w, int m, i
 
 static const sm_kernel_table scalar = {"scalar", sm_matvec_f32, sm_matvec_f16, matvec_q8_0_scalar,
                                        matvec_q4_0_scalar, quantize_q8_0_scalar, sm_gelu, gelu_grad_scalar, sm_swiglu,
-                                       sm_softmax, dot_scalar, axpy_scalar, matmul_f32_scalar, NULL, NULL, NULL, NULL};
+                                       sm_softmax, dot_scalar, axpy_scalar, matmul_f32_scalar, NULL, NULL, NULL, NULL,
+                                       PORTABLE_DEQUANT};
 
 #if defined(__x86_64__)
 void sm_matvec_f32_avx2(float *out, const float *w, const float *x, int rows, int cols);
@@ -70,15 +75,21 @@ void sm_pack_a_avx512(float *packed, const float *a, int m, int k);
 void sm_matmul_packed_avx512(float *c, const float *packed, const float *w, int m, int n, int k, int ldc);
 void sm_matvec_q4_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 void sm_matvec_q8_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_dequantize_q4_0x16_avx512(float *out, const void *group, int cols);
+void sm_dequantize_q8_0x16_avx512(float *out, const void *group, int cols);
+void sm_f16_to_f32_avx512(float *out, const uint16_t *in, int n);
+void sm_f16_to_f32_avx2(float *out, const uint16_t *in, int n);
 
 static const sm_kernel_table avx2 = {"avx2", sm_matvec_f32_avx2, sm_matvec_f16_avx2, sm_matvec_q8_0_avx2,
                                      sm_matvec_q4_0_avx2, sm_quantize_q8_0_avx2, sm_gelu_avx2, gelu_grad_scalar, sm_swiglu_avx2,
-                                     sm_softmax_avx2, sm_dot_f32_avx2, sm_axpy_f32_avx2, sm_matmul_f32_avx2, NULL, NULL, NULL, NULL};
+                                     sm_softmax_avx2, sm_dot_f32_avx2, sm_axpy_f32_avx2, sm_matmul_f32_avx2, NULL, NULL, NULL, NULL,
+                                     sm_f16_to_f32_avx2, dequantize_q4_0x16_scalar, dequantize_q8_0x16_scalar};
 static const sm_kernel_table avx512 = {"avx512", sm_matvec_f32_avx512, sm_matvec_f16_avx512, sm_matvec_q8_0_avx512,
                                        sm_matvec_q4_0_avx512, sm_quantize_q8_0_avx2, sm_gelu_avx512, sm_gelu_grad_avx512, sm_swiglu_avx512,
                                        sm_softmax_avx512, sm_dot_f32_avx2, sm_axpy_f32_avx2, sm_matmul_f32_avx512,
                                        sm_pack_a_avx512, sm_matmul_packed_avx512, sm_matvec_q4_0_x16_avx512,
-                                       sm_matvec_q8_0_x16_avx512};
+                                       sm_matvec_q8_0_x16_avx512, sm_f16_to_f32_avx512, sm_dequantize_q4_0x16_avx512,
+                                       sm_dequantize_q8_0x16_avx512};
 
 static int has_avx2(void) {
     __builtin_cpu_init();
@@ -105,7 +116,8 @@ void sm_matmul_f32_neon(float *c, const float *a, const float *w, int m, int n, 
 /* NEON is part of every AArch64 CPU: no run-time check is needed. */
 static const sm_kernel_table neon = {"neon", sm_matvec_f32_neon, sm_matvec_f16_neon, sm_matvec_q8_0_neon,
                                      sm_matvec_q4_0_neon, quantize_q8_0_scalar, sm_gelu, gelu_grad_scalar, sm_swiglu, sm_softmax,
-                                     sm_dot_f32_neon, sm_axpy_f32_neon, sm_matmul_f32_neon, NULL, NULL, NULL, NULL};
+                                     sm_dot_f32_neon, sm_axpy_f32_neon, sm_matmul_f32_neon, NULL, NULL, NULL, NULL,
+                                     PORTABLE_DEQUANT};
 #endif
 
 int sm_kernels_available(const sm_kernel_table **out, int cap) {

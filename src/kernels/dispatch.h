@@ -34,6 +34,11 @@ typedef struct sm_kernel_table {
      * sums. A model interleaves its Q4_0/Q8_0 matrices at load when the
      * best level has these. */
     sm_matvec_x16_fn matvec_q4_0_x16, matvec_q8_0_x16;
+    /* weights to floats for the prefill products: F16 rows, and one
+     * interleaved group of 16 rows (16 x cols floats, row after row) */
+    void (*f16_to_f32)(float *out, const uint16_t *in, int n);
+    void (*dequantize_q4_0x16)(float *out, const void *group, int cols);
+    void (*dequantize_q8_0x16)(float *out, const void *group, int cols);
 } sm_kernel_table;
 
 /* The named variant if this CPU can run it, else NULL. NULL or "auto"

@@ -262,6 +262,72 @@ AVX512 void sm_matvec_q8_0_x16_avx512(float *out, const void *w, const void *xq,
     }
 }
 
+/* Dequantizing for the prefill products: four rows' 4-column pieces come
+ * out of each 16-byte load (interleave.h), so each result vector is stored
+ * as four 4-float pieces, one per row. */
+#define STORE_4_ROWS(dst, v, ld)                                                \
+    do {                                                                        \
+        _mm_storeu_ps((dst), _mm512_castps512_ps128(v));                        \
+        _mm_storeu_ps((dst) + (ld), _mm512_extractf32x4_ps((v), 1));            \
+        _mm_storeu_ps((dst) + 2 * (size_t)(ld), _mm512_extractf32x4_ps((v), 2)); \
+        _mm_storeu_ps((dst) + 3 * (size_t)(ld), _mm512_extractf32x4_ps((v), 3)); \
+    } while (0)
+
+/* the scales of rows 4q..4q+3, each repeated for its four columns */
+AVX512 static inline __m512 quad_scales(__m512 d16, int q) {
+    __m512i idx = _mm512_add_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), _mm512_set1_epi32(4 * q));
+    return _mm512_permutexvar_ps(idx, d16);
+}
+
+AVX512 void sm_dequantize_q4_0x16_avx512(float *out, const void *group, int cols) {
+    const sm_block_q4_0x16 *g = group;
+    const __m128i low = _mm_set1_epi8(0x0F);
+    const __m512i eight = _mm512_set1_epi32(8);
+    for (int b = 0; b < cols / SM_QK; b++) {
+        __m512 d16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));
+        for (int q = 0; q < 4; q++) {
+            __m512 d = quad_scales(d16, q);
+            float *row = out + (size_t)4 * q * cols + b * SM_QK;
+            for (int c = 0; c < 4; c++) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(g[b].qs + 64 * c + 16 * q));
+                __m512i lo = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_and_si128(v, low)), eight);
+                __m512i hi = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_and_si128(_mm_srli_epi16(v, 4), low)), eight);
+                STORE_4_ROWS(row + 4 * c, _mm512_mul_ps(_mm512_cvtepi32_ps(lo), d), cols);
+                STORE_4_ROWS(row + 16 + 4 * c, _mm512_mul_ps(_mm512_cvtepi32_ps(hi), d), cols);
+            }
+        }
+    }
+}
+
+AVX512 void sm_dequantize_q8_0x16_avx512(float *out, const void *group, int cols) {
+    const sm_block_q8_0x16 *g = group;
+    const __m512i bias = _mm512_set1_epi32(128);
+    for (int b = 0; b < cols / SM_QK; b++) {
+        __m512 d16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));
+        for (int q = 0; q < 4; q++) {
+            __m512 d = quad_scales(d16, q);
+            float *row = out + (size_t)4 * q * cols + b * SM_QK;
+            for (int c = 0; c < 8; c++) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(g[b].qs + 64 * c + 16 * q));
+                __m512i x = _mm512_sub_epi32(_mm512_cvtepu8_epi32(v), bias);
+                STORE_4_ROWS(row + 4 * c, _mm512_mul_ps(_mm512_cvtepi32_ps(x), d), cols);
+            }
+        }
+    }
+}
+
+AVX512 void sm_f16_to_f32_avx512(float *out, const uint16_t *in, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(in + i))));
+    for (; i < n; i++) out[i] = _cvtsh_ss(in[i]);
+}
+
+AVX2 void sm_f16_to_f32_avx2(float *out, const uint16_t *in, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(in + i))));
+    for (; i < n; i++) out[i] = _cvtsh_ss(in[i]);
+}
+
 /* ------------------------------------------------- elementwise and attention
  * exp(x) = 2^n * e^r with n = round(x / ln 2) and |r| <= ln2 / 2: a degree-6
  * Taylor polynomial in r is accurate to about 2 ulp there. */

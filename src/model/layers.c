@@ -206,8 +206,11 @@ static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
         } else if (r + SM_X16 <= full) {
             /* r is a multiple of 16 here: one whole interleaved group */
             const void *g = (const char *)w->x16 + rb * (size_t)r;
-            if (w->type == SM_GGML_Q4_0) sm_dequantize_q4_0x16(deq, g, cols);
-            else sm_dequantize_q8_0x16(deq, g, cols);
+            if (w->type == SM_GGML_Q4_0) kt->dequantize_q4_0x16(deq, g, cols);
+            else kt->dequantize_q8_0x16(deq, g, cols);
+            wr = deq;
+        } else if (w->type == SM_GGML_F16) {
+            kt->f16_to_f32(deq, (const uint16_t *)w->data + (size_t)r * cols, nr * cols);
             wr = deq;
         } else {
             for (int i = 0; i < nr; i++) dequantize_row(deq + (size_t)i * cols, w->type, (const char *)w->data + rb * (size_t)(r + i), cols);

@@ -132,6 +132,19 @@ TEST(interleaved_q4_0_q8_0_match_gguf_layout) {
             bad += memcmp(grpf, rowf, sizeof(float) * 16 * c) != 0;
         }
         CHECKF(bad == 0, "%dx%d: %d groups dequantize differently", r, c, bad);
+        /* every level's group dequantizer gives the same floats, bit for bit */
+        for (int v = 0; v < n; v++) {
+            bad = 0;
+            for (int g = 0; g < r / 16; g++) {
+                sm_dequantize_q8_0x16(rowf, i8 + (size_t)g * nb, c);
+                all[v]->dequantize_q8_0x16(grpf, i8 + (size_t)g * nb, c);
+                bad += memcmp(grpf, rowf, sizeof(float) * 16 * c) != 0;
+                sm_dequantize_q4_0x16(rowf, i4 + (size_t)g * nb, c);
+                all[v]->dequantize_q4_0x16(grpf, i4 + (size_t)g * nb, c);
+                bad += memcmp(grpf, rowf, sizeof(float) * 16 * c) != 0;
+            }
+            CHECKF(bad == 0, "%s %dx%d: %d groups dequantize differently", all[v]->name, r, c, bad);
+        }
         sm_quantize_q8_0(x8, x, c);
         x8[0].qs[0] = -128;   /* the activation extreme too */
         sm_q8_0_block_sums(xsum, x8, nb);
@@ -149,6 +162,26 @@ TEST(interleaved_q4_0_q8_0_match_gguf_layout) {
         free(w); free(x); free(ref); free(got); free(rowf); free(grpf); free(w8); free(x8); free(w4); free(i8); free(i4); free(xsum);
     }
     if (!levels) printf("     (no kernel level on this CPU reads the interleaved layout; only the layout was checked)\n");
+}
+
+TEST(simd_f16_to_f32_bit_exact) {
+    const sm_kernel_table *all[8];
+    int n = sm_kernels_available(all, 8);
+    uint16_t in[1000];
+    float ref[1000], got[1000];
+    /* every exponent, both signs, subnormals, infinities and NaNs */
+    for (int i = 0; i < 1000; i++) in[i] = (uint16_t)(i * 65.537 + (i & 1) * 0x8000);
+    in[3] = 0x7C00; in[4] = 0xFC00; in[5] = 0x0001; in[6] = 0x8000;
+    int lens[] = {1, 7, 8, 15, 16, 17, 33, 1000};
+    for (int v = 0; v < n; v++)
+        for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+            sm_f16_to_f32_row(ref, in, lens[k]);
+            all[v]->f16_to_f32(got, in, lens[k]);
+            int bad = 0;
+            for (int i = 0; i < lens[k]; i++)   /* NaN payloads may differ */
+                bad += memcmp(ref + i, got + i, sizeof(float)) != 0 && !(isnan(ref[i]) && isnan(got[i]));
+            CHECKF(bad == 0, "%s f16_to_f32 n=%d: %d values differ", all[v]->name, lens[k], bad);
+        }
 }
 
 TEST(dequantize_hand_built_blocks) {
