@@ -556,32 +556,41 @@ AVX512 void sm_pack_a_avx512(float *packed, const float *a, int m, int k) {
     }
 }
 
+/* Register tile: 8 weight rows by 32 tokens (two packed panels), 16
+ * accumulators; per column of k that is 2 panel loads and 8 broadcasts for
+ * 16 FMAs, so the two FMA ports, not the load ports, set the pace. A last
+ * odd panel takes an 8 x 16 tile. */
 AVX512 void sm_matmul_packed_avx512(float *c, const float *packed, const float *w, int m, int n, int k, int ldc) {
     __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                      _mm512_set1_epi32(ldc));
+    int panels = (m + 15) / 16;
     for (int r = 0; r < n; r += 8) {
         int nr = n - r < 8 ? n - r : 8;
         const float *wr[8];
         for (int i = 0; i < 8; i++) wr[i] = w + (size_t)(r + (i < nr ? i : 0)) * k;
-        for (int p = 0; p < (m + 15) / 16; p++) {
-            const float *pan = packed + (size_t)p * k * 16;
-            __m512 acc[8];
-            for (int i = 0; i < 8; i++) acc[i] = _mm512_setzero_ps();
+        for (int p = 0; p < panels; p += 2) {
+            int two = p + 1 < panels;
+            const float *pa = packed + (size_t)p * k * 16, *pb = two ? pa + (size_t)k * 16 : pa;
+            __m512 a[8], b[8];
+            for (int i = 0; i < 8; i++) a[i] = b[i] = _mm512_setzero_ps();
             for (int x = 0; x < k; x++) {
-                __m512 av = _mm512_loadu_ps(pan + (size_t)x * 16);
-                acc[0] = _mm512_fmadd_ps(_mm512_set1_ps(wr[0][x]), av, acc[0]);
-                acc[1] = _mm512_fmadd_ps(_mm512_set1_ps(wr[1][x]), av, acc[1]);
-                acc[2] = _mm512_fmadd_ps(_mm512_set1_ps(wr[2][x]), av, acc[2]);
-                acc[3] = _mm512_fmadd_ps(_mm512_set1_ps(wr[3][x]), av, acc[3]);
-                acc[4] = _mm512_fmadd_ps(_mm512_set1_ps(wr[4][x]), av, acc[4]);
-                acc[5] = _mm512_fmadd_ps(_mm512_set1_ps(wr[5][x]), av, acc[5]);
-                acc[6] = _mm512_fmadd_ps(_mm512_set1_ps(wr[6][x]), av, acc[6]);
-                acc[7] = _mm512_fmadd_ps(_mm512_set1_ps(wr[7][x]), av, acc[7]);
+                __m512 va = _mm512_loadu_ps(pa + (size_t)x * 16), vb = _mm512_loadu_ps(pb + (size_t)x * 16);
+#define ROW_FMA(i)                                     \
+    do {                                               \
+        __m512 wv = _mm512_set1_ps(wr[i][x]);          \
+        a[i] = _mm512_fmadd_ps(wv, va, a[i]);          \
+        b[i] = _mm512_fmadd_ps(wv, vb, b[i]);          \
+    } while (0)
+                /* spelled out: at -O2 a loop here keeps a[] and b[] in memory */
+                ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5); ROW_FMA(6); ROW_FMA(7);
+#undef ROW_FMA
             }
-            int nt = m - 16 * p < 16 ? m - 16 * p : 16;
-            __mmask16 mask = (__mmask16)((1u << nt) - 1);
-            float *base = c + (size_t)16 * p * ldc + r;
-            for (int i = 0; i < nr; i++) _mm512_mask_i32scatter_ps(base + i, mask, idx, acc[i], 4);
+            for (int h = 0; h < 1 + two; h++) {
+                int t0 = 16 * (p + h), nt = m - t0 < 16 ? m - t0 : 16;
+                __mmask16 mask = (__mmask16)((1u << nt) - 1);
+                float *base = c + (size_t)t0 * ldc + r;
+                for (int i = 0; i < nr; i++) _mm512_mask_i32scatter_ps(base + i, mask, idx, h ? b[i] : a[i], 4);
+            }
         }
     }
 }
