@@ -39,6 +39,9 @@ models=(
     "gpt2_untied|--arch gpt2 --dim 60 --layers 2 --heads 5 --ffn 130 --ctx 64 --vocab 300"
     "gpt2_tied_odd_heads|--arch gpt2 --dim 36 --layers 3 --heads 4 --ffn 70 --ctx 64 --vocab 257 --tied"
     "gpt2_f16|--arch gpt2 --dim 50 --layers 2 --heads 2 --ffn 100 --ctx 32 --vocab 300 --type f16"
+    # 300 tokens: three prompt batches and several key blocks of the online
+    # softmax; larger weights give peaked attention, so a wrong rescale shows
+    "llama_long_prompt|--arch llama --dim 32 --layers 2 --heads 2 --ffn 64 --ctx 300 --vocab 300 --init-std 1"
 )
 check() {  # name model vocab n_tokens
     local name=$1 model=$2 vocab=$3 n=$4
@@ -63,7 +66,7 @@ check() {  # name model vocab n_tokens
 for entry in "${models[@]}"; do
     name=${entry%%|*}
     opts=${entry#*|}
-    if ! "$SM" init "$TMP/$name.gguf" $opts --init-std 0.2 --random-norms --seed 7 2> "$TMP/err"; then
+    if ! "$SM" init "$TMP/$name.gguf" --init-std 0.2 --random-norms --seed 7 $opts 2> "$TMP/err"; then
         fail=$((fail + 1)); echo "FAIL parity_$name: init failed: $(cat "$TMP/err")"; continue
     fi
     vocab=$(echo "$opts" | sed -E 's/.*--vocab ([0-9]+).*/\1/')

@@ -23,6 +23,12 @@ static void dequantize_q4_0x16_scalar(float *out, const void *g, int cols) { sm_
 static void dequantize_q8_0x16_scalar(float *out, const void *g, int cols) { sm_dequantize_q8_0x16(out, g, cols); }
 #define PORTABLE_DEQUANT sm_f16_to_f32_row, dequantize_q4_0x16_scalar, dequantize_q8_0x16_scalar
 
+static float exp_sum_scalar(float *x, float shift, int n) {
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) { x[i] = expf(x[i] - shift); s += x[i]; }
+    return s;
+}
+
 static float dot_scalar(const float *a, const float *b, int n) {
     float s = 0.0f;
     for (int i = 0; i < n; i++) s += a[i] * b[i];
@@ -47,7 +53,7 @@ static void matmul_f32_scalar(float *c, const float *a, const float *w, int m, i
 
 static const sm_kernel_table scalar = {"scalar", sm_matvec_f32, sm_matvec_f16, matvec_q8_0_scalar,
                                        matvec_q4_0_scalar, quantize_q8_0_scalar, sm_gelu, gelu_grad_scalar, sm_swiglu,
-                                       sm_softmax, dot_scalar, axpy_scalar, matmul_f32_scalar, NULL, NULL, NULL, NULL,
+                                       sm_softmax, exp_sum_scalar, dot_scalar, axpy_scalar, matmul_f32_scalar, NULL, NULL, NULL, NULL,
                                        PORTABLE_DEQUANT};
 
 #if defined(__x86_64__)
@@ -67,6 +73,8 @@ void sm_swiglu_avx2(float *out, const float *g, const float *u, int n);
 void sm_swiglu_avx512(float *out, const float *g, const float *u, int n);
 void sm_softmax_avx2(float *x, int n);
 void sm_softmax_avx512(float *x, int n);
+float sm_exp_sum_avx2(float *x, float shift, int n);
+float sm_exp_sum_avx512(float *x, float shift, int n);
 float sm_dot_f32_avx2(const float *a, const float *b, int n);
 void sm_axpy_f32_avx2(float *y, float a, const float *x, int n);
 void sm_matmul_f32_avx2(float *c, const float *a, const float *w, int m, int n, int k, int ldc);
@@ -82,11 +90,11 @@ void sm_f16_to_f32_avx2(float *out, const uint16_t *in, int n);
 
 static const sm_kernel_table avx2 = {"avx2", sm_matvec_f32_avx2, sm_matvec_f16_avx2, sm_matvec_q8_0_avx2,
                                      sm_matvec_q4_0_avx2, sm_quantize_q8_0_avx2, sm_gelu_avx2, gelu_grad_scalar, sm_swiglu_avx2,
-                                     sm_softmax_avx2, sm_dot_f32_avx2, sm_axpy_f32_avx2, sm_matmul_f32_avx2, NULL, NULL, NULL, NULL,
+                                     sm_softmax_avx2, sm_exp_sum_avx2, sm_dot_f32_avx2, sm_axpy_f32_avx2, sm_matmul_f32_avx2, NULL, NULL, NULL, NULL,
                                      sm_f16_to_f32_avx2, dequantize_q4_0x16_scalar, dequantize_q8_0x16_scalar};
 static const sm_kernel_table avx512 = {"avx512", sm_matvec_f32_avx512, sm_matvec_f16_avx512, sm_matvec_q8_0_avx512,
                                        sm_matvec_q4_0_avx512, sm_quantize_q8_0_avx2, sm_gelu_avx512, sm_gelu_grad_avx512, sm_swiglu_avx512,
-                                       sm_softmax_avx512, sm_dot_f32_avx2, sm_axpy_f32_avx2, sm_matmul_f32_avx512,
+                                       sm_softmax_avx512, sm_exp_sum_avx512, sm_dot_f32_avx2, sm_axpy_f32_avx2, sm_matmul_f32_avx512,
                                        sm_pack_a_avx512, sm_matmul_packed_avx512, sm_matvec_q4_0_x16_avx512,
                                        sm_matvec_q8_0_x16_avx512, sm_f16_to_f32_avx512, sm_dequantize_q4_0x16_avx512,
                                        sm_dequantize_q8_0x16_avx512};
@@ -116,7 +124,7 @@ void sm_matmul_f32_neon(float *c, const float *a, const float *w, int m, int n, 
 /* NEON is part of every AArch64 CPU: no run-time check is needed. */
 static const sm_kernel_table neon = {"neon", sm_matvec_f32_neon, sm_matvec_f16_neon, sm_matvec_q8_0_neon,
                                      sm_matvec_q4_0_neon, quantize_q8_0_scalar, sm_gelu, gelu_grad_scalar, sm_swiglu, sm_softmax,
-                                     sm_dot_f32_neon, sm_axpy_f32_neon, sm_matmul_f32_neon, NULL, NULL, NULL, NULL,
+                                     exp_sum_scalar, sm_dot_f32_neon, sm_axpy_f32_neon, sm_matmul_f32_neon, NULL, NULL, NULL, NULL,
                                      PORTABLE_DEQUANT};
 #endif
 

@@ -21,6 +21,8 @@ typedef struct sm_kernel_table {
     void (*gelu_grad)(float *dinp, const float *inp, const float *dout, int n);
     void (*swiglu)(float *out, const float *gate, const float *up, int n);
     void (*softmax)(float *x, int n);
+    /* x[i] = exp(x[i] - shift); returns the sum (online softmax) */
+    float (*exp_sum)(float *x, float shift, int n);
     float (*dot)(const float *a, const float *b, int n);
     void (*axpy)(float *y, float a, const float *x, int n);   /* y += a x */
     /* c[t * ldc + r] = w row r . a row t, for m tokens and n weight rows */

@@ -430,6 +430,36 @@ AVX512 void sm_softmax_avx512(float *x, int n) {
     for (int j = i; j < n; j++) x[j] *= 1.0f / s;
 }
 
+AVX512 float sm_exp_sum_avx512(float *x, float shift, int n) {
+    __m512 vs = _mm512_set1_ps(shift), sum = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), vs));
+        _mm512_storeu_ps(x + i, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vs));
+        _mm512_mask_storeu_ps(x + i, k, e);
+        sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(k, e));
+    }
+    return _mm512_reduce_add_ps(sum);
+}
+
+AVX2 float sm_exp_sum_avx2(float *x, float shift, int n) {
+    __m256 vs = _mm256_set1_ps(shift), sum = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), vs));
+        _mm256_storeu_ps(x + i, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    float s = hsum256(sum);
+    for (; i < n; i++) { x[i] = expf(x[i] - shift); s += x[i]; }
+    return s;
+}
+
 AVX2 void sm_softmax_avx2(float *x, int n) {
     float max = x[0];
     for (int j = 1; j < n; j++) max = x[j] > max ? x[j] : max;

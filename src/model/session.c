@@ -50,7 +50,7 @@ static void layout(sm_session *s, sm_arena *a) {
     s->bhb = sm_arena_take(a, B * hp->ffn_dim, sizeof(float));
     s->bhb2 = sm_arena_take(a, B * hp->ffn_dim, sizeof(float));
     s->btmp = sm_arena_take(a, B * wide, sizeof(float));
-    s->batt = sm_arena_take(a, (size_t)s->n_threads * hp->n_heads * ctx, sizeof(float));
+    s->batt = sm_arena_take(a, (size_t)s->n_threads * sm_attention_scratch(hp->head_dim), sizeof(float));
     s->bpack = sm_arena_take(a, (B + 15) / 16 * 16 * (size_t)s->max_cols, sizeof(float));
     s->penalized = sm_arena_take(a, hp->n_vocab, 1);
     s->text_cap = 3 * ((size_t)s->model->vocab.max_piece_len + 8) + 16;

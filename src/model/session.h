@@ -68,6 +68,8 @@ void sm_gpt2_forward_batch(sm_session *s, const sm_token *tokens, int n, int wan
 void sm_attention(sm_session *s, const float *k_layer, const float *v_layer, int pos);
 /* The same for n batch tokens at positions pos0.. (queries in rows of q,
  * results into rows of out, both dim wide), split across the threads. */
+/* Floats of per-thread scratch the prompt attention needs. */
+size_t sm_attention_scratch(int head_dim);
 void sm_attention_batch(sm_session *s, const float *q, float *out, const float *k_layer, const float *v_layer,
                         int pos0, int n);
 /* The output head over a batch's final-normed rows in s->bx: every row's
