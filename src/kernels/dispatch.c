@@ -18,6 +18,16 @@ static void matvec_q4_0_scalar(float *out, const void *w, const void *xq, int ro
     for (int r = 0; r < rows; r++) out[r] = sm_dot_q4_0_q8_0((const sm_block_q4_0 *)w + (size_t)r * nb, xq, cols);
 }
 
+static void matvec_q4_K_scalar(float *out, const void *w, const void *xq, int rows, int cols) {
+    int nb = cols / SM_QK_K;
+    for (int r = 0; r < rows; r++) out[r] = sm_dot_q4_K_q8_K((const sm_block_q4_K *)w + (size_t)r * nb, xq, cols);
+}
+
+static void matvec_q6_K_scalar(float *out, const void *w, const void *xq, int rows, int cols) {
+    int nb = cols / SM_QK_K;
+    for (int r = 0; r < rows; r++) out[r] = sm_dot_q6_K_q8_K((const sm_block_q6_K *)w + (size_t)r * nb, xq, cols);
+}
+
 static void quantize_q8_0_scalar(void *out, const float *x, int n) { sm_quantize_q8_0(out, x, n); }
 static void dequantize_q4_0x16_scalar(float *out, const void *g, int cols) { sm_dequantize_q4_0x16(out, g, cols); }
 static void dequantize_q8_0x16_scalar(float *out, const void *g, int cols) { sm_dequantize_q8_0x16(out, g, cols); }
@@ -52,7 +62,7 @@ static void matmul_f32_scalar(float *c, const float *a, const float *w, int m, i
 }
 
 static const sm_kernel_table scalar = {"scalar", sm_matvec_f32, sm_matvec_f16, matvec_q8_0_scalar,
-                                       matvec_q4_0_scalar, quantize_q8_0_scalar, sm_gelu, gelu_grad_scalar, sm_swiglu,
+                                       matvec_q4_0_scalar, quantize_q8_0_scalar, matvec_q4_K_scalar, matvec_q6_K_scalar, sm_gelu, gelu_grad_scalar, sm_swiglu,
                                        sm_softmax, exp_sum_scalar, dot_scalar, axpy_scalar, matmul_f32_scalar, NULL, NULL, NULL, NULL,
                                        PORTABLE_DEQUANT};
 
@@ -62,6 +72,8 @@ void sm_matvec_f16_avx2(float *out, const uint16_t *w, const float *x, int rows,
 void sm_matvec_q8_0_avx2(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_q4_0_avx2(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_quantize_q8_0_avx2(void *out, const float *x, int n);
+void sm_matvec_q4_K_avx2(float *out, const void *w, const void *xq, int rows, int cols);
+void sm_matvec_q6_K_avx2(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_f32_avx512(float *out, const float *w, const float *x, int rows, int cols);
 void sm_matvec_f16_avx512(float *out, const uint16_t *w, const float *x, int rows, int cols);
 void sm_matvec_q8_0_avx512(float *out, const void *w, const void *xq, int rows, int cols);
@@ -89,11 +101,11 @@ void sm_f16_to_f32_avx512(float *out, const uint16_t *in, int n);
 void sm_f16_to_f32_avx2(float *out, const uint16_t *in, int n);
 
 static const sm_kernel_table avx2 = {"avx2", sm_matvec_f32_avx2, sm_matvec_f16_avx2, sm_matvec_q8_0_avx2,
-                                     sm_matvec_q4_0_avx2, sm_quantize_q8_0_avx2, sm_gelu_avx2, gelu_grad_scalar, sm_swiglu_avx2,
+                                     sm_matvec_q4_0_avx2, sm_quantize_q8_0_avx2, sm_matvec_q4_K_avx2, sm_matvec_q6_K_avx2, sm_gelu_avx2, gelu_grad_scalar, sm_swiglu_avx2,
                                      sm_softmax_avx2, sm_exp_sum_avx2, sm_dot_f32_avx2, sm_axpy_f32_avx2, sm_matmul_f32_avx2, NULL, NULL, NULL, NULL,
                                      sm_f16_to_f32_avx2, dequantize_q4_0x16_scalar, dequantize_q8_0x16_scalar};
 static const sm_kernel_table avx512 = {"avx512", sm_matvec_f32_avx512, sm_matvec_f16_avx512, sm_matvec_q8_0_avx512,
-                                       sm_matvec_q4_0_avx512, sm_quantize_q8_0_avx2, sm_gelu_avx512, sm_gelu_grad_avx512, sm_swiglu_avx512,
+                                       sm_matvec_q4_0_avx512, sm_quantize_q8_0_avx2, sm_matvec_q4_K_avx2, sm_matvec_q6_K_avx2, sm_gelu_avx512, sm_gelu_grad_avx512, sm_swiglu_avx512,
                                        sm_softmax_avx512, sm_exp_sum_avx512, sm_dot_f32_avx2, sm_axpy_f32_avx2, sm_matmul_f32_avx512,
                                        sm_pack_a_avx512, sm_matmul_packed_avx512, sm_matvec_q4_0_x16_avx512,
                                        sm_matvec_q8_0_x16_avx512, sm_f16_to_f32_avx512, sm_dequantize_q4_0x16_avx512,
@@ -123,7 +135,7 @@ void sm_matmul_f32_neon(float *c, const float *a, const float *w, int m, int n, 
 
 /* NEON is part of every AArch64 CPU: no run-time check is needed. */
 static const sm_kernel_table neon = {"neon", sm_matvec_f32_neon, sm_matvec_f16_neon, sm_matvec_q8_0_neon,
-                                     sm_matvec_q4_0_neon, quantize_q8_0_scalar, sm_gelu, gelu_grad_scalar, sm_swiglu, sm_softmax,
+                                     sm_matvec_q4_0_neon, quantize_q8_0_scalar, matvec_q4_K_scalar, matvec_q6_K_scalar, sm_gelu, gelu_grad_scalar, sm_swiglu, sm_softmax,
                                      exp_sum_scalar, sm_dot_f32_neon, sm_axpy_f32_neon, sm_matmul_f32_neon, NULL, NULL, NULL, NULL,
                                      PORTABLE_DEQUANT};
 #endif

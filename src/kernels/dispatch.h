@@ -16,6 +16,9 @@ typedef struct sm_kernel_table {
     void (*matvec_q8_0)(float *out, const void *w, const void *xq, int rows, int cols);
     void (*matvec_q4_0)(float *out, const void *w, const void *xq, int rows, int cols);
     void (*quantize_q8_0)(void *out, const float *x, int n);
+    /* K-quant weights against Q8_K activations (sm_quantize_q8_K) */
+    void (*matvec_q4_K)(float *out, const void *w, const void *xq, int rows, int cols);
+    void (*matvec_q6_K)(float *out, const void *w, const void *xq, int rows, int cols);
     void (*gelu)(float *x, int n);
     /* dinp += dout * gelu'(inp) (training) */
     void (*gelu_grad)(float *dinp, const float *inp, const float *dout, int n);

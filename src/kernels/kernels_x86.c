@@ -108,6 +108,79 @@ AVX2 void sm_matvec_q4_0_avx2(float *out, const void *w, const void *xq, int row
     QUANT_MATVEC(sm_block_q4_0, unpack_q4_avx2, dot32_i8_avx2)
 }
 
+/* K-quants against Q8_K activations, 32 codes per step: maddubs gives
+ * int16 pair sums (unsigned codes times signed activations, no overflow for
+ * 4- or 6-bit codes), madd by the sub-block's scale widens them to int32, so
+ * each 256-block needs one float multiply-add. The codes' offsets (Q4_K's
+ * mins, Q6_K's -32) come from the activations' 16-element sums. Both
+ * x86 levels use these. */
+AVX2 void sm_matvec_q4_K_avx2(float *out, const void *w, const void *xq, int rows, int cols) {
+    const sm_block_q8_K *x = xq;
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    int nb = cols / SM_QK_K;
+    for (int r = 0; r < rows; r++) {
+        const sm_block_q4_K *wr = (const sm_block_q4_K *)w + (size_t)r * nb;
+        __m256 acc = _mm256_setzero_ps();
+        float mins = 0.0f;
+        for (int b = 0; b < nb; b++) {
+            uint8_t sc[8], mn[8];
+            int32_t msum = 0;
+            for (int j = 0; j < 8; j++) {
+                sm_q4_K_scale_min(j, wr[b].scales, &sc[j], &mn[j]);
+                msum += mn[j] * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+            }
+            __m256i isum = _mm256_setzero_si256();
+            for (int j = 0; j < 4; j++) {
+                __m256i q = _mm256_loadu_si256((const __m256i *)(wr[b].qs + 32 * j));
+                __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(q, low), _mm256_loadu_si256((const __m256i *)(x[b].qs + 64 * j)));
+                __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q, 4), low),
+                                                  _mm256_loadu_si256((const __m256i *)(x[b].qs + 64 * j + 32)));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * j])));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * j + 1])));
+            }
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(x[b].d * _cvtsh_ss(wr[b].d)), _mm256_cvtepi32_ps(isum), acc);
+            mins += x[b].d * _cvtsh_ss(wr[b].dmin) * (float)msum;
+        }
+        out[r] = hsum256(acc) - mins;
+    }
+}
+
+AVX2 void sm_matvec_q6_K_avx2(float *out, const void *w, const void *xq, int rows, int cols) {
+    const sm_block_q8_K *x = xq;
+    const __m256i low = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(0x30);
+    int nb = cols / SM_QK_K;
+    for (int r = 0; r < rows; r++) {
+        const sm_block_q6_K *wr = (const sm_block_q6_K *)w + (size_t)r * nb;
+        __m256 acc = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            int32_t off = 0;
+            for (int g = 0; g < 16; g++) off += wr[b].scales[g] * x[b].bsums[g];
+            __m256i isum = _mm256_setzero_si256();
+            for (int half = 0; half < 2; half++) {
+                const uint8_t *ql = wr[b].ql + 64 * half;
+                const int8_t *sc = wr[b].scales + 8 * half, *xs = x[b].qs + 128 * half;
+                __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+                __m256i h = _mm256_loadu_si256((const __m256i *)(wr[b].qh + 32 * half));
+                __m256i q[4] = {
+                    _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_and_si256(_mm256_slli_epi16(h, 4), two)),
+                    _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_and_si256(_mm256_slli_epi16(h, 2), two)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_and_si256(h, two)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_and_si256(_mm256_srli_epi16(h, 2), two)),
+                };
+                for (int k = 0; k < 4; k++) {
+                    __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(xs + 32 * k)));
+                    /* codes 0-15 of the 32 take scale 2k, 16-31 scale 2k + 1 */
+                    __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+                    isum = _mm256_add_epi32(isum, _mm256_madd_epi16(p, s));
+                }
+            }
+            isum = _mm256_sub_epi32(isum, _mm256_setr_epi32(32 * off, 0, 0, 0, 0, 0, 0, 0));
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(x[b].d * _cvtsh_ss(wr[b].d)), _mm256_cvtepi32_ps(isum), acc);
+        }
+        out[r] = hsum256(acc);
+    }
+}
+
 AVX2 void sm_quantize_q8_0_avx2(void *out, const float *x, int n) {
     sm_block_q8_0 *y = out;
     for (int b = 0; b < n / SM_QK; b++, x += SM_QK) {

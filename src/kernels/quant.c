@@ -207,3 +207,57 @@ float sm_dot_q4_0_q8_0(const sm_block_q4_0 *w, const sm_block_q8_0 *x, int n) {
     }
     return sum;
 }
+
+void sm_quantize_q8_K(sm_block_q8_K *y, const float *x, int n) {
+    for (int b = 0; b < n / SM_QK_K; b++, x += SM_QK_K) {
+        float amax = 0.0f;
+        for (int i = 0; i < SM_QK_K; i++) amax = fmaxf(amax, fabsf(x[i]));
+        float d = amax / 127.0f, id = d ? 1.0f / d : 0.0f;
+        y[b].d = d;
+        for (int g = 0; g < SM_QK_K / 16; g++) {
+            int sum = 0;
+            for (int i = 16 * g; i < 16 * g + 16; i++) {
+                y[b].qs[i] = (int8_t)roundf(x[i] * id);
+                sum += y[b].qs[i];
+            }
+            y[b].bsums[g] = (int16_t)sum;
+        }
+    }
+}
+
+/* sum over sub-blocks j of d*sc_j*(q.x)_j - dmin*m_j*(sum x)_j */
+float sm_dot_q4_K_q8_K(const sm_block_q4_K *w, const sm_block_q8_K *x, int n) {
+    float sum = 0.0f;
+    for (int b = 0; b < n / SM_QK_K; b++) {
+        int32_t dot = 0, mins = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            sm_q4_K_scale_min(j, w[b].scales, &sc, &m);
+            const uint8_t *q = w[b].qs + 32 * (j / 2);
+            const int8_t *xs = x[b].qs + 32 * j;
+            int32_t s = 0;
+            for (int l = 0; l < 32; l++) s += ((j & 1) ? q[l] >> 4 : q[l] & 0x0F) * xs[l];
+            dot += sc * s;
+            mins += m * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+        }
+        sum += x[b].d * (sm_fp16_to_fp32(w[b].d) * (float)dot - sm_fp16_to_fp32(w[b].dmin) * (float)mins);
+    }
+    return sum;
+}
+
+/* Element e of a Q6_K block: 4 low bits from ql, 2 high bits from qh, in
+ * the order sm_dequantize_q6_K walks; scale e / 16. */
+float sm_dot_q6_K_q8_K(const sm_block_q6_K *w, const sm_block_q8_K *x, int n) {
+    float sum = 0.0f;
+    for (int b = 0; b < n / SM_QK_K; b++) {
+        int32_t dot = 0;
+        for (int e = 0; e < SM_QK_K; e++) {
+            int half = e / 128, k = (e % 128) / 32, l = e % 32;
+            uint8_t lo = w[b].ql[64 * half + l + 32 * (k & 1)], hi = w[b].qh[32 * half + l];
+            int q = ((k < 2 ? lo & 0x0F : lo >> 4) | (((hi >> (2 * k)) & 3) << 4)) - 32;
+            dot += w[b].scales[e / 16] * q * x[b].qs[e];
+        }
+        sum += x[b].d * sm_fp16_to_fp32(w[b].d) * (float)dot;
+    }
+    return sum;
+}

@@ -23,11 +23,13 @@ typedef struct { uint16_t d; int8_t qs[SM_QK]; } sm_block_q8_0;
 typedef struct { uint16_t d; uint8_t qs[SM_QK / 2]; } sm_block_q4_0;
 typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[SM_QK_K / 2]; } sm_block_q4_K;
 typedef struct { uint8_t ql[SM_QK_K / 2]; uint8_t qh[SM_QK_K / 4]; int8_t scales[SM_QK_K / 16]; uint16_t d; } sm_block_q6_K;
+typedef struct { float d; int8_t qs[SM_QK_K]; int16_t bsums[SM_QK_K / 16]; } sm_block_q8_K;
 
 _Static_assert(sizeof(sm_block_q8_0) == 34, "Q8_0 block");
 _Static_assert(sizeof(sm_block_q4_0) == 18, "Q4_0 block");
 _Static_assert(sizeof(sm_block_q4_K) == 144, "Q4_K block");
 _Static_assert(sizeof(sm_block_q6_K) == 210, "Q6_K block");
+_Static_assert(sizeof(sm_block_q8_K) == 292, "Q8_K block");
 
 /* n must be a multiple of the block size. */
 void sm_quantize_q8_0(sm_block_q8_0 *y, const float *x, int n);
@@ -39,9 +41,17 @@ void sm_dequantize_q4_0(float *y, const sm_block_q4_0 *x, int n);
 void sm_dequantize_q4_K(float *y, const sm_block_q4_K *x, int n);
 void sm_dequantize_q6_K(float *y, const sm_block_q6_K *x, int n);
 
-/* Reference dots of a weight row with Q8_0-quantized activations. */
+/* Activations for the K-quant dots: one f32 scale per 256 (d = max|x| /
+ * 127) and the sums of each 16 codes, which carry the K-quants' offsets
+ * (Q4_K's mins, Q6_K's -32) out of the inner loops. */
+void sm_quantize_q8_K(sm_block_q8_K *y, const float *x, int n);
+
+/* Reference dots of a weight row with Q8_0- or Q8_K-quantized activations,
+ * in integers within each block as the SIMD kernels do. */
 float sm_dot_q8_0_q8_0(const sm_block_q8_0 *w, const sm_block_q8_0 *x, int n);
 float sm_dot_q4_0_q8_0(const sm_block_q4_0 *w, const sm_block_q8_0 *x, int n);
+float sm_dot_q4_K_q8_K(const sm_block_q4_K *w, const sm_block_q8_K *x, int n);
+float sm_dot_q6_K_q8_K(const sm_block_q6_K *w, const sm_block_q8_K *x, int n);
 
 /* 6-bit scale and min j of a Q4_K block's packed 12 bytes. */
 void sm_q4_K_scale_min(int j, const uint8_t *q, uint8_t *scale, uint8_t *min);

@@ -75,8 +75,10 @@ static void matvec_rows(const matvec_task *t, int r0, int r1, float *deq) {
     case SM_GGML_F16: kt->matvec_f16(o, (const uint16_t *)base, t->x, n, cols); break;
     case SM_GGML_Q8_0: kt->matvec_q8_0(o, base, t->s->xq, n, cols); break;
     case SM_GGML_Q4_0: kt->matvec_q4_0(o, base, t->s->xq, n, cols); break;
+    case SM_GGML_Q4_K: kt->matvec_q4_K(o, base, t->s->xq, n, cols); break;
+    case SM_GGML_Q6_K: kt->matvec_q6_K(o, base, t->s->xq, n, cols); break;
     default:
-        /* K-quants: a row at a time through floats */
+        /* not reached: the loader admits only the types above */
         for (int i = 0; i < n; i++) {
             dequantize_row(deq, w->type, base + rb * (size_t)i, cols);
             kt->matvec_f32(o + i, deq, t->x, 1, cols);
@@ -105,6 +107,7 @@ static void matvec_task_fn(void *ctx, int ith, int nth) {
 static void run_matvec(sm_session *s, matvec_task *t) {
     const sm_matrix *w = t->w;
     if (w->type == SM_GGML_Q8_0 || w->type == SM_GGML_Q4_0) s->kt->quantize_q8_0(s->xq, t->x, w->cols);
+    if (w->type == SM_GGML_Q4_K || w->type == SM_GGML_Q6_K) sm_quantize_q8_K(s->xq, t->x, w->cols);
     if (x16_kernel(s, w)) sm_q8_0_block_sums(s->xsum, s->xq, w->cols / SM_QK);
     /* a hand-off costs about a microsecond: small products stay on one thread */
     if ((size_t)w->rows * w->cols < 32768 || sm_threadpool_size(s->pool) == 1) matvec_rows(t, 0, w->rows, s->deq);

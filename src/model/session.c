@@ -39,7 +39,9 @@ static void layout(sm_session *s, sm_arena *a) {
     s->history = sm_arena_take(a, ctx, sizeof(sm_token));
     s->cand = sm_arena_take(a, hp->n_vocab, sizeof(sm_candidate));
     s->max_cols = hp->dim > hp->ffn_dim ? hp->dim : hp->ffn_dim;
-    s->xq = sm_arena_take(a, (size_t)s->max_cols / 32 + 1, 34);
+    /* room for the input as Q8_0 (34 bytes per 32) or Q8_K (292 per 256) */
+    size_t q8_0 = ((size_t)s->max_cols / 32 + 1) * 34, q8_K = ((size_t)s->max_cols / 256 + 1) * 292;
+    s->xq = sm_arena_take(a, q8_0 > q8_K ? q8_0 : q8_K, 1);
     s->xsum = sm_arena_take(a, (size_t)s->max_cols / 32 + 1, sizeof(int32_t));
     s->deq = sm_arena_take(a, (size_t)s->n_threads * 16 * s->max_cols, sizeof(float));
     size_t B = (size_t)s->batch_cap, wide = (size_t)(3 * hp->dim > hp->ffn_dim ? 3 * hp->dim : hp->ffn_dim);

@@ -23,7 +23,7 @@ struct sm_session {
     sm_prof *prof_store;         /* the profiler, kept while paused */
     const sm_kernel_table *kt;   /* the kernel variant in use */
     sm_threadpool *pool;
-    void *xq;                    /* the current input quantized to Q8_0 */
+    void *xq;                    /* the current input quantized to Q8_0 or Q8_K */
     int32_t *xsum;               /* xq's block sums, for the interleaved kernels */
     float *deq;                  /* 16 dequantized rows per thread */
     int max_cols;

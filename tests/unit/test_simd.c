@@ -184,6 +184,63 @@ TEST(simd_f16_to_f32_bit_exact) {
         }
 }
 
+/* K-quant integer dots: the reference (integers within a block, offsets
+ * through the activation sums) against the plain float dot of the
+ * dequantized row with the dequantized activations, and every level's
+ * kernel against the reference. */
+TEST(kquant_integer_dots_match) {
+    const sm_kernel_table *all[8];
+    int n = sm_kernels_available(all, 8);
+    int shapes[][2] = {{1, 256}, {3, 512}, {7, 768}, {16, 2048}};
+    uint64_t seed = 31;
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        int r = shapes[k][0], c = shapes[k][1], nb = c / SM_QK_K;
+        float *w = malloc(sizeof(float) * r * c), *x = malloc(sizeof(float) * c), *row = malloc(sizeof(float) * c);
+        float *xd = malloc(sizeof(float) * c), *ref = malloc(sizeof(float) * r), *got = malloc(sizeof(float) * r);
+        sm_block_q4_K *w4 = malloc(sizeof *w4 * (size_t)r * nb);
+        sm_block_q6_K *w6 = malloc(sizeof *w6 * (size_t)r * nb);
+        sm_block_q8_K *xq = malloc(sizeof *xq * nb);
+        for (int i = 0; i < r * c; i++) w[i] = frand(&seed) * 2.0f + 0.3f;
+        for (int i = 0; i < c; i++) x[i] = frand(&seed);
+        x[5] = -1.5f;   /* a block whose extreme is negative */
+        for (int i = 0; i < r; i++) {
+            sm_quantize_q4_K(w4 + (size_t)i * nb, w + (size_t)i * c, c);
+            sm_quantize_q6_K(w6 + (size_t)i * nb, w + (size_t)i * c, c);
+        }
+        sm_quantize_q8_K(xq, x, c);
+        int badsum = 0;
+        for (int b = 0; b < nb; b++)
+            for (int g = 0; g < 16; g++) {
+                int sum = 0;
+                for (int i = 0; i < 16; i++) {
+                    sum += xq[b].qs[16 * g + i];
+                    xd[b * SM_QK_K + 16 * g + i] = xq[b].qs[16 * g + i] * xq[b].d;
+                }
+                badsum += sum != xq[b].bsums[g];
+            }
+        CHECKF(badsum == 0, "%d Q8_K block sums wrong", badsum);
+        for (int pass = 0; pass < 2; pass++) {
+            for (int i = 0; i < r; i++) {
+                double plain = 0, mag = 0;
+                if (pass) sm_dequantize_q6_K(row, w6 + (size_t)i * nb, c);
+                else sm_dequantize_q4_K(row, w4 + (size_t)i * nb, c);
+                for (int j = 0; j < c; j++) { plain += (double)row[j] * xd[j]; mag += fabs((double)row[j] * xd[j]); }
+                ref[i] = pass ? sm_dot_q6_K_q8_K(w6 + (size_t)i * nb, xq, c) : sm_dot_q4_K_q8_K(w4 + (size_t)i * nb, xq, c);
+                CHECKF(fabs(ref[i] - plain) <= 1e-5 * mag + 1e-5, "%s reference dot %dx%d row %d: %g vs %g",
+                       pass ? "q6_K" : "q4_K", r, c, i, ref[i], plain);
+            }
+            for (int v = 0; v < n; v++) {
+                if (pass) all[v]->matvec_q6_K(got, w6, xq, r, c);
+                else all[v]->matvec_q4_K(got, w4, xq, r, c);
+                for (int i = 0; i < r; i++)
+                    CHECKF(fabsf(got[i] - ref[i]) <= 1e-4f * (fabsf(ref[i]) + 1.0f), "%s %s %dx%d row %d: %g vs %g",
+                           all[v]->name, pass ? "q6_K" : "q4_K", r, c, i, got[i], ref[i]);
+            }
+        }
+        free(w); free(x); free(row); free(xd); free(ref); free(got); free(w4); free(w6); free(xq);
+    }
+}
+
 TEST(dequantize_hand_built_blocks) {
     /* Q8_0: d = 0.5, q = i - 16 */
     sm_block_q8_0 b8;
