@@ -52,16 +52,6 @@ void sm_dequantize_q4_0(float *y, const sm_block_q4_0 *x, int n) {
     }
 }
 
-void sm_q4_K_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (uint8_t)((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4));
-        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-    }
-}
-
 void sm_dequantize_q4_K(float *y, const sm_block_q4_K *x, int n) {
     for (int b = 0; b < n / SM_QK_K; b++) {
         float d = sm_fp16_to_fp32(x[b].d), dmin = sm_fp16_to_fp32(x[b].dmin);

@@ -53,7 +53,16 @@ float sm_dot_q4_0_q8_0(const sm_block_q4_0 *w, const sm_block_q8_0 *x, int n);
 float sm_dot_q4_K_q8_K(const sm_block_q4_K *w, const sm_block_q8_K *x, int n);
 float sm_dot_q6_K_q8_K(const sm_block_q6_K *w, const sm_block_q8_K *x, int n);
 
-/* 6-bit scale and min j of a Q4_K block's packed 12 bytes. */
-void sm_q4_K_scale_min(int j, const uint8_t *q, uint8_t *scale, uint8_t *min);
+/* 6-bit scale and min j of a Q4_K block's packed 12 bytes (inline: the
+ * matrix x vector kernels unpack 8 per block). */
+static inline void sm_q4_K_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
 
 #endif
