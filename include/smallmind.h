@@ -343,6 +343,8 @@ typedef struct sm_memory_info {
     uint64_t kv_cache;           /* bytes of the session's KV cache */
     uint64_t arena;              /* bytes of the session's arena (KV cache included) */
     uint64_t peak_rss;           /* the process's peak resident set */
+    uint64_t weights_interleaved;/* heap copy of Q4_0/Q8_0 matrices re-laid out for
+                                    the AVX-512 VNNI kernels (0 without them) */
 } sm_memory_info;
 
 void sm_session_memory(const sm_session *session, sm_memory_info *info);

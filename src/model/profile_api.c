@@ -201,6 +201,7 @@ void sm_session_memory(const sm_session *s, sm_memory_info *info) {
     info->arena = s->block_bytes;
     info->kv_cache = 2ull * hp->n_layers * (uint64_t)s->n_ctx * hp->n_kv_heads * hp->head_dim * sizeof(float);
     info->weights_mapped = m->file.size;
+    info->weights_interleaved = m->x16_bytes;
     if (m->file.data) {
         long page = sysconf(_SC_PAGESIZE);
         size_t pages = (m->file.size + (size_t)page - 1) / (size_t)page;
