@@ -268,6 +268,17 @@ static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
     }
 }
 
+/* Packs the batch into 16-token panels for the packed kernel, a panel per
+ * thread in turn (the panels are independent). */
+static void pack_task_fn(void *ctx, int ith, int nth) {
+    const matmul_task *t = ctx;
+    int k = t->w->cols;
+    for (int p = ith; p < (t->n + 15) / 16; p += nth) {
+        int rows = t->n - 16 * p < 16 ? t->n - 16 * p : 16;
+        t->s->kt->pack_a(t->s->bpack + (size_t)p * 16 * k, t->a + (size_t)p * 16 * k, rows, k);
+    }
+}
+
 static void matmul_task_fn(void *ctx, int ith, int nth) {
     const matmul_task *t = ctx;
     int rows = t->w->rows, per = ((rows + nth - 1) / nth + 15) & ~15;
@@ -279,7 +290,7 @@ void sm_matmul(sm_session *s, int scope, float *c, int ldc, const sm_matrix *w, 
                const float *bias, int accumulate) {
     SM_PROF_BEGIN(s->prof, scope, -1);
     matmul_task t = {s, c, ldc, w, a, bias, n, accumulate};
-    if (s->kt->pack_a) s->kt->pack_a(s->bpack, a, n, w->cols);  /* once, shared by the threads */
+    if (s->kt->pack_a) sm_threadpool_run(s->pool, pack_task_fn, &t);  /* once, shared by the threads */
     sm_threadpool_run(s->pool, matmul_task_fn, &t);
     SM_PROF_END(s->prof, 2ull * n * w->rows * w->cols, (uint64_t)w->rows * sm_matrix_row_bytes(w->type, w->cols));
 }
