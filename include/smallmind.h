@@ -50,6 +50,11 @@ typedef struct sm_model_params {
     /* llama2.c .bin models keep their vocabulary in a separate tokenizer.bin;
      * GGUF files carry their own and ignore this. */
     const char *tokenizer_path;
+    /* 1: skip the run-time copy of the weights that some kernels read
+     * (Q4_0/Q8_0 re-laid out for AVX-512 VNNI), for a model that will only
+     * be inspected, converted or used for its vocabulary. 0 (default):
+     * make it when this CPU's kernels use it. */
+    int skip_repack;
 } sm_model_params;
 
 sm_model_params sm_model_default_params(void);

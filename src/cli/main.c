@@ -36,6 +36,8 @@ sm_model *cli_load_model(const char *cmd, const char *path, const char *tokenize
     }
     sm_model_params mp = sm_model_default_params();
     mp.tokenizer_path = tokenizer;
+    /* these only read the file: no run-time weight layout */
+    mp.skip_repack = !strcmp(cmd, "inspect") || !strcmp(cmd, "tokenize");
     sm_model *m = NULL;
     sm_error err = {0};
     if (sm_model_load(path, &mp, &m, &err) != SM_OK) {

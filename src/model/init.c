@@ -146,7 +146,9 @@ static sm_status builtin_vocab(builder *b, int gpt2, int n_vocab, sm_error *err)
 
 /* Copies every tokenizer.* entry of another file; returns its vocab size. */
 static sm_status copied_vocab(builder *b, const char *path, int *n_vocab, sm_model **src, sm_error *err) {
-    sm_status st = sm_model_load(path, NULL, src, err);
+    sm_model_params mp = sm_model_default_params();
+    mp.skip_repack = 1;   /* only read, never run */
+    sm_status st = sm_model_load(path, &mp, src, err);
     if (st) return st;
     if ((*src)->kind != SM_FORMAT_GGUF)
         return sm_fail(err, SM_ERR_INVALID_ARG, "--vocab-from needs a GGUF file, '%s' is not one", path);

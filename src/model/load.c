@@ -401,7 +401,6 @@ sm_status sm_model_load_buffers(const void *data, size_t size, const void *tok, 
         sm_model_free(m);
         return st;
     }
-    sm_model_interleave(m);
     *out = m;
     return SM_OK;
 }
@@ -433,6 +432,7 @@ sm_status sm_model_load(const char *path, const sm_model_params *params, sm_mode
         sm_unmap_file(&tf);
         return st;
     }
+    if (!p.skip_repack) sm_model_interleave(*out);
     (*out)->file = f;
     (*out)->tok_file = tf;
     if (!(*out)->name[0]) snprintf((*out)->name, sizeof (*out)->name, "%s", base_name(path));

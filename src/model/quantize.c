@@ -57,7 +57,9 @@ sm_status sm_model_quantize_file(const char *in_path, const char *out_path, cons
         return sm_fail(err, SM_ERR_INVALID_ARG, "unknown type '%s' (use F16, Q8_0, Q4_0, Q4_K, Q6_K or Q4_0_MIXED)",
                        type_name ? type_name : "");
     sm_model *m = NULL;
-    sm_status st = sm_model_load(in_path, NULL, &m, err);
+    sm_model_params mp = sm_model_default_params();
+    mp.skip_repack = 1;   /* only read, never run */
+    sm_status st = sm_model_load(in_path, &mp, &m, err);
     if (st) return st;
     if (m->kind != SM_FORMAT_GGUF || !m->has_weights) {
         sm_model_free(m);

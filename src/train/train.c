@@ -392,10 +392,12 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
 
     /* the model's shape and tokenizer: from a checkpoint, a model, or the flags and data */
     const char *from = p->resume ? p->resume : p->init;
+    sm_model_params vocab_only = sm_model_default_params();
+    vocab_only.skip_repack = 1;   /* its weights are only read into the trainer */
     sm_train_config cfg;
     memset(&cfg, 0, sizeof cfg);
     if (from) {
-        if ((st = sm_model_load(from, NULL, &r.tok_model, err))) goto done;
+        if ((st = sm_model_load(from, &vocab_only, &r.tok_model, err))) goto done;
         const sm_hparams *hp = &r.tok_model->hp;
         if (!r.tok_model->has_weights || r.tok_model->kind != SM_FORMAT_GGUF) {
             st = sm_fail(err, SM_ERR_INVALID_ARG, "%s: not a GGUF model with weights", from);
@@ -420,7 +422,7 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
         cfg.rope_base = 10000.0f;
         int is_bpe = p->tokenizer && !strncmp(p->tokenizer, "bpe:", 4);
         if (p->tokenizer && strcmp(p->tokenizer, "char") && !is_bpe) {
-            if ((st = sm_model_load(p->tokenizer, NULL, &r.tok_model, err))) goto done;
+            if ((st = sm_model_load(p->tokenizer, &vocab_only, &r.tok_model, err))) goto done;
         } else {
             long n_bpe = 0;
             if (is_bpe) {

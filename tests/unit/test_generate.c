@@ -4,7 +4,9 @@
 #include "test.h"
 
 #include <pthread.h>
+#include <math.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 typedef struct collected {
     sm_token ids[4096];
@@ -319,4 +321,61 @@ TEST(vocab_only_file_tokenizes_but_cannot_generate) {
     sm_session *s = NULL;
     CHECK(sm_session_create(m, NULL, &s, &err) == SM_ERR_NO_WEIGHTS && s == NULL);
     sm_model_free(m);
+}
+
+/* Q4_0 and Q8_0 models run through the interleaved weight copy (when this
+ * CPU's kernels use one) and through the GGUF layout (skip_repack) give the
+ * same logits, prompt and decode alike; the copy is reported, and absent
+ * when skipped. */
+static void check_repack_equivalence(const char *src, const char *type) {
+    char path[] = "/tmp/sm_repack_XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    close(fd);
+    REQUIRE(sm_model_quantize_file(src, path, type, NULL, NULL, NULL) == SM_OK);
+    sm_model_params mp[2] = {sm_model_default_params(), sm_model_default_params()};
+    mp[1].skip_repack = 1;
+    sm_model *m[2] = {NULL, NULL};
+    sm_session *s[2] = {NULL, NULL};
+    sm_token toks[40];
+    for (int i = 0; i < 40; i++) toks[i] = (sm_token)((i * 37 + 11) % 512);
+    float *logits[2] = {malloc(sizeof(float) * 40 * 512), malloc(sizeof(float) * 40 * 512)};
+    float *dec[2] = {malloc(sizeof(float) * 512), malloc(sizeof(float) * 512)};
+    for (int v = 0; v < 2; v++) {
+        REQUIRE(sm_model_load(path, &mp[v], &m[v], NULL) == SM_OK);
+        REQUIRE(sm_session_create(m[v], NULL, &s[v], NULL) == SM_OK);
+        REQUIRE(sm_session_eval_all(s[v], toks, 40, logits[v], NULL) == SM_OK);
+        /* one decode step after the prompt */
+        REQUIRE(sm_session_eval(s[v], toks, 1, NULL) == SM_OK);
+        memcpy(dec[v], sm_session_logits(s[v]), sizeof(float) * 512);
+    }
+    sm_memory_info mi[2];
+    sm_session_memory(s[0], &mi[0]);
+    sm_session_memory(s[1], &mi[1]);
+    CHECKF(mi[1].weights_interleaved == 0, "%s: a copy was made although skipped", type);
+    if (!strcmp(sm_session_kernels(s[0]), "avx512"))
+        CHECKF(mi[0].weights_interleaved > 0, "%s: no interleaved copy on an AVX-512 level", type);
+    double worst = 0, top = 0;
+    for (int i = 0; i < 40 * 512; i++) {
+        worst = fmax(worst, fabs((double)logits[0][i] - logits[1][i]));
+        top = fmax(top, fabs((double)logits[1][i]));
+    }
+    for (int i = 0; i < 512; i++) {
+        worst = fmax(worst, fabs((double)dec[0][i] - dec[1][i]));
+        top = fmax(top, fabs((double)dec[1][i]));
+    }
+    CHECKF(worst <= 1e-4 * top, "%s: interleaved and GGUF layouts differ by %g (max %g)", type, worst, top);
+    for (int v = 0; v < 2; v++) {
+        sm_session_free(s[v]);
+        sm_model_free(m[v]);
+        free(logits[v]);
+        free(dec[v]);
+    }
+    unlink(path);
+}
+
+TEST(interleaved_weights_give_the_same_logits) {
+    NEED_SHARED(p, "models/stories260K.gguf");
+    check_repack_equivalence(p, "Q4_0");
+    check_repack_equivalence(p, "Q8_0");
 }
