@@ -140,6 +140,13 @@ static const sm_kernel_table neon = {"neon", sm_matvec_f32_neon, sm_matvec_f16_n
                                      PORTABLE_DEQUANT};
 #endif
 
+void sm_pack_a_share(const sm_kernel_table *kt, float *packed, const float *a, int m, int k, int ith, int nth) {
+    for (int p = ith; p < (m + 15) / 16; p += nth) {
+        int rows = m - 16 * p < 16 ? m - 16 * p : 16;
+        kt->pack_a(packed + (size_t)p * 16 * k, a + (size_t)p * 16 * k, rows, k);
+    }
+}
+
 int sm_kernels_available(const sm_kernel_table **out, int cap) {
     int n = 0;
     if (n < cap) out[n++] = &scalar;

@@ -46,6 +46,10 @@ typedef struct sm_kernel_table {
     void (*dequantize_q8_0x16)(float *out, const void *group, int cols);
 } sm_kernel_table;
 
+/* Thread ith of nth's share of kt->pack_a: every nth 16-row panel of the
+ * m x k matrix a (panels are independent, so a pool packs in parallel). */
+void sm_pack_a_share(const sm_kernel_table *kt, float *packed, const float *a, int m, int k, int ith, int nth);
+
 /* The named variant if this CPU can run it, else NULL. NULL or "auto"
  * names the best the CPU supports. */
 const sm_kernel_table *sm_kernels_get(const char *name);

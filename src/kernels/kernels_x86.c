@@ -258,7 +258,7 @@ AVX512 void sm_matvec_f16_avx512(float *out, const uint16_t *w, const float *x, 
     int full = cols & ~15;
     __mmask16 tail = (__mmask16)((1u << (cols - full)) - 1);
     int r = 0;
-#define F16_FMA(acc, row, xv, load) acc = _mm512_fmadd_ps(_mm512_cvtph_ps(load), xv, acc)
+#define F16_FMA(acc, xv, load) acc = _mm512_fmadd_ps(_mm512_cvtph_ps(load), xv, acc)
     for (; r + 4 <= rows; r += 4) {
         const uint16_t *w0 = w + (size_t)r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -270,17 +270,17 @@ AVX512 void sm_matvec_f16_avx512(float *out, const uint16_t *w, const float *x, 
                 _mm_prefetch((const char *)(w2 + c) + PREFETCH_BYTES, _MM_HINT_T0);
                 _mm_prefetch((const char *)(w3 + c) + PREFETCH_BYTES, _MM_HINT_T0);
             }
-            F16_FMA(a0, w0, xv, _mm256_loadu_si256((const __m256i *)(w0 + c)));
-            F16_FMA(a1, w1, xv, _mm256_loadu_si256((const __m256i *)(w1 + c)));
-            F16_FMA(a2, w2, xv, _mm256_loadu_si256((const __m256i *)(w2 + c)));
-            F16_FMA(a3, w3, xv, _mm256_loadu_si256((const __m256i *)(w3 + c)));
+            F16_FMA(a0, xv, _mm256_loadu_si256((const __m256i *)(w0 + c)));
+            F16_FMA(a1, xv, _mm256_loadu_si256((const __m256i *)(w1 + c)));
+            F16_FMA(a2, xv, _mm256_loadu_si256((const __m256i *)(w2 + c)));
+            F16_FMA(a3, xv, _mm256_loadu_si256((const __m256i *)(w3 + c)));
         }
         if (tail) {
             __m512 xv = _mm512_maskz_loadu_ps(tail, x + full);
-            F16_FMA(a0, w0, xv, _mm256_maskz_loadu_epi16(tail, w0 + full));
-            F16_FMA(a1, w1, xv, _mm256_maskz_loadu_epi16(tail, w1 + full));
-            F16_FMA(a2, w2, xv, _mm256_maskz_loadu_epi16(tail, w2 + full));
-            F16_FMA(a3, w3, xv, _mm256_maskz_loadu_epi16(tail, w3 + full));
+            F16_FMA(a0, xv, _mm256_maskz_loadu_epi16(tail, w0 + full));
+            F16_FMA(a1, xv, _mm256_maskz_loadu_epi16(tail, w1 + full));
+            F16_FMA(a2, xv, _mm256_maskz_loadu_epi16(tail, w2 + full));
+            F16_FMA(a3, xv, _mm256_maskz_loadu_epi16(tail, w3 + full));
         }
         out[r] = _mm512_reduce_add_ps(a0);
         out[r + 1] = _mm512_reduce_add_ps(a1);
@@ -290,8 +290,8 @@ AVX512 void sm_matvec_f16_avx512(float *out, const uint16_t *w, const float *x, 
     for (; r < rows; r++) {
         const uint16_t *wr = w + (size_t)r * cols;
         __m512 a = _mm512_setzero_ps();
-        for (int c = 0; c < full; c += 16) F16_FMA(a, wr, _mm512_loadu_ps(x + c), _mm256_loadu_si256((const __m256i *)(wr + c)));
-        if (tail) F16_FMA(a, wr, _mm512_maskz_loadu_ps(tail, x + full), _mm256_maskz_loadu_epi16(tail, wr + full));
+        for (int c = 0; c < full; c += 16) F16_FMA(a, _mm512_loadu_ps(x + c), _mm256_loadu_si256((const __m256i *)(wr + c)));
+        if (tail) F16_FMA(a, _mm512_maskz_loadu_ps(tail, x + full), _mm256_maskz_loadu_epi16(tail, wr + full));
         out[r] = _mm512_reduce_add_ps(a);
     }
 #undef F16_FMA

@@ -12,33 +12,30 @@ static int wants_x16(const sm_matrix *w) {
     return w->data && w->rows >= SM_X16 && (w->type == SM_GGML_Q4_0 || w->type == SM_GGML_Q8_0);
 }
 
-/* The bytes the interleaved copies of every projection matrix (not the
- * embedding table) take; with mem, also writes them there. */
+/* Adds w's copy to the running total; with mem, also writes it there. */
+static void add_copy(sm_matrix *w, char *mem, uint64_t *total) {
+    if (!wants_x16(w)) return;
+    int rows = w->rows / SM_X16 * SM_X16;
+    if (mem) {
+        void *dst = mem + *total;
+        if (w->type == SM_GGML_Q4_0) sm_interleave_q4_0(dst, w->data, rows, w->cols);
+        else sm_interleave_q8_0(dst, w->data, rows, w->cols);
+        w->x16 = dst;
+    }
+    size_t bytes = (size_t)rows * sm_matrix_row_bytes(w->type, w->cols);
+    *total += (bytes + 63) & ~(size_t)63;
+}
+
+/* The bytes the copies of every projection matrix (not the embedding
+ * table) take; with mem, also writes them there. */
 static uint64_t each_matrix(sm_model *m, char *mem) {
     uint64_t total = 0;
-    for (int l = 0; l <= m->hp.n_layers; l++) {
-        sm_layer *L = l < m->hp.n_layers ? &m->layers[l] : NULL;
-        sm_matrix *list[8] = {0};
-        int n = 0;
-        if (L) {
-            sm_matrix *all[8] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-            for (int i = 0; i < 8; i++) list[n++] = all[i];
-        } else {
-            list[n++] = &m->output;
-        }
-        for (int i = 0; i < n; i++) {
-            sm_matrix *w = list[i];
-            if (!wants_x16(w)) continue;
-            size_t bytes = (size_t)(w->rows / SM_X16 * SM_X16) * sm_matrix_row_bytes(w->type, w->cols);
-            if (mem) {
-                void *dst = mem + total;
-                if (w->type == SM_GGML_Q4_0) sm_interleave_q4_0(dst, w->data, w->rows / SM_X16 * SM_X16, w->cols);
-                else sm_interleave_q8_0(dst, w->data, w->rows / SM_X16 * SM_X16, w->cols);
-                w->x16 = dst;
-            }
-            total += (bytes + 63) & ~(size_t)63;
-        }
+    for (int l = 0; l < m->hp.n_layers; l++) {
+        sm_layer *L = &m->layers[l];
+        sm_matrix *all[8] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (int i = 0; i < 8; i++) add_copy(all[i], mem, &total);
     }
+    add_copy(&m->output, mem, &total);
     return total;
 }
 

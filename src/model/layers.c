@@ -51,7 +51,7 @@ static sm_matvec_x16_fn x16_kernel(const sm_session *s, const sm_matrix *w) {
     return w->type == SM_GGML_Q4_0 ? s->kt->matvec_q4_0_x16 : w->type == SM_GGML_Q8_0 ? s->kt->matvec_q8_0_x16 : NULL;
 }
 
-static void matvec_rows(const matvec_task *t, int r0, int r1, float *deq) {
+static void matvec_rows(const matvec_task *t, int r0, int r1) {
     const sm_kernel_table *kt = t->s->kt;
     const sm_matrix *w = t->w;
     int cols = w->cols;
@@ -67,24 +67,19 @@ static void matvec_rows(const matvec_task *t, int r0, int r1, float *deq) {
             first = end;
         }
     }
-    int n = r1 - first;
+    int rest = r1 - first;
     float *o = out + (first - r0);
     const char *base = (const char *)w->data + rb * (size_t)first;
-    if (n > 0) switch (w->type) {
-    case SM_GGML_F32: kt->matvec_f32(o, (const float *)base, t->x, n, cols); break;
-    case SM_GGML_F16: kt->matvec_f16(o, (const uint16_t *)base, t->x, n, cols); break;
-    case SM_GGML_Q8_0: kt->matvec_q8_0(o, base, t->s->xq, n, cols); break;
-    case SM_GGML_Q4_0: kt->matvec_q4_0(o, base, t->s->xq, n, cols); break;
-    case SM_GGML_Q4_K: kt->matvec_q4_K(o, base, t->s->xq, n, cols); break;
-    case SM_GGML_Q6_K: kt->matvec_q6_K(o, base, t->s->xq, n, cols); break;
-    default:
-        /* not reached: the loader admits only the types above */
-        for (int i = 0; i < n; i++) {
-            dequantize_row(deq, w->type, base + rb * (size_t)i, cols);
-            kt->matvec_f32(o + i, deq, t->x, 1, cols);
-        }
+    /* every type sm_matrix_type_supported admits, which the loader checks */
+    if (rest > 0) switch (w->type) {
+    case SM_GGML_F32: kt->matvec_f32(o, (const float *)base, t->x, rest, cols); break;
+    case SM_GGML_F16: kt->matvec_f16(o, (const uint16_t *)base, t->x, rest, cols); break;
+    case SM_GGML_Q8_0: kt->matvec_q8_0(o, base, t->s->xq, rest, cols); break;
+    case SM_GGML_Q4_0: kt->matvec_q4_0(o, base, t->s->xq, rest, cols); break;
+    case SM_GGML_Q4_K: kt->matvec_q4_K(o, base, t->s->xq, rest, cols); break;
+    case SM_GGML_Q6_K: kt->matvec_q6_K(o, base, t->s->xq, rest, cols); break;
     }
-    n = r1 - r0;
+    int n = r1 - r0;
     /* epilogue, on the rows this thread just wrote */
     if (t->accumulate) {
         float *dst = t->out + r0;
@@ -101,7 +96,7 @@ static void matvec_task_fn(void *ctx, int ith, int nth) {
     const matvec_task *t = ctx;
     int rows = t->w->rows, per = ((rows + nth - 1) / nth + 15) & ~15;
     int r0 = ith * per, r1 = r0 + per < rows ? r0 + per : rows;
-    if (r0 < r1) matvec_rows(t, r0, r1, t->s->deq + (size_t)ith * SM_X16 * t->s->max_cols);
+    if (r0 < r1) matvec_rows(t, r0, r1);
 }
 
 static void run_matvec(sm_session *s, matvec_task *t) {
@@ -110,7 +105,7 @@ static void run_matvec(sm_session *s, matvec_task *t) {
     if (w->type == SM_GGML_Q4_K || w->type == SM_GGML_Q6_K) sm_quantize_q8_K(s->xq, t->x, w->cols);
     if (x16_kernel(s, w)) sm_q8_0_block_sums(s->xsum, s->xq, w->cols / SM_QK);
     /* a hand-off costs about a microsecond: small products stay on one thread */
-    if ((size_t)w->rows * w->cols < 32768 || sm_threadpool_size(s->pool) == 1) matvec_rows(t, 0, w->rows, s->deq);
+    if ((size_t)w->rows * w->cols < 32768 || sm_threadpool_size(s->pool) == 1) matvec_rows(t, 0, w->rows);
     else sm_threadpool_run(s->pool, matvec_task_fn, t);
 }
 
@@ -268,15 +263,10 @@ static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
     }
 }
 
-/* Packs the batch into 16-token panels for the packed kernel, a panel per
- * thread in turn (the panels are independent). */
+/* Packs the batch into 16-token panels for the packed kernel, on every thread. */
 static void pack_task_fn(void *ctx, int ith, int nth) {
     const matmul_task *t = ctx;
-    int k = t->w->cols;
-    for (int p = ith; p < (t->n + 15) / 16; p += nth) {
-        int rows = t->n - 16 * p < 16 ? t->n - 16 * p : 16;
-        t->s->kt->pack_a(t->s->bpack + (size_t)p * 16 * k, t->a + (size_t)p * 16 * k, rows, k);
-    }
+    sm_pack_a_share(t->s->kt, t->s->bpack, t->a, t->n, t->w->cols, ith, nth);
 }
 
 static void matmul_task_fn(void *ctx, int ith, int nth) {

@@ -251,13 +251,9 @@ static void gemm_task_fn(void *ctx, int ith, int nth) {
     else kt->matmul_f32(g->c + r0, g->a, g->w + (size_t)r0 * g->k, g->m, r1 - r0, g->k, g->n);
 }
 
-/* the 16-row panels of a are independent: each thread packs every nth */
 static void pack_task_fn(void *ctx, int ith, int nth) {
     const gemm_task *g = ctx;
-    for (int p = ith; p < (g->m + 15) / 16; p += nth) {
-        int rows = g->m - 16 * p < 16 ? g->m - 16 * p : 16;
-        g->t->kt->pack_a(g->t->mm_pack + (size_t)p * 16 * g->k, g->a + (size_t)p * 16 * g->k, rows, g->k);
-    }
+    sm_pack_a_share(g->t->kt, g->t->mm_pack, g->a, g->m, g->k, ith, nth);
 }
 
 static void gemm(const sm_trainer *t, float *c, const float *a, const float *w, int m, int n, int k) {
