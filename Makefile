@@ -14,8 +14,25 @@ ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) -fPIC -Iinclud
 LDLIBS  := -lm -lpthread
 
 BUILD   ?= build
-LIB_SRC := $(wildcard src/core/*.c src/io/*.c src/text/*.c src/kernels/*.c src/model/*.c src/generate/*.c src/prof/*.c src/train/*.c)
+# The library is every module under src/ except the command (src/cli) and the
+# optional modules that link Debian libraries: src/json (Jansson: JSON Schema,
+# message files) and src/server (libmicrohttpd + Jansson), built into the
+# command when those libraries are present.
+OPTIONAL_DIRS := src/cli/% src/json/% src/server/%
+LIB_SRC := $(filter-out $(OPTIONAL_DIRS),$(wildcard src/*/*.c))
+HAVE_JANSSON := $(shell pkg-config --exists jansson 2>/dev/null && echo 1)
+HAVE_MHD     := $(shell pkg-config --exists libmicrohttpd 2>/dev/null && echo 1)
 CLI_SRC := $(wildcard src/cli/*.c)
+ifeq ($(HAVE_JANSSON),1)
+CLI_SRC += $(wildcard src/json/*.c)
+CLI_DEFS += -DSM_HAVE_JANSSON
+CLI_LIBS += $(shell pkg-config --libs jansson)
+ifeq ($(HAVE_MHD),1)
+CLI_SRC += $(wildcard src/server/*.c)
+CLI_DEFS += -DSM_HAVE_SERVER
+CLI_LIBS += $(shell pkg-config --libs libmicrohttpd)
+endif
+endif
 TEST_SRC := $(wildcard tests/unit/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -48,8 +65,10 @@ $(STATIC): $(LIB_OBJ)
 $(SHARED): $(LIB_OBJ)
 	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS)
 
+$(CLI_OBJ): ALL_CFLAGS += $(CLI_DEFS)
+
 $(CLI): $(CLI_OBJ) $(STATIC)
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(CLI_LIBS) $(LDLIBS)
 
 # A copy at the top of the checkout, for `./smallmind run ...`.
 smallmind: $(CLI)
