@@ -74,8 +74,10 @@ $(CLI): $(CLI_OBJ) $(STATIC)
 smallmind: $(CLI)
 	cp $(CLI) smallmind
 
-$(UNIT): $(TEST_OBJ) $(STATIC)
-	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LDLIBS) $(WRAP)
+# The unit tests also check the command's profile section writer.
+UNIT_CLI_OBJ := $(BUILD)/src/cli/profile_sections.o
+$(UNIT): $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC)
+	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC) $(LDLIBS) $(WRAP)
 
 $(BUILD)/dump_logits: tests/tools/dump_logits.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
@@ -108,8 +110,8 @@ cross-test:
 	$(QEMU) -L /usr/aarch64-linux-gnu build-aarch64/unit_tests_static simd fp16 quantize kernel_selection \
 		matvec_f32_and_f16 norm_softmax regex utf8 gguf_every gguf_hostile gguf_writer profiler_synthetic
 
-$(BUILD)/unit_tests_static: $(TEST_OBJ) $(STATIC)
-	$(CC) $(CFLAGS) -static -o $@ $(TEST_OBJ) $(STATIC) $(LDLIBS) $(WRAP)
+$(BUILD)/unit_tests_static: $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC)
+	$(CC) $(CFLAGS) -static -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC) $(LDLIBS) $(WRAP)
 
 clean:
 	rm -rf build build-san build-fuzz build-aarch64 smallmind

@@ -309,19 +309,6 @@ int sm_session_profile(const sm_session *session, sm_profile_row *rows, int cap)
 void sm_session_profile_enable(sm_session *session, int on);
 /* Starts the accounts afresh (the tree keeps no history). */
 void sm_session_profile_reset(sm_session *session);
-/* Sections of the markdown profile report. */
-enum {
-    SM_PROFILE_HOT_PATHS = 1,     /* steps by total time, self and inclusive */
-    SM_PROFILE_ALLOCATORS = 2,    /* steps by bytes allocated */
-    SM_PROFILE_MOST_CALLED = 4,   /* steps by calls */
-    SM_PROFILE_TREE = 8,          /* the call hierarchy */
-    SM_PROFILE_LAYERS = 16,       /* time per layer, attention and FFN apart */
-    SM_PROFILE_ALL = 31
-};
-
-/* Writes the chosen sections of a profiled session's report as markdown. */
-sm_status sm_session_profile_write(const sm_session *session, FILE *out, unsigned sections, sm_error *err);
-
 /* Measurements of this machine and of the kernels, for reports. */
 const char *sm_cpu_simd_features(void);   /* e.g. "avx512f avx2 fma" */
 const char *sm_kernel_level(void);        /* the best kernel variant here */

@@ -1,12 +1,9 @@
 /* quantize.c - converts a model's weight matrices to another element type
  * and writes the result as a new GGUF file (atomically). */
-#include "model.h"
-#include "session.h"
+#include "model/model.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "io/gguf_write.h"
-#include "kernels/half.h"
-#include "kernels/quant.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -27,27 +24,6 @@ static int parse_type(const char *t, uint32_t *type, uint32_t *output_type, uint
         if (eq) { *type = map[i].type; *output_type = map[i].out; *ftype = map[i].ftype; return 1; }
     }
     return 0;
-}
-
-static uint64_t block_elems(uint32_t type) {
-    uint64_t be, bb;
-    sm_ggml_type_block(type, &be, &bb);
-    return be;
-}
-
-/* Converts one row of floats into `type`, appending to dst; returns bytes. */
-static size_t convert_row(uint32_t type, const float *x, int n, void *dst) {
-    switch (type) {
-    case SM_GGML_F16:
-        for (int i = 0; i < n; i++) ((uint16_t *)dst)[i] = sm_fp32_to_fp16(x[i]);
-        break;
-    case SM_GGML_Q8_0: sm_quantize_q8_0(dst, x, n); break;
-    case SM_GGML_Q4_0: sm_quantize_q4_0(dst, x, n); break;
-    case SM_GGML_Q4_K: sm_quantize_q4_K(dst, x, n); break;
-    case SM_GGML_Q6_K: sm_quantize_q6_K(dst, x, n); break;
-    default: memcpy(dst, x, (size_t)n * 4); break;
-    }
-    return sm_matrix_row_bytes(type, n);
 }
 
 sm_status sm_model_quantize_file(const char *in_path, const char *out_path, const char *type_name,
@@ -88,26 +64,25 @@ sm_status sm_model_quantize_file(const char *in_path, const char *out_path, cons
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)(t->name.len > 255 ? 255 : t->name.len), t->name.ptr);
         uint32_t to = t->type;
-        if (t->n_dims == 2 && sm_matrix_type_supported(t->type)) {
+        if (t->n_dims == 2 && sm_type_runnable(t->type)) {
             int is_output = !strcmp(name, "output.weight");
             to = is_output ? out_type : type;
             /* fall back to a type whose blocks divide the row */
-            if (t->ne[0] % block_elems(to)) to = SM_GGML_Q8_0;
-            if (t->ne[0] % block_elems(to)) to = SM_GGML_F16;
+            if (t->ne[0] % sm_type(to)->blck) to = SM_GGML_Q8_0;
+            if (t->ne[0] % sm_type(to)->blck) to = SM_GGML_F16;
         }
         if (to == t->type) {
             sm_gguf_add_tensor(w, name, t->type, (int)t->n_dims, t->ne, t->data, t->n_bytes);
         } else {
             int cols = (int)t->ne[0];
             uint64_t rows = t->n_elements / (uint64_t)cols;
-            size_t row_bytes = sm_matrix_row_bytes(to, cols);
+            size_t row_bytes = sm_type_row_bytes(to, cols), src_bytes = sm_type_row_bytes(t->type, cols);
             unsigned char *dst = sm_alloc((size_t)rows * row_bytes);
             if (!dst) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory converting %s", name); goto done; }
             bufs[i] = dst;
-            sm_matrix src = {t->data, t->type, (int)rows, cols, NULL};
             for (uint64_t r = 0; r < rows; r++) {
-                sm_embedding_row(row, &src, (int)r);
-                convert_row(to, row, cols, dst + r * row_bytes);
+                sm_type(t->type)->to_float(row, (const char *)t->data + r * src_bytes, cols);
+                sm_type(to)->from_float_ref(dst + r * row_bytes, row, cols);
             }
             sm_gguf_add_tensor(w, name, to, (int)t->n_dims, t->ne, dst, (size_t)rows * row_bytes);
         }
