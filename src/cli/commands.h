@@ -15,13 +15,6 @@ int cmd_bench(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 
-/* Loads -m MODEL (with -z TOKENIZER for llama2.c files), printing any
- * error; NULL on failure. */
-sm_model *cli_load_model(const char *cmd, const char *path, const char *tokenizer);
-
-/* The built-in model's path: $SMALLMIND_MODEL if set, else models/kjv-3m.gguf
- * beside the executable or one directory up (for build/smallmind); NULL if
- * there is none. */
-const char *cli_default_model(char *buf, size_t cap);
+#include "common.h"   /* what the commands share */
 
 #endif

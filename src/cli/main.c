@@ -3,9 +3,7 @@
 #include "commands.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -27,45 +25,6 @@ static void usage(FILE *f) {
             "`smallmind <command> --help` describes each command's options.\n"
             "example: smallmind run -p \"In the beginning\"   (the built-in model, trained on the King James Bible)\n",
             SM_VERSION);
-}
-
-sm_model *cli_load_model(const char *cmd, const char *path, const char *tokenizer) {
-    if (!path) {
-        cli_error(cmd, "no model given: pass -m MODEL.gguf (or a llama2.c .bin with -z TOKENIZER.bin)");
-        return NULL;
-    }
-    sm_model_params mp = sm_model_default_params();
-    mp.tokenizer_path = tokenizer;
-    /* these only read the file: no run-time weight layout */
-    mp.skip_repack = !strcmp(cmd, "inspect") || !strcmp(cmd, "tokenize");
-    sm_model *m = NULL;
-    sm_error err = {0};
-    if (sm_model_load(path, &mp, &m, &err) != SM_OK) {
-        cli_error(cmd, "%s", err.message);
-        return NULL;
-    }
-    return m;
-}
-
-const char *cli_default_model(char *buf, size_t cap) {
-    const char *env = getenv("SMALLMIND_MODEL");
-    if (env && *env) {
-        snprintf(buf, cap, "%s", env);
-        return buf;
-    }
-    char exe[2048];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return NULL;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash) return NULL;
-    *slash = '\0';
-    const char *rel[] = {"/models/kjv-3m.gguf", "/../models/kjv-3m.gguf"};
-    for (int i = 0; i < 2; i++) {
-        snprintf(buf, cap, "%s%s", exe, rel[i]);
-        if (access(buf, R_OK) == 0) return buf;
-    }
-    return NULL;
 }
 
 int main(int argc, char **argv) {

@@ -176,9 +176,12 @@ static const void *init_tensor(builder *b, const sm_hparams *hp, int role, int l
 sm_status sm_model_init_file(const sm_init_params *p, const char *path, sm_error *err) {
     if (!p || !path) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_model_init_file: params and path are required");
     int arch = p->arch ? sm_arch_by_name(p->arch, strlen(p->arch)) : -1;
-    if (arch < 0)
+    if (arch < 0) {
+        char names[256];
+        sm_arch_names(names, sizeof names);
         return sm_fail(err, SM_ERR_INVALID_ARG, "unknown architecture '%s' (supported: %s)", p->arch ? p->arch : "",
-                       sm_arch_names());
+                       names);
+    }
     const sm_arch_info *a = sm_arch_get(arch);
     if (p->dim < 1 || p->dim > 65536 || p->n_layers < 1 || p->n_layers > 1024 || p->n_heads < 1 || p->ffn_dim < 1 ||
         p->ffn_dim > (1 << 20) || p->n_ctx < 1 || p->n_ctx > (1 << 20))

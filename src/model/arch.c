@@ -87,7 +87,15 @@ int sm_arch_by_name(const char *name, size_t len) {
     return -1;
 }
 
-const char *sm_arch_names(void) { return "llama, gpt2"; }
+void sm_arch_names(char *buf, size_t cap) {
+    size_t n = 0;
+    if (cap) buf[0] = '\0';
+    for (int a = 0; a < SM_ARCH_COUNT && n < cap; a++) {
+        int w = snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", archs[a].name);
+        if (w < 0 || (size_t)w >= cap - n) break;
+        n += (size_t)w;
+    }
+}
 
 void sm_tensor_name(int role, int layer, char *buf, size_t cap) {
     snprintf(buf, cap, roles[role].name, layer);

@@ -104,8 +104,8 @@ typedef struct sm_arch_info {
 const sm_arch_info *sm_arch_get(int arch);
 /* By general.architecture; -1 when unknown. */
 int sm_arch_by_name(const char *name, size_t len);
-/* "llama, gpt2" - for error messages. */
-const char *sm_arch_names(void);
+/* "llama, gpt2, ..." - every architecture, for error messages. */
+void sm_arch_names(char *buf, size_t cap);
 const sm_role_info *sm_role(int role);
 
 /* A role's GGUF name for layer l (ignored for model-wide roles). */

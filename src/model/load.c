@@ -92,9 +92,11 @@ static sm_status load_gguf(sm_model *m, const void *data, size_t size, sm_error 
     if ((st = sm_model_load_gguf_vocab(m, err))) return st;
     if (m->gguf.n_tensors == 0) return SM_OK;  /* a vocabulary-only file */
     int arch = sm_arch_by_name(m->arch, strlen(m->arch));
-    if (arch < 0)
-        return sm_fail(err, SM_ERR_UNSUPPORTED, "architecture '%s' is not supported (supported: %s)", m->arch,
-                       sm_arch_names());
+    if (arch < 0) {
+        char names[256];
+        sm_arch_names(names, sizeof names);
+        return sm_fail(err, SM_ERR_UNSUPPORTED, "architecture '%s' is not supported (supported: %s)", m->arch, names);
+    }
     m->hp.arch = arch;
     m->hp.n_vocab = m->vocab.n;
     if ((st = sm_arch_read_hparams(&m->gguf, &m->hp, err)) || (st = load_gguf_tensors(m, err))) return st;

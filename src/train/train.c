@@ -391,7 +391,9 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
         const char *name = p->arch ? p->arch : "gpt2";
         int arch = sm_arch_by_name(name, strlen(name));
         if (arch < 0) {
-            st = sm_fail(err, SM_ERR_INVALID_ARG, "unknown architecture '%s' (training supports gpt2 and llama)", name);
+            char names[256];
+            sm_arch_names(names, sizeof names);
+            st = sm_fail(err, SM_ERR_INVALID_ARG, "unknown architecture '%s' (known: %s)", name, names);
             goto done;
         }
         const sm_arch_info *ai = sm_arch_get(arch);
