@@ -50,14 +50,14 @@ static sm_status check_messages(const sm_chat_message *m, size_t n, size_t first
     if (n && !m) return sm_fail(err, SM_ERR_INVALID_ARG, "no messages given (NULL with a count of %zu)", n);
     for (size_t i = 0; i < n; i++) {
         if (!m[i].role || !m[i].content)
-            return sm_fail(err, SM_ERR_INVALID_ARG, "message %zu has no %s", first + i, m[i].role ? "content" : "role");
+            return sm_fail(err, SM_ERR_INVALID_ARG, "messages[%zu] has no %s", first + i, m[i].role ? "content" : "role");
         size_t rl = strlen(m[i].role), cl = strlen(m[i].content);
         size_t bad = sm_utf8_validate(m[i].role, rl);
         if (bad < rl)
-            return sm_fail(err, SM_ERR_UTF8, "message %zu: the role is not valid UTF-8 (byte %zu)", first + i, bad);
+            return sm_fail(err, SM_ERR_UTF8, "messages[%zu]: the role is not valid UTF-8 (byte %zu)", first + i, bad);
         bad = sm_utf8_validate(m[i].content, cl);
         if (bad < cl)
-            return sm_fail(err, SM_ERR_UTF8, "message %zu: the content is not valid UTF-8 (byte %zu)", first + i, bad);
+            return sm_fail(err, SM_ERR_UTF8, "messages[%zu]: the content is not valid UTF-8 (byte %zu)", first + i, bad);
     }
     return SM_OK;
 }

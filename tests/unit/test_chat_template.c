@@ -231,7 +231,7 @@ TEST(chat_template_errors) {
               SM_ERR_UNSUPPORTED &&
           strstr(err.message, "not one of the built-in formats") && !strstr(err.message, "{%"));
     m[1].content = "bad \xc3\x28 byte";
-    CHECK(sm_chat_apply("chatml", m, 2, 1, buf, sizeof buf, &len, &err) == SM_ERR_UTF8 && strstr(err.message, "message 1") &&
+    CHECK(sm_chat_apply("chatml", m, 2, 1, buf, sizeof buf, &len, &err) == SM_ERR_UTF8 && strstr(err.message, "messages[1]") &&
           strstr(err.message, "content") && strstr(err.message, "byte 4"));
     m[1].content = "fine";
     m[0].role = "\xff";
@@ -241,7 +241,7 @@ TEST(chat_template_errors) {
     m[0].role = "user";
     m[1].content = NULL;
     CHECK(sm_chat_format_single("chatml", m, 1, &m[1], 1, buf, sizeof buf, &len, &err) == SM_ERR_INVALID_ARG &&
-          strstr(err.message, "message 1 has no content"));
+          strstr(err.message, "messages[1] has no content"));
     CHECK(sm_chat_apply("chatml", NULL, 2, 1, buf, sizeof buf, &len, &err) == SM_ERR_INVALID_ARG);
     CHECK(sm_chat_apply("chatml", m, 1, 1, NULL, 10, &len, &err) == SM_ERR_INVALID_ARG);
     CHECK(sm_chat_format_single("chatml", m, 1, NULL, 1, buf, sizeof buf, &len, NULL) == SM_ERR_INVALID_ARG);
