@@ -24,9 +24,9 @@ for t in build-fuzz/fuzz_*; do
         fuzz_chat_template)
             # flags, then template \0 role \0 content ...
             i=0
-            for t in chatml llama2-sys-bos mistral-v1 gemma orion gigachat minicpm "{{ '<|im_start|>' }}" \
+            for tmpl in chatml llama2-sys-bos mistral-v1 gemma orion gigachat minicpm "{{ '<|im_start|>' }}" \
                      "[INST] <<SYS>>" "<|assistant|><|user|></s>"; do
-                printf '\x03%s\0system\0  Be brief \0user\0Hello\0assistant\0 Hi \0user\0\xc3\xa9t\xc3\xa9' "$t" \
+                printf '\x03%s\0system\0  Be brief \0user\0Hello\0assistant\0 Hi \0user\0\xc3\xa9t\xc3\xa9' "$tmpl" \
                     > "$corpus/seed$i"
                 i=$((i + 1))
             done ;;
