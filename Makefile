@@ -34,6 +34,12 @@ CLI_LIBS += $(shell pkg-config --libs libmicrohttpd)
 endif
 endif
 TEST_SRC := $(wildcard tests/unit/*.c)
+# The unit tests read some JSON fixtures with Jansson when it is present
+# (the tests that need it skip without it).
+ifeq ($(HAVE_JANSSON),1)
+TEST_DEFS += -DSM_HAVE_JANSSON
+TEST_LIBS += $(shell pkg-config --libs jansson)
+endif
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -74,10 +80,12 @@ $(CLI): $(CLI_OBJ) $(STATIC)
 smallmind: $(CLI)
 	cp $(CLI) smallmind
 
+$(TEST_OBJ): ALL_CFLAGS += $(TEST_DEFS)
+
 # The unit tests also check the command's profile section writer.
 UNIT_CLI_OBJ := $(BUILD)/src/cli/profile_sections.o
 $(UNIT): $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC)
-	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC) $(LDLIBS) $(WRAP)
+	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC) $(TEST_LIBS) $(LDLIBS) $(WRAP)
 
 $(BUILD)/dump_logits: tests/tools/dump_logits.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
@@ -106,12 +114,12 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 CROSS_CC  ?= aarch64-linux-gnu-gcc
 QEMU      ?= qemu-aarch64
 cross-test:
-	$(MAKE) BUILD=build-aarch64 CC=$(CROSS_CC) CFLAGS="-O2 -g" build-aarch64/unit_tests_static
+	$(MAKE) BUILD=build-aarch64 CC=$(CROSS_CC) CFLAGS="-O2 -g" HAVE_JANSSON= build-aarch64/unit_tests_static
 	$(QEMU) -L /usr/aarch64-linux-gnu build-aarch64/unit_tests_static simd fp16 quantize kernel_selection \
 		matvec_f32_and_f16 norm_softmax regex utf8 gguf_every gguf_hostile gguf_writer profiler_synthetic
 
 $(BUILD)/unit_tests_static: $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC)
-	$(CC) $(CFLAGS) -static -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC) $(LDLIBS) $(WRAP)
+	$(CC) $(CFLAGS) -static -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC) $(TEST_LIBS) $(LDLIBS) $(WRAP)
 
 clean:
 	rm -rf build build-san build-fuzz build-aarch64 smallmind

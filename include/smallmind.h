@@ -341,6 +341,88 @@ typedef struct sm_memory_info {
 
 void sm_session_memory(const sm_session *session, sm_memory_info *info);
 
+/* --------------------------------------------------------- chat templates */
+
+/* Formatting a conversation into the prompt text a chat model expects, the
+ * way llama.cpp's built-in formatter (llama_chat_apply_template, at
+ * c392e509) does: a template is either the name of a built-in format
+ * ("chatml", "llama3", ...) or a model's Jinja template text, which is
+ * recognised by the marker strings it contains (it is not a Jinja engine).
+ * No call allocates. Messages are NUL-terminated UTF-8. */
+typedef struct sm_chat_message {
+    const char *role;        /* "system", "user", "assistant", ... */
+    const char *content;
+} sm_chat_message;
+
+/* The built-in template names, sorted, NULL-terminated; *n (if n is not
+ * NULL) receives their count. */
+const char *const *sm_chat_template_names(size_t *n);
+
+/* The built-in format a template name or template text resolves to, e.g.
+ * "chatml" for any text containing "<|im_start|>"; NULL if none. */
+const char *sm_chat_template_detect(const char *tmpl);
+
+/* The text that ends an assistant reply in that format, for a chat loop to
+ * stop at ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "</s>", ...): the
+ * marker the format writes after an assistant message or, for formats that
+ * write none, the opener of the next user turn ("<|user|>" for chatglm).
+ * NULL if tmpl resolves to no built-in format. */
+const char *sm_chat_template_eot(const char *tmpl);
+
+/* Formats msgs[0..n) with tmpl (a name or template text; NULL = "chatml").
+ * add_assistant: end with the opening of an assistant reply (llama.cpp's
+ * add_ass). Writes the prompt and a NUL into buf; *len receives its length
+ * without the NUL. buf may be NULL (cap 0) to learn the length. When cap is
+ * too small: SM_ERR_BUFFER_TOO_SMALL, *len holds the length needed.
+ * An unrecognised template: SM_ERR_UNSUPPORTED with the list of names;
+ * a role or content that is not valid UTF-8: SM_ERR_UTF8. */
+sm_status sm_chat_apply(const char *tmpl, const sm_chat_message *msgs, size_t n, int add_assistant,
+                        char *buf, size_t cap, size_t *len, sm_error *err);
+
+/* Like sm_chat_apply, but writes only the bytes from offset `from` on: the
+ * part of the prompt that is new since an earlier formatting of a prefix
+ * of the conversation was `from` bytes long (llama.cpp's simple-chat loop).
+ * *len is the length of that part. SM_ERR_INVALID_ARG if the prompt is
+ * shorter than from. */
+sm_status sm_chat_apply_from(const char *tmpl, const sm_chat_message *msgs, size_t n, int add_assistant,
+                             size_t from, char *buf, size_t cap, size_t *len, sm_error *err);
+
+/* The text one new message adds to a conversation, as llama.cpp's
+ * common_chat_format_single does for llama-cli: formats past (without the
+ * assistant opening) and past + msg (with add_assistant), returns what the
+ * second adds beyond the length of the first, preceded by "\n" when
+ * add_assistant is set and the first is non-empty and ends with a newline. */
+sm_status sm_chat_format_single(const char *tmpl, const sm_chat_message *past, size_t n_past,
+                                const sm_chat_message *msg, int add_assistant, char *buf, size_t cap,
+                                size_t *len, sm_error *err);
+
+typedef struct sm_chat_template_info {
+    const char *name;        /* the built-in format used: "chatml", "llama3", ... */
+    const char *eot;         /* as sm_chat_template_eot */
+    const char *origin;      /* "argument", "model" (tokenizer.chat_template) or "default" */
+    const char *warning;     /* one line for the user, or NULL: the model has no template,
+                                or one that is not recognised, so chatml is used */
+} sm_chat_template_info;
+
+/* Which format sm_chat_format(model, tmpl, ...) uses. tmpl (a name or
+ * template text) wins over the model's tokenizer.chat_template; an
+ * unrecognised tmpl is an error (SM_ERR_UNSUPPORTED, listing the names).
+ * With tmpl NULL, a model without a template or with one that is not
+ * recognised falls back to chatml with a warning, as llama.cpp does. model
+ * may be NULL (then tmpl or chatml). The strings are static. */
+sm_status sm_chat_template_resolve(const sm_model *model, const char *tmpl, sm_chat_template_info *info,
+                                   sm_error *err);
+
+/* sm_chat_apply with the format sm_chat_template_resolve picks. */
+sm_status sm_chat_format(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n,
+                         int add_assistant, char *buf, size_t cap, size_t *len, sm_error *err);
+
+/* A string-valued metadata entry of a GGUF model (e.g.
+ * "tokenizer.chat_template"): 1 and a pointer into the mapped file (not
+ * NUL-terminated, valid while the model lives) and its length; 0 when
+ * absent (and for llama2.c files); -1 when present but not a string. */
+int sm_model_meta_str(const sm_model *model, const char *key, const char **str, size_t *len);
+
 #ifdef __cplusplus
 }
 #endif

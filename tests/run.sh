@@ -27,6 +27,7 @@ run_suite() {
 }
 run_suite "$BUILD/unit_tests"
 run_suite bash tests/cli_test.sh
+run_suite bash tests/chat_test.sh
 run_suite bash tests/parity_test.sh
 run_suite bash tests/profile_test.sh
 run_suite bash tests/train_test.sh

@@ -21,6 +21,7 @@ static void usage(FILE *f) {
             "  bench      measure prompt and generation speed, as llama-bench does\n"
             "  quantize   convert a model's weights to F16, Q8_0, Q4_0, Q4_K or Q6_K\n"
             "  perplexity measure a model's perplexity on a text file\n"
+            "  chat-template  print a conversation formatted with a model's chat template\n"
             "\n"
             "`smallmind <command> --help` describes each command's options.\n"
             "example: smallmind run -p \"In the beginning\"   (the built-in model, trained on the King James Bible)\n",
@@ -50,6 +51,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(c, "perplexity")) return cmd_perplexity(argc - 2, argv + 2);
     if (!strcmp(c, "train")) return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(c, "chat-template")) return cmd_chat_template(argc - 2, argv + 2);
     cli_error(NULL, "unknown command '%s' (see smallmind --help)", c);
     return SM_EXIT_USAGE;
 }

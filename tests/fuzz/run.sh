@@ -21,6 +21,15 @@ for t in build-fuzz/fuzz_*; do
                 { printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $((size & 255)) $((size >> 8 & 255)) $((size >> 16 & 255)) $((size >> 24 & 255)))"
                   cat "$SHARED/models/stories260K.bin" "$SHARED/models/tok512.bin"; } > "$corpus/seed"
             fi ;;
+        fuzz_chat_template)
+            # flags, then template \0 role \0 content ...
+            i=0
+            for tmpl in chatml llama2-sys-bos mistral-v1 gemma orion gigachat minicpm "{{ '<|im_start|>' }}" \
+                     "[INST] <<SYS>>" "<|assistant|><|user|></s>"; do
+                printf '\x03%s\0system\0  Be brief \0user\0Hello\0assistant\0 Hi \0user\0\xc3\xa9t\xc3\xa9' "$tmpl" \
+                    > "$corpus/seed$i"
+                i=$((i + 1))
+            done ;;
         fuzz_tokenizer)
             if [ -e "$SHARED/models/tok512.bin" ]; then
                 { printf '\x00\x02\x10\x00Once upon a time'; cat "$SHARED/models/tok512.bin"; } > "$corpus/seed"
