@@ -163,11 +163,13 @@ static sm_status copied_vocab(builder *b, const char *path, int *n_vocab, sm_mod
 /* One tensor of the architecture, started as its role says (random
  * matrices, norm weights 1, biases 0, or around them with random_norms);
  * returns its data (NULL when out of memory). */
-static const void *init_tensor(builder *b, const sm_hparams *hp, int role, int layer) {
-    const sm_role_info *ri = sm_role(role);
+static const void *init_tensor(builder *b, const sm_hparams *hp, const sm_arch_tensor *at, int layer) {
+    const sm_role_info *ri = sm_role(at->role);
     char name[96];
-    sm_tensor_name(role, layer, name, sizeof name);
-    int cols = (int)sm_dim_value(hp, ri->cols), rows = (int)sm_dim_value(hp, ri->rows);
+    sm_tensor_name(at->role, layer, name, sizeof name);
+    int64_t c64, r64;
+    sm_arch_tensor_shape(hp, at, &c64, &r64);
+    int cols = (int)c64, rows = (int)r64;
     if (ri->init == SM_INIT_RANDOM) return matrix(b, name, cols, rows, b->p->init_std);
     vector(b, name, cols, ri->init == SM_INIT_ONE ? 1.0f : 0.0f);
     return NULL;
@@ -186,11 +188,10 @@ sm_status sm_model_init_file(const sm_init_params *p, const char *path, sm_error
     if (p->dim < 1 || p->dim > 65536 || p->n_layers < 1 || p->n_layers > 1024 || p->n_heads < 1 || p->ffn_dim < 1 ||
         p->ffn_dim > (1 << 20) || p->n_ctx < 1 || p->n_ctx > (1 << 20))
         return sm_fail(err, SM_ERR_INVALID_ARG, "model shape out of range");
-    sm_hparams hp = {arch, 0, p->n_ctx, p->dim, p->n_layers, p->n_heads,
-                     sm_arch_has(a, SM_T_ATTN_QKV, NULL) || !p->n_kv_heads ? p->n_heads : p->n_kv_heads,
-                     p->dim / p->n_heads, p->ffn_dim, 0, 10000.0f, 1e-5f};
-    if (a->pos == SM_POS_ROPE) hp.rope_dim = hp.head_dim;
-    sm_status st = sm_arch_check_hparams(&hp, SM_ERR_INVALID_ARG, err);
+    sm_hparams hp = {.arch = arch, .n_ctx_train = p->n_ctx, .dim = p->dim, .n_layers = p->n_layers,
+                     .n_heads = p->n_heads, .ffn_dim = p->ffn_dim, .rope_base = 10000.0f, .norm_eps = 1e-5f,
+                     .n_kv_heads = sm_arch_has(a, SM_T_ATTN_QKV, NULL) || !p->n_kv_heads ? p->n_heads : p->n_kv_heads};
+    sm_status st = sm_arch_finish_hparams(&hp, SM_ERR_INVALID_ARG, err);
     if (st) return st;
     if (!(p->init_std > 0.0f && p->init_std < 100.0f))
         return sm_fail(err, SM_ERR_INVALID_ARG, "init std must be in (0, 100)");
@@ -219,13 +220,13 @@ sm_status sm_model_init_file(const sm_init_params *p, const char *path, sm_error
     /* the tensors in the table's order: model-wide ones, then layer by layer */
     const void *embd = NULL;
     for (int i = 0; i < a->n_tensors; i++) {
-        int role = a->tensors[i].role;
-        if (role >= SM_T_LAYER_FIRST) continue;
-        if (role != SM_T_OUTPUT) {
-            const void *d = init_tensor(&b, &hp, role, 0);
-            if (role == SM_T_TOKEN_EMBD) embd = d;
+        const sm_arch_tensor *at = &a->tensors[i];
+        if (at->role >= SM_T_LAYER_FIRST || (at->role != SM_T_OUTPUT && (at->flags & SM_TF_OPTIONAL))) continue;
+        if (at->role != SM_T_OUTPUT) {
+            const void *d = init_tensor(&b, &hp, at, 0);
+            if (at->role == SM_T_TOKEN_EMBD) embd = d;
         } else if (!p->tied) {
-            init_tensor(&b, &hp, role, 0);
+            init_tensor(&b, &hp, at, 0);
         } else if (a->write_tied_output && embd) {
             /* llama.cpp's loader wants an output matrix: the tied head is
              * written out as a copy of the embedding */
@@ -236,7 +237,8 @@ sm_status sm_model_init_file(const sm_init_params *p, const char *path, sm_error
     }
     for (int l = 0; l < hp.n_layers; l++)
         for (int i = 0; i < a->n_tensors; i++)
-            if (a->tensors[i].role >= SM_T_LAYER_FIRST) init_tensor(&b, &hp, a->tensors[i].role, l);
+            if (a->tensors[i].role >= SM_T_LAYER_FIRST && !(a->tensors[i].flags & SM_TF_OPTIONAL))
+                init_tensor(&b, &hp, &a->tensors[i], l);
     if (b.mem.oom) st = sm_fail(err, SM_ERR_NOMEM, "out of memory creating the model");
     else st = sm_gguf_writer_save(b.w, path, err);
 done:

@@ -28,6 +28,12 @@ void sm_add(float *x, const float *y, int n);
 /* Rotates consecutive pairs (x[2i], x[2i+1]) of each of n_heads heads by
  * the angles whose cos/sin are given for the first rot_dim dims. */
 void sm_rope(float *x, int n_heads, int head_dim, int rot_dim, const float *cos_t, const float *sin_t);
+/* The same rotation on the pairs (x[i], x[i + rot_dim/2]) (GPT-NeoX's layout). */
+void sm_rope_neox(float *x, int n_heads, int head_dim, int rot_dim, const float *cos_t, const float *sin_t);
+/* x = cap * tanh(x / cap) */
+void sm_softcap(float *x, int n, float cap);
+void sm_mul(float *x, const float *y, int n);   /* x *= y */
+void sm_scale(float *x, float a, int n);        /* x *= a */
 void sm_f16_to_f32_row(float *out, const void *in, int n);
 void sm_f32_to_f16_row(void *out, const float *in, int n);
 void sm_f32_copy_row(float *out, const void *in, int n);

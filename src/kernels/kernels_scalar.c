@@ -93,6 +93,31 @@ void sm_rope(float *x, int n_heads, int head_dim, int rot_dim, const float *cos_
     }
 }
 
+void sm_rope_neox(float *x, int n_heads, int head_dim, int rot_dim, const float *cos_t, const float *sin_t) {
+    int half = rot_dim / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * head_dim;
+        for (int i = 0; i < half; i++) {
+            float a = v[i], b = v[i + half];
+            v[i] = a * cos_t[i] - b * sin_t[i];
+            v[i + half] = a * sin_t[i] + b * cos_t[i];
+        }
+    }
+}
+
+void sm_softcap(float *x, int n, float cap) {
+    float inv = 1.0f / cap;
+    for (int i = 0; i < n; i++) x[i] = cap * tanhf(x[i] * inv);
+}
+
+void sm_mul(float *x, const float *y, int n) {
+    for (int i = 0; i < n; i++) x[i] *= y[i];
+}
+
+void sm_scale(float *x, float a, int n) {
+    for (int i = 0; i < n; i++) x[i] *= a;
+}
+
 void sm_f16_to_f32_row(float *out, const void *inv, int n) {
     const uint16_t *in = inv;
     for (int i = 0; i < n; i++) out[i] = sm_fp16_to_fp32(in[i]);

@@ -25,11 +25,12 @@ static sm_status check_elem_alignment(const sm_gguf_tensor *t, const char *name,
 }
 
 /* Finds one tensor of the architecture and points its slot at the data. */
-static sm_status find_tensor(sm_model *m, int role, int layer, int optional, sm_error *err) {
-    const sm_role_info *ri = sm_role(role);
+static sm_status find_tensor(sm_model *m, const sm_arch_tensor *at, int layer, sm_error *err) {
+    int role = at->role, optional = at->flags & SM_TF_OPTIONAL;
     char name[96];
     sm_tensor_name(role, layer, name, sizeof name);
-    int64_t cols = sm_dim_value(&m->hp, ri->cols), rows = sm_dim_value(&m->hp, ri->rows);
+    int64_t cols, rows;
+    sm_arch_tensor_shape(&m->hp, at, &cols, &rows);
     const sm_gguf_tensor *t = sm_gguf_find_tensor(&m->gguf, name);
     if (!t) return optional ? SM_OK : sm_fail(err, SM_ERR_FORMAT, "tensor '%s' is missing", name);
     sm_matrix *mat = sm_model_matrix(m, role, layer);
@@ -67,10 +68,9 @@ static sm_status load_gguf_tensors(sm_model *m, sm_error *err) {
     m->layers = sm_calloc((size_t)m->hp.n_layers, sizeof *m->layers);
     if (!m->layers) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
     for (int i = 0; i < a->n_tensors; i++) {
-        int role = a->tensors[i].role, optional = a->tensors[i].flags & SM_TF_OPTIONAL;
-        int n = role < SM_T_LAYER_FIRST ? 1 : m->hp.n_layers;
+        int n = a->tensors[i].role < SM_T_LAYER_FIRST ? 1 : m->hp.n_layers;
         for (int l = 0; l < n; l++) {
-            sm_status st = find_tensor(m, role, l, optional, err);
+            sm_status st = find_tensor(m, &a->tensors[i], l, err);
             if (st) return st;
         }
     }

@@ -50,6 +50,7 @@ sm_status sm_model_load_llama2c(sm_model *m, const void *data, size_t size, cons
     hp->rope_dim = hp->head_dim;
     hp->rope_base = 10000.0f;
     hp->norm_eps = 1e-5f;
+    if ((st = sm_arch_finish_hparams(hp, SM_ERR_FORMAT, err))) return st;
     int kv_dim = hp->n_kv_heads * hp->head_dim;
     m->tok_embd = (sm_matrix){c.token_embedding, SM_GGML_F32, c.vocab_size, c.dim, NULL};
     m->output = (sm_matrix){c.wcls, SM_GGML_F32, c.vocab_size, c.dim, NULL};

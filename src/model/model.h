@@ -33,6 +33,8 @@ typedef struct sm_layer {
     const float *attn_norm, *attn_norm_b, *ffn_norm, *ffn_norm_b;
     sm_matrix wq, wk, wv, wqkv, wo, w_gate, w_up, w_down;
     const float *b_q, *b_k, *b_v, *b_qkv, *b_o, *b_up, *b_down;
+    const float *q_norm, *k_norm;                /* per head or over the whole projection */
+    const float *attn_post_norm, *ffn_post_norm; /* on a block's output, before the residual add */
 } sm_layer;
 
 struct sm_model {
@@ -43,6 +45,7 @@ struct sm_model {
     sm_hparams hp;
     sm_matrix tok_embd, pos_embd, output;
     const float *output_norm, *output_norm_b;
+    const float *rope_freqs, *rope_long, *rope_short;   /* RoPE frequency factors, or NULL */
     sm_layer *layers;
     sm_vocab vocab;
     char arch[32];

@@ -45,7 +45,9 @@ static void layout(sm_session *s, sm_arena *a) {
     s->q = sm_arena_take(a, B * q_dim, sizeof(float));
     s->qkv = sm_arena_take(a, B * (q_dim + 2 * kv_dim), sizeof(float));
     s->hb = sm_arena_take(a, B * ffn, sizeof(float));
-    s->hb2 = sm_arena_take(a, B * ffn, sizeof(float));
+    /* with gate and up in one matrix, hb2 holds both halves */
+    s->hb2 = sm_arena_take(a, B * ffn * (sm_arch_get(hp->arch)->ffn == SM_FFN_SWIGLU_FUSED ? 2 : 1), sizeof(float));
+    s->xb2 = sm_arena_take(a, B * dim, sizeof(float));
     s->tmp = sm_arena_take(a, B * dim, sizeof(float));
     s->logits = sm_arena_take(a, hp->n_vocab, sizeof(float));
     s->att = sm_arena_take(a, (size_t)hp->n_heads * ctx, sizeof(float));
@@ -58,6 +60,13 @@ static void layout(sm_session *s, sm_arena *a) {
     s->v_cache = sm_arena_take(a, (size_t)hp->n_layers * ctx, kv_dim * sizeof(float));
     s->rope_cos = sm_arena_take(a, ctx * (size_t)(hp->rope_dim / 2 + 1), sizeof(float));
     s->rope_sin = sm_arena_take(a, ctx * (size_t)(hp->rope_dim / 2 + 1), sizeof(float));
+    if (sm_arch_get(hp->arch)->local_rope) {
+        s->rope_cos_local = sm_arena_take(a, ctx * (size_t)(hp->rope_dim / 2 + 1), sizeof(float));
+        s->rope_sin_local = sm_arena_take(a, ctx * (size_t)(hp->rope_dim / 2 + 1), sizeof(float));
+    } else {
+        s->rope_cos_local = s->rope_cos;
+        s->rope_sin_local = s->rope_sin;
+    }
     s->history = sm_arena_take(a, ctx, sizeof(sm_token));
     /* the generation loop's */
     sm_gen_scratch *g = &s->gen;
@@ -67,6 +76,36 @@ static void layout(sm_session *s, sm_arena *a) {
     g->text_buf = sm_arena_take(a, g->text_cap, 1);
     g->hold_cap = HOLD_BYTES + g->text_cap;
     g->hold_buf = sm_arena_take(a, g->hold_cap, 1);
+}
+
+/* One table of RoPE angles (ggml's rope with linear scaling and frequency
+ * factors): pair i at position p turns by p * scale * base^(-2i/rot) / ff[i],
+ * and cos and sin are multiplied by the attention factor. */
+static void rope_table(float *cos_t, float *sin_t, int n_ctx, int rot, double base, double scale, const float *ff,
+                       double mscale) {
+    int half = rot / 2;
+    for (int i = 0; i < half; i++) {
+        double freq = pow(base, -2.0 * i / (double)rot) * scale / (ff ? (double)ff[i] : 1.0);
+        for (int pos = 0; pos < n_ctx; pos++) {
+            double angle = pos * freq;
+            cos_t[(size_t)pos * half + i] = (float)(cos(angle) * mscale);
+            sin_t[(size_t)pos * half + i] = (float)(sin(angle) * mscale);
+        }
+    }
+}
+
+/* The model's tables: frequency factors from rope_freqs (Llama 3), else
+ * the long or short factors by the context asked for (llama.cpp's rule);
+ * the sliding-window layers' own table where the architecture has one. */
+static void rope_tables(sm_session *s) {
+    const sm_model *m = s->model;
+    const sm_hparams *hp = &m->hp;
+    if (sm_arch_get(hp->arch)->pos == SM_POS_LEARNED || hp->rope_dim == 0) return;
+    const float *ff = m->rope_freqs ? m->rope_freqs : s->n_ctx > hp->n_ctx_orig ? m->rope_long : m->rope_short;
+    rope_table(s->rope_cos, s->rope_sin, s->n_ctx, hp->rope_dim, hp->rope_base, hp->rope_freq_scale, ff,
+               hp->rope_attn_factor);
+    if (s->rope_cos_local != s->rope_cos)
+        rope_table(s->rope_cos_local, s->rope_sin_local, s->n_ctx, hp->rope_dim, hp->rope_base_local, 1.0, NULL, 1.0);
 }
 
 static uint64_t splitmix64(uint64_t *x) {
@@ -134,15 +173,7 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
     layout(s, &a);
     memset(s->gen.penalized, 0, (size_t)hp->n_vocab);
 
-    int half = hp->rope_dim / 2;
-    for (int i = 0; i < half; i++) {
-        double freq = pow((double)hp->rope_base, -2.0 * i / (double)hp->rope_dim);
-        for (int pos = 0; pos < n_ctx; pos++) {
-            double angle = pos * freq;
-            s->rope_cos[(size_t)pos * half + i] = (float)cos(angle);
-            s->rope_sin[(size_t)pos * half + i] = (float)sin(angle);
-        }
-    }
+    rope_tables(s);
     if (!(s->pool = sm_threadpool_new(s->n_threads))) {
         sm_session_free(s);
         return sm_fail(err, SM_ERR_NOMEM, "cannot start %d threads", s->n_threads);

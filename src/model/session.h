@@ -46,7 +46,8 @@ struct sm_session {
     float *xb;                   /* [batch][max(dim, q_dim)] a block's normed input, then attention's output */
     float *q;                    /* [batch][q_dim] queries */
     float *qkv;                  /* [batch][q_dim + 2 kv_dim] a fused projection, before the split */
-    float *hb, *hb2;             /* [batch][ffn] feed-forward intermediates */
+    float *hb, *hb2;             /* [batch][ffn] feed-forward intermediates (hb2: 2 x ffn for a fused gate/up) */
+    float *xb2;                  /* [batch][dim] a block's output before its post-norm */
     float *tmp;                  /* [batch][dim] a product before its residual add */
     float *logits;               /* [n_vocab] of the last token */
     /* kernel scratch */
@@ -59,8 +60,8 @@ struct sm_session {
     int max_cols;
     /* [layer][position][kv_dim] */
     float *k_cache, *v_cache;
-    /* [position][rope_dim / 2] */
-    float *rope_cos, *rope_sin;
+    /* [position][rope_dim / 2]; the sliding-window layers' own where they have one */
+    float *rope_cos, *rope_sin, *rope_cos_local, *rope_sin_local;
     sm_token *history;           /* the token at each position, n_ctx */
     uint64_t rng;                /* the sampler's */
     sm_gen_scratch gen;

@@ -6,5 +6,5 @@ const char *const sm_step_names[SM_SC_COUNT] = {
     "attention norm", "Q projection", "K projection", "V projection", "QKV projection", "RoPE",
     "attention scores", "softmax", "attention x V", "output projection", "residual add", "FFN norm",
     "FFN gate projection", "FFN up projection", "FFN activation", "FFN down projection", "final norm",
-    "logits", "sampling", "detokenize + stream", "user", "attention (batch)",
+    "logits", "sampling", "detokenize + stream", "user", "attention (batch)", "QK norm", "post norm",
 };

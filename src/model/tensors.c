@@ -20,6 +20,9 @@ static const slot slots[SM_T_COUNT] = {
     [SM_T_OUTPUT_NORM] = GLOBAL_V(output_norm),
     [SM_T_OUTPUT_NORM_B] = GLOBAL_V(output_norm_b),
     [SM_T_OUTPUT] = GLOBAL_M(output),
+    [SM_T_ROPE_FREQS] = GLOBAL_V(rope_freqs),
+    [SM_T_ROPE_LONG] = GLOBAL_V(rope_long),
+    [SM_T_ROPE_SHORT] = GLOBAL_V(rope_short),
     [SM_T_ATTN_NORM] = LAYER_V(attn_norm),
     [SM_T_ATTN_NORM_B] = LAYER_V(attn_norm_b),
     [SM_T_ATTN_Q] = LAYER_M(wq),
@@ -30,7 +33,10 @@ static const slot slots[SM_T_COUNT] = {
     [SM_T_ATTN_K_B] = LAYER_V(b_k),
     [SM_T_ATTN_V_B] = LAYER_V(b_v),
     [SM_T_ATTN_QKV_B] = LAYER_V(b_qkv),
+    [SM_T_ATTN_Q_NORM] = LAYER_V(q_norm),
+    [SM_T_ATTN_K_NORM] = LAYER_V(k_norm),
     [SM_T_ATTN_OUT] = LAYER_M(wo),
+    [SM_T_ATTN_POST_NORM] = LAYER_V(attn_post_norm),
     [SM_T_ATTN_OUT_B] = LAYER_V(b_o),
     [SM_T_FFN_NORM] = LAYER_V(ffn_norm),
     [SM_T_FFN_NORM_B] = LAYER_V(ffn_norm_b),
@@ -39,6 +45,7 @@ static const slot slots[SM_T_COUNT] = {
     [SM_T_FFN_UP_B] = LAYER_V(b_up),
     [SM_T_FFN_DOWN] = LAYER_M(w_down),
     [SM_T_FFN_DOWN_B] = LAYER_V(b_down),
+    [SM_T_FFN_POST_NORM] = LAYER_V(ffn_post_norm),
 };
 
 static char *slot_addr(sm_model *m, int role, int layer) {

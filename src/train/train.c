@@ -397,19 +397,18 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
             goto done;
         }
         const sm_arch_info *ai = sm_arch_get(arch);
-        int gated = ai->ffn == SM_FFN_SWIGLU;
+        int gated = ai->ffn != SM_FFN_GELU;
         sm_hparams *hp = &cfg.hp;
         hp->arch = arch;
         hp->dim = p->dim;
         hp->n_layers = p->layers;
         hp->n_heads = p->heads > 0 ? p->heads : 1;
         hp->n_kv_heads = p->kv_heads && !sm_arch_has(ai, SM_T_ATTN_QKV, NULL) ? p->kv_heads : hp->n_heads;
-        hp->head_dim = p->dim / hp->n_heads;
         hp->ffn_dim = p->ffn ? p->ffn : (gated ? (8 * p->dim / 3 + 31) / 32 * 32 : 4 * p->dim);
         hp->n_ctx_train = p->ctx;
-        hp->rope_dim = ai->pos == SM_POS_ROPE ? hp->head_dim : 0;
         hp->norm_eps = 1e-5f;
         hp->rope_base = 10000.0f;
+        if ((st = sm_arch_finish_hparams(hp, SM_ERR_INVALID_ARG, err))) goto done;
         cfg.tied = 1;
         int is_bpe = p->tokenizer && !strncmp(p->tokenizer, "bpe:", 4);
         if (p->tokenizer && strcmp(p->tokenizer, "char") && !is_bpe) {

@@ -49,9 +49,19 @@ static const slot slots[SM_T_COUNT] = {
     [SM_T_FFN_DOWN_B] = {1, 1, offsetof(sm_train_layer, b_down)},
 };
 
-static void add_param(sm_trainer *t, const sm_hparams *hp, int role, int layer, int count_only) {
+/* The tensors a model trained from scratch has: the required ones, and the
+ * output head unless it is tied. */
+static int trained(const sm_trainer *t, const sm_arch_tensor *at) {
+    if (at->role == SM_T_OUTPUT) return !t->cfg.tied;
+    return !(at->flags & SM_TF_OPTIONAL);
+}
+
+static void add_param(sm_trainer *t, const sm_hparams *hp, const sm_arch_tensor *at, int layer, int count_only) {
+    int role = at->role;
     const sm_role_info *ri = sm_role(role);
-    int cols = (int)sm_dim_value(hp, ri->cols), rows = (int)sm_dim_value(hp, ri->rows);
+    int64_t c64, r64;
+    sm_arch_tensor_shape(hp, at, &c64, &r64);
+    int cols = (int)c64, rows = (int)r64;
     if (!count_only) {
         sm_param *p = &t->params[t->n_params];
         sm_tensor_name(role, layer, p->name, sizeof p->name);
@@ -76,11 +86,12 @@ static void layout_params(sm_trainer *t, int count_only) {
     t->n_floats = 0;
     for (int i = 0; i < a->n_tensors; i++) {
         int role = a->tensors[i].role;
-        if (role < SM_T_LAYER_FIRST && !(role == SM_T_OUTPUT && t->cfg.tied)) add_param(t, hp, role, -1, count_only);
+        if (role < SM_T_LAYER_FIRST && trained(t, &a->tensors[i])) add_param(t, hp, &a->tensors[i], -1, count_only);
     }
     for (int l = 0; l < hp->n_layers; l++)
         for (int i = 0; i < a->n_tensors; i++)
-            if (a->tensors[i].role >= SM_T_LAYER_FIRST) add_param(t, hp, a->tensors[i].role, l, count_only);
+            if (a->tensors[i].role >= SM_T_LAYER_FIRST && trained(t, &a->tensors[i]))
+                add_param(t, hp, &a->tensors[i], l, count_only);
 }
 
 /* Fills the named pointers of one block (weights or gradients). */
@@ -167,9 +178,14 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     const sm_hparams *hp = &cfg->hp;
     const sm_arch_info *arch = sm_arch_get(hp->arch);
     if (!arch) return sm_fail(err, SM_ERR_INVALID_ARG, "unknown architecture %d", hp->arch);
+    int features_ok = (arch->pos == SM_POS_ROPE || arch->pos == SM_POS_LEARNED) &&
+                      (arch->ffn == SM_FFN_SWIGLU || arch->ffn == SM_FFN_GELU) && arch->qk_norm == SM_QK_NORM_NONE &&
+                      !arch->embd_scale && hp->attn_softcap == 0 && hp->final_softcap == 0 &&
+                      (hp->n_swa == 0 || hp->n_swa >= T);
     for (int i = 0; i < arch->n_tensors; i++)
-        if (!slots[arch->tensors[i].role].used)
-            return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support the %s architecture yet", arch->name);
+        if (!(arch->tensors[i].flags & SM_TF_OPTIONAL) && !slots[arch->tensors[i].role].used) features_ok = 0;
+    if (!features_ok)
+        return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support the %s architecture yet", arch->name);
     if (hp->n_layers < 1 || hp->n_layers > MAX_LAYERS || hp->dim < 1 || hp->n_heads < 1 || hp->dim % hp->n_heads ||
         hp->head_dim != hp->dim / hp->n_heads || hp->n_kv_heads < 1 || hp->n_heads % hp->n_kv_heads ||
         hp->n_vocab < 2 || hp->ffn_dim < 1 || B < 1 || T < 1 || T > hp->n_ctx_train)
