@@ -354,6 +354,23 @@ typedef struct sm_memory_info {
 
 void sm_session_memory(const sm_session *session, sm_memory_info *info);
 
+/* ------------------------------------------------- tokenizer options */
+
+/* Flags for sm_tokenize_ex. */
+#define SM_TOKENIZE_ADD_BOS       1u  /* begin with the beginning-of-text token, if the vocabulary has one */
+/* Text that spells a special token (control, user-defined or unknown:
+ * "<s>", "</s>", "<|user|>", ...) becomes that token, as llama.cpp's
+ * llama_tokenize(..., parse_special = true) does; chat templates need it.
+ * Without it only user-defined tokens are matched and the rest is plain text. */
+#define SM_TOKENIZE_PARSE_SPECIAL 2u
+
+/* sm_tokenize with flags; sm_tokenize(m, t, n, add_bos, ...) is
+ * sm_tokenize_ex(m, t, n, add_bos ? SM_TOKENIZE_ADD_BOS : 0, ...). Unknown
+ * flags give SM_ERR_INVALID_ARG. */
+sm_status sm_tokenize_ex(const sm_model *model, const char *text, size_t len,
+                         unsigned flags, sm_token *tokens, size_t capacity,
+                         size_t *n_tokens, sm_error *err);
+
 #ifdef __cplusplus
 }
 #endif
