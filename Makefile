@@ -49,7 +49,7 @@ TOOLS   := $(BUILD)/dump_logits $(BUILD)/grad_dump
 # allocator at link time; this works under the sanitizers too.
 WRAP    := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=posix_memalign,--wrap=aligned_alloc
 
-.PHONY: all test sanitize fuzz clean cross-test
+.PHONY: all test test-suite sanitize fuzz clean cross-test
 all: $(STATIC) $(SHARED) $(CLI) smallmind
 
 $(BUILD)/src/cli/profile_report.o: ALL_CFLAGS += -DSM_BUILD_FLAGS='"$(strip $(CC) $(CFLAGS))"'
@@ -83,7 +83,16 @@ $(BUILD)/dump_logits: tests/tools/dump_logits.c $(STATIC)
 $(BUILD)/grad_dump: tests/tools/grad_dump.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
-test: $(CLI) $(UNIT) $(TOOLS)
+# `make test` first installs the Debian packages the suite uses
+# (scripts/install_deps.sh: as root, with apt-get; otherwise it says what is
+# missing), then builds and runs in a second make, which sees the libraries
+# just installed (the command's optional modules are chosen when make starts).
+test:
+	@bash scripts/install_deps.sh
+	@$(MAKE) --no-print-directory test-suite
+
+# Everything the suites run: the copy at the top too (cli_test.sh runs both).
+test-suite: $(CLI) smallmind $(STATIC) $(SHARED) $(UNIT) $(TOOLS)
 	@BUILD=$(BUILD) CC="$(CC)" CFLAGS="$(CFLAGS)" bash tests/run.sh
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
