@@ -14,4 +14,5 @@ tally_run bash tests/cli_test.sh
 tally_run bash tests/parity_test.sh
 tally_run bash tests/profile_test.sh
 tally_run bash tests/train_test.sh
+tally_run bash tests/install_test.sh
 tally_end
