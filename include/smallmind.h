@@ -423,6 +423,23 @@ sm_status sm_chat_format(const sm_model *model, const char *tmpl, const sm_chat_
  * absent (and for llama2.c files); -1 when present but not a string. */
 int sm_model_meta_str(const sm_model *model, const char *key, const char **str, size_t *len);
 
+/* ------------------------------------------------- tokenizer options */
+
+/* Flags for sm_tokenize_ex. */
+#define SM_TOKENIZE_ADD_BOS       1u  /* begin with the beginning-of-text token, if the vocabulary has one */
+/* Text that spells a special token (control, user-defined or unknown:
+ * "<s>", "</s>", "<|user|>", ...) becomes that token, as llama.cpp's
+ * llama_tokenize(..., parse_special = true) does; chat templates need it.
+ * Without it only user-defined tokens are matched and the rest is plain text. */
+#define SM_TOKENIZE_PARSE_SPECIAL 2u
+
+/* sm_tokenize with flags; sm_tokenize(m, t, n, add_bos, ...) is
+ * sm_tokenize_ex(m, t, n, add_bos ? SM_TOKENIZE_ADD_BOS : 0, ...). Unknown
+ * flags give SM_ERR_INVALID_ARG. */
+sm_status sm_tokenize_ex(const sm_model *model, const char *text, size_t len,
+                         unsigned flags, sm_token *tokens, size_t capacity,
+                         size_t *n_tokens, sm_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -94,7 +94,7 @@ else
 fi
 
 # ------------------------------------- tokenizer vectors through the CLI
-for v in llama-spm phi-3 gpt-2 mpt starcoder deepseek-coder; do
+for v in llama-spm phi-3 gpt-2 mpt starcoder deepseek-coder deepseek-llm; do
     f=$SHARED/vocab/ggml-vocab-$v.gguf
     if [ ! -e "$f" ]; then skp "cli_tokenize_$v" "../shared is absent"; continue; fi
     awk -v dir="$TMP" 'BEGIN { RS = "\n__ggml_vocab_test__\n"; ORS = "" } { print > (dir "/case" NR) }' "$f.inp"
@@ -107,6 +107,17 @@ for v in llama-spm phi-3 gpt-2 mpt starcoder deepseek-coder; do
     done < "$f.out"
     if [ $i -eq 46 ] && [ $mism -eq 0 ]; then ok "cli_tokenize_$v"; else bad "cli_tokenize_$v" "$mism of $i differ"; fi
 done
+
+# special-token text with --parse-special (ids: llama.cpp's, from tests/refs/llamacpp/special_tokens.tsv)
+if have vocab/ggml-vocab-phi-3.gguf; then
+    f=$SHARED/vocab/ggml-vocab-phi-3.gguf
+    got=$("$SM" tokenize -m "$f" -p $'<|user|>\nHello<|end|>\n<|assistant|>' --ids --no-bos --parse-special 2>&1)
+    plain=$("$SM" tokenize -m "$f" -p '<|end|>' --ids --no-bos 2>&1)
+    if [ "$got" = "[32010, 15043, 32007, 32001]" ] && [ "$plain" != "[32007]" ]; then ok "cli_tokenize_parse_special"
+    else bad "cli_tokenize_parse_special" "$got / $plain"; fi
+else
+    skp "cli_tokenize_parse_special" "../shared is absent"
+fi
 
 # -------------------------------------------------------------- inspect
 if have models/stories260K.gguf; then

@@ -39,8 +39,9 @@ const char *cli_default_model(char *buf, size_t cap) {
     char *slash = strrchr(exe, '/');
     if (!slash) return NULL;
     *slash = '\0';
-    const char *rel[] = {"/models/kjv-3m.gguf", "/../models/kjv-3m.gguf"};
-    for (int i = 0; i < 2; i++) {
+    /* beside the command in a checkout or build directory, or where `make install` puts it */
+    const char *rel[] = {"/models/kjv-3m.gguf", "/../models/kjv-3m.gguf", "/../share/smallmind/kjv-3m.gguf"};
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
         snprintf(buf, cap, "%s%s", exe, rel[i]);
         if (access(buf, R_OK) == 0) return buf;
     }

@@ -92,6 +92,10 @@ sm_status sm_model_load_gguf_vocab(sm_model *m, sm_error *err) {
     if (sm_gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &m->vocab.add_space_prefix) < 0)
         return sm_fail(err, SM_ERR_FORMAT, "metadata 'tokenizer.ggml.add_space_prefix' is not a bool");
     if (m->vocab.bos < 0) m->vocab.add_bos = 0;
+    sm_gguf_str name = {NULL, 0}, pre = {NULL, 0};
+    sm_gguf_get_str(g, "general.name", &name);
+    sm_gguf_get_str(g, "tokenizer.ggml.pre", &pre);
+    sm_vocab_set_strip_rules(&m->vocab, name.ptr, (size_t)name.len, pre.ptr, (size_t)pre.len);
     return SM_OK;
 }
 
