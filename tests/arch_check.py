@@ -96,7 +96,7 @@ def main(listing):
                 scale = 1.0
             else:
                 proxy_key = "%s/llama-quantize/%s" % (PROXY.get(model, ""), qtype)
-                pe = entries.get(proxy_key)
+                pe = entries.get(proxy_key) or entries.get(proxy_key.replace("/llama-quantize/", "/llama-quantize/mix-"))
                 if pe is None or "llama_rms" not in pe:
                     print("FAIL %s: no llama.cpp error to compare with (%s is not in refs.json)" % (name, proxy_key))
                     continue

@@ -135,7 +135,10 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
     rms_eps = hp.get("attention.layer_norm_rms_epsilon", 1e-5)
     ln_eps = hp.get("attention.layer_norm_epsilon", 1e-5)
     freq_scale = 1.0
-    if hp.get("rope.scaling.type", "linear") == "linear" and hp.get("rope.scaling.factor"):
+    scaling = hp.get("rope.scaling.type", "linear")
+    if scaling not in ("linear", "none"):
+        raise ValueError("rope scaling type '%s' is not implemented by this reference" % scaling)
+    if scaling == "linear" and hp.get("rope.scaling.factor"):
         freq_scale = 1.0 / hp.get("rope.scaling.factor")
     mscale = hp.get("rope.scaling.attn_factor", 1.0)
     neox = arch != "llama"
@@ -145,7 +148,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
     def w(name, i=None):
         return W[name if i is None else "blk.%d.%s" % (i, name)]
 
-    def lin(x, name, i, bias=False):
+    def lin(x, name, i):
         y = x @ w(name + ".weight", i).T
         key = "blk.%d.%s.bias" % (i, name)
         return y + W[key] if key in W else y

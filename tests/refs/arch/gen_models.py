@@ -19,8 +19,16 @@ w - 1), so every stored norm weight here is the multiplier itself, 1 + 0.1 N(0,1
 
 Shapes: every matrix row (ne[0]) is a multiple of 256 so that every K-quant applies.
 Weights have std 1/sqrt(fan_in), biases 0.1 N(0,1). All tensors are F32 (general.file_type 0).
+Peaked outputs: random weights alone give near-Gaussian logits whose top two differ by ~0.3
+std, which llama.cpp's own 8-bit activation rounding (~1-2 % rms) flips at ~7 % of positions;
+so the token embeddings have std 1 (0.25 for the gemma family, which multiplies them by
+sqrt(dim)) and carry through the residual stream, and an untied output matrix has rows
+0.9 x (embedding of token perm[j]) + 0.44 x noise, scaled to std 1/sqrt(dim): a bigram-like
+model whose top logit stands clear (llama.cpp's argmax then equals the float64 one on every
+file recorded). Tied models peak on the current token.
 """
 import math
+import os
 import struct
 import sys
 import zlib
@@ -457,6 +465,7 @@ def main(argv):
         print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
         return 2
     outdir, names = argv[0], argv[1:] or list(MODELS)
+    os.makedirs(outdir, exist_ok=True)
     for n in names:
         if n not in MODELS:
             print("gen_models.py: unknown model '%s' (known: %s)" % (n, " ".join(MODELS)), file=sys.stderr)
