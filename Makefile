@@ -50,7 +50,7 @@ STATIC  := $(BUILD)/libsmallmind.a
 SHARED  := $(BUILD)/libsmallmind.so
 CLI     := $(BUILD)/smallmind
 UNIT    := $(BUILD)/unit_tests
-TOOLS   := $(BUILD)/dump_logits $(BUILD)/grad_dump
+TOOLS   := $(BUILD)/dump_logits $(BUILD)/grad_dump $(BUILD)/greedy_ids
 
 # The unit tests count every allocation the library makes by wrapping the
 # allocator at link time; this works under the sanitizers too.
@@ -100,6 +100,9 @@ $(BUILD)/dump_logits: tests/tools/dump_logits.c $(STATIC)
 $(BUILD)/grad_dump: tests/tools/grad_dump.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
+$(BUILD)/greedy_ids: tests/tools/greedy_ids.c $(STATIC)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
 # `make test` first installs the Debian packages the suite uses
 # (scripts/install_deps.sh: as root, with apt-get; otherwise it says what is
 # missing), then builds and runs in a second make, which sees the libraries
@@ -114,7 +117,7 @@ test-suite: $(CLI) smallmind $(STATIC) $(SHARED) $(UNIT) $(TOOLS)
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 sanitize:
-	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/smallmind build-san/libsmallmind.so build-san/unit_tests build-san/dump_logits build-san/grad_dump
+	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/smallmind build-san/libsmallmind.so build-san/unit_tests build-san/dump_logits build-san/grad_dump build-san/greedy_ids
 	@BUILD=build-san CC="$(CC)" CFLAGS="$(SAN_FLAGS)" ASAN_OPTIONS=detect_leaks=1 bash tests/run.sh
 
 FUZZ_CC    ?= clang
