@@ -147,7 +147,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
         "gemma3",
         {ROPE_KEYS(1 << 24), RMS_EPS, WINDOW(4096),
          READ_FLT("rope.freq_base_swa", rope_base_local, 1e-3, 1e12, 10000.0)},
-        TENSORS(GLOBALS, T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_Q_NORM), T(SM_T_ATTN_K_NORM), T(SM_T_ATTN_OUT),
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_Q_NORM), T(SM_T_ATTN_K_NORM), T(SM_T_ATTN_OUT),
          T(SM_T_ATTN_POST_NORM), T(SM_T_FFN_NORM), GATED_FFN, T(SM_T_FFN_POST_NORM)),
         SM_NORM_RMS, SM_FFN_GEGLU, SM_POS_ROPE_NEOX, SM_SWA_FIVE_OF_SIX, SM_QK_NORM_HEAD, 1, 1, 62, 0, 0,
     },
