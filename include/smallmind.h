@@ -174,6 +174,12 @@ void sm_session_free(sm_session *session);
 /* Forgets all evaluated tokens (the KV cache is reused). */
 void sm_session_reset(sm_session *session);
 int sm_session_n_past(const sm_session *session);
+/* Forgets every token after the first n (n <= n_past), keeping the KV cache
+ * of those n, so a prompt that shares them evaluates only the rest. */
+sm_status sm_session_truncate(sm_session *session, int n, sm_error *err);
+/* The tokens the session holds, in order (n_past of them); valid until the
+ * next call that changes the session. */
+const sm_token *sm_session_tokens(const sm_session *session);
 int sm_session_n_ctx(const sm_session *session);
 size_t sm_session_arena_bytes(const sm_session *session);
 

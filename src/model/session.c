@@ -203,6 +203,16 @@ void sm_session_free(sm_session *s) {
 }
 
 void sm_session_reset(sm_session *s) { s->n_past = 0; }
+
+sm_status sm_session_truncate(sm_session *s, int n, sm_error *err) {
+    if (!s || n < 0 || n > s->n_past)
+        return sm_fail(err, SM_ERR_INVALID_ARG, "cannot keep %d tokens of a session that holds %d", n,
+                       s ? s->n_past : 0);
+    s->n_past = n;
+    return SM_OK;
+}
+
+const sm_token *sm_session_tokens(const sm_session *s) { return s->history; }
 int sm_session_n_past(const sm_session *s) { return s->n_past; }
 int sm_session_n_ctx(const sm_session *s) { return s->n_ctx; }
 const char *sm_session_kernels(const sm_session *s) { return s->kt->name; }
