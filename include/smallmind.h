@@ -55,6 +55,10 @@ typedef struct sm_model_params {
      * be inspected, converted or used for its vocabulary. 0 (default):
      * make it when this CPU's kernels use it. */
     int skip_repack;
+    /* 1: load a GGUF file SmallMind cannot run (an unknown architecture or
+     * tokenizer, a weight type without kernels) for its metadata and tensor
+     * listing only; sm_model_info.unsupported says why it cannot run. */
+    int inspect;
 } sm_model_params;
 
 sm_model_params sm_model_default_params(void);
@@ -75,6 +79,7 @@ typedef struct sm_model_info {
     uint64_t n_params;
     uint64_t weights_bytes;
     const char *warning;     /* something the user should hear about, or NULL */
+    const char *unsupported; /* loaded with params.inspect and cannot run: why; else NULL */
 } sm_model_info;
 
 void sm_model_get_info(const sm_model *model, sm_model_info *info);

@@ -128,6 +128,31 @@ if have models/stories260K.gguf; then
     if grep -q "llama2.c" "$TMP/o" && grep -q "llama2c.n_kv_heads" "$TMP/o"; then ok "inspect_llama2c"; else bad "inspect_llama2c"; fi
 fi
 
+# inspect lists a file SmallMind cannot run, names what is missing and exits 1:
+# an unknown architecture, and a weight type without kernels (IQ2_XXS)
+"$SM" init "$TMP/u.gguf" --dim 256 --layers 1 --heads 4 --ffn 256 --vocab 300 2> /dev/null
+/usr/bin/python3 - "$TMP/u.gguf" "$TMP/u-arch.gguf" "$TMP/u-type.gguf" <<'PYEOF'
+import struct, sys
+d = bytearray(open(sys.argv[1], "rb").read())
+# another architecture: every "llama" (the key prefix too) becomes "lamma"
+# (the first length-prefixed "llama" is general.architecture's value)
+open(sys.argv[2], "wb").write(bytes(d).replace(b"llama.", b"lamma.").replace(b"\x05\x00\x00\x00\x00\x00\x00\x00llama",
+                                                                           b"\x05\x00\x00\x00\x00\x00\x00\x00lamma", 1))
+# blk.0.attn_q.weight (256 x 256, F32) typed IQ2_XXS (16): its tensor info is
+# name, n_dims (u32), ne (2 x u64), then the type (u32)
+name = b"blk.0.attn_q.weight"
+i = d.find(struct.pack("<Q", len(name)) + name) + 8 + len(name) + 4 + 16
+struct.pack_into("<I", d, i, 16)
+open(sys.argv[3], "wb").write(bytes(d))
+PYEOF
+for u in arch type; do
+    "$SM" inspect "$TMP/u-$u.gguf" > "$TMP/o" 2> "$TMP/e"; rc=$?
+    want="architecture 'lamma' is not supported"; [ $u = type ] && want="type IQ2_XXS"
+    if [ $rc -eq 1 ] && grep -q "tensors (" "$TMP/o" && grep -q "cannot run this model" "$TMP/e" && grep -q "$want" "$TMP/e"; then
+        ok "inspect_unsupported_$u"; else bad "inspect_unsupported_$u" "rc=$rc $(cat "$TMP/e")"; fi
+done
+expect_error "run_unsupported_type" "$SM" run -m "$TMP/u-type.gguf" -p hi -n 1
+
 # ------------------------------- generated Unicode tables are reproducible
 if [ -e /usr/share/unicode/UnicodeData.txt ] && [ -x /usr/bin/python3 ]; then
     if /usr/bin/python3 tools/gen_unicode_tables.py > "$TMP/ut.c" && cmp -s "$TMP/ut.c" src/text/unicode_tables.c; then
