@@ -182,17 +182,21 @@ if have models/stories260K.gguf; then
         ok "quantize_types_placed"; else bad "quantize_types_placed"; fi
     # the 32-element types and BF16 (src/kernels/quant_legacy.h): the perplexity
     # survives them; on a model whose rows all divide into 32 blocks every
-    # matrix (16) takes the type, and `run --temp 0` writes the same text twice
+    # matrix (16) takes the type, general.file_type is llama.cpp's number for
+    # it (llama.h's LLAMA_FTYPE_MOSTLY_*), and `run --temp 0` writes the same
+    # text twice
     "$SM" init "$TMP/l.gguf" --dim 128 --layers 2 --heads 4 --ffn 256 --vocab 300 --init-std 0.08 2>/dev/null
-    for t in Q4_1 Q5_0 Q5_1 IQ4_NL BF16; do
+    for tf in Q4_1:3 Q5_0:8 Q5_1:9 IQ4_NL:25 BF16:32; do
+        t=${tf%:*}
         "$SM" quantize "$G" "$TMP/s-$t.gguf" $t 2>/dev/null
         pq=$(ppl "$TMP/s-$t.gguf")
         if [ -n "$pq" ] && awk -v a="$p32" -v b="$pq" 'BEGIN { exit !(a > 1 && a < 3 && b < a * 1.25) }'; then
             ok "quantize_${t}_perplexity ($p32 -> $pq)"; else bad "quantize_${t}_perplexity" "$p32 -> $pq"; fi
         "$SM" quantize "$TMP/l.gguf" "$TMP/l-$t.gguf" $t 2>/dev/null
-        n=$("$SM" inspect "$TMP/l-$t.gguf" 2>/dev/null | grep -cE "weight +$t ")
+        # every matrix in the type, and llama.cpp's file type number for it
+        n=$("$SM" inspect "$TMP/l-$t.gguf" 2>/dev/null | grep -cE "weight +$t |general.file_type +u32 +${tf#*:}\$")
         a=$("$SM" run -m "$TMP/l-$t.gguf" -p "Hi" -n 16 --temp 0 2>/dev/null); b=$("$SM" run -m "$TMP/l-$t.gguf" -p "Hi" -n 16 --temp 0 2>/dev/null)
-        if [ "$n" = 16 ] && [ ${#a} -gt 2 ] && [ "$a" = "$b" ]; then ok "quantize_${t}_runs"; else bad "quantize_${t}_runs" "$n matrices, '$a'"; fi
+        if [ "$n" = 17 ] && [ ${#a} -gt 2 ] && [ "$a" = "$b" ]; then ok "quantize_${t}_runs"; else bad "quantize_${t}_runs" "$n lines, '$a'"; fi
     done
     expect_error "quantize_unknown_type" "$SM" quantize "$G" "$TMP/x.gguf" Q3_X
     expect_error "quantize_same_file" "$SM" quantize "$G" "$G" Q8_0
