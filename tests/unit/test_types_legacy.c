@@ -277,6 +277,9 @@ TEST(legacy_simd_match_reference) {
             int32_t *xsum = malloc(sizeof(int32_t) * nb);
             for (int i = 0; i < r * c; i++) w[i] = grand(&seed) * (i % 97 == 0 ? 8.0f : 1.0f) + (s & 1 ? 0.3f : 0.0f);
             for (int i = 0; i < c; i++) x[i] = grand(&seed);
+            /* block 0: scale exactly 1 and halves, where rounding rules differ */
+            x[0] = 127.0f;
+            for (int i = 1; i < 32; i++) x[i] = (float)(i - 16) + 0.5f;
             for (int i = 0; i < r; i++) sm_type(t)->from_float_ref(wq + bb * nb * i, w + (size_t)i * c, c);
             extreme_block(t, wq, 1);
             if (r > 1) extreme_block(t, wq + bb * nb, 0);
