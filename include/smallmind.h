@@ -99,7 +99,8 @@ sm_status sm_model_init_file(const sm_init_params *params, const char *path, sm_
 
 /* Writes a copy of a GGUF model with its weight matrices converted to
  * `type`: "F16", "Q8_0", "Q4_0", "Q4_K", "Q6_K", or "Q4_0_MIXED" (Q4_0 with
- * the output matrix in Q6_K, as llama.cpp's Q4_0 files have). Matrices whose
+ * the output matrix in Q6_K, as llama.cpp's Q4_0 files have); also "Q4_1",
+ * "Q5_0", "Q5_1", "IQ4_NL" and "BF16" (every matrix in that type). Matrices whose
  * rows do not divide into the type's blocks fall back to Q8_0, then F16;
  * norms and biases stay F32. Reports progress through cb (may be NULL). */
 sm_status sm_model_quantize_file(const char *in_path, const char *out_path, const char *type,
