@@ -51,7 +51,7 @@ typedef struct sm_model_params {
      * GGUF files carry their own and ignore this. */
     const char *tokenizer_path;
     /* 1: skip the run-time copy of the weights that some kernels read
-     * (Q4_0/Q8_0 re-laid out for AVX-512 VNNI), for a model that will only
+     * (Q4_0/Q8_0/Q4_1/Q5_x/IQ4_NL re-laid out for AVX-512 VNNI), for a model that will only
      * be inspected, converted or used for its vocabulary. 0 (default):
      * make it when this CPU's kernels use it. */
     int skip_repack;
@@ -336,7 +336,7 @@ typedef struct sm_memory_info {
     uint64_t kv_cache;           /* bytes of the session's KV cache */
     uint64_t arena;              /* bytes of the session's arena (KV cache included) */
     uint64_t peak_rss;           /* the process's peak resident set */
-    uint64_t weights_interleaved;/* heap copy of Q4_0/Q8_0 matrices re-laid out for
+    uint64_t weights_interleaved;/* heap copy of 32-element quantized matrices re-laid out for
                                     the AVX-512 VNNI kernels (0 without them) */
 } sm_memory_info;
 
