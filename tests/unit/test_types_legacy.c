@@ -487,6 +487,9 @@ static void widen(double *m, double v) {
     if (v > *m) *m = v;
 }
 
+/* The bytes of the last eval_logits session's interleaved weight copy. */
+static uint64_t last_interleaved;
+
 static int eval_logits(const char *path, const char *level, int threads, const sm_token *toks, int np, int nd, float *out,
                        int n_vocab) {
     sm_model *m = NULL;
@@ -501,6 +504,9 @@ static int eval_logits(const char *path, const char *level, int threads, const s
         ok = sm_session_eval(s, toks + np + i, 1, NULL) == SM_OK;
         if (ok) memcpy(out + (size_t)(np + i) * n_vocab, sm_session_logits(s), sizeof(float) * n_vocab);
     }
+    sm_memory_info mi;
+    if (ok) sm_session_memory(s, &mi);
+    last_interleaved = ok ? mi.weights_interleaved : 0;
     sm_session_free(s);
     sm_model_free(m);
     return ok;
@@ -509,7 +515,8 @@ static int eval_logits(const char *path, const char *level, int threads, const s
 /* A random llama model (dims multiples of 32; 500 output rows, so the last
  * 4 rows miss the 16-row groups) quantized to each type: on every kernel
  * level and 1 and 2 threads the prompt's and the decoded tokens' logits
- * agree with the scalar level's, and they track the F32 model's as well as
+ * agree with the scalar level's (AVX-512 reading the 16-row copy of the
+ * quantized types), and they track the F32 model's as well as
  * the format's resolution allows, judged against the types that were
  * there before (Q8_0, Q4_0): BF16 (8 significant bits) beats Q8_0; Q4_1
  * (a minimum and 16 levels) and IQ4_NL (a grid fitted to the weights) beat
@@ -557,6 +564,9 @@ TEST(legacy_models_track_f32) {
         for (int v = 1; v < nl && k < Q8_0; v++)
             for (int th = 1; th <= 2; th++) {
                 REQUIRE(eval_logits(path, all[v]->name, th, toks, NP, ND, lg, NV));
+                /* the quantized types read a 16-row copy on AVX-512 VNNI */
+                if (!strcmp(all[v]->name, "avx512") && k != BF16)
+                    CHECKF(last_interleaved > 0, "%s: no interleaved copy on the avx512 level", names[k]);
                 double worst = 0;
                 for (int i = 0; i < (NP + ND) * NV; i++) widen(&worst, fabs(lg[i] - (double)sc[i]));
                 CHECKF(worst <= 1e-3 * top, "%s %s %d threads: logits differ from scalar by %g (max %g)", names[k],
