@@ -51,7 +51,7 @@ typedef struct sm_model_params {
      * GGUF files carry their own and ignore this. */
     const char *tokenizer_path;
     /* 1: skip the run-time copy of the weights that some kernels read
-     * (Q4_0/Q8_0 re-laid out for AVX-512 VNNI), for a model that will only
+     * (Q4_0/Q8_0/Q4_1/Q5_x/IQ4_NL re-laid out for AVX-512 VNNI), for a model that will only
      * be inspected, converted or used for its vocabulary. 0 (default):
      * make it when this CPU's kernels use it. */
     int skip_repack;
@@ -104,7 +104,8 @@ sm_status sm_model_init_file(const sm_init_params *params, const char *path, sm_
 
 /* Writes a copy of a GGUF model with its weight matrices converted to
  * `type`: "F16", "Q8_0", "Q4_0", "Q4_K", "Q6_K", or "Q4_0_MIXED" (Q4_0 with
- * the output matrix in Q6_K, as llama.cpp's Q4_0 files have). Matrices whose
+ * the output matrix in Q6_K, as llama.cpp's Q4_0 files have); also "Q4_1",
+ * "Q5_0", "Q5_1", "IQ4_NL" and "BF16" (every matrix in that type). Matrices whose
  * rows do not divide into the type's blocks fall back to Q8_0, then F16;
  * norms and biases stay F32. Reports progress through cb (may be NULL). */
 sm_status sm_model_quantize_file(const char *in_path, const char *out_path, const char *type,
@@ -346,7 +347,7 @@ typedef struct sm_memory_info {
     uint64_t kv_cache;           /* bytes of the session's KV cache */
     uint64_t arena;              /* bytes of the session's arena (KV cache included) */
     uint64_t peak_rss;           /* the process's peak resident set */
-    uint64_t weights_interleaved;/* heap copy of Q4_0/Q8_0 matrices re-laid out for
+    uint64_t weights_interleaved;/* heap copy of 32-element quantized matrices re-laid out for
                                     the AVX-512 VNNI kernels (0 without them) */
 } sm_memory_info;
 

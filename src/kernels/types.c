@@ -6,6 +6,9 @@
 #include "quant.h"
 #include "interleave.h"
 #include "simd.h"
+#include "quant_legacy.h"
+#include "interleave_legacy.h"
+#include "simd_legacy.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -45,9 +48,27 @@ static const sm_type_traits table[SM_GGML_TYPE_COUNT] = {
                                 [AVX512] = {.matvec = X86(sm_matvec_q4_0_avx512),
                                             .matvec_x16 = X86(sm_matvec_q4_0_x16_avx512),
                                             .dequant_x16 = X86(sm_dequantize_q4_0x16_avx512)}}},
-    [SM_GGML_Q4_1] = {"Q4_1", 32, 20},
-    [SM_GGML_Q5_0] = {"Q5_0", 32, 22},
-    [SM_GGML_Q5_1] = {"Q5_1", 32, 24},
+    [SM_GGML_Q4_1] = {"Q4_1", 32, 20, SM_GGML_Q8_1, sm_dequantize_q4_1, sm_quantize_q4_1, sm_interleave_q4_1,
+                      .level = {[SCALAR] = {.matvec = sm_matvec_q4_1_scalar, .dequant_x16 = sm_dequantize_q4_1x16},
+                                [NEON] = {.matvec = ARM(sm_matvec_q4_1_neon)},
+                                [AVX2] = {.matvec = X86(sm_matvec_q4_1_avx2), .to_float = X86(sm_dequantize_q4_1_avx2)},
+                                [AVX512] = {.matvec = X86(sm_matvec_q4_1_avx512),
+                                            .matvec_x16 = X86(sm_matvec_q4_1_x16_avx512),
+                                            .dequant_x16 = X86(sm_dequantize_q4_1x16_avx512)}}},
+    [SM_GGML_Q5_0] = {"Q5_0", 32, 22, SM_GGML_Q8_0, sm_dequantize_q5_0, sm_quantize_q5_0, sm_interleave_q5_0,
+                      .level = {[SCALAR] = {.matvec = sm_matvec_q5_0_scalar, .dequant_x16 = sm_dequantize_q5_0x16},
+                                [NEON] = {.matvec = ARM(sm_matvec_q5_0_neon)},
+                                [AVX2] = {.matvec = X86(sm_matvec_q5_0_avx2), .to_float = X86(sm_dequantize_q5_0_avx2)},
+                                [AVX512] = {.matvec = X86(sm_matvec_q5_0_avx512),
+                                            .matvec_x16 = X86(sm_matvec_q5_0_x16_avx512),
+                                            .dequant_x16 = X86(sm_dequantize_q5_0x16_avx512)}}},
+    [SM_GGML_Q5_1] = {"Q5_1", 32, 24, SM_GGML_Q8_1, sm_dequantize_q5_1, sm_quantize_q5_1, sm_interleave_q5_1,
+                      .level = {[SCALAR] = {.matvec = sm_matvec_q5_1_scalar, .dequant_x16 = sm_dequantize_q5_1x16},
+                                [NEON] = {.matvec = ARM(sm_matvec_q5_1_neon)},
+                                [AVX2] = {.matvec = X86(sm_matvec_q5_1_avx2), .to_float = X86(sm_dequantize_q5_1_avx2)},
+                                [AVX512] = {.matvec = X86(sm_matvec_q5_1_avx512),
+                                            .matvec_x16 = X86(sm_matvec_q5_1_x16_avx512),
+                                            .dequant_x16 = X86(sm_dequantize_q5_1x16_avx512)}}},
     [SM_GGML_Q8_0] = {"Q8_0", 32, 34, SM_GGML_Q8_0, sm_dequantize_q8_0, sm_quantize_q8_0, sm_interleave_q8_0,
                       .level = {[SCALAR] = {.matvec = sm_matvec_q8_0_scalar, .from_float = sm_quantize_q8_0,
                                             .dequant_x16 = sm_dequantize_q8_0x16},
@@ -56,7 +77,11 @@ static const sm_type_traits table[SM_GGML_TYPE_COUNT] = {
                                 [AVX512] = {.matvec = X86(sm_matvec_q8_0_avx512),
                                             .matvec_x16 = X86(sm_matvec_q8_0_x16_avx512),
                                             .dequant_x16 = X86(sm_dequantize_q8_0x16_avx512)}}},
-    [SM_GGML_Q8_1] = {"Q8_1", 32, 36},
+    /* the activation format of the Q4_1/Q5_1 dots: Q8_0 plus s = d * sum(q) */
+    [SM_GGML_Q8_1] = {"Q8_1", 32, 36, SM_GGML_Q8_1, sm_dequantize_q8_1, sm_quantize_q8_1, NULL,
+                      .level = {[SCALAR] = {.from_float = sm_quantize_q8_1},
+                                [NEON] = {.from_float = ARM(sm_quantize_q8_1_neon)},
+                                [AVX2] = {.from_float = X86(sm_quantize_q8_1_avx2)}}},
     [SM_GGML_Q2_K] = {"Q2_K", 256, 84},
     [SM_GGML_Q3_K] = {"Q3_K", 256, 110},
     [SM_GGML_Q4_K] = {"Q4_K", 256, 144, SM_GGML_Q8_K, sm_dequantize_q4_K, sm_quantize_q4_K, NULL,
@@ -73,7 +98,13 @@ static const sm_type_traits table[SM_GGML_TYPE_COUNT] = {
     [SM_GGML_IQ2_XS] = {"IQ2_XS", 256, 74},
     [SM_GGML_IQ3_XXS] = {"IQ3_XXS", 256, 98},
     [SM_GGML_IQ1_S] = {"IQ1_S", 256, 50},
-    [SM_GGML_IQ4_NL] = {"IQ4_NL", 32, 18},
+    [SM_GGML_IQ4_NL] = {"IQ4_NL", 32, 18, SM_GGML_Q8_0, sm_dequantize_iq4_nl, sm_quantize_iq4_nl, sm_interleave_iq4_nl,
+                        .level = {[SCALAR] = {.matvec = sm_matvec_iq4_nl_scalar, .dequant_x16 = sm_dequantize_iq4_nlx16},
+                                  [NEON] = {.matvec = ARM(sm_matvec_iq4_nl_neon)},
+                                  [AVX2] = {.matvec = X86(sm_matvec_iq4_nl_avx2), .to_float = X86(sm_dequantize_iq4_nl_avx2)},
+                                  [AVX512] = {.matvec = X86(sm_matvec_iq4_nl_avx512),
+                                              .matvec_x16 = X86(sm_matvec_iq4_nl_x16_avx512),
+                                              .dequant_x16 = X86(sm_dequantize_iq4_nlx16_avx512)}}},
     [SM_GGML_IQ3_S] = {"IQ3_S", 256, 110},
     [SM_GGML_IQ2_S] = {"IQ2_S", 256, 82},
     [SM_GGML_IQ4_XS] = {"IQ4_XS", 256, 136},
@@ -83,7 +114,11 @@ static const sm_type_traits table[SM_GGML_TYPE_COUNT] = {
     [SM_GGML_I64] = {"I64", 1, 8},
     [SM_GGML_F64] = {"F64", 1, 8},
     [SM_GGML_IQ1_M] = {"IQ1_M", 256, 56},
-    [SM_GGML_BF16] = {"BF16", 1, 2},
+    [SM_GGML_BF16] = {"BF16", 1, 2, SM_GGML_F32, sm_bf16_to_f32_row, sm_f32_to_bf16_row, NULL,
+                      .level = {[SCALAR] = {.matvec = sm_matvec_bf16},
+                                [NEON] = {.matvec = ARM(sm_matvec_bf16_neon), .to_float = ARM(sm_bf16_to_f32_neon)},
+                                [AVX2] = {.matvec = X86(sm_matvec_bf16_avx2), .to_float = X86(sm_bf16_to_f32_avx2)},
+                                [AVX512] = {.matvec = X86(sm_matvec_bf16_avx512), .to_float = X86(sm_bf16_to_f32_avx512)}}},
     [SM_GGML_TQ1_0] = {"TQ1_0", 256, 54},
     [SM_GGML_TQ2_0] = {"TQ2_0", 256, 66},
 };
