@@ -37,6 +37,15 @@ TEST_SRC := $(wildcard tests/unit/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+# The unit tests of src/json (JSON Schema -> grammar) need Jansson: with it,
+# they are compiled with SM_HAVE_JANSSON and linked with src/json as an
+# archive (so only the objects they use are pulled in).
+ifeq ($(HAVE_JANSSON),1)
+JSON_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/json/*.c))
+JSON_LIB := $(BUILD)/libsmallmind_json.a
+TEST_DEFS := -DSM_HAVE_JANSSON
+TEST_LIBS := $(shell pkg-config --libs jansson)
+endif
 DEPS    := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
 STATIC  := $(BUILD)/libsmallmind.a
@@ -74,8 +83,16 @@ $(CLI): $(CLI_OBJ) $(STATIC)
 smallmind: $(CLI)
 	cp $(CLI) smallmind
 
-$(UNIT): $(TEST_OBJ) $(STATIC)
-	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LDLIBS) $(WRAP)
+$(TEST_OBJ): ALL_CFLAGS += $(TEST_DEFS)
+
+ifeq ($(HAVE_JANSSON),1)
+$(JSON_LIB): $(JSON_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+endif
+
+$(UNIT): $(TEST_OBJ) $(JSON_LIB) $(STATIC)
+	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(JSON_LIB) $(STATIC) $(TEST_LIBS) $(LDLIBS) $(WRAP)
 
 $(BUILD)/dump_logits: tests/tools/dump_logits.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
@@ -104,7 +121,7 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 CROSS_CC  ?= aarch64-linux-gnu-gcc
 QEMU      ?= qemu-aarch64
 cross-test:
-	$(MAKE) BUILD=build-aarch64 CC=$(CROSS_CC) CFLAGS="-O2 -g" build-aarch64/unit_tests_static
+	$(MAKE) BUILD=build-aarch64 CC=$(CROSS_CC) CFLAGS="-O2 -g" HAVE_JANSSON= build-aarch64/unit_tests_static
 	$(QEMU) -L /usr/aarch64-linux-gnu build-aarch64/unit_tests_static simd fp16 quantize kernel_selection \
 		matvec_f32_and_f16 norm_softmax regex utf8 gguf_every gguf_hostile gguf_writer profiler_synthetic
 
