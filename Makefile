@@ -111,10 +111,18 @@ sanitize:
 FUZZ_CC    ?= clang
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc
 FUZZERS    := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+# The JSON Schema converter's target needs Jansson and src/json's converter.
+SCHEMA_SRC := src/json/json_schema.c $(wildcard src/json/schema_*.c)
+ifneq ($(HAVE_JANSSON),1)
+FUZZERS    := $(filter-out build-fuzz/fuzz_json_schema,$(FUZZERS))
+endif
 fuzz: $(FUZZERS)
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) -lm -lpthread
+build-fuzz/fuzz_json_schema: tests/fuzz/fuzz_json_schema.c $(LIB_SRC) $(SCHEMA_SRC)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DSM_HAVE_JANSSON -o $@ $< $(LIB_SRC) $(SCHEMA_SRC) $(shell pkg-config --libs jansson) -lm -lpthread
 
 # The AArch64 (NEON) kernels, built with Debian's cross compiler and run
 # under qemu-user: the kernel tests compare them with the scalar reference.

@@ -98,13 +98,20 @@ struct sm_grammar_matcher {
     sm_gstate cur;         /* the committed state (cur.off == 0) */
     uint32_t *work;        /* expansion work list */
     uint32_t work_cap;
-    /* The vocabulary walk's caches (mask.c), reused between calls. */
+    uint32_t pool_gen;     /* bumped when node ids change meaning (compaction, reset) */
+    /* The vocabulary walk's cache of states and transitions (mask.c). */
     uint32_t *st_off, *st_n, *st_cp, *st_lo, *st_hi;
     uint8_t *st_flags;
     uint32_t n_st, cap_st;
+    uint32_t *st_loop;     /* 16 words per state: bytes whose move is known, bytes that loop */
+    uint32_t *st_tops;     /* the states' sorted tops */
+    uint32_t n_st_tops, st_tops_cap;
+    uint32_t st_pool_gen;  /* pool_gen the cache was made in */
     uint32_t *st_table;    /* interned states: id + 1 */
     uint32_t st_table_cap;
-    uint32_t *tr_key, *tr_val, *tr_gen;  /* transition cache (state, byte) -> state */
+    uint32_t *tr_dense;    /* transitions of the first states: [state * 256 + byte] */
+    uint32_t tr_dense_cap; /* entries */
+    uint32_t *tr_key, *tr_val, *tr_gen;  /* and of the others: (state, byte) -> state */
     uint32_t tr_cap, tr_n, tr_gen_now;
     uint32_t *level;       /* per trie depth */
     uint32_t level_cap;

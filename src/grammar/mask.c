@@ -7,11 +7,14 @@
  * array: each node's state is its parent's state advanced by the node's
  * byte; a rejected byte skips the whole subtree.
  *
- * Within one pass, states are interned (sorted tops plus the UTF-8 partial)
- * and transitions (state, byte) -> state are cached. Inside a JSON string,
- * say, almost every byte leads back to the same state, so most trie nodes
- * cost one cache lookup instead of a grammar step. Nothing is freed during
- * a pass (the nodes it makes are garbage the next compaction drops). */
+ * States met by the walk are interned (sorted tops plus the UTF-8 partial)
+ * and transitions (state, byte) -> state cached, across walks: inside a
+ * JSON string almost every byte leads back to the same state, and
+ * consecutive walks meet mostly the same states, so most trie nodes cost a
+ * table lookup instead of a grammar step. The cache holds stack node ids,
+ * so it is emptied when the node pool is compacted or reset (the nodes the
+ * walks make are garbage for that compaction to drop), and when it has
+ * grown past CACHE_STATES states. */
 #include "grammar.h"
 #include "core/alloc.h"
 #include "core/error.h"
@@ -20,7 +23,11 @@
 
 #define TR_DEAD 0xFFFFFFFFu
 #define TR_FAIL 0xFFFFFFFEu
+#define TR_UNKNOWN 0xFFFFFFFDu
 #define MAX_STATES (1u << 24)
+#define DENSE_STATES 4096u   /* states whose transitions are a plain table (1 KiB each) */
+#define CACHE_STATES (1u << 16)   /* the cache is emptied between walks beyond this */
+#define CACHE_TOPS (1u << 22)
 
 struct sm_grammar_vocab {
     uint32_t n_tokens;
@@ -32,7 +39,13 @@ struct sm_grammar_vocab {
     uint32_t *nend;         /* one past the node's subtree */
     uint32_t *ntok;         /* tokens ending at node i: sorted[ntok[i] .. ntok[i+1]) */
     uint32_t *sorted;       /* non-empty token ids in byte order */
+    uint32_t *nset;         /* big subtrees: index of the set of bytes in them, else NO_SET */
+    uint32_t *sets;         /* 8 words per set */
+    uint32_t n_sets;
 };
+
+#define NO_SET 0xFFFFFFFFu
+#define BIG_SUBTREE 32      /* nodes; smaller subtrees are simply walked */
 
 /* ------------------------------------------------------------ vocabulary */
 
@@ -71,7 +84,43 @@ void sm_grammar_vocab_free(sm_grammar_vocab *v) {
     sm_free(v->nend);
     sm_free(v->ntok);
     sm_free(v->sorted);
+    sm_free(v->nset);
+    sm_free(v->sets);
     sm_free(v);
+}
+
+/* The set of bytes in each big subtree, for skipping a subtree whose bytes
+ * all lead a state back to itself. Children come after their parent in
+ * preorder, so a backward pass can gather each level's union. */
+static int subtree_sets(sm_grammar_vocab *v) {
+    uint32_t n = v->n_nodes, n_big = 0;
+    for (uint32_t i = 0; i < n; i++) n_big += v->nend[i] - i >= BIG_SUBTREE;
+    v->nset = sm_alloc(((size_t)n + 1) * sizeof *v->nset);
+    v->sets = sm_calloc((size_t)8 * (n_big + 1), sizeof *v->sets);
+    uint32_t *acc = sm_calloc((size_t)8 * (v->max_depth + 2), sizeof *acc);
+    if (!v->nset || !v->sets || !acc) {
+        sm_free(acc);
+        return 0;
+    }
+    uint32_t next = n_big;
+    for (uint32_t i = n; i-- > 0;) {
+        uint32_t d = v->ndepth[i], *mine = acc + 8 * d, *kids = acc + 8 * (d + 1);
+        uint32_t set[8];
+        for (int w = 0; w < 8; w++) {
+            set[w] = kids[w];
+            kids[w] = 0;
+        }
+        set[v->nbyte[i] >> 5] |= 1u << (v->nbyte[i] & 31);
+        for (int w = 0; w < 8; w++) mine[w] |= set[w];
+        v->nset[i] = NO_SET;
+        if (v->nend[i] - i >= BIG_SUBTREE) {
+            v->nset[i] = --next;
+            memcpy(v->sets + 8 * (size_t)next, set, sizeof set);
+        }
+    }
+    v->n_sets = n_big;
+    sm_free(acc);
+    return 1;
 }
 
 sm_status sm_grammar_vocab_new(const char *const *pieces, const size_t *lens, size_t n_tokens, sm_grammar_vocab **out,
@@ -148,6 +197,10 @@ sm_status sm_grammar_vocab_new(const char *const *pieces, const size_t *lens, si
     while (sp > 0) v->nend[path[--sp]] = n;
     sm_free(tmp);
     sm_free(path);
+    if (!subtree_sets(v)) {
+        sm_grammar_vocab_free(v);
+        return sm_fail(err, SM_ERR_NOMEM, "out of memory preparing the vocabulary");
+    }
     *out = v;
     return SM_OK;
 }
@@ -213,31 +266,53 @@ static void sort_ids(uint32_t *a, uint32_t n) {
     }
 }
 
-static uint32_t state_hash(const sm_grammar_matcher *m, const sm_gstate *s) {
+static uint32_t state_hash(const uint32_t *tops, const sm_gstate *s) {
     uint32_t h = 2166136261u ^ (s->accepting | (uint32_t)s->need << 1);
     h = (h ^ s->cp) * 16777619u;
     h = (h ^ s->lo) * 16777619u;
     h = (h ^ s->hi) * 16777619u;
-    for (uint32_t i = 0; i < s->n; i++) h = (h ^ m->ar[s->off + i]) * 16777619u;
+    for (uint32_t i = 0; i < s->n; i++) h = (h ^ tops[i]) * 16777619u;
     return h;
 }
 
+/* Whether cached state id is s (whose tops are in the arena). */
 static int state_equal(const sm_grammar_matcher *m, uint32_t id, const sm_gstate *s) {
     return m->st_n[id] == s->n && m->st_flags[id] == (s->accepting | (uint32_t)s->need << 1) && m->st_cp[id] == s->cp &&
            m->st_lo[id] == s->lo && m->st_hi[id] == s->hi &&
-           (m->st_off[id] == s->off || memcmp(m->ar + m->st_off[id], m->ar + s->off, (size_t)s->n * sizeof *m->ar) == 0);
+           memcmp(m->st_tops + m->st_off[id], m->ar + s->off, (size_t)s->n * sizeof *m->ar) == 0;
 }
 
-static sm_gstate state_get(const sm_grammar_matcher *m, uint32_t id) {
-    sm_gstate s;
-    s.off = m->st_off[id];
+/* State id with its tops copied to the end of the arena, ready to step;
+ * 0 on failure. */
+static int load_state(sm_grammar_matcher *m, uint32_t id, sm_gstate *s) {
+    uint32_t n = m->st_n[id];
+    if (!sm_gm_grow(&m->ar, &m->ar_cap, (size_t)m->ar_n + n)) {
+        sm_gm_fail(m, "out of memory in the vocabulary walk");
+        return 0;
+    }
+    memcpy(m->ar + m->ar_n, m->st_tops + m->st_off[id], (size_t)n * sizeof *m->ar);
+    s->off = m->ar_n;
+    s->n = n;
+    s->cp = m->st_cp[id];
+    s->lo = m->st_lo[id];
+    s->hi = m->st_hi[id];
+    s->accepting = m->st_flags[id] & 1;
+    s->need = (uint8_t)(m->st_flags[id] >> 1);
+    m->ar_n += n;
+    return 1;
+}
+
+static void table_insert(sm_grammar_matcher *m, uint32_t id) {
+    sm_gstate s = {0};
     s.n = m->st_n[id];
     s.cp = m->st_cp[id];
     s.lo = m->st_lo[id];
     s.hi = m->st_hi[id];
     s.accepting = m->st_flags[id] & 1;
     s.need = (uint8_t)(m->st_flags[id] >> 1);
-    return s;
+    uint32_t mask = m->st_table_cap - 1, h = state_hash(m->st_tops + m->st_off[id], &s) & mask;
+    while (m->st_table[h]) h = (h + 1) & mask;
+    m->st_table[h] = id + 1;
 }
 
 static int grow_states(sm_grammar_matcher *m) {
@@ -247,8 +322,9 @@ static int grow_states(sm_grammar_matcher *m) {
     uint32_t *e = sm_alloc((size_t)cap * sizeof *e);
     uint8_t *f = sm_alloc(cap);
     uint32_t *t = sm_calloc((size_t)cap * 2, sizeof *t);
-    if (!a || !b || !c || !d || !e || !f || !t) {
-        sm_free(a); sm_free(b); sm_free(c); sm_free(d); sm_free(e); sm_free(f); sm_free(t);
+    uint32_t *l = sm_alloc((size_t)cap * 16 * sizeof *l);
+    if (!a || !b || !c || !d || !e || !f || !t || !l) {
+        sm_free(a); sm_free(b); sm_free(c); sm_free(d); sm_free(e); sm_free(f); sm_free(t); sm_free(l);
         return 0;
     }
     size_t n = m->n_st;
@@ -259,25 +335,23 @@ static int grow_states(sm_grammar_matcher *m) {
         memcpy(d, m->st_lo, n * sizeof *d);
         memcpy(e, m->st_hi, n * sizeof *e);
         memcpy(f, m->st_flags, n);
+        memcpy(l, m->st_loop, n * 16 * sizeof *l);
     }
     sm_free(m->st_off); sm_free(m->st_n); sm_free(m->st_cp); sm_free(m->st_lo); sm_free(m->st_hi);
-    sm_free(m->st_flags); sm_free(m->st_table);
+    sm_free(m->st_flags); sm_free(m->st_table); sm_free(m->st_loop);
     m->st_off = a; m->st_n = b; m->st_cp = c; m->st_lo = d; m->st_hi = e; m->st_flags = f; m->st_table = t;
+    m->st_loop = l;
     m->cap_st = cap;
     m->st_table_cap = cap * 2;
-    for (uint32_t id = 0; id < m->n_st; id++) {
-        sm_gstate s = state_get(m, id);
-        uint32_t h = state_hash(m, &s) & (m->st_table_cap - 1);
-        while (m->st_table[h]) h = (h + 1) & (m->st_table_cap - 1);
-        m->st_table[h] = id + 1;
-    }
+    for (uint32_t id = 0; id < m->n_st; id++) table_insert(m, id);
     return 1;
 }
 
-/* The id of state s (its tops sorted), added if new; TR_FAIL on failure. */
+/* The id of state s (tops sorted, in the arena), cached if new; TR_FAIL
+ * on failure. */
 static uint32_t intern(sm_grammar_matcher *m, const sm_gstate *s) {
     if (m->st_table_cap) {
-        uint32_t mask = m->st_table_cap - 1, h = state_hash(m, s) & mask;
+        uint32_t mask = m->st_table_cap - 1, h = state_hash(m->ar + s->off, s) & mask;
         for (uint32_t slot; (slot = m->st_table[h]) != 0; h = (h + 1) & mask)
             if (state_equal(m, slot - 1, s)) return slot - 1;
     }
@@ -285,20 +359,25 @@ static uint32_t intern(sm_grammar_matcher *m, const sm_gstate *s) {
         sm_gm_fail(m, "the vocabulary walk met more than 16777216 grammar states");
         return TR_FAIL;
     }
-    if (m->n_st == m->cap_st && !grow_states(m)) {
+    if ((m->n_st == m->cap_st && !grow_states(m)) ||
+        !sm_gm_grow(&m->st_tops, &m->st_tops_cap, (size_t)m->n_st_tops + s->n) ||
+        (m->n_st < DENSE_STATES && !sm_gm_grow(&m->tr_dense, &m->tr_dense_cap, ((size_t)m->n_st + 1) * 256))) {
         sm_gm_fail(m, "out of memory in the vocabulary walk");
         return TR_FAIL;
     }
+    if (m->n_st < DENSE_STATES)
+        for (uint32_t i = 0; i < 256; i++) m->tr_dense[(size_t)m->n_st * 256 + i] = TR_UNKNOWN;
     uint32_t id = m->n_st++;
-    m->st_off[id] = s->off;
+    memcpy(m->st_tops + m->n_st_tops, m->ar + s->off, (size_t)s->n * sizeof *m->ar);
+    m->st_off[id] = m->n_st_tops;
+    m->n_st_tops += s->n;
     m->st_n[id] = s->n;
     m->st_cp[id] = s->cp;
     m->st_lo[id] = s->lo;
     m->st_hi[id] = s->hi;
     m->st_flags[id] = (uint8_t)(s->accepting | s->need << 1);
-    uint32_t mask = m->st_table_cap - 1, h = state_hash(m, s) & mask;
-    while (m->st_table[h]) h = (h + 1) & mask;
-    m->st_table[h] = id + 1;
+    memset(m->st_loop + 16 * (size_t)id, 0, 16 * sizeof *m->st_loop);
+    table_insert(m, id);
     return id;
 }
 
@@ -324,23 +403,48 @@ static int tr_grow(sm_grammar_matcher *m) {
     return 1;
 }
 
+/* Empties the cache (its node ids are stale, or it has grown large). */
+static int cache_clear(sm_grammar_matcher *m) {
+    if (!m->tr_cap && !tr_grow(m)) return 0;
+    m->n_st = 0;
+    m->n_st_tops = 0;
+    if (m->st_table_cap) memset(m->st_table, 0, (size_t)m->st_table_cap * sizeof *m->st_table);
+    if (++m->tr_gen_now == 0) {
+        memset(m->tr_gen, 0, (size_t)m->tr_cap * sizeof *m->tr_gen);
+        m->tr_gen_now = 1;
+    }
+    m->tr_n = 0;
+    m->st_pool_gen = m->pool_gen;
+    return 1;
+}
+
 /* The state after state id and byte b: an id, TR_DEAD or TR_FAIL. */
 static uint32_t transition(sm_grammar_matcher *m, uint32_t id, uint8_t b) {
     uint32_t key = id << 8 | b, mask = m->tr_cap - 1, h = (key * 0x9E3779B1u) & mask;
-    for (; m->tr_gen[h] == m->tr_gen_now; h = (h + 1) & mask)
-        if (m->tr_key[h] == key) return m->tr_val[h];
-    sm_gstate in = state_get(m, id), out;
+    if (id < DENSE_STATES) {
+        uint32_t known = m->tr_dense[key];
+        if (known != TR_UNKNOWN) return known;
+    } else {
+        for (; m->tr_gen[h] == m->tr_gen_now; h = (h + 1) & mask)
+            if (m->tr_key[h] == key) return m->tr_val[h];
+    }
     uint32_t before = m->ar_n;
+    sm_gstate in, out;
+    if (!load_state(m, id, &in)) return TR_FAIL;
     int r = sm_gm_step_byte(m, &in, b, &out);
-    if (r < 0) return TR_FAIL;
-    uint32_t val = TR_DEAD;
+    uint32_t val = r < 0 ? TR_FAIL : TR_DEAD;
     if (r > 0) {
-        int fresh = out.off >= before;
-        if (fresh) sort_ids(m->ar + out.off, out.n);
-        uint32_t n_before = m->n_st;
+        if (out.off != in.off) sort_ids(m->ar + out.off, out.n);
         val = intern(m, &out);
-        if (val == TR_FAIL) return TR_FAIL;
-        if (fresh && m->n_st == n_before) m->ar_n = before;   /* known state: drop the copy */
+    }
+    m->ar_n = before;
+    if (val == TR_FAIL) return val;
+    /* known[b] and loops[b]: whether b leads id back to itself. */
+    m->st_loop[16 * (size_t)id + (b >> 5)] |= 1u << (b & 31);
+    if (val == id) m->st_loop[16 * (size_t)id + 8 + (b >> 5)] |= 1u << (b & 31);
+    if (id < DENSE_STATES) {
+        m->tr_dense[key] = val;
+        return val;
     }
     if ((m->tr_n + 1) * 2 > m->tr_cap) {
         if (!tr_grow(m)) {
@@ -358,22 +462,35 @@ static uint32_t transition(sm_grammar_matcher *m, uint32_t id, uint8_t b) {
     return val;
 }
 
+/* Whether every byte of set leads state id back to itself (1), or not (0);
+ * TR_FAIL on failure. Bytes already known to leave decide at once. */
+static uint32_t all_loop(sm_grammar_matcher *m, uint32_t id, const uint32_t *set) {
+    const uint32_t *known = m->st_loop + 16 * (size_t)id, *loops = known + 8;
+    for (int w = 0; w < 8; w++)
+        if (set[w] & known[w] & ~loops[w]) return 0;
+    for (int w = 0; w < 8; w++) {
+        for (uint32_t todo = set[w] & ~m->st_loop[16 * (size_t)id + w]; todo; todo &= todo - 1) {
+            uint32_t b = 32 * (uint32_t)w + (uint32_t)__builtin_ctz(todo);
+            uint32_t r = transition(m, id, (uint8_t)b);
+            if (r == TR_FAIL) return TR_FAIL;
+            if (r != id) return 0;
+        }
+    }
+    return 1;
+}
+
 sm_status sm_grammar_matcher_mask(sm_grammar_matcher *m, const sm_grammar_vocab *v, uint8_t *allowed,
                                   size_t *n_allowed, sm_error *err) {
     if (n_allowed) *n_allowed = 0;
     if (!m || !v || (!allowed && v->n_tokens))
         return sm_fail(err, SM_ERR_INVALID_ARG, "sm_grammar_matcher_mask: bad arguments");
-    memset(allowed, 0, v->n_tokens);
+    if (v->n_tokens) memset(allowed, 0, v->n_tokens);
     if (!sm_gm_prepare(m)) return sm_fail(err, SM_ERR_NOMEM, "%s", m->fail_msg);
-    /* A fresh pass: no states, no cached transitions. */
-    if (!m->tr_cap && !tr_grow(m)) return sm_fail(err, SM_ERR_NOMEM, "out of memory in the vocabulary walk");
-    if (++m->tr_gen_now == 0) {
-        memset(m->tr_gen, 0, (size_t)m->tr_cap * sizeof *m->tr_gen);
-        m->tr_gen_now = 1;
-    }
-    m->tr_n = 0;
-    m->n_st = 0;
-    if (m->st_table_cap) memset(m->st_table, 0, (size_t)m->st_table_cap * sizeof *m->st_table);
+    /* The cache holds node ids: drop it after the pool was compacted or
+     * reset, and when it has grown large. */
+    if ((m->st_pool_gen != m->pool_gen || m->n_st > CACHE_STATES || m->n_st_tops > CACHE_TOPS || !m->tr_cap) &&
+        !cache_clear(m))
+        return sm_fail(err, SM_ERR_NOMEM, "out of memory in the vocabulary walk");
     if (!sm_gm_grow(&m->level, &m->level_cap, (size_t)v->max_depth + 1) ||
         !sm_gm_grow(&m->ar, &m->ar_cap, (size_t)2 * m->cur.n + 1))
         return sm_fail(err, SM_ERR_NOMEM, "out of memory in the vocabulary walk");
@@ -388,7 +505,19 @@ sm_status sm_grammar_matcher_mask(sm_grammar_matcher *m, const sm_grammar_vocab 
     if (id0 != TR_FAIL) {
         m->level[0] = id0;
         for (uint32_t i = 0; i < v->n_nodes;) {
-            uint32_t r = transition(m, m->level[v->ndepth[i] - 1], v->nbyte[i]);
+            uint32_t from = m->level[v->ndepth[i] - 1];
+            if (v->nset[i] != NO_SET) {
+                /* A big subtree whose bytes all loop: all its tokens are allowed. */
+                uint32_t loop = all_loop(m, from, v->sets + 8 * (size_t)v->nset[i]);
+                if (loop == TR_FAIL) break;
+                if (loop) {
+                    for (uint32_t j = v->ntok[i]; j < v->ntok[v->nend[i]]; j++) allowed[v->sorted[j]] = 1;
+                    count += v->ntok[v->nend[i]] - v->ntok[i];
+                    i = v->nend[i];
+                    continue;
+                }
+            }
+            uint32_t r = transition(m, from, v->nbyte[i]);
             if (r == TR_FAIL) break;
             if (r == TR_DEAD) {
                 i = v->nend[i];
@@ -402,7 +531,7 @@ sm_status sm_grammar_matcher_mask(sm_grammar_matcher *m, const sm_grammar_vocab 
     }
     m->ar_n = m->cur.n;
     if (m->failed) {
-        memset(allowed, 0, v->n_tokens);
+        if (v->n_tokens) memset(allowed, 0, v->n_tokens);
         return sm_fail(err, SM_ERR_NOMEM, "%s", m->fail_msg);
     }
     if (n_allowed) *n_allowed = count;

@@ -284,6 +284,7 @@ static void compact(sm_grammar_matcher *m) {
     }
     for (uint32_t j = 0; j < m->cur.n; j++) m->ar[j] = m->nstamp[m->ar[j]];
     m->n_nodes = k;
+    m->pool_gen++;
     memset(m->nstamp, 0, (size_t)m->cap_nodes * sizeof *m->nstamp);
     m->stamp = 0;
     table_rebuild(m);
@@ -308,6 +309,7 @@ static void start(sm_grammar_matcher *m) {
     m->failed = 0;
     m->fail_msg[0] = '\0';
     m->n_nodes = 0;
+    m->pool_gen++;
     memset(m->table, 0, ((size_t)m->table_mask + 1) * sizeof *m->table);
     memset(m->nstamp, 0, (size_t)m->cap_nodes * sizeof *m->nstamp);
     m->stamp = 0;
@@ -395,6 +397,9 @@ void sm_grammar_matcher_free(sm_grammar_matcher *m) {
     sm_free(m->st_hi);
     sm_free(m->st_flags);
     sm_free(m->st_table);
+    sm_free(m->tr_dense);
+    sm_free(m->st_tops);
+    sm_free(m->st_loop);
     sm_free(m->tr_key);
     sm_free(m->tr_val);
     sm_free(m->tr_gen);

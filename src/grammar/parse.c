@@ -254,8 +254,10 @@ static int set_body(builder *b, uint32_t id, const uint32_t *items, uint32_t n) 
     if ((size_t)b->n_body + b->n_tmp + n + 1 > SM_GRAMMAR_MAX_ITEMS)
         return perr(b, b->pos, "the grammar expands to more than %u elements (repetitions count each copy)",
                     SM_GRAMMAR_MAX_ITEMS);
-    if (!grow(b, &b->body, &b->cap_body, (size_t)b->n_body + n)) return 0;
-    memcpy(b->body + b->n_body, items, (size_t)n * sizeof *items);
+    if (n) {
+        if (!grow(b, &b->body, &b->cap_body, (size_t)b->n_body + n)) return 0;
+        memcpy(b->body + b->n_body, items, (size_t)n * sizeof *items);
+    }
     b->syms[id].body_off = b->n_body;
     b->syms[id].body_len = n;
     b->n_body += n;
@@ -654,7 +656,7 @@ static int parse_alternates(builder *b, uint32_t rule, int nested) {
         skip_space(b, 1);
         if (!parse_sequence(b, nested)) return 0;
     }
-    if (!set_body(b, rule, b->tmp + start, b->n_tmp - start)) return 0;
+    if (!set_body(b, rule, b->n_tmp > start ? b->tmp + start : NULL, b->n_tmp - start)) return 0;
     b->n_tmp = start;
     return 1;
 }
@@ -752,7 +754,7 @@ static sm_grammar *assemble(builder *b, uint32_t root) {
     g->start_pos = w;
     g->items[w++] = GI_MAKE(GI_REF, root);
     g->items[w++] = GI_MAKE(GI_END, 0);
-    memcpy(g->ranges, b->sranges, (size_t)b->n_sranges * sizeof *g->ranges);
+    if (b->n_sranges) memcpy(g->ranges, b->sranges, (size_t)b->n_sranges * sizeof *g->ranges);
     g->set_first[0] = 0;
     for (uint32_t s = 0; s < b->n_sets; s++) {
         g->set_first[s + 1] = b->set_first[s + 1];

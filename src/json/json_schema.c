@@ -1087,10 +1087,10 @@ static const char *visit_object(conv *c, const json_t *s, const char *name) {
         const char **names = sm_calloc(n, sizeof *names);
         if (!names) return oom(c);
         for (size_t i = 0; i < n && !c->failed; i++) {
-            char suffix[32], seg[32];
-            snprintf(suffix, sizeof suffix, "%s-%zu", name ? "" : "alternative", i);
+            char suffix[48], seg[24];
+            snprintf(suffix, sizeof suffix, name ? "%zu" : "alternative-%zu", i);
             snprintf(seg, sizeof seg, "%zu", i);
-            names[i] = visit_child(c, json_array_get(alts, i), name, name ? suffix + 1 : suffix, kw, seg);
+            names[i] = visit_child(c, json_array_get(alts, i), name, suffix, kw, seg);
         }
         const char *r = c->failed ? NULL : union_of(c, names, n, name);
         sm_free(names);
