@@ -30,8 +30,10 @@ enum { GI_END = 0, GI_SET = 1, GI_REF = 2, GI_ALT = 3 /* parser only */ };
 #define SM_GRAMMAR_MAX_RULES (1u << 20)     /* rules, named and generated */
 #define SM_GRAMMAR_MAX_NESTING 256          /* nested parentheses */
 #define SM_GRAMMAR_MAX_REPEAT 100000        /* the numbers in {m,n} */
-/* Stack nodes a matcher may hold (each costs about 20 bytes). */
-#define SM_MATCHER_MAX_NODES (1u << 22)
+/* Stack nodes a matcher may hold (each costs about 20 bytes), and stacks
+ * it may follow at once (each step costs time in proportion). */
+#define SM_MATCHER_MAX_NODES (1u << 20)
+#define SM_MATCHER_MAX_STACKS 8192u
 
 struct sm_grammar {
     uint32_t *items;
@@ -92,6 +94,7 @@ struct sm_grammar_matcher {
     uint32_t *table;       /* node id + 1, 0 = empty; 2 * cap_nodes slots */
     uint32_t table_mask;
     uint32_t stamp;        /* bumped per step; nstamp marks nodes seen in it */
+    uint32_t top_base;     /* where the tops of the state being made start in ar */
     /* Tops of states: the committed state first, then scratch. */
     uint32_t *ar;
     uint32_t ar_n, ar_cap;
@@ -99,6 +102,7 @@ struct sm_grammar_matcher {
     uint32_t *work;        /* expansion work list */
     uint32_t work_cap;
     uint32_t pool_gen;     /* bumped when node ids change meaning (compaction, reset) */
+    uint32_t live_nodes;   /* nodes left by the last compaction */
     /* The vocabulary walk's cache of states and transitions (mask.c). */
     uint32_t *st_off, *st_n, *st_cp, *st_lo, *st_hi;
     uint8_t *st_flags;

@@ -405,7 +405,7 @@ static int tr_grow(sm_grammar_matcher *m) {
 
 /* Empties the cache (its node ids are stale, or it has grown large). */
 static int cache_clear(sm_grammar_matcher *m) {
-    if (!m->tr_cap && !tr_grow(m)) return 0;
+    if ((!m->tr_cap && !tr_grow(m)) || !sm_gm_grow(&m->st_tops, &m->st_tops_cap, 64)) return 0;
     m->n_st = 0;
     m->n_st_tops = 0;
     if (m->st_table_cap) memset(m->st_table, 0, (size_t)m->st_table_cap * sizeof *m->st_table);

@@ -107,7 +107,10 @@ static uint32_t make_node(sm_grammar_matcher *m, uint32_t pos, uint32_t par) {
         if (m->npos[slot - 1] == pos && m->npar[slot - 1] == par) return slot - 1;
     if (m->n_nodes == m->cap_nodes) {
         if (m->cap_nodes >= SM_MATCHER_MAX_NODES) {
-            sm_gm_fail(m, "the grammar's stacks need more than 4194304 nodes (a hugely ambiguous grammar)");
+            char msg[120];
+            snprintf(msg, sizeof msg, "the grammar's stacks need more than %u nodes (nested too deeply)",
+                     SM_MATCHER_MAX_NODES);
+            sm_gm_fail(m, msg);
             return SM_NO_NODE;
         }
         if (!pool_resize(m, m->cap_nodes * 2)) {
@@ -133,6 +136,10 @@ static void next_stamp(sm_grammar_matcher *m) {
 }
 
 static int push_top(sm_grammar_matcher *m, uint32_t id) {
+    if (m->ar_n - m->top_base >= SM_MATCHER_MAX_STACKS) {
+        sm_gm_fail(m, "the grammar is too ambiguous: it needs more than 8192 stacks at once");
+        return 0;
+    }
     if (m->ar_n == m->ar_cap && !sm_gm_grow(&m->ar, &m->ar_cap, (size_t)m->ar_n + 1)) {
         sm_gm_fail(m, "out of memory in the grammar matcher");
         return 0;
@@ -191,6 +198,7 @@ static int step_cp(sm_grammar_matcher *m, const sm_gstate *in, uint32_t cp, sm_g
     uint8_t accepting = 0;
     int matched = 0;
     uint32_t off = m->ar_n;
+    m->top_base = off;
     for (uint32_t j = 0; j < in->n; j++) {
         uint32_t t = m->ar[in->off + j], pos = m->npos[t];
         if (!sm_gset_has(g, GI_ARG(g->items[pos]), cp)) continue;
@@ -283,7 +291,7 @@ static void compact(sm_grammar_matcher *m) {
         m->nstamp[i] = k++;
     }
     for (uint32_t j = 0; j < m->cur.n; j++) m->ar[j] = m->nstamp[m->ar[j]];
-    m->n_nodes = k;
+    m->n_nodes = m->live_nodes = k;
     m->pool_gen++;
     memset(m->nstamp, 0, (size_t)m->cap_nodes * sizeof *m->nstamp);
     m->stamp = 0;
@@ -293,7 +301,9 @@ static void compact(sm_grammar_matcher *m) {
 int sm_gm_prepare(sm_grammar_matcher *m) {
     if (m->failed) return 0;
     m->ar_n = m->cur.n;
-    if (m->n_nodes > m->cap_nodes / 2) {
+    /* Compact when the pool is half full and enough nodes were made since
+     * the last compaction for it to be worth the pass. */
+    if (m->n_nodes > m->cap_nodes / 2 && m->n_nodes - m->live_nodes >= m->cap_nodes / 4) {
         compact(m);
         if (m->n_nodes > m->cap_nodes / 4 && m->cap_nodes < SM_MATCHER_MAX_NODES &&
             !pool_resize(m, m->cap_nodes * 2)) {
@@ -308,7 +318,7 @@ int sm_gm_prepare(sm_grammar_matcher *m) {
 static void start(sm_grammar_matcher *m) {
     m->failed = 0;
     m->fail_msg[0] = '\0';
-    m->n_nodes = 0;
+    m->n_nodes = m->live_nodes = 0;
     m->pool_gen++;
     memset(m->table, 0, ((size_t)m->table_mask + 1) * sizeof *m->table);
     memset(m->nstamp, 0, (size_t)m->cap_nodes * sizeof *m->nstamp);
@@ -316,6 +326,7 @@ static void start(sm_grammar_matcher *m) {
     m->ar_n = 0;
     memset(&m->cur, 0, sizeof m->cur);
     next_stamp(m);
+    m->top_base = 0;
     uint32_t raw = make_node(m, m->g->start_pos, SM_NO_NODE);
     uint8_t accepting = 0;
     if (!m->failed) expand(m, raw, &accepting);
@@ -360,6 +371,7 @@ sm_status sm_grammar_matcher_clone(const sm_grammar_matcher *src, sm_grammar_mat
     if (!m) return sm_fail(err, SM_ERR_NOMEM, "out of memory cloning a grammar matcher");
     m->g = src->g;
     m->n_nodes = src->n_nodes;
+    m->live_nodes = src->live_nodes;
     m->cap_nodes = src->cap_nodes;
     m->table_mask = src->table_mask;
     m->stamp = src->stamp;

@@ -714,7 +714,7 @@ static sm_grammar *assemble(builder *b, uint32_t root) {
     uint32_t n_alts = 0, n_items = 2;
     for (uint32_t r = 0; r < b->n_syms; r++) {
         n_alts++;
-        const uint32_t *body = b->body + b->syms[r].body_off;
+        const uint32_t *body = b->syms[r].body_len ? b->body + b->syms[r].body_off : NULL;
         for (uint32_t i = 0; i < b->syms[r].body_len; i++) {
             if (GI_KIND(body[i]) == GI_ALT) n_alts++;
             else n_items++;
@@ -739,7 +739,7 @@ static sm_grammar *assemble(builder *b, uint32_t root) {
     for (uint32_t r = 0; r < b->n_syms; r++) {
         g->rule_alt[r] = a;
         g->alt_start[a++] = w;
-        const uint32_t *body = b->body + b->syms[r].body_off;
+        const uint32_t *body = b->syms[r].body_len ? b->body + b->syms[r].body_off : NULL;
         for (uint32_t i = 0; i < b->syms[r].body_len; i++) {
             if (GI_KIND(body[i]) == GI_ALT) {
                 g->items[w++] = GI_MAKE(GI_END, 0);

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     /* Tokens: the input cut into pieces of 1..8 bytes (sizes from the bytes themselves). */
-    enum { MAX_TOK = 64 };
+    enum { MAX_TOK = 32 };
     const char *pieces[MAX_TOK];
     size_t lens[MAX_TOK], nt = 0;
     for (size_t i = 0; i < n && nt < MAX_TOK;) {
@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sm_grammar_matcher_clone(m, &c, NULL);
     uint8_t allowed[MAX_TOK];
     for (size_t t = 0; t < nt; t++) {
-        if (v && t % 4 == 0 && sm_grammar_matcher_mask(m, v, allowed, NULL, NULL) == SM_OK)
+        if (v && t % 8 == 0 && sm_grammar_matcher_mask(m, v, allowed, NULL, NULL) == SM_OK)
             for (size_t u = 0; u < nt; u++)
                 if (allowed[u] != sm_grammar_matcher_try_token(m, v, (int32_t)u)) __builtin_trap();
         int tried = sm_grammar_matcher_try(m, pieces[t], lens[t]);

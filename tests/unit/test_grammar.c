@@ -303,8 +303,8 @@ TEST(grammar_hostile_inputs) {
     sm_error err = {0};
     sm_grammar *g = NULL;
     CHECK(sm_grammar_parse("root ::= \"a\"", (size_t)1 << 40, NULL, &g, &err) == SM_ERR_INVALID_ARG);
-    /* Rules that double the stacks 30 times: the matcher stops at its node
-     * limit with a message instead of exhausting memory. */
+    /* Rules that double the stacks 30 times: the matcher stops at its limit
+     * with a message instead of exhausting memory and time. */
     char amb[4096];
     n = (size_t)snprintf(amb, sizeof amb, "root ::= r1\n");
     for (int i = 1; i <= 30; i++)
@@ -314,7 +314,20 @@ TEST(grammar_hostile_inputs) {
     REQUIRE(g);
     sm_grammar_matcher *m = NULL;
     CHECK(sm_grammar_matcher_new(g, &m, &err) == SM_ERR_NOMEM);
-    CHECKF(strstr(err.message, "nodes"), "%s", err.message);
+    CHECKF(strstr(err.message, "stacks"), "%s", err.message);
+    sm_grammar_matcher_free(m);
+    sm_grammar_free(g);
+    /* Stacks that multiply with every byte: the matcher stops at its limit
+     * of parallel stacks (time per byte stays bounded) with a message. */
+    g = parse("root ::= (\"a\"{0,1000}){0,1000}");
+    REQUIRE(g);
+    REQUIRE(sm_grammar_matcher_new(g, &m, NULL) == SM_OK);
+    sm_status st = SM_OK;
+    for (int i = 0; i < 200 && st == SM_OK; i++) st = sm_grammar_matcher_accept(m, "a", 1, &err);
+    CHECKF(st == SM_ERR_NOMEM && strstr(err.message, "stacks"), "%d %s", st, err.message);
+    CHECK(!sm_grammar_matcher_try(m, "a", 1) && !sm_grammar_matcher_is_complete(m));
+    sm_grammar_matcher_reset(m);   /* a reset clears the failure */
+    CHECK(sm_grammar_matcher_accept(m, "aa", 2, NULL) == SM_OK);
     sm_grammar_matcher_free(m);
     sm_grammar_free(g);
     /* Exponentially many expansions of the same stacks are done once. */
@@ -351,6 +364,17 @@ TEST(grammar_deep_stacks) {
     CHECK(sm_grammar_matcher_is_complete(m) && !sm_grammar_matcher_can_continue(m));
     CHECK(!full_match(m, s, 2 * N));   /* one ')' short */
     free(s);
+    /* Nesting beyond the node limit: refused with a message, no crash. */
+    enum { CHUNK = 1 << 16 };
+    char *open = malloc(CHUNK);
+    REQUIRE(open);
+    memset(open, '(', CHUNK);
+    sm_grammar_matcher_reset(m);
+    sm_error err = {0};
+    sm_status st = SM_OK;
+    for (int i = 0; i < 80 && st == SM_OK; i++) st = sm_grammar_matcher_accept(m, open, CHUNK, &err);
+    CHECKF(st == SM_ERR_NOMEM && strstr(err.message, "nodes"), "%d %s", st, err.message);
+    free(open);
     sm_grammar_matcher_free(m);
     sm_grammar_free(g);
 }
@@ -443,12 +467,18 @@ TEST(grammar_vocab_mask_matches_try) {
         pieces[i][0] = (char)i;
         lens[i] = 1;
     }
-    for (int i = 256; i < NT; i++) {  /* random slices of the corpus, cut anywhere (also inside characters) */
+    for (int i = 256; i < 1000; i++) {  /* random slices of the corpus, cut anywhere (also inside characters) */
         size_t a = rnd(sizeof corpus - 1), len = 1 + rnd(8);
         if (a + len > sizeof corpus - 1) len = sizeof corpus - 1 - a;
         pieces[i] = malloc(len + 1);
         memcpy(pieces[i], corpus + a, len);
         lens[i] = i % 97 == 0 ? 0 : len;   /* and a few empty pieces */
+    }
+    for (int i = 1000; i < NT; i++) {   /* words: big subtrees of letters, which strings allow whole */
+        size_t len = 1 + rnd(6);
+        pieces[i] = malloc(len + 1);
+        for (size_t k = 0; k < len; k++) pieces[i][k] = (char)(k == 0 && i % 3 == 0 ? ' ' : 'a' + rnd(6));
+        lens[i] = len;
     }
     sm_grammar_vocab *v;
     REQUIRE(sm_grammar_vocab_new((const char *const *)pieces, lens, NT, &v, NULL) == SM_OK);

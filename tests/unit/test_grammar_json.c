@@ -220,6 +220,8 @@ TEST(json_schema_patterns) {
 TEST(json_schema_numbers) {
     S_ACCEPTS("{\"type\": \"number\", \"exclusiveMinimum\": -1, \"maximum\": 0}", "-0.5", "0", "0.0", "-0.999");
     S_REJECTS("{\"type\": \"number\", \"exclusiveMinimum\": -1, \"maximum\": 0}", "-1", "-1.0", "0.1", "1", "-1.5");
+    S_ACCEPTS("{\"type\": \"number\", \"exclusiveMinimum\": 0}", "0.001", "1", "0.5");
+    S_REJECTS("{\"type\": \"number\", \"exclusiveMinimum\": 0}", "0", "0.0", "0.000", "-0.5");
     S_ACCEPTS("{\"type\": \"number\", \"minimum\": 10}", "10", "10.5", "123456");
     S_REJECTS("{\"type\": \"number\", \"minimum\": 10}", "9.99", "-10", "1e3");   /* no exponents when bounded */
     S_ACCEPTS("{\"type\": \"number\", \"maximum\": -7, \"exclusiveMinimum\": -9}", "-7", "-7.01", "-8.5", "-8.999");
