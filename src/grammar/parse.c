@@ -387,7 +387,10 @@ static int parse_hex(builder *b, int digits, uint32_t *out) {
     uint32_t v = 0;
     for (int i = 0; i < digits; i++) {
         int c = cur(b);
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
         if (d < 0) return perr(b, start, "escape \\%c needs %d hex digits", b->src[start + 1], digits);
         v = v * 16 + (uint32_t)d;
         b->pos++;

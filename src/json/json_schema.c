@@ -902,7 +902,8 @@ static const char *array_rule(conv *c, const json_t *s, const char *name) {
         char suffix[32], seg[32];
         snprintf(suffix, sizeof suffix, "tuple-%zu", i);
         snprintf(seg, sizeof seg, "%zu", i);
-        const char *r = visit_child(c, json_array_get(tuple, i), name, suffix, tuple == prefix ? "prefixItems" : "items", seg);
+        const char *kw = tuple == prefix ? "prefixItems" : "items";
+        const char *r = visit_child(c, json_array_get(tuple, i), name, suffix, kw, seg);
         if (!r) {
             sm_sb_free(&b);
             return NULL;
@@ -910,8 +911,8 @@ static const char *array_rule(conv *c, const json_t *s, const char *name) {
         sm_sb_printf(&b, "%s %s", i ? " \",\" space" : "", r);
     }
     if (extra) {
-        const char *item = json_is_true(extra) ? prim(c, "value")
-                                               : visit_child(c, extra, name, "item", items == extra ? "items" : "prefixItems", NULL);
+        const char *kw = items == extra ? "items" : "prefixItems";
+        const char *item = json_is_true(extra) ? prim(c, "value") : visit_child(c, extra, name, "item", kw, NULL);
         if (!item) {
             sm_sb_free(&b);
             return NULL;
@@ -960,7 +961,8 @@ static const char *string_rule(conv *c, const json_t *s, const char *name) {
         return finish(c, name, &b);
     }
     if (known) {
-        if (lengths) return cfail(c, SM_ERR_UNSUPPORTED, "format '%s' together with minLength/maxLength is not supported", fmt);
+        if (lengths)
+            return cfail(c, SM_ERR_UNSUPPORTED, "format '%s' together with minLength/maxLength is not supported", fmt);
         char pn[32];
         if (!strncmp(fmt, "uuid", 4)) snprintf(pn, sizeof pn, "uuid");
         else snprintf(pn, sizeof pn, "%s-string", fmt);

@@ -125,7 +125,9 @@ static int cs_add_class_escape(pat *p, cset *c, char e) {
     int ok = 1;
     switch (e | 0x20) {
     case 'd': ok = cs_add(p, &t, '0', '9'); break;
-    case 'w': ok = cs_add(p, &t, '0', '9') && cs_add(p, &t, 'A', 'Z') && cs_add(p, &t, '_', '_') && cs_add(p, &t, 'a', 'z'); break;
+    case 'w':
+        ok = cs_add(p, &t, '0', '9') && cs_add(p, &t, 'A', 'Z') && cs_add(p, &t, '_', '_') && cs_add(p, &t, 'a', 'z');
+        break;
     default:  /* s: ECMA-262 WhiteSpace and LineTerminator */
         ok = cs_add(p, &t, 0x09, 0x0D) && cs_add(p, &t, 0x20, 0x20) && cs_add(p, &t, 0xA0, 0xA0) &&
              cs_add(p, &t, 0x1680, 0x1680) && cs_add(p, &t, 0x2000, 0x200A) && cs_add(p, &t, 0x2028, 0x2029) &&
@@ -205,18 +207,20 @@ static int emit_set(pat *p, sm_sbuf *out, cset *c) {
 }
 
 static int emit_char(pat *p, sm_sbuf *out, uint32_t c) {
-    if (!needs_escape(c)) {
-        char u[4];
-        size_t n = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
-        if (n == 1) u[0] = (char)c;
-        else if (n == 2) { u[0] = (char)(0xC0 | c >> 6); u[1] = (char)(0x80 | (c & 0x3F)); }
-        else if (n == 3) { u[0] = (char)(0xE0 | c >> 12); u[1] = (char)(0x80 | ((c >> 6) & 0x3F)); u[2] = (char)(0x80 | (c & 0x3F)); }
-        else { u[0] = (char)(0xF0 | c >> 18); u[1] = (char)(0x80 | ((c >> 12) & 0x3F)); u[2] = (char)(0x80 | ((c >> 6) & 0x3F)); u[3] = (char)(0x80 | (c & 0x3F)); }
-        sm_gbnf_literal(out, u, n);
+    (void)p;
+    if (needs_escape(c)) {
+        json_escaped(out, c);
         return 1;
     }
-    (void)p;
-    json_escaped(out, c);
+    char u[4];
+    size_t n = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    static const unsigned char lead[5] = {0, 0x00, 0xC0, 0xE0, 0xF0};
+    for (size_t k = n - 1; k > 0; k--) {
+        u[k] = (char)(0x80 | (c & 0x3F));
+        c >>= 6;
+    }
+    u[0] = (char)(lead[n] | c);
+    sm_gbnf_literal(out, u, n);
     return 1;
 }
 
@@ -460,7 +464,7 @@ static int parse_atom(pat *p, sm_sbuf *out) {
     } else if (c == ']' || c == '}') {
         ok = fail(p, "unmatched '%c'", c);
     } else if (c == '^' || c == '$') {
-        ok = fail(p, "'%c' is only supported at the start ('^') or end ('$') of the pattern or of a top-level alternative", c);
+        ok = fail(p, "'%c' is supported only at the start ('^') or end ('$') of a top-level alternative", c);
     } else {
         ok = emit_char(p, &atom, next_cp(p));
     }

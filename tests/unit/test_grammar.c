@@ -437,7 +437,8 @@ TEST(grammar_vocab_mask_by_hand) {
     CHECK(sm_grammar_matcher_try_token(m, v, 1) && !sm_grammar_matcher_try_token(m, v, 2));
     CHECK(!sm_grammar_matcher_try_token(m, v, 6) && !sm_grammar_matcher_try_token(m, v, NT) &&
           !sm_grammar_matcher_try_token(m, v, -1));
-    CHECK(sm_grammar_matcher_accept_token(m, v, 9, NULL) == SM_OK && sm_grammar_matcher_accept_token(m, v, 10, NULL) == SM_OK);
+    CHECK(sm_grammar_matcher_accept_token(m, v, 9, NULL) == SM_OK);
+    CHECK(sm_grammar_matcher_accept_token(m, v, 10, NULL) == SM_OK);
     CHECK(sm_grammar_matcher_accept_token(m, v, NT, NULL) == SM_ERR_TOKEN_RANGE);
     sm_grammar_matcher_free(m);
     sm_grammar_vocab_free(v);
@@ -516,7 +517,8 @@ TEST(grammar_vocab_mask_matches_try) {
             for (int t = 0; t < NT; t++) {
                 int want = lens[t] > 0 && sm_grammar_matcher_try(m, pieces[t], lens[t]);
                 if (allowed[t] != want && mismatches++ < 5)
-                    test_fail(__FILE__, __LINE__, "walk %d step %d token %d: mask %d, try %d", walk, step, t, allowed[t], want);
+                    test_fail(__FILE__, __LINE__, "walk %d step %d token %d: mask %d, try %d", walk, step, t,
+                              allowed[t], want);
                 if (allowed[t] && pick-- == 0) chosen = t;
             }
             CHECK(chosen >= 0 && sm_grammar_matcher_accept_token(m, v, chosen, NULL) == SM_OK);

@@ -187,7 +187,8 @@ static const char *schema_message(const char *schema, int *converted) {
     do {                                                                                                 \
         int ok_;                                                                                         \
         const char *msg_ = schema_message(schema, &ok_);                                                 \
-        CHECKF(!ok_ && strstr(msg_, want), "%s: expected an error with \"%s\", got \"%s\"", schema, want, ok_ ? "(converted)" : msg_); \
+        CHECKF(!ok_ && strstr(msg_, want), "%s: expected an error with \"%s\", got \"%s\"", schema, want, \
+               ok_ ? "(converted)" : msg_);                                                        \
     } while (0)
 #define S_WARNS(schema, want)                                                                            \
     do {                                                                                                 \
@@ -228,7 +229,8 @@ TEST(json_schema_numbers) {
     S_REJECTS("{\"type\": \"number\", \"maximum\": -7, \"exclusiveMinimum\": -9}", "-9", "-9.5", "-6.99", "-6.5");
     S_ACCEPTS("{\"type\": \"integer\", \"exclusiveMinimum\": -5.5, \"maximum\": 1000}", "-5", "0", "1000");
     S_REJECTS("{\"type\": \"integer\", \"exclusiveMinimum\": -5.5, \"maximum\": 1000}", "-6", "1001", "5.0");
-    S_ACCEPTS("{\"type\": \"integer\", \"minimum\": 5, \"exclusiveMinimum\": true, \"maximum\": 7}", "6", "7");   /* draft 4 */
+    /* draft 4's boolean exclusiveMinimum */
+    S_ACCEPTS("{\"type\": \"integer\", \"minimum\": 5, \"exclusiveMinimum\": true, \"maximum\": 7}", "6", "7");
     S_REJECTS("{\"type\": \"integer\", \"minimum\": 5, \"exclusiveMinimum\": true, \"maximum\": 7}", "5");
 }
 
@@ -249,10 +251,12 @@ TEST(json_schema_structures) {
                        "\"required\": [\"v\", \"next\"]}}, \"$ref\": \"#/$defs/node\"}";
     S_ACCEPTS(list, "{\"v\": 1, \"next\": {\"v\": 2, \"next\": null}}");
     S_REJECTS(list, "{\"v\": 1, \"next\": {\"v\": 2}}", "{\"v\": 1}");
-    const char *keys = "{\"properties\": {\"caf\xc3\xa9\": {\"type\": \"null\"}}, \"additionalProperties\": {\"type\": \"integer\"}}";
+    const char *keys = "{\"properties\": {\"caf\xc3\xa9\": {\"type\": \"null\"}}, "
+                       "\"additionalProperties\": {\"type\": \"integer\"}}";
     S_ACCEPTS(keys, "{\"caf\xc3\xa9\": null, \"cafe\": 1}", "{\"caf\": 2, \"caf\xc3\xa9x\": 3}", "{}");
     S_REJECTS(keys, "{\"caf\xc3\xa9\": 1}", "{\"cafe\": null}");
-    const char *tuple = "{\"prefixItems\": [{\"type\": \"string\"}, {\"type\": \"integer\"}], \"items\": {\"type\": \"boolean\"}, "
+    const char *tuple = "{\"prefixItems\": [{\"type\": \"string\"}, {\"type\": \"integer\"}], "
+                        "\"items\": {\"type\": \"boolean\"}, "
                         "\"minItems\": 3, \"maxItems\": 4}";
     S_ACCEPTS(tuple, "[\"a\", 1, true]", "[\"a\", 1, true, false]");
     S_REJECTS(tuple, "[\"a\", 1]", "[\"a\", 1, true, false, true]", "[\"a\", 1, 2]");
@@ -266,7 +270,8 @@ TEST(json_schema_structures) {
 }
 
 TEST(json_schema_refusals_and_warnings) {
-    S_ERROR("{\"type\": \"object\", \"properties\": {\"a\": {\"not\": {}}}}", "at /properties/a: keyword 'not' is not supported");
+    S_ERROR("{\"type\": \"object\", \"properties\": {\"a\": {\"not\": {}}}}",
+            "at /properties/a: keyword 'not' is not supported");
     S_ERROR("{\"if\": {}, \"then\": {}}", "keyword 'if'");
     S_ERROR("{\"type\": \"object\", \"patternProperties\": {}}", "keyword 'patternProperties'");
     S_ERROR("{\"type\": \"number\", \"multipleOf\": 2}", "keyword 'multipleOf'");
@@ -281,7 +286,8 @@ TEST(json_schema_refusals_and_warnings) {
     S_ERROR("{\"minLength\": 3}", "give it a 'type'");
     S_ERROR("{\"type\": \"kaboom\"}", "unknown type 'kaboom'");
     S_ERROR("{", "not valid JSON: line 1");
-    S_WARNS("{\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"uniqueItems\": true}", "uniqueItems is not enforced");
+    S_WARNS("{\"type\": \"array\", \"items\": {\"type\": \"string\"}, \"uniqueItems\": true}",
+            "uniqueItems is not enforced");
     S_WARNS("{\"type\": \"string\", \"format\": \"email\"}", "format 'email' is not enforced");
     S_WARNS("{\"oneOf\": [{\"type\": \"string\"}, {\"type\": \"integer\"}]}", "oneOf is treated as anyOf");
 }
