@@ -371,7 +371,9 @@ typedef struct sm_grammar_vocab sm_grammar_vocab;
 
 /* Parses GBNF text (len bytes, UTF-8). root names the start rule (NULL:
  * "root"). Errors give the line and column. Refused like llama.cpp does:
- * undefined rules, a missing start rule, left recursion. */
+ * undefined rules, a missing start rule, left recursion; and beyond the
+ * limits: 16 MiB of text, 4M elements once repetitions are expanded,
+ * parentheses 256 deep, repetition counts above 100000. */
 sm_status sm_grammar_parse(const char *text, size_t len, const char *root, sm_grammar **out, sm_error *err);
 void sm_grammar_free(sm_grammar *grammar);
 
@@ -389,8 +391,12 @@ void sm_grammar_matcher_reset(sm_grammar_matcher *m);
 
 /* Advances over bytes when the grammar allows all of them. When it does
  * not, returns SM_ERR_INVALID_ARG (saying which byte) and leaves the
- * matcher unchanged. SM_ERR_NOMEM: the stacks outgrew the matcher's limit
- * (a hugely ambiguous grammar); the matcher stays failed until reset. */
+ * matcher unchanged. SM_ERR_NOMEM: the matcher hit a limit (more than 8192
+ * stacks at once - a hugely ambiguous grammar - or 1M stack nodes -
+ * nesting far too deep); it stays failed until reset.
+ * Sampling: try the token the sampler picked (sm_grammar_matcher_try_token,
+ * or is_complete for EOS); only when it is rejected, mask the vocabulary
+ * (sm_grammar_matcher_mask) and sample again among the allowed tokens. */
 sm_status sm_grammar_matcher_accept(sm_grammar_matcher *m, const void *bytes, size_t len, sm_error *err);
 /* 1 if accept would succeed, 0 if not (or the matcher has failed); never
  * changes what the matcher has accepted. */
