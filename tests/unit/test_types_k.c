@@ -411,8 +411,10 @@ TEST(types_k_ggml_dequantize_and_dot) {
             double amax = 0;
             sm_type(k->type)->to_float(y, cases[c].block[b], 256);
             int bad = 0;
-            for (int i = 0; i < 256; i++) amax = fmax(amax, fabs(cases[c].deq[b][i]));
-            for (int i = 0; i < 256; i++) bad += fabs((double)y[i] - cases[c].deq[b][i]) > 1e-6 * amax;
+            for (int i = 0; i < 256; i++)
+                if (fabs(cases[c].deq[b][i]) > amax) amax = fabs(cases[c].deq[b][i]);
+            for (int i = 0; i < 256; i++)
+                if (fabs((double)y[i] - cases[c].deq[b][i]) > 1e-6 * amax) bad++;
             CHECKF(bad == 0, "%s block %d: %d of 256 values differ from ggml's", k->name, b, bad);
             double mag = dot_magnitude(k, cases[c].block[b], xd, 256);
             float ref = k->dot(cases[c].block[b], x, 256);
