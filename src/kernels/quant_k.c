@@ -164,12 +164,16 @@ static float fit_qx(int n, int nmax, const float *x, int8_t *L) {
     return scale;
 }
 
-/* Index of the table entry nearest v (ties to the larger entry). */
+/* Index of the table entry nearest v (ties to the larger entry): a binary
+ * search over the midpoints between neighbouring levels (exact in float). */
 static int nearest_iq4(float v) {
-    int best = 0;
-    for (int i = 1; i < 16; i++)
-        if (fabsf(v - sm_iq4nl_values[i]) <= fabsf(v - sm_iq4nl_values[best])) best = i;
-    return best;
+    static const float mid[15] = {-115.5f, -93.5f, -74.0f, -57.0f, -42.0f, -28.5f, -16.0f, -4.5f,
+                                  7.0f,    19.0f,  31.5f,  45.5f,  61.0f,  79.0f,  101.0f};
+    int i = v >= mid[7] ? 8 : 0;
+    if (v >= mid[i + 3]) i += 4;
+    if (v >= mid[i + 1]) i += 2;
+    if (v >= mid[i]) i += 1;
+    return i;
 }
 
 /* Packs 8 six-bit scales and mins as Q4_K/Q5_K store them. */
