@@ -30,6 +30,6 @@ run_suite bash tests/cli_test.sh
 run_suite bash tests/parity_test.sh
 run_suite bash tests/profile_test.sh
 run_suite bash tests/train_test.sh
-run_suite bash tests/quant_mix_test.sh
+run_suite bash tests/kquant_test.sh
 echo "$total_p passed, $total_f failed, $total_s skipped"
 [ $status -eq 0 ] && [ $total_f -eq 0 ]

@@ -21,6 +21,7 @@ static int parse_type(const char *t, uint32_t *type, uint32_t *output_type, uint
         {"Q4_0", SM_GGML_Q4_0, SM_GGML_Q4_0, FTYPE_Q4_0},  {"Q4_K", SM_GGML_Q4_K, SM_GGML_Q6_K, FTYPE_Q4_K_M},
         {"Q6_K", SM_GGML_Q6_K, SM_GGML_Q6_K, FTYPE_Q6_K},  {"Q4_0_MIXED", SM_GGML_Q4_0, SM_GGML_Q6_K, FTYPE_Q4_0},
         {"Q3_K", SM_GGML_Q3_K, SM_GGML_Q6_K, FTYPE_Q3_K_M}, {"Q5_K", SM_GGML_Q5_K, SM_GGML_Q6_K, FTYPE_Q5_K_M},
+        {"F32", SM_GGML_F32, SM_GGML_F32, 0},   /* dequantized weights (reference values, for tests) */
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         size_t n = strlen(map[i].name);

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# quant_mix_test.sh [LLAMA_CPP_BIN_DIR] - `smallmind quantize`'s llama-quantize
+# kquant_test.sh [LLAMA_CPP_BIN_DIR] - the K-quant types (Q2_K, Q3_K, Q4_K,
+# Q5_K, Q6_K, IQ4_XS) end to end, and `smallmind quantize`'s llama-quantize
 # mixes (Q2_K, Q3_K_S/M/L, Q4_K_S/M, Q5_K_S/M, Q6_K, IQ4_XS):
+#  0. models quantized to the mixes run, and their logits are checked against
+#     a float64 evaluation of their dequantized weights (below);
 #  1. the type of every tensor equals the one llama-quantize chose for the same
 #     F32 model (recorded in tests/refs/quant_mix/types.txt: per model and mix,
 #     the tensors whose type is not the mix's base type);
@@ -9,7 +12,7 @@
 #     the same comparison against llama-quantize run now, also on a model whose
 #     rows do not divide into 256 (llama.cpp's fallback types), and llama.cpp
 #     loads and runs our files of every mix (llama-simple).
-#  bash tests/quant_mix_test.sh --record LLAMA_CPP_BIN_DIR   rewrites types.txt
+#  bash tests/kquant_test.sh --record LLAMA_CPP_BIN_DIR   rewrites types.txt
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -70,7 +73,7 @@ if [ $RECORD = 1 ]; then
     [ -x "$LQ" ] || { echo "give the llama.cpp bin directory (with llama-quantize)"; exit 2; }
     mkdir -p "$(dirname "$REFS")"
     {
-        echo "# llama-quantize's per-tensor types (tensors not in the mix's base type), by tests/quant_mix_test.sh --record"
+        echo "# llama-quantize's per-tensor types (tensors not in the mix's base type), by tests/kquant_test.sh --record"
         for m in "${MODELS[@]}"; do
             name=${m%%|*}
             "$SM" init "$TMP/$name.gguf" $(opts_of "$m") 2>/dev/null
@@ -82,6 +85,73 @@ if [ $RECORD = 1 ]; then
     } > "$REFS"
     echo "wrote $REFS"
     exit 0
+fi
+
+# --------------------------------- 0. end to end: run, logits, every level
+# Each type and mix of a small llama and a GPT-2 model: `smallmind run`
+# works; the logits of the whole-prompt pass (weights dequantized, float
+# activations) equal a float64 evaluation of the dequantized weights
+# (tests/torch_ref.py on `smallmind quantize Q F32`) to 1e-4 on every kernel
+# level; token-by-token decoding (integer dots against Q8_K activations)
+# stays within the activations' rounding of it; and the error against the
+# F32 model shrinks with every bit.
+PY=/usr/bin/python3
+if ! $PY -c "import torch, numpy" 2>/dev/null; then
+    skipped "end_to_end (python3-torch and python3-numpy are not installed)"
+else
+    KERNELS=$("$SM" version | sed -n 's/^kernels: //p')
+    toks=$(awk 'BEGIN { srand(3); for (i = 0; i < 24; i++) printf "%s%d", (i ? "," : ""), int(rand() * 300) }')
+    E2E_TYPES="Q2_K Q3_K_M Q4_K_M Q5_K_M Q6_K IQ4_XS"   # every K type appears in these mixes
+    for spec in "llama|--arch llama --dim 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 --vocab 300 --init-std 0.0625 --seed 3" \
+                "gpt2|--arch gpt2 --dim 256 --layers 2 --heads 4 --ffn 512 --vocab 300 --init-std 0.0625 --seed 4"; do
+        arch=${spec%%|*}
+        "$SM" init "$TMP/e2e.gguf" ${spec#*|} 2>/dev/null
+        "$BUILD/dump_logits" "$TMP/e2e.gguf" "$toks" "$TMP/f32.p" "$TMP/f32.d"
+        list=""
+        for t in $E2E_TYPES; do
+            [ $arch = gpt2 ] && case $t in Q4_K_M|IQ4_XS) ;; *) continue;; esac
+            "$SM" quantize "$TMP/e2e.gguf" "$TMP/e2e-$t.gguf" $t 2>/dev/null && "$SM" quantize "$TMP/e2e-$t.gguf" "$TMP/deq-$t.gguf" F32 2>/dev/null
+            if "$SM" run -m "$TMP/e2e-$t.gguf" -p "Hi" -n 8 --temp 0 --ignore-eos > /dev/null 2>"$TMP/err"; then ok "run_${arch}_$t"
+            else bad "run_${arch}_$t" "$(cat "$TMP/err")"; fi
+            for k in $KERNELS; do SM_KERNELS=$k "$BUILD/dump_logits" "$TMP/e2e-$t.gguf" "$toks" "$TMP/$t-$k.p" "$TMP/$t-$k.d"; done
+            list="$list $t"
+        done
+        $PY - "$TMP" "$toks" "$KERNELS" "$arch" $list > "$TMP/verdicts" <<'PYEOF'
+
+import sys, numpy as np, torch
+sys.path.insert(0, "tests")
+import torch_ref
+tmp, toks, levels, arch, types = sys.argv[1], [int(t) for t in sys.argv[2].split(",")], sys.argv[3].split(), sys.argv[4], sys.argv[5:]
+f32 = np.fromfile(f"{tmp}/f32.p", dtype=np.float32)
+rel = lambda a, b: float(np.sqrt(((a - b) ** 2).mean() / (b ** 2).mean()))
+vs_f32 = {}
+for t in types:
+    meta, W = torch_ref.read_gguf(f"{tmp}/deq-{t}.gguf")
+    ref = (torch_ref.llama_logits if arch == "llama" else torch_ref.gpt2_logits)(meta, W, torch.tensor(toks)).numpy()
+    worst_p, worst_d, agree = 0.0, 0.0, 1.0
+    for k in levels:
+        p = np.fromfile(f"{tmp}/{t}-{k}.p", dtype=np.float32).reshape(ref.shape)
+        d = np.fromfile(f"{tmp}/{t}-{k}.d", dtype=np.float32).reshape(ref.shape)
+        worst_p = max(worst_p, float(np.abs(p - ref).max() / np.abs(ref).max()))
+        worst_d = max(worst_d, rel(d, ref))
+        agree = min(agree, float((d.argmax(1) == ref.argmax(1)).mean()))
+    ok = worst_p <= 1e-4
+    print("ok" if ok else "bad", f"prompt_vs_float64_{arch}_{t}", f"max|d|/max|ref|={worst_p:.1e}")
+    # Q8_K activations: one scale per 256, so about 0.8% per element, which
+    # this random model amplifies a few times (Q8_0 weights: 2% of logits)
+    ok = worst_d <= 0.06 and agree >= 0.85
+    print("ok" if ok else "bad", f"decode_vs_float64_{arch}_{t}", f"rms={worst_d:.3f},argmax={agree:.2f}")
+    vs_f32[t] = rel(np.fromfile(f"{tmp}/{t}-{levels[0]}.p", dtype=np.float32).reshape(ref.shape), f32.reshape(ref.shape))
+order = [t for t in ["Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K"] if t in vs_f32]
+bound = {"Q4_K_M": 0.4, "Q6_K": 0.15}
+mono = all(vs_f32[a] > vs_f32[b] for a, b in zip(order, order[1:])) and all(vs_f32[t] < b for t, b in bound.items() if t in vs_f32)
+print("ok" if mono else "bad", f"error_vs_f32_shrinks_{arch}", ",".join(f"{t}={vs_f32[t]:.3f}" for t in vs_f32))
+PYEOF
+        [ -s "$TMP/verdicts" ] || bad "logits_$arch" "the reference script failed"
+        while read -r verdict name detail; do
+            if [ "$verdict" = ok ]; then ok "$name ($detail)"; else bad "$name" "$detail"; fi
+        done < "$TMP/verdicts"
+    done
 fi
 
 # ---------------------------------------------- 1. against the recorded types
@@ -139,5 +209,5 @@ else
     fi
 fi
 
-echo "quant_mix: $pass passed, $fail failed, $skip skipped"
+echo "kquant: $pass passed, $fail failed, $skip skipped"
 [ $fail = 0 ]
