@@ -87,18 +87,143 @@ AVX2_ATTR void sm_quantize_q8_K_avx2(void *yv, const float *x, int n) {
     }
 }
 
+/* ------------------------------------------------- AVX2 dequantizers
+ * For the prompt path (rows to floats, then the float matrix kernel). Each
+ * value is computed as the reference computes it (the sub-block's scale
+ * d * sc and min dmin * m in float, then scale * code - min), so the output
+ * is bit-identical to quant.c/quant_k.c's. */
+
+/* 16 signed codes times a, minus b (b = 0: no min), to y[0..15] */
+AVX2_ATTR static inline void put16(float *y, __m128i q, float a, float b) {
+    __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
+    __m256 f0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), f1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(q, 8)));
+    _mm256_storeu_ps(y, _mm256_sub_ps(_mm256_mul_ps(va, f0), vb));
+    _mm256_storeu_ps(y + 8, _mm256_sub_ps(_mm256_mul_ps(va, f1), vb));
+}
+
+/* 32 codes: the low lane's 16 with scale a0 / min b0, the high lane's with a1 / b1 */
+AVX2_ATTR static inline void put32(float *y, __m256i q, float a0, float b0, float a1, float b1) {
+    put16(y, _mm256_castsi256_si128(q), a0, b0);
+    put16(y + 16, _mm256_extracti128_si256(q, 1), a1, b1);
+}
+
+AVX2_ATTR void sm_dequantize_q2_K_avx2(float *y, const void *xv, int n) {
+    const sm_block_q2_K *x = xv;
+    const __m256i three = _mm256_set1_epi8(3);
+    for (int b = 0; b < n / SM_QK_K; b++) {
+        float d = _cvtsh_ss(x[b].d), dmin = _cvtsh_ss(x[b].dmin);
+        for (int h = 0; h < 2; h++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * h));
+            for (int k = 0; k < 4; k++, y += 32, q = _mm256_srli_epi16(q, 2)) {
+                const uint8_t *s = x[b].scales + 8 * h + 2 * k;
+                put32(y, _mm256_and_si256(q, three), d * (s[0] & 0x0F), dmin * (s[0] >> 4), d * (s[1] & 0x0F), dmin * (s[1] >> 4));
+            }
+        }
+    }
+}
+
+AVX2_ATTR void sm_dequantize_q3_K_avx2(float *y, const void *xv, int n) {
+    const sm_block_q3_K *x = xv;
+    const __m256i three = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    for (int b = 0; b < n / SM_QK_K; b++) {
+        int8_t sc[16];
+        sm_q3_K_scales(x[b].scales, sc);
+        float d = _cvtsh_ss(x[b].d);
+        __m256i hm = _mm256_loadu_si256((const __m256i *)x[b].hmask);
+        for (int h = 0; h < 2; h++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * h));
+            for (int k = 0; k < 4; k++, y += 32, q = _mm256_srli_epi16(q, 2), hm = _mm256_srli_epi16(hm, 1)) {
+                /* bit 4h + k of hmask has been shifted down to bit 0 */
+                __m256i hb = _mm256_and_si256(_mm256_slli_epi16(hm, 2), four);
+                __m256i c = _mm256_sub_epi8(_mm256_or_si256(_mm256_and_si256(q, three), hb), four);
+                put32(y, c, d * sc[8 * h + 2 * k], 0.0f, d * sc[8 * h + 2 * k + 1], 0.0f);
+            }
+        }
+    }
+}
+
+AVX2_ATTR void sm_dequantize_q4_K_avx2(float *y, const void *xv, int n) {
+    const sm_block_q4_K *x = xv;
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    for (int b = 0; b < n / SM_QK_K; b++) {
+        float d = _cvtsh_ss(x[b].d), dmin = _cvtsh_ss(x[b].dmin);
+        uint8_t sm[16];
+        _mm_storeu_si128((__m128i *)sm, k4_unpack(x[b].scales));
+        for (int c = 0; c < 4; c++, y += 64) {
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * c));
+            float d0 = d * sm[2 * c], m0 = dmin * sm[8 + 2 * c], d1 = d * sm[2 * c + 1], m1 = dmin * sm[9 + 2 * c];
+            put32(y, _mm256_and_si256(q, low), d0, m0, d0, m0);
+            put32(y + 32, _mm256_and_si256(_mm256_srli_epi16(q, 4), low), d1, m1, d1, m1);
+        }
+    }
+}
+
+AVX2_ATTR void sm_dequantize_q5_K_avx2(float *y, const void *xv, int n) {
+    const sm_block_q5_K *x = xv;
+    const __m256i low = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+    for (int b = 0; b < n / SM_QK_K; b++) {
+        float d = _cvtsh_ss(x[b].d), dmin = _cvtsh_ss(x[b].dmin);
+        uint8_t sm[16];
+        _mm_storeu_si128((__m128i *)sm, k4_unpack(x[b].scales));
+        __m256i hb = _mm256_loadu_si256((const __m256i *)x[b].qh);
+        for (int c = 0; c < 4; c++, y += 64, hb = _mm256_srli_epi16(hb, 2)) {
+            /* bits 2c and 2c + 1 of qh have been shifted down to bits 0 and 1 */
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * c));
+            __m256i u0 = _mm256_or_si256(_mm256_and_si256(q, low), _mm256_and_si256(_mm256_slli_epi16(hb, 4), b4));
+            __m256i u1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low), _mm256_and_si256(_mm256_slli_epi16(hb, 3), b4));
+            float d0 = d * sm[2 * c], m0 = dmin * sm[8 + 2 * c], d1 = d * sm[2 * c + 1], m1 = dmin * sm[9 + 2 * c];
+            put32(y, u0, d0, m0, d0, m0);
+            put32(y + 32, u1, d1, m1, d1, m1);
+        }
+    }
+}
+
+AVX2_ATTR void sm_dequantize_q6_K_avx2(float *y, const void *xv, int n) {
+    const sm_block_q6_K *x = xv;
+    const __m256i low = _mm256_set1_epi8(0x0F), two = _mm256_set1_epi8(0x30), off = _mm256_set1_epi8(32);
+    for (int b = 0; b < n / SM_QK_K; b++) {
+        float d = _cvtsh_ss(x[b].d);
+        for (int h = 0; h < 2; h++, y += 128) {
+            const uint8_t *ql = x[b].ql + 64 * h;
+            const int8_t *sc = x[b].scales + 8 * h;
+            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            __m256i hq = _mm256_loadu_si256((const __m256i *)(x[b].qh + 32 * h));
+            __m256i q[4] = {
+                _mm256_or_si256(_mm256_and_si256(l0, low), _mm256_and_si256(_mm256_slli_epi16(hq, 4), two)),
+                _mm256_or_si256(_mm256_and_si256(l1, low), _mm256_and_si256(_mm256_slli_epi16(hq, 2), two)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low), _mm256_and_si256(hq, two)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low), _mm256_and_si256(_mm256_srli_epi16(hq, 2), two)),
+            };
+            for (int k = 0; k < 4; k++)
+                put32(y + 32 * k, _mm256_sub_epi8(q[k], off), d * sc[2 * k], 0.0f, d * sc[2 * k + 1], 0.0f);
+        }
+    }
+}
+
+AVX2_ATTR void sm_dequantize_iq4_xs_avx2(float *y, const void *xv, int n) {
+    const sm_block_iq4_xs *x = xv;
+    const __m128i values = _mm_loadu_si128((const __m128i *)sm_iq4nl_values), low = _mm_set1_epi8(0x0F);
+    for (int b = 0; b < n / SM_QK_K; b++) {
+        int8_t sc[8];
+        sm_iq4_xs_scales(&x[b], sc);
+        float d = _cvtsh_ss(x[b].d);
+        for (int j = 0; j < 8; j++, y += 32) {
+            __m128i q = _mm_loadu_si128((const __m128i *)(x[b].qs + 16 * j));
+            float dl = d * sc[j];
+            put16(y, _mm_shuffle_epi8(values, _mm_and_si128(q, low)), dl, 0.0f);
+            put16(y + 16, _mm_shuffle_epi8(values, _mm_and_si128(_mm_srli_epi16(q, 4), low)), dl, 0.0f);
+        }
+    }
+}
+
 /* AVX2: int16 pairs times scales, widened to int32 and added. */
 #define KATTR AVX2_ATTR
 #define KNAME(name) name##_avx2
 #define KACC(acc, p, s) _mm256_add_epi32((acc), _mm256_madd_epi16((p), (s)))
-#define KBODY_Q4_K 0   /* AVX2 Q4_K and Q6_K live in kernels_x86.c */
-#define KBODY_Q6_K 0
 #include "kernels_x86_k_body.h"
 #undef KATTR
 #undef KNAME
 #undef KACC
-#undef KBODY_Q4_K
-#undef KBODY_Q6_K
 #undef PICK16
 #undef PICK16_2
 
@@ -106,8 +231,6 @@ AVX2_ATTR void sm_quantize_q8_K_avx2(void *yv, const float *x, int n) {
 #define KATTR AVX512_ATTR
 #define KNAME(name) name##_avx512
 #define KACC(acc, p, s) _mm256_dpwssd_epi32((acc), (p), (s))
-#define KBODY_Q4_K 1
-#define KBODY_Q6_K 1
 #include "kernels_x86_k_body.h"
 
 #endif

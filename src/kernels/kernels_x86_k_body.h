@@ -58,7 +58,7 @@ KATTR void KNAME(sm_matvec_q2_K)(float *out, const void *w, const void *xq, int 
             }
             acc = _mm256_fmadd_ps(_mm256_set1_ps(x[b].d * _cvtsh_ss(wr[b].d)), _mm256_cvtepi32_ps(isum), acc);
         }
-        out[r] = KNAME(hsum_ps)(acc) - KNAME(hsum_ps)(accm);
+        out[r] = KNAME(hsum_ps)(_mm256_sub_ps(acc, accm));
     }
 }
 
@@ -118,7 +118,6 @@ KATTR static inline __m256i KNAME(k4_scales_mins)(const uint8_t *scales, const s
     return _mm256_permute4x64_epi64(s16, 0x44);
 }
 
-#if KBODY_Q4_K
 KATTR void KNAME(sm_matvec_q4_K)(float *out, const void *w, const void *xq, int rows, int cols) {
     const sm_block_q8_K *x = xq;
     const __m256i low = _mm256_set1_epi8(0x0F);
@@ -141,10 +140,9 @@ KATTR void KNAME(sm_matvec_q4_K)(float *out, const void *w, const void *xq, int 
             }
             acc = _mm256_fmadd_ps(_mm256_set1_ps(x[b].d * _cvtsh_ss(wr[b].d)), _mm256_cvtepi32_ps(isum), acc);
         }
-        out[r] = KNAME(hsum_ps)(acc) - KNAME(hsum_ps)(accm);
+        out[r] = KNAME(hsum_ps)(_mm256_sub_ps(acc, accm));
     }
 }
-#endif
 
 /* Q5_K: Q4_K's nibbles with the fifth bit of sub-block j from bit j of qh. */
 KATTR void KNAME(sm_matvec_q5_K)(float *out, const void *w, const void *xq, int rows, int cols) {
@@ -177,11 +175,10 @@ KATTR void KNAME(sm_matvec_q5_K)(float *out, const void *w, const void *xq, int 
 #undef Q5_CHUNK
             acc = _mm256_fmadd_ps(_mm256_set1_ps(x[b].d * _cvtsh_ss(wr[b].d)), _mm256_cvtepi32_ps(isum), acc);
         }
-        out[r] = KNAME(hsum_ps)(acc) - KNAME(hsum_ps)(accm);
+        out[r] = KNAME(hsum_ps)(_mm256_sub_ps(acc, accm));
     }
 }
 
-#if KBODY_Q6_K
 /* Q6_K: 6-bit codes (4 low bits in ql, 2 high in qh) stand for q - 32. */
 KATTR void KNAME(sm_matvec_q6_K)(float *out, const void *w, const void *xq, int rows, int cols) {
     const sm_block_q8_K *x = xq;
@@ -215,7 +212,6 @@ KATTR void KNAME(sm_matvec_q6_K)(float *out, const void *w, const void *xq, int 
         out[r] = KNAME(hsum_ps)(acc);
     }
 }
-#endif
 
 /* IQ4_XS: each code looks up its signed level (a byte shuffle of the 16-entry
  * table); signed x signed goes through maddubs as |level| times x with the

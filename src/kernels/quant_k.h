@@ -88,6 +88,8 @@ static inline void sm_iq4_xs_scales(const sm_block_iq4_xs *b, int8_t *out) {
 /* The SIMD variants (kernels_x86_k.c, kernels_neon_k.c), each tested against
  * the reference dots above (tests/unit/test_types_k.c). */
 #if defined(__x86_64__)
+void sm_matvec_q4_K_avx2(float *out, const void *w, const void *xq, int rows, int cols);
+void sm_matvec_q6_K_avx2(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_q2_K_avx2(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_q3_K_avx2(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_q5_K_avx2(float *out, const void *w, const void *xq, int rows, int cols);
@@ -99,6 +101,12 @@ void sm_matvec_q5_K_avx512(float *out, const void *w, const void *xq, int rows, 
 void sm_matvec_q6_K_avx512(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_iq4_xs_avx512(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_quantize_q8_K_avx2(void *y, const float *x, int n);
+void sm_dequantize_q2_K_avx2(float *y, const void *x, int n);
+void sm_dequantize_q3_K_avx2(float *y, const void *x, int n);
+void sm_dequantize_q4_K_avx2(float *y, const void *x, int n);
+void sm_dequantize_q5_K_avx2(float *y, const void *x, int n);
+void sm_dequantize_q6_K_avx2(float *y, const void *x, int n);
+void sm_dequantize_iq4_xs_avx2(float *y, const void *x, int n);
 #endif
 #if defined(__aarch64__)
 void sm_matvec_q2_K_neon(float *out, const void *w, const void *xq, int rows, int cols);

@@ -315,6 +315,35 @@ TEST(types_k_every_level_matches_reference) {
     }
 }
 
+/* The prompt path's dequantizers of each level give the reference's floats
+ * bit for bit (quantized, random-byte and extreme blocks, odd lengths). */
+TEST(types_k_every_level_dequantizes_as_reference) {
+    const sm_kernel_table *all[8];
+    int nl = sm_kernels_available(all, 8);
+    enum { NB = 7 };
+    static unsigned char q[NB * 256];
+    static float x[NB * 256], want[NB * 256], got[NB * 256];
+    uint64_t s = 123;
+    for (int t = 0; t < N_KTYPES; t++) {
+        const ktype *k = &ktypes[t];
+        size_t bb = block_bytes(k);
+        for (int i = 0; i < NB * 256; i++) x[i] = lcg(&s) * (i % 5 + 1);
+        sm_type(k->type)->from_float_ref(q, x, 3 * 256);
+        for (int b = 3; b < NB; b++) random_block(k, q + b * bb, &s, b == 5 ? 1 : b == 6 ? 2 : 0);
+        sm_type(k->type)->to_float(want, q, NB * 256);
+        for (int v = 0; v < nl; v++)
+            for (int nb = 1; nb <= NB; nb += 3) {
+                memset(got, 0x7F, sizeof got);
+                kernels_of(all[v], k->type).to_float(got, q, nb * 256);
+                uint32_t after;
+                memcpy(&after, &got[nb * 256 < NB * 256 ? nb * 256 : 0], 4);
+                CHECKF(!memcmp(got, want, sizeof(float) * nb * 256), "%s %s: %d blocks dequantize differently",
+                       all[v]->name, k->name, nb);
+                CHECKF(nb == NB || after == 0x7F7F7F7Fu, "%s %s: writes past %d blocks", all[v]->name, k->name, nb);
+            }
+    }
+}
+
 /* The activation quantizer of each level gives the reference's bytes,
  * halves included (roundf rounds them away from zero). */
 TEST(types_k_q8_K_quantizers_bit_exact) {
