@@ -220,10 +220,12 @@ AVX2_ATTR void sm_dequantize_iq4_xs_avx2(float *y, const void *xv, int n) {
 #define KATTR AVX2_ATTR
 #define KNAME(name) name##_avx2
 #define KACC(acc, p, s) _mm256_add_epi32((acc), _mm256_madd_epi16((p), (s)))
+#define KSPLIT 0   /* the compiler reassociates the adds itself */
 #include "kernels_x86_k_body.h"
 #undef KATTR
 #undef KNAME
 #undef KACC
+#undef KSPLIT
 #undef PICK16
 #undef PICK16_2
 
@@ -231,6 +233,7 @@ AVX2_ATTR void sm_dequantize_iq4_xs_avx2(float *y, const void *xv, int n) {
 #define KATTR AVX512_ATTR
 #define KNAME(name) name##_avx512
 #define KACC(acc, p, s) _mm256_dpwssd_epi32((acc), (p), (s))
+#define KSPLIT 1
 #include "kernels_x86_k_body.h"
 
 #endif
