@@ -2,7 +2,10 @@
  * llama-quant.cpp at c392e509: llama_tensor_get_type and the "quantize this
  * tensor?" test of llama_model_quantize_impl), restated as a table for the
  * mixes listed below, for models without experts; a layer's position is its
- * blk.N index (llama.cpp counts tensors in layer order, which is the same). */
+ * blk.N index (llama.cpp counts tensors in layer order, which is the same).
+ * Left out: the mixture-of-experts rules, the 70B-only attn_v bump (llama.cpp
+ * keys it on the model size class), the Falcon rules and importance
+ * matrices. */
 #include "quant_mix.h"
 #include "kernels/types.h"
 
