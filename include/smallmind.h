@@ -103,10 +103,14 @@ sm_init_params sm_init_default_params(void);
 sm_status sm_model_init_file(const sm_init_params *params, const char *path, sm_error *err);
 
 /* Writes a copy of a GGUF model with its weight matrices converted to
- * `type`: "F16", "Q8_0", "Q4_0", "Q4_K", "Q6_K", or "Q4_0_MIXED" (Q4_0 with
- * the output matrix in Q6_K, as llama.cpp's Q4_0 files have); also "Q4_1",
- * "Q5_0", "Q5_1", "IQ4_NL" and "BF16" (every matrix in that type). Matrices whose
- * rows do not divide into the type's blocks fall back to Q8_0, then F16;
+ * `type`: "F16", "Q8_0", "Q4_0", "Q3_K", "Q4_K", "Q5_K" (K types: the output
+ * matrix in Q6_K), "Q4_0_MIXED" (Q4_0 with the output matrix in Q6_K, as
+ * llama.cpp's Q4_0 files have), "Q4_1", "Q5_0", "Q5_1", "IQ4_NL", "BF16"
+ * (every matrix in that type), or one of llama-quantize's mixes, whose
+ * per-tensor types follow llama.cpp's rules: "Q2_K", "Q3_K_S", "Q3_K_M",
+ * "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "IQ4_XS".
+ * Matrices whose rows do not divide into the type's blocks fall back to Q8_0,
+ * then F16 (mixes: llama.cpp's fallback types where this build has them);
  * norms and biases stay F32. Reports progress through cb (may be NULL). */
 sm_status sm_model_quantize_file(const char *in_path, const char *out_path, const char *type,
                                  void (*progress)(void *user, int done, int total, const char *tensor),

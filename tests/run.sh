@@ -13,6 +13,7 @@ tally_run "$BUILD/unit_tests"
 tally_run bash tests/cli_test.sh
 tally_run bash tests/chat_test.sh
 tally_run bash tests/parity_test.sh
+tally_run bash tests/kquant_test.sh
 tally_run bash tests/profile_test.sh
 tally_run bash tests/train_test.sh
 tally_run bash tests/install_test.sh
