@@ -30,7 +30,7 @@ static void profile_usage(void) {
     printf("usage: smallmind profile [OUT.md] [N_INFERENCES=3] [TOKENS=50] [--deep] [-m MODEL] [-z TOKENIZER]\n"
            "                         [-t N] [--prompt N] [--json OUT.json] [--svg OUT.svg] [--trace OUT.json]\n"
            "                         [--folded OUT.txt] [--flame OUT.svg] [--baseline BASE.json]\n"
-           "       smallmind profile --compare BASE.json NEW.json\n"
+           "       smallmind profile --compare BASE.json[,BASE2.json...] NEW.json[,NEW2.json...]\n"
            "\n"
            "Generates TOKENS tokens N_INFERENCES times with every step of the forward pass\n"
            "timed, and writes a report: hot paths, allocations, call hierarchy, per-layer\n"
@@ -44,7 +44,9 @@ static void profile_usage(void) {
            "  --folded F   folded stacks (self microseconds) for flamegraph.pl, inferno, speedscope\n"
            "  --flame F    a flame graph (SVG) of the same\n"
            "  --compare BASE.json NEW.json   compares two --json reports: per step and overall,\n"
-           "               faster, slower or within noise (the noise measured from the runs)\n"
+           "               faster, slower or within noise (the noise measured from the runs; use\n"
+           "               N_INFERENCES >= 7). Either side may be several reports separated by\n"
+           "               commas, their runs pooled (take them in turns with the other build's)\n"
            "  --baseline BASE.json           the same comparison, of this run, in the report\n"
            "\n"
            "Without -m it profiles the original tool's models, built with random weights\n"
@@ -298,7 +300,8 @@ static void robust_run(const sm_session *s, uint64_t calls, profile_data *d, pro
     for (size_t i = 0; i < n; i++)
         if (!spans[i].task) spans[m++] = spans[i];
     if (m >= calls &&
-        profile_run_robust(spans + (m - calls), calls, 0, d->step_names, &d->n_step_names, run->robust_ms) == 0)
+        profile_run_robust(spans + (m - calls), calls, 0, d->step_names, &d->n_step_names, run->robust_ms,
+                           run->fastest_ms) == 0)
         run->has_robust = 1;
     free(spans);
 }

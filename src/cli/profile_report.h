@@ -28,14 +28,16 @@ typedef struct profile_run {
     int n_generated;
     double self_ms[PROFILE_MAX_STEPS];   /* by profile_data.step_names */
     double robust_ms[PROFILE_MAX_STEPS]; /* calls x median self time (profile_runs.c) */
+    double fastest_ms[PROFILE_MAX_STEPS];/* calls x fastest self time */
     int has_robust;                      /* the timeline held the whole run */
 } profile_run;
 
-/* A run's time per step as calls x median self time, from the spans of the
- * session's thread that start at or after since_ns; steps new to names
- * are added. 0, or -1 when out of memory or the spans make no tree. */
+/* A run's time per step as calls x median self time (and as calls x the
+ * fastest), from the spans of the session's thread that start at or after
+ * since_ns; steps new to names are added. 0, or -1 when out of memory or
+ * the spans make no tree. */
 int profile_run_robust(const sm_trace_span *spans, size_t n, uint64_t since_ns, const char **names, int *n_names,
-                       double *out_ms);
+                       double *out_ms, double *fastest_ms);
 
 typedef struct profile_data {
     /* what was asked */

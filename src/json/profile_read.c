@@ -88,15 +88,16 @@ sm_status sm_json_profile_parse(const char *text, size_t len, const char *source
         }
     }
     out->runs = sm_calloc(nr, sizeof *out->runs);
-    out->values = sm_calloc(2 * nr * (size_t)(out->n_steps ? out->n_steps : 1), sizeof *out->values);
+    out->values = sm_calloc(3 * nr * (size_t)(out->n_steps ? out->n_steps : 1), sizeof *out->values);
     if (!out->runs || !out->values) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory reading %s", source); goto fail; }
     out->n_runs = (int)nr;
     out->robust = 1;
     for (size_t r = 0; r < nr; r++) {
         const json_t *o = json_array_get(runs, r);
         sm_json_run *run = &out->runs[r];
-        run->self_ms = out->values + 2 * r * (size_t)out->n_steps;
+        run->self_ms = out->values + 3 * r * (size_t)out->n_steps;
         run->robust_ms = run->self_ms + out->n_steps;
+        run->fastest_ms = run->robust_ms + out->n_steps;
         if (!number(o, "wall_ms", 0, &run->wall_ms) || !number(o, "prefill_tps", 0, &run->prefill_tps) ||
             !number(o, "decode_tps", 0, &run->decode_tps) || !number(o, "ms_per_token_p50", 0, &run->p50_ms) ||
             !number(o, "ms_per_token_p90", 0, &run->p90_ms) || !number(o, "ms_per_token_p99", 0, &run->p99_ms) ||
@@ -105,13 +106,15 @@ sm_status sm_json_profile_parse(const char *text, size_t len, const char *source
             st = sm_fail(err, SM_ERR_FORMAT, "%s: runs[%zu] has a value that is not a number >= 0", source, r);
             goto fail;
         }
-        for (int k = 0; k < 2; k++) {
-            const char *member = k ? "self_ms_robust" : "self_ms", *key;
+        for (int k = 0; k < 3; k++) {
+            static const char *const members[3] = {"self_ms", "self_ms_robust", "self_ms_fastest"};
+            const char *member = members[k], *key;
             const json_t *obj = json_object_get(o, member), *v;
+            double *dst = k == 0 ? run->self_ms : k == 1 ? run->robust_ms : run->fastest_ms;
             if (k && !obj) {
-                out->robust = 0;
-                run->robust_ms = NULL;
-                continue;
+                out->robust = 0;   /* both robust measures or none */
+                run->robust_ms = run->fastest_ms = NULL;
+                break;
             }
             if (!json_is_object(obj)) {
                 st = sm_fail(err, SM_ERR_FORMAT, "%s: runs[%zu].%s is not an object", source, r, member);
@@ -125,7 +128,7 @@ sm_status sm_json_profile_parse(const char *text, size_t len, const char *source
                                  member, key);
                     goto fail;
                 }
-                (k ? run->robust_ms : run->self_ms)[i] = x;
+                dst[i] = x;
             }
         }
     }
@@ -171,19 +174,23 @@ sm_status sm_json_profile_merge(const sm_json_profile *parts, int n, sm_json_pro
                 out->steps[out->n_steps++] = p->steps[k];
             }
     }
-    out->values = sm_calloc(2 * runs * (size_t)(out->n_steps ? out->n_steps : 1), sizeof *out->values);
+    out->values = sm_calloc(3 * runs * (size_t)(out->n_steps ? out->n_steps : 1), sizeof *out->values);
     if (!out->values) goto nomem;
     for (int i = 0; i < n; i++) {
         const sm_json_profile *p = &parts[i];
         for (int r = 0; r < p->n_runs; r++) {
             sm_json_run *run = &out->runs[out->n_runs];
             *run = p->runs[r];
-            run->self_ms = out->values + 2 * (size_t)out->n_runs * (size_t)out->n_steps;
+            run->self_ms = out->values + 3 * (size_t)out->n_runs * (size_t)out->n_steps;
             run->robust_ms = out->robust ? run->self_ms + out->n_steps : NULL;
+            run->fastest_ms = out->robust ? run->robust_ms + out->n_steps : NULL;
             for (int k = 0; k < p->n_steps; k++) {
                 int j = step_index(out, p->steps[k]);
                 run->self_ms[j] = p->runs[r].self_ms[k];
-                if (out->robust) run->robust_ms[j] = p->runs[r].robust_ms[k];
+                if (out->robust) {
+                    run->robust_ms[j] = p->runs[r].robust_ms[k];
+                    run->fastest_ms[j] = p->runs[r].fastest_ms[k];
+                }
             }
             out->n_runs++;
         }

@@ -12,6 +12,7 @@ typedef struct sm_json_run {
     double allocs_per_token, bytes_per_token;
     double *self_ms;            /* n_steps values, by step (0 for a step this run lacks) */
     double *robust_ms;          /* calls x median self time, by step, or NULL when the report has none */
+    double *fastest_ms;         /* calls x fastest self time, likewise */
 } sm_json_run;
 
 typedef struct sm_json_profile {

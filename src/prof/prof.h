@@ -129,7 +129,8 @@ static inline void sm_prof_end(sm_prof *p, uint64_t flops, uint64_t bytes) {
     n->flops += flops;
     n->bytes += bytes;
     p->nodes[n->parent].child_ns += t;
-    if (p->trace) sm_trace_push(p->trace, 0, p->start[p->depth], now, n->id, n->layer, SM_TRACE_STEP, sm_alloc_bytes_tls);
+    /* charge_allocs above left the allocator's byte count in the mark */
+    if (p->trace) sm_trace_push(p->trace, 0, p->start[p->depth], now, n->id, n->layer, SM_TRACE_STEP, p->alloc_bytes_mark);
 }
 /* Adds a finished measurement (e.g. model load, timed before the session
  * existed) as a child of the current scope. */

@@ -32,8 +32,9 @@ typedef struct sm_trace_event {
 typedef struct sm_trace_thread {
     sm_trace_event *ev;
     uint64_t n;                  /* events ever pushed; the ring holds the last min(n, cap) */
+    size_t at;                   /* the next slot: n % cap, kept without a division */
     uint64_t open;               /* start of the task share this thread is running */
-    char pad[40];
+    char pad[32];
 } __attribute__((aligned(64))) sm_trace_thread;
 
 typedef struct sm_trace {
@@ -50,7 +51,10 @@ sm_trace *sm_trace_new(int n_threads, size_t cap, uint64_t start_ticks);
 void sm_trace_free(sm_trace *t);
 
 static inline sm_trace_event *sm_trace_slot(sm_trace_thread *th, size_t cap) {
-    return &th->ev[th->n++ % cap];
+    sm_trace_event *e = &th->ev[th->at];
+    th->n++;
+    if (++th->at == cap) th->at = 0;
+    return e;
 }
 
 static inline void sm_trace_push(sm_trace *t, int thread, uint64_t t0, uint64_t t1, int id, int layer, int kind,

@@ -217,12 +217,14 @@ TEST(robust_run_times_are_calls_times_median) {
     };
     const char *names[PROFILE_MAX_STEPS];
     int n = 0;
-    double ms[PROFILE_MAX_STEPS];
-    REQUIRE(profile_run_robust(sp, 6, 0, names, &n, ms) == 0);
+    double ms[PROFILE_MAX_STEPS], fast[PROFILE_MAX_STEPS];
+    REQUIRE(profile_run_robust(sp, 6, 0, names, &n, ms, fast) == 0);
     REQUIRE(n == 2);
     int sm = !strcmp(names[0], "softmax") ? 0 : 1, tk = 1 - sm;
     /* softmax: 4 calls x median(10, 11, 12, 500) = 4 x 11.5 ns */
     CHECKF(fabs(ms[sm] - 4 * 11.5e-6) < 1e-12, "softmax %.9f ms", ms[sm]);
     /* token self times: 1000 - 522 = 478 and 100 - 11 = 89: 2 x 283.5 */
     CHECKF(fabs(ms[tk] - 2 * 283.5e-6) < 1e-12, "token %.9f ms", ms[tk]);
+    /* and calls x the fastest: 4 x 10 ns, 2 x 89 ns */
+    CHECK(fabs(fast[sm] - 4 * 10e-6) < 1e-12 && fabs(fast[tk] - 2 * 89e-6) < 1e-12);
 }
