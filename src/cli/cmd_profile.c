@@ -306,6 +306,25 @@ static void robust_run(const sm_session *s, uint64_t calls, profile_data *d, pro
     free(spans);
 }
 
+/* The rows' self times as calls x median call where the timeline holds
+ * every call; *measured: how many rows were. */
+static void robust_rows(const sm_session *s, sm_profile_step *rows, int n_rows, int *measured) {
+    size_t n = sm_session_trace_spans(s, 0, NULL, 0);
+    sm_trace_span *spans = malloc((n + 1) * sizeof *spans);
+    double *self = malloc(((size_t)n_rows + 1) * sizeof *self);
+    *measured = 0;
+    if (spans && self) {
+        n = sm_session_trace_spans(s, 0, spans, n);
+        int got = profile_rows_robust(spans, n, rows, n_rows, self);
+        if (got > 0) {
+            for (int i = 0; i < n_rows; i++) rows[i].row.self_ms = self[i];
+            *measured = got;
+        }
+    }
+    free(spans);
+    free(self);
+}
+
 /* Builds the original tool's model in a temporary file; returns its path. */
 static int build_default_model(int deep, char *path, size_t cap) {
     const char *dir = getenv("TMPDIR");
@@ -497,7 +516,6 @@ int cmd_profile(int argc, char **argv) {
     }
     if (!ok || !d.runs) { free(cb.lat_ms); goto fail; }
     if (d.trace_path && write_trace(a.cmd, prof, d.trace_path) != 0) { free(cb.lat_ms); goto done; }
-    sm_session_trace_stop(prof);
     d.generation_wall_ms = wall * 1e3;
     d.prefill_tps = prompt_s > 0 ? n_prompt / prompt_s : 0;
     d.decode_tps = gen_s > 0 ? n_gen / gen_s : 0;
@@ -515,6 +533,12 @@ int cmd_profile(int argc, char **argv) {
     if (!d.rows || !d.steps) { snprintf(err.message, sizeof err.message, "out of memory"); goto fail_rows; }
     sm_session_profile(prof, d.rows, d.n_rows);
     sm_session_profile_steps(prof, d.steps, d.n_rows);
+    /* the roofline's step times: calls x median call, from the timeline */
+    sm_profile_step *roof_rows = calloc((size_t)d.n_rows + 1, sizeof *roof_rows);
+    if (!roof_rows) { snprintf(err.message, sizeof err.message, "out of memory"); goto fail_rows; }
+    memcpy(roof_rows, d.steps, (size_t)d.n_rows * sizeof *roof_rows);
+    robust_rows(prof, roof_rows, d.n_rows, &d.roof_robust);
+    sm_session_trace_stop(prof);
     sm_session_memory(prof, &d.mem);
     /* after the memory snapshot: the bandwidth probe's buffers would
      * otherwise be the peak RSS */
@@ -523,7 +547,8 @@ int cmd_profile(int argc, char **argv) {
     d.peak_gflops = d.machine.peak_gflops[0];
     d.bw_cache_gbps = d.machine.read_gbps[0][SM_MEM_L3];
     d.bw_dram_gbps = d.machine.read_gbps[0][SM_MEM_DRAM];
-    d.n_roof = roofline_build(d.steps, d.n_rows, &d.machine, d.threads, d.roof, PROFILE_MAX_STEPS);
+    d.n_roof = roofline_build(roof_rows, d.n_rows, &d.machine, d.threads, d.roof, PROFILE_MAX_STEPS);
+    free(roof_rows);
     if (d.deep) {
         fprintf(stderr, "smallmind profile: kernel micro-benchmarks...\n");
         d.n_kernels = sm_kernel_benchmarks(d.kernels, (int)(sizeof d.kernels / sizeof d.kernels[0]));

@@ -181,7 +181,8 @@ static void write_markdown(profile_data *d, FILE *f) {
         fprintf(f, "- **Allocations in the token loop:** %.2f allocations (%.0f bytes) per token — see Top allocators; "
                    "move them to session creation.\n", d->allocs_per_token, d->bytes_per_token);
     fprintf(f, "\n");
-    roofline_write_markdown(f, d->roof, d->n_roof, &d->machine, d->n_measurements, base_name(d->roofline_path));
+    roofline_write_markdown(f, d->roof, d->n_roof, &d->machine, d->n_measurements, base_name(d->roofline_path),
+                            d->roof_robust > 0);
     const roof_step *first = roofline_first(d->roof, d->n_roof);
     double roof_self = 0;
     for (int k = 0; k < d->n_roof; k++) roof_self += d->roof[k].self_ms;

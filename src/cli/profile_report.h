@@ -38,6 +38,10 @@ typedef struct profile_run {
  * the spans make no tree. */
 int profile_run_robust(const sm_trace_span *spans, size_t n, uint64_t since_ns, const char **names, int *n_names,
                        double *out_ms, double *fastest_ms);
+/* Each row's self time as its calls x their median self time, from the
+ * spans (of all the runs), where they hold every call of the row; the
+ * other rows keep their self time. Returns the rows so measured, or -1. */
+int profile_rows_robust(const sm_trace_span *spans, size_t n, const sm_profile_step *rows, int n_rows, double *self_ms);
 
 typedef struct profile_data {
     /* what was asked */
@@ -64,6 +68,7 @@ typedef struct profile_data {
     sm_profile_step *steps;      /* the rows again, with what the roofline needs */
     roof_step roof[PROFILE_MAX_STEPS];
     int n_roof;
+    int roof_robust;             /* rows whose roofline time is calls x median call */
     profile_run *runs;
     int n_runs;
     const char *step_names[PROFILE_MAX_STEPS];
@@ -113,7 +118,7 @@ int cli_measure_machine(int threads, sm_machine *m, int *count, sm_error *err);
 int roofline_build(const sm_profile_step *rows, int n, const sm_machine *m, int threads, roof_step *out, int cap);
 void roofline_write_machine(FILE *f, const sm_machine *m, int count);
 void roofline_write_markdown(FILE *f, const roof_step *s, int n, const sm_machine *m, int count,
-                             const char *svg_name);
+                             const char *svg_name, int median_calls);
 void roofline_write_svg(FILE *f, const roof_step *s, int n, const sm_machine *m, const char *title);
 void roofline_write_json(FILE *f, const roof_step *s, int n);
 void machine_write_json(FILE *f, const sm_machine *m);

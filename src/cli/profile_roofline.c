@@ -152,14 +152,17 @@ void roofline_write_machine(FILE *f, const sm_machine *m, int count) {
             count > 1 ? "s" : "", m->seconds);
 }
 
-void roofline_write_markdown(FILE *f, const roof_step *s, int n, const sm_machine *m, int count, const char *svg_name) {
+void roofline_write_markdown(FILE *f, const roof_step *s, int n, const sm_machine *m, int count, const char *svg_name,
+                             int median_calls) {
     fprintf(f, "## Roofline\n\nEach step against the ceiling of the level its data comes from. Weights and the KV "
                "cache are read again only in the next pass, after everything else the pass reads (its footprint), "
                "so they come from the smallest level that holds the footprint (per thread for the private L1 and "
                "L2 when the step splits its work over the threads); activations come from the level their size per "
                "call fits. Steps that hand work to the thread pool are judged against the all-threads ceilings, "
                "the others against one core's. Compute is judged only for multiply-adds (products, attention), "
-               "which the FMA peak bounds.\n\n");
+               "which the FMA peak bounds.%s\n\n",
+            median_calls ? " A step's time here is its calls times its median call (from the timeline), so that "
+                           "calls the scheduler interrupted do not lower its rates." : "");
     roofline_write_machine(f, m, count);
     if (svg_name) fprintf(f, "![roofline](%s)\n\n", svg_name);
     fprintf(f, "| step | threads | per call | per layer | per pass | level | GB/s | of ceiling | GFLOP/s | of FMA peak "

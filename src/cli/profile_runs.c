@@ -99,3 +99,69 @@ done:
     free(self);
     return rc;
 }
+
+/* The span tree's node for a row: the same names and layers up to the top. */
+static int same_path(const sm_profile_step *rows, int r, const int *parent, const int *layer, const char **name, int k) {
+    while (r >= 0 && k >= 0) {
+        if (strcmp(rows[r].row.name, name[k]) || rows[r].row.layer != layer[k]) return 0;
+        r = rows[r].row.parent;
+        k = parent[k];
+    }
+    return r < 0 && k < 0;
+}
+
+int profile_rows_robust(const sm_trace_span *spans, size_t n, const sm_profile_step *rows, int n_rows, double *self_ms) {
+    span_ref *refs = malloc((n + 1) * sizeof *refs);
+    int *parent = malloc(MAX_NODES * sizeof *parent), *layer = malloc(MAX_NODES * sizeof *layer);
+    const char **name = malloc(MAX_NODES * sizeof *name);
+    double *self = malloc((n + 1) * sizeof *self);
+    int rc = -1, found = 0;
+    if (!refs || !parent || !layer || !name || !self) goto done;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!spans[i].task) refs[m++] = (span_ref){&spans[i], -1, 0};
+    qsort(refs, m, sizeof *refs, by_start);
+    int stack[MAX_DEPTH], sp = 0, n_nodes = 0;
+    for (size_t i = 0; i < m; i++) {
+        const sm_trace_span *s = refs[i].s;
+        while (sp > 0 && s->start_ns + s->dur_ns > refs[stack[sp - 1]].s->start_ns + refs[stack[sp - 1]].s->dur_ns) sp--;
+        int par = sp > 0 ? refs[stack[sp - 1]].node : -1, k = 0;
+        while (k < n_nodes && !(parent[k] == par && layer[k] == s->layer && !strcmp(name[k], s->name))) k++;
+        if (k == n_nodes) {
+            if (n_nodes == MAX_NODES) goto done;
+            parent[k] = par;
+            layer[k] = s->layer;
+            name[k] = s->name;
+            n_nodes++;
+        }
+        refs[i].node = k;
+        refs[i].self_ns = (double)s->dur_ns;
+        if (sp > 0) refs[stack[sp - 1]].self_ns -= (double)s->dur_ns;
+        if (sp == MAX_DEPTH) goto done;
+        stack[sp++] = (int)i;
+    }
+    for (int r = 0; r < n_rows; r++) {
+        int k = 0;
+        while (k < n_nodes && !same_path(rows, r, parent, layer, name, k)) k++;
+        size_t c = 0;
+        for (size_t i = 0; i < m && k < n_nodes; i++)
+            if (refs[i].node == k) self[c++] = refs[i].self_ns > 0 ? refs[i].self_ns : 0;
+        /* only where the ring held every call */
+        if (k == n_nodes || c != rows[r].row.calls) {
+            self_ms[r] = rows[r].row.self_ms;
+            continue;
+        }
+        qsort(self, c, sizeof *self, cmp_double);
+        double med = c % 2 ? self[c / 2] : 0.5 * (self[c / 2 - 1] + self[c / 2]);
+        self_ms[r] = (double)c * med * 1e-6;
+        found++;
+    }
+    rc = found;
+done:
+    free(refs);
+    free(parent);
+    free(layer);
+    free(name);
+    free(self);
+    return rc;
+}

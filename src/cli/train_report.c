@@ -164,7 +164,7 @@ static void write_md(train_report *r, FILE *f) {
         fprintf(f, " |\n");
     }
     fprintf(f, "\n");
-    roofline_write_markdown(f, r->roof, r->n_roof, &r->machine, 1, base_name(r->svg));
+    roofline_write_markdown(f, r->roof, r->n_roof, &r->machine, 1, base_name(r->svg), 0);
     const roof_step *first = roofline_first(r->roof, r->n_roof);
     double roof_self = 0;
     for (int k = 0; k < r->n_roof; k++) roof_self += r->roof[k].self_ms;

@@ -25,7 +25,8 @@ const sm_step_info sm_step_infos[SM_SC_COUNT] = {
     [SM_SC_ROPE] = A, [SM_SC_ATT_SCORES] = KV, [SM_SC_SOFTMAX] = A, [SM_SC_ATT_V] = KV, [SM_SC_O_PROJ] = W,
     [SM_SC_RESIDUAL] = A, [SM_SC_FFN_NORM] = A, [SM_SC_FFN_GATE] = W, [SM_SC_FFN_UP] = W, [SM_SC_FFN_ACT] = A,
     [SM_SC_FFN_DOWN] = W, [SM_SC_FINAL_NORM] = A, [SM_SC_LOGITS] = W, [SM_SC_SAMPLE] = A, [SM_SC_DECODE] = A,
-    [SM_SC_USER] = P, [SM_SC_ATTENTION] = KV, [SM_SC_QK_NORM] = A, [SM_SC_POST_NORM] = A,
+    /* a prompt batch's attention reads the keys and values the batch has just written */
+    [SM_SC_USER] = P, [SM_SC_ATTENTION] = {SM_STEP_ACTIVATIONS, 1, 0}, [SM_SC_QK_NORM] = A, [SM_SC_POST_NORM] = A,
     [SM_SC_TRAIN_STEP] = G, [SM_SC_BATCH] = A, [SM_SC_BACKWARD] = P, [SM_SC_LOSS] = A, [SM_SC_OPTIMIZER] = A,
     [SM_SC_ALL_REDUCE] = A, [SM_SC_EVAL] = P, [SM_SC_CHECKPOINT] = A, [SM_SC_RECOMPUTE] = G,
 };
