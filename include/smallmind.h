@@ -562,6 +562,10 @@ typedef struct sm_train_profile_info {
     uint64_t activation_bytes, activation_bytes_full;         /* with and without gradient checkpointing */
     uint64_t scratch_bytes;                 /* backward temporaries and the products' buffers */
     uint64_t layer_parameter_bytes;         /* one transformer layer's parameters */
+    /* the profiler's cost from its own measured cost per scope (and per
+     * task hand-off) times the scopes (and hand-offs) of a timed step: a
+     * steadier figure than the difference of step times on a busy machine */
+    double scope_ns, scopes_per_step, overhead_estimate_pct;
 } sm_train_profile_info;
 
 void sm_train_profile_get_info(const sm_train_profile *tp, sm_train_profile_info *info);

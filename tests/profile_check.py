@@ -18,7 +18,8 @@ Each subcommand prints its findings and exits 1 when a check fails.
       ceiling_wrong flag and the percentages agree); with a bound, the first
       step (most self time) is judged that bound.
   train PROFILE.json               the operations' self times cover >= 95 %
-      of the timed steps' wall time; prints the overhead.
+      of the timed steps' wall time, the profiler's cost from its cost per
+      scope is <= 3 % of a step; prints the measured overhead.
 """
 import json
 import sys
@@ -238,9 +239,14 @@ def check_roofline(path, bound=None):
 def check_train(path):
     d = json.load(open(path))
     s = d["summary"]
-    print("train: %d timed and %d paused steps, operations cover %.2f %% of the wall time, overhead %.3f %%" %
-          (s["steps_profiled"], s["steps_paused"], s["coverage_pct"], s["overhead_pct"]))
+    print("train: %d timed and %d paused steps, operations cover %.2f %% of the wall time, overhead %.3f %% "
+          "measured, %.4f %% from %.1f ns a scope" % (s["steps_profiled"], s["steps_paused"], s["coverage_pct"],
+                                                    s["overhead_pct"], s["overhead_estimate_pct"], s["scope_ns"]))
     print("overhead %.4f" % s["overhead_pct"])
+    # the profiler's own cost: steady, so it must be within 3 % every time
+    if s["overhead_estimate_pct"] > 3:
+        bad("the profiler's cost is %.2f %% of a step (%.1f scopes at %.1f ns)" %
+            (s["overhead_estimate_pct"], s["scopes_per_step"], s["scope_ns"]))
     if s["coverage_pct"] < 95:
         bad("the operations cover %.2f %% of the step" % s["coverage_pct"])
     names = {r["name"] for r in d["scopes"]}

@@ -490,7 +490,6 @@ int cmd_profile(int argc, char **argv) {
     int n_prompt = 0, n_gen = 0;
     for (int k = 0; k < d.n_inferences && ok && d.runs; k++) {
         int lat0 = cb.n_lat;
-        sm_session_profile_enable(prof, 1);   /* the time since the last run belongs to no step */
         double w = run_once(prof, prompt, d.prompt_len, d.n_tokens, &cb, &st, &err, &ok);
         wall += w;
         prompt_s += st.prompt_seconds;

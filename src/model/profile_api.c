@@ -82,7 +82,6 @@ void sm_session_profile_enable(sm_session *s, int on) {
     if (!s) return;
     s->prof = on ? s->prof_store : NULL;
     if (!s->prof_store) return;
-    s->prof_store->just_ended = 0;   /* the next scope starts now, not when the last one ended */
     sm_threadpool_set_hook(s->pool, on ? sm_prof_task_hook : NULL, s->prof_store);
 }
 

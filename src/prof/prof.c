@@ -40,7 +40,6 @@ static void init_root(sm_prof *p) {
     p->depth = 1;
     p->stack[0] = 0;
     p->start[0] = ticks(p);
-    p->just_ended = 0;
     sm_alloc_counters(&p->alloc_count_mark, &p->alloc_bytes_mark);
     p->overflow = 0;
 }
@@ -101,7 +100,6 @@ int sm_prof_child(sm_prof *p, int parent, int id, int layer) {
 }
 
 void sm_prof_add(sm_prof *p, int id, uint64_t ns) {
-    p->just_ended = 0;
     int parent = p->stack[p->depth - 1];
     int c = child_node(p, parent, id, p->nodes[parent].layer);
     if (c < 0) { p->overflow = 1; return; }

@@ -45,8 +45,6 @@ typedef struct sm_prof {
     uint64_t alloc_count_mark, alloc_bytes_mark;   /* allocator counters when last charged */
     int overflow;                                  /* nodes or depth ran out */
     double ns_per_tick;                            /* the clock below, calibrated */
-    uint64_t last_end;                             /* when the last scope closed ... */
-    int just_ended;                                /* ... if nothing happened since */
     int use_tsc;
     sm_trace *trace;                               /* the timeline being recorded, or NULL */
 } sm_prof;
@@ -103,10 +101,9 @@ static inline void sm_prof_begin(sm_prof *p, int id, int layer) {
         p->nodes[parent].cursor = p->nodes[c].next_sibling >= 0 ? p->nodes[c].next_sibling : p->nodes[parent].first_child;
     }
     p->stack[p->depth] = c;
-    /* opening right after a sibling closed: its end is this start (one
-     * clock read per scope instead of two) */
-    p->start[p->depth] = p->just_ended ? p->last_end : sm_prof_ticks(p);
-    p->just_ended = 0;
+    /* its own clock read: work between two steps that no scope covers stays
+     * the parent's own time instead of being charged to the next step */
+    p->start[p->depth] = sm_prof_ticks(p);
     if (p->depth < SM_PROF_MAX_DEPTH) p->depth++;
 }
 
@@ -115,8 +112,6 @@ static inline void sm_prof_end(sm_prof *p, uint64_t flops, uint64_t bytes) {
     if (p->depth <= 1) return;
     uint64_t now = sm_prof_ticks(p);
     sm_prof_charge_allocs(p);
-    p->last_end = now;
-    p->just_ended = 1;
     p->depth--;
     int c = p->stack[p->depth];
     if (c == p->stack[p->depth - 1]) return;  /* a scope that overflowed into its parent */
