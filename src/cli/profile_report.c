@@ -171,7 +171,7 @@ static void write_markdown(profile_data *d, FILE *f) {
         for (int i = 0; i < d->n_rows; i++)
             if (!strcmp(d->rows[i].name, "token") || is_under(d, i, "token")) scopes_per_token += (int)d->rows[i].calls;
         scopes_per_token = d->n_generated ? scopes_per_token / d->n_generated : 0;
-        fprintf(f, "- **Profiler cost:** each timed step costs about 25 ns (a clock read and the bookkeeping); this "
+        fprintf(f, "- **Profiler cost:** each timed step costs about 25 ns (two clock reads and the bookkeeping); this "
                    "model's token takes %.1f us and %d steps are timed in it, so profiling adds %.1f %%. On larger "
                    "models (try --deep) it is below 1 %%.\n", d->p50_ms * 1e3, scopes_per_token, d->overhead_pct);
     }
