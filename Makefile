@@ -59,7 +59,7 @@ STATIC  := $(BUILD)/libsmallmind.a
 SHARED  := $(BUILD)/libsmallmind.so
 CLI     := $(BUILD)/smallmind
 UNIT    := $(BUILD)/unit_tests
-TOOLS   := $(BUILD)/dump_logits $(BUILD)/grad_dump $(BUILD)/greedy_ids
+TOOLS   := $(BUILD)/dump_logits $(BUILD)/grad_dump $(BUILD)/greedy_ids $(BUILD)/smallmind_slow_gelu
 
 # The unit tests count every allocation the library makes by wrapping the
 # allocator at link time; this works under the sanitizers too.
@@ -104,8 +104,9 @@ $(JSON_LIB): $(JSON_OBJ)
 	ar rcs $@ $^
 endif
 
-# The unit tests also check the command's profile section writer.
-UNIT_CLI_OBJ := $(BUILD)/src/cli/profile_sections.o
+# The unit tests also check the command's profile section writer and its
+# robust per-run step times.
+UNIT_CLI_OBJ := $(BUILD)/src/cli/profile_sections.o $(BUILD)/src/cli/profile_runs.o
 $(UNIT): $(TEST_OBJ) $(UNIT_CLI_OBJ) $(JSON_LIB) $(STATIC)
 	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(JSON_LIB) $(STATIC) $(TEST_LIBS) $(LDLIBS) $(WRAP)
 
@@ -117,6 +118,16 @@ $(BUILD)/grad_dump: tests/tools/grad_dump.c $(STATIC)
 
 $(BUILD)/greedy_ids: tests/tools/greedy_ids.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
+# The command again with one kernel (GELU) made 20 % slower by link-time
+# wrapping (tests/tools/slow_gelu.c), for the comparison test in
+# tests/profile_tools_test.sh; the library has no test hook.
+SLOW_WRAP := -Wl,--wrap=sm_gelu
+ifeq ($(shell $(CC) -dumpmachine | cut -d- -f1),x86_64)
+SLOW_WRAP := $(SLOW_WRAP),--wrap=sm_gelu_avx2,--wrap=sm_gelu_avx512
+endif
+$(BUILD)/smallmind_slow_gelu: $(CLI_OBJ) tests/tools/slow_gelu.c $(STATIC)
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) tests/tools/slow_gelu.c $(STATIC) $(CLI_LIBS) $(LDLIBS) $(SLOW_WRAP)
 
 # `make test` first installs the Debian packages the suite uses
 # (scripts/install_deps.sh: as root, with apt-get; otherwise it says what is
@@ -132,7 +143,7 @@ test-suite: $(CLI) smallmind $(STATIC) $(SHARED) $(UNIT) $(TOOLS)
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 sanitize:
-	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/smallmind build-san/libsmallmind.so build-san/unit_tests build-san/dump_logits build-san/grad_dump build-san/greedy_ids
+	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/smallmind build-san/libsmallmind.so build-san/unit_tests build-san/dump_logits build-san/grad_dump build-san/greedy_ids build-san/smallmind_slow_gelu
 	@BUILD=build-san CC="$(CC)" CFLAGS="$(SAN_FLAGS)" ASAN_OPTIONS=detect_leaks=1 bash tests/run.sh
 
 FUZZ_CC    ?= clang
@@ -143,7 +154,14 @@ SCHEMA_SRC := src/json/json_schema.c $(wildcard src/json/schema_*.c)
 ifneq ($(HAVE_JANSSON),1)
 FUZZERS    := $(filter-out build-fuzz/fuzz_json_schema,$(FUZZERS))
 endif
+ifneq ($(HAVE_JANSSON),1)
+FUZZERS    := $(filter-out build-fuzz/fuzz_profile_json,$(FUZZERS))
+endif
 fuzz: $(FUZZERS)
+# The profile report reader is the command's (src/json, Jansson).
+build-fuzz/fuzz_profile_json: tests/fuzz/fuzz_profile_json.c src/json/profile_read.c $(LIB_SRC)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< src/json/profile_read.c $(LIB_SRC) -ljansson -lm -lpthread
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) -lm -lpthread

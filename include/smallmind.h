@@ -533,6 +533,127 @@ sm_status sm_grammar_matcher_accept_token(sm_grammar_matcher *m, const sm_gramma
 sm_status sm_grammar_matcher_mask(sm_grammar_matcher *m, const sm_grammar_vocab *v, uint8_t *allowed,
                                   size_t *n_allowed, sm_error *err);
 
+/* ------------------------------------ profiling: timelines, rooflines, training profiles */
+
+/* What a profiled step's bytes are, which decides the cache level a
+ * roofline judges them against. */
+enum sm_step_kind {
+    SM_STEP_GROUP = 0,        /* it groups other steps: a layer, a token, a pass */
+    SM_STEP_ACTIVATIONS = 1,  /* activations the step before it wrote: served by the level their size fits */
+    SM_STEP_WEIGHTS = 2,      /* weights, read again only in the next pass */
+    SM_STEP_KV_CACHE = 3      /* the KV cache, read again only in the next pass */
+};
+
+/* A row of the scope tree (sm_session_profile's) with what a roofline
+ * needs besides. */
+typedef struct sm_profile_step {
+    sm_profile_row row;
+    int kind;                 /* enum sm_step_kind */
+    int fma;                  /* 1: its FLOPs are multiply-adds (products, attention), which the FMA peak bounds */
+    int pass;                 /* 1: a pass (prefill, token, forward, backward): weights are read once in each */
+    uint64_t tasks;           /* hand-offs to the thread pool: it ran on all of the session's threads */
+} sm_profile_step;
+
+/* sm_session_profile with those fields; the same rows in the same order. */
+int sm_session_profile_steps(const sm_session *session, sm_profile_step *rows, int cap);
+
+/* Timelines: while recording, every scope a profiled session closes and
+ * every thread's share of every thread-pool task (the workers included)
+ * goes into a ring of events per thread (32 bytes each; the newest are
+ * kept, so memory is bounded; no thread touches another's ring). Off, the
+ * profiler pays one branch per scope and the pool one per task. */
+sm_status sm_session_trace_start(sm_session *session, size_t events_per_thread, sm_error *err);
+void sm_session_trace_stop(sm_session *session);   /* and frees the rings */
+
+typedef struct sm_trace_write_params {
+    int pid;                  /* the process id in the file (one per session when several share a file) */
+    const char *process_name; /* "smallmind" when NULL */
+    uint64_t origin_ns;       /* the CLOCK_MONOTONIC time that is ts 0; 0 = when recording began */
+    uint64_t since_ns;        /* only events ending at or after this CLOCK_MONOTONIC time (0: all) */
+    int events_only;          /* 1: only the events, each but the first after a comma, for a caller that
+                                 writes several sessions into one {"traceEvents": [...]} */
+} sm_trace_write_params;
+
+sm_trace_write_params sm_trace_write_default_params(void);
+
+/* Writes the recording as Chrome trace-event JSON (Perfetto and
+ * chrome://tracing open it): a complete event ("X", ts and dur in
+ * microseconds) per scope and per task share, thread names, counters
+ * ("C") of tokens/s and of the bytes the session has allocated, and in
+ * otherData the ring's size and the events it dropped. */
+sm_status sm_session_trace_write(const sm_session *session, FILE *f, const sm_trace_write_params *wp, sm_error *err);
+
+/* The recorded spans one thread closed, oldest first (the order in which
+ * they ended): thread 0 is the session's own (its steps and its shares of
+ * pool tasks), 1.. the pool's workers (their task shares). Returns how many
+ * the ring holds (which may exceed cap: the first cap are written); 0 when
+ * no trace is recorded. Valid until the recording changes. */
+typedef struct sm_trace_span {
+    const char *name;         /* the step; for a task share, the step that handed the task out */
+    int layer;                /* -1 outside the layers */
+    int task;                 /* 1: a share of a pool task, 0: a step */
+    uint64_t start_ns, dur_ns;/* CLOCK_MONOTONIC */
+} sm_trace_span;
+
+size_t sm_session_trace_spans(const sm_session *session, int thread, sm_trace_span *out, size_t cap);
+
+/* The machine's ceilings for a roofline, measured: the FP32 FMA peak and
+ * the read bandwidth from each cache level and from memory, on one core
+ * and on `threads` threads at once (each reading its own buffer). Buffers
+ * are sized from the cache sizes (sysfs, else sysconf, else fixed
+ * guesses); each figure is the best of a few trials. Takes about a second;
+ * measure once per process. */
+enum sm_mem_level { SM_MEM_L1, SM_MEM_L2, SM_MEM_L3, SM_MEM_DRAM, SM_MEM_LEVELS };
+
+typedef struct sm_machine {
+    size_t cache_bytes[3];    /* L1d, L2, L3 of cpu0 (L3 may be shared between cores) */
+    const char *cache_source; /* "sysfs", "sysconf" or "default" */
+    int threads;              /* the threads of the all-cores figures */
+    double peak_gflops[2];    /* FP32 FMA: one core [0], all threads [1] */
+    double read_gbps[2][SM_MEM_LEVELS];     /* one core [0], all threads [1] */
+    size_t probe_bytes[2][SM_MEM_LEVELS];   /* the buffer each thread read */
+    double seconds;           /* the time the measurement took */
+} sm_machine;
+
+sm_status sm_measure_machine(int threads, sm_machine *out, sm_error *err);
+
+/* Training with the profiler on: sm_train, with forward, backward and
+ * optimizer timed per layer and operation. Every other optimizer step runs
+ * with the profiler paused (the first is a warm-up and counts for
+ * neither), so the profiler's cost is measured on the same run. */
+typedef struct sm_train_profile sm_train_profile;
+
+typedef struct sm_train_profile_params {
+    const char *trace_path;   /* a Chrome trace of the profiled steps (NULL: none) */
+    size_t trace_events;      /* events per thread of its rings (0: 262144) */
+} sm_train_profile_params;
+
+sm_status sm_train_profiled(const sm_train_params *params, const sm_train_profile_params *pp,
+                            void (*progress)(void *user, const sm_train_progress *p), void *user,
+                            sm_train_profile **out, sm_error *err);
+
+typedef struct sm_train_profile_info {
+    int threads, layers, dim, heads, ffn, vocab;   /* the model trained */
+    int steps_profiled, steps_paused;       /* optimizer steps timed with and without the profiler */
+    uint64_t tokens_per_step;
+    double step_ms_profiled;                /* the fastest step of each kind (interference only adds) */
+    double step_ms_paused;
+    double wall_ms_profiled;                /* all profiled steps, by the loop's own clock */
+    uint64_t parameter_bytes, gradient_bytes, moment_bytes;   /* the trainer's blocks */
+    uint64_t activation_bytes, activation_bytes_full;         /* with and without gradient checkpointing */
+    uint64_t scratch_bytes;                 /* backward temporaries and the products' buffers */
+    uint64_t layer_parameter_bytes;         /* one transformer layer's parameters */
+    /* the profiler's cost from its own measured cost per scope (and per
+     * task hand-off) times the scopes (and hand-offs) of a timed step: a
+     * steadier figure than the difference of step times on a busy machine */
+    double scope_ns, scopes_per_step, overhead_estimate_pct;
+} sm_train_profile_info;
+
+void sm_train_profile_get_info(const sm_train_profile *tp, sm_train_profile_info *info);
+/* The profiled steps' scope tree, as sm_session_profile_steps. */
+int sm_train_profile_steps(const sm_train_profile *tp, sm_profile_step *rows, int cap);
+void sm_train_profile_free(sm_train_profile *tp);
+
 #ifdef __cplusplus
 }
 #endif

@@ -22,6 +22,7 @@ else
     ARCH_STRICT=1 tally_run bash tests/arch_test.sh
 fi
 tally_run bash tests/profile_test.sh
+tally_run bash tests/profile_tools_test.sh
 tally_run bash tests/train_test.sh
 tally_run bash tests/install_test.sh
 tally_end
