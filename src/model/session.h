@@ -95,6 +95,10 @@ void sm_session_rope(const sm_session *s, int local, double *base, double *scale
  * are held but the logits are not those after the last (n when they are). */
 size_t sm_session_reuse_plan(const sm_session *s, const sm_token *tokens, size_t n);
 
+/* Loads a saved session from memory (session_file.c; the fuzz target's
+ * entry): the whole buffer is checked before the session changes. */
+sm_status sm_session_load_buffer(sm_session *s, const void *data, size_t size, sm_error *err);
+
 /* Whether sampler parameters are in range (the sampler's rule, here so that
  * a saved session's settings are checked by the same rule when loaded). */
 int sm_sampler_params_ok(const sm_sampler_params *sp);
