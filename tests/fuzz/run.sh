@@ -51,6 +51,7 @@ for name in ("json-schema-to-grammar.json", "grammar-integration.json"):
             i += 1
 PY
             fi ;;
+        fuzz_session) FUZZ_SESSION_SEED="$corpus/seed" "$t" -runs=0 "$corpus" > /dev/null 2>&1 ;;
         fuzz_tokenizer)
             if [ -e "$SHARED/models/tok512.bin" ]; then
                 { printf '\x00\x02\x10\x00Once upon a time'; cat "$SHARED/models/tok512.bin"; } > "$corpus/seed"
