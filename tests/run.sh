@@ -12,6 +12,7 @@ source tests/tally.sh
 tally_run "$BUILD/unit_tests"
 tally_run bash tests/cli_test.sh
 tally_run bash tests/chat_test.sh
+tally_run bash tests/chatcmd_test.sh
 tally_run bash tests/parity_test.sh
 tally_run bash tests/kquant_test.sh
 tally_run bash tests/profile_test.sh

@@ -220,6 +220,30 @@ TEST(generation_stops_at_every_eog_token) {
             sm_session_free(s);
         }
     }
+    /* a stop string that a special token spells (it prints nothing) stops
+     * there too: "<|user|>", which the model repeats, is no EOG token */
+    sm_token user = -1;
+    REQUIRE(sm_tokenize_ex(m, "<|user|>", 8, SM_TOKENIZE_PARSE_SPECIAL, &user, 1, &n, NULL) == SM_OK && n == 1);
+    CHECK(!sm_token_is_eog(m, user));
+    const char *stops[] = {"never", "<|user|>"};
+    for (int with = 0; with < 2; with++) {
+        sm_session *s = NULL;
+        REQUIRE(sm_session_create(m, NULL, &s, NULL) == SM_OK);
+        sm_generate_params gp = sm_generate_default_params();
+        gp.sampler.temperature = 0;
+        gp.parse_special = 1;
+        gp.n_predict = 4;
+        gp.stop = stops;
+        gp.n_stop = 1 + with;
+        tokens_seen *c = calloc(1, sizeof *c);
+        sm_generate_stats st;
+        REQUIRE(sm_generate(s, "hello<|user|>", &gp, see, c, &st, NULL) == SM_OK);
+        CHECKF(c->n >= 1 && c->ids[0] == user, "the model does not repeat <|user|>");
+        if (with) CHECKF(st.stopped_by == 2 && c->n == 1, "stop '<|user|>': stopped by %d after %d", st.stopped_by, c->n);
+        else CHECK(st.stopped_by == 0 && c->n == 4);
+        free(c);
+        sm_session_free(s);
+    }
     sm_model_free(m);
 }
 
