@@ -59,7 +59,7 @@ STATIC  := $(BUILD)/libsmallmind.a
 SHARED  := $(BUILD)/libsmallmind.so
 CLI     := $(BUILD)/smallmind
 UNIT    := $(BUILD)/unit_tests
-TOOLS   := $(BUILD)/dump_logits $(BUILD)/grad_dump $(BUILD)/greedy_ids $(BUILD)/shift_check
+TOOLS   := $(BUILD)/dump_logits $(BUILD)/grad_dump $(BUILD)/greedy_ids
 
 # The unit tests count every allocation the library makes by wrapping the
 # allocator at link time; this works under the sanitizers too.
@@ -116,9 +116,6 @@ $(BUILD)/grad_dump: tests/tools/grad_dump.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
 $(BUILD)/greedy_ids: tests/tools/greedy_ids.c $(STATIC)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
-
-$(BUILD)/shift_check: tests/tools/shift_check.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
 # writes the vocabularies of tests/unit/eog_vocabs.h (for tests/refs/make_eog_refs.sh)

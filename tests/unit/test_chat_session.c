@@ -303,13 +303,23 @@ TEST(shift_equals_fresh_evaluation_at_new_positions) {
     REQUIRE(mkdtemp(dir) != NULL);
     /* adjacent pairs (llama), NeoX halves (qwen2, phi3), the sliding-window
      * layers' own table (gemma3's layer 0), and scaled RoPE with factors */
-    const char *archs[] = {"llama", "qwen2", "phi3", "gemma3", "llama", "qwen2"};
-    for (int k = 0; k < 6; k++) {
+    const char *archs[] = {"llama", "qwen2", "phi3", "gemma3", "llama", "qwen2", "phi3"};
+    static float long_f[64], short_f[64];
+    for (int k = 0; k < 7; k++) {
         sm_model *m = init_model(dir, archs[k], 1, 300, NULL, 7 + (uint64_t)k);
         if (!m) { CHECKF(0, "%s: no model", archs[k]); continue; }
         char what[64];
         snprintf(what, sizeof what, "%s%s", archs[k], k >= 4 ? " (scaled, factors)" : "");
         if (k >= 4) poke_rope(m);
+        if (k == 6) {
+            /* phi-3's long factors, chosen when the context passes the original one */
+            for (int i = 0; i < 64; i++) long_f[i] = 1.0f + 0.5f * (float)(i % 7), short_f[i] = 1.0f;
+            m->rope_freqs = NULL;
+            m->rope_long = long_f;
+            m->rope_short = short_f;
+            m->hp.n_ctx_orig = 32;
+            snprintf(what, sizeof what, "phi3 (long factors, attention factor)");
+        }
         if (k == 3) {
             REQUIRE(sm_layer_is_swa(&m->hp, 0) && sm_arch_get(m->hp.arch)->local_rope);
             m->hp.rope_base_local = 50.0f;   /* unlike the global base */
