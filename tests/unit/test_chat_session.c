@@ -780,14 +780,14 @@ TEST(no_allocations_per_token_in_chat_turns) {
                 gp.ignore_eos = 1;
                 gp.n_predict = 40;
                 gp.sampler.repeat_penalty = 1.1f;
-                tokens_seen *c = calloc(1, sizeof *c);
-                sm_generate_stats st;
-                sm_error err = {0};
                 if (reuse && held + (int)n > 96) {
                     /* the whole sequence no longer fits: start again from the new text */
                     sm_session_reset(s);
                     continue;
                 }
+                tokens_seen *c = calloc(1, sizeof *c);
+                sm_generate_stats st;
+                sm_error err = {0};
                 CHECKF(sm_generate(s, NULL, &gp, see, c, &st, &err) == SM_OK, "%s", err.message);
                 if (reuse) CHECK(st.n_reused == held);
                 shifted += st.n_discarded > 0;
