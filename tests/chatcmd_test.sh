@@ -96,9 +96,10 @@ SYS="In the beginning God created the heaven and the earth. And the earth was wi
 was upon the face of the deep. And the Spirit of God moved upon the face of the waters. And God said, Let there be \
 light: and there was light. And God saw the light, that it was good: and God divided the light from the darkness. \
 And God called the light Day, and the darkness he called Night. And the evening and the morning were the first day."
-for i in $(seq 1 10); do echo "Tell me what happened on day number $i of the story."; done > "$TMP/ten"
+SYS="$SYS $SYS"
+for i in $(seq 1 10); do echo "What happened on day $i?"; done > "$TMP/ten"
 for run in 1 2 3; do
-    "$SM" chat -c 1024 -n 16 --temp 0 --ignore-eos -t 1 -v -sys "$SYS" < "$TMP/ten" > "$TMP/ten.out$run" 2> "$TMP/ten.err$run"
+    "$SM" chat -c 1200 -n 8 --temp 0 --ignore-eos -t 1 -v -sys "$SYS" < "$TMP/ten" > "$TMP/ten.out$run" 2> "$TMP/ten.err$run"
 done
 ev=($(field evaluated "$TMP/ten.err1")) ru=($(field reused "$TMP/ten.err1")) cx=($(field context "$TMP/ten.err1"))
 good=$([ ${#ev[@]} -eq 10 ] && echo 1 || echo 0)
@@ -215,10 +216,10 @@ else
     tmux kill-session -t "$TMUX_NAME" 2> /dev/null
     tmux new-session -d -s "$TMUX_NAME" -x 160 -y 50 \
         "$SM chat -n 12 --temp 0 -t 1; echo \"EXITED rc=\$?\"; sleep 60"
-    if wait_for "^> $" 10; then
+    if wait_for "^> $" 20; then
         tmux send-keys -t "$TMUX_NAME" "Who made the heaven and the earth?" Enter
         # the reply streams in and the prompt comes back below it
-        if wait_for "^> $" 10 && pane | awk '/^> Who made/ { on = 1; next } on && /^> $/ { exit } on' |
+        if wait_for "^> $" 20 && pane | awk '/^> Who made/ { on = 1; next } on && /^> $/ { exit } on' |
             grep -q '[A-Za-z]'; then
             ok "terminal_reply_streams"
         else bad "terminal_reply_streams" "$(pane | tail -5)"; fi
@@ -228,7 +229,7 @@ else
         tmux kill-session -t "$TMUX_NAME"
         tmux new-session -d -s "$TMUX_NAME" -x 160 -y 50 \
             "$SM chat -n -1 --ignore-eos --context-policy shift --temp 0.8 -t 1; echo \"EXITED rc=\$?\"; sleep 60"
-        wait_for "^> $" 10
+        wait_for "^> $" 20
         tmux send-keys -t "$TMUX_NAME" "Tell me everything." Enter
         # let the reply (which would never end by itself) stream for a while
         for i in $(seq 1 150); do [ "$(pane | wc -c)" -gt 1500 ] && break; sleep 0.1; done
@@ -240,10 +241,10 @@ else
             ok "terminal_ctrl_c_stops_a_reply"
         else bad "terminal_ctrl_c_stops_a_reply" "before: $before bytes; $(pane | grep -v '^$' | tail -3)"; fi
         tmux send-keys -t "$TMUX_NAME" "/stats" Enter
-        if wait_for "stop: interrupted" 5; then ok "terminal_still_chatting_after_ctrl_c"
+        if wait_for "stop: interrupted" 10; then ok "terminal_still_chatting_after_ctrl_c"
         else bad "terminal_still_chatting_after_ctrl_c" "$(pane | tail -4)"; fi
         tmux send-keys -t "$TMUX_NAME" C-c
-        if wait_for "EXITED rc=130" 5; then ok "terminal_ctrl_c_at_prompt_exits"
+        if wait_for "EXITED rc=130" 10; then ok "terminal_ctrl_c_at_prompt_exits"
         else bad "terminal_ctrl_c_at_prompt_exits" "$(pane | tail -4)"; fi
     else
         bad "terminal_prompt" "$(pane | tail -5)"
