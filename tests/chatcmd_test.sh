@@ -14,7 +14,7 @@ SM="$BUILD/smallmind"
 SHARED=${SM_SHARED:-../shared}
 TMP=$(mktemp -d)
 TMUX_NAME="smchat$$"
-trap 'tmux kill-session -t "$TMUX_NAME" 2> /dev/null; rm -rf "$TMP"' EXIT
+trap 'tmux kill-session -t "$TMUX_NAME" 2> /dev/null; tmux kill-session -t "${TMUX_NAME}b" 2> /dev/null; rm -rf "$TMP"' EXIT
 pass=0 fail=0 skip=0
 
 ok()   { pass=$((pass + 1)); echo "ok   $1"; }
@@ -223,12 +223,13 @@ else
             grep -q '[A-Za-z]'; then
             ok "terminal_reply_streams"
         else bad "terminal_reply_streams" "$(pane | tail -5)"; fi
-        # a reply that would not end by itself: /reset, then a long one, interrupted
-        tmux send-keys -t "$TMUX_NAME" "/stats" Enter
-        wait_for "^conversation: 1 turns" 5
-        tmux kill-session -t "$TMUX_NAME"
+        # a second session for a reply that would not end by itself (made
+        # before the first ends: the tmux server quits with its last session)
+        first=$TMUX_NAME
+        TMUX_NAME="${first}b"
         tmux new-session -d -s "$TMUX_NAME" -x 160 -y 50 \
             "$SM chat -n -1 --ignore-eos --context-policy shift --temp 0.8 -t 1; echo \"EXITED rc=\$?\"; sleep 60"
+        tmux kill-session -t "$first"
         wait_for "^> $" 20
         tmux send-keys -t "$TMUX_NAME" "Tell me everything." Enter
         # let the reply (which would never end by itself) stream for a while
