@@ -243,6 +243,10 @@ typedef struct sm_generate_params {
     int parse_special;            /* special-token text in the prompt becomes those tokens */
     int context_shift;            /* when the context fills, discard old tokens and go on */
     int n_keep;                   /* tokens at the start a context shift keeps */
+    /* constrained generation (see "constrained generation" below): the
+     * output follows the matcher's grammar and ends when it is complete */
+    struct sm_grammar_matcher *grammar;
+    const struct sm_grammar_vocab *grammar_vocab;   /* sm_grammar_vocab_for_model */
 } sm_generate_params;
 
 sm_generate_params sm_generate_default_params(void);
@@ -255,7 +259,8 @@ typedef struct sm_generate_stats {
     double ttft_seconds;     /* from the call to the first token's text */
     int stopped_by;          /* 0 = n_predict, 1 = an end-of-generation token (EOS,
                                 end of turn: sm_token_is_eog), 2 = stop string,
-                                3 = callback, 4 = context full */
+                                3 = callback, 4 = context full, 5 = the grammar
+                                is complete and allows nothing more */
     int n_reused;            /* tokens the session held that the prompt continues
                                 (kept in the KV cache, not evaluated again) */
     int n_discarded;         /* tokens context shifts discarded */
@@ -545,6 +550,19 @@ sm_status sm_grammar_matcher_accept_token(sm_grammar_matcher *m, const sm_gramma
  * whole subtrees. Use it when the sampler's best candidates are rejected. */
 sm_status sm_grammar_matcher_mask(sm_grammar_matcher *m, const sm_grammar_vocab *v, uint8_t *allowed,
                                   size_t *n_allowed, sm_error *err);
+
+/* A model's vocabulary prepared for grammars: each token's bytes as the
+ * detokenizer prints them (control and end-of-generation tokens: none).
+ * Once per model; shared by any number of sessions. */
+sm_status sm_grammar_vocab_for_model(const sm_model *model, sm_grammar_vocab **out, sm_error *err);
+/* sm_session_sample under a grammar, and the token accepted by the matcher
+ * (an end-of-generation token only when the text so far is complete, and
+ * then not accepted: generation ends there). llama.cpp's order: the
+ * sampler's pick is tried first; only when the grammar rejects it is the
+ * vocabulary masked (sm_grammar_matcher_mask) and a token sampled among the
+ * allowed ones. sm_generate does this when sm_generate_params.grammar is set. */
+sm_status sm_session_sample_grammar(sm_session *session, const sm_sampler_params *sp, sm_grammar_matcher *grammar,
+                                    const sm_grammar_vocab *vocab, sm_token *token, sm_error *err);
 
 /* ------------------------------------ profiling: timelines, rooflines, training profiles */
 

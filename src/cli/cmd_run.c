@@ -3,6 +3,7 @@
 #include "args.h"
 #include "commands.h"
 #include "profile_report.h"
+#include "grammar_opts.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@ static void run_usage(void) {
            "      --repeat-penalty F  penalise recent tokens; 1 = off (default 1.0)\n"
            "      --repeat-last-n N   how many recent tokens to penalise; -1 = whole context (default 64)\n"
            "  -s, --seed N            RNG seed (default: random; the seed used is printed)\n"
+           CLI_GRAMMAR_USAGE
            "performance:\n"
            "  -t, --threads N         worker threads (default: physical cores)\n"
            "      --kernels NAME      force a kernel variant: scalar, avx2, avx512 (default: best here)\n"
@@ -109,6 +111,8 @@ int cmd_run(int argc, char **argv) {
     cli_args a = {"run", argc, 0, argv, NULL};
     const char *model_path = NULL, *tok_path = NULL, *prompt = NULL, *prompt_file = NULL, *kernels = NULL;
     const char *session_path = NULL;
+    cli_grammar grammar = {0};
+    int gopt;
     const char *stops[MAX_STOPS];
     int n_stops = 0, echo = 1;
     long long n_predict = 256, n_ctx = 0, threads = 0, seed = -1, top_k = 40, last_n = 64;
@@ -131,6 +135,7 @@ int cmd_run(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--flame")) { VALUE(); flame_path = v; }
         else if (arg_is(&a, NULL, "--kernels")) { VALUE(); kernels = v; }
         else if (arg_is(&a, NULL, "--session")) { VALUE(); session_path = v; }
+        else if ((gopt = cli_grammar_arg(&a, &grammar)) != 0) { if (gopt < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--stop")) {
             VALUE();
             if (n_stops == MAX_STOPS) { cli_error(a.cmd, "at most %d --stop strings", MAX_STOPS); return SM_EXIT_USAGE; }
@@ -180,6 +185,12 @@ int cmd_run(int argc, char **argv) {
     }
     sm_model *model = cli_load_model(a.cmd, model_path, tok_path);
     if (!model) { free(file_text); return SM_EXIT_ERROR; }
+    if (cli_grammar_setup(a.cmd, &grammar, model) != 0) {
+        cli_grammar_free(&grammar);
+        sm_model_free(model);
+        free(file_text);
+        return SM_EXIT_USAGE;
+    }
     sm_model_info info;
     sm_model_get_info(model, &info);
     uint64_t used_seed = seed >= 0 ? (uint64_t)seed : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
@@ -218,6 +229,8 @@ int cmd_run(int argc, char **argv) {
     gp.stop = stops;
     gp.n_stop = n_stops;
     gp.ignore_eos = ignore_eos;
+    gp.grammar = grammar.matcher;
+    gp.grammar_vocab = grammar.vocab;
 
     run_output out = {0, 0, -1};
     if (prompt) {
@@ -260,7 +273,8 @@ int cmd_run(int argc, char **argv) {
             goto done;
         }
     }
-    const char *why[] = {"token limit", "end of generation", "stop string", "stopped", "context full"};
+    const char *why[] = {"token limit", "end of generation", "stop string", "stopped", "context full",
+                         "the grammar is complete"};
     char held[64] = "";
     if (resumed) snprintf(held, sizeof held, " after %d from the session", stats.n_reused);
     fprintf(stderr,
@@ -270,7 +284,7 @@ int cmd_run(int argc, char **argv) {
             stats.prompt_seconds > 0 ? stats.n_prompt / stats.prompt_seconds : 0.0,
             stats.n_generated, stats.gen_seconds > 0 ? stats.n_generated / stats.gen_seconds : 0.0,
             stats.ttft_seconds * 1e3, peak_rss_mib(), (unsigned long long)used_seed,
-            why[stats.stopped_by >= 0 && stats.stopped_by <= 4 ? stats.stopped_by : 3]);
+            why[stats.stopped_by >= 0 && stats.stopped_by <= 5 ? stats.stopped_by : 3]);
     if (profile) {
         fputc('\n', stderr);
         profile_write_sections(session, info.n_layers, stderr, PROFILE_HOT_PATHS);
@@ -279,6 +293,7 @@ int cmd_run(int argc, char **argv) {
     rc = SM_EXIT_OK;
 done:
     sm_session_free(session);
+    cli_grammar_free(&grammar);
     sm_model_free(model);
     free(file_text);
     return rc;

@@ -113,11 +113,16 @@ static int step(sm_session *s, streamer *str, const sm_generate_params *gp, sm_t
     const sm_model *m = s->model;
     sm_prof *P = s->prof;
     sm_token tok;
+    if (gp->grammar && sm_grammar_matcher_is_complete(gp->grammar) && !sm_grammar_matcher_can_continue(gp->grammar)) {
+        stats->stopped_by = 5;   /* the output is complete: nothing may follow */
+        return 1;
+    }
     SM_PROF_BEGIN(P, SM_SC_SAMPLE, -1);
-    *st = sm_session_sample(s, &gp->sampler, &tok, err);
+    if (gp->grammar) *st = sm_session_sample_grammar(s, &gp->sampler, gp->grammar, gp->grammar_vocab, &tok, err);
+    else *st = sm_session_sample(s, &gp->sampler, &tok, err);
     SM_PROF_END(P, 4ull * m->hp.n_vocab, (uint64_t)m->hp.n_vocab * sizeof(float));
     if (*st) return 1;
-    if (!gp->ignore_eos && sm_vocab_is_eog(&m->vocab, tok)) { stats->stopped_by = 1; return 1; }
+    if ((!gp->ignore_eos || gp->grammar) && sm_vocab_is_eog(&m->vocab, tok)) { stats->stopped_by = 1; return 1; }
     (*n_gen)++;
     SM_PROF_BEGIN(P, SM_SC_DECODE, -1);
     const char *piece;

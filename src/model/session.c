@@ -72,6 +72,7 @@ static void layout(sm_session *s, sm_arena *a) {
     sm_gen_scratch *g = &s->gen;
     g->cand = sm_arena_take(a, hp->n_vocab, sizeof(sm_candidate));
     g->penalized = sm_arena_take(a, hp->n_vocab, 1);
+    g->allowed = sm_arena_take(a, hp->n_vocab, 1);
     g->text_cap = 3 * ((size_t)s->model->vocab.max_piece_len + 8) + 16;
     g->text_buf = sm_arena_take(a, g->text_cap, 1);
     g->hold_cap = HOLD_BYTES + g->text_cap;

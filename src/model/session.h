@@ -23,6 +23,7 @@ typedef struct sm_candidate {
 typedef struct sm_gen_scratch {
     sm_candidate *cand;          /* n_vocab */
     uint8_t *penalized;          /* n_vocab, all zero between calls */
+    uint8_t *allowed;            /* n_vocab: the tokens a grammar allows next */
     char *text_buf;              /* a token's text after UTF-8 completion */
     size_t text_cap;
     char *hold_buf;              /* text held back for stop strings */
