@@ -247,6 +247,13 @@ typedef struct sm_generate_params {
      * output follows the matcher's grammar and ends when it is complete */
     struct sm_grammar_matcher *grammar;
     const struct sm_grammar_vocab *grammar_vocab;   /* sm_grammar_vocab_for_model */
+    /* speculative decoding: a session of a smaller model with the same
+     * vocabulary proposes n_draft tokens (0 = 8) that the session checks in
+     * one batch; greedy output is the same as without it, sampled output
+     * follows the same distribution. Not with a grammar or a repetition
+     * penalty. The draft session's context must be as long as this one's. */
+    sm_session *draft;
+    int n_draft;
 } sm_generate_params;
 
 sm_generate_params sm_generate_default_params(void);
@@ -266,6 +273,8 @@ typedef struct sm_generate_stats {
     int n_discarded;         /* tokens context shifts discarded */
     int n_gen_kept;          /* of the generated tokens, how many (the first ones) were
                                 evaluated into the session; the last one sampled is not */
+    int n_drafted;           /* speculative decoding: tokens the draft proposed */
+    int n_draft_accepted;    /* ... and that the session kept */
 } sm_generate_stats;
 
 /* Tokenizes the prompt, evaluates it after whatever the session already

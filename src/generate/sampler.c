@@ -155,3 +155,60 @@ sm_status sm_sample_candidates(sm_candidate *cand, int n, const sm_sampler_param
     *out = cand[n - 1].id;  /* rounding left r at the very end */
     return SM_OK;
 }
+
+float sm_rng_uniform(uint64_t *state) { return rng_float(state); }
+
+void sm_sampler_probs(const float *logits, int n, const sm_sampler_params *sp, sm_candidate *cand, float *probs) {
+    for (int i = 0; i < n; i++) {
+        cand[i] = (sm_candidate){logits[i], i};
+        probs[i] = 0.0f;
+    }
+    if (sp->temperature <= 0.0f) {
+        int best = 0;
+        for (int i = 1; i < n; i++)
+            if (better(&cand[i], &cand[best])) best = i;
+        probs[best] = 1.0f;
+        return;
+    }
+    /* the same chain as sm_sample_candidates, written out as probabilities */
+    int k = n;
+    if (sp->top_k > 0 && sp->top_k < n) k = sp->top_k;
+    select_top(cand, n, k);
+    n = k;
+    float max = cand[0].logit;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += exp((double)cand[i].logit - max);
+    if (sp->top_p < 1.0f) {
+        double cum = 0.0;
+        int keep = n;
+        for (int i = 0; i < n; i++) {
+            cum += exp((double)cand[i].logit - max) / sum;
+            if (cum >= sp->top_p) { keep = i + 1; break; }
+        }
+        n = keep;
+    }
+    if (sp->min_p > 0.0f) {
+        float floor = max + logf(sp->min_p);
+        int keep = 1;
+        while (keep < n && cand[keep].logit >= floor) keep++;
+        n = keep;
+    }
+    double total = 0.0;
+    for (int i = 0; i < n; i++) total += exp(((double)cand[i].logit - max) / sp->temperature);
+    for (int i = 0; i < n; i++)
+        probs[cand[i].id] = (float)(exp(((double)cand[i].logit - max) / sp->temperature) / total);
+}
+
+sm_token sm_sample_probs(const float *probs, int n, uint64_t *rng) {
+    double total = 0.0;
+    int last = -1;
+    for (int i = 0; i < n; i++)
+        if (probs[i] > 0.0f) { total += probs[i]; last = i; }
+    if (last < 0) return 0;
+    double r = (double)rng_float(rng) * total, acc = 0.0;
+    for (int i = 0; i < n; i++) {
+        acc += probs[i];
+        if (probs[i] > 0.0f && r < acc) return i;
+    }
+    return last;
+}
