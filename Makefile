@@ -134,10 +134,18 @@ sanitize:
 FUZZ_CC    ?= clang
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc
 FUZZERS    := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+# the server's request parser needs Jansson
+ifneq ($(HAVE_JANSSON),1)
+FUZZERS    := $(filter-out build-fuzz/fuzz_server_request,$(FUZZERS))
+endif
 fuzz: $(FUZZERS)
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) -lm -lpthread
+SERVER_FUZZ_SRC := src/server/request.c src/server/text.c
+build-fuzz/fuzz_server_request: tests/fuzz/fuzz_server_request.c $(SERVER_FUZZ_SRC) $(LIB_SRC)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(SERVER_FUZZ_SRC) $(LIB_SRC) $(shell pkg-config --libs jansson) -lm -lpthread
 
 # The AArch64 (NEON) kernels, built with Debian's cross compiler and run
 # under qemu-user: the kernel tests compare them with the scalar reference.

@@ -4,6 +4,7 @@
 #   pkg-config                   finding Jansson/libmicrohttpd, the install test
 #   libjansson-dev               src/json (JSON Schema, message files) in the command
 #   libmicrohttpd-dev            src/server in the command
+#   nodejs, npm, chromium        the server's tests (the OpenAI Node SDK, the chat page in headless Chromium)
 #   python3-torch python3-numpy  the PyTorch reference of the parity and gradient tests
 #   unicode-data                 regenerating src/text/unicode_tables.c
 #   librsvg2-bin                 rendering the profiler's SVG
@@ -13,7 +14,7 @@
 # what is missing and leaves it (the tests that need it are skipped). Says
 # nothing when everything is there. Always exits 0: the tests report the rest.
 set -u
-pkgs=(pkg-config libjansson-dev libmicrohttpd-dev python3-torch python3-numpy unicode-data librsvg2-bin)
+pkgs=(pkg-config libjansson-dev libmicrohttpd-dev python3-torch python3-numpy unicode-data librsvg2-bin nodejs chromium)
 [ "${1:-}" = --ci ] && pkgs+=(clang gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 if ! command -v dpkg-query > /dev/null; then
     echo "install_deps: not a Debian system; the tests need: ${pkgs[*]} (or their equivalents)"
@@ -23,6 +24,8 @@ missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}\n' "$p" 2> /dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm: a package of its own on Debian, part of nodejs from NodeSource
+command -v npm > /dev/null || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "install_deps: not root, so not installing ${missing[*]}: the tests that need them are skipped"

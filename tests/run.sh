@@ -16,4 +16,5 @@ tally_run bash tests/parity_test.sh
 tally_run bash tests/profile_test.sh
 tally_run bash tests/train_test.sh
 tally_run bash tests/install_test.sh
+tally_run bash tests/serve_test.sh
 tally_end

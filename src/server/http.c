@@ -138,7 +138,7 @@ static int tokenize(server *S, const req_prompt *p, sm_token **out, int *n, req_
     }
     /* no token is longer than max_piece bytes: a longer text cannot fit */
     if (p->len / (S->max_piece ? S->max_piece : 1) > (size_t)S->opt.n_ctx)
-        return req_fail(e, 400, "invalid_request_error", NULL, "the prompt is %zu bytes; it cannot fit in %d tokens (-c)",
+        return req_fail(e, 400, "invalid_request_error", NULL, "the prompt is %zu bytes; it cannot fit in the context of %d tokens (-c)",
                         p->len, S->opt.n_ctx);
     size_t need = 0, cap = p->len + 2;
     sm_token *t = malloc(cap * sizeof *t);

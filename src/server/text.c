@@ -126,6 +126,7 @@ int text_add(text_state *t, const char *piece, size_t len, const req_params *p, 
         return 1;
     }
     size_t keep = partial_stop(t, p), out = t->hold_len - keep;
+    if (out == 0) return 0;
     job_append(j, t->hold, out);
     memmove(t->hold, t->hold + out, keep);
     t->hold_len = keep;

@@ -30,6 +30,12 @@ for t in build-fuzz/fuzz_*; do
                     > "$corpus/seed$i"
                 i=$((i + 1))
             done ;;
+        fuzz_server_request)
+            # endpoint byte, the body up to a NUL, then token pieces split at 0xFF
+            printf '\x00{"messages":[{"role":"user","content":"hi"}],"max_tokens":5,"stop":["ab","c"],"temperature":0}\0a\xffb\xffca' > "$corpus/chat"
+            printf '\x00{"messages":[{"role":"user","content":[{"type":"text","text":"a"}]}],"stop":"xy"}\0 \xc3\xff\xa9x\xe2\x82\xffyz' > "$corpus/text"
+            printf '\x01{"prompt":[1,2,3],"stream":true,"stream_options":{"include_usage":true},"seed":7}\0\xf0\x9f\xff\x98\x80' > "$corpus/completion"
+            printf '\x02{"input":["a","b"],"encoding_format":"base64"}' > "$corpus/embeddings" ;;
         fuzz_tokenizer)
             if [ -e "$SHARED/models/tok512.bin" ]; then
                 { printf '\x00\x02\x10\x00Once upon a time'; cat "$SHARED/models/tok512.bin"; } > "$corpus/seed"
