@@ -88,7 +88,7 @@ char *metrics_render(const metrics *m, int queue, int busy, int slots, int loade
             if (m->requests[e][i])
                 put(&o, "smallmind_requests_total{endpoint=\"%s\",status=\"%d\"} %llu\n", names[e], statuses[i],
                     (unsigned long long)m->requests[e][i]);
-    counter(&o, "smallmind_prompt_tokens_total", "Prompt tokens of completed requests (cached ones included).",
+    counter(&o, "smallmind_prompt_tokens_total", "Prompt tokens of the requests started (cached ones included).",
             m->prompt_tokens);
     counter(&o, "smallmind_prompt_tokens_cached_total", "Prompt tokens reused from a slot's earlier request.",
             m->cached_tokens);

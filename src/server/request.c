@@ -113,6 +113,7 @@ static int parse_params(json_t *o, const req_limits *lim, request *r, req_error 
     /* llama.cpp's extensions */
     if (get_number(o, "min_p", 0.0, 1.0, &p->min_p, e)) return -1;
     if (get_number(o, "repeat_penalty", 0.01, 100.0, &p->repeat_penalty, e)) return -1;
+    if (get_bool(o, "ignore_eos", &p->ignore_eos, e)) return -1;
     v = p->top_k;
     if (get_int(o, "top_k", 0, 1 << 24, &v, e)) return -1;
     p->top_k = (int)v;

@@ -42,6 +42,7 @@ typedef struct req_params {
     int max_tokens;             /* -1: until an end token or the context is full */
     float temperature, top_p, min_p, repeat_penalty, presence_penalty, frequency_penalty;
     int top_k, repeat_last_n;
+    int ignore_eos;             /* llama.cpp's extension: end-of-generation tokens do not end it */
     int has_seed;
     uint64_t seed;
     const char *stop[REQ_MAX_STOP + 1];   /* point into the document; one more for the server's own */

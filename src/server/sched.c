@@ -64,7 +64,8 @@ void sched_poke(server *S) { pthread_cond_signal(&S->wake); }
 
 int sched_submit(server *S, job *j) {
     if (S->stopping) return 503;
-    if (S->queue_len >= S->opt.max_queue) return 429;
+    /* those queued beyond the free slots wait; at most max_queue of them */
+    if (S->queue_len - (S->n_slots - S->n_busy) >= S->opt.max_queue) return 429;
     j->refs++;                  /* the scheduler's */
     j->state = JOB_QUEUED;
     j->next = NULL;
@@ -85,14 +86,14 @@ static void wake_job(server *S, job *j) {
     S->resume[--S->resume_cap] = j->conn;
 }
 
-static void finish(server *S, slot *sl, const char *reason) {
+/* Ends a slot's job; flush: what is held back is text (not after a stop
+ * string, where the rest is dropped). */
+static void finish(server *S, slot *sl, const char *reason, int flush) {
     job *j = sl->j;
-    text_flush(&sl->txt, j);
+    if (flush) text_flush(&sl->txt, j);
+    else text_reset(&sl->txt);
     j->finish_reason = reason;
     j->state = JOB_DONE;
-    S->m.prompt_tokens += (uint64_t)j->n_prompt;
-    S->m.cached_tokens += (uint64_t)j->n_cached;
-    S->m.generated_tokens += (uint64_t)j->n_gen;
     wake_job(S, j);
     sl->j = NULL;
     sl->state = SLOT_IDLE;
@@ -152,6 +153,8 @@ static void start(server *S, slot *sl, job *j, int prefix) {
     sl->n_done = keep;
     j->n_cached = keep;
     j->state = JOB_RUNNING;
+    S->m.prompt_tokens += (uint64_t)j->n_prompt;
+    S->m.cached_tokens += (uint64_t)keep;
     const req_params *p = &j->req.p;
     sl->sp = (sm_sampler_params){p->temperature, p->top_k, p->top_p, p->min_p, p->repeat_penalty, p->repeat_last_n,
                                  p->presence_penalty, p->frequency_penalty};
@@ -187,19 +190,20 @@ static void take_token(server *S, slot *sl, sm_token tok) {
         j->t_first = now_seconds();
         metrics_observe(&S->m.ttft, j->t_first - j->t_arrival);
     }
-    if (is_eog(S, tok)) {
-        finish(S, sl, "stop");
+    if (is_eog(S, tok) && !j->req.p.ignore_eos) {
+        finish(S, sl, "stop", 1);
         return;
     }
     j->n_gen++;
+    S->m.generated_tokens++;
     const char *piece;
     int len = sm_token_piece(S->model, tok, &piece);
     int stopped = len > 0 && text_add(&sl->txt, piece, (size_t)len, &j->req.p, j);
     if (j->req.p.stream && j->text_len >= JOB_TEXT_CAP) j->blocked = 1;
     wake_job(S, j);
-    if (stopped) finish(S, sl, "stop");
-    else if (j->req.p.max_tokens >= 0 && j->n_gen >= j->req.p.max_tokens) finish(S, sl, "length");
-    else if (sm_session_n_past(sl->s) >= sm_session_n_ctx(sl->s)) finish(S, sl, "length");
+    if (stopped) finish(S, sl, "stop", 0);
+    else if (j->req.p.max_tokens >= 0 && j->n_gen >= j->req.p.max_tokens) finish(S, sl, "length", 1);
+    else if (sm_session_n_past(sl->s) >= sm_session_n_ctx(sl->s)) finish(S, sl, "length", 1);
     else {
         sl->next = tok;
         sl->state = SLOT_GEN;
@@ -254,8 +258,8 @@ static void *scheduler(void *arg) {
         }
         /* the batch: generating slots' next tokens first, then prompt chunks */
         int n = 0, rows = 0;
-        for (int i = 0; i < S->n_slots; i++) {
-            slot *sl = &S->slots[i];
+        for (int k = 0; k < S->n_slots && rows < cap; k++) {
+            slot *sl = &S->slots[(k + S->steps) % (uint64_t)S->n_slots];   /* a fair start when they do not all fit */
             if (sl->state != SLOT_GEN || sl->j->blocked) continue;
             items[n] = (sm_batch_item){sl->s, &sl->next, 1};
             owner[n++] = sl;
@@ -305,7 +309,7 @@ static void *scheduler(void *arg) {
             if (st != SM_OK) {
                 sl->j->err_status = 500;
                 snprintf(sl->j->err_msg, sizeof sl->j->err_msg, "%s", err.message);
-                finish(S, sl, "stop");
+                finish(S, sl, "stop", 1);
                 continue;
             }
             if (sl->state == SLOT_PROMPT) {
@@ -317,7 +321,7 @@ static void *scheduler(void *arg) {
             if (sm_session_sample(sl->s, &sl->sp, &tok, &err) != SM_OK) {
                 sl->j->err_status = 500;
                 snprintf(sl->j->err_msg, sizeof sl->j->err_msg, "%s", err.message);
-                finish(S, sl, "stop");
+                finish(S, sl, "stop", 1);
                 continue;
             }
             take_token(S, sl, tok);

@@ -325,11 +325,13 @@ async function hostileTests() {
       slow.destroy();
     }
 
-    // a client that vanishes mid-stream frees its slot at once
+    // a client that vanishes mid-stream frees its slot at once: within a
+    // few steps, long before its 250 tokens would have been made
     {
+      const gen0 = await metric(srv.base, 'smallmind_generated_tokens_total');
       const gone = await new Promise((resolve) => {
         const s = net.connect(port, '127.0.0.1', () => s.write(post('/v1/completions',
-          JSON.stringify({ prompt: 'And the LORD said', max_tokens: 250, stream: true, temperature: 0 }))));
+          JSON.stringify({ prompt: 'And the LORD said', max_tokens: 250, stream: true, temperature: 0, ignore_eos: true }))));
         let got = '';
         s.on('data', (d) => {
           got += d;
@@ -338,16 +340,18 @@ async function hostileTests() {
         s.on('error', () => resolve(0));
       });
       let busy = NaN;
-      for (let k = 0; k < 20; k++) {
+      for (let k = 0; k < 500; k++) {
         busy = await metric(srv.base, 'smallmind_slots_busy');
         if (busy === 0) break;
         await sleep(10);
       }
-      check('hostile: a client gone mid-stream frees its slot', busy === 0,
-        `slots busy ${busy} ${Math.round(performance.now() - gone)} ms after the client left`);
-      const gen = await metric(srv.base, 'smallmind_generated_tokens_total');
+      const ms = Math.round(performance.now() - gone);
+      const made = (await metric(srv.base, 'smallmind_generated_tokens_total')) - gen0;
+      check('hostile: a client gone mid-stream frees its slot', busy === 0, `slots busy ${busy} ${ms} ms after the client left`);
+      console.log(`    slot freed ${ms} ms after the client left, after ${made} of its 250 tokens`);
       await sleep(300);
-      check('hostile: ... and its generation stopped', (await metric(srv.base, 'smallmind_generated_tokens_total')) === gen);
+      const made2 = (await metric(srv.base, 'smallmind_generated_tokens_total')) - gen0;
+      check('hostile: ... and its generation stopped', made2 === made && made < 250, `${made} then ${made2} tokens`);
       await healthDuring('hostile: after a vanished client', port, 2);
     }
 
@@ -361,8 +365,8 @@ async function hostileTests() {
       await sleep(200);
       const t0 = performance.now();
       const r = await streamChat(srv.base, 'Who was Aaron?');
-      check('hostile: other clients are served beside a reader that reads nothing', r.ok && performance.now() - t0 < 5000,
-        `${r.status} ${(performance.now() - t0).toFixed(0)} ms`);
+      check('hostile: other clients are served beside a reader that reads nothing', r.ok, `${r.status} ${r.body.slice(0, 200)}`);
+      console.log(`    served in ${(performance.now() - t0).toFixed(0)} ms beside it`);
       slow.destroy();
     }
     const after = await rawRequest(port, post('/v1/chat/completions', chatBody('Who was Joshua?')));
