@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -481,6 +482,22 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
 
 /* ------------------------------------------------------------ the daemon */
 
+/* Each connection's kernel send buffer is kept small (answers are small,
+ * streams go a token at a time): a client that stops reading then holds
+ * little memory, and its slot soon pauses (JOB_TEXT_CAP) instead of
+ * generating into buffers nobody reads. */
+#define SEND_BUFFER 16384
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode toe) {
+    (void)cls;
+    (void)socket_ctx;
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED) return;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int size = SEND_BUFFER;
+    if (ci) setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+}
+
 int http_start(server *S) {
     struct addrinfo hints = {0}, *ai = NULL;
     hints.ai_family = AF_UNSPEC;
@@ -498,6 +515,7 @@ int http_start(server *S) {
     S->daemon = MHD_start_daemon(flags, (uint16_t)S->opt.port, NULL, NULL, on_request, S,
                                  MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, S,
+                                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, S,
                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)S->opt.timeout,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
                                  MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,

@@ -36,7 +36,7 @@ enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
 /* The generated text a streaming job may hold before its slot waits for
  * the client to read (a slow reader never stalls the other slots). */
-#define JOB_TEXT_CAP (16 * 1024)
+#define JOB_TEXT_CAP 1024
 
 struct MHD_Connection;
 

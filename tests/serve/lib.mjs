@@ -22,8 +22,10 @@ export function finish(suite) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Starts `smallmind serve` on a free loopback port; resolves once it listens.
+// One thread (THREADS): the tests check behaviour, not speed, and on a
+// shared machine a spinning second thread only slows them.
 export async function startServer(args = [], env = {}) {
-  const proc = spawn(SM, ['serve', '-m', MODEL, '--port', '0', ...args],
+  const proc = spawn(SM, ['serve', '-m', MODEL, '--port', '0', '-t', process.env.THREADS || '1', ...args],
     { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   let exited = null;

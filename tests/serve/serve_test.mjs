@@ -211,6 +211,89 @@ async function loadTests() {
   }
 }
 
+// A client with a 2 KiB receive buffer (Python: Node cannot set
+// SO_RCVBUF) that asks for 1900 tokens and reads nothing until told to.
+function slowClient(port) {
+  return import('node:child_process').then(({ spawn }) => {
+    const script = `
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+s.connect(("127.0.0.1", ${port}))
+body = b'{"prompt": "And the LORD spake", "max_tokens": 1900, "stream": true, "temperature": 1.0, "ignore_eos": true}'
+s.sendall(b"POST /v1/completions HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body) + body)
+print("sent", flush=True)
+sys.stdin.readline()
+got = b""
+while True:
+    try:
+        d = s.recv(65536)
+    except OSError:
+        break
+    if not d:
+        break
+    got += d
+print(len(got), got.count(b"data: "), b"data: [DONE]" in got, flush=True)
+`;
+    const py = spawn(process.env.PYTHON || 'python3', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    py.stdout.on('data', (d) => { out += d; });
+    const exit = new Promise((resolve) => py.on('exit', () => resolve(out)));
+    const started = new Promise((resolve) => {
+      py.on('error', () => resolve(false));
+      const t = setInterval(() => { if (out.includes('sent')) { clearInterval(t); resolve(true); } }, 10);
+    });
+    return { py, started, exit, result: () => (out.trim().split('\n').at(-1).match(/(\d+) (\d+) (\w+)/) || []) };
+  });
+}
+
+// Until the generated-token count stops moving while a slot is busy.
+async function untilPaused(base) {
+  let last = -1, still = 0, made = 0, busy = 0;
+  for (let k = 0; k < 400 && still < 8; k++) {
+    made = await metric(base, 'smallmind_generated_tokens_total');
+    busy = await metric(base, 'smallmind_slots_busy');
+    still = made === last && busy === 1 ? still + 1 : 0;
+    last = made;
+    await sleep(25);
+  }
+  return { paused: still >= 8, made };
+}
+
+// A reader that stops reading: its slot pauses once 1 KiB of text wait (no
+// more tokens are made for it), goes on when it reads again, and is dropped
+// when it reads nothing for --timeout seconds.
+async function pausedReader() {
+  const srv = await startServer(['-c', '2048', '--timeout', '15', '--parallel', '2']);
+  try {
+    await srv.ready();
+    const a = await slowClient(srv.port);
+    if (!(await a.started)) { skip('slow reader', 'python3 is missing'); return; }
+    const p = await untilPaused(srv.base);
+    check('slow reader: a reader that stops reading pauses its slot', p.paused, `tokens ${p.made}`);
+    const served = await streamChat(srv.base, 'Who was Caleb?');
+    check('slow reader: ... while the other slots go on', served.ok, served.body.slice(0, 200));
+    a.py.stdin.write('go\n');
+    await a.exit;
+    const [, bytes, events, complete] = a.result();
+    check('slow reader: ... and it goes on once the client reads', complete === 'True' && Number(bytes) > 100000,
+      `${bytes} bytes, ${events} events, [DONE] ${complete}`);
+    const b = await slowClient(srv.port);
+    await b.started;
+    const t0 = performance.now();
+    await sleep(500);
+    let busy = 1;
+    while (busy !== 0 && performance.now() - t0 < 40000) { busy = await metric(srv.base, 'smallmind_slots_busy'); await sleep(100); }
+    b.py.stdin.write('go\n');
+    await b.exit;
+    const [, , , done] = b.result();
+    check('slow reader: a client that reads nothing for --timeout is dropped', busy === 0 && done === 'False',
+      `busy ${busy} after ${((performance.now() - t0) / 1000).toFixed(1)} s, [DONE] ${done}`);
+  } finally {
+    await srv.stop();
+  }
+}
+
 function errorShape(r, status, pattern) {
   let body = null;
   try { body = JSON.parse(r.body); } catch { /* not JSON */ }
@@ -219,7 +302,7 @@ function errorShape(r, status, pattern) {
 }
 
 async function hostileTests() {
-  const srv = await startServer(['--parallel', '4', '--max-body', String(1 << 20), '--timeout', '5']);
+  const srv = await startServer(['--parallel', '4', '--max-body', String(1 << 20), '--timeout', '5', '-c', '2048']);
   const port = srv.port;
   try {
     check('hostile: server ready', await srv.ready());
@@ -242,7 +325,7 @@ async function hostileTests() {
       ['n > 1', post('/v1/chat/completions', chatBody('hi', { n: 3 })), 400, /'n'/],
       ['five stop strings', post('/v1/chat/completions', chatBody('hi', { stop: ['a', 'b', 'c', 'd', 'e'] })), 400, /stop/],
       ['a duplicated key', post('/v1/chat/completions', '{"messages":[{"role":"user","content":"hi"}],"stream":true,"stream":false}'), 400, null],
-      ['a prompt too long for the context', post('/v1/completions', JSON.stringify({ prompt: 'In the beginning '.repeat(400) })), 400, /context/],
+      ['a prompt too long for the context', post('/v1/completions', JSON.stringify({ prompt: 'In the beginning '.repeat(2000) })), 400, /context/],
       ['a token id out of range', post('/v1/completions', JSON.stringify({ prompt: [1, 2, 99999] })), 400, /token/],
       ['deep nesting', post('/v1/chat/completions', '['.repeat(100000) + ']'.repeat(100000)), 400, null],
       ['a bad embeddings input', post('/v1/embeddings', '{"input": {"a": 1}}'), 400, /input/],
@@ -375,6 +458,8 @@ async function hostileTests() {
     const e = await srv.stop();
     check('hostile: server exits 0', e.code === 0, JSON.stringify(e) + srv.log().slice(-500));
   }
+
+  await pausedReader();
 
   // the API key
   {
