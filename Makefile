@@ -36,6 +36,9 @@ CLI_LIBS += $(shell pkg-config --libs libmicrohttpd)
 CLI_GEN := $(BUILD)/gen/server_page.o
 endif
 endif
+ifneq ($(HAVE_JANSSON)$(HAVE_MHD),11)
+$(info note: `smallmind serve` is left out: it needs libmicrohttpd and Jansson (apt-get install libmicrohttpd-dev libjansson-dev, then make))
+endif
 TEST_SRC := $(wildcard tests/unit/*.c)
 # The unit tests read some JSON fixtures with Jansson when it is present
 # (the tests that need it skip without it).

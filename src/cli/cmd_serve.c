@@ -67,18 +67,19 @@ int cmd_serve(int argc, char **argv) {
 #undef VALUE
     }
     if (key && !*key) { cli_error(a.cmd, "--api-key needs a non-empty key"); return SM_EXIT_USAGE; }
-    char def[4096];
-    if (!model && !(model = cli_default_model(def, sizeof def))) {
-        cli_error(a.cmd, "no model given and the built-in models/kjv-3m.gguf is not beside the command: pass -m MODEL");
-        return SM_EXIT_USAGE;
-    }
 #ifndef SM_HAVE_SERVER
-    (void)tok, (void)host, (void)alias, (void)tmpl, (void)kernels;
+    (void)model, (void)tok, (void)host, (void)alias, (void)tmpl, (void)kernels;
+    (void)port, (void)parallel, (void)n_ctx, (void)max_queue, (void)timeout, (void)threads, (void)max_body;
     cli_error(a.cmd, "this smallmind was built without libmicrohttpd and Jansson, which the server needs: install "
                      "libmicrohttpd-dev and libjansson-dev (apt-get install libmicrohttpd-dev libjansson-dev) and "
                      "rebuild with make");
     return SM_EXIT_ERROR;
 #else
+    char def[4096];
+    if (!model && !(model = cli_default_model(def, sizeof def))) {
+        cli_error(a.cmd, "no model given and the built-in models/kjv-3m.gguf is not beside the command: pass -m MODEL");
+        return SM_EXIT_USAGE;
+    }
     if (tmpl) {
         sm_chat_template_info ti;
         sm_error err = {0};
