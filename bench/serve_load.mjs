@@ -3,9 +3,12 @@
 // clients each send REQUESTS streamed /v1/completions requests, one after
 // another, greedy, MAX_TOKENS each (ignore_eos for servers that know it),
 // every prompt different (no prompt cache helps). Prints one JSON line:
-// aggregate generated tokens per second over the wall time, and the
-// percentiles of time to first token, inter-token latency and request
-// latency. Node 18 or later.
+// aggregate generated tokens per second over the wall time (prompts
+// included), aggregate decode tokens per second (the sum over clients of
+// each one's tokens after the first over its time from first token to the
+// end: the rate tokens stream out at while decoding), and the percentiles
+// of time to first token, inter-token latency and request latency.
+// Node 18 or later.
 //   node bench/serve_load.mjs URL CLIENTS REQUESTS MAX_TOKENS [PROMPT_WORDS]
 const [url, clients = '1', requests = '4', maxTokens = '64', promptWords = '16'] = process.argv.slice(2);
 if (!url) {
@@ -51,7 +54,8 @@ async function one(c, r) {
   }
   const end = performance.now();
   const tokens = usage ? usage.completion_tokens : pieces;
-  return { ttft: first - t0, latency: end - t0, itl: tokens > 1 ? (end - first) / (tokens - 1) : 0, tokens };
+  return { ttft: first - t0, latency: end - t0, itl: tokens > 1 ? (end - first) / (tokens - 1) : 0, tokens,
+    decodeTokens: tokens - 1, decodeMs: end - first };
 }
 
 const pct = (xs, p) => {
@@ -60,15 +64,18 @@ const pct = (xs, p) => {
 };
 
 const t0 = performance.now();
-const results = (await Promise.all(Array.from({ length: Number(clients) }, async (_, c) => {
+const perClient = await Promise.all(Array.from({ length: Number(clients) }, async (_, c) => {
   const out = [];
   for (let r = 0; r < Number(requests); r++) out.push(await one(c, r));
   return out;
-}))).flat();
+}));
 const wall = (performance.now() - t0) / 1000;
+const results = perClient.flat();
 const tokens = results.reduce((a, r) => a + r.tokens, 0);
+const decode = perClient.reduce((a, rs) => a + 1000 * rs.reduce((x, r) => x + r.decodeTokens, 0)
+  / rs.reduce((x, r) => x + r.decodeMs, 0), 0);
 const stats = { clients: Number(clients), requests: results.length, tokens, seconds: +wall.toFixed(3),
-  tokens_per_second: +(tokens / wall).toFixed(2) };
+  tokens_per_second: +(tokens / wall).toFixed(2), decode_tokens_per_second: +decode.toFixed(2) };
 for (const k of ['ttft', 'itl', 'latency'])
   for (const p of [50, 90, 99]) stats[`${k}_p${p}_ms`] = +pct(results.map((r) => r[k]), p).toFixed(1);
 console.log(JSON.stringify(stats));
