@@ -17,6 +17,7 @@ sm_model *cli_load_model(const char *cmd, const char *path, const char *tokenize
     mp.tokenizer_path = tokenizer;
     /* these only read the file: no run-time weight layout */
     mp.skip_repack = !strcmp(cmd, "inspect") || !strcmp(cmd, "tokenize");
+    mp.inspect = !strcmp(cmd, "inspect");   /* lists even what it cannot run */
     sm_model *m = NULL;
     sm_error err = {0};
     if (sm_model_load(path, &mp, &m, &err) != SM_OK) {

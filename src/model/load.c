@@ -78,10 +78,10 @@ static sm_status load_gguf_tensors(sm_model *m, sm_error *err) {
     return SM_OK;
 }
 
-static sm_status load_gguf(sm_model *m, const void *data, size_t size, sm_error *err) {
-    sm_status st = sm_gguf_parse(data, size, &m->gguf, err);
-    if (st) return st;
-    snprintf(m->format, sizeof m->format, "GGUF v%u", (unsigned)m->gguf.version);
+/* What makes a parsed GGUF file a model: architecture, vocabulary,
+ * hyperparameters, tensors. */
+static sm_status load_gguf_model(sm_model *m, sm_error *err) {
+    sm_status st;
     sm_gguf_str s;
     int r = sm_gguf_get_str(&m->gguf, "general.architecture", &s);
     if (r < 0) return sm_fail(err, SM_ERR_FORMAT, "metadata 'general.architecture' is not a string");
@@ -108,16 +108,34 @@ static sm_status load_gguf(sm_model *m, const void *data, size_t size, sm_error 
     return SM_OK;
 }
 
+/* With inspect, a file SmallMind cannot run (an unknown architecture or
+ * tokenizer, a weight type without kernels) still loads, for its listing:
+ * the reason goes to m->unsupported and the model has no weights. */
+static sm_status load_gguf(sm_model *m, const void *data, size_t size, int inspect, sm_error *err) {
+    sm_status st = sm_gguf_parse(data, size, &m->gguf, err);
+    if (st) return st;
+    snprintf(m->format, sizeof m->format, "GGUF v%u", (unsigned)m->gguf.version);
+    sm_error why = {0};
+    st = load_gguf_model(m, &why);
+    if (st && inspect && st != SM_ERR_NOMEM) {
+        snprintf(m->unsupported, sizeof m->unsupported, "%s", why.message);
+        m->has_weights = 0;
+        return SM_OK;
+    }
+    if (st && err) *err = why;
+    return st;
+}
 
-sm_status sm_model_load_buffers(const void *data, size_t size, const void *tok, size_t tok_size, sm_model **out,
-                                sm_error *err) {
+
+static sm_status load_buffers(const void *data, size_t size, const void *tok, size_t tok_size, int inspect,
+                              sm_model **out, sm_error *err) {
     *out = NULL;
     sm_model *m = sm_calloc(1, sizeof *m);
     if (!m) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
     sm_status st;
     if (size >= 4 && memcmp(data, "GGUF", 4) == 0) {
         m->kind = SM_FORMAT_GGUF;
-        st = load_gguf(m, data, size, err);
+        st = load_gguf(m, data, size, inspect, err);
     } else {
         m->kind = SM_FORMAT_LLAMA2C;
         st = sm_model_load_llama2c(m, data, size, tok, tok_size, err);
@@ -128,6 +146,11 @@ sm_status sm_model_load_buffers(const void *data, size_t size, const void *tok, 
     }
     *out = m;
     return SM_OK;
+}
+
+sm_status sm_model_load_buffers(const void *data, size_t size, const void *tok, size_t tok_size, sm_model **out,
+                                sm_error *err) {
+    return load_buffers(data, size, tok, tok_size, 0, out, err);
 }
 
 static const char *base_name(const char *path) {
@@ -150,7 +173,7 @@ sm_status sm_model_load(const char *path, const sm_model_params *params, sm_mode
             return st;
         }
     }
-    st = sm_model_load_buffers(f.data, f.size, tf.data, tf.size, out, err);
+    st = load_buffers(f.data, f.size, tf.data, tf.size, p.inspect, out, err);
     if (st) {
         sm_error_prefix(err, "%s", path);
         sm_unmap_file(&f);
@@ -194,5 +217,6 @@ void sm_model_get_info(const sm_model *m, sm_model_info *info) {
     info->add_bos = m->vocab.add_bos;
     info->n_params = m->n_params;
     info->warning = m->warning[0] ? m->warning : NULL;
+    info->unsupported = m->unsupported[0] ? m->unsupported : NULL;
     info->weights_bytes = m->weights_bytes;
 }

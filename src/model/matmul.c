@@ -68,7 +68,7 @@ static void matvec(sm_session *s, float *out, const sm_matrix *w, const float *x
     if (act != SM_GGML_F32) {
         s->tk[act].from_float(s->xq, x, w->cols);
         t.x = s->xq;
-        if (w->x16 && s->tk[w->type].matvec_x16) sm_q8_0_block_sums(s->xsum, s->xq, w->cols / SM_QK);
+        if (act == SM_GGML_Q8_0 && w->x16 && s->tk[w->type].matvec_x16) sm_q8_0_block_sums(s->xsum, s->xq, w->cols / SM_QK);
     }
     /* a hand-off costs about a microsecond: small products stay on one thread */
     if ((size_t)w->rows * w->cols < 32768 || sm_threadpool_size(s->pool) == 1) matvec_rows(&t, 0, w->rows);
@@ -140,7 +140,7 @@ static void matvecs(sm_session *s, float *c, int ldc, float *const *outs, const 
         for (int i = 0; i < n; i++) {
             void *xq = (char *)s->xq + (size_t)i * s->xq_stride;
             s->tk[act].from_float(xq, a + (size_t)i * w->cols, w->cols);
-            if (w->x16 && s->tk[w->type].matvec_x16)
+            if (act == SM_GGML_Q8_0 && w->x16 && s->tk[w->type].matvec_x16)
                 sm_q8_0_block_sums(s->xsum + (size_t)i * s->xsum_stride, xq, w->cols / SM_QK);
         }
         t.quantized = 1;

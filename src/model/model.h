@@ -53,6 +53,7 @@ struct sm_model {
     int l2c_header[7];   /* llama2.c files: the raw header, for inspect */
     char name[128];
     char warning[160];   /* a load warning for the caller to show, or "" */
+    char unsupported[512];   /* loaded for inspection only: why it cannot run, or "" */
     uint64_t n_params, weights_bytes;
     uint64_t load_ns;    /* how long sm_model_load took */
     void *x16_mem;       /* every matrix's interleaved copy, one block */

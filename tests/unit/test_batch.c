@@ -178,7 +178,10 @@ TEST(batch_logits_equal_each_session_alone) {
     REQUIRE(make_tmpdir());
     struct { const char *arch, *type; int dim; } models[] = {
         {"llama", NULL, 64}, {"llama", "Q8_0", 64}, {"llama", "Q4_0", 64}, {"gpt2", NULL, 64}, {"qwen3", "Q8_0", 64},
-        {"gemma2", NULL, 64}, {"gemma3", "Q4_K", 256}, {"phi3", "Q6_K", 256}, {"qwen2", "F16", 64}};
+        {"gemma2", NULL, 64}, {"gemma3", "Q4_K", 256}, {"phi3", "Q6_K", 256}, {"qwen2", "F16", 64},
+        {"llama", "Q4_1", 64}, {"llama", "Q5_0", 64}, {"llama", "Q5_1", 64}, {"llama", "IQ4_NL", 64},
+        {"llama", "BF16", 64}, {"llama", "Q2_K", 256}, {"llama", "Q3_K_M", 256}, {"llama", "Q5_K_M", 256},
+        {"llama", "IQ4_XS", 256}};
     char levels[128];
     snprintf(levels, sizeof levels, "%s", sm_kernels_list());
     for (char *lv = strtok(levels, " "); lv; lv = strtok(NULL, " ")) {
