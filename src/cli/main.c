@@ -21,6 +21,7 @@ static void usage(FILE *f) {
             "  bench      measure prompt and generation speed, as llama-bench does\n"
             "  quantize   convert a model's weights to F16, Q8_0, Q4_0, Q4_K or Q6_K\n"
             "  perplexity measure a model's perplexity on a text file\n"
+            "  chat       talk with a model: multi-turn, in its chat template, sessions saved and resumed\n"
             "  chat-template  print a conversation formatted with a model's chat template\n"
             "  serve      an OpenAI-compatible HTTP server with a chat page\n"
             "\n"
@@ -54,6 +55,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(c, "chat-template")) return cmd_chat_template(argc - 2, argv + 2);
     if (!strcmp(c, "serve")) return cmd_serve(argc - 2, argv + 2);
+    if (!strcmp(c, "chat")) return cmd_chat(argc - 2, argv + 2);
     cli_error(NULL, "unknown command '%s' (see smallmind --help)", c);
     return SM_EXIT_USAGE;
 }

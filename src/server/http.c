@@ -194,9 +194,11 @@ static void add_eot_stop(server *S, request *r) {
     if (sm_chat_template_resolve(S->model, S->tmpl, &ti, NULL) != SM_OK || !ti.eot) return;
     sm_token t[4];
     size_t n = 0;
-    if (sm_tokenize_ex(S->model, ti.eot, strlen(ti.eot), SM_TOKENIZE_PARSE_SPECIAL, t, 4, &n, NULL) == SM_OK && n == 1)
+    if (sm_tokenize_ex(S->model, ti.eot, strlen(ti.eot), SM_TOKENIZE_PARSE_SPECIAL, t, 4, &n, NULL) == SM_OK && n == 1) {
+        if (sm_token_is_eog(S->model, t[0])) return;
         for (int i = 0; i < S->n_eog; i++)
             if (S->eog[i] == t[0]) return;
+    }
     r->p.stop[r->p.n_stop++] = ti.eot;   /* there is room for one more than the client's */
 }
 

@@ -116,6 +116,7 @@ static void drop(server *S, slot *sl) {
 }
 
 static int is_eog(const server *S, sm_token t) {
+    if (sm_token_is_eog(S->model, t)) return 1;   /* the vocabulary's end-of-generation tokens */
     for (int i = 0; i < S->n_eog; i++)
         if (S->eog[i] == t) return 1;
     return 0;
