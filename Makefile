@@ -187,7 +187,7 @@ build-fuzz/fuzz_profile_json: tests/fuzz/fuzz_profile_json.c src/json/profile_re
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) -lm -lpthread
-SERVER_FUZZ_SRC := src/server/request.c src/server/text.c
+SERVER_FUZZ_SRC := src/server/request.c src/server/text.c $(SCHEMA_SRC)
 build-fuzz/fuzz_server_request: tests/fuzz/fuzz_server_request.c $(SERVER_FUZZ_SRC) $(LIB_SRC)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(SERVER_FUZZ_SRC) $(LIB_SRC) $(shell pkg-config --libs jansson) -lm -lpthread

@@ -6,6 +6,7 @@
  * logprobs, echo), are a 400 naming the parameter. Parameter ranges are
  * OpenAI's (API reference, "Create chat completion"). */
 #include "request.h"
+#include "json/json_schema.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -79,6 +80,57 @@ static char *own(request *r, size_t len) {
     char *s = malloc(len + 1);
     if (s) r->owned[r->n_owned++] = s;
     return s;
+}
+
+/* The grammar text to a grammar and this request's matcher. */
+static int make_grammar(request *r, const char *text, req_error *e) {
+    sm_error err = {0};
+    sm_status st = sm_grammar_parse(text, strlen(text), NULL, &r->grammar, &err);
+    if (st == SM_OK) st = sm_grammar_matcher_new(r->grammar, &r->matcher, &err);
+    if (st == SM_ERR_NOMEM) return req_fail(e, 500, "server_error", NULL, "out of memory");
+    if (st) return req_fail(e, 400, BAD, "response_format", "response_format: the schema's grammar: %s", err.message);
+    return 0;
+}
+
+/* response_format (OpenAI's "Structured Outputs"): {"type": "text"} (free
+ * text), {"type": "json_object"} (any JSON object), {"type": "json_schema",
+ * "json_schema": {"name": ..., "schema": {...}, "strict": ...}} (JSON valid
+ * under the schema; without "schema", any object). llama.cpp's server also
+ * takes {"type": "json_object", "schema": {...}}; so do we. */
+static int parse_response_format(json_t *o, request *r, req_error *e) {
+    const char *P = "response_format";
+    json_t *rf = json_object_get(o, P);
+    if (!rf || json_is_null(rf)) return 0;
+    if (!json_is_object(rf)) return req_fail(e, 400, BAD, P, "'response_format' must be an object, not %s", kind(rf));
+    json_t *type = json_object_get(rf, "type");
+    if (!json_is_string(type))
+        return req_fail(e, 400, BAD, P, "'response_format.type' must be \"text\", \"json_object\" or \"json_schema\"");
+    const char *t = json_string_value(type);
+    json_t *schema = NULL;
+    if (!strcmp(t, "text")) {
+        return 0;
+    } else if (!strcmp(t, "json_object")) {
+        schema = json_object_get(rf, "schema");
+    } else if (!strcmp(t, "json_schema")) {
+        json_t *js = json_object_get(rf, "json_schema");
+        if (!json_is_object(js))
+            return req_fail(e, 400, BAD, P, "'response_format.json_schema' must be an object with the schema in \"schema\"");
+        schema = json_object_get(js, "schema");
+    } else {
+        return req_fail(e, 400, BAD, P, "'response_format.type' is '%s'; it must be \"text\", \"json_object\" or "
+                        "\"json_schema\"", t);
+    }
+    if (!schema || json_is_null(schema)) return make_grammar(r, sm_grammar_json_object(), e);
+    if (!json_is_object(schema) && !json_is_boolean(schema))
+        return req_fail(e, 400, BAD, P, "the JSON schema in response_format must be an object, not %s", kind(schema));
+    sm_error err = {0};
+    char *text = NULL;
+    sm_status st = sm_json_schema_to_grammar(schema, &text, NULL, 0, &err);
+    if (st == SM_ERR_NOMEM) return req_fail(e, 500, "server_error", NULL, "out of memory");
+    if (st) return req_fail(e, 400, BAD, P, "response_format: the JSON schema cannot be used: %s", err.message);
+    int rc = make_grammar(r, text, e);
+    sm_json_schema_free(text);
+    return rc;
 }
 
 /* Sampling and stopping: what chat and completions share. */
@@ -160,7 +212,7 @@ static int parse_params(json_t *o, const req_limits *lim, request *r, req_error 
             p->stop[p->n_stop++] = json_string_value(s);
         }
     }
-    return 0;
+    return parse_response_format(o, r, e);
 }
 
 /* A message's content: a string, null (nothing), or an array of parts of
@@ -337,6 +389,8 @@ void request_free(request *r) {
     free(r->msgs);
     for (size_t i = 0; i < r->n_owned; i++) free(r->owned[i]);
     free(r->owned);
+    sm_grammar_matcher_free(r->matcher);
+    sm_grammar_free(r->grammar);
     if (r->doc) json_decref((json_t *)r->doc);
     memset(r, 0, sizeof *r);
 }

@@ -1,7 +1,9 @@
 /* request.h - an OpenAI API request body (JSON, read with Jansson) turned
  * into the parameters the server runs: /v1/chat/completions,
  * /v1/completions and /v1/embeddings. Apart from the HTTP layer, so that a
- * fuzz target (tests/fuzz/fuzz_server_request.c) can drive it alone. */
+ * fuzz target (tests/fuzz/fuzz_server_request.c) can drive it alone.
+ * response_format's JSON Schema becomes a grammar here (src/json's
+ * converter, then sm_grammar_parse), so a bad schema is the request's 400. */
 #ifndef SM_SERVER_REQUEST_H
 #define SM_SERVER_REQUEST_H
 
@@ -59,6 +61,10 @@ typedef struct request {
     req_prompt *prompts;
     size_t n_prompts;
     int base64;                 /* embeddings: encoding_format "base64" */
+    /* response_format json_object / json_schema: the grammar the output
+     * follows and this request's matcher over it (NULL: free text) */
+    sm_grammar *grammar;
+    sm_grammar_matcher *matcher;
     void *doc;                  /* the parsed document (json_t *) */
     char **owned;               /* strings made here (joined content parts) */
     size_t n_owned;

@@ -14,7 +14,13 @@
  * Numerics: a batch gives each session exactly what it would get alone
  * (sm_session_eval_batch), and every prompt is read in chunks of at least
  * two tokens (a lone prompt token would take the one-token products), so a
- * request's tokens do not depend on what runs beside it. */
+ * request's tokens do not depend on what runs beside it.
+ *
+ * response_format: a request with a grammar samples through
+ * sm_session_sample_grammar with its own matcher (request.c made it) over
+ * the server's one grammar vocabulary; an end token comes only where the
+ * output is complete, and the reply ends when the grammar allows nothing
+ * more. */
 #include "server.h"
 
 #include <math.h>
@@ -191,7 +197,8 @@ static void take_token(server *S, slot *sl, sm_token tok) {
         j->t_first = now_seconds();
         metrics_observe(&S->m.ttft, j->t_first - j->t_arrival);
     }
-    if (is_eog(S, tok) && !j->req.p.ignore_eos) {
+    /* under a grammar, an end token comes only where the output is complete */
+    if (is_eog(S, tok) && (!j->req.p.ignore_eos || j->req.matcher)) {
         finish(S, sl, "stop", 1);
         return;
     }
@@ -202,7 +209,9 @@ static void take_token(server *S, slot *sl, sm_token tok) {
     int stopped = len > 0 && text_add(&sl->txt, piece, (size_t)len, &j->req.p, j);
     if (j->req.p.stream && j->text_len >= JOB_TEXT_CAP) j->blocked = 1;
     wake_job(S, j);
+    const sm_grammar_matcher *g = j->req.matcher;
     if (stopped) finish(S, sl, "stop", 0);
+    else if (g && sm_grammar_matcher_is_complete(g) && !sm_grammar_matcher_can_continue(g)) finish(S, sl, "stop", 1);
     else if (j->req.p.max_tokens >= 0 && j->n_gen >= j->req.p.max_tokens) finish(S, sl, "length", 1);
     else if (sm_session_n_past(sl->s) >= sm_session_n_ctx(sl->s)) finish(S, sl, "length", 1);
     else {
@@ -319,7 +328,10 @@ static void *scheduler(void *arg) {
             }
             if (sl->j->cancelled) continue;   /* dropped at the top of the next step */
             sm_token tok;
-            if (sm_session_sample(sl->s, &sl->sp, &tok, &err) != SM_OK) {
+            sm_grammar_matcher *g = sl->j->req.matcher;
+            sm_status sst = g ? sm_session_sample_grammar(sl->s, &sl->sp, g, S->gvocab, &tok, &err)
+                              : sm_session_sample(sl->s, &sl->sp, &tok, &err);
+            if (sst != SM_OK) {
                 sl->j->err_status = 500;
                 snprintf(sl->j->err_msg, sizeof sl->j->err_msg, "%s", err.message);
                 finish(S, sl, "stop", 1);

@@ -88,6 +88,10 @@ static int load(server *S) {
     if (ti.warning) fprintf(stderr, "smallmind serve: warning: %s\n", ti.warning);
     find_eog(S);
     S->max_piece = longest_piece(S->model, S->info.n_vocab);
+    if (sm_grammar_vocab_for_model(S->model, &S->gvocab, &err) != SM_OK) {
+        snprintf(S->load_error, sizeof S->load_error, "%s", err.message);
+        return -1;
+    }
     return 0;
 }
 
@@ -129,6 +133,7 @@ static void free_server(server *S) {
     }
     free(S->slots);
     sm_session_free(S->ws);
+    sm_grammar_vocab_free(S->gvocab);
     sm_model_free(S->model);
     pthread_mutex_destroy(&S->mu);
     pthread_cond_destroy(&S->wake);

@@ -108,6 +108,7 @@ typedef struct server {
     sm_token eog[4];            /* tokens that end a reply */
     int n_eog;
     size_t max_piece;           /* the longest token text, to bound prompt sizes */
+    sm_grammar_vocab *gvocab;   /* the vocabulary for response_format's grammars (one per model) */
     sm_session *ws;             /* the workspace the batches run on (and embeddings) */
     slot *slots;
     int n_slots, n_busy;

@@ -11,6 +11,7 @@
 //            connections, vanishing clients, API key, queue limit, loading,
 //            SIGTERM; /health within 100 ms throughout
 //   page     the chat page in headless Chromium (playwright-core)
+//   format   response_format json_schema / json_object (format.mjs)
 // Arguments select sections (default: all).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,6 +21,7 @@ import path from 'node:path';
 import {
   SM, MODEL, check, skip, finish, sleep, startServer, rawRequest, post, healthMs, parseSSE, assemble, metric,
 } from './lib.mjs';
+import { formatTests } from './format.mjs';
 
 const sections = process.argv.slice(2);
 const want = (s) => sections.length === 0 || sections.includes(s);
@@ -604,6 +606,7 @@ try {
   if (want('load')) await loadTests();
   if (want('hostile')) await hostileTests();
   if (want('page')) await pageTests();
+  if (want('format')) await formatTests();
 } catch (e) {
   check('serve tests ran to the end', false, String(e.stack || e));
 }
