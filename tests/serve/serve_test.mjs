@@ -485,9 +485,10 @@ async function hostileTests() {
   {
     const s = await startServer(['--parallel', '1', '--max-queue', '1', '-c', '2048']);
     await s.ready();
-    const long = (n) => rawRequest(s.port, post('/v1/completions', JSON.stringify({ prompt: 'And', max_tokens: n, temperature: 1.5 })),
-      { timeout: 60000 });
-    const first = long(600);
+    // ignore_eos: the running one must not end early at an end-of-generation token
+    const long = (n) => rawRequest(s.port, post('/v1/completions', JSON.stringify({ prompt: 'And', max_tokens: n,
+      temperature: 1.5, ignore_eos: true })), { timeout: 60000 });
+    const first = long(1500);
     await sleep(150);
     const second = long(10);
     await sleep(150);
