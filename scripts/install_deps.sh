@@ -8,7 +8,9 @@
 #   unicode-data                 regenerating src/text/unicode_tables.c
 #   librsvg2-bin                 rendering the profiler's SVG
 #   tmux                         driving `smallmind chat` in a terminal (tests/chatcmd_test.sh)
-#   nodejs, npm                  the JSON Schema validator of tests/grammar_test.sh (ajv)
+#   nodejs, npm                  the JSON Schema validator of tests/grammar_test.sh (ajv); the server's
+#                                tests (the OpenAI Node SDK, ajv, playwright-core)
+#   chromium                     the server's chat page in headless Chromium (tests/serve_test.sh)
 # and, with npm, the packages of each tests/*/package-lock.json (npm ci).
 # With --ci, also what .ci/run needs: clang (the libFuzzer targets), the
 # AArch64 cross compiler and qemu-user (the NEON kernels).
@@ -16,7 +18,7 @@
 # what is missing and leaves it (the tests that need it are skipped). Says
 # nothing when everything is there. Always exits 0: the tests report the rest.
 set -u
-pkgs=(pkg-config libjansson-dev libmicrohttpd-dev python3-torch python3-numpy unicode-data librsvg2-bin tmux nodejs)
+pkgs=(pkg-config libjansson-dev libmicrohttpd-dev python3-torch python3-numpy unicode-data librsvg2-bin tmux nodejs chromium)
 [ "${1:-}" = --ci ] && pkgs+=(clang gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 if ! command -v dpkg-query > /dev/null; then
     echo "install_deps: not a Debian system; the tests need: ${pkgs[*]} (or their equivalents)"

@@ -29,4 +29,5 @@ tally_run bash tests/profile_test.sh
 tally_run bash tests/profile_tools_test.sh
 tally_run bash tests/train_test.sh
 tally_run bash tests/install_test.sh
+tally_run bash tests/serve_test.sh
 tally_end

@@ -342,7 +342,7 @@ int cmd_chat(int argc, char **argv) {
     c->n_predict = (int)n_predict;
     k.sys_arg = (char *)sys;
     sm_sampler_params *s = &c->gp.sampler;
-    *s = (sm_sampler_params){(float)temp, (int)top_k, (float)top_p, (float)min_p, (float)penalty, (int)last_n};
+    *s = (sm_sampler_params){(float)temp, (int)top_k, (float)top_p, (float)min_p, (float)penalty, (int)last_n, 0.0f, 0.0f};
     c->gp.ignore_eos = ignore_eos;
     c->gp.grammar = grammar.matcher;
     c->gp.grammar_vocab = grammar.vocab;

@@ -1,7 +1,7 @@
 /* sampler.c - picking the next token from the logits.
  *
- * The order follows llama.cpp's default chain: repetition penalty, top-k,
- * top-p, min-p, temperature, then a draw. Temperature 0 is greedy. Sorting
+ * The order follows llama.cpp's default chain: penalties (repetition, then
+ * frequency and presence), top-k, top-p, min-p, temperature, then a draw. Temperature 0 is greedy. Sorting
  * is done here (no qsort: glibc's may allocate) on the session's scratch. */
 #include "sampler.h"
 #include "core/error.h"
@@ -9,7 +9,7 @@
 #include <math.h>
 
 sm_sampler_params sm_sampler_default_params(void) {
-    sm_sampler_params p = {0.8f, 40, 0.95f, 0.05f, 1.0f, 64};
+    sm_sampler_params p = {0.8f, 40, 0.95f, 0.05f, 1.0f, 64, 0.0f, 0.0f};
     return p;
 }
 
@@ -83,18 +83,25 @@ sm_status sm_session_sample_masked(sm_session *s, const sm_sampler_params *sp_in
     int n = s->model->hp.n_vocab;
     const float *logits = s->logits;
     for (int i = 0; i < n; i++) s->gen.cand[i] = (sm_candidate){logits[i], i};
-    if (sp.repeat_penalty != 1.0f && sp.repeat_last_n != 0) {
+    int penalize = sp.repeat_penalty != 1.0f || sp.presence_penalty != 0.0f || sp.frequency_penalty != 0.0f;
+    if (penalize && sp.repeat_last_n != 0) {
+        /* Over the last repeat_last_n tokens, as llama.cpp's penalties: each
+         * distinct token's logit is divided (positive) or multiplied
+         * (negative) by the repetition penalty once, then lowered by its
+         * count times the frequency penalty plus the presence penalty
+         * (OpenAI's definition). */
         int last = sp.repeat_last_n < 0 || sp.repeat_last_n > s->n_past ? s->n_past : sp.repeat_last_n;
         const sm_token *h = s->history + (s->n_past - last);
-        /* Each distinct recent token is penalised once. */
+        int32_t *count = s->gen.counts;
+        for (int i = 0; i < last; i++) count[h[i]]++;
         for (int i = 0; i < last; i++) {
             sm_token t = h[i];
-            if (s->gen.penalized[t]) continue;
-            s->gen.penalized[t] = 1;
+            if (count[t] == 0) continue;   /* done already */
             float *l = &s->gen.cand[t].logit;
-            *l = *l > 0.0f ? *l / sp.repeat_penalty : *l * sp.repeat_penalty;
+            if (sp.repeat_penalty != 1.0f) *l = *l > 0.0f ? *l / sp.repeat_penalty : *l * sp.repeat_penalty;
+            *l -= (float)count[t] * sp.frequency_penalty + sp.presence_penalty;
+            count[t] = 0;
         }
-        for (int i = 0; i < last; i++) s->gen.penalized[h[i]] = 0;
     }
     if (allowed) {
         /* only the allowed tokens stay candidates */
