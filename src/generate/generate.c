@@ -229,9 +229,10 @@ sm_status sm_generate(sm_session *s, const char *prompt, const sm_generate_param
     if (stop_total > MAX_STOP_BYTES)
         return sm_fail(err, SM_ERR_INVALID_ARG, "stop strings are %zu bytes in all; at most %d are allowed",
                        stop_total, MAX_STOP_BYTES);
-    if (gp.draft && (gp.grammar || (gp.sampler.repeat_penalty != 1.0f && gp.sampler.repeat_last_n != 0)))
+    if (gp.draft && (gp.grammar || (gp.sampler.repeat_penalty != 1.0f && gp.sampler.repeat_last_n != 0) ||
+                     gp.sampler.presence_penalty != 0.0f || gp.sampler.frequency_penalty != 0.0f))
         return sm_fail(err, SM_ERR_UNSUPPORTED, "speculative decoding (a draft model) does not combine with %s yet",
-                       gp.grammar ? "a grammar" : "a repetition penalty");
+                       gp.grammar ? "a grammar" : "a repetition, presence or frequency penalty");
     if (gp.draft && (gp.n_draft < 0 || gp.n_draft > 64))
         return sm_fail(err, SM_ERR_INVALID_ARG, "n_draft %d is out of range (1 to 64, or 0 for 8)", gp.n_draft);
     if (gp.n_keep < 0 || gp.n_keep >= s->n_ctx)
