@@ -203,6 +203,12 @@ const float *sm_session_logits(const sm_session *session);
  * logits (n x n_vocab floats), for tools that score text. */
 sm_status sm_session_eval_all(sm_session *session, const sm_token *tokens, size_t n, float *logits,
                               sm_error *err);
+/* sm_session_eval_all with each row computed as a one-token pass computes it
+ * (matrix x vector products, 16 weight rows at a time against every row so
+ * the weights are still read once; one-token attention per row): row i's
+ * logits are bit for bit those of sm_session_eval of the tokens one at a
+ * time. For checking a draft model's proposals (speculative decoding). */
+sm_status sm_session_eval_rows(sm_session *session, const sm_token *tokens, size_t n, float *logits, sm_error *err);
 
 /* ------------------------------------------------------------- sampling */
 

@@ -107,7 +107,7 @@ sm_status sm_spec_round(sm_spec *sp, sm_session *t, const sm_sampler_params *smp
     }
     /* the target reads c and every proposal at once */
     int base = t->n_past;
-    if ((st = sm_session_eval_all(t, sp->batch, (size_t)n + 1, sp->logits, err))) return st;
+    if ((st = sm_session_eval_rows(t, sp->batch, (size_t)n + 1, sp->logits, err))) return st;
     int kept = 0;
     sm_token after = -1;
     for (int i = 0; i < n; i++) {

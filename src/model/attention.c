@@ -159,6 +159,14 @@ void sm_attention(sm_session *s, const sm_session *kv, const float *q, float *ou
     else attention_batch(s, q, out, layer_k(kv, layer), layer_v(kv, layer), pos0, n, window);
 }
 
+void sm_attention_rows(sm_session *s, const sm_session *kv, const float *q, float *out, int layer, int pos0, int n,
+                       int window) {
+    size_t qd = (size_t)s->model->hp.n_heads * s->model->hp.head_dim;
+    for (int i = 0; i < n; i++)
+        attention_one(s, kv, q + (size_t)i * qd, out + (size_t)i * qd, layer_k(kv, layer), layer_v(kv, layer),
+                      pos0 + i, window);
+}
+
 /* The one-token runs of a batch of several sessions (the first b->n_vec
  * seqs, one row each), every (run, head) a task: the same three passes as
  * attention_one, each head in its own session's score buffer. */

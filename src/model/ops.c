@@ -123,7 +123,9 @@ void op_store_kv(sm_session *s, const sm_fwd_batch *b, int l, const float *k, co
 }
 
 void op_attention(sm_session *s, const sm_fwd_batch *b, int l, const float *q, float *out, int window) {
-    if (b->n_seq == 1) sm_attention(s, b->seq[0].s, q, out, l, b->seq[0].pos0, b->n, window);
+    if (b->n_seq == 1 && b->n_vec == b->n && b->n > 1)   /* rows as one-token passes (exact) */
+        sm_attention_rows(s, b->seq[0].s, q, out, l, b->seq[0].pos0, b->n, window);
+    else if (b->n_seq == 1) sm_attention(s, b->seq[0].s, q, out, l, b->seq[0].pos0, b->n, window);
     else sm_attention_seqs(s, b, l, q, out, window);
 }
 
@@ -211,7 +213,7 @@ void op_logits(sm_session *s, const sm_fwd_batch *b) {
     op_norm(s, SM_SC_FINAL_NORM, x, x, m->output_norm, m->output_norm_b, n - first);
     float cap = m->hp.final_softcap;
     if (all_logits) {
-        op_matmul(s, SM_SC_LOGITS, all_logits, V, &m->output, s->x, n, n == 1, NULL, 0);
+        op_matmul(s, SM_SC_LOGITS, all_logits, V, &m->output, s->x, n, n == 1 ? 1 : b->n_vec, NULL, 0);
         if (cap > 0) sm_softcap(all_logits, n * V, cap);
         memcpy(logits, all_logits + (size_t)(n - 1) * V, (size_t)V * sizeof(float));
     } else {

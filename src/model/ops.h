@@ -35,6 +35,10 @@ void sm_attention(sm_session *s, const sm_session *kv, const float *q, float *ou
  * longer run. */
 void sm_attention_seqs(sm_session *s, const sm_fwd_batch *b, int layer, const float *q, float *out, int window);
 /* Floats of per-thread scratch the prompt attention needs. */
+/* n rows of one session at positions pos0.. as n one-token attentions
+ * (each row's numbers exactly those of a one-token pass). */
+void sm_attention_rows(sm_session *s, const sm_session *kv, const float *q, float *out, int layer, int pos0, int n,
+                       int window);
 size_t sm_attention_scratch(int head_dim);
 
 /* The timed operations. */

@@ -270,9 +270,9 @@ const float *sm_session_logits(const sm_session *s) { return s->logits; }
 /* One session's n <= batch_cap tokens at its next positions, on ws's
  * buffers and threads (ws is s itself but for sm_session_eval_batch). */
 static void forward_one(sm_session *ws, sm_session *s, const sm_token *tokens, int n, int want_logits,
-                        float *all_logits, float *embd_sum) {
+                        float *all_logits, float *embd_sum, int exact) {
     sm_fwd_seq seq = {s, 0, n, s->n_past, want_logits};
-    sm_fwd_batch b = {tokens, n, n == 1, &seq, 1, all_logits, embd_sum};
+    sm_fwd_batch b = {tokens, n, n == 1 || exact ? n : 0, &seq, 1, all_logits, embd_sum};
     sm_forward(ws, &b);
     for (int j = 0; j < n; j++) s->history[s->n_past++] = tokens[j];
 }
@@ -293,7 +293,7 @@ static sm_status check_tokens(const sm_session *s, const sm_token *tokens, size_
  * copied out in order; with embd_sum, the final hidden states are summed
  * there instead of computing logits. */
 static sm_status eval(sm_session *s, const sm_token *tokens, size_t n, float *all_logits, float *embd_sum,
-                      sm_error *err) {
+                      int exact, sm_error *err) {
     if (!s || (!tokens && n)) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_session_eval: session and tokens are required");
     if (n == 0) return SM_OK;
     sm_status st = check_tokens(s, tokens, n, err);
@@ -306,7 +306,7 @@ static sm_status eval(sm_session *s, const sm_token *tokens, size_t n, float *al
     for (size_t i = 0; i < n; i += (size_t)s->batch_cap) {
         int b = (int)(n - i < (size_t)s->batch_cap ? n - i : (size_t)s->batch_cap);
         float *out = all_logits ? all_logits + i * (size_t)n_vocab : NULL;
-        forward_one(s, s, tokens + i, b, i + (size_t)b == n, out, embd_sum);
+        forward_one(s, s, tokens + i, b, i + (size_t)b == n, out, embd_sum, exact);
     }
     s->logits_valid = 1;
     if (outer) sm_prof_end(s->prof, 0, 0);
@@ -314,12 +314,17 @@ static sm_status eval(sm_session *s, const sm_token *tokens, size_t n, float *al
 }
 
 sm_status sm_session_eval(sm_session *s, const sm_token *tokens, size_t n, sm_error *err) {
-    return eval(s, tokens, n, NULL, NULL, err);
+    return eval(s, tokens, n, NULL, NULL, 0, err);
 }
 
 sm_status sm_session_eval_all(sm_session *s, const sm_token *tokens, size_t n, float *logits, sm_error *err) {
     if (!logits) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_session_eval_all: logits buffer is NULL");
-    return eval(s, tokens, n, logits, NULL, err);
+    return eval(s, tokens, n, logits, NULL, 0, err);
+}
+
+sm_status sm_session_eval_rows(sm_session *s, const sm_token *tokens, size_t n, float *logits, sm_error *err) {
+    if (!logits) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_session_eval_rows: logits buffer is NULL");
+    return eval(s, tokens, n, logits, NULL, 1, err);
 }
 
 sm_status sm_session_eval_batch(sm_session *ws, const sm_batch_item *items, int n_items, sm_error *err) {
@@ -345,7 +350,7 @@ sm_status sm_session_eval_batch(sm_session *ws, const sm_batch_item *items, int 
     int outer = ws->prof && ws->prof->depth <= 1;
     if (outer) sm_prof_begin(ws->prof, SM_SC_USER, -1);
     if (n_items == 1) {
-        forward_one(ws, items[0].session, items[0].tokens, items[0].n_tokens, 1, NULL, NULL);
+        forward_one(ws, items[0].session, items[0].tokens, items[0].n_tokens, 1, NULL, NULL, 0);
     } else {
         /* rows: the one-token items first, then the others, each item's tokens together */
         int rows = 0, n_vec = 0, k = 0;
@@ -376,7 +381,7 @@ sm_status sm_session_embed(sm_session *s, const sm_token *tokens, size_t n, floa
     int dim = s->model->hp.dim;
     s->n_past = 0;
     memset(out, 0, (size_t)dim * sizeof(float));
-    sm_status st = eval(s, tokens, n, NULL, out, err);
+    sm_status st = eval(s, tokens, n, NULL, out, 0, err);
     s->logits_valid = 0;   /* the pass summed hidden states instead */
     if (st) return st;
     /* the mean, then unit length */

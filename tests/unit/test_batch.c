@@ -306,3 +306,64 @@ TEST(embedding_projects_to_the_mean_logits) {
     sm_session_free(s);
     sm_model_free(m);
 }
+
+/* sm_session_eval_rows (speculative decoding's check of a draft): each
+ * row's logits bit for bit those of the tokens evaluated one at a time,
+ * after a prompt, for every architecture feature, weight type and kernel
+ * level, on 1 and 2 threads; the session holds the tokens afterwards. */
+static long rows_vs_one_at_a_time(const char *path, const char *kernels, int threads, const char *what) {
+    sm_model *m = NULL;
+    sm_error err = {0};
+    if (sm_model_load(path, NULL, &m, &err) != SM_OK) {
+        test_fail(__FILE__, __LINE__, "%s: %s", what, err.message);
+        return -1;
+    }
+    sm_model_info info;
+    sm_model_get_info(m, &info);
+    sm_session *a = new_session(m, kernels, threads), *b = new_session(m, kernels, threads);
+    long differ = 0;
+    enum { NP = 6, NR = 9 };
+    sm_token toks[NP + NR];
+    uint64_t rng = 99;
+    for (int i = 0; i < NP + NR; i++) toks[i] = next_token(&rng, info.n_vocab);
+    float *rows = malloc((size_t)NR * info.n_vocab * sizeof(float));
+    if (a && b && rows && sm_session_eval(a, toks, NP, &err) == SM_OK && sm_session_eval(b, toks, NP, &err) == SM_OK &&
+        sm_session_eval_rows(a, toks + NP, NR, rows, &err) == SM_OK) {
+        for (int i = 0; i < NR; i++) {
+            if (sm_session_eval(b, &toks[NP + i], 1, &err) != SM_OK) { differ++; break; }
+            if (memcmp(sm_session_logits(b), rows + (size_t)i * info.n_vocab, (size_t)info.n_vocab * sizeof(float)))
+                differ++;
+        }
+        if (sm_session_n_past(a) != NP + NR ||
+            memcmp(sm_session_logits(a), sm_session_logits(b), (size_t)info.n_vocab * sizeof(float)))
+            differ++;
+    } else {
+        differ++;
+    }
+    CHECKF(differ == 0, "%s, %d threads: %ld rows differ from one-token passes", what, threads, differ);
+    free(rows);
+    sm_session_free(a);
+    sm_session_free(b);
+    sm_model_free(m);
+    return differ;
+}
+
+TEST(eval_rows_equal_one_token_passes) {
+    REQUIRE(make_tmpdir());
+    struct { const char *arch, *type; int dim; } models[] = {
+        {"llama", NULL, 64}, {"llama", "Q8_0", 64}, {"llama", "Q4_0", 64}, {"gpt2", NULL, 64},
+        {"qwen3", "Q8_0", 64}, {"gemma2", NULL, 64}, {"gemma3", "Q4_K", 256}, {"phi3", "Q6_K", 256},
+        {"qwen2", "F16", 64}, {"llama", "IQ4_XS", 256}};
+    char levels[128];
+    snprintf(levels, sizeof levels, "%s", sm_kernels_list());
+    for (char *lv = strtok(levels, " "); lv; lv = strtok(NULL, " ")) {
+        for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+            const char *path = make_model(models[i].arch, models[i].type, models[i].dim);
+            REQUIRE(path);
+            char what[96];
+            snprintf(what, sizeof what, "%s %s (%s)", models[i].arch, models[i].type ? models[i].type : "F32", lv);
+            rows_vs_one_at_a_time(path, lv, 1, what);
+            rows_vs_one_at_a_time(path, lv, 2, what);
+        }
+    }
+}
