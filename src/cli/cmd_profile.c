@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "profile_report.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,9 +85,16 @@ static double percentile(const double *sorted, int n, double p) {
 /* Builds the original tool's model in a temporary file; returns its path. */
 static int build_default_model(int deep, char *path, size_t cap) {
     const char *dir = getenv("TMPDIR");
-    snprintf(path, cap, "%s/smallmind-profile-XXXXXX", dir && *dir ? dir : "/tmp");
+    int w = snprintf(path, cap, "%s/smallmind-profile-XXXXXX", dir && *dir ? dir : "/tmp");
+    if (w < 0 || (size_t)w >= cap) {
+        cli_error("profile", "TMPDIR is too long for a temporary model file (%d bytes at most)", (int)cap - 30);
+        return 0;
+    }
     int fd = mkstemp(path);
-    if (fd < 0) return 0;
+    if (fd < 0) {
+        cli_error("profile", "cannot create a temporary model file in '%s': %s", dir && *dir ? dir : "/tmp", strerror(errno));
+        return 0;
+    }
     close(fd);
     sm_init_params p = sm_init_default_params();
     p.arch = "gpt2";
@@ -133,6 +141,10 @@ int cmd_profile(int argc, char **argv) {
     }
     (void)v;
     d.out_path = out ? out : "profile.md";
+    /* every output is checked before minutes of profiling */
+    if (!cli_prepare_output(a.cmd, d.out_path) || (d.json_path && !cli_prepare_output(a.cmd, d.json_path)) ||
+        (d.svg_path && !cli_prepare_output(a.cmd, d.svg_path)))
+        return SM_EXIT_ERROR;
     d.n_inferences = (int)n_inf;
     d.n_tokens = (int)n_tok;
     uint64_t t_start = sm_now_ns();

@@ -19,6 +19,12 @@ int cmd_train(int argc, char **argv);
  * error; NULL on failure. */
 sm_model *cli_load_model(const char *cmd, const char *path, const char *tokenizer);
 
+/* Checks that an output file can be written (a regular file or a new one,
+ * a link's target, in a writable directory; see sm_output_check) before any
+ * work starts, and removes the temporary files interrupted writes of it left
+ * behind, saying so. Prints the error and returns 0 when it cannot be written. */
+int cli_prepare_output(const char *cmd, const char *path);
+
 /* The built-in model's path: $SMALLMIND_MODEL if set, else models/kjv-3m.gguf
  * beside the executable or one directory up (for build/smallmind); NULL if
  * there is none. */

@@ -2,6 +2,8 @@
 #include "args.h"
 #include "commands.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,23 +49,35 @@ sm_model *cli_load_model(const char *cmd, const char *path, const char *tokenize
     return m;
 }
 
+static void on_stale(void *user, const char *file, uint64_t bytes) {
+    fprintf(stderr, "smallmind %s: removed '%s' (%llu bytes), the temporary file of a write that was interrupted\n",
+            (const char *)user, file, (unsigned long long)bytes);
+}
+
+int cli_prepare_output(const char *cmd, const char *path) {
+    sm_error err = {0};
+    if (sm_output_check(path, &err) != SM_OK) {
+        cli_error(cmd, "%s", err.message);
+        return 0;
+    }
+    sm_output_remove_stale(path, on_stale, (void *)cmd);
+    return 1;
+}
+
 const char *cli_default_model(char *buf, size_t cap) {
     const char *env = getenv("SMALLMIND_MODEL");
-    if (env && *env) {
-        snprintf(buf, cap, "%s", env);
-        return buf;
-    }
-    char exe[2048];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return NULL;
+    if (env && *env) return env;   /* used as it is: no copy to cut short */
+    char exe[PATH_MAX + 1];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe);
+    if (n <= 0 || (size_t)n >= sizeof exe) return NULL;
     exe[n] = '\0';
     char *slash = strrchr(exe, '/');
     if (!slash) return NULL;
     *slash = '\0';
     const char *rel[] = {"/models/kjv-3m.gguf", "/../models/kjv-3m.gguf"};
     for (int i = 0; i < 2; i++) {
-        snprintf(buf, cap, "%s%s", exe, rel[i]);
-        if (access(buf, R_OK) == 0) return buf;
+        int w = snprintf(buf, cap, "%s%s", exe, rel[i]);
+        if (w > 0 && (size_t)w < cap && access(buf, R_OK) == 0) return buf;
     }
     return NULL;
 }
@@ -82,15 +96,22 @@ int main(int argc, char **argv) {
         printf("smallmind %s\nsimd: %s\nkernels: %s\n", SM_VERSION, sm_cpu_simd_features(), sm_kernels_list());
         return SM_EXIT_OK;
     }
-    if (!strcmp(c, "run")) return cmd_run(argc - 2, argv + 2);
-    if (!strcmp(c, "inspect")) return cmd_inspect(argc - 2, argv + 2);
-    if (!strcmp(c, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
-    if (!strcmp(c, "init")) return cmd_init(argc - 2, argv + 2);
-    if (!strcmp(c, "profile")) return cmd_profile(argc - 2, argv + 2);
-    if (!strcmp(c, "quantize")) return cmd_quantize(argc - 2, argv + 2);
-    if (!strcmp(c, "bench")) return cmd_bench(argc - 2, argv + 2);
-    if (!strcmp(c, "perplexity")) return cmd_perplexity(argc - 2, argv + 2);
-    if (!strcmp(c, "train")) return cmd_train(argc - 2, argv + 2);
+    static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
+        {"run", cmd_run}, {"inspect", cmd_inspect}, {"tokenize", cmd_tokenize}, {"init", cmd_init},
+        {"profile", cmd_profile}, {"quantize", cmd_quantize}, {"bench", cmd_bench}, {"perplexity", cmd_perplexity},
+        {"train", cmd_train}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        if (strcmp(c, cmds[i].name)) continue;
+        int rc = cmds[i].fn(argc - 2, argv + 2);
+        /* what went to stdout must have been written: a full disk or a
+         * closed pipe is an error, not a silent success */
+        errno = 0;
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            cli_error(c, "cannot write the output: %s", errno ? strerror(errno) : "write error");
+            if (rc == SM_EXIT_OK) rc = SM_EXIT_ERROR;
+        }
+        return rc;
+    }
     cli_error(NULL, "unknown command '%s' (see smallmind --help)", c);
     return SM_EXIT_USAGE;
 }
