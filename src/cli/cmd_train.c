@@ -44,8 +44,20 @@ static void train_usage(void) {
            "example: smallmind train --data tiny.txt --out tiny.gguf --steps 200 --dim 64 --layers 2\n");
 }
 
+/* Whether the progress line is open (no newline after it yet). */
+typedef struct train_view {
+    int mid_line;
+} train_view;
+
+static void on_notice(void *user, const char *message) {
+    train_view *v = user;
+    if (v->mid_line) fputc('\n', stderr);
+    v->mid_line = 0;
+    fprintf(stderr, "smallmind train: %s\n", message);
+}
+
 static void on_progress(void *user, const sm_train_progress *p) {
-    (void)user;
+    train_view *v = user;
     if (p->step == 1)
         fprintf(stderr, "smallmind train: %.2f M parameters, vocabulary %d, activations %.1f MiB\n",
                 (double)p->n_params / 1e6, p->vocab, (double)p->activation_bytes / 1048576.0);
@@ -58,7 +70,11 @@ static void on_progress(void *user, const sm_train_progress *p) {
     if (p->val_loss >= 0) snprintf(val, sizeof val, "%.4f", p->val_loss);
     fprintf(stderr, "\rstep %d/%d | loss %.4f | val %s | lr %.2e | %.0f tok/s | ETA %.0fs%s   ", p->step, p->steps,
             p->loss, val, p->lr, p->tokens_per_second, eta, p->checkpointed ? " | checkpoint" : "");
-    if (p->step == p->steps) fputc('\n', stderr);
+    v->mid_line = 1;
+    if (p->step == p->steps) {
+        fputc('\n', stderr);
+        v->mid_line = 0;
+    }
 }
 
 int cmd_train(int argc, char **argv) {
@@ -110,8 +126,10 @@ int cmd_train(int argc, char **argv) {
     if (!p.data || !p.out) { cli_error(a.cmd, "give the text with --data FILE and the result with --out MODEL.gguf"); return SM_EXIT_USAGE; }
     if (p.resume && p.init) { cli_error(a.cmd, "--resume and --init exclude each other"); return SM_EXIT_USAGE; }
     sm_error err = {0};
-    if (sm_train(&p, on_progress, NULL, &err) != SM_OK) {
-        fputc('\n', stderr);
+    train_view view = {0};
+    p.notice = on_notice;
+    if (sm_train(&p, on_progress, &view, &err) != SM_OK) {
+        if (view.mid_line) fputc('\n', stderr);
         cli_error(a.cmd, "%s", err.message);
         return err.status == SM_ERR_INVALID_ARG ? SM_EXIT_USAGE : SM_EXIT_ERROR;
     }
