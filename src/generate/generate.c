@@ -131,6 +131,9 @@ sm_status sm_generate(sm_session *s, const char *prompt, const sm_generate_param
     const char *text = prompt ? prompt : "";
     size_t tlen = strlen(text);
     int add_bos = gp.add_bos < 0 ? (s->n_past == 0 && m->vocab.add_bos) : gp.add_bos;
+    /* no prompt at the start of a session: begin from the start token, also
+     * for vocabularies (GPT-2's) that do not put one before a prompt */
+    if (tlen == 0 && !gp.prompt_tokens && s->n_past == 0 && gp.add_bos < 0 && m->vocab.bos >= 0) add_bos = 1;
 
     sm_prof *P = s->prof;
     SM_PROF_BEGIN(P, SM_SC_GENERATE, -1);
@@ -159,7 +162,13 @@ static sm_status generate(sm_session *s, const char *text, size_t tlen, int add_
         else if (!(toks = sm_alloc(need * sizeof *toks))) st = sm_fail(err, SM_ERR_NOMEM, "out of memory");
         else memcpy(toks, gp.prompt_tokens, need * sizeof *toks);
     } else if ((st = sm_tokenize(m, text, tlen, add_bos, NULL, 0, &need, err)) == SM_ERR_BUFFER_TOO_SMALL || st == SM_OK) {
-        if (need == 0) st = sm_fail(err, SM_ERR_INVALID_ARG, "the prompt is empty and no start token is added");
+        if (need == 0 && tlen == 0 && m->vocab.bos < 0)
+            st = sm_fail(err, SM_ERR_INVALID_ARG, "the prompt is empty and this model's vocabulary has no start (BOS) "
+                         "token to begin from: give a prompt");
+        else if (need == 0 && tlen == 0)
+            st = sm_fail(err, SM_ERR_INVALID_ARG, "the prompt is empty and no start token is added");
+        else if (need == 0)
+            st = sm_fail(err, SM_ERR_INVALID_ARG, "the prompt encodes to no tokens with this model's vocabulary");
         else if (need > (size_t)(s->n_ctx - s->n_past))
             st = sm_fail(err, SM_ERR_CONTEXT_FULL, "the prompt is %zu tokens but the context has room for %d; raise -c",
                          need, s->n_ctx - s->n_past);
