@@ -44,6 +44,8 @@ static void run_usage(void) {
            "  -t, --threads N         worker threads (default: physical cores)\n"
            "      --kernels NAME      force a kernel variant: scalar, avx2, avx512 (default: best here)\n"
            "      --profile           time every step and print the hot paths to stderr\n"
+           "      --check             check every layer of every token for NaN/Inf and stop naming the layer\n"
+           "                          (without it only the prompt's logits are checked)\n"
            "\n"
            "example: smallmind run -m stories260K.gguf -p \"Once upon a time\" -n 64 --temp 0\n",
            MAX_STOPS);
@@ -78,7 +80,7 @@ int cmd_run(int argc, char **argv) {
     int n_stops = 0, echo = 1;
     long long n_predict = 256, n_ctx = 0, threads = 0, seed = -1, top_k = 40, last_n = 64;
     double temp = 0.8, top_p = 0.95, min_p = 0.05, penalty = 1.0;
-    int ignore_eos = 0, profile = 0;
+    int ignore_eos = 0, profile = 0, check = 0;
     for (a.i = 0; a.i < argc; a.i++) {
         const char *v;
 #define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
@@ -90,6 +92,7 @@ int cmd_run(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--no-display-prompt")) echo = 0;
         else if (arg_is(&a, NULL, "--ignore-eos")) ignore_eos = 1;
         else if (arg_is(&a, NULL, "--profile")) profile = 1;
+        else if (arg_is(&a, NULL, "--check")) check = 1;
         else if (arg_is(&a, NULL, "--kernels")) { VALUE(); kernels = v; }
         else if (arg_is(&a, NULL, "--stop")) {
             VALUE();
@@ -144,6 +147,7 @@ int cmd_run(int argc, char **argv) {
     sp.n_threads = (int)threads;
     sp.seed = used_seed;
     sp.profile = profile;
+    sp.check = check;
     sp.kernels = kernels;
     sm_session *session = NULL;
     sm_error err = {0};

@@ -45,6 +45,7 @@ void sm_gpt2_forward(sm_session *s, sm_token token, int want_logits) {
         SM_PROF_END(P, 12ull * hp->ffn_dim, 2ull * hp->ffn_dim * sizeof(float));
         sm_proj_residual(s, SM_SC_FFN_DOWN, s->x, &L->w_down, s->hb, L->b_down);
         SM_PROF_END(P, 0, 0);
+        if (s->check) sm_check_layer(s, l, s->x, (size_t)dim);
     }
     if (want_logits) {
         SM_PROF_BEGIN(P, SM_SC_FINAL_NORM, -1);
@@ -99,6 +100,7 @@ void sm_gpt2_forward_batch(sm_session *s, const sm_token *tokens, int n, int wan
         SM_PROF_END(P, 12ull * n * ffn, 2ull * n * ffn * sizeof(float));
         sm_matmul(s, SM_SC_FFN_DOWN, s->bx, dim, &L->w_down, s->bhb, n, L->b_down, 1);
         SM_PROF_END(P, 0, 0);
+        if (s->check) sm_check_layer(s, l, s->bx, (size_t)n * dim);
     }
     if (!want_logits && !all_logits) return;
     int first = all_logits ? 0 : n - 1;

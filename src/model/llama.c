@@ -51,6 +51,7 @@ void sm_llama_forward(sm_session *s, sm_token token, int want_logits) {
         SM_PROF_END(P, 6ull * hp->ffn_dim, 3ull * hp->ffn_dim * sizeof(float));
         sm_proj_residual(s, SM_SC_FFN_DOWN, s->x, &L->w_down, s->hb, NULL);
         SM_PROF_END(P, 0, 0);
+        if (s->check) sm_check_layer(s, l, s->x, (size_t)dim);
     }
     if (want_logits) {
         SM_PROF_BEGIN(P, SM_SC_FINAL_NORM, -1);
@@ -105,6 +106,7 @@ void sm_llama_forward_batch(sm_session *s, const sm_token *tokens, int n, int wa
         SM_PROF_END(P, 6ull * n * ffn, 3ull * n * ffn * sizeof(float));
         sm_matmul(s, SM_SC_FFN_DOWN, s->bx, dim, &L->w_down, s->bhb, n, NULL, 1);
         SM_PROF_END(P, 0, 0);
+        if (s->check) sm_check_layer(s, l, s->bx, (size_t)n * dim);
     }
     /* logits: every token's when asked for, else only the last one's */
     if (!want_logits && !all_logits) return;

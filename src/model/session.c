@@ -13,7 +13,8 @@
 #define HOLD_BYTES 8192   /* stop-string hold-back; stop strings are capped well below */
 
 sm_session_params sm_session_default_params(void) {
-    sm_session_params p = {0, 0, 0, 0, NULL};
+    sm_session_params p;
+    memset(&p, 0, sizeof p);
     return p;
 }
 
@@ -138,6 +139,8 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
         sm_session_free(s);
         return sm_fail(err, SM_ERR_NOMEM, "cannot start %d threads", s->n_threads);
     }
+    s->check = p.check || p.profile;
+    s->bad_layer = -1;
     if (p.profile) {
         s->prof = sm_prof_new(64 + 40 * hp->n_layers);
         if (!s->prof) {
@@ -183,6 +186,10 @@ static sm_status eval(sm_session *s, const sm_token *tokens, size_t n, float *al
         if (tokens[i] < 0 || tokens[i] >= n_vocab)
             return sm_fail(err, SM_ERR_TOKEN_RANGE, "token id %d at index %zu is outside the vocabulary (0 to %d)",
                            tokens[i], i, n_vocab - 1);
+    /* a prompt's logits are always checked for NaN/Inf, in check mode every
+     * layer and every token's logits (check.c) */
+    int check_logits = s->n_past == 0 || s->check;
+    s->bad_layer = -1;
     /* every forward pass is inside some scope: prefill, token or user */
     int outer = s->prof && s->prof->depth <= 1;
     if (outer) sm_prof_begin(s->prof, SM_SC_USER, -1);
@@ -203,7 +210,7 @@ static sm_status eval(sm_session *s, const sm_token *tokens, size_t n, float *al
         }
     }
     if (outer) sm_prof_end(s->prof, 0, 0);
-    return SM_OK;
+    return sm_check_result(s, tokens, n, check_logits, err);
 }
 
 sm_status sm_session_eval(sm_session *s, const sm_token *tokens, size_t n, sm_error *err) {

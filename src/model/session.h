@@ -20,6 +20,8 @@ struct sm_session {
     const sm_model *model;
     int n_ctx, n_threads, n_past;
     sm_prof *prof;               /* NULL unless profiling is on */
+    int check;                   /* check mode: every layer's output is checked for NaN/Inf */
+    int bad_layer;               /* the first layer of this evaluation that made one, or -1 */
     sm_prof *prof_store;         /* the profiler, kept while paused */
     const sm_kernel_table *kt;   /* the kernel variant in use */
     sm_threadpool *pool;
@@ -51,6 +53,12 @@ struct sm_session {
     char *hold_buf;
     size_t hold_cap;
 };
+
+/* check.c: in check mode the forward passes report each layer's output
+ * (x, n floats); sm_check_result turns what was found, and the logits when
+ * asked, into an error naming the layer or weight. */
+void sm_check_layer(sm_session *s, int layer, const float *x, size_t n);
+sm_status sm_check_result(sm_session *s, const sm_token *tokens, size_t n, int check_logits, sm_error *err);
 
 /* Run one token at position s->n_past through the model; the logits are
  * computed only when asked (prompt tokens before the last need none). */
