@@ -279,6 +279,7 @@ sm_status sm_output_flush(sm_output *o, sm_error *err) {
 
 sm_status sm_output_write(sm_output *o, const void *data, size_t n, sm_error *err) {
     if (o->err_no) return failed(o, err);
+    if (n == 0) return SM_OK;
     if (o->fill + n > sizeof o->buf) {
         if (sm_output_flush(o, err)) return SM_ERR_IO;
         if (n >= sizeof o->buf) {
