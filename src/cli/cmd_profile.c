@@ -92,7 +92,8 @@ static int build_default_model(int deep, char *path, size_t cap) {
     }
     int fd = mkstemp(path);
     if (fd < 0) {
-        cli_error("profile", "cannot create a temporary model file in '%s': %s", dir && *dir ? dir : "/tmp", strerror(errno));
+        cli_error("profile", "cannot create a temporary model file in '%s': %s", dir && *dir ? dir : "/tmp",
+                  strerror(errno));
         return 0;
     }
     close(fd);

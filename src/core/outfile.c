@@ -72,8 +72,9 @@ static sm_status resolve(const char *path, char **out, struct stat *st, int *exi
                 *out = cur;
                 return SM_OK;
             }
-            sm_status s = e == ENOENT ? sm_fail(err, SM_ERR_IO, "'%s' is a symbolic link to '%s', which does not exist", path, cur)
-                                      : sm_fail(err, SM_ERR_IO, "cannot write '%s': %s", path, strerror(e));
+            sm_status s = e == ENOENT
+                              ? sm_fail(err, SM_ERR_IO, "'%s' is a symbolic link to '%s', which does not exist", path, cur)
+                              : sm_fail(err, SM_ERR_IO, "cannot write '%s': %s", path, strerror(e));
             sm_free(cur);
             return s;
         }
@@ -237,8 +238,9 @@ sm_status sm_output_open_append(const char *path, int truncate, sm_output **out,
     else if (o->fd >= 0 && truncate && ftruncate(o->fd, 0) != 0) e = errno;
     else if (o->fd >= 0) e = 0;
     if (e) {
-        s = e == EINVAL ? sm_fail(err, SM_ERR_IO, "'%s' is not a regular file; SmallMind writes only regular files", path)
-                                  : sm_fail(err, SM_ERR_IO, "cannot write '%s': %s", path, strerror(e));
+        s = e == EINVAL ? sm_fail(err, SM_ERR_IO, "'%s' is not a regular file; SmallMind writes only regular files",
+                                  path)
+                        : sm_fail(err, SM_ERR_IO, "cannot write '%s': %s", path, strerror(e));
         if (o->fd >= 0) close(o->fd);
         free_output(o);
         return s;

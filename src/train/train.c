@@ -375,7 +375,9 @@ sm_status sm_ckpt_read(sm_trainer *t, const sm_model *m, const sm_ckpt_run *want
     if (state->step >= (uint64_t)want->steps)
         return sm_fail(err, SM_ERR_INVALID_ARG, "the checkpoint is at step %llu already; ask for more --steps",
                        (unsigned long long)state->step);
-    int have_n = sm_gguf_find(g, "smallmind.train.data_tokens") != NULL, have_h = sm_gguf_find(g, "smallmind.train.data_hash") != NULL;
+    /* checkpoints before these keys existed are checked by position only */
+    int have_n = sm_gguf_find(g, "smallmind.train.data_tokens") != NULL;
+    int have_h = sm_gguf_find(g, "smallmind.train.data_hash") != NULL;
     if ((have_n && (st = read_uint(g, "smallmind.train.data_tokens", SM_GGUF_UINT64, &n_tokens, err))) ||
         (have_h && (st = read_uint(g, "smallmind.train.data_hash", SM_GGUF_UINT64, &hash, err))))
         return st;
