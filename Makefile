@@ -1,7 +1,8 @@
 # SmallMind - plain `make` builds the library (static and shared) and the
 # CLI; `make test` runs the test suite; `make sanitize` runs it again under
 # AddressSanitizer + UndefinedBehaviorSanitizer; `make fuzz` builds the
-# libFuzzer targets (clang).
+# libFuzzer targets (clang); `make install PREFIX=... [DESTDIR=...]` installs
+# the libraries, the header, smallmind.pc, the command and the built-in model.
 
 CC      ?= cc
 OPT     ?= -O2
@@ -34,6 +35,12 @@ CLI_LIBS += $(shell pkg-config --libs libmicrohttpd)
 endif
 endif
 TEST_SRC := $(wildcard tests/unit/*.c)
+# The unit tests read some JSON fixtures with Jansson when it is present
+# (the tests that need it skip without it).
+ifeq ($(HAVE_JANSSON),1)
+TEST_DEFS += -DSM_HAVE_JANSSON
+TEST_LIBS += $(shell pkg-config --libs jansson)
+endif
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -43,13 +50,18 @@ STATIC  := $(BUILD)/libsmallmind.a
 SHARED  := $(BUILD)/libsmallmind.so
 CLI     := $(BUILD)/smallmind
 UNIT    := $(BUILD)/unit_tests
-TOOLS   := $(BUILD)/dump_logits $(BUILD)/grad_dump
+TOOLS   := $(BUILD)/dump_logits $(BUILD)/grad_dump $(BUILD)/greedy_ids
 
 # The unit tests count every allocation the library makes by wrapping the
 # allocator at link time; this works under the sanitizers too.
 WRAP    := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=posix_memalign,--wrap=aligned_alloc
 
-.PHONY: all test sanitize fuzz clean cross-test
+# The shared library's version is the header's SM_VERSION; its soname carries
+# the major number (libsmallmind.so.0).
+VERSION := $(shell sed -n 's/^\#define SM_VERSION "\(.*\)"/\1/p' include/smallmind.h)
+SONAME  := libsmallmind.so.$(firstword $(subst ., ,$(VERSION)))
+
+.PHONY: all test test-suite sanitize fuzz clean cross-test install uninstall
 all: $(STATIC) $(SHARED) $(CLI) smallmind
 
 $(BUILD)/src/cli/profile_report.o: ALL_CFLAGS += -DSM_BUILD_FLAGS='"$(strip $(CC) $(CFLAGS))"'
@@ -63,7 +75,8 @@ $(STATIC): $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(SHARED): $(LIB_OBJ)
-	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS)
+	ln -sf libsmallmind.so $(BUILD)/$(SONAME)
 
 $(CLI_OBJ): ALL_CFLAGS += $(CLI_DEFS)
 
@@ -74,8 +87,12 @@ $(CLI): $(CLI_OBJ) $(STATIC)
 smallmind: $(CLI)
 	cp $(CLI) smallmind
 
-$(UNIT): $(TEST_OBJ) $(STATIC)
-	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LDLIBS) $(WRAP)
+$(TEST_OBJ): ALL_CFLAGS += $(TEST_DEFS)
+
+# The unit tests also check the command's profile section writer.
+UNIT_CLI_OBJ := $(BUILD)/src/cli/profile_sections.o
+$(UNIT): $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC)
+	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC) $(TEST_LIBS) $(LDLIBS) $(WRAP)
 
 $(BUILD)/dump_logits: tests/tools/dump_logits.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
@@ -83,12 +100,24 @@ $(BUILD)/dump_logits: tests/tools/dump_logits.c $(STATIC)
 $(BUILD)/grad_dump: tests/tools/grad_dump.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
-test: $(CLI) $(UNIT) $(TOOLS)
+$(BUILD)/greedy_ids: tests/tools/greedy_ids.c $(STATIC)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
+# `make test` first installs the Debian packages the suite uses
+# (scripts/install_deps.sh: as root, with apt-get; otherwise it says what is
+# missing), then builds and runs in a second make, which sees the libraries
+# just installed (the command's optional modules are chosen when make starts).
+test:
+	@bash scripts/install_deps.sh
+	@$(MAKE) --no-print-directory test-suite
+
+# Everything the suites run: the copy at the top too (cli_test.sh runs both).
+test-suite: $(CLI) smallmind $(STATIC) $(SHARED) $(UNIT) $(TOOLS)
 	@BUILD=$(BUILD) CC="$(CC)" CFLAGS="$(CFLAGS)" bash tests/run.sh
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 sanitize:
-	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/smallmind build-san/unit_tests build-san/dump_logits build-san/grad_dump
+	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/smallmind build-san/libsmallmind.so build-san/unit_tests build-san/dump_logits build-san/grad_dump build-san/greedy_ids
 	@BUILD=build-san CC="$(CC)" CFLAGS="$(SAN_FLAGS)" ASAN_OPTIONS=detect_leaks=1 bash tests/run.sh
 
 FUZZ_CC    ?= clang
@@ -104,12 +133,38 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 CROSS_CC  ?= aarch64-linux-gnu-gcc
 QEMU      ?= qemu-aarch64
 cross-test:
-	$(MAKE) BUILD=build-aarch64 CC=$(CROSS_CC) CFLAGS="-O2 -g" build-aarch64/unit_tests_static
+	$(MAKE) BUILD=build-aarch64 CC=$(CROSS_CC) CFLAGS="-O2 -g" HAVE_JANSSON= build-aarch64/unit_tests_static
 	$(QEMU) -L /usr/aarch64-linux-gnu build-aarch64/unit_tests_static simd fp16 quantize kernel_selection \
-		matvec_f32_and_f16 norm_softmax regex utf8 gguf_every gguf_hostile gguf_writer profiler_synthetic
+		matvec_f32_and_f16 norm_softmax regex utf8 gguf_every gguf_hostile gguf_writer profiler_synthetic \
+		legacy_
 
-$(BUILD)/unit_tests_static: $(TEST_OBJ) $(STATIC)
-	$(CC) $(CFLAGS) -static -o $@ $(TEST_OBJ) $(STATIC) $(LDLIBS) $(WRAP)
+$(BUILD)/unit_tests_static: $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC)
+	$(CC) $(CFLAGS) -static -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC) $(TEST_LIBS) $(LDLIBS) $(WRAP)
+
+# Installs under $(DESTDIR)$(PREFIX); the command finds the model in
+# ../share/smallmind beside its bin directory.
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+DATADIR ?= $(PREFIX)/share/smallmind
+install: $(STATIC) $(SHARED) $(CLI)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) $(DESTDIR)$(DATADIR)
+	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/smallmind
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libsmallmind.a
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libsmallmind.so.$(VERSION)
+	ln -sf libsmallmind.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libsmallmind.so
+	install -m 644 include/smallmind.h $(DESTDIR)$(INCDIR)/smallmind.h
+	install -m 644 models/kjv-3m.gguf $(DESTDIR)$(DATADIR)/kjv-3m.gguf
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' smallmind.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/smallmind.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/smallmind $(DESTDIR)$(LIBDIR)/libsmallmind.a $(DESTDIR)$(LIBDIR)/libsmallmind.so \
+		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libsmallmind.so.$(VERSION) \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/smallmind.pc $(DESTDIR)$(INCDIR)/smallmind.h $(DESTDIR)$(DATADIR)/kjv-3m.gguf
+	-rmdir $(DESTDIR)$(DATADIR) 2> /dev/null
 
 clean:
 	rm -rf build build-san build-fuzz build-aarch64 smallmind

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # compare.sh - SmallMind and llama.cpp's llama-bench on the same GGUF files,
-# in one run, with the ratios. llama.cpp is built outside this checkout:
+# in one run, with the ratios. LLAMA_BENCH is the path of a llama-bench built
+# outside this checkout; docs/BENCHMARKS.md was measured against llama.cpp
+# commit c392e509, and the commit the binary reports is printed under the table:
 #   LLAMA_BENCH=/path/to/llama-bench bash bench/compare.sh [MODELS] [TYPES]
 # MODELS: any of llama15m llama110m gpt2-124m (default: all three)
 # TYPES:  any of F32 F16 Q8_0 Q4_0 (default: all four)
@@ -9,7 +11,9 @@
 # (../shared, for the Llama 2 and GPT-2 vocabularies).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-: "${LLAMA_BENCH:?set LLAMA_BENCH to a llama-bench binary}"
+: "${LLAMA_BENCH:?set LLAMA_BENCH to the path of a llama-bench binary (llama.cpp, built outside this checkout)}"
+[ -x "$LLAMA_BENCH" ] || { echo "LLAMA_BENCH=$LLAMA_BENCH is not an executable file" >&2; exit 1; }
+MEASURED_COMMIT=c392e509
 SM=${SMALLMIND:-./build/smallmind}
 THREADS=${THREADS:-1,2}
 REPS=${REPS:-3}
@@ -44,9 +48,11 @@ for m in $MODELS; do
         "$SM" bench -m "$f" -p 128 -n 64 -t "$THREADS" -r "$REPS" -o csv 2> /dev/null | tail -n +2 > "$WORK/sm.csv"
         "$LLAMA_BENCH" -m "$f" -p 128 -n 64 -t "$THREADS" -r "$REPS" -o csv 2> /dev/null | tail -n +2 > "$WORK/ll.csv"
         # llama-bench's CSV: n_threads and avg_ts by column name
-        header=$("$LLAMA_BENCH" -m "$f" -p 0 -n 1 -t 1 -r 1 -o csv 2> /dev/null | head -1)
+        probe=$("$LLAMA_BENCH" -m "$f" -p 0 -n 1 -t 1 -r 1 -o csv 2> /dev/null)
+        header=$(echo "$probe" | head -1)
         col() { echo "$header" | tr ',' '\n' | grep -nx "\"\?$1\"\?" | cut -d: -f1; }
         c_thr=$(col n_threads); c_pp=$(col n_prompt); c_tg=$(col n_gen); c_ts=$(col avg_ts)
+        build_commit=$(echo "$probe" | sed -n 2p | cut -d, -f"$(col build_commit)" | tr -d '"')
         while IFS=, read -r model size params kernels thr test ts sd; do
             n=${test#??}
             if [ "${test:0:2}" = pp ]; then key="$c_pp"; else key="$c_tg"; fi
@@ -57,3 +63,9 @@ for m in $MODELS; do
         done < "$WORK/sm.csv"
     done
 done
+echo
+echo "llama.cpp: llama-bench build_commit ${build_commit:-unknown} ($LLAMA_BENCH)"
+case ${build_commit:-} in
+    "$MEASURED_COMMIT"*) ;;
+    *) echo "warning: docs/BENCHMARKS.md was measured against llama.cpp $MEASURED_COMMIT" >&2 ;;
+esac

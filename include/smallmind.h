@@ -51,10 +51,14 @@ typedef struct sm_model_params {
      * GGUF files carry their own and ignore this. */
     const char *tokenizer_path;
     /* 1: skip the run-time copy of the weights that some kernels read
-     * (Q4_0/Q8_0 re-laid out for AVX-512 VNNI), for a model that will only
+     * (Q4_0/Q8_0/Q4_1/Q5_x/IQ4_NL re-laid out for AVX-512 VNNI), for a model that will only
      * be inspected, converted or used for its vocabulary. 0 (default):
      * make it when this CPU's kernels use it. */
     int skip_repack;
+    /* 1: load a GGUF file SmallMind cannot run (an unknown architecture or
+     * tokenizer, a weight type without kernels) for its metadata and tensor
+     * listing only; sm_model_info.unsupported says why it cannot run. */
+    int inspect;
 } sm_model_params;
 
 sm_model_params sm_model_default_params(void);
@@ -75,6 +79,7 @@ typedef struct sm_model_info {
     uint64_t n_params;
     uint64_t weights_bytes;
     const char *warning;     /* something the user should hear about, or NULL */
+    const char *unsupported; /* loaded with params.inspect and cannot run: why; else NULL */
 } sm_model_info;
 
 void sm_model_get_info(const sm_model *model, sm_model_info *info);
@@ -99,7 +104,8 @@ sm_status sm_model_init_file(const sm_init_params *params, const char *path, sm_
 
 /* Writes a copy of a GGUF model with its weight matrices converted to
  * `type`: "F16", "Q8_0", "Q4_0", "Q4_K", "Q6_K", or "Q4_0_MIXED" (Q4_0 with
- * the output matrix in Q6_K, as llama.cpp's Q4_0 files have). Matrices whose
+ * the output matrix in Q6_K, as llama.cpp's Q4_0 files have); also "Q4_1",
+ * "Q5_0", "Q5_1", "IQ4_NL" and "BF16" (every matrix in that type). Matrices whose
  * rows do not divide into the type's blocks fall back to Q8_0, then F16;
  * norms and biases stay F32. Reports progress through cb (may be NULL). */
 sm_status sm_model_quantize_file(const char *in_path, const char *out_path, const char *type,
@@ -177,6 +183,12 @@ void sm_session_free(sm_session *session);
 /* Forgets all evaluated tokens (the KV cache is reused). */
 void sm_session_reset(sm_session *session);
 int sm_session_n_past(const sm_session *session);
+/* Forgets every token after the first n (n <= n_past), keeping the KV cache
+ * of those n, so a prompt that shares them evaluates only the rest. */
+sm_status sm_session_truncate(sm_session *session, int n, sm_error *err);
+/* The tokens the session holds, in order (n_past of them); valid until the
+ * next call that changes the session. */
+const sm_token *sm_session_tokens(const sm_session *session);
 int sm_session_n_ctx(const sm_session *session);
 size_t sm_session_arena_bytes(const sm_session *session);
 
@@ -322,19 +334,6 @@ int sm_session_profile(const sm_session *session, sm_profile_row *rows, int cap)
 void sm_session_profile_enable(sm_session *session, int on);
 /* Starts the accounts afresh (the tree keeps no history). */
 void sm_session_profile_reset(sm_session *session);
-/* Sections of the markdown profile report. */
-enum {
-    SM_PROFILE_HOT_PATHS = 1,     /* steps by total time, self and inclusive */
-    SM_PROFILE_ALLOCATORS = 2,    /* steps by bytes allocated */
-    SM_PROFILE_MOST_CALLED = 4,   /* steps by calls */
-    SM_PROFILE_TREE = 8,          /* the call hierarchy */
-    SM_PROFILE_LAYERS = 16,       /* time per layer, attention and FFN apart */
-    SM_PROFILE_ALL = 31
-};
-
-/* Writes the chosen sections of a profiled session's report as markdown. */
-sm_status sm_session_profile_write(const sm_session *session, FILE *out, unsigned sections, sm_error *err);
-
 /* Measurements of this machine and of the kernels, for reports. */
 const char *sm_cpu_simd_features(void);   /* e.g. "avx512f avx2 fma" */
 const char *sm_kernel_level(void);        /* the best kernel variant here */
@@ -361,11 +360,110 @@ typedef struct sm_memory_info {
     uint64_t kv_cache;           /* bytes of the session's KV cache */
     uint64_t arena;              /* bytes of the session's arena (KV cache included) */
     uint64_t peak_rss;           /* the process's peak resident set */
-    uint64_t weights_interleaved;/* heap copy of Q4_0/Q8_0 matrices re-laid out for
+    uint64_t weights_interleaved;/* heap copy of 32-element quantized matrices re-laid out for
                                     the AVX-512 VNNI kernels (0 without them) */
 } sm_memory_info;
 
 void sm_session_memory(const sm_session *session, sm_memory_info *info);
+
+/* --------------------------------------------------------- chat templates */
+
+/* Formatting a conversation into the prompt text a chat model expects, the
+ * way llama.cpp's built-in formatter (llama_chat_apply_template, at
+ * c392e509) does: a template is either the name of a built-in format
+ * ("chatml", "llama3", ...) or a model's Jinja template text, which is
+ * recognised by the marker strings it contains (it is not a Jinja engine).
+ * No call allocates. Messages are NUL-terminated UTF-8. */
+typedef struct sm_chat_message {
+    const char *role;        /* "system", "user", "assistant", ... */
+    const char *content;
+} sm_chat_message;
+
+/* The built-in template names, sorted, NULL-terminated; *n (if n is not
+ * NULL) receives their count. */
+const char *const *sm_chat_template_names(size_t *n);
+
+/* The built-in format a template name or template text resolves to, e.g.
+ * "chatml" for any text containing "<|im_start|>"; NULL if none. */
+const char *sm_chat_template_detect(const char *tmpl);
+
+/* The text that ends an assistant reply in that format, for a chat loop to
+ * stop at ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "</s>", ...): the
+ * marker the format writes after an assistant message or, for formats that
+ * write none, the opener of the next user turn ("<|user|>" for chatglm).
+ * NULL if tmpl resolves to no built-in format. */
+const char *sm_chat_template_eot(const char *tmpl);
+
+/* Formats msgs[0..n) with tmpl (a name or template text; NULL = "chatml").
+ * add_assistant: end with the opening of an assistant reply (llama.cpp's
+ * add_ass). Writes the prompt and a NUL into buf; *len receives its length
+ * without the NUL. buf may be NULL (cap 0) to learn the length. When cap is
+ * too small: SM_ERR_BUFFER_TOO_SMALL, *len holds the length needed.
+ * An unrecognised template: SM_ERR_UNSUPPORTED with the list of names;
+ * a role or content that is not valid UTF-8: SM_ERR_UTF8. */
+sm_status sm_chat_apply(const char *tmpl, const sm_chat_message *msgs, size_t n, int add_assistant,
+                        char *buf, size_t cap, size_t *len, sm_error *err);
+
+/* Like sm_chat_apply, but writes only the bytes from offset `from` on: the
+ * part of the prompt that is new since an earlier formatting of a prefix
+ * of the conversation was `from` bytes long (llama.cpp's simple-chat loop).
+ * *len is the length of that part. SM_ERR_INVALID_ARG if the prompt is
+ * shorter than from. */
+sm_status sm_chat_apply_from(const char *tmpl, const sm_chat_message *msgs, size_t n, int add_assistant,
+                             size_t from, char *buf, size_t cap, size_t *len, sm_error *err);
+
+/* The text one new message adds to a conversation, as llama.cpp's
+ * common_chat_format_single does for llama-cli: formats past (without the
+ * assistant opening) and past + msg (with add_assistant), returns what the
+ * second adds beyond the length of the first, preceded by "\n" when
+ * add_assistant is set and the first is non-empty and ends with a newline. */
+sm_status sm_chat_format_single(const char *tmpl, const sm_chat_message *past, size_t n_past,
+                                const sm_chat_message *msg, int add_assistant, char *buf, size_t cap,
+                                size_t *len, sm_error *err);
+
+typedef struct sm_chat_template_info {
+    const char *name;        /* the built-in format used: "chatml", "llama3", ... */
+    const char *eot;         /* as sm_chat_template_eot */
+    const char *origin;      /* "argument", "model" (tokenizer.chat_template) or "default" */
+    const char *warning;     /* one line for the user, or NULL: the model has no template,
+                                or one that is not recognised, so chatml is used */
+} sm_chat_template_info;
+
+/* Which format sm_chat_format(model, tmpl, ...) uses. tmpl (a name or
+ * template text) wins over the model's tokenizer.chat_template; an
+ * unrecognised tmpl is an error (SM_ERR_UNSUPPORTED, listing the names).
+ * With tmpl NULL, a model without a template or with one that is not
+ * recognised falls back to chatml with a warning, as llama.cpp does. model
+ * may be NULL (then tmpl or chatml). The strings are static. */
+sm_status sm_chat_template_resolve(const sm_model *model, const char *tmpl, sm_chat_template_info *info,
+                                   sm_error *err);
+
+/* sm_chat_apply with the format sm_chat_template_resolve picks. */
+sm_status sm_chat_format(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n,
+                         int add_assistant, char *buf, size_t cap, size_t *len, sm_error *err);
+
+/* A string-valued metadata entry of a GGUF model (e.g.
+ * "tokenizer.chat_template"): 1 and a pointer into the mapped file (not
+ * NUL-terminated, valid while the model lives) and its length; 0 when
+ * absent (and for llama2.c files); -1 when present but not a string. */
+int sm_model_meta_str(const sm_model *model, const char *key, const char **str, size_t *len);
+
+/* ------------------------------------------------- tokenizer options */
+
+/* Flags for sm_tokenize_ex. */
+#define SM_TOKENIZE_ADD_BOS       1u  /* begin with the beginning-of-text token, if the vocabulary has one */
+/* Text that spells a special token (control, user-defined or unknown:
+ * "<s>", "</s>", "<|user|>", ...) becomes that token, as llama.cpp's
+ * llama_tokenize(..., parse_special = true) does; chat templates need it.
+ * Without it only user-defined tokens are matched and the rest is plain text. */
+#define SM_TOKENIZE_PARSE_SPECIAL 2u
+
+/* sm_tokenize with flags; sm_tokenize(m, t, n, add_bos, ...) is
+ * sm_tokenize_ex(m, t, n, add_bos ? SM_TOKENIZE_ADD_BOS : 0, ...). Unknown
+ * flags give SM_ERR_INVALID_ARG. */
+sm_status sm_tokenize_ex(const sm_model *model, const char *text, size_t len,
+                         unsigned flags, sm_token *tokens, size_t capacity,
+                         size_t *n_tokens, sm_error *err);
 
 /* ------------------------------------------------------------ output files */
 /* Every file SmallMind writes (models, checkpoints, the loss curve, profile

@@ -41,11 +41,7 @@ int cmd_init(int argc, char **argv) {
 #define VALUE() do { if (!(s = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
 #define INT(flag, lo, hi, dst) do { VALUE(); if (!parse_int(&a, flag, s, lo, hi, &v)) return SM_EXIT_USAGE; dst = (int)v; } while (0)
         if (arg_is(&a, "-h", "--help")) { init_usage(); return SM_EXIT_OK; }
-        else if (arg_is(&a, NULL, "--arch")) {
-            VALUE();
-            if (strcmp(s, "llama") && strcmp(s, "gpt2")) { cli_error(a.cmd, "--arch must be llama or gpt2, not '%s'", s); return SM_EXIT_USAGE; }
-            p.arch = s;
-        }
+        else if (arg_is(&a, NULL, "--arch")) { VALUE(); p.arch = s; }   /* the library knows the architectures */
         else if (arg_is(&a, NULL, "--dim")) INT("--dim", 1, 65536, p.dim);
         else if (arg_is(&a, NULL, "--layers")) INT("--layers", 1, 1024, p.n_layers);
         else if (arg_is(&a, NULL, "--heads")) INT("--heads", 1, 65536, p.n_heads);

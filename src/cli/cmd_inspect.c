@@ -58,9 +58,17 @@ int cmd_inspect(int argc, char **argv) {
         printf(" | context %d | dim %d | layers %d | heads %d (kv %d) | ffn %d | %.2f M parameters | %.2f MiB of weights",
                info.n_ctx_train, info.dim, info.n_layers, info.n_heads, info.n_kv_heads, info.ffn_dim,
                (double)info.n_params / 1e6, (double)info.weights_bytes / (1024.0 * 1024.0));
+    else if (info.unsupported)
+        printf(" | cannot run (below)");
     else
         printf(" | vocabulary only (no weights)");
     printf("\n");
+    int status = SM_EXIT_OK;
+    if (info.unsupported) {
+        fflush(stdout);
+        cli_error(a.cmd, "SmallMind cannot run this model: %s", info.unsupported);
+        status = SM_EXIT_ERROR;
+    }
     sm_model_free(m);
-    return SM_EXIT_OK;
+    return status;
 }

@@ -12,6 +12,7 @@ static void quantize_usage(void) {
            "Writes a copy of a model with its weight matrices converted to TYPE:\n"
            "  F16, Q8_0, Q4_0, Q4_K (output matrix in Q6_K), Q6_K, or\n"
            "  Q4_0_MIXED (the default: Q4_0, output matrix in Q6_K, as llama.cpp's Q4_0 files)\n"
+           "  Q4_1, Q5_0, Q5_1, IQ4_NL, BF16 (every matrix in that type)\n"
            "Norms and biases stay F32; a matrix whose rows do not divide into the type's\n"
            "blocks falls back to Q8_0, then F16. The output loads in llama.cpp too.\n"
            "Measure what it costs with `smallmind perplexity`.\n");

@@ -2,6 +2,7 @@
  * a statistics line on stderr. */
 #include "args.h"
 #include "commands.h"
+#include "profile_report.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,7 +210,7 @@ int cmd_run(int argc, char **argv) {
             why[stats.stopped_by >= 0 && stats.stopped_by <= 4 ? stats.stopped_by : 3]);
     if (profile) {
         fputc('\n', stderr);
-        sm_session_profile_write(session, stderr, SM_PROFILE_HOT_PATHS, NULL);
+        profile_write_sections(session, info.n_layers, stderr, PROFILE_HOT_PATHS);
     }
     rc = SM_EXIT_OK;
 done:

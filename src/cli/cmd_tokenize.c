@@ -7,11 +7,12 @@
 #include <string.h>
 
 static void tokenize_usage(void) {
-    printf("usage: smallmind tokenize -m MODEL (-p TEXT | -f FILE) [--ids] [--no-bos] [-z TOKENIZER]\n"
+    printf("usage: smallmind tokenize -m MODEL (-p TEXT | -f FILE) [--ids] [--no-bos] [--parse-special] [-z TOKENIZER]\n"
            "\n"
            "Prints one line per token (id and the text it stands for), or with --ids\n"
            "the ids alone as a list: [1, 15043, 3186]. Vocabulary-only GGUF files work.\n"
-           "  --no-bos   do not add the beginning-of-text token\n");
+           "  --no-bos         do not add the beginning-of-text token\n"
+           "  --parse-special  text that spells a special token (\"<s>\", \"<|user|>\") is that token\n");
 }
 
 static void print_escaped(const char *s, int n) {
@@ -28,7 +29,7 @@ static void print_escaped(const char *s, int n) {
 int cmd_tokenize(int argc, char **argv) {
     cli_args a = {"tokenize", argc, 0, argv, NULL};
     const char *path = NULL, *tok = NULL, *text = NULL, *file = NULL;
-    int ids_only = 0, bos = 1;
+    int ids_only = 0, bos = 1, parse_special = 0;
     for (a.i = 0; a.i < argc; a.i++) {
         const char *v;
 #define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
@@ -39,6 +40,7 @@ int cmd_tokenize(int argc, char **argv) {
         else if (arg_is(&a, "-f", "--file")) { VALUE(); file = v; }
         else if (arg_is(&a, NULL, "--ids")) ids_only = 1;
         else if (arg_is(&a, NULL, "--no-bos")) bos = 0;
+        else if (arg_is(&a, NULL, "--parse-special")) parse_special = 1;
         else { cli_error(a.cmd, "unknown option '%s' (see smallmind tokenize --help)", argv[a.i]); return SM_EXIT_USAGE; }
 #undef VALUE
     }
@@ -59,10 +61,11 @@ int cmd_tokenize(int argc, char **argv) {
     sm_error err = {0};
     size_t need = 0;
     sm_token *ids = NULL;
-    sm_status st = sm_tokenize(m, text, len, bos && info.add_bos, NULL, 0, &need, &err);
+    unsigned flags = (bos && info.add_bos ? SM_TOKENIZE_ADD_BOS : 0) | (parse_special ? SM_TOKENIZE_PARSE_SPECIAL : 0);
+    sm_status st = sm_tokenize_ex(m, text, len, flags, NULL, 0, &need, &err);
     if (st == SM_OK || st == SM_ERR_BUFFER_TOO_SMALL) {
         ids = malloc((need ? need : 1) * sizeof *ids);
-        st = ids ? sm_tokenize(m, text, len, bos && info.add_bos, ids, need, &need, &err) : SM_ERR_NOMEM;
+        st = ids ? sm_tokenize_ex(m, text, len, flags, ids, need, &need, &err) : SM_ERR_NOMEM;
     }
     if (st != SM_OK) {
         cli_error(a.cmd, "%s", st == SM_ERR_NOMEM ? "out of memory" : err.message);

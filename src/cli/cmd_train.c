@@ -92,7 +92,7 @@ int cmd_train(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--val")) { VALUE(); p.val = s; }
         else if (arg_is(&a, NULL, "--val-split")) FLT("--val-split", 0.0, 0.9, p.val_split);
         else if (arg_is(&a, "-o", "--out")) { VALUE(); p.out = s; }
-        else if (arg_is(&a, NULL, "--arch")) { VALUE(); if (strcmp(s, "gpt2") && strcmp(s, "llama")) { cli_error(a.cmd, "--arch must be gpt2 or llama"); return SM_EXIT_USAGE; } p.arch = s; }
+        else if (arg_is(&a, NULL, "--arch")) { VALUE(); p.arch = s; }   /* checked by the library, first */
         else if (arg_is(&a, NULL, "--dim")) INT("--dim", 1, 65536, p.dim);
         else if (arg_is(&a, NULL, "--layers")) INT("--layers", 1, 256, p.layers);
         else if (arg_is(&a, NULL, "--heads")) INT("--heads", 1, 4096, p.heads);

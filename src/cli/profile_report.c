@@ -149,8 +149,8 @@ static void write_markdown(profile_data *d, FILE *f) {
     fprintf(f, "| profiling overhead | %.2f %% (decode %.1f tok/s profiled vs %.1f tok/s not, at the 10th percentile of per-token time over interleaved runs of one session) |\n\n",
             d->overhead_pct, d->decode_tps_profiled, d->decode_tps_plain);
 
-    sm_session_profile_write(d->session, f, SM_PROFILE_HOT_PATHS | SM_PROFILE_ALLOCATORS | SM_PROFILE_MOST_CALLED, NULL);
-    sm_session_profile_write(d->session, f, SM_PROFILE_TREE | SM_PROFILE_LAYERS, NULL);
+    profile_write_sections(d->session, d->info.n_layers, f, PROFILE_HOT_PATHS | PROFILE_ALLOCATORS | PROFILE_MOST_CALLED);
+    profile_write_sections(d->session, d->info.n_layers, f, PROFILE_TREE | PROFILE_LAYERS);
 
     fprintf(f, "## Insights\n\n");
     double total_self = 0;

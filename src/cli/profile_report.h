@@ -28,6 +28,21 @@ typedef struct profile_data {
     uint64_t total_allocs, total_alloc_bytes;
 } profile_data;
 
+/* Sections of the markdown profile report. */
+enum {
+    PROFILE_HOT_PATHS = 1,     /* steps by total time, self and inclusive */
+    PROFILE_ALLOCATORS = 2,    /* steps by bytes allocated */
+    PROFILE_MOST_CALLED = 4,   /* steps by calls */
+    PROFILE_TREE = 8,          /* the call hierarchy */
+    PROFILE_LAYERS = 16,       /* time per layer, attention and FFN apart */
+    PROFILE_ALL = 31
+};
+
+/* Writes the chosen sections of a profiled session's report as markdown
+ * (n_layers: the model's). Returns 0, or -1 when profiling is off or
+ * memory ran out. */
+int profile_write_sections(const sm_session *s, int n_layers, FILE *out, unsigned sections);
+
 /* Writes the markdown report and, if asked, the JSON and the SVG. Returns
  * 0 on success, else fills err. */
 int profile_report_write(profile_data *d, sm_error *err);

@@ -24,7 +24,7 @@ typedef struct streamer {
     sm_session *s;
     const sm_generate_params *gp;
     sm_utf8_stream utf8;
-    size_t held;           /* bytes in s->hold_buf not yet emitted */
+    size_t held;           /* bytes in s->gen.hold_buf not yet emitted */
     int strip_space;       /* drop the dummy-prefix space of the first text */
     int stop_matched;
 } streamer;
@@ -46,32 +46,32 @@ static size_t partial_stop(const streamer *st, const char *buf, size_t n) {
  * be emitted now. */
 static size_t stream_piece(streamer *st, const char *piece, size_t len) {
     sm_session *s = st->s;
-    size_t w = sm_utf8_stream_feed(&st->utf8, piece, len, s->text_buf);
-    const char *text = s->text_buf;
+    size_t w = sm_utf8_stream_feed(&st->utf8, piece, len, s->gen.text_buf);
+    const char *text = s->gen.text_buf;
     if (st->strip_space && w > 0) {
         if (text[0] == ' ') { text++; w--; }
         st->strip_space = 0;
     }
-    memcpy(s->hold_buf + st->held, text, w);
+    memcpy(s->gen.hold_buf + st->held, text, w);
     st->held += w;
     if (st->gp->n_stop == 0) return st->held;
     for (int i = 0; i < st->gp->n_stop; i++) {
         const char *stop = st->gp->stop[i];
         size_t sl = strlen(stop);
         for (size_t at = 0; at + sl <= st->held; at++)
-            if (memcmp(s->hold_buf + at, stop, sl) == 0) {
+            if (memcmp(s->gen.hold_buf + at, stop, sl) == 0) {
                 st->stop_matched = 1;
                 st->held = at;
                 return at;
             }
     }
-    return st->held - partial_stop(st, s->hold_buf, st->held);
+    return st->held - partial_stop(st, s->gen.hold_buf, st->held);
 }
 
 static int deliver(streamer *st, sm_token tok, size_t n_out, sm_token_callback cb, void *user) {
     sm_session *s = st->s;
-    int stop = cb ? cb(user, tok, s->hold_buf, n_out) : 0;
-    memmove(s->hold_buf, s->hold_buf + n_out, st->held - n_out);
+    int stop = cb ? cb(user, tok, s->gen.hold_buf, n_out) : 0;
+    memmove(s->gen.hold_buf, s->gen.hold_buf + n_out, st->held - n_out);
     st->held -= n_out;
     return stop;
 }
@@ -203,7 +203,7 @@ static sm_status generate(sm_session *s, const char *text, size_t tlen, int add_
     if (!stopped) stats->stopped_by = 0;  /* -n 0 */
     /* Whatever was held back for a stop string that never came is text. */
     if (!str.stop_matched && stats->stopped_by != 3) {
-        size_t w = sm_utf8_stream_flush(&str.utf8, s->hold_buf + str.held);
+        size_t w = sm_utf8_stream_flush(&str.utf8, s->gen.hold_buf + str.held);
         str.held += w;
         if (str.held > 0) deliver(&str, -1, str.held, cb, user);
     }

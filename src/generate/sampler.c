@@ -75,21 +75,21 @@ sm_status sm_session_sample(sm_session *s, const sm_sampler_params *sp_in, sm_to
         return sm_fail(err, SM_ERR_INVALID_ARG, "sampler parameters out of range");
     int n = s->model->hp.n_vocab;
     const float *logits = s->logits;
-    for (int i = 0; i < n; i++) s->cand[i] = (sm_candidate){logits[i], i};
+    for (int i = 0; i < n; i++) s->gen.cand[i] = (sm_candidate){logits[i], i};
     if (sp.repeat_penalty != 1.0f && sp.repeat_last_n != 0) {
         int last = sp.repeat_last_n < 0 || sp.repeat_last_n > s->n_past ? s->n_past : sp.repeat_last_n;
         const sm_token *h = s->history + (s->n_past - last);
         /* Each distinct recent token is penalised once. */
         for (int i = 0; i < last; i++) {
             sm_token t = h[i];
-            if (s->penalized[t]) continue;
-            s->penalized[t] = 1;
-            float *l = &s->cand[t].logit;
+            if (s->gen.penalized[t]) continue;
+            s->gen.penalized[t] = 1;
+            float *l = &s->gen.cand[t].logit;
             *l = *l > 0.0f ? *l / sp.repeat_penalty : *l * sp.repeat_penalty;
         }
-        for (int i = 0; i < last; i++) s->penalized[h[i]] = 0;
+        for (int i = 0; i < last; i++) s->gen.penalized[h[i]] = 0;
     }
-    return sm_sample_candidates(s->cand, n, &sp, &s->rng, out);
+    return sm_sample_candidates(s->gen.cand, n, &sp, &s->rng, out);
 }
 
 sm_status sm_sample_candidates(sm_candidate *cand, int n, const sm_sampler_params *sp, uint64_t *rng,

@@ -54,42 +54,6 @@ const char *sm_gguf_type_name(uint32_t type) {
     return type < SM_GGUF_TYPE_COUNT ? names[type] : "?";
 }
 
-typedef struct ggml_type_desc {
-    const char *name;
-    uint64_t block_elems, block_bytes;   /* 0 = size not known to us */
-} ggml_type_desc;
-
-static const ggml_type_desc ggml_types[] = {
-    [0] = {"F32", 1, 4},       [1] = {"F16", 1, 2},
-    [2] = {"Q4_0", 32, 18},    [3] = {"Q4_1", 32, 20},
-    [6] = {"Q5_0", 32, 22},    [7] = {"Q5_1", 32, 24},
-    [8] = {"Q8_0", 32, 34},    [9] = {"Q8_1", 32, 36},
-    [10] = {"Q2_K", 256, 84},  [11] = {"Q3_K", 256, 110},
-    [12] = {"Q4_K", 256, 144}, [13] = {"Q5_K", 256, 176},
-    [14] = {"Q6_K", 256, 210}, [15] = {"Q8_K", 256, 292},
-    [16] = {"IQ2_XXS", 0, 0},  [17] = {"IQ2_XS", 0, 0},
-    [18] = {"IQ3_XXS", 0, 0},  [19] = {"IQ1_S", 0, 0},
-    [20] = {"IQ4_NL", 32, 18}, [21] = {"IQ3_S", 0, 0},
-    [22] = {"IQ2_S", 0, 0},    [23] = {"IQ4_XS", 0, 0},
-    [24] = {"I8", 1, 1},       [25] = {"I16", 1, 2},
-    [26] = {"I32", 1, 4},      [27] = {"I64", 1, 8},
-    [28] = {"F64", 1, 8},      [29] = {"IQ1_M", 0, 0},
-    [30] = {"BF16", 1, 2},     [34] = {"TQ1_0", 0, 0},
-    [35] = {"TQ2_0", 0, 0},
-};
-
-const char *sm_ggml_type_name(uint32_t type) {
-    if (type >= sizeof ggml_types / sizeof ggml_types[0]) return NULL;
-    return ggml_types[type].name;
-}
-
-void sm_ggml_type_block(uint32_t type, uint64_t *block_elems, uint64_t *block_bytes) {
-    *block_elems = *block_bytes = 0;
-    if (!sm_ggml_type_name(type)) return;
-    *block_elems = ggml_types[type].block_elems;
-    *block_bytes = ggml_types[type].block_bytes;
-}
-
 int sm_gguf_str_eq(sm_gguf_str s, const char *c) {
     size_t n = strlen(c);
     return s.len == n && memcmp(s.ptr, c, n) == 0;
@@ -201,15 +165,15 @@ static sm_status parse_tensor_info(cursor *c, sm_gguf_tensor *t, uint64_t index,
     t->n_elements = n;
     if (!take_u32(c, &t->type) || !take_u64(c, &t->offset))
         return sm_fail(err, SM_ERR_FORMAT, "tensor '%.*s': file ends in its header", nlen, t->name.ptr);
-    if (!sm_ggml_type_name(t->type))
+    const sm_type_traits *tt = sm_type(t->type);
+    if (!tt)
         return sm_fail(err, SM_ERR_FORMAT, "tensor '%.*s': unknown tensor type %u", nlen, t->name.ptr, t->type);
-    uint64_t be, bb;
-    sm_ggml_type_block(t->type, &be, &bb);
+    uint64_t be = tt->blck, bb = tt->bytes;
     t->n_bytes = 0;
     if (be) {
         if (t->ne[0] % be != 0)
             return sm_fail(err, SM_ERR_FORMAT, "tensor '%.*s': row of %llu is not a multiple of %s's block of %llu",
-                           nlen, t->name.ptr, (unsigned long long)t->ne[0], sm_ggml_type_name(t->type),
+                           nlen, t->name.ptr, (unsigned long long)t->ne[0], tt->name,
                            (unsigned long long)be);
         uint64_t blocks = n / be;
         if (blocks > UINT64_MAX / bb)

@@ -10,20 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "smallmind.h"
+#include "kernels/types.h"   /* element types: the tensor table names them */
 
 enum sm_gguf_type {
     SM_GGUF_UINT8 = 0, SM_GGUF_INT8 = 1, SM_GGUF_UINT16 = 2, SM_GGUF_INT16 = 3,
     SM_GGUF_UINT32 = 4, SM_GGUF_INT32 = 5, SM_GGUF_FLOAT32 = 6, SM_GGUF_BOOL = 7,
     SM_GGUF_STRING = 8, SM_GGUF_ARRAY = 9, SM_GGUF_UINT64 = 10, SM_GGUF_INT64 = 11,
     SM_GGUF_FLOAT64 = 12, SM_GGUF_TYPE_COUNT
-};
-
-/* ggml tensor types (the numbering is part of the file format). */
-enum sm_ggml_type {
-    SM_GGML_F32 = 0, SM_GGML_F16 = 1, SM_GGML_Q4_0 = 2, SM_GGML_Q4_1 = 3,
-    SM_GGML_Q5_0 = 6, SM_GGML_Q5_1 = 7, SM_GGML_Q8_0 = 8, SM_GGML_Q8_1 = 9,
-    SM_GGML_Q2_K = 10, SM_GGML_Q3_K = 11, SM_GGML_Q4_K = 12, SM_GGML_Q5_K = 13,
-    SM_GGML_Q6_K = 14, SM_GGML_Q8_K = 15, SM_GGML_BF16 = 30
 };
 
 typedef struct sm_gguf_str {
@@ -78,10 +71,6 @@ sm_status sm_gguf_parse(const void *data, size_t size, sm_gguf *out, sm_error *e
 void sm_gguf_free(sm_gguf *g);
 
 const char *sm_gguf_type_name(uint32_t type);
-/* NULL for a type number ggml does not define. */
-const char *sm_ggml_type_name(uint32_t type);
-/* Elements per block and bytes per block; 0 when unknown. */
-void sm_ggml_type_block(uint32_t type, uint64_t *block_elems, uint64_t *block_bytes);
 
 const sm_gguf_kv *sm_gguf_find(const sm_gguf *g, const char *key);
 const sm_gguf_tensor *sm_gguf_find_tensor(const sm_gguf *g, const char *name);

@@ -1,24 +1,19 @@
-/* dispatch.h - the table of kernel variants a session runs with, chosen at
- * run time from what the CPU supports (or forced, for tests and profiling,
- * by name or by the SM_KERNELS environment variable). */
+/* dispatch.h - the kernel levels a session can run with (scalar, NEON,
+ * AVX2, AVX-512), chosen at run time from what the CPU supports, or forced
+ * by name for tests and profiling. A level's table holds the kernels that
+ * do not depend on an element type; the per-type ones (matrix x vector,
+ * quantizing activations, dequantizing) are in the type table (types.h),
+ * one slot per level, and sm_kernels_for_type() picks them. */
 #ifndef SM_KERNELS_DISPATCH_H
 #define SM_KERNELS_DISPATCH_H
 
 #include <stdint.h>
-
-typedef void (*sm_matvec_x16_fn)(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+#include "types.h"
 
 typedef struct sm_kernel_table {
-    const char *name;   /* "scalar", "avx2", "avx512" */
-    void (*matvec_f32)(float *out, const float *w, const float *x, int rows, int cols);
-    void (*matvec_f16)(float *out, const uint16_t *w, const float *x, int rows, int cols);
-    /* quantized weights against Q8_0-quantized activations xq */
-    void (*matvec_q8_0)(float *out, const void *w, const void *xq, int rows, int cols);
-    void (*matvec_q4_0)(float *out, const void *w, const void *xq, int rows, int cols);
-    void (*quantize_q8_0)(void *out, const float *x, int n);
-    /* K-quant weights against Q8_K activations (sm_quantize_q8_K) */
-    void (*matvec_q4_K)(float *out, const void *w, const void *xq, int rows, int cols);
-    void (*matvec_q6_K)(float *out, const void *w, const void *xq, int rows, int cols);
+    const char *name;   /* "scalar", "neon", "avx2", "avx512" */
+    int level;          /* enum sm_kernel_level */
+    const struct sm_kernel_table *fallback;   /* the level below, NULL for scalar */
     void (*gelu)(float *x, int n);
     /* dinp += dout * gelu'(inp) (training) */
     void (*gelu_grad)(float *dinp, const float *inp, const float *dout, int n);
@@ -34,25 +29,25 @@ typedef struct sm_kernel_table {
      * ((m + 15) / 16) * 16 * k floats; NULL where a level has none */
     void (*pack_a)(float *packed, const float *a, int m, int k);
     void (*matmul_packed)(float *c, const float *packed, const float *w, int m, int n, int k, int ldc);
-    /* optional: matrix x vector on weights interleaved 16 rows at a time
-     * (interleave.h); rows a multiple of 16, xsum the activation blocks'
-     * sums. A model interleaves its Q4_0/Q8_0 matrices at load when the
-     * best level has these. */
-    sm_matvec_x16_fn matvec_q4_0_x16, matvec_q8_0_x16;
-    /* weights to floats for the prefill products: F16 rows, and one
-     * interleaved group of 16 rows (16 x cols floats, row after row) */
-    void (*f16_to_f32)(float *out, const uint16_t *in, int n);
-    void (*dequantize_q4_0x16)(float *out, const void *group, int cols);
-    void (*dequantize_q8_0x16)(float *out, const void *group, int cols);
 } sm_kernel_table;
+
+/* The kernels of one element type at kt's level: each slot from the highest
+ * level at or below kt that has it (the scalar level has every runnable
+ * type's matvec). The x16 slots are only taken from kt's own chain, so a
+ * session forced to a lower level never reads an interleaved layout. */
+void sm_kernels_for_type(const sm_kernel_table *kt, uint32_t type, sm_type_kernels *out);
 
 /* Thread ith of nth's share of kt->pack_a: every nth 16-row panel of the
  * m x k matrix a (panels are independent, so a pool packs in parallel). */
 void sm_pack_a_share(const sm_kernel_table *kt, float *packed, const float *a, int m, int k, int ith, int nth);
 
-/* The named variant if this CPU can run it, else NULL. NULL or "auto"
- * names the best the CPU supports. */
+/* The named variant if this CPU can run it, else NULL. NULL, "" or "auto"
+ * names the one SM_KERNELS asks for, or else the best the CPU supports;
+ * SM_KERNELS is the only environment variable the library reads. */
 const sm_kernel_table *sm_kernels_get(const char *name);
+/* What a NULL/"auto" request resolves to by name (SM_KERNELS or "auto"),
+ * for error messages. */
+const char *sm_kernels_requested(const char *name);
 /* Every variant this CPU can run, best last; returns the count. */
 int sm_kernels_available(const sm_kernel_table **out, int cap);
 

@@ -3,7 +3,9 @@
 #include "interleave.h"
 #include "half.h"
 
-void sm_interleave_q4_0(sm_block_q4_0x16 *dst, const sm_block_q4_0 *src, int rows, int cols) {
+void sm_interleave_q4_0(void *dstv, const void *srcv, int rows, int cols) {
+    sm_block_q4_0x16 *dst = dstv;
+    const sm_block_q4_0 *src = srcv;
     int nb = cols / SM_QK;
     for (int g = 0; g < rows / SM_X16; g++)
         for (int b = 0; b < nb; b++) {
@@ -17,7 +19,9 @@ void sm_interleave_q4_0(sm_block_q4_0x16 *dst, const sm_block_q4_0 *src, int row
         }
 }
 
-void sm_interleave_q8_0(sm_block_q8_0x16 *dst, const sm_block_q8_0 *src, int rows, int cols) {
+void sm_interleave_q8_0(void *dstv, const void *srcv, int rows, int cols) {
+    sm_block_q8_0x16 *dst = dstv;
+    const sm_block_q8_0 *src = srcv;
     int nb = cols / SM_QK;
     for (int g = 0; g < rows / SM_X16; g++)
         for (int b = 0; b < nb; b++) {
@@ -31,7 +35,8 @@ void sm_interleave_q8_0(sm_block_q8_0x16 *dst, const sm_block_q8_0 *src, int row
         }
 }
 
-void sm_dequantize_q4_0x16(float *out, const sm_block_q4_0x16 *group, int cols) {
+void sm_dequantize_q4_0x16(float *out, const void *gv, int cols) {
+    const sm_block_q4_0x16 *group = gv;
     int nb = cols / SM_QK;
     for (int b = 0; b < nb; b++)
         for (int r = 0; r < SM_X16; r++) {
@@ -45,7 +50,8 @@ void sm_dequantize_q4_0x16(float *out, const sm_block_q4_0x16 *group, int cols) 
         }
 }
 
-void sm_dequantize_q8_0x16(float *out, const sm_block_q8_0x16 *group, int cols) {
+void sm_dequantize_q8_0x16(float *out, const void *gv, int cols) {
+    const sm_block_q8_0x16 *group = gv;
     int nb = cols / SM_QK;
     for (int b = 0; b < nb; b++)
         for (int r = 0; r < SM_X16; r++) {

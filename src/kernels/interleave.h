@@ -33,11 +33,11 @@ _Static_assert(sizeof(sm_block_q8_0x16) == 16 * sizeof(sm_block_q8_0), "Q8_0 x16
 
 /* rows must be a multiple of 16 and cols of 32; dst holds rows * cols / 32
  * blocks' worth of bytes, group after group. */
-void sm_interleave_q4_0(sm_block_q4_0x16 *dst, const sm_block_q4_0 *src, int rows, int cols);
-void sm_interleave_q8_0(sm_block_q8_0x16 *dst, const sm_block_q8_0 *src, int rows, int cols);
+void sm_interleave_q4_0(void *dst, const void *src, int rows, int cols);
+void sm_interleave_q8_0(void *dst, const void *src, int rows, int cols);
 /* The 16 rows of one group as floats, row after row (out: 16 x cols). */
-void sm_dequantize_q4_0x16(float *out, const sm_block_q4_0x16 *group, int cols);
-void sm_dequantize_q8_0x16(float *out, const sm_block_q8_0x16 *group, int cols);
+void sm_dequantize_q4_0x16(float *out, const void *group, int cols);
+void sm_dequantize_q8_0x16(float *out, const void *group, int cols);
 /* sums[b] = the sum of activation block b's 32 codes */
 void sm_q8_0_block_sums(int32_t *sums, const sm_block_q8_0 *x, int nb);
 

@@ -8,7 +8,8 @@
 #if defined(__aarch64__)
 #include <arm_neon.h>
 
-void sm_matvec_f32_neon(float *out, const float *w, const float *x, int rows, int cols) {
+void sm_matvec_f32_neon(float *out, const void *wdata, const void *xdata, int rows, int cols) {
+    const float *w = wdata, *x = xdata;
     int r = 0;
     for (; r + 4 <= rows; r += 4) {
         const float *w0 = w + (size_t)r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
@@ -36,7 +37,9 @@ void sm_matvec_f32_neon(float *out, const float *w, const float *x, int rows, in
     }
 }
 
-void sm_matvec_f16_neon(float *out, const uint16_t *w, const float *x, int rows, int cols) {
+void sm_matvec_f16_neon(float *out, const void *wdata, const void *xdata, int rows, int cols) {
+    const uint16_t *w = wdata;
+    const float *x = xdata;
     for (int r = 0; r < rows; r++) {
         const uint16_t *wr = w + (size_t)r * cols;
         float32x4_t a0 = vdupq_n_f32(0), a1 = a0;

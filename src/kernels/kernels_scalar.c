@@ -4,8 +4,10 @@
 #include "half.h"
 
 #include <math.h>
+#include <string.h>
 
-void sm_matvec_f32(float *out, const float *w, const float *x, int rows, int cols) {
+void sm_matvec_f32(float *out, const void *wdata, const void *xdata, int rows, int cols) {
+    const float *w = wdata, *x = xdata;
     for (int r = 0; r < rows; r++) {
         const float *row = w + (size_t)r * cols;
         float sum = 0.0f;
@@ -14,7 +16,9 @@ void sm_matvec_f32(float *out, const float *w, const float *x, int rows, int col
     }
 }
 
-void sm_matvec_f16(float *out, const uint16_t *w, const float *x, int rows, int cols) {
+void sm_matvec_f16(float *out, const void *wdata, const void *xdata, int rows, int cols) {
+    const uint16_t *w = wdata;
+    const float *x = xdata;
     for (int r = 0; r < rows; r++) {
         const uint16_t *row = w + (size_t)r * cols;
         float sum = 0.0f;
@@ -89,6 +93,40 @@ void sm_rope(float *x, int n_heads, int head_dim, int rot_dim, const float *cos_
     }
 }
 
-void sm_f16_to_f32_row(float *out, const uint16_t *in, int n) {
+void sm_rope_neox(float *x, int n_heads, int head_dim, int rot_dim, const float *cos_t, const float *sin_t) {
+    int half = rot_dim / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * head_dim;
+        for (int i = 0; i < half; i++) {
+            float a = v[i], b = v[i + half];
+            v[i] = a * cos_t[i] - b * sin_t[i];
+            v[i + half] = a * sin_t[i] + b * cos_t[i];
+        }
+    }
+}
+
+void sm_softcap(float *x, int n, float cap) {
+    float inv = 1.0f / cap;
+    for (int i = 0; i < n; i++) x[i] = cap * tanhf(x[i] * inv);
+}
+
+void sm_mul(float *x, const float *y, int n) {
+    for (int i = 0; i < n; i++) x[i] *= y[i];
+}
+
+void sm_scale(float *x, float a, int n) {
+    for (int i = 0; i < n; i++) x[i] *= a;
+}
+
+void sm_f16_to_f32_row(float *out, const void *inv, int n) {
+    const uint16_t *in = inv;
     for (int i = 0; i < n; i++) out[i] = sm_fp16_to_fp32(in[i]);
 }
+
+void sm_f32_to_f16_row(void *outv, const float *in, int n) {
+    uint16_t *out = outv;
+    for (int i = 0; i < n; i++) out[i] = sm_fp32_to_fp16(in[i]);
+}
+
+void sm_f32_copy_row(float *out, const void *in, int n) { memcpy(out, in, (size_t)n * sizeof(float)); }
+void sm_f32_store_row(void *out, const float *in, int n) { memcpy(out, in, (size_t)n * sizeof(float)); }

@@ -26,7 +26,8 @@ AVX2 static inline float hsum256(__m256 v) {
 /* ---------------------------------------------------------------- AVX2 */
 
 /* Four rows at a time share each load of x. */
-AVX2 void sm_matvec_f32_avx2(float *out, const float *w, const float *x, int rows, int cols) {
+AVX2 void sm_matvec_f32_avx2(float *out, const void *wdata, const void *xdata, int rows, int cols) {
+    const float *w = wdata, *x = xdata;
     int r = 0;
     for (; r + 4 <= rows; r += 4) {
         const float *w0 = w + (size_t)r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
@@ -54,7 +55,9 @@ AVX2 void sm_matvec_f32_avx2(float *out, const float *w, const float *x, int row
     }
 }
 
-AVX2 void sm_matvec_f16_avx2(float *out, const uint16_t *w, const float *x, int rows, int cols) {
+AVX2 void sm_matvec_f16_avx2(float *out, const void *wdata, const void *xdata, int rows, int cols) {
+    const uint16_t *w = wdata;
+    const float *x = xdata;
     for (int r = 0; r < rows; r++) {
         const uint16_t *wr = w + (size_t)r * cols;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0;
@@ -215,7 +218,8 @@ AVX2 void sm_quantize_q8_0_avx2(void *out, const float *x, int n) {
  * in flight than the hardware prefetcher alone does (F16 decode on the
  * 110M shape: 37 -> 52 tok/s). */
 #define PREFETCH_BYTES 2048
-AVX512 void sm_matvec_f32_avx512(float *out, const float *w, const float *x, int rows, int cols) {
+AVX512 void sm_matvec_f32_avx512(float *out, const void *wdata, const void *xdata, int rows, int cols) {
+    const float *w = wdata, *x = xdata;
     int full = cols & ~15;
     __mmask16 tail = (__mmask16)((1u << (cols - full)) - 1);
     int r = 0;
@@ -254,7 +258,9 @@ AVX512 void sm_matvec_f32_avx512(float *out, const float *w, const float *x, int
     }
 }
 
-AVX512 void sm_matvec_f16_avx512(float *out, const uint16_t *w, const float *x, int rows, int cols) {
+AVX512 void sm_matvec_f16_avx512(float *out, const void *wdata, const void *xdata, int rows, int cols) {
+    const uint16_t *w = wdata;
+    const float *x = xdata;
     int full = cols & ~15;
     __mmask16 tail = (__mmask16)((1u << (cols - full)) - 1);
     int r = 0;
@@ -418,13 +424,15 @@ AVX512 void sm_dequantize_q8_0x16_avx512(float *out, const void *group, int cols
     }
 }
 
-AVX512 void sm_f16_to_f32_avx512(float *out, const uint16_t *in, int n) {
+AVX512 void sm_f16_to_f32_avx512(float *out, const void *inv, int n) {
+    const uint16_t *in = inv;
     int i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(in + i))));
     for (; i < n; i++) out[i] = _cvtsh_ss(in[i]);
 }
 
-AVX2 void sm_f16_to_f32_avx2(float *out, const uint16_t *in, int n) {
+AVX2 void sm_f16_to_f32_avx2(float *out, const void *inv, int n) {
+    const uint16_t *in = inv;
     int i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(in + i))));
     for (; i < n; i++) out[i] = _cvtsh_ss(in[i]);

@@ -8,7 +8,8 @@
 #include <math.h>
 #include <string.h>
 
-void sm_quantize_q8_0(sm_block_q8_0 *y, const float *x, int n) {
+void sm_quantize_q8_0(void *yv, const float *x, int n) {
+    sm_block_q8_0 *y = yv;
     for (int b = 0; b < n / SM_QK; b++, x += SM_QK) {
         float amax = 0.0f;
         for (int i = 0; i < SM_QK; i++) amax = fmaxf(amax, fabsf(x[i]));
@@ -18,7 +19,8 @@ void sm_quantize_q8_0(sm_block_q8_0 *y, const float *x, int n) {
     }
 }
 
-void sm_quantize_q4_0(sm_block_q4_0 *y, const float *x, int n) {
+void sm_quantize_q4_0(void *yv, const float *x, int n) {
+    sm_block_q4_0 *y = yv;
     for (int b = 0; b < n / SM_QK; b++, x += SM_QK) {
         /* the value of largest magnitude maps to -8, so the scale keeps its sign */
         float amax = 0.0f, max = 0.0f;
@@ -35,14 +37,16 @@ void sm_quantize_q4_0(sm_block_q4_0 *y, const float *x, int n) {
     }
 }
 
-void sm_dequantize_q8_0(float *y, const sm_block_q8_0 *x, int n) {
+void sm_dequantize_q8_0(float *y, const void *xv, int n) {
+    const sm_block_q8_0 *x = xv;
     for (int b = 0; b < n / SM_QK; b++) {
         float d = sm_fp16_to_fp32(x[b].d);
         for (int i = 0; i < SM_QK; i++) y[b * SM_QK + i] = x[b].qs[i] * d;
     }
 }
 
-void sm_dequantize_q4_0(float *y, const sm_block_q4_0 *x, int n) {
+void sm_dequantize_q4_0(float *y, const void *xv, int n) {
+    const sm_block_q4_0 *x = xv;
     for (int b = 0; b < n / SM_QK; b++) {
         float d = sm_fp16_to_fp32(x[b].d);
         for (int i = 0; i < SM_QK / 2; i++) {
@@ -52,7 +56,8 @@ void sm_dequantize_q4_0(float *y, const sm_block_q4_0 *x, int n) {
     }
 }
 
-void sm_dequantize_q4_K(float *y, const sm_block_q4_K *x, int n) {
+void sm_dequantize_q4_K(float *y, const void *xv, int n) {
+    const sm_block_q4_K *x = xv;
     for (int b = 0; b < n / SM_QK_K; b++) {
         float d = sm_fp16_to_fp32(x[b].d), dmin = sm_fp16_to_fp32(x[b].dmin);
         const uint8_t *q = x[b].qs;
@@ -67,7 +72,8 @@ void sm_dequantize_q4_K(float *y, const sm_block_q4_K *x, int n) {
     }
 }
 
-void sm_dequantize_q6_K(float *y, const sm_block_q6_K *x, int n) {
+void sm_dequantize_q6_K(float *y, const void *xv, int n) {
+    const sm_block_q6_K *x = xv;
     for (int b = 0; b < n / SM_QK_K; b++) {
         float d = sm_fp16_to_fp32(x[b].d);
         const uint8_t *ql = x[b].ql, *qh = x[b].qh;
@@ -90,7 +96,8 @@ void sm_dequantize_q6_K(float *y, const sm_block_q6_K *x, int n) {
 /* Q4_K: for each sub-block of 32, the scale and min that map it onto 0..15
  * (min clamped at 0 so the minimum is exactly representable), then the 8
  * scales and mins themselves quantized to 6 bits against the largest. */
-void sm_quantize_q4_K(sm_block_q4_K *y, const float *x, int n) {
+void sm_quantize_q4_K(void *yv, const float *x, int n) {
+    sm_block_q4_K *y = yv;
     for (int b = 0; b < n / SM_QK_K; b++, x += SM_QK_K) {
         float scale[8], minv[8], max_scale = 0, max_min = 0;
         for (int j = 0; j < 8; j++) {
@@ -139,7 +146,8 @@ void sm_quantize_q4_K(sm_block_q4_K *y, const float *x, int n) {
 
 /* Q6_K: sixteen sub-blocks of 16, each with an int8 scale relative to the
  * block's fp16 d; values q in 0..63 stand for q - 32. */
-void sm_quantize_q6_K(sm_block_q6_K *y, const float *x, int n) {
+void sm_quantize_q6_K(void *yv, const float *x, int n) {
+    sm_block_q6_K *y = yv;
     for (int b = 0; b < n / SM_QK_K; b++, x += SM_QK_K) {
         float sub[16], max_abs_scale = 0, max_scale = 0;
         for (int j = 0; j < 16; j++) {
@@ -198,7 +206,8 @@ float sm_dot_q4_0_q8_0(const sm_block_q4_0 *w, const sm_block_q8_0 *x, int n) {
     return sum;
 }
 
-void sm_quantize_q8_K(sm_block_q8_K *y, const float *x, int n) {
+void sm_quantize_q8_K(void *yv, const float *x, int n) {
+    sm_block_q8_K *y = yv;
     for (int b = 0; b < n / SM_QK_K; b++, x += SM_QK_K) {
         float amax = 0.0f;
         for (int i = 0; i < SM_QK_K; i++) amax = fmaxf(amax, fabsf(x[i]));
@@ -251,3 +260,20 @@ float sm_dot_q6_K_q8_K(const sm_block_q6_K *w, const sm_block_q8_K *x, int n) {
     }
     return sum;
 }
+
+void sm_dequantize_q8_K(float *y, const void *xv, int n) {
+    const sm_block_q8_K *x = xv;
+    for (int b = 0; b < n / SM_QK_K; b++)
+        for (int i = 0; i < SM_QK_K; i++) y[b * SM_QK_K + i] = x[b].d * x[b].qs[i];
+}
+
+/* One type's scalar matrix x vector kernel: the reference dot per row. */
+#define SCALAR_MATVEC(name, W_T, X_T, QK, DOT)                                          \
+    void name(float *out, const void *w, const void *xq, int rows, int cols) {         \
+        int nb = cols / (QK);                                                          \
+        for (int r = 0; r < rows; r++) out[r] = DOT((const W_T *)w + (size_t)r * nb, (const X_T *)xq, cols); \
+    }
+SCALAR_MATVEC(sm_matvec_q8_0_scalar, sm_block_q8_0, sm_block_q8_0, SM_QK, sm_dot_q8_0_q8_0)
+SCALAR_MATVEC(sm_matvec_q4_0_scalar, sm_block_q4_0, sm_block_q8_0, SM_QK, sm_dot_q4_0_q8_0)
+SCALAR_MATVEC(sm_matvec_q4_K_scalar, sm_block_q4_K, sm_block_q8_K, SM_QK_K, sm_dot_q4_K_q8_K)
+SCALAR_MATVEC(sm_matvec_q6_K_scalar, sm_block_q6_K, sm_block_q8_K, SM_QK_K, sm_dot_q6_K_q8_K)

@@ -31,20 +31,22 @@ _Static_assert(sizeof(sm_block_q4_K) == 144, "Q4_K block");
 _Static_assert(sizeof(sm_block_q6_K) == 210, "Q6_K block");
 _Static_assert(sizeof(sm_block_q8_K) == 292, "Q8_K block");
 
-/* n must be a multiple of the block size. */
-void sm_quantize_q8_0(sm_block_q8_0 *y, const float *x, int n);
-void sm_quantize_q4_0(sm_block_q4_0 *y, const float *x, int n);
-void sm_quantize_q4_K(sm_block_q4_K *y, const float *x, int n);
-void sm_quantize_q6_K(sm_block_q6_K *y, const float *x, int n);
-void sm_dequantize_q8_0(float *y, const sm_block_q8_0 *x, int n);
-void sm_dequantize_q4_0(float *y, const sm_block_q4_0 *x, int n);
-void sm_dequantize_q4_K(float *y, const sm_block_q4_K *x, int n);
-void sm_dequantize_q6_K(float *y, const sm_block_q6_K *x, int n);
+/* n must be a multiple of the block size. The signatures are those of
+ * the type table's slots (types.h): blocks are passed as void pointers. */
+void sm_quantize_q8_0(void *y, const float *x, int n);
+void sm_quantize_q4_0(void *y, const float *x, int n);
+void sm_quantize_q4_K(void *y, const float *x, int n);
+void sm_quantize_q6_K(void *y, const float *x, int n);
+void sm_dequantize_q8_0(float *y, const void *x, int n);
+void sm_dequantize_q4_0(float *y, const void *x, int n);
+void sm_dequantize_q4_K(float *y, const void *x, int n);
+void sm_dequantize_q6_K(float *y, const void *x, int n);
+void sm_dequantize_q8_K(float *y, const void *x, int n);
 
 /* Activations for the K-quant dots: one f32 scale per 256 (d = max|x| /
  * 127) and the sums of each 16 codes, which carry the K-quants' offsets
  * (Q4_K's mins, Q6_K's -32) out of the inner loops. */
-void sm_quantize_q8_K(sm_block_q8_K *y, const float *x, int n);
+void sm_quantize_q8_K(void *y, const float *x, int n);
 
 /* Reference dots of a weight row with Q8_0- or Q8_K-quantized activations,
  * in integers within each block as the SIMD kernels do. */
@@ -52,6 +54,12 @@ float sm_dot_q8_0_q8_0(const sm_block_q8_0 *w, const sm_block_q8_0 *x, int n);
 float sm_dot_q4_0_q8_0(const sm_block_q4_0 *w, const sm_block_q8_0 *x, int n);
 float sm_dot_q4_K_q8_K(const sm_block_q4_K *w, const sm_block_q8_K *x, int n);
 float sm_dot_q6_K_q8_K(const sm_block_q6_K *w, const sm_block_q8_K *x, int n);
+
+/* The scalar matrix x vector kernels: each row's reference dot. */
+void sm_matvec_q8_0_scalar(float *out, const void *w, const void *xq, int rows, int cols);
+void sm_matvec_q4_0_scalar(float *out, const void *w, const void *xq, int rows, int cols);
+void sm_matvec_q4_K_scalar(float *out, const void *w, const void *xq, int rows, int cols);
+void sm_matvec_q6_K_scalar(float *out, const void *w, const void *xq, int rows, int cols);
 
 /* 6-bit scale and min j of a Q4_K block's packed 12 bytes (inline: the
  * matrix x vector kernels unpack 8 per block). */

@@ -6,10 +6,15 @@
  * result is explained by scanning the weights for the first tensor holding
  * one (only then, so it costs nothing otherwise). */
 #include "session.h"
+#include "ops.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "kernels/types.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
+#include <string.h>
 
 static int all_finite(const float *x, size_t n) {
     /* any NaN or Inf makes the sum NaN or Inf; one pass, no branch per element */
@@ -22,50 +27,49 @@ void sm_check_layer(sm_session *s, int layer, const float *x, size_t n) {
     if (s->bad_layer < 0 && !all_finite(x, n)) s->bad_layer = layer;
 }
 
-/* A weight of the model that holds a NaN or an Inf, found by dequantizing
- * it a row at a time; names it in *what. */
-static int matrix_bad(const sm_matrix *m, float *row) {
-    if (!m->data) return 0;
-    for (int r = 0; r < m->rows; r++) {
-        sm_embedding_row(row, m, r);
-        if (!all_finite(row, (size_t)m->cols)) return 1;
+/* Whether rows [0, rows) of a tensor (cols wide) hold a NaN or an Inf,
+ * dequantized a row at a time into row. */
+static int rows_bad(const void *data, uint32_t type, int rows, int cols, const int32_t *pick, size_t n_pick,
+                    float *row) {
+    sm_matrix mt = {data, type, rows, cols, NULL};
+    size_t n = pick ? n_pick : (size_t)rows;
+    for (size_t i = 0; i < n; i++) {
+        sm_embedding_row(row, &mt, pick ? pick[i] : (int)i);
+        if (!all_finite(row, (size_t)cols)) return 1;
     }
     return 0;
 }
 
-static int vector_bad(const float *v, int n) { return v && !all_finite(v, (size_t)n); }
-
-/* Returns the layer (-1 = outside the layers) and role of the first weight
- * that is not finite, in the order the forward pass uses them, or 0. */
-static int find_bad_weight(const sm_model *m, const sm_token *tokens, size_t n, int *layer, const char **role,
-                           float *row) {
-    const sm_hparams *hp = &m->hp;
-    int d = hp->dim, f = hp->ffn_dim;
-    *layer = -1;
-    for (size_t i = 0; i < n; i++) {
-        sm_embedding_row(row, &m->tok_embd, tokens[i]);
-        if (!all_finite(row, (size_t)d)) { *role = "token_embd"; return 1; }
+/* The first tensor, in the order the forward pass uses them (embeddings,
+ * then layer by layer, then the head), that holds a NaN or an Inf: its
+ * index, and its layer (-1 outside the layers); -1 if none. Of the token
+ * embedding only the rows of the evaluated tokens count. Works from the
+ * GGUF tensor list, whatever the architecture. */
+static int64_t find_bad_tensor(const sm_model *m, const sm_token *tokens, size_t n, int *layer, float *row) {
+    const sm_gguf *g = &m->gguf;
+    int64_t best = -1;
+    int best_rank = INT_MAX;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const sm_gguf_tensor *t = &g->tensors[i];
+        if (!t->data || !sm_type_runnable(t->type) || t->ne[0] > (uint64_t)INT_MAX) continue;
+        int l = -1, rank;
+        char nm[48];
+        snprintf(nm, sizeof nm, "%.*s", (int)(t->name.len < 47 ? t->name.len : 47), t->name.ptr);
+        int embd = !strcmp(nm, "token_embd.weight") || !strcmp(nm, "position_embd.weight");
+        if (sscanf(nm, "blk.%d.", &l) == 1 && l >= 0) rank = l;
+        else rank = embd ? -1 : INT_MAX - 1;
+        if (rank >= best_rank) continue;
+        int cols = (int)t->ne[0];
+        uint64_t rows = t->n_elements / t->ne[0];
+        if (rows > (uint64_t)INT_MAX) continue;
+        int tok = !strcmp(nm, "token_embd.weight");
+        if (rows_bad(t->data, t->type, (int)rows, cols, tok ? tokens : NULL, n, row)) {
+            best = (int64_t)i;
+            best_rank = rank;
+            *layer = rank >= 0 && rank < INT_MAX - 1 ? rank : -1;
+        }
     }
-    if (m->pos_embd.data && matrix_bad(&m->pos_embd, row)) { *role = "position_embd"; return 1; }
-    for (int l = 0; l < hp->n_layers; l++) {
-        const sm_layer *L = &m->layers[l];
-        *layer = l;
-        struct { const sm_matrix *m; const char *name; } mats[] = {
-            {&L->wq, "attn_q"}, {&L->wk, "attn_k"}, {&L->wv, "attn_v"}, {&L->wqkv, "attn_qkv"},
-            {&L->wo, "attn_output"}, {&L->w_gate, "ffn_gate"}, {&L->w_up, "ffn_up"}, {&L->w_down, "ffn_down"}};
-        struct { const float *v; int n; const char *name; } vecs[] = {
-            {L->attn_norm, d, "attn_norm"}, {L->attn_norm_b, d, "attn_norm bias"}, {L->ffn_norm, d, "ffn_norm"},
-            {L->ffn_norm_b, d, "ffn_norm bias"}, {L->b_qkv, 3 * d, "attn_qkv bias"}, {L->b_o, d, "attn_output bias"},
-            {L->b_up, f, "ffn_up bias"}, {L->b_down, d, "ffn_down bias"}};
-        for (size_t k = 0; k < sizeof vecs / sizeof vecs[0]; k++)
-            if (vector_bad(vecs[k].v, vecs[k].n)) { *role = vecs[k].name; return 1; }
-        for (size_t k = 0; k < sizeof mats / sizeof mats[0]; k++)
-            if (matrix_bad(mats[k].m, row)) { *role = mats[k].name; return 1; }
-    }
-    *layer = -1;
-    if (vector_bad(m->output_norm, d) || vector_bad(m->output_norm_b, d)) { *role = "output_norm"; return 1; }
-    if (matrix_bad(&m->output, row)) { *role = "output"; return 1; }
-    return 0;
+    return best;
 }
 
 sm_status sm_check_result(sm_session *s, const sm_token *tokens, size_t n, int logits_checked, sm_error *err) {
@@ -77,18 +81,23 @@ sm_status sm_check_result(sm_session *s, const sm_token *tokens, size_t n, int l
     if (s->check)
         return sm_fail(err, SM_ERR_FORMAT, "the output head produced NaN or Inf logits (every layer was finite): "
                        "the output norm or output matrix is damaged or overflows");
-    int maxc = m->hp.dim > m->hp.ffn_dim ? m->hp.dim : m->hp.ffn_dim;
-    float *row = sm_alloc((size_t)(maxc > m->hp.n_vocab ? maxc : m->hp.n_vocab) * sizeof *row);
+    uint64_t widest = 1;
+    for (uint64_t i = 0; i < m->gguf.n_tensors; i++)
+        if (m->gguf.tensors[i].ne[0] > widest) widest = m->gguf.tensors[i].ne[0];
+    float *row = widest <= (uint64_t)INT_MAX ? sm_alloc((size_t)widest * sizeof *row) : NULL;
     int layer = -1;
-    const char *role = NULL;
-    int found = row && find_bad_weight(m, tokens, n, &layer, &role, row);
+    int64_t bad = row ? find_bad_tensor(m, tokens, n, &layer, row) : -1;
     sm_free(row);
-    if (found && layer >= 0)
-        return sm_fail(err, SM_ERR_FORMAT, "the logits are NaN or Inf: layer %d's %s weights hold NaN or Inf values "
-                       "(the model file is damaged)", layer, role);
-    if (found)
-        return sm_fail(err, SM_ERR_FORMAT, "the logits are NaN or Inf: the %s weights hold NaN or Inf values (the "
-                       "model file is damaged)", role);
+    if (bad >= 0) {
+        sm_gguf_str nm = m->gguf.tensors[bad].name;
+        char where[32] = "";
+        if (layer >= 0) snprintf(where, sizeof where, "layer %d's ", layer);
+        return sm_fail(err, SM_ERR_FORMAT, "the logits are NaN or Inf: %stensor '%.*s' holds NaN or Inf values (the "
+                       "model file is damaged)", where, (int)(nm.len > 64 ? 64 : nm.len), nm.ptr);
+    }
+    if (m->gguf.n_tensors == 0)   /* a llama2.c file: no tensor list to scan */
+        return sm_fail(err, SM_ERR_FORMAT, "the logits are NaN or Inf; check mode (smallmind run --check) names the "
+                       "layer where they start");
     return sm_fail(err, SM_ERR_FORMAT, "the logits are NaN or Inf although every weight is finite (the values "
                    "overflow); check mode (smallmind run --check) names the layer where it starts");
 }

@@ -127,7 +127,7 @@ int sm_model_tensor(const sm_model *m, int i, sm_tensor_info *t) {
     const sm_gguf_tensor *g = &m->gguf.tensors[i];
     memset(t, 0, sizeof *t);
     snprintf(t->name, sizeof t->name, "%.*s", (int)(g->name.len > 127 ? 127 : g->name.len), g->name.ptr);
-    t->type = sm_ggml_type_name(g->type);
+    t->type = sm_type_name(g->type);
     t->n_dims = (int)g->n_dims;
     memcpy(t->ne, g->ne, sizeof t->ne);
     t->offset = m->gguf.data_offset + g->offset;

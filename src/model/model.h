@@ -9,6 +9,7 @@
 #include "core/mapfile.h"
 #include "io/gguf.h"
 #include "text/vocab.h"
+#include "arch.h"
 
 enum sm_model_format { SM_FORMAT_GGUF = 1, SM_FORMAT_LLAMA2C = 2 };
 
@@ -23,22 +24,18 @@ typedef struct sm_matrix {
     const void *x16;
 } sm_matrix;
 
-/* One transformer block. LLaMA uses wq/wk/wv, w_gate/w_up/w_down and no
- * biases; GPT-2 uses the fused wqkv, w_up/w_down, LayerNorm biases and a
- * bias on every projection. Absent parts are NULL. */
+/* One transformer block: every tensor a layer of any architecture may
+ * have (arch.h's roles); what an architecture lacks is NULL (matrices:
+ * data NULL). LLaMA has wq/wk/wv, w_gate/w_up/w_down and no biases; GPT-2
+ * the fused wqkv, w_up/w_down, LayerNorm biases and a bias on every
+ * projection. */
 typedef struct sm_layer {
     const float *attn_norm, *attn_norm_b, *ffn_norm, *ffn_norm_b;
     sm_matrix wq, wk, wv, wqkv, wo, w_gate, w_up, w_down;
-    const float *b_qkv, *b_o, *b_up, *b_down;
+    const float *b_q, *b_k, *b_v, *b_qkv, *b_o, *b_up, *b_down;
+    const float *q_norm, *k_norm;                /* per head or over the whole projection */
+    const float *attn_post_norm, *ffn_post_norm; /* on a block's output, before the residual add */
 } sm_layer;
-
-enum sm_arch { SM_ARCH_LLAMA = 1, SM_ARCH_GPT2 = 2 };
-
-typedef struct sm_hparams {
-    int arch;
-    int n_vocab, n_ctx_train, dim, n_layers, n_heads, n_kv_heads, head_dim, ffn_dim, rope_dim;
-    float rope_base, norm_eps;
-} sm_hparams;
 
 struct sm_model {
     int kind;            /* enum sm_model_format */
@@ -48,6 +45,7 @@ struct sm_model {
     sm_hparams hp;
     sm_matrix tok_embd, pos_embd, output;
     const float *output_norm, *output_norm_b;
+    const float *rope_freqs, *rope_long, *rope_short;   /* RoPE frequency factors, or NULL */
     sm_layer *layers;
     sm_vocab vocab;
     char arch[32];
@@ -55,6 +53,7 @@ struct sm_model {
     int l2c_header[7];   /* llama2.c files: the raw header, for inspect */
     char name[128];
     char warning[160];   /* a load warning for the caller to show, or "" */
+    char unsupported[512];   /* loaded for inspection only: why it cannot run, or "" */
     uint64_t n_params, weights_bytes;
     uint64_t load_ns;    /* how long sm_model_load took */
     void *x16_mem;       /* every matrix's interleaved copy, one block */
@@ -62,10 +61,22 @@ struct sm_model {
     uint64_t x16_bytes;
 };
 
+/* Where a role's tensor lives in a loaded model (layer ignored for the
+ * model-wide roles): its matrix, or NULL for a vector role ... */
+sm_matrix *sm_model_matrix(sm_model *m, int role, int layer);
+/* ... or its vector, or NULL for a matrix role. */
+const float **sm_model_vector(sm_model *m, int role, int layer);
+
 /* Loads from memory (the buffers must outlive the model). tok may be NULL
  * for GGUF. Used by sm_model_load and by the fuzz targets. */
 sm_status sm_model_load_buffers(const void *data, size_t size, const void *tok, size_t tok_size,
                                 sm_model **out, sm_error *err);
+
+/* The parts of loading: a GGUF file's vocabulary (vocab_gguf.c) and a
+ * llama2.c model with its tokenizer (load_llama2c.c). */
+sm_status sm_model_load_gguf_vocab(sm_model *m, sm_error *err);
+sm_status sm_model_load_llama2c(sm_model *m, const void *data, size_t size, const void *tok, size_t tok_size,
+                                sm_error *err);
 
 /* Adds the interleaved copies (sm_matrix.x16) when this CPU's best kernel
  * level reads them; without memory for them the model works as it is. */

@@ -1,6 +1,7 @@
 /* session.c - session creation (the memory plan), evaluation of tokens and
  * access to the logits. */
 #include "session.h"
+#include "ops.h"
 #include "core/alloc.h"
 #include "core/cpu.h"
 #include "core/error.h"
@@ -18,48 +19,94 @@ sm_session_params sm_session_default_params(void) {
     return p;
 }
 
+/* Bytes of n floats quantized for the integer dots of any type in use. */
+static size_t act_bytes(const sm_session *s, int n) {
+    size_t best = 0;
+    for (uint32_t t = 0; t < SM_GGML_TYPE_COUNT; t++) {
+        const sm_type_traits *tt = sm_type(t);
+        if (!tt || !sm_type_runnable(t) || tt->vec_dot_type == SM_GGML_F32) continue;
+        const sm_type_traits *act = sm_type(tt->vec_dot_type);
+        size_t b = ((size_t)n / act->blck + 1) * act->bytes;
+        if (b > best) best = b;
+    }
+    (void)s;
+    return best;
+}
+
 /* Lays every buffer out in the arena. Called once to measure (a->base ==
  * NULL) and once to assign pointers, so the plan and the use agree. */
 static void layout(sm_session *s, sm_arena *a) {
     const sm_hparams *hp = &s->model->hp;
-    size_t kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;
-    size_t ctx = (size_t)s->n_ctx;
-    s->x = sm_arena_take(a, hp->dim, sizeof(float));
-    s->xb = sm_arena_take(a, hp->dim, sizeof(float));
-    s->xb2 = sm_arena_take(a, hp->dim, sizeof(float));
-    s->q = sm_arena_take(a, hp->dim, sizeof(float));
-    s->qkv = sm_arena_take(a, 3 * (size_t)hp->dim, sizeof(float));
-    s->att = sm_arena_take(a, (size_t)hp->n_heads * ctx, sizeof(float));
-    s->hb = sm_arena_take(a, hp->ffn_dim, sizeof(float));
-    s->hb2 = sm_arena_take(a, hp->ffn_dim, sizeof(float));
+    size_t q_dim = (size_t)hp->n_heads * hp->head_dim, kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;
+    size_t ctx = (size_t)s->n_ctx, B = (size_t)s->batch_cap, dim = (size_t)hp->dim, ffn = (size_t)hp->ffn_dim;
+    size_t wide_in = dim > q_dim ? dim : q_dim;
+    s->max_cols = (int)(wide_in > ffn ? wide_in : ffn);
+    s->x = sm_arena_take(a, B * dim, sizeof(float));
+    s->xb = sm_arena_take(a, B * wide_in, sizeof(float));
+    s->q = sm_arena_take(a, B * q_dim, sizeof(float));
+    s->qkv = sm_arena_take(a, B * (q_dim + 2 * kv_dim), sizeof(float));
+    s->hb = sm_arena_take(a, B * ffn, sizeof(float));
+    /* with gate and up in one matrix, hb2 holds both halves */
+    s->hb2 = sm_arena_take(a, B * ffn * (sm_arch_get(hp->arch)->ffn == SM_FFN_SWIGLU_FUSED ? 2 : 1), sizeof(float));
+    s->xb2 = sm_arena_take(a, B * dim, sizeof(float));
+    s->tmp = sm_arena_take(a, B * dim, sizeof(float));
     s->logits = sm_arena_take(a, hp->n_vocab, sizeof(float));
+    s->att = sm_arena_take(a, (size_t)hp->n_heads * ctx, sizeof(float));
+    s->att_scratch = sm_arena_take(a, (size_t)s->n_threads * sm_attention_scratch(hp->head_dim), sizeof(float));
+    s->pack = sm_arena_take(a, (B + 15) / 16 * 16 * (size_t)s->max_cols, sizeof(float));
+    s->deq = sm_arena_take(a, (size_t)s->n_threads * 16 * s->max_cols, sizeof(float));
+    s->xq = sm_arena_take(a, act_bytes(s, s->max_cols), 1);
+    s->xsum = sm_arena_take(a, (size_t)s->max_cols / 32 + 1, sizeof(int32_t));
     s->k_cache = sm_arena_take(a, (size_t)hp->n_layers * ctx, kv_dim * sizeof(float));
     s->v_cache = sm_arena_take(a, (size_t)hp->n_layers * ctx, kv_dim * sizeof(float));
     s->rope_cos = sm_arena_take(a, ctx * (size_t)(hp->rope_dim / 2 + 1), sizeof(float));
     s->rope_sin = sm_arena_take(a, ctx * (size_t)(hp->rope_dim / 2 + 1), sizeof(float));
+    if (sm_arch_get(hp->arch)->local_rope) {
+        s->rope_cos_local = sm_arena_take(a, ctx * (size_t)(hp->rope_dim / 2 + 1), sizeof(float));
+        s->rope_sin_local = sm_arena_take(a, ctx * (size_t)(hp->rope_dim / 2 + 1), sizeof(float));
+    } else {
+        s->rope_cos_local = s->rope_cos;
+        s->rope_sin_local = s->rope_sin;
+    }
     s->history = sm_arena_take(a, ctx, sizeof(sm_token));
-    s->cand = sm_arena_take(a, hp->n_vocab, sizeof(sm_candidate));
-    s->max_cols = hp->dim > hp->ffn_dim ? hp->dim : hp->ffn_dim;
-    /* room for the input as Q8_0 (34 bytes per 32) or Q8_K (292 per 256) */
-    size_t q8_0 = ((size_t)s->max_cols / 32 + 1) * 34, q8_K = ((size_t)s->max_cols / 256 + 1) * 292;
-    s->xq = sm_arena_take(a, q8_0 > q8_K ? q8_0 : q8_K, 1);
-    s->xsum = sm_arena_take(a, (size_t)s->max_cols / 32 + 1, sizeof(int32_t));
-    s->deq = sm_arena_take(a, (size_t)s->n_threads * 16 * s->max_cols, sizeof(float));
-    size_t B = (size_t)s->batch_cap, wide = (size_t)(3 * hp->dim > hp->ffn_dim ? 3 * hp->dim : hp->ffn_dim);
-    s->bx = sm_arena_take(a, B * hp->dim, sizeof(float));
-    s->bxb = sm_arena_take(a, B * hp->dim, sizeof(float));
-    s->bq = sm_arena_take(a, B * hp->dim, sizeof(float));
-    s->bqkv = sm_arena_take(a, B * 3 * hp->dim, sizeof(float));
-    s->bhb = sm_arena_take(a, B * hp->ffn_dim, sizeof(float));
-    s->bhb2 = sm_arena_take(a, B * hp->ffn_dim, sizeof(float));
-    s->btmp = sm_arena_take(a, B * wide, sizeof(float));
-    s->batt = sm_arena_take(a, (size_t)s->n_threads * sm_attention_scratch(hp->head_dim), sizeof(float));
-    s->bpack = sm_arena_take(a, (B + 15) / 16 * 16 * (size_t)s->max_cols, sizeof(float));
-    s->penalized = sm_arena_take(a, hp->n_vocab, 1);
-    s->text_cap = 3 * ((size_t)s->model->vocab.max_piece_len + 8) + 16;
-    s->text_buf = sm_arena_take(a, s->text_cap, 1);
-    s->hold_cap = HOLD_BYTES + s->text_cap;
-    s->hold_buf = sm_arena_take(a, s->hold_cap, 1);
+    /* the generation loop's */
+    sm_gen_scratch *g = &s->gen;
+    g->cand = sm_arena_take(a, hp->n_vocab, sizeof(sm_candidate));
+    g->penalized = sm_arena_take(a, hp->n_vocab, 1);
+    g->text_cap = 3 * ((size_t)s->model->vocab.max_piece_len + 8) + 16;
+    g->text_buf = sm_arena_take(a, g->text_cap, 1);
+    g->hold_cap = HOLD_BYTES + g->text_cap;
+    g->hold_buf = sm_arena_take(a, g->hold_cap, 1);
+}
+
+/* One table of RoPE angles (ggml's rope with linear scaling and frequency
+ * factors): pair i at position p turns by p * scale * base^(-2i/rot) / ff[i],
+ * and cos and sin are multiplied by the attention factor. */
+static void rope_table(float *cos_t, float *sin_t, int n_ctx, int rot, double base, double scale, const float *ff,
+                       double mscale) {
+    int half = rot / 2;
+    for (int i = 0; i < half; i++) {
+        double freq = pow(base, -2.0 * i / (double)rot) * scale / (ff ? (double)ff[i] : 1.0);
+        for (int pos = 0; pos < n_ctx; pos++) {
+            double angle = pos * freq;
+            cos_t[(size_t)pos * half + i] = (float)(cos(angle) * mscale);
+            sin_t[(size_t)pos * half + i] = (float)(sin(angle) * mscale);
+        }
+    }
+}
+
+/* The model's tables: frequency factors from rope_freqs (Llama 3), else
+ * the long or short factors by the context asked for (llama.cpp's rule);
+ * the sliding-window layers' own table where the architecture has one. */
+static void rope_tables(sm_session *s) {
+    const sm_model *m = s->model;
+    const sm_hparams *hp = &m->hp;
+    if (sm_arch_get(hp->arch)->pos == SM_POS_LEARNED || hp->rope_dim == 0) return;
+    const float *ff = m->rope_freqs ? m->rope_freqs : s->n_ctx > hp->n_ctx_orig ? m->rope_long : m->rope_short;
+    rope_table(s->rope_cos, s->rope_sin, s->n_ctx, hp->rope_dim, hp->rope_base, hp->rope_freq_scale, ff,
+               hp->rope_attn_factor);
+    if (s->rope_cos_local != s->rope_cos)
+        rope_table(s->rope_cos_local, s->rope_sin_local, s->n_ctx, hp->rope_dim, hp->rope_base_local, 1.0, NULL, 1.0);
 }
 
 static uint64_t splitmix64(uint64_t *x) {
@@ -82,10 +129,10 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
     if (p.n_threads < 0 || p.n_threads > 1024)
         return sm_fail(err, SM_ERR_INVALID_ARG, "thread count %d is out of range (1 to 1024)", p.n_threads);
     int n_ctx = p.n_ctx ? p.n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
-    if (hp->arch == SM_ARCH_GPT2 && n_ctx > hp->n_ctx_train)
+    if (sm_arch_get(hp->arch)->pos == SM_POS_LEARNED && n_ctx > hp->n_ctx_train)
         return sm_fail(err, SM_ERR_INVALID_ARG,
-                       "this GPT-2 model has learned positions for %d tokens; a context of %d cannot work (use -c %d or less)",
-                       hp->n_ctx_train, n_ctx, hp->n_ctx_train);
+                       "this %s model has learned positions for %d tokens; a context of %d cannot work (use -c %d or less)",
+                       model->arch, hp->n_ctx_train, n_ctx, hp->n_ctx_train);
     sm_session *s = sm_calloc(1, sizeof *s);
     if (!s) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
     s->model = model;
@@ -97,8 +144,9 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
         sm_free(s);
         return sm_fail(err, SM_ERR_INVALID_ARG,
                        "kernel variant '%s' is not available on this CPU (try scalar, avx2 or avx512, or auto)",
-                       p.kernels ? p.kernels : getenv("SM_KERNELS"));
+                       sm_kernels_requested(p.kernels));
     }
+    for (uint32_t t = 0; t < SM_GGML_TYPE_COUNT; t++) sm_kernels_for_type(s->kt, t, &s->tk[t]);
 
     sm_arena a = {0};
     layout(s, &a);
@@ -124,17 +172,9 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
     s->block_bytes = a.used;
     a = (sm_arena){s->block, 0, s->block_bytes, 0};
     layout(s, &a);
-    memset(s->penalized, 0, (size_t)hp->n_vocab);
+    memset(s->gen.penalized, 0, (size_t)hp->n_vocab);
 
-    int half = hp->rope_dim / 2;
-    for (int i = 0; i < half; i++) {
-        double freq = pow((double)hp->rope_base, -2.0 * i / (double)hp->rope_dim);
-        for (int pos = 0; pos < n_ctx; pos++) {
-            double angle = pos * freq;
-            s->rope_cos[(size_t)pos * half + i] = (float)cos(angle);
-            s->rope_sin[(size_t)pos * half + i] = (float)sin(angle);
-        }
-    }
+    rope_tables(s);
     if (!(s->pool = sm_threadpool_new(s->n_threads))) {
         sm_session_free(s);
         return sm_fail(err, SM_ERR_NOMEM, "cannot start %d threads", s->n_threads);
@@ -142,7 +182,7 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
     s->check = p.check || p.profile;
     s->bad_layer = -1;
     if (p.profile) {
-        s->prof = sm_prof_new(64 + 40 * hp->n_layers);
+        s->prof = sm_prof_new(64 + 40 * hp->n_layers, sm_step_names, SM_SC_COUNT);
         if (!s->prof) {
             sm_session_free(s);
             return sm_fail(err, SM_ERR_NOMEM, "out of memory for the profiler");
@@ -166,6 +206,16 @@ void sm_session_free(sm_session *s) {
 }
 
 void sm_session_reset(sm_session *s) { s->n_past = 0; }
+
+sm_status sm_session_truncate(sm_session *s, int n, sm_error *err) {
+    if (!s || n < 0 || n > s->n_past)
+        return sm_fail(err, SM_ERR_INVALID_ARG, "cannot keep %d tokens of a session that holds %d", n,
+                       s ? s->n_past : 0);
+    s->n_past = n;
+    return SM_OK;
+}
+
+const sm_token *sm_session_tokens(const sm_session *s) { return s->history; }
 int sm_session_n_past(const sm_session *s) { return s->n_past; }
 int sm_session_n_ctx(const sm_session *s) { return s->n_ctx; }
 const char *sm_session_kernels(const sm_session *s) { return s->kt->name; }
@@ -193,21 +243,12 @@ static sm_status eval(sm_session *s, const sm_token *tokens, size_t n, float *al
     /* every forward pass is inside some scope: prefill, token or user */
     int outer = s->prof && s->prof->depth <= 1;
     if (outer) sm_prof_begin(s->prof, SM_SC_USER, -1);
-    if (n == 1) {
-        if (s->model->hp.arch == SM_ARCH_GPT2) sm_gpt2_forward(s, tokens[0], 1);
-        else sm_llama_forward(s, tokens[0], 1);
-        s->history[s->n_past++] = tokens[0];
-        if (all_logits) memcpy(all_logits, s->logits, (size_t)n_vocab * sizeof(float));
-    } else {
-        /* several tokens: through the layers in batches, weights read once per batch */
-        for (size_t i = 0; i < n; i += (size_t)s->batch_cap) {
-            int b = (int)(n - i < (size_t)s->batch_cap ? n - i : (size_t)s->batch_cap);
-            float *out = all_logits ? all_logits + i * (size_t)n_vocab : NULL;
-            int last = i + (size_t)b == n;
-            if (s->model->hp.arch == SM_ARCH_GPT2) sm_gpt2_forward_batch(s, tokens + i, b, last, out);
-            else sm_llama_forward_batch(s, tokens + i, b, last, out);
-            for (int j = 0; j < b; j++) s->history[s->n_past++] = tokens[i + j];
-        }
+    /* through the layers in batches, weights read once per batch */
+    for (size_t i = 0; i < n; i += (size_t)s->batch_cap) {
+        int b = (int)(n - i < (size_t)s->batch_cap ? n - i : (size_t)s->batch_cap);
+        float *out = all_logits ? all_logits + i * (size_t)n_vocab : NULL;
+        sm_forward(s, tokens + i, b, i + (size_t)b == n, out);
+        for (int j = 0; j < b; j++) s->history[s->n_past++] = tokens[i + j];
     }
     if (outer) sm_prof_end(s->prof, 0, 0);
     return sm_check_result(s, tokens, n, check_logits, err);

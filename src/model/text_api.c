@@ -6,12 +6,17 @@
 
 sm_status sm_tokenize(const sm_model *m, const char *text, size_t len, int add_bos, sm_token *tokens,
                       size_t capacity, size_t *n_tokens, sm_error *err) {
+    return sm_tokenize_ex(m, text, len, add_bos ? SM_TOKENIZE_ADD_BOS : 0, tokens, capacity, n_tokens, err);
+}
+
+sm_status sm_tokenize_ex(const sm_model *m, const char *text, size_t len, unsigned flags, sm_token *tokens,
+                         size_t capacity, size_t *n_tokens, sm_error *err) {
     size_t dummy;
     if (!n_tokens) n_tokens = &dummy;
     *n_tokens = 0;
     if (!m) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_tokenize: model is NULL");
     if (!tokens && capacity) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_tokenize: tokens is NULL");
-    return sm_vocab_encode(&m->vocab, text, len, add_bos, tokens, capacity, n_tokens, err);
+    return sm_vocab_encode(&m->vocab, text, len, flags, tokens, capacity, n_tokens, err);
 }
 
 int sm_token_piece(const sm_model *m, sm_token token, const char **piece) {

@@ -5,15 +5,7 @@
 
 #include <string.h>
 
-static const char *names[SM_SC_COUNT] = {
-    "root", "load", "generate", "tokenizer encode", "prefill", "token", "forward", "embedding", "layer",
-    "attention norm", "Q projection", "K projection", "V projection", "QKV projection", "RoPE",
-    "attention scores", "softmax", "attention x V", "output projection", "residual add", "FFN norm",
-    "FFN gate projection", "FFN up projection", "FFN activation", "FFN down projection", "final norm",
-    "logits", "sampling", "detokenize + stream", "user", "attention (batch)",
-};
-
-const char *sm_scope_name(int id) { return id >= 0 && id < SM_SC_COUNT ? names[id] : "?"; }
+const char *sm_prof_name(const sm_prof *p, int id) { return id >= 0 && id < p->n_names ? p->names[id] : "?"; }
 
 /* The time-stamp counter costs a few nanoseconds where clock_gettime costs
  * twenty; it is used when the CPU says it ticks at a constant rate. */
@@ -41,7 +33,7 @@ static void calibrate(sm_prof *p) {
 
 static void init_root(sm_prof *p) {
     memset(&p->nodes[0], 0, sizeof p->nodes[0]);
-    p->nodes[0].id = SM_SC_ROOT;
+    p->nodes[0].id = 0;   /* the root */
     p->nodes[0].layer = -1;
     p->nodes[0].parent = p->nodes[0].first_child = p->nodes[0].next_sibling = p->nodes[0].cursor = -1;
     p->n_nodes = 1;
@@ -53,9 +45,11 @@ static void init_root(sm_prof *p) {
     p->overflow = 0;
 }
 
-sm_prof *sm_prof_new(int cap) {
+sm_prof *sm_prof_new(int cap, const char *const *names, int n_names) {
     sm_prof *p = sm_calloc(1, sizeof *p);
     if (!p) return NULL;
+    p->names = names;
+    p->n_names = n_names;
     p->nodes = sm_alloc((size_t)cap * sizeof *p->nodes);
     if (!p->nodes) {
         sm_free(p);

@@ -1,6 +1,6 @@
 /* prof.h - the profiler's scope tree. A session with profiling enabled
  * owns one sm_prof; every step of the forward pass and of generation opens
- * and closes a scope. Each node of the tree is one (scope, layer) under one
+ * and closes a scope (the ids and names are the caller's: model/steps.h). Each node of the tree is one (scope, layer) under one
  * parent and accumulates calls, inclusive time, time spent in children,
  * min/max, the work done (FLOPs, bytes of weights read) and the
  * allocations made while it was the innermost scope. Nodes live in a block
@@ -14,16 +14,6 @@
 #if defined(__x86_64__)
 #include <x86intrin.h>
 #endif
-
-enum sm_scope_id {
-    SM_SC_ROOT, SM_SC_LOAD, SM_SC_GENERATE, SM_SC_ENCODE, SM_SC_PREFILL, SM_SC_TOKEN, SM_SC_FORWARD,
-    SM_SC_EMBED, SM_SC_LAYER, SM_SC_ATTN_NORM, SM_SC_Q_PROJ, SM_SC_K_PROJ, SM_SC_V_PROJ, SM_SC_QKV_PROJ,
-    SM_SC_ROPE, SM_SC_ATT_SCORES, SM_SC_SOFTMAX, SM_SC_ATT_V, SM_SC_O_PROJ, SM_SC_RESIDUAL, SM_SC_FFN_NORM,
-    SM_SC_FFN_GATE, SM_SC_FFN_UP, SM_SC_FFN_ACT, SM_SC_FFN_DOWN, SM_SC_FINAL_NORM, SM_SC_LOGITS,
-    SM_SC_SAMPLE, SM_SC_DECODE, SM_SC_USER, SM_SC_ATTENTION, SM_SC_COUNT
-};
-
-const char *sm_scope_name(int id);
 
 /* Times are kept in ticks of the profiler's clock (TSC cycles where the
  * CPU has an invariant TSC, else nanoseconds) and converted when read:
@@ -41,6 +31,8 @@ typedef struct sm_prof_node {
 
 typedef struct sm_prof {
     sm_prof_node *nodes;
+    const char *const *names;                      /* indexed by scope id; id 0 is the root */
+    int n_names;
     int n_nodes, cap;
     int depth;
     int stack[SM_PROF_MAX_DEPTH];
@@ -53,8 +45,11 @@ typedef struct sm_prof {
     int use_tsc;
 } sm_prof;
 
-/* cap nodes; returns NULL when out of memory. */
-sm_prof *sm_prof_new(int cap);
+/* cap nodes; names[id] names scope id (its caller's list, which must
+ * outlive the profiler; id 0 is the root). NULL when out of memory. */
+sm_prof *sm_prof_new(int cap, const char *const *names, int n_names);
+/* A scope id's name, "?" when out of range. */
+const char *sm_prof_name(const sm_prof *p, int id);
 void sm_prof_free(sm_prof *p);
 void sm_prof_reset(sm_prof *p);
 

@@ -1,90 +1,22 @@
-/* bpe.c - see bpe.h. The pre-tokenizer patterns are the published ones
- * (each model's tokenizer.json, as llama.cpp lists them per
- * tokenizer.ggml.pre); every pattern splits every current piece further,
- * keeping both its matches and the text between them. */
+/* bpe.c - see bpe.h: merges by rank within each pre-tokenizer piece. */
 #include "bpe.h"
-#include "vocab.h"
-#include "regex.h"
-#include "unicode.h"
+#include "pretok.h"
 #include "merge_heap.h"
+#include "unicode.h"
 #include "utf8.h"
 #include "core/alloc.h"
 #include "core/error.h"
 
 #include <string.h>
 
-#define GPT2_RE "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
-#define LLAMA3_RE "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-#define QWEN2_RE "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-#define CJK_RE "[一-龥ࠀ-一가-퟿]+"
-#define MAX_RE 6
-
-typedef struct pre_def {
-    const char *names;       /* '|'-separated tokenizer.ggml.pre values */
-    int ignore_merges;       /* a piece that is a whole token is not merged */
-    const char *re[MAX_RE];
-} pre_def;
-
-static const pre_def pre_defs[] = {
-    {"gpt-2|phi-2|mpt|olmo|jais|roberta-bpe|jina-es|jina-de|gigachat|jina-v1-en|jina-v2-es|jina-v2-de|jina-v2-code",
-     0, {GPT2_RE}},
-    {"llama3|llama-v3|llama-bpe|falcon3", 1, {LLAMA3_RE}},
-    {"dbrx|smaug-bpe|chatglm-bpe", 0, {LLAMA3_RE}},
-    {"qwen2|deepseek-r1-qwen|stablelm2", 0, {QWEN2_RE}},
-    {"starcoder|refact|command-r|smollm|codeshell|exaone|minerva", 0, {"\\p{N}", GPT2_RE}},
-    {"falcon", 0, {"[\\p{P}\\$\\+<=>\\^~\\|`]+", GPT2_RE, "[0-9][0-9][0-9]"}},
-    {"deepseek-coder", 0, {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", CJK_RE, "\\p{N}"}},
-    {"deepseek-llm", 0,
-     {"[\r\n]",
-      "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+",
-      "\\s?[!-/:-~！-／：-～‘-‟　-。]+", "\\s+$", CJK_RE, "\\p{N}+"}},
-    {"deepseek-v3", 0,
-     {"\\p{N}{1,3}", "[一-龥぀-ゟ゠-ヿ]+",
-      "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"}},
-    {"poro-chat|bloom|gpt3-finnish", 0, {" ?[^(\\s|.,!?…。，、।۔،)]+"}},
-    {"viking", 0, {" ?[^(\\s|.,!?…。，、।۔،)]+", "\\p{N}"}},
-    {"default", 0, {"[\\p{P}\\$\\+<=>\\^~\\|]+", GPT2_RE, "\\p{N}+", "[0-9][0-9][0-9]"}},
-};
-
 struct sm_bpe {
-    sm_regex *re[MAX_RE];
-    int n_re;
-    int ignore_merges;
+    sm_pretok *pretok;
     /* merges: open addressing on (left id, right id) -> rank, merged id */
     uint64_t *keys;
     int32_t *rank, *merged;
     size_t mask;
     int32_t byte_id[256];   /* token of each byte's code point, or -1 */
 };
-
-const char *sm_bpe_gpt2_pattern(void) { return GPT2_RE; }
-
-uint32_t sm_bpe_byte_to_cp(unsigned char b) {
-    if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174) return b;
-    uint32_t n = 0;
-    for (int x = 0; x < b; x++)
-        if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || x >= 174)) n++;
-    return 256 + n;
-}
-
-int sm_bpe_cp_to_byte(uint32_t cp) {
-    if (cp < 256) return ((cp >= 33 && cp <= 126) || (cp >= 161 && cp <= 172) || cp >= 174) ? (int)cp : -1;
-    uint32_t n = cp - 256;
-    for (int x = 0; x < 256; x++)
-        if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || x >= 174) && n-- == 0) return x;
-    return -1;
-}
-
-static int name_in(const char *names, const char *pre, size_t len) {
-    for (const char *p = names; *p;) {
-        const char *bar = strchr(p, '|');
-        size_t n = bar ? (size_t)(bar - p) : strlen(p);
-        if (n == len && memcmp(p, pre, len) == 0) return 1;
-        if (!bar) break;
-        p = bar + 1;
-    }
-    return 0;
-}
 
 static uint64_t pair_key(int32_t a, int32_t b) { return ((uint64_t)(uint32_t)a << 32) | (uint32_t)b; }
 
@@ -97,7 +29,7 @@ static size_t pair_slot(uint64_t k, size_t mask) {
 
 void sm_bpe_free(sm_bpe *b) {
     if (!b) return;
-    for (int i = 0; i < b->n_re; i++) sm_regex_free(b->re[i]);
+    sm_pretok_free(b->pretok);
     sm_free(b->keys);
     sm_free(b->rank);
     sm_free(b->merged);
@@ -107,21 +39,13 @@ void sm_bpe_free(sm_bpe *b) {
 sm_status sm_bpe_attach(sm_vocab *v, const char *pre, size_t pre_len, const sm_text_span *merges, size_t n_merges,
                         int *fallback, sm_error *err) {
     *fallback = 0;
-    const pre_def *def = &pre_defs[0];
-    int found = 0;
-    for (size_t i = 0; pre && i < sizeof pre_defs / sizeof pre_defs[0]; i++)
-        if (name_in(pre_defs[i].names, pre, pre_len)) { def = &pre_defs[i]; found = 1; break; }
-    if (!found) *fallback = 1;
+    if (v->kind != SM_VOCAB_BPE) return sm_fail(err, SM_ERR_INVALID_ARG, "merges given to a SentencePiece vocabulary");
     sm_bpe *b = sm_calloc(1, sizeof *b);
     if (!b) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
+    sm_bpe_free(v->bpe);
     v->bpe = b;
-    b->ignore_merges = def->ignore_merges;
-    for (int i = 0; i < MAX_RE && def->re[i]; i++) {
-        char msg[128];
-        if (!(b->re[i] = sm_regex_compile(def->re[i], msg, sizeof msg)))
-            return sm_fail(err, SM_ERR_NOMEM, "pre-tokenizer: %s", msg);
-        b->n_re = i + 1;
-    }
+    sm_status st = sm_pretok_new(pre, pre_len, &b->pretok, fallback, err);
+    if (st) return st;
     size_t cap = 16;
     while (cap < n_merges * 2) cap *= 2;
     b->keys = sm_alloc(cap * sizeof *b->keys);
@@ -170,33 +94,6 @@ static int find_merge(const sm_bpe *b, int32_t l, int32_t r, int32_t *rank, int3
     return 0;
 }
 
-size_t sm_bpe_pretokenize(const sm_bpe *b, const uint32_t *cps, size_t n_cps, uint32_t *starts, uint32_t *lens,
-                          uint32_t *ts, uint32_t *tl) {
-    size_t n = 0;
-    if (n_cps == 0) return 0;
-    starts[0] = 0;
-    lens[0] = (uint32_t)n_cps;
-    n = 1;
-    for (int r = 0; r < b->n_re; r++) {
-        size_t m = 0;
-        for (size_t f = 0; f < n; f++) {
-            const uint32_t *s = cps + starts[f];
-            size_t len = lens[f], pos = 0, ms, me;
-            while (pos < len && sm_regex_search(b->re[r], s, len, pos, &ms, &me)) {
-                if (ms > pos) { ts[m] = starts[f] + (uint32_t)pos; tl[m++] = (uint32_t)(ms - pos); }
-                ts[m] = starts[f] + (uint32_t)ms;
-                tl[m++] = (uint32_t)(me - ms);
-                pos = me;
-            }
-            if (pos < len) { ts[m] = starts[f] + (uint32_t)pos; tl[m++] = (uint32_t)(len - pos); }
-        }
-        memcpy(starts, ts, m * sizeof *starts);
-        memcpy(lens, tl, m * sizeof *lens);
-        n = m;
-    }
-    return n;
-}
-
 static void emit(sm_token *out, size_t cap, size_t *n, sm_token t) {
     if (*n < cap) out[*n] = t;
     (*n)++;
@@ -208,7 +105,7 @@ static void emit(sm_token *out, size_t cap, size_t *n, sm_token t) {
 static void encode_piece(const sm_vocab *v, const unsigned char *bytes, size_t nb, char *mapped, sm_symbol *sym,
                          sm_bigram *heap, sm_token *out, size_t cap, size_t *n, int *missing) {
     const sm_bpe *b = v->bpe;
-    if (b->ignore_merges) {
+    if (sm_pretok_ignore_merges(b->pretok)) {
         size_t w = 0;
         for (size_t i = 0; i < nb; i++) w += sm_cp_to_utf8(sm_bpe_byte_to_cp(bytes[i]), mapped + w);
         int32_t id = sm_vocab_lookup(v, mapped, w);
@@ -265,7 +162,7 @@ sm_status sm_bpe_encode(const sm_vocab *v, const char *text, size_t len, sm_toke
     }
     off[ncp] = (uint32_t)len;
     uint32_t *starts = st, *lens = st + len, *ts = st + 2 * len, *tl = st + 3 * len;
-    size_t np = sm_bpe_pretokenize(v->bpe, cps, ncp, starts, lens, ts, tl);
+    size_t np = sm_pretok_split(v->bpe->pretok, cps, ncp, starts, lens, ts, tl);
     int missing = -1;
     for (size_t p = 0; p < np; p++) {
         uint32_t b0 = off[starts[p]], b1 = off[starts[p] + lens[p]];

@@ -1,14 +1,15 @@
 /* bpe.h - byte-level BPE (GPT-2 style): bytes mapped to printable code
- * points, a pre-tokenizer that splits text with the regexes its model was
- * trained with, and merges applied by rank within each piece. */
+ * points (byte_map.h), a pre-tokenizer that splits text with the regexes its
+ * model was trained with (pretok.h), and merges applied by rank within each
+ * piece. Also learning such a vocabulary from a corpus (bpe_train.c). */
 #ifndef SM_TEXT_BPE_H
 #define SM_TEXT_BPE_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "smallmind.h"
-
-struct sm_vocab;
+#include "byte_map.h"
+#include "token_table.h"
 
 typedef struct sm_text_span {
     const char *ptr;
@@ -19,19 +20,17 @@ typedef struct sm_bpe sm_bpe;
 
 /* Sets the vocabulary up for BPE with the pre-tokenizer named `pre`
  * (tokenizer.ggml.pre; NULL or unknown = the gpt-2 split, and *fallback is
- * set) and the merges ("left right", in rank order). */
-sm_status sm_bpe_attach(struct sm_vocab *v, const char *pre, size_t pre_len, const sm_text_span *merges,
-                        size_t n_merges, int *fallback, sm_error *err);
+ * set) and the merges ("left right", in rank order). The vocabulary owns the
+ * result (sm_vocab_free frees it). */
+sm_status sm_bpe_attach(sm_vocab *v, const char *pre, size_t pre_len, const sm_text_span *merges, size_t n_merges,
+                        int *fallback, sm_error *err);
 void sm_bpe_free(sm_bpe *b);
 
 /* Appends the tokens of text to tokens[*n...] (counting past capacity).
  * Fails (SM_ERR_UNSUPPORTED, naming the byte) when the vocabulary has
  * neither a token for one of the text's bytes nor an unknown token. */
-sm_status sm_bpe_encode(const struct sm_vocab *v, const char *text, size_t len, sm_token *tokens, size_t capacity,
+sm_status sm_bpe_encode(const sm_vocab *v, const char *text, size_t len, sm_token *tokens, size_t capacity,
                         size_t *n, sm_error *err);
-
-/* The gpt-2 pre-tokenizer's pattern (the one bpe:N tokenizers are learned with). */
-const char *sm_bpe_gpt2_pattern(void);
 
 /* Learns a byte-level BPE vocabulary of at most n_vocab tokens from text:
  * the 256 byte tokens, then merges of the most frequent adjacent pair within
@@ -41,16 +40,5 @@ const char *sm_bpe_gpt2_pattern(void);
 sm_status sm_bpe_learn(const char *text, size_t len, int n_vocab, char ***tokens, int *n_tokens, char ***merges,
                        int *n_merges, sm_error *err);
 void sm_bpe_strings_free(char **strings, int n);
-
-/* GPT-2's byte <-> code point mapping: printable bytes stand for
- * themselves, the rest are moved to U+0100 and up. */
-uint32_t sm_bpe_byte_to_cp(unsigned char b);
-/* The byte a code point stands for, or -1. */
-int sm_bpe_cp_to_byte(uint32_t cp);
-
-/* Splits cps into pre-tokenizer pieces; exposed for the tests. Returns the
- * number of pieces written to starts/lens (each n_cps long at most). */
-size_t sm_bpe_pretokenize(const sm_bpe *b, const uint32_t *cps, size_t n_cps, uint32_t *starts, uint32_t *lens,
-                          uint32_t *scratch_starts, uint32_t *scratch_lens);
 
 #endif

@@ -3,6 +3,7 @@
  * counted once each; every round counts the adjacent pairs of all distinct
  * words (weighted by their counts) and merges the most frequent one. */
 #include "bpe.h"
+#include "pretok.h"
 #include "regex.h"
 #include "unicode.h"
 #include "core/alloc.h"
@@ -52,7 +53,7 @@ sm_status sm_bpe_learn(const char *text, size_t len, int n_vocab, char ***tokens
     if (n_vocab < 258 || n_vocab > (1 << 20))
         return sm_fail(err, SM_ERR_INVALID_ARG, "bpe:N needs N from 258 to %d", 1 << 20);
     char msg[128];
-    sm_regex *re = sm_regex_compile(sm_bpe_gpt2_pattern(), msg, sizeof msg);
+    sm_regex *re = sm_regex_compile(sm_pretok_gpt2_pattern(), msg, sizeof msg);
     uint32_t *cps = sm_alloc((len + 1) * sizeof *cps), *off = sm_alloc((len + 2) * sizeof *off);
     if (!re || !cps || !off) {
         sm_regex_free(re); sm_free(cps); sm_free(off);

@@ -91,6 +91,13 @@ static uint64_t cat_mask(const char *name) {
     return m;
 }
 
+static int hex_value(int c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 /* After a backslash: fills one class item; returns 0 on error. */
 static int parse_escape(parser *ps, set_item *it) {
     int c = peek(ps);
@@ -107,6 +114,20 @@ static int parse_escape(parser *ps, set_item *it) {
     case 't': it->lo = it->hi = '\t'; return 1;
     case 'f': it->lo = it->hi = '\f'; return 1;
     case 'v': it->lo = it->hi = '\v'; return 1;
+    case 'x': case 'u': {
+        /* a code point: \x{H...} (Perl, PCRE), \xHH or \uHHHH (ECMAScript) */
+        int braced = peek(ps) == '{', n_max = braced ? 6 : (c == 'x' ? 2 : 4), n = 0;
+        uint32_t cp = 0;
+        if (braced) ps->i++;
+        while (n < n_max && hex_value(peek(ps)) >= 0) { cp = cp * 16 + (uint32_t)hex_value(peek(ps)); ps->i++; n++; }
+        if (n == 0 || (!braced && n != n_max) || (braced && peek(ps) != '}') || cp > 0x10FFFF) {
+            perr(ps, "bad \\x or \\u escape");
+            return 0;
+        }
+        if (braced) ps->i++;
+        it->lo = it->hi = cp;
+        return 1;
+    }
     case 'p': case 'P': {
         char name[4] = {0};
         if (peek(ps) != '{') { perr(ps, "expected { after \\p"); return 0; }

@@ -2,8 +2,9 @@
  * code points, with Perl/ECMAScript leftmost-first semantics. It supports
  * what the BPE pre-tokenizers' published patterns use: literals, classes
  * with ranges and negation, \s \S \d \D \p{X} \P{X} (general categories,
- * one or two letters), . ^ $, groups (...) (?:...), lookahead (?=...)
- * (?!...), alternation, and greedy ? * + {m} {m,} {m,n}. */
+ * one or two letters), code points \x{H...} \xHH \uHHHH, . ^ $, groups
+ * (...) (?:...), lookahead (?=...) (?!...), alternation, and greedy
+ * ? * + {m} {m,} {m,n}. */
 #ifndef SM_TEXT_REGEX_H
 #define SM_TEXT_REGEX_H
 

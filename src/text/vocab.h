@@ -1,70 +1,28 @@
-/* vocab.h - a SentencePiece-style vocabulary: token texts, scores and
- * types, lookup by text, encoding (score-ordered merges with byte fallback)
- * and decoding to pieces.
- *
- * SentencePiece token texts are stored with the space mark U+2581 already
- * replaced by ' ', the form llama2.c's tokenizer.bin uses too, so one code
- * path serves both file formats. Byte-level BPE texts are kept as written;
- * their pieces are the bytes they stand for. */
+/* vocab.h - a vocabulary that encodes text: the token table (token_table.h)
+ * with its encoder (SentencePiece, spm.h, or byte-level BPE, bpe.h). Special
+ * tokens are cut out of the text first, then each stretch of plain text goes
+ * to the encoder. */
 #ifndef SM_TEXT_VOCAB_H
 #define SM_TEXT_VOCAB_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "smallmind.h"
+#include "token_table.h"
 
-/* Numbering as in GGUF's tokenizer.ggml.token_type. */
-enum sm_token_type {
-    SM_TOK_UNDEFINED = 0, SM_TOK_NORMAL = 1, SM_TOK_UNKNOWN = 2, SM_TOK_CONTROL = 3,
-    SM_TOK_USER_DEFINED = 4, SM_TOK_UNUSED = 5, SM_TOK_BYTE = 6
-};
-
-typedef struct sm_vocab_entry {
-    const char *text;
-    uint32_t len;
-    float score;
-    int type;       /* SM_TOK_UNDEFINED: inferred from the text */
-} sm_vocab_entry;
-
-/* How token texts are written in the file. */
-enum sm_vocab_kind {
-    SM_VOCAB_SPM_MARKED = 0,  /* SentencePiece, spaces as U+2581 (GGUF) */
-    SM_VOCAB_SPM_PLAIN = 1,   /* SentencePiece, spaces as ' ' (llama2.c) */
-    SM_VOCAB_BPE = 2          /* byte-level BPE, bytes as GPT-2's code points */
-};
-
-struct sm_bpe;
-
-typedef struct sm_vocab {
-    int n;
-    int kind;
-    struct sm_bpe *bpe;     /* BPE merges and pre-tokenizer; NULL for SPM */
-    char *block;            /* all texts, then all pieces */
-    uint32_t *text_off, *text_len, *piece_off, *piece_len;
-    float *score;
-    uint8_t *type;
-    int32_t *slots;         /* open-addressing hash of text -> id */
-    uint32_t slot_mask;
-    int32_t byte_id[256];   /* -1 where the vocabulary has no byte token */
-    int32_t bos, eos, unk;  /* -1 when absent */
-    int32_t *user_ids;      /* user-defined tokens, longest text first */
-    int n_user;
-    int add_bos, add_space_prefix;
-    uint32_t max_piece_len;
-} sm_vocab;
-
-/* Builds the vocabulary from entries written as `kind` says. A BPE
- * vocabulary also needs sm_bpe_attach() before it can encode. */
-sm_status sm_vocab_build(sm_vocab *v, const sm_vocab_entry *entries, int n, int kind, sm_error *err);
+/* Frees the table and the encoder attached to it. */
 void sm_vocab_free(sm_vocab *v);
 
-/* Id of the token with exactly this text, or -1. */
-int32_t sm_vocab_lookup(const sm_vocab *v, const char *text, size_t len);
+/* Encodes text. flags: SM_TOKENIZE_ADD_BOS, SM_TOKENIZE_PARSE_SPECIAL (see
+ * smallmind.h). On SM_ERR_BUFFER_TOO_SMALL *n_tokens holds the count needed. */
+sm_status sm_vocab_encode(const sm_vocab *v, const char *text, size_t len, unsigned flags, sm_token *tokens,
+                          size_t capacity, size_t *n_tokens, sm_error *err);
 
-sm_status sm_vocab_encode(const sm_vocab *v, const char *text, size_t len, int add_bos,
-                          sm_token *tokens, size_t capacity, size_t *n_tokens, sm_error *err);
-
-/* The bytes a token decodes to; -1 for an id out of range. */
-int sm_vocab_piece(const sm_vocab *v, sm_token id, const char **piece);
+/* Gives special tokens the strip attributes llama.cpp gives them by model
+ * (GGUF does not store them): by tokenizer.ggml.pre (jina-v2-de/-es/-code:
+ * "<mask>" strips on its left) or by general.name (phi-3: every special token
+ * but "<unk>", "<s>" and "<|endoftext|>" strips on its right). Either string
+ * may be NULL. */
+void sm_vocab_set_strip_rules(sm_vocab *v, const char *model_name, size_t name_len, const char *pre, size_t pre_len);
 
 #endif

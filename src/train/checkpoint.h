@@ -26,9 +26,6 @@ typedef struct sm_ckpt_state {
 /* FNV-1a over the tokens: which training text a checkpoint was made on. */
 uint64_t sm_ckpt_data_hash(const int32_t *tokens, size_t n);
 
-/* The training shape of a loaded GGUF model. */
-sm_train_config sm_train_config_from_model(const sm_model *m);
-
 /* Reads a checkpoint (loaded as a model) into t, a trainer of its shape:
  * the step, data position and RNG into *state, the weights and AdamW
  * moments into t. Every field is checked: batch and sequence length equal

@@ -223,28 +223,12 @@ static float lr_at(const sm_train_params *p, int step) {
 /* --------------------------------------------------------- GGUF files */
 
 static void write_model_meta(sm_gguf_writer *w, const run *r) {
-    const sm_train_config *c = &r->t->cfg;
-    const char *a = c->arch == SM_TRAIN_GPT2 ? "gpt2" : "llama";
-    char key[96];
-#define KEY(s) (snprintf(key, sizeof key, "%s." s, a), key)
-    sm_gguf_put_str(w, "general.architecture", a);
+    const sm_hparams *hp = &r->t->cfg.hp;
+    sm_gguf_put_str(w, "general.architecture", sm_arch_get(hp->arch)->name);
     sm_gguf_put_str(w, "general.name", "smallmind-trained");
     sm_gguf_put_u32(w, "general.alignment", 32);
     sm_gguf_put_u32(w, "general.file_type", 0);
-    sm_gguf_put_u32(w, KEY("context_length"), (uint32_t)c->ctx);
-    sm_gguf_put_u32(w, KEY("embedding_length"), (uint32_t)c->dim);
-    sm_gguf_put_u32(w, KEY("block_count"), (uint32_t)c->layers);
-    sm_gguf_put_u32(w, KEY("feed_forward_length"), (uint32_t)c->ffn);
-    sm_gguf_put_u32(w, KEY("attention.head_count"), (uint32_t)c->heads);
-    if (c->arch == SM_TRAIN_GPT2) {
-        sm_gguf_put_f32(w, KEY("attention.layer_norm_epsilon"), c->norm_eps);
-    } else {
-        sm_gguf_put_u32(w, KEY("attention.head_count_kv"), (uint32_t)c->kv_heads);
-        sm_gguf_put_u32(w, KEY("rope.dimension_count"), (uint32_t)(c->dim / c->heads));
-        sm_gguf_put_f32(w, KEY("rope.freq_base"), c->rope_base);
-        sm_gguf_put_f32(w, KEY("attention.layer_norm_rms_epsilon"), c->norm_eps);
-    }
-#undef KEY
+    sm_arch_write_hparams(w, hp);
     if (r->is_bpe) {
         int n = r->n_char_tokens;
         int32_t *types = sm_alloc((size_t)n * sizeof *types);
@@ -306,12 +290,13 @@ static sm_status write_gguf(const run *r, const char *path, int checkpoint, sm_e
     }
     add_tensors(w, r->t, r->t->w, "");
     const sm_train_config *c = &r->t->cfg;
-    if (!checkpoint && c->tied && c->arch == SM_TRAIN_GPT2) {
-        /* llama.cpp's gpt2 loader requires an output matrix: a copy of the
-         * embedding (a checkpoint keeps the tying, which resuming needs) */
-        uint64_t ne[2] = {(uint64_t)c->dim, (uint64_t)c->vocab};
-        sm_gguf_add_tensor(w, "output.weight", SM_GGML_F32, 2, ne, r->t->w + sm_trainer_param(r->t, "token_embd.weight")->offset,
-                           (size_t)c->dim * c->vocab * 4);
+    if (!checkpoint && c->tied && sm_arch_get(c->hp.arch)->write_tied_output) {
+        /* llama.cpp's loader of this architecture requires an output matrix:
+         * a copy of the embedding (a checkpoint keeps the tying, which
+         * resuming needs) */
+        uint64_t ne[2] = {(uint64_t)c->hp.dim, (uint64_t)c->hp.n_vocab};
+        sm_gguf_add_tensor(w, "output.weight", SM_GGML_F32, 2, ne, r->t->W.tok_embd,
+                           (size_t)c->hp.dim * c->hp.n_vocab * 4);
     }
     if (checkpoint) {
         add_tensors(w, r->t, r->t->m, "opt.m.");
@@ -327,13 +312,6 @@ uint64_t sm_ckpt_data_hash(const int32_t *tokens, size_t n) {
     for (size_t i = 0; i < n; i++)
         for (int k = 0; k < 4; k++) h = (h ^ (((uint32_t)tokens[i] >> (8 * k)) & 0xFF)) * 1099511628211ull;
     return h;
-}
-
-sm_train_config sm_train_config_from_model(const sm_model *m) {
-    const sm_hparams *hp = &m->hp;
-    return (sm_train_config){hp->arch == SM_ARCH_GPT2 ? SM_TRAIN_GPT2 : SM_TRAIN_LLAMA, hp->n_vocab, hp->n_ctx_train,
-                             hp->dim, hp->n_layers, hp->n_heads, hp->n_kv_heads, hp->ffn_dim,
-                             sm_gguf_find_tensor(&m->gguf, "output.weight") == NULL, hp->norm_eps, hp->rope_base};
 }
 
 static sm_status read_uint(const sm_gguf *g, const char *key, uint32_t type, uint64_t *out, sm_error *err) {
@@ -532,24 +510,33 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
     memset(&cfg, 0, sizeof cfg);
     if (from) {
         if ((st = sm_model_load(from, &vocab_only, &r.tok_model, err))) goto done;
-        if (!r.tok_model->has_weights || r.tok_model->kind != SM_FORMAT_GGUF) {
-            st = sm_fail(err, SM_ERR_INVALID_ARG, "%s: not a GGUF model with weights", from);
+        if ((st = sm_train_config_of(r.tok_model, &cfg, err))) {
+            sm_error_prefix(err, "%s", from);
             goto done;
         }
-        cfg = sm_train_config_from_model(r.tok_model);
     } else {
-        int gpt2 = !p->arch || !strcmp(p->arch, "gpt2");
-        if (!gpt2 && strcmp(p->arch, "llama")) { st = sm_fail(err, SM_ERR_INVALID_ARG, "--arch must be gpt2 or llama"); goto done; }
-        cfg.arch = gpt2 ? SM_TRAIN_GPT2 : SM_TRAIN_LLAMA;
-        cfg.dim = p->dim;
-        cfg.layers = p->layers;
-        cfg.heads = p->heads;
-        cfg.kv_heads = p->kv_heads ? p->kv_heads : p->heads;
-        cfg.ffn = p->ffn ? p->ffn : (gpt2 ? 4 * p->dim : (8 * p->dim / 3 + 31) / 32 * 32);
-        cfg.ctx = p->ctx;
+        const char *name = p->arch ? p->arch : "gpt2";
+        int arch = sm_arch_by_name(name, strlen(name));
+        if (arch < 0) {
+            char names[256];
+            sm_arch_names(names, sizeof names);
+            st = sm_fail(err, SM_ERR_INVALID_ARG, "unknown architecture '%s' (known: %s)", name, names);
+            goto done;
+        }
+        const sm_arch_info *ai = sm_arch_get(arch);
+        int gated = ai->ffn != SM_FFN_GELU;
+        sm_hparams *hp = &cfg.hp;
+        hp->arch = arch;
+        hp->dim = p->dim;
+        hp->n_layers = p->layers;
+        hp->n_heads = p->heads > 0 ? p->heads : 1;
+        hp->n_kv_heads = p->kv_heads && !sm_arch_has(ai, SM_T_ATTN_QKV, NULL) ? p->kv_heads : hp->n_heads;
+        hp->ffn_dim = p->ffn ? p->ffn : (gated ? (8 * p->dim / 3 + 31) / 32 * 32 : 4 * p->dim);
+        hp->n_ctx_train = p->ctx;
+        hp->norm_eps = 1e-5f;
+        hp->rope_base = 10000.0f;
+        if ((st = sm_arch_finish_hparams(hp, SM_ERR_INVALID_ARG, err))) goto done;
         cfg.tied = 1;
-        cfg.norm_eps = 1e-5f;
-        cfg.rope_base = 10000.0f;
         int is_bpe = p->tokenizer && !strncmp(p->tokenizer, "bpe:", 4);
         if (p->tokenizer && strcmp(p->tokenizer, "char") && !is_bpe) {
             if ((st = sm_model_load(p->tokenizer, &vocab_only, &r.tok_model, err))) goto done;
@@ -572,9 +559,12 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
             sm_unmap_file(&f);
             if (st) goto done;
         }
-        cfg.vocab = vocab_of(&r)->n;
+        cfg.hp.n_vocab = vocab_of(&r)->n;
     }
-    if (p->seq > cfg.ctx) { st = sm_fail(err, SM_ERR_INVALID_ARG, "--seq %d is longer than the model's context %d", p->seq, cfg.ctx); goto done; }
+    if (p->seq > cfg.hp.n_ctx_train) {
+        st = sm_fail(err, SM_ERR_INVALID_ARG, "--seq %d is longer than the model's context %d", p->seq, cfg.hp.n_ctx_train);
+        goto done;
+    }
     if ((st = sm_trainer_new(&cfg, p->batch, p->seq, p->threads, p->grad_checkpointing, &r.t, err))) goto done;
 
     /* data */
@@ -672,7 +662,7 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
         }
         if (progress) {
             sm_train_progress pr = {step + 1, p->steps, (float)loss, val_loss, lr, norm, (double)N * p->accum / dt,
-                                    (double)(sm_now_ns() - t_start) * 1e-9, ckpt, r.t->n_floats, r.t->cfg.vocab,
+                                    (double)(sm_now_ns() - t_start) * 1e-9, ckpt, r.t->n_floats, r.t->cfg.hp.n_vocab,
                                     r.t->act_floats * sizeof(float), r.t->act_floats_full * sizeof(float)};
             progress(user, &pr);
         }

@@ -1,31 +1,46 @@
-/* trainer.h - training state for GPT-2 and LLaMA models: parameters,
- * gradients, AdamW moments and activations, each one contiguous block with
- * computed offsets, and an explicit forward and backward pass per layer. */
+/* trainer.h - training state for a model of an architecture the trainer
+ * supports (llama and gpt2 today): parameters, gradients, AdamW moments and
+ * activations, each one contiguous block laid out from the architecture's
+ * table (model/arch.h), with named pointers into them per layer (as llm.c
+ * does) and an explicit forward and backward pass per layer. */
 #ifndef SM_TRAIN_TRAINER_H
 #define SM_TRAIN_TRAINER_H
 
 #include <stdint.h>
 #include "smallmind.h"
+#include "model/arch.h"
 #include "kernels/dispatch.h"
 #include "core/threadpool.h"
 
-enum { SM_TRAIN_GPT2 = 1, SM_TRAIN_LLAMA = 2 };
-
 typedef struct sm_train_config {
-    int arch;                    /* SM_TRAIN_GPT2 or SM_TRAIN_LLAMA */
-    int vocab, ctx, dim, layers, heads, kv_heads, ffn;
+    sm_hparams hp;               /* the shape; hp.arch names the architecture */
     int tied;                    /* output head = token embedding */
-    float norm_eps, rope_base;
 } sm_train_config;
 
-/* One parameter tensor: rows x cols floats at offset in the blocks. */
+/* One parameter tensor: rows x cols floats at offset in the blocks, and
+ * the role and layer it has in the architecture. */
 typedef struct sm_param {
     char name[64];
-    int rows, cols;              /* cols = 1 for vectors... see n_dims */
+    int rows, cols;              /* a vector is 1 x cols */
     int n_dims;                  /* 1 or 2, as written to GGUF */
+    int role, layer;             /* model/arch.h; layer -1 for model-wide */
     size_t offset;
     int decay;                   /* weight decay applies (matrices, not embeddings) */
 } sm_param;
+
+/* One layer's tensors in one of the blocks (weights, gradients, ...):
+ * NULL where the architecture has no such tensor. */
+typedef struct sm_train_layer {
+    float *attn_norm, *attn_norm_b;
+    float *wq, *wk, *wv, *wqkv, *b_qkv, *wo, *b_o;
+    float *ffn_norm, *ffn_norm_b, *w_gate, *w_up, *b_up, *w_down, *b_down;
+} sm_train_layer;
+
+typedef struct sm_train_tensors {
+    float *tok_embd, *pos_embd, *output_norm, *output_norm_b;
+    float *output;               /* = tok_embd when tied */
+    sm_train_layer *layer;       /* n_layers */
+} sm_train_tensors;
 
 typedef struct sm_trainer {
     sm_train_config cfg;
@@ -35,6 +50,7 @@ typedef struct sm_trainer {
     int n_params;
     size_t n_floats;             /* parameter count */
     float *w, *g, *m, *v;        /* parameters, gradients, AdamW moments */
+    sm_train_tensors W, G;       /* named pointers into w and g */
     float *act;                  /* activations for one batch */
     size_t act_floats;
     float *scratch;              /* backward temporaries */
@@ -55,8 +71,14 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
 void sm_trainer_free(sm_trainer *t);
 const sm_param *sm_trainer_param(const sm_trainer *t, const char *name);
 
-/* Loss of the batch (tokens x -> targets y, B*T each); with backward, the
- * gradients of the mean loss are added to t->g. */
+/* The three parts of a step on a batch (tokens x -> targets y, B*T each):
+ * the forward pass to the logits; the mean cross-entropy loss, which also
+ * turns the logits into the gradient of that loss; the backward pass, which
+ * adds every parameter's gradient to t->g. */
+void sm_trainer_forward(sm_trainer *t, const int32_t *x);
+float sm_trainer_loss(sm_trainer *t, const int32_t *y);
+void sm_trainer_backward(sm_trainer *t, const int32_t *x);
+/* All three (without backward: forward and loss only). */
 float sm_trainer_step_grads(sm_trainer *t, const int32_t *x, const int32_t *y, int backward);
 
 /* AdamW with bias correction and decoupled weight decay on t->g, then the
@@ -65,7 +87,11 @@ float sm_trainer_adamw(sm_trainer *t, float lr, float beta1, float beta2, float 
                        float grad_clip);
 
 /* Copies weights in from a loaded model of the same shape (F32/F16/quantized
- * tensors are dequantized), or writes them out as a GGUF model. */
+ * tensors are dequantized). */
 sm_status sm_trainer_load_weights(sm_trainer *t, const sm_model *m, sm_error *err);
+
+/* The training configuration of a loaded model (its shape, and whether its
+ * head is tied); an error for an architecture the trainer cannot train. */
+sm_status sm_train_config_of(const sm_model *m, sm_train_config *cfg, sm_error *err);
 
 #endif

@@ -15,12 +15,12 @@ enum { BATCH = 2, SEQ = 8, STEPS = 1000, N_TRAIN = 4096 };
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sm_model *m = NULL;
     if (sm_model_load_buffers(data, size, NULL, 0, &m, NULL) != SM_OK) return 0;
-    if (m->kind == SM_FORMAT_GGUF && m->has_weights) {
-        sm_train_config cfg = sm_train_config_from_model(m);
+    sm_train_config cfg;
+    if (sm_train_config_of(m, &cfg, NULL) == SM_OK) {
         sm_trainer *t = NULL;
         /* shapes the mutations grow beyond a small model are left out: the
          * trainer would spend the run allocating, not reading */
-        if (cfg.dim <= 256 && cfg.ffn <= 1024 && cfg.vocab <= 8192 && cfg.layers <= 4 &&
+        if (cfg.hp.dim <= 256 && cfg.hp.ffn_dim <= 1024 && cfg.hp.n_vocab <= 8192 && cfg.hp.n_layers <= 4 &&
             sm_trainer_new(&cfg, BATCH, SEQ, 1, 0, &t, NULL) == SM_OK) {
             sm_ckpt_run run = {BATCH, SEQ, STEPS, N_TRAIN, 0, 0};
             sm_ckpt_state st;

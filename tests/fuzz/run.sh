@@ -30,6 +30,15 @@ for t in build-fuzz/fuzz_*; do
             build/smallmind train --data "$work/text" --out "$work/seed.gguf" --arch llama --dim 8 --layers 1 --heads 2 \
                 --ctx 16 --batch 2 --seq 8 --steps 3 --checkpoint-every 3 --checkpoint "$corpus/seed.ckpt" --eval-every 0 -t 1 \
                 2> /dev/null || echo "note: no seed checkpoint (smallmind train failed)" ;;
+        fuzz_chat_template)
+            # flags, then template \0 role \0 content ...
+            i=0
+            for tmpl in chatml llama2-sys-bos mistral-v1 gemma orion gigachat minicpm "{{ '<|im_start|>' }}" \
+                     "[INST] <<SYS>>" "<|assistant|><|user|></s>"; do
+                printf '\x03%s\0system\0  Be brief \0user\0Hello\0assistant\0 Hi \0user\0\xc3\xa9t\xc3\xa9' "$tmpl" \
+                    > "$corpus/seed$i"
+                i=$((i + 1))
+            done ;;
         fuzz_tokenizer)
             if [ -e "$SHARED/models/tok512.bin" ]; then
                 { printf '\x00\x02\x10\x00Once upon a time'; cat "$SHARED/models/tok512.bin"; } > "$corpus/seed"

@@ -15,12 +15,10 @@ int main(int argc, char **argv) {
     sm_model *m;
     if (sm_model_load(argv[1], NULL, &m, &err)) { fprintf(stderr, "%s\n", err.message); return 1; }
     int B = atoi(argv[2]), T = atoi(argv[3]);
-    const sm_hparams *hp = &m->hp;
-    sm_train_config c = {hp->arch == SM_ARCH_GPT2 ? SM_TRAIN_GPT2 : SM_TRAIN_LLAMA, hp->n_vocab, hp->n_ctx_train,
-                         hp->dim, hp->n_layers, hp->n_heads, hp->n_kv_heads, hp->ffn_dim,
-                         sm_gguf_find_tensor(&m->gguf, "output.weight") == NULL, hp->norm_eps, hp->rope_base};
+    sm_train_config c;
     sm_trainer *t;
-    if (sm_trainer_new(&c, B, T, 0, argc == 6, &t, &err) || sm_trainer_load_weights(t, m, &err)) {
+    if (sm_train_config_of(m, &c, &err) || sm_trainer_new(&c, B, T, 0, argc == 6, &t, &err) ||
+        sm_trainer_load_weights(t, m, &err)) {
         fprintf(stderr, "%s\n", err.message);
         return 1;
     }
@@ -28,9 +26,9 @@ int main(int argc, char **argv) {
     uint64_t s = 12345;
     for (int i = 0; i < B * T; i++) {
         s = s * 6364136223846793005ull + 1442695040888963407ull;
-        x[i] = (int32_t)((s >> 33) % (uint64_t)c.vocab);
+        x[i] = (int32_t)((s >> 33) % (uint64_t)c.hp.n_vocab);
         s = s * 6364136223846793005ull + 1442695040888963407ull;
-        y[i] = (int32_t)((s >> 33) % (uint64_t)c.vocab);
+        y[i] = (int32_t)((s >> 33) % (uint64_t)c.hp.n_vocab);
     }
     double loss = sm_trainer_step_grads(t, x, y, 1);
     FILE *f = fopen(argv[4], "wb");

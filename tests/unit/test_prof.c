@@ -4,6 +4,8 @@
 #include "test.h"
 #include "core/alloc.h"
 #include "prof/prof.h"
+#include "model/steps.h"
+#include "cli/profile_report.h"
 
 #include <stdlib.h>
 #include <time.h>
@@ -22,7 +24,7 @@ static const sm_prof_node *find(const sm_prof *p, int id, int layer) {
 #define MS 1000000ull
 
 TEST(profiler_synthetic_tree_known_sleeps_and_allocations) {
-    sm_prof *p = sm_prof_new(64);
+    sm_prof *p = sm_prof_new(64, sm_step_names, SM_SC_COUNT);
     REQUIRE(p);
     /* prefill { 2 ms; token { 5 ms, 2 allocations of 100 and 300 bytes };
      *           token { 1 ms } }, then layer 3 { softmax { 1 ms } } */
@@ -70,7 +72,7 @@ TEST(profiler_synthetic_tree_known_sleeps_and_allocations) {
     CHECK(smx->parent == lay - p->nodes && smx->incl_ns >= 1 * MS && lay->incl_ns >= smx->incl_ns);
     CHECK(!p->overflow);
     /* running out of nodes degrades to the parent, never past the array */
-    sm_prof *small = sm_prof_new(3);
+    sm_prof *small = sm_prof_new(3, sm_step_names, SM_SC_COUNT);
     for (int i = 0; i < 10; i++) {
         sm_prof_begin(small, SM_SC_TOKEN, i);
         sm_prof_end(small, 0, 0);
@@ -109,7 +111,7 @@ TEST(profiled_session_accounts_for_all_generation_time) {
     CHECK(tokens == 40 && layers_seen == 0x1F);
     CHECKF(self > 0.999 * gen_incl && self < 1.001 * gen_incl, "self %.3f vs generate %.3f", self, gen_incl);
     FILE *f = tmpfile();
-    CHECK(sm_session_profile_write(s, f, SM_PROFILE_ALL, NULL) == SM_OK);
+    CHECK(profile_write_sections(s, 5, f, PROFILE_ALL) == 0);
     long len = ftell(f);
     CHECK(len > 500);
     fclose(f);

@@ -67,6 +67,27 @@ TEST(regex_features) {
     CHECK(sm_regex_compile("\\p{Xy}", err, sizeof err) == NULL);
 }
 
+/* Code points written as escapes: \x{H...}, \xHH, \uHHHH, alone and in
+ * class ranges. */
+TEST(regex_code_point_escapes) {
+    char out[1024];
+    split("[\\x{3B1}-\\x{3C9}]+", "a\xce\xb1\xce\xb2" "b", out, sizeof out);  /* Greek small letters */
+    CHECKF(strcmp(out, "a|\xce\xb1\xce\xb2" "|b") == 0, "%s", out);
+    split("\\u00e9+", "\xc3\xa9\xc3\xa9x", out, sizeof out);
+    CHECKF(strcmp(out, "\xc3\xa9\xc3\xa9|x") == 0, "%s", out);
+    split("\\x41", "BAB", out, sizeof out);
+    CHECKF(strcmp(out, "B|A|B") == 0, "%s", out);
+    split("[\\x{1F5F}-\\x{1F7D}]", "\xe1\xbd\xbd\xcf\x8e", out, sizeof out);  /* U+1F7D, not U+03CE */
+    CHECKF(strcmp(out, "\xe1\xbd\xbd|\xcf\x8e") == 0, "%s", out);
+    char err[128];
+    CHECK(sm_regex_compile("\\x{110000}", err, sizeof err) == NULL);
+    CHECK(sm_regex_compile("\\x{}", err, sizeof err) == NULL);
+    CHECK(sm_regex_compile("\\x{41", err, sizeof err) == NULL);
+    CHECK(sm_regex_compile("\\u12", err, sizeof err) == NULL);
+    CHECK(sm_regex_compile("\\xG1", err, sizeof err) == NULL);
+    CHECK(sm_regex_compile("[\\x{1F5F}-\\x{3CE}]", err, sizeof err) == NULL && strstr(err, "out of order"));
+}
+
 TEST(unicode_categories_from_the_database) {
     CHECK(sm_unicode_category('A') == SM_UC_LU && sm_unicode_category('z') == SM_UC_LL);
     CHECK(sm_unicode_category('7') == SM_UC_ND && sm_unicode_category(0x4E00) == SM_UC_LO);

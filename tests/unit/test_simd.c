@@ -16,6 +16,14 @@ static float frand(uint64_t *s) {
     return (float)((*s >> 40) / 16777216.0) * 2.0f - 1.0f;
 }
 
+/* A kernel level's kernels for one element type (the type table's slots,
+ * with the levels below filling the gaps, as a session sees them). */
+static sm_type_kernels K(const sm_kernel_table *kt, uint32_t type) {
+    sm_type_kernels k;
+    sm_kernels_for_type(kt, type, &k);
+    return k;
+}
+
 /* |a - b| within tol times the sum of |w x| of the row */
 static int close_enough(float a, float b, double scale, double tol) { return fabs((double)a - b) <= tol * scale + 1e-6; }
 
@@ -37,12 +45,12 @@ TEST(simd_matvec_f32_f16_match_scalar) {
             scale[i] = 0;
             for (int j = 0; j < c; j++) scale[i] += fabs((double)w[(size_t)i * c + j] * x[j]);
         }
-        all[0]->matvec_f32(ref, w, x, r, c);
-        all[0]->matvec_f16(refh, wh, x, r, c);
+        K(all[0], SM_GGML_F32).matvec(ref, w, x, r, c);
+        K(all[0], SM_GGML_F16).matvec(refh, wh, x, r, c);
         for (int v = 1; v < n; v++) {
-            all[v]->matvec_f32(got, w, x, r, c);
+            K(all[v], SM_GGML_F32).matvec(got, w, x, r, c);
             for (int i = 0; i < r; i++) CHECKF(close_enough(got[i], ref[i], scale[i], 1e-5), "%s f32 %dx%d row %d", all[v]->name, r, c, i);
-            all[v]->matvec_f16(got, wh, x, r, c);
+            K(all[v], SM_GGML_F16).matvec(got, wh, x, r, c);
             for (int i = 0; i < r; i++) CHECKF(close_enough(got[i], refh[i], scale[i], 1e-5), "%s f16 %dx%d row %d", all[v]->name, r, c, i);
         }
         free(w); free(x); free(wh); free(ref); free(refh); free(got); free(scale);
@@ -66,11 +74,11 @@ TEST(simd_quantized_matvec_match_scalar) {
             sm_quantize_q8_0(w8 + (size_t)i * nb, w + (size_t)i * c, c);
             sm_quantize_q4_0(w4 + (size_t)i * nb, w + (size_t)i * c, c);
         }
-        all[0]->quantize_q8_0(x8, x, c);
+        K(all[0], SM_GGML_Q8_0).from_float(x8, x, c);
 
         for (int v = 1; v < n; v++) {
             /* activation quantization: same scales, codes within one step */
-            all[v]->quantize_q8_0(x8b, x, c);
+            K(all[v], SM_GGML_Q8_0).from_float(x8b, x, c);
             int off = 0;
             for (int b = 0; b < nb; b++) {
                 off += x8b[b].d != x8[b].d;
@@ -80,11 +88,11 @@ TEST(simd_quantized_matvec_match_scalar) {
         }
         for (int pass = 0; pass < 2; pass++) {
             const void *wq = pass ? (const void *)w4 : (const void *)w8;
-            all[0]->matvec_q8_0(ref, w8, x8, r, c);
-            if (pass) all[0]->matvec_q4_0(ref, w4, x8, r, c);
+            K(all[0], SM_GGML_Q8_0).matvec(ref, w8, x8, r, c);
+            if (pass) K(all[0], SM_GGML_Q4_0).matvec(ref, w4, x8, r, c);
             for (int v = 1; v < n; v++) {
-                if (pass) all[v]->matvec_q4_0(got, wq, x8, r, c);
-                else all[v]->matvec_q8_0(got, wq, x8, r, c);
+                if (pass) K(all[v], SM_GGML_Q4_0).matvec(got, wq, x8, r, c);
+                else K(all[v], SM_GGML_Q8_0).matvec(got, wq, x8, r, c);
                 for (int i = 0; i < r; i++)
                     CHECKF(fabsf(got[i] - ref[i]) <= 1e-4f * (fabsf(ref[i]) + 1.0f), "%s %s %dx%d row %d: %g vs %g",
                            all[v]->name, pass ? "q4_0" : "q8_0", r, c, i, got[i], ref[i]);
@@ -137,10 +145,10 @@ TEST(interleaved_q4_0_q8_0_match_gguf_layout) {
             bad = 0;
             for (int g = 0; g < r / 16; g++) {
                 sm_dequantize_q8_0x16(rowf, i8 + (size_t)g * nb, c);
-                all[v]->dequantize_q8_0x16(grpf, i8 + (size_t)g * nb, c);
+                K(all[v], SM_GGML_Q8_0).dequant_x16(grpf, i8 + (size_t)g * nb, c);
                 bad += memcmp(grpf, rowf, sizeof(float) * 16 * c) != 0;
                 sm_dequantize_q4_0x16(rowf, i4 + (size_t)g * nb, c);
-                all[v]->dequantize_q4_0x16(grpf, i4 + (size_t)g * nb, c);
+                K(all[v], SM_GGML_Q4_0).dequant_x16(grpf, i4 + (size_t)g * nb, c);
                 bad += memcmp(grpf, rowf, sizeof(float) * 16 * c) != 0;
             }
             CHECKF(bad == 0, "%s %dx%d: %d groups dequantize differently", all[v]->name, r, c, bad);
@@ -149,11 +157,11 @@ TEST(interleaved_q4_0_q8_0_match_gguf_layout) {
         x8[0].qs[0] = -128;   /* the activation extreme too */
         sm_q8_0_block_sums(xsum, x8, nb);
         for (int v = 0; v < n; v++) {
-            if (!all[v]->matvec_q4_0_x16) continue;
+            if (!K(all[v], SM_GGML_Q4_0).matvec_x16) continue;
             levels += k == 0;
             for (int pass = 0; pass < 2; pass++) {
-                if (pass) { all[0]->matvec_q4_0(ref, w4, x8, r, c); all[v]->matvec_q4_0_x16(got, i4, x8, xsum, r, c); }
-                else { all[0]->matvec_q8_0(ref, w8, x8, r, c); all[v]->matvec_q8_0_x16(got, i8, x8, xsum, r, c); }
+                if (pass) { K(all[0], SM_GGML_Q4_0).matvec(ref, w4, x8, r, c); K(all[v], SM_GGML_Q4_0).matvec_x16(got, i4, x8, xsum, r, c); }
+                else { K(all[0], SM_GGML_Q8_0).matvec(ref, w8, x8, r, c); K(all[v], SM_GGML_Q8_0).matvec_x16(got, i8, x8, xsum, r, c); }
                 for (int i = 0; i < r; i++)
                     CHECKF(fabsf(got[i] - ref[i]) <= 1e-4f * (fabsf(ref[i]) + 1.0f), "%s %s x16 %dx%d row %d: %g vs %g",
                            all[v]->name, pass ? "q4_0" : "q8_0", r, c, i, got[i], ref[i]);
@@ -176,7 +184,7 @@ TEST(simd_f16_to_f32_bit_exact) {
     for (int v = 0; v < n; v++)
         for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
             sm_f16_to_f32_row(ref, in, lens[k]);
-            all[v]->f16_to_f32(got, in, lens[k]);
+            K(all[v], SM_GGML_F16).to_float(got, in, lens[k]);
             int bad = 0;
             for (int i = 0; i < lens[k]; i++)   /* NaN payloads may differ */
                 bad += memcmp(ref + i, got + i, sizeof(float)) != 0 && !(isnan(ref[i]) && isnan(got[i]));
@@ -230,8 +238,8 @@ TEST(kquant_integer_dots_match) {
                        pass ? "q6_K" : "q4_K", r, c, i, ref[i], plain);
             }
             for (int v = 0; v < n; v++) {
-                if (pass) all[v]->matvec_q6_K(got, w6, xq, r, c);
-                else all[v]->matvec_q4_K(got, w4, xq, r, c);
+                if (pass) K(all[v], SM_GGML_Q6_K).matvec(got, w6, xq, r, c);
+                else K(all[v], SM_GGML_Q4_K).matvec(got, w4, xq, r, c);
                 for (int i = 0; i < r; i++)
                     CHECKF(fabsf(got[i] - ref[i]) <= 1e-4f * (fabsf(ref[i]) + 1.0f), "%s %s %dx%d row %d: %g vs %g",
                            all[v]->name, pass ? "q6_K" : "q4_K", r, c, i, got[i], ref[i]);

@@ -1,8 +1,12 @@
-/* test_tokenizer.c - the SentencePiece-style tokenizer against vectors made
- * by the Hugging Face tokenizers (../shared/vocab) and by llama2.c's tests
- * (../shared/refs), plus the UTF-8 stream decoder. */
+/* test_tokenizer.c - the tokenizers against vectors made by the Hugging
+ * Face tokenizers (../shared/vocab), by llama2.c's tests (../shared/refs)
+ * and by llama.cpp (special tokens: tests/refs/llamacpp/special_tokens.tsv),
+ * the pre-tokenizer table, plus the UTF-8 stream decoder. */
 #include "test.h"
+#include "text/pretok.h"
+#include "text/unicode.h"
 #include "text/utf8.h"
+#include "text/vocab.h"
 
 #include <stdlib.h>
 
@@ -216,3 +220,174 @@ TEST(tokenizer_vectors_gpt2) { check_vocab_vectors("gpt-2"); }
 TEST(tokenizer_vectors_mpt) { check_vocab_vectors("mpt"); }
 TEST(tokenizer_vectors_starcoder) { check_vocab_vectors("starcoder"); }
 TEST(tokenizer_vectors_deepseek_coder) { check_vocab_vectors("deepseek-coder"); }
+TEST(tokenizer_vectors_deepseek_llm) { check_vocab_vectors("deepseek-llm"); }
+
+/* Every pre-tokenizer the table lists compiles and is found by each of its
+ * names (a pattern the regex engine rejects fails the load of every model
+ * that names it, as deepseek-llm's did). */
+TEST(pretokenizer_every_listed_name_compiles) {
+    int n_names = 0;
+    for (size_t i = 0; sm_pretok_names(i); i++) {
+        const char *p = sm_pretok_names(i);
+        while (*p) {
+            size_t len = strcspn(p, "|");
+            sm_pretok *pt = NULL;
+            int fallback = -1;
+            sm_error err = {0};
+            sm_status st = sm_pretok_new(p, len, &pt, &fallback, &err);
+            CHECKF(st == SM_OK && fallback == 0, "pre-tokenizer '%.*s': %s", (int)len, p, err.message);
+            sm_pretok_free(pt);
+            n_names++;
+            p += len + (p[len] == '|');
+        }
+    }
+    CHECKF(n_names >= 39, "%d names", n_names);
+    sm_pretok *pt = NULL;
+    int fallback = 0;
+    CHECK(sm_pretok_new("no-such-pre", 11, &pt, &fallback, NULL) == SM_OK && fallback == 1);
+    sm_pretok_free(pt);
+}
+
+/* deepseek-llm's split, piece by piece as its published pattern list says
+ * (llama.cpp's src/llama-vocab.cpp): letters with an optional leading space
+ * (a class of ranges: U+00B5, U+00C0-U+00D6, U+00D8-U+00F6, ... U+1E900-
+ * U+1E943), ASCII and fullwidth punctuation with U+2018-U+201F, white space
+ * at the end, CJK (which takes U+0800-U+4E00 whole), digits. */
+TEST(pretokenizer_deepseek_llm_split) {
+    sm_pretok *pt = NULL;
+    int fallback = 0;
+    REQUIRE(sm_pretok_new("deepseek-llm", 12, &pt, &fallback, NULL) == SM_OK && !fallback);
+    /* U+00E9 X U+00E9 is one piece when X is in the letter class, three when
+     * not (ASCII letters would not do: the punctuation class's range :-~
+     * takes them out of any piece) */
+    const uint32_t in[] = {0xB5, 0xC0, 0xD6, 0xD8, 0x3A3, 0x531, 0x10400, 0x1E943};
+    const uint32_t out[] = {0xD7, 0xF7, 0x1BB, 0x3A2, 0x1E944};
+    for (size_t i = 0; i < sizeof in / sizeof in[0] + sizeof out / sizeof out[0]; i++) {
+        int letter = i < sizeof in / sizeof in[0];
+        uint32_t x = letter ? in[i] : out[i - sizeof in / sizeof in[0]];
+        uint32_t cps[3] = {0xE9, x, 0xE9}, st[3], ln[3], t1[3], t2[3];
+        size_t n = sm_pretok_split(pt, cps, 3, st, ln, t1, t2);
+        CHECKF(n == (letter ? 1u : 3u), "U+%04X: %zu pieces", x, n);
+    }
+    /* "ab" U+201C " cd" U+4E00 U+4E01 "12 \n": letters, a quote, letters
+     * with their space, CJK, digits, the space before the line break, it */
+    uint32_t cps[] = {'a', 'b', 0x201C, ' ', 'c', 'd', 0x4E00, 0x4E01, '1', '2', ' ', '\n'};
+    uint32_t st[12], ln[12], t1[12], t2[12];
+    const uint32_t want[] = {2, 1, 3, 2, 2, 1, 1};
+    size_t n = sm_pretok_split(pt, cps, 12, st, ln, t1, t2);
+    int same = n == 7;
+    for (size_t i = 0; same && i < n; i++) same = ln[i] == want[i];
+    CHECKF(same, "%zu pieces", n);
+    sm_pretok_free(pt);
+}
+
+/* Reads "\n", "\t" and "\\" escapes in place. */
+static void unescape(char *s) {
+    char *w = s;
+    for (char *r = s; *r; r++) {
+        if (*r == '\\' && r[1]) {
+            r++;
+            *w++ = *r == 'n' ? '\n' : *r == 't' ? '\t' : *r;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+}
+
+/* Texts around special tokens (strip attributes, parse_special) with the ids
+ * llama.cpp's llama-tokenize gave (tests/refs/make_special_token_refs.sh). */
+static void check_special_cases(const char *vocab) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "vocab/ggml-vocab-%s.gguf", vocab);
+    const char *gguf = shared_path(rel);
+    if (!gguf) SKIP("../shared/vocab is absent");
+    char *tsv = read_file("tests/refs/llamacpp/special_tokens.tsv", NULL);
+    REQUIRE(tsv);
+    sm_model *m = NULL;
+    REQUIRE(sm_model_load(gguf, NULL, &m, NULL) == SM_OK);
+    int cases = 0;
+    for (char *line = tsv, *next; *line; line = next) {
+        char *eol = strchr(line, '\n');
+        next = eol ? eol + 1 : line + strlen(line);
+        if (eol) *eol = '\0';
+        char *f[4] = {line, NULL, NULL, NULL};
+        for (int k = 1; k < 4 && f[k - 1]; k++) {
+            char *tab = strchr(f[k - 1], '\t');
+            if (tab) { *tab = '\0'; f[k] = tab + 1; }
+        }
+        if (!f[3] || strcmp(f[0], vocab) != 0) continue;
+        unescape(f[2]);
+        int expect[256], ne = 0;
+        for (char *q = f[3]; *q;) {
+            char *end;
+            long v = strtol(q, &end, 10);
+            if (end == q) break;
+            expect[ne++] = (int)v;
+            q = end;
+        }
+        unsigned flags = strcmp(f[1], "special") == 0 ? SM_TOKENIZE_PARSE_SPECIAL : 0;
+        sm_token got[256];
+        size_t ng = 0;
+        sm_error err = {0};
+        sm_status st = sm_tokenize_ex(m, f[2], strlen(f[2]), flags, got, 256, &ng, &err);
+        int same = st == SM_OK && (int)ng == ne;
+        for (int k = 0; same && k < ne; k++) same = got[k] == expect[k];
+        char shown[256] = "";
+        for (size_t k = 0, w = 0; k < ng && k < 16 && w + 12 < sizeof shown; k++)
+            w += (size_t)snprintf(shown + w, sizeof shown - w, " %d", got[k]);
+        CHECKF(same, "%s %s '%s': got%s, expected %s", vocab, f[1], f[2], shown, f[3]);
+        cases++;
+    }
+    CHECKF(cases >= 2, "%d cases for %s", cases, vocab);
+    sm_model_free(m);
+    free(tsv);
+}
+
+TEST(tokenizer_special_tokens_phi3) { check_special_cases("phi-3"); }
+TEST(tokenizer_special_tokens_llama_spm) { check_special_cases("llama-spm"); }
+TEST(tokenizer_special_tokens_gpt2) { check_special_cases("gpt-2"); }
+TEST(tokenizer_special_tokens_deepseek_llm) { check_special_cases("deepseek-llm"); }
+
+TEST(tokenizer_flags) {
+    NEED_SHARED(path, "vocab/ggml-vocab-llama-spm.gguf");
+    sm_model *m = NULL;
+    REQUIRE(sm_model_load(path, NULL, &m, NULL) == SM_OK);
+    sm_error err = {0};
+    sm_token a[16], b[16];
+    size_t na = 0, nb = 0;
+    CHECK(sm_tokenize_ex(m, "<s>x", 4, 4, a, 16, &na, &err) == SM_ERR_INVALID_ARG && strstr(err.message, "flags"));
+    /* sm_tokenize's add_bos is the ADD_BOS flag, whatever non-zero value it has */
+    CHECK(sm_tokenize(m, "<s>x", 4, 7, a, 16, &na, &err) == SM_OK);
+    CHECK(sm_tokenize_ex(m, "<s>x", 4, SM_TOKENIZE_ADD_BOS, b, 16, &nb, &err) == SM_OK);
+    CHECK(na == nb && na > 2 && memcmp(a, b, na * sizeof *a) == 0 && a[0] == 1);
+    /* with parse_special the text "<s>" is the BOS token: two of them */
+    CHECK(sm_tokenize_ex(m, "<s>x", 4, SM_TOKENIZE_ADD_BOS | SM_TOKENIZE_PARSE_SPECIAL, b, 16, &nb, &err) == SM_OK);
+    CHECK(nb >= 3 && b[0] == 1 && b[1] == 1);
+    sm_model_free(m);
+}
+
+/* The left-strip attribute (llama.cpp gives it to "<mask>" of the jina-v2
+ * vocabularies, which ../shared does not have): on a hand-made SentencePiece
+ * vocabulary, the white space before the token goes with it; the space after
+ * it stays and the dummy prefix is added after the token, as llama.cpp's
+ * tokenizer_st_partition and SPM path do. Expected ids worked out by hand. */
+TEST(tokenizer_lstrip_attribute) {
+    const char *texts[] = {"<unk>", "<s>", "</s>", "a", " ", "b", " b", " a", "<mask>"};
+    int types[] = {SM_TOK_UNKNOWN, SM_TOK_CONTROL, SM_TOK_CONTROL, 1, 1, 1, 1, 1, SM_TOK_USER_DEFINED};
+    sm_vocab_entry e[9];
+    for (int i = 0; i < 9; i++) e[i] = (sm_vocab_entry){texts[i], (uint32_t)strlen(texts[i]), (float)i, types[i]};
+    sm_vocab v;
+    REQUIRE(sm_vocab_build(&v, e, 9, SM_VOCAB_SPM_PLAIN, NULL) == SM_OK);
+    const char *text = "a  <mask> b";
+    sm_token t[16];
+    size_t n = 0;
+    REQUIRE(sm_vocab_encode(&v, text, strlen(text), 0, t, 16, &n, NULL) == SM_OK);
+    const sm_token plain[] = {7, 4, 4, 8, 4, 6};  /* " a", " ", " ", <mask>, " ", " b" */
+    CHECKF(n == 6 && memcmp(t, plain, sizeof plain) == 0, "%zu tokens", n);
+    sm_vocab_set_strip_rules(&v, "Some Model", 10, "jina-v2-es", 10);
+    REQUIRE(sm_vocab_encode(&v, text, strlen(text), 0, t, 16, &n, NULL) == SM_OK);
+    const sm_token stripped[] = {7, 8, 4, 6};  /* " a", <mask>, " ", " b" */
+    CHECKF(n == 4 && memcmp(t, stripped, sizeof stripped) == 0, "%zu tokens", n);
+    sm_vocab_free(&v);
+}

@@ -1,61 +1,58 @@
 /* quantize.c - converts a model's weight matrices to another element type
  * and writes the result as a new GGUF file (atomically). */
-#include "model.h"
-#include "session.h"
+#include "model/model.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "io/gguf_write.h"
-#include "kernels/half.h"
-#include "kernels/quant.h"
 
 #include <stdio.h>
 #include <string.h>
 
 /* llama.cpp's general.file_type values */
 enum { FTYPE_F16 = 1, FTYPE_Q4_0 = 2, FTYPE_Q8_0 = 7, FTYPE_Q4_K_M = 15, FTYPE_Q6_K = 18 };
+enum { FTYPE_Q4_1 = 3, FTYPE_Q5_0 = 8, FTYPE_Q5_1 = 9, FTYPE_IQ4_NL = 25, FTYPE_BF16 = 32 };
+
+/* The names `smallmind quantize` accepts: the type of the matrices, of the
+ * output matrix, and the file type recorded. */
+static const struct qtype { const char *name; uint32_t type, out, ftype; } qtypes[] = {
+    {"F16", SM_GGML_F16, SM_GGML_F16, FTYPE_F16},      {"Q8_0", SM_GGML_Q8_0, SM_GGML_Q8_0, FTYPE_Q8_0},
+    {"Q4_0", SM_GGML_Q4_0, SM_GGML_Q4_0, FTYPE_Q4_0},  {"Q4_K", SM_GGML_Q4_K, SM_GGML_Q6_K, FTYPE_Q4_K_M},
+    {"Q6_K", SM_GGML_Q6_K, SM_GGML_Q6_K, FTYPE_Q6_K},  {"Q4_0_MIXED", SM_GGML_Q4_0, SM_GGML_Q6_K, FTYPE_Q4_0},
+    {"Q4_1", SM_GGML_Q4_1, SM_GGML_Q4_1, FTYPE_Q4_1},  {"Q5_0", SM_GGML_Q5_0, SM_GGML_Q5_0, FTYPE_Q5_0},
+    {"Q5_1", SM_GGML_Q5_1, SM_GGML_Q5_1, FTYPE_Q5_1},  {"IQ4_NL", SM_GGML_IQ4_NL, SM_GGML_IQ4_NL, FTYPE_IQ4_NL},
+    {"BF16", SM_GGML_BF16, SM_GGML_BF16, FTYPE_BF16},
+};
+#define N_QTYPES (sizeof qtypes / sizeof qtypes[0])
 
 static int parse_type(const char *t, uint32_t *type, uint32_t *output_type, uint32_t *ftype) {
-    struct { const char *name; uint32_t type, out, ftype; } map[] = {
-        {"F16", SM_GGML_F16, SM_GGML_F16, FTYPE_F16},      {"Q8_0", SM_GGML_Q8_0, SM_GGML_Q8_0, FTYPE_Q8_0},
-        {"Q4_0", SM_GGML_Q4_0, SM_GGML_Q4_0, FTYPE_Q4_0},  {"Q4_K", SM_GGML_Q4_K, SM_GGML_Q6_K, FTYPE_Q4_K_M},
-        {"Q6_K", SM_GGML_Q6_K, SM_GGML_Q6_K, FTYPE_Q6_K},  {"Q4_0_MIXED", SM_GGML_Q4_0, SM_GGML_Q6_K, FTYPE_Q4_0},
-    };
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-        size_t n = strlen(map[i].name);
+    for (size_t i = 0; i < N_QTYPES; i++) {
+        size_t n = strlen(qtypes[i].name);
         int eq = strlen(t) == n;
-        for (size_t k = 0; eq && k < n; k++) eq = (t[k] & ~0x20) == (map[i].name[k] & ~0x20) || t[k] == map[i].name[k];
-        if (eq) { *type = map[i].type; *output_type = map[i].out; *ftype = map[i].ftype; return 1; }
+        for (size_t k = 0; eq && k < n; k++) eq = (t[k] & ~0x20) == (qtypes[i].name[k] & ~0x20) || t[k] == qtypes[i].name[k];
+        if (eq) { *type = qtypes[i].type; *output_type = qtypes[i].out; *ftype = qtypes[i].ftype; return 1; }
     }
     return 0;
 }
 
-static uint64_t block_elems(uint32_t type) {
-    uint64_t be, bb;
-    sm_ggml_type_block(type, &be, &bb);
-    return be;
-}
-
-/* Converts one row of floats into `type`, appending to dst; returns bytes. */
-static size_t convert_row(uint32_t type, const float *x, int n, void *dst) {
-    switch (type) {
-    case SM_GGML_F16:
-        for (int i = 0; i < n; i++) ((uint16_t *)dst)[i] = sm_fp32_to_fp16(x[i]);
-        break;
-    case SM_GGML_Q8_0: sm_quantize_q8_0(dst, x, n); break;
-    case SM_GGML_Q4_0: sm_quantize_q4_0(dst, x, n); break;
-    case SM_GGML_Q4_K: sm_quantize_q4_K(dst, x, n); break;
-    case SM_GGML_Q6_K: sm_quantize_q6_K(dst, x, n); break;
-    default: memcpy(dst, x, (size_t)n * 4); break;
+/* "F16, Q8_0, ... or BF16" */
+static void type_names(char *buf, size_t cap) {
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < N_QTYPES && n < cap; i++) {
+        int w = snprintf(buf + n, cap - n, "%s%s", i == 0 ? "" : i + 1 == N_QTYPES ? " or " : ", ", qtypes[i].name);
+        if (w < 0) break;
+        n += (size_t)w;
     }
-    return sm_matrix_row_bytes(type, n);
 }
 
 sm_status sm_model_quantize_file(const char *in_path, const char *out_path, const char *type_name,
                                  void (*progress)(void *, int, int, const char *), void *user, sm_error *err) {
     uint32_t type, out_type, ftype;
-    if (!type_name || !parse_type(type_name, &type, &out_type, &ftype))
-        return sm_fail(err, SM_ERR_INVALID_ARG, "unknown type '%s' (use F16, Q8_0, Q4_0, Q4_K, Q6_K or Q4_0_MIXED)",
-                       type_name ? type_name : "");
+    if (!type_name || !parse_type(type_name, &type, &out_type, &ftype)) {
+        char names[256];
+        type_names(names, sizeof names);
+        return sm_fail(err, SM_ERR_INVALID_ARG, "unknown type '%s' (use %s)", type_name ? type_name : "", names);
+    }
     sm_model *m = NULL;
     sm_model_params mp = sm_model_default_params();
     mp.skip_repack = 1;   /* only read, never run */
@@ -88,26 +85,25 @@ sm_status sm_model_quantize_file(const char *in_path, const char *out_path, cons
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)(t->name.len > 255 ? 255 : t->name.len), t->name.ptr);
         uint32_t to = t->type;
-        if (t->n_dims == 2 && sm_matrix_type_supported(t->type)) {
+        if (t->n_dims == 2 && sm_type_runnable(t->type)) {
             int is_output = !strcmp(name, "output.weight");
             to = is_output ? out_type : type;
             /* fall back to a type whose blocks divide the row */
-            if (t->ne[0] % block_elems(to)) to = SM_GGML_Q8_0;
-            if (t->ne[0] % block_elems(to)) to = SM_GGML_F16;
+            if (t->ne[0] % sm_type(to)->blck) to = SM_GGML_Q8_0;
+            if (t->ne[0] % sm_type(to)->blck) to = SM_GGML_F16;
         }
         if (to == t->type) {
             sm_gguf_add_tensor(w, name, t->type, (int)t->n_dims, t->ne, t->data, t->n_bytes);
         } else {
             int cols = (int)t->ne[0];
             uint64_t rows = t->n_elements / (uint64_t)cols;
-            size_t row_bytes = sm_matrix_row_bytes(to, cols);
+            size_t row_bytes = sm_type_row_bytes(to, cols), src_bytes = sm_type_row_bytes(t->type, cols);
             unsigned char *dst = sm_alloc((size_t)rows * row_bytes);
             if (!dst) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory converting %s", name); goto done; }
             bufs[i] = dst;
-            sm_matrix src = {t->data, t->type, (int)rows, cols, NULL};
             for (uint64_t r = 0; r < rows; r++) {
-                sm_embedding_row(row, &src, (int)r);
-                convert_row(to, row, cols, dst + r * row_bytes);
+                sm_type(t->type)->to_float(row, (const char *)t->data + r * src_bytes, cols);
+                sm_type(to)->from_float_ref(dst + r * row_bytes, row, cols);
             }
             sm_gguf_add_tensor(w, name, to, (int)t->n_dims, t->ne, dst, (size_t)rows * row_bytes);
         }

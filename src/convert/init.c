@@ -1,6 +1,7 @@
-/* init.c - writes a randomly initialised model of any shape, for either
- * architecture, with the metadata keys and tensor names llama.cpp uses. */
-#include "model.h"
+/* init.c - writes a randomly initialised model of any shape and
+ * architecture: the architecture's table (model/arch.h) gives the metadata
+ * keys and the tensors, with the names llama.cpp uses. */
+#include "model/model.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "io/gguf_write.h"
@@ -159,104 +160,85 @@ static sm_status copied_vocab(builder *b, const char *path, int *n_vocab, sm_mod
     return SM_OK;
 }
 
+/* One tensor of the architecture, started as its role says (random
+ * matrices, norm weights 1, biases 0, or around them with random_norms);
+ * returns its data (NULL when out of memory). */
+static const void *init_tensor(builder *b, const sm_hparams *hp, const sm_arch_tensor *at, int layer) {
+    const sm_role_info *ri = sm_role(at->role);
+    char name[96];
+    sm_tensor_name(at->role, layer, name, sizeof name);
+    int64_t c64, r64;
+    sm_arch_tensor_shape(hp, at, &c64, &r64);
+    int cols = (int)c64, rows = (int)r64;
+    if (ri->init == SM_INIT_RANDOM) return matrix(b, name, cols, rows, b->p->init_std);
+    vector(b, name, cols, ri->init == SM_INIT_ONE ? 1.0f : 0.0f);
+    return NULL;
+}
+
 sm_status sm_model_init_file(const sm_init_params *p, const char *path, sm_error *err) {
     if (!p || !path) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_model_init_file: params and path are required");
-    int gpt2 = p->arch && !strcmp(p->arch, "gpt2");
-    if (!p->arch || (!gpt2 && strcmp(p->arch, "llama") != 0))
-        return sm_fail(err, SM_ERR_INVALID_ARG, "architecture must be llama or gpt2");
-    int kv_heads = gpt2 ? p->n_heads : (p->n_kv_heads ? p->n_kv_heads : p->n_heads);
+    int arch = p->arch ? sm_arch_by_name(p->arch, strlen(p->arch)) : -1;
+    if (arch < 0) {
+        char names[256];
+        sm_arch_names(names, sizeof names);
+        return sm_fail(err, SM_ERR_INVALID_ARG, "unknown architecture '%s' (supported: %s)", p->arch ? p->arch : "",
+                       names);
+    }
+    const sm_arch_info *a = sm_arch_get(arch);
     if (p->dim < 1 || p->dim > 65536 || p->n_layers < 1 || p->n_layers > 1024 || p->n_heads < 1 || p->ffn_dim < 1 ||
         p->ffn_dim > (1 << 20) || p->n_ctx < 1 || p->n_ctx > (1 << 20))
         return sm_fail(err, SM_ERR_INVALID_ARG, "model shape out of range");
-    if (p->dim % p->n_heads != 0)
-        return sm_fail(err, SM_ERR_INVALID_ARG, "dim %d is not a multiple of heads %d", p->dim, p->n_heads);
-    if (kv_heads < 1 || p->n_heads % kv_heads != 0)
-        return sm_fail(err, SM_ERR_INVALID_ARG, "heads %d is not a multiple of kv-heads %d", p->n_heads, kv_heads);
-    int head_dim = p->dim / p->n_heads;
-    if (!gpt2 && head_dim % 2 != 0)
-        return sm_fail(err, SM_ERR_INVALID_ARG, "a llama model needs an even head size (dim / heads = %d)", head_dim);
+    sm_hparams hp = {.arch = arch, .n_ctx_train = p->n_ctx, .dim = p->dim, .n_layers = p->n_layers,
+                     .n_heads = p->n_heads, .ffn_dim = p->ffn_dim, .rope_base = 10000.0f, .norm_eps = 1e-5f,
+                     .n_kv_heads = sm_arch_has(a, SM_T_ATTN_QKV, NULL) || !p->n_kv_heads ? p->n_heads : p->n_kv_heads};
+    sm_status st = sm_arch_finish_hparams(&hp, SM_ERR_INVALID_ARG, err);
+    if (st) return st;
     if (!(p->init_std > 0.0f && p->init_std < 100.0f))
         return sm_fail(err, SM_ERR_INVALID_ARG, "init std must be in (0, 100)");
 
     builder b = {sm_gguf_writer_new(), {0}, p->seed, p};
     sm_model *src = NULL;
-    sm_status st = SM_OK;
     if (!b.w) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
-    const char *a = gpt2 ? "gpt2" : "llama";
-    char key[96];
-#define KEY(s) (snprintf(key, sizeof key, "%s." s, a), key)
-    sm_gguf_put_str(b.w, "general.architecture", a);
+    int gpt2 = a->byte_level_vocab;   /* the built-in vocabulary: byte-level BPE, as GPT-2's */
+    sm_gguf_put_str(b.w, "general.architecture", a->name);
     sm_gguf_put_str(b.w, "general.name", p->name ? p->name : "smallmind-init");
     sm_gguf_put_u32(b.w, "general.alignment", 32);
     sm_gguf_put_u32(b.w, "general.file_type", p->f16 ? 1 : 0);
-    sm_gguf_put_u32(b.w, KEY("context_length"), (uint32_t)p->n_ctx);
-    sm_gguf_put_u32(b.w, KEY("embedding_length"), (uint32_t)p->dim);
-    sm_gguf_put_u32(b.w, KEY("block_count"), (uint32_t)p->n_layers);
-    sm_gguf_put_u32(b.w, KEY("feed_forward_length"), (uint32_t)p->ffn_dim);
-    sm_gguf_put_u32(b.w, KEY("attention.head_count"), (uint32_t)p->n_heads);
-    if (gpt2) {
-        sm_gguf_put_f32(b.w, KEY("attention.layer_norm_epsilon"), 1e-5f);
-    } else {
-        sm_gguf_put_u32(b.w, KEY("attention.head_count_kv"), (uint32_t)kv_heads);
-        sm_gguf_put_u32(b.w, KEY("rope.dimension_count"), (uint32_t)head_dim);
-        sm_gguf_put_f32(b.w, KEY("rope.freq_base"), 10000.0f);
-        sm_gguf_put_f32(b.w, KEY("attention.layer_norm_rms_epsilon"), 1e-5f);
-    }
-#undef KEY
+    sm_arch_write_hparams(b.w, &hp);
     int n_vocab = p->n_vocab;
     if (p->vocab_from) {
         st = copied_vocab(&b, p->vocab_from, &n_vocab, &src, err);
     } else if (n_vocab < (gpt2 ? 256 : 259) || n_vocab > (1 << 20)) {
-        st = sm_fail(err, SM_ERR_INVALID_ARG, "the built-in %s vocabulary needs --vocab from %d to %d", a, gpt2 ? 256 : 259,
-                     1 << 20);
+        st = sm_fail(err, SM_ERR_INVALID_ARG, "the built-in %s vocabulary needs --vocab from %d to %d", a->name,
+                     gpt2 ? 256 : 259, 1 << 20);
     } else {
         st = builtin_vocab(&b, gpt2, n_vocab, err);
     }
     if (st) goto done;
+    hp.n_vocab = n_vocab;
 
-    float std = p->init_std;
-    int dim = p->dim, kv_dim = kv_heads * head_dim;
-    const void *embd = matrix(&b, "token_embd.weight", dim, n_vocab, std);
-    if (gpt2) matrix(&b, "position_embd.weight", dim, p->n_ctx, std);
-    vector(&b, "output_norm.weight", dim, 1.0f);
-    if (gpt2) vector(&b, "output_norm.bias", dim, 0.0f);
-    if (!p->tied) {
-        matrix(&b, "output.weight", dim, n_vocab, std);
-    } else if (gpt2 && embd) {
-        /* llama.cpp's gpt2 loader requires an output matrix: the tied head is
-         * written out as a copy of the embedding */
-        uint64_t ne[2] = {(uint64_t)dim, (uint64_t)n_vocab};
-        sm_gguf_add_tensor(b.w, "output.weight", p->f16 ? SM_GGML_F16 : SM_GGML_F32, 2, ne, embd,
-                           (size_t)dim * n_vocab * (p->f16 ? 2 : 4));
-    }
-    for (int l = 0; l < p->n_layers; l++) {
-        char n[96];
-#define NAME(s) (snprintf(n, sizeof n, "blk.%d." s, l), n)
-        vector(&b, NAME("attn_norm.weight"), dim, 1.0f);
-        if (gpt2) {
-            vector(&b, NAME("attn_norm.bias"), dim, 0.0f);
-            matrix(&b, NAME("attn_qkv.weight"), dim, 3 * dim, std);
-            vector(&b, NAME("attn_qkv.bias"), 3 * dim, 0.0f);
-            matrix(&b, NAME("attn_output.weight"), dim, dim, std);
-            vector(&b, NAME("attn_output.bias"), dim, 0.0f);
-            vector(&b, NAME("ffn_norm.weight"), dim, 1.0f);
-            vector(&b, NAME("ffn_norm.bias"), dim, 0.0f);
-            matrix(&b, NAME("ffn_up.weight"), dim, p->ffn_dim, std);
-            vector(&b, NAME("ffn_up.bias"), p->ffn_dim, 0.0f);
-            matrix(&b, NAME("ffn_down.weight"), p->ffn_dim, dim, std);
-            vector(&b, NAME("ffn_down.bias"), dim, 0.0f);
-        } else {
-            matrix(&b, NAME("attn_q.weight"), dim, dim, std);
-            matrix(&b, NAME("attn_k.weight"), dim, kv_dim, std);
-            matrix(&b, NAME("attn_v.weight"), dim, kv_dim, std);
-            matrix(&b, NAME("attn_output.weight"), dim, dim, std);
-            vector(&b, NAME("ffn_norm.weight"), dim, 1.0f);
-            matrix(&b, NAME("ffn_gate.weight"), dim, p->ffn_dim, std);
-            matrix(&b, NAME("ffn_up.weight"), dim, p->ffn_dim, std);
-            matrix(&b, NAME("ffn_down.weight"), p->ffn_dim, dim, std);
+    /* the tensors in the table's order: model-wide ones, then layer by layer */
+    const void *embd = NULL;
+    for (int i = 0; i < a->n_tensors; i++) {
+        const sm_arch_tensor *at = &a->tensors[i];
+        if (at->role >= SM_T_LAYER_FIRST || (at->role != SM_T_OUTPUT && (at->flags & SM_TF_OPTIONAL))) continue;
+        if (at->role != SM_T_OUTPUT) {
+            const void *d = init_tensor(&b, &hp, at, 0);
+            if (at->role == SM_T_TOKEN_EMBD) embd = d;
+        } else if (!p->tied) {
+            init_tensor(&b, &hp, at, 0);
+        } else if (a->write_tied_output && embd) {
+            /* llama.cpp's loader wants an output matrix: the tied head is
+             * written out as a copy of the embedding */
+            uint64_t ne[2] = {(uint64_t)hp.dim, (uint64_t)n_vocab};
+            sm_gguf_add_tensor(b.w, "output.weight", p->f16 ? SM_GGML_F16 : SM_GGML_F32, 2, ne, embd,
+                               (size_t)hp.dim * n_vocab * (p->f16 ? 2 : 4));
         }
-#undef NAME
     }
+    for (int l = 0; l < hp.n_layers; l++)
+        for (int i = 0; i < a->n_tensors; i++)
+            if (a->tensors[i].role >= SM_T_LAYER_FIRST && !(a->tensors[i].flags & SM_TF_OPTIONAL))
+                init_tensor(&b, &hp, &a->tensors[i], l);
     if (b.mem.oom) st = sm_fail(err, SM_ERR_NOMEM, "out of memory creating the model");
     else st = sm_gguf_writer_save(b.w, path, err);
 done:

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# ab.sh - two builds of SmallMind on the same GGUF files, side by side:
+# prompt (pp) and generation (tg) tokens/s of each, and NEW / OLD. The two
+# run in alternation, ROUNDS times, and the best of each is kept, so a
+# noisy neighbour slows both alike.
+#   bash bench/ab.sh OLD_SMALLMIND NEW_SMALLMIND MODEL.gguf [MODEL.gguf ...]
+# Env: THREADS (1,2), P (128), N (64), REPS (3, per round), ROUNDS (3).
+set -euo pipefail
+[ $# -ge 3 ] || { echo "usage: $0 OLD_SMALLMIND NEW_SMALLMIND MODEL.gguf..." >&2; exit 2; }
+OLD=$1 NEW=$2
+shift 2
+THREADS=${THREADS:-1,2} P=${P:-128} N=${N:-64} REPS=${REPS:-3} ROUNDS=${ROUNDS:-3}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+echo "| model | threads | test | old t/s | new t/s | new / old |"
+echo "|---|---:|---:|---:|---:|---:|"
+for f in "$@"; do
+    : > "$TMP/old.csv"
+    : > "$TMP/new.csv"
+    for r in $(seq "$ROUNDS"); do
+        for side in old new; do
+            bin=$OLD; [ $side = new ] && bin=$NEW
+            "$bin" bench -m "$f" -p "$P" -n "$N" -t "$THREADS" -r "$REPS" -o csv 2> /dev/null | tail -n +2 >> "$TMP/$side.csv"
+        done
+    done
+    # CSV: model,size,params,kernels,threads,test,t/s,sd - the best of each (threads, test)
+    best() { awk -F, -v thr="$1" -v test="$2" '$5 == thr && $6 == test && $7 > b { b = $7 } END { printf "%.1f", b }' "$3"; }
+    for thr in ${THREADS//,/ }; do
+        for test in "pp$P" "tg$N"; do
+            o=$(best "$thr" "$test" "$TMP/old.csv")
+            n=$(best "$thr" "$test" "$TMP/new.csv")
+            ratio=$(awk -v a="$n" -v b="$o" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')
+            echo "| $(basename "$f" .gguf) | $thr | $test | $o | $n | $ratio |"
+        done
+    done
+done

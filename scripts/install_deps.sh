@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# install_deps.sh - installs the Debian packages the test suite uses, the one
+# list of them (`make test` and .ci/run call this). Beyond gcc and make:
+#   pkg-config                   finding Jansson/libmicrohttpd, the install test
+#   libjansson-dev               src/json (JSON Schema, message files) in the command
+#   libmicrohttpd-dev            src/server in the command
+#   python3-torch python3-numpy  the PyTorch reference of the parity and gradient tests
+#   unicode-data                 regenerating src/text/unicode_tables.c
+#   librsvg2-bin                 rendering the profiler's SVG
+# With --ci, also what .ci/run needs: clang (the libFuzzer targets), the
+# AArch64 cross compiler and qemu-user (the NEON kernels).
+# Installs with apt-get when run as root; otherwise, or off Debian, it says
+# what is missing and leaves it (the tests that need it are skipped). Says
+# nothing when everything is there. Always exits 0: the tests report the rest.
+set -u
+pkgs=(pkg-config libjansson-dev libmicrohttpd-dev python3-torch python3-numpy unicode-data librsvg2-bin)
+[ "${1:-}" = --ci ] && pkgs+=(clang gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+if ! command -v dpkg-query > /dev/null; then
+    echo "install_deps: not a Debian system; the tests need: ${pkgs[*]} (or their equivalents)"
+    exit 0
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}\n' "$p" 2> /dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "install_deps: not root, so not installing ${missing[*]}: the tests that need them are skipped"
+    echo "install_deps: (as root: apt-get install ${missing[*]})"
+    exit 0
+fi
+echo "install_deps: installing ${missing[*]} (apt-get)"
+log=$(mktemp)
+if (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}") > "$log" 2>&1; then
+    echo "install_deps: installed ${missing[*]}"
+else
+    echo "install_deps: apt-get failed:"
+    tail -5 "$log"
+fi
+rm -f "$log"
+exit 0

@@ -1,0 +1,181 @@
+/* cmd_chat_template.c - `smallmind chat-template`: prints the prompt a chat
+ * model sees for a conversation (an OpenAI-style JSON message list), in the
+ * model's chat template or a chosen one, so it can be checked by eye. */
+#include "args.h"
+#include "commands.h"
+#ifdef SM_HAVE_JANSSON
+#include "json/messages.h"
+#endif
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_MESSAGES_FILE (64u << 20)
+#define MAX_TEMPLATE_FILE (1u << 20)
+
+/* The built-in names, comma-separated, wrapped and indented. */
+static void names_line(FILE *f) {
+    size_t n, col = 4;
+    const char *const *names = sm_chat_template_names(&n);
+    fputs("    ", f);
+    for (size_t i = 0; i < n; i++) {
+        size_t w = strlen(names[i]);
+        if (i > 0 && col + 2 + w > 88) { fputs(",\n    ", f); col = 4; }
+        else if (i > 0) { fputs(", ", f); col += 2; }
+        fputs(names[i], f);
+        col += w;
+    }
+    fputc('\n', f);
+}
+
+static void chat_template_usage(void) {
+    printf("usage: smallmind chat-template [-m MODEL | --chat-template NAME|FILE] MESSAGES.json [--no-assistant]\n"
+           "\n"
+           "Prints the prompt a chat model sees for the conversation in MESSAGES.json, exactly\n"
+           "(no newline is added). MESSAGES.json (- for stdin) is an OpenAI-style list:\n"
+           "  [{\"role\": \"system\", \"content\": \"You are ...\"}, {\"role\": \"user\", \"content\": \"Hi\"}]\n"
+           "or a request object with such a \"messages\" array. The template is recognised as\n"
+           "llama.cpp's built-in formatter does (by the markers in the Jinja text; no Jinja is run).\n"
+           "  -m, --model MODEL         use the model's tokenizer.chat_template; a model without one (or\n"
+           "                            with one that is not recognised) falls back to chatml, with a\n"
+           "                            warning (default: the built-in model)\n"
+           "  --chat-template NAME|FILE a built-in template by name, or a file holding a template's text\n"
+           "                            (wins over the model's)\n"
+           "  --no-assistant            do not end with the opening of the assistant's reply\n"
+           "  -z, --tokenizer FILE      tokenizer.bin for a llama2.c model\n"
+           "built-in templates:\n");
+    names_line(stdout);
+}
+
+#ifdef SM_HAVE_JANSSON
+/* --chat-template's value: a built-in name, a file's text, or template text
+ * itself. Returns the template (value or *file_text) or NULL (reported). */
+static const char *template_arg(const char *cmd, const char *value, char **file_text) {
+    *file_text = NULL;
+    size_t n;
+    const char *const *names = sm_chat_template_names(&n);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(value, names[i])) return value;
+    struct stat st;
+    if (stat(value, &st) == 0) {
+        size_t len;
+        char *t = read_text_file(cmd, value, MAX_TEMPLATE_FILE, &len);
+        if (!t) return NULL;
+        if (strlen(t) != len) {
+            cli_error(cmd, "the template file '%s' contains a NUL byte", value);
+            free(t);
+            return NULL;
+        }
+        if (!sm_chat_template_detect(t)) {
+            cli_error(cmd, "the chat template in '%s' is not one of the built-in formats (it has none of their "
+                           "markers); choose one by name (see --help)", value);
+            free(t);
+            return NULL;
+        }
+        return *file_text = t;
+    }
+    if (sm_chat_template_detect(value)) return value;   /* template text given inline */
+    char list[512];
+    size_t w = 0;
+    list[0] = '\0';
+    for (size_t i = 0; i < n && w < sizeof list; i++)
+        w += (size_t)snprintf(list + w, sizeof list - w, "%s%s", i ? ", " : "", names[i]);
+    cli_error(cmd, "unknown chat template '%s': neither a file nor a built-in name (%s)", value, list);
+    return NULL;
+}
+#endif
+
+int cmd_chat_template(int argc, char **argv) {
+    cli_args a = {"chat-template", argc, 0, argv, NULL};
+    const char *model_path = NULL, *tok = NULL, *tmpl_arg = NULL, *messages_path = NULL;
+    int add_assistant = 1;
+    for (a.i = 0; a.i < argc; a.i++) {
+        const char *v;
+#define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
+        if (arg_is(&a, "-h", "--help")) { chat_template_usage(); return SM_EXIT_OK; }
+        else if (arg_is(&a, "-m", "--model")) { VALUE(); model_path = v; }
+        else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok = v; }
+        else if (arg_is(&a, NULL, "--chat-template")) { VALUE(); tmpl_arg = v; }
+        else if (arg_is(&a, NULL, "--no-assistant")) add_assistant = 0;
+        else if (argv[a.i][0] == '-' && argv[a.i][1] != '\0') {
+            cli_error(a.cmd, "unknown option '%s' (see smallmind chat-template --help)", argv[a.i]);
+            return SM_EXIT_USAGE;
+        } else if (!messages_path) messages_path = argv[a.i];
+        else { cli_error(a.cmd, "one messages file only ('%s' and '%s')", messages_path, argv[a.i]); return SM_EXIT_USAGE; }
+#undef VALUE
+    }
+    if (!messages_path) { cli_error(a.cmd, "no messages file given (see smallmind chat-template --help)"); return SM_EXIT_USAGE; }
+#ifndef SM_HAVE_JANSSON
+    (void)model_path, (void)tok, (void)tmpl_arg, (void)add_assistant;
+    cli_error(a.cmd, "this smallmind was built without Jansson, which reads the messages file: install libjansson-dev "
+                     "(apt-get install libjansson-dev) and rebuild with make");
+    return SM_EXIT_ERROR;
+#else
+    int rc = SM_EXIT_ERROR;
+    char *tmpl_file = NULL, *text = NULL, *out = NULL;
+    sm_model *model = NULL;
+    sm_json_messages msgs = {0};
+    sm_error err = {0};
+    const char *tmpl = NULL;
+    if (tmpl_arg && !(tmpl = template_arg(a.cmd, tmpl_arg, &tmpl_file))) goto done;
+
+    size_t len;
+    if (!(text = read_text_file(a.cmd, strcmp(messages_path, "-") ? messages_path : "/dev/stdin", MAX_MESSAGES_FILE, &len)))
+        goto done;
+    if (sm_json_messages_parse(text, len, strcmp(messages_path, "-") ? messages_path : "<stdin>", &msgs, &err) != SM_OK) {
+        cli_error(a.cmd, "%s", err.message);
+        goto done;
+    }
+
+    char builtin[4096];
+    if (!model_path && !tmpl) {
+        model_path = cli_default_model(builtin, sizeof builtin);
+        if (!model_path) {
+            cli_error(a.cmd, "no model given and the built-in models/kjv-3m.gguf is not beside smallmind: "
+                             "pass -m MODEL.gguf or --chat-template NAME");
+            rc = SM_EXIT_USAGE;
+            goto done;
+        }
+    }
+    /* loaded even when --chat-template wins, so a bad -m is reported; only
+     * its metadata is read, so without the run-time weight copies */
+    if (model_path) {
+        sm_model_params mp = sm_model_default_params();
+        mp.tokenizer_path = tok;
+        mp.skip_repack = 1;
+        if (sm_model_load(model_path, &mp, &model, &err) != SM_OK) { cli_error(a.cmd, "%s", err.message); goto done; }
+    }
+
+    sm_chat_template_info info;
+    if (sm_chat_template_resolve(model, tmpl, &info, &err) != SM_OK) { cli_error(a.cmd, "%s", err.message); goto done; }
+    if (info.warning) fprintf(stderr, "smallmind chat-template: warning: %s\n", info.warning);
+    const char *from = "the default";
+    if (!strcmp(info.origin, "model")) from = "from the model's tokenizer.chat_template";
+    else if (tmpl_file) from = "from the template file";
+    else if (tmpl && strcmp(tmpl, info.name)) from = "from the template text given";
+    else if (tmpl) from = "by name";
+    fprintf(stderr, "smallmind chat-template: template %s (%s)\n", info.name, from);
+
+    size_t need = 0;
+    if (sm_chat_apply(info.name, msgs.msgs, msgs.n, add_assistant, NULL, 0, &need, &err) != SM_OK ||
+        !(out = malloc(need + 1)) ||
+        sm_chat_apply(info.name, msgs.msgs, msgs.n, add_assistant, out, need + 1, &need, &err) != SM_OK) {
+        cli_error(a.cmd, "%s", out || err.message[0] ? err.message : "out of memory");
+        goto done;
+    }
+    if (fwrite(out, 1, need, stdout) != need || fflush(stdout) != 0) {
+        cli_error(a.cmd, "cannot write the prompt to standard output");
+        goto done;
+    }
+    rc = SM_EXIT_OK;
+done:
+    free(out);
+    free(text);
+    free(tmpl_file);
+    sm_json_messages_free(&msgs);
+    if (model) sm_model_free(model);
+    return rc;
+#endif
+}

@@ -1,0 +1,57 @@
+/* simd.h - the SIMD kernel variants (kernels_x86.c, kernels_neon.c), for
+ * the tables that choose among them: types.c (per element type) and
+ * dispatch.c (everything else). Each has a portable reference with the same
+ * signature in kernels_scalar.c or quant.c. */
+#ifndef SM_KERNELS_SIMD_H
+#define SM_KERNELS_SIMD_H
+
+#include <stdint.h>
+
+#if defined(__x86_64__)
+/* per element type (types.c) */
+void sm_matvec_f32_avx2(float *out, const void *w, const void *x, int rows, int cols);
+void sm_matvec_f16_avx2(float *out, const void *w, const void *x, int rows, int cols);
+void sm_matvec_q8_0_avx2(float *out, const void *w, const void *xq, int rows, int cols);
+void sm_matvec_q4_0_avx2(float *out, const void *w, const void *xq, int rows, int cols);
+void sm_quantize_q8_0_avx2(void *out, const float *x, int n);
+void sm_matvec_q4_K_avx2(float *out, const void *w, const void *xq, int rows, int cols);
+void sm_matvec_q6_K_avx2(float *out, const void *w, const void *xq, int rows, int cols);
+void sm_f16_to_f32_avx2(float *out, const void *in, int n);
+void sm_matvec_f32_avx512(float *out, const void *w, const void *x, int rows, int cols);
+void sm_matvec_f16_avx512(float *out, const void *w, const void *x, int rows, int cols);
+void sm_matvec_q8_0_avx512(float *out, const void *w, const void *xq, int rows, int cols);
+void sm_matvec_q4_0_avx512(float *out, const void *w, const void *xq, int rows, int cols);
+void sm_matvec_q4_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_matvec_q8_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_dequantize_q4_0x16_avx512(float *out, const void *group, int cols);
+void sm_dequantize_q8_0x16_avx512(float *out, const void *group, int cols);
+void sm_f16_to_f32_avx512(float *out, const void *in, int n);
+/* the rest (dispatch.c) */
+void sm_gelu_avx2(float *x, int n);
+void sm_gelu_avx512(float *x, int n);
+void sm_gelu_grad_avx512(float *dinp, const float *inp, const float *dout, int n);
+void sm_swiglu_avx2(float *out, const float *g, const float *u, int n);
+void sm_swiglu_avx512(float *out, const float *g, const float *u, int n);
+void sm_softmax_avx2(float *x, int n);
+void sm_softmax_avx512(float *x, int n);
+float sm_exp_sum_avx2(float *x, float shift, int n);
+float sm_exp_sum_avx512(float *x, float shift, int n);
+float sm_dot_f32_avx2(const float *a, const float *b, int n);
+void sm_axpy_f32_avx2(float *y, float a, const float *x, int n);
+void sm_matmul_f32_avx2(float *c, const float *a, const float *w, int m, int n, int k, int ldc);
+void sm_matmul_f32_avx512(float *c, const float *a, const float *w, int m, int n, int k, int ldc);
+void sm_pack_a_avx512(float *packed, const float *a, int m, int k);
+void sm_matmul_packed_avx512(float *c, const float *packed, const float *w, int m, int n, int k, int ldc);
+#endif
+
+#if defined(__aarch64__)
+void sm_matvec_f32_neon(float *out, const void *w, const void *x, int rows, int cols);
+void sm_matvec_f16_neon(float *out, const void *w, const void *x, int rows, int cols);
+void sm_matvec_q8_0_neon(float *out, const void *w, const void *xq, int rows, int cols);
+void sm_matvec_q4_0_neon(float *out, const void *w, const void *xq, int rows, int cols);
+float sm_dot_f32_neon(const float *a, const float *b, int n);
+void sm_axpy_f32_neon(float *y, float a, const float *x, int n);
+void sm_matmul_f32_neon(float *c, const float *a, const float *w, int m, int n, int k, int ldc);
+#endif
+
+#endif

@@ -1,0 +1,380 @@
+/* arch.c - the architecture tables (see arch.h). Metadata keys, tensor
+ * names and shapes are those llama.cpp's converter and loader use
+ * (gguf-py/gguf/constants.py and src/llama-model.cpp at c392e509), so files
+ * move between the two engines; qwen3 and gemma3 postdate that snapshot and
+ * follow the names its successors and Hugging Face's definitions use. */
+#include "arch.h"
+#include "core/error.h"
+#include "io/gguf.h"
+#include "io/gguf_write.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define F(field) offsetof(sm_hparams, field)
+#define DERIVED (-1)
+/* required, written by init/train, optional but written, optional */
+#define KEY(k, field, lo, hi) {k, F(field), 0, 1, 1, lo, hi, 0}
+#define OPT_INT(k, field, lo, hi, dflt) {k, F(field), 0, 0, 1, lo, hi, dflt}
+#define OPT_FLT(k, field, lo, hi, dflt) {k, F(field), 1, 0, 1, lo, hi, dflt}
+#define READ_INT(k, field, lo, hi, dflt) {k, F(field), 0, 0, 0, lo, hi, dflt}
+#define READ_FLT(k, field, lo, hi, dflt) {k, F(field), 1, 0, 0, lo, hi, dflt}
+
+/* The keys every architecture has, with its own context limit. */
+#define COMMON_KEYS(max_ctx)                                                      \
+    KEY("context_length", n_ctx_train, 1, max_ctx),                               \
+    KEY("embedding_length", dim, 1, 1 << 16),                                     \
+    KEY("block_count", n_layers, 1, 1024),                                        \
+    KEY("feed_forward_length", ffn_dim, 1, 1 << 20),                              \
+    KEY("attention.head_count", n_heads, 1, 1 << 16)
+#define KV_HEADS OPT_INT("attention.head_count_kv", n_kv_heads, 1, 1 << 16, DERIVED)
+#define HEAD_SIZE READ_INT("attention.key_length", head_dim, 1, 1 << 16, DERIVED)
+#define ROPE_DIMS OPT_INT("rope.dimension_count", rope_dim, 0, 1 << 16, DERIVED)
+#define ROPE_BASE OPT_FLT("rope.freq_base", rope_base, 1e-3, 1e12, 10000.0)
+#define RMS_EPS OPT_FLT("attention.layer_norm_rms_epsilon", norm_eps, 0.0, 1.0, 1e-5)
+#define LN_EPS OPT_FLT("attention.layer_norm_epsilon", norm_eps, 0.0, 1.0, 1e-5)
+#define WINDOW(dflt) READ_INT("attention.sliding_window", n_swa, 0, 1 << 30, dflt)
+/* a RoPE model's keys, before its own */
+#define ROPE_KEYS(max_ctx) COMMON_KEYS(max_ctx), KV_HEADS, ROPE_DIMS, ROPE_BASE, HEAD_SIZE
+
+static const sm_role_info roles[SM_T_COUNT] = {
+    [SM_T_TOKEN_EMBD] = {"token_embd.weight", SM_D_EMBD, SM_D_VOCAB, SM_INIT_RANDOM, 0},
+    [SM_T_POS_EMBD] = {"position_embd.weight", SM_D_EMBD, SM_D_CTX, SM_INIT_RANDOM, 0},
+    [SM_T_OUTPUT_NORM] = {"output_norm.weight", SM_D_EMBD, SM_D_ONE, SM_INIT_ONE, 0},
+    [SM_T_OUTPUT_NORM_B] = {"output_norm.bias", SM_D_EMBD, SM_D_ONE, SM_INIT_ZERO, 0},
+    [SM_T_OUTPUT] = {"output.weight", SM_D_EMBD, SM_D_VOCAB, SM_INIT_RANDOM, 1},
+    [SM_T_ROPE_FREQS] = {"rope_freqs.weight", SM_D_ROPE_HALF, SM_D_ONE, SM_INIT_ONE, 0},
+    [SM_T_ROPE_LONG] = {"rope_factors_long.weight", SM_D_ROPE_HALF, SM_D_ONE, SM_INIT_ONE, 0},
+    [SM_T_ROPE_SHORT] = {"rope_factors_short.weight", SM_D_ROPE_HALF, SM_D_ONE, SM_INIT_ONE, 0},
+    [SM_T_ATTN_NORM] = {"blk.%d.attn_norm.weight", SM_D_EMBD, SM_D_ONE, SM_INIT_ONE, 0},
+    [SM_T_ATTN_NORM_B] = {"blk.%d.attn_norm.bias", SM_D_EMBD, SM_D_ONE, SM_INIT_ZERO, 0},
+    [SM_T_ATTN_Q] = {"blk.%d.attn_q.weight", SM_D_EMBD, SM_D_Q, SM_INIT_RANDOM, 1},
+    [SM_T_ATTN_K] = {"blk.%d.attn_k.weight", SM_D_EMBD, SM_D_KV, SM_INIT_RANDOM, 1},
+    [SM_T_ATTN_V] = {"blk.%d.attn_v.weight", SM_D_EMBD, SM_D_KV, SM_INIT_RANDOM, 1},
+    [SM_T_ATTN_QKV] = {"blk.%d.attn_qkv.weight", SM_D_EMBD, SM_D_QKV, SM_INIT_RANDOM, 1},
+    [SM_T_ATTN_Q_B] = {"blk.%d.attn_q.bias", SM_D_Q, SM_D_ONE, SM_INIT_ZERO, 0},
+    [SM_T_ATTN_K_B] = {"blk.%d.attn_k.bias", SM_D_KV, SM_D_ONE, SM_INIT_ZERO, 0},
+    [SM_T_ATTN_V_B] = {"blk.%d.attn_v.bias", SM_D_KV, SM_D_ONE, SM_INIT_ZERO, 0},
+    [SM_T_ATTN_QKV_B] = {"blk.%d.attn_qkv.bias", SM_D_QKV, SM_D_ONE, SM_INIT_ZERO, 0},
+    [SM_T_ATTN_Q_NORM] = {"blk.%d.attn_q_norm.weight", SM_D_HEAD, SM_D_ONE, SM_INIT_ONE, 0},
+    [SM_T_ATTN_K_NORM] = {"blk.%d.attn_k_norm.weight", SM_D_HEAD, SM_D_ONE, SM_INIT_ONE, 0},
+    [SM_T_ATTN_OUT] = {"blk.%d.attn_output.weight", SM_D_Q, SM_D_EMBD, SM_INIT_RANDOM, 1},
+    [SM_T_ATTN_OUT_B] = {"blk.%d.attn_output.bias", SM_D_EMBD, SM_D_ONE, SM_INIT_ZERO, 0},
+    [SM_T_ATTN_POST_NORM] = {"blk.%d.post_attention_norm.weight", SM_D_EMBD, SM_D_ONE, SM_INIT_ONE, 0},
+    [SM_T_FFN_NORM] = {"blk.%d.ffn_norm.weight", SM_D_EMBD, SM_D_ONE, SM_INIT_ONE, 0},
+    [SM_T_FFN_NORM_B] = {"blk.%d.ffn_norm.bias", SM_D_EMBD, SM_D_ONE, SM_INIT_ZERO, 0},
+    [SM_T_FFN_GATE] = {"blk.%d.ffn_gate.weight", SM_D_EMBD, SM_D_FFN, SM_INIT_RANDOM, 1},
+    [SM_T_FFN_UP] = {"blk.%d.ffn_up.weight", SM_D_EMBD, SM_D_FFN, SM_INIT_RANDOM, 1},
+    [SM_T_FFN_UP_B] = {"blk.%d.ffn_up.bias", SM_D_FFN, SM_D_ONE, SM_INIT_ZERO, 0},
+    [SM_T_FFN_DOWN] = {"blk.%d.ffn_down.weight", SM_D_FFN, SM_D_EMBD, SM_INIT_RANDOM, 1},
+    [SM_T_FFN_DOWN_B] = {"blk.%d.ffn_down.bias", SM_D_EMBD, SM_D_ONE, SM_INIT_ZERO, 0},
+    [SM_T_FFN_POST_NORM] = {"blk.%d.post_ffw_norm.weight", SM_D_EMBD, SM_D_ONE, SM_INIT_ONE, 0},
+};
+
+#define T(role) {role, 0, 0, 0}
+#define OPT(role) {role, SM_TF_OPTIONAL, 0, 0}
+#define SHAPED(role, cols, rows) {role, 0, cols, rows}
+
+/* A tensor list and its length. */
+#define TENSORS(...) {__VA_ARGS__}, (int)(sizeof((sm_arch_tensor[]){__VA_ARGS__}) / sizeof(sm_arch_tensor))
+
+/* Tensors several architectures share. */
+#define GLOBALS T(SM_T_TOKEN_EMBD), T(SM_T_OUTPUT_NORM)
+#define QKV_SPLIT T(SM_T_ATTN_Q), T(SM_T_ATTN_K), T(SM_T_ATTN_V)
+#define GATED_FFN T(SM_T_FFN_GATE), T(SM_T_FFN_UP), T(SM_T_FFN_DOWN)
+
+/* Each entry: name, keys, tensors, then norm, ffn, pos, swa,
+ * qk_norm, embd_scale, local_rope, q_scale_layers, write_tied_output,
+ * byte_level_vocab. */
+static const sm_arch_info archs[SM_ARCH_COUNT] = {
+    [SM_ARCH_LLAMA] = {
+        "llama",
+        {ROPE_KEYS(1 << 24), RMS_EPS, WINDOW(0)},
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), OPT(SM_T_ROPE_FREQS), OPT(SM_T_ROPE_LONG), OPT(SM_T_ROPE_SHORT),
+         T(SM_T_ATTN_NORM), QKV_SPLIT, OPT(SM_T_ATTN_Q_B), OPT(SM_T_ATTN_K_B), OPT(SM_T_ATTN_V_B),
+         T(SM_T_ATTN_OUT), OPT(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), GATED_FFN, OPT(SM_T_FFN_UP_B),
+         OPT(SM_T_FFN_DOWN_B)),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0,
+    },
+    [SM_ARCH_GPT2] = {
+        "gpt2",
+        {COMMON_KEYS(1 << 20), LN_EPS},
+        TENSORS(GLOBALS, T(SM_T_POS_EMBD), T(SM_T_OUTPUT_NORM_B), OPT(SM_T_OUTPUT),
+         T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), T(SM_T_ATTN_QKV), T(SM_T_ATTN_QKV_B), T(SM_T_ATTN_OUT),
+         T(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), T(SM_T_FFN_NORM_B), T(SM_T_FFN_UP), T(SM_T_FFN_UP_B),
+         T(SM_T_FFN_DOWN), T(SM_T_FFN_DOWN_B)),
+        SM_NORM_LAYER, SM_FFN_GELU, SM_POS_LEARNED, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 1, 1,
+    },
+    [SM_ARCH_QWEN2] = {
+        "qwen2",
+        {ROPE_KEYS(1 << 24), RMS_EPS},
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_Q_B), T(SM_T_ATTN_K_B),
+         T(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), GATED_FFN),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1,
+    },
+    [SM_ARCH_QWEN3] = {
+        "qwen3",
+        {ROPE_KEYS(1 << 24), RMS_EPS},
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_Q_NORM), T(SM_T_ATTN_K_NORM),
+         T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), GATED_FFN),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_HEAD, 0, 0, 0, 0, 1,
+    },
+    [SM_ARCH_PHI3] = {
+        "phi3",
+        {ROPE_KEYS(1 << 24), RMS_EPS, WINDOW(0)},
+        TENSORS(GLOBALS, T(SM_T_OUTPUT), OPT(SM_T_ROPE_LONG), OPT(SM_T_ROPE_SHORT), T(SM_T_ATTN_NORM),
+         T(SM_T_ATTN_QKV), T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), SHAPED(SM_T_FFN_UP, SM_D_EMBD, SM_D_FFN2),
+         T(SM_T_FFN_DOWN)),
+        SM_NORM_RMS, SM_FFN_SWIGLU_FUSED, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0,
+    },
+    [SM_ARCH_GEMMA] = {
+        "gemma",
+        {ROPE_KEYS(1 << 24), RMS_EPS},
+        TENSORS(GLOBALS, T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), GATED_FFN),
+        SM_NORM_RMS, SM_FFN_GEGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 1, 0, 0, 0, 0,
+    },
+    [SM_ARCH_GEMMA2] = {
+        "gemma2",
+        {ROPE_KEYS(1 << 24), RMS_EPS, WINDOW(4096),
+         READ_FLT("attn_logit_softcapping", attn_softcap, 0.0, 1e9, 50.0),
+         READ_FLT("final_logit_softcapping", final_softcap, 0.0, 1e9, 30.0)},
+        TENSORS(GLOBALS, T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT), T(SM_T_ATTN_POST_NORM), T(SM_T_FFN_NORM),
+         GATED_FFN, T(SM_T_FFN_POST_NORM)),
+        SM_NORM_RMS, SM_FFN_GEGLU, SM_POS_ROPE_NEOX, SM_SWA_EVEN, SM_QK_NORM_NONE, 1, 0, 46, 0, 0,
+    },
+    [SM_ARCH_GEMMA3] = {
+        "gemma3",
+        {ROPE_KEYS(1 << 24), RMS_EPS, WINDOW(4096),
+         READ_FLT("rope.freq_base_swa", rope_base_local, 1e-3, 1e12, 10000.0)},
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_Q_NORM), T(SM_T_ATTN_K_NORM), T(SM_T_ATTN_OUT),
+         T(SM_T_ATTN_POST_NORM), T(SM_T_FFN_NORM), GATED_FFN, T(SM_T_FFN_POST_NORM)),
+        SM_NORM_RMS, SM_FFN_GEGLU, SM_POS_ROPE_NEOX, SM_SWA_FIVE_OF_SIX, SM_QK_NORM_HEAD, 1, 1, 62, 0, 0,
+    },
+    [SM_ARCH_OLMO2] = {
+        "olmo2",
+        {ROPE_KEYS(1 << 24), RMS_EPS},
+        TENSORS(GLOBALS, T(SM_T_OUTPUT), QKV_SPLIT, SHAPED(SM_T_ATTN_Q_NORM, SM_D_Q, SM_D_ONE),
+         SHAPED(SM_T_ATTN_K_NORM, SM_D_KV, SM_D_ONE), T(SM_T_ATTN_OUT), T(SM_T_ATTN_POST_NORM), GATED_FFN,
+         T(SM_T_FFN_POST_NORM)),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_FULL, 0, 0, 0, 0, 1,
+    },
+    [SM_ARCH_STARCODER2] = {
+        "starcoder2",
+        {ROPE_KEYS(1 << 24), LN_EPS},
+        TENSORS(GLOBALS, T(SM_T_OUTPUT_NORM_B), OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), QKV_SPLIT,
+         T(SM_T_ATTN_Q_B), T(SM_T_ATTN_K_B), T(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), T(SM_T_ATTN_OUT_B),
+         T(SM_T_FFN_NORM), T(SM_T_FFN_NORM_B), T(SM_T_FFN_UP), T(SM_T_FFN_UP_B), T(SM_T_FFN_DOWN),
+         T(SM_T_FFN_DOWN_B)),
+        SM_NORM_LAYER, SM_FFN_GELU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1,
+    },
+};
+
+const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }
+
+const sm_role_info *sm_role(int role) { return role >= 0 && role < SM_T_COUNT ? &roles[role] : NULL; }
+
+int sm_arch_by_name(const char *name, size_t len) {
+    for (int a = 0; a < SM_ARCH_COUNT; a++)
+        if (strlen(archs[a].name) == len && memcmp(archs[a].name, name, len) == 0) return a;
+    return -1;
+}
+
+void sm_arch_names(char *buf, size_t cap) {
+    size_t n = 0;
+    if (cap) buf[0] = '\0';
+    for (int a = 0; a < SM_ARCH_COUNT && n < cap; a++) {
+        int w = snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", archs[a].name);
+        if (w < 0 || (size_t)w >= cap - n) break;
+        n += (size_t)w;
+    }
+}
+
+void sm_tensor_name(int role, int layer, char *buf, size_t cap) {
+    snprintf(buf, cap, roles[role].name, layer);
+}
+
+int64_t sm_dim_value(const sm_hparams *hp, int dim) {
+    int64_t q = (int64_t)hp->n_heads * hp->head_dim, kv = (int64_t)hp->n_kv_heads * hp->head_dim;
+    switch (dim) {
+    case SM_D_EMBD: return hp->dim;
+    case SM_D_Q: return q;
+    case SM_D_KV: return kv;
+    case SM_D_QKV: return q + 2 * kv;
+    case SM_D_FFN: return hp->ffn_dim;
+    case SM_D_FFN2: return 2 * (int64_t)hp->ffn_dim;
+    case SM_D_VOCAB: return hp->n_vocab;
+    case SM_D_CTX: return hp->n_ctx_train;
+    case SM_D_HEAD: return hp->head_dim;
+    case SM_D_ROPE_HALF: return hp->rope_dim / 2;
+    default: return 1;
+    }
+}
+
+void sm_arch_tensor_shape(const sm_hparams *hp, const sm_arch_tensor *t, int64_t *cols, int64_t *rows) {
+    const sm_role_info *ri = &roles[t->role];
+    *cols = sm_dim_value(hp, t->cols ? t->cols : ri->cols);
+    *rows = sm_dim_value(hp, t->rows ? t->rows : ri->rows);
+}
+
+int sm_arch_has(const sm_arch_info *a, int role, int *flags) {
+    for (int i = 0; i < a->n_tensors; i++)
+        if (a->tensors[i].role == role) {
+            if (flags) *flags = a->tensors[i].flags;
+            return 1;
+        }
+    return 0;
+}
+
+int sm_layer_is_swa(const sm_hparams *hp, int layer) {
+    if (hp->n_swa <= 0) return 0;
+    switch (archs[hp->arch].swa) {
+    case SM_SWA_EVEN: return layer % 2 == 0;
+    case SM_SWA_FIVE_OF_SIX: return (layer + 1) % 6 != 0;
+    default: return 1;
+    }
+}
+
+static int *int_field(sm_hparams *hp, size_t off) { return (int *)((char *)hp + off); }
+static float *float_field(sm_hparams *hp, size_t off) { return (float *)((char *)hp + off); }
+
+sm_status sm_arch_check_hparams(const sm_hparams *hp, sm_status status, sm_error *err) {
+    if (hp->n_heads < 1 || hp->head_dim < 1)
+        return sm_fail(err, status, "embedding length %d is not a multiple of head count %d", hp->dim, hp->n_heads);
+    if (hp->n_kv_heads < 1 || hp->n_kv_heads > hp->n_heads || hp->n_heads % hp->n_kv_heads != 0)
+        return sm_fail(err, status, "head count %d is not a multiple of KV head count %d", hp->n_heads,
+                       hp->n_kv_heads);
+    const sm_arch_info *a = &archs[hp->arch];
+    if (a->pos != SM_POS_LEARNED) {
+        if (hp->rope_dim < 0 || hp->rope_dim > hp->head_dim)
+            return sm_fail(err, status, "rope dimension count %d is out of range (0 to %d)", hp->rope_dim,
+                           hp->head_dim);
+        if (hp->rope_dim % 2 != 0) return sm_fail(err, status, "rope dimension count %d is odd", hp->rope_dim);
+    }
+    if (a->qk_norm == SM_QK_NORM_FULL && hp->n_kv_heads != hp->n_heads)
+        return sm_fail(err, status, "a %s model's key norm spans all heads: it needs as many KV heads (%d) as heads (%d)",
+                       a->name, hp->n_kv_heads, hp->n_heads);
+    return SM_OK;
+}
+
+/* What follows from the keys: the head size, the defaults that depend on
+ * other keys, the score scale. */
+static sm_status derive(sm_hparams *hp, sm_status status, sm_error *err) {
+    const sm_arch_info *a = &archs[hp->arch];
+    if (hp->head_dim == DERIVED) {
+        if (hp->dim % hp->n_heads != 0)
+            return sm_fail(err, status, "embedding length %d is not a multiple of head count %d", hp->dim,
+                           hp->n_heads);
+        hp->head_dim = hp->dim / hp->n_heads;
+    }
+    if (hp->n_kv_heads == DERIVED) hp->n_kv_heads = hp->n_heads;
+    if (a->pos == SM_POS_LEARNED) hp->rope_dim = 0;
+    else if (hp->rope_dim == DERIVED) hp->rope_dim = hp->head_dim;
+    if (hp->rope_base_local <= 0) hp->rope_base_local = hp->rope_base;
+    if (hp->rope_freq_scale <= 0) hp->rope_freq_scale = 1.0f;
+    if (hp->rope_attn_factor <= 0) hp->rope_attn_factor = 1.0f;
+    if (hp->n_ctx_orig <= 0) hp->n_ctx_orig = hp->n_ctx_train;
+    hp->q_scale = 1.0f / sqrtf((float)(a->q_scale_layers && hp->n_layers == a->q_scale_layers
+                                           ? hp->dim / hp->n_heads : hp->head_dim));
+    return sm_arch_check_hparams(hp, status, err);
+}
+
+sm_status sm_arch_finish_hparams(sm_hparams *hp, sm_status status, sm_error *err) {
+    const sm_arch_info *a = &archs[hp->arch];
+    for (const sm_arch_key *k = a->keys; k->key; k++) {
+        if (k->required) continue;
+        if (k->is_float && *float_field(hp, k->field) == 0) *float_field(hp, k->field) = (float)k->dflt;
+        if (!k->is_float && *int_field(hp, k->field) == 0) *int_field(hp, k->field) = (int)k->dflt;
+    }
+    if (!hp->head_dim) hp->head_dim = DERIVED;
+    if (!hp->rope_dim) hp->rope_dim = DERIVED;
+    return derive(hp, status, err);
+}
+
+/* RoPE scaling (llama.cpp's rope.scaling.*): linear scaling divides the
+ * angles by the factor; "longrope" uses the long/short factor tensors;
+ * YaRN is not implemented. */
+static sm_status read_rope_scaling(const sm_gguf *g, const char *arch, sm_hparams *hp, sm_error *err) {
+    char key[128];
+    sm_gguf_str type = {"linear", 6};
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    if (sm_gguf_get_str(g, key, &type) < 0) return sm_fail(err, SM_ERR_FORMAT, "metadata '%s' is not a string", key);
+    if (!sm_gguf_str_eq(type, "linear") && !sm_gguf_str_eq(type, "none") && !sm_gguf_str_eq(type, "longrope"))
+        return sm_fail(err, SM_ERR_UNSUPPORTED, "RoPE scaling '%.*s' is not supported (linear, longrope and none are)",
+                       (int)(type.len > 32 ? 32 : type.len), type.ptr);
+    double v;
+    snprintf(key, sizeof key, "%s.rope.scaling.factor", arch);
+    int r = sm_gguf_get_float(g, key, &v);
+    if (r < 0 || (r > 0 && !(v >= 0 && v <= 1e6)))
+        return sm_fail(err, SM_ERR_FORMAT, "metadata '%s' is not a scale factor", key);
+    hp->rope_freq_scale = r > 0 && v > 0 && !sm_gguf_str_eq(type, "none") ? (float)(1.0 / v) : 1.0f;
+    snprintf(key, sizeof key, "%s.rope.scaling.attn_factor", arch);
+    r = sm_gguf_get_float(g, key, &v);
+    if (r < 0 || (r > 0 && !(v > 0 && v <= 1e6)))
+        return sm_fail(err, SM_ERR_FORMAT, "metadata '%s' is not a factor", key);
+    hp->rope_attn_factor = r > 0 ? (float)v : 1.0f;
+    int64_t orig;
+    snprintf(key, sizeof key, "%s.rope.scaling.original_context_length", arch);
+    r = sm_gguf_get_int(g, key, &orig);
+    if (r < 0 || (r > 0 && (orig < 1 || orig > (1 << 30))))
+        return sm_fail(err, SM_ERR_FORMAT, "metadata '%s' is not a context length", key);
+    hp->n_ctx_orig = r > 0 ? (int)orig : hp->n_ctx_train;
+    return SM_OK;
+}
+
+sm_status sm_arch_read_hparams(const sm_gguf *g, sm_hparams *hp, sm_error *err) {
+    const sm_arch_info *a = &archs[hp->arch];
+    for (const sm_arch_key *k = a->keys; k->key; k++) {
+        char full[128];
+        snprintf(full, sizeof full, "%s.%s", a->name, k->key);
+        if (k->is_float) {
+            double v;
+            int r = sm_gguf_get_float(g, full, &v);
+            if (r == 0) v = k->dflt;
+            else if (r < 0) return sm_fail(err, SM_ERR_FORMAT, "metadata key '%s' is not a number", full);
+            if (!(v >= k->lo && v <= k->hi))
+                return sm_fail(err, SM_ERR_FORMAT, "metadata '%s' = %g is out of range (%g to %g)", full, v, k->lo,
+                               k->hi);
+            *float_field(hp, k->field) = (float)v;
+            continue;
+        }
+        int64_t v;
+        int r = sm_gguf_get_int(g, full, &v);
+        if (r == 0) {
+            if (k->required) return sm_fail(err, SM_ERR_FORMAT, "metadata key '%s' is missing", full);
+            *int_field(hp, k->field) = (int)k->dflt;
+            continue;
+        }
+        if (r < 0) return sm_fail(err, SM_ERR_FORMAT, "metadata key '%s' is not an integer", full);
+        if (v < (int64_t)k->lo || v > (int64_t)k->hi)
+            return sm_fail(err, SM_ERR_FORMAT, "metadata '%s' = %lld is out of range (%lld to %lld)", full,
+                           (long long)v, (long long)k->lo, (long long)k->hi);
+        *int_field(hp, k->field) = (int)v;
+    }
+    if (!sm_arch_has_key(a, F(head_dim))) hp->head_dim = DERIVED;
+    if (!sm_arch_has_key(a, F(n_kv_heads))) hp->n_kv_heads = DERIVED;
+    if (!sm_arch_has_key(a, F(rope_dim))) hp->rope_dim = DERIVED;
+    if (a->pos != SM_POS_LEARNED) {
+        sm_status st = read_rope_scaling(g, a->name, hp, err);
+        if (st) return st;
+    }
+    return derive(hp, SM_ERR_FORMAT, err);
+}
+
+int sm_arch_has_key(const sm_arch_info *a, size_t field) {
+    for (const sm_arch_key *k = a->keys; k->key; k++)
+        if (k->field == field) return 1;
+    return 0;
+}
+
+void sm_arch_write_hparams(sm_gguf_writer *w, const sm_hparams *hp) {
+    const sm_arch_info *a = &archs[hp->arch];
+    for (const sm_arch_key *k = a->keys; k->key; k++) {
+        if (!k->written) continue;
+        char full[128];
+        snprintf(full, sizeof full, "%s.%s", a->name, k->key);
+        const char *base = (const char *)hp + k->field;
+        if (k->is_float) sm_gguf_put_f32(w, full, *(const float *)base);
+        else sm_gguf_put_u32(w, full, (uint32_t)*(const int *)base);
+    }
+}

@@ -1,0 +1,180 @@
+/* arch.h - one table per architecture (llama.cpp's llama-arch idea): the
+ * GGUF metadata keys it reads, with ranges and defaults; the tensors it
+ * has, by role, each with its name pattern and its shape as a function of
+ * the hyperparameters; and the features its forward pass needs. The
+ * loader, `init`, the trainer's parameter layout and the metadata writer of
+ * trained models all read these tables, so adding an architecture is one
+ * entry here (and a feature in forward.c if it needs a new one). */
+#ifndef SM_MODEL_ARCH_H
+#define SM_MODEL_ARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "smallmind.h"
+
+struct sm_gguf;
+struct sm_gguf_writer;
+
+/* Every architecture the code base knows, one enum for all of it. */
+typedef enum sm_arch {
+    SM_ARCH_LLAMA,
+    SM_ARCH_GPT2,
+    SM_ARCH_QWEN2,
+    SM_ARCH_QWEN3,
+    SM_ARCH_PHI3,
+    SM_ARCH_GEMMA,
+    SM_ARCH_GEMMA2,
+    SM_ARCH_GEMMA3,
+    SM_ARCH_OLMO2,
+    SM_ARCH_STARCODER2,
+    SM_ARCH_COUNT
+} sm_arch;
+
+/* The hyperparameters of a model of any architecture. The first line is
+ * what every architecture has; the rest have neutral defaults. */
+typedef struct sm_hparams {
+    int arch;                         /* enum sm_arch */
+    int n_vocab, n_ctx_train, dim, n_layers, n_heads, n_kv_heads, head_dim, ffn_dim, rope_dim;
+    float rope_base, norm_eps;
+    float rope_base_local;            /* RoPE base of the sliding-window layers (gemma3), else rope_base */
+    float rope_freq_scale;            /* linear RoPE scaling: angles times this (1 / rope.scaling.factor) */
+    float rope_attn_factor;           /* cos and sin times this (1) */
+    int n_ctx_orig;                   /* above it the long RoPE factors apply, below the short ones */
+    int n_swa;                        /* sliding window of the layers that have one; 0 = none */
+    float attn_softcap, final_softcap;   /* tanh soft-capping of scores and logits; 0 = none */
+    float q_scale;                    /* what the scores are scaled by (derived) */
+} sm_hparams;
+
+/* What a tensor is for, whatever the architecture. Roles before
+ * SM_T_LAYER_FIRST occur once per model, the rest once per layer. */
+enum sm_tensor_role {
+    SM_T_TOKEN_EMBD, SM_T_POS_EMBD, SM_T_OUTPUT_NORM, SM_T_OUTPUT_NORM_B, SM_T_OUTPUT,
+    SM_T_ROPE_FREQS, SM_T_ROPE_LONG, SM_T_ROPE_SHORT,
+    SM_T_LAYER_FIRST,
+    SM_T_ATTN_NORM = SM_T_LAYER_FIRST, SM_T_ATTN_NORM_B,
+    SM_T_ATTN_Q, SM_T_ATTN_K, SM_T_ATTN_V, SM_T_ATTN_QKV,
+    SM_T_ATTN_Q_B, SM_T_ATTN_K_B, SM_T_ATTN_V_B, SM_T_ATTN_QKV_B,
+    SM_T_ATTN_Q_NORM, SM_T_ATTN_K_NORM,
+    SM_T_ATTN_OUT, SM_T_ATTN_OUT_B, SM_T_ATTN_POST_NORM,
+    SM_T_FFN_NORM, SM_T_FFN_NORM_B,
+    SM_T_FFN_GATE, SM_T_FFN_UP, SM_T_FFN_UP_B, SM_T_FFN_DOWN, SM_T_FFN_DOWN_B, SM_T_FFN_POST_NORM,
+    SM_T_COUNT
+};
+
+/* A length in a tensor's shape, in terms of the hyperparameters. */
+enum sm_dim {
+    SM_D_ONE, SM_D_EMBD, SM_D_Q /* heads x head size */, SM_D_KV /* KV heads x head size */,
+    SM_D_QKV /* Q + 2 KV */, SM_D_FFN, SM_D_FFN2 /* 2 x FFN: gate and up in one */, SM_D_VOCAB, SM_D_CTX,
+    SM_D_HEAD /* head size */, SM_D_ROPE_HALF /* half the rotated dimensions */
+};
+
+/* How init and training start a tensor. */
+enum sm_init_kind { SM_INIT_RANDOM, SM_INIT_ONE, SM_INIT_ZERO };
+
+/* Facts about a role that hold in every architecture (llama.cpp's
+ * converter uses the same names for all of them). */
+typedef struct sm_role_info {
+    const char *name;     /* GGUF name; "%d" stands for the layer */
+    uint8_t cols, rows;   /* enum sm_dim: ne[0] and ne[1]; rows SM_D_ONE for a vector */
+    uint8_t init;         /* enum sm_init_kind */
+    uint8_t decay;        /* weight decay applies in training */
+} sm_role_info;
+
+enum sm_norm_kind { SM_NORM_RMS, SM_NORM_LAYER };
+enum sm_ffn_kind {
+    SM_FFN_SWIGLU,        /* down(silu(gate) * up) */
+    SM_FFN_GEGLU,         /* down(gelu(gate) * up) */
+    SM_FFN_GELU,          /* down(gelu(up)) */
+    SM_FFN_SWIGLU_FUSED   /* down(silu(g) * u), [g u] = up: one matrix of 2 x FFN rows (phi3) */
+};
+enum sm_pos_kind {
+    SM_POS_ROPE,          /* rotate adjacent pairs (x[2i], x[2i+1]) */
+    SM_POS_ROPE_NEOX,     /* rotate the halves' pairs (x[i], x[i + rot/2]) */
+    SM_POS_LEARNED        /* a position embedding */
+};
+/* Which layers attend through the sliding window (when n_swa > 0). */
+enum sm_swa_kind { SM_SWA_ALL, SM_SWA_EVEN /* layers 0, 2, 4, ... (gemma2) */,
+                   SM_SWA_FIVE_OF_SIX /* all but every sixth (gemma3) */ };
+/* Query and key norms: none, one weight per head size shared by all heads,
+ * or one over the whole projection (olmo2). */
+enum sm_qk_norm_kind { SM_QK_NORM_NONE, SM_QK_NORM_HEAD, SM_QK_NORM_FULL };
+
+/* One metadata key an architecture reads, under its own prefix, into an
+ * int or float field of sm_hparams. A default of -1 means "derived" (see
+ * sm_arch_read_hparams). Writers (init, train) write the keys marked
+ * written, with the model's values. */
+typedef struct sm_arch_key {
+    const char *key;      /* e.g. "attention.head_count_kv" */
+    size_t field;         /* offsetof(sm_hparams, ...) */
+    uint8_t is_float, required, written;
+    double lo, hi, dflt;
+} sm_arch_key;
+
+#define SM_ARCH_MAX_KEYS 24
+#define SM_ARCH_MAX_TENSORS 32
+
+/* Flags of a tensor in an architecture. */
+enum { SM_TF_OPTIONAL = 1 };
+
+typedef struct sm_arch_tensor {
+    uint8_t role;         /* enum sm_tensor_role */
+    uint8_t flags;
+    uint8_t cols, rows;   /* enum sm_dim: this architecture's shape, where it differs from the role's (0) */
+} sm_arch_tensor;
+
+typedef struct sm_arch_info {
+    const char *name;                      /* general.architecture */
+    sm_arch_key keys[SM_ARCH_MAX_KEYS];    /* ends at key == NULL */
+    sm_arch_tensor tensors[SM_ARCH_MAX_TENSORS];
+    int n_tensors;
+    /* features of the forward pass */
+    uint8_t norm, ffn, pos, swa, qk_norm;
+    uint8_t embd_scale;                    /* embeddings times sqrt(dim) (gemma) */
+    /* the sliding-window layers rotate with rope_base_local and no scaling
+     * (gemma3); the others with rope_base and rope_freq_scale */
+    uint8_t local_rope;
+    /* llama.cpp scales queries by 1/sqrt(dim / heads) instead of
+     * 1/sqrt(head size) for the model with this many layers (gemma 27B) */
+    uint8_t q_scale_layers;
+    /* llama.cpp's loader of this architecture wants output.weight even when
+     * the head is tied: writers store a copy of the embedding */
+    uint8_t write_tied_output;
+    /* the models of this family use byte-level BPE (else SentencePiece):
+     * the kind of vocabulary `init` builds in */
+    uint8_t byte_level_vocab;
+} sm_arch_info;
+
+const sm_arch_info *sm_arch_get(int arch);
+/* By general.architecture; -1 when unknown. */
+int sm_arch_by_name(const char *name, size_t len);
+/* "llama, gpt2, ..." - every architecture, for error messages. */
+void sm_arch_names(char *buf, size_t cap);
+const sm_role_info *sm_role(int role);
+
+/* A role's GGUF name for layer l (ignored for model-wide roles). */
+void sm_tensor_name(int role, int layer, char *buf, size_t cap);
+/* The length a dimension symbol stands for. */
+int64_t sm_dim_value(const sm_hparams *hp, int dim);
+/* A tensor's shape in an architecture (rows 1 for a vector). */
+void sm_arch_tensor_shape(const sm_hparams *hp, const sm_arch_tensor *t, int64_t *cols, int64_t *rows);
+/* Whether layer l of this model attends through the sliding window. */
+int sm_layer_is_swa(const sm_hparams *hp, int layer);
+/* Whether an architecture has this role (flags returned through *flags). */
+int sm_arch_has(const sm_arch_info *a, int role, int *flags);
+
+/* Reads every key of hp->arch (its prefix is the architecture's name) and
+ * derives the rest (head size, defaults). n_vocab is the caller's. */
+sm_status sm_arch_read_hparams(const struct sm_gguf *g, sm_hparams *hp, sm_error *err);
+/* Checks a complete shape, with the loader's messages. */
+sm_status sm_arch_check_hparams(const sm_hparams *hp, sm_status status, sm_error *err);
+/* For a shape given by flags (init, training): every optional key the
+ * caller left 0 at its default (head size and RoPE dimensions derived),
+ * then what follows from them, checked the way the loader checks a file. */
+sm_status sm_arch_finish_hparams(sm_hparams *hp, sm_status status, sm_error *err);
+/* Whether the architecture reads a key into this field of sm_hparams. */
+int sm_arch_has_key(const sm_arch_info *a, size_t field);
+/* Writes the architecture's keys for hp (general.architecture is the
+ * caller's, first, as llama.cpp's files have it). */
+void sm_arch_write_hparams(struct sm_gguf_writer *w, const sm_hparams *hp);
+
+#endif

@@ -1,0 +1,136 @@
+/* attention.c - causal attention of a batch of queries over a layer's KV
+ * cache, heads grouped over the KV heads. One token (decode) takes the
+ * plain three passes; a prompt batch goes in blocks with an online
+ * softmax, split across the threads. */
+#include "ops.h"
+#include "kernels/kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Prompt attention in blocks with an online softmax: a block of ATT_QB
+ * consecutive query tokens of one head walks the cached positions ATT_KB at a
+ * time, so each block of K and V is read once for all of those queries and
+ * no token x position score matrix exists. Each query keeps a running
+ * maximum m, normaliser l and unnormalised output o; a new block with a
+ * larger maximum rescales them by exp(m_old - m_new). Positions after a
+ * query (the causal mask) are never computed. */
+#define ATT_QB 8
+#define ATT_KB 64
+
+typedef struct attention_task {
+    const sm_session *s;
+    const float *q, *k_layer, *v_layer;
+    float *out;
+    int pos0, n, window;
+} attention_task;
+
+/* The first position a query at pos sees: 0, or the start of its window. */
+static int first_seen(int pos, int window) { return window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0; }
+
+/* scratch floats per thread */
+size_t sm_attention_scratch(int head_dim) { return (size_t)ATT_QB * head_dim + 2 * ATT_QB + ATT_KB; }
+
+static void attend_block(const attention_task *t, int h, int i0, int nq, float *scratch) {
+    const sm_session *s = t->s;
+    const sm_hparams *hp = &s->model->hp;
+    const sm_kernel_table *kt = s->kt;
+    int hd = hp->head_dim, qd = hp->n_heads * hd, kv_dim = hp->n_kv_heads * hd, kvh = h / (hp->n_heads / hp->n_kv_heads);
+    float scale = hp->q_scale, cap = hp->attn_softcap;
+    float *o = scratch, *m = o + (size_t)ATT_QB * hd, *l = m + ATT_QB, *sc = l + ATT_QB;
+    for (int j = 0; j < nq; j++) { m[j] = -INFINITY; l[j] = 0.0f; }
+    memset(o, 0, (size_t)nq * hd * sizeof(float));
+    int first = t->pos0 + i0, last = first + nq - 1;   /* the queries' positions */
+    for (int kb = first_seen(first, t->window) / ATT_KB * ATT_KB; kb <= last; kb += ATT_KB) {
+        for (int j = 0; j < nq; j++) {
+            /* this query's positions in the block: [p0, p1) from kb */
+            int pos = first + j, lo = first_seen(pos, t->window);
+            int p0 = lo > kb ? lo - kb : 0, p1 = pos + 1 - kb < ATT_KB ? pos + 1 - kb : ATT_KB, n = p1 - p0;
+            if (n <= 0) continue;   /* the whole block is outside this query's view */
+            const float *k = t->k_layer + (size_t)(kb + p0) * kv_dim + (size_t)kvh * hd;
+            const float *v = t->v_layer + (size_t)(kb + p0) * kv_dim + (size_t)kvh * hd;
+            const float *q = t->q + (size_t)(i0 + j) * qd + (size_t)h * hd;
+            float bmax = -INFINITY, *oj = o + (size_t)j * hd;
+            for (int p = 0; p < n; p++) sc[p] = kt->dot(q, k + (size_t)p * kv_dim, hd) * scale;
+            if (cap > 0) sm_softcap(sc, n, cap);
+            for (int p = 0; p < n; p++) bmax = sc[p] > bmax ? sc[p] : bmax;
+            if (bmax > m[j]) {
+                float c = expf(m[j] - bmax);   /* 0 on the first block */
+                l[j] *= c;
+                for (int d = 0; d < hd; d++) oj[d] *= c;
+                m[j] = bmax;
+            }
+            l[j] += kt->exp_sum(sc, m[j], n);
+            for (int p = 0; p < n; p++) kt->axpy(oj, sc[p], v + (size_t)p * kv_dim, hd);
+        }
+    }
+    for (int j = 0; j < nq; j++) {
+        float *dst = t->out + (size_t)(i0 + j) * qd + (size_t)h * hd, inv = 1.0f / l[j];
+        for (int d = 0; d < hd; d++) dst[d] = o[(size_t)j * hd + d] * inv;
+    }
+}
+
+static void attention_task_fn(void *ctx, int ith, int nth) {
+    const attention_task *t = ctx;
+    const sm_session *s = t->s;
+    int heads = s->model->hp.n_heads, blocks = (t->n + ATT_QB - 1) / ATT_QB;
+    float *scratch = s->att_scratch + (size_t)ith * sm_attention_scratch(s->model->hp.head_dim);
+    /* later query blocks see more positions: dealt round-robin to balance */
+    for (int task = ith; task < heads * blocks; task += nth) {
+        int b = task / heads, i0 = b * ATT_QB;
+        attend_block(t, task % heads, i0, t->n - i0 < ATT_QB ? t->n - i0 : ATT_QB, scratch);
+    }
+}
+
+static void attention_batch(sm_session *s, const float *q, float *out, const float *k_layer, const float *v_layer,
+                            int pos0, int n, int window) {
+    const sm_hparams *hp = &s->model->hp;
+    SM_PROF_BEGIN(s->prof, SM_SC_ATTENTION, -1);
+    attention_task t = {s, q, k_layer, v_layer, out, pos0, n, window};
+    sm_threadpool_run(s->pool, attention_task_fn, &t);
+    uint64_t pairs = (uint64_t)n * pos0 + (uint64_t)n * (n + 1) / 2;  /* (token, position) pairs */
+    SM_PROF_END(s->prof, 4 * pairs * hp->head_dim * hp->n_heads, 2 * pairs * hp->n_kv_heads * hp->head_dim * sizeof(float));
+}
+
+/* One token at position pos: every head's scores over positions 0..pos,
+ * their softmax, and the weighted sum of the values, as three timed steps.
+ * On the calling thread: a hand-off to the pool would cost more than the
+ * work at the context lengths small models run. */
+static void attention_one(sm_session *s, const float *q, float *out, const float *k_layer, const float *v_layer, int pos,
+                          int window) {
+    const sm_hparams *hp = &s->model->hp;
+    int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd, group = hp->n_heads / hp->n_kv_heads;
+    int lo = first_seen(pos, window);
+    uint64_t span = (uint64_t)(pos + 1 - lo), heads = (uint64_t)hp->n_heads;
+    float scale = hp->q_scale, cap = hp->attn_softcap;
+
+    SM_PROF_BEGIN(s->prof, SM_SC_ATT_SCORES, -1);
+    for (int h = 0; h < hp->n_heads; h++) {
+        const float *qh = q + (size_t)h * hd;
+        float *att = s->att + (size_t)h * s->n_ctx;
+        const float *k = k_layer + (size_t)lo * kv_dim + (size_t)(h / group) * hd;
+        for (int t = lo; t <= pos; t++, k += kv_dim) att[t] = s->kt->dot(qh, k, hd) * scale;
+        if (cap > 0) sm_softcap(att + lo, pos + 1 - lo, cap);
+    }
+    SM_PROF_END(s->prof, 2 * span * hd * heads, span * kv_dim * sizeof(float));
+
+    SM_PROF_BEGIN(s->prof, SM_SC_SOFTMAX, -1);
+    for (int h = 0; h < hp->n_heads; h++) s->kt->softmax(s->att + (size_t)h * s->n_ctx + lo, pos + 1 - lo);
+    SM_PROF_END(s->prof, 4 * span * heads, 2 * span * heads * sizeof(float));
+
+    SM_PROF_BEGIN(s->prof, SM_SC_ATT_V, -1);
+    for (int h = 0; h < hp->n_heads; h++) {
+        const float *att = s->att + (size_t)h * s->n_ctx;
+        float *oh = out + (size_t)h * hd;
+        const float *v = v_layer + (size_t)lo * kv_dim + (size_t)(h / group) * hd;
+        memset(oh, 0, (size_t)hd * sizeof(float));
+        for (int t = lo; t <= pos; t++, v += kv_dim) s->kt->axpy(oh, att[t], v, hd);
+    }
+    SM_PROF_END(s->prof, 2 * span * hd * heads, span * kv_dim * sizeof(float));
+}
+
+void sm_attention(sm_session *s, const float *q, float *out, const float *k_layer, const float *v_layer, int pos0,
+                  int n, int window) {
+    if (n == 1) attention_one(s, q, out, k_layer, v_layer, pos0, window);
+    else attention_batch(s, q, out, k_layer, v_layer, pos0, n, window);
+}

@@ -1,0 +1,142 @@
+/* matmul.c - products of a session's activations with a weight matrix of
+ * any element type, split across its threads by weight rows. One token
+ * goes through the type's matrix x vector kernel (quantized types: integer
+ * dots against the input quantized once); a batch goes through the packed
+ * matrix x matrix kernel with the weights dequantized 16 rows at a time.
+ * The kernels come from the type table (kernels/types.h) at the session's
+ * level, so this file knows no element type by name. */
+#include "ops.h"
+#include "kernels/interleave.h"
+
+#include <string.h>
+
+/* ------------------------------------------------- one token: matvec */
+
+typedef struct matvec_task {
+    const sm_session *s;
+    float *out;
+    const sm_matrix *w;
+    const void *x;           /* the input in the type's activation format */
+    const float *bias;       /* added in the epilogue, or NULL */
+    int accumulate;          /* out += W x (the residual add, fused) */
+} matvec_task;
+
+static void matvec_rows(const matvec_task *t, int r0, int r1) {
+    const sm_session *s = t->s;
+    const sm_matrix *w = t->w;
+    const sm_type_kernels *k = &s->tk[w->type];
+    int cols = w->cols;
+    size_t rb = sm_type_row_bytes(w->type, cols);
+    float *out = (t->accumulate ? s->tmp : t->out) + r0;
+    int first = r0;   /* the first row the GGUF-layout kernel takes */
+    if (w->x16 && k->matvec_x16) {
+        /* r0 is a multiple of 16; whole groups take the interleaved copy */
+        int full = w->rows / SM_X16 * SM_X16, end = r1 < full ? r1 : full;
+        if (end > r0) {
+            k->matvec_x16(out, (const char *)w->x16 + rb * (size_t)r0, t->x, s->xsum, end - r0, cols);
+            first = end;
+        }
+    }
+    if (r1 > first) k->matvec(out + (first - r0), (const char *)w->data + rb * (size_t)first, t->x, r1 - first, cols);
+    int n = r1 - r0;
+    /* epilogue, on the rows this thread just wrote */
+    if (t->accumulate) {
+        float *dst = t->out + r0;
+        if (t->bias) for (int r = 0; r < n; r++) dst[r] += out[r] + t->bias[r0 + r];
+        else for (int r = 0; r < n; r++) dst[r] += out[r];
+    } else if (t->bias) {
+        for (int r = 0; r < n; r++) out[r] += t->bias[r0 + r];
+    }
+}
+
+/* Each thread takes a contiguous run of rows (a multiple of 16, so the
+ * 4-row and interleaved 16-row kernels stay on their fast paths). */
+static void matvec_task_fn(void *ctx, int ith, int nth) {
+    const matvec_task *t = ctx;
+    int rows = t->w->rows, per = ((rows + nth - 1) / nth + 15) & ~15;
+    int r0 = ith * per, r1 = r0 + per < rows ? r0 + per : rows;
+    if (r0 < r1) matvec_rows(t, r0, r1);
+}
+
+static void matvec(sm_session *s, float *out, const sm_matrix *w, const float *x, const float *bias, int accumulate) {
+    matvec_task t = {s, out, w, x, bias, accumulate};
+    uint32_t act = sm_type(w->type)->vec_dot_type;
+    if (act != SM_GGML_F32) {
+        s->tk[act].from_float(s->xq, x, w->cols);
+        t.x = s->xq;
+        if (act == SM_GGML_Q8_0 && w->x16 && s->tk[w->type].matvec_x16) sm_q8_0_block_sums(s->xsum, s->xq, w->cols / SM_QK);
+    }
+    /* a hand-off costs about a microsecond: small products stay on one thread */
+    if ((size_t)w->rows * w->cols < 32768 || sm_threadpool_size(s->pool) == 1) matvec_rows(&t, 0, w->rows);
+    else sm_threadpool_run(s->pool, matvec_task_fn, &t);
+}
+
+/* ------------------------------------------------- a batch: matmul */
+
+typedef struct matmul_task {
+    sm_session *s;
+    float *c;
+    int ldc;
+    const sm_matrix *w;
+    const float *a, *bias;
+    int n, accumulate;
+} matmul_task;
+
+static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
+    const sm_matrix *w = t->w;
+    const sm_session *s = t->s;
+    const sm_type_kernels *k = &s->tk[w->type];
+    int cols = w->cols, n = t->n;
+    size_t rb = sm_type_row_bytes(w->type, cols);
+    /* with accumulate the product goes to tmp first (row stride = rows) */
+    float *dst = t->accumulate ? s->tmp : t->c;
+    int ld = t->accumulate ? w->rows : t->ldc;
+    const sm_kernel_table *kt = s->kt;
+    int full = w->x16 ? w->rows / SM_X16 * SM_X16 : 0;
+    for (int r = r0; r < r1; r += SM_X16) {
+        int nr = r1 - r < SM_X16 ? r1 - r : SM_X16;
+        const float *wr = deq;
+        if (w->type == SM_GGML_F32) wr = (const float *)w->data + (size_t)r * cols;
+        else if (r + SM_X16 <= full) k->dequant_x16(deq, (const char *)w->x16 + rb * (size_t)r, cols);  /* a whole group */
+        else k->to_float(deq, (const char *)w->data + rb * (size_t)r, nr * cols);
+        if (kt->matmul_packed) kt->matmul_packed(dst + r, s->pack, wr, n, nr, cols, ld);
+        else kt->matmul_f32(dst + r, t->a, wr, n, nr, cols, ld);
+    }
+    for (int i = 0; i < n; i++) {
+        float *c = t->c + (size_t)i * t->ldc;
+        if (t->accumulate) {
+            const float *p = s->tmp + (size_t)i * w->rows;
+            for (int r = r0; r < r1; r++) c[r] += p[r] + (t->bias ? t->bias[r] : 0.0f);
+        } else if (t->bias) {
+            for (int r = r0; r < r1; r++) c[r] += t->bias[r];
+        }
+    }
+}
+
+/* Packs the batch into 16-token panels for the packed kernel, on every thread. */
+static void pack_task_fn(void *ctx, int ith, int nth) {
+    const matmul_task *t = ctx;
+    sm_pack_a_share(t->s->kt, t->s->pack, t->a, t->n, t->w->cols, ith, nth);
+}
+
+static void matmul_task_fn(void *ctx, int ith, int nth) {
+    const matmul_task *t = ctx;
+    int rows = t->w->rows, per = ((rows + nth - 1) / nth + 15) & ~15;
+    int r0 = ith * per, r1 = r0 + per < rows ? r0 + per : rows;
+    if (r0 < r1) matmul_rows(t, r0, r1, t->s->deq + (size_t)ith * SM_X16 * t->s->max_cols);
+}
+
+void sm_matmul(sm_session *s, float *c, int ldc, const sm_matrix *w, const float *a, int n, const float *bias,
+               int accumulate) {
+    if (n == 1) {
+        matvec(s, c, w, a, bias, accumulate);
+        return;
+    }
+    matmul_task t = {s, c, ldc, w, a, bias, n, accumulate};
+    if (s->kt->pack_a) sm_threadpool_run(s->pool, pack_task_fn, &t);  /* once, shared by the threads */
+    sm_threadpool_run(s->pool, matmul_task_fn, &t);
+}
+
+void sm_embedding_row(float *out, const sm_matrix *m, int row) {
+    sm_type(m->type)->to_float(out, (const char *)m->data + sm_type_row_bytes(m->type, m->cols) * (size_t)row, m->cols);
+}

@@ -1,0 +1,156 @@
+/* ops.c - the timed operations of a forward pass (see ops.h): each opens
+ * its profiler step, does its work on n token rows, and credits the step
+ * with the arithmetic done and the bytes of weights and activations read. */
+#include "ops.h"
+#include "kernels/kernels.h"
+
+#include <math.h>
+#include <string.h>
+
+void op_embed(sm_session *s, const sm_token *tokens, int n) {
+    const sm_model *m = s->model;
+    int dim = m->hp.dim, learned = m->pos_embd.data != NULL, scaled = sm_arch_get(m->hp.arch)->embd_scale;
+    uint64_t nb = (uint64_t)n * dim * sizeof(float);
+    SM_PROF_BEGIN(s->prof, SM_SC_EMBED, -1);
+    for (int t = 0; t < n; t++) {
+        float *x = s->x + (size_t)t * dim;
+        sm_embedding_row(x, &m->tok_embd, tokens[t]);
+        if (learned) {
+            /* xb holds the position's row for a moment */
+            sm_embedding_row(s->xb, &m->pos_embd, s->n_past + t);
+            sm_add(x, s->xb, dim);
+        }
+        if (scaled) sm_scale(x, sqrtf((float)dim), dim);
+    }
+    SM_PROF_END(s->prof, learned || scaled ? (uint64_t)n * dim : 0, learned ? 3 * nb : nb);
+}
+
+/* RMSNorm, or LayerNorm when the architecture has a bias for it. */
+void op_norm(sm_session *s, int step, float *out, const float *in, const float *w, const float *b, int rows) {
+    const sm_hparams *hp = &s->model->hp;
+    int dim = hp->dim;
+    uint64_t nb = (uint64_t)rows * dim * sizeof(float);
+    SM_PROF_BEGIN(s->prof, step, -1);
+    for (int t = 0; t < rows; t++) {
+        const float *x = in + (size_t)t * dim;
+        float *o = out + (size_t)t * dim;
+        if (b) sm_layernorm(o, x, w, b, dim, hp->norm_eps);
+        else sm_rmsnorm(o, x, w, dim, hp->norm_eps);
+    }
+    SM_PROF_END(s->prof, (b ? 7ull : 4ull) * rows * dim, (b ? 4 : 3) * nb);
+}
+
+void op_matmul(sm_session *s, int step, float *c, int ldc, const sm_matrix *w, const float *a, int n, const float *bias,
+               int accumulate) {
+    SM_PROF_BEGIN(s->prof, step, -1);
+    sm_matmul(s, c, ldc, w, a, n, bias, accumulate);
+    uint64_t weights = (uint64_t)w->rows * sm_type_row_bytes(w->type, w->cols);
+    if (n == 1 && accumulate)   /* decode: the residual add is in the epilogue */
+        SM_PROF_END(s->prof, 2ull * w->rows * w->cols + (uint64_t)w->rows, weights + 2ull * w->rows * sizeof(float));
+    else
+        SM_PROF_END(s->prof, 2ull * n * w->rows * w->cols, weights);
+}
+
+void op_split_qkv(sm_session *s, const float *qkv, int n, float *q, float *k, float *v) {
+    const sm_hparams *hp = &s->model->hp;
+    size_t qd = (size_t)hp->n_heads * hp->head_dim, kvd = (size_t)hp->n_kv_heads * hp->head_dim;
+    for (int t = 0; t < n; t++) {
+        const float *row = qkv + (size_t)t * (qd + 2 * kvd);
+        memcpy(q + t * qd, row, qd * sizeof(float));
+        memcpy(k + t * kvd, row + qd, kvd * sizeof(float));
+        memcpy(v + t * kvd, row + qd + kvd, kvd * sizeof(float));
+    }
+}
+
+/* Query and key norms: each head's vector with one shared weight, or the
+ * whole projection with one weight over it (RMSNorm either way). */
+void op_qk_norm(sm_session *s, float *q, float *k, const float *wq, const float *wk, int n) {
+    const sm_hparams *hp = &s->model->hp;
+    int hd = hp->head_dim, qd = hp->n_heads * hd, kvd = hp->n_kv_heads * hd;
+    int per_head = sm_arch_get(hp->arch)->qk_norm == SM_QK_NORM_HEAD;
+    SM_PROF_BEGIN(s->prof, SM_SC_QK_NORM, -1);
+    for (int t = 0; t < n; t++) {
+        float *qt = q + (size_t)t * qd, *kt = k + (size_t)t * kvd;
+        if (per_head) {
+            for (int h = 0; h < hp->n_heads; h++) sm_rmsnorm(qt + (size_t)h * hd, qt + (size_t)h * hd, wq, hd, hp->norm_eps);
+            for (int h = 0; h < hp->n_kv_heads; h++) sm_rmsnorm(kt + (size_t)h * hd, kt + (size_t)h * hd, wk, hd, hp->norm_eps);
+        } else {
+            sm_rmsnorm(qt, qt, wq, qd, hp->norm_eps);
+            sm_rmsnorm(kt, kt, wk, kvd, hp->norm_eps);
+        }
+    }
+    SM_PROF_END(s->prof, 4ull * n * (qd + kvd), 3ull * n * (qd + kvd) * sizeof(float));
+}
+
+void op_rope(sm_session *s, float *q, float *k, int n, int local) {
+    const sm_hparams *hp = &s->model->hp;
+    int half = hp->rope_dim / 2, qd = hp->n_heads * hp->head_dim, kvd = hp->n_kv_heads * hp->head_dim;
+    int neox = sm_arch_get(hp->arch)->pos == SM_POS_ROPE_NEOX;
+    const float *cos_t = local ? s->rope_cos_local : s->rope_cos, *sin_t = local ? s->rope_sin_local : s->rope_sin;
+    SM_PROF_BEGIN(s->prof, SM_SC_ROPE, -1);
+    for (int t = 0; t < n; t++) {
+        const float *c = cos_t + (size_t)(s->n_past + t) * half, *sn = sin_t + (size_t)(s->n_past + t) * half;
+        if (neox) {
+            sm_rope_neox(q + (size_t)t * qd, hp->n_heads, hp->head_dim, hp->rope_dim, c, sn);
+            sm_rope_neox(k + (size_t)t * kvd, hp->n_kv_heads, hp->head_dim, hp->rope_dim, c, sn);
+        } else {
+            sm_rope(q + (size_t)t * qd, hp->n_heads, hp->head_dim, hp->rope_dim, c, sn);
+            sm_rope(k + (size_t)t * kvd, hp->n_kv_heads, hp->head_dim, hp->rope_dim, c, sn);
+        }
+    }
+    SM_PROF_END(s->prof, 3ull * n * (qd + kvd), 2ull * n * (qd + kvd) * sizeof(float));
+}
+
+/* x += RMSNorm(y) with weight w, row by row: a block's post-norm and its
+ * residual add. */
+void op_post_norm_add(sm_session *s, float *x, float *y, const float *w, int n) {
+    const sm_hparams *hp = &s->model->hp;
+    int dim = hp->dim;
+    SM_PROF_BEGIN(s->prof, SM_SC_POST_NORM, -1);
+    for (int t = 0; t < n; t++) {
+        float *yt = y + (size_t)t * dim;
+        sm_rmsnorm(yt, yt, w, dim, hp->norm_eps);
+        sm_add(x + (size_t)t * dim, yt, dim);
+    }
+    SM_PROF_END(s->prof, 5ull * n * dim, 4ull * n * dim * sizeof(float));
+}
+
+/* The feed-forward activation on n rows of ffn values: h = silu(h) * h2
+ * (SwiGLU), gelu(h) * h2 (GEGLU), gelu(h) (GELU), or for a fused gate/up,
+ * h = silu(g) * u where each row of h2 is [g u]. */
+void op_ffn_act(sm_session *s, int kind, float *h, const float *h2, int n, int ffn) {
+    size_t count = (size_t)n * ffn;
+    SM_PROF_BEGIN(s->prof, SM_SC_FFN_ACT, -1);
+    switch (kind) {
+    case SM_FFN_SWIGLU: s->kt->swiglu(h, h, h2, (int)count); break;
+    case SM_FFN_GEGLU: s->kt->gelu(h, (int)count); sm_mul(h, h2, (int)count); break;
+    case SM_FFN_GELU: s->kt->gelu(h, (int)count); break;
+    case SM_FFN_SWIGLU_FUSED:
+        for (int t = 0; t < n; t++) {
+            const float *row = h2 + (size_t)t * 2 * ffn;
+            s->kt->swiglu(h + (size_t)t * ffn, row, row + ffn, ffn);
+        }
+        break;
+    }
+    if (kind == SM_FFN_GELU) SM_PROF_END(s->prof, 12ull * count, 2ull * count * sizeof(float));
+    else SM_PROF_END(s->prof, (kind == SM_FFN_GEGLU ? 13ull : 6ull) * count, 3ull * count * sizeof(float));
+}
+
+void op_logits(sm_session *s, int n, int want_logits, float *all_logits) {
+    const sm_model *m = s->model;
+    int dim = m->hp.dim, V = m->hp.n_vocab;
+    if (!want_logits && !all_logits) return;
+    /* every token's logits when asked for, else only the last one's */
+    int first = all_logits ? 0 : n - 1;
+    float *x = s->x + (size_t)first * dim;
+    op_norm(s, SM_SC_FINAL_NORM, x, x, m->output_norm, m->output_norm_b, n - first);
+    float cap = m->hp.final_softcap;
+    if (all_logits) {
+        op_matmul(s, SM_SC_LOGITS, all_logits, V, &m->output, s->x, n, NULL, 0);
+        if (cap > 0) sm_softcap(all_logits, n * V, cap);
+        memcpy(s->logits, all_logits + (size_t)(n - 1) * V, (size_t)V * sizeof(float));
+    } else {
+        op_matmul(s, SM_SC_LOGITS, s->logits, V, &m->output, x, 1, NULL, 0);
+        if (cap > 0) sm_softcap(s->logits, V, cap);
+    }
+}

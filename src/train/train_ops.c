@@ -1,0 +1,277 @@
+/* train_ops.c - the operations of a training step, each forward beside
+ * its backward (as llm.c's train_gpt2.c): matrix products on the thread
+ * pool, LayerNorm and RMSNorm, GELU and SwiGLU, RoPE, causal attention.
+ * Everything runs in a fixed order, so a run repeats bit for bit and does
+ * not depend on the thread count. */
+#include "train_ops.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ matmul */
+
+/* c (m x n, row stride n) = a (m x k) . w (n x k)^T, split across the
+ * threads by rows of w; each element is summed in the same order however
+ * many threads there are, so results do not depend on the thread count. */
+typedef struct gemm_task {
+    const sm_trainer *t;
+    float *c;
+    const float *a, *w;
+    int m, n, k;
+} gemm_task;
+
+static void gemm_task_fn(void *ctx, int ith, int nth) {
+    const gemm_task *g = ctx;
+    int per = ((g->n + nth - 1) / nth + 7) & ~7;
+    int r0 = ith * per, r1 = r0 + per < g->n ? r0 + per : g->n;
+    if (r0 >= r1) return;
+    const sm_kernel_table *kt = g->t->kt;
+    if (kt->matmul_packed) kt->matmul_packed(g->c + r0, g->t->mm_pack, g->w + (size_t)r0 * g->k, g->m, r1 - r0, g->k, g->n);
+    else kt->matmul_f32(g->c + r0, g->a, g->w + (size_t)r0 * g->k, g->m, r1 - r0, g->k, g->n);
+}
+
+static void pack_task_fn(void *ctx, int ith, int nth) {
+    const gemm_task *g = ctx;
+    sm_pack_a_share(g->t->kt, g->t->mm_pack, g->a, g->m, g->k, ith, nth);
+}
+
+static void gemm(const sm_trainer *t, float *c, const float *a, const float *w, int m, int n, int k) {
+    gemm_task g = {t, c, a, w, m, n, k};
+    if (t->kt->pack_a) sm_threadpool_run(t->pool, pack_task_fn, &g);
+    sm_threadpool_run(t->pool, gemm_task_fn, &g);
+}
+
+/* In 32 x 32 tiles, so both the reads and the writes stay in cache. */
+static void transpose(float *dst, const float *src, int rows, int cols) {
+    for (int r0 = 0; r0 < rows; r0 += 32)
+        for (int c0 = 0; c0 < cols; c0 += 32) {
+            int r1 = r0 + 32 < rows ? r0 + 32 : rows, c1 = c0 + 32 < cols ? c0 + 32 : cols;
+            for (int r = r0; r < r1; r++)
+                for (int c = c0; c < c1; c++) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
+        }
+}
+
+/* out[n][o] = inp[n] . w[o] (+ bias[o]) */
+void sm_train_matmul_fwd(const sm_trainer *t, float *out, const float *inp, const float *w, const float *bias, int N,
+                         int C, int OC) {
+    gemm(t, out, inp, w, N, OC, C);
+    if (bias)
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) out[(size_t)n * OC + o] += bias[o];
+}
+
+/* dinp += dout w; dw += dout^T inp; dbias += column sums of dout */
+void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                         const float *w, int N, int C, int OC) {
+    /* dinp (N x C) = dout (N x OC) . (w^T)^T, with w^T as C rows of OC */
+    transpose(t->mm_bt, w, OC, C);
+    gemm(t, t->mm_out, dout, t->mm_bt, N, C, OC);
+    for (size_t i = 0; i < (size_t)N * C; i++) dinp[i] += t->mm_out[i];
+    /* dw (OC x C) = dout^T (OC rows of N) . (inp^T)^T, with inp^T as C rows of N */
+    transpose(t->mm_at, dout, N, OC);
+    transpose(t->mm_bt, inp, N, C);
+    gemm(t, t->mm_out, t->mm_at, t->mm_bt, OC, C, N);
+    for (size_t i = 0; i < (size_t)OC * C; i++) dw[i] += t->mm_out[i];
+    if (dbias)
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < OC; o++) dbias[o] += dout[(size_t)n * OC + o];
+}
+
+/* ------------------------------------------------------------- norms */
+
+void sm_train_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                            int N, int C, float eps) {
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        double s = 0, sq = 0;
+        for (int i = 0; i < C; i++) s += x[i];
+        double mu = s / C;
+        for (int i = 0; i < C; i++) sq += (x[i] - mu) * (x[i] - mu);
+        float r = (float)(1.0 / sqrt(sq / C + eps));
+        for (int i = 0; i < C; i++) out[(size_t)n * C + i] = (float)(x[i] - mu) * r * w[i] + b[i];
+        mean[n] = (float)mu;
+        rstd[n] = r;
+    }
+}
+
+void sm_train_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                            const float *mean, const float *rstd, int N, int C) {
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
+        float mu = mean[n], r = rstd[n], dmean = 0, dnorm_norm = 0;
+        for (int i = 0; i < C; i++) {
+            float norm = (x[i] - mu) * r, dn = w[i] * d[i];
+            dmean += dn;
+            dnorm_norm += dn * norm;
+        }
+        dmean /= C;
+        dnorm_norm /= C;
+        for (int i = 0; i < C; i++) {
+            float norm = (x[i] - mu) * r, dn = w[i] * d[i];
+            db[i] += d[i];
+            dw[i] += norm * d[i];
+            dinp[(size_t)n * C + i] += (dn - dmean - norm * dnorm_norm) * r;
+        }
+    }
+}
+
+void sm_train_rmsnorm_fwd(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps) {
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        double sq = 0;
+        for (int i = 0; i < C; i++) sq += (double)x[i] * x[i];
+        float r = (float)(1.0 / sqrt(sq / C + eps));
+        for (int i = 0; i < C; i++) out[(size_t)n * C + i] = x[i] * r * w[i];
+        rstd[n] = r;
+    }
+}
+
+/* y = x r w with r = (mean x^2 + eps)^-1/2:
+ * dx_i = r w_i dy_i - x_i r^3 / C * sum_j dy_j w_j x_j */
+void sm_train_rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                          const float *rstd, int N, int C) {
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
+        float r = rstd[n];
+        double s = 0;
+        for (int i = 0; i < C; i++) s += (double)d[i] * w[i] * x[i];
+        float k = (float)(s * r * r * r / C);
+        for (int i = 0; i < C; i++) {
+            dinp[(size_t)n * C + i] += r * w[i] * d[i] - x[i] * k;
+            dw[i] += d[i] * x[i] * r;
+        }
+    }
+}
+
+/* -------------------------------------------------------- activations */
+
+void sm_train_gelu_fwd(const sm_trainer *t, float *out, const float *inp, size_t n) {
+    memcpy(out, inp, n * sizeof(float));
+    t->kt->gelu(out, (int)n);
+}
+
+void sm_train_gelu_bwd(const sm_trainer *t, float *dinp, const float *inp, const float *dout, size_t n) {
+    t->kt->gelu_grad(dinp, inp, dout, (int)n);
+}
+
+/* h = silu(g) * u */
+void sm_train_swiglu_fwd(float *h, const float *g, const float *u, size_t n) {
+    for (size_t i = 0; i < n; i++) h[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void sm_train_swiglu_bwd(float *dg, float *du, const float *g, const float *u, const float *dh, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-g[i])), silu = g[i] * s;
+        dg[i] += dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+        du[i] += dh[i] * silu;
+    }
+}
+
+/* Rotates pairs of every head of each token by its position's angles;
+ * sign -1 rotates back (the backward of a rotation is its inverse). */
+void sm_train_rope(float *x, int N, int T, int heads, int hd, const float *cs, const float *sn, float sign) {
+    int rot = hd / 2;
+    for (int n = 0; n < N; n++) {
+        int p = n % T;
+        for (int h = 0; h < heads; h++) {
+            float *v = x + (size_t)n * heads * hd + (size_t)h * hd;
+            for (int i = 0; i < rot; i++) {
+                float c = cs[(size_t)p * rot + i], s = sign * sn[(size_t)p * rot + i];
+                float a = v[2 * i], b = v[2 * i + 1];
+                v[2 * i] = a * c - b * s;
+                v[2 * i + 1] = a * s + b * c;
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------- attention
+ * q rows have stride qs, k/v rows stride kvs (so GPT-2's fused qkv works);
+ * head h reads KV head h / (heads / kv_heads). The work is split across
+ * threads by (sequence, KV head): the heads sharing a KV head write the
+ * same dk/dv rows, so they stay on one thread. */
+
+typedef struct att_task {
+    const sm_trainer *t;
+    att_shape s;
+    float *out, *att, *dq, *dk, *dv, *datt;
+    const float *q, *k, *v, *dout, *att_in;
+    int backward;
+} att_task;
+
+static void attention_one_fwd(const att_task *a, int b, int h) {
+    const att_shape s = a->s;
+    const sm_kernel_table *kt = a->t->kt;
+    float scale = 1.0f / sqrtf((float)s.hd);
+    int kh = h / (s.heads / s.kv_heads);
+    for (int t = 0; t < s.T; t++) {
+        const float *qt = a->q + (size_t)(b * s.T + t) * s.qs + (size_t)h * s.hd;
+        float *att = a->att + (((size_t)b * s.heads + h) * s.T + t) * s.T;
+        float max = -INFINITY;
+        for (int u = 0; u <= t; u++) {
+            att[u] = kt->dot(qt, a->k + (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd, s.hd) * scale;
+            if (att[u] > max) max = att[u];
+        }
+        float sum = 0;
+        for (int u = 0; u <= t; u++) { att[u] = expf(att[u] - max); sum += att[u]; }
+        for (int u = 0; u <= t; u++) att[u] /= sum;
+        for (int u = t + 1; u < s.T; u++) att[u] = 0;
+        float *o = a->out + (size_t)(b * s.T + t) * s.heads * s.hd + (size_t)h * s.hd;
+        memset(o, 0, (size_t)s.hd * sizeof(float));
+        for (int u = 0; u <= t; u++) kt->axpy(o, att[u], a->v + (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd, s.hd);
+    }
+}
+
+static void attention_one_bwd(const att_task *a, int b, int h, float *datt) {
+    const att_shape s = a->s;
+    const sm_kernel_table *kt = a->t->kt;
+    float scale = 1.0f / sqrtf((float)s.hd);
+    int kh = h / (s.heads / s.kv_heads);
+    for (int t = 0; t < s.T; t++) {
+        const float *att = a->att_in + (((size_t)b * s.heads + h) * s.T + t) * s.T;
+        const float *d = a->dout + (size_t)(b * s.T + t) * s.heads * s.hd + (size_t)h * s.hd;
+        const float *qt = a->q + (size_t)(b * s.T + t) * s.qs + (size_t)h * s.hd;
+        float *dqt = a->dq + (size_t)(b * s.T + t) * s.qs + (size_t)h * s.hd;
+        /* through the weighted sum of values */
+        float dot_ad = 0;
+        for (int u = 0; u <= t; u++) {
+            size_t row = (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd;
+            datt[u] = kt->dot(d, a->v + row, s.hd);
+            kt->axpy(a->dv + row, att[u], d, s.hd);
+            dot_ad += att[u] * datt[u];
+        }
+        /* through the softmax, then the scaled dot products */
+        for (int u = 0; u <= t; u++) {
+            float dpre = att[u] * (datt[u] - dot_ad) * scale;
+            size_t row = (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd;
+            kt->axpy(dqt, dpre, a->k + row, s.hd);
+            kt->axpy(a->dk + row, dpre, qt, s.hd);
+        }
+    }
+}
+
+static void attention_task_fn(void *ctx, int ith, int nth) {
+    const att_task *a = ctx;
+    int groups = a->s.B * a->s.kv_heads, per_group = a->s.heads / a->s.kv_heads;
+    float *datt = a->datt + (size_t)ith * a->s.T;
+    for (int gi = ith; gi < groups; gi += nth) {
+        int b = gi / a->s.kv_heads, kh = gi % a->s.kv_heads;
+        for (int h = kh * per_group; h < (kh + 1) * per_group; h++) {
+            if (a->backward) attention_one_bwd(a, b, h, datt);
+            else attention_one_fwd(a, b, h);
+        }
+    }
+}
+
+void sm_train_attention_fwd(const sm_trainer *t, float *out, float *att, const float *q, const float *k, const float *v,
+                            att_shape s) {
+    att_task a = {t, s, out, att, NULL, NULL, NULL, NULL, q, k, v, NULL, NULL, 0};
+    sm_threadpool_run(t->pool, attention_task_fn, &a);
+}
+
+void sm_train_attention_bwd(const sm_trainer *t, float *dq, float *dk, float *dv, float *datt, const float *dout,
+                            const float *att, const float *q, const float *k, const float *v, att_shape s) {
+    att_task a = {t, s, NULL, NULL, dq, dk, dv, datt, q, k, v, dout, att, 1};
+    sm_threadpool_run(t->pool, attention_task_fn, &a);
+}
+

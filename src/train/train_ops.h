@@ -1,0 +1,43 @@
+/* train_ops.h - the operations of a training step, forward beside backward
+ * (train_ops.c). N rows of C features; backward passes add (+=) into their
+ * gradient outputs. */
+#ifndef SM_TRAIN_TRAIN_OPS_H
+#define SM_TRAIN_TRAIN_OPS_H
+
+#include <stddef.h>
+#include "trainer.h"
+
+/* out[n][o] = inp[n] . w[o] (+ bias[o]), for N rows, C inputs, OC outputs */
+void sm_train_matmul_fwd(const sm_trainer *t, float *out, const float *inp, const float *w, const float *bias, int N,
+                         int C, int OC);
+/* dinp += dout w; dw += dout^T inp; dbias += column sums of dout */
+void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
+                         const float *w, int N, int C, int OC);
+void sm_train_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                            int N, int C, float eps);
+void sm_train_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
+                            const float *mean, const float *rstd, int N, int C);
+void sm_train_rmsnorm_fwd(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps);
+void sm_train_rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
+                          const float *rstd, int N, int C);
+void sm_train_gelu_fwd(const sm_trainer *t, float *out, const float *inp, size_t n);
+void sm_train_gelu_bwd(const sm_trainer *t, float *dinp, const float *inp, const float *dout, size_t n);
+/* h = silu(g) * u */
+void sm_train_swiglu_fwd(float *h, const float *g, const float *u, size_t n);
+void sm_train_swiglu_bwd(float *dg, float *du, const float *g, const float *u, const float *dh, size_t n);
+/* Rotates pairs of every head of each token by its position's angles;
+ * sign -1 rotates back (the backward of a rotation is its inverse). */
+void sm_train_rope(float *x, int N, int T, int heads, int hd, const float *cs, const float *sn, float sign);
+
+/* Causal attention over B sequences of T tokens; q rows have stride qs,
+ * k/v rows stride kvs (so a fused qkv works); head h reads KV head
+ * h / (heads / kv_heads). att keeps the B x heads x T x T weights. */
+typedef struct att_shape {
+    int B, T, heads, kv_heads, hd, qs, kvs;
+} att_shape;
+void sm_train_attention_fwd(const sm_trainer *t, float *out, float *att, const float *q, const float *k, const float *v,
+                            att_shape s);
+void sm_train_attention_bwd(const sm_trainer *t, float *dq, float *dk, float *dv, float *datt, const float *dout,
+                            const float *att, const float *q, const float *k, const float *v, att_shape s);
+
+#endif

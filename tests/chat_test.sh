@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# chat_test.sh - `smallmind chat-template` end to end: the prompts of
+# llama.cpp's chat-template tests (../shared/refs/llamacpp/chat-templates.json)
+# through template files, names and models that carry a template, the chatml
+# fallback for models without one, and bad input (one-line errors).
+set -u
+BUILD=${BUILD:-build}
+SM="$BUILD/smallmind"
+SHARED=${SM_SHARED:-../shared}
+PY=${PYTHON:-/usr/bin/python3}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+pass=0 fail=0 skip=0
+
+ok()   { pass=$((pass + 1)); echo "ok   $1"; }
+bad()  { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "    $2"; }
+skp()  { skip=$((skip + 1)); echo "skip $1: $2"; }
+finish() { echo "chat: $pass passed, $fail failed, $skip skipped"; [ $fail -eq 0 ]; exit $?; }
+
+# expect_error NAME PATTERN CMD...: non-zero exit below 128, exactly one line
+# on stderr that says "error" and matches PATTERN (grep -E), nothing on stdout.
+expect_error() {
+    local name=$1 pat=$2; shift 2
+    "$@" > "$TMP/out" 2> "$TMP/err" < /dev/null
+    local rc=$?
+    if [ $rc -ne 0 ] && [ $rc -lt 128 ] && [ "$(wc -l < "$TMP/err")" -eq 1 ] && grep -q error "$TMP/err" \
+        && grep -qE -- "$pat" "$TMP/err" && [ ! -s "$TMP/out" ]; then
+        ok "$name"
+    else
+        bad "$name" "rc=$rc, stderr: $(head -c 400 "$TMP/err")"
+    fi
+}
+
+if "$SM" chat-template --help > "$TMP/h" 2>&1 && grep -q "usage: smallmind chat-template" "$TMP/h" \
+    && grep -q "mistral-v3-tekken" "$TMP/h"; then ok "help"; else bad "help"; fi
+if "$SM" --help | grep -q "chat-template"; then ok "help_main_lists_it"; else bad "help_main_lists_it"; fi
+expect_error "no_messages_file" "no messages file" "$SM" chat-template --chat-template chatml
+expect_error "unknown_option" "unknown option" "$SM" chat-template --frobnicate x.json
+
+echo '[]' > "$TMP/empty.json"
+if "$SM" chat-template --chat-template chatml "$TMP/empty.json" 2> "$TMP/err" | grep -q "Jansson" \
+    || grep -q "built without Jansson" "$TMP/err"; then
+    expect_error "without_jansson_says_how" "libjansson-dev" "$SM" chat-template --chat-template chatml "$TMP/empty.json"
+    skp "chat_template" "this smallmind was built without Jansson"
+    finish
+fi
+
+J=$SHARED/refs/llamacpp/chat-templates.json
+if [ ! -e "$J" ]; then
+    skp "chat_template_fixture" "../shared is absent"
+    finish
+fi
+
+# The fixture, unpacked: the conversation as MESSAGES.json, and per case its
+# template text and llama.cpp's expected prompt.
+"$PY" - "$J" "$TMP" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1], encoding="utf-8"))
+out = sys.argv[2]
+json.dump(d["conversation"], open(out + "/conv.json", "w", encoding="utf-8"), ensure_ascii=False)
+with open(out + "/cases.txt", "w") as index:
+    for i, c in enumerate(d["cases"]):
+        open("%s/t%02d.tmpl" % (out, i), "w", encoding="utf-8", newline="").write(c["template"])
+        if c.get("expect_error"):
+            index.write("%02d error\n" % i)
+        else:
+            open("%s/t%02d.want" % (out, i), "w", encoding="utf-8", newline="").write(c["expected_output"])
+            index.write("%02d %s\n" % (i, c["name"].split(" ")[0]))
+EOF
+[ -s "$TMP/cases.txt" ] || { bad "fixture_unpacked" "python could not read $J"; finish; }
+want() { cat "$TMP/t$(awk -v n="$1" '$2 == n { print $1; exit }' "$TMP/cases.txt").want"; }
+C=$TMP/conv.json
+
+# every case of llama.cpp's test through --chat-template FILE
+n=0 good=0
+while read -r i name; do
+    n=$((n + 1))
+    if [ "$name" = error ]; then
+        "$SM" chat-template --chat-template "$TMP/t$i.tmpl" "$C" > "$TMP/o" 2> "$TMP/e"
+        if [ $? -eq 1 ] && [ ! -s "$TMP/o" ] && grep -q "not one of the built-in formats" "$TMP/e"; then
+            good=$((good + 1)); else echo "    case $i accepted: $(cat "$TMP/e")"; fi
+    else
+        "$SM" chat-template --chat-template "$TMP/t$i.tmpl" "$C" > "$TMP/o" 2> /dev/null
+        if cmp -s "$TMP/o" "$TMP/t$i.want"; then good=$((good + 1)); else echo "    case $i ($name) differs"; fi
+    fi
+done < "$TMP/cases.txt"
+if [ $n -eq 31 ] && [ $good -eq 31 ]; then ok "llamacpp_cases_by_file"; else bad "llamacpp_cases_by_file" "$good of $n"; fi
+
+# by name: the prompts llama.cpp gives for the real templates of that format
+for pair in chatml:teknium/OpenHermes-2.5-Mistral-7B llama3:Llama-3 gemma:google/gemma-7b-it phi4:phi-4 \
+            megrez:Infinigence/Megrez-3B-Instruct command-r:CohereForAI/c4ai-command-r-plus; do
+    name=${pair%%:*}
+    "$SM" chat-template --chat-template "$name" "$C" > "$TMP/o" 2> "$TMP/e"
+    if cmp -s "$TMP/o" <(want "${pair#*:}") && grep -q "template $name (by name)" "$TMP/e"; then ok "by_name_$name"
+    else bad "by_name_$name" "$(head -c 300 "$TMP/o")"; fi
+done
+# --no-assistant leaves the assistant opening off; stdin works
+"$SM" chat-template --chat-template chatml --no-assistant - < "$C" > "$TMP/o" 2> /dev/null
+opening=$(printf '<|im_start|>assistant\n' | wc -c)
+if cmp -s "$TMP/o" <(want teknium/OpenHermes-2.5-Mistral-7B | head -c -"$opening"); then ok "no_assistant_stdin"
+else bad "no_assistant_stdin"; fi
+
+# a model's own template: the phi-3 vocabulary carries Phi-3's
+P3=$SHARED/vocab/ggml-vocab-phi-3.gguf
+"$SM" chat-template -m "$P3" "$C" > "$TMP/o" 2> "$TMP/e"
+if cmp -s "$TMP/o" <(want Phi-3-mini) && grep -q "template phi3 (from the model's tokenizer.chat_template)" "$TMP/e" \
+    && ! grep -q warning "$TMP/e"; then ok "model_template_phi3"; else bad "model_template_phi3" "$(cat "$TMP/e")"; fi
+# ... and so does a model made with its vocabulary; --chat-template wins over it
+"$SM" init "$TMP/p3.gguf" --vocab-from "$P3" --dim 32 --layers 1 --heads 2 --ffn 48 2> /dev/null
+"$SM" chat-template -m "$TMP/p3.gguf" "$C" > "$TMP/o" 2> /dev/null
+if cmp -s "$TMP/o" <(want Phi-3-mini); then ok "model_template_init_vocab_from"; else bad "model_template_init_vocab_from"; fi
+"$SM" chat-template -m "$TMP/p3.gguf" --chat-template llama3 "$C" > "$TMP/o" 2> /dev/null
+if cmp -s "$TMP/o" <(want Llama-3); then ok "argument_wins_over_model"; else bad "argument_wins_over_model"; fi
+
+# no template: chatml, with a one-line warning (the built-in model, a GGUF, a llama2.c file)
+check_chatml_fallback() {
+    local name=$1 pat=$2; shift 2
+    "$SM" chat-template "$@" "$C" > "$TMP/o" 2> "$TMP/e"
+    if [ $? -eq 0 ] && cmp -s "$TMP/o" <(want teknium/OpenHermes-2.5-Mistral-7B) \
+        && [ "$(grep -c warning "$TMP/e")" -eq 1 ] && grep -q "$pat" "$TMP/e" && grep -q "template chatml" "$TMP/e"; then ok "$name"
+    else bad "$name" "$(cat "$TMP/e")"; fi
+}
+if "$SM" chat-template "$C" > /dev/null 2>&1; then
+    check_chatml_fallback "builtin_model_chatml" "no chat template"
+else
+    skp "builtin_model_chatml" "the built-in model is not beside smallmind"
+fi
+check_chatml_fallback "gguf_without_template_chatml" "no chat template" -m "$SHARED/models/stories260K.gguf"
+check_chatml_fallback "llama2c_chatml" "no chat template" -m "$SHARED/models/stories260K.bin" -z "$SHARED/models/tok512.bin"
+# a template that is recognised by no rule: chatml too, as llama-server does
+"$PY" - "$P3" "$TMP/odd.gguf" <<'EOF'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+key = b"tokenizer.chat_template"
+i = d.index(struct.pack("<Q", len(key)) + key) + 8 + len(key)
+assert struct.unpack("<I", d[i:i + 4])[0] == 8          # a string
+n = struct.unpack("<Q", d[i + 4:i + 12])[0]
+new = b"{% for m in messages %}{{ m.content }}{% endfor %}"
+open(sys.argv[2], "wb").write(d[:i + 4] + struct.pack("<Q", len(new)) + new + d[i + 12 + n:])
+EOF
+check_chatml_fallback "unrecognised_model_template_chatml" "not one of the built-in formats" -m "$TMP/odd.gguf"
+
+# bad input
+printf '[{"role": "user", "content": "a"},\n {"role": "user" "content": "b"}]' > "$TMP/bad.json"
+expect_error "bad_json_line_column" "bad.json:2:2[0-9]: invalid JSON" "$SM" chat-template --chat-template chatml "$TMP/bad.json"
+echo '[{"role": "user"}]' > "$TMP/nocontent.json"
+expect_error "missing_content" 'messages\[0\] has no "content"' "$SM" chat-template --chat-template chatml "$TMP/nocontent.json"
+echo '[{"content": "x"}]' > "$TMP/norole.json"
+expect_error "missing_role" 'messages\[0\] has no "role"' "$SM" chat-template --chat-template chatml "$TMP/norole.json"
+echo '[{"role": "user", "content": "a"}, {"role": "user", "content": 3}]' > "$TMP/num.json"
+expect_error "non_string_content" '\[1\]: "content" must be a string.*not a number' "$SM" chat-template --chat-template chatml "$TMP/num.json"
+echo '{"role": "user", "content": "a"}' > "$TMP/obj.json"
+expect_error "not_a_list" "array of messages" "$SM" chat-template --chat-template chatml "$TMP/obj.json"
+printf '[{"role": "user", "content": "bad \xc3\x28"}]' > "$TMP/utf8.json"
+expect_error "invalid_utf8" "utf8.json:1:[0-9]+: invalid JSON: unable to decode byte 0xc3" "$SM" chat-template --chat-template chatml "$TMP/utf8.json"
+printf '[{"role": "user", "content": "nul \\u0000 here"}]' > "$TMP/nul.json"
+expect_error "nul_in_string" "invalid JSON" "$SM" chat-template --chat-template chatml "$TMP/nul.json"
+expect_error "unknown_template_lists_names" "unknown chat template 'llama4'.*chatml.*llama3.*zephyr" \
+    "$SM" chat-template --chat-template llama4 "$C"
+expect_error "unrecognised_template_file" "not one of the built-in formats" \
+    "$SM" chat-template --chat-template "$TMP/t$(grep ' error$' "$TMP/cases.txt" | cut -d' ' -f1).tmpl" "$C"
+expect_error "missing_messages_file" "cannot open" "$SM" chat-template --chat-template chatml "$TMP/none.json"
+expect_error "bad_model" "cannot open|No such" "$SM" chat-template -m "$TMP/none.gguf" "$C"
+finish

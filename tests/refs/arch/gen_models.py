@@ -1,0 +1,483 @@
+#!/usr/bin/python3
+"""gen_models.py - writes small random-weight GGUF models, one per architecture
+variant of issue 12, in llama.cpp's layout, deterministically (fixed seeds,
+numpy's frozen RandomState stream), so tests can regenerate the exact files
+the reference values were recorded on.
+
+    gen_models.py OUTDIR [NAME...]          write OUTDIR/NAME.gguf (all models without NAME)
+    gen_models.py --gguf-py DIR OUTDIR ...  the same files written with llama.cpp's gguf-py (DIR/gguf-py or DIR)
+    gen_models.py --list                    names, one a line: NAME ARCH LLAMA_CPP(yes|no) SILU(yes|no)
+    gen_models.py --tokens NAME [N]         the fixed token sequence of that model (BOS first), comma-separated
+
+Layout: metadata keys and tensor names as llama.cpp's converter (convert_hf_to_gguf.py,
+gguf-py/gguf/constants.py at c392e509) writes them for each architecture; qwen3 and gemma3
+postdate that snapshot and follow the later converter (Qwen3Model: qwen2's keys plus
+key_length and per-head attn_q_norm/attn_k_norm; Gemma3Model: gemma2's keys without the
+soft-capping, rope.freq_base for the global layers, sliding_window, q/k norms). Norm weights
+are stored as llama.cpp stores them: the converter adds 1 to gemma's norm weights (HF keeps
+w - 1), so every stored norm weight here is the multiplier itself, 1 + 0.1 N(0,1).
+
+Shapes: every matrix row (ne[0]) is a multiple of 256 so that every K-quant applies.
+Weights have std 1/sqrt(fan_in), biases 0.1 N(0,1). All tensors are F32 (general.file_type 0).
+Peaked outputs: random weights alone give near-Gaussian logits whose top two differ by ~0.3
+std, which llama.cpp's own 8-bit activation rounding (~1-2 % rms) flips at ~7 % of positions;
+so the token embeddings have std 1 (0.25 for the gemma family, which multiplies them by
+sqrt(dim)) and carry through the residual stream, and an untied output matrix has rows
+0.9 x (embedding of token perm[j]) + 0.44 x noise, scaled to std 1/sqrt(dim): a bigram-like
+model whose top logit stands clear (llama.cpp's argmax then equals the float64 one on every
+file recorded). Tied models peak on the current token.
+"""
+import math
+import os
+import struct
+import sys
+import zlib
+
+import numpy as np
+
+# ---------------------------------------------------------------- vocabularies
+
+CORPUS = (
+    "the quick brown fox jumps over the lazy dog. a small model reads the words and writes them again. "
+    "in the beginning there was a tiny engine that ran every layer on the cpu, one token at a time. "
+    "numbers like 12345 and 67890 appear too, with symbols: (a+b)*c = d; x[i] != y[j]! "
+    "then the model said: hello world, this is a test of the tokenizer and of the weights. "
+    "rain falls on the green hills while the river runs to the sea under a grey sky.\n"
+)
+
+
+def _pairs_bpe(words, n_merges):
+    """Tiny deterministic BPE training: words is a list of symbol lists; returns merges."""
+    words = [list(w) for w in words]
+    merges = []
+    for _ in range(n_merges):
+        counts = {}
+        for w in words:
+            for a, b in zip(w, w[1:]):
+                counts[(a, b)] = counts.get((a, b), 0) + 1
+        if not counts:
+            break
+        best = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        merges.append(best)
+        for w in words:
+            i = 0
+            while i < len(w) - 1:
+                if (w[i], w[i + 1]) == best:
+                    w[i:i + 2] = [w[i] + w[i + 1]]
+                else:
+                    i += 1
+    return merges
+
+
+def _byte_chars():
+    """GPT-2's byte-level alphabet: printable bytes stand for themselves, the others
+    are shifted to code points 256 and up, in byte order."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + list(range(0xAE, 0xFF + 1))
+    chars, n = {}, 0
+    for b in range(256):
+        if b in keep:
+            chars[b] = chr(b)
+        else:
+            chars[b] = chr(256 + n)
+            n += 1
+    return [chars[b] for b in range(256)]
+
+
+def bpe_vocab(n_vocab, specials, pre):
+    """Byte-level BPE vocabulary (tokenizer.ggml.model = gpt2): 256 byte tokens, merges
+    learnt from CORPUS, then the special tokens (control)."""
+    bc = _byte_chars()
+    words = []
+    for i, w in enumerate(CORPUS.split(" ")):
+        text = (" " if i else "") + w
+        words.append([bc[b] for b in text.encode("utf-8")])
+    merges = _pairs_bpe(words, n_vocab - 256 - len(specials))
+    tokens = bc + [a + b for a, b in merges] + list(specials)
+    assert len(tokens) == n_vocab and len(set(tokens)) == n_vocab, "vocabulary collision"
+    types = [1] * (n_vocab - len(specials)) + [3] * len(specials)
+    kv = [("tokenizer.ggml.model", "str", "gpt2"), ("tokenizer.ggml.pre", "str", pre),
+          ("tokenizer.ggml.tokens", "arr_str", tokens), ("tokenizer.ggml.token_type", "arr_i32", types),
+          ("tokenizer.ggml.merges", "arr_str", ["%s %s" % m for m in merges])]
+    return tokens, types, kv
+
+
+def spm_vocab(n_vocab, head, tail=()):
+    """SentencePiece-style vocabulary (tokenizer.ggml.model = llama): the given leading
+    special tokens (text, type), the 256 byte tokens <0x00>..<0xFF>, pieces learnt
+    from CORPUS with '▁' for spaces, scored by merge rank, then the added tokens of
+    tail (control, score -1000, as the converter marks added special tokens)."""
+    words = [["\u2581"] + list(w) for w in CORPUS.replace("\n", " ").split(" ") if w]
+    n_pieces = n_vocab - len(head) - 256 - len(tail)
+    singles = sorted({c for w in words for c in w})
+    merges = _pairs_bpe(words, n_pieces - len(singles))
+    pieces = singles + [a + b for a, b in merges]
+    tokens = [t for t, _ in head] + ["<0x%02X>" % b for b in range(256)] + pieces + list(tail)
+    types = [ty for _, ty in head] + [6] * 256 + [1] * len(pieces) + [3] * len(tail)
+    scores = [0.0] * (len(head) + 256) + [-float(i) for i in range(len(pieces))] + [-1000.0] * len(tail)
+    assert len(tokens) == n_vocab and len(set(tokens)) == n_vocab, "vocabulary collision"
+    kv = [("tokenizer.ggml.model", "str", "llama"), ("tokenizer.ggml.pre", "str", "default"),
+          ("tokenizer.ggml.tokens", "arr_str", tokens), ("tokenizer.ggml.scores", "arr_f32", scores),
+          ("tokenizer.ggml.token_type", "arr_i32", types)]
+    return tokens, types, kv
+
+
+LLAMA_SPM_HEAD = [("<unk>", 2), ("<s>", 3), ("</s>", 3)]
+PHI3_ADDED = ["<|endoftext|>", "<|assistant|>", "<|system|>", "<|end|>", "<|user|>"]
+GEMMA_SPM_HEAD = [("<pad>", 3), ("<eos>", 3), ("<bos>", 3), ("<unk>", 2), ("<start_of_turn>", 3),
+                  ("<end_of_turn>", 3)]
+
+
+def make_vocab(kind, n_vocab):
+    """Returns (tokens, types, kv list, bos id) of one of the vocabulary kinds below."""
+    def ids(tokens, **names):
+        return [("tokenizer.ggml.%s_token_id" % k, "u32", tokens.index(v)) for k, v in names.items()]
+    if kind in ("spm", "phi3"):
+        # llama.cpp c392e509 looks up <s>, </s>, <unk> and <|endoftext|> by text when general.name
+        # names phi3, and fails to load a vocabulary without them
+        tail = PHI3_ADDED if kind == "phi3" else ()
+        tokens, types, kv = spm_vocab(n_vocab, LLAMA_SPM_HEAD, tail)
+        kv += ids(tokens, bos="<s>", eos="<|endoftext|>" if tail else "</s>", unknown="<unk>")
+        kv += [("tokenizer.ggml.add_bos_token", "bool", True), ("tokenizer.ggml.add_eos_token", "bool", False)]
+        return tokens, types, kv, tokens.index("<s>")
+    if kind == "gemma":
+        tokens, types, kv = spm_vocab(n_vocab, GEMMA_SPM_HEAD)
+        kv += ids(tokens, bos="<bos>", eos="<eos>", unknown="<unk>", padding="<pad>")
+        kv += [("tokenizer.ggml.add_bos_token", "bool", True), ("tokenizer.ggml.add_eos_token", "bool", False),
+               ("tokenizer.ggml.add_space_prefix", "bool", False)]
+        return tokens, types, kv, tokens.index("<bos>")
+    if kind == "llama3":
+        sp = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+        tokens, types, kv = bpe_vocab(n_vocab, sp, "llama-bpe")
+        kv += ids(tokens, bos="<|begin_of_text|>", eos="<|eot_id|>")
+        kv += [("tokenizer.ggml.add_bos_token", "bool", True)]
+        return tokens, types, kv, tokens.index("<|begin_of_text|>")
+    if kind == "smollm":
+        sp = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+        tokens, types, kv = bpe_vocab(n_vocab, sp, "smollm")
+        kv += ids(tokens, bos="<|im_start|>", eos="<|im_end|>", unknown="<|endoftext|>", padding="<|im_end|>")
+        return tokens, types, kv, tokens.index("<|im_start|>")
+    if kind == "qwen2":
+        sp = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+        tokens, types, kv = bpe_vocab(n_vocab, sp, "qwen2")
+        kv += ids(tokens, eos="<|im_end|>", padding="<|endoftext|>", bos="<|endoftext|>")
+        kv += [("tokenizer.ggml.add_bos_token", "bool", False)]
+        return tokens, types, kv, tokens.index("<|endoftext|>")
+    if kind in ("olmo2", "starcoder2", "gpt2"):
+        pre = {"olmo2": "dbrx", "starcoder2": "starcoder", "gpt2": "gpt-2"}[kind]
+        tokens, types, kv = bpe_vocab(n_vocab, ["<|endoftext|>"], pre)
+        kv += ids(tokens, bos="<|endoftext|>", eos="<|endoftext|>")
+        return tokens, types, kv, tokens.index("<|endoftext|>")
+    raise ValueError(kind)
+
+
+# ---------------------------------------------------------------- the models
+
+# name: architecture, hyper-parameters and options. head_dim = attention.key_length when given
+# (the converter writes key_length/value_length only when the HF config has head_dim).
+BASE = dict(dim=256, layers=2, heads=4, kv=2, ffn=512, ctx=2048, vocab=384)
+MODELS = {
+    # TinyLlama-style: SentencePiece vocab, grouped-query attention, separate output matrix
+    "llama": dict(arch="llama", vocab_kind="spm", rope_base=10000.0, eps=1e-5),
+    # SmolLM2-style: tied embeddings, 8 heads of 32, 2 KV heads (groups of 4)
+    "llama_tied": dict(arch="llama", vocab_kind="smollm", heads=8, kv=2, tied=True, rope_base=100000.0, eps=1e-5,
+                       vocab=320),
+    # Llama 3.2-style: rope_freqs.weight from the llama3 rope scaling (factor 32), tied, key_length written
+    "llama3": dict(arch="llama", vocab_kind="llama3", tied=True, rope_base=500000.0, eps=1e-5, head_dim=64,
+                   llama3_rope=dict(factor=32.0, low=1.0, high=4.0, orig=8192), ctx=131072),
+    # linear RoPE scaling (llama.rope.scaling.type/factor), multi-head attention (kv = heads)
+    "llama_linear": dict(arch="llama", vocab_kind="spm", kv=4, rope_base=10000.0, eps=1e-6,
+                         rope_linear=4.0, ctx=16384),
+    # Mistral-style sliding window: llama.attention.sliding_window = 8 (llama.cpp c392e509 ignores the key
+    # for the llama architecture, so its logits here are those of full attention)
+    "llama_swa": dict(arch="llama", vocab_kind="spm", rope_base=1000000.0, eps=1e-5, swa=8, ctx=32768),
+    # Qwen2.5-style: QKV biases, tied embeddings
+    "qwen2": dict(arch="qwen2", vocab_kind="qwen2", tied=True, rope_base=1000000.0, eps=1e-6, vocab=400),
+    # Qwen3-style: per-head q/k RMSNorm, no biases, head_dim 128 != dim/heads (q is 512 wide)
+    "qwen3": dict(arch="qwen3", vocab_kind="qwen2", head_dim=128, rope_base=1000000.0, eps=1e-6, vocab=400,
+                  ctx=40960),
+    # Phi-3-style: fused QKV and gate+up, sliding window 16 (declared as the loader requires)
+    "phi3": dict(arch="phi3", vocab_kind="phi3", rope_base=10000.0, eps=1e-5, swa=16, ctx=4096),
+    # Phi-3.5-style LongRoPE: rope_factors_long/short, attn_factor, original context 16 < n_ctx,
+    # so the long factors apply (llama.cpp picks long when the context exceeds the original one)
+    "phi3_long": dict(arch="phi3", vocab_kind="phi3", kv=4, rope_base=10000.0, eps=1e-5, swa=131072, ctx=128,
+                      longrope=dict(orig=16)),
+    # Gemma-style: one KV head (MQA), head_dim 128 (q 512 wide), GELU-gated FFN, embeddings x sqrt(dim)
+    "gemma": dict(arch="gemma", vocab_kind="gemma", kv=1, head_dim=128, eps=1e-6, ctx=8192),
+    # Gemma 2-style: 26 layers (llama.cpp c392e509 builds only 26/42/46), 8 heads of 64 (q 512 wide),
+    # even layers slide over 8 tokens, attention and final soft-capping
+    "gemma2": dict(arch="gemma2", vocab_kind="gemma", layers=26, heads=8, kv=4, head_dim=64, ffn=256, eps=1e-6,
+                   swa=8, attn_softcap=5.0, final_softcap=30.0, ctx=8192),
+    # Gemma 3-style: 6 layers = 5 local (window 10, base 10000) + 1 global (base 1e6, linear scaling 8)
+    "gemma3": dict(arch="gemma3", vocab_kind="gemma", layers=6, heads=4, kv=2, head_dim=128, eps=1e-6, swa=10,
+                   rope_base=1000000.0, rope_linear=8.0, ctx=32768),
+    # OLMo 2-style: no pre-norms, full-width q/k RMSNorm, post-attention and post-FFN norms, kv = heads
+    "olmo2": dict(arch="olmo2", vocab_kind="olmo2", kv=4, rope_base=500000.0, eps=1e-6, ctx=4096),
+    # StarCoder2-style: LayerNorm with biases, biases on q/k/v/o and the GELU FFN, tied
+    "starcoder2": dict(arch="starcoder2", vocab_kind="starcoder2", tied=True, rope_base=1000000.0, eps=1e-5,
+                       ctx=16384),
+    # GPT-2: learned positions, fused QKV with bias, LayerNorm, GELU FFN
+    "gpt2": dict(arch="gpt2", vocab_kind="gpt2", kv=4, ffn=1024, eps=1e-5, ctx=128),
+}
+# architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
+SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2"}
+# architectures llama.cpp c392e509 can run
+LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2"}
+
+
+def spec(name):
+    s = dict(BASE)
+    s.update(MODELS[name])
+    s.setdefault("head_dim", None)
+    s.setdefault("embd_std", 0.25 if s["arch"].startswith("gemma") else 1.0)
+    return s
+
+
+def seed_of(name, what):
+    return zlib.crc32(("smallmind-arch:%s:%s" % (name, what)).encode()) & 0x7FFFFFFF
+
+
+def build(name):
+    """Returns (kv list, tensor list) of one model; kv entries are (key, type, value),
+    tensors are (name, float32 array in numpy order: shape = reversed ne)."""
+    s = spec(name)
+    arch = s["arch"]
+    rs = np.random.RandomState(seed_of(name, "weights"))
+    dim, L, H, KV, FF = s["dim"], s["layers"], s["heads"], s["kv"], s["ffn"]
+    hd = s["head_dim"] or dim // H
+    qdim, kvdim = H * hd, KV * hd
+    tokens, types, vocab_kv, _ = make_vocab(s["vocab_kind"], s["vocab"])
+    V = len(tokens)
+
+    def mat(rows, cols):          # rows = ne[1] outputs, cols = ne[0] = fan_in
+        return (rs.standard_normal((rows, cols)) / math.sqrt(cols)).astype(np.float32)
+
+    def norm(n):
+        return (1.0 + 0.1 * rs.standard_normal(n)).astype(np.float32)
+
+    def bias(n):
+        return (0.1 * rs.standard_normal(n)).astype(np.float32)
+
+    a = arch + "."
+    kv = [("general.architecture", "str", arch), ("general.type", "str", "model"),
+          ("general.name", "str", "SmallMind test " + name)]
+    kv += [(a + "block_count", "u32", L), (a + "context_length", "u32", s["ctx"]),
+           (a + "embedding_length", "u32", dim), (a + "feed_forward_length", "u32", FF),
+           (a + "attention.head_count", "u32", H)]
+    if arch != "gpt2":
+        kv += [(a + "attention.head_count_kv", "u32", KV)]
+    if "rope_base" in s:
+        kv += [(a + "rope.freq_base", "f32", s["rope_base"])]
+    if arch in ("starcoder2", "gpt2"):
+        kv += [(a + "attention.layer_norm_epsilon", "f32", s["eps"])]
+    else:
+        kv += [(a + "attention.layer_norm_rms_epsilon", "f32", s["eps"])]
+    if s["head_dim"]:
+        kv += [(a + "attention.key_length", "u32", hd), (a + "attention.value_length", "u32", hd)]
+    if arch == "llama":
+        kv += [(a + "vocab_size", "u32", V), (a + "rope.dimension_count", "u32", hd)]
+        if "rope_linear" in s:
+            kv += [(a + "rope.scaling.type", "str", "linear"), (a + "rope.scaling.factor", "f32", s["rope_linear"])]
+        if "swa" in s:
+            kv += [(a + "attention.sliding_window", "u32", s["swa"])]
+    if arch == "phi3":
+        kv += [(a + "rope.scaling.original_context_length", "u32", s.get("longrope", {}).get("orig", s["ctx"])),
+               (a + "rope.dimension_count", "u32", hd)]
+        kv += [(a + "attention.sliding_window", "u32", s["swa"])]
+        if "longrope" in s:
+            scale = s["ctx"] / s["longrope"]["orig"]
+            attn_factor = math.sqrt(1 + math.log(scale) / math.log(s["longrope"]["orig"]))
+            kv += [(a + "rope.scaling.attn_factor", "f32", attn_factor)]
+    if arch == "gemma2":
+        kv += [(a + "attn_logit_softcapping", "f32", s["attn_softcap"]),
+               (a + "final_logit_softcapping", "f32", s["final_softcap"]),
+               (a + "attention.sliding_window", "u32", s["swa"])]
+    if arch == "gemma3":
+        kv += [(a + "attention.sliding_window", "u32", s["swa"]),
+               (a + "rope.scaling.type", "str", "linear"), (a + "rope.scaling.factor", "f32", s["rope_linear"])]
+    kv += [("general.file_type", "u32", 0), ("general.quantization_version", "u32", 2)]
+    kv += vocab_kv
+
+    t = []
+    es = s["embd_std"]
+    embd = (es * rs.standard_normal((V, dim))).astype(np.float32)
+    t.append(("token_embd.weight", embd))
+    if arch == "gpt2":
+        t.append(("position_embd.weight", (0.25 * es * rs.standard_normal((s["ctx"], dim))).astype(np.float32)))
+    if "llama3_rope" in s:
+        r = s["llama3_rope"]
+        freqs = s["rope_base"] ** (-np.arange(0, hd, 2, dtype=np.float64) / hd)
+        lo_wl, hi_wl = r["orig"] / r["low"], r["orig"] / r["high"]
+        f = []
+        for fr in freqs:       # the llama3 rule, as convert_hf_to_gguf.py's LlamaModel computes rope_freqs
+            wl = 2 * math.pi / fr
+            if wl < hi_wl:
+                f.append(1.0)
+            elif wl > lo_wl:
+                f.append(r["factor"])
+            else:
+                sm = (r["orig"] / wl - r["low"]) / (r["high"] - r["low"])
+                f.append(1 / ((1 - sm) / r["factor"] + sm))
+        t.append(("rope_freqs.weight", np.array(f, dtype=np.float32)))
+    if "longrope" in s:
+        t.append(("rope_factors_long.weight", (1.0 + 3.0 * rs.random_sample(hd // 2)).astype(np.float32)))
+        t.append(("rope_factors_short.weight", (1.0 + 0.2 * rs.random_sample(hd // 2)).astype(np.float32)))
+    for i in range(L):
+        p = "blk.%d." % i
+        if arch != "olmo2":
+            t.append((p + "attn_norm.weight", norm(dim)))
+            if arch in ("starcoder2", "gpt2"):
+                t.append((p + "attn_norm.bias", bias(dim)))
+        if arch in ("phi3", "gpt2"):
+            t.append((p + "attn_qkv.weight", mat(qdim + 2 * kvdim, dim)))
+            if arch == "gpt2":
+                t.append((p + "attn_qkv.bias", bias(qdim + 2 * kvdim)))
+        else:
+            t.append((p + "attn_q.weight", mat(qdim, dim)))
+            t.append((p + "attn_k.weight", mat(kvdim, dim)))
+            t.append((p + "attn_v.weight", mat(kvdim, dim)))
+            if arch in ("qwen2", "starcoder2"):
+                t += [(p + "attn_q.bias", bias(qdim)), (p + "attn_k.bias", bias(kvdim)), (p + "attn_v.bias", bias(kvdim))]
+            if arch in ("qwen3", "gemma3"):
+                t += [(p + "attn_q_norm.weight", norm(hd)), (p + "attn_k_norm.weight", norm(hd))]
+            if arch == "olmo2":
+                t += [(p + "attn_q_norm.weight", norm(qdim)), (p + "attn_k_norm.weight", norm(kvdim))]
+        t.append((p + "attn_output.weight", mat(dim, qdim)))
+        if arch in ("starcoder2", "gpt2"):
+            t.append((p + "attn_output.bias", bias(dim)))
+        if arch in ("gemma2", "gemma3", "olmo2"):
+            t.append((p + "post_attention_norm.weight", norm(dim)))
+        if arch != "olmo2":
+            t.append((p + "ffn_norm.weight", norm(dim)))
+            if arch in ("starcoder2", "gpt2"):
+                t.append((p + "ffn_norm.bias", bias(dim)))
+        if arch == "phi3":
+            t.append((p + "ffn_up.weight", mat(2 * FF, dim)))
+        elif arch in ("starcoder2", "gpt2"):
+            t += [(p + "ffn_up.weight", mat(FF, dim)), (p + "ffn_up.bias", bias(FF))]
+        else:
+            t += [(p + "ffn_gate.weight", mat(FF, dim)), (p + "ffn_up.weight", mat(FF, dim))]
+        t.append((p + "ffn_down.weight", mat(dim, FF)))
+        if arch in ("starcoder2", "gpt2"):
+            t.append((p + "ffn_down.bias", bias(dim)))
+        if arch in ("gemma2", "gemma3", "olmo2"):
+            t.append((p + "post_ffw_norm.weight", norm(dim)))
+    t.append(("output_norm.weight", norm(dim)))
+    if arch in ("starcoder2", "gpt2"):
+        t.append(("output_norm.bias", bias(dim)))
+    if not s.get("tied") and arch not in ("gemma", "gemma2"):
+        # a bigram-like output: row j leans on the embedding of token perm[j] (std 1/sqrt(dim) still)
+        perm = rs.permutation(V)
+        out = (0.9 / es) * embd[perm].astype(np.float64) + math.sqrt(1 - 0.81) * rs.standard_normal((V, dim))
+        t.append(("output.weight", (out / math.sqrt(dim)).astype(np.float32)))
+    return kv, t
+
+
+def token_sequence(name, n=32):
+    """BOS, then n - 1 ids drawn from the ordinary (type 1 or byte) tokens."""
+    s = spec(name)
+    tokens, types, _, bos = make_vocab(s["vocab_kind"], s["vocab"])
+    ordinary = [i for i, ty in enumerate(types) if ty in (1, 6)]
+    rs = np.random.RandomState(seed_of(name, "tokens"))
+    return [bos] + [ordinary[j] for j in rs.randint(0, len(ordinary), n - 1)]
+
+
+# ---------------------------------------------------------------- GGUF writers
+
+_VT = {"u8": 0, "i8": 1, "u16": 2, "i16": 3, "u32": 4, "i32": 5, "f32": 6, "bool": 7, "str": 8, "arr": 9,
+       "u64": 10, "i64": 11, "f64": 12}
+_FMT = {"u32": "<I", "i32": "<i", "f32": "<f", "bool": "<?", "u64": "<Q", "f64": "<d"}
+ALIGN = 32
+
+
+def _str(s):
+    b = s.encode("utf-8")
+    return struct.pack("<Q", len(b)) + b
+
+
+def _value(ty, v):
+    if ty == "str":
+        return _str(v)
+    if ty.startswith("arr_"):
+        et = ty[4:]
+        out = struct.pack("<IQ", _VT[et], len(v))
+        if et == "str":
+            return out + b"".join(_str(x) for x in v)
+        return out + np.asarray(v, dtype={"i32": "<i4", "f32": "<f4"}[et]).tobytes()
+    return struct.pack(_FMT[ty], v)
+
+
+def write_gguf(path, kv, tensors):
+    """SmallMind's own GGUF v3 writer (the container of ggml's docs/gguf.md): header,
+    metadata in order, tensor infos, data aligned to 32 bytes, each tensor padded to 32."""
+    out = bytearray(b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kv)))
+    for key, ty, v in kv:
+        out += _str(key) + struct.pack("<I", _VT["arr" if ty.startswith("arr_") else ty]) + _value(ty, v)
+    off = 0
+    for name, arr in tensors:
+        out += _str(name) + struct.pack("<I", arr.ndim) + b"".join(struct.pack("<Q", d) for d in reversed(arr.shape))
+        out += struct.pack("<IQ", 0, off)          # F32
+        off += (arr.nbytes + ALIGN - 1) // ALIGN * ALIGN
+    out += bytes(-len(out) % ALIGN)
+    with open(path, "wb") as f:
+        f.write(out)
+        for _, arr in tensors:
+            data = np.ascontiguousarray(arr, dtype="<f4").tobytes()
+            f.write(data + bytes(-len(data) % ALIGN))
+
+
+def write_gguf_py(path, kv, tensors, gguf_py):
+    """The same file written with llama.cpp's gguf-py (for the cross-check)."""
+    sys.path.insert(0, gguf_py)
+    import gguf
+    VT = gguf.GGUFValueType
+    types = {"u32": VT.UINT32, "i32": VT.INT32, "f32": VT.FLOAT32, "bool": VT.BOOL, "str": VT.STRING}
+    w = gguf.GGUFWriter(path, kv[0][2])
+    for key, ty, v in kv[1:]:
+        if ty.startswith("arr_"):
+            w.add_array(key, [float(x) for x in v] if ty == "arr_f32" else list(v))
+        else:
+            w.add_key_value(key, v, types[ty])
+    for name, arr in tensors:
+        w.add_tensor(name, arr)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def main(argv):
+    gguf_py = None
+    if "--list" in argv:
+        for n in MODELS:
+            a = MODELS[n]["arch"]
+            print(n, a, "yes" if a in LLAMA_CPP_ARCHS else "no", "yes" if a in SILU_ARCHS else "no")
+        return 0
+    if argv and argv[0] == "--tokens":
+        n = int(argv[2]) if len(argv) > 2 else 32
+        print(",".join(str(x) for x in token_sequence(argv[1], n)))
+        return 0
+    if len(argv) >= 2 and argv[0] == "--gguf-py":
+        gguf_py = argv[1]
+        if not gguf_py.rstrip("/").endswith("gguf-py"):
+            gguf_py = gguf_py.rstrip("/") + "/gguf-py"
+        argv = argv[2:]
+    if not argv or argv[0].startswith("-"):
+        print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
+        return 2
+    outdir, names = argv[0], argv[1:] or list(MODELS)
+    os.makedirs(outdir, exist_ok=True)
+    for n in names:
+        if n not in MODELS:
+            print("gen_models.py: unknown model '%s' (known: %s)" % (n, " ".join(MODELS)), file=sys.stderr)
+            return 2
+        kv, tensors = build(n)
+        path = "%s/%s.gguf" % (outdir, n)
+        if gguf_py:
+            write_gguf_py(path, kv, tensors, gguf_py)
+        else:
+            write_gguf(path, kv, tensors)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,276 @@
+#!/usr/bin/python3
+"""Independent float64 PyTorch reference for every architecture of issue 12:
+llama (grouped-query attention, tied embeddings, linear RoPE scaling, Llama 3
+rope_freqs, a sliding window when the file declares llama.attention.sliding_window),
+qwen2, qwen3, phi3, gemma, gemma2, gemma3, olmo2, starcoder2 and gpt2, on the
+weights of the file dequantized to float64 (tests/gguf_numpy.py), so the same
+code gives "float64 logits from the same file's dequantized weights" for any
+weight type.
+
+    torch_arch.py MODEL TOKENS_CSV LOGITS [LOGITS...]   compare float32 logits files
+        (n_tokens x n_vocab, as written by tests/tools/dump_logits.c) with the reference:
+        prints the worst max|d|/max|ref| and exits 1 above 1e-4 (tests/torch_ref.py's contract)
+    torch_arch.py --out OUT.f64 [--n-ctx N] [--no-swa] MODEL TOKENS_CSV
+        writes the reference logits as raw float64
+
+What each architecture computes was taken from llama.cpp c392e509 (src/llama.cpp's
+build_llama/build_qwen2/build_phi3/build_gemma/build_gemma2/build_olmo2/build_starcoder2/
+build_gpt2, llm_build_norm/ffn/kqv, src/llama-model.cpp's hyper-parameters,
+src/llama-context.cpp's masks, ggml's rope), except:
+  - qwen3 (not in that snapshot): Hugging Face transformers' modeling_qwen3.py -- q_norm and
+    k_norm are RMSNorms over each head's head_dim values, applied before RoPE (rotate_half, i.e.
+    NEOX pairs), attention scale head_dim^-0.5, no biases, SiLU-gated MLP;
+  - gemma3 (not in that snapshot): modeling_gemma3.py -- Gemma3RMSNorm multiplies by (1 + w),
+    and GGUF stores 1 + w (the converter adds 1), so the stored weight is the multiplier; layer i
+    is local (sliding window, RoPE base rope_local_base_freq = 10000, no scaling) unless
+    (i + 1) % 6 == 0 (global: rope.freq_base and the linear rope.scaling); per-head q/k norms
+    before RoPE; pre- and post-norms around attention and FFN; GELU(tanh)-gated FFN; embeddings
+    x sqrt(dim). HF scales queries by query_pre_attn_scalar^-0.5, which GGUF does not store;
+    llama.cpp's later gemma3 support uses 1/sqrt(key_length), or 1/sqrt(dim/heads) for the
+    62-layer 27B, which equals query_pre_attn_scalar for every released Gemma 3: that rule is used.
+  - the llama sliding window: llama.cpp c392e509 ignores llama.attention.sliding_window; here it
+    means what it means for Mistral (and what phi3/gemma2 use in llama.cpp): a query at position p
+    attends to keys at positions p - window < k <= p. --no-swa turns it off (llama.cpp's behaviour).
+Facts of that snapshot this follows: RoPE "norm" (pairs 2i, 2i+1) for llama, "neox" (pairs i,
+i + n_rot/2) for the others; gemma2 queries scaled by 1/sqrt(key_length) unless 46 layers
+(1/sqrt(dim/heads)), attention soft-capping tanh(s/c)*c after that scaling, even layers local;
+phi3 uses rope_factors_long when the context exceeds rope.scaling.original_context_length
+(else the short ones) and multiplies cos and sin by rope.scaling.attn_factor; olmo2's q/k norms
+span the whole q and k vectors; GELU is the tanh approximation everywhere.
+"""
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gguf_numpy import dequantize, read_gguf  # noqa: E402
+
+
+def load(path):
+    meta, tensors = read_gguf(path)
+    W = {n: torch.from_numpy(dequantize(t)) for n, t in tensors.items()}
+    return meta, W
+
+
+def rms_norm(x, w, eps):
+    return x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps) * w
+
+
+def layer_norm(x, w, b, eps):
+    mu = x.mean(-1, keepdim=True)
+    var = ((x - mu) ** 2).mean(-1, keepdim=True)
+    return (x - mu) / torch.sqrt(var + eps) * w + b
+
+
+def gelu(x):
+    return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def rope(x, n_head, hd, n_rot, base, neox, freq_scale=1.0, factors=None, mscale=1.0):
+    """x: (T, n_head*hd) -> rotated; positions 0..T-1."""
+    T = x.shape[0]
+    x = x.reshape(T, n_head, hd).clone()
+    i = torch.arange(n_rot // 2, dtype=torch.float64)
+    theta = base ** (-2.0 * i / n_rot) * freq_scale
+    if factors is not None:
+        theta = theta / factors
+    ang = torch.arange(T, dtype=torch.float64)[:, None] * theta[None, :]
+    c, s = (torch.cos(ang) * mscale)[:, None, :], (torch.sin(ang) * mscale)[:, None, :]
+    if neox:
+        ia, ib = torch.arange(n_rot // 2), torch.arange(n_rot // 2) + n_rot // 2
+    else:
+        ia, ib = torch.arange(0, n_rot, 2), torch.arange(1, n_rot, 2)
+    a, b = x[:, :, ia].clone(), x[:, :, ib].clone()
+    x[:, :, ia] = a * c - b * s
+    x[:, :, ib] = a * s + b * c
+    return x.reshape(T, n_head * hd)
+
+
+def attention(q, k, v, n_head, n_kv, hd, scale, window=0, softcap=0.0):
+    """Causal attention; window > 0 masks keys with p_q - p_k >= window."""
+    T = q.shape[0]
+    q = q.reshape(T, n_head, hd).transpose(0, 1)
+    k = k.reshape(T, n_kv, hd).transpose(0, 1).repeat_interleave(n_head // n_kv, dim=0)
+    v = v.reshape(T, n_kv, hd).transpose(0, 1).repeat_interleave(n_head // n_kv, dim=0)
+    s = (q @ k.transpose(1, 2)) * scale
+    if softcap:
+        s = torch.tanh(s / softcap) * softcap
+    pq = torch.arange(T)[:, None]
+    pk = torch.arange(T)[None, :]
+    masked = pk > pq
+    if window:
+        masked = masked | (pq - pk >= window)
+    s = s.masked_fill(masked, float("-inf"))
+    return (torch.softmax(s, dim=-1) @ v).transpose(0, 1).reshape(T, n_head * hd)
+
+
+class Hparams:
+    def __init__(self, meta):
+        self.m = meta
+        self.arch = meta["general.architecture"]
+
+    def get(self, key, default=None):
+        return self.m.get(self.arch + "." + key, default)
+
+
+def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
+    """Float64 logits (len(toks) x n_vocab) of the model in meta/W for the token ids toks.
+    n_ctx is the context size the engine runs with (phi3's long/short RoPE factors depend
+    on it, as in llama.cpp); it defaults to len(toks)."""
+    hp = Hparams(meta)
+    arch = hp.arch
+    T = len(toks)
+    n_ctx = n_ctx or T
+    dim = hp.get("embedding_length")
+    L = hp.get("block_count")
+    H = hp.get("attention.head_count")
+    KV = hp.get("attention.head_count_kv", H)
+    hd = hp.get("attention.key_length", dim // H)
+    n_rot = hp.get("rope.dimension_count", hd)
+    base = hp.get("rope.freq_base", 10000.0)
+    rms_eps = hp.get("attention.layer_norm_rms_epsilon", 1e-5)
+    ln_eps = hp.get("attention.layer_norm_epsilon", 1e-5)
+    freq_scale = 1.0
+    scaling = hp.get("rope.scaling.type", "linear")
+    if scaling not in ("linear", "none"):
+        raise ValueError("rope scaling type '%s' is not implemented by this reference" % scaling)
+    if scaling == "linear" and hp.get("rope.scaling.factor"):
+        freq_scale = 1.0 / hp.get("rope.scaling.factor")
+    mscale = hp.get("rope.scaling.attn_factor", 1.0)
+    neox = arch != "llama"
+    toks = torch.tensor(toks)
+    out_w = W.get("output.weight", W["token_embd.weight"])
+
+    def w(name, i=None):
+        return W[name if i is None else "blk.%d.%s" % (i, name)]
+
+    def lin(x, name, i):
+        y = x @ w(name + ".weight", i).T
+        key = "blk.%d.%s.bias" % (i, name)
+        return y + W[key] if key in W else y
+
+    x = W["token_embd.weight"][toks]
+    if arch in ("gemma", "gemma2", "gemma3"):
+        x = x * math.sqrt(dim)
+    if arch == "gpt2":
+        x = x + W["position_embd.weight"][:T]
+
+    # per-layer attention parameters
+    factors = W.get("rope_freqs.weight")
+    if arch == "phi3" and "rope_factors_long.weight" in W:
+        orig = hp.get("rope.scaling.original_context_length", hp.get("context_length"))
+        factors = W["rope_factors_long.weight" if n_ctx > orig else "rope_factors_short.weight"]
+    window = hp.get("attention.sliding_window", 0) if use_swa else 0
+
+    for i in range(L):
+        # ---- attention input
+        if arch in ("starcoder2", "gpt2"):
+            h = layer_norm(x, w("attn_norm.weight", i), w("attn_norm.bias", i), ln_eps)
+        elif arch == "olmo2":
+            h = x
+        else:
+            h = rms_norm(x, w("attn_norm.weight", i), rms_eps)
+        if "blk.%d.attn_qkv.weight" % i in W:
+            qkv = lin(h, "attn_qkv", i)
+            q, k, v = qkv[:, :H * hd], qkv[:, H * hd:H * hd + KV * hd], qkv[:, H * hd + KV * hd:]
+        else:
+            q, k, v = lin(h, "attn_q", i), lin(h, "attn_k", i), lin(h, "attn_v", i)
+        if arch == "olmo2":                       # whole-vector q/k RMSNorm
+            q = rms_norm(q, w("attn_q_norm.weight", i), rms_eps)
+            k = rms_norm(k, w("attn_k_norm.weight", i), rms_eps)
+        if arch in ("qwen3", "gemma3"):           # per-head q/k RMSNorm
+            q = rms_norm(q.reshape(T, H, hd), w("attn_q_norm.weight", i), rms_eps).reshape(T, H * hd)
+            k = rms_norm(k.reshape(T, KV, hd), w("attn_k_norm.weight", i), rms_eps).reshape(T, KV * hd)
+        # ---- positions, scale, window of this layer
+        layer_base, layer_scale, layer_window = base, freq_scale, window
+        if arch == "gemma2":
+            layer_window = window if i % 2 == 0 else 0
+        if arch == "gemma3":
+            local = (i + 1) % 6 != 0
+            layer_window = window if local else 0
+            if local:
+                layer_base, layer_scale = 10000.0, 1.0
+        if arch != "gpt2":
+            q = rope(q, H, hd, n_rot, layer_base, neox, layer_scale, factors, mscale)
+            k = rope(k, KV, hd, n_rot, layer_base, neox, layer_scale, factors, mscale)
+        scale = 1.0 / math.sqrt(hd)
+        if (arch == "gemma2" and L == 46) or (arch == "gemma3" and L == 62):
+            scale = 1.0 / math.sqrt(dim / H)
+        softcap = hp.get("attn_logit_softcapping", 50.0) if arch == "gemma2" else 0.0
+        a = attention(q, k, v, H, KV, hd, scale, layer_window, softcap)
+        a = lin(a, "attn_output", i)
+        if arch in ("gemma2", "gemma3", "olmo2"):
+            a = rms_norm(a, w("post_attention_norm.weight", i), rms_eps)
+        x = x + a
+        # ---- feed-forward
+        if arch in ("starcoder2", "gpt2"):
+            h = layer_norm(x, w("ffn_norm.weight", i), w("ffn_norm.bias", i), ln_eps)
+            f = lin(gelu(lin(h, "ffn_up", i)), "ffn_down", i)
+        else:
+            h = x if arch == "olmo2" else rms_norm(x, w("ffn_norm.weight", i), rms_eps)
+            if arch == "phi3":                     # fused gate (first half) and up (second half)
+                gu = lin(h, "ffn_up", i)
+                n_ff = gu.shape[1] // 2
+                g = F.silu(gu[:, :n_ff]) * gu[:, n_ff:]
+            else:
+                act = gelu if arch in ("gemma", "gemma2", "gemma3") else F.silu
+                g = act(lin(h, "ffn_gate", i)) * lin(h, "ffn_up", i)
+            f = lin(g, "ffn_down", i)
+            if arch in ("gemma2", "gemma3", "olmo2"):
+                f = rms_norm(f, w("post_ffw_norm.weight", i), rms_eps)
+        x = x + f
+    if arch in ("starcoder2", "gpt2"):
+        x = layer_norm(x, W["output_norm.weight"], W["output_norm.bias"], ln_eps)
+    else:
+        x = rms_norm(x, W["output_norm.weight"], rms_eps)
+    logits = x @ out_w.T
+    cap = hp.get("final_logit_softcapping", 30.0 if arch == "gemma2" else 0.0)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits
+
+
+def reference(path, toks, n_ctx=None, use_swa=True):
+    meta, W = load(path)
+    with torch.no_grad():
+        return model_logits(meta, W, toks, n_ctx, use_swa).numpy()
+
+
+def main(argv):
+    out, n_ctx, use_swa = None, None, True
+    while argv and argv[0].startswith("--"):
+        if argv[0] == "--out":
+            out, argv = argv[1], argv[2:]
+        elif argv[0] == "--n-ctx":
+            n_ctx, argv = int(argv[1]), argv[2:]
+        elif argv[0] == "--no-swa":
+            use_swa, argv = False, argv[1:]
+        else:
+            print("torch_arch.py: unknown option %s" % argv[0], file=sys.stderr)
+            return 2
+    if len(argv) < 2 or (out is None and len(argv) < 3):
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        return 2
+    path, toks = argv[0], [int(t) for t in argv[1].split(",")]
+    ref = reference(path, toks, n_ctx, use_swa)
+    if out:
+        ref.astype("<f8").tofile(out)
+        return 0
+    worst = 0.0
+    for f in argv[2:]:
+        got = np.fromfile(f, dtype=np.float32).reshape(ref.shape)
+        err = float(np.max(np.abs(got - ref)) / np.max(np.abs(ref)))
+        worst = max(worst, err)
+        if err > 1e-4:
+            print("%s %s: max|d|/max|ref| = %.2e" % (os.path.basename(path), os.path.basename(f), err))
+    print("%s: worst max|d|/max|ref| = %.2e over %d files, %d positions x %d"
+          % (os.path.basename(path), worst, len(argv) - 2, *ref.shape))
+    return 0 if worst <= 1e-4 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
