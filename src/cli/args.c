@@ -69,15 +69,17 @@ int parse_float(const cli_args *a, const char *flag, const char *s, double lo, d
 }
 
 /* The file is opened with O_NONBLOCK and checked before anything is read:
- * a FIFO or a device is refused at once instead of blocking for a writer. */
+ * a FIFO or a device is refused at once instead of blocking for a writer.
+ * Standard input, asked for by name (/dev/stdin), is read as it is. */
 char *read_text_file(const char *cmd, const char *path, size_t max, size_t *len) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int is_stdin = !strcmp(path, "/dev/stdin");
+    int fd = is_stdin ? dup(0) : open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         cli_error(cmd, "cannot open '%s': %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (!is_stdin && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
         int e = errno;
         if (S_ISDIR(st.st_mode)) cli_error(cmd, "'%s' is a directory, not a file", path);
         else if (S_ISFIFO(st.st_mode)) cli_error(cmd, "'%s' is a FIFO, not a regular file", path);
@@ -88,7 +90,7 @@ char *read_text_file(const char *cmd, const char *path, size_t max, size_t *len)
         close(fd);
         return NULL;
     }
-    (void)fcntl(fd, F_SETFL, 0);   /* a regular file: plain blocking reads */
+    if (!is_stdin) (void)fcntl(fd, F_SETFL, 0);   /* a regular file: plain blocking reads */
     char *buf = malloc(max + 1);
     if (!buf) {
         close(fd);
