@@ -178,19 +178,25 @@ else
 fi
 
 # 6: a checkpoint write killed by SIGKILL leaves its temporary file; the next
-#    run with that checkpoint path removes it and says so
+#    run with that checkpoint path removes it and says so. One-token batches
+#    make the 10 MB checkpoint write most of each step; the watch is a busy
+#    loop of shell builtins (no fork), so it catches the write even when the
+#    trainer runs under the sanitizers.
 mkdir -p "$TMP/kill"
-"$SM" train --data "$TMP/corpus.txt" --out "$TMP/kill/m.gguf" --dim 128 --layers 4 --heads 4 --batch 2 --seq 16 --steps 100000 \
-    --checkpoint-every 1 --checkpoint "$TMP/kill/k.ckpt" --eval-every 0 -t 1 2> /dev/null &
-pid=$!
-caught=0
-for i in $(seq 1 1500); do
-    if ls "$TMP/kill" | grep -q "^k.ckpt.tmp"; then kill -9 $pid 2> /dev/null; caught=1; break; fi
-    sleep 0.005
+caught=0 left=
+for attempt in 1 2 3 4 5; do
+    "$SM" train --data "$TMP/corpus.txt" --out "$TMP/kill/m.gguf" --dim 128 --layers 4 --heads 4 --batch 1 --seq 2 \
+        --steps 100000 --checkpoint-every 1 --checkpoint "$TMP/kill/k.ckpt" --eval-every 0 -t 1 2> /dev/null &
+    pid=$!
+    deadline=$((SECONDS + 60))
+    while [ $SECONDS -lt $deadline ] && kill -0 $pid 2> /dev/null; do
+        if compgen -G "$TMP/kill/k.ckpt.tmp*" > /dev/null; then kill -9 $pid 2> /dev/null; caught=1; break; fi
+    done
+    kill -9 $pid 2> /dev/null
+    wait $pid 2> /dev/null
+    left=$(ls "$TMP/kill" | grep "^k.ckpt.tmp")
+    [ -n "$left" ] && break   # else the rename won the race: again
 done
-kill -9 $pid 2> /dev/null
-wait $pid 2> /dev/null
-left=$(ls "$TMP/kill" | grep "^k.ckpt.tmp")
 if [ $caught -eq 1 ] && [ -n "$left" ]; then
     "$SM" train "${tiny[@]}" --steps 1 --out "$TMP/kill/m2.gguf" --checkpoint-every 1 --checkpoint "$TMP/kill/k.ckpt" > /dev/null 2> "$TMP/err"
     if grep -q "removed '$TMP/kill/$left'" "$TMP/err" && ! ls "$TMP/kill" | grep -q "^k.ckpt.tmp"; then
