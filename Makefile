@@ -44,13 +44,22 @@ endif
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+# The unit tests of src/json (JSON Schema -> grammar) need Jansson: with it,
+# they are compiled with SM_HAVE_JANSSON and linked with src/json as an
+# archive (so only the objects they use are pulled in).
+ifeq ($(HAVE_JANSSON),1)
+JSON_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/json/*.c))
+JSON_LIB := $(BUILD)/libsmallmind_json.a
+TEST_DEFS := -DSM_HAVE_JANSSON
+TEST_LIBS := $(shell pkg-config --libs jansson)
+endif
 DEPS    := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
 STATIC  := $(BUILD)/libsmallmind.a
 SHARED  := $(BUILD)/libsmallmind.so
 CLI     := $(BUILD)/smallmind
 UNIT    := $(BUILD)/unit_tests
-TOOLS   := $(BUILD)/dump_logits $(BUILD)/grad_dump $(BUILD)/greedy_ids
+TOOLS   := $(BUILD)/dump_logits $(BUILD)/grad_dump $(BUILD)/greedy_ids $(BUILD)/smallmind_slow_gelu
 
 # The unit tests count every allocation the library makes by wrapping the
 # allocator at link time; this works under the sanitizers too.
@@ -89,10 +98,17 @@ smallmind: $(CLI)
 
 $(TEST_OBJ): ALL_CFLAGS += $(TEST_DEFS)
 
-# The unit tests also check the command's profile section writer.
-UNIT_CLI_OBJ := $(BUILD)/src/cli/profile_sections.o
-$(UNIT): $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC)
-	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC) $(TEST_LIBS) $(LDLIBS) $(WRAP)
+ifeq ($(HAVE_JANSSON),1)
+$(JSON_LIB): $(JSON_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+endif
+
+# The unit tests also check the command's profile section writer and its
+# robust per-run step times.
+UNIT_CLI_OBJ := $(BUILD)/src/cli/profile_sections.o $(BUILD)/src/cli/profile_runs.o
+$(UNIT): $(TEST_OBJ) $(UNIT_CLI_OBJ) $(JSON_LIB) $(STATIC)
+	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(JSON_LIB) $(STATIC) $(TEST_LIBS) $(LDLIBS) $(WRAP)
 
 $(BUILD)/dump_logits: tests/tools/dump_logits.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
@@ -102,6 +118,16 @@ $(BUILD)/grad_dump: tests/tools/grad_dump.c $(STATIC)
 
 $(BUILD)/greedy_ids: tests/tools/greedy_ids.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
+# The command again with one kernel (GELU) made 20 % slower by link-time
+# wrapping (tests/tools/slow_gelu.c), for the comparison test in
+# tests/profile_tools_test.sh; the library has no test hook.
+SLOW_WRAP := -Wl,--wrap=sm_gelu
+ifeq ($(shell $(CC) -dumpmachine | cut -d- -f1),x86_64)
+SLOW_WRAP := $(SLOW_WRAP),--wrap=sm_gelu_avx2,--wrap=sm_gelu_avx512
+endif
+$(BUILD)/smallmind_slow_gelu: $(CLI_OBJ) tests/tools/slow_gelu.c $(STATIC)
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) tests/tools/slow_gelu.c $(STATIC) $(CLI_LIBS) $(LDLIBS) $(SLOW_WRAP)
 
 # `make test` first installs the Debian packages the suite uses
 # (scripts/install_deps.sh: as root, with apt-get; otherwise it says what is
@@ -117,16 +143,31 @@ test-suite: $(CLI) smallmind $(STATIC) $(SHARED) $(UNIT) $(TOOLS)
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 sanitize:
-	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/smallmind build-san/libsmallmind.so build-san/unit_tests build-san/dump_logits build-san/grad_dump build-san/greedy_ids
+	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/smallmind build-san/libsmallmind.so build-san/unit_tests build-san/dump_logits build-san/grad_dump build-san/greedy_ids build-san/smallmind_slow_gelu
 	@BUILD=build-san CC="$(CC)" CFLAGS="$(SAN_FLAGS)" ASAN_OPTIONS=detect_leaks=1 bash tests/run.sh
 
 FUZZ_CC    ?= clang
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc
 FUZZERS    := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+# The JSON Schema converter's target needs Jansson and src/json's converter.
+SCHEMA_SRC := src/json/json_schema.c $(wildcard src/json/schema_*.c)
+ifneq ($(HAVE_JANSSON),1)
+FUZZERS    := $(filter-out build-fuzz/fuzz_json_schema,$(FUZZERS))
+endif
+ifneq ($(HAVE_JANSSON),1)
+FUZZERS    := $(filter-out build-fuzz/fuzz_profile_json,$(FUZZERS))
+endif
 fuzz: $(FUZZERS)
+# The profile report reader is the command's (src/json, Jansson).
+build-fuzz/fuzz_profile_json: tests/fuzz/fuzz_profile_json.c src/json/profile_read.c $(LIB_SRC)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< src/json/profile_read.c $(LIB_SRC) -ljansson -lm -lpthread
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) -lm -lpthread
+build-fuzz/fuzz_json_schema: tests/fuzz/fuzz_json_schema.c $(LIB_SRC) $(SCHEMA_SRC)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DSM_HAVE_JANSSON -o $@ $< $(LIB_SRC) $(SCHEMA_SRC) $(shell pkg-config --libs jansson) -lm -lpthread
 
 # The AArch64 (NEON) kernels, built with Debian's cross compiler and run
 # under qemu-user: the kernel tests compare them with the scalar reference.
@@ -136,7 +177,7 @@ cross-test:
 	$(MAKE) BUILD=build-aarch64 CC=$(CROSS_CC) CFLAGS="-O2 -g" HAVE_JANSSON= build-aarch64/unit_tests_static
 	$(QEMU) -L /usr/aarch64-linux-gnu build-aarch64/unit_tests_static simd fp16 quantize kernel_selection \
 		matvec_f32_and_f16 norm_softmax regex utf8 gguf_every gguf_hostile gguf_writer profiler_synthetic \
-		legacy_
+		legacy_ types_k
 
 $(BUILD)/unit_tests_static: $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC)
 	$(CC) $(CFLAGS) -static -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC) $(TEST_LIBS) $(LDLIBS) $(WRAP)

@@ -103,10 +103,14 @@ sm_init_params sm_init_default_params(void);
 sm_status sm_model_init_file(const sm_init_params *params, const char *path, sm_error *err);
 
 /* Writes a copy of a GGUF model with its weight matrices converted to
- * `type`: "F16", "Q8_0", "Q4_0", "Q4_K", "Q6_K", or "Q4_0_MIXED" (Q4_0 with
- * the output matrix in Q6_K, as llama.cpp's Q4_0 files have); also "Q4_1",
- * "Q5_0", "Q5_1", "IQ4_NL" and "BF16" (every matrix in that type). Matrices whose
- * rows do not divide into the type's blocks fall back to Q8_0, then F16;
+ * `type`: "F16", "Q8_0", "Q4_0", "Q3_K", "Q4_K", "Q5_K" (K types: the output
+ * matrix in Q6_K), "Q4_0_MIXED" (Q4_0 with the output matrix in Q6_K, as
+ * llama.cpp's Q4_0 files have), "Q4_1", "Q5_0", "Q5_1", "IQ4_NL", "BF16"
+ * (every matrix in that type), or one of llama-quantize's mixes, whose
+ * per-tensor types follow llama.cpp's rules: "Q2_K", "Q3_K_S", "Q3_K_M",
+ * "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "IQ4_XS".
+ * Matrices whose rows do not divide into the type's blocks fall back to Q8_0,
+ * then F16 (mixes: llama.cpp's fallback types where this build has them);
  * norms and biases stay F32. Reports progress through cb (may be NULL). */
 sm_status sm_model_quantize_file(const char *in_path, const char *out_path, const char *type,
                                  void (*progress)(void *user, int done, int total, const char *tensor),
@@ -465,6 +469,203 @@ sm_status sm_tokenize_ex(const sm_model *model, const char *text, size_t len,
                          unsigned flags, sm_token *tokens, size_t capacity,
                          size_t *n_tokens, sm_error *err);
 
+
+/* ------------------------------------------------- constrained generation
+ *
+ * GBNF grammars as llama.cpp defines them (its grammars/README.md): rules,
+ * alternation, grouping, * + ? {m} {m,} {m,n}, character classes with
+ * ranges and negation, ".", escapes, comments. A parsed grammar is
+ * immutable and may be shared by any number of matchers (one per
+ * generation, each used by one thread at a time). A matcher follows the
+ * UTF-8 bytes of the text generated so far; token pieces may end in the
+ * middle of a character. Nothing is allocated per byte; a matcher's memory
+ * grows only while its stacks get deeper than ever before, and is bounded. */
+typedef struct sm_grammar sm_grammar;
+typedef struct sm_grammar_matcher sm_grammar_matcher;
+typedef struct sm_grammar_vocab sm_grammar_vocab;
+
+/* Parses GBNF text (len bytes, UTF-8). root names the start rule (NULL:
+ * "root"). Errors give the line and column. Refused like llama.cpp does:
+ * undefined rules, a missing start rule, left recursion; and beyond the
+ * limits: 16 MiB of text, 4M elements once repetitions are expanded,
+ * parentheses 256 deep, repetition counts above 100000. */
+sm_status sm_grammar_parse(const char *text, size_t len, const char *root, sm_grammar **out, sm_error *err);
+void sm_grammar_free(sm_grammar *grammar);
+
+/* Fixed GBNF texts: any JSON value (for --json), and a JSON object
+ * (OpenAI's response_format json_object). Whitespace between tokens is
+ * limited, so a model cannot pad forever. */
+const char *sm_grammar_json_value(void);
+const char *sm_grammar_json_object(void);
+
+sm_status sm_grammar_matcher_new(const sm_grammar *grammar, sm_grammar_matcher **out, sm_error *err);
+sm_status sm_grammar_matcher_clone(const sm_grammar_matcher *m, sm_grammar_matcher **out, sm_error *err);
+void sm_grammar_matcher_free(sm_grammar_matcher *m);
+/* Back to the start of the grammar (also clears a failure). */
+void sm_grammar_matcher_reset(sm_grammar_matcher *m);
+
+/* Advances over bytes when the grammar allows all of them. When it does
+ * not, returns SM_ERR_INVALID_ARG (saying which byte) and leaves the
+ * matcher unchanged. SM_ERR_NOMEM: the matcher hit a limit (more than 8192
+ * stacks at once - a hugely ambiguous grammar - or 1M stack nodes -
+ * nesting far too deep); it stays failed until reset.
+ * Sampling: try the token the sampler picked (sm_grammar_matcher_try_token,
+ * or is_complete for EOS); only when it is rejected, mask the vocabulary
+ * (sm_grammar_matcher_mask) and sample again among the allowed tokens. */
+sm_status sm_grammar_matcher_accept(sm_grammar_matcher *m, const void *bytes, size_t len, sm_error *err);
+/* 1 if accept would succeed, 0 if not (or the matcher has failed); never
+ * changes what the matcher has accepted. */
+int sm_grammar_matcher_try(sm_grammar_matcher *m, const void *bytes, size_t len);
+/* The text so far is a complete sentence of the grammar (end of generation
+ * allowed). */
+int sm_grammar_matcher_is_complete(const sm_grammar_matcher *m);
+/* Some byte can still follow (0 with is_complete: the output must end). */
+int sm_grammar_matcher_can_continue(const sm_grammar_matcher *m);
+/* For n candidate byte strings, allowed[i] = sm_grammar_matcher_try(...).
+ * Empty strings are not allowed (they would let a model stall). */
+sm_status sm_grammar_matcher_filter(sm_grammar_matcher *m, const char *const *pieces, const size_t *lens, size_t n,
+                                    uint8_t *allowed, sm_error *err);
+
+/* A vocabulary prepared once per model: the bytes each token adds to the
+ * output (pieces[i], lens[i] bytes; an empty piece for control tokens such
+ * as BOS/EOS, which the caller handles: EOS is allowed when the matcher is
+ * complete). Shared read-only by any number of matchers. */
+sm_status sm_grammar_vocab_new(const char *const *pieces, const size_t *lens, size_t n_tokens,
+                               sm_grammar_vocab **out, sm_error *err);
+void sm_grammar_vocab_free(sm_grammar_vocab *v);
+size_t sm_grammar_vocab_size(const sm_grammar_vocab *v);
+/* sm_grammar_matcher_try / _accept on token ids of a prepared vocabulary.
+ * try_token is 0 for an id out of range or an empty piece. */
+int sm_grammar_matcher_try_token(sm_grammar_matcher *m, const sm_grammar_vocab *v, int32_t token);
+sm_status sm_grammar_matcher_accept_token(sm_grammar_matcher *m, const sm_grammar_vocab *v, int32_t token,
+                                          sm_error *err);
+/* allowed[t] (sm_grammar_vocab_size entries) = whether token t may come
+ * next; *n_allowed (may be NULL) counts them. Walks a trie of the
+ * vocabulary, so shared prefixes are matched once and rejected prefixes cut
+ * whole subtrees. Use it when the sampler's best candidates are rejected. */
+sm_status sm_grammar_matcher_mask(sm_grammar_matcher *m, const sm_grammar_vocab *v, uint8_t *allowed,
+                                  size_t *n_allowed, sm_error *err);
+
+/* ------------------------------------ profiling: timelines, rooflines, training profiles */
+
+/* What a profiled step's bytes are, which decides the cache level a
+ * roofline judges them against. */
+enum sm_step_kind {
+    SM_STEP_GROUP = 0,        /* it groups other steps: a layer, a token, a pass */
+    SM_STEP_ACTIVATIONS = 1,  /* activations the step before it wrote: served by the level their size fits */
+    SM_STEP_WEIGHTS = 2,      /* weights, read again only in the next pass */
+    SM_STEP_KV_CACHE = 3      /* the KV cache, read again only in the next pass */
+};
+
+/* A row of the scope tree (sm_session_profile's) with what a roofline
+ * needs besides. */
+typedef struct sm_profile_step {
+    sm_profile_row row;
+    int kind;                 /* enum sm_step_kind */
+    int fma;                  /* 1: its FLOPs are multiply-adds (products, attention), which the FMA peak bounds */
+    int pass;                 /* 1: a pass (prefill, token, forward, backward): weights are read once in each */
+    uint64_t tasks;           /* hand-offs to the thread pool: it ran on all of the session's threads */
+} sm_profile_step;
+
+/* sm_session_profile with those fields; the same rows in the same order. */
+int sm_session_profile_steps(const sm_session *session, sm_profile_step *rows, int cap);
+
+/* Timelines: while recording, every scope a profiled session closes and
+ * every thread's share of every thread-pool task (the workers included)
+ * goes into a ring of events per thread (32 bytes each; the newest are
+ * kept, so memory is bounded; no thread touches another's ring). Off, the
+ * profiler pays one branch per scope and the pool one per task. */
+sm_status sm_session_trace_start(sm_session *session, size_t events_per_thread, sm_error *err);
+void sm_session_trace_stop(sm_session *session);   /* and frees the rings */
+
+typedef struct sm_trace_write_params {
+    int pid;                  /* the process id in the file (one per session when several share a file) */
+    const char *process_name; /* "smallmind" when NULL */
+    uint64_t origin_ns;       /* the CLOCK_MONOTONIC time that is ts 0; 0 = when recording began */
+    uint64_t since_ns;        /* only events ending at or after this CLOCK_MONOTONIC time (0: all) */
+    int events_only;          /* 1: only the events, each but the first after a comma, for a caller that
+                                 writes several sessions into one {"traceEvents": [...]} */
+} sm_trace_write_params;
+
+sm_trace_write_params sm_trace_write_default_params(void);
+
+/* Writes the recording as Chrome trace-event JSON (Perfetto and
+ * chrome://tracing open it): a complete event ("X", ts and dur in
+ * microseconds) per scope and per task share, thread names, counters
+ * ("C") of tokens/s and of the bytes the session has allocated, and in
+ * otherData the ring's size and the events it dropped. */
+sm_status sm_session_trace_write(const sm_session *session, FILE *f, const sm_trace_write_params *wp, sm_error *err);
+
+/* The recorded spans one thread closed, oldest first (the order in which
+ * they ended): thread 0 is the session's own (its steps and its shares of
+ * pool tasks), 1.. the pool's workers (their task shares). Returns how many
+ * the ring holds (which may exceed cap: the first cap are written); 0 when
+ * no trace is recorded. Valid until the recording changes. */
+typedef struct sm_trace_span {
+    const char *name;         /* the step; for a task share, the step that handed the task out */
+    int layer;                /* -1 outside the layers */
+    int task;                 /* 1: a share of a pool task, 0: a step */
+    uint64_t start_ns, dur_ns;/* CLOCK_MONOTONIC */
+} sm_trace_span;
+
+size_t sm_session_trace_spans(const sm_session *session, int thread, sm_trace_span *out, size_t cap);
+
+/* The machine's ceilings for a roofline, measured: the FP32 FMA peak and
+ * the read bandwidth from each cache level and from memory, on one core
+ * and on `threads` threads at once (each reading its own buffer). Buffers
+ * are sized from the cache sizes (sysfs, else sysconf, else fixed
+ * guesses); each figure is the best of a few trials. Takes about a second;
+ * measure once per process. */
+enum sm_mem_level { SM_MEM_L1, SM_MEM_L2, SM_MEM_L3, SM_MEM_DRAM, SM_MEM_LEVELS };
+
+typedef struct sm_machine {
+    size_t cache_bytes[3];    /* L1d, L2, L3 of cpu0 (L3 may be shared between cores) */
+    const char *cache_source; /* "sysfs", "sysconf" or "default" */
+    int threads;              /* the threads of the all-cores figures */
+    double peak_gflops[2];    /* FP32 FMA: one core [0], all threads [1] */
+    double read_gbps[2][SM_MEM_LEVELS];     /* one core [0], all threads [1] */
+    size_t probe_bytes[2][SM_MEM_LEVELS];   /* the buffer each thread read */
+    double seconds;           /* the time the measurement took */
+} sm_machine;
+
+sm_status sm_measure_machine(int threads, sm_machine *out, sm_error *err);
+
+/* Training with the profiler on: sm_train, with forward, backward and
+ * optimizer timed per layer and operation. Every other optimizer step runs
+ * with the profiler paused (the first is a warm-up and counts for
+ * neither), so the profiler's cost is measured on the same run. */
+typedef struct sm_train_profile sm_train_profile;
+
+typedef struct sm_train_profile_params {
+    const char *trace_path;   /* a Chrome trace of the profiled steps (NULL: none) */
+    size_t trace_events;      /* events per thread of its rings (0: 262144) */
+} sm_train_profile_params;
+
+sm_status sm_train_profiled(const sm_train_params *params, const sm_train_profile_params *pp,
+                            void (*progress)(void *user, const sm_train_progress *p), void *user,
+                            sm_train_profile **out, sm_error *err);
+
+typedef struct sm_train_profile_info {
+    int threads, layers, dim, heads, ffn, vocab;   /* the model trained */
+    int steps_profiled, steps_paused;       /* optimizer steps timed with and without the profiler */
+    uint64_t tokens_per_step;
+    double step_ms_profiled;                /* the fastest step of each kind (interference only adds) */
+    double step_ms_paused;
+    double wall_ms_profiled;                /* all profiled steps, by the loop's own clock */
+    uint64_t parameter_bytes, gradient_bytes, moment_bytes;   /* the trainer's blocks */
+    uint64_t activation_bytes, activation_bytes_full;         /* with and without gradient checkpointing */
+    uint64_t scratch_bytes;                 /* backward temporaries and the products' buffers */
+    uint64_t layer_parameter_bytes;         /* one transformer layer's parameters */
+    /* the profiler's cost from its own measured cost per scope (and per
+     * task hand-off) times the scopes (and hand-offs) of a timed step: a
+     * steadier figure than the difference of step times on a busy machine */
+    double scope_ns, scopes_per_step, overhead_estimate_pct;
+} sm_train_profile_info;
+
+void sm_train_profile_get_info(const sm_train_profile *tp, sm_train_profile_info *info);
+/* The profiled steps' scope tree, as sm_session_profile_steps. */
+int sm_train_profile_steps(const sm_train_profile *tp, sm_profile_step *rows, int cap);
+void sm_train_profile_free(sm_train_profile *tp);
 /* ------------------------------------------------------------ output files */
 /* Every file SmallMind writes (models, checkpoints, the loss curve, profile
  * reports) goes through these calls, and a program may use them for its own:
@@ -493,6 +694,10 @@ int sm_output_remove_stale(const char *path, void (*removed)(void *user, const c
 /* Starts writing path: checks it, then creates its temporary file. */
 sm_status sm_output_open(const char *path, sm_output **out, sm_error *err);
 sm_status sm_output_write(sm_output *o, const void *data, size_t n, sm_error *err);
+/* A stdio stream onto the temporary file, for writers that print (NULL when
+ * it cannot be made; the commit then fails). Use it or sm_output_write, not
+ * both after each other; its errors (a full disk) fail the commit too. */
+FILE *sm_output_stream(sm_output *o);
 /* Syncs the temporary file and renames it over the destination; on any
  * error (this one or an earlier write's) removes it and returns the error.
  * Frees o either way. */

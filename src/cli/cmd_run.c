@@ -47,6 +47,10 @@ static void run_usage(void) {
            "      --profile           time every step and print the hot paths to stderr\n"
            "      --check             check every layer of every token for NaN/Inf and stop naming the layer\n"
            "                          (without it only the prompt's logits are checked)\n"
+           "      --trace FILE.json   (with --profile) a timeline of every thread as Chrome trace-event\n"
+           "                          JSON, for Perfetto or chrome://tracing\n"
+           "      --folded FILE       (with --profile) folded stacks, self microseconds (flamegraph.pl)\n"
+           "      --flame FILE.svg    (with --profile) a flame graph\n"
            "\n"
            "example: smallmind run -m stories260K.gguf -p \"Once upon a time\" -n 64 --temp 0\n",
            MAX_STOPS);
@@ -68,6 +72,32 @@ static int on_token(void *user, sm_token token, const char *text, size_t len) {
     return 0;
 }
 
+/* --trace, --folded, --flame of a profiled session; 0, or -1 (printed). */
+static int profile_outputs(const char *cmd, const sm_session *s, const char *trace, const char *folded,
+                           const char *flame) {
+    if (trace) {
+        sm_output *o;
+        FILE *f = cli_output_open(cmd, trace, &o);
+        if (!f) return -1;
+        sm_error err = {0};
+        sm_trace_write_params wp = sm_trace_write_default_params();
+        wp.process_name = "smallmind run";
+        if (sm_session_trace_write(s, f, &wp, &err) != SM_OK) {
+            sm_output_discard(o);
+            cli_error(cmd, "cannot write '%s': %s", trace, err.message);
+            return -1;
+        }
+        if (cli_output_close(cmd, o)) return -1;
+    }
+    int n = sm_session_profile_steps(s, NULL, 0);
+    sm_profile_step *rows = calloc((size_t)n + 1, sizeof *rows);
+    if (!rows) return -1;
+    sm_session_profile_steps(s, rows, n);
+    int rc = profile_write_flame_files(cmd, rows, n, folded, flame, "SmallMind flame graph: smallmind run");
+    free(rows);
+    return rc;
+}
+
 static double peak_rss_mib(void) {
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0.0;
@@ -82,6 +112,7 @@ int cmd_run(int argc, char **argv) {
     long long n_predict = 256, n_ctx = 0, threads = 0, seed = -1, top_k = 40, last_n = 64;
     double temp = 0.8, top_p = 0.95, min_p = 0.05, penalty = 1.0;
     int ignore_eos = 0, profile = 0, check = 0;
+    const char *trace_path = NULL, *folded_path = NULL, *flame_path = NULL;
     for (a.i = 0; a.i < argc; a.i++) {
         const char *v;
 #define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
@@ -94,6 +125,9 @@ int cmd_run(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--ignore-eos")) ignore_eos = 1;
         else if (arg_is(&a, NULL, "--profile")) profile = 1;
         else if (arg_is(&a, NULL, "--check")) check = 1;
+        else if (arg_is(&a, NULL, "--trace")) { VALUE(); trace_path = v; }
+        else if (arg_is(&a, NULL, "--folded")) { VALUE(); folded_path = v; }
+        else if (arg_is(&a, NULL, "--flame")) { VALUE(); flame_path = v; }
         else if (arg_is(&a, NULL, "--kernels")) { VALUE(); kernels = v; }
         else if (arg_is(&a, NULL, "--stop")) {
             VALUE();
@@ -115,6 +149,14 @@ int cmd_run(int argc, char **argv) {
 #undef VALUE
     }
     if (prompt && prompt_file) { cli_error(a.cmd, "give the prompt with -p or -f, not both"); return SM_EXIT_USAGE; }
+    if ((trace_path || folded_path || flame_path) && !profile) {
+        cli_error(a.cmd, "--trace, --folded and --flame come with --profile");
+        return SM_EXIT_USAGE;
+    }
+    /* the profile's files are checked before the model is loaded */
+    if ((trace_path && !cli_prepare_output(a.cmd, trace_path)) || (folded_path && !cli_prepare_output(a.cmd, folded_path)) ||
+        (flame_path && !cli_prepare_output(a.cmd, flame_path)))
+        return SM_EXIT_ERROR;
     if (prompt && !*prompt) {
         cli_error(a.cmd, "the prompt is empty; leave out -p to generate from the start token");
         return SM_EXIT_USAGE;
@@ -154,6 +196,10 @@ int cmd_run(int argc, char **argv) {
     sm_error err = {0};
     int rc = SM_EXIT_ERROR;
     if (sm_session_create(model, &sp, &session, &err) != SM_OK) {
+        cli_error(a.cmd, "%s", err.message);
+        goto done;
+    }
+    if (trace_path && sm_session_trace_start(session, 1u << 18, &err) != SM_OK) {
         cli_error(a.cmd, "%s", err.message);
         goto done;
     }
@@ -211,6 +257,7 @@ int cmd_run(int argc, char **argv) {
     if (profile) {
         fputc('\n', stderr);
         profile_write_sections(session, info.n_layers, stderr, PROFILE_HOT_PATHS);
+        if (profile_outputs(a.cmd, session, trace_path, folded_path, flame_path) != 0) goto done;
     }
     rc = SM_EXIT_OK;
 done:

@@ -2,6 +2,7 @@
  * file, with a progress line on stderr. */
 #include "args.h"
 #include "commands.h"
+#include "train_report.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +41,13 @@ static void train_usage(void) {
            "  --eval-every N         validation loss every N steps (default 100)\n"
            "  --checkpoint-every N   write MODEL.gguf.ckpt (or --checkpoint FILE) every N steps\n"
            "  --log FILE.csv         step, loss, val loss, lr, gradient norm, tokens/s\n"
+           "profiling:\n"
+           "  --profile              time forward, backward and optimizer per layer and operation\n"
+           "                         (every other step; the rest measure the profiler's cost) and\n"
+           "                         write MODEL.profile.md and .json and MODEL.roofline.svg\n"
+           "  --trace FILE.json      (with --profile) a timeline of the timed steps, every thread,\n"
+           "                         for Perfetto or chrome://tracing\n"
+           "  --folded FILE          (with --profile) folded stacks;  --flame FILE.svg  a flame graph\n"
            "\n"
            "example: smallmind train --data tiny.txt --out tiny.gguf --steps 200 --dim 64 --layers 2\n");
 }
@@ -80,6 +88,9 @@ static void on_progress(void *user, const sm_train_progress *p) {
 int cmd_train(int argc, char **argv) {
     cli_args a = {"train", argc, 0, argv, NULL};
     sm_train_params p = sm_train_default_params();
+    sm_train_profile_params pp = {NULL, 0};
+    const char *folded = NULL, *flame = NULL;
+    int profile = 0;
     long long v;
     double f;
     for (a.i = 0; a.i < argc; a.i++) {
@@ -118,6 +129,10 @@ int cmd_train(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--init")) { VALUE(); p.init = s; }
         else if (arg_is(&a, NULL, "--log")) { VALUE(); p.log_csv = s; }
         else if (arg_is(&a, NULL, "--grad-checkpointing")) p.grad_checkpointing = 1;
+        else if (arg_is(&a, NULL, "--profile")) profile = 1;
+        else if (arg_is(&a, NULL, "--trace")) { VALUE(); pp.trace_path = s; }
+        else if (arg_is(&a, NULL, "--folded")) { VALUE(); folded = s; }
+        else if (arg_is(&a, NULL, "--flame")) { VALUE(); flame = s; }
         else { cli_error(a.cmd, "unknown option '%s' (see smallmind train --help)", argv[a.i]); return SM_EXIT_USAGE; }
 #undef FLT
 #undef INT
@@ -125,14 +140,28 @@ int cmd_train(int argc, char **argv) {
     }
     if (!p.data || !p.out) { cli_error(a.cmd, "give the text with --data FILE and the result with --out MODEL.gguf"); return SM_EXIT_USAGE; }
     if (p.resume && p.init) { cli_error(a.cmd, "--resume and --init exclude each other"); return SM_EXIT_USAGE; }
+    if ((pp.trace_path || folded || flame) && !profile) {
+        cli_error(a.cmd, "--trace, --folded and --flame come with --profile");
+        return SM_EXIT_USAGE;
+    }
     sm_error err = {0};
+    /* the profile's files are checked before step 1, as sm_train checks its own */
+    if (profile && (!train_report_prepare(a.cmd, p.out, folded, flame) ||
+                    (pp.trace_path && !cli_prepare_output(a.cmd, pp.trace_path))))
+        return SM_EXIT_ERROR;
     train_view view = {0};
     p.notice = on_notice;
-    if (sm_train(&p, on_progress, &view, &err) != SM_OK) {
+    sm_train_profile *tp = NULL;
+    sm_status st = profile ? sm_train_profiled(&p, &pp, on_progress, &view, &tp, &err)
+                           : sm_train(&p, on_progress, &view, &err);
+    if (st != SM_OK) {
         if (view.mid_line) fputc('\n', stderr);
         cli_error(a.cmd, "%s", err.message);
         return err.status == SM_ERR_INVALID_ARG ? SM_EXIT_USAGE : SM_EXIT_ERROR;
     }
     fprintf(stderr, "smallmind train: wrote %s\n", p.out);
-    return SM_EXIT_OK;
+    int rc = SM_EXIT_OK;
+    if (tp && train_report_write(a.cmd, &p, tp, folded, flame) != 0) rc = SM_EXIT_ERROR;
+    sm_train_profile_free(tp);
+    return rc;
 }

@@ -43,6 +43,31 @@ int cli_prepare_output(const char *cmd, const char *path) {
     return 1;
 }
 
+FILE *cli_output_open(const char *cmd, const char *path, sm_output **out) {
+    sm_error err = {0};
+    *out = NULL;
+    if (sm_output_open(path, out, &err) != SM_OK) {
+        cli_error(cmd, "%s", err.message);
+        return NULL;
+    }
+    FILE *f = sm_output_stream(*out);
+    if (!f) {
+        cli_error(cmd, "cannot write '%s': no stream", path);
+        sm_output_discard(*out);
+        *out = NULL;
+    }
+    return f;
+}
+
+int cli_output_close(const char *cmd, sm_output *o) {
+    sm_error err = {0};
+    if (sm_output_commit(o, &err) != SM_OK) {
+        cli_error(cmd, "%s", err.message);
+        return -1;
+    }
+    return 0;
+}
+
 const char *cli_default_model(char *buf, size_t cap) {
     const char *env = getenv("SMALLMIND_MODEL");
     if (env && *env) return env;   /* used as it is: no copy to cut short */

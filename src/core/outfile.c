@@ -26,6 +26,7 @@ struct sm_output {
     int fd;
     int err_no;             /* the first failed write's errno, 0 if none */
     off_t good;             /* appending: the file's size after the last complete flush */
+    FILE *stream;           /* sm_output_stream's, on a duplicate of fd */
     size_t fill;
     char buf[8192];
 };
@@ -321,6 +322,32 @@ sm_status sm_output_printf(sm_output *o, sm_error *err, const char *fmt, ...) {
     return o->err_no ? failed(o, err) : SM_OK;
 }
 
+FILE *sm_output_stream(sm_output *o) {
+    if (o->stream || o->err_no) return o->stream;
+    sm_output_flush(o, NULL);   /* bytes written before come first */
+    int fd = dup(o->fd);
+    o->stream = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!o->stream) {
+        o->err_no = errno ? errno : ENOMEM;
+        if (fd >= 0) close(fd);
+    }
+    return o->stream;
+}
+
+/* Flushes and closes the stream, keeping the first error. */
+static void close_stream(sm_output *o) {
+    if (!o->stream) return;
+    errno = 0;
+    int bad = fflush(o->stream) != 0 || ferror(o->stream);
+    int e = errno;
+    if (fclose(o->stream) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    o->stream = NULL;
+    if (bad && !o->err_no) o->err_no = e ? e : EIO;
+}
+
 /* A rename must itself survive a crash: sync the directory. */
 static void sync_dir(const char *path) {
     char *dir = dir_of(path);
@@ -335,6 +362,7 @@ static void sync_dir(const char *path) {
 
 sm_status sm_output_commit(sm_output *o, sm_error *err) {
     if (!o) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_output_commit: no file");
+    close_stream(o);
     sm_output_flush(o, NULL);
     /* the data must be on disk before the name points at it */
     if (!o->err_no && fsync(o->fd) != 0) o->err_no = errno;
@@ -354,6 +382,7 @@ sm_status sm_output_commit(sm_output *o, sm_error *err) {
 
 void sm_output_discard(sm_output *o) {
     if (!o) return;
+    if (o->stream) fclose(o->stream);
     if (o->fd >= 0) close(o->fd);
     if (o->tmp) unlink(o->tmp);
     free_output(o);

@@ -189,6 +189,7 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
         }
         sm_prof_add(s->prof, SM_SC_LOAD, model->load_ns);
         s->prof_store = s->prof;
+        sm_threadpool_set_hook(s->pool, sm_prof_task_hook, s->prof);   /* pool hand-offs and task spans */
     }
     uint64_t seed = p.seed;
     s->rng = splitmix64(&seed);

@@ -11,6 +11,7 @@
 #include "model/arch.h"
 #include "kernels/dispatch.h"
 #include "core/threadpool.h"
+#include "prof/prof.h"
 
 typedef struct sm_train_config {
     sm_hparams hp;               /* the shape; hp.arch names the architecture */
@@ -60,6 +61,8 @@ typedef struct sm_trainer {
     sm_threadpool *pool;
     /* matrix products: transposed operands, packed panels, results */
     float *mm_at, *mm_bt, *mm_pack, *mm_out;
+    size_t scratch_floats, mm_floats;   /* the sizes of scratch and of the four above together */
+    sm_prof *prof;               /* times every operation when set (train/train_profile.c); NULL: off */
 } sm_trainer;
 
 /* n_threads 0 = one per physical core. Results do not depend on it. With

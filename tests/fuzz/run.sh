@@ -39,6 +39,31 @@ for t in build-fuzz/fuzz_*; do
                     > "$corpus/seed$i"
                 i=$((i + 1))
             done ;;
+        fuzz_grammar)
+            i=0
+            for f in "$SHARED"/grammars/*.gbnf; do
+                [ -e "$f" ] || continue
+                size=$(stat -c %s "$f")
+                { printf "$(printf '\\x%02x\\x%02x' $((size & 255)) $((size >> 8 & 255)))"
+                  cat "$f"; printf '1. e4 e5\n{"a": [1, "x\xc3\xa9"]}\n- item\n'; } > "$corpus/seed$i"
+                i=$((i + 1))
+            done ;;
+        fuzz_json_schema)
+            if command -v python3 >/dev/null && [ -e "$SHARED/refs/llamacpp/json-schema-to-grammar.json" ]; then
+                python3 - "$SHARED" "$corpus" <<'PY'
+import json, sys
+i = 0
+for name in ("json-schema-to-grammar.json", "grammar-integration.json"):
+    for c in json.load(open(sys.argv[1] + "/refs/llamacpp/" + name))["cases"]:
+        if "schema_text" in c:
+            open("%s/seed%d" % (sys.argv[2], i), "w").write(c["schema_text"])
+            i += 1
+PY
+            fi ;;
+        fuzz_profile_json)
+            # a report with two runs (one without the robust measures) and two steps
+            printf '{"model": {"path": "m"}, "workload": {"inferences": 2, "tokens": 3, "prompt_tokens": 1}, "system": {"kernels": "avx2", "threads": 2}, "runs": [{"wall_ms": 1.5, "decode_tps": 10, "self_ms": {"a": 0.5, "b": 0.25}, "self_ms_robust": {"a": 0.4, "b": 0.2}, "self_ms_fastest": {"a": 0.3, "b": 0.1}}, {"wall_ms": 2, "self_ms": {"a": 0.6}}]}' \
+                > "$corpus/seed" ;;
         fuzz_tokenizer)
             if [ -e "$SHARED/models/tok512.bin" ]; then
                 { printf '\x00\x02\x10\x00Once upon a time'; cat "$SHARED/models/tok512.bin"; } > "$corpus/seed"
