@@ -129,6 +129,10 @@ endif
 $(BUILD)/smallmind_slow_gelu: $(CLI_OBJ) tests/tools/slow_gelu.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) tests/tools/slow_gelu.c $(STATIC) $(CLI_LIBS) $(LDLIBS) $(SLOW_WRAP)
 
+# writes the vocabularies of tests/unit/eog_vocabs.h (for tests/refs/make_eog_refs.sh)
+$(BUILD)/eog_vocabs: tests/tools/eog_vocabs.c tests/unit/eog_vocabs.h $(STATIC)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
 # `make test` first installs the Debian packages the suite uses
 # (scripts/install_deps.sh: as root, with apt-get; otherwise it says what is
 # missing), then builds and runs in a second make, which sees the libraries

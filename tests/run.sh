@@ -12,6 +12,7 @@ source tests/tally.sh
 tally_run "$BUILD/unit_tests"
 tally_run bash tests/cli_test.sh
 tally_run bash tests/chat_test.sh
+tally_run bash tests/chatcmd_test.sh
 tally_run bash tests/parity_test.sh
 tally_run bash tests/kquant_test.sh
 # every architecture x weight type against llama.cpp and float64 (under the

@@ -22,6 +22,7 @@ static void usage(FILE *f) {
             "  bench      measure prompt and generation speed, as llama-bench does\n"
             "  quantize   convert a model's weights to F16, Q8_0, Q4_0, Q4_K or Q6_K\n"
             "  perplexity measure a model's perplexity on a text file\n"
+            "  chat       talk with a model: multi-turn, in its chat template, sessions saved and resumed\n"
             "  chat-template  print a conversation formatted with a model's chat template\n"
             "\n"
             "`smallmind <command> --help` describes each command's options.\n"
@@ -46,7 +47,7 @@ int main(int argc, char **argv) {
     static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
         {"run", cmd_run}, {"inspect", cmd_inspect}, {"tokenize", cmd_tokenize}, {"init", cmd_init},
         {"profile", cmd_profile}, {"quantize", cmd_quantize}, {"bench", cmd_bench}, {"perplexity", cmd_perplexity},
-        {"train", cmd_train}, {"chat-template", cmd_chat_template}};
+        {"train", cmd_train}, {"chat-template", cmd_chat_template}, {"chat", cmd_chat}};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(c, cmds[i].name)) continue;
         int rc = cmds[i].fn(argc - 2, argv + 2);
