@@ -792,8 +792,9 @@ sm_status sm_session_shift(sm_session *session, int n_keep, int n_discard, sm_er
  * the last logits, the sampler's RNG state and its last settings, and
  * optional application data (a chat program's messages), after a versioned
  * header naming the model (sm_model_id) and before a 64-bit checksum. It is
- * written atomically: to a temporary file beside path, synced, then renamed
- * over it; a path that exists and is not a regular file is refused. */
+ * written as sm_output_open describes: regular files only (a path that
+ * exists and is a directory, device, FIFO or socket is refused; a symbolic
+ * link's target is written), atomically, every write checked. */
 sm_status sm_session_save(const sm_session *session, const char *path, sm_error *err);
 sm_status sm_session_save_ex(const sm_session *session, const char *path, const void *app_data, size_t app_len,
                              sm_error *err);

@@ -165,9 +165,9 @@ int cmd_run(int argc, char **argv) {
         cli_error(a.cmd, "--trace, --folded and --flame come with --profile");
         return SM_EXIT_USAGE;
     }
-    /* the profile's files are checked before the model is loaded */
+    /* the profile's files and the session file are checked before the model is loaded */
     if ((trace_path && !cli_prepare_output(a.cmd, trace_path)) || (folded_path && !cli_prepare_output(a.cmd, folded_path)) ||
-        (flame_path && !cli_prepare_output(a.cmd, flame_path)))
+        (flame_path && !cli_prepare_output(a.cmd, flame_path)) || (session_path && !cli_prepare_output(a.cmd, session_path)))
         return SM_EXIT_ERROR;
     if (prompt && !*prompt) {
         cli_error(a.cmd, "the prompt is empty; leave out -p to generate from the start token");
