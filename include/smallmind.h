@@ -170,6 +170,9 @@ typedef struct sm_session_params {
     int profile;        /* time every step (see the profiling calls below) */
     const char *kernels;/* NULL/"auto" = best for this CPU (or $SM_KERNELS);
                            "scalar", "avx2", "avx512" force one */
+    int check;          /* check every layer's output of every token for NaN
+                           and Inf, and fail naming the layer (profiling does
+                           too); without it only a prompt's logits are checked */
 } sm_session_params;
 
 sm_session_params sm_session_default_params(void);
@@ -194,7 +197,10 @@ int sm_session_n_ctx(const sm_session *session);
 size_t sm_session_arena_bytes(const sm_session *session);
 
 /* Runs the tokens through the model at the next positions. Afterwards
- * sm_session_logits() holds the logits for the token after the last one. */
+ * sm_session_logits() holds the logits for the token after the last one.
+ * Fails (SM_ERR_FORMAT, naming the layer or weight) when the logits of a
+ * session's first evaluation, or in check mode any layer's output, hold a
+ * NaN or an Inf. */
 sm_status sm_session_eval(sm_session *session, const sm_token *tokens,
                           size_t n, sm_error *err);
 const float *sm_session_logits(const sm_session *session);
@@ -316,6 +322,10 @@ typedef struct sm_train_params {
     const char *init;             /* or start from this model's weights */
     const char *log_csv;          /* a CSV of step, loss, val loss, lr, tok/s */
     int grad_checkpointing;       /* recompute each layer's activations in backward */
+    /* what the caller should hear about beyond the progress: stale temporary
+     * files removed, a log or loss curve that could not be written (may be
+     * NULL; called with sm_train's user pointer) */
+    void (*notice)(void *user, const char *message);
 } sm_train_params;
 
 sm_train_params sm_train_default_params(void);
@@ -333,7 +343,10 @@ typedef struct sm_train_progress {
 } sm_train_progress;
 
 /* Trains; calls progress after every optimizer step (may be NULL). The
- * loss curve is written as an SVG beside the output (OUT.loss.svg). */
+ * loss curve is written as an SVG beside the output (OUT.loss.svg). Every
+ * output (model, checkpoint, curve, log) is checked before the first step;
+ * all are written as sm_output_open describes, except the log, which grows
+ * row by row (a regular file, every write checked). */
 sm_status sm_train(const sm_train_params *params, void (*progress)(void *user, const sm_train_progress *p),
                    void *user, sm_error *err);
 
@@ -704,6 +717,44 @@ void sm_train_profile_get_info(const sm_train_profile *tp, sm_train_profile_info
 /* The profiled steps' scope tree, as sm_session_profile_steps. */
 int sm_train_profile_steps(const sm_train_profile *tp, sm_profile_step *rows, int cap);
 void sm_train_profile_free(sm_train_profile *tp);
+/* ------------------------------------------------------------ output files */
+/* Every file SmallMind writes (models, checkpoints, the loss curve, profile
+ * reports) goes through these calls, and a program may use them for its own:
+ *   - only regular files are written: a destination that exists and is a
+ *     directory, a device, a FIFO or a socket is refused, with a clear error,
+ *     before anything is written; a symbolic link is followed and its target
+ *     replaced (the link stays); a link to nothing is refused;
+ *   - a file appears atomically: it is written to DEST.tmp-smallmind-XXXXXX
+ *     beside the destination (the link's target), synced to disk, renamed
+ *     over it, and the directory synced, so a reader or a crash sees the old
+ *     file or the new one, never part of one;
+ *   - every write is checked; a failed write (a full disk, a file size limit)
+ *     fails the commit and leaves the destination as it was.
+ * The process writing a temporary file holds an flock on it until the
+ * rename; one left behind by a killed process is unlocked, and
+ * sm_output_remove_stale deletes it. */
+typedef struct sm_output sm_output;
+
+/* Whether path can be written under these rules; nothing is created. */
+sm_status sm_output_check(const char *path, sm_error *err);
+/* Removes the temporary files of ours beside path that no live process is
+ * writing (left by a killed or crashed writer), calling removed (may be
+ * NULL) with each one's name and size. Returns how many were removed. */
+int sm_output_remove_stale(const char *path, void (*removed)(void *user, const char *file, uint64_t bytes),
+                           void *user);
+/* Starts writing path: checks it, then creates its temporary file. */
+sm_status sm_output_open(const char *path, sm_output **out, sm_error *err);
+sm_status sm_output_write(sm_output *o, const void *data, size_t n, sm_error *err);
+/* A stdio stream onto the temporary file, for writers that print (NULL when
+ * it cannot be made; the commit then fails). Use it or sm_output_write, not
+ * both after each other; its errors (a full disk) fail the commit too. */
+FILE *sm_output_stream(sm_output *o);
+/* Syncs the temporary file and renames it over the destination; on any
+ * error (this one or an earlier write's) removes it and returns the error.
+ * Frees o either way. */
+sm_status sm_output_commit(sm_output *o, sm_error *err);
+/* Abandons the file: removes the temporary file and frees o. */
+void sm_output_discard(sm_output *o);
 
 /* ------------------------------------------------------- chat sessions */
 
@@ -761,8 +812,9 @@ sm_status sm_session_shift(sm_session *session, int n_keep, int n_discard, sm_er
  * the last logits, the sampler's RNG state and its last settings, and
  * optional application data (a chat program's messages), after a versioned
  * header naming the model (sm_model_id) and before a 64-bit checksum. It is
- * written atomically: to a temporary file beside path, synced, then renamed
- * over it; a path that exists and is not a regular file is refused. */
+ * written as sm_output_open describes: regular files only (a path that
+ * exists and is a directory, device, FIFO or socket is refused; a symbolic
+ * link's target is written), atomically, every write checked. */
 sm_status sm_session_save(const sm_session *session, const char *path, sm_error *err);
 sm_status sm_session_save_ex(const sm_session *session, const char *path, const void *app_data, size_t app_len,
                              sm_error *err);

@@ -7,7 +7,9 @@
 # session file is a one-line error; chats of 3x the context complete under
 # drop-oldest and shift, the same for the same seed; the terminal, driven by
 # tmux: a streamed reply, Ctrl-C stops a long one and the prompt comes back,
-# Ctrl-C at the prompt exits. Commands, options and bad input besides.
+# Ctrl-C at the prompt exits. Commands, options and bad input besides; session
+# files written by core/outfile.c's rules (links, FIFOs, devices, stale
+# temporary files, write errors; issue 11).
 set -u
 BUILD=${BUILD:-build}
 SM="$BUILD/smallmind"
@@ -159,6 +161,41 @@ mkdir "$TMP/dir.sess"
 printf 'hello\n' | "$SM" chat -n 4 --session "$TMP/dir.sess" > /dev/null 2> "$TMP/e"
 if [ $? -ne 0 ] && grep -q "is a directory" "$TMP/e"; then ok "session_directory_refused"
 else bad "session_directory_refused" "$(head -c 300 "$TMP/e")"; fi
+
+# session files are written as every output is (core/outfile.c, issue 11): a
+# symbolic link's target is written and the link kept; a FIFO is refused at
+# once, before the model loads; a stale temporary file of a killed writer is
+# removed and reported; a write that fails leaves the old file whole
+"$SM" run -p "In the beginning" -n 4 --temp 0 --session "$TMP/real.sess" > /dev/null 2>&1
+ln -s real.sess "$TMP/link.sess"
+size0=$(stat -c %s "$TMP/real.sess")
+if "$SM" run -n 4 --temp 0 --session "$TMP/link.sess" > /dev/null 2> "$TMP/e" && [ -L "$TMP/link.sess" ] \
+    && [ "$(stat -c %s "$TMP/real.sess")" -gt "$size0" ]; then ok "run_session_through_symlink"
+else bad "run_session_through_symlink" "$(head -c 300 "$TMP/e")"; fi
+size1=$(stat -c %s "$TMP/real.sess")
+printf 'hello\n/save %s\n' "$TMP/link.sess" | "$SM" chat -n 4 > /dev/null 2> "$TMP/e"
+if grep -q "saved .* tokens to '$TMP/link.sess'" "$TMP/e" && [ -L "$TMP/link.sess" ] \
+    && [ "$(stat -c %s "$TMP/real.sess")" -ne "$size1" ]; then ok "chat_save_through_symlink"
+else bad "chat_save_through_symlink" "$(head -c 300 "$TMP/e")"; fi
+mkfifo "$TMP/fifo.sess"
+expect_error "run_session_fifo_refused" "fifo.sess' is a FIFO, not a regular file" timeout 20 "$SM" run -p x --session "$TMP/fifo.sess"
+expect_error "chat_session_fifo_refused" "fifo.sess' is a FIFO, not a regular file" timeout 20 "$SM" chat --session "$TMP/fifo.sess"
+printf 'hello\n/save /dev/null\n/stats\n' | "$SM" chat -n 4 > "$TMP/o" 2> "$TMP/e"
+if grep -q "'/dev/null' is a character device, not a regular file" "$TMP/e" && grep -q "conversation: 1 turns" "$TMP/o" \
+    && [ -c /dev/null ]; then ok "chat_save_device_refused_chat_goes_on"
+else bad "chat_save_device_refused_chat_goes_on" "$(head -c 300 "$TMP/e")"; fi
+head -c 5000 /dev/zero > "$TMP/real.sess.tmp-smallmind-Ab12Cd"
+if "$SM" run -n 2 --temp 0 --session "$TMP/real.sess" > /dev/null 2> "$TMP/e" \
+    && grep -q "removed '$TMP/real.sess.tmp-smallmind-Ab12Cd' (5000 bytes)" "$TMP/e" \
+    && [ ! -e "$TMP/real.sess.tmp-smallmind-Ab12Cd" ]; then ok "session_stale_temp_removed"
+else bad "session_stale_temp_removed" "$(head -c 300 "$TMP/e")"; fi
+cp "$TMP/real.sess" "$TMP/keep.sess"
+blocks=$(( $(stat -c %s "$TMP/real.sess") / 1024 / 2 ))
+(trap '' XFSZ; ulimit -f $blocks; "$SM" run -n 8 --temp 0 --session "$TMP/real.sess" > /dev/null 2> "$TMP/e"); rc=$?
+if [ $rc -ne 0 ] && grep -q "cannot save the session: cannot write '$TMP/real.sess': File too large" "$TMP/e" \
+    && cmp -s "$TMP/real.sess" "$TMP/keep.sess" && ! ls "$TMP" | grep -q "^real.sess.tmp-smallmind"; then
+    ok "session_write_error_keeps_old_file"
+else bad "session_write_error_keeps_old_file" "rc=$rc $(head -c 300 "$TMP/e")"; fi
 
 # run --session: a finished run saves; the next one continues it
 for flags in "--temp 0" "--temp 0.9 -s 5"; do

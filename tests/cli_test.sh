@@ -298,6 +298,103 @@ if have models/stories260K.gguf; then
     expect_error "vocab_only_cannot_run" "$SM" run -m "$SHARED/vocab/ggml-vocab-llama-spm.gguf"
 fi
 
+# ------------------------------------------ hardening (issue 11)
+# Inputs are checked before they are read: a FIFO or a device is refused at
+# once (the old loader blocked forever in open()).
+mkfifo "$TMP/fifo"
+for c in "run -m $TMP/fifo -n 2" "inspect $TMP/fifo" "tokenize -m $TMP/fifo -p hi" "run -m $TMP/llama.gguf -f $TMP/fifo" \
+         "tokenize -m $TMP/llama.gguf -f $TMP/fifo" "perplexity -m $TMP/llama.gguf -f $TMP/fifo" "run -m /dev/null" \
+         "init $TMP/x.gguf --vocab-from $TMP/fifo"; do
+    name=$(echo "$c" | awk '{ print $1 }')
+    timeout 20 "$SM" $c > "$TMP/out" 2> "$TMP/err" < /dev/null
+    rc=$?
+    if [ $rc -ne 0 ] && [ $rc -lt 124 ] && grep -q "not a regular file" "$TMP/err"; then ok "fifo_input_refused ($c)"
+    else bad "fifo_input_refused ($c)" "rc=$rc $(head -c 200 "$TMP/err")"; fi
+done
+if have models/stories260K.bin; then
+    timeout 20 "$SM" run -m "$B" -z "$TMP/fifo" -n 2 > /dev/null 2> "$TMP/err"; rc=$?
+    if [ $rc -ne 0 ] && [ $rc -lt 124 ] && grep -q "FIFO" "$TMP/err"; then ok "fifo_tokenizer_refused"; else bad "fifo_tokenizer_refused" "rc=$rc"; fi
+fi
+
+# Outputs: only regular files are written; special files are refused and
+# left as they were (the old writer renamed its file over them).
+small=(--dim 32 --layers 1 --heads 2 --ffn 48 --ctx 32 --vocab 300)
+"$SM" init "$TMP/fifo" "${small[@]}" > /dev/null 2> "$TMP/err"; rc=$?
+if [ $rc -ne 0 ] && [ -p "$TMP/fifo" ] && grep -q "not a regular file" "$TMP/err"; then ok "init_refuses_fifo"; else bad "init_refuses_fifo" "rc=$rc"; fi
+if mknod "$TMP/devfull" c 1 7 2> /dev/null; then
+    # a copy of /dev/full's node, so that a writer that replaces it harms nothing
+    "$SM" init "$TMP/devfull" "${small[@]}" > /dev/null 2> "$TMP/err"; rc=$?
+    if [ $rc -ne 0 ] && [ -c "$TMP/devfull" ] && grep -q "character device" "$TMP/err"; then ok "init_refuses_device_node"
+    else bad "init_refuses_device_node" "rc=$rc $(cat "$TMP/err")"; fi
+else
+    skp "init_refuses_device_node" "mknod needs root"
+fi
+mkdir -p "$TMP/outdir"
+expect_error "init_refuses_directory" "$SM" init "$TMP/outdir" "${small[@]}"
+ln -s "$TMP/nowhere/x.gguf" "$TMP/dangling.gguf"
+expect_error "init_refuses_dangling_symlink" "$SM" init "$TMP/dangling.gguf" "${small[@]}"
+# a symbolic link: its target is written (atomically), the link stays
+"$SM" init "$TMP/src.gguf" "${small[@]}" 2> /dev/null
+"$SM" init "$TMP/target.gguf" "${small[@]}" --seed 9 2> /dev/null
+ln -s target.gguf "$TMP/link.gguf"
+"$SM" quantize "$TMP/src.gguf" "$TMP/link.gguf" Q8_0 > /dev/null 2>&1; rc=$?
+if [ $rc -eq 0 ] && [ -L "$TMP/link.gguf" ] && grep -qE "attn_q.weight +Q8_0" <("$SM" inspect "$TMP/target.gguf" 2> /dev/null); then
+    ok "quantize_writes_symlink_target"; else bad "quantize_writes_symlink_target" "rc=$rc"; fi
+expect_error "quantize_output_is_input_via_link" "$SM" quantize "$TMP/target.gguf" "$TMP/link.gguf" Q8_0
+if ls "$TMP" | grep -q "tmp"; then bad "no_temporary_files_left" "$(ls "$TMP" | grep tmp)"; else ok "no_temporary_files_left"; fi
+# profile: every output is checked before the profiling starts
+rm -f "$TMP/p.md"
+"$SM" profile "$TMP/p.md" 1 4 -m "$TMP/src.gguf" --json "$TMP/outdir" > /dev/null 2> "$TMP/err"; rc=$?
+if [ $rc -ne 0 ] && [ ! -e "$TMP/p.md" ] && grep -q "is a directory" "$TMP/err"; then ok "profile_outputs_checked_first"
+else bad "profile_outputs_checked_first" "rc=$rc $(tail -c 200 "$TMP/err")"; fi
+# what goes to stdout must be written: a full disk is an error
+"$SM" inspect "$TMP/src.gguf" > /dev/full 2> "$TMP/err"; rc=$?
+if [ $rc -ne 0 ] && grep -q "cannot write the output" "$TMP/err"; then ok "stdout_write_error"; else bad "stdout_write_error" "rc=$rc"; fi
+
+# perplexity: -c 2 scores no token (it printed "-nan over 0 tokens")
+for i in $(seq 1 30); do echo "the quick brown fox jumps over the lazy dog"; done > "$TMP/text.txt"
+expect_error "perplexity_ctx_too_small" "$SM" perplexity -m "$TMP/src.gguf" -f "$TMP/text.txt" -c 2
+out=$("$SM" perplexity -m "$TMP/src.gguf" -f "$TMP/text.txt" -c 3 2> /dev/null)
+if echo "$out" | grep -qE "^perplexity: [0-9.]+ over [1-9][0-9]* tokens"; then ok "perplexity_ctx_3_scores"; else bad "perplexity_ctx_3_scores" "$out"; fi
+
+# a GPT-2 model from init runs without a prompt, from its BOS token
+"$SM" init "$TMP/g2.gguf" --arch gpt2 --dim 32 --layers 1 --heads 2 --ffn 64 --ctx 32 --vocab 300 2> /dev/null
+if "$SM" run -m "$TMP/g2.gguf" -n 5 --seed 1 > /dev/null 2> "$TMP/err" && grep -q "prompt 1 tokens" "$TMP/err"; then
+    ok "gpt2_runs_without_prompt"; else bad "gpt2_runs_without_prompt" "$(cat "$TMP/err")"; fi
+
+PY=/usr/bin/python3
+PATCH=tests/tools/gguf_patch.py
+if [ -x $PY ]; then
+    # a byte-level vocabulary without the tokens of H, e, l, o: -p Hello says which byte
+    $PY $PATCH "$TMP/g2.gguf" "$TMP/nobytes.gguf" token 72 "<no_H>" token 101 "<no_e>" token 108 "<no_l>" token 111 "<no_o>"
+    expect_error "byte_vocab_cannot_encode_prompt" "$SM" run -m "$TMP/nobytes.gguf" -p Hello -n 3
+    if grep -q "byte 0x48 ('H')" "$TMP/err"; then ok "byte_vocab_names_missing_byte"; else bad "byte_vocab_names_missing_byte" "$(cat "$TMP/err")"; fi
+    # general.alignment = 1 (valid GGUF, tensors at odd offsets): loads and runs as the aligned file
+    $PY $PATCH "$TMP/llama.gguf" "$TMP/align1.gguf" realign 1
+    want=$("$SM" run -m "$TMP/llama.gguf" -p "Hello" -n 12 --temp 0 2> /dev/null)
+    got=$("$SM" run -m "$TMP/align1.gguf" -p "Hello" -n 12 --temp 0 2> "$TMP/err")
+    if [ -n "$want" ] && [ "$want" = "$got" ] && grep -q "general.alignment  *u32  *1$" <("$SM" inspect "$TMP/align1.gguf" 2> /dev/null); then
+        ok "alignment_1_accepted"; else bad "alignment_1_accepted" "$(cat "$TMP/err")"; fi
+    # tensors whose bytes overlap: loaded, with a warning
+    $PY $PATCH "$TMP/llama.gguf" "$TMP/overlap.gguf" overlap blk.0.ffn_norm.weight blk.0.attn_norm.weight
+    if "$SM" run -m "$TMP/overlap.gguf" -p Hi -n 3 > /dev/null 2> "$TMP/err" && grep -q "warning: tensors .*ffn_norm.*overlap" "$TMP/err" && grep -q "attn_norm" "$TMP/err" \
+        && "$SM" inspect "$TMP/overlap.gguf" 2> /dev/null | grep -q "^warning: .*overlap"; then
+        ok "overlapping_tensors_warn"; else bad "overlapping_tensors_warn" "$(cat "$TMP/err")"; fi
+    # NaN weights: the first token's logits are checked, the layer named
+    $PY $PATCH "$TMP/llama.gguf" "$TMP/nan.gguf" fill blk.1.ffn_up.weight nan
+    expect_error "nan_weights_name_layer" "$SM" run -m "$TMP/nan.gguf" -p Hi -n 3 --no-display-prompt
+    if grep -q "layer 1's .*ffn_up" "$TMP/err"; then ok "nan_weights_name_layer_text"; else bad "nan_weights_name_layer_text" "$(cat "$TMP/err")"; fi
+    expect_error "nan_weights_check_mode" "$SM" run -m "$TMP/nan.gguf" -p Hi -n 3 --check --no-display-prompt
+    if grep -q "layer 1 produced NaN" "$TMP/err"; then ok "nan_weights_check_mode_text"; else bad "nan_weights_check_mode_text" "$(cat "$TMP/err")"; fi
+    # finite weights that overflow: check mode finds the layer
+    $PY $PATCH "$TMP/llama.gguf" "$TMP/overflow.gguf" scale blk.0.ffn_up.weight 1e30 scale blk.0.ffn_down.weight 1e30
+    expect_error "overflow_detected" "$SM" run -m "$TMP/overflow.gguf" -p Hi -n 3 --no-display-prompt
+    "$SM" run -m "$TMP/overflow.gguf" -p Hi -n 3 --check --no-display-prompt > /dev/null 2> "$TMP/err"
+    if grep -q "layer 0 produced NaN or Inf" "$TMP/err"; then ok "overflow_check_mode_names_layer"; else bad "overflow_check_mode_names_layer" "$(cat "$TMP/err")"; fi
+else
+    skp "hostile_model_files" "/usr/bin/python3 is missing (tests/tools/gguf_patch.py makes them)"
+fi
+
 # ------------------------------------------- the README's C API example
 awk '/^```c$/ { on = 1; next } /^```$/ { on = 0 } on' README.md > "$TMP/example.c"
 if [ ! -s "$TMP/example.c" ]; then

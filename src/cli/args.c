@@ -2,12 +2,14 @@
 #include "args.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 void cli_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
@@ -66,33 +68,48 @@ int parse_float(const cli_args *a, const char *flag, const char *s, double lo, d
     return 1;
 }
 
+/* The file is opened with O_NONBLOCK and checked before anything is read:
+ * a FIFO or a device is refused at once instead of blocking for a writer.
+ * Standard input, asked for by name (/dev/stdin), is read as it is. */
 char *read_text_file(const char *cmd, const char *path, size_t max, size_t *len) {
+    int is_stdin = !strcmp(path, "/dev/stdin");
+    int fd = is_stdin ? dup(0) : open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        cli_error(cmd, "cannot open '%s': %s", path, strerror(errno));
+        return NULL;
+    }
     struct stat st;
-    if (stat(path, &st) != 0) {
-        cli_error(cmd, "cannot open '%s': %s", path, strerror(errno));
+    if (!is_stdin && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        int e = errno;
+        if (S_ISDIR(st.st_mode)) cli_error(cmd, "'%s' is a directory, not a file", path);
+        else if (S_ISFIFO(st.st_mode)) cli_error(cmd, "'%s' is a FIFO, not a regular file", path);
+        else if (S_ISCHR(st.st_mode)) cli_error(cmd, "'%s' is a character device, not a regular file", path);
+        else if (S_ISBLK(st.st_mode)) cli_error(cmd, "'%s' is a block device, not a regular file", path);
+        else if (S_ISSOCK(st.st_mode)) cli_error(cmd, "'%s' is a socket, not a regular file", path);
+        else cli_error(cmd, "cannot stat '%s': %s", path, strerror(e));
+        close(fd);
         return NULL;
     }
-    if (S_ISDIR(st.st_mode)) {
-        cli_error(cmd, "'%s' is a directory, not a file", path);
-        return NULL;
-    }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cli_error(cmd, "cannot open '%s': %s", path, strerror(errno));
-        return NULL;
-    }
+    if (!is_stdin) (void)fcntl(fd, F_SETFL, 0);   /* a regular file: plain blocking reads */
     char *buf = malloc(max + 1);
     if (!buf) {
-        fclose(f);
+        close(fd);
         cli_error(cmd, "out of memory reading '%s'", path);
         return NULL;
     }
-    size_t n = fread(buf, 1, max + 1, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
+    size_t n = 0;
+    int e = 0;
+    while (n < max + 1) {
+        ssize_t k = read(fd, buf + n, max + 1 - n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) { e = errno; break; }
+        if (k == 0) break;
+        n += (size_t)k;
+    }
+    close(fd);
+    if (e) {
         free(buf);
-        cli_error(cmd, "cannot read '%s'", path);
+        cli_error(cmd, "cannot read '%s': %s", path, strerror(e));
         return NULL;
     }
     if (n > max) {

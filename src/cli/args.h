@@ -27,7 +27,9 @@ int parse_float(const cli_args *a, const char *flag, const char *s, double lo, d
 
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Reads a whole file (at most max bytes) into a NUL-terminated buffer. */
+/* Reads a whole file (at most max bytes) into a NUL-terminated buffer. Only
+ * a regular file is read (a FIFO or device is refused without blocking),
+ * and standard input when the path is /dev/stdin. */
 char *read_text_file(const char *cmd, const char *path, size_t max, size_t *len);
 
 #endif

@@ -116,6 +116,8 @@ static void print_stats(chat_cli *k, FILE *f) {
 }
 
 static int save_to(chat_cli *k, const char *path) {
+    /* refused early if it cannot be written; stale temporary files beside it removed */
+    if (!cli_prepare_output("chat", path)) return -1;
     size_t len = 0;
     void *app = chat_pack(&k->c, &len);
     sm_error err = {0};
@@ -289,6 +291,8 @@ int cmd_chat(int argc, char **argv) {
     }
     if (sys && !*sys) sys = NULL;
 
+    /* the session file is checked before the model is loaded */
+    if (k.session_path && !cli_prepare_output(a.cmd, k.session_path)) return SM_EXIT_ERROR;
     char builtin[4096];
     if (!model_path && !(model_path = cli_default_model(builtin, sizeof builtin))) {
         cli_error(a.cmd, "no model given and the built-in models/kjv-3m.gguf is not beside smallmind: pass -m MODEL.gguf");

@@ -70,6 +70,7 @@ int cmd_init(int argc, char **argv) {
 #undef VALUE
     }
     if (!out) { cli_error(a.cmd, "give the output file: smallmind init OUT.gguf [options]"); return SM_EXIT_USAGE; }
+    if (!cli_prepare_output(a.cmd, out)) return SM_EXIT_ERROR;
     sm_error err = {0};
     if (sm_model_init_file(&p, out, &err) != SM_OK) {
         cli_error(a.cmd, "%s", err.message);

@@ -52,6 +52,7 @@ int cmd_inspect(int argc, char **argv) {
                    (unsigned long long)t.n_bytes);
         }
     }
+    if (info.warning) printf("\nwarning:  %s\n", info.warning);
     printf("\nsummary:\n  name %s | arch %s | vocab %d", info.name, info.arch, info.n_vocab);
     if (info.has_weights)
         printf(" | context %d | dim %d | layers %d | heads %d (kv %d) | ffn %d | %.2f M parameters | %.2f MiB of weights",

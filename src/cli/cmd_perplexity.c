@@ -13,7 +13,8 @@ static void perplexity_usage(void) {
            "\n"
            "Splits the tokenized text into chunks of -c tokens (default: min(model context, 512)),\n"
            "each starting with the start token, and prints exp(mean negative log-likelihood) of\n"
-           "every token after the first of each chunk, with a running value per chunk.\n");
+           "every token after the first of each chunk, with a running value per chunk. -c must\n"
+           "be at least 3, the smallest chunk that scores a token.\n");
 }
 
 int cmd_perplexity(int argc, char **argv) {
@@ -41,6 +42,15 @@ int cmd_perplexity(int argc, char **argv) {
     sm_model_info info;
     sm_model_get_info(m, &info);
     if (n_ctx == 0) n_ctx = info.n_ctx_train < 512 ? info.n_ctx_train : 512;
+    /* a chunk is the start token, the token predicted from it alone (not
+     * scored), then the scored ones: three positions score one token */
+    if (n_ctx < 3) {
+        cli_error(a.cmd, "a context of %lld scores no token: each chunk holds the start token and the first text token, "
+                  "which are not scored; use -c 3 or more", n_ctx);
+        free(text);
+        sm_model_free(m);
+        return SM_EXIT_USAGE;
+    }
     int rc = SM_EXIT_ERROR;
     sm_error err = {0};
     size_t n = 0;

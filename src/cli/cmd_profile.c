@@ -105,11 +105,12 @@ static double percentile(const double *sorted, int n, double p) {
 #define MAX_SIDE 64       /* reports pooled on one side of a comparison */
 #define TRACE_EVENTS (1u << 18)   /* per thread: 8 MiB each */
 
-/* OUT.md -> OUT.roofline.svg */
-static void roofline_path(const char *out, char *buf, size_t cap) {
+/* OUT.md -> OUT.roofline.svg; 0 when it does not fit (never cut short). */
+static int roofline_path(const char *out, char *buf, size_t cap) {
     size_t n = strlen(out);
     if (n > 3 && !strcmp(out + n - 3, ".md")) n -= 3;
-    snprintf(buf, cap, "%.*s.roofline.svg", (int)(n < cap - 14 ? n : cap - 14), out);
+    int w = snprintf(buf, cap, "%.*s.roofline.svg", (int)n, out);
+    return w >= 0 && (size_t)w < cap;
 }
 
 /* What a run adds to the cumulative accounts: self time per step name and
@@ -150,24 +151,18 @@ static int take_totals(const sm_session *s, profile_data *d, run_totals *t) {
 }
 
 static int write_trace(const char *cmd, const sm_session *s, const char *path) {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        cli_error(cmd, "cannot write '%s': %s", path, strerror(errno));
-        return -1;
-    }
+    sm_output *o;
+    FILE *f = cli_output_open(cmd, path, &o);
+    if (!f) return -1;
     sm_trace_write_params wp = sm_trace_write_default_params();
     wp.process_name = "smallmind profile";
     sm_error err = {0};
-    sm_status st = sm_session_trace_write(s, f, &wp, &err);
-    if (fclose(f) != 0 && st == SM_OK) {
-        st = SM_ERR_IO;
-        snprintf(err.message, sizeof err.message, "%s", strerror(errno));
-    }
-    if (st != SM_OK) {
+    if (sm_session_trace_write(s, f, &wp, &err) != SM_OK) {
+        sm_output_discard(o);
         cli_error(cmd, "cannot write '%s': %s", path, err.message);
         return -1;
     }
-    return 0;
+    return cli_output_close(cmd, o);
 }
 
 #ifdef SM_HAVE_JANSSON
@@ -264,16 +259,19 @@ static int append_baseline(const char *cmd, const profile_data *d) {
     int v = 2;
     if (b && n && load_side(cmd, d->baseline_path, b)) {
         if (load_side(cmd, d->json_path, n)) {
-            FILE *f = fopen(d->out_path, "a");
-            if (!f) cli_error(cmd, "cannot write '%s': %s", d->out_path, strerror(errno));
-            else {
+            /* the report again with the comparison after it, written as
+             * every file is (atomically): never half a report */
+            size_t len;
+            char *report = read_text_file(cmd, d->out_path, 256u << 20, &len);
+            sm_output *o = NULL;
+            FILE *f = report ? cli_output_open(cmd, d->out_path, &o) : NULL;
+            if (f) {
+                fwrite(report, 1, len, f);
                 fputc('\n', f);
                 v = profile_compare_write(f, &b->all, d->baseline_path, &n->all, "this run", 2);
-                if (fclose(f) != 0) {
-                    cli_error(cmd, "cannot write '%s'", d->out_path);
-                    v = 2;
-                }
+                if (cli_output_close(cmd, o)) v = 2;
             }
+            free(report);
             side_free(n);
         }
         side_free(b);
@@ -328,9 +326,17 @@ static void robust_rows(const sm_session *s, sm_profile_step *rows, int n_rows, 
 /* Builds the original tool's model in a temporary file; returns its path. */
 static int build_default_model(int deep, char *path, size_t cap) {
     const char *dir = getenv("TMPDIR");
-    snprintf(path, cap, "%s/smallmind-profile-XXXXXX", dir && *dir ? dir : "/tmp");
+    int w = snprintf(path, cap, "%s/smallmind-profile-XXXXXX", dir && *dir ? dir : "/tmp");
+    if (w < 0 || (size_t)w >= cap) {
+        cli_error("profile", "TMPDIR is too long for a temporary model file (%d bytes at most)", (int)cap - 30);
+        return 0;
+    }
     int fd = mkstemp(path);
-    if (fd < 0) return 0;
+    if (fd < 0) {
+        cli_error("profile", "cannot create a temporary model file in '%s': %s", dir && *dir ? dir : "/tmp",
+                  strerror(errno));
+        return 0;
+    }
     close(fd);
     sm_init_params p = sm_init_default_params();
     p.arch = "gpt2";
@@ -394,7 +400,15 @@ int cmd_profile(int argc, char **argv) {
     (void)v;
     if (compare_base) return compare_files(a.cmd, compare_base, compare_new);
     d.out_path = out ? out : "profile.md";
-    roofline_path(d.out_path, d.roofline_path, sizeof d.roofline_path);
+    if (!roofline_path(d.out_path, d.roofline_path, sizeof d.roofline_path)) {
+        cli_error(a.cmd, "the report path is too long for its roofline chart (%zu bytes at most)",
+                  sizeof d.roofline_path - 1);
+        return SM_EXIT_USAGE;
+    }
+    /* every output is checked before minutes of profiling */
+    const char *outs[] = {d.out_path, d.json_path, d.svg_path, d.trace_path, d.folded_path, d.flame_path, d.roofline_path};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++)
+        if (outs[i] && !cli_prepare_output(a.cmd, outs[i])) return SM_EXIT_ERROR;
     d.n_inferences = (int)n_inf;
     d.n_tokens = (int)n_tok;
     uint64_t t_start = sm_now_ns();

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void quantize_usage(void) {
     printf("usage: smallmind quantize IN.gguf OUT.gguf [TYPE]\n"
@@ -37,7 +38,14 @@ int cmd_quantize(int argc, char **argv) {
         pos[n++] = argv[a.i];
     }
     if (n < 2) { cli_error(a.cmd, "give the input and output files: smallmind quantize IN.gguf OUT.gguf [TYPE]"); return SM_EXIT_USAGE; }
-    if (!strcmp(pos[0], pos[1])) { cli_error(a.cmd, "the output must not be the input file"); return SM_EXIT_USAGE; }
+    /* the same file under another name (a link, ./x) counts too */
+    struct stat si, so;
+    if (!strcmp(pos[0], pos[1]) ||
+        (stat(pos[0], &si) == 0 && stat(pos[1], &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)) {
+        cli_error(a.cmd, "the output must not be the input file");
+        return SM_EXIT_USAGE;
+    }
+    if (!cli_prepare_output(a.cmd, pos[1])) return SM_EXIT_ERROR;
     sm_error err = {0};
     if (sm_model_quantize_file(pos[0], pos[1], pos[2] ? pos[2] : "Q4_0_MIXED", on_progress, NULL, &err) != SM_OK) {
         cli_error(a.cmd, "%s", err.message);

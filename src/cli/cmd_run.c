@@ -54,6 +54,8 @@ static void run_usage(void) {
            "                          unchanged; sampling keeps the model's distribution)\n"
            "      --draft-n N         tokens the draft proposes per round (default 8, at most 64)\n"
            "      --profile           time every step and print the hot paths to stderr\n"
+           "      --check             check every layer of every token for NaN/Inf and stop naming the layer\n"
+           "                          (without it only the prompt's logits are checked)\n"
            "      --trace FILE.json   (with --profile) a timeline of every thread as Chrome trace-event\n"
            "                          JSON, for Perfetto or chrome://tracing\n"
            "      --folded FILE       (with --profile) folded stacks, self microseconds (flamegraph.pl)\n"
@@ -85,16 +87,18 @@ static int on_token(void *user, sm_token token, const char *text, size_t len) {
 static int profile_outputs(const char *cmd, const sm_session *s, const char *trace, const char *folded,
                            const char *flame) {
     if (trace) {
-        FILE *f = fopen(trace, "w");
+        sm_output *o;
+        FILE *f = cli_output_open(cmd, trace, &o);
+        if (!f) return -1;
         sm_error err = {0};
         sm_trace_write_params wp = sm_trace_write_default_params();
         wp.process_name = "smallmind run";
-        sm_status st = f ? sm_session_trace_write(s, f, &wp, &err) : SM_ERR_IO;
-        if (f && fclose(f) != 0 && st == SM_OK) st = SM_ERR_IO;
-        if (st != SM_OK) {
-            cli_error(cmd, "cannot write '%s'%s%s", trace, err.message[0] ? ": " : "", err.message);
+        if (sm_session_trace_write(s, f, &wp, &err) != SM_OK) {
+            sm_output_discard(o);
+            cli_error(cmd, "cannot write '%s': %s", trace, err.message);
             return -1;
         }
+        if (cli_output_close(cmd, o)) return -1;
     }
     int n = sm_session_profile_steps(s, NULL, 0);
     sm_profile_step *rows = calloc((size_t)n + 1, sizeof *rows);
@@ -122,7 +126,7 @@ int cmd_run(int argc, char **argv) {
     int n_stops = 0, echo = 1;
     long long n_predict = 256, n_ctx = 0, threads = 0, seed = -1, top_k = 40, last_n = 64;
     double temp = 0.8, top_p = 0.95, min_p = 0.05, penalty = 1.0;
-    int ignore_eos = 0, profile = 0;
+    int ignore_eos = 0, profile = 0, check = 0;
     const char *trace_path = NULL, *folded_path = NULL, *flame_path = NULL;
     for (a.i = 0; a.i < argc; a.i++) {
         const char *v;
@@ -135,6 +139,7 @@ int cmd_run(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--no-display-prompt")) echo = 0;
         else if (arg_is(&a, NULL, "--ignore-eos")) ignore_eos = 1;
         else if (arg_is(&a, NULL, "--profile")) profile = 1;
+        else if (arg_is(&a, NULL, "--check")) check = 1;
         else if (arg_is(&a, NULL, "--trace")) { VALUE(); trace_path = v; }
         else if (arg_is(&a, NULL, "--folded")) { VALUE(); folded_path = v; }
         else if (arg_is(&a, NULL, "--flame")) { VALUE(); flame_path = v; }
@@ -167,6 +172,10 @@ int cmd_run(int argc, char **argv) {
         cli_error(a.cmd, "--trace, --folded and --flame come with --profile");
         return SM_EXIT_USAGE;
     }
+    /* the profile's files and the session file are checked before the model is loaded */
+    if ((trace_path && !cli_prepare_output(a.cmd, trace_path)) || (folded_path && !cli_prepare_output(a.cmd, folded_path)) ||
+        (flame_path && !cli_prepare_output(a.cmd, flame_path)) || (session_path && !cli_prepare_output(a.cmd, session_path)))
+        return SM_EXIT_ERROR;
     if (prompt && !*prompt) {
         cli_error(a.cmd, "the prompt is empty; leave out -p to generate from the start token");
         return SM_EXIT_USAGE;
@@ -206,6 +215,7 @@ int cmd_run(int argc, char **argv) {
     sp.n_threads = (int)threads;
     sp.seed = used_seed;
     sp.profile = profile;
+    sp.check = check;
     sp.kernels = kernels;
     sm_session *session = NULL, *draft = NULL;
     sm_model *draft_model = NULL;

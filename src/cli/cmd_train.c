@@ -52,8 +52,20 @@ static void train_usage(void) {
            "example: smallmind train --data tiny.txt --out tiny.gguf --steps 200 --dim 64 --layers 2\n");
 }
 
+/* Whether the progress line is open (no newline after it yet). */
+typedef struct train_view {
+    int mid_line;
+} train_view;
+
+static void on_notice(void *user, const char *message) {
+    train_view *v = user;
+    if (v->mid_line) fputc('\n', stderr);
+    v->mid_line = 0;
+    fprintf(stderr, "smallmind train: %s\n", message);
+}
+
 static void on_progress(void *user, const sm_train_progress *p) {
-    (void)user;
+    train_view *v = user;
     if (p->step == 1)
         fprintf(stderr, "smallmind train: %.2f M parameters, vocabulary %d, activations %.1f MiB\n",
                 (double)p->n_params / 1e6, p->vocab, (double)p->activation_bytes / 1048576.0);
@@ -66,7 +78,11 @@ static void on_progress(void *user, const sm_train_progress *p) {
     if (p->val_loss >= 0) snprintf(val, sizeof val, "%.4f", p->val_loss);
     fprintf(stderr, "\rstep %d/%d | loss %.4f | val %s | lr %.2e | %.0f tok/s | ETA %.0fs%s   ", p->step, p->steps,
             p->loss, val, p->lr, p->tokens_per_second, eta, p->checkpointed ? " | checkpoint" : "");
-    if (p->step == p->steps) fputc('\n', stderr);
+    v->mid_line = 1;
+    if (p->step == p->steps) {
+        fputc('\n', stderr);
+        v->mid_line = 0;
+    }
 }
 
 int cmd_train(int argc, char **argv) {
@@ -129,10 +145,17 @@ int cmd_train(int argc, char **argv) {
         return SM_EXIT_USAGE;
     }
     sm_error err = {0};
+    /* the profile's files are checked before step 1, as sm_train checks its own */
+    if (profile && (!train_report_prepare(a.cmd, p.out, folded, flame) ||
+                    (pp.trace_path && !cli_prepare_output(a.cmd, pp.trace_path))))
+        return SM_EXIT_ERROR;
+    train_view view = {0};
+    p.notice = on_notice;
     sm_train_profile *tp = NULL;
-    sm_status st = profile ? sm_train_profiled(&p, &pp, on_progress, NULL, &tp, &err) : sm_train(&p, on_progress, NULL, &err);
+    sm_status st = profile ? sm_train_profiled(&p, &pp, on_progress, &view, &tp, &err)
+                           : sm_train(&p, on_progress, &view, &err);
     if (st != SM_OK) {
-        fputc('\n', stderr);
+        if (view.mid_line) fputc('\n', stderr);
         cli_error(a.cmd, "%s", err.message);
         return err.status == SM_ERR_INVALID_ARG ? SM_EXIT_USAGE : SM_EXIT_ERROR;
     }

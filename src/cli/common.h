@@ -10,6 +10,20 @@
  * error; NULL on failure. */
 sm_model *cli_load_model(const char *cmd, const char *path, const char *tokenizer);
 
+/* Checks that an output file can be written (a regular file or a new one,
+ * a link's target, in a writable directory; see sm_output_check) before any
+ * work starts, and removes the temporary files interrupted writes of it left
+ * behind, saying so. Prints the error and returns 0 when it cannot be written. */
+int cli_prepare_output(const char *cmd, const char *path);
+
+/* A file written as SmallMind writes every file (sm_output_*: a regular file
+ * only, atomically, every write checked), through a stdio stream.
+ * cli_output_open prints the problem and returns NULL; cli_output_close
+ * commits the file (prints the problem and returns -1 when it could not be
+ * written); sm_output_discard abandons it. */
+FILE *cli_output_open(const char *cmd, const char *path, sm_output **out);
+int cli_output_close(const char *cmd, sm_output *o);
+
 /* The built-in model's path: $SMALLMIND_MODEL if set, else models/kjv-3m.gguf
  * beside the executable or one directory up (for build/smallmind); NULL if
  * there is none. */

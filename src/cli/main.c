@@ -2,6 +2,7 @@
 #include "args.h"
 #include "commands.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,18 +45,22 @@ int main(int argc, char **argv) {
         printf("smallmind %s\nsimd: %s\nkernels: %s\n", SM_VERSION, sm_cpu_simd_features(), sm_kernels_list());
         return SM_EXIT_OK;
     }
-    if (!strcmp(c, "run")) return cmd_run(argc - 2, argv + 2);
-    if (!strcmp(c, "inspect")) return cmd_inspect(argc - 2, argv + 2);
-    if (!strcmp(c, "tokenize")) return cmd_tokenize(argc - 2, argv + 2);
-    if (!strcmp(c, "init")) return cmd_init(argc - 2, argv + 2);
-    if (!strcmp(c, "profile")) return cmd_profile(argc - 2, argv + 2);
-    if (!strcmp(c, "quantize")) return cmd_quantize(argc - 2, argv + 2);
-    if (!strcmp(c, "bench")) return cmd_bench(argc - 2, argv + 2);
-    if (!strcmp(c, "perplexity")) return cmd_perplexity(argc - 2, argv + 2);
-    if (!strcmp(c, "train")) return cmd_train(argc - 2, argv + 2);
-    if (!strcmp(c, "chat-template")) return cmd_chat_template(argc - 2, argv + 2);
-    if (!strcmp(c, "serve")) return cmd_serve(argc - 2, argv + 2);
-    if (!strcmp(c, "chat")) return cmd_chat(argc - 2, argv + 2);
+    static const struct { const char *name; int (*fn)(int, char **); } cmds[] = {
+        {"run", cmd_run}, {"inspect", cmd_inspect}, {"tokenize", cmd_tokenize}, {"init", cmd_init},
+        {"profile", cmd_profile}, {"quantize", cmd_quantize}, {"bench", cmd_bench}, {"perplexity", cmd_perplexity},
+        {"train", cmd_train}, {"chat-template", cmd_chat_template}, {"chat", cmd_chat}, {"serve", cmd_serve}};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        if (strcmp(c, cmds[i].name)) continue;
+        int rc = cmds[i].fn(argc - 2, argv + 2);
+        /* what went to stdout must have been written: a full disk or a
+         * closed pipe is an error, not a silent success */
+        errno = 0;
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            cli_error(c, "cannot write the output: %s", errno ? strerror(errno) : "write error");
+            if (rc == SM_EXIT_OK) rc = SM_EXIT_ERROR;
+        }
+        return rc;
+    }
     cli_error(NULL, "unknown command '%s' (see smallmind --help)", c);
     return SM_EXIT_USAGE;
 }

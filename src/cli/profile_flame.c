@@ -8,6 +8,7 @@
  * top of their parent. */
 #include "profile_report.h"
 #include "args.h"
+#include "common.h"
 
 #include <errno.h>
 #include <math.h>
@@ -142,15 +143,18 @@ int profile_write_flame_files(const char *cmd, const sm_profile_step *steps, int
     for (int k = 0; k < 2 && rc == 0; k++) {
         const char *path = k ? flame_path : folded_path;
         if (!path) continue;
-        FILE *f = fopen(path, "w");
+        sm_output *o;
+        FILE *f = cli_output_open(cmd, path, &o);
         if (!f) {
-            cli_error(cmd, "cannot write '%s': %s", path, strerror(errno));
             rc = -1;
             break;
         }
         int w = k ? profile_write_flame(f, rows, n, title) : profile_write_folded(f, rows, n);
-        if (fclose(f) != 0 || w != 0) {
+        if (w != 0) {
+            sm_output_discard(o);
             cli_error(cmd, "cannot write '%s'", path);
+            rc = -1;
+        } else if (cli_output_close(cmd, o)) {
             rc = -1;
         }
     }

@@ -346,20 +346,31 @@ static void write_svg(const profile_data *d, FILE *f) {
     fprintf(f, "</svg>\n");
 }
 
+/* The report is composed in memory, then written as every SmallMind file
+ * is (sm_output_*): a regular file only, atomically, every write checked. */
 static int write_file(const char *path, void (*fn)(profile_data *, FILE *), profile_data *d, sm_error *err) {
-    FILE *f = fopen(path, "w");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
     if (!f) {
-        err->status = SM_ERR_IO;
-        snprintf(err->message, sizeof err->message, "cannot write '%s': %s", path, strerror(errno));
+        err->status = SM_ERR_NOMEM;
+        snprintf(err->message, sizeof err->message, "out of memory composing '%s'", path);
         return -1;
     }
     fn(d, f);
-    if (fclose(f) != 0) {
-        err->status = SM_ERR_IO;
-        snprintf(err->message, sizeof err->message, "cannot write '%s': %s", path, strerror(errno));
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        free(text);
+        err->status = SM_ERR_NOMEM;
+        snprintf(err->message, sizeof err->message, "out of memory composing '%s'", path);
         return -1;
     }
-    return 0;
+    sm_output *o;
+    sm_status st = sm_output_open(path, &o, err);
+    if (!st && (st = sm_output_write(o, text, len, err))) sm_output_discard(o);
+    else if (!st) st = sm_output_commit(o, err);
+    free(text);
+    return st ? -1 : 0;
 }
 
 static void md(profile_data *d, FILE *f) { write_markdown(d, f); }

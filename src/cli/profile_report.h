@@ -3,6 +3,7 @@
 #ifndef SM_CLI_PROFILE_REPORT_H
 #define SM_CLI_PROFILE_REPORT_H
 
+#include <limits.h>
 #include "smallmind.h"
 
 /* One step of the roofline: a step summed over its layers within one
@@ -47,7 +48,7 @@ typedef struct profile_data {
     /* what was asked */
     const char *out_path, *json_path, *svg_path, *model_path;
     const char *trace_path, *folded_path, *flame_path, *baseline_path;
-    char roofline_path[1024];    /* the roofline chart, beside the report */
+    char roofline_path[PATH_MAX];    /* the roofline chart, beside the report (refused if longer) */
     int deep, default_model, n_inferences, n_tokens, prompt_len, threads;
     sm_model_info info;
     const sm_session *session;

@@ -6,16 +6,32 @@
 #include "train_report.h"
 #include "args.h"
 #include "profile_report.h"
+#include "common.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* MODEL.gguf -> MODEL<suffix> */
-static void beside(const char *out, const char *suffix, char *buf, size_t cap) {
+/* MODEL.gguf -> MODEL<suffix>; 0 when it does not fit (never cut short). */
+static int beside(const char *out, const char *suffix, char *buf, size_t cap) {
     size_t n = strlen(out);
     if (n > 5 && !strcmp(out + n - 5, ".gguf")) n -= 5;
-    snprintf(buf, cap, "%.*s%s", (int)n, out, suffix);
+    int w = snprintf(buf, cap, "%.*s%s", (int)n, out, suffix);
+    return w >= 0 && (size_t)w < cap;
+}
+
+int train_report_prepare(const char *cmd, const char *out, const char *folded, const char *flame) {
+    static const char *const suffix[3] = {".profile.md", ".profile.json", ".roofline.svg"};
+    char path[PATH_MAX];
+    for (int i = 0; i < 3; i++) {
+        if (!beside(out, suffix[i], path, sizeof path)) {
+            cli_error(cmd, "--out is too long for its profile report '%s' (%d bytes at most)", suffix[i], PATH_MAX - 1);
+            return 0;
+        }
+        if (!cli_prepare_output(cmd, path)) return 0;
+    }
+    return (!folded || cli_prepare_output(cmd, folded)) && (!flame || cli_prepare_output(cmd, flame));
 }
 
 static const char *base_name(const char *p) {
@@ -32,7 +48,7 @@ typedef struct train_report {
     roof_step roof[PROFILE_MAX_STEPS];
     int n_roof;
     double attributed_ms, self_ms, overhead_pct, coverage_pct;
-    char md[1100], json[1100], svg[1100];
+    char md[PATH_MAX], json[PATH_MAX], svg[PATH_MAX];
 } train_report;
 
 /* The nearest ancestor named `name`, or -1. */
@@ -220,17 +236,11 @@ static void svg(train_report *r, FILE *f) {
 }
 
 static int to_file(const char *cmd, const char *path, void (*fn)(train_report *, FILE *), train_report *r) {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        cli_error(cmd, "cannot write '%s': %s", path, strerror(errno));
-        return -1;
-    }
+    sm_output *o;
+    FILE *f = cli_output_open(cmd, path, &o);
+    if (!f) return -1;
     fn(r, f);
-    if (ferror(f) | (fclose(f) != 0)) {
-        cli_error(cmd, "cannot write '%s'", path);
-        return -1;
-    }
-    return 0;
+    return cli_output_close(cmd, o);
 }
 
 int train_report_write(const char *cmd, const sm_train_params *p, const sm_train_profile *tp, const char *folded,
@@ -260,9 +270,11 @@ int train_report_write(const char *cmd, const sm_train_params *p, const sm_train
     r->coverage_pct = in->wall_ms_profiled > 0 ? 100.0 * r->attributed_ms / in->wall_ms_profiled : 0;
     r->overhead_pct = in->step_ms_paused > 0 && in->step_ms_profiled > 0
                           ? 100.0 * (in->step_ms_profiled / in->step_ms_paused - 1.0) : 0;
-    beside(p->out, ".profile.md", r->md, sizeof r->md);
-    beside(p->out, ".profile.json", r->json, sizeof r->json);
-    beside(p->out, ".roofline.svg", r->svg, sizeof r->svg);
+    if (!beside(p->out, ".profile.md", r->md, sizeof r->md) || !beside(p->out, ".profile.json", r->json, sizeof r->json) ||
+        !beside(p->out, ".roofline.svg", r->svg, sizeof r->svg)) {
+        cli_error(cmd, "--out is too long for its profile report");
+        goto done;
+    }
     if (to_file(cmd, r->md, write_md, r) || to_file(cmd, r->json, write_json, r) || to_file(cmd, r->svg, svg, r) ||
         profile_write_flame_files(cmd, r->rows, r->n, folded, flame, "SmallMind flame graph: training") != 0)
         goto done;

@@ -7,6 +7,11 @@
 /* Writes MODEL.profile.md, MODEL.profile.json and MODEL.roofline.svg beside
  * p->out, and the folded stacks and flame graph if given. 0, or -1 with
  * the problem printed. */
+/* Before training: those paths and the folded stacks and flame graph are
+ * checked (cli_prepare_output); 0 with the problem printed if one is not
+ * writable. */
+int train_report_prepare(const char *cmd, const char *out, const char *folded, const char *flame);
+
 int train_report_write(const char *cmd, const sm_train_params *p, const sm_train_profile *tp, const char *folded,
                        const char *flame);
 

@@ -14,7 +14,9 @@
 sm_status sm_map_file(const char *path, sm_mapped_file *out, sm_error *err) {
     out->data = NULL;
     out->size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer;
+     * what is not a regular file is refused before a byte is read */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return sm_fail(err, SM_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
     struct stat st;
@@ -28,8 +30,10 @@ sm_status sm_map_file(const char *path, sm_mapped_file *out, sm_error *err) {
         return sm_fail(err, SM_ERR_IO, "'%s' is a directory, not a model file", path);
     }
     if (!S_ISREG(st.st_mode)) {
+        const char *kind = S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISCHR(st.st_mode) ? "a character device"
+                         : S_ISBLK(st.st_mode) ? "a block device" : S_ISSOCK(st.st_mode) ? "a socket" : "a special file";
         close(fd);
-        return sm_fail(err, SM_ERR_IO, "'%s' is not a regular file", path);
+        return sm_fail(err, SM_ERR_IO, "'%s' is %s, not a regular file", path, kind);
     }
     if (st.st_size == 0) {
         close(fd);

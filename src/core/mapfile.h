@@ -1,4 +1,6 @@
-/* mapfile.h - read-only memory maps of whole files. */
+/* mapfile.h - read-only memory maps of whole files. Only regular files are
+ * mapped: a directory, FIFO, device or socket is refused with a clear
+ * message, and checking one never blocks (it is opened with O_NONBLOCK). */
 #ifndef SM_CORE_MAPFILE_H
 #define SM_CORE_MAPFILE_H
 

@@ -243,6 +243,10 @@ sm_status sm_generate(sm_session *s, const char *prompt, const sm_generate_param
     size_t tlen = strlen(text);
     /* a prompt from position 0 starts as the model's prompts start */
     int add_bos = gp.add_bos < 0 ? ((s->n_past == 0 || gp.reuse_prefix) && m->vocab.add_bos) : gp.add_bos;
+    /* no prompt at the start of a session: begin from the start token, also
+     * for vocabularies (GPT-2's) that do not put one before a prompt */
+    if (tlen == 0 && !gp.prompt_tokens && (s->n_past == 0 || gp.reuse_prefix) && gp.add_bos < 0 && m->vocab.bos >= 0)
+        add_bos = 1;
 
     sm_prof *P = s->prof;
     SM_PROF_BEGIN(P, SM_SC_GENERATE, -1);
@@ -269,6 +273,8 @@ static sm_status prompt_tokens(sm_session *s, const sm_generate_params *gp, cons
     size_t need = 0;
     sm_status st = sm_tokenize_ex(s->model, text, tlen, flags, NULL, 0, &need, err);
     if (st != SM_OK && st != SM_ERR_BUFFER_TOO_SMALL) return st;
+    if (need == 0 && tlen > 0)
+        return sm_fail(err, SM_ERR_INVALID_ARG, "the prompt encodes to no tokens with this model's vocabulary");
     if (need == 0) return SM_OK;
     /* a prompt that cannot fit is refused before it is tokenized */
     if (need > (size_t)s->n_ctx && !gp->context_shift)
@@ -279,6 +285,14 @@ static sm_status prompt_tokens(sm_session *s, const sm_generate_params *gp, cons
     return st;
 }
 
+/* An empty prompt where one must start the session: says why no start token stands in for it. */
+static sm_status empty_prompt(const sm_session *s, sm_error *err) {
+    if (s->model->vocab.bos < 0)
+        return sm_fail(err, SM_ERR_INVALID_ARG, "the prompt is empty and this model's vocabulary has no start (BOS) "
+                       "token to begin from: give a prompt");
+    return sm_fail(err, SM_ERR_INVALID_ARG, "the prompt is empty and no start token is added");
+}
+
 /* Brings the session to the prompt: keeps what it can (everything, or with
  * reuse_prefix the common prefix), evaluates the rest, shifting the context
  * when it is full and context_shift allows; at least one token is evaluated
@@ -287,12 +301,12 @@ static sm_status feed_prompt(sm_session *s, const sm_generate_params *gp, const 
                              sm_generate_stats *stats, sm_error *err) {
     size_t keep = (size_t)s->n_past;
     if (gp->reuse_prefix) {
-        if (n == 0) return sm_fail(err, SM_ERR_INVALID_ARG, "the prompt is empty and no start token is added");
+        if (n == 0) return empty_prompt(s, err);
         keep = sm_session_reuse_plan(s, toks, n);
         toks += keep;
         n -= keep;
     } else if (n == 0 && s->n_past == 0) {
-        return sm_fail(err, SM_ERR_INVALID_ARG, "the prompt is empty and no start token is added");
+        return empty_prompt(s, err);
     }
     sm_token last;
     if (n == 0 && !s->logits_valid) {

@@ -9,6 +9,7 @@
 #include "core/error.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct cursor {
@@ -215,6 +216,39 @@ static int64_t find_duplicate(const void *items, size_t stride, size_t name_off,
     return dup;
 }
 
+typedef struct span {
+    uint64_t start, end;
+    int64_t index;
+} span;
+
+static int cmp_span(const void *a, const void *b) {
+    const span *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start ? 1 : (x->index > y->index) - (x->index < y->index);
+}
+
+/* Finds two tensors whose data overlap (sorted by offset, each one is
+ * compared with the furthest end before it). Returns 0 when out of memory. */
+static int find_overlap(sm_gguf *g) {
+    g->overlap[0] = g->overlap[1] = -1;
+    span *s = sm_alloc((size_t)(g->n_tensors ? g->n_tensors : 1) * sizeof *s);
+    if (!s) return 0;
+    size_t n = 0;
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        if (g->tensors[i].n_bytes)
+            s[n++] = (span){g->tensors[i].offset, g->tensors[i].offset + g->tensors[i].n_bytes, (int64_t)i};
+    qsort(s, n, sizeof *s, cmp_span);
+    size_t far = 0;   /* the span reaching furthest so far */
+    for (size_t i = 1; i < n && g->overlap[0] < 0; i++) {
+        if (s[i].start < s[far].end) {
+            g->overlap[0] = s[far].index;
+            g->overlap[1] = s[i].index;
+        }
+        if (s[i].end > s[far].end) far = i;
+    }
+    sm_free(s);
+    return 1;
+}
+
 sm_status sm_gguf_parse(const void *data, size_t size, sm_gguf *g, sm_error *err) {
     memset(g, 0, sizeof *g);
     cursor c = {data, (const unsigned char *)data + size};
@@ -308,6 +342,7 @@ sm_status sm_gguf_parse(const void *data, size_t size, sm_gguf *g, sm_error *err
         st = sm_fail(err, SM_ERR_FORMAT, "tensor name '%.*s' appears twice", (int)(k.len > 200 ? 200 : k.len), k.ptr);
         goto fail;
     }
+    if (!find_overlap(g)) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory reading the GGUF header"); goto fail; }
     return SM_OK;
 fail:
     sm_gguf_free(g);

@@ -62,6 +62,9 @@ typedef struct sm_gguf {
     uint64_t data_offset;
     const unsigned char *base;
     size_t size;
+    /* two tensors whose bytes overlap (indices), or -1: the file is valid
+     * as far as each tensor goes, but probably damaged */
+    int64_t overlap[2];
 } sm_gguf;
 
 sm_status sm_gguf_parse(const void *data, size_t size, sm_gguf *out, sm_error *err);

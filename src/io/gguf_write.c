@@ -1,16 +1,10 @@
 /* gguf_write.c - see gguf_write.h. */
-#define _GNU_SOURCE
 #include "gguf_write.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "core/outfile.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define ALIGNMENT 32
 
@@ -143,39 +137,14 @@ void sm_gguf_add_tensor(sm_gguf_writer *w, const char *name, uint32_t type, int 
     w->data_size += (n_bytes + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
 }
 
-static int write_all(int fd, const void *p, size_t n) {
-    const char *c = p;
-    while (n > 0) {
-        ssize_t k = write(fd, c, n);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return 0;
-        }
-        c += k;
-        n -= (size_t)k;
-    }
-    return 1;
-}
-
-static int write_padding(int fd, size_t n) {
-    static const char zeros[ALIGNMENT];
-    return n == 0 || write_all(fd, zeros, n);
-}
-
+/* The file goes through core/outfile: only a regular file (or a link's
+ * target) is replaced, atomically, and every write is checked. */
 sm_status sm_gguf_writer_save(sm_gguf_writer *w, const char *path, sm_error *err) {
     if (w->oom) return sm_fail(err, SM_ERR_NOMEM, "out of memory building '%s'", path);
-    size_t plen = strlen(path);
-    char *tmp = sm_alloc(plen + 16);
-    if (!tmp) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
-    snprintf(tmp, plen + 16, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
-    /* mkstemp makes the file private (0600); a model is for anyone to read */
-    if (fd >= 0) fchmod(fd, 0644);
-    if (fd < 0) {
-        sm_status st = sm_fail(err, SM_ERR_IO, "cannot create a file beside '%s': %s", path, strerror(errno));
-        sm_free(tmp);
-        return st;
-    }
+    static const char zeros[ALIGNMENT];
+    sm_output *o;
+    sm_status st = sm_output_open(path, &o, err);
+    if (st) return st;
     unsigned char head[24];
     memcpy(head, "GGUF", 4);
     uint32_t version = 3;
@@ -183,36 +152,17 @@ sm_status sm_gguf_writer_save(sm_gguf_writer *w, const char *path, sm_error *err
     memcpy(head + 8, &w->n_tensors, 8);
     memcpy(head + 16, &w->n_kv, 8);
     size_t header = sizeof head + w->kv.n + w->info.n;
-    int ok = write_all(fd, head, sizeof head) && write_all(fd, w->kv.p, w->kv.n) && write_all(fd, w->info.p, w->info.n) &&
-             write_padding(fd, (ALIGNMENT - header % ALIGNMENT) % ALIGNMENT);
-    for (uint64_t i = 0; ok && i < w->n_tensors; i++) {
+    if (!(st = sm_output_write(o, head, sizeof head, err)) && !(st = sm_output_write(o, w->kv.p, w->kv.n, err)) &&
+        !(st = sm_output_write(o, w->info.p, w->info.n, err)))
+        st = sm_output_write(o, zeros, (ALIGNMENT - header % ALIGNMENT) % ALIGNMENT, err);
+    for (uint64_t i = 0; !st && i < w->n_tensors; i++) {
         size_t n = w->tensors[i].n_bytes;
-        ok = write_all(fd, w->tensors[i].data, n) && write_padding(fd, (ALIGNMENT - n % ALIGNMENT) % ALIGNMENT);
+        if (!(st = sm_output_write(o, w->tensors[i].data, n, err)))
+            st = sm_output_write(o, zeros, (ALIGNMENT - n % ALIGNMENT) % ALIGNMENT, err);
     }
-    int e = errno;
-    /* The data must be on disk before the name points at it. */
-    if (ok && fsync(fd) != 0) { ok = 0; e = errno; }
-    if (close(fd) != 0 && ok) { ok = 0; e = errno; }
-    if (ok && rename(tmp, path) != 0) { ok = 0; e = errno; }
-    if (!ok) {
-        unlink(tmp);
-        sm_free(tmp);
-        return sm_fail(err, SM_ERR_IO, "cannot write '%s': %s", path, strerror(e));
+    if (st) {
+        sm_output_discard(o);
+        return st;
     }
-    sm_free(tmp);
-    /* and the rename itself must survive a crash */
-    char *dir = sm_alloc(plen + 2);
-    if (dir) {
-        memcpy(dir, path, plen + 1);
-        char *slash = strrchr(dir, '/');
-        if (slash) *(slash == dir ? slash + 1 : slash) = '\0';
-        else strcpy(dir, ".");
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-        sm_free(dir);
-    }
-    return SM_OK;
+    return sm_output_commit(o, err);
 }

@@ -1,6 +1,7 @@
 /* gguf_write.h - writes GGUF v3 files: metadata, tensor infos, aligned
- * tensor data. The file appears atomically: it is written to a temporary
- * file beside the target, flushed to disk, then renamed over it. */
+ * tensor data. The file is written as every SmallMind file is (core/outfile.h):
+ * a regular file only, atomically (a temporary file beside the target, synced,
+ * renamed over it), every write checked. */
 #ifndef SM_IO_GGUF_WRITE_H
 #define SM_IO_GGUF_WRITE_H
 

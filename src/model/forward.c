@@ -86,6 +86,7 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b) {
             op_matmul(s, SM_SC_FFN_DOWN, x, dim, &L->w_down, hb, n, nv, L->b_down, 1);
         }
         SM_PROF_END(P, 0, 0);
+        if (s->check) sm_check_layer(s, l, x, (size_t)n * dim);   /* check mode: NaN/Inf named by layer */
     }
     op_logits(s, b);
 }

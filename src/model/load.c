@@ -9,12 +9,54 @@
 #include "core/error.h"
 #include "session.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 sm_model_params sm_model_default_params(void) {
     sm_model_params p = {0};
     return p;
+}
+
+/* Adds to the model's load warning (several are joined with "; "). */
+static void add_warning(sm_model *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_warning(sm_model *m, const char *fmt, ...) {
+    size_t n = strlen(m->warning);
+    if (n + 3 >= sizeof m->warning) return;
+    if (n) { memcpy(m->warning + n, "; ", 3); n += 2; }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->warning + n, sizeof m->warning - n, fmt, ap);
+    va_end(ap);
+}
+
+/* general.alignment may be as small as 1 (valid GGUF), which can leave
+ * tensor data at addresses the kernels cannot read floats and fp16 fields
+ * from; such a file's tensors are copied into aligned memory of the model. */
+static sm_status align_tensor_data(sm_model *m, sm_error *err) {
+    sm_gguf *g = &m->gguf;
+    uint64_t total = 0;
+    int misaligned = 0;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        if (!g->tensors[i].data) continue;
+        misaligned |= (uintptr_t)g->tensors[i].data % 4 != 0;
+        total += (g->tensors[i].n_bytes + 63) / 64 * 64;
+    }
+    if (!misaligned) return SM_OK;
+    unsigned char *mem = total <= SIZE_MAX ? sm_alloc_aligned((size_t)total) : NULL;
+    if (!mem)
+        return sm_fail(err, SM_ERR_NOMEM, "out of memory copying the %.1f MiB of tensors that general.alignment %llu "
+                       "leaves unaligned", (double)total / 1048576.0, (unsigned long long)g->alignment);
+    size_t at = 0;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        sm_gguf_tensor *t = &g->tensors[i];
+        if (!t->data) continue;
+        memcpy(mem + at, t->data, (size_t)t->n_bytes);
+        t->data = mem + at;
+        at += (size_t)(t->n_bytes + 63) / 64 * 64;
+    }
+    m->aligned_mem = mem;
+    return SM_OK;
 }
 
 static sm_status check_elem_alignment(const sm_gguf_tensor *t, const char *name, sm_error *err) {
@@ -100,6 +142,12 @@ static sm_status load_gguf_model(sm_model *m, sm_error *err) {
     m->hp.arch = arch;
     m->hp.n_vocab = m->vocab.n;
     if ((st = sm_arch_read_hparams(&m->gguf, &m->hp, err)) || (st = load_gguf_tensors(m, err))) return st;
+    const int64_t *ov = m->gguf.overlap;
+    if (ov[0] >= 0) {
+        sm_gguf_str a = m->gguf.tensors[ov[0]].name, b = m->gguf.tensors[ov[1]].name;
+        add_warning(m, "tensors '%.*s' and '%.*s' overlap in the file (it is probably damaged)",
+                    (int)(a.len > 40 ? 40 : a.len), a.ptr, (int)(b.len > 40 ? 40 : b.len), b.ptr);
+    }
     for (uint64_t i = 0; i < m->gguf.n_tensors; i++) {
         m->n_params += m->gguf.tensors[i].n_elements;
         m->weights_bytes += m->gguf.tensors[i].n_bytes;
@@ -114,6 +162,7 @@ static sm_status load_gguf_model(sm_model *m, sm_error *err) {
 static sm_status load_gguf(sm_model *m, const void *data, size_t size, int inspect, sm_error *err) {
     sm_status st = sm_gguf_parse(data, size, &m->gguf, err);
     if (st) return st;
+    if ((st = align_tensor_data(m, err))) return st;
     snprintf(m->format, sizeof m->format, "GGUF v%u", (unsigned)m->gguf.version);
     sm_error why = {0};
     st = load_gguf_model(m, &why);
@@ -195,6 +244,7 @@ void sm_model_free(sm_model *m) {
     sm_vocab_free(&m->vocab);
     sm_free(m->layers);
     sm_free(m->x16_mem);
+    sm_free(m->aligned_mem);
     sm_unmap_file(&m->file);
     sm_unmap_file(&m->tok_file);
     sm_free(m);

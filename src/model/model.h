@@ -58,6 +58,7 @@ struct sm_model {
     uint64_t load_ns;    /* how long sm_model_load took */
     uint64_t id;         /* the file's identity (identity.c), for saved sessions */
     void *x16_mem;       /* every matrix's interleaved copy, one block */
+    void *aligned_mem;   /* the tensors of a file whose alignment leaves them unaligned, copied */
     uint64_t x16_bytes;
 };
 

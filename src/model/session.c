@@ -14,7 +14,8 @@
 #define HOLD_BYTES 8192   /* stop-string hold-back; stop strings are capped well below */
 
 sm_session_params sm_session_default_params(void) {
-    sm_session_params p = {0, 0, 0, 0, NULL};
+    sm_session_params p;
+    memset(&p, 0, sizeof p);
     return p;
 }
 
@@ -207,6 +208,8 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
         sm_session_free(s);
         return sm_fail(err, SM_ERR_NOMEM, "cannot start %d threads", s->n_threads);
     }
+    s->check = p.check || p.profile;
+    s->bad_layer = -1;
     if (p.profile) {
         s->prof = sm_prof_new(64 + 40 * hp->n_layers, sm_step_names, SM_SC_COUNT);
         if (!s->prof) {
@@ -299,6 +302,10 @@ static sm_status eval(sm_session *s, const sm_token *tokens, size_t n, float *al
     sm_status st = check_tokens(s, tokens, n, err);
     if (st) return st;
     int n_vocab = s->model->hp.n_vocab;
+    /* a prompt's logits are always checked for NaN/Inf, in check mode every
+     * layer and every token's logits (check.c) */
+    int check_logits = !embd_sum && (s->n_past == 0 || s->check);
+    s->bad_layer = -1;
     /* every forward pass is inside some scope: prefill, token or user */
     int outer = s->prof && s->prof->depth <= 1;
     if (outer) sm_prof_begin(s->prof, SM_SC_USER, -1);
@@ -310,7 +317,7 @@ static sm_status eval(sm_session *s, const sm_token *tokens, size_t n, float *al
     }
     s->logits_valid = 1;
     if (outer) sm_prof_end(s->prof, 0, 0);
-    return SM_OK;
+    return sm_check_result(s, tokens, n, check_logits, err);
 }
 
 sm_status sm_session_eval(sm_session *s, const sm_token *tokens, size_t n, sm_error *err) {

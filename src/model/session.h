@@ -34,6 +34,8 @@ struct sm_session {
     const sm_model *model;
     int n_ctx, n_threads, n_past;
     sm_prof *prof;               /* NULL unless profiling is on */
+    int check;                   /* check mode: every layer's output is checked for NaN/Inf */
+    int bad_layer;               /* the first layer of this evaluation that made one, or -1 */
     sm_prof *prof_store;         /* the profiler, kept while paused */
     const sm_kernel_table *kt;   /* the kernel level in use */
     sm_type_kernels tk[SM_GGML_TYPE_COUNT];   /* each element type's kernels at that level */
@@ -113,6 +115,12 @@ typedef struct sm_fwd_batch {
  * on s's activation buffers, kernels and threads; s may be one of the
  * batch's sessions or only its workspace. */
 void sm_forward(sm_session *s, const sm_fwd_batch *b);
+
+/* check.c: in check mode the forward pass reports each layer's output
+ * (x, n floats); sm_check_result turns what was found, and the logits when
+ * asked, into an error naming the layer or weight. */
+void sm_check_layer(sm_session *s, int layer, const float *x, size_t n);
+sm_status sm_check_result(sm_session *s, const sm_token *tokens, size_t n, int check_logits, sm_error *err);
 
 /* How many of tokens[0..n) the session already holds at the same positions
  * (the longest common prefix with its history). */

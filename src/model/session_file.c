@@ -23,24 +23,18 @@
  *  end  u64      checksum of every byte before it (core/hash.h's streaming hash)
  *
  * Loading checks the whole file (size, header, checksum, model, token ids,
- * sampler settings) before anything in the session changes. Saving writes
- * atomically: a temporary file beside the destination, synced, renamed
- * over it. (A shared safe-write helper, src/core/outfile.c, is being added on
- * another branch; out_open/out_write/out_commit below follow its rules and
- * its temporary-file name, and can be replaced by it.) */
-#define _GNU_SOURCE
+ * sampler settings) before anything in the session changes. Saving goes
+ * through core/outfile.c like every file SmallMind writes: regular files
+ * only (a symbolic link's target is written), atomically, every write
+ * checked (docs/ARCHITECTURE.md, "Writing files"). */
 #include "session.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/mapfile.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define MAGIC "SMSESS\n\x1a"
 #define VERSION 1u
@@ -48,7 +42,6 @@
 #define HEADER_BYTES 96
 #define FLAG_LOGITS 1u
 #define FLAG_SAMPLER 2u
-#define TMP_TAG ".tmp-smallmind-"
 
 typedef struct header {
     char magic[8];
@@ -66,77 +59,18 @@ _Static_assert(sizeof(header) == HEADER_BYTES, "the session file header is 96 by
 
 /* ------------------------------------------------------------- writing */
 
+/* The file being written and the checksum of what went into it; the first
+ * failed write's status sticks (sm_output_commit reports it too). */
 typedef struct out_file {
-    int fd;
-    char *tmp;
-    int err_no;              /* the first failed write's errno */
+    sm_output *o;
+    sm_status st;
     sm_hasher hash;
+    sm_error *err;
 } out_file;
 
-static sm_status out_open(const char *path, out_file *o, sm_error *err) {
-    memset(o, 0, sizeof *o);
-    o->fd = -1;
-    sm_hasher_init(&o->hash);
-    struct stat st;
-    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
-        return sm_fail(err, SM_ERR_IO, "'%s' exists and is not a regular file; not writing a session there", path);
-    size_t n = strlen(path) + sizeof TMP_TAG + 8;
-    if (!(o->tmp = sm_alloc(n))) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
-    snprintf(o->tmp, n, "%s" TMP_TAG "XXXXXX", path);
-    o->fd = mkstemp(o->tmp);
-    if (o->fd < 0) {
-        int e = errno;
-        sm_free(o->tmp);
-        o->tmp = NULL;
-        return sm_fail(err, SM_ERR_IO, "cannot create a file beside '%s': %s", path, strerror(e));
-    }
-    fchmod(o->fd, 0644);
-    return SM_OK;
-}
-
-static void out_write(out_file *o, const void *data, size_t n) {
-    sm_hasher_add(&o->hash, data, n);
-    const char *p = data;
-    while (n > 0 && !o->err_no) {
-        ssize_t w = write(o->fd, p, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) { o->err_no = w < 0 ? errno : EIO; break; }
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
-static void out_discard(out_file *o) {
-    if (o->fd >= 0) close(o->fd);
-    if (o->tmp) unlink(o->tmp);
-    sm_free(o->tmp);
-    o->fd = -1;
-    o->tmp = NULL;
-}
-
-/* Syncs, renames over path and syncs the directory; removes the temporary
- * file on any error. */
-static sm_status out_commit(out_file *o, const char *path, sm_error *err) {
-    if (!o->err_no && fsync(o->fd) != 0) o->err_no = errno;
-    if (close(o->fd) != 0 && !o->err_no) o->err_no = errno;
-    o->fd = -1;
-    if (!o->err_no && rename(o->tmp, path) != 0) o->err_no = errno;
-    if (o->err_no) {
-        int e = o->err_no;
-        out_discard(o);
-        return sm_fail(err, SM_ERR_IO, "cannot write '%s': %s", path, strerror(e));
-    }
-    /* the rename must survive a crash too */
-    char *slash = strrchr(o->tmp, '/');
-    if (slash) *slash = '\0';
-    int dfd = open(slash ? (slash == o->tmp ? "/" : o->tmp) : ".", O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    sm_free(o->tmp);
-    o->tmp = NULL;
-    return SM_OK;
+static void out_write(out_file *f, const void *data, size_t n) {
+    sm_hasher_add(&f->hash, data, n);
+    if (!f->st) f->st = sm_output_write(f->o, data, n, f->err);
 }
 
 sm_status sm_session_save_ex(const sm_session *s, const char *path, const void *app, size_t app_len, sm_error *err) {
@@ -171,7 +105,10 @@ sm_status sm_session_save_ex(const sm_session *s, const char *path, const void *
     h.payload = (uint64_t)s->n_past * sizeof(sm_token) + (logits ? (uint64_t)hp->n_vocab * sizeof(float) : 0) +
                 2ull * hp->n_layers * s->n_past * row + app_len;
     out_file o;
-    sm_status st = out_open(path, &o, err);
+    memset(&o, 0, sizeof o);
+    o.err = err;
+    sm_hasher_init(&o.hash);
+    sm_status st = sm_output_open(path, &o.o, err);
     if (st) return st;
     out_write(&o, &h, sizeof h);
     out_write(&o, s->history, (size_t)s->n_past * sizeof(sm_token));
@@ -182,7 +119,11 @@ sm_status sm_session_save_ex(const sm_session *s, const char *path, const void *
     if (app_len) out_write(&o, app, app_len);
     uint64_t sum = sm_hasher_end(&o.hash);
     out_write(&o, &sum, sizeof sum);
-    return out_commit(&o, path, err);
+    if (o.st) {
+        sm_output_discard(o.o);
+        return o.st;
+    }
+    return sm_output_commit(o.o, err);
 }
 
 sm_status sm_session_save(const sm_session *s, const char *path, sm_error *err) {

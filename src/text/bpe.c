@@ -99,9 +99,11 @@ static void emit(sm_token *out, size_t cap, size_t *n, sm_token t) {
     (*n)++;
 }
 
-/* Merges one pre-tokenized piece (given as bytes) and emits its tokens. */
+/* Merges one pre-tokenized piece (given as bytes) and emits its tokens.
+ * A byte the vocabulary has no token for becomes the unknown token, or
+ * (without one) is recorded in *missing (the first such byte). */
 static void encode_piece(const sm_vocab *v, const unsigned char *bytes, size_t nb, char *mapped, sm_symbol *sym,
-                         sm_bigram *heap, sm_token *out, size_t cap, size_t *n) {
+                         sm_bigram *heap, sm_token *out, size_t cap, size_t *n, int *missing) {
     const sm_bpe *b = v->bpe;
     if (sm_pretok_ignore_merges(b->pretok)) {
         size_t w = 0;
@@ -135,6 +137,7 @@ static void encode_piece(const sm_vocab *v, const unsigned char *bytes, size_t n
     for (int32_t i = 0; i >= 0; i = sym[i].next) {
         if (sym[i].id >= 0) emit(out, cap, n, sym[i].id);
         else if (v->unk >= 0) emit(out, cap, n, v->unk);
+        else if (*missing < 0) *missing = bytes[sym[i].start];
     }
 }
 
@@ -160,9 +163,17 @@ sm_status sm_bpe_encode(const sm_vocab *v, const char *text, size_t len, sm_toke
     off[ncp] = (uint32_t)len;
     uint32_t *starts = st, *lens = st + len, *ts = st + 2 * len, *tl = st + 3 * len;
     size_t np = sm_pretok_split(v->bpe->pretok, cps, ncp, starts, lens, ts, tl);
+    int missing = -1;
     for (size_t p = 0; p < np; p++) {
         uint32_t b0 = off[starts[p]], b1 = off[starts[p] + lens[p]];
-        encode_piece(v, (const unsigned char *)text + b0, b1 - b0, mapped, sym, heap, out, cap, n);
+        encode_piece(v, (const unsigned char *)text + b0, b1 - b0, mapped, sym, heap, out, cap, n, &missing);
+    }
+    /* dropping the byte would change the text without a word: refuse */
+    if (missing >= 0) {
+        char shown[8] = "";
+        if (missing >= 0x20 && missing < 0x7F) snprintf(shown, sizeof shown, " ('%c')", missing);
+        status = sm_fail(err, SM_ERR_UNSUPPORTED, "the text cannot be encoded: this byte-level vocabulary has no token "
+                         "for byte 0x%02X%s and no unknown token", (unsigned)missing, shown);
     }
 done:
     sm_free(cps);

@@ -26,7 +26,9 @@ sm_status sm_bpe_attach(sm_vocab *v, const char *pre, size_t pre_len, const sm_t
                         int *fallback, sm_error *err);
 void sm_bpe_free(sm_bpe *b);
 
-/* Appends the tokens of text to tokens[*n...] (counting past capacity). */
+/* Appends the tokens of text to tokens[*n...] (counting past capacity).
+ * Fails (SM_ERR_UNSUPPORTED, naming the byte) when the vocabulary has
+ * neither a token for one of the text's bytes nor an unknown token. */
 sm_status sm_bpe_encode(const sm_vocab *v, const char *text, size_t len, sm_token *tokens, size_t capacity,
                         size_t *n, sm_error *err);
 

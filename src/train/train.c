@@ -8,12 +8,14 @@
  * writes, it is written to a temporary file, synced and renamed, so a
  * process killed at any moment leaves the previous checkpoint whole. */
 #include "trainer.h"
+#include "checkpoint.h"
 #include "train_profile.h"
 #include "model/steps.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/mapfile.h"
+#include "core/outfile.h"
 #include "core/rng.h"
 #include "io/gguf_write.h"
 #include "model/model.h"
@@ -21,7 +23,9 @@
 #include "text/unicode.h"
 #include "text/utf8.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +71,10 @@ typedef struct run {
     int32_t *train, *val;        /* token streams */
     size_t n_train, n_val;
     uint64_t data_pos, rng;
-    char ckpt_path[1024];
+    uint64_t data_hash;          /* of the training stream, stored in checkpoints */
+    char *ckpt_path, *svg_path;  /* where checkpoints and the loss curve go */
+    void (*notice)(void *, const char *);
+    void *user;
     float *curve;                /* loss per step, for the SVG */
     float *val_curve;
 } run;
@@ -82,6 +89,20 @@ static void run_free(run *r) {
     sm_free(r->val);
     sm_free(r->curve);
     sm_free(r->val_curve);
+    sm_free(r->ckpt_path);
+    sm_free(r->svg_path);
+}
+
+/* Tells the caller something that is not an error (through params.notice). */
+static void notify(const run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void notify(const run *r, const char *fmt, ...) {
+    if (!r->notice) return;
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    r->notice(r->user, msg);
 }
 
 static int cmp_u32(const void *a, const void *b) {
@@ -183,7 +204,8 @@ static sm_status read_tokens(const run *r, const char *path, int32_t **out, size
 static void make_batch(const run *r, const int32_t *stream, size_t n, uint64_t *pos, int32_t *x, int32_t *y) {
     int B = r->t->B, T = r->t->T;
     for (int b = 0; b < B; b++) {
-        if (*pos + (uint64_t)T > n) *pos = 0;
+        /* written so that no position, however large, can overflow */
+        if (*pos > n || n - *pos < (uint64_t)T) *pos = 0;
         const int32_t *s = stream + *pos;
         x[(size_t)b * T] = vocab_of(r)->bos >= 0 ? vocab_of(r)->bos : s[0];
         for (int i = 1; i < T; i++) x[(size_t)b * T + i] = s[i - 1];
@@ -265,6 +287,8 @@ static sm_status write_gguf(const run *r, const char *path, int checkpoint, sm_e
         sm_gguf_put_u64(w, "smallmind.train.rng", r->rng);
         sm_gguf_put_u32(w, "smallmind.train.batch", (uint32_t)r->t->B);
         sm_gguf_put_u32(w, "smallmind.train.seq", (uint32_t)r->t->T);
+        sm_gguf_put_u64(w, "smallmind.train.data_tokens", r->n_train);
+        sm_gguf_put_u64(w, "smallmind.train.data_hash", r->data_hash);
     }
     add_tensors(w, r->t, r->t->w, "");
     const sm_train_config *c = &r->t->cfg;
@@ -285,34 +309,93 @@ static sm_status write_gguf(const run *r, const char *path, int checkpoint, sm_e
     return st;
 }
 
-static sm_status read_u64(const sm_gguf *g, const char *key, uint64_t *out, sm_error *err) {
+uint64_t sm_ckpt_data_hash(const int32_t *tokens, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < 4; k++) h = (h ^ (((uint32_t)tokens[i] >> (8 * k)) & 0xFF)) * 1099511628211ull;
+    return h;
+}
+
+static sm_status read_uint(const sm_gguf *g, const char *key, uint32_t type, uint64_t *out, sm_error *err) {
     const sm_gguf_kv *kv = sm_gguf_find(g, key);
-    if (!kv || kv->type != SM_GGUF_UINT64) return sm_fail(err, SM_ERR_FORMAT, "checkpoint has no '%s'", key);
+    if (!kv || kv->type != type)
+        return sm_fail(err, SM_ERR_FORMAT, "not a checkpoint of this version: no %s '%s'",
+                       type == SM_GGUF_UINT64 ? "u64" : "u32", key);
     *out = kv->v.u;
     return SM_OK;
 }
 
-/* Continues from a checkpoint: weights, moments, step, data position, RNG. */
-static sm_status load_checkpoint(run *r, const char *path, sm_error *err) {
-    sm_model *m = r->tok_model;
-    sm_status st = sm_trainer_load_weights(r->t, m, err);
-    if (st) return st;
-    for (int i = 0; i < r->t->n_params && !st; i++) {
-        const sm_param *pp = &r->t->params[i];
+/* The first element of a block that is not finite (or negative, when the
+ * values must not be), or -1. */
+static int64_t first_bad(const float *x, size_t n, int nonnegative) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]) || (nonnegative && x[i] < 0)) return (int64_t)i;
+    return -1;
+}
+
+sm_status sm_ckpt_read(sm_trainer *t, const sm_model *m, const sm_ckpt_run *want, sm_ckpt_state *state, sm_error *err) {
+    const sm_gguf *g = &m->gguf;
+    uint64_t batch = 0, seq = 0, n_tokens = 0, hash = 0;
+    sm_status st;
+    if ((st = read_uint(g, "smallmind.train.step", SM_GGUF_UINT64, &state->step, err)) ||
+        (st = read_uint(g, "smallmind.train.data_pos", SM_GGUF_UINT64, &state->data_pos, err)) ||
+        (st = read_uint(g, "smallmind.train.rng", SM_GGUF_UINT64, &state->rng, err)) ||
+        (st = read_uint(g, "smallmind.train.batch", SM_GGUF_UINT32, &batch, err)) ||
+        (st = read_uint(g, "smallmind.train.seq", SM_GGUF_UINT32, &seq, err)))
+        return st;
+    /* the run must be the one the checkpoint continues */
+    if (batch != (uint64_t)want->batch || seq != (uint64_t)want->seq)
+        return sm_fail(err, SM_ERR_INVALID_ARG,
+                       "the checkpoint was made with --batch %llu --seq %llu, this run has --batch %d --seq %d: "
+                       "resume with the same values", (unsigned long long)batch, (unsigned long long)seq, want->batch,
+                       want->seq);
+    if (state->step > INT_MAX)
+        return sm_fail(err, SM_ERR_FORMAT, "the checkpoint's step %llu is out of range (the file is corrupt)",
+                       (unsigned long long)state->step);
+    if (state->step >= (uint64_t)want->steps)
+        return sm_fail(err, SM_ERR_INVALID_ARG, "the checkpoint is at step %llu already; ask for more --steps",
+                       (unsigned long long)state->step);
+    /* checkpoints before these keys existed are checked by position only */
+    int have_n = sm_gguf_find(g, "smallmind.train.data_tokens") != NULL;
+    int have_h = sm_gguf_find(g, "smallmind.train.data_hash") != NULL;
+    if ((have_n && (st = read_uint(g, "smallmind.train.data_tokens", SM_GGUF_UINT64, &n_tokens, err))) ||
+        (have_h && (st = read_uint(g, "smallmind.train.data_hash", SM_GGUF_UINT64, &hash, err))))
+        return st;
+    if (want->check_data && have_n && have_h && (n_tokens != want->n_train || hash != want->data_hash))
+        return sm_fail(err, SM_ERR_INVALID_ARG,
+                       "the checkpoint was made on other training data (%llu tokens, hash %016llx; this run has %llu "
+                       "tokens, hash %016llx): resume with the same --data, --val and --val-split",
+                       (unsigned long long)n_tokens, (unsigned long long)hash, (unsigned long long)want->n_train,
+                       (unsigned long long)want->data_hash);
+    if (state->data_pos > want->n_train)
+        return sm_fail(err, SM_ERR_INVALID_ARG,
+                       "the checkpoint's data position %llu is beyond the %llu-token training text: it was made on "
+                       "other data, or it is corrupt", (unsigned long long)state->data_pos,
+                       (unsigned long long)want->n_train);
+    if ((st = sm_trainer_load_weights(t, m, err))) return st;
+    for (int i = 0; i < t->n_params; i++) {
+        const sm_param *pp = &t->params[i];
+        size_t n = (size_t)pp->rows * pp->cols;
+        int64_t bad = first_bad(t->w + pp->offset, n, 0);
+        if (bad >= 0)
+            return sm_fail(err, SM_ERR_FORMAT, "tensor '%s' holds a value that is not finite (element %lld): the "
+                           "checkpoint is corrupt", pp->name, (long long)bad);
         for (int k = 0; k < 2; k++) {
             char name[96];
             snprintf(name, sizeof name, "opt.%c.%s", k ? 'v' : 'm', pp->name);
-            const sm_gguf_tensor *g = sm_gguf_find_tensor(&m->gguf, name);
-            if (!g || g->type != SM_GGML_F32 || g->n_elements != (uint64_t)pp->rows * pp->cols)
-                return sm_fail(err, SM_ERR_FORMAT, "%s: not a checkpoint (tensor '%s' missing)", path, name);
-            memcpy((k ? r->t->v : r->t->m) + pp->offset, g->data, g->n_bytes);
+            const sm_gguf_tensor *gt = sm_gguf_find_tensor(g, name);
+            if (!gt || gt->type != SM_GGML_F32 || gt->n_elements != (uint64_t)n)
+                return sm_fail(err, SM_ERR_FORMAT, "not a checkpoint (tensor '%s' missing or of another shape)", name);
+            float *dst = (k ? t->v : t->m) + pp->offset;
+            memcpy(dst, gt->data, n * sizeof(float));
+            /* second moments are means of squares: never negative */
+            if ((bad = first_bad(dst, n, k)) >= 0)
+                return sm_fail(err, SM_ERR_FORMAT, "tensor '%s' holds %s (element %lld): the checkpoint is corrupt",
+                               name, isfinite(dst[bad]) ? "a negative second moment" : "a value that is not finite",
+                               (long long)bad);
         }
     }
-    if ((st = read_u64(&m->gguf, "smallmind.train.step", &r->t->step, err)) ||
-        (st = read_u64(&m->gguf, "smallmind.train.data_pos", &r->data_pos, err)) ||
-        (st = read_u64(&m->gguf, "smallmind.train.rng", &r->rng, err)))
-        sm_error_prefix(err, "%s", path);
-    return st;
+    return SM_OK;
 }
 
 /* ----------------------------------------------------------- the loop */
@@ -329,37 +412,79 @@ static float evaluate(const run *r, int32_t *x, int32_t *y) {
     return (float)(sum / batches);
 }
 
-static void write_svg(const run *r, int steps) {
-    char path[1100];
-    snprintf(path, sizeof path, "%s", r->p.out);
-    char *dot = strrchr(path, '.');
-    if (dot && !strcmp(dot, ".gguf")) *dot = '\0';
-    strcat(path, ".loss.svg");
-    FILE *f = fopen(path, "w");
-    if (!f || steps < 1) { if (f) fclose(f); return; }
+/* The loss curve, written atomically to r->svg_path like every output; a
+ * failure is the caller's to report (the model is what matters). */
+static sm_status write_svg(const run *r, int steps, sm_error *err) {
+    if (steps < 1) return SM_OK;
     float max = 0, min = 1e30f;
     for (int i = 0; i < steps; i++) {
         if (r->curve[i] > max) max = r->curve[i];
         if (r->curve[i] < min) min = r->curve[i];
     }
     if (max <= min) max = min + 1;
+    sm_output *f;
+    sm_status st = sm_output_open(r->svg_path, &f, err);
+    if (st) return st;
     int W = 640, H = 360, L = 50, B = 30;
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
-    fprintf(f, "<text x=\"%d\" y=\"18\" font-size=\"14\">training loss (blue) and validation loss (red), %d steps</text>\n", L, steps);
-    fprintf(f, "<text x=\"4\" y=\"%d\">%.2f</text><text x=\"4\" y=\"%d\">%.2f</text>\n", 34, max, H - B, min);
-    for (int pass = 0; pass < 2; pass++) {
-        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", pass ? "#d9534f" : "#5b8def");
-        for (int i = 0; i < steps; i++) {
+    st = sm_output_printf(f, err, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" "
+                          "width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%%\" "
+                          "height=\"100%%\" fill=\"white\"/>\n", W, H);
+    if (!st) st = sm_output_printf(f, err, "<text x=\"%d\" y=\"18\" font-size=\"14\">training loss (blue) and validation "
+                                   "loss (red), %d steps</text>\n", L, steps);
+    if (!st) st = sm_output_printf(f, err, "<text x=\"4\" y=\"%d\">%.2f</text><text x=\"4\" y=\"%d\">%.2f</text>\n", 34, max,
+                                   H - B, min);
+    for (int pass = 0; pass < 2 && !st; pass++) {
+        st = sm_output_printf(f, err, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"",
+                              pass ? "#d9534f" : "#5b8def");
+        for (int i = 0; i < steps && !st; i++) {
             float v = pass ? r->val_curve[i] : r->curve[i];
             if (v < 0) continue;
-            fprintf(f, "%.1f,%.1f ", L + (W - L - 10) * (double)i / (steps > 1 ? steps - 1 : 1),
-                    30 + (H - B - 30) * (double)(max - v) / (max - min));
+            st = sm_output_printf(f, err, "%.1f,%.1f ", L + (W - L - 10) * (double)i / (steps > 1 ? steps - 1 : 1),
+                                  30 + (H - B - 30) * (double)(max - v) / (max - min));
         }
-        fprintf(f, "\"/>\n");
+        if (!st) st = sm_output_printf(f, err, "\"/>\n");
     }
-    fprintf(f, "</svg>\n");
-    fclose(f);
+    if (!st) st = sm_output_printf(f, err, "</svg>\n");
+    if (st) {
+        sm_output_discard(f);
+        return st;
+    }
+    return sm_output_commit(f, err);
+}
+
+/* A temporary file of an interrupted write, removed (sm_output_remove_stale). */
+static void on_stale(void *user, const char *file, uint64_t bytes) {
+    notify(user, "removed '%s' (%llu bytes), the temporary file of a write that was interrupted", file,
+           (unsigned long long)bytes);
+}
+
+/* The checks of every output before the first step: a path that cannot be
+ * written fails now, not after hours of training. */
+static sm_status check_outputs(run *r, sm_error *err) {
+    const sm_train_params *p = &r->p;
+    size_t n = strlen(p->out);
+    /* the checkpoint (OUT.ckpt unless --checkpoint) and the curve (OUT
+     * without .gguf, then .loss.svg): sized to fit, never cut short */
+    const char *ck = p->checkpoint ? p->checkpoint : p->out;
+    r->ckpt_path = sm_alloc(strlen(ck) + 6);
+    r->svg_path = sm_alloc(n + 10);
+    if (!r->ckpt_path || !r->svg_path) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
+    snprintf(r->ckpt_path, strlen(ck) + 6, "%s%s", ck, p->checkpoint ? "" : ".ckpt");
+    size_t stem = n >= 5 && !strcmp(p->out + n - 5, ".gguf") ? n - 5 : n;
+    snprintf(r->svg_path, n + 10, "%.*s.loss.svg", (int)stem, p->out);
+    const char *what[4] = {"--out", "the loss curve", "--checkpoint", "--log"};
+    const char *paths[4] = {p->out, r->svg_path, p->checkpoint_every > 0 ? r->ckpt_path : NULL, p->log_csv};
+    for (int i = 0; i < 4; i++) {
+        if (!paths[i]) continue;
+        sm_status st = sm_output_check(paths[i], err);
+        if (st) {
+            sm_error_prefix(err, "%s", what[i]);
+            return st;
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        if (paths[i]) sm_output_remove_stale(paths[i], on_stale, r);
+    return SM_OK;
 }
 
 /* sm_train, and with tp the profiled training of train_profile.c. */
@@ -392,12 +517,14 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
     sm_train_params *p = &r.p;
     sm_status st = SM_OK;
     int32_t *x = NULL, *y = NULL;
-    FILE *csv = NULL;
+    sm_output *csv = NULL;
+    sm_error csv_err = {0};
+    r.notice = p->notice;
+    r.user = user;
     if (!p->out || (!p->data)) return sm_fail(err, SM_ERR_INVALID_ARG, "training needs --data and --out");
     if (p->steps < 1 || p->batch < 1 || p->seq < 2 || p->accum < 1 || !(p->lr > 0) || p->min_lr < 0 || p->warmup < 0)
         return sm_fail(err, SM_ERR_INVALID_ARG, "steps, batch, accum must be positive, seq at least 2, lr positive");
-    snprintf(r.ckpt_path, sizeof r.ckpt_path, "%s", p->checkpoint ? p->checkpoint : p->out);
-    if (!p->checkpoint) strncat(r.ckpt_path, ".ckpt", sizeof r.ckpt_path - strlen(r.ckpt_path) - 1);
+    if ((st = check_outputs(&r, err))) goto done;
 
     /* the model's shape and tokenizer: from a checkpoint, a model, or the flags and data */
     const char *from = p->resume ? p->resume : p->init;
@@ -480,11 +607,20 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
         st = sm_fail(err, SM_ERR_INVALID_ARG, "the training text is %zu tokens; --seq %d needs more", r.n_train, p->seq);
         goto done;
     }
+    r.data_hash = sm_ckpt_data_hash(r.train, r.n_train);
 
     /* weights: resumed, copied, or drawn */
     r.rng = p->seed;
     if (p->resume) {
-        if ((st = load_checkpoint(&r, p->resume, err))) goto done;
+        sm_ckpt_run want = {p->batch, p->seq, p->steps, r.n_train, 1, r.data_hash};
+        sm_ckpt_state cs;
+        if ((st = sm_ckpt_read(r.t, r.tok_model, &want, &cs, err))) {
+            sm_error_prefix(err, "%s", p->resume);
+            goto done;
+        }
+        r.t->step = cs.step;
+        r.data_pos = cs.data_pos;
+        r.rng = cs.rng;
     } else if (p->init) {
         if ((st = sm_trainer_load_weights(r.t, r.tok_model, err))) goto done;
     } else {
@@ -509,10 +645,16 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
     r.val_curve = sm_alloc((size_t)p->steps * sizeof *r.val_curve);
     if (!x || !y || !r.curve || !r.val_curve) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory"); goto done; }
     for (int i = 0; i < p->steps; i++) r.curve[i] = r.val_curve[i] = -1;
+    /* the log grows row by row (a resumed run continues it), each row
+     * flushed; a write that fails loses the rest of the log, not the run */
     if (p->log_csv) {
-        csv = fopen(p->log_csv, r.t->step ? "a" : "w");
-        if (!csv) { st = sm_fail(err, SM_ERR_IO, "cannot write '%s'", p->log_csv); goto done; }
-        if (!r.t->step) fprintf(csv, "step,loss,val_loss,lr,grad_norm,tokens_per_second\n");
+        if ((st = sm_output_open_append(p->log_csv, r.t->step == 0, &csv, err))) goto done;
+        if (!r.t->step && (sm_output_printf(csv, &csv_err, "step,loss,val_loss,lr,grad_norm,tokens_per_second\n") ||
+                           sm_output_flush(csv, &csv_err))) {
+            notify(&r, "warning: the log is lost: %s", csv_err.message);
+            sm_output_discard(csv);
+            csv = NULL;
+        }
     }
     uint64_t t_start = sm_now_ns();
     float val_loss = -1;
@@ -554,7 +696,13 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
         SM_PROF_END(P, 0, 0);
         double dt = (double)(sm_now_ns() - t0) * 1e-9;
         if (tp) sm_train_profile_step_end(tp, r.t, step - first, dt * 1e3, (double)N * p->accum);
-        if (csv) fprintf(csv, "%d,%.6f,%.6f,%.6g,%.6f,%.1f\n", step + 1, loss, val_loss, lr, norm, (double)N * p->accum / dt);
+        if (csv && (sm_output_printf(csv, &csv_err, "%d,%.6f,%.6f,%.6g,%.6f,%.1f\n", step + 1, loss, val_loss, lr, norm,
+                                     (double)N * p->accum / dt) || sm_output_flush(csv, &csv_err))) {
+            notify(&r, "warning: the log is incomplete: the rows from step %d of %d on are lost (%s)", step + 1, p->steps,
+                   csv_err.message);
+            sm_output_discard(csv);
+            csv = NULL;
+        }
         if (progress) {
             sm_train_progress pr = {step + 1, p->steps, (float)loss, val_loss, lr, norm, (double)N * p->accum / dt,
                                     (double)(sm_now_ns() - t_start) * 1e-9, ckpt, r.t->n_floats, r.t->cfg.hp.n_vocab,
@@ -563,10 +711,13 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
         }
     }
     if (tp && (st = sm_train_profile_end(tp, r.t, err))) goto done;
-    st = write_gguf(&r, p->out, 0, err);
-    write_svg(&r, p->steps);
+    /* the model first; without it the curve is not worth writing */
+    if ((st = write_gguf(&r, p->out, 0, err))) goto done;
+    sm_error svg_err = {0};
+    if (write_svg(&r, p->steps, &svg_err)) notify(&r, "warning: the loss curve was not written: %s", svg_err.message);
 done:
-    if (csv) fclose(csv);
+    if (csv && sm_output_commit(csv, &csv_err))
+        notify(&r, "warning: the log may be incomplete: %s", csv_err.message);
     sm_free(x);
     sm_free(y);
     run_free(&r);

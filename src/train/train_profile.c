@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/outfile.h"
 #include "model/profile_api.h"
 #include "model/steps.h"
 
@@ -156,12 +157,15 @@ sm_status sm_train_profile_end(sm_train_profile *tp, sm_trainer *t, sm_error *er
     }
     sm_status st = SM_OK;
     if (tp->pp.trace_path) {
-        FILE *f = fopen(tp->pp.trace_path, "w");
-        if (!f) return sm_fail(err, SM_ERR_IO, "cannot write the trace '%s'", tp->pp.trace_path);
+        /* written as every file is (core/outfile.h): checked, atomic */
+        sm_output *o;
+        if ((st = sm_output_open(tp->pp.trace_path, &o, err))) return st;
+        FILE *f = sm_output_stream(o);
         sm_trace_write_params wp = sm_trace_write_default_params();
         wp.process_name = "smallmind train";
-        st = sm_prof_trace_write(tp->prof, f, &wp, -1, err);
-        if (fclose(f) != 0 && st == SM_OK) st = sm_fail(err, SM_ERR_IO, "cannot write the trace '%s'", tp->pp.trace_path);
+        st = f ? sm_prof_trace_write(tp->prof, f, &wp, -1, err) : SM_OK;
+        if (st) sm_output_discard(o);
+        else st = sm_output_commit(o, err);
         sm_prof_trace_stop(tp->prof);
     }
     return st;

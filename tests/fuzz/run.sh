@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh - runs each libFuzzer target for a fixed time (FUZZ_SECONDS, default
-# 30) under ASan+UBSan, seeded with ../shared's files when present. Fails if
+# 30) under ASan+UBSan, seeded with ../shared's files when present (and
+# fuzz_checkpoint with a checkpoint `smallmind train` makes here). Fails if
 # a target finds a crash, a leak or undefined behaviour.
 set -u
 cd "$(dirname "$0")/../.."
@@ -21,6 +22,14 @@ for t in build-fuzz/fuzz_*; do
                 { printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $((size & 255)) $((size >> 8 & 255)) $((size >> 16 & 255)) $((size >> 24 & 255)))"
                   cat "$SHARED/models/stories260K.bin" "$SHARED/models/tok512.bin"; } > "$corpus/seed"
             fi ;;
+        fuzz_checkpoint)
+            # a real checkpoint of a tiny model, made for the run fuzz_checkpoint.c expects
+            # (--batch 2 --seq 8, under 1000 steps, a stream of at most 4096 tokens)
+            [ -x build/smallmind ] || make -s build/smallmind > /dev/null
+            for i in $(seq 1 12); do echo "The little cat sat on the warm mat. The big dog ran to the red ball."; done > "$work/text"
+            build/smallmind train --data "$work/text" --out "$work/seed.gguf" --arch llama --dim 8 --layers 1 --heads 2 \
+                --ctx 16 --batch 2 --seq 8 --steps 3 --checkpoint-every 3 --checkpoint "$corpus/seed.ckpt" --eval-every 0 -t 1 \
+                2> /dev/null || echo "note: no seed checkpoint (smallmind train failed)" ;;
         fuzz_chat_template)
             # flags, then template \0 role \0 content ...
             i=0

@@ -712,18 +712,28 @@ TEST(bad_session_files_are_clear_errors) {
     CHECK(sm_session_load_into(small, cut, &err) == SM_ERR_FORMAT && sm_session_n_past(small) == 2 &&
           strstr(err.message, cut));
     sm_session_free(small);
-    /* not a regular file: neither read nor written */
+    /* not a regular file: neither read nor written (core/outfile.c's rules) */
     expect_load_error(m, dir, SM_ERR_IO, "directory");
-    CHECK(sm_session_save(s, dir, &err) == SM_ERR_IO && strstr(err.message, "not a regular file"));
+    CHECK(sm_session_save(s, dir, &err) == SM_ERR_IO && strstr(err.message, "is a directory"));
     char fifo[256], link[256];
     snprintf(fifo, sizeof fifo, "%s/fifo", dir);
     snprintf(link, sizeof link, "%s/link", dir);
     REQUIRE(mkfifo(fifo, 0600) == 0 && symlink(path, link) == 0);
     CHECK(sm_session_save(s, fifo, &err) == SM_ERR_IO && strstr(err.message, "not a regular file"));
-    CHECK(sm_session_save(s, link, &err) == SM_ERR_IO);
+    /* a symbolic link: its target is written, the link stays a link */
+    struct stat lst;
+    unlink(path);
+    CHECK(sm_session_save(s, link, &err) == SM_ERR_IO && strstr(err.message, "does not exist"));
+    write_bytes(path, "x", 1);
+    CHECK(sm_session_save(s, link, &err) == SM_OK);
+    CHECK(lstat(link, &lst) == 0 && S_ISLNK(lst.st_mode));
+    size_t n2 = 0;
+    char *data2 = read_file(path, &n2);
+    CHECK(data2 && n2 == n && memcmp(data2, data, n) == 0);
+    free(data2);
     char nodir[300];
     snprintf(nodir, sizeof nodir, "%s/none/s.smsession", dir);
-    CHECK(sm_session_save(s, nodir, &err) == SM_ERR_IO && strstr(err.message, "cannot create"));
+    CHECK(sm_session_save(s, nodir, &err) == SM_ERR_IO && strstr(err.message, "/none"));
     /* an existing session file is replaced, and no temporary file is left */
     REQUIRE(sm_session_save(s, path, NULL) == SM_OK);
     char cmd[512];
