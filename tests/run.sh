@@ -25,6 +25,7 @@ fi
 # constrained generation: 20 schemas x 10 seeds (under the sanitizers, 2 seeds)
 if [ "$BUILD" = build-san ]; then GRAMMAR_SEEDS=2 tally_run bash tests/grammar_test.sh
 else tally_run bash tests/grammar_test.sh; fi
+tally_run bash tests/speculative_test.sh
 tally_run bash tests/profile_test.sh
 tally_run bash tests/profile_tools_test.sh
 tally_run bash tests/train_test.sh
