@@ -81,6 +81,12 @@ out=$(printf 'Hello\nWho are you?\nAnd then?\n' | "$SM" chat --grammar "$G" --te
 if [ "$(echo "$out" | grep -cxE 'The (cat|dog|lamb) [a-z]+[.!]')" = 3 ] && [ "$(echo "$out" | wc -l)" = 3 ]; then ok "chat_replies_follow_grammar"
 else bad "chat_replies_follow_grammar" "'$out' $(tail -2 "$TMP/e")"; fi
 
+# bench: the sampled and grammar rows and their ratio (the speed itself is a benchmark)
+out=$("$SM" bench --json -p 0 -n 16 -r 1 -t 1 -o csv 2> "$TMP/e")
+if echo "$out" | grep -q ',tg16 sampled,' && echo "$out" | grep -q ',tg16 grammar,' \
+    && grep -qE "grammar-constrained decoding at [0-9.]+x the speed of sampled decoding" "$TMP/e"; then ok "bench_grammar_rows"
+else bad "bench_grammar_rows" "$out $(tail -2 "$TMP/e")"; fi
+
 # ------------------------------------------------------------- 3. errors
 expect_error() {   # name, pattern the message must contain, command...
     local name=$1 pat=$2; shift 2
