@@ -52,6 +52,11 @@ if cmp -s "$TMP/a" "$TMP/b"; then ok "stop_string_with_draft"; else bad "stop_st
 if cmp -s "$TMP/a" "$TMP/b" && grep -q "context full" "$TMP/e"; then ok "context_full_with_draft"
 else bad "context_full_with_draft" "$(tail -2 "$TMP/e")"; fi
 
+# chat: replies with a draft are the replies without one (the draft follows the conversation)
+printf 'Who made the heaven?\nAnd the earth?\nAnd the sea?\n' | "$SM" chat --temp 0 -n 60 > "$TMP/a" 2> /dev/null
+printf 'Who made the heaven?\nAnd the earth?\nAnd the sea?\n' | "$SM" chat --temp 0 -n 60 --draft "$TMP/q4.gguf" > "$TMP/b" 2> "$TMP/e"
+if [ -s "$TMP/a" ] && cmp -s "$TMP/a" "$TMP/b"; then ok "chat_with_draft_identical"; else bad "chat_with_draft_identical" "$(tail -2 "$TMP/e")"; fi
+
 # sampling with a draft: runs, reproducible with a seed
 "$SM" run -p "In the beginning" --temp 0.9 -s 5 -n 100 --draft "$TMP/q4.gguf" > "$TMP/a" 2> "$TMP/e" \
     && "$SM" run -p "In the beginning" --temp 0.9 -s 5 -n 100 --draft "$TMP/q4.gguf" > "$TMP/b" 2> /dev/null
