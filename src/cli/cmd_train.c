@@ -24,6 +24,11 @@ static void train_usage(void) {
            "                         defaults 128, 4, 4, = heads, 4 x dim (llama: 8/3 x dim), 256\n"
            "  --init MODEL.gguf      start from this model's weights\n"
            "  --resume CKPT          continue from a checkpoint exactly where it stopped\n"
+           "LoRA (with --init BASE.gguf, which may be quantized and stays frozen):\n"
+           "  --lora-rank R          train a LoRA adapter of rank R; --out is the adapter, in\n"
+           "                         llama.cpp's GGUF format (smallmind run --lora, llama-cli --lora)\n"
+           "  --lora-alpha A         the adapter's scale is A / R (default A = R)\n"
+           "  --lora-targets LIST    matrices to adapt: q,k,v,o,gate,up,down (default all of them)\n"
            "optimisation:\n"
            "  --batch N --seq N      sequences per step and their length (default 8, 128)\n"
            "  --accum N              micro-batches per optimizer step (default 1)\n"
@@ -102,13 +107,20 @@ int cmd_train(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--init")) { VALUE(); p.init = s; }
         else if (arg_is(&a, NULL, "--log")) { VALUE(); p.log_csv = s; }
         else if (arg_is(&a, NULL, "--grad-checkpointing")) p.grad_checkpointing = 1;
+        else if (arg_is(&a, NULL, "--lora-rank")) INT("--lora-rank", 1, 4096, p.lora_rank);
+        else if (arg_is(&a, NULL, "--lora-alpha")) FLT("--lora-alpha", 1e-6, 1e6, p.lora_alpha);
+        else if (arg_is(&a, NULL, "--lora-targets")) { VALUE(); p.lora_targets = s; }
         else { cli_error(a.cmd, "unknown option '%s' (see smallmind train --help)", argv[a.i]); return SM_EXIT_USAGE; }
 #undef FLT
 #undef INT
 #undef VALUE
     }
     if (!p.data || !p.out) { cli_error(a.cmd, "give the text with --data FILE and the result with --out MODEL.gguf"); return SM_EXIT_USAGE; }
-    if (p.resume && p.init) { cli_error(a.cmd, "--resume and --init exclude each other"); return SM_EXIT_USAGE; }
+    if (p.resume && p.init && !p.lora_rank) {
+        cli_error(a.cmd, "--resume and --init exclude each other (except with --lora-rank: --init names the base)");
+        return SM_EXIT_USAGE;
+    }
+    if (p.lora_rank && !p.init) { cli_error(a.cmd, "--lora-rank needs the base model: --init BASE.gguf"); return SM_EXIT_USAGE; }
     sm_error err = {0};
     if (sm_train(&p, on_progress, NULL, &err) != SM_OK) {
         fputc('\n', stderr);

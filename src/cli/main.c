@@ -16,10 +16,11 @@ static void usage(FILE *f) {
             "  inspect    print a model file's metadata and tensor table\n"
             "  tokenize   show how a model's tokenizer splits a text\n"
             "  init       write a randomly initialised model of any shape\n"
-            "  train      train a GPT-2 or LLaMA model on a text file\n"
+            "  train      train a GPT-2 or LLaMA model on a text file, or a LoRA adapter, or on chat examples\n"
             "  profile    time every step of generation and report where time and memory go\n"
             "  bench      measure prompt and generation speed, as llama-bench does\n"
             "  quantize   convert a model's weights to F16, Q8_0, Q4_0, Q4_K or Q6_K\n"
+            "  merge-lora bake LoRA adapters (from train --lora-rank) into a model's weights\n"
             "  perplexity measure a model's perplexity on a text file\n"
             "  chat-template  print a conversation formatted with a model's chat template\n"
             "\n"
@@ -52,6 +53,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "perplexity")) return cmd_perplexity(argc - 2, argv + 2);
     if (!strcmp(c, "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(c, "chat-template")) return cmd_chat_template(argc - 2, argv + 2);
+    if (!strcmp(c, "merge-lora")) return cmd_merge_lora(argc - 2, argv + 2);
     cli_error(NULL, "unknown command '%s' (see smallmind --help)", c);
     return SM_EXIT_USAGE;
 }

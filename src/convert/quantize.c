@@ -1,5 +1,6 @@
 /* quantize.c - converts a model's weight matrices to another element type
  * and writes the result as a new GGUF file (atomically). */
+#include "convert.h"
 #include "model/model.h"
 #include "core/alloc.h"
 #include "core/error.h"
@@ -11,7 +12,7 @@
 /* llama.cpp's general.file_type values */
 enum { FTYPE_F16 = 1, FTYPE_Q4_0 = 2, FTYPE_Q8_0 = 7, FTYPE_Q4_K_M = 15, FTYPE_Q6_K = 18 };
 
-static int parse_type(const char *t, uint32_t *type, uint32_t *output_type, uint32_t *ftype) {
+int sm_quant_type_parse(const char *t, uint32_t *type, uint32_t *output_type, uint32_t *ftype) {
     struct { const char *name; uint32_t type, out, ftype; } map[] = {
         {"F16", SM_GGML_F16, SM_GGML_F16, FTYPE_F16},      {"Q8_0", SM_GGML_Q8_0, SM_GGML_Q8_0, FTYPE_Q8_0},
         {"Q4_0", SM_GGML_Q4_0, SM_GGML_Q4_0, FTYPE_Q4_0},  {"Q4_K", SM_GGML_Q4_K, SM_GGML_Q6_K, FTYPE_Q4_K_M},
@@ -29,7 +30,7 @@ static int parse_type(const char *t, uint32_t *type, uint32_t *output_type, uint
 sm_status sm_model_quantize_file(const char *in_path, const char *out_path, const char *type_name,
                                  void (*progress)(void *, int, int, const char *), void *user, sm_error *err) {
     uint32_t type, out_type, ftype;
-    if (!type_name || !parse_type(type_name, &type, &out_type, &ftype))
+    if (!type_name || !sm_quant_type_parse(type_name, &type, &out_type, &ftype))
         return sm_fail(err, SM_ERR_INVALID_ARG, "unknown type '%s' (use F16, Q8_0, Q4_0, Q4_K, Q6_K or Q4_0_MIXED)",
                        type_name ? type_name : "");
     sm_model *m = NULL;

@@ -14,7 +14,7 @@
 #define HOLD_BYTES 8192   /* stop-string hold-back; stop strings are capped well below */
 
 sm_session_params sm_session_default_params(void) {
-    sm_session_params p = {0, 0, 0, 0, NULL};
+    sm_session_params p = {0, 0, 0, 0, NULL, 0};
     return p;
 }
 
@@ -68,6 +68,7 @@ static void layout(sm_session *s, sm_arena *a) {
         s->rope_sin_local = s->rope_sin;
     }
     s->history = sm_arena_take(a, ctx, sizeof(sm_token));
+    s->lora_ax = sm_arena_take(a, B * (size_t)s->lora_rank_cap, sizeof(float));   /* LoRA (lora.c) */
     /* the generation loop's */
     sm_gen_scratch *g = &s->gen;
     g->cand = sm_arena_take(a, hp->n_vocab, sizeof(sm_candidate));
@@ -138,6 +139,7 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
     s->n_ctx = n_ctx;
     s->n_threads = p.n_threads ? p.n_threads : sm_cpu_physical_cores();
     s->batch_cap = n_ctx < 128 ? n_ctx : 128;
+    s->lora_rank_cap = p.lora_rank_max > 0 ? p.lora_rank_max : 64;   /* LoRA (lora.c) */
     s->kt = sm_kernels_get(p.kernels);
     if (!s->kt) {
         sm_free(s);

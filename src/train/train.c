@@ -1,6 +1,9 @@
 /* train.c - the training loop: data and tokenizer, learning-rate schedule,
  * gradient accumulation and clipping, evaluation, checkpoints that resume
- * exactly, and the trained model written as GGUF.
+ * exactly, and the trained model written as GGUF. It also trains LoRA
+ * adapters on a frozen base (written in llama.cpp's adapter format), on
+ * examples with a loss mask (chat fine-tuning), and shares every batch among
+ * data-parallel processes through an all-reduce callback.
  *
  * A checkpoint is itself a GGUF model (so `smallmind run` can load it)
  * with the AdamW moments as extra tensors (opt.m.*, opt.v.*) and the
@@ -64,6 +67,9 @@ typedef struct run {
     int n_merges;
     int32_t *train, *val;        /* token streams */
     size_t n_train, n_val;
+    sm_train_examples ex, val_ex; /* or examples (chat fine-tuning): views of the caller's */
+    int use_examples;
+    double comm_seconds;         /* in allreduce since the last step's report */
     uint64_t data_pos, rng;
     char ckpt_path[1024];
     float *curve;                /* loss per step, for the SVG */
@@ -179,7 +185,7 @@ static sm_status read_tokens(const run *r, const char *path, int32_t **out, size
 /* Sequence b of a batch: the start token, then T - 1 tokens of the stream;
  * the targets are the same tokens shifted by one. */
 static void make_batch(const run *r, const int32_t *stream, size_t n, uint64_t *pos, int32_t *x, int32_t *y) {
-    int B = r->t->B, T = r->t->T;
+    int B = r->p.batch, T = r->p.seq;   /* the global batch; each process takes its share */
     for (int b = 0; b < B; b++) {
         if (*pos + (uint64_t)T > n) *pos = 0;
         const int32_t *s = stream + *pos;
@@ -188,6 +194,74 @@ static void make_batch(const run *r, const int32_t *stream, size_t n, uint64_t *
         for (int i = 0; i < T; i++) y[(size_t)b * T + i] = s[i];
         *pos += (uint64_t)T;
     }
+}
+
+/* A batch of examples (see sm_train_examples): each row is filled with
+ * whole examples from *pos on (an example longer than the row is cut), the
+ * rest padded; inputs are a row's tokens, targets the same shifted by one,
+ * weighted by the targets' mask. Returns how many targets count. */
+static float make_batch_examples(const run *r, const sm_train_examples *e, uint64_t *pos, int B, int T, int32_t *x,
+                                 int32_t *y, float *wt) {
+    int32_t pad = vocab_of(r)->eos >= 0 ? vocab_of(r)->eos : 0;
+    float count = 0;
+    for (int b = 0; b < B; b++) {
+        int32_t *xr = x + (size_t)b * T, *yr = y + (size_t)b * T;
+        float *wr = wt + (size_t)b * T;
+        int fill = 0;   /* tokens of the row placed: positions 0..T (the last one only as a target) */
+        for (int tries = 0; fill < T && tries < (int)(e->n < 1000000 ? e->n : 1000000); tries++) {
+            size_t i = (size_t)(*pos % e->n), len = e->offsets[i + 1] - e->offsets[i];
+            if (fill > 0 && fill + len > (size_t)T + 1) break;
+            (*pos)++;
+            size_t take = len < (size_t)(T + 1 - fill) ? len : (size_t)(T + 1 - fill);
+            for (size_t k = 0; k < take; k++, fill++) {
+                const sm_token tok = e->tokens[e->offsets[i] + k];
+                float m = e->mask[e->offsets[i] + k] ? 1.0f : 0.0f;
+                if (fill < T) xr[fill] = tok;
+                if (fill > 0) { yr[fill - 1] = tok; wr[fill - 1] = m; }
+            }
+        }
+        for (; fill <= T; fill++) {
+            if (fill < T) xr[fill] = pad;
+            if (fill > 0) { yr[fill - 1] = pad; wr[fill - 1] = 0.0f; }
+        }
+        for (int k = 0; k < T; k++) count += wr[k];
+    }
+    return count;
+}
+
+/* The next global batch: text or examples; weights (wt) and the loss's
+ * denominator for examples, NULL and B * T for text. */
+static void next_batch(run *r, const int32_t *stream, size_t n, const sm_train_examples *e, uint64_t *pos, int32_t *x,
+                       int32_t *y, float *wt, const float **weights, float *denom) {
+    int B = r->p.batch, T = r->p.seq;
+    if (e) {
+        float count = make_batch_examples(r, e, pos, B, T, x, y, wt);
+        *weights = wt;
+        *denom = count > 0 ? count : 1.0f;
+    } else {
+        make_batch(r, stream, n, pos, x, y);
+        *weights = NULL;
+        *denom = (float)B * T;
+    }
+}
+
+/* This process's share of a global batch: forward, loss (its part of the
+ * batch's mean) and, if asked, backward. */
+static double run_share(run *r, const int32_t *x, const int32_t *y, const float *weights, float denom, int backward) {
+    size_t off = (size_t)r->p.rank * r->t->B * r->t->T;
+    sm_trainer_forward(r->t, x + off);
+    float loss = sm_trainer_loss_weighted(r->t, y + off, weights ? weights + off : NULL, denom);
+    if (backward) sm_trainer_backward(r->t, x + off);
+    return loss;
+}
+
+/* Sums across the processes (nothing alone), timing it. */
+static sm_status allreduce(run *r, float *data, size_t n, sm_error *err) {
+    if (r->p.n_ranks <= 1) return SM_OK;
+    uint64_t t0 = sm_now_ns();
+    int rc = r->p.allreduce(r->p.comm_user, data, n);
+    r->comm_seconds += (double)(sm_now_ns() - t0) * 1e-9;
+    return rc ? sm_fail(err, SM_ERR_IO, "the all-reduce across %d processes failed (%d)", r->p.n_ranks, rc) : SM_OK;
 }
 
 static float lr_at(const sm_train_params *p, int step) {
@@ -239,8 +313,25 @@ static void write_model_meta(sm_gguf_writer *w, const run *r) {
     } else {
         const sm_gguf *g = &r->tok_model->gguf;
         for (uint64_t i = 0; i < g->n_kv; i++)
-            if (g->kv[i].key.len > 10 && memcmp(g->kv[i].key.ptr, "tokenizer.", 10) == 0) sm_gguf_put_copy(w, &g->kv[i]);
+            if (g->kv[i].key.len > 10 && memcmp(g->kv[i].key.ptr, "tokenizer.", 10) == 0 &&
+                !(r->p.chat_template && sm_gguf_str_eq(g->kv[i].key, "tokenizer.chat_template")))
+                sm_gguf_put_copy(w, &g->kv[i]);
     }
+    if (r->p.chat_template) sm_gguf_put_str(w, "tokenizer.chat_template", r->p.chat_template);
+}
+
+/* A LoRA adapter's metadata, as llama.cpp's convert_lora_to_gguf.py writes
+ * it (general.type, adapter.type, adapter.lora.alpha, the base's
+ * architecture), and the chat template it was trained with, if any. */
+static void write_adapter_meta(sm_gguf_writer *w, const run *r) {
+    const sm_train_config *c = &r->t->cfg;
+    sm_gguf_put_str(w, "general.architecture", sm_arch_get(c->hp.arch)->name);
+    sm_gguf_put_str(w, "general.type", "adapter");
+    sm_gguf_put_str(w, "general.name", "smallmind-lora");
+    sm_gguf_put_u32(w, "general.alignment", 32);
+    sm_gguf_put_str(w, "adapter.type", "lora");
+    sm_gguf_put_f32(w, "adapter.lora.alpha", c->lora_alpha);
+    if (r->p.chat_template) sm_gguf_put_str(w, "tokenizer.chat_template", r->p.chat_template);
 }
 
 static void add_tensors(sm_gguf_writer *w, const sm_trainer *t, const float *base, const char *prefix) {
@@ -256,17 +347,19 @@ static void add_tensors(sm_gguf_writer *w, const sm_trainer *t, const float *bas
 static sm_status write_gguf(const run *r, const char *path, int checkpoint, sm_error *err) {
     sm_gguf_writer *w = sm_gguf_writer_new();
     if (!w) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
-    write_model_meta(w, r);
+    const sm_train_config *c = &r->t->cfg;
+    if (c->base) write_adapter_meta(w, r);
+    else write_model_meta(w, r);
     if (checkpoint) {
         sm_gguf_put_u64(w, "smallmind.train.step", r->t->step);
         sm_gguf_put_u64(w, "smallmind.train.data_pos", r->data_pos);
         sm_gguf_put_u64(w, "smallmind.train.rng", r->rng);
-        sm_gguf_put_u32(w, "smallmind.train.batch", (uint32_t)r->t->B);
+        sm_gguf_put_u32(w, "smallmind.train.batch", (uint32_t)r->p.batch);
         sm_gguf_put_u32(w, "smallmind.train.seq", (uint32_t)r->t->T);
+        if (c->base) sm_gguf_put_u32(w, "smallmind.train.lora_rank", (uint32_t)c->lora_rank);
     }
     add_tensors(w, r->t, r->t->w, "");
-    const sm_train_config *c = &r->t->cfg;
-    if (!checkpoint && c->tied && sm_arch_get(c->hp.arch)->write_tied_output) {
+    if (!checkpoint && !c->base && c->tied && sm_arch_get(c->hp.arch)->write_tied_output) {
         /* llama.cpp's loader of this architecture requires an output matrix:
          * a copy of the embedding (a checkpoint keeps the tying, which
          * resuming needs) */
@@ -290,41 +383,76 @@ static sm_status read_u64(const sm_gguf *g, const char *key, uint64_t *out, sm_e
     return SM_OK;
 }
 
-/* Continues from a checkpoint: weights, moments, step, data position, RNG. */
-static sm_status load_checkpoint(run *r, const char *path, sm_error *err) {
-    sm_model *m = r->tok_model;
-    sm_status st = sm_trainer_load_weights(r->t, m, err);
-    if (st) return st;
+/* Copies a checkpoint's moments (and, for LoRA, the adapters themselves)
+ * and training state. */
+static sm_status load_state(run *r, const sm_gguf *g, const char *path, sm_error *err) {
+    sm_status st = SM_OK;
     for (int i = 0; i < r->t->n_params && !st; i++) {
         const sm_param *pp = &r->t->params[i];
-        for (int k = 0; k < 2; k++) {
+        for (int k = r->t->cfg.base ? -1 : 0; k < 2; k++) {
             char name[96];
-            snprintf(name, sizeof name, "opt.%c.%s", k ? 'v' : 'm', pp->name);
-            const sm_gguf_tensor *g = sm_gguf_find_tensor(&m->gguf, name);
-            if (!g || g->type != SM_GGML_F32 || g->n_elements != (uint64_t)pp->rows * pp->cols)
-                return sm_fail(err, SM_ERR_FORMAT, "%s: not a checkpoint (tensor '%s' missing)", path, name);
-            memcpy((k ? r->t->v : r->t->m) + pp->offset, g->data, g->n_bytes);
+            if (k < 0) snprintf(name, sizeof name, "%s", pp->name);
+            else snprintf(name, sizeof name, "opt.%c.%s", k ? 'v' : 'm', pp->name);
+            const sm_gguf_tensor *gt = sm_gguf_find_tensor(g, name);
+            if (!gt || gt->type != SM_GGML_F32 || gt->n_elements != (uint64_t)pp->rows * pp->cols ||
+                gt->ne[0] != (uint64_t)pp->cols)
+                return sm_fail(err, SM_ERR_FORMAT, "%s: not a checkpoint of this training (tensor '%s' missing)", path,
+                               name);
+            memcpy((k < 0 ? r->t->w : k ? r->t->v : r->t->m) + pp->offset, gt->data, gt->n_bytes);
         }
     }
-    if ((st = read_u64(&m->gguf, "smallmind.train.step", &r->t->step, err)) ||
-        (st = read_u64(&m->gguf, "smallmind.train.data_pos", &r->data_pos, err)) ||
-        (st = read_u64(&m->gguf, "smallmind.train.rng", &r->rng, err)))
+    if ((st = read_u64(g, "smallmind.train.step", &r->t->step, err)) ||
+        (st = read_u64(g, "smallmind.train.data_pos", &r->data_pos, err)) ||
+        (st = read_u64(g, "smallmind.train.rng", &r->rng, err)))
         sm_error_prefix(err, "%s", path);
+    return st;
+}
+
+/* Continues from a checkpoint: weights, moments, step, data position, RNG.
+ * A LoRA checkpoint is an adapter file with the same extras; the base is
+ * the `init` model. */
+static sm_status load_checkpoint(run *r, const char *path, sm_error *err) {
+    if (!r->t->cfg.base) {
+        sm_status st = sm_trainer_load_weights(r->t, r->tok_model, err);
+        return st ? st : load_state(r, &r->tok_model->gguf, path, err);
+    }
+    sm_mapped_file f;
+    sm_gguf g;
+    sm_status st = sm_map_file(path, &f, err);
+    if (st) return st;
+    if (!(st = sm_gguf_parse(f.data, f.size, &g, err))) {
+        int64_t rank = 0;
+        if (sm_gguf_get_int(&g, "smallmind.train.lora_rank", &rank) != 1 || rank != r->t->cfg.lora_rank)
+            st = sm_fail(err, SM_ERR_INVALID_ARG, "%s is not a checkpoint of a LoRA training of rank %d", path,
+                         r->t->cfg.lora_rank);
+        else st = load_state(r, &g, path, err);
+        sm_gguf_free(&g);
+    } else {
+        sm_error_prefix(err, "%s", path);
+    }
+    sm_unmap_file(&f);
     return st;
 }
 
 /* ----------------------------------------------------------- the loop */
 
-static float evaluate(const run *r, int32_t *x, int32_t *y) {
-    if (r->n_val < (size_t)r->t->T) return -1.0f;
+/* The mean loss of the first 4 batches of the validation data (each
+ * process its share, summed), or -1 without enough of it. */
+static sm_status evaluate(run *r, int32_t *x, int32_t *y, float *wt, float *out, sm_error *err) {
+    *out = -1.0f;
+    if (r->use_examples ? r->val_ex.n == 0 : r->n_val < (size_t)r->t->T) return SM_OK;
     uint64_t pos = 0;
-    double sum = 0;
+    float sum = 0;
     int batches = 0;
     for (; batches < 4; batches++) {
-        make_batch(r, r->val, r->n_val, &pos, x, y);
-        sum += sm_trainer_step_grads(r->t, x, y, 0);
+        const float *weights;
+        float denom;
+        next_batch(r, r->val, r->n_val, r->use_examples ? &r->val_ex : NULL, &pos, x, y, wt, &weights, &denom);
+        sum += (float)run_share(r, x, y, weights, denom, 0);
     }
-    return (float)(sum / batches);
+    sm_status st = allreduce(r, &sum, 1, err);
+    *out = sum / (float)batches;
+    return st;
 }
 
 static void write_svg(const run *r, int steps) {
@@ -360,6 +488,19 @@ static void write_svg(const run *r, int steps) {
     fclose(f);
 }
 
+static sm_status check_examples(const sm_train_examples *e, int n_vocab, const char *what, sm_error *err) {
+    if (!e->tokens || !e->mask || !e->offsets || e->n < 1 || e->offsets[0] != 0)
+        return sm_fail(err, SM_ERR_INVALID_ARG, "%s are empty or incomplete", what);
+    for (size_t i = 0; i < e->n; i++)
+        if (e->offsets[i + 1] < e->offsets[i] + 2)
+            return sm_fail(err, SM_ERR_INVALID_ARG, "%s: example %zu has fewer than 2 tokens", what, i);
+    for (size_t j = 0; j < e->offsets[e->n]; j++)
+        if (e->tokens[j] < 0 || e->tokens[j] >= n_vocab || e->mask[j] > 1)
+            return sm_fail(err, SM_ERR_TOKEN_RANGE, "%s: token %zu (%d, mask %d) is not a token of the model with a 0/1 mask",
+                           what, j, e->tokens[j], e->mask[j]);
+    return SM_OK;
+}
+
 sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const sm_train_progress *), void *user,
                    sm_error *err) {
     run r;
@@ -368,15 +509,28 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
     sm_train_params *p = &r.p;
     sm_status st = SM_OK;
     int32_t *x = NULL, *y = NULL;
+    float *wt = NULL;
     FILE *csv = NULL;
-    if (!p->out || (!p->data)) return sm_fail(err, SM_ERR_INVALID_ARG, "training needs --data and --out");
+    r.use_examples = p->examples != NULL;
+    if (!p->out || (!p->data && !r.use_examples)) return sm_fail(err, SM_ERR_INVALID_ARG, "training needs --data and --out");
     if (p->steps < 1 || p->batch < 1 || p->seq < 2 || p->accum < 1 || !(p->lr > 0) || p->min_lr < 0 || p->warmup < 0)
         return sm_fail(err, SM_ERR_INVALID_ARG, "steps, batch, accum must be positive, seq at least 2, lr positive");
+    if (p->n_ranks < 1) p->n_ranks = 1;
+    if (p->rank < 0 || p->rank >= p->n_ranks || (p->n_ranks > 1 && !p->allreduce))
+        return sm_fail(err, SM_ERR_INVALID_ARG, "rank %d of %d processes (with an all-reduce) is not valid", p->rank,
+                       p->n_ranks);
+    if (p->batch % p->n_ranks)
+        return sm_fail(err, SM_ERR_INVALID_ARG, "--batch %d does not divide among %d processes", p->batch, p->n_ranks);
+    if (p->lora_rank < 0 || p->lora_rank > 4096 || (p->lora_rank && !p->init))
+        return sm_fail(err, SM_ERR_INVALID_ARG, "LoRA needs a rank from 1 to 4096 and the base model (--init)");
+    if (r.use_examples && !p->init && !p->resume)
+        return sm_fail(err, SM_ERR_INVALID_ARG, "training on examples needs a model (--init or --resume) for its tokenizer");
     snprintf(r.ckpt_path, sizeof r.ckpt_path, "%s", p->checkpoint ? p->checkpoint : p->out);
     if (!p->checkpoint) strncat(r.ckpt_path, ".ckpt", sizeof r.ckpt_path - strlen(r.ckpt_path) - 1);
 
-    /* the model's shape and tokenizer: from a checkpoint, a model, or the flags and data */
-    const char *from = p->resume ? p->resume : p->init;
+    /* the model's shape and tokenizer: from a checkpoint, a model, or the flags and data
+     * (LoRA: always the base, which the checkpoint does not hold) */
+    const char *from = p->resume && !p->lora_rank ? p->resume : p->init;
     sm_model_params vocab_only = sm_model_default_params();
     vocab_only.skip_repack = 1;   /* its weights are only read into the trainer */
     sm_train_config cfg;
@@ -386,6 +540,15 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
         if ((st = sm_train_config_of(r.tok_model, &cfg, err))) {
             sm_error_prefix(err, "%s", from);
             goto done;
+        }
+        if (p->lora_rank) {
+            cfg.base = r.tok_model;
+            cfg.lora_rank = p->lora_rank;
+            cfg.lora_alpha = p->lora_alpha != 0.0f ? p->lora_alpha : (float)p->lora_rank;
+            if (!(cfg.lora_roles = sm_lora_roles_parse(p->lora_targets, err))) {
+                st = err ? err->status : SM_ERR_INVALID_ARG;
+                goto done;
+            }
         }
     } else {
         const char *name = p->arch ? p->arch : "gpt2";
@@ -438,11 +601,28 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
         st = sm_fail(err, SM_ERR_INVALID_ARG, "--seq %d is longer than the model's context %d", p->seq, cfg.hp.n_ctx_train);
         goto done;
     }
-    if ((st = sm_trainer_new(&cfg, p->batch, p->seq, p->threads, p->grad_checkpointing, &r.t, err))) goto done;
+    if ((st = sm_trainer_new(&cfg, p->batch / p->n_ranks, p->seq, p->threads, p->grad_checkpointing, &r.t, err)))
+        goto done;
 
-    /* data */
-    if ((st = read_tokens(&r, p->data, &r.train, &r.n_train, err))) goto done;
-    if (p->val) {
+    /* data: examples, or text */
+    if (r.use_examples) {
+        if ((st = check_examples(p->examples, cfg.hp.n_vocab, "the training examples", err)) ||
+            (p->val_examples && (st = check_examples(p->val_examples, cfg.hp.n_vocab, "the validation examples", err))))
+            goto done;
+        r.ex = *p->examples;
+        if (p->val_examples) {
+            r.val_ex = *p->val_examples;
+        } else if (p->val_split > 0 && p->val_split < 1 && r.ex.n > 1) {
+            /* the last examples: a view of the same arrays */
+            size_t n_val = (size_t)((double)r.ex.n * p->val_split);
+            r.val_ex = r.ex;
+            r.val_ex.offsets = r.ex.offsets + (r.ex.n - n_val);
+            r.val_ex.n = n_val;
+            r.ex.n -= n_val;
+        }
+    } else if ((st = read_tokens(&r, p->data, &r.train, &r.n_train, err))) {
+        goto done;
+    } else if (p->val) {
         if ((st = read_tokens(&r, p->val, &r.val, &r.n_val, err))) goto done;
     } else if (p->val_split > 0 && p->val_split < 1) {
         size_t n_val = (size_t)((double)r.n_train * p->val_split);
@@ -452,7 +632,7 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
         r.n_val = n_val;
         r.n_train -= n_val;
     }
-    if (r.n_train < (size_t)p->seq) {
+    if (!r.use_examples && r.n_train < (size_t)p->seq) {
         st = sm_fail(err, SM_ERR_INVALID_ARG, "the training text is %zu tokens; --seq %d needs more", r.n_train, p->seq);
         goto done;
     }
@@ -461,6 +641,16 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
     r.rng = p->seed;
     if (p->resume) {
         if ((st = load_checkpoint(&r, p->resume, err))) goto done;
+    } else if (cfg.base) {
+        /* LoRA: A uniform in +-1/sqrt(its width) (PEFT's Kaiming-uniform bound), B zero, so training starts
+         * at the base model */
+        for (int i = 0; i < r.t->n_params; i++) {
+            const sm_param *pp = &r.t->params[i];
+            float *w = r.t->w + pp->offset, bound = 1.0f / sqrtf((float)pp->cols);
+            for (size_t k = 0; k < (size_t)pp->rows * pp->cols; k++)
+                w[k] = pp->lora == SM_LORA_A ? bound * (2.0f * (float)(sm_rng_next(&r.rng) >> 40) / 16777216.0f - 1.0f)
+                                             : 0.0f;
+        }
     } else if (p->init) {
         if ((st = sm_trainer_load_weights(r.t, r.tok_model, err))) goto done;
     } else {
@@ -478,14 +668,16 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
                      (unsigned long long)r.t->step);
         goto done;
     }
-    size_t N = (size_t)p->batch * p->seq;
+    size_t N = (size_t)p->batch * p->seq;   /* the global batch */
     x = sm_alloc(N * sizeof *x);
     y = sm_alloc(N * sizeof *y);
+    wt = sm_alloc(N * sizeof *wt);
     r.curve = sm_alloc((size_t)p->steps * sizeof *r.curve);
     r.val_curve = sm_alloc((size_t)p->steps * sizeof *r.val_curve);
-    if (!x || !y || !r.curve || !r.val_curve) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory"); goto done; }
+    if (!x || !y || !wt || !r.curve || !r.val_curve) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory"); goto done; }
     for (int i = 0; i < p->steps; i++) r.curve[i] = r.val_curve[i] = -1;
-    if (p->log_csv) {
+    int lead = p->rank == 0;   /* the process that writes files and reports */
+    if (p->log_csv && lead) {
         csv = fopen(p->log_csv, r.t->step ? "a" : "w");
         if (!csv) { st = sm_fail(err, SM_ERR_IO, "cannot write '%s'", p->log_csv); goto done; }
         if (!r.t->step) fprintf(csv, "step,loss,val_loss,lr,grad_norm,tokens_per_second\n");
@@ -494,37 +686,49 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
     float val_loss = -1;
     for (int step = (int)r.t->step; step < p->steps; step++) {
         uint64_t t0 = sm_now_ns();
+        r.comm_seconds = 0;
         double loss = 0;
         for (int a = 0; a < p->accum; a++) {
-            make_batch(&r, r.train, r.n_train, &r.data_pos, x, y);
-            loss += sm_trainer_step_grads(r.t, x, y, 1);
+            const float *weights;
+            float denom;
+            next_batch(&r, r.train, r.n_train, r.use_examples ? &r.ex : NULL, &r.data_pos, x, y, wt, &weights, &denom);
+            loss += run_share(&r, x, y, weights, denom, 1);
         }
-        loss /= p->accum;
+        /* every process's share of the batch's gradient and loss, summed */
+        float loss_sum = (float)loss;
+        if ((st = allreduce(&r, r.t->g, r.t->n_floats, err)) || (st = allreduce(&r, &loss_sum, 1, err))) goto done;
+        loss = p->n_ranks > 1 ? loss_sum / p->accum : loss / p->accum;
         if (p->accum > 1)
             for (size_t i = 0; i < r.t->n_floats; i++) r.t->g[i] /= (float)p->accum;
         float lr = lr_at(p, step);
         float norm = sm_trainer_adamw(r.t, lr, 0.9f, 0.95f, 1e-8f, p->weight_decay, p->grad_clip);
         int last = step + 1 == p->steps;
-        if (p->eval_every > 0 && ((step + 1) % p->eval_every == 0 || last)) val_loss = evaluate(&r, x, y);
+        if (p->eval_every > 0 && ((step + 1) % p->eval_every == 0 || last) &&
+            (st = evaluate(&r, x, y, wt, &val_loss, err)))
+            goto done;
         int ckpt = p->checkpoint_every > 0 && ((step + 1) % p->checkpoint_every == 0 || last);
-        if (ckpt && (st = write_gguf(&r, r.ckpt_path, 1, err))) goto done;
+        if (ckpt && lead && (st = write_gguf(&r, r.ckpt_path, 1, err))) goto done;
         r.curve[step] = (float)loss;
         r.val_curve[step] = val_loss;
         double dt = (double)(sm_now_ns() - t0) * 1e-9;
         if (csv) fprintf(csv, "%d,%.6f,%.6f,%.6g,%.6f,%.1f\n", step + 1, loss, val_loss, lr, norm, (double)N * p->accum / dt);
-        if (progress) {
+        if (progress && lead) {
             sm_train_progress pr = {step + 1, p->steps, (float)loss, val_loss, lr, norm, (double)N * p->accum / dt,
                                     (double)(sm_now_ns() - t_start) * 1e-9, ckpt, r.t->n_floats, r.t->cfg.hp.n_vocab,
-                                    r.t->act_floats * sizeof(float), r.t->act_floats_full * sizeof(float)};
+                                    r.t->act_floats * sizeof(float), r.t->act_floats_full * sizeof(float),
+                                    p->n_ranks, r.comm_seconds};
             progress(user, &pr);
         }
     }
-    st = write_gguf(&r, p->out, 0, err);
-    write_svg(&r, p->steps);
+    if (lead) {
+        st = write_gguf(&r, p->out, 0, err);
+        write_svg(&r, p->steps);
+    }
 done:
     if (csv) fclose(csv);
     sm_free(x);
     sm_free(y);
+    sm_free(wt);
     run_free(&r);
     return st;
 }

@@ -77,6 +77,114 @@ void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, float *dw, float *dbi
             for (int o = 0; o < OC; o++) dbias[o] += dout[(size_t)n * OC + o];
 }
 
+/* ------------------------------------------- frozen matrices and LoRA */
+
+/* c (m x w->rows) = a (m x cols) . w^T for a frozen matrix of any type,
+ * split across the threads by rows of w in groups of 16, each group
+ * dequantized into the thread's own rows (F32 is read in place). */
+typedef struct frozen_task {
+    const sm_trainer *t;
+    float *c;
+    const float *a;
+    const sm_matrix *w;
+    int m;
+} frozen_task;
+
+static void frozen_fwd_fn(void *ctx, int ith, int nth) {
+    const frozen_task *f = ctx;
+    const sm_matrix *w = f->w;
+    const sm_kernel_table *kt = f->t->kt;
+    int per = ((w->rows + nth - 1) / nth + 15) & ~15;
+    int r0 = ith * per, r1 = r0 + per < w->rows ? r0 + per : w->rows;
+    size_t rb = sm_type_row_bytes(w->type, w->cols);
+    float *deq = f->t->deq + (size_t)ith * 16 * f->t->deq_cols;
+    for (int r = r0; r < r1; r += 16) {
+        int nr = r1 - r < 16 ? r1 - r : 16;
+        const float *wr = deq;
+        if (w->type == SM_GGML_F32) wr = (const float *)w->data + (size_t)r * w->cols;
+        else sm_type(w->type)->to_float(deq, (const char *)w->data + rb * (size_t)r, nr * w->cols);
+        if (kt->matmul_packed) kt->matmul_packed(f->c + r, f->t->mm_pack, wr, f->m, nr, w->cols, w->rows);
+        else kt->matmul_f32(f->c + r, f->a, wr, f->m, nr, w->cols, w->rows);
+    }
+}
+
+static void frozen_pack_fn(void *ctx, int ith, int nth) {
+    const frozen_task *f = ctx;
+    sm_pack_a_share(f->t->kt, f->t->mm_pack, f->a, f->m, f->w->cols, ith, nth);
+}
+
+void sm_train_matmul_fwd_frozen(const sm_trainer *t, float *out, const float *inp, const sm_matrix *w,
+                                const float *bias, int N) {
+    frozen_task f = {t, out, inp, w, N};
+    if (t->kt->pack_a) sm_threadpool_run(t->pool, frozen_pack_fn, &f);
+    sm_threadpool_run(t->pool, frozen_fwd_fn, &f);
+    if (bias)
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < w->rows; o++) out[(size_t)n * w->rows + o] += bias[o];
+}
+
+/* w^T (cols x rows) into mm_bt, rows dequantized 16 at a time per thread. */
+static void frozen_transpose_fn(void *ctx, int ith, int nth) {
+    const frozen_task *f = ctx;
+    const sm_matrix *w = f->w;
+    int per = ((w->rows + nth - 1) / nth + 15) & ~15;
+    int r0 = ith * per, r1 = r0 + per < w->rows ? r0 + per : w->rows;
+    size_t rb = sm_type_row_bytes(w->type, w->cols);
+    float *deq = f->t->deq + (size_t)ith * 16 * f->t->deq_cols, *dst = f->t->mm_bt;
+    for (int r = r0; r < r1; r += 16) {
+        int nr = r1 - r < 16 ? r1 - r : 16;
+        sm_type(w->type)->to_float(deq, (const char *)w->data + rb * (size_t)r, nr * w->cols);
+        for (int c = 0; c < w->cols; c++)
+            for (int i = 0; i < nr; i++) dst[(size_t)c * w->rows + r + i] = deq[(size_t)i * w->cols + c];
+    }
+}
+
+void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, const float *dout, const sm_matrix *w, int N) {
+    int C = w->cols, OC = w->rows;
+    if (w->type == SM_GGML_F32) {
+        transpose(t->mm_bt, w->data, OC, C);
+    } else {
+        frozen_task f = {t, NULL, NULL, w, 0};
+        sm_threadpool_run(t->pool, frozen_transpose_fn, &f);
+    }
+    gemm(t, t->mm_out, dout, t->mm_bt, N, C, OC);
+    for (size_t i = 0; i < (size_t)N * C; i++) dinp[i] += t->mm_out[i];
+}
+
+void sm_train_frozen_row(float *out, const sm_matrix *w, int row) {
+    sm_type(w->type)->to_float(out, (const char *)w->data + sm_type_row_bytes(w->type, w->cols) * (size_t)row, w->cols);
+}
+
+void sm_train_lora_fwd(const sm_trainer *t, float *out, float *ax, const float *inp, const float *a, const float *b,
+                       float scale, int N, int C, int OC, int r) {
+    gemm(t, ax, inp, a, N, r, C);
+    gemm(t, t->mm_out, ax, b, N, OC, r);
+    for (size_t i = 0; i < (size_t)N * OC; i++) out[i] += scale * t->mm_out[i];
+}
+
+void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, float *dax, const float *dout,
+                       const float *inp, const float *ax, const float *a, const float *b, float scale, int N, int C,
+                       int OC, int r) {
+    /* db (OC x r) += scale dout^T ax */
+    transpose(t->mm_at, dout, N, OC);
+    transpose(t->mm_bt, ax, N, r);
+    gemm(t, t->mm_out, t->mm_at, t->mm_bt, OC, r, N);
+    for (size_t i = 0; i < (size_t)OC * r; i++) db[i] += scale * t->mm_out[i];
+    /* g = dax (N x r) = scale dout b, with b^T as r rows of OC */
+    transpose(t->mm_bt, b, OC, r);
+    gemm(t, dax, dout, t->mm_bt, N, r, OC);
+    for (size_t i = 0; i < (size_t)N * r; i++) dax[i] *= scale;
+    /* da (r x C) += g^T inp */
+    transpose(t->mm_at, dax, N, r);
+    transpose(t->mm_bt, inp, N, C);
+    gemm(t, t->mm_out, t->mm_at, t->mm_bt, r, C, N);
+    for (size_t i = 0; i < (size_t)r * C; i++) da[i] += t->mm_out[i];
+    /* dinp (N x C) += g a, with a^T as C rows of r */
+    transpose(t->mm_bt, a, r, C);
+    gemm(t, t->mm_out, dax, t->mm_bt, N, C, r);
+    for (size_t i = 0; i < (size_t)N * C; i++) dinp[i] += t->mm_out[i];
+}
+
 /* ------------------------------------------------------------- norms */
 
 void sm_train_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
@@ -108,8 +216,8 @@ void sm_train_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout
         dnorm_norm /= C;
         for (int i = 0; i < C; i++) {
             float norm = (x[i] - mu) * r, dn = w[i] * d[i];
-            db[i] += d[i];
-            dw[i] += norm * d[i];
+            if (db) db[i] += d[i];
+            if (dw) dw[i] += norm * d[i];
             dinp[(size_t)n * C + i] += (dn - dmean - norm * dnorm_norm) * r;
         }
     }
@@ -138,7 +246,7 @@ void sm_train_rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float
         float k = (float)(s * r * r * r / C);
         for (int i = 0; i < C; i++) {
             dinp[(size_t)n * C + i] += r * w[i] * d[i] - x[i] * k;
-            dw[i] += d[i] * x[i] * r;
+            if (dw) dw[i] += d[i] * x[i] * r;
         }
     }
 }
