@@ -517,6 +517,19 @@ void sm_adapter_get_info(const sm_adapter *adapter, sm_adapter_info *info);
 sm_status sm_session_set_adapter(sm_session *session, const sm_adapter *adapter, float scale, sm_error *err);
 void sm_session_clear_adapters(sm_session *session);
 
+/* A conversation as training tokens (for sm_train_params.examples):
+ * formatted with the template (as sm_chat_format picks it: tmpl, else the
+ * model's, else chatml), tokenized with special tokens parsed, begun with
+ * the begin-of-text token when add_bos is set and the model has one; mask[i]
+ * is 1 for the tokens of the assistant's replies (content and end-of-turn
+ * marker), 0 for the rest. Each reply is tokenized apart from the text
+ * before it, as a chat loop generates it after the prompt. tokens and mask
+ * may be NULL (cap 0) to learn the count; SM_ERR_BUFFER_TOO_SMALL when cap
+ * is short (*n_tokens = the count needed); SM_ERR_UNSUPPORTED for a
+ * template that does not write a conversation message by message. */
+sm_status sm_chat_tokenize(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n_msgs,
+                           int add_bos, sm_token *tokens, uint8_t *mask, size_t cap, size_t *n_tokens, sm_error *err);
+
 /* Writes BASE with adapters baked into its weights: W + scale * alpha / rank
  * * B A for each (scales[i] for adapter_paths[i]; NULL = all 1), each
  * changed matrix dequantized, summed in F32 and quantized back to its own

@@ -2,8 +2,12 @@
  * file, with a progress line on stderr. */
 #include "args.h"
 #include "commands.h"
+#ifdef SM_HAVE_JANSSON
+#include "json/sft.h"
+#endif
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void train_usage(void) {
@@ -13,8 +17,13 @@ static void train_usage(void) {
            "llama.cpp load it), with its loss curve beside it (MODEL.loss.svg).\n"
            "\n"
            "data:\n"
-           "  --data FILE            training text\n"
-           "  --val FILE             validation text (default: the last --val-split of --data)\n"
+           "  --data FILE            training text, or FILE.jsonl: chat examples, one\n"
+           "                         {\"messages\": [{\"role\": ..., \"content\": ...}, ...]} per line, formatted\n"
+           "                         with the chat template; the loss is on the assistant's replies only\n"
+           "                         (needs --init or --resume for the tokenizer)\n"
+           "  --val FILE             validation text or .jsonl (default: the last --val-split of --data)\n"
+           "  --chat-template T      for .jsonl data: a template name (chatml, llama3, ...) or text\n"
+           "                         (default: the model's, else chatml); written into the output\n"
            "  --val-split F          default 0.1\n"
            "  --tokenizer T          char (a character vocabulary from the data, the default)\n"
            "                         or FROM.gguf (that model's vocabulary)\n"
@@ -66,9 +75,57 @@ static void on_progress(void *user, const sm_train_progress *p) {
     if (p->step == p->steps) fputc('\n', stderr);
 }
 
+static int is_jsonl(const char *path) {
+    size_t n = path ? strlen(path) : 0;
+    return n > 6 && !strcmp(path + n - 6, ".jsonl");
+}
+
+/* The Jinja text written for chatml (the common ChatML template), which
+ * sm_chat_template_detect and llama.cpp recognise; other names are
+ * written as the name, which both accept as well. */
+static const char *template_text(const char *name) {
+    if (!strcmp(name, "chatml"))
+        return "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+               "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+               "{% endif %}";
+    return name;
+}
+
+#ifdef SM_HAVE_JANSSON
+/* Chat examples: --data (and --val) FILE.jsonl tokenized with the model's
+ * tokenizer and the template. */
+static int load_examples(cli_args *a, sm_train_params *p, const char *tmpl, sm_model **model, sm_json_sft *data,
+                         sm_json_sft *val) {
+    const char *from = p->lora_rank || !p->resume ? p->init : p->resume;
+    if (!from) {
+        cli_error(a->cmd, "chat examples (.jsonl) need a model to start from: --init MODEL.gguf");
+        return SM_EXIT_USAGE;
+    }
+    sm_model_params mp = sm_model_default_params();
+    mp.skip_repack = 1;
+    sm_error err = {0};
+    sm_chat_template_info info;
+    if (sm_model_load(from, &mp, model, &err) || sm_chat_template_resolve(*model, tmpl, &info, &err) ||
+        sm_json_sft_load(p->data, *model, tmpl, data, &err) ||
+        (is_jsonl(p->val) && sm_json_sft_load(p->val, *model, tmpl, val, &err))) {
+        cli_error(a->cmd, "%s", err.message);
+        return err.status == SM_ERR_INVALID_ARG ? SM_EXIT_USAGE : SM_EXIT_ERROR;
+    }
+    if (info.warning) fprintf(stderr, "smallmind train: warning: %s\n", info.warning);
+    /* the output says how it was trained: the template given, or the one used when the model has none */
+    if (tmpl || strcmp(info.origin, "model")) p->chat_template = template_text(info.name);
+    p->examples = &data->ex;
+    if (is_jsonl(p->val)) p->val_examples = &val->ex;
+    fprintf(stderr, "smallmind train: %zu examples (%s), %zu tokens, %zu of them in replies\n", data->ex.n, info.name,
+            data->ex.offsets[data->ex.n], data->n_masked);
+    return SM_EXIT_OK;
+}
+#endif
+
 int cmd_train(int argc, char **argv) {
     cli_args a = {"train", argc, 0, argv, NULL};
     sm_train_params p = sm_train_default_params();
+    const char *chat_template = NULL;
     long long v;
     double f;
     for (a.i = 0; a.i < argc; a.i++) {
@@ -110,6 +167,7 @@ int cmd_train(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--lora-rank")) INT("--lora-rank", 1, 4096, p.lora_rank);
         else if (arg_is(&a, NULL, "--lora-alpha")) FLT("--lora-alpha", 1e-6, 1e6, p.lora_alpha);
         else if (arg_is(&a, NULL, "--lora-targets")) { VALUE(); p.lora_targets = s; }
+        else if (arg_is(&a, NULL, "--chat-template")) { VALUE(); chat_template = s; }
         else { cli_error(a.cmd, "unknown option '%s' (see smallmind train --help)", argv[a.i]); return SM_EXIT_USAGE; }
 #undef FLT
 #undef INT
@@ -121,12 +179,33 @@ int cmd_train(int argc, char **argv) {
         return SM_EXIT_USAGE;
     }
     if (p.lora_rank && !p.init) { cli_error(a.cmd, "--lora-rank needs the base model: --init BASE.gguf"); return SM_EXIT_USAGE; }
+    if (is_jsonl(p.val) && !is_jsonl(p.data)) { cli_error(a.cmd, "--val FILE.jsonl goes with --data FILE.jsonl"); return SM_EXIT_USAGE; }
+    sm_model *tok_model = NULL;
+    int rc = SM_EXIT_OK;
+#ifdef SM_HAVE_JANSSON
+    sm_json_sft data = {0}, val = {0};
+    if (is_jsonl(p.data) && (rc = load_examples(&a, &p, chat_template, &tok_model, &data, &val)) != SM_EXIT_OK) goto done;
+#else
+    if (is_jsonl(p.data)) { cli_error(a.cmd, "this smallmind was built without Jansson, so it cannot read .jsonl"); return SM_EXIT_ERROR; }
+#endif
+    if (chat_template && !p.examples) {
+        cli_error(a.cmd, "--chat-template goes with chat examples (--data FILE.jsonl)");
+        rc = SM_EXIT_USAGE;
+        goto done;
+    }
     sm_error err = {0};
     if (sm_train(&p, on_progress, NULL, &err) != SM_OK) {
         fputc('\n', stderr);
         cli_error(a.cmd, "%s", err.message);
-        return err.status == SM_ERR_INVALID_ARG ? SM_EXIT_USAGE : SM_EXIT_ERROR;
+        rc = err.status == SM_ERR_INVALID_ARG ? SM_EXIT_USAGE : SM_EXIT_ERROR;
+        goto done;
     }
     fprintf(stderr, "smallmind train: wrote %s\n", p.out);
-    return SM_EXIT_OK;
+done:
+#ifdef SM_HAVE_JANSSON
+    sm_json_sft_free(&data);
+    sm_json_sft_free(&val);
+#endif
+    sm_model_free(tok_model);
+    return rc;
 }
