@@ -18,8 +18,10 @@ BUILD   ?= build
 # The library is every module under src/ except the command (src/cli) and the
 # optional modules that link Debian libraries: src/json (Jansson: JSON Schema,
 # message files) and src/server (libmicrohttpd + Jansson), built into the
-# command when those libraries are present.
-OPTIONAL_DIRS := src/cli/% src/json/% src/server/%
+# command when those libraries are present, and src/mpi (data-parallel
+# training under mpirun), compiled with mpicc into the command when mpicc is
+# present (then the command is linked by mpicc too).
+OPTIONAL_DIRS := src/cli/% src/json/% src/server/% src/mpi/%
 LIB_SRC := $(filter-out $(OPTIONAL_DIRS),$(wildcard src/*/*.c))
 HAVE_JANSSON := $(shell pkg-config --exists jansson 2>/dev/null && echo 1)
 HAVE_MHD     := $(shell pkg-config --exists libmicrohttpd 2>/dev/null && echo 1)
@@ -33,6 +35,15 @@ CLI_SRC += $(wildcard src/server/*.c)
 CLI_DEFS += -DSM_HAVE_SERVER
 CLI_LIBS += $(shell pkg-config --libs libmicrohttpd)
 endif
+endif
+MPICC   ?= mpicc
+HAVE_MPI := $(shell command -v $(MPICC) > /dev/null 2>&1 && echo 1)
+CLI_LD  := $(CC)
+ifeq ($(HAVE_MPI),1)
+MPI_SRC := $(wildcard src/mpi/*.c)
+CLI_SRC += $(MPI_SRC)
+CLI_DEFS += -DSM_HAVE_MPI
+CLI_LD  := $(MPICC)
 endif
 TEST_SRC := $(wildcard tests/unit/*.c)
 # The unit tests read some JSON fixtures with Jansson when it is present
@@ -80,8 +91,13 @@ $(SHARED): $(LIB_OBJ)
 
 $(CLI_OBJ): ALL_CFLAGS += $(CLI_DEFS)
 
+# src/mpi is compiled by mpicc (its include paths), with the compiler mpicc wraps
+$(MPI_SRC:%.c=$(BUILD)/%.o): $(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	OMPI_CC=$(CC) $(MPICC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
 $(CLI): $(CLI_OBJ) $(STATIC)
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(CLI_LIBS) $(LDLIBS)
+	OMPI_CC=$(CC) $(CLI_LD) $(CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(CLI_LIBS) $(LDLIBS)
 
 # A copy at the top of the checkout, for `./smallmind run ...`.
 smallmind: $(CLI)

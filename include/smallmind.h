@@ -293,6 +293,8 @@ typedef struct sm_train_params {
     int rank, n_ranks;
     int (*allreduce)(void *user, float *data, size_t n);
     void *comm_user;
+    uint64_t *param_hash;         /* if set, receives an FNV-1a hash of the trained
+                                     parameters' bytes (on every process) */
 } sm_train_params;
 
 /* Training examples: example i is tokens[offsets[i] .. offsets[i + 1]),

@@ -15,5 +15,7 @@ tally_run bash tests/chat_test.sh
 tally_run bash tests/parity_test.sh
 tally_run bash tests/profile_test.sh
 tally_run bash tests/train_test.sh
+tally_run bash tests/lora_test.sh
+tally_run bash tests/mpi_test.sh
 tally_run bash tests/install_test.sh
 tally_end

@@ -5,6 +5,9 @@
 #ifdef SM_HAVE_JANSSON
 #include "json/sft.h"
 #endif
+#ifdef SM_HAVE_MPI
+#include "mpi/mpi_train.h"
+#endif
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,8 +73,10 @@ static void on_progress(void *user, const sm_train_progress *p) {
     double eta = p->step ? p->elapsed_seconds / p->step * (p->steps - p->step) : 0;
     char val[32] = "-";
     if (p->val_loss >= 0) snprintf(val, sizeof val, "%.4f", p->val_loss);
-    fprintf(stderr, "\rstep %d/%d | loss %.4f | val %s | lr %.2e | %.0f tok/s | ETA %.0fs%s   ", p->step, p->steps,
-            p->loss, val, p->lr, p->tokens_per_second, eta, p->checkpointed ? " | checkpoint" : "");
+    char comm[48] = "";
+    if (p->n_ranks > 1) snprintf(comm, sizeof comm, " | %d ranks, allreduce %.1f ms", p->n_ranks, p->comm_seconds * 1e3);
+    fprintf(stderr, "\rstep %d/%d | loss %.4f | val %s | lr %.2e | %.0f tok/s%s | ETA %.0fs%s   ", p->step, p->steps,
+            p->loss, val, p->lr, p->tokens_per_second, comm, eta, p->checkpointed ? " | checkpoint" : "");
     if (p->step == p->steps) fputc('\n', stderr);
 }
 
@@ -122,7 +127,23 @@ static int load_examples(cli_args *a, sm_train_params *p, const char *tmpl, sm_m
 }
 #endif
 
+static int train_main(int argc, char **argv, int rank, int n_ranks);
+
+/* Under mpirun (when built with MPI) every process runs the same command
+ * and takes its share of each batch; rank 0 reports and writes the files. */
 int cmd_train(int argc, char **argv) {
+    int rank = 0, n_ranks = 1;
+#ifdef SM_HAVE_MPI
+    int mpi = sm_mpi_start(NULL, NULL, &rank, &n_ranks);
+    int rc = train_main(argc, argv, rank, n_ranks);
+    if (mpi) sm_mpi_finish(rc != SM_EXIT_OK);
+    return rc;
+#else
+    return train_main(argc, argv, rank, n_ranks);
+#endif
+}
+
+static int train_main(int argc, char **argv, int rank, int n_ranks) {
     cli_args a = {"train", argc, 0, argv, NULL};
     sm_train_params p = sm_train_default_params();
     const char *chat_template = NULL;
@@ -194,13 +215,24 @@ int cmd_train(int argc, char **argv) {
         goto done;
     }
     sm_error err = {0};
+    uint64_t hash = 0;
+    p.rank = rank;
+    p.n_ranks = n_ranks;
+#ifdef SM_HAVE_MPI
+    p.allreduce = sm_mpi_allreduce;
+    p.param_hash = &hash;
+#endif
     if (sm_train(&p, on_progress, NULL, &err) != SM_OK) {
         fputc('\n', stderr);
-        cli_error(a.cmd, "%s", err.message);
+        if (n_ranks > 1) cli_error(a.cmd, "rank %d: %s", rank, err.message);
+        else cli_error(a.cmd, "%s", err.message);
         rc = err.status == SM_ERR_INVALID_ARG ? SM_EXIT_USAGE : SM_EXIT_ERROR;
         goto done;
     }
-    fprintf(stderr, "smallmind train: wrote %s\n", p.out);
+    if (n_ranks > 1)   /* each rank's parameters, which must agree */
+        fprintf(stderr, "smallmind train: rank %d of %d: parameters fnv1a %016llx\n", rank, n_ranks,
+                (unsigned long long)hash);
+    if (rank == 0) fprintf(stderr, "smallmind train: wrote %s\n", p.out);
 done:
 #ifdef SM_HAVE_JANSSON
     sm_json_sft_free(&data);

@@ -41,6 +41,9 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(c, "--version") || !strcmp(c, "version")) {
         printf("smallmind %s\nsimd: %s\nkernels: %s\n", SM_VERSION, sm_cpu_simd_features(), sm_kernels_list());
+#ifdef SM_HAVE_MPI
+        printf("mpi: yes (train under mpirun)\n");
+#endif
         return SM_EXIT_OK;
     }
     if (!strcmp(c, "run")) return cmd_run(argc - 2, argv + 2);

@@ -680,7 +680,8 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
     if (p->log_csv && lead) {
         csv = fopen(p->log_csv, r.t->step ? "a" : "w");
         if (!csv) { st = sm_fail(err, SM_ERR_IO, "cannot write '%s'", p->log_csv); goto done; }
-        if (!r.t->step) fprintf(csv, "step,loss,val_loss,lr,grad_norm,tokens_per_second\n");
+        if (!r.t->step)
+            fprintf(csv, "step,loss,val_loss,lr,grad_norm,tokens_per_second%s\n", p->n_ranks > 1 ? ",allreduce_ms" : "");
     }
     uint64_t t_start = sm_now_ns();
     float val_loss = -1;
@@ -711,7 +712,11 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
         r.curve[step] = (float)loss;
         r.val_curve[step] = val_loss;
         double dt = (double)(sm_now_ns() - t0) * 1e-9;
-        if (csv) fprintf(csv, "%d,%.6f,%.6f,%.6g,%.6f,%.1f\n", step + 1, loss, val_loss, lr, norm, (double)N * p->accum / dt);
+        if (csv) {
+            fprintf(csv, "%d,%.6f,%.6f,%.6g,%.6f,%.1f", step + 1, loss, val_loss, lr, norm, (double)N * p->accum / dt);
+            if (p->n_ranks > 1) fprintf(csv, ",%.3f", r.comm_seconds * 1e3);
+            fputc('\n', csv);
+        }
         if (progress && lead) {
             sm_train_progress pr = {step + 1, p->steps, (float)loss, val_loss, lr, norm, (double)N * p->accum / dt,
                                     (double)(sm_now_ns() - t_start) * 1e-9, ckpt, r.t->n_floats, r.t->cfg.hp.n_vocab,
@@ -719,6 +724,13 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
                                     p->n_ranks, r.comm_seconds};
             progress(user, &pr);
         }
+    }
+    if (p->param_hash) {
+        /* FNV-1a over the parameters' bytes: equal on every process when the replicas agree */
+        uint64_t h = 0xcbf29ce484222325ull;
+        const unsigned char *b = (const unsigned char *)r.t->w;
+        for (size_t i = 0; i < r.t->n_floats * sizeof(float); i++) h = (h ^ b[i]) * 0x100000001b3ull;
+        *p->param_hash = h;
     }
     if (lead) {
         st = write_gguf(&r, p->out, 0, err);
