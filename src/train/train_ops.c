@@ -80,8 +80,10 @@ void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, float *dw, float *dbi
 /* ------------------------------------------- frozen matrices and LoRA */
 
 /* c (m x w->rows) = a (m x cols) . w^T for a frozen matrix of any type,
- * split across the threads by rows of w in groups of 16, each group
- * dequantized into the thread's own rows (F32 is read in place). */
+ * split across the threads by rows of w, dequantized SM_TRAIN_DEQ_ROWS
+ * rows at a time into the thread's own buffer (F32 is read in place): with
+ * a whole batch of tokens per product, fewer and larger products keep the
+ * packed batch from being read again for every few rows. */
 typedef struct frozen_task {
     const sm_trainer *t;
     float *c;
@@ -97,9 +99,9 @@ static void frozen_fwd_fn(void *ctx, int ith, int nth) {
     int per = ((w->rows + nth - 1) / nth + 15) & ~15;
     int r0 = ith * per, r1 = r0 + per < w->rows ? r0 + per : w->rows;
     size_t rb = sm_type_row_bytes(w->type, w->cols);
-    float *deq = f->t->deq + (size_t)ith * 16 * f->t->deq_cols;
-    for (int r = r0; r < r1; r += 16) {
-        int nr = r1 - r < 16 ? r1 - r : 16;
+    float *deq = f->t->deq + (size_t)ith * SM_TRAIN_DEQ_ROWS * f->t->deq_cols;
+    for (int r = r0; r < r1; r += SM_TRAIN_DEQ_ROWS) {
+        int nr = r1 - r < SM_TRAIN_DEQ_ROWS ? r1 - r : SM_TRAIN_DEQ_ROWS;
         const float *wr = deq;
         if (w->type == SM_GGML_F32) wr = (const float *)w->data + (size_t)r * w->cols;
         else sm_type(w->type)->to_float(deq, (const char *)w->data + rb * (size_t)r, nr * w->cols);
@@ -130,7 +132,7 @@ static void frozen_transpose_fn(void *ctx, int ith, int nth) {
     int per = ((w->rows + nth - 1) / nth + 15) & ~15;
     int r0 = ith * per, r1 = r0 + per < w->rows ? r0 + per : w->rows;
     size_t rb = sm_type_row_bytes(w->type, w->cols);
-    float *deq = f->t->deq + (size_t)ith * 16 * f->t->deq_cols, *dst = f->t->mm_bt;
+    float *deq = f->t->deq + (size_t)ith * SM_TRAIN_DEQ_ROWS * f->t->deq_cols, *dst = f->t->mm_bt;
     for (int r = r0; r < r1; r += 16) {
         int nr = r1 - r < 16 ? r1 - r : 16;
         sm_type(w->type)->to_float(deq, (const char *)w->data + rb * (size_t)r, nr * w->cols);
@@ -155,34 +157,86 @@ void sm_train_frozen_row(float *out, const sm_matrix *w, int row) {
     sm_type(w->type)->to_float(out, (const char *)w->data + sm_type_row_bytes(w->type, w->cols) * (size_t)row, w->cols);
 }
 
+/* LoRA's products have rank r columns: they run as r dots or axpys per
+ * token row, split across the threads by rows (forward, the input gradient)
+ * or by the rank's rows (the adapters' gradients, sums over the tokens), so
+ * each value is computed by one thread in one order whatever the thread
+ * count. B^T (r x OC) and dB^T are in t->lora_tmp. */
+typedef struct lora_task {
+    const sm_trainer *t;
+    float *out, *ax, *dinp, *da, *dbt, *dax;
+    const float *inp, *a, *bt, *dout;
+    float scale;
+    int N, C, OC, r;
+} lora_task;
+
+static void rows_of(int n, int ith, int nth, int *r0, int *r1) {
+    int per = (n + nth - 1) / nth;
+    *r0 = ith * per;
+    *r1 = *r0 + per < n ? *r0 + per : n;
+}
+
+static void lora_fwd_fn(void *ctx, int ith, int nth) {
+    const lora_task *l = ctx;
+    const sm_kernel_table *kt = l->t->kt;
+    int n0, n1;
+    rows_of(l->N, ith, nth, &n0, &n1);
+    for (int n = n0; n < n1; n++) {
+        float *ax = l->ax + (size_t)n * l->r, *o = l->out + (size_t)n * l->OC;
+        const float *x = l->inp + (size_t)n * l->C;
+        for (int j = 0; j < l->r; j++) ax[j] = kt->dot(l->a + (size_t)j * l->C, x, l->C);
+        for (int j = 0; j < l->r; j++) kt->axpy(o, l->scale * ax[j], l->bt + (size_t)j * l->OC, l->OC);
+    }
+}
+
 void sm_train_lora_fwd(const sm_trainer *t, float *out, float *ax, const float *inp, const float *a, const float *b,
                        float scale, int N, int C, int OC, int r) {
-    gemm(t, ax, inp, a, N, r, C);
-    gemm(t, t->mm_out, ax, b, N, OC, r);
-    for (size_t i = 0; i < (size_t)N * OC; i++) out[i] += scale * t->mm_out[i];
+    float *bt = t->lora_tmp;
+    transpose(bt, b, OC, r);
+    lora_task l = {t, out, ax, NULL, NULL, NULL, NULL, inp, a, bt, NULL, scale, N, C, OC, r};
+    sm_threadpool_run(t->pool, lora_fwd_fn, &l);
+}
+
+/* per token row: g = scale dout B, dinp += g A */
+static void lora_bwd_rows_fn(void *ctx, int ith, int nth) {
+    const lora_task *l = ctx;
+    const sm_kernel_table *kt = l->t->kt;
+    int n0, n1;
+    rows_of(l->N, ith, nth, &n0, &n1);
+    for (int n = n0; n < n1; n++) {
+        float *g = l->dax + (size_t)n * l->r, *dx = l->dinp + (size_t)n * l->C;
+        const float *d = l->dout + (size_t)n * l->OC;
+        for (int j = 0; j < l->r; j++) g[j] = l->scale * kt->dot(d, l->bt + (size_t)j * l->OC, l->OC);
+        for (int j = 0; j < l->r; j++) kt->axpy(dx, g[j], l->a + (size_t)j * l->C, l->C);
+    }
+}
+
+/* per rank row j: dB^T[j] += scale sum_n ax[n][j] dout[n], dA[j] += sum_n g[n][j] inp[n] */
+static void lora_bwd_rank_fn(void *ctx, int ith, int nth) {
+    const lora_task *l = ctx;
+    const sm_kernel_table *kt = l->t->kt;
+    int j0, j1;
+    rows_of(l->r, ith, nth, &j0, &j1);
+    for (int n = 0; n < l->N; n++) {
+        const float *ax = l->ax + (size_t)n * l->r, *g = l->dax + (size_t)n * l->r;
+        for (int j = j0; j < j1; j++) {
+            kt->axpy(l->dbt + (size_t)j * l->OC, l->scale * ax[j], l->dout + (size_t)n * l->OC, l->OC);
+            kt->axpy(l->da + (size_t)j * l->C, g[j], l->inp + (size_t)n * l->C, l->C);
+        }
+    }
 }
 
 void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, float *dax, const float *dout,
                        const float *inp, const float *ax, const float *a, const float *b, float scale, int N, int C,
                        int OC, int r) {
-    /* db (OC x r) += scale dout^T ax */
-    transpose(t->mm_at, dout, N, OC);
-    transpose(t->mm_bt, ax, N, r);
-    gemm(t, t->mm_out, t->mm_at, t->mm_bt, OC, r, N);
-    for (size_t i = 0; i < (size_t)OC * r; i++) db[i] += scale * t->mm_out[i];
-    /* g = dax (N x r) = scale dout b, with b^T as r rows of OC */
-    transpose(t->mm_bt, b, OC, r);
-    gemm(t, dax, dout, t->mm_bt, N, r, OC);
-    for (size_t i = 0; i < (size_t)N * r; i++) dax[i] *= scale;
-    /* da (r x C) += g^T inp */
-    transpose(t->mm_at, dax, N, r);
-    transpose(t->mm_bt, inp, N, C);
-    gemm(t, t->mm_out, t->mm_at, t->mm_bt, r, C, N);
-    for (size_t i = 0; i < (size_t)r * C; i++) da[i] += t->mm_out[i];
-    /* dinp (N x C) += g a, with a^T as C rows of r */
-    transpose(t->mm_bt, a, r, C);
-    gemm(t, t->mm_out, dax, t->mm_bt, N, C, r);
-    for (size_t i = 0; i < (size_t)N * C; i++) dinp[i] += t->mm_out[i];
+    float *bt = t->lora_tmp, *dbt = bt + (size_t)r * OC;
+    transpose(bt, b, OC, r);
+    memset(dbt, 0, (size_t)r * OC * sizeof(float));
+    lora_task l = {t, NULL, (float *)ax, dinp, da, dbt, dax, inp, a, bt, dout, scale, N, C, OC, r};
+    sm_threadpool_run(t->pool, lora_bwd_rows_fn, &l);
+    sm_threadpool_run(t->pool, lora_bwd_rank_fn, &l);
+    for (int o = 0; o < OC; o++)
+        for (int j = 0; j < r; j++) db[(size_t)o * r + j] += dbt[(size_t)j * OC + o];
 }
 
 /* ------------------------------------------------------------- norms */

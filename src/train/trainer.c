@@ -345,11 +345,13 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     if (cfg->base) {
         t->lora = sm_calloc((size_t)hp->n_layers * SM_P_COUNT, sizeof *t->lora);
         t->lora_dax = sm_alloc_aligned(N * (size_t)cfg->lora_rank * sizeof(float));
+        t->lora_tmp = sm_alloc_aligned(2 * wide * (size_t)cfg->lora_rank * sizeof(float));   /* B^T and dB^T */
         t->deq_cols = (int)(C > F ? C : F);
         if (t->pool)
-            t->deq = sm_alloc_aligned((size_t)sm_threadpool_size(t->pool) * 16 * t->deq_cols * sizeof(float));
+            t->deq = sm_alloc_aligned((size_t)sm_threadpool_size(t->pool) * SM_TRAIN_DEQ_ROWS * t->deq_cols *
+                                      sizeof(float));
         t->lora_scale = cfg->lora_alpha != 0.0f ? cfg->lora_alpha / (float)cfg->lora_rank : 1.0f;
-        lora_ok = t->lora && t->lora_dax && t->deq;
+        lora_ok = t->lora && t->lora_dax && t->lora_tmp && t->deq;
     }
     if (!t->params || !t->w || !t->g || !t->m || !t->v || !t->act || !t->scratch || !t->mm_at || !t->mm_bt ||
         !t->mm_pack || !t->mm_out || !t->pool || !t->W.layer || !t->G.layer || !lora_ok) {
@@ -394,6 +396,7 @@ void sm_trainer_free(sm_trainer *t) {
     sm_free(t->G.layer);
     sm_free(t->lora);
     sm_free(t->lora_dax);
+    sm_free(t->lora_tmp);
     sm_free(t->deq);
     sm_threadpool_free(t->pool);
     sm_free(t);

@@ -29,6 +29,8 @@ typedef struct sm_train_config {
 /* The projections of a layer, for LoRA's per-layer slots. */
 enum sm_train_proj { SM_P_Q, SM_P_K, SM_P_V, SM_P_QKV, SM_P_O, SM_P_GATE, SM_P_UP, SM_P_DOWN, SM_P_COUNT };
 enum { SM_LORA_A = 1, SM_LORA_B = 2 };
+/* Rows of a frozen matrix each thread dequantizes for one product call. */
+#define SM_TRAIN_DEQ_ROWS 256
 
 /* One projection of one layer in LoRA training: the frozen base matrix
  * and, when it is adapted, A (rank x cols), B (rows x rank) and their
@@ -87,8 +89,8 @@ typedef struct sm_trainer {
     sm_train_lora *lora;
     const struct sm_matrix *frozen_embd, *frozen_pos, *frozen_out;
     float lora_scale;
-    float *lora_dax;
-    float *deq;
+    float *lora_dax, *lora_tmp;
+    float *deq;                  /* [threads][SM_TRAIN_DEQ_ROWS][deq_cols] */
     int deq_cols;
 } sm_trainer;
 

@@ -21,6 +21,7 @@ for t in build-fuzz/fuzz_*; do
                 { printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' $((size & 255)) $((size >> 8 & 255)) $((size >> 16 & 255)) $((size >> 24 & 255)))"
                   cat "$SHARED/models/stories260K.bin" "$SHARED/models/tok512.bin"; } > "$corpus/seed"
             fi ;;
+        fuzz_adapter) cp tests/refs/lora/*.gguf "$corpus/" ;;
         fuzz_chat_template)
             # flags, then template \0 role \0 content ...
             i=0
