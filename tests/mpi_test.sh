@@ -51,7 +51,7 @@ same_hashes() {
     if [ "$(grep -c 'parameters fnv1a' "$2")" = 2 ] && [ "$(echo "$h" | wc -l)" = 1 ]; then ok "$1 ($h)"; else bad "$1" "$(grep -a 'fnv1a\|error' "$2")"; fi
 }
 
-common=(--data "$TMP/corpus.txt" --arch llama --dim 48 --layers 2 --heads 4 --kv-heads 2 --ffn 96 --ctx 64
+common=(--data "$TMP/corpus.txt" --arch llama --dim 48 --layers 2 --heads 4 --kv-heads 2 --ffn 96 --ctx 160
         --batch 4 --seq 32 --steps 12 --warmup 2 --lr 3e-3 --eval-every 4 -t 1)
 "$SM" train "${common[@]}" --out "$TMP/one.gguf" --log "$TMP/one.csv" 2> "$TMP/one.err"
 "${MPIRUN[@]}" "$SM" train "${common[@]}" --out "$TMP/two.gguf" --log "$TMP/two.csv" > "$TMP/two.out" 2> "$TMP/two.err"
@@ -71,14 +71,18 @@ same_curve "two_ranks_same_curve_accumulation" "$TMP/one_acc.csv" "$TMP/two_acc.
 # LoRA on a frozen Q8_0 base, chat examples with a loss mask
 "$SM" quantize "$TMP/one.gguf" "$TMP/base_q8.gguf" Q8_0 2> /dev/null
 for i in $(seq 1 24); do
-    echo "{\"messages\": [{\"role\": \"user\", \"content\": \"Where did the cat sit? $i\"}, {\"role\": \"assistant\", \"content\": \"The little cat sat on the warm mat.\"}]}"
-    echo "{\"messages\": [{\"role\": \"user\", \"content\": \"Who ran? $i\"}, {\"role\": \"assistant\", \"content\": \"The big dog ran to the red ball.\"}]}"
+    echo "{\"messages\": [{\"role\": \"user\", \"content\": \"Where did the cat sit? $i\"}, {\"role\": \"assistant\", \"content\": \"The little cat sat on mat $i.\"}]}"
+    echo "{\"messages\": [{\"role\": \"user\", \"content\": \"Who ran $((i * 7 % 24))?\"}, {\"role\": \"assistant\", \"content\": \"The big dog ran to the red ball $((i * 7 % 24)) times.\"}]}"
 done > "$TMP/chat.jsonl"
-lora=(--init "$TMP/base_q8.gguf" --lora-rank 4 --data "$TMP/chat.jsonl" --batch 4 --seq 48 --steps 8 --warmup 1
+lora=(--init "$TMP/base_q8.gguf" --lora-rank 4 --data "$TMP/chat.jsonl" --batch 4 --seq 128 --steps 8 --warmup 1
       --lr 1e-2 --eval-every 4 -t 1)
 "$SM" train "${lora[@]}" --out "$TMP/one.lora.gguf" --log "$TMP/one_lora.csv" 2> "$TMP/one_lora.err"
 "${MPIRUN[@]}" "$SM" train "${lora[@]}" --out "$TMP/two.lora.gguf" --log "$TMP/two_lora.csv" > /dev/null 2> "$TMP/two_lora.err"
-same_curve "two_ranks_same_curve_lora_chat" "$TMP/one_lora.csv" "$TMP/two_lora.csv"
+if awk -F, 'NR > 1 && $2 > 0.1 { n++ } END { exit !(n >= 8) }' "$TMP/one_lora.csv"; then
+    same_curve "two_ranks_same_curve_lora_chat" "$TMP/one_lora.csv" "$TMP/two_lora.csv"
+else
+    bad "two_ranks_same_curve_lora_chat" "the replies were not in the batches: $(head -3 "$TMP/one_lora.csv" | tr '\n' ' ')"
+fi
 same_hashes "two_ranks_identical_parameters_lora_chat" "$TMP/two_lora.err"
 
 # a batch that does not divide among the ranks is refused, on every rank, without a hang

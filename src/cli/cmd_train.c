@@ -219,7 +219,9 @@ static int train_main(int argc, char **argv, int rank, int n_ranks) {
     p.rank = rank;
     p.n_ranks = n_ranks;
 #ifdef SM_HAVE_MPI
+    sm_mpi_stats mpi_stats = {0};
     p.allreduce = sm_mpi_allreduce;
+    p.comm_user = &mpi_stats;
     p.param_hash = &hash;
 #endif
     if (sm_train(&p, on_progress, NULL, &err) != SM_OK) {
@@ -232,6 +234,14 @@ static int train_main(int argc, char **argv, int rank, int n_ranks) {
     if (n_ranks > 1)   /* each rank's parameters, which must agree */
         fprintf(stderr, "smallmind train: rank %d of %d: parameters fnv1a %016llx\n", rank, n_ranks,
                 (unsigned long long)hash);
+#ifdef SM_HAVE_MPI
+    if (n_ranks > 1 && rank == 0 && mpi_stats.calls)
+        fprintf(stderr,
+                "smallmind train: gradient all-reduce of %.1f MB: %.2f ms per step in MPI_Allreduce, %.2f ms before it "
+                "waiting for the slowest rank\n",
+                mpi_stats.floats * 4e-6, mpi_stats.transfer_seconds * 1e3 / mpi_stats.calls,
+                mpi_stats.wait_seconds * 1e3 / mpi_stats.calls);
+#endif
     if (rank == 0) fprintf(stderr, "smallmind train: wrote %s\n", p.out);
 done:
 #ifdef SM_HAVE_JANSSON

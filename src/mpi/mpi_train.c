@@ -17,14 +17,24 @@ int sm_mpi_start(int *argc, char ***argv, int *rank, int *size) {
 }
 
 int sm_mpi_allreduce(void *user, float *data, size_t n) {
-    (void)user;
+    sm_mpi_stats *st = user;
+    double t0 = MPI_Wtime();
+    int rc = MPI_Barrier(MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS) return rc;
+    double t1 = MPI_Wtime();
+    int gradient = n > 1;   /* not a loss */
+    if (st && gradient) {
+        st->wait_seconds += t1 - t0;
+        st->calls++;
+        st->floats = n;
+    }
     while (n > 0) {
         int k = n > (size_t)INT_MAX ? INT_MAX : (int)n;
-        int rc = MPI_Allreduce(MPI_IN_PLACE, data, k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-        if (rc != MPI_SUCCESS) return rc;
+        if ((rc = MPI_Allreduce(MPI_IN_PLACE, data, k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD)) != MPI_SUCCESS) return rc;
         data += k;
         n -= (size_t)k;
     }
+    if (st && gradient) st->transfer_seconds += MPI_Wtime() - t1;
     return 0;
 }
 

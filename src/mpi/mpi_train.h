@@ -12,8 +12,18 @@
  * touched, so a plain `smallmind train` behaves as without MPI. */
 int sm_mpi_start(int *argc, char ***argv, int *rank, int *size);
 
-/* sm_train_params.allreduce: sums n floats in place across the processes
- * (MPI_Allreduce, MPI_SUM, in pieces below INT_MAX). 0 on success. */
+/* What the gradient all-reduces of a run cost: time in MPI_Allreduce
+ * itself, and before it in a barrier waiting for the slowest process (so
+ * the two are told apart), over the calls of more than one float. */
+typedef struct sm_mpi_stats {
+    double transfer_seconds, wait_seconds;
+    long calls;
+    size_t floats;                /* of the last call */
+} sm_mpi_stats;
+
+/* sm_train_params.allreduce (user: an sm_mpi_stats or NULL): sums n floats
+ * in place across the processes (MPI_Allreduce, MPI_SUM, in pieces below
+ * INT_MAX) after an MPI_Barrier. 0 on success. */
 int sm_mpi_allreduce(void *user, float *data, size_t n);
 
 /* Ends MPI: MPI_Finalize after success; after a failure MPI_Abort, so that

@@ -488,7 +488,7 @@ static void write_svg(const run *r, int steps) {
     fclose(f);
 }
 
-static sm_status check_examples(const sm_train_examples *e, int n_vocab, const char *what, sm_error *err) {
+static sm_status check_examples(const sm_train_examples *e, int n_vocab, int T, const char *what, sm_error *err) {
     if (!e->tokens || !e->mask || !e->offsets || e->n < 1 || e->offsets[0] != 0)
         return sm_fail(err, SM_ERR_INVALID_ARG, "%s are empty or incomplete", what);
     for (size_t i = 0; i < e->n; i++)
@@ -498,7 +498,12 @@ static sm_status check_examples(const sm_train_examples *e, int n_vocab, const c
         if (e->tokens[j] < 0 || e->tokens[j] >= n_vocab || e->mask[j] > 1)
             return sm_fail(err, SM_ERR_TOKEN_RANGE, "%s: token %zu (%d, mask %d) is not a token of the model with a 0/1 mask",
                            what, j, e->tokens[j], e->mask[j]);
-    return SM_OK;
+    /* a row holds T + 1 tokens of an example: the loss needs a masked one among them, after the first */
+    for (size_t i = 0; i < e->n; i++)
+        for (size_t j = e->offsets[i] + 1; j < e->offsets[i + 1] && j <= e->offsets[i] + (size_t)T; j++)
+            if (e->mask[j]) return SM_OK;
+    return sm_fail(err, SM_ERR_INVALID_ARG, "%s: no example has a token to learn within its first %d (raise --seq)", what,
+                   T + 1);
 }
 
 sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const sm_train_progress *), void *user,
@@ -606,8 +611,9 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
 
     /* data: examples, or text */
     if (r.use_examples) {
-        if ((st = check_examples(p->examples, cfg.hp.n_vocab, "the training examples", err)) ||
-            (p->val_examples && (st = check_examples(p->val_examples, cfg.hp.n_vocab, "the validation examples", err))))
+        if ((st = check_examples(p->examples, cfg.hp.n_vocab, p->seq, "the training examples", err)) ||
+            (p->val_examples &&
+             (st = check_examples(p->val_examples, cfg.hp.n_vocab, p->seq, "the validation examples", err))))
             goto done;
         r.ex = *p->examples;
         if (p->val_examples) {
