@@ -105,6 +105,20 @@ const=(--lr 1e-2 --min-lr 1e-2 --warmup 0)
 "$SM" train "${lora[@]}" "${const[@]}" --steps 20 --resume "$TMP/r10.gguf.ckpt" --out "$TMP/r10.gguf" 2> "$TMP/err"
 if [ -s "$TMP/r20.gguf" ] && cmp -s "$TMP/r20.gguf" "$TMP/r10.gguf"; then ok "lora_resume_bit_for_bit"; else bad "lora_resume_bit_for_bit" "$(tail -c 300 "$TMP/err")"; fi
 
+# chat examples: the template goes into the adapter, and from there into the merged model
+for i in $(seq 1 12); do
+    echo "{\"messages\": [{\"role\": \"user\", \"content\": \"Where did the bird sing? $i\"}, {\"role\": \"assistant\", \"content\": \"A small bird sang in the tall tree.\"}]}"
+done > "$TMP/chat.jsonl"
+"$SM" train --init "$TMP/base_q8.gguf" --lora-rank 4 --data "$TMP/chat.jsonl" --batch 2 --seq 128 --steps 4 \
+    --eval-every 2 -t 1 --out "$TMP/chat.lora.gguf" 2> "$TMP/err"
+"$SM" merge-lora "$TMP/base_q8.gguf" "$TMP/chat.lora.gguf" "$TMP/chat.gguf" 2>> "$TMP/err"
+if grep -q "12 examples (chatml)" "$TMP/err" && "$SM" inspect "$TMP/chat.lora.gguf" 2> /dev/null | grep -q "tokenizer.chat_template" \
+    && "$SM" inspect "$TMP/chat.gguf" 2> /dev/null | grep -q "tokenizer.chat_template *string *\"{% for message"; then
+    ok "chat_lora_carries_its_template_into_the_merge"
+else
+    bad "chat_lora_carries_its_template_into_the_merge" "$(tail -c 300 "$TMP/err")"
+fi
+
 # errors
 expect_error() {  # name status pattern command...
     local name=$1 want=$2 pat=$3
@@ -117,6 +131,9 @@ expect_error error_lora_missing_file 1 "nope.gguf" "$SM" run -m "$TMP/base.gguf"
 expect_error error_lora_not_an_adapter 1 "general.type" "$SM" run -m "$TMP/base.gguf" --lora "$TMP/base.gguf" -n 1
 expect_error error_lora_scaled_needs_scale 2 "scale" "$SM" run -m "$TMP/base.gguf" --lora-scaled "$TMP/a.lora.gguf"
 expect_error error_lora_rank_needs_init 2 "--init" "$SM" train --data "$TMP/corpus.txt" --out "$TMP/x.gguf" --lora-rank 4
+expect_error error_chat_without_model 2 "need a model" "$SM" train --data "$TMP/chat.jsonl" --out "$TMP/x.gguf"
+echo '{"messages": [{"role": "user", "content": "hi"}' > "$TMP/bad.jsonl"
+expect_error error_chat_bad_json 1 "bad.jsonl:1" "$SM" train --init "$TMP/base.gguf" --data "$TMP/bad.jsonl" --out "$TMP/x.gguf"
 expect_error error_lora_unknown_target 2 "unknown LoRA target 'wq'" "$SM" train "${lora[@]}" --steps 1 --lora-targets q,wq --out "$TMP/x.gguf"
 "$SM" init "$TMP/gpt2.gguf" --arch gpt2 --dim 64 --layers 2 --heads 4 --ctx 32 --vocab 300 2> /dev/null
 expect_error error_merge_wrong_base 2 "not for a gpt2 model" "$SM" merge-lora "$TMP/gpt2.gguf" "$TMP/a.lora.gguf" "$TMP/y.gguf"

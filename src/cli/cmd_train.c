@@ -58,6 +58,10 @@ static void train_usage(void) {
            "  --checkpoint-every N   write MODEL.gguf.ckpt (or --checkpoint FILE) every N steps\n"
            "  --log FILE.csv         step, loss, val loss, lr, gradient norm, tokens/s\n"
            "\n"
+           "Under mpirun (a smallmind built with Open MPI: `smallmind version` says mpi: yes) every\n"
+           "process takes its share of each --batch and the gradients are summed; rank 0 reports and\n"
+           "writes the files (docs/DISTRIBUTED.md): mpirun -np 2 smallmind train ... -t 1\n"
+           "\n"
            "example: smallmind train --data tiny.txt --out tiny.gguf --steps 200 --dim 64 --layers 2\n");
 }
 
