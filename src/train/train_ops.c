@@ -41,6 +41,12 @@ static void gemm(const sm_trainer *t, float *c, const float *a, const float *w, 
     sm_threadpool_run(t->pool, gemm_task_fn, &g);
 }
 
+/* The same with a already packed in mm_pack by the product just before. */
+static void gemm_prepacked(const sm_trainer *t, float *c, const float *a, const float *w, int m, int n, int k) {
+    gemm_task g = {t, c, a, w, m, n, k};
+    sm_threadpool_run(t->pool, gemm_task_fn, &g);
+}
+
 /* In 32 x 32 tiles, so both the reads and the writes stay in cache. */
 static void transpose(float *dst, const float *src, int rows, int cols) {
     for (int r0 = 0; r0 < rows; r0 += 32)
@@ -157,66 +163,32 @@ void sm_train_frozen_row(float *out, const sm_matrix *w, int row) {
     sm_type(w->type)->to_float(out, (const char *)w->data + sm_type_row_bytes(w->type, w->cols) * (size_t)row, w->cols);
 }
 
-/* LoRA's products have rank r columns: they run as r dots or axpys per
- * token row, split across the threads by rows (forward, the input gradient)
- * or by the rank's rows (the adapters' gradients, sums over the tokens), so
- * each value is computed by one thread in one order whatever the thread
- * count. B^T (r x OC) and dB^T are in t->lora_tmp. */
+/* LoRA's products: those with a whole batch of rows on one side run as
+ * packed matrix products (the forward's A x reuses the batch packed for the
+ * base's product); the adapters' gradients, sums over the batch's tokens,
+ * run as rank-r axpys per token, split across the threads by the rank's
+ * rows, so each value is computed by one thread in one order whatever the
+ * thread count. t->lora_tmp holds B^T (r x OC) or A^T (C x r), then dB^T. */
 typedef struct lora_task {
     const sm_trainer *t;
-    float *out, *ax, *dinp, *da, *dbt, *dax;
-    const float *inp, *a, *bt, *dout;
+    float *da, *dbt;
+    const float *inp, *ax, *dax, *dout;
     float scale;
     int N, C, OC, r;
 } lora_task;
 
-static void rows_of(int n, int ith, int nth, int *r0, int *r1) {
-    int per = (n + nth - 1) / nth;
-    *r0 = ith * per;
-    *r1 = *r0 + per < n ? *r0 + per : n;
-}
-
-static void lora_fwd_fn(void *ctx, int ith, int nth) {
-    const lora_task *l = ctx;
-    const sm_kernel_table *kt = l->t->kt;
-    int n0, n1;
-    rows_of(l->N, ith, nth, &n0, &n1);
-    for (int n = n0; n < n1; n++) {
-        float *ax = l->ax + (size_t)n * l->r, *o = l->out + (size_t)n * l->OC;
-        const float *x = l->inp + (size_t)n * l->C;
-        for (int j = 0; j < l->r; j++) ax[j] = kt->dot(l->a + (size_t)j * l->C, x, l->C);
-        for (int j = 0; j < l->r; j++) kt->axpy(o, l->scale * ax[j], l->bt + (size_t)j * l->OC, l->OC);
-    }
-}
-
 void sm_train_lora_fwd(const sm_trainer *t, float *out, float *ax, const float *inp, const float *a, const float *b,
                        float scale, int N, int C, int OC, int r) {
-    float *bt = t->lora_tmp;
-    transpose(bt, b, OC, r);
-    lora_task l = {t, out, ax, NULL, NULL, NULL, NULL, inp, a, bt, NULL, scale, N, C, OC, r};
-    sm_threadpool_run(t->pool, lora_fwd_fn, &l);
-}
-
-/* per token row: g = scale dout B, dinp += g A */
-static void lora_bwd_rows_fn(void *ctx, int ith, int nth) {
-    const lora_task *l = ctx;
-    const sm_kernel_table *kt = l->t->kt;
-    int n0, n1;
-    rows_of(l->N, ith, nth, &n0, &n1);
-    for (int n = n0; n < n1; n++) {
-        float *g = l->dax + (size_t)n * l->r, *dx = l->dinp + (size_t)n * l->C;
-        const float *d = l->dout + (size_t)n * l->OC;
-        for (int j = 0; j < l->r; j++) g[j] = l->scale * kt->dot(d, l->bt + (size_t)j * l->OC, l->OC);
-        for (int j = 0; j < l->r; j++) kt->axpy(dx, g[j], l->a + (size_t)j * l->C, l->C);
-    }
+    gemm_prepacked(t, ax, inp, a, N, r, C);    /* inp was packed by the frozen product */
+    gemm(t, t->mm_out, ax, b, N, OC, r);
+    for (size_t i = 0; i < (size_t)N * OC; i++) out[i] += scale * t->mm_out[i];
 }
 
 /* per rank row j: dB^T[j] += scale sum_n ax[n][j] dout[n], dA[j] += sum_n g[n][j] inp[n] */
 static void lora_bwd_rank_fn(void *ctx, int ith, int nth) {
     const lora_task *l = ctx;
     const sm_kernel_table *kt = l->t->kt;
-    int j0, j1;
-    rows_of(l->r, ith, nth, &j0, &j1);
+    int per = (l->r + nth - 1) / nth, j0 = ith * per, j1 = j0 + per < l->r ? j0 + per : l->r;
     for (int n = 0; n < l->N; n++) {
         const float *ax = l->ax + (size_t)n * l->r, *g = l->dax + (size_t)n * l->r;
         for (int j = j0; j < j1; j++) {
@@ -229,11 +201,18 @@ static void lora_bwd_rank_fn(void *ctx, int ith, int nth) {
 void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, float *dax, const float *dout,
                        const float *inp, const float *ax, const float *a, const float *b, float scale, int N, int C,
                        int OC, int r) {
-    float *bt = t->lora_tmp, *dbt = bt + (size_t)r * OC;
-    transpose(bt, b, OC, r);
+    float *tmp = t->lora_tmp, *dbt = tmp + (size_t)r * (OC > C ? OC : C);
+    /* g = dax (N x r) = scale dout B, with B^T as r rows of OC */
+    transpose(tmp, b, OC, r);
+    gemm(t, dax, dout, tmp, N, r, OC);
+    for (size_t i = 0; i < (size_t)N * r; i++) dax[i] *= scale;
+    /* dinp (N x C) += g A, with A^T as C rows of r */
+    transpose(tmp, a, r, C);
+    gemm(t, t->mm_out, dax, tmp, N, C, r);
+    for (size_t i = 0; i < (size_t)N * C; i++) dinp[i] += t->mm_out[i];
+    /* the adapters' gradients */
     memset(dbt, 0, (size_t)r * OC * sizeof(float));
-    lora_task l = {t, NULL, (float *)ax, dinp, da, dbt, dax, inp, a, bt, dout, scale, N, C, OC, r};
-    sm_threadpool_run(t->pool, lora_bwd_rows_fn, &l);
+    lora_task l = {t, da, dbt, inp, ax, dax, dout, scale, N, C, OC, r};
     sm_threadpool_run(t->pool, lora_bwd_rank_fn, &l);
     for (int o = 0; o < OC; o++)
         for (int j = 0; j < r; j++) db[(size_t)o * r + j] += dbt[(size_t)j * OC + o];

@@ -24,7 +24,8 @@ void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, const float *d
 /* Row `row` of a frozen matrix as floats (an embedding). */
 void sm_train_frozen_row(float *out, const sm_matrix *w, int row);
 /* LoRA on top of a product with C inputs and OC outputs: ax = inp A^T
- * (N x r, kept for the backward pass), out += scale ax B^T ... */
+ * (N x r, kept for the backward pass), out += scale ax B^T; called right
+ * after sm_train_matmul_fwd_frozen of the same inp, whose packing it reuses ... */
 void sm_train_lora_fwd(const sm_trainer *t, float *out, float *ax, const float *inp, const float *a, const float *b,
                        float scale, int N, int C, int OC, int r);
 /* ... and its backward pass: with g = scale dout B (into dax, N x r),

@@ -345,7 +345,7 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     if (cfg->base) {
         t->lora = sm_calloc((size_t)hp->n_layers * SM_P_COUNT, sizeof *t->lora);
         t->lora_dax = sm_alloc_aligned(N * (size_t)cfg->lora_rank * sizeof(float));
-        t->lora_tmp = sm_alloc_aligned(2 * wide * (size_t)cfg->lora_rank * sizeof(float));   /* B^T and dB^T */
+        t->lora_tmp = sm_alloc_aligned(2 * wide * (size_t)cfg->lora_rank * sizeof(float));   /* B^T or A^T, dB^T */
         t->deq_cols = (int)(C > F ? C : F);
         if (t->pool)
             t->deq = sm_alloc_aligned((size_t)sm_threadpool_size(t->pool) * SM_TRAIN_DEQ_ROWS * t->deq_cols *
