@@ -55,6 +55,15 @@ endif
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+# The unit tests of src/json (JSON Schema -> grammar) need Jansson: with it,
+# they are compiled with SM_HAVE_JANSSON and linked with src/json as an
+# archive (so only the objects they use are pulled in).
+ifeq ($(HAVE_JANSSON),1)
+JSON_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/json/*.c))
+JSON_LIB := $(BUILD)/libsmallmind_json.a
+TEST_DEFS := -DSM_HAVE_JANSSON
+TEST_LIBS := $(shell pkg-config --libs jansson)
+endif
 DEPS    := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
 STATIC  := $(BUILD)/libsmallmind.a
@@ -105,10 +114,16 @@ smallmind: $(CLI)
 
 $(TEST_OBJ): ALL_CFLAGS += $(TEST_DEFS)
 
+ifeq ($(HAVE_JANSSON),1)
+$(JSON_LIB): $(JSON_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+endif
+
 # The unit tests also check the command's profile section writer.
 UNIT_CLI_OBJ := $(BUILD)/src/cli/profile_sections.o
-$(UNIT): $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC)
-	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC) $(TEST_LIBS) $(LDLIBS) $(WRAP)
+$(UNIT): $(TEST_OBJ) $(UNIT_CLI_OBJ) $(JSON_LIB) $(STATIC)
+	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(JSON_LIB) $(STATIC) $(TEST_LIBS) $(LDLIBS) $(WRAP)
 
 $(BUILD)/dump_logits: tests/tools/dump_logits.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
@@ -139,10 +154,18 @@ sanitize:
 FUZZ_CC    ?= clang
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc
 FUZZERS    := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+# The JSON Schema converter's target needs Jansson and src/json's converter.
+SCHEMA_SRC := src/json/json_schema.c $(wildcard src/json/schema_*.c)
+ifneq ($(HAVE_JANSSON),1)
+FUZZERS    := $(filter-out build-fuzz/fuzz_json_schema,$(FUZZERS))
+endif
 fuzz: $(FUZZERS)
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) -lm -lpthread
+build-fuzz/fuzz_json_schema: tests/fuzz/fuzz_json_schema.c $(LIB_SRC) $(SCHEMA_SRC)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -DSM_HAVE_JANSSON -o $@ $< $(LIB_SRC) $(SCHEMA_SRC) $(shell pkg-config --libs jansson) -lm -lpthread
 
 # The AArch64 (NEON) kernels, built with Debian's cross compiler and run
 # under qemu-user: the kernel tests compare them with the scalar reference.
@@ -151,7 +174,8 @@ QEMU      ?= qemu-aarch64
 cross-test:
 	$(MAKE) BUILD=build-aarch64 CC=$(CROSS_CC) CFLAGS="-O2 -g" HAVE_JANSSON= build-aarch64/unit_tests_static
 	$(QEMU) -L /usr/aarch64-linux-gnu build-aarch64/unit_tests_static simd fp16 quantize kernel_selection \
-		matvec_f32_and_f16 norm_softmax regex utf8 gguf_every gguf_hostile gguf_writer profiler_synthetic
+		matvec_f32_and_f16 norm_softmax regex utf8 gguf_every gguf_hostile gguf_writer profiler_synthetic \
+		legacy_ types_k
 
 $(BUILD)/unit_tests_static: $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC)
 	$(CC) $(CFLAGS) -static -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC) $(TEST_LIBS) $(LDLIBS) $(WRAP)

@@ -51,7 +51,7 @@ typedef struct sm_model_params {
      * GGUF files carry their own and ignore this. */
     const char *tokenizer_path;
     /* 1: skip the run-time copy of the weights that some kernels read
-     * (Q4_0/Q8_0 re-laid out for AVX-512 VNNI), for a model that will only
+     * (Q4_0/Q8_0/Q4_1/Q5_x/IQ4_NL re-laid out for AVX-512 VNNI), for a model that will only
      * be inspected, converted or used for its vocabulary. 0 (default):
      * make it when this CPU's kernels use it. */
     int skip_repack;
@@ -103,9 +103,14 @@ sm_init_params sm_init_default_params(void);
 sm_status sm_model_init_file(const sm_init_params *params, const char *path, sm_error *err);
 
 /* Writes a copy of a GGUF model with its weight matrices converted to
- * `type`: "F16", "Q8_0", "Q4_0", "Q4_K", "Q6_K", or "Q4_0_MIXED" (Q4_0 with
- * the output matrix in Q6_K, as llama.cpp's Q4_0 files have). Matrices whose
- * rows do not divide into the type's blocks fall back to Q8_0, then F16;
+ * `type`: "F16", "Q8_0", "Q4_0", "Q3_K", "Q4_K", "Q5_K" (K types: the output
+ * matrix in Q6_K), "Q4_0_MIXED" (Q4_0 with the output matrix in Q6_K, as
+ * llama.cpp's Q4_0 files have), "Q4_1", "Q5_0", "Q5_1", "IQ4_NL", "BF16"
+ * (every matrix in that type), or one of llama-quantize's mixes, whose
+ * per-tensor types follow llama.cpp's rules: "Q2_K", "Q3_K_S", "Q3_K_M",
+ * "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "Q6_K", "IQ4_XS".
+ * Matrices whose rows do not divide into the type's blocks fall back to Q8_0,
+ * then F16 (mixes: llama.cpp's fallback types where this build has them);
  * norms and biases stay F32. Reports progress through cb (may be NULL). */
 sm_status sm_model_quantize_file(const char *in_path, const char *out_path, const char *type,
                                  void (*progress)(void *user, int done, int total, const char *tensor),
@@ -382,7 +387,7 @@ typedef struct sm_memory_info {
     uint64_t kv_cache;           /* bytes of the session's KV cache */
     uint64_t arena;              /* bytes of the session's arena (KV cache included) */
     uint64_t peak_rss;           /* the process's peak resident set */
-    uint64_t weights_interleaved;/* heap copy of Q4_0/Q8_0 matrices re-laid out for
+    uint64_t weights_interleaved;/* heap copy of 32-element quantized matrices re-laid out for
                                     the AVX-512 VNNI kernels (0 without them) */
 } sm_memory_info;
 
@@ -487,6 +492,83 @@ sm_status sm_tokenize_ex(const sm_model *model, const char *text, size_t len,
                          unsigned flags, sm_token *tokens, size_t capacity,
                          size_t *n_tokens, sm_error *err);
 
+
+/* ------------------------------------------------- constrained generation
+ *
+ * GBNF grammars as llama.cpp defines them (its grammars/README.md): rules,
+ * alternation, grouping, * + ? {m} {m,} {m,n}, character classes with
+ * ranges and negation, ".", escapes, comments. A parsed grammar is
+ * immutable and may be shared by any number of matchers (one per
+ * generation, each used by one thread at a time). A matcher follows the
+ * UTF-8 bytes of the text generated so far; token pieces may end in the
+ * middle of a character. Nothing is allocated per byte; a matcher's memory
+ * grows only while its stacks get deeper than ever before, and is bounded. */
+typedef struct sm_grammar sm_grammar;
+typedef struct sm_grammar_matcher sm_grammar_matcher;
+typedef struct sm_grammar_vocab sm_grammar_vocab;
+
+/* Parses GBNF text (len bytes, UTF-8). root names the start rule (NULL:
+ * "root"). Errors give the line and column. Refused like llama.cpp does:
+ * undefined rules, a missing start rule, left recursion; and beyond the
+ * limits: 16 MiB of text, 4M elements once repetitions are expanded,
+ * parentheses 256 deep, repetition counts above 100000. */
+sm_status sm_grammar_parse(const char *text, size_t len, const char *root, sm_grammar **out, sm_error *err);
+void sm_grammar_free(sm_grammar *grammar);
+
+/* Fixed GBNF texts: any JSON value (for --json), and a JSON object
+ * (OpenAI's response_format json_object). Whitespace between tokens is
+ * limited, so a model cannot pad forever. */
+const char *sm_grammar_json_value(void);
+const char *sm_grammar_json_object(void);
+
+sm_status sm_grammar_matcher_new(const sm_grammar *grammar, sm_grammar_matcher **out, sm_error *err);
+sm_status sm_grammar_matcher_clone(const sm_grammar_matcher *m, sm_grammar_matcher **out, sm_error *err);
+void sm_grammar_matcher_free(sm_grammar_matcher *m);
+/* Back to the start of the grammar (also clears a failure). */
+void sm_grammar_matcher_reset(sm_grammar_matcher *m);
+
+/* Advances over bytes when the grammar allows all of them. When it does
+ * not, returns SM_ERR_INVALID_ARG (saying which byte) and leaves the
+ * matcher unchanged. SM_ERR_NOMEM: the matcher hit a limit (more than 8192
+ * stacks at once - a hugely ambiguous grammar - or 1M stack nodes -
+ * nesting far too deep); it stays failed until reset.
+ * Sampling: try the token the sampler picked (sm_grammar_matcher_try_token,
+ * or is_complete for EOS); only when it is rejected, mask the vocabulary
+ * (sm_grammar_matcher_mask) and sample again among the allowed tokens. */
+sm_status sm_grammar_matcher_accept(sm_grammar_matcher *m, const void *bytes, size_t len, sm_error *err);
+/* 1 if accept would succeed, 0 if not (or the matcher has failed); never
+ * changes what the matcher has accepted. */
+int sm_grammar_matcher_try(sm_grammar_matcher *m, const void *bytes, size_t len);
+/* The text so far is a complete sentence of the grammar (end of generation
+ * allowed). */
+int sm_grammar_matcher_is_complete(const sm_grammar_matcher *m);
+/* Some byte can still follow (0 with is_complete: the output must end). */
+int sm_grammar_matcher_can_continue(const sm_grammar_matcher *m);
+/* For n candidate byte strings, allowed[i] = sm_grammar_matcher_try(...).
+ * Empty strings are not allowed (they would let a model stall). */
+sm_status sm_grammar_matcher_filter(sm_grammar_matcher *m, const char *const *pieces, const size_t *lens, size_t n,
+                                    uint8_t *allowed, sm_error *err);
+
+/* A vocabulary prepared once per model: the bytes each token adds to the
+ * output (pieces[i], lens[i] bytes; an empty piece for control tokens such
+ * as BOS/EOS, which the caller handles: EOS is allowed when the matcher is
+ * complete). Shared read-only by any number of matchers. */
+sm_status sm_grammar_vocab_new(const char *const *pieces, const size_t *lens, size_t n_tokens,
+                               sm_grammar_vocab **out, sm_error *err);
+void sm_grammar_vocab_free(sm_grammar_vocab *v);
+size_t sm_grammar_vocab_size(const sm_grammar_vocab *v);
+/* sm_grammar_matcher_try / _accept on token ids of a prepared vocabulary.
+ * try_token is 0 for an id out of range or an empty piece. */
+int sm_grammar_matcher_try_token(sm_grammar_matcher *m, const sm_grammar_vocab *v, int32_t token);
+sm_status sm_grammar_matcher_accept_token(sm_grammar_matcher *m, const sm_grammar_vocab *v, int32_t token,
+                                          sm_error *err);
+/* allowed[t] (sm_grammar_vocab_size entries) = whether token t may come
+ * next; *n_allowed (may be NULL) counts them. Walks a trie of the
+ * vocabulary, so shared prefixes are matched once and rejected prefixes cut
+ * whole subtrees. Use it when the sampler's best candidates are rejected. */
+sm_status sm_grammar_matcher_mask(sm_grammar_matcher *m, const sm_grammar_vocab *v, uint8_t *allowed,
+                                  size_t *n_allowed, sm_error *err);
+
 /* ------------------------------------------------------ LoRA adapters */
 
 /* A LoRA adapter in llama.cpp's GGUF adapter format (general.type =
@@ -535,8 +617,9 @@ sm_status sm_chat_tokenize(const sm_model *model, const char *tmpl, const sm_cha
 /* Writes BASE with adapters baked into its weights: W + scale * alpha / rank
  * * B A for each (scales[i] for adapter_paths[i]; NULL = all 1), each
  * changed matrix dequantized, summed in F32 and quantized back to its own
- * type, or every matrix converted to `type` ("F32", "F16", "Q8_0", "Q4_0",
- * "Q4_K", "Q6_K"; NULL = keep the base's). A chat template an adapter
+ * type, or every matrix converted to `type` (a single type as
+ * sm_model_quantize_file names it: "F32", "F16", "Q8_0", "Q4_0", "Q4_K",
+ * ...; NULL = keep the base's). A chat template an adapter
  * carries is written when the base has none. Written atomically. */
 sm_status sm_model_merge_lora_file(const char *base_path, const char *const *adapter_paths, const float *scales,
                                    int n_adapters, const char *out_path, const char *type, sm_error *err);

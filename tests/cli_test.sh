@@ -71,7 +71,7 @@ if have models/stories260K.gguf; then
         if cmp -s "$TMP/o" "$TMP/want"; then ok "llamacpp_${name}_llama2c"; else bad "llamacpp_${name}_llama2c"; fi
     done
     # quantized by smallmind quantize, run by both engines
-    for t in F16 Q4_0; do
+    for t in F16 Q4_0 BF16; do
         "$SM" quantize "$G" "$TMP/q-$t.gguf" $t 2>/dev/null
         { cat tests/refs/llamacpp/case01.prompt; cat tests/refs/llamacpp/quant_$t.expected; } > "$TMP/want"
         "$SM" run -m "$TMP/q-$t.gguf" -p "$(cat tests/refs/llamacpp/case01.prompt)" -n 100 --temp 0 > "$TMP/o" 2>/dev/null
@@ -216,6 +216,24 @@ if have models/stories260K.gguf; then
         && grep -qE "attn_q.weight +Q8_0" <("$SM" inspect "$TMP/s-fallback.gguf") \
         && "$SM" run -m "$TMP/k-q4k.gguf" -p "Hi" -n 8 > /dev/null 2>&1; then
         ok "quantize_types_placed"; else bad "quantize_types_placed"; fi
+    # the 32-element types and BF16 (src/kernels/quant_legacy.h): the perplexity
+    # survives them; on a model whose rows all divide into 32 blocks every
+    # matrix (16) takes the type, general.file_type is llama.cpp's number for
+    # it (llama.h's LLAMA_FTYPE_MOSTLY_*), and `run --temp 0` writes the same
+    # text twice
+    "$SM" init "$TMP/l.gguf" --dim 128 --layers 2 --heads 4 --ffn 256 --vocab 300 --init-std 0.08 2>/dev/null
+    for tf in Q4_1:3 Q5_0:8 Q5_1:9 IQ4_NL:25 BF16:32; do
+        t=${tf%:*}
+        "$SM" quantize "$G" "$TMP/s-$t.gguf" $t 2>/dev/null
+        pq=$(ppl "$TMP/s-$t.gguf")
+        if [ -n "$pq" ] && awk -v a="$p32" -v b="$pq" 'BEGIN { exit !(a > 1 && a < 3 && b < a * 1.25) }'; then
+            ok "quantize_${t}_perplexity ($p32 -> $pq)"; else bad "quantize_${t}_perplexity" "$p32 -> $pq"; fi
+        "$SM" quantize "$TMP/l.gguf" "$TMP/l-$t.gguf" $t 2>/dev/null
+        # every matrix in the type, and llama.cpp's file type number for it
+        n=$("$SM" inspect "$TMP/l-$t.gguf" 2>/dev/null | grep -cE "weight +$t |general.file_type +u32 +${tf#*:}\$")
+        a=$("$SM" run -m "$TMP/l-$t.gguf" -p "Hi" -n 16 --temp 0 2>/dev/null); b=$("$SM" run -m "$TMP/l-$t.gguf" -p "Hi" -n 16 --temp 0 2>/dev/null)
+        if [ "$n" = 17 ] && [ ${#a} -gt 2 ] && [ "$a" = "$b" ]; then ok "quantize_${t}_runs"; else bad "quantize_${t}_runs" "$n lines, '$a'"; fi
+    done
     expect_error "quantize_unknown_type" "$SM" quantize "$G" "$TMP/x.gguf" Q3_X
     expect_error "quantize_same_file" "$SM" quantize "$G" "$G" Q8_0
     expect_error "quantize_missing_input" "$SM" quantize /nonexistent.gguf "$TMP/x.gguf" Q8_0

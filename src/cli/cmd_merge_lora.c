@@ -18,8 +18,9 @@ static void merge_usage(void) {
            "  --scale S              the adapter's scale (default 1)\n"
            "  --lora FILE            another adapter to bake in as well (repeatable)\n"
            "  --lora-scaled FILE S   the same with a scale\n"
-           "  --type T               convert every matrix to T: F32, F16, Q8_0, Q4_0, Q4_K, Q6_K,\n"
-           "                         Q4_0_MIXED (default: each keeps its type)\n");
+           "  --type T               convert every matrix to T, a type `smallmind quantize` takes\n"
+           "                         (F32, F16, Q8_0, Q4_0, Q4_K, ...; not the llama-quantize mixes);\n"
+           "                         default: each keeps its type\n");
 }
 
 int cmd_merge_lora(int argc, char **argv) {

@@ -9,10 +9,14 @@ static void quantize_usage(void) {
     printf("usage: smallmind quantize IN.gguf OUT.gguf [TYPE]\n"
            "\n"
            "Writes a copy of a model with its weight matrices converted to TYPE:\n"
-           "  F16, Q8_0, Q4_0, Q4_K (output matrix in Q6_K), Q6_K, or\n"
-           "  Q4_0_MIXED (the default: Q4_0, output matrix in Q6_K, as llama.cpp's Q4_0 files)\n"
+           "  F16, Q8_0, Q4_0, Q3_K, Q4_K, Q5_K (one type; the output matrix in Q6_K), or\n"
+           "  Q4_1, Q5_0, Q5_1, IQ4_NL, BF16 (every matrix in that type), or\n"
+           "  Q4_0_MIXED (the default: Q4_0, output matrix in Q6_K, as llama.cpp's Q4_0 files), or\n"
+           "  a llama-quantize mix, each tensor typed by llama.cpp's rules (by its role and layer):\n"
+           "  Q2_K, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K, IQ4_XS\n"
            "Norms and biases stay F32; a matrix whose rows do not divide into the type's\n"
-           "blocks falls back to Q8_0, then F16. The output loads in llama.cpp too.\n"
+           "blocks falls back to Q8_0, then F16 (the mixes: to llama.cpp's fallback types).\n"
+           "The output loads in llama.cpp too.\n"
            "Measure what it costs with `smallmind perplexity`.\n");
 }
 

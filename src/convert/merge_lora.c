@@ -52,8 +52,9 @@ sm_status sm_model_merge_lora_file(const char *base_path, const char *const *ada
     if (type_name && (!strcmp(type_name, "F32") || !strcmp(type_name, "f32"))) {
         type = out_type = SM_GGML_F32;
     } else if (type_name && !sm_quant_type_parse(type_name, &type, &out_type, &ftype)) {
-        return sm_fail(err, SM_ERR_INVALID_ARG, "unknown type '%s' (use F32, F16, Q8_0, Q4_0, Q4_K, Q6_K or Q4_0_MIXED)",
-                       type_name);
+        return sm_fail(err, SM_ERR_INVALID_ARG,
+                       "unknown type '%s' (use one of the single types `smallmind quantize` names, such as F32, F16, "
+                       "Q8_0, Q4_0, Q4_K; llama-quantize's mixes are not taken here)", type_name);
     }
     sm_model *m = NULL;
     sm_model_params mp = sm_model_default_params();

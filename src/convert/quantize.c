@@ -5,34 +5,67 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "io/gguf_write.h"
+#include "quant_mix.h"
 
 #include <stdio.h>
 #include <string.h>
 
 /* llama.cpp's general.file_type values */
 enum { FTYPE_F16 = 1, FTYPE_Q4_0 = 2, FTYPE_Q8_0 = 7, FTYPE_Q4_K_M = 15, FTYPE_Q6_K = 18 };
+enum { FTYPE_Q4_1 = 3, FTYPE_Q5_0 = 8, FTYPE_Q5_1 = 9, FTYPE_IQ4_NL = 25, FTYPE_BF16 = 32 };
+enum { FTYPE_Q3_K_M = 12, FTYPE_Q5_K_M = 17 };
+
+static int writable(uint32_t type) { return sm_type(type) && sm_type(type)->from_float_ref; }
+
+/* The single types `smallmind quantize` accepts (besides llama-quantize's
+ * mixes, quant_mix.c): the type of the matrices, of the output matrix, and
+ * the file type recorded. */
+static const struct qtype { const char *name; uint32_t type, out, ftype; } qtypes[] = {
+    {"F16", SM_GGML_F16, SM_GGML_F16, FTYPE_F16},      {"Q8_0", SM_GGML_Q8_0, SM_GGML_Q8_0, FTYPE_Q8_0},
+    {"Q4_0", SM_GGML_Q4_0, SM_GGML_Q4_0, FTYPE_Q4_0},  {"Q4_K", SM_GGML_Q4_K, SM_GGML_Q6_K, FTYPE_Q4_K_M},
+    {"Q4_0_MIXED", SM_GGML_Q4_0, SM_GGML_Q6_K, FTYPE_Q4_0},
+    {"Q3_K", SM_GGML_Q3_K, SM_GGML_Q6_K, FTYPE_Q3_K_M}, {"Q5_K", SM_GGML_Q5_K, SM_GGML_Q6_K, FTYPE_Q5_K_M},
+    {"Q4_1", SM_GGML_Q4_1, SM_GGML_Q4_1, FTYPE_Q4_1},  {"Q5_0", SM_GGML_Q5_0, SM_GGML_Q5_0, FTYPE_Q5_0},
+    {"Q5_1", SM_GGML_Q5_1, SM_GGML_Q5_1, FTYPE_Q5_1},  {"IQ4_NL", SM_GGML_IQ4_NL, SM_GGML_IQ4_NL, FTYPE_IQ4_NL},
+    {"BF16", SM_GGML_BF16, SM_GGML_BF16, FTYPE_BF16},
+    {"F32", SM_GGML_F32, SM_GGML_F32, 0},   /* dequantized weights (reference values, for tests) */
+};
+#define N_QTYPES (sizeof qtypes / sizeof qtypes[0])
 
 int sm_quant_type_parse(const char *t, uint32_t *type, uint32_t *output_type, uint32_t *ftype) {
-    struct { const char *name; uint32_t type, out, ftype; } map[] = {
-        {"F16", SM_GGML_F16, SM_GGML_F16, FTYPE_F16},      {"Q8_0", SM_GGML_Q8_0, SM_GGML_Q8_0, FTYPE_Q8_0},
-        {"Q4_0", SM_GGML_Q4_0, SM_GGML_Q4_0, FTYPE_Q4_0},  {"Q4_K", SM_GGML_Q4_K, SM_GGML_Q6_K, FTYPE_Q4_K_M},
-        {"Q6_K", SM_GGML_Q6_K, SM_GGML_Q6_K, FTYPE_Q6_K},  {"Q4_0_MIXED", SM_GGML_Q4_0, SM_GGML_Q6_K, FTYPE_Q4_0},
-    };
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-        size_t n = strlen(map[i].name);
+    for (size_t i = 0; i < N_QTYPES; i++) {
+        size_t n = strlen(qtypes[i].name);
         int eq = strlen(t) == n;
-        for (size_t k = 0; eq && k < n; k++) eq = (t[k] & ~0x20) == (map[i].name[k] & ~0x20) || t[k] == map[i].name[k];
-        if (eq) { *type = map[i].type; *output_type = map[i].out; *ftype = map[i].ftype; return 1; }
+        for (size_t k = 0; eq && k < n; k++) eq = (t[k] & ~0x20) == (qtypes[i].name[k] & ~0x20) || t[k] == qtypes[i].name[k];
+        if (eq) { *type = qtypes[i].type; *output_type = qtypes[i].out; *ftype = qtypes[i].ftype; return 1; }
     }
     return 0;
 }
 
+/* "F16, Q8_0, ... or BF16" */
+static void type_names(char *buf, size_t cap) {
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < N_QTYPES && n < cap; i++) {
+        int w = snprintf(buf + n, cap - n, "%s%s", i == 0 ? "" : i + 1 == N_QTYPES ? " or " : ", ", qtypes[i].name);
+        if (w < 0) break;
+        n += (size_t)w;
+    }
+}
+
 sm_status sm_model_quantize_file(const char *in_path, const char *out_path, const char *type_name,
                                  void (*progress)(void *, int, int, const char *), void *user, sm_error *err) {
-    uint32_t type, out_type, ftype;
-    if (!type_name || !sm_quant_type_parse(type_name, &type, &out_type, &ftype))
-        return sm_fail(err, SM_ERR_INVALID_ARG, "unknown type '%s' (use F16, Q8_0, Q4_0, Q4_K, Q6_K or Q4_0_MIXED)",
-                       type_name ? type_name : "");
+    uint32_t type = 0, out_type = 0, ftype = 0;
+    /* llama-quantize's mixes first (Q6_K is one), then the single types */
+    const sm_quant_mix *mix = sm_quant_mix_find(type_name);
+    if (mix) {
+        ftype = mix->ftype;
+    } else if (!type_name || !sm_quant_type_parse(type_name, &type, &out_type, &ftype)) {
+        char names[256];
+        type_names(names, sizeof names);
+        return sm_fail(err, SM_ERR_INVALID_ARG, "unknown type '%s' (use %s, or a llama-quantize mix: %s)",
+                       type_name ? type_name : "", names, sm_quant_mix_names());
+    }
     sm_model *m = NULL;
     sm_model_params mp = sm_model_default_params();
     mp.skip_repack = 1;   /* only read, never run */
@@ -58,6 +91,8 @@ sm_status sm_model_quantize_file(const char *in_path, const char *out_path, cons
     int max_cols = 1;
     for (uint64_t i = 0; i < g->n_tensors; i++)
         if ((int)g->tensors[i].ne[0] > max_cols) max_cols = (int)g->tensors[i].ne[0];
+    sm_mix_model mm = {m->hp.n_layers, m->hp.n_kv_heads > 0 ? m->hp.n_heads / m->hp.n_kv_heads : 1, 0};
+    for (uint64_t i = 0; i < g->n_tensors; i++) mm.has_output |= sm_gguf_str_eq(g->tensors[i].name, "output.weight");
     row = sm_alloc((size_t)max_cols * sizeof(float));
     if (!row) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory"); goto done; }
     for (uint64_t i = 0; i < g->n_tensors; i++) {
@@ -65,7 +100,10 @@ sm_status sm_model_quantize_file(const char *in_path, const char *out_path, cons
         char name[256];
         snprintf(name, sizeof name, "%.*s", (int)(t->name.len > 255 ? 255 : t->name.len), t->name.ptr);
         uint32_t to = t->type;
-        if (t->n_dims == 2 && sm_type_runnable(t->type)) {
+        if (mix) {
+            if (sm_quant_mix_converts(name, (int)t->n_dims) && sm_type_runnable(t->type))
+                to = sm_quant_mix_type(mix, name, (int64_t)t->ne[0], &mm, writable);
+        } else if (t->n_dims == 2 && sm_type_runnable(t->type)) {
             int is_output = !strcmp(name, "output.weight");
             to = is_output ? out_type : type;
             /* fall back to a type whose blocks divide the row */

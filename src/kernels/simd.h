@@ -14,8 +14,6 @@ void sm_matvec_f16_avx2(float *out, const void *w, const void *x, int rows, int 
 void sm_matvec_q8_0_avx2(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_q4_0_avx2(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_quantize_q8_0_avx2(void *out, const float *x, int n);
-void sm_matvec_q4_K_avx2(float *out, const void *w, const void *xq, int rows, int cols);
-void sm_matvec_q6_K_avx2(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_f16_to_f32_avx2(float *out, const void *in, int n);
 void sm_matvec_f32_avx512(float *out, const void *w, const void *x, int rows, int cols);
 void sm_matvec_f16_avx512(float *out, const void *w, const void *x, int rows, int cols);

@@ -64,7 +64,7 @@ static void matvec(sm_session *s, float *out, const sm_matrix *w, const float *x
     if (act != SM_GGML_F32) {
         s->tk[act].from_float(s->xq, x, w->cols);
         t.x = s->xq;
-        if (w->x16 && s->tk[w->type].matvec_x16) sm_q8_0_block_sums(s->xsum, s->xq, w->cols / SM_QK);
+        if (act == SM_GGML_Q8_0 && w->x16 && s->tk[w->type].matvec_x16) sm_q8_0_block_sums(s->xsum, s->xq, w->cols / SM_QK);
     }
     /* a hand-off costs about a microsecond: small products stay on one thread */
     if ((size_t)w->rows * w->cols < 32768 || sm_threadpool_size(s->pool) == 1) matvec_rows(&t, 0, w->rows);

@@ -31,6 +31,27 @@ for t in build-fuzz/fuzz_*; do
                     > "$corpus/seed$i"
                 i=$((i + 1))
             done ;;
+        fuzz_grammar)
+            i=0
+            for f in "$SHARED"/grammars/*.gbnf; do
+                [ -e "$f" ] || continue
+                size=$(stat -c %s "$f")
+                { printf "$(printf '\\x%02x\\x%02x' $((size & 255)) $((size >> 8 & 255)))"
+                  cat "$f"; printf '1. e4 e5\n{"a": [1, "x\xc3\xa9"]}\n- item\n'; } > "$corpus/seed$i"
+                i=$((i + 1))
+            done ;;
+        fuzz_json_schema)
+            if command -v python3 >/dev/null && [ -e "$SHARED/refs/llamacpp/json-schema-to-grammar.json" ]; then
+                python3 - "$SHARED" "$corpus" <<'PY'
+import json, sys
+i = 0
+for name in ("json-schema-to-grammar.json", "grammar-integration.json"):
+    for c in json.load(open(sys.argv[1] + "/refs/llamacpp/" + name))["cases"]:
+        if "schema_text" in c:
+            open("%s/seed%d" % (sys.argv[2], i), "w").write(c["schema_text"])
+            i += 1
+PY
+            fi ;;
         fuzz_tokenizer)
             if [ -e "$SHARED/models/tok512.bin" ]; then
                 { printf '\x00\x02\x10\x00Once upon a time'; cat "$SHARED/models/tok512.bin"; } > "$corpus/seed"

@@ -23,7 +23,7 @@ done
 # Quantized copies made by `smallmind quantize` (deterministic), for the
 # quantized kernels: case01's prompt, 100 tokens.
 SM=${SM:-../../../build/smallmind}
-for t in F16 Q4_0; do
+for t in F16 Q4_0 BF16; do
     "$SM" quantize "$MODEL" "/tmp/sm-refs-$t.gguf" $t 2>/dev/null
     out=$("$LLAMA_SIMPLE" -m "/tmp/sm-refs-$t.gguf" -n 100 "$(cat case01.prompt)" 2>/dev/null; printf x)
     out=${out%x}
