@@ -70,7 +70,7 @@ STATIC  := $(BUILD)/libsmallmind.a
 SHARED  := $(BUILD)/libsmallmind.so
 CLI     := $(BUILD)/smallmind
 UNIT    := $(BUILD)/unit_tests
-TOOLS   := $(BUILD)/dump_logits $(BUILD)/grad_dump $(BUILD)/greedy_ids
+TOOLS   := $(BUILD)/dump_logits $(BUILD)/grad_dump $(BUILD)/greedy_ids $(BUILD)/smallmind_slow_gelu
 
 # The unit tests count every allocation the library makes by wrapping the
 # allocator at link time; this works under the sanitizers too.
@@ -120,8 +120,9 @@ $(JSON_LIB): $(JSON_OBJ)
 	ar rcs $@ $^
 endif
 
-# The unit tests also check the command's profile section writer.
-UNIT_CLI_OBJ := $(BUILD)/src/cli/profile_sections.o
+# The unit tests also check the command's profile section writer and its
+# robust per-run step times.
+UNIT_CLI_OBJ := $(BUILD)/src/cli/profile_sections.o $(BUILD)/src/cli/profile_runs.o
 $(UNIT): $(TEST_OBJ) $(UNIT_CLI_OBJ) $(JSON_LIB) $(STATIC)
 	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(JSON_LIB) $(STATIC) $(TEST_LIBS) $(LDLIBS) $(WRAP)
 
@@ -132,6 +133,20 @@ $(BUILD)/grad_dump: tests/tools/grad_dump.c $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
 $(BUILD)/greedy_ids: tests/tools/greedy_ids.c $(STATIC)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
+# The command again with one kernel (GELU) made 20 % slower by link-time
+# wrapping (tests/tools/slow_gelu.c), for the comparison test in
+# tests/profile_tools_test.sh; the library has no test hook.
+SLOW_WRAP := -Wl,--wrap=sm_gelu
+ifeq ($(shell $(CC) -dumpmachine | cut -d- -f1),x86_64)
+SLOW_WRAP := $(SLOW_WRAP),--wrap=sm_gelu_avx2,--wrap=sm_gelu_avx512
+endif
+$(BUILD)/smallmind_slow_gelu: $(CLI_OBJ) tests/tools/slow_gelu.c $(STATIC)
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) tests/tools/slow_gelu.c $(STATIC) $(CLI_LIBS) $(LDLIBS) $(SLOW_WRAP)
+
+# writes the vocabularies of tests/unit/eog_vocabs.h (for tests/refs/make_eog_refs.sh)
+$(BUILD)/eog_vocabs: tests/tools/eog_vocabs.c tests/unit/eog_vocabs.h $(STATIC)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
 # `make test` first installs the Debian packages the suite uses
@@ -148,7 +163,7 @@ test-suite: $(CLI) smallmind $(STATIC) $(SHARED) $(UNIT) $(TOOLS)
 
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 sanitize:
-	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/smallmind build-san/libsmallmind.so build-san/unit_tests build-san/dump_logits build-san/grad_dump build-san/greedy_ids
+	$(MAKE) BUILD=build-san CFLAGS="$(SAN_FLAGS)" build-san/smallmind build-san/libsmallmind.so build-san/unit_tests build-san/dump_logits build-san/grad_dump build-san/greedy_ids build-san/smallmind_slow_gelu
 	@BUILD=build-san CC="$(CC)" CFLAGS="$(SAN_FLAGS)" ASAN_OPTIONS=detect_leaks=1 bash tests/run.sh
 
 FUZZ_CC    ?= clang
@@ -159,7 +174,14 @@ SCHEMA_SRC := src/json/json_schema.c $(wildcard src/json/schema_*.c)
 ifneq ($(HAVE_JANSSON),1)
 FUZZERS    := $(filter-out build-fuzz/fuzz_json_schema,$(FUZZERS))
 endif
+ifneq ($(HAVE_JANSSON),1)
+FUZZERS    := $(filter-out build-fuzz/fuzz_profile_json,$(FUZZERS))
+endif
 fuzz: $(FUZZERS)
+# The profile report reader is the command's (src/json, Jansson).
+build-fuzz/fuzz_profile_json: tests/fuzz/fuzz_profile_json.c src/json/profile_read.c $(LIB_SRC)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< src/json/profile_read.c $(LIB_SRC) -ljansson -lm -lpthread
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) -lm -lpthread
@@ -196,13 +218,15 @@ install: $(STATIC) $(SHARED) $(CLI)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libsmallmind.so
 	install -m 644 include/smallmind.h $(DESTDIR)$(INCDIR)/smallmind.h
 	install -m 644 models/kjv-3m.gguf $(DESTDIR)$(DATADIR)/kjv-3m.gguf
+	install -m 644 models/kjv-chat-3m.gguf $(DESTDIR)$(DATADIR)/kjv-chat-3m.gguf
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
 		-e 's|@VERSION@|$(VERSION)|' smallmind.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/smallmind.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/smallmind $(DESTDIR)$(LIBDIR)/libsmallmind.a $(DESTDIR)$(LIBDIR)/libsmallmind.so \
 		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libsmallmind.so.$(VERSION) \
-		$(DESTDIR)$(LIBDIR)/pkgconfig/smallmind.pc $(DESTDIR)$(INCDIR)/smallmind.h $(DESTDIR)$(DATADIR)/kjv-3m.gguf
+		$(DESTDIR)$(LIBDIR)/pkgconfig/smallmind.pc $(DESTDIR)$(INCDIR)/smallmind.h $(DESTDIR)$(DATADIR)/kjv-3m.gguf \
+		$(DESTDIR)$(DATADIR)/kjv-chat-3m.gguf
 	-rmdir $(DESTDIR)$(DATADIR) 2> /dev/null
 
 clean:

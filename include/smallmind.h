@@ -236,9 +236,18 @@ typedef struct sm_generate_params {
     sm_sampler_params sampler;
     const char *const *stop;      /* stop strings (not printed), may be NULL */
     int n_stop;
-    int ignore_eos;               /* keep going past the end-of-text token */
+    int ignore_eos;               /* keep going past end-of-generation tokens (sm_token_is_eog) */
     const sm_token *prompt_tokens;  /* if set, the prompt as token ids (the */
     int n_prompt_tokens;            /* text prompt is then ignored)         */
+    /* KV reuse, special tokens and full contexts: see "chat sessions" below */
+    int reuse_prefix;             /* the prompt is the whole sequence from position 0 */
+    int parse_special;            /* special-token text in the prompt becomes those tokens */
+    int context_shift;            /* when the context fills, discard old tokens and go on */
+    int n_keep;                   /* tokens at the start a context shift keeps */
+    /* constrained generation (see "constrained generation" below): the
+     * output follows the matcher's grammar and ends when it is complete */
+    struct sm_grammar_matcher *grammar;
+    const struct sm_grammar_vocab *grammar_vocab;   /* sm_grammar_vocab_for_model */
 } sm_generate_params;
 
 sm_generate_params sm_generate_default_params(void);
@@ -249,12 +258,21 @@ typedef struct sm_generate_stats {
     double prompt_seconds;   /* evaluating the prompt */
     double gen_seconds;      /* from the first sampled token to the end */
     double ttft_seconds;     /* from the call to the first token's text */
-    int stopped_by;          /* 0 = n_predict, 1 = EOS, 2 = stop string,
-                                3 = callback, 4 = context full */
+    int stopped_by;          /* 0 = n_predict, 1 = an end-of-generation token (EOS,
+                                end of turn: sm_token_is_eog), 2 = stop string,
+                                3 = callback, 4 = context full, 5 = the grammar
+                                is complete and allows nothing more */
+    int n_reused;            /* tokens the session held that the prompt continues
+                                (kept in the KV cache, not evaluated again) */
+    int n_discarded;         /* tokens context shifts discarded */
+    int n_gen_kept;          /* of the generated tokens, how many (the first ones) were
+                                evaluated into the session; the last one sampled is not */
 } sm_generate_stats;
 
 /* Tokenizes the prompt, evaluates it after whatever the session already
- * holds, then samples and streams tokens to the callback. */
+ * holds (or, with reuse_prefix, only the part that differs from it), then
+ * samples and streams tokens to the callback. An empty prompt continues a
+ * session that holds tokens. */
 sm_status sm_generate(sm_session *session, const char *prompt,
                       const sm_generate_params *gp, sm_token_callback cb,
                       void *user, sm_generate_stats *stats, sm_error *err);
@@ -568,6 +586,218 @@ sm_status sm_grammar_matcher_accept_token(sm_grammar_matcher *m, const sm_gramma
  * whole subtrees. Use it when the sampler's best candidates are rejected. */
 sm_status sm_grammar_matcher_mask(sm_grammar_matcher *m, const sm_grammar_vocab *v, uint8_t *allowed,
                                   size_t *n_allowed, sm_error *err);
+
+/* A model's vocabulary prepared for grammars: each token's bytes as the
+ * detokenizer prints them (control and end-of-generation tokens: none).
+ * Once per model; shared by any number of sessions. */
+sm_status sm_grammar_vocab_for_model(const sm_model *model, sm_grammar_vocab **out, sm_error *err);
+/* sm_session_sample under a grammar, and the token accepted by the matcher
+ * (an end-of-generation token only when the text so far is complete, and
+ * then not accepted: generation ends there). llama.cpp's order: the
+ * sampler's pick is tried first; only when the grammar rejects it is the
+ * vocabulary masked (sm_grammar_matcher_mask) and a token sampled among the
+ * allowed ones. sm_generate does this when sm_generate_params.grammar is set. */
+sm_status sm_session_sample_grammar(sm_session *session, const sm_sampler_params *sp, sm_grammar_matcher *grammar,
+                                    const sm_grammar_vocab *vocab, sm_token *token, sm_error *err);
+
+/* ------------------------------------ profiling: timelines, rooflines, training profiles */
+
+/* What a profiled step's bytes are, which decides the cache level a
+ * roofline judges them against. */
+enum sm_step_kind {
+    SM_STEP_GROUP = 0,        /* it groups other steps: a layer, a token, a pass */
+    SM_STEP_ACTIVATIONS = 1,  /* activations the step before it wrote: served by the level their size fits */
+    SM_STEP_WEIGHTS = 2,      /* weights, read again only in the next pass */
+    SM_STEP_KV_CACHE = 3      /* the KV cache, read again only in the next pass */
+};
+
+/* A row of the scope tree (sm_session_profile's) with what a roofline
+ * needs besides. */
+typedef struct sm_profile_step {
+    sm_profile_row row;
+    int kind;                 /* enum sm_step_kind */
+    int fma;                  /* 1: its FLOPs are multiply-adds (products, attention), which the FMA peak bounds */
+    int pass;                 /* 1: a pass (prefill, token, forward, backward): weights are read once in each */
+    uint64_t tasks;           /* hand-offs to the thread pool: it ran on all of the session's threads */
+} sm_profile_step;
+
+/* sm_session_profile with those fields; the same rows in the same order. */
+int sm_session_profile_steps(const sm_session *session, sm_profile_step *rows, int cap);
+
+/* Timelines: while recording, every scope a profiled session closes and
+ * every thread's share of every thread-pool task (the workers included)
+ * goes into a ring of events per thread (32 bytes each; the newest are
+ * kept, so memory is bounded; no thread touches another's ring). Off, the
+ * profiler pays one branch per scope and the pool one per task. */
+sm_status sm_session_trace_start(sm_session *session, size_t events_per_thread, sm_error *err);
+void sm_session_trace_stop(sm_session *session);   /* and frees the rings */
+
+typedef struct sm_trace_write_params {
+    int pid;                  /* the process id in the file (one per session when several share a file) */
+    const char *process_name; /* "smallmind" when NULL */
+    uint64_t origin_ns;       /* the CLOCK_MONOTONIC time that is ts 0; 0 = when recording began */
+    uint64_t since_ns;        /* only events ending at or after this CLOCK_MONOTONIC time (0: all) */
+    int events_only;          /* 1: only the events, each but the first after a comma, for a caller that
+                                 writes several sessions into one {"traceEvents": [...]} */
+} sm_trace_write_params;
+
+sm_trace_write_params sm_trace_write_default_params(void);
+
+/* Writes the recording as Chrome trace-event JSON (Perfetto and
+ * chrome://tracing open it): a complete event ("X", ts and dur in
+ * microseconds) per scope and per task share, thread names, counters
+ * ("C") of tokens/s and of the bytes the session has allocated, and in
+ * otherData the ring's size and the events it dropped. */
+sm_status sm_session_trace_write(const sm_session *session, FILE *f, const sm_trace_write_params *wp, sm_error *err);
+
+/* The recorded spans one thread closed, oldest first (the order in which
+ * they ended): thread 0 is the session's own (its steps and its shares of
+ * pool tasks), 1.. the pool's workers (their task shares). Returns how many
+ * the ring holds (which may exceed cap: the first cap are written); 0 when
+ * no trace is recorded. Valid until the recording changes. */
+typedef struct sm_trace_span {
+    const char *name;         /* the step; for a task share, the step that handed the task out */
+    int layer;                /* -1 outside the layers */
+    int task;                 /* 1: a share of a pool task, 0: a step */
+    uint64_t start_ns, dur_ns;/* CLOCK_MONOTONIC */
+} sm_trace_span;
+
+size_t sm_session_trace_spans(const sm_session *session, int thread, sm_trace_span *out, size_t cap);
+
+/* The machine's ceilings for a roofline, measured: the FP32 FMA peak and
+ * the read bandwidth from each cache level and from memory, on one core
+ * and on `threads` threads at once (each reading its own buffer). Buffers
+ * are sized from the cache sizes (sysfs, else sysconf, else fixed
+ * guesses); each figure is the best of a few trials. Takes about a second;
+ * measure once per process. */
+enum sm_mem_level { SM_MEM_L1, SM_MEM_L2, SM_MEM_L3, SM_MEM_DRAM, SM_MEM_LEVELS };
+
+typedef struct sm_machine {
+    size_t cache_bytes[3];    /* L1d, L2, L3 of cpu0 (L3 may be shared between cores) */
+    const char *cache_source; /* "sysfs", "sysconf" or "default" */
+    int threads;              /* the threads of the all-cores figures */
+    double peak_gflops[2];    /* FP32 FMA: one core [0], all threads [1] */
+    double read_gbps[2][SM_MEM_LEVELS];     /* one core [0], all threads [1] */
+    size_t probe_bytes[2][SM_MEM_LEVELS];   /* the buffer each thread read */
+    double seconds;           /* the time the measurement took */
+} sm_machine;
+
+sm_status sm_measure_machine(int threads, sm_machine *out, sm_error *err);
+
+/* Training with the profiler on: sm_train, with forward, backward and
+ * optimizer timed per layer and operation. Every other optimizer step runs
+ * with the profiler paused (the first is a warm-up and counts for
+ * neither), so the profiler's cost is measured on the same run. */
+typedef struct sm_train_profile sm_train_profile;
+
+typedef struct sm_train_profile_params {
+    const char *trace_path;   /* a Chrome trace of the profiled steps (NULL: none) */
+    size_t trace_events;      /* events per thread of its rings (0: 262144) */
+} sm_train_profile_params;
+
+sm_status sm_train_profiled(const sm_train_params *params, const sm_train_profile_params *pp,
+                            void (*progress)(void *user, const sm_train_progress *p), void *user,
+                            sm_train_profile **out, sm_error *err);
+
+typedef struct sm_train_profile_info {
+    int threads, layers, dim, heads, ffn, vocab;   /* the model trained */
+    int steps_profiled, steps_paused;       /* optimizer steps timed with and without the profiler */
+    uint64_t tokens_per_step;
+    double step_ms_profiled;                /* the fastest step of each kind (interference only adds) */
+    double step_ms_paused;
+    double wall_ms_profiled;                /* all profiled steps, by the loop's own clock */
+    uint64_t parameter_bytes, gradient_bytes, moment_bytes;   /* the trainer's blocks */
+    uint64_t activation_bytes, activation_bytes_full;         /* with and without gradient checkpointing */
+    uint64_t scratch_bytes;                 /* backward temporaries and the products' buffers */
+    uint64_t layer_parameter_bytes;         /* one transformer layer's parameters */
+    /* the profiler's cost from its own measured cost per scope (and per
+     * task hand-off) times the scopes (and hand-offs) of a timed step: a
+     * steadier figure than the difference of step times on a busy machine */
+    double scope_ns, scopes_per_step, overhead_estimate_pct;
+} sm_train_profile_info;
+
+void sm_train_profile_get_info(const sm_train_profile *tp, sm_train_profile_info *info);
+/* The profiled steps' scope tree, as sm_session_profile_steps. */
+int sm_train_profile_steps(const sm_train_profile *tp, sm_profile_step *rows, int cap);
+void sm_train_profile_free(sm_train_profile *tp);
+
+/* ------------------------------------------------------- chat sessions */
+
+/* What a chat program (and a server) needs beyond one-shot generation:
+ * knowing which tokens end a reply, keeping the KV cache of a conversation
+ * across turns, carrying on when the context is full, and saving a session
+ * to disk and resuming it.
+ *
+ * End of generation. A vocabulary's end-of-generation tokens, found when the
+ * model is loaded by llama.cpp's rule (src/llama-vocab.cpp at c392e509): the
+ * end-of-text token, the ids in tokenizer.ggml.eot_token_id, eom_token_id,
+ * fim_pad/fim_rep/fim_sep_token_id (or, without those, the tokens found by
+ * their text), and every token spelled <|eot_id|>, <|im_end|>, <|end|>,
+ * <end_of_turn>, <|endoftext|>, <|eom_id|> or <EOT>. sm_generate stops at
+ * any of them (stopped_by 1) unless ignore_eos is set. */
+int sm_token_is_eog(const sm_model *model, sm_token token);
+/* Copies up to cap of them, in ascending order, into out (may be NULL with
+ * cap 0); returns how many there are. */
+int sm_model_eog_tokens(const sm_model *model, sm_token *out, int cap);
+
+/* The identity of a model file, computed once at load: a 64-bit hash of its
+ * metadata and tensor table (for llama2.c files the header and tokenizer),
+ * its size and a sample of its weight bytes. Saved sessions carry it. */
+uint64_t sm_model_id(const sm_model *model);
+
+/* KV reuse. Makes the session hold exactly tokens[0..n): the longest common
+ * prefix of what it holds is kept, the rest of it forgotten, and only the
+ * remaining tokens are evaluated (when all n are held already, nothing is
+ * evaluated if the logits are those after tokens[n - 1], else the last token
+ * is evaluated again). Afterwards sm_session_logits() is for the token after
+ * tokens[n - 1]. *n_reused (may be NULL) receives the tokens kept. n >= 1.
+ * sm_generate does the same with sm_generate_params.reuse_prefix set: the
+ * prompt (text, tokenized from the start with the model's BOS rule, or
+ * prompt_tokens) is the whole sequence, and stats.n_reused / stats.n_prompt
+ * say how many of its tokens were kept and evaluated. Without reuse_prefix
+ * the prompt is evaluated after everything the session holds (n_reused is
+ * then what it held). */
+sm_status sm_session_prefill(sm_session *session, const sm_token *tokens, size_t n, int *n_reused,
+                             sm_error *err);
+
+/* Context shift (llama.cpp's): forgets the n_discard tokens after the first
+ * n_keep and moves the later ones down by n_discard positions, turning their
+ * cached keys back by n_discard positions of RoPE (in the architecture's
+ * layout, with its frequency factors and scaling, and the sliding-window
+ * layers' own base) so that they are as if evaluated at their new
+ * positions. n_keep + n_discard <= n_past. Models with learned positions
+ * (gpt2) cannot shift: SM_ERR_UNSUPPORTED (n_discard 0 asks whether a model
+ * can). The logits are stale afterwards: evaluate a token before sampling.
+ * sm_generate shifts by itself when context_shift is set: whenever a token
+ * does not fit it discards half of the tokens after the first n_keep (the
+ * prompt too, if it does not fit). */
+sm_status sm_session_shift(sm_session *session, int n_keep, int n_discard, sm_error *err);
+
+/* Saved sessions. The file holds the tokens, the used part of the KV cache,
+ * the last logits, the sampler's RNG state and its last settings, and
+ * optional application data (a chat program's messages), after a versioned
+ * header naming the model (sm_model_id) and before a 64-bit checksum. It is
+ * written atomically: to a temporary file beside path, synced, then renamed
+ * over it; a path that exists and is not a regular file is refused. */
+sm_status sm_session_save(const sm_session *session, const char *path, sm_error *err);
+sm_status sm_session_save_ex(const sm_session *session, const char *path, const void *app_data, size_t app_len,
+                             sm_error *err);
+/* Loads a saved session into a new one (params: threads, kernels, and the
+ * context, which 0 leaves as it was saved; the seed is replaced by the saved
+ * RNG state). A file of another model, a damaged or truncated one, or one
+ * that holds more tokens than the context: SM_ERR_FORMAT or
+ * SM_ERR_CONTEXT_FULL with a one-line message. */
+sm_status sm_session_load(const sm_model *model, const char *path, const sm_session_params *params,
+                          sm_session **out, sm_error *err);
+/* Loads a saved session into an existing one (of the same model), replacing
+ * what it holds; on any error the session is unchanged. */
+sm_status sm_session_load_into(sm_session *session, const char *path, sm_error *err);
+/* The application data of the session file last loaded into this session
+ * (NULL, *len 0 if none); valid until the next load or the session's end. */
+const void *sm_session_app_data(const sm_session *session, size_t *len);
+/* The sampler settings of the session's last sm_session_sample (or of the
+ * session it was loaded from): 1 and *out filled, or 0 if it has none. */
+int sm_session_sampler(const sm_session *session, sm_sampler_params *out);
 
 /* ------------------------------------------------------ LoRA adapters */
 

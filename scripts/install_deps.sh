@@ -8,13 +8,15 @@
 #   unicode-data                 regenerating src/text/unicode_tables.c
 #   librsvg2-bin                 rendering the profiler's SVG
 #   libopenmpi-dev openmpi-bin   src/mpi in the command (data-parallel training), mpirun for tests/mpi_test.sh
+#   tmux                         driving `smallmind chat` in a terminal (tests/chatcmd_test.sh)
 # With --ci, also what .ci/run needs: clang (the libFuzzer targets), the
 # AArch64 cross compiler and qemu-user (the NEON kernels).
 # Installs with apt-get when run as root; otherwise, or off Debian, it says
 # what is missing and leaves it (the tests that need it are skipped). Says
 # nothing when everything is there. Always exits 0: the tests report the rest.
 set -u
-pkgs=(pkg-config libjansson-dev libmicrohttpd-dev python3-torch python3-numpy unicode-data librsvg2-bin libopenmpi-dev openmpi-bin)
+pkgs=(pkg-config libjansson-dev libmicrohttpd-dev python3-torch python3-numpy unicode-data librsvg2-bin tmux libopenmpi-dev
+      openmpi-bin)
 [ "${1:-}" = --ci ] && pkgs+=(clang gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 if ! command -v dpkg-query > /dev/null; then
     echo "install_deps: not a Debian system; the tests need: ${pkgs[*]} (or their equivalents)"

@@ -12,6 +12,7 @@ source tests/tally.sh
 tally_run "$BUILD/unit_tests"
 tally_run bash tests/cli_test.sh
 tally_run bash tests/chat_test.sh
+tally_run bash tests/chatcmd_test.sh
 tally_run bash tests/parity_test.sh
 tally_run bash tests/kquant_test.sh
 # every architecture x weight type against llama.cpp and float64 (under the
@@ -22,6 +23,7 @@ else
     ARCH_STRICT=1 tally_run bash tests/arch_test.sh
 fi
 tally_run bash tests/profile_test.sh
+tally_run bash tests/profile_tools_test.sh
 tally_run bash tests/train_test.sh
 tally_run bash tests/lora_test.sh
 tally_run bash tests/mpi_test.sh

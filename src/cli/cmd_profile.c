@@ -1,11 +1,17 @@
 /* cmd_profile.c - `smallmind profile`: runs a model with every step timed
- * and writes the report (markdown, optionally JSON and an SVG chart).
- * Without -m it builds the original tool's models (GPT-2 style, random
- * weights, seed 42). The report itself is written by profile_report.c. */
+ * and writes the report (markdown with a roofline chart, optionally JSON, a
+ * hot-path SVG, a Chrome trace, folded stacks and a flame graph), or
+ * compares two reports (--compare). Without -m it builds the original
+ * tool's models (GPT-2 style, random weights, seed 42). The report itself
+ * is written by profile_report.c, the comparison by profile_compare.c. */
 #include "args.h"
 #include "commands.h"
 #include "profile_report.h"
+#ifdef SM_HAVE_JANSSON
+#include "json/profile_read.h"
+#endif
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,12 +28,26 @@ static uint64_t sm_now_ns(void) {
 
 static void profile_usage(void) {
     printf("usage: smallmind profile [OUT.md] [N_INFERENCES=3] [TOKENS=50] [--deep] [-m MODEL] [-z TOKENIZER]\n"
-           "                         [-t N] [--json OUT.json] [--svg OUT.svg]\n"
+           "                         [-t N] [--prompt N] [--json OUT.json] [--svg OUT.svg] [--trace OUT.json]\n"
+           "                         [--folded OUT.txt] [--flame OUT.svg] [--baseline BASE.json]\n"
+           "       smallmind profile --compare BASE.json[,BASE2.json...] NEW.json[,NEW2.json...]\n"
            "\n"
            "Generates TOKENS tokens N_INFERENCES times with every step of the forward pass\n"
            "timed, and writes a report: hot paths, allocations, call hierarchy, per-layer\n"
-           "times, achieved GFLOP/s and GB/s against this machine's measured peak, and what\n"
-           "to optimise first. OUT.md defaults to profile.md.\n"
+           "times, a roofline (each step's GB/s and GFLOP/s against the measured ceiling of\n"
+           "the cache level its data comes from, and the FMA peak; chart in OUT.roofline.svg)\n"
+           "and what to optimise first. OUT.md defaults to profile.md.\n"
+           "\n"
+           "  --prompt N   a prompt of N tokens (default: 10, 32 with --deep, 16 with -m)\n"
+           "  --trace F    a timeline of the reported runs, every thread (Chrome trace-event\n"
+           "               JSON: open it in Perfetto or chrome://tracing)\n"
+           "  --folded F   folded stacks (self microseconds) for flamegraph.pl, inferno, speedscope\n"
+           "  --flame F    a flame graph (SVG) of the same\n"
+           "  --compare BASE.json NEW.json   compares two --json reports: per step and overall,\n"
+           "               faster, slower or within noise (the noise measured from the runs; use\n"
+           "               N_INFERENCES >= 7). Either side may be several reports separated by\n"
+           "               commas, their runs pooled (take them in turns with the other build's)\n"
+           "  --baseline BASE.json           the same comparison, of this run, in the report\n"
            "\n"
            "Without -m it profiles the original tool's models, built with random weights\n"
            "(seed 42), GPT-2 style with an untied head:\n"
@@ -81,6 +101,230 @@ static double percentile(const double *sorted, int n, double p) {
     return sorted[i];
 }
 
+#define PROMPT_MAX 1024
+#define MAX_SIDE 64       /* reports pooled on one side of a comparison */
+#define TRACE_EVENTS (1u << 18)   /* per thread: 8 MiB each */
+
+/* OUT.md -> OUT.roofline.svg */
+static void roofline_path(const char *out, char *buf, size_t cap) {
+    size_t n = strlen(out);
+    if (n > 3 && !strcmp(out + n - 3, ".md")) n -= 3;
+    snprintf(buf, cap, "%.*s.roofline.svg", (int)(n < cap - 14 ? n : cap - 14), out);
+}
+
+/* What a run adds to the cumulative accounts: self time per step name and
+ * the allocations in the token loop. */
+typedef struct run_totals {
+    double self_ms[PROFILE_MAX_STEPS];
+    uint64_t tok_allocs, tok_bytes, calls;
+} run_totals;
+
+static int under_token(const sm_profile_row *rows, int i) {
+    for (int r = i; r >= 0; r = rows[r].parent)
+        if (!strcmp(rows[r].name, "token")) return 1;
+    return 0;
+}
+
+static int take_totals(const sm_session *s, profile_data *d, run_totals *t) {
+    int n = sm_session_profile(s, NULL, 0);
+    sm_profile_row *rows = calloc((size_t)n + 1, sizeof *rows);
+    if (!rows) return 0;
+    sm_session_profile(s, rows, n);
+    memset(t, 0, sizeof *t);
+    for (int i = 0; i < n; i++) {
+        int k = 0;
+        while (k < d->n_step_names && strcmp(d->step_names[k], rows[i].name)) k++;
+        if (k == d->n_step_names) {
+            if (k == PROFILE_MAX_STEPS) continue;
+            d->step_names[d->n_step_names++] = rows[i].name;
+        }
+        t->self_ms[k] += rows[i].self_ms;
+        t->calls += rows[i].calls;
+        if (under_token(rows, i)) {
+            t->tok_allocs += rows[i].alloc_count;
+            t->tok_bytes += rows[i].alloc_bytes;
+        }
+    }
+    free(rows);
+    return 1;
+}
+
+static int write_trace(const char *cmd, const sm_session *s, const char *path) {
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        cli_error(cmd, "cannot write '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    sm_trace_write_params wp = sm_trace_write_default_params();
+    wp.process_name = "smallmind profile";
+    sm_error err = {0};
+    sm_status st = sm_session_trace_write(s, f, &wp, &err);
+    if (fclose(f) != 0 && st == SM_OK) {
+        st = SM_ERR_IO;
+        snprintf(err.message, sizeof err.message, "%s", strerror(errno));
+    }
+    if (st != SM_OK) {
+        cli_error(cmd, "cannot write '%s': %s", path, err.message);
+        return -1;
+    }
+    return 0;
+}
+
+#ifdef SM_HAVE_JANSSON
+static int load_report(const char *cmd, const char *path, sm_json_profile *p) {
+    size_t len;
+    char *text = read_text_file(cmd, path, 256u << 20, &len);
+    if (!text) return 0;
+    sm_error err = {0};
+    sm_status st = sm_json_profile_parse(text, len, path, p, &err);
+    free(text);
+    if (st != SM_OK) {
+        cli_error(cmd, "%s", err.message);
+        return 0;
+    }
+    return 1;
+}
+
+/* One side of a comparison: a report, or several separated by commas,
+ * their runs pooled. parts holds the reports read (free them after out). */
+typedef struct side {
+    sm_json_profile parts[MAX_SIDE];
+    int n;
+    sm_json_profile all;
+} side;
+
+static void side_free(side *s) {
+    sm_json_profile_free(&s->all);
+    for (int i = 0; i < s->n; i++) sm_json_profile_free(&s->parts[i]);
+    s->n = 0;
+}
+
+static int load_side(const char *cmd, const char *list, side *s) {
+    memset(s, 0, sizeof *s);
+    char *copy = strdup(list);
+    if (!copy) return 0;
+    int ok = 1;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && ok; tok = strtok_r(NULL, ",", &save)) {
+        if (s->n == MAX_SIDE) {
+            cli_error(cmd, "at most %d reports on one side of a comparison", MAX_SIDE);
+            ok = 0;
+        } else if (!load_report(cmd, tok, &s->parts[s->n])) {
+            ok = 0;
+        } else {
+            s->n++;
+        }
+    }
+    free(copy);
+    if (ok && s->n == 0) {
+        cli_error(cmd, "no report named in '%s'", list);
+        ok = 0;
+    }
+    int same = 1;
+    sm_error err = {0};
+    if (ok && sm_json_profile_merge(s->parts, s->n, &s->all, &same, &err) != SM_OK) {
+        cli_error(cmd, "%s", err.message);
+        ok = 0;
+    }
+    if (ok && !same) fprintf(stderr, "smallmind %s: warning: the reports in '%s' have different workloads\n", cmd, list);
+    if (!ok) side_free(s);
+    return ok;
+}
+#endif
+
+/* --compare BASE NEW: the comparison on stdout. */
+static int compare_files(const char *cmd, const char *base, const char *now) {
+#ifdef SM_HAVE_JANSSON
+    side *b = calloc(1, sizeof *b), *n = calloc(1, sizeof *n);
+    int rc = SM_EXIT_ERROR;
+    if (b && n && load_side(cmd, base, b)) {
+        if (load_side(cmd, now, n)) {
+            profile_compare_write(stdout, &b->all, base, &n->all, now, 1);
+            fflush(stdout);
+            rc = ferror(stdout) ? SM_EXIT_ERROR : SM_EXIT_OK;
+            side_free(n);
+        }
+        side_free(b);
+    }
+    free(b);
+    free(n);
+    return rc;
+#else
+    (void)base;
+    (void)now;
+    cli_error(cmd, "--compare reads JSON with Jansson, and this smallmind was built without it");
+    return SM_EXIT_ERROR;
+#endif
+}
+
+/* --baseline: the comparison appended to the report; the overall verdict,
+ * or 2 on an error (printed). */
+static int append_baseline(const char *cmd, const profile_data *d) {
+#ifdef SM_HAVE_JANSSON
+    side *b = calloc(1, sizeof *b), *n = calloc(1, sizeof *n);
+    int v = 2;
+    if (b && n && load_side(cmd, d->baseline_path, b)) {
+        if (load_side(cmd, d->json_path, n)) {
+            FILE *f = fopen(d->out_path, "a");
+            if (!f) cli_error(cmd, "cannot write '%s': %s", d->out_path, strerror(errno));
+            else {
+                fputc('\n', f);
+                v = profile_compare_write(f, &b->all, d->baseline_path, &n->all, "this run", 2);
+                if (fclose(f) != 0) {
+                    cli_error(cmd, "cannot write '%s'", d->out_path);
+                    v = 2;
+                }
+            }
+            side_free(n);
+        }
+        side_free(b);
+    }
+    free(b);
+    free(n);
+    return v;
+#else
+    (void)d;
+    cli_error(cmd, "--baseline reads JSON with Jansson, and this smallmind was built without it");
+    return 2;
+#endif
+}
+
+/* The run that began at since_ns from the timeline: its steps as calls x
+ * median self time, if the ring held all of its calls. */
+static void robust_run(const sm_session *s, uint64_t calls, profile_data *d, profile_run *run) {
+    size_t n = sm_session_trace_spans(s, 0, NULL, 0);
+    sm_trace_span *spans = malloc((n + 1) * sizeof *spans);
+    if (!spans) return;
+    n = sm_session_trace_spans(s, 0, spans, n);
+    /* the run's steps are the last `calls` step spans, if the ring held them */
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!spans[i].task) spans[m++] = spans[i];
+    if (m >= calls &&
+        profile_run_robust(spans + (m - calls), calls, 0, d->step_names, &d->n_step_names, run->robust_ms,
+                           run->fastest_ms) == 0)
+        run->has_robust = 1;
+    free(spans);
+}
+
+/* The rows' self times as calls x median call where the timeline holds
+ * every call; *measured: how many rows were. */
+static void robust_rows(const sm_session *s, sm_profile_step *rows, int n_rows, int *measured) {
+    size_t n = sm_session_trace_spans(s, 0, NULL, 0);
+    sm_trace_span *spans = malloc((n + 1) * sizeof *spans);
+    double *self = malloc(((size_t)n_rows + 1) * sizeof *self);
+    *measured = 0;
+    if (spans && self) {
+        n = sm_session_trace_spans(s, 0, spans, n);
+        int got = profile_rows_robust(spans, n, rows, n_rows, self);
+        if (got > 0) {
+            for (int i = 0; i < n_rows; i++) rows[i].row.self_ms = self[i];
+            *measured = got;
+        }
+    }
+    free(spans);
+    free(self);
+}
+
 /* Builds the original tool's model in a temporary file; returns its path. */
 static int build_default_model(int deep, char *path, size_t cap) {
     const char *dir = getenv("TMPDIR");
@@ -112,7 +356,8 @@ int cmd_profile(int argc, char **argv) {
     profile_data d;
     memset(&d, 0, sizeof d);
     const char *out = NULL, *model_path = NULL, *tok = NULL;
-    long long n_inf = 3, n_tok = 50, threads = 0, v;
+    long long n_inf = 3, n_tok = 50, threads = 0, prompt_n = 0, v;
+    const char *compare_base = NULL, *compare_new = NULL;
     int n_pos = 0;
     for (a.i = 0; a.i < argc; a.i++) {
         const char *s;
@@ -124,6 +369,21 @@ int cmd_profile(int argc, char **argv) {
         else if (arg_is(&a, "-t", "--threads")) { VALUE(); if (!parse_int(&a, "-t", s, 1, 1024, &threads)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--json")) { VALUE(); d.json_path = s; }
         else if (arg_is(&a, NULL, "--svg")) { VALUE(); d.svg_path = s; }
+        else if (arg_is(&a, NULL, "--trace")) { VALUE(); d.trace_path = s; }
+        else if (arg_is(&a, NULL, "--folded")) { VALUE(); d.folded_path = s; }
+        else if (arg_is(&a, NULL, "--flame")) { VALUE(); d.flame_path = s; }
+        else if (arg_is(&a, NULL, "--baseline")) { VALUE(); d.baseline_path = s; }
+        else if (arg_is(&a, NULL, "--prompt")) { VALUE(); if (!parse_int(&a, "--prompt", s, 1, PROMPT_MAX, &prompt_n)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, NULL, "--compare")) {
+            /* two values: --compare BASE NEW (or --compare=BASE NEW) */
+            int need = a.inline_value ? 1 : 2;
+            if (a.i + need >= argc) {
+                cli_error(a.cmd, "--compare needs two reports: --compare BASE.json NEW.json");
+                return SM_EXIT_USAGE;
+            }
+            compare_base = a.inline_value ? a.inline_value : argv[++a.i];
+            compare_new = argv[++a.i];
+        }
         else if (argv[a.i][0] == '-' && argv[a.i][1]) { cli_error(a.cmd, "unknown option '%s' (see smallmind profile --help)", argv[a.i]); return SM_EXIT_USAGE; }
         else if (n_pos == 0 && !(argv[a.i][0] >= '0' && argv[a.i][0] <= '9')) { out = argv[a.i]; n_pos = 1; }
         else if (n_pos <= 1) { if (!parse_int(&a, "N_INFERENCES", argv[a.i], 1, 10000, &n_inf)) return SM_EXIT_USAGE; n_pos = 2; }
@@ -132,7 +392,9 @@ int cmd_profile(int argc, char **argv) {
 #undef VALUE
     }
     (void)v;
+    if (compare_base) return compare_files(a.cmd, compare_base, compare_new);
     d.out_path = out ? out : "profile.md";
+    roofline_path(d.out_path, d.roofline_path, sizeof d.roofline_path);
     d.n_inferences = (int)n_inf;
     d.n_tokens = (int)n_tok;
     uint64_t t_start = sm_now_ns();
@@ -148,7 +410,7 @@ int cmd_profile(int argc, char **argv) {
     if (!m) return SM_EXIT_ERROR;
     sm_model_get_info(m, &d.info);
     d.model_path = d.default_model ? (d.deep ? "built-in deep profile model" : "built-in standard profile model") : model_path;
-    d.prompt_len = d.default_model ? (d.deep ? 32 : 10) : 16;
+    d.prompt_len = prompt_n ? (int)prompt_n : d.default_model ? (d.deep ? 32 : 10) : 16;
     if (d.prompt_len + d.n_tokens > d.info.n_ctx_train) {
         cli_error(a.cmd, "a %d-token prompt and %d tokens do not fit the model's context of %d; ask for fewer TOKENS",
                   d.prompt_len, d.n_tokens, d.info.n_ctx_train);
@@ -156,7 +418,7 @@ int cmd_profile(int argc, char **argv) {
         return SM_EXIT_USAGE;
     }
     /* the prompt: token ids drawn with seed 42, as the original tool did */
-    sm_token prompt[64];
+    sm_token prompt[PROMPT_MAX];
     uint64_t r = 42;
     for (int i = 0; i < d.prompt_len; i++) {
         r = r * 6364136223846793005ull + 1442695040888963407ull;
@@ -172,8 +434,14 @@ int cmd_profile(int argc, char **argv) {
     int rc = SM_EXIT_ERROR, ok = 1;
     sp.profile = 1;
     if (sm_session_create(m, &sp, &prof, &err) != SM_OK) goto fail;
-    d.threads = sp.n_threads ? sp.n_threads : 0;
+    d.threads = sm_session_threads(prof);
 
+    /* The machine's ceilings, once before the runs and once after: on a
+     * shared machine the better of two moments is nearer the truth. */
+    fprintf(stderr, "smallmind profile: measuring this machine (FMA peak, L1/L2/L3/memory bandwidth)...\n");
+    if (!cli_measure_machine(d.threads, &d.machine, &d.n_measurements, &err)) goto fail;
+
+    if (sm_session_trace_start(prof, TRACE_EVENTS, &err) != SM_OK) goto fail;
     /* Overhead: the same generation on the same session (so the same
      * memory) with timing paused and resumed, interleaved, best of many
      * each (the machine is shared and noisy). */
@@ -185,7 +453,10 @@ int cmd_profile(int argc, char **argv) {
     timing_cb lat_plain = {0, calloc((size_t)max_lat + 1, sizeof(double)), 0, max_lat};
     timing_cb lat_prof = {0, calloc((size_t)max_lat + 1, sizeof(double)), 0, max_lat};
     uint64_t oh_start = sm_now_ns();
-    for (int k = 0; (k < 7 || (k < 31 && sm_now_ns() - oh_start < 300000000ull)) && ok; k++) {
+    /* at least 7 pairs (2 for a model whose pairs take seconds), more while under 0.3 s */
+    for (int k = 0; ok; k++) {
+        uint64_t spent = sm_now_ns() - oh_start;
+        if (!(k < 2 || (k < 7 && spent < 3000000000ull) || (k < 31 && spent < 300000000ull))) break;
         sm_session_profile_enable(prof, 0);
         run_once(prof, prompt, d.prompt_len, d.n_tokens, &lat_plain, &st, &err, &ok);
         sm_session_profile_enable(prof, 1);
@@ -202,23 +473,48 @@ int cmd_profile(int argc, char **argv) {
     d.decode_tps_profiled = p10_prof > 0 ? 1e3 / p10_prof : 0;
     d.overhead_pct = p10_plain > 0 ? 100.0 * (p10_prof / p10_plain - 1.0) : 0.0;
 
-    /* The profiled runs the report describes. */
+    /* The profiled runs the report describes, each one's samples kept for
+     * comparisons, every thread on the timeline if asked. */
     fprintf(stderr, "smallmind profile: %d inferences of %d tokens...\n", d.n_inferences, d.n_tokens);
     sm_session_profile_reset(prof);
+    /* the timeline is always recorded: comparisons need every call (and
+     * the overhead above was measured with it on) */
+    if (sm_session_trace_start(prof, TRACE_EVENTS, &err) != SM_OK) goto fail;
     timing_cb cb = {0};
     cb.cap = d.n_inferences * d.n_tokens;
     cb.lat_ms = calloc((size_t)cb.cap + 1, sizeof *cb.lat_ms);
+    d.runs = calloc((size_t)d.n_inferences, sizeof *d.runs);
+    run_totals prev, now;
+    memset(&prev, 0, sizeof prev);
     double prompt_s = 0, gen_s = 0, ttft = 0, wall = 0;
     int n_prompt = 0, n_gen = 0;
-    for (int k = 0; k < d.n_inferences && ok; k++) {
-        wall += run_once(prof, prompt, d.prompt_len, d.n_tokens, &cb, &st, &err, &ok);
+    for (int k = 0; k < d.n_inferences && ok && d.runs; k++) {
+        int lat0 = cb.n_lat;
+        double w = run_once(prof, prompt, d.prompt_len, d.n_tokens, &cb, &st, &err, &ok);
+        wall += w;
         prompt_s += st.prompt_seconds;
         gen_s += st.gen_seconds;
         ttft += st.ttft_seconds;
         n_prompt += st.n_prompt;
         n_gen += st.n_generated;
+        profile_run *run = &d.runs[d.n_runs++];
+        run->wall_ms = w * 1e3;
+        run->n_generated = st.n_generated;
+        run->prefill_tps = st.prompt_seconds > 0 ? st.n_prompt / st.prompt_seconds : 0;
+        run->decode_tps = st.gen_seconds > 0 ? st.n_generated / st.gen_seconds : 0;
+        qsort(cb.lat_ms + lat0, (size_t)(cb.n_lat - lat0), sizeof *cb.lat_ms, cmp_double);
+        run->p50_ms = percentile(cb.lat_ms + lat0, cb.n_lat - lat0, 50);
+        run->p90_ms = percentile(cb.lat_ms + lat0, cb.n_lat - lat0, 90);
+        run->p99_ms = percentile(cb.lat_ms + lat0, cb.n_lat - lat0, 99);
+        if (!take_totals(prof, &d, &now)) { ok = 0; snprintf(err.message, sizeof err.message, "out of memory"); break; }
+        for (int j = 0; j < d.n_step_names; j++) run->self_ms[j] = now.self_ms[j] - prev.self_ms[j];
+        robust_run(prof, now.calls - prev.calls, &d, run);
+        run->allocs_per_token = st.n_generated ? (double)(now.tok_allocs - prev.tok_allocs) / st.n_generated : 0;
+        run->bytes_per_token = st.n_generated ? (double)(now.tok_bytes - prev.tok_bytes) / st.n_generated : 0;
+        prev = now;
     }
-    if (!ok) { free(cb.lat_ms); goto fail; }
+    if (!ok || !d.runs) { free(cb.lat_ms); goto fail; }
+    if (d.trace_path && write_trace(a.cmd, prof, d.trace_path) != 0) { free(cb.lat_ms); goto done; }
     d.generation_wall_ms = wall * 1e3;
     d.prefill_tps = prompt_s > 0 ? n_prompt / prompt_s : 0;
     d.decode_tps = gen_s > 0 ? n_gen / gen_s : 0;
@@ -232,34 +528,77 @@ int cmd_profile(int argc, char **argv) {
 
     d.n_rows = sm_session_profile(prof, NULL, 0);
     d.rows = calloc((size_t)d.n_rows + 1, sizeof *d.rows);
+    d.steps = calloc((size_t)d.n_rows + 1, sizeof *d.steps);
+    if (!d.rows || !d.steps) { snprintf(err.message, sizeof err.message, "out of memory"); goto fail_rows; }
     sm_session_profile(prof, d.rows, d.n_rows);
+    sm_session_profile_steps(prof, d.steps, d.n_rows);
+    /* the roofline's step times: calls x median call, from the timeline */
+    sm_profile_step *roof_rows = calloc((size_t)d.n_rows + 1, sizeof *roof_rows);
+    if (!roof_rows) { snprintf(err.message, sizeof err.message, "out of memory"); goto fail_rows; }
+    memcpy(roof_rows, d.steps, (size_t)d.n_rows * sizeof *roof_rows);
+    robust_rows(prof, roof_rows, d.n_rows, &d.roof_robust);
+    sm_session_trace_stop(prof);
     sm_session_memory(prof, &d.mem);
-    /* after the memory snapshot: the bandwidth probe's buffer would
+    /* after the memory snapshot: the bandwidth probe's buffers would
      * otherwise be the peak RSS */
-    fprintf(stderr, "smallmind profile: measuring this machine...\n");
-    d.peak_gflops = sm_measure_peak_gflops();
-    d.bw_cache_gbps = sm_measure_read_gbps(4u << 20);
-    d.bw_dram_gbps = sm_measure_read_gbps(256u << 20);
+    fprintf(stderr, "smallmind profile: measuring this machine again...\n");
+    if (!cli_measure_machine(d.threads, &d.machine, &d.n_measurements, &err)) goto fail_rows;
+    d.peak_gflops = d.machine.peak_gflops[0];
+    d.bw_cache_gbps = d.machine.read_gbps[0][SM_MEM_L3];
+    d.bw_dram_gbps = d.machine.read_gbps[0][SM_MEM_DRAM];
+    d.n_roof = roofline_build(roof_rows, d.n_rows, &d.machine, d.threads, d.roof, PROFILE_MAX_STEPS);
+    free(roof_rows);
     if (d.deep) {
         fprintf(stderr, "smallmind profile: kernel micro-benchmarks...\n");
         d.n_kernels = sm_kernel_benchmarks(d.kernels, (int)(sizeof d.kernels / sizeof d.kernels[0]));
     }
     d.total_ms = (double)(sm_now_ns() - t_start) * 1e-6;
     d.session = prof;
+    /* a baseline needs this run as JSON: a temporary file unless asked for */
+    char tmp_json[512] = "";
+    if (d.baseline_path && !d.json_path) {
+        const char *dir = getenv("TMPDIR");
+        snprintf(tmp_json, sizeof tmp_json, "%s/smallmind-profile-XXXXXX", dir && *dir ? dir : "/tmp");
+        int fd = mkstemp(tmp_json);
+        if (fd < 0) { snprintf(err.message, sizeof err.message, "cannot create a temporary file"); goto fail_rows; }
+        close(fd);
+        d.json_path = tmp_json;
+    }
     if (profile_report_write(&d, &err) != 0) {
         cli_error(a.cmd, "%s", err.message);
-        free(d.rows);
-        goto done;
+        if (tmp_json[0]) unlink(tmp_json);
+        goto done_rows;
+    }
+    if (profile_write_flame_files(a.cmd, d.steps, d.n_rows, d.folded_path, d.flame_path,
+                                  "SmallMind flame graph: generation") != 0) {
+        if (tmp_json[0]) unlink(tmp_json);
+        goto done_rows;
+    }
+    int cmp = 0;
+    if (d.baseline_path) {
+        cmp = append_baseline(a.cmd, &d);
+        if (tmp_json[0]) unlink(tmp_json);
+        if (cmp == 2) goto done_rows;
+        if (tmp_json[0]) d.json_path = NULL;
     }
     fprintf(stderr, "smallmind profile: wrote %s%s%s%s%s (decode %.0f tok/s, %.3f ms/token p50, %.0f B/token, overhead %.1f%%)\n",
             d.out_path, d.json_path ? ", " : "", d.json_path ? d.json_path : "", d.svg_path ? ", " : "",
             d.svg_path ? d.svg_path : "", d.decode_tps, d.p50_ms, d.bytes_per_token, d.overhead_pct);
-    free(d.rows);
+    if (d.baseline_path)
+        fprintf(stderr, "smallmind profile: against %s: %s\n", d.baseline_path,
+                cmp > 0 ? "slower" : cmp < 0 ? "faster" : "within noise");
     rc = SM_EXIT_OK;
+    goto done_rows;
+fail_rows:
+    cli_error(a.cmd, "%s", err.message);
+done_rows:
+    free(d.rows);
+    free(d.steps);
     goto done;
 fail:
     cli_error(a.cmd, "%s", err.message);
 done:
+    free(d.runs);
     sm_session_free(prof);
     sm_model_free(m);
     return rc;

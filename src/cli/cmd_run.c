@@ -3,11 +3,13 @@
 #include "args.h"
 #include "commands.h"
 #include "profile_report.h"
+#include "grammar_opts.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,7 +35,9 @@ static void run_usage(void) {
            "  -n, --n-predict N       tokens to generate (default 256; -1 = until the context is full)\n"
            "  -c, --ctx-size N        context size in tokens (default: min(model context, 4096))\n"
            "      --stop TEXT         stop when TEXT is generated (not printed); repeatable, up to %d\n"
-           "      --ignore-eos        do not stop at the end-of-text token\n"
+           "      --ignore-eos        do not stop at end-of-generation tokens (end of text, end of turn)\n"
+           "      --session FILE      continue the session saved in FILE if it exists (the prompt, if any,\n"
+           "                          follows what it holds), and save the session there at the end\n"
            "sampling:\n"
            "      --temp T            temperature; 0 = greedy (default 0.8)\n"
            "      --top-k N           keep the N most likely tokens; 0 = off (default 40)\n"
@@ -42,10 +46,15 @@ static void run_usage(void) {
            "      --repeat-penalty F  penalise recent tokens; 1 = off (default 1.0)\n"
            "      --repeat-last-n N   how many recent tokens to penalise; -1 = whole context (default 64)\n"
            "  -s, --seed N            RNG seed (default: random; the seed used is printed)\n"
+           CLI_GRAMMAR_USAGE
            "performance:\n"
            "  -t, --threads N         worker threads (default: physical cores)\n"
            "      --kernels NAME      force a kernel variant: scalar, avx2, avx512 (default: best here)\n"
            "      --profile           time every step and print the hot paths to stderr\n"
+           "      --trace FILE.json   (with --profile) a timeline of every thread as Chrome trace-event\n"
+           "                          JSON, for Perfetto or chrome://tracing\n"
+           "      --folded FILE       (with --profile) folded stacks, self microseconds (flamegraph.pl)\n"
+           "      --flame FILE.svg    (with --profile) a flame graph\n"
            "\n"
            "example: smallmind run -m stories260K.gguf -p \"Once upon a time\" -n 64 --temp 0\n",
            MAX_STOPS);
@@ -54,10 +63,12 @@ static void run_usage(void) {
 typedef struct run_output {
     int wrote_any;
     int ends_with_newline;
+    sm_token last;          /* the last token generated */
 } run_output;
 
 static int on_token(void *user, sm_token token, const char *text, size_t len) {
     run_output *o = user;
+    if (token >= 0) o->last = token;
     if (len > 0) {
         fwrite(text, 1, len, stdout);
         fflush(stdout);
@@ -65,6 +76,30 @@ static int on_token(void *user, sm_token token, const char *text, size_t len) {
         o->ends_with_newline = text[len - 1] == '\n';
     }
     return 0;
+}
+
+/* --trace, --folded, --flame of a profiled session; 0, or -1 (printed). */
+static int profile_outputs(const char *cmd, const sm_session *s, const char *trace, const char *folded,
+                           const char *flame) {
+    if (trace) {
+        FILE *f = fopen(trace, "w");
+        sm_error err = {0};
+        sm_trace_write_params wp = sm_trace_write_default_params();
+        wp.process_name = "smallmind run";
+        sm_status st = f ? sm_session_trace_write(s, f, &wp, &err) : SM_ERR_IO;
+        if (f && fclose(f) != 0 && st == SM_OK) st = SM_ERR_IO;
+        if (st != SM_OK) {
+            cli_error(cmd, "cannot write '%s'%s%s", trace, err.message[0] ? ": " : "", err.message);
+            return -1;
+        }
+    }
+    int n = sm_session_profile_steps(s, NULL, 0);
+    sm_profile_step *rows = calloc((size_t)n + 1, sizeof *rows);
+    if (!rows) return -1;
+    sm_session_profile_steps(s, rows, n);
+    int rc = profile_write_flame_files(cmd, rows, n, folded, flame, "SmallMind flame graph: smallmind run");
+    free(rows);
+    return rc;
 }
 
 static double peak_rss_mib(void) {
@@ -76,12 +111,16 @@ static double peak_rss_mib(void) {
 int cmd_run(int argc, char **argv) {
     cli_args a = {"run", argc, 0, argv, NULL};
     const char *model_path = NULL, *tok_path = NULL, *prompt = NULL, *prompt_file = NULL, *kernels = NULL;
+    const char *session_path = NULL;
+    cli_grammar grammar = {0};
+    int gopt;
     const char *stops[MAX_STOPS];
     int n_stops = 0, echo = 1;
     long long n_predict = 256, n_ctx = 0, threads = 0, seed = -1, top_k = 40, last_n = 64;
     double temp = 0.8, top_p = 0.95, min_p = 0.05, penalty = 1.0;
     int ignore_eos = 0, profile = 0, lr;
     cli_lora lora = {0};
+    const char *trace_path = NULL, *folded_path = NULL, *flame_path = NULL;
     for (a.i = 0; a.i < argc; a.i++) {
         const char *v;
 #define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
@@ -94,7 +133,12 @@ int cmd_run(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--no-display-prompt")) echo = 0;
         else if (arg_is(&a, NULL, "--ignore-eos")) ignore_eos = 1;
         else if (arg_is(&a, NULL, "--profile")) profile = 1;
+        else if (arg_is(&a, NULL, "--trace")) { VALUE(); trace_path = v; }
+        else if (arg_is(&a, NULL, "--folded")) { VALUE(); folded_path = v; }
+        else if (arg_is(&a, NULL, "--flame")) { VALUE(); flame_path = v; }
         else if (arg_is(&a, NULL, "--kernels")) { VALUE(); kernels = v; }
+        else if (arg_is(&a, NULL, "--session")) { VALUE(); session_path = v; }
+        else if ((gopt = cli_grammar_arg(&a, &grammar)) != 0) { if (gopt < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--stop")) {
             VALUE();
             if (n_stops == MAX_STOPS) { cli_error(a.cmd, "at most %d --stop strings", MAX_STOPS); return SM_EXIT_USAGE; }
@@ -115,6 +159,10 @@ int cmd_run(int argc, char **argv) {
 #undef VALUE
     }
     if (prompt && prompt_file) { cli_error(a.cmd, "give the prompt with -p or -f, not both"); return SM_EXIT_USAGE; }
+    if ((trace_path || folded_path || flame_path) && !profile) {
+        cli_error(a.cmd, "--trace, --folded and --flame come with --profile");
+        return SM_EXIT_USAGE;
+    }
     if (prompt && !*prompt) {
         cli_error(a.cmd, "the prompt is empty; leave out -p to generate from the start token");
         return SM_EXIT_USAGE;
@@ -140,6 +188,12 @@ int cmd_run(int argc, char **argv) {
     }
     sm_model *model = cli_load_model(a.cmd, model_path, tok_path);
     if (!model) { free(file_text); return SM_EXIT_ERROR; }
+    if (cli_grammar_setup(a.cmd, &grammar, model) != 0) {
+        cli_grammar_free(&grammar);
+        sm_model_free(model);
+        free(file_text);
+        return SM_EXIT_USAGE;
+    }
     sm_model_info info;
     sm_model_get_info(model, &info);
     uint64_t used_seed = seed >= 0 ? (uint64_t)seed : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
@@ -153,7 +207,14 @@ int cmd_run(int argc, char **argv) {
     sm_error err = {0};
     int rc = SM_EXIT_ERROR;
     if ((sp.lora_rank_max = cli_lora_load(a.cmd, &lora, model)) < 0) goto done;
-    if (sm_session_create(model, &sp, &session, &err) != SM_OK) {
+    struct stat sst;
+    int resumed = session_path && stat(session_path, &sst) == 0;
+    if (resumed ? sm_session_load(model, session_path, &sp, &session, &err) != SM_OK
+                : sm_session_create(model, &sp, &session, &err) != SM_OK) {
+        cli_error(a.cmd, "%s", err.message);
+        goto done;
+    }
+    if (trace_path && sm_session_trace_start(session, 1u << 18, &err) != SM_OK) {
         cli_error(a.cmd, "%s", err.message);
         goto done;
     }
@@ -173,8 +234,10 @@ int cmd_run(int argc, char **argv) {
     gp.stop = stops;
     gp.n_stop = n_stops;
     gp.ignore_eos = ignore_eos;
+    gp.grammar = grammar.matcher;
+    gp.grammar_vocab = grammar.vocab;
 
-    run_output out = {0, 0};
+    run_output out = {0, 0, -1};
     if (prompt) {
         /* Check the prompt (UTF-8, length) before anything is echoed. */
         size_t need = 0;
@@ -183,9 +246,9 @@ int cmd_run(int argc, char **argv) {
             cli_error(a.cmd, "prompt: %s", err.message);
             goto done;
         }
-        if (need > (size_t)sm_session_n_ctx(session)) {
-            cli_error(a.cmd, "the prompt is %zu tokens but the context holds %d; raise -c", need,
-                      sm_session_n_ctx(session));
+        int room = sm_session_n_ctx(session) - sm_session_n_past(session);
+        if (need > (size_t)room) {
+            cli_error(a.cmd, "the prompt is %zu tokens but the context has room for %d; raise -c", need, room);
             goto done;
         }
         if (echo) {
@@ -201,22 +264,42 @@ int cmd_run(int argc, char **argv) {
     }
     fputc('\n', stdout);
     fflush(stdout);
-    const char *why[] = {"token limit", "end of text", "stop string", "stopped", "context full"};
+    if (session_path) {
+        /* the session holds all the text printed: the last token too, which
+         * generation samples and prints but does not evaluate */
+        if ((stats.stopped_by == 0 || stats.stopped_by == 3) && stats.n_generated > stats.n_gen_kept &&
+            sm_session_n_past(session) < sm_session_n_ctx(session) &&
+            sm_session_eval(session, &out.last, 1, &err) != SM_OK) {
+            cli_error(a.cmd, "%s", err.message);
+            goto done;
+        }
+        if (sm_session_save(session, session_path, &err) != SM_OK) {
+            cli_error(a.cmd, "cannot save the session: %s", err.message);
+            goto done;
+        }
+    }
+    const char *why[] = {"token limit", "end of generation", "stop string", "stopped", "context full",
+                         "the grammar is complete"};
+    char held[64] = "";
+    if (resumed) snprintf(held, sizeof held, " after %d from the session", stats.n_reused);
     fprintf(stderr,
-            "\nsmallmind run: prompt %d tokens (%.1f tok/s) | generated %d tokens (%.1f tok/s) | "
+            "\nsmallmind run: prompt %d tokens%s (%.1f tok/s) | generated %d tokens (%.1f tok/s) | "
             "first token %.2f ms | peak RSS %.1f MiB | seed %llu | stop: %s\n",
-            stats.n_prompt, stats.prompt_seconds > 0 ? stats.n_prompt / stats.prompt_seconds : 0.0,
+            stats.n_prompt, held,
+            stats.prompt_seconds > 0 ? stats.n_prompt / stats.prompt_seconds : 0.0,
             stats.n_generated, stats.gen_seconds > 0 ? stats.n_generated / stats.gen_seconds : 0.0,
             stats.ttft_seconds * 1e3, peak_rss_mib(), (unsigned long long)used_seed,
-            why[stats.stopped_by >= 0 && stats.stopped_by <= 4 ? stats.stopped_by : 3]);
+            why[stats.stopped_by >= 0 && stats.stopped_by <= 5 ? stats.stopped_by : 3]);
     if (profile) {
         fputc('\n', stderr);
         profile_write_sections(session, info.n_layers, stderr, PROFILE_HOT_PATHS);
+        if (profile_outputs(a.cmd, session, trace_path, folded_path, flame_path) != 0) goto done;
     }
     rc = SM_EXIT_OK;
 done:
     sm_session_free(session);
     cli_lora_free(&lora);
+    cli_grammar_free(&grammar);
     sm_model_free(model);
     free(file_text);
     return rc;

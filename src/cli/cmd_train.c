@@ -2,6 +2,7 @@
  * file, with a progress line on stderr. */
 #include "args.h"
 #include "commands.h"
+#include "train_report.h"
 #ifdef SM_HAVE_JANSSON
 #include "json/sft.h"
 #endif
@@ -57,6 +58,13 @@ static void train_usage(void) {
            "  --eval-every N         validation loss every N steps (default 100)\n"
            "  --checkpoint-every N   write MODEL.gguf.ckpt (or --checkpoint FILE) every N steps\n"
            "  --log FILE.csv         step, loss, val loss, lr, gradient norm, tokens/s\n"
+           "profiling:\n"
+           "  --profile              time forward, backward and optimizer per layer and operation\n"
+           "                         (every other step; the rest measure the profiler's cost) and\n"
+           "                         write MODEL.profile.md and .json and MODEL.roofline.svg\n"
+           "  --trace FILE.json      (with --profile) a timeline of the timed steps, every thread,\n"
+           "                         for Perfetto or chrome://tracing\n"
+           "  --folded FILE          (with --profile) folded stacks;  --flame FILE.svg  a flame graph\n"
            "\n"
            "Under mpirun (a smallmind built with Open MPI: `smallmind version` says mpi: yes) every\n"
            "process takes its share of each --batch and the gradients are summed; rank 0 reports and\n"
@@ -151,6 +159,9 @@ static int train_main(int argc, char **argv, int rank, int n_ranks) {
     cli_args a = {"train", argc, 0, argv, NULL};
     sm_train_params p = sm_train_default_params();
     const char *chat_template = NULL;
+    sm_train_profile_params pp = {NULL, 0};
+    const char *folded = NULL, *flame = NULL;
+    int profile = 0;
     long long v;
     double f;
     for (a.i = 0; a.i < argc; a.i++) {
@@ -193,6 +204,10 @@ static int train_main(int argc, char **argv, int rank, int n_ranks) {
         else if (arg_is(&a, NULL, "--lora-alpha")) FLT("--lora-alpha", 1e-6, 1e6, p.lora_alpha);
         else if (arg_is(&a, NULL, "--lora-targets")) { VALUE(); p.lora_targets = s; }
         else if (arg_is(&a, NULL, "--chat-template")) { VALUE(); chat_template = s; }
+        else if (arg_is(&a, NULL, "--profile")) profile = 1;
+        else if (arg_is(&a, NULL, "--trace")) { VALUE(); pp.trace_path = s; }
+        else if (arg_is(&a, NULL, "--folded")) { VALUE(); folded = s; }
+        else if (arg_is(&a, NULL, "--flame")) { VALUE(); flame = s; }
         else { cli_error(a.cmd, "unknown option '%s' (see smallmind train --help)", argv[a.i]); return SM_EXIT_USAGE; }
 #undef FLT
 #undef INT
@@ -205,7 +220,13 @@ static int train_main(int argc, char **argv, int rank, int n_ranks) {
     }
     if (p.lora_rank && !p.init) { cli_error(a.cmd, "--lora-rank needs the base model: --init BASE.gguf"); return SM_EXIT_USAGE; }
     if (is_jsonl(p.val) && !is_jsonl(p.data)) { cli_error(a.cmd, "--val FILE.jsonl goes with --data FILE.jsonl"); return SM_EXIT_USAGE; }
+    if ((pp.trace_path || folded || flame) && !profile) {
+        cli_error(a.cmd, "--trace, --folded and --flame come with --profile");
+        return SM_EXIT_USAGE;
+    }
+    if (rank != 0) pp.trace_path = NULL;   /* under MPI the timeline is rank 0's */
     sm_model *tok_model = NULL;
+    sm_train_profile *tp = NULL;
     int rc = SM_EXIT_OK;
 #ifdef SM_HAVE_JANSSON
     sm_json_sft data = {0}, val = {0};
@@ -228,7 +249,8 @@ static int train_main(int argc, char **argv, int rank, int n_ranks) {
     p.comm_user = &mpi_stats;
     p.param_hash = &hash;
 #endif
-    if (sm_train(&p, on_progress, NULL, &err) != SM_OK) {
+    sm_status st = profile ? sm_train_profiled(&p, &pp, on_progress, NULL, &tp, &err) : sm_train(&p, on_progress, NULL, &err);
+    if (st != SM_OK) {
         fputc('\n', stderr);
         if (n_ranks > 1) cli_error(a.cmd, "rank %d: %s", rank, err.message);
         else cli_error(a.cmd, "%s", err.message);
@@ -247,7 +269,9 @@ static int train_main(int argc, char **argv, int rank, int n_ranks) {
                 mpi_stats.wait_seconds * 1e3 / mpi_stats.calls);
 #endif
     if (rank == 0) fprintf(stderr, "smallmind train: wrote %s\n", p.out);
+    if (tp && rank == 0 && train_report_write(a.cmd, &p, tp, folded, flame) != 0) rc = SM_EXIT_ERROR;
 done:
+    sm_train_profile_free(tp);
 #ifdef SM_HAVE_JANSSON
     sm_json_sft_free(&data);
     sm_json_sft_free(&val);

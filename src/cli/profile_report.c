@@ -122,14 +122,21 @@ static void write_markdown(profile_data *d, FILE *f) {
     fprintf(f, "| workload | %d inferences x %d tokens after a %d-token prompt, greedy |\n\n", d->n_inferences,
             d->n_tokens, d->prompt_len);
     if (d->svg_path) fprintf(f, "![hot paths](%s)\n\n", base_name(d->svg_path));
+    if (d->trace_path || d->folded_path || d->flame_path)
+        fprintf(f, "Also written: %s%s%s%s%s%s.\n\n", d->trace_path ? "a timeline of every thread " : "",
+                d->trace_path ? base_name(d->trace_path) : "", d->folded_path ? ", folded stacks " : "",
+                d->folded_path ? base_name(d->folded_path) : "", d->flame_path ? ", a flame graph " : "",
+                d->flame_path ? base_name(d->flame_path) : "");
 
     fprintf(f, "## System\n\n| | |\n|---|---|\n");
     fprintf(f, "| OS | %s %s %s |\n| CPU | %s |\n| cores | %ld online |\n", u.sysname, u.release, u.machine, cpu,
             sysconf_cores());
     fprintf(f, "| SIMD available | %s |\n| kernels in use | %s |\n", sm_cpu_simd_features(), sm_kernel_level());
     fprintf(f, "| compiler | %s, flags `%s` |\n| threads | %d |\n", __VERSION__, SM_BUILD_FLAGS, d->threads ? d->threads : 1);
-    fprintf(f, "| measured peak | %.1f GFLOP/s FP32 FMA (one core); read %.1f GB/s from cache (4 MiB), %.1f GB/s from memory (256 MiB) |\n\n",
-            d->peak_gflops, d->bw_cache_gbps, d->bw_dram_gbps);
+    fprintf(f, "| measured peak | %.1f GFLOP/s FP32 FMA on one core, %.1f on %d threads; read %.1f / %.1f / %.1f / "
+               "%.1f GB/s from L1 / L2 / L3 / memory on one core (see Roofline) |\n\n",
+            d->machine.peak_gflops[0], d->machine.peak_gflops[1], d->machine.threads, d->machine.read_gbps[0][0],
+            d->machine.read_gbps[0][1], d->machine.read_gbps[0][2], d->machine.read_gbps[0][3]);
 
     fprintf(f, "## Summary\n\n| metric | value |\n|---|---:|\n");
     fprintf(f, "| prefill | %.1f tok/s |\n| decode | %.1f tok/s |\n", d->prefill_tps, d->decode_tps);
@@ -164,7 +171,7 @@ static void write_markdown(profile_data *d, FILE *f) {
         for (int i = 0; i < d->n_rows; i++)
             if (!strcmp(d->rows[i].name, "token") || is_under(d, i, "token")) scopes_per_token += (int)d->rows[i].calls;
         scopes_per_token = d->n_generated ? scopes_per_token / d->n_generated : 0;
-        fprintf(f, "- **Profiler cost:** each timed step costs about 25 ns (a clock read and the bookkeeping); this "
+        fprintf(f, "- **Profiler cost:** each timed step costs about 25 ns (two clock reads and the bookkeeping); this "
                    "model's token takes %.1f us and %d steps are timed in it, so profiling adds %.1f %%. On larger "
                    "models (try --deep) it is below 1 %%.\n", d->p50_ms * 1e3, scopes_per_token, d->overhead_pct);
     }
@@ -173,31 +180,19 @@ static void write_markdown(profile_data *d, FILE *f) {
     else
         fprintf(f, "- **Allocations in the token loop:** %.2f allocations (%.0f bytes) per token — see Top allocators; "
                    "move them to session creation.\n", d->allocs_per_token, d->bytes_per_token);
-    double weights_mb = (double)in->weights_bytes / 1048576.0;
-    double bw = weights_mb < 24.0 ? d->bw_cache_gbps : d->bw_dram_gbps;
-    fprintf(f, "- **Efficiency per step** (achieved, against the measured %.1f GFLOP/s and %.1f GB/s %s):\n\n", d->peak_gflops,
-            bw, weights_mb < 24.0 ? "cache bandwidth (the weights fit in cache)" : "memory bandwidth");
-    fprintf(f, "| step | GFLOP/s | %% of peak | GB/s | %% of bandwidth |\n|---|---:|---:|---:|---:|\n");
-    const step *worst = NULL;
-    for (int k = 0; k < ns && k < 12; k++) {
-        if (!s[k].flops || s[k].self_ms <= 0) continue;
-        double gf = (double)s[k].flops / (s[k].self_ms * 1e-3) * 1e-9, gb = (double)s[k].bytes / (s[k].self_ms * 1e-3) * 1e-9;
-        fprintf(f, "| %s | %.2f | %.1f | %.2f | %.1f |\n", s[k].name, gf, 100 * gf / d->peak_gflops, gb, 100 * gb / bw);
-        if (!worst) worst = &s[k];
-    }
     fprintf(f, "\n");
-    if (worst) {
-        double gf = (double)worst->flops / (worst->self_ms * 1e-3) * 1e-9, gb = (double)worst->bytes / (worst->self_ms * 1e-3) * 1e-9;
-        if (gb < 0.5 * bw && gf < 0.5 * d->peak_gflops)
-            fprintf(f, "- **Optimise first:** %s (%.1f %% of self time) reaches %.0f %% of the FMA peak and %.0f %% of the "
-                       "bandwidth: it is limited by the kernel, not the machine. SIMD kernels (kernels in use: %s) and "
-                       "more threads are the lever.\n",
-                    worst->name, 100 * worst->self_ms / total_self, 100 * gf / d->peak_gflops, 100 * gb / bw, sm_kernel_level());
-        else
-            fprintf(f, "- **Optimise first:** %s (%.1f %% of self time) runs at %.0f %% of the bandwidth: it is memory bound; "
-                       "smaller weights (F16, Q8_0, Q4_0) are the lever.\n",
-                    worst->name, 100 * worst->self_ms / total_self, 100 * gb / bw);
-    }
+    roofline_write_markdown(f, d->roof, d->n_roof, &d->machine, d->n_measurements, base_name(d->roofline_path),
+                            d->roof_robust > 0);
+    const roof_step *first = roofline_first(d->roof, d->n_roof);
+    double roof_self = 0;
+    for (int k = 0; k < d->n_roof; k++) roof_self += d->roof[k].self_ms;
+    int wrong = 0;
+    for (int k = 0; k < d->n_roof; k++) wrong += d->roof[k].over_bw || d->roof[k].over_peak;
+    if (wrong)
+        fprintf(f, "- **%d step%s above %s ceiling:** a ceiling this machine's probe measured is lower than what "
+                   "a step achieved, so that ceiling (or the level the step was judged against) is wrong; its "
+                   "percentages are not efficiencies.\n", wrong, wrong > 1 ? "s are" : " is", wrong > 1 ? "their" : "its");
+    if (first) roofline_write_advice(f, first, roof_self);
     fprintf(f, "\n");
 
     if (d->deep) {
@@ -246,8 +241,38 @@ static void write_json(const profile_data *d, FILE *f) {
     json_str(f, sm_kernel_level());
     fprintf(f, ", \"compiler\": ");
     json_str(f, __VERSION__);
-    fprintf(f, ", \"peak_gflops\": %.3f, \"cache_gbps\": %.3f, \"dram_gbps\": %.3f},\n", d->peak_gflops,
-            d->bw_cache_gbps, d->bw_dram_gbps);
+    fprintf(f, ", \"threads\": %d, \"peak_gflops\": %.3f, \"cache_gbps\": %.3f, \"dram_gbps\": %.3f},\n", d->threads,
+            d->peak_gflops, d->bw_cache_gbps, d->bw_dram_gbps);
+    fprintf(f, "  \"machine\": ");
+    machine_write_json(f, &d->machine);
+    fprintf(f, ",\n  \"roofline\": ");
+    roofline_write_json(f, d->roof, d->n_roof);
+    fprintf(f, ",\n  \"runs\": [");
+    for (int k = 0; k < d->n_runs; k++) {
+        const profile_run *r = &d->runs[k];
+        fprintf(f, "%s\n    {\"wall_ms\": %.4f, \"generated\": %d, \"prefill_tps\": %.3f, \"decode_tps\": %.3f, "
+                   "\"ms_per_token_p50\": %.5f, \"ms_per_token_p90\": %.5f, \"ms_per_token_p99\": %.5f, "
+                   "\"allocations_per_token\": %.4f, \"bytes_per_token\": %.2f, \"self_ms\": {",
+                k ? "," : "", r->wall_ms, r->n_generated, r->prefill_tps, r->decode_tps, r->p50_ms, r->p90_ms, r->p99_ms,
+                r->allocs_per_token, r->bytes_per_token);
+        for (int j = 0; j < d->n_step_names; j++) {
+            fprintf(f, "%s", j ? ", " : "");
+            json_str(f, d->step_names[j]);
+            fprintf(f, ": %.6f", r->self_ms[j]);
+        }
+        fprintf(f, "}");
+        for (int which = 0; which < 2 && r->has_robust; which++) {
+            fprintf(f, ", \"%s\": {", which ? "self_ms_fastest" : "self_ms_robust");
+            for (int j = 0; j < d->n_step_names; j++) {
+                fprintf(f, "%s", j ? ", " : "");
+                json_str(f, d->step_names[j]);
+                fprintf(f, ": %.6f", which ? r->fastest_ms[j] : r->robust_ms[j]);
+            }
+            fprintf(f, "}");
+        }
+        fprintf(f, "}");
+    }
+    fprintf(f, "%s],\n", d->n_runs ? "\n  " : "");
     fprintf(f, "  \"summary\": {\"total_ms\": %.3f, \"generation_wall_ms\": %.3f, \"prefill_tps\": %.3f, "
                "\"decode_tps\": %.3f, \"ms_per_token_p50\": %.5f, \"ms_per_token_p90\": %.5f, \"ms_per_token_p99\": %.5f, "
                "\"ttft_ms\": %.4f, \"bytes_per_token\": %.1f, \"allocations_per_token\": %.3f, \"peak_rss_bytes\": %llu, "
@@ -266,10 +291,11 @@ static void write_json(const profile_data *d, FILE *f) {
         json_str(f, r->name);
         fprintf(f, ", \"depth\": %d, \"parent\": %d, \"layer\": %d, \"calls\": %llu, \"incl_ms\": %.6f, \"self_ms\": %.6f, "
                    "\"min_ms\": %.6f, \"max_ms\": %.6f, \"flops\": %llu, \"bytes\": %llu, \"alloc_count\": %llu, "
-                   "\"alloc_bytes\": %llu}%s\n",
+                   "\"alloc_bytes\": %llu, \"tasks\": %llu}%s\n",
                 r->depth, r->parent, r->layer, (unsigned long long)r->calls, r->incl_ms, r->self_ms, r->min_ms, r->max_ms,
                 (unsigned long long)r->flops, (unsigned long long)r->bytes, (unsigned long long)r->alloc_count,
-                (unsigned long long)r->alloc_bytes, i + 1 < d->n_rows ? "," : "");
+                (unsigned long long)r->alloc_bytes, d->steps ? (unsigned long long)d->steps[i].tasks : 0ull,
+                i + 1 < d->n_rows ? "," : "");
     }
     fprintf(f, "  ],\n  \"kernels\": [");
     for (int k = 0; k < d->n_kernels; k++) {
@@ -337,12 +363,18 @@ static int write_file(const char *path, void (*fn)(profile_data *, FILE *), prof
 }
 
 static void md(profile_data *d, FILE *f) { write_markdown(d, f); }
+static void roof(profile_data *d, FILE *f) {
+    char title[160];
+    snprintf(title, sizeof title, "SmallMind roofline: %s, %d thread%s", d->info.arch, d->threads, d->threads > 1 ? "s" : "");
+    roofline_write_svg(f, d->roof, d->n_roof, &d->machine, title);
+}
 static void js(profile_data *d, FILE *f) { write_json(d, f); }
 static void sv(profile_data *d, FILE *f) { write_svg(d, f); }
 
 int profile_report_write(profile_data *d, sm_error *err) {
     derive(d);
     if (write_file(d->out_path, md, d, err)) return -1;
+    if (d->roofline_path[0] && write_file(d->roofline_path, roof, d, err)) return -1;
     if (d->json_path && write_file(d->json_path, js, d, err)) return -1;
     if (d->svg_path && write_file(d->svg_path, sv, d, err)) return -1;
     return 0;

@@ -19,6 +19,8 @@ struct sm_threadpool {
     worker *workers;
     sm_task_fn fn;
     void *ctx;
+    sm_task_hook hook;         /* read by the workers after they see the generation change */
+    void *hook_user;
     atomic_uint generation;    /* bumped for every task */
     atomic_int pending;        /* workers still running the task */
     atomic_int sleepers;
@@ -58,7 +60,10 @@ static void *worker_main(void *arg) {
         }
         if (atomic_load_explicit(&p->quit, memory_order_acquire)) return NULL;
         seen = g;
+        sm_task_hook hook = p->hook;
+        if (hook) hook(p->hook_user, w->index, 0);
         p->fn(p->ctx, w->index, p->n_threads);
+        if (hook) hook(p->hook_user, w->index, 1);
         atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
     }
 }
@@ -107,6 +112,11 @@ void sm_threadpool_free(sm_threadpool *p) {
 
 int sm_threadpool_size(const sm_threadpool *p) { return p->n_threads; }
 
+void sm_threadpool_set_hook(sm_threadpool *p, sm_task_hook hook, void *user) {
+    p->hook = hook;
+    p->hook_user = user;
+}
+
 void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx) {
     if (p->n_threads == 1) {
         fn(ctx, 0, 1);
@@ -122,6 +132,8 @@ void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx) {
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->mutex);
     }
+    if (p->hook) p->hook(p->hook_user, 0, 0);
     fn(ctx, 0, p->n_threads);
+    if (p->hook) p->hook(p->hook_user, 0, 1);
     while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) cpu_relax();
 }

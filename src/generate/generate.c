@@ -1,10 +1,15 @@
 /* generate.c - the generation loop: prompt in, tokens sampled and streamed
  * out as whole UTF-8 characters, with stop strings held back until they can
- * no longer match. After the prompt is evaluated nothing here allocates. */
+ * no longer match, until an end-of-generation token. The prompt is
+ * evaluated after what the session holds, or (reuse_prefix) only where it
+ * differs from it; with context_shift a full context is shifted instead of
+ * ending the generation. After the prompt is evaluated nothing here
+ * allocates. */
 #include "model/session.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "text/eog.h"
 #include "text/utf8.h"
 
 #include <string.h>
@@ -68,6 +73,31 @@ static size_t stream_piece(streamer *st, const char *piece, size_t len) {
     return st->held - partial_stop(st, s->gen.hold_buf, st->held);
 }
 
+/* A special token prints nothing, so a stop string it spells (a chat
+ * template's "<|im_end|>" as one token) is matched on its vocabulary text. */
+static int special_stop(const sm_session *s, const sm_generate_params *gp, sm_token tok) {
+    const sm_vocab *v = &s->model->vocab;
+    if (gp->n_stop == 0 || v->piece_len[tok] != 0 || !sm_vocab_is_special(v, tok)) return 0;
+    for (int i = 0; i < gp->n_stop; i++)
+        if (strlen(gp->stop[i]) == v->text_len[tok] && memcmp(gp->stop[i], v->block + v->text_off[tok],
+                                                                v->text_len[tok]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The context shift of context_shift: discards half of the tokens after
+ * the first n_keep (llama.cpp's rule). */
+static sm_status shift_half(sm_session *s, const sm_generate_params *gp, sm_generate_stats *stats, sm_error *err) {
+    int keep = gp->n_keep < s->n_past ? gp->n_keep : s->n_past;
+    int discard = (s->n_past - keep) / 2;
+    if (discard < 1)
+        return sm_fail(err, SM_ERR_CONTEXT_FULL, "the context (%d tokens) is full and the %d kept at its start "
+                       "leave nothing to shift out", s->n_ctx, keep);
+    sm_status st = sm_session_shift(s, keep, discard, err);
+    if (st == SM_OK) stats->n_discarded += discard;
+    return st;
+}
+
 static int deliver(streamer *st, sm_token tok, size_t n_out, sm_token_callback cb, void *user) {
     sm_session *s = st->s;
     int stop = cb ? cb(user, tok, s->gen.hold_buf, n_out) : 0;
@@ -83,24 +113,37 @@ static int step(sm_session *s, streamer *str, const sm_generate_params *gp, sm_t
     const sm_model *m = s->model;
     sm_prof *P = s->prof;
     sm_token tok;
+    if (gp->grammar && sm_grammar_matcher_is_complete(gp->grammar) && !sm_grammar_matcher_can_continue(gp->grammar)) {
+        stats->stopped_by = 5;   /* the output is complete: nothing may follow */
+        return 1;
+    }
     SM_PROF_BEGIN(P, SM_SC_SAMPLE, -1);
-    *st = sm_session_sample(s, &gp->sampler, &tok, err);
+    if (gp->grammar) *st = sm_session_sample_grammar(s, &gp->sampler, gp->grammar, gp->grammar_vocab, &tok, err);
+    else *st = sm_session_sample(s, &gp->sampler, &tok, err);
     SM_PROF_END(P, 4ull * m->hp.n_vocab, (uint64_t)m->hp.n_vocab * sizeof(float));
     if (*st) return 1;
-    if (tok == m->vocab.eos && !gp->ignore_eos) { stats->stopped_by = 1; return 1; }
+    if ((!gp->ignore_eos || gp->grammar) && sm_vocab_is_eog(&m->vocab, tok)) { stats->stopped_by = 1; return 1; }
     (*n_gen)++;
     SM_PROF_BEGIN(P, SM_SC_DECODE, -1);
     const char *piece;
     int pl = sm_vocab_piece(&m->vocab, tok, &piece);
     size_t n_out = stream_piece(str, piece, (size_t)pl);
+    if (!str->stop_matched && special_stop(s, gp, tok)) {
+        str->stop_matched = 1;
+        n_out = str->held;   /* what was held for a stop string is text after all */
+    }
     if (*n_gen == 1) stats->ttft_seconds = (double)(sm_now_ns() - t0) * 1e-9;
     int cb_stop = deliver(str, tok, n_out, cb, user);
     SM_PROF_END(P, 0, 0);
     if (cb_stop) { stats->stopped_by = 3; return 1; }
     if (str->stop_matched) { stats->stopped_by = 2; return 1; }
     if (gp->n_predict >= 0 && *n_gen >= gp->n_predict) { stats->stopped_by = 0; return 1; }
-    if (s->n_past >= s->n_ctx) { stats->stopped_by = 4; return 1; }
+    if (s->n_past >= s->n_ctx) {
+        if (!gp->context_shift) { stats->stopped_by = 4; return 1; }
+        if ((*st = shift_half(s, gp, stats, err))) return 1;
+    }
     *st = sm_session_eval(s, &tok, 1, err);
+    if (*st == SM_OK) stats->n_gen_kept++;
     return *st != SM_OK;
 }
 
@@ -127,15 +170,96 @@ sm_status sm_generate(sm_session *s, const char *prompt, const sm_generate_param
     if (stop_total > MAX_STOP_BYTES)
         return sm_fail(err, SM_ERR_INVALID_ARG, "stop strings are %zu bytes in all; at most %d are allowed",
                        stop_total, MAX_STOP_BYTES);
+    if (gp.n_keep < 0 || gp.n_keep >= s->n_ctx)
+        return sm_fail(err, SM_ERR_INVALID_ARG, "n_keep %d is out of range (0 to %d, below the context size)",
+                       gp.n_keep, s->n_ctx - 1);
     const sm_model *m = s->model;
     const char *text = prompt ? prompt : "";
     size_t tlen = strlen(text);
-    int add_bos = gp.add_bos < 0 ? (s->n_past == 0 && m->vocab.add_bos) : gp.add_bos;
+    /* a prompt from position 0 starts as the model's prompts start */
+    int add_bos = gp.add_bos < 0 ? ((s->n_past == 0 || gp.reuse_prefix) && m->vocab.add_bos) : gp.add_bos;
 
     sm_prof *P = s->prof;
     SM_PROF_BEGIN(P, SM_SC_GENERATE, -1);
     sm_status st = generate(s, text, tlen, add_bos, &gp, cb, user, stats, err);
     SM_PROF_END(P, 0, 0);
+    return st;
+}
+
+/* The prompt as tokens in a new buffer (*toks, NULL when empty). */
+static sm_status prompt_tokens(sm_session *s, const sm_generate_params *gp, const char *text, size_t tlen, int add_bos,
+                               sm_token **toks, size_t *n, sm_error *err) {
+    *toks = NULL;
+    *n = 0;
+    if (gp->prompt_tokens) {
+        /* the caller tokenized already: copy, so the checks below apply */
+        if (gp->n_prompt_tokens <= 0) return sm_fail(err, SM_ERR_INVALID_ARG, "the prompt has no tokens");
+        if (!(*toks = sm_alloc((size_t)gp->n_prompt_tokens * sizeof **toks)))
+            return sm_fail(err, SM_ERR_NOMEM, "out of memory");
+        memcpy(*toks, gp->prompt_tokens, (size_t)gp->n_prompt_tokens * sizeof **toks);
+        *n = (size_t)gp->n_prompt_tokens;
+        return SM_OK;
+    }
+    unsigned flags = (add_bos ? SM_TOKENIZE_ADD_BOS : 0) | (gp->parse_special ? SM_TOKENIZE_PARSE_SPECIAL : 0);
+    size_t need = 0;
+    sm_status st = sm_tokenize_ex(s->model, text, tlen, flags, NULL, 0, &need, err);
+    if (st != SM_OK && st != SM_ERR_BUFFER_TOO_SMALL) return st;
+    if (need == 0) return SM_OK;
+    /* a prompt that cannot fit is refused before it is tokenized */
+    if (need > (size_t)s->n_ctx && !gp->context_shift)
+        return sm_fail(err, SM_ERR_CONTEXT_FULL, "the prompt is %zu tokens but the context has room for %d; raise -c",
+                       need, s->n_ctx - (gp->reuse_prefix ? 0 : s->n_past));
+    if (!(*toks = sm_alloc(need * sizeof **toks))) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
+    st = sm_tokenize_ex(s->model, text, tlen, flags, *toks, need, n, err);
+    return st;
+}
+
+/* Brings the session to the prompt: keeps what it can (everything, or with
+ * reuse_prefix the common prefix), evaluates the rest, shifting the context
+ * when it is full and context_shift allows; at least one token is evaluated
+ * unless the logits are already those after the last token. */
+static sm_status feed_prompt(sm_session *s, const sm_generate_params *gp, const sm_token *toks, size_t n,
+                             sm_generate_stats *stats, sm_error *err) {
+    size_t keep = (size_t)s->n_past;
+    if (gp->reuse_prefix) {
+        if (n == 0) return sm_fail(err, SM_ERR_INVALID_ARG, "the prompt is empty and no start token is added");
+        keep = sm_session_reuse_plan(s, toks, n);
+        toks += keep;
+        n -= keep;
+    } else if (n == 0 && s->n_past == 0) {
+        return sm_fail(err, SM_ERR_INVALID_ARG, "the prompt is empty and no start token is added");
+    }
+    sm_token last;
+    if (n == 0 && !s->logits_valid) {
+        /* continuing a session whose logits are stale: evaluate its last token again */
+        keep = (size_t)s->n_past - 1;
+        last = s->history[keep];
+        toks = &last;
+        n = 1;
+    }
+    if (!gp->context_shift && n > (size_t)s->n_ctx - keep)
+        return sm_fail(err, SM_ERR_CONTEXT_FULL,
+                       "the prompt is %zu tokens but the context has room for %zu; raise -c", n,
+                       (size_t)s->n_ctx - keep);
+    int n_vocab = s->model->hp.n_vocab;
+    for (size_t i = 0; i < n; i++)   /* checked before the session is changed */
+        if (toks[i] < 0 || toks[i] >= n_vocab)
+            return sm_fail(err, SM_ERR_TOKEN_RANGE, "token id %d at index %zu is outside the vocabulary (0 to %d)",
+                           toks[i], i, n_vocab - 1);
+    sm_status st = sm_session_truncate(s, (int)keep, err);
+    stats->n_reused = (int)keep;
+    while (st == SM_OK && n > 0) {
+        size_t room = (size_t)(s->n_ctx - s->n_past);
+        if (room == 0) {
+            if ((st = shift_half(s, gp, stats, err))) break;
+            continue;
+        }
+        size_t b = n < room ? n : room;
+        st = sm_session_eval(s, toks, b, err);
+        if (st == SM_OK) stats->n_prompt += (int)b;
+        toks += b;
+        n -= b;
+    }
     return st;
 }
 
@@ -145,43 +269,27 @@ static sm_status generate(sm_session *s, const char *text, size_t tlen, int add_
     sm_generate_params gp = *gpp;
     sm_prof *P = s->prof;
     uint64_t t0 = sm_now_ns();
-    size_t need = 0;
-    SM_PROF_BEGIN(P, SM_SC_ENCODE, -1);
-    sm_status st = SM_OK;
+    int was_empty = s->n_past == 0;
     sm_token *toks = NULL;
-    if (gp.prompt_tokens) {
-        /* the caller tokenized already: copy, so the checks below apply */
-        need = (size_t)gp.n_prompt_tokens;
-        if (gp.n_prompt_tokens <= 0) st = sm_fail(err, SM_ERR_INVALID_ARG, "the prompt has no tokens");
-        else if (need > (size_t)(s->n_ctx - s->n_past))
-            st = sm_fail(err, SM_ERR_CONTEXT_FULL, "the prompt is %zu tokens but the context has room for %d; raise -c",
-                         need, s->n_ctx - s->n_past);
-        else if (!(toks = sm_alloc(need * sizeof *toks))) st = sm_fail(err, SM_ERR_NOMEM, "out of memory");
-        else memcpy(toks, gp.prompt_tokens, need * sizeof *toks);
-    } else if ((st = sm_tokenize(m, text, tlen, add_bos, NULL, 0, &need, err)) == SM_ERR_BUFFER_TOO_SMALL || st == SM_OK) {
-        if (need == 0) st = sm_fail(err, SM_ERR_INVALID_ARG, "the prompt is empty and no start token is added");
-        else if (need > (size_t)(s->n_ctx - s->n_past))
-            st = sm_fail(err, SM_ERR_CONTEXT_FULL, "the prompt is %zu tokens but the context has room for %d; raise -c",
-                         need, s->n_ctx - s->n_past);
-        else if (!(toks = sm_alloc(need * sizeof *toks))) st = sm_fail(err, SM_ERR_NOMEM, "out of memory");
-        else st = sm_tokenize(m, text, tlen, add_bos, toks, need, &need, err);
-    }
+    size_t n_toks = 0;
+    SM_PROF_BEGIN(P, SM_SC_ENCODE, -1);
+    sm_status st = prompt_tokens(s, &gp, text, tlen, add_bos, &toks, &n_toks, err);
     SM_PROF_END(P, 0, 0);
     if (!st) {
         SM_PROF_BEGIN(P, SM_SC_PREFILL, -1);
-        st = sm_session_eval(s, toks, need, err);
+        st = feed_prompt(s, &gp, toks, n_toks, stats, err);
         SM_PROF_END(P, 0, 0);
     }
     sm_free(toks);
     if (st) return st;
     uint64_t t1 = sm_now_ns();
-    stats->n_prompt = (int)need;
     stats->prompt_seconds = (double)(t1 - t0) * 1e-9;
 
     streamer str = {0};
     str.s = s;
     str.gp = &gp;
-    str.strip_space = tlen == 0 && !gp.prompt_tokens && m->vocab.add_space_prefix;
+    /* generating from the start token alone: the first piece's dummy-prefix space is not text */
+    str.strip_space = was_empty && tlen == 0 && !gp.prompt_tokens && m->vocab.add_space_prefix;
     int n_gen = 0, stopped = 0;
     st = SM_OK;
     while (!stopped && !(gp.n_predict >= 0 && n_gen >= gp.n_predict)) {

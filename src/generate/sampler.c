@@ -66,13 +66,20 @@ static void select_top(sm_candidate *c, int n, int k) {
 }
 
 sm_status sm_session_sample(sm_session *s, const sm_sampler_params *sp_in, sm_token *out, sm_error *err) {
+    return sm_session_sample_masked(s, sp_in, NULL, out, err);
+}
+
+sm_status sm_session_sample_masked(sm_session *s, const sm_sampler_params *sp_in, const uint8_t *allowed,
+                                   sm_token *out, sm_error *err) {
     if (!s || !out) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_session_sample: session and out are required");
     if (s->n_past == 0) return sm_fail(err, SM_ERR_INVALID_ARG, "nothing has been evaluated yet: no logits to sample");
+    if (!s->logits_valid)
+        return sm_fail(err, SM_ERR_INVALID_ARG,
+                       "the session was truncated or shifted since its last evaluation: evaluate a token first");
     sm_sampler_params sp = sp_in ? *sp_in : sm_sampler_default_params();
-    if (!(sp.temperature >= 0.0f) || !(sp.top_p >= 0.0f && sp.top_p <= 1.0f) ||
-        !(sp.min_p >= 0.0f && sp.min_p <= 1.0f) || !(sp.repeat_penalty > 0.0f) || sp.top_k < 0 ||
-        sp.repeat_last_n < -1 || !isfinite(sp.temperature) || !isfinite(sp.repeat_penalty))
-        return sm_fail(err, SM_ERR_INVALID_ARG, "sampler parameters out of range");
+    if (!sm_sampler_params_ok(&sp)) return sm_fail(err, SM_ERR_INVALID_ARG, "sampler parameters out of range");
+    s->sampler = sp;
+    s->has_sampler = 1;
     int n = s->model->hp.n_vocab;
     const float *logits = s->logits;
     for (int i = 0; i < n; i++) s->gen.cand[i] = (sm_candidate){logits[i], i};
@@ -88,6 +95,14 @@ sm_status sm_session_sample(sm_session *s, const sm_sampler_params *sp_in, sm_to
             *l = *l > 0.0f ? *l / sp.repeat_penalty : *l * sp.repeat_penalty;
         }
         for (int i = 0; i < last; i++) s->gen.penalized[h[i]] = 0;
+    }
+    if (allowed) {
+        /* only the allowed tokens stay candidates */
+        int k = 0;
+        for (int i = 0; i < n; i++)
+            if (allowed[s->gen.cand[i].id]) s->gen.cand[k++] = s->gen.cand[i];
+        if (k == 0) return sm_fail(err, SM_ERR_INVALID_ARG, "no token is allowed here");
+        n = k;
     }
     return sm_sample_candidates(s->gen.cand, n, &sp, &s->rng, out);
 }

@@ -6,6 +6,7 @@
 #include "dispatch.h"
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "probe.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -109,8 +110,7 @@ static float read_scalar(const float *p, size_t n) {
     return acc[0];
 }
 
-double sm_measure_peak_gflops(void) {
-    long iters = 20000000;
+double sm_probe_fma_gflops(long iters) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return fma_avx512(iters);
@@ -118,6 +118,8 @@ double sm_measure_peak_gflops(void) {
 #endif
     return fma_scalar(iters / 4);
 }
+
+double sm_measure_peak_gflops(void) { return sm_probe_fma_gflops(20000000); }
 
 double sm_measure_read_gbps(size_t bytes) {
     size_t n = bytes / sizeof(float);

@@ -89,7 +89,9 @@ static void attention_batch(sm_session *s, const float *q, float *out, const flo
     attention_task t = {s, q, k_layer, v_layer, out, pos0, n, window};
     sm_threadpool_run(s->pool, attention_task_fn, &t);
     uint64_t pairs = (uint64_t)n * pos0 + (uint64_t)n * (n + 1) / 2;  /* (token, position) pairs */
-    SM_PROF_END(s->prof, 4 * pairs * hp->head_dim * hp->n_heads, 2 * pairs * hp->n_kv_heads * hp->head_dim * sizeof(float));
+    /* each K and V row is read once per block of ATT_QB queries */
+    SM_PROF_END(s->prof, 4 * pairs * hp->head_dim * hp->n_heads,
+                2 * pairs * hp->n_kv_heads * hp->head_dim * sizeof(float) / ATT_QB);
 }
 
 /* One token at position pos: every head's scores over positions 0..pos,

@@ -144,6 +144,7 @@ static sm_status load_buffers(const void *data, size_t size, const void *tok, si
         sm_model_free(m);
         return st;
     }
+    sm_model_compute_id(m, data, size, tok, tok_size);
     *out = m;
     return SM_OK;
 }

@@ -2,6 +2,7 @@
  * into an sm_model of the llama architecture: the header gives the
  * hyperparameters, the weight arrays become matrix views. */
 #include "model.h"
+#include "text/eog.h"
 #include "core/alloc.h"
 #include "core/error.h"
 #include "io/llama2c.h"
@@ -34,6 +35,7 @@ sm_status sm_model_load_llama2c(sm_model *m, const void *data, size_t size, cons
     /* llama2.c's convention: 0 = <unk>, 1 = BOS, 2 = EOS. */
     m->vocab.bos = c.vocab_size > 1 ? 1 : -1;
     m->vocab.eos = c.vocab_size > 2 ? 2 : -1;
+    sm_vocab_mark_eog(&m->vocab, NULL);
     strcpy(m->arch, "llama");
     strcpy(m->format, "llama2.c");
     m->hp.arch = SM_ARCH_LLAMA;

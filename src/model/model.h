@@ -56,6 +56,7 @@ struct sm_model {
     char unsupported[512];   /* loaded for inspection only: why it cannot run, or "" */
     uint64_t n_params, weights_bytes;
     uint64_t load_ns;    /* how long sm_model_load took */
+    uint64_t id;         /* the file's identity (identity.c), for saved sessions */
     void *x16_mem;       /* every matrix's interleaved copy, one block */
     uint64_t x16_bytes;
 };
@@ -76,6 +77,9 @@ sm_status sm_model_load_buffers(const void *data, size_t size, const void *tok, 
 sm_status sm_model_load_gguf_vocab(sm_model *m, sm_error *err);
 sm_status sm_model_load_llama2c(sm_model *m, const void *data, size_t size, const void *tok, size_t tok_size,
                                 sm_error *err);
+
+/* Sets m->id from the file's bytes (and the llama2.c tokenizer's). */
+void sm_model_compute_id(sm_model *m, const void *data, size_t size, const void *tok, size_t tok_size);
 
 /* Adds the interleaved copies (sm_matrix.x16) when this CPU's best kernel
  * level reads them; without memory for them the model works as it is. */

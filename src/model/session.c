@@ -73,6 +73,7 @@ static void layout(sm_session *s, sm_arena *a) {
     sm_gen_scratch *g = &s->gen;
     g->cand = sm_arena_take(a, hp->n_vocab, sizeof(sm_candidate));
     g->penalized = sm_arena_take(a, hp->n_vocab, 1);
+    g->allowed = sm_arena_take(a, hp->n_vocab, 1);
     g->text_cap = 3 * ((size_t)s->model->vocab.max_piece_len + 8) + 16;
     g->text_buf = sm_arena_take(a, g->text_cap, 1);
     g->hold_cap = HOLD_BYTES + g->text_cap;
@@ -95,18 +96,34 @@ static void rope_table(float *cos_t, float *sin_t, int n_ctx, int rot, double ba
     }
 }
 
-/* The model's tables: frequency factors from rope_freqs (Llama 3), else
- * the long or short factors by the context asked for (llama.cpp's rule);
- * the sliding-window layers' own table where the architecture has one. */
-static void rope_tables(sm_session *s) {
+/* The model's RoPE: frequency factors from rope_freqs (Llama 3), else the
+ * long or short factors by the context asked for (llama.cpp's rule); the
+ * sliding-window layers' own base, unscaled, where the architecture has one. */
+void sm_session_rope(const sm_session *s, int local, double *base, double *scale, const float **ff) {
     const sm_model *m = s->model;
     const sm_hparams *hp = &m->hp;
+    if (local && sm_arch_get(hp->arch)->local_rope) {
+        *base = hp->rope_base_local;
+        *scale = 1.0;
+        *ff = NULL;
+    } else {
+        *base = hp->rope_base;
+        *scale = hp->rope_freq_scale;
+        *ff = m->rope_freqs ? m->rope_freqs : s->n_ctx > hp->n_ctx_orig ? m->rope_long : m->rope_short;
+    }
+}
+
+static void rope_tables(sm_session *s) {
+    const sm_hparams *hp = &s->model->hp;
     if (sm_arch_get(hp->arch)->pos == SM_POS_LEARNED || hp->rope_dim == 0) return;
-    const float *ff = m->rope_freqs ? m->rope_freqs : s->n_ctx > hp->n_ctx_orig ? m->rope_long : m->rope_short;
-    rope_table(s->rope_cos, s->rope_sin, s->n_ctx, hp->rope_dim, hp->rope_base, hp->rope_freq_scale, ff,
-               hp->rope_attn_factor);
-    if (s->rope_cos_local != s->rope_cos)
-        rope_table(s->rope_cos_local, s->rope_sin_local, s->n_ctx, hp->rope_dim, hp->rope_base_local, 1.0, NULL, 1.0);
+    double base, scale;
+    const float *ff;
+    sm_session_rope(s, 0, &base, &scale, &ff);
+    rope_table(s->rope_cos, s->rope_sin, s->n_ctx, hp->rope_dim, base, scale, ff, hp->rope_attn_factor);
+    if (s->rope_cos_local != s->rope_cos) {
+        sm_session_rope(s, 1, &base, &scale, &ff);
+        rope_table(s->rope_cos_local, s->rope_sin_local, s->n_ctx, hp->rope_dim, base, scale, ff, 1.0);
+    }
 }
 
 static uint64_t splitmix64(uint64_t *x) {
@@ -188,6 +205,7 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
         }
         sm_prof_add(s->prof, SM_SC_LOAD, model->load_ns);
         s->prof_store = s->prof;
+        sm_threadpool_set_hook(s->pool, sm_prof_task_hook, s->prof);   /* pool hand-offs and task spans */
     }
     uint64_t seed = p.seed;
     s->rng = splitmix64(&seed);
@@ -198,20 +216,37 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
 
 void sm_session_free(sm_session *s) {
     if (!s) return;
+    sm_free(s->app);
     sm_prof_free(s->prof_store);
     sm_threadpool_free(s->pool);
     sm_free(s->block);
     sm_free(s);
 }
 
-void sm_session_reset(sm_session *s) { s->n_past = 0; }
+void sm_session_reset(sm_session *s) {
+    s->n_past = 0;
+    s->logits_valid = 0;
+}
 
 sm_status sm_session_truncate(sm_session *s, int n, sm_error *err) {
     if (!s || n < 0 || n > s->n_past)
         return sm_fail(err, SM_ERR_INVALID_ARG, "cannot keep %d tokens of a session that holds %d", n,
                        s ? s->n_past : 0);
+    if (n != s->n_past) s->logits_valid = 0;
     s->n_past = n;
     return SM_OK;
+}
+
+int sm_sampler_params_ok(const sm_sampler_params *sp) {
+    return sp->temperature >= 0.0f && sp->top_p >= 0.0f && sp->top_p <= 1.0f && sp->min_p >= 0.0f &&
+           sp->min_p <= 1.0f && sp->repeat_penalty > 0.0f && sp->top_k >= 0 && sp->repeat_last_n >= -1 &&
+           isfinite(sp->temperature) && isfinite(sp->repeat_penalty);
+}
+
+size_t sm_session_common_prefix(const sm_session *s, const sm_token *tokens, size_t n) {
+    size_t lim = n < (size_t)s->n_past ? n : (size_t)s->n_past, i = 0;
+    while (i < lim && s->history[i] == tokens[i]) i++;
+    return i;
 }
 
 const sm_token *sm_session_tokens(const sm_session *s) { return s->history; }
@@ -245,6 +280,7 @@ static sm_status eval(sm_session *s, const sm_token *tokens, size_t n, float *al
         sm_forward(s, tokens + i, b, i + (size_t)b == n, out);
         for (int j = 0; j < b; j++) s->history[s->n_past++] = tokens[i + j];
     }
+    s->logits_valid = 1;
     if (outer) sm_prof_end(s->prof, 0, 0);
     return SM_OK;
 }

@@ -25,6 +25,7 @@ typedef struct sm_candidate {
 typedef struct sm_gen_scratch {
     sm_candidate *cand;          /* n_vocab */
     uint8_t *penalized;          /* n_vocab, all zero between calls */
+    uint8_t *allowed;            /* n_vocab: the tokens a grammar allows next */
     char *text_buf;              /* a token's text after UTF-8 completion */
     size_t text_cap;
     char *hold_buf;              /* text held back for stop strings */
@@ -73,6 +74,13 @@ struct sm_session {
     float adapter_scales[SM_MAX_ADAPTERS];
     int lora_rank_cap;           /* the largest rank lora_ax has room for */
     float *lora_ax;              /* [batch][lora_rank_cap] A x of one adapter */
+    /* logits holds the logits after history[n_past - 1] (an evaluation set
+     * it; truncating, resetting or shifting the session clears it) */
+    int logits_valid;
+    sm_sampler_params sampler;   /* the settings of the last sm_session_sample ... */
+    int has_sampler;             /* ... if there was one (saved with the session) */
+    void *app;                   /* the application data of the last session file loaded */
+    size_t app_len;
 };
 
 /* Runs n <= batch_cap tokens at positions n_past.. through the model
@@ -80,5 +88,28 @@ struct sm_session {
  * given (the last also into s->logits), else of the last one into
  * s->logits when want_logits (prompt batches before the last need none). */
 void sm_forward(sm_session *s, const sm_token *tokens, int n, int want_logits, float *all_logits);
+
+/* How many of tokens[0..n) the session already holds at the same positions
+ * (the longest common prefix with its history). */
+size_t sm_session_common_prefix(const sm_session *s, const sm_token *tokens, size_t n);
+
+/* The RoPE of the global (local 0) or sliding-window (local 1) layers:
+ * pair i at position p turns by p * scale * base^(-2i/rope_dim) / ff[i]
+ * (ff NULL: no frequency factors); the tables also carry the attention
+ * factor. */
+void sm_session_rope(const sm_session *s, int local, double *base, double *scale, const float **ff);
+
+/* How many of tokens[0..n) a session asked to hold them keeps (the rest is
+ * evaluated): their common prefix with its history, less one when all n
+ * are held but the logits are not those after the last (n when they are). */
+size_t sm_session_reuse_plan(const sm_session *s, const sm_token *tokens, size_t n);
+
+/* Loads a saved session from memory (session_file.c; the fuzz target's
+ * entry): the whole buffer is checked before the session changes. */
+sm_status sm_session_load_buffer(sm_session *s, const void *data, size_t size, sm_error *err);
+
+/* Whether sampler parameters are in range (the sampler's rule, here so that
+ * a saved session's settings are checked by the same rule when loaded). */
+int sm_sampler_params_ok(const sm_sampler_params *sp);
 
 #endif

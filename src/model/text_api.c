@@ -1,6 +1,8 @@
-/* text_api.c - the public tokenizer calls on a loaded model. */
+/* text_api.c - the public tokenizer calls on a loaded model, and its
+ * end-of-generation tokens. */
 #include "model.h"
 #include "core/error.h"
+#include "text/eog.h"
 
 #include <string.h>
 
@@ -49,4 +51,16 @@ sm_status sm_detokenize(const sm_model *m, const sm_token *tokens, size_t n, cha
         return sm_fail(err, SM_ERR_BUFFER_TOO_SMALL, "text needs %zu bytes, buffer holds %zu", w + 1, capacity);
     buf[w] = '\0';
     return SM_OK;
+}
+
+int sm_token_is_eog(const sm_model *m, sm_token token) { return m && sm_vocab_is_eog(&m->vocab, token); }
+
+int sm_model_eog_tokens(const sm_model *m, sm_token *out, int cap) {
+    int n = 0;
+    for (int i = 0; m && i < m->vocab.n; i++)
+        if (sm_vocab_is_eog(&m->vocab, i)) {
+            if (out && n < cap) out[n] = i;
+            n++;
+        }
+    return n;
 }

@@ -5,6 +5,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 #include "text/bpe.h"
+#include "text/eog.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -92,6 +93,18 @@ sm_status sm_model_load_gguf_vocab(sm_model *m, sm_error *err) {
     if (sm_gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &m->vocab.add_space_prefix) < 0)
         return sm_fail(err, SM_ERR_FORMAT, "metadata 'tokenizer.ggml.add_space_prefix' is not a bool");
     if (m->vocab.bos < 0) m->vocab.add_bos = 0;
+    /* end-of-generation tokens: ids the file names (one out of range is
+     * ignored, as llama.cpp does), the rest found by their text */
+    const char *eog_keys[] = {"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id",
+                              "tokenizer.ggml.fim_pad_token_id", "tokenizer.ggml.fim_rep_token_id",
+                              "tokenizer.ggml.fim_sep_token_id"};
+    sm_eog_ids ids = {-1, -1, -1, -1, -1};
+    int32_t *eog_dst[] = {&ids.eot, &ids.eom, &ids.fim_pad, &ids.fim_rep, &ids.fim_sep};
+    for (int k = 0; k < 5; k++) {
+        int64_t v;
+        if (sm_gguf_get_int(g, eog_keys[k], &v) > 0 && v >= 0 && v < n) *eog_dst[k] = (int32_t)v;
+    }
+    sm_vocab_mark_eog(&m->vocab, &ids);
     sm_gguf_str name = {NULL, 0}, pre = {NULL, 0};
     sm_gguf_get_str(g, "general.name", &name);
     sm_gguf_get_str(g, "tokenizer.ggml.pre", &pre);

@@ -40,7 +40,6 @@ static void init_root(sm_prof *p) {
     p->depth = 1;
     p->stack[0] = 0;
     p->start[0] = ticks(p);
-    p->just_ended = 0;
     sm_alloc_counters(&p->alloc_count_mark, &p->alloc_bytes_mark);
     p->overflow = 0;
 }
@@ -63,6 +62,7 @@ sm_prof *sm_prof_new(int cap, const char *const *names, int n_names) {
 
 void sm_prof_free(sm_prof *p) {
     if (!p) return;
+    sm_trace_free(p->trace);
     sm_free(p->nodes);
     sm_free(p);
 }
@@ -100,7 +100,6 @@ int sm_prof_child(sm_prof *p, int parent, int id, int layer) {
 }
 
 void sm_prof_add(sm_prof *p, int id, uint64_t ns) {
-    p->just_ended = 0;
     int parent = p->stack[p->depth - 1];
     int c = child_node(p, parent, id, p->nodes[parent].layer);
     if (c < 0) { p->overflow = 1; return; }
@@ -111,4 +110,35 @@ void sm_prof_add(sm_prof *p, int id, uint64_t ns) {
     if (t < n->min_ns) n->min_ns = t;
     if (t > n->max_ns) n->max_ns = t;
     p->nodes[parent].child_ns += t;
+}
+
+void sm_prof_task_hook(void *user, int ith, int end) {
+    sm_prof *p = user;
+    if (ith == 0 && !end) p->nodes[p->stack[p->depth - 1]].tasks++;
+    sm_trace *t = p->trace;
+    if (!t || ith >= t->n_threads) return;
+    sm_trace_thread *th = &t->threads[ith];
+    uint64_t now = sm_prof_ticks(p);
+    if (!end) {
+        th->open = now;
+        return;
+    }
+    const sm_prof_node *n = &p->nodes[p->stack[p->depth - 1]];
+    sm_trace_push(t, ith, th->open, now, n->id, n->layer, SM_TRACE_TASK, 0);
+}
+
+int sm_prof_trace_start(sm_prof *p, int n_threads, size_t cap) {
+    sm_prof_trace_stop(p);
+    sm_trace *t = sm_trace_new(n_threads, cap, 0);
+    if (!t) return -1;
+    t->start_ns = sm_now_ns();
+    t->start_ticks = ticks(p);
+    t->alloc_start = sm_alloc_bytes_tls;
+    p->trace = t;
+    return 0;
+}
+
+void sm_prof_trace_stop(sm_prof *p) {
+    sm_trace_free(p->trace);
+    p->trace = NULL;
 }

@@ -1,16 +1,20 @@
 /* prof.h - the profiler's scope tree. A session with profiling enabled
  * owns one sm_prof; every step of the forward pass and of generation opens
- * and closes a scope (the ids and names are the caller's: model/steps.h). Each node of the tree is one (scope, layer) under one
- * parent and accumulates calls, inclusive time, time spent in children,
- * min/max, the work done (FLOPs, bytes of weights read) and the
- * allocations made while it was the innermost scope. Nodes live in a block
- * allocated up front: profiling allocates nothing while it runs. */
+ * and closes a scope (the ids and names are the caller's: model/steps.h).
+ * Each node of the tree is one (scope, layer) under one parent and
+ * accumulates calls, inclusive time, time spent in children, min/max, the
+ * work done (FLOPs, bytes of weights read), the allocations made while it
+ * was the innermost scope and the tasks it handed to the thread pool. Nodes
+ * live in a block allocated up front: profiling allocates nothing while it
+ * runs. When a trace is attached (trace.h), every closed scope and every
+ * thread's share of a pool task is also recorded on a timeline. */
 #ifndef SM_PROF_PROF_H
 #define SM_PROF_PROF_H
 
 #include <stdint.h>
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "trace.h"
 #if defined(__x86_64__)
 #include <x86intrin.h>
 #endif
@@ -25,6 +29,7 @@ typedef struct sm_prof_node {
     uint64_t calls, incl_ns, child_ns, min_ns, max_ns;   /* in ticks */
     uint64_t flops, bytes;
     uint64_t alloc_count, alloc_bytes;   /* charged while innermost */
+    uint64_t tasks;              /* hand-offs to the thread pool while innermost */
 } sm_prof_node;
 
 #define SM_PROF_MAX_DEPTH 32
@@ -40,9 +45,8 @@ typedef struct sm_prof {
     uint64_t alloc_count_mark, alloc_bytes_mark;   /* allocator counters when last charged */
     int overflow;                                  /* nodes or depth ran out */
     double ns_per_tick;                            /* the clock below, calibrated */
-    uint64_t last_end;                             /* when the last scope closed ... */
-    int just_ended;                                /* ... if nothing happened since */
     int use_tsc;
+    sm_trace *trace;                               /* the timeline being recorded, or NULL */
 } sm_prof;
 
 /* cap nodes; names[id] names scope id (its caller's list, which must
@@ -97,10 +101,9 @@ static inline void sm_prof_begin(sm_prof *p, int id, int layer) {
         p->nodes[parent].cursor = p->nodes[c].next_sibling >= 0 ? p->nodes[c].next_sibling : p->nodes[parent].first_child;
     }
     p->stack[p->depth] = c;
-    /* opening right after a sibling closed: its end is this start (one
-     * clock read per scope instead of two) */
-    p->start[p->depth] = p->just_ended ? p->last_end : sm_prof_ticks(p);
-    p->just_ended = 0;
+    /* its own clock read: work between two steps that no scope covers stays
+     * the parent's own time instead of being charged to the next step */
+    p->start[p->depth] = sm_prof_ticks(p);
     if (p->depth < SM_PROF_MAX_DEPTH) p->depth++;
 }
 
@@ -109,8 +112,6 @@ static inline void sm_prof_end(sm_prof *p, uint64_t flops, uint64_t bytes) {
     if (p->depth <= 1) return;
     uint64_t now = sm_prof_ticks(p);
     sm_prof_charge_allocs(p);
-    p->last_end = now;
-    p->just_ended = 1;
     p->depth--;
     int c = p->stack[p->depth];
     if (c == p->stack[p->depth - 1]) return;  /* a scope that overflowed into its parent */
@@ -123,10 +124,35 @@ static inline void sm_prof_end(sm_prof *p, uint64_t flops, uint64_t bytes) {
     n->flops += flops;
     n->bytes += bytes;
     p->nodes[n->parent].child_ns += t;
+    /* charge_allocs above left the allocator's byte count in the mark */
+    if (p->trace) sm_trace_push(p->trace, 0, p->start[p->depth], now, n->id, n->layer, SM_TRACE_STEP, p->alloc_bytes_mark);
 }
 /* Adds a finished measurement (e.g. model load, timed before the session
  * existed) as a child of the current scope. */
 void sm_prof_add(sm_prof *p, int id, uint64_t ns);
+
+/* The thread pool's task hook (core/threadpool.h) with the profiler as
+ * user: counts the hand-offs of the innermost scope and, while a trace is
+ * recorded, each thread's share of the task as a span named after that
+ * scope. Workers only read the profiler (its scope stack does not change
+ * while the task runs) and write their own ring. */
+void sm_prof_task_hook(void *user, int ith, int end);
+
+/* Starts recording a timeline of n_threads threads (the profiled one and
+ * the pool's workers) in rings of cap events; a trace being recorded is
+ * dropped first. -1 when out of memory. */
+int sm_prof_trace_start(sm_prof *p, int n_threads, size_t cap);
+void sm_prof_trace_stop(sm_prof *p);
+/* A counter value (SM_TRACE_TOKENS_PER_S, ...) on the timeline, now. */
+static inline void sm_prof_counter(sm_prof *p, int counter, double value) {
+    if (!p->trace) return;
+    sm_trace_event *e = sm_trace_slot(&p->trace->threads[0], p->trace->cap);
+    e->t0 = e->t1 = sm_prof_ticks(p);
+    e->u.value = value;
+    e->id = (int16_t)counter;
+    e->layer = -1;
+    e->kind = SM_TRACE_COUNTER;
+}
 
 /* Instrumentation points: a NULL profiler costs one branch. */
 #define SM_PROF_BEGIN(prof, id, layer) do { if (prof) sm_prof_begin((prof), (id), (layer)); } while (0)

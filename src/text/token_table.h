@@ -21,8 +21,9 @@ enum sm_token_type {
 
 /* Token attributes GGUF does not store (llama.cpp sets them per model; see
  * sm_vocab_set_strip_rules in vocab.h): a special token found in the text
- * swallows the white space on its left / right. */
-enum { SM_TOKEN_LSTRIP = 1, SM_TOKEN_RSTRIP = 2 };
+ * swallows the white space on its left / right. SM_TOKEN_EOG: the token ends
+ * generation (sm_vocab_mark_eog in eog.h). */
+enum { SM_TOKEN_LSTRIP = 1, SM_TOKEN_RSTRIP = 2, SM_TOKEN_EOG = 4 };
 
 typedef struct sm_vocab_entry {
     const char *text;
@@ -48,7 +49,7 @@ typedef struct sm_vocab {
     uint32_t *text_off, *text_len, *piece_off, *piece_len;
     float *score;
     uint8_t *type;
-    uint8_t *attr;          /* SM_TOKEN_LSTRIP | SM_TOKEN_RSTRIP */
+    uint8_t *attr;          /* SM_TOKEN_LSTRIP | SM_TOKEN_RSTRIP | SM_TOKEN_EOG */
     int32_t *slots;         /* open-addressing hash of text -> id */
     uint32_t slot_mask;
     int32_t byte_id[256];   /* -1 where the vocabulary has no byte token */

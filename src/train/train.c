@@ -11,6 +11,8 @@
  * writes, it is written to a temporary file, synced and renamed, so a
  * process killed at any moment leaves the previous checkpoint whole. */
 #include "trainer.h"
+#include "train_profile.h"
+#include "model/steps.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -506,8 +508,30 @@ static sm_status check_examples(const sm_train_examples *e, int n_vocab, int T, 
                    T + 1);
 }
 
+/* sm_train, and with tp the profiled training of train_profile.c. */
+static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
+                           void (*progress)(void *, const sm_train_progress *), void *user, sm_error *err);
+
 sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const sm_train_progress *), void *user,
                    sm_error *err) {
+    return train_run(params, NULL, progress, user, err);
+}
+
+sm_status sm_train_profiled(const sm_train_params *params, const sm_train_profile_params *pp,
+                            void (*progress)(void *, const sm_train_progress *), void *user, sm_train_profile **out,
+                            sm_error *err) {
+    if (!out) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_train_profiled: out is NULL");
+    *out = NULL;
+    sm_train_profile *tp = sm_train_profile_new(pp, err);
+    if (!tp) return err ? err->status : SM_ERR_NOMEM;
+    sm_status st = train_run(params, tp, progress, user, err);
+    if (st != SM_OK) sm_train_profile_free(tp);
+    else *out = tp;
+    return st;
+}
+
+static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
+                           void (*progress)(void *, const sm_train_progress *), void *user, sm_error *err) {
     run r;
     memset(&r, 0, sizeof r);
     r.p = params ? *params : sm_train_default_params();
@@ -691,33 +715,53 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
     }
     uint64_t t_start = sm_now_ns();
     float val_loss = -1;
-    for (int step = (int)r.t->step; step < p->steps; step++) {
+    int first = (int)r.t->step;
+    if (tp && (st = sm_train_profile_begin(tp, r.t, err))) goto done;
+    for (int step = first; step < p->steps; step++) {
+        sm_prof *P = tp ? sm_train_profile_step_start(tp, r.t, step - first, p->steps - first) : NULL;
         uint64_t t0 = sm_now_ns();
+        SM_PROF_BEGIN(P, SM_SC_TRAIN_STEP, -1);
         r.comm_seconds = 0;
         double loss = 0;
         for (int a = 0; a < p->accum; a++) {
             const float *weights;
             float denom;
+            SM_PROF_BEGIN(P, SM_SC_BATCH, -1);
             next_batch(&r, r.train, r.n_train, r.use_examples ? &r.ex : NULL, &r.data_pos, x, y, wt, &weights, &denom);
+            SM_PROF_END(P, 0, 8 * N);
             loss += run_share(&r, x, y, weights, denom, 1);
         }
         /* every process's share of the batch's gradient and loss, summed */
         float loss_sum = (float)loss;
+        SM_PROF_BEGIN(P, SM_SC_ALL_REDUCE, -1);
         if ((st = allreduce(&r, r.t->g, r.t->n_floats, err)) || (st = allreduce(&r, &loss_sum, 1, err))) goto done;
+        SM_PROF_END(P, 0, p->n_ranks > 1 ? 4 * (uint64_t)r.t->n_floats : 0);
         loss = p->n_ranks > 1 ? loss_sum / p->accum : loss / p->accum;
+        SM_PROF_BEGIN(P, SM_SC_OPTIMIZER, -1);
         if (p->accum > 1)
             for (size_t i = 0; i < r.t->n_floats; i++) r.t->g[i] /= (float)p->accum;
         float lr = lr_at(p, step);
         float norm = sm_trainer_adamw(r.t, lr, 0.9f, 0.95f, 1e-8f, p->weight_decay, p->grad_clip);
+        SM_PROF_END(P, (p->accum > 1 ? 17 : 16) * (uint64_t)r.t->n_floats, (p->accum > 1 ? 44 : 36) * (uint64_t)r.t->n_floats);
         int last = step + 1 == p->steps;
-        if (p->eval_every > 0 && ((step + 1) % p->eval_every == 0 || last) &&
-            (st = evaluate(&r, x, y, wt, &val_loss, err)))
-            goto done;
+        if (p->eval_every > 0 && ((step + 1) % p->eval_every == 0 || last)) {
+            SM_PROF_BEGIN(P, SM_SC_EVAL, -1);
+            st = evaluate(&r, x, y, wt, &val_loss, err);
+            SM_PROF_END(P, 0, 0);
+            if (st) goto done;
+        }
         int ckpt = p->checkpoint_every > 0 && ((step + 1) % p->checkpoint_every == 0 || last);
-        if (ckpt && lead && (st = write_gguf(&r, r.ckpt_path, 1, err))) goto done;
+        if (ckpt && lead) {
+            SM_PROF_BEGIN(P, SM_SC_CHECKPOINT, -1);
+            st = write_gguf(&r, r.ckpt_path, 1, err);
+            SM_PROF_END(P, 0, 0);
+            if (st) goto done;
+        }
         r.curve[step] = (float)loss;
         r.val_curve[step] = val_loss;
+        SM_PROF_END(P, 0, 0);
         double dt = (double)(sm_now_ns() - t0) * 1e-9;
+        if (tp) sm_train_profile_step_end(tp, r.t, step - first, dt * 1e3, (double)N * p->accum);
         if (csv) {
             fprintf(csv, "%d,%.6f,%.6f,%.6g,%.6f,%.1f", step + 1, loss, val_loss, lr, norm, (double)N * p->accum / dt);
             if (p->n_ranks > 1) fprintf(csv, ",%.3f", r.comm_seconds * 1e3);
@@ -731,6 +775,7 @@ sm_status sm_train(const sm_train_params *params, void (*progress)(void *, const
             progress(user, &pr);
         }
     }
+    if (tp && (st = sm_train_profile_end(tp, r.t, err))) goto done;
     if (p->param_hash) {
         /* FNV-1a over the parameters' bytes: equal on every process when the replicas agree */
         uint64_t h = 0xcbf29ce484222325ull;

@@ -9,6 +9,7 @@
 #include "core/cpu.h"
 #include "core/error.h"
 #include "model/model.h"
+#include "model/steps.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -328,6 +329,8 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     if ((size_t)hp->n_vocab > wide) wide = (size_t)hp->n_vocab;
     size_t big = (N + 16) * wide;
     if (wide * (C > F ? C : F) > big) big = wide * (C > F ? C : F);
+    t->scratch_floats = scratch;
+    t->mm_floats = 3 * big + big + 16 * wide;
     t->mm_at = sm_alloc_aligned(big * sizeof(float));
     t->mm_bt = sm_alloc_aligned(big * sizeof(float));
     t->mm_pack = sm_alloc_aligned((big + 16 * wide) * sizeof(float));
@@ -440,6 +443,41 @@ static shape shape_of(const sm_trainer *t) {
     return s;
 }
 
+/* ------------------------------------------------- profiled operations
+ * Each operation in a scope of the trainer's profiler (one branch when it
+ * is off), credited with the FLOPs it does and the bytes it reads and
+ * writes (estimates for the products' transposes and the attention's
+ * weights; see the issue-18 notes in docs/ARCHITECTURE.md). */
+#define OP(t, step, flops, bytes, ...)                                                  \
+    do {                                                                                \
+        SM_PROF_BEGIN((t)->prof, (step), -1);                                           \
+        __VA_ARGS__;                                                                    \
+        SM_PROF_END((t)->prof, (uint64_t)(flops), (uint64_t)(bytes));                   \
+    } while (0)
+
+static uint64_t mm_fwd_flops(int N, int C, int OC, int bias) { return 2ull * N * C * OC + (bias ? (uint64_t)N * OC : 0); }
+static uint64_t mm_fwd_bytes(int N, int C, int OC) { return 4ull * ((uint64_t)C * OC + (uint64_t)N * C + (uint64_t)N * OC); }
+static uint64_t mm_bwd_flops(int N, int C, int OC, int bias) { return 4ull * N * C * OC + (bias ? (uint64_t)N * OC : 0); }
+static uint64_t mm_bwd_bytes(int N, int C, int OC) {
+    return 4ull * (4ull * C * OC + 3ull * N * OC + 4ull * N * C);
+}
+
+static void matmul_fwd(const sm_trainer *t, int step, float *out, const float *inp, const float *w, const float *bias,
+                       int N, int C, int OC) {
+    OP(t, step, mm_fwd_flops(N, C, OC, bias != NULL), mm_fwd_bytes(N, C, OC),
+       sm_train_matmul_fwd(t, out, inp, w, bias, N, C, OC));
+}
+
+static void matmul_bwd(const sm_trainer *t, int step, float *dinp, float *dw, float *dbias, const float *dout,
+                       const float *inp, const float *w, int N, int C, int OC) {
+    OP(t, step, mm_bwd_flops(N, C, OC, dbias != NULL), mm_bwd_bytes(N, C, OC),
+       sm_train_matmul_bwd(t, dinp, dw, dbias, dout, inp, w, N, C, OC));
+}
+
+/* (query, position) pairs of causal attention over B sequences of T */
+static uint64_t att_pairs(const att_shape *a) { return (uint64_t)a->B * a->heads * a->T * (a->T + 1) / 2; }
+static uint64_t att_att_bytes(const att_shape *a) { return 4ull * a->B * a->heads * a->T * a->T; }
+
 static void norm_fwd(const shape *s, float *out, float *mean, float *rstd, const float *in, const float *w,
                      const float *b) {
     if (s->layer_norm) sm_train_layernorm_fwd(out, mean, rstd, in, w, b, s->N, s->C, s->eps);
@@ -454,66 +492,75 @@ static void norm_bwd(const shape *s, float *dx, float *dw, float *db, const floa
 
 /* A projection out = in W^T (+ bias): the trained matrix w, or in LoRA
  * training the frozen base matrix plus its adapter's scale * B (A in). */
-static void proj_fwd(const sm_trainer *t, const layer_acts *y, int l, int p, float *out, const float *in,
+static void proj_fwd(const sm_trainer *t, int step, const layer_acts *y, int l, int p, float *out, const float *in,
                      const float *w, const float *bias, int N, int C, int OC) {
     if (!t->lora) {
-        sm_train_matmul_fwd(t, out, in, w, bias, N, C, OC);
+        matmul_fwd(t, step, out, in, w, bias, N, C, OC);
         return;
     }
     const sm_train_lora *lo = &t->lora[l * SM_P_COUNT + p];
-    sm_train_matmul_fwd_frozen(t, out, in, lo->base, bias, N);
-    if (lo->a) sm_train_lora_fwd(t, out, y->ax[p], in, lo->a, lo->b, t->lora_scale, N, C, OC, t->cfg.lora_rank);
+    uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0;   /* the adapter's products: 2 N r (C + OC) */
+    OP(t, step, mm_fwd_flops(N, C, OC, bias != NULL) + 2 * r * N * (C + OC), mm_fwd_bytes(N, C, OC),
+       sm_train_matmul_fwd_frozen(t, out, in, lo->base, bias, N);
+       if (lo->a) sm_train_lora_fwd(t, out, y->ax[p], in, lo->a, lo->b, t->lora_scale, N, C, OC, t->cfg.lora_rank));
 }
 
 /* Its backward pass: dinp += dout W (and, for a trained matrix, dw and
  * dbias; in LoRA training the adapter's gradients instead). */
-static void proj_bwd(const sm_trainer *t, const layer_acts *y, int l, int p, float *dinp, float *dw, float *dbias,
-                     const float *dout, const float *inp, const float *w, int N, int C, int OC) {
+static void proj_bwd(const sm_trainer *t, int step, const layer_acts *y, int l, int p, float *dinp, float *dw,
+                     float *dbias, const float *dout, const float *inp, const float *w, int N, int C, int OC) {
     if (!t->lora) {
-        sm_train_matmul_bwd(t, dinp, dw, dbias, dout, inp, w, N, C, OC);
+        matmul_bwd(t, step, dinp, dw, dbias, dout, inp, w, N, C, OC);
         return;
     }
     const sm_train_lora *lo = &t->lora[l * SM_P_COUNT + p];
-    sm_train_matmul_bwd_frozen(t, dinp, dout, lo->base, N);
-    if (lo->a)
-        sm_train_lora_bwd(t, dinp, lo->ga, lo->gb, t->lora_dax, dout, inp, y->ax[p], lo->a, lo->b, t->lora_scale, N,
-                          C, OC, t->cfg.lora_rank);
+    uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0;   /* the input's gradient, and 4 N r (C + OC) for A and B */
+    OP(t, step, 2ull * N * C * OC + 4 * r * N * (C + OC), mm_fwd_bytes(N, C, OC),
+       sm_train_matmul_bwd_frozen(t, dinp, dout, lo->base, N);
+       if (lo->a)
+           sm_train_lora_bwd(t, dinp, lo->ga, lo->gb, t->lora_dax, dout, inp, y->ax[p], lo->a, lo->b, t->lora_scale, N,
+                             C, OC, t->cfg.lora_rank));
 }
 
 /* One layer's forward pass: from y->x to next (the next layer's input). */
 static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_train_layer *w, layer_acts *y,
                           float *next, const acts *a) {
     int N = s->N, C = s->C, F = s->F, KV = s->KV;
+    uint64_t nc = (uint64_t)N * C, nf = (uint64_t)N * F, pairs = att_pairs(&s->as);
     /* attention block */
-    norm_fwd(s, y->n1, y->n1_mean, y->n1_rstd, y->x, w->attn_norm, w->attn_norm_b);
+    OP(t, SM_SC_ATTN_NORM, (s->layer_norm ? 7 : 4) * nc, 12 * nc,
+       norm_fwd(s, y->n1, y->n1_mean, y->n1_rstd, y->x, w->attn_norm, w->attn_norm_b));
     float *q = y->q, *k = y->k, *v = y->v;
     if (y->qkv) {
-        proj_fwd(t, y, l, SM_P_QKV, y->qkv, y->n1, w->wqkv, w->b_qkv, N, C, C + 2 * KV);
+        proj_fwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, y->qkv, y->n1, w->wqkv, w->b_qkv, N, C, C + 2 * KV);
         q = y->qkv, k = y->qkv + C, v = y->qkv + C + KV;
     } else {
-        proj_fwd(t, y, l, SM_P_Q, q, y->n1, w->wq, NULL, N, C, C);
-        proj_fwd(t, y, l, SM_P_K, k, y->n1, w->wk, NULL, N, C, KV);
-        proj_fwd(t, y, l, SM_P_V, v, y->n1, w->wv, NULL, N, C, KV);
+        proj_fwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, q, y->n1, w->wq, NULL, N, C, C);
+        proj_fwd(t, SM_SC_K_PROJ, y, l, SM_P_K, k, y->n1, w->wk, NULL, N, C, KV);
+        proj_fwd(t, SM_SC_V_PROJ, y, l, SM_P_V, v, y->n1, w->wv, NULL, N, C, KV);
     }
     if (s->rope) {
-        sm_train_rope(q, N, s->T, s->H, s->hd, a->rope_cos, a->rope_sin, 1.0f);
-        sm_train_rope(k, N, s->T, s->as.kv_heads, s->hd, a->rope_cos, a->rope_sin, 1.0f);
+        OP(t, SM_SC_ROPE, 3 * (nc + (uint64_t)N * KV), 8 * (nc + (uint64_t)N * KV),
+           sm_train_rope(q, N, s->T, s->H, s->hd, a->rope_cos, a->rope_sin, 1.0f);
+           sm_train_rope(k, N, s->T, s->as.kv_heads, s->hd, a->rope_cos, a->rope_sin, 1.0f));
     }
-    sm_train_attention_fwd(t, y->atty, y->att, q, k, v, s->as);
-    proj_fwd(t, y, l, SM_P_O, y->x_mid, y->atty, w->wo, w->b_o, N, C, C);
-    for (size_t i = 0; i < (size_t)N * C; i++) y->x_mid[i] += y->x[i];
+    OP(t, SM_SC_ATTENTION, 4 * pairs * s->hd + 5 * pairs, 8 * pairs * s->hd + att_att_bytes(&s->as) + 8 * nc,
+       sm_train_attention_fwd(t, y->atty, y->att, q, k, v, s->as));
+    proj_fwd(t, SM_SC_O_PROJ, y, l, SM_P_O, y->x_mid, y->atty, w->wo, w->b_o, N, C, C);
+    OP(t, SM_SC_RESIDUAL, nc, 12 * nc, for (size_t i = 0; i < (size_t)nc; i++) y->x_mid[i] += y->x[i]);
     /* feed-forward block */
-    norm_fwd(s, y->n2, y->n2_mean, y->n2_rstd, y->x_mid, w->ffn_norm, w->ffn_norm_b);
+    OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 7 : 4) * nc, 12 * nc,
+       norm_fwd(s, y->n2, y->n2_mean, y->n2_rstd, y->x_mid, w->ffn_norm, w->ffn_norm_b));
     if (s->gated) {
-        proj_fwd(t, y, l, SM_P_GATE, y->h1, y->n2, w->w_gate, NULL, N, C, F);
-        proj_fwd(t, y, l, SM_P_UP, y->h2, y->n2, w->w_up, w->b_up, N, C, F);
-        sm_train_swiglu_fwd(y->h, y->h1, y->h2, (size_t)N * F);
+        proj_fwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, y->h1, y->n2, w->w_gate, NULL, N, C, F);
+        proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h2, y->n2, w->w_up, w->b_up, N, C, F);
+        OP(t, SM_SC_FFN_ACT, 6 * nf, 12 * nf, sm_train_swiglu_fwd(y->h, y->h1, y->h2, (size_t)nf));
     } else {
-        proj_fwd(t, y, l, SM_P_UP, y->h1, y->n2, w->w_up, w->b_up, N, C, F);
-        sm_train_gelu_fwd(t, y->h, y->h1, (size_t)N * F);
+        proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h1, y->n2, w->w_up, w->b_up, N, C, F);
+        OP(t, SM_SC_FFN_ACT, 12 * nf, 12 * nf, sm_train_gelu_fwd(t, y->h, y->h1, (size_t)nf));
     }
-    proj_fwd(t, y, l, SM_P_DOWN, next, y->h, w->w_down, w->b_down, N, F, C);
-    for (size_t i = 0; i < (size_t)N * C; i++) next[i] += y->x_mid[i];
+    proj_fwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, next, y->h, w->w_down, w->b_down, N, F, C);
+    OP(t, SM_SC_RESIDUAL, nc, 12 * nc, for (size_t i = 0; i < (size_t)nc; i++) next[i] += y->x_mid[i]);
 }
 
 /* One layer's backward pass: dx holds the gradient of the stream after the
@@ -521,45 +568,52 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
 static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_train_layer *w, sm_train_layer *g,
                            const layer_acts *y, const acts *a, float *dx) {
     int N = s->N, C = s->C, F = s->F, KV = s->KV;
+    uint64_t nc = (uint64_t)N * C, nf = (uint64_t)N * F, pairs = att_pairs(&s->as);
     float *dtmp = dx + (size_t)N * C, *dn = dtmp + (size_t)N * C, *datt = dn + (size_t)N * C;
     float *dq = datt + (size_t)N * C, *dh1 = dq + (size_t)N * 3 * C, *dh2 = dh1 + (size_t)N * F, *dh = dh2 + (size_t)N * F;
     /* feed-forward block: it adds into the stream, so dx passes to x_mid unchanged */
     memset(dh, 0, (size_t)N * F * sizeof(float));
     memset(dn, 0, (size_t)N * C * sizeof(float));
-    proj_bwd(t, y, l, SM_P_DOWN, dh, g->w_down, g->b_down, dx, y->h, w->w_down, N, F, C);
+    proj_bwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, dh, g->w_down, g->b_down, dx, y->h, w->w_down, N, F, C);
     memset(dh1, 0, (size_t)N * F * sizeof(float));
     if (s->gated) {
         memset(dh2, 0, (size_t)N * F * sizeof(float));
-        sm_train_swiglu_bwd(dh1, dh2, y->h1, y->h2, dh, (size_t)N * F);
-        proj_bwd(t, y, l, SM_P_GATE, dn, g->w_gate, NULL, dh1, y->n2, w->w_gate, N, C, F);
-        proj_bwd(t, y, l, SM_P_UP, dn, g->w_up, g->b_up, dh2, y->n2, w->w_up, N, C, F);
+        OP(t, SM_SC_FFN_ACT, 12 * nf, 20 * nf, sm_train_swiglu_bwd(dh1, dh2, y->h1, y->h2, dh, (size_t)nf));
+        proj_bwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, dn, g->w_gate, NULL, dh1, y->n2, w->w_gate, N, C, F);
+        proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, g->w_up, g->b_up, dh2, y->n2, w->w_up, N, C, F);
     } else {
-        sm_train_gelu_bwd(t, dh1, y->h1, dh, (size_t)N * F);
-        proj_bwd(t, y, l, SM_P_UP, dn, g->w_up, g->b_up, dh1, y->n2, w->w_up, N, C, F);
+        OP(t, SM_SC_FFN_ACT, 16 * nf, 12 * nf, sm_train_gelu_bwd(t, dh1, y->h1, dh, (size_t)nf));
+        proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, g->w_up, g->b_up, dh1, y->n2, w->w_up, N, C, F);
     }
-    norm_bwd(s, dx, g->ffn_norm, g->ffn_norm_b, dn, y->x_mid, w->ffn_norm, y->n2_mean, y->n2_rstd);
+    OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
+       norm_bwd(s, dx, g->ffn_norm, g->ffn_norm_b, dn, y->x_mid, w->ffn_norm, y->n2_mean, y->n2_rstd));
     /* attention block: dx is now the gradient of x_mid */
     memset(dtmp, 0, (size_t)N * C * sizeof(float));
-    proj_bwd(t, y, l, SM_P_O, dtmp, g->wo, g->b_o, dx, y->atty, w->wo, N, C, C);
+    proj_bwd(t, SM_SC_O_PROJ, y, l, SM_P_O, dtmp, g->wo, g->b_o, dx, y->atty, w->wo, N, C, C);
     memset(dn, 0, (size_t)N * C * sizeof(float));
+    uint64_t att_flops = 8 * pairs * s->hd + 4 * pairs, att_bytes = 16 * pairs * s->hd + att_att_bytes(&s->as) + 16 * nc;
     if (y->qkv) {
         memset(dq, 0, (size_t)N * (C + 2 * KV) * sizeof(float));
-        sm_train_attention_bwd(t, dq, dq + C, dq + C + KV, datt, dtmp, y->att, y->qkv, y->qkv + C, y->qkv + C + KV,
-                               s->as);
-        proj_bwd(t, y, l, SM_P_QKV, dn, g->wqkv, g->b_qkv, dq, y->n1, w->wqkv, N, C, C + 2 * KV);
+        OP(t, SM_SC_ATTENTION, att_flops, att_bytes,
+           sm_train_attention_bwd(t, dq, dq + C, dq + C + KV, datt, dtmp, y->att, y->qkv, y->qkv + C, y->qkv + C + KV,
+                                  s->as));
+        proj_bwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, dn, g->wqkv, g->b_qkv, dq, y->n1, w->wqkv, N, C, C + 2 * KV);
     } else {
         float *dk = dq + (size_t)N * C, *dv = dk + (size_t)N * KV;
         memset(dq, 0, (size_t)N * (C + 2 * KV) * sizeof(float));
-        sm_train_attention_bwd(t, dq, dk, dv, datt, dtmp, y->att, y->q, y->k, y->v, s->as);
+        OP(t, SM_SC_ATTENTION, att_flops, att_bytes,
+           sm_train_attention_bwd(t, dq, dk, dv, datt, dtmp, y->att, y->q, y->k, y->v, s->as));
         if (s->rope) {
-            sm_train_rope(dq, N, s->T, s->H, s->hd, a->rope_cos, a->rope_sin, -1.0f);
-            sm_train_rope(dk, N, s->T, s->as.kv_heads, s->hd, a->rope_cos, a->rope_sin, -1.0f);
+            OP(t, SM_SC_ROPE, 3 * (nc + (uint64_t)N * KV), 8 * (nc + (uint64_t)N * KV),
+               sm_train_rope(dq, N, s->T, s->H, s->hd, a->rope_cos, a->rope_sin, -1.0f);
+               sm_train_rope(dk, N, s->T, s->as.kv_heads, s->hd, a->rope_cos, a->rope_sin, -1.0f));
         }
-        proj_bwd(t, y, l, SM_P_Q, dn, g->wq, NULL, dq, y->n1, w->wq, N, C, C);
-        proj_bwd(t, y, l, SM_P_K, dn, g->wk, NULL, dk, y->n1, w->wk, N, C, KV);
-        proj_bwd(t, y, l, SM_P_V, dn, g->wv, NULL, dv, y->n1, w->wv, N, C, KV);
+        proj_bwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, dn, g->wq, NULL, dq, y->n1, w->wq, N, C, C);
+        proj_bwd(t, SM_SC_K_PROJ, y, l, SM_P_K, dn, g->wk, NULL, dk, y->n1, w->wk, N, C, KV);
+        proj_bwd(t, SM_SC_V_PROJ, y, l, SM_P_V, dn, g->wv, NULL, dv, y->n1, w->wv, N, C, KV);
     }
-    norm_bwd(s, dx, g->attn_norm, g->attn_norm_b, dn, y->x, w->attn_norm, y->n1_mean, y->n1_rstd);
+    OP(t, SM_SC_ATTN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
+       norm_bwd(s, dx, g->attn_norm, g->attn_norm_b, dn, y->x, w->attn_norm, y->n1_mean, y->n1_rstd));
 }
 
 static void layout_now(sm_trainer *t, layer_acts *L, acts *a) { layout_acts(t, t->act, L, a, t->recompute); }
@@ -570,22 +624,32 @@ void sm_trainer_forward(sm_trainer *t, const int32_t *x) {
     acts a;
     layout_now(t, L, &a);
     const sm_train_tensors *W = &t->W;
-    for (int n = 0; n < s.N; n++) {
-        float *dst = L[0].x + (size_t)n * s.C;
-        if (t->frozen_embd) sm_train_frozen_row(dst, t->frozen_embd, x[n]);
-        else memcpy(dst, W->tok_embd + (size_t)x[n] * s.C, (size_t)s.C * sizeof(float));
-        if (s.learned_pos) {
-            float *wpe = t->scratch;   /* the position's row, as floats */
-            if (t->frozen_pos) sm_train_frozen_row(wpe, t->frozen_pos, n % s.T);
-            else wpe = W->pos_embd + (size_t)(n % s.T) * s.C;
-            for (int i = 0; i < s.C; i++) dst[i] += wpe[i];
-        }
-    }
-    for (int l = 0; l < t->cfg.hp.n_layers; l++)
+    uint64_t nc = (uint64_t)s.N * s.C;
+    SM_PROF_BEGIN(t->prof, SM_SC_FORWARD, -1);
+    OP(t, SM_SC_EMBED, s.learned_pos ? nc : 0, (s.learned_pos ? 12 : 8) * nc,
+       for (int n = 0; n < s.N; n++) {
+           float *dst = L[0].x + (size_t)n * s.C;
+           if (t->frozen_embd) sm_train_frozen_row(dst, t->frozen_embd, x[n]);
+           else memcpy(dst, W->tok_embd + (size_t)x[n] * s.C, (size_t)s.C * sizeof(float));
+           if (s.learned_pos) {
+               float *wpe = t->scratch;   /* the position's row, as floats */
+               if (t->frozen_pos) sm_train_frozen_row(wpe, t->frozen_pos, n % s.T);
+               else wpe = W->pos_embd + (size_t)(n % s.T) * s.C;
+               for (int i = 0; i < s.C; i++) dst[i] += wpe[i];
+           }
+       });
+    for (int l = 0; l < t->cfg.hp.n_layers; l++) {
+        SM_PROF_BEGIN(t->prof, SM_SC_LAYER, l);
         forward_layer(t, &s, l, &W->layer[l], &L[l], l + 1 < t->cfg.hp.n_layers ? L[l + 1].x : a.x_out, &a);
-    norm_fwd(&s, a.nf, a.nf_mean, a.nf_rstd, a.x_out, W->output_norm, W->output_norm_b);
-    if (t->frozen_out) sm_train_matmul_fwd_frozen(t, a.probs, a.nf, t->frozen_out, NULL, s.N);
-    else sm_train_matmul_fwd(t, a.probs, a.nf, W->output, NULL, s.N, s.C, s.V);
+        SM_PROF_END(t->prof, 0, 0);
+    }
+    OP(t, SM_SC_FINAL_NORM, (s.layer_norm ? 7 : 4) * nc, 12 * nc,
+       norm_fwd(&s, a.nf, a.nf_mean, a.nf_rstd, a.x_out, W->output_norm, W->output_norm_b));
+    if (t->frozen_out)
+        OP(t, SM_SC_LOGITS, mm_fwd_flops(s.N, s.C, s.V, 0), mm_fwd_bytes(s.N, s.C, s.V),
+           sm_train_matmul_fwd_frozen(t, a.probs, a.nf, t->frozen_out, NULL, s.N));
+    else matmul_fwd(t, SM_SC_LOGITS, a.probs, a.nf, W->output, NULL, s.N, s.C, s.V);
+    SM_PROF_END(t->prof, 0, 0);
 }
 
 float sm_trainer_loss(sm_trainer *t, const int32_t *y) { return sm_trainer_loss_weighted(t, y, NULL, (float)t->B * t->T); }
@@ -595,6 +659,8 @@ float sm_trainer_loss_weighted(sm_trainer *t, const int32_t *y, const float *wei
     layer_acts L[MAX_LAYERS];
     acts a;
     layout_now(t, L, &a);
+    uint64_t nv = (uint64_t)s.N * s.V;
+    SM_PROF_BEGIN(t->prof, SM_SC_LOSS, -1);
     double loss = 0;
     for (int n = 0; n < s.N; n++) {
         float *p = a.probs + (size_t)n * s.V;
@@ -617,6 +683,7 @@ float sm_trainer_loss_weighted(sm_trainer *t, const int32_t *y, const float *wei
             for (int i = 0; i < s.V; i++) p[i] *= k;
         }
     }
+    SM_PROF_END(t->prof, 6 * nv, 24 * nv);
     return (float)(loss / denom);
 }
 
@@ -627,28 +694,40 @@ void sm_trainer_backward(sm_trainer *t, const int32_t *x) {
     layout_now(t, L, &a);
     const sm_train_tensors *W = &t->W;
     sm_train_tensors *G = &t->G;
+    uint64_t nc = (uint64_t)s.N * s.C;
+    SM_PROF_BEGIN(t->prof, SM_SC_BACKWARD, -1);
     float *dx = t->scratch, *dn = dx + 2 * (size_t)s.N * s.C;
     memset(dn, 0, (size_t)s.N * s.C * sizeof(float));
-    if (t->frozen_out) sm_train_matmul_bwd_frozen(t, dn, a.probs, t->frozen_out, s.N);
-    else sm_train_matmul_bwd(t, dn, G->output, NULL, a.probs, a.nf, W->output, s.N, s.C, s.V);
+    if (t->frozen_out)
+        OP(t, SM_SC_LOGITS, 2ull * s.N * s.C * s.V, mm_fwd_bytes(s.N, s.C, s.V),
+           sm_train_matmul_bwd_frozen(t, dn, a.probs, t->frozen_out, s.N));
+    else matmul_bwd(t, SM_SC_LOGITS, dn, G->output, NULL, a.probs, a.nf, W->output, s.N, s.C, s.V);
     memset(dx, 0, (size_t)s.N * s.C * sizeof(float));
-    norm_bwd(&s, dx, G->output_norm, G->output_norm_b, dn, a.x_out, W->output_norm, a.nf_mean, a.nf_rstd);
+    OP(t, SM_SC_FINAL_NORM, (s.layer_norm ? 12 : 9) * nc, 16 * nc,
+       norm_bwd(&s, dx, G->output_norm, G->output_norm_b, dn, a.x_out, W->output_norm, a.nf_mean, a.nf_rstd));
     for (int l = t->cfg.hp.n_layers - 1; l >= 0; l--) {
-        if (t->recompute)   /* its activations, again */
+        SM_PROF_BEGIN(t->prof, SM_SC_LAYER, l);
+        if (t->recompute) {   /* its activations, again */
+            SM_PROF_BEGIN(t->prof, SM_SC_RECOMPUTE, -1);
             forward_layer(t, &s, l, &W->layer[l], &L[l], l + 1 < t->cfg.hp.n_layers ? L[l + 1].x : a.x_out, &a);
-        backward_layer(t, &s, l, &W->layer[l], &G->layer[l], &L[l], &a, dx);
-    }
-    if (t->lora) return;   /* the embeddings are frozen */
-    /* embeddings */
-    for (int n = 0; n < s.N; n++) {
-        const float *d = dx + (size_t)n * s.C;
-        float *gt = G->tok_embd + (size_t)x[n] * s.C;
-        for (int i = 0; i < s.C; i++) gt[i] += d[i];
-        if (s.learned_pos) {
-            float *gp = G->pos_embd + (size_t)(n % s.T) * s.C;
-            for (int i = 0; i < s.C; i++) gp[i] += d[i];
+            SM_PROF_END(t->prof, 0, 0);
         }
+        backward_layer(t, &s, l, &W->layer[l], &G->layer[l], &L[l], &a, dx);
+        SM_PROF_END(t->prof, 0, 0);
     }
+    /* embeddings (frozen in LoRA training) */
+    if (!t->lora)
+        OP(t, SM_SC_EMBED, (s.learned_pos ? 2 : 1) * nc, (s.learned_pos ? 24 : 12) * nc,
+           for (int n = 0; n < s.N; n++) {
+               const float *d = dx + (size_t)n * s.C;
+               float *gt = G->tok_embd + (size_t)x[n] * s.C;
+               for (int i = 0; i < s.C; i++) gt[i] += d[i];
+               if (s.learned_pos) {
+                   float *gp = G->pos_embd + (size_t)(n % s.T) * s.C;
+                   for (int i = 0; i < s.C; i++) gp[i] += d[i];
+               }
+           });
+    SM_PROF_END(t->prof, 0, 0);
 }
 
 float sm_trainer_step_grads(sm_trainer *t, const int32_t *x, const int32_t *y, int backward) {

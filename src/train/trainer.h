@@ -11,6 +11,7 @@
 #include "model/arch.h"
 #include "kernels/dispatch.h"
 #include "core/threadpool.h"
+#include "prof/prof.h"
 
 struct sm_matrix;
 
@@ -92,6 +93,8 @@ typedef struct sm_trainer {
     float *lora_dax, *lora_tmp;
     float *deq;                  /* [threads][SM_TRAIN_DEQ_ROWS][deq_cols] */
     int deq_cols;
+    size_t scratch_floats, mm_floats;   /* the sizes of scratch and of the four above together */
+    sm_prof *prof;               /* times every operation when set (train/train_profile.c); NULL: off */
 } sm_trainer;
 
 /* n_threads 0 = one per physical core. Results do not depend on it. With

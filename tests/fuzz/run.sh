@@ -52,6 +52,11 @@ for name in ("json-schema-to-grammar.json", "grammar-integration.json"):
             i += 1
 PY
             fi ;;
+        fuzz_profile_json)
+            # a report with two runs (one without the robust measures) and two steps
+            printf '{"model": {"path": "m"}, "workload": {"inferences": 2, "tokens": 3, "prompt_tokens": 1}, "system": {"kernels": "avx2", "threads": 2}, "runs": [{"wall_ms": 1.5, "decode_tps": 10, "self_ms": {"a": 0.5, "b": 0.25}, "self_ms_robust": {"a": 0.4, "b": 0.2}, "self_ms_fastest": {"a": 0.3, "b": 0.1}}, {"wall_ms": 2, "self_ms": {"a": 0.6}}]}' \
+                > "$corpus/seed" ;;
+        fuzz_session) FUZZ_SESSION_SEED="$corpus/seed" "$t" -runs=0 "$corpus" > /dev/null 2>&1 ;;
         fuzz_tokenizer)
             if [ -e "$SHARED/models/tok512.bin" ]; then
                 { printf '\x00\x02\x10\x00Once upon a time'; cat "$SHARED/models/tok512.bin"; } > "$corpus/seed"
