@@ -24,6 +24,7 @@ if ! command -v mpirun > /dev/null || ! "$SM" version | grep -q '^mpi: yes'; the
 fi
 MPIRUN=(mpirun --oversubscribe -np 2)
 [ "$(id -u)" = 0 ] && MPIRUN+=(--allow-run-as-root)
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1   # for any mpirun started without the flag
 export OMPI_MCA_rmaps_base_oversubscribe=1
 # under `make sanitize`: Open MPI's own allocations at MPI_Init/MPI_Finalize would be reported as leaks
 # (the library's leaks are checked by the other suites, which never start MPI)
@@ -63,6 +64,17 @@ else
     bad "rank0_writes_model_and_allreduce_time" "$(tail -c 300 "$TMP/two.err")"
 fi
 
+# the profiler under MPI: the exchange is the training profile's "all-reduce" step (rank 0's report),
+# and profiling changes no number
+"${MPIRUN[@]}" "$SM" train "${common[@]}" --out "$TMP/prof.gguf" --log "$TMP/prof.csv" --profile > /dev/null 2> "$TMP/prof.err"
+ms=$(sed -n 's/^| all-reduce | \([0-9.]*\) | [0-9.]* % |$/\1/p' "$TMP/prof.profile.md" 2> /dev/null | head -1)
+if [ -n "$ms" ] && awk -v m="$ms" 'BEGIN { exit !(m > 0) }'; then
+    ok "profile_times_the_allreduce ($ms ms per step)"
+else
+    bad "profile_times_the_allreduce" "$(grep -a 'all-reduce' "$TMP/prof.profile.md" 2> /dev/null; tail -c 300 "$TMP/prof.err")"
+fi
+same_curve "profiled_two_ranks_same_curve" "$TMP/one.csv" "$TMP/prof.csv"
+
 # gradient accumulation: 2 micro-batches of the global batch per step
 "$SM" train "${common[@]}" --accum 2 --out "$TMP/one_acc.gguf" --log "$TMP/one_acc.csv" 2> /dev/null
 "${MPIRUN[@]}" "$SM" train "${common[@]}" --accum 2 --out "$TMP/two_acc.gguf" --log "$TMP/two_acc.csv" > /dev/null 2> "$TMP/acc.err"
@@ -95,15 +107,15 @@ fi
 
 # SIGKILL of one rank while checkpoints are written every step: the last one loads, and resuming it
 # under mpirun reaches the parameters of an uninterrupted run
-long=("${common[@]}" --steps 40 --eval-every 0 --lr 1e-3 --min-lr 1e-3 --warmup 0)
+long=("${common[@]}" --steps 100 --eval-every 0 --lr 1e-3 --min-lr 1e-3 --warmup 0)
 "${MPIRUN[@]}" "$SM" train "${long[@]}" --out "$TMP/full.gguf" > /dev/null 2> "$TMP/full.err"
 full_hash=$(sed -n 's/.*rank 0 of 2: parameters fnv1a \([0-9a-f]*\)/\1/p' "$TMP/full.err")
 for victim in 0 1; do
     rm -f "$TMP/k.gguf"*
     "${MPIRUN[@]}" "$SM" train "${long[@]}" --out "$TMP/k.gguf" --checkpoint-every 1 > /dev/null 2> "$TMP/k.err" &
     mp=$!
-    for i in $(seq 1 300); do [ -e "$TMP/k.gguf.ckpt" ] && break; sleep 0.1; done
-    sleep 0.5
+    for i in $(seq 1 600); do [ -e "$TMP/k.gguf.ckpt" ] && break; sleep 0.05; done
+    sleep 0.1   # a few more checkpoints, well before the last step
     # the ranks are mpirun's children, in rank order
     pid=$(pgrep -P $mp | sed -n "$((victim + 1))p")
     [ -n "$pid" ] && kill -9 "$pid"
@@ -111,7 +123,7 @@ for victim in 0 1; do
     killed=$?
     if [ -n "$pid" ] && [ $killed -ne 0 ] && "$SM" run -m "$TMP/k.gguf.ckpt" -n 3 > /dev/null 2> "$TMP/run.err"; then
         at=$("$SM" inspect "$TMP/k.gguf.ckpt" --no-tensors 2> /dev/null | sed -n 's/.*smallmind.train.step *u64 *//p')
-        ok "sigkill_rank${victim}_leaves_loadable_checkpoint (at step $at of 40)"
+        ok "sigkill_rank${victim}_leaves_loadable_checkpoint (at step $at of 100)"
     else
         bad "sigkill_rank${victim}_leaves_loadable_checkpoint" "pid '$pid', mpirun status $killed; $(tail -c 300 "$TMP/run.err")"
     fi
