@@ -37,7 +37,7 @@ cpu_lora=$(cpu_time "$SM" train "${common[@]}" --lora-rank 16 --lora-alpha 32 --
 v_lora=$(val_loss -m "$BASE" --lora "$W/lora.gguf")
 s_full=$(median_step "$W/full.csv"); s_lora=$(median_step "$W/lora.csv")
 p_full=$("$SM" inspect "$BASE" --no-tensors 2> /dev/null | sed -n 's/.*| \([0-9.]* M\) parameters.*/\1/p')
-p_lora=$("$SM" inspect "$W/lora.gguf" 2> /dev/null | awk '/lora_[ab] +F32/ { n += $7 / 4 } END { printf "%.2f M", n / 1e6 }')
+p_lora=$({ "$SM" inspect "$W/lora.gguf" 2> /dev/null || true; } | awk '/lora_[ab] +F32/ { n += $7 / 4 } END { printf "%.2f M", n / 1e6 }')
 echo "| run | trained parameters | val loss before | after | change | median s/step | CPU s/step |"
 echo "|---|---|---|---|---|---|---|"
 awk -v v0="$v0" -v v="$v_full" -v s="$s_full" -v c="$cpu_full" -v n="$STEPS" -v p="$p_full" \
