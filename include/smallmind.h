@@ -213,7 +213,12 @@ typedef struct sm_sampler_params {
     float top_p;           /* 1 = off */
     float min_p;           /* 0 = off */
     float repeat_penalty;  /* 1 = off */
-    int repeat_last_n;     /* how many recent tokens the penalty looks at */
+    int repeat_last_n;     /* how many recent tokens the penalties look at (-1: all) */
+    /* OpenAI's penalties over the same recent tokens: a token's logit is
+     * lowered by its count times frequency_penalty plus presence_penalty
+     * (0 = off; after the repetition penalty, as llama.cpp applies them) */
+    float presence_penalty;
+    float frequency_penalty;
 } sm_sampler_params;
 
 sm_sampler_params sm_sampler_default_params(void);
@@ -248,6 +253,13 @@ typedef struct sm_generate_params {
      * output follows the matcher's grammar and ends when it is complete */
     struct sm_grammar_matcher *grammar;
     const struct sm_grammar_vocab *grammar_vocab;   /* sm_grammar_vocab_for_model */
+    /* speculative decoding: a session of a smaller model with the same
+     * vocabulary proposes n_draft tokens (0 = 8) that the session checks in
+     * one batch; greedy output is the same as without it, sampled output
+     * follows the same distribution. Not with a grammar or a repetition
+     * penalty. The draft session's context must be as long as this one's. */
+    sm_session *draft;
+    int n_draft;
 } sm_generate_params;
 
 sm_generate_params sm_generate_default_params(void);
@@ -267,6 +279,8 @@ typedef struct sm_generate_stats {
     int n_discarded;         /* tokens context shifts discarded */
     int n_gen_kept;          /* of the generated tokens, how many (the first ones) were
                                 evaluated into the session; the last one sampled is not */
+    int n_drafted;           /* speculative decoding: tokens the draft proposed */
+    int n_draft_accepted;    /* ... and that the session kept */
 } sm_generate_stats;
 
 /* Tokenizes the prompt, evaluates it after whatever the session already
@@ -798,6 +812,40 @@ const void *sm_session_app_data(const sm_session *session, size_t *len);
 /* The sampler settings of the session's last sm_session_sample (or of the
  * session it was loaded from): 1 and *out filled, or 0 if it has none. */
 int sm_session_sampler(const sm_session *session, sm_sampler_params *out);
+
+/* ------------------------------------- serving: batches of several sessions */
+
+/* One session's part of a batch: its next tokens. */
+typedef struct sm_batch_item {
+    sm_session *session;
+    const sm_token *tokens;
+    int n_tokens;            /* at least 1 */
+} sm_batch_item;
+
+/* Runs the next tokens of several sessions of one model through the model
+ * in one forward pass (continuous batching): every projection reads its
+ * weights once for the rows of all of them; position encoding, attention
+ * and the KV cache are each session's own. Afterwards each session holds
+ * its tokens and sm_session_logits gives the logits after its last one,
+ * exactly as sm_session_eval of the same tokens alone would (so what a
+ * session generates does not depend on what it was batched with). The pass
+ * runs on the activation buffers and threads of `workspace`, a session of
+ * the same model that may or may not be one of the items (its own tokens
+ * are untouched unless it is). The items' sessions must be distinct, and
+ * all their tokens together at most sm_session_batch_cap(workspace). */
+sm_status sm_session_eval_batch(sm_session *workspace, const sm_batch_item *items, int n_items, sm_error *err);
+/* The most tokens one forward pass of this session takes (min(n_ctx, 128)). */
+int sm_session_batch_cap(const sm_session *session);
+
+/* Restarts the session's sampling RNG from a seed (as sm_session_params.seed). */
+void sm_session_set_seed(sm_session *session, uint64_t seed);
+
+/* The embedding of a text: the session is reset and the tokens evaluated;
+ * out (model dim floats, sm_model_info.dim) receives the final hidden state
+ * (after the final norm) averaged over the tokens and scaled to unit length,
+ * as llama.cpp's mean pooling with L2 normalisation. The session then holds
+ * the tokens; its logits are not computed. */
+sm_status sm_session_embed(sm_session *session, const sm_token *tokens, size_t n, float *out, sm_error *err);
 
 /* ------------------------------------------------------ LoRA adapters */
 

@@ -9,14 +9,18 @@
 #   librsvg2-bin                 rendering the profiler's SVG
 #   libopenmpi-dev openmpi-bin   src/mpi in the command (data-parallel training), mpirun for tests/mpi_test.sh
 #   tmux                         driving `smallmind chat` in a terminal (tests/chatcmd_test.sh)
+#   nodejs, npm                  the JSON Schema validator of tests/grammar_test.sh (ajv); the server's
+#                                tests (the OpenAI Node SDK, ajv, playwright-core)
+#   chromium                     the server's chat page in headless Chromium (tests/serve_test.sh)
+# and, with npm, the packages of each tests/*/package-lock.json (npm ci).
 # With --ci, also what .ci/run needs: clang (the libFuzzer targets), the
 # AArch64 cross compiler and qemu-user (the NEON kernels).
 # Installs with apt-get when run as root; otherwise, or off Debian, it says
 # what is missing and leaves it (the tests that need it are skipped). Says
 # nothing when everything is there. Always exits 0: the tests report the rest.
 set -u
-pkgs=(pkg-config libjansson-dev libmicrohttpd-dev python3-torch python3-numpy unicode-data librsvg2-bin tmux libopenmpi-dev
-      openmpi-bin)
+pkgs=(pkg-config libjansson-dev libmicrohttpd-dev python3-torch python3-numpy unicode-data librsvg2-bin tmux nodejs chromium
+      libopenmpi-dev openmpi-bin)
 [ "${1:-}" = --ci ] && pkgs+=(clang gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 if ! command -v dpkg-query > /dev/null; then
     echo "install_deps: not a Debian system; the tests need: ${pkgs[*]} (or their equivalents)"
@@ -26,10 +30,26 @@ missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}\n' "$p" 2> /dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# npm: a package of its own on Debian, part of nodejs from NodeSource
+command -v npm > /dev/null || missing+=(npm)
+
+# the npm packages the tests use, from each lock file (no network when present)
+npm_packages() {
+    command -v npm > /dev/null || return 0
+    local lock dir
+    for lock in "$(dirname "$0")"/../tests/*/package-lock.json; do
+        [ -f "$lock" ] || continue
+        dir=$(dirname "$lock")
+        [ -d "$dir/node_modules" ] && [ "$dir/node_modules/.package-lock.json" -nt "$lock" ] && continue
+        echo "install_deps: npm ci in ${dir#*/../}"
+        npm ci --prefix "$dir" --no-audit --no-fund > /dev/null 2>&1 || echo "install_deps: npm ci failed in $dir"
+    done
+}
+[ ${#missing[@]} -eq 0 ] && { npm_packages; exit 0; }
 if [ "$(id -u)" != 0 ]; then
     echo "install_deps: not root, so not installing ${missing[*]}: the tests that need them are skipped"
     echo "install_deps: (as root: apt-get install ${missing[*]})"
+    npm_packages
     exit 0
 fi
 echo "install_deps: installing ${missing[*]} (apt-get)"
@@ -41,4 +61,5 @@ else
     tail -5 "$log"
 fi
 rm -f "$log"
+npm_packages
 exit 0

@@ -22,10 +22,14 @@ if [ "$BUILD" = build-san ]; then
 else
     ARCH_STRICT=1 tally_run bash tests/arch_test.sh
 fi
+# constrained generation: 20 schemas x 10 seeds (under the sanitizers, 2 seeds)
+if [ "$BUILD" = build-san ]; then GRAMMAR_SEEDS=2 tally_run bash tests/grammar_test.sh
+else tally_run bash tests/grammar_test.sh; fi
 tally_run bash tests/profile_test.sh
 tally_run bash tests/profile_tools_test.sh
 tally_run bash tests/train_test.sh
 tally_run bash tests/lora_test.sh
 tally_run bash tests/mpi_test.sh
 tally_run bash tests/install_test.sh
+tally_run bash tests/serve_test.sh
 tally_end

@@ -2,6 +2,7 @@
  * generation (tg) speed, in llama-bench's terms and table layout. */
 #include "args.h"
 #include "commands.h"
+#include "grammar_opts.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -16,7 +17,12 @@ static void bench_usage(void) {
            "generation (tgN: N tokens decoded one at a time from an empty context), each\n"
            "repeated -r times after a warm-up, for every thread count in -t. Prints a table\n"
            "like llama-bench's: model, size, params, kernels, threads, test, t/s (mean +- sd).\n"
-           "-p 0 or -n 0 skips that test.\n");
+           "-p 0 or -n 0 skips that test.\n"
+           "\n"
+           "With a grammar (--grammar TEXT, --grammar-file FILE, --json-schema FILE|TEXT or\n"
+           "--json) two more rows measure sampled decoding: 'tgN sampled' (temperature 1,\n"
+           "top-k 40, seed 1) and 'tgN grammar' (the same under the grammar, the matcher\n"
+           "started again whenever a document is complete), and their ratio is printed.\n");
 }
 
 static double now_s(void) {
@@ -51,14 +57,48 @@ static const char *main_type(const sm_model *m) {
     return nt ? types[best] : "?";
 }
 
-static int run_test(sm_session *s, const sm_token *toks, int n, int is_pp, double *seconds, sm_error *err) {
+enum { TEST_PP, TEST_TG, TEST_SAMPLED, TEST_GRAMMAR };
+
+/* Sampled decoding: each token evaluated, then the next sampled from its
+ * logits (under the grammar for TEST_GRAMMAR; a finished document or an
+ * end-of-generation token starts the matcher again, and decoding goes on). */
+static int run_sampled(sm_session *s, const sm_model *model, const sm_token *toks, int n, cli_grammar *g, sm_error *err) {
+    sm_sampler_params sp = sm_sampler_default_params();
+    sp.temperature = 1.0f;
+    sp.top_k = 40;
+    sp.top_p = 1.0f;
+    sp.min_p = 0.0f;
+    if (g) cli_grammar_restart(g);
+    sm_token t = toks[0];
+    for (int i = 0; i < n; i++) {
+        if (sm_session_eval(s, &t, 1, err)) return 0;
+        if (i + 1 == n) break;
+        if (!g) {
+            if (sm_session_sample(s, &sp, &t, err)) return 0;
+        } else {
+            if (sm_grammar_matcher_is_complete(g->matcher) && !sm_grammar_matcher_can_continue(g->matcher)) cli_grammar_restart(g);
+            sm_token prev = t;
+            if (sm_session_sample_grammar(s, &sp, g->matcher, g->vocab, &t, err)) return 0;
+            if (sm_token_is_eog(model, t)) {
+                cli_grammar_restart(g);
+                t = prev;
+            }
+        }
+    }
+    return 1;
+}
+
+static int run_test(sm_session *s, const sm_model *model, const sm_token *toks, int n, int test, cli_grammar *g,
+                    double *seconds, sm_error *err) {
     sm_session_reset(s);
     double t0 = now_s();
-    if (is_pp) {
+    if (test == TEST_PP) {
         if (sm_session_eval(s, toks, (size_t)n, err)) return 0;
-    } else {
+    } else if (test == TEST_TG) {
         for (int i = 0; i < n; i++)
             if (sm_session_eval(s, &toks[i], 1, err)) return 0;
+    } else if (!run_sampled(s, model, toks, n, test == TEST_GRAMMAR ? g : NULL, err)) {
+        return 0;
     }
     *seconds = now_s() - t0;
     return 1;
@@ -68,6 +108,8 @@ int cmd_bench(int argc, char **argv) {
     cli_args a = {"bench", argc, 0, argv, NULL};
     const char *model_path = NULL, *threads_arg = "1,2", *out_fmt = "md", *kernels = NULL;
     long long n_pp = 128, n_tg = 64, reps = 3;
+    cli_grammar grammar = {0};
+    int gopt;
     for (a.i = 0; a.i < argc; a.i++) {
         const char *v;
 #define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
@@ -79,6 +121,7 @@ int cmd_bench(int argc, char **argv) {
         else if (arg_is(&a, "-t", "--threads")) { VALUE(); threads_arg = v; }
         else if (arg_is(&a, "-o", "--output")) { VALUE(); out_fmt = v; }
         else if (arg_is(&a, NULL, "--kernels")) { VALUE(); kernels = v; }
+        else if ((gopt = cli_grammar_arg(&a, &grammar)) != 0) { if (gopt < 0) return SM_EXIT_USAGE; }
         else { cli_error(a.cmd, "unknown option '%s' (see smallmind bench --help)", argv[a.i]); return SM_EXIT_USAGE; }
 #undef VALUE
     }
@@ -100,6 +143,11 @@ int cmd_bench(int argc, char **argv) {
     if (n_pp == 0 && n_tg == 0) { cli_error(a.cmd, "nothing to measure: -p and -n are both 0"); return SM_EXIT_USAGE; }
     sm_model *m = cli_load_model(a.cmd, model_path, NULL);
     if (!m) return SM_EXIT_ERROR;
+    if (cli_grammar_setup(a.cmd, &grammar, m) != 0) {
+        sm_model_free(m);
+        return SM_EXIT_USAGE;
+    }
+    int n_tests = grammar.matcher && n_tg > 1 ? 4 : 2;
     sm_model_info info;
     sm_model_get_info(m, &info);
     int need = (int)(n_pp > n_tg ? n_pp : n_tg);
@@ -114,7 +162,7 @@ int cmd_bench(int argc, char **argv) {
         r = r * 6364136223846793005ull + 1442695040888963407ull;
         toks[i] = (sm_token)((r >> 33) % (uint64_t)info.n_vocab);
     }
-    result res[64];
+    result res[64 * 4];
     int n_res = 0, rc = SM_EXIT_OK;
     const char *kernel_name = "?";
     for (int ti = 0; ti < n_threads && rc == SM_EXIT_OK; ti++) {
@@ -126,20 +174,30 @@ int cmd_bench(int argc, char **argv) {
         sm_error err = {0};
         if (sm_session_create(m, &sp, &s, &err)) { cli_error(a.cmd, "%s", err.message); rc = SM_EXIT_ERROR; break; }
         kernel_name = sm_session_kernels(s);
-        for (int test = 0; test < 2; test++) {
-            int n = (int)(test == 0 ? n_pp : n_tg);
+        for (int test = 0; test < n_tests; test++) {
+            int n = (int)(test == TEST_PP ? n_pp : n_tg);
             if (n == 0) continue;
             double sec, sum = 0, sq = 0;
-            if (!run_test(s, toks, n, test == 0, &sec, &err)) { cli_error(a.cmd, "%s", err.message); rc = SM_EXIT_ERROR; break; }
-            for (int k = 0; k < reps; k++) {
-                run_test(s, toks, n, test == 0, &sec, &err);
+            if (!run_test(s, m, toks, n, test, &grammar, &sec, &err)) {
+                cli_error(a.cmd, "%s", err.message);
+                rc = SM_EXIT_ERROR;
+                break;
+            }
+            for (int k = 0; k < reps && rc == SM_EXIT_OK; k++) {
+                if (!run_test(s, m, toks, n, test, &grammar, &sec, &err)) {
+                    cli_error(a.cmd, "%s", err.message);
+                    rc = SM_EXIT_ERROR;
+                    break;
+                }
                 double tps = n / sec;
                 sum += tps;
                 sq += tps * tps;
             }
+            if (rc != SM_EXIT_OK) break;
             result *x = &res[n_res++];
             x->threads = threads[ti];
-            snprintf(x->test, sizeof x->test, "%s%d", test == 0 ? "pp" : "tg", n);
+            static const char *const suffix[] = {"", "", " sampled", " grammar"};
+            snprintf(x->test, sizeof x->test, "%s%d%s", test == TEST_PP ? "pp" : "tg", n, suffix[test]);
             x->mean = sum / reps;
             x->sd = reps > 1 ? sqrt(fmax(0, (sq - sum * sum / reps) / (reps - 1))) : 0;
             x->n_tokens = n;
@@ -147,6 +205,10 @@ int cmd_bench(int argc, char **argv) {
         }
         sm_session_free(s);
     }
+    for (int i = 1; i < n_res; i++)
+        if (strstr(res[i].test, " grammar") && strstr(res[i - 1].test, " sampled"))
+            fprintf(stderr, "smallmind bench: %d threads: grammar-constrained decoding at %.2fx the speed of sampled decoding\n",
+                    res[i].threads, res[i].mean / res[i - 1].mean);
     char model_name[160];
     snprintf(model_name, sizeof model_name, "%s %.1fM %s", info.arch, (double)info.n_params / 1e6, main_type(m));
     double size_mib = (double)info.weights_bytes / 1048576.0, params_m = (double)info.n_params / 1e6;
@@ -173,6 +235,7 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     free(toks);
+    cli_grammar_free(&grammar);
     sm_model_free(m);
     return rc;
 }

@@ -8,6 +8,7 @@
 #include "args.h"
 #include "chat_state.h"
 #include "commands.h"
+#include "grammar_opts.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -52,6 +53,9 @@ static void chat_usage(void) {
            "      --session FILE        resume the conversation saved in FILE if it exists, and save it\n"
            "                            there after every turn\n"
            "      --ignore-eos          do not end replies at end-of-generation tokens\n"
+           "      --grammar TEXT, --grammar-file FILE, --json-schema FILE|TEXT, --json\n"
+           "                            each reply follows the grammar (as `smallmind run`) and ends\n"
+           "                            when it is complete\n"
            "sampling (as `smallmind run`): --temp T (0.8), --top-k N (40), --top-p P (0.95),\n"
            "  --min-p P (0.05), --repeat-penalty F (1.0), --repeat-last-n N (64), -s/--seed N\n"
            "performance: -t/--threads N, --kernels NAME\n"
@@ -93,8 +97,8 @@ static int print_piece(void *user, const char *text, size_t len) {
 
 static const char *stop_reason(int why) {
     static const char *const names[] = {"token limit", "end-of-generation token", "end-of-turn text", "interrupted",
-                                        "context full"};
-    return why >= 0 && why <= 4 ? names[why] : "?";
+                                        "context full", "grammar complete"};
+    return why >= 0 && why <= 5 ? names[why] : "?";
 }
 
 static void print_stats(chat_cli *k, FILE *f) {
@@ -242,9 +246,10 @@ int cmd_chat(int argc, char **argv) {
     memset(&k, 0, sizeof k);
     long long n_predict = 512, n_ctx = 0, threads = 0, seed = -1, top_k = 40, last_n = 64, keep = -1;
     double temp = 0.8, top_p = 0.95, min_p = 0.05, penalty = 1.0;
-    int ignore_eos = 0, sampling_given = 0, lr;
+    int ignore_eos = 0, sampling_given = 0, gopt, lr;
     cli_lora lora = {0};
     const char *sys = NULL;
+    cli_grammar grammar = {0};
     for (a.i = 0; a.i < argc; a.i++) {
         const char *v;
 #define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
@@ -272,6 +277,7 @@ int cmd_chat(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--min-p")) { VALUE(); SAMPLING(); if (!parse_float(&a, "--min-p", v, 0.0, 1.0, &min_p)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--repeat-penalty")) { VALUE(); SAMPLING(); if (!parse_float(&a, "--repeat-penalty", v, 0.01, 100.0, &penalty)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--repeat-last-n")) { VALUE(); SAMPLING(); if (!parse_int(&a, "--repeat-last-n", v, -1, 1 << 24, &last_n)) return SM_EXIT_USAGE; }
+        else if ((gopt = cli_grammar_arg(&a, &grammar)) != 0) { if (gopt < 0) return SM_EXIT_USAGE; }
         else { cli_error(a.cmd, "unknown option '%s' (see smallmind chat --help)", argv[a.i]); return SM_EXIT_USAGE; }
 #undef SAMPLING
 #undef VALUE
@@ -304,6 +310,7 @@ int cmd_chat(int argc, char **argv) {
     sm_model_info info;
     sm_model_get_info(model, &info);
     if (info.warning) fprintf(stderr, "smallmind chat: warning: %s\n", info.warning);
+    if (cli_grammar_setup(a.cmd, &grammar, model) != 0) goto done;
     if (tmpl_arg && !(tmpl_text = template_value(tmpl_arg))) goto done;
     sm_chat_template_info ti;
     if (sm_chat_template_resolve(model, tmpl_text, &ti, &err) != SM_OK) {
@@ -344,8 +351,10 @@ int cmd_chat(int argc, char **argv) {
     c->n_predict = (int)n_predict;
     k.sys_arg = (char *)sys;
     sm_sampler_params *s = &c->gp.sampler;
-    *s = (sm_sampler_params){(float)temp, (int)top_k, (float)top_p, (float)min_p, (float)penalty, (int)last_n};
+    *s = (sm_sampler_params){(float)temp, (int)top_k, (float)top_p, (float)min_p, (float)penalty, (int)last_n, 0.0f, 0.0f};
     c->gp.ignore_eos = ignore_eos;
+    c->gp.grammar = grammar.matcher;
+    c->gp.grammar_vocab = grammar.vocab;
     if (resumed) {
         adopt_loaded(&k);
         if (!sampling_given) sm_session_sampler(session, s);   /* the saved settings, unless others are given */
@@ -387,6 +396,7 @@ int cmd_chat(int argc, char **argv) {
         }
         if (text[0] == '/') text++;
         interrupted = 0;
+        cli_grammar_restart(&grammar);   /* each reply is one document of the grammar */
         sm_error terr = {0};
         int ok = chat_turn(c, text, print_piece, &k, &terr) == 0;
         free(line);
@@ -419,6 +429,7 @@ done:
     sm_session_free(session);
     cli_lora_free(&lora);
     sm_model_free(model);
+    cli_grammar_free(&grammar);
     free(tmpl_text);
     return rc;
 }

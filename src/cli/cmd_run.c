@@ -50,6 +50,10 @@ static void run_usage(void) {
            "performance:\n"
            "  -t, --threads N         worker threads (default: physical cores)\n"
            "      --kernels NAME      force a kernel variant: scalar, avx2, avx512 (default: best here)\n"
+           "  -md, --draft FILE       speculative decoding: a smaller model with the same vocabulary\n"
+           "                          proposes tokens that the model checks in one batch (greedy output\n"
+           "                          unchanged; sampling keeps the model's distribution)\n"
+           "      --draft-n N         tokens the draft proposes per round (default 8, at most 64)\n"
            "      --profile           time every step and print the hot paths to stderr\n"
            "      --trace FILE.json   (with --profile) a timeline of every thread as Chrome trace-event\n"
            "                          JSON, for Perfetto or chrome://tracing\n"
@@ -111,7 +115,8 @@ static double peak_rss_mib(void) {
 int cmd_run(int argc, char **argv) {
     cli_args a = {"run", argc, 0, argv, NULL};
     const char *model_path = NULL, *tok_path = NULL, *prompt = NULL, *prompt_file = NULL, *kernels = NULL;
-    const char *session_path = NULL;
+    const char *session_path = NULL, *draft_path = NULL;
+    long long n_draft = 8;
     cli_grammar grammar = {0};
     int gopt;
     const char *stops[MAX_STOPS];
@@ -138,6 +143,8 @@ int cmd_run(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--flame")) { VALUE(); flame_path = v; }
         else if (arg_is(&a, NULL, "--kernels")) { VALUE(); kernels = v; }
         else if (arg_is(&a, NULL, "--session")) { VALUE(); session_path = v; }
+        else if (arg_is(&a, "-md", "--draft") || arg_is(&a, NULL, "--model-draft")) { VALUE(); draft_path = v; }
+        else if (arg_is(&a, NULL, "--draft-n") || arg_is(&a, NULL, "--draft-max")) { VALUE(); if (!parse_int(&a, "--draft-n", v, 1, 64, &n_draft)) return SM_EXIT_USAGE; }
         else if ((gopt = cli_grammar_arg(&a, &grammar)) != 0) { if (gopt < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--stop")) {
             VALUE();
@@ -203,7 +210,8 @@ int cmd_run(int argc, char **argv) {
     sp.seed = used_seed;
     sp.profile = profile;
     sp.kernels = kernels;
-    sm_session *session = NULL;
+    sm_session *session = NULL, *draft = NULL;
+    sm_model *draft_model = NULL;
     sm_error err = {0};
     int rc = SM_EXIT_ERROR;
     if ((sp.lora_rank_max = cli_lora_load(a.cmd, &lora, model)) < 0) goto done;
@@ -213,6 +221,17 @@ int cmd_run(int argc, char **argv) {
                 : sm_session_create(model, &sp, &session, &err) != SM_OK) {
         cli_error(a.cmd, "%s", err.message);
         goto done;
+    }
+    if (draft_path) {
+        if (!(draft_model = cli_load_model(a.cmd, draft_path, NULL))) goto done;
+        sm_session_params dp = sp;
+        dp.n_ctx = sm_session_n_ctx(session);
+        dp.seed = used_seed + 1;
+        dp.profile = 0;
+        if (sm_session_create(draft_model, &dp, &draft, &err) != SM_OK) {
+            cli_error(a.cmd, "draft model: %s", err.message);
+            goto done;
+        }
     }
     if (trace_path && sm_session_trace_start(session, 1u << 18, &err) != SM_OK) {
         cli_error(a.cmd, "%s", err.message);
@@ -236,6 +255,8 @@ int cmd_run(int argc, char **argv) {
     gp.ignore_eos = ignore_eos;
     gp.grammar = grammar.matcher;
     gp.grammar_vocab = grammar.vocab;
+    gp.draft = draft;
+    gp.n_draft = (int)n_draft;
 
     run_output out = {0, 0, -1};
     if (prompt) {
@@ -290,6 +311,9 @@ int cmd_run(int argc, char **argv) {
             stats.n_generated, stats.gen_seconds > 0 ? stats.n_generated / stats.gen_seconds : 0.0,
             stats.ttft_seconds * 1e3, peak_rss_mib(), (unsigned long long)used_seed,
             why[stats.stopped_by >= 0 && stats.stopped_by <= 5 ? stats.stopped_by : 3]);
+    if (draft)
+        fprintf(stderr, "smallmind run: draft: %d of %d proposed tokens accepted (%.1f %%)\n", stats.n_draft_accepted,
+                stats.n_drafted, stats.n_drafted ? 100.0 * stats.n_draft_accepted / stats.n_drafted : 0.0);
     if (profile) {
         fputc('\n', stderr);
         profile_write_sections(session, info.n_layers, stderr, PROFILE_HOT_PATHS);
@@ -297,6 +321,8 @@ int cmd_run(int argc, char **argv) {
     }
     rc = SM_EXIT_OK;
 done:
+    sm_session_free(draft);
+    sm_model_free(draft_model);
     sm_session_free(session);
     cli_lora_free(&lora);
     cli_grammar_free(&grammar);

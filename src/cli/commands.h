@@ -16,6 +16,7 @@ int cmd_perplexity(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_chat_template(int argc, char **argv);
 int cmd_merge_lora(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 
 #include "common.h"   /* what the commands share */

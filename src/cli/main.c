@@ -24,6 +24,7 @@ static void usage(FILE *f) {
             "  perplexity measure a model's perplexity on a text file\n"
             "  chat       talk with a model: multi-turn, in its chat template, sessions saved and resumed\n"
             "  chat-template  print a conversation formatted with a model's chat template\n"
+            "  serve      an OpenAI-compatible HTTP server with a chat page\n"
             "\n"
             "`smallmind <command> --help` describes each command's options.\n"
             "example: smallmind run -p \"In the beginning\"   (the built-in model, trained on the King James Bible)\n",
@@ -58,6 +59,7 @@ int main(int argc, char **argv) {
     if (!strcmp(c, "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(c, "chat-template")) return cmd_chat_template(argc - 2, argv + 2);
     if (!strcmp(c, "merge-lora")) return cmd_merge_lora(argc - 2, argv + 2);
+    if (!strcmp(c, "serve")) return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(c, "chat")) return cmd_chat(argc - 2, argv + 2);
     cli_error(NULL, "unknown command '%s' (see smallmind --help)", c);
     return SM_EXIT_USAGE;

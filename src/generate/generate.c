@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "text/eog.h"
+#include "speculative.h"
 #include "text/utf8.h"
 
 #include <string.h>
@@ -106,22 +107,13 @@ static int deliver(streamer *st, sm_token tok, size_t n_out, sm_token_callback c
     return stop;
 }
 
-/* Samples, streams and (unless it is the last) evaluates one token; returns
- * non-zero when generation ends, with the reason in stats->stopped_by. */
-static int step(sm_session *s, streamer *str, const sm_generate_params *gp, sm_token_callback cb, void *user,
-                int *n_gen, uint64_t t0, sm_generate_stats *stats, sm_status *st, sm_error *err) {
+/* Streams one chosen token: returns non-zero when generation ends with it
+ * (the reason in stats->stopped_by; an end-of-generation token is not
+ * streamed). */
+static int emit(sm_session *s, streamer *str, const sm_generate_params *gp, sm_token_callback cb, void *user,
+                int *n_gen, uint64_t t0, sm_generate_stats *stats, sm_token tok) {
     const sm_model *m = s->model;
     sm_prof *P = s->prof;
-    sm_token tok;
-    if (gp->grammar && sm_grammar_matcher_is_complete(gp->grammar) && !sm_grammar_matcher_can_continue(gp->grammar)) {
-        stats->stopped_by = 5;   /* the output is complete: nothing may follow */
-        return 1;
-    }
-    SM_PROF_BEGIN(P, SM_SC_SAMPLE, -1);
-    if (gp->grammar) *st = sm_session_sample_grammar(s, &gp->sampler, gp->grammar, gp->grammar_vocab, &tok, err);
-    else *st = sm_session_sample(s, &gp->sampler, &tok, err);
-    SM_PROF_END(P, 4ull * m->hp.n_vocab, (uint64_t)m->hp.n_vocab * sizeof(float));
-    if (*st) return 1;
     if ((!gp->ignore_eos || gp->grammar) && sm_vocab_is_eog(&m->vocab, tok)) { stats->stopped_by = 1; return 1; }
     (*n_gen)++;
     SM_PROF_BEGIN(P, SM_SC_DECODE, -1);
@@ -138,6 +130,26 @@ static int step(sm_session *s, streamer *str, const sm_generate_params *gp, sm_t
     if (cb_stop) { stats->stopped_by = 3; return 1; }
     if (str->stop_matched) { stats->stopped_by = 2; return 1; }
     if (gp->n_predict >= 0 && *n_gen >= gp->n_predict) { stats->stopped_by = 0; return 1; }
+    return 0;
+}
+
+/* Samples, streams and (unless it is the last) evaluates one token; returns
+ * non-zero when generation ends, with the reason in stats->stopped_by. */
+static int step(sm_session *s, streamer *str, const sm_generate_params *gp, sm_token_callback cb, void *user,
+                int *n_gen, uint64_t t0, sm_generate_stats *stats, sm_status *st, sm_error *err) {
+    const sm_model *m = s->model;
+    sm_prof *P = s->prof;
+    sm_token tok;
+    if (gp->grammar && sm_grammar_matcher_is_complete(gp->grammar) && !sm_grammar_matcher_can_continue(gp->grammar)) {
+        stats->stopped_by = 5;   /* the output is complete: nothing may follow */
+        return 1;
+    }
+    SM_PROF_BEGIN(P, SM_SC_SAMPLE, -1);
+    if (gp->grammar) *st = sm_session_sample_grammar(s, &gp->sampler, gp->grammar, gp->grammar_vocab, &tok, err);
+    else *st = sm_session_sample(s, &gp->sampler, &tok, err);
+    SM_PROF_END(P, 4ull * m->hp.n_vocab, (uint64_t)m->hp.n_vocab * sizeof(float));
+    if (*st) return 1;
+    if (emit(s, str, gp, cb, user, n_gen, t0, stats, tok)) return 1;
     if (s->n_past >= s->n_ctx) {
         if (!gp->context_shift) { stats->stopped_by = 4; return 1; }
         if ((*st = shift_half(s, gp, stats, err))) return 1;
@@ -145,6 +157,53 @@ static int step(sm_session *s, streamer *str, const sm_generate_params *gp, sm_t
     *st = sm_session_eval(s, &tok, 1, err);
     if (*st == SM_OK) stats->n_gen_kept++;
     return *st != SM_OK;
+}
+
+/* One round of speculative decoding (gp->draft): the next token *c (chosen
+ * by the target's sampler or the last round) and the draft's proposals the
+ * target keeps are streamed; *c becomes the token after them. When the
+ * context has no room for a round, it falls back to step's tail (and the
+ * caller to plain steps). As in step, every streamed token but one that
+ * ends the generation is evaluated by the target. */
+static int spec_step(sm_session *s, sm_spec *sp, streamer *str, const sm_generate_params *gp, sm_token_callback cb,
+                     void *user, int *n_gen, uint64_t t0, sm_generate_stats *stats, sm_token *c, int *spec_on,
+                     sm_status *st, sm_error *err) {
+    int n = sp->n_draft, room = s->n_ctx - s->n_past - 1;
+    if (gp->n_predict >= 0 && gp->n_predict - *n_gen - 1 < n) n = gp->n_predict - *n_gen - 1;
+    if (n > room) n = room;
+    if (n < 1) {
+        /* c alone, as a plain step would, then plain steps */
+        *spec_on = 0;
+        if (emit(s, str, gp, cb, user, n_gen, t0, stats, *c)) return 1;
+        if (s->n_past >= s->n_ctx) {
+            if (!gp->context_shift) { stats->stopped_by = 4; return 1; }
+            if ((*st = shift_half(s, gp, stats, err))) return 1;
+        }
+        *st = sm_session_eval(s, c, 1, err);
+        if (*st == SM_OK) stats->n_gen_kept++;
+        return *st != SM_OK;
+    }
+    int base = s->n_past, kept = 0;
+    sm_token next;
+    sm_prof *P = s->prof;
+    SM_PROF_BEGIN(P, SM_SC_SAMPLE, -1);
+    *st = sm_spec_round(sp, s, &gp->sampler, *c, n, &kept, &next, err);
+    SM_PROF_END(P, 0, 0);
+    if (*st) return 1;
+    stats->n_drafted += n;
+    stats->n_draft_accepted += kept;
+    /* the target now holds c and the kept proposals: stream them */
+    for (int i = 0; i <= kept; i++) {
+        if (emit(s, str, gp, cb, user, n_gen, t0, stats, s->history[base + i])) {
+            /* ended at this token: the target keeps only the ones before it */
+            *st = sm_session_truncate(s, base + i, err);
+            stats->n_gen_kept += i;
+            return 1;
+        }
+    }
+    stats->n_gen_kept += kept + 1;
+    *c = next;
+    return 0;
 }
 
 static sm_status generate(sm_session *s, const char *text, size_t tlen, int add_bos, const sm_generate_params *gpp,
@@ -170,6 +229,12 @@ sm_status sm_generate(sm_session *s, const char *prompt, const sm_generate_param
     if (stop_total > MAX_STOP_BYTES)
         return sm_fail(err, SM_ERR_INVALID_ARG, "stop strings are %zu bytes in all; at most %d are allowed",
                        stop_total, MAX_STOP_BYTES);
+    if (gp.draft && (gp.grammar || (gp.sampler.repeat_penalty != 1.0f && gp.sampler.repeat_last_n != 0) ||
+                     gp.sampler.presence_penalty != 0.0f || gp.sampler.frequency_penalty != 0.0f))
+        return sm_fail(err, SM_ERR_UNSUPPORTED, "speculative decoding (a draft model) does not combine with %s yet",
+                       gp.grammar ? "a grammar" : "a repetition, presence or frequency penalty");
+    if (gp.draft && (gp.n_draft < 0 || gp.n_draft > 64))
+        return sm_fail(err, SM_ERR_INVALID_ARG, "n_draft %d is out of range (1 to 64, or 0 for 8)", gp.n_draft);
     if (gp.n_keep < 0 || gp.n_keep >= s->n_ctx)
         return sm_fail(err, SM_ERR_INVALID_ARG, "n_keep %d is out of range (0 to %d, below the context size)",
                        gp.n_keep, s->n_ctx - 1);
@@ -292,12 +357,25 @@ static sm_status generate(sm_session *s, const char *text, size_t tlen, int add_
     str.strip_space = was_empty && tlen == 0 && !gp.prompt_tokens && m->vocab.add_space_prefix;
     int n_gen = 0, stopped = 0;
     st = SM_OK;
+    sm_spec spec;
+    int spec_on = 0;
+    sm_token c = -1;
+    if (gp.draft && gp.n_predict != 0) {
+        /* speculative decoding: the first token from the target's logits, then rounds */
+        if (!(st = sm_spec_init(&spec, s, gp.draft, gp.n_draft > 0 ? gp.n_draft : 8, err)) &&
+            !(st = sm_session_sample(s, &gp.sampler, &c, err)))
+            spec_on = 1;
+        else if (spec.q) sm_spec_free(&spec);
+        if (st) return st;
+    }
     while (!stopped && !(gp.n_predict >= 0 && n_gen >= gp.n_predict)) {
         /* one generated token: sample it, stream its text, run it */
         SM_PROF_BEGIN(P, SM_SC_TOKEN, -1);
-        stopped = step(s, &str, &gp, cb, user, &n_gen, t0, stats, &st, err);
+        if (spec_on) stopped = spec_step(s, &spec, &str, &gp, cb, user, &n_gen, t0, stats, &c, &spec_on, &st, err);
+        else stopped = step(s, &str, &gp, cb, user, &n_gen, t0, stats, &st, err);
         SM_PROF_END(P, 0, 0);
     }
+    if (gp.draft && gp.n_predict != 0 && spec.q) sm_spec_free(&spec);
     if (st) return st;
     if (!stopped) stats->stopped_by = 0;  /* -n 0 */
     /* Whatever was held back for a stop string that never came is text. */

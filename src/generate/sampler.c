@@ -1,7 +1,7 @@
 /* sampler.c - picking the next token from the logits.
  *
- * The order follows llama.cpp's default chain: repetition penalty, top-k,
- * top-p, min-p, temperature, then a draw. Temperature 0 is greedy. Sorting
+ * The order follows llama.cpp's default chain: penalties (repetition, then
+ * frequency and presence), top-k, top-p, min-p, temperature, then a draw. Temperature 0 is greedy. Sorting
  * is done here (no qsort: glibc's may allocate) on the session's scratch. */
 #include "sampler.h"
 #include "core/error.h"
@@ -9,7 +9,7 @@
 #include <math.h>
 
 sm_sampler_params sm_sampler_default_params(void) {
-    sm_sampler_params p = {0.8f, 40, 0.95f, 0.05f, 1.0f, 64};
+    sm_sampler_params p = {0.8f, 40, 0.95f, 0.05f, 1.0f, 64, 0.0f, 0.0f};
     return p;
 }
 
@@ -83,18 +83,25 @@ sm_status sm_session_sample_masked(sm_session *s, const sm_sampler_params *sp_in
     int n = s->model->hp.n_vocab;
     const float *logits = s->logits;
     for (int i = 0; i < n; i++) s->gen.cand[i] = (sm_candidate){logits[i], i};
-    if (sp.repeat_penalty != 1.0f && sp.repeat_last_n != 0) {
+    int penalize = sp.repeat_penalty != 1.0f || sp.presence_penalty != 0.0f || sp.frequency_penalty != 0.0f;
+    if (penalize && sp.repeat_last_n != 0) {
+        /* Over the last repeat_last_n tokens, as llama.cpp's penalties: each
+         * distinct token's logit is divided (positive) or multiplied
+         * (negative) by the repetition penalty once, then lowered by its
+         * count times the frequency penalty plus the presence penalty
+         * (OpenAI's definition). */
         int last = sp.repeat_last_n < 0 || sp.repeat_last_n > s->n_past ? s->n_past : sp.repeat_last_n;
         const sm_token *h = s->history + (s->n_past - last);
-        /* Each distinct recent token is penalised once. */
+        int32_t *count = s->gen.counts;
+        for (int i = 0; i < last; i++) count[h[i]]++;
         for (int i = 0; i < last; i++) {
             sm_token t = h[i];
-            if (s->gen.penalized[t]) continue;
-            s->gen.penalized[t] = 1;
+            if (count[t] == 0) continue;   /* done already */
             float *l = &s->gen.cand[t].logit;
-            *l = *l > 0.0f ? *l / sp.repeat_penalty : *l * sp.repeat_penalty;
+            if (sp.repeat_penalty != 1.0f) *l = *l > 0.0f ? *l / sp.repeat_penalty : *l * sp.repeat_penalty;
+            *l -= (float)count[t] * sp.frequency_penalty + sp.presence_penalty;
+            count[t] = 0;
         }
-        for (int i = 0; i < last; i++) s->gen.penalized[h[i]] = 0;
     }
     if (allowed) {
         /* only the allowed tokens stay candidates */
@@ -154,4 +161,61 @@ sm_status sm_sample_candidates(sm_candidate *cand, int n, const sm_sampler_param
     }
     *out = cand[n - 1].id;  /* rounding left r at the very end */
     return SM_OK;
+}
+
+float sm_rng_uniform(uint64_t *state) { return rng_float(state); }
+
+void sm_sampler_probs(const float *logits, int n, const sm_sampler_params *sp, sm_candidate *cand, float *probs) {
+    for (int i = 0; i < n; i++) {
+        cand[i] = (sm_candidate){logits[i], i};
+        probs[i] = 0.0f;
+    }
+    if (sp->temperature <= 0.0f) {
+        int best = 0;
+        for (int i = 1; i < n; i++)
+            if (better(&cand[i], &cand[best])) best = i;
+        probs[best] = 1.0f;
+        return;
+    }
+    /* the same chain as sm_sample_candidates, written out as probabilities */
+    int k = n;
+    if (sp->top_k > 0 && sp->top_k < n) k = sp->top_k;
+    select_top(cand, n, k);
+    n = k;
+    float max = cand[0].logit;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += exp((double)cand[i].logit - max);
+    if (sp->top_p < 1.0f) {
+        double cum = 0.0;
+        int keep = n;
+        for (int i = 0; i < n; i++) {
+            cum += exp((double)cand[i].logit - max) / sum;
+            if (cum >= sp->top_p) { keep = i + 1; break; }
+        }
+        n = keep;
+    }
+    if (sp->min_p > 0.0f) {
+        float floor = max + logf(sp->min_p);
+        int keep = 1;
+        while (keep < n && cand[keep].logit >= floor) keep++;
+        n = keep;
+    }
+    double total = 0.0;
+    for (int i = 0; i < n; i++) total += exp(((double)cand[i].logit - max) / sp->temperature);
+    for (int i = 0; i < n; i++)
+        probs[cand[i].id] = (float)(exp(((double)cand[i].logit - max) / sp->temperature) / total);
+}
+
+sm_token sm_sample_probs(const float *probs, int n, uint64_t *rng) {
+    double total = 0.0;
+    int last = -1;
+    for (int i = 0; i < n; i++)
+        if (probs[i] > 0.0f) { total += probs[i]; last = i; }
+    if (last < 0) return 0;
+    double r = (double)rng_float(rng) * total, acc = 0.0;
+    for (int i = 0; i < n; i++) {
+        acc += probs[i];
+        if (probs[i] > 0.0f && r < acc) return i;
+    }
+    return last;
 }

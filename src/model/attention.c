@@ -1,7 +1,9 @@
 /* attention.c - causal attention of a batch of queries over a layer's KV
  * cache, heads grouped over the KV heads. One token (decode) takes the
  * plain three passes; a prompt batch goes in blocks with an online
- * softmax, split across the threads. */
+ * softmax, split across the threads. A batch of several sessions does the
+ * same for each session's rows over its own cache, its one-token runs
+ * together across the threads. */
 #include "ops.h"
 #include "kernels/kernels.h"
 
@@ -94,45 +96,110 @@ static void attention_batch(sm_session *s, const float *q, float *out, const flo
                 2 * pairs * hp->n_kv_heads * hp->head_dim * sizeof(float) / ATT_QB);
 }
 
-/* One token at position pos: every head's scores over positions 0..pos,
- * their softmax, and the weighted sum of the values, as three timed steps.
- * On the calling thread: a hand-off to the pool would cost more than the
- * work at the context lengths small models run. */
-static void attention_one(sm_session *s, const float *q, float *out, const float *k_layer, const float *v_layer, int pos,
-                          int window) {
+/* One head of one token at position pos, over positions lo..pos: the
+ * scores (scaled, soft-capped) into att[lo..pos], then their softmax, then
+ * the weighted sum of the values into oh. */
+static void head_scores(const sm_session *s, float *att, const float *qh, const float *k_layer, int h, int lo,
+                        int pos) {
     const sm_hparams *hp = &s->model->hp;
     int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd, group = hp->n_heads / hp->n_kv_heads;
+    float scale = hp->q_scale, cap = hp->attn_softcap;
+    const float *k = k_layer + (size_t)lo * kv_dim + (size_t)(h / group) * hd;
+    for (int t = lo; t <= pos; t++, k += kv_dim) att[t] = s->kt->dot(qh, k, hd) * scale;
+    if (cap > 0) sm_softcap(att + lo, pos + 1 - lo, cap);
+}
+
+static void head_values(const sm_session *s, float *oh, const float *att, const float *v_layer, int h, int lo,
+                        int pos) {
+    const sm_hparams *hp = &s->model->hp;
+    int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd, group = hp->n_heads / hp->n_kv_heads;
+    const float *v = v_layer + (size_t)lo * kv_dim + (size_t)(h / group) * hd;
+    memset(oh, 0, (size_t)hd * sizeof(float));
+    for (int t = lo; t <= pos; t++, v += kv_dim) s->kt->axpy(oh, att[t], v, hd);
+}
+
+/* One token at position pos: every head's scores over positions 0..pos,
+ * their softmax, and the weighted sum of the values, as three timed steps,
+ * in kv's score buffer. On the calling thread: a hand-off to the pool would
+ * cost more than the work at the context lengths small models run. */
+static void attention_one(sm_session *s, const sm_session *kv, const float *q, float *out, const float *k_layer,
+                          const float *v_layer, int pos, int window) {
+    const sm_hparams *hp = &s->model->hp;
+    int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd;
     int lo = first_seen(pos, window);
     uint64_t span = (uint64_t)(pos + 1 - lo), heads = (uint64_t)hp->n_heads;
-    float scale = hp->q_scale, cap = hp->attn_softcap;
 
     SM_PROF_BEGIN(s->prof, SM_SC_ATT_SCORES, -1);
-    for (int h = 0; h < hp->n_heads; h++) {
-        const float *qh = q + (size_t)h * hd;
-        float *att = s->att + (size_t)h * s->n_ctx;
-        const float *k = k_layer + (size_t)lo * kv_dim + (size_t)(h / group) * hd;
-        for (int t = lo; t <= pos; t++, k += kv_dim) att[t] = s->kt->dot(qh, k, hd) * scale;
-        if (cap > 0) sm_softcap(att + lo, pos + 1 - lo, cap);
-    }
+    for (int h = 0; h < hp->n_heads; h++) head_scores(s, kv->att + (size_t)h * kv->n_ctx, q + (size_t)h * hd, k_layer, h, lo, pos);
     SM_PROF_END(s->prof, 2 * span * hd * heads, span * kv_dim * sizeof(float));
 
     SM_PROF_BEGIN(s->prof, SM_SC_SOFTMAX, -1);
-    for (int h = 0; h < hp->n_heads; h++) s->kt->softmax(s->att + (size_t)h * s->n_ctx + lo, pos + 1 - lo);
+    for (int h = 0; h < hp->n_heads; h++) s->kt->softmax(kv->att + (size_t)h * kv->n_ctx + lo, pos + 1 - lo);
     SM_PROF_END(s->prof, 4 * span * heads, 2 * span * heads * sizeof(float));
 
     SM_PROF_BEGIN(s->prof, SM_SC_ATT_V, -1);
-    for (int h = 0; h < hp->n_heads; h++) {
-        const float *att = s->att + (size_t)h * s->n_ctx;
-        float *oh = out + (size_t)h * hd;
-        const float *v = v_layer + (size_t)lo * kv_dim + (size_t)(h / group) * hd;
-        memset(oh, 0, (size_t)hd * sizeof(float));
-        for (int t = lo; t <= pos; t++, v += kv_dim) s->kt->axpy(oh, att[t], v, hd);
-    }
+    for (int h = 0; h < hp->n_heads; h++)
+        head_values(s, out + (size_t)h * hd, kv->att + (size_t)h * kv->n_ctx, v_layer, h, lo, pos);
     SM_PROF_END(s->prof, 2 * span * hd * heads, span * kv_dim * sizeof(float));
 }
 
-void sm_attention(sm_session *s, const float *q, float *out, const float *k_layer, const float *v_layer, int pos0,
-                  int n, int window) {
-    if (n == 1) attention_one(s, q, out, k_layer, v_layer, pos0, window);
-    else attention_batch(s, q, out, k_layer, v_layer, pos0, n, window);
+/* Layer l of a session's cache. */
+static const float *layer_k(const sm_session *kv, int l) {
+    const sm_hparams *hp = &kv->model->hp;
+    return kv->k_cache + (size_t)l * kv->n_ctx * hp->n_kv_heads * hp->head_dim;
+}
+static const float *layer_v(const sm_session *kv, int l) {
+    const sm_hparams *hp = &kv->model->hp;
+    return kv->v_cache + (size_t)l * kv->n_ctx * hp->n_kv_heads * hp->head_dim;
+}
+
+void sm_attention(sm_session *s, const sm_session *kv, const float *q, float *out, int layer, int pos0, int n,
+                  int window) {
+    if (n == 1) attention_one(s, kv, q, out, layer_k(kv, layer), layer_v(kv, layer), pos0, window);
+    else attention_batch(s, q, out, layer_k(kv, layer), layer_v(kv, layer), pos0, n, window);
+}
+
+/* The one-token runs of a batch of several sessions (the first b->n_vec
+ * seqs, one row each), every (run, head) a task: the same three passes as
+ * attention_one, each head in its own session's score buffer. */
+typedef struct decode_task {
+    const sm_session *s;
+    const sm_fwd_batch *b;
+    const float *q;
+    float *out;
+    int layer, window;
+} decode_task;
+
+static void decode_task_fn(void *ctx, int ith, int nth) {
+    const decode_task *t = ctx;
+    const sm_session *s = t->s;
+    int heads = s->model->hp.n_heads, hd = s->model->hp.head_dim;
+    for (int task = ith; task < t->b->n_vec * heads; task += nth) {
+        const sm_fwd_seq *sq = &t->b->seq[task / heads];
+        int h = task % heads, pos = sq->pos0, lo = first_seen(pos, t->window);
+        float *att = sq->s->att + (size_t)h * sq->s->n_ctx;
+        size_t at = (size_t)sq->row0 * heads * hd + (size_t)h * hd;
+        head_scores(s, att, t->q + at, layer_k(sq->s, t->layer), h, lo, pos);
+        s->kt->softmax(att + lo, pos + 1 - lo);
+        head_values(s, t->out + at, att, layer_v(sq->s, t->layer), h, lo, pos);
+    }
+}
+
+void sm_attention_seqs(sm_session *s, const sm_fwd_batch *b, int layer, const float *q, float *out, int window) {
+    const sm_hparams *hp = &s->model->hp;
+    size_t qd = (size_t)hp->n_heads * hp->head_dim;
+    if (b->n_vec > 0) {
+        SM_PROF_BEGIN(s->prof, SM_SC_ATTENTION, -1);
+        decode_task t = {s, b, q, out, layer, window};
+        uint64_t pairs = 0;
+        for (int i = 0; i < b->n_vec; i++) pairs += (uint64_t)b->seq[i].pos0 + 1;
+        if (b->n_vec * hp->n_heads < 2 || sm_threadpool_size(s->pool) == 1) decode_task_fn(&t, 0, 1);
+        else sm_threadpool_run(s->pool, decode_task_fn, &t);
+        SM_PROF_END(s->prof, 4 * pairs * hp->head_dim * hp->n_heads, 2 * pairs * hp->n_kv_heads * hp->head_dim * sizeof(float));
+    }
+    for (int i = b->n_vec; i < b->n_seq; i++) {
+        const sm_fwd_seq *sq = &b->seq[i];
+        attention_batch(s, q + (size_t)sq->row0 * qd, out + (size_t)sq->row0 * qd, layer_k(sq->s, layer),
+                        layer_v(sq->s, layer), sq->pos0, sq->n, window);
+    }
 }

@@ -3,6 +3,10 @@
  * goes through the type's matrix x vector kernel (quantized types: integer
  * dots against the input quantized once); a batch goes through the packed
  * matrix x matrix kernel with the weights dequantized 16 rows at a time.
+ * The one-token rows of several sessions batched together go through the
+ * matrix x vector kernels too, 16 weight rows at a time against all of
+ * them, so the weights are read once and each row's result is what it
+ * alone would get.
  * The kernels come from the type table (kernels/types.h) at the session's
  * level, so this file knows no element type by name. */
 #include "ops.h"
@@ -71,6 +75,84 @@ static void matvec(sm_session *s, float *out, const sm_matrix *w, const float *x
     else sm_threadpool_run(s->pool, matvec_task_fn, &t);
 }
 
+/* ------------------------------------- several one-token rows: matvecs */
+
+typedef struct matvecs_task {
+    const sm_session *s;
+    float *c;                /* row i's output: outs[i], or c + i * ldc */
+    int ldc;
+    float *const *outs;
+    const sm_matrix *w;
+    const float *a;          /* the rows as floats (F32 activations) ... */
+    int quantized;           /* ... or in s->xq, one per xq_stride */
+    const float *bias;
+    int n, accumulate;
+} matvecs_task;
+
+static float *row_out(const matvecs_task *t, int i) { return t->outs ? t->outs[i] : t->c + (size_t)i * t->ldc; }
+
+/* Weight rows [r0, r1) against every row, 16 weight rows at a time (the
+ * groups the one-row path's kernel calls make too, so the sums are the
+ * same); with accumulate each row's products go to its row of tmp first. */
+static void matvecs_rows(const matvecs_task *t, int r0, int r1) {
+    const sm_session *s = t->s;
+    const sm_matrix *w = t->w;
+    const sm_type_kernels *k = &s->tk[w->type];
+    int cols = w->cols, full = w->x16 && k->matvec_x16 ? w->rows / SM_X16 * SM_X16 : 0;
+    size_t rb = sm_type_row_bytes(w->type, cols);
+    for (int r = r0; r < r1; r += SM_X16) {
+        int re = r + SM_X16 < r1 ? r + SM_X16 : r1;
+        for (int i = 0; i < t->n; i++) {
+            float *out = (t->accumulate ? s->tmp + (size_t)i * w->rows : row_out(t, i)) + r;
+            const void *x = t->quantized ? (const void *)((const char *)s->xq + (size_t)i * s->xq_stride)
+                                         : (const void *)(t->a + (size_t)i * cols);
+            if (re <= full)   /* a whole interleaved group */
+                k->matvec_x16(out, (const char *)w->x16 + rb * (size_t)r, x, s->xsum + (size_t)i * s->xsum_stride,
+                              re - r, cols);
+            else
+                k->matvec(out, (const char *)w->data + rb * (size_t)r, x, re - r, cols);
+        }
+    }
+    for (int i = 0; i < t->n; i++) {
+        float *dst = row_out(t, i);
+        if (t->accumulate) {
+            const float *p = s->tmp + (size_t)i * w->rows;
+            if (t->bias) for (int r = r0; r < r1; r++) dst[r] += p[r] + t->bias[r];
+            else for (int r = r0; r < r1; r++) dst[r] += p[r];
+        } else if (t->bias) {
+            for (int r = r0; r < r1; r++) dst[r] += t->bias[r];
+        }
+    }
+}
+
+static void matvecs_task_fn(void *ctx, int ith, int nth) {
+    const matvecs_task *t = ctx;
+    int rows = t->w->rows, per = ((rows + nth - 1) / nth + 15) & ~15;
+    int r0 = ith * per, r1 = r0 + per < rows ? r0 + per : rows;
+    if (r0 < r1) matvecs_rows(t, r0, r1);
+}
+
+static void matvecs(sm_session *s, float *c, int ldc, float *const *outs, const sm_matrix *w, const float *a, int n,
+                    const float *bias, int accumulate) {
+    matvecs_task t = {s, c, ldc, outs, w, a, 0, bias, n, accumulate};
+    uint32_t act = sm_type(w->type)->vec_dot_type;
+    if (act != SM_GGML_F32) {
+        for (int i = 0; i < n; i++) {
+            void *xq = (char *)s->xq + (size_t)i * s->xq_stride;
+            s->tk[act].from_float(xq, a + (size_t)i * w->cols, w->cols);
+            if (act == SM_GGML_Q8_0 && w->x16 && s->tk[w->type].matvec_x16)
+                sm_q8_0_block_sums(s->xsum + (size_t)i * s->xsum_stride, xq, w->cols / SM_QK);
+        }
+        t.quantized = 1;
+    }
+    if ((size_t)w->rows * w->cols * n < 32768 || sm_threadpool_size(s->pool) == 1) matvecs_rows(&t, 0, w->rows);
+    else sm_threadpool_run(s->pool, matvecs_task_fn, &t);
+}
+
+void sm_matvec_rows(sm_session *s, float *const *out, const sm_matrix *w, const float *a, int n) {
+    matvecs(s, NULL, 0, out, w, a, n, NULL, 0);
+}
+
 /* ------------------------------------------------- a batch: matmul */
 
 typedef struct matmul_task {
@@ -126,12 +208,15 @@ static void matmul_task_fn(void *ctx, int ith, int nth) {
     if (r0 < r1) matmul_rows(t, r0, r1, t->s->deq + (size_t)ith * SM_X16 * t->s->max_cols);
 }
 
-void sm_matmul(sm_session *s, float *c, int ldc, const sm_matrix *w, const float *a, int n, const float *bias,
-               int accumulate) {
-    if (n == 1) {
-        matvec(s, c, w, a, bias, accumulate);
-        return;
-    }
+void sm_matmul(sm_session *s, float *c, int ldc, const sm_matrix *w, const float *a, int n, int n_vec,
+               const float *bias, int accumulate) {
+    if (n_vec == 1) matvec(s, c, w, a, bias, accumulate);
+    else if (n_vec > 1) matvecs(s, c, ldc, NULL, w, a, n_vec, bias, accumulate);
+    if (n == n_vec) return;
+    /* the rest through the matrix x matrix kernels */
+    c += (size_t)n_vec * ldc;
+    a += (size_t)n_vec * w->cols;
+    n -= n_vec;
     matmul_task t = {s, c, ldc, w, a, bias, n, accumulate};
     if (s->kt->pack_a) sm_threadpool_run(s->pool, pack_task_fn, &t);  /* once, shared by the threads */
     sm_threadpool_run(s->pool, matmul_task_fn, &t);

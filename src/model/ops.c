@@ -8,20 +8,25 @@
 #include <math.h>
 #include <string.h>
 
-void op_embed(sm_session *s, const sm_token *tokens, int n) {
+void op_embed(sm_session *s, const sm_fwd_batch *b) {
     const sm_model *m = s->model;
     int dim = m->hp.dim, learned = m->pos_embd.data != NULL, scaled = sm_arch_get(m->hp.arch)->embd_scale;
+    int n = b->n;
     uint64_t nb = (uint64_t)n * dim * sizeof(float);
     SM_PROF_BEGIN(s->prof, SM_SC_EMBED, -1);
-    for (int t = 0; t < n; t++) {
-        float *x = s->x + (size_t)t * dim;
-        sm_embedding_row(x, &m->tok_embd, tokens[t]);
-        if (learned) {
-            /* xb holds the position's row for a moment */
-            sm_embedding_row(s->xb, &m->pos_embd, s->n_past + t);
-            sm_add(x, s->xb, dim);
+    for (int i = 0; i < b->n_seq; i++) {
+        const sm_fwd_seq *sq = &b->seq[i];
+        for (int j = 0; j < sq->n; j++) {
+            int t = sq->row0 + j;
+            float *x = s->x + (size_t)t * dim;
+            sm_embedding_row(x, &m->tok_embd, b->tokens[t]);
+            if (learned) {
+                /* xb holds the position's row for a moment */
+                sm_embedding_row(s->xb, &m->pos_embd, sq->pos0 + j);
+                sm_add(x, s->xb, dim);
+            }
+            if (scaled) sm_scale(x, sqrtf((float)dim), dim);
         }
-        if (scaled) sm_scale(x, sqrtf((float)dim), dim);
     }
     SM_PROF_END(s->prof, learned || scaled ? (uint64_t)n * dim : 0, learned ? 3 * nb : nb);
 }
@@ -41,10 +46,10 @@ void op_norm(sm_session *s, int step, float *out, const float *in, const float *
     SM_PROF_END(s->prof, (b ? 7ull : 4ull) * rows * dim, (b ? 4 : 3) * nb);
 }
 
-void op_matmul(sm_session *s, int step, float *c, int ldc, const sm_matrix *w, const float *a, int n, const float *bias,
-               int accumulate) {
+void op_matmul(sm_session *s, int step, float *c, int ldc, const sm_matrix *w, const float *a, int n, int n_vec,
+               const float *bias, int accumulate) {
     SM_PROF_BEGIN(s->prof, step, -1);
-    sm_matmul(s, c, ldc, w, a, n, bias, accumulate);
+    sm_matmul(s, c, ldc, w, a, n, n_vec, bias, accumulate);
     if (s->n_adapters) sm_lora_apply(s, w, c, ldc, a, n);   /* LoRA: c += scale B (A a) (lora.c) */
     uint64_t weights = (uint64_t)w->rows * sm_type_row_bytes(w->type, w->cols);
     if (n == 1 && accumulate)   /* decode: the residual add is in the epilogue */
@@ -84,23 +89,44 @@ void op_qk_norm(sm_session *s, float *q, float *k, const float *wq, const float 
     SM_PROF_END(s->prof, 4ull * n * (qd + kvd), 3ull * n * (qd + kvd) * sizeof(float));
 }
 
-void op_rope(sm_session *s, float *q, float *k, int n, int local) {
+void op_rope(sm_session *s, const sm_fwd_batch *b, float *q, float *k, int local) {
     const sm_hparams *hp = &s->model->hp;
-    int half = hp->rope_dim / 2, qd = hp->n_heads * hp->head_dim, kvd = hp->n_kv_heads * hp->head_dim;
+    int half = hp->rope_dim / 2, qd = hp->n_heads * hp->head_dim, kvd = hp->n_kv_heads * hp->head_dim, n = b->n;
     int neox = sm_arch_get(hp->arch)->pos == SM_POS_ROPE_NEOX;
-    const float *cos_t = local ? s->rope_cos_local : s->rope_cos, *sin_t = local ? s->rope_sin_local : s->rope_sin;
     SM_PROF_BEGIN(s->prof, SM_SC_ROPE, -1);
-    for (int t = 0; t < n; t++) {
-        const float *c = cos_t + (size_t)(s->n_past + t) * half, *sn = sin_t + (size_t)(s->n_past + t) * half;
-        if (neox) {
-            sm_rope_neox(q + (size_t)t * qd, hp->n_heads, hp->head_dim, hp->rope_dim, c, sn);
-            sm_rope_neox(k + (size_t)t * kvd, hp->n_kv_heads, hp->head_dim, hp->rope_dim, c, sn);
-        } else {
-            sm_rope(q + (size_t)t * qd, hp->n_heads, hp->head_dim, hp->rope_dim, c, sn);
-            sm_rope(k + (size_t)t * kvd, hp->n_kv_heads, hp->head_dim, hp->rope_dim, c, sn);
+    for (int i = 0; i < b->n_seq; i++) {
+        const sm_fwd_seq *sq = &b->seq[i];
+        const sm_session *o = sq->s;   /* the tables of the session the rows belong to */
+        const float *cos_t = local ? o->rope_cos_local : o->rope_cos, *sin_t = local ? o->rope_sin_local : o->rope_sin;
+        for (int j = 0; j < sq->n; j++) {
+            size_t t = (size_t)(sq->row0 + j);
+            const float *c = cos_t + (size_t)(sq->pos0 + j) * half, *sn = sin_t + (size_t)(sq->pos0 + j) * half;
+            if (neox) {
+                sm_rope_neox(q + t * qd, hp->n_heads, hp->head_dim, hp->rope_dim, c, sn);
+                sm_rope_neox(k + t * kvd, hp->n_kv_heads, hp->head_dim, hp->rope_dim, c, sn);
+            } else {
+                sm_rope(q + t * qd, hp->n_heads, hp->head_dim, hp->rope_dim, c, sn);
+                sm_rope(k + t * kvd, hp->n_kv_heads, hp->head_dim, hp->rope_dim, c, sn);
+            }
         }
     }
     SM_PROF_END(s->prof, 3ull * n * (qd + kvd), 2ull * n * (qd + kvd) * sizeof(float));
+}
+
+void op_store_kv(sm_session *s, const sm_fwd_batch *b, int l, const float *k, const float *v) {
+    const sm_hparams *hp = &s->model->hp;
+    size_t kvd = (size_t)hp->n_kv_heads * hp->head_dim;
+    for (int i = 0; i < b->n_seq; i++) {
+        const sm_fwd_seq *sq = &b->seq[i];
+        size_t at = ((size_t)l * sq->s->n_ctx + (size_t)sq->pos0) * kvd, from = (size_t)sq->row0 * kvd;
+        memcpy(sq->s->k_cache + at, k + from, (size_t)sq->n * kvd * sizeof(float));
+        memcpy(sq->s->v_cache + at, v + from, (size_t)sq->n * kvd * sizeof(float));
+    }
+}
+
+void op_attention(sm_session *s, const sm_fwd_batch *b, int l, const float *q, float *out, int window) {
+    if (b->n_seq == 1) sm_attention(s, b->seq[0].s, q, out, l, b->seq[0].pos0, b->n, window);
+    else sm_attention_seqs(s, b, l, q, out, window);
 }
 
 /* x += RMSNorm(y) with weight w, row by row: a block's post-norm and its
@@ -119,40 +145,79 @@ void op_post_norm_add(sm_session *s, float *x, float *y, const float *w, int n) 
 
 /* The feed-forward activation on n rows of ffn values: h = silu(h) * h2
  * (SwiGLU), gelu(h) * h2 (GEGLU), gelu(h) (GELU), or for a fused gate/up,
- * h = silu(g) * u where each row of h2 is [g u]. */
+ * h = silu(g) * u where each row of h2 is [g u]. Row by row: the vector
+ * kernels finish a row's last ffn % 16 values with scalar code, so a row's
+ * values do not depend on where in a batch it sits. */
 void op_ffn_act(sm_session *s, int kind, float *h, const float *h2, int n, int ffn) {
     size_t count = (size_t)n * ffn;
     SM_PROF_BEGIN(s->prof, SM_SC_FFN_ACT, -1);
-    switch (kind) {
-    case SM_FFN_SWIGLU: s->kt->swiglu(h, h, h2, (int)count); break;
-    case SM_FFN_GEGLU: s->kt->gelu(h, (int)count); sm_mul(h, h2, (int)count); break;
-    case SM_FFN_GELU: s->kt->gelu(h, (int)count); break;
-    case SM_FFN_SWIGLU_FUSED:
-        for (int t = 0; t < n; t++) {
+    for (int t = 0; t < n; t++) {
+        float *ht = h + (size_t)t * ffn;
+        const float *h2t = h2 + (size_t)t * ffn;
+        switch (kind) {
+        case SM_FFN_SWIGLU: s->kt->swiglu(ht, ht, h2t, ffn); break;
+        case SM_FFN_GEGLU: s->kt->gelu(ht, ffn); sm_mul(ht, h2t, ffn); break;
+        case SM_FFN_GELU: s->kt->gelu(ht, ffn); break;
+        case SM_FFN_SWIGLU_FUSED: {
             const float *row = h2 + (size_t)t * 2 * ffn;
-            s->kt->swiglu(h + (size_t)t * ffn, row, row + ffn, ffn);
+            s->kt->swiglu(ht, row, row + ffn, ffn);
+            break;
         }
-        break;
+        }
     }
     if (kind == SM_FFN_GELU) SM_PROF_END(s->prof, 12ull * count, 2ull * count * sizeof(float));
     else SM_PROF_END(s->prof, (kind == SM_FFN_GEGLU ? 13ull : 6ull) * count, 3ull * count * sizeof(float));
 }
 
-void op_logits(sm_session *s, int n, int want_logits, float *all_logits) {
+/* Several sessions: the last row of each seq that wants logits, gathered
+ * into xb, normed, and through the head as matrix x vector products (as a
+ * single session's last row goes), each into its session's logits. */
+static void logits_seqs(sm_session *s, const sm_fwd_batch *b) {
     const sm_model *m = s->model;
-    int dim = m->hp.dim, V = m->hp.n_vocab;
-    if (!want_logits && !all_logits) return;
+    int dim = m->hp.dim, V = m->hp.n_vocab, k = 0;
+    float *out[SM_BATCH_MAX];
+    for (int i = 0; i < b->n_seq; i++) {
+        const sm_fwd_seq *sq = &b->seq[i];
+        if (!sq->want_logits) continue;
+        memcpy(s->xb + (size_t)k * dim, s->x + (size_t)(sq->row0 + sq->n - 1) * dim, (size_t)dim * sizeof(float));
+        out[k++] = sq->s->logits;
+    }
+    if (k == 0) return;
+    op_norm(s, SM_SC_FINAL_NORM, s->xb, s->xb, m->output_norm, m->output_norm_b, k);
+    SM_PROF_BEGIN(s->prof, SM_SC_LOGITS, -1);
+    sm_matvec_rows(s, out, &m->output, s->xb, k);
+    SM_PROF_END(s->prof, 2ull * k * m->output.rows * m->output.cols,
+                (uint64_t)m->output.rows * sm_type_row_bytes(m->output.type, m->output.cols));
+    if (m->hp.final_softcap > 0)
+        for (int i = 0; i < k; i++) sm_softcap(out[i], V, m->hp.final_softcap);
+}
+
+void op_logits(sm_session *s, const sm_fwd_batch *b) {
+    if (b->n_seq > 1) {
+        logits_seqs(s, b);
+        return;
+    }
+    const sm_model *m = s->model;
+    int dim = m->hp.dim, V = m->hp.n_vocab, n = b->n;
+    float *all_logits = b->all_logits, *logits = b->seq[0].s->logits;
+    if (b->embd_sum) {
+        /* the final hidden states, summed (for a mean-pooled embedding) */
+        op_norm(s, SM_SC_FINAL_NORM, s->x, s->x, m->output_norm, m->output_norm_b, n);
+        for (int t = 0; t < n; t++) sm_add(b->embd_sum, s->x + (size_t)t * dim, dim);
+        return;
+    }
+    if (!b->seq[0].want_logits && !all_logits) return;
     /* every token's logits when asked for, else only the last one's */
     int first = all_logits ? 0 : n - 1;
     float *x = s->x + (size_t)first * dim;
     op_norm(s, SM_SC_FINAL_NORM, x, x, m->output_norm, m->output_norm_b, n - first);
     float cap = m->hp.final_softcap;
     if (all_logits) {
-        op_matmul(s, SM_SC_LOGITS, all_logits, V, &m->output, s->x, n, NULL, 0);
+        op_matmul(s, SM_SC_LOGITS, all_logits, V, &m->output, s->x, n, n == 1, NULL, 0);
         if (cap > 0) sm_softcap(all_logits, n * V, cap);
-        memcpy(s->logits, all_logits + (size_t)(n - 1) * V, (size_t)V * sizeof(float));
+        memcpy(logits, all_logits + (size_t)(n - 1) * V, (size_t)V * sizeof(float));
     } else {
-        op_matmul(s, SM_SC_LOGITS, s->logits, V, &m->output, x, 1, NULL, 0);
-        if (cap > 0) sm_softcap(s->logits, V, cap);
+        op_matmul(s, SM_SC_LOGITS, logits, V, &m->output, x, 1, 1, NULL, 0);
+        if (cap > 0) sm_softcap(logits, V, cap);
     }
 }

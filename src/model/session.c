@@ -54,8 +54,15 @@ static void layout(sm_session *s, sm_arena *a) {
     s->att_scratch = sm_arena_take(a, (size_t)s->n_threads * sm_attention_scratch(hp->head_dim), sizeof(float));
     s->pack = sm_arena_take(a, (B + 15) / 16 * 16 * (size_t)s->max_cols, sizeof(float));
     s->deq = sm_arena_take(a, (size_t)s->n_threads * 16 * s->max_cols, sizeof(float));
-    s->xq = sm_arena_take(a, act_bytes(s, s->max_cols), 1);
-    s->xsum = sm_arena_take(a, (size_t)s->max_cols / 32 + 1, sizeof(int32_t));
+    /* a row of integer-dot input per batch row (several sessions' one-token rows) */
+    s->xq_stride = (act_bytes(s, s->max_cols) + 63) & ~(size_t)63;
+    s->xsum_stride = (size_t)s->max_cols / 32 + 1;
+    s->xq = sm_arena_take(a, B * s->xq_stride, 1);
+    s->xsum = sm_arena_take(a, B * s->xsum_stride, sizeof(int32_t));
+    s->k_rows = sm_arena_take(a, B * kv_dim, sizeof(float));
+    s->v_rows = sm_arena_take(a, B * kv_dim, sizeof(float));
+    s->batch_tokens = sm_arena_take(a, B, sizeof(sm_token));
+    s->batch_seq = sm_arena_take(a, B, sizeof(sm_fwd_seq));
     s->k_cache = sm_arena_take(a, (size_t)hp->n_layers * ctx, kv_dim * sizeof(float));
     s->v_cache = sm_arena_take(a, (size_t)hp->n_layers * ctx, kv_dim * sizeof(float));
     s->rope_cos = sm_arena_take(a, ctx * (size_t)(hp->rope_dim / 2 + 1), sizeof(float));
@@ -72,7 +79,7 @@ static void layout(sm_session *s, sm_arena *a) {
     /* the generation loop's */
     sm_gen_scratch *g = &s->gen;
     g->cand = sm_arena_take(a, hp->n_vocab, sizeof(sm_candidate));
-    g->penalized = sm_arena_take(a, hp->n_vocab, 1);
+    g->counts = sm_arena_take(a, hp->n_vocab, sizeof(int32_t));
     g->allowed = sm_arena_take(a, hp->n_vocab, 1);
     g->text_cap = 3 * ((size_t)s->model->vocab.max_piece_len + 8) + 16;
     g->text_buf = sm_arena_take(a, g->text_cap, 1);
@@ -133,6 +140,11 @@ static uint64_t splitmix64(uint64_t *x) {
     return z ^ (z >> 31);
 }
 
+void sm_session_set_seed(sm_session *s, uint64_t seed) {
+    s->rng = splitmix64(&seed);
+    if (s->rng == 0) s->rng = 0x2545F4914F6CDD1Dull;
+}
+
 sm_status sm_session_create(const sm_model *model, const sm_session_params *params, sm_session **out,
                             sm_error *err) {
     if (out) *out = NULL;
@@ -155,7 +167,7 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
     s->model = model;
     s->n_ctx = n_ctx;
     s->n_threads = p.n_threads ? p.n_threads : sm_cpu_physical_cores();
-    s->batch_cap = n_ctx < 128 ? n_ctx : 128;
+    s->batch_cap = n_ctx < SM_BATCH_MAX ? n_ctx : SM_BATCH_MAX;
     s->lora_rank_cap = p.lora_rank_max > 0 ? p.lora_rank_max : 64;   /* LoRA (lora.c) */
     s->kt = sm_kernels_get(p.kernels);
     if (!s->kt) {
@@ -190,7 +202,7 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
     s->block_bytes = a.used;
     a = (sm_arena){s->block, 0, s->block_bytes, 0};
     layout(s, &a);
-    memset(s->gen.penalized, 0, (size_t)hp->n_vocab);
+    memset(s->gen.counts, 0, (size_t)hp->n_vocab * sizeof(int32_t));
 
     rope_tables(s);
     if (!(s->pool = sm_threadpool_new(s->n_threads))) {
@@ -207,9 +219,7 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
         s->prof_store = s->prof;
         sm_threadpool_set_hook(s->pool, sm_prof_task_hook, s->prof);   /* pool hand-offs and task spans */
     }
-    uint64_t seed = p.seed;
-    s->rng = splitmix64(&seed);
-    if (s->rng == 0) s->rng = 0x2545F4914F6CDD1Dull;
+    sm_session_set_seed(s, p.seed);
     *out = s;
     return SM_OK;
 }
@@ -240,7 +250,8 @@ sm_status sm_session_truncate(sm_session *s, int n, sm_error *err) {
 int sm_sampler_params_ok(const sm_sampler_params *sp) {
     return sp->temperature >= 0.0f && sp->top_p >= 0.0f && sp->top_p <= 1.0f && sp->min_p >= 0.0f &&
            sp->min_p <= 1.0f && sp->repeat_penalty > 0.0f && sp->top_k >= 0 && sp->repeat_last_n >= -1 &&
-           isfinite(sp->temperature) && isfinite(sp->repeat_penalty);
+           isfinite(sp->temperature) && isfinite(sp->repeat_penalty) && isfinite(sp->presence_penalty) &&
+           isfinite(sp->frequency_penalty);
 }
 
 size_t sm_session_common_prefix(const sm_session *s, const sm_token *tokens, size_t n) {
@@ -255,13 +266,20 @@ int sm_session_n_ctx(const sm_session *s) { return s->n_ctx; }
 const char *sm_session_kernels(const sm_session *s) { return s->kt->name; }
 int sm_session_threads(const sm_session *s) { return s->n_threads; }
 size_t sm_session_arena_bytes(const sm_session *s) { return s->block_bytes; }
+int sm_session_batch_cap(const sm_session *s) { return s->batch_cap; }
 const float *sm_session_logits(const sm_session *s) { return s->logits; }
 
-/* Evaluates the tokens; with all_logits, the logits of every position are
- * copied out in order. */
-static sm_status eval(sm_session *s, const sm_token *tokens, size_t n, float *all_logits, sm_error *err) {
-    if (!s || (!tokens && n)) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_session_eval: session and tokens are required");
-    if (n == 0) return SM_OK;
+/* One session's n <= batch_cap tokens at its next positions, on ws's
+ * buffers and threads (ws is s itself but for sm_session_eval_batch). */
+static void forward_one(sm_session *ws, sm_session *s, const sm_token *tokens, int n, int want_logits,
+                        float *all_logits, float *embd_sum) {
+    sm_fwd_seq seq = {s, 0, n, s->n_past, want_logits};
+    sm_fwd_batch b = {tokens, n, n == 1, &seq, 1, all_logits, embd_sum};
+    sm_forward(ws, &b);
+    for (int j = 0; j < n; j++) s->history[s->n_past++] = tokens[j];
+}
+
+static sm_status check_tokens(const sm_session *s, const sm_token *tokens, size_t n, sm_error *err) {
     if (n > (size_t)(s->n_ctx - s->n_past))
         return sm_fail(err, SM_ERR_CONTEXT_FULL, "%zu tokens do not fit: the context holds %d and %d are used", n,
                        s->n_ctx, s->n_past);
@@ -270,6 +288,19 @@ static sm_status eval(sm_session *s, const sm_token *tokens, size_t n, float *al
         if (tokens[i] < 0 || tokens[i] >= n_vocab)
             return sm_fail(err, SM_ERR_TOKEN_RANGE, "token id %d at index %zu is outside the vocabulary (0 to %d)",
                            tokens[i], i, n_vocab - 1);
+    return SM_OK;
+}
+
+/* Evaluates the tokens; with all_logits, the logits of every position are
+ * copied out in order; with embd_sum, the final hidden states are summed
+ * there instead of computing logits. */
+static sm_status eval(sm_session *s, const sm_token *tokens, size_t n, float *all_logits, float *embd_sum,
+                      sm_error *err) {
+    if (!s || (!tokens && n)) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_session_eval: session and tokens are required");
+    if (n == 0) return SM_OK;
+    sm_status st = check_tokens(s, tokens, n, err);
+    if (st) return st;
+    int n_vocab = s->model->hp.n_vocab;
     /* every forward pass is inside some scope: prefill, token or user */
     int outer = s->prof && s->prof->depth <= 1;
     if (outer) sm_prof_begin(s->prof, SM_SC_USER, -1);
@@ -277,8 +308,7 @@ static sm_status eval(sm_session *s, const sm_token *tokens, size_t n, float *al
     for (size_t i = 0; i < n; i += (size_t)s->batch_cap) {
         int b = (int)(n - i < (size_t)s->batch_cap ? n - i : (size_t)s->batch_cap);
         float *out = all_logits ? all_logits + i * (size_t)n_vocab : NULL;
-        sm_forward(s, tokens + i, b, i + (size_t)b == n, out);
-        for (int j = 0; j < b; j++) s->history[s->n_past++] = tokens[i + j];
+        forward_one(s, s, tokens + i, b, i + (size_t)b == n, out, embd_sum);
     }
     s->logits_valid = 1;
     if (outer) sm_prof_end(s->prof, 0, 0);
@@ -286,10 +316,78 @@ static sm_status eval(sm_session *s, const sm_token *tokens, size_t n, float *al
 }
 
 sm_status sm_session_eval(sm_session *s, const sm_token *tokens, size_t n, sm_error *err) {
-    return eval(s, tokens, n, NULL, err);
+    return eval(s, tokens, n, NULL, NULL, err);
 }
 
 sm_status sm_session_eval_all(sm_session *s, const sm_token *tokens, size_t n, float *logits, sm_error *err) {
     if (!logits) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_session_eval_all: logits buffer is NULL");
-    return eval(s, tokens, n, logits, err);
+    return eval(s, tokens, n, logits, NULL, err);
+}
+
+sm_status sm_session_eval_batch(sm_session *ws, const sm_batch_item *items, int n_items, sm_error *err) {
+    if (!ws || !items || n_items < 1)
+        return sm_fail(err, SM_ERR_INVALID_ARG, "sm_session_eval_batch: a workspace and at least one item are required");
+    int total = 0;
+    for (int i = 0; i < n_items; i++) {
+        const sm_batch_item *it = &items[i];
+        if (!it->session || !it->tokens || it->n_tokens < 1)
+            return sm_fail(err, SM_ERR_INVALID_ARG, "batch item %d: a session and at least one token are required", i);
+        if (it->session->model != ws->model)
+            return sm_fail(err, SM_ERR_INVALID_ARG, "batch item %d: its session is of another model than the workspace", i);
+        for (int j = 0; j < i; j++)
+            if (items[j].session == it->session)
+                return sm_fail(err, SM_ERR_INVALID_ARG, "batch items %d and %d are the same session", j, i);
+        if (it->n_tokens > ws->batch_cap - total)
+            return sm_fail(err, SM_ERR_INVALID_ARG, "a batch takes at most %d tokens in all", ws->batch_cap);
+        total += it->n_tokens;
+        sm_error e;
+        sm_status st = check_tokens(it->session, it->tokens, (size_t)it->n_tokens, &e);
+        if (st) return sm_fail(err, st, "batch item %d: %s", i, e.message);
+    }
+    int outer = ws->prof && ws->prof->depth <= 1;
+    if (outer) sm_prof_begin(ws->prof, SM_SC_USER, -1);
+    if (n_items == 1) {
+        forward_one(ws, items[0].session, items[0].tokens, items[0].n_tokens, 1, NULL, NULL);
+    } else {
+        /* rows: the one-token items first, then the others, each item's tokens together */
+        int rows = 0, n_vec = 0, k = 0;
+        for (int pass = 0; pass < 2; pass++)
+            for (int i = 0; i < n_items; i++) {
+                const sm_batch_item *it = &items[i];
+                if ((it->n_tokens == 1) != (pass == 0)) continue;
+                ws->batch_seq[k++] = (sm_fwd_seq){it->session, rows, it->n_tokens, it->session->n_past, 1};
+                memcpy(ws->batch_tokens + rows, it->tokens, (size_t)it->n_tokens * sizeof(sm_token));
+                rows += it->n_tokens;
+                if (pass == 0) n_vec++;
+            }
+        sm_fwd_batch b = {ws->batch_tokens, rows, n_vec, ws->batch_seq, k, NULL, NULL};
+        sm_forward(ws, &b);
+        for (int i = 0; i < n_items; i++) {
+            sm_session *o = items[i].session;
+            for (int j = 0; j < items[i].n_tokens; j++) o->history[o->n_past++] = items[i].tokens[j];
+        }
+    }
+    for (int i = 0; i < n_items; i++) items[i].session->logits_valid = 1;
+    if (outer) sm_prof_end(ws->prof, 0, 0);
+    return SM_OK;
+}
+
+sm_status sm_session_embed(sm_session *s, const sm_token *tokens, size_t n, float *out, sm_error *err) {
+    if (!s || !tokens || !out || n == 0)
+        return sm_fail(err, SM_ERR_INVALID_ARG, "sm_session_embed: a session, at least one token and out are required");
+    int dim = s->model->hp.dim;
+    s->n_past = 0;
+    memset(out, 0, (size_t)dim * sizeof(float));
+    sm_status st = eval(s, tokens, n, NULL, out, err);
+    s->logits_valid = 0;   /* the pass summed hidden states instead */
+    if (st) return st;
+    /* the mean, then unit length */
+    double ss = 0.0;
+    for (int i = 0; i < dim; i++) {
+        out[i] /= (float)n;
+        ss += (double)out[i] * out[i];
+    }
+    float inv = ss > 0.0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+    for (int i = 0; i < dim; i++) out[i] *= inv;
+    return SM_OK;
 }

@@ -24,7 +24,7 @@ typedef struct sm_candidate {
  * in the session's arena so that generating allocates nothing. */
 typedef struct sm_gen_scratch {
     sm_candidate *cand;          /* n_vocab */
-    uint8_t *penalized;          /* n_vocab, all zero between calls */
+    int32_t *counts;             /* n_vocab: a token's count in the penalty window; all zero between calls */
     uint8_t *allowed;            /* n_vocab: the tokens a grammar allows next */
     char *text_buf;              /* a token's text after UTF-8 completion */
     size_t text_cap;
@@ -58,9 +58,14 @@ struct sm_session {
     float *att_scratch;          /* [threads][sm_attention_scratch] blocked attention */
     float *pack;                 /* [batch rounded to 16][max_cols] the batch in panels */
     float *deq;                  /* [threads][16][max_cols] weight rows as floats */
-    void *xq;                    /* the input in an integer-dot format (Q8_0, Q8_K) */
-    int32_t *xsum;               /* xq's block sums, for the interleaved kernels */
+    void *xq;                    /* [batch][xq_stride bytes] inputs in an integer-dot format (Q8_0, Q8_K) */
+    int32_t *xsum;               /* [batch][xsum_stride] xq's block sums, for the interleaved kernels */
+    size_t xq_stride, xsum_stride;
     int max_cols;
+    /* a batch of several sessions (sm_session_eval_batch) when this session is its workspace */
+    float *k_rows, *v_rows;      /* [batch][kv_dim] keys and values, before they go to each session's cache */
+    sm_token *batch_tokens;      /* [batch] the tokens in row order */
+    struct sm_fwd_seq *batch_seq;/* [batch] whose rows they are */
     /* [layer][position][kv_dim] */
     float *k_cache, *v_cache;
     /* [position][rope_dim / 2]; the sliding-window layers' own where they have one */
@@ -83,11 +88,39 @@ struct sm_session {
     size_t app_len;
 };
 
-/* Runs n <= batch_cap tokens at positions n_past.. through the model
- * (forward.c). Logits: of every token into all_logits (n x n_vocab) if
- * given (the last also into s->logits), else of the last one into
- * s->logits when want_logits (prompt batches before the last need none). */
-void sm_forward(sm_session *s, const sm_token *tokens, int n, int want_logits, float *all_logits);
+/* The most rows one forward pass takes (a session's batch_cap is at most this). */
+#define SM_BATCH_MAX 128
+
+/* One session's rows in a forward pass: rows [row0, row0 + n) of the batch
+ * are its tokens at positions pos0 .. pos0 + n - 1. Its KV cache, RoPE
+ * tables and score buffer are used for them, and with want_logits the
+ * logits after its last row go to s->logits. */
+typedef struct sm_fwd_seq {
+    sm_session *s;
+    int row0, n, pos0;
+    int want_logits;
+} sm_fwd_seq;
+
+/* A forward pass's rows. With one seq (the common case: one session, its
+ * rows at consecutive positions) keys and values land straight in its
+ * cache. With several, the runs of one row come first (rows [0, n_vec)),
+ * and their products take the matrix x vector numerics, as a single
+ * session's one-token pass does; the longer runs take the matrix x matrix
+ * kernels, as a single session's prompt does, so every row comes out
+ * exactly as its session alone would compute it. */
+typedef struct sm_fwd_batch {
+    const sm_token *tokens;  /* [n], in row order */
+    int n, n_vec;
+    const sm_fwd_seq *seq;
+    int n_seq;
+    float *all_logits;       /* one seq only: every row's logits (n x n_vocab), the last also into s->logits */
+    float *embd_sum;         /* one seq only: instead of logits, the rows' final-normed hidden states are added here */
+} sm_fwd_batch;
+
+/* Runs a batch (b->n <= s->batch_cap rows) through the model (forward.c)
+ * on s's activation buffers, kernels and threads; s may be one of the
+ * batch's sessions or only its workspace. */
+void sm_forward(sm_session *s, const sm_fwd_batch *b);
 
 /* How many of tokens[0..n) the session already holds at the same positions
  * (the longest common prefix with its history). */

@@ -244,7 +244,8 @@ static sm_status parse(const sm_model *m, const unsigned char *d, size_t size, p
     if ((h->flags & FLAG_LOGITS) && h->n_past == 0)
         return sm_fail(err, SM_ERR_FORMAT, "the session file has logits but no tokens");
     if (h->flags & FLAG_SAMPLER) {
-        sm_sampler_params sp = {h->temperature, h->top_k, h->top_p, h->min_p, h->repeat_penalty, h->repeat_last_n};
+        sm_sampler_params sp = {h->temperature, h->top_k, h->top_p, h->min_p,
+                                h->repeat_penalty, h->repeat_last_n, 0.0f, 0.0f};
         if (!sm_sampler_params_ok(&sp))
             return sm_fail(err, SM_ERR_FORMAT, "the session file's sampler settings are out of range");
     }
@@ -293,7 +294,7 @@ static sm_status apply(sm_session *s, const parsed *p, sm_error *err) {
     s->has_sampler = (h->flags & FLAG_SAMPLER) != 0;
     if (s->has_sampler)
         s->sampler = (sm_sampler_params){h->temperature, h->top_k, h->top_p, h->min_p, h->repeat_penalty,
-                                         h->repeat_last_n};
+                                         h->repeat_last_n, 0.0f, 0.0f};   /* the OpenAI penalties are not saved */
     return SM_OK;
 }
 

@@ -31,6 +31,14 @@ for t in build-fuzz/fuzz_*; do
                     > "$corpus/seed$i"
                 i=$((i + 1))
             done ;;
+        fuzz_server_request)
+            # endpoint byte, the body up to a NUL, then token pieces split at 0xFF
+            printf '\x00{"messages":[{"role":"user","content":"hi"}],"max_tokens":5,"stop":["ab","c"],"temperature":0}\0a\xffb\xffca' > "$corpus/chat"
+            printf '\x00{"messages":[{"role":"user","content":[{"type":"text","text":"a"}]}],"stop":"xy"}\0 \xc3\xff\xa9x\xe2\x82\xffyz' > "$corpus/text"
+            printf '\x01{"prompt":[1,2,3],"stream":true,"stream_options":{"include_usage":true},"seed":7}\0\xf0\x9f\xff\x98\x80' > "$corpus/completion"
+            printf '\x02{"input":["a","b"],"encoding_format":"base64"}' > "$corpus/embeddings"
+            printf '\x00{"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"object","properties":{"a":{"type":"integer","minimum":0}},"required":["a"]}}}}' > "$corpus/schema"
+            printf '\x01{"prompt":"x","response_format":{"type":"json_object"}}' > "$corpus/object" ;;
         fuzz_grammar)
             i=0
             for f in "$SHARED"/grammars/*.gbnf; do

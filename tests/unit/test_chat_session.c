@@ -375,8 +375,9 @@ TEST(shift_turns_every_layer_with_its_own_rope) {
         for (int l = 0; l < hp->n_layers; l++)
             for (int p = 0; p < N; p++) {
                 memcpy(k1, raw + ((size_t)l * N + p) * kv, sizeof(float) * kv);
-                s->n_past = p;
-                op_rope(s, q, k1, 1, sm_layer_is_swa(hp, l));
+                sm_fwd_seq sq = {s, 0, 1, p, 0};
+                sm_fwd_batch b = {NULL, 1, 1, &sq, 1, NULL, NULL};
+                op_rope(s, &b, q, k1, sm_layer_is_swa(hp, l));
                 memcpy(s->k_cache + l * stride + (size_t)p * kv, k1, sizeof(float) * kv);
             }
         s->n_past = N;
@@ -389,8 +390,9 @@ TEST(shift_turns_every_layer_with_its_own_rope) {
                 if (p >= KEEP && p < KEEP + D) continue;
                 int np = p < KEEP ? p : p - D;
                 memcpy(k1, raw + ((size_t)l * N + p) * kv, sizeof(float) * kv);
-                s->n_past = np;
-                op_rope(s, q, k1, 1, sm_layer_is_swa(hp, l));
+                sm_fwd_seq sq = {s, 0, 1, np, 0};
+                sm_fwd_batch b = {NULL, 1, 1, &sq, 1, NULL, NULL};
+                op_rope(s, &b, q, k1, sm_layer_is_swa(hp, l));
                 double d = max_diff(k1, s->k_cache + l * stride + (size_t)np * kv, kv);
                 worst = d > worst ? d : worst;
             }

@@ -11,7 +11,7 @@ static void fill(sm_candidate *c, const double *probs, int n) {
 }
 
 static sm_sampler_params params(float temp, int k, float p, float min_p) {
-    sm_sampler_params sp = {temp, k, p, min_p, 1.0f, 0};
+    sm_sampler_params sp = {temp, k, p, min_p, 1.0f, 0, 0.0f, 0.0f};
     return sp;
 }
 
@@ -132,15 +132,77 @@ TEST(sampler_repetition_penalty_matches_definition) {
         int best = 0;
         for (int i = 1; i < nv; i++)
             if (adj[i] > adj[best]) best = i;
-        sm_sampler_params sp = {0.0f, 0, 1.0f, 0.0f, 3.0f, last_n};
+        sm_sampler_params sp = {0.0f, 0, 1.0f, 0.0f, 3.0f, last_n, 0.0f, 0.0f};
         sm_token t;
         REQUIRE(sm_session_sample(s, &sp, &t, NULL) == SM_OK);
         CHECKF(t == best, "last_n %d: sampled %d, expected %d", last_n, t, best);
     }
-    sm_sampler_params bad = {-1.0f, 0, 1.0f, 0.0f, 1.0f, 0};
+    sm_sampler_params bad = {-1.0f, 0, 1.0f, 0.0f, 1.0f, 0, 0.0f, 0.0f};
     sm_token t;
     sm_error err = {0};
     CHECK(sm_session_sample(s, &bad, &t, &err) == SM_ERR_INVALID_ARG);
+    sm_session_free(s);
+    sm_model_free(m);
+}
+
+/* OpenAI's frequency and presence penalties, checked against their
+ * definition: a token seen c > 0 times in the window loses
+ * c * frequency + presence from its logit (after the repetition penalty,
+ * as llama.cpp's penalties sampler orders them). The text repeats tokens,
+ * so the count matters; greedy sampling shows which logit is highest. */
+TEST(sampler_frequency_and_presence_penalties_match_definition) {
+    NEED_SHARED(path, "models/stories260K.gguf");
+    sm_model *m = NULL;
+    REQUIRE(sm_model_load(path, NULL, &m, NULL) == SM_OK);
+    sm_session *s = NULL;
+    REQUIRE(sm_session_create(m, NULL, &s, NULL) == SM_OK);
+    size_t n;
+    sm_token toks[64];
+    const char *text = "Lily saw a cat. The cat saw Lily. Lily and the cat and the dog";
+    REQUIRE(sm_tokenize(m, text, strlen(text), 1, toks, 64, &n, NULL) == SM_OK);
+    REQUIRE(sm_session_eval(s, toks, n, NULL) == SM_OK);
+    const float *logits = sm_session_logits(s);
+    /* {repetition, frequency, presence}; negative penalties favour the
+     * window's tokens, the most frequent most under a frequency penalty */
+    const float cases[][3] = {{1.0f, 0.0f, 2.0f}, {1.0f, 2.0f, 0.0f}, {1.0f, 1.5f, 1.0f}, {1.3f, 0.7f, 0.4f},
+                              {1.0f, -0.3f, 0.0f}, {1.0f, -1.0f, 0.0f}, {1.0f, -3.0f, 0.5f}, {1.0f, 0.0f, -1.5f},
+                              {1.1f, -0.6f, -0.2f}};
+    int changed = 0, count_mattered = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int last_n = 2; last_n <= (int)n; last_n += 5) {
+            float rp = cases[c][0], freq = cases[c][1], pres = cases[c][2];
+            float adj[512], once[512];   /* once: as if every seen token had been seen one time */
+            memcpy(adj, logits, sizeof adj);
+            int count[512] = {0};
+            for (size_t i = n - (size_t)last_n; i < n; i++) count[toks[i]]++;
+            for (int t = 0; t < 512; t++) {
+                once[t] = adj[t];
+                if (!count[t]) continue;
+                if (rp != 1.0f) adj[t] = adj[t] > 0 ? adj[t] / rp : adj[t] * rp;
+                once[t] = adj[t] - (freq + pres);
+                adj[t] -= (float)count[t] * freq + pres;
+            }
+            int best = 0, plain = 0, best_once = 0;
+            for (int i = 1; i < 512; i++) {
+                if (adj[i] > adj[best]) best = i;
+                if (once[i] > once[best_once]) best_once = i;
+                if (logits[i] > logits[plain]) plain = i;
+            }
+            changed += best != plain;
+            count_mattered += best != best_once;
+            sm_sampler_params sp = {0.0f, 0, 1.0f, 0.0f, rp, last_n, pres, freq};
+            sm_token t;
+            REQUIRE(sm_session_sample(s, &sp, &t, NULL) == SM_OK);
+            CHECKF(t == best, "case %zu last_n %d: sampled %d, expected %d", c, last_n, t, best);
+        }
+    CHECK(count_mattered > 0);   /* some case tells a count from mere presence */
+    CHECK(changed > 0);   /* the penalties did move the choice somewhere */
+    sm_sampler_params bad = {0.0f, 0, 1.0f, 0.0f, 1.0f, 8, NAN, 0.0f};
+    sm_token t;
+    CHECK(sm_session_sample(s, &bad, &t, NULL) == SM_ERR_INVALID_ARG);
+    bad.presence_penalty = 0.0f;
+    bad.frequency_penalty = INFINITY;
+    CHECK(sm_session_sample(s, &bad, &t, NULL) == SM_ERR_INVALID_ARG);
     sm_session_free(s);
     sm_model_free(m);
 }

@@ -1,0 +1,111 @@
+/* cmd_serve.c - `smallmind serve`: an OpenAI-compatible HTTP server. Parses
+ * the options and hands them to src/server (built in when libmicrohttpd and
+ * Jansson are present; otherwise this says how to get them). */
+#include "args.h"
+#include "commands.h"
+#ifdef SM_HAVE_SERVER
+#include "server/server.h"
+#endif
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void serve_usage(void) {
+    printf("usage: smallmind serve [-m MODEL] [options]\n"
+           "\n"
+           "Serves a model over HTTP with OpenAI's API: POST /v1/chat/completions,\n"
+           "/v1/completions and /v1/embeddings (streaming with stream: true), GET /v1/models,\n"
+           "/health and /metrics (Prometheus), and a chat page at /. Up to --parallel requests\n"
+           "run at once, their tokens batched through the model together; more wait in a queue.\n"
+           "SIGTERM or SIGINT lets the requests in flight finish, then exits.\n"
+           "\n"
+           "  -m, --model FILE      model file (default: the built-in models/kjv-3m.gguf)\n"
+           "  -z, --tokenizer FILE  tokenizer.bin for a llama2.c model\n"
+           "      --alias NAME      the model's name in the API (default: the file's name)\n"
+           "      --host ADDR       address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)\n"
+           "      --port N          TCP port (default 8080; 0 = any free one, printed at start)\n"
+           "      --parallel N      requests that run at once, each in its own slot (default 4)\n"
+           "  -c, --ctx-size N      context of each slot in tokens (default: min(model context, 4096))\n"
+           "      --api-key KEY     require Authorization: Bearer KEY (except for / and /health)\n"
+           "      --max-queue N     requests that may wait for a slot before new ones get 429 (default 64)\n"
+           "      --timeout S       close connections idle for S seconds (default 600)\n"
+           "      --max-body BYTES  largest request body; larger ones get 413 (default 4194304)\n"
+           "      --chat-template NAME  a built-in chat template instead of the model's\n"
+           "  -t, --threads N       threads of the forward passes (default: physical cores)\n"
+           "      --kernels NAME    force a kernel variant: scalar, avx2, avx512 (default: best here)\n"
+           "\n"
+           "example: smallmind serve -m stories260K.gguf --port 8080 --parallel 4\n"
+           "         curl http://127.0.0.1:8080/v1/chat/completions -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}'\n");
+}
+
+int cmd_serve(int argc, char **argv) {
+    cli_args a = {"serve", argc, 0, argv, NULL};
+    const char *model = NULL, *tok = NULL, *host = "127.0.0.1", *alias = NULL, *key = NULL, *tmpl = NULL;
+    const char *kernels = NULL;
+    long long port = 8080, parallel = 4, n_ctx = 0, max_queue = 64, timeout = 600, threads = 0;
+    long long max_body = 4 << 20;
+    for (a.i = 0; a.i < argc; a.i++) {
+        const char *v;
+#define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
+        if (arg_is(&a, "-h", "--help")) { serve_usage(); return SM_EXIT_OK; }
+        else if (arg_is(&a, "-m", "--model")) { VALUE(); model = v; }
+        else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok = v; }
+        else if (arg_is(&a, NULL, "--alias")) { VALUE(); alias = v; }
+        else if (arg_is(&a, NULL, "--host")) { VALUE(); host = v; }
+        else if (arg_is(&a, NULL, "--api-key")) { VALUE(); key = v; }
+        else if (arg_is(&a, NULL, "--chat-template")) { VALUE(); tmpl = v; }
+        else if (arg_is(&a, NULL, "--kernels")) { VALUE(); kernels = v; }
+        else if (arg_is(&a, NULL, "--port")) { VALUE(); if (!parse_int(&a, "--port", v, 0, 65535, &port)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, NULL, "--parallel")) { VALUE(); if (!parse_int(&a, "--parallel", v, 1, 64, &parallel)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-c", "--ctx-size")) { VALUE(); if (!parse_int(&a, "-c", v, 0, 1 << 24, &n_ctx)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, NULL, "--max-queue")) { VALUE(); if (!parse_int(&a, "--max-queue", v, 0, 1 << 20, &max_queue)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, NULL, "--timeout")) { VALUE(); if (!parse_int(&a, "--timeout", v, 1, 86400, &timeout)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, NULL, "--max-body")) { VALUE(); if (!parse_int(&a, "--max-body", v, 1024, 1ll << 30, &max_body)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-t", "--threads")) { VALUE(); if (!parse_int(&a, "-t", v, 1, 1024, &threads)) return SM_EXIT_USAGE; }
+        else { cli_error(a.cmd, "unknown option '%s' (see smallmind serve --help)", argv[a.i]); return SM_EXIT_USAGE; }
+#undef VALUE
+    }
+    if (key && !*key) { cli_error(a.cmd, "--api-key needs a non-empty key"); return SM_EXIT_USAGE; }
+#ifndef SM_HAVE_SERVER
+    (void)model, (void)tok, (void)host, (void)alias, (void)tmpl, (void)kernels;
+    (void)port, (void)parallel, (void)n_ctx, (void)max_queue, (void)timeout, (void)threads, (void)max_body;
+    cli_error(a.cmd, "this smallmind was built without libmicrohttpd and Jansson, which the server needs: install "
+                     "libmicrohttpd-dev and libjansson-dev (apt-get install libmicrohttpd-dev libjansson-dev) and "
+                     "rebuild with make");
+    return SM_EXIT_ERROR;
+#else
+    char def[4096];
+    if (!model && !(model = cli_default_model(def, sizeof def))) {
+        cli_error(a.cmd, "no model given and the built-in models/kjv-3m.gguf is not beside the command: pass -m MODEL");
+        return SM_EXIT_USAGE;
+    }
+    if (tmpl) {
+        sm_chat_template_info ti;
+        sm_error err = {0};
+        if (sm_chat_template_resolve(NULL, tmpl, &ti, &err) != SM_OK) {
+            cli_error(a.cmd, "%s", err.message);
+            return SM_EXIT_USAGE;
+        }
+    }
+    server_options o = {0};
+    o.model_path = model;
+    o.tokenizer_path = tok;
+    o.host = host;
+    o.alias = alias;
+    o.api_key = key;
+    o.chat_template = tmpl;
+    o.kernels = kernels;
+    o.port = (int)port;
+    o.parallel = (int)parallel;
+    o.n_ctx = (int)n_ctx;
+    o.max_queue = (int)max_queue;
+    o.timeout = (int)timeout;
+    o.threads = (int)threads;
+    o.max_body = (size_t)max_body;
+    /* tests: hold the model back a while, to see the 503s of loading */
+    const char *delay = getenv("SMALLMIND_SERVE_LOAD_DELAY_MS");
+    o.load_delay_ms = delay ? atoi(delay) : 0;
+    return server_run(&o);
+#endif
+}

@@ -1,0 +1,83 @@
+/* request.h - an OpenAI API request body (JSON, read with Jansson) turned
+ * into the parameters the server runs: /v1/chat/completions,
+ * /v1/completions and /v1/embeddings. Apart from the HTTP layer, so that a
+ * fuzz target (tests/fuzz/fuzz_server_request.c) can drive it alone.
+ * response_format's JSON Schema becomes a grammar here (src/json's
+ * converter, then sm_grammar_parse), so a bad schema is the request's 400. */
+#ifndef SM_SERVER_REQUEST_H
+#define SM_SERVER_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "smallmind.h"
+
+enum req_kind { REQ_CHAT, REQ_COMPLETION, REQ_EMBEDDING };
+
+#define REQ_MAX_STOP 4          /* OpenAI's limit */
+#define REQ_MAX_STOP_BYTES 256  /* each */
+
+/* What the server allows; the parser checks against it. */
+typedef struct req_limits {
+    int n_ctx;                  /* max_tokens may not exceed it */
+    int n_vocab;                /* token ids in a prompt or input */
+} req_limits;
+
+/* An API error: HTTP status, OpenAI's error type, the parameter at fault
+ * (or ""), a one-line message. */
+typedef struct req_error {
+    int status;
+    const char *type;           /* "invalid_request_error", ... (static) */
+    char param[48];
+    char message[300];
+} req_error;
+
+/* A prompt: text, or token ids (completions and embeddings accept both). */
+typedef struct req_prompt {
+    const char *text;           /* points into the document, or NULL */
+    size_t len;
+    sm_token *tokens;           /* owned, when given as ids */
+    size_t n_tokens;
+} req_prompt;
+
+typedef struct req_params {
+    int stream, include_usage;
+    int max_tokens;             /* -1: until an end token or the context is full */
+    float temperature, top_p, min_p, repeat_penalty, presence_penalty, frequency_penalty;
+    int top_k, repeat_last_n;
+    int ignore_eos;             /* llama.cpp's extension: end-of-generation tokens do not end it */
+    int has_seed;
+    uint64_t seed;
+    const char *stop[REQ_MAX_STOP + 1];   /* point into the document; one more for the server's own */
+    int n_stop;
+} req_params;
+
+typedef struct request {
+    enum req_kind kind;
+    req_params p;
+    /* chat: the conversation (roles and contents point into the document or into owned) */
+    sm_chat_message *msgs;
+    size_t n_msgs;
+    /* completion: one prompt; embeddings: one or more inputs */
+    req_prompt *prompts;
+    size_t n_prompts;
+    int base64;                 /* embeddings: encoding_format "base64" */
+    /* response_format json_object / json_schema: the grammar the output
+     * follows and this request's matcher over it (NULL: free text) */
+    sm_grammar *grammar;
+    sm_grammar_matcher *matcher;
+    void *doc;                  /* the parsed document (json_t *) */
+    char **owned;               /* strings made here (joined content parts) */
+    size_t n_owned;
+} request;
+
+/* Parses a body of len bytes (need not be NUL-terminated). Returns 0 and
+ * fills r, or -1 with e set (status 400 for every problem with the body,
+ * 500 when out of memory). r is always safe to pass to request_free. */
+int request_parse(enum req_kind kind, const char *body, size_t len, const req_limits *lim, request *r, req_error *e);
+void request_free(request *r);
+
+/* Fills an error (printf-style message); returns -1. */
+int req_fail(req_error *e, int status, const char *type, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+#endif

@@ -1,0 +1,133 @@
+/* respond.c - see respond.h. */
+#include "respond.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dump(json_t *o) {
+    if (!o) return NULL;
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+/* An error code for the statuses clients look at ("code" in OpenAI's
+ * error object), or null. */
+static json_t *error_code(int status) {
+    switch (status) {
+    case 401: return json_string("invalid_api_key");
+    case 404: return json_string("not_found");
+    case 413: return json_string("request_too_large");
+    case 429: return json_string("rate_limit_exceeded");
+    case 503: return json_string("unavailable");
+    }
+    return json_null();
+}
+
+char *resp_error(int status, const char *type, const char *param, const char *message) {
+    return dump(json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "message", message, "type", type, "param",
+                          param && *param ? json_string(param) : json_null(), "code", error_code(status)));
+}
+
+char *resp_models(const server *S) {
+    json_t *m = json_pack("{s:s, s:s, s:I, s:s}", "id", S->model_id, "object", "model", "created", (json_int_t)0,
+                          "owned_by", "smallmind");
+    return dump(json_pack("{s:s, s:[o]}", "object", "list", "data", m));
+}
+
+static json_t *usage(const job *j) {
+    json_t *u = json_pack("{s:i, s:i, s:i, s:{s:i}}", "prompt_tokens", j->n_prompt, "completion_tokens", j->n_gen,
+                          "total_tokens", j->n_prompt + j->n_gen, "prompt_tokens_details", "cached_tokens", j->n_cached);
+    return u;
+}
+
+static json_t *text_or_empty(const char *s, size_t n) { return json_stringn(s ? s : "", s ? n : 0); }
+
+char *resp_completion(const server *S, const job *j) {
+    json_t *choice;
+    if (j->kind == REQ_CHAT)
+        choice = json_pack("{s:i, s:{s:s, s:o}, s:n, s:s}", "index", 0, "message", "role", "assistant", "content",
+                           text_or_empty(j->text, j->text_len), "logprobs", "finish_reason",
+                           j->finish_reason ? j->finish_reason : "stop");
+    else
+        choice = json_pack("{s:o, s:i, s:n, s:s}", "text", text_or_empty(j->text, j->text_len), "index", 0,
+                           "logprobs", "finish_reason", j->finish_reason ? j->finish_reason : "stop");
+    return dump(json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o}", "id", j->id, "object",
+                          j->kind == REQ_CHAT ? "chat.completion" : "text_completion", "created", (json_int_t)j->created,
+                          "model", S->model_id, "choices", choice, "usage", usage(j)));
+}
+
+char *resp_chunk(const server *S, const job *j, const char *text, size_t len, int role, const char *finish, int use,
+                 int with_usage) {
+    int chat = j->kind == REQ_CHAT;
+    json_t *choices = json_array();
+    if (!use) {
+        json_t *c;
+        json_t *fin = finish ? json_string(finish) : json_null();
+        if (chat) {
+            json_t *delta = json_object();
+            if (role) {
+                json_object_set_new(delta, "role", json_string("assistant"));
+                json_object_set_new(delta, "content", json_string(""));
+            } else if (text) {
+                json_object_set_new(delta, "content", json_stringn(text, len));
+            }
+            c = json_pack("{s:i, s:o, s:n, s:o}", "index", 0, "delta", delta, "logprobs", "finish_reason", fin);
+        } else {
+            c = json_pack("{s:o, s:i, s:n, s:o}", "text", text_or_empty(text, len), "index", 0, "logprobs",
+                          "finish_reason", fin);
+        }
+        json_array_append_new(choices, c);
+    }
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:o}", "id", j->id, "object",
+                          chat ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)j->created,
+                          "model", S->model_id, "choices", choices);
+    if (o && (use || with_usage)) json_object_set_new(o, "usage", use ? usage(j) : json_null());
+    return dump(o);
+}
+
+/* RFC 4648 base64 of the floats' bytes (little-endian, as OpenAI sends
+ * them with encoding_format "base64"). */
+static char *base64(const unsigned char *p, size_t n) {
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+    if (!out) return NULL;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+        *o++ = abc[v >> 18 & 63];
+        *o++ = abc[v >> 12 & 63];
+        *o++ = i + 1 < n ? abc[v >> 6 & 63] : '=';
+        *o++ = i + 2 < n ? abc[v & 63] : '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+char *resp_embeddings(const server *S, const job *j) {
+    json_t *data = json_array();
+    int dim = S->info.dim;
+    for (int i = 0; i < j->n_in; i++) {
+        const float *e = j->embd + (size_t)i * dim;
+        json_t *v;
+        if (j->req.base64) {
+            unsigned char *bytes = malloc((size_t)dim * 4);
+            if (!bytes) { json_decref(data); return NULL; }
+            for (int k = 0; k < dim; k++) {
+                uint32_t u;
+                memcpy(&u, &e[k], 4);
+                for (int b = 0; b < 4; b++) bytes[4 * k + b] = (unsigned char)(u >> (8 * b));
+            }
+            char *b64 = base64(bytes, (size_t)dim * 4);
+            free(bytes);
+            v = b64 ? json_string(b64) : NULL;
+            free(b64);
+        } else {
+            v = json_array();
+            for (int k = 0; k < dim; k++) json_array_append_new(v, json_real(e[k]));
+        }
+        json_array_append_new(data, json_pack("{s:s, s:i, s:o}", "object", "embedding", "index", i, "embedding", v));
+    }
+    return dump(json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", data, "model", S->model_id,
+                          "usage", "prompt_tokens", j->n_embd_tokens, "total_tokens", j->n_embd_tokens));
+}

@@ -1,0 +1,23 @@
+/* respond.h - the JSON documents the server answers with, in the shapes of
+ * OpenAI's API reference (chat.completion, chat.completion.chunk,
+ * text_completion, list of models, list of embeddings, error objects),
+ * made with Jansson. Each returns text to free(), or NULL when out of
+ * memory. */
+#ifndef SM_SERVER_RESPOND_H
+#define SM_SERVER_RESPOND_H
+
+#include "server.h"
+
+char *resp_error(int status, const char *type, const char *param, const char *message);
+char *resp_models(const server *S);
+/* A finished job's whole answer (chat.completion or text_completion). */
+char *resp_completion(const server *S, const job *j);
+/* One streamed chunk: the assistant role (chat's first chunk), a piece of
+ * text, the finish reason (text NULL), or with usage set the closing usage
+ * chunk (no choices). with_usage: chunks carry "usage": null (the client
+ * asked for stream_options.include_usage). */
+char *resp_chunk(const server *S, const job *j, const char *text, size_t len, int role, const char *finish,
+                 int usage, int with_usage);
+char *resp_embeddings(const server *S, const job *j);
+
+#endif

@@ -1,0 +1,158 @@
+/* server.h - `smallmind serve`: an OpenAI-compatible HTTP server (GNU
+ * libmicrohttpd for HTTP, Jansson for JSON) over one loaded model with
+ * parallel slots and continuous batching.
+ *
+ *   http.c     the HTTP layer: routes, bodies, API key, streaming (suspend/resume)
+ *   sched.c    slots, the queue and the scheduler thread: every step one
+ *              batched forward pass (sm_session_eval_batch) over all slots
+ *   text.c     a slot's text: whole UTF-8 characters, stop strings held back
+ *   respond.c  the JSON documents the API answers with
+ *   request.c  request bodies to parameters (fuzzed on its own)
+ *   metrics.c  counters and histograms in Prometheus's text format
+ *   page.html  the chat page at / (compiled in as a string) */
+#ifndef SM_SERVER_SERVER_H
+#define SM_SERVER_SERVER_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "smallmind.h"
+#include "request.h"
+#include "metrics.h"
+
+typedef struct server_options {
+    const char *model_path, *tokenizer_path, *host, *alias, *api_key, *chat_template, *kernels;
+    int port, parallel, n_ctx, max_queue, timeout, threads;
+    size_t max_body;
+    int load_delay_ms;          /* tests: wait this long before loading (to see 503s) */
+} server_options;
+
+/* Runs until SIGTERM or SIGINT; returns the exit status. */
+int server_run(const server_options *o);
+
+/* ------------------------------------------------ inside the server */
+
+enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+
+/* The generated text a streaming job may hold before its slot waits for
+ * the client to read (a slow reader never stalls the other slots). */
+#define JOB_TEXT_CAP 1024
+
+struct MHD_Connection;
+
+/* One API request that needs the model. Made by the HTTP side, run by the
+ * scheduler; freed when both have let go (refs). Fields below `refs` are
+ * guarded by the server's mutex. */
+typedef struct job {
+    enum req_kind kind;
+    request req;
+    sm_token *prompt;           /* chat, completion: the prompt's tokens */
+    int n_prompt;
+    sm_token **inputs;          /* embeddings: each input's tokens */
+    int *n_inputs, n_in;
+    char id[48];
+    long created;
+    double t_arrival;
+
+    int refs;
+    enum job_state state;
+    int cancelled;              /* the client has gone */
+    struct MHD_Connection *conn;
+    int suspended;              /* conn is suspended until there is news */
+    char *text;                 /* generated text not yet taken (streaming) or all of it */
+    size_t text_len, text_cap;
+    int blocked;                /* its slot waits for the reader to take text */
+    const char *finish_reason;  /* "stop" or "length" when done */
+    int n_gen, n_cached;
+    double t_first;             /* when the first token came (0: not yet) */
+    int err_status;             /* failed after it was accepted */
+    char err_msg[600];
+    float *embd;                /* embeddings: n_in x dim */
+    int n_embd_tokens;
+    struct job *next;           /* in the queue */
+} job;
+
+/* A slot's text: bytes of an incomplete UTF-8 character, and text held
+ * back because it could be the start of a stop string. */
+typedef struct text_state {
+    unsigned char raw[8];
+    int raw_len;
+    char *hold;
+    size_t hold_len, hold_cap;
+} text_state;
+
+enum slot_state { SLOT_IDLE, SLOT_PROMPT, SLOT_GEN };
+
+typedef struct slot {
+    sm_session *s;
+    job *j;
+    enum slot_state state;
+    int n_done;                 /* prompt tokens in the session */
+    sm_token next;              /* SLOT_GEN: the sampled token to evaluate next */
+    sm_sampler_params sp;
+    text_state txt;
+    uint64_t last_used;
+} slot;
+
+typedef struct server {
+    server_options opt;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;        /* the scheduler waits for work */
+    pthread_cond_t idle;        /* a job was freed (shutdown waits for none) */
+    int loaded, load_failed, stopping, quit;
+    char load_error[640];
+    sm_model *model;
+    sm_model_info info;
+    char model_id[256];
+    const char *tmpl;           /* the chat template argument (NULL: the model's) */
+    sm_token eog[4];            /* tokens that end a reply */
+    int n_eog;
+    size_t max_piece;           /* the longest token text, to bound prompt sizes */
+    sm_grammar_vocab *gvocab;   /* the vocabulary for response_format's grammars (one per model) */
+    sm_session *ws;             /* the workspace the batches run on (and embeddings) */
+    slot *slots;
+    int n_slots, n_busy;
+    job *queue_head, *queue_tail;
+    int queue_len, n_jobs;
+    uint64_t steps, seed_state, use_clock;
+    struct MHD_Daemon *daemon;
+    int listen_fd;              /* after MHD_quiesce_daemon: closed once the daemon stops */
+    pthread_t sched_thread;
+    int sched_started;
+    metrics m;
+    struct MHD_Connection **resume;   /* the scheduler's list of connections to wake */
+    int resume_cap;
+} server;
+
+double now_seconds(void);
+
+/* sched.c */
+int sched_start(server *S);
+void sched_stop(server *S);
+/* Queues a job (the caller's reference stays); 0, or the HTTP status of
+ * why not (429 queue full, 503 shutting down). With the mutex held. */
+int sched_submit(server *S, job *j);
+/* Drops a reference; frees the job on the last. With the mutex held. */
+void job_release(server *S, job *j);
+job *job_new(enum req_kind kind);
+/* Wakes the scheduler (a slot's reader took text, a client left). */
+void sched_poke(server *S);
+
+/* text.c: a generated token's bytes into the job's text. */
+void text_reset(text_state *t);
+void text_free(text_state *t);
+/* Adds bytes; moves what can no longer be part of a stop string to the
+ * job. Returns 1 when a stop string was matched (the text before it has
+ * been moved; the rest is dropped). */
+int text_add(text_state *t, const char *piece, size_t len, const req_params *p, job *j);
+/* At the end: whatever is held is text (an incomplete character becomes U+FFFD). */
+void text_flush(text_state *t, job *j);
+/* Appends to the job's text; 0, or -1 when out of memory. */
+int job_append(job *j, const char *s, size_t n);
+
+/* http.c */
+int http_start(server *S);
+void http_quiesce(server *S);
+void http_stop(server *S);
+
+#endif

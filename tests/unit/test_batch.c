@@ -1,0 +1,308 @@
+/* test_batch.c - forward passes over several sessions at once
+ * (sm_session_eval_batch): every session's logits must be exactly those of
+ * the same tokens evaluated alone with sm_session_eval, whatever the other
+ * sessions in the batch do (prefill or decode, other positions), for every
+ * architecture feature, weight type, kernel level and thread count; no
+ * allocation per batch; bad batches refused. And the mean-pooled embedding
+ * (sm_session_embed) against the logits it must project to. */
+#include "test.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define NS 3
+
+/* A step: how many tokens each session gets (0 = not in this batch). */
+static const int schedule[][NS] = {
+    {5, 9, 1},   /* prompts of different lengths beside a one-token prompt */
+    {1, 1, 7},   /* two decode while the third prefills */
+    {1, 1, 1},   /* all decode, each at its own position */
+    {0, 1, 1},   /* one sits out */
+    {3, 0, 1},
+    {1, 2, 1},
+    {1, 1, 1},
+};
+#define N_STEPS (int)(sizeof schedule / sizeof schedule[0])
+
+static sm_token next_token(uint64_t *st, int n_vocab) {
+    *st = *st * 6364136223846793005ull + 1442695040888963407ull;
+    return (sm_token)((*st >> 33) % (uint64_t)n_vocab);
+}
+
+static sm_session *new_session(const sm_model *m, const char *kernels, int threads) {
+    sm_session_params p = sm_session_default_params();
+    p.n_ctx = 96;
+    p.n_threads = threads;
+    p.kernels = kernels;
+    sm_session *s = NULL;
+    sm_error err = {0};
+    if (sm_session_create(m, &p, &s, &err) != SM_OK) {
+        printf("    session: %s\n", err.message);
+        return NULL;
+    }
+    return s;
+}
+
+/* Runs the schedule through batches (on a separate workspace, or on the
+ * first session as its own workspace) and through lone sessions; returns
+ * the number of logits that differ. */
+static long batch_vs_alone(const char *path, const char *kernels, int ws_threads, int ws_is_item, const char *what) {
+    sm_model *m = NULL;
+    sm_error err = {0};
+    if (sm_model_load(path, NULL, &m, &err) != SM_OK) {
+        test_fail(__FILE__, __LINE__, "%s: %s", what, err.message);
+        return -1;
+    }
+    sm_model_info info;
+    sm_model_get_info(m, &info);
+    sm_session *S[NS], *R[NS], *W = NULL;
+    for (int i = 0; i < NS; i++) {
+        S[i] = new_session(m, kernels, 1);
+        R[i] = new_session(m, kernels, 1);
+    }
+    W = ws_is_item ? S[0] : new_session(m, kernels, ws_threads);
+    long differ = 0;
+    uint64_t rng = 12345;
+    for (int step = 0; step < N_STEPS && S[0] && W; step++) {
+        sm_token toks[NS][16];
+        sm_batch_item items[NS];
+        int n_items = 0;
+        /* items in a shuffled order: the library sorts the rows itself */
+        for (int k = 0; k < NS; k++) {
+            int i = (k + step) % NS;
+            int n = schedule[step][i];
+            if (!n) continue;
+            for (int j = 0; j < n; j++) toks[i][j] = next_token(&rng, info.n_vocab);
+            items[n_items++] = (sm_batch_item){S[i], toks[i], n};
+        }
+        unsigned long a0 = alloc_calls();
+        sm_status st = sm_session_eval_batch(W, items, n_items, &err);
+        unsigned long a1 = alloc_calls();
+        if (st != SM_OK) {
+            test_fail(__FILE__, __LINE__, "%s step %d: %s", what, step, err.message);
+            differ = -1;
+            break;
+        }
+        CHECKF(a1 == a0, "%s step %d: %lu allocation calls in a batch", what, step, a1 - a0);
+        for (int k = 0; k < n_items; k++) {
+            int i = (int)(items[k].session == S[0] ? 0 : items[k].session == S[1] ? 1 : 2);
+            if (sm_session_eval(R[i], toks[i], (size_t)items[k].n_tokens, &err) != SM_OK) {
+                test_fail(__FILE__, __LINE__, "%s step %d: %s", what, step, err.message);
+                return -1;
+            }
+            const float *a = sm_session_logits(S[i]), *b = sm_session_logits(R[i]);
+            float worst = 0.0f;
+            int bad = 0;
+            for (int v = 0; v < info.n_vocab; v++)
+                if (a[v] != b[v]) {
+                    bad++;
+                    if (fabsf(a[v] - b[v]) > worst) worst = fabsf(a[v] - b[v]);
+                }
+            CHECKF(bad == 0, "%s step %d session %d: %d of %d logits differ from the session alone (worst by %g)",
+                   what, step, i, bad, info.n_vocab, worst);
+            CHECK(sm_session_n_past(S[i]) == sm_session_n_past(R[i]));
+            differ += bad;
+        }
+    }
+    for (int i = 0; i < NS; i++) {
+        sm_session_free(S[i]);
+        sm_session_free(R[i]);
+    }
+    if (!ws_is_item) sm_session_free(W);
+    sm_model_free(m);
+    return differ;
+}
+
+/* Small random models of the architectures whose forward features differ
+ * (learned positions and fused QKV with biases; grouped-query RoPE;
+ * query/key norms; post-norms, soft-capping and sliding-window layers; a
+ * fused gate/up), F32 and two quantized types, in a temporary directory. */
+static char tmpdir[64];
+
+static const char *make_model(const char *arch, const char *type, int dim) {
+    static char path[8][128];
+    static int next;
+    char *p = path[next++ % 8];
+    snprintf(p, 128, "%s/%s-%d.gguf", tmpdir, arch, dim);
+    sm_init_params ip = sm_init_default_params();
+    ip.arch = arch;
+    ip.dim = dim;
+    ip.n_layers = 2;
+    ip.n_heads = 4;
+    ip.n_kv_heads = 2;
+    ip.ffn_dim = dim == 64 ? 96 : dim;
+    ip.n_ctx = 128;
+    ip.n_vocab = 320;
+    ip.seed = 7;
+    ip.init_std = 0.5f;   /* peaked outputs: differences would show */
+    ip.random_norms = 1;
+    sm_error err = {0};
+    if (access(p, R_OK) != 0 && sm_model_init_file(&ip, p, &err) != SM_OK) {
+        printf("    init %s: %s\n", arch, err.message);
+        return NULL;
+    }
+    if (!type) return p;
+    char *q = path[next++ % 8];
+    snprintf(q, 128, "%s/%s-%d-%s.gguf", tmpdir, arch, dim, type);
+    if (sm_model_quantize_file(p, q, type, NULL, NULL, &err) != SM_OK) {
+        printf("    quantize %s %s: %s\n", arch, type, err.message);
+        return NULL;
+    }
+    return q;
+}
+
+static void remove_tmpdir(void) {
+    DIR *d = opendir(tmpdir);
+    if (!d) return;
+    char p[400];
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') {
+            snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
+            unlink(p);
+        }
+    closedir(d);
+    rmdir(tmpdir);
+}
+
+static int make_tmpdir(void) {
+    if (tmpdir[0]) return 1;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/sm_batch_XXXXXX");
+    if (!mkdtemp(tmpdir)) return 0;
+    atexit(remove_tmpdir);
+    return 1;
+}
+
+TEST(batch_logits_equal_each_session_alone) {
+    REQUIRE(make_tmpdir());
+    struct { const char *arch, *type; int dim; } models[] = {
+        {"llama", NULL, 64}, {"llama", "Q8_0", 64}, {"llama", "Q4_0", 64}, {"gpt2", NULL, 64}, {"qwen3", "Q8_0", 64},
+        {"gemma2", NULL, 64}, {"gemma3", "Q4_K", 256}, {"phi3", "Q6_K", 256}, {"qwen2", "F16", 64},
+        {"llama", "Q4_1", 64}, {"llama", "Q5_0", 64}, {"llama", "Q5_1", 64}, {"llama", "IQ4_NL", 64},
+        {"llama", "BF16", 64}, {"llama", "Q2_K", 256}, {"llama", "Q3_K_M", 256}, {"llama", "Q5_K_M", 256},
+        {"llama", "IQ4_XS", 256}};
+    char levels[128];
+    snprintf(levels, sizeof levels, "%s", sm_kernels_list());
+    for (char *lv = strtok(levels, " "); lv; lv = strtok(NULL, " ")) {
+        for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+            const char *path = make_model(models[i].arch, models[i].type, models[i].dim);
+            REQUIRE(path);
+            char what[96];
+            snprintf(what, sizeof what, "%s %s (%s)", models[i].arch, models[i].type ? models[i].type : "F32", lv);
+            batch_vs_alone(path, lv, 2, 0, what);
+        }
+    }
+}
+
+TEST(batch_logits_equal_alone_on_a_real_model) {
+    NEED_SHARED(path, "models/stories260K.gguf");
+    /* the workspace on 2 threads and 1; a workspace that is one of the items */
+    CHECK(batch_vs_alone(path, NULL, 2, 0, "stories260K, workspace 2 threads") == 0);
+    CHECK(batch_vs_alone(path, NULL, 1, 0, "stories260K, workspace 1 thread") == 0);
+    CHECK(batch_vs_alone(path, NULL, 1, 1, "stories260K, workspace is an item") == 0);
+}
+
+TEST(batch_refuses_bad_batches) {
+    NEED_SHARED(path, "models/stories260K.gguf");
+    REQUIRE(make_tmpdir());
+    sm_model *m = NULL, *other = NULL;
+    REQUIRE(sm_model_load(path, NULL, &m, NULL) == SM_OK);
+    const char *op = make_model("llama", NULL, 64);
+    REQUIRE(op && sm_model_load(op, NULL, &other, NULL) == SM_OK);
+    sm_session *a = new_session(m, NULL, 1), *b = new_session(m, NULL, 1), *c = new_session(other, NULL, 1);
+    REQUIRE(a && b && c);
+    sm_token toks[200] = {0};
+    for (int i = 0; i < 200; i++) toks[i] = 1 + i % 100;
+    sm_error err = {0};
+    sm_batch_item same[2] = {{a, toks, 1}, {a, toks, 2}};
+    CHECK(sm_session_eval_batch(a, same, 2, &err) == SM_ERR_INVALID_ARG && strstr(err.message, "same session"));
+    sm_batch_item mixed[2] = {{a, toks, 1}, {c, toks, 1}};
+    CHECK(sm_session_eval_batch(a, mixed, 2, &err) == SM_ERR_INVALID_ARG && strstr(err.message, "another model"));
+    int cap = sm_session_batch_cap(a);
+    CHECK(cap == 96);
+    sm_batch_item big[2] = {{a, toks, cap - 1}, {b, toks, 2}};
+    CHECK(sm_session_eval_batch(a, big, 2, &err) == SM_ERR_INVALID_ARG && strstr(err.message, "at most"));
+    sm_token bad_tok = 512;
+    sm_batch_item range[2] = {{a, toks, 1}, {b, &bad_tok, 1}};
+    CHECK(sm_session_eval_batch(a, range, 2, &err) == SM_ERR_TOKEN_RANGE && strstr(err.message, "item 1"));
+    sm_batch_item empty[1] = {{a, toks, 0}};
+    CHECK(sm_session_eval_batch(a, empty, 1, &err) == SM_ERR_INVALID_ARG);
+    CHECK(sm_session_eval_batch(a, NULL, 0, &err) == SM_ERR_INVALID_ARG);
+    /* a full context */
+    REQUIRE(sm_session_eval(b, toks, 95, &err) == SM_OK);
+    sm_batch_item full[2] = {{a, toks, 1}, {b, toks, 2}};
+    CHECK(sm_session_eval_batch(a, full, 2, &err) == SM_ERR_CONTEXT_FULL);
+    /* nothing was evaluated by the refused batches */
+    CHECK(sm_session_n_past(a) == 0 && sm_session_n_past(b) == 95);
+    sm_session_free(a);
+    sm_session_free(b);
+    sm_session_free(c);
+    sm_model_free(m);
+    sm_model_free(other);
+}
+
+/* The embedding is the final normed hidden state h_i averaged and scaled
+ * to unit length; the logits are W h_i. So W e must point the same way as
+ * the average of the logits of every position (from sm_session_eval_all,
+ * a separate path), up to the positive scale. */
+TEST(embedding_projects_to_the_mean_logits) {
+    NEED_SHARED(path, "models/stories260K.gguf");
+    sm_model *m = NULL;
+    REQUIRE(sm_model_load(path, NULL, &m, NULL) == SM_OK);
+    sm_model_info info;
+    sm_model_get_info(m, &info);
+    sm_session *s = new_session(m, NULL, 1);
+    REQUIRE(s);
+    const char *text = "Once upon a time, there was a little dog";
+    sm_token toks[64];
+    size_t n;
+    REQUIRE(sm_tokenize(m, text, strlen(text), 1, toks, 64, &n, NULL) == SM_OK);
+    float *e = calloc((size_t)info.dim, sizeof *e);
+    float *all = calloc(n * (size_t)info.n_vocab, sizeof *all);
+    double *mean = calloc((size_t)info.n_vocab, sizeof *mean);
+    REQUIRE(sm_session_embed(s, toks, n, e, NULL) == SM_OK);
+    CHECK(sm_session_n_past(s) == (int)n);
+    double len = 0;
+    for (int i = 0; i < info.dim; i++) len += (double)e[i] * e[i];
+    CHECKF(fabs(len - 1.0) < 1e-5, "|e|^2 = %g", len);
+    sm_session_reset(s);
+    REQUIRE(sm_session_eval_all(s, toks, n, all, NULL) == SM_OK);
+    for (size_t t = 0; t < n; t++)
+        for (int v = 0; v < info.n_vocab; v++) mean[v] += all[t * info.n_vocab + v] / (double)n;
+    /* W e, with W the output matrix read from the file's tensor table */
+    sm_tensor_info ti;
+    int found = 0;
+    for (int i = 0; i < sm_model_tensor_count(m) && !found; i++)
+        if (sm_model_tensor(m, i, &ti) && !strcmp(ti.name, "output.weight")) found = 1;
+    REQUIRE(found && !strcmp(ti.type, "F32"));
+    size_t fsize;
+    char *file = read_file(path, &fsize);
+    REQUIRE(file && ti.offset + ti.n_bytes <= fsize);
+    const float *W = (const float *)(file + ti.offset);
+    double dot = 0, nw = 0, nm = 0;
+    for (int v = 0; v < info.n_vocab; v++) {
+        double we = 0;
+        for (int i = 0; i < info.dim; i++) we += (double)W[(size_t)v * info.dim + i] * e[i];
+        dot += we * mean[v];
+        nw += we * we;
+        nm += mean[v] * mean[v];
+    }
+    double cosine = dot / sqrt(nw * nm);
+    CHECKF(cosine > 1.0 - 1e-6, "cosine(W e, mean logits) = %.9f", cosine);
+    /* a different text gives a different embedding; the same text the same */
+    float *e2 = calloc((size_t)info.dim, sizeof *e2);
+    REQUIRE(sm_session_embed(s, toks, n, e2, NULL) == SM_OK);
+    CHECK(memcmp(e, e2, (size_t)info.dim * sizeof *e) == 0);
+    REQUIRE(sm_session_embed(s, toks, n - 2, e2, NULL) == SM_OK);
+    CHECK(memcmp(e, e2, (size_t)info.dim * sizeof *e) != 0);
+    sm_error err = {0};
+    CHECK(sm_session_embed(s, toks, 0, e2, &err) == SM_ERR_INVALID_ARG);
+    free(file);
+    free(e);
+    free(e2);
+    free(all);
+    free(mean);
+    sm_session_free(s);
+    sm_model_free(m);
+}
