@@ -39,6 +39,29 @@ if [ -e "$BASE" ]; then
         fi
     done < "$REFS/cases.txt"
 
+    # serve --lora: a greedy completion equals llama.cpp's with the same adapter
+    if command -v curl > /dev/null && "$SM" serve --help > /dev/null 2>&1; then
+        "$SM" serve -m "$BASE" --lora "$REFS/stories260K-a.lora.gguf" --port 0 --parallel 2 -t 1 2> "$TMP/serve.err" &
+        spid=$!
+        port=""
+        for i in $(seq 1 100); do
+            port=$(sed -n 's|.*listening on http://[^ ]*:\([0-9]*\)/.*|\1|p' "$TMP/serve.err" | head -1)
+            [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/health" > /dev/null 2>&1 && break
+            sleep 0.1
+        done
+        got=$(curl -s "http://127.0.0.1:$port/v1/completions" \
+              -d '{"prompt": "Once upon a time", "max_tokens": 48, "temperature": 0}' |
+              /usr/bin/python3 -c 'import json, sys; sys.stdout.write(json.load(sys.stdin)["choices"][0]["text"])' 2> /dev/null)
+        kill "$spid" 2> /dev/null
+        wait "$spid" 2> /dev/null
+        want=$(cat "$REFS/a.expected"; printf x)
+        want=${want%x}
+        if [ -n "$got" ] && [ "$got" = "${want%$'\n'}" ]; then ok "serve_lora_equals_llamacpp"
+        else bad "serve_lora_equals_llamacpp" "got '$got', llama.cpp '$want' $(tail -c 200 "$TMP/serve.err")"; fi
+    else
+        skip=$((skip + 1)); echo "skip serve_lora_equals_llamacpp: no curl or no server in this build"
+    fi
+
     # merge-lora: the merged F32 model generates what the base with the adapters does
     A="$REFS/stories260K-a.lora.gguf" B="$REFS/stories260K-b.lora.gguf"
     "$SM" merge-lora "$BASE" "$A" "$TMP/m_a.gguf" 2> "$TMP/err" \
