@@ -18,8 +18,10 @@ BUILD   ?= build
 # The library is every module under src/ except the command (src/cli) and the
 # optional modules that link Debian libraries: src/json (Jansson: JSON Schema,
 # message files) and src/server (libmicrohttpd + Jansson), built into the
-# command when those libraries are present.
-OPTIONAL_DIRS := src/cli/% src/json/% src/server/%
+# command when those libraries are present, and src/mpi (data-parallel
+# training under mpirun), compiled with mpicc into the command when mpicc is
+# present (then the command is linked by mpicc too).
+OPTIONAL_DIRS := src/cli/% src/json/% src/server/% src/mpi/%
 LIB_SRC := $(filter-out $(OPTIONAL_DIRS),$(wildcard src/*/*.c))
 HAVE_JANSSON := $(shell pkg-config --exists jansson 2>/dev/null && echo 1)
 HAVE_MHD     := $(shell pkg-config --exists libmicrohttpd 2>/dev/null && echo 1)
@@ -38,6 +40,15 @@ endif
 endif
 ifneq ($(HAVE_JANSSON)$(HAVE_MHD),11)
 $(info note: `smallmind serve` is left out: it needs libmicrohttpd and Jansson (apt-get install libmicrohttpd-dev libjansson-dev, then make))
+endif
+MPICC   ?= mpicc
+HAVE_MPI := $(shell command -v $(MPICC) > /dev/null 2>&1 && echo 1)
+CLI_LD  := $(CC)
+ifeq ($(HAVE_MPI),1)
+MPI_SRC := $(wildcard src/mpi/*.c)
+CLI_SRC += $(MPI_SRC)
+CLI_DEFS += -DSM_HAVE_MPI
+CLI_LD  := $(MPICC)
 endif
 TEST_SRC := $(wildcard tests/unit/*.c)
 # The unit tests read some JSON fixtures with Jansson when it is present
@@ -94,6 +105,11 @@ $(SHARED): $(LIB_OBJ)
 
 $(CLI_OBJ): ALL_CFLAGS += $(CLI_DEFS)
 
+# src/mpi is compiled by mpicc (its include paths), with the compiler mpicc wraps
+$(MPI_SRC:%.c=$(BUILD)/%.o): $(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	OMPI_CC=$(CC) $(MPICC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
 # src/server/page.html as a C string: backslashes, quotes and question marks
 # (trigraphs) escaped, each line a literal ending in \n.
 $(BUILD)/gen/server_page.c: src/server/page.html
@@ -104,7 +120,7 @@ $(BUILD)/gen/server_page.o: $(BUILD)/gen/server_page.c
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(CLI): $(CLI_OBJ) $(STATIC)
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(CLI_LIBS) $(LDLIBS)
+	OMPI_CC=$(CC) $(CLI_LD) $(CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(CLI_LIBS) $(LDLIBS)
 
 # A copy at the top of the checkout, for `./smallmind run ...`.
 smallmind: $(CLI)
@@ -224,13 +240,15 @@ install: $(STATIC) $(SHARED) $(CLI)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libsmallmind.so
 	install -m 644 include/smallmind.h $(DESTDIR)$(INCDIR)/smallmind.h
 	install -m 644 models/kjv-3m.gguf $(DESTDIR)$(DATADIR)/kjv-3m.gguf
+	install -m 644 models/kjv-chat-3m.gguf $(DESTDIR)$(DATADIR)/kjv-chat-3m.gguf
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
 		-e 's|@VERSION@|$(VERSION)|' smallmind.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/smallmind.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/smallmind $(DESTDIR)$(LIBDIR)/libsmallmind.a $(DESTDIR)$(LIBDIR)/libsmallmind.so \
 		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libsmallmind.so.$(VERSION) \
-		$(DESTDIR)$(LIBDIR)/pkgconfig/smallmind.pc $(DESTDIR)$(INCDIR)/smallmind.h $(DESTDIR)$(DATADIR)/kjv-3m.gguf
+		$(DESTDIR)$(LIBDIR)/pkgconfig/smallmind.pc $(DESTDIR)$(INCDIR)/smallmind.h $(DESTDIR)$(DATADIR)/kjv-3m.gguf \
+		$(DESTDIR)$(DATADIR)/kjv-chat-3m.gguf
 	-rmdir $(DESTDIR)$(DATADIR) 2> /dev/null
 
 clean:

@@ -173,6 +173,7 @@ typedef struct sm_session_params {
     int check;          /* check every layer's output of every token for NaN
                            and Inf, and fail naming the layer (profiling does
                            too); without it only a prompt's logits are checked */
+    int lora_rank_max;  /* LoRA adapters of up to this rank can be set (0 = 64) */
 } sm_session_params;
 
 sm_session_params sm_session_default_params(void);
@@ -326,7 +327,40 @@ typedef struct sm_train_params {
      * files removed, a log or loss curve that could not be written (may be
      * NULL; called with sm_train's user pointer) */
     void (*notice)(void *user, const char *message);
+    /* LoRA: train an adapter of this rank on the frozen `init` model (F32,
+     * F16 or quantized: its weights are read where they are); `out` is then
+     * the adapter, in llama.cpp's GGUF adapter format (sm_adapter_load).
+     * Resuming a LoRA checkpoint needs the same `init`. */
+    int lora_rank;                /* 0 = train every weight */
+    float lora_alpha;             /* the adapter's scale is alpha / rank (0 = rank) */
+    const char *lora_targets;     /* "q,k,v,o,gate,up,down" (NULL = all of these) */
+    /* Chat fine-tuning: examples (sm_train_examples, below) instead of the
+     * text of `data`, with the tokenizer of `init` or `resume`. */
+    const struct sm_train_examples *examples, *val_examples;
+    const char *chat_template;    /* written as the output's tokenizer.chat_template */
+    /* Data parallelism (the command does it with MPI): this process is
+     * `rank` of `n_ranks` (0 and 1 alone) and takes its equal share of every
+     * batch (batch must divide by n_ranks); allreduce sums n floats in place
+     * across the processes, the same result on each, and returns 0 (else
+     * training stops). Only rank 0 writes files and calls progress. */
+    int rank, n_ranks;
+    int (*allreduce)(void *user, float *data, size_t n);
+    void *comm_user;
+    uint64_t *param_hash;         /* if set, receives an FNV-1a hash of the trained
+                                     parameters' bytes (on every process) */
 } sm_train_params;
+
+/* Training examples: example i is tokens[offsets[i] .. offsets[i + 1]),
+ * begin-of-text included if wanted; mask[j] = 1 when token j is predicted
+ * with a loss (a chat model's replies), 0 when it is only context. Rows of
+ * a batch are filled with whole examples (one too long is cut), padded with
+ * masked tokens; the loss is the mean over the masked-in tokens. */
+typedef struct sm_train_examples {
+    const sm_token *tokens;
+    const uint8_t *mask;
+    const size_t *offsets;        /* n + 1 of them, from 0 */
+    size_t n;
+} sm_train_examples;
 
 sm_train_params sm_train_default_params(void);
 
@@ -340,6 +374,8 @@ typedef struct sm_train_progress {
     int vocab;
     uint64_t activation_bytes;    /* activations held for one step ... */
     uint64_t activation_bytes_full; /* ... and what they would be without checkpointing */
+    int n_ranks;                  /* processes training together (tokens_per_second counts all) */
+    double comm_seconds;          /* this step's time in allreduce */
 } sm_train_progress;
 
 /* Trains; calls progress after every optimizer step (may be NULL). The
@@ -868,6 +904,61 @@ void sm_session_set_seed(sm_session *session, uint64_t seed);
  * as llama.cpp's mean pooling with L2 normalisation. The session then holds
  * the tokens; its logits are not computed. */
 sm_status sm_session_embed(sm_session *session, const sm_token *tokens, size_t n, float *out, sm_error *err);
+
+/* ------------------------------------------------------ LoRA adapters */
+
+/* A LoRA adapter in llama.cpp's GGUF adapter format (general.type =
+ * "adapter", adapter.type = "lora", adapter.lora.alpha, tensors
+ * NAME.lora_a [cols, rank] and NAME.lora_b [rank, rows] for base tensors
+ * NAME), loaded against the base model it adapts; `smallmind train
+ * --lora-rank` writes them. A session with an adapter set computes
+ * W x + scale * alpha / rank * B (A x) for every matrix W the adapter
+ * targets (scale alone when alpha is 0, as llama.cpp does). The adapter
+ * must outlive the sessions that use it and the model must outlive it. */
+typedef struct sm_adapter sm_adapter;
+
+sm_status sm_adapter_load(const sm_model *model, const char *path, sm_adapter **out, sm_error *err);
+void sm_adapter_free(sm_adapter *adapter);
+
+typedef struct sm_adapter_info {
+    float alpha;
+    int n_matrices;              /* base matrices it adapts */
+    int max_rank;
+    const char *chat_template;   /* the chat template it was trained with, or NULL */
+} sm_adapter_info;
+
+void sm_adapter_get_info(const sm_adapter *adapter, sm_adapter_info *info);
+
+/* Applies the adapter with this scale from the next evaluation on (several
+ * adapters add up, at most 8); setting it again changes its scale; scale 0
+ * removes it. The session must be of the adapter's model and planned for
+ * its rank (sm_session_params.lora_rank_max). Tokens already evaluated keep
+ * the KV cache they had. */
+sm_status sm_session_set_adapter(sm_session *session, const sm_adapter *adapter, float scale, sm_error *err);
+void sm_session_clear_adapters(sm_session *session);
+
+/* A conversation as training tokens (for sm_train_params.examples):
+ * formatted with the template (as sm_chat_format picks it: tmpl, else the
+ * model's, else chatml), tokenized with special tokens parsed, begun with
+ * the begin-of-text token when add_bos is set and the model has one; mask[i]
+ * is 1 for the tokens of the assistant's replies (content and end-of-turn
+ * marker), 0 for the rest. Each reply is tokenized apart from the text
+ * before it, as a chat loop generates it after the prompt. tokens and mask
+ * may be NULL (cap 0) to learn the count; SM_ERR_BUFFER_TOO_SMALL when cap
+ * is short (*n_tokens = the count needed); SM_ERR_UNSUPPORTED for a
+ * template that does not write a conversation message by message. */
+sm_status sm_chat_tokenize(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n_msgs,
+                           int add_bos, sm_token *tokens, uint8_t *mask, size_t cap, size_t *n_tokens, sm_error *err);
+
+/* Writes BASE with adapters baked into its weights: W + scale * alpha / rank
+ * * B A for each (scales[i] for adapter_paths[i]; NULL = all 1), each
+ * changed matrix dequantized, summed in F32 and quantized back to its own
+ * type, or every matrix converted to `type` (a single type as
+ * sm_model_quantize_file names it: "F32", "F16", "Q8_0", "Q4_0", "Q4_K",
+ * ...; NULL = keep the base's). A chat template an adapter
+ * carries is written when the base has none. Written atomically. */
+sm_status sm_model_merge_lora_file(const char *base_path, const char *const *adapter_paths, const float *scales,
+                                   int n_adapters, const char *out_path, const char *type, sm_error *err);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@
 #   python3-torch python3-numpy  the PyTorch reference of the parity and gradient tests
 #   unicode-data                 regenerating src/text/unicode_tables.c
 #   librsvg2-bin                 rendering the profiler's SVG
+#   libopenmpi-dev openmpi-bin   src/mpi in the command (data-parallel training), mpirun for tests/mpi_test.sh
 #   tmux                         driving `smallmind chat` in a terminal (tests/chatcmd_test.sh)
 #   nodejs, npm                  the JSON Schema validator of tests/grammar_test.sh (ajv); the server's
 #                                tests (the OpenAI Node SDK, ajv, playwright-core)
@@ -18,7 +19,8 @@
 # what is missing and leaves it (the tests that need it are skipped). Says
 # nothing when everything is there. Always exits 0: the tests report the rest.
 set -u
-pkgs=(pkg-config libjansson-dev libmicrohttpd-dev python3-torch python3-numpy unicode-data librsvg2-bin tmux nodejs chromium)
+pkgs=(pkg-config libjansson-dev libmicrohttpd-dev python3-torch python3-numpy unicode-data librsvg2-bin tmux nodejs chromium
+      libopenmpi-dev openmpi-bin)
 [ "${1:-}" = --ci ] && pkgs+=(clang gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 if ! command -v dpkg-query > /dev/null; then
     echo "install_deps: not a Debian system; the tests need: ${pkgs[*]} (or their equivalents)"

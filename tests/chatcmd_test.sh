@@ -56,6 +56,19 @@ KJV=models/kjv-3m.gguf
 [ -e "$KJV" ] || { skp "all" "the built-in model $KJV is absent"; finish; }
 S260=$SHARED/models/stories260K.gguf
 
+# ------------------------------------------- the built-in chat model without -m
+# models/kjv-chat-3m.gguf (or $SMALLMIND_CHAT_MODEL), which carries its chatml template
+if [ -e models/kjv-chat-3m.gguf ]; then
+    expect_error "default_chat_model_env" "$TMP/no-chat.gguf" env SMALLMIND_CHAT_MODEL="$TMP/no-chat.gguf" "$SM" chat
+    printf 'What does John 3:16 say?\n' | env -u SMALLMIND_CHAT_MODEL "$SM" chat -n 4 --temp 0 > "$TMP/dc.o" 2> "$TMP/dc.e"
+    if [ $? -eq 0 ] && [ -s "$TMP/dc.o" ] && ! grep -q "no chat template" "$TMP/dc.e"; then ok "default_chat_model"
+    else bad "default_chat_model" "$(head -c 300 "$TMP/dc.e")"; fi
+else
+    skp "default_chat_model" "models/kjv-chat-3m.gguf is absent"
+fi
+# the rest talks to the plain built-in model (no template of its own; replies that do not end by themselves)
+export SMALLMIND_CHAT_MODEL=$KJV
+
 # ---------------------------------------------------------------- help
 if "$SM" chat --help > "$TMP/h" 2>&1 && grep -q "usage: smallmind chat" "$TMP/h" && grep -q "/system TEXT" "$TMP/h" \
     && grep -q "drop-oldest" "$TMP/h"; then ok "help"; else bad "help"; fi
@@ -252,7 +265,7 @@ else
     }
     tmux kill-session -t "$TMUX_NAME" 2> /dev/null
     tmux new-session -d -s "$TMUX_NAME" -x 160 -y 50 \
-        "$SM chat -n 12 --temp 0 -t 1; echo \"EXITED rc=\$?\"; sleep 60"
+        "$SM chat -m $KJV -n 12 --temp 0 -t 1; echo \"EXITED rc=\$?\"; sleep 60"
     if wait_for "^> $" 20; then
         tmux send-keys -t "$TMUX_NAME" "Who made the heaven and the earth?" Enter
         # the reply streams in and the prompt comes back below it
@@ -265,7 +278,7 @@ else
         first=$TMUX_NAME
         TMUX_NAME="${first}b"
         tmux new-session -d -s "$TMUX_NAME" -x 160 -y 50 \
-            "$SM chat -n -1 --ignore-eos --context-policy shift --temp 0.8 -t 1; echo \"EXITED rc=\$?\"; sleep 60"
+            "$SM chat -m $KJV -n -1 --ignore-eos --context-policy shift --temp 0.8 -t 1; echo \"EXITED rc=\$?\"; sleep 60"
         tmux kill-session -t "$first"
         wait_for "^> $" 20
         tmux send-keys -t "$TMUX_NAME" "Tell me everything." Enter

@@ -3,7 +3,8 @@
 # implementation (tests/torch_ref.py, float64) on random models made by
 # `smallmind init` (both architectures, grouped-query and not, tied and
 # untied, F32 and F16, dims that are not multiples of 8) and on
-# stories260K: whole-prompt evaluation and token-by-token decoding.
+# stories260K: whole-prompt evaluation and token-by-token decoding; training
+# gradients of every parameter, and of LoRA adapters on F32 and quantized bases.
 # Needs Debian's python3-torch and python3-numpy (`make test` installs them:
 # scripts/install_deps.sh).
 set -u
@@ -81,6 +82,28 @@ for entry in "${grads[@]}"; do
     if "$SM" init "$TMP/$name.gguf" $opts --init-std 0.2 --random-norms --seed 3 2> "$TMP/err" \
         && "$BUILD/grad_dump" "$TMP/$name.gguf" 3 16 "$TMP/$name.bin" 2>> "$TMP/err" \
         && $PY tests/torch_grad.py "$TMP/$name.gguf" "$TMP/$name.bin"; then
+        pass=$((pass + 1)); echo "ok   parity_$name"
+    else
+        fail=$((fail + 1)); echo "FAIL parity_$name $(cat "$TMP/err")"
+    fi
+done
+# LoRA gradients: adapters (A and B drawn at random so every gradient is non-zero) on a frozen base of
+# each weight type, against autograd on the dequantized base with W + alpha/rank B A merged (torch_grad.py)
+lora=(
+    "lora_llama_f32|F32|lora=4 alpha=8|--arch llama --dim 48 --layers 2 --heads 4 --kv-heads 2 --ffn 70 --ctx 16 --vocab 300"
+    "lora_llama_q8_0|Q8_0|lora=4 alpha=8|--arch llama --dim 64 --layers 2 --heads 4 --kv-heads 2 --ffn 96 --ctx 16 --vocab 300"
+    "lora_llama_q4_0_qv|Q4_0|lora=3 alpha=0 targets=q,v|--arch llama --dim 64 --layers 2 --heads 4 --ffn 96 --ctx 16 --vocab 300 --tied"
+    "lora_llama_q4_k|Q4_K|lora=2 alpha=4|--arch llama --dim 256 --layers 1 --heads 4 --kv-heads 2 --ffn 256 --ctx 16 --vocab 260"
+    "lora_gpt2_q8_0_recompute|Q8_0|lora=3 alpha=6 recompute|--arch gpt2 --dim 64 --layers 2 --heads 4 --ffn 96 --ctx 16 --vocab 300"
+)
+for entry in "${lora[@]}"; do
+    IFS='|' read -r name type dopts opts <<< "$entry"
+    alpha=$(echo "$dopts" | sed -E 's/.*alpha=([0-9.]+).*/\1/')
+    model="$TMP/$name.gguf"
+    if "$SM" init "$TMP/$name.f32.gguf" $opts --init-std 0.2 --random-norms --seed 3 2> "$TMP/err" \
+        && { [ "$type" = F32 ] && cp "$TMP/$name.f32.gguf" "$model" || "$SM" quantize "$TMP/$name.f32.gguf" "$model" "$type" 2>> "$TMP/err"; } \
+        && "$BUILD/grad_dump" "$model" 3 16 "$TMP/$name.bin" $dopts 2>> "$TMP/err" \
+        && $PY tests/torch_grad.py "$model" "$TMP/$name.bin" --lora-alpha "$alpha"; then
         pass=$((pass + 1)); echo "ok   parity_$name"
     else
         fail=$((fail + 1)); echo "FAIL parity_$name $(cat "$TMP/err")"

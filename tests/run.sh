@@ -29,6 +29,8 @@ tally_run bash tests/speculative_test.sh
 tally_run bash tests/profile_test.sh
 tally_run bash tests/profile_tools_test.sh
 tally_run bash tests/train_test.sh
+tally_run bash tests/lora_test.sh
+tally_run bash tests/mpi_test.sh
 tally_run bash tests/install_test.sh
 tally_run bash tests/serve_test.sh
 tally_end

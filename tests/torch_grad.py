@@ -5,7 +5,13 @@ float64 on the same GGUF, read and run by tests/torch_ref.py's independent
 code. Exits 1 unless the loss agrees to 1e-5 and every gradient to 1e-3
 (max|d| / max|ref| per tensor).
 
-    torch_grad.py MODEL.gguf GRADS.bin
+    torch_grad.py MODEL.gguf GRADS.bin [--lora-alpha A]
+
+LoRA (the dump holds NAME.lora_a / NAME.lora_b records with their values):
+the base is frozen and read with tests/gguf_numpy.py (any weight type,
+dequantized in float64), every adapted matrix becomes the merged
+W + alpha / rank * B A (alpha 0: B A), and the gradients are those of A and
+B - a formulation independent of SmallMind's separate products.
 """
 import os
 import struct
@@ -17,6 +23,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_ref  # noqa: E402
+import gguf_numpy  # noqa: E402
 
 
 def read_dump(path):
@@ -26,21 +33,47 @@ def read_dump(path):
     x = np.frombuffer(d, dtype=np.int32, count=B * T, offset=p).reshape(B, T); p += 4 * B * T
     y = np.frombuffer(d, dtype=np.int32, count=B * T, offset=p).reshape(B, T); p += 4 * B * T
     loss, = struct.unpack_from("<d", d, p); p += 8
-    grads = {}
+    grads, values = {}, {}
     while p < len(d):
         n, = struct.unpack_from("<i", d, p); p += 4
         name = d[p:p + n].decode(); p += n
         c, = struct.unpack_from("<i", d, p); p += 4
         grads[name] = np.frombuffer(d, dtype=np.float32, count=c, offset=p); p += 4 * c
-    return x, y, loss, grads
+        if name.endswith(".lora_a") or name.endswith(".lora_b"):
+            values[name] = np.frombuffer(d, dtype=np.float32, count=c, offset=p); p += 4 * c
+    return x, y, loss, grads, values
+
+
+def lora_weights(model, values, alpha):
+    """The base dequantized (frozen) with every adapted matrix merged, and
+    the adapters as leaves that autograd differentiates."""
+    meta, raw = gguf_numpy.read_gguf(model)
+    W = {k: torch.from_numpy(gguf_numpy.dequantize(t).copy()) for k, t in raw.items()}
+    leaves = {}
+    for name in values:
+        if not name.endswith(".lora_a"):
+            continue
+        base = name[:-len(".lora_a")]
+        rows, cols = W[base].shape
+        a = torch.from_numpy(values[name].astype(np.float64).reshape(-1, cols).copy()).requires_grad_(True)
+        rank = a.shape[0]
+        b = torch.from_numpy(values[base + ".lora_b"].astype(np.float64).reshape(rows, rank).copy()).requires_grad_(True)
+        leaves[name], leaves[base + ".lora_b"] = a, b
+        W[base] = W[base] + (alpha / rank if alpha else 1.0) * (b @ a)
+    return meta, W, leaves
 
 
 def main():
     model, dump = sys.argv[1], sys.argv[2]
-    meta, W = torch_ref.read_gguf(model)
-    for t in W.values():
-        t.requires_grad_(True)
-    x, y, loss_sm, grads = read_dump(dump)
+    alpha = float(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--lora-alpha" else 0.0
+    x, y, loss_sm, grads, values = read_dump(dump)
+    if values:
+        meta, W, leaves = lora_weights(model, values, alpha)
+    else:
+        meta, W = torch_ref.read_gguf(model)
+        for t in W.values():
+            t.requires_grad_(True)
+        leaves = W
     fwd = torch_ref.llama_logits if meta["general.architecture"] == "llama" else torch_ref.gpt2_logits
     total = 0
     for b in range(x.shape[0]):
@@ -50,7 +83,7 @@ def main():
     loss.backward()
     worst, bad = 0.0, []
     for name, g in grads.items():
-        ref = W[name].grad.numpy().reshape(-1)
+        ref = leaves[name].grad.numpy().reshape(-1)
         err = float(np.max(np.abs(g - ref)) / max(np.max(np.abs(ref)), 1e-30))
         worst = max(worst, err)
         if err > 1e-3:
@@ -60,7 +93,7 @@ def main():
           % (os.path.basename(model), loss_sm, loss.item(), dl, worst, len(grads)))
     for b_ in bad:
         print("  " + b_)
-    sys.exit(0 if dl <= 1e-5 and not bad and len(grads) == len(W) else 1)
+    sys.exit(0 if dl <= 1e-5 and not bad and len(grads) == len(leaves) and grads else 1)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,9 @@ static void chat_usage(void) {
            "cache is kept across turns, so each turn evaluates only its new tokens. A reply ends at\n"
            "the model's end-of-generation tokens or the template's end-of-turn text.\n"
            "\n"
-           "  -m, --model FILE          model (.gguf or llama2.c .bin); default: the built-in model\n"
+           "  -m, --model FILE          model (.gguf or llama2.c .bin); default: the built-in chat model\n"
+           "                            models/kjv-chat-3m.gguf (or $SMALLMIND_CHAT_MODEL), else\n"
+           "                            the built-in models/kjv-3m.gguf\n"
            "  -z, --tokenizer FILE      tokenizer.bin for a llama2.c model\n"
            "  -sys, --system TEXT       system prompt\n"
            "      --chat-template NAME|FILE  a built-in template by name, or a file with a template's text\n"
@@ -61,6 +63,7 @@ static void chat_usage(void) {
            "      --draft-n N           tokens it proposes per round (default 8)\n"
            "  -v, --verbose             a statistics line per turn on stderr\n"
            "      --ids                 the token ids of each reply on stderr\n"
+           CLI_LORA_USAGE
            "\n"
            "commands (a line that starts with '/'; '//' sends a line that starts with '/'):\n"
            "  /help  /reset  /system TEXT  /save FILE  /load FILE  /stats  /exit\n"
@@ -249,7 +252,8 @@ int cmd_chat(int argc, char **argv) {
     memset(&k, 0, sizeof k);
     long long n_predict = 512, n_ctx = 0, threads = 0, seed = -1, top_k = 40, last_n = 64, keep = -1;
     double temp = 0.8, top_p = 0.95, min_p = 0.05, penalty = 1.0;
-    int ignore_eos = 0, sampling_given = 0, gopt;
+    int ignore_eos = 0, sampling_given = 0, gopt, lr;
+    cli_lora lora = {0};
     const char *sys = NULL;
     cli_grammar grammar = {0};
     for (a.i = 0; a.i < argc; a.i++) {
@@ -257,6 +261,7 @@ int cmd_chat(int argc, char **argv) {
 #define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
 #define SAMPLING() (sampling_given = 1)
         if (arg_is(&a, "-h", "--help")) { chat_usage(); return SM_EXIT_OK; }
+        else if ((lr = cli_lora_arg(&a, &lora)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-m", "--model")) { VALUE(); model_path = v; }
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok_path = v; }
         else if (arg_is(&a, "-sys", "--system")) { VALUE(); sys = v; }
@@ -300,8 +305,10 @@ int cmd_chat(int argc, char **argv) {
     /* the session file is checked before the model is loaded */
     if (k.session_path && !cli_prepare_output(a.cmd, k.session_path)) return SM_EXIT_ERROR;
     char builtin[4096];
-    if (!model_path && !(model_path = cli_default_model(builtin, sizeof builtin))) {
-        cli_error(a.cmd, "no model given and the built-in models/kjv-3m.gguf is not beside smallmind: pass -m MODEL.gguf");
+    if (!model_path && !(model_path = cli_default_chat_model(builtin, sizeof builtin)) &&
+        !(model_path = cli_default_model(builtin, sizeof builtin))) {
+        cli_error(a.cmd, "no model given and the built-in models/kjv-chat-3m.gguf is not beside smallmind: "
+                         "pass -m MODEL.gguf");
         return SM_EXIT_USAGE;
     }
     int rc = SM_EXIT_ERROR;
@@ -327,6 +334,7 @@ int cmd_chat(int argc, char **argv) {
     sp.n_threads = (int)threads;
     sp.seed = seed >= 0 ? (uint64_t)seed : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
     sp.kernels = kernels;
+    if ((sp.lora_rank_max = cli_lora_load(a.cmd, &lora, model)) < 0) goto done;
     struct stat st;
     int resumed = k.session_path && stat(k.session_path, &st) == 0;
     if (resumed ? sm_session_load(model, k.session_path, &sp, &session, &err) != SM_OK
@@ -344,6 +352,7 @@ int cmd_chat(int argc, char **argv) {
             goto done;
         }
     }
+    if (cli_lora_set(a.cmd, &lora, session)) goto done;
     if (n_ctx > info.n_ctx_train)
         fprintf(stderr, "smallmind chat: warning: context %lld is longer than the %d tokens the model was trained on\n",
                 n_ctx, info.n_ctx_train);
@@ -443,6 +452,7 @@ done:
     sm_session_free(draft);
     sm_model_free(draft_model);
     sm_session_free(session);
+    cli_lora_free(&lora);
     sm_model_free(model);
     cli_grammar_free(&grammar);
     free(tmpl_text);

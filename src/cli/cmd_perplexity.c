@@ -9,22 +9,26 @@
 #include <string.h>
 
 static void perplexity_usage(void) {
-    printf("usage: smallmind perplexity -m MODEL -f TEXT [-c N] [-z TOKENIZER] [-t N]\n"
+    printf("usage: smallmind perplexity -m MODEL -f TEXT [-c N] [-z TOKENIZER] [-t N] [--lora FILE ...]\n"
            "\n"
            "Splits the tokenized text into chunks of -c tokens (default: min(model context, 512)),\n"
            "each starting with the start token, and prints exp(mean negative log-likelihood) of\n"
            "every token after the first of each chunk, with a running value per chunk. -c must\n"
-           "be at least 3, the smallest chunk that scores a token.\n");
+           "be at least 3, the smallest chunk that scores a token.\n"
+           "\n" CLI_LORA_USAGE);
 }
 
 int cmd_perplexity(int argc, char **argv) {
     cli_args a = {"perplexity", argc, 0, argv, NULL};
     const char *model_path = NULL, *tok = NULL, *file = NULL;
     long long n_ctx = 0, threads = 0;
+    cli_lora lora = {0};
+    int lr;
     for (a.i = 0; a.i < argc; a.i++) {
         const char *v;
 #define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
         if (arg_is(&a, "-h", "--help")) { perplexity_usage(); return SM_EXIT_OK; }
+        else if ((lr = cli_lora_arg(&a, &lora)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-m", "--model")) { VALUE(); model_path = v; }
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok = v; }
         else if (arg_is(&a, "-f", "--file")) { VALUE(); file = v; }
@@ -69,7 +73,9 @@ int cmd_perplexity(int argc, char **argv) {
     sm_session_params sp = sm_session_default_params();
     sp.n_ctx = (int)n_ctx;
     sp.n_threads = (int)threads;
+    if ((sp.lora_rank_max = cli_lora_load(a.cmd, &lora, m)) < 0) goto done;
     if (sm_session_create(m, &sp, &s, &err)) { cli_error(a.cmd, "%s", err.message); goto done; }
+    if (cli_lora_set(a.cmd, &lora, s)) goto done;
     logits = malloc((size_t)n_ctx * (size_t)info.n_vocab * sizeof *logits);
     sm_token *buf = malloc((size_t)n_ctx * sizeof *buf);
     if (!logits || !buf) { free(buf); cli_error(a.cmd, "out of memory"); goto done; }
@@ -99,6 +105,7 @@ done:
     free(toks);
     free(text);
     sm_session_free(s);
+    cli_lora_free(&lora);
     sm_model_free(m);
     return rc;
 }

@@ -26,6 +26,7 @@ static void run_usage(void) {
            "  -m, --model FILE        model file (.gguf, or llama2.c .bin); default: the built-in\n"
            "                          models/kjv-3m.gguf (or $SMALLMIND_MODEL)\n"
            "  -z, --tokenizer FILE    tokenizer.bin for a llama2.c model\n"
+           CLI_LORA_USAGE
            "prompt:\n"
            "  -p, --prompt TEXT       prompt (default: none, start from the BOS token)\n"
            "  -f, --file FILE         read the prompt from a file (one final newline is dropped)\n"
@@ -126,12 +127,14 @@ int cmd_run(int argc, char **argv) {
     int n_stops = 0, echo = 1;
     long long n_predict = 256, n_ctx = 0, threads = 0, seed = -1, top_k = 40, last_n = 64;
     double temp = 0.8, top_p = 0.95, min_p = 0.05, penalty = 1.0;
-    int ignore_eos = 0, profile = 0, check = 0;
+    int ignore_eos = 0, profile = 0, check = 0, lr;
+    cli_lora lora = {0};
     const char *trace_path = NULL, *folded_path = NULL, *flame_path = NULL;
     for (a.i = 0; a.i < argc; a.i++) {
         const char *v;
 #define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
         if (arg_is(&a, "-h", "--help")) { run_usage(); return SM_EXIT_OK; }
+        else if ((lr = cli_lora_arg(&a, &lora)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-m", "--model")) { VALUE(); model_path = v; }
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok_path = v; }
         else if (arg_is(&a, "-p", "--prompt")) { VALUE(); prompt = v; }
@@ -221,6 +224,7 @@ int cmd_run(int argc, char **argv) {
     sm_model *draft_model = NULL;
     sm_error err = {0};
     int rc = SM_EXIT_ERROR;
+    if ((sp.lora_rank_max = cli_lora_load(a.cmd, &lora, model)) < 0) goto done;
     struct stat sst;
     int resumed = session_path && stat(session_path, &sst) == 0;
     if (resumed ? sm_session_load(model, session_path, &sp, &session, &err) != SM_OK
@@ -243,6 +247,7 @@ int cmd_run(int argc, char **argv) {
         cli_error(a.cmd, "%s", err.message);
         goto done;
     }
+    if (cli_lora_set(a.cmd, &lora, session)) goto done;
     if (info.warning) fprintf(stderr, "smallmind run: warning: %s\n", info.warning);
     if (n_ctx > info.n_ctx_train)
         fprintf(stderr, "smallmind run: warning: context %lld is longer than the %d tokens the model was trained on\n",
@@ -329,6 +334,7 @@ done:
     sm_session_free(draft);
     sm_model_free(draft_model);
     sm_session_free(session);
+    cli_lora_free(&lora);
     cli_grammar_free(&grammar);
     sm_model_free(model);
     free(file_text);

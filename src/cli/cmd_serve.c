@@ -32,6 +32,7 @@ static void serve_usage(void) {
            "      --timeout S       close connections idle for S seconds (default 600)\n"
            "      --max-body BYTES  largest request body; larger ones get 413 (default 4194304)\n"
            "      --chat-template NAME  a built-in chat template instead of the model's\n"
+           CLI_LORA_USAGE
            "  -t, --threads N       threads of the forward passes (default: physical cores)\n"
            "      --kernels NAME    force a kernel variant: scalar, avx2, avx512 (default: best here)\n"
            "\n"
@@ -45,10 +46,13 @@ int cmd_serve(int argc, char **argv) {
     const char *kernels = NULL;
     long long port = 8080, parallel = 4, n_ctx = 0, max_queue = 64, timeout = 600, threads = 0;
     long long max_body = 4 << 20;
+    cli_lora lora = {0};
+    int lr;
     for (a.i = 0; a.i < argc; a.i++) {
         const char *v;
 #define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
         if (arg_is(&a, "-h", "--help")) { serve_usage(); return SM_EXIT_OK; }
+        else if ((lr = cli_lora_arg(&a, &lora)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-m", "--model")) { VALUE(); model = v; }
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok = v; }
         else if (arg_is(&a, NULL, "--alias")) { VALUE(); alias = v; }
@@ -68,7 +72,7 @@ int cmd_serve(int argc, char **argv) {
     }
     if (key && !*key) { cli_error(a.cmd, "--api-key needs a non-empty key"); return SM_EXIT_USAGE; }
 #ifndef SM_HAVE_SERVER
-    (void)model, (void)tok, (void)host, (void)alias, (void)tmpl, (void)kernels;
+    (void)model, (void)tok, (void)host, (void)alias, (void)tmpl, (void)kernels, (void)lora;
     (void)port, (void)parallel, (void)n_ctx, (void)max_queue, (void)timeout, (void)threads, (void)max_body;
     cli_error(a.cmd, "this smallmind was built without libmicrohttpd and Jansson, which the server needs: install "
                      "libmicrohttpd-dev and libjansson-dev (apt-get install libmicrohttpd-dev libjansson-dev) and "
@@ -106,6 +110,11 @@ int cmd_serve(int argc, char **argv) {
     /* tests: hold the model back a while, to see the 503s of loading */
     const char *delay = getenv("SMALLMIND_SERVE_LOAD_DELAY_MS");
     o.load_delay_ms = delay ? atoi(delay) : 0;
+    o.n_lora = lora.n;   /* loaded by the server, against its model */
+    for (int i = 0; i < lora.n; i++) {
+        o.lora_path[i] = lora.path[i];
+        o.lora_scale[i] = lora.scale[i];
+    }
     return server_run(&o);
 #endif
 }

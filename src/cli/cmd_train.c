@@ -3,8 +3,15 @@
 #include "args.h"
 #include "commands.h"
 #include "train_report.h"
+#ifdef SM_HAVE_JANSSON
+#include "json/sft.h"
+#endif
+#ifdef SM_HAVE_MPI
+#include "mpi/mpi_train.h"
+#endif
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void train_usage(void) {
@@ -14,8 +21,13 @@ static void train_usage(void) {
            "llama.cpp load it), with its loss curve beside it (MODEL.loss.svg).\n"
            "\n"
            "data:\n"
-           "  --data FILE            training text\n"
-           "  --val FILE             validation text (default: the last --val-split of --data)\n"
+           "  --data FILE            training text, or FILE.jsonl: chat examples, one\n"
+           "                         {\"messages\": [{\"role\": ..., \"content\": ...}, ...]} per line, formatted\n"
+           "                         with the chat template; the loss is on the assistant's replies only\n"
+           "                         (needs --init or --resume for the tokenizer)\n"
+           "  --val FILE             validation text or .jsonl (default: the last --val-split of --data)\n"
+           "  --chat-template T      for .jsonl data: a template name (chatml, llama3, ...) or text\n"
+           "                         (default: the model's, else chatml); written into the output\n"
            "  --val-split F          default 0.1\n"
            "  --tokenizer T          char (a character vocabulary from the data, the default)\n"
            "                         or FROM.gguf (that model's vocabulary)\n"
@@ -25,6 +37,11 @@ static void train_usage(void) {
            "                         defaults 128, 4, 4, = heads, 4 x dim (llama: 8/3 x dim), 256\n"
            "  --init MODEL.gguf      start from this model's weights\n"
            "  --resume CKPT          continue from a checkpoint exactly where it stopped\n"
+           "LoRA (with --init BASE.gguf, which may be quantized and stays frozen):\n"
+           "  --lora-rank R          train a LoRA adapter of rank R; --out is the adapter, in\n"
+           "                         llama.cpp's GGUF format (smallmind run --lora, llama-cli --lora)\n"
+           "  --lora-alpha A         the adapter's scale is A / R (default A = R)\n"
+           "  --lora-targets LIST    matrices to adapt: q,k,v,o,gate,up,down (default all of them)\n"
            "optimisation:\n"
            "  --batch N --seq N      sequences per step and their length (default 8, 128)\n"
            "  --accum N              micro-batches per optimizer step (default 1)\n"
@@ -48,6 +65,10 @@ static void train_usage(void) {
            "  --trace FILE.json      (with --profile) a timeline of the timed steps, every thread,\n"
            "                         for Perfetto or chrome://tracing\n"
            "  --folded FILE          (with --profile) folded stacks;  --flame FILE.svg  a flame graph\n"
+           "\n"
+           "Under mpirun (a smallmind built with Open MPI: `smallmind version` says mpi: yes) every\n"
+           "process takes its share of each --batch and the gradients are summed; rank 0 reports and\n"
+           "writes the files (docs/DISTRIBUTED.md): mpirun -np 2 smallmind train ... -t 1\n"
            "\n"
            "example: smallmind train --data tiny.txt --out tiny.gguf --steps 200 --dim 64 --layers 2\n");
 }
@@ -76,8 +97,10 @@ static void on_progress(void *user, const sm_train_progress *p) {
     double eta = p->step ? p->elapsed_seconds / p->step * (p->steps - p->step) : 0;
     char val[32] = "-";
     if (p->val_loss >= 0) snprintf(val, sizeof val, "%.4f", p->val_loss);
-    fprintf(stderr, "\rstep %d/%d | loss %.4f | val %s | lr %.2e | %.0f tok/s | ETA %.0fs%s   ", p->step, p->steps,
-            p->loss, val, p->lr, p->tokens_per_second, eta, p->checkpointed ? " | checkpoint" : "");
+    char comm[48] = "";
+    if (p->n_ranks > 1) snprintf(comm, sizeof comm, " | %d ranks, allreduce %.1f ms", p->n_ranks, p->comm_seconds * 1e3);
+    fprintf(stderr, "\rstep %d/%d | loss %.4f | val %s | lr %.2e | %.0f tok/s%s | ETA %.0fs%s   ", p->step, p->steps,
+            p->loss, val, p->lr, p->tokens_per_second, comm, eta, p->checkpointed ? " | checkpoint" : "");
     v->mid_line = 1;
     if (p->step == p->steps) {
         fputc('\n', stderr);
@@ -85,9 +108,73 @@ static void on_progress(void *user, const sm_train_progress *p) {
     }
 }
 
+static int is_jsonl(const char *path) {
+    size_t n = path ? strlen(path) : 0;
+    return n > 6 && !strcmp(path + n - 6, ".jsonl");
+}
+
+/* The Jinja text written for chatml (the common ChatML template), which
+ * sm_chat_template_detect and llama.cpp recognise; other names are
+ * written as the name, which both accept as well. */
+static const char *template_text(const char *name) {
+    if (!strcmp(name, "chatml"))
+        return "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+               "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+               "{% endif %}";
+    return name;
+}
+
+#ifdef SM_HAVE_JANSSON
+/* Chat examples: --data (and --val) FILE.jsonl tokenized with the model's
+ * tokenizer and the template. */
+static int load_examples(cli_args *a, sm_train_params *p, const char *tmpl, sm_model **model, sm_json_sft *data,
+                         sm_json_sft *val) {
+    const char *from = p->lora_rank || !p->resume ? p->init : p->resume;
+    if (!from) {
+        cli_error(a->cmd, "chat examples (.jsonl) need a model to start from: --init MODEL.gguf");
+        return SM_EXIT_USAGE;
+    }
+    sm_model_params mp = sm_model_default_params();
+    mp.skip_repack = 1;
+    sm_error err = {0};
+    sm_chat_template_info info;
+    if (sm_model_load(from, &mp, model, &err) || sm_chat_template_resolve(*model, tmpl, &info, &err) ||
+        sm_json_sft_load(p->data, *model, tmpl, data, &err) ||
+        (is_jsonl(p->val) && sm_json_sft_load(p->val, *model, tmpl, val, &err))) {
+        cli_error(a->cmd, "%s", err.message);
+        return err.status == SM_ERR_INVALID_ARG ? SM_EXIT_USAGE : SM_EXIT_ERROR;
+    }
+    if (info.warning) fprintf(stderr, "smallmind train: warning: %s\n", info.warning);
+    /* the output says how it was trained: the template given, or the one used when the model has none */
+    if (tmpl || strcmp(info.origin, "model")) p->chat_template = template_text(info.name);
+    p->examples = &data->ex;
+    if (is_jsonl(p->val)) p->val_examples = &val->ex;
+    fprintf(stderr, "smallmind train: %zu examples (%s), %zu tokens, %zu of them in replies\n", data->ex.n, info.name,
+            data->ex.offsets[data->ex.n], data->n_masked);
+    return SM_EXIT_OK;
+}
+#endif
+
+static int train_main(int argc, char **argv, int rank, int n_ranks);
+
+/* Under mpirun (when built with MPI) every process runs the same command
+ * and takes its share of each batch; rank 0 reports and writes the files. */
 int cmd_train(int argc, char **argv) {
+    int rank = 0, n_ranks = 1;
+#ifdef SM_HAVE_MPI
+    int mpi = sm_mpi_start(NULL, NULL, &rank, &n_ranks);
+    int rc = train_main(argc, argv, rank, n_ranks);
+    if (mpi) sm_mpi_finish(rc != SM_EXIT_OK);
+    return rc;
+#else
+    return train_main(argc, argv, rank, n_ranks);
+#endif
+}
+
+static int train_main(int argc, char **argv, int rank, int n_ranks) {
     cli_args a = {"train", argc, 0, argv, NULL};
     sm_train_params p = sm_train_default_params();
+    const char *chat_template = NULL;
     sm_train_profile_params pp = {NULL, 0};
     const char *folded = NULL, *flame = NULL;
     int profile = 0;
@@ -129,6 +216,10 @@ int cmd_train(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--init")) { VALUE(); p.init = s; }
         else if (arg_is(&a, NULL, "--log")) { VALUE(); p.log_csv = s; }
         else if (arg_is(&a, NULL, "--grad-checkpointing")) p.grad_checkpointing = 1;
+        else if (arg_is(&a, NULL, "--lora-rank")) INT("--lora-rank", 1, 4096, p.lora_rank);
+        else if (arg_is(&a, NULL, "--lora-alpha")) FLT("--lora-alpha", 1e-6, 1e6, p.lora_alpha);
+        else if (arg_is(&a, NULL, "--lora-targets")) { VALUE(); p.lora_targets = s; }
+        else if (arg_is(&a, NULL, "--chat-template")) { VALUE(); chat_template = s; }
         else if (arg_is(&a, NULL, "--profile")) profile = 1;
         else if (arg_is(&a, NULL, "--trace")) { VALUE(); pp.trace_path = s; }
         else if (arg_is(&a, NULL, "--folded")) { VALUE(); folded = s; }
@@ -139,29 +230,75 @@ int cmd_train(int argc, char **argv) {
 #undef VALUE
     }
     if (!p.data || !p.out) { cli_error(a.cmd, "give the text with --data FILE and the result with --out MODEL.gguf"); return SM_EXIT_USAGE; }
-    if (p.resume && p.init) { cli_error(a.cmd, "--resume and --init exclude each other"); return SM_EXIT_USAGE; }
+    if (p.resume && p.init && !p.lora_rank) {
+        cli_error(a.cmd, "--resume and --init exclude each other (except with --lora-rank: --init names the base)");
+        return SM_EXIT_USAGE;
+    }
+    if (p.lora_rank && !p.init) { cli_error(a.cmd, "--lora-rank needs the base model: --init BASE.gguf"); return SM_EXIT_USAGE; }
+    if (is_jsonl(p.val) && !is_jsonl(p.data)) { cli_error(a.cmd, "--val FILE.jsonl goes with --data FILE.jsonl"); return SM_EXIT_USAGE; }
     if ((pp.trace_path || folded || flame) && !profile) {
         cli_error(a.cmd, "--trace, --folded and --flame come with --profile");
         return SM_EXIT_USAGE;
     }
-    sm_error err = {0};
+    if (rank != 0) pp.trace_path = NULL;   /* under MPI the timeline is rank 0's */
     /* the profile's files are checked before step 1, as sm_train checks its own */
-    if (profile && (!train_report_prepare(a.cmd, p.out, folded, flame) ||
-                    (pp.trace_path && !cli_prepare_output(a.cmd, pp.trace_path))))
+    if (profile && rank == 0 &&
+        (!train_report_prepare(a.cmd, p.out, folded, flame) || (pp.trace_path && !cli_prepare_output(a.cmd, pp.trace_path))))
         return SM_EXIT_ERROR;
     train_view view = {0};
     p.notice = on_notice;
+    sm_model *tok_model = NULL;
     sm_train_profile *tp = NULL;
+    int rc = SM_EXIT_OK;
+#ifdef SM_HAVE_JANSSON
+    sm_json_sft data = {0}, val = {0};
+    if (is_jsonl(p.data) && (rc = load_examples(&a, &p, chat_template, &tok_model, &data, &val)) != SM_EXIT_OK) goto done;
+#else
+    if (is_jsonl(p.data)) { cli_error(a.cmd, "this smallmind was built without Jansson, so it cannot read .jsonl"); return SM_EXIT_ERROR; }
+#endif
+    if (chat_template && !p.examples) {
+        cli_error(a.cmd, "--chat-template goes with chat examples (--data FILE.jsonl)");
+        rc = SM_EXIT_USAGE;
+        goto done;
+    }
+    sm_error err = {0};
+    uint64_t hash = 0;
+    p.rank = rank;
+    p.n_ranks = n_ranks;
+#ifdef SM_HAVE_MPI
+    sm_mpi_stats mpi_stats = {0};
+    p.allreduce = sm_mpi_allreduce;
+    p.comm_user = &mpi_stats;
+    p.param_hash = &hash;
+#endif
     sm_status st = profile ? sm_train_profiled(&p, &pp, on_progress, &view, &tp, &err)
                            : sm_train(&p, on_progress, &view, &err);
     if (st != SM_OK) {
         if (view.mid_line) fputc('\n', stderr);
-        cli_error(a.cmd, "%s", err.message);
-        return err.status == SM_ERR_INVALID_ARG ? SM_EXIT_USAGE : SM_EXIT_ERROR;
+        if (n_ranks > 1) cli_error(a.cmd, "rank %d: %s", rank, err.message);
+        else cli_error(a.cmd, "%s", err.message);
+        rc = err.status == SM_ERR_INVALID_ARG ? SM_EXIT_USAGE : SM_EXIT_ERROR;
+        goto done;
     }
-    fprintf(stderr, "smallmind train: wrote %s\n", p.out);
-    int rc = SM_EXIT_OK;
-    if (tp && train_report_write(a.cmd, &p, tp, folded, flame) != 0) rc = SM_EXIT_ERROR;
+    if (n_ranks > 1)   /* each rank's parameters, which must agree */
+        fprintf(stderr, "smallmind train: rank %d of %d: parameters fnv1a %016llx\n", rank, n_ranks,
+                (unsigned long long)hash);
+#ifdef SM_HAVE_MPI
+    if (n_ranks > 1 && rank == 0 && mpi_stats.calls)
+        fprintf(stderr,
+                "smallmind train: gradient all-reduce of %.1f MB: %.2f ms per step in MPI_Allreduce, %.2f ms before it "
+                "waiting for the slowest rank\n",
+                mpi_stats.floats * 4e-6, mpi_stats.transfer_seconds * 1e3 / mpi_stats.calls,
+                mpi_stats.wait_seconds * 1e3 / mpi_stats.calls);
+#endif
+    if (rank == 0) fprintf(stderr, "smallmind train: wrote %s\n", p.out);
+    if (tp && rank == 0 && train_report_write(a.cmd, &p, tp, folded, flame) != 0) rc = SM_EXIT_ERROR;
+done:
     sm_train_profile_free(tp);
+#ifdef SM_HAVE_JANSSON
+    sm_json_sft_free(&data);
+    sm_json_sft_free(&val);
+#endif
+    sm_model_free(tok_model);
     return rc;
 }

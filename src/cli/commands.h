@@ -15,6 +15,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_perplexity(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_chat_template(int argc, char **argv);
+int cmd_merge_lora(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 

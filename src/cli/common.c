@@ -1,5 +1,6 @@
 /* common.c - what several subcommands share beyond argument parsing:
- * loading the model a command was given, and finding the built-in one. */
+ * loading the model a command was given and its LoRA adapters, and finding
+ * the built-in models. */
 #include "common.h"
 #include "args.h"
 
@@ -68,9 +69,11 @@ int cli_output_close(const char *cmd, sm_output *o) {
     return 0;
 }
 
-const char *cli_default_model(char *buf, size_t cap) {
-    const char *env = getenv("SMALLMIND_MODEL");
-    if (env && *env) return env;   /* used as it is: no copy to cut short */
+/* A file beside the command in a checkout or build directory, or where
+ * `make install` puts it; $env first (used as it is: no copy to cut short). */
+static const char *find_model(const char *env_name, const char *file, char *buf, size_t cap) {
+    const char *env = getenv(env_name);
+    if (env && *env) return env;
     char exe[PATH_MAX + 1];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe);
     if (n <= 0 || (size_t)n >= sizeof exe) return NULL;
@@ -78,11 +81,69 @@ const char *cli_default_model(char *buf, size_t cap) {
     char *slash = strrchr(exe, '/');
     if (!slash) return NULL;
     *slash = '\0';
-    /* beside the command in a checkout or build directory, or where `make install` puts it */
-    const char *rel[] = {"/models/kjv-3m.gguf", "/../models/kjv-3m.gguf", "/../share/smallmind/kjv-3m.gguf"};
+    const char *rel[] = {"/models/", "/../models/", "/../share/smallmind/"};
     for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
-        int w = snprintf(buf, cap, "%s%s", exe, rel[i]);
+        int w = snprintf(buf, cap, "%s%s%s", exe, rel[i], file);
         if (w > 0 && (size_t)w < cap && access(buf, R_OK) == 0) return buf;
     }
     return NULL;
+}
+
+const char *cli_default_model(char *buf, size_t cap) { return find_model("SMALLMIND_MODEL", "kjv-3m.gguf", buf, cap); }
+
+const char *cli_default_chat_model(char *buf, size_t cap) {
+    return find_model("SMALLMIND_CHAT_MODEL", "kjv-chat-3m.gguf", buf, cap);
+}
+
+int cli_lora_arg(cli_args *a, cli_lora *l) {
+    int scaled = arg_is(a, NULL, "--lora-scaled");
+    if (!scaled && !arg_is(a, NULL, "--lora")) return 0;
+    const char *flag = scaled ? "--lora-scaled" : "--lora", *path = arg_value(a);
+    if (!path) return -1;
+    double scale = 1.0;
+    if (scaled) {
+        if (a->i + 1 >= a->argc) {
+            cli_error(a->cmd, "--lora-scaled needs a file and a scale (see --help)");
+            return -1;
+        }
+        if (!parse_float(a, flag, a->argv[++a->i], -1e6, 1e6, &scale)) return -1;
+    }
+    if (l->n == CLI_MAX_LORA) {
+        cli_error(a->cmd, "at most %d adapters", CLI_MAX_LORA);
+        return -1;
+    }
+    l->path[l->n] = path;
+    l->scale[l->n++] = (float)scale;
+    return 1;
+}
+
+int cli_lora_load(const char *cmd, cli_lora *l, const sm_model *model) {
+    int max_rank = 0;
+    for (int i = 0; i < l->n; i++) {
+        sm_error err = {0};
+        if (sm_adapter_load(model, l->path[i], &l->adapter[i], &err) != SM_OK) {
+            cli_error(cmd, "%s", err.message);
+            return -1;
+        }
+        sm_adapter_info info;
+        sm_adapter_get_info(l->adapter[i], &info);
+        if (info.max_rank > max_rank) max_rank = info.max_rank;
+    }
+    return max_rank;
+}
+
+int cli_lora_set(const char *cmd, cli_lora *l, sm_session *session) {
+    for (int i = 0; i < l->n; i++) {
+        sm_error err = {0};
+        if (l->scale[i] != 0.0f && sm_session_set_adapter(session, l->adapter[i], l->scale[i], &err) != SM_OK) {
+            cli_error(cmd, "%s: %s", l->path[i], err.message);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void cli_lora_free(cli_lora *l) {
+    for (int i = 0; i < l->n; i++) sm_adapter_free(l->adapter[i]);
+    l->n = 0;
 }

@@ -29,4 +29,35 @@ int cli_output_close(const char *cmd, sm_output *o);
  * there is none. */
 const char *cli_default_model(char *buf, size_t cap);
 
+/* LoRA adapters a command was given: --lora FILE and --lora-scaled FILE
+ * SCALE, repeatable (as llama.cpp's), loaded after the model and set on its
+ * session. */
+#define CLI_MAX_LORA 8
+typedef struct cli_lora {
+    const char *path[CLI_MAX_LORA];
+    float scale[CLI_MAX_LORA];
+    sm_adapter *adapter[CLI_MAX_LORA];
+    int n;
+} cli_lora;
+
+struct cli_args;
+/* If argv[a->i] is --lora or --lora-scaled, takes it and its values: 1;
+ * not one of them: 0; a bad value: -1 (after a message). */
+int cli_lora_arg(struct cli_args *a, cli_lora *l);
+/* The usage lines of the two flags. */
+#define CLI_LORA_USAGE                                                                                    \
+    "      --lora FILE         apply a LoRA adapter (llama.cpp's GGUF adapter format); repeatable\n"     \
+    "      --lora-scaled FILE SCALE  the same with a scale (--lora is SCALE 1)\n"
+/* Loads the adapters against the model; returns the largest rank (for
+ * sm_session_params.lora_rank_max), 0 without adapters, -1 after a message. */
+int cli_lora_load(const char *cmd, cli_lora *l, const sm_model *model);
+/* Sets them on a session; 0, or -1 after a message. */
+int cli_lora_set(const char *cmd, cli_lora *l, sm_session *session);
+void cli_lora_free(cli_lora *l);
+
+/* The built-in chat model's path (what `smallmind chat` runs without -m):
+ * $SMALLMIND_CHAT_MODEL if set, else models/kjv-chat-3m.gguf beside the
+ * executable, one directory up, or in ../share/smallmind; NULL if none. */
+const char *cli_default_chat_model(char *buf, size_t cap);
+
 #endif

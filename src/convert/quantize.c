@@ -1,5 +1,6 @@
 /* quantize.c - converts a model's weight matrices to another element type
  * and writes the result as a new GGUF file (atomically). */
+#include "convert.h"
 #include "model/model.h"
 #include "core/alloc.h"
 #include "core/error.h"
@@ -31,7 +32,7 @@ static const struct qtype { const char *name; uint32_t type, out, ftype; } qtype
 };
 #define N_QTYPES (sizeof qtypes / sizeof qtypes[0])
 
-static int parse_type(const char *t, uint32_t *type, uint32_t *output_type, uint32_t *ftype) {
+int sm_quant_type_parse(const char *t, uint32_t *type, uint32_t *output_type, uint32_t *ftype) {
     for (size_t i = 0; i < N_QTYPES; i++) {
         size_t n = strlen(qtypes[i].name);
         int eq = strlen(t) == n;
@@ -59,7 +60,7 @@ sm_status sm_model_quantize_file(const char *in_path, const char *out_path, cons
     const sm_quant_mix *mix = sm_quant_mix_find(type_name);
     if (mix) {
         ftype = mix->ftype;
-    } else if (!type_name || !parse_type(type_name, &type, &out_type, &ftype)) {
+    } else if (!type_name || !sm_quant_type_parse(type_name, &type, &out_type, &ftype)) {
         char names[256];
         type_names(names, sizeof names);
         return sm_fail(err, SM_ERR_INVALID_ARG, "unknown type '%s' (use %s, or a llama-quantize mix: %s)",

@@ -2,6 +2,7 @@
  * its profiler step, does its work on n token rows, and credits the step
  * with the arithmetic done and the bytes of weights and activations read. */
 #include "ops.h"
+#include "lora.h"
 #include "kernels/kernels.h"
 
 #include <math.h>
@@ -49,6 +50,7 @@ void op_matmul(sm_session *s, int step, float *c, int ldc, const sm_matrix *w, c
                const float *bias, int accumulate) {
     SM_PROF_BEGIN(s->prof, step, -1);
     sm_matmul(s, c, ldc, w, a, n, n_vec, bias, accumulate);
+    if (s->n_adapters) sm_lora_apply(s, w, c, ldc, a, n);   /* LoRA: c += scale B (A a) (lora.c) */
     uint64_t weights = (uint64_t)w->rows * sm_type_row_bytes(w->type, w->cols);
     if (n == 1 && accumulate)   /* decode: the residual add is in the epilogue */
         SM_PROF_END(s->prof, 2ull * w->rows * w->cols + (uint64_t)w->rows, weights + 2ull * w->rows * sizeof(float));

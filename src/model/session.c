@@ -76,6 +76,7 @@ static void layout(sm_session *s, sm_arena *a) {
         s->rope_sin_local = s->rope_sin;
     }
     s->history = sm_arena_take(a, ctx, sizeof(sm_token));
+    s->lora_ax = sm_arena_take(a, B * (size_t)s->lora_rank_cap, sizeof(float));   /* LoRA (lora.c) */
     /* the generation loop's */
     sm_gen_scratch *g = &s->gen;
     g->cand = sm_arena_take(a, hp->n_vocab, sizeof(sm_candidate));
@@ -168,6 +169,7 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
     s->n_ctx = n_ctx;
     s->n_threads = p.n_threads ? p.n_threads : sm_cpu_physical_cores();
     s->batch_cap = n_ctx < SM_BATCH_MAX ? n_ctx : SM_BATCH_MAX;
+    s->lora_rank_cap = p.lora_rank_max > 0 ? p.lora_rank_max : 64;   /* LoRA (lora.c) */
     s->kt = sm_kernels_get(p.kernels);
     if (!s->kt) {
         sm_free(s);

@@ -13,6 +13,8 @@
 #include "core/threadpool.h"
 #include "kernels/dispatch.h"
 
+#define SM_MAX_ADAPTERS 8         /* LoRA adapters one session applies at once */
+
 typedef struct sm_candidate {
     float logit;
     int32_t id;
@@ -73,6 +75,12 @@ struct sm_session {
     sm_token *history;           /* the token at each position, n_ctx */
     uint64_t rng;                /* the sampler's */
     sm_gen_scratch gen;
+    /* LoRA adapters applied after the products they target (lora.c) */
+    int n_adapters;
+    const struct sm_adapter *adapters[SM_MAX_ADAPTERS];
+    float adapter_scales[SM_MAX_ADAPTERS];
+    int lora_rank_cap;           /* the largest rank lora_ax has room for */
+    float *lora_ax;              /* [batch][lora_rank_cap] A x of one adapter */
     /* logits holds the logits after history[n_past - 1] (an evaluation set
      * it; truncating, resetting or shifting the session clears it) */
     int logits_valid;

@@ -41,6 +41,19 @@ static void find_eog(server *S) {
         S->eog[S->n_eog++] = t[0];
 }
 
+/* The adapters on a session: the workspace runs the batches' products,
+ * the slots hold their caches (set on both, so no path runs without them). */
+static int set_adapters(server *S, sm_session *s) {
+    for (int i = 0; i < S->opt.n_lora; i++) {
+        sm_error err = {0};
+        if (S->opt.lora_scale[i] != 0.0f && sm_session_set_adapter(s, S->lora[i], S->opt.lora_scale[i], &err) != SM_OK) {
+            snprintf(S->load_error, sizeof S->load_error, "%s: %s", S->opt.lora_path[i], err.message);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int load(server *S) {
     sm_error err = {0};
     sm_model_params mp = sm_model_default_params();
@@ -59,6 +72,15 @@ static int load(server *S) {
     sm_session_params sp = sm_session_default_params();
     sp.n_ctx = S->opt.n_ctx;
     sp.kernels = S->opt.kernels;
+    for (int i = 0; i < S->opt.n_lora; i++) {
+        if (sm_adapter_load(S->model, S->opt.lora_path[i], &S->lora[i], &err) != SM_OK) {
+            snprintf(S->load_error, sizeof S->load_error, "%s", err.message);
+            return -1;
+        }
+        sm_adapter_info ai;
+        sm_adapter_get_info(S->lora[i], &ai);
+        if (ai.max_rank > sp.lora_rank_max) sp.lora_rank_max = ai.max_rank;
+    }
     /* the workspace runs every batch on -t threads; the slots only hold
      * their KV caches and tokens, so they need no threads of their own */
     sp.n_threads = S->opt.threads;
@@ -67,6 +89,7 @@ static int load(server *S) {
         return -1;
     }
     S->opt.n_ctx = sm_session_n_ctx(S->ws);
+    if (set_adapters(S, S->ws) != 0) return -1;
     sp.n_threads = 1;
     S->slots = calloc((size_t)S->opt.parallel, sizeof *S->slots);
     if (!S->slots) {
@@ -79,6 +102,7 @@ static int load(server *S) {
             return -1;
         }
         S->n_slots++;
+        if (set_adapters(S, S->slots[i].s) != 0) return -1;
     }
     sm_chat_template_info ti;
     if (sm_chat_template_resolve(S->model, S->tmpl, &ti, &err) != SM_OK) {
@@ -133,6 +157,7 @@ static void free_server(server *S) {
     }
     free(S->slots);
     sm_session_free(S->ws);
+    for (int i = 0; i < S->opt.n_lora; i++) sm_adapter_free(S->lora[i]);
     sm_grammar_vocab_free(S->gvocab);
     sm_model_free(S->model);
     pthread_mutex_destroy(&S->mu);

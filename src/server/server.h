@@ -25,6 +25,10 @@ typedef struct server_options {
     int port, parallel, n_ctx, max_queue, timeout, threads;
     size_t max_body;
     int load_delay_ms;          /* tests: wait this long before loading (to see 503s) */
+    /* LoRA adapters (--lora, --lora-scaled) applied to every request */
+    int n_lora;
+    const char *lora_path[8];
+    float lora_scale[8];
 } server_options;
 
 /* Runs until SIGTERM or SIGINT; returns the exit status. */
@@ -110,6 +114,7 @@ typedef struct server {
     size_t max_piece;           /* the longest token text, to bound prompt sizes */
     sm_grammar_vocab *gvocab;   /* the vocabulary for response_format's grammars (one per model) */
     sm_session *ws;             /* the workspace the batches run on (and embeddings) */
+    sm_adapter *lora[8];        /* the options' adapters, loaded against the model */
     slot *slots;
     int n_slots, n_busy;
     job *queue_head, *queue_tail;

@@ -33,5 +33,10 @@ uint64_t sm_ckpt_data_hash(const int32_t *tokens, size_t n);
  * the stream the same (check_data), weights and moments finite, second
  * moments not negative. */
 sm_status sm_ckpt_read(sm_trainer *t, const sm_model *m, const sm_ckpt_run *run, sm_ckpt_state *state, sm_error *err);
+/* The same for a LoRA training's checkpoint (an adapter file with the
+ * moments, read against the trainer's frozen base): the adapters' A and B
+ * from its tensors, and its rank (smallmind.train.lora_rank) the run's. */
+sm_status sm_ckpt_read_lora(sm_trainer *t, const char *path, const sm_ckpt_run *run, sm_ckpt_state *state,
+                            sm_error *err);
 
 #endif

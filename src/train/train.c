@@ -1,6 +1,9 @@
 /* train.c - the training loop: data and tokenizer, learning-rate schedule,
  * gradient accumulation and clipping, evaluation, checkpoints that resume
- * exactly, and the trained model written as GGUF.
+ * exactly, and the trained model written as GGUF. It also trains LoRA
+ * adapters on a frozen base (written in llama.cpp's adapter format), on
+ * examples with a loss mask (chat fine-tuning), and shares every batch among
+ * data-parallel processes through an all-reduce callback.
  *
  * A checkpoint is itself a GGUF model (so `smallmind run` can load it)
  * with the AdamW moments as extra tensors (opt.m.*, opt.v.*) and the
@@ -70,6 +73,9 @@ typedef struct run {
     int n_merges;
     int32_t *train, *val;        /* token streams */
     size_t n_train, n_val;
+    sm_train_examples ex, val_ex; /* or examples (chat fine-tuning): views of the caller's */
+    int use_examples;
+    double comm_seconds;         /* in allreduce since the last step's report */
     uint64_t data_pos, rng;
     uint64_t data_hash;          /* of the training stream, stored in checkpoints */
     char *ckpt_path, *svg_path;  /* where checkpoints and the loss curve go */
@@ -202,7 +208,7 @@ static sm_status read_tokens(const run *r, const char *path, int32_t **out, size
 /* Sequence b of a batch: the start token, then T - 1 tokens of the stream;
  * the targets are the same tokens shifted by one. */
 static void make_batch(const run *r, const int32_t *stream, size_t n, uint64_t *pos, int32_t *x, int32_t *y) {
-    int B = r->t->B, T = r->t->T;
+    int B = r->p.batch, T = r->p.seq;   /* the global batch; each process takes its share */
     for (int b = 0; b < B; b++) {
         /* written so that no position, however large, can overflow */
         if (*pos > n || n - *pos < (uint64_t)T) *pos = 0;
@@ -212,6 +218,74 @@ static void make_batch(const run *r, const int32_t *stream, size_t n, uint64_t *
         for (int i = 0; i < T; i++) y[(size_t)b * T + i] = s[i];
         *pos += (uint64_t)T;
     }
+}
+
+/* A batch of examples (see sm_train_examples): each row is filled with
+ * whole examples from *pos on (an example longer than the row is cut), the
+ * rest padded; inputs are a row's tokens, targets the same shifted by one,
+ * weighted by the targets' mask. Returns how many targets count. */
+static float make_batch_examples(const run *r, const sm_train_examples *e, uint64_t *pos, int B, int T, int32_t *x,
+                                 int32_t *y, float *wt) {
+    int32_t pad = vocab_of(r)->eos >= 0 ? vocab_of(r)->eos : 0;
+    float count = 0;
+    for (int b = 0; b < B; b++) {
+        int32_t *xr = x + (size_t)b * T, *yr = y + (size_t)b * T;
+        float *wr = wt + (size_t)b * T;
+        int fill = 0;   /* tokens of the row placed: positions 0..T (the last one only as a target) */
+        for (int tries = 0; fill < T && tries < (int)(e->n < 1000000 ? e->n : 1000000); tries++) {
+            size_t i = (size_t)(*pos % e->n), len = e->offsets[i + 1] - e->offsets[i];
+            if (fill > 0 && fill + len > (size_t)T + 1) break;
+            (*pos)++;
+            size_t take = len < (size_t)(T + 1 - fill) ? len : (size_t)(T + 1 - fill);
+            for (size_t k = 0; k < take; k++, fill++) {
+                const sm_token tok = e->tokens[e->offsets[i] + k];
+                float m = e->mask[e->offsets[i] + k] ? 1.0f : 0.0f;
+                if (fill < T) xr[fill] = tok;
+                if (fill > 0) { yr[fill - 1] = tok; wr[fill - 1] = m; }
+            }
+        }
+        for (; fill <= T; fill++) {
+            if (fill < T) xr[fill] = pad;
+            if (fill > 0) { yr[fill - 1] = pad; wr[fill - 1] = 0.0f; }
+        }
+        for (int k = 0; k < T; k++) count += wr[k];
+    }
+    return count;
+}
+
+/* The next global batch: text or examples; weights (wt) and the loss's
+ * denominator for examples, NULL and B * T for text. */
+static void next_batch(run *r, const int32_t *stream, size_t n, const sm_train_examples *e, uint64_t *pos, int32_t *x,
+                       int32_t *y, float *wt, const float **weights, float *denom) {
+    int B = r->p.batch, T = r->p.seq;
+    if (e) {
+        float count = make_batch_examples(r, e, pos, B, T, x, y, wt);
+        *weights = wt;
+        *denom = count > 0 ? count : 1.0f;
+    } else {
+        make_batch(r, stream, n, pos, x, y);
+        *weights = NULL;
+        *denom = (float)B * T;
+    }
+}
+
+/* This process's share of a global batch: forward, loss (its part of the
+ * batch's mean) and, if asked, backward. */
+static double run_share(run *r, const int32_t *x, const int32_t *y, const float *weights, float denom, int backward) {
+    size_t off = (size_t)r->p.rank * r->t->B * r->t->T;
+    sm_trainer_forward(r->t, x + off);
+    float loss = sm_trainer_loss_weighted(r->t, y + off, weights ? weights + off : NULL, denom);
+    if (backward) sm_trainer_backward(r->t, x + off);
+    return loss;
+}
+
+/* Sums across the processes (nothing alone), timing it. */
+static sm_status allreduce(run *r, float *data, size_t n, sm_error *err) {
+    if (r->p.n_ranks <= 1) return SM_OK;
+    uint64_t t0 = sm_now_ns();
+    int rc = r->p.allreduce(r->p.comm_user, data, n);
+    r->comm_seconds += (double)(sm_now_ns() - t0) * 1e-9;
+    return rc ? sm_fail(err, SM_ERR_IO, "the all-reduce across %d processes failed (%d)", r->p.n_ranks, rc) : SM_OK;
 }
 
 static float lr_at(const sm_train_params *p, int step) {
@@ -263,8 +337,25 @@ static void write_model_meta(sm_gguf_writer *w, const run *r) {
     } else {
         const sm_gguf *g = &r->tok_model->gguf;
         for (uint64_t i = 0; i < g->n_kv; i++)
-            if (g->kv[i].key.len > 10 && memcmp(g->kv[i].key.ptr, "tokenizer.", 10) == 0) sm_gguf_put_copy(w, &g->kv[i]);
+            if (g->kv[i].key.len > 10 && memcmp(g->kv[i].key.ptr, "tokenizer.", 10) == 0 &&
+                !(r->p.chat_template && sm_gguf_str_eq(g->kv[i].key, "tokenizer.chat_template")))
+                sm_gguf_put_copy(w, &g->kv[i]);
     }
+    if (r->p.chat_template) sm_gguf_put_str(w, "tokenizer.chat_template", r->p.chat_template);
+}
+
+/* A LoRA adapter's metadata, as llama.cpp's convert_lora_to_gguf.py writes
+ * it (general.type, adapter.type, adapter.lora.alpha, the base's
+ * architecture), and the chat template it was trained with, if any. */
+static void write_adapter_meta(sm_gguf_writer *w, const run *r) {
+    const sm_train_config *c = &r->t->cfg;
+    sm_gguf_put_str(w, "general.architecture", sm_arch_get(c->hp.arch)->name);
+    sm_gguf_put_str(w, "general.type", "adapter");
+    sm_gguf_put_str(w, "general.name", "smallmind-lora");
+    sm_gguf_put_u32(w, "general.alignment", 32);
+    sm_gguf_put_str(w, "adapter.type", "lora");
+    sm_gguf_put_f32(w, "adapter.lora.alpha", c->lora_alpha);
+    if (r->p.chat_template) sm_gguf_put_str(w, "tokenizer.chat_template", r->p.chat_template);
 }
 
 static void add_tensors(sm_gguf_writer *w, const sm_trainer *t, const float *base, const char *prefix) {
@@ -280,19 +371,21 @@ static void add_tensors(sm_gguf_writer *w, const sm_trainer *t, const float *bas
 static sm_status write_gguf(const run *r, const char *path, int checkpoint, sm_error *err) {
     sm_gguf_writer *w = sm_gguf_writer_new();
     if (!w) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
-    write_model_meta(w, r);
+    const sm_train_config *c = &r->t->cfg;
+    if (c->base) write_adapter_meta(w, r);
+    else write_model_meta(w, r);
     if (checkpoint) {
         sm_gguf_put_u64(w, "smallmind.train.step", r->t->step);
         sm_gguf_put_u64(w, "smallmind.train.data_pos", r->data_pos);
         sm_gguf_put_u64(w, "smallmind.train.rng", r->rng);
-        sm_gguf_put_u32(w, "smallmind.train.batch", (uint32_t)r->t->B);
+        sm_gguf_put_u32(w, "smallmind.train.batch", (uint32_t)r->p.batch);
         sm_gguf_put_u32(w, "smallmind.train.seq", (uint32_t)r->t->T);
         sm_gguf_put_u64(w, "smallmind.train.data_tokens", r->n_train);
         sm_gguf_put_u64(w, "smallmind.train.data_hash", r->data_hash);
+        if (c->base) sm_gguf_put_u32(w, "smallmind.train.lora_rank", (uint32_t)c->lora_rank);
     }
     add_tensors(w, r->t, r->t->w, "");
-    const sm_train_config *c = &r->t->cfg;
-    if (!checkpoint && c->tied && sm_arch_get(c->hp.arch)->write_tied_output) {
+    if (!checkpoint && !c->base && c->tied && sm_arch_get(c->hp.arch)->write_tied_output) {
         /* llama.cpp's loader of this architecture requires an output matrix:
          * a copy of the embedding (a checkpoint keeps the tying, which
          * resuming needs) */
@@ -333,8 +426,10 @@ static int64_t first_bad(const float *x, size_t n, int nonnegative) {
     return -1;
 }
 
-sm_status sm_ckpt_read(sm_trainer *t, const sm_model *m, const sm_ckpt_run *want, sm_ckpt_state *state, sm_error *err) {
-    const sm_gguf *g = &m->gguf;
+/* The checkpoint in g; the weights from the model m (a full training) or,
+ * for LoRA, the adapters from g's tensors. */
+static sm_status ckpt_read(sm_trainer *t, const sm_gguf *g, const sm_model *m, const sm_ckpt_run *want,
+                           sm_ckpt_state *state, sm_error *err) {
     uint64_t batch = 0, seq = 0, n_tokens = 0, hash = 0;
     sm_status st;
     if ((st = read_uint(g, "smallmind.train.step", SM_GGUF_UINT64, &state->step, err)) ||
@@ -372,7 +467,24 @@ sm_status sm_ckpt_read(sm_trainer *t, const sm_model *m, const sm_ckpt_run *want
                        "the checkpoint's data position %llu is beyond the %llu-token training text: it was made on "
                        "other data, or it is corrupt", (unsigned long long)state->data_pos,
                        (unsigned long long)want->n_train);
-    if ((st = sm_trainer_load_weights(t, m, err))) return st;
+    if (t->cfg.base) {
+        uint64_t rank = 0;
+        if (sm_gguf_find(g, "smallmind.train.lora_rank") &&
+            (st = read_uint(g, "smallmind.train.lora_rank", SM_GGUF_UINT32, &rank, err)))
+            return st;
+        if (rank != (uint64_t)t->cfg.lora_rank)
+            return sm_fail(err, SM_ERR_INVALID_ARG, "not a checkpoint of a LoRA training of rank %d", t->cfg.lora_rank);
+        for (int i = 0; i < t->n_params; i++) {
+            const sm_param *pp = &t->params[i];
+            const sm_gguf_tensor *gt = sm_gguf_find_tensor(g, pp->name);
+            if (!gt || gt->type != SM_GGML_F32 || gt->n_elements != (uint64_t)pp->rows * pp->cols ||
+                gt->ne[0] != (uint64_t)pp->cols)
+                return sm_fail(err, SM_ERR_FORMAT, "not a checkpoint of this training (tensor '%s' missing)", pp->name);
+            memcpy(t->w + pp->offset, gt->data, (size_t)pp->rows * pp->cols * sizeof(float));
+        }
+    } else if ((st = sm_trainer_load_weights(t, m, err))) {
+        return st;
+    }
     for (int i = 0; i < t->n_params; i++) {
         const sm_param *pp = &t->params[i];
         size_t n = (size_t)pp->rows * pp->cols;
@@ -398,18 +510,43 @@ sm_status sm_ckpt_read(sm_trainer *t, const sm_model *m, const sm_ckpt_run *want
     return SM_OK;
 }
 
+sm_status sm_ckpt_read(sm_trainer *t, const sm_model *m, const sm_ckpt_run *want, sm_ckpt_state *state, sm_error *err) {
+    return ckpt_read(t, &m->gguf, m, want, state, err);
+}
+
+sm_status sm_ckpt_read_lora(sm_trainer *t, const char *path, const sm_ckpt_run *want, sm_ckpt_state *state,
+                            sm_error *err) {
+    sm_mapped_file f;
+    sm_gguf g;
+    sm_status st = sm_map_file(path, &f, err);
+    if (st) return st;
+    if (!(st = sm_gguf_parse(f.data, f.size, &g, err))) {
+        st = ckpt_read(t, &g, NULL, want, state, err);
+        sm_gguf_free(&g);
+    }
+    sm_unmap_file(&f);
+    return st;
+}
+
 /* ----------------------------------------------------------- the loop */
 
-static float evaluate(const run *r, int32_t *x, int32_t *y) {
-    if (r->n_val < (size_t)r->t->T) return -1.0f;
+/* The mean loss of the first 4 batches of the validation data (each
+ * process its share, summed), or -1 without enough of it. */
+static sm_status evaluate(run *r, int32_t *x, int32_t *y, float *wt, float *out, sm_error *err) {
+    *out = -1.0f;
+    if (r->use_examples ? r->val_ex.n == 0 : r->n_val < (size_t)r->t->T) return SM_OK;
     uint64_t pos = 0;
-    double sum = 0;
+    float sum = 0;
     int batches = 0;
     for (; batches < 4; batches++) {
-        make_batch(r, r->val, r->n_val, &pos, x, y);
-        sum += sm_trainer_step_grads(r->t, x, y, 0);
+        const float *weights;
+        float denom;
+        next_batch(r, r->val, r->n_val, r->use_examples ? &r->val_ex : NULL, &pos, x, y, wt, &weights, &denom);
+        sum += (float)run_share(r, x, y, weights, denom, 0);
     }
-    return (float)(sum / batches);
+    sm_status st = allreduce(r, &sum, 1, err);
+    *out = sum / (float)batches;
+    return st;
 }
 
 /* The loss curve, written atomically to r->svg_path like every output; a
@@ -472,6 +609,7 @@ static sm_status check_outputs(run *r, sm_error *err) {
     snprintf(r->ckpt_path, strlen(ck) + 6, "%s%s", ck, p->checkpoint ? "" : ".ckpt");
     size_t stem = n >= 5 && !strcmp(p->out + n - 5, ".gguf") ? n - 5 : n;
     snprintf(r->svg_path, n + 10, "%.*s.loss.svg", (int)stem, p->out);
+    if (p->rank != 0) return SM_OK;   /* under MPI, rank 0 writes the files */
     const char *what[4] = {"--out", "the loss curve", "--checkpoint", "--log"};
     const char *paths[4] = {p->out, r->svg_path, p->checkpoint_every > 0 ? r->ckpt_path : NULL, p->log_csv};
     for (int i = 0; i < 4; i++) {
@@ -485,6 +623,24 @@ static sm_status check_outputs(run *r, sm_error *err) {
     for (int i = 0; i < 3; i++)
         if (paths[i]) sm_output_remove_stale(paths[i], on_stale, r);
     return SM_OK;
+}
+
+static sm_status check_examples(const sm_train_examples *e, int n_vocab, int T, const char *what, sm_error *err) {
+    if (!e->tokens || !e->mask || !e->offsets || e->n < 1 || e->offsets[0] != 0)
+        return sm_fail(err, SM_ERR_INVALID_ARG, "%s are empty or incomplete", what);
+    for (size_t i = 0; i < e->n; i++)
+        if (e->offsets[i + 1] < e->offsets[i] + 2)
+            return sm_fail(err, SM_ERR_INVALID_ARG, "%s: example %zu has fewer than 2 tokens", what, i);
+    for (size_t j = 0; j < e->offsets[e->n]; j++)
+        if (e->tokens[j] < 0 || e->tokens[j] >= n_vocab || e->mask[j] > 1)
+            return sm_fail(err, SM_ERR_TOKEN_RANGE, "%s: token %zu (%d, mask %d) is not a token of the model with a 0/1 mask",
+                           what, j, e->tokens[j], e->mask[j]);
+    /* a row holds T + 1 tokens of an example: the loss needs a masked one among them, after the first */
+    for (size_t i = 0; i < e->n; i++)
+        for (size_t j = e->offsets[i] + 1; j < e->offsets[i + 1] && j <= e->offsets[i] + (size_t)T; j++)
+            if (e->mask[j]) return SM_OK;
+    return sm_fail(err, SM_ERR_INVALID_ARG, "%s: no example has a token to learn within its first %d (raise --seq)", what,
+                   T + 1);
 }
 
 /* sm_train, and with tp the profiled training of train_profile.c. */
@@ -519,15 +675,28 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
     int32_t *x = NULL, *y = NULL;
     sm_output *csv = NULL;
     sm_error csv_err = {0};
+    float *wt = NULL;
     r.notice = p->notice;
     r.user = user;
-    if (!p->out || (!p->data)) return sm_fail(err, SM_ERR_INVALID_ARG, "training needs --data and --out");
+    r.use_examples = p->examples != NULL;
+    if (!p->out || (!p->data && !r.use_examples)) return sm_fail(err, SM_ERR_INVALID_ARG, "training needs --data and --out");
     if (p->steps < 1 || p->batch < 1 || p->seq < 2 || p->accum < 1 || !(p->lr > 0) || p->min_lr < 0 || p->warmup < 0)
         return sm_fail(err, SM_ERR_INVALID_ARG, "steps, batch, accum must be positive, seq at least 2, lr positive");
+    if (p->n_ranks < 1) p->n_ranks = 1;
+    if (p->rank < 0 || p->rank >= p->n_ranks || (p->n_ranks > 1 && !p->allreduce))
+        return sm_fail(err, SM_ERR_INVALID_ARG, "rank %d of %d processes (with an all-reduce) is not valid", p->rank,
+                       p->n_ranks);
+    if (p->batch % p->n_ranks)
+        return sm_fail(err, SM_ERR_INVALID_ARG, "--batch %d does not divide among %d processes", p->batch, p->n_ranks);
+    if (p->lora_rank < 0 || p->lora_rank > 4096 || (p->lora_rank && !p->init))
+        return sm_fail(err, SM_ERR_INVALID_ARG, "LoRA needs a rank from 1 to 4096 and the base model (--init)");
+    if (r.use_examples && !p->init && !p->resume)
+        return sm_fail(err, SM_ERR_INVALID_ARG, "training on examples needs a model (--init or --resume) for its tokenizer");
     if ((st = check_outputs(&r, err))) goto done;
 
-    /* the model's shape and tokenizer: from a checkpoint, a model, or the flags and data */
-    const char *from = p->resume ? p->resume : p->init;
+    /* the model's shape and tokenizer: from a checkpoint, a model, or the flags and data
+     * (LoRA: always the base, which the checkpoint does not hold) */
+    const char *from = p->resume && !p->lora_rank ? p->resume : p->init;
     sm_model_params vocab_only = sm_model_default_params();
     vocab_only.skip_repack = 1;   /* its weights are only read into the trainer */
     sm_train_config cfg;
@@ -537,6 +706,15 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
         if ((st = sm_train_config_of(r.tok_model, &cfg, err))) {
             sm_error_prefix(err, "%s", from);
             goto done;
+        }
+        if (p->lora_rank) {
+            cfg.base = r.tok_model;
+            cfg.lora_rank = p->lora_rank;
+            cfg.lora_alpha = p->lora_alpha != 0.0f ? p->lora_alpha : (float)p->lora_rank;
+            if (!(cfg.lora_roles = sm_lora_roles_parse(p->lora_targets, err))) {
+                st = err ? err->status : SM_ERR_INVALID_ARG;
+                goto done;
+            }
         }
     } else {
         const char *name = p->arch ? p->arch : "gpt2";
@@ -589,11 +767,29 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
         st = sm_fail(err, SM_ERR_INVALID_ARG, "--seq %d is longer than the model's context %d", p->seq, cfg.hp.n_ctx_train);
         goto done;
     }
-    if ((st = sm_trainer_new(&cfg, p->batch, p->seq, p->threads, p->grad_checkpointing, &r.t, err))) goto done;
+    if ((st = sm_trainer_new(&cfg, p->batch / p->n_ranks, p->seq, p->threads, p->grad_checkpointing, &r.t, err)))
+        goto done;
 
-    /* data */
-    if ((st = read_tokens(&r, p->data, &r.train, &r.n_train, err))) goto done;
-    if (p->val) {
+    /* data: examples, or text */
+    if (r.use_examples) {
+        if ((st = check_examples(p->examples, cfg.hp.n_vocab, p->seq, "the training examples", err)) ||
+            (p->val_examples &&
+             (st = check_examples(p->val_examples, cfg.hp.n_vocab, p->seq, "the validation examples", err))))
+            goto done;
+        r.ex = *p->examples;
+        if (p->val_examples) {
+            r.val_ex = *p->val_examples;
+        } else if (p->val_split > 0 && p->val_split < 1 && r.ex.n > 1) {
+            /* the last examples: a view of the same arrays */
+            size_t n_val = (size_t)((double)r.ex.n * p->val_split);
+            r.val_ex = r.ex;
+            r.val_ex.offsets = r.ex.offsets + (r.ex.n - n_val);
+            r.val_ex.n = n_val;
+            r.ex.n -= n_val;
+        }
+    } else if ((st = read_tokens(&r, p->data, &r.train, &r.n_train, err))) {
+        goto done;
+    } else if (p->val) {
         if ((st = read_tokens(&r, p->val, &r.val, &r.n_val, err))) goto done;
     } else if (p->val_split > 0 && p->val_split < 1) {
         size_t n_val = (size_t)((double)r.n_train * p->val_split);
@@ -603,7 +799,7 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
         r.n_val = n_val;
         r.n_train -= n_val;
     }
-    if (r.n_train < (size_t)p->seq) {
+    if (!r.use_examples && r.n_train < (size_t)p->seq) {
         st = sm_fail(err, SM_ERR_INVALID_ARG, "the training text is %zu tokens; --seq %d needs more", r.n_train, p->seq);
         goto done;
     }
@@ -612,15 +808,28 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
     /* weights: resumed, copied, or drawn */
     r.rng = p->seed;
     if (p->resume) {
-        sm_ckpt_run want = {p->batch, p->seq, p->steps, r.n_train, 1, r.data_hash};
+        /* examples are taken by position modulo their count: any position is valid */
+        sm_ckpt_run want = {p->batch, p->seq, p->steps, r.use_examples ? UINT64_MAX : r.n_train, !r.use_examples,
+                            r.data_hash};
         sm_ckpt_state cs;
-        if ((st = sm_ckpt_read(r.t, r.tok_model, &want, &cs, err))) {
+        if ((st = cfg.base ? sm_ckpt_read_lora(r.t, p->resume, &want, &cs, err)
+                           : sm_ckpt_read(r.t, r.tok_model, &want, &cs, err))) {
             sm_error_prefix(err, "%s", p->resume);
             goto done;
         }
         r.t->step = cs.step;
         r.data_pos = cs.data_pos;
         r.rng = cs.rng;
+    } else if (cfg.base) {
+        /* LoRA: A uniform in +-1/sqrt(its width) (PEFT's Kaiming-uniform bound), B zero, so training starts
+         * at the base model */
+        for (int i = 0; i < r.t->n_params; i++) {
+            const sm_param *pp = &r.t->params[i];
+            float *w = r.t->w + pp->offset, bound = 1.0f / sqrtf((float)pp->cols);
+            for (size_t k = 0; k < (size_t)pp->rows * pp->cols; k++)
+                w[k] = pp->lora == SM_LORA_A ? bound * (2.0f * (float)(sm_rng_next(&r.rng) >> 40) / 16777216.0f - 1.0f)
+                                             : 0.0f;
+        }
     } else if (p->init) {
         if ((st = sm_trainer_load_weights(r.t, r.tok_model, err))) goto done;
     } else {
@@ -638,18 +847,21 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
                      (unsigned long long)r.t->step);
         goto done;
     }
-    size_t N = (size_t)p->batch * p->seq;
+    size_t N = (size_t)p->batch * p->seq;   /* the global batch */
     x = sm_alloc(N * sizeof *x);
     y = sm_alloc(N * sizeof *y);
+    wt = sm_alloc(N * sizeof *wt);
     r.curve = sm_alloc((size_t)p->steps * sizeof *r.curve);
     r.val_curve = sm_alloc((size_t)p->steps * sizeof *r.val_curve);
-    if (!x || !y || !r.curve || !r.val_curve) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory"); goto done; }
+    if (!x || !y || !wt || !r.curve || !r.val_curve) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory"); goto done; }
     for (int i = 0; i < p->steps; i++) r.curve[i] = r.val_curve[i] = -1;
+    int lead = p->rank == 0;   /* the process that writes files and reports */
     /* the log grows row by row (a resumed run continues it), each row
      * flushed; a write that fails loses the rest of the log, not the run */
-    if (p->log_csv) {
+    if (p->log_csv && lead) {
         if ((st = sm_output_open_append(p->log_csv, r.t->step == 0, &csv, err))) goto done;
-        if (!r.t->step && (sm_output_printf(csv, &csv_err, "step,loss,val_loss,lr,grad_norm,tokens_per_second\n") ||
+        if (!r.t->step && (sm_output_printf(csv, &csv_err, "step,loss,val_loss,lr,grad_norm,tokens_per_second%s\n",
+                                            p->n_ranks > 1 ? ",allreduce_ms" : "") ||
                            sm_output_flush(csv, &csv_err))) {
             notify(&r, "warning: the log is lost: %s", csv_err.message);
             sm_output_discard(csv);
@@ -664,14 +876,25 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
         sm_prof *P = tp ? sm_train_profile_step_start(tp, r.t, step - first, p->steps - first) : NULL;
         uint64_t t0 = sm_now_ns();
         SM_PROF_BEGIN(P, SM_SC_TRAIN_STEP, -1);
+        r.comm_seconds = 0;
         double loss = 0;
         for (int a = 0; a < p->accum; a++) {
+            const float *weights;
+            float denom;
             SM_PROF_BEGIN(P, SM_SC_BATCH, -1);
-            make_batch(&r, r.train, r.n_train, &r.data_pos, x, y);
+            next_batch(&r, r.train, r.n_train, r.use_examples ? &r.ex : NULL, &r.data_pos, x, y, wt, &weights, &denom);
             SM_PROF_END(P, 0, 8 * N);
-            loss += sm_trainer_step_grads(r.t, x, y, 1);
+            loss += run_share(&r, x, y, weights, denom, 1);
         }
-        loss /= p->accum;
+        /* every process's share of the batch's gradient and loss, summed */
+        float loss_sum = (float)loss;
+        if (p->n_ranks > 1) {   /* the profile's "all-reduce": the communication, with the wait for the slowest rank */
+            SM_PROF_BEGIN(P, SM_SC_ALL_REDUCE, -1);
+            if (!(st = allreduce(&r, r.t->g, r.t->n_floats, err))) st = allreduce(&r, &loss_sum, 1, err);
+            SM_PROF_END(P, 0, 0);   /* communication: no roofline to judge it by */
+            if (st) goto done;
+        }
+        loss = p->n_ranks > 1 ? loss_sum / p->accum : loss / p->accum;
         SM_PROF_BEGIN(P, SM_SC_OPTIMIZER, -1);
         if (p->accum > 1)
             for (size_t i = 0; i < r.t->n_floats; i++) r.t->g[i] /= (float)p->accum;
@@ -681,11 +904,12 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
         int last = step + 1 == p->steps;
         if (p->eval_every > 0 && ((step + 1) % p->eval_every == 0 || last)) {
             SM_PROF_BEGIN(P, SM_SC_EVAL, -1);
-            val_loss = evaluate(&r, x, y);
+            st = evaluate(&r, x, y, wt, &val_loss, err);
             SM_PROF_END(P, 0, 0);
+            if (st) goto done;
         }
         int ckpt = p->checkpoint_every > 0 && ((step + 1) % p->checkpoint_every == 0 || last);
-        if (ckpt) {
+        if (ckpt && lead) {
             SM_PROF_BEGIN(P, SM_SC_CHECKPOINT, -1);
             st = write_gguf(&r, r.ckpt_path, 1, err);
             SM_PROF_END(P, 0, 0);
@@ -696,30 +920,43 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
         SM_PROF_END(P, 0, 0);
         double dt = (double)(sm_now_ns() - t0) * 1e-9;
         if (tp) sm_train_profile_step_end(tp, r.t, step - first, dt * 1e3, (double)N * p->accum);
-        if (csv && (sm_output_printf(csv, &csv_err, "%d,%.6f,%.6f,%.6g,%.6f,%.1f\n", step + 1, loss, val_loss, lr, norm,
-                                     (double)N * p->accum / dt) || sm_output_flush(csv, &csv_err))) {
+        if (csv && (sm_output_printf(csv, &csv_err, "%d,%.6f,%.6f,%.6g,%.6f,%.1f", step + 1, loss, val_loss, lr, norm,
+                                     (double)N * p->accum / dt) ||
+                    (p->n_ranks > 1 && sm_output_printf(csv, &csv_err, ",%.3f", r.comm_seconds * 1e3)) ||
+                    sm_output_printf(csv, &csv_err, "\n") || sm_output_flush(csv, &csv_err))) {
             notify(&r, "warning: the log is incomplete: the rows from step %d of %d on are lost (%s)", step + 1, p->steps,
                    csv_err.message);
             sm_output_discard(csv);
             csv = NULL;
         }
-        if (progress) {
+        if (progress && lead) {
             sm_train_progress pr = {step + 1, p->steps, (float)loss, val_loss, lr, norm, (double)N * p->accum / dt,
                                     (double)(sm_now_ns() - t_start) * 1e-9, ckpt, r.t->n_floats, r.t->cfg.hp.n_vocab,
-                                    r.t->act_floats * sizeof(float), r.t->act_floats_full * sizeof(float)};
+                                    r.t->act_floats * sizeof(float), r.t->act_floats_full * sizeof(float),
+                                    p->n_ranks, r.comm_seconds};
             progress(user, &pr);
         }
     }
     if (tp && (st = sm_train_profile_end(tp, r.t, err))) goto done;
-    /* the model first; without it the curve is not worth writing */
-    if ((st = write_gguf(&r, p->out, 0, err))) goto done;
-    sm_error svg_err = {0};
-    if (write_svg(&r, p->steps, &svg_err)) notify(&r, "warning: the loss curve was not written: %s", svg_err.message);
+    if (p->param_hash) {
+        /* FNV-1a over the parameters' bytes: equal on every process when the replicas agree */
+        uint64_t h = 0xcbf29ce484222325ull;
+        const unsigned char *b = (const unsigned char *)r.t->w;
+        for (size_t i = 0; i < r.t->n_floats * sizeof(float); i++) h = (h ^ b[i]) * 0x100000001b3ull;
+        *p->param_hash = h;
+    }
+    if (lead) {
+        /* the model first; without it the curve is not worth writing */
+        if ((st = write_gguf(&r, p->out, 0, err))) goto done;
+        sm_error svg_err = {0};
+        if (write_svg(&r, p->steps, &svg_err)) notify(&r, "warning: the loss curve was not written: %s", svg_err.message);
+    }
 done:
     if (csv && sm_output_commit(csv, &csv_err))
         notify(&r, "warning: the log may be incomplete: %s", csv_err.message);
     sm_free(x);
     sm_free(y);
+    sm_free(wt);
     run_free(&r);
     return st;
 }

@@ -41,6 +41,12 @@ static void gemm(const sm_trainer *t, float *c, const float *a, const float *w, 
     sm_threadpool_run(t->pool, gemm_task_fn, &g);
 }
 
+/* The same with a already packed in mm_pack by the product just before. */
+static void gemm_prepacked(const sm_trainer *t, float *c, const float *a, const float *w, int m, int n, int k) {
+    gemm_task g = {t, c, a, w, m, n, k};
+    sm_threadpool_run(t->pool, gemm_task_fn, &g);
+}
+
 /* In 32 x 32 tiles, so both the reads and the writes stay in cache. */
 static void transpose(float *dst, const float *src, int rows, int cols) {
     for (int r0 = 0; r0 < rows; r0 += 32)
@@ -77,6 +83,141 @@ void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, float *dw, float *dbi
             for (int o = 0; o < OC; o++) dbias[o] += dout[(size_t)n * OC + o];
 }
 
+/* ------------------------------------------- frozen matrices and LoRA */
+
+/* c (m x w->rows) = a (m x cols) . w^T for a frozen matrix of any type,
+ * split across the threads by rows of w, dequantized SM_TRAIN_DEQ_ROWS
+ * rows at a time into the thread's own buffer (F32 is read in place): with
+ * a whole batch of tokens per product, fewer and larger products keep the
+ * packed batch from being read again for every few rows. */
+typedef struct frozen_task {
+    const sm_trainer *t;
+    float *c;
+    const float *a;
+    const sm_matrix *w;
+    int m;
+} frozen_task;
+
+static void frozen_fwd_fn(void *ctx, int ith, int nth) {
+    const frozen_task *f = ctx;
+    const sm_matrix *w = f->w;
+    const sm_kernel_table *kt = f->t->kt;
+    int per = ((w->rows + nth - 1) / nth + 15) & ~15;
+    int r0 = ith * per, r1 = r0 + per < w->rows ? r0 + per : w->rows;
+    size_t rb = sm_type_row_bytes(w->type, w->cols);
+    float *deq = f->t->deq + (size_t)ith * SM_TRAIN_DEQ_ROWS * f->t->deq_cols;
+    for (int r = r0; r < r1; r += SM_TRAIN_DEQ_ROWS) {
+        int nr = r1 - r < SM_TRAIN_DEQ_ROWS ? r1 - r : SM_TRAIN_DEQ_ROWS;
+        const float *wr = deq;
+        if (w->type == SM_GGML_F32) wr = (const float *)w->data + (size_t)r * w->cols;
+        else sm_type(w->type)->to_float(deq, (const char *)w->data + rb * (size_t)r, nr * w->cols);
+        if (kt->matmul_packed) kt->matmul_packed(f->c + r, f->t->mm_pack, wr, f->m, nr, w->cols, w->rows);
+        else kt->matmul_f32(f->c + r, f->a, wr, f->m, nr, w->cols, w->rows);
+    }
+}
+
+static void frozen_pack_fn(void *ctx, int ith, int nth) {
+    const frozen_task *f = ctx;
+    sm_pack_a_share(f->t->kt, f->t->mm_pack, f->a, f->m, f->w->cols, ith, nth);
+}
+
+void sm_train_matmul_fwd_frozen(const sm_trainer *t, float *out, const float *inp, const sm_matrix *w,
+                                const float *bias, int N) {
+    frozen_task f = {t, out, inp, w, N};
+    if (t->kt->pack_a) sm_threadpool_run(t->pool, frozen_pack_fn, &f);
+    sm_threadpool_run(t->pool, frozen_fwd_fn, &f);
+    if (bias)
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < w->rows; o++) out[(size_t)n * w->rows + o] += bias[o];
+}
+
+/* w^T (cols x rows) into mm_bt, rows dequantized 16 at a time per thread. */
+static void frozen_transpose_fn(void *ctx, int ith, int nth) {
+    const frozen_task *f = ctx;
+    const sm_matrix *w = f->w;
+    int per = ((w->rows + nth - 1) / nth + 15) & ~15;
+    int r0 = ith * per, r1 = r0 + per < w->rows ? r0 + per : w->rows;
+    size_t rb = sm_type_row_bytes(w->type, w->cols);
+    float *deq = f->t->deq + (size_t)ith * SM_TRAIN_DEQ_ROWS * f->t->deq_cols, *dst = f->t->mm_bt;
+    for (int r = r0; r < r1; r += 16) {
+        int nr = r1 - r < 16 ? r1 - r : 16;
+        sm_type(w->type)->to_float(deq, (const char *)w->data + rb * (size_t)r, nr * w->cols);
+        for (int c = 0; c < w->cols; c++)
+            for (int i = 0; i < nr; i++) dst[(size_t)c * w->rows + r + i] = deq[(size_t)i * w->cols + c];
+    }
+}
+
+void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, const float *dout, const sm_matrix *w, int N) {
+    int C = w->cols, OC = w->rows;
+    if (w->type == SM_GGML_F32) {
+        transpose(t->mm_bt, w->data, OC, C);
+    } else {
+        frozen_task f = {t, NULL, NULL, w, 0};
+        sm_threadpool_run(t->pool, frozen_transpose_fn, &f);
+    }
+    gemm(t, t->mm_out, dout, t->mm_bt, N, C, OC);
+    for (size_t i = 0; i < (size_t)N * C; i++) dinp[i] += t->mm_out[i];
+}
+
+void sm_train_frozen_row(float *out, const sm_matrix *w, int row) {
+    sm_type(w->type)->to_float(out, (const char *)w->data + sm_type_row_bytes(w->type, w->cols) * (size_t)row, w->cols);
+}
+
+/* LoRA's products: those with a whole batch of rows on one side run as
+ * packed matrix products (the forward's A x reuses the batch packed for the
+ * base's product); the adapters' gradients, sums over the batch's tokens,
+ * run as rank-r axpys per token, split across the threads by the rank's
+ * rows, so each value is computed by one thread in one order whatever the
+ * thread count. t->lora_tmp holds B^T (r x OC) or A^T (C x r), then dB^T. */
+typedef struct lora_task {
+    const sm_trainer *t;
+    float *da, *dbt;
+    const float *inp, *ax, *dax, *dout;
+    float scale;
+    int N, C, OC, r;
+} lora_task;
+
+void sm_train_lora_fwd(const sm_trainer *t, float *out, float *ax, const float *inp, const float *a, const float *b,
+                       float scale, int N, int C, int OC, int r) {
+    gemm_prepacked(t, ax, inp, a, N, r, C);    /* inp was packed by the frozen product */
+    gemm(t, t->mm_out, ax, b, N, OC, r);
+    for (size_t i = 0; i < (size_t)N * OC; i++) out[i] += scale * t->mm_out[i];
+}
+
+/* per rank row j: dB^T[j] += scale sum_n ax[n][j] dout[n], dA[j] += sum_n g[n][j] inp[n] */
+static void lora_bwd_rank_fn(void *ctx, int ith, int nth) {
+    const lora_task *l = ctx;
+    const sm_kernel_table *kt = l->t->kt;
+    int per = (l->r + nth - 1) / nth, j0 = ith * per, j1 = j0 + per < l->r ? j0 + per : l->r;
+    for (int n = 0; n < l->N; n++) {
+        const float *ax = l->ax + (size_t)n * l->r, *g = l->dax + (size_t)n * l->r;
+        for (int j = j0; j < j1; j++) {
+            kt->axpy(l->dbt + (size_t)j * l->OC, l->scale * ax[j], l->dout + (size_t)n * l->OC, l->OC);
+            kt->axpy(l->da + (size_t)j * l->C, g[j], l->inp + (size_t)n * l->C, l->C);
+        }
+    }
+}
+
+void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, float *dax, const float *dout,
+                       const float *inp, const float *ax, const float *a, const float *b, float scale, int N, int C,
+                       int OC, int r) {
+    float *tmp = t->lora_tmp, *dbt = tmp + (size_t)r * (OC > C ? OC : C);
+    /* g = dax (N x r) = scale dout B, with B^T as r rows of OC */
+    transpose(tmp, b, OC, r);
+    gemm(t, dax, dout, tmp, N, r, OC);
+    for (size_t i = 0; i < (size_t)N * r; i++) dax[i] *= scale;
+    /* dinp (N x C) += g A, with A^T as C rows of r */
+    transpose(tmp, a, r, C);
+    gemm(t, t->mm_out, dax, tmp, N, C, r);
+    for (size_t i = 0; i < (size_t)N * C; i++) dinp[i] += t->mm_out[i];
+    /* the adapters' gradients */
+    memset(dbt, 0, (size_t)r * OC * sizeof(float));
+    lora_task l = {t, da, dbt, inp, ax, dax, dout, scale, N, C, OC, r};
+    sm_threadpool_run(t->pool, lora_bwd_rank_fn, &l);
+    for (int o = 0; o < OC; o++)
+        for (int j = 0; j < r; j++) db[(size_t)o * r + j] += dbt[(size_t)j * OC + o];
+}
+
 /* ------------------------------------------------------------- norms */
 
 void sm_train_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
@@ -108,8 +249,8 @@ void sm_train_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout
         dnorm_norm /= C;
         for (int i = 0; i < C; i++) {
             float norm = (x[i] - mu) * r, dn = w[i] * d[i];
-            db[i] += d[i];
-            dw[i] += norm * d[i];
+            if (db) db[i] += d[i];
+            if (dw) dw[i] += norm * d[i];
             dinp[(size_t)n * C + i] += (dn - dmean - norm * dnorm_norm) * r;
         }
     }
@@ -138,7 +279,7 @@ void sm_train_rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float
         float k = (float)(s * r * r * r / C);
         for (int i = 0; i < C; i++) {
             dinp[(size_t)n * C + i] += r * w[i] * d[i] - x[i] * k;
-            dw[i] += d[i] * x[i] * r;
+            if (dw) dw[i] += d[i] * x[i] * r;
         }
     }
 }

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include "trainer.h"
+#include "model/model.h"
 
 /* out[n][o] = inp[n] . w[o] (+ bias[o]), for N rows, C inputs, OC outputs */
 void sm_train_matmul_fwd(const sm_trainer *t, float *out, const float *inp, const float *w, const float *bias, int N,
@@ -13,6 +14,26 @@ void sm_train_matmul_fwd(const sm_trainer *t, float *out, const float *inp, cons
 /* dinp += dout w; dw += dout^T inp; dbias += column sums of dout */
 void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                          const float *w, int N, int C, int OC);
+/* The same products with a frozen matrix of any element type (LoRA's base),
+ * read where it is: forward, rows dequantized 16 at a time per thread ... */
+void sm_train_matmul_fwd_frozen(const sm_trainer *t, float *out, const float *inp, const sm_matrix *w,
+                                const float *bias, int N);
+/* ... and the input gradient dinp += dout w (w dequantized and transposed
+ * into the trainer's product scratch for the one product). */
+void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, const float *dout, const sm_matrix *w, int N);
+/* Row `row` of a frozen matrix as floats (an embedding). */
+void sm_train_frozen_row(float *out, const sm_matrix *w, int row);
+/* LoRA on top of a product with C inputs and OC outputs: ax = inp A^T
+ * (N x r, kept for the backward pass), out += scale ax B^T; called right
+ * after sm_train_matmul_fwd_frozen of the same inp, whose packing it reuses ... */
+void sm_train_lora_fwd(const sm_trainer *t, float *out, float *ax, const float *inp, const float *a, const float *b,
+                       float scale, int N, int C, int OC, int r);
+/* ... and its backward pass: with g = scale dout B (into dax, N x r),
+ * db += scale dout^T ax, da += g^T inp, dinp += g A. */
+void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, float *dax, const float *dout,
+                       const float *inp, const float *ax, const float *a, const float *b, float scale, int N, int C,
+                       int OC, int r);
+/* Norms: dw and db may be NULL (a frozen norm). */
 void sm_train_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
                             int N, int C, float eps);
 void sm_train_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,

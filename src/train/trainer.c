@@ -78,6 +78,51 @@ static void add_param(sm_trainer *t, const sm_hparams *hp, const sm_arch_tensor 
     t->n_floats += (size_t)rows * cols;
 }
 
+/* The role of each projection slot. */
+static const int proj_role[SM_P_COUNT] = {SM_T_ATTN_Q, SM_T_ATTN_K, SM_T_ATTN_V, SM_T_ATTN_QKV,
+                                          SM_T_ATTN_OUT, SM_T_FFN_GATE, SM_T_FFN_UP, SM_T_FFN_DOWN};
+
+/* LoRA training: whether projection p has an adapter (the architecture has
+ * the matrix and its role is a target). */
+static int adapted(const sm_train_config *c, int p) {
+    return c->base && (c->lora_roles >> proj_role[p] & 1) && sm_arch_has(sm_arch_get(c->hp.arch), proj_role[p], NULL);
+}
+
+/* LoRA training's parameters: A (rank x cols) and B (rows x rank) of each
+ * adapted matrix, layer by layer, named as llama.cpp's adapters name them. */
+static void layout_lora_params(sm_trainer *t, int count_only) {
+    const sm_hparams *hp = &t->cfg.hp;
+    int r = t->cfg.lora_rank;
+    for (int l = 0; l < hp->n_layers; l++)
+        for (int p = 0; p < SM_P_COUNT; p++) {
+            if (!adapted(&t->cfg, p)) continue;
+            sm_arch_tensor at = {(uint8_t)proj_role[p], 0, 0, 0};
+            const sm_arch_info *a = sm_arch_get(hp->arch);
+            for (int i = 0; i < a->n_tensors; i++)
+                if (a->tensors[i].role == proj_role[p]) at = a->tensors[i];
+            int64_t cols, rows;
+            sm_arch_tensor_shape(hp, &at, &cols, &rows);
+            for (int k = SM_LORA_A; k <= SM_LORA_B; k++) {
+                if (!count_only) {
+                    sm_param *pp = &t->params[t->n_params];
+                    char base[48];
+                    sm_tensor_name(proj_role[p], l, base, sizeof base);
+                    snprintf(pp->name, sizeof pp->name, "%s.lora_%c", base, k == SM_LORA_A ? 'a' : 'b');
+                    pp->rows = k == SM_LORA_A ? r : (int)rows;
+                    pp->cols = k == SM_LORA_A ? (int)cols : r;
+                    pp->n_dims = 2;
+                    pp->role = proj_role[p];
+                    pp->layer = l;
+                    pp->offset = t->n_floats;
+                    pp->decay = 1;
+                    pp->lora = k;
+                }
+                t->n_params++;
+                t->n_floats += (size_t)(k == SM_LORA_A ? r * cols : rows * r);
+            }
+        }
+}
+
 /* The tensors of the architecture, in the order and with the names of a
  * GGUF file: the model-wide ones, then layer by layer. */
 static void layout_params(sm_trainer *t, int count_only) {
@@ -85,6 +130,10 @@ static void layout_params(sm_trainer *t, int count_only) {
     const sm_arch_info *a = sm_arch_get(hp->arch);
     t->n_params = 0;
     t->n_floats = 0;
+    if (t->cfg.base) {
+        layout_lora_params(t, count_only);
+        return;
+    }
     for (int i = 0; i < a->n_tensors; i++) {
         int role = a->tensors[i].role;
         if (role < SM_T_LAYER_FIRST && trained(t, &a->tensors[i])) add_param(t, hp, &a->tensors[i], -1, count_only);
@@ -95,12 +144,47 @@ static void layout_params(sm_trainer *t, int count_only) {
                 add_param(t, hp, &a->tensors[i], l, count_only);
 }
 
+/* LoRA training: the frozen base's vectors (norms, biases: F32 in every
+ * GGUF file SmallMind loads) as the weights' named pointers, its matrices
+ * as the projections' base, and the adapters' places in the blocks. */
+static void point_lora(sm_trainer *t) {
+    sm_model *m = (sm_model *)t->cfg.base;
+    const sm_arch_info *a = sm_arch_get(t->cfg.hp.arch);
+    for (int i = 0; i < a->n_tensors; i++) {
+        int role = a->tensors[i].role, global = role < SM_T_LAYER_FIRST;
+        if (!slots[role].used) continue;
+        for (int l = 0; l < (global ? 1 : t->cfg.hp.n_layers); l++) {
+            const float **v = sm_model_vector(m, role, l);
+            if (!v) continue;
+            char *dst = global ? (char *)&t->W : (char *)&t->W.layer[l];
+            *(float **)(dst + slots[role].offset) = (float *)*v;
+        }
+    }
+    t->frozen_embd = &m->tok_embd;
+    t->frozen_pos = m->pos_embd.data ? &m->pos_embd : NULL;
+    t->frozen_out = &m->output;
+    for (int l = 0; l < t->cfg.hp.n_layers; l++)
+        for (int p = 0; p < SM_P_COUNT; p++) {
+            const sm_matrix *w = sm_model_matrix(m, proj_role[p], l);
+            t->lora[l * SM_P_COUNT + p].base = w && w->data ? w : NULL;
+        }
+    for (int i = 0; i < t->n_params; i++) {
+        const sm_param *pp = &t->params[i];
+        int p = 0;
+        while (proj_role[p] != pp->role) p++;
+        sm_train_lora *lo = &t->lora[pp->layer * SM_P_COUNT + p];
+        if (pp->lora == SM_LORA_A) lo->a = t->w + pp->offset, lo->ga = t->g + pp->offset;
+        else lo->b = t->w + pp->offset, lo->gb = t->g + pp->offset;
+    }
+}
+
 /* Fills the named pointers of one block (weights or gradients). */
 static void point_tensors(const sm_trainer *t, float *base, sm_train_tensors *out) {
     sm_train_layer *layers = out->layer;
     memset(out, 0, sizeof *out);
     memset(layers, 0, (size_t)t->cfg.hp.n_layers * sizeof *layers);
     out->layer = layers;
+    if (t->cfg.base) return;   /* LoRA: point_lora */
     for (int i = 0; i < t->n_params; i++) {
         const sm_param *p = &t->params[i];
         char *dst = p->layer < 0 ? (char *)out : (char *)&layers[p->layer];
@@ -120,6 +204,7 @@ typedef struct layer_acts {
     float *x_mid;                    /* the stream after the attention block */
     float *n2, *n2_mean, *n2_rstd;
     float *h1, *h2, *h;              /* FFN: up (GELU) or gate/up (SwiGLU), and the activation */
+    float *ax[SM_P_COUNT];           /* LoRA: A x of each adapted projection (N x rank) */
 } layer_acts;
 
 typedef struct acts {
@@ -161,6 +246,10 @@ static size_t layout_acts(const sm_trainer *t, float *base, layer_acts *L, acts 
         TAKE(y->h1, N * F);
         if (gated) TAKE(y->h2, N * F); else y->h2 = NULL;
         TAKE(y->h, N * F);
+        for (int p = 0; p < SM_P_COUNT; p++) {
+            y->ax[p] = NULL;
+            if (adapted(&t->cfg, p)) TAKE(y->ax[p], N * (size_t)t->cfg.lora_rank);
+        }
     }
     TAKE(a->x_out, N * C);
     TAKE(a->nf, N * C); TAKE(a->nf_mean, N); TAKE(a->nf_rstd, N);
@@ -194,6 +283,28 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
                        hp->n_layers, hp->dim, hp->n_heads, hp->n_kv_heads, T, hp->n_ctx_train);
     if (arch->pos == SM_POS_ROPE && (hp->head_dim % 2 || hp->rope_dim != hp->head_dim))
         return sm_fail(err, SM_ERR_INVALID_ARG, "a %s model needs an even head size with RoPE over all of it", arch->name);
+    int n_adapted = 0;
+    for (int p = 0; p < SM_P_COUNT; p++) n_adapted += adapted(cfg, p);
+    if (cfg->base && (cfg->lora_rank < 1 || cfg->lora_rank > 4096 || !n_adapted))
+        return sm_fail(err, SM_ERR_INVALID_ARG, "LoRA needs a rank from 1 to 4096 and a target the %s model has",
+                       arch->name);
+    if (cfg->base) {
+        const sm_model *m = cfg->base;
+        if (m->hp.dim != hp->dim || m->hp.n_layers != hp->n_layers || m->hp.n_vocab != hp->n_vocab)
+            return sm_fail(err, SM_ERR_INVALID_ARG, "the LoRA base has another shape than the configuration");
+        const sm_matrix *mats[3] = {&m->tok_embd, &m->pos_embd, &m->output};
+        for (int i = 0; i < 3; i++)
+            if (mats[i]->data && !sm_type(mats[i]->type)->to_float)
+                return sm_fail(err, SM_ERR_UNSUPPORTED, "the base's %s matrices cannot be read for training",
+                               sm_type_name(mats[i]->type));
+        for (int l = 0; l < hp->n_layers; l++)
+            for (int p = 0; p < SM_P_COUNT; p++) {
+                const sm_matrix *w = sm_model_matrix((sm_model *)m, proj_role[p], l);
+                if (w && w->data && !sm_type(w->type)->to_float)
+                    return sm_fail(err, SM_ERR_UNSUPPORTED, "the base's %s matrices cannot be read for training",
+                                   sm_type_name(w->type));
+            }
+    }
     sm_trainer *t = sm_calloc(1, sizeof *t);
     if (!t) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
     t->cfg = *cfg;
@@ -233,8 +344,20 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     t->scratch = sm_alloc_aligned(scratch * sizeof(float));
     t->W.layer = sm_calloc((size_t)hp->n_layers, sizeof *t->W.layer);
     t->G.layer = sm_calloc((size_t)hp->n_layers, sizeof *t->G.layer);
+    int lora_ok = 1;
+    if (cfg->base) {
+        t->lora = sm_calloc((size_t)hp->n_layers * SM_P_COUNT, sizeof *t->lora);
+        t->lora_dax = sm_alloc_aligned(N * (size_t)cfg->lora_rank * sizeof(float));
+        t->lora_tmp = sm_alloc_aligned(2 * wide * (size_t)cfg->lora_rank * sizeof(float));   /* B^T or A^T, dB^T */
+        t->deq_cols = (int)(C > F ? C : F);
+        if (t->pool)
+            t->deq = sm_alloc_aligned((size_t)sm_threadpool_size(t->pool) * SM_TRAIN_DEQ_ROWS * t->deq_cols *
+                                      sizeof(float));
+        t->lora_scale = cfg->lora_alpha != 0.0f ? cfg->lora_alpha / (float)cfg->lora_rank : 1.0f;
+        lora_ok = t->lora && t->lora_dax && t->lora_tmp && t->deq;
+    }
     if (!t->params || !t->w || !t->g || !t->m || !t->v || !t->act || !t->scratch || !t->mm_at || !t->mm_bt ||
-        !t->mm_pack || !t->mm_out || !t->pool || !t->W.layer || !t->G.layer) {
+        !t->mm_pack || !t->mm_out || !t->pool || !t->W.layer || !t->G.layer || !lora_ok) {
         sm_trainer_free(t);
         return sm_fail(err, SM_ERR_NOMEM, "out of memory for training (%.1f M parameters, %.1f M activations)",
                        (double)t->n_floats / 1e6, (double)t->act_floats / 1e6);
@@ -245,6 +368,7 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     memset(t->v, 0, t->n_floats * sizeof(float));
     point_tensors(t, t->w, &t->W);
     point_tensors(t, t->g, &t->G);
+    if (cfg->base) point_lora(t);
     layout_acts(t, t->act, L, &a, recompute);
     int rot = hp->head_dim / 2;
     for (int i = 0; i < rot; i++) {
@@ -273,6 +397,10 @@ void sm_trainer_free(sm_trainer *t) {
     sm_free(t->mm_out);
     sm_free(t->W.layer);
     sm_free(t->G.layer);
+    sm_free(t->lora);
+    sm_free(t->lora_dax);
+    sm_free(t->lora_tmp);
+    sm_free(t->deq);
     sm_threadpool_free(t->pool);
     sm_free(t);
 }
@@ -362,9 +490,41 @@ static void norm_bwd(const shape *s, float *dx, float *dw, float *db, const floa
     else sm_train_rmsnorm_bwd(dx, dw, dout, in, w, rstd, s->N, s->C);
 }
 
+/* A projection out = in W^T (+ bias): the trained matrix w, or in LoRA
+ * training the frozen base matrix plus its adapter's scale * B (A in). */
+static void proj_fwd(const sm_trainer *t, int step, const layer_acts *y, int l, int p, float *out, const float *in,
+                     const float *w, const float *bias, int N, int C, int OC) {
+    if (!t->lora) {
+        matmul_fwd(t, step, out, in, w, bias, N, C, OC);
+        return;
+    }
+    const sm_train_lora *lo = &t->lora[l * SM_P_COUNT + p];
+    uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0;   /* the adapter's products: 2 N r (C + OC) */
+    OP(t, step, mm_fwd_flops(N, C, OC, bias != NULL) + 2 * r * N * (C + OC), mm_fwd_bytes(N, C, OC),
+       sm_train_matmul_fwd_frozen(t, out, in, lo->base, bias, N);
+       if (lo->a) sm_train_lora_fwd(t, out, y->ax[p], in, lo->a, lo->b, t->lora_scale, N, C, OC, t->cfg.lora_rank));
+}
+
+/* Its backward pass: dinp += dout W (and, for a trained matrix, dw and
+ * dbias; in LoRA training the adapter's gradients instead). */
+static void proj_bwd(const sm_trainer *t, int step, const layer_acts *y, int l, int p, float *dinp, float *dw,
+                     float *dbias, const float *dout, const float *inp, const float *w, int N, int C, int OC) {
+    if (!t->lora) {
+        matmul_bwd(t, step, dinp, dw, dbias, dout, inp, w, N, C, OC);
+        return;
+    }
+    const sm_train_lora *lo = &t->lora[l * SM_P_COUNT + p];
+    uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0;   /* the input's gradient, and 4 N r (C + OC) for A and B */
+    OP(t, step, 2ull * N * C * OC + 4 * r * N * (C + OC), mm_fwd_bytes(N, C, OC),
+       sm_train_matmul_bwd_frozen(t, dinp, dout, lo->base, N);
+       if (lo->a)
+           sm_train_lora_bwd(t, dinp, lo->ga, lo->gb, t->lora_dax, dout, inp, y->ax[p], lo->a, lo->b, t->lora_scale, N,
+                             C, OC, t->cfg.lora_rank));
+}
+
 /* One layer's forward pass: from y->x to next (the next layer's input). */
-static void forward_layer(const sm_trainer *t, const shape *s, const sm_train_layer *w, layer_acts *y, float *next,
-                          const acts *a) {
+static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_train_layer *w, layer_acts *y,
+                          float *next, const acts *a) {
     int N = s->N, C = s->C, F = s->F, KV = s->KV;
     uint64_t nc = (uint64_t)N * C, nf = (uint64_t)N * F, pairs = att_pairs(&s->as);
     /* attention block */
@@ -372,12 +532,12 @@ static void forward_layer(const sm_trainer *t, const shape *s, const sm_train_la
        norm_fwd(s, y->n1, y->n1_mean, y->n1_rstd, y->x, w->attn_norm, w->attn_norm_b));
     float *q = y->q, *k = y->k, *v = y->v;
     if (y->qkv) {
-        matmul_fwd(t, SM_SC_QKV_PROJ, y->qkv, y->n1, w->wqkv, w->b_qkv, N, C, C + 2 * KV);
+        proj_fwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, y->qkv, y->n1, w->wqkv, w->b_qkv, N, C, C + 2 * KV);
         q = y->qkv, k = y->qkv + C, v = y->qkv + C + KV;
     } else {
-        matmul_fwd(t, SM_SC_Q_PROJ, q, y->n1, w->wq, NULL, N, C, C);
-        matmul_fwd(t, SM_SC_K_PROJ, k, y->n1, w->wk, NULL, N, C, KV);
-        matmul_fwd(t, SM_SC_V_PROJ, v, y->n1, w->wv, NULL, N, C, KV);
+        proj_fwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, q, y->n1, w->wq, NULL, N, C, C);
+        proj_fwd(t, SM_SC_K_PROJ, y, l, SM_P_K, k, y->n1, w->wk, NULL, N, C, KV);
+        proj_fwd(t, SM_SC_V_PROJ, y, l, SM_P_V, v, y->n1, w->wv, NULL, N, C, KV);
     }
     if (s->rope) {
         OP(t, SM_SC_ROPE, 3 * (nc + (uint64_t)N * KV), 8 * (nc + (uint64_t)N * KV),
@@ -386,26 +546,26 @@ static void forward_layer(const sm_trainer *t, const shape *s, const sm_train_la
     }
     OP(t, SM_SC_ATTENTION, 4 * pairs * s->hd + 5 * pairs, 8 * pairs * s->hd + att_att_bytes(&s->as) + 8 * nc,
        sm_train_attention_fwd(t, y->atty, y->att, q, k, v, s->as));
-    matmul_fwd(t, SM_SC_O_PROJ, y->x_mid, y->atty, w->wo, w->b_o, N, C, C);
+    proj_fwd(t, SM_SC_O_PROJ, y, l, SM_P_O, y->x_mid, y->atty, w->wo, w->b_o, N, C, C);
     OP(t, SM_SC_RESIDUAL, nc, 12 * nc, for (size_t i = 0; i < (size_t)nc; i++) y->x_mid[i] += y->x[i]);
     /* feed-forward block */
     OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 7 : 4) * nc, 12 * nc,
        norm_fwd(s, y->n2, y->n2_mean, y->n2_rstd, y->x_mid, w->ffn_norm, w->ffn_norm_b));
     if (s->gated) {
-        matmul_fwd(t, SM_SC_FFN_GATE, y->h1, y->n2, w->w_gate, NULL, N, C, F);
-        matmul_fwd(t, SM_SC_FFN_UP, y->h2, y->n2, w->w_up, w->b_up, N, C, F);
+        proj_fwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, y->h1, y->n2, w->w_gate, NULL, N, C, F);
+        proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h2, y->n2, w->w_up, w->b_up, N, C, F);
         OP(t, SM_SC_FFN_ACT, 6 * nf, 12 * nf, sm_train_swiglu_fwd(y->h, y->h1, y->h2, (size_t)nf));
     } else {
-        matmul_fwd(t, SM_SC_FFN_UP, y->h1, y->n2, w->w_up, w->b_up, N, C, F);
+        proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h1, y->n2, w->w_up, w->b_up, N, C, F);
         OP(t, SM_SC_FFN_ACT, 12 * nf, 12 * nf, sm_train_gelu_fwd(t, y->h, y->h1, (size_t)nf));
     }
-    matmul_fwd(t, SM_SC_FFN_DOWN, next, y->h, w->w_down, w->b_down, N, F, C);
+    proj_fwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, next, y->h, w->w_down, w->b_down, N, F, C);
     OP(t, SM_SC_RESIDUAL, nc, 12 * nc, for (size_t i = 0; i < (size_t)nc; i++) next[i] += y->x_mid[i]);
 }
 
 /* One layer's backward pass: dx holds the gradient of the stream after the
  * layer on entry and of its input on return. */
-static void backward_layer(const sm_trainer *t, const shape *s, const sm_train_layer *w, sm_train_layer *g,
+static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_train_layer *w, sm_train_layer *g,
                            const layer_acts *y, const acts *a, float *dx) {
     int N = s->N, C = s->C, F = s->F, KV = s->KV;
     uint64_t nc = (uint64_t)N * C, nf = (uint64_t)N * F, pairs = att_pairs(&s->as);
@@ -414,22 +574,22 @@ static void backward_layer(const sm_trainer *t, const shape *s, const sm_train_l
     /* feed-forward block: it adds into the stream, so dx passes to x_mid unchanged */
     memset(dh, 0, (size_t)N * F * sizeof(float));
     memset(dn, 0, (size_t)N * C * sizeof(float));
-    matmul_bwd(t, SM_SC_FFN_DOWN, dh, g->w_down, g->b_down, dx, y->h, w->w_down, N, F, C);
+    proj_bwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, dh, g->w_down, g->b_down, dx, y->h, w->w_down, N, F, C);
     memset(dh1, 0, (size_t)N * F * sizeof(float));
     if (s->gated) {
         memset(dh2, 0, (size_t)N * F * sizeof(float));
         OP(t, SM_SC_FFN_ACT, 12 * nf, 20 * nf, sm_train_swiglu_bwd(dh1, dh2, y->h1, y->h2, dh, (size_t)nf));
-        matmul_bwd(t, SM_SC_FFN_GATE, dn, g->w_gate, NULL, dh1, y->n2, w->w_gate, N, C, F);
-        matmul_bwd(t, SM_SC_FFN_UP, dn, g->w_up, g->b_up, dh2, y->n2, w->w_up, N, C, F);
+        proj_bwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, dn, g->w_gate, NULL, dh1, y->n2, w->w_gate, N, C, F);
+        proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, g->w_up, g->b_up, dh2, y->n2, w->w_up, N, C, F);
     } else {
         OP(t, SM_SC_FFN_ACT, 16 * nf, 12 * nf, sm_train_gelu_bwd(t, dh1, y->h1, dh, (size_t)nf));
-        matmul_bwd(t, SM_SC_FFN_UP, dn, g->w_up, g->b_up, dh1, y->n2, w->w_up, N, C, F);
+        proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, g->w_up, g->b_up, dh1, y->n2, w->w_up, N, C, F);
     }
     OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
        norm_bwd(s, dx, g->ffn_norm, g->ffn_norm_b, dn, y->x_mid, w->ffn_norm, y->n2_mean, y->n2_rstd));
     /* attention block: dx is now the gradient of x_mid */
     memset(dtmp, 0, (size_t)N * C * sizeof(float));
-    matmul_bwd(t, SM_SC_O_PROJ, dtmp, g->wo, g->b_o, dx, y->atty, w->wo, N, C, C);
+    proj_bwd(t, SM_SC_O_PROJ, y, l, SM_P_O, dtmp, g->wo, g->b_o, dx, y->atty, w->wo, N, C, C);
     memset(dn, 0, (size_t)N * C * sizeof(float));
     uint64_t att_flops = 8 * pairs * s->hd + 4 * pairs, att_bytes = 16 * pairs * s->hd + att_att_bytes(&s->as) + 16 * nc;
     if (y->qkv) {
@@ -437,7 +597,7 @@ static void backward_layer(const sm_trainer *t, const shape *s, const sm_train_l
         OP(t, SM_SC_ATTENTION, att_flops, att_bytes,
            sm_train_attention_bwd(t, dq, dq + C, dq + C + KV, datt, dtmp, y->att, y->qkv, y->qkv + C, y->qkv + C + KV,
                                   s->as));
-        matmul_bwd(t, SM_SC_QKV_PROJ, dn, g->wqkv, g->b_qkv, dq, y->n1, w->wqkv, N, C, C + 2 * KV);
+        proj_bwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, dn, g->wqkv, g->b_qkv, dq, y->n1, w->wqkv, N, C, C + 2 * KV);
     } else {
         float *dk = dq + (size_t)N * C, *dv = dk + (size_t)N * KV;
         memset(dq, 0, (size_t)N * (C + 2 * KV) * sizeof(float));
@@ -448,9 +608,9 @@ static void backward_layer(const sm_trainer *t, const shape *s, const sm_train_l
                sm_train_rope(dq, N, s->T, s->H, s->hd, a->rope_cos, a->rope_sin, -1.0f);
                sm_train_rope(dk, N, s->T, s->as.kv_heads, s->hd, a->rope_cos, a->rope_sin, -1.0f));
         }
-        matmul_bwd(t, SM_SC_Q_PROJ, dn, g->wq, NULL, dq, y->n1, w->wq, N, C, C);
-        matmul_bwd(t, SM_SC_K_PROJ, dn, g->wk, NULL, dk, y->n1, w->wk, N, C, KV);
-        matmul_bwd(t, SM_SC_V_PROJ, dn, g->wv, NULL, dv, y->n1, w->wv, N, C, KV);
+        proj_bwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, dn, g->wq, NULL, dq, y->n1, w->wq, N, C, C);
+        proj_bwd(t, SM_SC_K_PROJ, y, l, SM_P_K, dn, g->wk, NULL, dk, y->n1, w->wk, N, C, KV);
+        proj_bwd(t, SM_SC_V_PROJ, y, l, SM_P_V, dn, g->wv, NULL, dv, y->n1, w->wv, N, C, KV);
     }
     OP(t, SM_SC_ATTN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
        norm_bwd(s, dx, g->attn_norm, g->attn_norm_b, dn, y->x, w->attn_norm, y->n1_mean, y->n1_rstd));
@@ -469,24 +629,32 @@ void sm_trainer_forward(sm_trainer *t, const int32_t *x) {
     OP(t, SM_SC_EMBED, s.learned_pos ? nc : 0, (s.learned_pos ? 12 : 8) * nc,
        for (int n = 0; n < s.N; n++) {
            float *dst = L[0].x + (size_t)n * s.C;
-           memcpy(dst, W->tok_embd + (size_t)x[n] * s.C, (size_t)s.C * sizeof(float));
+           if (t->frozen_embd) sm_train_frozen_row(dst, t->frozen_embd, x[n]);
+           else memcpy(dst, W->tok_embd + (size_t)x[n] * s.C, (size_t)s.C * sizeof(float));
            if (s.learned_pos) {
-               const float *wpe = W->pos_embd + (size_t)(n % s.T) * s.C;
+               float *wpe = t->scratch;   /* the position's row, as floats */
+               if (t->frozen_pos) sm_train_frozen_row(wpe, t->frozen_pos, n % s.T);
+               else wpe = W->pos_embd + (size_t)(n % s.T) * s.C;
                for (int i = 0; i < s.C; i++) dst[i] += wpe[i];
            }
        });
     for (int l = 0; l < t->cfg.hp.n_layers; l++) {
         SM_PROF_BEGIN(t->prof, SM_SC_LAYER, l);
-        forward_layer(t, &s, &W->layer[l], &L[l], l + 1 < t->cfg.hp.n_layers ? L[l + 1].x : a.x_out, &a);
+        forward_layer(t, &s, l, &W->layer[l], &L[l], l + 1 < t->cfg.hp.n_layers ? L[l + 1].x : a.x_out, &a);
         SM_PROF_END(t->prof, 0, 0);
     }
     OP(t, SM_SC_FINAL_NORM, (s.layer_norm ? 7 : 4) * nc, 12 * nc,
        norm_fwd(&s, a.nf, a.nf_mean, a.nf_rstd, a.x_out, W->output_norm, W->output_norm_b));
-    matmul_fwd(t, SM_SC_LOGITS, a.probs, a.nf, W->output, NULL, s.N, s.C, s.V);
+    if (t->frozen_out)
+        OP(t, SM_SC_LOGITS, mm_fwd_flops(s.N, s.C, s.V, 0), mm_fwd_bytes(s.N, s.C, s.V),
+           sm_train_matmul_fwd_frozen(t, a.probs, a.nf, t->frozen_out, NULL, s.N));
+    else matmul_fwd(t, SM_SC_LOGITS, a.probs, a.nf, W->output, NULL, s.N, s.C, s.V);
     SM_PROF_END(t->prof, 0, 0);
 }
 
-float sm_trainer_loss(sm_trainer *t, const int32_t *y) {
+float sm_trainer_loss(sm_trainer *t, const int32_t *y) { return sm_trainer_loss_weighted(t, y, NULL, (float)t->B * t->T); }
+
+float sm_trainer_loss_weighted(sm_trainer *t, const int32_t *y, const float *weight, float denom) {
     shape s = shape_of(t);
     layer_acts L[MAX_LAYERS];
     acts a;
@@ -501,16 +669,22 @@ float sm_trainer_loss(sm_trainer *t, const int32_t *y) {
         double sum = 0;
         for (int i = 0; i < s.V; i++) { p[i] = expf(p[i] - max); sum += p[i]; }
         for (int i = 0; i < s.V; i++) p[i] = (float)(p[i] / sum);
-        loss += -log(fmax(p[y[n]], 1e-30));
+        if (!weight) loss += -log(fmax(p[y[n]], 1e-30));
+        else if (weight[n] != 0.0f) loss += weight[n] * -log(fmax(p[y[n]], 1e-30));
     }
-    /* dlogits = (p - onehot) / N, in place, for the backward pass */
+    /* dlogits = weight (p - onehot) / denom, in place, for the backward pass */
     for (int n = 0; n < s.N; n++) {
         float *p = a.probs + (size_t)n * s.V;
         p[y[n]] -= 1.0f;
-        for (int i = 0; i < s.V; i++) p[i] /= (float)s.N;
+        if (!weight) {
+            for (int i = 0; i < s.V; i++) p[i] /= denom;
+        } else {
+            float k = weight[n] / denom;
+            for (int i = 0; i < s.V; i++) p[i] *= k;
+        }
     }
     SM_PROF_END(t->prof, 6 * nv, 24 * nv);
-    return (float)(loss / s.N);
+    return (float)(loss / denom);
 }
 
 void sm_trainer_backward(sm_trainer *t, const int32_t *x) {
@@ -524,7 +698,10 @@ void sm_trainer_backward(sm_trainer *t, const int32_t *x) {
     SM_PROF_BEGIN(t->prof, SM_SC_BACKWARD, -1);
     float *dx = t->scratch, *dn = dx + 2 * (size_t)s.N * s.C;
     memset(dn, 0, (size_t)s.N * s.C * sizeof(float));
-    matmul_bwd(t, SM_SC_LOGITS, dn, G->output, NULL, a.probs, a.nf, W->output, s.N, s.C, s.V);
+    if (t->frozen_out)
+        OP(t, SM_SC_LOGITS, 2ull * s.N * s.C * s.V, mm_fwd_bytes(s.N, s.C, s.V),
+           sm_train_matmul_bwd_frozen(t, dn, a.probs, t->frozen_out, s.N));
+    else matmul_bwd(t, SM_SC_LOGITS, dn, G->output, NULL, a.probs, a.nf, W->output, s.N, s.C, s.V);
     memset(dx, 0, (size_t)s.N * s.C * sizeof(float));
     OP(t, SM_SC_FINAL_NORM, (s.layer_norm ? 12 : 9) * nc, 16 * nc,
        norm_bwd(&s, dx, G->output_norm, G->output_norm_b, dn, a.x_out, W->output_norm, a.nf_mean, a.nf_rstd));
@@ -532,23 +709,24 @@ void sm_trainer_backward(sm_trainer *t, const int32_t *x) {
         SM_PROF_BEGIN(t->prof, SM_SC_LAYER, l);
         if (t->recompute) {   /* its activations, again */
             SM_PROF_BEGIN(t->prof, SM_SC_RECOMPUTE, -1);
-            forward_layer(t, &s, &W->layer[l], &L[l], l + 1 < t->cfg.hp.n_layers ? L[l + 1].x : a.x_out, &a);
+            forward_layer(t, &s, l, &W->layer[l], &L[l], l + 1 < t->cfg.hp.n_layers ? L[l + 1].x : a.x_out, &a);
             SM_PROF_END(t->prof, 0, 0);
         }
-        backward_layer(t, &s, &W->layer[l], &G->layer[l], &L[l], &a, dx);
+        backward_layer(t, &s, l, &W->layer[l], &G->layer[l], &L[l], &a, dx);
         SM_PROF_END(t->prof, 0, 0);
     }
-    /* embeddings */
-    OP(t, SM_SC_EMBED, (s.learned_pos ? 2 : 1) * nc, (s.learned_pos ? 24 : 12) * nc,
-       for (int n = 0; n < s.N; n++) {
-           const float *d = dx + (size_t)n * s.C;
-           float *gt = G->tok_embd + (size_t)x[n] * s.C;
-           for (int i = 0; i < s.C; i++) gt[i] += d[i];
-           if (s.learned_pos) {
-               float *gp = G->pos_embd + (size_t)(n % s.T) * s.C;
-               for (int i = 0; i < s.C; i++) gp[i] += d[i];
-           }
-       });
+    /* embeddings (frozen in LoRA training) */
+    if (!t->lora)
+        OP(t, SM_SC_EMBED, (s.learned_pos ? 2 : 1) * nc, (s.learned_pos ? 24 : 12) * nc,
+           for (int n = 0; n < s.N; n++) {
+               const float *d = dx + (size_t)n * s.C;
+               float *gt = G->tok_embd + (size_t)x[n] * s.C;
+               for (int i = 0; i < s.C; i++) gt[i] += d[i];
+               if (s.learned_pos) {
+                   float *gp = G->pos_embd + (size_t)(n % s.T) * s.C;
+                   for (int i = 0; i < s.C; i++) gp[i] += d[i];
+               }
+           });
     SM_PROF_END(t->prof, 0, 0);
 }
 
@@ -613,4 +791,33 @@ sm_status sm_train_config_of(const sm_model *m, sm_train_config *cfg, sm_error *
     cfg->hp = m->hp;
     cfg->tied = sm_gguf_find_tensor(&m->gguf, "output.weight") == NULL;
     return SM_OK;
+}
+
+uint64_t sm_lora_roles_parse(const char *list, sm_error *err) {
+    static const struct { const char *name; int role; } names[] = {
+        {"q", SM_T_ATTN_Q}, {"k", SM_T_ATTN_K}, {"v", SM_T_ATTN_V}, {"qkv", SM_T_ATTN_QKV}, {"o", SM_T_ATTN_OUT},
+        {"gate", SM_T_FFN_GATE}, {"up", SM_T_FFN_UP}, {"down", SM_T_FFN_DOWN},
+    };
+    uint64_t roles = 0;
+    const char *p = list ? list : "q,k,v,o,gate,up,down";
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        int found = 0;
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (strlen(names[i].name) == n && !memcmp(names[i].name, p, n)) {
+                roles |= 1ull << names[i].role;
+                /* q, k and v are parts of a fused qkv matrix where an architecture has one */
+                if (names[i].role == SM_T_ATTN_Q || names[i].role == SM_T_ATTN_K || names[i].role == SM_T_ATTN_V)
+                    roles |= 1ull << SM_T_ATTN_QKV;
+                found = 1;
+            }
+        if (!found) {
+            sm_fail(err, SM_ERR_INVALID_ARG, "unknown LoRA target '%.*s' (use q, k, v, qkv, o, gate, up, down)", (int)n, p);
+            return 0;
+        }
+        p += n;
+        if (*p == ',') p++;
+    }
+    if (!roles) sm_fail(err, SM_ERR_INVALID_ARG, "no LoRA targets given");
+    return roles;
 }

@@ -13,10 +13,33 @@
 #include "core/threadpool.h"
 #include "prof/prof.h"
 
+struct sm_matrix;
+
 typedef struct sm_train_config {
     sm_hparams hp;               /* the shape; hp.arch names the architecture */
     int tied;                    /* output head = token embedding */
+    /* LoRA: with a base, only adapters are trained: W x becomes W x + alpha / rank * B (A x) for the base
+     * matrices whose roles have their bit (1 << role) in lora_roles; the base's weights stay where they are
+     * (the mapped file), in their own element type, frozen, and must outlive the trainer */
+    const struct sm_model *base;
+    int lora_rank;
+    float lora_alpha;
+    uint64_t lora_roles;
 } sm_train_config;
+
+/* The projections of a layer, for LoRA's per-layer slots. */
+enum sm_train_proj { SM_P_Q, SM_P_K, SM_P_V, SM_P_QKV, SM_P_O, SM_P_GATE, SM_P_UP, SM_P_DOWN, SM_P_COUNT };
+enum { SM_LORA_A = 1, SM_LORA_B = 2 };
+/* Rows of a frozen matrix each thread dequantizes for one product call. */
+#define SM_TRAIN_DEQ_ROWS 256
+
+/* One projection of one layer in LoRA training: the frozen base matrix
+ * and, when it is adapted, A (rank x cols), B (rows x rank) and their
+ * gradients, inside the parameter and gradient blocks. */
+typedef struct sm_train_lora {
+    const struct sm_matrix *base;
+    float *a, *b, *ga, *gb;
+} sm_train_lora;
 
 /* One parameter tensor: rows x cols floats at offset in the blocks, and
  * the role and layer it has in the architecture. */
@@ -27,6 +50,7 @@ typedef struct sm_param {
     int role, layer;             /* model/arch.h; layer -1 for model-wide */
     size_t offset;
     int decay;                   /* weight decay applies (matrices, not embeddings) */
+    int lora;                    /* 0, or SM_LORA_A / SM_LORA_B: an adapter of the base tensor of role and layer */
 } sm_param;
 
 /* One layer's tensors in one of the blocks (weights, gradients, ...):
@@ -61,6 +85,14 @@ typedef struct sm_trainer {
     sm_threadpool *pool;
     /* matrix products: transposed operands, packed panels, results */
     float *mm_at, *mm_bt, *mm_pack, *mm_out;
+    /* LoRA training (cfg.base set): the per-layer projections (n_layers x SM_P_COUNT), the frozen
+     * embeddings and head, alpha / rank, the gradient of A x, and each thread's dequantized rows */
+    sm_train_lora *lora;
+    const struct sm_matrix *frozen_embd, *frozen_pos, *frozen_out;
+    float lora_scale;
+    float *lora_dax, *lora_tmp;
+    float *deq;                  /* [threads][SM_TRAIN_DEQ_ROWS][deq_cols] */
+    int deq_cols;
     size_t scratch_floats, mm_floats;   /* the sizes of scratch and of the four above together */
     sm_prof *prof;               /* times every operation when set (train/train_profile.c); NULL: off */
 } sm_trainer;
@@ -80,6 +112,11 @@ const sm_param *sm_trainer_param(const sm_trainer *t, const char *name);
  * adds every parameter's gradient to t->g. */
 void sm_trainer_forward(sm_trainer *t, const int32_t *x);
 float sm_trainer_loss(sm_trainer *t, const int32_t *y);
+/* The loss sum_n weight[n] * nll[n] / denom (weight NULL: all 1), and its
+ * gradient in place of the logits: a loss mask, or a shard of a batch
+ * whose mean is taken over more tokens than this trainer sees.
+ * sm_trainer_loss(t, y) is sm_trainer_loss_weighted(t, y, NULL, B * T). */
+float sm_trainer_loss_weighted(sm_trainer *t, const int32_t *y, const float *weight, float denom);
 void sm_trainer_backward(sm_trainer *t, const int32_t *x);
 /* All three (without backward: forward and loss only). */
 float sm_trainer_step_grads(sm_trainer *t, const int32_t *x, const int32_t *y, int backward);
@@ -90,11 +127,15 @@ float sm_trainer_adamw(sm_trainer *t, float lr, float beta1, float beta2, float 
                        float grad_clip);
 
 /* Copies weights in from a loaded model of the same shape (F32/F16/quantized
- * tensors are dequantized). */
+ * tensors are dequantized). Not for LoRA training, whose base is read in place. */
 sm_status sm_trainer_load_weights(sm_trainer *t, const sm_model *m, sm_error *err);
 
 /* The training configuration of a loaded model (its shape, and whether its
  * head is tied); an error for an architecture the trainer cannot train. */
+/* LoRA's roles from a list such as "q,k,v,o,gate,up,down" (q, k and v also
+ * select a fused qkv matrix; "qkv" and "output" are accepted); 0 and a
+ * message in err for an unknown name. */
+uint64_t sm_lora_roles_parse(const char *list, sm_error *err);
 sm_status sm_train_config_of(const sm_model *m, sm_train_config *cfg, sm_error *err);
 
 #endif

@@ -30,6 +30,7 @@ for t in build-fuzz/fuzz_*; do
             build/smallmind train --data "$work/text" --out "$work/seed.gguf" --arch llama --dim 8 --layers 1 --heads 2 \
                 --ctx 16 --batch 2 --seq 8 --steps 3 --checkpoint-every 3 --checkpoint "$corpus/seed.ckpt" --eval-every 0 -t 1 \
                 2> /dev/null || echo "note: no seed checkpoint (smallmind train failed)" ;;
+        fuzz_adapter) cp tests/refs/lora/*.gguf "$corpus/" ;;
         fuzz_chat_template)
             # flags, then template \0 role \0 content ...
             i=0
