@@ -64,7 +64,7 @@ PYEOF
     # judged by bench/profile_overhead.sh, not here: the test checks that it
     # was measured and reported (a number, and its line in the report).
     oh=$(grep overhead "$TMP/check" | awk '{print $2}')
-    if awk -v o="$oh" 'BEGIN { exit !(o == o + 0 && o > -100 && o < 1000) }' && grep -q "| profiling overhead | " "$TMP/$mode.md"; then
+    if awk -v o="$oh" 'BEGIN { exit !(o == o + 0 && o > -100) }' && grep -q "| profiling overhead | " "$TMP/$mode.md"; then
         ok "profile_${mode}_overhead_reported (${oh}%)"; else bad "profile_${mode}_overhead_reported" "overhead '${oh}'"; fi
     if command -v rsvg-convert > /dev/null; then
         if rsvg-convert -o "$TMP/$mode.png" "$TMP/$mode.svg" 2> "$TMP/err" && [ -s "$TMP/$mode.png" ]; then
