@@ -157,7 +157,7 @@ ifeq ($(shell $(CC) -dumpmachine | cut -d- -f1),x86_64)
 SLOW_WRAP := $(SLOW_WRAP),--wrap=sm_gelu_avx2,--wrap=sm_gelu_avx512
 endif
 $(BUILD)/smallmind_slow_gelu: $(CLI_OBJ) tests/tools/slow_gelu.c $(STATIC)
-	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) tests/tools/slow_gelu.c $(STATIC) $(CLI_LIBS) $(LDLIBS) $(SLOW_WRAP)
+	OMPI_CC=$(CC) $(CLI_LD) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) tests/tools/slow_gelu.c $(STATIC) $(CLI_LIBS) $(LDLIBS) $(SLOW_WRAP)
 
 # writes the vocabularies of tests/unit/eog_vocabs.h (for tests/refs/make_eog_refs.sh)
 $(BUILD)/eog_vocabs: tests/tools/eog_vocabs.c tests/unit/eog_vocabs.h $(STATIC)
