@@ -31,6 +31,8 @@ static void serve_usage(void) {
            "      --max-queue N     requests that may wait for a slot before new ones get 429 (default 64)\n"
            "      --timeout S       close connections idle for S seconds (default 600)\n"
            "      --max-body BYTES  largest request body; larger ones get 413 (default 4194304)\n"
+           "      --trace-requests N  keep the timing of the last N requests (queue, prompt, generation per\n"
+           "                        slot) at GET /debug/trace, a Chrome trace for Perfetto (default 0: off)\n"
            "      --chat-template NAME  a built-in chat template instead of the model's\n"
            CLI_LORA_USAGE
            "  -t, --threads N       threads of the forward passes (default: physical cores)\n"
@@ -45,7 +47,7 @@ int cmd_serve(int argc, char **argv) {
     const char *model = NULL, *tok = NULL, *host = "127.0.0.1", *alias = NULL, *key = NULL, *tmpl = NULL;
     const char *kernels = NULL;
     long long port = 8080, parallel = 4, n_ctx = 0, max_queue = 64, timeout = 600, threads = 0;
-    long long max_body = 4 << 20;
+    long long max_body = 4 << 20, trace_requests = 0;
     cli_lora lora = {0};
     int lr;
     for (a.i = 0; a.i < argc; a.i++) {
@@ -65,6 +67,7 @@ int cmd_serve(int argc, char **argv) {
         else if (arg_is(&a, "-c", "--ctx-size")) { VALUE(); if (!parse_int(&a, "-c", v, 0, 1 << 24, &n_ctx)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--max-queue")) { VALUE(); if (!parse_int(&a, "--max-queue", v, 0, 1 << 20, &max_queue)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--timeout")) { VALUE(); if (!parse_int(&a, "--timeout", v, 1, 86400, &timeout)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, NULL, "--trace-requests")) { VALUE(); if (!parse_int(&a, "--trace-requests", v, 0, 1 << 20, &trace_requests)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--max-body")) { VALUE(); if (!parse_int(&a, "--max-body", v, 1024, 1ll << 30, &max_body)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-t", "--threads")) { VALUE(); if (!parse_int(&a, "-t", v, 1, 1024, &threads)) return SM_EXIT_USAGE; }
         else { cli_error(a.cmd, "unknown option '%s' (see smallmind serve --help)", argv[a.i]); return SM_EXIT_USAGE; }
@@ -73,7 +76,7 @@ int cmd_serve(int argc, char **argv) {
     if (key && !*key) { cli_error(a.cmd, "--api-key needs a non-empty key"); return SM_EXIT_USAGE; }
 #ifndef SM_HAVE_SERVER
     (void)model, (void)tok, (void)host, (void)alias, (void)tmpl, (void)kernels, (void)lora;
-    (void)port, (void)parallel, (void)n_ctx, (void)max_queue, (void)timeout, (void)threads, (void)max_body;
+    (void)port, (void)parallel, (void)n_ctx, (void)max_queue, (void)timeout, (void)threads, (void)max_body, (void)trace_requests;
     cli_error(a.cmd, "this smallmind was built without libmicrohttpd and Jansson, which the server needs: install "
                      "libmicrohttpd-dev and libjansson-dev (apt-get install libmicrohttpd-dev libjansson-dev) and "
                      "rebuild with make");
@@ -107,6 +110,7 @@ int cmd_serve(int argc, char **argv) {
     o.timeout = (int)timeout;
     o.threads = (int)threads;
     o.max_body = (size_t)max_body;
+    o.trace_requests = (int)trace_requests;
     /* tests: hold the model back a while, to see the 503s of loading */
     const char *delay = getenv("SMALLMIND_SERVE_LOAD_DELAY_MS");
     o.load_delay_ms = delay ? atoi(delay) : 0;

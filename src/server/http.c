@@ -30,7 +30,7 @@ extern const char sm_server_page[];
  * gets its 413), and past it the connection is closed. */
 #define DISCARD_LIMIT (256ull << 20)
 
-enum route { R_NONE, R_PAGE, R_HEALTH, R_METRICS, R_MODELS, R_CHAT, R_COMPLETIONS, R_EMBEDDINGS };
+enum route { R_NONE, R_PAGE, R_HEALTH, R_METRICS, R_TRACE, R_MODELS, R_CHAT, R_COMPLETIONS, R_EMBEDDINGS };
 
 typedef struct conn_ctx {
     server *S;
@@ -51,6 +51,7 @@ static const struct { const char *path; enum route r; enum endpoint ep; const ch
     {"/", R_PAGE, EP_PAGE, "GET"},
     {"/health", R_HEALTH, EP_HEALTH, "GET"},
     {"/metrics", R_METRICS, EP_METRICS, "GET"},
+    {"/debug/trace", R_TRACE, EP_TRACE, "GET"},
     {"/v1/models", R_MODELS, EP_MODELS, "GET"},
     {"/models", R_MODELS, EP_MODELS, "GET"},
     {"/v1/chat/completions", R_CHAT, EP_CHAT, "POST"},
@@ -402,6 +403,14 @@ static enum MHD_Result route(conn_ctx *x, const char *method) {
         pthread_mutex_unlock(&S->mu);
         if (!text) return send_error(x, 500, NULL, "out of memory");
         return send_body(x, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, 1);
+    }
+    if (x->route == R_TRACE) {
+        if (S->opt.trace_requests <= 0)
+            return send_error(x, 404, NULL, "the request trace is off: start the server with --trace-requests N");
+        pthread_mutex_lock(&S->mu);
+        char *json = resp_trace(S);
+        pthread_mutex_unlock(&S->mu);
+        return send_json(x, 200, json);
     }
     if (!loaded) return send_json(x, 503, resp_error(503, "unavailable_error", NULL, "Loading model"));
     if (x->route == R_MODELS) return send_json(x, 200, resp_models(S));

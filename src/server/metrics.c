@@ -11,7 +11,7 @@ static const int statuses[METRIC_STATUSES] = {200, 400, 401, 404, 405, 413, 429,
 static const double latency_le[HIST_BUCKETS] = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 1e300};
 static const double ttft_le[HIST_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 1e300};
 static const char *const names[EP_COUNT] = {"chat_completions", "completions", "embeddings", "models",
-                                            "health", "metrics", "page", "other"};
+                                            "health", "metrics", "page", "debug_trace", "other"};
 
 void metrics_init(metrics *m) {
     memset(m, 0, sizeof *m);

@@ -131,3 +131,42 @@ char *resp_embeddings(const server *S, const job *j) {
     return dump(json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", data, "model", S->model_id,
                           "usage", "prompt_tokens", j->n_embd_tokens, "total_tokens", j->n_embd_tokens));
 }
+
+/* Each recorded request as spans of Chrome's trace-event format: "queued"
+ * (arrival to a slot) on the queue's track, then "prompt" (the slot's
+ * prompt evaluation, to the first token) and "generate" (to the end) on
+ * its slot's track; microseconds from the server's start. */
+static void span(json_t *ev, const char *name, int tid, double t0, double t1, const server *S, json_t *args) {
+    if (t1 < t0) t1 = t0;
+    json_array_append_new(ev, json_pack("{s:s, s:s, s:i, s:i, s:f, s:f, s:o}", "name", name, "ph", "X", "pid", 1, "tid",
+                                        tid, "ts", (t0 - S->t_origin) * 1e6, "dur", (t1 - t0) * 1e6, "args", args));
+}
+
+char *resp_trace(const server *S) {
+    json_t *ev = json_array();
+    json_array_append_new(ev, json_pack("{s:s, s:s, s:i, s:i, s:{s:s}}", "name", "process_name", "ph", "M", "pid", 1,
+                                        "tid", 0, "args", "name", "smallmind serve"));
+    json_array_append_new(ev, json_pack("{s:s, s:s, s:i, s:i, s:{s:s}}", "name", "thread_name", "ph", "M", "pid", 1,
+                                        "tid", 0, "args", "name", "queue"));
+    for (int i = 0; i < S->n_slots; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "slot %d", i);
+        json_array_append_new(ev, json_pack("{s:s, s:s, s:i, s:i, s:{s:s}}", "name", "thread_name", "ph", "M", "pid", 1,
+                                            "tid", i + 1, "args", "name", name));
+    }
+    uint64_t cap = (uint64_t)S->opt.trace_requests, n = S->n_traced < cap ? S->n_traced : cap;
+    for (uint64_t k = S->n_traced - n; k < S->n_traced; k++) {   /* oldest first */
+        const req_trace *t = &S->traces[k % cap];
+        double start = t->t_start > 0 ? t->t_start : t->t_end;
+        span(ev, "queued", 0, t->t_arrival, start, S, json_pack("{s:s, s:s}", "id", t->id, "kind", t->kind));
+        if (t->slot < 0) continue;
+        double first = t->t_first > 0 ? t->t_first : t->t_end;
+        span(ev, "prompt", t->slot + 1, start, first, S,
+             json_pack("{s:s, s:i, s:i}", "id", t->id, "prompt_tokens", t->n_prompt, "cached_tokens", t->n_cached));
+        span(ev, "generate", t->slot + 1, first, t->t_end, S,
+             json_pack("{s:s, s:i, s:s}", "id", t->id, "completion_tokens", t->n_gen, "finish_reason", t->finish));
+    }
+    json_t *doc = json_pack("{s:o, s:s, s:{s:I, s:I}}", "traceEvents", ev, "displayTimeUnit", "ms", "otherData",
+                            "requests_recorded", (json_int_t)S->n_traced, "requests_kept", (json_int_t)n);
+    return dump(doc);
+}

@@ -49,6 +49,7 @@ job *job_new(enum req_kind kind) {
     j->kind = kind;
     j->refs = 1;
     j->state = JOB_QUEUED;
+    j->slot_index = -1;
     return j;
 }
 
@@ -94,8 +95,26 @@ static void wake_job(server *S, job *j) {
 
 /* Ends a slot's job; flush: what is held back is text (not after a stop
  * string, where the rest is dropped). */
+/* The job's timing into the ring of /debug/trace (when it is on). */
+static void trace_job(server *S, const job *j, const char *reason) {
+    if (S->opt.trace_requests <= 0 || !S->traces) return;
+    req_trace *t = &S->traces[S->n_traced++ % (uint64_t)S->opt.trace_requests];
+    snprintf(t->id, sizeof t->id, "%s", j->id);
+    t->kind = j->kind == REQ_CHAT ? "chat" : "completion";
+    t->finish = reason;
+    t->slot = j->slot_index;
+    t->n_prompt = j->n_prompt;
+    t->n_cached = j->n_cached;
+    t->n_gen = j->n_gen;
+    t->t_arrival = j->t_arrival;
+    t->t_start = j->t_start;
+    t->t_first = j->t_first;
+    t->t_end = now_seconds();
+}
+
 static void finish(server *S, slot *sl, const char *reason, int flush) {
     job *j = sl->j;
+    trace_job(S, j, reason);
     if (flush) text_flush(&sl->txt, j);
     else text_reset(&sl->txt);
     j->finish_reason = reason;
@@ -112,6 +131,7 @@ static void finish(server *S, slot *sl, const char *reason, int flush) {
  * the next request to reuse. */
 static void drop(server *S, slot *sl) {
     job *j = sl->j;
+    trace_job(S, j, "cancelled");
     j->state = JOB_DONE;
     j->finish_reason = "stop";
     sl->j = NULL;
@@ -158,6 +178,8 @@ static void start(server *S, slot *sl, job *j, int prefix) {
     sl->j = j;
     sl->state = SLOT_PROMPT;
     sl->n_done = keep;
+    j->t_start = now_seconds();
+    j->slot_index = (int)(sl - S->slots);
     j->n_cached = keep;
     j->state = JOB_RUNNING;
     S->m.prompt_tokens += (uint64_t)j->n_prompt;

@@ -151,6 +151,7 @@ static void *loader(void *arg) {
 }
 
 static void free_server(server *S) {
+    free(S->traces);
     for (int i = 0; i < S->n_slots; i++) {
         sm_session_free(S->slots[i].s);
         text_free(&S->slots[i].txt);
@@ -213,6 +214,12 @@ int server_run(const server_options *o) {
     pthread_cond_init(&S->wake, NULL);
     pthread_cond_init(&S->idle, NULL);
     metrics_init(&S->m);
+    S->t_origin = now_seconds();
+    if (o->trace_requests > 0 && !(S->traces = calloc((size_t)o->trace_requests, sizeof *S->traces))) {
+        fprintf(stderr, "smallmind serve: error: out of memory for --trace-requests %d\n", o->trace_requests);
+        free(S);
+        return 1;
+    }
 
     /* every thread started from here on leaves these signals to sigwait */
     sigset_t sigs;

@@ -25,6 +25,7 @@ typedef struct server_options {
     int port, parallel, n_ctx, max_queue, timeout, threads;
     size_t max_body;
     int load_delay_ms;          /* tests: wait this long before loading (to see 503s) */
+    int trace_requests;         /* keep the timing of the last N requests for /debug/trace (0: off) */
     /* LoRA adapters (--lora, --lora-scaled) applied to every request */
     int n_lora;
     const char *lora_path[8];
@@ -69,6 +70,8 @@ typedef struct job {
     const char *finish_reason;  /* "stop" or "length" when done */
     int n_gen, n_cached;
     double t_first;             /* when the first token came (0: not yet) */
+    double t_start;             /* when a slot took it (0: not yet) */
+    int slot_index;             /* the slot that ran it (-1: none yet) */
     int err_status;             /* failed after it was accepted */
     char err_msg[600];
     float *embd;                /* embeddings: n_in x dim */
@@ -98,6 +101,15 @@ typedef struct slot {
     uint64_t last_used;
 } slot;
 
+/* One finished request's timing, for /debug/trace. */
+typedef struct req_trace {
+    char id[48];
+    const char *kind;           /* "chat", "completion" */
+    const char *finish;         /* "stop", "length", "cancelled" */
+    int slot, n_prompt, n_cached, n_gen;
+    double t_arrival, t_start, t_first, t_end;
+} req_trace;
+
 typedef struct server {
     server_options opt;
     pthread_mutex_t mu;
@@ -125,6 +137,9 @@ typedef struct server {
     pthread_t sched_thread;
     int sched_started;
     metrics m;
+    req_trace *traces;          /* a ring of the last opt.trace_requests requests */
+    uint64_t n_traced;          /* requests recorded in all */
+    double t_origin;            /* the trace's time zero (the server's start) */
     struct MHD_Connection **resume;   /* the scheduler's list of connections to wake */
     int resume_cap;
 } server;
@@ -154,6 +169,9 @@ int text_add(text_state *t, const char *piece, size_t len, const req_params *p, 
 void text_flush(text_state *t, job *j);
 /* Appends to the job's text; 0, or -1 when out of memory. */
 int job_append(job *j, const char *s, size_t n);
+
+/* respond.c: the ring as Chrome trace-event JSON (Perfetto, chrome://tracing). */
+char *resp_trace(const server *S);
 
 /* http.c */
 int http_start(server *S);

@@ -12,6 +12,9 @@
 //            SIGTERM; /health within 100 ms throughout
 //   page     the chat page in headless Chromium (playwright-core)
 //   format   response_format json_schema / json_object (format.mjs)
+//   trace    --trace-requests: GET /debug/trace, the last N requests as a
+//            Chrome trace (queue, prompt, generation per slot), checked
+//            against what the client saw
 // Arguments select sections (default: all).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -602,12 +605,64 @@ async function pageTests() {
   }
 }
 
+// The request trace: 6 requests (2 at once, so one waits or runs beside the
+// other) into a ring of 4; the trace must hold the last 4, each as queued ->
+// prompt -> generate spans in order on the queue's and its slot's tracks,
+// with the token counts the responses reported.
+async function traceTests() {
+  const off = await startServer(['--parallel', '1']);
+  try {
+    check('trace: server ready (trace off)', await off.ready());
+    const r = await fetch(off.base + '/debug/trace');
+    const body = await r.json();
+    check('trace: off unless enabled (404 naming the option)', r.status === 404
+      && /--trace-requests/.test(body.error && body.error.message), `${r.status} ${JSON.stringify(body)}`);
+  } finally { await off.stop(); }
+  const srv = await startServer(['--parallel', '2', '--trace-requests', '4']);
+  try {
+    check('trace: server ready', await srv.ready());
+    const answers = [];
+    for (let round = 0; round < 3; round++) {
+      const rs = await Promise.all([0, 1].map((k) => fetch(srv.base + '/v1/chat/completions', {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: chatBody(`Tell me of the ${['sea', 'land', 'sky', 'fire', 'rain', 'stars'][round * 2 + k]}.`,
+          { max_tokens: 8 + 4 * k }),
+      }).then((x) => x.json())));
+      answers.push(...rs);
+    }
+    const t = await (await fetch(srv.base + '/debug/trace')).json();
+    const ev = t.traceEvents || [];
+    const spans = ev.filter((e) => e.ph === 'X');
+    const ids = [...new Set(spans.map((e) => e.args.id))];
+    const want = answers.slice(-4).map((a) => a.id);
+    check('trace: the last 4 of 6 requests', ids.length === 4 && want.every((id) => ids.includes(id))
+      && t.otherData.requests_recorded === 6 && t.otherData.requests_kept === 4, JSON.stringify(ids) + ' ' + JSON.stringify(want));
+    const names = ev.filter((e) => e.ph === 'M' && e.name === 'thread_name').map((e) => e.args.name);
+    check('trace: tracks named (queue, slot 0, slot 1)', ['queue', 'slot 0', 'slot 1'].every((n) => names.includes(n)),
+      JSON.stringify(names));
+    let ordered = true, counts = true;
+    for (const a of answers.slice(-4)) {
+      const mine = spans.filter((e) => e.args.id === a.id);
+      const q = mine.find((e) => e.name === 'queued'), p = mine.find((e) => e.name === 'prompt'),
+        g = mine.find((e) => e.name === 'generate');
+      if (!q || !p || !g || q.tid !== 0 || p.tid < 1 || p.tid !== g.tid) { ordered = false; continue; }
+      const eps = 1;   // microseconds of rounding
+      if (!(q.ts + q.dur <= p.ts + eps && p.ts + p.dur <= g.ts + eps && q.dur >= 0 && p.dur >= 0 && g.dur >= 0)) ordered = false;
+      if (g.args.completion_tokens !== a.usage.completion_tokens || p.args.prompt_tokens !== a.usage.prompt_tokens
+        || g.args.finish_reason !== a.choices[0].finish_reason) counts = false;
+    }
+    check('trace: queued, prompt, generate in order on the queue and slot tracks', ordered, JSON.stringify(spans.slice(0, 6)));
+    check('trace: token counts and finish reasons as the responses said', counts);
+  } finally { await srv.stop(); }
+}
+
 try {
   if (want('sdk')) await sdkTests();
   if (want('load')) await loadTests();
   if (want('hostile')) await hostileTests();
   if (want('page')) await pageTests();
   if (want('format')) await formatTests();
+  if (want('trace')) await traceTests();
 } catch (e) {
   check('serve tests ran to the end', false, String(e.stack || e));
 }
