@@ -144,11 +144,14 @@ static float *logits_of(sm_session *s, const sm_token *toks, int n, int one_by_o
     return out;
 }
 
+/* (written with branches: Debian's gcc 12 for AArch64 crashes vectorizing
+ * the fmax reduction) */
 static double rel_diff(const float *a, const float *b, int n) {
     double d = 0, m = 0;
     for (int i = 0; i < n; i++) {
-        d = fmax(d, fabs((double)a[i] - b[i]));
-        m = fmax(m, fabs((double)b[i]));
+        double e = fabs((double)a[i] - b[i]), r = fabs((double)b[i]);
+        if (e > d) d = e;
+        if (r > m) m = r;
     }
     return d / m;
 }
