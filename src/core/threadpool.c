@@ -1,4 +1,12 @@
-/* threadpool.c - see threadpool.h. */
+/* threadpool.c - see threadpool.h.
+ *
+ * A task is n_threads shares, share i being fn(ctx, i, n). Worker i runs
+ * share i; but when the caller has finished its own share and a worker has
+ * not started its one after a short grace (it is asleep, or the OS has
+ * descheduled it for another process), the caller runs that share itself
+ * instead of spinning. Each share is claimed exactly once, by a
+ * compare-and-swap of the task's number into its claim word. Which thread
+ * runs a share changes nothing in what it computes. */
 #include "threadpool.h"
 #include "alloc.h"
 
@@ -21,8 +29,9 @@ struct sm_threadpool {
     void *ctx;
     sm_task_hook hook;         /* read by the workers after they see the generation change */
     void *hook_user;
-    atomic_uint generation;    /* bumped for every task */
-    atomic_int pending;        /* workers still running the task */
+    atomic_ullong generation;  /* the task's number, bumped for every task (64 bits: never wraps) */
+    atomic_ullong *claim;      /* [n_threads] the number of the last task whose share i was claimed */
+    atomic_int pending;        /* shares 1.. not finished yet */
     atomic_int sleepers;
     atomic_int quit;
     pthread_mutex_t mutex;
@@ -37,12 +46,25 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+/* Claims share i of task g unless someone has, and runs it (with the hook
+ * around it when hooked: claimed, the task cannot end before the share
+ * does, so fn, ctx and what the hook reads are task g's). 1 if it ran. */
+static int run_share(sm_threadpool *p, int i, unsigned long long g, int self, sm_task_hook hook) {
+    unsigned long long c = atomic_load_explicit(&p->claim[i], memory_order_relaxed);
+    if (c >= g || !atomic_compare_exchange_strong(&p->claim[i], &c, g)) return 0;
+    if (hook) hook(p->hook_user, self, 0);
+    p->fn(p->ctx, i, p->n_threads);
+    if (hook) hook(p->hook_user, self, 1);
+    atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+    return 1;
+}
+
 static void *worker_main(void *arg) {
     worker *w = arg;
     sm_threadpool *p = w->pool;
-    unsigned seen = 0;
+    unsigned long long seen = 0;
     for (;;) {
-        unsigned g;
+        unsigned long long g;
         int spins = 0;
         while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen &&
                !atomic_load_explicit(&p->quit, memory_order_acquire)) {
@@ -60,11 +82,7 @@ static void *worker_main(void *arg) {
         }
         if (atomic_load_explicit(&p->quit, memory_order_acquire)) return NULL;
         seen = g;
-        sm_task_hook hook = p->hook;
-        if (hook) hook(p->hook_user, w->index, 0);
-        p->fn(p->ctx, w->index, p->n_threads);
-        if (hook) hook(p->hook_user, w->index, 1);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        run_share(p, w->index, g, w->index, p->hook);   /* unless the caller took it */
     }
 }
 
@@ -81,7 +99,9 @@ sm_threadpool *sm_threadpool_new(int n_threads) {
     pthread_cond_init(&p->wake, NULL);
     if (n_threads > 1) {
         p->workers = sm_calloc((size_t)n_threads, sizeof *p->workers);
-        if (!p->workers) { sm_threadpool_free(p); return NULL; }
+        p->claim = sm_calloc((size_t)n_threads, sizeof *p->claim);
+        if (!p->workers || !p->claim) { sm_threadpool_free(p); return NULL; }
+        for (int i = 0; i < n_threads; i++) atomic_init(&p->claim[i], 0);
         for (int i = 1; i < n_threads; i++) {
             p->workers[i].pool = p;
             p->workers[i].index = i;
@@ -105,6 +125,7 @@ void sm_threadpool_free(sm_threadpool *p) {
         for (int i = 1; i < p->n_threads; i++) pthread_join(p->workers[i].thread, NULL);
         sm_free(p->workers);
     }
+    sm_free(p->claim);
     pthread_mutex_destroy(&p->mutex);
     pthread_cond_destroy(&p->wake);
     sm_free(p);
@@ -117,6 +138,12 @@ void sm_threadpool_set_hook(sm_threadpool *p, sm_task_hook hook, void *user) {
     p->hook_user = user;
 }
 
+/* How long the caller, done with its share, leaves a worker to start its
+ * own before running it itself (pause instructions: a few microseconds, far
+ * more than a spinning worker needs, far less than waking a sleeping one or
+ * waiting for a descheduled one). */
+#define STEAL_GRACE 2000
+
 void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx) {
     if (p->n_threads == 1) {
         fn(ctx, 0, 1);
@@ -126,7 +153,7 @@ void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx) {
     p->ctx = ctx;
     atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
     /* seq_cst: must not pass the read of sleepers below (see worker_main) */
-    atomic_fetch_add(&p->generation, 1);
+    unsigned long long g = atomic_fetch_add(&p->generation, 1) + 1;
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mutex);
         pthread_cond_broadcast(&p->wake);
@@ -134,6 +161,11 @@ void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx) {
     }
     if (p->hook) p->hook(p->hook_user, 0, 0);
     fn(ctx, 0, p->n_threads);
+    for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
+        if (spins == STEAL_GRACE)   /* shares nobody has started: the caller's */
+            for (int i = 1; i < p->n_threads; i++) run_share(p, i, g, 0, NULL);   /* inside the caller's span */
+        if (spins < 4 * STEAL_GRACE) cpu_relax();
+        else sched_yield();   /* a worker is inside its share: let the OS run it */
+    }
     if (p->hook) p->hook(p->hook_user, 0, 1);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) cpu_relax();
 }
