@@ -32,7 +32,9 @@ struct sm_threadpool {
     atomic_ullong generation;  /* the task's number, bumped for every task (64 bits: never wraps) */
     atomic_ullong *claim;      /* [n_threads] the number of the last task whose share i was claimed */
     atomic_int pending;        /* shares 1.. not finished yet */
-    atomic_int sleepers;
+    atomic_int sleepers;       /* workers asleep ... */
+    atomic_int benched;        /* ... of which these are not to be woken for each task */
+    unsigned probe;            /* the caller's: tasks since it last woke benched workers */
     atomic_int quit;
     pthread_mutex_t mutex;
     pthread_cond_t wake;
@@ -59,30 +61,43 @@ static int run_share(sm_threadpool *p, int i, unsigned long long g, int self, sm
     return 1;
 }
 
+/* A worker whose share the caller has taken this many tasks in a row is
+ * not getting the CPU in time (another process has it): it sleeps at once
+ * and is "benched" - the caller stops waking it for each task and runs its
+ * shares itself, and wakes it again every BENCH_PROBE tasks to see whether
+ * the contention is over. */
+#define BENCH_AFTER 8
+#define BENCH_PROBE 1024
+
 static void *worker_main(void *arg) {
     worker *w = arg;
     sm_threadpool *p = w->pool;
     unsigned long long seen = 0;
+    int streak = 0;   /* tasks in a row whose share the caller took */
     for (;;) {
         unsigned long long g;
-        int spins = 0;
+        int spins = 0, bench = streak >= BENCH_AFTER;
         while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen &&
                !atomic_load_explicit(&p->quit, memory_order_acquire)) {
-            if (++spins < SPIN_ROUNDS) {
+            if (!bench && ++spins < SPIN_ROUNDS) {
                 cpu_relax();
                 continue;
             }
             pthread_mutex_lock(&p->mutex);
+            if (bench) atomic_fetch_add(&p->benched, 1);   /* before sleepers: never seen as a plain sleeper */
             atomic_fetch_add(&p->sleepers, 1);
             while (atomic_load(&p->generation) == seen && !atomic_load(&p->quit))
                 pthread_cond_wait(&p->wake, &p->mutex);
             atomic_fetch_sub(&p->sleepers, 1);
+            if (bench) atomic_fetch_sub(&p->benched, 1);
             pthread_mutex_unlock(&p->mutex);
             spins = 0;
+            bench = streak = 0;
         }
         if (atomic_load_explicit(&p->quit, memory_order_acquire)) return NULL;
         seen = g;
-        run_share(p, w->index, g, w->index, p->hook);   /* unless the caller took it */
+        if (run_share(p, w->index, g, w->index, p->hook)) streak = 0;   /* unless the caller took it */
+        else streak++;
     }
 }
 
@@ -94,6 +109,7 @@ sm_threadpool *sm_threadpool_new(int n_threads) {
     atomic_init(&p->generation, 0);
     atomic_init(&p->pending, 0);
     atomic_init(&p->sleepers, 0);
+    atomic_init(&p->benched, 0);
     atomic_init(&p->quit, 0);
     pthread_mutex_init(&p->mutex, NULL);
     pthread_cond_init(&p->wake, NULL);
@@ -139,10 +155,13 @@ void sm_threadpool_set_hook(sm_threadpool *p, sm_task_hook hook, void *user) {
 }
 
 /* How long the caller, done with its share, leaves a worker to start its
- * own before running it itself (pause instructions: a few microseconds, far
- * more than a spinning worker needs, far less than waking a sleeping one or
- * waiting for a descheduled one). */
-#define STEAL_GRACE 2000
+ * own before running it itself, in pause instructions: about a microsecond.
+ * A worker that is spinning claims its share within nanoseconds of the
+ * task's start, long before the caller is through its own; one that has not
+ * claimed it by then is asleep or descheduled, and waiting for it would
+ * cost more than the share. A worker known to be asleep when the task
+ * starts gets no grace at all (waking takes tens of microseconds). */
+#define STEAL_GRACE 64
 
 void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx) {
     if (p->n_threads == 1) {
@@ -154,7 +173,9 @@ void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx) {
     atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
     /* seq_cst: must not pass the read of sleepers below (see worker_main) */
     unsigned long long g = atomic_fetch_add(&p->generation, 1) + 1;
-    if (atomic_load(&p->sleepers) > 0) {
+    int sleeping = atomic_load(&p->sleepers), benched = atomic_load(&p->benched), asleep = sleeping > 0;
+    if (sleeping > benched || (benched && ++p->probe >= BENCH_PROBE)) {
+        p->probe = 0;
         pthread_mutex_lock(&p->mutex);
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->mutex);
@@ -162,9 +183,9 @@ void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx) {
     if (p->hook) p->hook(p->hook_user, 0, 0);
     fn(ctx, 0, p->n_threads);
     for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
-        if (spins == STEAL_GRACE)   /* shares nobody has started: the caller's */
+        if (spins == (asleep ? 0 : STEAL_GRACE))   /* shares nobody has started: the caller's */
             for (int i = 1; i < p->n_threads; i++) run_share(p, i, g, 0, NULL);   /* inside the caller's span */
-        if (spins < 4 * STEAL_GRACE) cpu_relax();
+        if (spins < 4096) cpu_relax();
         else sched_yield();   /* a worker is inside its share: let the OS run it */
     }
     if (p->hook) p->hook(p->hook_user, 0, 1);

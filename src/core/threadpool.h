@@ -1,7 +1,10 @@
-/* threadpool.h - persistent worker threads for one session. run() hands
- * the same task to every thread (the caller included) with its index and
- * returns when all are done. Waiting threads spin briefly, because the next
- * task usually follows within microseconds, then sleep. */
+/* threadpool.h - persistent worker threads for one session. run() splits
+ * a task into one share per thread, fn(ctx, i, n), and returns when all are
+ * done. Worker i runs share i; a share whose worker is late (asleep, or
+ * descheduled by another process) is run by the caller instead, so a busy
+ * machine slows the pool down to one thread at worst, not below it. Waiting
+ * threads spin briefly, because the next task usually follows within
+ * microseconds, then sleep. The hook (below) sees the thread that runs. */
 #ifndef SM_CORE_THREADPOOL_H
 #define SM_CORE_THREADPOOL_H
 
