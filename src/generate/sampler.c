@@ -114,22 +114,23 @@ sm_status sm_session_sample_masked(sm_session *s, const sm_sampler_params *sp_in
     return sm_sample_candidates(s->gen.cand, n, &sp, &s->rng, out);
 }
 
-sm_status sm_sample_candidates(sm_candidate *cand, int n, const sm_sampler_params *sp, uint64_t *rng,
-                               sm_token *out) {
-    if (sp->temperature <= 0.0f) {
-        int best = 0;
-        for (int i = 1; i < n; i++)
-            if (better(&cand[i], &cand[best])) best = i;
-        *out = cand[best].id;
-        return SM_OK;
-    }
-    /* Keep at most top_k, sorted best first; with top-p the whole list
-     * must be sorted. */
+/* The candidate with the highest logit (ties: the lowest id). */
+static int argmax(const sm_candidate *cand, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (better(&cand[i], &cand[best])) best = i;
+    return best;
+}
+
+/* The chain's cuts: keeps at most top_k candidates, sorted best first
+ * (with top-p the whole list must be sorted), then the top-p and min-p
+ * cuts on the probabilities at temperature 1, as llama.cpp. Returns how
+ * many candidates are left at the front of cand. */
+static int chain_keep(sm_candidate *cand, int n, const sm_sampler_params *sp) {
     int k = n;
     if (sp->top_k > 0 && sp->top_k < n) k = sp->top_k;
     select_top(cand, n, k);
     n = k;
-    /* Probabilities at temperature 1 for top-p and min-p, as llama.cpp. */
     float max = cand[0].logit;
     double sum = 0.0;
     for (int i = 0; i < n; i++) sum += exp((double)cand[i].logit - max);
@@ -149,11 +150,27 @@ sm_status sm_sample_candidates(sm_candidate *cand, int n, const sm_sampler_param
         while (keep < n && cand[keep].logit >= floor) keep++;
         n = keep;
     }
+    return n;
+}
+
+/* exp((logit - max) / T) of a kept candidate: its unnormalised weight. */
+static double weight(const sm_candidate *c, float max, float temperature) {
+    return exp(((double)c->logit - max) / temperature);
+}
+
+sm_status sm_sample_candidates(sm_candidate *cand, int n, const sm_sampler_params *sp, uint64_t *rng,
+                               sm_token *out) {
+    if (sp->temperature <= 0.0f) {
+        *out = cand[argmax(cand, n)].id;
+        return SM_OK;
+    }
+    n = chain_keep(cand, n, sp);
+    float max = cand[0].logit;
     double total = 0.0;
-    for (int i = 0; i < n; i++) total += exp(((double)cand[i].logit - max) / sp->temperature);
+    for (int i = 0; i < n; i++) total += weight(&cand[i], max, sp->temperature);
     double r = (double)rng_float(rng) * total, acc = 0.0;
     for (int i = 0; i < n; i++) {
-        acc += exp(((double)cand[i].logit - max) / sp->temperature);
+        acc += weight(&cand[i], max, sp->temperature);
         if (r < acc) {
             *out = cand[i].id;
             return SM_OK;
@@ -171,39 +188,15 @@ void sm_sampler_probs(const float *logits, int n, const sm_sampler_params *sp, s
         probs[i] = 0.0f;
     }
     if (sp->temperature <= 0.0f) {
-        int best = 0;
-        for (int i = 1; i < n; i++)
-            if (better(&cand[i], &cand[best])) best = i;
-        probs[best] = 1.0f;
+        probs[cand[argmax(cand, n)].id] = 1.0f;
         return;
     }
     /* the same chain as sm_sample_candidates, written out as probabilities */
-    int k = n;
-    if (sp->top_k > 0 && sp->top_k < n) k = sp->top_k;
-    select_top(cand, n, k);
-    n = k;
+    n = chain_keep(cand, n, sp);
     float max = cand[0].logit;
-    double sum = 0.0;
-    for (int i = 0; i < n; i++) sum += exp((double)cand[i].logit - max);
-    if (sp->top_p < 1.0f) {
-        double cum = 0.0;
-        int keep = n;
-        for (int i = 0; i < n; i++) {
-            cum += exp((double)cand[i].logit - max) / sum;
-            if (cum >= sp->top_p) { keep = i + 1; break; }
-        }
-        n = keep;
-    }
-    if (sp->min_p > 0.0f) {
-        float floor = max + logf(sp->min_p);
-        int keep = 1;
-        while (keep < n && cand[keep].logit >= floor) keep++;
-        n = keep;
-    }
     double total = 0.0;
-    for (int i = 0; i < n; i++) total += exp(((double)cand[i].logit - max) / sp->temperature);
-    for (int i = 0; i < n; i++)
-        probs[cand[i].id] = (float)(exp(((double)cand[i].logit - max) / sp->temperature) / total);
+    for (int i = 0; i < n; i++) total += weight(&cand[i], max, sp->temperature);
+    for (int i = 0; i < n; i++) probs[cand[i].id] = (float)(weight(&cand[i], max, sp->temperature) / total);
 }
 
 sm_token sm_sample_probs(const float *probs, int n, uint64_t *rng) {
