@@ -133,6 +133,19 @@ static int emit(sm_session *s, streamer *str, const sm_generate_params *gp, sm_t
     return 0;
 }
 
+/* Evaluates a streamed token into the session, shifting a full context
+ * when context_shift allows; non-zero when generation ends there. */
+static int eval_generated(sm_session *s, const sm_generate_params *gp, sm_generate_stats *stats, sm_token tok,
+                          sm_status *st, sm_error *err) {
+    if (s->n_past >= s->n_ctx) {
+        if (!gp->context_shift) { stats->stopped_by = 4; return 1; }
+        if ((*st = shift_half(s, gp, stats, err))) return 1;
+    }
+    *st = sm_session_eval(s, &tok, 1, err);
+    if (*st == SM_OK) stats->n_gen_kept++;
+    return *st != SM_OK;
+}
+
 /* Samples, streams and (unless it is the last) evaluates one token; returns
  * non-zero when generation ends, with the reason in stats->stopped_by. */
 static int step(sm_session *s, streamer *str, const sm_generate_params *gp, sm_token_callback cb, void *user,
@@ -150,13 +163,7 @@ static int step(sm_session *s, streamer *str, const sm_generate_params *gp, sm_t
     SM_PROF_END(P, 4ull * m->hp.n_vocab, (uint64_t)m->hp.n_vocab * sizeof(float));
     if (*st) return 1;
     if (emit(s, str, gp, cb, user, n_gen, t0, stats, tok)) return 1;
-    if (s->n_past >= s->n_ctx) {
-        if (!gp->context_shift) { stats->stopped_by = 4; return 1; }
-        if ((*st = shift_half(s, gp, stats, err))) return 1;
-    }
-    *st = sm_session_eval(s, &tok, 1, err);
-    if (*st == SM_OK) stats->n_gen_kept++;
-    return *st != SM_OK;
+    return eval_generated(s, gp, stats, tok, st, err);
 }
 
 /* One round of speculative decoding (gp->draft): the next token *c (chosen
@@ -175,13 +182,7 @@ static int spec_step(sm_session *s, sm_spec *sp, streamer *str, const sm_generat
         /* c alone, as a plain step would, then plain steps */
         *spec_on = 0;
         if (emit(s, str, gp, cb, user, n_gen, t0, stats, *c)) return 1;
-        if (s->n_past >= s->n_ctx) {
-            if (!gp->context_shift) { stats->stopped_by = 4; return 1; }
-            if ((*st = shift_half(s, gp, stats, err))) return 1;
-        }
-        *st = sm_session_eval(s, c, 1, err);
-        if (*st == SM_OK) stats->n_gen_kept++;
-        return *st != SM_OK;
+        return eval_generated(s, gp, stats, *c, st, err);
     }
     int base = s->n_past, kept = 0;
     sm_token next;
@@ -371,16 +372,17 @@ static sm_status generate(sm_session *s, const char *text, size_t tlen, int add_
     str.strip_space = was_empty && tlen == 0 && !gp.prompt_tokens && m->vocab.add_space_prefix;
     int n_gen = 0, stopped = 0;
     st = SM_OK;
-    sm_spec spec;
+    sm_spec spec = {0};   /* freed below whether it was used or not */
     int spec_on = 0;
     sm_token c = -1;
     if (gp.draft && gp.n_predict != 0) {
         /* speculative decoding: the first token from the target's logits, then rounds */
-        if (!(st = sm_spec_init(&spec, s, gp.draft, gp.n_draft > 0 ? gp.n_draft : 8, err)) &&
-            !(st = sm_session_sample(s, &gp.sampler, &c, err)))
-            spec_on = 1;
-        else if (spec.q) sm_spec_free(&spec);
-        if (st) return st;
+        if ((st = sm_spec_init(&spec, s, gp.draft, gp.n_draft > 0 ? gp.n_draft : 8, err)) ||
+            (st = sm_session_sample(s, &gp.sampler, &c, err))) {
+            sm_spec_free(&spec);
+            return st;
+        }
+        spec_on = 1;
     }
     while (!stopped && !(gp.n_predict >= 0 && n_gen >= gp.n_predict)) {
         /* one generated token: sample it, stream its text, run it */
@@ -389,7 +391,7 @@ static sm_status generate(sm_session *s, const char *text, size_t tlen, int add_
         else stopped = step(s, &str, &gp, cb, user, &n_gen, t0, stats, &st, err);
         SM_PROF_END(P, 0, 0);
     }
-    if (gp.draft && gp.n_predict != 0 && spec.q) sm_spec_free(&spec);
+    sm_spec_free(&spec);
     if (st) return st;
     if (!stopped) stats->stopped_by = 0;  /* -n 0 */
     /* Whatever was held back for a stop string that never came is text. */
