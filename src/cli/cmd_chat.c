@@ -8,6 +8,7 @@
 #include "args.h"
 #include "chat_state.h"
 #include "commands.h"
+#include "draft_opts.h"
 #include "grammar_opts.h"
 
 #include <errno.h>
@@ -246,8 +247,8 @@ static char *template_value(const char *v) {
 int cmd_chat(int argc, char **argv) {
     cli_args a = {"chat", argc, 0, argv, NULL};
     const char *model_path = NULL, *tok_path = NULL, *tmpl_arg = NULL, *kernels = NULL, *policy_arg = NULL;
-    const char *draft_path = NULL;
-    long long n_draft = 8;
+    cli_draft draft = CLI_DRAFT_DEFAULT;
+    int dopt;
     chat_cli k;
     memset(&k, 0, sizeof k);
     long long n_predict = 512, n_ctx = 0, threads = 0, seed = -1, top_k = 40, last_n = 64, keep = -1;
@@ -269,8 +270,7 @@ int cmd_chat(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--context-policy")) { VALUE(); policy_arg = v; }
         else if (arg_is(&a, NULL, "--session")) { VALUE(); k.session_path = v; }
         else if (arg_is(&a, NULL, "--kernels")) { VALUE(); kernels = v; }
-        else if (arg_is(&a, "-md", "--draft") || arg_is(&a, NULL, "--model-draft")) { VALUE(); draft_path = v; }
-        else if (arg_is(&a, NULL, "--draft-n") || arg_is(&a, NULL, "--draft-max")) { VALUE(); if (!parse_int(&a, "--draft-n", v, 1, 64, &n_draft)) return SM_EXIT_USAGE; }
+        else if ((dopt = cli_draft_arg(&a, &draft)) != 0) { if (dopt < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--ignore-eos")) ignore_eos = 1;
         else if (arg_is(&a, "-v", "--verbose")) k.verbose = 1;
         else if (arg_is(&a, NULL, "--ids")) k.show_ids = 1;
@@ -313,8 +313,7 @@ int cmd_chat(int argc, char **argv) {
     }
     int rc = SM_EXIT_ERROR;
     char *tmpl_text = NULL;
-    sm_session *session = NULL, *draft = NULL;
-    sm_model *draft_model = NULL;
+    sm_session *session = NULL;
     sm_error err = {0};
     sm_model *model = cli_load_model(a.cmd, model_path, tok_path);
     if (!model) return SM_EXIT_ERROR;
@@ -342,16 +341,7 @@ int cmd_chat(int argc, char **argv) {
         cli_error(a.cmd, "%s", err.message);
         goto done;
     }
-    if (draft_path) {
-        if (!(draft_model = cli_load_model(a.cmd, draft_path, NULL))) goto done;
-        sm_session_params dp = sp;
-        dp.n_ctx = sm_session_n_ctx(session);
-        dp.seed = sp.seed + 1;
-        if (sm_session_create(draft_model, &dp, &draft, &err) != SM_OK) {
-            cli_error(a.cmd, "draft model: %s", err.message);
-            goto done;
-        }
-    }
+    if (cli_draft_setup(a.cmd, &draft, &sp, session) != 0) goto done;
     if (cli_lora_set(a.cmd, &lora, session)) goto done;
     if (n_ctx > info.n_ctx_train)
         fprintf(stderr, "smallmind chat: warning: context %lld is longer than the %d tokens the model was trained on\n",
@@ -374,8 +364,7 @@ int cmd_chat(int argc, char **argv) {
     sm_sampler_params *s = &c->gp.sampler;
     *s = (sm_sampler_params){(float)temp, (int)top_k, (float)top_p, (float)min_p, (float)penalty, (int)last_n, 0.0f, 0.0f};
     c->gp.ignore_eos = ignore_eos;
-    c->gp.draft = draft;
-    c->gp.n_draft = (int)n_draft;
+    cli_draft_use(&draft, &c->gp);
     c->gp.grammar = grammar.matcher;
     c->gp.grammar_vocab = grammar.vocab;
     if (resumed) {
@@ -449,8 +438,7 @@ int cmd_chat(int argc, char **argv) {
     }
 done:
     chat_free(&k.c);
-    sm_session_free(draft);
-    sm_model_free(draft_model);
+    cli_draft_free(&draft);
     sm_session_free(session);
     cli_lora_free(&lora);
     sm_model_free(model);

@@ -3,6 +3,7 @@
 #include "args.h"
 #include "commands.h"
 #include "profile_report.h"
+#include "draft_opts.h"
 #include "grammar_opts.h"
 
 #include <stdio.h>
@@ -119,8 +120,9 @@ static double peak_rss_mib(void) {
 int cmd_run(int argc, char **argv) {
     cli_args a = {"run", argc, 0, argv, NULL};
     const char *model_path = NULL, *tok_path = NULL, *prompt = NULL, *prompt_file = NULL, *kernels = NULL;
-    const char *session_path = NULL, *draft_path = NULL;
-    long long n_draft = 8;
+    const char *session_path = NULL;
+    cli_draft draft = CLI_DRAFT_DEFAULT;
+    int dopt;
     cli_grammar grammar = {0};
     int gopt;
     const char *stops[MAX_STOPS];
@@ -148,8 +150,7 @@ int cmd_run(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--flame")) { VALUE(); flame_path = v; }
         else if (arg_is(&a, NULL, "--kernels")) { VALUE(); kernels = v; }
         else if (arg_is(&a, NULL, "--session")) { VALUE(); session_path = v; }
-        else if (arg_is(&a, "-md", "--draft") || arg_is(&a, NULL, "--model-draft")) { VALUE(); draft_path = v; }
-        else if (arg_is(&a, NULL, "--draft-n") || arg_is(&a, NULL, "--draft-max")) { VALUE(); if (!parse_int(&a, "--draft-n", v, 1, 64, &n_draft)) return SM_EXIT_USAGE; }
+        else if ((dopt = cli_draft_arg(&a, &draft)) != 0) { if (dopt < 0) return SM_EXIT_USAGE; }
         else if ((gopt = cli_grammar_arg(&a, &grammar)) != 0) { if (gopt < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--stop")) {
             VALUE();
@@ -220,8 +221,7 @@ int cmd_run(int argc, char **argv) {
     sp.profile = profile;
     sp.check = check;
     sp.kernels = kernels;
-    sm_session *session = NULL, *draft = NULL;
-    sm_model *draft_model = NULL;
+    sm_session *session = NULL;
     sm_error err = {0};
     int rc = SM_EXIT_ERROR;
     if ((sp.lora_rank_max = cli_lora_load(a.cmd, &lora, model)) < 0) goto done;
@@ -232,17 +232,7 @@ int cmd_run(int argc, char **argv) {
         cli_error(a.cmd, "%s", err.message);
         goto done;
     }
-    if (draft_path) {
-        if (!(draft_model = cli_load_model(a.cmd, draft_path, NULL))) goto done;
-        sm_session_params dp = sp;
-        dp.n_ctx = sm_session_n_ctx(session);
-        dp.seed = used_seed + 1;
-        dp.profile = 0;
-        if (sm_session_create(draft_model, &dp, &draft, &err) != SM_OK) {
-            cli_error(a.cmd, "draft model: %s", err.message);
-            goto done;
-        }
-    }
+    if (cli_draft_setup(a.cmd, &draft, &sp, session) != 0) goto done;
     if (trace_path && sm_session_trace_start(session, 1u << 18, &err) != SM_OK) {
         cli_error(a.cmd, "%s", err.message);
         goto done;
@@ -265,8 +255,7 @@ int cmd_run(int argc, char **argv) {
     gp.ignore_eos = ignore_eos;
     gp.grammar = grammar.matcher;
     gp.grammar_vocab = grammar.vocab;
-    gp.draft = draft;
-    gp.n_draft = (int)n_draft;
+    cli_draft_use(&draft, &gp);
 
     run_output out = {0, 0, -1};
     if (prompt) {
@@ -321,7 +310,7 @@ int cmd_run(int argc, char **argv) {
             stats.n_generated, stats.gen_seconds > 0 ? stats.n_generated / stats.gen_seconds : 0.0,
             stats.ttft_seconds * 1e3, peak_rss_mib(), (unsigned long long)used_seed,
             why[stats.stopped_by >= 0 && stats.stopped_by <= 5 ? stats.stopped_by : 3]);
-    if (draft)
+    if (draft.session)
         fprintf(stderr, "smallmind run: draft: %d of %d proposed tokens accepted (%.1f %%)\n", stats.n_draft_accepted,
                 stats.n_drafted, stats.n_drafted ? 100.0 * stats.n_draft_accepted / stats.n_drafted : 0.0);
     if (profile) {
@@ -331,8 +320,7 @@ int cmd_run(int argc, char **argv) {
     }
     rc = SM_EXIT_OK;
 done:
-    sm_session_free(draft);
-    sm_model_free(draft_model);
+    cli_draft_free(&draft);
     sm_session_free(session);
     cli_lora_free(&lora);
     cli_grammar_free(&grammar);
