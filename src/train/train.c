@@ -842,11 +842,6 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
                 w[k] = pp->n_dims == 2 ? 0.02f * sm_rng_normal(&r.rng) : norm_weight ? 1.0f : 0.0f;
         }
     }
-    if ((int)r.t->step >= p->steps) {
-        st = sm_fail(err, SM_ERR_INVALID_ARG, "the checkpoint is at step %llu already; ask for more --steps",
-                     (unsigned long long)r.t->step);
-        goto done;
-    }
     size_t N = (size_t)p->batch * p->seq;   /* the global batch */
     x = sm_alloc(N * sizeof *x);
     y = sm_alloc(N * sizeof *y);
