@@ -35,6 +35,49 @@ static int cmp_double(const void *a, const void *b) {
 #define MAX_NODES 4096
 #define MAX_DEPTH 64
 
+/* The self times (negative ones as 0) of node k's calls, into self. */
+static size_t node_selves(const span_ref *refs, size_t m, int k, double *self) {
+    size_t c = 0;
+    for (size_t i = 0; i < m; i++)
+        if (refs[i].node == k) self[c++] = refs[i].self_ns > 0 ? refs[i].self_ns : 0;
+    return c;
+}
+
+/* The median of c > 0 values (sorted here). */
+static double median(double *v, size_t c) {
+    qsort(v, c, sizeof *v, cmp_double);
+    return c % 2 ? v[c / 2] : 0.5 * (v[c / 2 - 1] + v[c / 2]);
+}
+
+/* The call tree of m spans sorted by by_start: each span's node (parent
+ * node, name, layer: the same place in the tree, whichever call) and its
+ * self time (its duration less its children's). A stack of open spans:
+ * sorted by start, a span is inside the top one when it ends by the top's
+ * end. Returns the number of nodes, or -1 when MAX_NODES or MAX_DEPTH is
+ * exceeded. */
+static int span_tree(span_ref *refs, size_t m, int *parent, int *layer, const char **name) {
+    int stack[MAX_DEPTH], sp = 0, n_nodes = 0;
+    for (size_t i = 0; i < m; i++) {
+        const sm_trace_span *s = refs[i].s;
+        while (sp > 0 && s->start_ns + s->dur_ns > refs[stack[sp - 1]].s->start_ns + refs[stack[sp - 1]].s->dur_ns) sp--;
+        int par = sp > 0 ? refs[stack[sp - 1]].node : -1, k = 0;
+        while (k < n_nodes && !(parent[k] == par && layer[k] == s->layer && !strcmp(name[k], s->name))) k++;
+        if (k == n_nodes) {
+            if (n_nodes == MAX_NODES) return -1;
+            parent[k] = par;
+            layer[k] = s->layer;
+            name[k] = s->name;
+            n_nodes++;
+        }
+        refs[i].node = k;
+        refs[i].self_ns = (double)s->dur_ns;
+        if (sp > 0) refs[stack[sp - 1]].self_ns -= (double)s->dur_ns;
+        if (sp == MAX_DEPTH) return -1;
+        stack[sp++] = (int)i;
+    }
+    return n_nodes;
+}
+
 int profile_run_robust(const sm_trace_span *spans, size_t n, uint64_t since_ns, const char **names, int *n_names,
                        double *out_ms, double *fastest_ms) {
     span_ref *refs = malloc((n + 1) * sizeof *refs);
@@ -47,39 +90,14 @@ int profile_run_robust(const sm_trace_span *spans, size_t n, uint64_t since_ns, 
     for (size_t i = 0; i < n; i++)
         if (!spans[i].task && spans[i].start_ns >= since_ns) refs[m++] = (span_ref){&spans[i], -1, 0};
     qsort(refs, m, sizeof *refs, by_start);
-    /* the tree: a stack of open spans; a node is (parent node, name, layer) */
-    int stack[MAX_DEPTH], sp = 0, n_nodes = 0;
-    for (size_t i = 0; i < m; i++) {
-        const sm_trace_span *s = refs[i].s;
-        while (sp > 0) {
-            const sm_trace_span *top = refs[stack[sp - 1]].s;
-            if (s->start_ns + s->dur_ns <= top->start_ns + top->dur_ns && s->start_ns >= top->start_ns) break;
-            sp--;
-        }
-        int par = sp > 0 ? refs[stack[sp - 1]].node : -1, k = 0;
-        while (k < n_nodes && !(parent[k] == par && layer[k] == s->layer && !strcmp(name[k], s->name))) k++;
-        if (k == n_nodes) {
-            if (n_nodes == MAX_NODES) goto done;
-            parent[k] = par;
-            layer[k] = s->layer;
-            name[k] = s->name;
-            n_nodes++;
-        }
-        refs[i].node = k;
-        refs[i].self_ns = (double)s->dur_ns;
-        if (sp > 0) refs[stack[sp - 1]].self_ns -= (double)s->dur_ns;
-        if (sp == MAX_DEPTH) goto done;
-        stack[sp++] = (int)i;
-    }
+    int n_nodes = span_tree(refs, m, parent, layer, name);
+    if (n_nodes < 0) goto done;
     for (int j = 0; j < *n_names; j++) out_ms[j] = fastest_ms[j] = 0;
     /* per node: calls x the median self time */
     for (int k = 0; k < n_nodes; k++) {
-        size_t c = 0;
-        for (size_t i = 0; i < m; i++)
-            if (refs[i].node == k) self[c++] = refs[i].self_ns > 0 ? refs[i].self_ns : 0;
+        size_t c = node_selves(refs, m, k, self);
         if (!c) continue;
-        qsort(self, c, sizeof *self, cmp_double);
-        double med = c % 2 ? self[c / 2] : 0.5 * (self[c / 2 - 1] + self[c / 2]);
+        double med = median(self, c);
         int j = 0;
         while (j < *n_names && strcmp(names[j], name[k])) j++;
         if (j == *n_names) {
@@ -121,38 +139,18 @@ int profile_rows_robust(const sm_trace_span *spans, size_t n, const sm_profile_s
     for (size_t i = 0; i < n; i++)
         if (!spans[i].task) refs[m++] = (span_ref){&spans[i], -1, 0};
     qsort(refs, m, sizeof *refs, by_start);
-    int stack[MAX_DEPTH], sp = 0, n_nodes = 0;
-    for (size_t i = 0; i < m; i++) {
-        const sm_trace_span *s = refs[i].s;
-        while (sp > 0 && s->start_ns + s->dur_ns > refs[stack[sp - 1]].s->start_ns + refs[stack[sp - 1]].s->dur_ns) sp--;
-        int par = sp > 0 ? refs[stack[sp - 1]].node : -1, k = 0;
-        while (k < n_nodes && !(parent[k] == par && layer[k] == s->layer && !strcmp(name[k], s->name))) k++;
-        if (k == n_nodes) {
-            if (n_nodes == MAX_NODES) goto done;
-            parent[k] = par;
-            layer[k] = s->layer;
-            name[k] = s->name;
-            n_nodes++;
-        }
-        refs[i].node = k;
-        refs[i].self_ns = (double)s->dur_ns;
-        if (sp > 0) refs[stack[sp - 1]].self_ns -= (double)s->dur_ns;
-        if (sp == MAX_DEPTH) goto done;
-        stack[sp++] = (int)i;
-    }
+    int n_nodes = span_tree(refs, m, parent, layer, name);
+    if (n_nodes < 0) goto done;
     for (int r = 0; r < n_rows; r++) {
         int k = 0;
         while (k < n_nodes && !same_path(rows, r, parent, layer, name, k)) k++;
-        size_t c = 0;
-        for (size_t i = 0; i < m && k < n_nodes; i++)
-            if (refs[i].node == k) self[c++] = refs[i].self_ns > 0 ? refs[i].self_ns : 0;
+        size_t c = k < n_nodes ? node_selves(refs, m, k, self) : 0;
         /* only where the ring held every call */
         if (k == n_nodes || c != rows[r].row.calls) {
             self_ms[r] = rows[r].row.self_ms;
             continue;
         }
-        qsort(self, c, sizeof *self, cmp_double);
-        double med = c % 2 ? self[c / 2] : 0.5 * (self[c / 2 - 1] + self[c / 2]);
+        double med = median(self, c);
         self_ms[r] = (double)c * med * 1e-6;
         found++;
     }
