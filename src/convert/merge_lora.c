@@ -32,6 +32,19 @@ static void add_deltas(float *out, sm_adapter *const *ad, const float *scales, i
         }
 }
 
+/* add_deltas as sm_convert_tensor's row edit */
+typedef struct deltas_ctx {
+    sm_adapter *const *ad;
+    const float *scales;
+    int n;
+    const char *name;
+} deltas_ctx;
+
+static void add_deltas_row(void *user, float *row, int r, int cols) {
+    const deltas_ctx *d = user;
+    add_deltas(row, d->ad, d->scales, d->n, d->name, r, cols);
+}
+
 static int adapted(sm_adapter *const *ad, int n, const char *name) {
     for (int i = 0; i < n; i++)
         for (int k = 0; k < ad[i]->n_pairs; k++) {
@@ -102,31 +115,18 @@ sm_status sm_model_merge_lora_file(const char *base_path, const char *const *ada
         uint32_t to = t->type;
         if (matrix && convert_all) {
             to = !strcmp(name, "output.weight") ? out_type : type;
-            /* a type whose blocks do not divide the row falls back, as quantize does */
-            if (t->ne[0] % sm_type(to)->blck) to = SM_GGML_Q8_0;
-            if (t->ne[0] % sm_type(to)->blck) to = SM_GGML_F16;
+            to = sm_convert_fit(to, (int64_t)t->ne[0]);   /* as quantize does */
         }
         if (!delta && to == t->type) {
             sm_gguf_add_tensor(w, name, t->type, (int)t->n_dims, t->ne, t->data, t->n_bytes);
             continue;
         }
-        const sm_type_traits *from = sm_type(t->type), *dst_t = sm_type(to);
-        if (!from->to_float || !dst_t->from_float_ref) {
-            st = sm_fail(err, SM_ERR_UNSUPPORTED, "cannot convert %s from %s to %s", name, from->name, dst_t->name);
-            goto done;
-        }
-        int cols = (int)t->ne[0];
-        uint64_t rows = t->n_elements / (uint64_t)cols;
-        size_t row_bytes = sm_type_row_bytes(to, cols), src_bytes = sm_type_row_bytes(t->type, cols);
-        unsigned char *dst = sm_alloc((size_t)rows * row_bytes);
-        if (!dst) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory converting %s", name); goto done; }
+        deltas_ctx dc = {ad, scales, n_adapters, name};
+        unsigned char *dst = NULL;
+        size_t bytes = 0;
+        if ((st = sm_convert_tensor(t, name, to, row, delta ? add_deltas_row : NULL, &dc, &dst, &bytes, err))) goto done;
         bufs[i] = dst;
-        for (uint64_t r = 0; r < rows; r++) {
-            from->to_float(row, (const char *)t->data + r * src_bytes, cols);
-            if (delta) add_deltas(row, ad, scales, n_adapters, name, (int)r, cols);
-            dst_t->from_float_ref(dst + r * row_bytes, row, cols);
-        }
-        sm_gguf_add_tensor(w, name, to, (int)t->n_dims, t->ne, dst, (size_t)rows * row_bytes);
+        sm_gguf_add_tensor(w, name, to, (int)t->n_dims, t->ne, dst, bytes);
     }
     st = sm_gguf_writer_save(w, out_path, err);
 done:

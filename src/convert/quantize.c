@@ -53,6 +53,33 @@ static void type_names(char *buf, size_t cap) {
     }
 }
 
+uint32_t sm_convert_fit(uint32_t to, int64_t cols) {
+    if (cols % sm_type(to)->blck) to = SM_GGML_Q8_0;
+    if (cols % sm_type(to)->blck) to = SM_GGML_F16;
+    return to;
+}
+
+sm_status sm_convert_tensor(const sm_gguf_tensor *t, const char *name, uint32_t to, float *row,
+                            sm_convert_row_edit edit, void *user, unsigned char **out, size_t *bytes, sm_error *err) {
+    const sm_type_traits *from = sm_type(t->type), *dst_t = sm_type(to);
+    *out = NULL;
+    if (!from->to_float || !dst_t->from_float_ref)
+        return sm_fail(err, SM_ERR_UNSUPPORTED, "cannot convert %s from %s to %s", name, from->name, dst_t->name);
+    int cols = (int)t->ne[0];
+    uint64_t rows = t->n_elements / (uint64_t)cols;
+    size_t row_bytes = sm_type_row_bytes(to, cols), src_bytes = sm_type_row_bytes(t->type, cols);
+    unsigned char *dst = sm_alloc((size_t)rows * row_bytes);
+    if (!dst) return sm_fail(err, SM_ERR_NOMEM, "out of memory converting %s", name);
+    for (uint64_t r = 0; r < rows; r++) {
+        from->to_float(row, (const char *)t->data + r * src_bytes, cols);
+        if (edit) edit(user, row, (int)r, cols);
+        dst_t->from_float_ref(dst + r * row_bytes, row, cols);
+    }
+    *out = dst;
+    *bytes = (size_t)rows * row_bytes;
+    return SM_OK;
+}
+
 sm_status sm_model_quantize_file(const char *in_path, const char *out_path, const char *type_name,
                                  void (*progress)(void *, int, int, const char *), void *user, sm_error *err) {
     uint32_t type = 0, out_type = 0, ftype = 0;
@@ -106,24 +133,16 @@ sm_status sm_model_quantize_file(const char *in_path, const char *out_path, cons
         } else if (t->n_dims == 2 && sm_type_runnable(t->type)) {
             int is_output = !strcmp(name, "output.weight");
             to = is_output ? out_type : type;
-            /* fall back to a type whose blocks divide the row */
-            if (t->ne[0] % sm_type(to)->blck) to = SM_GGML_Q8_0;
-            if (t->ne[0] % sm_type(to)->blck) to = SM_GGML_F16;
+            to = sm_convert_fit(to, (int64_t)t->ne[0]);
         }
         if (to == t->type) {
             sm_gguf_add_tensor(w, name, t->type, (int)t->n_dims, t->ne, t->data, t->n_bytes);
         } else {
-            int cols = (int)t->ne[0];
-            uint64_t rows = t->n_elements / (uint64_t)cols;
-            size_t row_bytes = sm_type_row_bytes(to, cols), src_bytes = sm_type_row_bytes(t->type, cols);
-            unsigned char *dst = sm_alloc((size_t)rows * row_bytes);
-            if (!dst) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory converting %s", name); goto done; }
+            unsigned char *dst = NULL;
+            size_t bytes = 0;
+            if ((st = sm_convert_tensor(t, name, to, row, NULL, NULL, &dst, &bytes, err))) goto done;
             bufs[i] = dst;
-            for (uint64_t r = 0; r < rows; r++) {
-                sm_type(t->type)->to_float(row, (const char *)t->data + r * src_bytes, cols);
-                sm_type(to)->from_float_ref(dst + r * row_bytes, row, cols);
-            }
-            sm_gguf_add_tensor(w, name, to, (int)t->n_dims, t->ne, dst, (size_t)rows * row_bytes);
+            sm_gguf_add_tensor(w, name, to, (int)t->n_dims, t->ne, dst, bytes);
         }
         if (progress) progress(user, (int)i + 1, (int)g->n_tensors, name);
     }
