@@ -6,9 +6,20 @@
  * descheduled it for another process), the caller runs that share itself
  * instead of spinning. Each share is claimed exactly once, by a
  * compare-and-swap of the task's number into its claim word. Which thread
- * runs a share changes nothing in what it computes. */
+ * runs a share changes nothing in what it computes.
+ *
+ * A worker descheduled in the middle of its share cannot be helped that
+ * way: the caller has to wait for the OS to run it again, milliseconds when
+ * another process holds the core. When a wait is that long (far longer
+ * than the caller's own equal share took), the pool goes solo for a while:
+ * the caller runs every share of the next tasks itself, the workers fall
+ * asleep, and the machine's other process no longer decides the pace. The
+ * solo spell doubles each time it ends into another such wait and falls
+ * back to its shortest after a calm second. */
 #include "threadpool.h"
 #include "alloc.h"
+
+#include "clock.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -35,6 +46,9 @@ struct sm_threadpool {
     atomic_int sleepers;       /* workers asleep ... */
     atomic_int benched;        /* ... of which these are not to be woken for each task */
     unsigned probe;            /* the caller's: tasks since it last woke benched workers */
+    uint64_t solo_until;       /* the caller's: runs every share itself until then (ns) */
+    uint64_t solo_ns;          /* the length of the next solo spell */
+    uint64_t calm_since;       /* when the last long wait ended */
     atomic_int quit;
     pthread_mutex_t mutex;
     pthread_cond_t wake;
@@ -163,9 +177,24 @@ void sm_threadpool_set_hook(sm_threadpool *p, sm_task_hook hook, void *user) {
  * starts gets no grace at all (waking takes tens of microseconds). */
 #define STEAL_GRACE 64
 
+/* A wait for a started share longer than this many times the caller's own
+ * share, plus the slack, means its worker was descheduled inside it. */
+#define LONG_WAIT_FACTOR 3
+#define LONG_WAIT_SLACK_NS 100000ull
+#define SOLO_MIN_NS 2000000ull      /* 2 ms */
+#define SOLO_MAX_NS 256000000ull    /* 0.256 s */
+#define CALM_NS 1000000000ull       /* 1 s without a long wait: solo spells start short again */
+
 void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx) {
     if (p->n_threads == 1) {
         fn(ctx, 0, 1);
+        return;
+    }
+    uint64_t t0 = sm_now_ns();
+    if (t0 < p->solo_until) {   /* every share here, in order; the workers are not told */
+        if (p->hook) p->hook(p->hook_user, 0, 0);
+        for (int i = 0; i < p->n_threads; i++) fn(ctx, i, p->n_threads);
+        if (p->hook) p->hook(p->hook_user, 0, 1);
         return;
     }
     p->fn = fn;
@@ -182,11 +211,22 @@ void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx) {
     }
     if (p->hook) p->hook(p->hook_user, 0, 0);
     fn(ctx, 0, p->n_threads);
-    for (int spins = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
+    uint64_t t1 = sm_now_ns();
+    int spins = 0;
+    for (; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
         if (spins == (asleep ? 0 : STEAL_GRACE))   /* shares nobody has started: the caller's */
             for (int i = 1; i < p->n_threads; i++) run_share(p, i, g, 0, NULL);   /* inside the caller's span */
         if (spins < 4096) cpu_relax();
         else sched_yield();   /* a worker is inside its share: let the OS run it */
     }
     if (p->hook) p->hook(p->hook_user, 0, 1);
+    if (spins > STEAL_GRACE) {   /* a wait worth timing */
+        uint64_t t2 = sm_now_ns();
+        if (t2 - t1 > LONG_WAIT_FACTOR * (t1 - t0) + LONG_WAIT_SLACK_NS) {
+            if (!p->solo_ns || t2 - p->calm_since > CALM_NS) p->solo_ns = SOLO_MIN_NS;
+            else if (p->solo_ns < SOLO_MAX_NS) p->solo_ns *= 2;
+            p->solo_until = t2 + p->solo_ns;
+            p->calm_since = p->solo_until;
+        }
+    }
 }

@@ -5,6 +5,7 @@
 #include "test.h"
 #include "core/threadpool.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -49,4 +50,67 @@ TEST(threadpool_runs_every_share_exactly_once) {
                n, bad, atomic_load(&c.wrong));
         sm_threadpool_free(p);
     }
+}
+
+/* A worker held up inside its share (as when the OS deschedules it) makes
+ * the caller's wait long: the pool then runs the next tasks solo, every
+ * share on the caller's thread and still exactly once, and after the spell
+ * (2 ms at first) hands shares to its worker again. So that the worker, not
+ * a caller that finds it late, runs share 1 where it should, share 0 waits
+ * (up to a second) until share 1 has started, except in the tasks expected
+ * to run solo. */
+typedef struct {
+    atomic_int count[2];
+    atomic_int started;     /* the last task whose share 1 began */
+    int task, stall, handshake;
+    pthread_t on[2];        /* the thread that ran each share of the last task */
+} solo_ctx;
+
+static void solo_fn(void *ctx, int ith, int nth) {
+    solo_ctx *c = ctx;
+    (void)nth;
+    if (ith == 1) {
+        atomic_store(&c->started, c->task);
+        if (c->task == c->stall) {
+            struct timespec ts = {0, 20000000};
+            nanosleep(&ts, NULL);
+        }
+    } else if (c->handshake) {
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do clock_gettime(CLOCK_MONOTONIC, &t);
+        while (atomic_load(&c->started) != c->task && t.tv_sec - t0.tv_sec < 2);
+    }
+    c->on[ith] = pthread_self();
+    atomic_fetch_add(&c->count[ith], 1);
+}
+
+TEST(threadpool_goes_solo_after_a_long_wait_and_comes_back) {
+    sm_threadpool *p = sm_threadpool_new(2);
+    REQUIRE(p);
+    static solo_ctx c;
+    atomic_store(&c.count[0], 0);
+    atomic_store(&c.count[1], 0);
+    atomic_store(&c.started, -1);
+    c.stall = 50;
+    pthread_t me = pthread_self();
+    int bad = 0, worker_before = 0, caller_after = 0, worker_later = 0;
+    for (c.task = 0; c.task < 111; c.task++) {
+        c.handshake = c.task <= 50 || c.task > 60;
+        if (c.task == 61) {   /* past the spell */
+            struct timespec ts = {0, 50000000};
+            nanosleep(&ts, NULL);
+        }
+        sm_threadpool_run(p, solo_fn, &c);
+        bad += atomic_load(&c.count[0]) != c.task + 1 || atomic_load(&c.count[1]) != c.task + 1;
+        int on_worker = !pthread_equal(c.on[1], me);
+        if (c.task < 50) worker_before += on_worker;
+        else if (c.task > 50 && c.task <= 60) caller_after += !on_worker;
+        else if (c.task > 60) worker_later += on_worker;
+    }
+    CHECKF(bad == 0, "%d tasks with a share missing or repeated", bad);
+    CHECKF(worker_before == 50, "before the stall the worker ran share 1 of %d of 50 tasks", worker_before);
+    CHECKF(caller_after == 10, "after the stall the caller ran share 1 of only %d of the next 10 tasks", caller_after);
+    CHECKF(worker_later == 50, "after the solo spell the worker ran share 1 of %d of 50 tasks", worker_later);
+    sm_threadpool_free(p);
 }
