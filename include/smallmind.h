@@ -747,6 +747,7 @@ typedef struct sm_train_profile_info {
      * task hand-off) times the scopes (and hand-offs) of a timed step: a
      * steadier figure than the difference of step times on a busy machine */
     double scope_ns, scopes_per_step, overhead_estimate_pct;
+    uint64_t frozen_bytes;                  /* LoRA: the frozen base's F32 copies (0: none, or not LoRA) */
 } sm_train_profile_info;
 
 void sm_train_profile_get_info(const sm_train_profile *tp, sm_train_profile_info *info);

@@ -107,6 +107,10 @@ static void write_md(train_report *r, FILE *f) {
     }
     fprintf(f, " |\n| backward temporaries and the products' buffers | ");
     mib(f, in->scratch_bytes);
+    if (in->frozen_bytes) {
+        fprintf(f, " |\n| LoRA: the frozen base's matrices as F32 rows and transposes | ");
+        mib(f, in->frozen_bytes);
+    }
     fprintf(f, " |\n| one layer's parameters (gradients and each moment the same) | ");
     mib(f, in->layer_parameter_bytes);
     fprintf(f, " |\n\n");
@@ -210,11 +214,12 @@ static void write_json(train_report *r, FILE *f) {
             in->step_ms_profiled, in->step_ms_paused, in->wall_ms_profiled, r->attributed_ms, r->self_ms,
             r->coverage_pct, r->overhead_pct, in->overhead_estimate_pct, in->scope_ns, in->scopes_per_step);
     fprintf(f, "  \"memory\": {\"parameters\": %llu, \"gradients\": %llu, \"moments\": %llu, \"activations\": %llu, "
-               "\"activations_without_checkpointing\": %llu, \"scratch\": %llu, \"layer_parameters\": %llu},\n",
+               "\"activations_without_checkpointing\": %llu, \"scratch\": %llu, \"layer_parameters\": %llu, "
+               "\"frozen_f32\": %llu},\n",
             (unsigned long long)in->parameter_bytes, (unsigned long long)in->gradient_bytes,
             (unsigned long long)in->moment_bytes, (unsigned long long)in->activation_bytes,
             (unsigned long long)in->activation_bytes_full, (unsigned long long)in->scratch_bytes,
-            (unsigned long long)in->layer_parameter_bytes);
+            (unsigned long long)in->layer_parameter_bytes, (unsigned long long)in->frozen_bytes);
     fprintf(f, "  \"machine\": ");
     machine_write_json(f, &r->machine);
     fprintf(f, ",\n  \"roofline\": ");

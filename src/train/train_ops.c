@@ -85,11 +85,13 @@ void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, float *dw, float *dbi
 
 /* ------------------------------------------- frozen matrices and LoRA */
 
-/* c (m x w->rows) = a (m x cols) . w^T for a frozen matrix of any type,
- * split across the threads by rows of w, dequantized SM_TRAIN_DEQ_ROWS
- * rows at a time into the thread's own buffer (F32 is read in place): with
- * a whole batch of tokens per product, fewer and larger products keep the
- * packed batch from being read again for every few rows. */
+/* c (m x w->rows) = a (m x cols) . w^T for a frozen matrix of any type
+ * without an F32 copy, split across the threads by rows of w, dequantized
+ * SM_TRAIN_DEQ_ROWS rows at a time into the thread's own buffer: with a
+ * whole batch of tokens per product, fewer and larger products keep the
+ * packed batch from being read again for every few rows. Each element of c
+ * is the same sum in the same order as the packed product over the whole
+ * dequantized matrix (gemm) gives, so both paths agree bit for bit. */
 typedef struct frozen_task {
     const sm_trainer *t;
     float *c;
@@ -108,11 +110,9 @@ static void frozen_fwd_fn(void *ctx, int ith, int nth) {
     float *deq = f->t->deq + (size_t)ith * SM_TRAIN_DEQ_ROWS * f->t->deq_cols;
     for (int r = r0; r < r1; r += SM_TRAIN_DEQ_ROWS) {
         int nr = r1 - r < SM_TRAIN_DEQ_ROWS ? r1 - r : SM_TRAIN_DEQ_ROWS;
-        const float *wr = deq;
-        if (w->type == SM_GGML_F32) wr = (const float *)w->data + (size_t)r * w->cols;
-        else sm_type(w->type)->to_float(deq, (const char *)w->data + rb * (size_t)r, nr * w->cols);
-        if (kt->matmul_packed) kt->matmul_packed(f->c + r, f->t->mm_pack, wr, f->m, nr, w->cols, w->rows);
-        else kt->matmul_f32(f->c + r, f->a, wr, f->m, nr, w->cols, w->rows);
+        sm_type(w->type)->to_float(deq, (const char *)w->data + rb * (size_t)r, nr * w->cols);
+        if (kt->matmul_packed) kt->matmul_packed(f->c + r, f->t->mm_pack, deq, f->m, nr, w->cols, w->rows);
+        else kt->matmul_f32(f->c + r, f->a, deq, f->m, nr, w->cols, w->rows);
     }
 }
 
@@ -121,11 +121,16 @@ static void frozen_pack_fn(void *ctx, int ith, int nth) {
     sm_pack_a_share(f->t->kt, f->t->mm_pack, f->a, f->m, f->w->cols, ith, nth);
 }
 
-void sm_train_matmul_fwd_frozen(const sm_trainer *t, float *out, const float *inp, const sm_matrix *w,
+void sm_train_matmul_fwd_frozen(const sm_trainer *t, float *out, const float *inp, const sm_train_frozen *fw,
                                 const float *bias, int N) {
-    frozen_task f = {t, out, inp, w, N};
-    if (t->kt->pack_a) sm_threadpool_run(t->pool, frozen_pack_fn, &f);
-    sm_threadpool_run(t->pool, frozen_fwd_fn, &f);
+    const sm_matrix *w = fw->m;
+    if (fw->w) {   /* F32 rows: the trained matrices' product */
+        gemm(t, out, inp, fw->w, N, w->rows, w->cols);
+    } else {
+        frozen_task f = {t, out, inp, w, N};
+        if (t->kt->pack_a) sm_threadpool_run(t->pool, frozen_pack_fn, &f);
+        sm_threadpool_run(t->pool, frozen_fwd_fn, &f);
+    }
     if (bias)
         for (int n = 0; n < N; n++)
             for (int o = 0; o < w->rows; o++) out[(size_t)n * w->rows + o] += bias[o];
@@ -147,36 +152,83 @@ static void frozen_transpose_fn(void *ctx, int ith, int nth) {
     }
 }
 
-void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, const float *dout, const sm_matrix *w, int N) {
+void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, const float *dout, const sm_train_frozen *fw, int N) {
+    const sm_matrix *w = fw->m;
     int C = w->cols, OC = w->rows;
-    if (w->type == SM_GGML_F32) {
-        transpose(t->mm_bt, w->data, OC, C);
-    } else {
-        frozen_task f = {t, NULL, NULL, w, 0};
-        sm_threadpool_run(t->pool, frozen_transpose_fn, &f);
+    const float *wt = fw->wt;   /* the cached transpose, else made here */
+    if (!wt) {
+        if (fw->w) {
+            transpose(t->mm_bt, fw->w, OC, C);
+        } else {
+            frozen_task f = {t, NULL, NULL, w, 0};
+            sm_threadpool_run(t->pool, frozen_transpose_fn, &f);
+        }
+        wt = t->mm_bt;
     }
-    gemm(t, t->mm_out, dout, t->mm_bt, N, C, OC);
+    gemm(t, t->mm_out, dout, wt, N, C, OC);
     for (size_t i = 0; i < (size_t)N * C; i++) dinp[i] += t->mm_out[i];
+}
+
+void sm_train_frozen_copy(float *w, float *wt, const sm_matrix *m) {
+    size_t rb = sm_type_row_bytes(m->type, m->cols);
+    if (w)
+        for (int r = 0; r < m->rows; r++)
+            sm_type(m->type)->to_float(w + (size_t)r * m->cols, (const char *)m->data + rb * (size_t)r, m->cols);
+    if (wt) transpose(wt, w ? w : (const float *)m->data, m->rows, m->cols);
 }
 
 void sm_train_frozen_row(float *out, const sm_matrix *w, int row) {
     sm_type(w->type)->to_float(out, (const char *)w->data + sm_type_row_bytes(w->type, w->cols) * (size_t)row, w->cols);
 }
 
-/* LoRA's products: those with a whole batch of rows on one side run as
- * packed matrix products (the forward's A x reuses the batch packed for the
- * base's product); the adapters' gradients, sums over the batch's tokens,
- * run as rank-r axpys per token, split across the threads by the rank's
- * rows, so each value is computed by one thread in one order whatever the
- * thread count. t->lora_tmp holds B^T (r x OC) or A^T (C x r), then dB^T. */
-typedef struct lora_task {
+/* c (m x n, row stride n) = a^T w^T for a (k x m) and w (n x k): c[i][j] =
+ * sum over x < k of a[x][i] w[j][x], a sum over the k tokens of a batch
+ * whose rows are a's. With the packed kernel a^T is packed straight from
+ * a's rows (panel[p][x][jj] = a[x][16 p + jj], what sm_pack_a makes of a^T)
+ * and each thread packs and multiplies its own 16-row panels of c, so every
+ * element is one sum from 0 over x in order, whatever the thread count;
+ * without it a^T is transposed into mm_at for matmul_f32, split the same. */
+typedef struct gemm_at_task {
     const sm_trainer *t;
-    float *da, *dbt;
-    const float *inp, *ax, *dax, *dout;
-    float scale;
-    int N, C, OC, r;
-} lora_task;
+    float *c;
+    const float *a, *w;
+    int m, n, k;
+} gemm_at_task;
 
+static void gemm_at_task_fn(void *ctx, int ith, int nth) {
+    const gemm_at_task *g = ctx;
+    const sm_kernel_table *kt = g->t->kt;
+    int panels = (g->m + 15) / 16, per = (panels + nth - 1) / nth;
+    int p0 = ith * per, p1 = p0 + per < panels ? p0 + per : panels;
+    if (p0 >= p1) return;
+    int i0 = 16 * p0, i1 = 16 * p1 < g->m ? 16 * p1 : g->m;
+    if (!kt->matmul_packed) {
+        kt->matmul_f32(g->c + (size_t)i0 * g->n, g->t->mm_at + (size_t)i0 * g->k, g->w, i1 - i0, g->n, g->k, g->n);
+        return;
+    }
+    float *packed = g->t->mm_pack + (size_t)p0 * 16 * g->k;
+    for (int p = p0; p < p1; p++) {
+        int rows = g->m - 16 * p < 16 ? g->m - 16 * p : 16;
+        float *dst = g->t->mm_pack + (size_t)p * 16 * g->k;
+        for (int x = 0; x < g->k; x++) {
+            const float *src = g->a + (size_t)x * g->m + 16 * p;
+            for (int jj = 0; jj < 16; jj++) dst[(size_t)x * 16 + jj] = jj < rows ? src[jj] : 0.0f;
+        }
+    }
+    kt->matmul_packed(g->c + (size_t)i0 * g->n, packed, g->w, i1 - i0, g->n, g->k, g->n);
+}
+
+static void gemm_at(const sm_trainer *t, float *c, const float *a, const float *w, int m, int n, int k) {
+    if (!t->kt->matmul_packed) transpose(t->mm_at, a, k, m);
+    gemm_at_task g = {t, c, a, w, m, n, k};
+    sm_threadpool_run(t->pool, gemm_at_task_fn, &g);
+}
+
+/* LoRA's products, all packed matrix products: the forward's A x reuses
+ * the batch packed for the base's product; the adapters' gradients are
+ * sums over the batch's tokens (gemm_at), with the rank r as the short
+ * side. t->lora_tmp holds B^T (r x OC) or A^T (C x r), then a gradient,
+ * and after 2 r max(C, OC) floats the rank-major ax or g (r x N). */
 void sm_train_lora_fwd(const sm_trainer *t, float *out, float *ax, const float *inp, const float *a, const float *b,
                        float scale, int N, int C, int OC, int r) {
     gemm_prepacked(t, ax, inp, a, N, r, C);    /* inp was packed by the frozen product */
@@ -184,38 +236,31 @@ void sm_train_lora_fwd(const sm_trainer *t, float *out, float *ax, const float *
     for (size_t i = 0; i < (size_t)N * OC; i++) out[i] += scale * t->mm_out[i];
 }
 
-/* per rank row j: dB^T[j] += scale sum_n ax[n][j] dout[n], dA[j] += sum_n g[n][j] inp[n] */
-static void lora_bwd_rank_fn(void *ctx, int ith, int nth) {
-    const lora_task *l = ctx;
-    const sm_kernel_table *kt = l->t->kt;
-    int per = (l->r + nth - 1) / nth, j0 = ith * per, j1 = j0 + per < l->r ? j0 + per : l->r;
-    for (int n = 0; n < l->N; n++) {
-        const float *ax = l->ax + (size_t)n * l->r, *g = l->dax + (size_t)n * l->r;
-        for (int j = j0; j < j1; j++) {
-            kt->axpy(l->dbt + (size_t)j * l->OC, l->scale * ax[j], l->dout + (size_t)n * l->OC, l->OC);
-            kt->axpy(l->da + (size_t)j * l->C, g[j], l->inp + (size_t)n * l->C, l->C);
-        }
-    }
-}
-
 void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, float *dax, const float *dout,
                        const float *inp, const float *ax, const float *a, const float *b, float scale, int N, int C,
                        int OC, int r) {
-    float *tmp = t->lora_tmp, *dbt = tmp + (size_t)r * (OC > C ? OC : C);
+    int wide = OC > C ? OC : C;
+    float *tmp = t->lora_tmp, *rn = tmp + 2 * (size_t)r * wide;
     /* g = dax (N x r) = scale dout B, with B^T as r rows of OC */
     transpose(tmp, b, OC, r);
     gemm(t, dax, dout, tmp, N, r, OC);
     for (size_t i = 0; i < (size_t)N * r; i++) dax[i] *= scale;
     /* dinp (N x C) += g A, with A^T as C rows of r */
-    transpose(tmp, a, r, C);
-    gemm(t, t->mm_out, dax, tmp, N, C, r);
-    for (size_t i = 0; i < (size_t)N * C; i++) dinp[i] += t->mm_out[i];
-    /* the adapters' gradients */
-    memset(dbt, 0, (size_t)r * OC * sizeof(float));
-    lora_task l = {t, da, dbt, inp, ax, dax, dout, scale, N, C, OC, r};
-    sm_threadpool_run(t->pool, lora_bwd_rank_fn, &l);
-    for (int o = 0; o < OC; o++)
-        for (int j = 0; j < r; j++) db[(size_t)o * r + j] += dbt[(size_t)j * OC + o];
+    if (dinp) {
+        transpose(tmp, a, r, C);
+        gemm(t, t->mm_out, dax, tmp, N, C, r);
+        for (size_t i = 0; i < (size_t)N * C; i++) dinp[i] += t->mm_out[i];
+    }
+    /* dB (OC x r) += dout^T (scale ax): each term scale ax[n][j] dout[n][o], summed over n */
+    for (int n = 0; n < N; n++)
+        for (int j = 0; j < r; j++) rn[(size_t)j * N + n] = scale * ax[(size_t)n * r + j];
+    gemm_at(t, tmp, dout, rn, OC, r, N);
+    for (size_t i = 0; i < (size_t)OC * r; i++) db[i] += tmp[i];
+    /* dA (r x C) += g^T inp, as dA^T (C x r) = inp^T g */
+    transpose(rn, dax, N, r);
+    gemm_at(t, tmp, inp, rn, C, r, N);
+    for (int c = 0; c < C; c++)
+        for (int j = 0; j < r; j++) da[(size_t)j * C + c] += tmp[(size_t)c * r + j];
 }
 
 /* ------------------------------------------------------------- norms */

@@ -14,13 +14,19 @@ void sm_train_matmul_fwd(const sm_trainer *t, float *out, const float *inp, cons
 /* dinp += dout w; dw += dout^T inp; dbias += column sums of dout */
 void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                          const float *w, int N, int C, int OC);
-/* The same products with a frozen matrix of any element type (LoRA's base),
- * read where it is: forward, rows dequantized 16 at a time per thread ... */
-void sm_train_matmul_fwd_frozen(const sm_trainer *t, float *out, const float *inp, const sm_matrix *w,
+/* The same products with a frozen matrix of any element type (LoRA's base):
+ * forward through its F32 rows when it has them, else dequantized
+ * SM_TRAIN_DEQ_ROWS rows at a time per thread ... */
+void sm_train_matmul_fwd_frozen(const sm_trainer *t, float *out, const float *inp, const sm_train_frozen *w,
                                 const float *bias, int N);
-/* ... and the input gradient dinp += dout w (w dequantized and transposed
- * into the trainer's product scratch for the one product). */
-void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, const float *dout, const sm_matrix *w, int N);
+/* ... and the input gradient dinp += dout w, through its cached transpose
+ * when it has one, else w dequantized and transposed into the trainer's
+ * product scratch for the one product. Both paths give the same bits. */
+void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, const float *dout, const sm_train_frozen *w, int N);
+/* The F32 copies of a frozen matrix: its rows into w (rows x cols) and its
+ * transpose into wt (cols x rows, from w, or from the matrix itself when w
+ * is NULL: an F32 matrix); either may be NULL. */
+void sm_train_frozen_copy(float *w, float *wt, const sm_matrix *m);
 /* Row `row` of a frozen matrix as floats (an embedding). */
 void sm_train_frozen_row(float *out, const sm_matrix *w, int row);
 /* LoRA on top of a product with C inputs and OC outputs: ax = inp A^T
@@ -29,7 +35,7 @@ void sm_train_frozen_row(float *out, const sm_matrix *w, int row);
 void sm_train_lora_fwd(const sm_trainer *t, float *out, float *ax, const float *inp, const float *a, const float *b,
                        float scale, int N, int C, int OC, int r);
 /* ... and its backward pass: with g = scale dout B (into dax, N x r),
- * db += scale dout^T ax, da += g^T inp, dinp += g A. */
+ * db += scale dout^T ax, da += g^T inp, dinp += g A (dinp NULL: not). */
 void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, float *dax, const float *dout,
                        const float *inp, const float *ax, const float *a, const float *b, float scale, int N, int C,
                        int OC, int r);

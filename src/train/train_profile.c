@@ -136,6 +136,7 @@ sm_status sm_train_profile_end(sm_train_profile *tp, sm_trainer *t, sm_error *er
     in->activation_bytes = (uint64_t)t->act_floats * sizeof(float);
     in->activation_bytes_full = (uint64_t)t->act_floats_full * sizeof(float);
     in->scratch_bytes = (uint64_t)(t->scratch_floats + t->mm_floats) * sizeof(float);
+    in->frozen_bytes = (uint64_t)t->frozen_f32_floats * sizeof(float);
     for (int i = 0; i < t->n_params; i++)
         if (t->params[i].layer == 0) in->layer_parameter_bytes += (uint64_t)t->params[i].rows * t->params[i].cols * 4;
     tp->n_rows = sm_prof_steps(tp->prof, NULL, 0);

@@ -144,6 +144,50 @@ static void layout_params(sm_trainer *t, int count_only) {
                 add_param(t, hp, &a->tensors[i], l, count_only);
 }
 
+/* LoRA training: F32 copies of the frozen matrices within the budget
+ * (cfg.lora_cache_bytes), the head first (the largest product of a small
+ * model), then layer by layer: the rows of a quantized matrix and the
+ * transpose of any, in one block, 64-byte aligned each. They are made here
+ * once, so a step neither dequantizes nor transposes them; the values are
+ * the ones the per-product dequantization gives. An F32 matrix's rows are
+ * read where they are. Without the memory for the block nothing is cached. */
+static void cache_frozen(sm_trainer *t) {
+    uint64_t budget = t->cfg.lora_cache_bytes;
+    int n = 1 + t->cfg.hp.n_layers * SM_P_COUNT;
+    sm_train_frozen *fs[1 + MAX_LAYERS * SM_P_COUNT];
+    fs[0] = &t->frozen_out;
+    for (int i = 1; i < n; i++) fs[i] = &t->lora[i - 1].base;
+    for (int i = 0; i < n; i++)
+        if (fs[i]->m && fs[i]->m->type == SM_GGML_F32) fs[i]->w = fs[i]->m->data;
+    size_t floats = 0;
+    uint8_t take[1 + MAX_LAYERS * SM_P_COUNT] = {0};
+    for (int i = 0; i < n && budget > 0; i++) {
+        const sm_matrix *w = fs[i]->m;
+        if (!w) continue;
+        size_t one = ((size_t)w->rows * w->cols + 15) & ~(size_t)15, need = (w->type == SM_GGML_F32 ? 1 : 2) * one;
+        if ((floats + need) * sizeof(float) > budget) continue;
+        take[i] = 1;
+        floats += need;
+    }
+    if (!floats || !(t->frozen_f32 = sm_alloc_aligned(floats * sizeof(float)))) return;
+    t->frozen_f32_floats = floats;
+    float *at = t->frozen_f32;
+    for (int i = 0; i < n; i++) {
+        if (!take[i]) continue;
+        const sm_matrix *w = fs[i]->m;
+        size_t one = ((size_t)w->rows * w->cols + 15) & ~(size_t)15;
+        float *rows = NULL;
+        if (w->type != SM_GGML_F32) {
+            rows = at;
+            at += one;
+        }
+        sm_train_frozen_copy(rows, at, w);
+        if (rows) fs[i]->w = rows;
+        fs[i]->wt = at;
+        at += one;
+    }
+}
+
 /* LoRA training: the frozen base's vectors (norms, biases: F32 in every
  * GGUF file SmallMind loads) as the weights' named pointers, its matrices
  * as the projections' base, and the adapters' places in the blocks. */
@@ -162,12 +206,13 @@ static void point_lora(sm_trainer *t) {
     }
     t->frozen_embd = &m->tok_embd;
     t->frozen_pos = m->pos_embd.data ? &m->pos_embd : NULL;
-    t->frozen_out = &m->output;
+    t->frozen_out.m = &m->output;
     for (int l = 0; l < t->cfg.hp.n_layers; l++)
         for (int p = 0; p < SM_P_COUNT; p++) {
             const sm_matrix *w = sm_model_matrix(m, proj_role[p], l);
-            t->lora[l * SM_P_COUNT + p].base = w && w->data ? w : NULL;
+            t->lora[l * SM_P_COUNT + p].base.m = w && w->data ? w : NULL;
         }
+    cache_frozen(t);
     for (int i = 0; i < t->n_params; i++) {
         const sm_param *pp = &t->params[i];
         int p = 0;
@@ -330,10 +375,11 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     size_t big = (N + 16) * wide;
     if (wide * (C > F ? C : F) > big) big = wide * (C > F ? C : F);
     t->scratch_floats = scratch;
-    t->mm_floats = 3 * big + big + 16 * wide;
+    t->mm_floats = 3 * big + big + 16 * wide + 16 * N;
     t->mm_at = sm_alloc_aligned(big * sizeof(float));
     t->mm_bt = sm_alloc_aligned(big * sizeof(float));
-    t->mm_pack = sm_alloc_aligned((big + 16 * wide) * sizeof(float));
+    /* the packed panels: of a product's batch, or (16 N more) of the LoRA gradients' m x N, m padded to 16 */
+    t->mm_pack = sm_alloc_aligned((big + 16 * wide + 16 * N) * sizeof(float));
     t->mm_out = sm_alloc_aligned(big * sizeof(float));
     t->pool = sm_threadpool_new(n_threads > 0 ? n_threads : sm_cpu_physical_cores());
     t->w = sm_alloc_aligned(t->n_floats * sizeof(float));
@@ -348,7 +394,8 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     if (cfg->base) {
         t->lora = sm_calloc((size_t)hp->n_layers * SM_P_COUNT, sizeof *t->lora);
         t->lora_dax = sm_alloc_aligned(N * (size_t)cfg->lora_rank * sizeof(float));
-        t->lora_tmp = sm_alloc_aligned(2 * wide * (size_t)cfg->lora_rank * sizeof(float));   /* B^T or A^T, dB^T */
+        /* B^T or A^T, then a gradient; ax or g rank-major (train_ops.c) */
+        t->lora_tmp = sm_alloc_aligned((2 * wide + N) * (size_t)cfg->lora_rank * sizeof(float));
         t->deq_cols = (int)(C > F ? C : F);
         if (t->pool)
             t->deq = sm_alloc_aligned((size_t)sm_threadpool_size(t->pool) * SM_TRAIN_DEQ_ROWS * t->deq_cols *
@@ -401,6 +448,7 @@ void sm_trainer_free(sm_trainer *t) {
     sm_free(t->lora_dax);
     sm_free(t->lora_tmp);
     sm_free(t->deq);
+    sm_free(t->frozen_f32);
     sm_threadpool_free(t->pool);
     sm_free(t);
 }
@@ -501,12 +549,13 @@ static void proj_fwd(const sm_trainer *t, int step, const layer_acts *y, int l, 
     const sm_train_lora *lo = &t->lora[l * SM_P_COUNT + p];
     uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0;   /* the adapter's products: 2 N r (C + OC) */
     OP(t, step, mm_fwd_flops(N, C, OC, bias != NULL) + 2 * r * N * (C + OC), mm_fwd_bytes(N, C, OC),
-       sm_train_matmul_fwd_frozen(t, out, in, lo->base, bias, N);
+       sm_train_matmul_fwd_frozen(t, out, in, &lo->base, bias, N);
        if (lo->a) sm_train_lora_fwd(t, out, y->ax[p], in, lo->a, lo->b, t->lora_scale, N, C, OC, t->cfg.lora_rank));
 }
 
 /* Its backward pass: dinp += dout W (and, for a trained matrix, dw and
- * dbias; in LoRA training the adapter's gradients instead). */
+ * dbias; in LoRA training the adapter's gradients instead, and dinp may be
+ * NULL: no input gradient). */
 static void proj_bwd(const sm_trainer *t, int step, const layer_acts *y, int l, int p, float *dinp, float *dw,
                      float *dbias, const float *dout, const float *inp, const float *w, int N, int C, int OC) {
     if (!t->lora) {
@@ -514,9 +563,10 @@ static void proj_bwd(const sm_trainer *t, int step, const layer_acts *y, int l, 
         return;
     }
     const sm_train_lora *lo = &t->lora[l * SM_P_COUNT + p];
-    uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0;   /* the input's gradient, and 4 N r (C + OC) for A and B */
-    OP(t, step, 2ull * N * C * OC + 4 * r * N * (C + OC), mm_fwd_bytes(N, C, OC),
-       sm_train_matmul_bwd_frozen(t, dinp, dout, lo->base, N);
+    /* the input's gradient (unless dinp is NULL), and 4 N r (C + OC) for A and B (2 N r C less without dinp) */
+    uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0, in = dinp ? 1 : 0;
+    OP(t, step, in * 2ull * N * C * OC + 4 * r * N * (C + OC) - (1 - in) * 2 * r * N * C, mm_fwd_bytes(N, C, OC),
+       if (dinp) sm_train_matmul_bwd_frozen(t, dinp, dout, &lo->base, N);
        if (lo->a)
            sm_train_lora_bwd(t, dinp, lo->ga, lo->gb, t->lora_dax, dout, inp, y->ax[p], lo->a, lo->b, t->lora_scale, N,
                              C, OC, t->cfg.lora_rank));
@@ -591,13 +641,17 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
     memset(dtmp, 0, (size_t)N * C * sizeof(float));
     proj_bwd(t, SM_SC_O_PROJ, y, l, SM_P_O, dtmp, g->wo, g->b_o, dx, y->atty, w->wo, N, C, C);
     memset(dn, 0, (size_t)N * C * sizeof(float));
+    /* LoRA's first layer: the gradient of its input would only reach the frozen embeddings, so the
+     * q, k, v products skip their input gradients (the adapters' own gradients remain) and the
+     * attention norm its backward pass */
+    float *dn_qkv = t->lora && l == 0 ? NULL : dn;
     uint64_t att_flops = 8 * pairs * s->hd + 4 * pairs, att_bytes = 16 * pairs * s->hd + att_att_bytes(&s->as) + 16 * nc;
     if (y->qkv) {
         memset(dq, 0, (size_t)N * (C + 2 * KV) * sizeof(float));
         OP(t, SM_SC_ATTENTION, att_flops, att_bytes,
            sm_train_attention_bwd(t, dq, dq + C, dq + C + KV, datt, dtmp, y->att, y->qkv, y->qkv + C, y->qkv + C + KV,
                                   s->as));
-        proj_bwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, dn, g->wqkv, g->b_qkv, dq, y->n1, w->wqkv, N, C, C + 2 * KV);
+        proj_bwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, dn_qkv, g->wqkv, g->b_qkv, dq, y->n1, w->wqkv, N, C, C + 2 * KV);
     } else {
         float *dk = dq + (size_t)N * C, *dv = dk + (size_t)N * KV;
         memset(dq, 0, (size_t)N * (C + 2 * KV) * sizeof(float));
@@ -608,12 +662,13 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
                sm_train_rope(dq, N, s->T, s->H, s->hd, a->rope_cos, a->rope_sin, -1.0f);
                sm_train_rope(dk, N, s->T, s->as.kv_heads, s->hd, a->rope_cos, a->rope_sin, -1.0f));
         }
-        proj_bwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, dn, g->wq, NULL, dq, y->n1, w->wq, N, C, C);
-        proj_bwd(t, SM_SC_K_PROJ, y, l, SM_P_K, dn, g->wk, NULL, dk, y->n1, w->wk, N, C, KV);
-        proj_bwd(t, SM_SC_V_PROJ, y, l, SM_P_V, dn, g->wv, NULL, dv, y->n1, w->wv, N, C, KV);
+        proj_bwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, dn_qkv, g->wq, NULL, dq, y->n1, w->wq, N, C, C);
+        proj_bwd(t, SM_SC_K_PROJ, y, l, SM_P_K, dn_qkv, g->wk, NULL, dk, y->n1, w->wk, N, C, KV);
+        proj_bwd(t, SM_SC_V_PROJ, y, l, SM_P_V, dn_qkv, g->wv, NULL, dv, y->n1, w->wv, N, C, KV);
     }
-    OP(t, SM_SC_ATTN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
-       norm_bwd(s, dx, g->attn_norm, g->attn_norm_b, dn, y->x, w->attn_norm, y->n1_mean, y->n1_rstd));
+    if (dn_qkv)
+        OP(t, SM_SC_ATTN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
+           norm_bwd(s, dx, g->attn_norm, g->attn_norm_b, dn, y->x, w->attn_norm, y->n1_mean, y->n1_rstd));
 }
 
 static void layout_now(sm_trainer *t, layer_acts *L, acts *a) { layout_acts(t, t->act, L, a, t->recompute); }
@@ -645,9 +700,9 @@ void sm_trainer_forward(sm_trainer *t, const int32_t *x) {
     }
     OP(t, SM_SC_FINAL_NORM, (s.layer_norm ? 7 : 4) * nc, 12 * nc,
        norm_fwd(&s, a.nf, a.nf_mean, a.nf_rstd, a.x_out, W->output_norm, W->output_norm_b));
-    if (t->frozen_out)
+    if (t->frozen_out.m)
         OP(t, SM_SC_LOGITS, mm_fwd_flops(s.N, s.C, s.V, 0), mm_fwd_bytes(s.N, s.C, s.V),
-           sm_train_matmul_fwd_frozen(t, a.probs, a.nf, t->frozen_out, NULL, s.N));
+           sm_train_matmul_fwd_frozen(t, a.probs, a.nf, &t->frozen_out, NULL, s.N));
     else matmul_fwd(t, SM_SC_LOGITS, a.probs, a.nf, W->output, NULL, s.N, s.C, s.V);
     SM_PROF_END(t->prof, 0, 0);
 }
@@ -698,9 +753,9 @@ void sm_trainer_backward(sm_trainer *t, const int32_t *x) {
     SM_PROF_BEGIN(t->prof, SM_SC_BACKWARD, -1);
     float *dx = t->scratch, *dn = dx + 2 * (size_t)s.N * s.C;
     memset(dn, 0, (size_t)s.N * s.C * sizeof(float));
-    if (t->frozen_out)
+    if (t->frozen_out.m)
         OP(t, SM_SC_LOGITS, 2ull * s.N * s.C * s.V, mm_fwd_bytes(s.N, s.C, s.V),
-           sm_train_matmul_bwd_frozen(t, dn, a.probs, t->frozen_out, s.N));
+           sm_train_matmul_bwd_frozen(t, dn, a.probs, &t->frozen_out, s.N));
     else matmul_bwd(t, SM_SC_LOGITS, dn, G->output, NULL, a.probs, a.nf, W->output, s.N, s.C, s.V);
     memset(dx, 0, (size_t)s.N * s.C * sizeof(float));
     OP(t, SM_SC_FINAL_NORM, (s.layer_norm ? 12 : 9) * nc, 16 * nc,
@@ -790,6 +845,7 @@ sm_status sm_train_config_of(const sm_model *m, sm_train_config *cfg, sm_error *
     memset(cfg, 0, sizeof *cfg);
     cfg->hp = m->hp;
     cfg->tied = sm_gguf_find_tensor(&m->gguf, "output.weight") == NULL;
+    cfg->lora_cache_bytes = SM_TRAIN_LORA_CACHE_DEFAULT;
     return SM_OK;
 }
 

@@ -25,6 +25,12 @@ typedef struct sm_train_config {
     int lora_rank;
     float lora_alpha;
     uint64_t lora_roles;
+    /* LoRA: bytes the trainer may spend on F32 copies of the frozen base's matrices (each matrix dequantized
+     * once, row-major for the forward and transposed for the input gradient; an F32 matrix needs only its
+     * transpose), taken matrix by matrix while they fit; the others are dequantized in every product as
+     * before. The results are the same bit for bit either way. sm_train_config_of sets
+     * SM_TRAIN_LORA_CACHE_DEFAULT; 0 caches nothing. */
+    uint64_t lora_cache_bytes;
 } sm_train_config;
 
 /* The projections of a layer, for LoRA's per-layer slots. */
@@ -32,12 +38,24 @@ enum sm_train_proj { SM_P_Q, SM_P_K, SM_P_V, SM_P_QKV, SM_P_O, SM_P_GATE, SM_P_U
 enum { SM_LORA_A = 1, SM_LORA_B = 2 };
 /* Rows of a frozen matrix each thread dequantizes for one product call. */
 #define SM_TRAIN_DEQ_ROWS 256
+/* The default budget for the frozen base's F32 copies: 512 MiB holds both copies (8 bytes a weight) of every
+ * matrix of a base of up to 64 M weights; the built-in model's take 24 MB. */
+#define SM_TRAIN_LORA_CACHE_DEFAULT (512ll << 20)
+
+/* A frozen matrix of the base in LoRA training: the matrix where it is, in
+ * its own element type, and when the budget allowed (or it is F32) its
+ * values as F32 rows (w, rows x cols) and its transpose (wt, cols x rows). */
+typedef struct sm_train_frozen {
+    const struct sm_matrix *m;
+    const float *w, *wt;
+} sm_train_frozen;
 
 /* One projection of one layer in LoRA training: the frozen base matrix
- * and, when it is adapted, A (rank x cols), B (rows x rank) and their
- * gradients, inside the parameter and gradient blocks. */
+ * (base.m NULL when the architecture has none) and, when it is adapted, A
+ * (rank x cols), B (rows x rank) and their gradients, inside the parameter
+ * and gradient blocks. */
 typedef struct sm_train_lora {
-    const struct sm_matrix *base;
+    sm_train_frozen base;
     float *a, *b, *ga, *gb;
 } sm_train_lora;
 
@@ -88,7 +106,10 @@ typedef struct sm_trainer {
     /* LoRA training (cfg.base set): the per-layer projections (n_layers x SM_P_COUNT), the frozen
      * embeddings and head, alpha / rank, the gradient of A x, and each thread's dequantized rows */
     sm_train_lora *lora;
-    const struct sm_matrix *frozen_embd, *frozen_pos, *frozen_out;
+    const struct sm_matrix *frozen_embd, *frozen_pos;
+    sm_train_frozen frozen_out;  /* frozen_out.m NULL: the head is trained (no LoRA) */
+    float *frozen_f32;           /* the F32 copies of the frozen matrices (sm_train_frozen.w / .wt), one block */
+    size_t frozen_f32_floats;
     float lora_scale;
     float *lora_dax, *lora_tmp;
     float *deq;                  /* [threads][SM_TRAIN_DEQ_ROWS][deq_cols] */
@@ -130,12 +151,13 @@ float sm_trainer_adamw(sm_trainer *t, float lr, float beta1, float beta2, float 
  * tensors are dequantized). Not for LoRA training, whose base is read in place. */
 sm_status sm_trainer_load_weights(sm_trainer *t, const sm_model *m, sm_error *err);
 
-/* The training configuration of a loaded model (its shape, and whether its
- * head is tied); an error for an architecture the trainer cannot train. */
 /* LoRA's roles from a list such as "q,k,v,o,gate,up,down" (q, k and v also
  * select a fused qkv matrix; "qkv" and "output" are accepted); 0 and a
  * message in err for an unknown name. */
 uint64_t sm_lora_roles_parse(const char *list, sm_error *err);
+/* The training configuration of a loaded model (its shape, whether its head
+ * is tied, and the default budget for a LoRA base's F32 copies); an error
+ * for an architecture the trainer cannot train. */
 sm_status sm_train_config_of(const sm_model *m, sm_train_config *cfg, sm_error *err);
 
 #endif
