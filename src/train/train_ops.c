@@ -57,6 +57,48 @@ static void transpose(float *dst, const float *src, int rows, int cols) {
         }
 }
 
+/* The same on the thread pool: each thread writes its own run of 32-row
+ * tiles of dst (32-column strips of src); a copy, so the result is the
+ * serial one whatever the thread count. */
+typedef struct copy_task {
+    float *dst;
+    const float *src;
+    int rows, cols;
+    size_t n;
+} copy_task;
+
+static void transpose_fn(void *ctx, int ith, int nth) {
+    const copy_task *c = ctx;
+    int tiles = (c->cols + 31) / 32, per = (tiles + nth - 1) / nth;
+    int c0 = ith * per * 32, c1 = (ith + 1) * per * 32;
+    if (c1 > c->cols) c1 = c->cols;
+    if (c0 >= c1) return;
+    for (int r0 = 0; r0 < c->rows; r0 += 32)
+        for (int cc = c0; cc < c1; cc += 32) {
+            int r1 = r0 + 32 < c->rows ? r0 + 32 : c->rows, ce = cc + 32 < c1 ? cc + 32 : c1;
+            for (int r = r0; r < r1; r++)
+                for (int k = cc; k < ce; k++) c->dst[(size_t)k * c->rows + r] = c->src[(size_t)r * c->cols + k];
+        }
+}
+
+static void transpose_mt(const sm_trainer *t, float *dst, const float *src, int rows, int cols) {
+    copy_task c = {dst, src, rows, cols, 0};
+    sm_threadpool_run(t->pool, transpose_fn, &c);
+}
+
+/* dst[i] += src[i] for i < n, each thread a contiguous run (multiples of 16) */
+static void add_fn(void *ctx, int ith, int nth) {
+    const copy_task *c = ctx;
+    size_t per = ((c->n + (size_t)nth - 1) / (size_t)nth + 15) & ~(size_t)15;
+    size_t i0 = (size_t)ith * per, i1 = i0 + per < c->n ? i0 + per : c->n;
+    for (size_t i = i0; i < i1; i++) c->dst[i] += c->src[i];
+}
+
+static void add_mt(const sm_trainer *t, float *dst, const float *src, size_t n) {
+    copy_task c = {dst, src, 0, 0, n};
+    sm_threadpool_run(t->pool, add_fn, &c);
+}
+
 /* out[n][o] = inp[n] . w[o] (+ bias[o]) */
 void sm_train_matmul_fwd(const sm_trainer *t, float *out, const float *inp, const float *w, const float *bias, int N,
                          int C, int OC) {
@@ -70,14 +112,14 @@ void sm_train_matmul_fwd(const sm_trainer *t, float *out, const float *inp, cons
 void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                          const float *w, int N, int C, int OC) {
     /* dinp (N x C) = dout (N x OC) . (w^T)^T, with w^T as C rows of OC */
-    transpose(t->mm_bt, w, OC, C);
+    transpose_mt(t, t->mm_bt, w, OC, C);
     gemm(t, t->mm_out, dout, t->mm_bt, N, C, OC);
-    for (size_t i = 0; i < (size_t)N * C; i++) dinp[i] += t->mm_out[i];
+    add_mt(t, dinp, t->mm_out, (size_t)N * C);
     /* dw (OC x C) = dout^T (OC rows of N) . (inp^T)^T, with inp^T as C rows of N */
-    transpose(t->mm_at, dout, N, OC);
-    transpose(t->mm_bt, inp, N, C);
+    transpose_mt(t, t->mm_at, dout, N, OC);
+    transpose_mt(t, t->mm_bt, inp, N, C);
     gemm(t, t->mm_out, t->mm_at, t->mm_bt, OC, C, N);
-    for (size_t i = 0; i < (size_t)OC * C; i++) dw[i] += t->mm_out[i];
+    add_mt(t, dw, t->mm_out, (size_t)OC * C);
     if (dbias)
         for (int n = 0; n < N; n++)
             for (int o = 0; o < OC; o++) dbias[o] += dout[(size_t)n * OC + o];
@@ -158,7 +200,7 @@ void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, const float *d
     const float *wt = fw->wt;   /* the cached transpose, else made here */
     if (!wt) {
         if (fw->w) {
-            transpose(t->mm_bt, fw->w, OC, C);
+            transpose_mt(t, t->mm_bt, fw->w, OC, C);
         } else {
             frozen_task f = {t, NULL, NULL, w, 0};
             sm_threadpool_run(t->pool, frozen_transpose_fn, &f);
@@ -166,7 +208,7 @@ void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, const float *d
         wt = t->mm_bt;
     }
     gemm(t, t->mm_out, dout, wt, N, C, OC);
-    for (size_t i = 0; i < (size_t)N * C; i++) dinp[i] += t->mm_out[i];
+    add_mt(t, dinp, t->mm_out, (size_t)N * C);
 }
 
 void sm_train_frozen_copy(float *w, float *wt, const sm_matrix *m) {

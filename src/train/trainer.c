@@ -794,20 +794,27 @@ float sm_trainer_step_grads(sm_trainer *t, const int32_t *x, const int32_t *y, i
 
 /* ------------------------------------------------------------ optimizer */
 
-float sm_trainer_adamw(sm_trainer *t, float lr, float beta1, float beta2, float eps, float weight_decay,
-                       float grad_clip) {
-    double sq = 0;
-    for (size_t i = 0; i < t->n_floats; i++) sq += (double)t->g[i] * t->g[i];
-    float norm = (float)sqrt(sq);
-    float scale = grad_clip > 0 && norm > grad_clip ? grad_clip / norm : 1.0f;
-    t->step++;
-    float c1 = 1.0f - powf(beta1, (float)t->step), c2 = 1.0f - powf(beta2, (float)t->step);
+/* The update of every parameter, on the thread pool: each thread takes its
+ * own contiguous run of every tensor; each element is updated by the same
+ * arithmetic whichever thread runs it, so the result does not depend on the
+ * thread count. */
+typedef struct adamw_task {
+    sm_trainer *t;
+    float lr, beta1, beta2, eps, weight_decay, scale, c1, c2;
+} adamw_task;
+
+static void adamw_fn(void *ctx, int ith, int nth) {
+    const adamw_task *a = ctx;
+    const sm_trainer *t = a->t;
+    float lr = a->lr, beta1 = a->beta1, beta2 = a->beta2, eps = a->eps, scale = a->scale, c1 = a->c1, c2 = a->c2;
     for (int p = 0; p < t->n_params; p++) {
         const sm_param *pp = &t->params[p];
-        float wd = pp->decay ? weight_decay : 0.0f;
+        float wd = pp->decay ? a->weight_decay : 0.0f;
         size_t n = (size_t)pp->rows * pp->cols;
+        size_t per = ((n + (size_t)nth - 1) / (size_t)nth + 15) & ~(size_t)15;
+        size_t i0 = (size_t)ith * per, i1 = i0 + per < n ? i0 + per : n;
         float *w = t->w + pp->offset, *g = t->g + pp->offset, *m = t->m + pp->offset, *v = t->v + pp->offset;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = i0; i < i1; i++) {
             float gi = g[i] * scale;
             m[i] = beta1 * m[i] + (1.0f - beta1) * gi;
             v[i] = beta2 * v[i] + (1.0f - beta2) * gi * gi;
@@ -816,6 +823,18 @@ float sm_trainer_adamw(sm_trainer *t, float lr, float beta1, float beta2, float 
             g[i] = 0.0f;
         }
     }
+}
+
+float sm_trainer_adamw(sm_trainer *t, float lr, float beta1, float beta2, float eps, float weight_decay,
+                       float grad_clip) {
+    double sq = 0;
+    for (size_t i = 0; i < t->n_floats; i++) sq += (double)t->g[i] * t->g[i];
+    float norm = (float)sqrt(sq);
+    float scale = grad_clip > 0 && norm > grad_clip ? grad_clip / norm : 1.0f;
+    t->step++;
+    float c1 = 1.0f - powf(beta1, (float)t->step), c2 = 1.0f - powf(beta2, (float)t->step);
+    adamw_task a = {t, lr, beta1, beta2, eps, weight_decay, scale, c1, c2};
+    sm_threadpool_run(t->pool, adamw_fn, &a);
     return norm;
 }
 
