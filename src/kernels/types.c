@@ -9,6 +9,7 @@
 #include "simd.h"
 #include "quant_legacy.h"
 #include "interleave_legacy.h"
+#include "interleave_k.h"
 #include "simd_legacy.h"
 
 #include <stdio.h>
@@ -93,11 +94,13 @@ static const sm_type_traits table[SM_GGML_TYPE_COUNT] = {
                                 [NEON] = {.matvec = ARM(sm_matvec_q3_K_neon)},
                                 [AVX2] = {.matvec = X86(sm_matvec_q3_K_avx2), .to_float = X86(sm_dequantize_q3_K_avx2)},
                                 [AVX512] = {.matvec = X86(sm_matvec_q3_K_avx512)}}},
-    [SM_GGML_Q4_K] = {"Q4_K", 256, 144, SM_GGML_Q8_K, sm_dequantize_q4_K, sm_quantize_q4_K_fit, NULL,
-                      .level = {[SCALAR] = {.matvec = sm_matvec_q4_K_scalar},
+    [SM_GGML_Q4_K] = {"Q4_K", 256, 144, SM_GGML_Q8_K, sm_dequantize_q4_K, sm_quantize_q4_K_fit, sm_interleave_q4_K,
+                      .level = {[SCALAR] = {.matvec = sm_matvec_q4_K_scalar, .dequant_x16 = sm_dequantize_q4_Kx16},
                                 [NEON] = {.matvec = ARM(sm_matvec_q4_K_neon)},
                                 [AVX2] = {.matvec = X86(sm_matvec_q4_K_avx2), .to_float = X86(sm_dequantize_q4_K_avx2)},
-                                [AVX512] = {.matvec = X86(sm_matvec_q4_K_avx512)}}},
+                                [AVX512] = {.matvec = X86(sm_matvec_q4_K_avx512),
+                                            .matvec_x16 = X86(sm_matvec_q4_K_x16_avx512),
+                                            .dequant_x16 = X86(sm_dequantize_q4_Kx16_avx512)}}},
     [SM_GGML_Q5_K] = {"Q5_K", 256, 176, SM_GGML_Q8_K, sm_dequantize_q5_K, sm_quantize_q5_K, NULL,
                       .level = {[SCALAR] = {.matvec = sm_matvec_q5_K_scalar},
                                 [NEON] = {.matvec = ARM(sm_matvec_q5_K_neon)},

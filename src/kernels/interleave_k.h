@@ -1,0 +1,53 @@
+/* interleave_k.h - 256-element super-block weights (Q4_K) re-laid out
+ * sixteen rows at a time for the AVX-512 VNNI matrix x vector kernels, as
+ * interleave.h does for Q4_0 (read it first): a super-block of 16 rows
+ * sits together and each 4 bytes of a row's codes share a 32-bit lane with
+ * the same 4 bytes of the other 15 rows, so one 512-bit load feeds one
+ * vpdpbusd for 16 rows x 4 columns. Each group is exactly as large as its
+ * 16 GGUF blocks (the loader and the matmul address it by row bytes).
+ *
+ * Q4_K group, super-block b:
+ *   d[16], dmin[16] the rows' fp16 scales
+ *   sclo[h][r][i]   row r's sub-block 4h + i (h = 0, 1; i = 0..3): the low 4
+ *                   bits of its 6-bit scale, and in the high nibble those
+ *                   of its 6-bit min
+ *   schi[r][i]      the top 2 bits of scale i (bits 0-1), scale i + 4
+ *                   (2-3), min i (4-5) and min i + 4 (6-7)
+ *                   so all 16 rows' scales come out as bytes with a few
+ *                   shifts and masks per super-block, already in lanes
+ *   qs[c][r][4]     chunk c = bytes 4c..4c+3 of row r's GGUF qs: the low
+ *                   nibbles are elements 64(c / 8) + 4(c % 8) + 0..3
+ *                   (sub-block 2(c / 8)), the high ones 32 further on
+ * The mins meet the activations' 16-element sums (Q8_K bsums). */
+#ifndef SM_KERNELS_INTERLEAVE_K_H
+#define SM_KERNELS_INTERLEAVE_K_H
+
+#include <stdint.h>
+#include "quant.h"
+#include "interleave.h"
+
+typedef struct {
+    uint16_t d[SM_X16], dmin[SM_X16];
+    uint8_t sclo[2][SM_X16][4];
+    uint8_t schi[SM_X16][4];
+    uint8_t qs[32][SM_X16][4];
+} sm_block_q4_Kx16;
+
+_Static_assert(sizeof(sm_block_q4_Kx16) == 16 * sizeof(sm_block_q4_K), "Q4_K x16 block");
+
+/* rows a multiple of 16, cols of 256 (the type table's interleave_x16). */
+void sm_interleave_q4_K(void *dst, const void *src, int rows, int cols);
+/* One group's 16 rows as floats, row after row (out: 16 x cols). */
+void sm_dequantize_q4_Kx16(float *out, const void *group, int cols);
+/* Row r's 6-bit scale and min of sub-block j (0..7) in a Q4_K group. */
+void sm_q4_Kx16_scale_min(const sm_block_q4_Kx16 *g, int r, int j, uint8_t *sc, uint8_t *m);
+
+/* The AVX-512 VNNI kernels (kernels_x86_kx16.c) on this layout: matrix x
+ * vector against Q8_K activations (xsum unused: the bsums serve), and the
+ * group dequantizers for prefill. */
+#if defined(__x86_64__)
+void sm_matvec_q4_K_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_dequantize_q4_Kx16_avx512(float *out, const void *group, int cols);
+#endif
+
+#endif
