@@ -58,3 +58,50 @@ void sm_dequantize_q4_Kx16(float *out, const void *gv, int cols) {
         }
 }
 
+/* where the top 2 bits of scale j sit in sh (see interleave_k.h) */
+static const int iq4_xs_hi_pos[8] = {4, 12, 2, 10, 6, 14, 0, 8};
+
+void sm_interleave_iq4_xs(void *dstv, const void *srcv, int rows, int cols) {
+    sm_block_iq4_xsx16 *dst = dstv;
+    const sm_block_iq4_xs *src = srcv;
+    int nb = cols / SM_QK_K;
+    for (int g = 0; g < rows / SM_X16; g++)
+        for (int b = 0; b < nb; b++) {
+            sm_block_iq4_xsx16 *o = dst + (size_t)g * nb + b;
+            for (int r = 0; r < SM_X16; r++) {
+                const sm_block_iq4_xs *in = src + (size_t)(g * SM_X16 + r) * nb + b;
+                int8_t s[8];
+                sm_iq4_xs_scales(in, s);
+                o->d[r] = in->d;
+                uint16_t sh = 0;
+                for (int j = 0; j < 8; j++) sh |= (uint16_t)(((s[j] + 32) >> 4) << iq4_xs_hi_pos[j]);
+                o->sh[r] = sh;
+                for (int i = 0; i < 4; i++) o->sl[r][i] = (uint8_t)(((s[i] + 32) & 0x0F) | ((s[i + 4] + 32) & 0x0F) << 4);
+                for (int c = 0; c < 32; c++)
+                    for (int i = 0; i < 4; i++) o->qs[c][r][i] = in->qs[4 * c + i];
+            }
+        }
+}
+
+int sm_iq4_xsx16_scale(const sm_block_iq4_xsx16 *g, int r, int j) {
+    int lo = (g->sl[r][j % 4] >> (4 * (j / 4))) & 0x0F, hi = (g->sh[r] >> iq4_xs_hi_pos[j]) & 3;
+    return (lo | hi << 4) - 32;
+}
+
+/* The arithmetic is sm_dequantize_iq4_xs's: (d * scale) * value. */
+void sm_dequantize_iq4_xsx16(float *out, const void *gv, int cols) {
+    const sm_block_iq4_xsx16 *grp = gv;
+    for (int b = 0; b < cols / SM_QK_K; b++)
+        for (int r = 0; r < SM_X16; r++) {
+            float d = sm_fp16_to_fp32(grp[b].d[r]), *y = out + (size_t)r * cols + b * SM_QK_K;
+            for (int c = 0; c < 32; c++) {
+                int j = c / 4, e = 32 * j + 4 * (c % 4);
+                float dl = d * sm_iq4_xsx16_scale(&grp[b], r, j);
+                for (int i = 0; i < 4; i++) {
+                    uint8_t q = grp[b].qs[c][r][i];
+                    y[e + i] = dl * sm_iq4nl_values[q & 0x0F];
+                    y[e + 16 + i] = dl * sm_iq4nl_values[q >> 4];
+                }
+            }
+        }
+}

@@ -1,4 +1,4 @@
-/* interleave_k.h - 256-element super-block weights (Q4_K) re-laid out
+/* interleave_k.h - 256-element super-block weights (Q4_K, IQ4_XS) re-laid out
  * sixteen rows at a time for the AVX-512 VNNI matrix x vector kernels, as
  * interleave.h does for Q4_0 (read it first): a super-block of 16 rows
  * sits together and each 4 bytes of a row's codes share a 32-bit lane with
@@ -18,12 +18,27 @@
  *   qs[c][r][4]     chunk c = bytes 4c..4c+3 of row r's GGUF qs: the low
  *                   nibbles are elements 64(c / 8) + 4(c % 8) + 0..3
  *                   (sub-block 2(c / 8)), the high ones 32 further on
- * The mins meet the activations' 16-element sums (Q8_K bsums). */
+ * The mins meet the activations' 16-element sums (Q8_K bsums).
+ *
+ * IQ4_XS group, super-block b:
+ *   d[16]           the rows' fp16 scales
+ *   sh[r]           the top 2 bits of row r's eight 6-bit scales, placed so
+ *                   that a mask and a shift line them up with sl's lanes:
+ *                   bits 0-1 scale 6, 2-3 scale 2, 4-5 scale 0, 6-7 scale 4,
+ *                   8-9 scale 7, 10-11 scale 3, 12-13 scale 1, 14-15 scale 5
+ *   sl[r][i]        the low 4 bits of scale i (low nibble) and of scale
+ *                   i + 4 (high nibble)
+ *   qs[c][r][4]     chunk c = bytes 4c..4c+3 of row r's GGUF qs: sub-block
+ *                   c / 4, the low nibbles its elements 4(c % 4) + 0..3, the
+ *                   high ones 16 further on
+ * The kernel looks a code's value up as value + 128 (unsigned) and removes
+ * the 128 with the activations' sums. */
 #ifndef SM_KERNELS_INTERLEAVE_K_H
 #define SM_KERNELS_INTERLEAVE_K_H
 
 #include <stdint.h>
 #include "quant.h"
+#include "quant_k.h"
 #include "interleave.h"
 
 typedef struct {
@@ -33,14 +48,25 @@ typedef struct {
     uint8_t qs[32][SM_X16][4];
 } sm_block_q4_Kx16;
 
+typedef struct {
+    uint16_t d[SM_X16], sh[SM_X16];
+    uint8_t sl[SM_X16][4];
+    uint8_t qs[32][SM_X16][4];
+} sm_block_iq4_xsx16;
+
 _Static_assert(sizeof(sm_block_q4_Kx16) == 16 * sizeof(sm_block_q4_K), "Q4_K x16 block");
+_Static_assert(sizeof(sm_block_iq4_xsx16) == 16 * sizeof(sm_block_iq4_xs), "IQ4_XS x16 block");
 
 /* rows a multiple of 16, cols of 256 (the type table's interleave_x16). */
 void sm_interleave_q4_K(void *dst, const void *src, int rows, int cols);
+void sm_interleave_iq4_xs(void *dst, const void *src, int rows, int cols);
 /* One group's 16 rows as floats, row after row (out: 16 x cols). */
 void sm_dequantize_q4_Kx16(float *out, const void *group, int cols);
+void sm_dequantize_iq4_xsx16(float *out, const void *group, int cols);
 /* Row r's 6-bit scale and min of sub-block j (0..7) in a Q4_K group. */
 void sm_q4_Kx16_scale_min(const sm_block_q4_Kx16 *g, int r, int j, uint8_t *sc, uint8_t *m);
+/* Row r's signed scale of sub-block j (value - 32) in an IQ4_XS group. */
+int sm_iq4_xsx16_scale(const sm_block_iq4_xsx16 *g, int r, int j);
 
 /* The AVX-512 VNNI kernels (kernels_x86_kx16.c) on this layout: matrix x
  * vector against Q8_K activations (xsum unused: the bsums serve), and the
@@ -48,6 +74,8 @@ void sm_q4_Kx16_scale_min(const sm_block_q4_Kx16 *g, int r, int j, uint8_t *sc, 
 #if defined(__x86_64__)
 void sm_matvec_q4_K_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 void sm_dequantize_q4_Kx16_avx512(float *out, const void *group, int cols);
+void sm_matvec_iq4_xs_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_dequantize_iq4_xsx16_avx512(float *out, const void *group, int cols);
 #endif
 
 #endif

@@ -141,4 +141,91 @@ AVX512 void sm_dequantize_q4_Kx16_avx512(float *out, const void *group, int cols
         }
 }
 
+/* IQ4_XS: the 16 rows' signed scales of sub-blocks 0-3 (sc[0]) and 4-7
+ * (sc[1]) as bytes (value + 32; byte i of lane r = row r's sub-block
+ * 4h + i), from the low nibbles in sl and the top bits in sh, whose
+ * placement (interleave_k.h) needs one mask and one shift per half. */
+AVX512 static inline void iq4_xs_scales(const sm_block_iq4_xsx16 *g, __m512i sc[2]) {
+    const __m512i low = _mm512_set1_epi8(0x0F);
+    __m512i l = _mm512_loadu_si512(g->sl), h = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)g->sh));
+    sc[0] = _mm512_or_si512(_mm512_and_si512(l, low),
+                            _mm512_or_si512(_mm512_and_si512(h, _mm512_set1_epi32(0x3030)),
+                                            _mm512_and_si512(_mm512_slli_epi32(h, 18), _mm512_set1_epi32(0x30300000))));
+    sc[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), low),
+                            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(h, 2), _mm512_set1_epi32(0x3030)),
+                                            _mm512_and_si512(_mm512_slli_epi32(h, 20), _mm512_set1_epi32(0x30300000))));
+}
+
+/* IQ4_XS, sixteen rows per pass. Per sub-block j: 4 loads of 16 rows x 4
+ * code bytes; both nibbles pick their value + 128 (unsigned) by a byte
+ * shuffle and meet the activations in vpdpbusd, the sums starting at -128
+ * times the sub-block's activation sum; one multiply applies the rows'
+ * scales. */
+AVX512 void sm_matvec_iq4_xs_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows,
+                                       int cols) {
+    (void)xsum;
+    const sm_block_iq4_xsx16 *g = w;
+    const sm_block_q8_K *x = xq;
+    const __m512i low = _mm512_set1_epi8(0x0F), bias = _mm512_set1_epi32(32);
+    const __m512i table = _mm512_add_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)sm_iq4nl_values)),
+                                          _mm512_set1_epi8((char)0x80));
+    int nb = cols / SM_QK_K;
+    for (int r = 0; r < rows; r += SM_X16, g += nb) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            const int8_t *xs = x[b].qs;
+            __m512i sc[2];
+            iq4_xs_scales(&g[b], sc);
+            __m512i isum = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                __m512i s0 = _mm512_set1_epi32(-128 * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1])), s1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++) {
+                    __m512i v = _mm512_loadu_si512(g[b].qs[4 * j + c]);
+                    s0 = _mm512_dpbusd_epi32(s0, _mm512_shuffle_epi8(table, _mm512_and_si512(v, low)), bcast4(xs + 32 * j + 4 * c));
+                    s1 = _mm512_dpbusd_epi32(s1, _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), low)),
+                                             bcast4(xs + 32 * j + 16 + 4 * c));
+                }
+                __m512i scale = _mm512_sub_epi32(byte_of_lane(sc[j / 4], j % 4), bias);
+                isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(_mm512_add_epi32(s0, s1), scale));
+            }
+            __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d)), _mm512_set1_ps(x[b].d));
+            acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(isum), acc);
+        }
+        _mm512_storeu_ps(out + r, acc);
+    }
+}
+
+/* sm_dequantize_iq4_xs's arithmetic: (d * scale) * value; quad after quad
+ * as the Q4_K one. A sub-block's 4 chunks transpose into its 16 code bytes
+ * per row: the low nibbles are its elements 0-15, the high ones 16-31. */
+AVX512 void sm_dequantize_iq4_xsx16_avx512(float *out, const void *group, int cols) {
+    const sm_block_iq4_xsx16 *g = group;
+    const __m512i low = _mm512_set1_epi32(0x0F), bias = _mm512_set1_epi32(32);
+    const __m512 values = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)sm_iq4nl_values)));
+    float dl[8][SM_X16];
+    for (int l = 0; l < 4; l++)
+        for (int b = 0; b < cols / SM_QK_K; b++) {
+            __m512i sc[2];
+            iq4_xs_scales(&g[b], sc);
+            __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));
+            for (int j = 0; j < 8; j++)
+                _mm512_storeu_ps(dl[j], _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(byte_of_lane(sc[j / 4], j % 4), bias))));
+            for (int j = 0; j < 8; j++) {
+                __m128i u[4];
+                transpose_quad(g[b].qs[4 * j][4 * l], u);
+#pragma GCC unroll 4
+                for (int t = 0; t < 4; t++) {
+                    int r = 4 * l + t;
+                    __m512i v = _mm512_cvtepu8_epi32(u[t]);
+                    __m512 f = _mm512_set1_ps(dl[j][r]);
+                    float *y = out + (size_t)r * cols + b * SM_QK_K + 32 * j;
+                    _mm512_storeu_ps(y, _mm512_mul_ps(f, _mm512_permutexvar_ps(_mm512_and_si512(v, low), values)));
+                    _mm512_storeu_ps(y + 16, _mm512_mul_ps(f, _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), values)));
+                }
+            }
+        }
+}
+
 #endif
