@@ -105,3 +105,37 @@ void sm_dequantize_iq4_xsx16(float *out, const void *gv, int cols) {
             }
         }
 }
+
+void sm_interleave_q6_K(void *dstv, const void *srcv, int rows, int cols) {
+    sm_block_q6_Kx16 *dst = dstv;
+    const sm_block_q6_K *src = srcv;
+    int nb = cols / SM_QK_K;
+    for (int g = 0; g < rows / SM_X16; g++)
+        for (int b = 0; b < nb; b++) {
+            sm_block_q6_Kx16 *o = dst + (size_t)g * nb + b;
+            for (int r = 0; r < SM_X16; r++) {
+                const sm_block_q6_K *in = src + (size_t)(g * SM_X16 + r) * nb + b;
+                o->d[r] = in->d;
+                for (int j = 0; j < 16; j++) o->sc[j][r] = in->scales[j];
+                for (int c = 0; c < 32; c++)
+                    for (int i = 0; i < 4; i++) o->ql[c][r][i] = in->ql[4 * c + i];
+                for (int c = 0; c < 16; c++)
+                    for (int i = 0; i < 4; i++) o->qh[c][r][i] = in->qh[4 * c + i];
+            }
+        }
+}
+
+/* The arithmetic is sm_dequantize_q6_K's: (d * scale) * (code - 32). */
+void sm_dequantize_q6_Kx16(float *out, const void *gv, int cols) {
+    const sm_block_q6_Kx16 *grp = gv;
+    for (int b = 0; b < cols / SM_QK_K; b++)
+        for (int r = 0; r < SM_X16; r++) {
+            float d = sm_fp16_to_fp32(grp[b].d[r]), *y = out + (size_t)r * cols + b * SM_QK_K;
+            for (int e = 0; e < SM_QK_K; e++) {
+                int h = e / 128, k = (e % 128) / 32, m = (e % 32) / 4, i = e % 4;
+                uint8_t lo = grp[b].ql[16 * h + 8 * (k & 1) + m][r][i], hi = grp[b].qh[8 * h + m][r][i];
+                int q = ((k < 2 ? lo & 0x0F : lo >> 4) | (((hi >> (2 * k)) & 3) << 4)) - 32;
+                y[e] = d * grp[b].sc[e / 16][r] * q;
+            }
+        }
+}

@@ -228,4 +228,103 @@ AVX512 void sm_dequantize_iq4_xsx16_avx512(float *out, const void *group, int co
         }
 }
 
+/* Q6_K, sixteen rows per pass. Per half h and chunk m: loads of ql chunks
+ * 16h + m and 16h + 8 + m and qh chunk 8h + m (16 rows x 4 bytes each)
+ * give the 6-bit codes of four 4-column pieces (k = 0..3); the top bits of
+ * k = 0, 1 come through a byte shuffle of the low qh nibble (a table), of
+ * k = 2 and 3 by masks (k = 3 is taken as 4 times its code, the nibble
+ * shifted under the top bits, and its sums shifted back, exactly, once per
+ * sub-block: a shift fewer per 4 pieces). Each 16-element sub-block's sums
+ * start at -32 times its activation sum and take the rows' scales (one
+ * sign-extending load) by one multiply. */
+AVX512 void sm_matvec_q6_K_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows,
+                                     int cols) {
+    (void)xsum;
+    const sm_block_q6_Kx16 *g = w;
+    const sm_block_q8_K *x = xq;
+    const __m512i low = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30);
+    const __m512i top4 = _mm512_set1_epi8(0x3C), high2 = _mm512_set1_epi8((char)0xC0);
+    const __m512i t0 = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48));
+    const __m512i t1 = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 16, 16, 16, 16, 32, 32, 32, 32, 48, 48, 48, 48));
+    int nb = cols / SM_QK_K;
+    for (int r = 0; r < rows; r += SM_X16, g += nb) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            const int8_t *xs = x[b].qs;
+            __m512i isum = _mm512_setzero_si512();
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++)
+#pragma GCC unroll 2
+                for (int mh = 0; mh < 2; mh++) {
+                    __m512i s[4];
+                    for (int k = 0; k < 4; k++) s[k] = _mm512_set1_epi32((k == 3 ? -128 : -32) * x[b].bsums[8 * h + 2 * k + mh]);
+#pragma GCC unroll 4
+                    for (int m4 = 0; m4 < 4; m4++) {
+                        int m = 4 * mh + m4;
+                        __m512i a = _mm512_loadu_si512(g[b].ql[16 * h + m]), bq = _mm512_loadu_si512(g[b].ql[16 * h + 8 + m]);
+                        __m512i hq = _mm512_loadu_si512(g[b].qh[8 * h + m]), hl = _mm512_and_si512(hq, low);
+                        __m512i c0 = _mm512_or_si512(_mm512_and_si512(a, low), _mm512_shuffle_epi8(t0, hl));
+                        __m512i c1 = _mm512_or_si512(_mm512_and_si512(bq, low), _mm512_shuffle_epi8(t1, hl));
+                        __m512i c2 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), low), _mm512_and_si512(hq, top));
+                        /* k = 3 as 4 times its code: the high nibble moved to bits 2-5
+                         * under its top bits, which stay at 6-7 (one shift, not two) */
+                        __m512i c3 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(bq, 2), top4), _mm512_and_si512(hq, high2));
+                        const int8_t *xp = xs + 128 * h + 4 * m;
+                        s[0] = _mm512_dpbusd_epi32(s[0], c0, bcast4(xp));
+                        s[1] = _mm512_dpbusd_epi32(s[1], c1, bcast4(xp + 32));
+                        s[2] = _mm512_dpbusd_epi32(s[2], c2, bcast4(xp + 64));
+                        s[3] = _mm512_dpbusd_epi32(s[3], c3, bcast4(xp + 96));
+                    }
+                    s[3] = _mm512_srai_epi32(s[3], 2);   /* exact: every term was a multiple of 4 */
+                    for (int k = 0; k < 4; k++) {
+                        __m512i scale = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)g[b].sc[8 * h + 2 * k + mh]));
+                        isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s[k], scale));
+                    }
+                }
+            __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d)), _mm512_set1_ps(x[b].d));
+            acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(isum), acc);
+        }
+        _mm512_storeu_ps(out + r, acc);
+    }
+}
+
+/* sm_dequantize_q6_K's arithmetic: (d * scale) * (code - 32). Per
+ * super-block the 16 rows' factors go to a small table once; then quad
+ * after quad of rows, chunks 4mh..4mh+3 of half h transpose (as Q4_K's)
+ * into 16 consecutive bytes per row of ql (both k parities) and of qh,
+ * whose codes are the elements 128h + 32k + 16mh + 0..15. */
+AVX512 void sm_dequantize_q6_Kx16_avx512(float *out, const void *group, int cols) {
+    const sm_block_q6_Kx16 *g = group;
+    const __m128i low = _mm_set1_epi8(0x0F), top = _mm_set1_epi8(0x30);
+    const __m512i bias = _mm512_set1_epi32(32);
+    float dl[16][SM_X16];
+    for (int b = 0; b < cols / SM_QK_K; b++) {
+        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));
+        for (int j = 0; j < 16; j++)
+            _mm512_storeu_ps(dl[j], _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)g[b].sc[j])))));
+        for (int l = 0; l < 4; l++)
+            for (int h = 0; h < 2; h++)
+                for (int mh = 0; mh < 2; mh++) {
+                    __m128i ua[4], ub[4], uh[4];
+                    transpose_quad(g[b].ql[16 * h + 4 * mh][4 * l], ua);
+                    transpose_quad(g[b].ql[16 * h + 8 + 4 * mh][4 * l], ub);
+                    transpose_quad(g[b].qh[8 * h + 4 * mh][4 * l], uh);
+#pragma GCC unroll 4
+                    for (int t = 0; t < 4; t++) {
+                        int r = 4 * l + t;
+                        __m128i a = ua[t], bq = ub[t], hq = uh[t], c[4];
+                        c[0] = _mm_or_si128(_mm_and_si128(a, low), _mm_and_si128(_mm_slli_epi16(hq, 4), top));
+                        c[1] = _mm_or_si128(_mm_and_si128(bq, low), _mm_and_si128(_mm_slli_epi16(hq, 2), top));
+                        c[2] = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(a, 4), low), _mm_and_si128(hq, top));
+                        c[3] = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(bq, 4), low), _mm_and_si128(_mm_srli_epi16(hq, 2), top));
+                        float *y = out + (size_t)r * cols + b * SM_QK_K + 128 * h + 16 * mh;
+                        for (int k = 0; k < 4; k++) {
+                            __m512 q = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(c[k]), bias));
+                            _mm512_storeu_ps(y + 32 * k, _mm512_mul_ps(_mm512_set1_ps(dl[8 * h + 2 * k + mh][r]), q));
+                        }
+                    }
+                }
+    }
+}
+
 #endif
