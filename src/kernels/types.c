@@ -9,6 +9,7 @@
 #include "simd.h"
 #include "quant_legacy.h"
 #include "interleave_legacy.h"
+#include "interleave_k.h"
 #include "simd_legacy.h"
 
 #include <stdio.h>
@@ -93,21 +94,25 @@ static const sm_type_traits table[SM_GGML_TYPE_COUNT] = {
                                 [NEON] = {.matvec = ARM(sm_matvec_q3_K_neon)},
                                 [AVX2] = {.matvec = X86(sm_matvec_q3_K_avx2), .to_float = X86(sm_dequantize_q3_K_avx2)},
                                 [AVX512] = {.matvec = X86(sm_matvec_q3_K_avx512)}}},
-    [SM_GGML_Q4_K] = {"Q4_K", 256, 144, SM_GGML_Q8_K, sm_dequantize_q4_K, sm_quantize_q4_K_fit, NULL,
-                      .level = {[SCALAR] = {.matvec = sm_matvec_q4_K_scalar},
+    [SM_GGML_Q4_K] = {"Q4_K", 256, 144, SM_GGML_Q8_K, sm_dequantize_q4_K, sm_quantize_q4_K_fit, sm_interleave_q4_K,
+                      .level = {[SCALAR] = {.matvec = sm_matvec_q4_K_scalar, .dequant_x16 = sm_dequantize_q4_Kx16},
                                 [NEON] = {.matvec = ARM(sm_matvec_q4_K_neon)},
                                 [AVX2] = {.matvec = X86(sm_matvec_q4_K_avx2), .to_float = X86(sm_dequantize_q4_K_avx2)},
-                                [AVX512] = {.matvec = X86(sm_matvec_q4_K_avx512)}}},
+                                [AVX512] = {.matvec = X86(sm_matvec_q4_K_avx512),
+                                            .matvec_x16 = X86(sm_matvec_q4_K_x16_avx512),
+                                            .dequant_x16 = X86(sm_dequantize_q4_Kx16_avx512)}}},
     [SM_GGML_Q5_K] = {"Q5_K", 256, 176, SM_GGML_Q8_K, sm_dequantize_q5_K, sm_quantize_q5_K, NULL,
                       .level = {[SCALAR] = {.matvec = sm_matvec_q5_K_scalar},
                                 [NEON] = {.matvec = ARM(sm_matvec_q5_K_neon)},
                                 [AVX2] = {.matvec = X86(sm_matvec_q5_K_avx2), .to_float = X86(sm_dequantize_q5_K_avx2)},
                                 [AVX512] = {.matvec = X86(sm_matvec_q5_K_avx512)}}},
-    [SM_GGML_Q6_K] = {"Q6_K", 256, 210, SM_GGML_Q8_K, sm_dequantize_q6_K, sm_quantize_q6_K_fit, NULL,
-                      .level = {[SCALAR] = {.matvec = sm_matvec_q6_K_scalar},
+    [SM_GGML_Q6_K] = {"Q6_K", 256, 210, SM_GGML_Q8_K, sm_dequantize_q6_K, sm_quantize_q6_K_fit, sm_interleave_q6_K,
+                      .level = {[SCALAR] = {.matvec = sm_matvec_q6_K_scalar, .dequant_x16 = sm_dequantize_q6_Kx16},
                                 [NEON] = {.matvec = ARM(sm_matvec_q6_K_neon)},
                                 [AVX2] = {.matvec = X86(sm_matvec_q6_K_avx2), .to_float = X86(sm_dequantize_q6_K_avx2)},
-                                [AVX512] = {.matvec = X86(sm_matvec_q6_K_avx512)}}},
+                                [AVX512] = {.matvec = X86(sm_matvec_q6_K_avx512),
+                                            .matvec_x16 = X86(sm_matvec_q6_K_x16_avx512),
+                                            .dequant_x16 = X86(sm_dequantize_q6_Kx16_avx512)}}},
     /* the activation format of the K-quant dots: f32 scale, 256 codes, 16 sums */
     [SM_GGML_Q8_K] = {"Q8_K", 256, 292, SM_GGML_Q8_K, sm_dequantize_q8_K, sm_quantize_q8_K, NULL,
                       .level = {[SCALAR] = {.from_float = sm_quantize_q8_K},
@@ -125,11 +130,13 @@ static const sm_type_traits table[SM_GGML_TYPE_COUNT] = {
                                               .dequant_x16 = X86(sm_dequantize_iq4_nlx16_avx512)}}},
     [SM_GGML_IQ3_S] = {"IQ3_S", 256, 110},
     [SM_GGML_IQ2_S] = {"IQ2_S", 256, 82},
-    [SM_GGML_IQ4_XS] = {"IQ4_XS", 256, 136, SM_GGML_Q8_K, sm_dequantize_iq4_xs, sm_quantize_iq4_xs, NULL,
-                        .level = {[SCALAR] = {.matvec = sm_matvec_iq4_xs_scalar},
+    [SM_GGML_IQ4_XS] = {"IQ4_XS", 256, 136, SM_GGML_Q8_K, sm_dequantize_iq4_xs, sm_quantize_iq4_xs, sm_interleave_iq4_xs,
+                        .level = {[SCALAR] = {.matvec = sm_matvec_iq4_xs_scalar, .dequant_x16 = sm_dequantize_iq4_xsx16},
                                   [NEON] = {.matvec = ARM(sm_matvec_iq4_xs_neon)},
                                   [AVX2] = {.matvec = X86(sm_matvec_iq4_xs_avx2), .to_float = X86(sm_dequantize_iq4_xs_avx2)},
-                                  [AVX512] = {.matvec = X86(sm_matvec_iq4_xs_avx512)}}},
+                                  [AVX512] = {.matvec = X86(sm_matvec_iq4_xs_avx512),
+                                              .matvec_x16 = X86(sm_matvec_iq4_xs_x16_avx512),
+                                              .dequant_x16 = X86(sm_dequantize_iq4_xsx16_avx512)}}},
     [SM_GGML_I8] = {"I8", 1, 1},
     [SM_GGML_I16] = {"I16", 1, 2},
     [SM_GGML_I32] = {"I32", 1, 4},

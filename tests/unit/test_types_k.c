@@ -344,6 +344,70 @@ TEST(types_k_every_level_dequantizes_as_reference) {
     }
 }
 
+/* The 16-row interleaved layout (kernels/interleave_k.h), for the types
+ * that have one: each level's x16 matrix x vector kernel against the
+ * reference dot of the GGUF rows (quantized, random-byte and extreme blocks;
+ * several groups and super-blocks), and each level's group dequantizer
+ * against the reference dequantizer bit for bit. The scalar level has no
+ * x16 kernel: its dequantizer is checked there. */
+TEST(types_k_interleaved_x16_match_reference) {
+    const sm_kernel_table *all[8];
+    int nl = sm_kernels_available(all, 8);
+    int shapes[][2] = {{16, 256}, {32, 768}, {48, 2048}, {16, 4352}};
+    uint64_t s = 4242;
+    int tested = 0;
+    for (int t = 0; t < N_KTYPES; t++) {
+        const ktype *k = &ktypes[t];
+        if (!sm_type(k->type)->interleave_x16) continue;
+        size_t bb = block_bytes(k);
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            int rows = shapes[si][0], cols = shapes[si][1], nb = cols / SM_QK_K;
+            unsigned char *w = malloc(bb * nb * rows), *wi = malloc(bb * nb * rows);
+            sm_block_q8_K *xq = malloc(sizeof *xq * nb);
+            float *xd = malloc(sizeof(float) * cols), *wf = malloc(sizeof(float) * cols);
+            float *ref = malloc(sizeof(float) * rows), *got = malloc(sizeof(float) * rows);
+            float *want = malloc(sizeof(float) * 16 * cols), *deq = malloc(sizeof(float) * 16 * cols);
+            double *mag = malloc(sizeof(double) * rows);
+            for (int r = 0; r < rows; r++) {
+                unsigned char *wr = w + (size_t)r * nb * bb;
+                if (r % 3 == 0) {
+                    for (int i = 0; i < cols; i++) wf[i] = lcg(&s) * (r % 2 ? 0.01f : 1.0f) + (i % 9 == 0 ? 0.5f : 0.0f);
+                    sm_type(k->type)->from_float_ref(wr, wf, cols);
+                } else {
+                    for (int b = 0; b < nb; b++) random_block(k, wr + b * bb, &s, (r + b) % 7 == 2 ? 1 : (r + b) % 7 == 4 ? 2 : 0);
+                }
+            }
+            random_q8_K(xq, nb, &s);
+            q8_K_to_float(xd, xq, nb);
+            for (int r = 0; r < rows; r++) {
+                ref[r] = k->dot(w + (size_t)r * nb * bb, xq, cols);
+                mag[r] = dot_magnitude(k, w + (size_t)r * nb * bb, xd, cols);
+            }
+            sm_type(k->type)->interleave_x16(wi, w, rows, cols);
+            for (int v = 0; v < nl; v++) {
+                sm_type_kernels kk = kernels_of(all[v], k->type);
+                REQUIRE(kk.dequant_x16 != NULL);
+                for (int grp = 0; grp < rows / 16; grp++) {
+                    sm_type(k->type)->to_float(want, w + (size_t)grp * 16 * nb * bb, 16 * cols);
+                    memset(deq, 0x7F, sizeof(float) * 16 * cols);
+                    kk.dequant_x16(deq, wi + (size_t)grp * 16 * nb * bb, cols);
+                    CHECKF(!memcmp(deq, want, sizeof(float) * 16 * cols), "%s %s dequant_x16 group %d of %dx%d differs",
+                           all[v]->name, k->name, grp, rows, cols);
+                }
+                if (!kk.matvec_x16) continue;
+                tested++;
+                for (int r = 0; r < rows; r++) got[r] = NAN;
+                kk.matvec_x16(got, wi, xq, NULL, rows, cols);
+                for (int r = 0; r < rows; r++)
+                    CHECKF(fabs((double)got[r] - ref[r]) <= 2e-6 * mag[r] + 1e-6, "%s %s x16 %dx%d row %d: %.9g vs %.9g",
+                           all[v]->name, k->name, rows, cols, r, got[r], ref[r]);
+            }
+            free(w); free(wi); free(xq); free(xd); free(wf); free(ref); free(got); free(want); free(deq); free(mag);
+        }
+    }
+    if (!tested) SKIP("no x16 kernel on this CPU (dequantizers checked)");
+}
+
 /* The activation quantizer of each level gives the reference's bytes,
  * halves included (roundf rounds them away from zero). */
 TEST(types_k_q8_K_quantizers_bit_exact) {
