@@ -13,6 +13,7 @@
 #include "kernels/quant.h"
 #include "kernels/quant_legacy.h"
 #include "kernels/interleave_legacy.h"
+#include "kernels/simd_legacy.h"
 #include "kernels/types.h"
 
 #include <math.h>
@@ -378,6 +379,21 @@ TEST(legacy_bf16_simd_match_reference) {
             K(all[v], SM_GGML_BF16).to_float(fd, wb, r * c);
             CHECKF(memcmp(fd, wd, sizeof(float) * r * c) == 0, "%s bf16 to_float %dx%d differs", all[v]->name, r, c);
         }
+#if defined(__x86_64__)
+        /* every AVX-512 variant, whichever this host's vendor picks */
+        for (int v = 0; v < 3 && sm_kernels_get("avx512"); v++) {
+            sm_matvec_bf16_variant_avx512(v, got, wb, x, r, c);
+            for (int i = 0; i < r; i++) {
+                double exact = 0, mag = 0;
+                for (int j = 0; j < c; j++) {
+                    exact += (double)wd[(size_t)i * c + j] * x[j];
+                    mag += fabs((double)wd[(size_t)i * c + j] * x[j]);
+                }
+                CHECKF(fabs(got[i] - exact) <= 1e-5 * mag + 1e-30, "avx512 bf16 variant %d %dx%d row %d: %g vs %g", v, r, c,
+                       i, got[i], exact);
+            }
+        }
+#endif
         free(w); free(wd); free(x); free(ref); free(got); free(fd); free(wb);
     }
 }
