@@ -58,6 +58,64 @@ void sm_dequantize_q4_Kx16(float *out, const void *gv, int cols) {
         }
 }
 
+void sm_interleave_q5_K(void *dstv, const void *srcv, int rows, int cols) {
+    sm_block_q5_Kx16 *dst = dstv;
+    const sm_block_q5_K *src = srcv;
+    int nb = cols / SM_QK_K;
+    for (int g = 0; g < rows / SM_X16; g++)
+        for (int b = 0; b < nb; b++) {
+            sm_block_q5_Kx16 *o = dst + (size_t)g * nb + b;
+            for (int r = 0; r < SM_X16; r++) {
+                const sm_block_q5_K *in = src + (size_t)(g * SM_X16 + r) * nb + b;
+                o->d[r] = in->d;
+                o->dmin[r] = in->dmin;
+                uint8_t sc[8], m[8];
+                for (int j = 0; j < 8; j++) sm_q4_K_scale_min(j, in->scales, &sc[j], &m[j]);
+                for (int i = 0; i < 4; i++) {
+                    for (int h = 0; h < 2; h++) o->sclo[h][r][i] = (uint8_t)((sc[4 * h + i] & 0x0F) | (m[4 * h + i] & 0x0F) << 4);
+                    o->schi[r][i] = (uint8_t)((sc[i] >> 4) | (sc[i + 4] >> 4) << 2 | (m[i] >> 4) << 4 | (m[i + 4] >> 4) << 6);
+                }
+                for (int c = 0; c < 8; c++)
+                    for (int i = 0; i < 4; i++) o->qh[c][r][i] = in->qh[4 * c + i];
+                for (int c = 0; c < 32; c++)
+                    for (int i = 0; i < 4; i++) o->qs[c][r][i] = in->qs[4 * c + i];
+            }
+        }
+}
+
+void sm_q5_Kx16_scale_min(const sm_block_q5_Kx16 *g, int r, int j, uint8_t *sc, uint8_t *m) {
+    uint8_t lo = g->sclo[j / 4][r][j % 4], hi = g->schi[r][j % 4];
+    *sc = (uint8_t)((lo & 0x0F) | ((hi >> (2 * (j / 4))) & 3) << 4);
+    *m = (uint8_t)((lo >> 4) | ((hi >> (4 + 2 * (j / 4))) & 3) << 4);
+}
+
+/* The arithmetic is sm_dequantize_q5_K's: d * scale, dmin * min, then
+ * (d * scale) * code - dmin * min, the code the nibble plus 16 times its
+ * qh bit. */
+void sm_dequantize_q5_Kx16(float *out, const void *gv, int cols) {
+    const sm_block_q5_Kx16 *grp = gv;
+    for (int b = 0; b < cols / SM_QK_K; b++)
+        for (int r = 0; r < SM_X16; r++) {
+            float d = sm_fp16_to_fp32(grp[b].d[r]), dmin = sm_fp16_to_fp32(grp[b].dmin[r]), d1[8], n1[8];
+            for (int j = 0; j < 8; j++) {
+                uint8_t sc, m;
+                sm_q5_Kx16_scale_min(&grp[b], r, j, &sc, &m);
+                d1[j] = d * sc;
+                n1[j] = dmin * m;
+            }
+            float *y = out + (size_t)r * cols + b * SM_QK_K;
+            for (int c = 0; c < 32; c++) {
+                int k = c / 8, m = c % 8, e = 64 * k + 4 * m;
+                for (int i = 0; i < 4; i++) {
+                    uint8_t q = grp[b].qs[c][r][i], h = grp[b].qh[m][r][i];
+                    int lo = (q & 0x0F) + 16 * ((h >> (2 * k)) & 1), hi = (q >> 4) + 16 * ((h >> (2 * k + 1)) & 1);
+                    y[e + i] = d1[2 * k] * lo - n1[2 * k];
+                    y[e + 32 + i] = d1[2 * k + 1] * hi - n1[2 * k + 1];
+                }
+            }
+        }
+}
+
 /* where the top 2 bits of scale j sit in sh (see interleave_k.h) */
 static const int iq4_xs_hi_pos[8] = {4, 12, 2, 10, 6, 14, 0, 8};
 

@@ -1,4 +1,4 @@
-/* interleave_k.h - 256-element super-block weights (Q4_K, IQ4_XS, Q6_K) re-laid
+/* interleave_k.h - 256-element super-block weights (Q4_K, Q5_K, IQ4_XS, Q6_K) re-laid
  * out
  * sixteen rows at a time for the AVX-512 VNNI matrix x vector kernels, as
  * interleave.h does for Q4_0 (read it first): a super-block of 16 rows
@@ -20,6 +20,11 @@
  *                   nibbles are elements 64(c / 8) + 4(c % 8) + 0..3
  *                   (sub-block 2(c / 8)), the high ones 32 further on
  * The mins meet the activations' 16-element sums (Q8_K bsums).
+ *
+ * Q5_K group, super-block b: Q4_K's d, dmin, sclo, schi and qs, and
+ *   qh[m][r][4]     chunk m = bytes 4m..4m+3 of row r's GGUF qh: bit 2k of
+ *                   byte i is the fifth bit of the low nibble of qs chunk
+ *                   8k + m, byte i; bit 2k + 1 that of its high nibble
  *
  * IQ4_XS group, super-block b:
  *   d[16]           the rows' fp16 scales
@@ -62,6 +67,14 @@ typedef struct {
 } sm_block_q4_Kx16;
 
 typedef struct {
+    uint16_t d[SM_X16], dmin[SM_X16];
+    uint8_t sclo[2][SM_X16][4];
+    uint8_t schi[SM_X16][4];
+    uint8_t qh[8][SM_X16][4];
+    uint8_t qs[32][SM_X16][4];
+} sm_block_q5_Kx16;
+
+typedef struct {
     uint16_t d[SM_X16], sh[SM_X16];
     uint8_t sl[SM_X16][4];
     uint8_t qs[32][SM_X16][4];
@@ -75,19 +88,24 @@ typedef struct {
 } sm_block_q6_Kx16;
 
 _Static_assert(sizeof(sm_block_q4_Kx16) == 16 * sizeof(sm_block_q4_K), "Q4_K x16 block");
+_Static_assert(sizeof(sm_block_q5_Kx16) == 16 * sizeof(sm_block_q5_K), "Q5_K x16 block");
 _Static_assert(sizeof(sm_block_q6_Kx16) == 16 * sizeof(sm_block_q6_K), "Q6_K x16 block");
 _Static_assert(sizeof(sm_block_iq4_xsx16) == 16 * sizeof(sm_block_iq4_xs), "IQ4_XS x16 block");
 
 /* rows a multiple of 16, cols of 256 (the type table's interleave_x16). */
 void sm_interleave_q4_K(void *dst, const void *src, int rows, int cols);
+void sm_interleave_q5_K(void *dst, const void *src, int rows, int cols);
 void sm_interleave_iq4_xs(void *dst, const void *src, int rows, int cols);
 void sm_interleave_q6_K(void *dst, const void *src, int rows, int cols);
 /* One group's 16 rows as floats, row after row (out: 16 x cols). */
 void sm_dequantize_q4_Kx16(float *out, const void *group, int cols);
+void sm_dequantize_q5_Kx16(float *out, const void *group, int cols);
 void sm_dequantize_iq4_xsx16(float *out, const void *group, int cols);
 void sm_dequantize_q6_Kx16(float *out, const void *group, int cols);
 /* Row r's 6-bit scale and min of sub-block j (0..7) in a Q4_K group. */
 void sm_q4_Kx16_scale_min(const sm_block_q4_Kx16 *g, int r, int j, uint8_t *sc, uint8_t *m);
+/* The same in a Q5_K group (the same packing). */
+void sm_q5_Kx16_scale_min(const sm_block_q5_Kx16 *g, int r, int j, uint8_t *sc, uint8_t *m);
 /* Row r's signed scale of sub-block j (value - 32) in an IQ4_XS group. */
 int sm_iq4_xsx16_scale(const sm_block_iq4_xsx16 *g, int r, int j);
 
@@ -97,6 +115,8 @@ int sm_iq4_xsx16_scale(const sm_block_iq4_xsx16 *g, int r, int j);
 #if defined(__x86_64__)
 void sm_matvec_q4_K_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 void sm_dequantize_q4_Kx16_avx512(float *out, const void *group, int cols);
+void sm_matvec_q5_K_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_dequantize_q5_Kx16_avx512(float *out, const void *group, int cols);
 void sm_matvec_iq4_xs_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 void sm_dequantize_iq4_xsx16_avx512(float *out, const void *group, int cols);
 void sm_matvec_q6_K_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);

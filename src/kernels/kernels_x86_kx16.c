@@ -35,13 +35,16 @@ AVX512 static inline __m512i byte_of_lane_x2(__m512i v, int i) {
 
 /* The 16 rows' 6-bit scales (sc[0]: sub-blocks 0-3, sc[1]: 4-7, byte i of
  * lane r = row r's sub-block 4h + i) and mins (mn[h]) of one super-block. */
-AVX512 static inline void q4_K_scales(const sm_block_q4_Kx16 *g, __m512i sc[2], __m512i mn[2]) {
+AVX512 static inline void k4_scales(const uint8_t (*sclo)[SM_X16][4], const uint8_t (*schi)[4], __m512i sc[2], __m512i mn[2]) {
     const __m512i low = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30);
-    __m512i l0 = _mm512_loadu_si512(g->sclo[0]), l1 = _mm512_loadu_si512(g->sclo[1]), h = _mm512_loadu_si512(g->schi);
+    __m512i l0 = _mm512_loadu_si512(sclo[0]), l1 = _mm512_loadu_si512(sclo[1]), h = _mm512_loadu_si512(schi);
     sc[0] = _mm512_or_si512(_mm512_and_si512(l0, low), _mm512_and_si512(_mm512_slli_epi16(h, 4), top));
     sc[1] = _mm512_or_si512(_mm512_and_si512(l1, low), _mm512_and_si512(_mm512_slli_epi16(h, 2), top));
     mn[0] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l0, 4), low), _mm512_and_si512(h, top));
     mn[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l1, 4), low), _mm512_and_si512(_mm512_srli_epi16(h, 2), top));
+}
+AVX512 static inline void q4_K_scales(const sm_block_q4_Kx16 *g, __m512i sc[2], __m512i mn[2]) {
+    k4_scales(g->sclo, g->schi, sc, mn);
 }
 
 /* Q4_K, sixteen rows per pass. Per super-block and pair of sub-blocks k:
@@ -138,6 +141,107 @@ AVX512 void sm_dequantize_q4_Kx16_avx512(float *out, const void *group, int cols
                                                                _mm512_set1_ps(n1[2 * k + 1][r])));
                     }
                 }
+        }
+}
+
+/* Q5_K (Q4_K's scales, mins and nibbles plus a fifth bit per code in qh),
+ * sixteen rows per pass: the nibbles go as Q4_K's (the high ones masked
+ * in place, worth 16x); the fifth bits meet the same activations in their
+ * own sums, masked in place out of the qh chunk that serves the code chunk
+ * (bit 2k for the low nibbles of chunk 8k + m, 2k + 1 for the high ones),
+ * so worth 2^(2k) and 2^(2k+1) times their bit; once per sub-block the bit
+ * sums are brought to 16x (exact shifts: every term is a multiple of the
+ * power of two) and added. Scales and mins as Q4_K's. */
+AVX512 static inline __m512i pow2_to_16(__m512i v, int p) {
+    return p < 4 ? _mm512_slli_epi32(v, 4 - p) : p > 4 ? _mm512_srai_epi32(v, p - 4) : v;
+}
+
+AVX512 void sm_matvec_q5_K_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows,
+                                      int cols) {
+    (void)xsum;
+    const sm_block_q5_Kx16 *g = w;
+    const sm_block_q8_K *x = xq;
+    const __m512i low = _mm512_set1_epi8(0x0F), high = _mm512_set1_epi8((char)0xF0);
+    int nb = cols / SM_QK_K;
+    for (int r = 0; r < rows; r += SM_X16, g += nb) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            const int8_t *xs = x[b].qs;
+            __m512i sc[2], mn[2];
+            k4_scales(g[b].sclo, g[b].schi, sc, mn);
+            __m512i isum = _mm512_setzero_si512(), imin = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                const __m512i blo = _mm512_set1_epi8((char)(1 << (2 * k))), bhi = _mm512_set1_epi8((char)(2 << (2 * k)));
+                __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+                __m512i hl = _mm512_setzero_si512(), hh = _mm512_setzero_si512();
+#pragma GCC unroll 8
+                for (int c = 0; c < 8; c++) {
+                    __m512i v = _mm512_loadu_si512(g[b].qs[8 * k + c]), q = _mm512_loadu_si512(g[b].qh[c]);
+                    __m512i xl = bcast4(xs + 64 * k + 4 * c), xh = bcast4(xs + 64 * k + 32 + 4 * c);
+                    lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(v, low), xl);
+                    hi = _mm512_dpbusd_epi32(hi, _mm512_and_si512(v, high), xh);
+                    hl = _mm512_dpbusd_epi32(hl, _mm512_and_si512(q, blo), xl);
+                    hh = _mm512_dpbusd_epi32(hh, _mm512_and_si512(q, bhi), xh);
+                }
+                int j0 = 2 * k, j1 = 2 * k + 1;
+                __m512i s0 = _mm512_add_epi32(lo, pow2_to_16(hl, 2 * k));
+                __m512i s1 = _mm512_add_epi32(_mm512_srai_epi32(hi, 4), pow2_to_16(hh, 2 * k + 1));
+                isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s0, byte_of_lane(sc[j0 / 4], j0 % 4)));
+                isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s1, byte_of_lane(sc[j1 / 4], j1 % 4)));
+            }
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) imin = _mm512_dpwssd_epi32(imin, byte_of_lane_x2(mn[j / 4], j % 4), bcast4(x[b].bsums + 2 * j));
+            __m512 dx = _mm512_set1_ps(x[b].d);
+            __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d)), dx);
+            __m512 dm = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].dmin)), dx);
+            acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(isum), acc);
+            acc = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(imin), acc);
+        }
+        _mm512_storeu_ps(out + r, acc);
+    }
+}
+
+/* sm_dequantize_q5_K's arithmetic: (d * scale) * code - dmin * min; quad
+ * after quad as the Q4_K one. Chunks 8k + 4h.. of qs and 4h.. of qh
+ * transpose into 16 consecutive bytes per row: elements 64k + 16h + 0..15
+ * (low nibbles, qh bit 2k) and 32 further on (high nibbles, bit 2k + 1). */
+AVX512 void sm_dequantize_q5_Kx16_avx512(float *out, const void *group, int cols) {
+    const sm_block_q5_Kx16 *g = group;
+    const __m512i low = _mm512_set1_epi32(0x0F), b16 = _mm512_set1_epi32(16);
+    float d1[8][SM_X16], n1[8][SM_X16];
+    for (int l = 0; l < 4; l++)
+        for (int b = 0; b < cols / SM_QK_K; b++) {
+            __m512i sc[2], mn[2];
+            k4_scales(g[b].sclo, g[b].schi, sc, mn);
+            __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));
+            __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].dmin));
+            for (int j = 0; j < 8; j++) {
+                _mm512_storeu_ps(d1[j], _mm512_mul_ps(d, _mm512_cvtepi32_ps(byte_of_lane(sc[j / 4], j % 4))));
+                _mm512_storeu_ps(n1[j], _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(byte_of_lane(mn[j / 4], j % 4))));
+            }
+            for (int h = 0; h < 2; h++) {
+                __m128i uh[4];
+                transpose_quad(g[b].qh[4 * h][4 * l], uh);
+                for (int k = 0; k < 4; k++) {
+                    __m128i u[4];
+                    transpose_quad(g[b].qs[8 * k + 4 * h][4 * l], u);
+#pragma GCC unroll 4
+                    for (int t = 0; t < 4; t++) {
+                        int r = 4 * l + t;
+                        __m512i v = _mm512_cvtepu8_epi32(u[t]), q = _mm512_cvtepu8_epi32(uh[t]);
+                        /* the fifth bits moved to bit 4 */
+                        __m512i q0 = _mm512_and_si512(_mm512_srli_epi32(_mm512_slli_epi32(q, 4), 2 * k), b16);
+                        __m512i q1 = _mm512_and_si512(_mm512_srli_epi32(_mm512_slli_epi32(q, 3), 2 * k), b16);
+                        float *y = out + (size_t)r * cols + b * SM_QK_K + 64 * k + 16 * h;
+                        __m512 lo = _mm512_cvtepi32_ps(_mm512_or_si512(_mm512_and_si512(v, low), q0));
+                        __m512 hi = _mm512_cvtepi32_ps(_mm512_or_si512(_mm512_srli_epi32(v, 4), q1));
+                        _mm512_storeu_ps(y, _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(d1[2 * k][r]), lo), _mm512_set1_ps(n1[2 * k][r])));
+                        _mm512_storeu_ps(y + 32, _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(d1[2 * k + 1][r]), hi),
+                                                               _mm512_set1_ps(n1[2 * k + 1][r])));
+                    }
+                }
+            }
         }
 }
 

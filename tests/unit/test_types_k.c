@@ -349,8 +349,12 @@ TEST(types_k_every_level_dequantizes_as_reference) {
  * reference dot of the GGUF rows (quantized, random-byte and extreme blocks;
  * several groups and super-blocks), and each level's group dequantizer
  * against the reference dequantizer bit for bit. The scalar level has no
- * x16 kernel: its dequantizer is checked there. */
+ * x16 kernel: its dequantizer is checked there. Q4_K, Q5_K, IQ4_XS and
+ * Q6_K must have one (so that none drops out of the test unnoticed). */
 TEST(types_k_interleaved_x16_match_reference) {
+    const int with_x16[] = {SM_GGML_Q4_K, SM_GGML_Q5_K, SM_GGML_IQ4_XS, SM_GGML_Q6_K};
+    for (size_t i = 0; i < sizeof with_x16 / sizeof with_x16[0]; i++)
+        CHECKF(sm_type(with_x16[i])->interleave_x16 != NULL, "%s has no interleaved layout", sm_type(with_x16[i])->name);
     const sm_kernel_table *all[8];
     int nl = sm_kernels_available(all, 8);
     int shapes[][2] = {{16, 256}, {32, 768}, {48, 2048}, {16, 4352}};
