@@ -10,12 +10,12 @@
  *
  * A worker descheduled in the middle of its share cannot be helped that
  * way: the caller has to wait for the OS to run it again, milliseconds when
- * another process holds the core. When a wait is that long (far longer
- * than the caller's own equal share took), the pool goes solo for a while:
+ * another process holds the core. When a long wait is that (the worker's
+ * CPU time grew by less than half the wall time) and the machine has more
+ * runnable threads than CPUs, the pool goes solo:
  * the caller runs every share of the next tasks itself, the workers fall
  * asleep, and the machine's other process no longer decides the pace. The
- * solo spell doubles each time it ends into another such wait and falls
- * back to its shortest after a calm second. */
+ * spell doubles while that recurs within a second of the last spell. */
 #include "threadpool.h"
 #include "alloc.h"
 
@@ -23,7 +23,11 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #define SPIN_ROUNDS 20000
 
@@ -31,6 +35,8 @@ typedef struct worker {
     struct sm_threadpool *pool;
     int index;
     pthread_t thread;
+    clockid_t cpu_clock;       /* its CPU time, to tell a descheduled worker from a slow one */
+    int has_clock;
 } worker;
 
 struct sm_threadpool {
@@ -48,7 +54,7 @@ struct sm_threadpool {
     unsigned probe;            /* the caller's: tasks since it last woke benched workers */
     uint64_t solo_until;       /* the caller's: runs every share itself until then (ns) */
     uint64_t solo_ns;          /* the length of the next solo spell */
-    uint64_t calm_since;       /* when the last long wait ended */
+    int n_cpus;                /* online CPUs, for machine_busy */
     atomic_int quit;
     pthread_mutex_t mutex;
     pthread_cond_t wake;
@@ -120,6 +126,8 @@ sm_threadpool *sm_threadpool_new(int n_threads) {
     sm_threadpool *p = sm_calloc(1, sizeof *p);
     if (!p) return NULL;
     p->n_threads = n_threads;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    p->n_cpus = cpus > 0 ? (int)cpus : 1;
     atomic_init(&p->generation, 0);
     atomic_init(&p->pending, 0);
     atomic_init(&p->sleepers, 0);
@@ -140,6 +148,7 @@ sm_threadpool *sm_threadpool_new(int n_threads) {
                 sm_threadpool_free(p);
                 return NULL;
             }
+            p->workers[i].has_clock = pthread_getcpuclockid(p->workers[i].thread, &p->workers[i].cpu_clock) == 0;
         }
     }
     return p;
@@ -177,21 +186,54 @@ void sm_threadpool_set_hook(sm_threadpool *p, sm_task_hook hook, void *user) {
  * starts gets no grace at all (waking takes tens of microseconds). */
 #define STEAL_GRACE 64
 
-/* A wait for a started share longer than this many times the caller's own
- * share, plus the slack, means its worker was descheduled inside it. */
-#define LONG_WAIT_FACTOR 3
-#define LONG_WAIT_SLACK_NS 100000ull
+/* A wait still going on after WATCH_AFTER pauses is watched: if over the
+ * next LONG_WAIT_NS or more a worker ran for less than half the time, it
+ * was descheduled inside its share. */
+#define WATCH_AFTER 1024
+#define LONG_WAIT_NS 200000ull
 #define SOLO_MIN_NS 2000000ull      /* 2 ms */
 #define SOLO_MAX_NS 256000000ull    /* 0.256 s */
-#define CALM_NS 1000000000ull       /* 1 s without a long wait: solo spells start short again */
+#define CALM_NS 1000000000ull       /* a second without one: solo spells start short again */
+
+/* The least CPU time (ns) any worker has used, UINT64_MAX when unknown:
+ * one system call per worker, made only during long waits. */
+static uint64_t workers_cpu_min(const sm_threadpool *p) {
+    uint64_t least = UINT64_MAX;
+    for (int i = 1; i < p->n_threads; i++) {
+        struct timespec ts;
+        if (!p->workers[i].has_clock || clock_gettime(p->workers[i].cpu_clock, &ts) != 0) return UINT64_MAX;
+        uint64_t ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        if (ns < least) least = ns;
+    }
+    return least;
+}
+
+/* Whether more threads are runnable on the machine than it has CPUs (the
+ * fourth field of /proc/loadavg, "running/total", counts this one too);
+ * where that cannot be read, a descheduled worker is taken to say so. */
+static int machine_busy(const sm_threadpool *p) {
+    char buf[128];
+    int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 1;
+    buf[n] = 0;
+    const char *q = buf;
+    for (int field = 0; field < 3 && q; field++) {
+        q = strchr(q, ' ');
+        if (q) q++;
+    }
+    if (!q || *q < '0' || *q > '9') return 1;
+    return atoi(q) > p->n_cpus;
+}
 
 void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx) {
     if (p->n_threads == 1) {
         fn(ctx, 0, 1);
         return;
     }
-    uint64_t t0 = sm_now_ns();
-    if (t0 < p->solo_until) {   /* every share here, in order; the workers are not told */
+    if (p->solo_until && sm_now_ns() < p->solo_until) {   /* every share here, in order; the workers are not told */
         if (p->hook) p->hook(p->hook_user, 0, 0);
         for (int i = 0; i < p->n_threads; i++) fn(ctx, i, p->n_threads);
         if (p->hook) p->hook(p->hook_user, 0, 1);
@@ -211,22 +253,37 @@ void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx) {
     }
     if (p->hook) p->hook(p->hook_user, 0, 0);
     fn(ctx, 0, p->n_threads);
-    uint64_t t1 = sm_now_ns();
-    int spins = 0;
+    int spins = 0, watched = 0;
+    uint64_t w0 = 0, c0 = 0;
     for (; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; spins++) {
         if (spins == (asleep ? 0 : STEAL_GRACE))   /* shares nobody has started: the caller's */
             for (int i = 1; i < p->n_threads; i++) run_share(p, i, g, 0, NULL);   /* inside the caller's span */
+        if (spins == WATCH_AFTER) {   /* a long wait: note the time and the workers' CPU time */
+            w0 = sm_now_ns();
+            c0 = workers_cpu_min(p);
+            watched = c0 != UINT64_MAX;
+        }
         if (spins < 4096) cpu_relax();
         else sched_yield();   /* a worker is inside its share: let the OS run it */
     }
     if (p->hook) p->hook(p->hook_user, 0, 1);
-    if (spins > STEAL_GRACE) {   /* a wait worth timing */
-        uint64_t t2 = sm_now_ns();
-        if (t2 - t1 > LONG_WAIT_FACTOR * (t1 - t0) + LONG_WAIT_SLACK_NS) {
-            if (!p->solo_ns || t2 - p->calm_since > CALM_NS) p->solo_ns = SOLO_MIN_NS;
-            else if (p->solo_ns < SOLO_MAX_NS) p->solo_ns *= 2;
-            p->solo_until = t2 + p->solo_ns;
-            p->calm_since = p->solo_until;
+    if (watched) {
+        /* descheduled: a worker got less than half of the wait's wall time
+         * on a CPU (a slow share, say one that reads memory the caller's
+         * found in cache, keeps its worker busy all along) */
+        uint64_t t2 = sm_now_ns(), c1 = workers_cpu_min(p);
+        if (t2 - w0 > LONG_WAIT_NS && c1 != UINT64_MAX && 2 * (c1 - c0) < t2 - w0) {
+            /* another process wants these CPUs (a hypervisor's hiccup, where
+             * going solo would only lose the second thread, does not count);
+             * the spell doubles while that recurs within a second */
+            if (machine_busy(p)) {
+                if (p->solo_ns && t2 - p->solo_until < CALM_NS) {
+                    if (p->solo_ns < SOLO_MAX_NS) p->solo_ns *= 2;
+                } else {
+                    p->solo_ns = SOLO_MIN_NS;
+                }
+                p->solo_until = t2 + p->solo_ns;
+            }
         }
     }
 }

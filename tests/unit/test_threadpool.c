@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct {
     atomic_int count[8];
@@ -66,12 +67,22 @@ typedef struct {
     pthread_t on[2];        /* the thread that ran each share of the last task */
 } solo_ctx;
 
+/* Busy threads, one per CPU: the pool goes solo only when the machine has
+ * more runnable threads than CPUs (a lone stall is a hypervisor's hiccup). */
+static atomic_int spin_stop;
+static void *spinner(void *arg) {
+    (void)arg;
+    while (!atomic_load(&spin_stop)) {
+    }
+    return NULL;
+}
+
 static void solo_fn(void *ctx, int ith, int nth) {
     solo_ctx *c = ctx;
     (void)nth;
     if (ith == 1) {
         atomic_store(&c->started, c->task);
-        if (c->task == c->stall) {
+        if (c->task == c->stall) {   /* descheduled for 20 ms while the machine is busy */
             struct timespec ts = {0, 20000000};
             nanosleep(&ts, NULL);
         }
@@ -101,7 +112,14 @@ TEST(threadpool_goes_solo_after_a_long_wait_and_comes_back) {
             struct timespec ts = {0, 50000000};
             nanosleep(&ts, NULL);
         }
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        int nspin = c.task == c.stall ? (int)(ncpu > 0 ? (ncpu < 64 ? ncpu : 64) : 1) : 0;
+        pthread_t spinners[64];
+        atomic_store(&spin_stop, 0);
+        for (int i = 0; i < nspin; i++) REQUIRE(pthread_create(&spinners[i], NULL, spinner, NULL) == 0);
         sm_threadpool_run(p, solo_fn, &c);
+        atomic_store(&spin_stop, 1);
+        for (int i = 0; i < nspin; i++) pthread_join(spinners[i], NULL);
         bad += atomic_load(&c.count[0]) != c.task + 1 || atomic_load(&c.count[1]) != c.task + 1;
         int on_worker = !pthread_equal(c.on[1], me);
         if (c.task < 50) worker_before += on_worker;
