@@ -4,6 +4,26 @@
 #include "interleave_k.h"
 #include "half.h"
 
+/* Q4_K's and Q5_K's 6-bit scales and mins of one row, re-packed for the
+ * group: sclo[h][r][i] = low nibbles of scale and min 4h + i, schi[r][i] =
+ * the top two bits of scales i, i + 4 and mins i, i + 4. */
+static void pack_scales(uint8_t sclo[2][SM_X16][4], uint8_t schi[SM_X16][4], int r, const uint8_t *scales) {
+    uint8_t sc[8], m[8];
+    for (int j = 0; j < 8; j++) sm_q4_K_scale_min(j, scales, &sc[j], &m[j]);
+    for (int i = 0; i < 4; i++) {
+        for (int h = 0; h < 2; h++) sclo[h][r][i] = (uint8_t)((sc[4 * h + i] & 0x0F) | (m[4 * h + i] & 0x0F) << 4);
+        schi[r][i] = (uint8_t)((sc[i] >> 4) | (sc[i + 4] >> 4) << 2 | (m[i] >> 4) << 4 | (m[i + 4] >> 4) << 6);
+    }
+}
+
+/* Scale and min j of row r, back from that packing. */
+static void unpack_scale(const uint8_t sclo[2][SM_X16][4], const uint8_t schi[SM_X16][4], int r, int j, uint8_t *sc,
+                         uint8_t *m) {
+    uint8_t lo = sclo[j / 4][r][j % 4], hi = schi[r][j % 4];
+    *sc = (uint8_t)((lo & 0x0F) | ((hi >> (2 * (j / 4))) & 3) << 4);
+    *m = (uint8_t)((lo >> 4) | ((hi >> (4 + 2 * (j / 4))) & 3) << 4);
+}
+
 void sm_interleave_q4_K(void *dstv, const void *srcv, int rows, int cols) {
     sm_block_q4_Kx16 *dst = dstv;
     const sm_block_q4_K *src = srcv;
@@ -15,12 +35,7 @@ void sm_interleave_q4_K(void *dstv, const void *srcv, int rows, int cols) {
                 const sm_block_q4_K *in = src + (size_t)(g * SM_X16 + r) * nb + b;
                 o->d[r] = in->d;
                 o->dmin[r] = in->dmin;
-                uint8_t sc[8], m[8];
-                for (int j = 0; j < 8; j++) sm_q4_K_scale_min(j, in->scales, &sc[j], &m[j]);
-                for (int i = 0; i < 4; i++) {
-                    for (int h = 0; h < 2; h++) o->sclo[h][r][i] = (uint8_t)((sc[4 * h + i] & 0x0F) | (m[4 * h + i] & 0x0F) << 4);
-                    o->schi[r][i] = (uint8_t)((sc[i] >> 4) | (sc[i + 4] >> 4) << 2 | (m[i] >> 4) << 4 | (m[i + 4] >> 4) << 6);
-                }
+                pack_scales(o->sclo, o->schi, r, in->scales);
                 for (int c = 0; c < 32; c++)
                     for (int i = 0; i < 4; i++) o->qs[c][r][i] = in->qs[4 * c + i];
             }
@@ -28,9 +43,7 @@ void sm_interleave_q4_K(void *dstv, const void *srcv, int rows, int cols) {
 }
 
 void sm_q4_Kx16_scale_min(const sm_block_q4_Kx16 *g, int r, int j, uint8_t *sc, uint8_t *m) {
-    uint8_t lo = g->sclo[j / 4][r][j % 4], hi = g->schi[r][j % 4];
-    *sc = (uint8_t)((lo & 0x0F) | ((hi >> (2 * (j / 4))) & 3) << 4);
-    *m = (uint8_t)((lo >> 4) | ((hi >> (4 + 2 * (j / 4))) & 3) << 4);
+    unpack_scale(g->sclo, g->schi, r, j, sc, m);
 }
 
 /* The arithmetic is sm_dequantize_q4_K's: d * scale, dmin * min, then
@@ -69,12 +82,7 @@ void sm_interleave_q5_K(void *dstv, const void *srcv, int rows, int cols) {
                 const sm_block_q5_K *in = src + (size_t)(g * SM_X16 + r) * nb + b;
                 o->d[r] = in->d;
                 o->dmin[r] = in->dmin;
-                uint8_t sc[8], m[8];
-                for (int j = 0; j < 8; j++) sm_q4_K_scale_min(j, in->scales, &sc[j], &m[j]);
-                for (int i = 0; i < 4; i++) {
-                    for (int h = 0; h < 2; h++) o->sclo[h][r][i] = (uint8_t)((sc[4 * h + i] & 0x0F) | (m[4 * h + i] & 0x0F) << 4);
-                    o->schi[r][i] = (uint8_t)((sc[i] >> 4) | (sc[i + 4] >> 4) << 2 | (m[i] >> 4) << 4 | (m[i + 4] >> 4) << 6);
-                }
+                pack_scales(o->sclo, o->schi, r, in->scales);
                 for (int c = 0; c < 8; c++)
                     for (int i = 0; i < 4; i++) o->qh[c][r][i] = in->qh[4 * c + i];
                 for (int c = 0; c < 32; c++)
@@ -84,9 +92,7 @@ void sm_interleave_q5_K(void *dstv, const void *srcv, int rows, int cols) {
 }
 
 void sm_q5_Kx16_scale_min(const sm_block_q5_Kx16 *g, int r, int j, uint8_t *sc, uint8_t *m) {
-    uint8_t lo = g->sclo[j / 4][r][j % 4], hi = g->schi[r][j % 4];
-    *sc = (uint8_t)((lo & 0x0F) | ((hi >> (2 * (j / 4))) & 3) << 4);
-    *m = (uint8_t)((lo >> 4) | ((hi >> (4 + 2 * (j / 4))) & 3) << 4);
+    unpack_scale(g->sclo, g->schi, r, j, sc, m);
 }
 
 /* The arithmetic is sm_dequantize_q5_K's: d * scale, dmin * min, then
