@@ -177,8 +177,10 @@ if want roofline; then
         skipped "model_110m" "SM_SKIP_110M=1"
     elif "$SM" init "$TMP/m110.gguf" --arch llama --dim 768 --layers 12 --heads 12 --ffn 2048 --ctx 1024 --vocab 32000 2> "$TMP/err" \
         && "$SM" profile "$TMP/m110.md" 1 2 -m "$TMP/m110.gguf" --prompt 1 -t 2 --json "$TMP/m110.json" 2>> "$TMP/err"; then
+        # 110M F32 weights (440 MB) stream from DRAM, or partly from L3 where it is as large as this
+        # VM's 260 MiB: the first step is memory bound against one of the two
         if out=$($CHECK roofline "$TMP/m110.json" memory 2>&1) && grep "Optimise first" "$TMP/m110.md" | grep -q "memory bound" \
-            && $PY -c "import json,sys; r=json.load(open(sys.argv[1]))['roofline'][0]; sys.exit(not(r['level']=='DRAM'))" "$TMP/m110.json"
+            && $PY -c "import json,sys; r=json.load(open(sys.argv[1]))['roofline'][0]; sys.exit(not(r['level'] in ('L3', 'DRAM')))" "$TMP/m110.json"
         then ok "110m_no_step_above_ceiling_advice_memory_bound ($out)"
         else bad "110m_no_step_above_ceiling_advice_memory_bound" "$out $(grep "Optimise first" "$TMP/m110.md")"; fi
     else

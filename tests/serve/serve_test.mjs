@@ -563,6 +563,15 @@ async function pageTests() {
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'] });
     const page = await browser.newPage();
+    // the first reply is the one stopped by a click: ignore_eos keeps it
+    // streaming until then (an early end-of-text would leave nothing to stop)
+    let first = true;
+    await page.route('**/v1/chat/completions', async (route) => {
+      if (!first) return route.continue();
+      first = false;
+      const body = JSON.parse(route.request().postData());
+      await route.continue({ postData: JSON.stringify({ ...body, ignore_eos: true }) });
+    });
     const requests = [];
     page.on('request', (r) => { if (r.url().endsWith('/v1/chat/completions')) requests.push(JSON.parse(r.postData())); });
     const outside = [];
