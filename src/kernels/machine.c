@@ -2,7 +2,8 @@
  * the FP32 FMA peak and the read bandwidth from L1, L2, L3 and memory, on
  * one core and on several threads at once. Each level is read through a
  * buffer that fits it and not the level below (half the level's size;
- * for L3 on several threads, half of it shared between them; for memory,
+ * for L3 half of it but at most 16 MiB, shared between the threads on
+ * several; for memory,
  * eight times L3 and at least 256 MiB), with the widest loads this CPU has and eight independent
  * sums, so the probe is at least as fast as any kernel reading the same
  * level. Each figure is the 98th percentile of a few hundred short samples
@@ -195,6 +196,8 @@ static double fma_rate(sm_threadpool *pool, job *j, int threads) {
     return quantile(x, SAMPLES / 2);
 }
 
+#define L3_PROBE_MAX ((size_t)16 << 20)
+
 /* Buffer sizes per thread for each level, one thread [0] and all [1]. */
 static void probe_sizes(const size_t c[3], int threads, size_t out[2][SM_MEM_LEVELS]) {
     size_t l1 = c[0] ? c[0] : 32u << 10, l2 = c[1] ? c[1] : 4 * l1, l3 = c[2] ? c[2] : 4 * l2;
@@ -202,7 +205,10 @@ static void probe_sizes(const size_t c[3], int threads, size_t out[2][SM_MEM_LEV
         int t = k ? threads : 1;
         out[k][SM_MEM_L1] = l1 / 2;
         out[k][SM_MEM_L2] = l2 / 2 > 2 * l1 ? l2 / 2 : (l1 + l2) / 2;
-        size_t s3 = l3 / 2 / (size_t)t;
+        /* a guest's share of a large L3 is smaller than the L3 it reports
+         * (a VM on a many-core host sees the whole socket's: 260 MiB here,
+         * where 136 MiB read at memory speed and 16 MiB at twice that) */
+        size_t s3 = (l3 / 2 < L3_PROBE_MAX ? l3 / 2 : L3_PROBE_MAX) / (size_t)t;
         if (s3 < 2 * l2) s3 = l3 / (size_t)t > 2 * l2 ? 2 * l2 : (l2 + l3 / (size_t)t) / 2;
         out[k][SM_MEM_L3] = s3;
         size_t dram = 8 * l3 > ((size_t)256 << 20) ? 8 * l3 : (size_t)256 << 20;
