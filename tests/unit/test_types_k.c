@@ -270,6 +270,31 @@ static sm_type_kernels kernels_of(const sm_kernel_table *kt, uint32_t type) {
     return k;
 }
 
+
+/* A case for the kernel tests: rows of quantized data (every third), of
+ * random bytes and of extreme blocks, Q8_K activations (xq, and as floats
+ * xd), the reference integer dots and the magnitude of each dot's terms. */
+static void make_case(const ktype *k, unsigned char *w, sm_block_q8_K *xq, float *xd, float *wf, float *ref, double *mag,
+                      int rows, int cols, uint64_t *s) {
+    int nb = cols / SM_QK_K;
+    size_t bb = block_bytes(k);
+    for (int r = 0; r < rows; r++) {
+        unsigned char *wr = w + (size_t)r * nb * bb;
+        if (r % 3 == 0) {
+            for (int i = 0; i < cols; i++) wf[i] = lcg(s) * (r % 2 ? 0.01f : 1.0f) + (i % 9 == 0 ? 0.5f : 0.0f);
+            sm_type(k->type)->from_float_ref(wr, wf, cols);
+        } else {
+            for (int b = 0; b < nb; b++) random_block(k, wr + b * bb, s, (r + b) % 7 == 2 ? 1 : (r + b) % 7 == 4 ? 2 : 0);
+        }
+    }
+    random_q8_K(xq, nb, s);
+    q8_K_to_float(xd, xq, nb);
+    for (int r = 0; r < rows; r++) {
+        ref[r] = k->dot(w + (size_t)r * nb * bb, xq, cols);
+        mag[r] = dot_magnitude(k, w + (size_t)r * nb * bb, xd, cols);
+    }
+}
+
 TEST(types_k_every_level_matches_reference) {
     const sm_kernel_table *all[8];
     int nl = sm_kernels_available(all, 8);
@@ -286,21 +311,7 @@ TEST(types_k_every_level_matches_reference) {
             float *ref = malloc(sizeof(float) * rows), *got = malloc(sizeof(float) * rows);
             double *mag = malloc(sizeof(double) * rows);
             /* rows of quantized data, of random bytes, and of extreme blocks */
-            for (int r = 0; r < rows; r++) {
-                unsigned char *wr = w + (size_t)r * nb * bb;
-                if (r % 3 == 0) {
-                    for (int i = 0; i < cols; i++) wf[i] = lcg(&s) * (r % 2 ? 0.01f : 1.0f) + (i % 9 == 0 ? 0.5f : 0.0f);
-                    sm_type(k->type)->from_float_ref(wr, wf, cols);
-                } else {
-                    for (int b = 0; b < nb; b++) random_block(k, wr + b * bb, &s, (r + b) % 7 == 2 ? 1 : (r + b) % 7 == 4 ? 2 : 0);
-                }
-            }
-            random_q8_K(xq, nb, &s);
-            q8_K_to_float(xd, xq, nb);
-            for (int r = 0; r < rows; r++) {
-                ref[r] = k->dot(w + (size_t)r * nb * bb, xq, cols);
-                mag[r] = dot_magnitude(k, w + (size_t)r * nb * bb, xd, cols);
-            }
+            make_case(k, w, xq, xd, wf, ref, mag, rows, cols, &s);
             for (int v = 0; v < nl; v++) {
                 sm_type_kernels kk = kernels_of(all[v], k->type);
                 REQUIRE(kk.matvec != NULL);
@@ -372,21 +383,7 @@ TEST(types_k_interleaved_x16_match_reference) {
             float *ref = malloc(sizeof(float) * rows), *got = malloc(sizeof(float) * rows);
             float *want = malloc(sizeof(float) * 16 * cols), *deq = malloc(sizeof(float) * 16 * cols);
             double *mag = malloc(sizeof(double) * rows);
-            for (int r = 0; r < rows; r++) {
-                unsigned char *wr = w + (size_t)r * nb * bb;
-                if (r % 3 == 0) {
-                    for (int i = 0; i < cols; i++) wf[i] = lcg(&s) * (r % 2 ? 0.01f : 1.0f) + (i % 9 == 0 ? 0.5f : 0.0f);
-                    sm_type(k->type)->from_float_ref(wr, wf, cols);
-                } else {
-                    for (int b = 0; b < nb; b++) random_block(k, wr + b * bb, &s, (r + b) % 7 == 2 ? 1 : (r + b) % 7 == 4 ? 2 : 0);
-                }
-            }
-            random_q8_K(xq, nb, &s);
-            q8_K_to_float(xd, xq, nb);
-            for (int r = 0; r < rows; r++) {
-                ref[r] = k->dot(w + (size_t)r * nb * bb, xq, cols);
-                mag[r] = dot_magnitude(k, w + (size_t)r * nb * bb, xd, cols);
-            }
+            make_case(k, w, xq, xd, wf, ref, mag, rows, cols, &s);
             sm_type(k->type)->interleave_x16(wi, w, rows, cols);
             for (int v = 0; v < nl; v++) {
                 sm_type_kernels kk = kernels_of(all[v], k->type);
