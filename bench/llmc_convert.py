@@ -86,25 +86,8 @@ def write_checkpoint(meta, tensors, out):
 def write_untied(path, out, drop="output.weight"):
     """Copies a GGUF file without one tensor (metadata bytes as they are)."""
     data = memoryview(open(path, "rb").read())
-    r = gguf_numpy._Reader(data)
-    r.p = 4
-    version = r.take("<I")
-    n_t, n_kv = r.take("<Q"), r.take("<Q")
-    kv_start = r.p
-    align = 32
-    for _ in range(n_kv):
-        k = r.string()
-        v = r.value(r.take("<I"))
-        if k == "general.alignment":
-            align = v
-    kv_end = r.p
-    infos = []
-    for _ in range(n_t):
-        name = r.string()
-        nd = r.take("<I")
-        ne = [r.take("<Q") for _ in range(nd)]
-        infos.append((name, ne, r.take("<I"), r.take("<Q")))
-    base = (r.p + align - 1) // align * align
+    g = gguf_numpy.read_layout(path, data)
+    version, n_kv, kv_start, kv_end, infos, align = g.version, g.n_kv, g.kv_start, g.kv_end, g.infos, g.align
     _, tensors = gguf_numpy.read_gguf(path)
     keep = [i for i in infos if i[0] != drop]
     head = bytearray(b"GGUF" + struct.pack("<IQQ", version, len(keep), n_kv))

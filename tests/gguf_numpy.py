@@ -76,29 +76,42 @@ class _Reader:
         raise ValueError("bad GGUF value type %d" % t)
 
 
-def read_gguf(path):
-    """Returns (metadata dict, {name: Tensor}) in file order."""
-    data = memoryview(open(path, "rb").read())
+class Layout:
+    """Where a GGUF file's parts are: version, the metadata (meta, and its
+    bytes data[kv_start:kv_end]), the tensor infos (name, ne, type, offset)
+    and the alignment and start (base) of the tensor data."""
+
+
+def read_layout(path, data):
     if bytes(data[:4]) != b"GGUF":
         raise ValueError("%s: not a GGUF file" % path)
     r = _Reader(data)
     r.p = 4
-    version = r.take("<I")
-    if version not in (2, 3):
-        raise ValueError("%s: GGUF version %d" % (path, version))
-    n_t, n_kv = r.take("<Q"), r.take("<Q")
-    meta = {}
-    for _ in range(n_kv):
+    g = Layout()
+    g.version = r.take("<I")
+    if g.version not in (2, 3):
+        raise ValueError("%s: GGUF version %d" % (path, g.version))
+    n_t, g.n_kv = r.take("<Q"), r.take("<Q")
+    g.kv_start, g.meta = r.p, {}
+    for _ in range(g.n_kv):
         k = r.string()
-        meta[k] = r.value(r.take("<I"))
-    infos = []
+        g.meta[k] = r.value(r.take("<I"))
+    g.kv_end, g.infos = r.p, []
     for _ in range(n_t):
         name = r.string()
         nd = r.take("<I")
         ne = [r.take("<Q") for _ in range(nd)]
-        infos.append((name, ne, r.take("<I"), r.take("<Q")))
-    align = meta.get("general.alignment", 32)
-    base = (r.p + align - 1) // align * align
+        g.infos.append((name, ne, r.take("<I"), r.take("<Q")))
+    g.align = g.meta.get("general.alignment", 32)
+    g.base = (r.p + g.align - 1) // g.align * g.align
+    return g
+
+
+def read_gguf(path):
+    """Returns (metadata dict, {name: Tensor}) in file order."""
+    data = memoryview(open(path, "rb").read())
+    g = read_layout(path, data)
+    meta, infos, base = g.meta, g.infos, g.base
     tensors = {}
     for name, ne, t, off in infos:
         if t not in BLOCK:
