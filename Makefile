@@ -181,35 +181,37 @@ sanitize:
 	@BUILD=build-san CC="$(CC)" CFLAGS="$(SAN_FLAGS)" ASAN_OPTIONS=detect_leaks=1 bash tests/run.sh
 
 FUZZ_CC    ?= clang
-FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc
+# The library is compiled once (instrumented for coverage and the sanitizers,
+# build-fuzz/obj) and each target links against those objects.
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude -Isrc
+FUZZ_LINK  := -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer
 FUZZERS    := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
-# the server's request parser needs Jansson
-ifneq ($(HAVE_JANSSON),1)
-FUZZERS    := $(filter-out build-fuzz/fuzz_server_request,$(FUZZERS))
-endif
-# The JSON Schema converter's target needs Jansson and src/json's converter.
+# The JSON Schema converter (src/json) is used by two targets.
 SCHEMA_SRC := src/json/json_schema.c $(wildcard src/json/schema_*.c)
+# the server's request parser, the JSON Schema converter and the profile
+# report reader need Jansson
 ifneq ($(HAVE_JANSSON),1)
-FUZZERS    := $(filter-out build-fuzz/fuzz_json_schema,$(FUZZERS))
+FUZZERS    := $(filter-out build-fuzz/fuzz_server_request build-fuzz/fuzz_json_schema build-fuzz/fuzz_profile_json,$(FUZZERS))
 endif
-ifneq ($(HAVE_JANSSON),1)
-FUZZERS    := $(filter-out build-fuzz/fuzz_profile_json,$(FUZZERS))
-endif
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
 fuzz: $(FUZZERS)
-# The profile report reader is the command's (src/json, Jansson).
-build-fuzz/fuzz_profile_json: tests/fuzz/fuzz_profile_json.c src/json/profile_read.c $(LIB_SRC)
-	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< src/json/profile_read.c $(LIB_SRC) -ljansson -lm -lpthread
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
-	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) -lm -lpthread
-SERVER_FUZZ_SRC := src/server/request.c src/server/text.c $(SCHEMA_SRC)
-build-fuzz/fuzz_server_request: tests/fuzz/fuzz_server_request.c $(SERVER_FUZZ_SRC) $(LIB_SRC)
-	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(SERVER_FUZZ_SRC) $(LIB_SRC) $(shell pkg-config --libs jansson) -lm -lpthread
-build-fuzz/fuzz_json_schema: tests/fuzz/fuzz_json_schema.c $(LIB_SRC) $(SCHEMA_SRC)
-	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -DSM_HAVE_JANSSON -o $@ $< $(LIB_SRC) $(SCHEMA_SRC) $(shell pkg-config --libs jansson) -lm -lpthread
+build-fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+# each target's own objects beyond the library, and its libraries
+FUZZ_EXTRA_fuzz_profile_json   := build-fuzz/obj/src/json/profile_read.o
+FUZZ_EXTRA_fuzz_server_request := $(patsubst %.c,build-fuzz/obj/%.o,src/server/request.c src/server/text.c $(SCHEMA_SRC))
+FUZZ_EXTRA_fuzz_json_schema    := $(patsubst %.c,build-fuzz/obj/%.o,$(SCHEMA_SRC))
+FUZZ_LIBS_fuzz_profile_json    := -ljansson
+FUZZ_LIBS_fuzz_server_request  := $(shell pkg-config --libs jansson 2> /dev/null)
+FUZZ_LIBS_fuzz_json_schema     := $(shell pkg-config --libs jansson 2> /dev/null)
+.SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZERS:build-fuzz/%=build-fuzz/obj/tests/fuzz/%.o) $(FUZZ_EXTRA_fuzz_profile_json) \
+            $(FUZZ_EXTRA_fuzz_server_request) $(FUZZ_EXTRA_fuzz_json_schema)
+.SECONDEXPANSION:
+build-fuzz/fuzz_%: build-fuzz/obj/tests/fuzz/fuzz_%.o $$(FUZZ_EXTRA_fuzz_$$*) $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_LINK) -o $@ $^ $(FUZZ_LIBS_fuzz_$*) -lm -lpthread
+-include $(FUZZ_LIB_OBJ:.o=.d)
 
 # The AArch64 (NEON) kernels, built with Debian's cross compiler and run
 # under qemu-user: the kernel tests compare them with the scalar reference.

@@ -1,18 +1,19 @@
 # tally.sh - sourced by tests/run.sh and .ci/run: runs test suites and adds up
 # their closing lines, "NAME: N passed, N failed[, N skipped]" (the name may be
 # absent: `make test` itself ends with the combined line).
-#   tally_run CMD...   runs CMD showing its output, adds the counts of its last
-#                      closing line; no such line counts as one failure, a
+#   tally_run CMD...   runs CMD showing its output and its time, adds the counts
+#                      of its last closing line; no such line counts as one failure, a
 #                      non-zero exit fails the run
 #   tally_fail WHY     counts one failure
 #   tally_end          prints "N passed, N failed, N skipped"; false on any failure
 tally_passed=0 tally_failed=0 tally_skipped=0 tally_status=0
 
 tally_run() {
-    local log rc line p f s
+    local log rc line p f s start=$SECONDS
     log=$(mktemp)
     "$@" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
+    echo "($* took $((SECONDS - start)) s)"
     line=$(grep -E '^([A-Za-z0-9_-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
     rm -f "$log"
     if [ "$rc" -ne 0 ]; then

@@ -1,11 +1,15 @@
 /* machine.c - the ceilings of a roofline, measured (sm_measure_machine):
  * the FP32 FMA peak and the read bandwidth from L1, L2, L3 and memory, on
  * one core and on several threads at once. Each level is read through a
- * buffer that fits it and not the level below (half the level's size;
+ * buffer that fits it and not the level below: half the level's size;
  * for L3 half of it but at most 16 MiB, shared between the threads on
- * several; for memory,
- * eight times L3 and at least 256 MiB), with the widest loads this CPU has and eight independent
- * sums, so the probe is at least as fast as any kernel reading the same
+ * several; for memory twice L3, at least 256 MiB and at most 1 GiB (the
+ * samples go round it in slices, so each slice was last read a whole
+ * buffer ago, beyond any cache half its size; STREAM's four times the
+ * caches, applied to the 260 MiB of L3 a VM guest may report for its
+ * host's socket, had the probe touch 4 GiB: seconds of page faults). The
+ * reads use the widest loads this CPU has and eight independent sums, so
+ * the probe is at least as fast as any kernel reading the same
  * level. Each figure is the 98th percentile of a few hundred short samples
  * (tens of microseconds): on a shared machine interference only ever
  * lowers a sample, and a short one mostly escapes it. */
@@ -103,6 +107,7 @@ static void job_fn(void *ctx, int ith, int nth) {
     (void)nth;
     switch (j->what) {
     case JOB_ALLOC:
+        if (j->buf[ith]) break;   /* thread 0's one-core buffer, the larger */
         j->buf[ith] = sm_alloc_aligned(j->alloc_bytes);
         if (!j->buf[ith]) { j->failed = 1; break; }
         /* first touch by the thread that reads it */
@@ -211,7 +216,9 @@ static void probe_sizes(const size_t c[3], int threads, size_t out[2][SM_MEM_LEV
         size_t s3 = (l3 / 2 < L3_PROBE_MAX ? l3 / 2 : L3_PROBE_MAX) / (size_t)t;
         if (s3 < 2 * l2) s3 = l3 / (size_t)t > 2 * l2 ? 2 * l2 : (l2 + l3 / (size_t)t) / 2;
         out[k][SM_MEM_L3] = s3;
-        size_t dram = 8 * l3 > ((size_t)256 << 20) ? 8 * l3 : (size_t)256 << 20;
+        size_t dram = 2 * l3;
+        if (dram < ((size_t)256 << 20)) dram = (size_t)256 << 20;
+        if (dram > ((size_t)1 << 30)) dram = (size_t)1 << 30;
         out[k][SM_MEM_DRAM] = dram / (size_t)t;
         for (int l = 0; l < SM_MEM_LEVELS; l++) out[k][l] &= ~(size_t)511;   /* whole rounds of the read loops */
     }
@@ -243,13 +250,10 @@ sm_status sm_measure_machine(int threads, sm_machine *m, sm_error *err) {
     m->peak_gflops[0] = fma_rate(NULL, &j, 1);
     if (threads > 1) {
         /* thread 0 keeps its buffer (the one-thread sizes are the larger) */
-        float *mine = buf[0];
         j.what = JOB_ALLOC;
         j.alloc_bytes = m->probe_bytes[1][SM_MEM_DRAM];
         if (!(pool = sm_threadpool_new(threads))) goto nomem;
         sm_threadpool_run(pool, job_fn, &j);
-        sm_free(buf[0]);
-        buf[0] = mine;
         if (j.failed) goto nomem;
         for (int l = 0; l < SM_MEM_LEVELS; l++)
             m->read_gbps[1][l] = read_rate(pool, &j, threads, m->probe_bytes[1][l], l >= SM_MEM_L3, m->read_gbps[0][l]);
@@ -261,7 +265,7 @@ sm_status sm_measure_machine(int threads, sm_machine *m, sm_error *err) {
     goto done;
 nomem:
     st = sm_fail(err, SM_ERR_NOMEM, "out of memory for the machine's measurement (%zu MiB of buffers)",
-                 (m->probe_bytes[0][SM_MEM_DRAM] + m->probe_bytes[1][SM_MEM_DRAM] * (size_t)threads) >> 20);
+                 (m->probe_bytes[0][SM_MEM_DRAM] + m->probe_bytes[1][SM_MEM_DRAM] * (size_t)(threads - 1)) >> 20);
 done:
     if (buf)
         for (int i = 0; i < threads; i++) sm_free(buf[i]);
