@@ -239,6 +239,9 @@ void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx) {
         if (p->hook) p->hook(p->hook_user, 0, 1);
         return;
     }
+    /* the caller's call comes first: what it writes for the workers'
+     * calls is published with the task */
+    if (p->hook) p->hook(p->hook_user, 0, 0);
     p->fn = fn;
     p->ctx = ctx;
     atomic_store_explicit(&p->pending, p->n_threads - 1, memory_order_relaxed);
@@ -251,7 +254,6 @@ void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx) {
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->mutex);
     }
-    if (p->hook) p->hook(p->hook_user, 0, 0);
     fn(ctx, 0, p->n_threads);
     int spins = 0, watched = 0;
     uint64_t w0 = 0, c0 = 0;

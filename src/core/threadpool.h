@@ -19,8 +19,10 @@ void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx);
 
 /* An observer of the tasks (the profiler's): called on every thread of a
  * pool of more than one, the caller included, right before (end 0) and
- * after (end 1) it runs its share of a task, with its index. Set it only
- * between tasks; NULL (the default) costs one branch per task. */
+ * after (end 1) it runs its share of a task, with its index. The caller's
+ * call before (index 0) happens before the task is handed out, so what it
+ * writes is seen by the workers' calls. Set it only between tasks; NULL
+ * (the default) costs one branch per task. */
 typedef void (*sm_task_hook)(void *user, int ith, int end);
 void sm_threadpool_set_hook(sm_threadpool *p, sm_task_hook hook, void *user);
 

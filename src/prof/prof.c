@@ -114,17 +114,27 @@ void sm_prof_add(sm_prof *p, int id, uint64_t ns) {
 
 void sm_prof_task_hook(void *user, int ith, int end) {
     sm_prof *p = user;
-    if (ith == 0 && !end) p->nodes[p->stack[p->depth - 1]].tasks++;
-    sm_trace *t = p->trace;
+    if (ith == 0 && !end) {
+        sm_prof_node *n = &p->nodes[p->stack[p->depth - 1]];
+        n->tasks++;
+        p->task.trace = p->trace;
+        p->task.use_tsc = p->use_tsc;
+        p->task.id = n->id;
+        p->task.layer = n->layer;
+    }
+    sm_trace *t = p->task.trace;
     if (!t || ith >= t->n_threads) return;
     sm_trace_thread *th = &t->threads[ith];
-    uint64_t now = sm_prof_ticks(p);
+#if defined(__x86_64__)
+    uint64_t now = p->task.use_tsc ? __rdtsc() : sm_now_ns();
+#else
+    uint64_t now = sm_now_ns();
+#endif
     if (!end) {
         th->open = now;
         return;
     }
-    const sm_prof_node *n = &p->nodes[p->stack[p->depth - 1]];
-    sm_trace_push(t, ith, th->open, now, n->id, n->layer, SM_TRACE_TASK, 0);
+    sm_trace_push(t, ith, th->open, now, p->task.id, p->task.layer, SM_TRACE_TASK, 0);
 }
 
 int sm_prof_trace_start(sm_prof *p, int n_threads, size_t cap) {

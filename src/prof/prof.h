@@ -47,6 +47,15 @@ typedef struct sm_prof {
     double ns_per_tick;                            /* the clock below, calibrated */
     int use_tsc;
     sm_trace *trace;                               /* the timeline being recorded, or NULL */
+    /* What the pool's workers read for the task at hand (sm_prof_task_hook),
+     * written by the profiled thread before it hands the task out, on a
+     * cache line of its own: the lines the scope stack lives on change at
+     * every step, and a worker reading them pulled them across cores. */
+    struct {
+        sm_trace *trace;
+        int use_tsc;
+        int16_t id, layer;                         /* the innermost scope */
+    } __attribute__((aligned(64))) task;
 } sm_prof;
 
 /* cap nodes; names[id] names scope id (its caller's list, which must
@@ -134,8 +143,8 @@ void sm_prof_add(sm_prof *p, int id, uint64_t ns);
 /* The thread pool's task hook (core/threadpool.h) with the profiler as
  * user: counts the hand-offs of the innermost scope and, while a trace is
  * recorded, each thread's share of the task as a span named after that
- * scope. Workers only read the profiler (its scope stack does not change
- * while the task runs) and write their own ring. */
+ * scope. The profiled thread's call before the task is handed out notes
+ * the scope in p->task; workers read only that and write their own ring. */
 void sm_prof_task_hook(void *user, int ith, int end);
 
 /* Starts recording a timeline of n_threads threads (the profiled one and
