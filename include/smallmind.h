@@ -664,6 +664,11 @@ int sm_session_profile_steps(const sm_session *session, sm_profile_step *rows, i
  * profiler pays one branch per scope and the pool one per task. */
 sm_status sm_session_trace_start(sm_session *session, size_t events_per_thread, sm_error *err);
 void sm_session_trace_stop(sm_session *session);   /* and frees the rings */
+/* Whether a timeline records the pool's task shares (on by default). Off,
+ * only the session's own steps go into it, and a task costs no clock read
+ * on any thread: what a caller that needs only the steps' times (the
+ * profile command without --trace) should choose. */
+void sm_session_trace_tasks(sm_session *session, int on);
 
 typedef struct sm_trace_write_params {
     int pid;                  /* the process id in the file (one per session when several share a file) */

@@ -449,6 +449,9 @@ int cmd_profile(int argc, char **argv) {
     sp.profile = 1;
     if (sm_session_create(m, &sp, &prof, &err) != SM_OK) goto fail;
     d.threads = sm_session_threads(prof);
+    /* the runs' step times need only the steps; the pool's task shares
+     * (two clock reads per share on every thread) only for --trace */
+    sm_session_trace_tasks(prof, d.trace_path != NULL);
 
     /* The machine's ceilings, once before the runs and once after: on a
      * shared machine the better of two moments is nearer the truth. */

@@ -87,6 +87,10 @@ void sm_session_profile_enable(sm_session *s, int on) {
 
 /* ------------------------------------------------------------ timelines */
 
+void sm_session_trace_tasks(sm_session *s, int on) {
+    if (s && s->prof_store) s->prof_store->steps_only = !on;
+}
+
 sm_status sm_session_trace_start(sm_session *s, size_t events_per_thread, sm_error *err) {
     if (!s || !s->prof_store)
         return sm_fail(err, SM_ERR_INVALID_ARG, "a trace needs a session created with profiling on");

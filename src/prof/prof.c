@@ -117,7 +117,7 @@ void sm_prof_task_hook(void *user, int ith, int end) {
     if (ith == 0 && !end) {
         sm_prof_node *n = &p->nodes[p->stack[p->depth - 1]];
         n->tasks++;
-        p->task.trace = p->trace;
+        p->task.trace = p->steps_only ? NULL : p->trace;
         p->task.use_tsc = p->use_tsc;
         p->task.id = n->id;
         p->task.layer = n->layer;

@@ -47,6 +47,7 @@ typedef struct sm_prof {
     double ns_per_tick;                            /* the clock below, calibrated */
     int use_tsc;
     sm_trace *trace;                               /* the timeline being recorded, or NULL */
+    int steps_only;                                /* the timeline leaves out the pool's task shares */
     /* What the pool's workers read for the task at hand (sm_prof_task_hook),
      * written by the profiled thread before it hands the task out, on a
      * cache line of its own: the lines the scope stack lives on change at
