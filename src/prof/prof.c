@@ -125,11 +125,7 @@ void sm_prof_task_hook(void *user, int ith, int end) {
     sm_trace *t = p->task.trace;
     if (!t || ith >= t->n_threads) return;
     sm_trace_thread *th = &t->threads[ith];
-#if defined(__x86_64__)
-    uint64_t now = p->task.use_tsc ? __rdtsc() : sm_now_ns();
-#else
-    uint64_t now = sm_now_ns();
-#endif
+    uint64_t now = sm_prof_clock(p->task.use_tsc);
     if (!end) {
         th->open = now;
         return;

@@ -72,13 +72,16 @@ int sm_prof_child(sm_prof *p, int parent, int id, int layer);
 /* Closes a scope that ran out of room (see begin). */
 void sm_prof_overflowed(sm_prof *p);
 
-static inline uint64_t sm_prof_ticks(const sm_prof *p) {
+/* The profiler's clock: the TSC when calibrated to it, else CLOCK_MONOTONIC. */
+static inline uint64_t sm_prof_clock(int use_tsc) {
 #if defined(__x86_64__)
-    if (p->use_tsc) return __rdtsc();
+    if (use_tsc) return __rdtsc();
 #endif
-    (void)p;
+    (void)use_tsc;
     return sm_now_ns();
 }
+
+static inline uint64_t sm_prof_ticks(const sm_prof *p) { return sm_prof_clock(p->use_tsc); }
 
 static inline uint64_t sm_prof_ns(const sm_prof *p, uint64_t ticks) {
     return (uint64_t)((double)ticks * p->ns_per_tick);

@@ -134,24 +134,36 @@ static int worker_ran(const sm_session *s, const char *step) {
     return found;
 }
 
-TEST(trace_records_pool_workers_and_allocates_nothing_per_token) {
-    char path[64];
-    sm_model *m = pooled_model(path, sizeof path);
-    REQUIRE(m);
+/* A profiled session of 2 threads on m, and greedy parameters for prompt
+ * (4 tokens) that ignore end-of-text. */
+static sm_session *profiled_pair(sm_model *m) {
     sm_session_params sp = sm_session_default_params();
     sp.profile = 1;
     sp.n_threads = 2;
     sp.n_ctx = 64;
     sm_session *s = NULL;
-    REQUIRE(sm_session_create(m, &sp, &s, NULL) == SM_OK);
-    CHECK(sm_session_trace_spans(s, 0, NULL, 0) == 0);   /* not recording yet */
-    REQUIRE(sm_session_trace_start(s, 4096, NULL) == SM_OK);
+    return sm_session_create(m, &sp, &s, NULL) == SM_OK ? s : NULL;
+}
+
+static sm_generate_params greedy_params(const sm_token *prompt) {
     sm_generate_params gp = sm_generate_default_params();
     gp.sampler.temperature = 0;
     gp.ignore_eos = 1;
-    sm_token prompt[4] = {1, 2, 3, 4};
     gp.prompt_tokens = prompt;
     gp.n_prompt_tokens = 4;
+    return gp;
+}
+
+TEST(trace_records_pool_workers_and_allocates_nothing_per_token) {
+    char path[64];
+    sm_model *m = pooled_model(path, sizeof path);
+    REQUIRE(m);
+    sm_session *s = profiled_pair(m);
+    REQUIRE(s);
+    CHECK(sm_session_trace_spans(s, 0, NULL, 0) == 0);   /* not recording yet */
+    REQUIRE(sm_session_trace_start(s, 4096, NULL) == SM_OK);
+    sm_token prompt[4] = {1, 2, 3, 4};
+    sm_generate_params gp = greedy_params(prompt);
     /* allocator calls of a generation of 5 and of 25 tokens: the same */
     unsigned long counts[2];
     for (int k = 0; k < 2; k++) {
@@ -210,37 +222,36 @@ TEST(trace_records_pool_workers_and_allocates_nothing_per_token) {
     sm_model_free(m);
 }
 
+/* How many task shares the session's own ring holds (-1: out of memory). */
+static int main_thread_tasks(const sm_session *s) {
+    size_t n = sm_session_trace_spans(s, 0, NULL, 0);
+    sm_trace_span *w = calloc(n + 1, sizeof *w);
+    if (!w) return -1;
+    sm_session_trace_spans(s, 0, w, n);
+    int tasks = 0;
+    for (size_t i = 0; i < n; i++) tasks += w[i].task;
+    free(w);
+    return tasks;
+}
+
 /* With the task shares left out, the workers' rings stay empty and the
  * session's own ring holds steps only; the steps still count their tasks. */
 TEST(trace_without_tasks_records_only_steps) {
     char path[64];
     sm_model *m = pooled_model(path, sizeof path);
     REQUIRE(m);
-    sm_session_params sp = sm_session_default_params();
-    sp.profile = 1;
-    sp.n_threads = 2;
-    sp.n_ctx = 64;
-    sm_session *s = NULL;
-    REQUIRE(sm_session_create(m, &sp, &s, NULL) == SM_OK);
+    sm_session *s = profiled_pair(m);
+    REQUIRE(s);
     sm_session_trace_tasks(s, 0);
     REQUIRE(sm_session_trace_start(s, 4096, NULL) == SM_OK);
-    sm_generate_params gp = sm_generate_default_params();
-    gp.sampler.temperature = 0;
-    gp.ignore_eos = 1;
     sm_token prompt[4] = {1, 2, 3, 4};
-    gp.prompt_tokens = prompt;
-    gp.n_prompt_tokens = 4;
+    sm_generate_params gp = greedy_params(prompt);
     gp.n_predict = 8;
     REQUIRE(sm_generate(s, NULL, &gp, NULL, NULL, NULL, NULL) == SM_OK);
     size_t n0 = sm_session_trace_spans(s, 0, NULL, 0), n1 = sm_session_trace_spans(s, 1, NULL, 0);
     CHECKF(n0 > 50 && n1 == 0, "%zu spans on the main thread, %zu on the worker", n0, n1);
-    sm_trace_span *w = calloc(n0 + 1, sizeof *w);
-    REQUIRE(w);
-    sm_session_trace_spans(s, 0, w, n0);
-    int tasks = 0;
-    for (size_t i = 0; i < n0; i++) tasks += w[i].task;
+    int tasks = main_thread_tasks(s);
     CHECKF(tasks == 0, "%d task shares on the main thread", tasks);
-    free(w);
     int n = sm_session_profile_steps(s, NULL, 0);
     sm_profile_step *rows = calloc((size_t)n + 1, sizeof *rows);
     REQUIRE(rows);
@@ -253,14 +264,7 @@ TEST(trace_without_tasks_records_only_steps) {
     sm_session_trace_tasks(s, 1);
     sm_session_reset(s);
     REQUIRE(sm_generate(s, NULL, &gp, NULL, NULL, NULL, NULL) == SM_OK);
-    n0 = sm_session_trace_spans(s, 0, NULL, 0);
-    w = calloc(n0 + 1, sizeof *w);
-    REQUIRE(w);
-    sm_session_trace_spans(s, 0, w, n0);
-    tasks = 0;
-    for (size_t i = 0; i < n0; i++) tasks += w[i].task;
-    CHECKF(tasks > 0, "no task shares on the main thread with tasks on");
-    free(w);
+    CHECKF(main_thread_tasks(s) > 0, "no task shares on the main thread with tasks on");
     sm_session_trace_stop(s);
     sm_session_free(s);
     sm_model_free(m);
