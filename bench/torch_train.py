@@ -90,6 +90,16 @@ class Model(nn.Module):
         pos = torch.arange(ctx, dtype=torch.float32)[:, None] * (10000.0 ** (-torch.arange(0, hd, 2).float() / hd))[None, :]
         self.register_buffer("cos", torch.cos(pos))
         self.register_buffer("sin", torch.sin(pos))
+        # GPT-2's initialisation, as SmallMind's trainer starts: N(0, 0.02)
+        # weights and embeddings, zero biases. torch.nn's defaults (N(0, 1)
+        # embeddings, tied to the head) start at a loss of about 270 that
+        # overflows within a few steps, and a step over inf and NaN is not
+        # a measure of speed.
+        for mod in self.modules():
+            if isinstance(mod, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(mod.weight, 0.0, 0.02)
+            if isinstance(mod, nn.Linear) and mod.bias is not None:
+                nn.init.zeros_(mod.bias)
 
     def forward(self, idx, targets):
         B, T = idx.shape

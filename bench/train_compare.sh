@@ -1,13 +1,35 @@
 #!/usr/bin/env bash
 # train_compare.sh - training throughput (tokens/s) of SmallMind and of
 # PyTorch on CPU (Debian's python3-torch with libopenblas0-pthread, as a user
-# would run it; bench/torch_train.py) on the same model shapes, batch,
-# sequence length and threads, side by side in one run.
+# would run it, with OpenBLAS's kernels for this CPU; bench/torch_train.py)
+# on the same model shapes, batch, sequence length and threads, side by side
+# in one run.
 #   bash bench/train_compare.sh          (needs ../shared for the vocabularies)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SM=${SMALLMIND:-./build/smallmind}
 SHARED=${SHARED:-../shared}
+# PyTorch's matrix products are OpenBLAS's: without it Debian's torch falls
+# back to the reference BLAS, 10-50x slower, and the comparison means nothing.
+blas=$(readlink -f /usr/lib/"$(gcc -print-multiarch)"/libblas.so.3 2> /dev/null || true)
+case "$blas" in
+    *openblas*) ;;
+    *) echo "train_compare: libblas.so.3 is not OpenBLAS ($blas): apt-get install libopenblas0-pthread" >&2; exit 1 ;;
+esac
+# OpenBLAS 0.3.21 (Debian 12) does not know every CPU model: on the Sapphire
+# Rapids VM of docs/BENCHMARKS.md it falls back to its Prescott (SSE3)
+# kernels, 4x slower than its SkylakeX ones. Unless OPENBLAS_CORETYPE is
+# set, pick the kernels for what the CPU supports, and say which ran.
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+    core=$(OPENBLAS_VERBOSE=2 /usr/bin/python3 -c "import torch; torch.ones(2, 2) @ torch.ones(2, 2)" 2>&1 | sed -n 's/^Core: //p')
+    if [ "$core" = Prescott ] || [ -z "$core" ]; then
+        if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX
+        elif grep -qw avx2 /proc/cpuinfo; then export OPENBLAS_CORETYPE=Haswell; fi
+    fi
+fi
+core=$(OPENBLAS_VERBOSE=2 /usr/bin/python3 -c "import torch; torch.ones(2, 2) @ torch.ones(2, 2)" 2>&1 | sed -n 's/^Core: //p')
+echo "PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)'), OpenBLAS $blas, core ${core:-?}${OPENBLAS_CORETYPE:+ (OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE)}"
+echo
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 for i in $(seq 1 200); do echo "The little cat sat on the warm mat and the big dog ran to the red ball in the park."; done > "$TMP/text.txt"

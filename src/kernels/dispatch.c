@@ -36,15 +36,17 @@ static void matmul_f32_scalar(float *c, const float *a, const float *w, int m, i
 }
 
 static const sm_kernel_table scalar = {"scalar", SM_LEVEL_SCALAR, NULL, sm_gelu, gelu_grad_scalar, sm_swiglu,
-                                       sm_softmax, exp_sum_scalar, dot_scalar, axpy_scalar, matmul_f32_scalar, NULL, NULL};
+                                       sm_softmax, exp_sum_scalar, dot_scalar, axpy_scalar, matmul_f32_scalar, NULL, NULL,
+                                       0, NULL, NULL};
 
 #if defined(__x86_64__)
 static const sm_kernel_table avx2 = {"avx2", SM_LEVEL_AVX2, &scalar, sm_gelu_avx2, gelu_grad_scalar, sm_swiglu_avx2,
                                      sm_softmax_avx2, sm_exp_sum_avx2, sm_dot_f32_avx2, sm_axpy_f32_avx2,
-                                     sm_matmul_f32_avx2, NULL, NULL};
+                                     sm_matmul_f32_avx2, NULL, NULL, 0, NULL, NULL};
 static const sm_kernel_table avx512 = {"avx512", SM_LEVEL_AVX512, &avx2, sm_gelu_avx512, sm_gelu_grad_avx512,
                                        sm_swiglu_avx512, sm_softmax_avx512, sm_exp_sum_avx512, sm_dot_f32_avx2,
-                                       sm_axpy_f32_avx2, sm_matmul_f32_avx512, sm_pack_a_avx512, sm_matmul_packed_avx512};
+                                       sm_axpy_f32_avx2, sm_matmul_f32_avx512, sm_pack_a_avx512, sm_matmul_packed_avx512,
+                                       SM_GEMM_MR, sm_gemm_pack_avx512, sm_gemm_avx512};
 
 static int has_avx2(void) {
     __builtin_cpu_init();
@@ -62,7 +64,8 @@ static int has_avx512(void) {
 #if defined(__aarch64__)
 /* NEON is part of every AArch64 CPU: no run-time check is needed. */
 static const sm_kernel_table neon = {"neon", SM_LEVEL_NEON, &scalar, sm_gelu, gelu_grad_scalar, sm_swiglu, sm_softmax,
-                                     exp_sum_scalar, sm_dot_f32_neon, sm_axpy_f32_neon, sm_matmul_f32_neon, NULL, NULL};
+                                     exp_sum_scalar, sm_dot_f32_neon, sm_axpy_f32_neon, sm_matmul_f32_neon, NULL, NULL,
+                                     0, NULL, NULL};
 #endif
 
 void sm_kernels_for_type(const sm_kernel_table *kt, uint32_t type, sm_type_kernels *out) {
@@ -87,6 +90,13 @@ void sm_pack_a_share(const sm_kernel_table *kt, float *packed, const float *a, i
         int rows = m - 16 * p < 16 ? m - 16 * p : 16;
         kt->pack_a(packed + (size_t)p * 16 * k, a + (size_t)p * 16 * k, rows, k);
     }
+}
+
+void sm_gemm_pack_share(const sm_kernel_table *kt, float *packed, const float *a, size_t a_rs, size_t a_cs, int m,
+                        int k, int ith, int nth) {
+    int panels = (m + kt->gemm_mr - 1) / kt->gemm_mr, per = (panels + nth - 1) / nth;
+    int p0 = ith * per, p1 = p0 + per < panels ? p0 + per : panels;
+    if (p0 < p1) kt->gemm_pack(packed, a, a_rs, a_cs, m, k, p0, p1);
 }
 
 int sm_kernels_available(const sm_kernel_table **out, int cap) {

@@ -7,6 +7,7 @@
 #ifndef SM_KERNELS_DISPATCH_H
 #define SM_KERNELS_DISPATCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "types.h"
 
@@ -29,6 +30,16 @@ typedef struct sm_kernel_table {
      * ((m + 15) / 16) * 16 * k floats; NULL where a level has none */
     void (*pack_a)(float *packed, const float *a, int m, int k);
     void (*matmul_packed)(float *c, const float *packed, const float *w, int m, int n, int k, int ldc);
+    /* optional, the strided product: c[t * ldc + r] = (accumulate ? c[t * ldc + r] : 0) + the sum over
+     * x < k of a(t, x) w(r, x), for t < m and r < n, where a(t, x) = a[t * a_rs + x * a_cs] was packed by
+     * gemm_pack into panels of gemm_mr tokens ((m + gemm_mr - 1) / gemm_mr * gemm_mr * k floats; panels
+     * p0 <= p < p1 per call) and w(r, x) = w[r * w_rs + x * w_cs] is read in place: either operand may
+     * be stored by rows or by columns. Each element is one sum in a fixed order, whatever n a call
+     * covers. NULL where a level has none. */
+    int gemm_mr;
+    void (*gemm_pack)(float *packed, const float *a, size_t a_rs, size_t a_cs, int m, int k, int p0, int p1);
+    void (*gemm)(float *c, int ldc, const float *packed, int m, const float *w, size_t w_rs, size_t w_cs, int n, int k,
+                 int accumulate);
 } sm_kernel_table;
 
 /* The kernels of one element type at kt's level: each slot from the highest
@@ -40,6 +51,10 @@ void sm_kernels_for_type(const sm_kernel_table *kt, uint32_t type, sm_type_kerne
 /* Thread ith of nth's share of kt->pack_a: every nth 16-row panel of the
  * m x k matrix a (panels are independent, so a pool packs in parallel). */
 void sm_pack_a_share(const sm_kernel_table *kt, float *packed, const float *a, int m, int k, int ith, int nth);
+
+/* Thread ith of nth's share of kt->gemm_pack: a contiguous run of panels. */
+void sm_gemm_pack_share(const sm_kernel_table *kt, float *packed, const float *a, size_t a_rs, size_t a_cs, int m,
+                        int k, int ith, int nth);
 
 /* The named variant if this CPU can run it, else NULL. NULL, "" or "auto"
  * names the one SM_KERNELS asks for, or else the best the CPU supports;

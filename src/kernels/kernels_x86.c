@@ -6,6 +6,7 @@
 #include "quant.h"
 #include "half.h"
 #include "interleave.h"
+#include "simd.h"
 
 #include <math.h>
 #include <string.h>
@@ -657,6 +658,173 @@ AVX512 void sm_matmul_packed_avx512(float *c, const float *packed, const float *
                 __mmask16 mask = (__mmask16)((1u << nt) - 1);
                 float *base = c + (size_t)t0 * ldc + r;
                 for (int i = 0; i < nr; i++) _mm512_mask_i32scatter_ps(base + i, mask, idx, h ? b[i] : a[i], 4);
+            }
+        }
+    }
+}
+#endif
+
+/* ------------------------------------------------------- strided gemm
+ * c[t][r] (+)= sum over x of a(t, x) w(r, x) with either operand in either
+ * orientation (a(t, x) = a[t rs + x cs]), so training's products need no
+ * transposed copies and accumulate into their gradients in place. The
+ * batch is packed once into panels of SM_GEMM_MR tokens (panel[x][j] =
+ * a(MR p + j, x)); each thread packs blocks of SM_GEMM_NR weight rows by
+ * up to SM_GEMM_KC columns (block[x][i] = w(r + i, x0 + x), at most 128
+ * KiB: from L2 it easily feeds the 128 bytes per 24 FMAs the tile reads)
+ * and runs a run of panels against it. The register tile is 12 tokens by
+ * 32 rows: 24 accumulators, and per column of k 2 loads and 12 broadcasts
+ * for 24 FMAs; the 12 x 32 results leave as contiguous rows of c. Every
+ * element is the same sum in the same order (columns in order, KC at a
+ * time) whatever rows a thread takes, so results do not depend on the
+ * thread count. */
+#if defined(__x86_64__)
+/* r[i] = lane i of each of v[0..15] (a 16 x 16 transpose in registers) */
+AVX512 static inline __attribute__((always_inline)) void transpose16(__m512 v[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        v[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        v[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        v[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        v[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    /* v[4 g + c] now holds, per 128-bit lane L, column 4 L + c' of rows 4 g .. 4 g + 3 */
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(v[i], v[4 + i], 0x88);
+        t[4 + i] = _mm512_shuffle_f32x4(v[i], v[4 + i], 0xdd);
+        t[8 + i] = _mm512_shuffle_f32x4(v[8 + i], v[12 + i], 0x88);
+        t[12 + i] = _mm512_shuffle_f32x4(v[8 + i], v[12 + i], 0xdd);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+        v[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+        v[4 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0x88);
+        v[12 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0xdd);
+    }
+}
+
+AVX512 void sm_gemm_pack_avx512(float *packed, const float *a, size_t rs, size_t cs, int m, int k, int p0, int p1) {
+    for (int p = p0; p < p1; p++) {
+        float *dst = packed + (size_t)p * k * SM_GEMM_MR;
+        int rows = m - SM_GEMM_MR * p < SM_GEMM_MR ? m - SM_GEMM_MR * p : SM_GEMM_MR;
+        const float *src = a + (size_t)p * SM_GEMM_MR * rs;
+        if (rs == 1 && rows == SM_GEMM_MR) {   /* a panel's tokens are contiguous: 12 floats per column */
+            __mmask16 m12 = 0x0fff;
+            for (int x = 0; x < k; x++)
+                _mm512_mask_storeu_ps(dst + (size_t)x * SM_GEMM_MR, m12, _mm512_maskz_loadu_ps(m12, src + (size_t)x * cs));
+            continue;
+        }
+        int x = 0;
+        if (cs == 1)   /* a's rows are contiguous: 16 columns at a time through a transpose */
+            for (; x + 16 <= k; x += 16) {
+                __m512 v[16];
+#pragma GCC unroll 16
+                for (int j = 0; j < 16; j++) v[j] = _mm512_setzero_ps();
+                if (rows == SM_GEMM_MR) {
+#pragma GCC unroll 16
+                    for (int j = 0; j < SM_GEMM_MR; j++) v[j] = _mm512_loadu_ps(src + (size_t)j * rs + x);
+                } else
+                    for (int j = 0; j < rows; j++) v[j] = _mm512_loadu_ps(src + (size_t)j * rs + x);
+                transpose16(v);
+#pragma GCC unroll 16
+                for (int i = 0; i < 16; i++) _mm512_mask_storeu_ps(dst + (size_t)(x + i) * SM_GEMM_MR, 0x0fff, v[i]);
+            }
+        for (int j = 0; j < SM_GEMM_MR; j++) {
+            const float *sj = src + (size_t)j * rs;
+            for (int xx = x; xx < k; xx++) dst[(size_t)xx * SM_GEMM_MR + j] = j < rows ? sj[(size_t)xx * cs] : 0.0f;
+        }
+    }
+}
+
+/* One 12 x 32 tile over kc columns: c rows j < mr, columns < nr. */
+AVX512 static void gemm_tile_12x32(float *c, int ldc, const float *ap, const float *wp, int kc, int mr, int nr,
+                                   int load) {
+    __m512 lo[SM_GEMM_MR], hi[SM_GEMM_MR];
+    for (int j = 0; j < SM_GEMM_MR; j++) lo[j] = hi[j] = _mm512_setzero_ps();
+    for (int x = 0; x < kc; x++) {
+        __m512 w0 = _mm512_load_ps(wp + (size_t)x * SM_GEMM_NR), w1 = _mm512_load_ps(wp + (size_t)x * SM_GEMM_NR + 16);
+        const float *av = ap + (size_t)x * SM_GEMM_MR;
+#define TOKEN_FMA(j)                                   \
+    do {                                               \
+        __m512 b = _mm512_set1_ps(av[j]);              \
+        lo[j] = _mm512_fmadd_ps(b, w0, lo[j]);         \
+        hi[j] = _mm512_fmadd_ps(b, w1, hi[j]);         \
+    } while (0)
+        /* spelled out, as in the packed kernel above, to keep lo[] and hi[] in registers */
+        TOKEN_FMA(0); TOKEN_FMA(1); TOKEN_FMA(2); TOKEN_FMA(3); TOKEN_FMA(4); TOKEN_FMA(5);
+        TOKEN_FMA(6); TOKEN_FMA(7); TOKEN_FMA(8); TOKEN_FMA(9); TOKEN_FMA(10); TOKEN_FMA(11);
+#undef TOKEN_FMA
+    }
+    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    for (int j = 0; j < mr; j++) {
+        float *cj = c + (size_t)j * ldc;
+        if (load) {
+            lo[j] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cj), lo[j]);
+            hi[j] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cj + 16), hi[j]);
+        }
+        _mm512_mask_storeu_ps(cj, m0, lo[j]);
+        _mm512_mask_storeu_ps(cj + 16, m1, hi[j]);
+    }
+}
+
+/* block[x][i] = w(r + i, x0 + x) for i < nr (zero beyond), x < kc */
+AVX512 static void gemm_pack_block(float *block, const float *wb, size_t rs, size_t cs, int nr, int kc) {
+    if (rs == 1) {   /* the block's rows are contiguous in each column */
+        __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+        __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+        for (int x = 0; x < kc; x++) {
+            const float *src = wb + (size_t)x * cs;
+            _mm512_store_ps(block + (size_t)x * SM_GEMM_NR, _mm512_maskz_loadu_ps(m0, src));
+            _mm512_store_ps(block + (size_t)x * SM_GEMM_NR + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+        }
+        return;
+    }
+    int x = 0;
+    if (cs == 1)   /* rows contiguous: 16 rows by 16 columns at a time through a transpose */
+        for (; x + 16 <= kc; x += 16)
+            for (int h = 0; h < SM_GEMM_NR; h += 16) {
+                __m512 v[16];
+                for (int i = 0; i < 16; i++)
+                    v[i] = h + i < nr ? _mm512_loadu_ps(wb + (size_t)(h + i) * rs + x) : _mm512_setzero_ps();
+                transpose16(v);
+                for (int j = 0; j < 16; j++) _mm512_store_ps(block + (size_t)(x + j) * SM_GEMM_NR + h, v[j]);
+            }
+    for (int i = 0; i < SM_GEMM_NR; i++) {
+        const float *src = wb + (size_t)i * rs;
+        for (int xx = x; xx < kc; xx++) block[xx * SM_GEMM_NR + i] = i < nr ? src[(size_t)xx * cs] : 0.0f;
+    }
+}
+
+/* Loops, outside in: column blocks of KC (in order: that is each sum's
+ * order), runs of panels whose slice of the packed batch stays in L2,
+ * blocks of 32 weight rows (packed once per run, kept in L1), panels. */
+AVX512 void sm_gemm_avx512(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n,
+                           int k, int accumulate) {
+    float block[SM_GEMM_NR * SM_GEMM_KC] __attribute__((aligned(64)));
+    int panels = (m + SM_GEMM_MR - 1) / SM_GEMM_MR;
+    /* k split into equal blocks of at most KC (multiples of 16): no short last block */
+    int nblk = (k + SM_GEMM_KC - 1) / SM_GEMM_KC, step = ((k + nblk - 1) / nblk + 15) & ~15;
+    /* a run's slice of the batch: about 1 MiB (it stays in L2 while every weight block meets it) */
+    int run = (int)(((size_t)1 << 20) / ((size_t)SM_GEMM_MR * step * sizeof(float)));
+    if (run < 4) run = 4;
+    for (int x0 = 0; x0 < k; x0 += step) {
+        int kc = k - x0 < step ? k - x0 : step;
+        for (int p0 = 0; p0 < panels; p0 += run) {
+            int p1 = p0 + run < panels ? p0 + run : panels;
+            for (int r = 0; r < n; r += SM_GEMM_NR) {
+                int nr = n - r < SM_GEMM_NR ? n - r : SM_GEMM_NR;
+                gemm_pack_block(block, w + (size_t)r * rs + (size_t)x0 * cs, rs, cs, nr, kc);
+                for (int p = p0; p < p1; p++) {
+                    int mr = m - SM_GEMM_MR * p < SM_GEMM_MR ? m - SM_GEMM_MR * p : SM_GEMM_MR;
+                    gemm_tile_12x32(c + (size_t)p * SM_GEMM_MR * ldc + r, ldc,
+                                    packed + (size_t)p * k * SM_GEMM_MR + (size_t)x0 * SM_GEMM_MR, block, kc, mr, nr,
+                                    accumulate || x0 > 0);
+                }
             }
         }
     }

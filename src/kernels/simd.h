@@ -5,7 +5,14 @@
 #ifndef SM_KERNELS_SIMD_H
 #define SM_KERNELS_SIMD_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+/* the strided gemm's tile: tokens per packed panel, weight rows per block,
+ * columns per block (sm_gemm_avx512) */
+#define SM_GEMM_MR 12
+#define SM_GEMM_NR 32
+#define SM_GEMM_KC 1024
 
 #if defined(__x86_64__)
 /* per element type (types.c) */
@@ -40,6 +47,9 @@ void sm_matmul_f32_avx2(float *c, const float *a, const float *w, int m, int n, 
 void sm_matmul_f32_avx512(float *c, const float *a, const float *w, int m, int n, int k, int ldc);
 void sm_pack_a_avx512(float *packed, const float *a, int m, int k);
 void sm_matmul_packed_avx512(float *c, const float *packed, const float *w, int m, int n, int k, int ldc);
+void sm_gemm_pack_avx512(float *packed, const float *a, size_t rs, size_t cs, int m, int k, int p0, int p1);
+void sm_gemm_avx512(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n,
+                    int k, int accumulate);
 #endif
 
 #if defined(__aarch64__)

@@ -175,6 +175,29 @@ static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
     int ld = t->accumulate ? w->rows : t->ldc;
     const sm_kernel_table *kt = s->kt;
     int full = w->x16 ? w->rows / SM_X16 * SM_X16 : 0;
+    if (kt->gemm) {   /* the strided product, accumulating in place; other types 32 rows at a time */
+        if (w->type == SM_GGML_F32) {
+            kt->gemm(t->c + r0, t->ldc, s->pack, n, (const float *)w->data + (size_t)r0 * cols, (size_t)cols, 1, r1 - r0,
+                     cols, t->accumulate);
+        } else {
+            for (int r = r0; r < r1; r += SM_MATMUL_DEQ_ROWS) {
+                int nr = r1 - r < SM_MATMUL_DEQ_ROWS ? r1 - r : SM_MATMUL_DEQ_ROWS;
+                for (int g = 0; g < nr; g += SM_X16) {
+                    int ng = nr - g < SM_X16 ? nr - g : SM_X16;
+                    float *dg = deq + (size_t)g * cols;
+                    if (r + g + SM_X16 <= full) k->dequant_x16(dg, (const char *)w->x16 + rb * (size_t)(r + g), cols);
+                    else k->to_float(dg, (const char *)w->data + rb * (size_t)(r + g), ng * cols);
+                }
+                kt->gemm(t->c + r, t->ldc, s->pack, n, deq, (size_t)cols, 1, nr, cols, t->accumulate);
+            }
+        }
+        if (t->bias)
+            for (int i = 0; i < n; i++) {
+                float *c = t->c + (size_t)i * t->ldc;
+                for (int r = r0; r < r1; r++) c[r] += t->bias[r];
+            }
+        return;
+    }
     for (int r = r0; r < r1; r += SM_X16) {
         int nr = r1 - r < SM_X16 ? r1 - r : SM_X16;
         const float *wr = deq;
@@ -198,14 +221,15 @@ static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
 /* Packs the batch into 16-token panels for the packed kernel, on every thread. */
 static void pack_task_fn(void *ctx, int ith, int nth) {
     const matmul_task *t = ctx;
-    sm_pack_a_share(t->s->kt, t->s->pack, t->a, t->n, t->w->cols, ith, nth);
+    if (t->s->kt->gemm) sm_gemm_pack_share(t->s->kt, t->s->pack, t->a, (size_t)t->w->cols, 1, t->n, t->w->cols, ith, nth);
+    else sm_pack_a_share(t->s->kt, t->s->pack, t->a, t->n, t->w->cols, ith, nth);
 }
 
 static void matmul_task_fn(void *ctx, int ith, int nth) {
     const matmul_task *t = ctx;
-    int rows = t->w->rows, per = ((rows + nth - 1) / nth + 15) & ~15;
+    int rows = t->w->rows, align = t->s->kt->gemm ? 31 : 15, per = ((rows + nth - 1) / nth + align) & ~align;
     int r0 = ith * per, r1 = r0 + per < rows ? r0 + per : rows;
-    if (r0 < r1) matmul_rows(t, r0, r1, t->s->deq + (size_t)ith * SM_X16 * t->s->max_cols);
+    if (r0 < r1) matmul_rows(t, r0, r1, t->s->deq + (size_t)ith * SM_MATMUL_DEQ_ROWS * t->s->max_cols);
 }
 
 void sm_matmul(sm_session *s, float *c, int ldc, const sm_matrix *w, const float *a, int n, int n_vec,
@@ -218,7 +242,7 @@ void sm_matmul(sm_session *s, float *c, int ldc, const sm_matrix *w, const float
     a += (size_t)n_vec * w->cols;
     n -= n_vec;
     matmul_task t = {s, c, ldc, w, a, bias, n, accumulate};
-    if (s->kt->pack_a) sm_threadpool_run(s->pool, pack_task_fn, &t);  /* once, shared by the threads */
+    if (s->kt->gemm || s->kt->pack_a) sm_threadpool_run(s->pool, pack_task_fn, &t);  /* once, shared by the threads */
     sm_threadpool_run(s->pool, matmul_task_fn, &t);
 }
 

@@ -53,8 +53,10 @@ static void layout(sm_session *s, sm_arena *a) {
     s->logits = sm_arena_take(a, hp->n_vocab, sizeof(float));
     s->att = sm_arena_take(a, (size_t)hp->n_heads * ctx, sizeof(float));
     s->att_scratch = sm_arena_take(a, (size_t)s->n_threads * sm_attention_scratch(hp->head_dim), sizeof(float));
-    s->pack = sm_arena_take(a, (B + 15) / 16 * 16 * (size_t)s->max_cols, sizeof(float));
-    s->deq = sm_arena_take(a, (size_t)s->n_threads * 16 * s->max_cols, sizeof(float));
+    /* the batch packed in 16-token panels (matmul_packed) or 12-token ones (the strided gemm) */
+    size_t pad16 = (B + 15) / 16 * 16, pad12 = (B + 11) / 12 * 12;
+    s->pack = sm_arena_take(a, (pad16 > pad12 ? pad16 : pad12) * (size_t)s->max_cols, sizeof(float));
+    s->deq = sm_arena_take(a, (size_t)s->n_threads * SM_MATMUL_DEQ_ROWS * s->max_cols, sizeof(float));
     /* a row of integer-dot input per batch row (several sessions' one-token rows) */
     s->xq_stride = (act_bytes(s, s->max_cols) + 63) & ~(size_t)63;
     s->xsum_stride = (size_t)s->max_cols / 32 + 1;

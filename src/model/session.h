@@ -15,6 +15,10 @@
 
 #define SM_MAX_ADAPTERS 8         /* LoRA adapters one session applies at once */
 
+/* weight rows a thread dequantizes at a time for a batch's product: two
+ * interleaved groups of 16, one block of the strided product (32 rows) */
+#define SM_MATMUL_DEQ_ROWS 32
+
 typedef struct sm_candidate {
     float logit;
     int32_t id;
@@ -58,8 +62,8 @@ struct sm_session {
     /* kernel scratch */
     float *att;                  /* [heads][n_ctx] one token's attention scores */
     float *att_scratch;          /* [threads][sm_attention_scratch] blocked attention */
-    float *pack;                 /* [batch rounded to 16][max_cols] the batch in panels */
-    float *deq;                  /* [threads][16][max_cols] weight rows as floats */
+    float *pack;                 /* [batch rounded to 16 or 12][max_cols] the batch in panels */
+    float *deq;                  /* [threads][SM_MATMUL_DEQ_ROWS][max_cols] weight rows as floats */
     void *xq;                    /* [batch][xq_stride bytes] inputs in an integer-dot format (Q8_0, Q8_K) */
     int32_t *xsum;               /* [batch][xsum_stride] xq's block sums, for the interleaved kernels */
     size_t xq_stride, xsum_stride;

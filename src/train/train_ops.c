@@ -10,9 +10,46 @@
 
 /* ------------------------------------------------------------ matmul */
 
+/* The strided product (kt->gemm): c[t * ldc + r] (+)= sum over x of
+ * a(t, x) w(r, x), a(t, x) = a[t a_rs + x a_cs], w(r, x) = w[r w_rs + x w_cs]:
+ * the batch packed once by the threads together, then split across the
+ * threads by blocks of 32 rows of w; each element is the same sum in the
+ * same order however many threads there are. With either operand readable
+ * by rows or by columns, no product of a step copies a transpose, and the
+ * gradients accumulate in place. */
+typedef struct sgemm_task {
+    const sm_trainer *t;
+    float *c;
+    const float *a, *w;
+    size_t a_rs, a_cs, w_rs, w_cs;
+    int ldc, m, n, k, accumulate;
+} sgemm_task;
+
+static void sgemm_pack_fn(void *ctx, int ith, int nth) {
+    const sgemm_task *g = ctx;
+    sm_gemm_pack_share(g->t->kt, g->t->mm_pack, g->a, g->a_rs, g->a_cs, g->m, g->k, ith, nth);
+}
+
+static void sgemm_fn(void *ctx, int ith, int nth) {
+    const sgemm_task *g = ctx;
+    int per = ((g->n + nth - 1) / nth + 31) & ~31;
+    int r0 = ith * per, r1 = r0 + per < g->n ? r0 + per : g->n;
+    if (r0 < r1)
+        g->t->kt->gemm(g->c + r0, g->ldc, g->t->mm_pack, g->m, g->w + (size_t)r0 * g->w_rs, g->w_rs, g->w_cs, r1 - r0,
+                       g->k, g->accumulate);
+}
+
+static void sgemm(const sm_trainer *t, float *c, int ldc, const float *a, size_t a_rs, size_t a_cs, const float *w,
+                  size_t w_rs, size_t w_cs, int m, int n, int k, int accumulate) {
+    sgemm_task g = {t, c, a, w, a_rs, a_cs, w_rs, w_cs, ldc, m, n, k, accumulate};
+    sm_threadpool_run(t->pool, sgemm_pack_fn, &g);
+    sm_threadpool_run(t->pool, sgemm_fn, &g);
+}
+
 /* c (m x n, row stride n) = a (m x k) . w (n x k)^T, split across the
  * threads by rows of w; each element is summed in the same order however
- * many threads there are, so results do not depend on the thread count. */
+ * many threads there are, so results do not depend on the thread count.
+ * Levels without the strided product use the packed or plain kernels. */
 typedef struct gemm_task {
     const sm_trainer *t;
     float *c;
@@ -26,18 +63,22 @@ static void gemm_task_fn(void *ctx, int ith, int nth) {
     int r0 = ith * per, r1 = r0 + per < g->n ? r0 + per : g->n;
     if (r0 >= r1) return;
     const sm_kernel_table *kt = g->t->kt;
-    if (kt->matmul_packed) kt->matmul_packed(g->c + r0, g->t->mm_pack, g->w + (size_t)r0 * g->k, g->m, r1 - r0, g->k, g->n);
+    if (kt->gemm)
+        kt->gemm(g->c + r0, g->n, g->t->mm_pack, g->m, g->w + (size_t)r0 * g->k, (size_t)g->k, 1, r1 - r0, g->k, 0);
+    else if (kt->matmul_packed)
+        kt->matmul_packed(g->c + r0, g->t->mm_pack, g->w + (size_t)r0 * g->k, g->m, r1 - r0, g->k, g->n);
     else kt->matmul_f32(g->c + r0, g->a, g->w + (size_t)r0 * g->k, g->m, r1 - r0, g->k, g->n);
 }
 
 static void pack_task_fn(void *ctx, int ith, int nth) {
     const gemm_task *g = ctx;
-    sm_pack_a_share(g->t->kt, g->t->mm_pack, g->a, g->m, g->k, ith, nth);
+    if (g->t->kt->gemm) sm_gemm_pack_share(g->t->kt, g->t->mm_pack, g->a, (size_t)g->k, 1, g->m, g->k, ith, nth);
+    else sm_pack_a_share(g->t->kt, g->t->mm_pack, g->a, g->m, g->k, ith, nth);
 }
 
 static void gemm(const sm_trainer *t, float *c, const float *a, const float *w, int m, int n, int k) {
     gemm_task g = {t, c, a, w, m, n, k};
-    if (t->kt->pack_a) sm_threadpool_run(t->pool, pack_task_fn, &g);
+    if (t->kt->gemm || t->kt->pack_a) sm_threadpool_run(t->pool, pack_task_fn, &g);
     sm_threadpool_run(t->pool, gemm_task_fn, &g);
 }
 
@@ -104,13 +145,21 @@ void sm_train_matmul_fwd(const sm_trainer *t, float *out, const float *inp, cons
                          int C, int OC) {
     gemm(t, out, inp, w, N, OC, C);
     if (bias)
-        for (int n = 0; n < N; n++)
-            for (int o = 0; o < OC; o++) out[(size_t)n * OC + o] += bias[o];
+        for (int n = 0; n < N; n++) t->kt->axpy(out + (size_t)n * OC, 1.0f, bias, OC);   /* exact: x + 1 b */
 }
 
 /* dinp += dout w; dw += dout^T inp; dbias += column sums of dout */
 void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
                          const float *w, int N, int C, int OC) {
+    if (t->kt->gemm) {
+        /* dinp[n][c] += sum over o of dout[n][o] w[o][c]: w read by columns */
+        if (dinp) sgemm(t, dinp, C, dout, (size_t)OC, 1, w, 1, (size_t)C, N, C, OC, 1);
+        /* dw[o][c] += sum over n of dout[n][o] inp[n][c]: both read by columns */
+        sgemm(t, dw, C, dout, 1, (size_t)OC, inp, 1, (size_t)C, OC, C, N, 1);
+        if (dbias)
+            for (int n = 0; n < N; n++) t->kt->axpy(dbias, 1.0f, dout + (size_t)n * OC, OC);
+        return;
+    }
     /* dinp (N x C) = dout (N x OC) . (w^T)^T, with w^T as C rows of OC */
     transpose_mt(t, t->mm_bt, w, OC, C);
     gemm(t, t->mm_out, dout, t->mm_bt, N, C, OC);
@@ -153,14 +202,16 @@ static void frozen_fwd_fn(void *ctx, int ith, int nth) {
     for (int r = r0; r < r1; r += SM_TRAIN_DEQ_ROWS) {
         int nr = r1 - r < SM_TRAIN_DEQ_ROWS ? r1 - r : SM_TRAIN_DEQ_ROWS;
         sm_type(w->type)->to_float(deq, (const char *)w->data + rb * (size_t)r, nr * w->cols);
-        if (kt->matmul_packed) kt->matmul_packed(f->c + r, f->t->mm_pack, deq, f->m, nr, w->cols, w->rows);
+        if (kt->gemm) kt->gemm(f->c + r, w->rows, f->t->mm_pack, f->m, deq, (size_t)w->cols, 1, nr, w->cols, 0);
+        else if (kt->matmul_packed) kt->matmul_packed(f->c + r, f->t->mm_pack, deq, f->m, nr, w->cols, w->rows);
         else kt->matmul_f32(f->c + r, f->a, deq, f->m, nr, w->cols, w->rows);
     }
 }
 
 static void frozen_pack_fn(void *ctx, int ith, int nth) {
     const frozen_task *f = ctx;
-    sm_pack_a_share(f->t->kt, f->t->mm_pack, f->a, f->m, f->w->cols, ith, nth);
+    if (f->t->kt->gemm) sm_gemm_pack_share(f->t->kt, f->t->mm_pack, f->a, (size_t)f->w->cols, 1, f->m, f->w->cols, ith, nth);
+    else sm_pack_a_share(f->t->kt, f->t->mm_pack, f->a, f->m, f->w->cols, ith, nth);
 }
 
 void sm_train_matmul_fwd_frozen(const sm_trainer *t, float *out, const float *inp, const sm_train_frozen *fw,
@@ -170,7 +221,7 @@ void sm_train_matmul_fwd_frozen(const sm_trainer *t, float *out, const float *in
         gemm(t, out, inp, fw->w, N, w->rows, w->cols);
     } else {
         frozen_task f = {t, out, inp, w, N};
-        if (t->kt->pack_a) sm_threadpool_run(t->pool, frozen_pack_fn, &f);
+        if (t->kt->gemm || t->kt->pack_a) sm_threadpool_run(t->pool, frozen_pack_fn, &f);
         sm_threadpool_run(t->pool, frozen_fwd_fn, &f);
     }
     if (bias)
@@ -198,6 +249,11 @@ void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, const float *d
     const sm_matrix *w = fw->m;
     int C = w->cols, OC = w->rows;
     const float *wt = fw->wt;   /* the cached transpose, else made here */
+    if (t->kt->gemm && (fw->w || wt)) {   /* dinp[n][c] += sum over o of dout[n][o] w[o][c] */
+        if (wt) sgemm(t, dinp, C, dout, (size_t)OC, 1, wt, (size_t)OC, 1, N, C, OC, 1);
+        else sgemm(t, dinp, C, dout, (size_t)OC, 1, fw->w, 1, (size_t)C, N, C, OC, 1);
+        return;
+    }
     if (!wt) {
         if (fw->w) {
             transpose_mt(t, t->mm_bt, fw->w, OC, C);
@@ -206,6 +262,10 @@ void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, const float *d
             sm_threadpool_run(t->pool, frozen_transpose_fn, &f);
         }
         wt = t->mm_bt;
+    }
+    if (t->kt->gemm) {
+        sgemm(t, dinp, C, dout, (size_t)OC, 1, wt, (size_t)OC, 1, N, C, OC, 1);
+        return;
     }
     gemm(t, t->mm_out, dout, wt, N, C, OC);
     add_mt(t, dinp, t->mm_out, (size_t)N * C);
@@ -478,14 +538,79 @@ static void attention_one_bwd(const att_task *a, int b, int h, float *datt) {
     }
 }
 
+/* The same with the strided product (kt->gemm), one head of one sequence
+ * as five small matrix products over the whole T x T block (the causal
+ * half is masked, not skipped: the products run at many times the speed
+ * of a dot product per pair). buf is the thread's att_buf: packed panels,
+ * then the T x T block of dP and dS. */
+static void attention_head_fwd(const att_task *a, int b, int h, float *buf) {
+    const att_shape s = a->s;
+    const sm_kernel_table *kt = a->t->kt;
+    int kh = h / (s.heads / s.kv_heads), T = s.T, ld = s.heads * s.hd;
+    float scale = 1.0f / sqrtf((float)s.hd);
+    const float *q = a->q + (size_t)b * T * s.qs + (size_t)h * s.hd;
+    const float *k = a->k + (size_t)b * T * s.kvs + (size_t)kh * s.hd, *v = a->v + (size_t)b * T * s.kvs + (size_t)kh * s.hd;
+    float *att = a->att + ((size_t)b * s.heads + h) * T * T;   /* [T][T] */
+    /* att[t][u] = q_t . k_u, then the causal softmax of row t over u <= t */
+    kt->gemm_pack(buf, q, (size_t)s.qs, 1, T, s.hd, 0, (T + kt->gemm_mr - 1) / kt->gemm_mr);
+    kt->gemm(att, T, buf, T, k, (size_t)s.kvs, 1, T, s.hd, 0);
+    for (int t = 0; t < T; t++) {
+        float *row = att + (size_t)t * T, max = -INFINITY;
+        for (int u = 0; u <= t; u++) {
+            row[u] *= scale;
+            if (row[u] > max) max = row[u];
+        }
+        float inv = 1.0f / kt->exp_sum(row, max, t + 1);
+        for (int u = 0; u <= t; u++) row[u] *= inv;
+        for (int u = t + 1; u < T; u++) row[u] = 0;
+    }
+    /* out[t] = sum over u of att[t][u] v_u */
+    kt->gemm_pack(buf, att, (size_t)T, 1, T, T, 0, (T + kt->gemm_mr - 1) / kt->gemm_mr);
+    kt->gemm(a->out + (size_t)b * T * ld + (size_t)h * s.hd, ld, buf, T, v, 1, (size_t)s.kvs, s.hd, T, 0);
+}
+
+static void attention_head_bwd(const att_task *a, int b, int h, float *buf) {
+    const att_shape s = a->s;
+    const sm_kernel_table *kt = a->t->kt;
+    int kh = h / (s.heads / s.kv_heads), T = s.T, ld = s.heads * s.hd, panels = (T + kt->gemm_mr - 1) / kt->gemm_mr;
+    float scale = 1.0f / sqrtf((float)s.hd);
+    size_t qo = (size_t)b * T * s.qs + (size_t)h * s.hd, ko = (size_t)b * T * s.kvs + (size_t)kh * s.hd;
+    const float *q = a->q + qo, *k = a->k + ko, *v = a->v + ko;
+    const float *d = a->dout + (size_t)b * T * ld + (size_t)h * s.hd;
+    const float *att = a->att_in + ((size_t)b * s.heads + h) * T * T;
+    float *pack = buf, *ds = buf + a->t->att_buf_floats - (size_t)T * T;   /* [T][T] */
+    /* dP[t][u] = d_t . v_u */
+    kt->gemm_pack(pack, d, (size_t)ld, 1, T, s.hd, 0, panels);
+    kt->gemm(ds, T, pack, T, v, (size_t)s.kvs, 1, T, s.hd, 0);
+    /* dv_u += sum over t of att[t][u] d_t */
+    kt->gemm_pack(pack, att, 1, (size_t)T, T, T, 0, panels);
+    kt->gemm(a->dv + ko, s.kvs, pack, T, d, 1, (size_t)ld, s.hd, T, 1);
+    /* through the softmax: dS[t][u] = att[t][u] (dP[t][u] - sum over u' of att[t][u'] dP[t][u']) scale */
+    for (int t = 0; t < T; t++) {
+        const float *p = att + (size_t)t * T;
+        float *row = ds + (size_t)t * T, dot = 0;
+        for (int u = 0; u <= t; u++) dot += p[u] * row[u];
+        for (int u = 0; u <= t; u++) row[u] = p[u] * (row[u] - dot) * scale;
+        for (int u = t + 1; u < T; u++) row[u] = 0;
+    }
+    /* dq_t += sum over u of dS[t][u] k_u;  dk_u += sum over t of dS[t][u] q_t */
+    kt->gemm_pack(pack, ds, (size_t)T, 1, T, T, 0, panels);
+    kt->gemm(a->dq + qo, s.qs, pack, T, k, 1, (size_t)s.kvs, s.hd, T, 1);
+    kt->gemm_pack(pack, ds, 1, (size_t)T, T, T, 0, panels);
+    kt->gemm(a->dk + ko, s.kvs, pack, T, q, 1, (size_t)s.qs, s.hd, T, 1);
+}
+
 static void attention_task_fn(void *ctx, int ith, int nth) {
     const att_task *a = ctx;
     int groups = a->s.B * a->s.kv_heads, per_group = a->s.heads / a->s.kv_heads;
-    float *datt = a->datt + (size_t)ith * a->s.T;
+    float *datt = a->datt + (size_t)ith * a->s.T, *buf = a->t->att_buf + (size_t)ith * a->t->att_buf_floats;
     for (int gi = ith; gi < groups; gi += nth) {
         int b = gi / a->s.kv_heads, kh = gi % a->s.kv_heads;
         for (int h = kh * per_group; h < (kh + 1) * per_group; h++) {
-            if (a->backward) attention_one_bwd(a, b, h, datt);
+            if (a->t->kt->gemm) {
+                if (a->backward) attention_head_bwd(a, b, h, buf);
+                else attention_head_fwd(a, b, h, buf);
+            } else if (a->backward) attention_one_bwd(a, b, h, datt);
             else attention_one_fwd(a, b, h);
         }
     }

@@ -146,11 +146,13 @@ static void layout_params(sm_trainer *t, int count_only) {
 
 /* LoRA training: F32 copies of the frozen matrices within the budget
  * (cfg.lora_cache_bytes), the head first (the largest product of a small
- * model), then layer by layer: the rows of a quantized matrix and the
- * transpose of any, in one block, 64-byte aligned each. They are made here
- * once, so a step neither dequantizes nor transposes them; the values are
- * the ones the per-product dequantization gives. An F32 matrix's rows are
- * read where they are. Without the memory for the block nothing is cached. */
+ * model), then layer by layer: the rows of a quantized matrix and, where
+ * the kernel level has no strided product (which reads the rows by
+ * columns), the transpose of any, in one block, 64-byte aligned each. They
+ * are made here once, so a step neither dequantizes nor transposes them;
+ * the values are the ones the per-product dequantization gives. An F32
+ * matrix's rows are read where they are. Without the memory for the block
+ * nothing is cached. */
 static void cache_frozen(sm_trainer *t) {
     uint64_t budget = t->cfg.lora_cache_bytes;
     int n = 1 + t->cfg.hp.n_layers * SM_P_COUNT;
@@ -160,12 +162,14 @@ static void cache_frozen(sm_trainer *t) {
     for (int i = 0; i < n; i++)
         if (fs[i]->m && fs[i]->m->type == SM_GGML_F32) fs[i]->w = fs[i]->m->data;
     size_t floats = 0;
+    int transposes = !t->kt->gemm;
     uint8_t take[1 + MAX_LAYERS * SM_P_COUNT] = {0};
     for (int i = 0; i < n && budget > 0; i++) {
         const sm_matrix *w = fs[i]->m;
         if (!w) continue;
-        size_t one = ((size_t)w->rows * w->cols + 15) & ~(size_t)15, need = (w->type == SM_GGML_F32 ? 1 : 2) * one;
-        if ((floats + need) * sizeof(float) > budget) continue;
+        size_t one = ((size_t)w->rows * w->cols + 15) & ~(size_t)15;
+        size_t need = ((w->type == SM_GGML_F32 ? 0 : 1) + (transposes ? 1 : 0)) * one;
+        if (!need || (floats + need) * sizeof(float) > budget) continue;
         take[i] = 1;
         floats += need;
     }
@@ -181,10 +185,12 @@ static void cache_frozen(sm_trainer *t) {
             rows = at;
             at += one;
         }
-        sm_train_frozen_copy(rows, at, w);
+        sm_train_frozen_copy(rows, transposes ? at : NULL, w);
         if (rows) fs[i]->w = rows;
-        fs[i]->wt = at;
-        at += one;
+        if (transposes) {
+            fs[i]->wt = at;
+            at += one;
+        }
     }
 }
 
@@ -382,6 +388,13 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     t->mm_pack = sm_alloc_aligned((big + 16 * wide + 16 * N) * sizeof(float));
     t->mm_out = sm_alloc_aligned(big * sizeof(float));
     t->pool = sm_threadpool_new(n_threads > 0 ? n_threads : sm_cpu_physical_cores());
+    if (t->pool) {   /* attention's panels ((T + 16) x max(T, hd)) and block (T x T), per thread */
+        size_t st = (size_t)T, wd = st > (size_t)hp->head_dim ? st : (size_t)hp->head_dim;
+        t->att_buf_floats = ((st + 16) * wd + st * st + 15) & ~(size_t)15;
+        t->att_buf = sm_alloc_aligned((size_t)sm_threadpool_size(t->pool) * t->att_buf_floats * sizeof(float));
+        t->mm_floats += (size_t)sm_threadpool_size(t->pool) * t->att_buf_floats;
+    }
+    t->row_loss = sm_calloc(N, sizeof *t->row_loss);
     t->w = sm_alloc_aligned(t->n_floats * sizeof(float));
     t->g = sm_alloc_aligned(t->n_floats * sizeof(float));
     t->m = sm_alloc_aligned(t->n_floats * sizeof(float));
@@ -404,7 +417,7 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
         lora_ok = t->lora && t->lora_dax && t->lora_tmp && t->deq;
     }
     if (!t->params || !t->w || !t->g || !t->m || !t->v || !t->act || !t->scratch || !t->mm_at || !t->mm_bt ||
-        !t->mm_pack || !t->mm_out || !t->pool || !t->W.layer || !t->G.layer || !lora_ok) {
+        !t->mm_pack || !t->mm_out || !t->pool || !t->att_buf || !t->row_loss || !t->W.layer || !t->G.layer || !lora_ok) {
         sm_trainer_free(t);
         return sm_fail(err, SM_ERR_NOMEM, "out of memory for training (%.1f M parameters, %.1f M activations)",
                        (double)t->n_floats / 1e6, (double)t->act_floats / 1e6);
@@ -442,6 +455,8 @@ void sm_trainer_free(sm_trainer *t) {
     sm_free(t->mm_bt);
     sm_free(t->mm_pack);
     sm_free(t->mm_out);
+    sm_free(t->att_buf);
+    sm_free(t->row_loss);
     sm_free(t->W.layer);
     sm_free(t->G.layer);
     sm_free(t->lora);
@@ -709,6 +724,34 @@ void sm_trainer_forward(sm_trainer *t, const int32_t *x) {
 
 float sm_trainer_loss(sm_trainer *t, const int32_t *y) { return sm_trainer_loss_weighted(t, y, NULL, (float)t->B * t->T); }
 
+/* Each thread's rows of the cross-entropy: the softmax of a row of logits
+ * (the level's kernel), its loss, and in place of the probabilities the
+ * gradient weight (p - onehot) / denom. Row losses are summed in order
+ * afterwards, so the loss does not depend on the thread count. */
+typedef struct loss_task {
+    const sm_trainer *t;
+    float *probs;
+    const int32_t *y;
+    const float *weight;
+    double *row_loss;
+    float denom;
+    int N, V;
+} loss_task;
+
+static void loss_task_fn(void *ctx, int ith, int nth) {
+    const loss_task *l = ctx;
+    int per = (l->N + nth - 1) / nth, n0 = ith * per, n1 = n0 + per < l->N ? n0 + per : l->N;
+    for (int n = n0; n < n1; n++) {
+        float *p = l->probs + (size_t)n * l->V;
+        l->t->kt->softmax(p, l->V);
+        double nll = -log(fmax(p[l->y[n]], 1e-30));
+        float k = (l->weight ? l->weight[n] : 1.0f) / l->denom;
+        l->row_loss[n] = l->weight ? (l->weight[n] != 0.0f ? l->weight[n] * nll : 0.0) : nll;
+        p[l->y[n]] -= 1.0f;
+        for (int i = 0; i < l->V; i++) p[i] *= k;
+    }
+}
+
 float sm_trainer_loss_weighted(sm_trainer *t, const int32_t *y, const float *weight, float denom) {
     shape s = shape_of(t);
     layer_acts L[MAX_LAYERS];
@@ -716,28 +759,10 @@ float sm_trainer_loss_weighted(sm_trainer *t, const int32_t *y, const float *wei
     layout_now(t, L, &a);
     uint64_t nv = (uint64_t)s.N * s.V;
     SM_PROF_BEGIN(t->prof, SM_SC_LOSS, -1);
+    loss_task lt = {t, a.probs, y, weight, t->row_loss, denom, s.N, s.V};
+    sm_threadpool_run(t->pool, loss_task_fn, &lt);
     double loss = 0;
-    for (int n = 0; n < s.N; n++) {
-        float *p = a.probs + (size_t)n * s.V;
-        float max = p[0];
-        for (int i = 1; i < s.V; i++) max = p[i] > max ? p[i] : max;
-        double sum = 0;
-        for (int i = 0; i < s.V; i++) { p[i] = expf(p[i] - max); sum += p[i]; }
-        for (int i = 0; i < s.V; i++) p[i] = (float)(p[i] / sum);
-        if (!weight) loss += -log(fmax(p[y[n]], 1e-30));
-        else if (weight[n] != 0.0f) loss += weight[n] * -log(fmax(p[y[n]], 1e-30));
-    }
-    /* dlogits = weight (p - onehot) / denom, in place, for the backward pass */
-    for (int n = 0; n < s.N; n++) {
-        float *p = a.probs + (size_t)n * s.V;
-        p[y[n]] -= 1.0f;
-        if (!weight) {
-            for (int i = 0; i < s.V; i++) p[i] /= denom;
-        } else {
-            float k = weight[n] / denom;
-            for (int i = 0; i < s.V; i++) p[i] *= k;
-        }
-    }
+    for (int n = 0; n < s.N; n++) loss += t->row_loss[n];
     SM_PROF_END(t->prof, 6 * nv, 24 * nv);
     return (float)(loss / denom);
 }

@@ -103,6 +103,10 @@ typedef struct sm_trainer {
     sm_threadpool *pool;
     /* matrix products: transposed operands, packed panels, results */
     float *mm_at, *mm_bt, *mm_pack, *mm_out;
+    /* batch attention with the strided product: each thread's packed panels and T x T block */
+    float *att_buf;
+    size_t att_buf_floats;       /* per thread */
+    double *row_loss;            /* [B T]: each row's cross-entropy, summed in order */
     /* LoRA training (cfg.base set): the per-layer projections (n_layers x SM_P_COUNT), the frozen
      * embeddings and head, alpha / rank, the gradient of A x, and each thread's dequantized rows */
     sm_train_lora *lora;
@@ -114,7 +118,7 @@ typedef struct sm_trainer {
     float *lora_dax, *lora_tmp;
     float *deq;                  /* [threads][SM_TRAIN_DEQ_ROWS][deq_cols] */
     int deq_cols;
-    size_t scratch_floats, mm_floats;   /* the sizes of scratch and of the four above together */
+    size_t scratch_floats, mm_floats;   /* the sizes of scratch and of the products' and attention's buffers */
     sm_prof *prof;               /* times every operation when set (train/train_profile.c); NULL: off */
 } sm_trainer;
 

@@ -363,6 +363,61 @@ TEST(simd_elementwise_and_attention_match_scalar) {
     }
 }
 
+/* The strided product against a double-precision sum: both operands by
+ * rows and by columns, shapes with tails in every dimension (tokens not a
+ * multiple of the panel, rows not of the block, columns not of 16 or of the
+ * column block), accumulating or not, and c's padding left alone. */
+TEST(simd_gemm_strided_matches_reference) {
+    const sm_kernel_table *all[8];
+    int n = sm_kernels_available(all, 8), levels = 0;
+    int shapes[][3] = {{1, 1, 1}, {12, 32, 16}, {13, 33, 17}, {25, 70, 300}, {128, 32, 128}, {37, 96, 513}, {7, 5, 3},
+                       {1100, 40, 290}};   /* the last: runs of panels (a batch slice over 1 MiB) */
+    uint64_t seed = 33;
+    for (int v = 0; v < n; v++) {
+        const sm_kernel_table *kt = all[v];
+        if (!kt->gemm) continue;
+        levels++;
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+            for (int layout = 0; layout < 4; layout++)
+                for (int acc = 0; acc < 2; acc++) {
+                    int m = shapes[si][0], rows = shapes[si][1], k = shapes[si][2], ldc = rows + 5;
+                    int ta = layout & 1, tw = layout >> 1;   /* stored by columns */
+                    size_t a_rs = ta ? 1 : (size_t)k + 3, a_cs = ta ? (size_t)m + 2 : 1;
+                    size_t w_rs = tw ? 1 : (size_t)k + 1, w_cs = tw ? (size_t)rows + 4 : 1;
+                    size_t asz = ta ? a_cs * k : a_rs * m, wsz = tw ? w_cs * k : w_rs * rows;
+                    float *a = malloc(sizeof(float) * asz), *w = malloc(sizeof(float) * wsz);
+                    float *c = malloc(sizeof(float) * (size_t)m * ldc), *c0 = malloc(sizeof(float) * (size_t)m * ldc);
+                    int mp = (m + kt->gemm_mr - 1) / kt->gemm_mr;
+                    float *packed = malloc(sizeof(float) * (size_t)mp * kt->gemm_mr * k);
+                    for (size_t i = 0; i < asz; i++) a[i] = frand(&seed);
+                    for (size_t i = 0; i < wsz; i++) w[i] = frand(&seed);
+                    for (int i = 0; i < m * ldc; i++) c0[i] = c[i] = frand(&seed);
+                    /* packed in two calls, as two threads would */
+                    kt->gemm_pack(packed, a, a_rs, a_cs, m, k, 0, mp / 2);
+                    kt->gemm_pack(packed, a, a_rs, a_cs, m, k, mp / 2, mp);
+                    kt->gemm(c, ldc, packed, m, w, w_rs, w_cs, rows, k, acc);
+                    int bad = 0;
+                    for (int t = 0; t < m; t++)
+                        for (int r = 0; r < ldc; r++) {
+                            float got = c[(size_t)t * ldc + r];
+                            if (r >= rows) { bad += got != c0[(size_t)t * ldc + r]; continue; }
+                            double ref = acc ? c0[(size_t)t * ldc + r] : 0.0, mag = fabs(ref);
+                            for (int x = 0; x < k; x++) {
+                                double p = (double)a[t * a_rs + x * a_cs] * w[r * w_rs + x * w_cs];
+                                ref += p; mag += fabs(p);
+                            }
+                            bad += fabs(got - ref) > 1e-6 * mag + 1e-7;
+                        }
+                    CHECKF(bad == 0, "%s gemm %dx%dx%d layout %d acc %d: %d bad", kt->name, m, rows, k, layout, acc, bad);
+                    free(a); free(w); free(c); free(c0); free(packed);
+                }
+    }
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) CHECKF(levels > 0, "the AVX-512 level has no strided product");
+#endif
+}
+
 TEST(simd_matmul_matches_scalar) {
     const sm_kernel_table *all[8];
     int n = sm_kernels_available(all, 8);
