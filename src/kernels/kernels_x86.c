@@ -789,8 +789,11 @@ AVX512 static void gemm_pack_block(float *block, const float *wb, size_t rs, siz
         for (; x + 16 <= kc; x += 16)
             for (int h = 0; h < SM_GEMM_NR; h += 16) {
                 __m512 v[16];
-                for (int i = 0; i < 16; i++)
+                for (int i = 0; i < 16; i++) {
+                    /* a weight matrix read once per batch comes from memory: 32 rows, 32 streams */
+                    _mm_prefetch((const char *)(wb + (size_t)(h + i) * rs + x + 64), _MM_HINT_T0);
                     v[i] = h + i < nr ? _mm512_loadu_ps(wb + (size_t)(h + i) * rs + x) : _mm512_setzero_ps();
+                }
                 transpose16(v);
                 for (int j = 0; j < 16; j++) _mm512_store_ps(block + (size_t)(x + j) * SM_GEMM_NR + h, v[j]);
             }

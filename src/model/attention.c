@@ -6,6 +6,7 @@
  * together across the threads. */
 #include "ops.h"
 #include "kernels/kernels.h"
+#include "kernels/dispatch.h"
 
 #include <math.h>
 #include <string.h>
@@ -30,8 +31,22 @@ typedef struct attention_task {
 /* The first position a query at pos sees: 0, or the start of its window. */
 static int first_seen(int pos, int window) { return window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0; }
 
-/* scratch floats per thread */
-size_t sm_attention_scratch(int head_dim) { return (size_t)ATT_QB * head_dim + 2 * ATT_QB + ATT_KB; }
+/* With the level's strided product (kt->gemm) a block is ATT_GQ queries,
+ * and each block of ATT_KB positions is two small matrix products: the
+ * scores S = Q K^T (nq x positions) and O += P V after the same online
+ * softmax on S's rows. Its scratch: Q and P packed, S, O, m, l. */
+#define ATT_GQ 24
+
+static size_t gemm_scratch(int hd) {
+    return (size_t)(ATT_GQ + 12) * hd + (size_t)ATT_GQ * ATT_KB + (size_t)(ATT_GQ + 12) * ATT_KB + (size_t)ATT_GQ * hd +
+           2 * ATT_GQ + 32;
+}
+
+/* scratch floats per thread: the larger of the two ways */
+size_t sm_attention_scratch(int head_dim) {
+    size_t plain = (size_t)ATT_QB * head_dim + 2 * ATT_QB + ATT_KB, gemm = gemm_scratch(head_dim);
+    return plain > gemm ? plain : gemm;
+}
 
 static void attend_block(const attention_task *t, int h, int i0, int nq, float *scratch) {
     const sm_session *s = t->s;
@@ -72,15 +87,71 @@ static void attend_block(const attention_task *t, int h, int i0, int nq, float *
     }
 }
 
+/* The same block walk for nq <= ATT_GQ queries through the strided product. */
+static void attend_block_gemm(const attention_task *t, int h, int i0, int nq, float *scratch) {
+    const sm_session *s = t->s;
+    const sm_hparams *hp = &s->model->hp;
+    const sm_kernel_table *kt = s->kt;
+    int hd = hp->head_dim, qd = hp->n_heads * hd, kv_dim = hp->n_kv_heads * hd, kvh = h / (hp->n_heads / hp->n_kv_heads);
+    int mr = kt->gemm_mr, panels = (nq + mr - 1) / mr;
+    float scale = hp->q_scale, cap = hp->attn_softcap;
+    float *qp = scratch;                                   /* Q packed: [panels][hd][mr] */
+    float *sc = qp + (size_t)(ATT_GQ + 12) * hd;           /* S, then P: [nq][ATT_KB] */
+    float *pp = sc + (size_t)ATT_GQ * ATT_KB;              /* P packed: [panels][ATT_KB][mr] */
+    float *o = pp + (size_t)(ATT_GQ + 12) * ATT_KB;        /* O: [nq][hd] */
+    float *m = o + (size_t)ATT_GQ * hd, *l = m + ATT_GQ;
+    for (int j = 0; j < nq; j++) { m[j] = -INFINITY; l[j] = 0.0f; }
+    memset(o, 0, (size_t)nq * hd * sizeof(float));
+    kt->gemm_pack(qp, t->q + (size_t)i0 * qd + (size_t)h * hd, (size_t)qd, 1, nq, hd, 0, panels);
+    int first = t->pos0 + i0, last = first + nq - 1;   /* the queries' positions */
+    for (int kb = first_seen(first, t->window) / ATT_KB * ATT_KB; kb <= last; kb += ATT_KB) {
+        int nk = last + 1 - kb < ATT_KB ? last + 1 - kb : ATT_KB;
+        const float *k = t->k_layer + (size_t)kb * kv_dim + (size_t)kvh * hd;
+        const float *v = t->v_layer + (size_t)kb * kv_dim + (size_t)kvh * hd;
+        kt->gemm(sc, ATT_KB, qp, nq, k, (size_t)kv_dim, 1, nk, hd, 0);   /* S[j][p] = q_j . k_(kb+p) */
+        for (int j = 0; j < nq; j++) {
+            /* this query's positions in the block: [p0, p1) from kb; the rest weigh 0 */
+            int pos = first + j, lo = first_seen(pos, t->window);
+            int p0 = lo > kb ? lo - kb : 0, p1 = pos + 1 - kb < nk ? pos + 1 - kb : nk, n = p1 - p0;
+            float *row = sc + (size_t)j * ATT_KB;
+            if (n <= 0) {
+                memset(row, 0, (size_t)nk * sizeof(float));
+                continue;
+            }
+            float bmax = -INFINITY, *oj = o + (size_t)j * hd;
+            for (int p = p0; p < p1; p++) row[p] *= scale;
+            if (cap > 0) sm_softcap(row + p0, n, cap);
+            for (int p = p0; p < p1; p++) bmax = row[p] > bmax ? row[p] : bmax;
+            if (bmax > m[j]) {
+                float c = expf(m[j] - bmax);   /* 0 on the first block */
+                l[j] *= c;
+                for (int d = 0; d < hd; d++) oj[d] *= c;
+                m[j] = bmax;
+            }
+            l[j] += kt->exp_sum(row + p0, m[j], n);
+            for (int p = 0; p < p0; p++) row[p] = 0.0f;
+            for (int p = p1; p < nk; p++) row[p] = 0.0f;
+        }
+        kt->gemm_pack(pp, sc, ATT_KB, 1, nq, nk, 0, panels);
+        kt->gemm(o, hd, pp, nq, v, 1, (size_t)kv_dim, hd, nk, 1);   /* O[j] += sum over p of P[j][p] v_(kb+p) */
+    }
+    for (int j = 0; j < nq; j++) {
+        float *dst = t->out + (size_t)(i0 + j) * qd + (size_t)h * hd, inv = 1.0f / l[j];
+        for (int d = 0; d < hd; d++) dst[d] = o[(size_t)j * hd + d] * inv;
+    }
+}
+
 static void attention_task_fn(void *ctx, int ith, int nth) {
     const attention_task *t = ctx;
     const sm_session *s = t->s;
-    int heads = s->model->hp.n_heads, blocks = (t->n + ATT_QB - 1) / ATT_QB;
+    int qb = s->kt->gemm ? ATT_GQ : ATT_QB;
+    int heads = s->model->hp.n_heads, blocks = (t->n + qb - 1) / qb;
     float *scratch = s->att_scratch + (size_t)ith * sm_attention_scratch(s->model->hp.head_dim);
     /* later query blocks see more positions: dealt round-robin to balance */
     for (int task = ith; task < heads * blocks; task += nth) {
-        int b = task / heads, i0 = b * ATT_QB;
-        attend_block(t, task % heads, i0, t->n - i0 < ATT_QB ? t->n - i0 : ATT_QB, scratch);
+        int b = task / heads, i0 = b * qb, nq = t->n - i0 < qb ? t->n - i0 : qb;
+        if (s->kt->gemm) attend_block_gemm(t, task % heads, i0, nq, scratch);
+        else attend_block(t, task % heads, i0, nq, scratch);
     }
 }
 
