@@ -40,6 +40,8 @@ typedef struct sm_kernel_table {
     void (*gemm_pack)(float *packed, const float *a, size_t a_rs, size_t a_cs, int m, int k, int p0, int p1);
     void (*gemm)(float *c, int ldc, const float *packed, int m, const float *w, size_t w_rs, size_t w_cs, int n, int k,
                  int accumulate);
+    /* training's SwiGLU backward: with s = sigmoid(g), dg += dh u s (1 + g (1 - s)), du += dh g s */
+    void (*swiglu_grad)(float *dg, float *du, const float *g, const float *u, const float *dh, int n);
 } sm_kernel_table;
 
 /* The kernels of one element type at kt's level: each slot from the highest

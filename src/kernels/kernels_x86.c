@@ -439,6 +439,24 @@ AVX512 void sm_swiglu_avx512(float *out, const float *g, const float *u, int n) 
     if (i < n) sm_swiglu(out + i, g + i, u + i, n - i);
 }
 
+/* with s = sigmoid(g): dg += dh u s (1 + g (1 - s)), du += dh g s */
+AVX512 void sm_swiglu_grad_avx512(float *dg, float *du, const float *g, const float *u, const float *dh, int n) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_loadu_ps(g + i), d = _mm512_loadu_ps(dh + i), uv = _mm512_loadu_ps(u + i);
+        __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+        __m512 ds = _mm512_mul_ps(_mm512_mul_ps(d, uv), _mm512_mul_ps(s, _mm512_fmadd_ps(v, _mm512_sub_ps(one, s), one)));
+        _mm512_storeu_ps(dg + i, _mm512_add_ps(_mm512_loadu_ps(dg + i), ds));
+        _mm512_storeu_ps(du + i, _mm512_fmadd_ps(d, _mm512_mul_ps(v, s), _mm512_loadu_ps(du + i)));
+    }
+    for (; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-g[i])), silu = g[i] * s;
+        dg[i] += dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+        du[i] += dh[i] * silu;
+    }
+}
+
 AVX2 void sm_swiglu_avx2(float *out, const float *g, const float *u, int n) {
     int i = 0;
     for (; i + 8 <= n; i += 8) {

@@ -37,6 +37,7 @@ void sm_gelu_avx512(float *x, int n);
 void sm_gelu_grad_avx512(float *dinp, const float *inp, const float *dout, int n);
 void sm_swiglu_avx2(float *out, const float *g, const float *u, int n);
 void sm_swiglu_avx512(float *out, const float *g, const float *u, int n);
+void sm_swiglu_grad_avx512(float *dg, float *du, const float *g, const float *u, const float *dh, int n);
 void sm_softmax_avx2(float *x, int n);
 void sm_softmax_avx512(float *x, int n);
 float sm_exp_sum_avx2(float *x, float shift, int n);

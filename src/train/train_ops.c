@@ -334,6 +334,12 @@ static void gemm_at(const sm_trainer *t, float *c, const float *a, const float *
 void sm_train_lora_fwd(const sm_trainer *t, float *out, float *ax, const float *inp, const float *a, const float *b,
                        float scale, int N, int C, int OC, int r) {
     gemm_prepacked(t, ax, inp, a, N, r, C);    /* inp was packed by the frozen product */
+    if (t->kt->gemm) {   /* out[n][o] += sum over j of (scale ax[n][j]) b[o][j], in place */
+        float *sax = t->lora_tmp;
+        for (size_t i = 0; i < (size_t)N * r; i++) sax[i] = scale * ax[i];
+        sgemm(t, out, OC, sax, (size_t)r, 1, b, (size_t)r, 1, N, OC, r, 1);
+        return;
+    }
     gemm(t, t->mm_out, ax, b, N, OC, r);
     for (size_t i = 0; i < (size_t)N * OC; i++) out[i] += scale * t->mm_out[i];
 }
@@ -343,6 +349,19 @@ void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, f
                        int OC, int r) {
     int wide = OC > C ? OC : C;
     float *tmp = t->lora_tmp, *rn = tmp + 2 * (size_t)r * wide;
+    if (t->kt->gemm) {   /* every product reads its operands in place and accumulates where it adds */
+        /* g = dax[n][j] = scale sum over o of dout[n][o] b[o][j] */
+        sgemm(t, dax, r, dout, (size_t)OC, 1, b, 1, (size_t)r, N, r, OC, 0);
+        for (size_t i = 0; i < (size_t)N * r; i++) dax[i] *= scale;
+        /* dinp[n][c] += sum over j of g[n][j] a[j][c] */
+        if (dinp) sgemm(t, dinp, C, dax, (size_t)r, 1, a, 1, (size_t)C, N, C, r, 1);
+        /* dB[o][j] += sum over n of dout[n][o] (scale ax[n][j]) */
+        for (size_t i = 0; i < (size_t)N * r; i++) tmp[i] = scale * ax[i];
+        sgemm(t, db, r, dout, 1, (size_t)OC, tmp, 1, (size_t)r, OC, r, N, 1);
+        /* dA[j][c] += sum over n of g[n][j] inp[n][c] */
+        sgemm(t, da, C, dax, 1, (size_t)r, inp, 1, (size_t)C, r, C, N, 1);
+        return;
+    }
     /* g = dax (N x r) = scale dout B, with B^T as r rows of OC */
     transpose(tmp, b, OC, r);
     gemm(t, dax, dout, tmp, N, r, OC);
@@ -442,16 +461,20 @@ void sm_train_gelu_bwd(const sm_trainer *t, float *dinp, const float *inp, const
     t->kt->gelu_grad(dinp, inp, dout, (int)n);
 }
 
-/* h = silu(g) * u */
-void sm_train_swiglu_fwd(float *h, const float *g, const float *u, size_t n) {
-    for (size_t i = 0; i < n; i++) h[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+/* h = silu(g) * u, and its backward: the level's kernels, in runs of at
+ * most 2^30 elements (their counts are ints) */
+void sm_train_swiglu_fwd(const sm_trainer *t, float *h, const float *g, const float *u, size_t n) {
+    for (size_t i = 0; i < n; i += (size_t)1 << 30) {
+        size_t run = n - i < ((size_t)1 << 30) ? n - i : ((size_t)1 << 30);
+        t->kt->swiglu(h + i, g + i, u + i, (int)run);
+    }
 }
 
-void sm_train_swiglu_bwd(float *dg, float *du, const float *g, const float *u, const float *dh, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        float s = 1.0f / (1.0f + expf(-g[i])), silu = g[i] * s;
-        dg[i] += dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
-        du[i] += dh[i] * silu;
+void sm_train_swiglu_bwd(const sm_trainer *t, float *dg, float *du, const float *g, const float *u, const float *dh,
+                         size_t n) {
+    for (size_t i = 0; i < n; i += (size_t)1 << 30) {
+        size_t run = n - i < ((size_t)1 << 30) ? n - i : ((size_t)1 << 30);
+        t->kt->swiglu_grad(dg + i, du + i, g + i, u + i, dh + i, (int)run);
     }
 }
 

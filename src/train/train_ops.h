@@ -50,8 +50,9 @@ void sm_train_rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float
 void sm_train_gelu_fwd(const sm_trainer *t, float *out, const float *inp, size_t n);
 void sm_train_gelu_bwd(const sm_trainer *t, float *dinp, const float *inp, const float *dout, size_t n);
 /* h = silu(g) * u */
-void sm_train_swiglu_fwd(float *h, const float *g, const float *u, size_t n);
-void sm_train_swiglu_bwd(float *dg, float *du, const float *g, const float *u, const float *dh, size_t n);
+void sm_train_swiglu_fwd(const sm_trainer *t, float *h, const float *g, const float *u, size_t n);
+void sm_train_swiglu_bwd(const sm_trainer *t, float *dg, float *du, const float *g, const float *u, const float *dh,
+                         size_t n);
 /* Rotates pairs of every head of each token by its position's angles;
  * sign -1 rotates back (the backward of a rotation is its inverse). */
 void sm_train_rope(float *x, int N, int T, int heads, int hd, const float *cs, const float *sn, float sign);

@@ -619,7 +619,7 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
     if (s->gated) {
         proj_fwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, y->h1, y->n2, w->w_gate, NULL, N, C, F);
         proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h2, y->n2, w->w_up, w->b_up, N, C, F);
-        OP(t, SM_SC_FFN_ACT, 6 * nf, 12 * nf, sm_train_swiglu_fwd(y->h, y->h1, y->h2, (size_t)nf));
+        OP(t, SM_SC_FFN_ACT, 6 * nf, 12 * nf, sm_train_swiglu_fwd(t, y->h, y->h1, y->h2, (size_t)nf));
     } else {
         proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h1, y->n2, w->w_up, w->b_up, N, C, F);
         OP(t, SM_SC_FFN_ACT, 12 * nf, 12 * nf, sm_train_gelu_fwd(t, y->h, y->h1, (size_t)nf));
@@ -643,7 +643,7 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
     memset(dh1, 0, (size_t)N * F * sizeof(float));
     if (s->gated) {
         memset(dh2, 0, (size_t)N * F * sizeof(float));
-        OP(t, SM_SC_FFN_ACT, 12 * nf, 20 * nf, sm_train_swiglu_bwd(dh1, dh2, y->h1, y->h2, dh, (size_t)nf));
+        OP(t, SM_SC_FFN_ACT, 12 * nf, 20 * nf, sm_train_swiglu_bwd(t, dh1, dh2, y->h1, y->h2, dh, (size_t)nf));
         proj_bwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, dn, g->w_gate, NULL, dh1, y->n2, w->w_gate, N, C, F);
         proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, g->w_up, g->b_up, dh2, y->n2, w->w_up, N, C, F);
     } else {

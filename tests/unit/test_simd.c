@@ -347,6 +347,16 @@ TEST(simd_elementwise_and_attention_match_scalar) {
             t->swiglu(g, a, b, len);
             for (int i = 0; i < len; i++) bad += fabsf(r[i] - g[i]) > 2e-6f * (1 + fabsf(r[i]));
             CHECKF(bad == 0, "%s swiglu len %d", t->name, len);
+            {   /* the backward: both gradients accumulate onto what is there */
+                float *rg = malloc(sizeof(float) * len), *gg = malloc(sizeof(float) * len);
+                for (int i = 0; i < len; i++) { r[i] = g[i] = 0.25f * b[i]; rg[i] = gg[i] = -0.5f * a[i]; }
+                s->swiglu_grad(r, rg, a, b, b, len);   /* dh = b */
+                t->swiglu_grad(g, gg, a, b, b, len);
+                for (int i = 0; i < len; i++)
+                    bad += fabsf(r[i] - g[i]) > 4e-6f * (1 + fabsf(r[i])) || fabsf(rg[i] - gg[i]) > 4e-6f * (1 + fabsf(rg[i]));
+                CHECKF(bad == 0, "%s swiglu_grad len %d", t->name, len);
+                free(rg); free(gg);
+            }
             memcpy(r, a, sizeof(float) * len); s->softmax(r, len);
             memcpy(g, a, sizeof(float) * len); t->softmax(g, len);
             for (int i = 0; i < len; i++) bad += fabsf(r[i] - g[i]) > 2e-6f * (r[i] + 1e-6f) + 1e-9f;
