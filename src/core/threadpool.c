@@ -140,16 +140,25 @@ sm_threadpool *sm_threadpool_new(int n_threads) {
         p->claim = sm_calloc((size_t)n_threads, sizeof *p->claim);
         if (!p->workers || !p->claim) { sm_threadpool_free(p); return NULL; }
         for (int i = 0; i < n_threads; i++) atomic_init(&p->claim[i], 0);
+        /* at least 2 MiB of stack per worker, whatever the C library's default (musl's is
+         * 128 KiB): a kernel may keep a block of weights on its stack (sm_gemm_avx512: 128 KiB) */
+        pthread_attr_t attr;
+        int have_attr = pthread_attr_init(&attr) == 0;
+        size_t stack = 0;
+        if (have_attr && pthread_attr_getstacksize(&attr, &stack) == 0 && stack < ((size_t)2 << 20))
+            pthread_attr_setstacksize(&attr, (size_t)2 << 20);
         for (int i = 1; i < n_threads; i++) {
             p->workers[i].pool = p;
             p->workers[i].index = i;
-            if (pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i]) != 0) {
+            if (pthread_create(&p->workers[i].thread, have_attr ? &attr : NULL, worker_main, &p->workers[i]) != 0) {
                 p->n_threads = i;  /* free() joins the ones that started */
+                if (have_attr) pthread_attr_destroy(&attr);
                 sm_threadpool_free(p);
                 return NULL;
             }
             p->workers[i].has_clock = pthread_getcpuclockid(p->workers[i].thread, &p->workers[i].cpu_clock) == 0;
         }
+        if (have_attr) pthread_attr_destroy(&attr);
     }
     return p;
 }

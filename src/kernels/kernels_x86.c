@@ -689,7 +689,8 @@ AVX512 void sm_matmul_packed_avx512(float *c, const float *packed, const float *
  * batch is packed once into panels of SM_GEMM_MR tokens (panel[x][j] =
  * a(MR p + j, x)); each thread packs blocks of SM_GEMM_NR weight rows by
  * up to SM_GEMM_KC columns (block[x][i] = w(r + i, x0 + x), at most 128
- * KiB: from L2 it easily feeds the 128 bytes per 24 FMAs the tile reads)
+ * KiB, on the caller's stack: the pool's workers get at least 2 MiB; from
+ * L2 it easily feeds the 128 bytes per 24 FMAs the tile reads)
  * and runs a run of panels against it. The register tile is 12 tokens by
  * 32 rows: 24 accumulators, and per column of k 2 loads and 12 broadcasts
  * for 24 FMAs; the 12 x 32 results leave as contiguous rows of c. Every
