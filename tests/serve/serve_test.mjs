@@ -575,13 +575,16 @@ async function pageTests() {
     page.on('request', (r) => { if (!r.url().startsWith(srv.base)) outside.push(r.url()); });
     await page.goto(srv.base + '/');
     check('page: served at /', (await page.title()) === 'SmallMind');
-    await page.fill('#system', 'Speak as a prophet.');
-    await page.fill('#temperature', '0.7');
-    // The built-in model fills the context in a second or two: on a slow
+    // The built-in model fills the context in a few seconds: on a slow
     // machine a reply can end before the click lands (the status is then
-    // empty, not "stopped"); another question is asked, up to three times.
+    // empty, not "stopped"); the question is asked again, up to three
+    // times, each time on a fresh page (a whole context of history would
+    // not fit the next prompt).
     let lengths = [], offered = false, status = '';
     for (let attempt = 0; attempt < 3 && status !== 'stopped'; attempt++) {
+      if (attempt > 0) await page.goto(srv.base + '/');
+      await page.fill('#system', 'Speak as a prophet.');
+      await page.fill('#temperature', '0.7');
       await page.fill('#input', 'What is wisdom?');
       await page.press('#input', 'Enter');
       // the reply grows while it streams
@@ -592,11 +595,15 @@ async function pageTests() {
         await sleep(5);
       }
       offered = !(await page.isDisabled('#stop'));
-      await page.click('#stop', { force: true });   // (disabled if the reply has ended: then a no-op)
+      // the element's own click, not one at its coordinates: the growing
+      // reply moves the layout, and a click aimed a moment before can miss
+      await page.locator('#stop').dispatchEvent('click');   // (disabled if the reply has ended: then a no-op)
       await page.waitForFunction(() => !document.getElementById('send').disabled, null, { timeout: 10000 });
       status = await page.textContent('#status');
     }
-    check('page: the reply appears as it streams', lengths.length >= 2 && lengths[0] < lengths.at(-1), JSON.stringify(lengths));
+    const shown = ((await page.textContent('.msg.assistant >> nth=-1')) || '').slice(0, 300);
+    check('page: the reply appears as it streams', lengths.length >= 2 && lengths[0] < lengths.at(-1),
+      JSON.stringify(lengths) + ' ' + JSON.stringify(shown) + ' ' + srv.log().slice(-400));
     check('page: stop is offered while it streams', offered);
     check('page: stop shows "stopped"', status === 'stopped', JSON.stringify(status));
     const stopped = (await page.textContent('.msg.assistant >> nth=-1')).length;
