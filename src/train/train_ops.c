@@ -63,27 +63,33 @@ static void gemm_task_fn(void *ctx, int ith, int nth) {
     int r0 = ith * per, r1 = r0 + per < g->n ? r0 + per : g->n;
     if (r0 >= r1) return;
     const sm_kernel_table *kt = g->t->kt;
-    if (kt->gemm)
-        kt->gemm(g->c + r0, g->n, g->t->mm_pack, g->m, g->w + (size_t)r0 * g->k, (size_t)g->k, 1, r1 - r0, g->k, 0);
-    else if (kt->matmul_packed)
+    if (kt->matmul_packed)
         kt->matmul_packed(g->c + r0, g->t->mm_pack, g->w + (size_t)r0 * g->k, g->m, r1 - r0, g->k, g->n);
     else kt->matmul_f32(g->c + r0, g->a, g->w + (size_t)r0 * g->k, g->m, r1 - r0, g->k, g->n);
 }
 
 static void pack_task_fn(void *ctx, int ith, int nth) {
     const gemm_task *g = ctx;
-    if (g->t->kt->gemm) sm_gemm_pack_share(g->t->kt, g->t->mm_pack, g->a, (size_t)g->k, 1, g->m, g->k, ith, nth);
-    else sm_pack_a_share(g->t->kt, g->t->mm_pack, g->a, g->m, g->k, ith, nth);
+    sm_pack_a_share(g->t->kt, g->t->mm_pack, g->a, g->m, g->k, ith, nth);
 }
 
 static void gemm(const sm_trainer *t, float *c, const float *a, const float *w, int m, int n, int k) {
+    if (t->kt->gemm) {
+        sgemm(t, c, n, a, (size_t)k, 1, w, (size_t)k, 1, m, n, k, 0);
+        return;
+    }
     gemm_task g = {t, c, a, w, m, n, k};
-    if (t->kt->gemm || t->kt->pack_a) sm_threadpool_run(t->pool, pack_task_fn, &g);
+    if (t->kt->pack_a) sm_threadpool_run(t->pool, pack_task_fn, &g);
     sm_threadpool_run(t->pool, gemm_task_fn, &g);
 }
 
 /* The same with a already packed in mm_pack by the product just before. */
 static void gemm_prepacked(const sm_trainer *t, float *c, const float *a, const float *w, int m, int n, int k) {
+    if (t->kt->gemm) {
+        sgemm_task s = {t, c, a, w, (size_t)k, 1, (size_t)k, 1, n, m, n, k, 0};
+        sm_threadpool_run(t->pool, sgemm_fn, &s);
+        return;
+    }
     gemm_task g = {t, c, a, w, m, n, k};
     sm_threadpool_run(t->pool, gemm_task_fn, &g);
 }
@@ -249,9 +255,8 @@ void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, const float *d
     const sm_matrix *w = fw->m;
     int C = w->cols, OC = w->rows;
     const float *wt = fw->wt;   /* the cached transpose, else made here */
-    if (t->kt->gemm && (fw->w || wt)) {   /* dinp[n][c] += sum over o of dout[n][o] w[o][c] */
-        if (wt) sgemm(t, dinp, C, dout, (size_t)OC, 1, wt, (size_t)OC, 1, N, C, OC, 1);
-        else sgemm(t, dinp, C, dout, (size_t)OC, 1, fw->w, 1, (size_t)C, N, C, OC, 1);
+    if (t->kt->gemm && !wt && fw->w) {   /* dinp[n][c] += sum over o of dout[n][o] w[o][c]: w by columns */
+        sgemm(t, dinp, C, dout, (size_t)OC, 1, fw->w, 1, (size_t)C, N, C, OC, 1);
         return;
     }
     if (!wt) {
