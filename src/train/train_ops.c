@@ -389,71 +389,157 @@ void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, f
         for (int j = 0; j < r; j++) da[(size_t)j * C + c] += tmp[(size_t)c * r + j];
 }
 
-/* ------------------------------------------------------------- norms */
+/* ------------------------------------------------------------- norms
+ * On the thread pool, each thread a contiguous run of rows (or, for the
+ * weight gradients, of columns, every column summed over the rows in row
+ * order): each value is computed as on one thread, so the bits do not
+ * depend on the thread count. */
 
-void sm_train_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
-                            int N, int C, float eps) {
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C;
+typedef struct norm_task {
+    float *out, *mean, *rstd, *dinp, *dw, *db;
+    const float *inp, *w, *b, *dout, *cmean, *crstd;
+    int N, C, layer_norm;
+    float eps;
+} norm_task;
+
+/* [*i0, *i1): thread ith's share of n items, in multiples of `unit` */
+static void share(int n, int unit, int ith, int nth, int *i0, int *i1) {
+    int per = ((n + nth - 1) / nth + unit - 1) / unit * unit;
+    *i0 = ith * per < n ? ith * per : n;
+    *i1 = *i0 + per < n ? *i0 + per : n;
+}
+
+static void layernorm_rows_fwd(const norm_task *a, int n0, int n1) {
+    int C = a->C;
+    for (int n = n0; n < n1; n++) {
+        const float *x = a->inp + (size_t)n * C;
         double s = 0, sq = 0;
         for (int i = 0; i < C; i++) s += x[i];
         double mu = s / C;
         for (int i = 0; i < C; i++) sq += (x[i] - mu) * (x[i] - mu);
-        float r = (float)(1.0 / sqrt(sq / C + eps));
-        for (int i = 0; i < C; i++) out[(size_t)n * C + i] = (float)(x[i] - mu) * r * w[i] + b[i];
-        mean[n] = (float)mu;
-        rstd[n] = r;
+        float r = (float)(1.0 / sqrt(sq / C + a->eps));
+        for (int i = 0; i < C; i++) a->out[(size_t)n * C + i] = (float)(x[i] - mu) * r * a->w[i] + a->b[i];
+        a->mean[n] = (float)mu;
+        a->rstd[n] = r;
     }
 }
 
-void sm_train_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                            const float *mean, const float *rstd, int N, int C) {
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
-        float mu = mean[n], r = rstd[n], dmean = 0, dnorm_norm = 0;
+static void rmsnorm_rows_fwd(const norm_task *a, int n0, int n1) {
+    int C = a->C;
+    for (int n = n0; n < n1; n++) {
+        const float *x = a->inp + (size_t)n * C;
+        double sq = 0;
+        for (int i = 0; i < C; i++) sq += (double)x[i] * x[i];
+        float r = (float)(1.0 / sqrt(sq / C + a->eps));
+        for (int i = 0; i < C; i++) a->out[(size_t)n * C + i] = x[i] * r * a->w[i];
+        a->rstd[n] = r;
+    }
+}
+
+static void norm_fwd_fn(void *ctx, int ith, int nth) {
+    const norm_task *a = ctx;
+    int n0, n1;
+    share(a->N, 1, ith, nth, &n0, &n1);
+    if (a->layer_norm) layernorm_rows_fwd(a, n0, n1);
+    else rmsnorm_rows_fwd(a, n0, n1);
+}
+
+/* LayerNorm's input gradient, rows [n0, n1) */
+static void layernorm_rows_bwd(const norm_task *a, int n0, int n1) {
+    int C = a->C;
+    for (int n = n0; n < n1; n++) {
+        const float *x = a->inp + (size_t)n * C, *d = a->dout + (size_t)n * C;
+        float mu = a->cmean[n], r = a->crstd[n], dmean = 0, dnorm_norm = 0;
         for (int i = 0; i < C; i++) {
-            float norm = (x[i] - mu) * r, dn = w[i] * d[i];
+            float norm = (x[i] - mu) * r, dn = a->w[i] * d[i];
             dmean += dn;
             dnorm_norm += dn * norm;
         }
         dmean /= C;
         dnorm_norm /= C;
         for (int i = 0; i < C; i++) {
-            float norm = (x[i] - mu) * r, dn = w[i] * d[i];
-            if (db) db[i] += d[i];
-            if (dw) dw[i] += norm * d[i];
-            dinp[(size_t)n * C + i] += (dn - dmean - norm * dnorm_norm) * r;
+            float norm = (x[i] - mu) * r, dn = a->w[i] * d[i];
+            a->dinp[(size_t)n * C + i] += (dn - dmean - norm * dnorm_norm) * r;
         }
-    }
-}
-
-void sm_train_rmsnorm_fwd(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps) {
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C;
-        double sq = 0;
-        for (int i = 0; i < C; i++) sq += (double)x[i] * x[i];
-        float r = (float)(1.0 / sqrt(sq / C + eps));
-        for (int i = 0; i < C; i++) out[(size_t)n * C + i] = x[i] * r * w[i];
-        rstd[n] = r;
     }
 }
 
 /* y = x r w with r = (mean x^2 + eps)^-1/2:
  * dx_i = r w_i dy_i - x_i r^3 / C * sum_j dy_j w_j x_j */
-void sm_train_rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
-                          const float *rstd, int N, int C) {
-    for (int n = 0; n < N; n++) {
-        const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
-        float r = rstd[n];
+static void rmsnorm_rows_bwd(const norm_task *a, int n0, int n1) {
+    int C = a->C;
+    for (int n = n0; n < n1; n++) {
+        const float *x = a->inp + (size_t)n * C, *d = a->dout + (size_t)n * C;
+        float r = a->crstd[n];
         double s = 0;
-        for (int i = 0; i < C; i++) s += (double)d[i] * w[i] * x[i];
+        for (int i = 0; i < C; i++) s += (double)d[i] * a->w[i] * x[i];
         float k = (float)(s * r * r * r / C);
-        for (int i = 0; i < C; i++) {
-            dinp[(size_t)n * C + i] += r * w[i] * d[i] - x[i] * k;
-            if (dw) dw[i] += d[i] * x[i] * r;
+        for (int i = 0; i < C; i++) a->dinp[(size_t)n * C + i] += r * a->w[i] * d[i] - x[i] * k;
+    }
+}
+
+/* The weight (and bias) gradients of columns [i0, i1), over every row */
+static void norm_cols_bwd(const norm_task *a, int i0, int i1) {
+    int C = a->C;
+    for (int n = 0; n < a->N; n++) {
+        const float *x = a->inp + (size_t)n * C, *d = a->dout + (size_t)n * C;
+        float r = a->crstd[n];
+        if (a->layer_norm) {
+            float mu = a->cmean[n];
+            for (int i = i0; i < i1; i++) {
+                if (a->db) a->db[i] += d[i];
+                if (a->dw) a->dw[i] += (x[i] - mu) * r * d[i];
+            }
+        } else if (a->dw) {
+            for (int i = i0; i < i1; i++) a->dw[i] += d[i] * x[i] * r;
         }
     }
 }
+
+static void norm_bwd_rows_fn(void *ctx, int ith, int nth) {
+    const norm_task *a = ctx;
+    int n0, n1;
+    share(a->N, 1, ith, nth, &n0, &n1);
+    if (a->layer_norm) layernorm_rows_bwd(a, n0, n1);
+    else rmsnorm_rows_bwd(a, n0, n1);
+}
+
+static void norm_bwd_cols_fn(void *ctx, int ith, int nth) {
+    const norm_task *a = ctx;
+    int i0, i1;
+    share(a->C, 16, ith, nth, &i0, &i1);
+    norm_cols_bwd(a, i0, i1);
+}
+
+void sm_train_layernorm_fwd(const sm_trainer *t, float *out, float *mean, float *rstd, const float *inp,
+                            const float *w, const float *b, int N, int C, float eps) {
+    norm_task a = {.out = out, .mean = mean, .rstd = rstd, .inp = inp, .w = w, .b = b, .N = N, .C = C,
+                   .layer_norm = 1, .eps = eps};
+    sm_threadpool_run(t->pool, norm_fwd_fn, &a);
+}
+
+void sm_train_layernorm_bwd(const sm_trainer *t, float *dinp, float *dw, float *db, const float *dout,
+                            const float *inp, const float *w, const float *mean, const float *rstd, int N, int C) {
+    norm_task a = {.dinp = dinp, .dw = dw, .db = db, .dout = dout, .inp = inp, .w = w, .cmean = mean,
+                   .crstd = rstd, .N = N, .C = C, .layer_norm = 1};
+    sm_threadpool_run(t->pool, norm_bwd_rows_fn, &a);
+    if (dw || db) sm_threadpool_run(t->pool, norm_bwd_cols_fn, &a);
+}
+
+void sm_train_rmsnorm_fwd(const sm_trainer *t, float *out, float *rstd, const float *inp, const float *w, int N,
+                          int C, float eps) {
+    norm_task a = {.out = out, .rstd = rstd, .inp = inp, .w = w, .N = N, .C = C, .eps = eps};
+    sm_threadpool_run(t->pool, norm_fwd_fn, &a);
+}
+
+void sm_train_rmsnorm_bwd(const sm_trainer *t, float *dinp, float *dw, const float *dout, const float *inp,
+                          const float *w, const float *rstd, int N, int C) {
+    norm_task a = {.dinp = dinp, .dw = dw, .dout = dout, .inp = inp, .w = w, .crstd = rstd, .N = N, .C = C};
+    sm_threadpool_run(t->pool, norm_bwd_rows_fn, &a);
+    if (dw) sm_threadpool_run(t->pool, norm_bwd_cols_fn, &a);
+}
+
+void sm_train_add(const sm_trainer *t, float *dst, const float *src, size_t n) { add_mt(t, dst, src, n); }
 
 /* -------------------------------------------------------- activations */
 
@@ -484,21 +570,37 @@ void sm_train_swiglu_bwd(const sm_trainer *t, float *dg, float *du, const float 
 }
 
 /* Rotates pairs of every head of each token by its position's angles;
- * sign -1 rotates back (the backward of a rotation is its inverse). */
-void sm_train_rope(float *x, int N, int T, int heads, int hd, const float *cs, const float *sn, float sign) {
-    int rot = hd / 2;
-    for (int n = 0; n < N; n++) {
-        int p = n % T;
-        for (int h = 0; h < heads; h++) {
-            float *v = x + (size_t)n * heads * hd + (size_t)h * hd;
+ * sign -1 rotates back (the backward of a rotation is its inverse). On the
+ * thread pool, each thread a run of tokens. */
+typedef struct rope_task {
+    float *x;
+    const float *cs, *sn;
+    int N, T, heads, hd;
+    float sign;
+} rope_task;
+
+static void rope_fn(void *ctx, int ith, int nth) {
+    const rope_task *a = ctx;
+    int rot = a->hd / 2, n0, n1;
+    share(a->N, 1, ith, nth, &n0, &n1);
+    for (int n = n0; n < n1; n++) {
+        int p = n % a->T;
+        for (int h = 0; h < a->heads; h++) {
+            float *v = a->x + (size_t)n * a->heads * a->hd + (size_t)h * a->hd;
             for (int i = 0; i < rot; i++) {
-                float c = cs[(size_t)p * rot + i], s = sign * sn[(size_t)p * rot + i];
-                float a = v[2 * i], b = v[2 * i + 1];
-                v[2 * i] = a * c - b * s;
-                v[2 * i + 1] = a * s + b * c;
+                float c = a->cs[(size_t)p * rot + i], s = a->sign * a->sn[(size_t)p * rot + i];
+                float x0 = v[2 * i], x1 = v[2 * i + 1];
+                v[2 * i] = x0 * c - x1 * s;
+                v[2 * i + 1] = x0 * s + x1 * c;
             }
         }
     }
+}
+
+void sm_train_rope(const sm_trainer *t, float *x, int N, int T, int heads, int hd, const float *cs, const float *sn,
+                   float sign) {
+    rope_task a = {x, cs, sn, N, T, heads, hd, sign};
+    sm_threadpool_run(t->pool, rope_fn, &a);
 }
 
 /* ---------------------------------------------------------- attention

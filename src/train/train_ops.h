@@ -39,14 +39,18 @@ void sm_train_lora_fwd(const sm_trainer *t, float *out, float *ax, const float *
 void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, float *dax, const float *dout,
                        const float *inp, const float *ax, const float *a, const float *b, float scale, int N, int C,
                        int OC, int r);
-/* Norms: dw and db may be NULL (a frozen norm). */
-void sm_train_layernorm_fwd(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
-                            int N, int C, float eps);
-void sm_train_layernorm_bwd(float *dinp, float *dw, float *db, const float *dout, const float *inp, const float *w,
-                            const float *mean, const float *rstd, int N, int C);
-void sm_train_rmsnorm_fwd(float *out, float *rstd, const float *inp, const float *w, int N, int C, float eps);
-void sm_train_rmsnorm_bwd(float *dinp, float *dw, const float *dout, const float *inp, const float *w,
-                          const float *rstd, int N, int C);
+/* Norms: dw and db may be NULL (a frozen norm). On the thread pool, the
+ * same bits whatever the thread count. */
+void sm_train_layernorm_fwd(const sm_trainer *t, float *out, float *mean, float *rstd, const float *inp,
+                            const float *w, const float *b, int N, int C, float eps);
+void sm_train_layernorm_bwd(const sm_trainer *t, float *dinp, float *dw, float *db, const float *dout,
+                            const float *inp, const float *w, const float *mean, const float *rstd, int N, int C);
+void sm_train_rmsnorm_fwd(const sm_trainer *t, float *out, float *rstd, const float *inp, const float *w, int N,
+                          int C, float eps);
+void sm_train_rmsnorm_bwd(const sm_trainer *t, float *dinp, float *dw, const float *dout, const float *inp,
+                          const float *w, const float *rstd, int N, int C);
+/* dst[i] += src[i] for i < n (a residual add), on the thread pool */
+void sm_train_add(const sm_trainer *t, float *dst, const float *src, size_t n);
 void sm_train_gelu_fwd(const sm_trainer *t, float *out, const float *inp, size_t n);
 void sm_train_gelu_bwd(const sm_trainer *t, float *dinp, const float *inp, const float *dout, size_t n);
 /* h = silu(g) * u */
@@ -55,7 +59,8 @@ void sm_train_swiglu_bwd(const sm_trainer *t, float *dg, float *du, const float 
                          size_t n);
 /* Rotates pairs of every head of each token by its position's angles;
  * sign -1 rotates back (the backward of a rotation is its inverse). */
-void sm_train_rope(float *x, int N, int T, int heads, int hd, const float *cs, const float *sn, float sign);
+void sm_train_rope(const sm_trainer *t, float *x, int N, int T, int heads, int hd, const float *cs, const float *sn,
+                   float sign);
 
 /* Causal attention over B sequences of T tokens; q rows have stride qs,
  * k/v rows stride kvs (so a fused qkv works); head h reads KV head

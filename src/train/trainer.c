@@ -541,16 +541,16 @@ static void matmul_bwd(const sm_trainer *t, int step, float *dinp, float *dw, fl
 static uint64_t att_pairs(const att_shape *a) { return (uint64_t)a->B * a->heads * a->T * (a->T + 1) / 2; }
 static uint64_t att_att_bytes(const att_shape *a) { return 4ull * a->B * a->heads * a->T * a->T; }
 
-static void norm_fwd(const shape *s, float *out, float *mean, float *rstd, const float *in, const float *w,
-                     const float *b) {
-    if (s->layer_norm) sm_train_layernorm_fwd(out, mean, rstd, in, w, b, s->N, s->C, s->eps);
-    else sm_train_rmsnorm_fwd(out, rstd, in, w, s->N, s->C, s->eps);
+static void norm_fwd(const sm_trainer *t, const shape *s, float *out, float *mean, float *rstd, const float *in,
+                     const float *w, const float *b) {
+    if (s->layer_norm) sm_train_layernorm_fwd(t, out, mean, rstd, in, w, b, s->N, s->C, s->eps);
+    else sm_train_rmsnorm_fwd(t, out, rstd, in, w, s->N, s->C, s->eps);
 }
 
-static void norm_bwd(const shape *s, float *dx, float *dw, float *db, const float *dout, const float *in,
-                     const float *w, const float *mean, const float *rstd) {
-    if (s->layer_norm) sm_train_layernorm_bwd(dx, dw, db, dout, in, w, mean, rstd, s->N, s->C);
-    else sm_train_rmsnorm_bwd(dx, dw, dout, in, w, rstd, s->N, s->C);
+static void norm_bwd(const sm_trainer *t, const shape *s, float *dx, float *dw, float *db, const float *dout,
+                     const float *in, const float *w, const float *mean, const float *rstd) {
+    if (s->layer_norm) sm_train_layernorm_bwd(t, dx, dw, db, dout, in, w, mean, rstd, s->N, s->C);
+    else sm_train_rmsnorm_bwd(t, dx, dw, dout, in, w, rstd, s->N, s->C);
 }
 
 /* A projection out = in W^T (+ bias): the trained matrix w, or in LoRA
@@ -594,7 +594,7 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
     uint64_t nc = (uint64_t)N * C, nf = (uint64_t)N * F, pairs = att_pairs(&s->as);
     /* attention block */
     OP(t, SM_SC_ATTN_NORM, (s->layer_norm ? 7 : 4) * nc, 12 * nc,
-       norm_fwd(s, y->n1, y->n1_mean, y->n1_rstd, y->x, w->attn_norm, w->attn_norm_b));
+       norm_fwd(t, s, y->n1, y->n1_mean, y->n1_rstd, y->x, w->attn_norm, w->attn_norm_b));
     float *q = y->q, *k = y->k, *v = y->v;
     if (y->qkv) {
         proj_fwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, y->qkv, y->n1, w->wqkv, w->b_qkv, N, C, C + 2 * KV);
@@ -606,16 +606,16 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
     }
     if (s->rope) {
         OP(t, SM_SC_ROPE, 3 * (nc + (uint64_t)N * KV), 8 * (nc + (uint64_t)N * KV),
-           sm_train_rope(q, N, s->T, s->H, s->hd, a->rope_cos, a->rope_sin, 1.0f);
-           sm_train_rope(k, N, s->T, s->as.kv_heads, s->hd, a->rope_cos, a->rope_sin, 1.0f));
+           sm_train_rope(t, q, N, s->T, s->H, s->hd, a->rope_cos, a->rope_sin, 1.0f);
+           sm_train_rope(t, k, N, s->T, s->as.kv_heads, s->hd, a->rope_cos, a->rope_sin, 1.0f));
     }
     OP(t, SM_SC_ATTENTION, 4 * pairs * s->hd + 5 * pairs, 8 * pairs * s->hd + att_att_bytes(&s->as) + 8 * nc,
        sm_train_attention_fwd(t, y->atty, y->att, q, k, v, s->as));
     proj_fwd(t, SM_SC_O_PROJ, y, l, SM_P_O, y->x_mid, y->atty, w->wo, w->b_o, N, C, C);
-    OP(t, SM_SC_RESIDUAL, nc, 12 * nc, for (size_t i = 0; i < (size_t)nc; i++) y->x_mid[i] += y->x[i]);
+    OP(t, SM_SC_RESIDUAL, nc, 12 * nc, sm_train_add(t, y->x_mid, y->x, (size_t)nc));
     /* feed-forward block */
     OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 7 : 4) * nc, 12 * nc,
-       norm_fwd(s, y->n2, y->n2_mean, y->n2_rstd, y->x_mid, w->ffn_norm, w->ffn_norm_b));
+       norm_fwd(t, s, y->n2, y->n2_mean, y->n2_rstd, y->x_mid, w->ffn_norm, w->ffn_norm_b));
     if (s->gated) {
         proj_fwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, y->h1, y->n2, w->w_gate, NULL, N, C, F);
         proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h2, y->n2, w->w_up, w->b_up, N, C, F);
@@ -625,7 +625,7 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
         OP(t, SM_SC_FFN_ACT, 12 * nf, 12 * nf, sm_train_gelu_fwd(t, y->h, y->h1, (size_t)nf));
     }
     proj_fwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, next, y->h, w->w_down, w->b_down, N, F, C);
-    OP(t, SM_SC_RESIDUAL, nc, 12 * nc, for (size_t i = 0; i < (size_t)nc; i++) next[i] += y->x_mid[i]);
+    OP(t, SM_SC_RESIDUAL, nc, 12 * nc, sm_train_add(t, next, y->x_mid, (size_t)nc));
 }
 
 /* One layer's backward pass: dx holds the gradient of the stream after the
@@ -651,7 +651,7 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
         proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, g->w_up, g->b_up, dh1, y->n2, w->w_up, N, C, F);
     }
     OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
-       norm_bwd(s, dx, g->ffn_norm, g->ffn_norm_b, dn, y->x_mid, w->ffn_norm, y->n2_mean, y->n2_rstd));
+       norm_bwd(t, s, dx, g->ffn_norm, g->ffn_norm_b, dn, y->x_mid, w->ffn_norm, y->n2_mean, y->n2_rstd));
     /* attention block: dx is now the gradient of x_mid */
     memset(dtmp, 0, (size_t)N * C * sizeof(float));
     proj_bwd(t, SM_SC_O_PROJ, y, l, SM_P_O, dtmp, g->wo, g->b_o, dx, y->atty, w->wo, N, C, C);
@@ -674,8 +674,8 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
            sm_train_attention_bwd(t, dq, dk, dv, datt, dtmp, y->att, y->q, y->k, y->v, s->as));
         if (s->rope) {
             OP(t, SM_SC_ROPE, 3 * (nc + (uint64_t)N * KV), 8 * (nc + (uint64_t)N * KV),
-               sm_train_rope(dq, N, s->T, s->H, s->hd, a->rope_cos, a->rope_sin, -1.0f);
-               sm_train_rope(dk, N, s->T, s->as.kv_heads, s->hd, a->rope_cos, a->rope_sin, -1.0f));
+               sm_train_rope(t, dq, N, s->T, s->H, s->hd, a->rope_cos, a->rope_sin, -1.0f);
+               sm_train_rope(t, dk, N, s->T, s->as.kv_heads, s->hd, a->rope_cos, a->rope_sin, -1.0f));
         }
         proj_bwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, dn_qkv, g->wq, NULL, dq, y->n1, w->wq, N, C, C);
         proj_bwd(t, SM_SC_K_PROJ, y, l, SM_P_K, dn_qkv, g->wk, NULL, dk, y->n1, w->wk, N, C, KV);
@@ -683,7 +683,7 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
     }
     if (dn_qkv)
         OP(t, SM_SC_ATTN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
-           norm_bwd(s, dx, g->attn_norm, g->attn_norm_b, dn, y->x, w->attn_norm, y->n1_mean, y->n1_rstd));
+           norm_bwd(t, s, dx, g->attn_norm, g->attn_norm_b, dn, y->x, w->attn_norm, y->n1_mean, y->n1_rstd));
 }
 
 static void layout_now(sm_trainer *t, layer_acts *L, acts *a) { layout_acts(t, t->act, L, a, t->recompute); }
@@ -714,7 +714,7 @@ void sm_trainer_forward(sm_trainer *t, const int32_t *x) {
         SM_PROF_END(t->prof, 0, 0);
     }
     OP(t, SM_SC_FINAL_NORM, (s.layer_norm ? 7 : 4) * nc, 12 * nc,
-       norm_fwd(&s, a.nf, a.nf_mean, a.nf_rstd, a.x_out, W->output_norm, W->output_norm_b));
+       norm_fwd(t, &s, a.nf, a.nf_mean, a.nf_rstd, a.x_out, W->output_norm, W->output_norm_b));
     if (t->frozen_out.m)
         OP(t, SM_SC_LOGITS, mm_fwd_flops(s.N, s.C, s.V, 0), mm_fwd_bytes(s.N, s.C, s.V),
            sm_train_matmul_fwd_frozen(t, a.probs, a.nf, &t->frozen_out, NULL, s.N));
@@ -784,7 +784,7 @@ void sm_trainer_backward(sm_trainer *t, const int32_t *x) {
     else matmul_bwd(t, SM_SC_LOGITS, dn, G->output, NULL, a.probs, a.nf, W->output, s.N, s.C, s.V);
     memset(dx, 0, (size_t)s.N * s.C * sizeof(float));
     OP(t, SM_SC_FINAL_NORM, (s.layer_norm ? 12 : 9) * nc, 16 * nc,
-       norm_bwd(&s, dx, G->output_norm, G->output_norm_b, dn, a.x_out, W->output_norm, a.nf_mean, a.nf_rstd));
+       norm_bwd(t, &s, dx, G->output_norm, G->output_norm_b, dn, a.x_out, W->output_norm, a.nf_mean, a.nf_rstd));
     for (int l = t->cfg.hp.n_layers - 1; l >= 0; l--) {
         SM_PROF_BEGIN(t->prof, SM_SC_LAYER, l);
         if (t->recompute) {   /* its activations, again */
