@@ -151,6 +151,11 @@ if want compare; then
         grep -q "^| $v |" "$TMP/same.md" || { bad "compare_overall_rows" "no row $v"; base_ok=2; }
     done
     [ $base_ok = 0 ] && ok "compare_overall_rows"
+    # one report a side: its runs share one process's moment, which the comparison says
+    "$SM" profile --compare "$TMP/a1.json" "$TMP/b1.json" > "$TMP/single.md" 2> "$TMP/err"
+    if grep -q "^\*\*Each side is one report\*\*" "$TMP/single.md" && ! grep -q "one report\*\*" "$TMP/same.md"; then
+        ok "compare_says_one_report_a_side"
+    else bad "compare_says_one_report_a_side" "$(grep -c "one report" "$TMP/single.md" "$TMP/same.md")"; fi
     # --baseline: the same comparison, of a new run, in its report
     if "$SM" profile "$TMP/bl.md" 2 20 -m "$TMP/wide.gguf" -t 1 --baseline "$TMP/a1.json" 2> "$TMP/err" \
         && grep -q "## Profile comparison" "$TMP/bl.md" && grep -q "^\*\*Overall: " "$TMP/bl.md" \

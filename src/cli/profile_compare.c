@@ -238,6 +238,14 @@ int profile_compare_write(FILE *f, const sm_json_profile *b, const char *bname, 
         fprintf(f, "**%d and %d runs are too few for a 99.9 %% interval**: the interval spans every pair of runs and "
                    "only changes beyond %.0f %% are called. Run N_INFERENCES = 7 or more in both.\n\n", b->n_runs,
                 n->n_runs, 100 * FLOOR_FEW_RUNS);
+    if (b->n_reports == 1 || n->n_reports == 1)
+        fprintf(f, "**%s one report**: the runs of one process share the machine's state while it ran, and on a "
+                   "shared machine two processes of the same build can differ by tens of percent on steps that "
+                   "compute in the L1 cache (docs/BENCHMARKS.md, \"Comparing two builds on this machine\"). The "
+                   "interval covers the spread of the runs, not that. To tell a change from the machine, pool "
+                   "several reports a side, taken in turns with the other build's: --compare A1.json,A2.json,... "
+                   "B1.json,B2.json,...\n\n",
+                b->n_reports == 1 && n->n_reports == 1 ? "Each side is" : b->n_reports == 1 ? "The base is" : "The new side is");
     fprintf(f, "%s# Overall\n\n| metric | base | new | new - base | ratio | 99.9 %% interval | verdict |\n"
                "|---|---:|---:|---:|---:|---:|---|\n", h);
     int robust = b->robust && n->robust;

@@ -91,6 +91,7 @@ sm_status sm_json_profile_parse(const char *text, size_t len, const char *source
     out->values = sm_calloc(3 * nr * (size_t)(out->n_steps ? out->n_steps : 1), sizeof *out->values);
     if (!out->runs || !out->values) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory reading %s", source); goto fail; }
     out->n_runs = (int)nr;
+    out->n_reports = 1;
     out->robust = 1;
     for (size_t r = 0; r < nr; r++) {
         const json_t *o = json_array_get(runs, r);
@@ -196,6 +197,7 @@ sm_status sm_json_profile_merge(const sm_json_profile *parts, int n, sm_json_pro
         }
     }
     out->inferences = out->n_runs;
+    out->n_reports = n;
     return SM_OK;
 nomem:
     sm_json_profile_free(out);

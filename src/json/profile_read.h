@@ -23,6 +23,7 @@ typedef struct sm_json_profile {
     sm_json_run *runs;
     int n_runs;
     int robust;                 /* every run has robust_ms */
+    int n_reports;              /* the reports (processes) its runs come from: 1, or n merged */
     double *values;             /* the self times' block */
     void *doc;                  /* the parsed document (json_t *) */
 } sm_json_profile;
