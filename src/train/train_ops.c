@@ -141,7 +141,7 @@ static void add_fn(void *ctx, int ith, int nth) {
     for (size_t i = i0; i < i1; i++) c->dst[i] += c->src[i];
 }
 
-static void add_mt(const sm_trainer *t, float *dst, const float *src, size_t n) {
+void sm_train_add(const sm_trainer *t, float *dst, const float *src, size_t n) {
     copy_task c = {dst, src, 0, 0, n};
     sm_threadpool_run(t->pool, add_fn, &c);
 }
@@ -169,12 +169,12 @@ void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, float *dw, float *dbi
     /* dinp (N x C) = dout (N x OC) . (w^T)^T, with w^T as C rows of OC */
     transpose_mt(t, t->mm_bt, w, OC, C);
     gemm(t, t->mm_out, dout, t->mm_bt, N, C, OC);
-    add_mt(t, dinp, t->mm_out, (size_t)N * C);
+    sm_train_add(t, dinp, t->mm_out, (size_t)N * C);
     /* dw (OC x C) = dout^T (OC rows of N) . (inp^T)^T, with inp^T as C rows of N */
     transpose_mt(t, t->mm_at, dout, N, OC);
     transpose_mt(t, t->mm_bt, inp, N, C);
     gemm(t, t->mm_out, t->mm_at, t->mm_bt, OC, C, N);
-    add_mt(t, dw, t->mm_out, (size_t)OC * C);
+    sm_train_add(t, dw, t->mm_out, (size_t)OC * C);
     if (dbias)
         for (int n = 0; n < N; n++)
             for (int o = 0; o < OC; o++) dbias[o] += dout[(size_t)n * OC + o];
@@ -273,7 +273,7 @@ void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, const float *d
         return;
     }
     gemm(t, t->mm_out, dout, wt, N, C, OC);
-    add_mt(t, dinp, t->mm_out, (size_t)N * C);
+    sm_train_add(t, dinp, t->mm_out, (size_t)N * C);
 }
 
 void sm_train_frozen_copy(float *w, float *wt, const sm_matrix *m) {
@@ -538,8 +538,6 @@ void sm_train_rmsnorm_bwd(const sm_trainer *t, float *dinp, float *dw, const flo
     sm_threadpool_run(t->pool, norm_bwd_rows_fn, &a);
     if (dw) sm_threadpool_run(t->pool, norm_bwd_cols_fn, &a);
 }
-
-void sm_train_add(const sm_trainer *t, float *dst, const float *src, size_t n) { add_mt(t, dst, src, n); }
 
 /* -------------------------------------------------------- activations */
 

@@ -49,7 +49,7 @@ void sm_train_rmsnorm_fwd(const sm_trainer *t, float *out, float *rstd, const fl
                           int C, float eps);
 void sm_train_rmsnorm_bwd(const sm_trainer *t, float *dinp, float *dw, const float *dout, const float *inp,
                           const float *w, const float *rstd, int N, int C);
-/* dst[i] += src[i] for i < n (a residual add), on the thread pool */
+/* dst[i] += src[i] for i < n (a residual add, a product's separate sum), on the thread pool */
 void sm_train_add(const sm_trainer *t, float *dst, const float *src, size_t n);
 void sm_train_gelu_fwd(const sm_trainer *t, float *out, const float *inp, size_t n);
 void sm_train_gelu_bwd(const sm_trainer *t, float *dinp, const float *inp, const float *dout, size_t n);

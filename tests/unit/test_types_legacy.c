@@ -561,6 +561,10 @@ TEST(legacy_models_track_f32) {
     double err[NT];
     const sm_kernel_table *all[8];
     int nl = sm_kernels_available(all, 8);
+    /* the copy is made at load, for the level the model is loaded for (the
+     * best one, or SM_KERNELS's) */
+    const sm_kernel_table *load_kt = sm_kernels_get(NULL);
+    int loaded_avx512 = load_kt && !strcmp(load_kt->name, "avx512");
     for (int k = 0; k < NT; k++) {
         snprintf(path, sizeof path, "%s/%s.gguf", dir, names[k]);
         REQUIRE(sm_model_quantize_file(f32, path, names[k], NULL, NULL, NULL) == SM_OK);
@@ -580,11 +584,8 @@ TEST(legacy_models_track_f32) {
         for (int v = 1; v < nl && k < Q8_0; v++)
             for (int th = 1; th <= 2; th++) {
                 REQUIRE(eval_logits(path, all[v]->name, th, toks, NP, ND, lg, NV));
-                /* the quantized types read a 16-row copy on AVX-512 VNNI, made
-                 * at load for the level the model is loaded for (the best one,
-                 * or SM_KERNELS's) */
-                const sm_kernel_table *load_kt = sm_kernels_get(NULL);
-                if (!strcmp(all[v]->name, "avx512") && load_kt && !strcmp(load_kt->name, "avx512") && k != BF16)
+                /* the quantized types read a 16-row copy on AVX-512 VNNI */
+                if (!strcmp(all[v]->name, "avx512") && loaded_avx512 && k != BF16)
                     CHECKF(last_interleaved > 0, "%s: no interleaved copy on the avx512 level", names[k]);
                 double worst = 0;
                 for (int i = 0; i < (NP + ND) * NV; i++) widen(&worst, fabs(lg[i] - (double)sc[i]));
