@@ -652,6 +652,8 @@ typedef struct sm_profile_step {
     int fma;                  /* 1: its FLOPs are multiply-adds (products, attention), which the FMA peak bounds */
     int pass;                 /* 1: a pass (prefill, token, forward, backward): weights are read once in each */
     uint64_t tasks;           /* hand-offs to the thread pool: it ran on all of the session's threads */
+    int int8;                 /* 1: most of its multiply-adds were 8-bit integer dots (quantized weights
+                                 against the input quantized to 8 bits), which the int8 peak bounds */
 } sm_profile_step;
 
 /* sm_session_profile with those fields; the same rows in the same order. */
@@ -718,6 +720,8 @@ typedef struct sm_machine {
     double read_gbps[2][SM_MEM_LEVELS];     /* one core [0], all threads [1] */
     size_t probe_bytes[2][SM_MEM_LEVELS];   /* the buffer each thread read */
     double seconds;           /* the time the measurement took */
+    double peak_int8_gops[2]; /* 8-bit integer dots (AVX-512 VNNI), a multiply-add counted as two
+                                 operations; one core [0], all threads [1]; 0 where the CPU has none */
 } sm_machine;
 
 sm_status sm_measure_machine(int threads, sm_machine *out, sm_error *err);

@@ -17,6 +17,10 @@ Each subcommand prints its findings and exits 1 when a check fails.
   roofline REPORT.json [compute|memory]   no step far above its ceiling (the
       ceiling_wrong flag and the percentages agree); with a bound, the first
       step (most self time) is judged that bound.
+  int8 REPORT.json float|quantized which peak bounds the products: with
+      quantized weights (Q8_0, Q4_0) on the avx512 kernels the prompt's
+      projections ran as 8-bit integer dots and are judged against the
+      measured int8 peak; with float weights, or without that peak, none is.
   train PROFILE.json               the operations' self times cover >= 95 %
       of the timed steps' wall time, the profiler's cost from its cost per
       scope is <= 3 % of a step; prints the measured overhead.
@@ -229,6 +233,11 @@ def check_roofline(path, bound=None):
             bad("%s: ceiling_wrong says %s" % (r["step"], r["ceiling_wrong"]))
         # the ceiling is the level's, for the threads it ran on
         m = report["machine"]
+        # the compute ceiling is the FMA peak, or the int8 peak for integer dots
+        peak = m["peak_int8_gops" if r.get("int8") else "peak_gflops"][1 if r["threads"] > 1 else 0]
+        if r["fma"] and abs(peak - r["ceiling_gflops"]) > 1e-3 * max(1, peak):
+            bad("%s: compute ceiling %.3f is not the machine's %s peak %.3f" %
+                (r["step"], r["ceiling_gflops"], "int8" if r.get("int8") else "FMA", peak))
         want = m["read_gbps"][r["level"]][1 if r["threads"] > 1 else 0]
         if abs(want - r["ceiling_gbps"]) > 1e-3 * max(1, want):
             bad("%s: ceiling %.3f GB/s is not the machine's %s figure %.3f" % (r["step"], r["ceiling_gbps"], r["level"], want))
@@ -238,6 +247,28 @@ def check_roofline(path, bound=None):
            first["pct_of_peak"]))
     if bound and first["bound"] != bound:
         bad("the first step %s is judged %s bound, not %s" % (first["step"], first["bound"], bound))
+
+
+def check_int8(path, weights):
+    report = json.load(open(path))
+    int8_peak = report["machine"].get("peak_int8_gops", [0, 0])[0] > 0
+    expect = weights == "quantized" and report["system"]["kernels"] == "avx512" and int8_peak
+    prods = [r for r in report["roofline"] if r["phase"] == "prefill" and r["step"].endswith("projection")]
+    if not prods:
+        bad("no projection in the prompt's roofline")
+    m = report["machine"]
+    for r in prods:
+        if bool(r.get("int8")) != expect:
+            bad("%s (prefill) int8 %s, expected %s" % (r["step"], r.get("int8"), expect))
+        peak = m["peak_int8_gops" if expect else "peak_gflops"][1 if r["threads"] > 1 else 0]
+        if abs(peak - r["ceiling_gflops"]) > 1e-3 * max(1, peak):
+            bad("%s (prefill): compute ceiling %.3f, not the %s peak %.3f" %
+                (r["step"], r["ceiling_gflops"], "int8" if expect else "FMA", peak))
+    for r in report["roofline"]:
+        if r.get("int8") and not r["fma"]:
+            bad("%s: int8 but not multiply-adds" % r["step"])
+    print("int8: %d prompt projections, int8 %s (kernels %s, int8 peak %s)" %
+          (len(prods), expect, report["system"]["kernels"], report["machine"].get("peak_int8_gops")))
 
 
 def check_train(path):
@@ -276,6 +307,8 @@ def main():
         check_flame(args[0], args[1:])
     elif cmd == "roofline":
         check_roofline(args[0], args[1] if len(args) > 1 else None)
+    elif cmd == "int8":
+        check_int8(args[0], args[1])
     elif cmd == "train":
         check_train(args[0])
     else:

@@ -211,6 +211,14 @@ if want roofline; then
     elif out=$($CHECK roofline "$TMP/cb.json" compute 2>&1) && grep "Optimise first" "$TMP/cb.md" | grep -q "compute bound" \
         && grep "Optimise first" "$TMP/cb.md" | grep -q "(prefill)"; then ok "advice_compute_bound_prefill ($out)"
     else bad "advice_compute_bound_prefill" "$out $(grep "Optimise first" "$TMP/cb.md")"; fi
+    # which peak bounds a product: the float model's none int8; its Q8_0 copy's prompt projections
+    # int8 on the avx512 kernels (integer batch products), judged against the measured int8 peak
+    if out=$($CHECK int8 "$TMP/cb.json" float 2>&1) \
+        && "$SM" quantize "$TMP/small.gguf" "$TMP/small-q8.gguf" Q8_0 > /dev/null 2> "$TMP/err" \
+        && "$SM" profile "$TMP/q8.md" 2 1 -m "$TMP/small-q8.gguf" --prompt 64 -t 1 --json "$TMP/q8.json" 2>> "$TMP/err" \
+        && out="$out; $($CHECK int8 "$TMP/q8.json" quantized 2>&1)"; then
+        ok "int8_products_against_the_int8_peak ($out)"
+    else bad "int8_products_against_the_int8_peak" "$out $(cat "$TMP/err")"; fi
     if [ $TIMED = 0 ]; then :
     elif [ "${SM_SKIP_110M:-0}" = 1 ]; then
         skipped "model_110m" "SM_SKIP_110M=1"

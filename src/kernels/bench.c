@@ -65,6 +65,25 @@ __attribute__((target("avx512f"))) static double fma_avx512(long iters) {
     return (double)iters * 12 * 16 * 2 / s * 1e-9;
 }
 
+/* Twelve independent chains of VNNI dot products: each instruction does
+ * 64 multiply-adds of unsigned by signed bytes into int32 (128 ops). */
+__attribute__((target("avx512f,avx512vnni"))) static double vnni_avx512(long iters) {
+    __m512i a[12], b = _mm512_set1_epi8(3), c = _mm512_set1_epi8(-5);
+    for (int j = 0; j < 12; j++) a[j] = _mm512_set1_epi32(j);
+    uint64_t t0 = sm_now_ns();
+    for (long i = 0; i < iters; i++) {
+#define F(j) a[j] = _mm512_dpbusd_epi32(a[j], b, c);
+        F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7) F(8) F(9) F(10) F(11)
+#undef F
+        __asm__ volatile("" : "+v"(b), "+v"(c));   /* operands unknown: the loop is not folded */
+    }
+    double s = (double)(sm_now_ns() - t0) * 1e-9;
+    __m512i acc = a[0];
+    for (int j = 1; j < 12; j++) acc = _mm512_add_epi32(acc, a[j]);
+    sink = (float)_mm512_reduce_add_epi32(acc);
+    return (double)iters * 12 * 64 * 2 / s * 1e-9;
+}
+
 __attribute__((target("avx2,fma"))) static double fma_avx2(long iters) {
     __m256 a[12], b = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(0.001f);
     for (int j = 0; j < 12; j++) a[j] = _mm256_set1_ps((float)j);
@@ -117,6 +136,15 @@ double sm_probe_fma_gflops(long iters) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return fma_avx2(iters);
 #endif
     return fma_scalar(iters / 4);
+}
+
+double sm_probe_int8_gops(long iters) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni")) return vnni_avx512(iters);
+#endif
+    (void)iters;
+    return 0.0;
 }
 
 double sm_measure_peak_gflops(void) { return sm_probe_fma_gflops(20000000); }

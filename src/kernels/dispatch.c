@@ -86,6 +86,7 @@ void sm_kernels_for_type(const sm_kernel_table *kt, uint32_t type, sm_type_kerne
         if (!out->from_float) out->from_float = l->from_float;
         if (!out->to_float) out->to_float = l->to_float;
         if (!out->matvec_x16) out->matvec_x16 = l->matvec_x16;
+        if (!out->batch_x16) out->batch_x16 = l->batch_x16;
         if (!out->dequant_x16) out->dequant_x16 = l->dequant_x16;
     }
     /* the reference conversions stand in for missing fast ones */

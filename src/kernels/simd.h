@@ -28,6 +28,10 @@ void sm_matvec_q8_0_avx512(float *out, const void *w, const void *xq, int rows, 
 void sm_matvec_q4_0_avx512(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_q4_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 void sm_matvec_q8_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_batch_q4_0_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
+                              const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
+void sm_batch_q8_0_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
+                              const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
 void sm_dequantize_q4_0x16_avx512(float *out, const void *group, int cols);
 void sm_dequantize_q8_0x16_avx512(float *out, const void *group, int cols);
 void sm_f16_to_f32_avx512(float *out, const void *in, int n);

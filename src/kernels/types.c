@@ -49,6 +49,7 @@ static const sm_type_traits table[SM_GGML_TYPE_COUNT] = {
                                 [AVX2] = {.matvec = X86(sm_matvec_q4_0_avx2)},
                                 [AVX512] = {.matvec = X86(sm_matvec_q4_0_avx512),
                                             .matvec_x16 = X86(sm_matvec_q4_0_x16_avx512),
+                                            .batch_x16 = X86(sm_batch_q4_0_x16_avx512),
                                             .dequant_x16 = X86(sm_dequantize_q4_0x16_avx512)}}},
     [SM_GGML_Q4_1] = {"Q4_1", 32, 20, SM_GGML_Q8_1, sm_dequantize_q4_1, sm_quantize_q4_1, sm_interleave_q4_1,
                       .level = {[SCALAR] = {.matvec = sm_matvec_q4_1_scalar, .dequant_x16 = sm_dequantize_q4_1x16},
@@ -78,6 +79,7 @@ static const sm_type_traits table[SM_GGML_TYPE_COUNT] = {
                                 [AVX2] = {.matvec = X86(sm_matvec_q8_0_avx2), .from_float = X86(sm_quantize_q8_0_avx2)},
                                 [AVX512] = {.matvec = X86(sm_matvec_q8_0_avx512),
                                             .matvec_x16 = X86(sm_matvec_q8_0_x16_avx512),
+                                            .batch_x16 = X86(sm_batch_q8_0_x16_avx512),
                                             .dequant_x16 = X86(sm_dequantize_q8_0x16_avx512)}}},
     /* the activation format of the Q4_1/Q5_1 dots: Q8_0 plus s = d * sum(q) */
     [SM_GGML_Q8_1] = {"Q8_1", 32, 36, SM_GGML_Q8_1, sm_dequantize_q8_1, sm_quantize_q8_1, NULL,

@@ -35,6 +35,12 @@ typedef void (*sm_matvec_fn)(float *out, const void *w, const void *x, int rows,
 /* The same on the 16-row interleaved layout (interleave.h); xsum holds
  * the activation blocks' sums. rows is a multiple of 16. */
 typedef void (*sm_matvec_x16_fn)(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+/* The same against a batch: c[i * ldc + r] = row r . x_i (+= with
+ * accumulate) for n activation rows, row i at xq + i * xq_stride bytes with
+ * its block sums at xsum + i * xsum_stride. Each value (without accumulate)
+ * equals what matvec_x16 gives for that row alone. */
+typedef void (*sm_batch_x16_fn)(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
+                                const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
 typedef void (*sm_to_float_fn)(float *out, const void *in, int n);      /* n elements */
 typedef void (*sm_from_float_fn)(void *out, const float *in, int n);    /* n a multiple of the block */
 /* One interleaved group of 16 rows to floats, row after row (16 x cols). */
@@ -46,6 +52,7 @@ typedef struct sm_type_kernels {
     sm_from_float_fn from_float;     /* fast quantizer (activation formats) */
     sm_to_float_fn to_float;         /* fast dequantizer (prefill products) */
     sm_matvec_x16_fn matvec_x16;
+    sm_batch_x16_fn batch_x16;       /* integer prefill products on the 16-row layout */
     sm_dequant_x16_fn dequant_x16;
 } sm_type_kernels;
 

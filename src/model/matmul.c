@@ -2,7 +2,10 @@
  * any element type, split across its threads by weight rows. One token
  * goes through the type's matrix x vector kernel (quantized types: integer
  * dots against the input quantized once); a batch goes through the packed
- * matrix x matrix kernel with the weights dequantized 16 rows at a time.
+ * matrix x matrix kernel with the weights dequantized 16 rows at a time,
+ * except where the type has integer batch products on its interleaved copy
+ * (Q4_0 and Q8_0 on AVX-512): there the batch is quantized once, as one
+ * token's input is, and each token's results are those it would get alone.
  * The one-token rows of several sessions batched together go through the
  * matrix x vector kernels too, 16 weight rows at a time against all of
  * them, so the weights are read once and each row's result is what it
@@ -162,7 +165,34 @@ typedef struct matmul_task {
     const sm_matrix *w;
     const float *a, *bias;
     int n, accumulate;
+    int integer;             /* the batch goes to s->xq for the type's batch_x16 kernel */
 } matmul_task;
+
+/* Integer products on the interleaved layout (batch_x16): whole 16-row
+ * groups against the batch quantized in s->xq, accumulating in place; the
+ * rows past the last whole group one token at a time through matvec. */
+static void matmul_rows_integer(const matmul_task *t, int r0, int r1, float *scratch) {
+    const sm_matrix *w = t->w;
+    const sm_session *s = t->s;
+    const sm_type_kernels *k = &s->tk[w->type];
+    int cols = w->cols, full = w->rows / SM_X16 * SM_X16, end = r1 < full ? r1 : full;
+    size_t rb = sm_type_row_bytes(w->type, cols);
+    if (end > r0)
+        k->batch_x16(t->c + r0, (size_t)t->ldc, (const char *)w->x16 + rb * (size_t)r0, s->xq, s->xq_stride, s->xsum,
+                     s->xsum_stride, t->n, end - r0, cols, t->accumulate);
+    int first = end > r0 ? end : r0;
+    for (int i = 0; i < t->n && first < r1; i++) {
+        float *c = t->c + (size_t)i * t->ldc;
+        k->matvec(scratch, (const char *)w->data + rb * (size_t)first, (const char *)s->xq + (size_t)i * s->xq_stride,
+                  r1 - first, cols);
+        for (int r = first; r < r1; r++) c[r] = (t->accumulate ? c[r] : 0.0f) + scratch[r - first];
+    }
+    if (t->bias)
+        for (int i = 0; i < t->n; i++) {
+            float *c = t->c + (size_t)i * t->ldc;
+            for (int r = r0; r < r1; r++) c[r] += t->bias[r];
+        }
+}
 
 static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
     const sm_matrix *w = t->w;
@@ -218,10 +248,19 @@ static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
     }
 }
 
-/* Packs the batch into 16-token panels for the packed kernel, on every thread. */
+/* Packs the batch into 16-token panels for the packed kernel, or
+ * quantizes it for the integer one, on every thread. */
 static void pack_task_fn(void *ctx, int ith, int nth) {
     const matmul_task *t = ctx;
-    if (t->s->kt->gemm) sm_gemm_pack_share(t->s->kt, t->s->pack, t->a, (size_t)t->w->cols, 1, t->n, t->w->cols, ith, nth);
+    if (t->integer) {
+        const sm_session *s = t->s;
+        int cols = t->w->cols, per = (t->n + nth - 1) / nth, i0 = ith * per, i1 = i0 + per < t->n ? i0 + per : t->n;
+        for (int i = i0; i < i1; i++) {
+            void *xq = (char *)s->xq + (size_t)i * s->xq_stride;
+            s->tk[SM_GGML_Q8_0].from_float(xq, t->a + (size_t)i * cols, cols);
+            sm_q8_0_block_sums(s->xsum + (size_t)i * s->xsum_stride, xq, cols / SM_QK);
+        }
+    } else if (t->s->kt->gemm) sm_gemm_pack_share(t->s->kt, t->s->pack, t->a, (size_t)t->w->cols, 1, t->n, t->w->cols, ith, nth);
     else sm_pack_a_share(t->s->kt, t->s->pack, t->a, t->n, t->w->cols, ith, nth);
 }
 
@@ -229,21 +268,29 @@ static void matmul_task_fn(void *ctx, int ith, int nth) {
     const matmul_task *t = ctx;
     int rows = t->w->rows, align = t->s->kt->gemm ? 31 : 15, per = ((rows + nth - 1) / nth + align) & ~align;
     int r0 = ith * per, r1 = r0 + per < rows ? r0 + per : rows;
-    if (r0 < r1) matmul_rows(t, r0, r1, t->s->deq + (size_t)ith * SM_MATMUL_DEQ_ROWS * t->s->max_cols);
+    float *deq = t->s->deq + (size_t)ith * SM_MATMUL_DEQ_ROWS * t->s->max_cols;
+    if (r0 >= r1) return;
+    if (t->integer) matmul_rows_integer(t, r0, r1, deq);
+    else matmul_rows(t, r0, r1, deq);
 }
 
-void sm_matmul(sm_session *s, float *c, int ldc, const sm_matrix *w, const float *a, int n, int n_vec,
-               const float *bias, int accumulate) {
+int sm_matmul(sm_session *s, float *c, int ldc, const sm_matrix *w, const float *a, int n, int n_vec,
+              const float *bias, int accumulate) {
     if (n_vec == 1) matvec(s, c, w, a, bias, accumulate);
     else if (n_vec > 1) matvecs(s, c, ldc, NULL, w, a, n_vec, bias, accumulate);
-    if (n == n_vec) return;
+    int integer_rows = sm_type(w->type)->vec_dot_type != SM_GGML_F32 ? n_vec : 0;
+    if (n == n_vec) return integer_rows;
     /* the rest through the matrix x matrix kernels */
     c += (size_t)n_vec * ldc;
     a += (size_t)n_vec * w->cols;
     n -= n_vec;
-    matmul_task t = {s, c, ldc, w, a, bias, n, accumulate};
-    if (s->kt->gemm || s->kt->pack_a) sm_threadpool_run(s->pool, pack_task_fn, &t);  /* once, shared by the threads */
+    matmul_task t = {s, c, ldc, w, a, bias, n, accumulate, 0};
+    /* Q4_0 / Q8_0 with the interleaved copy: integer products against the
+     * batch quantized once (as one token's products are), else floats */
+    t.integer = w->x16 && s->tk[w->type].batch_x16 && sm_type(w->type)->vec_dot_type == SM_GGML_Q8_0;
+    if (t.integer || s->kt->gemm || s->kt->pack_a) sm_threadpool_run(s->pool, pack_task_fn, &t);  /* once, shared by the threads */
     sm_threadpool_run(s->pool, matmul_task_fn, &t);
+    return integer_rows + (t.integer ? n : 0);
 }
 
 void sm_embedding_row(float *out, const sm_matrix *m, int row) {

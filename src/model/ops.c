@@ -49,13 +49,15 @@ void op_norm(sm_session *s, int step, float *out, const float *in, const float *
 void op_matmul(sm_session *s, int step, float *c, int ldc, const sm_matrix *w, const float *a, int n, int n_vec,
                const float *bias, int accumulate) {
     SM_PROF_BEGIN(s->prof, step, -1);
-    sm_matmul(s, c, ldc, w, a, n, n_vec, bias, accumulate);
+    int integer_rows = sm_matmul(s, c, ldc, w, a, n, n_vec, bias, accumulate);
     if (s->n_adapters) sm_lora_apply(s, w, c, ldc, a, n);   /* LoRA: c += scale B (A a) (lora.c) */
     uint64_t weights = (uint64_t)w->rows * sm_type_row_bytes(w->type, w->cols);
+    uint64_t int_flops = 2ull * (uint64_t)integer_rows * w->rows * w->cols;
     if (n == 1 && accumulate)   /* decode: the residual add is in the epilogue */
-        SM_PROF_END(s->prof, 2ull * w->rows * w->cols + (uint64_t)w->rows, weights + 2ull * w->rows * sizeof(float));
+        SM_PROF_END_INT(s->prof, 2ull * w->rows * w->cols + (uint64_t)w->rows, int_flops,
+                        weights + 2ull * w->rows * sizeof(float));
     else
-        SM_PROF_END(s->prof, 2ull * n * w->rows * w->cols, weights);
+        SM_PROF_END_INT(s->prof, 2ull * n * w->rows * w->cols, int_flops, weights);
 }
 
 void op_split_qkv(sm_session *s, const float *qkv, int n, float *q, float *k, float *v) {
@@ -188,8 +190,9 @@ static void logits_seqs(sm_session *s, const sm_fwd_batch *b) {
     op_norm(s, SM_SC_FINAL_NORM, s->xb, s->xb, m->output_norm, m->output_norm_b, k);
     SM_PROF_BEGIN(s->prof, SM_SC_LOGITS, -1);
     sm_matvec_rows(s, out, &m->output, s->xb, k);
-    SM_PROF_END(s->prof, 2ull * k * m->output.rows * m->output.cols,
-                (uint64_t)m->output.rows * sm_type_row_bytes(m->output.type, m->output.cols));
+    uint64_t flops = 2ull * k * m->output.rows * m->output.cols;   /* matrix x vector: integer dots if quantized */
+    SM_PROF_END_INT(s->prof, flops, sm_type(m->output.type)->vec_dot_type != SM_GGML_F32 ? flops : 0,
+                    (uint64_t)m->output.rows * sm_type_row_bytes(m->output.type, m->output.cols));
     if (m->hp.final_softcap > 0)
         for (int i = 0; i < k; i++) sm_softcap(out[i], V, m->hp.final_softcap);
 }

@@ -12,9 +12,11 @@
  * by weight rows. The first n_vec rows go through the matrix x vector
  * kernels (one token's numerics: quantized types take integer dots against
  * the row quantized), each 16 weight rows meeting every one of them while
- * they are in cache; the other rows through the matrix x matrix kernels. */
-void sm_matmul(sm_session *s, float *c, int ldc, const sm_matrix *w, const float *a, int n, int n_vec,
-               const float *bias, int accumulate);
+ * they are in cache; the other rows through the matrix x matrix kernels.
+ * Returns how many of the n rows took 8-bit integer dots (the profiler's
+ * account of which peak bounds the product). */
+int sm_matmul(sm_session *s, float *c, int ldc, const sm_matrix *w, const float *a, int n, int n_vec,
+              const float *bias, int accumulate);
 /* out[i] = W a_i for n rows a_i of A (n x w->cols), through the matrix x
  * vector kernels: rows whose results go to unrelated places (each
  * session's logits). */

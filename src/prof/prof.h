@@ -28,6 +28,7 @@ typedef struct sm_prof_node {
     int32_t cursor;              /* the child expected next: the sibling of the one opened last */
     uint64_t calls, incl_ns, child_ns, min_ns, max_ns;   /* in ticks */
     uint64_t flops, bytes;
+    uint64_t int_flops;          /* the part of flops done as 8-bit integer dots */
     uint64_t alloc_count, alloc_bytes;   /* charged while innermost */
     uint64_t tasks;              /* hand-offs to the thread pool while innermost */
 } sm_prof_node;
@@ -120,8 +121,9 @@ static inline void sm_prof_begin(sm_prof *p, int id, int layer) {
     if (p->depth < SM_PROF_MAX_DEPTH) p->depth++;
 }
 
-/* Closes the innermost scope, crediting it with the work done. */
-static inline void sm_prof_end(sm_prof *p, uint64_t flops, uint64_t bytes) {
+/* Closes the innermost scope, crediting it with the work done: flops
+ * operations, int_flops of them as 8-bit integer dots. */
+static inline void sm_prof_end_int(sm_prof *p, uint64_t flops, uint64_t int_flops, uint64_t bytes) {
     if (p->depth <= 1) return;
     uint64_t now = sm_prof_ticks(p);
     sm_prof_charge_allocs(p);
@@ -135,11 +137,14 @@ static inline void sm_prof_end(sm_prof *p, uint64_t flops, uint64_t bytes) {
     if (t < n->min_ns) n->min_ns = t;
     if (t > n->max_ns) n->max_ns = t;
     n->flops += flops;
+    n->int_flops += int_flops;
     n->bytes += bytes;
     p->nodes[n->parent].child_ns += t;
     /* charge_allocs above left the allocator's byte count in the mark */
     if (p->trace) sm_trace_push(p->trace, 0, p->start[p->depth], now, n->id, n->layer, SM_TRACE_STEP, p->alloc_bytes_mark);
 }
+static inline void sm_prof_end(sm_prof *p, uint64_t flops, uint64_t bytes) { sm_prof_end_int(p, flops, 0, bytes); }
+
 /* Adds a finished measurement (e.g. model load, timed before the session
  * existed) as a child of the current scope. */
 void sm_prof_add(sm_prof *p, int id, uint64_t ns);
@@ -170,5 +175,7 @@ static inline void sm_prof_counter(sm_prof *p, int counter, double value) {
 /* Instrumentation points: a NULL profiler costs one branch. */
 #define SM_PROF_BEGIN(prof, id, layer) do { if (prof) sm_prof_begin((prof), (id), (layer)); } while (0)
 #define SM_PROF_END(prof, flops, bytes) do { if (prof) sm_prof_end((prof), (flops), (bytes)); } while (0)
+#define SM_PROF_END_INT(prof, flops, int_flops, bytes) \
+    do { if (prof) sm_prof_end_int((prof), (flops), (int_flops), (bytes)); } while (0)
 
 #endif

@@ -324,9 +324,14 @@ TEST(vocab_only_file_tokenizes_but_cannot_generate) {
 }
 
 /* Q4_0 and Q8_0 models run through the interleaved weight copy (when this
- * CPU's kernels use one) and through the GGUF layout (skip_repack) give the
- * same logits, prompt and decode alike; the copy is reported, and absent
- * when skipped. */
+ * CPU's kernels use one) and through the GGUF layout (skip_repack). One
+ * token at a time both take integer dots against the input quantized to
+ * Q8_0 and give the same logits. A prompt on the interleaved copy takes the
+ * integer batch products, so it gives the logits of the same tokens fed one
+ * at a time; on the GGUF layout a prompt takes float products (the weights
+ * dequantized), which differ from those by the input's rounding to 8 bits.
+ * Without a copy (levels below AVX-512) both prompts take float products
+ * and agree. The copy is reported, and absent when skipped. */
 /* Grows *worst to the largest |a - b| and *top to the largest |b|. (Plain
  * ifs: gcc 12's AArch64 vectoriser crashes on this loop written with fmax.) */
 static void widen_diff(const float *a, const float *b, int n, double *worst, double *top) {
@@ -338,6 +343,7 @@ static void widen_diff(const float *a, const float *b, int n, double *worst, dou
 }
 
 static void check_repack_equivalence(const char *src, const char *type) {
+    enum { NT = 40, NV = 512 };
     char path[] = "/tmp/sm_repack_XXXXXX";
     int fd = mkstemp(path);
     REQUIRE(fd >= 0);
@@ -347,33 +353,47 @@ static void check_repack_equivalence(const char *src, const char *type) {
     mp[1].skip_repack = 1;
     sm_model *m[2] = {NULL, NULL};
     sm_session *s[2] = {NULL, NULL};
-    sm_token toks[40];
-    for (int i = 0; i < 40; i++) toks[i] = (sm_token)((i * 37 + 11) % 512);
-    float *logits[2] = {malloc(sizeof(float) * 40 * 512), malloc(sizeof(float) * 40 * 512)};
-    float *dec[2] = {malloc(sizeof(float) * 512), malloc(sizeof(float) * 512)};
+    sm_token toks[NT];
+    for (int i = 0; i < NT; i++) toks[i] = (sm_token)((i * 37 + 11) % NV);
+    float *prompt[2] = {malloc(sizeof(float) * NT * NV), malloc(sizeof(float) * NT * NV)};
+    float *one[2] = {malloc(sizeof(float) * NT * NV), malloc(sizeof(float) * NT * NV)};
     for (int v = 0; v < 2; v++) {
         REQUIRE(sm_model_load(path, &mp[v], &m[v], NULL) == SM_OK);
         REQUIRE(sm_session_create(m[v], NULL, &s[v], NULL) == SM_OK);
-        REQUIRE(sm_session_eval_all(s[v], toks, 40, logits[v], NULL) == SM_OK);
-        /* one decode step after the prompt */
-        REQUIRE(sm_session_eval(s[v], toks, 1, NULL) == SM_OK);
-        memcpy(dec[v], sm_session_logits(s[v]), sizeof(float) * 512);
+        REQUIRE(sm_session_eval_all(s[v], toks, NT, prompt[v], NULL) == SM_OK);
+        /* the same tokens one at a time */
+        sm_session_reset(s[v]);
+        for (int i = 0; i < NT; i++) {
+            REQUIRE(sm_session_eval(s[v], &toks[i], 1, NULL) == SM_OK);
+            memcpy(one[v] + (size_t)i * NV, sm_session_logits(s[v]), sizeof(float) * NV);
+        }
     }
     sm_memory_info mi[2];
     sm_session_memory(s[0], &mi[0]);
     sm_session_memory(s[1], &mi[1]);
     CHECKF(mi[1].weights_interleaved == 0, "%s: a copy was made although skipped", type);
-    if (!strcmp(sm_session_kernels(s[0]), "avx512"))
-        CHECKF(mi[0].weights_interleaved > 0, "%s: no interleaved copy on an AVX-512 level", type);
+    int interleaved = !strcmp(sm_session_kernels(s[0]), "avx512");
+    if (interleaved) CHECKF(mi[0].weights_interleaved > 0, "%s: no interleaved copy on an AVX-512 level", type);
     double worst = 0, top = 0;
-    widen_diff(logits[0], logits[1], 40 * 512, &worst, &top);
-    widen_diff(dec[0], dec[1], 512, &worst, &top);
-    CHECKF(worst <= 1e-4 * top, "%s: interleaved and GGUF layouts differ by %g (max %g)", type, worst, top);
+    widen_diff(one[0], one[1], NT * NV, &worst, &top);
+    CHECKF(worst <= 1e-4 * top, "%s: one token at a time, interleaved and GGUF layouts differ by %g (max %g)", type,
+           worst, top);
+    worst = top = 0;
+    widen_diff(prompt[1], prompt[0], NT * NV, &worst, &top);
+    if (interleaved) {
+        CHECKF(worst <= 0.05 * top, "%s: prompts on the two layouts differ by %g (max %g)", type, worst, top);
+        worst = top = 0;
+        widen_diff(prompt[0], one[0], NT * NV, &worst, &top);
+        CHECKF(worst <= 1e-4 * top, "%s: the prompt on the interleaved layout differs from one token at a time by %g "
+               "(max %g)", type, worst, top);
+    } else {   /* no copy: both prompts take the float products */
+        CHECKF(worst <= 1e-4 * top, "%s: prompts on the two layouts differ by %g (max %g)", type, worst, top);
+    }
     for (int v = 0; v < 2; v++) {
         sm_session_free(s[v]);
         sm_model_free(m[v]);
-        free(logits[v]);
-        free(dec[v]);
+        free(prompt[v]);
+        free(one[v]);
     }
     unlink(path);
 }

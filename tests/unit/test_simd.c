@@ -172,6 +172,81 @@ TEST(interleaved_q4_0_q8_0_match_gguf_layout) {
     if (!levels) printf("     (no kernel level on this CPU reads the interleaved layout; only the layout was checked)\n");
 }
 
+/* The integer prefill products (batch_x16): against a batch of activation
+ * rows, each token's results are bit for bit what the same level's
+ * one-token interleaved kernel gives for it (so prefill and decode agree),
+ * and within rounding of the scalar reference on the GGUF layout; with
+ * accumulate they are added to what c held; columns past the rows and rows
+ * past the batch are left alone. Token counts cover the 8-token tiles and
+ * every remainder path (4, 2, 1). */
+TEST(batch_x16_integer_products_match) {
+    const sm_kernel_table *all[8];
+    int n = sm_kernels_available(all, 8), levels = 0;
+    int shapes[][3] = {{16, 32, 1}, {32, 64, 3}, {48, 96, 8}, {16, 768, 13}, {80, 288, 15}, {64, 2048, 22}};
+    uint64_t seed = 29;
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        int r = shapes[k][0], c = shapes[k][1], m = shapes[k][2], nb = c / SM_QK, ldc = r + 5;
+        size_t xqs = sizeof(sm_block_q8_0) * (size_t)nb + 6, xss = (size_t)nb + 1;  /* strides past a row */
+        float *w = malloc(sizeof(float) * r * c), *x = malloc(sizeof(float) * c * m);
+        float *ref = malloc(sizeof(float) * r), *one = malloc(sizeof(float) * r);
+        float *got = malloc(sizeof(float) * (size_t)ldc * (m + 1)), *before = malloc(sizeof(float) * (size_t)ldc * (m + 1));
+        sm_block_q8_0 *w8 = malloc(sizeof *w8 * (size_t)r * nb);
+        sm_block_q4_0 *w4 = malloc(sizeof *w4 * (size_t)r * nb);
+        sm_block_q8_0x16 *i8 = malloc(sizeof *w8 * (size_t)r * nb);
+        sm_block_q4_0x16 *i4 = malloc(sizeof *w4 * (size_t)r * nb);
+        char *xq = calloc((size_t)m, xqs);
+        int32_t *xsum = calloc((size_t)m * xss, sizeof(int32_t));
+        for (int i = 0; i < r * c; i++) w[i] = frand(&seed) * 3.0f;
+        for (int i = 0; i < c * m; i++) x[i] = frand(&seed);
+        for (int i = 0; i < r; i++) {
+            sm_quantize_q8_0(w8 + (size_t)i * nb, w + (size_t)i * c, c);
+            sm_quantize_q4_0(w4 + (size_t)i * nb, w + (size_t)i * c, c);
+        }
+        w8[0].qs[0] = -128; w8[0].qs[1] = 127; w4[0].qs[0] = 0xF0;   /* extreme codes */
+        sm_interleave_q8_0(i8, w8, r, c);
+        sm_interleave_q4_0(i4, w4, r, c);
+        for (int t = 0; t < m; t++) {
+            sm_block_q8_0 *xt = (sm_block_q8_0 *)(xq + (size_t)t * xqs);
+            sm_quantize_q8_0(xt, x + (size_t)t * c, c);
+            xt[0].qs[0] = -128;
+            sm_q8_0_block_sums(xsum + (size_t)t * xss, xt, nb);
+        }
+        for (int v = 0; v < n; v++) {
+            for (int pass = 0; pass < 2; pass++) {
+                uint32_t type = pass ? SM_GGML_Q4_0 : SM_GGML_Q8_0;
+                sm_type_kernels kv = K(all[v], type), k0 = K(all[0], type);
+                const void *wi = pass ? (const void *)i4 : (const void *)i8, *wg = pass ? (const void *)w4 : (const void *)w8;
+                if (!kv.batch_x16) continue;
+                levels += k == 0 && pass == 0;
+                for (int acc = 0; acc < 2; acc++) {
+                    for (int i = 0; i < ldc * (m + 1); i++) before[i] = got[i] = frand(&seed);
+                    kv.batch_x16(got, (size_t)ldc, wi, xq, xqs, xsum, xss, m, r, c, acc);
+                    int exact = 0, near = 0, kept = 0;
+                    for (int t = 0; t < m; t++) {
+                        const void *xt = xq + (size_t)t * xqs;
+                        kv.matvec_x16(one, wi, xt, xsum + (size_t)t * xss, r, c);
+                        k0.matvec(ref, wg, xt, r, c);
+                        for (int i = 0; i < r; i++) {
+                            float g = got[(size_t)t * ldc + i], b = before[(size_t)t * ldc + i];
+                            if (!acc) exact += memcmp(&g, &one[i], sizeof g) != 0;
+                            near += !(fabsf(g - (acc ? b : 0.0f) - ref[i]) <= 1e-4f * (fabsf(ref[i]) + fabsf(b) + 1.0f));
+                        }
+                        for (int i = r; i < ldc; i++) kept += got[(size_t)t * ldc + i] != before[(size_t)t * ldc + i];
+                    }
+                    for (int i = 0; i < ldc; i++) kept += got[(size_t)m * ldc + i] != before[(size_t)m * ldc + i];
+                    CHECKF(exact == 0 && near == 0 && kept == 0,
+                           "%s %s batch_x16 %dx%d, %d tokens, accumulate %d: %d differ from the one-token kernel, "
+                           "%d from the reference, %d outside the output changed",
+                           all[v]->name, pass ? "q4_0" : "q8_0", r, c, m, acc, exact, near, kept);
+                }
+            }
+        }
+        free(w); free(x); free(ref); free(one); free(got); free(before); free(w8); free(w4); free(i8); free(i4);
+        free(xq); free(xsum);
+    }
+    if (!levels) printf("     (no kernel level on this CPU has the integer batch products)\n");
+}
+
 TEST(simd_f16_to_f32_bit_exact) {
     const sm_kernel_table *all[8];
     int n = sm_kernels_available(all, 8);
