@@ -54,6 +54,7 @@
 #ifndef SM_KERNELS_INTERLEAVE_K_H
 #define SM_KERNELS_INTERLEAVE_K_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "quant.h"
 #include "quant_k.h"
@@ -114,12 +115,16 @@ int sm_iq4_xsx16_scale(const sm_block_iq4_xsx16 *g, int r, int j);
  * group dequantizers for prefill. */
 #if defined(__x86_64__)
 void sm_matvec_q4_K_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_batch_q4_K_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
+                              const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
 void sm_dequantize_q4_Kx16_avx512(float *out, const void *group, int cols);
 void sm_matvec_q5_K_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 void sm_dequantize_q5_Kx16_avx512(float *out, const void *group, int cols);
 void sm_matvec_iq4_xs_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 void sm_dequantize_iq4_xsx16_avx512(float *out, const void *group, int cols);
 void sm_matvec_q6_K_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_batch_q6_K_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
+                              const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
 void sm_dequantize_q6_Kx16_avx512(float *out, const void *group, int cols);
 #endif
 

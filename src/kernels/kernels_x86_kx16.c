@@ -431,4 +431,180 @@ AVX512 void sm_dequantize_q6_Kx16_avx512(float *out, const void *group, int cols
     }
 }
 
+
+/* ------------------------------------------------ against a batch (prefill)
+ * The same arithmetic against several tokens' Q8_K rows: each loaded and
+ * unpacked chunk of a super-block feeds one VNNI instruction per token of a
+ * tile (4 tokens for Q4_K, 3 for Q6_K: what the registers hold), and every
+ * token's sums and scales are applied in the one-token kernel's order, so
+ * each result is bit for bit what sm_matvec_*_x16_avx512 gives that token. */
+#define INLINE inline __attribute__((always_inline))
+#define Q8K(xq, stride, t, b) ((const sm_block_q8_K *)((const uint8_t *)(xq) + (size_t)(t) * (stride)) + (b))
+
+AVX512 static INLINE void q4_K_batch_tile(float *c, size_t ldc, const sm_block_q4_Kx16 *g, const void *xq,
+                                          size_t xq_stride, int T, int nb, int accumulate) {
+    const __m512i low = _mm512_set1_epi8(0x0F), high = _mm512_set1_epi8((char)0xF0);
+    __m512 acc[4];
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m512i sc[2], mn[2], isum[4], lo[4], hi[4];
+        q4_K_scales(&g[b], sc, mn);
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) lo[t] = hi[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int ch = 0; ch < 8; ch++) {
+                __m512i v = _mm512_loadu_si512(g[b].qs[8 * k + ch]);
+                __m512i vl = _mm512_and_si512(v, low), vh = _mm512_and_si512(v, high);
+#pragma GCC unroll 4
+                for (int t = 0; t < T; t++) {
+                    const int8_t *xs = Q8K(xq, xq_stride, t, b)->qs + 64 * k + 4 * ch;
+                    lo[t] = _mm512_dpbusd_epi32(lo[t], vl, bcast4(xs));
+                    hi[t] = _mm512_dpbusd_epi32(hi[t], vh, bcast4(xs + 32));
+                }
+            }
+            int j0 = 2 * k, j1 = 2 * k + 1;
+            __m512i s0 = byte_of_lane(sc[j0 / 4], j0 % 4), s1 = byte_of_lane(sc[j1 / 4], j1 % 4);
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) {
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(lo[t], s0));
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_srai_epi32(hi[t], 4), s1));
+            }
+        }
+        __m512i imin[4];
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) imin[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            __m512i m = byte_of_lane_x2(mn[j / 4], j % 4);
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) imin[t] = _mm512_dpwssd_epi32(imin[t], m, bcast4(Q8K(xq, xq_stride, t, b)->bsums + 2 * j));
+        }
+        __m512 d16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));
+        __m512 dm16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].dmin));
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) {
+            __m512 dx = _mm512_set1_ps(Q8K(xq, xq_stride, t, b)->d);
+            __m512 d = _mm512_mul_ps(d16, dx), dm = _mm512_mul_ps(dm16, dx);
+            acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(isum[t]), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(imin[t]), acc[t]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) {
+        float *p = c + (size_t)t * ldc;
+        _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[t]) : acc[t]);
+    }
+}
+
+AVX512 void sm_batch_q4_K_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
+                                     const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols,
+                                     int accumulate) {
+    (void)xsum;
+    (void)xsum_stride;
+    int nb = cols / SM_QK_K;
+    const sm_block_q4_Kx16 *g = w;
+    for (int r = 0; r < rows; r += SM_X16, g += nb) {
+        int i = 0;
+        for (; i + 4 <= n; i += 4)
+            q4_K_batch_tile(c + (size_t)i * ldc + r, ldc, g, Q8K(xq, xq_stride, i, 0), xq_stride, 4, nb, accumulate);
+        if (n - i >= 2) {
+            q4_K_batch_tile(c + (size_t)i * ldc + r, ldc, g, Q8K(xq, xq_stride, i, 0), xq_stride, 2, nb, accumulate);
+            i += 2;
+        }
+        if (n - i >= 1)
+            q4_K_batch_tile(c + (size_t)i * ldc + r, ldc, g, Q8K(xq, xq_stride, i, 0), xq_stride, 1, nb, accumulate);
+    }
+}
+
+#ifndef Q6K_TILE
+#define Q6K_TILE 3   /* 4 spills: the 4 unpacked chunks and 4 sums per token fill the registers */
+#endif
+AVX512 static INLINE void q6_K_batch_tile(float *c, size_t ldc, const sm_block_q6_Kx16 *g, const void *xq,
+                                          size_t xq_stride, int T, int nb, int accumulate) {
+    const __m512i low = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30);
+    const __m512i top4 = _mm512_set1_epi8(0x3C), high2 = _mm512_set1_epi8((char)0xC0);
+    const __m512i t0 = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48));
+    const __m512i t1 = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 16, 16, 16, 16, 32, 32, 32, 32, 48, 48, 48, 48));
+    __m512 acc[Q6K_TILE];
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m512i isum[Q6K_TILE];
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++)
+#pragma GCC unroll 2
+            for (int mh = 0; mh < 2; mh++) {
+                __m512i sk[Q6K_TILE][4];
+#pragma GCC unroll 4
+                for (int t = 0; t < T; t++) {
+                    const int16_t *bs = Q8K(xq, xq_stride, t, b)->bsums;
+                    for (int k = 0; k < 4; k++) sk[t][k] = _mm512_set1_epi32((k == 3 ? -128 : -32) * bs[8 * h + 2 * k + mh]);
+                }
+#pragma GCC unroll 4
+                for (int m4 = 0; m4 < 4; m4++) {
+                    int m = 4 * mh + m4;
+                    __m512i a = _mm512_loadu_si512(g[b].ql[16 * h + m]), bq = _mm512_loadu_si512(g[b].ql[16 * h + 8 + m]);
+                    __m512i hq = _mm512_loadu_si512(g[b].qh[8 * h + m]), hl = _mm512_and_si512(hq, low);
+                    __m512i c0 = _mm512_or_si512(_mm512_and_si512(a, low), _mm512_shuffle_epi8(t0, hl));
+                    __m512i c1 = _mm512_or_si512(_mm512_and_si512(bq, low), _mm512_shuffle_epi8(t1, hl));
+                    __m512i c2 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), low), _mm512_and_si512(hq, top));
+                    __m512i c3 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(bq, 2), top4), _mm512_and_si512(hq, high2));
+#pragma GCC unroll 4
+                    for (int t = 0; t < T; t++) {
+                        const int8_t *xp = Q8K(xq, xq_stride, t, b)->qs + 128 * h + 4 * m;
+                        sk[t][0] = _mm512_dpbusd_epi32(sk[t][0], c0, bcast4(xp));
+                        sk[t][1] = _mm512_dpbusd_epi32(sk[t][1], c1, bcast4(xp + 32));
+                        sk[t][2] = _mm512_dpbusd_epi32(sk[t][2], c2, bcast4(xp + 64));
+                        sk[t][3] = _mm512_dpbusd_epi32(sk[t][3], c3, bcast4(xp + 96));
+                    }
+                }
+#pragma GCC unroll 4
+                for (int k = 0; k < 4; k++) {
+                    __m512i scale = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)g[b].sc[8 * h + 2 * k + mh]));
+#pragma GCC unroll 4
+                    for (int t = 0; t < T; t++) {
+                        __m512i sum = k == 3 ? _mm512_srai_epi32(sk[t][3], 2) : sk[t][k];   /* exact: multiples of 4 */
+                        isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(sum, scale));
+                    }
+                }
+            }
+        __m512 d16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++) {
+            __m512 d = _mm512_mul_ps(d16, _mm512_set1_ps(Q8K(xq, xq_stride, t, b)->d));
+            acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(isum[t]), acc[t]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < T; t++) {
+        float *p = c + (size_t)t * ldc;
+        _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[t]) : acc[t]);
+    }
+}
+
+AVX512 void sm_batch_q6_K_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
+                                     const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols,
+                                     int accumulate) {
+    (void)xsum;
+    (void)xsum_stride;
+    int nb = cols / SM_QK_K;
+    const sm_block_q6_Kx16 *g = w;
+    for (int r = 0; r < rows; r += SM_X16, g += nb) {
+        int i = 0;
+        for (; i + Q6K_TILE <= n; i += Q6K_TILE)
+            q6_K_batch_tile(c + (size_t)i * ldc + r, ldc, g, Q8K(xq, xq_stride, i, 0), xq_stride, Q6K_TILE, nb, accumulate);
+        for (; i + 2 <= n; i += 2)
+            q6_K_batch_tile(c + (size_t)i * ldc + r, ldc, g, Q8K(xq, xq_stride, i, 0), xq_stride, 2, nb, accumulate);
+        if (n - i >= 1)
+            q6_K_batch_tile(c + (size_t)i * ldc + r, ldc, g, Q8K(xq, xq_stride, i, 0), xq_stride, 1, nb, accumulate);
+    }
+}
+
 #endif

@@ -274,6 +274,83 @@ AVX512 void sm_matvec_iq4_nl_x16_avx512(float *out, const void *w, const void *x
                _mm512_shuffle_epi8(table, NIB_HI), _mm512_set1_epi32(-128 * xsum[b]), (void)0)
 }
 
+/* The same against a batch (prefill): each chunk, loaded and unpacked
+ * once, meets the activations of a tile of tokens, one VNNI instruction
+ * each; every token's sums, scales and minimums are applied in the order
+ * above, so its results are bit for bit the one-token kernel's. INIT and
+ * MIN read token t's xsum row (xs_t) and activation block (xb). Tiles of
+ * 6 tokens (2 float accumulators and one int32 sum each), then 4, 2, 1. */
+#define INLINE inline __attribute__((always_inline))
+#define X16_BATCH(NAME, G_T, X_T, LOAD_H, CODE_LO, CODE_HI, INIT, MIN)                                     \
+    AVX512 static INLINE void NAME##_tile(float *out, size_t ldc, const G_T *g, const uint8_t *xq, size_t xqs,  \
+                                          const int32_t *xsum, size_t xss, int T, int nb, int accumulate) {   \
+        const __m512i low = _mm512_set1_epi8(0x0F);                                                          \
+        __m512 acc[6], accm[6];                                                                              \
+        _Pragma("GCC unroll 6") for (int t = 0; t < T; t++) acc[t] = accm[t] = _mm512_setzero_ps();          \
+        for (int b = 0; b < nb; b++) {                                                                       \
+            __m512i h = LOAD_H, s[6];                                                                        \
+            (void)h;                                                                                         \
+            _Pragma("GCC unroll 6") for (int t = 0; t < T; t++) {                                            \
+                const int32_t *xs_t = xsum + (size_t)t * xss;                                                \
+                (void)xs_t;                                                                                  \
+                s[t] = INIT;                                                                                 \
+            }                                                                                                \
+            _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {                                            \
+                __m512i v = _mm512_loadu_si512(g[b].qs + 64 * c), lo = CODE_LO, hi = CODE_HI;                \
+                _Pragma("GCC unroll 6") for (int t = 0; t < T; t++) {                                        \
+                    const int8_t *xs = ((const X_T *)(xq + (size_t)t * xqs) + b)->qs;                        \
+                    s[t] = _mm512_dpbusd_epi32(s[t], lo, _mm512_set1_epi32(load_i32(xs + 4 * c)));           \
+                    s[t] = _mm512_dpbusd_epi32(s[t], hi, _mm512_set1_epi32(load_i32(xs + 16 + 4 * c)));      \
+                }                                                                                            \
+            }                                                                                                \
+            __m512 d16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));                       \
+            _Pragma("GCC unroll 6") for (int t = 0; t < T; t++) {                                            \
+                const X_T *xb = (const X_T *)(xq + (size_t)t * xqs) + b;                                     \
+                __m512 d = _mm512_mul_ps(d16, _mm512_set1_ps(_cvtsh_ss(xb->d)));                             \
+                acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s[t]), acc[t]);                               \
+                MIN;                                                                                         \
+            }                                                                                                \
+        }                                                                                                    \
+        _Pragma("GCC unroll 6") for (int t = 0; t < T; t++) {                                                \
+            float *p = out + (size_t)t * ldc;                                                                \
+            __m512 r = _mm512_add_ps(acc[t], accm[t]);                                                       \
+            _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), r) : r);                      \
+        }                                                                                                    \
+    }                                                                                                        \
+    AVX512 void sm_batch_##NAME##_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xqs,  \
+                                             const int32_t *xsum, size_t xss, int n, int rows, int cols,      \
+                                             int accumulate) {                                               \
+        int nb = cols / SM_QK;                                                                               \
+        const G_T *g = w;                                                                                    \
+        for (int r = 0; r < rows; r += SM_X16, g += nb) {                                                    \
+            int i = 0;                                                                                       \
+            for (; i + 6 <= n; i += 6)                                                                       \
+                NAME##_tile(c + (size_t)i * ldc + r, ldc, g, (const uint8_t *)xq + (size_t)i * xqs, xqs,     \
+                            xsum ? xsum + (size_t)i * xss : NULL, xss, 6, nb, accumulate);                   \
+            for (int tn = 4; tn >= 1; tn /= 2)                                                               \
+                if (n - i >= tn) {                                                                           \
+                    NAME##_tile(c + (size_t)i * ldc + r, ldc, g, (const uint8_t *)xq + (size_t)i * xqs, xqs, \
+                                xsum ? xsum + (size_t)i * xss : NULL, xss, tn, nb, accumulate);              \
+                    i += tn;                                                                                 \
+                }                                                                                            \
+        }                                                                                                    \
+    }
+#define X16_BATCH_MIN                                                                                     \
+    accm[t] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].m)),             \
+                              _mm512_set1_ps(_cvtsh_ss(xb->s)), accm[t])
+
+X16_BATCH(q4_1, sm_block_q4_1x16, sm_block_q8_1, _mm512_setzero_si512(), NIB_LO, NIB_HI, _mm512_setzero_si512(),
+          X16_BATCH_MIN)
+X16_BATCH(q5_1, sm_block_q5_1x16, sm_block_q8_1, _mm512_loadu_si512(g[b].qh), _mm512_or_si512(NIB_LO, fifth_lo(h, c)),
+          _mm512_or_si512(NIB_HI, fifth_hi(h, c)), _mm512_setzero_si512(), X16_BATCH_MIN)
+X16_BATCH(q5_0, sm_block_q5_0x16, sm_block_q8_0, _mm512_loadu_si512(g[b].qh), _mm512_or_si512(NIB_LO, fifth_lo(h, c)),
+          _mm512_or_si512(NIB_HI, fifth_hi(h, c)), _mm512_set1_epi32(-16 * xs_t[b]), (void)0)
+#define IQ4_NL_TABLE                                                                                      \
+    _mm512_add_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)sm_iq4nl_values)),             \
+                    _mm512_set1_epi8((char)0x80))
+X16_BATCH(iq4_nl, sm_block_iq4_nlx16, sm_block_q8_0, _mm512_setzero_si512(), _mm512_shuffle_epi8(IQ4_NL_TABLE, NIB_LO),
+          _mm512_shuffle_epi8(IQ4_NL_TABLE, NIB_HI), _mm512_set1_epi32(-128 * xs_t[b]), (void)0)
+
 /* Dequantizing a group for prefill: each 16-byte load holds 4 columns of 4
  * rows (rows 4q..4q+3 of chunk c), widened to 16 int32 lanes; the result
  * leaves as four 4-float pieces, one per row. The arithmetic is the

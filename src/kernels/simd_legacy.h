@@ -6,6 +6,7 @@
 #ifndef SM_KERNELS_SIMD_LEGACY_H
 #define SM_KERNELS_SIMD_LEGACY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #if defined(__x86_64__)
@@ -29,6 +30,14 @@ void sm_matvec_q4_1_x16_avx512(float *out, const void *w, const void *xq, const 
 void sm_matvec_q5_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 void sm_matvec_q5_1_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 void sm_matvec_iq4_nl_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_batch_q4_1_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
+                              const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
+void sm_batch_q5_0_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
+                              const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
+void sm_batch_q5_1_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
+                              const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
+void sm_batch_iq4_nl_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
+                                const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
 void sm_dequantize_q4_1x16_avx512(float *out, const void *group, int cols);
 void sm_dequantize_q5_0x16_avx512(float *out, const void *group, int cols);
 void sm_dequantize_q5_1x16_avx512(float *out, const void *group, int cols);

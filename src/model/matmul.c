@@ -4,7 +4,7 @@
  * dots against the input quantized once); a batch goes through the packed
  * matrix x matrix kernel with the weights dequantized 16 rows at a time,
  * except where the type has integer batch products on its interleaved copy
- * (Q4_0 and Q8_0 on AVX-512): there the batch is quantized once, as one
+ * (Q4_0, Q8_0, Q4_K, Q6_K on AVX-512): there the batch is quantized once, as one
  * token's input is, and each token's results are those it would get alone.
  * The one-token rows of several sessions batched together go through the
  * matrix x vector kernels too, 16 weight rows at a time against all of
@@ -165,7 +165,8 @@ typedef struct matmul_task {
     const sm_matrix *w;
     const float *a, *bias;
     int n, accumulate;
-    int integer;             /* the batch goes to s->xq for the type's batch_x16 kernel */
+    int integer;             /* the batch goes to s->xq for the type's batch_x16 kernel ... */
+    uint32_t act;            /* ... in this activation format (Q8_0, Q8_K) */
 } matmul_task;
 
 /* Integer products on the interleaved layout (batch_x16): whole 16-row
@@ -257,8 +258,8 @@ static void pack_task_fn(void *ctx, int ith, int nth) {
         int cols = t->w->cols, per = (t->n + nth - 1) / nth, i0 = ith * per, i1 = i0 + per < t->n ? i0 + per : t->n;
         for (int i = i0; i < i1; i++) {
             void *xq = (char *)s->xq + (size_t)i * s->xq_stride;
-            s->tk[SM_GGML_Q8_0].from_float(xq, t->a + (size_t)i * cols, cols);
-            sm_q8_0_block_sums(s->xsum + (size_t)i * s->xsum_stride, xq, cols / SM_QK);
+            s->tk[t->act].from_float(xq, t->a + (size_t)i * cols, cols);
+            if (t->act == SM_GGML_Q8_0) sm_q8_0_block_sums(s->xsum + (size_t)i * s->xsum_stride, xq, cols / SM_QK);
         }
     } else if (t->s->kt->gemm) sm_gemm_pack_share(t->s->kt, t->s->pack, t->a, (size_t)t->w->cols, 1, t->n, t->w->cols, ith, nth);
     else sm_pack_a_share(t->s->kt, t->s->pack, t->a, t->n, t->w->cols, ith, nth);
@@ -284,10 +285,10 @@ int sm_matmul(sm_session *s, float *c, int ldc, const sm_matrix *w, const float 
     c += (size_t)n_vec * ldc;
     a += (size_t)n_vec * w->cols;
     n -= n_vec;
-    matmul_task t = {s, c, ldc, w, a, bias, n, accumulate, 0};
-    /* Q4_0 / Q8_0 with the interleaved copy: integer products against the
-     * batch quantized once (as one token's products are), else floats */
-    t.integer = w->x16 && s->tk[w->type].batch_x16 && sm_type(w->type)->vec_dot_type == SM_GGML_Q8_0;
+    matmul_task t = {s, c, ldc, w, a, bias, n, accumulate, 0, sm_type(w->type)->vec_dot_type};
+    /* a type with integer batch products on its interleaved copy: against
+     * the batch quantized once (as one token's input is), else floats */
+    t.integer = w->x16 && s->tk[w->type].batch_x16 && t.act != SM_GGML_F32;
     if (t.integer || s->kt->gemm || s->kt->pack_a) sm_threadpool_run(s->pool, pack_task_fn, &t);  /* once, shared by the threads */
     sm_threadpool_run(s->pool, matmul_task_fn, &t);
     return integer_rows + (t.integer ? n : 0);

@@ -409,6 +409,75 @@ TEST(types_k_interleaved_x16_match_reference) {
     }
 }
 
+/* The integer prefill products (batch_x16) on the interleaved layout:
+ * against a batch of Q8_K rows (a stride past each row), every token's
+ * results are bit for bit the same level's one-token x16 kernel's for it,
+ * and within the reference dot's bound; with accumulate they add to what c
+ * held; c's columns past the rows and the row past the batch stay as they
+ * were. Token counts cover the full tiles and each remainder. Q4_K and
+ * Q6_K must have one on the AVX-512 level. */
+TEST(types_k_batch_x16_match_one_token) {
+    const sm_kernel_table *all[8];
+    int nl = sm_kernels_available(all, 8);
+    int shapes[][3] = {{16, 256, 1}, {32, 768, 5}, {48, 2048, 7}, {16, 512, 9}, {32, 256, 3}};
+    uint64_t s = 777;
+    for (int t = 0; t < N_KTYPES; t++) {
+        const ktype *k = &ktypes[t];
+        if (!sm_type(k->type)->interleave_x16) continue;
+        size_t bb = block_bytes(k);
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            int rows = shapes[si][0], cols = shapes[si][1], m = shapes[si][2], nb = cols / SM_QK_K, ldc = rows + 3;
+            size_t xqs = sizeof(sm_block_q8_K) * (size_t)nb + 12;
+            unsigned char *w = malloc(bb * nb * rows), *wi = malloc(bb * nb * rows), *xq = malloc(xqs * m);
+            sm_block_q8_K *x0 = malloc(sizeof *x0 * nb);
+            float *xd = malloc(sizeof(float) * cols), *wf = malloc(sizeof(float) * cols);
+            float *ref = malloc(sizeof(float) * rows), *one = malloc(sizeof(float) * rows);
+            float *got = malloc(sizeof(float) * (size_t)ldc * (m + 1)), *before = malloc(sizeof(float) * (size_t)ldc * (m + 1));
+            double *mag = malloc(sizeof(double) * rows);
+            make_case(k, w, x0, xd, wf, ref, mag, rows, cols, &s);
+            sm_type(k->type)->interleave_x16(wi, w, rows, cols);
+            for (int i = 0; i < m; i++) {
+                sm_block_q8_K *xi = (sm_block_q8_K *)(xq + (size_t)i * xqs);
+                if (i == 0) memcpy(xi, x0, sizeof *x0 * nb);
+                else random_q8_K(xi, nb, &s);
+            }
+            for (int v = 0; v < nl; v++) {
+                sm_type_kernels kk = kernels_of(all[v], k->type);
+                if (!kk.batch_x16) {
+                    CHECKF(all[v]->level != SM_LEVEL_AVX512 || (k->type != SM_GGML_Q4_K && k->type != SM_GGML_Q6_K),
+                           "%s %s has no batch kernel", all[v]->name, k->name);
+                    continue;
+                }
+                for (int acc = 0; acc < 2; acc++) {
+                    for (int i = 0; i < ldc * (m + 1); i++) before[i] = got[i] = lcg(&s);
+                    kk.batch_x16(got, (size_t)ldc, wi, xq, xqs, NULL, 0, m, rows, cols, acc);
+                    int exact = 0, near = 0, kept = 0;
+                    for (int i = 0; i < m; i++) {
+                        const sm_block_q8_K *xi = (const sm_block_q8_K *)(xq + (size_t)i * xqs);
+                        kk.matvec_x16(one, wi, xi, NULL, rows, cols);
+                        q8_K_to_float(xd, xi, nb);
+                        for (int r = 0; r < rows; r++) {
+                            const unsigned char *wr = w + (size_t)r * nb * bb;
+                            double want = k->dot(wr, xi, cols), mg = dot_magnitude(k, wr, xd, cols);
+                            float g = got[(size_t)i * ldc + r], b = before[(size_t)i * ldc + r];
+                            if (!acc) exact += memcmp(&g, &one[r], sizeof g) != 0;
+                            near += !(fabs((double)g - (acc ? b : 0.0f) - want) <= 2e-6 * mg + 1e-5 * (fabs(b) + 1));
+                        }
+                        for (int r = rows; r < ldc; r++) kept += got[(size_t)i * ldc + r] != before[(size_t)i * ldc + r];
+                    }
+                    for (int r = 0; r < ldc; r++) kept += got[(size_t)m * ldc + r] != before[(size_t)m * ldc + r];
+                    CHECKF(exact == 0 && near == 0 && kept == 0,
+                           "%s %s batch_x16 %dx%d, %d tokens, accumulate %d: %d differ from the one-token kernel, %d "
+                           "from the reference, %d outside the output changed",
+                           all[v]->name, k->name, rows, cols, m, acc, exact, near, kept);
+                }
+            }
+            free(w); free(wi); free(xq); free(x0); free(xd); free(wf); free(ref); free(one); free(got); free(before);
+            free(mag);
+        }
+    }
+}
+
 /* The activation quantizer of each level gives the reference's bytes,
  * halves included (roundf rounds them away from zero). */
 TEST(types_k_q8_K_quantizers_bit_exact) {
