@@ -607,4 +607,149 @@ AVX512 void sm_batch_q6_K_x16_avx512(float *c, size_t ldc, const void *w, const 
     }
 }
 
+AVX512 static INLINE void q5_K_batch_tile(float *c, size_t ldc, const sm_block_q5_Kx16 *g, const void *xq,
+                                          size_t xq_stride, int T, int nb, int accumulate) {
+    const __m512i low = _mm512_set1_epi8(0x0F), high = _mm512_set1_epi8((char)0xF0);
+    __m512 acc[3];
+#pragma GCC unroll 3
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m512i sc[2], mn[2], isum[3];
+        k4_scales(g[b].sclo, g[b].schi, sc, mn);
+#pragma GCC unroll 3
+        for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const __m512i blo = _mm512_set1_epi8((char)(1 << (2 * k))), bhi = _mm512_set1_epi8((char)(2 << (2 * k)));
+            __m512i lo[3], hi[3], hl[3], hh[3];
+#pragma GCC unroll 3
+            for (int t = 0; t < T; t++) lo[t] = hi[t] = hl[t] = hh[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int ch = 0; ch < 8; ch++) {
+                __m512i v = _mm512_loadu_si512(g[b].qs[8 * k + ch]), q = _mm512_loadu_si512(g[b].qh[ch]);
+                __m512i vl = _mm512_and_si512(v, low), vh = _mm512_and_si512(v, high);
+                __m512i ql = _mm512_and_si512(q, blo), qh = _mm512_and_si512(q, bhi);
+#pragma GCC unroll 3
+                for (int t = 0; t < T; t++) {
+                    const int8_t *xs = Q8K(xq, xq_stride, t, b)->qs + 64 * k + 4 * ch;
+                    __m512i xl = bcast4(xs), xh = bcast4(xs + 32);
+                    lo[t] = _mm512_dpbusd_epi32(lo[t], vl, xl);
+                    hi[t] = _mm512_dpbusd_epi32(hi[t], vh, xh);
+                    hl[t] = _mm512_dpbusd_epi32(hl[t], ql, xl);
+                    hh[t] = _mm512_dpbusd_epi32(hh[t], qh, xh);
+                }
+            }
+            int j0 = 2 * k, j1 = 2 * k + 1;
+            __m512i c0 = byte_of_lane(sc[j0 / 4], j0 % 4), c1 = byte_of_lane(sc[j1 / 4], j1 % 4);
+#pragma GCC unroll 3
+            for (int t = 0; t < T; t++) {
+                __m512i s0 = _mm512_add_epi32(lo[t], pow2_to_16(hl[t], 2 * k));
+                __m512i s1 = _mm512_add_epi32(_mm512_srai_epi32(hi[t], 4), pow2_to_16(hh[t], 2 * k + 1));
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s0, c0));
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s1, c1));
+            }
+        }
+        __m512i imin[3];
+#pragma GCC unroll 3
+        for (int t = 0; t < T; t++) imin[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            __m512i m = byte_of_lane_x2(mn[j / 4], j % 4);
+#pragma GCC unroll 3
+            for (int t = 0; t < T; t++) imin[t] = _mm512_dpwssd_epi32(imin[t], m, bcast4(Q8K(xq, xq_stride, t, b)->bsums + 2 * j));
+        }
+        __m512 d16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));
+        __m512 dm16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].dmin));
+#pragma GCC unroll 3
+        for (int t = 0; t < T; t++) {
+            __m512 dx = _mm512_set1_ps(Q8K(xq, xq_stride, t, b)->d);
+            __m512 d = _mm512_mul_ps(d16, dx), dm = _mm512_mul_ps(dm16, dx);
+            acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(isum[t]), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(imin[t]), acc[t]);
+        }
+    }
+#pragma GCC unroll 3
+    for (int t = 0; t < T; t++) {
+        float *p = c + (size_t)t * ldc;
+        _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[t]) : acc[t]);
+    }
+}
+
+AVX512 static INLINE void iq4_xs_batch_tile(float *c, size_t ldc, const sm_block_iq4_xsx16 *g, const void *xq,
+                                           size_t xq_stride, int T, int nb, int accumulate) {
+    const __m512i low = _mm512_set1_epi8(0x0F), bias = _mm512_set1_epi32(32);
+    const __m512i table = _mm512_add_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)sm_iq4nl_values)),
+                                          _mm512_set1_epi8((char)0x80));
+    __m512 acc[6];
+#pragma GCC unroll 6
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m512i sc[2], isum[6];
+        iq4_xs_scales(&g[b], sc);
+#pragma GCC unroll 6
+        for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            __m512i s[6];
+#pragma GCC unroll 6
+            for (int t = 0; t < T; t++) {
+                const int16_t *bs = Q8K(xq, xq_stride, t, b)->bsums;
+                s[t] = _mm512_set1_epi32(-128 * (bs[2 * j] + bs[2 * j + 1]));
+            }
+#pragma GCC unroll 4
+            for (int ch = 0; ch < 4; ch++) {
+                __m512i v = _mm512_loadu_si512(g[b].qs[4 * j + ch]);
+                __m512i lo = _mm512_shuffle_epi8(table, _mm512_and_si512(v, low));
+                __m512i hi = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+#pragma GCC unroll 6
+                for (int t = 0; t < T; t++) {
+                    const int8_t *xs = Q8K(xq, xq_stride, t, b)->qs + 32 * j + 4 * ch;
+                    s[t] = _mm512_dpbusd_epi32(s[t], lo, bcast4(xs));
+                    s[t] = _mm512_dpbusd_epi32(s[t], hi, bcast4(xs + 16));
+                }
+            }
+            __m512i scale = _mm512_sub_epi32(byte_of_lane(sc[j / 4], j % 4), bias);
+#pragma GCC unroll 6
+            for (int t = 0; t < T; t++) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t], scale));
+        }
+        __m512 d16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));
+#pragma GCC unroll 6
+        for (int t = 0; t < T; t++) {
+            __m512 d = _mm512_mul_ps(d16, _mm512_set1_ps(Q8K(xq, xq_stride, t, b)->d));
+            acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(isum[t]), acc[t]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int t = 0; t < T; t++) {
+        float *p = c + (size_t)t * ldc;
+        _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[t]) : acc[t]);
+    }
+}
+
+/* Every 16-row group against tiles of TILE tokens, then the rest in
+ * tiles of 2 and 1. */
+#define K_BATCH(NAME, G_T, TILE)                                                                           \
+    AVX512 void sm_batch_##NAME##_x16_avx512(float *c, size_t ldc, const void *w, const void *xq,            \
+                                             size_t xq_stride, const int32_t *xsum, size_t xsum_stride, int n, \
+                                             int rows, int cols, int accumulate) {                           \
+        (void)xsum;                                                                                          \
+        (void)xsum_stride;                                                                                   \
+        int nb = cols / SM_QK_K;                                                                             \
+        const G_T *g = w;                                                                                    \
+        for (int r = 0; r < rows; r += SM_X16, g += nb) {                                                    \
+            int i = 0;                                                                                       \
+            for (; i + TILE <= n; i += TILE)                                                                 \
+                NAME##_batch_tile(c + (size_t)i * ldc + r, ldc, g, Q8K(xq, xq_stride, i, 0), xq_stride, TILE, nb, \
+                                  accumulate);                                                               \
+            for (; i + 2 <= n; i += 2)                                                                       \
+                NAME##_batch_tile(c + (size_t)i * ldc + r, ldc, g, Q8K(xq, xq_stride, i, 0), xq_stride, 2, nb,  \
+                                  accumulate);                                                               \
+            if (i < n)                                                                                       \
+                NAME##_batch_tile(c + (size_t)i * ldc + r, ldc, g, Q8K(xq, xq_stride, i, 0), xq_stride, 1, nb,  \
+                                  accumulate);                                                               \
+        }                                                                                                    \
+    }
+K_BATCH(q5_K, sm_block_q5_Kx16, 3)
+K_BATCH(iq4_xs, sm_block_iq4_xsx16, 6)
+
 #endif

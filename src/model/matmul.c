@@ -4,7 +4,7 @@
  * dots against the input quantized once); a batch goes through the packed
  * matrix x matrix kernel with the weights dequantized 16 rows at a time,
  * except where the type has integer batch products on its interleaved copy
- * (Q4_0, Q8_0, Q4_K, Q6_K on AVX-512): there the batch is quantized once, as one
+ * (every type with one, on AVX-512): there the batch is quantized once, as one
  * token's input is, and each token's results are those it would get alone.
  * The one-token rows of several sessions batched together go through the
  * matrix x vector kernels too, 16 weight rows at a time against all of

@@ -376,7 +376,8 @@ TEST(eval_rows_equal_one_token_passes) {
 TEST(prompt_equals_one_token_passes_on_integer_types) {
     REQUIRE(make_tmpdir());
     struct { const char *type; int dim; } models[] = {{"Q8_0", 64}, {"Q4_0", 64}, {"Q4_1", 64}, {"Q5_0", 64},
-                                                      {"Q5_1", 64}, {"IQ4_NL", 64}, {"Q4_K", 256}, {"Q6_K", 256}};
+                                                      {"Q5_1", 64}, {"IQ4_NL", 64}, {"Q4_K", 256}, {"Q5_K", 256},
+                                                      {"Q6_K", 256}, {"IQ4_XS", 256}};
     enum { NT = 24 };
     int checked = 0;
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
