@@ -166,7 +166,7 @@ typedef struct matmul_task {
     const float *a, *bias;
     int n, accumulate;
     int integer;             /* the batch goes to s->xq for the type's batch_x16 kernel ... */
-    uint32_t act;            /* ... in this activation format (Q8_0, Q8_K) */
+    uint32_t act;            /* ... in this activation format (Q8_0, Q8_1, Q8_K) */
 } matmul_task;
 
 /* Integer products on the interleaved layout (batch_x16): whole 16-row
