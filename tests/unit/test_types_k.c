@@ -419,7 +419,7 @@ TEST(types_k_interleaved_x16_match_reference) {
 TEST(types_k_batch_x16_match_one_token) {
     const sm_kernel_table *all[8];
     int nl = sm_kernels_available(all, 8);
-    int shapes[][3] = {{16, 256, 1}, {32, 768, 5}, {48, 2048, 7}, {16, 512, 9}, {32, 256, 3}};
+    int shapes[][3] = {{16, 256, 1}, {32, 768, 5}, {48, 2048, 7}, {16, 512, 9}, {32, 256, 3}, {16, 4352, 6}};
     uint64_t s = 777;
     for (int t = 0; t < N_KTYPES; t++) {
         const ktype *k = &ktypes[t];
