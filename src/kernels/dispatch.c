@@ -39,22 +39,35 @@ static void swiglu_grad_scalar(float *dg, float *du, const float *g, const float
     }
 }
 
+static void adamw_scalar(float *w, float *g, float *m, float *v, size_t n, const sm_adamw_step *a) {
+    float b1 = a->beta1, b2 = a->beta2, k1 = 1.0f - b1, k2 = 1.0f - b2;
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] * a->scale;
+        m[i] = b1 * m[i] + k1 * gi;
+        v[i] = b2 * v[i] + k2 * gi * gi;
+        float mh = m[i] / a->c1, vh = v[i] / a->c2;
+        w[i] -= a->lr * (mh / (sqrtf(vh) + a->eps) + a->weight_decay * w[i]);
+        g[i] = 0.0f;
+    }
+}
+
 static void matmul_f32_scalar(float *c, const float *a, const float *w, int m, int n, int k, int ldc) {
     for (int t = 0; t < m; t++) sm_matvec_f32(c + (size_t)t * ldc, w, a + (size_t)t * k, n, k);
 }
 
 static const sm_kernel_table scalar = {"scalar", SM_LEVEL_SCALAR, NULL, sm_gelu, gelu_grad_scalar, sm_swiglu,
                                        sm_softmax, exp_sum_scalar, dot_scalar, axpy_scalar, matmul_f32_scalar, NULL, NULL,
-                                       0, NULL, NULL, swiglu_grad_scalar};
+                                       0, NULL, NULL, swiglu_grad_scalar, adamw_scalar};
 
 #if defined(__x86_64__)
 static const sm_kernel_table avx2 = {"avx2", SM_LEVEL_AVX2, &scalar, sm_gelu_avx2, gelu_grad_scalar, sm_swiglu_avx2,
                                      sm_softmax_avx2, sm_exp_sum_avx2, sm_dot_f32_avx2, sm_axpy_f32_avx2,
-                                     sm_matmul_f32_avx2, NULL, NULL, 0, NULL, NULL, swiglu_grad_scalar};
+                                     sm_matmul_f32_avx2, NULL, NULL, 0, NULL, NULL, swiglu_grad_scalar, adamw_scalar};
 static const sm_kernel_table avx512 = {"avx512", SM_LEVEL_AVX512, &avx2, sm_gelu_avx512, sm_gelu_grad_avx512,
                                        sm_swiglu_avx512, sm_softmax_avx512, sm_exp_sum_avx512, sm_dot_f32_avx2,
                                        sm_axpy_f32_avx2, sm_matmul_f32_avx512, sm_pack_a_avx512, sm_matmul_packed_avx512,
-                                       SM_GEMM_MR, sm_gemm_pack_avx512, sm_gemm_avx512, sm_swiglu_grad_avx512};
+                                       SM_GEMM_MR, sm_gemm_pack_avx512, sm_gemm_avx512, sm_swiglu_grad_avx512,
+                                       sm_adamw_avx512};
 
 static int has_avx2(void) {
     __builtin_cpu_init();
@@ -73,7 +86,7 @@ static int has_avx512(void) {
 /* NEON is part of every AArch64 CPU: no run-time check is needed. */
 static const sm_kernel_table neon = {"neon", SM_LEVEL_NEON, &scalar, sm_gelu, gelu_grad_scalar, sm_swiglu, sm_softmax,
                                      exp_sum_scalar, sm_dot_f32_neon, sm_axpy_f32_neon, sm_matmul_f32_neon, NULL, NULL,
-                                     0, NULL, NULL, swiglu_grad_scalar};
+                                     0, NULL, NULL, swiglu_grad_scalar, adamw_scalar};
 #endif
 
 void sm_kernels_for_type(const sm_kernel_table *kt, uint32_t type, sm_type_kernels *out) {

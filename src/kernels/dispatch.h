@@ -11,6 +11,13 @@
 #include <stdint.h>
 #include "types.h"
 
+/* AdamW's constants for one step (training's optimizer): the gradient
+ * scale (clipping), the moments' decays, the bias corrections 1 - beta^t,
+ * the learning rate, epsilon and the weight decay. */
+typedef struct sm_adamw_step {
+    float scale, beta1, beta2, c1, c2, lr, eps, weight_decay;
+} sm_adamw_step;
+
 typedef struct sm_kernel_table {
     const char *name;   /* "scalar", "neon", "avx2", "avx512" */
     int level;          /* enum sm_kernel_level */
@@ -42,6 +49,10 @@ typedef struct sm_kernel_table {
                  int accumulate);
     /* training's SwiGLU backward: with s = sigmoid(g), dg += dh u s (1 + g (1 - s)), du += dh g s */
     void (*swiglu_grad)(float *dg, float *du, const float *g, const float *u, const float *dh, int n);
+    /* AdamW on n parameters: with gi = g scale, m = beta1 m + (1 - beta1) gi, v = beta2 v + (1 - beta2) gi gi,
+     * w -= lr (m / c1 / (sqrt(v / c2) + eps) + weight_decay w), g = 0; each operation rounded as written
+     * (no fused multiply-add), so every level gives the same bits */
+    void (*adamw)(float *w, float *g, float *m, float *v, size_t n, const sm_adamw_step *a);
 } sm_kernel_table;
 
 /* The kernels of one element type at kt's level: each slot from the highest

@@ -395,6 +395,7 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
         t->mm_floats += (size_t)sm_threadpool_size(t->pool) * t->att_buf_floats;
     }
     t->row_loss = sm_calloc(N, sizeof *t->row_loss);
+    t->norm_parts = sm_calloc(t->n_floats / SM_NORM_CHUNK + 1, sizeof *t->norm_parts);
     t->w = sm_alloc_aligned(t->n_floats * sizeof(float));
     t->g = sm_alloc_aligned(t->n_floats * sizeof(float));
     t->m = sm_alloc_aligned(t->n_floats * sizeof(float));
@@ -417,7 +418,7 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
         lora_ok = t->lora && t->lora_dax && t->lora_tmp && t->deq;
     }
     if (!t->params || !t->w || !t->g || !t->m || !t->v || !t->act || !t->scratch || !t->mm_at || !t->mm_bt ||
-        !t->mm_pack || !t->mm_out || !t->pool || !t->att_buf || !t->row_loss || !t->W.layer || !t->G.layer || !lora_ok) {
+        !t->mm_pack || !t->mm_out || !t->pool || !t->att_buf || !t->row_loss || !t->norm_parts || !t->W.layer || !t->G.layer || !lora_ok) {
         sm_trainer_free(t);
         return sm_fail(err, SM_ERR_NOMEM, "out of memory for training (%.1f M parameters, %.1f M activations)",
                        (double)t->n_floats / 1e6, (double)t->act_floats / 1e6);
@@ -457,6 +458,7 @@ void sm_trainer_free(sm_trainer *t) {
     sm_free(t->mm_out);
     sm_free(t->att_buf);
     sm_free(t->row_loss);
+    sm_free(t->norm_parts);
     sm_free(t->W.layer);
     sm_free(t->G.layer);
     sm_free(t->lora);
@@ -819,46 +821,65 @@ float sm_trainer_step_grads(sm_trainer *t, const int32_t *x, const int32_t *y, i
 
 /* ------------------------------------------------------------ optimizer */
 
+/* The gradient's squared norm, on the thread pool: chunks of
+ * SM_NORM_CHUNK floats, each summed in double by eight interleaved sums
+ * added in a fixed order, the chunks' sums then added in order; so the
+ * value does not depend on the thread count. */
+typedef struct norm_task {
+    const sm_trainer *t;
+    size_t chunks;
+} norm_task;
+
+static void norm_fn(void *ctx, int ith, int nth) {
+    const norm_task *nt = ctx;
+    const float *g = nt->t->g;
+    size_t n = nt->t->n_floats, per = (nt->chunks + (size_t)nth - 1) / (size_t)nth;
+    for (size_t c = (size_t)ith * per; c < nt->chunks && c < (size_t)(ith + 1) * per; c++) {
+        size_t i = c * SM_NORM_CHUNK, end = i + SM_NORM_CHUNK < n ? i + SM_NORM_CHUNK : n;
+        double s[8] = {0};
+        for (; i + 8 <= end; i += 8)
+            for (int k = 0; k < 8; k++) s[k] += (double)g[i + k] * g[i + k];
+        for (int k = 0; i < end; i++, k++) s[k] += (double)g[i] * g[i];
+        nt->t->norm_parts[c] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    }
+}
+
 /* The update of every parameter, on the thread pool: each thread takes its
- * own contiguous run of every tensor; each element is updated by the same
- * arithmetic whichever thread runs it, so the result does not depend on the
+ * own contiguous run of every tensor, through the level's AdamW kernel
+ * (every level gives the same bits); so the result does not depend on the
  * thread count. */
 typedef struct adamw_task {
     sm_trainer *t;
-    float lr, beta1, beta2, eps, weight_decay, scale, c1, c2;
+    sm_adamw_step step;
 } adamw_task;
 
 static void adamw_fn(void *ctx, int ith, int nth) {
     const adamw_task *a = ctx;
     const sm_trainer *t = a->t;
-    float lr = a->lr, beta1 = a->beta1, beta2 = a->beta2, eps = a->eps, scale = a->scale, c1 = a->c1, c2 = a->c2;
+    sm_adamw_step st = a->step;
     for (int p = 0; p < t->n_params; p++) {
         const sm_param *pp = &t->params[p];
-        float wd = pp->decay ? a->weight_decay : 0.0f;
+        st.weight_decay = pp->decay ? a->step.weight_decay : 0.0f;
         size_t n = (size_t)pp->rows * pp->cols;
         size_t per = ((n + (size_t)nth - 1) / (size_t)nth + 15) & ~(size_t)15;
         size_t i0 = (size_t)ith * per, i1 = i0 + per < n ? i0 + per : n;
-        float *w = t->w + pp->offset, *g = t->g + pp->offset, *m = t->m + pp->offset, *v = t->v + pp->offset;
-        for (size_t i = i0; i < i1; i++) {
-            float gi = g[i] * scale;
-            m[i] = beta1 * m[i] + (1.0f - beta1) * gi;
-            v[i] = beta2 * v[i] + (1.0f - beta2) * gi * gi;
-            float mh = m[i] / c1, vh = v[i] / c2;
-            w[i] -= lr * (mh / (sqrtf(vh) + eps) + wd * w[i]);
-            g[i] = 0.0f;
-        }
+        if (i0 >= i1) continue;
+        size_t o = pp->offset + i0;
+        t->kt->adamw(t->w + o, t->g + o, t->m + o, t->v + o, i1 - i0, &st);
     }
 }
 
 float sm_trainer_adamw(sm_trainer *t, float lr, float beta1, float beta2, float eps, float weight_decay,
                        float grad_clip) {
+    norm_task nt = {t, (t->n_floats + SM_NORM_CHUNK - 1) / SM_NORM_CHUNK};
+    sm_threadpool_run(t->pool, norm_fn, &nt);
     double sq = 0;
-    for (size_t i = 0; i < t->n_floats; i++) sq += (double)t->g[i] * t->g[i];
+    for (size_t c = 0; c < nt.chunks; c++) sq += t->norm_parts[c];
     float norm = (float)sqrt(sq);
     float scale = grad_clip > 0 && norm > grad_clip ? grad_clip / norm : 1.0f;
     t->step++;
     float c1 = 1.0f - powf(beta1, (float)t->step), c2 = 1.0f - powf(beta2, (float)t->step);
-    adamw_task a = {t, lr, beta1, beta2, eps, weight_decay, scale, c1, c2};
+    adamw_task a = {t, {scale, beta1, beta2, c1, c2, lr, eps, weight_decay}};
     sm_threadpool_run(t->pool, adamw_fn, &a);
     return norm;
 }

@@ -15,6 +15,8 @@
 
 struct sm_matrix;
 
+#define SM_NORM_CHUNK 65536   /* floats per partial sum of the gradient's norm */
+
 typedef struct sm_train_config {
     sm_hparams hp;               /* the shape; hp.arch names the architecture */
     int tied;                    /* output head = token embedding */
@@ -107,6 +109,7 @@ typedef struct sm_trainer {
     float *att_buf;
     size_t att_buf_floats;       /* per thread */
     double *row_loss;            /* [B T]: each row's cross-entropy, summed in order */
+    double *norm_parts;          /* [n_floats / SM_NORM_CHUNK + 1]: the gradient's squares, chunk by chunk */
     /* LoRA training (cfg.base set): the per-layer projections (n_layers x SM_P_COUNT), the frozen
      * embeddings and head, alpha / rank, the gradient of A x, and each thread's dequantized rows */
     sm_train_lora *lora;

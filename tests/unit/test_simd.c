@@ -247,6 +247,55 @@ TEST(batch_x16_integer_products_match) {
     if (!levels) printf("     (no kernel level on this CPU has the integer batch products)\n");
 }
 
+/* Training's AdamW update: every level gives the scalar level's bits (the
+ * same operations, none fused), on lengths around the vector width, with
+ * and without weight decay; the gradients are cleared. The scalar level is
+ * checked against the formula in float64 within float rounding. */
+TEST(simd_adamw_matches_scalar_bit_for_bit) {
+    const sm_kernel_table *all[8];
+    int nl = sm_kernels_available(all, 8);
+    size_t lens[] = {1, 15, 16, 17, 33, 1000, 4099};
+    uint64_t seed = 41;
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        size_t n = lens[li];
+        float *w0 = malloc(sizeof(float) * n), *g0 = malloc(sizeof(float) * n), *m0 = malloc(sizeof(float) * n);
+        float *v0 = malloc(sizeof(float) * n), *w[2], *g[2], *m[2], *v[2];
+        for (int k = 0; k < 2; k++) {
+            w[k] = malloc(sizeof(float) * n); g[k] = malloc(sizeof(float) * n);
+            m[k] = malloc(sizeof(float) * n); v[k] = malloc(sizeof(float) * n);
+        }
+        for (size_t i = 0; i < n; i++) {
+            w0[i] = frand(&seed); g0[i] = frand(&seed) * 3.0f; m0[i] = frand(&seed) * 0.1f;
+            v0[i] = fabsf(frand(&seed)) * 0.01f;
+        }
+        for (int wd = 0; wd < 2; wd++) {
+            sm_adamw_step st = {0.7f, 0.9f, 0.95f, 1.0f - 0.9f * 0.9f * 0.9f, 1.0f - 0.95f * 0.95f * 0.95f, 3e-3f, 1e-8f,
+                                wd ? 0.1f : 0.0f};
+            for (int v_ = 0; v_ < nl; v_++) {
+                int k = v_ == 0 ? 0 : 1;
+                memcpy(w[k], w0, sizeof(float) * n); memcpy(g[k], g0, sizeof(float) * n);
+                memcpy(m[k], m0, sizeof(float) * n); memcpy(v[k], v0, sizeof(float) * n);
+                all[v_]->adamw(w[k], g[k], m[k], v[k], n, &st);
+                if (v_ == 0) {
+                    int far = 0;
+                    for (size_t i = 0; i < n; i++) {
+                        double gi = (double)g0[i] * st.scale, mi = 0.9 * m0[i] + 0.1 * gi, vi = 0.95 * v0[i] + 0.05 * gi * gi;
+                        double want = w0[i] - st.lr * (mi / st.c1 / (sqrt(vi / st.c2) + st.eps) + st.weight_decay * w0[i]);
+                        far += fabs(w[0][i] - want) > 1e-6 * (fabs(want) + 1e-3) + 1e-7 || g[0][i] != 0.0f;
+                    }
+                    CHECKF(far == 0, "scalar adamw, n %zu, decay %d: %d of the updates are not the formula's", n, wd, far);
+                    continue;
+                }
+                int differ = memcmp(w[0], w[1], sizeof(float) * n) != 0 || memcmp(m[0], m[1], sizeof(float) * n) != 0 ||
+                             memcmp(v[0], v[1], sizeof(float) * n) != 0 || memcmp(g[0], g[1], sizeof(float) * n) != 0;
+                CHECKF(!differ, "%s adamw, n %zu, decay %d: not the scalar level's bits", all[v_]->name, n, wd);
+            }
+        }
+        free(w0); free(g0); free(m0); free(v0);
+        for (int k = 0; k < 2; k++) { free(w[k]); free(g[k]); free(m[k]); free(v[k]); }
+    }
+}
+
 TEST(simd_f16_to_f32_bit_exact) {
     const sm_kernel_table *all[8];
     int n = sm_kernels_available(all, 8);
