@@ -40,20 +40,20 @@ static AVX512 INLINE void group_tile(float *c, size_t ldc, const uint8_t *g, siz
     const __m512i low = _mm512_set1_epi8(0x0F);
     const int offset = q4 ? 8 : 128;
     __m512 acc[TILE];
-#pragma GCC unroll 8
+SM_UNROLL(8)
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++, g += gb) {
         const uint8_t *qs = g + SM_X16 * sizeof(uint16_t);
         size_t xb = (size_t)b * sizeof(sm_block_q8_0);
         __m512i s[TILE];
-#pragma GCC unroll 8
+SM_UNROLL(8)
         for (int t = 0; t < T; t++) s[t] = _mm512_set1_epi32(-offset * xsum[(size_t)t * xsum_stride + b]);
         if (q4) {
-#pragma GCC unroll 4
+SM_UNROLL(4)
             for (int k = 0; k < 4; k++) {
                 __m512i v = _mm512_loadu_si512(qs + 64 * k);
                 __m512i lo = _mm512_and_si512(v, low), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
-#pragma GCC unroll 8
+SM_UNROLL(8)
                 for (int t = 0; t < T; t++) {
                     const int8_t *xs = ((const sm_block_q8_0 *)(xq + (size_t)t * xq_stride + xb))->qs;
                     s[t] = _mm512_dpbusd_epi32(s[t], lo, _mm512_set1_epi32(load_i32(xs + 4 * k)));
@@ -61,10 +61,10 @@ static AVX512 INLINE void group_tile(float *c, size_t ldc, const uint8_t *g, siz
                 }
             }
         } else {
-#pragma GCC unroll 8
+SM_UNROLL(8)
             for (int k = 0; k < 8; k++) {
                 __m512i v = _mm512_loadu_si512(qs + 64 * k);
-#pragma GCC unroll 8
+SM_UNROLL(8)
                 for (int t = 0; t < T; t++) {
                     const int8_t *xs = ((const sm_block_q8_0 *)(xq + (size_t)t * xq_stride + xb))->qs;
                     s[t] = _mm512_dpbusd_epi32(s[t], v, _mm512_set1_epi32(load_i32(xs + 4 * k)));
@@ -72,7 +72,7 @@ static AVX512 INLINE void group_tile(float *c, size_t ldc, const uint8_t *g, siz
             }
         }
         __m512 d16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g));
-#pragma GCC unroll 8
+SM_UNROLL(8)
         for (int t = 0; t < T; t++) {
             uint16_t xd;
             memcpy(&xd, xq + (size_t)t * xq_stride + xb, sizeof xd);
@@ -80,7 +80,7 @@ static AVX512 INLINE void group_tile(float *c, size_t ldc, const uint8_t *g, siz
             acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s[t]), acc[t]);
         }
     }
-#pragma GCC unroll 8
+SM_UNROLL(8)
     for (int t = 0; t < T; t++) {
         float *p = c + (size_t)t * ldc;
         _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[t]) : acc[t]);

@@ -5,6 +5,7 @@
  * tested against the reference dots and dequantizers in
  * tests/unit/test_types_k.c. */
 #include "interleave_k.h"
+#include "simd.h"
 #include "quant_k.h"
 
 #include <string.h>
@@ -67,10 +68,10 @@ AVX512 void sm_matvec_q4_K_x16_avx512(float *out, const void *w, const void *xq,
             __m512i sc[2], mn[2];
             q4_K_scales(&g[b], sc, mn);
             __m512i isum = _mm512_setzero_si512(), imin = _mm512_setzero_si512();
-#pragma GCC unroll 4
+SM_UNROLL(4)
             for (int k = 0; k < 4; k++) {
                 __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
-#pragma GCC unroll 8
+SM_UNROLL(8)
                 for (int c = 0; c < 8; c++) {
                     __m512i v = _mm512_loadu_si512(g[b].qs[8 * k + c]);
                     lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(v, low), bcast4(xs + 64 * k + 4 * c));
@@ -80,7 +81,7 @@ AVX512 void sm_matvec_q4_K_x16_avx512(float *out, const void *w, const void *xq,
                 isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(lo, byte_of_lane(sc[j0 / 4], j0 % 4)));
                 isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(_mm512_srai_epi32(hi, 4), byte_of_lane(sc[j1 / 4], j1 % 4)));
             }
-#pragma GCC unroll 8
+SM_UNROLL(8)
             for (int j = 0; j < 8; j++) imin = _mm512_dpwssd_epi32(imin, byte_of_lane_x2(mn[j / 4], j % 4), bcast4(x[b].bsums + 2 * j));
             __m512 dx = _mm512_set1_ps(x[b].d);
             __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d)), dx);
@@ -130,7 +131,7 @@ AVX512 void sm_dequantize_q4_Kx16_avx512(float *out, const void *group, int cols
                 for (int h = 0; h < 2; h++) {
                     __m128i u[4];
                     transpose_quad(g[b].qs[8 * k + 4 * h][4 * l], u);
-#pragma GCC unroll 4
+SM_UNROLL(4)
                     for (int t = 0; t < 4; t++) {
                         int r = 4 * l + t;
                         __m512i v = _mm512_cvtepu8_epi32(u[t]);
@@ -170,12 +171,12 @@ AVX512 void sm_matvec_q5_K_x16_avx512(float *out, const void *w, const void *xq,
             __m512i sc[2], mn[2];
             k4_scales(g[b].sclo, g[b].schi, sc, mn);
             __m512i isum = _mm512_setzero_si512(), imin = _mm512_setzero_si512();
-#pragma GCC unroll 4
+SM_UNROLL(4)
             for (int k = 0; k < 4; k++) {
                 const __m512i blo = _mm512_set1_epi8((char)(1 << (2 * k))), bhi = _mm512_set1_epi8((char)(2 << (2 * k)));
                 __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
                 __m512i hl = _mm512_setzero_si512(), hh = _mm512_setzero_si512();
-#pragma GCC unroll 8
+SM_UNROLL(8)
                 for (int c = 0; c < 8; c++) {
                     __m512i v = _mm512_loadu_si512(g[b].qs[8 * k + c]), q = _mm512_loadu_si512(g[b].qh[c]);
                     __m512i xl = bcast4(xs + 64 * k + 4 * c), xh = bcast4(xs + 64 * k + 32 + 4 * c);
@@ -190,7 +191,7 @@ AVX512 void sm_matvec_q5_K_x16_avx512(float *out, const void *w, const void *xq,
                 isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s0, byte_of_lane(sc[j0 / 4], j0 % 4)));
                 isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(s1, byte_of_lane(sc[j1 / 4], j1 % 4)));
             }
-#pragma GCC unroll 8
+SM_UNROLL(8)
             for (int j = 0; j < 8; j++) imin = _mm512_dpwssd_epi32(imin, byte_of_lane_x2(mn[j / 4], j % 4), bcast4(x[b].bsums + 2 * j));
             __m512 dx = _mm512_set1_ps(x[b].d);
             __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d)), dx);
@@ -226,7 +227,7 @@ AVX512 void sm_dequantize_q5_Kx16_avx512(float *out, const void *group, int cols
                 for (int k = 0; k < 4; k++) {
                     __m128i u[4];
                     transpose_quad(g[b].qs[8 * k + 4 * h][4 * l], u);
-#pragma GCC unroll 4
+SM_UNROLL(4)
                     for (int t = 0; t < 4; t++) {
                         int r = 4 * l + t;
                         __m512i v = _mm512_cvtepu8_epi32(u[t]), q = _mm512_cvtepu8_epi32(uh[t]);
@@ -281,10 +282,10 @@ AVX512 void sm_matvec_iq4_xs_x16_avx512(float *out, const void *w, const void *x
             __m512i sc[2];
             iq4_xs_scales(&g[b], sc);
             __m512i isum = _mm512_setzero_si512();
-#pragma GCC unroll 8
+SM_UNROLL(8)
             for (int j = 0; j < 8; j++) {
                 __m512i s0 = _mm512_set1_epi32(-128 * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1])), s1 = _mm512_setzero_si512();
-#pragma GCC unroll 4
+SM_UNROLL(4)
                 for (int c = 0; c < 4; c++) {
                     __m512i v = _mm512_loadu_si512(g[b].qs[4 * j + c]);
                     s0 = _mm512_dpbusd_epi32(s0, _mm512_shuffle_epi8(table, _mm512_and_si512(v, low)), bcast4(xs + 32 * j + 4 * c));
@@ -319,7 +320,7 @@ AVX512 void sm_dequantize_iq4_xsx16_avx512(float *out, const void *group, int co
             for (int j = 0; j < 8; j++) {
                 __m128i u[4];
                 transpose_quad(g[b].qs[4 * j][4 * l], u);
-#pragma GCC unroll 4
+SM_UNROLL(4)
                 for (int t = 0; t < 4; t++) {
                     int r = 4 * l + t;
                     __m512i v = _mm512_cvtepu8_epi32(u[t]);
@@ -356,13 +357,13 @@ AVX512 void sm_matvec_q6_K_x16_avx512(float *out, const void *w, const void *xq,
         for (int b = 0; b < nb; b++) {
             const int8_t *xs = x[b].qs;
             __m512i isum = _mm512_setzero_si512();
-#pragma GCC unroll 2
+SM_UNROLL(2)
             for (int h = 0; h < 2; h++)
-#pragma GCC unroll 2
+SM_UNROLL(2)
                 for (int mh = 0; mh < 2; mh++) {
                     __m512i s[4];
                     for (int k = 0; k < 4; k++) s[k] = _mm512_set1_epi32((k == 3 ? -128 : -32) * x[b].bsums[8 * h + 2 * k + mh]);
-#pragma GCC unroll 4
+SM_UNROLL(4)
                     for (int m4 = 0; m4 < 4; m4++) {
                         int m = 4 * mh + m4;
                         __m512i a = _mm512_loadu_si512(g[b].ql[16 * h + m]), bq = _mm512_loadu_si512(g[b].ql[16 * h + 8 + m]);
@@ -413,7 +414,7 @@ AVX512 void sm_dequantize_q6_Kx16_avx512(float *out, const void *group, int cols
                     transpose_quad(g[b].ql[16 * h + 4 * mh][4 * l], ua);
                     transpose_quad(g[b].ql[16 * h + 8 + 4 * mh][4 * l], ub);
                     transpose_quad(g[b].qh[8 * h + 4 * mh][4 * l], uh);
-#pragma GCC unroll 4
+SM_UNROLL(4)
                     for (int t = 0; t < 4; t++) {
                         int r = 4 * l + t;
                         __m128i a = ua[t], bq = ub[t], hq = uh[t], c[4];
@@ -445,22 +446,22 @@ AVX512 static INLINE void q4_K_batch_tile(float *c, size_t ldc, const sm_block_q
                                           size_t xq_stride, int T, int nb, int accumulate) {
     const __m512i low = _mm512_set1_epi8(0x0F), high = _mm512_set1_epi8((char)0xF0);
     __m512 acc[4];
-#pragma GCC unroll 4
+SM_UNROLL(4)
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
         __m512i sc[2], mn[2], isum[4], lo[4], hi[4];
         q4_K_scales(&g[b], sc, mn);
-#pragma GCC unroll 4
+SM_UNROLL(4)
         for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
-#pragma GCC unroll 4
+SM_UNROLL(4)
         for (int k = 0; k < 4; k++) {
-#pragma GCC unroll 4
+SM_UNROLL(4)
             for (int t = 0; t < T; t++) lo[t] = hi[t] = _mm512_setzero_si512();
-#pragma GCC unroll 8
+SM_UNROLL(8)
             for (int ch = 0; ch < 8; ch++) {
                 __m512i v = _mm512_loadu_si512(g[b].qs[8 * k + ch]);
                 __m512i vl = _mm512_and_si512(v, low), vh = _mm512_and_si512(v, high);
-#pragma GCC unroll 4
+SM_UNROLL(4)
                 for (int t = 0; t < T; t++) {
                     const int8_t *xs = Q8K(xq, xq_stride, t, b)->qs + 64 * k + 4 * ch;
                     lo[t] = _mm512_dpbusd_epi32(lo[t], vl, bcast4(xs));
@@ -469,24 +470,24 @@ AVX512 static INLINE void q4_K_batch_tile(float *c, size_t ldc, const sm_block_q
             }
             int j0 = 2 * k, j1 = 2 * k + 1;
             __m512i s0 = byte_of_lane(sc[j0 / 4], j0 % 4), s1 = byte_of_lane(sc[j1 / 4], j1 % 4);
-#pragma GCC unroll 4
+SM_UNROLL(4)
             for (int t = 0; t < T; t++) {
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(lo[t], s0));
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_srai_epi32(hi[t], 4), s1));
             }
         }
         __m512i imin[4];
-#pragma GCC unroll 4
+SM_UNROLL(4)
         for (int t = 0; t < T; t++) imin[t] = _mm512_setzero_si512();
-#pragma GCC unroll 8
+SM_UNROLL(8)
         for (int j = 0; j < 8; j++) {
             __m512i m = byte_of_lane_x2(mn[j / 4], j % 4);
-#pragma GCC unroll 4
+SM_UNROLL(4)
             for (int t = 0; t < T; t++) imin[t] = _mm512_dpwssd_epi32(imin[t], m, bcast4(Q8K(xq, xq_stride, t, b)->bsums + 2 * j));
         }
         __m512 d16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));
         __m512 dm16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].dmin));
-#pragma GCC unroll 4
+SM_UNROLL(4)
         for (int t = 0; t < T; t++) {
             __m512 dx = _mm512_set1_ps(Q8K(xq, xq_stride, t, b)->d);
             __m512 d = _mm512_mul_ps(d16, dx), dm = _mm512_mul_ps(dm16, dx);
@@ -494,7 +495,7 @@ AVX512 static INLINE void q4_K_batch_tile(float *c, size_t ldc, const sm_block_q
             acc[t] = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(imin[t]), acc[t]);
         }
     }
-#pragma GCC unroll 4
+SM_UNROLL(4)
     for (int t = 0; t < T; t++) {
         float *p = c + (size_t)t * ldc;
         _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[t]) : acc[t]);
@@ -531,23 +532,23 @@ AVX512 static INLINE void q6_K_batch_tile(float *c, size_t ldc, const sm_block_q
     const __m512i t0 = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48, 0, 16, 32, 48));
     const __m512i t1 = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 16, 16, 16, 16, 32, 32, 32, 32, 48, 48, 48, 48));
     __m512 acc[Q6K_TILE];
-#pragma GCC unroll 4
+SM_UNROLL(4)
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
         __m512i isum[Q6K_TILE];
-#pragma GCC unroll 4
+SM_UNROLL(4)
         for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
-#pragma GCC unroll 2
+SM_UNROLL(2)
         for (int h = 0; h < 2; h++)
-#pragma GCC unroll 2
+SM_UNROLL(2)
             for (int mh = 0; mh < 2; mh++) {
                 __m512i sk[Q6K_TILE][4];
-#pragma GCC unroll 4
+SM_UNROLL(4)
                 for (int t = 0; t < T; t++) {
                     const int16_t *bs = Q8K(xq, xq_stride, t, b)->bsums;
                     for (int k = 0; k < 4; k++) sk[t][k] = _mm512_set1_epi32((k == 3 ? -128 : -32) * bs[8 * h + 2 * k + mh]);
                 }
-#pragma GCC unroll 4
+SM_UNROLL(4)
                 for (int m4 = 0; m4 < 4; m4++) {
                     int m = 4 * mh + m4;
                     __m512i a = _mm512_loadu_si512(g[b].ql[16 * h + m]), bq = _mm512_loadu_si512(g[b].ql[16 * h + 8 + m]);
@@ -556,7 +557,7 @@ AVX512 static INLINE void q6_K_batch_tile(float *c, size_t ldc, const sm_block_q
                     __m512i c1 = _mm512_or_si512(_mm512_and_si512(bq, low), _mm512_shuffle_epi8(t1, hl));
                     __m512i c2 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), low), _mm512_and_si512(hq, top));
                     __m512i c3 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(bq, 2), top4), _mm512_and_si512(hq, high2));
-#pragma GCC unroll 4
+SM_UNROLL(4)
                     for (int t = 0; t < T; t++) {
                         const int8_t *xp = Q8K(xq, xq_stride, t, b)->qs + 128 * h + 4 * m;
                         sk[t][0] = _mm512_dpbusd_epi32(sk[t][0], c0, bcast4(xp));
@@ -565,10 +566,10 @@ AVX512 static INLINE void q6_K_batch_tile(float *c, size_t ldc, const sm_block_q
                         sk[t][3] = _mm512_dpbusd_epi32(sk[t][3], c3, bcast4(xp + 96));
                     }
                 }
-#pragma GCC unroll 4
+SM_UNROLL(4)
                 for (int k = 0; k < 4; k++) {
                     __m512i scale = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)g[b].sc[8 * h + 2 * k + mh]));
-#pragma GCC unroll 4
+SM_UNROLL(4)
                     for (int t = 0; t < T; t++) {
                         __m512i sum = k == 3 ? _mm512_srai_epi32(sk[t][3], 2) : sk[t][k];   /* exact: multiples of 4 */
                         isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(sum, scale));
@@ -576,13 +577,13 @@ AVX512 static INLINE void q6_K_batch_tile(float *c, size_t ldc, const sm_block_q
                 }
             }
         __m512 d16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));
-#pragma GCC unroll 4
+SM_UNROLL(4)
         for (int t = 0; t < T; t++) {
             __m512 d = _mm512_mul_ps(d16, _mm512_set1_ps(Q8K(xq, xq_stride, t, b)->d));
             acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(isum[t]), acc[t]);
         }
     }
-#pragma GCC unroll 4
+SM_UNROLL(4)
     for (int t = 0; t < T; t++) {
         float *p = c + (size_t)t * ldc;
         _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[t]) : acc[t]);
@@ -611,25 +612,25 @@ AVX512 static INLINE void q5_K_batch_tile(float *c, size_t ldc, const sm_block_q
                                           size_t xq_stride, int T, int nb, int accumulate) {
     const __m512i low = _mm512_set1_epi8(0x0F), high = _mm512_set1_epi8((char)0xF0);
     __m512 acc[3];
-#pragma GCC unroll 3
+SM_UNROLL(3)
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
         __m512i sc[2], mn[2], isum[3];
         k4_scales(g[b].sclo, g[b].schi, sc, mn);
-#pragma GCC unroll 3
+SM_UNROLL(3)
         for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
-#pragma GCC unroll 4
+SM_UNROLL(4)
         for (int k = 0; k < 4; k++) {
             const __m512i blo = _mm512_set1_epi8((char)(1 << (2 * k))), bhi = _mm512_set1_epi8((char)(2 << (2 * k)));
             __m512i lo[3], hi[3], hl[3], hh[3];
-#pragma GCC unroll 3
+SM_UNROLL(3)
             for (int t = 0; t < T; t++) lo[t] = hi[t] = hl[t] = hh[t] = _mm512_setzero_si512();
-#pragma GCC unroll 8
+SM_UNROLL(8)
             for (int ch = 0; ch < 8; ch++) {
                 __m512i v = _mm512_loadu_si512(g[b].qs[8 * k + ch]), q = _mm512_loadu_si512(g[b].qh[ch]);
                 __m512i vl = _mm512_and_si512(v, low), vh = _mm512_and_si512(v, high);
                 __m512i ql = _mm512_and_si512(q, blo), qh = _mm512_and_si512(q, bhi);
-#pragma GCC unroll 3
+SM_UNROLL(3)
                 for (int t = 0; t < T; t++) {
                     const int8_t *xs = Q8K(xq, xq_stride, t, b)->qs + 64 * k + 4 * ch;
                     __m512i xl = bcast4(xs), xh = bcast4(xs + 32);
@@ -641,7 +642,7 @@ AVX512 static INLINE void q5_K_batch_tile(float *c, size_t ldc, const sm_block_q
             }
             int j0 = 2 * k, j1 = 2 * k + 1;
             __m512i c0 = byte_of_lane(sc[j0 / 4], j0 % 4), c1 = byte_of_lane(sc[j1 / 4], j1 % 4);
-#pragma GCC unroll 3
+SM_UNROLL(3)
             for (int t = 0; t < T; t++) {
                 __m512i s0 = _mm512_add_epi32(lo[t], pow2_to_16(hl[t], 2 * k));
                 __m512i s1 = _mm512_add_epi32(_mm512_srai_epi32(hi[t], 4), pow2_to_16(hh[t], 2 * k + 1));
@@ -650,17 +651,17 @@ AVX512 static INLINE void q5_K_batch_tile(float *c, size_t ldc, const sm_block_q
             }
         }
         __m512i imin[3];
-#pragma GCC unroll 3
+SM_UNROLL(3)
         for (int t = 0; t < T; t++) imin[t] = _mm512_setzero_si512();
-#pragma GCC unroll 8
+SM_UNROLL(8)
         for (int j = 0; j < 8; j++) {
             __m512i m = byte_of_lane_x2(mn[j / 4], j % 4);
-#pragma GCC unroll 3
+SM_UNROLL(3)
             for (int t = 0; t < T; t++) imin[t] = _mm512_dpwssd_epi32(imin[t], m, bcast4(Q8K(xq, xq_stride, t, b)->bsums + 2 * j));
         }
         __m512 d16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));
         __m512 dm16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].dmin));
-#pragma GCC unroll 3
+SM_UNROLL(3)
         for (int t = 0; t < T; t++) {
             __m512 dx = _mm512_set1_ps(Q8K(xq, xq_stride, t, b)->d);
             __m512 d = _mm512_mul_ps(d16, dx), dm = _mm512_mul_ps(dm16, dx);
@@ -668,7 +669,7 @@ AVX512 static INLINE void q5_K_batch_tile(float *c, size_t ldc, const sm_block_q
             acc[t] = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(imin[t]), acc[t]);
         }
     }
-#pragma GCC unroll 3
+SM_UNROLL(3)
     for (int t = 0; t < T; t++) {
         float *p = c + (size_t)t * ldc;
         _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[t]) : acc[t]);
@@ -681,27 +682,27 @@ AVX512 static INLINE void iq4_xs_batch_tile(float *c, size_t ldc, const sm_block
     const __m512i table = _mm512_add_epi8(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)sm_iq4nl_values)),
                                           _mm512_set1_epi8((char)0x80));
     __m512 acc[6];
-#pragma GCC unroll 6
+SM_UNROLL(6)
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
         __m512i sc[2], isum[6];
         iq4_xs_scales(&g[b], sc);
-#pragma GCC unroll 6
+SM_UNROLL(6)
         for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
-#pragma GCC unroll 8
+SM_UNROLL(8)
         for (int j = 0; j < 8; j++) {
             __m512i s[6];
-#pragma GCC unroll 6
+SM_UNROLL(6)
             for (int t = 0; t < T; t++) {
                 const int16_t *bs = Q8K(xq, xq_stride, t, b)->bsums;
                 s[t] = _mm512_set1_epi32(-128 * (bs[2 * j] + bs[2 * j + 1]));
             }
-#pragma GCC unroll 4
+SM_UNROLL(4)
             for (int ch = 0; ch < 4; ch++) {
                 __m512i v = _mm512_loadu_si512(g[b].qs[4 * j + ch]);
                 __m512i lo = _mm512_shuffle_epi8(table, _mm512_and_si512(v, low));
                 __m512i hi = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
-#pragma GCC unroll 6
+SM_UNROLL(6)
                 for (int t = 0; t < T; t++) {
                     const int8_t *xs = Q8K(xq, xq_stride, t, b)->qs + 32 * j + 4 * ch;
                     s[t] = _mm512_dpbusd_epi32(s[t], lo, bcast4(xs));
@@ -709,17 +710,17 @@ AVX512 static INLINE void iq4_xs_batch_tile(float *c, size_t ldc, const sm_block
                 }
             }
             __m512i scale = _mm512_sub_epi32(byte_of_lane(sc[j / 4], j % 4), bias);
-#pragma GCC unroll 6
+SM_UNROLL(6)
             for (int t = 0; t < T; t++) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t], scale));
         }
         __m512 d16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));
-#pragma GCC unroll 6
+SM_UNROLL(6)
         for (int t = 0; t < T; t++) {
             __m512 d = _mm512_mul_ps(d16, _mm512_set1_ps(Q8K(xq, xq_stride, t, b)->d));
             acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(isum[t]), acc[t]);
         }
     }
-#pragma GCC unroll 6
+SM_UNROLL(6)
     for (int t = 0; t < T; t++) {
         float *p = c + (size_t)t * ldc;
         _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[t]) : acc[t]);

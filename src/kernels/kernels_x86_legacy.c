@@ -7,6 +7,7 @@
  * picks by CPU); each is tested against the scalar reference in
  * tests/unit/test_types_legacy.c. */
 #include "quant_legacy.h"
+#include "simd.h"
 #include "interleave_legacy.h"
 #include "half.h"
 
@@ -286,32 +287,32 @@ AVX512 void sm_matvec_iq4_nl_x16_avx512(float *out, const void *w, const void *x
                                           const int32_t *xsum, size_t xss, int T, int nb, int accumulate) {   \
         const __m512i low = _mm512_set1_epi8(0x0F);                                                          \
         __m512 acc[6], accm[6];                                                                              \
-        _Pragma("GCC unroll 6") for (int t = 0; t < T; t++) acc[t] = accm[t] = _mm512_setzero_ps();          \
+        SM_UNROLL(6) for (int t = 0; t < T; t++) acc[t] = accm[t] = _mm512_setzero_ps();          \
         for (int b = 0; b < nb; b++) {                                                                       \
             __m512i h = LOAD_H, s[6];                                                                        \
             (void)h;                                                                                         \
-            _Pragma("GCC unroll 6") for (int t = 0; t < T; t++) {                                            \
+            SM_UNROLL(6) for (int t = 0; t < T; t++) {                                            \
                 const int32_t *xs_t = xsum + (size_t)t * xss;                                                \
                 (void)xs_t;                                                                                  \
                 s[t] = INIT;                                                                                 \
             }                                                                                                \
-            _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) {                                            \
+            SM_UNROLL(4) for (int c = 0; c < 4; c++) {                                            \
                 __m512i v = _mm512_loadu_si512(g[b].qs + 64 * c), lo = CODE_LO, hi = CODE_HI;                \
-                _Pragma("GCC unroll 6") for (int t = 0; t < T; t++) {                                        \
+                SM_UNROLL(6) for (int t = 0; t < T; t++) {                                        \
                     const int8_t *xs = ((const X_T *)(xq + (size_t)t * xqs) + b)->qs;                        \
                     s[t] = _mm512_dpbusd_epi32(s[t], lo, _mm512_set1_epi32(load_i32(xs + 4 * c)));           \
                     s[t] = _mm512_dpbusd_epi32(s[t], hi, _mm512_set1_epi32(load_i32(xs + 16 + 4 * c)));      \
                 }                                                                                            \
             }                                                                                                \
             __m512 d16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));                       \
-            _Pragma("GCC unroll 6") for (int t = 0; t < T; t++) {                                            \
+            SM_UNROLL(6) for (int t = 0; t < T; t++) {                                            \
                 const X_T *xb = (const X_T *)(xq + (size_t)t * xqs) + b;                                     \
                 __m512 d = _mm512_mul_ps(d16, _mm512_set1_ps(_cvtsh_ss(xb->d)));                             \
                 acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s[t]), acc[t]);                               \
                 MIN;                                                                                         \
             }                                                                                                \
         }                                                                                                    \
-        _Pragma("GCC unroll 6") for (int t = 0; t < T; t++) {                                                \
+        SM_UNROLL(6) for (int t = 0; t < T; t++) {                                                \
             float *p = out + (size_t)t * ldc;                                                                \
             __m512 r = _mm512_add_ps(acc[t], accm[t]);                                                       \
             _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), r) : r);                      \
