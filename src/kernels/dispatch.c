@@ -39,7 +39,7 @@ static void swiglu_grad_scalar(float *dg, float *du, const float *g, const float
     }
 }
 
-static void adamw_scalar(float *w, float *g, float *m, float *v, size_t n, const sm_adamw_step *a) {
+void sm_adamw_scalar(float *w, float *g, float *m, float *v, size_t n, const sm_adamw_step *a) {
     float b1 = a->beta1, b2 = a->beta2, k1 = 1.0f - b1, k2 = 1.0f - b2;
     for (size_t i = 0; i < n; i++) {
         float gi = g[i] * a->scale;
@@ -57,12 +57,12 @@ static void matmul_f32_scalar(float *c, const float *a, const float *w, int m, i
 
 static const sm_kernel_table scalar = {"scalar", SM_LEVEL_SCALAR, NULL, sm_gelu, gelu_grad_scalar, sm_swiglu,
                                        sm_softmax, exp_sum_scalar, dot_scalar, axpy_scalar, matmul_f32_scalar, NULL, NULL,
-                                       0, NULL, NULL, swiglu_grad_scalar, adamw_scalar};
+                                       0, NULL, NULL, swiglu_grad_scalar, sm_adamw_scalar};
 
 #if defined(__x86_64__)
 static const sm_kernel_table avx2 = {"avx2", SM_LEVEL_AVX2, &scalar, sm_gelu_avx2, gelu_grad_scalar, sm_swiglu_avx2,
                                      sm_softmax_avx2, sm_exp_sum_avx2, sm_dot_f32_avx2, sm_axpy_f32_avx2,
-                                     sm_matmul_f32_avx2, NULL, NULL, 0, NULL, NULL, swiglu_grad_scalar, adamw_scalar};
+                                     sm_matmul_f32_avx2, NULL, NULL, 0, NULL, NULL, swiglu_grad_scalar, sm_adamw_scalar};
 static const sm_kernel_table avx512 = {"avx512", SM_LEVEL_AVX512, &avx2, sm_gelu_avx512, sm_gelu_grad_avx512,
                                        sm_swiglu_avx512, sm_softmax_avx512, sm_exp_sum_avx512, sm_dot_f32_avx2,
                                        sm_axpy_f32_avx2, sm_matmul_f32_avx512, sm_pack_a_avx512, sm_matmul_packed_avx512,
@@ -86,7 +86,7 @@ static int has_avx512(void) {
 /* NEON is part of every AArch64 CPU: no run-time check is needed. */
 static const sm_kernel_table neon = {"neon", SM_LEVEL_NEON, &scalar, sm_gelu, gelu_grad_scalar, sm_swiglu, sm_softmax,
                                      exp_sum_scalar, sm_dot_f32_neon, sm_axpy_f32_neon, sm_matmul_f32_neon, NULL, NULL,
-                                     0, NULL, NULL, swiglu_grad_scalar, adamw_scalar};
+                                     0, NULL, NULL, swiglu_grad_scalar, sm_adamw_scalar};
 #endif
 
 void sm_kernels_for_type(const sm_kernel_table *kt, uint32_t type, sm_type_kernels *out) {

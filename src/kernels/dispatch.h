@@ -18,6 +18,10 @@ typedef struct sm_adamw_step {
     float scale, beta1, beta2, c1, c2, lr, eps, weight_decay;
 } sm_adamw_step;
 
+/* The portable AdamW (the scalar level's slot; the SIMD ones finish their
+ * tails with it). */
+void sm_adamw_scalar(float *w, float *g, float *m, float *v, size_t n, const sm_adamw_step *a);
+
 typedef struct sm_kernel_table {
     const char *name;   /* "scalar", "neon", "avx2", "avx512" */
     int level;          /* enum sm_kernel_level */

@@ -875,14 +875,7 @@ AVX512 void sm_adamw_avx512(float *w, float *g, float *m, float *v, size_t n, co
         _mm512_storeu_ps(w + i, _mm512_sub_ps(wi, _mm512_mul_ps(lr, step)));
         _mm512_storeu_ps(g + i, _mm512_setzero_ps());
     }
-    for (; i < n; i++) {
-        float gi = g[i] * a->scale;
-        m[i] = a->beta1 * m[i] + (1.0f - a->beta1) * gi;
-        v[i] = a->beta2 * v[i] + (1.0f - a->beta2) * gi * gi;
-        float mh = m[i] / a->c1, vh = v[i] / a->c2;
-        w[i] -= a->lr * (mh / (sqrtf(vh) + a->eps) + a->weight_decay * w[i]);
-        g[i] = 0.0f;
-    }
+    if (i < n) sm_adamw_scalar(w + i, g + i, m + i, v + i, n - i, a);
 }
 #endif
 

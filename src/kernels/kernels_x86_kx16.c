@@ -442,6 +442,40 @@ SM_UNROLL(4)
 #define INLINE inline __attribute__((always_inline))
 #define Q8K(xq, stride, t, b) ((const sm_block_q8_K *)((const uint8_t *)(xq) + (size_t)(t) * (stride)) + (b))
 
+/* Q4_K/Q5_K's end of a super-block, per token: the mins meet the
+ * activations' 16-element sums in pairs, then the scales and the mins'
+ * scales apply (the one-token kernels' order). */
+AVX512 static INLINE void k4_block_to_acc(__m512 *acc, const __m512i *isum, const __m512i mn[2], const uint16_t *dp,
+                                          const uint16_t *dminp, const void *xq, size_t xq_stride, int T, int b) {
+    __m512i imin[4];
+SM_UNROLL(4)
+    for (int t = 0; t < T; t++) imin[t] = _mm512_setzero_si512();
+SM_UNROLL(8)
+    for (int j = 0; j < 8; j++) {
+        __m512i m = byte_of_lane_x2(mn[j / 4], j % 4);
+SM_UNROLL(4)
+        for (int t = 0; t < T; t++) imin[t] = _mm512_dpwssd_epi32(imin[t], m, bcast4(Q8K(xq, xq_stride, t, b)->bsums + 2 * j));
+    }
+    __m512 d16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dp));
+    __m512 dm16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dminp));
+SM_UNROLL(4)
+    for (int t = 0; t < T; t++) {
+        __m512 dx = _mm512_set1_ps(Q8K(xq, xq_stride, t, b)->d);
+        __m512 d = _mm512_mul_ps(d16, dx), dm = _mm512_mul_ps(dm16, dx);
+        acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(isum[t]), acc[t]);
+        acc[t] = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(imin[t]), acc[t]);
+    }
+}
+
+/* A tile's 16 results per token into its rows of c (added with accumulate). */
+AVX512 static INLINE void store_tile(float *c, size_t ldc, const __m512 *acc, int T, int accumulate) {
+SM_UNROLL(6)
+    for (int t = 0; t < T; t++) {
+        float *p = c + (size_t)t * ldc;
+        _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[t]) : acc[t]);
+    }
+}
+
 AVX512 static INLINE void q4_K_batch_tile(float *c, size_t ldc, const sm_block_q4_Kx16 *g, const void *xq,
                                           size_t xq_stride, int T, int nb, int accumulate) {
     const __m512i low = _mm512_set1_epi8(0x0F), high = _mm512_set1_epi8((char)0xF0);
@@ -476,50 +510,9 @@ SM_UNROLL(4)
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_srai_epi32(hi[t], 4), s1));
             }
         }
-        __m512i imin[4];
-SM_UNROLL(4)
-        for (int t = 0; t < T; t++) imin[t] = _mm512_setzero_si512();
-SM_UNROLL(8)
-        for (int j = 0; j < 8; j++) {
-            __m512i m = byte_of_lane_x2(mn[j / 4], j % 4);
-SM_UNROLL(4)
-            for (int t = 0; t < T; t++) imin[t] = _mm512_dpwssd_epi32(imin[t], m, bcast4(Q8K(xq, xq_stride, t, b)->bsums + 2 * j));
-        }
-        __m512 d16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));
-        __m512 dm16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].dmin));
-SM_UNROLL(4)
-        for (int t = 0; t < T; t++) {
-            __m512 dx = _mm512_set1_ps(Q8K(xq, xq_stride, t, b)->d);
-            __m512 d = _mm512_mul_ps(d16, dx), dm = _mm512_mul_ps(dm16, dx);
-            acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(isum[t]), acc[t]);
-            acc[t] = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(imin[t]), acc[t]);
-        }
+        k4_block_to_acc(acc, isum, mn, g[b].d, g[b].dmin, xq, xq_stride, T, b);
     }
-SM_UNROLL(4)
-    for (int t = 0; t < T; t++) {
-        float *p = c + (size_t)t * ldc;
-        _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[t]) : acc[t]);
-    }
-}
-
-AVX512 void sm_batch_q4_K_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
-                                     const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols,
-                                     int accumulate) {
-    (void)xsum;
-    (void)xsum_stride;
-    int nb = cols / SM_QK_K;
-    const sm_block_q4_Kx16 *g = w;
-    for (int r = 0; r < rows; r += SM_X16, g += nb) {
-        int i = 0;
-        for (; i + 4 <= n; i += 4)
-            q4_K_batch_tile(c + (size_t)i * ldc + r, ldc, g, Q8K(xq, xq_stride, i, 0), xq_stride, 4, nb, accumulate);
-        if (n - i >= 2) {
-            q4_K_batch_tile(c + (size_t)i * ldc + r, ldc, g, Q8K(xq, xq_stride, i, 0), xq_stride, 2, nb, accumulate);
-            i += 2;
-        }
-        if (n - i >= 1)
-            q4_K_batch_tile(c + (size_t)i * ldc + r, ldc, g, Q8K(xq, xq_stride, i, 0), xq_stride, 1, nb, accumulate);
-    }
+    store_tile(c, ldc, acc, T, accumulate);
 }
 
 #ifndef Q6K_TILE
@@ -583,29 +576,7 @@ SM_UNROLL(4)
             acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(isum[t]), acc[t]);
         }
     }
-SM_UNROLL(4)
-    for (int t = 0; t < T; t++) {
-        float *p = c + (size_t)t * ldc;
-        _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[t]) : acc[t]);
-    }
-}
-
-AVX512 void sm_batch_q6_K_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
-                                     const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols,
-                                     int accumulate) {
-    (void)xsum;
-    (void)xsum_stride;
-    int nb = cols / SM_QK_K;
-    const sm_block_q6_Kx16 *g = w;
-    for (int r = 0; r < rows; r += SM_X16, g += nb) {
-        int i = 0;
-        for (; i + Q6K_TILE <= n; i += Q6K_TILE)
-            q6_K_batch_tile(c + (size_t)i * ldc + r, ldc, g, Q8K(xq, xq_stride, i, 0), xq_stride, Q6K_TILE, nb, accumulate);
-        for (; i + 2 <= n; i += 2)
-            q6_K_batch_tile(c + (size_t)i * ldc + r, ldc, g, Q8K(xq, xq_stride, i, 0), xq_stride, 2, nb, accumulate);
-        if (n - i >= 1)
-            q6_K_batch_tile(c + (size_t)i * ldc + r, ldc, g, Q8K(xq, xq_stride, i, 0), xq_stride, 1, nb, accumulate);
-    }
+    store_tile(c, ldc, acc, T, accumulate);
 }
 
 AVX512 static INLINE void q5_K_batch_tile(float *c, size_t ldc, const sm_block_q5_Kx16 *g, const void *xq,
@@ -650,30 +621,9 @@ SM_UNROLL(3)
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s1, c1));
             }
         }
-        __m512i imin[3];
-SM_UNROLL(3)
-        for (int t = 0; t < T; t++) imin[t] = _mm512_setzero_si512();
-SM_UNROLL(8)
-        for (int j = 0; j < 8; j++) {
-            __m512i m = byte_of_lane_x2(mn[j / 4], j % 4);
-SM_UNROLL(3)
-            for (int t = 0; t < T; t++) imin[t] = _mm512_dpwssd_epi32(imin[t], m, bcast4(Q8K(xq, xq_stride, t, b)->bsums + 2 * j));
-        }
-        __m512 d16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));
-        __m512 dm16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].dmin));
-SM_UNROLL(3)
-        for (int t = 0; t < T; t++) {
-            __m512 dx = _mm512_set1_ps(Q8K(xq, xq_stride, t, b)->d);
-            __m512 d = _mm512_mul_ps(d16, dx), dm = _mm512_mul_ps(dm16, dx);
-            acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(isum[t]), acc[t]);
-            acc[t] = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(imin[t]), acc[t]);
-        }
+        k4_block_to_acc(acc, isum, mn, g[b].d, g[b].dmin, xq, xq_stride, T, b);
     }
-SM_UNROLL(3)
-    for (int t = 0; t < T; t++) {
-        float *p = c + (size_t)t * ldc;
-        _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[t]) : acc[t]);
-    }
+    store_tile(c, ldc, acc, T, accumulate);
 }
 
 AVX512 static INLINE void iq4_xs_batch_tile(float *c, size_t ldc, const sm_block_iq4_xsx16 *g, const void *xq,
@@ -720,11 +670,7 @@ SM_UNROLL(6)
             acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(isum[t]), acc[t]);
         }
     }
-SM_UNROLL(6)
-    for (int t = 0; t < T; t++) {
-        float *p = c + (size_t)t * ldc;
-        _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[t]) : acc[t]);
-    }
+    store_tile(c, ldc, acc, T, accumulate);
 }
 
 /* Every 16-row group against tiles of TILE tokens, then the rest in
@@ -750,7 +696,9 @@ SM_UNROLL(6)
                                   accumulate);                                                               \
         }                                                                                                    \
     }
+K_BATCH(q4_K, sm_block_q4_Kx16, 4)
 K_BATCH(q5_K, sm_block_q5_Kx16, 3)
+K_BATCH(q6_K, sm_block_q6_Kx16, Q6K_TILE)
 K_BATCH(iq4_xs, sm_block_iq4_xsx16, 6)
 
 #endif

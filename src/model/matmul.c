@@ -17,6 +17,16 @@
 
 #include <string.h>
 
+/* Row i of a product's input, quantized into its slot of s->xq for the
+ * integer dots of w's type (act), with its block sums where w's interleaved
+ * kernels (one token or a batch) read them. */
+static void quantize_row(const sm_session *s, const sm_matrix *w, uint32_t act, int i, const float *x) {
+    void *xq = (char *)s->xq + (size_t)i * s->xq_stride;
+    s->tk[act].from_float(xq, x, w->cols);
+    if (act == SM_GGML_Q8_0 && w->x16 && s->tk[w->type].matvec_x16)
+        sm_q8_0_block_sums(s->xsum + (size_t)i * s->xsum_stride, xq, w->cols / SM_QK);
+}
+
 /* ------------------------------------------------- one token: matvec */
 
 typedef struct matvec_task {
@@ -69,9 +79,8 @@ static void matvec(sm_session *s, float *out, const sm_matrix *w, const float *x
     matvec_task t = {s, out, w, x, bias, accumulate};
     uint32_t act = sm_type(w->type)->vec_dot_type;
     if (act != SM_GGML_F32) {
-        s->tk[act].from_float(s->xq, x, w->cols);
+        quantize_row(s, w, act, 0, x);
         t.x = s->xq;
-        if (act == SM_GGML_Q8_0 && w->x16 && s->tk[w->type].matvec_x16) sm_q8_0_block_sums(s->xsum, s->xq, w->cols / SM_QK);
     }
     /* a hand-off costs about a microsecond: small products stay on one thread */
     if ((size_t)w->rows * w->cols < 32768 || sm_threadpool_size(s->pool) == 1) matvec_rows(&t, 0, w->rows);
@@ -140,12 +149,7 @@ static void matvecs(sm_session *s, float *c, int ldc, float *const *outs, const 
     matvecs_task t = {s, c, ldc, outs, w, a, 0, bias, n, accumulate};
     uint32_t act = sm_type(w->type)->vec_dot_type;
     if (act != SM_GGML_F32) {
-        for (int i = 0; i < n; i++) {
-            void *xq = (char *)s->xq + (size_t)i * s->xq_stride;
-            s->tk[act].from_float(xq, a + (size_t)i * w->cols, w->cols);
-            if (act == SM_GGML_Q8_0 && w->x16 && s->tk[w->type].matvec_x16)
-                sm_q8_0_block_sums(s->xsum + (size_t)i * s->xsum_stride, xq, w->cols / SM_QK);
-        }
+        for (int i = 0; i < n; i++) quantize_row(s, w, act, i, a + (size_t)i * w->cols);
         t.quantized = 1;
     }
     if ((size_t)w->rows * w->cols * n < 32768 || sm_threadpool_size(s->pool) == 1) matvecs_rows(&t, 0, w->rows);
@@ -254,13 +258,8 @@ static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
 static void pack_task_fn(void *ctx, int ith, int nth) {
     const matmul_task *t = ctx;
     if (t->integer) {
-        const sm_session *s = t->s;
-        int cols = t->w->cols, per = (t->n + nth - 1) / nth, i0 = ith * per, i1 = i0 + per < t->n ? i0 + per : t->n;
-        for (int i = i0; i < i1; i++) {
-            void *xq = (char *)s->xq + (size_t)i * s->xq_stride;
-            s->tk[t->act].from_float(xq, t->a + (size_t)i * cols, cols);
-            if (t->act == SM_GGML_Q8_0) sm_q8_0_block_sums(s->xsum + (size_t)i * s->xsum_stride, xq, cols / SM_QK);
-        }
+        int per = (t->n + nth - 1) / nth, i0 = ith * per, i1 = i0 + per < t->n ? i0 + per : t->n;
+        for (int i = i0; i < i1; i++) quantize_row(t->s, t->w, t->act, i, t->a + (size_t)i * t->w->cols);
     } else if (t->s->kt->gemm) sm_gemm_pack_share(t->s->kt, t->s->pack, t->a, (size_t)t->w->cols, 1, t->n, t->w->cols, ith, nth);
     else sm_pack_a_share(t->s->kt, t->s->pack, t->a, t->n, t->w->cols, ith, nth);
 }
@@ -279,16 +278,17 @@ int sm_matmul(sm_session *s, float *c, int ldc, const sm_matrix *w, const float 
               const float *bias, int accumulate) {
     if (n_vec == 1) matvec(s, c, w, a, bias, accumulate);
     else if (n_vec > 1) matvecs(s, c, ldc, NULL, w, a, n_vec, bias, accumulate);
-    int integer_rows = sm_type(w->type)->vec_dot_type != SM_GGML_F32 ? n_vec : 0;
+    uint32_t act = sm_type(w->type)->vec_dot_type;
+    int integer_rows = act != SM_GGML_F32 ? n_vec : 0;
     if (n == n_vec) return integer_rows;
     /* the rest through the matrix x matrix kernels */
     c += (size_t)n_vec * ldc;
     a += (size_t)n_vec * w->cols;
     n -= n_vec;
-    matmul_task t = {s, c, ldc, w, a, bias, n, accumulate, 0, sm_type(w->type)->vec_dot_type};
     /* a type with integer batch products on its interleaved copy: against
      * the batch quantized once (as one token's input is), else floats */
-    t.integer = w->x16 && s->tk[w->type].batch_x16 && t.act != SM_GGML_F32;
+    int integer = w->x16 && s->tk[w->type].batch_x16 && act != SM_GGML_F32;
+    matmul_task t = {s, c, ldc, w, a, bias, n, accumulate, integer, act};
     if (t.integer || s->kt->gemm || s->kt->pack_a) sm_threadpool_run(s->pool, pack_task_fn, &t);  /* once, shared by the threads */
     sm_threadpool_run(s->pool, matmul_task_fn, &t);
     return integer_rows + (t.integer ? n : 0);
