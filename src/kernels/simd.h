@@ -24,6 +24,10 @@
 #define SM_GEMM_MR 12
 #define SM_GEMM_NR 32
 #define SM_GEMM_KC 1024
+/* the same for AVX2 hosts (sm_gemm_avx2): 6 x 16 tiles, 24 KiB weight blocks */
+#define SM_GEMM_AVX2_MR 6
+#define SM_GEMM_AVX2_NR 16
+#define SM_GEMM_AVX2_KC 384
 
 #if defined(__x86_64__)
 /* per element type (types.c) */
@@ -65,6 +69,12 @@ void sm_matmul_f32_avx2(float *c, const float *a, const float *w, int m, int n, 
 void sm_matmul_f32_avx512(float *c, const float *a, const float *w, int m, int n, int k, int ldc);
 void sm_pack_a_avx512(float *packed, const float *a, int m, int k);
 void sm_matmul_packed_avx512(float *c, const float *packed, const float *w, int m, int n, int k, int ldc);
+void sm_matvec_q4_0_x16_avx2(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_batch_q4_0_x16_avx2(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
+                            const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
+void sm_gemm_pack_avx2(float *packed, const float *a, size_t rs, size_t cs, int m, int k, int p0, int p1);
+void sm_gemm_avx2(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n, int k,
+                  int accumulate);
 void sm_gemm_pack_avx512(float *packed, const float *a, size_t rs, size_t cs, int m, int k, int p0, int p1);
 void sm_gemm_avx512(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n,
                     int k, int accumulate);

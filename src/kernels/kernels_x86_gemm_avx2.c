@@ -1,0 +1,177 @@
+/* kernels_x86_gemm_avx2.c - the strided gemm (dispatch.h's gemm_pack and
+ * gemm slots) for AVX2 + FMA hosts without AVX-512, such as AMD Zen 3:
+ * prompts, attention blocks and training's products on those hosts run
+ * through it. Same contract and loop nest as sm_gemm_avx512
+ * (kernels_x86.c); the register tile is 6 tokens by 16 weight rows, the
+ * 6 x 16 tile of BLIS's Haswell sgemm: 12 accumulators, and per column of
+ * k 2 loads and 6 broadcasts for 12 FMAs. Tested against a double sum
+ * (test_simd.c). */
+#include "simd.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma")))
+#define MR SM_GEMM_AVX2_MR
+#define NR SM_GEMM_AVX2_NR
+#define KC SM_GEMM_AVX2_KC
+
+/* v[i] = lane i of each of v[0..7] (an 8 x 8 transpose in registers) */
+AVX2 static inline __attribute__((always_inline)) void transpose8(__m256 v[8]) {
+    __m256 t[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+    }
+    __m256 u[8];
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
+        v[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
+    }
+}
+
+/* the first n lanes (0 <= n <= 8) */
+AVX2 static inline __m256i lanes(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+AVX2 void sm_gemm_pack_avx2(float *packed, const float *a, size_t rs, size_t cs, int m, int k, int p0, int p1) {
+    for (int p = p0; p < p1; p++) {
+        float *dst = packed + (size_t)p * k * MR;
+        int rows = m - MR * p < MR ? m - MR * p : MR;
+        const float *src = a + (size_t)p * MR * rs;
+        int x = 0;
+        if (rs == 1 && rows == MR) {   /* a panel's tokens are contiguous: 6 floats per column */
+            __m256i m6 = lanes(MR);
+            for (; x < k; x++) _mm256_maskstore_ps(dst + (size_t)x * MR, m6, _mm256_maskload_ps(src + (size_t)x * cs, m6));
+            continue;
+        }
+        if (cs == 1)   /* a's rows are contiguous: 8 columns at a time through a transpose */
+            for (; x + 8 <= k; x += 8) {
+                __m256 v[8];
+                for (int j = 0; j < 8; j++) v[j] = j < rows ? _mm256_loadu_ps(src + (size_t)j * rs + x) : _mm256_setzero_ps();
+                transpose8(v);
+                __m256i m6 = lanes(MR);
+                for (int i = 0; i < 8; i++) _mm256_maskstore_ps(dst + (size_t)(x + i) * MR, m6, v[i]);
+            }
+        for (int j = 0; j < MR; j++) {
+            const float *sj = src + (size_t)j * rs;
+            for (int xx = x; xx < k; xx++) dst[(size_t)xx * MR + j] = j < rows ? sj[(size_t)xx * cs] : 0.0f;
+        }
+    }
+}
+
+/* One 6 x 16 tile over kc columns: c rows j < mr, columns < nr. The 12
+ * accumulators are named variables: as arrays gcc keeps them on the stack
+ * (16 ymm registers leave no room for its bookkeeping). */
+AVX2 __attribute__((noinline)) static void gemm_tile_6x16(float *c, int ldc, const float *ap, const float *wp, int kc,
+                                                          int mr, int nr, int load) {
+    __m256 l0 = _mm256_setzero_ps(), l1 = l0, l2 = l0, l3 = l0, l4 = l0, l5 = l0;
+    __m256 h0 = l0, h1 = l0, h2 = l0, h3 = l0, h4 = l0, h5 = l0;
+    for (int x = 0; x < kc; x++, ap += MR, wp += NR) {
+        __m256 w0 = _mm256_load_ps(wp), w1 = _mm256_load_ps(wp + 8), b;
+#define TOKEN_FMA(j)                                   \
+    b = _mm256_broadcast_ss(ap + j);                   \
+    l##j = _mm256_fmadd_ps(b, w0, l##j);               \
+    h##j = _mm256_fmadd_ps(b, w1, h##j)
+        TOKEN_FMA(0); TOKEN_FMA(1); TOKEN_FMA(2); TOKEN_FMA(3); TOKEN_FMA(4); TOKEN_FMA(5);
+#undef TOKEN_FMA
+    }
+    __m256 lo[MR] = {l0, l1, l2, l3, l4, l5}, hi[MR] = {h0, h1, h2, h3, h4, h5};
+    if (nr == NR) {
+        for (int j = 0; j < mr; j++) {
+            float *cj = c + (size_t)j * ldc;
+            if (load) {
+                lo[j] = _mm256_add_ps(_mm256_loadu_ps(cj), lo[j]);
+                hi[j] = _mm256_add_ps(_mm256_loadu_ps(cj + 8), hi[j]);
+            }
+            _mm256_storeu_ps(cj, lo[j]);
+            _mm256_storeu_ps(cj + 8, hi[j]);
+        }
+        return;
+    }
+    __m256i m0 = lanes(nr < 8 ? nr : 8), m1 = lanes(nr > 8 ? nr - 8 : 0);
+    for (int j = 0; j < mr; j++) {
+        float *cj = c + (size_t)j * ldc;
+        if (load) {
+            lo[j] = _mm256_add_ps(_mm256_maskload_ps(cj, m0), lo[j]);
+            hi[j] = _mm256_add_ps(_mm256_maskload_ps(cj + 8, m1), hi[j]);
+        }
+        _mm256_maskstore_ps(cj, m0, lo[j]);
+        _mm256_maskstore_ps(cj + 8, m1, hi[j]);
+    }
+}
+
+/* block[x][i] = w(r + i, x0 + x) for i < nr (zero beyond), x < kc */
+AVX2 static void gemm_pack_block(float *block, const float *wb, size_t rs, size_t cs, int nr, int kc) {
+    if (rs == 1) {   /* the block's rows are contiguous in each column */
+        __m256i m0 = lanes(nr < 8 ? nr : 8), m1 = lanes(nr > 8 ? nr - 8 : 0);
+        for (int x = 0; x < kc; x++) {
+            const float *src = wb + (size_t)x * cs;
+            _mm256_store_ps(block + (size_t)x * NR, _mm256_maskload_ps(src, m0));
+            _mm256_store_ps(block + (size_t)x * NR + 8, _mm256_maskload_ps(src + 8, m1));
+        }
+        return;
+    }
+    int x = 0;
+    if (cs == 1)   /* rows contiguous: 8 rows by 8 columns at a time through a transpose */
+        for (; x + 8 <= kc; x += 8)
+            for (int h = 0; h < NR; h += 8) {
+                __m256 v[8];
+                for (int i = 0; i < 8; i++) {
+                    /* a weight matrix read once per batch comes from memory */
+                    _mm_prefetch((const char *)(wb + (size_t)(h + i) * rs + x + 64), _MM_HINT_T0);
+                    v[i] = h + i < nr ? _mm256_loadu_ps(wb + (size_t)(h + i) * rs + x) : _mm256_setzero_ps();
+                }
+                transpose8(v);
+                for (int j = 0; j < 8; j++) _mm256_store_ps(block + (size_t)(x + j) * NR + h, v[j]);
+            }
+    for (int i = 0; i < NR; i++) {
+        const float *src = wb + (size_t)i * rs;
+        for (int xx = x; xx < kc; xx++) block[xx * NR + i] = i < nr ? src[(size_t)xx * cs] : 0.0f;
+    }
+}
+
+/* Loops, outside in: column blocks of at most KC (in order: that is each
+ * sum's order), runs of panels whose slice of the packed batch stays in
+ * L2, blocks of 16 weight rows (packed once per run, kept in L1), panels. */
+AVX2 void sm_gemm_avx2(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n, int k,
+                       int accumulate) {
+    float block[NR * KC] __attribute__((aligned(32)));
+    int panels = (m + MR - 1) / MR;
+    /* k split into equal blocks of at most KC (multiples of 8): no short last block */
+    int nblk = (k + KC - 1) / KC, step = ((k + nblk - 1) / nblk + 7) & ~7;
+    /* a run's slice of the batch: about 256 KiB (it stays in L2 while every weight block meets it) */
+    int run = (int)(((size_t)1 << 18) / ((size_t)MR * step * sizeof(float)));
+    if (run < 4) run = 4;
+    for (int x0 = 0; x0 < k; x0 += step) {
+        int kc = k - x0 < step ? k - x0 : step;
+        for (int p0 = 0; p0 < panels; p0 += run) {
+            int p1 = p0 + run < panels ? p0 + run : panels;
+            for (int r = 0; r < n; r += NR) {
+                int nr = n - r < NR ? n - r : NR;
+                const float *wb = w + (size_t)r * rs + (size_t)x0 * cs;
+                gemm_pack_block(block, wb, rs, cs, nr, kc);
+                /* rows stored contiguously come from memory: the next block's
+                 * lines are fetched while this one's tiles run */
+                int lines = (kc + 15) / 16, per = 0, next = cs == 1 && r + NR < n;
+                if (next) per = (NR * lines + (p1 - p0) - 1) / (p1 - p0);
+                for (int p = p0; p < p1; p++) {
+                    for (int q = (p - p0) * per; next && q < (p - p0 + 1) * per && q < NR * lines; q++)
+                        _mm_prefetch((const char *)(wb + (size_t)(NR + q / lines) * rs + (size_t)(q % lines) * 16),
+                                     _MM_HINT_T0);
+                    int mr = m - MR * p < MR ? m - MR * p : MR;
+                    gemm_tile_6x16(c + (size_t)p * MR * ldc + r, ldc, packed + (size_t)p * k * MR + (size_t)x0 * MR,
+                                   block, kc, mr, nr, accumulate || x0 > 0);
+                }
+            }
+        }
+    }
+}
+#endif
