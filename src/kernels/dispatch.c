@@ -60,10 +60,10 @@ static const sm_kernel_table scalar = {"scalar", SM_LEVEL_SCALAR, NULL, sm_gelu,
                                        0, NULL, NULL, swiglu_grad_scalar, sm_adamw_scalar};
 
 #if defined(__x86_64__)
-static const sm_kernel_table avx2 = {"avx2", SM_LEVEL_AVX2, &scalar, sm_gelu_avx2, gelu_grad_scalar, sm_swiglu_avx2,
+static const sm_kernel_table avx2 = {"avx2", SM_LEVEL_AVX2, &scalar, sm_gelu_avx2, sm_gelu_grad_avx2, sm_swiglu_avx2,
                                      sm_softmax_avx2, sm_exp_sum_avx2, sm_dot_f32_avx2, sm_axpy_f32_avx2,
                                      sm_matmul_f32_avx2, NULL, NULL, SM_GEMM_AVX2_MR, sm_gemm_pack_avx2, sm_gemm_avx2,
-                                     swiglu_grad_scalar, sm_adamw_scalar};
+                                     sm_swiglu_grad_avx2, sm_adamw_avx2};
 static const sm_kernel_table avx512 = {"avx512", SM_LEVEL_AVX512, &avx2, sm_gelu_avx512, sm_gelu_grad_avx512,
                                        sm_swiglu_avx512, sm_softmax_avx512, sm_exp_sum_avx512, sm_dot_f32_avx2,
                                        sm_axpy_f32_avx2, sm_matmul_f32_avx512, sm_pack_a_avx512, sm_matmul_packed_avx512,

@@ -902,3 +902,65 @@ AVX512 void sm_gelu_grad_avx512(float *dinp, const float *inp, const float *dout
     }
 }
 #endif
+
+/* The AVX2 level's training kernels: the AVX-512 ones above, 8 lanes wide. */
+#if defined(__x86_64__)
+AVX2 void sm_gelu_grad_avx2(float *dinp, const float *inp, const float *dout, int n) {
+    int i = 0;
+    const __m256 c = _mm256_set1_ps(0.7978845608028654f), k = _mm256_set1_ps(0.044715f), one = _mm256_set1_ps(1.0f);
+    const __m256 half = _mm256_set1_ps(0.5f), two = _mm256_set1_ps(2.0f), k3 = _mm256_set1_ps(3.0f * 0.044715f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(inp + i), x2 = _mm256_mul_ps(x, x);
+        __m256 u = _mm256_mul_ps(c, _mm256_fmadd_ps(_mm256_mul_ps(k, x2), x, x));
+        __m256 th = _mm256_sub_ps(one, _mm256_div_ps(two, _mm256_add_ps(one, exp256(_mm256_add_ps(u, u)))));
+        __m256 du = _mm256_mul_ps(c, _mm256_fmadd_ps(k3, x2, one));
+        __m256 g = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_fnmadd_ps(th, th, one)), du,
+                                   _mm256_mul_ps(half, _mm256_add_ps(one, th)));
+        _mm256_storeu_ps(dinp + i, _mm256_fmadd_ps(_mm256_loadu_ps(dout + i), g, _mm256_loadu_ps(dinp + i)));
+    }
+    for (; i < n; i++) {
+        float x = inp[i], u = 0.7978845608028654f * (x + 0.044715f * x * x * x), th = tanhf(u);
+        float du = 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
+    }
+}
+
+AVX2 void sm_swiglu_grad_avx2(float *dg, float *du, const float *g, const float *u, const float *dh, int n) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(g + i), d = _mm256_loadu_ps(dh + i), uv = _mm256_loadu_ps(u + i);
+        __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), v))));
+        __m256 ds = _mm256_mul_ps(_mm256_mul_ps(d, uv), _mm256_mul_ps(s, _mm256_fmadd_ps(v, _mm256_sub_ps(one, s), one)));
+        _mm256_storeu_ps(dg + i, _mm256_add_ps(_mm256_loadu_ps(dg + i), ds));
+        _mm256_storeu_ps(du + i, _mm256_fmadd_ps(d, _mm256_mul_ps(v, s), _mm256_loadu_ps(du + i)));
+    }
+    for (; i < n; i++) {
+        float s = 1.0f / (1.0f + expf(-g[i])), silu = g[i] * s;
+        dg[i] += dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+        du[i] += dh[i] * silu;
+    }
+}
+
+/* AdamW with the scalar version's operations in its order, none fused:
+ * the same bits. */
+AVX2 void sm_adamw_avx2(float *w, float *g, float *m, float *v, size_t n, const struct sm_adamw_step *a) {
+    const __m256 scale = _mm256_set1_ps(a->scale), b1 = _mm256_set1_ps(a->beta1), b2 = _mm256_set1_ps(a->beta2);
+    const __m256 k1 = _mm256_set1_ps(1.0f - a->beta1), k2 = _mm256_set1_ps(1.0f - a->beta2);
+    const __m256 c1 = _mm256_set1_ps(a->c1), c2 = _mm256_set1_ps(a->c2), lr = _mm256_set1_ps(a->lr);
+    const __m256 eps = _mm256_set1_ps(a->eps), wd = _mm256_set1_ps(a->weight_decay);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 gi = _mm256_mul_ps(_mm256_loadu_ps(g + i), scale);
+        __m256 mi = _mm256_add_ps(_mm256_mul_ps(b1, _mm256_loadu_ps(m + i)), _mm256_mul_ps(k1, gi));
+        __m256 vi = _mm256_add_ps(_mm256_mul_ps(b2, _mm256_loadu_ps(v + i)), _mm256_mul_ps(_mm256_mul_ps(k2, gi), gi));
+        __m256 mh = _mm256_div_ps(mi, c1), vh = _mm256_div_ps(vi, c2), wi = _mm256_loadu_ps(w + i);
+        __m256 step = _mm256_add_ps(_mm256_div_ps(mh, _mm256_add_ps(_mm256_sqrt_ps(vh), eps)), _mm256_mul_ps(wd, wi));
+        _mm256_storeu_ps(m + i, mi);
+        _mm256_storeu_ps(v + i, vi);
+        _mm256_storeu_ps(w + i, _mm256_sub_ps(wi, _mm256_mul_ps(lr, step)));
+        _mm256_storeu_ps(g + i, _mm256_setzero_ps());
+    }
+    if (i < n) sm_adamw_scalar(w + i, g + i, m + i, v + i, n - i, a);
+}
+#endif

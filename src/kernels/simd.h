@@ -53,11 +53,14 @@ void sm_f16_to_f32_avx512(float *out, const void *in, int n);
 /* the rest (dispatch.c) */
 void sm_gelu_avx2(float *x, int n);
 void sm_gelu_avx512(float *x, int n);
+void sm_gelu_grad_avx2(float *dinp, const float *inp, const float *dout, int n);
+void sm_swiglu_grad_avx2(float *dg, float *du, const float *g, const float *u, const float *dh, int n);
 void sm_gelu_grad_avx512(float *dinp, const float *inp, const float *dout, int n);
 void sm_swiglu_avx2(float *out, const float *g, const float *u, int n);
 void sm_swiglu_avx512(float *out, const float *g, const float *u, int n);
 void sm_swiglu_grad_avx512(float *dg, float *du, const float *g, const float *u, const float *dh, int n);
 struct sm_adamw_step;
+void sm_adamw_avx2(float *w, float *g, float *m, float *v, size_t n, const struct sm_adamw_step *a);
 void sm_adamw_avx512(float *w, float *g, float *m, float *v, size_t n, const struct sm_adamw_step *a);
 void sm_softmax_avx2(float *x, int n);
 void sm_softmax_avx512(float *x, int n);

@@ -480,6 +480,11 @@ TEST(simd_elementwise_and_attention_match_scalar) {
                 for (int i = 0; i < len; i++)
                     bad += fabsf(r[i] - g[i]) > 4e-6f * (1 + fabsf(r[i])) || fabsf(rg[i] - gg[i]) > 4e-6f * (1 + fabsf(rg[i]));
                 CHECKF(bad == 0, "%s swiglu_grad len %d", t->name, len);
+                for (int i = 0; i < len; i++) r[i] = g[i] = 0.25f * b[i];
+                s->gelu_grad(r, a, b, len);   /* dout = b */
+                t->gelu_grad(g, a, b, len);
+                for (int i = 0; i < len; i++) bad += fabsf(r[i] - g[i]) > 4e-6f * (1 + fabsf(r[i]));
+                CHECKF(bad == 0, "%s gelu_grad len %d", t->name, len);
                 free(rg); free(gg);
             }
             memcpy(r, a, sizeof(float) * len); s->softmax(r, len);
