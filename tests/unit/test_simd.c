@@ -160,7 +160,7 @@ TEST(interleaved_q4_0_q8_0_match_gguf_layout) {
             if (!K(all[v], SM_GGML_Q4_0).matvec_x16) continue;
             levels += k == 0;
             for (int pass = 0; pass < 2; pass++) {
-                if (!K(all[v], pass ? SM_GGML_Q4_0 : SM_GGML_Q8_0).matvec_x16) continue;   /* AVX2: Q4_0 only */
+                if (!K(all[v], pass ? SM_GGML_Q4_0 : SM_GGML_Q8_0).matvec_x16) continue;
                 if (pass) { K(all[0], SM_GGML_Q4_0).matvec(ref, w4, x8, r, c); K(all[v], SM_GGML_Q4_0).matvec_x16(got, i4, x8, xsum, r, c); }
                 else { K(all[0], SM_GGML_Q8_0).matvec(ref, w8, x8, r, c); K(all[v], SM_GGML_Q8_0).matvec_x16(got, i8, x8, xsum, r, c); }
                 for (int i = 0; i < r; i++)
