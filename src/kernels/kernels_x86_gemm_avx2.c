@@ -162,10 +162,12 @@ AVX2 void sm_gemm_avx2(float *c, int ldc, const float *packed, int m, const floa
                  * lines are fetched while this one's tiles run */
                 int lines = (kc + 15) / 16, per = 0, next = cs == 1 && r + NR < n;
                 if (next) per = (NR * lines + (p1 - p0) - 1) / (p1 - p0);
+                int pr = 0, pl = 0;   /* the next line to fetch: row NR + pr of the block, line pl */
                 for (int p = p0; p < p1; p++) {
-                    for (int q = (p - p0) * per; next && q < (p - p0 + 1) * per && q < NR * lines; q++)
-                        _mm_prefetch((const char *)(wb + (size_t)(NR + q / lines) * rs + (size_t)(q % lines) * 16),
-                                     _MM_HINT_T0);
+                    for (int q = 0; next && q < per && pr < NR; q++) {
+                        _mm_prefetch((const char *)(wb + (size_t)(NR + pr) * rs + (size_t)pl * 16), _MM_HINT_T0);
+                        if (++pl == lines) pl = 0, pr++;
+                    }
                     int mr = m - MR * p < MR ? m - MR * p : MR;
                     gemm_tile_6x16(c + (size_t)p * MR * ldc + r, ldc, packed + (size_t)p * k * MR + (size_t)x0 * MR,
                                    block, kc, mr, nr, accumulate || x0 > 0);
