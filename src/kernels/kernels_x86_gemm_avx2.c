@@ -16,24 +16,25 @@
 #define NR SM_GEMM_AVX2_NR
 #define KC SM_GEMM_AVX2_KC
 
-/* v[i] = lane i of each of v[0..7] (an 8 x 8 transpose in registers) */
+/* v[i] = lane i of each of v[0..7] (an 8 x 8 transpose in registers;
+ * written out: as loops at -O2 gcc keeps the arrays in memory) */
 AVX2 static inline __attribute__((always_inline)) void transpose8(__m256 v[8]) {
-    __m256 t[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
-    }
-    __m256 u[8];
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
-        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-    }
-    for (int i = 0; i < 4; i++) {
-        v[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
-        v[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
-    }
+    __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
+    __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
+    __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
+    __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+    v[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    v[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    v[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    v[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    v[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    v[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    v[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    v[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
 
 /* the first n lanes (0 <= n <= 8) */
@@ -120,16 +121,16 @@ AVX2 static void gemm_pack_block(float *block, const float *wb, size_t rs, size_
         return;
     }
     int x = 0;
-    if (cs == 1)   /* rows contiguous: 8 rows by 8 columns at a time through a transpose */
+    if (cs == 1 && nr == NR)   /* rows contiguous: 8 rows by 8 columns at a time through a transpose */
         for (; x + 8 <= kc; x += 8)
             for (int h = 0; h < NR; h += 8) {
+                /* unconditional loads: with a row test in this loop gcc kept v[] in memory */
+                const float *src = wb + (size_t)h * rs + x;
                 __m256 v[8];
-                for (int i = 0; i < 8; i++) {
-                    /* a weight matrix read once per batch comes from memory */
-                    _mm_prefetch((const char *)(wb + (size_t)(h + i) * rs + x + 64), _MM_HINT_T0);
-                    v[i] = h + i < nr ? _mm256_loadu_ps(wb + (size_t)(h + i) * rs + x) : _mm256_setzero_ps();
-                }
+SM_UNROLL(8)
+                for (int i = 0; i < 8; i++) v[i] = _mm256_loadu_ps(src + (size_t)i * rs);
                 transpose8(v);
+SM_UNROLL(8)
                 for (int j = 0; j < 8; j++) _mm256_store_ps(block + (size_t)(x + j) * NR + h, v[j]);
             }
     for (int i = 0; i < NR; i++) {
