@@ -57,6 +57,10 @@ typedef struct sm_kernel_table {
      * w -= lr (m / c1 / (sqrt(v / c2) + eps) + weight_decay w), g = 0; each operation rounded as written
      * (no fused multiply-add), so every level gives the same bits */
     void (*adamw)(float *w, float *g, float *m, float *v, size_t n, const sm_adamw_step *a);
+    /* optional: the strided product with F16 weights stored by rows (w(r, x) = w[r * w_rs + x]),
+     * converted as they are packed; the same sums as gemm on the weights converted to F32 */
+    void (*gemm_f16)(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t w_rs, int n, int k,
+                     int accumulate);
 } sm_kernel_table;
 
 /* The kernels of one element type at kt's level: each slot from the highest

@@ -1,5 +1,6 @@
 /* interleave.h - Q4_0 and Q8_0 weights re-laid out sixteen rows at a time
- * for the AVX-512 VNNI matrix x vector kernels.
+ * for the AVX-512 VNNI matrix x vector kernels (and the AVX2 ones of
+ * kernels_x86_x16_avx2.c, which read each chunk as two 8-row halves).
  *
  * In GGUF each row's blocks are contiguous, so a kernel working on one row
  * spends most of its instructions unpacking, widening and summing one block

@@ -7,11 +7,12 @@
  * k 2 loads and 6 broadcasts for 12 FMAs. Tested against a double sum
  * (test_simd.c). */
 #include "simd.h"
+#include "half.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define MR SM_GEMM_AVX2_MR
 #define NR SM_GEMM_AVX2_NR
 #define KC SM_GEMM_AVX2_KC
@@ -139,12 +140,37 @@ SM_UNROLL(8)
     }
 }
 
+/* The same for F16 weights stored by rows (w(r, x) = w[r rs + x]),
+ * converted as they are packed: a prompt on an F16 model needs no F32
+ * copy of its weights. */
+AVX2 static void gemm_pack_block_f16(float *block, const uint16_t *wb, size_t rs, int nr, int kc) {
+    int x = 0;
+    if (nr == NR)
+        for (; x + 8 <= kc; x += 8)
+            for (int h = 0; h < NR; h += 8) {
+                const uint16_t *src = wb + (size_t)h * rs + x;
+                __m256 v[8];
+SM_UNROLL(8)
+                for (int i = 0; i < 8; i++) v[i] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + (size_t)i * rs)));
+                transpose8(v);
+SM_UNROLL(8)
+                for (int j = 0; j < 8; j++) _mm256_store_ps(block + (size_t)(x + j) * NR + h, v[j]);
+            }
+    for (int i = 0; i < NR; i++) {
+        const uint16_t *src = wb + (size_t)i * rs;
+        for (int xx = x; xx < kc; xx++) block[xx * NR + i] = i < nr ? sm_fp16_to_fp32(src[xx]) : 0.0f;
+    }
+}
+
 /* Loops, outside in: column blocks of at most KC (in order: that is each
  * sum's order), runs of panels whose slice of the packed batch stays in
- * L2, blocks of 16 weight rows (packed once per run, kept in L1), panels. */
-AVX2 void sm_gemm_avx2(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n, int k,
-                       int accumulate) {
+ * L2, blocks of 16 weight rows (packed once per run, kept in L1), panels.
+ * f16: w holds F16 weights by rows (cs = 1). */
+AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, const float *packed, int m, const void *w,
+                                                            size_t rs, size_t cs, int n, int k, int accumulate,
+                                                            int f16) {
     float block[NR * KC] __attribute__((aligned(32)));
+    size_t esize = f16 ? sizeof(uint16_t) : sizeof(float);
     int panels = (m + MR - 1) / MR;
     /* k split into equal blocks of at most KC (multiples of 8): no short last block */
     int nblk = (k + KC - 1) / KC, step = ((k + nblk - 1) / nblk + 7) & ~7;
@@ -157,16 +183,17 @@ AVX2 void sm_gemm_avx2(float *c, int ldc, const float *packed, int m, const floa
             int p1 = p0 + run < panels ? p0 + run : panels;
             for (int r = 0; r < n; r += NR) {
                 int nr = n - r < NR ? n - r : NR;
-                const float *wb = w + (size_t)r * rs + (size_t)x0 * cs;
-                gemm_pack_block(block, wb, rs, cs, nr, kc);
+                const char *wb = (const char *)w + ((size_t)r * rs + (size_t)x0 * cs) * esize;
+                if (f16) gemm_pack_block_f16(block, (const uint16_t *)wb, rs, nr, kc);
+                else gemm_pack_block(block, (const float *)wb, rs, cs, nr, kc);
                 /* rows stored contiguously come from memory: the next block's
                  * lines are fetched while this one's tiles run */
-                int lines = (kc + 15) / 16, per = 0, next = cs == 1 && r + NR < n;
+                int lines = (int)(((size_t)kc * esize + 63) / 64), per = 0, next = cs == 1 && r + NR < n;
                 if (next) per = (NR * lines + (p1 - p0) - 1) / (p1 - p0);
                 int pr = 0, pl = 0;   /* the next line to fetch: row NR + pr of the block, line pl */
                 for (int p = p0; p < p1; p++) {
                     for (int q = 0; next && q < per && pr < NR; q++) {
-                        _mm_prefetch((const char *)(wb + (size_t)(NR + pr) * rs + (size_t)pl * 16), _MM_HINT_T0);
+                        _mm_prefetch(wb + ((size_t)(NR + pr) * rs) * esize + (size_t)pl * 64, _MM_HINT_T0);
                         if (++pl == lines) pl = 0, pr++;
                     }
                     int mr = m - MR * p < MR ? m - MR * p : MR;
@@ -176,5 +203,15 @@ AVX2 void sm_gemm_avx2(float *c, int ldc, const float *packed, int m, const floa
             }
         }
     }
+}
+
+AVX2 void sm_gemm_avx2(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n, int k,
+                       int accumulate) {
+    gemm(c, ldc, packed, m, w, rs, cs, n, k, accumulate, 0);
+}
+
+AVX2 void sm_gemm_f16_avx2(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n, int k,
+                           int accumulate) {
+    gemm(c, ldc, packed, m, w, rs, 1, n, k, accumulate, 1);
 }
 #endif

@@ -81,6 +81,8 @@ void sm_batch_q8_0_x16_avx2(float *c, size_t ldc, const void *w, const void *xq,
 void sm_gemm_pack_avx2(float *packed, const float *a, size_t rs, size_t cs, int m, int k, int p0, int p1);
 void sm_gemm_avx2(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n, int k,
                   int accumulate);
+void sm_gemm_f16_avx2(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n, int k,
+                      int accumulate);
 void sm_gemm_pack_avx512(float *packed, const float *a, size_t rs, size_t cs, int m, int k, int p0, int p1);
 void sm_gemm_avx512(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n,
                     int k, int accumulate);

@@ -558,6 +558,48 @@ TEST(simd_gemm_strided_matches_reference) {
 #endif
 }
 
+/* The strided product on F16 weights (gemm_f16) gives, bit for bit, what
+ * the level's gemm gives on the same weights converted to F32, for shapes
+ * with tails in every dimension and both accumulate modes. */
+TEST(simd_gemm_f16_equals_gemm_on_converted_weights) {
+    const sm_kernel_table *all[8];
+    int n = sm_kernels_available(all, 8), levels = 0;
+    int shapes[][3] = {{1, 1, 1}, {13, 33, 17}, {25, 70, 300}, {37, 96, 513}, {128, 32, 128}, {7, 5, 3}, {1100, 40, 290}};
+    uint64_t seed = 35;
+    for (int v = 0; v < n; v++) {
+        const sm_kernel_table *kt = all[v];
+        if (!kt->gemm_f16) continue;
+        levels++;
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+            for (int acc = 0; acc < 2; acc++) {
+                int m = shapes[si][0], rows = shapes[si][1], k = shapes[si][2], ldc = rows + 3;
+                size_t rs = (size_t)k + 5;
+                float *a = malloc(sizeof(float) * (size_t)m * k), *wf = malloc(sizeof(float) * rows * rs);
+                uint16_t *wh = malloc(sizeof(uint16_t) * rows * rs);
+                float *c1 = malloc(sizeof(float) * (size_t)m * ldc), *c2 = malloc(sizeof(float) * (size_t)m * ldc);
+                int mp = (m + kt->gemm_mr - 1) / kt->gemm_mr;
+                float *packed = malloc(sizeof(float) * (size_t)mp * kt->gemm_mr * k);
+                for (size_t i = 0; i < (size_t)m * k; i++) a[i] = frand(&seed);
+                for (size_t i = 0; i < rows * rs; i++) {
+                    wh[i] = sm_fp32_to_fp16(frand(&seed));
+                    wf[i] = sm_fp16_to_fp32(wh[i]);
+                }
+                for (int i = 0; i < m * ldc; i++) c1[i] = c2[i] = frand(&seed);
+                kt->gemm_pack(packed, a, (size_t)k, 1, m, k, 0, mp);
+                kt->gemm(c1, ldc, packed, m, wf, rs, 1, rows, k, acc);
+                kt->gemm_f16(c2, ldc, packed, m, wh, rs, rows, k, acc);
+                CHECKF(memcmp(c1, c2, sizeof(float) * (size_t)m * ldc) == 0, "%s gemm_f16 %dx%dx%d acc %d differs",
+                       kt->name, m, rows, k, acc);
+                free(a); free(wf); free(wh); free(c1); free(c2); free(packed);
+            }
+    }
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        CHECKF(levels > 0, "the AVX2 level has no F16 strided product");
+#endif
+}
+
 TEST(simd_matmul_matches_scalar) {
     const sm_kernel_table *all[8];
     int n = sm_kernels_available(all, 8);
