@@ -251,12 +251,6 @@ AVX512 void sm_matvec_q4_0_avx512(float *out, const void *w, const void *xq, int
  * the int32 sums start at minus the code offset times the activation
  * block's sum, and one multiply-add applies the 16 rows' scales. */
 /* 4 activation bytes as one int32; the blocks are 34 bytes, so unaligned */
-static inline int32_t load_i32(const int8_t *p) {
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 AVX512 void sm_matvec_q4_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
     const sm_block_q4_0x16 *g = w;
     const sm_block_q8_0 *x = xq;
@@ -269,8 +263,8 @@ AVX512 void sm_matvec_q4_0_x16_avx512(float *out, const void *w, const void *xq,
             __m512i s0 = _mm512_set1_epi32(-8 * xsum[b]), s1 = _mm512_setzero_si512();
             for (int c = 0; c < 4; c++) {
                 __m512i v = _mm512_loadu_si512(g[b].qs + 64 * c);
-                s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(v, low), _mm512_set1_epi32(load_i32(xs + 4 * c)));
-                s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(_mm512_srli_epi16(v, 4), low), _mm512_set1_epi32(load_i32(xs + 16 + 4 * c)));
+                s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(v, low), _mm512_set1_epi32(sm_load_i32(xs + 4 * c)));
+                s1 = _mm512_dpbusd_epi32(s1, _mm512_and_si512(_mm512_srli_epi16(v, 4), low), _mm512_set1_epi32(sm_load_i32(xs + 16 + 4 * c)));
             }
             __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d)), _mm512_set1_ps(_cvtsh_ss(x[b].d)));
             acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc);
@@ -289,8 +283,8 @@ AVX512 void sm_matvec_q8_0_x16_avx512(float *out, const void *w, const void *xq,
             const int8_t *xs = x[b].qs;
             __m512i s0 = _mm512_set1_epi32(-128 * xsum[b]), s1 = _mm512_setzero_si512();
             for (int c = 0; c < 8; c += 2) {
-                s0 = _mm512_dpbusd_epi32(s0, _mm512_loadu_si512(g[b].qs + 64 * c), _mm512_set1_epi32(load_i32(xs + 4 * c)));
-                s1 = _mm512_dpbusd_epi32(s1, _mm512_loadu_si512(g[b].qs + 64 * c + 64), _mm512_set1_epi32(load_i32(xs + 4 * c + 4)));
+                s0 = _mm512_dpbusd_epi32(s0, _mm512_loadu_si512(g[b].qs + 64 * c), _mm512_set1_epi32(sm_load_i32(xs + 4 * c)));
+                s1 = _mm512_dpbusd_epi32(s1, _mm512_loadu_si512(g[b].qs + 64 * c + 64), _mm512_set1_epi32(sm_load_i32(xs + 4 * c + 4)));
             }
             __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d)), _mm512_set1_ps(_cvtsh_ss(x[b].d)));
             acc = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc);

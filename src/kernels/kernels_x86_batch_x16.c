@@ -25,12 +25,6 @@
 
 #define TILE 8   /* tokens per tile: 8 float and 8 int32 accumulators */
 
-static INLINE int32_t load_i32(const int8_t *p) {
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 /* Rows of one 16-row group (nb blocks of gb bytes: 16 fp16 scales, then
  * the chunks) against tokens [0, T) of the batch. q4 selects the Q4_0
  * unpacking (4 loads of two nibble chunks) over Q8_0's (8 loads). */
@@ -56,8 +50,8 @@ SM_UNROLL(4)
 SM_UNROLL(8)
                 for (int t = 0; t < T; t++) {
                     const int8_t *xs = ((const sm_block_q8_0 *)(xq + (size_t)t * xq_stride + xb))->qs;
-                    s[t] = _mm512_dpbusd_epi32(s[t], lo, _mm512_set1_epi32(load_i32(xs + 4 * k)));
-                    s[t] = _mm512_dpbusd_epi32(s[t], hi, _mm512_set1_epi32(load_i32(xs + 16 + 4 * k)));
+                    s[t] = _mm512_dpbusd_epi32(s[t], lo, _mm512_set1_epi32(sm_load_i32(xs + 4 * k)));
+                    s[t] = _mm512_dpbusd_epi32(s[t], hi, _mm512_set1_epi32(sm_load_i32(xs + 16 + 4 * k)));
                 }
             }
         } else {
@@ -67,7 +61,7 @@ SM_UNROLL(8)
 SM_UNROLL(8)
                 for (int t = 0; t < T; t++) {
                     const int8_t *xs = ((const sm_block_q8_0 *)(xq + (size_t)t * xq_stride + xb))->qs;
-                    s[t] = _mm512_dpbusd_epi32(s[t], v, _mm512_set1_epi32(load_i32(xs + 4 * k)));
+                    s[t] = _mm512_dpbusd_epi32(s[t], v, _mm512_set1_epi32(sm_load_i32(xs + 4 * k)));
                 }
             }
         }

@@ -199,12 +199,6 @@ AVX2 void sm_dequantize_iq4_nl_avx2(float *out, const void *in, int n) {
 
 /* ------------------------------------------- interleaved groups (AVX-512) */
 
-static inline int32_t load_i32(const int8_t *p) {
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 /* The fifth bits of chunk c, lined up with its nibbles (interleave_legacy.h):
  * bit c of each byte moves to bit 4 for the low nibbles, bit 4 + c for the
  * high ones. 16-bit shifts carry bits across bytes, but never into bit 4. */
@@ -235,8 +229,8 @@ AVX512 static inline __m512i fifth_hi(__m512i h, int c) {
             (void)h;                                                                                     \
             for (int c = 0; c < 4; c++) {                                                                \
                 __m512i v = _mm512_loadu_si512(g[b].qs + 64 * c);                                        \
-                s0 = _mm512_dpbusd_epi32(s0, CODE_LO, _mm512_set1_epi32(load_i32(xs + 4 * c)));          \
-                s1 = _mm512_dpbusd_epi32(s1, CODE_HI, _mm512_set1_epi32(load_i32(xs + 16 + 4 * c)));     \
+                s0 = _mm512_dpbusd_epi32(s0, CODE_LO, _mm512_set1_epi32(sm_load_i32(xs + 4 * c)));          \
+                s1 = _mm512_dpbusd_epi32(s1, CODE_HI, _mm512_set1_epi32(sm_load_i32(xs + 16 + 4 * c)));     \
             }                                                                                            \
             __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d)),       \
                                      _mm512_set1_ps(_cvtsh_ss(x[b].d)));                                 \
@@ -300,8 +294,8 @@ AVX512 void sm_matvec_iq4_nl_x16_avx512(float *out, const void *w, const void *x
                 __m512i v = _mm512_loadu_si512(g[b].qs + 64 * c), lo = CODE_LO, hi = CODE_HI;                \
                 SM_UNROLL(6) for (int t = 0; t < T; t++) {                                        \
                     const int8_t *xs = ((const X_T *)(xq + (size_t)t * xqs) + b)->qs;                        \
-                    s[t] = _mm512_dpbusd_epi32(s[t], lo, _mm512_set1_epi32(load_i32(xs + 4 * c)));           \
-                    s[t] = _mm512_dpbusd_epi32(s[t], hi, _mm512_set1_epi32(load_i32(xs + 16 + 4 * c)));      \
+                    s[t] = _mm512_dpbusd_epi32(s[t], lo, _mm512_set1_epi32(sm_load_i32(xs + 4 * c)));           \
+                    s[t] = _mm512_dpbusd_epi32(s[t], hi, _mm512_set1_epi32(sm_load_i32(xs + 16 + 4 * c)));      \
                 }                                                                                            \
             }                                                                                                \
             __m512 d16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g[b].d));                       \

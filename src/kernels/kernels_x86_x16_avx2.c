@@ -31,12 +31,6 @@
 
 #define TILE 4   /* tokens per batch tile: 4 float and 4 int16 accumulators */
 
-static INLINE int32_t load_i32(const int8_t *p) {
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 AVX2 static INLINE float half_to_float(const void *p) {
     uint16_t h;
     memcpy(&h, p, sizeof h);
@@ -46,20 +40,41 @@ AVX2 static INLINE float half_to_float(const void *p) {
 /* Row group bytes: 16 fp16 scales, then the chunks. */
 #define QS(g) ((const uint8_t *)(g) + SM_X16 * sizeof(uint16_t))
 
-/* The int32 sums (codes x activations, before the offset) of 8 rows: half
- * h of one group block's chunks qs against one token's activation block. */
-AVX2 static INLINE __m256i block_sums(const uint8_t *qs, int h, const int8_t *xs, int q4) {
+/* One chunk k (4 columns of 8 rows, unpacked into its low and high
+ * nibbles) against one token's activation block xs: into a the low
+ * nibbles' int16 pair sums (Q4_0: the high nibbles', columns 16 + 4k..,
+ * too; same bound), into b Q8_0's high nibbles' (the same columns, weighed
+ * 16 by sums_i32). */
+AVX2 static INLINE void chunk_sums(__m256i *a, __m256i *b, __m256i lo, __m256i hi, const int8_t *xs, int k, int q4) {
+    __m256i x = _mm256_set1_epi32(sm_load_i32(xs + 4 * k));
+    *a = _mm256_add_epi16(*a, _mm256_maddubs_epi16(lo, x));
+    if (q4) *a = _mm256_add_epi16(*a, _mm256_maddubs_epi16(hi, _mm256_set1_epi32(sm_load_i32(xs + 16 + 4 * k))));
+    else *b = _mm256_add_epi16(*b, _mm256_maddubs_epi16(hi, x));
+}
+
+/* The int32 sums (codes x activations, before the offset) of a block */
+AVX2 static INLINE __m256i sums_i32(__m256i a, __m256i b, int q4) {
+    __m256i s = _mm256_madd_epi16(a, _mm256_set1_epi16(1));
+    return q4 ? s : _mm256_add_epi32(s, _mm256_madd_epi16(b, _mm256_set1_epi16(16)));
+}
+
+/* Chunk k of half h (8 rows) of a group block's chunks qs, as nibbles */
+AVX2 static INLINE void unpack_chunk(const uint8_t *qs, int h, int k, __m256i *lo, __m256i *hi) {
     const __m256i low = _mm256_set1_epi8(0x0F);
-    __m256i a = _mm256_setzero_si256(), b = a;
-    for (int c = 0; c < (q4 ? 4 : 8); c++) {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 64 * c + 32 * h));
-        __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-        __m256i x = _mm256_set1_epi32(load_i32(xs + 4 * c));
-        a = _mm256_add_epi16(a, _mm256_maddubs_epi16(lo, x));
-        /* Q4_0: the high nibbles are columns 16 + 4c..; Q8_0: the same columns, times 16 */
-        b = _mm256_add_epi16(b, _mm256_maddubs_epi16(hi, q4 ? _mm256_set1_epi32(load_i32(xs + 16 + 4 * c)) : x));
+    __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 64 * k + 32 * h));
+    *lo = _mm256_and_si256(v, low);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+}
+
+/* Half h (8 rows) of one group block's chunks qs against one token's
+ * activation block xs. */
+AVX2 static INLINE __m256i block_sums(const uint8_t *qs, int h, const int8_t *xs, int q4) {
+    __m256i a = _mm256_setzero_si256(), b = a, lo, hi;
+    for (int k = 0; k < (q4 ? 4 : 8); k++) {
+        unpack_chunk(qs, h, k, &lo, &hi);
+        chunk_sums(&a, &b, lo, hi, xs, k, q4);
     }
-    return _mm256_add_epi32(_mm256_madd_epi16(a, _mm256_set1_epi16(1)), _mm256_madd_epi16(b, _mm256_set1_epi16(q4 ? 1 : 16)));
+    return sums_i32(a, b, q4);
 }
 
 /* acc + (w scales x x scale) (s32 - offset xsum) */
@@ -103,38 +118,28 @@ AVX2 void sm_matvec_q8_0_x16_avx2(float *out, const void *w, const void *xq, con
 AVX2 static INLINE void half_tile(float *c, size_t ldc, const uint8_t *g, size_t gb, int h, const uint8_t *xq,
                                   size_t xq_stride, const int32_t *xsum, size_t xsum_stride, int T, int nb, int q4,
                                   int accumulate) {
-    const __m256i low = _mm256_set1_epi8(0x0F);
     const int offset = q4 ? 8 : 128;
     __m256 acc[TILE];
 SM_UNROLL(4)
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++, g += gb) {
         size_t xb = (size_t)b * sizeof(sm_block_q8_0);
-        __m256i sa[TILE], sb[TILE];   /* Q8_0: low and high nibbles' sums; Q4_0: both in sa */
+        __m256i sa[TILE], sb[TILE];   /* chunk_sums' a and b */
 SM_UNROLL(4)
         for (int t = 0; t < T; t++) sa[t] = sb[t] = _mm256_setzero_si256();
 SM_UNROLL(8)
         for (int k = 0; k < 8; k++) {
             if (q4 && k == 4) break;   /* Q4_0: 4 chunks */
-            __m256i v = _mm256_loadu_si256((const __m256i *)(QS(g) + 64 * k + 32 * h));
-            __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+            __m256i lo, hi;
+            unpack_chunk(QS(g), h, k, &lo, &hi);
 SM_UNROLL(4)
-            for (int t = 0; t < T; t++) {
-                const int8_t *xs = ((const sm_block_q8_0 *)(xq + (size_t)t * xq_stride + xb))->qs;
-                __m256i x = _mm256_set1_epi32(load_i32(xs + 4 * k));
-                sa[t] = _mm256_add_epi16(sa[t], _mm256_maddubs_epi16(lo, x));
-                if (q4)   /* both nibbles' sums in one accumulator (same bound) */
-                    sa[t] = _mm256_add_epi16(sa[t], _mm256_maddubs_epi16(hi, _mm256_set1_epi32(load_i32(xs + 16 + 4 * k))));
-                else
-                    sb[t] = _mm256_add_epi16(sb[t], _mm256_maddubs_epi16(hi, x));
-            }
+            for (int t = 0; t < T; t++)
+                chunk_sums(&sa[t], &sb[t], lo, hi, ((const sm_block_q8_0 *)(xq + (size_t)t * xq_stride + xb))->qs, k, q4);
         }
         __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g + h));
 SM_UNROLL(4)
         for (int t = 0; t < T; t++) {
-            __m256i s32 = _mm256_madd_epi16(sa[t], _mm256_set1_epi16(1));
-            if (!q4) s32 = _mm256_add_epi32(s32, _mm256_madd_epi16(sb[t], _mm256_set1_epi16(16)));
-            acc[t] = block_to_acc(acc[t], s32, offset * xsum[(size_t)t * xsum_stride + b], dw,
+            acc[t] = block_to_acc(acc[t], sums_i32(sa[t], sb[t], q4), offset * xsum[(size_t)t * xsum_stride + b], dw,
                                   half_to_float(xq + (size_t)t * xq_stride + xb));
         }
     }
@@ -156,7 +161,7 @@ AVX2 static INLINE void batch_x16(float *c, size_t ldc, const uint8_t *w, size_t
             int i = 0;
             for (; i + tile <= n; i += tile)
                 half_tile(c + (size_t)i * ldc + r + 8 * h, ldc, g, gb, h, xb + (size_t)i * xq_stride, xq_stride,
-                          xsum + (size_t)i * xsum_stride, xsum_stride, q4 ? TILE : TILE - 1, nb, q4, accumulate);
+                          xsum + (size_t)i * xsum_stride, xsum_stride, tile, nb, q4, accumulate);
             for (; i < n; i++)
                 half_tile(c + (size_t)i * ldc + r + 8 * h, ldc, g, gb, h, xb + (size_t)i * xq_stride, xq_stride,
                           xsum + (size_t)i * xsum_stride, xsum_stride, 1, nb, q4, accumulate);

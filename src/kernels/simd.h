@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Unrolling that the tile kernels need to keep their per-token
  * accumulator arrays in registers (gcc). Clang unrolls constant-count
@@ -18,6 +19,14 @@
 #else
 #define SM_UNROLL(n) SM_PRAGMA(GCC unroll n)
 #endif
+
+/* 4 bytes at p (an activation block's 4 codes, broadcast by the integer
+ * kernels), whatever p's alignment */
+static inline int32_t sm_load_i32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 
 /* the strided gemm's tile: tokens per packed panel, weight rows per block,
  * columns per block (sm_gemm_avx512) */
