@@ -269,9 +269,16 @@ typedef struct sm_generate_params {
      * vocabulary proposes n_draft tokens (0 = 8) that the session checks in
      * one batch; greedy output is the same as without it, sampled output
      * follows the same distribution. Not with a grammar or a repetition
-     * penalty. The draft session's context must be as long as this one's. */
+     * penalty. The draft session's context must be as long as this one's.
+     * draft_p_min: a round's proposals stop where the draft's most likely
+     * next token has less than this probability (its softmax; 0, the
+     * default: always n_draft). Worth it for a draft that knows when it is
+     * unsure; a small draft that agrees with the target's argmax while
+     * spreading its probability (as the KJV pair of bench/ does) drafts
+     * next to nothing with it. */
     sm_session *draft;
     int n_draft;
+    float draft_p_min;
 } sm_generate_params;
 
 sm_generate_params sm_generate_default_params(void);

@@ -43,6 +43,18 @@ if [ $same = 1 ]; then ok "greedy_output_identical_with_draft (accepted:$accepte
 if echo "$accepted" | tr ' ' '\n' | awk -F/ 'NF == 2 { a += $1; t += $2 } END { exit !(a > 0 && a < t) }'; then
     ok "drafts_both_accepted_and_rejected"; else bad "drafts_both_accepted_and_rejected" "$accepted"; fi
 
+# --draft-p-min: proposals stop where the draft is unsure; output unchanged, fewer proposed
+"$SM" run -p "And the LORD said unto Moses" --temp 0 -n 120 -t 1 > "$TMP/a" 2> /dev/null
+"$SM" run -p "And the LORD said unto Moses" --temp 0 -n 120 -t 1 --draft "$TMP/q4.gguf" --draft-n 8 > /dev/null 2> "$TMP/e0"
+"$SM" run -p "And the LORD said unto Moses" --temp 0 -n 120 -t 1 --draft "$TMP/q4.gguf" --draft-n 8 --draft-p-min 0.6 > "$TMP/b" 2> "$TMP/e"
+# proposals made only where the draft is sure: fewer, and more of them accepted
+drafts() { sed -n 's/.*draft: \([0-9]*\) of \([0-9]*\).*/\1 \2/p' "$1"; }
+read -r acc0 all <<< "$(drafts "$TMP/e0")"; read -r acc some <<< "$(drafts "$TMP/e")"
+if cmp -s "$TMP/a" "$TMP/b" && [ -n "$all" ] && [ -n "$some" ] && [ "$some" -lt "$all" ] && [ "$some" -gt 0 ] &&
+   [ $((acc * all)) -gt $((acc0 * some)) ]; then
+    ok "draft_p_min_proposes_fewer_same_output ($acc of $some accepted, without it $acc0 of $all)"
+else bad "draft_p_min_proposes_fewer_same_output" "$acc of $some with, $acc0 of $all without; $(diff "$TMP/a" "$TMP/b" | head -3)"; fi
+
 # a stop string, and the context filling up
 "$SM" run -p "And God said" --temp 0 -n 300 --stop "light" > "$TMP/a" 2> /dev/null
 "$SM" run -p "And God said" --temp 0 -n 300 --stop "light" --draft "$TMP/q4.gguf" > "$TMP/b" 2> /dev/null
@@ -75,6 +87,7 @@ else
     skip=$((skip + 1)); echo "skip draft_of_another_vocabulary_refused: $SHARED is absent"
 fi
 expect_error "draft_n_out_of_range" "draft-n" "$SM" run -n 5 --draft "$TMP/q4.gguf" --draft-n 0
+expect_error "draft_p_min_out_of_range" "draft-p-min" "$SM" run -n 5 --draft "$TMP/q4.gguf" --draft-p-min 1.5
 expect_error "draft_with_grammar_refused" "grammar" "$SM" run -n 5 --draft "$TMP/q4.gguf" --json
 expect_error "draft_with_penalty_refused" "penalty" "$SM" run -n 5 --draft "$TMP/q4.gguf" --repeat-penalty 1.1
 expect_error "missing_draft_named" "$TMP/none.gguf" "$SM" run -n 5 --draft "$TMP/none.gguf"

@@ -61,7 +61,8 @@ static void chat_usage(void) {
            "  --min-p P (0.05), --repeat-penalty F (1.0), --repeat-last-n N (64), -s/--seed N\n"
            "performance: -t/--threads N, --kernels NAME\n"
            "  -md, --draft FILE         speculative decoding with a smaller model of the same vocabulary\n"
-           "      --draft-n N           tokens it proposes per round (default 8)\n"
+           "      --draft-n N           tokens it proposes per round, at most (default 8)\n"
+           "      --draft-p-min P       stop proposing where its likeliest token has less than P (default 0)\n"
            "  -v, --verbose             a statistics line per turn on stderr\n"
            "      --ids                 the token ids of each reply on stderr\n"
            CLI_LORA_USAGE

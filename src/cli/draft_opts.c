@@ -13,6 +13,10 @@ int cli_draft_arg(cli_args *a, cli_draft *d) {
         if (!(v = arg_value(a)) || !parse_int(a, "--draft-n", v, 1, 64, &d->n)) return -1;
         return 1;
     }
+    if (arg_is(a, NULL, "--draft-p-min")) {
+        if (!(v = arg_value(a)) || !parse_float(a, "--draft-p-min", v, 0.0, 1.0, &d->p_min)) return -1;
+        return 1;
+    }
     return 0;
 }
 
@@ -34,6 +38,7 @@ int cli_draft_setup(const char *cmd, cli_draft *d, const sm_session_params *sp, 
 void cli_draft_use(const cli_draft *d, sm_generate_params *gp) {
     gp->draft = d->session;
     gp->n_draft = (int)d->n;
+    gp->draft_p_min = (float)d->p_min;
 }
 
 void cli_draft_free(cli_draft *d) {

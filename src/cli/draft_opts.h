@@ -1,6 +1,6 @@
 /* draft_opts.h - the speculative-decoding options `run` and `chat` share:
- * -md/--draft FILE (llama.cpp's --model-draft) and --draft-n N
- * (--draft-max), turned into a draft model and its session. */
+ * -md/--draft FILE (llama.cpp's --model-draft), --draft-n N (--draft-max)
+ * and --draft-p-min P, turned into a draft model and its session. */
 #ifndef SM_CLI_DRAFT_OPTS_H
 #define SM_CLI_DRAFT_OPTS_H
 
@@ -9,12 +9,13 @@
 
 typedef struct cli_draft {
     const char *path;            /* -md, --draft FILE (NULL: no draft) */
-    long long n;                 /* --draft-n N: tokens proposed per round */
+    long long n;                 /* --draft-n N: tokens proposed per round, at most */
+    double p_min;                /* --draft-p-min P: stop proposing below this confidence */
     sm_model *model;
     sm_session *session;
 } cli_draft;
 
-#define CLI_DRAFT_DEFAULT {NULL, 8, NULL, NULL}
+#define CLI_DRAFT_DEFAULT {NULL, 8, 0.0, NULL, NULL}
 
 /* 1 when argv[a->i] is one of the options (its value taken), 0 when it is
  * not, -1 after an error message. */

@@ -184,14 +184,14 @@ static int spec_step(sm_session *s, sm_spec *sp, streamer *str, const sm_generat
         if (emit(s, str, gp, cb, user, n_gen, t0, stats, *c)) return 1;
         return eval_generated(s, gp, stats, *c, st, err);
     }
-    int base = s->n_past, kept = 0;
+    int base = s->n_past, kept = 0, drafted = 0;
     sm_token next;
     sm_prof *P = s->prof;
     SM_PROF_BEGIN(P, SM_SC_SAMPLE, -1);
-    *st = sm_spec_round(sp, s, &gp->sampler, *c, n, &kept, &next, err);
+    *st = sm_spec_round(sp, s, &gp->sampler, *c, n, gp->draft_p_min, &drafted, &kept, &next, err);
     SM_PROF_END(P, 0, 0);
     if (*st) return 1;
-    stats->n_drafted += n;
+    stats->n_drafted += drafted;
     stats->n_draft_accepted += kept;
     /* the target now holds c and the kept proposals: stream them */
     for (int i = 0; i <= kept; i++) {
@@ -236,6 +236,8 @@ sm_status sm_generate(sm_session *s, const char *prompt, const sm_generate_param
                        gp.grammar ? "a grammar" : "a repetition, presence or frequency penalty");
     if (gp.draft && (gp.n_draft < 0 || gp.n_draft > 64))
         return sm_fail(err, SM_ERR_INVALID_ARG, "n_draft %d is out of range (1 to 64, or 0 for 8)", gp.n_draft);
+    if (gp.draft && !(gp.draft_p_min >= 0.0f && gp.draft_p_min <= 1.0f))
+        return sm_fail(err, SM_ERR_INVALID_ARG, "draft_p_min %g is out of range (0 to 1)", (double)gp.draft_p_min);
     if (gp.n_keep < 0 || gp.n_keep >= s->n_ctx)
         return sm_fail(err, SM_ERR_INVALID_ARG, "n_keep %d is out of range (0 to %d, below the context size)",
                        gp.n_keep, s->n_ctx - 1);

@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/error.h"
 
+#include <math.h>
 #include <string.h>
 
 sm_status sm_spec_check_models(const sm_model *t, const sm_model *d, sm_error *err) {
@@ -76,6 +77,16 @@ int sm_spec_accept(const float *p, const float *q, int n, sm_token x, uint64_t *
     return 0;
 }
 
+/* The largest probability of the draft's softmax (temperature 1) at its
+ * current position: how sure it is of its next token. */
+static float draft_top_prob(const float *logits, int n) {
+    float mx = logits[0];
+    for (int i = 1; i < n; i++) mx = logits[i] > mx ? logits[i] : mx;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += expf(logits[i] - mx);
+    return (float)(1.0 / sum);
+}
+
 /* Brings the draft to the target's tokens followed by c: keeps their
  * common prefix, evaluates the rest. */
 static sm_status sync_draft(sm_session *d, const sm_session *t, sm_token c, sm_error *err) {
@@ -87,8 +98,8 @@ static sm_status sync_draft(sm_session *d, const sm_session *t, sm_token c, sm_e
     return st;
 }
 
-sm_status sm_spec_round(sm_spec *sp, sm_session *t, const sm_sampler_params *smp, sm_token c, int n, int *k,
-                        sm_token *next, sm_error *err) {
+sm_status sm_spec_round(sm_spec *sp, sm_session *t, const sm_sampler_params *smp, sm_token c, int n, float p_min,
+                        int *drafted, int *k, sm_token *next, sm_error *err) {
     sm_session *d = sp->draft;
     int nv = sp->n_vocab, greedy = smp->temperature <= 0.0f;
     if (n < 1 || n > sp->n_draft) return sm_fail(err, SM_ERR_INVALID_ARG, "%d draft tokens asked for (1 to %d)", n, sp->n_draft);
@@ -96,15 +107,22 @@ sm_status sm_spec_round(sm_spec *sp, sm_session *t, const sm_sampler_params *smp
         return sm_fail(err, SM_ERR_CONTEXT_FULL, "no room in the context for %d draft tokens", n);
     sm_status st = sync_draft(d, t, c, err);
     if (st) return st;
-    /* the draft proposes n tokens, each from its own distribution */
+    /* the draft proposes up to n tokens, each from its own distribution,
+     * and stops where its most likely token has less than p_min. That
+     * depends on the draft's context alone, not on the token it then
+     * draws, so a proposal made is still distributed as q and the
+     * acceptance rule keeps the target's distribution. */
     sp->batch[0] = c;
-    for (int i = 0; i < n; i++) {
-        float *q = sp->q + (size_t)i * nv;
+    int m = 0;
+    for (; m < n; m++) {
+        if (p_min > 0.0f && draft_top_prob(d->logits, nv) < p_min) break;
+        float *q = sp->q + (size_t)m * nv;
         sm_sampler_probs(d->logits, nv, smp, sp->cand, q);
         sm_token x = sm_sample_probs(q, nv, &d->rng);   /* greedy: the argmax, the one token of q */
-        sp->batch[i + 1] = x;
-        if (i + 1 < n && (st = sm_session_eval(d, &x, 1, err))) return st;
+        sp->batch[m + 1] = x;
+        if (m + 1 < n && (st = sm_session_eval(d, &x, 1, err))) return st;
     }
+    n = m;
     /* the target reads c and every proposal at once */
     int base = t->n_past;
     if ((st = sm_session_eval_rows(t, sp->batch, (size_t)n + 1, sp->logits, err))) return st;
@@ -128,6 +146,7 @@ sm_status sm_spec_round(sm_spec *sp, sm_session *t, const sm_sampler_params *smp
         after = sm_sample_probs(sp->p, nv, &t->rng);
     }
     if ((st = sm_session_truncate(t, base + 1 + kept, err))) return st;
+    *drafted = n;
     *k = kept;
     *next = after;
     return SM_OK;

@@ -26,15 +26,17 @@ void sm_spec_free(sm_spec *sp);
 
 /* One round. c is the next token, already chosen; the target holds the
  * tokens before it. The draft is brought to the same tokens and c, then
- * proposes n tokens (n <= n_draft); the target evaluates c and the proposals
- * in one batch and keeps the first *k that the acceptance rule accepts.
+ * proposes *drafted <= n tokens (n <= n_draft): it stops where its own
+ * softmax gives its most likely token less than p_min (0: never). The target evaluates c and
+ * the proposals in one batch and keeps the first *k that the acceptance
+ * rule accepts.
  * Afterwards the target holds c and those *k tokens (its logits stale) and
  * *next is the token after them, drawn from the target's distribution (the
  * correction at the first rejection, or a token after all n). Temperature
  * 0: a proposal is kept when it is the target's argmax, so the output is
  * the target's greedy output. */
-sm_status sm_spec_round(sm_spec *sp, sm_session *target, const sm_sampler_params *smp, sm_token c, int n, int *k,
-                        sm_token *next, sm_error *err);
+sm_status sm_spec_round(sm_spec *sp, sm_session *target, const sm_sampler_params *smp, sm_token c, int n, float p_min,
+                        int *drafted, int *k, sm_token *next, sm_error *err);
 
 /* Speculative sampling's decision for one proposal x drawn from q (Leviathan
  * et al. 2023, "Fast Inference from Transformers via Speculative Decoding";
