@@ -50,10 +50,12 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b) {
         if (L->wqkv.data) {
             op_matmul(s, SM_SC_QKV_PROJ, s->qkv, q_dim + 2 * kv_dim, &L->wqkv, in, n, nv, L->b_qkv, 0);
             op_split_qkv(s, s->qkv, n, q, k, v);
-        } else {
+        } else {   /* one input, quantized or packed once for the three */
+            sm_matmul_share_input(s, in);
             op_matmul(s, SM_SC_Q_PROJ, q, q_dim, &L->wq, in, n, nv, L->b_q, 0);
             op_matmul(s, SM_SC_K_PROJ, k, kv_dim, &L->wk, in, n, nv, L->b_k, 0);
             op_matmul(s, SM_SC_V_PROJ, v, kv_dim, &L->wv, in, n, nv, L->b_v, 0);
+            sm_matmul_share_input(s, NULL);
         }
         if (L->q_norm) op_qk_norm(s, q, k, L->q_norm, L->k_norm, n);
         if (arch->pos != SM_POS_LEARNED) op_rope(s, b, q, k, swa);
@@ -75,8 +77,10 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b) {
         if (arch->ffn == SM_FFN_SWIGLU_FUSED) {
             op_matmul(s, SM_SC_FFN_UP, hb2, 2 * ffn, &L->w_up, in, n, nv, L->b_up, 0);
         } else {
+            sm_matmul_share_input(s, in);
             if (L->w_gate.data) op_matmul(s, SM_SC_FFN_GATE, hb, ffn, &L->w_gate, in, n, nv, NULL, 0);
             op_matmul(s, SM_SC_FFN_UP, L->w_gate.data ? hb2 : hb, ffn, &L->w_up, in, n, nv, L->b_up, 0);
+            sm_matmul_share_input(s, NULL);
         }
         op_ffn_act(s, arch->ffn, hb, hb2, n, ffn);
         if (L->ffn_post_norm) {

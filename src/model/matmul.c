@@ -20,11 +20,54 @@
 /* Row i of a product's input, quantized into its slot of s->xq for the
  * integer dots of w's type (act), with its block sums where w's interleaved
  * kernels (one token or a batch) read them. */
+static int needs_sums(const sm_session *s, const sm_matrix *w, uint32_t act);
 static void quantize_row(const sm_session *s, const sm_matrix *w, uint32_t act, int i, const float *x) {
     void *xq = (char *)s->xq + (size_t)i * s->xq_stride;
     s->tk[act].from_float(xq, x, w->cols);
-    if (act == SM_GGML_Q8_0 && w->x16 && s->tk[w->type].matvec_x16)
-        sm_q8_0_block_sums(s->xsum + (size_t)i * s->xsum_stride, xq, w->cols / SM_QK);
+    if (needs_sums(s, w, act)) sm_q8_0_block_sums(s->xsum + (size_t)i * s->xsum_stride, xq, w->cols / SM_QK);
+}
+
+void sm_matmul_share_input(sm_session *s, const float *a) {
+    s->shared_in = a;
+    s->xq_holds.a = NULL;
+    s->pack_holds.a = NULL;
+}
+
+/* Whether w's products read xq's block sums. */
+static int needs_sums(const sm_session *s, const sm_matrix *w, uint32_t act) {
+    return act == SM_GGML_Q8_0 && w->x16 && s->tk[w->type].matvec_x16;
+}
+
+/* xq holds rows [0, n) of the shared input a quantized to act: 1, and 2
+ * with the block sums w's kernels need. */
+static int xq_held(const sm_session *s, const sm_matrix *w, uint32_t act, const float *a, int n) {
+    if (a != s->shared_in || s->xq_holds.a != a || s->xq_holds.n != n || s->xq_holds.act != act) return 0;
+    return s->xq_holds.sums || !needs_sums(s, w, act) ? 2 : 1;
+}
+
+/* Rows [0, n) of a (this thread's part of them), quantized for w's
+ * products into xq with block sums where its kernels read them, unless a
+ * shared input already is there. */
+static void quantize_rows(sm_session *s, const sm_matrix *w, uint32_t act, const float *a, int n, int ith, int nth) {
+    int per = (n + nth - 1) / nth, i0 = ith * per, i1 = i0 + per < n ? i0 + per : n, held = xq_held(s, w, act, a, n);
+    if (held) {
+        if (held == 1)
+            for (int i = i0; i < i1; i++)
+                sm_q8_0_block_sums(s->xsum + (size_t)i * s->xsum_stride,
+                                   (const sm_block_q8_0 *)((const char *)s->xq + (size_t)i * s->xq_stride), w->cols / SM_QK);
+        return;
+    }
+    for (int i = i0; i < i1; i++) quantize_row(s, w, act, i, a + (size_t)i * w->cols);
+}
+
+/* Called once per product, after quantize_rows has run on every thread. */
+static void note_quantized(sm_session *s, const sm_matrix *w, uint32_t act, const float *a, int n) {
+    int sums = needs_sums(s, w, act);
+    if (s->xq_holds.a == a && s->xq_holds.n == n && s->xq_holds.act == act) sums |= s->xq_holds.sums;
+    s->xq_holds.a = a;
+    s->xq_holds.n = n;
+    s->xq_holds.act = act;
+    s->xq_holds.sums = sums;
 }
 
 /* ------------------------------------------------- one token: matvec */
@@ -79,7 +122,8 @@ static void matvec(sm_session *s, float *out, const sm_matrix *w, const float *x
     matvec_task t = {s, out, w, x, bias, accumulate};
     uint32_t act = sm_type(w->type)->vec_dot_type;
     if (act != SM_GGML_F32) {
-        quantize_row(s, w, act, 0, x);
+        quantize_rows(s, w, act, x, 1, 0, 1);
+        note_quantized(s, w, act, x, 1);
         t.x = s->xq;
     }
     /* a hand-off costs about a microsecond: small products stay on one thread */
@@ -149,7 +193,8 @@ static void matvecs(sm_session *s, float *c, int ldc, float *const *outs, const 
     matvecs_task t = {s, c, ldc, outs, w, a, 0, bias, n, accumulate};
     uint32_t act = sm_type(w->type)->vec_dot_type;
     if (act != SM_GGML_F32) {
-        for (int i = 0; i < n; i++) quantize_row(s, w, act, i, a + (size_t)i * w->cols);
+        quantize_rows(s, w, act, a, n, 0, 1);
+        note_quantized(s, w, act, a, n);
         t.quantized = 1;
     }
     if ((size_t)w->rows * w->cols * n < 32768 || sm_threadpool_size(s->pool) == 1) matvecs_rows(&t, 0, w->rows);
@@ -261,10 +306,8 @@ static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
  * quantizes it for the integer one, on every thread. */
 static void pack_task_fn(void *ctx, int ith, int nth) {
     const matmul_task *t = ctx;
-    if (t->integer) {
-        int per = (t->n + nth - 1) / nth, i0 = ith * per, i1 = i0 + per < t->n ? i0 + per : t->n;
-        for (int i = i0; i < i1; i++) quantize_row(t->s, t->w, t->act, i, t->a + (size_t)i * t->w->cols);
-    } else if (t->s->kt->gemm) sm_gemm_pack_share(t->s->kt, t->s->pack, t->a, (size_t)t->w->cols, 1, t->n, t->w->cols, ith, nth);
+    if (t->integer) quantize_rows(t->s, t->w, t->act, t->a, t->n, ith, nth);
+    else if (t->s->kt->gemm) sm_gemm_pack_share(t->s->kt, t->s->pack, t->a, (size_t)t->w->cols, 1, t->n, t->w->cols, ith, nth);
     else sm_pack_a_share(t->s->kt, t->s->pack, t->a, t->n, t->w->cols, ith, nth);
 }
 
@@ -293,7 +336,16 @@ int sm_matmul(sm_session *s, float *c, int ldc, const sm_matrix *w, const float 
      * the batch quantized once (as one token's input is), else floats */
     int integer = w->x16 && s->tk[w->type].batch_x16 && act != SM_GGML_F32;
     matmul_task t = {s, c, ldc, w, a, bias, n, accumulate, integer, act};
-    if (t.integer || s->kt->gemm || s->kt->pack_a) sm_threadpool_run(s->pool, pack_task_fn, &t);  /* once, shared by the threads */
+    if (t.integer) {   /* quantized once, shared by the threads (and by the products of a shared input) */
+        if (xq_held(s, w, act, a, n) < 2) sm_threadpool_run(s->pool, pack_task_fn, &t);
+        note_quantized(s, w, act, a, n);
+    } else if (s->kt->gemm || s->kt->pack_a) {   /* packed in panels, the same */
+        if (!(a == s->shared_in && s->pack_holds.a == a && s->pack_holds.n == n && s->pack_holds.k == w->cols))
+            sm_threadpool_run(s->pool, pack_task_fn, &t);
+        s->pack_holds.a = a;
+        s->pack_holds.n = n;
+        s->pack_holds.k = w->cols;
+    }
     sm_threadpool_run(s->pool, matmul_task_fn, &t);
     return integer_rows + (t.integer ? n : 0);
 }

@@ -17,6 +17,11 @@
  * account of which peak bounds the product). */
 int sm_matmul(sm_session *s, float *c, int ldc, const sm_matrix *w, const float *a, int n, int n_vec,
               const float *bias, int accumulate);
+/* The products until the next call read A = a (NULL: any input) and
+ * nothing writes it meanwhile: A is quantized (or packed) once, by the
+ * first, and the others reuse it. Their results are what they would be
+ * alone. */
+void sm_matmul_share_input(sm_session *s, const float *a);
 /* out[i] = W a_i for n rows a_i of A (n x w->cols), through the matrix x
  * vector kernels: rows whose results go to unrelated places (each
  * session's logits). */

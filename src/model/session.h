@@ -68,6 +68,13 @@ struct sm_session {
     int32_t *xsum;               /* [batch][xsum_stride] xq's block sums, for the interleaved kernels */
     size_t xq_stride, xsum_stride;
     int max_cols;
+    /* products that read one input (forward.c's Q, K and V, gate and up),
+     * between sm_matmul_share_input(s, a) and sm_matmul_share_input(s,
+     * NULL): what xq and pack hold, so that input is quantized or packed
+     * once for all of them */
+    const float *shared_in;
+    struct { const float *a; int n, sums; uint32_t act; } xq_holds;
+    struct { const float *a; int n, k; } pack_holds;
     /* a batch of several sessions (sm_session_eval_batch) when this session is its workspace */
     float *k_rows, *v_rows;      /* [batch][kv_dim] keys and values, before they go to each session's cache */
     sm_token *batch_tokens;      /* [batch] the tokens in row order */
