@@ -1,6 +1,6 @@
 /* interleave_k.h - 256-element super-block weights (Q4_K, Q5_K, IQ4_XS, Q6_K) re-laid
- * out
- * sixteen rows at a time for the AVX-512 VNNI matrix x vector kernels, as
+ * out sixteen rows at a time for the AVX-512 VNNI matrix x vector kernels
+ * (and Q4_K's AVX2 ones, kernels_x86_kx16_avx2.c, in two 8-row halves), as
  * interleave.h does for Q4_0 (read it first): a super-block of 16 rows
  * sits together and each 4 bytes of a row's codes share a 32-bit lane with
  * the same 4 bytes of the other 15 rows, so one 512-bit load feeds one
@@ -115,6 +115,8 @@ int sm_iq4_xsx16_scale(const sm_block_iq4_xsx16 *g, int r, int j);
  * group dequantizers for prefill. */
 #if defined(__x86_64__)
 void sm_matvec_q4_K_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_matvec_q4_K_x16_avx2(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_dequantize_q4_Kx16_avx2(float *out, const void *group, int cols);
 void sm_batch_q4_K_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
                               const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
 void sm_dequantize_q4_Kx16_avx512(float *out, const void *group, int cols);
