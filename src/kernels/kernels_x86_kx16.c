@@ -99,16 +99,6 @@ SM_UNROLL(8)
  * of unpacks into 16 consecutive code bytes per row, which widen to 16
  * int32 and leave as whole 16-float stores. Each row's per-sub-block
  * factors come broadcast from a small table. */
-AVX512 static inline void transpose_quad(const uint8_t *p, __m128i u[4]) {
-    __m128i v0 = _mm_loadu_si128((const __m128i *)p), v1 = _mm_loadu_si128((const __m128i *)(p + 64));
-    __m128i v2 = _mm_loadu_si128((const __m128i *)(p + 128)), v3 = _mm_loadu_si128((const __m128i *)(p + 192));
-    __m128i t0 = _mm_unpacklo_epi32(v0, v1), t1 = _mm_unpackhi_epi32(v0, v1);
-    __m128i t2 = _mm_unpacklo_epi32(v2, v3), t3 = _mm_unpackhi_epi32(v2, v3);
-    u[0] = _mm_unpacklo_epi64(t0, t2);   /* row 0 of the quad, chunks 0..3 */
-    u[1] = _mm_unpackhi_epi64(t0, t2);
-    u[2] = _mm_unpacklo_epi64(t1, t3);
-    u[3] = _mm_unpackhi_epi64(t1, t3);
-}
 
 /* sm_dequantize_q4_K's arithmetic: (d * scale) * code - dmin * min. Quad
  * after quad, so that four rows are written from start to end (the factors
@@ -130,7 +120,7 @@ AVX512 void sm_dequantize_q4_Kx16_avx512(float *out, const void *group, int cols
             for (int k = 0; k < 4; k++)
                 for (int h = 0; h < 2; h++) {
                     __m128i u[4];
-                    transpose_quad(g[b].qs[8 * k + 4 * h][4 * l], u);
+                    sm_transpose_quad(g[b].qs[8 * k + 4 * h][4 * l], u);
 SM_UNROLL(4)
                     for (int t = 0; t < 4; t++) {
                         int r = 4 * l + t;
@@ -223,10 +213,10 @@ AVX512 void sm_dequantize_q5_Kx16_avx512(float *out, const void *group, int cols
             }
             for (int h = 0; h < 2; h++) {
                 __m128i uh[4];
-                transpose_quad(g[b].qh[4 * h][4 * l], uh);
+                sm_transpose_quad(g[b].qh[4 * h][4 * l], uh);
                 for (int k = 0; k < 4; k++) {
                     __m128i u[4];
-                    transpose_quad(g[b].qs[8 * k + 4 * h][4 * l], u);
+                    sm_transpose_quad(g[b].qs[8 * k + 4 * h][4 * l], u);
 SM_UNROLL(4)
                     for (int t = 0; t < 4; t++) {
                         int r = 4 * l + t;
@@ -319,7 +309,7 @@ AVX512 void sm_dequantize_iq4_xsx16_avx512(float *out, const void *group, int co
                 _mm512_storeu_ps(dl[j], _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(byte_of_lane(sc[j / 4], j % 4), bias))));
             for (int j = 0; j < 8; j++) {
                 __m128i u[4];
-                transpose_quad(g[b].qs[4 * j][4 * l], u);
+                sm_transpose_quad(g[b].qs[4 * j][4 * l], u);
 SM_UNROLL(4)
                 for (int t = 0; t < 4; t++) {
                     int r = 4 * l + t;
@@ -411,9 +401,9 @@ AVX512 void sm_dequantize_q6_Kx16_avx512(float *out, const void *group, int cols
             for (int h = 0; h < 2; h++)
                 for (int mh = 0; mh < 2; mh++) {
                     __m128i ua[4], ub[4], uh[4];
-                    transpose_quad(g[b].ql[16 * h + 4 * mh][4 * l], ua);
-                    transpose_quad(g[b].ql[16 * h + 8 + 4 * mh][4 * l], ub);
-                    transpose_quad(g[b].qh[8 * h + 4 * mh][4 * l], uh);
+                    sm_transpose_quad(g[b].ql[16 * h + 4 * mh][4 * l], ua);
+                    sm_transpose_quad(g[b].ql[16 * h + 8 + 4 * mh][4 * l], ub);
+                    sm_transpose_quad(g[b].qh[8 * h + 4 * mh][4 * l], uh);
 SM_UNROLL(4)
                     for (int t = 0; t < 4; t++) {
                         int r = 4 * l + t;

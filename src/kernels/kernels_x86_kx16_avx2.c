@@ -93,20 +93,6 @@ AVX2 void sm_matvec_q4_K_x16_avx2(float *out, const void *w, const void *xq, con
     }
 }
 
-/* Four rows' (a quad's) 4 code bytes from four consecutive chunks at p
- * (chunk stride 64 bytes), transposed: u[t] = row t's 16 consecutive
- * bytes. */
-AVX2 static INLINE void transpose_quad(const uint8_t *p, __m128i u[4]) {
-    __m128i v0 = _mm_loadu_si128((const __m128i *)p), v1 = _mm_loadu_si128((const __m128i *)(p + 64));
-    __m128i v2 = _mm_loadu_si128((const __m128i *)(p + 128)), v3 = _mm_loadu_si128((const __m128i *)(p + 192));
-    __m128i t0 = _mm_unpacklo_epi32(v0, v1), t1 = _mm_unpackhi_epi32(v0, v1);
-    __m128i t2 = _mm_unpacklo_epi32(v2, v3), t3 = _mm_unpackhi_epi32(v2, v3);
-    u[0] = _mm_unpacklo_epi64(t0, t2);
-    u[1] = _mm_unpackhi_epi64(t0, t2);
-    u[2] = _mm_unpacklo_epi64(t1, t3);
-    u[3] = _mm_unpackhi_epi64(t1, t3);
-}
-
 /* 8 codes c (int32) as d1 * c - n1, stored at y (sm_dequantize_q4_K's
  * arithmetic, so the floats are its floats) */
 AVX2 static INLINE void store_codes(float *y, __m256i c, float d1, float n1) {
@@ -137,7 +123,7 @@ AVX2 void sm_dequantize_q4_Kx16_avx2(float *out, const void *group, int cols) {
             for (int k = 0; k < 4; k++)
                 for (int hc = 0; hc < 2; hc++) {
                     __m128i u[4];
-                    transpose_quad(g[b].qs[8 * k + 4 * hc][4 * l], u);
+                    sm_transpose_quad(g[b].qs[8 * k + 4 * hc][4 * l], u);
 SM_UNROLL(4)
                     for (int t = 0; t < 4; t++) {
                         int r = 4 * l + t;

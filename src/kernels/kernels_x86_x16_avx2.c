@@ -1,6 +1,8 @@
 /* kernels_x86_x16_avx2.c - integer products of the interleaved Q4_0 and
  * Q8_0 layouts (interleave.h) for AVX2 hosts without VNNI (AMD Zen 3,
- * Intel before Ice Lake): decode (matvec_x16) and prefill (batch_x16).
+ * Intel before Ice Lake): decode (matvec_x16) of both, prefill (batch_x16)
+ * of Q4_0; Q8_0 prompts dequantize the layout (the float product is the
+ * faster one there).
  *
  * A 256-bit load of one chunk holds 4 bytes of 8 rows' block; against the
  * activation's 4 bytes broadcast to every lane, _mm256_maddubs_epi16 gives
@@ -12,7 +14,7 @@
  * nibble sums add up apart (each within the same bound) and meet in int32,
  * the high ones through a madd with 16. As in the VNNI kernels the code
  * offset (8 or 128) comes off with the activation block's sum, then one
- * multiply-add applies the scales. The batch kernel does the
+ * multiply-add applies the scales. The Q4_0 batch kernel does the
  * same per token in the same order: each of its results equals, bit for
  * bit, the one-token kernel's (test_simd.c checks it and the scalar
  * reference). */
@@ -29,7 +31,7 @@
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 #define INLINE inline __attribute__((always_inline))
 
-#define TILE 4   /* tokens per batch tile: 4 float and 4 int16 accumulators */
+#define TILE 4   /* tokens per Q4_0 batch tile: 4 float and 4 int16 accumulators */
 
 AVX2 static INLINE float half_to_float(const void *p) {
     uint16_t h;
@@ -110,36 +112,34 @@ AVX2 void sm_matvec_q8_0_x16_avx2(float *out, const void *w, const void *xq, con
     matvec_x16(out, w, sizeof(sm_block_q8_0x16), xq, xsum, rows, cols, 0);
 }
 
-/* Half h (8 rows) of one group against T <= tile tokens: each chunk is
- * loaded and unpacked once for the T tokens; each token's int32 sums are
- * block_sums' (integer sums: exact in any order). Q4_0 tiles take 4
- * tokens (4 float and 4 int16 accumulators), Q8_0's 3 (two int16
- * accumulators a token). */
+/* Q4_0, half h (8 rows) of one group against T <= TILE tokens: each chunk
+ * is loaded and unpacked once for the T tokens; each token's int32 sums
+ * are block_sums' (integer sums: exact in any order). (Q8_0 prompts take
+ * the float product on this level: its two maddubs per 32 products made
+ * the integer one 10 % slower than dequantizing.) */
 AVX2 static INLINE void half_tile(float *c, size_t ldc, const uint8_t *g, size_t gb, int h, const uint8_t *xq,
-                                  size_t xq_stride, const int32_t *xsum, size_t xsum_stride, int T, int nb, int q4,
+                                  size_t xq_stride, const int32_t *xsum, size_t xsum_stride, int T, int nb,
                                   int accumulate) {
-    const int offset = q4 ? 8 : 128;
     __m256 acc[TILE];
 SM_UNROLL(4)
     for (int t = 0; t < T; t++) acc[t] = _mm256_setzero_ps();
     for (int b = 0; b < nb; b++, g += gb) {
         size_t xb = (size_t)b * sizeof(sm_block_q8_0);
-        __m256i sa[TILE], sb[TILE];   /* chunk_sums' a and b */
+        __m256i sa[TILE];   /* chunk_sums' a */
 SM_UNROLL(4)
-        for (int t = 0; t < T; t++) sa[t] = sb[t] = _mm256_setzero_si256();
-SM_UNROLL(8)
-        for (int k = 0; k < 8; k++) {
-            if (q4 && k == 4) break;   /* Q4_0: 4 chunks */
+        for (int t = 0; t < T; t++) sa[t] = _mm256_setzero_si256();
+SM_UNROLL(4)
+        for (int k = 0; k < 4; k++) {
             __m256i lo, hi;
             unpack_chunk(QS(g), h, k, &lo, &hi);
 SM_UNROLL(4)
             for (int t = 0; t < T; t++)
-                chunk_sums(&sa[t], &sb[t], lo, hi, ((const sm_block_q8_0 *)(xq + (size_t)t * xq_stride + xb))->qs, k, q4);
+                chunk_sums(&sa[t], NULL, lo, hi, ((const sm_block_q8_0 *)(xq + (size_t)t * xq_stride + xb))->qs, k, 1);
         }
         __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g + h));
 SM_UNROLL(4)
         for (int t = 0; t < T; t++) {
-            acc[t] = block_to_acc(acc[t], sums_i32(sa[t], sb[t], q4), offset * xsum[(size_t)t * xsum_stride + b], dw,
+            acc[t] = block_to_acc(acc[t], sums_i32(sa[t], sa[t], 1), 8 * xsum[(size_t)t * xsum_stride + b], dw,
                                   half_to_float(xq + (size_t)t * xq_stride + xb));
         }
     }
@@ -150,10 +150,10 @@ SM_UNROLL(4)
     }
 }
 
-AVX2 static INLINE void batch_x16(float *c, size_t ldc, const uint8_t *w, size_t gb, const void *xq, size_t xq_stride,
-                                  const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int q4,
-                                  int accumulate) {
-    int nb = cols / SM_QK, tile = q4 ? TILE : TILE - 1;
+AVX2 void sm_batch_q4_0_x16_avx2(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
+                                 const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate) {
+    const size_t gb = sizeof(sm_block_q4_0x16);
+    int nb = cols / SM_QK, tile = TILE;
     const uint8_t *xb = xq;
     for (int r = 0; r < rows; r += SM_X16) {
         const uint8_t *g = w + (size_t)(r / SM_X16) * nb * gb;
@@ -161,22 +161,39 @@ AVX2 static INLINE void batch_x16(float *c, size_t ldc, const uint8_t *w, size_t
             int i = 0;
             for (; i + tile <= n; i += tile)
                 half_tile(c + (size_t)i * ldc + r + 8 * h, ldc, g, gb, h, xb + (size_t)i * xq_stride, xq_stride,
-                          xsum + (size_t)i * xsum_stride, xsum_stride, tile, nb, q4, accumulate);
+                          xsum + (size_t)i * xsum_stride, xsum_stride, tile, nb, accumulate);
             for (; i < n; i++)
                 half_tile(c + (size_t)i * ldc + r + 8 * h, ldc, g, gb, h, xb + (size_t)i * xq_stride, xq_stride,
-                          xsum + (size_t)i * xsum_stride, xsum_stride, 1, nb, q4, accumulate);
+                          xsum + (size_t)i * xsum_stride, xsum_stride, 1, nb, accumulate);
         }
     }
 }
 
-AVX2 void sm_batch_q4_0_x16_avx2(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
-                                 const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate) {
-    batch_x16(c, ldc, w, sizeof(sm_block_q4_0x16), xq, xq_stride, xsum, xsum_stride, n, rows, cols, 1, accumulate);
-}
-
-AVX2 void sm_batch_q8_0_x16_avx2(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
-                                 const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate) {
-    batch_x16(c, ldc, w, sizeof(sm_block_q8_0x16), xq, xq_stride, xsum, xsum_stride, n, rows, cols, 0, accumulate);
+/* Q8_0 groups as floats for prefill (where the float product beats the
+ * integer one: two maddubs per 32 products, see types.c): quad after quad
+ * of rows, each row's 32 codes of a block from two transposed chunk quads,
+ * (code - 128) * d as sm_dequantize_q8_0x16 computes it. */
+AVX2 void sm_dequantize_q8_0x16_avx2(float *out, const void *group, int cols) {
+    const sm_block_q8_0x16 *g = group;
+    const __m256i bias = _mm256_set1_epi32(128);
+    for (int b = 0; b < cols / SM_QK; b++)
+        for (int l = 0; l < 4; l++) {
+            __m128i u[2][4];
+            sm_transpose_quad(g[b].qs + 16 * l, u[0]);         /* chunks 0-3: codes 0-15 */
+            sm_transpose_quad(g[b].qs + 256 + 16 * l, u[1]);   /* chunks 4-7: codes 16-31 */
+SM_UNROLL(4)
+            for (int t = 0; t < 4; t++) {
+                int r = 4 * l + t;
+                __m256 d = _mm256_set1_ps(half_to_float(&g[b].d[r]));
+                float *y = out + (size_t)r * cols + b * SM_QK;
+                for (int h = 0; h < 2; h++) {
+                    __m256i c0 = _mm256_sub_epi32(_mm256_cvtepu8_epi32(u[h][t]), bias);
+                    __m256i c1 = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(u[h][t], 8)), bias);
+                    _mm256_storeu_ps(y + 16 * h, _mm256_mul_ps(_mm256_cvtepi32_ps(c0), d));
+                    _mm256_storeu_ps(y + 16 * h + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(c1), d));
+                }
+            }
+        }
 }
 
 #endif

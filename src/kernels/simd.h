@@ -28,6 +28,24 @@ static inline int32_t sm_load_i32(const void *p) {
     return v;
 }
 
+#if defined(__x86_64__)
+#include <emmintrin.h>
+/* Four rows' 4 code bytes from four consecutive chunks of a 16-row
+ * interleaved layout at p (chunk stride 64 bytes, the rows' 4 bytes side
+ * by side), transposed: u[t] = row t's 16 consecutive bytes. The
+ * dequantizers of the interleaved layouts walk their rows this way. */
+static inline void sm_transpose_quad(const uint8_t *p, __m128i u[4]) {
+    __m128i v0 = _mm_loadu_si128((const __m128i *)p), v1 = _mm_loadu_si128((const __m128i *)(p + 64));
+    __m128i v2 = _mm_loadu_si128((const __m128i *)(p + 128)), v3 = _mm_loadu_si128((const __m128i *)(p + 192));
+    __m128i t0 = _mm_unpacklo_epi32(v0, v1), t1 = _mm_unpackhi_epi32(v0, v1);
+    __m128i t2 = _mm_unpacklo_epi32(v2, v3), t3 = _mm_unpackhi_epi32(v2, v3);
+    u[0] = _mm_unpacklo_epi64(t0, t2);
+    u[1] = _mm_unpackhi_epi64(t0, t2);
+    u[2] = _mm_unpacklo_epi64(t1, t3);
+    u[3] = _mm_unpackhi_epi64(t1, t3);
+}
+#endif
+
 /* the strided gemm's tile: tokens per packed panel, weight rows per block,
  * columns per block (sm_gemm_avx512) */
 #define SM_GEMM_MR 12
@@ -85,8 +103,7 @@ void sm_matvec_q4_0_x16_avx2(float *out, const void *w, const void *xq, const in
 void sm_batch_q4_0_x16_avx2(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
                             const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
 void sm_matvec_q8_0_x16_avx2(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
-void sm_batch_q8_0_x16_avx2(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
-                            const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
+void sm_dequantize_q8_0x16_avx2(float *out, const void *group, int cols);
 void sm_gemm_pack_avx2(float *packed, const float *a, size_t rs, size_t cs, int m, int k, int p0, int p1);
 void sm_gemm_avx2(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n, int k,
                   int accumulate);

@@ -83,7 +83,7 @@ static const sm_type_traits table[SM_GGML_TYPE_COUNT] = {
                                 [NEON] = {.matvec = ARM(sm_matvec_q8_0_neon)},
                                 [AVX2] = {.matvec = X86(sm_matvec_q8_0_avx2), .from_float = X86(sm_quantize_q8_0_avx2),
                                           .matvec_x16 = X86(sm_matvec_q8_0_x16_avx2),
-                                          .batch_x16 = X86(sm_batch_q8_0_x16_avx2)},
+                                          .dequant_x16 = X86(sm_dequantize_q8_0x16_avx2)},
                                 [AVX512] = {.matvec = X86(sm_matvec_q8_0_avx512),
                                             .matvec_x16 = X86(sm_matvec_q8_0_x16_avx512),
                                             .batch_x16 = X86(sm_batch_q8_0_x16_avx512),
