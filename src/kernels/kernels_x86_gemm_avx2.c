@@ -69,23 +69,10 @@ AVX2 void sm_gemm_pack_avx2(float *packed, const float *a, size_t rs, size_t cs,
     }
 }
 
-/* One 6 x 16 tile over kc columns: c rows j < mr, columns < nr. The 12
- * accumulators are named variables: as arrays gcc keeps them on the stack
- * (16 ymm registers leave no room for its bookkeeping). */
-AVX2 __attribute__((noinline)) static void gemm_tile_6x16(float *c, int ldc, const float *ap, const float *wp, int kc,
-                                                          int mr, int nr, int load) {
-    __m256 l0 = _mm256_setzero_ps(), l1 = l0, l2 = l0, l3 = l0, l4 = l0, l5 = l0;
-    __m256 h0 = l0, h1 = l0, h2 = l0, h3 = l0, h4 = l0, h5 = l0;
-    for (int x = 0; x < kc; x++, ap += MR, wp += NR) {
-        __m256 w0 = _mm256_load_ps(wp), w1 = _mm256_load_ps(wp + 8), b;
-#define TOKEN_FMA(j)                                   \
-    b = _mm256_broadcast_ss(ap + j);                   \
-    l##j = _mm256_fmadd_ps(b, w0, l##j);               \
-    h##j = _mm256_fmadd_ps(b, w1, h##j)
-        TOKEN_FMA(0); TOKEN_FMA(1); TOKEN_FMA(2); TOKEN_FMA(3); TOKEN_FMA(4); TOKEN_FMA(5);
-#undef TOKEN_FMA
-    }
-    __m256 lo[MR] = {l0, l1, l2, l3, l4, l5}, hi[MR] = {h0, h1, h2, h3, h4, h5};
+/* A tile's results to c rows j < mr, columns < nr (added to what c holds
+ * when load). */
+AVX2 static inline __attribute__((always_inline)) void store_tile(float *c, int ldc, __m256 *lo, __m256 *hi, int mr,
+                                                                 int nr, int load) {
     if (nr == NR) {
         for (int j = 0; j < mr; j++) {
             float *cj = c + (size_t)j * ldc;
@@ -108,6 +95,39 @@ AVX2 __attribute__((noinline)) static void gemm_tile_6x16(float *c, int ldc, con
         _mm256_maskstore_ps(cj, m0, lo[j]);
         _mm256_maskstore_ps(cj + 8, m1, hi[j]);
     }
+}
+
+/* One 6 x 16 tile over kc columns: c rows j < mr, columns < nr. The 12
+ * accumulators are named variables: as arrays gcc keeps them on the stack
+ * (16 ymm registers leave no room for its bookkeeping). */
+AVX2 __attribute__((noinline)) static void gemm_tile_6x16(float *c, int ldc, const float *ap, const float *wp, int kc,
+                                                          int mr, int nr, int load) {
+    __m256 l0 = _mm256_setzero_ps(), l1 = l0, l2 = l0, l3 = l0, l4 = l0, l5 = l0;
+    __m256 h0 = l0, h1 = l0, h2 = l0, h3 = l0, h4 = l0, h5 = l0;
+    for (int x = 0; x < kc; x++, ap += MR, wp += NR) {
+        __m256 w0 = _mm256_load_ps(wp), w1 = _mm256_load_ps(wp + 8), b;
+#define TOKEN_FMA(j)                                   \
+    b = _mm256_broadcast_ss(ap + j);                   \
+    l##j = _mm256_fmadd_ps(b, w0, l##j);               \
+    h##j = _mm256_fmadd_ps(b, w1, h##j)
+        TOKEN_FMA(0); TOKEN_FMA(1); TOKEN_FMA(2); TOKEN_FMA(3); TOKEN_FMA(4); TOKEN_FMA(5);
+    }
+    __m256 lo[MR] = {l0, l1, l2, l3, l4, l5}, hi[MR] = {h0, h1, h2, h3, h4, h5};
+    store_tile(c, ldc, lo, hi, mr, nr, load);
+}
+
+/* The same for a panel's last tokens when they are 3 or fewer (a prompt
+ * of 128 leaves 2): half the multiply-adds of the full tile. */
+AVX2 __attribute__((noinline)) static void gemm_tile_3x16(float *c, int ldc, const float *ap, const float *wp, int kc,
+                                                          int mr, int nr, int load) {
+    __m256 l0 = _mm256_setzero_ps(), l1 = l0, l2 = l0, h0 = l0, h1 = l0, h2 = l0;
+    for (int x = 0; x < kc; x++, ap += MR, wp += NR) {
+        __m256 w0 = _mm256_load_ps(wp), w1 = _mm256_load_ps(wp + 8), b;
+        TOKEN_FMA(0); TOKEN_FMA(1); TOKEN_FMA(2);
+    }
+#undef TOKEN_FMA
+    __m256 lo[3] = {l0, l1, l2}, hi[3] = {h0, h1, h2};
+    store_tile(c, ldc, lo, hi, mr, nr, load);
 }
 
 /* block[x][i] = w(r + i, x0 + x) for i < nr (zero beyond), x < kc */
@@ -197,8 +217,9 @@ AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, c
                         if (++pl == lines) pl = 0, pr++;
                     }
                     int mr = m - MR * p < MR ? m - MR * p : MR;
-                    gemm_tile_6x16(c + (size_t)p * MR * ldc + r, ldc, packed + (size_t)p * k * MR + (size_t)x0 * MR,
-                                   block, kc, mr, nr, accumulate || x0 > 0);
+                    (mr > 3 ? gemm_tile_6x16 : gemm_tile_3x16)(c + (size_t)p * MR * ldc + r, ldc,
+                                                               packed + (size_t)p * k * MR + (size_t)x0 * MR, block, kc,
+                                                               mr, nr, accumulate || x0 > 0);
                 }
             }
         }

@@ -511,6 +511,7 @@ TEST(simd_gemm_strided_matches_reference) {
     const sm_kernel_table *all[8];
     int n = sm_kernels_available(all, 8), levels = 0;
     int shapes[][3] = {{1, 1, 1}, {12, 32, 16}, {13, 33, 17}, {25, 70, 300}, {128, 32, 128}, {37, 96, 513}, {7, 5, 3},
+                       {9, 20, 40}, {3, 17, 65}, {10, 33, 24},   /* last panels of 3 and 4 tokens (AVX2's small tile) */
                        {1100, 40, 290}};   /* the last: runs of panels (a batch slice over 1 MiB) */
     uint64_t seed = 33;
     for (int v = 0; v < n; v++) {
