@@ -99,8 +99,13 @@ void sm_kernels_for_type(const sm_kernel_table *kt, uint32_t type, sm_type_kerne
         if (!out->matvec) out->matvec = l->matvec;
         if (!out->from_float) out->from_float = l->from_float;
         if (!out->to_float) out->to_float = l->to_float;
-        if (!out->matvec_x16) out->matvec_x16 = l->matvec_x16;
-        if (!out->batch_x16) out->batch_x16 = l->batch_x16;
+        /* the interleaved layout's kernels come from the level itself: a
+         * copy is made only where its own kernels were measured faster (the
+         * AVX2 F16 one is not the AVX-512 level's choice) */
+        if (k == kt) {
+            out->matvec_x16 = l->matvec_x16;
+            out->batch_x16 = l->batch_x16;
+        }
         if (!out->dequant_x16) out->dequant_x16 = l->dequant_x16;
     }
     /* the reference conversions stand in for missing fast ones */

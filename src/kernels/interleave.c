@@ -68,3 +68,12 @@ void sm_q8_0_block_sums(int32_t *sums, const sm_block_q8_0 *x, int nb) {
         sums[b] = s;
     }
 }
+
+void sm_interleave_f16(void *dstv, const void *srcv, int rows, int cols) {
+    uint16_t *dst = dstv;
+    const uint16_t *src = srcv;
+    for (int g = 0; g < rows / SM_X16; g++)
+        for (int c = 0; c < cols; c++)
+            for (int r = 0; r < SM_X16; r++)
+                dst[((size_t)g * cols + c) * SM_X16 + r] = src[(size_t)(g * SM_X16 + r) * cols + c];
+}

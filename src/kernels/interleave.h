@@ -36,6 +36,11 @@ _Static_assert(sizeof(sm_block_q8_0x16) == 16 * sizeof(sm_block_q8_0), "Q8_0 x16
  * blocks' worth of bytes, group after group. */
 void sm_interleave_q4_0(void *dst, const void *src, int rows, int cols);
 void sm_interleave_q8_0(void *dst, const void *src, int rows, int cols);
+/* F16 weights sixteen rows at a time, column after column: a group holds
+ * its 16 rows' element of column c side by side (32 bytes) at c x 32, so
+ * the decode kernel reads one stream and 16 rows' sums sit in two vectors
+ * (kernels_x86_x16_avx2.c). rows a multiple of 16, any cols. */
+void sm_interleave_f16(void *dst, const void *src, int rows, int cols);
 /* The 16 rows of one group as floats, row after row (out: 16 x cols). */
 void sm_dequantize_q4_0x16(float *out, const void *group, int cols);
 void sm_dequantize_q8_0x16(float *out, const void *group, int cols);

@@ -254,7 +254,7 @@ static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
     float *dst = t->accumulate ? s->tmp : t->c;
     int ld = t->accumulate ? w->rows : t->ldc;
     const sm_kernel_table *kt = s->kt;
-    int full = w->x16 ? w->rows / SM_X16 * SM_X16 : 0;
+    int full = w->x16 && k->dequant_x16 ? w->rows / SM_X16 * SM_X16 : 0;   /* F16's copy is for decode only */
     if (kt->gemm) {   /* the strided product, accumulating in place; F32 (and F16 where the level has
                        * gemm_f16) read in place, other types dequantized 32 rows at a time */
         if (w->type == SM_GGML_F32) {

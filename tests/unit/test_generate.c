@@ -380,8 +380,11 @@ static void check_repack_equivalence(const char *src, const char *type) {
     int interleaved = mi[0].weights_interleaved > 0;
     /* prompts take integer products on the copy where the level has them
      * for the type (AVX2's Q8_0 takes the float product: faster there) */
+    uint32_t id = 0;
+    while (id < SM_GGML_TYPE_COUNT && !(sm_type(id) && !strcmp(sm_type_name(id), type))) id++;
+    REQUIRE(id < SM_GGML_TYPE_COUNT);
     sm_type_kernels tk;
-    sm_kernels_for_type(sm_kernels_get(level), !strcmp(type, "Q4_0") ? SM_GGML_Q4_0 : SM_GGML_Q8_0, &tk);
+    sm_kernels_for_type(sm_kernels_get(level), id, &tk);
     int integer_prefill = interleaved && tk.batch_x16;
     double worst = 0, top = 0;
     widen_diff(one[0], one[1], NT * NV, &worst, &top);
@@ -411,4 +414,5 @@ TEST(interleaved_weights_give_the_same_logits) {
     NEED_SHARED(p, "models/stories260K.gguf");
     check_repack_equivalence(p, "Q4_0");
     check_repack_equivalence(p, "Q8_0");
+    check_repack_equivalence(p, "F16");
 }

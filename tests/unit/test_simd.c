@@ -3,6 +3,7 @@
  * blocks built by hand from the format description. */
 #include "test.h"
 #include "kernels/dispatch.h"
+#include "kernels/types.h"
 #include "kernels/half.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
@@ -31,7 +32,8 @@ TEST(simd_matvec_f32_f16_match_scalar) {
     const sm_kernel_table *all[8];
     int n = sm_kernels_available(all, 8);
     REQUIRE(n >= 1 && !strcmp(all[0]->name, "scalar"));
-    int shapes[][2] = {{1, 1}, {3, 7}, {5, 15}, {4, 16}, {7, 17}, {13, 100}, {64, 64}, {65, 172}, {9, 1001}, {33, 4096}};
+    int shapes[][2] = {{1, 1}, {3, 7}, {5, 15}, {4, 16}, {7, 17}, {13, 100}, {64, 64}, {65, 172}, {9, 1001}, {33, 4096},
+                       {16, 1}, {32, 3}, {48, 768}};
     uint64_t seed = 11;
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
         int r = shapes[k][0], c = shapes[k][1];
@@ -52,6 +54,19 @@ TEST(simd_matvec_f32_f16_match_scalar) {
             for (int i = 0; i < r; i++) CHECKF(close_enough(got[i], ref[i], scale[i], 1e-5), "%s f32 %dx%d row %d", all[v]->name, r, c, i);
             K(all[v], SM_GGML_F16).matvec(got, wh, x, r, c);
             for (int i = 0; i < r; i++) CHECKF(close_enough(got[i], refh[i], scale[i], 1e-5), "%s f16 %dx%d row %d", all[v]->name, r, c, i);
+            /* the 16-row layout's kernel on the whole groups (decode reads the copy) */
+            sm_type_kernels kf = K(all[v], SM_GGML_F16);
+            if (kf.matvec_x16 && r >= 16) {
+                uint16_t *wi = malloc(2 * (size_t)r * c);
+                sm_type(SM_GGML_F16)->interleave_x16(wi, wh, r, c);
+                int groups = r / 16 * 16;
+                for (int i = 0; i < groups; i++) got[i] = NAN;
+                kf.matvec_x16(got, wi, x, NULL, groups, c);
+                for (int i = 0; i < groups; i++)
+                    CHECKF(close_enough(got[i], refh[i], scale[i], 1e-5), "%s f16 x16 %dx%d row %d: %g vs %g", all[v]->name,
+                           r, c, i, (double)got[i], (double)refh[i]);
+                free(wi);
+            }
         }
         free(w); free(x); free(wh); free(ref); free(refh); free(got); free(scale);
     }
