@@ -2,8 +2,8 @@
  * copy (kernels/interleave.h) that the best kernel level's matrix x vector
  * kernels read during decode and prefill, for the element types that have
  * one (the type table's interleave_x16: Q4_0, Q8_0, Q4_1, Q5_0, Q5_1,
- * IQ4_NL, Q4_K, Q5_K, IQ4_XS and Q6_K on AVX-512 VNNI; Q4_0 and Q8_0 on
- * AVX2).
+ * IQ4_NL, Q4_K, Q5_K, IQ4_XS and Q6_K on AVX-512 VNNI; Q4_0, Q8_0, Q4_K
+ * and F16 on AVX2, F16's for decode only).
  * Done once at load, into one block; the GGUF layout stays mapped for the
  * embedding rows, the rows past the last whole group of 16 and sessions
  * that run another kernel level. */
