@@ -6,6 +6,7 @@
  * flags and the type table picks what the CPU has. Tested against the
  * reference dots of quant.c/quant_k.c in tests/unit/test_types_k.c. */
 #include "quant_k.h"
+#include "simd.h"
 
 #include <string.h>
 
@@ -221,11 +222,13 @@ AVX2_ATTR void sm_dequantize_iq4_xs_avx2(float *y, const void *xv, int n) {
 #define KNAME(name) name##_avx2
 #define KACC(acc, p, s) _mm256_add_epi32((acc), _mm256_madd_epi16((p), (s)))
 #define KSPLIT 0   /* the compiler reassociates the adds itself */
+#define KPREFETCH SM_PREFETCH_AHEAD   /* Zen 3: Q6_K decode +26-42 % (docs/BENCHMARKS.md) */
 #include "kernels_x86_k_body.h"
 #undef KATTR
 #undef KNAME
 #undef KACC
 #undef KSPLIT
+#undef KPREFETCH
 #undef PICK16
 #undef PICK16_2
 
@@ -234,6 +237,7 @@ AVX2_ATTR void sm_dequantize_iq4_xs_avx2(float *y, const void *xv, int n) {
 #define KNAME(name) name##_avx512
 #define KACC(acc, p, s) _mm256_dpwssd_epi32((acc), (p), (s))
 #define KSPLIT 1
+#define KPREFETCH(p, bytes) ((void)0)   /* not measured on an AVX-512 host */
 #include "kernels_x86_k_body.h"
 
 #endif

@@ -11,7 +11,8 @@
  * and mins come from the activations' 16-element sums.
  *
  * Expects: KATTR, KNAME(name), KACC(acc, p16, s16), KSPLIT (1: keep two
- * accumulation chains where KACC has a long latency), and the helpers of
+ * accumulation chains where KACC has a long latency), KPREFETCH(p, bytes)
+ * (the weights ahead of a block, or nothing), and the helpers of
  * kernels_x86_k.c. */
 
 /* Sum of 8 floats. */
@@ -70,6 +71,7 @@ KATTR void KNAME(sm_matvec_q2_K)(float *out, const void *w, const void *xq, int 
         const sm_block_q2_K *wr = (const sm_block_q2_K *)w + (size_t)r * nb;
         __m256 acc = _mm256_setzero_ps();
         for (int b = 0; b < nb; b++) {
+            KPREFETCH(&wr[b], sizeof wr[b]);
             __m128i s8 = _mm_loadu_si128((const __m128i *)wr[b].scales);
             __m256i sc = _mm256_cvtepu8_epi16(_mm_and_si128(s8, nib));
             __m256i mn = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s8, 4), nib));
@@ -105,6 +107,7 @@ KATTR void KNAME(sm_matvec_q3_K)(float *out, const void *w, const void *xq, int 
         const sm_block_q3_K *wr = (const sm_block_q3_K *)w + (size_t)r * nb;
         __m256 acc = _mm256_setzero_ps();
         for (int b = 0; b < nb; b++) {
+            KPREFETCH(&wr[b], sizeof wr[b]);
             __m256i sc = _mm256_cvtepi8_epi16(q3_K_scales_sse(wr[b].scales));
             __m256i isum = _mm256_slli_epi32(_mm256_madd_epi16(sc, _mm256_loadu_si256((const __m256i *)x[b].bsums)), 2);
             isum = _mm256_sub_epi32(_mm256_setzero_si256(), isum);
@@ -141,6 +144,7 @@ KATTR void KNAME(sm_matvec_q4_K)(float *out, const void *w, const void *xq, int 
         const sm_block_q4_K *wr = (const sm_block_q4_K *)w + (size_t)r * nb;
         __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
         for (int b = 0; b < nb; b++) {
+            KPREFETCH(&wr[b], sizeof wr[b]);
             __m256i s = KNAME(k4_scales_mins)(wr[b].scales, &x[b], _cvtsh_ss(wr[b].dmin), &accm);
             __m256i isum = _mm256_setzero_si256(), isum1 = isum;
             for (int c = 0; c < 4; c++) {
@@ -169,6 +173,7 @@ KATTR void KNAME(sm_matvec_q5_K)(float *out, const void *w, const void *xq, int 
         const sm_block_q5_K *wr = (const sm_block_q5_K *)w + (size_t)r * nb;
         __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
         for (int b = 0; b < nb; b++) {
+            KPREFETCH(&wr[b], sizeof wr[b]);
             __m256i s = KNAME(k4_scales_mins)(wr[b].scales, &x[b], _cvtsh_ss(wr[b].dmin), &accm);
             __m256i hb = _mm256_loadu_si256((const __m256i *)wr[b].qh);
             __m256i isum = _mm256_setzero_si256(), isum1 = isum;
@@ -213,6 +218,7 @@ KATTR void KNAME(sm_matvec_q6_K)(float *out, const void *w, const void *xq, int 
         const sm_block_q6_K *wr = (const sm_block_q6_K *)w + (size_t)r * nb;
         __m256 acc = _mm256_setzero_ps();
         for (int b = 0; b < nb; b++) {
+            KPREFETCH(&wr[b], sizeof wr[b]);
             __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)wr[b].scales));
             __m256i isum = _mm256_slli_epi32(_mm256_madd_epi16(sc, _mm256_loadu_si256((const __m256i *)x[b].bsums)), 5);
             isum = _mm256_sub_epi32(_mm256_setzero_si256(), isum);
@@ -240,6 +246,7 @@ KATTR void KNAME(sm_matvec_iq4_xs)(float *out, const void *w, const void *xq, in
         const sm_block_iq4_xs *wr = (const sm_block_iq4_xs *)w + (size_t)r * nb;
         __m256 acc = _mm256_setzero_ps();
         for (int b = 0; b < nb; b++) {
+            KPREFETCH(&wr[b], sizeof wr[b]);
             __m256i s = _mm256_broadcastsi128_si256(iq4_xs_scales16(&wr[b]));
             __m256i isum = _mm256_setzero_si256(), isum1 = isum;
             for (int j = 0; j < 8; j += 2) {

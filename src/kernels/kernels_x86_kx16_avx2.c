@@ -85,6 +85,7 @@ AVX2 void sm_matvec_q4_K_x16_avx2(float *out, const void *w, const void *xq, con
     for (int r = 0; r < rows; r += SM_X16, g += nb) {
         __m256 a0 = _mm256_setzero_ps(), a1 = a0;
         for (int b = 0; b < nb; b++) {
+            SM_PREFETCH_AHEAD(&g[b], sizeof g[b]);
             a0 = q4_K_half(a0, &g[b], 0, &x[b]);
             a1 = q4_K_half(a1, &g[b], 1, &x[b]);
         }

@@ -93,6 +93,7 @@ AVX2 static INLINE void matvec_x16(float *out, const uint8_t *w, size_t gb, cons
     for (int r = 0; r < rows; r += SM_X16) {
         __m256 a0 = _mm256_setzero_ps(), a1 = a0;
         for (int b = 0; b < nb; b++, w += gb) {
+            SM_PREFETCH_AHEAD(w, gb);
             float dx = half_to_float(&x[b].d);
             __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
             __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w + 1));

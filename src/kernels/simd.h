@@ -46,6 +46,18 @@ static inline void sm_transpose_quad(const uint8_t *p, __m128i u[4]) {
 }
 #endif
 
+/* How far ahead (bytes) the AVX2 decode kernels of the interleaved layouts
+ * fetch their one weight stream into L1 themselves: on the Zen 3 host the
+ * hardware prefetcher alone left Q8_0 decode at 2/3 of the memory rate,
+ * and 3-8 KiB ahead gave +15-33 % (docs/BENCHMARKS.md). */
+#define SM_X16_PREFETCH 3072
+/* Asks for the lines of [p, p + bytes) SM_X16_PREFETCH bytes ahead. */
+#define SM_PREFETCH_AHEAD(p, bytes)                                                          \
+    do {                                                                                     \
+        for (size_t o_ = 0; o_ < (size_t)(bytes); o_ += 64)                                  \
+            _mm_prefetch((const char *)(p) + SM_X16_PREFETCH + o_, _MM_HINT_T0);             \
+    } while (0)
+
 /* the strided gemm's tile: tokens per packed panel, weight rows per block,
  * columns per block (sm_gemm_avx512) */
 #define SM_GEMM_MR 12
