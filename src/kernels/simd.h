@@ -46,10 +46,11 @@ static inline void sm_transpose_quad(const uint8_t *p, __m128i u[4]) {
 }
 #endif
 
-/* How far ahead (bytes) the AVX2 decode kernels of the interleaved layouts
- * fetch their one weight stream into L1 themselves: on the Zen 3 host the
- * hardware prefetcher alone left Q8_0 decode at 2/3 of the memory rate,
- * and 3-8 KiB ahead gave +15-33 % (docs/BENCHMARKS.md). */
+/* How far ahead (bytes) AVX2 decode kernels (the interleaved Q4_0, Q8_0
+ * and Q4_K ones, the K-quants' one-row ones) fetch their one weight stream
+ * into L1 themselves: on the Zen 3 host the hardware prefetcher alone left
+ * Q8_0 decode at 2/3 of the memory rate, and 3-8 KiB ahead gave +5-43 %
+ * by type (docs/BENCHMARKS.md). */
 #define SM_X16_PREFETCH 3072
 /* Asks for the lines of [p, p + bytes) SM_X16_PREFETCH bytes ahead. */
 #define SM_PREFETCH_AHEAD(p, bytes)                                                          \

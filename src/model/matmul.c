@@ -17,10 +17,15 @@
 
 #include <string.h>
 
+/* Whether w's products read xq's block sums (its interleaved kernels, one
+ * token or a batch, against Q8_0 activations). */
+static int needs_sums(const sm_session *s, const sm_matrix *w, uint32_t act) {
+    return act == SM_GGML_Q8_0 && w->x16 && s->tk[w->type].matvec_x16;
+}
+
 /* Row i of a product's input, quantized into its slot of s->xq for the
- * integer dots of w's type (act), with its block sums where w's interleaved
- * kernels (one token or a batch) read them. */
-static int needs_sums(const sm_session *s, const sm_matrix *w, uint32_t act);
+ * integer dots of w's type (act), with its block sums where w's kernels
+ * read them. */
 static void quantize_row(const sm_session *s, const sm_matrix *w, uint32_t act, int i, const float *x) {
     void *xq = (char *)s->xq + (size_t)i * s->xq_stride;
     s->tk[act].from_float(xq, x, w->cols);
@@ -31,11 +36,6 @@ void sm_matmul_share_input(sm_session *s, const float *a) {
     s->shared_in = a;
     s->xq_holds.a = NULL;
     s->pack_holds.a = NULL;
-}
-
-/* Whether w's products read xq's block sums. */
-static int needs_sums(const sm_session *s, const sm_matrix *w, uint32_t act) {
-    return act == SM_GGML_Q8_0 && w->x16 && s->tk[w->type].matvec_x16;
 }
 
 /* xq holds rows [0, n) of the shared input a quantized to act: 1, and 2
