@@ -27,9 +27,9 @@ void sm_spec_free(sm_spec *sp);
 /* One round. c is the next token, already chosen; the target holds the
  * tokens before it. The draft is brought to the same tokens and c, then
  * proposes *drafted <= n tokens (n <= n_draft): it stops where its own
- * softmax gives its most likely token less than p_min (0: never). The target evaluates c and
- * the proposals in one batch and keeps the first *k that the acceptance
- * rule accepts.
+ * softmax gives its most likely token less than p_min (0: never). The
+ * target evaluates c and the proposals in one batch and keeps the first *k
+ * that the acceptance rule accepts.
  * Afterwards the target holds c and those *k tokens (its logits stale) and
  * *next is the token after them, drawn from the target's distribution (the
  * correction at the first rejection, or a token after all n). Temperature

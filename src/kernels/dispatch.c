@@ -94,18 +94,16 @@ void sm_kernels_for_type(const sm_kernel_table *kt, uint32_t type, sm_type_kerne
     memset(out, 0, sizeof *out);
     const sm_type_traits *tt = sm_type(type);
     if (!tt) return;
+    /* the interleaved layout's kernels come from the level itself, not a
+     * lower one: a copy is made only where the level has its own (an
+     * AVX-512 host does not take AVX2's F16 one) */
+    out->matvec_x16 = tt->level[kt->level].matvec_x16;
+    out->batch_x16 = tt->level[kt->level].batch_x16;
     for (const sm_kernel_table *k = kt; k; k = k->fallback) {
         const sm_type_kernels *l = &tt->level[k->level];
         if (!out->matvec) out->matvec = l->matvec;
         if (!out->from_float) out->from_float = l->from_float;
         if (!out->to_float) out->to_float = l->to_float;
-        /* the interleaved layout's kernels come from the level itself: a
-         * copy is made only where its own kernels were measured faster (the
-         * AVX2 F16 one is not the AVX-512 level's choice) */
-        if (k == kt) {
-            out->matvec_x16 = l->matvec_x16;
-            out->batch_x16 = l->batch_x16;
-        }
         if (!out->dequant_x16) out->dequant_x16 = l->dequant_x16;
     }
     /* the reference conversions stand in for missing fast ones */

@@ -375,16 +375,20 @@ static void check_repack_equivalence(const char *src, const char *type) {
     sm_session_memory(s[1], &mi[1]);
     CHECKF(mi[1].weights_interleaved == 0, "%s: a copy was made although skipped", type);
     const char *level = sm_session_kernels(s[0]);
-    int expect = !strcmp(level, "avx512") || (!strcmp(level, "avx2") && (!strcmp(type, "Q4_0") || !strcmp(type, "Q8_0")));
+    /* the copies each level makes: AVX-512 every quantized type, AVX2 Q4_0, Q8_0 (and Q4_K) and F16 */
+    int f16 = !strcmp(type, "F16");
+    int expect = (!strcmp(level, "avx512") && !f16) ||
+                 (!strcmp(level, "avx2") && (f16 || !strcmp(type, "Q4_0") || !strcmp(type, "Q8_0")));
+    if (!strcmp(level, "avx512") && f16)
+        CHECKF(mi[0].weights_interleaved == 0, "F16: an interleaved copy on the avx512 level, which has no kernel for it");
     if (expect) CHECKF(mi[0].weights_interleaved > 0, "%s: no interleaved copy on the %s level", type, level);
     int interleaved = mi[0].weights_interleaved > 0;
     /* prompts take integer products on the copy where the level has them
      * for the type (AVX2's Q8_0 takes the float product: faster there) */
-    uint32_t id = 0;
-    while (id < SM_GGML_TYPE_COUNT && !(sm_type(id) && !strcmp(sm_type_name(id), type))) id++;
-    REQUIRE(id < SM_GGML_TYPE_COUNT);
+    int id = sm_type_by_name(type);
+    REQUIRE(id >= 0);
     sm_type_kernels tk;
-    sm_kernels_for_type(sm_kernels_get(level), id, &tk);
+    sm_kernels_for_type(sm_kernels_get(level), (uint32_t)id, &tk);
     int integer_prefill = interleaved && tk.batch_x16;
     double worst = 0, top = 0;
     widen_diff(one[0], one[1], NT * NV, &worst, &top);
