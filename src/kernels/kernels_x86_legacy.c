@@ -11,6 +11,7 @@
 #include "interleave_legacy.h"
 #include "half.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -197,6 +198,176 @@ AVX2 void sm_dequantize_iq4_nl_avx2(float *out, const void *in, int n) {
     LEGACY_TO_FLOAT(sm_block_iq4_nl, CODES_IQ4_NL, 0.0f, 0)
 }
 
+/* ---------------------------------------------- interleaved groups (AVX2)
+ * The same layout (interleave_legacy.h) for hosts without VNNI. One token:
+ * a 256-bit load of chunk c holds 4 bytes of 8 rows' block; against the
+ * activation's 4 bytes broadcast to every lane, _mm256_maddubs_epi16 gives
+ * each row two int16 pair sums. The chunk sums add up in int16 within
+ * 32767: Q4_1's 8 nibble chunks at most 8 x 2 x 15 x 128 = 30720; Q5's
+ * 5-bit codes go in two sums of 4 chunks (low and high nibbles apart, at
+ * most 4 x 2 x 31 x 128 = 31744 each); IQ4_NL's unsigned values (value +
+ * 128, up to 241) are split as lo + 16 hi by two table look-ups, each part
+ * summed apart (as Q8_0's codes are in kernels_x86_x16_avx2.c). Then one
+ * _mm256_madd_epi16 per sum makes each row's int32, the offset (Q5_0 16,
+ * IQ4_NL 128) comes off with the activation block's sum, one multiply-add
+ * applies the scales and, for Q4_1/Q5_1, a second one the minimums times
+ * the Q8_1 block's s, as the AVX-512 kernels below do. KIND: 0 Q4_1, 1
+ * Q5_1, 2 Q5_0, 3 IQ4_NL, a constant in each caller. */
+enum { KIND_Q4_1, KIND_Q5_1, KIND_Q5_0, KIND_IQ4_NL };
+#define INLINE inline __attribute__((always_inline))
+
+/* IQ4_NL's values + 128 as lo (& 15) and hi (>> 4) look-up tables */
+AVX2 static INLINE void iq4nl_split_tables(__m256i *lo, __m256i *hi) {
+    __m256i v = _mm256_add_epi8(iq4nl_table256(), _mm256_set1_epi8((char)0x80));
+    *lo = _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+    *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F));
+}
+
+/* Half h (8 rows) of one group block (chunks qs, fifth bits qh) against one
+ * token's activation block xs: each row's int32 sum of codes x activations
+ * (unsigned codes, before the offset). */
+AVX2 static INLINE __m256i x16_half_sums(const uint8_t *qs, const uint8_t *qh, int h, const int8_t *xs, __m256i tlo,
+                                         __m256i thi, int kind) {
+    const __m256i low = _mm256_set1_epi8(0x0F), five = _mm256_set1_epi8(0x10);
+    __m256i a = _mm256_setzero_si256(), b = a, fh = a;
+    if (kind == KIND_Q5_1 || kind == KIND_Q5_0) fh = _mm256_loadu_si256((const __m256i *)(qh + 32 * h));
+SM_UNROLL(4)
+    for (int c = 0; c < 4; c++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 64 * c + 32 * h));
+        __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+        __m256i x0 = _mm256_set1_epi32(sm_load_i32(xs + 4 * c)), x1 = _mm256_set1_epi32(sm_load_i32(xs + 16 + 4 * c));
+        if (kind == KIND_Q4_1) {
+            a = _mm256_add_epi16(a, _mm256_maddubs_epi16(lo, x0));
+            a = _mm256_add_epi16(a, _mm256_maddubs_epi16(hi, x1));
+        } else if (kind == KIND_IQ4_NL) {
+            a = _mm256_add_epi16(a, _mm256_maddubs_epi16(_mm256_shuffle_epi8(tlo, lo), x0));
+            a = _mm256_add_epi16(a, _mm256_maddubs_epi16(_mm256_shuffle_epi8(tlo, hi), x1));
+            b = _mm256_add_epi16(b, _mm256_maddubs_epi16(_mm256_shuffle_epi8(thi, lo), x0));
+            b = _mm256_add_epi16(b, _mm256_maddubs_epi16(_mm256_shuffle_epi8(thi, hi), x1));
+        } else {
+            /* bit c of each qh byte to bit 4 (low nibbles), bit 4 + c to bit 4
+             * (high ones); 16-bit shifts never carry into bit 4 */
+            lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_sll_epi16(fh, _mm_cvtsi32_si128(4 - c)), five));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_srl_epi16(fh, _mm_cvtsi32_si128(c)), five));
+            a = _mm256_add_epi16(a, _mm256_maddubs_epi16(lo, x0));
+            b = _mm256_add_epi16(b, _mm256_maddubs_epi16(hi, x1));
+        }
+    }
+    __m256i s = _mm256_madd_epi16(a, _mm256_set1_epi16(1));
+    if (kind == KIND_Q5_1 || kind == KIND_Q5_0) s = _mm256_add_epi32(s, _mm256_madd_epi16(b, _mm256_set1_epi16(1)));
+    if (kind == KIND_IQ4_NL) s = _mm256_add_epi32(s, _mm256_madd_epi16(b, _mm256_set1_epi16(16)));
+    return s;
+}
+
+/* gb: bytes per group block; d_off, m_off, qh_off, qs_off: where its
+ * scales, minimums, fifth bits and chunks start (m_off, qh_off unused
+ * where the type has none). */
+AVX2 static INLINE void x16_matvec_avx2(float *out, const uint8_t *w, size_t gb, size_t m_off, size_t qh_off,
+                                        size_t qs_off, const void *xq, const int32_t *xsum, int rows, int cols,
+                                        int kind) {
+    const int with_min = kind == KIND_Q4_1 || kind == KIND_Q5_1;
+    const size_t xb = with_min ? sizeof(sm_block_q8_1) : sizeof(sm_block_q8_0);
+    const int offset = kind == KIND_Q5_0 ? 16 : kind == KIND_IQ4_NL ? 128 : 0;
+    __m256i tlo = _mm256_setzero_si256(), thi = tlo;
+    if (kind == KIND_IQ4_NL) iq4nl_split_tables(&tlo, &thi);
+    int nb = cols / SM_QK;
+    for (int r = 0; r < rows; r += SM_X16) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, m0 = a0, m1 = a0;
+        for (int b = 0; b < nb; b++, w += gb) {
+            SM_PREFETCH_AHEAD(w, gb);
+            const uint8_t *x = (const uint8_t *)xq + (size_t)b * xb;
+            uint16_t hd;
+            memcpy(&hd, x, sizeof hd);
+            __m256 dx = _mm256_set1_ps(_cvtsh_ss(hd));
+            const int8_t *xs = (const int8_t *)x + (with_min ? 4 : 2);
+            __m256i off = _mm256_set1_epi32(offset ? -offset * xsum[b] : 0);
+            __m256i s0 = x16_half_sums(w + qs_off, w + qh_off, 0, xs, tlo, thi, kind);
+            __m256i s1 = x16_half_sums(w + qs_off, w + qh_off, 1, xs, tlo, thi, kind);
+            if (offset) s0 = _mm256_add_epi32(s0, off), s1 = _mm256_add_epi32(s1, off);
+            __m256 d0 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w)), dx);
+            __m256 d1 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w + 1)), dx);
+            a0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(s0), a0);
+            a1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(s1), a1);
+            if (with_min) {
+                uint16_t hs;
+                memcpy(&hs, x + 2, sizeof hs);
+                __m256 sx = _mm256_set1_ps(_cvtsh_ss(hs));
+                m0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + m_off))), sx, m0);
+                m1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + m_off) + 1)), sx, m1);
+            }
+        }
+        _mm256_storeu_ps(out + r, _mm256_add_ps(a0, m0));
+        _mm256_storeu_ps(out + r + 8, _mm256_add_ps(a1, m1));
+    }
+}
+
+#define X16_AVX2(G_T, M_OFF, QH_OFF, KIND)                                                                  \
+    x16_matvec_avx2(out, w, sizeof(G_T), M_OFF, QH_OFF, offsetof(G_T, qs), xq, xsum, rows, cols, KIND)
+AVX2 void sm_matvec_q4_1_x16_avx2(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
+    X16_AVX2(sm_block_q4_1x16, offsetof(sm_block_q4_1x16, m), 0, KIND_Q4_1);
+}
+AVX2 void sm_matvec_q5_1_x16_avx2(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
+    X16_AVX2(sm_block_q5_1x16, offsetof(sm_block_q5_1x16, m), offsetof(sm_block_q5_1x16, qh), KIND_Q5_1);
+}
+AVX2 void sm_matvec_q5_0_x16_avx2(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
+    X16_AVX2(sm_block_q5_0x16, 0, offsetof(sm_block_q5_0x16, qh), KIND_Q5_0);
+}
+AVX2 void sm_matvec_iq4_nl_x16_avx2(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
+    X16_AVX2(sm_block_iq4_nlx16, 0, 0, KIND_IQ4_NL);
+}
+
+/* A group's rows as floats (prefill): each quad of rows' 16 code bytes of
+ * a block from one transposed chunk quad, their fifth bits from the row's
+ * 4 re-packed qh bytes (bit j/4 of byte j%4 is element j's, j = 0..31),
+ * then the row dequantizer's arithmetic (store_codes): the reference's
+ * floats, bit for bit. */
+AVX2 static INLINE void x16_dequant_avx2(float *out, const uint8_t *g, size_t gb, size_t m_off, size_t qh_off,
+                                         size_t qs_off, int cols, int kind) {
+    const __m256i pick = _mm256_setr_epi8(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3,
+                                          0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3);
+    const __m256i bit = _mm256_setr_epi8(1, 1, 1, 1, 2, 2, 2, 2, 4, 4, 4, 4, 8, 8, 8, 8, 16, 16, 16, 16,
+                                         32, 32, 32, 32, 64, 64, 64, 64, -128, -128, -128, -128);
+    const __m256i table = iq4nl_table256(), low = _mm256_set1_epi8(0x0F);
+    const int with_min = kind == KIND_Q4_1 || kind == KIND_Q5_1;
+    for (int b = 0; b < cols / SM_QK; b++, g += gb) {
+        const uint16_t *d = (const uint16_t *)g, *m = (const uint16_t *)(g + m_off);
+        for (int l = 0; l < 4; l++) {
+            __m128i u[4];
+            sm_transpose_quad(g + qs_off + 16 * l, u);
+SM_UNROLL(4)
+            for (int t = 0; t < 4; t++) {
+                int r = 4 * l + t;
+                __m256i codes = _mm256_and_si256(
+                    _mm256_set_m128i(_mm_srli_epi16(u[t], 4), u[t]), low);
+                if (kind == KIND_Q5_1 || kind == KIND_Q5_0) {
+                    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(sm_load_i32(g + qh_off + 4 * r)), pick);
+                    v = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), _mm256_set1_epi8(0x10));
+                    codes = _mm256_or_si256(codes, v);
+                    if (kind == KIND_Q5_0) codes = _mm256_sub_epi8(codes, _mm256_set1_epi8(16));
+                }
+                if (kind == KIND_IQ4_NL) codes = _mm256_shuffle_epi8(table, codes);
+                store_codes(out + (size_t)r * cols + b * SM_QK, codes, _cvtsh_ss(d[r]), with_min ? _cvtsh_ss(m[r]) : 0.0f,
+                            with_min);
+            }
+        }
+    }
+}
+
+#define X16_DEQUANT_AVX2(G_T, M_OFF, QH_OFF, KIND)                                                          \
+    x16_dequant_avx2(out, group, sizeof(G_T), M_OFF, QH_OFF, offsetof(G_T, qs), cols, KIND)
+AVX2 void sm_dequantize_q4_1x16_avx2(float *out, const void *group, int cols) {
+    X16_DEQUANT_AVX2(sm_block_q4_1x16, offsetof(sm_block_q4_1x16, m), 0, KIND_Q4_1);
+}
+AVX2 void sm_dequantize_q5_1x16_avx2(float *out, const void *group, int cols) {
+    X16_DEQUANT_AVX2(sm_block_q5_1x16, offsetof(sm_block_q5_1x16, m), offsetof(sm_block_q5_1x16, qh), KIND_Q5_1);
+}
+AVX2 void sm_dequantize_q5_0x16_avx2(float *out, const void *group, int cols) {
+    X16_DEQUANT_AVX2(sm_block_q5_0x16, 0, offsetof(sm_block_q5_0x16, qh), KIND_Q5_0);
+}
+AVX2 void sm_dequantize_iq4_nlx16_avx2(float *out, const void *group, int cols) {
+    X16_DEQUANT_AVX2(sm_block_iq4_nlx16, 0, 0, KIND_IQ4_NL);
+}
+
 /* ------------------------------------------- interleaved groups (AVX-512) */
 
 /* The fifth bits of chunk c, lined up with its nibbles (interleave_legacy.h):
@@ -275,7 +446,6 @@ AVX512 void sm_matvec_iq4_nl_x16_avx512(float *out, const void *w, const void *x
  * above, so its results are bit for bit the one-token kernel's. INIT and
  * MIN read token t's xsum row (xs_t) and activation block (xb). Tiles of
  * 6 tokens (2 float accumulators and one int32 sum each), then 4, 2, 1. */
-#define INLINE inline __attribute__((always_inline))
 #define X16_BATCH(NAME, G_T, X_T, LOAD_H, CODE_LO, CODE_HI, INIT, MIN)                                     \
     AVX512 static INLINE void NAME##_tile(float *out, size_t ldc, const G_T *g, const uint8_t *xq, size_t xqs,  \
                                           const int32_t *xsum, size_t xss, int T, int nb, int accumulate) {   \

@@ -21,6 +21,14 @@ void sm_dequantize_q5_0_avx2(float *out, const void *in, int n);
 void sm_dequantize_q5_1_avx2(float *out, const void *in, int n);
 void sm_dequantize_iq4_nl_avx2(float *out, const void *in, int n);
 void sm_bf16_to_f32_avx2(float *out, const void *in, int n);
+void sm_matvec_q4_1_x16_avx2(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_matvec_q5_0_x16_avx2(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_matvec_q5_1_x16_avx2(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_matvec_iq4_nl_x16_avx2(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_dequantize_q4_1x16_avx2(float *out, const void *group, int cols);
+void sm_dequantize_q5_0x16_avx2(float *out, const void *group, int cols);
+void sm_dequantize_q5_1x16_avx2(float *out, const void *group, int cols);
+void sm_dequantize_iq4_nlx16_avx2(float *out, const void *group, int cols);
 
 void sm_matvec_q4_1_avx512(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_q5_0_avx512(float *out, const void *w, const void *xq, int rows, int cols);

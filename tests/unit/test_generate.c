@@ -375,10 +375,10 @@ static void check_repack_equivalence(const char *src, const char *type) {
     sm_session_memory(s[1], &mi[1]);
     CHECKF(mi[1].weights_interleaved == 0, "%s: a copy was made although skipped", type);
     const char *level = sm_session_kernels(s[0]);
-    /* the copies each level makes: AVX-512 every quantized type, AVX2 Q4_0, Q8_0 (and Q4_K) and F16 */
+    /* the copies each level makes: AVX-512 every quantized type, AVX2 F16,
+     * Q4_0, Q8_0, the legacy 4/5-bit types (and Q4_K) */
     int f16 = !strcmp(type, "F16");
-    int expect = (!strcmp(level, "avx512") && !f16) ||
-                 (!strcmp(level, "avx2") && (f16 || !strcmp(type, "Q4_0") || !strcmp(type, "Q8_0")));
+    int expect = (!strcmp(level, "avx512") && !f16) || (!strcmp(level, "avx2") && strcmp(type, "Q6_K") != 0);
     if (!strcmp(level, "avx512") && f16)
         CHECKF(mi[0].weights_interleaved == 0, "F16: an interleaved copy on the avx512 level, which has no kernel for it");
     if (expect) CHECKF(mi[0].weights_interleaved > 0, "%s: no interleaved copy on the %s level", type, level);
@@ -390,10 +390,17 @@ static void check_repack_equivalence(const char *src, const char *type) {
     sm_type_kernels tk;
     sm_kernels_for_type(sm_kernels_get(level), (uint32_t)id, &tk);
     int integer_prefill = interleaved && tk.batch_x16;
+    /* The legacy types' interleaved kernels add their scale, minimum and
+     * offset terms in another order than the one-row kernels (each within
+     * float rounding of the reference: test_types_legacy.c), and a one-ulp
+     * difference that flips one code of a later layer's re-quantized input
+     * shows in every token after it (stories260K Q4_1: up to 1.8 % of the top
+     * logit); they get the prompts' bound. Q4_0, Q8_0 and F16 held 1e-4. */
+    int legacy = strcmp(type, "Q4_0") && strcmp(type, "Q8_0") && !f16;
     double worst = 0, top = 0;
     widen_diff(one[0], one[1], NT * NV, &worst, &top);
-    CHECKF(worst <= 1e-4 * top, "%s: one token at a time, interleaved and GGUF layouts differ by %g (max %g)", type,
-           worst, top);
+    CHECKF(worst <= (legacy ? 0.05 : 1e-4) * top, "%s: one token at a time, interleaved and GGUF layouts differ by %g "
+           "(max %g)", type, worst, top);
     worst = top = 0;
     widen_diff(prompt[1], prompt[0], NT * NV, &worst, &top);
     if (integer_prefill) {
@@ -419,4 +426,8 @@ TEST(interleaved_weights_give_the_same_logits) {
     check_repack_equivalence(p, "Q4_0");
     check_repack_equivalence(p, "Q8_0");
     check_repack_equivalence(p, "F16");
+    check_repack_equivalence(p, "Q4_1");
+    check_repack_equivalence(p, "Q5_0");
+    check_repack_equivalence(p, "Q5_1");
+    check_repack_equivalence(p, "IQ4_NL");
 }
