@@ -61,6 +61,9 @@ typedef struct sm_kernel_table {
      * converted as they are packed; the same sums as gemm on the weights converted to F32 */
     void (*gemm_f16)(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t w_rs, int n, int k,
                      int accumulate);
+    /* optional: the same on F16's 16-row interleaved copy (sm_interleave_f16: no packing, the halves
+     * converted in registers), n a multiple of 16; the same sums as gemm_f16 */
+    void (*gemm_f16x16)(float *c, int ldc, const float *packed, int m, const uint16_t *w, int n, int k, int accumulate);
 } sm_kernel_table;
 
 /* The kernels of one element type at kt's level: each slot from the highest

@@ -99,17 +99,25 @@ AVX2 static inline __attribute__((always_inline)) void store_tile(float *c, int 
 
 /* One 6 x 16 tile over kc columns: c rows j < mr, columns < nr. The 12
  * accumulators are named variables: as arrays gcc keeps them on the stack
- * (16 ymm registers leave no room for its bookkeeping). */
-AVX2 __attribute__((noinline)) static void gemm_tile_6x16(float *c, int ldc, const float *ap, const float *wp, int kc,
-                                                          int mr, int nr, int load) {
-    __m256 l0 = _mm256_setzero_ps(), l1 = l0, l2 = l0, l3 = l0, l4 = l0, l5 = l0;
-    __m256 h0 = l0, h1 = l0, h2 = l0, h3 = l0, h4 = l0, h5 = l0;
-    for (int x = 0; x < kc; x++, ap += MR, wp += NR) {
-        __m256 w0 = _mm256_load_ps(wp), w1 = _mm256_load_ps(wp + 8), b;
+ * (16 ymm registers leave no room for its bookkeeping). wp: the block,
+ * 16 floats per column, or (f16) 16 halves per column, converted in
+ * registers (F16's interleaved copy, read in place). */
+#define LOAD_W(wp, x, f16)                                                                                     \
+    __m256 w0 = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)(wp) + 16 * (x))))      \
+                    : _mm256_load_ps((const float *)(wp) + 16 * (x));                                          \
+    __m256 w1 = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)(wp) + 16 * (x) + 8)))  \
+                    : _mm256_load_ps((const float *)(wp) + 16 * (x) + 8)
 #define TOKEN_FMA(j)                                   \
     b = _mm256_broadcast_ss(ap + j);                   \
     l##j = _mm256_fmadd_ps(b, w0, l##j);               \
     h##j = _mm256_fmadd_ps(b, w1, h##j)
+AVX2 static inline __attribute__((always_inline)) void tile_6x16(float *c, int ldc, const float *ap, const void *wp,
+                                                                int kc, int mr, int nr, int load, int f16) {
+    __m256 l0 = _mm256_setzero_ps(), l1 = l0, l2 = l0, l3 = l0, l4 = l0, l5 = l0;
+    __m256 h0 = l0, h1 = l0, h2 = l0, h3 = l0, h4 = l0, h5 = l0;
+    for (int x = 0; x < kc; x++, ap += MR) {
+        LOAD_W(wp, x, f16);
+        __m256 b;
         TOKEN_FMA(0); TOKEN_FMA(1); TOKEN_FMA(2); TOKEN_FMA(3); TOKEN_FMA(4); TOKEN_FMA(5);
     }
     __m256 lo[MR] = {l0, l1, l2, l3, l4, l5}, hi[MR] = {h0, h1, h2, h3, h4, h5};
@@ -118,17 +126,26 @@ AVX2 __attribute__((noinline)) static void gemm_tile_6x16(float *c, int ldc, con
 
 /* The same for a panel's last tokens when they are 3 or fewer (a prompt
  * of 128 leaves 2): half the multiply-adds of the full tile. */
-AVX2 __attribute__((noinline)) static void gemm_tile_3x16(float *c, int ldc, const float *ap, const float *wp, int kc,
-                                                          int mr, int nr, int load) {
+AVX2 static inline __attribute__((always_inline)) void tile_3x16(float *c, int ldc, const float *ap, const void *wp,
+                                                                int kc, int mr, int nr, int load, int f16) {
     __m256 l0 = _mm256_setzero_ps(), l1 = l0, l2 = l0, h0 = l0, h1 = l0, h2 = l0;
-    for (int x = 0; x < kc; x++, ap += MR, wp += NR) {
-        __m256 w0 = _mm256_load_ps(wp), w1 = _mm256_load_ps(wp + 8), b;
+    for (int x = 0; x < kc; x++, ap += MR) {
+        LOAD_W(wp, x, f16);
+        __m256 b;
         TOKEN_FMA(0); TOKEN_FMA(1); TOKEN_FMA(2);
     }
-#undef TOKEN_FMA
     __m256 lo[3] = {l0, l1, l2}, hi[3] = {h0, h1, h2};
     store_tile(c, ldc, lo, hi, mr, nr, load);
 }
+#undef TOKEN_FMA
+#undef LOAD_W
+
+#define TILE_ARGS float *c, int ldc, const float *ap, const void *wp, int kc, int mr, int nr, int load
+AVX2 __attribute__((noinline)) static void gemm_tile_6x16(TILE_ARGS) { tile_6x16(c, ldc, ap, wp, kc, mr, nr, load, 0); }
+AVX2 __attribute__((noinline)) static void gemm_tile_3x16(TILE_ARGS) { tile_3x16(c, ldc, ap, wp, kc, mr, nr, load, 0); }
+AVX2 __attribute__((noinline)) static void gemm_tile_6x16_f16(TILE_ARGS) { tile_6x16(c, ldc, ap, wp, kc, mr, nr, load, 1); }
+AVX2 __attribute__((noinline)) static void gemm_tile_3x16_f16(TILE_ARGS) { tile_3x16(c, ldc, ap, wp, kc, mr, nr, load, 1); }
+#undef TILE_ARGS
 
 /* block[x][i] = w(r + i, x0 + x) for i < nr (zero beyond), x < kc */
 AVX2 static void gemm_pack_block(float *block, const float *wb, size_t rs, size_t cs, int nr, int kc) {
@@ -185,12 +202,15 @@ SM_UNROLL(8)
 /* Loops, outside in: column blocks of at most KC (in order: that is each
  * sum's order), runs of panels whose slice of the packed batch stays in
  * L2, blocks of 16 weight rows (packed once per run, kept in L1), panels.
- * f16: w holds F16 weights by rows (cs = 1). */
+ * layout: F32 (w strided by rs, cs), F16 by rows (cs = 1), or F16 in 16-row
+ * interleaved groups (sm_interleave_f16: group g's column x at
+ * w + (16 g k + 16 x) halves; n a multiple of 16), read in place. */
+enum { W_F32, W_F16_ROWS, W_F16_X16 };
 AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, const float *packed, int m, const void *w,
                                                             size_t rs, size_t cs, int n, int k, int accumulate,
-                                                            int f16) {
+                                                            int layout) {
     float block[NR * KC] __attribute__((aligned(32)));
-    size_t esize = f16 ? sizeof(uint16_t) : sizeof(float);
+    size_t esize = layout == W_F32 ? sizeof(float) : sizeof(uint16_t);
     int panels = (m + MR - 1) / MR;
     /* k split into equal blocks of at most KC (multiples of 8): no short last block */
     int nblk = (k + KC - 1) / KC, step = ((k + nblk - 1) / nblk + 7) & ~7;
@@ -203,23 +223,38 @@ AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, c
             int p1 = p0 + run < panels ? p0 + run : panels;
             for (int r = 0; r < n; r += NR) {
                 int nr = n - r < NR ? n - r : NR;
-                const char *wb = (const char *)w + ((size_t)r * rs + (size_t)x0 * cs) * esize;
-                if (f16) gemm_pack_block_f16(block, (const uint16_t *)wb, rs, nr, kc);
-                else gemm_pack_block(block, (const float *)wb, rs, cs, nr, kc);
+                const char *wb, *tile_w = (const char *)block;
                 /* rows stored contiguously come from memory: the next block's
-                 * lines are fetched while this one's tiles run */
-                int lines = (int)(((size_t)kc * esize + 63) / 64), per = 0, next = cs == 1 && r + NR < n;
-                if (next) per = (NR * lines + (p1 - p0) - 1) / (p1 - p0);
-                int pr = 0, pl = 0;   /* the next line to fetch: row NR + pr of the block, line pl */
+                 * lines are fetched while this one's tiles run (row after row
+                 * of it, or one run of lines in the interleaved layout) */
+                int lines, rows_next = NR, next = cs == 1 && r + NR < n;
+                size_t row_bytes;
+                if (layout == W_F16_X16) {
+                    wb = tile_w = (const char *)w + ((size_t)r * k + (size_t)x0 * NR) * esize;
+                    lines = (int)(((size_t)kc * NR * esize + 63) / 64), rows_next = 1;
+                    row_bytes = (size_t)k * NR * esize;
+                } else {
+                    wb = (const char *)w + ((size_t)r * rs + (size_t)x0 * cs) * esize;
+                    if (layout == W_F16_ROWS) gemm_pack_block_f16(block, (const uint16_t *)wb, rs, nr, kc);
+                    else gemm_pack_block(block, (const float *)wb, rs, cs, nr, kc);
+                    lines = (int)(((size_t)kc * esize + 63) / 64);
+                    row_bytes = rs * esize;
+                }
+                int per = 0;
+                if (next) per = (rows_next * lines + (p1 - p0) - 1) / (p1 - p0);
+                int pr = 0, pl = 0;   /* the next line to fetch: row pr of the next block, line pl */
+                const char *nb = layout == W_F16_X16 ? wb + row_bytes : wb + NR * row_bytes;
                 for (int p = p0; p < p1; p++) {
-                    for (int q = 0; next && q < per && pr < NR; q++) {
-                        _mm_prefetch(wb + ((size_t)(NR + pr) * rs) * esize + (size_t)pl * 64, _MM_HINT_T0);
+                    for (int q = 0; next && q < per && pr < rows_next; q++) {
+                        _mm_prefetch(nb + (size_t)pr * row_bytes + (size_t)pl * 64, _MM_HINT_T0);
                         if (++pl == lines) pl = 0, pr++;
                     }
                     int mr = m - MR * p < MR ? m - MR * p : MR;
-                    (mr > 3 ? gemm_tile_6x16 : gemm_tile_3x16)(c + (size_t)p * MR * ldc + r, ldc,
-                                                               packed + (size_t)p * k * MR + (size_t)x0 * MR, block, kc,
-                                                               mr, nr, accumulate || x0 > 0);
+                    float *cp = c + (size_t)p * MR * ldc + r;
+                    const float *ap = packed + (size_t)p * k * MR + (size_t)x0 * MR;
+                    int load = accumulate || x0 > 0;
+                    if (layout == W_F16_X16) (mr > 3 ? gemm_tile_6x16_f16 : gemm_tile_3x16_f16)(cp, ldc, ap, tile_w, kc, mr, nr, load);
+                    else (mr > 3 ? gemm_tile_6x16 : gemm_tile_3x16)(cp, ldc, ap, tile_w, kc, mr, nr, load);
                 }
             }
         }
@@ -228,11 +263,16 @@ AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, c
 
 AVX2 void sm_gemm_avx2(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n, int k,
                        int accumulate) {
-    gemm(c, ldc, packed, m, w, rs, cs, n, k, accumulate, 0);
+    gemm(c, ldc, packed, m, w, rs, cs, n, k, accumulate, W_F32);
 }
 
 AVX2 void sm_gemm_f16_avx2(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n, int k,
                            int accumulate) {
-    gemm(c, ldc, packed, m, w, rs, 1, n, k, accumulate, 1);
+    gemm(c, ldc, packed, m, w, rs, 1, n, k, accumulate, W_F16_ROWS);
+}
+
+AVX2 void sm_gemm_f16x16_avx2(float *c, int ldc, const float *packed, int m, const uint16_t *w, int n, int k,
+                              int accumulate) {
+    gemm(c, ldc, packed, m, w, 0, 1, n, k, accumulate, W_F16_X16);
 }
 #endif

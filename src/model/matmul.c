@@ -254,15 +254,25 @@ static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
     float *dst = t->accumulate ? s->tmp : t->c;
     int ld = t->accumulate ? w->rows : t->ldc;
     const sm_kernel_table *kt = s->kt;
-    int full = w->x16 && k->dequant_x16 ? w->rows / SM_X16 * SM_X16 : 0;   /* F16's copy is for decode only */
+    int full = w->x16 && k->dequant_x16 ? w->rows / SM_X16 * SM_X16 : 0;   /* F16's copy: gemm_f16x16 below */
     if (kt->gemm) {   /* the strided product, accumulating in place; F32 (and F16 where the level has
                        * gemm_f16) read in place, other types dequantized 32 rows at a time */
         if (w->type == SM_GGML_F32) {
             kt->gemm(t->c + r0, t->ldc, s->pack, n, (const float *)w->data + (size_t)r0 * cols, (size_t)cols, 1, r1 - r0,
                      cols, t->accumulate);
-        } else if (w->type == SM_GGML_F16 && kt->gemm_f16) {   /* converted as the blocks are packed */
-            kt->gemm_f16(t->c + r0, t->ldc, s->pack, n, (const uint16_t *)w->data + (size_t)r0 * cols, (size_t)cols,
-                         r1 - r0, cols, t->accumulate);
+        } else if (w->type == SM_GGML_F16 && kt->gemm_f16) {   /* converted as the blocks are packed ... */
+            int end = r0;   /* ... or in registers, whole groups of the interleaved copy read in place */
+            if (w->x16 && kt->gemm_f16x16) {
+                int full16 = w->rows / SM_X16 * SM_X16;
+                end = r1 < full16 ? r1 : full16;
+                if (end > r0)
+                    kt->gemm_f16x16(t->c + r0, t->ldc, s->pack, n, (const uint16_t *)w->x16 + (size_t)r0 * cols,
+                                    end - r0, cols, t->accumulate);
+                else end = r0;
+            }
+            if (r1 > end)
+                kt->gemm_f16(t->c + end, t->ldc, s->pack, n, (const uint16_t *)w->data + (size_t)end * cols,
+                             (size_t)cols, r1 - end, cols, t->accumulate);
         } else {
             for (int r = r0; r < r1; r += SM_MATMUL_DEQ_ROWS) {
                 int nr = r1 - r < SM_MATMUL_DEQ_ROWS ? r1 - r : SM_MATMUL_DEQ_ROWS;

@@ -606,6 +606,19 @@ TEST(simd_gemm_f16_equals_gemm_on_converted_weights) {
                 kt->gemm_f16(c2, ldc, packed, m, wh, rs, rows, k, acc);
                 CHECKF(memcmp(c1, c2, sizeof(float) * (size_t)m * ldc) == 0, "%s gemm_f16 %dx%dx%d acc %d differs",
                        kt->name, m, rows, k, acc);
+                /* on the interleaved copy: its whole 16-row groups, the same bits */
+                int r16 = rows / 16 * 16;
+                if (kt->gemm_f16x16 && r16) {
+                    uint16_t *wd = malloc(sizeof(uint16_t) * r16 * k), *wi = malloc(sizeof(uint16_t) * r16 * k);
+                    for (int r = 0; r < r16; r++) memcpy(wd + (size_t)r * k, wh + (size_t)r * rs, sizeof(uint16_t) * k);
+                    sm_interleave_f16(wi, wd, r16, k);
+                    for (int i = 0; i < m * ldc; i++) c2[i] = c1[i] = frand(&seed);
+                    kt->gemm(c1, ldc, packed, m, wf, rs, 1, r16, k, acc);
+                    kt->gemm_f16x16(c2, ldc, packed, m, wi, r16, k, acc);
+                    CHECKF(memcmp(c1, c2, sizeof(float) * (size_t)m * ldc) == 0, "%s gemm_f16x16 %dx%dx%d acc %d differs",
+                           kt->name, m, r16, k, acc);
+                    free(wd); free(wi);
+                }
                 free(a); free(wf); free(wh); free(c1); free(c2); free(packed);
             }
     }
