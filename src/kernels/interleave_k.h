@@ -117,6 +117,8 @@ int sm_iq4_xsx16_scale(const sm_block_iq4_xsx16 *g, int r, int j);
 void sm_matvec_q4_K_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 void sm_matvec_q4_K_x16_avx2(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 void sm_dequantize_q4_Kx16_avx2(float *out, const void *group, int cols);
+void sm_matvec_iq4_xs_x16_avx2(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+void sm_dequantize_iq4_xsx16_avx2(float *out, const void *group, int cols);
 void sm_batch_q4_K_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
                               const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
 void sm_dequantize_q4_Kx16_avx512(float *out, const void *group, int cols);
