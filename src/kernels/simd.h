@@ -118,6 +118,7 @@ void sm_batch_q4_0_x16_avx2(float *c, size_t ldc, const void *w, const void *xq,
 void sm_matvec_q8_0_x16_avx2(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 void sm_dequantize_q8_0x16_avx2(float *out, const void *group, int cols);
 void sm_matvec_f16_x16_avx2(float *out, const void *w, const void *x, const int32_t *xsum, int rows, int cols);
+void sm_matvec_bf16_x16_avx2(float *out, const void *w, const void *x, const int32_t *xsum, int rows, int cols);
 void sm_gemm_pack_avx2(float *packed, const float *a, size_t rs, size_t cs, int m, int k, int p0, int p1);
 void sm_gemm_avx2(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n, int k,
                   int accumulate);
