@@ -426,7 +426,7 @@ TEST(legacy_batch_x16_match_one_token) {
 TEST(legacy_bf16_simd_match_reference) {
     const sm_kernel_table *all[8];
     int nl = sm_kernels_available(all, 8);
-    int shapes[][2] = {{1, 1}, {3, 7}, {4, 16}, {5, 31}, {7, 33}, {13, 100}, {64, 64}, {9, 1001}, {33, 4096}};
+    int shapes[][2] = {{1, 1}, {3, 7}, {4, 16}, {5, 31}, {7, 33}, {13, 100}, {64, 64}, {9, 1001}, {33, 4096}, {19, 33}};
     uint64_t seed = 5;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int r = shapes[s][0], c = shapes[s][1];
@@ -452,6 +452,24 @@ TEST(legacy_bf16_simd_match_reference) {
             }
             K(all[v], SM_GGML_BF16).to_float(fd, wb, r * c);
             CHECKF(memcmp(fd, wd, sizeof(float) * r * c) == 0, "%s bf16 to_float %dx%d differs", all[v]->name, r, c);
+            /* the interleaved copy's kernel, where the level has one: whole 16-row groups */
+            sm_type_kernels kv = K(all[v], SM_GGML_BF16);
+            int rr = r / 16 * 16;
+            if (kv.matvec_x16 && rr) {
+                uint16_t *wi = malloc(2 * (size_t)rr * c);
+                sm_type(SM_GGML_BF16)->interleave_x16(wi, wb, rr, c);
+                kv.matvec_x16(got, wi, x, NULL, rr, c);
+                for (int i = 0; i < rr; i++) {
+                    double exact = 0, mag = 0;
+                    for (int j = 0; j < c; j++) {
+                        exact += (double)wd[(size_t)i * c + j] * x[j];
+                        mag += fabs((double)wd[(size_t)i * c + j] * x[j]);
+                    }
+                    CHECKF(fabs(got[i] - exact) <= 1e-5 * mag + 1e-30, "%s bf16 x16 %dx%d row %d: %g vs %g", all[v]->name,
+                           rr, c, i, got[i], exact);
+                }
+                free(wi);
+            }
         }
 #if defined(__x86_64__)
         /* every AVX-512 variant, whichever this host's vendor picks */
