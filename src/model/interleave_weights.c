@@ -2,8 +2,9 @@
  * copy (kernels/interleave.h) that the best kernel level's matrix x vector
  * kernels read during decode and prefill, for the element types that have
  * one (the type table's interleave_x16: Q4_0, Q8_0, Q4_1, Q5_0, Q5_1,
- * IQ4_NL, Q4_K, Q5_K, IQ4_XS and Q6_K on AVX-512 VNNI; Q4_0, Q8_0, Q4_K
- * and F16 on AVX2, F16's for decode only).
+ * IQ4_NL, Q4_K, Q5_K, IQ4_XS and Q6_K on AVX-512 VNNI; on AVX2 the same
+ * but Q5_K and Q6_K, and F16 and BF16 (columns of 16 rows' elements side by
+ * side), whose level has kernels for it).
  * Done once at load, into one block; the GGUF layout stays mapped for the
  * embedding rows, the rows past the last whole group of 16 and sessions
  * that run another kernel level. */
