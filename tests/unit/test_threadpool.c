@@ -96,16 +96,29 @@ static void solo_fn(void *ctx, int ith, int nth) {
     atomic_fetch_add(&c->count[ith], 1);
 }
 
-TEST(threadpool_goes_solo_after_a_long_wait_and_comes_back) {
+static uint64_t mono_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+/* One attempt; 1 when the first task after the stall started too late to
+ * tell (this process descheduled past the spell by a loaded machine). */
+static int solo_attempt(int *bad, int *worker_before, int *caller_fail, int *worker_later) {
     sm_threadpool *p = sm_threadpool_new(2);
-    REQUIRE(p);
+    *bad = *worker_before = *caller_fail = *worker_later = 0;
+    if (!p) {
+        *bad = 1;
+        return 0;
+    }
     static solo_ctx c;
     atomic_store(&c.count[0], 0);
     atomic_store(&c.count[1], 0);
     atomic_store(&c.started, -1);
     c.stall = 50;
     pthread_t me = pthread_self();
-    int bad = 0, worker_before = 0, caller_after = 0, worker_later = 0;
+    int late = 0;
+    uint64_t stall_end = 0;
     for (c.task = 0; c.task < 111; c.task++) {
         c.handshake = c.task <= 50 || c.task > 60;
         if (c.task == 61) {   /* past the spell */
@@ -116,19 +129,36 @@ TEST(threadpool_goes_solo_after_a_long_wait_and_comes_back) {
         int nspin = c.task == c.stall ? (int)(ncpu > 0 ? (ncpu < 64 ? ncpu : 64) : 1) : 0;
         pthread_t spinners[64];
         atomic_store(&spin_stop, 0);
-        for (int i = 0; i < nspin; i++) REQUIRE(pthread_create(&spinners[i], NULL, spinner, NULL) == 0);
+        int made = 0;
+        while (made < nspin && pthread_create(&spinners[made], NULL, spinner, NULL) == 0) made++;
+        *bad += made != nspin;
+        uint64_t start = mono_ns();
         sm_threadpool_run(p, solo_fn, &c);
+        if (c.task == c.stall) stall_end = mono_ns();
         atomic_store(&spin_stop, 1);
-        for (int i = 0; i < nspin; i++) pthread_join(spinners[i], NULL);
-        bad += atomic_load(&c.count[0]) != c.task + 1 || atomic_load(&c.count[1]) != c.task + 1;
+        for (int i = 0; i < made; i++) pthread_join(spinners[i], NULL);
+        *bad += atomic_load(&c.count[0]) != c.task + 1 || atomic_load(&c.count[1]) != c.task + 1;
         int on_worker = !pthread_equal(c.on[1], me);
-        if (c.task < 50) worker_before += on_worker;
-        else if (c.task > 50 && c.task <= 60) caller_after += !on_worker;
-        else if (c.task > 60) worker_later += on_worker;
+        /* the spell lasts 2 ms at first: tasks begun within 1.5 ms of the
+         * stall's end must run solo; later ones may not (a loaded machine
+         * can hold this thread back that long) */
+        int in_spell = c.task > 50 && c.task <= 60 && start - stall_end < 1500000;
+        if (c.task == 51 && !in_spell) late = 1;
+        if (c.task < 50) *worker_before += on_worker;
+        else if (in_spell) *caller_fail += on_worker;
+        else if (c.task > 60) *worker_later += on_worker;
     }
+    sm_threadpool_free(p);
+    return late;
+}
+
+TEST(threadpool_goes_solo_after_a_long_wait_and_comes_back) {
+    int bad = 0, worker_before = 0, caller_fail = 0, worker_later = 0, attempt = 0;
+    while (solo_attempt(&bad, &worker_before, &caller_fail, &worker_later) && ++attempt < 5) {
+    }
+    CHECKF(attempt < 5, "in 5 attempts the first task after the stall never began within 1.5 ms of it");
     CHECKF(bad == 0, "%d tasks with a share missing or repeated", bad);
     CHECKF(worker_before == 50, "before the stall the worker ran share 1 of %d of 50 tasks", worker_before);
-    CHECKF(caller_after == 10, "after the stall the caller ran share 1 of only %d of the next 10 tasks", caller_after);
+    CHECKF(caller_fail == 0, "within the solo spell the worker ran share 1 of %d tasks", caller_fail);
     CHECKF(worker_later == 50, "after the solo spell the worker ran share 1 of %d of 50 tasks", worker_later);
-    sm_threadpool_free(p);
 }
