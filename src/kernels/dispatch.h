@@ -64,6 +64,9 @@ typedef struct sm_kernel_table {
     /* optional: the same on F16's 16-row interleaved copy (sm_interleave_f16: no packing, the halves
      * converted in registers), n a multiple of 16; the same sums as gemm_f16 */
     void (*gemm_f16x16)(float *c, int ldc, const float *packed, int m, const uint16_t *w, int n, int k, int accumulate);
+    /* optional: the same on F32 weights 16 rows per column (w(r, x) = w[16 k (r / 16) + 16 x + r % 16], a
+     * type's dequant_x16_cols), read in place; n a multiple of 16; the same sums as gemm */
+    void (*gemm_x16)(float *c, int ldc, const float *packed, int m, const float *w, int n, int k, int accumulate);
 } sm_kernel_table;
 
 /* The kernels of one element type at kt's level: each slot from the highest

@@ -104,9 +104,9 @@ AVX2 static inline __attribute__((always_inline)) void store_tile(float *c, int 
  * registers (F16's interleaved copy, read in place). */
 #define LOAD_W(wp, x, f16)                                                                                     \
     __m256 w0 = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)(wp) + 16 * (x))))      \
-                    : _mm256_load_ps((const float *)(wp) + 16 * (x));                                          \
+                    : _mm256_loadu_ps((const float *)(wp) + 16 * (x));                                         \
     __m256 w1 = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)(wp) + 16 * (x) + 8)))  \
-                    : _mm256_load_ps((const float *)(wp) + 16 * (x) + 8)
+                    : _mm256_loadu_ps((const float *)(wp) + 16 * (x) + 8)
 #define TOKEN_FMA(j)                                   \
     b = _mm256_broadcast_ss(ap + j);                   \
     l##j = _mm256_fmadd_ps(b, w0, l##j);               \
@@ -202,15 +202,16 @@ SM_UNROLL(8)
 /* Loops, outside in: column blocks of at most KC (in order: that is each
  * sum's order), runs of panels whose slice of the packed batch stays in
  * L2, blocks of 16 weight rows (packed once per run, kept in L1), panels.
- * layout: F32 (w strided by rs, cs), F16 by rows (cs = 1), or F16 in 16-row
- * interleaved groups (sm_interleave_f16: group g's column x at
- * w + (16 g k + 16 x) halves; n a multiple of 16), read in place. */
-enum { W_F32, W_F16_ROWS, W_F16_X16 };
+ * layout: F32 (w strided by rs, cs), F16 by rows (cs = 1), or F16 or F32 in
+ * 16-row groups stored column after column (sm_interleave_f16, a type's
+ * dequant_x16_cols: group g's column x at w + 16 g k + 16 x elements; n a
+ * multiple of 16), read in place. */
+enum { W_F32, W_F16_ROWS, W_F16_X16, W_F32_X16 };
 AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, const float *packed, int m, const void *w,
                                                             size_t rs, size_t cs, int n, int k, int accumulate,
                                                             int layout) {
     float block[NR * KC] __attribute__((aligned(32)));
-    size_t esize = layout == W_F32 ? sizeof(float) : sizeof(uint16_t);
+    size_t esize = layout == W_F32 || layout == W_F32_X16 ? sizeof(float) : sizeof(uint16_t);
     int panels = (m + MR - 1) / MR;
     /* k split into equal blocks of at most KC (multiples of 8): no short last block */
     int nblk = (k + KC - 1) / KC, step = ((k + nblk - 1) / nblk + 7) & ~7;
@@ -229,7 +230,7 @@ AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, c
                  * of it, or one run of lines in the interleaved layout) */
                 int lines, rows_next = NR, next = cs == 1 && r + NR < n;
                 size_t row_bytes;
-                if (layout == W_F16_X16) {
+                if (layout == W_F16_X16 || layout == W_F32_X16) {
                     wb = tile_w = (const char *)w + ((size_t)r * k + (size_t)x0 * NR) * esize;
                     lines = (int)(((size_t)kc * NR * esize + 63) / 64), rows_next = 1;
                     row_bytes = (size_t)k * NR * esize;
@@ -243,7 +244,7 @@ AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, c
                 int per = 0;
                 if (next) per = (rows_next * lines + (p1 - p0) - 1) / (p1 - p0);
                 int pr = 0, pl = 0;   /* the next line to fetch: row pr of the next block, line pl */
-                const char *nb = layout == W_F16_X16 ? wb + row_bytes : wb + NR * row_bytes;
+                const char *nb = layout == W_F16_X16 || layout == W_F32_X16 ? wb + row_bytes : wb + NR * row_bytes;
                 for (int p = p0; p < p1; p++) {
                     for (int q = 0; next && q < per && pr < rows_next; q++) {
                         _mm_prefetch(nb + (size_t)pr * row_bytes + (size_t)pl * 64, _MM_HINT_T0);
@@ -269,6 +270,10 @@ AVX2 void sm_gemm_avx2(float *c, int ldc, const float *packed, int m, const floa
 AVX2 void sm_gemm_f16_avx2(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n, int k,
                            int accumulate) {
     gemm(c, ldc, packed, m, w, rs, 1, n, k, accumulate, W_F16_ROWS);
+}
+
+AVX2 void sm_gemm_x16_avx2(float *c, int ldc, const float *packed, int m, const float *w, int n, int k, int accumulate) {
+    gemm(c, ldc, packed, m, w, 0, 1, n, k, accumulate, W_F32_X16);
 }
 
 AVX2 void sm_gemm_f16x16_avx2(float *c, int ldc, const float *packed, int m, const uint16_t *w, int n, int k,

@@ -43,7 +43,9 @@ typedef void (*sm_batch_x16_fn)(float *c, size_t ldc, const void *w, const void 
                                 const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
 typedef void (*sm_to_float_fn)(float *out, const void *in, int n);      /* n elements */
 typedef void (*sm_from_float_fn)(void *out, const float *in, int n);    /* n a multiple of the block */
-/* One interleaved group of 16 rows to floats, row after row (16 x cols). */
+/* One interleaved group of 16 rows to floats, row after row (16 x cols);
+ * the _cols variant column after column (out[16 x + r], cols x 16: the
+ * strided product's weight block, read in place by the level's gemm_x16). */
 typedef void (*sm_dequant_x16_fn)(float *out, const void *group, int cols);
 typedef void (*sm_interleave_fn)(void *dst, const void *src, int rows, int cols);
 
@@ -54,6 +56,7 @@ typedef struct sm_type_kernels {
     sm_matvec_x16_fn matvec_x16;
     sm_batch_x16_fn batch_x16;       /* integer prefill products on the 16-row layout */
     sm_dequant_x16_fn dequant_x16;
+    sm_dequant_x16_fn dequant_x16_cols;
 } sm_type_kernels;
 
 typedef struct sm_type_traits {

@@ -274,7 +274,13 @@ static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
                 kt->gemm_f16(t->c + end, t->ldc, s->pack, n, (const uint16_t *)w->data + (size_t)end * cols,
                              (size_t)cols, r1 - end, cols, t->accumulate);
         } else {
-            for (int r = r0; r < r1; r += SM_MATMUL_DEQ_ROWS) {
+            int r = r0;
+            if (full && k->dequant_x16_cols && kt->gemm_x16)   /* whole groups of the copy, column after column */
+                for (; r + SM_X16 <= r1 && r + SM_X16 <= full; r += SM_X16) {
+                    k->dequant_x16_cols(deq, (const char *)w->x16 + rb * (size_t)r, cols);
+                    kt->gemm_x16(t->c + r, t->ldc, s->pack, n, deq, SM_X16, cols, t->accumulate);
+                }
+            for (; r < r1; r += SM_MATMUL_DEQ_ROWS) {
                 int nr = r1 - r < SM_MATMUL_DEQ_ROWS ? r1 - r : SM_MATMUL_DEQ_ROWS;
                 for (int g = 0; g < nr; g += SM_X16) {
                     int ng = nr - g < SM_X16 ? nr - g : SM_X16;

@@ -162,6 +162,11 @@ TEST(interleaved_q4_0_q8_0_match_gguf_layout) {
                 sm_dequantize_q8_0x16(rowf, i8 + (size_t)g * nb, c);
                 K(all[v], SM_GGML_Q8_0).dequant_x16(grpf, i8 + (size_t)g * nb, c);
                 bad += memcmp(grpf, rowf, sizeof(float) * 16 * c) != 0;
+                if (K(all[v], SM_GGML_Q8_0).dequant_x16_cols) {   /* column after column: the same floats */
+                    K(all[v], SM_GGML_Q8_0).dequant_x16_cols(grpf, i8 + (size_t)g * nb, c);
+                    for (int col = 0; col < c; col++)
+                        for (int i = 0; i < 16; i++) bad += memcmp(&grpf[col * 16 + i], &rowf[(size_t)i * c + col], sizeof(float)) != 0;
+                }
                 sm_dequantize_q4_0x16(rowf, i4 + (size_t)g * nb, c);
                 K(all[v], SM_GGML_Q4_0).dequant_x16(grpf, i4 + (size_t)g * nb, c);
                 bad += memcmp(grpf, rowf, sizeof(float) * 16 * c) != 0;
@@ -617,6 +622,18 @@ TEST(simd_gemm_f16_equals_gemm_on_converted_weights) {
                     kt->gemm_f16x16(c2, ldc, packed, m, wi, r16, k, acc);
                     CHECKF(memcmp(c1, c2, sizeof(float) * (size_t)m * ldc) == 0, "%s gemm_f16x16 %dx%dx%d acc %d differs",
                            kt->name, m, r16, k, acc);
+                    /* F32 16 rows per column (a dequant_x16_cols block): the same bits too */
+                    if (kt->gemm_x16) {
+                        float *wc = malloc(sizeof(float) * r16 * k);
+                        for (int r = 0; r < r16; r++)
+                            for (int x = 0; x < k; x++) wc[(size_t)(r / 16) * 16 * k + (size_t)x * 16 + r % 16] = wf[(size_t)r * rs + x];
+                        for (int i = 0; i < m * ldc; i++) c2[i] = c1[i] = frand(&seed);
+                        kt->gemm(c1, ldc, packed, m, wf, rs, 1, r16, k, acc);
+                        kt->gemm_x16(c2, ldc, packed, m, wc, r16, k, acc);
+                        CHECKF(memcmp(c1, c2, sizeof(float) * (size_t)m * ldc) == 0, "%s gemm_x16 %dx%dx%d acc %d differs",
+                               kt->name, m, r16, k, acc);
+                        free(wc);
+                    }
                     free(wd); free(wi);
                 }
                 free(a); free(wf); free(wh); free(c1); free(c2); free(packed);
