@@ -368,6 +368,75 @@ AVX2 void sm_dequantize_iq4_nlx16_avx2(float *out, const void *group, int cols) 
     X16_DEQUANT_AVX2(sm_block_iq4_nlx16, 0, 0, KIND_IQ4_NL);
 }
 
+/* 16 rows' codes of one column (bytes, signed) as floats: rows 0-7 times
+ * d0 (plus m0), rows 8-15 times d1 (plus m1), store_codes' arithmetic */
+AVX2 static INLINE void store_column(float *y, __m128i codes, __m256 d0, __m256 d1, __m256 m0, __m256 m1, int with_min) {
+    __m256 f0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(codes)), d0);
+    __m256 f1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(codes, 8))), d1);
+    _mm256_storeu_ps(y, with_min ? _mm256_add_ps(f0, m0) : f0);
+    _mm256_storeu_ps(y + 8, with_min ? _mm256_add_ps(f1, m1) : f1);
+}
+
+/* The same floats column after column (out[16 x + r], the strided
+ * product's weight block, read in place by sm_gemm_x16_avx2): chunk c's
+ * columns (sm_chunk_columns) give columns 4c + j (low nibbles) and 16 + 4c
+ * + j (high ones); the re-packed qh, taken apart the same way, gives byte j
+ * of every row, whose bit c and 4 + c are those columns' fifth bits. */
+AVX2 static INLINE void x16_dequant_cols_avx2(float *out, const uint8_t *g, size_t gb, size_t m_off, size_t qh_off,
+                                              size_t qs_off, int cols, int kind) {
+    const __m128i low = _mm_set1_epi8(0x0F), one = _mm_set1_epi8(1);
+    const __m128i table = _mm_loadu_si128((const __m128i *)sm_iq4nl_values);
+    const int with_min = kind == KIND_Q4_1 || kind == KIND_Q5_1, five = kind == KIND_Q5_1 || kind == KIND_Q5_0;
+    for (int b = 0; b < cols / SM_QK; b++, g += gb) {
+        __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+        __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g + 1));
+        __m256 m0 = _mm256_setzero_ps(), m1 = m0;
+        if (with_min) {
+            m0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g + m_off)));
+            m1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g + m_off) + 1));
+        }
+        __m128i qh[4];
+        if (five) sm_chunk_columns(g + qh_off, qh);
+        for (int c = 0; c < 4; c++) {
+            __m128i col[4];
+            sm_chunk_columns(g + qs_off + 64 * c, col);
+SM_UNROLL(4)
+            for (int j = 0; j < 4; j++) {
+                __m128i lo = _mm_and_si128(col[j], low), hi = _mm_and_si128(_mm_srli_epi16(col[j], 4), low);
+                if (five) {
+                    lo = _mm_or_si128(lo, _mm_slli_epi16(_mm_and_si128(_mm_srl_epi16(qh[j], _mm_cvtsi32_si128(c)), one), 4));
+                    hi = _mm_or_si128(hi, _mm_slli_epi16(_mm_and_si128(_mm_srl_epi16(qh[j], _mm_cvtsi32_si128(4 + c)), one), 4));
+                }
+                if (kind == KIND_Q5_0) {
+                    lo = _mm_sub_epi8(lo, _mm_set1_epi8(16));
+                    hi = _mm_sub_epi8(hi, _mm_set1_epi8(16));
+                }
+                if (kind == KIND_IQ4_NL) {
+                    lo = _mm_shuffle_epi8(table, lo);
+                    hi = _mm_shuffle_epi8(table, hi);
+                }
+                store_column(out + (size_t)(b * SM_QK + 4 * c + j) * SM_X16, lo, d0, d1, m0, m1, with_min);
+                store_column(out + (size_t)(b * SM_QK + 16 + 4 * c + j) * SM_X16, hi, d0, d1, m0, m1, with_min);
+            }
+        }
+    }
+}
+
+#define X16_DEQUANT_COLS_AVX2(G_T, M_OFF, QH_OFF, KIND)                                                     \
+    x16_dequant_cols_avx2(out, group, sizeof(G_T), M_OFF, QH_OFF, offsetof(G_T, qs), cols, KIND)
+AVX2 void sm_dequantize_q4_1x16_cols_avx2(float *out, const void *group, int cols) {
+    X16_DEQUANT_COLS_AVX2(sm_block_q4_1x16, offsetof(sm_block_q4_1x16, m), 0, KIND_Q4_1);
+}
+AVX2 void sm_dequantize_q5_1x16_cols_avx2(float *out, const void *group, int cols) {
+    X16_DEQUANT_COLS_AVX2(sm_block_q5_1x16, offsetof(sm_block_q5_1x16, m), offsetof(sm_block_q5_1x16, qh), KIND_Q5_1);
+}
+AVX2 void sm_dequantize_q5_0x16_cols_avx2(float *out, const void *group, int cols) {
+    X16_DEQUANT_COLS_AVX2(sm_block_q5_0x16, 0, offsetof(sm_block_q5_0x16, qh), KIND_Q5_0);
+}
+AVX2 void sm_dequantize_iq4_nlx16_cols_avx2(float *out, const void *group, int cols) {
+    X16_DEQUANT_COLS_AVX2(sm_block_iq4_nlx16, 0, 0, KIND_IQ4_NL);
+}
+
 /* ------------------------------------------- interleaved groups (AVX-512) */
 
 /* The fifth bits of chunk c, lined up with its nibbles (interleave_legacy.h):

@@ -248,27 +248,17 @@ SM_UNROLL(4)
 }
 
 /* The same floats column after column (out[16 x + r]: the strided
- * product's weight block, read in place by sm_gemm_x16_avx2): per chunk a
- * byte shuffle puts each quad of rows' 4 columns column-major, a 4 x 4
- * transpose of 32-bit words gathers a column's 16 rows, and (code - 128) *
- * d as above gives the same floats. */
+ * product's weight block, read in place by sm_gemm_x16_avx2): each chunk's
+ * 4 columns of 16 rows (sm_chunk_columns), then (code - 128) * d as above. */
 AVX2 void sm_dequantize_q8_0x16_cols_avx2(float *out, const void *group, int cols) {
     const sm_block_q8_0x16 *g = group;
-    const __m128i cm = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     const __m256i bias = _mm256_set1_epi32(128);
     for (int b = 0; b < cols / SM_QK; b++) {
         __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g[b].d));
         __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g[b].d + 1));
         for (int c = 0; c < SM_QK / 4; c++) {
-            const uint8_t *q = g[b].qs + 64 * c;
-            __m128i p0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)q), cm);          /* rows 0-3 */
-            __m128i p1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(q + 16)), cm);   /* rows 4-7 */
-            __m128i p2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(q + 32)), cm);
-            __m128i p3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(q + 48)), cm);
-            __m128i t0 = _mm_unpacklo_epi32(p0, p1), t1 = _mm_unpackhi_epi32(p0, p1);
-            __m128i t2 = _mm_unpacklo_epi32(p2, p3), t3 = _mm_unpackhi_epi32(p2, p3);
-            __m128i col[4] = {_mm_unpacklo_epi64(t0, t2), _mm_unpackhi_epi64(t0, t2), _mm_unpacklo_epi64(t1, t3),
-                              _mm_unpackhi_epi64(t1, t3)};   /* column j's rows 0-15 */
+            __m128i col[4];
+            sm_chunk_columns(g[b].qs + 64 * c, col);
 SM_UNROLL(4)
             for (int j = 0; j < 4; j++) {
                 float *y = out + (size_t)(b * SM_QK + 4 * c + j) * SM_X16;

@@ -30,6 +30,7 @@ static inline int32_t sm_load_i32(const void *p) {
 
 #if defined(__x86_64__)
 #include <emmintrin.h>
+#include <tmmintrin.h>
 /* Four rows' 4 code bytes from four consecutive chunks of a 16-row
  * interleaved layout at p (chunk stride 64 bytes, the rows' 4 bytes side
  * by side), transposed: u[t] = row t's 16 consecutive bytes. The
@@ -43,6 +44,25 @@ static inline void sm_transpose_quad(const uint8_t *p, __m128i u[4]) {
     u[1] = _mm_unpackhi_epi64(t0, t2);
     u[2] = _mm_unpacklo_epi64(t1, t3);
     u[3] = _mm_unpackhi_epi64(t1, t3);
+}
+
+/* The other way: one chunk of a 16-row interleaved layout at p (16 rows'
+ * 4 bytes side by side, 64 bytes) as its 4 columns, col[j] = byte j of rows
+ * 0-15: a byte shuffle makes each quad of rows column-major, a 4 x 4
+ * transpose of 32-bit words gathers the quads. The dequantizers that write
+ * a group column after column (dequant_x16_cols) walk their chunks so. */
+__attribute__((target("ssse3"))) static inline void sm_chunk_columns(const uint8_t *p, __m128i col[4]) {
+    const __m128i cm = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    __m128i p0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), cm);
+    __m128i p1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), cm);
+    __m128i p2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), cm);
+    __m128i p3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), cm);
+    __m128i t0 = _mm_unpacklo_epi32(p0, p1), t1 = _mm_unpackhi_epi32(p0, p1);
+    __m128i t2 = _mm_unpacklo_epi32(p2, p3), t3 = _mm_unpackhi_epi32(p2, p3);
+    col[0] = _mm_unpacklo_epi64(t0, t2);
+    col[1] = _mm_unpackhi_epi64(t0, t2);
+    col[2] = _mm_unpacklo_epi64(t1, t3);
+    col[3] = _mm_unpackhi_epi64(t1, t3);
 }
 #endif
 

@@ -29,6 +29,11 @@ void sm_dequantize_q4_1x16_avx2(float *out, const void *group, int cols);
 void sm_dequantize_q5_0x16_avx2(float *out, const void *group, int cols);
 void sm_dequantize_q5_1x16_avx2(float *out, const void *group, int cols);
 void sm_dequantize_iq4_nlx16_avx2(float *out, const void *group, int cols);
+/* the same column after column (out[16 x + r]) */
+void sm_dequantize_q4_1x16_cols_avx2(float *out, const void *group, int cols);
+void sm_dequantize_q5_0x16_cols_avx2(float *out, const void *group, int cols);
+void sm_dequantize_q5_1x16_cols_avx2(float *out, const void *group, int cols);
+void sm_dequantize_iq4_nlx16_cols_avx2(float *out, const void *group, int cols);
 
 void sm_matvec_q4_1_avx512(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_q5_0_avx512(float *out, const void *w, const void *xq, int rows, int cols);

@@ -340,6 +340,15 @@ TEST(legacy_simd_match_reference) {
                         CHECKF(memcmp(f, wd + (size_t)grp * 16 * c, sizeof(float) * 16 * c) == 0 &&
                                    memcmp(g, f, sizeof(float) * 16 * c) == 0,
                                "%s %s dequant_x16 group %d of %dx%d differs", all[v]->name, sm_type_name(t), grp, r, c);
+                        if (kv.dequant_x16_cols) {   /* column after column: the same floats */
+                            kv.dequant_x16_cols(g, gp, c);
+                            int diff = 0;
+                            for (int col = 0; col < c; col++)
+                                for (int i = 0; i < 16; i++)
+                                    diff += memcmp(&g[col * 16 + i], &f[(size_t)i * c + col], sizeof(float)) != 0;
+                            CHECKF(diff == 0, "%s %s dequant_x16_cols group %d of %dx%d: %d values differ", all[v]->name,
+                                   sm_type_name(t), grp, r, c, diff);
+                        }
                     }
                 }
             }
