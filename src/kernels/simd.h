@@ -31,19 +31,23 @@ static inline int32_t sm_load_i32(const void *p) {
 #if defined(__x86_64__)
 #include <emmintrin.h>
 #include <tmmintrin.h>
+/* A 4 x 4 transpose of 32-bit words in registers: v[i] word j <-> v[j] word i. */
+static inline void sm_transpose_words4(__m128i v[4]) {
+    __m128i t0 = _mm_unpacklo_epi32(v[0], v[1]), t1 = _mm_unpackhi_epi32(v[0], v[1]);
+    __m128i t2 = _mm_unpacklo_epi32(v[2], v[3]), t3 = _mm_unpackhi_epi32(v[2], v[3]);
+    v[0] = _mm_unpacklo_epi64(t0, t2);
+    v[1] = _mm_unpackhi_epi64(t0, t2);
+    v[2] = _mm_unpacklo_epi64(t1, t3);
+    v[3] = _mm_unpackhi_epi64(t1, t3);
+}
+
 /* Four rows' 4 code bytes from four consecutive chunks of a 16-row
  * interleaved layout at p (chunk stride 64 bytes, the rows' 4 bytes side
  * by side), transposed: u[t] = row t's 16 consecutive bytes. The
  * dequantizers of the interleaved layouts walk their rows this way. */
 static inline void sm_transpose_quad(const uint8_t *p, __m128i u[4]) {
-    __m128i v0 = _mm_loadu_si128((const __m128i *)p), v1 = _mm_loadu_si128((const __m128i *)(p + 64));
-    __m128i v2 = _mm_loadu_si128((const __m128i *)(p + 128)), v3 = _mm_loadu_si128((const __m128i *)(p + 192));
-    __m128i t0 = _mm_unpacklo_epi32(v0, v1), t1 = _mm_unpackhi_epi32(v0, v1);
-    __m128i t2 = _mm_unpacklo_epi32(v2, v3), t3 = _mm_unpackhi_epi32(v2, v3);
-    u[0] = _mm_unpacklo_epi64(t0, t2);
-    u[1] = _mm_unpackhi_epi64(t0, t2);
-    u[2] = _mm_unpacklo_epi64(t1, t3);
-    u[3] = _mm_unpackhi_epi64(t1, t3);
+    for (int i = 0; i < 4; i++) u[i] = _mm_loadu_si128((const __m128i *)(p + 64 * i));
+    sm_transpose_words4(u);
 }
 
 /* The other way: one chunk of a 16-row interleaved layout at p (16 rows'
@@ -53,16 +57,8 @@ static inline void sm_transpose_quad(const uint8_t *p, __m128i u[4]) {
  * a group column after column (dequant_x16_cols) walk their chunks so. */
 __attribute__((target("ssse3"))) static inline void sm_chunk_columns(const uint8_t *p, __m128i col[4]) {
     const __m128i cm = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    __m128i p0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), cm);
-    __m128i p1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), cm);
-    __m128i p2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), cm);
-    __m128i p3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), cm);
-    __m128i t0 = _mm_unpacklo_epi32(p0, p1), t1 = _mm_unpackhi_epi32(p0, p1);
-    __m128i t2 = _mm_unpacklo_epi32(p2, p3), t3 = _mm_unpackhi_epi32(p2, p3);
-    col[0] = _mm_unpacklo_epi64(t0, t2);
-    col[1] = _mm_unpackhi_epi64(t0, t2);
-    col[2] = _mm_unpacklo_epi64(t1, t3);
-    col[3] = _mm_unpackhi_epi64(t1, t3);
+    for (int i = 0; i < 4; i++) col[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), cm);
+    sm_transpose_words4(col);
 }
 #endif
 
