@@ -212,6 +212,7 @@ AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, c
                                                             int layout) {
     float block[NR * KC] __attribute__((aligned(32)));
     size_t esize = layout == W_F32 || layout == W_F32_X16 ? sizeof(float) : sizeof(uint16_t);
+    int in_place = layout == W_F16_X16 || layout == W_F32_X16;   /* the block is the weights themselves */
     int panels = (m + MR - 1) / MR;
     /* k split into equal blocks of at most KC (multiples of 8): no short last block */
     int nblk = (k + KC - 1) / KC, step = ((k + nblk - 1) / nblk + 7) & ~7;
@@ -224,27 +225,28 @@ AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, c
             int p1 = p0 + run < panels ? p0 + run : panels;
             for (int r = 0; r < n; r += NR) {
                 int nr = n - r < NR ? n - r : NR;
-                const char *wb, *tile_w = (const char *)block;
+                const char *wb, *nb, *tile_w = (const char *)block;
                 /* rows stored contiguously come from memory: the next block's
                  * lines are fetched while this one's tiles run (row after row
                  * of it, or one run of lines in the interleaved layout) */
                 int lines, rows_next = NR, next = cs == 1 && r + NR < n;
                 size_t row_bytes;
-                if (layout == W_F16_X16 || layout == W_F32_X16) {
+                if (in_place) {
                     wb = tile_w = (const char *)w + ((size_t)r * k + (size_t)x0 * NR) * esize;
                     lines = (int)(((size_t)kc * NR * esize + 63) / 64), rows_next = 1;
                     row_bytes = (size_t)k * NR * esize;
+                    nb = wb + row_bytes;   /* the next group's slice */
                 } else {
                     wb = (const char *)w + ((size_t)r * rs + (size_t)x0 * cs) * esize;
                     if (layout == W_F16_ROWS) gemm_pack_block_f16(block, (const uint16_t *)wb, rs, nr, kc);
                     else gemm_pack_block(block, (const float *)wb, rs, cs, nr, kc);
                     lines = (int)(((size_t)kc * esize + 63) / 64);
                     row_bytes = rs * esize;
+                    nb = wb + NR * row_bytes;   /* the next block's first row */
                 }
                 int per = 0;
                 if (next) per = (rows_next * lines + (p1 - p0) - 1) / (p1 - p0);
                 int pr = 0, pl = 0;   /* the next line to fetch: row pr of the next block, line pl */
-                const char *nb = layout == W_F16_X16 || layout == W_F32_X16 ? wb + row_bytes : wb + NR * row_bytes;
                 for (int p = p0; p < p1; p++) {
                     for (int q = 0; next && q < per && pr < rows_next; q++) {
                         _mm_prefetch(nb + (size_t)pr * row_bytes + (size_t)pl * 64, _MM_HINT_T0);

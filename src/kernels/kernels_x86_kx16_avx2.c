@@ -204,10 +204,8 @@ AVX2 void sm_matvec_iq4_xs_x16_avx2(float *out, const void *w, const void *xq, c
     (void)xsum;
     const sm_block_iq4_xsx16 *g = w;
     const sm_block_q8_K *x = xq;
-    __m256i v = _mm256_add_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)sm_iq4nl_values)),
-                                _mm256_set1_epi8((char)0x80));
-    __m256i tlo = _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
-    __m256i thi = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F));
+    __m256i tlo, thi;
+    sm_iq4nl_split_avx2(sm_iq4nl_values, &tlo, &thi);
     int nb = cols / SM_QK_K;
     for (int r = 0; r < rows; r += SM_X16, g += nb) {
         __m256 a0 = _mm256_setzero_ps(), a1 = a0;

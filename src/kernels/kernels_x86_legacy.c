@@ -216,13 +216,6 @@ AVX2 void sm_dequantize_iq4_nl_avx2(float *out, const void *in, int n) {
 enum { KIND_Q4_1, KIND_Q5_1, KIND_Q5_0, KIND_IQ4_NL };
 #define INLINE inline __attribute__((always_inline))
 
-/* IQ4_NL's values + 128 as lo (& 15) and hi (>> 4) look-up tables */
-AVX2 static INLINE void iq4nl_split_tables(__m256i *lo, __m256i *hi) {
-    __m256i v = _mm256_add_epi8(iq4nl_table256(), _mm256_set1_epi8((char)0x80));
-    *lo = _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
-    *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F));
-}
-
 /* Half h (8 rows) of one group block (chunks qs, fifth bits qh) against one
  * token's activation block xs: each row's int32 sum of codes x activations
  * (unsigned codes, before the offset). */
@@ -269,7 +262,7 @@ AVX2 static INLINE void x16_matvec_avx2(float *out, const uint8_t *w, size_t gb,
     const size_t xb = with_min ? sizeof(sm_block_q8_1) : sizeof(sm_block_q8_0);
     const int offset = kind == KIND_Q5_0 ? 16 : kind == KIND_IQ4_NL ? 128 : 0;
     __m256i tlo = _mm256_setzero_si256(), thi = tlo;
-    if (kind == KIND_IQ4_NL) iq4nl_split_tables(&tlo, &thi);
+    if (kind == KIND_IQ4_NL) sm_iq4nl_split_avx2(sm_iq4nl_values, &tlo, &thi);
     int nb = cols / SM_QK;
     for (int r = 0; r < rows; r += SM_X16) {
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, m0 = a0, m1 = a0;
@@ -316,58 +309,6 @@ AVX2 void sm_matvec_iq4_nl_x16_avx2(float *out, const void *w, const void *xq, c
     X16_AVX2(sm_block_iq4_nlx16, 0, 0, KIND_IQ4_NL);
 }
 
-/* A group's rows as floats (prefill): each quad of rows' 16 code bytes of
- * a block from one transposed chunk quad, their fifth bits from the row's
- * 4 re-packed qh bytes (bit j/4 of byte j%4 is element j's, j = 0..31),
- * then the row dequantizer's arithmetic (store_codes): the reference's
- * floats, bit for bit. */
-AVX2 static INLINE void x16_dequant_avx2(float *out, const uint8_t *g, size_t gb, size_t m_off, size_t qh_off,
-                                         size_t qs_off, int cols, int kind) {
-    const __m256i pick = _mm256_setr_epi8(0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3,
-                                          0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3);
-    const __m256i bit = _mm256_setr_epi8(1, 1, 1, 1, 2, 2, 2, 2, 4, 4, 4, 4, 8, 8, 8, 8, 16, 16, 16, 16,
-                                         32, 32, 32, 32, 64, 64, 64, 64, -128, -128, -128, -128);
-    const __m256i table = iq4nl_table256(), low = _mm256_set1_epi8(0x0F);
-    const int with_min = kind == KIND_Q4_1 || kind == KIND_Q5_1;
-    for (int b = 0; b < cols / SM_QK; b++, g += gb) {
-        const uint16_t *d = (const uint16_t *)g, *m = (const uint16_t *)(g + m_off);
-        for (int l = 0; l < 4; l++) {
-            __m128i u[4];
-            sm_transpose_quad(g + qs_off + 16 * l, u);
-SM_UNROLL(4)
-            for (int t = 0; t < 4; t++) {
-                int r = 4 * l + t;
-                __m256i codes = _mm256_and_si256(
-                    _mm256_set_m128i(_mm_srli_epi16(u[t], 4), u[t]), low);
-                if (kind == KIND_Q5_1 || kind == KIND_Q5_0) {
-                    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32(sm_load_i32(g + qh_off + 4 * r)), pick);
-                    v = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit), _mm256_set1_epi8(0x10));
-                    codes = _mm256_or_si256(codes, v);
-                    if (kind == KIND_Q5_0) codes = _mm256_sub_epi8(codes, _mm256_set1_epi8(16));
-                }
-                if (kind == KIND_IQ4_NL) codes = _mm256_shuffle_epi8(table, codes);
-                store_codes(out + (size_t)r * cols + b * SM_QK, codes, _cvtsh_ss(d[r]), with_min ? _cvtsh_ss(m[r]) : 0.0f,
-                            with_min);
-            }
-        }
-    }
-}
-
-#define X16_DEQUANT_AVX2(G_T, M_OFF, QH_OFF, KIND)                                                          \
-    x16_dequant_avx2(out, group, sizeof(G_T), M_OFF, QH_OFF, offsetof(G_T, qs), cols, KIND)
-AVX2 void sm_dequantize_q4_1x16_avx2(float *out, const void *group, int cols) {
-    X16_DEQUANT_AVX2(sm_block_q4_1x16, offsetof(sm_block_q4_1x16, m), 0, KIND_Q4_1);
-}
-AVX2 void sm_dequantize_q5_1x16_avx2(float *out, const void *group, int cols) {
-    X16_DEQUANT_AVX2(sm_block_q5_1x16, offsetof(sm_block_q5_1x16, m), offsetof(sm_block_q5_1x16, qh), KIND_Q5_1);
-}
-AVX2 void sm_dequantize_q5_0x16_avx2(float *out, const void *group, int cols) {
-    X16_DEQUANT_AVX2(sm_block_q5_0x16, 0, offsetof(sm_block_q5_0x16, qh), KIND_Q5_0);
-}
-AVX2 void sm_dequantize_iq4_nlx16_avx2(float *out, const void *group, int cols) {
-    X16_DEQUANT_AVX2(sm_block_iq4_nlx16, 0, 0, KIND_IQ4_NL);
-}
-
 /* 16 rows' codes of one column (bytes, signed) as floats: rows 0-7 times
  * d0 (plus m0), rows 8-15 times d1 (plus m1), store_codes' arithmetic */
 AVX2 static INLINE void store_column(float *y, __m128i codes, __m256 d0, __m256 d1, __m256 m0, __m256 m1, int with_min) {
@@ -377,8 +318,9 @@ AVX2 static INLINE void store_column(float *y, __m128i codes, __m256 d0, __m256 
     _mm256_storeu_ps(y + 8, with_min ? _mm256_add_ps(f1, m1) : f1);
 }
 
-/* The same floats column after column (out[16 x + r], the strided
- * product's weight block, read in place by sm_gemm_x16_avx2): chunk c's
+/* A group's rows as floats for prefill, column after column (out[16 x +
+ * r], the strided product's weight block, read in place by
+ * sm_gemm_x16_avx2), the row dequantizer's floats bit for bit: chunk c's
  * columns (sm_chunk_columns) give columns 4c + j (low nibbles) and 16 + 4c
  * + j (high ones); the re-packed qh, taken apart the same way, gives byte j
  * of every row, whose bit c and 4 + c are those columns' fifth bits. */

@@ -1,8 +1,8 @@
 /* kernels_x86_x16_avx2.c - integer products of the interleaved Q4_0 and
  * Q8_0 layouts (interleave.h) for AVX2 hosts without VNNI (AMD Zen 3,
  * Intel before Ice Lake): decode (matvec_x16) of both, prefill (batch_x16)
- * of Q4_0; Q8_0 prompts dequantize the layout (the float product is the
- * faster one there).
+ * of Q4_0; Q8_0 prompts dequantize the layout column after column for the
+ * float product (the faster one there).
  *
  * A 256-bit load of one chunk holds 4 bytes of 8 rows' block; against the
  * activation's 4 bytes broadcast to every lane, _mm256_maddubs_epi16 gives
@@ -221,35 +221,10 @@ AVX2 void sm_matvec_bf16_x16_avx2(float *out, const void *w, const void *xv, con
 }
 
 /* Q8_0 groups as floats for prefill (where the float product beats the
- * integer one: two maddubs per 32 products, see types.c): quad after quad
- * of rows, each row's 32 codes of a block from two transposed chunk quads,
- * (code - 128) * d as sm_dequantize_q8_0x16 computes it. */
-AVX2 void sm_dequantize_q8_0x16_avx2(float *out, const void *group, int cols) {
-    const sm_block_q8_0x16 *g = group;
-    const __m256i bias = _mm256_set1_epi32(128);
-    for (int b = 0; b < cols / SM_QK; b++)
-        for (int l = 0; l < 4; l++) {
-            __m128i u[2][4];
-            sm_transpose_quad(g[b].qs + 16 * l, u[0]);         /* chunks 0-3: codes 0-15 */
-            sm_transpose_quad(g[b].qs + 256 + 16 * l, u[1]);   /* chunks 4-7: codes 16-31 */
-SM_UNROLL(4)
-            for (int t = 0; t < 4; t++) {
-                int r = 4 * l + t;
-                __m256 d = _mm256_set1_ps(half_to_float(&g[b].d[r]));
-                float *y = out + (size_t)r * cols + b * SM_QK;
-                for (int h = 0; h < 2; h++) {
-                    __m256i c0 = _mm256_sub_epi32(_mm256_cvtepu8_epi32(u[h][t]), bias);
-                    __m256i c1 = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(u[h][t], 8)), bias);
-                    _mm256_storeu_ps(y + 16 * h, _mm256_mul_ps(_mm256_cvtepi32_ps(c0), d));
-                    _mm256_storeu_ps(y + 16 * h + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(c1), d));
-                }
-            }
-        }
-}
-
-/* The same floats column after column (out[16 x + r]: the strided
- * product's weight block, read in place by sm_gemm_x16_avx2): each chunk's
- * 4 columns of 16 rows (sm_chunk_columns), then (code - 128) * d as above. */
+ * integer one: two maddubs per 32 products), column after column
+ * (out[16 x + r]: the strided product's weight block, read in place by
+ * sm_gemm_x16_avx2): each chunk's 4 columns of 16 rows (sm_chunk_columns),
+ * then (code - 128) * d as sm_dequantize_q8_0x16 computes it. */
 AVX2 void sm_dequantize_q8_0x16_cols_avx2(float *out, const void *group, int cols) {
     const sm_block_q8_0x16 *g = group;
     const __m256i bias = _mm256_set1_epi32(128);

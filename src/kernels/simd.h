@@ -29,8 +29,7 @@ static inline int32_t sm_load_i32(const void *p) {
 }
 
 #if defined(__x86_64__)
-#include <emmintrin.h>
-#include <tmmintrin.h>
+#include <immintrin.h>
 /* A 4 x 4 transpose of 32-bit words in registers: v[i] word j <-> v[j] word i. */
 static inline void sm_transpose_words4(__m128i v[4]) {
     __m128i t0 = _mm_unpacklo_epi32(v[0], v[1]), t1 = _mm_unpackhi_epi32(v[0], v[1]);
@@ -59,6 +58,17 @@ __attribute__((target("ssse3"))) static inline void sm_chunk_columns(const uint8
     const __m128i cm = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     for (int i = 0; i < 4; i++) col[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), cm);
     sm_transpose_words4(col);
+}
+
+/* IQ4_NL's 16 values (sm_iq4nl_values) + 128, unsigned 1..241, split as lo
+ * + 16 hi into two byte look-up tables, each value at most 15, in both
+ * 128-bit lanes: the AVX2 kernels without VNNI look codes up in both so
+ * that maddubs' pair sums cannot overflow (IQ4_NL's and IQ4_XS's). */
+__attribute__((target("avx2"))) static inline void sm_iq4nl_split_avx2(const int8_t *values, __m256i *lo, __m256i *hi) {
+    __m256i v = _mm256_add_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)values)),
+                                _mm256_set1_epi8((char)0x80));
+    *lo = _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+    *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F));
 }
 #endif
 
@@ -132,7 +142,6 @@ void sm_matvec_q4_0_x16_avx2(float *out, const void *w, const void *xq, const in
 void sm_batch_q4_0_x16_avx2(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
                             const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
 void sm_matvec_q8_0_x16_avx2(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
-void sm_dequantize_q8_0x16_avx2(float *out, const void *group, int cols);
 void sm_matvec_f16_x16_avx2(float *out, const void *w, const void *x, const int32_t *xsum, int rows, int cols);
 void sm_matvec_bf16_x16_avx2(float *out, const void *w, const void *x, const int32_t *xsum, int rows, int cols);
 void sm_gemm_pack_avx2(float *packed, const float *a, size_t rs, size_t cs, int m, int k, int p0, int p1);

@@ -25,11 +25,7 @@ void sm_matvec_q4_1_x16_avx2(float *out, const void *w, const void *xq, const in
 void sm_matvec_q5_0_x16_avx2(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 void sm_matvec_q5_1_x16_avx2(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 void sm_matvec_iq4_nl_x16_avx2(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
-void sm_dequantize_q4_1x16_avx2(float *out, const void *group, int cols);
-void sm_dequantize_q5_0x16_avx2(float *out, const void *group, int cols);
-void sm_dequantize_q5_1x16_avx2(float *out, const void *group, int cols);
-void sm_dequantize_iq4_nlx16_avx2(float *out, const void *group, int cols);
-/* the same column after column (out[16 x + r]) */
+/* a group's rows as floats, column after column (out[16 x + r]) */
 void sm_dequantize_q4_1x16_cols_avx2(float *out, const void *group, int cols);
 void sm_dequantize_q5_0x16_cols_avx2(float *out, const void *group, int cols);
 void sm_dequantize_q5_1x16_cols_avx2(float *out, const void *group, int cols);

@@ -254,29 +254,27 @@ static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
     float *dst = t->accumulate ? s->tmp : t->c;
     int ld = t->accumulate ? w->rows : t->ldc;
     const sm_kernel_table *kt = s->kt;
-    int full = w->x16 && k->dequant_x16 ? w->rows / SM_X16 * SM_X16 : 0;   /* F16's copy: gemm_f16x16 below */
+    int grouped = w->x16 ? w->rows / SM_X16 * SM_X16 : 0;   /* the rows the interleaved copy holds */
+    int full = k->dequant_x16 ? grouped : 0;                  /* of those, the ones dequantized row-major */
     if (kt->gemm) {   /* the strided product, accumulating in place; F32 (and F16 where the level has
                        * gemm_f16) read in place, other types dequantized 32 rows at a time */
         if (w->type == SM_GGML_F32) {
             kt->gemm(t->c + r0, t->ldc, s->pack, n, (const float *)w->data + (size_t)r0 * cols, (size_t)cols, 1, r1 - r0,
                      cols, t->accumulate);
-        } else if (w->type == SM_GGML_F16 && kt->gemm_f16) {   /* converted as the blocks are packed ... */
-            int end = r0;   /* ... or in registers, whole groups of the interleaved copy read in place */
-            if (w->x16 && kt->gemm_f16x16) {
-                int full16 = w->rows / SM_X16 * SM_X16;
-                end = r1 < full16 ? r1 : full16;
-                if (end > r0)
-                    kt->gemm_f16x16(t->c + r0, t->ldc, s->pack, n, (const uint16_t *)w->x16 + (size_t)r0 * cols,
-                                    end - r0, cols, t->accumulate);
-                else end = r0;
-            }
+        } else if (w->type == SM_GGML_F16 && kt->gemm_f16) {
+            /* whole groups of the interleaved copy read in place (converted in
+             * registers), the other rows converted as their blocks are packed */
+            int end = kt->gemm_f16x16 && grouped > r0 ? (r1 < grouped ? r1 : grouped) : r0;
+            if (end > r0)
+                kt->gemm_f16x16(t->c + r0, t->ldc, s->pack, n, (const uint16_t *)w->x16 + (size_t)r0 * cols, end - r0,
+                                cols, t->accumulate);
             if (r1 > end)
                 kt->gemm_f16(t->c + end, t->ldc, s->pack, n, (const uint16_t *)w->data + (size_t)end * cols,
                              (size_t)cols, r1 - end, cols, t->accumulate);
         } else {
             int r = r0;
-            if (full && k->dequant_x16_cols && kt->gemm_x16)   /* whole groups of the copy, column after column */
-                for (; r + SM_X16 <= r1 && r + SM_X16 <= full; r += SM_X16) {
+            if (k->dequant_x16_cols && kt->gemm_x16)   /* whole groups of the copy, column after column */
+                for (; r + SM_X16 <= r1 && r + SM_X16 <= grouped; r += SM_X16) {
                     k->dequant_x16_cols(deq, (const char *)w->x16 + rb * (size_t)r, cols);
                     kt->gemm_x16(t->c + r, t->ldc, s->pack, n, deq, SM_X16, cols, t->accumulate);
                 }
