@@ -27,12 +27,20 @@ AVX2 static inline float hsum256(__m256 v) {
 
 /* ---------------------------------------------------------------- AVX2 */
 
-/* Four rows at a time share each load of x. */
+/* Four rows at a time share each load of x, and the four are a quarter of
+ * the rows apart: four long sequential streams through memory instead of
+ * one (or four short ones side by side), which keeps more DRAM requests in
+ * flight. On the Zen 3 host, decoding from a file-backed mapping larger
+ * than L3 on one core: 26-31 GB/s against 16-18 for four adjacent rows of
+ * 288 columns, 19-21 at 768 columns and 25-28 at 2048 (the probe's
+ * single-stream read: 23). Each row's sum is the same as before, in the
+ * same order. */
 AVX2 void sm_matvec_f32_avx2(float *out, const void *wdata, const void *xdata, int rows, int cols) {
     const float *w = wdata, *x = xdata;
-    int r = 0;
-    for (; r + 4 <= rows; r += 4) {
-        const float *w0 = w + (size_t)r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
+    int q = rows / 4;
+    size_t apart = (size_t)q * cols;
+    for (int r = 0; r < q; r++) {
+        const float *w0 = w + (size_t)r * cols, *w1 = w0 + apart, *w2 = w1 + apart, *w3 = w2 + apart;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         int c = 0;
         for (; c + 8 <= cols; c += 8) {
@@ -44,9 +52,9 @@ AVX2 void sm_matvec_f32_avx2(float *out, const void *wdata, const void *xdata, i
         }
         float s0 = hsum256(a0), s1 = hsum256(a1), s2 = hsum256(a2), s3 = hsum256(a3);
         for (; c < cols; c++) { s0 += w0[c] * x[c]; s1 += w1[c] * x[c]; s2 += w2[c] * x[c]; s3 += w3[c] * x[c]; }
-        out[r] = s0; out[r + 1] = s1; out[r + 2] = s2; out[r + 3] = s3;
+        out[r] = s0; out[r + q] = s1; out[r + 2 * q] = s2; out[r + 3 * q] = s3;
     }
-    for (; r < rows; r++) {
+    for (int r = 4 * q; r < rows; r++) {
         const float *wr = w + (size_t)r * cols;
         __m256 a = _mm256_setzero_ps();
         int c = 0;

@@ -252,45 +252,77 @@ SM_UNROLL(4)
     return s;
 }
 
-/* gb: bytes per group block; d_off, m_off, qh_off, qs_off: where its
- * scales, minimums, fifth bits and chunks start (m_off, qh_off unused
- * where the type has none). */
+/* The running sums of one group: rows 0-7 and 8-15, and their minimums' */
+typedef struct x16_acc {
+    __m256 a0, a1, m0, m1;
+} x16_acc;
+
+/* One group block w (gb bytes: scales, minimums at m_off, fifth bits at
+ * qh_off, chunks at qs_off; the offsets a type lacks unused) against the
+ * token's block x (xb_sum: its xsum), into acc. */
+AVX2 static INLINE void x16_block_avx2(x16_acc *acc, const uint8_t *w, size_t gb, size_t m_off, size_t qh_off,
+                                       size_t qs_off, const uint8_t *x, int32_t xb_sum, __m256i tlo, __m256i thi,
+                                       int kind) {
+    const int with_min = kind == KIND_Q4_1 || kind == KIND_Q5_1;
+    const int offset = kind == KIND_Q5_0 ? 16 : kind == KIND_IQ4_NL ? 128 : 0;
+    SM_PREFETCH_AHEAD(w, gb);
+    uint16_t hd;
+    memcpy(&hd, x, sizeof hd);
+    __m256 dx = _mm256_set1_ps(_cvtsh_ss(hd));
+    const int8_t *xs = (const int8_t *)x + (with_min ? 4 : 2);
+    __m256i off = _mm256_set1_epi32(offset ? -offset * xb_sum : 0);
+    __m256i s0 = x16_half_sums(w + qs_off, w + qh_off, 0, xs, tlo, thi, kind);
+    __m256i s1 = x16_half_sums(w + qs_off, w + qh_off, 1, xs, tlo, thi, kind);
+    if (offset) s0 = _mm256_add_epi32(s0, off), s1 = _mm256_add_epi32(s1, off);
+    __m256 d0 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w)), dx);
+    __m256 d1 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w + 1)), dx);
+    acc->a0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(s0), acc->a0);
+    acc->a1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(s1), acc->a1);
+    if (with_min) {
+        uint16_t hs;
+        memcpy(&hs, x + 2, sizeof hs);
+        __m256 sx = _mm256_set1_ps(_cvtsh_ss(hs));
+        acc->m0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + m_off))), sx, acc->m0);
+        acc->m1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + m_off) + 1)), sx, acc->m1);
+    }
+}
+
+AVX2 static INLINE void x16_store(float *out, x16_acc a) {
+    _mm256_storeu_ps(out, _mm256_add_ps(a.a0, a.m0));
+    _mm256_storeu_ps(out + 8, _mm256_add_ps(a.a1, a.m1));
+}
+
+/* Every group of the rows; two at a time, half the rows apart (two
+ * sequential streams through memory, as kernels_x86_x16_avx2.c reads), each
+ * summed as alone; an odd last group by itself. */
 AVX2 static INLINE void x16_matvec_avx2(float *out, const uint8_t *w, size_t gb, size_t m_off, size_t qh_off,
                                         size_t qs_off, const void *xq, const int32_t *xsum, int rows, int cols,
                                         int kind) {
     const int with_min = kind == KIND_Q4_1 || kind == KIND_Q5_1;
     const size_t xb = with_min ? sizeof(sm_block_q8_1) : sizeof(sm_block_q8_0);
-    const int offset = kind == KIND_Q5_0 ? 16 : kind == KIND_IQ4_NL ? 128 : 0;
     __m256i tlo = _mm256_setzero_si256(), thi = tlo;
     if (kind == KIND_IQ4_NL) sm_iq4nl_split_avx2(sm_iq4nl_values, &tlo, &thi);
-    int nb = cols / SM_QK;
-    for (int r = 0; r < rows; r += SM_X16) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, m0 = a0, m1 = a0;
-        for (int b = 0; b < nb; b++, w += gb) {
-            SM_PREFETCH_AHEAD(w, gb);
+    int nb = cols / SM_QK, groups = rows / SM_X16, half = groups / 2;
+    size_t gbytes = (size_t)nb * gb, apart = (size_t)half * gbytes;
+    const x16_acc zero = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int i = 0; i < half; i++) {
+        const uint8_t *p = w + (size_t)i * gbytes, *q = p + apart;
+        x16_acc a = zero, c = zero;
+        for (int b = 0; b < nb; b++, p += gb, q += gb) {
             const uint8_t *x = (const uint8_t *)xq + (size_t)b * xb;
-            uint16_t hd;
-            memcpy(&hd, x, sizeof hd);
-            __m256 dx = _mm256_set1_ps(_cvtsh_ss(hd));
-            const int8_t *xs = (const int8_t *)x + (with_min ? 4 : 2);
-            __m256i off = _mm256_set1_epi32(offset ? -offset * xsum[b] : 0);
-            __m256i s0 = x16_half_sums(w + qs_off, w + qh_off, 0, xs, tlo, thi, kind);
-            __m256i s1 = x16_half_sums(w + qs_off, w + qh_off, 1, xs, tlo, thi, kind);
-            if (offset) s0 = _mm256_add_epi32(s0, off), s1 = _mm256_add_epi32(s1, off);
-            __m256 d0 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w)), dx);
-            __m256 d1 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w + 1)), dx);
-            a0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(s0), a0);
-            a1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(s1), a1);
-            if (with_min) {
-                uint16_t hs;
-                memcpy(&hs, x + 2, sizeof hs);
-                __m256 sx = _mm256_set1_ps(_cvtsh_ss(hs));
-                m0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + m_off))), sx, m0);
-                m1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + m_off) + 1)), sx, m1);
-            }
+            x16_block_avx2(&a, p, gb, m_off, qh_off, qs_off, x, xsum[b], tlo, thi, kind);
+            x16_block_avx2(&c, q, gb, m_off, qh_off, qs_off, x, xsum[b], tlo, thi, kind);
         }
-        _mm256_storeu_ps(out + r, _mm256_add_ps(a0, m0));
-        _mm256_storeu_ps(out + r + 8, _mm256_add_ps(a1, m1));
+        x16_store(out + (size_t)i * SM_X16, a);
+        x16_store(out + (size_t)(i + half) * SM_X16, c);
+    }
+    if (groups % 2) {
+        const uint8_t *p = w + (size_t)(groups - 1) * gbytes;
+        x16_acc a = zero;
+        for (int b = 0; b < nb; b++, p += gb)
+            x16_block_avx2(&a, p, gb, m_off, qh_off, qs_off, (const uint8_t *)xq + (size_t)b * xb, xsum[b], tlo, thi,
+                           kind);
+        x16_store(out + (size_t)(groups - 1) * SM_X16, a);
     }
 }
 

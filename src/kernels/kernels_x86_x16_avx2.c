@@ -85,23 +85,46 @@ AVX2 static INLINE __m256 block_to_acc(__m256 acc, __m256i s32, int32_t offset_x
     return _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(dx)), _mm256_cvtepi32_ps(s32), acc);
 }
 
-/* One token: every group, both halves. gb: bytes per group block. */
+/* One block b of a group (w) against the token's block, into the group's
+ * two accumulators (rows 0-7, 8-15) */
+AVX2 static INLINE void block_step(__m256 *a0, __m256 *a1, const uint8_t *w, size_t gb, const sm_block_q8_0 *xb,
+                                   int32_t offset_xsum, int q4) {
+    SM_PREFETCH_AHEAD(w, gb);
+    float dx = half_to_float(&xb->d);
+    __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
+    __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w + 1));
+    *a0 = block_to_acc(*a0, block_sums(QS(w), 0, xb->qs, q4), offset_xsum, d0, dx);
+    *a1 = block_to_acc(*a1, block_sums(QS(w), 1, xb->qs, q4), offset_xsum, d1, dx);
+}
+
+/* One token: every group, both halves. gb: bytes per group block. Two
+ * groups at a time, half the rows apart (two sequential streams through
+ * memory, as the 16-bit kernel below reads), each summed as alone. */
 AVX2 static INLINE void matvec_x16(float *out, const uint8_t *w, size_t gb, const void *xq, const int32_t *xsum,
                                    int rows, int cols, int q4) {
     const sm_block_q8_0 *x = xq;
     int nb = cols / SM_QK, offset = q4 ? 8 : 128;
-    for (int r = 0; r < rows; r += SM_X16) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-        for (int b = 0; b < nb; b++, w += gb) {
-            SM_PREFETCH_AHEAD(w, gb);
-            float dx = half_to_float(&x[b].d);
-            __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w));
-            __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w + 1));
-            a0 = block_to_acc(a0, block_sums(QS(w), 0, x[b].qs, q4), offset * xsum[b], d0, dx);
-            a1 = block_to_acc(a1, block_sums(QS(w), 1, x[b].qs, q4), offset * xsum[b], d1, dx);
+    int groups = rows / SM_X16, half = groups / 2;
+    size_t gbytes = (size_t)nb * gb, apart = (size_t)half * gbytes;
+    for (int i = 0; i < half; i++) {
+        const uint8_t *p = w + (size_t)i * gbytes, *q = p + apart;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, c0 = a0, c1 = a0;
+        for (int b = 0; b < nb; b++, p += gb, q += gb) {
+            block_step(&a0, &a1, p, gb, &x[b], offset * xsum[b], q4);
+            block_step(&c0, &c1, q, gb, &x[b], offset * xsum[b], q4);
         }
-        _mm256_storeu_ps(out + r, a0);
-        _mm256_storeu_ps(out + r + 8, a1);
+        float *o = out + (size_t)i * SM_X16, *o2 = o + (size_t)half * SM_X16;
+        _mm256_storeu_ps(o, a0);
+        _mm256_storeu_ps(o + 8, a1);
+        _mm256_storeu_ps(o2, c0);
+        _mm256_storeu_ps(o2 + 8, c1);
+    }
+    if (groups % 2) {
+        const uint8_t *p = w + (size_t)(groups - 1) * gbytes;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+        for (int b = 0; b < nb; b++, p += gb) block_step(&a0, &a1, p, gb, &x[b], offset * xsum[b], q4);
+        _mm256_storeu_ps(out + (size_t)(groups - 1) * SM_X16, a0);
+        _mm256_storeu_ps(out + (size_t)(groups - 1) * SM_X16 + 8, a1);
     }
 }
 
@@ -172,42 +195,80 @@ AVX2 void sm_batch_q4_0_x16_avx2(float *c, size_t ldc, const void *w, const void
 
 /* F16 on its interleaved layout (sm_interleave_f16), one token: per column
  * the 16 rows' halves (two 16-byte loads, converted) times the activation
- * broadcast, into four accumulators (even and odd columns apart, so two
- * chains of multiply-adds per 8 rows keep the FMA units busy). One
- * sequential stream per group and no per-row reduction: a row at a time
- * reached 63 % of the memory rate on a Zen 3 core, and four rows at a time
- * (four streams) less. x is the input as floats (F16's activation format).
- * Each step reads one 64-byte line and asks for the line 1 KiB ahead
- * (on the Zen 3 host +7-15 % at 1 thread; 2-16 KiB ahead was slower than
- * none). BF16 uses the same layout (sm_interleave_f16 moves 16-bit
- * elements) and the same loop; a bf16 widens to a float by a 16-bit shift. */
+ * broadcast, into four accumulators per group (even and odd columns apart,
+ * so two chains of multiply-adds per 8 rows keep the FMA units busy) and no
+ * per-row reduction. Two groups at a time, half the rows apart: two long
+ * sequential streams through memory keep more requests in flight than one
+ * (110M shape, Zen 3, one core: 20-21 GB/s from one stream, 24-25 from
+ * two; four adjacent rows of the row-major layout, four short streams, were
+ * slower than one). x is the input as floats (F16's activation format).
+ * Each step reads one 64-byte line of each stream and asks for the line
+ * 1 KiB ahead (+7-15 % at one stream; 2-16 KiB ahead was slower than none).
+ * BF16 uses the same layout (sm_interleave_f16 moves 16-bit elements) and
+ * the same loop; a bf16 widens to a float by a 16-bit shift. */
 #define PREFETCH_16BIT 1024
 AVX2 static INLINE __m256 widen8(const uint16_t *p, int bf16) {
     __m128i h = _mm_loadu_si128((const __m128i *)p);
     return bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
 }
 
-AVX2 static INLINE void matvec_16bit_x16(float *out, const uint16_t *g, const float *x, int rows, int cols, int bf16) {
-    for (int r = 0; r < rows; r += SM_X16, g += (size_t)SM_X16 * cols) {
+/* Column c's and c + 1's 16 rows of one group (p) into its accumulators */
+#define STEP_16BIT(p, a0, a1, b0, b1)                                    \
+    do {                                                                 \
+        _mm_prefetch((const char *)(p) + PREFETCH_16BIT, _MM_HINT_T0);  \
+        a0 = _mm256_fmadd_ps(widen8(p, bf16), x0, a0);                   \
+        a1 = _mm256_fmadd_ps(widen8((p) + 8, bf16), x0, a1);             \
+        b0 = _mm256_fmadd_ps(widen8((p) + 16, bf16), x1, b0);            \
+        b1 = _mm256_fmadd_ps(widen8((p) + 24, bf16), x1, b1);            \
+    } while (0)
+
+/* One group (16 rows) of 16-bit weights g against x, into out[0..16) */
+AVX2 static INLINE void group_16bit(float *out, const uint16_t *g, const float *x, int cols, int bf16) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
+    const uint16_t *p = g;
+    int c = 0;
+    for (; c + 2 <= cols; c += 2, p += 2 * SM_X16) {
+        __m256 x0 = _mm256_broadcast_ss(x + c), x1 = _mm256_broadcast_ss(x + c + 1);
+        STEP_16BIT(p, a0, a1, b0, b1);
+    }
+    if (c < cols) {
+        __m256 x0 = _mm256_broadcast_ss(x + c);
+        a0 = _mm256_fmadd_ps(widen8(p, bf16), x0, a0);
+        a1 = _mm256_fmadd_ps(widen8(p + 8, bf16), x0, a1);
+    }
+    _mm256_storeu_ps(out, _mm256_add_ps(a0, b0));
+    _mm256_storeu_ps(out + 8, _mm256_add_ps(a1, b1));
+}
+
+/* Groups i and i + half together, each summed as group_16bit sums it (the
+ * same results, bit for bit); an odd last group alone. */
+AVX2 static INLINE void matvec_16bit_x16(float *out, const uint16_t *w, const float *x, int rows, int cols, int bf16) {
+    int groups = rows / SM_X16, half = groups / 2;
+    size_t gsize = (size_t)SM_X16 * cols, apart = (size_t)half * gsize;
+    for (int i = 0; i < half; i++) {
+        const uint16_t *p = w + (size_t)i * gsize, *q = p + apart;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
-        const uint16_t *p = g;
+        __m256 c0 = a0, c1 = a0, d0 = a0, d1 = a0;
         int c = 0;
-        for (; c + 2 <= cols; c += 2, p += 2 * SM_X16) {
+        for (; c + 2 <= cols; c += 2, p += 2 * SM_X16, q += 2 * SM_X16) {
             __m256 x0 = _mm256_broadcast_ss(x + c), x1 = _mm256_broadcast_ss(x + c + 1);
-            _mm_prefetch((const char *)p + PREFETCH_16BIT, _MM_HINT_T0);
-            a0 = _mm256_fmadd_ps(widen8(p, bf16), x0, a0);
-            a1 = _mm256_fmadd_ps(widen8(p + 8, bf16), x0, a1);
-            b0 = _mm256_fmadd_ps(widen8(p + 16, bf16), x1, b0);
-            b1 = _mm256_fmadd_ps(widen8(p + 24, bf16), x1, b1);
+            STEP_16BIT(p, a0, a1, b0, b1);
+            STEP_16BIT(q, c0, c1, d0, d1);
         }
         if (c < cols) {
             __m256 x0 = _mm256_broadcast_ss(x + c);
             a0 = _mm256_fmadd_ps(widen8(p, bf16), x0, a0);
             a1 = _mm256_fmadd_ps(widen8(p + 8, bf16), x0, a1);
+            c0 = _mm256_fmadd_ps(widen8(q, bf16), x0, c0);
+            c1 = _mm256_fmadd_ps(widen8(q + 8, bf16), x0, c1);
         }
-        _mm256_storeu_ps(out + r, _mm256_add_ps(a0, b0));
-        _mm256_storeu_ps(out + r + 8, _mm256_add_ps(a1, b1));
+        float *o = out + (size_t)i * SM_X16, *o2 = o + (size_t)half * SM_X16;
+        _mm256_storeu_ps(o, _mm256_add_ps(a0, b0));
+        _mm256_storeu_ps(o + 8, _mm256_add_ps(a1, b1));
+        _mm256_storeu_ps(o2, _mm256_add_ps(c0, d0));
+        _mm256_storeu_ps(o2 + 8, _mm256_add_ps(c1, d1));
     }
+    if (groups % 2) group_16bit(out + (size_t)(groups - 1) * SM_X16, w + (size_t)(groups - 1) * gsize, x, cols, bf16);
 }
 
 AVX2 void sm_matvec_f16_x16_avx2(float *out, const void *w, const void *xv, const int32_t *xsum, int rows, int cols) {
