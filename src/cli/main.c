@@ -20,7 +20,7 @@ static void usage(FILE *f) {
             "  train      train a GPT-2 or LLaMA model on a text file, or a LoRA adapter, or on chat examples\n"
             "  profile    time every step of generation and report where time and memory go\n"
             "  bench      measure prompt and generation speed, as llama-bench does\n"
-            "  quantize   convert a model's weights to F16, Q8_0, Q4_0, Q4_K or Q6_K\n"
+            "  quantize   convert a model's weights to another type (F16, BF16, Q8_0, Q4_0, K-quants, mixes)\n"
             "  merge-lora bake LoRA adapters (from train --lora-rank) into a model's weights\n"
             "  perplexity measure a model's perplexity on a text file\n"
             "  chat       talk with a model: multi-turn, in its chat template, sessions saved and resumed\n"

@@ -195,80 +195,69 @@ AVX2 void sm_batch_q4_0_x16_avx2(float *c, size_t ldc, const void *w, const void
 
 /* F16 on its interleaved layout (sm_interleave_f16), one token: per column
  * the 16 rows' halves (two 16-byte loads, converted) times the activation
- * broadcast, into four accumulators per group (even and odd columns apart,
- * so two chains of multiply-adds per 8 rows keep the FMA units busy) and no
- * per-row reduction. Two groups at a time, half the rows apart: two long
- * sequential streams through memory keep more requests in flight than one
- * (110M shape, Zen 3, one core: 20-21 GB/s from one stream, 24-25 from
- * two; four adjacent rows of the row-major layout, four short streams, were
+ * broadcast, no per-row reduction. Four groups at a time, a quarter of the
+ * rows apart, two accumulators each (eight chains of multiply-adds keep the
+ * FMA units busy): four long sequential streams through memory keep more
+ * requests in flight than one (Zen 3, one core: 18-21 GB/s from one
+ * stream, 22-25 from two or four; decode 1.27-1.32x at the 15M shape and
+ * 1.06-1.07x at 110M over two streams, which were 1.13-1.33x over one;
+ * four adjacent rows of the row-major layout, four short streams, were
  * slower than one). x is the input as floats (F16's activation format).
- * Each step reads one 64-byte line of each stream and asks for the line
- * 1 KiB ahead (+7-15 % at one stream; 2-16 KiB ahead was slower than none).
- * BF16 uses the same layout (sm_interleave_f16 moves 16-bit elements) and
- * the same loop; a bf16 widens to a float by a 16-bit shift. */
+ * Every other column each stream asks for the line 1 KiB ahead (+7-15 % at
+ * one stream; 2-16 KiB ahead was slower than none). BF16 uses the same
+ * layout (sm_interleave_f16 moves 16-bit elements) and the same loop; a
+ * bf16 widens to a float by a 16-bit shift. */
 #define PREFETCH_16BIT 1024
 AVX2 static INLINE __m256 widen8(const uint16_t *p, int bf16) {
     __m128i h = _mm_loadu_si128((const __m128i *)p);
     return bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
 }
 
-/* Column c's and c + 1's 16 rows of one group (p) into its accumulators */
-#define STEP_16BIT(p, a0, a1, b0, b1)                                    \
-    do {                                                                 \
-        _mm_prefetch((const char *)(p) + PREFETCH_16BIT, _MM_HINT_T0);  \
-        a0 = _mm256_fmadd_ps(widen8(p, bf16), x0, a0);                   \
-        a1 = _mm256_fmadd_ps(widen8((p) + 8, bf16), x0, a1);             \
-        b0 = _mm256_fmadd_ps(widen8((p) + 16, bf16), x1, b0);            \
-        b1 = _mm256_fmadd_ps(widen8((p) + 24, bf16), x1, b1);            \
-    } while (0)
-
-/* One group (16 rows) of 16-bit weights g against x, into out[0..16) */
-AVX2 static INLINE void group_16bit(float *out, const uint16_t *g, const float *x, int cols, int bf16) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
-    const uint16_t *p = g;
-    int c = 0;
-    for (; c + 2 <= cols; c += 2, p += 2 * SM_X16) {
-        __m256 x0 = _mm256_broadcast_ss(x + c), x1 = _mm256_broadcast_ss(x + c + 1);
-        STEP_16BIT(p, a0, a1, b0, b1);
-    }
-    if (c < cols) {
-        __m256 x0 = _mm256_broadcast_ss(x + c);
-        a0 = _mm256_fmadd_ps(widen8(p, bf16), x0, a0);
-        a1 = _mm256_fmadd_ps(widen8(p + 8, bf16), x0, a1);
-    }
-    _mm256_storeu_ps(out, _mm256_add_ps(a0, b0));
-    _mm256_storeu_ps(out + 8, _mm256_add_ps(a1, b1));
-}
-
-/* Groups i and i + half together, each summed as group_16bit sums it (the
- * same results, bit for bit); an odd last group alone. */
+/* Groups i, i + q, i + 2q and i + 3q (q: a quarter of the groups) side by
+ * side, two accumulators each (rows 0-7, 8-15); the groups past the last
+ * whole quarter by themselves, summed in the same order. */
 AVX2 static INLINE void matvec_16bit_x16(float *out, const uint16_t *w, const float *x, int rows, int cols, int bf16) {
-    int groups = rows / SM_X16, half = groups / 2;
-    size_t gsize = (size_t)SM_X16 * cols, apart = (size_t)half * gsize;
-    for (int i = 0; i < half; i++) {
-        const uint16_t *p = w + (size_t)i * gsize, *q = p + apart;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
-        __m256 c0 = a0, c1 = a0, d0 = a0, d1 = a0;
-        int c = 0;
-        for (; c + 2 <= cols; c += 2, p += 2 * SM_X16, q += 2 * SM_X16) {
-            __m256 x0 = _mm256_broadcast_ss(x + c), x1 = _mm256_broadcast_ss(x + c + 1);
-            STEP_16BIT(p, a0, a1, b0, b1);
-            STEP_16BIT(q, c0, c1, d0, d1);
+    int groups = rows / SM_X16, q = groups / 4;
+    size_t gsize = (size_t)SM_X16 * cols, apart = (size_t)q * gsize;
+    for (int i = 0; i < q; i++) {
+        const uint16_t *p = w + (size_t)i * gsize;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
+        for (int c = 0; c < cols; c++, p += SM_X16) {
+            __m256 xc = _mm256_broadcast_ss(x + c);
+            if (!(c & 1)) {
+                _mm_prefetch((const char *)p + PREFETCH_16BIT, _MM_HINT_T0);
+                _mm_prefetch((const char *)(p + apart) + PREFETCH_16BIT, _MM_HINT_T0);
+                _mm_prefetch((const char *)(p + 2 * apart) + PREFETCH_16BIT, _MM_HINT_T0);
+                _mm_prefetch((const char *)(p + 3 * apart) + PREFETCH_16BIT, _MM_HINT_T0);
+            }
+            a0 = _mm256_fmadd_ps(widen8(p, bf16), xc, a0);
+            a1 = _mm256_fmadd_ps(widen8(p + 8, bf16), xc, a1);
+            b0 = _mm256_fmadd_ps(widen8(p + apart, bf16), xc, b0);
+            b1 = _mm256_fmadd_ps(widen8(p + apart + 8, bf16), xc, b1);
+            c0 = _mm256_fmadd_ps(widen8(p + 2 * apart, bf16), xc, c0);
+            c1 = _mm256_fmadd_ps(widen8(p + 2 * apart + 8, bf16), xc, c1);
+            d0 = _mm256_fmadd_ps(widen8(p + 3 * apart, bf16), xc, d0);
+            d1 = _mm256_fmadd_ps(widen8(p + 3 * apart + 8, bf16), xc, d1);
         }
-        if (c < cols) {
-            __m256 x0 = _mm256_broadcast_ss(x + c);
-            a0 = _mm256_fmadd_ps(widen8(p, bf16), x0, a0);
-            a1 = _mm256_fmadd_ps(widen8(p + 8, bf16), x0, a1);
-            c0 = _mm256_fmadd_ps(widen8(q, bf16), x0, c0);
-            c1 = _mm256_fmadd_ps(widen8(q + 8, bf16), x0, c1);
-        }
-        float *o = out + (size_t)i * SM_X16, *o2 = o + (size_t)half * SM_X16;
-        _mm256_storeu_ps(o, _mm256_add_ps(a0, b0));
-        _mm256_storeu_ps(o + 8, _mm256_add_ps(a1, b1));
-        _mm256_storeu_ps(o2, _mm256_add_ps(c0, d0));
-        _mm256_storeu_ps(o2 + 8, _mm256_add_ps(c1, d1));
+        float *o = out + (size_t)i * SM_X16;
+        size_t oq = (size_t)q * SM_X16;
+        _mm256_storeu_ps(o, a0); _mm256_storeu_ps(o + 8, a1);
+        _mm256_storeu_ps(o + oq, b0); _mm256_storeu_ps(o + oq + 8, b1);
+        _mm256_storeu_ps(o + 2 * oq, c0); _mm256_storeu_ps(o + 2 * oq + 8, c1);
+        _mm256_storeu_ps(o + 3 * oq, d0); _mm256_storeu_ps(o + 3 * oq + 8, d1);
     }
-    if (groups % 2) group_16bit(out + (size_t)(groups - 1) * SM_X16, w + (size_t)(groups - 1) * gsize, x, cols, bf16);
+    for (int g = 4 * q; g < groups; g++) {
+        const uint16_t *p = w + (size_t)g * gsize;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+        for (int c = 0; c < cols; c++, p += SM_X16) {
+            __m256 xc = _mm256_broadcast_ss(x + c);
+            if (!(c & 1)) _mm_prefetch((const char *)p + PREFETCH_16BIT, _MM_HINT_T0);
+            a0 = _mm256_fmadd_ps(widen8(p, bf16), xc, a0);
+            a1 = _mm256_fmadd_ps(widen8(p + 8, bf16), xc, a1);
+        }
+        _mm256_storeu_ps(out + (size_t)g * SM_X16, a0);
+        _mm256_storeu_ps(out + (size_t)g * SM_X16 + 8, a1);
+    }
 }
 
 AVX2 void sm_matvec_f16_x16_avx2(float *out, const void *w, const void *xv, const int32_t *xsum, int rows, int cols) {
