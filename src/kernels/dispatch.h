@@ -48,6 +48,7 @@ typedef struct sm_kernel_table {
      * be stored by rows or by columns. Each element is one sum in a fixed order, whatever n a call
      * covers. NULL where a level has none. */
     int gemm_mr;
+    int gemm_nr;   /* weight rows per register tile: products split across threads in multiples of it */
     void (*gemm_pack)(float *packed, const float *a, size_t a_rs, size_t a_cs, int m, int k, int p0, int p1);
     void (*gemm)(float *c, int ldc, const float *packed, int m, const float *w, size_t w_rs, size_t w_cs, int n, int k,
                  int accumulate);

@@ -327,7 +327,10 @@ static void pack_task_fn(void *ctx, int ith, int nth) {
 
 static void matmul_task_fn(void *ctx, int ith, int nth) {
     const matmul_task *t = ctx;
-    int rows = t->w->rows, align = t->s->kt->gemm ? 31 : 15, per = ((rows + nth - 1) / nth + align) & ~align;
+    /* shares of whole register tiles (the strided product's) or 16-row groups:
+     * 288 rows on two AVX2 threads are 144 each, not 160 and 128 */
+    int rows = t->w->rows, align = (t->s->kt->gemm ? t->s->kt->gemm_nr : SM_X16) - 1;
+    int per = ((rows + nth - 1) / nth + align) & ~align;
     int r0 = ith * per, r1 = r0 + per < rows ? r0 + per : rows;
     float *deq = t->s->deq + (size_t)ith * SM_MATMUL_DEQ_ROWS * t->s->max_cols;
     if (r0 >= r1) return;

@@ -32,7 +32,7 @@ static void sgemm_pack_fn(void *ctx, int ith, int nth) {
 
 static void sgemm_fn(void *ctx, int ith, int nth) {
     const sgemm_task *g = ctx;
-    int per = ((g->n + nth - 1) / nth + 31) & ~31;
+    int align = g->t->kt->gemm_nr - 1, per = ((g->n + nth - 1) / nth + align) & ~align;   /* whole register tiles */
     int r0 = ith * per, r1 = r0 + per < g->n ? r0 + per : g->n;
     if (r0 < r1)
         g->t->kt->gemm(g->c + r0, g->ldc, g->t->mm_pack, g->m, g->w + (size_t)r0 * g->w_rs, g->w_rs, g->w_cs, r1 - r0,
