@@ -31,18 +31,52 @@ void op_embed(sm_session *s, const sm_fwd_batch *b) {
     SM_PROF_END(s->prof, learned || scaled ? (uint64_t)n * dim : 0, learned ? 3 * nb : nb);
 }
 
+/* Row-wise steps of a prompt (norms, RoPE, the feed-forward activation) split
+ * their rows across the session's threads when there are enough values to
+ * be worth a hand-off; each row is computed as alone, so the results do
+ * not depend on the split. */
+#define POOL_MIN_VALUES 32768
+
+typedef struct rows_task {
+    const sm_session *s;
+    float *out;
+    const float *in, *w, *b;   /* norms: weight and bias; the activation: in is h2 */
+    float *aux;                /* the post-norm's y, normalised in place and added to out */
+    int rows, kind, ffn;
+} rows_task;
+
+static void rows_split(const rows_task *t, int ith, int nth, int *r0, int *r1) {
+    int per = (t->rows + nth - 1) / nth;
+    *r0 = ith * per;
+    *r1 = *r0 + per < t->rows ? *r0 + per : t->rows;
+}
+
+static void run_rows(sm_session *s, sm_task_fn fn, void *t, size_t values) {
+    if (values < POOL_MIN_VALUES || sm_threadpool_size(s->pool) == 1) fn(t, 0, 1);
+    else sm_threadpool_run(s->pool, fn, t);
+}
+
+static void norm_rows_fn(void *ctx, int ith, int nth) {
+    const rows_task *t = ctx;
+    const sm_hparams *hp = &t->s->model->hp;
+    int dim = hp->dim, r0, r1;
+    rows_split(t, ith, nth, &r0, &r1);
+    for (int r = r0; r < r1; r++) {
+        const float *x = t->in + (size_t)r * dim;
+        float *o = t->out + (size_t)r * dim;
+        if (t->b) sm_layernorm(o, x, t->w, t->b, dim, hp->norm_eps);
+        else sm_rmsnorm(o, x, t->w, dim, hp->norm_eps);
+    }
+}
+
 /* RMSNorm, or LayerNorm when the architecture has a bias for it. */
 void op_norm(sm_session *s, int step, float *out, const float *in, const float *w, const float *b, int rows) {
     const sm_hparams *hp = &s->model->hp;
     int dim = hp->dim;
     uint64_t nb = (uint64_t)rows * dim * sizeof(float);
     SM_PROF_BEGIN(s->prof, step, -1);
-    for (int t = 0; t < rows; t++) {
-        const float *x = in + (size_t)t * dim;
-        float *o = out + (size_t)t * dim;
-        if (b) sm_layernorm(o, x, w, b, dim, hp->norm_eps);
-        else sm_rmsnorm(o, x, w, dim, hp->norm_eps);
-    }
+    rows_task t = {s, out, in, w, b, NULL, rows, 0, 0};
+    run_rows(s, norm_rows_fn, &t, (size_t)rows * dim);
     SM_PROF_END(s->prof, (b ? 7ull : 4ull) * rows * dim, (b ? 4 : 3) * nb);
 }
 
@@ -91,27 +125,46 @@ void op_qk_norm(sm_session *s, float *q, float *k, const float *wq, const float 
     SM_PROF_END(s->prof, 4ull * n * (qd + kvd), 3ull * n * (qd + kvd) * sizeof(float));
 }
 
-void op_rope(sm_session *s, const sm_fwd_batch *b, float *q, float *k, int local) {
-    const sm_hparams *hp = &s->model->hp;
-    int half = hp->rope_dim / 2, qd = hp->n_heads * hp->head_dim, kvd = hp->n_kv_heads * hp->head_dim, n = b->n;
+typedef struct rope_task {
+    const sm_session *s;
+    const sm_fwd_batch *b;
+    float *q, *k;
+    int local;
+} rope_task;
+
+/* Rotates the rows of each sequence of the batch, a share of every
+ * sequence's rows per thread. */
+static void rope_rows_fn(void *ctx, int ith, int nth) {
+    const rope_task *r = ctx;
+    const sm_hparams *hp = &r->s->model->hp;
+    int half = hp->rope_dim / 2, qd = hp->n_heads * hp->head_dim, kvd = hp->n_kv_heads * hp->head_dim;
     int neox = sm_arch_get(hp->arch)->pos == SM_POS_ROPE_NEOX;
-    SM_PROF_BEGIN(s->prof, SM_SC_ROPE, -1);
-    for (int i = 0; i < b->n_seq; i++) {
-        const sm_fwd_seq *sq = &b->seq[i];
+    for (int i = 0; i < r->b->n_seq; i++) {
+        const sm_fwd_seq *sq = &r->b->seq[i];
         const sm_session *o = sq->s;   /* the tables of the session the rows belong to */
-        const float *cos_t = local ? o->rope_cos_local : o->rope_cos, *sin_t = local ? o->rope_sin_local : o->rope_sin;
-        for (int j = 0; j < sq->n; j++) {
+        const float *cos_t = r->local ? o->rope_cos_local : o->rope_cos;
+        const float *sin_t = r->local ? o->rope_sin_local : o->rope_sin;
+        int per = (sq->n + nth - 1) / nth, j0 = ith * per, j1 = j0 + per < sq->n ? j0 + per : sq->n;
+        for (int j = j0; j < j1; j++) {
             size_t t = (size_t)(sq->row0 + j);
             const float *c = cos_t + (size_t)(sq->pos0 + j) * half, *sn = sin_t + (size_t)(sq->pos0 + j) * half;
             if (neox) {
-                sm_rope_neox(q + t * qd, hp->n_heads, hp->head_dim, hp->rope_dim, c, sn);
-                sm_rope_neox(k + t * kvd, hp->n_kv_heads, hp->head_dim, hp->rope_dim, c, sn);
+                sm_rope_neox(r->q + t * qd, hp->n_heads, hp->head_dim, hp->rope_dim, c, sn);
+                sm_rope_neox(r->k + t * kvd, hp->n_kv_heads, hp->head_dim, hp->rope_dim, c, sn);
             } else {
-                sm_rope(q + t * qd, hp->n_heads, hp->head_dim, hp->rope_dim, c, sn);
-                sm_rope(k + t * kvd, hp->n_kv_heads, hp->head_dim, hp->rope_dim, c, sn);
+                sm_rope(r->q + t * qd, hp->n_heads, hp->head_dim, hp->rope_dim, c, sn);
+                sm_rope(r->k + t * kvd, hp->n_kv_heads, hp->head_dim, hp->rope_dim, c, sn);
             }
         }
     }
+}
+
+void op_rope(sm_session *s, const sm_fwd_batch *b, float *q, float *k, int local) {
+    const sm_hparams *hp = &s->model->hp;
+    int qd = hp->n_heads * hp->head_dim, kvd = hp->n_kv_heads * hp->head_dim, n = b->n;
+    SM_PROF_BEGIN(s->prof, SM_SC_ROPE, -1);
+    rope_task r = {s, b, q, k, local};
+    run_rows(s, rope_rows_fn, &r, (size_t)n * (qd + kvd));
     SM_PROF_END(s->prof, 3ull * n * (qd + kvd), 2ull * n * (qd + kvd) * sizeof(float));
 }
 
@@ -133,18 +186,47 @@ void op_attention(sm_session *s, const sm_fwd_batch *b, int l, const float *q, f
     else sm_attention_seqs(s, b, l, q, out, window);
 }
 
+static void post_norm_rows_fn(void *ctx, int ith, int nth) {
+    const rows_task *t = ctx;
+    const sm_hparams *hp = &t->s->model->hp;
+    int dim = hp->dim, r0, r1;
+    rows_split(t, ith, nth, &r0, &r1);
+    for (int r = r0; r < r1; r++) {
+        float *yt = t->aux + (size_t)r * dim;
+        sm_rmsnorm(yt, yt, t->w, dim, hp->norm_eps);
+        sm_add(t->out + (size_t)r * dim, yt, dim);
+    }
+}
+
 /* x += RMSNorm(y) with weight w, row by row: a block's post-norm and its
  * residual add. */
 void op_post_norm_add(sm_session *s, float *x, float *y, const float *w, int n) {
-    const sm_hparams *hp = &s->model->hp;
-    int dim = hp->dim;
+    int dim = s->model->hp.dim;
     SM_PROF_BEGIN(s->prof, SM_SC_POST_NORM, -1);
-    for (int t = 0; t < n; t++) {
-        float *yt = y + (size_t)t * dim;
-        sm_rmsnorm(yt, yt, w, dim, hp->norm_eps);
-        sm_add(x + (size_t)t * dim, yt, dim);
-    }
+    rows_task t = {s, x, NULL, w, NULL, y, n, 0, 0};
+    run_rows(s, post_norm_rows_fn, &t, (size_t)n * dim);
     SM_PROF_END(s->prof, 5ull * n * dim, 4ull * n * dim * sizeof(float));
+}
+
+static void ffn_act_rows_fn(void *ctx, int ith, int nth) {
+    const rows_task *t = ctx;
+    const sm_kernel_table *kt = t->s->kt;
+    int ffn = t->ffn, r0, r1;
+    rows_split(t, ith, nth, &r0, &r1);
+    for (int r = r0; r < r1; r++) {
+        float *ht = t->out + (size_t)r * ffn;
+        const float *h2t = t->in ? t->in + (size_t)r * ffn : NULL;
+        switch (t->kind) {
+        case SM_FFN_SWIGLU: kt->swiglu(ht, ht, h2t, ffn); break;
+        case SM_FFN_GEGLU: kt->gelu(ht, ffn); sm_mul(ht, h2t, ffn); break;
+        case SM_FFN_GELU: kt->gelu(ht, ffn); break;
+        case SM_FFN_SWIGLU_FUSED: {
+            const float *row = t->in + (size_t)r * 2 * ffn;
+            kt->swiglu(ht, row, row + ffn, ffn);
+            break;
+        }
+        }
+    }
 }
 
 /* The feed-forward activation on n rows of ffn values: h = silu(h) * h2
@@ -155,20 +237,8 @@ void op_post_norm_add(sm_session *s, float *x, float *y, const float *w, int n) 
 void op_ffn_act(sm_session *s, int kind, float *h, const float *h2, int n, int ffn) {
     size_t count = (size_t)n * ffn;
     SM_PROF_BEGIN(s->prof, SM_SC_FFN_ACT, -1);
-    for (int t = 0; t < n; t++) {
-        float *ht = h + (size_t)t * ffn;
-        const float *h2t = h2 + (size_t)t * ffn;
-        switch (kind) {
-        case SM_FFN_SWIGLU: s->kt->swiglu(ht, ht, h2t, ffn); break;
-        case SM_FFN_GEGLU: s->kt->gelu(ht, ffn); sm_mul(ht, h2t, ffn); break;
-        case SM_FFN_GELU: s->kt->gelu(ht, ffn); break;
-        case SM_FFN_SWIGLU_FUSED: {
-            const float *row = h2 + (size_t)t * 2 * ffn;
-            s->kt->swiglu(ht, row, row + ffn, ffn);
-            break;
-        }
-        }
-    }
+    rows_task t = {s, h, h2, NULL, NULL, NULL, n, kind, ffn};
+    run_rows(s, ffn_act_rows_fn, &t, count);
     if (kind == SM_FFN_GELU) SM_PROF_END(s->prof, 12ull * count, 2ull * count * sizeof(float));
     else SM_PROF_END(s->prof, (kind == SM_FFN_GEGLU ? 13ull : 6ull) * count, 3ull * count * sizeof(float));
 }
