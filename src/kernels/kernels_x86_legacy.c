@@ -293,8 +293,9 @@ AVX2 static INLINE void x16_store(float *out, x16_acc a) {
 }
 
 /* Every group of the rows; two at a time, half the rows apart (two
- * sequential streams through memory, as kernels_x86_x16_avx2.c reads), each
- * summed as alone; an odd last group by itself. */
+ * sequential streams through memory, as the Q4_0/Q8_0 kernels of
+ * kernels_x86_x16_avx2.c read), each summed as alone; an odd last group by
+ * itself. */
 AVX2 static INLINE void x16_matvec_avx2(float *out, const uint8_t *w, size_t gb, size_t m_off, size_t qh_off,
                                         size_t qs_off, const void *xq, const int32_t *xsum, int rows, int cols,
                                         int kind) {

@@ -99,7 +99,7 @@ AVX2 static INLINE void block_step(__m256 *a0, __m256 *a1, const uint8_t *w, siz
 
 /* One token: every group, both halves. gb: bytes per group block. Two
  * groups at a time, half the rows apart (two sequential streams through
- * memory, as the 16-bit kernel below reads), each summed as alone. */
+ * memory; the 16-bit kernel below reads four), each summed as alone. */
 AVX2 static INLINE void matvec_x16(float *out, const uint8_t *w, size_t gb, const void *xq, const int32_t *xsum,
                                    int rows, int cols, int q4) {
     const sm_block_q8_0 *x = xq;
