@@ -421,3 +421,48 @@ TEST(prompt_equals_one_token_passes_on_integer_types) {
     }
     if (!checked) printf("     (no AVX-512 level here: prompts take float products; nothing to compare)\n");
 }
+
+/* A prompt long and wide enough that every row-wise step (norms, RoPE,
+ * post-norms, the activation) and every product splits its rows across
+ * the threads gives the same logits, bit for bit, on 1 and 2 threads: each
+ * row and each product's element is computed as alone, whichever thread
+ * takes it. */
+TEST(prompt_logits_same_bits_on_one_and_two_threads) {
+    REQUIRE(make_tmpdir());
+    struct { const char *arch, *type; } models[] = {{"llama", NULL}, {"gpt2", NULL}, {"gemma2", NULL}, {"llama", "Q8_0"}};
+    enum { NP = 128 };   /* 128 rows x 256 = 32768 values: the row-wise steps go to the pool */
+    char levels[128];
+    snprintf(levels, sizeof levels, "%s", sm_kernels_list());
+    for (char *lv = strtok(levels, " "); lv; lv = strtok(NULL, " ")) {
+        for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+            const char *path = make_model(models[i].arch, models[i].type, 256);
+            REQUIRE(path);
+            sm_model *m = NULL;
+            REQUIRE(sm_model_load(path, NULL, &m, NULL) == SM_OK);
+            sm_model_info info;
+            sm_model_get_info(m, &info);
+            sm_token toks[NP];
+            uint64_t st = 99;
+            for (int t = 0; t < NP; t++) toks[t] = next_token(&st, info.n_vocab);
+            float *out[2];
+            for (int th = 1; th <= 2; th++) {
+                out[th - 1] = malloc(sizeof(float) * (size_t)NP * info.n_vocab);
+                sm_session_params sp = sm_session_default_params();
+                sp.n_ctx = NP;
+                sp.n_threads = th;
+                sp.kernels = lv;
+                sm_session *s = NULL;
+                REQUIRE(out[th - 1] && sm_session_create(m, &sp, &s, NULL) == SM_OK);
+                CHECK(sm_session_eval_all(s, toks, NP, out[th - 1], NULL) == SM_OK);
+                sm_session_free(s);
+            }
+            size_t differ = 0;
+            for (size_t k = 0; k < (size_t)NP * info.n_vocab; k++) differ += memcmp(&out[0][k], &out[1][k], sizeof(float)) != 0;
+            CHECKF(differ == 0, "%s %s (%s): %zu of %zu prompt logits differ between 1 and 2 threads", models[i].arch,
+                   models[i].type ? models[i].type : "F32", lv, differ, (size_t)NP * info.n_vocab);
+            free(out[0]);
+            free(out[1]);
+            sm_model_free(m);
+        }
+    }
+}
