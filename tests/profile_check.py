@@ -224,8 +224,15 @@ def check_roofline(path, bound=None):
         over = r["pct_of_bandwidth"] > 100 or (r["fma"] and r["pct_of_peak"] > 100)
         # a step and its ceiling are two measurements on a shared machine (on
         # a VM whose cache is shared with other guests they drift apart by a
-        # few tens of percent); far above the ceiling means the wrong level
-        far = r["pct_of_bandwidth"] > 150 or (r["fma"] and r["pct_of_peak"] > 150)
+        # few tens of percent); far above the ceiling means the wrong level.
+        # A pooled step is judged against the all-threads ceiling of a shared
+        # level, measured only from samples in which the threads overlapped:
+        # the noisier figure (the Zen 3 VM's two-thread L3 read 82-127 GB/s in
+        # three successive runs of one build, while the --deep model's decode
+        # products read 57-137), so it gets 2x, still under the gap to the
+        # level below (L3 to memory 2.3-3.5x there)
+        limit = 200 if r["threads"] > 1 else 150
+        far = r["pct_of_bandwidth"] > limit or (r["fma"] and r["pct_of_peak"] > 150)
         if far:
             bad("%s (%s) above its %s ceiling: %.1f %% of %.1f GB/s, %.1f %% of the FMA peak" %
                 (r["step"], r["phase"], r["level"], r["pct_of_bandwidth"], r["ceiling_gbps"], r["pct_of_peak"]))
