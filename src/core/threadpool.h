@@ -8,6 +8,8 @@
 #ifndef SM_CORE_THREADPOOL_H
 #define SM_CORE_THREADPOOL_H
 
+#include <stddef.h>
+
 typedef void (*sm_task_fn)(void *ctx, int ith, int nth);
 typedef struct sm_threadpool sm_threadpool;
 
@@ -25,5 +27,21 @@ void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx);
  * (the default) costs one branch per task. */
 typedef void (*sm_task_hook)(void *user, int ith, int end);
 void sm_threadpool_set_hook(sm_threadpool *p, sm_task_hook hook, void *user);
+
+/* Share ith of nth of n items, [*i0, *i1): as even as whole multiples of
+ * unit allow (a product's register tiles, a quantized block), the first
+ * shares full and the last ones short or empty (*i0 == *i1). */
+static inline void sm_share_size(size_t n, size_t unit, int ith, int nth, size_t *i0, size_t *i1) {
+    size_t per = ((n + (size_t)nth - 1) / (size_t)nth + unit - 1) / unit * unit, a = (size_t)ith * per, b = a + per;
+    *i0 = a < n ? a : n;
+    *i1 = b < n ? b : n;
+}
+
+static inline void sm_share(int n, int unit, int ith, int nth, int *i0, int *i1) {
+    size_t a, b;
+    sm_share_size((size_t)n, (size_t)unit, ith, nth, &a, &b);
+    *i0 = (int)a;
+    *i1 = (int)b;
+}
 
 #endif

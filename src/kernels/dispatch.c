@@ -1,5 +1,6 @@
 /* dispatch.c - see dispatch.h. */
 #include "dispatch.h"
+#include "core/threadpool.h"
 #include "kernels.h"
 #include "simd.h"
 
@@ -122,8 +123,8 @@ void sm_pack_a_share(const sm_kernel_table *kt, float *packed, const float *a, i
 
 void sm_gemm_pack_share(const sm_kernel_table *kt, float *packed, const float *a, size_t a_rs, size_t a_cs, int m,
                         int k, int ith, int nth) {
-    int panels = (m + kt->gemm_mr - 1) / kt->gemm_mr, per = (panels + nth - 1) / nth;
-    int p0 = ith * per, p1 = p0 + per < panels ? p0 + per : panels;
+    int p0, p1;
+    sm_share((m + kt->gemm_mr - 1) / kt->gemm_mr, 1, ith, nth, &p0, &p1);
     if (p0 < p1) kt->gemm_pack(packed, a, a_rs, a_cs, m, k, p0, p1);
 }
 

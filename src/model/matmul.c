@@ -49,7 +49,8 @@ static int xq_held(const sm_session *s, const sm_matrix *w, uint32_t act, const 
  * products into xq with block sums where its kernels read them, unless a
  * shared input already is there. */
 static void quantize_rows(sm_session *s, const sm_matrix *w, uint32_t act, const float *a, int n, int ith, int nth) {
-    int per = (n + nth - 1) / nth, i0 = ith * per, i1 = i0 + per < n ? i0 + per : n, held = xq_held(s, w, act, a, n);
+    int i0, i1, held = xq_held(s, w, act, a, n);
+    sm_share(n, 1, ith, nth, &i0, &i1);
     if (held) {
         if (held == 1)
             for (int i = i0; i < i1; i++)
@@ -113,8 +114,8 @@ static void matvec_rows(const matvec_task *t, int r0, int r1) {
  * 4-row and interleaved 16-row kernels stay on their fast paths). */
 static void matvec_task_fn(void *ctx, int ith, int nth) {
     const matvec_task *t = ctx;
-    int rows = t->w->rows, per = ((rows + nth - 1) / nth + 15) & ~15;
-    int r0 = ith * per, r1 = r0 + per < rows ? r0 + per : rows;
+    int r0, r1;
+    sm_share(t->w->rows, SM_X16, ith, nth, &r0, &r1);
     if (r0 < r1) matvec_rows(t, r0, r1);
 }
 
@@ -183,8 +184,8 @@ static void matvecs_rows(const matvecs_task *t, int r0, int r1) {
 
 static void matvecs_task_fn(void *ctx, int ith, int nth) {
     const matvecs_task *t = ctx;
-    int rows = t->w->rows, per = ((rows + nth - 1) / nth + 15) & ~15;
-    int r0 = ith * per, r1 = r0 + per < rows ? r0 + per : rows;
+    int r0, r1;
+    sm_share(t->w->rows, SM_X16, ith, nth, &r0, &r1);
     if (r0 < r1) matvecs_rows(t, r0, r1);
 }
 
@@ -329,9 +330,8 @@ static void matmul_task_fn(void *ctx, int ith, int nth) {
     const matmul_task *t = ctx;
     /* shares of whole register tiles (the strided product's) or 16-row groups:
      * 288 rows on two AVX2 threads are 144 each, not 160 and 128 */
-    int rows = t->w->rows, align = (t->s->kt->gemm ? t->s->kt->gemm_nr : SM_X16) - 1;
-    int per = ((rows + nth - 1) / nth + align) & ~align;
-    int r0 = ith * per, r1 = r0 + per < rows ? r0 + per : rows;
+    int r0, r1;
+    sm_share(t->w->rows, t->s->kt->gemm ? t->s->kt->gemm_nr : SM_X16, ith, nth, &r0, &r1);
     float *deq = t->s->deq + (size_t)ith * SM_MATMUL_DEQ_ROWS * t->s->max_cols;
     if (r0 >= r1) return;
     if (t->integer) matmul_rows_integer(t, r0, r1, deq);

@@ -45,12 +45,6 @@ typedef struct rows_task {
     int rows, kind, ffn;
 } rows_task;
 
-static void rows_split(const rows_task *t, int ith, int nth, int *r0, int *r1) {
-    int per = (t->rows + nth - 1) / nth;
-    *r0 = ith * per;
-    *r1 = *r0 + per < t->rows ? *r0 + per : t->rows;
-}
-
 static void run_rows(sm_session *s, sm_task_fn fn, void *t, size_t values) {
     if (values < POOL_MIN_VALUES || sm_threadpool_size(s->pool) == 1) fn(t, 0, 1);
     else sm_threadpool_run(s->pool, fn, t);
@@ -60,7 +54,7 @@ static void norm_rows_fn(void *ctx, int ith, int nth) {
     const rows_task *t = ctx;
     const sm_hparams *hp = &t->s->model->hp;
     int dim = hp->dim, r0, r1;
-    rows_split(t, ith, nth, &r0, &r1);
+    sm_share(t->rows, 1, ith, nth, &r0, &r1);
     for (int r = r0; r < r1; r++) {
         const float *x = t->in + (size_t)r * dim;
         float *o = t->out + (size_t)r * dim;
@@ -144,7 +138,8 @@ static void rope_rows_fn(void *ctx, int ith, int nth) {
         const sm_session *o = sq->s;   /* the tables of the session the rows belong to */
         const float *cos_t = r->local ? o->rope_cos_local : o->rope_cos;
         const float *sin_t = r->local ? o->rope_sin_local : o->rope_sin;
-        int per = (sq->n + nth - 1) / nth, j0 = ith * per, j1 = j0 + per < sq->n ? j0 + per : sq->n;
+        int j0, j1;
+        sm_share(sq->n, 1, ith, nth, &j0, &j1);
         for (int j = j0; j < j1; j++) {
             size_t t = (size_t)(sq->row0 + j);
             const float *c = cos_t + (size_t)(sq->pos0 + j) * half, *sn = sin_t + (size_t)(sq->pos0 + j) * half;
@@ -190,7 +185,7 @@ static void post_norm_rows_fn(void *ctx, int ith, int nth) {
     const rows_task *t = ctx;
     const sm_hparams *hp = &t->s->model->hp;
     int dim = hp->dim, r0, r1;
-    rows_split(t, ith, nth, &r0, &r1);
+    sm_share(t->rows, 1, ith, nth, &r0, &r1);
     for (int r = r0; r < r1; r++) {
         float *yt = t->aux + (size_t)r * dim;
         sm_rmsnorm(yt, yt, t->w, dim, hp->norm_eps);
@@ -212,7 +207,7 @@ static void ffn_act_rows_fn(void *ctx, int ith, int nth) {
     const rows_task *t = ctx;
     const sm_kernel_table *kt = t->s->kt;
     int ffn = t->ffn, r0, r1;
-    rows_split(t, ith, nth, &r0, &r1);
+    sm_share(t->rows, 1, ith, nth, &r0, &r1);
     for (int r = r0; r < r1; r++) {
         float *ht = t->out + (size_t)r * ffn;
         const float *h2t = t->in ? t->in + (size_t)r * ffn : NULL;

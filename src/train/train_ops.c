@@ -32,8 +32,8 @@ static void sgemm_pack_fn(void *ctx, int ith, int nth) {
 
 static void sgemm_fn(void *ctx, int ith, int nth) {
     const sgemm_task *g = ctx;
-    int align = g->t->kt->gemm_nr - 1, per = ((g->n + nth - 1) / nth + align) & ~align;   /* whole register tiles */
-    int r0 = ith * per, r1 = r0 + per < g->n ? r0 + per : g->n;
+    int r0, r1;
+    sm_share(g->n, g->t->kt->gemm_nr, ith, nth, &r0, &r1);   /* whole register tiles */
     if (r0 < r1)
         g->t->kt->gemm(g->c + r0, g->ldc, g->t->mm_pack, g->m, g->w + (size_t)r0 * g->w_rs, g->w_rs, g->w_cs, r1 - r0,
                        g->k, g->accumulate);
@@ -59,8 +59,8 @@ typedef struct gemm_task {
 
 static void gemm_task_fn(void *ctx, int ith, int nth) {
     const gemm_task *g = ctx;
-    int per = ((g->n + nth - 1) / nth + 7) & ~7;
-    int r0 = ith * per, r1 = r0 + per < g->n ? r0 + per : g->n;
+    int r0, r1;
+    sm_share(g->n, 8, ith, nth, &r0, &r1);
     if (r0 >= r1) return;
     const sm_kernel_table *kt = g->t->kt;
     if (kt->matmul_packed)
@@ -116,9 +116,8 @@ typedef struct copy_task {
 
 static void transpose_fn(void *ctx, int ith, int nth) {
     const copy_task *c = ctx;
-    int tiles = (c->cols + 31) / 32, per = (tiles + nth - 1) / nth;
-    int c0 = ith * per * 32, c1 = (ith + 1) * per * 32;
-    if (c1 > c->cols) c1 = c->cols;
+    int c0, c1;
+    sm_share(c->cols, 32, ith, nth, &c0, &c1);
     if (c0 >= c1) return;
     for (int r0 = 0; r0 < c->rows; r0 += 32)
         for (int cc = c0; cc < c1; cc += 32) {
@@ -136,8 +135,8 @@ static void transpose_mt(const sm_trainer *t, float *dst, const float *src, int 
 /* dst[i] += src[i] for i < n, each thread a contiguous run (multiples of 16) */
 static void add_fn(void *ctx, int ith, int nth) {
     const copy_task *c = ctx;
-    size_t per = ((c->n + (size_t)nth - 1) / (size_t)nth + 15) & ~(size_t)15;
-    size_t i0 = (size_t)ith * per, i1 = i0 + per < c->n ? i0 + per : c->n;
+    size_t i0, i1;
+    sm_share_size(c->n, 16, ith, nth, &i0, &i1);
     for (size_t i = i0; i < i1; i++) c->dst[i] += c->src[i];
 }
 
@@ -201,8 +200,8 @@ static void frozen_fwd_fn(void *ctx, int ith, int nth) {
     const frozen_task *f = ctx;
     const sm_matrix *w = f->w;
     const sm_kernel_table *kt = f->t->kt;
-    int per = ((w->rows + nth - 1) / nth + 15) & ~15;
-    int r0 = ith * per, r1 = r0 + per < w->rows ? r0 + per : w->rows;
+    int r0, r1;
+    sm_share(w->rows, 16, ith, nth, &r0, &r1);
     size_t rb = sm_type_row_bytes(w->type, w->cols);
     float *deq = f->t->deq + (size_t)ith * SM_TRAIN_DEQ_ROWS * f->t->deq_cols;
     for (int r = r0; r < r1; r += SM_TRAIN_DEQ_ROWS) {
@@ -239,8 +238,8 @@ void sm_train_matmul_fwd_frozen(const sm_trainer *t, float *out, const float *in
 static void frozen_transpose_fn(void *ctx, int ith, int nth) {
     const frozen_task *f = ctx;
     const sm_matrix *w = f->w;
-    int per = ((w->rows + nth - 1) / nth + 15) & ~15;
-    int r0 = ith * per, r1 = r0 + per < w->rows ? r0 + per : w->rows;
+    int r0, r1;
+    sm_share(w->rows, 16, ith, nth, &r0, &r1);
     size_t rb = sm_type_row_bytes(w->type, w->cols);
     float *deq = f->t->deq + (size_t)ith * SM_TRAIN_DEQ_ROWS * f->t->deq_cols, *dst = f->t->mm_bt;
     for (int r = r0; r < r1; r += 16) {
@@ -305,8 +304,8 @@ typedef struct gemm_at_task {
 static void gemm_at_task_fn(void *ctx, int ith, int nth) {
     const gemm_at_task *g = ctx;
     const sm_kernel_table *kt = g->t->kt;
-    int panels = (g->m + 15) / 16, per = (panels + nth - 1) / nth;
-    int p0 = ith * per, p1 = p0 + per < panels ? p0 + per : panels;
+    int p0, p1;   /* 16-row panels */
+    sm_share((g->m + 15) / 16, 1, ith, nth, &p0, &p1);
     if (p0 >= p1) return;
     int i0 = 16 * p0, i1 = 16 * p1 < g->m ? 16 * p1 : g->m;
     if (!kt->matmul_packed) {
@@ -402,13 +401,6 @@ typedef struct norm_task {
     float eps;
 } norm_task;
 
-/* [*i0, *i1): thread ith's share of n items, in multiples of `unit` */
-static void share(int n, int unit, int ith, int nth, int *i0, int *i1) {
-    int per = ((n + nth - 1) / nth + unit - 1) / unit * unit;
-    *i0 = ith * per < n ? ith * per : n;
-    *i1 = *i0 + per < n ? *i0 + per : n;
-}
-
 static void layernorm_rows_fwd(const norm_task *a, int n0, int n1) {
     int C = a->C;
     for (int n = n0; n < n1; n++) {
@@ -439,7 +431,7 @@ static void rmsnorm_rows_fwd(const norm_task *a, int n0, int n1) {
 static void norm_fwd_fn(void *ctx, int ith, int nth) {
     const norm_task *a = ctx;
     int n0, n1;
-    share(a->N, 1, ith, nth, &n0, &n1);
+    sm_share(a->N, 1, ith, nth, &n0, &n1);
     if (a->layer_norm) layernorm_rows_fwd(a, n0, n1);
     else rmsnorm_rows_fwd(a, n0, n1);
 }
@@ -499,7 +491,7 @@ static void norm_cols_bwd(const norm_task *a, int i0, int i1) {
 static void norm_bwd_rows_fn(void *ctx, int ith, int nth) {
     const norm_task *a = ctx;
     int n0, n1;
-    share(a->N, 1, ith, nth, &n0, &n1);
+    sm_share(a->N, 1, ith, nth, &n0, &n1);
     if (a->layer_norm) layernorm_rows_bwd(a, n0, n1);
     else rmsnorm_rows_bwd(a, n0, n1);
 }
@@ -507,7 +499,7 @@ static void norm_bwd_rows_fn(void *ctx, int ith, int nth) {
 static void norm_bwd_cols_fn(void *ctx, int ith, int nth) {
     const norm_task *a = ctx;
     int i0, i1;
-    share(a->C, 16, ith, nth, &i0, &i1);
+    sm_share(a->C, 16, ith, nth, &i0, &i1);
     norm_cols_bwd(a, i0, i1);
 }
 
@@ -580,7 +572,7 @@ typedef struct rope_task {
 static void rope_fn(void *ctx, int ith, int nth) {
     const rope_task *a = ctx;
     int rot = a->hd / 2, n0, n1;
-    share(a->N, 1, ith, nth, &n0, &n1);
+    sm_share(a->N, 1, ith, nth, &n0, &n1);
     for (int n = n0; n < n1; n++) {
         int p = n % a->T;
         for (int h = 0; h < a->heads; h++) {

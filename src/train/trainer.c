@@ -742,7 +742,8 @@ typedef struct loss_task {
 
 static void loss_task_fn(void *ctx, int ith, int nth) {
     const loss_task *l = ctx;
-    int per = (l->N + nth - 1) / nth, n0 = ith * per, n1 = n0 + per < l->N ? n0 + per : l->N;
+    int n0, n1;
+    sm_share(l->N, 1, ith, nth, &n0, &n1);
     for (int n = n0; n < n1; n++) {
         float *p = l->probs + (size_t)n * l->V;
         l->t->kt->softmax(p, l->V);
@@ -833,8 +834,9 @@ typedef struct norm_task {
 static void norm_fn(void *ctx, int ith, int nth) {
     const norm_task *nt = ctx;
     const float *g = nt->t->g;
-    size_t n = nt->t->n_floats, per = (nt->chunks + (size_t)nth - 1) / (size_t)nth;
-    for (size_t c = (size_t)ith * per; c < nt->chunks && c < (size_t)(ith + 1) * per; c++) {
+    size_t n = nt->t->n_floats, c0, c1;
+    sm_share_size(nt->chunks, 1, ith, nth, &c0, &c1);
+    for (size_t c = c0; c < c1; c++) {
         size_t i = c * SM_NORM_CHUNK, end = i + SM_NORM_CHUNK < n ? i + SM_NORM_CHUNK : n;
         double s[8] = {0};
         for (; i + 8 <= end; i += 8)
@@ -861,8 +863,8 @@ static void adamw_fn(void *ctx, int ith, int nth) {
         const sm_param *pp = &t->params[p];
         st.weight_decay = pp->decay ? a->step.weight_decay : 0.0f;
         size_t n = (size_t)pp->rows * pp->cols;
-        size_t per = ((n + (size_t)nth - 1) / (size_t)nth + 15) & ~(size_t)15;
-        size_t i0 = (size_t)ith * per, i1 = i0 + per < n ? i0 + per : n;
+        size_t i0, i1;
+        sm_share_size(n, 16, ith, nth, &i0, &i1);
         if (i0 >= i1) continue;
         size_t o = pp->offset + i0;
         t->kt->adamw(t->w + o, t->g + o, t->m + o, t->v + o, i1 - i0, &st);

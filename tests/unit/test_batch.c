@@ -31,9 +31,9 @@ static sm_token next_token(uint64_t *st, int n_vocab) {
     return (sm_token)((*st >> 33) % (uint64_t)n_vocab);
 }
 
-static sm_session *new_session(const sm_model *m, const char *kernels, int threads) {
+static sm_session *new_session_ctx(const sm_model *m, const char *kernels, int threads, int n_ctx) {
     sm_session_params p = sm_session_default_params();
-    p.n_ctx = 96;
+    p.n_ctx = n_ctx;
     p.n_threads = threads;
     p.kernels = kernels;
     sm_session *s = NULL;
@@ -43,6 +43,10 @@ static sm_session *new_session(const sm_model *m, const char *kernels, int threa
         return NULL;
     }
     return s;
+}
+
+static sm_session *new_session(const sm_model *m, const char *kernels, int threads) {
+    return new_session_ctx(m, kernels, threads, 96);
 }
 
 /* Runs the schedule through batches (on a separate workspace, or on the
@@ -447,12 +451,8 @@ TEST(prompt_logits_same_bits_on_one_and_two_threads) {
             float *out[2];
             for (int th = 1; th <= 2; th++) {
                 out[th - 1] = malloc(sizeof(float) * (size_t)NP * info.n_vocab);
-                sm_session_params sp = sm_session_default_params();
-                sp.n_ctx = NP;
-                sp.n_threads = th;
-                sp.kernels = lv;
-                sm_session *s = NULL;
-                REQUIRE(out[th - 1] && sm_session_create(m, &sp, &s, NULL) == SM_OK);
+                sm_session *s = new_session_ctx(m, lv, th, NP);
+                REQUIRE(out[th - 1] && s);
                 CHECK(sm_session_eval_all(s, toks, NP, out[th - 1], NULL) == SM_OK);
                 sm_session_free(s);
             }

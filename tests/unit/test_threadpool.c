@@ -53,6 +53,34 @@ TEST(threadpool_runs_every_share_exactly_once) {
     }
 }
 
+/* sm_share, against its definition checked item by item: the shares of n
+ * items cover each item exactly once, in order; each starts on a multiple
+ * of unit; none is longer than ceil(n / nth) rounded up to unit; and only
+ * trailing shares fall short of that. */
+TEST(share_covers_every_item_once_in_whole_units) {
+    int bad = 0;
+    for (int n = 0; n <= 300 && bad < 5; n++)
+        for (int unit = 1; unit <= 33; unit += (unit < 4 ? 1 : 7))
+            for (int nth = 1; nth <= 5; nth++) {
+                int next = 0, most = ((n + nth - 1) / nth + unit - 1) / unit * unit, short_seen = 0;
+                for (int ith = 0; ith < nth; ith++) {
+                    int i0, i1;
+                    size_t z0, z1;
+                    sm_share(n, unit, ith, nth, &i0, &i1);
+                    sm_share_size((size_t)n, (size_t)unit, ith, nth, &z0, &z1);
+                    int len = i1 - i0, ok = i0 == next && len >= 0 && len <= most && (i0 % unit == 0 || len == 0) &&
+                                            (size_t)i0 == z0 && (size_t)i1 == z1 && !(short_seen && len > 0);
+                    if (len < most) short_seen = 1;
+                    if (!ok && bad++ < 5)
+                        CHECKF(0, "n %d unit %d share %d of %d: [%d, %d) after %d (longest %d)", n, unit, ith, nth, i0,
+                               i1, next, most);
+                    next = i1;
+                }
+                if (next != n && bad++ < 5) CHECKF(0, "n %d unit %d nth %d: the shares end at %d", n, unit, nth, next);
+            }
+    CHECK(bad == 0);
+}
+
 /* A worker held up inside its share (as when the OS deschedules it) makes
  * the caller's wait long: the pool then runs the next tasks solo, every
  * share on the caller's thread and still exactly once, and after the spell
