@@ -86,7 +86,7 @@ WRAP    := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=pos
 VERSION := $(shell sed -n 's/^\#define SM_VERSION "\(.*\)"/\1/p' include/smallmind.h)
 SONAME  := libsmallmind.so.$(firstword $(subst ., ,$(VERSION)))
 
-.PHONY: all test test-suite sanitize fuzz clean cross-test install uninstall
+.PHONY: all test test-suite sanitize fuzz clean cross-test emu-test install uninstall
 all: $(STATIC) $(SHARED) $(CLI) smallmind
 
 $(BUILD)/src/cli/profile_report.o: ALL_CFLAGS += -DSM_BUILD_FLAGS='"$(strip $(CC) $(CFLAGS))"'
@@ -223,6 +223,16 @@ cross-test:
 		matvec_f32_and_f16 norm_softmax regex utf8 gguf_every gguf_hostile gguf_writer profiler_synthetic \
 		legacy_ types_k
 
+# The AVX-512 kernels on a host without AVX-512: the library built with
+# their intrinsics emulated (tests/emu/avx512_emu.h on SIMDe, Debian's
+# libsimde-dev; src/kernels/x86_isa.h) and the CPU taken to have AVX-512,
+# so the unit tests run the avx512 level too and compare it with the scalar
+# reference. Slow; an x86-64 host with AVX2 (FMA, F16C) is needed.
+EMU_CFLAGS := -O2 -g -mavx2 -mfma -mf16c -Wno-psabi -DSM_EMULATE_AVX512 -Itests/emu
+emu-test:
+	$(MAKE) BUILD=build-emu CFLAGS="$(EMU_CFLAGS)" build-emu/unit_tests
+	build-emu/unit_tests $(EMU_TESTS)
+
 $(BUILD)/unit_tests_static: $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC)
 	$(CC) $(CFLAGS) -static -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC) $(TEST_LIBS) $(LDLIBS) $(WRAP)
 
@@ -254,6 +264,6 @@ uninstall:
 	-rmdir $(DESTDIR)$(DATADIR) 2> /dev/null
 
 clean:
-	rm -rf build build-san build-fuzz build-aarch64 smallmind
+	rm -rf build build-san build-fuzz build-aarch64 build-emu smallmind
 
 -include $(DEPS)

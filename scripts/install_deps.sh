@@ -14,14 +14,15 @@
 #   chromium                     the server's chat page in headless Chromium (tests/serve_test.sh)
 # and, with npm, the packages of each tests/*/package-lock.json (npm ci).
 # With --ci, also what .ci/run needs: clang (the libFuzzer targets), the
-# AArch64 cross compiler and qemu-user (the NEON kernels).
+# AArch64 cross compiler and qemu-user (the NEON kernels), SIMDe (the
+# AVX-512 kernels emulated on hosts without AVX-512: make emu-test).
 # Installs with apt-get when run as root; otherwise, or off Debian, it says
 # what is missing and leaves it (the tests that need it are skipped). Says
 # nothing when everything is there. Always exits 0: the tests report the rest.
 set -u
 pkgs=(pkg-config libjansson-dev libmicrohttpd-dev python3-torch python3-numpy unicode-data librsvg2-bin tmux nodejs chromium
       libopenmpi-dev openmpi-bin)
-[ "${1:-}" = --ci ] && pkgs+=(clang gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
+[ "${1:-}" = --ci ] && pkgs+=(clang gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libsimde-dev)
 if ! command -v dpkg-query > /dev/null; then
     echo "install_deps: not a Debian system; the tests need: ${pkgs[*]} (or their equivalents)"
     exit 0

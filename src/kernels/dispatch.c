@@ -1,6 +1,7 @@
 /* dispatch.c - see dispatch.h. */
 #include "dispatch.h"
 #include "core/threadpool.h"
+#include "x86_isa.h"
 #include "kernels.h"
 #include "simd.h"
 
@@ -74,14 +75,14 @@ static const sm_kernel_table avx512 = {"avx512", SM_LEVEL_AVX512, &avx2, sm_gelu
 
 static int has_avx2(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return sm_x86_has("avx2") && sm_x86_has("fma");
 }
 
 static int has_avx512(void) {
     __builtin_cpu_init();
-    return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-           __builtin_cpu_supports("avx512vnni");
+    return has_avx2() && sm_x86_has("avx512f") && sm_x86_has("avx512bw") &&
+           sm_x86_has("avx512vl") && sm_x86_has("avx512dq") &&
+           sm_x86_has("avx512vnni");
 }
 #endif
 

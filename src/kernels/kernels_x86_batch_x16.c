@@ -18,9 +18,9 @@
 #include <string.h>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "x86_isa.h"
 
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define AVX512 SM_TARGET_AVX512
 #define INLINE inline __attribute__((always_inline))
 
 #define TILE 8   /* tokens per tile: 8 float and 8 int32 accumulators */

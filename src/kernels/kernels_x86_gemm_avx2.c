@@ -10,9 +10,9 @@
 #include "half.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "x86_isa.h"
 
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AVX2 SM_TARGET_AVX2
 #define MR SM_GEMM_AVX2_MR
 #define NR SM_GEMM_AVX2_NR
 #define KC SM_GEMM_AVX2_KC

@@ -11,10 +11,10 @@
 #include <string.h>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "x86_isa.h"
 
-#define AVX2_ATTR __attribute__((target("avx2,fma,f16c")))
-#define AVX512_ATTR __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define AVX2_ATTR SM_TARGET_AVX2
+#define AVX512_ATTR SM_TARGET_AVX512
 
 /* Q4_K/Q5_K's 12 bytes of 6-bit scales and mins as 16 bytes: scales 0-7,
  * then mins 0-7 (the packing sm_q4_K_scale_min reads, four at a time). */

@@ -11,9 +11,9 @@
 #include <string.h>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "x86_isa.h"
 
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define AVX512 SM_TARGET_AVX512
 
 /* 4 activation bytes (or 2 int16 sums) as one int32, broadcast */
 AVX512 static inline __m512i bcast4(const void *p) {

@@ -15,11 +15,11 @@
 #include <string.h>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "x86_isa.h"
 
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx2,fma,f16c")))
-#define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512bf16,avx2,fma,f16c")))
+#define AVX2 SM_TARGET_AVX2
+#define AVX512 SM_TARGET_AVX512
+#define AVX512BF16 SM_TARGET_AVX512BF16
 
 AVX2 static inline float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -789,13 +789,13 @@ AVX512BF16 static void matvec_bf16_dp(float *out, const uint16_t *w, const float
  * level's requirements), else widening. Each variant alone, for the tests. */
 AVX512 void sm_matvec_bf16_variant_avx512(int v, float *out, const void *w, const void *x, int rows, int cols) {
     if (v == 0) matvec_bf16_rows4(out, w, x, rows, cols);
-    else if (v == 1 && __builtin_cpu_supports("avx512bf16")) matvec_bf16_dp(out, w, x, rows, cols);
+    else if (v == 1 && sm_x86_has("avx512bf16")) matvec_bf16_dp(out, w, x, rows, cols);
     else matvec_bf16_widen(out, w, x, rows, cols);
 }
 
 AVX512 void sm_matvec_bf16_avx512(float *out, const void *w, const void *x, int rows, int cols) {
     if (__builtin_cpu_is("intel")) matvec_bf16_rows4(out, w, x, rows, cols);
-    else if (__builtin_cpu_supports("avx512bf16")) matvec_bf16_dp(out, w, x, rows, cols);
+    else if (sm_x86_has("avx512bf16")) matvec_bf16_dp(out, w, x, rows, cols);
     else matvec_bf16_widen(out, w, x, rows, cols);
 }
 #endif

@@ -26,9 +26,9 @@
 #include <string.h>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "x86_isa.h"
 
-#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AVX2 SM_TARGET_AVX2
 #define INLINE inline __attribute__((always_inline))
 
 #define TILE 4   /* tokens per Q4_0 batch tile: 4 float and 4 int16 accumulators */

@@ -12,9 +12,11 @@
 /* Unrolling that the tile kernels need to keep their per-token
  * accumulator arrays in registers (gcc). Clang unrolls constant-count
  * loops by itself where it pays; forced, its sanitizer builds of the
- * integer batch kernels (the fuzz targets) took ten times as long. */
+ * integer batch kernels (the fuzz targets) took ten times as long. Off
+ * in the emulated AVX-512 build too (x86_isa.h), where unrolled loops of
+ * emulated intrinsics took gcc 9 minutes for one file (8 s without). */
 #define SM_PRAGMA(x) _Pragma(#x)
-#if defined(__clang__)
+#if defined(__clang__) || defined(SM_EMULATE_AVX512)
 #define SM_UNROLL(n)
 #else
 #define SM_UNROLL(n) SM_PRAGMA(GCC unroll n)
@@ -29,7 +31,7 @@ static inline int32_t sm_load_i32(const void *p) {
 }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "x86_isa.h"
 /* A 4 x 4 transpose of 32-bit words in registers: v[i] word j <-> v[j] word i. */
 static inline void sm_transpose_words4(__m128i v[4]) {
     __m128i t0 = _mm_unpacklo_epi32(v[0], v[1]), t1 = _mm_unpackhi_epi32(v[0], v[1]);

@@ -407,8 +407,16 @@ static void check_repack_equivalence(const char *src, const char *type) {
         CHECKF(worst <= 0.05 * top, "%s: prompts on the two layouts differ by %g (max %g)", type, worst, top);
         worst = top = 0;
         widen_diff(prompt[0], one[0], NT * NV, &worst, &top);
-        CHECKF(worst <= 1e-4 * top, "%s: the prompt on the interleaved layout differs from one token at a time by %g "
-               "(max %g)", type, worst, top);
+        /* the same bound as above for the legacy types: stories260K's
+         * feed-forward down projection (172 columns) stays F16, and its
+         * prompt product (the float gemm) sums in another order than its
+         * one-token kernel. The next layer's quantized input mostly absorbs
+         * that, but on the AVX-512 level (checked under emulation, `make
+         * emu-test`) one activation code flipped for Q4_1 and Q5_0: the
+         * logits bit for bit the same up to token 15 (Q4_1) and 18 (Q5_0),
+         * then 1.1-1.3 % of the top logit apart */
+        CHECKF(worst <= (legacy ? 0.05 : 1e-4) * top, "%s: the prompt on the interleaved layout differs from one token "
+               "at a time by %g (max %g)", type, worst, top);
     } else {   /* both prompts take the float products (from the copy or the map) */
         CHECKF(worst <= 1e-4 * top, "%s: prompts on the two layouts differ by %g (max %g)", type, worst, top);
     }
