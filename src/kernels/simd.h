@@ -107,6 +107,9 @@ void sm_quantize_q8_0_avx2(void *out, const float *x, int n);
 void sm_f16_to_f32_avx2(float *out, const void *in, int n);
 void sm_matvec_f32_avx512(float *out, const void *w, const void *x, int rows, int cols);
 void sm_matvec_f16_avx512(float *out, const void *w, const void *x, int rows, int cols);
+/* either order of the rows (kernels_x86.c), whatever the host: 1 four streams a quarter apart, 0 adjacent rows */
+void sm_matvec_f32_variant_avx512(int streams, float *out, const void *w, const void *x, int rows, int cols);
+void sm_matvec_f16_variant_avx512(int streams, float *out, const void *w, const void *x, int rows, int cols);
 void sm_matvec_q8_0_avx512(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_q4_0_avx512(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_q4_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);

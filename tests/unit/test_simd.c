@@ -8,9 +8,11 @@
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 #include "kernels/interleave.h"
+#include "kernels/simd.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static float frand(uint64_t *s) {
     *s = *s * 6364136223846793005ull + 1442695040888963407ull;
@@ -68,6 +70,28 @@ TEST(simd_matvec_f32_f16_match_scalar) {
                 free(wi);
             }
         }
+#if defined(__x86_64__)
+        /* both row orders of the AVX-512 F32/F16 kernels, whichever this
+         * host's vendor picks: each within reach of the reference, and the
+         * two the same bits (each row summed alike) */
+        if (sm_kernels_get("avx512")) {
+            float *other = malloc(sizeof(float) * r);
+            for (int h = 0; h < 2; h++) {
+                for (int order = 0; order < 2; order++) {
+                    float *o = order ? got : other;
+                    for (int i = 0; i < r; i++) o[i] = NAN;
+                    if (h) sm_matvec_f16_variant_avx512(order, o, wh, x, r, c);
+                    else sm_matvec_f32_variant_avx512(order, o, w, x, r, c);
+                    for (int i = 0; i < r; i++)
+                        CHECKF(close_enough(o[i], h ? refh[i] : ref[i], scale[i], 1e-5), "avx512 %s rows %s %dx%d row %d",
+                               h ? "f16" : "f32", order ? "in streams" : "adjacent", r, c, i);
+                }
+                CHECKF(!memcmp(got, other, sizeof(float) * r), "avx512 %s %dx%d: the two row orders differ",
+                       h ? "f16" : "f32", r, c);
+            }
+            free(other);
+        }
+#endif
         free(w); free(x); free(wh); free(ref); free(refh); free(got); free(scale);
     }
 }
