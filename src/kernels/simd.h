@@ -114,6 +114,9 @@ void sm_matvec_q8_0_avx512(float *out, const void *w, const void *xq, int rows, 
 void sm_matvec_q4_0_avx512(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_q4_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 void sm_matvec_q8_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
+/* Q4_0 (q4 1) or Q8_0 groups in order (streams 0) or two streams half the groups apart (1), whatever the host */
+void sm_matvec_x16_variant_avx512(int q4, int streams, float *out, const void *w, const void *xq, const int32_t *xsum,
+                                  int rows, int cols);
 void sm_batch_q4_0_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
                               const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
 void sm_batch_q8_0_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,

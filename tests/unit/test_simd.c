@@ -212,6 +212,28 @@ TEST(interleaved_q4_0_q8_0_match_gguf_layout) {
                            all[v]->name, pass ? "q4_0" : "q8_0", r, c, i, got[i], ref[i]);
             }
         }
+#if defined(__x86_64__)
+        /* the AVX-512 kernels' two group orders, whichever this host's
+         * vendor picks: the same bits, each within reach of the reference */
+        if (sm_kernels_get("avx512")) {
+            float *other = malloc(sizeof(float) * r);
+            for (int q4 = 0; q4 < 2; q4++) {
+                if (q4) K(all[0], SM_GGML_Q4_0).matvec(ref, w4, x8, r, c);
+                else K(all[0], SM_GGML_Q8_0).matvec(ref, w8, x8, r, c);
+                for (int order = 0; order < 2; order++) {
+                    float *o = order ? got : other;
+                    for (int i = 0; i < r; i++) o[i] = NAN;
+                    sm_matvec_x16_variant_avx512(q4, order, o, q4 ? (const void *)i4 : (const void *)i8, x8, xsum, r, c);
+                    for (int i = 0; i < r; i++)
+                        CHECKF(fabsf(o[i] - ref[i]) <= 1e-4f * (fabsf(ref[i]) + 1.0f), "avx512 %s x16 %s %dx%d row %d",
+                               q4 ? "q4_0" : "q8_0", order ? "in streams" : "in order", r, c, i);
+                }
+                CHECKF(!memcmp(got, other, sizeof(float) * r), "avx512 %s x16 %dx%d: the two group orders differ",
+                       q4 ? "q4_0" : "q8_0", r, c);
+            }
+            free(other);
+        }
+#endif
         free(w); free(x); free(ref); free(got); free(rowf); free(grpf); free(w8); free(x8); free(w4); free(i8); free(i4); free(xsum);
     }
     if (!levels) printf("     (no kernel level on this CPU reads the interleaved layout; only the layout was checked)\n");
