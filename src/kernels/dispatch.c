@@ -80,9 +80,8 @@ static int has_avx2(void) {
 
 static int has_avx512(void) {
     __builtin_cpu_init();
-    return has_avx2() && sm_x86_has("avx512f") && sm_x86_has("avx512bw") &&
-           sm_x86_has("avx512vl") && sm_x86_has("avx512dq") &&
-           sm_x86_has("avx512vnni");
+    return has_avx2() && sm_x86_has("avx512f") && sm_x86_has("avx512bw") && sm_x86_has("avx512vl") &&
+           sm_x86_has("avx512dq") && sm_x86_has("avx512vnni");
 }
 #endif
 
