@@ -226,12 +226,14 @@ cross-test:
 # The AVX-512 kernels on a host without AVX-512: the library built with
 # their intrinsics emulated (tests/emu/avx512_emu.h on SIMDe, Debian's
 # libsimde-dev; src/kernels/x86_isa.h) and the CPU taken to have AVX-512,
-# so the unit tests run the avx512 level too and compare it with the scalar
-# reference. Slow; an x86-64 host with AVX2 (FMA, F16C) is needed.
+# so the unit tests, the parity test and the architecture test run the
+# avx512 level too (tests/emu_test.sh). An x86-64 host with AVX2 (FMA,
+# F16C) is needed.
 EMU_CFLAGS := -O2 -g -mavx2 -mfma -mf16c -Wno-psabi -DSM_EMULATE_AVX512 -Itests/emu
 emu-test:
-	$(MAKE) BUILD=build-emu CFLAGS="$(EMU_CFLAGS)" build-emu/unit_tests
-	build-emu/unit_tests $(EMU_TESTS)
+	$(MAKE) BUILD=build-emu CFLAGS="$(EMU_CFLAGS)" build-emu/unit_tests build-emu/smallmind build-emu/dump_logits \
+		build-emu/greedy_ids build-emu/grad_dump
+	@BUILD=build-emu bash tests/emu_test.sh
 
 $(BUILD)/unit_tests_static: $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC)
 	$(CC) $(CFLAGS) -static -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(STATIC) $(TEST_LIBS) $(LDLIBS) $(WRAP)
