@@ -39,20 +39,17 @@ static inline simde__m512 emu_mm512_cvtepi32_ps(simde__m512i a) {
     return emu512_ps(v);
 }
 
-/* widening of the 16 lanes of a 128-bit (bytes) or 256-bit (words) vector */
-static inline simde__m512i emu_mm512_cvtepi8_epi32(simde__m128i a) {
+/* widening of the 16 lanes of a 128-bit (bytes, signed or not) or 256-bit
+ * (words) vector */
+static inline simde__m512i emu_widen_bytes(simde__m128i a, int is_signed) {
     simde__m128i_private x = simde__m128i_to_private(a);
     int32_t v[16];
-    for (int i = 0; i < 16; i++) v[i] = x.i8[i];
+    for (int i = 0; i < 16; i++) v[i] = is_signed ? x.i8[i] : x.u8[i];
     return emu512_i32(v);
 }
 
-static inline simde__m512i emu_mm512_cvtepu8_epi32(simde__m128i a) {
-    simde__m128i_private x = simde__m128i_to_private(a);
-    int32_t v[16];
-    for (int i = 0; i < 16; i++) v[i] = x.u8[i];
-    return emu512_i32(v);
-}
+static inline simde__m512i emu_mm512_cvtepi8_epi32(simde__m128i a) { return emu_widen_bytes(a, 1); }
+static inline simde__m512i emu_mm512_cvtepu8_epi32(simde__m128i a) { return emu_widen_bytes(a, 0); }
 
 static inline simde__m512i emu_mm512_cvtepu16_epi32(simde__m256i a) {
     simde__m256i_private x = simde__m256i_to_private(a);
