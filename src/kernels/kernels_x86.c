@@ -266,11 +266,11 @@ AVX512 void sm_matvec_f16_variant_avx512(int streams, float *out, const void *w,
 }
 
 AVX512 void sm_matvec_f32_avx512(float *out, const void *w, const void *x, int rows, int cols) {
-    sm_matvec_f32_variant_avx512(!__builtin_cpu_is("intel"), out, w, x, rows, cols);
+    sm_matvec_f32_variant_avx512(sm_x86_decode_streams(), out, w, x, rows, cols);
 }
 
 AVX512 void sm_matvec_f16_avx512(float *out, const void *w, const void *x, int rows, int cols) {
-    sm_matvec_f16_variant_avx512(!__builtin_cpu_is("intel"), out, w, x, rows, cols);
+    sm_matvec_f16_variant_avx512(sm_x86_decode_streams(), out, w, x, rows, cols);
 }
 
 /* VNNI: one instruction multiplies unsigned by signed bytes and sums
@@ -354,11 +354,11 @@ AVX512 void sm_matvec_x16_variant_avx512(int q4, int streams, float *out, const 
 }
 
 AVX512 void sm_matvec_q4_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
-    sm_matvec_x16_variant_avx512(1, !__builtin_cpu_is("intel"), out, w, xq, xsum, rows, cols);
+    sm_matvec_x16_variant_avx512(1, sm_x86_decode_streams(), out, w, xq, xsum, rows, cols);
 }
 
 AVX512 void sm_matvec_q8_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
-    sm_matvec_x16_variant_avx512(0, !__builtin_cpu_is("intel"), out, w, xq, xsum, rows, cols);
+    sm_matvec_x16_variant_avx512(0, sm_x86_decode_streams(), out, w, xq, xsum, rows, cols);
 }
 
 /* Dequantizing for the prefill products: four rows' 4-column pieces come

@@ -517,19 +517,19 @@ AVX512 int sm_matvec_legacy_x16_variant_avx512(uint32_t type, int streams, float
 }
 
 AVX512 void sm_matvec_q4_1_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
-    q4_1_x16(!__builtin_cpu_is("intel"), out, w, xq, xsum, rows, cols);
+    q4_1_x16(sm_x86_decode_streams(), out, w, xq, xsum, rows, cols);
 }
 
 AVX512 void sm_matvec_q5_1_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
-    q5_1_x16(!__builtin_cpu_is("intel"), out, w, xq, xsum, rows, cols);
+    q5_1_x16(sm_x86_decode_streams(), out, w, xq, xsum, rows, cols);
 }
 
 AVX512 void sm_matvec_q5_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
-    q5_0_x16(!__builtin_cpu_is("intel"), out, w, xq, xsum, rows, cols);
+    q5_0_x16(sm_x86_decode_streams(), out, w, xq, xsum, rows, cols);
 }
 
 AVX512 void sm_matvec_iq4_nl_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
-    iq4_nl_x16(!__builtin_cpu_is("intel"), out, w, xq, xsum, rows, cols);
+    iq4_nl_x16(sm_x86_decode_streams(), out, w, xq, xsum, rows, cols);
 }
 
 /* The same against a batch (prefill): each chunk, loaded and unpacked
