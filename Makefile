@@ -215,10 +215,13 @@ build-fuzz/fuzz_%: build-fuzz/obj/tests/fuzz/fuzz_%.o $$(FUZZ_EXTRA_fuzz_$$*) $(
 
 # The AArch64 (NEON) kernels, built with Debian's cross compiler and run
 # under qemu-user: the kernel tests compare them with the scalar reference.
+# The command is built there too, without Jansson, libmicrohttpd and MPI and
+# with warnings as errors: the build a machine without those libraries gets.
 CROSS_CC  ?= aarch64-linux-gnu-gcc
 QEMU      ?= qemu-aarch64
 cross-test:
-	$(MAKE) BUILD=build-aarch64 CC=$(CROSS_CC) CFLAGS="-O2 -g" HAVE_JANSSON= build-aarch64/unit_tests_static
+	$(MAKE) BUILD=build-aarch64 CC=$(CROSS_CC) CFLAGS="-O2 -g" HAVE_JANSSON= HAVE_MHD= HAVE_MPI= WERROR=1 \
+		build-aarch64/unit_tests_static build-aarch64/smallmind
 	$(QEMU) -L /usr/aarch64-linux-gnu build-aarch64/unit_tests_static simd fp16 quantize kernel_selection \
 		matvec_f32_and_f16 norm_softmax regex utf8 gguf_every gguf_hostile gguf_writer profiler_synthetic \
 		legacy_ types_k

@@ -113,6 +113,7 @@ static int is_jsonl(const char *path) {
     return n > 6 && !strcmp(path + n - 6, ".jsonl");
 }
 
+#ifdef SM_HAVE_JANSSON
 /* The Jinja text written for chatml (the common ChatML template), which
  * sm_chat_template_detect and llama.cpp recognise; other names are
  * written as the name, which both accept as well. */
@@ -124,7 +125,6 @@ static const char *template_text(const char *name) {
     return name;
 }
 
-#ifdef SM_HAVE_JANSSON
 /* Chat examples: --data (and --val) FILE.jsonl tokenized with the model's
  * tokenizer and the template. */
 static int load_examples(cli_args *a, sm_train_params *p, const char *tmpl, sm_model **model, sm_json_sft *data,

@@ -23,6 +23,7 @@
 #include "core/error.h"
 #include "core/threadpool.h"
 
+#include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
