@@ -151,39 +151,25 @@ AVX2 void sm_quantize_q8_0_avx2(void *out, const float *x, int n) {
 /* -------------------------------------------------------------- AVX-512 */
 
 /* Decode streams the weights from memory once per token, four rows at a
- * time sharing each load of x, in one of two orders chosen per host:
- * - Intel: four adjacent rows, with software prefetches 2 KiB ahead of
- *   each (F16 decode on the 110M shape: 37 -> 52 tok/s on the Intel host);
- * - AMD: rows r, r + q, r + 2q and r + 3q (q a quarter of the call's
- *   rows), four long sequential streams through memory, no prefetch: the
- *   order of the AVX2 kernel above, which read memory 1.3-2x faster than
- *   four adjacent rows on Zen 3 (not yet measured on an AVX-512 AMD host).
- * Each row's sum is the same in both, bit for bit. The _variant entry
- * points run either order on any host, for the tests. */
+ * time sharing each load of x: rows r, r + q, r + 2q and r + 3q (q a
+ * quarter of the call's rows), four long sequential streams through
+ * memory, the order of the AVX2 kernel above. Against four adjacent rows
+ * it read 1.3-2x faster on Zen 3 (AVX2) and 1.1-1.3x on Intel Ice Lake
+ * (F32/F16 decode, 110M/124M shapes). On Intel each F16 stream also gets
+ * a software prefetch 2 KiB ahead (1.2-1.5x there; F32's were 0.9-1.06x,
+ * so it has none); not on AMD. sm_matvec_f16_variant_avx512 takes either
+ * choice on any host, for the tests: the prefetches must not change a bit. */
 #define PREFETCH_BYTES 2048
 
-/* The four rows of group g: the first, and the distance to the next one. */
-static inline void rows4(int g, int rows, int streams, int *first, int *apart) {
-    *first = streams ? g : 4 * g;
-    *apart = streams ? rows / 4 : 1;
-}
-
-AVX512 static inline void matvec_f32_rows4(float *out, const float *w, const float *x, int rows, int cols, int streams) {
-    int full = cols & ~15, r0, d;
+AVX512 static inline void matvec_f32_rows4(float *out, const float *w, const float *x, int rows, int cols) {
+    int full = cols & ~15, d = rows / 4;
     __mmask16 tail = (__mmask16)((1u << (cols - full)) - 1);
-    for (int g = 0; g < rows / 4; g++) {
-        rows4(g, rows, streams, &r0, &d);
+    for (int r0 = 0; r0 < d; r0++) {
         const float *w0 = w + (size_t)r0 * cols, *w1 = w0 + (size_t)d * cols, *w2 = w1 + (size_t)d * cols,
                     *w3 = w2 + (size_t)d * cols;
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (int c = 0; c < full; c += 16) {
             __m512 xv = _mm512_loadu_ps(x + c);
-            if (!streams) {
-                _mm_prefetch((const char *)(w0 + c) + PREFETCH_BYTES, _MM_HINT_T0);
-                _mm_prefetch((const char *)(w1 + c) + PREFETCH_BYTES, _MM_HINT_T0);
-                _mm_prefetch((const char *)(w2 + c) + PREFETCH_BYTES, _MM_HINT_T0);
-                _mm_prefetch((const char *)(w3 + c) + PREFETCH_BYTES, _MM_HINT_T0);
-            }
             a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + c), xv, a0);
             a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + c), xv, a1);
             a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + c), xv, a2);
@@ -212,17 +198,16 @@ AVX512 static inline void matvec_f32_rows4(float *out, const float *w, const flo
 
 #define F16_FMA(acc, xv, load) acc = _mm512_fmadd_ps(_mm512_cvtph_ps(load), xv, acc)
 AVX512 static inline void matvec_f16_rows4(float *out, const uint16_t *w, const float *x, int rows, int cols,
-                                           int streams) {
-    int full = cols & ~15, r0, d;
+                                           int prefetch) {
+    int full = cols & ~15, d = rows / 4;
     __mmask16 tail = (__mmask16)((1u << (cols - full)) - 1);
-    for (int g = 0; g < rows / 4; g++) {
-        rows4(g, rows, streams, &r0, &d);
+    for (int r0 = 0; r0 < d; r0++) {
         const uint16_t *w0 = w + (size_t)r0 * cols, *w1 = w0 + (size_t)d * cols, *w2 = w1 + (size_t)d * cols,
                        *w3 = w2 + (size_t)d * cols;
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (int c = 0; c < full; c += 16) {
             __m512 xv = _mm512_loadu_ps(x + c);
-            if (!streams && !(c & 31)) {   /* once per 64-byte line */
+            if (prefetch && !(c & 31)) {   /* once per 64-byte line */
                 _mm_prefetch((const char *)(w0 + c) + PREFETCH_BYTES, _MM_HINT_T0);
                 _mm_prefetch((const char *)(w1 + c) + PREFETCH_BYTES, _MM_HINT_T0);
                 _mm_prefetch((const char *)(w2 + c) + PREFETCH_BYTES, _MM_HINT_T0);
@@ -255,22 +240,17 @@ AVX512 static inline void matvec_f16_rows4(float *out, const uint16_t *w, const 
 }
 #undef F16_FMA
 
-AVX512 void sm_matvec_f32_variant_avx512(int streams, float *out, const void *w, const void *x, int rows, int cols) {
-    if (streams) matvec_f32_rows4(out, w, x, rows, cols, 1);
-    else matvec_f32_rows4(out, w, x, rows, cols, 0);
-}
-
-AVX512 void sm_matvec_f16_variant_avx512(int streams, float *out, const void *w, const void *x, int rows, int cols) {
-    if (streams) matvec_f16_rows4(out, w, x, rows, cols, 1);
+AVX512 void sm_matvec_f16_variant_avx512(int prefetch, float *out, const void *w, const void *x, int rows, int cols) {
+    if (prefetch) matvec_f16_rows4(out, w, x, rows, cols, 1);
     else matvec_f16_rows4(out, w, x, rows, cols, 0);
 }
 
 AVX512 void sm_matvec_f32_avx512(float *out, const void *w, const void *x, int rows, int cols) {
-    sm_matvec_f32_variant_avx512(sm_x86_decode_streams(), out, w, x, rows, cols);
+    matvec_f32_rows4(out, w, x, rows, cols);
 }
 
 AVX512 void sm_matvec_f16_avx512(float *out, const void *w, const void *x, int rows, int cols) {
-    sm_matvec_f16_variant_avx512(sm_x86_decode_streams(), out, w, x, rows, cols);
+    sm_matvec_f16_variant_avx512(sm_x86_decode_prefetch(), out, w, x, rows, cols);
 }
 
 /* VNNI: one instruction multiplies unsigned by signed bytes and sums
@@ -317,15 +297,15 @@ AVX512 static inline __m512 x16_block_avx512(__m512 acc, const uint8_t *gb, cons
     return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), acc);
 }
 
-/* Every group in order (Intel), or two at a time half the groups apart
- * (AMD: two sequential streams, as the AVX2 kernels read them on Zen 3,
- * 1.07-1.30x there; not yet measured on an AVX-512 AMD host), an odd last
- * group alone. Each group's sums are the same either way. */
+/* Two groups at a time, half the groups apart: two sequential streams
+ * through memory, as the AVX2 kernels read them (against every group in
+ * order: 1.07-1.30x on Zen 3, 1.08-1.31x decode on Intel Ice Lake); an odd
+ * last group alone. */
 AVX512 static inline void matvec_x16_avx512(float *out, const uint8_t *w, const void *xq, const int32_t *xsum, int rows,
-                                            int cols, int q4, int streams) {
+                                            int cols, int q4) {
     const sm_block_q8_0 *x = xq;
     size_t gb = q4 ? sizeof(sm_block_q4_0x16) : sizeof(sm_block_q8_0x16);
-    int nb = cols / SM_QK, groups = rows / SM_X16, half = streams ? groups / 2 : 0;
+    int nb = cols / SM_QK, groups = rows / SM_X16, half = groups / 2;
     size_t gbytes = (size_t)nb * gb;
     for (int i = 0; i < half; i++) {
         const uint8_t *p = w + (size_t)i * gbytes, *q = p + (size_t)half * gbytes;
@@ -345,20 +325,12 @@ AVX512 static inline void matvec_x16_avx512(float *out, const uint8_t *w, const 
     }
 }
 
-AVX512 void sm_matvec_x16_variant_avx512(int q4, int streams, float *out, const void *w, const void *xq,
-                                         const int32_t *xsum, int rows, int cols) {
-    if (q4 && streams) matvec_x16_avx512(out, w, xq, xsum, rows, cols, 1, 1);
-    else if (q4) matvec_x16_avx512(out, w, xq, xsum, rows, cols, 1, 0);
-    else if (streams) matvec_x16_avx512(out, w, xq, xsum, rows, cols, 0, 1);
-    else matvec_x16_avx512(out, w, xq, xsum, rows, cols, 0, 0);
-}
-
 AVX512 void sm_matvec_q4_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
-    sm_matvec_x16_variant_avx512(1, sm_x86_decode_streams(), out, w, xq, xsum, rows, cols);
+    matvec_x16_avx512(out, w, xq, xsum, rows, cols, 1);
 }
 
 AVX512 void sm_matvec_q8_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
-    sm_matvec_x16_variant_avx512(0, sm_x86_decode_streams(), out, w, xq, xsum, rows, cols);
+    matvec_x16_avx512(out, w, xq, xsum, rows, cols, 0);
 }
 
 /* Dequantizing for the prefill products: four rows' 4-column pieces come

@@ -451,15 +451,14 @@ AVX512 static inline __m512i fifth_hi(__m512i h, int c) {
         MIN;                                                                                             \
         ACCM = m_;                                                                                       \
     } while (0)
-/* Every group in order (Intel), or with streams two at a time half the
- * groups apart (AMD: two sequential streams, the AVX2 kernels' order, which
- * read 1.14-1.32x faster on Zen 3; not yet measured on an AVX-512 AMD
- * host), an odd last group alone; each group's sums the same either way. */
+/* Two groups at a time, half the groups apart: two sequential streams, the
+ * AVX2 kernels' order (against every group in order: 1.14-1.32x on Zen 3,
+ * Q5_0 decode 1.18-1.20x on Intel Ice Lake); an odd last group alone. */
 #define X16_MATVEC(G_T, X_T, LOAD_H, CODE_LO, CODE_HI, INIT, MIN)                                       \
     const G_T *g = w;                                                                                    \
     const X_T *x = xq;                                                                                   \
     const __m512i low = _mm512_set1_epi8(0x0F);                                                          \
-    int nb = cols / SM_QK, groups = rows / SM_X16, half = streams ? groups / 2 : 0;                      \
+    int nb = cols / SM_QK, groups = rows / SM_X16, half = groups / 2;                                    \
     for (int i = 0; i < half; i++) {                                                                     \
         const G_T *p = g + (size_t)i * nb, *q = p + (size_t)half * nb;                                   \
         __m512 a = _mm512_setzero_ps(), am = a, e = a, em = a;                                           \
@@ -479,7 +478,7 @@ AVX512 static inline __m512i fifth_hi(__m512i h, int c) {
 #define NIB_LO _mm512_and_si512(v, low)
 #define NIB_HI _mm512_and_si512(_mm512_srli_epi16(v, 4), low)
 #define X16_MIN m_ = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)gb->m)), _mm512_set1_ps(_cvtsh_ss(x[b].s)), m_)
-#define X16_ARGS int streams, float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols
+#define X16_ARGS float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols
 
 AVX512 static void q4_1_x16(X16_ARGS) {
     X16_MATVEC(sm_block_q4_1x16, sm_block_q8_1, _mm512_setzero_si512(), NIB_LO, NIB_HI, _mm512_setzero_si512(), X16_MIN)
@@ -505,31 +504,20 @@ AVX512 static void iq4_nl_x16(X16_ARGS) {
                _mm512_shuffle_epi8(table, NIB_HI), _mm512_set1_epi32(-128 * xsum[b]), (void)0)
 }
 
-/* Either group order of the four types' kernels, whatever the host (the tests); 0 for another type. */
-AVX512 int sm_matvec_legacy_x16_variant_avx512(uint32_t type, int streams, float *out, const void *w, const void *xq,
-                                               const int32_t *xsum, int rows, int cols) {
-    if (type == SM_GGML_Q4_1) q4_1_x16(streams, out, w, xq, xsum, rows, cols);
-    else if (type == SM_GGML_Q5_1) q5_1_x16(streams, out, w, xq, xsum, rows, cols);
-    else if (type == SM_GGML_Q5_0) q5_0_x16(streams, out, w, xq, xsum, rows, cols);
-    else if (type == SM_GGML_IQ4_NL) iq4_nl_x16(streams, out, w, xq, xsum, rows, cols);
-    else return 0;
-    return 1;
-}
-
 AVX512 void sm_matvec_q4_1_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
-    q4_1_x16(sm_x86_decode_streams(), out, w, xq, xsum, rows, cols);
+    q4_1_x16(out, w, xq, xsum, rows, cols);
 }
 
 AVX512 void sm_matvec_q5_1_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
-    q5_1_x16(sm_x86_decode_streams(), out, w, xq, xsum, rows, cols);
+    q5_1_x16(out, w, xq, xsum, rows, cols);
 }
 
 AVX512 void sm_matvec_q5_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
-    q5_0_x16(sm_x86_decode_streams(), out, w, xq, xsum, rows, cols);
+    q5_0_x16(out, w, xq, xsum, rows, cols);
 }
 
 AVX512 void sm_matvec_iq4_nl_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols) {
-    iq4_nl_x16(sm_x86_decode_streams(), out, w, xq, xsum, rows, cols);
+    iq4_nl_x16(out, w, xq, xsum, rows, cols);
 }
 
 /* The same against a batch (prefill): each chunk, loaded and unpacked

@@ -107,16 +107,12 @@ void sm_quantize_q8_0_avx2(void *out, const float *x, int n);
 void sm_f16_to_f32_avx2(float *out, const void *in, int n);
 void sm_matvec_f32_avx512(float *out, const void *w, const void *x, int rows, int cols);
 void sm_matvec_f16_avx512(float *out, const void *w, const void *x, int rows, int cols);
-/* either order of the rows (kernels_x86.c), whatever the host: 1 four streams a quarter apart, 0 adjacent rows */
-void sm_matvec_f32_variant_avx512(int streams, float *out, const void *w, const void *x, int rows, int cols);
-void sm_matvec_f16_variant_avx512(int streams, float *out, const void *w, const void *x, int rows, int cols);
+/* with (1) or without (0) the software prefetches (kernels_x86.c), whatever the host: the same bits */
+void sm_matvec_f16_variant_avx512(int prefetch, float *out, const void *w, const void *x, int rows, int cols);
 void sm_matvec_q8_0_avx512(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_q4_0_avx512(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_q4_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 void sm_matvec_q8_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
-/* Q4_0 (q4 1) or Q8_0 groups in order (streams 0) or two streams half the groups apart (1), whatever the host */
-void sm_matvec_x16_variant_avx512(int q4, int streams, float *out, const void *w, const void *xq, const int32_t *xsum,
-                                  int rows, int cols);
 void sm_batch_q4_0_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
                               const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
 void sm_batch_q8_0_x16_avx512(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,

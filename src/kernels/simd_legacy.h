@@ -36,10 +36,6 @@ void sm_matvec_q5_0_avx512(float *out, const void *w, const void *xq, int rows, 
 void sm_matvec_q5_1_avx512(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_iq4_nl_avx512(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_q4_1_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
-/* the four types' interleaved kernels in either group order (1: two streams half the groups apart),
- * whatever the host; 0 for another type */
-int sm_matvec_legacy_x16_variant_avx512(uint32_t type, int streams, float *out, const void *w, const void *xq,
-                                        const int32_t *xsum, int rows, int cols);
 void sm_matvec_q5_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 void sm_matvec_q5_1_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
 void sm_matvec_iq4_nl_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);
