@@ -733,13 +733,16 @@ AVX512 void sm_matmul_packed_avx512(float *c, const float *packed, const float *
  * time) whatever rows a thread takes, so results do not depend on the
  * thread count. */
 #if defined(__x86_64__)
-/* r[i] = lane i of each of v[0..15] (a 16 x 16 transpose in registers) */
+/* r[i] = lane i of each of v[0..15] (a 16 x 16 transpose in registers: the
+ * loops unrolled, or -O2 keeps v and t in memory and the pack runs 3x slower) */
 AVX512 static inline __attribute__((always_inline)) void transpose16(__m512 v[16]) {
     __m512 t[16];
+#pragma GCC unroll 8
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
     }
+#pragma GCC unroll 4
     for (int i = 0; i < 16; i += 4) {
         v[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
         v[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
@@ -747,12 +750,14 @@ AVX512 static inline __attribute__((always_inline)) void transpose16(__m512 v[16
         v[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
     }
     /* v[4 g + c] now holds, per 128-bit lane L, column 4 L + c' of rows 4 g .. 4 g + 3 */
+#pragma GCC unroll 4
     for (int i = 0; i < 4; i++) {
         t[i] = _mm512_shuffle_f32x4(v[i], v[4 + i], 0x88);
         t[4 + i] = _mm512_shuffle_f32x4(v[i], v[4 + i], 0xdd);
         t[8 + i] = _mm512_shuffle_f32x4(v[8 + i], v[12 + i], 0x88);
         t[12 + i] = _mm512_shuffle_f32x4(v[8 + i], v[12 + i], 0xdd);
     }
+#pragma GCC unroll 4
     for (int i = 0; i < 4; i++) {
         v[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
         v[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
@@ -799,6 +804,9 @@ AVX512 static void gemm_tile_12x32(float *c, int ldc, const float *ap, const flo
                                    int load) {
     __m512 lo[SM_GEMM_MR], hi[SM_GEMM_MR];
     for (int j = 0; j < SM_GEMM_MR; j++) lo[j] = hi[j] = _mm512_setzero_ps();
+    /* four columns per trip: the same sums, fewer loop instructions between
+     * the FMAs (3-10 % faster on Ice Lake, docs/BENCHMARKS.md) */
+#pragma GCC unroll 4
     for (int x = 0; x < kc; x++) {
         __m512 w0 = _mm512_load_ps(wp + (size_t)x * SM_GEMM_NR), w1 = _mm512_load_ps(wp + (size_t)x * SM_GEMM_NR + 16);
         const float *av = ap + (size_t)x * SM_GEMM_MR;
