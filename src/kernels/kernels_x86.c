@@ -834,6 +834,30 @@ AVX512 static void gemm_tile_12x32(float *c, int ldc, const float *ap, const flo
     }
 }
 
+/* The same for a block's last 16 rows or fewer (nr <= 16): only the first
+ * of the block's two vectors per column, half the FMAs of the full tile,
+ * each sum the same as there. */
+AVX512 static void gemm_tile_12x16(float *c, int ldc, const float *ap, const float *wp, int kc, int mr, int nr,
+                                   int load) {
+    __m512 lo[SM_GEMM_MR];
+    for (int j = 0; j < SM_GEMM_MR; j++) lo[j] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int x = 0; x < kc; x++) {
+        __m512 w0 = _mm512_load_ps(wp + (size_t)x * SM_GEMM_NR);
+        const float *av = ap + (size_t)x * SM_GEMM_MR;
+#define TOKEN_FMA(j) lo[j] = _mm512_fmadd_ps(_mm512_set1_ps(av[j]), w0, lo[j])
+        TOKEN_FMA(0); TOKEN_FMA(1); TOKEN_FMA(2); TOKEN_FMA(3); TOKEN_FMA(4); TOKEN_FMA(5);
+        TOKEN_FMA(6); TOKEN_FMA(7); TOKEN_FMA(8); TOKEN_FMA(9); TOKEN_FMA(10); TOKEN_FMA(11);
+#undef TOKEN_FMA
+    }
+    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    for (int j = 0; j < mr; j++) {
+        float *cj = c + (size_t)j * ldc;
+        if (load) lo[j] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cj), lo[j]);
+        _mm512_mask_storeu_ps(cj, m0, lo[j]);
+    }
+}
+
 /* block[x][i] = w(r + i, x0 + x) for i < nr (zero beyond), x < kc */
 AVX512 static void gemm_pack_block(float *block, const float *wb, size_t rs, size_t cs, int nr, int kc) {
     if (rs == 1) {   /* the block's rows are contiguous in each column */
@@ -886,9 +910,10 @@ AVX512 void sm_gemm_avx512(float *c, int ldc, const float *packed, int m, const 
                 gemm_pack_block(block, w + (size_t)r * rs + (size_t)x0 * cs, rs, cs, nr, kc);
                 for (int p = p0; p < p1; p++) {
                     int mr = m - SM_GEMM_MR * p < SM_GEMM_MR ? m - SM_GEMM_MR * p : SM_GEMM_MR;
-                    gemm_tile_12x32(c + (size_t)p * SM_GEMM_MR * ldc + r, ldc,
-                                    packed + (size_t)p * k * SM_GEMM_MR + (size_t)x0 * SM_GEMM_MR, block, kc, mr, nr,
-                                    accumulate || x0 > 0);
+                    (nr > 16 ? gemm_tile_12x32 : gemm_tile_12x16)(
+                        c + (size_t)p * SM_GEMM_MR * ldc + r, ldc,
+                        packed + (size_t)p * k * SM_GEMM_MR + (size_t)x0 * SM_GEMM_MR, block, kc, mr, nr,
+                        accumulate || x0 > 0);
                 }
             }
         }
