@@ -767,16 +767,25 @@ AVX512 static inline __attribute__((always_inline)) void transpose16(__m512 v[16
 }
 
 AVX512 void sm_gemm_pack_avx512(float *packed, const float *a, size_t rs, size_t cs, int m, int k, int p0, int p1) {
+    if (rs == 1) {   /* a panel's tokens are contiguous: 12 floats per column, and the next panel's follow them */
+        int full = m / SM_GEMM_MR < p1 ? m / SM_GEMM_MR : p1;   /* the panels of 12 tokens */
+        /* eight panels at a time, so each column is read as one stretch of 96 floats (whole cache
+         * lines, in order) and not as 12 floats of a line the next panel reads again */
+        for (int g0 = p0; g0 < full; g0 += 8) {
+            int g1 = g0 + 8 < full ? g0 + 8 : full;
+            for (int x = 0; x < k; x++) {
+                const float *src = a + (size_t)x * cs + (size_t)g0 * SM_GEMM_MR;
+                for (int p = g0; p < g1; p++, src += SM_GEMM_MR)
+                    _mm512_mask_storeu_ps(packed + ((size_t)p * k + x) * SM_GEMM_MR, 0x0fff,
+                                          _mm512_maskz_loadu_ps(0x0fff, src));
+            }
+        }
+        if (full > p0) p0 = full;
+    }
     for (int p = p0; p < p1; p++) {
         float *dst = packed + (size_t)p * k * SM_GEMM_MR;
         int rows = m - SM_GEMM_MR * p < SM_GEMM_MR ? m - SM_GEMM_MR * p : SM_GEMM_MR;
         const float *src = a + (size_t)p * SM_GEMM_MR * rs;
-        if (rs == 1 && rows == SM_GEMM_MR) {   /* a panel's tokens are contiguous: 12 floats per column */
-            __mmask16 m12 = 0x0fff;
-            for (int x = 0; x < k; x++)
-                _mm512_mask_storeu_ps(dst + (size_t)x * SM_GEMM_MR, m12, _mm512_maskz_loadu_ps(m12, src + (size_t)x * cs));
-            continue;
-        }
         int x = 0;
         if (cs == 1)   /* a's rows are contiguous: 16 columns at a time through a transpose */
             for (; x + 16 <= k; x += 16) {
