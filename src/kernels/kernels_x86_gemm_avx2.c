@@ -44,16 +44,26 @@ AVX2 static inline __m256i lanes(int n) {
 }
 
 AVX2 void sm_gemm_pack_avx2(float *packed, const float *a, size_t rs, size_t cs, int m, int k, int p0, int p1) {
+    if (rs == 1) {   /* a panel's tokens are contiguous: 6 floats per column, and the next panel's follow them */
+        int full = m / MR < p1 ? m / MR : p1;   /* the panels of 6 tokens */
+        __m256i m6 = lanes(MR);
+        /* eight panels at a time, so each column is read as one stretch of 48 floats (whole cache
+         * lines, in order) and not as 6 floats of a line the next panels read again */
+        for (int g0 = p0; g0 < full; g0 += 8) {
+            int g1 = g0 + 8 < full ? g0 + 8 : full;
+            for (int x = 0; x < k; x++) {
+                const float *src = a + (size_t)x * cs + (size_t)g0 * MR;
+                for (int p = g0; p < g1; p++, src += MR)
+                    _mm256_maskstore_ps(packed + ((size_t)p * k + x) * MR, m6, _mm256_maskload_ps(src, m6));
+            }
+        }
+        if (full > p0) p0 = full;
+    }
     for (int p = p0; p < p1; p++) {
         float *dst = packed + (size_t)p * k * MR;
         int rows = m - MR * p < MR ? m - MR * p : MR;
         const float *src = a + (size_t)p * MR * rs;
         int x = 0;
-        if (rs == 1 && rows == MR) {   /* a panel's tokens are contiguous: 6 floats per column */
-            __m256i m6 = lanes(MR);
-            for (; x < k; x++) _mm256_maskstore_ps(dst + (size_t)x * MR, m6, _mm256_maskload_ps(src + (size_t)x * cs, m6));
-            continue;
-        }
         if (cs == 1)   /* a's rows are contiguous: 8 columns at a time through a transpose */
             for (; x + 8 <= k; x += 8) {
                 __m256 v[8];
