@@ -46,6 +46,13 @@ static void sgemm(const sm_trainer *t, float *c, int ldc, const float *a, size_t
     sm_threadpool_run(t->pool, sgemm_fn, &g);
 }
 
+/* The same with the batch (m x k) already packed in t->mm_pack */
+static void sgemm_packed(const sm_trainer *t, float *c, int ldc, const float *w, size_t w_rs, size_t w_cs, int m,
+                         int n, int k, int accumulate) {
+    sgemm_task g = {t, c, NULL, w, 0, 0, w_rs, w_cs, ldc, m, n, k, accumulate};
+    sm_threadpool_run(t->pool, sgemm_fn, &g);
+}
+
 /* c (m x n, row stride n) = a (m x k) . w (n x k)^T, split across the
  * threads by rows of w; each element is summed in the same order however
  * many threads there are, so results do not depend on the thread count.
@@ -350,12 +357,14 @@ void sm_train_lora_fwd(const sm_trainer *t, float *out, float *ax, const float *
 
 void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, float *dax, const float *dout,
                        const float *inp, const float *ax, const float *a, const float *b, float scale, int N, int C,
-                       int OC, int r) {
+                       int OC, int r, int dout_packed) {
     int wide = OC > C ? OC : C;
     float *tmp = t->lora_tmp, *rn = tmp + 2 * (size_t)r * wide;
     if (t->kt->gemm) {   /* every product reads its operands in place and accumulates where it adds */
-        /* g = dax[n][j] = scale sum over o of dout[n][o] b[o][j] */
-        sgemm(t, dax, r, dout, (size_t)OC, 1, b, 1, (size_t)r, N, r, OC, 0);
+        /* g = dax[n][j] = scale sum over o of dout[n][o] b[o][j]; dout is packed as this product
+         * packs it when the frozen input gradient has just read it */
+        if (dout_packed) sgemm_packed(t, dax, r, b, 1, (size_t)r, N, r, OC, 0);
+        else sgemm(t, dax, r, dout, (size_t)OC, 1, b, 1, (size_t)r, N, r, OC, 0);
         for (size_t i = 0; i < (size_t)N * r; i++) dax[i] *= scale;
         /* dinp[n][c] += sum over j of g[n][j] a[j][c] */
         if (dinp) sgemm(t, dinp, C, dax, (size_t)r, 1, a, 1, (size_t)C, N, C, r, 1);

@@ -21,7 +21,9 @@ void sm_train_matmul_fwd_frozen(const sm_trainer *t, float *out, const float *in
                                 const float *bias, int N);
 /* ... and the input gradient dinp += dout w, through its cached transpose
  * when it has one, else w dequantized and transposed into the trainer's
- * product scratch for the one product. Both paths give the same bits. */
+ * product scratch for the one product. Both paths give the same bits. With
+ * the level's strided product it leaves dout packed (N rows of w->rows) in
+ * the trainer's pack buffer, which sm_train_lora_bwd can read again. */
 void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, const float *dout, const sm_train_frozen *w, int N);
 /* The F32 copies of a frozen matrix: its rows into w (rows x cols) and its
  * transpose into wt (cols x rows, from w, or from the matrix itself when w
@@ -35,10 +37,12 @@ void sm_train_frozen_row(float *out, const sm_matrix *w, int row);
 void sm_train_lora_fwd(const sm_trainer *t, float *out, float *ax, const float *inp, const float *a, const float *b,
                        float scale, int N, int C, int OC, int r);
 /* ... and its backward pass: with g = scale dout B (into dax, N x r),
- * db += scale dout^T ax, da += g^T inp, dinp += g A (dinp NULL: not). */
+ * db += scale dout^T ax, da += g^T inp, dinp += g A (dinp NULL: not).
+ * dout_packed: sm_train_matmul_bwd_frozen has just read this dout, so the
+ * pack buffer holds it already (used with the strided product only). */
 void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, float *dax, const float *dout,
                        const float *inp, const float *ax, const float *a, const float *b, float scale, int N, int C,
-                       int OC, int r);
+                       int OC, int r, int dout_packed);
 /* Norms: dw and db may be NULL (a frozen norm). On the thread pool, the
  * same bits whatever the thread count. */
 void sm_train_layernorm_fwd(const sm_trainer *t, float *out, float *mean, float *rstd, const float *inp,

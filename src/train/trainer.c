@@ -586,7 +586,7 @@ static void proj_bwd(const sm_trainer *t, int step, const layer_acts *y, int l, 
        if (dinp) sm_train_matmul_bwd_frozen(t, dinp, dout, &lo->base, N);
        if (lo->a)
            sm_train_lora_bwd(t, dinp, lo->ga, lo->gb, t->lora_dax, dout, inp, y->ax[p], lo->a, lo->b, t->lora_scale, N,
-                             C, OC, t->cfg.lora_rank));
+                             C, OC, t->cfg.lora_rank, dinp != NULL));
 }
 
 /* One layer's forward pass: from y->x to next (the next layer's input). */
