@@ -808,22 +808,25 @@ AVX512 void sm_gemm_pack_avx512(float *packed, const float *a, size_t rs, size_t
     }
 }
 
-/* One 12 x 32 tile over kc columns: c rows j < mr, columns < nr. */
-AVX512 static void gemm_tile_12x32(float *c, int ldc, const float *ap, const float *wp, int kc, int mr, int nr,
-                                   int load) {
+/* One 12 x 32 tile over kc columns: c rows j < mr, columns < nr; with
+ * wide 0, for a block's last 16 rows or fewer (nr <= 16), only the first of
+ * the block's two vectors per column: half the FMAs, each sum the same. */
+AVX512 static inline __attribute__((always_inline)) void gemm_tile(float *c, int ldc, const float *ap, const float *wp,
+                                                                  int kc, int mr, int nr, int load, int wide) {
     __m512 lo[SM_GEMM_MR], hi[SM_GEMM_MR];
     for (int j = 0; j < SM_GEMM_MR; j++) lo[j] = hi[j] = _mm512_setzero_ps();
     /* four columns per trip: the same sums, fewer loop instructions between
      * the FMAs (3-10 % faster on Ice Lake, docs/BENCHMARKS.md) */
 #pragma GCC unroll 4
     for (int x = 0; x < kc; x++) {
-        __m512 w0 = _mm512_load_ps(wp + (size_t)x * SM_GEMM_NR), w1 = _mm512_load_ps(wp + (size_t)x * SM_GEMM_NR + 16);
+        __m512 w0 = _mm512_load_ps(wp + (size_t)x * SM_GEMM_NR);
+        __m512 w1 = wide ? _mm512_load_ps(wp + (size_t)x * SM_GEMM_NR + 16) : w0;
         const float *av = ap + (size_t)x * SM_GEMM_MR;
-#define TOKEN_FMA(j)                                   \
-    do {                                               \
-        __m512 b = _mm512_set1_ps(av[j]);              \
-        lo[j] = _mm512_fmadd_ps(b, w0, lo[j]);         \
-        hi[j] = _mm512_fmadd_ps(b, w1, hi[j]);         \
+#define TOKEN_FMA(j)                                       \
+    do {                                                   \
+        __m512 b = _mm512_set1_ps(av[j]);                  \
+        lo[j] = _mm512_fmadd_ps(b, w0, lo[j]);             \
+        if (wide) hi[j] = _mm512_fmadd_ps(b, w1, hi[j]);   \
     } while (0)
         /* spelled out, as in the packed kernel above, to keep lo[] and hi[] in registers */
         TOKEN_FMA(0); TOKEN_FMA(1); TOKEN_FMA(2); TOKEN_FMA(3); TOKEN_FMA(4); TOKEN_FMA(5);
@@ -834,37 +837,23 @@ AVX512 static void gemm_tile_12x32(float *c, int ldc, const float *ap, const flo
     __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
     for (int j = 0; j < mr; j++) {
         float *cj = c + (size_t)j * ldc;
-        if (load) {
-            lo[j] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cj), lo[j]);
-            hi[j] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cj + 16), hi[j]);
-        }
+        if (load) lo[j] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cj), lo[j]);
         _mm512_mask_storeu_ps(cj, m0, lo[j]);
-        _mm512_mask_storeu_ps(cj + 16, m1, hi[j]);
+        if (wide) {
+            if (load) hi[j] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cj + 16), hi[j]);
+            _mm512_mask_storeu_ps(cj + 16, m1, hi[j]);
+        }
     }
 }
 
-/* The same for a block's last 16 rows or fewer (nr <= 16): only the first
- * of the block's two vectors per column, half the FMAs of the full tile,
- * each sum the same as there. */
-AVX512 static void gemm_tile_12x16(float *c, int ldc, const float *ap, const float *wp, int kc, int mr, int nr,
-                                   int load) {
-    __m512 lo[SM_GEMM_MR];
-    for (int j = 0; j < SM_GEMM_MR; j++) lo[j] = _mm512_setzero_ps();
-#pragma GCC unroll 4
-    for (int x = 0; x < kc; x++) {
-        __m512 w0 = _mm512_load_ps(wp + (size_t)x * SM_GEMM_NR);
-        const float *av = ap + (size_t)x * SM_GEMM_MR;
-#define TOKEN_FMA(j) lo[j] = _mm512_fmadd_ps(_mm512_set1_ps(av[j]), w0, lo[j])
-        TOKEN_FMA(0); TOKEN_FMA(1); TOKEN_FMA(2); TOKEN_FMA(3); TOKEN_FMA(4); TOKEN_FMA(5);
-        TOKEN_FMA(6); TOKEN_FMA(7); TOKEN_FMA(8); TOKEN_FMA(9); TOKEN_FMA(10); TOKEN_FMA(11);
-#undef TOKEN_FMA
-    }
-    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-    for (int j = 0; j < mr; j++) {
-        float *cj = c + (size_t)j * ldc;
-        if (load) lo[j] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cj), lo[j]);
-        _mm512_mask_storeu_ps(cj, m0, lo[j]);
-    }
+AVX512 __attribute__((noinline)) static void gemm_tile_12x32(float *c, int ldc, const float *ap, const float *wp,
+                                                            int kc, int mr, int nr, int load) {
+    gemm_tile(c, ldc, ap, wp, kc, mr, nr, load, 1);
+}
+
+AVX512 __attribute__((noinline)) static void gemm_tile_12x16(float *c, int ldc, const float *ap, const float *wp,
+                                                            int kc, int mr, int nr, int load) {
+    gemm_tile(c, ldc, ap, wp, kc, mr, nr, load, 0);
 }
 
 /* block[x][i] = w(r + i, x0 + x) for i < nr (zero beyond), x < kc */
