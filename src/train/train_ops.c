@@ -93,8 +93,7 @@ static void gemm(const sm_trainer *t, float *c, const float *a, const float *w, 
 /* The same with a already packed in mm_pack by the product just before. */
 static void gemm_prepacked(const sm_trainer *t, float *c, const float *a, const float *w, int m, int n, int k) {
     if (t->kt->gemm) {
-        sgemm_task s = {t, c, a, w, (size_t)k, 1, (size_t)k, 1, n, m, n, k, 0};
-        sm_threadpool_run(t->pool, sgemm_fn, &s);
+        sgemm_packed(t, c, n, w, (size_t)k, 1, m, n, k, 0);
         return;
     }
     gemm_task g = {t, c, a, w, m, n, k};
@@ -426,8 +425,9 @@ typedef struct norm_task {
         (acc) = ((s8_[0] + s8_[1]) + (s8_[2] + s8_[3])) + ((s8_[4] + s8_[5]) + (s8_[6] + s8_[7])); \
     } while (0)
 
-/* for (i = i0; i < i1; i++) body, eight at a time written out so that -O2
- * turns them into vector instructions (the operands are restrict) */
+/* for (i = i0; i < i1; i++) body, eight at a time written out: fewer loop
+ * instructions per element (gcc -O2 keeps them scalar; the plain loop was
+ * 1.15x slower in the deep-profile shape's norms, best of 3) */
 #define FOR8(i, i0, i1, body)                                                             \
     do {                                                                                  \
         int f8_ = (i0);                                                                   \
