@@ -29,15 +29,15 @@ static void gelu_grad_scalar(float *dinp, const float *inp, const float *dout, i
     for (int i = 0; i < n; i++) {
         float x = inp[i], u = 0.7978845608028654f * (x + 0.044715f * x * x * x), th = tanhf(u);
         float du = 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
+        dinp[i] = dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
     }
 }
 
 static void swiglu_grad_scalar(float *dg, float *du, const float *g, const float *u, const float *dh, int n) {
     for (int i = 0; i < n; i++) {
         float s = 1.0f / (1.0f + expf(-g[i])), silu = g[i] * s;
-        dg[i] += dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
-        du[i] += dh[i] * silu;
+        dg[i] = dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+        du[i] = dh[i] * silu;
     }
 }
 

@@ -27,7 +27,7 @@ typedef struct sm_kernel_table {
     int level;          /* enum sm_kernel_level */
     const struct sm_kernel_table *fallback;   /* the level below, NULL for scalar */
     void (*gelu)(float *x, int n);
-    /* dinp += dout * gelu'(inp) (training) */
+    /* dinp = dout * gelu'(inp) (training; what dinp held is not read) */
     void (*gelu_grad)(float *dinp, const float *inp, const float *dout, int n);
     void (*swiglu)(float *out, const float *gate, const float *up, int n);
     void (*softmax)(float *x, int n);
@@ -52,7 +52,7 @@ typedef struct sm_kernel_table {
     void (*gemm_pack)(float *packed, const float *a, size_t a_rs, size_t a_cs, int m, int k, int p0, int p1);
     void (*gemm)(float *c, int ldc, const float *packed, int m, const float *w, size_t w_rs, size_t w_cs, int n, int k,
                  int accumulate);
-    /* training's SwiGLU backward: with s = sigmoid(g), dg += dh u s (1 + g (1 - s)), du += dh g s */
+    /* training's SwiGLU backward: with s = sigmoid(g), dg = dh u s (1 + g (1 - s)), du = dh g s (set, not added) */
     void (*swiglu_grad)(float *dg, float *du, const float *g, const float *u, const float *dh, int n);
     /* AdamW on n parameters: with gi = g scale, m = beta1 m + (1 - beta1) gi, v = beta2 v + (1 - beta2) gi gi,
      * w -= lr (m / c1 / (sqrt(v / c2) + eps) + weight_decay w), g = 0; each operation rounded as written

@@ -474,7 +474,7 @@ AVX512 void sm_swiglu_avx512(float *out, const float *g, const float *u, int n) 
     if (i < n) sm_swiglu(out + i, g + i, u + i, n - i);
 }
 
-/* with s = sigmoid(g): dg += dh u s (1 + g (1 - s)), du += dh g s */
+/* with s = sigmoid(g): dg = dh u s (1 + g (1 - s)), du = dh g s (set, not added) */
 AVX512 void sm_swiglu_grad_avx512(float *dg, float *du, const float *g, const float *u, const float *dh, int n) {
     const __m512 one = _mm512_set1_ps(1.0f);
     int i = 0;
@@ -482,13 +482,13 @@ AVX512 void sm_swiglu_grad_avx512(float *dg, float *du, const float *g, const fl
         __m512 v = _mm512_loadu_ps(g + i), d = _mm512_loadu_ps(dh + i), uv = _mm512_loadu_ps(u + i);
         __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), v))));
         __m512 ds = _mm512_mul_ps(_mm512_mul_ps(d, uv), _mm512_mul_ps(s, _mm512_fmadd_ps(v, _mm512_sub_ps(one, s), one)));
-        _mm512_storeu_ps(dg + i, _mm512_add_ps(_mm512_loadu_ps(dg + i), ds));
-        _mm512_storeu_ps(du + i, _mm512_fmadd_ps(d, _mm512_mul_ps(v, s), _mm512_loadu_ps(du + i)));
+        _mm512_storeu_ps(dg + i, ds);
+        _mm512_storeu_ps(du + i, _mm512_mul_ps(d, _mm512_mul_ps(v, s)));
     }
     for (; i < n; i++) {
         float s = 1.0f / (1.0f + expf(-g[i])), silu = g[i] * s;
-        dg[i] += dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
-        du[i] += dh[i] * silu;
+        dg[i] = dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+        du[i] = dh[i] * silu;
     }
 }
 
@@ -945,7 +945,7 @@ AVX512 void sm_adamw_avx512(float *w, float *g, float *m, float *v, size_t n, co
 #endif
 
 /* d/dx gelu(x) = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) du/dx, with
- * tanh u = 1 - 2 / (1 + e^(2u)); dinp += dout * that. */
+ * tanh u = 1 - 2 / (1 + e^(2u)); dinp = dout * that. */
 #if defined(__x86_64__)
 AVX512 void sm_gelu_grad_avx512(float *dinp, const float *inp, const float *dout, int n) {
     int i = 0;
@@ -958,12 +958,12 @@ AVX512 void sm_gelu_grad_avx512(float *dinp, const float *inp, const float *dout
         __m512 du = _mm512_mul_ps(c, _mm512_fmadd_ps(k3, x2, one));
         __m512 g = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_mul_ps(half, x), _mm512_fnmadd_ps(th, th, one)), du,
                                    _mm512_mul_ps(half, _mm512_add_ps(one, th)));
-        _mm512_storeu_ps(dinp + i, _mm512_fmadd_ps(_mm512_loadu_ps(dout + i), g, _mm512_loadu_ps(dinp + i)));
+        _mm512_storeu_ps(dinp + i, _mm512_mul_ps(_mm512_loadu_ps(dout + i), g));
     }
     for (; i < n; i++) {
         float x = inp[i], u = 0.7978845608028654f * (x + 0.044715f * x * x * x), th = tanhf(u);
         float du = 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
+        dinp[i] = dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
     }
 }
 #endif
@@ -981,12 +981,12 @@ AVX2 void sm_gelu_grad_avx2(float *dinp, const float *inp, const float *dout, in
         __m256 du = _mm256_mul_ps(c, _mm256_fmadd_ps(k3, x2, one));
         __m256 g = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(half, x), _mm256_fnmadd_ps(th, th, one)), du,
                                    _mm256_mul_ps(half, _mm256_add_ps(one, th)));
-        _mm256_storeu_ps(dinp + i, _mm256_fmadd_ps(_mm256_loadu_ps(dout + i), g, _mm256_loadu_ps(dinp + i)));
+        _mm256_storeu_ps(dinp + i, _mm256_mul_ps(_mm256_loadu_ps(dout + i), g));
     }
     for (; i < n; i++) {
         float x = inp[i], u = 0.7978845608028654f * (x + 0.044715f * x * x * x), th = tanhf(u);
         float du = 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] += dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
+        dinp[i] = dout[i] * (0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du);
     }
 }
 
@@ -997,13 +997,13 @@ AVX2 void sm_swiglu_grad_avx2(float *dg, float *du, const float *g, const float 
         __m256 v = _mm256_loadu_ps(g + i), d = _mm256_loadu_ps(dh + i), uv = _mm256_loadu_ps(u + i);
         __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, exp256(_mm256_sub_ps(_mm256_setzero_ps(), v))));
         __m256 ds = _mm256_mul_ps(_mm256_mul_ps(d, uv), _mm256_mul_ps(s, _mm256_fmadd_ps(v, _mm256_sub_ps(one, s), one)));
-        _mm256_storeu_ps(dg + i, _mm256_add_ps(_mm256_loadu_ps(dg + i), ds));
-        _mm256_storeu_ps(du + i, _mm256_fmadd_ps(d, _mm256_mul_ps(v, s), _mm256_loadu_ps(du + i)));
+        _mm256_storeu_ps(dg + i, ds);
+        _mm256_storeu_ps(du + i, _mm256_mul_ps(d, _mm256_mul_ps(v, s)));
     }
     for (; i < n; i++) {
         float s = 1.0f / (1.0f + expf(-g[i])), silu = g[i] * s;
-        dg[i] += dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
-        du[i] += dh[i] * silu;
+        dg[i] = dh[i] * u[i] * s * (1.0f + g[i] * (1.0f - s));
+        du[i] = dh[i] * silu;
     }
 }
 

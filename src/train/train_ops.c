@@ -159,12 +159,12 @@ void sm_train_matmul_fwd(const sm_trainer *t, float *out, const float *inp, cons
         for (int n = 0; n < N; n++) t->kt->axpy(out + (size_t)n * OC, 1.0f, bias, OC);   /* exact: x + 1 b */
 }
 
-/* dinp += dout w; dw += dout^T inp; dbias += column sums of dout */
-void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
-                         const float *w, int N, int C, int OC) {
+/* dinp += dout w (dinp = dout w when set); dw += dout^T inp; dbias += column sums of dout */
+void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, int set, float *dw, float *dbias, const float *dout,
+                         const float *inp, const float *w, int N, int C, int OC) {
     if (t->kt->gemm) {
-        /* dinp[n][c] += sum over o of dout[n][o] w[o][c]: w read by columns */
-        if (dinp) sgemm(t, dinp, C, dout, (size_t)OC, 1, w, 1, (size_t)C, N, C, OC, 1);
+        /* dinp[n][c] (+)= sum over o of dout[n][o] w[o][c]: w read by columns */
+        if (dinp) sgemm(t, dinp, C, dout, (size_t)OC, 1, w, 1, (size_t)C, N, C, OC, !set);
         /* dw[o][c] += sum over n of dout[n][o] inp[n][c]: both read by columns */
         sgemm(t, dw, C, dout, 1, (size_t)OC, inp, 1, (size_t)C, OC, C, N, 1);
         if (dbias)
@@ -174,7 +174,8 @@ void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, float *dw, float *dbi
     /* dinp (N x C) = dout (N x OC) . (w^T)^T, with w^T as C rows of OC */
     transpose_mt(t, t->mm_bt, w, OC, C);
     gemm(t, t->mm_out, dout, t->mm_bt, N, C, OC);
-    sm_train_add(t, dinp, t->mm_out, (size_t)N * C);
+    if (set) memcpy(dinp, t->mm_out, (size_t)N * C * sizeof(float));
+    else sm_train_add(t, dinp, t->mm_out, (size_t)N * C);
     /* dw (OC x C) = dout^T (OC rows of N) . (inp^T)^T, with inp^T as C rows of N */
     transpose_mt(t, t->mm_at, dout, N, OC);
     transpose_mt(t, t->mm_bt, inp, N, C);
@@ -256,12 +257,13 @@ static void frozen_transpose_fn(void *ctx, int ith, int nth) {
     }
 }
 
-void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, const float *dout, const sm_train_frozen *fw, int N) {
+void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, int set, const float *dout, const sm_train_frozen *fw,
+                                int N) {
     const sm_matrix *w = fw->m;
     int C = w->cols, OC = w->rows;
     const float *wt = fw->wt;   /* the cached transpose, else made here */
-    if (t->kt->gemm && !wt && fw->w) {   /* dinp[n][c] += sum over o of dout[n][o] w[o][c]: w by columns */
-        sgemm(t, dinp, C, dout, (size_t)OC, 1, fw->w, 1, (size_t)C, N, C, OC, 1);
+    if (t->kt->gemm && !wt && fw->w) {   /* dinp[n][c] (+)= sum over o of dout[n][o] w[o][c]: w by columns */
+        sgemm(t, dinp, C, dout, (size_t)OC, 1, fw->w, 1, (size_t)C, N, C, OC, !set);
         return;
     }
     if (!wt) {
@@ -274,11 +276,12 @@ void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, const float *d
         wt = t->mm_bt;
     }
     if (t->kt->gemm) {
-        sgemm(t, dinp, C, dout, (size_t)OC, 1, wt, (size_t)OC, 1, N, C, OC, 1);
+        sgemm(t, dinp, C, dout, (size_t)OC, 1, wt, (size_t)OC, 1, N, C, OC, !set);
         return;
     }
     gemm(t, t->mm_out, dout, wt, N, C, OC);
-    sm_train_add(t, dinp, t->mm_out, (size_t)N * C);
+    if (set) memcpy(dinp, t->mm_out, (size_t)N * C * sizeof(float));
+    else sm_train_add(t, dinp, t->mm_out, (size_t)N * C);
 }
 
 void sm_train_frozen_copy(float *w, float *wt, const sm_matrix *m) {
@@ -734,6 +737,7 @@ static void attention_head_bwd(const att_task *a, int b, int h, float *buf) {
     const att_shape s = a->s;
     const sm_kernel_table *kt = a->t->kt;
     int kh = h / (s.heads / s.kv_heads), T = s.T, ld = s.heads * s.hd, mr = kt->gemm_mr;
+    int kv_acc = h != kh * (s.heads / s.kv_heads);   /* the group's first head sets dk and dv, the others add */
     float scale = 1.0f / sqrtf((float)s.hd);
     size_t qo = (size_t)b * T * s.qs + (size_t)h * s.hd, ko = (size_t)b * T * s.kvs + (size_t)kh * s.hd;
     const float *q = a->q + qo, *k = a->k + ko, *v = a->v + ko;
@@ -753,17 +757,32 @@ static void attention_head_bwd(const att_task *a, int b, int h, float *buf) {
             for (int u = 0; u <= t; u++) row[u] = p[u] * (row[u] - dot) * scale;
             for (int u = t + 1; u < T; u++) row[u] = 0;
         }
-        /* dq_t += sum over u < q1 of dS[t][u] k_u */
+        /* dq_t = sum over u < q1 of dS[t][u] k_u */
         kt->gemm_pack(pack, ds + (size_t)q0 * T, (size_t)T, 1, nq, q1, 0, panels);
-        kt->gemm(a->dq + qo + (size_t)q0 * s.qs, s.qs, pack, nq, k, 1, (size_t)s.kvs, s.hd, q1, 1);
+        kt->gemm(a->dq + qo + (size_t)q0 * s.qs, s.qs, pack, nq, k, 1, (size_t)s.kvs, s.hd, q1, 0);
     }
-    /* key chunks: dv_u += sum over t >= u0 of att[t][u] d_t;  dk_u += sum over t >= u0 of dS[t][u] q_t */
+    /* key chunks: dv_u (+)= sum over t >= u0 of att[t][u] d_t;  dk_u (+)= sum over t >= u0 of dS[t][u] q_t */
     for (int u0 = 0; u0 < T; u0 += ATT_CH) {
         int u1 = u0 + ATT_CH < T ? u0 + ATT_CH : T, nu = u1 - u0, panels = (nu + mr - 1) / mr, nt = T - u0;
         kt->gemm_pack(pack, att + (size_t)u0 * T + u0, 1, (size_t)T, nu, nt, 0, panels);
-        kt->gemm(a->dv + ko + (size_t)u0 * s.kvs, s.kvs, pack, nu, d + (size_t)u0 * ld, 1, (size_t)ld, s.hd, nt, 1);
+        kt->gemm(a->dv + ko + (size_t)u0 * s.kvs, s.kvs, pack, nu, d + (size_t)u0 * ld, 1, (size_t)ld, s.hd, nt,
+                 kv_acc);
         kt->gemm_pack(pack, ds + (size_t)u0 * T + u0, 1, (size_t)T, nu, nt, 0, panels);
-        kt->gemm(a->dk + ko + (size_t)u0 * s.kvs, s.kvs, pack, nu, q + (size_t)u0 * s.qs, 1, (size_t)s.qs, s.hd, nt, 1);
+        kt->gemm(a->dk + ko + (size_t)u0 * s.kvs, s.kvs, pack, nu, q + (size_t)u0 * s.qs, 1, (size_t)s.qs, s.hd, nt,
+                 kv_acc);
+    }
+}
+
+/* Clears the gradients of one group (sequence b, KV head kh): its heads'
+ * dq and its dk and dv, which attention_one_bwd adds to. */
+static void attention_group_clear(const att_task *a, int b, int kh) {
+    const att_shape s = a->s;
+    int per_group = s.heads / s.kv_heads;
+    for (int t = 0; t < s.T; t++) {
+        size_t n = (size_t)b * s.T + t;
+        memset(a->dq + n * s.qs + (size_t)kh * per_group * s.hd, 0, (size_t)per_group * s.hd * sizeof(float));
+        memset(a->dk + n * s.kvs + (size_t)kh * s.hd, 0, (size_t)s.hd * sizeof(float));
+        memset(a->dv + n * s.kvs + (size_t)kh * s.hd, 0, (size_t)s.hd * sizeof(float));
     }
 }
 
@@ -773,6 +792,7 @@ static void attention_task_fn(void *ctx, int ith, int nth) {
     float *datt = a->datt + (size_t)ith * a->s.T, *buf = a->t->att_buf + (size_t)ith * a->t->att_buf_floats;
     for (int gi = ith; gi < groups; gi += nth) {
         int b = gi / a->s.kv_heads, kh = gi % a->s.kv_heads;
+        if (a->backward && !a->t->kt->gemm) attention_group_clear(a, b, kh);
         for (int h = kh * per_group; h < (kh + 1) * per_group; h++) {
             if (a->t->kt->gemm) {
                 if (a->backward) attention_head_bwd(a, b, h, buf);

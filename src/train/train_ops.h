@@ -1,6 +1,6 @@
 /* train_ops.h - the operations of a training step, forward beside backward
  * (train_ops.c). N rows of C features; backward passes add (+=) into their
- * gradient outputs. */
+ * gradient outputs, except where a comment says they set them. */
 #ifndef SM_TRAIN_TRAIN_OPS_H
 #define SM_TRAIN_TRAIN_OPS_H
 
@@ -11,20 +11,23 @@
 /* out[n][o] = inp[n] . w[o] (+ bias[o]), for N rows, C inputs, OC outputs */
 void sm_train_matmul_fwd(const sm_trainer *t, float *out, const float *inp, const float *w, const float *bias, int N,
                          int C, int OC);
-/* dinp += dout w; dw += dout^T inp; dbias += column sums of dout */
-void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
-                         const float *w, int N, int C, int OC);
+/* dinp += dout w; dw += dout^T inp; dbias += column sums of dout. With set,
+ * dinp = dout w instead: what dinp held is not read (it need not be cleared
+ * first; the bits are those of adding to zeros). */
+void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, int set, float *dw, float *dbias, const float *dout,
+                         const float *inp, const float *w, int N, int C, int OC);
 /* The same products with a frozen matrix of any element type (LoRA's base):
  * forward through its F32 rows when it has them, else dequantized
  * SM_TRAIN_DEQ_ROWS rows at a time per thread ... */
 void sm_train_matmul_fwd_frozen(const sm_trainer *t, float *out, const float *inp, const sm_train_frozen *w,
                                 const float *bias, int N);
-/* ... and the input gradient dinp += dout w, through its cached transpose
+/* ... and the input gradient dinp += dout w (with set, dinp = dout w), through its cached transpose
  * when it has one, else w dequantized and transposed into the trainer's
  * product scratch for the one product. Both paths give the same bits. With
  * the level's strided product it leaves dout packed (N rows of w->rows) in
  * the trainer's pack buffer, which sm_train_lora_bwd can read again. */
-void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, const float *dout, const sm_train_frozen *w, int N);
+void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, int set, const float *dout, const sm_train_frozen *w,
+                                int N);
 /* The F32 copies of a frozen matrix: its rows into w (rows x cols) and its
  * transpose into wt (cols x rows, from w, or from the matrix itself when w
  * is NULL: an F32 matrix); either may be NULL. */
@@ -56,8 +59,9 @@ void sm_train_rmsnorm_bwd(const sm_trainer *t, float *dinp, float *dw, const flo
 /* dst[i] += src[i] for i < n (a residual add, a product's separate sum), on the thread pool */
 void sm_train_add(const sm_trainer *t, float *dst, const float *src, size_t n);
 void sm_train_gelu_fwd(const sm_trainer *t, float *out, const float *inp, size_t n);
+/* dinp = dout gelu'(inp): set, not added (the gradient of the activation's input has no other term) */
 void sm_train_gelu_bwd(const sm_trainer *t, float *dinp, const float *inp, const float *dout, size_t n);
-/* h = silu(g) * u */
+/* h = silu(g) * u; its backward sets dg and du */
 void sm_train_swiglu_fwd(const sm_trainer *t, float *h, const float *g, const float *u, size_t n);
 void sm_train_swiglu_bwd(const sm_trainer *t, float *dg, float *du, const float *g, const float *u, const float *dh,
                          size_t n);
@@ -68,7 +72,8 @@ void sm_train_rope(const sm_trainer *t, float *x, int N, int T, int heads, int h
 
 /* Causal attention over B sequences of T tokens; q rows have stride qs,
  * k/v rows stride kvs (so a fused qkv works); head h reads KV head
- * h / (heads / kv_heads). att keeps the B x heads x T x T weights. */
+ * h / (heads / kv_heads). att keeps the B x heads x T x T weights. The
+ * backward pass sets dq, dk and dv (what they held is not read). */
 typedef struct att_shape {
     int B, T, heads, kv_heads, hd, qs, kvs;
 } att_shape;

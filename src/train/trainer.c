@@ -533,10 +533,10 @@ static void matmul_fwd(const sm_trainer *t, int step, float *out, const float *i
        sm_train_matmul_fwd(t, out, inp, w, bias, N, C, OC));
 }
 
-static void matmul_bwd(const sm_trainer *t, int step, float *dinp, float *dw, float *dbias, const float *dout,
+static void matmul_bwd(const sm_trainer *t, int step, float *dinp, int set, float *dw, float *dbias, const float *dout,
                        const float *inp, const float *w, int N, int C, int OC) {
     OP(t, step, mm_bwd_flops(N, C, OC, dbias != NULL), mm_bwd_bytes(N, C, OC),
-       sm_train_matmul_bwd(t, dinp, dw, dbias, dout, inp, w, N, C, OC));
+       sm_train_matmul_bwd(t, dinp, set, dw, dbias, dout, inp, w, N, C, OC));
 }
 
 /* (query, position) pairs of causal attention over B sequences of T */
@@ -573,17 +573,18 @@ static void proj_fwd(const sm_trainer *t, int step, const layer_acts *y, int l, 
 /* Its backward pass: dinp += dout W (and, for a trained matrix, dw and
  * dbias; in LoRA training the adapter's gradients instead, and dinp may be
  * NULL: no input gradient). */
-static void proj_bwd(const sm_trainer *t, int step, const layer_acts *y, int l, int p, float *dinp, float *dw,
-                     float *dbias, const float *dout, const float *inp, const float *w, int N, int C, int OC) {
+static void proj_bwd(const sm_trainer *t, int step, const layer_acts *y, int l, int p, float *dinp, int set,
+                     float *dw, float *dbias, const float *dout, const float *inp, const float *w, int N, int C,
+                     int OC) {
     if (!t->lora) {
-        matmul_bwd(t, step, dinp, dw, dbias, dout, inp, w, N, C, OC);
+        matmul_bwd(t, step, dinp, set, dw, dbias, dout, inp, w, N, C, OC);
         return;
     }
     const sm_train_lora *lo = &t->lora[l * SM_P_COUNT + p];
     /* the input's gradient (unless dinp is NULL), and 4 N r (C + OC) for A and B (2 N r C less without dinp) */
     uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0, in = dinp ? 1 : 0;
     OP(t, step, in * 2ull * N * C * OC + 4 * r * N * (C + OC) - (1 - in) * 2 * r * N * C, mm_fwd_bytes(N, C, OC),
-       if (dinp) sm_train_matmul_bwd_frozen(t, dinp, dout, &lo->base, N);
+       if (dinp) sm_train_matmul_bwd_frozen(t, dinp, set, dout, &lo->base, N);
        if (lo->a)
            sm_train_lora_bwd(t, dinp, lo->ga, lo->gb, t->lora_dax, dout, inp, y->ax[p], lo->a, lo->b, t->lora_scale, N,
                              C, OC, t->cfg.lora_rank, dinp != NULL));
@@ -638,40 +639,34 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
     uint64_t nc = (uint64_t)N * C, nf = (uint64_t)N * F, pairs = att_pairs(&s->as);
     float *dtmp = dx + (size_t)N * C, *dn = dtmp + (size_t)N * C, *datt = dn + (size_t)N * C;
     float *dq = datt + (size_t)N * C, *dh1 = dq + (size_t)N * 3 * C, *dh2 = dh1 + (size_t)N * F, *dh = dh2 + (size_t)N * F;
-    /* feed-forward block: it adds into the stream, so dx passes to x_mid unchanged */
-    memset(dh, 0, (size_t)N * F * sizeof(float));
-    memset(dn, 0, (size_t)N * C * sizeof(float));
-    proj_bwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, dh, g->w_down, g->b_down, dx, y->h, w->w_down, N, F, C);
-    memset(dh1, 0, (size_t)N * F * sizeof(float));
-    if (s->gated) {
-        memset(dh2, 0, (size_t)N * F * sizeof(float));
+    /* feed-forward block: it adds into the stream, so dx passes to x_mid unchanged. The first product
+     * into a gradient buffer sets it (set = 1), the others add to it. */
+    proj_bwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, dh, 1, g->w_down, g->b_down, dx, y->h, w->w_down, N, F, C);
+    if (s->gated) {   /* the activations' gradients are set too */
         OP(t, SM_SC_FFN_ACT, 12 * nf, 20 * nf, sm_train_swiglu_bwd(t, dh1, dh2, y->h1, y->h2, dh, (size_t)nf));
-        proj_bwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, dn, g->w_gate, NULL, dh1, y->n2, w->w_gate, N, C, F);
-        proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, g->w_up, g->b_up, dh2, y->n2, w->w_up, N, C, F);
+        proj_bwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, dn, 1, g->w_gate, NULL, dh1, y->n2, w->w_gate, N, C, F);
+        proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, 0, g->w_up, g->b_up, dh2, y->n2, w->w_up, N, C, F);
     } else {
         OP(t, SM_SC_FFN_ACT, 16 * nf, 12 * nf, sm_train_gelu_bwd(t, dh1, y->h1, dh, (size_t)nf));
-        proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, g->w_up, g->b_up, dh1, y->n2, w->w_up, N, C, F);
+        proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, 1, g->w_up, g->b_up, dh1, y->n2, w->w_up, N, C, F);
     }
     OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
        norm_bwd(t, s, dx, g->ffn_norm, g->ffn_norm_b, dn, y->x_mid, w->ffn_norm, y->n2_mean, y->n2_rstd));
     /* attention block: dx is now the gradient of x_mid */
-    memset(dtmp, 0, (size_t)N * C * sizeof(float));
-    proj_bwd(t, SM_SC_O_PROJ, y, l, SM_P_O, dtmp, g->wo, g->b_o, dx, y->atty, w->wo, N, C, C);
-    memset(dn, 0, (size_t)N * C * sizeof(float));
+    proj_bwd(t, SM_SC_O_PROJ, y, l, SM_P_O, dtmp, 1, g->wo, g->b_o, dx, y->atty, w->wo, N, C, C);
     /* LoRA's first layer: the gradient of its input would only reach the frozen embeddings, so the
      * q, k, v products skip their input gradients (the adapters' own gradients remain) and the
      * attention norm its backward pass */
     float *dn_qkv = t->lora && l == 0 ? NULL : dn;
     uint64_t att_flops = 8 * pairs * s->hd + 4 * pairs, att_bytes = 16 * pairs * s->hd + att_att_bytes(&s->as) + 16 * nc;
     if (y->qkv) {
-        memset(dq, 0, (size_t)N * (C + 2 * KV) * sizeof(float));
         OP(t, SM_SC_ATTENTION, att_flops, att_bytes,
            sm_train_attention_bwd(t, dq, dq + C, dq + C + KV, datt, dtmp, y->att, y->qkv, y->qkv + C, y->qkv + C + KV,
                                   s->as));
-        proj_bwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, dn_qkv, g->wqkv, g->b_qkv, dq, y->n1, w->wqkv, N, C, C + 2 * KV);
+        proj_bwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, dn_qkv, 1, g->wqkv, g->b_qkv, dq, y->n1, w->wqkv, N, C,
+                 C + 2 * KV);
     } else {
         float *dk = dq + (size_t)N * C, *dv = dk + (size_t)N * KV;
-        memset(dq, 0, (size_t)N * (C + 2 * KV) * sizeof(float));
         OP(t, SM_SC_ATTENTION, att_flops, att_bytes,
            sm_train_attention_bwd(t, dq, dk, dv, datt, dtmp, y->att, y->q, y->k, y->v, s->as));
         if (s->rope) {
@@ -679,9 +674,9 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
                sm_train_rope(t, dq, N, s->T, s->H, s->hd, a->rope_cos, a->rope_sin, -1.0f);
                sm_train_rope(t, dk, N, s->T, s->as.kv_heads, s->hd, a->rope_cos, a->rope_sin, -1.0f));
         }
-        proj_bwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, dn_qkv, g->wq, NULL, dq, y->n1, w->wq, N, C, C);
-        proj_bwd(t, SM_SC_K_PROJ, y, l, SM_P_K, dn_qkv, g->wk, NULL, dk, y->n1, w->wk, N, C, KV);
-        proj_bwd(t, SM_SC_V_PROJ, y, l, SM_P_V, dn_qkv, g->wv, NULL, dv, y->n1, w->wv, N, C, KV);
+        proj_bwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, dn_qkv, 1, g->wq, NULL, dq, y->n1, w->wq, N, C, C);
+        proj_bwd(t, SM_SC_K_PROJ, y, l, SM_P_K, dn_qkv, 0, g->wk, NULL, dk, y->n1, w->wk, N, C, KV);
+        proj_bwd(t, SM_SC_V_PROJ, y, l, SM_P_V, dn_qkv, 0, g->wv, NULL, dv, y->n1, w->wv, N, C, KV);
     }
     if (dn_qkv)
         OP(t, SM_SC_ATTN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
@@ -780,11 +775,10 @@ void sm_trainer_backward(sm_trainer *t, const int32_t *x) {
     uint64_t nc = (uint64_t)s.N * s.C;
     SM_PROF_BEGIN(t->prof, SM_SC_BACKWARD, -1);
     float *dx = t->scratch, *dn = dx + 2 * (size_t)s.N * s.C;
-    memset(dn, 0, (size_t)s.N * s.C * sizeof(float));
     if (t->frozen_out.m)
         OP(t, SM_SC_LOGITS, 2ull * s.N * s.C * s.V, mm_fwd_bytes(s.N, s.C, s.V),
-           sm_train_matmul_bwd_frozen(t, dn, a.probs, &t->frozen_out, s.N));
-    else matmul_bwd(t, SM_SC_LOGITS, dn, G->output, NULL, a.probs, a.nf, W->output, s.N, s.C, s.V);
+           sm_train_matmul_bwd_frozen(t, dn, 1, a.probs, &t->frozen_out, s.N));
+    else matmul_bwd(t, SM_SC_LOGITS, dn, 1, G->output, NULL, a.probs, a.nf, W->output, s.N, s.C, s.V);
     memset(dx, 0, (size_t)s.N * s.C * sizeof(float));
     OP(t, SM_SC_FINAL_NORM, (s.layer_norm ? 12 : 9) * nc, 16 * nc,
        norm_bwd(t, &s, dx, G->output_norm, G->output_norm_b, dn, a.x_out, W->output_norm, a.nf_mean, a.nf_rstd));
