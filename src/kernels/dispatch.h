@@ -22,6 +22,19 @@ typedef struct sm_adamw_step {
  * tails with it). */
 void sm_adamw_scalar(float *w, float *g, float *m, float *v, size_t n, const sm_adamw_step *a);
 
+/* Training's norms, one row of n (norm.c; the reference is the scalar
+ * level's slot, the SIMD ones finish their column tails with it):
+ * LayerNorm when layer_norm (out = (x - mean) rstd w + b, mean and rstd
+ * written), else RMSNorm (out = x rstd w, rstd written; mean and b unused);
+ * the input gradient dx += ...; the weight and bias gradients dw += ... and
+ * db += ... of one row over n columns (dw or db may be NULL). */
+void sm_norm_fwd_scalar(float *out, float *mean, float *rstd, const float *x, const float *w, const float *b, int n,
+                        float eps, int layer_norm);
+void sm_norm_bwd_scalar(float *dx, const float *dy, const float *x, const float *w, float mean, float rstd, int n,
+                        int layer_norm);
+void sm_norm_cols_bwd_scalar(float *dw, float *db, const float *dy, const float *x, float mean, float rstd, int n,
+                             int layer_norm);
+
 typedef struct sm_kernel_table {
     const char *name;   /* "scalar", "neon", "avx2", "avx512" */
     int level;          /* enum sm_kernel_level */
@@ -68,6 +81,13 @@ typedef struct sm_kernel_table {
     /* optional: the same on F32 weights 16 rows per column (w(r, x) = w[16 k (r / 16) + 16 x + r % 16], a
      * type's dequant_x16_cols), read in place; n a multiple of 16; the same sums as gemm */
     void (*gemm_x16)(float *c, int ldc, const float *packed, int m, const float *w, int n, int k, int accumulate);
+    /* training's norms, one row (sm_norm_fwd_scalar above): every level gives the reference's bits */
+    void (*norm_fwd)(float *out, float *mean, float *rstd, const float *x, const float *w, const float *b, int n,
+                     float eps, int layer_norm);
+    void (*norm_bwd)(float *dx, const float *dy, const float *x, const float *w, float mean, float rstd, int n,
+                     int layer_norm);
+    void (*norm_cols_bwd)(float *dw, float *db, const float *dy, const float *x, float mean, float rstd, int n,
+                          int layer_norm);
 } sm_kernel_table;
 
 /* The kernels of one element type at kt's level: each slot from the highest

@@ -406,151 +406,59 @@ void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, f
  * depend on the thread count. */
 
 typedef struct norm_task {
+    const sm_trainer *t;
     float *out, *mean, *rstd, *dinp, *dw, *db;
     const float *inp, *w, *b, *dout, *cmean, *crstd;
     int N, C, layer_norm;
     float eps;
 } norm_task;
 
-/* The rows' sums as eight running sums, added in a fixed order at the
- * end: eight times the throughput of one dependent chain of additions, and
- * the same bits on any number of threads. */
-#define SUM8(acc, n, term)                                                                \
-    do {                                                                                  \
-        double s8_[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                         \
-        int i8_ = 0;                                                                      \
-        for (; i8_ + 8 <= (n); i8_ += 8)                                                  \
-            _Pragma("GCC unroll 8") for (int j8_ = 0; j8_ < 8; j8_++) {                   \
-                int i = i8_ + j8_;                                                        \
-                s8_[j8_] += (term);                                                       \
-            }                                                                             \
-        for (int i = i8_; i < (n); i++) s8_[i - i8_] += (term);                           \
-        (acc) = ((s8_[0] + s8_[1]) + (s8_[2] + s8_[3])) + ((s8_[4] + s8_[5]) + (s8_[6] + s8_[7])); \
-    } while (0)
-
-/* for (i = i0; i < i1; i++) body, eight at a time written out: fewer loop
- * instructions per element (gcc -O2 keeps them scalar; the plain loop was
- * 1.15x slower in the deep-profile shape's norms, best of 3) */
-#define FOR8(i, i0, i1, body)                                                             \
-    do {                                                                                  \
-        int f8_ = (i0);                                                                   \
-        for (; f8_ + 8 <= (i1); f8_ += 8)                                                 \
-            _Pragma("GCC unroll 8") for (int j8_ = 0; j8_ < 8; j8_++) {                   \
-                int i = f8_ + j8_;                                                        \
-                body;                                                                     \
-            }                                                                             \
-        for (int i = f8_; i < (i1); i++) { body; }                                        \
-    } while (0)
-
-static void layernorm_rows_fwd(const norm_task *a, int n0, int n1) {
-    int C = a->C;
-    for (int n = n0; n < n1; n++) {
-        const float *restrict x = a->inp + (size_t)n * C, *restrict w = a->w, *restrict b = a->b;
-        float *restrict out = a->out + (size_t)n * C;
-        double s, sq;
-        SUM8(s, C, (double)x[i]);
-        double mu = s / C;
-        SUM8(sq, C, ((double)x[i] - mu) * ((double)x[i] - mu));
-        float r = (float)(1.0 / sqrt(sq / C + a->eps)), m = (float)mu;
-        FOR8(i, 0, C, out[i] = (x[i] - m) * r * w[i] + b[i]);
-        a->mean[n] = m;
-        a->rstd[n] = r;
-    }
-}
-
-static void rmsnorm_rows_fwd(const norm_task *a, int n0, int n1) {
-    int C = a->C;
-    for (int n = n0; n < n1; n++) {
-        const float *restrict x = a->inp + (size_t)n * C, *restrict w = a->w;
-        float *restrict out = a->out + (size_t)n * C;
-        double sq;
-        SUM8(sq, C, (double)x[i] * x[i]);
-        float r = (float)(1.0 / sqrt(sq / C + a->eps));
-        FOR8(i, 0, C, out[i] = x[i] * r * w[i]);
-        a->rstd[n] = r;
-    }
-}
-
 static void norm_fwd_fn(void *ctx, int ith, int nth) {
     const norm_task *a = ctx;
+    const sm_kernel_table *kt = a->t->kt;
     int n0, n1;
     sm_share(a->N, 1, ith, nth, &n0, &n1);
-    if (a->layer_norm) layernorm_rows_fwd(a, n0, n1);
-    else rmsnorm_rows_fwd(a, n0, n1);
+    for (int n = n0; n < n1; n++)
+        kt->norm_fwd(a->out + (size_t)n * a->C, a->mean ? a->mean + n : NULL, a->rstd + n, a->inp + (size_t)n * a->C,
+                     a->w, a->b, a->C, a->eps, a->layer_norm);
 }
-
-/* LayerNorm's input gradient, rows [n0, n1) */
-static void layernorm_rows_bwd(const norm_task *a, int n0, int n1) {
-    int C = a->C;
-    for (int n = n0; n < n1; n++) {
-        const float *restrict x = a->inp + (size_t)n * C, *restrict d = a->dout + (size_t)n * C, *restrict w = a->w;
-        float *restrict dx = a->dinp + (size_t)n * C, mu = a->cmean[n], r = a->crstd[n];
-        double sd, sdn;   /* sums of dn = w dy and of dn times the normalized input */
-        SUM8(sd, C, (double)(w[i] * d[i]));
-        SUM8(sdn, C, (double)(w[i] * d[i]) * ((x[i] - mu) * r));
-        float dmean = (float)(sd / C), dnorm_norm = (float)(sdn / C);
-        FOR8(i, 0, C, dx[i] += (w[i] * d[i] - dmean - (x[i] - mu) * r * dnorm_norm) * r);
-    }
-}
-
-/* y = x r w with r = (mean x^2 + eps)^-1/2:
- * dx_i = r w_i dy_i - x_i r^3 / C * sum_j dy_j w_j x_j */
-static void rmsnorm_rows_bwd(const norm_task *a, int n0, int n1) {
-    int C = a->C;
-    for (int n = n0; n < n1; n++) {
-        const float *restrict x = a->inp + (size_t)n * C, *restrict d = a->dout + (size_t)n * C, *restrict w = a->w;
-        float *restrict dx = a->dinp + (size_t)n * C, r = a->crstd[n];
-        double s;
-        SUM8(s, C, (double)d[i] * w[i] * x[i]);
-        float k = (float)(s * r * r * r / C);
-        FOR8(i, 0, C, dx[i] += r * w[i] * d[i] - x[i] * k);
-    }
-}
-#undef SUM8
-
-/* The weight (and bias) gradients of columns [i0, i1), over every row */
-static void norm_cols_bwd(const norm_task *a, int i0, int i1) {
-    int C = a->C;
-    float *restrict dw = a->dw, *restrict db = a->db;
-    for (int n = 0; n < a->N; n++) {
-        const float *restrict x = a->inp + (size_t)n * C, *restrict d = a->dout + (size_t)n * C;
-        float r = a->crstd[n];
-        if (a->layer_norm) {
-            float mu = a->cmean[n];
-            if (db) FOR8(i, i0, i1, db[i] += d[i]);
-            if (dw) FOR8(i, i0, i1, dw[i] += (x[i] - mu) * r * d[i]);
-        } else if (dw) {
-            FOR8(i, i0, i1, dw[i] += d[i] * x[i] * r);
-        }
-    }
-}
-#undef FOR8
 
 static void norm_bwd_rows_fn(void *ctx, int ith, int nth) {
     const norm_task *a = ctx;
+    const sm_kernel_table *kt = a->t->kt;
     int n0, n1;
     sm_share(a->N, 1, ith, nth, &n0, &n1);
-    if (a->layer_norm) layernorm_rows_bwd(a, n0, n1);
-    else rmsnorm_rows_bwd(a, n0, n1);
+    for (int n = n0; n < n1; n++) {
+        size_t o = (size_t)n * a->C;
+        kt->norm_bwd(a->dinp + o, a->dout + o, a->inp + o, a->w, a->layer_norm ? a->cmean[n] : 0.0f, a->crstd[n],
+                     a->C, a->layer_norm);
+    }
 }
 
+/* The weight (and bias) gradients of this thread's columns, over every row in order */
 static void norm_bwd_cols_fn(void *ctx, int ith, int nth) {
     const norm_task *a = ctx;
+    const sm_kernel_table *kt = a->t->kt;
     int i0, i1;
     sm_share(a->C, 16, ith, nth, &i0, &i1);
-    norm_cols_bwd(a, i0, i1);
+    if (i0 >= i1) return;
+    for (int n = 0; n < a->N; n++) {
+        size_t o = (size_t)n * a->C + i0;
+        kt->norm_cols_bwd(a->dw ? a->dw + i0 : NULL, a->db ? a->db + i0 : NULL, a->dout + o, a->inp + o,
+                          a->layer_norm ? a->cmean[n] : 0.0f, a->crstd[n], i1 - i0, a->layer_norm);
+    }
 }
 
 void sm_train_layernorm_fwd(const sm_trainer *t, float *out, float *mean, float *rstd, const float *inp,
                             const float *w, const float *b, int N, int C, float eps) {
-    norm_task a = {.out = out, .mean = mean, .rstd = rstd, .inp = inp, .w = w, .b = b, .N = N, .C = C,
+    norm_task a = {.t = t, .out = out, .mean = mean, .rstd = rstd, .inp = inp, .w = w, .b = b, .N = N, .C = C,
                    .layer_norm = 1, .eps = eps};
     sm_threadpool_run(t->pool, norm_fwd_fn, &a);
 }
 
 void sm_train_layernorm_bwd(const sm_trainer *t, float *dinp, float *dw, float *db, const float *dout,
                             const float *inp, const float *w, const float *mean, const float *rstd, int N, int C) {
-    norm_task a = {.dinp = dinp, .dw = dw, .db = db, .dout = dout, .inp = inp, .w = w, .cmean = mean,
+    norm_task a = {.t = t, .dinp = dinp, .dw = dw, .db = db, .dout = dout, .inp = inp, .w = w, .cmean = mean,
                    .crstd = rstd, .N = N, .C = C, .layer_norm = 1};
     sm_threadpool_run(t->pool, norm_bwd_rows_fn, &a);
     if (dw || db) sm_threadpool_run(t->pool, norm_bwd_cols_fn, &a);
@@ -558,13 +466,13 @@ void sm_train_layernorm_bwd(const sm_trainer *t, float *dinp, float *dw, float *
 
 void sm_train_rmsnorm_fwd(const sm_trainer *t, float *out, float *rstd, const float *inp, const float *w, int N,
                           int C, float eps) {
-    norm_task a = {.out = out, .rstd = rstd, .inp = inp, .w = w, .N = N, .C = C, .eps = eps};
+    norm_task a = {.t = t, .out = out, .rstd = rstd, .inp = inp, .w = w, .N = N, .C = C, .eps = eps};
     sm_threadpool_run(t->pool, norm_fwd_fn, &a);
 }
 
 void sm_train_rmsnorm_bwd(const sm_trainer *t, float *dinp, float *dw, const float *dout, const float *inp,
                           const float *w, const float *rstd, int N, int C) {
-    norm_task a = {.dinp = dinp, .dw = dw, .dout = dout, .inp = inp, .w = w, .crstd = rstd, .N = N, .C = C};
+    norm_task a = {.t = t, .dinp = dinp, .dw = dw, .dout = dout, .inp = inp, .w = w, .crstd = rstd, .N = N, .C = C};
     sm_threadpool_run(t->pool, norm_bwd_rows_fn, &a);
     if (dw) sm_threadpool_run(t->pool, norm_bwd_cols_fn, &a);
 }

@@ -39,6 +39,14 @@ static inline simde__m512 emu_mm512_cvtepi32_ps(simde__m512i a) {
     return emu512_ps(v);
 }
 
+/* 8 floats as 8 doubles (exact) */
+static inline simde__m512d emu_mm512_cvtps_pd(simde__m256 a) {
+    simde__m256_private x = simde__m256_to_private(a);
+    simde__m512d_private r;
+    for (int i = 0; i < 8; i++) r.f64[i] = (double)x.f32[i];
+    return simde__m512d_from_private(r);
+}
+
 /* widening of the 16 lanes of a 128-bit (bytes, signed or not) or 256-bit
  * (words) vector */
 static inline simde__m512i emu_widen_bytes(simde__m128i a, int is_signed) {
@@ -178,6 +186,7 @@ static inline simde__m512bh emu_mm512_cvtne2ps_pbh(simde__m512 a, simde__m512 b)
 #undef _mm512_reduce_add_epi32
 #undef _mm512_cvtne2ps_pbh
 #define _mm512_cvtepi32_ps emu_mm512_cvtepi32_ps
+#define _mm512_cvtps_pd emu_mm512_cvtps_pd
 #define _mm512_cvtepi8_epi32 emu_mm512_cvtepi8_epi32
 #define _mm512_cvtepu8_epi32 emu_mm512_cvtepu8_epi32
 #define _mm512_cvtepu16_epi32 emu_mm512_cvtepu16_epi32

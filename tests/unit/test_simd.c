@@ -337,6 +337,67 @@ TEST(simd_adamw_matches_scalar_bit_for_bit) {
     }
 }
 
+/* Training's norms (LayerNorm and RMSNorm, forward, input gradient, weight
+ * and bias gradients): every level gives the scalar level's bits, on
+ * lengths around the vector widths, with the bias or weight gradient
+ * absent; the scalar level is checked against the formulas in float64. */
+TEST(simd_norms_match_scalar_bit_for_bit) {
+    const sm_kernel_table *all[8];
+    int nl = sm_kernels_available(all, 8);
+    int lens[] = {1, 7, 8, 9, 15, 16, 17, 31, 33, 100, 288, 1027};
+    uint64_t seed = 43;
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        int n = lens[li];
+        size_t bytes = sizeof(float) * (size_t)n;
+        float *x = malloc(bytes), *w = malloc(bytes), *b = malloc(bytes), *dy = malloc(bytes), *dx0 = malloc(bytes);
+        float *out[2], *dx[2], *dw[2], *db[2];
+        for (int k = 0; k < 2; k++) { out[k] = malloc(bytes); dx[k] = malloc(bytes); dw[k] = malloc(bytes); db[k] = malloc(bytes); }
+        for (int i = 0; i < n; i++) {
+            x[i] = frand(&seed) * 2.0f + 0.5f; w[i] = 1.0f + frand(&seed) * 0.5f; b[i] = frand(&seed) * 0.1f;
+            dy[i] = frand(&seed); dx0[i] = frand(&seed) * 0.1f;
+        }
+        for (int ln = 0; ln < 2; ln++)
+            for (int v_ = 0; v_ < nl; v_++) {
+                int k = v_ == 0 ? 0 : 1;
+                float mean[2] = {0, 0}, rstd = 0;
+                all[v_]->norm_fwd(out[k], mean, &rstd, x, w, b, n, 1e-5f, ln);
+                memcpy(dx[k], dx0, bytes);
+                all[v_]->norm_bwd(dx[k], dy, x, w, mean[0], rstd, n, ln);
+                for (int i = 0; i < n; i++) { dw[k][i] = db[k][i] = 0.25f; }
+                all[v_]->norm_cols_bwd(dw[k], ln ? db[k] : NULL, dy, x, mean[0], rstd, n, ln);
+                all[v_]->norm_cols_bwd(dw[k], ln ? db[k] : NULL, dy, x, mean[0], rstd, n, ln);   /* twice: adds */
+                if (ln) all[v_]->norm_cols_bwd(NULL, db[k], dy, x, mean[0], rstd, n, ln);   /* the bias alone */
+                CHECKF(mean[1] == 0, "%s norm_fwd wrote past mean", all[v_]->name);
+                if (v_ == 0) {   /* the formulas in float64 */
+                    double s = 0, sq = 0, sd = 0, sdn = 0, sdwx = 0;
+                    for (int i = 0; i < n; i++) s += x[i];
+                    double mu = ln ? s / n : 0;
+                    for (int i = 0; i < n; i++) sq += (x[i] - mu) * (x[i] - mu);
+                    double r = 1.0 / sqrt(sq / n + 1e-5);
+                    int far = fabs(rstd - r) > 1e-6 * r || (ln && fabs(mean[0] - mu) > 1e-6 * (fabs(mu) + 1));
+                    for (int i = 0; i < n; i++) {
+                        double xh = (x[i] - mu) * r;
+                        sd += (double)w[i] * dy[i]; sdn += (double)w[i] * dy[i] * xh; sdwx += (double)dy[i] * w[i] * x[i];
+                    }
+                    for (int i = 0; i < n; i++) {
+                        double xh = (x[i] - mu) * r, y = ln ? xh * w[i] + b[i] : x[i] * r * w[i];
+                        double g = ln ? (w[i] * dy[i] - sd / n - xh * sdn / n) * r : r * w[i] * dy[i] - x[i] * r * r * r / n * sdwx;
+                        double gw = 0.25 + 2 * dy[i] * xh, gb = 0.25 + 3.0 * dy[i];
+                        far += fabs(out[0][i] - y) > 1e-5 * (fabs(y) + 1) || fabs(dx[0][i] - dx0[i] - g) > 1e-5 * (fabs(g) + 1) ||
+                               fabs(dw[0][i] - gw) > 1e-5 * (fabs(gw) + 1) || (ln && fabs(db[0][i] - gb) > 1e-5 * (fabs(gb) + 1));
+                    }
+                    CHECKF(far == 0, "scalar %s, n %d: %d values are not the formula's", ln ? "layernorm" : "rmsnorm", n, far);
+                    continue;
+                }
+                int differ = memcmp(out[0], out[1], bytes) || memcmp(dx[0], dx[1], bytes) || memcmp(dw[0], dw[1], bytes) ||
+                             (ln && memcmp(db[0], db[1], bytes));
+                CHECKF(!differ, "%s %s, n %d: not the scalar level's bits", all[v_]->name, ln ? "layernorm" : "rmsnorm", n);
+            }
+        free(x); free(w); free(b); free(dy); free(dx0);
+        for (int k = 0; k < 2; k++) { free(out[k]); free(dx[k]); free(dw[k]); free(db[k]); }
+    }
+}
+
 TEST(simd_f16_to_f32_bit_exact) {
     const sm_kernel_table *all[8];
     int n = sm_kernels_available(all, 8);
