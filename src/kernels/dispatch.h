@@ -88,6 +88,11 @@ typedef struct sm_kernel_table {
                      int layer_norm);
     void (*norm_cols_bwd)(float *dw, float *db, const float *dy, const float *x, float mean, float rstd, int n,
                           int layer_norm);
+    /* x[i] *= scale; returns the largest x[i] after (a row of attention scores, or its normalization) */
+    float (*scale_max)(float *x, float scale, int n);
+    /* softmax's backward in place (training's attention): with dot = sum of p[i] ds[i],
+     * ds[i] = p[i] (ds[i] - dot) scale */
+    void (*softmax_bwd)(float *ds, const float *p, float scale, int n);
 } sm_kernel_table;
 
 /* The kernels of one element type at kt's level: each slot from the highest

@@ -538,6 +538,72 @@ AVX512 float sm_exp_sum_avx512(float *x, float shift, int n) {
     return _mm512_reduce_add_ps(sum);
 }
 
+AVX512 float sm_scale_max_avx512(float *x, float scale, int n) {
+    __m512 s = _mm512_set1_ps(scale), m = _mm512_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + i), s);
+        _mm512_storeu_ps(x + i, v);
+        m = _mm512_max_ps(m, v);
+    }
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), s);
+        _mm512_mask_storeu_ps(x + i, k, v);
+        m = _mm512_mask_max_ps(m, k, m, v);
+    }
+    return _mm512_reduce_max_ps(m);
+}
+
+AVX512 void sm_softmax_bwd_avx512(float *ds, const float *p, float scale, int n) {
+    __m512 acc = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(p + i), _mm512_loadu_ps(ds + i), acc);
+    __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+    if (i < n) acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, p + i), _mm512_maskz_loadu_ps(k, ds + i), acc);
+    __m512 dot = _mm512_set1_ps(_mm512_reduce_add_ps(acc)), s = _mm512_set1_ps(scale);
+    for (i = 0; i + 16 <= n; i += 16) {
+        __m512 v = _mm512_mul_ps(_mm512_loadu_ps(p + i), _mm512_sub_ps(_mm512_loadu_ps(ds + i), dot));
+        _mm512_storeu_ps(ds + i, _mm512_mul_ps(v, s));
+    }
+    if (i < n) {
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, p + i), _mm512_sub_ps(_mm512_maskz_loadu_ps(k, ds + i), dot));
+        _mm512_mask_storeu_ps(ds + i, k, _mm512_mul_ps(v, s));
+    }
+}
+
+AVX2 float sm_scale_max_avx2(float *x, float scale, int n) {
+    __m256 s = _mm256_set1_ps(scale), m = _mm256_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), s);
+        _mm256_storeu_ps(x + i, v);
+        m = _mm256_max_ps(m, v);
+    }
+    float lanes[8], max = -INFINITY;
+    _mm256_storeu_ps(lanes, m);
+    for (int j = 0; j < 8; j++) max = lanes[j] > max ? lanes[j] : max;
+    for (; i < n; i++) {
+        x[i] *= scale;
+        if (x[i] > max) max = x[i];
+    }
+    return max;
+}
+
+AVX2 void sm_softmax_bwd_avx2(float *ds, const float *p, float scale, int n) {
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(p + i), _mm256_loadu_ps(ds + i), acc);
+    float d = hsum256(acc);
+    for (int j = i; j < n; j++) d += p[j] * ds[j];
+    __m256 dot = _mm256_set1_ps(d), s = _mm256_set1_ps(scale);
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(p + i), _mm256_sub_ps(_mm256_loadu_ps(ds + i), dot));
+        _mm256_storeu_ps(ds + i, _mm256_mul_ps(v, s));
+    }
+    for (; i < n; i++) ds[i] = p[i] * (ds[i] - d) * scale;
+}
+
 AVX2 float sm_exp_sum_avx2(float *x, float shift, int n) {
     __m256 vs = _mm256_set1_ps(shift), sum = _mm256_setzero_ps();
     int i = 0;

@@ -147,6 +147,10 @@ void sm_adamw_avx512(float *w, float *g, float *m, float *v, size_t n, const str
 void sm_softmax_avx2(float *x, int n);
 void sm_softmax_avx512(float *x, int n);
 float sm_exp_sum_avx2(float *x, float shift, int n);
+float sm_scale_max_avx2(float *x, float scale, int n);
+float sm_scale_max_avx512(float *x, float scale, int n);
+void sm_softmax_bwd_avx2(float *ds, const float *p, float scale, int n);
+void sm_softmax_bwd_avx512(float *ds, const float *p, float scale, int n);
 float sm_exp_sum_avx512(float *x, float shift, int n);
 float sm_dot_f32_avx2(const float *a, const float *b, int n);
 void sm_axpy_f32_avx2(float *y, float a, const float *x, int n);

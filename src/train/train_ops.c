@@ -626,14 +626,9 @@ static void attention_head_fwd(const att_task *a, int b, int h, float *buf) {
         kt->gemm_pack(buf, q + (size_t)q0 * s.qs, (size_t)s.qs, 1, nq, s.hd, 0, panels);
         kt->gemm(att + (size_t)q0 * T, T, buf, nq, k, (size_t)s.kvs, 1, q1, s.hd, 0);
         for (int t = q0; t < q1; t++) {
-            float *row = att + (size_t)t * T, max = -INFINITY;
-            for (int u = 0; u <= t; u++) {
-                row[u] *= scale;
-                if (row[u] > max) max = row[u];
-            }
-            float inv = 1.0f / kt->exp_sum(row, max, t + 1);
-            for (int u = 0; u <= t; u++) row[u] *= inv;
-            for (int u = t + 1; u < T; u++) row[u] = 0;
+            float *row = att + (size_t)t * T, max = kt->scale_max(row, scale, t + 1);
+            kt->scale_max(row, 1.0f / kt->exp_sum(row, max, t + 1), t + 1);
+            memset(row + t + 1, 0, (size_t)(T - t - 1) * sizeof(float));
         }
         /* out[t] = sum over u < q1 of att[t][u] v_u */
         kt->gemm_pack(buf, att + (size_t)q0 * T, (size_t)T, 1, nq, q1, 0, panels);
@@ -659,11 +654,8 @@ static void attention_head_bwd(const att_task *a, int b, int h, float *buf) {
         kt->gemm_pack(pack, d + (size_t)q0 * ld, (size_t)ld, 1, nq, s.hd, 0, panels);
         kt->gemm(ds + (size_t)q0 * T, T, pack, nq, v, (size_t)s.kvs, 1, q1, s.hd, 0);
         for (int t = q0; t < q1; t++) {
-            const float *p = att + (size_t)t * T;
-            float *row = ds + (size_t)t * T, dot = 0;
-            for (int u = 0; u <= t; u++) dot += p[u] * row[u];
-            for (int u = 0; u <= t; u++) row[u] = p[u] * (row[u] - dot) * scale;
-            for (int u = t + 1; u < T; u++) row[u] = 0;
+            kt->softmax_bwd(ds + (size_t)t * T, att + (size_t)t * T, scale, t + 1);
+            memset(ds + (size_t)t * T + t + 1, 0, (size_t)(T - t - 1) * sizeof(float));
         }
         /* dq_t = sum over u < q1 of dS[t][u] k_u */
         kt->gemm_pack(pack, ds + (size_t)q0 * T, (size_t)T, 1, nq, q1, 0, panels);

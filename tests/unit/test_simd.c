@@ -601,6 +601,29 @@ TEST(simd_elementwise_and_attention_match_scalar) {
             memcpy(g, b, sizeof(float) * len); t->axpy(g, 0.37f, a, len);
             for (int i = 0; i < len; i++) bad += fabsf(r[i] - g[i]) > 1e-6f * (1 + fabsf(r[i]));
             CHECKF(bad == 0, "%s axpy len %d", t->name, len);
+            /* attention's row kernels: x *= scale and the largest (the same products: exact), and softmax's
+             * backward against float64 (p a softmax row, ds = b) */
+            memcpy(r, a, sizeof(float) * len);
+            memcpy(g, a, sizeof(float) * len);
+            float mr = s->scale_max(r, 0.17f, len), mg = t->scale_max(g, 0.17f, len), want = -INFINITY;
+            for (int i = 0; i < len; i++) want = fmaxf(want, a[i] * 0.17f);
+            CHECKF(mr == want && mg == want && !memcmp(r, g, sizeof(float) * len), "%s scale_max len %d", t->name, len);
+            float *p = malloc(sizeof(float) * len);
+            memcpy(p, a, sizeof(float) * len);
+            s->softmax(p, len);
+            double dot = 0;
+            for (int i = 0; i < len; i++) dot += (double)p[i] * b[i];
+            for (int l = 0; l < 2; l++) {
+                float *o = l ? g : r;
+                memcpy(o, b, sizeof(float) * len);
+                (l ? t : s)->softmax_bwd(o, p, 0.17f, len);
+                for (int i = 0; i < len; i++) {
+                    double e = p[i] * (b[i] - dot) * 0.17;
+                    bad += fabs(o[i] - e) > 2e-6 * (fabs(p[i]) * (fabs(b[i]) + fabs(dot)) * 0.17) + 1e-12;
+                }
+            }
+            CHECKF(bad == 0, "%s softmax_bwd len %d", t->name, len);
+            free(p);
         }
         free(a); free(b); free(r); free(g);
     }
