@@ -118,6 +118,7 @@ typedef struct copy_task {
     const float *src;
     int rows, cols;
     size_t n;
+    const sm_trainer *t;
 } copy_task;
 
 static void transpose_fn(void *ctx, int ith, int nth) {
@@ -134,29 +135,67 @@ static void transpose_fn(void *ctx, int ith, int nth) {
 }
 
 static void transpose_mt(const sm_trainer *t, float *dst, const float *src, int rows, int cols) {
-    copy_task c = {dst, src, rows, cols, 0};
+    copy_task c = {dst, src, rows, cols, 0, t};
     sm_threadpool_run(t->pool, transpose_fn, &c);
 }
 
-/* dst[i] += src[i] for i < n, each thread a contiguous run (multiples of 16) */
+/* dst[i] += src[i] for i < n, each thread a contiguous run (multiples of
+ * 16), through the level's axpy with a = 1 (exact: x + 1 y = x + y) */
 static void add_fn(void *ctx, int ith, int nth) {
     const copy_task *c = ctx;
     size_t i0, i1;
     sm_share_size(c->n, 16, ith, nth, &i0, &i1);
-    for (size_t i = i0; i < i1; i++) c->dst[i] += c->src[i];
+    for (size_t i = i0; i < i1; i += (size_t)1 << 30) {
+        size_t run = i1 - i < ((size_t)1 << 30) ? i1 - i : ((size_t)1 << 30);
+        c->t->kt->axpy(c->dst + i, 1.0f, c->src + i, (int)run);
+    }
 }
 
 void sm_train_add(const sm_trainer *t, float *dst, const float *src, size_t n) {
-    copy_task c = {dst, src, 0, 0, n};
+    copy_task c = {dst, src, 0, 0, n, t};
     sm_threadpool_run(t->pool, add_fn, &c);
+}
+
+/* A bias: out[r] += bias for each of rows rows of cols (each thread a run
+ * of rows), or its gradient (grad): bias += the column sums of out (each
+ * thread a run of columns, every column summed over the rows in order: the
+ * bits of one thread). The level's axpy with a = 1 is exact. */
+typedef struct bias_task {
+    const sm_trainer *t;
+    float *dst;
+    const float *src;
+    int rows, cols, grad;
+} bias_task;
+
+static void bias_fn(void *ctx, int ith, int nth) {
+    const bias_task *b = ctx;
+    const sm_kernel_table *kt = b->t->kt;
+    int i0, i1;
+    if (!b->grad) {
+        sm_share(b->rows, 1, ith, nth, &i0, &i1);
+        for (int r = i0; r < i1; r++) kt->axpy(b->dst + (size_t)r * b->cols, 1.0f, b->src, b->cols);
+    } else {
+        sm_share(b->cols, 16, ith, nth, &i0, &i1);
+        if (i0 < i1)
+            for (int r = 0; r < b->rows; r++) kt->axpy(b->dst + i0, 1.0f, b->src + (size_t)r * b->cols + i0, i1 - i0);
+    }
+}
+
+static void add_bias(const sm_trainer *t, float *out, const float *bias, int rows, int cols) {
+    bias_task b = {t, out, bias, rows, cols, 0};
+    sm_threadpool_run(t->pool, bias_fn, &b);
+}
+
+static void bias_grad(const sm_trainer *t, float *dbias, const float *dout, int rows, int cols) {
+    bias_task b = {t, dbias, dout, rows, cols, 1};
+    sm_threadpool_run(t->pool, bias_fn, &b);
 }
 
 /* out[n][o] = inp[n] . w[o] (+ bias[o]) */
 void sm_train_matmul_fwd(const sm_trainer *t, float *out, const float *inp, const float *w, const float *bias, int N,
                          int C, int OC) {
     gemm(t, out, inp, w, N, OC, C);
-    if (bias)
-        for (int n = 0; n < N; n++) t->kt->axpy(out + (size_t)n * OC, 1.0f, bias, OC);   /* exact: x + 1 b */
+    if (bias) add_bias(t, out, bias, N, OC);
 }
 
 /* dinp += dout w (dinp = dout w when set); dw += dout^T inp; dbias += column sums of dout */
@@ -167,8 +206,7 @@ void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, int set, float *dw, f
         if (dinp) sgemm(t, dinp, C, dout, (size_t)OC, 1, w, 1, (size_t)C, N, C, OC, !set);
         /* dw[o][c] += sum over n of dout[n][o] inp[n][c]: both read by columns */
         sgemm(t, dw, C, dout, 1, (size_t)OC, inp, 1, (size_t)C, OC, C, N, 1);
-        if (dbias)
-            for (int n = 0; n < N; n++) t->kt->axpy(dbias, 1.0f, dout + (size_t)n * OC, OC);
+        if (dbias) bias_grad(t, dbias, dout, N, OC);
         return;
     }
     /* dinp (N x C) = dout (N x OC) . (w^T)^T, with w^T as C rows of OC */
@@ -181,9 +219,7 @@ void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, int set, float *dw, f
     transpose_mt(t, t->mm_bt, inp, N, C);
     gemm(t, t->mm_out, t->mm_at, t->mm_bt, OC, C, N);
     sm_train_add(t, dw, t->mm_out, (size_t)OC * C);
-    if (dbias)
-        for (int n = 0; n < N; n++)
-            for (int o = 0; o < OC; o++) dbias[o] += dout[(size_t)n * OC + o];
+    if (dbias) bias_grad(t, dbias, dout, N, OC);
 }
 
 /* ------------------------------------------- frozen matrices and LoRA */
@@ -236,9 +272,7 @@ void sm_train_matmul_fwd_frozen(const sm_trainer *t, float *out, const float *in
         if (t->kt->gemm || t->kt->pack_a) sm_threadpool_run(t->pool, frozen_pack_fn, &f);
         sm_threadpool_run(t->pool, frozen_fwd_fn, &f);
     }
-    if (bias)
-        for (int n = 0; n < N; n++)
-            for (int o = 0; o < w->rows; o++) out[(size_t)n * w->rows + o] += bias[o];
+    if (bias) add_bias(t, out, bias, N, w->rows);
 }
 
 /* w^T (cols x rows) into mm_bt, rows dequantized 16 at a time per thread. */
