@@ -612,7 +612,10 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
            sm_train_rope(t, q, N, s->T, s->H, s->hd, a->rope_cos, a->rope_sin, 1.0f);
            sm_train_rope(t, k, N, s->T, s->as.kv_heads, s->hd, a->rope_cos, a->rope_sin, 1.0f));
     }
-    OP(t, SM_SC_ATTENTION, 4 * pairs * s->hd + 5 * pairs, 8 * pairs * s->hd + att_att_bytes(&s->as) + 8 * nc,
+    /* bytes: q, k, v read and the output written once, the weights written (a head's keys and values are
+     * read again for every query, from the cache) */
+    uint64_t nkv = (uint64_t)N * KV;
+    OP(t, SM_SC_ATTENTION, 4 * pairs * s->hd + 5 * pairs, 4 * (2 * nc + 2 * nkv) + att_att_bytes(&s->as),
        sm_train_attention_fwd(t, y->atty, y->att, q, k, v, s->as));
     proj_fwd(t, SM_SC_O_PROJ, y, l, SM_P_O, y->x_mid, y->atty, w->wo, w->b_o, N, C, C);
     OP(t, SM_SC_RESIDUAL, nc, 12 * nc, sm_train_add(t, y->x_mid, y->x, (size_t)nc));
@@ -658,7 +661,9 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
      * q, k, v products skip their input gradients (the adapters' own gradients remain) and the
      * attention norm its backward pass */
     float *dn_qkv = t->lora && l == 0 ? NULL : dn;
-    uint64_t att_flops = 8 * pairs * s->hd + 4 * pairs, att_bytes = 16 * pairs * s->hd + att_att_bytes(&s->as) + 16 * nc;
+    /* bytes: q, k, v, the output's gradient and the weights read, dq, dk, dv written */
+    uint64_t att_flops = 8 * pairs * s->hd + 4 * pairs;
+    uint64_t att_bytes = 4 * (3 * nc + 4 * (uint64_t)N * KV) + att_att_bytes(&s->as);
     if (y->qkv) {
         OP(t, SM_SC_ATTENTION, att_flops, att_bytes,
            sm_train_attention_bwd(t, dq, dq + C, dq + C + KV, datt, dtmp, y->att, y->qkv, y->qkv + C, y->qkv + C + KV,
@@ -746,7 +751,7 @@ static void loss_task_fn(void *ctx, int ith, int nth) {
         float k = (l->weight ? l->weight[n] : 1.0f) / l->denom;
         l->row_loss[n] = l->weight ? (l->weight[n] != 0.0f ? l->weight[n] * nll : 0.0) : nll;
         p[l->y[n]] -= 1.0f;
-        for (int i = 0; i < l->V; i++) p[i] *= k;
+        l->t->kt->scale_max(p, k, l->V);   /* p[i] *= k (the largest is not needed) */
     }
 }
 
@@ -761,7 +766,9 @@ float sm_trainer_loss_weighted(sm_trainer *t, const int32_t *y, const float *wei
     sm_threadpool_run(t->pool, loss_task_fn, &lt);
     double loss = 0;
     for (int n = 0; n < s.N; n++) loss += t->row_loss[n];
-    SM_PROF_END(t->prof, 6 * nv, 24 * nv);
+    /* memory traffic: each row of logits read once and its gradient written once; the softmax's other
+     * passes over the row (4 V bytes) find it in the cache */
+    SM_PROF_END(t->prof, 6 * nv, 8 * nv);
     return (float)(loss / denom);
 }
 
