@@ -24,16 +24,15 @@ static float scale_max_scalar(float *x, float scale, int n) {
     return max;
 }
 
-static void softmax_bwd_scalar(float *ds, const float *p, float scale, int n) {
-    float dot = 0.0f;
-    for (int i = 0; i < n; i++) dot += p[i] * ds[i];
-    for (int i = 0; i < n; i++) ds[i] = p[i] * (ds[i] - dot) * scale;
-}
-
 static float dot_scalar(const float *a, const float *b, int n) {
     float s = 0.0f;
     for (int i = 0; i < n; i++) s += a[i] * b[i];
     return s;
+}
+
+static void softmax_bwd_scalar(float *ds, const float *p, float scale, int n) {
+    float dot = dot_scalar(p, ds, n);
+    for (int i = 0; i < n; i++) ds[i] = p[i] * (ds[i] - dot) * scale;
 }
 
 static void axpy_scalar(float *y, float a, const float *x, int n) {
@@ -90,7 +89,7 @@ static const sm_kernel_table avx512 = {"avx512", SM_LEVEL_AVX512, &avx2, sm_gelu
                                        sm_axpy_f32_avx2, sm_matmul_f32_avx512, sm_pack_a_avx512, sm_matmul_packed_avx512,
                                        SM_GEMM_MR, SM_GEMM_NR, sm_gemm_pack_avx512, sm_gemm_avx512, sm_swiglu_grad_avx512,
                                        sm_adamw_avx512, NULL, NULL, NULL, sm_norm_fwd_avx512, sm_norm_bwd_avx512,
-                                       sm_norm_cols_bwd_avx512, sm_scale_max_avx512, sm_softmax_bwd_avx512};
+                                       sm_norm_cols_bwd_avx2, sm_scale_max_avx512, sm_softmax_bwd_avx512};
 
 static int has_avx2(void) {
     __builtin_cpu_init();

@@ -555,18 +555,16 @@ AVX512 float sm_scale_max_avx512(float *x, float scale, int n) {
     return _mm512_reduce_max_ps(m);
 }
 
+/* the dot product is the level's dot (sm_dot_f32_avx2 at both x86 levels) */
 AVX512 void sm_softmax_bwd_avx512(float *ds, const float *p, float scale, int n) {
-    __m512 acc = _mm512_setzero_ps();
+    __m512 dot = _mm512_set1_ps(sm_dot_f32_avx2(p, ds, n)), s = _mm512_set1_ps(scale);
     int i = 0;
-    for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(p + i), _mm512_loadu_ps(ds + i), acc);
-    __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
-    if (i < n) acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, p + i), _mm512_maskz_loadu_ps(k, ds + i), acc);
-    __m512 dot = _mm512_set1_ps(_mm512_reduce_add_ps(acc)), s = _mm512_set1_ps(scale);
-    for (i = 0; i + 16 <= n; i += 16) {
+    for (; i + 16 <= n; i += 16) {
         __m512 v = _mm512_mul_ps(_mm512_loadu_ps(p + i), _mm512_sub_ps(_mm512_loadu_ps(ds + i), dot));
         _mm512_storeu_ps(ds + i, _mm512_mul_ps(v, s));
     }
     if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
         __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, p + i), _mm512_sub_ps(_mm512_maskz_loadu_ps(k, ds + i), dot));
         _mm512_mask_storeu_ps(ds + i, k, _mm512_mul_ps(v, s));
     }
@@ -591,13 +589,10 @@ AVX2 float sm_scale_max_avx2(float *x, float scale, int n) {
 }
 
 AVX2 void sm_softmax_bwd_avx2(float *ds, const float *p, float scale, int n) {
-    __m256 acc = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(p + i), _mm256_loadu_ps(ds + i), acc);
-    float d = hsum256(acc);
-    for (int j = i; j < n; j++) d += p[j] * ds[j];
+    float d = sm_dot_f32_avx2(p, ds, n);
     __m256 dot = _mm256_set1_ps(d), s = _mm256_set1_ps(scale);
-    for (i = 0; i + 8 <= n; i += 8) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
         __m256 v = _mm256_mul_ps(_mm256_loadu_ps(p + i), _mm256_sub_ps(_mm256_loadu_ps(ds + i), dot));
         _mm256_storeu_ps(ds + i, _mm256_mul_ps(v, s));
     }

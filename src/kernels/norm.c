@@ -108,7 +108,8 @@ void sm_norm_cols_bwd_scalar(float *dw, float *db, const float *dy, const float 
         for (int i = (i8); i < (n); i++) (v)[i - (i8)] += (term);                         \
     } while (0)
 
-/* -- AVX-512: one register of eight doubles */
+/* -- AVX-512: one register of eight doubles (the weight gradients, elementwise
+ * and bound by memory, are the AVX2 level's at this level too, as axpy is) */
 static inline AVX512 __m512d pd8(const float *p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
 static inline AVX512 __m256 ps8(const float *p) { return _mm256_loadu_ps(p); }
 static inline AVX512 __m512d cvt8(__m256 v) { return _mm512_cvtps_pd(v); }
@@ -200,29 +201,6 @@ AVX512 void sm_norm_bwd_avx512(float *dx, const float *dy, const float *x, const
         }
         for (; i < n; i++) dx[i] += r * w[i] * dy[i] - x[i] * k;
     }
-}
-
-AVX512 void sm_norm_cols_bwd_avx512(float *dw, float *db, const float *dy, const float *x, float mu, float r, int n,
-                                    int layer_norm) {
-    __m512 mv = _mm512_set1_ps(mu), rv = _mm512_set1_ps(r);
-    int i = 0;
-    if (layer_norm) {
-        for (; i + 16 <= n; i += 16) {
-            __m512 d = _mm512_loadu_ps(dy + i);
-            if (db) _mm512_storeu_ps(db + i, _mm512_add_ps(_mm512_loadu_ps(db + i), d));
-            if (dw) {
-                __m512 t = _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), mv), rv), d);
-                _mm512_storeu_ps(dw + i, _mm512_add_ps(_mm512_loadu_ps(dw + i), t));
-            }
-        }
-    } else if (dw) {
-        for (; i + 16 <= n; i += 16) {
-            __m512 t = _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(dy + i), _mm512_loadu_ps(x + i)), rv);
-            _mm512_storeu_ps(dw + i, _mm512_add_ps(_mm512_loadu_ps(dw + i), t));
-        }
-    }
-    if (i < n)
-        sm_norm_cols_bwd_scalar(dw ? dw + i : NULL, db ? db + i : NULL, dy + i, x + i, mu, r, n - i, layer_norm);
 }
 
 /* -- AVX2: the eight running sums in two registers of four doubles (lanes 0-3 and 4-7) */

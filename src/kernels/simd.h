@@ -139,8 +139,6 @@ void sm_norm_fwd_avx512(float *out, float *mean, float *rstd, const float *x, co
                         float eps, int layer_norm);
 void sm_norm_bwd_avx512(float *dx, const float *dy, const float *x, const float *w, float mean, float rstd, int n,
                         int layer_norm);
-void sm_norm_cols_bwd_avx512(float *dw, float *db, const float *dy, const float *x, float mean, float rstd, int n,
-                             int layer_norm);
 struct sm_adamw_step;
 void sm_adamw_avx2(float *w, float *g, float *m, float *v, size_t n, const struct sm_adamw_step *a);
 void sm_adamw_avx512(float *w, float *g, float *m, float *v, size_t n, const struct sm_adamw_step *a);
