@@ -69,18 +69,23 @@ for entry in "${models[@]}"; do
     ctx=$(echo "$opts" | sed -E 's/.*--ctx ([0-9]+).*/\1/')
     check "$name" "$TMP/$name.gguf" "$vocab" "$ctx"
 done
-# training gradients: every parameter of a fixed batch against autograd
+# training gradients: every parameter of a fixed batch (B sequences of 16) against autograd
 grads=(
-    "grad_gpt2_untied|--arch gpt2 --dim 36 --layers 2 --heads 4 --ffn 70 --ctx 16 --vocab 300"
-    "grad_gpt2_tied|--arch gpt2 --dim 40 --layers 2 --heads 5 --ffn 64 --ctx 16 --vocab 280 --tied"
-    "grad_llama_gqa_untied|--arch llama --dim 48 --layers 2 --heads 4 --kv-heads 2 --ffn 70 --ctx 16 --vocab 300"
-    "grad_llama_gqa_tied|--arch llama --dim 60 --layers 2 --heads 6 --kv-heads 3 --ffn 90 --ctx 16 --vocab 320 --tied"
+    "grad_gpt2_untied|3|--arch gpt2 --dim 36 --layers 2 --heads 4 --ffn 70 --ctx 16 --vocab 300"
+    "grad_gpt2_tied|3|--arch gpt2 --dim 40 --layers 2 --heads 5 --ffn 64 --ctx 16 --vocab 280 --tied"
+    "grad_llama_gqa_untied|3|--arch llama --dim 48 --layers 2 --heads 4 --kv-heads 2 --ffn 70 --ctx 16 --vocab 300"
+    "grad_llama_gqa_tied|3|--arch llama --dim 60 --layers 2 --heads 6 --kv-heads 3 --ffn 90 --ctx 16 --vocab 320 --tied"
+    # a vocabulary whose logits' gradient (128 tokens) is over 32 MiB: the head's backward products read
+    # it in place, packed run by run (train_ops.c, gemm_strided), each thread over its own tokens
+    "grad_llama_big_vocab|8|--arch llama --dim 16 --layers 1 --heads 2 --ffn 24 --ctx 16 --vocab 70000"
 )
 for entry in "${grads[@]}"; do
     name=${entry%%|*}
-    opts=${entry#*|}
+    rest=${entry#*|}
+    batch=${rest%%|*}
+    opts=${rest#*|}
     if "$SM" init "$TMP/$name.gguf" $opts --init-std 0.2 --random-norms --seed 3 2> "$TMP/err" \
-        && "$BUILD/grad_dump" "$TMP/$name.gguf" 3 16 "$TMP/$name.bin" 2>> "$TMP/err" \
+        && "$BUILD/grad_dump" "$TMP/$name.gguf" "$batch" 16 "$TMP/$name.bin" 2>> "$TMP/err" \
         && $PY tests/torch_grad.py "$TMP/$name.gguf" "$TMP/$name.bin"; then
         pass=$((pass + 1)); echo "ok   parity_$name"
     else

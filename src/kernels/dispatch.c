@@ -75,7 +75,7 @@ static const sm_kernel_table scalar = {"scalar", SM_LEVEL_SCALAR, NULL, sm_gelu,
                                        sm_softmax, exp_sum_scalar, dot_scalar, axpy_scalar, matmul_f32_scalar, NULL, NULL,
                                        0, 0, NULL, NULL, swiglu_grad_scalar, sm_adamw_scalar, NULL, NULL, NULL,
                                        sm_norm_fwd_scalar, sm_norm_bwd_scalar, sm_norm_cols_bwd_scalar, scale_max_scalar,
-                                       softmax_bwd_scalar};
+                                       softmax_bwd_scalar, NULL, 0};
 
 #if defined(__x86_64__)
 static const sm_kernel_table avx2 = {"avx2", SM_LEVEL_AVX2, &scalar, sm_gelu_avx2, sm_gelu_grad_avx2, sm_swiglu_avx2,
@@ -83,13 +83,15 @@ static const sm_kernel_table avx2 = {"avx2", SM_LEVEL_AVX2, &scalar, sm_gelu_avx
                                      sm_matmul_f32_avx2, NULL, NULL, SM_GEMM_AVX2_MR, SM_GEMM_AVX2_NR, sm_gemm_pack_avx2,
                                      sm_gemm_avx2, sm_swiglu_grad_avx2, sm_adamw_avx2, sm_gemm_f16_avx2,
                                      sm_gemm_f16x16_avx2, sm_gemm_x16_avx2, sm_norm_fwd_avx2, sm_norm_bwd_avx2,
-                                     sm_norm_cols_bwd_avx2, sm_scale_max_avx2, sm_softmax_bwd_avx2};
+                                     sm_norm_cols_bwd_avx2, sm_scale_max_avx2, sm_softmax_bwd_avx2,
+                                     sm_gemm_strided_avx2, SM_GEMM_AVX2_RUN_BYTES / sizeof(float)};
 static const sm_kernel_table avx512 = {"avx512", SM_LEVEL_AVX512, &avx2, sm_gelu_avx512, sm_gelu_grad_avx512,
                                        sm_swiglu_avx512, sm_softmax_avx512, sm_exp_sum_avx512, sm_dot_f32_avx2,
                                        sm_axpy_f32_avx2, sm_matmul_f32_avx512, sm_pack_a_avx512, sm_matmul_packed_avx512,
                                        SM_GEMM_MR, SM_GEMM_NR, sm_gemm_pack_avx512, sm_gemm_avx512, sm_swiglu_grad_avx512,
                                        sm_adamw_avx512, NULL, NULL, NULL, sm_norm_fwd_avx512, sm_norm_bwd_avx512,
-                                       sm_norm_cols_bwd_avx2, sm_scale_max_avx512, sm_softmax_bwd_avx512};
+                                       sm_norm_cols_bwd_avx2, sm_scale_max_avx512, sm_softmax_bwd_avx512,
+                                       sm_gemm_strided_avx512, SM_GEMM_RUN_BYTES / sizeof(float)};
 
 static int has_avx2(void) {
     __builtin_cpu_init();
@@ -109,7 +111,7 @@ static const sm_kernel_table neon = {"neon", SM_LEVEL_NEON, &scalar, sm_gelu, ge
                                      exp_sum_scalar, sm_dot_f32_neon, sm_axpy_f32_neon, sm_matmul_f32_neon, NULL, NULL,
                                      0, 0, NULL, NULL, swiglu_grad_scalar, sm_adamw_scalar, NULL, NULL, NULL,
                                      sm_norm_fwd_scalar, sm_norm_bwd_scalar, sm_norm_cols_bwd_scalar, scale_max_scalar,
-                                     softmax_bwd_scalar};
+                                     softmax_bwd_scalar, NULL, 0};
 #endif
 
 void sm_kernels_for_type(const sm_kernel_table *kt, uint32_t type, sm_type_kernels *out) {

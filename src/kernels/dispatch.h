@@ -64,7 +64,7 @@ typedef struct sm_kernel_table {
     int gemm_nr;   /* weight rows per register tile: products split across threads in multiples of it */
     void (*gemm_pack)(float *packed, const float *a, size_t a_rs, size_t a_cs, int m, int k, int p0, int p1);
     void (*gemm)(float *c, int ldc, const float *packed, int m, const float *w, size_t w_rs, size_t w_cs, int n, int k,
-                 int accumulate);
+                 int flags);   /* flags: SM_GEMM_ACCUMULATE (1: accumulate), SM_GEMM_STREAM (see gemm_strided) */
     /* training's SwiGLU backward: with s = sigmoid(g), dg = dh u s (1 + g (1 - s)), du = dh g s (set, not added) */
     void (*swiglu_grad)(float *dg, float *du, const float *g, const float *u, const float *dh, int n);
     /* AdamW on n parameters: with gi = g scale, m = beta1 m + (1 - beta1) gi, v = beta2 v + (1 - beta2) gi gi,
@@ -93,7 +93,17 @@ typedef struct sm_kernel_table {
     /* softmax's backward in place (training's attention): with dot = sum of p[i] ds[i],
      * ds[i] = p[i] (ds[i] - dot) scale */
     void (*softmax_bwd)(float *ds, const float *p, float scale, int n);
+    /* optional: gemm with the batch read in place (a(t, x) = a[t * a_rs + x * a_cs]) and packed a run
+     * of panels at a time, as the product reaches it, into scratch (gemm_scratch floats, the caller's,
+     * one per thread): a large batch is not written out packed and read back. flags: SM_GEMM_ACCUMULATE
+     * (c +=), SM_GEMM_STREAM (results past the caches: for an output far larger than them, read once
+     * later). The same sums as gemm_pack and gemm, whatever rows or tokens a call covers. */
+    void (*gemm_strided)(float *c, int ldc, const float *a, size_t a_rs, size_t a_cs, int m, const float *w,
+                         size_t w_rs, size_t w_cs, int n, int k, int flags, float *scratch);
+    size_t gemm_scratch;
 } sm_kernel_table;
+
+enum { SM_GEMM_ACCUMULATE = 1, SM_GEMM_STREAM = 2 };
 
 /* The kernels of one element type at kt's level: each slot from the highest
  * level at or below kt that has it (the scalar level has every runnable

@@ -873,7 +873,8 @@ AVX512 void sm_gemm_pack_avx512(float *packed, const float *a, size_t rs, size_t
  * wide 0, for a block's last 16 rows or fewer (nr <= 16), only the first of
  * the block's two vectors per column: half the FMAs, each sum the same. */
 AVX512 static inline __attribute__((always_inline)) void gemm_tile(float *c, int ldc, const float *ap, const float *wp,
-                                                                  int kc, int mr, int nr, int load, int wide) {
+                                                                  int kc, int mr, int nr, int load, int wide,
+                                                                  int stream) {
     __m512 lo[SM_GEMM_MR], hi[SM_GEMM_MR];
     for (int j = 0; j < SM_GEMM_MR; j++) lo[j] = hi[j] = _mm512_setzero_ps();
     /* four columns per trip: the same sums, fewer loop instructions between
@@ -894,6 +895,13 @@ AVX512 static inline __attribute__((always_inline)) void gemm_tile(float *c, int
         TOKEN_FMA(6); TOKEN_FMA(7); TOKEN_FMA(8); TOKEN_FMA(9); TOKEN_FMA(10); TOKEN_FMA(11);
 #undef TOKEN_FMA
     }
+    if (stream) {   /* a whole 12 x 32 tile to aligned rows of c, past the caches (SM_GEMM_STREAM) */
+        for (int j = 0; j < SM_GEMM_MR; j++) {
+            _mm512_stream_ps(c + (size_t)j * ldc, lo[j]);
+            _mm512_stream_ps(c + (size_t)j * ldc + 16, hi[j]);
+        }
+        return;
+    }
     __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
     for (int j = 0; j < mr; j++) {
@@ -909,12 +917,17 @@ AVX512 static inline __attribute__((always_inline)) void gemm_tile(float *c, int
 
 AVX512 __attribute__((noinline)) static void gemm_tile_12x32(float *c, int ldc, const float *ap, const float *wp,
                                                             int kc, int mr, int nr, int load) {
-    gemm_tile(c, ldc, ap, wp, kc, mr, nr, load, 1);
+    gemm_tile(c, ldc, ap, wp, kc, mr, nr, load, 1, 0);
+}
+
+AVX512 __attribute__((noinline)) static void gemm_tile_12x32_stream(float *c, int ldc, const float *ap, const float *wp,
+                                                                   int kc) {
+    gemm_tile(c, ldc, ap, wp, kc, SM_GEMM_MR, SM_GEMM_NR, 0, 1, 1);
 }
 
 AVX512 __attribute__((noinline)) static void gemm_tile_12x16(float *c, int ldc, const float *ap, const float *wp,
                                                             int kc, int mr, int nr, int load) {
-    gemm_tile(c, ldc, ap, wp, kc, mr, nr, load, 0);
+    gemm_tile(c, ldc, ap, wp, kc, mr, nr, load, 0, 0);
 }
 
 /* block[x][i] = w(r + i, x0 + x) for i < nr (zero beyond), x < kc */
@@ -950,33 +963,59 @@ AVX512 static void gemm_pack_block(float *block, const float *wb, size_t rs, siz
 
 /* Loops, outside in: column blocks of KC (in order: that is each sum's
  * order), runs of panels whose slice of the packed batch stays in L2,
- * blocks of 32 weight rows (packed once per run, kept in L1), panels. */
-AVX512 void sm_gemm_avx512(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n,
-                           int k, int accumulate) {
+ * blocks of 32 weight rows (packed once per run, kept in L1), panels.
+ * With a (the batch read in place) each run's slice is packed into scratch
+ * as the loops reach it (BLIS's order), else it comes from packed. */
+AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, int ldc, const float *packed,
+                                                                   const float *a, size_t a_rs, size_t a_cs,
+                                                                   float *scratch, int m, const float *w, size_t rs,
+                                                                   size_t cs, int n, int k, int flags) {
     float block[SM_GEMM_NR * SM_GEMM_KC] __attribute__((aligned(64)));
     int panels = (m + SM_GEMM_MR - 1) / SM_GEMM_MR;
     /* k split into equal blocks of at most KC (multiples of 16): no short last block */
     int nblk = (k + SM_GEMM_KC - 1) / SM_GEMM_KC, step = ((k + nblk - 1) / nblk + 15) & ~15;
-    /* a run's slice of the batch: about 1 MiB (it stays in L2 while every weight block meets it) */
-    int run = (int)(((size_t)1 << 20) / ((size_t)SM_GEMM_MR * step * sizeof(float)));
-    if (run < 4) run = 4;
+    int run = sm_gemm_run_panels(SM_GEMM_MR, step, SM_GEMM_RUN_BYTES);
+    /* the results stream past the caches when asked, each written once (one column block), aligned */
+    int stream = (flags & SM_GEMM_STREAM) && !(flags & SM_GEMM_ACCUMULATE) && nblk == 1 &&
+                 ((uintptr_t)c & 63) == 0 && (ldc & 15) == 0;
     for (int x0 = 0; x0 < k; x0 += step) {
         int kc = k - x0 < step ? k - x0 : step;
         for (int p0 = 0; p0 < panels; p0 += run) {
             int p1 = p0 + run < panels ? p0 + run : panels;
+            const float *slice = packed + (size_t)x0 * SM_GEMM_MR;   /* panel p0 of this column block */
+            size_t pstride = (size_t)k * SM_GEMM_MR;
+            if (a) {
+                sm_gemm_pack_avx512(scratch, a + (size_t)p0 * SM_GEMM_MR * a_rs + (size_t)x0 * a_cs, a_rs, a_cs,
+                                    m - p0 * SM_GEMM_MR, kc, 0, p1 - p0);
+                slice = scratch, pstride = (size_t)kc * SM_GEMM_MR;
+            } else {
+                slice += (size_t)p0 * pstride;
+            }
             for (int r = 0; r < n; r += SM_GEMM_NR) {
                 int nr = n - r < SM_GEMM_NR ? n - r : SM_GEMM_NR;
                 gemm_pack_block(block, w + (size_t)r * rs + (size_t)x0 * cs, rs, cs, nr, kc);
                 for (int p = p0; p < p1; p++) {
                     int mr = m - SM_GEMM_MR * p < SM_GEMM_MR ? m - SM_GEMM_MR * p : SM_GEMM_MR;
-                    (nr > 16 ? gemm_tile_12x32 : gemm_tile_12x16)(
-                        c + (size_t)p * SM_GEMM_MR * ldc + r, ldc,
-                        packed + (size_t)p * k * SM_GEMM_MR + (size_t)x0 * SM_GEMM_MR, block, kc, mr, nr,
-                        accumulate || x0 > 0);
+                    float *cp = c + (size_t)p * SM_GEMM_MR * ldc + r;
+                    const float *ap = slice + (size_t)(p - p0) * pstride;
+                    if (stream && mr == SM_GEMM_MR && nr == SM_GEMM_NR) gemm_tile_12x32_stream(cp, ldc, ap, block, kc);
+                    else (nr > 16 ? gemm_tile_12x32 : gemm_tile_12x16)(cp, ldc, ap, block, kc, mr, nr,
+                                                                      (flags & SM_GEMM_ACCUMULATE) || x0 > 0);
                 }
             }
         }
     }
+    if (stream) _mm_sfence();   /* the streamed stores are seen before whatever this thread does next */
+}
+
+AVX512 void sm_gemm_avx512(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n,
+                           int k, int flags) {
+    gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, cs, n, k, flags);
+}
+
+AVX512 void sm_gemm_strided_avx512(float *c, int ldc, const float *a, size_t a_rs, size_t a_cs, int m, const float *w,
+                                   size_t rs, size_t cs, int n, int k, int flags, float *scratch) {
+    gemm_loops(c, ldc, NULL, a, a_rs, a_cs, scratch, m, w, rs, cs, n, k, flags);
 }
 #endif
 

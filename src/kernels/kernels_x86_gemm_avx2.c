@@ -8,6 +8,7 @@
  * (test_simd.c). */
 #include "simd.h"
 #include "half.h"
+#include "dispatch.h"
 
 #if defined(__x86_64__)
 #include "x86_isa.h"
@@ -82,7 +83,14 @@ AVX2 void sm_gemm_pack_avx2(float *packed, const float *a, size_t rs, size_t cs,
 /* A tile's results to c rows j < mr, columns < nr (added to what c holds
  * when load). */
 AVX2 static inline __attribute__((always_inline)) void store_tile(float *c, int ldc, __m256 *lo, __m256 *hi, int mr,
-                                                                 int nr, int load) {
+                                                                 int nr, int load, int stream) {
+    if (stream) {   /* a whole tile to aligned rows of c, past the caches (SM_GEMM_STREAM) */
+        for (int j = 0; j < MR; j++) {
+            _mm256_stream_ps(c + (size_t)j * ldc, lo[j]);
+            _mm256_stream_ps(c + (size_t)j * ldc + 8, hi[j]);
+        }
+        return;
+    }
     if (nr == NR) {
         for (int j = 0; j < mr; j++) {
             float *cj = c + (size_t)j * ldc;
@@ -122,7 +130,8 @@ AVX2 static inline __attribute__((always_inline)) void store_tile(float *c, int 
     l##j = _mm256_fmadd_ps(b, w0, l##j);               \
     h##j = _mm256_fmadd_ps(b, w1, h##j)
 AVX2 static inline __attribute__((always_inline)) void tile_6x16(float *c, int ldc, const float *ap, const void *wp,
-                                                                int kc, int mr, int nr, int load, int f16) {
+                                                                int kc, int mr, int nr, int load, int f16,
+                                                                int stream) {
     __m256 l0 = _mm256_setzero_ps(), l1 = l0, l2 = l0, l3 = l0, l4 = l0, l5 = l0;
     __m256 h0 = l0, h1 = l0, h2 = l0, h3 = l0, h4 = l0, h5 = l0;
     for (int x = 0; x < kc; x++, ap += MR) {
@@ -131,7 +140,7 @@ AVX2 static inline __attribute__((always_inline)) void tile_6x16(float *c, int l
         TOKEN_FMA(0); TOKEN_FMA(1); TOKEN_FMA(2); TOKEN_FMA(3); TOKEN_FMA(4); TOKEN_FMA(5);
     }
     __m256 lo[MR] = {l0, l1, l2, l3, l4, l5}, hi[MR] = {h0, h1, h2, h3, h4, h5};
-    store_tile(c, ldc, lo, hi, mr, nr, load);
+    store_tile(c, ldc, lo, hi, mr, nr, load, stream);
 }
 
 /* The same for a panel's last tokens when they are 3 or fewer (a prompt
@@ -145,15 +154,18 @@ AVX2 static inline __attribute__((always_inline)) void tile_3x16(float *c, int l
         TOKEN_FMA(0); TOKEN_FMA(1); TOKEN_FMA(2);
     }
     __m256 lo[3] = {l0, l1, l2}, hi[3] = {h0, h1, h2};
-    store_tile(c, ldc, lo, hi, mr, nr, load);
+    store_tile(c, ldc, lo, hi, mr, nr, load, 0);
 }
 #undef TOKEN_FMA
 #undef LOAD_W
 
 #define TILE_ARGS float *c, int ldc, const float *ap, const void *wp, int kc, int mr, int nr, int load
-AVX2 __attribute__((noinline)) static void gemm_tile_6x16(TILE_ARGS) { tile_6x16(c, ldc, ap, wp, kc, mr, nr, load, 0); }
+AVX2 __attribute__((noinline)) static void gemm_tile_6x16(TILE_ARGS) { tile_6x16(c, ldc, ap, wp, kc, mr, nr, load, 0, 0); }
+AVX2 __attribute__((noinline)) static void gemm_tile_6x16_stream(TILE_ARGS) {
+    tile_6x16(c, ldc, ap, wp, kc, mr, nr, load, 0, 1);
+}
 AVX2 __attribute__((noinline)) static void gemm_tile_3x16(TILE_ARGS) { tile_3x16(c, ldc, ap, wp, kc, mr, nr, load, 0); }
-AVX2 __attribute__((noinline)) static void gemm_tile_6x16_f16(TILE_ARGS) { tile_6x16(c, ldc, ap, wp, kc, mr, nr, load, 1); }
+AVX2 __attribute__((noinline)) static void gemm_tile_6x16_f16(TILE_ARGS) { tile_6x16(c, ldc, ap, wp, kc, mr, nr, load, 1, 0); }
 AVX2 __attribute__((noinline)) static void gemm_tile_3x16_f16(TILE_ARGS) { tile_3x16(c, ldc, ap, wp, kc, mr, nr, load, 1); }
 #undef TILE_ARGS
 
@@ -212,14 +224,17 @@ SM_UNROLL(8)
 /* Loops, outside in: column blocks of at most KC (in order: that is each
  * sum's order), runs of panels whose slice of the packed batch stays in
  * L2, blocks of 16 weight rows (packed once per run, kept in L1), panels.
+ * With a (the batch read in place, F32 weights) each run's slice is packed
+ * into scratch as the loops reach it, else it comes from packed.
  * layout: F32 (w strided by rs, cs), F16 by rows (cs = 1), or F16 or F32 in
  * 16-row groups stored column after column (sm_interleave_f16, a type's
  * dequant_x16_cols: group g's column x at w + 16 g k + 16 x elements; n a
  * multiple of 16), read in place. */
 enum { W_F32, W_F16_ROWS, W_F16_X16, W_F32_X16 };
-AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, const float *packed, int m, const void *w,
-                                                            size_t rs, size_t cs, int n, int k, int accumulate,
-                                                            int layout) {
+AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, const float *packed, const float *a,
+                                                            size_t a_rs, size_t a_cs, float *scratch, int m,
+                                                            const void *w, size_t rs, size_t cs, int n, int k,
+                                                            int flags, int layout) {
     float block[NR * KC] __attribute__((aligned(32)));
     size_t esize = layout == W_F32 || layout == W_F32_X16 ? sizeof(float) : sizeof(uint16_t);
     int in_place = layout == W_F16_X16 || layout == W_F32_X16;   /* the block is the weights themselves */
@@ -227,12 +242,23 @@ AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, c
     /* k split into equal blocks of at most KC (multiples of 8): no short last block */
     int nblk = (k + KC - 1) / KC, step = ((k + nblk - 1) / nblk + 7) & ~7;
     /* a run's slice of the batch: about 256 KiB (it stays in L2 while every weight block meets it) */
-    int run = (int)(((size_t)1 << 18) / ((size_t)MR * step * sizeof(float)));
-    if (run < 4) run = 4;
+    int run = sm_gemm_run_panels(MR, step, SM_GEMM_AVX2_RUN_BYTES);
+    int accumulate = flags & SM_GEMM_ACCUMULATE;
+    /* the results stream past the caches when asked, each written once (one column block), aligned */
+    int stream = (flags & SM_GEMM_STREAM) && !accumulate && nblk == 1 && ((uintptr_t)c & 31) == 0 && (ldc & 7) == 0;
     for (int x0 = 0; x0 < k; x0 += step) {
         int kc = k - x0 < step ? k - x0 : step;
         for (int p0 = 0; p0 < panels; p0 += run) {
             int p1 = p0 + run < panels ? p0 + run : panels;
+            const float *slice = packed + (size_t)x0 * MR;   /* panel p0 of this column block */
+            size_t pstride = (size_t)k * MR;
+            if (a) {
+                sm_gemm_pack_avx2(scratch, a + (size_t)p0 * MR * a_rs + (size_t)x0 * a_cs, a_rs, a_cs, m - p0 * MR,
+                                  kc, 0, p1 - p0);
+                slice = scratch, pstride = (size_t)kc * MR;
+            } else {
+                slice += (size_t)p0 * pstride;
+            }
             for (int r = 0; r < n; r += NR) {
                 int nr = n - r < NR ? n - r : NR;
                 const char *wb, *nb, *tile_w = (const char *)block;
@@ -264,32 +290,39 @@ AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, c
                     }
                     int mr = m - MR * p < MR ? m - MR * p : MR;
                     float *cp = c + (size_t)p * MR * ldc + r;
-                    const float *ap = packed + (size_t)p * k * MR + (size_t)x0 * MR;
+                    const float *ap = slice + (size_t)(p - p0) * pstride;
                     int load = accumulate || x0 > 0;
                     if (layout == W_F16_X16) (mr > 3 ? gemm_tile_6x16_f16 : gemm_tile_3x16_f16)(cp, ldc, ap, tile_w, kc, mr, nr, load);
+                    else if (stream && mr == MR && nr == NR) gemm_tile_6x16_stream(cp, ldc, ap, tile_w, kc, mr, nr, 0);
                     else (mr > 3 ? gemm_tile_6x16 : gemm_tile_3x16)(cp, ldc, ap, tile_w, kc, mr, nr, load);
                 }
             }
         }
     }
+    if (stream) _mm_sfence();   /* the streamed stores are seen before whatever this thread does next */
 }
 
 AVX2 void sm_gemm_avx2(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n, int k,
-                       int accumulate) {
-    gemm(c, ldc, packed, m, w, rs, cs, n, k, accumulate, W_F32);
+                       int flags) {
+    gemm(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, cs, n, k, flags, W_F32);
+}
+
+AVX2 void sm_gemm_strided_avx2(float *c, int ldc, const float *a, size_t a_rs, size_t a_cs, int m, const float *w,
+                               size_t rs, size_t cs, int n, int k, int flags, float *scratch) {
+    gemm(c, ldc, NULL, a, a_rs, a_cs, scratch, m, w, rs, cs, n, k, flags, W_F32);
 }
 
 AVX2 void sm_gemm_f16_avx2(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n, int k,
                            int accumulate) {
-    gemm(c, ldc, packed, m, w, rs, 1, n, k, accumulate, W_F16_ROWS);
+    gemm(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0, W_F16_ROWS);
 }
 
 AVX2 void sm_gemm_x16_avx2(float *c, int ldc, const float *packed, int m, const float *w, int n, int k, int accumulate) {
-    gemm(c, ldc, packed, m, w, 0, 1, n, k, accumulate, W_F32_X16);
+    gemm(c, ldc, packed, NULL, 0, 0, NULL, m, w, 0, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0, W_F32_X16);
 }
 
 AVX2 void sm_gemm_f16x16_avx2(float *c, int ldc, const float *packed, int m, const uint16_t *w, int n, int k,
                               int accumulate) {
-    gemm(c, ldc, packed, m, w, 0, 1, n, k, accumulate, W_F16_X16);
+    gemm(c, ldc, packed, NULL, 0, 0, NULL, m, w, 0, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0, W_F16_X16);
 }
 #endif

@@ -96,6 +96,16 @@ __attribute__((target("avx2"))) static inline void sm_iq4nl_split_avx2(const int
 #define SM_GEMM_AVX2_MR 6
 #define SM_GEMM_AVX2_NR 16
 #define SM_GEMM_AVX2_KC 384
+/* a run's slice of the packed batch (panels by one column block), which
+ * stays in L2 while every weight block meets it: about 1 MiB (AVX-512),
+ * 256 KiB (AVX2); gemm_strided packs each run into scratch of that size */
+#define SM_GEMM_RUN_BYTES ((size_t)1 << 20)
+#define SM_GEMM_AVX2_RUN_BYTES ((size_t)1 << 18)
+/* panels per run for column blocks of step columns: within bytes (step <= KC keeps it >= 4) */
+static inline int sm_gemm_run_panels(int mr, int step, size_t bytes) {
+    int run = (int)(bytes / ((size_t)mr * (size_t)step * sizeof(float)));
+    return run < 1 ? 1 : run;
+}
 
 #if defined(__x86_64__)
 /* per element type (types.c) */
@@ -163,8 +173,10 @@ void sm_matvec_q8_0_x16_avx2(float *out, const void *w, const void *xq, const in
 void sm_matvec_f16_x16_avx2(float *out, const void *w, const void *x, const int32_t *xsum, int rows, int cols);
 void sm_matvec_bf16_x16_avx2(float *out, const void *w, const void *x, const int32_t *xsum, int rows, int cols);
 void sm_gemm_pack_avx2(float *packed, const float *a, size_t rs, size_t cs, int m, int k, int p0, int p1);
+void sm_gemm_strided_avx2(float *c, int ldc, const float *a, size_t a_rs, size_t a_cs, int m, const float *w,
+                          size_t rs, size_t cs, int n, int k, int flags, float *scratch);
 void sm_gemm_avx2(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n, int k,
-                  int accumulate);
+                  int flags);
 void sm_gemm_f16_avx2(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n, int k,
                       int accumulate);
 /* the same on F16's 16-row interleaved copy (sm_interleave_f16), n a multiple of 16 */
@@ -174,8 +186,10 @@ void sm_gemm_f16x16_avx2(float *c, int ldc, const float *packed, int m, const ui
 void sm_gemm_x16_avx2(float *c, int ldc, const float *packed, int m, const float *w, int n, int k, int accumulate);
 void sm_dequantize_q8_0x16_cols_avx2(float *out, const void *group, int cols);
 void sm_gemm_pack_avx512(float *packed, const float *a, size_t rs, size_t cs, int m, int k, int p0, int p1);
+void sm_gemm_strided_avx512(float *c, int ldc, const float *a, size_t a_rs, size_t a_cs, int m, const float *w,
+                            size_t rs, size_t cs, int n, int k, int flags, float *scratch);
 void sm_gemm_avx512(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n,
-                    int k, int accumulate);
+                    int k, int flags);
 #endif
 
 #if defined(__aarch64__)

@@ -16,13 +16,23 @@
  * threads by blocks of 32 rows of w; each element is the same sum in the
  * same order however many threads there are. With either operand readable
  * by rows or by columns, no product of a step copies a transpose, and the
- * gradients accumulate in place. */
+ * gradients accumulate in place.
+ * A batch larger than SGEMM_STRIDED_BYTES, more than a last-level cache
+ * holds (packed apart it would go out to memory and come back for every
+ * thread: the logits' gradient, 1024 tokens by a vocabulary of 32000, is
+ * 131 MB), is packed a run at a time as the product reaches it
+ * (kt->gemm_strided), each thread over its own tokens; the same sums. An output larger than SGEMM_STREAM_BYTES (the logits) is
+ * stored past the caches, which it would only flush. */
+#define SGEMM_STRIDED_BYTES ((size_t)32 << 20)
+#define SGEMM_STREAM_BYTES ((size_t)64 << 20)
+enum { SGEMM_KEEP_PACK = 1 << 8 };   /* the caller reads the packed batch in mm_pack afterwards (LoRA) */
+
 typedef struct sgemm_task {
     const sm_trainer *t;
     float *c;
     const float *a, *w;
     size_t a_rs, a_cs, w_rs, w_cs;
-    int ldc, m, n, k, accumulate;
+    int ldc, m, n, k, flags;
 } sgemm_task;
 
 static void sgemm_pack_fn(void *ctx, int ith, int nth) {
@@ -36,20 +46,37 @@ static void sgemm_fn(void *ctx, int ith, int nth) {
     sm_share(g->n, g->t->kt->gemm_nr, ith, nth, &r0, &r1);   /* whole register tiles */
     if (r0 < r1)
         g->t->kt->gemm(g->c + r0, g->ldc, g->t->mm_pack, g->m, g->w + (size_t)r0 * g->w_rs, g->w_rs, g->w_cs, r1 - r0,
-                       g->k, g->accumulate);
+                       g->k, g->flags & (SM_GEMM_ACCUMULATE | SM_GEMM_STREAM));
+}
+
+static void sgemm_strided_fn(void *ctx, int ith, int nth) {
+    const sgemm_task *g = ctx;
+    const sm_kernel_table *kt = g->t->kt;
+    int t0, t1;
+    sm_share(g->m, kt->gemm_mr, ith, nth, &t0, &t1);   /* whole panels of tokens */
+    if (t0 < t1)
+        kt->gemm_strided(g->c + (size_t)t0 * g->ldc, g->ldc, g->a + (size_t)t0 * g->a_rs, g->a_rs, g->a_cs, t1 - t0, g->w,
+                         g->w_rs, g->w_cs, g->n, g->k, g->flags & (SM_GEMM_ACCUMULATE | SM_GEMM_STREAM),
+                         g->t->gemm_scratch + (size_t)ith * kt->gemm_scratch);
 }
 
 static void sgemm(const sm_trainer *t, float *c, int ldc, const float *a, size_t a_rs, size_t a_cs, const float *w,
-                  size_t w_rs, size_t w_cs, int m, int n, int k, int accumulate) {
-    sgemm_task g = {t, c, a, w, a_rs, a_cs, w_rs, w_cs, ldc, m, n, k, accumulate};
+                  size_t w_rs, size_t w_cs, int m, int n, int k, int flags) {
+    if (!(flags & SM_GEMM_ACCUMULATE) && (size_t)m * (size_t)n * sizeof(float) > SGEMM_STREAM_BYTES)
+        flags |= SM_GEMM_STREAM;
+    sgemm_task g = {t, c, a, w, a_rs, a_cs, w_rs, w_cs, ldc, m, n, k, flags};
+    if (t->kt->gemm_strided && !(flags & SGEMM_KEEP_PACK) && (size_t)m * (size_t)k * sizeof(float) > SGEMM_STRIDED_BYTES) {
+        sm_threadpool_run(t->pool, sgemm_strided_fn, &g);
+        return;
+    }
     sm_threadpool_run(t->pool, sgemm_pack_fn, &g);
     sm_threadpool_run(t->pool, sgemm_fn, &g);
 }
 
 /* The same with the batch (m x k) already packed in t->mm_pack */
 static void sgemm_packed(const sm_trainer *t, float *c, int ldc, const float *w, size_t w_rs, size_t w_cs, int m,
-                         int n, int k, int accumulate) {
-    sgemm_task g = {t, c, NULL, w, 0, 0, w_rs, w_cs, ldc, m, n, k, accumulate};
+                         int n, int k, int flags) {
+    sgemm_task g = {t, c, NULL, w, 0, 0, w_rs, w_cs, ldc, m, n, k, flags};
     sm_threadpool_run(t->pool, sgemm_fn, &g);
 }
 
@@ -203,7 +230,7 @@ void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, int set, float *dw, f
                          const float *inp, const float *w, int N, int C, int OC) {
     if (t->kt->gemm) {
         /* dinp[n][c] (+)= sum over o of dout[n][o] w[o][c]: w read by columns */
-        if (dinp) sgemm(t, dinp, C, dout, (size_t)OC, 1, w, 1, (size_t)C, N, C, OC, !set);
+        if (dinp) sgemm(t, dinp, C, dout, (size_t)OC, 1, w, 1, (size_t)C, N, C, OC, set ? 0 : SM_GEMM_ACCUMULATE);
         /* dw[o][c] += sum over n of dout[n][o] inp[n][c]: both read by columns */
         sgemm(t, dw, C, dout, 1, (size_t)OC, inp, 1, (size_t)C, OC, C, N, 1);
         if (dbias) bias_grad(t, dbias, dout, N, OC);
@@ -263,9 +290,12 @@ static void frozen_pack_fn(void *ctx, int ith, int nth) {
 }
 
 void sm_train_matmul_fwd_frozen(const sm_trainer *t, float *out, const float *inp, const sm_train_frozen *fw,
-                                const float *bias, int N) {
+                                const float *bias, int N, int keep_pack) {
     const sm_matrix *w = fw->m;
-    if (fw->w) {   /* F32 rows: the trained matrices' product */
+    if (fw->w && t->kt->gemm) {   /* F32 rows: the trained matrices' product */
+        sgemm(t, out, w->rows, inp, (size_t)w->cols, 1, fw->w, (size_t)w->cols, 1, N, w->rows, w->cols,
+              keep_pack ? SGEMM_KEEP_PACK : 0);
+    } else if (fw->w) {
         gemm(t, out, inp, fw->w, N, w->rows, w->cols);
     } else {
         frozen_task f = {t, out, inp, w, N};
@@ -292,12 +322,12 @@ static void frozen_transpose_fn(void *ctx, int ith, int nth) {
 }
 
 void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, int set, const float *dout, const sm_train_frozen *fw,
-                                int N) {
+                                int N, int keep_pack) {
     const sm_matrix *w = fw->m;
-    int C = w->cols, OC = w->rows;
+    int C = w->cols, OC = w->rows, flags = (set ? 0 : SM_GEMM_ACCUMULATE) | (keep_pack ? SGEMM_KEEP_PACK : 0);
     const float *wt = fw->wt;   /* the cached transpose, else made here */
     if (t->kt->gemm && !wt && fw->w) {   /* dinp[n][c] (+)= sum over o of dout[n][o] w[o][c]: w by columns */
-        sgemm(t, dinp, C, dout, (size_t)OC, 1, fw->w, 1, (size_t)C, N, C, OC, !set);
+        sgemm(t, dinp, C, dout, (size_t)OC, 1, fw->w, 1, (size_t)C, N, C, OC, flags);
         return;
     }
     if (!wt) {
@@ -310,7 +340,7 @@ void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, int set, const
         wt = t->mm_bt;
     }
     if (t->kt->gemm) {
-        sgemm(t, dinp, C, dout, (size_t)OC, 1, wt, (size_t)OC, 1, N, C, OC, !set);
+        sgemm(t, dinp, C, dout, (size_t)OC, 1, wt, (size_t)OC, 1, N, C, OC, flags);
         return;
     }
     gemm(t, t->mm_out, dout, wt, N, C, OC);

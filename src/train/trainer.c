@@ -393,6 +393,11 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
         t->att_buf_floats = ((st + 16) * wd + st * st + 15) & ~(size_t)15;
         t->att_buf = sm_alloc_aligned((size_t)sm_threadpool_size(t->pool) * t->att_buf_floats * sizeof(float));
         t->mm_floats += (size_t)sm_threadpool_size(t->pool) * t->att_buf_floats;
+        if (t->kt->gemm_strided) {
+            size_t g = (size_t)sm_threadpool_size(t->pool) * t->kt->gemm_scratch;
+            t->gemm_scratch = sm_alloc_aligned(g * sizeof(float));
+            t->mm_floats += g;
+        }
     }
     t->row_loss = sm_calloc(N, sizeof *t->row_loss);
     t->norm_parts = sm_calloc(t->n_floats / SM_NORM_CHUNK + 1, sizeof *t->norm_parts);
@@ -418,7 +423,8 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
         lora_ok = t->lora && t->lora_dax && t->lora_tmp && t->deq;
     }
     if (!t->params || !t->w || !t->g || !t->m || !t->v || !t->act || !t->scratch || !t->mm_at || !t->mm_bt ||
-        !t->mm_pack || !t->mm_out || !t->pool || !t->att_buf || !t->row_loss || !t->norm_parts || !t->W.layer || !t->G.layer || !lora_ok) {
+        !t->mm_pack || !t->mm_out || !t->pool || !t->att_buf || (t->kt->gemm_strided && !t->gemm_scratch) ||
+        !t->row_loss || !t->norm_parts || !t->W.layer || !t->G.layer || !lora_ok) {
         sm_trainer_free(t);
         return sm_fail(err, SM_ERR_NOMEM, "out of memory for training (%.1f M parameters, %.1f M activations)",
                        (double)t->n_floats / 1e6, (double)t->act_floats / 1e6);
@@ -457,6 +463,7 @@ void sm_trainer_free(sm_trainer *t) {
     sm_free(t->mm_pack);
     sm_free(t->mm_out);
     sm_free(t->att_buf);
+    sm_free(t->gemm_scratch);
     sm_free(t->row_loss);
     sm_free(t->norm_parts);
     sm_free(t->W.layer);
@@ -566,7 +573,7 @@ static void proj_fwd(const sm_trainer *t, int step, const layer_acts *y, int l, 
     const sm_train_lora *lo = &t->lora[l * SM_P_COUNT + p];
     uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0;   /* the adapter's products: 2 N r (C + OC) */
     OP(t, step, mm_fwd_flops(N, C, OC, bias != NULL) + 2 * r * N * (C + OC), mm_fwd_bytes(N, C, OC),
-       sm_train_matmul_fwd_frozen(t, out, in, &lo->base, bias, N);
+       sm_train_matmul_fwd_frozen(t, out, in, &lo->base, bias, N, lo->a != NULL);
        if (lo->a) sm_train_lora_fwd(t, out, y->ax[p], in, lo->a, lo->b, t->lora_scale, N, C, OC, t->cfg.lora_rank));
 }
 
@@ -584,7 +591,7 @@ static void proj_bwd(const sm_trainer *t, int step, const layer_acts *y, int l, 
     /* the input's gradient (unless dinp is NULL), and 4 N r (C + OC) for A and B (2 N r C less without dinp) */
     uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0, in = dinp ? 1 : 0;
     OP(t, step, in * 2ull * N * C * OC + 4 * r * N * (C + OC) - (1 - in) * 2 * r * N * C, mm_fwd_bytes(N, C, OC),
-       if (dinp) sm_train_matmul_bwd_frozen(t, dinp, set, dout, &lo->base, N);
+       if (dinp) sm_train_matmul_bwd_frozen(t, dinp, set, dout, &lo->base, N, lo->a != NULL);
        if (lo->a)
            sm_train_lora_bwd(t, dinp, lo->ga, lo->gb, t->lora_dax, dout, inp, y->ax[p], lo->a, lo->b, t->lora_scale, N,
                              C, OC, t->cfg.lora_rank, dinp != NULL));
@@ -719,7 +726,7 @@ void sm_trainer_forward(sm_trainer *t, const int32_t *x) {
        norm_fwd(t, &s, a.nf, a.nf_mean, a.nf_rstd, a.x_out, W->output_norm, W->output_norm_b));
     if (t->frozen_out.m)
         OP(t, SM_SC_LOGITS, mm_fwd_flops(s.N, s.C, s.V, 0), mm_fwd_bytes(s.N, s.C, s.V),
-           sm_train_matmul_fwd_frozen(t, a.probs, a.nf, &t->frozen_out, NULL, s.N));
+           sm_train_matmul_fwd_frozen(t, a.probs, a.nf, &t->frozen_out, NULL, s.N, 0));
     else matmul_fwd(t, SM_SC_LOGITS, a.probs, a.nf, W->output, NULL, s.N, s.C, s.V);
     SM_PROF_END(t->prof, 0, 0);
 }
@@ -784,7 +791,7 @@ void sm_trainer_backward(sm_trainer *t, const int32_t *x) {
     float *dx = t->scratch, *dn = dx + 2 * (size_t)s.N * s.C;
     if (t->frozen_out.m)
         OP(t, SM_SC_LOGITS, 2ull * s.N * s.C * s.V, mm_fwd_bytes(s.N, s.C, s.V),
-           sm_train_matmul_bwd_frozen(t, dn, 1, a.probs, &t->frozen_out, s.N));
+           sm_train_matmul_bwd_frozen(t, dn, 1, a.probs, &t->frozen_out, s.N, 0));
     else matmul_bwd(t, SM_SC_LOGITS, dn, 1, G->output, NULL, a.probs, a.nf, W->output, s.N, s.C, s.V);
     memset(dx, 0, (size_t)s.N * s.C * sizeof(float));
     OP(t, SM_SC_FINAL_NORM, (s.layer_norm ? 12 : 9) * nc, 16 * nc,

@@ -107,6 +107,7 @@ typedef struct sm_trainer {
     float *mm_at, *mm_bt, *mm_pack, *mm_out;
     /* batch attention with the strided product: each thread's packed panels and T x T block */
     float *att_buf;
+    float *gemm_scratch;   /* kt->gemm_scratch floats per thread: gemm_strided's runs of the batch */
     size_t att_buf_floats;       /* per thread */
     double *row_loss;            /* [B T]: each row's cross-entropy, summed in order */
     double *norm_parts;          /* [n_floats / SM_NORM_CHUNK + 1]: the gradient's squares, chunk by chunk */

@@ -107,6 +107,9 @@ static inline void emu_mm512_mask_storeu_ps(void *p, simde__mmask16 k, simde__m5
         if (k >> i & 1) ((float *)p)[i] = x.f32[i];
 }
 
+/* a non-temporal store is, for the values, an aligned store */
+static inline void emu_mm512_stream_ps(void *p, simde__m512 a) { simde_mm512_store_ps(p, a); }
+
 static inline simde__m256i emu_mm256_maskz_loadu_epi16(simde__mmask16 k, const void *p) {
     simde__m256i_private r;
     for (int i = 0; i < 16; i++) r.u16[i] = (k >> i & 1) ? ((const uint16_t *)p)[i] : 0;
@@ -179,6 +182,7 @@ static inline simde__m512bh emu_mm512_cvtne2ps_pbh(simde__m512 a, simde__m512 b)
 #undef _mm512_shuffle_f32x4
 #undef _mm512_maskz_loadu_ps
 #undef _mm512_mask_storeu_ps
+#undef _mm512_stream_ps
 #undef _mm256_maskz_loadu_epi16
 #undef _mm512_mask_i32scatter_ps
 #undef _mm512_reduce_add_ps
@@ -195,6 +199,7 @@ static inline simde__m512bh emu_mm512_cvtne2ps_pbh(simde__m512 a, simde__m512 b)
 #define _mm512_shuffle_f32x4 emu_mm512_shuffle_f32x4
 #define _mm512_maskz_loadu_ps emu_mm512_maskz_loadu_ps
 #define _mm512_mask_storeu_ps emu_mm512_mask_storeu_ps
+#define _mm512_stream_ps emu_mm512_stream_ps
 #define _mm256_maskz_loadu_epi16 emu_mm256_maskz_loadu_epi16
 #define _mm512_mask_i32scatter_ps emu_mm512_mask_i32scatter_ps
 #define _mm512_reduce_add_ps emu_mm512_reduce_add_ps

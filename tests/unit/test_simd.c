@@ -685,6 +685,58 @@ TEST(simd_gemm_strided_matches_reference) {
 #endif
 }
 
+/* The strided product reading the batch in place (gemm_strided, packing
+ * each run as it goes) gives the packed product's bits: every layout, with
+ * runs of panels (a slice over the run's bytes) and several column blocks,
+ * accumulating or not, results streamed past the caches (aligned c) or not
+ * (unaligned c: the flag is then ignored), and called per run of tokens as
+ * the threads split them; c's padding is left alone. */
+TEST(simd_gemm_in_place_equals_packed) {
+    const sm_kernel_table *all[8];
+    int n = sm_kernels_available(all, 8), levels = 0;
+    int shapes[][3] = {{1100, 40, 290}, {60, 33, 1100}, {37, 70, 64}, {5, 3, 7}, {300, 16, 800}};
+    uint64_t seed = 41;
+    for (int v = 0; v < n; v++) {
+        const sm_kernel_table *kt = all[v];
+        if (!kt->gemm_strided) continue;
+        levels++;
+        float *scratch = malloc(sizeof(float) * kt->gemm_scratch);
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+            for (int layout = 0; layout < 4; layout++)
+                for (int mode = 0; mode < 4; mode++) {   /* 0, accumulate, stream aligned, stream unaligned */
+                    int m = shapes[si][0], rows = shapes[si][1], k = shapes[si][2], ldc = (rows + 15) / 16 * 16 + 16;
+                    int flags = mode == 1 ? SM_GEMM_ACCUMULATE : mode >= 2 ? SM_GEMM_STREAM : 0, off = mode == 3;
+                    int ta = layout & 1, tw = layout >> 1;
+                    size_t a_rs = ta ? 1 : (size_t)k + 3, a_cs = ta ? (size_t)m + 2 : 1;
+                    size_t w_rs = tw ? 1 : (size_t)k + 1, w_cs = tw ? (size_t)rows + 4 : 1;
+                    size_t asz = ta ? a_cs * k : a_rs * m, wsz = tw ? w_cs * k : w_rs * rows, csz = (size_t)m * ldc + 16;
+                    float *a = malloc(sizeof(float) * asz), *w = malloc(sizeof(float) * wsz);
+                    float *cb1 = aligned_alloc(64, sizeof(float) * csz), *cb2 = aligned_alloc(64, sizeof(float) * csz);
+                    float *c1 = cb1 + off, *c2 = cb2 + off;
+                    int mp = (m + kt->gemm_mr - 1) / kt->gemm_mr;
+                    float *packed = malloc(sizeof(float) * (size_t)mp * kt->gemm_mr * k);
+                    for (size_t i = 0; i < asz; i++) a[i] = frand(&seed);
+                    for (size_t i = 0; i < wsz; i++) w[i] = frand(&seed);
+                    for (size_t i = 0; i < csz; i++) cb1[i] = cb2[i] = frand(&seed);
+                    kt->gemm_pack(packed, a, a_rs, a_cs, m, k, 0, mp);
+                    kt->gemm(c1, ldc, packed, m, w, w_rs, w_cs, rows, k, flags & SM_GEMM_ACCUMULATE);
+                    /* in two calls, the tokens split at a whole panel, as two threads would */
+                    int t0 = mp / 2 * kt->gemm_mr;
+                    kt->gemm_strided(c2, ldc, a, a_rs, a_cs, t0, w, w_rs, w_cs, rows, k, flags, scratch);
+                    kt->gemm_strided(c2 + (size_t)t0 * ldc, ldc, a + (size_t)t0 * a_rs, a_rs, a_cs, m - t0, w, w_rs,
+                                     w_cs, rows, k, flags, scratch);
+                    CHECKF(memcmp(cb1, cb2, sizeof(float) * csz) == 0, "%s gemm_strided %dx%dx%d layout %d mode %d differs",
+                           kt->name, m, rows, k, layout, mode);
+                    free(a); free(w); free(cb1); free(cb2); free(packed);
+                }
+        free(scratch);
+    }
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) CHECKF(levels > 0, "no level reads the batch in place");
+#endif
+}
+
 /* The strided product on F16 weights (gemm_f16) gives, bit for bit, what
  * the level's gemm gives on the same weights converted to F32, for shapes
  * with tails in every dimension and both accumulate modes. */
