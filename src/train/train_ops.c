@@ -543,30 +543,66 @@ void sm_train_rmsnorm_bwd(const sm_trainer *t, float *dinp, float *dw, const flo
 
 /* -------------------------------------------------------- activations */
 
+/* The activations and their gradients, elementwise: on the thread pool,
+ * each thread a contiguous run (whole multiples of 16, so every vector of
+ * the level's kernel holds the same elements as in one call: the same
+ * bits), in chunks of ACT_CHUNK elements, so that GELU's copy of its input
+ * is still in L1 when the kernel rewrites it in place. */
+#define ACT_CHUNK 4096
+enum { ACT_GELU, ACT_GELU_GRAD, ACT_SWIGLU, ACT_SWIGLU_GRAD };
+typedef struct act_task {
+    const sm_trainer *t;
+    int op;
+    float *o1, *o2;
+    const float *i1, *i2, *i3;
+    size_t n;
+} act_task;
+
+static void act_fn(void *ctx, int ith, int nth) {
+    const act_task *a = ctx;
+    const sm_kernel_table *kt = a->t->kt;
+    size_t i0, i1;
+    sm_share_size(a->n, 16, ith, nth, &i0, &i1);
+    for (size_t i = i0; i < i1; i += ACT_CHUNK) {
+        int len = (int)(i1 - i < ACT_CHUNK ? i1 - i : ACT_CHUNK);
+        switch (a->op) {
+        case ACT_GELU:   /* o1 = gelu(i1) */
+            memcpy(a->o1 + i, a->i1 + i, (size_t)len * sizeof(float));
+            kt->gelu(a->o1 + i, len);
+            break;
+        case ACT_GELU_GRAD:   /* o1 = gelu'(i1) i2 */
+            kt->gelu_grad(a->o1 + i, a->i1 + i, a->i2 + i, len);
+            break;
+        case ACT_SWIGLU:   /* o1 = silu(i1) i2 */
+            kt->swiglu(a->o1 + i, a->i1 + i, a->i2 + i, len);
+            break;
+        default:   /* o1, o2 = the gate's and the up projection's gradients from i3 */
+            kt->swiglu_grad(a->o1 + i, a->o2 + i, a->i1 + i, a->i2 + i, a->i3 + i, len);
+            break;
+        }
+    }
+}
+
 void sm_train_gelu_fwd(const sm_trainer *t, float *out, const float *inp, size_t n) {
-    memcpy(out, inp, n * sizeof(float));
-    t->kt->gelu(out, (int)n);
+    act_task a = {t, ACT_GELU, out, NULL, inp, NULL, NULL, n};
+    sm_threadpool_run(t->pool, act_fn, &a);
 }
 
 void sm_train_gelu_bwd(const sm_trainer *t, float *dinp, const float *inp, const float *dout, size_t n) {
-    t->kt->gelu_grad(dinp, inp, dout, (int)n);
+    act_task a = {t, ACT_GELU_GRAD, dinp, NULL, inp, dout, NULL, n};
+    sm_threadpool_run(t->pool, act_fn, &a);
 }
 
-/* h = silu(g) * u, and its backward: the level's kernels, in runs of at
- * most 2^30 elements (their counts are ints) */
+/* h = silu(g) * u, and its backward */
 void sm_train_swiglu_fwd(const sm_trainer *t, float *h, const float *g, const float *u, size_t n) {
-    for (size_t i = 0; i < n; i += (size_t)1 << 30) {
-        size_t run = n - i < ((size_t)1 << 30) ? n - i : ((size_t)1 << 30);
-        t->kt->swiglu(h + i, g + i, u + i, (int)run);
-    }
+    act_task a = {t, ACT_SWIGLU, h, NULL, g, u, NULL, n};
+    sm_threadpool_run(t->pool, act_fn, &a);
 }
 
 void sm_train_swiglu_bwd(const sm_trainer *t, float *dg, float *du, const float *g, const float *u, const float *dh,
                          size_t n) {
-    for (size_t i = 0; i < n; i += (size_t)1 << 30) {
-        size_t run = n - i < ((size_t)1 << 30) ? n - i : ((size_t)1 << 30);
-        t->kt->swiglu_grad(dg + i, du + i, g + i, u + i, dh + i, (int)run);
-    }
+    act_task a = {t, ACT_SWIGLU_GRAD, dg, du, g, u, dh, n};
+    sm_threadpool_run(t->pool, act_fn, &a);
 }
 
 /* Rotates pairs of every head of each token by its position's angles;
