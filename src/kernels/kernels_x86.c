@@ -871,10 +871,12 @@ AVX512 void sm_gemm_pack_avx512(float *packed, const float *a, size_t rs, size_t
 
 /* One 12 x 32 tile over kc columns: c rows j < mr, columns < nr; with
  * wide 0, for a block's last 16 rows or fewer (nr <= 16), only the first of
- * the block's two vectors per column: half the FMAs, each sum the same. */
-AVX512 static inline __attribute__((always_inline)) void gemm_tile(float *c, int ldc, const float *ap, const float *wp,
-                                                                  int kc, int mr, int nr, int load, int wide,
-                                                                  int stream) {
+ * the block's two vectors per column: half the FMAs, each sum the same.
+ * Token j's column x is ap[x sx + j st]: a packed panel (sx 12, st 1) or
+ * 12 rows of the batch read in place (sx 1, st the row stride). */
+AVX512 static inline __attribute__((always_inline)) void gemm_tile(float *c, int ldc, const float *ap, size_t sx,
+                                                                  size_t st, const float *wp, int kc, int mr, int nr,
+                                                                  int load, int wide, int stream) {
     __m512 lo[SM_GEMM_MR], hi[SM_GEMM_MR];
     for (int j = 0; j < SM_GEMM_MR; j++) lo[j] = hi[j] = _mm512_setzero_ps();
     /* four columns per trip: the same sums, fewer loop instructions between
@@ -883,10 +885,10 @@ AVX512 static inline __attribute__((always_inline)) void gemm_tile(float *c, int
     for (int x = 0; x < kc; x++) {
         __m512 w0 = _mm512_load_ps(wp + (size_t)x * SM_GEMM_NR);
         __m512 w1 = wide ? _mm512_load_ps(wp + (size_t)x * SM_GEMM_NR + 16) : w0;
-        const float *av = ap + (size_t)x * SM_GEMM_MR;
+        const float *av = ap + (size_t)x * sx;
 #define TOKEN_FMA(j)                                       \
     do {                                                   \
-        __m512 b = _mm512_set1_ps(av[j]);                  \
+        __m512 b = _mm512_set1_ps(av[(size_t)(j) * st]);   \
         lo[j] = _mm512_fmadd_ps(b, w0, lo[j]);             \
         if (wide) hi[j] = _mm512_fmadd_ps(b, w1, hi[j]);   \
     } while (0)
@@ -915,20 +917,29 @@ AVX512 static inline __attribute__((always_inline)) void gemm_tile(float *c, int
     }
 }
 
-AVX512 __attribute__((noinline)) static void gemm_tile_12x32(float *c, int ldc, const float *ap, const float *wp,
-                                                            int kc, int mr, int nr, int load) {
-    gemm_tile(c, ldc, ap, wp, kc, mr, nr, load, 1, 0);
+/* the tile's variants, by tile width (32 or 16 rows), where the tokens
+ * come from (a packed panel, or rows read in place with stride st) and how
+ * the results leave (stored, or streamed: a whole tile, aligned) */
+#define GEMM_TILE_ARGS float *c, int ldc, const float *ap, size_t st, const float *wp, int kc, int mr, int nr, int load
+AVX512 __attribute__((noinline)) static void gemm_tile_12x32(GEMM_TILE_ARGS) {
+    gemm_tile(c, ldc, ap, SM_GEMM_MR, 1, wp, kc, mr, nr, load, 1, 0);
 }
-
-AVX512 __attribute__((noinline)) static void gemm_tile_12x32_stream(float *c, int ldc, const float *ap, const float *wp,
-                                                                   int kc) {
-    gemm_tile(c, ldc, ap, wp, kc, SM_GEMM_MR, SM_GEMM_NR, 0, 1, 1);
+AVX512 __attribute__((noinline)) static void gemm_tile_12x16(GEMM_TILE_ARGS) {
+    gemm_tile(c, ldc, ap, SM_GEMM_MR, 1, wp, kc, mr, nr, load, 0, 0);
 }
-
-AVX512 __attribute__((noinline)) static void gemm_tile_12x16(float *c, int ldc, const float *ap, const float *wp,
-                                                            int kc, int mr, int nr, int load) {
-    gemm_tile(c, ldc, ap, wp, kc, mr, nr, load, 0, 0);
+AVX512 __attribute__((noinline)) static void gemm_tile_12x32_stream(GEMM_TILE_ARGS) {
+    gemm_tile(c, ldc, ap, SM_GEMM_MR, 1, wp, kc, SM_GEMM_MR, SM_GEMM_NR, 0, 1, 1);
 }
+AVX512 __attribute__((noinline)) static void gemm_tile_rows_12x32(GEMM_TILE_ARGS) {
+    gemm_tile(c, ldc, ap, 1, st, wp, kc, SM_GEMM_MR, nr, load, 1, 0);
+}
+AVX512 __attribute__((noinline)) static void gemm_tile_rows_12x16(GEMM_TILE_ARGS) {
+    gemm_tile(c, ldc, ap, 1, st, wp, kc, SM_GEMM_MR, nr, load, 0, 0);
+}
+AVX512 __attribute__((noinline)) static void gemm_tile_rows_12x32_stream(GEMM_TILE_ARGS) {
+    gemm_tile(c, ldc, ap, 1, st, wp, kc, SM_GEMM_MR, SM_GEMM_NR, 0, 1, 1);
+}
+#undef GEMM_TILE_ARGS
 
 /* block[x][i] = w(r + i, x0 + x) for i < nr (zero beyond), x < kc */
 AVX512 static void gemm_pack_block(float *block, const float *wb, size_t rs, size_t cs, int nr, int kc) {
@@ -964,14 +975,17 @@ AVX512 static void gemm_pack_block(float *block, const float *wb, size_t rs, siz
 /* Loops, outside in: column blocks of KC (in order: that is each sum's
  * order), runs of panels whose slice of the packed batch stays in L2,
  * blocks of 32 weight rows (packed once per run, kept in L1), panels.
- * With a (the batch read in place) each run's slice is packed into scratch
- * as the loops reach it (BLIS's order), else it comes from packed. */
+ * The batch comes packed, or with a (read in place): rows (a_cs = 1) go
+ * to the tile as they are, 12 at a time (a last panel of fewer is packed
+ * on the stack), and a batch read by columns is packed a run at a time
+ * into scratch as the loops reach it (BLIS's order). */
 AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, int ldc, const float *packed,
                                                                    const float *a, size_t a_rs, size_t a_cs,
                                                                    float *scratch, int m, const float *w, size_t rs,
                                                                    size_t cs, int n, int k, int flags) {
     float block[SM_GEMM_NR * SM_GEMM_KC] __attribute__((aligned(64)));
-    int panels = (m + SM_GEMM_MR - 1) / SM_GEMM_MR;
+    float tail[SM_GEMM_MR * SM_GEMM_KC] __attribute__((aligned(64)));
+    int panels = (m + SM_GEMM_MR - 1) / SM_GEMM_MR, direct = a && a_cs == 1;
     /* k split into equal blocks of at most KC (multiples of 16): no short last block */
     int nblk = (k + SM_GEMM_KC - 1) / SM_GEMM_KC, step = ((k + nblk - 1) / nblk + 15) & ~15;
     int run = sm_gemm_run_panels(SM_GEMM_MR, step, SM_GEMM_RUN_BYTES);
@@ -979,17 +993,21 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
     int stream = (flags & SM_GEMM_STREAM) && !(flags & SM_GEMM_ACCUMULATE) && nblk == 1 &&
                  ((uintptr_t)c & 63) == 0 && (ldc & 15) == 0;
     for (int x0 = 0; x0 < k; x0 += step) {
-        int kc = k - x0 < step ? k - x0 : step;
+        int kc = k - x0 < step ? k - x0 : step, load = (flags & SM_GEMM_ACCUMULATE) || x0 > 0;
         for (int p0 = 0; p0 < panels; p0 += run) {
             int p1 = p0 + run < panels ? p0 + run : panels;
-            const float *slice = packed + (size_t)x0 * SM_GEMM_MR;   /* panel p0 of this column block */
+            const float *slice = NULL;   /* panel p0 of this column block, packed */
             size_t pstride = (size_t)k * SM_GEMM_MR;
-            if (a) {
+            if (direct) {
+                if (p1 == panels && m % SM_GEMM_MR)
+                    sm_gemm_pack_avx512(tail, a + (size_t)(panels - 1) * SM_GEMM_MR * a_rs + x0, a_rs, 1,
+                                        m % SM_GEMM_MR, kc, 0, 1);
+            } else if (a) {
                 sm_gemm_pack_avx512(scratch, a + (size_t)p0 * SM_GEMM_MR * a_rs + (size_t)x0 * a_cs, a_rs, a_cs,
                                     m - p0 * SM_GEMM_MR, kc, 0, p1 - p0);
                 slice = scratch, pstride = (size_t)kc * SM_GEMM_MR;
             } else {
-                slice += (size_t)p0 * pstride;
+                slice = packed + (size_t)x0 * SM_GEMM_MR + (size_t)p0 * pstride;
             }
             for (int r = 0; r < n; r += SM_GEMM_NR) {
                 int nr = n - r < SM_GEMM_NR ? n - r : SM_GEMM_NR;
@@ -997,10 +1015,16 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
                 for (int p = p0; p < p1; p++) {
                     int mr = m - SM_GEMM_MR * p < SM_GEMM_MR ? m - SM_GEMM_MR * p : SM_GEMM_MR;
                     float *cp = c + (size_t)p * SM_GEMM_MR * ldc + r;
-                    const float *ap = slice + (size_t)(p - p0) * pstride;
-                    if (stream && mr == SM_GEMM_MR && nr == SM_GEMM_NR) gemm_tile_12x32_stream(cp, ldc, ap, block, kc);
-                    else (nr > 16 ? gemm_tile_12x32 : gemm_tile_12x16)(cp, ldc, ap, block, kc, mr, nr,
-                                                                      (flags & SM_GEMM_ACCUMULATE) || x0 > 0);
+                    int whole = stream && mr == SM_GEMM_MR && nr == SM_GEMM_NR;
+                    if (direct && mr == SM_GEMM_MR) {
+                        const float *ar = a + (size_t)p * SM_GEMM_MR * a_rs + x0;
+                        (whole ? gemm_tile_rows_12x32_stream : nr > 16 ? gemm_tile_rows_12x32 : gemm_tile_rows_12x16)(
+                            cp, ldc, ar, a_rs, block, kc, mr, nr, load);
+                    } else {
+                        const float *ap = direct ? tail : slice + (size_t)(p - p0) * pstride;
+                        (whole ? gemm_tile_12x32_stream : nr > 16 ? gemm_tile_12x32 : gemm_tile_12x16)(
+                            cp, ldc, ap, 0, block, kc, mr, nr, load);
+                    }
                 }
             }
         }

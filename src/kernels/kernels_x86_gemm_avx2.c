@@ -126,15 +126,15 @@ AVX2 static inline __attribute__((always_inline)) void store_tile(float *c, int 
     __m256 w1 = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)(wp) + 16 * (x) + 8)))  \
                     : _mm256_loadu_ps((const float *)(wp) + 16 * (x) + 8)
 #define TOKEN_FMA(j)                                   \
-    b = _mm256_broadcast_ss(ap + j);                   \
+    b = _mm256_broadcast_ss(ap + (size_t)(j) * st);    \
     l##j = _mm256_fmadd_ps(b, w0, l##j);               \
     h##j = _mm256_fmadd_ps(b, w1, h##j)
-AVX2 static inline __attribute__((always_inline)) void tile_6x16(float *c, int ldc, const float *ap, const void *wp,
-                                                                int kc, int mr, int nr, int load, int f16,
-                                                                int stream) {
+AVX2 static inline __attribute__((always_inline)) void tile_6x16(float *c, int ldc, const float *ap, size_t sx,
+                                                                size_t st, const void *wp, int kc, int mr, int nr,
+                                                                int load, int f16, int stream) {
     __m256 l0 = _mm256_setzero_ps(), l1 = l0, l2 = l0, l3 = l0, l4 = l0, l5 = l0;
     __m256 h0 = l0, h1 = l0, h2 = l0, h3 = l0, h4 = l0, h5 = l0;
-    for (int x = 0; x < kc; x++, ap += MR) {
+    for (int x = 0; x < kc; x++, ap += sx) {
         LOAD_W(wp, x, f16);
         __m256 b;
         TOKEN_FMA(0); TOKEN_FMA(1); TOKEN_FMA(2); TOKEN_FMA(3); TOKEN_FMA(4); TOKEN_FMA(5);
@@ -147,6 +147,7 @@ AVX2 static inline __attribute__((always_inline)) void tile_6x16(float *c, int l
  * of 128 leaves 2): half the multiply-adds of the full tile. */
 AVX2 static inline __attribute__((always_inline)) void tile_3x16(float *c, int ldc, const float *ap, const void *wp,
                                                                 int kc, int mr, int nr, int load, int f16) {
+    const size_t st = 1;
     __m256 l0 = _mm256_setzero_ps(), l1 = l0, l2 = l0, h0 = l0, h1 = l0, h2 = l0;
     for (int x = 0; x < kc; x++, ap += MR) {
         LOAD_W(wp, x, f16);
@@ -160,12 +161,23 @@ AVX2 static inline __attribute__((always_inline)) void tile_3x16(float *c, int l
 #undef LOAD_W
 
 #define TILE_ARGS float *c, int ldc, const float *ap, const void *wp, int kc, int mr, int nr, int load
-AVX2 __attribute__((noinline)) static void gemm_tile_6x16(TILE_ARGS) { tile_6x16(c, ldc, ap, wp, kc, mr, nr, load, 0, 0); }
+AVX2 __attribute__((noinline)) static void gemm_tile_6x16(TILE_ARGS) {
+    tile_6x16(c, ldc, ap, MR, 1, wp, kc, mr, nr, load, 0, 0);
+}
 AVX2 __attribute__((noinline)) static void gemm_tile_6x16_stream(TILE_ARGS) {
-    tile_6x16(c, ldc, ap, wp, kc, mr, nr, load, 0, 1);
+    tile_6x16(c, ldc, ap, MR, 1, wp, kc, mr, nr, load, 0, 1);
+}
+/* 6 rows of the batch read in place, row stride st (stored, or streamed) */
+AVX2 __attribute__((noinline)) static void gemm_tile_rows_6x16(TILE_ARGS, size_t st) {
+    tile_6x16(c, ldc, ap, 1, st, wp, kc, mr, nr, load, 0, 0);
+}
+AVX2 __attribute__((noinline)) static void gemm_tile_rows_6x16_stream(TILE_ARGS, size_t st) {
+    tile_6x16(c, ldc, ap, 1, st, wp, kc, mr, nr, load, 0, 1);
 }
 AVX2 __attribute__((noinline)) static void gemm_tile_3x16(TILE_ARGS) { tile_3x16(c, ldc, ap, wp, kc, mr, nr, load, 0); }
-AVX2 __attribute__((noinline)) static void gemm_tile_6x16_f16(TILE_ARGS) { tile_6x16(c, ldc, ap, wp, kc, mr, nr, load, 1, 0); }
+AVX2 __attribute__((noinline)) static void gemm_tile_6x16_f16(TILE_ARGS) {
+    tile_6x16(c, ldc, ap, MR, 1, wp, kc, mr, nr, load, 1, 0);
+}
 AVX2 __attribute__((noinline)) static void gemm_tile_3x16_f16(TILE_ARGS) { tile_3x16(c, ldc, ap, wp, kc, mr, nr, load, 1); }
 #undef TILE_ARGS
 
@@ -224,8 +236,10 @@ SM_UNROLL(8)
 /* Loops, outside in: column blocks of at most KC (in order: that is each
  * sum's order), runs of panels whose slice of the packed batch stays in
  * L2, blocks of 16 weight rows (packed once per run, kept in L1), panels.
- * With a (the batch read in place, F32 weights) each run's slice is packed
- * into scratch as the loops reach it, else it comes from packed.
+ * With a (the batch read in place, F32 weights) rows (a_cs = 1) go to the
+ * tile as they are, 6 at a time (a last panel of fewer is packed on the
+ * stack), and a batch read by columns is packed a run at a time into
+ * scratch as the loops reach it; else the batch comes from packed.
  * layout: F32 (w strided by rs, cs), F16 by rows (cs = 1), or F16 or F32 in
  * 16-row groups stored column after column (sm_interleave_f16, a type's
  * dequant_x16_cols: group g's column x at w + 16 g k + 16 x elements; n a
@@ -235,10 +249,10 @@ AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, c
                                                             size_t a_rs, size_t a_cs, float *scratch, int m,
                                                             const void *w, size_t rs, size_t cs, int n, int k,
                                                             int flags, int layout) {
-    float block[NR * KC] __attribute__((aligned(32)));
+    float block[NR * KC] __attribute__((aligned(32))), tail[MR * KC] __attribute__((aligned(32)));
     size_t esize = layout == W_F32 || layout == W_F32_X16 ? sizeof(float) : sizeof(uint16_t);
     int in_place = layout == W_F16_X16 || layout == W_F32_X16;   /* the block is the weights themselves */
-    int panels = (m + MR - 1) / MR;
+    int panels = (m + MR - 1) / MR, direct = a && a_cs == 1;
     /* k split into equal blocks of at most KC (multiples of 8): no short last block */
     int nblk = (k + KC - 1) / KC, step = ((k + nblk - 1) / nblk + 7) & ~7;
     /* a run's slice of the batch: about 256 KiB (it stays in L2 while every weight block meets it) */
@@ -250,14 +264,17 @@ AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, c
         int kc = k - x0 < step ? k - x0 : step;
         for (int p0 = 0; p0 < panels; p0 += run) {
             int p1 = p0 + run < panels ? p0 + run : panels;
-            const float *slice = packed + (size_t)x0 * MR;   /* panel p0 of this column block */
+            const float *slice = NULL;   /* panel p0 of this column block, packed */
             size_t pstride = (size_t)k * MR;
-            if (a) {
+            if (direct) {
+                if (p1 == panels && m % MR)
+                    sm_gemm_pack_avx2(tail, a + (size_t)(panels - 1) * MR * a_rs + x0, a_rs, 1, m % MR, kc, 0, 1);
+            } else if (a) {
                 sm_gemm_pack_avx2(scratch, a + (size_t)p0 * MR * a_rs + (size_t)x0 * a_cs, a_rs, a_cs, m - p0 * MR,
                                   kc, 0, p1 - p0);
                 slice = scratch, pstride = (size_t)kc * MR;
             } else {
-                slice += (size_t)p0 * pstride;
+                slice = packed + (size_t)x0 * MR + (size_t)p0 * pstride;
             }
             for (int r = 0; r < n; r += NR) {
                 int nr = n - r < NR ? n - r : NR;
@@ -290,10 +307,16 @@ AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, c
                     }
                     int mr = m - MR * p < MR ? m - MR * p : MR;
                     float *cp = c + (size_t)p * MR * ldc + r;
-                    const float *ap = slice + (size_t)(p - p0) * pstride;
-                    int load = accumulate || x0 > 0;
+                    int load = accumulate || x0 > 0, whole = stream && mr == MR && nr == NR;
+                    if (direct && mr == MR) {
+                        const float *ar = a + (size_t)p * MR * a_rs + x0;
+                        (whole ? gemm_tile_rows_6x16_stream : gemm_tile_rows_6x16)(cp, ldc, ar, tile_w, kc, mr, nr, load,
+                                                                                   a_rs);
+                        continue;
+                    }
+                    const float *ap = direct ? tail : slice + (size_t)(p - p0) * pstride;
                     if (layout == W_F16_X16) (mr > 3 ? gemm_tile_6x16_f16 : gemm_tile_3x16_f16)(cp, ldc, ap, tile_w, kc, mr, nr, load);
-                    else if (stream && mr == MR && nr == NR) gemm_tile_6x16_stream(cp, ldc, ap, tile_w, kc, mr, nr, 0);
+                    else if (whole) gemm_tile_6x16_stream(cp, ldc, ap, tile_w, kc, mr, nr, 0);
                     else (mr > 3 ? gemm_tile_6x16 : gemm_tile_3x16)(cp, ldc, ap, tile_w, kc, mr, nr, load);
                 }
             }

@@ -17,11 +17,14 @@
  * same order however many threads there are. With either operand readable
  * by rows or by columns, no product of a step copies a transpose, and the
  * gradients accumulate in place.
- * A batch larger than SGEMM_STRIDED_BYTES, more than a last-level cache
+ * With kt->gemm_strided (the same sums) no batch stored by rows is packed:
+ * the tile reads its rows in place (5-15 % faster than packing them first,
+ * docs/BENCHMARKS.md), split by weight rows as above. A batch read by
+ * columns larger than SGEMM_STRIDED_BYTES, more than a last-level cache
  * holds (packed apart it would go out to memory and come back for every
  * thread: the logits' gradient, 1024 tokens by a vocabulary of 32000, is
- * 131 MB), is packed a run at a time as the product reaches it
- * (kt->gemm_strided), each thread over its own tokens; the same sums. An output larger than SGEMM_STREAM_BYTES (the logits) is
+ * 131 MB), is packed a run at a time as the product reaches it, each thread
+ * over its own tokens. An output larger than SGEMM_STREAM_BYTES (the logits) is
  * stored past the caches, which it would only flush. */
 #define SGEMM_STRIDED_BYTES ((size_t)32 << 20)
 #define SGEMM_STREAM_BYTES ((size_t)64 << 20)
@@ -49,6 +52,17 @@ static void sgemm_fn(void *ctx, int ith, int nth) {
                        g->k, g->flags & (SM_GEMM_ACCUMULATE | SM_GEMM_STREAM));
 }
 
+static void sgemm_rows_fn(void *ctx, int ith, int nth) {
+    const sgemm_task *g = ctx;
+    const sm_kernel_table *kt = g->t->kt;
+    int r0, r1;
+    sm_share(g->n, kt->gemm_nr, ith, nth, &r0, &r1);   /* whole register tiles */
+    if (r0 < r1)
+        kt->gemm_strided(g->c + r0, g->ldc, g->a, g->a_rs, 1, g->m, g->w + (size_t)r0 * g->w_rs, g->w_rs, g->w_cs,
+                         r1 - r0, g->k, g->flags & (SM_GEMM_ACCUMULATE | SM_GEMM_STREAM),
+                         g->t->gemm_scratch + (size_t)ith * kt->gemm_scratch);
+}
+
 static void sgemm_strided_fn(void *ctx, int ith, int nth) {
     const sgemm_task *g = ctx;
     const sm_kernel_table *kt = g->t->kt;
@@ -65,9 +79,15 @@ static void sgemm(const sm_trainer *t, float *c, int ldc, const float *a, size_t
     if (!(flags & SM_GEMM_ACCUMULATE) && (size_t)m * (size_t)n * sizeof(float) > SGEMM_STREAM_BYTES)
         flags |= SM_GEMM_STREAM;
     sgemm_task g = {t, c, a, w, a_rs, a_cs, w_rs, w_cs, ldc, m, n, k, flags};
-    if (t->kt->gemm_strided && !(flags & SGEMM_KEEP_PACK) && (size_t)m * (size_t)k * sizeof(float) > SGEMM_STRIDED_BYTES) {
-        sm_threadpool_run(t->pool, sgemm_strided_fn, &g);
-        return;
+    if (t->kt->gemm_strided && !(flags & SGEMM_KEEP_PACK)) {
+        if (a_cs == 1) {
+            sm_threadpool_run(t->pool, sgemm_rows_fn, &g);
+            return;
+        }
+        if ((size_t)m * (size_t)k * sizeof(float) > SGEMM_STRIDED_BYTES) {
+            sm_threadpool_run(t->pool, sgemm_strided_fn, &g);
+            return;
+        }
     }
     sm_threadpool_run(t->pool, sgemm_pack_fn, &g);
     sm_threadpool_run(t->pool, sgemm_fn, &g);

@@ -685,16 +685,18 @@ TEST(simd_gemm_strided_matches_reference) {
 #endif
 }
 
-/* The strided product reading the batch in place (gemm_strided, packing
- * each run as it goes) gives the packed product's bits: every layout, with
- * runs of panels (a slice over the run's bytes) and several column blocks,
+/* The strided product reading the batch in place (gemm_strided: rows
+ * straight into the tile, a last partial panel packed; columns packed a
+ * run at a time) gives the packed product's bits: every layout, with runs
+ * of panels (a slice over the run's bytes) and several column blocks (with
+ * a partial last panel too),
  * accumulating or not, results streamed past the caches (aligned c) or not
  * (unaligned c: the flag is then ignored), and called per run of tokens as
  * the threads split them; c's padding is left alone. */
 TEST(simd_gemm_in_place_equals_packed) {
     const sm_kernel_table *all[8];
     int n = sm_kernels_available(all, 8), levels = 0;
-    int shapes[][3] = {{1100, 40, 290}, {60, 33, 1100}, {37, 70, 64}, {5, 3, 7}, {300, 16, 800}};
+    int shapes[][3] = {{1100, 40, 290}, {60, 33, 1100}, {64, 40, 1100}, {37, 70, 64}, {5, 3, 7}, {300, 16, 800}};
     uint64_t seed = 41;
     for (int v = 0; v < n; v++) {
         const sm_kernel_table *kt = all[v];
