@@ -28,7 +28,6 @@
  * stored past the caches, which it would only flush. */
 #define SGEMM_STRIDED_BYTES ((size_t)32 << 20)
 #define SGEMM_STREAM_BYTES ((size_t)64 << 20)
-enum { SGEMM_KEEP_PACK = 1 << 8 };   /* the caller reads the packed batch in mm_pack afterwards (LoRA) */
 
 typedef struct sgemm_task {
     const sm_trainer *t;
@@ -79,7 +78,7 @@ static void sgemm(const sm_trainer *t, float *c, int ldc, const float *a, size_t
     if (!(flags & SM_GEMM_ACCUMULATE) && (size_t)m * (size_t)n * sizeof(float) > SGEMM_STREAM_BYTES)
         flags |= SM_GEMM_STREAM;
     sgemm_task g = {t, c, a, w, a_rs, a_cs, w_rs, w_cs, ldc, m, n, k, flags};
-    if (t->kt->gemm_strided && !(flags & SGEMM_KEEP_PACK)) {
+    if (t->kt->gemm_strided) {
         if (a_cs == 1) {
             sm_threadpool_run(t->pool, sgemm_rows_fn, &g);
             return;
@@ -297,7 +296,10 @@ static void frozen_fwd_fn(void *ctx, int ith, int nth) {
     for (int r = r0; r < r1; r += SM_TRAIN_DEQ_ROWS) {
         int nr = r1 - r < SM_TRAIN_DEQ_ROWS ? r1 - r : SM_TRAIN_DEQ_ROWS;
         sm_type(w->type)->to_float(deq, (const char *)w->data + rb * (size_t)r, nr * w->cols);
-        if (kt->gemm) kt->gemm(f->c + r, w->rows, f->t->mm_pack, f->m, deq, (size_t)w->cols, 1, nr, w->cols, 0);
+        if (kt->gemm_strided)   /* the batch's rows read in place */
+            kt->gemm_strided(f->c + r, w->rows, f->a, (size_t)w->cols, 1, f->m, deq, (size_t)w->cols, 1, nr, w->cols, 0,
+                             f->t->gemm_scratch + (size_t)ith * kt->gemm_scratch);
+        else if (kt->gemm) kt->gemm(f->c + r, w->rows, f->t->mm_pack, f->m, deq, (size_t)w->cols, 1, nr, w->cols, 0);
         else if (kt->matmul_packed) kt->matmul_packed(f->c + r, f->t->mm_pack, deq, f->m, nr, w->cols, w->rows);
         else kt->matmul_f32(f->c + r, f->a, deq, f->m, nr, w->cols, w->rows);
     }
@@ -310,16 +312,13 @@ static void frozen_pack_fn(void *ctx, int ith, int nth) {
 }
 
 void sm_train_matmul_fwd_frozen(const sm_trainer *t, float *out, const float *inp, const sm_train_frozen *fw,
-                                const float *bias, int N, int keep_pack) {
+                                const float *bias, int N) {
     const sm_matrix *w = fw->m;
-    if (fw->w && t->kt->gemm) {   /* F32 rows: the trained matrices' product */
-        sgemm(t, out, w->rows, inp, (size_t)w->cols, 1, fw->w, (size_t)w->cols, 1, N, w->rows, w->cols,
-              keep_pack ? SGEMM_KEEP_PACK : 0);
-    } else if (fw->w) {
+    if (fw->w) {   /* F32 rows: the trained matrices' product */
         gemm(t, out, inp, fw->w, N, w->rows, w->cols);
     } else {
         frozen_task f = {t, out, inp, w, N};
-        if (t->kt->gemm || t->kt->pack_a) sm_threadpool_run(t->pool, frozen_pack_fn, &f);
+        if (t->kt->gemm ? !t->kt->gemm_strided : t->kt->pack_a != NULL) sm_threadpool_run(t->pool, frozen_pack_fn, &f);
         sm_threadpool_run(t->pool, frozen_fwd_fn, &f);
     }
     if (bias) add_bias(t, out, bias, N, w->rows);
@@ -342,9 +341,9 @@ static void frozen_transpose_fn(void *ctx, int ith, int nth) {
 }
 
 void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, int set, const float *dout, const sm_train_frozen *fw,
-                                int N, int keep_pack) {
+                                int N) {
     const sm_matrix *w = fw->m;
-    int C = w->cols, OC = w->rows, flags = (set ? 0 : SM_GEMM_ACCUMULATE) | (keep_pack ? SGEMM_KEEP_PACK : 0);
+    int C = w->cols, OC = w->rows, flags = set ? 0 : SM_GEMM_ACCUMULATE;
     const float *wt = fw->wt;   /* the cached transpose, else made here */
     if (t->kt->gemm && !wt && fw->w) {   /* dinp[n][c] (+)= sum over o of dout[n][o] w[o][c]: w by columns */
         sgemm(t, dinp, C, dout, (size_t)OC, 1, fw->w, 1, (size_t)C, N, C, OC, flags);
@@ -430,7 +429,9 @@ static void gemm_at(const sm_trainer *t, float *c, const float *a, const float *
  * and after 2 r max(C, OC) floats the rank-major ax or g (r x N). */
 void sm_train_lora_fwd(const sm_trainer *t, float *out, float *ax, const float *inp, const float *a, const float *b,
                        float scale, int N, int C, int OC, int r) {
-    gemm_prepacked(t, ax, inp, a, N, r, C);    /* inp was packed by the frozen product */
+    /* inp was packed by the frozen product, unless the level reads rows in place */
+    if (t->kt->gemm_strided) gemm(t, ax, inp, a, N, r, C);
+    else gemm_prepacked(t, ax, inp, a, N, r, C);
     if (t->kt->gemm) {   /* out[n][o] += sum over j of (scale ax[n][j]) b[o][j], in place */
         float *sax = t->lora_tmp;
         for (size_t i = 0; i < (size_t)N * r; i++) sax[i] = scale * ax[i];
@@ -449,7 +450,7 @@ void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, f
     if (t->kt->gemm) {   /* every product reads its operands in place and accumulates where it adds */
         /* g = dax[n][j] = scale sum over o of dout[n][o] b[o][j]; dout is packed as this product
          * packs it when the frozen input gradient has just read it */
-        if (dout_packed) sgemm_packed(t, dax, r, b, 1, (size_t)r, N, r, OC, 0);
+        if (dout_packed && !t->kt->gemm_strided) sgemm_packed(t, dax, r, b, 1, (size_t)r, N, r, OC, 0);
         else sgemm(t, dax, r, dout, (size_t)OC, 1, b, 1, (size_t)r, N, r, OC, 0);
         for (size_t i = 0; i < (size_t)N * r; i++) dax[i] *= scale;
         /* dinp[n][c] += sum over j of g[n][j] a[j][c] */

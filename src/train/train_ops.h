@@ -18,18 +18,17 @@ void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, int set, float *dw, f
                          const float *inp, const float *w, int N, int C, int OC);
 /* The same products with a frozen matrix of any element type (LoRA's base):
  * forward through its F32 rows when it has them, else dequantized
- * SM_TRAIN_DEQ_ROWS rows at a time per thread; with keep_pack, inp is left
- * packed in the trainer's pack buffer for sm_train_lora_fwd ... */
+ * SM_TRAIN_DEQ_ROWS rows at a time per thread ... */
 void sm_train_matmul_fwd_frozen(const sm_trainer *t, float *out, const float *inp, const sm_train_frozen *w,
-                                const float *bias, int N, int keep_pack);
+                                const float *bias, int N);
 /* ... and the input gradient dinp += dout w (with set, dinp = dout w), through its cached transpose
  * when it has one, else w dequantized and transposed into the trainer's
  * product scratch for the one product. Both paths give the same bits. With
- * the level's strided product and keep_pack it leaves dout packed (N rows of
- * w->rows) in the trainer's pack buffer, which sm_train_lora_bwd can read
- * again. */
+ * the level's strided product (and without the in-place one, which packs
+ * nothing) it leaves dout packed (N rows of w->rows) in the trainer's pack
+ * buffer, which sm_train_lora_bwd can read again. */
 void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, int set, const float *dout, const sm_train_frozen *w,
-                                int N, int keep_pack);
+                                int N);
 /* The F32 copies of a frozen matrix: its rows into w (rows x cols) and its
  * transpose into wt (cols x rows, from w, or from the matrix itself when w
  * is NULL: an F32 matrix); either may be NULL. */

@@ -573,7 +573,7 @@ static void proj_fwd(const sm_trainer *t, int step, const layer_acts *y, int l, 
     const sm_train_lora *lo = &t->lora[l * SM_P_COUNT + p];
     uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0;   /* the adapter's products: 2 N r (C + OC) */
     OP(t, step, mm_fwd_flops(N, C, OC, bias != NULL) + 2 * r * N * (C + OC), mm_fwd_bytes(N, C, OC),
-       sm_train_matmul_fwd_frozen(t, out, in, &lo->base, bias, N, lo->a != NULL);
+       sm_train_matmul_fwd_frozen(t, out, in, &lo->base, bias, N);
        if (lo->a) sm_train_lora_fwd(t, out, y->ax[p], in, lo->a, lo->b, t->lora_scale, N, C, OC, t->cfg.lora_rank));
 }
 
@@ -591,7 +591,7 @@ static void proj_bwd(const sm_trainer *t, int step, const layer_acts *y, int l, 
     /* the input's gradient (unless dinp is NULL), and 4 N r (C + OC) for A and B (2 N r C less without dinp) */
     uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0, in = dinp ? 1 : 0;
     OP(t, step, in * 2ull * N * C * OC + 4 * r * N * (C + OC) - (1 - in) * 2 * r * N * C, mm_fwd_bytes(N, C, OC),
-       if (dinp) sm_train_matmul_bwd_frozen(t, dinp, set, dout, &lo->base, N, lo->a != NULL);
+       if (dinp) sm_train_matmul_bwd_frozen(t, dinp, set, dout, &lo->base, N);
        if (lo->a)
            sm_train_lora_bwd(t, dinp, lo->ga, lo->gb, t->lora_dax, dout, inp, y->ax[p], lo->a, lo->b, t->lora_scale, N,
                              C, OC, t->cfg.lora_rank, dinp != NULL));
@@ -726,7 +726,7 @@ void sm_trainer_forward(sm_trainer *t, const int32_t *x) {
        norm_fwd(t, &s, a.nf, a.nf_mean, a.nf_rstd, a.x_out, W->output_norm, W->output_norm_b));
     if (t->frozen_out.m)
         OP(t, SM_SC_LOGITS, mm_fwd_flops(s.N, s.C, s.V, 0), mm_fwd_bytes(s.N, s.C, s.V),
-           sm_train_matmul_fwd_frozen(t, a.probs, a.nf, &t->frozen_out, NULL, s.N, 0));
+           sm_train_matmul_fwd_frozen(t, a.probs, a.nf, &t->frozen_out, NULL, s.N));
     else matmul_fwd(t, SM_SC_LOGITS, a.probs, a.nf, W->output, NULL, s.N, s.C, s.V);
     SM_PROF_END(t->prof, 0, 0);
 }
@@ -791,7 +791,7 @@ void sm_trainer_backward(sm_trainer *t, const int32_t *x) {
     float *dx = t->scratch, *dn = dx + 2 * (size_t)s.N * s.C;
     if (t->frozen_out.m)
         OP(t, SM_SC_LOGITS, 2ull * s.N * s.C * s.V, mm_fwd_bytes(s.N, s.C, s.V),
-           sm_train_matmul_bwd_frozen(t, dn, 1, a.probs, &t->frozen_out, s.N, 0));
+           sm_train_matmul_bwd_frozen(t, dn, 1, a.probs, &t->frozen_out, s.N));
     else matmul_bwd(t, SM_SC_LOGITS, dn, 1, G->output, NULL, a.probs, a.nf, W->output, s.N, s.C, s.V);
     memset(dx, 0, (size_t)s.N * s.C * sizeof(float));
     OP(t, SM_SC_FINAL_NORM, (s.layer_norm ? 12 : 9) * nc, 16 * nc,
