@@ -442,6 +442,37 @@ void sm_train_lora_fwd(const sm_trainer *t, float *out, float *ax, const float *
     for (size_t i = 0; i < (size_t)N * OC; i++) out[i] += scale * t->mm_out[i];
 }
 
+/* W' = W + scale B A into t->lora_w: W's F32 rows, or its rows converted
+ * (the same values), then the rank-r product added in place: each element
+ * w[o][c] + (the sum over j of (scale b[o][j]) a[j][c], in order). */
+static void lora_merge(const sm_trainer *t, const sm_train_frozen *fw, const float *a, const float *b, float scale,
+                       int r) {
+    const sm_matrix *w = fw->m;
+    int C = w->cols, OC = w->rows;
+    float *dst = t->lora_w, *sb = t->lora_tmp;
+    if (fw->w) memcpy(dst, fw->w, (size_t)OC * C * sizeof(float));
+    else sm_type(w->type)->to_float(dst, w->data, OC * C);
+    for (size_t i = 0; i < (size_t)OC * r; i++) sb[i] = scale * b[i];
+    sgemm(t, dst, C, sb, (size_t)r, 1, a, 1, (size_t)C, OC, C, r, SM_GEMM_ACCUMULATE);
+}
+
+void sm_train_lora_merged_fwd(const sm_trainer *t, float *out, float *ax, const float *inp, const sm_train_frozen *fw,
+                              const float *a, const float *b, const float *bias, float scale, int N, int r) {
+    int C = fw->m->cols, OC = fw->m->rows;
+    lora_merge(t, fw, a, b, scale, r);
+    gemm(t, out, inp, t->lora_w, N, OC, C);
+    if (bias) add_bias(t, out, bias, N, OC);
+    gemm(t, ax, inp, a, N, r, C);
+}
+
+void sm_train_lora_merged_dinp(const sm_trainer *t, float *dinp, int set, const float *dout, const sm_train_frozen *fw,
+                               const float *a, const float *b, float scale, int N, int r) {
+    int C = fw->m->cols, OC = fw->m->rows;
+    lora_merge(t, fw, a, b, scale, r);
+    /* dinp[n][c] (+)= sum over o of dout[n][o] w'[o][c]: w' read by columns */
+    sgemm(t, dinp, C, dout, (size_t)OC, 1, t->lora_w, 1, (size_t)C, N, C, OC, set ? 0 : SM_GEMM_ACCUMULATE);
+}
+
 void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, float *dax, const float *dout,
                        const float *inp, const float *ax, const float *a, const float *b, float scale, int N, int C,
                        int OC, int r, int dout_packed) {

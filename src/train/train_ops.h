@@ -40,6 +40,17 @@ void sm_train_frozen_row(float *out, const sm_matrix *w, int row);
  * after sm_train_matmul_fwd_frozen of the same inp, whose packing it reuses ... */
 void sm_train_lora_fwd(const sm_trainer *t, float *out, float *ax, const float *inp, const float *a, const float *b,
                        float scale, int N, int C, int OC, int r);
+/* The same as one product, on levels with the strided product (the trainer
+ * has lora_w then): the adapted matrix merged, W' = W + scale B A (its F32
+ * rows, or its rows converted, plus the rank-r product), out = inp W'^T
+ * (+ bias) and ax = inp A^T; and for the backward pass dinp (+)= dout W'
+ * (merged again), after which sm_train_lora_bwd with dinp NULL gives A's and
+ * B's gradients. Sums in another order than the two products (rounding
+ * level); the same bits whatever the cache budget and the thread count. */
+void sm_train_lora_merged_fwd(const sm_trainer *t, float *out, float *ax, const float *inp, const sm_train_frozen *w,
+                              const float *a, const float *b, const float *bias, float scale, int N, int r);
+void sm_train_lora_merged_dinp(const sm_trainer *t, float *dinp, int set, const float *dout, const sm_train_frozen *w,
+                               const float *a, const float *b, float scale, int N, int r);
 /* ... and its backward pass: with g = scale dout B (into dax, N x r),
  * db += scale dout^T ax, da += g^T inp, dinp += g A (dinp NULL: not).
  * dout_packed: sm_train_matmul_bwd_frozen has just read this dout, so the

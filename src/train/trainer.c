@@ -420,7 +420,13 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
             t->deq = sm_alloc_aligned((size_t)sm_threadpool_size(t->pool) * SM_TRAIN_DEQ_ROWS * t->deq_cols *
                                       sizeof(float));
         t->lora_scale = cfg->lora_alpha != 0.0f ? cfg->lora_alpha / (float)cfg->lora_rank : 1.0f;
-        lora_ok = t->lora && t->lora_dax && t->lora_tmp && t->deq;
+        if (t->kt->gemm) {   /* the largest adapted matrix: C columns by up to 3 C (fused QKV) or F rows, or F by C */
+            size_t most = C * (3 * C > F ? 3 * C : F);
+            t->lora_w = sm_alloc_aligned(most * sizeof(float));
+            t->lora_w_floats = most;
+            t->mm_floats += most;
+        }
+        lora_ok = t->lora && t->lora_dax && t->lora_tmp && t->deq && (!t->kt->gemm || t->lora_w);
     }
     if (!t->params || !t->w || !t->g || !t->m || !t->v || !t->act || !t->scratch || !t->mm_at || !t->mm_bt ||
         !t->mm_pack || !t->mm_out || !t->pool || !t->att_buf || (t->kt->gemm_strided && !t->gemm_scratch) ||
@@ -471,6 +477,7 @@ void sm_trainer_free(sm_trainer *t) {
     sm_free(t->lora);
     sm_free(t->lora_dax);
     sm_free(t->lora_tmp);
+    sm_free(t->lora_w);
     sm_free(t->deq);
     sm_free(t->frozen_f32);
     sm_threadpool_free(t->pool);
@@ -571,7 +578,15 @@ static void proj_fwd(const sm_trainer *t, int step, const layer_acts *y, int l, 
         return;
     }
     const sm_train_lora *lo = &t->lora[l * SM_P_COUNT + p];
-    uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0;   /* the adapter's products: 2 N r (C + OC) */
+    uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0;
+    if (lo->a && t->lora_w && (size_t)OC * C <= t->lora_w_floats) {   /* one product through W + scale B A (2 OC C r
+                                                                       * to merge), and A x (2 N r C) */
+        OP(t, step, mm_fwd_flops(N, C, OC, bias != NULL) + 2 * r * ((uint64_t)OC * C + (uint64_t)N * C),
+           mm_fwd_bytes(N, C, OC),
+           sm_train_lora_merged_fwd(t, out, y->ax[p], in, &lo->base, lo->a, lo->b, bias, t->lora_scale, N, (int)r));
+        return;
+    }
+    /* the adapter's products: 2 N r (C + OC) */
     OP(t, step, mm_fwd_flops(N, C, OC, bias != NULL) + 2 * r * N * (C + OC), mm_fwd_bytes(N, C, OC),
        sm_train_matmul_fwd_frozen(t, out, in, &lo->base, bias, N);
        if (lo->a) sm_train_lora_fwd(t, out, y->ax[p], in, lo->a, lo->b, t->lora_scale, N, C, OC, t->cfg.lora_rank));
@@ -590,6 +605,14 @@ static void proj_bwd(const sm_trainer *t, int step, const layer_acts *y, int l, 
     const sm_train_lora *lo = &t->lora[l * SM_P_COUNT + p];
     /* the input's gradient (unless dinp is NULL), and 4 N r (C + OC) for A and B (2 N r C less without dinp) */
     uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0, in = dinp ? 1 : 0;
+    if (lo->a && t->lora_w && (size_t)OC * C <= t->lora_w_floats) {   /* dinp through W + scale B A (merged again:
+                                                                       * 2 OC C r), then A's and B's gradients */
+        OP(t, step, in * 2ull * C * OC * (N + r) + 4 * r * N * OC + 2 * r * N * C, mm_fwd_bytes(N, C, OC),
+           if (dinp) sm_train_lora_merged_dinp(t, dinp, set, dout, &lo->base, lo->a, lo->b, t->lora_scale, N, (int)r);
+           sm_train_lora_bwd(t, NULL, lo->ga, lo->gb, t->lora_dax, dout, inp, y->ax[p], lo->a, lo->b, t->lora_scale, N,
+                             C, OC, (int)r, 0));
+        return;
+    }
     OP(t, step, in * 2ull * N * C * OC + 4 * r * N * (C + OC) - (1 - in) * 2 * r * N * C, mm_fwd_bytes(N, C, OC),
        if (dinp) sm_train_matmul_bwd_frozen(t, dinp, set, dout, &lo->base, N);
        if (lo->a)

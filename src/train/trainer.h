@@ -120,6 +120,8 @@ typedef struct sm_trainer {
     size_t frozen_f32_floats;
     float lora_scale;
     float *lora_dax, *lora_tmp;
+    float *lora_w;               /* an adapted matrix merged, W + scale B A (train_ops.c), with the strided product */
+    size_t lora_w_floats;
     float *deq;                  /* [threads][SM_TRAIN_DEQ_ROWS][deq_cols] */
     int deq_cols;
     size_t scratch_floats, mm_floats;   /* the sizes of scratch and of the products' and attention's buffers */
