@@ -96,9 +96,9 @@ typedef struct sm_kernel_table {
     /* optional: gemm with the batch read in place (a(t, x) = a[t * a_rs + x * a_cs]): rows (a_cs = 1)
      * straight into the tile, a batch read by columns packed a run of panels at a time, as the product
      * reaches it, into scratch (gemm_scratch floats, the caller's, one per thread): a batch is not
-     * written out packed and read back. flags: SM_GEMM_ACCUMULATE
-     * (c +=), SM_GEMM_STREAM (results past the caches: for an output far larger than them, read once
-     * later). The same sums as gemm_pack and gemm, whatever rows or tokens a call covers. */
+     * written out packed and read back. flags: SM_GEMM_ACCUMULATE (c +=), SM_GEMM_STREAM (results past
+     * the caches: for an output far larger than them, read once later). The same sums as gemm_pack and
+     * gemm, whatever rows or tokens a call covers. */
     void (*gemm_strided)(float *c, int ldc, const float *a, size_t a_rs, size_t a_cs, int m, const float *w,
                          size_t w_rs, size_t w_cs, int n, int k, int flags, float *scratch);
     size_t gemm_scratch;

@@ -42,24 +42,18 @@ static void sgemm_pack_fn(void *ctx, int ith, int nth) {
     sm_gemm_pack_share(g->t->kt, g->t->mm_pack, g->a, g->a_rs, g->a_cs, g->m, g->k, ith, nth);
 }
 
+/* split by weight rows: the batch's rows read in place (a set), or the batch packed in mm_pack (a NULL) */
 static void sgemm_fn(void *ctx, int ith, int nth) {
     const sgemm_task *g = ctx;
-    int r0, r1;
-    sm_share(g->n, g->t->kt->gemm_nr, ith, nth, &r0, &r1);   /* whole register tiles */
-    if (r0 < r1)
-        g->t->kt->gemm(g->c + r0, g->ldc, g->t->mm_pack, g->m, g->w + (size_t)r0 * g->w_rs, g->w_rs, g->w_cs, r1 - r0,
-                       g->k, g->flags & (SM_GEMM_ACCUMULATE | SM_GEMM_STREAM));
-}
-
-static void sgemm_rows_fn(void *ctx, int ith, int nth) {
-    const sgemm_task *g = ctx;
     const sm_kernel_table *kt = g->t->kt;
-    int r0, r1;
+    int r0, r1, flags = g->flags & (SM_GEMM_ACCUMULATE | SM_GEMM_STREAM);
     sm_share(g->n, kt->gemm_nr, ith, nth, &r0, &r1);   /* whole register tiles */
-    if (r0 < r1)
-        kt->gemm_strided(g->c + r0, g->ldc, g->a, g->a_rs, 1, g->m, g->w + (size_t)r0 * g->w_rs, g->w_rs, g->w_cs,
-                         r1 - r0, g->k, g->flags & (SM_GEMM_ACCUMULATE | SM_GEMM_STREAM),
+    if (r0 >= r1) return;
+    const float *w = g->w + (size_t)r0 * g->w_rs;
+    if (g->a)
+        kt->gemm_strided(g->c + r0, g->ldc, g->a, g->a_rs, 1, g->m, w, g->w_rs, g->w_cs, r1 - r0, g->k, flags,
                          g->t->gemm_scratch + (size_t)ith * kt->gemm_scratch);
+    else kt->gemm(g->c + r0, g->ldc, g->t->mm_pack, g->m, w, g->w_rs, g->w_cs, r1 - r0, g->k, flags);
 }
 
 static void sgemm_strided_fn(void *ctx, int ith, int nth) {
@@ -78,24 +72,16 @@ static void sgemm(const sm_trainer *t, float *c, int ldc, const float *a, size_t
     if (!(flags & SM_GEMM_ACCUMULATE) && (size_t)m * (size_t)n * sizeof(float) > SGEMM_STREAM_BYTES)
         flags |= SM_GEMM_STREAM;
     sgemm_task g = {t, c, a, w, a_rs, a_cs, w_rs, w_cs, ldc, m, n, k, flags};
-    if (t->kt->gemm_strided) {
-        if (a_cs == 1) {
-            sm_threadpool_run(t->pool, sgemm_rows_fn, &g);
-            return;
-        }
-        if ((size_t)m * (size_t)k * sizeof(float) > SGEMM_STRIDED_BYTES) {
-            sm_threadpool_run(t->pool, sgemm_strided_fn, &g);
-            return;
-        }
+    if (t->kt->gemm_strided && a_cs == 1) {
+        sm_threadpool_run(t->pool, sgemm_fn, &g);
+        return;
+    }
+    if (t->kt->gemm_strided && (size_t)m * (size_t)k * sizeof(float) > SGEMM_STRIDED_BYTES) {
+        sm_threadpool_run(t->pool, sgemm_strided_fn, &g);
+        return;
     }
     sm_threadpool_run(t->pool, sgemm_pack_fn, &g);
-    sm_threadpool_run(t->pool, sgemm_fn, &g);
-}
-
-/* The same with the batch (m x k) already packed in t->mm_pack */
-static void sgemm_packed(const sm_trainer *t, float *c, int ldc, const float *w, size_t w_rs, size_t w_cs, int m,
-                         int n, int k, int flags) {
-    sgemm_task g = {t, c, NULL, w, 0, 0, w_rs, w_cs, ldc, m, n, k, flags};
+    g.a = NULL;   /* the product reads the packed batch */
     sm_threadpool_run(t->pool, sgemm_fn, &g);
 }
 
@@ -136,12 +122,9 @@ static void gemm(const sm_trainer *t, float *c, const float *a, const float *w, 
     sm_threadpool_run(t->pool, gemm_task_fn, &g);
 }
 
-/* The same with a already packed in mm_pack by the product just before. */
+/* The same with a already packed in mm_pack by the product just before
+ * (levels without the strided product: LoRA's A x). */
 static void gemm_prepacked(const sm_trainer *t, float *c, const float *a, const float *w, int m, int n, int k) {
-    if (t->kt->gemm) {
-        sgemm_packed(t, c, n, w, (size_t)k, 1, m, n, k, 0);
-        return;
-    }
     gemm_task g = {t, c, a, w, m, n, k};
     sm_threadpool_run(t->pool, gemm_task_fn, &g);
 }
@@ -422,22 +405,16 @@ static void gemm_at(const sm_trainer *t, float *c, const float *a, const float *
     sm_threadpool_run(t->pool, gemm_at_task_fn, &g);
 }
 
-/* LoRA's products, all packed matrix products: the forward's A x reuses
- * the batch packed for the base's product; the adapters' gradients are
- * sums over the batch's tokens (gemm_at), with the rank r as the short
- * side. t->lora_tmp holds B^T (r x OC) or A^T (C x r), then a gradient,
- * and after 2 r max(C, OC) floats the rank-major ax or g (r x N). */
+/* LoRA's products on levels without the strided product (with it the
+ * trainer merges each adapted matrix: sm_train_lora_merged_fwd), packed or
+ * plain matrix products: the forward's A x reuses the batch packed for the
+ * base's product; the adapters' gradients are sums over the batch's tokens
+ * (gemm_at), with the rank r as the short side. t->lora_tmp holds B^T
+ * (r x OC) or A^T (C x r), then a gradient, and after 2 r max(C, OC) floats
+ * the rank-major ax or g (r x N). */
 void sm_train_lora_fwd(const sm_trainer *t, float *out, float *ax, const float *inp, const float *a, const float *b,
                        float scale, int N, int C, int OC, int r) {
-    /* inp was packed by the frozen product, unless the level reads rows in place */
-    if (t->kt->gemm_strided) gemm(t, ax, inp, a, N, r, C);
-    else gemm_prepacked(t, ax, inp, a, N, r, C);
-    if (t->kt->gemm) {   /* out[n][o] += sum over j of (scale ax[n][j]) b[o][j], in place */
-        float *sax = t->lora_tmp;
-        for (size_t i = 0; i < (size_t)N * r; i++) sax[i] = scale * ax[i];
-        sgemm(t, out, OC, sax, (size_t)r, 1, b, (size_t)r, 1, N, OC, r, 1);
-        return;
-    }
+    gemm_prepacked(t, ax, inp, a, N, r, C);   /* inp was packed by the frozen product */
     gemm(t, t->mm_out, ax, b, N, OC, r);
     for (size_t i = 0; i < (size_t)N * OC; i++) out[i] += scale * t->mm_out[i];
 }
@@ -475,14 +452,12 @@ void sm_train_lora_merged_dinp(const sm_trainer *t, float *dinp, int set, const 
 
 void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, float *dax, const float *dout,
                        const float *inp, const float *ax, const float *a, const float *b, float scale, int N, int C,
-                       int OC, int r, int dout_packed) {
+                       int OC, int r) {
     int wide = OC > C ? OC : C;
     float *tmp = t->lora_tmp, *rn = tmp + 2 * (size_t)r * wide;
     if (t->kt->gemm) {   /* every product reads its operands in place and accumulates where it adds */
-        /* g = dax[n][j] = scale sum over o of dout[n][o] b[o][j]; dout is packed as this product
-         * packs it when the frozen input gradient has just read it */
-        if (dout_packed && !t->kt->gemm_strided) sgemm_packed(t, dax, r, b, 1, (size_t)r, N, r, OC, 0);
-        else sgemm(t, dax, r, dout, (size_t)OC, 1, b, 1, (size_t)r, N, r, OC, 0);
+        /* g = dax[n][j] = scale sum over o of dout[n][o] b[o][j] */
+        sgemm(t, dax, r, dout, (size_t)OC, 1, b, 1, (size_t)r, N, r, OC, 0);
         for (size_t i = 0; i < (size_t)N * r; i++) dax[i] *= scale;
         /* dinp[n][c] += sum over j of g[n][j] a[j][c] */
         if (dinp) sgemm(t, dinp, C, dax, (size_t)r, 1, a, 1, (size_t)C, N, C, r, 1);

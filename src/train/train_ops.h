@@ -23,10 +23,7 @@ void sm_train_matmul_fwd_frozen(const sm_trainer *t, float *out, const float *in
                                 const float *bias, int N);
 /* ... and the input gradient dinp += dout w (with set, dinp = dout w), through its cached transpose
  * when it has one, else w dequantized and transposed into the trainer's
- * product scratch for the one product. Both paths give the same bits. With
- * the level's strided product (and without the in-place one, which packs
- * nothing) it leaves dout packed (N rows of w->rows) in the trainer's pack
- * buffer, which sm_train_lora_bwd can read again. */
+ * product scratch for the one product. Both paths give the same bits. */
 void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, int set, const float *dout, const sm_train_frozen *w,
                                 int N);
 /* The F32 copies of a frozen matrix: its rows into w (rows x cols) and its
@@ -35,9 +32,10 @@ void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, int set, const
 void sm_train_frozen_copy(float *w, float *wt, const sm_matrix *m);
 /* Row `row` of a frozen matrix as floats (an embedding). */
 void sm_train_frozen_row(float *out, const sm_matrix *w, int row);
-/* LoRA on top of a product with C inputs and OC outputs: ax = inp A^T
- * (N x r, kept for the backward pass), out += scale ax B^T; called right
- * after sm_train_matmul_fwd_frozen of the same inp, whose packing it reuses ... */
+/* LoRA on top of a product with C inputs and OC outputs, on levels without
+ * the strided product: ax = inp A^T (N x r, kept for the backward pass),
+ * out += scale ax B^T; called right after sm_train_matmul_fwd_frozen of the
+ * same inp, whose packing it reuses ... */
 void sm_train_lora_fwd(const sm_trainer *t, float *out, float *ax, const float *inp, const float *a, const float *b,
                        float scale, int N, int C, int OC, int r);
 /* The same as one product, on levels with the strided product (the trainer
@@ -51,13 +49,12 @@ void sm_train_lora_merged_fwd(const sm_trainer *t, float *out, float *ax, const 
                               const float *a, const float *b, const float *bias, float scale, int N, int r);
 void sm_train_lora_merged_dinp(const sm_trainer *t, float *dinp, int set, const float *dout, const sm_train_frozen *w,
                                const float *a, const float *b, float scale, int N, int r);
-/* ... and its backward pass: with g = scale dout B (into dax, N x r),
- * db += scale dout^T ax, da += g^T inp, dinp += g A (dinp NULL: not).
- * dout_packed: sm_train_matmul_bwd_frozen has just read this dout, so the
- * pack buffer holds it already (used with the strided product only). */
+/* ... and the backward pass of either: with g = scale dout B (into dax,
+ * N x r), db += scale dout^T ax, da += g^T inp, dinp += g A (dinp NULL: not;
+ * after sm_train_lora_merged_dinp it is NULL). */
 void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, float *dax, const float *dout,
                        const float *inp, const float *ax, const float *a, const float *b, float scale, int N, int C,
-                       int OC, int r, int dout_packed);
+                       int OC, int r);
 /* Norms: dw and db may be NULL (a frozen norm). On the thread pool, the
  * same bits whatever the thread count. */
 void sm_train_layernorm_fwd(const sm_trainer *t, float *out, float *mean, float *rstd, const float *inp,

@@ -420,10 +420,10 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
             t->deq = sm_alloc_aligned((size_t)sm_threadpool_size(t->pool) * SM_TRAIN_DEQ_ROWS * t->deq_cols *
                                       sizeof(float));
         t->lora_scale = cfg->lora_alpha != 0.0f ? cfg->lora_alpha / (float)cfg->lora_rank : 1.0f;
-        if (t->kt->gemm) {   /* the largest adapted matrix: C columns by up to 3 C (fused QKV) or F rows, or F by C */
+        if (t->kt->gemm) {   /* the largest adapted matrix (q is C x C, head_dim = dim / heads being checked
+                              * above): C columns by up to 3 C (fused QKV) or F rows, or F by C */
             size_t most = C * (3 * C > F ? 3 * C : F);
             t->lora_w = sm_alloc_aligned(most * sizeof(float));
-            t->lora_w_floats = most;
             t->mm_floats += most;
         }
         lora_ok = t->lora && t->lora_dax && t->lora_tmp && t->deq && (!t->kt->gemm || t->lora_w);
@@ -579,8 +579,7 @@ static void proj_fwd(const sm_trainer *t, int step, const layer_acts *y, int l, 
     }
     const sm_train_lora *lo = &t->lora[l * SM_P_COUNT + p];
     uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0;
-    if (lo->a && t->lora_w && (size_t)OC * C <= t->lora_w_floats) {   /* one product through W + scale B A (2 OC C r
-                                                                       * to merge), and A x (2 N r C) */
+    if (lo->a && t->lora_w) {   /* one product through W + scale B A (2 OC C r to merge), and A x (2 N r C) */
         OP(t, step, mm_fwd_flops(N, C, OC, bias != NULL) + 2 * r * ((uint64_t)OC * C + (uint64_t)N * C),
            mm_fwd_bytes(N, C, OC),
            sm_train_lora_merged_fwd(t, out, y->ax[p], in, &lo->base, lo->a, lo->b, bias, t->lora_scale, N, (int)r));
@@ -605,19 +604,18 @@ static void proj_bwd(const sm_trainer *t, int step, const layer_acts *y, int l, 
     const sm_train_lora *lo = &t->lora[l * SM_P_COUNT + p];
     /* the input's gradient (unless dinp is NULL), and 4 N r (C + OC) for A and B (2 N r C less without dinp) */
     uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0, in = dinp ? 1 : 0;
-    if (lo->a && t->lora_w && (size_t)OC * C <= t->lora_w_floats) {   /* dinp through W + scale B A (merged again:
-                                                                       * 2 OC C r), then A's and B's gradients */
+    if (lo->a && t->lora_w) {   /* dinp through W + scale B A (merged again: 2 OC C r), then A's and B's gradients */
         OP(t, step, in * 2ull * C * OC * (N + r) + 4 * r * N * OC + 2 * r * N * C, mm_fwd_bytes(N, C, OC),
            if (dinp) sm_train_lora_merged_dinp(t, dinp, set, dout, &lo->base, lo->a, lo->b, t->lora_scale, N, (int)r);
            sm_train_lora_bwd(t, NULL, lo->ga, lo->gb, t->lora_dax, dout, inp, y->ax[p], lo->a, lo->b, t->lora_scale, N,
-                             C, OC, (int)r, 0));
+                             C, OC, (int)r));
         return;
     }
     OP(t, step, in * 2ull * N * C * OC + 4 * r * N * (C + OC) - (1 - in) * 2 * r * N * C, mm_fwd_bytes(N, C, OC),
        if (dinp) sm_train_matmul_bwd_frozen(t, dinp, set, dout, &lo->base, N);
        if (lo->a)
            sm_train_lora_bwd(t, dinp, lo->ga, lo->gb, t->lora_dax, dout, inp, y->ax[p], lo->a, lo->b, t->lora_scale, N,
-                             C, OC, t->cfg.lora_rank, dinp != NULL));
+                             C, OC, t->cfg.lora_rank));
 }
 
 /* One layer's forward pass: from y->x to next (the next layer's input). */

@@ -121,7 +121,6 @@ typedef struct sm_trainer {
     float lora_scale;
     float *lora_dax, *lora_tmp;
     float *lora_w;               /* an adapted matrix merged, W + scale B A (train_ops.c), with the strided product */
-    size_t lora_w_floats;
     float *deq;                  /* [threads][SM_TRAIN_DEQ_ROWS][deq_cols] */
     int deq_cols;
     size_t scratch_floats, mm_floats;   /* the sizes of scratch and of the products' and attention's buffers */
