@@ -20,13 +20,12 @@
  * With kt->gemm_strided (the same sums) no batch stored by rows is packed:
  * the tile reads its rows in place (5-15 % faster than packing them first,
  * docs/BENCHMARKS.md), split by weight rows as above. A batch read by
- * columns larger than SGEMM_STRIDED_BYTES, more than a last-level cache
+ * columns larger than SM_TRAIN_PACKED_BYTES, more than a last-level cache
  * holds (packed apart it would go out to memory and come back for every
  * thread: the logits' gradient, 1024 tokens by a vocabulary of 32000, is
  * 131 MB), is packed a run at a time as the product reaches it, each thread
  * over its own tokens. An output larger than SGEMM_STREAM_BYTES (the logits) is
  * stored past the caches, which it would only flush. */
-#define SGEMM_STRIDED_BYTES ((size_t)32 << 20)
 #define SGEMM_STREAM_BYTES ((size_t)64 << 20)
 
 typedef struct sgemm_task {
@@ -76,7 +75,7 @@ static void sgemm(const sm_trainer *t, float *c, int ldc, const float *a, size_t
         sm_threadpool_run(t->pool, sgemm_fn, &g);
         return;
     }
-    if (t->kt->gemm_strided && (size_t)m * (size_t)k * sizeof(float) > SGEMM_STRIDED_BYTES) {
+    if (t->kt->gemm_strided && (size_t)m * (size_t)k * sizeof(float) > SM_TRAIN_PACKED_BYTES) {
         sm_threadpool_run(t->pool, sgemm_strided_fn, &g);
         return;
     }

@@ -378,15 +378,32 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     /* the largest operand of any product: N x (3C, F, vocab) or F x C */
     size_t wide = (size_t)(3 * C > F ? 3 * C : F);
     if ((size_t)hp->n_vocab > wide) wide = (size_t)hp->n_vocab;
-    size_t big = (N + 16) * wide;
-    if (wide * (C > F ? C : F) > big) big = wide * (C > F ? C : F);
+    size_t big = (N + 16) * wide, matrix = wide * (C > F ? C : F);
+    if (matrix > big) big = matrix;
+    /* The products' buffers (train_ops.c). Levels without the strided
+     * product (kt->gemm) transpose operands into mm_at and mm_bt and write
+     * results to mm_out, each up to the largest operand, and pack batches
+     * into mm_pack (16 N more: the LoRA gradients' m x N, m padded to 16).
+     * With it no product transposes an operand or copies a result: only a
+     * frozen matrix without an F32 copy is transposed (into mm_bt); and where
+     * batches are also read in place (kt->gemm_strided) only one read by
+     * columns of at most SM_TRAIN_PACKED_BYTES is packed (its panels pad it
+     * by under gemm_mr rows of k <= max(N, wide)). */
+    size_t at = big, bt = big, res = big, pack = big + 16 * wide + 16 * N;
+    if (t->kt->gemm) {
+        at = res = 0;
+        bt = cfg->base ? matrix : 0;
+        if (t->kt->gemm_strided) {
+            size_t most = SM_TRAIN_PACKED_BYTES / sizeof(float) + (size_t)t->kt->gemm_mr * (N > wide ? N : wide);
+            if (most < pack) pack = most;
+        }
+    }
     t->scratch_floats = scratch;
-    t->mm_floats = 3 * big + big + 16 * wide + 16 * N;
-    t->mm_at = sm_alloc_aligned(big * sizeof(float));
-    t->mm_bt = sm_alloc_aligned(big * sizeof(float));
-    /* the packed panels: of a product's batch, or (16 N more) of the LoRA gradients' m x N, m padded to 16 */
-    t->mm_pack = sm_alloc_aligned((big + 16 * wide + 16 * N) * sizeof(float));
-    t->mm_out = sm_alloc_aligned(big * sizeof(float));
+    t->mm_floats = at + bt + pack + res;
+    t->mm_at = at ? sm_alloc_aligned(at * sizeof(float)) : NULL;
+    t->mm_bt = bt ? sm_alloc_aligned(bt * sizeof(float)) : NULL;
+    t->mm_pack = sm_alloc_aligned(pack * sizeof(float));
+    t->mm_out = res ? sm_alloc_aligned(res * sizeof(float)) : NULL;
     t->pool = sm_threadpool_new(n_threads > 0 ? n_threads : sm_cpu_physical_cores());
     if (t->pool) {   /* attention's panels ((T + 16) x max(T, hd)) and block (T x T), per thread */
         size_t st = (size_t)T, wd = st > (size_t)hp->head_dim ? st : (size_t)hp->head_dim;
@@ -428,8 +445,8 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
         }
         lora_ok = t->lora && t->lora_dax && t->lora_tmp && t->deq && (!t->kt->gemm || t->lora_w);
     }
-    if (!t->params || !t->w || !t->g || !t->m || !t->v || !t->act || !t->scratch || !t->mm_at || !t->mm_bt ||
-        !t->mm_pack || !t->mm_out || !t->pool || !t->att_buf || (t->kt->gemm_strided && !t->gemm_scratch) ||
+    if (!t->params || !t->w || !t->g || !t->m || !t->v || !t->act || !t->scratch || (at && !t->mm_at) ||
+        (bt && !t->mm_bt) || !t->mm_pack || (res && !t->mm_out) || !t->pool || !t->att_buf || (t->kt->gemm_strided && !t->gemm_scratch) ||
         !t->row_loss || !t->norm_parts || !t->W.layer || !t->G.layer || !lora_ok) {
         sm_trainer_free(t);
         return sm_fail(err, SM_ERR_NOMEM, "out of memory for training (%.1f M parameters, %.1f M activations)",

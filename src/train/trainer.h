@@ -40,6 +40,10 @@ enum sm_train_proj { SM_P_Q, SM_P_K, SM_P_V, SM_P_QKV, SM_P_O, SM_P_GATE, SM_P_U
 enum { SM_LORA_A = 1, SM_LORA_B = 2 };
 /* Rows of a frozen matrix each thread dequantizes for one product call. */
 #define SM_TRAIN_DEQ_ROWS 256
+/* With the strided product, a product's batch read by columns is packed
+ * apart up to this size; a larger one (more than a last-level cache holds)
+ * is packed a run at a time as the product reaches it (train_ops.c). */
+#define SM_TRAIN_PACKED_BYTES ((size_t)32 << 20)
 /* The default budget for the frozen base's F32 copies: 512 MiB holds both copies (8 bytes a weight) of every
  * matrix of a base of up to 64 M weights; the built-in model's take 24 MB. */
 #define SM_TRAIN_LORA_CACHE_DEFAULT (512ll << 20)
