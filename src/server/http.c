@@ -250,11 +250,13 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
         int usage = j->req.p.include_usage;
         if (!x->sent_role) {
             x->sent_role = 1;
-            if (j->kind == REQ_CHAT) out_event(x, resp_chunk(S, j, NULL, 0, 1, NULL, 0, usage));
+            if (j->kind == REQ_CHAT) out_event(x, resp_chunk(S, j, NULL, 0, 1, NULL, 0, usage, 0, 0));
             continue;
         }
         if (j->text_len > 0) {
-            out_event(x, resp_chunk(S, j, j->text, j->text_len, 0, NULL, 0, usage));
+            int lp_to = lp_ready(j);   /* the log probabilities of the tokens this text comes from */
+            out_event(x, resp_chunk(S, j, j->text, j->text_len, 0, NULL, 0, usage, j->lp_sent, lp_to));
+            j->lp_sent = lp_to;
             j->text_len = 0;
             if (j->blocked) {
                 j->blocked = 0;
@@ -266,8 +268,9 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             if (j->err_status) {
                 out_event(x, resp_error(j->err_status, "server_error", NULL, j->err_msg));
             } else {
-                out_event(x, resp_chunk(S, j, NULL, 0, 0, j->finish_reason, 0, usage));
-                if (usage) out_event(x, resp_chunk(S, j, NULL, 0, 0, NULL, 1, 1));
+                out_event(x, resp_chunk(S, j, NULL, 0, 0, j->finish_reason, 0, usage, j->lp_sent, j->n_lp));
+                j->lp_sent = j->n_lp;
+                if (usage) out_event(x, resp_chunk(S, j, NULL, 0, 0, NULL, 1, 1, 0, 0));
             }
             out_append(x, "data: [DONE]\n\n", 14);
             x->sent_final = 1;

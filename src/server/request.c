@@ -3,7 +3,7 @@
  * in strings and duplicate keys. Members this server does not know are
  * ignored, as OpenAI-compatible servers do (llama.cpp's too); known ones
  * with a wrong type or value, or asking for what it cannot do (n > 1,
- * logprobs, echo), are a 400 naming the parameter. Parameter ranges are
+ * echo), are a 400 naming the parameter. Parameter ranges are
  * OpenAI's (API reference, "Create chat completion"). */
 #include "request.h"
 #include "json/json_schema.h"
@@ -133,6 +133,36 @@ static int parse_response_format(json_t *o, request *r, req_error *e) {
     return rc;
 }
 
+/* Log probabilities of the generated tokens. Chat: "logprobs" true, and
+ * "top_logprobs" 0 to 20 alternatives per token (only with it). Completions
+ * (the legacy API): "logprobs" 0 to 5, the alternatives per token. */
+static int parse_logprobs(json_t *o, request *r, req_error *e) {
+    req_params *p = &r->p;
+    json_t *lp = json_object_get(o, "logprobs");
+    if (r->kind == REQ_COMPLETION) {
+        if (!lp || json_is_null(lp)) return 0;
+        if (!json_is_integer(lp))
+            return req_fail(e, 400, BAD, "logprobs", "'logprobs' must be an integer from 0 to %d, not %s",
+                            REQ_MAX_LOGPROBS_LEGACY, kind(lp));
+        long long v = json_integer_value(lp);
+        if (v < 0 || v > REQ_MAX_LOGPROBS_LEGACY)
+            return req_fail(e, 400, BAD, "logprobs", "'logprobs' is %lld; it must be from 0 to %d", v,
+                            REQ_MAX_LOGPROBS_LEGACY);
+        p->logprobs = 1;
+        p->top_logprobs = (int)v;
+        return 0;
+    }
+    if (get_bool(o, "logprobs", &p->logprobs, e)) return -1;
+    json_t *top = json_object_get(o, "top_logprobs");
+    if (!top || json_is_null(top)) return 0;
+    long long v = 0;
+    if (get_int(o, "top_logprobs", 0, REQ_MAX_TOP_LOGPROBS, &v, e)) return -1;
+    if (!p->logprobs)
+        return req_fail(e, 400, BAD, "top_logprobs", "'top_logprobs' needs 'logprobs': true");
+    p->top_logprobs = (int)v;
+    return 0;
+}
+
 /* Sampling and stopping: what chat and completions share. */
 static int parse_params(json_t *o, const req_limits *lim, request *r, req_error *e) {
     req_params *p = &r->p;
@@ -181,9 +211,7 @@ static int parse_params(json_t *o, const req_limits *lim, request *r, req_error 
     v = 1;
     if (get_int(o, "n", 1, 128, &v, e)) return -1;
     if (v != 1) return req_fail(e, 400, BAD, "n", "'n' is %lld; this server makes one choice per request", v);
-    json_t *lp = json_object_get(o, "logprobs");
-    if (lp && !json_is_null(lp) && !json_is_false(lp))
-        return req_fail(e, 400, BAD, "logprobs", "'logprobs' is not supported by this server");
+    if (parse_logprobs(o, r, e)) return -1;
     json_t *stop = json_object_get(o, "stop");
     if (stop && !json_is_null(stop)) {
         json_t *one[1] = {stop};

@@ -15,6 +15,8 @@ enum req_kind { REQ_CHAT, REQ_COMPLETION, REQ_EMBEDDING };
 
 #define REQ_MAX_STOP 4          /* OpenAI's limit */
 #define REQ_MAX_STOP_BYTES 256  /* each */
+#define REQ_MAX_TOP_LOGPROBS 20    /* chat's top_logprobs (OpenAI's limit) */
+#define REQ_MAX_LOGPROBS_LEGACY 5  /* completions' logprobs (OpenAI's limit) */
 
 /* What the server allows; the parser checks against it. */
 typedef struct req_limits {
@@ -47,6 +49,8 @@ typedef struct req_params {
     int ignore_eos;             /* llama.cpp's extension: end-of-generation tokens do not end it */
     int has_seed;
     uint64_t seed;
+    int logprobs;               /* report each generated token's log probability */
+    int top_logprobs;           /* and this many likeliest alternatives at its place */
     const char *stop[REQ_MAX_STOP + 1];   /* point into the document; one more for the server's own */
     int n_stop;
 } req_params;

@@ -2,6 +2,7 @@
 #include "respond.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,22 +45,110 @@ static json_t *usage(const job *j) {
 
 static json_t *text_or_empty(const char *s, size_t n) { return json_stringn(s ? s : "", s ? n : 0); }
 
+/* ------------------------------------------------------------ logprobs */
+
+/* A token's text as a JSON string: its bytes, with U+FFFD for each byte
+ * that is not part of a whole UTF-8 character (a token may hold part of
+ * one; "bytes" gives them exactly). */
+static json_t *piece_string(const char *s, int n) {
+    char buf[256];
+    size_t o = 0;
+    for (int i = 0; i < n && o + 4 <= sizeof buf;) {
+        int len = text_utf8_char((const unsigned char *)s + i, (size_t)(n - i));
+        if (len > 0) {
+            memcpy(buf + o, s + i, (size_t)len);
+            i += len;
+        } else {
+            memcpy(buf + o, "\xEF\xBF\xBD", 3);
+            len = 3;
+            i++;
+        }
+        o += (size_t)len;
+    }
+    json_t *str = json_stringn(buf, o);
+    return str ? str : json_string("");
+}
+
+static json_t *piece_bytes(const char *s, int n) {
+    json_t *a = json_array();
+    for (int i = 0; i < n; i++) json_array_append_new(a, json_integer((unsigned char)s[i]));
+    return a;
+}
+
+/* JSON has no infinities: a token the model rules out gets OpenAI's -9999. */
+static json_t *logprob_value(float v) { return json_real(isfinite(v) ? v : -9999.0); }
+
+/* chat: {"token", "logprob", "bytes"} */
+static json_t *chat_token(const server *S, sm_token tok, float lp) {
+    const char *piece = "";
+    int n = tok >= 0 ? sm_token_piece(S->model, tok, &piece) : 0;
+    if (n < 0) n = 0;
+    return json_pack("{s:o, s:o, s:o}", "token", piece_string(piece, n), "logprob", logprob_value(lp), "bytes",
+                     piece_bytes(piece, n));
+}
+
+/* The entries [from, to) of a job with logprobs: chat's {"content": [...],
+ * "refusal": null}, or the completions API's tokens, token_logprobs,
+ * top_logprobs (one object per token, text to log probability) and
+ * text_offset (of each token's text in the generated text). */
+static json_t *logprobs_json(const server *S, const job *j, int from, int to) {
+    int k = j->req.p.top_logprobs;
+    if (j->kind == REQ_CHAT) {
+        json_t *content = json_array();
+        for (int i = from; i < to; i++) {
+            const lp_entry *e = &j->lp[i];
+            json_t *t = chat_token(S, e->tok, e->logprob), *top = json_array();
+            for (int x = 0; x < k && j->lp_top_tok[(size_t)i * k + x] >= 0; x++)
+                json_array_append_new(top, chat_token(S, j->lp_top_tok[(size_t)i * k + x], j->lp_top[(size_t)i * k + x]));
+            json_object_set_new(t, "top_logprobs", top);
+            json_array_append_new(content, t);
+        }
+        return json_pack("{s:o, s:n}", "content", content, "refusal");
+    }
+    json_t *tokens = json_array(), *values = json_array(), *tops = json_array(), *offsets = json_array();
+    for (int i = from; i < to; i++) {
+        const lp_entry *e = &j->lp[i];
+        const char *piece = "";
+        int n = sm_token_piece(S->model, e->tok, &piece);
+        json_array_append_new(tokens, piece_string(piece, n > 0 ? n : 0));
+        json_array_append_new(values, logprob_value(e->logprob));
+        json_array_append_new(offsets, json_integer((json_int_t)e->offset));
+        json_t *top = json_object();
+        for (int x = 0; x < k && j->lp_top_tok[(size_t)i * k + x] >= 0; x++) {
+            n = sm_token_piece(S->model, j->lp_top_tok[(size_t)i * k + x], &piece);
+            json_t *key = piece_string(piece, n > 0 ? n : 0);
+            /* two tokens with one text: the likelier one's value stays */
+            if (key && !json_object_get(top, json_string_value(key)))
+                json_object_set_new(top, json_string_value(key), logprob_value(j->lp_top[(size_t)i * k + x]));
+            json_decref(key);
+        }
+        json_array_append_new(tops, top);
+    }
+    return json_pack("{s:o, s:o, s:o, s:o}", "tokens", tokens, "token_logprobs", values, "top_logprobs", tops,
+                     "text_offset", offsets);
+}
+
+static json_t *logprobs_or_null(const server *S, const job *j, int from, int to) {
+    return j->req.p.logprobs && j->lp ? logprobs_json(S, j, from, to) : json_null();
+}
+
 char *resp_completion(const server *S, const job *j) {
     json_t *choice;
     if (j->kind == REQ_CHAT)
-        choice = json_pack("{s:i, s:{s:s, s:o}, s:n, s:s}", "index", 0, "message", "role", "assistant", "content",
-                           text_or_empty(j->text, j->text_len), "logprobs", "finish_reason",
-                           j->finish_reason ? j->finish_reason : "stop");
+        choice = json_pack("{s:i, s:{s:s, s:o}, s:o, s:s}", "index", 0, "message", "role", "assistant", "content",
+                           text_or_empty(j->text, j->text_len), "logprobs", logprobs_or_null(S, j, 0, j->n_lp),
+                           "finish_reason", j->finish_reason ? j->finish_reason : "stop");
     else
-        choice = json_pack("{s:o, s:i, s:n, s:s}", "text", text_or_empty(j->text, j->text_len), "index", 0,
-                           "logprobs", "finish_reason", j->finish_reason ? j->finish_reason : "stop");
+        choice = json_pack("{s:o, s:i, s:o, s:s}", "text", text_or_empty(j->text, j->text_len), "index", 0,
+                           "logprobs", logprobs_or_null(S, j, 0, j->n_lp), "finish_reason",
+                           j->finish_reason ? j->finish_reason : "stop");
     return dump(json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o}", "id", j->id, "object",
                           j->kind == REQ_CHAT ? "chat.completion" : "text_completion", "created", (json_int_t)j->created,
                           "model", S->model_id, "choices", choice, "usage", usage(j)));
 }
 
 char *resp_chunk(const server *S, const job *j, const char *text, size_t len, int role, const char *finish, int use,
-                 int with_usage) {
+                 int with_usage, int lp_from, int lp_to) {
     int chat = j->kind == REQ_CHAT;
     json_t *choices = json_array();
     if (!use) {
@@ -73,10 +162,12 @@ char *resp_chunk(const server *S, const job *j, const char *text, size_t len, in
             } else if (text) {
                 json_object_set_new(delta, "content", json_stringn(text, len));
             }
-            c = json_pack("{s:i, s:o, s:n, s:o}", "index", 0, "delta", delta, "logprobs", "finish_reason", fin);
-        } else {
-            c = json_pack("{s:o, s:i, s:n, s:o}", "text", text_or_empty(text, len), "index", 0, "logprobs",
+            c = json_pack("{s:i, s:o, s:o, s:o}", "index", 0, "delta", delta, "logprobs",
+                          role || lp_from == lp_to ? json_null() : logprobs_or_null(S, j, lp_from, lp_to),
                           "finish_reason", fin);
+        } else {
+            c = json_pack("{s:o, s:i, s:o, s:o}", "text", text_or_empty(text, len), "index", 0, "logprobs",
+                          lp_from == lp_to ? json_null() : logprobs_or_null(S, j, lp_from, lp_to), "finish_reason", fin);
         }
         json_array_append_new(choices, c);
     }

@@ -15,9 +15,10 @@ char *resp_completion(const server *S, const job *j);
 /* One streamed chunk: the assistant role (chat's first chunk), a piece of
  * text, the finish reason (text NULL), or with usage set the closing usage
  * chunk (no choices). with_usage: chunks carry "usage": null (the client
- * asked for stream_options.include_usage). */
+ * asked for stream_options.include_usage). With logprobs asked for, the
+ * chunk carries the job's entries [lp_from, lp_to) (null when none). */
 char *resp_chunk(const server *S, const job *j, const char *text, size_t len, int role, const char *finish,
-                 int usage, int with_usage);
+                 int usage, int with_usage, int lp_from, int lp_to);
 char *resp_embeddings(const server *S, const job *j);
 
 #endif

@@ -62,6 +62,9 @@ void job_release(server *S, job *j) {
     free(j->n_inputs);
     free(j->text);
     free(j->embd);
+    free(j->lp);
+    free(j->lp_top_tok);
+    free(j->lp_top);
     free(j);
     S->n_jobs--;
     pthread_cond_broadcast(&S->idle);
@@ -224,11 +227,19 @@ static void take_token(server *S, slot *sl, sm_token tok) {
         finish(S, sl, "stop", 1);
         return;
     }
+    if (j->req.p.logprobs && lp_record(j, sm_session_logits(sl->s), S->info.n_vocab, tok)) {
+        j->err_status = 500;
+        snprintf(j->err_msg, sizeof j->err_msg, "out of memory for the log probabilities");
+        finish(S, sl, "stop", 1);
+        return;
+    }
     j->n_gen++;
     S->m.generated_tokens++;
     const char *piece;
     int len = sm_token_piece(S->model, tok, &piece);
+    if (len > 0) j->gen_bytes += (size_t)len;
     int stopped = len > 0 && text_add(&sl->txt, piece, (size_t)len, &j->req.p, j);
+    if (stopped) lp_trim(j);   /* the entries of the stop string's tokens go with its text */
     if (j->req.p.stream && j->text_len >= JOB_TEXT_CAP) j->blocked = 1;
     wake_job(S, j);
     const sm_grammar_matcher *g = j->req.matcher;

@@ -45,6 +45,14 @@ enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
 struct MHD_Connection;
 
+/* A generated token's log probability (logprobs.c), its text starting at
+ * offset in the bytes of the generated tokens' pieces. */
+typedef struct lp_entry {
+    sm_token tok;
+    float logprob;
+    size_t offset;
+} lp_entry;
+
 /* One API request that needs the model. Made by the HTTP side, run by the
  * scheduler; freed when both have let go (refs). Fields below `refs` are
  * guarded by the server's mutex. */
@@ -74,6 +82,14 @@ typedef struct job {
     int slot_index;             /* the slot that ran it (-1: none yet) */
     int err_status;             /* failed after it was accepted */
     char err_msg[600];
+    /* logprobs: an entry per generated token (n_lp, lp_sent of them sent by a
+     * stream), and req.p.top_logprobs alternatives each (ids and values) */
+    lp_entry *lp;
+    sm_token *lp_top_tok;
+    float *lp_top;
+    int n_lp, lp_cap, lp_sent;
+    size_t gen_bytes;           /* bytes of the generated tokens' pieces so far */
+    size_t text_total;          /* bytes ever appended to text */
     float *embd;                /* embeddings: n_in x dim */
     int n_embd_tokens;
     struct job *next;           /* in the queue */
@@ -155,6 +171,17 @@ int sched_submit(server *S, job *j);
 /* Drops a reference; frees the job on the last. With the mutex held. */
 void job_release(server *S, job *j);
 job *job_new(enum req_kind kind);
+/* logprobs.c: records the log probability of tok under logits (the
+ * model's distribution: a softmax of the raw logits, before temperature,
+ * penalties or truncation) and the job's top_logprobs likeliest tokens
+ * there; 0, or -1 when out of memory. */
+int lp_record(job *j, const float *logits, int n_vocab, sm_token tok);
+/* The entries whose text has been appended to the job's text (all of them
+ * once the job is done): what a stream may send now. */
+int lp_ready(const job *j);
+/* After a stop string: drops the entries whose text was cut with it. */
+void lp_trim(job *j);
+
 /* Wakes the scheduler (a slot's reader took text, a client left). */
 void sched_poke(server *S);
 
@@ -167,6 +194,10 @@ void text_free(text_state *t);
 int text_add(text_state *t, const char *piece, size_t len, const req_params *p, job *j);
 /* At the end: whatever is held is text (an incomplete character becomes U+FFFD). */
 void text_flush(text_state *t, job *j);
+/* The length of the UTF-8 character at p (n bytes there): its length when
+ * whole and valid, 0 when cut short but could still be valid, -1 when it
+ * cannot be valid. */
+int text_utf8_char(const unsigned char *p, size_t n);
 /* Appends to the job's text; 0, or -1 when out of memory. */
 int job_append(job *j, const char *s, size_t n);
 

@@ -32,6 +32,7 @@ int job_append(job *j, const char *s, size_t n) {
     }
     memcpy(j->text + j->text_len, s, n);
     j->text_len += n;
+    j->text_total += n;
     j->text[j->text_len] = '\0';
     return 0;
 }
@@ -54,7 +55,7 @@ static int hold_append(text_state *t, const char *s, size_t n) {
  * whole and valid, 0 when cut short but could still be valid, -1 when it
  * cannot be valid (RFC 3629: no overlongs, surrogates or values past
  * U+10FFFF). */
-static int utf8_char(const unsigned char *p, size_t n) {
+int text_utf8_char(const unsigned char *p, size_t n) {
     unsigned char c = p[0];
     int len;
     unsigned char lo = 0x80, hi = 0xBF;   /* the second byte's range */
@@ -101,7 +102,7 @@ int text_add(text_state *t, const char *piece, size_t len, const req_params *p, 
         /* refill raw (at most 4 bytes form a character) */
         while (t->raw_len < 4 && i < len) t->raw[t->raw_len++] = (unsigned char)piece[i++];
         if (t->raw_len == 0) break;
-        int c = utf8_char(t->raw, (size_t)t->raw_len);
+        int c = text_utf8_char(t->raw, (size_t)t->raw_len);
         if (c == 0 && i == len) break;          /* wait for the next token */
         int used = c > 0 ? c : 1;
         if (c > 0 ? hold_append(t, (const char *)t->raw, (size_t)c) : hold_append(t, REPLACEMENT, 3)) return 0;

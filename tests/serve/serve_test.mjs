@@ -15,6 +15,7 @@
 //   trace    --trace-requests: GET /debug/trace, the last N requests as a
 //            Chrome trace (queue, prompt, generation per slot), checked
 //            against what the client saw
+//   logprobs log probabilities against PyTorch float64 (logprobs.mjs)
 // Arguments select sections (default: all).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,6 +26,7 @@ import {
   SM, MODEL, check, skip, finish, sleep, startServer, rawRequest, post, healthMs, parseSSE, assemble, metric,
 } from './lib.mjs';
 import { formatTests } from './format.mjs';
+import { logprobsTests } from './logprobs.mjs';
 
 const sections = process.argv.slice(2);
 const want = (s) => sections.length === 0 || sections.includes(s);
@@ -685,6 +687,7 @@ try {
   if (want('page')) await pageTests();
   if (want('format')) await formatTests();
   if (want('trace')) await traceTests();
+  if (want('logprobs')) await logprobsTests();
 } catch (e) {
   check('serve tests ran to the end', false, String(e.stack || e));
 }
