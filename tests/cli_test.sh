@@ -48,6 +48,11 @@ if have models/stories260K.gguf && have refs/stories260K.greedy.txt; then
         && grep -q "first token" "$TMP/e"; then ok "stats_line"; else bad "stats_line" "$(cat "$TMP/e")"; fi
     "$SM" run -m "$B" -z "$Z" --temp 0 -n 256 > "$TMP/o" 2>/dev/null
     if cmp -s "$TMP/o" "$SHARED/refs/stories260K.greedy.txt"; then ok "greedy_reference_llama2c"; else bad "greedy_reference_llama2c"; fi
+    # a llama.cpp command line with -ngl: the same output, and a note that it was ignored
+    "$SM" run -m "$G" --temp 0 -n 256 -ngl 99 > "$TMP/o" 2> "$TMP/e"
+    if cmp -s "$TMP/o" "$SHARED/refs/stories260K.greedy.txt" && grep -q "note: -ngl 99 ignored" "$TMP/e"; then
+        ok "ngl_accepted_and_ignored"; else bad "ngl_accepted_and_ignored" "$(head -c 300 "$TMP/e")"; fi
+    expect_error "ngl_bad_value" "$SM" run -m "$G" -n 1 -ngl lots
     # unchanged with every kernel level and with 2 threads
     for k in $("$SM" version | sed -n 's/^kernels: //p'); do
         for t in 1 2; do

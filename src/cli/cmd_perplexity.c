@@ -14,7 +14,8 @@ static void perplexity_usage(void) {
            "Splits the tokenized text into chunks of -c tokens (default: min(model context, 512)),\n"
            "each starting with the start token, and prints exp(mean negative log-likelihood) of\n"
            "every token after the first of each chunk, with a running value per chunk. -c must\n"
-           "be at least 3, the smallest chunk that scores a token.\n"
+           "be at least 3, the smallest chunk that scores a token. -ngl N (llama.cpp's GPU layers)\n"
+           "is accepted and ignored: SmallMind runs on the CPU.\n"
            "\n" CLI_LORA_USAGE);
 }
 
@@ -29,6 +30,7 @@ int cmd_perplexity(int argc, char **argv) {
 #define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
         if (arg_is(&a, "-h", "--help")) { perplexity_usage(); return SM_EXIT_OK; }
         else if ((lr = cli_lora_arg(&a, &lora)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
+        else if ((lr = cli_gpu_layers_arg(&a)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-m", "--model")) { VALUE(); model_path = v; }
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok = v; }
         else if (arg_is(&a, "-f", "--file")) { VALUE(); file = v; }

@@ -50,6 +50,7 @@ static void run_usage(void) {
            CLI_GRAMMAR_USAGE
            "performance:\n"
            "  -t, --threads N         worker threads (default: physical cores)\n"
+           "  -ngl N                  llama.cpp's GPU layers: accepted and ignored (SmallMind runs on the CPU)\n"
            "      --kernels NAME      force a kernel variant: scalar, avx2, avx512 (default: best here)\n"
            "  -md, --draft FILE       speculative decoding: a smaller model with the same vocabulary\n"
            "                          proposes tokens that the model checks in one batch (greedy output\n"
@@ -139,6 +140,7 @@ int cmd_run(int argc, char **argv) {
 #define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
         if (arg_is(&a, "-h", "--help")) { run_usage(); return SM_EXIT_OK; }
         else if ((lr = cli_lora_arg(&a, &lora)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
+        else if ((lr = cli_gpu_layers_arg(&a)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-m", "--model")) { VALUE(); model_path = v; }
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok_path = v; }
         else if (arg_is(&a, "-p", "--prompt")) { VALUE(); prompt = v; }

@@ -36,6 +36,7 @@ static void serve_usage(void) {
            "      --chat-template NAME  a built-in chat template instead of the model's\n"
            CLI_LORA_USAGE
            "  -t, --threads N       threads of the forward passes (default: physical cores)\n"
+           "  -ngl N                llama.cpp's GPU layers: accepted and ignored (SmallMind runs on the CPU)\n"
            "      --kernels NAME    force a kernel variant: scalar, avx2, avx512 (default: best here)\n"
            "\n"
            "example: smallmind serve -m stories260K.gguf --port 8080 --parallel 4\n"
@@ -55,6 +56,7 @@ int cmd_serve(int argc, char **argv) {
 #define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
         if (arg_is(&a, "-h", "--help")) { serve_usage(); return SM_EXIT_OK; }
         else if ((lr = cli_lora_arg(&a, &lora)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
+        else if ((lr = cli_gpu_layers_arg(&a)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-m", "--model")) { VALUE(); model = v; }
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok = v; }
         else if (arg_is(&a, NULL, "--alias")) { VALUE(); alias = v; }

@@ -117,6 +117,16 @@ int cli_lora_arg(cli_args *a, cli_lora *l) {
     return 1;
 }
 
+int cli_gpu_layers_arg(cli_args *a) {
+    if (!arg_is(a, "-ngl", "--n-gpu-layers") && !arg_is(a, NULL, "--gpu-layers")) return 0;
+    const char *v = arg_value(a);
+    long long n;
+    if (!v) return -1;
+    if (strcmp(v, "auto") && strcmp(v, "all") && !parse_int(a, "-ngl", v, -1, 1 << 24, &n)) return -1;
+    fprintf(stderr, "smallmind %s: note: -ngl %s ignored: SmallMind runs on the CPU\n", a->cmd, v);
+    return 1;
+}
+
 int cli_lora_load(const char *cmd, cli_lora *l, const sm_model *model) {
     int max_rank = 0;
     for (int i = 0; i < l->n; i++) {

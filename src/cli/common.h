@@ -44,6 +44,11 @@ struct cli_args;
 /* If argv[a->i] is --lora or --lora-scaled, takes it and its values: 1;
  * not one of them: 0; a bad value: -1 (after a message). */
 int cli_lora_arg(struct cli_args *a, cli_lora *l);
+/* llama.cpp's -ngl / --n-gpu-layers / --gpu-layers N (an integer, "auto" or
+ * "all"), so that a llama.cpp command line runs: taken and ignored with a
+ * note on stderr, as llama.cpp does on a machine without a GPU. 1: taken;
+ * 0: not this flag; -1: a bad value (after a message). */
+int cli_gpu_layers_arg(struct cli_args *a);
 /* The usage lines of the two flags. */
 #define CLI_LORA_USAGE                                                                                    \
     "      --lora FILE         apply a LoRA adapter (llama.cpp's GGUF adapter format); repeatable\n"     \
