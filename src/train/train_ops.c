@@ -737,32 +737,45 @@ static void attention_one_bwd(const att_task *a, int b, int h, float *datt) {
  * the thread's att_buf: packed panels, then the T x T block of dP and dS. */
 #define ATT_CH 24
 
-static void attention_head_fwd(const att_task *a, int b, int h, float *buf) {
+/* c (m x n) = a (m rows at stride a_rs) w^T: rows read in place where the
+ * level has the strided product (the same sums as packing them first), else
+ * packed into buf. */
+static void att_rows(const sm_kernel_table *kt, float *c, int ldc, const float *a, size_t a_rs, int m, const float *w,
+                     size_t w_rs, size_t w_cs, int n, int k, int flags, float *buf, float *scratch) {
+    if (kt->gemm_strided) {
+        kt->gemm_strided(c, ldc, a, a_rs, 1, m, w, w_rs, w_cs, n, k, flags, scratch);
+        return;
+    }
+    kt->gemm_pack(buf, a, a_rs, 1, m, k, 0, (m + kt->gemm_mr - 1) / kt->gemm_mr);
+    kt->gemm(c, ldc, buf, m, w, w_rs, w_cs, n, k, flags);
+}
+
+static void attention_head_fwd(const att_task *a, int b, int h, float *buf, float *scratch) {
     const att_shape s = a->s;
     const sm_kernel_table *kt = a->t->kt;
-    int kh = h / (s.heads / s.kv_heads), T = s.T, ld = s.heads * s.hd, mr = kt->gemm_mr;
+    int kh = h / (s.heads / s.kv_heads), T = s.T, ld = s.heads * s.hd;
     float scale = 1.0f / sqrtf((float)s.hd);
     const float *q = a->q + (size_t)b * T * s.qs + (size_t)h * s.hd;
     const float *k = a->k + (size_t)b * T * s.kvs + (size_t)kh * s.hd, *v = a->v + (size_t)b * T * s.kvs + (size_t)kh * s.hd;
     float *att = a->att + ((size_t)b * s.heads + h) * T * T;   /* [T][T] */
     float *out = a->out + (size_t)b * T * ld + (size_t)h * s.hd;
     for (int q0 = 0; q0 < T; q0 += ATT_CH) {
-        int q1 = q0 + ATT_CH < T ? q0 + ATT_CH : T, nq = q1 - q0, panels = (nq + mr - 1) / mr;
+        int q1 = q0 + ATT_CH < T ? q0 + ATT_CH : T, nq = q1 - q0;
         /* att[t][u] = q_t . k_u for u < q1, then the causal softmax of row t over u <= t */
-        kt->gemm_pack(buf, q + (size_t)q0 * s.qs, (size_t)s.qs, 1, nq, s.hd, 0, panels);
-        kt->gemm(att + (size_t)q0 * T, T, buf, nq, k, (size_t)s.kvs, 1, q1, s.hd, 0);
+        att_rows(kt, att + (size_t)q0 * T, T, q + (size_t)q0 * s.qs, (size_t)s.qs, nq, k, (size_t)s.kvs, 1, q1, s.hd, 0,
+                 buf, scratch);
         for (int t = q0; t < q1; t++) {
             float *row = att + (size_t)t * T, max = kt->scale_max(row, scale, t + 1);
             kt->scale_max(row, 1.0f / kt->exp_sum(row, max, t + 1), t + 1);
             memset(row + t + 1, 0, (size_t)(T - t - 1) * sizeof(float));
         }
         /* out[t] = sum over u < q1 of att[t][u] v_u */
-        kt->gemm_pack(buf, att + (size_t)q0 * T, (size_t)T, 1, nq, q1, 0, panels);
-        kt->gemm(out + (size_t)q0 * ld, ld, buf, nq, v, 1, (size_t)s.kvs, s.hd, q1, 0);
+        att_rows(kt, out + (size_t)q0 * ld, ld, att + (size_t)q0 * T, (size_t)T, nq, v, 1, (size_t)s.kvs, s.hd, q1, 0, buf,
+                 scratch);
     }
 }
 
-static void attention_head_bwd(const att_task *a, int b, int h, float *buf) {
+static void attention_head_bwd(const att_task *a, int b, int h, float *buf, float *scratch) {
     const att_shape s = a->s;
     const sm_kernel_table *kt = a->t->kt;
     int kh = h / (s.heads / s.kv_heads), T = s.T, ld = s.heads * s.hd, mr = kt->gemm_mr;
@@ -776,16 +789,16 @@ static void attention_head_bwd(const att_task *a, int b, int h, float *buf) {
     /* query chunks: dP[t][u] = d_t . v_u (u < q1), then dS[t][u] = att[t][u] (dP[t][u] - sum over u' of
      * att[t][u'] dP[t][u']) scale */
     for (int q0 = 0; q0 < T; q0 += ATT_CH) {
-        int q1 = q0 + ATT_CH < T ? q0 + ATT_CH : T, nq = q1 - q0, panels = (nq + mr - 1) / mr;
-        kt->gemm_pack(pack, d + (size_t)q0 * ld, (size_t)ld, 1, nq, s.hd, 0, panels);
-        kt->gemm(ds + (size_t)q0 * T, T, pack, nq, v, (size_t)s.kvs, 1, q1, s.hd, 0);
+        int q1 = q0 + ATT_CH < T ? q0 + ATT_CH : T, nq = q1 - q0;
+        att_rows(kt, ds + (size_t)q0 * T, T, d + (size_t)q0 * ld, (size_t)ld, nq, v, (size_t)s.kvs, 1, q1, s.hd, 0, pack,
+                 scratch);
         for (int t = q0; t < q1; t++) {
             kt->softmax_bwd(ds + (size_t)t * T, att + (size_t)t * T, scale, t + 1);
             memset(ds + (size_t)t * T + t + 1, 0, (size_t)(T - t - 1) * sizeof(float));
         }
         /* dq_t = sum over u < q1 of dS[t][u] k_u */
-        kt->gemm_pack(pack, ds + (size_t)q0 * T, (size_t)T, 1, nq, q1, 0, panels);
-        kt->gemm(a->dq + qo + (size_t)q0 * s.qs, s.qs, pack, nq, k, 1, (size_t)s.kvs, s.hd, q1, 0);
+        att_rows(kt, a->dq + qo + (size_t)q0 * s.qs, s.qs, ds + (size_t)q0 * T, (size_t)T, nq, k, 1, (size_t)s.kvs, s.hd,
+                 q1, 0, pack, scratch);
     }
     /* key chunks: dv_u (+)= sum over t >= u0 of att[t][u] d_t;  dk_u (+)= sum over t >= u0 of dS[t][u] q_t */
     for (int u0 = 0; u0 < T; u0 += ATT_CH) {
@@ -816,13 +829,14 @@ static void attention_task_fn(void *ctx, int ith, int nth) {
     const att_task *a = ctx;
     int groups = a->s.B * a->s.kv_heads, per_group = a->s.heads / a->s.kv_heads;
     float *datt = a->datt + (size_t)ith * a->s.T, *buf = a->t->att_buf + (size_t)ith * a->t->att_buf_floats;
+    float *scratch = a->t->gemm_scratch ? a->t->gemm_scratch + (size_t)ith * a->t->kt->gemm_scratch : NULL;
     for (int gi = ith; gi < groups; gi += nth) {
         int b = gi / a->s.kv_heads, kh = gi % a->s.kv_heads;
         if (a->backward && !a->t->kt->gemm) attention_group_clear(a, b, kh);
         for (int h = kh * per_group; h < (kh + 1) * per_group; h++) {
             if (a->t->kt->gemm) {
-                if (a->backward) attention_head_bwd(a, b, h, buf);
-                else attention_head_fwd(a, b, h, buf);
+                if (a->backward) attention_head_bwd(a, b, h, buf, scratch);
+                else attention_head_fwd(a, b, h, buf, scratch);
             } else if (a->backward) attention_one_bwd(a, b, h, datt);
             else attention_one_fwd(a, b, h);
         }
