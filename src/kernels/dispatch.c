@@ -67,6 +67,14 @@ void sm_adamw_scalar(float *w, float *g, float *m, float *v, size_t n, const sm_
     }
 }
 
+static void rope_pairs_scalar(float *x, const float *c, const float *s, float sign, int n) {
+    for (int i = 0; i < n; i++) {
+        float ci = c[i], si = sign * s[i], x0 = x[2 * i], x1 = x[2 * i + 1];
+        x[2 * i] = x0 * ci - x1 * si;
+        x[2 * i + 1] = x0 * si + x1 * ci;
+    }
+}
+
 static void matmul_f32_scalar(float *c, const float *a, const float *w, int m, int n, int k, int ldc) {
     for (int t = 0; t < m; t++) sm_matvec_f32(c + (size_t)t * ldc, w, a + (size_t)t * k, n, k);
 }
@@ -75,7 +83,7 @@ static const sm_kernel_table scalar = {"scalar", SM_LEVEL_SCALAR, NULL, sm_gelu,
                                        sm_softmax, exp_sum_scalar, dot_scalar, axpy_scalar, matmul_f32_scalar, NULL, NULL,
                                        0, 0, NULL, NULL, swiglu_grad_scalar, sm_adamw_scalar, NULL, NULL, NULL,
                                        sm_norm_fwd_scalar, sm_norm_bwd_scalar, sm_norm_cols_bwd_scalar, scale_max_scalar,
-                                       softmax_bwd_scalar, NULL, 0};
+                                       softmax_bwd_scalar, NULL, 0, rope_pairs_scalar};
 
 #if defined(__x86_64__)
 static const sm_kernel_table avx2 = {"avx2", SM_LEVEL_AVX2, &scalar, sm_gelu_avx2, sm_gelu_grad_avx2, sm_swiglu_avx2,
@@ -84,14 +92,14 @@ static const sm_kernel_table avx2 = {"avx2", SM_LEVEL_AVX2, &scalar, sm_gelu_avx
                                      sm_gemm_avx2, sm_swiglu_grad_avx2, sm_adamw_avx2, sm_gemm_f16_avx2,
                                      sm_gemm_f16x16_avx2, sm_gemm_x16_avx2, sm_norm_fwd_avx2, sm_norm_bwd_avx2,
                                      sm_norm_cols_bwd_avx2, sm_scale_max_avx2, sm_softmax_bwd_avx2,
-                                     sm_gemm_strided_avx2, SM_GEMM_AVX2_RUN_BYTES / sizeof(float)};
+                                     sm_gemm_strided_avx2, SM_GEMM_AVX2_RUN_BYTES / sizeof(float), sm_rope_pairs_avx2};
 static const sm_kernel_table avx512 = {"avx512", SM_LEVEL_AVX512, &avx2, sm_gelu_avx512, sm_gelu_grad_avx512,
                                        sm_swiglu_avx512, sm_softmax_avx512, sm_exp_sum_avx512, sm_dot_f32_avx2,
                                        sm_axpy_f32_avx2, sm_matmul_f32_avx512, sm_pack_a_avx512, sm_matmul_packed_avx512,
                                        SM_GEMM_MR, SM_GEMM_NR, sm_gemm_pack_avx512, sm_gemm_avx512, sm_swiglu_grad_avx512,
                                        sm_adamw_avx512, NULL, NULL, NULL, sm_norm_fwd_avx512, sm_norm_bwd_avx512,
                                        sm_norm_cols_bwd_avx2, sm_scale_max_avx512, sm_softmax_bwd_avx512,
-                                       sm_gemm_strided_avx512, SM_GEMM_RUN_BYTES / sizeof(float)};
+                                       sm_gemm_strided_avx512, SM_GEMM_RUN_BYTES / sizeof(float), sm_rope_pairs_avx512};
 
 static int has_avx2(void) {
     __builtin_cpu_init();
@@ -111,7 +119,7 @@ static const sm_kernel_table neon = {"neon", SM_LEVEL_NEON, &scalar, sm_gelu, ge
                                      exp_sum_scalar, sm_dot_f32_neon, sm_axpy_f32_neon, sm_matmul_f32_neon, NULL, NULL,
                                      0, 0, NULL, NULL, swiglu_grad_scalar, sm_adamw_scalar, NULL, NULL, NULL,
                                      sm_norm_fwd_scalar, sm_norm_bwd_scalar, sm_norm_cols_bwd_scalar, scale_max_scalar,
-                                     softmax_bwd_scalar, NULL, 0};
+                                     softmax_bwd_scalar, NULL, 0, rope_pairs_scalar};
 #endif
 
 void sm_kernels_for_type(const sm_kernel_table *kt, uint32_t type, sm_type_kernels *out) {

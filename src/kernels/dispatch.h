@@ -102,6 +102,10 @@ typedef struct sm_kernel_table {
     void (*gemm_strided)(float *c, int ldc, const float *a, size_t a_rs, size_t a_cs, int m, const float *w,
                          size_t w_rs, size_t w_cs, int n, int k, int flags, float *scratch);
     size_t gemm_scratch;
+    /* training's RoPE: rotates the n pairs (x[2i], x[2i+1]) by the angles whose cosines are c[i] and
+     * sines sign s[i]: x0 c - x1 (sign s), x0 (sign s) + x1 c, each product rounded and no fused
+     * multiply-add, so every level gives the scalar level's bits */
+    void (*rope_pairs)(float *x, const float *c, const float *s, float sign, int n);
 } sm_kernel_table;
 
 enum { SM_GEMM_ACCUMULATE = 1, SM_GEMM_STREAM = 2 };

@@ -570,6 +570,51 @@ AVX512 void sm_softmax_bwd_avx512(float *ds, const float *p, float scale, int n)
     }
 }
 
+/* RoPE's rotation of n pairs (dispatch.h's rope_pairs): cosines and sines
+ * spread to both lanes of their pair, the sine negated on the even lanes
+ * (exactly: a sign flip), the pairs swapped, then x c + swapped s with the
+ * products rounded apart, as the scalar level computes them. */
+AVX512 void sm_rope_pairs_avx512(float *x, const float *c, const float *s, float sign, int n) {
+    const __m512i spread = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+    const __m512 even_neg = _mm512_castsi512_ps(_mm512_set_epi32(0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN,
+                                                                0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN));
+    const __m256 sg = _mm256_set1_ps(sign);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m512 cc = _mm512_permutexvar_ps(spread, _mm512_castps256_ps512(_mm256_loadu_ps(c + i)));
+        __m256 si = _mm256_mul_ps(sg, _mm256_loadu_ps(s + i));
+        __m512 ss = _mm512_xor_ps(_mm512_permutexvar_ps(spread, _mm512_castps256_ps512(si)), even_neg);
+        __m512 v = _mm512_loadu_ps(x + 2 * i);
+        __m512 sw = _mm512_permute_ps(v, 0xB1);
+        _mm512_storeu_ps(x + 2 * i, _mm512_add_ps(_mm512_mul_ps(v, cc), _mm512_mul_ps(sw, ss)));
+    }
+    for (; i < n; i++) {
+        float ci = c[i], si = sign * s[i], x0 = x[2 * i], x1 = x[2 * i + 1];
+        x[2 * i] = x0 * ci - x1 * si;
+        x[2 * i + 1] = x0 * si + x1 * ci;
+    }
+}
+
+AVX2 void sm_rope_pairs_avx2(float *x, const float *c, const float *s, float sign, int n) {
+    const __m256i spread = _mm256_set_epi32(3, 3, 2, 2, 1, 1, 0, 0);
+    const __m256 even_neg = _mm256_castsi256_ps(_mm256_set_epi32(0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN));
+    const __m128 sg = _mm_set1_ps(sign);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256 cc = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(c + i)), spread);
+        __m128 si = _mm_mul_ps(sg, _mm_loadu_ps(s + i));
+        __m256 ss = _mm256_xor_ps(_mm256_permutevar8x32_ps(_mm256_castps128_ps256(si), spread), even_neg);
+        __m256 v = _mm256_loadu_ps(x + 2 * i);
+        __m256 sw = _mm256_permute_ps(v, 0xB1);
+        _mm256_storeu_ps(x + 2 * i, _mm256_add_ps(_mm256_mul_ps(v, cc), _mm256_mul_ps(sw, ss)));
+    }
+    for (; i < n; i++) {
+        float ci = c[i], si = sign * s[i], x0 = x[2 * i], x1 = x[2 * i + 1];
+        x[2 * i] = x0 * ci - x1 * si;
+        x[2 * i + 1] = x0 * si + x1 * ci;
+    }
+}
+
 AVX2 float sm_scale_max_avx2(float *x, float scale, int n) {
     __m256 s = _mm256_set1_ps(scale), m = _mm256_set1_ps(-INFINITY);
     int i = 0;

@@ -159,6 +159,8 @@ float sm_scale_max_avx2(float *x, float scale, int n);
 float sm_scale_max_avx512(float *x, float scale, int n);
 void sm_softmax_bwd_avx2(float *ds, const float *p, float scale, int n);
 void sm_softmax_bwd_avx512(float *ds, const float *p, float scale, int n);
+void sm_rope_pairs_avx2(float *x, const float *c, const float *s, float sign, int n);
+void sm_rope_pairs_avx512(float *x, const float *c, const float *s, float sign, int n);
 float sm_exp_sum_avx512(float *x, float shift, int n);
 float sm_dot_f32_avx2(const float *a, const float *b, int n);
 void sm_axpy_f32_avx2(float *y, float a, const float *x, int n);

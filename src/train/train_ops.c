@@ -635,6 +635,7 @@ void sm_train_swiglu_bwd(const sm_trainer *t, float *dg, float *du, const float 
  * sign -1 rotates back (the backward of a rotation is its inverse). On the
  * thread pool, each thread a run of tokens. */
 typedef struct rope_task {
+    const sm_kernel_table *kt;
     float *x;
     const float *cs, *sn;
     int N, T, heads, hd;
@@ -646,22 +647,15 @@ static void rope_fn(void *ctx, int ith, int nth) {
     int rot = a->hd / 2, n0, n1;
     sm_share(a->N, 1, ith, nth, &n0, &n1);
     for (int n = n0; n < n1; n++) {
-        int p = n % a->T;
-        for (int h = 0; h < a->heads; h++) {
-            float *v = a->x + (size_t)n * a->heads * a->hd + (size_t)h * a->hd;
-            for (int i = 0; i < rot; i++) {
-                float c = a->cs[(size_t)p * rot + i], s = a->sign * a->sn[(size_t)p * rot + i];
-                float x0 = v[2 * i], x1 = v[2 * i + 1];
-                v[2 * i] = x0 * c - x1 * s;
-                v[2 * i + 1] = x0 * s + x1 * c;
-            }
-        }
+        const float *c = a->cs + (size_t)(n % a->T) * rot, *s = a->sn + (size_t)(n % a->T) * rot;
+        for (int h = 0; h < a->heads; h++)
+            a->kt->rope_pairs(a->x + (size_t)n * a->heads * a->hd + (size_t)h * a->hd, c, s, a->sign, rot);
     }
 }
 
 void sm_train_rope(const sm_trainer *t, float *x, int N, int T, int heads, int hd, const float *cs, const float *sn,
                    float sign) {
-    rope_task a = {x, cs, sn, N, T, heads, hd, sign};
+    rope_task a = {t->kt, x, cs, sn, N, T, heads, hd, sign};
     sm_threadpool_run(t->pool, rope_fn, &a);
 }
 

@@ -629,6 +629,51 @@ TEST(simd_elementwise_and_attention_match_scalar) {
     }
 }
 
+/* Training's RoPE rotation (rope_pairs) at every level: the scalar level's
+ * bits, both directions (sign 1 and -1), every tail length; and the scalar
+ * level against a rotation computed in double (a pair rotated by an angle
+ * keeps its length; rotated back it returns). */
+TEST(simd_rope_pairs_match_scalar) {
+    const sm_kernel_table *all[8];
+    int nk = sm_kernels_available(all, 8);
+    uint64_t seed = 11;
+    enum { MAX = 45 };
+    float x[2 * MAX], c[MAX], s[MAX], r[2 * MAX], g[2 * MAX];
+    for (int i = 0; i < MAX; i++) {
+        double th = frand(&seed) * 6.3;
+        c[i] = (float)cos(th);
+        s[i] = (float)sin(th);
+    }
+    for (int i = 0; i < 2 * MAX; i++) x[i] = frand(&seed) * 4.0f;
+    for (int n = 0; n <= MAX; n++)
+        for (int sg = -1; sg <= 1; sg += 2) {
+            memcpy(r, x, sizeof x);
+            all[0]->rope_pairs(r, c, s, (float)sg, n);
+            double worst = 0;
+            for (int i = 0; i < n; i++) {
+                double x0 = x[2 * i], x1 = x[2 * i + 1], ss = sg * (double)s[i];
+                worst = fmax(worst, fabs(r[2 * i] - (x0 * c[i] - x1 * ss)) + fabs(r[2 * i + 1] - (x0 * ss + x1 * c[i])));
+            }
+            CHECKF(worst < 1e-5, "scalar rope_pairs n %d sign %d: off by %g from the rotation in double", n, sg, worst);
+            CHECKF(!memcmp(r + 2 * n, x + 2 * n, sizeof(float) * 2 * (MAX - n)), "scalar rope_pairs wrote past n %d", n);
+            for (int v = 1; v < nk; v++) {
+                memcpy(g, x, sizeof x);
+                all[v]->rope_pairs(g, c, s, (float)sg, n);
+                CHECKF(!memcmp(r, g, sizeof x), "%s rope_pairs n %d sign %d differs from the scalar level", all[v]->name,
+                       n, sg);
+            }
+        }
+    /* rotated forward then back: the pairs come back to within rounding */
+    for (int v = 0; v < nk; v++) {
+        memcpy(g, x, sizeof x);
+        all[v]->rope_pairs(g, c, s, 1.0f, MAX);
+        all[v]->rope_pairs(g, c, s, -1.0f, MAX);
+        double worst = 0;
+        for (int i = 0; i < 2 * MAX; i++) worst = fmax(worst, fabs(g[i] - x[i]));
+        CHECKF(worst < 1e-5, "%s rope_pairs there and back: off by %g", all[v]->name, worst);
+    }
+}
+
 /* The strided product against a double-precision sum: both operands by
  * rows and by columns, shapes with tails in every dimension (tokens not a
  * multiple of the panel, rows not of the block, columns not of 16 or of the
