@@ -72,7 +72,9 @@ static void sgemm(const sm_trainer *t, float *c, int ldc, const float *a, size_t
         flags |= SM_GEMM_STREAM;
     sgemm_task g = {t, c, a, w, a_rs, a_cs, w_rs, w_cs, ldc, m, n, k, flags};
     if (t->kt->gemm_strided && a_cs == 1) {
-        sm_threadpool_run(t->pool, sgemm_fn, &g);
+        /* rows read in place, split by weight rows; a product with one block of them (LoRA's dout B,
+         * n = rank) by tokens instead, so every thread has a share */
+        sm_threadpool_run(t->pool, n <= t->kt->gemm_nr ? sgemm_strided_fn : sgemm_fn, &g);
         return;
     }
     if (t->kt->gemm_strided && (size_t)m * (size_t)k * sizeof(float) > SM_TRAIN_PACKED_BYTES) {
@@ -460,9 +462,14 @@ void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, f
         for (size_t i = 0; i < (size_t)N * r; i++) dax[i] *= scale;
         /* dinp[n][c] += sum over j of g[n][j] a[j][c] */
         if (dinp) sgemm(t, dinp, C, dax, (size_t)r, 1, a, 1, (size_t)C, N, C, r, 1);
-        /* dB[o][j] += sum over n of dout[n][o] (scale ax[n][j]) */
-        for (size_t i = 0; i < (size_t)N * r; i++) tmp[i] = scale * ax[i];
-        sgemm(t, db, r, dout, 1, (size_t)OC, tmp, 1, (size_t)r, OC, r, N, 1);
+        /* dB[o][j] += sum over n of dout[n][o] (scale ax[n][j]): as dB^T (r x OC, into tmp) = (scale ax)^T
+         * dout, the rank the short side (r rows packed) and dout read by rows as weight rows, split over
+         * the threads (dout by columns as the batch would be packed whole, and give one thread r columns),
+         * then added: each element the same sum in the same order, plus dB */
+        for (size_t i = 0; i < (size_t)N * r; i++) rn[i] = scale * ax[i];
+        sgemm(t, tmp, OC, rn, 1, (size_t)r, dout, 1, (size_t)OC, r, OC, N, 0);
+        for (int o = 0; o < OC; o++)
+            for (int j = 0; j < r; j++) db[(size_t)o * r + j] += tmp[(size_t)j * OC + o];
         /* dA[j][c] += sum over n of g[n][j] inp[n][c] */
         sgemm(t, da, C, dax, 1, (size_t)r, inp, 1, (size_t)C, r, C, N, 1);
         return;
