@@ -56,7 +56,11 @@ static void check_model(const char *path, const char *type) {
     const struct { int n, nv; const char *name; } cases[] = {{1, 1, "one token"}, {4, 4, "4 one-token rows"},
                                                              {ROWS, 0, "a batch"}};
     int f32 = !strcmp(type, "F32");   /* one token reads the floats: nothing to share */
-    for (size_t c = f32 ? 2 : 0; c < sizeof cases / sizeof cases[0]; c++) {
+    /* a batch is prepared once only where the level packs it or quantizes it for integer products
+     * (the scalar level, under SM_KERNELS=scalar, reads it where it is: nothing to share) */
+    int batch = s->kt->gemm || s->kt->pack_a || (L->wk.x16 && s->tk[L->wk.type].batch_x16);
+    size_t n_cases = sizeof cases / sizeof cases[0] - (batch ? 0 : 1);
+    for (size_t c = f32 ? 2 : 0; c < n_cases; c++) {
         snprintf(what, sizeof what, "%s, %s", type, cases[c].name);
         check_share(s, &L->wq, &L->wk, cases[c].n, cases[c].nv, what);
     }
