@@ -82,6 +82,15 @@ static inline simde__m512i emu_mm512_srai_epi32(simde__m512i a, unsigned imm) {
     return emu512_i32(v);
 }
 
+/* within each 128-bit lane, element j is the lane's element (imm >> 2 j) & 3 */
+static inline simde__m512 emu_mm512_permute_ps(simde__m512 a, int imm) {
+    simde__m512_private x = simde__m512_to_private(a);
+    float v[16];
+    for (int l = 0; l < 4; l++)
+        for (int j = 0; j < 4; j++) v[4 * l + j] = x.f32[4 * l + ((imm >> (2 * j)) & 3)];
+    return emu512_ps(v);
+}
+
 /* 128-bit lanes: the two low ones picked from a by imm's bits 0-3, the two
  * high ones from b by bits 4-7 */
 static inline simde__m512 emu_mm512_shuffle_f32x4(simde__m512 a, simde__m512 b, int imm) {
@@ -197,6 +206,7 @@ static inline simde__m512bh emu_mm512_cvtne2ps_pbh(simde__m512 a, simde__m512 b)
 #define _mm512_cvtph_ps emu_mm512_cvtph_ps
 #define _mm512_srai_epi32 emu_mm512_srai_epi32
 #define _mm512_shuffle_f32x4 emu_mm512_shuffle_f32x4
+#define _mm512_permute_ps emu_mm512_permute_ps
 #define _mm512_maskz_loadu_ps emu_mm512_maskz_loadu_ps
 #define _mm512_mask_storeu_ps emu_mm512_mask_storeu_ps
 #define _mm512_stream_ps emu_mm512_stream_ps
