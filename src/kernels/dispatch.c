@@ -67,7 +67,7 @@ void sm_adamw_scalar(float *w, float *g, float *m, float *v, size_t n, const sm_
     }
 }
 
-static void rope_pairs_scalar(float *x, const float *c, const float *s, float sign, int n) {
+void sm_rope_pairs_scalar(float *x, const float *c, const float *s, float sign, int n) {
     for (int i = 0; i < n; i++) {
         float ci = c[i], si = sign * s[i], x0 = x[2 * i], x1 = x[2 * i + 1];
         x[2 * i] = x0 * ci - x1 * si;
@@ -83,7 +83,7 @@ static const sm_kernel_table scalar = {"scalar", SM_LEVEL_SCALAR, NULL, sm_gelu,
                                        sm_softmax, exp_sum_scalar, dot_scalar, axpy_scalar, matmul_f32_scalar, NULL, NULL,
                                        0, 0, NULL, NULL, swiglu_grad_scalar, sm_adamw_scalar, NULL, NULL, NULL,
                                        sm_norm_fwd_scalar, sm_norm_bwd_scalar, sm_norm_cols_bwd_scalar, scale_max_scalar,
-                                       softmax_bwd_scalar, NULL, 0, rope_pairs_scalar};
+                                       softmax_bwd_scalar, NULL, 0, sm_rope_pairs_scalar};
 
 #if defined(__x86_64__)
 static const sm_kernel_table avx2 = {"avx2", SM_LEVEL_AVX2, &scalar, sm_gelu_avx2, sm_gelu_grad_avx2, sm_swiglu_avx2,
@@ -119,7 +119,7 @@ static const sm_kernel_table neon = {"neon", SM_LEVEL_NEON, &scalar, sm_gelu, ge
                                      exp_sum_scalar, sm_dot_f32_neon, sm_axpy_f32_neon, sm_matmul_f32_neon, NULL, NULL,
                                      0, 0, NULL, NULL, swiglu_grad_scalar, sm_adamw_scalar, NULL, NULL, NULL,
                                      sm_norm_fwd_scalar, sm_norm_bwd_scalar, sm_norm_cols_bwd_scalar, scale_max_scalar,
-                                     softmax_bwd_scalar, NULL, 0, rope_pairs_scalar};
+                                     softmax_bwd_scalar, NULL, 0, sm_rope_pairs_scalar};
 #endif
 
 void sm_kernels_for_type(const sm_kernel_table *kt, uint32_t type, sm_type_kernels *out) {

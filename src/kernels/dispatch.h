@@ -21,6 +21,9 @@ typedef struct sm_adamw_step {
 /* The portable AdamW (the scalar level's slot; the SIMD ones finish their
  * tails with it). */
 void sm_adamw_scalar(float *w, float *g, float *m, float *v, size_t n, const sm_adamw_step *a);
+/* Training's RoPE rotation of n pairs (the table's rope_pairs), the reference the SIMD levels
+ * give the bits of (and finish their last pairs with). */
+void sm_rope_pairs_scalar(float *x, const float *c, const float *s, float sign, int n);
 
 /* Training's norms, one row of n (norm.c; the reference is the scalar
  * level's slot, the SIMD ones finish their column tails with it):

@@ -574,15 +574,7 @@ AVX512 void sm_softmax_bwd_avx512(float *ds, const float *p, float scale, int n)
  * spread to both lanes of their pair, the sine negated on the even lanes
  * (exactly: a sign flip), the pairs swapped, then x c + swapped s with the
  * products rounded apart, as the scalar level computes them; the last
- * pairs one at a time. */
-static inline void rope_pairs_from(float *x, const float *c, const float *s, float sign, int i, int n) {
-    for (; i < n; i++) {
-        float ci = c[i], si = sign * s[i], x0 = x[2 * i], x1 = x[2 * i + 1];
-        x[2 * i] = x0 * ci - x1 * si;
-        x[2 * i + 1] = x0 * si + x1 * ci;
-    }
-}
-
+ * pairs by the scalar reference. */
 AVX512 void sm_rope_pairs_avx512(float *x, const float *c, const float *s, float sign, int n) {
     const __m512i spread = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
     const __m512 even_neg = _mm512_castsi512_ps(_mm512_set_epi32(0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN,
@@ -597,7 +589,7 @@ AVX512 void sm_rope_pairs_avx512(float *x, const float *c, const float *s, float
         __m512 sw = _mm512_permute_ps(v, 0xB1);
         _mm512_storeu_ps(x + 2 * i, _mm512_add_ps(_mm512_mul_ps(v, cc), _mm512_mul_ps(sw, ss)));
     }
-    rope_pairs_from(x, c, s, sign, i, n);
+    if (i < n) sm_rope_pairs_scalar(x + 2 * i, c + i, s + i, sign, n - i);
 }
 
 AVX2 void sm_rope_pairs_avx2(float *x, const float *c, const float *s, float sign, int n) {
@@ -613,7 +605,7 @@ AVX2 void sm_rope_pairs_avx2(float *x, const float *c, const float *s, float sig
         __m256 sw = _mm256_permute_ps(v, 0xB1);
         _mm256_storeu_ps(x + 2 * i, _mm256_add_ps(_mm256_mul_ps(v, cc), _mm256_mul_ps(sw, ss)));
     }
-    rope_pairs_from(x, c, s, sign, i, n);
+    if (i < n) sm_rope_pairs_scalar(x + 2 * i, c + i, s + i, sign, n - i);
 }
 
 AVX2 float sm_scale_max_avx2(float *x, float scale, int n) {
