@@ -138,28 +138,17 @@ static int parse_response_format(json_t *o, request *r, req_error *e) {
  * (the legacy API): "logprobs" 0 to 5, the alternatives per token. */
 static int parse_logprobs(json_t *o, request *r, req_error *e) {
     req_params *p = &r->p;
-    json_t *lp = json_object_get(o, "logprobs");
+    long long top = -1;   /* -1: not given */
     if (r->kind == REQ_COMPLETION) {
-        if (!lp || json_is_null(lp)) return 0;
-        if (!json_is_integer(lp))
-            return req_fail(e, 400, BAD, "logprobs", "'logprobs' must be an integer from 0 to %d, not %s",
-                            REQ_MAX_LOGPROBS_LEGACY, kind(lp));
-        long long v = json_integer_value(lp);
-        if (v < 0 || v > REQ_MAX_LOGPROBS_LEGACY)
-            return req_fail(e, 400, BAD, "logprobs", "'logprobs' is %lld; it must be from 0 to %d", v,
-                            REQ_MAX_LOGPROBS_LEGACY);
-        p->logprobs = 1;
-        p->top_logprobs = (int)v;
-        return 0;
+        if (get_int(o, "logprobs", 0, REQ_MAX_LOGPROBS_LEGACY, &top, e)) return -1;
+        p->logprobs = top >= 0;
+    } else {
+        if (get_bool(o, "logprobs", &p->logprobs, e)) return -1;
+        if (get_int(o, "top_logprobs", 0, REQ_MAX_TOP_LOGPROBS, &top, e)) return -1;
+        if (top >= 0 && !p->logprobs)
+            return req_fail(e, 400, BAD, "top_logprobs", "'top_logprobs' needs 'logprobs': true");
     }
-    if (get_bool(o, "logprobs", &p->logprobs, e)) return -1;
-    json_t *top = json_object_get(o, "top_logprobs");
-    if (!top || json_is_null(top)) return 0;
-    long long v = 0;
-    if (get_int(o, "top_logprobs", 0, REQ_MAX_TOP_LOGPROBS, &v, e)) return -1;
-    if (!p->logprobs)
-        return req_fail(e, 400, BAD, "top_logprobs", "'top_logprobs' needs 'logprobs': true");
-    p->top_logprobs = (int)v;
+    if (top > 0) p->top_logprobs = (int)top;
     return 0;
 }
 
