@@ -5,8 +5,8 @@
 # GPL, LGPL, GFDL, Apache, MPL, CC0 and BSD texts, ~300 KB; validation: GPL-1
 # and the Artistic licence, held out). Both runs take the same batches
 # (--batch 16 --seq 128) and threads; the validation loss is ln(perplexity)
-# of the whole validation text, before and after, from `smallmind
-# perplexity` (with --lora for the adapter, on the merged weights for the full
+# of the validation text, before and after, from `smallmind perplexity -c 128`
+# (llama.cpp's measure: the second half of each 128-token chunk scored) (with --lora for the adapter, on the merged weights for the full
 # fine-tune). Per step: the median wall time of the steps and the process's
 # CPU time per step (the machine may be shared). The two trainings run one
 # after the other, so a neighbour that is busy during one of them moves that

@@ -210,6 +210,26 @@ if have models/stories260K.gguf; then
         if [ -n "$pq" ] && awk -v a="$p32" -v b="$pq" 'BEGIN { exit !(a > 1 && a < 3 && b < a * 1.25) }'; then
             ok "quantize_${t}_perplexity ($p32 -> $pq)"; else bad "quantize_${t}_perplexity" "$p32 -> $pq"; fi
     done
+    # llama.cpp's llama-perplexity on the same files, text and -c (recorded by
+    # tests/refs/make_perplexity_refs.sh): the same figure, to 5e-4 on F32 files
+    # (the engines' sums differ in their last bits) and 2e-3 on Q8_0 ones
+    # (llama.cpp also rounds the activations to 8 bits: 7.5e-4 here)
+    "$SM" quantize "$G" "$TMP/stories260K-q8_0.gguf" Q8_0 2>/dev/null
+    while IFS='|' read -r name m ctx flags want; do
+        case $m in
+            stories260K) path=$G ;; stories260K-q8_0) path=$TMP/stories260K-q8_0.gguf ;; *) path=models/$m.gguf ;;
+        esac
+        tol=5e-4
+        [ "$("$SM" inspect "$path" 2>/dev/null | grep -c "weight *Q8_0")" -gt 0 ] && tol=2e-3
+        # shellcheck disable=SC2086
+        got=$("$SM" perplexity -m "$path" -f tests/refs/perplexity/text.txt -c "$ctx" $flags 2>/dev/null |
+              sed -n 's/^perplexity: \([0-9.]*\).*/\1/p')
+        if [ -n "$got" ] && awk -v a="$got" -v b="$want" -v t="$tol" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t * b) }'; then
+            ok "perplexity_equals_llamacpp_$name ($got, llama.cpp $want, within $tol)"
+        else
+            bad "perplexity_equals_llamacpp_$name" "got '$got', llama.cpp $want"
+        fi
+    done < tests/refs/perplexity/cases.txt
     # K-quant blocks are 256 wide: stories260K's 64-wide rows fall back to
     # Q8_0, so the placement is checked on a model with 256-wide rows
     "$SM" init "$TMP/k.gguf" --dim 256 --layers 1 --heads 4 --ffn 512 --vocab 300 2>/dev/null

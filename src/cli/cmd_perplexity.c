@@ -11,11 +11,14 @@
 static void perplexity_usage(void) {
     printf("usage: smallmind perplexity -m MODEL -f TEXT [-c N] [-z TOKENIZER] [-t N] [--lora FILE ...]\n"
            "\n"
-           "Splits the tokenized text into chunks of -c tokens (default: min(model context, 512)),\n"
-           "each starting with the start token, and prints exp(mean negative log-likelihood) of\n"
-           "every token after the first of each chunk, with a running value per chunk. -c must\n"
-           "be at least 3, the smallest chunk that scores a token. -ngl N (llama.cpp's GPU layers)\n"
-           "is accepted and ignored: SmallMind runs on the CPU.\n"
+           "llama.cpp's llama-perplexity measure, so the two print the same figure for a model and a\n"
+           "text: the text is tokenized once (with the start token where the model's prompts get\n"
+           "one), cut into chunks of -c tokens (default: min(model context, 512)), the first token\n"
+           "of each chunk replaced by the start token, and each chunk's second half is scored\n"
+           "(positions -c/2 to -c - 1, each predicted from all before it in its chunk). Prints\n"
+           "exp(mean negative log-likelihood) with its standard error, and a running value per\n"
+           "chunk. The text must be at least 2 x -c tokens; -c at least 3. -ngl N (llama.cpp's\n"
+           "GPU layers) is accepted and ignored: SmallMind runs on the CPU.\n"
            "\n" CLI_LORA_USAGE);
 }
 
@@ -48,11 +51,11 @@ int cmd_perplexity(int argc, char **argv) {
     sm_model_info info;
     sm_model_get_info(m, &info);
     if (n_ctx == 0) n_ctx = info.n_ctx_train < 512 ? info.n_ctx_train : 512;
-    /* a chunk is the start token, the token predicted from it alone (not
-     * scored), then the scored ones: three positions score one token */
+    /* a chunk's first half is context; positions n_ctx / 2 to n_ctx - 2 predict the tokens after them:
+     * three positions score one token */
     if (n_ctx < 3) {
-        cli_error(a.cmd, "a context of %lld scores no token: each chunk holds the start token and the first text token, "
-                  "which are not scored; use -c 3 or more", n_ctx);
+        cli_error(a.cmd, "a context of %lld scores no token: the first half of each chunk is context, and its "
+                  "last position predicts nothing within it; use -c 3 or more", n_ctx);
         free(text);
         sm_model_free(m);
         return SM_EXIT_USAGE;
@@ -63,13 +66,15 @@ int cmd_perplexity(int argc, char **argv) {
     sm_token *toks = NULL;
     float *logits = NULL;
     sm_session *s = NULL;
-    sm_status st = sm_tokenize(m, text, len, 0, NULL, 0, &n, &err);
+    /* as llama.cpp tokenizes the text: once, with the start token where the model's prompts get one */
+    int add_bos = info.add_bos && info.bos >= 0;
+    sm_status st = sm_tokenize(m, text, len, add_bos, NULL, 0, &n, &err);
     if (st != SM_OK && st != SM_ERR_BUFFER_TOO_SMALL) { cli_error(a.cmd, "%s: %s", file, err.message); goto done; }
     toks = malloc((n + 1) * sizeof *toks);
-    if (!toks || sm_tokenize(m, text, len, 0, toks, n, &n, &err)) { cli_error(a.cmd, "%s", err.message); goto done; }
-    int chunk = (int)n_ctx - 1;  /* text tokens per chunk, after the start token */
-    if ((long long)n < chunk) {
-        cli_error(a.cmd, "the text is %zu tokens; at least %d are needed for one chunk of -c %lld", n, chunk, n_ctx);
+    if (!toks || sm_tokenize(m, text, len, add_bos, toks, n, &n, &err)) { cli_error(a.cmd, "%s", err.message); goto done; }
+    if ((long long)n < 2 * n_ctx) {
+        cli_error(a.cmd, "%s is %zu tokens; -c %lld needs at least %lld (two chunks' worth): give a longer text or a "
+                  "smaller -c", file, n, n_ctx, 2 * n_ctx);
         goto done;
     }
     sm_session_params sp = sm_session_default_params();
@@ -81,26 +86,32 @@ int cmd_perplexity(int argc, char **argv) {
     logits = malloc((size_t)n_ctx * (size_t)info.n_vocab * sizeof *logits);
     sm_token *buf = malloc((size_t)n_ctx * sizeof *buf);
     if (!logits || !buf) { free(buf); cli_error(a.cmd, "out of memory"); goto done; }
-    double nll = 0;
+    double nll = 0, nll2 = 0;
     long count = 0;
-    int n_chunks = (int)(n / (size_t)chunk);
+    int n_chunks = (int)(n / (size_t)n_ctx), first = (int)n_ctx / 2;
     for (int c = 0; c < n_chunks; c++) {
-        buf[0] = info.bos >= 0 ? info.bos : toks[(size_t)c * chunk];
-        memcpy(buf + 1, toks + (size_t)c * chunk, (size_t)chunk * sizeof *buf);
+        memcpy(buf, toks + (size_t)c * n_ctx, (size_t)n_ctx * sizeof *buf);
+        if (add_bos) buf[0] = info.bos;   /* every chunk starts as a prompt does */
         sm_session_reset(s);
         if (sm_session_eval_all(s, buf, (size_t)n_ctx, logits, &err)) { free(buf); cli_error(a.cmd, "%s", err.message); goto done; }
-        for (int i = 1; i < n_ctx - 1; i++) {
+        for (int i = first; i < n_ctx - 1; i++) {   /* the second half: position i predicts token i + 1 */
             const float *l = logits + (size_t)i * info.n_vocab;
             double max = l[0], z = 0;
             for (int v = 1; v < info.n_vocab; v++) max = l[v] > max ? l[v] : max;
             for (int v = 0; v < info.n_vocab; v++) z += exp((double)l[v] - max);
-            nll += -((double)l[buf[i + 1]] - max - log(z));
+            double e = -((double)l[buf[i + 1]] - max - log(z));
+            nll += e;
+            nll2 += e * e;
             count++;
         }
         fprintf(stderr, "[%d/%d] %.4f\n", c + 1, n_chunks, exp(nll / count));
     }
     free(buf);
-    printf("perplexity: %.4f over %ld tokens (%d chunks of %lld)\n", exp(nll / count), count, n_chunks, n_ctx);
+    /* the standard error of the mean log-likelihood, carried to the perplexity (llama.cpp's "+/-") */
+    double mean = nll / count, var = nll2 / count - mean * mean;
+    double se = count > 1 && var > 0 ? sqrt(var / (count - 1)) * exp(mean) : 0;
+    printf("perplexity: %.4f over %ld tokens (%d chunks of %lld, the second half of each scored; +/- %.5f)\n",
+           exp(mean), count, n_chunks, n_ctx, se);
     rc = SM_EXIT_OK;
 done:
     free(logits);
