@@ -9,7 +9,7 @@
 #include <string.h>
 
 static void perplexity_usage(void) {
-    printf("usage: smallmind perplexity -m MODEL -f TEXT [-c N] [-z TOKENIZER] [-t N] [--lora FILE ...]\n"
+    printf("usage: smallmind perplexity -m MODEL -f TEXT [-c N] [--chunks N] [-z TOKENIZER] [-t N] [--lora FILE ...]\n"
            "\n"
            "llama.cpp's llama-perplexity measure, so the two print the same figure for a model and a\n"
            "text: the text is tokenized once (with the start token where the model's prompts get\n"
@@ -17,7 +17,8 @@ static void perplexity_usage(void) {
            "of each chunk replaced by the start token, and each chunk's second half is scored\n"
            "(positions -c/2 to -c - 1, each predicted from all before it in its chunk). Prints\n"
            "exp(mean negative log-likelihood) with its standard error, and a running value per\n"
-           "chunk. The text must be at least 2 x -c tokens; -c at least 3. -ngl N (llama.cpp's\n"
+           "chunk. The text must be at least 2 x -c tokens; -c at least 3. --chunks N scores the\n"
+           "first N chunks only (llama.cpp's option; default all). -ngl N (llama.cpp's\n"
            "GPU layers) is accepted and ignored: SmallMind runs on the CPU.\n"
            "\n" CLI_LORA_USAGE);
 }
@@ -25,7 +26,7 @@ static void perplexity_usage(void) {
 int cmd_perplexity(int argc, char **argv) {
     cli_args a = {"perplexity", argc, 0, argv, NULL};
     const char *model_path = NULL, *tok = NULL, *file = NULL;
-    long long n_ctx = 0, threads = 0;
+    long long n_ctx = 0, threads = 0, max_chunks = -1;
     cli_lora lora = {0};
     int lr;
     for (a.i = 0; a.i < argc; a.i++) {
@@ -38,6 +39,7 @@ int cmd_perplexity(int argc, char **argv) {
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok = v; }
         else if (arg_is(&a, "-f", "--file")) { VALUE(); file = v; }
         else if (arg_is(&a, "-c", "--ctx-size")) { VALUE(); if (!parse_int(&a, "-c", v, 2, 1 << 16, &n_ctx)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, NULL, "--chunks")) { VALUE(); if (!parse_int(&a, "--chunks", v, 1, 1LL << 31, &max_chunks)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-t", "--threads")) { VALUE(); if (!parse_int(&a, "-t", v, 1, 1024, &threads)) return SM_EXIT_USAGE; }
         else { cli_error(a.cmd, "unknown option '%s' (see smallmind perplexity --help)", argv[a.i]); return SM_EXIT_USAGE; }
 #undef VALUE
@@ -89,6 +91,7 @@ int cmd_perplexity(int argc, char **argv) {
     double nll = 0, nll2 = 0;
     long count = 0;
     int n_chunks = (int)(n / (size_t)n_ctx), first = (int)n_ctx / 2;
+    if (max_chunks > 0 && max_chunks < n_chunks) n_chunks = (int)max_chunks;
     for (int c = 0; c < n_chunks; c++) {
         memcpy(buf, toks + (size_t)c * n_ctx, (size_t)n_ctx * sizeof *buf);
         if (add_bos) buf[0] = info.bos;   /* every chunk starts as a prompt does */

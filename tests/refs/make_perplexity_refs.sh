@@ -33,6 +33,7 @@ cases=(
     "stories_q8_0_c64|stories260K-q8_0|64|"
     "stories_lora_c64|stories260K|64|--lora tests/refs/lora/stories260K-a.lora.gguf"
     "kjv_c64|kjv-3m|64|"
+    "stories_5_chunks_c64|stories260K|64|--chunks 5"
 )
 : > "$REFS/cases.txt"
 for c in "${cases[@]}"; do
