@@ -196,6 +196,48 @@ expect_error "init_no_output" "$SM" init --dim 64
 expect_error "init_unwritable" "$SM" init /nonexistent/dir/x.gguf
 expect_error "gpt2_context_beyond_positions" "$SM" run -m "$TMP/gpt2.gguf" -c 41 -p "Hi"
 
+# ------------------------------------------- llama-cli's options
+# llama-cli's greedy output for the same options (tests/refs/make_cli_compat_refs.sh):
+# escapes in the prompt (its default) or not, -r, the OpenAI penalties, and
+# options that change nothing here (-b, -fa, --mlock, ...)
+if have models/stories260K.gguf; then
+    while IFS='|' read -r name prompt tokens flags; do
+        # shellcheck disable=SC2086
+        got=$("$SM" run -m "$G" -p "$prompt" -n "$tokens" --temp 0 $flags -t 1 2> "$TMP/e"; printf x)
+        got=${got%x}
+        while [[ "$got" == *$'\n' ]]; do got=${got%$'\n'}; done
+        want=$(cat "tests/refs/cli_compat/$name.expected"; printf x)
+        want=${want%x}
+        if [ "$got" = "$want" ]; then ok "llamacpp_options_$name"; else bad "llamacpp_options_$name" "got '$got', llama-cli '$want' $(tail -c 200 "$TMP/e")"; fi
+    done < tests/refs/cli_compat/cases.txt
+    "$SM" run -m "$G" -p "Once upon a time" -n 100 --temp 0 -r Lily -t 1 > /dev/null 2> "$TMP/e"
+    if grep -q "stop: reverse prompt" "$TMP/e" && grep -q "note: -b 64 ignored" < <("$SM" run -m "$G" -p Hi -n 1 -b 64 2>&1); then
+        ok "llamacpp_options_say_what_they_did"; else bad "llamacpp_options_say_what_they_did" "$(cat "$TMP/e")"; fi
+    # llama-server's spellings: -np, -a, -to, and flags that are always on here
+    if command -v curl > /dev/null && "$SM" serve --help > /dev/null 2>&1; then
+        "$SM" serve -m "$G" -np 2 -a mymodel -to 30 --metrics -cb --jinja -fa -b 512 --port 0 -t 1 2> "$TMP/serve.err" &
+        spid=$!
+        port=""
+        for i in $(seq 1 100); do
+            port=$(sed -n 's|.*listening on http://[^ ]*:\([0-9]*\)/.*|\1|p' "$TMP/serve.err" | head -1)
+            [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/health" > /dev/null 2>&1 && break
+            sleep 0.1
+        done
+        models=$(curl -s "http://127.0.0.1:$port/v1/models")
+        kill "$spid" 2> /dev/null
+        wait "$spid" 2> /dev/null
+        if [[ "$models" == *'"id":"mymodel"'* ]] && grep -q "2 slots" "$TMP/serve.err"; then ok "llama_server_options"
+        else bad "llama_server_options" "$models $(tail -c 300 "$TMP/serve.err")"; fi
+    else
+        skp "llama_server_options" "no curl or no server in this build"
+    fi
+else
+    skp "llamacpp_options_*" "../shared/models/stories260K.gguf is absent"
+fi
+expect_error "flash_attn_bad_value" "$SM" run -m "$TMP/gpt2.gguf" -p Hi --flash-attn=sometimes
+expect_error "batch_size_zero" "$SM" run -m "$TMP/gpt2.gguf" -p Hi -b 0
+expect_error "reverse_prompt_empty" "$SM" run -m "$TMP/gpt2.gguf" -p Hi -r ""
+
 # ------------------------------------------- quantize, bench, perplexity
 if have models/stories260K.gguf; then
     "$SM" run -m "$G" --temp 0 -n 300 --ignore-eos > "$TMP/story.txt" 2>/dev/null

@@ -59,7 +59,8 @@ static void chat_usage(void) {
            "                            when it is complete\n"
            "sampling (as `smallmind run`): --temp T (0.8), --top-k N (40), --top-p P (0.95),\n"
            "  --min-p P (0.05), --repeat-penalty F (1.0), --repeat-last-n N (64), -s/--seed N\n"
-           "performance: -t/--threads N, --kernels NAME (-ngl N, llama.cpp's GPU layers, is accepted and ignored)\n"
+           "performance: -t/--threads N, --kernels NAME\n"
+           CLI_LLAMACPP_USAGE
            "  -md, --draft FILE         speculative decoding with a smaller model of the same vocabulary\n"
            "      --draft-n N           tokens it proposes per round, at most (default 8)\n"
            "      --draft-p-min P       stop proposing where its likeliest token has less than P (default 0)\n"
@@ -264,7 +265,7 @@ int cmd_chat(int argc, char **argv) {
 #define SAMPLING() (sampling_given = 1)
         if (arg_is(&a, "-h", "--help")) { chat_usage(); return SM_EXIT_OK; }
         else if ((lr = cli_lora_arg(&a, &lora)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
-        else if ((lr = cli_gpu_layers_arg(&a)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
+        else if ((lr = cli_llamacpp_arg(&a)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-m", "--model")) { VALUE(); model_path = v; }
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok_path = v; }
         else if (arg_is(&a, "-sys", "--system")) { VALUE(); sys = v; }

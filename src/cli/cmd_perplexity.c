@@ -18,9 +18,8 @@ static void perplexity_usage(void) {
            "(positions -c/2 to -c - 1, each predicted from all before it in its chunk). Prints\n"
            "exp(mean negative log-likelihood) with its standard error, and a running value per\n"
            "chunk. The text must be at least 2 x -c tokens; -c at least 3. --chunks N scores the\n"
-           "first N chunks only (llama.cpp's option; default all). -ngl N (llama.cpp's\n"
-           "GPU layers) is accepted and ignored: SmallMind runs on the CPU.\n"
-           "\n" CLI_LORA_USAGE);
+           "first N chunks only (llama.cpp's option; default all).\n"
+           "\n" CLI_LORA_USAGE CLI_LLAMACPP_USAGE);
 }
 
 int cmd_perplexity(int argc, char **argv) {
@@ -34,7 +33,7 @@ int cmd_perplexity(int argc, char **argv) {
 #define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
         if (arg_is(&a, "-h", "--help")) { perplexity_usage(); return SM_EXIT_OK; }
         else if ((lr = cli_lora_arg(&a, &lora)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
-        else if ((lr = cli_gpu_layers_arg(&a)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
+        else if ((lr = cli_llamacpp_arg(&a)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-m", "--model")) { VALUE(); model_path = v; }
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok = v; }
         else if (arg_is(&a, "-f", "--file")) { VALUE(); file = v; }

@@ -32,10 +32,15 @@ static void run_usage(void) {
            "  -p, --prompt TEXT       prompt (default: none, start from the BOS token)\n"
            "  -f, --file FILE         read the prompt from a file (one final newline is dropped)\n"
            "      --no-display-prompt do not echo the prompt before the generated text\n"
+           "  -e, --escape            turn \\n \\r \\t \\' \\\" \\\\ and \\xHH in the prompt, -r and --stop into the\n"
+           "                          characters (llama.cpp's default, so on unless --no-escape)\n"
+           "      --no-escape         take them literally\n"
            "generation:\n"
            "  -n, --n-predict N       tokens to generate (default 256; -1 = until the context is full)\n"
            "  -c, --ctx-size N        context size in tokens (default: min(model context, 4096))\n"
            "      --stop TEXT         stop when TEXT is generated (not printed); repeatable, up to %d\n"
+           "  -r, --reverse-prompt TEXT  stop after TEXT is generated (printed: llama.cpp's -r, where\n"
+           "                          it hands control back); repeatable\n"
            "      --ignore-eos        do not stop at end-of-generation tokens (end of text, end of turn)\n"
            "      --session FILE      continue the session saved in FILE if it exists (the prompt, if any,\n"
            "                          follows what it holds), and save the session there at the end\n"
@@ -46,11 +51,13 @@ static void run_usage(void) {
            "      --min-p P           drop tokens below P x the top probability; 0 = off (default 0.05)\n"
            "      --repeat-penalty F  penalise recent tokens; 1 = off (default 1.0)\n"
            "      --repeat-last-n N   how many recent tokens to penalise; -1 = whole context (default 64)\n"
+           "      --presence-penalty F   lower recent tokens' logits by F (OpenAI's; 0 = off, the default)\n"
+           "      --frequency-penalty F  lower them by F per time seen (0 = off, the default)\n"
            "  -s, --seed N            RNG seed (default: random; the seed used is printed)\n"
            CLI_GRAMMAR_USAGE
            "performance:\n"
            "  -t, --threads N         worker threads (default: physical cores)\n"
-           "  -ngl N                  llama.cpp's GPU layers: accepted and ignored (SmallMind runs on the CPU)\n"
+           CLI_LLAMACPP_USAGE
            "      --kernels NAME      force a kernel variant: scalar, avx2, avx512 (default: best here)\n"
            "  -md, --draft FILE       speculative decoding: a smaller model with the same vocabulary\n"
            "                          proposes tokens that the model checks in one batch (greedy output\n"
@@ -74,7 +81,33 @@ typedef struct run_output {
     int wrote_any;
     int ends_with_newline;
     sm_token last;          /* the last token generated */
+    /* -r: the reverse prompts, and the end of the text printed (its last
+     * 4-8 KiB; a reverse prompt is at most 4 KiB) to look for them in */
+    const char *const *rev;
+    int n_rev;
+    size_t tail_len, tail_cap;
+    char tail[2 * 4096];
+    int rev_hit;
 } run_output;
+
+/* Whether the text printed so far ends a reverse prompt that this piece of
+ * it completed (llama.cpp looks for them at the end of its output too). */
+static int reverse_prompt_seen(run_output *o, const char *text, size_t len) {
+    for (size_t i = 0; i < len; i++) {
+        if (o->tail_len == o->tail_cap) {   /* keep the last half */
+            memmove(o->tail, o->tail + o->tail_cap / 2, o->tail_cap - o->tail_cap / 2);
+            o->tail_len = o->tail_cap - o->tail_cap / 2;
+        }
+        o->tail[o->tail_len++] = text[i];
+    }
+    size_t fresh = len < o->tail_len ? len : o->tail_len;   /* the piece's bytes at the end of tail */
+    for (int r = 0; r < o->n_rev; r++) {
+        size_t rl = strlen(o->rev[r]);
+        for (size_t end = o->tail_len - fresh + 1; end <= o->tail_len; end++)   /* ends inside this piece */
+            if (end >= rl && !memcmp(o->tail + end - rl, o->rev[r], rl)) return 1;
+    }
+    return 0;
+}
 
 static int on_token(void *user, sm_token token, const char *text, size_t len) {
     run_output *o = user;
@@ -84,6 +117,10 @@ static int on_token(void *user, sm_token token, const char *text, size_t len) {
         fflush(stdout);
         o->wrote_any = 1;
         o->ends_with_newline = text[len - 1] == '\n';
+        if (o->n_rev && reverse_prompt_seen(o, text, len)) {
+            o->rev_hit = 1;
+            return 1;
+        }
     }
     return 0;
 }
@@ -128,10 +165,10 @@ int cmd_run(int argc, char **argv) {
     int dopt;
     cli_grammar grammar = {0};
     int gopt;
-    const char *stops[MAX_STOPS];
-    int n_stops = 0, echo = 1;
+    char *stops[MAX_STOPS], *revs[MAX_STOPS];
+    int n_stops = 0, n_revs = 0, echo = 1, escape = 1;
     long long n_predict = 256, n_ctx = 0, threads = 0, seed = -1, top_k = 40, last_n = 64;
-    double temp = 0.8, top_p = 0.95, min_p = 0.05, penalty = 1.0;
+    double temp = 0.8, top_p = 0.95, min_p = 0.05, penalty = 1.0, presence = 0.0, frequency = 0.0;
     int ignore_eos = 0, profile = 0, check = 0, lr;
     cli_lora lora = {0};
     const char *trace_path = NULL, *folded_path = NULL, *flame_path = NULL;
@@ -140,10 +177,21 @@ int cmd_run(int argc, char **argv) {
 #define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
         if (arg_is(&a, "-h", "--help")) { run_usage(); return SM_EXIT_OK; }
         else if ((lr = cli_lora_arg(&a, &lora)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
-        else if ((lr = cli_gpu_layers_arg(&a)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
+        else if ((lr = cli_llamacpp_arg(&a)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-m", "--model")) { VALUE(); model_path = v; }
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok_path = v; }
         else if (arg_is(&a, "-p", "--prompt")) { VALUE(); prompt = v; }
+        else if (arg_is(&a, "-e", "--escape")) escape = 1;
+        else if (arg_is(&a, NULL, "--no-escape")) escape = 0;
+        else if (arg_is(&a, "-no-cnv", "--no-conversation")) continue;   /* llama-cli's; run never converses */
+        else if (arg_is(&a, "-r", "--reverse-prompt")) {
+            VALUE();
+            if (n_revs == MAX_STOPS) { cli_error(a.cmd, "at most %d -r strings", MAX_STOPS); return SM_EXIT_USAGE; }
+            if (!*v || strlen(v) > 4096) { cli_error(a.cmd, "-r needs a string of 1 to 4096 bytes"); return SM_EXIT_USAGE; }
+            revs[n_revs++] = (char *)v;
+        }
+        else if (arg_is(&a, NULL, "--presence-penalty")) { VALUE(); if (!parse_float(&a, "--presence-penalty", v, -100.0, 100.0, &presence)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, NULL, "--frequency-penalty")) { VALUE(); if (!parse_float(&a, "--frequency-penalty", v, -100.0, 100.0, &frequency)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-f", "--file")) { VALUE(); prompt_file = v; }
         else if (arg_is(&a, NULL, "--no-display-prompt")) echo = 0;
         else if (arg_is(&a, NULL, "--ignore-eos")) ignore_eos = 1;
@@ -160,7 +208,7 @@ int cmd_run(int argc, char **argv) {
             VALUE();
             if (n_stops == MAX_STOPS) { cli_error(a.cmd, "at most %d --stop strings", MAX_STOPS); return SM_EXIT_USAGE; }
             if (!*v) { cli_error(a.cmd, "--stop needs a non-empty string"); return SM_EXIT_USAGE; }
-            stops[n_stops++] = v;
+            stops[n_stops++] = (char *)v;
         }
         else if (arg_is(&a, "-n", "--n-predict")) { VALUE(); if (!parse_int(&a, "-n", v, -1, 1 << 24, &n_predict)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-c", "--ctx-size")) { VALUE(); if (!parse_int(&a, "-c", v, 0, 1 << 24, &n_ctx)) return SM_EXIT_USAGE; }
@@ -184,6 +232,13 @@ int cmd_run(int argc, char **argv) {
     if ((trace_path && !cli_prepare_output(a.cmd, trace_path)) || (folded_path && !cli_prepare_output(a.cmd, folded_path)) ||
         (flame_path && !cli_prepare_output(a.cmd, flame_path)) || (session_path && !cli_prepare_output(a.cmd, session_path)))
         return SM_EXIT_ERROR;
+    /* llama.cpp's escapes, after every option is read (--no-escape may come last); argv's strings are
+     * writable and only get shorter */
+    if (escape) {
+        if (prompt) cli_unescape((char *)prompt);
+        for (int i = 0; i < n_stops; i++) cli_unescape(stops[i]);
+        for (int i = 0; i < n_revs; i++) cli_unescape(revs[i]);
+    }
     if (prompt && !*prompt) {
         cli_error(a.cmd, "the prompt is empty; leave out -p to generate from the start token");
         return SM_EXIT_USAGE;
@@ -195,6 +250,7 @@ int cmd_run(int argc, char **argv) {
         if (len > 0 && file_text[len - 1] == '\n') file_text[--len] = '\0';
         if (len == 0) { cli_error(a.cmd, "prompt file '%s' is empty", prompt_file); free(file_text); return SM_EXIT_USAGE; }
         if (strlen(file_text) != len) { cli_error(a.cmd, "prompt file '%s' contains a NUL byte", prompt_file); free(file_text); return SM_EXIT_ERROR; }
+        if (escape) cli_unescape(file_text);   /* llama.cpp escapes a prompt file's text too */
         prompt = file_text;
     }
 
@@ -254,14 +310,16 @@ int cmd_run(int argc, char **argv) {
     gp.sampler.min_p = (float)min_p;
     gp.sampler.repeat_penalty = (float)penalty;
     gp.sampler.repeat_last_n = (int)last_n;
-    gp.stop = stops;
+    gp.sampler.presence_penalty = (float)presence;
+    gp.sampler.frequency_penalty = (float)frequency;
+    gp.stop = (const char *const *)stops;
     gp.n_stop = n_stops;
     gp.ignore_eos = ignore_eos;
     gp.grammar = grammar.matcher;
     gp.grammar_vocab = grammar.vocab;
     cli_draft_use(&draft, &gp);
 
-    run_output out = {0, 0, -1};
+    run_output out = {0, 0, -1, (const char *const *)revs, n_revs, 0, sizeof out.tail, {0}, 0};
     if (prompt) {
         /* Check the prompt (UTF-8, length) before anything is echoed. */
         size_t need = 0;
@@ -304,6 +362,7 @@ int cmd_run(int argc, char **argv) {
     }
     const char *why[] = {"token limit", "end of generation", "stop string", "stopped", "context full",
                          "the grammar is complete"};
+    if (stats.stopped_by == 3 && out.rev_hit) why[3] = "reverse prompt";
     char held[64] = "";
     if (resumed) snprintf(held, sizeof held, " after %d from the session", stats.n_reused);
     fprintf(stderr,

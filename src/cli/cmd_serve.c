@@ -36,7 +36,10 @@ static void serve_usage(void) {
            "      --chat-template NAME  a built-in chat template instead of the model's\n"
            CLI_LORA_USAGE
            "  -t, --threads N       threads of the forward passes (default: physical cores)\n"
-           "  -ngl N                llama.cpp's GPU layers: accepted and ignored (SmallMind runs on the CPU)\n"
+           CLI_LLAMACPP_USAGE
+           "  -np, -a, -to          llama-server's short names of --parallel, --alias, --timeout;\n"
+           "                        --metrics, -cb / --cont-batching and --jinja are accepted (all\n"
+           "                        three are always on here)\n"
            "      --kernels NAME    force a kernel variant: scalar, avx2, avx512 (default: best here)\n"
            "\n"
            "example: smallmind serve -m stories260K.gguf --port 8080 --parallel 4\n"
@@ -56,19 +59,20 @@ int cmd_serve(int argc, char **argv) {
 #define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
         if (arg_is(&a, "-h", "--help")) { serve_usage(); return SM_EXIT_OK; }
         else if ((lr = cli_lora_arg(&a, &lora)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
-        else if ((lr = cli_gpu_layers_arg(&a)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
+        else if ((lr = cli_llamacpp_arg(&a)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, NULL, "--metrics") || arg_is(&a, "-cb", "--cont-batching") || arg_is(&a, NULL, "--jinja")) continue;
         else if (arg_is(&a, "-m", "--model")) { VALUE(); model = v; }
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok = v; }
-        else if (arg_is(&a, NULL, "--alias")) { VALUE(); alias = v; }
+        else if (arg_is(&a, "-a", "--alias")) { VALUE(); alias = v; }
         else if (arg_is(&a, NULL, "--host")) { VALUE(); host = v; }
         else if (arg_is(&a, NULL, "--api-key")) { VALUE(); key = v; }
         else if (arg_is(&a, NULL, "--chat-template")) { VALUE(); tmpl = v; }
         else if (arg_is(&a, NULL, "--kernels")) { VALUE(); kernels = v; }
         else if (arg_is(&a, NULL, "--port")) { VALUE(); if (!parse_int(&a, "--port", v, 0, 65535, &port)) return SM_EXIT_USAGE; }
-        else if (arg_is(&a, NULL, "--parallel")) { VALUE(); if (!parse_int(&a, "--parallel", v, 1, 64, &parallel)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-np", "--parallel")) { VALUE(); if (!parse_int(&a, "--parallel", v, 1, 64, &parallel)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-c", "--ctx-size")) { VALUE(); if (!parse_int(&a, "-c", v, 0, 1 << 24, &n_ctx)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--max-queue")) { VALUE(); if (!parse_int(&a, "--max-queue", v, 0, 1 << 20, &max_queue)) return SM_EXIT_USAGE; }
-        else if (arg_is(&a, NULL, "--timeout")) { VALUE(); if (!parse_int(&a, "--timeout", v, 1, 86400, &timeout)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-to", "--timeout")) { VALUE(); if (!parse_int(&a, "--timeout", v, 1, 86400, &timeout)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--trace-requests")) { VALUE(); if (!parse_int(&a, "--trace-requests", v, 0, 1 << 20, &trace_requests)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--max-body")) { VALUE(); if (!parse_int(&a, "--max-body", v, 1024, 1ll << 30, &max_body)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-t", "--threads")) { VALUE(); if (!parse_int(&a, "-t", v, 1, 1024, &threads)) return SM_EXIT_USAGE; }

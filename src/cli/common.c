@@ -5,6 +5,7 @@
 #include "args.h"
 
 #include <limits.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,14 +118,79 @@ int cli_lora_arg(cli_args *a, cli_lora *l) {
     return 1;
 }
 
-int cli_gpu_layers_arg(cli_args *a) {
-    if (!arg_is(a, "-ngl", "--n-gpu-layers") && !arg_is(a, NULL, "--gpu-layers")) return 0;
-    const char *v = arg_value(a);
+/* llama.cpp options that change nothing here. A note says so for those that
+ * would change how llama.cpp runs (GPU layers, batch sizes, flash
+ * attention, mapping and locking memory); the ones about its console and
+ * log (and its warm-up run, which SmallMind does not make) are taken
+ * quietly. */
+int cli_llamacpp_arg(cli_args *a) {
+    const char *v = NULL, *why = NULL;
     long long n;
-    if (!v) return -1;
-    if (strcmp(v, "auto") && strcmp(v, "all") && !parse_int(a, "-ngl", v, -1, 1 << 24, &n)) return -1;
-    fprintf(stderr, "smallmind %s: note: -ngl %s ignored: SmallMind runs on the CPU\n", a->cmd, v);
+    if (arg_is(a, "-ngl", "--n-gpu-layers") || arg_is(a, NULL, "--gpu-layers")) {
+        if (!(v = arg_value(a))) return -1;
+        if (strcmp(v, "auto") && strcmp(v, "all") && !parse_int(a, "-ngl", v, -1, 1 << 24, &n)) return -1;
+        fprintf(stderr, "smallmind %s: note: -ngl %s ignored: SmallMind runs on the CPU\n", a->cmd, v);
+        return 1;
+    }
+    if (arg_is(a, "-b", "--batch-size") || arg_is(a, "-ub", "--ubatch-size")) {
+        const char *flag = a->argv[a->i];
+        if (!(v = arg_value(a)) || !parse_int(a, flag, v, 1, 1 << 24, &n)) return -1;
+        fprintf(stderr, "smallmind %s: note: %s %s ignored: SmallMind sizes its batches itself\n", a->cmd, flag, v);
+        return 1;
+    }
+    if (arg_is(a, "-fa", "--flash-attn")) {
+        /* a flag in older llama.cpp, on|off|auto in newer */
+        if (a->inline_value) v = a->inline_value;
+        else if (a->i + 1 < a->argc && (!strcmp(a->argv[a->i + 1], "on") || !strcmp(a->argv[a->i + 1], "off") ||
+                                        !strcmp(a->argv[a->i + 1], "auto")))
+            v = a->argv[++a->i];
+        if (v && strcmp(v, "on") && strcmp(v, "off") && strcmp(v, "auto")) {
+            cli_error(a->cmd, "invalid value '%s' for --flash-attn: expected on, off or auto", v);
+            return -1;
+        }
+        why = "attention always runs in blocks with an online softmax";
+    } else if (arg_is(a, NULL, "--mlock")) {
+        why = "the weights are mapped, not locked";
+    } else if (arg_is(a, NULL, "--no-mmap")) {
+        why = "the weights are always memory-mapped";
+    } else if (arg_is(a, NULL, "--no-warmup") || arg_is(a, NULL, "--simple-io") || arg_is(a, "-co", "--color") ||
+               arg_is(a, NULL, "--log-disable")) {
+        return 1;
+    } else {
+        return 0;
+    }
+    fprintf(stderr, "smallmind %s: note: %s ignored: %s\n", a->cmd, a->argv[a->i - (v && !a->inline_value)], why);
     return 1;
+}
+
+/* llama.cpp's string_process_escapes (common.cpp): \n \r \t \' \" \\ and
+ * \xHH; any other backslash stays as it is. \x00 stays too (a C string
+ * cannot hold the byte). In place; the result is never longer. */
+void cli_unescape(char *s) {
+    char *o = s;
+    for (const char *p = s; *p; p++) {
+        if (p[0] != '\\' || !p[1]) { *o++ = *p; continue; }
+        char c = 0;
+        switch (p[1]) {
+            case 'n': c = '\n'; break;
+            case 'r': c = '\r'; break;
+            case 't': c = '\t'; break;
+            case '\'': c = '\''; break;
+            case '"': c = '"'; break;
+            case '\\': c = '\\'; break;
+            case 'x':
+                if (isxdigit((unsigned char)p[2]) && isxdigit((unsigned char)p[3])) {
+                    char hex[3] = {p[2], p[3], 0};
+                    c = (char)strtol(hex, NULL, 16);
+                    if (c) { *o++ = c; p += 3; continue; }
+                }
+                c = 0;
+                break;
+        }
+        if (c) { *o++ = c; p++; }
+        else { *o++ = p[0]; *o++ = p[1]; p++; }
+    }
+    *o = '\0';
 }
 
 int cli_lora_load(const char *cmd, cli_lora *l, const sm_model *model) {

@@ -44,11 +44,19 @@ struct cli_args;
 /* If argv[a->i] is --lora or --lora-scaled, takes it and its values: 1;
  * not one of them: 0; a bad value: -1 (after a message). */
 int cli_lora_arg(struct cli_args *a, cli_lora *l);
-/* llama.cpp's -ngl / --n-gpu-layers / --gpu-layers N (an integer, "auto" or
- * "all"), so that a llama.cpp command line runs: taken and ignored with a
- * note on stderr, as llama.cpp does on a machine without a GPU. 1: taken;
- * 0: not this flag; -1: a bad value (after a message). */
-int cli_gpu_layers_arg(struct cli_args *a);
+/* llama.cpp options that change nothing here, so that a llama.cpp command
+ * line runs: -ngl / --n-gpu-layers / --gpu-layers N (an integer, "auto" or
+ * "all"; ignored as llama.cpp does on a machine without a GPU), -b / -ub N,
+ * -fa [on|off|auto], --mlock, --no-mmap (each with a note on stderr), and
+ * --no-warmup, --simple-io, -co / --color, --log-disable (quietly). 1:
+ * taken; 0: not one of them; -1: a bad value (after a message). */
+int cli_llamacpp_arg(struct cli_args *a);
+/* llama.cpp's escapes (its -e, on by default) in place: \n \r \t \' \" \\ \xHH. */
+void cli_unescape(char *s);
+#define CLI_LLAMACPP_USAGE                                                                                \
+    "  -ngl N, -b N, -ub N, -fa, --mlock, --no-mmap, --no-warmup, --simple-io, --color, --log-disable\n" \
+    "                          llama.cpp's options: accepted so its command lines run; they change\n"   \
+    "                          nothing here (SmallMind runs on the CPU and plans its own batches)\n"
 /* The usage lines of the two flags. */
 #define CLI_LORA_USAGE                                                                                    \
     "      --lora FILE         apply a LoRA adapter (llama.cpp's GGUF adapter format); repeatable\n"     \
