@@ -95,6 +95,28 @@ else
     skip=$((skip + 7)); echo "skip llamacpp_lora_*, merge_*, perplexity_with_lora: ../shared is absent"
 fi
 
+# adapters on other architectures (tests/refs/make_lora_arch_refs.sh): qwen2 (q/k/v biases, NeoX RoPE)
+# and llama3 (RoPE frequency factors), the random-weight bases written again by gen_models.py; the
+# same tokens as llama-cli --lora (its raw bytes read as UTF-8 with U+FFFD for invalid ones, as
+# SmallMind prints them)
+if /usr/bin/python3 tests/refs/arch/gen_models.py --embd-std 0.05 "$TMP/arch" qwen2 llama3 2> "$TMP/err"; then
+    while IFS='|' read -r name m prompt n; do
+        "$SM" run -m "$TMP/arch/$m.gguf" --lora "$REFS/arch-$m.lora.gguf" -p "$prompt" -n "$n" --temp 0 \
+            --no-display-prompt -t 1 > "$TMP/got" 2> "$TMP/err"
+        "$SM" run -m "$TMP/arch/$m.gguf" -p "$prompt" -n "$n" --temp 0 --no-display-prompt -t 1 > "$TMP/plain" 2> /dev/null
+        if /usr/bin/python3 -c 'import sys
+got = open(sys.argv[1], "rb").read().rstrip(b"\n").decode("utf-8")
+plain = open(sys.argv[3], "rb").read().rstrip(b"\n").decode("utf-8", "replace")
+want = open(sys.argv[2], "rb").read().decode("utf-8", "replace")
+sys.exit(0 if got == want and got != plain else 1)' "$TMP/got" "$REFS/$name.expected" "$TMP/plain"; then
+            ok "llamacpp_lora_$name"
+        else
+            bad "llamacpp_lora_$name" "got '$(head -c 100 "$TMP/got")' $(tail -c 200 "$TMP/err")"
+        fi
+    done < "$REFS/arch_cases.txt"
+else
+    bad "llamacpp_lora_arch" "gen_models.py: $(tail -c 200 "$TMP/err")"
+fi
 # training: a base trained here on two corpora (long enough that its embeddings and head, which LoRA does
 # not change, can express sharp predictions), frozen as Q8_0; an adapter fitted to the second corpus
 for i in $(seq 1 40); do
@@ -159,6 +181,11 @@ echo '{"messages": [{"role": "user", "content": "hi"}' > "$TMP/bad.jsonl"
 expect_error error_chat_bad_json 1 "bad.jsonl:1" "$SM" train --init "$TMP/base.gguf" --data "$TMP/bad.jsonl" --out "$TMP/x.gguf"
 expect_error error_lora_unknown_target 2 "unknown LoRA target 'wq'" "$SM" train "${lora[@]}" --steps 1 --lora-targets q,wq --out "$TMP/x.gguf"
 "$SM" init "$TMP/gpt2.gguf" --arch gpt2 --dim 64 --layers 2 --heads 4 --ctx 32 --vocab 300 2> /dev/null
+# a full fine-tune of a base with Llama 3's RoPE factors would write a model without them: refused
+if [ -e "$TMP/arch/llama3.gguf" ]; then
+    expect_error error_full_finetune_rope_factors 1 "rope_freqs" "$SM" train --init "$TMP/arch/llama3.gguf" \
+        --data "$TMP/corpus.txt" --out "$TMP/x.gguf" --steps 1
+fi
 expect_error error_merge_wrong_base 2 "not for a gpt2 model" "$SM" merge-lora "$TMP/gpt2.gguf" "$TMP/a.lora.gguf" "$TMP/y.gguf"
 echo "lora: $pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]

@@ -75,6 +75,8 @@ grads=(
     "grad_gpt2_tied|3|--arch gpt2 --dim 40 --layers 2 --heads 5 --ffn 64 --ctx 16 --vocab 280 --tied"
     "grad_llama_gqa_untied|3|--arch llama --dim 48 --layers 2 --heads 4 --kv-heads 2 --ffn 70 --ctx 16 --vocab 300"
     "grad_llama_gqa_tied|3|--arch llama --dim 60 --layers 2 --heads 6 --kv-heads 3 --ffn 90 --ctx 16 --vocab 320 --tied"
+    # qwen2: q, k and v biases (random), NeoX RoPE (pairs i, i + hd/2), against torch_arch.py's forward pass
+    "grad_qwen2_gqa|3|--arch qwen2 --dim 48 --layers 2 --heads 4 --kv-heads 2 --ffn 70 --ctx 16 --vocab 300"
     # a vocabulary whose logits' gradient (128 tokens) is over 32 MiB: the head's backward products read
     # it in place, packed run by run (train_ops.c, gemm_strided), each thread over its own tokens
     "grad_llama_big_vocab|8|--arch llama --dim 16 --layers 1 --heads 2 --ffn 24 --ctx 16 --vocab 70000"
@@ -100,6 +102,7 @@ lora=(
     "lora_llama_q4_0_qv|Q4_0|lora=3 alpha=0 targets=q,v|--arch llama --dim 64 --layers 2 --heads 4 --ffn 96 --ctx 16 --vocab 300 --tied"
     "lora_llama_q4_k|Q4_K|lora=2 alpha=4|--arch llama --dim 256 --layers 1 --heads 4 --kv-heads 2 --ffn 256 --ctx 16 --vocab 260"
     "lora_gpt2_q8_0_recompute|Q8_0|lora=3 alpha=6 recompute|--arch gpt2 --dim 64 --layers 2 --heads 4 --ffn 96 --ctx 16 --vocab 300"
+    "lora_qwen2_q8_0|Q8_0|lora=4 alpha=8|--arch qwen2 --dim 64 --layers 2 --heads 4 --kv-heads 2 --ffn 96 --ctx 16 --vocab 300"
 )
 for entry in "${lora[@]}"; do
     IFS='|' read -r name type dopts opts <<< "$entry"
@@ -112,6 +115,17 @@ for entry in "${lora[@]}"; do
         pass=$((pass + 1)); echo "ok   parity_$name"
     else
         fail=$((fail + 1)); echo "FAIL parity_$name $(cat "$TMP/err")"
+    fi
+done
+# LoRA on bases with scaled RoPE (tests/refs/arch's llama3: Llama 3's frequency factors, rope_freqs;
+# llama_linear: linear scaling x4), soft logits (--embd-std), against torch_arch.py's forward pass
+for name in llama3 llama_linear; do
+    if $PY tests/refs/arch/gen_models.py --embd-std 0.05 "$TMP/soft" "$name" 2> "$TMP/err" \
+        && "$BUILD/grad_dump" "$TMP/soft/$name.gguf" 2 16 "$TMP/soft_$name.bin" lora=4 alpha=8 2>> "$TMP/err" \
+        && $PY tests/torch_grad.py "$TMP/soft/$name.gguf" "$TMP/soft_$name.bin" --lora-alpha 8; then
+        pass=$((pass + 1)); echo "ok   parity_lora_rope_scaled_$name"
+    else
+        fail=$((fail + 1)); echo "FAIL parity_lora_rope_scaled_$name $(cat "$TMP/err")"
     fi
 done
 if [ -e "$SHARED/models/stories260K.gguf" ]; then

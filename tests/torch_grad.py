@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_ref  # noqa: E402
+import torch_arch  # noqa: E402
 import gguf_numpy  # noqa: E402
 
 
@@ -63,6 +64,13 @@ def lora_weights(model, values, alpha):
     return meta, W, leaves
 
 
+def plain(meta, W):
+    """Whether torch_ref's llama/gpt2 forward passes cover the model: no RoPE scaling or factors."""
+    arch = meta["general.architecture"]
+    return arch in ("llama", "gpt2") and "rope_freqs.weight" not in W and \
+        not any(k.startswith(arch + ".rope.scaling.") for k in meta)
+
+
 def main():
     model, dump = sys.argv[1], sys.argv[2]
     alpha = float(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--lora-alpha" else 0.0
@@ -71,10 +79,17 @@ def main():
         meta, W, leaves = lora_weights(model, values, alpha)
     else:
         meta, W = torch_ref.read_gguf(model)
+        if not plain(meta, W):   # torch_arch reads the others
+            meta, W = torch_arch.load(model)
         for t in W.values():
             t.requires_grad_(True)
         leaves = W
-    fwd = torch_ref.llama_logits if meta["general.architecture"] == "llama" else torch_ref.gpt2_logits
+    arch = meta["general.architecture"]
+    # llama and gpt2 through torch_ref's forward passes, the others (qwen2: q/k/v biases, NeoX RoPE;
+    # llama with RoPE scaling or Llama 3's frequency factors) through torch_arch's, the float64
+    # reference of the inference tests
+    fwd = {"llama": torch_ref.llama_logits, "gpt2": torch_ref.gpt2_logits}.get(arch) if plain(meta, W) else None
+    fwd = fwd or (lambda m, w, t: torch_arch.model_logits(m, w, t.tolist()))
     total = 0
     for b in range(x.shape[0]):
         logits = fwd(meta, W, torch.tensor(x[b].astype(np.int64)))

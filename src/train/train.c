@@ -707,6 +707,12 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
             sm_error_prefix(err, "%s", from);
             goto done;
         }
+        if (!p->lora_rank && (r.tok_model->rope_freqs || r.tok_model->rope_long || r.tok_model->rope_short)) {
+            /* the trained model would be written without them */
+            st = sm_fail(err, SM_ERR_UNSUPPORTED, "%s has RoPE frequency factors (rope_freqs: Llama 3.1 and later): "
+                         "a full fine-tune of it is not supported yet; LoRA (--lora-rank) is", from);
+            goto done;
+        }
         if (p->lora_rank) {
             cfg.base = r.tok_model;
             cfg.lora_rank = p->lora_rank;

@@ -645,9 +645,19 @@ typedef struct rope_task {
     const sm_kernel_table *kt;
     float *x;
     const float *cs, *sn;
-    int N, T, heads, hd;
+    int N, T, heads, hd, neox;
     float sign;
 } rope_task;
+
+/* NeoX's pairing (qwen2): element i with element i + hd/2, each product
+ * rounded as sm_rope_pairs_scalar rounds it */
+static void rope_neox(float *x, const float *c, const float *s, float sign, int rot) {
+    for (int i = 0; i < rot; i++) {
+        float ci = c[i], si = sign * s[i], x0 = x[i], x1 = x[i + rot];
+        x[i] = x0 * ci - x1 * si;
+        x[i + rot] = x0 * si + x1 * ci;
+    }
+}
 
 static void rope_fn(void *ctx, int ith, int nth) {
     const rope_task *a = ctx;
@@ -655,14 +665,17 @@ static void rope_fn(void *ctx, int ith, int nth) {
     sm_share(a->N, 1, ith, nth, &n0, &n1);
     for (int n = n0; n < n1; n++) {
         const float *c = a->cs + (size_t)(n % a->T) * rot, *s = a->sn + (size_t)(n % a->T) * rot;
-        for (int h = 0; h < a->heads; h++)
-            a->kt->rope_pairs(a->x + (size_t)n * a->heads * a->hd + (size_t)h * a->hd, c, s, a->sign, rot);
+        for (int h = 0; h < a->heads; h++) {
+            float *x = a->x + (size_t)n * a->heads * a->hd + (size_t)h * a->hd;
+            if (a->neox) rope_neox(x, c, s, a->sign, rot);
+            else a->kt->rope_pairs(x, c, s, a->sign, rot);
+        }
     }
 }
 
-void sm_train_rope(const sm_trainer *t, float *x, int N, int T, int heads, int hd, const float *cs, const float *sn,
-                   float sign) {
-    rope_task a = {t->kt, x, cs, sn, N, T, heads, hd, sign};
+void sm_train_rope(const sm_trainer *t, float *x, int N, int T, int heads, int hd, int neox, const float *cs,
+                   const float *sn, float sign) {
+    rope_task a = {t->kt, x, cs, sn, N, T, heads, hd, neox, sign};
     sm_threadpool_run(t->pool, rope_fn, &a);
 }
 

@@ -74,10 +74,11 @@ void sm_train_gelu_bwd(const sm_trainer *t, float *dinp, const float *inp, const
 void sm_train_swiglu_fwd(const sm_trainer *t, float *h, const float *g, const float *u, size_t n);
 void sm_train_swiglu_bwd(const sm_trainer *t, float *dg, float *du, const float *g, const float *u, const float *dh,
                          size_t n);
-/* Rotates pairs of every head of each token by its position's angles;
- * sign -1 rotates back (the backward of a rotation is its inverse). */
-void sm_train_rope(const sm_trainer *t, float *x, int N, int T, int heads, int hd, const float *cs, const float *sn,
-                   float sign);
+/* Rotates pairs of every head of each token by its position's angles:
+ * (2i, 2i+1), or with neox (i, i + hd/2); sign -1 rotates back (the
+ * backward of a rotation is its inverse). */
+void sm_train_rope(const sm_trainer *t, float *x, int N, int T, int heads, int hd, int neox, const float *cs,
+                   const float *sn, float sign);
 
 /* Causal attention over B sequences of T tokens; q rows have stride qs,
  * k/v rows stride kvs (so a fused qkv works); head h reads KV head

@@ -37,6 +37,9 @@ static const slot slots[SM_T_COUNT] = {
     [SM_T_ATTN_Q] = {1, 1, offsetof(sm_train_layer, wq)},
     [SM_T_ATTN_K] = {1, 1, offsetof(sm_train_layer, wk)},
     [SM_T_ATTN_V] = {1, 1, offsetof(sm_train_layer, wv)},
+    [SM_T_ATTN_Q_B] = {1, 1, offsetof(sm_train_layer, bq)},
+    [SM_T_ATTN_K_B] = {1, 1, offsetof(sm_train_layer, bk)},
+    [SM_T_ATTN_V_B] = {1, 1, offsetof(sm_train_layer, bv)},
     [SM_T_ATTN_QKV] = {1, 1, offsetof(sm_train_layer, wqkv)},
     [SM_T_ATTN_QKV_B] = {1, 1, offsetof(sm_train_layer, b_qkv)},
     [SM_T_ATTN_OUT] = {1, 1, offsetof(sm_train_layer, wo)},
@@ -319,7 +322,14 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     const sm_hparams *hp = &cfg->hp;
     const sm_arch_info *arch = sm_arch_get(hp->arch);
     if (!arch) return sm_fail(err, SM_ERR_INVALID_ARG, "unknown architecture %d", hp->arch);
-    int features_ok = (arch->pos == SM_POS_ROPE || arch->pos == SM_POS_LEARNED) &&
+    /* RoPE (either pairing): scaled (linear, Llama 3's frequency factors) only on a frozen base, whose
+     * file keeps them; a trained model is written without them. Phi-3's long/short factors: not here. */
+    int rope = arch->pos == SM_POS_ROPE || arch->pos == SM_POS_ROPE_NEOX;
+    int scaled = hp->rope_freq_scale != 1.0f || hp->rope_attn_factor != 1.0f || (cfg->base && cfg->base->rope_freqs);
+    if (rope && ((scaled && !cfg->base) || (cfg->base && (cfg->base->rope_long || cfg->base->rope_short))))
+        return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support this %s model's RoPE scaling yet%s",
+                       arch->name, cfg->base ? "" : " (LoRA, --lora-rank, does)");
+    int features_ok = (rope || arch->pos == SM_POS_LEARNED) &&
                       (arch->ffn == SM_FFN_SWIGLU || arch->ffn == SM_FFN_GELU) && arch->qk_norm == SM_QK_NORM_NONE &&
                       !arch->embd_scale && hp->attn_softcap == 0 && hp->final_softcap == 0 &&
                       (hp->n_swa == 0 || hp->n_swa >= T);
@@ -460,12 +470,18 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     point_tensors(t, t->g, &t->G);
     if (cfg->base) point_lora(t);
     layout_acts(t, t->act, L, &a, recompute);
+    /* the angles as a session computes them (session.c's rope_table): base^(-2i/d), times the linear
+     * scale, over a frozen base's frequency factor; cosines and sines times the attention factor */
     int rot = hp->head_dim / 2;
+    const float *ff = cfg->base ? cfg->base->rope_freqs : NULL;
+    double scale = hp->rope_freq_scale > 0 ? hp->rope_freq_scale : 1.0;
+    double mscale = hp->rope_attn_factor > 0 ? hp->rope_attn_factor : 1.0;
     for (int i = 0; i < rot; i++) {
-        double freq = pow((double)(hp->rope_base > 0 ? hp->rope_base : 10000.0f), -2.0 * i / (2.0 * rot));
+        double freq = pow((double)(hp->rope_base > 0 ? hp->rope_base : 10000.0f), -2.0 * i / (2.0 * rot)) * scale /
+                      (ff ? (double)ff[i] : 1.0);
         for (int p = 0; p < T; p++) {
-            a.rope_cos[(size_t)p * rot + i] = (float)cos(p * freq);
-            a.rope_sin[(size_t)p * rot + i] = (float)sin(p * freq);
+            a.rope_cos[(size_t)p * rot + i] = (float)(cos(p * freq) * mscale);
+            a.rope_sin[(size_t)p * rot + i] = (float)(sin(p * freq) * mscale);
         }
     }
     *out = t;
@@ -511,7 +527,7 @@ const sm_param *sm_trainer_param(const sm_trainer *t, const char *name) {
 
 typedef struct shape {
     int B, T, N, C, F, V, H, hd, KV;
-    int layer_norm, gated, rope, learned_pos;
+    int layer_norm, gated, rope, neox, learned_pos;   /* neox: RoPE pairs (i, i + hd/2) */
     float eps;
     att_shape as;
 } shape;
@@ -531,7 +547,8 @@ static shape shape_of(const sm_trainer *t) {
     s.KV = hp->n_kv_heads * hp->head_dim;
     s.layer_norm = a->norm == SM_NORM_LAYER;
     s.gated = a->ffn == SM_FFN_SWIGLU;
-    s.rope = a->pos == SM_POS_ROPE;
+    s.rope = a->pos == SM_POS_ROPE || a->pos == SM_POS_ROPE_NEOX;
+    s.neox = a->pos == SM_POS_ROPE_NEOX;
     s.learned_pos = a->pos == SM_POS_LEARNED;
     s.eps = hp->norm_eps;
     int fused = sm_arch_has(a, SM_T_ATTN_QKV, NULL);
@@ -648,14 +665,14 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
         proj_fwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, y->qkv, y->n1, w->wqkv, w->b_qkv, N, C, C + 2 * KV);
         q = y->qkv, k = y->qkv + C, v = y->qkv + C + KV;
     } else {
-        proj_fwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, q, y->n1, w->wq, NULL, N, C, C);
-        proj_fwd(t, SM_SC_K_PROJ, y, l, SM_P_K, k, y->n1, w->wk, NULL, N, C, KV);
-        proj_fwd(t, SM_SC_V_PROJ, y, l, SM_P_V, v, y->n1, w->wv, NULL, N, C, KV);
+        proj_fwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, q, y->n1, w->wq, w->bq, N, C, C);
+        proj_fwd(t, SM_SC_K_PROJ, y, l, SM_P_K, k, y->n1, w->wk, w->bk, N, C, KV);
+        proj_fwd(t, SM_SC_V_PROJ, y, l, SM_P_V, v, y->n1, w->wv, w->bv, N, C, KV);
     }
     if (s->rope) {
         OP(t, SM_SC_ROPE, 3 * (nc + (uint64_t)N * KV), 8 * (nc + (uint64_t)N * KV),
-           sm_train_rope(t, q, N, s->T, s->H, s->hd, a->rope_cos, a->rope_sin, 1.0f);
-           sm_train_rope(t, k, N, s->T, s->as.kv_heads, s->hd, a->rope_cos, a->rope_sin, 1.0f));
+           sm_train_rope(t, q, N, s->T, s->H, s->hd, s->neox, a->rope_cos, a->rope_sin, 1.0f);
+           sm_train_rope(t, k, N, s->T, s->as.kv_heads, s->hd, s->neox, a->rope_cos, a->rope_sin, 1.0f));
     }
     /* bytes: q, k, v read and the output written once, the weights written (a head's keys and values are
      * read again for every query, from the cache) */
@@ -721,12 +738,12 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
            sm_train_attention_bwd(t, dq, dk, dv, datt, dtmp, y->att, y->q, y->k, y->v, s->as));
         if (s->rope) {
             OP(t, SM_SC_ROPE, 3 * (nc + (uint64_t)N * KV), 8 * (nc + (uint64_t)N * KV),
-               sm_train_rope(t, dq, N, s->T, s->H, s->hd, a->rope_cos, a->rope_sin, -1.0f);
-               sm_train_rope(t, dk, N, s->T, s->as.kv_heads, s->hd, a->rope_cos, a->rope_sin, -1.0f));
+               sm_train_rope(t, dq, N, s->T, s->H, s->hd, s->neox, a->rope_cos, a->rope_sin, -1.0f);
+               sm_train_rope(t, dk, N, s->T, s->as.kv_heads, s->hd, s->neox, a->rope_cos, a->rope_sin, -1.0f));
         }
-        proj_bwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, dn_qkv, 1, g->wq, NULL, dq, y->n1, w->wq, N, C, C);
-        proj_bwd(t, SM_SC_K_PROJ, y, l, SM_P_K, dn_qkv, 0, g->wk, NULL, dk, y->n1, w->wk, N, C, KV);
-        proj_bwd(t, SM_SC_V_PROJ, y, l, SM_P_V, dn_qkv, 0, g->wv, NULL, dv, y->n1, w->wv, N, C, KV);
+        proj_bwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, dn_qkv, 1, g->wq, g->bq, dq, y->n1, w->wq, N, C, C);
+        proj_bwd(t, SM_SC_K_PROJ, y, l, SM_P_K, dn_qkv, 0, g->wk, g->bk, dk, y->n1, w->wk, N, C, KV);
+        proj_bwd(t, SM_SC_V_PROJ, y, l, SM_P_V, dn_qkv, 0, g->wv, g->bv, dv, y->n1, w->wv, N, C, KV);
     }
     if (dn_qkv)
         OP(t, SM_SC_ATTN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,

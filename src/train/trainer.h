@@ -81,7 +81,7 @@ typedef struct sm_param {
  * NULL where the architecture has no such tensor. */
 typedef struct sm_train_layer {
     float *attn_norm, *attn_norm_b;
-    float *wq, *wk, *wv, *wqkv, *b_qkv, *wo, *b_o;
+    float *wq, *wk, *wv, *bq, *bk, *bv, *wqkv, *b_qkv, *wo, *b_o;   /* bq, bk, bv: qwen2 */
     float *ffn_norm, *ffn_norm_b, *w_gate, *w_up, *b_up, *w_down, *b_down;
 } sm_train_layer;
 

@@ -8,6 +8,8 @@ the reference values were recorded on.
     gen_models.py --gguf-py DIR OUTDIR ...  the same files written with llama.cpp's gguf-py (DIR/gguf-py or DIR)
     gen_models.py --list                    names, one a line: NAME ARCH LLAMA_CPP(yes|no) SILU(yes|no)
     gen_models.py --tokens NAME [N]         the fixed token sequence of that model (BOS first), comma-separated
+    gen_models.py --embd-std S OUTDIR NAME... the same models with token embeddings of std S: soft logits,
+                                            for the training tests' losses (not the recorded references)
 
 Layout: metadata keys and tensor names as llama.cpp's converter (convert_hf_to_gguf.py,
 gguf-py/gguf/constants.py at c392e509) writes them for each architecture; qwen3 and gemma3
@@ -460,6 +462,10 @@ def main(argv):
         gguf_py = argv[1]
         if not gguf_py.rstrip("/").endswith("gguf-py"):
             gguf_py = gguf_py.rstrip("/") + "/gguf-py"
+        argv = argv[2:]
+    if len(argv) >= 2 and argv[0] == "--embd-std":
+        for n in MODELS:
+            MODELS[n] = dict(MODELS[n], embd_std=float(argv[1]))
         argv = argv[2:]
     if not argv or argv[0].startswith("-"):
         print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
