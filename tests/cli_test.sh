@@ -10,6 +10,7 @@ SHARED=${SM_SHARED:-../shared}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 pass=0 fail=0 skip=0
+. tests/serve_port.sh
 
 ok()   { pass=$((pass + 1)); echo "ok   $1"; }
 bad()  { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "    $2"; }
@@ -217,12 +218,7 @@ if have models/stories260K.gguf; then
     if command -v curl > /dev/null && "$SM" serve --help > /dev/null 2>&1; then
         "$SM" serve -m "$G" -np 2 -a mymodel -to 30 --metrics -cb --jinja -fa -b 512 --port 0 -t 1 2> "$TMP/serve.err" &
         spid=$!
-        port=""
-        for i in $(seq 1 100); do
-            port=$(sed -n 's|.*listening on http://[^ ]*:\([0-9]*\)/.*|\1|p' "$TMP/serve.err" | head -1)
-            [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/health" > /dev/null 2>&1 && break
-            sleep 0.1
-        done
+        port=$(serve_port "$TMP/serve.err")
         models=$(curl -s "http://127.0.0.1:$port/v1/models")
         kill "$spid" 2> /dev/null
         wait "$spid" 2> /dev/null

@@ -15,6 +15,7 @@ REFS=tests/refs/lora
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 pass=0 fail=0 skip=0
+. tests/serve_port.sh
 ok()  { pass=$((pass + 1)); echo "ok   $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; [ -n "${2:-}" ] && echo "    $2"; }
 BASE="$SHARED/models/stories260K.gguf"
@@ -43,12 +44,7 @@ if [ -e "$BASE" ]; then
     if command -v curl > /dev/null && "$SM" serve --help > /dev/null 2>&1; then
         "$SM" serve -m "$BASE" --lora "$REFS/stories260K-a.lora.gguf" --port 0 --parallel 2 -t 1 2> "$TMP/serve.err" &
         spid=$!
-        port=""
-        for i in $(seq 1 100); do
-            port=$(sed -n 's|.*listening on http://[^ ]*:\([0-9]*\)/.*|\1|p' "$TMP/serve.err" | head -1)
-            [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/health" > /dev/null 2>&1 && break
-            sleep 0.1
-        done
+        port=$(serve_port "$TMP/serve.err")
         got=$(curl -s "http://127.0.0.1:$port/v1/completions" \
               -d '{"prompt": "Once upon a time", "max_tokens": 48, "temperature": 0}' |
               /usr/bin/python3 -c 'import json, sys; sys.stdout.write(json.load(sys.stdin)["choices"][0]["text"])' 2> /dev/null)
