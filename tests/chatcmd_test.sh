@@ -93,6 +93,17 @@ if [ $rc -eq 0 ] && [ "$(grep -c 'turn [0-9]*:' "$TMP/e")" -eq 2 ] && grep -q "^
     ok "pipe_turns_commands"
 else bad "pipe_turns_commands" "rc=$rc $(head -c 600 "$TMP/e")"; fi
 
+# llama-cli's spellings of the system prompt (--system-prompt; -p in its conversation mode, with -cnv):
+# the same conversation as -sys
+printf 'Who are you?\nAnd then?\n' > "$TMP/in2"
+"$SM" chat -n 12 --temp 0 -t 1 -sys "Be brief." < "$TMP/in2" > "$TMP/o_sys" 2> /dev/null
+"$SM" chat -n 12 --temp 0 -t 1 --system-prompt "Be brief." < "$TMP/in2" > "$TMP/o_long" 2> /dev/null
+"$SM" chat -n 12 --temp 0 -t 1 -cnv -p "Be brief." < "$TMP/in2" > "$TMP/o_p" 2> /dev/null
+"$SM" chat -n 12 --temp 0 -t 1 < "$TMP/in2" > "$TMP/o_none" 2> /dev/null
+if [ -s "$TMP/o_sys" ] && cmp -s "$TMP/o_sys" "$TMP/o_long" && cmp -s "$TMP/o_sys" "$TMP/o_p" \
+    && ! cmp -s "$TMP/o_sys" "$TMP/o_none"; then ok "system_prompt_spellings"
+else bad "system_prompt_spellings" "$(head -c 200 "$TMP/o_sys") / $(head -c 200 "$TMP/o_p")"; fi
+
 # /reset and /system: the next turn re-reads what changed
 printf 'one\n/reset\ntwo\n/system Speak softly.\nthree\nfour\n' > "$TMP/in"
 "$SM" chat -n 8 --temp 0 -v -sys "Be brief." < "$TMP/in" > "$TMP/o" 2> "$TMP/e"

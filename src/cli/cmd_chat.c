@@ -42,7 +42,8 @@ static void chat_usage(void) {
            "                            models/kjv-chat-3m.gguf (or $SMALLMIND_CHAT_MODEL), else\n"
            "                            the built-in models/kjv-3m.gguf\n"
            "  -z, --tokenizer FILE      tokenizer.bin for a llama2.c model\n"
-           "  -sys, --system TEXT       system prompt\n"
+           "  -sys, --system TEXT       system prompt (also --system-prompt, or -p as llama-cli's\n"
+           "                            conversation mode takes it; -cnv is accepted)\n"
            "      --chat-template NAME|FILE  a built-in template by name, or a file with a template's text\n"
            "  -n, --n-predict N         at most N tokens per reply (default 512; -1 = no limit)\n"
            "  -c, --ctx-size N          context size (default: min(model context, 4096))\n"
@@ -268,7 +269,18 @@ int cmd_chat(int argc, char **argv) {
         else if ((lr = cli_llamacpp_arg(&a)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-m", "--model")) { VALUE(); model_path = v; }
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok_path = v; }
-        else if (arg_is(&a, "-sys", "--system")) { VALUE(); sys = v; }
+        else if (arg_is(&a, "-sys", "--system") || arg_is(&a, NULL, "--system-prompt")) {
+            VALUE();
+            if (sys) { cli_error(a.cmd, "give the system prompt once (-sys, --system-prompt or -p)"); return SM_EXIT_USAGE; }
+            sys = v;
+        }
+        /* llama-cli's conversation mode (c392e509) takes -p as the system prompt */
+        else if (arg_is(&a, "-p", "--prompt")) {
+            VALUE();
+            if (sys) { cli_error(a.cmd, "give the system prompt once (-sys, --system-prompt or -p)"); return SM_EXIT_USAGE; }
+            sys = v;
+        }
+        else if (arg_is(&a, "-cnv", "--conversation")) continue;   /* llama-cli's; chat always converses */
         else if (arg_is(&a, NULL, "--chat-template")) { VALUE(); tmpl_arg = v; }
         else if (arg_is(&a, NULL, "--context-policy")) { VALUE(); policy_arg = v; }
         else if (arg_is(&a, NULL, "--session")) { VALUE(); k.session_path = v; }
