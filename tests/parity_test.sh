@@ -117,15 +117,29 @@ for entry in "${lora[@]}"; do
         fail=$((fail + 1)); echo "FAIL parity_$name $(cat "$TMP/err")"
     fi
 done
-# LoRA on bases with scaled RoPE (tests/refs/arch's llama3: Llama 3's frequency factors, rope_freqs;
-# llama_linear: linear scaling x4), soft logits (--embd-std), against torch_arch.py's forward pass
-for name in llama3 llama_linear; do
-    if $PY tests/refs/arch/gen_models.py --embd-std 0.05 "$TMP/soft" "$name" 2> "$TMP/err" \
-        && "$BUILD/grad_dump" "$TMP/soft/$name.gguf" 2 16 "$TMP/soft_$name.bin" lora=4 alpha=8 2>> "$TMP/err" \
-        && $PY tests/torch_grad.py "$TMP/soft/$name.gguf" "$TMP/soft_$name.bin" --lora-alpha 8; then
-        pass=$((pass + 1)); echo "ok   parity_lora_rope_scaled_$name"
+# tests/refs/arch's models with soft logits (--embd-std), against torch_arch.py's forward pass: LoRA
+# on bases with scaled RoPE (llama3: Llama 3's frequency factors, rope_freqs; llama_linear: linear
+# scaling x4), and qwen3 (4 heads of 128 on a 256-wide stream, per-head q/k RMSNorm) fully trained,
+# and with LoRA on its Q8_0 copy with recomputed activations
+soft=(
+    "lora_rope_scaled_llama3|llama3|F32|lora=4 alpha=8"
+    "lora_rope_scaled_llama_linear|llama_linear|F32|lora=4 alpha=8"
+    "grad_qwen3_wide_heads|qwen3|F32|"
+    "lora_qwen3_q8_0_recompute|qwen3|Q8_0|lora=4 alpha=8 recompute"
+)
+for entry in "${soft[@]}"; do
+    IFS='|' read -r name m type dopts <<< "$entry"
+    alpha=$(echo "$dopts" | sed -nE 's/.*alpha=([0-9.]+).*/--lora-alpha \1/p')
+    model="$TMP/soft/$m.gguf"
+    [ "$type" = F32 ] || model="$TMP/soft/$m.$type.gguf"
+    # shellcheck disable=SC2086
+    if { [ -e "$TMP/soft/$m.gguf" ] || $PY tests/refs/arch/gen_models.py --embd-std 0.05 "$TMP/soft" "$m" 2> "$TMP/err"; } \
+        && { [ "$type" = F32 ] || "$SM" quantize "$TMP/soft/$m.gguf" "$model" "$type" 2>> "$TMP/err"; } \
+        && "$BUILD/grad_dump" "$model" 2 16 "$TMP/$name.bin" $dopts 2>> "$TMP/err" \
+        && $PY tests/torch_grad.py "$model" "$TMP/$name.bin" $alpha; then
+        pass=$((pass + 1)); echo "ok   parity_$name"
     else
-        fail=$((fail + 1)); echo "FAIL parity_lora_rope_scaled_$name $(cat "$TMP/err")"
+        fail=$((fail + 1)); echo "FAIL parity_$name $(cat "$TMP/err")"
     fi
 done
 if [ -e "$SHARED/models/stories260K.gguf" ]; then

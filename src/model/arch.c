@@ -377,4 +377,12 @@ void sm_arch_write_hparams(sm_gguf_writer *w, const sm_hparams *hp) {
         if (k->is_float) sm_gguf_put_f32(w, full, *(const float *)base);
         else sm_gguf_put_u32(w, full, (uint32_t)*(const int *)base);
     }
+    /* the head size when it is not dim / heads (qwen3, gemma): read back, not derived */
+    if (sm_arch_has_key(a, F(head_dim)) && hp->head_dim * hp->n_heads != hp->dim) {
+        char full[128];
+        snprintf(full, sizeof full, "%s.attention.key_length", a->name);
+        sm_gguf_put_u32(w, full, (uint32_t)hp->head_dim);
+        snprintf(full, sizeof full, "%s.attention.value_length", a->name);
+        sm_gguf_put_u32(w, full, (uint32_t)hp->head_dim);
+    }
 }

@@ -40,6 +40,8 @@ static const slot slots[SM_T_COUNT] = {
     [SM_T_ATTN_Q_B] = {1, 1, offsetof(sm_train_layer, bq)},
     [SM_T_ATTN_K_B] = {1, 1, offsetof(sm_train_layer, bk)},
     [SM_T_ATTN_V_B] = {1, 1, offsetof(sm_train_layer, bv)},
+    [SM_T_ATTN_Q_NORM] = {1, 1, offsetof(sm_train_layer, q_norm)},
+    [SM_T_ATTN_K_NORM] = {1, 1, offsetof(sm_train_layer, k_norm)},
     [SM_T_ATTN_QKV] = {1, 1, offsetof(sm_train_layer, wqkv)},
     [SM_T_ATTN_QKV_B] = {1, 1, offsetof(sm_train_layer, b_qkv)},
     [SM_T_ATTN_OUT] = {1, 1, offsetof(sm_train_layer, wo)},
@@ -251,7 +253,8 @@ static void point_tensors(const sm_trainer *t, float *base, sm_train_tensors *ou
 typedef struct layer_acts {
     float *x;                        /* the residual stream into the layer */
     float *n1, *n1_mean, *n1_rstd;   /* first norm (mean unused by RMSNorm) */
-    float *q, *k, *v;                /* separate projections, or NULL */
+    float *q, *k, *v;                /* separate projections, or NULL (q: N x heads*head_dim) */
+    float *qr, *kr, *q_rstd, *k_rstd;   /* per-head q/k RMSNorm (qwen3): q and k before it, and its rstd per head */
     float *qkv;                      /* a fused projection, or NULL */
     float *att;                      /* B x heads x T x T attention weights */
     float *atty;                     /* attention output, before the projection */
@@ -274,7 +277,9 @@ static size_t layout_acts(const sm_trainer *t, float *base, layer_acts *L, acts 
     const sm_arch_info *arch = sm_arch_get(hp->arch);
     size_t N = (size_t)t->B * t->T, C = (size_t)hp->dim, F = (size_t)hp->ffn_dim, off = 0;
     size_t KV = (size_t)hp->n_kv_heads * hp->head_dim, att = (size_t)t->B * hp->n_heads * t->T * t->T;
+    size_t QD = (size_t)hp->n_heads * hp->head_dim;   /* the queries' width (dim, except qwen3's and gemma's) */
     int fused = sm_arch_has(arch, SM_T_ATTN_QKV, NULL), gated = arch->ffn == SM_FFN_SWIGLU;
+    int qk_norm = arch->qk_norm == SM_QK_NORM_HEAD;
 #define TAKE(ptr, n) do { (ptr) = base ? base + off : NULL; off += (n); } while (0)
     for (int l = 0; l < hp->n_layers; l++) {
         layer_acts *y = &L[l];
@@ -287,14 +292,19 @@ static size_t layout_acts(const sm_trainer *t, float *base, layer_acts *L, acts 
         TAKE(y->x, N * C);
         TAKE(y->n1, N * C); TAKE(y->n1_mean, N); TAKE(y->n1_rstd, N);
         if (fused) {
-            TAKE(y->qkv, N * (C + 2 * KV));
+            TAKE(y->qkv, N * (QD + 2 * KV));
             y->q = y->k = y->v = NULL;
         } else {
             y->qkv = NULL;
-            TAKE(y->q, N * C); TAKE(y->k, N * KV); TAKE(y->v, N * KV);
+            TAKE(y->q, N * QD); TAKE(y->k, N * KV); TAKE(y->v, N * KV);
+        }
+        y->qr = y->kr = y->q_rstd = y->k_rstd = NULL;
+        if (qk_norm) {
+            TAKE(y->qr, N * QD); TAKE(y->kr, N * KV);
+            TAKE(y->q_rstd, N * hp->n_heads); TAKE(y->k_rstd, N * hp->n_kv_heads);
         }
         TAKE(y->att, att);
-        TAKE(y->atty, N * C);
+        TAKE(y->atty, N * QD);
         TAKE(y->x_mid, N * C);
         TAKE(y->n2, N * C); TAKE(y->n2_mean, N); TAKE(y->n2_rstd, N);
         TAKE(y->h1, N * F);
@@ -330,15 +340,16 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
         return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support this %s model's RoPE scaling yet%s",
                        arch->name, cfg->base ? "" : " (LoRA, --lora-rank, does)");
     int features_ok = (rope || arch->pos == SM_POS_LEARNED) &&
-                      (arch->ffn == SM_FFN_SWIGLU || arch->ffn == SM_FFN_GELU) && arch->qk_norm == SM_QK_NORM_NONE &&
+                      (arch->ffn == SM_FFN_SWIGLU || arch->ffn == SM_FFN_GELU) &&
+                      (arch->qk_norm == SM_QK_NORM_NONE || arch->qk_norm == SM_QK_NORM_HEAD) &&
                       !arch->embd_scale && hp->attn_softcap == 0 && hp->final_softcap == 0 &&
                       (hp->n_swa == 0 || hp->n_swa >= T);
     for (int i = 0; i < arch->n_tensors; i++)
         if (!(arch->tensors[i].flags & SM_TF_OPTIONAL) && !slots[arch->tensors[i].role].used) features_ok = 0;
     if (!features_ok)
         return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support the %s architecture yet", arch->name);
-    if (hp->n_layers < 1 || hp->n_layers > MAX_LAYERS || hp->dim < 1 || hp->n_heads < 1 || hp->dim % hp->n_heads ||
-        hp->head_dim != hp->dim / hp->n_heads || hp->n_kv_heads < 1 || hp->n_heads % hp->n_kv_heads ||
+    if (hp->n_layers < 1 || hp->n_layers > MAX_LAYERS || hp->dim < 1 || hp->n_heads < 1 || hp->head_dim < 1 ||
+        (sm_arch_has(arch, SM_T_ATTN_QKV, NULL) && hp->n_heads * hp->head_dim != hp->dim) || hp->n_kv_heads < 1 || hp->n_heads % hp->n_kv_heads ||
         hp->n_vocab < 2 || hp->ffn_dim < 1 || B < 1 || T < 1 || T > hp->n_ctx_train)
         return sm_fail(err, SM_ERR_INVALID_ARG, "training shape out of range (layers %d, dim %d, heads %d/%d, T %d, ctx %d)",
                        hp->n_layers, hp->dim, hp->n_heads, hp->n_kv_heads, T, hp->n_ctx_train);
@@ -382,13 +393,17 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     t->act_floats = layout_acts(t, NULL, L, &a, recompute);
     size_t N = (size_t)B * T, C = (size_t)hp->dim, F = (size_t)hp->ffn_dim;
     size_t att = (size_t)B * hp->n_heads * T * T;
+    size_t QD = (size_t)hp->n_heads * hp->head_dim, QKV = QD + 2 * (size_t)hp->n_kv_heads * hp->head_dim;
+    size_t CQ = C > QD ? C : QD;   /* the wider of the stream and the queries */
     /* backward temporaries: stream gradient, its partner, the attention and FFN
-     * intermediates and one row of attention weights per head */
-    size_t scratch = 4 * N * C + 3 * N * C + 2 * att + 3 * N * F + N * 3 * C;
-    /* the largest operand of any product: N x (3C, F, vocab) or F x C */
+     * intermediates, one row of attention weights per head, and q/k before a
+     * per-head norm's backward */
+    size_t scratch = 4 * N * CQ + 3 * N * C + 2 * att + 3 * N * F + N * (3 * C > QKV ? 3 * C : QKV) + N * QKV;
+    /* the largest operand of any product: N x (3C, q+k+v, F, vocab) or F x C */
     size_t wide = (size_t)(3 * C > F ? 3 * C : F);
+    if (QKV > wide) wide = QKV;
     if ((size_t)hp->n_vocab > wide) wide = (size_t)hp->n_vocab;
-    size_t big = (N + 16) * wide, matrix = wide * (C > F ? C : F);
+    size_t big = (N + 16) * wide, matrix = wide * (CQ > F ? CQ : F);
     if (matrix > big) big = matrix;
     /* The products' buffers (train_ops.c). Levels without the strided
      * product (kt->gemm) transpose operands into mm_at and mm_bt and write
@@ -442,14 +457,15 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
         t->lora_dax = sm_alloc_aligned(N * (size_t)cfg->lora_rank * sizeof(float));
         /* B^T or A^T, then a gradient; ax or g rank-major (train_ops.c) */
         t->lora_tmp = sm_alloc_aligned((2 * wide + N) * (size_t)cfg->lora_rank * sizeof(float));
-        t->deq_cols = (int)(C > F ? C : F);
+        t->deq_cols = (int)(CQ > F ? CQ : F);
         if (t->pool)
             t->deq = sm_alloc_aligned((size_t)sm_threadpool_size(t->pool) * SM_TRAIN_DEQ_ROWS * t->deq_cols *
                                       sizeof(float));
         t->lora_scale = cfg->lora_alpha != 0.0f ? cfg->lora_alpha / (float)cfg->lora_rank : 1.0f;
-        if (t->kt->gemm) {   /* the largest adapted matrix (q is C x C, head_dim = dim / heads being checked
-                              * above): C columns by up to 3 C (fused QKV) or F rows, or F by C */
-            size_t most = C * (3 * C > F ? 3 * C : F);
+        if (t->kt->gemm) {   /* the largest adapted matrix: C columns by up to q+k+v (fused QKV) or F rows,
+                              * F by C, or QD by C (q, and o transposed) */
+            size_t most = C * (QKV > F ? QKV : F);
+            if (QD * C > most) most = QD * C;
             t->lora_w = sm_alloc_aligned(most * sizeof(float));
             t->mm_floats += most;
         }
@@ -526,8 +542,9 @@ const sm_param *sm_trainer_param(const sm_trainer *t, const char *name) {
 /* ------------------------------------------------- forward and backward */
 
 typedef struct shape {
-    int B, T, N, C, F, V, H, hd, KV;
+    int B, T, N, C, F, V, H, hd, KV, QD;   /* QD = H hd, the queries' width */
     int layer_norm, gated, rope, neox, learned_pos;   /* neox: RoPE pairs (i, i + hd/2) */
+    int qk_norm;                                      /* per-head q/k RMSNorm before RoPE (qwen3) */
     float eps;
     att_shape as;
 } shape;
@@ -545,6 +562,8 @@ static shape shape_of(const sm_trainer *t) {
     s.H = hp->n_heads;
     s.hd = hp->head_dim;
     s.KV = hp->n_kv_heads * hp->head_dim;
+    s.QD = hp->n_heads * hp->head_dim;
+    s.qk_norm = a->qk_norm == SM_QK_NORM_HEAD;
     s.layer_norm = a->norm == SM_NORM_LAYER;
     s.gated = a->ffn == SM_FFN_SWIGLU;
     s.rope = a->pos == SM_POS_ROPE || a->pos == SM_POS_ROPE_NEOX;
@@ -552,7 +571,7 @@ static shape shape_of(const sm_trainer *t) {
     s.learned_pos = a->pos == SM_POS_LEARNED;
     s.eps = hp->norm_eps;
     int fused = sm_arch_has(a, SM_T_ATTN_QKV, NULL);
-    s.as = (att_shape){s.B, s.T, s.H, hp->n_kv_heads, s.hd, fused ? s.C + 2 * s.KV : s.C, fused ? s.C + 2 * s.KV : s.KV};
+    s.as = (att_shape){s.B, s.T, s.H, hp->n_kv_heads, s.hd, fused ? s.QD + 2 * s.KV : s.QD, fused ? s.QD + 2 * s.KV : s.KV};
     return s;
 }
 
@@ -661,25 +680,34 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
     OP(t, SM_SC_ATTN_NORM, (s->layer_norm ? 7 : 4) * nc, 12 * nc,
        norm_fwd(t, s, y->n1, y->n1_mean, y->n1_rstd, y->x, w->attn_norm, w->attn_norm_b));
     float *q = y->q, *k = y->k, *v = y->v;
+    int QD = s->QD;
     if (y->qkv) {
-        proj_fwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, y->qkv, y->n1, w->wqkv, w->b_qkv, N, C, C + 2 * KV);
-        q = y->qkv, k = y->qkv + C, v = y->qkv + C + KV;
+        proj_fwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, y->qkv, y->n1, w->wqkv, w->b_qkv, N, C, QD + 2 * KV);
+        q = y->qkv, k = y->qkv + QD, v = y->qkv + QD + KV;
     } else {
-        proj_fwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, q, y->n1, w->wq, w->bq, N, C, C);
-        proj_fwd(t, SM_SC_K_PROJ, y, l, SM_P_K, k, y->n1, w->wk, w->bk, N, C, KV);
+        /* with a per-head q/k norm the projections land in qr and kr, normalized into q and k below */
+        proj_fwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, s->qk_norm ? y->qr : q, y->n1, w->wq, w->bq, N, C, QD);
+        proj_fwd(t, SM_SC_K_PROJ, y, l, SM_P_K, s->qk_norm ? y->kr : k, y->n1, w->wk, w->bk, N, C, KV);
         proj_fwd(t, SM_SC_V_PROJ, y, l, SM_P_V, v, y->n1, w->wv, w->bv, N, C, KV);
     }
+    if (s->qk_norm) {   /* every head's q and k: RMSNorm over head_dim with the layer's q_norm / k_norm */
+        uint64_t nq = (uint64_t)N * (QD + KV);
+        OP(t, SM_SC_QK_NORM, 4 * nq, 12 * nq,
+           sm_train_rmsnorm_fwd(t, q, y->q_rstd, y->qr, w->q_norm, N * s->H, s->hd, s->eps);
+           sm_train_rmsnorm_fwd(t, k, y->k_rstd, y->kr, w->k_norm, N * s->as.kv_heads, s->hd, s->eps));
+    }
     if (s->rope) {
-        OP(t, SM_SC_ROPE, 3 * (nc + (uint64_t)N * KV), 8 * (nc + (uint64_t)N * KV),
+        OP(t, SM_SC_ROPE, 3 * ((uint64_t)N * QD + (uint64_t)N * KV), 8 * ((uint64_t)N * QD + (uint64_t)N * KV),
            sm_train_rope(t, q, N, s->T, s->H, s->hd, s->neox, a->rope_cos, a->rope_sin, 1.0f);
            sm_train_rope(t, k, N, s->T, s->as.kv_heads, s->hd, s->neox, a->rope_cos, a->rope_sin, 1.0f));
     }
     /* bytes: q, k, v read and the output written once, the weights written (a head's keys and values are
      * read again for every query, from the cache) */
     uint64_t nkv = (uint64_t)N * KV;
-    OP(t, SM_SC_ATTENTION, 4 * pairs * s->hd + 5 * pairs, 4 * (2 * nc + 2 * nkv) + att_att_bytes(&s->as),
+    uint64_t nq = (uint64_t)N * QD;
+    OP(t, SM_SC_ATTENTION, 4 * pairs * s->hd + 5 * pairs, 4 * (2 * nq + 2 * nkv) + att_att_bytes(&s->as),
        sm_train_attention_fwd(t, y->atty, y->att, q, k, v, s->as));
-    proj_fwd(t, SM_SC_O_PROJ, y, l, SM_P_O, y->x_mid, y->atty, w->wo, w->b_o, N, C, C);
+    proj_fwd(t, SM_SC_O_PROJ, y, l, SM_P_O, y->x_mid, y->atty, w->wo, w->b_o, N, QD, C);
     OP(t, SM_SC_RESIDUAL, nc, 12 * nc, sm_train_add(t, y->x_mid, y->x, (size_t)nc));
     /* feed-forward block */
     OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 7 : 4) * nc, 12 * nc,
@@ -700,10 +728,13 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
  * layer on entry and of its input on return. */
 static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_train_layer *w, sm_train_layer *g,
                            const layer_acts *y, const acts *a, float *dx) {
-    int N = s->N, C = s->C, F = s->F, KV = s->KV;
-    uint64_t nc = (uint64_t)N * C, nf = (uint64_t)N * F, pairs = att_pairs(&s->as);
-    float *dtmp = dx + (size_t)N * C, *dn = dtmp + (size_t)N * C, *datt = dn + (size_t)N * C;
-    float *dq = datt + (size_t)N * C, *dh1 = dq + (size_t)N * 3 * C, *dh2 = dh1 + (size_t)N * F, *dh = dh2 + (size_t)N * F;
+    int N = s->N, C = s->C, F = s->F, KV = s->KV, QD = s->QD, CQ = C > QD ? C : QD;
+    int QKV = QD + 2 * KV, dqw = 3 * C > QKV ? 3 * C : QKV;
+    uint64_t nc = (uint64_t)N * C, nf = (uint64_t)N * F, nq = (uint64_t)N * QD, pairs = att_pairs(&s->as);
+    /* dtmp: the attention output's gradient (N x QD); dq: q, k, v's; dqr: q and k's before a per-head norm */
+    float *dtmp = dx + (size_t)N * C, *dn = dtmp + (size_t)N * CQ, *datt = dn + (size_t)N * C;
+    float *dq = datt + (size_t)N * C, *dh1 = dq + (size_t)N * dqw, *dh2 = dh1 + (size_t)N * F, *dh = dh2 + (size_t)N * F;
+    float *dqr = dh + (size_t)N * F;
     /* feed-forward block: it adds into the stream, so dx passes to x_mid unchanged. The first product
      * into a gradient buffer sets it (set = 1), the others add to it. */
     proj_bwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, dh, 1, g->w_down, g->b_down, dx, y->h, w->w_down, N, F, C);
@@ -718,30 +749,38 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
     OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
        norm_bwd(t, s, dx, g->ffn_norm, g->ffn_norm_b, dn, y->x_mid, w->ffn_norm, y->n2_mean, y->n2_rstd));
     /* attention block: dx is now the gradient of x_mid */
-    proj_bwd(t, SM_SC_O_PROJ, y, l, SM_P_O, dtmp, 1, g->wo, g->b_o, dx, y->atty, w->wo, N, C, C);
+    proj_bwd(t, SM_SC_O_PROJ, y, l, SM_P_O, dtmp, 1, g->wo, g->b_o, dx, y->atty, w->wo, N, QD, C);
     /* LoRA's first layer: the gradient of its input would only reach the frozen embeddings, so the
      * q, k, v products skip their input gradients (the adapters' own gradients remain) and the
      * attention norm its backward pass */
     float *dn_qkv = t->lora && l == 0 ? NULL : dn;
     /* bytes: q, k, v, the output's gradient and the weights read, dq, dk, dv written */
     uint64_t att_flops = 8 * pairs * s->hd + 4 * pairs;
-    uint64_t att_bytes = 4 * (3 * nc + 4 * (uint64_t)N * KV) + att_att_bytes(&s->as);
+    uint64_t att_bytes = 4 * (3 * nq + 4 * (uint64_t)N * KV) + att_att_bytes(&s->as);
     if (y->qkv) {
         OP(t, SM_SC_ATTENTION, att_flops, att_bytes,
-           sm_train_attention_bwd(t, dq, dq + C, dq + C + KV, datt, dtmp, y->att, y->qkv, y->qkv + C, y->qkv + C + KV,
-                                  s->as));
-        proj_bwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, dn_qkv, 1, g->wqkv, g->b_qkv, dq, y->n1, w->wqkv, N, C,
-                 C + 2 * KV);
+           sm_train_attention_bwd(t, dq, dq + QD, dq + QD + KV, datt, dtmp, y->att, y->qkv, y->qkv + QD,
+                                  y->qkv + QD + KV, s->as));
+        proj_bwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, dn_qkv, 1, g->wqkv, g->b_qkv, dq, y->n1, w->wqkv, N, C, QKV);
     } else {
-        float *dk = dq + (size_t)N * C, *dv = dk + (size_t)N * KV;
+        float *dk = dq + (size_t)N * QD, *dv = dk + (size_t)N * KV;
         OP(t, SM_SC_ATTENTION, att_flops, att_bytes,
            sm_train_attention_bwd(t, dq, dk, dv, datt, dtmp, y->att, y->q, y->k, y->v, s->as));
         if (s->rope) {
-            OP(t, SM_SC_ROPE, 3 * (nc + (uint64_t)N * KV), 8 * (nc + (uint64_t)N * KV),
+            OP(t, SM_SC_ROPE, 3 * (nq + (uint64_t)N * KV), 8 * (nq + (uint64_t)N * KV),
                sm_train_rope(t, dq, N, s->T, s->H, s->hd, s->neox, a->rope_cos, a->rope_sin, -1.0f);
                sm_train_rope(t, dk, N, s->T, s->as.kv_heads, s->hd, s->neox, a->rope_cos, a->rope_sin, -1.0f));
         }
-        proj_bwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, dn_qkv, 1, g->wq, g->bq, dq, y->n1, w->wq, N, C, C);
+        if (s->qk_norm) {   /* through the per-head norms: the gradients of q and k as projected */
+            float *dkr = dqr + (size_t)N * QD;
+            uint64_t nqk = nq + (uint64_t)N * KV;
+            OP(t, SM_SC_QK_NORM, 9 * nqk, 16 * nqk,
+               memset(dqr, 0, (size_t)nqk * sizeof(float));   /* the norm's backward adds its input gradient */
+               sm_train_rmsnorm_bwd(t, dqr, g->q_norm, dq, y->qr, w->q_norm, y->q_rstd, N * s->H, s->hd);
+               sm_train_rmsnorm_bwd(t, dkr, g->k_norm, dk, y->kr, w->k_norm, y->k_rstd, N * s->as.kv_heads, s->hd));
+            dq = dqr, dk = dkr;
+        }
+        proj_bwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, dn_qkv, 1, g->wq, g->bq, dq, y->n1, w->wq, N, C, QD);
         proj_bwd(t, SM_SC_K_PROJ, y, l, SM_P_K, dn_qkv, 0, g->wk, g->bk, dk, y->n1, w->wk, N, C, KV);
         proj_bwd(t, SM_SC_V_PROJ, y, l, SM_P_V, dn_qkv, 0, g->wv, g->bv, dv, y->n1, w->wv, N, C, KV);
     }
