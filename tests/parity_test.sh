@@ -104,18 +104,26 @@ lora=(
     "lora_gpt2_q8_0_recompute|Q8_0|lora=3 alpha=6 recompute|--arch gpt2 --dim 64 --layers 2 --heads 4 --ffn 96 --ctx 16 --vocab 300"
     "lora_qwen2_q8_0|Q8_0|lora=4 alpha=8|--arch qwen2 --dim 64 --layers 2 --heads 4 --kv-heads 2 --ffn 96 --ctx 16 --vocab 300"
 )
-for entry in "${lora[@]}"; do
-    IFS='|' read -r name type dopts opts <<< "$entry"
-    alpha=$(echo "$dopts" | sed -E 's/.*alpha=([0-9.]+).*/\1/')
-    model="$TMP/$name.gguf"
-    if "$SM" init "$TMP/$name.f32.gguf" $opts --init-std 0.2 --random-norms --seed 3 2> "$TMP/err" \
-        && { [ "$type" = F32 ] && cp "$TMP/$name.f32.gguf" "$model" || "$SM" quantize "$TMP/$name.f32.gguf" "$model" "$type" 2>> "$TMP/err"; } \
-        && "$BUILD/grad_dump" "$model" 3 16 "$TMP/$name.bin" $dopts 2>> "$TMP/err" \
-        && $PY tests/torch_grad.py "$model" "$TMP/$name.bin" --lora-alpha "$alpha"; then
+# grads NAME MODEL BATCH DUMP_OPTIONS: grad_dump's gradients of MODEL (already made, or "" when making
+# it failed: see $TMP/err) against torch_grad.py's, with the adapters' alpha from the options
+grads() {
+    local name=$1 model=$2 batch=$3 dopts=$4 alpha
+    alpha=$(echo "$dopts" | sed -nE 's/.*alpha=([0-9.]+).*/--lora-alpha \1/p')
+    # shellcheck disable=SC2086
+    if [ -n "$model" ] && "$BUILD/grad_dump" "$model" "$batch" 16 "$TMP/$name.bin" $dopts 2>> "$TMP/err" \
+        && $PY tests/torch_grad.py "$model" "$TMP/$name.bin" $alpha; then
         pass=$((pass + 1)); echo "ok   parity_$name"
     else
         fail=$((fail + 1)); echo "FAIL parity_$name $(cat "$TMP/err")"
     fi
+}
+for entry in "${lora[@]}"; do
+    IFS='|' read -r name type dopts opts <<< "$entry"
+    model="$TMP/$name.gguf"
+    "$SM" init "$TMP/$name.f32.gguf" $opts --init-std 0.2 --random-norms --seed 3 2> "$TMP/err" \
+        && { [ "$type" = F32 ] && cp "$TMP/$name.f32.gguf" "$model" || "$SM" quantize "$TMP/$name.f32.gguf" "$model" "$type" 2>> "$TMP/err"; } \
+        || model=""
+    grads "$name" "$model" 3 "$dopts"
 done
 # tests/refs/arch's models with soft logits (--embd-std), against torch_arch.py's forward pass: LoRA
 # on bases with scaled RoPE (llama3: Llama 3's frequency factors, rope_freqs; llama_linear: linear
@@ -129,18 +137,13 @@ soft=(
 )
 for entry in "${soft[@]}"; do
     IFS='|' read -r name m type dopts <<< "$entry"
-    alpha=$(echo "$dopts" | sed -nE 's/.*alpha=([0-9.]+).*/--lora-alpha \1/p')
     model="$TMP/soft/$m.gguf"
     [ "$type" = F32 ] || model="$TMP/soft/$m.$type.gguf"
-    # shellcheck disable=SC2086
-    if { [ -e "$TMP/soft/$m.gguf" ] || $PY tests/refs/arch/gen_models.py --embd-std 0.05 "$TMP/soft" "$m" 2> "$TMP/err"; } \
+    : > "$TMP/err"
+    { [ -e "$TMP/soft/$m.gguf" ] || $PY tests/refs/arch/gen_models.py --embd-std 0.05 "$TMP/soft" "$m" 2> "$TMP/err"; } \
         && { [ "$type" = F32 ] || "$SM" quantize "$TMP/soft/$m.gguf" "$model" "$type" 2>> "$TMP/err"; } \
-        && "$BUILD/grad_dump" "$model" 2 16 "$TMP/$name.bin" $dopts 2>> "$TMP/err" \
-        && $PY tests/torch_grad.py "$model" "$TMP/$name.bin" $alpha; then
-        pass=$((pass + 1)); echo "ok   parity_$name"
-    else
-        fail=$((fail + 1)); echo "FAIL parity_$name $(cat "$TMP/err")"
-    fi
+        || model=""
+    grads "$name" "$model" 2 "$dopts"
 done
 if [ -e "$SHARED/models/stories260K.gguf" ]; then
     check stories260K "$SHARED/models/stories260K.gguf" 512 48
