@@ -69,7 +69,7 @@ sm_status sm_session_shift(sm_session *s, int n_keep, int n_discard, sm_error *e
             float c[PAIRS_PER_PASS], sn[PAIRS_PER_PASS];
             for (int j = 0; j < np; j++) {
                 int i = i0 + j;
-                /* the frequency of the session's tables (session.c, rope_table) */
+                /* the frequency of the session's tables (session.c, sm_rope_table) */
                 double freq = pow(base, -2.0 * i / (double)hp->rope_dim) * scale / (ff ? (double)ff[i] : 1.0);
                 double angle = -(double)n_discard * freq;
                 c[j] = (float)cos(angle);

@@ -90,11 +90,8 @@ static void layout(sm_session *s, sm_arena *a) {
     g->hold_buf = sm_arena_take(a, g->hold_cap, 1);
 }
 
-/* One table of RoPE angles (ggml's rope with linear scaling and frequency
- * factors): pair i at position p turns by p * scale * base^(-2i/rot) / ff[i],
- * and cos and sin are multiplied by the attention factor. */
-static void rope_table(float *cos_t, float *sin_t, int n_ctx, int rot, double base, double scale, const float *ff,
-                       double mscale) {
+void sm_rope_table(float *cos_t, float *sin_t, int n_ctx, int rot, double base, double scale, const float *ff,
+                   double mscale) {
     int half = rot / 2;
     for (int i = 0; i < half; i++) {
         double freq = pow(base, -2.0 * i / (double)rot) * scale / (ff ? (double)ff[i] : 1.0);
@@ -129,10 +126,10 @@ static void rope_tables(sm_session *s) {
     double base, scale;
     const float *ff;
     sm_session_rope(s, 0, &base, &scale, &ff);
-    rope_table(s->rope_cos, s->rope_sin, s->n_ctx, hp->rope_dim, base, scale, ff, hp->rope_attn_factor);
+    sm_rope_table(s->rope_cos, s->rope_sin, s->n_ctx, hp->rope_dim, base, scale, ff, hp->rope_attn_factor);
     if (s->rope_cos_local != s->rope_cos) {
         sm_session_rope(s, 1, &base, &scale, &ff);
-        rope_table(s->rope_cos_local, s->rope_sin_local, s->n_ctx, hp->rope_dim, base, scale, ff, 1.0);
+        sm_rope_table(s->rope_cos_local, s->rope_sin_local, s->n_ctx, hp->rope_dim, base, scale, ff, 1.0);
     }
 }
 

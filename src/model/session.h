@@ -145,6 +145,14 @@ sm_status sm_check_result(sm_session *s, const sm_token *tokens, size_t n, int c
  * (the longest common prefix with its history). */
 size_t sm_session_common_prefix(const sm_session *s, const sm_token *tokens, size_t n);
 
+/* One table of RoPE angles (ggml's rope with linear scaling and frequency
+ * factors) for positions 0..n_ctx-1 and the rot/2 pairs of a rot-wide head:
+ * pair i at position p turns by p * scale * base^(-2i/rot) / ff[i] (ff NULL:
+ * none), and cos and sin are multiplied by the attention factor mscale.
+ * Row p of each table is its rot/2 values. Sessions and the trainer use it. */
+void sm_rope_table(float *cos_t, float *sin_t, int n_ctx, int rot, double base, double scale, const float *ff,
+                   double mscale);
+
 /* The RoPE of the global (local 0) or sliding-window (local 1) layers:
  * pair i at position p turns by p * scale * base^(-2i/rope_dim) / ff[i]
  * (ff NULL: no frequency factors); the tables also carry the attention

@@ -9,6 +9,7 @@
 #include "core/cpu.h"
 #include "core/error.h"
 #include "model/model.h"
+#include "model/session.h"
 #include "model/steps.h"
 
 #include <math.h>
@@ -398,7 +399,8 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     /* backward temporaries: stream gradient, its partner, the attention and FFN
      * intermediates, one row of attention weights per head, and q/k before a
      * per-head norm's backward */
-    size_t scratch = 4 * N * CQ + 3 * N * C + 2 * att + 3 * N * F + N * (3 * C > QKV ? 3 * C : QKV) + N * QKV;
+    size_t scratch = 4 * N * CQ + 3 * N * C + 2 * att + 3 * N * F + N * (3 * C > QKV ? 3 * C : QKV) +
+                     (arch->qk_norm == SM_QK_NORM_HEAD ? N * (QD + (QKV - QD) / 2) : 0);
     /* the largest operand of any product: N x (3C, q+k+v, F, vocab) or F x C */
     size_t wide = (size_t)(3 * C > F ? 3 * C : F);
     if (QKV > wide) wide = QKV;
@@ -486,20 +488,11 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     point_tensors(t, t->g, &t->G);
     if (cfg->base) point_lora(t);
     layout_acts(t, t->act, L, &a, recompute);
-    /* the angles as a session computes them (session.c's rope_table): base^(-2i/d), times the linear
-     * scale, over a frozen base's frequency factor; cosines and sines times the attention factor */
-    int rot = hp->head_dim / 2;
-    const float *ff = cfg->base ? cfg->base->rope_freqs : NULL;
-    double scale = hp->rope_freq_scale > 0 ? hp->rope_freq_scale : 1.0;
-    double mscale = hp->rope_attn_factor > 0 ? hp->rope_attn_factor : 1.0;
-    for (int i = 0; i < rot; i++) {
-        double freq = pow((double)(hp->rope_base > 0 ? hp->rope_base : 10000.0f), -2.0 * i / (2.0 * rot)) * scale /
-                      (ff ? (double)ff[i] : 1.0);
-        for (int p = 0; p < T; p++) {
-            a.rope_cos[(size_t)p * rot + i] = (float)(cos(p * freq) * mscale);
-            a.rope_sin[(size_t)p * rot + i] = (float)(sin(p * freq) * mscale);
-        }
-    }
+    /* the angles as a session computes them: linear scale and attention factor, and a frozen base's
+     * frequency factors (train.c refuses the full fine-tune of a base with them) */
+    sm_rope_table(a.rope_cos, a.rope_sin, T, hp->head_dim, hp->rope_base > 0 ? hp->rope_base : 10000.0,
+                  hp->rope_freq_scale > 0 ? hp->rope_freq_scale : 1.0, cfg->base ? cfg->base->rope_freqs : NULL,
+                  hp->rope_attn_factor > 0 ? hp->rope_attn_factor : 1.0);
     *out = t;
     return SM_OK;
 }
