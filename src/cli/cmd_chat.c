@@ -269,13 +269,8 @@ int cmd_chat(int argc, char **argv) {
         else if ((lr = cli_llamacpp_arg(&a)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-m", "--model")) { VALUE(); model_path = v; }
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok_path = v; }
-        else if (arg_is(&a, "-sys", "--system") || arg_is(&a, NULL, "--system-prompt")) {
-            VALUE();
-            if (sys) { cli_error(a.cmd, "give the system prompt once (-sys, --system-prompt or -p)"); return SM_EXIT_USAGE; }
-            sys = v;
-        }
         /* llama-cli's conversation mode (c392e509) takes -p as the system prompt */
-        else if (arg_is(&a, "-p", "--prompt")) {
+        else if (arg_is(&a, "-sys", "--system") || arg_is(&a, NULL, "--system-prompt") || arg_is(&a, "-p", "--prompt")) {
             VALUE();
             if (sys) { cli_error(a.cmd, "give the system prompt once (-sys, --system-prompt or -p)"); return SM_EXIT_USAGE; }
             sys = v;

@@ -85,7 +85,7 @@ typedef struct run_output {
      * 4-8 KiB; a reverse prompt is at most 4 KiB) to look for them in */
     const char *const *rev;
     int n_rev;
-    size_t tail_len, tail_cap;
+    size_t tail_len;
     char tail[2 * 4096];
     int rev_hit;
 } run_output;
@@ -93,10 +93,11 @@ typedef struct run_output {
 /* Whether the text printed so far ends a reverse prompt that this piece of
  * it completed (llama.cpp looks for them at the end of its output too). */
 static int reverse_prompt_seen(run_output *o, const char *text, size_t len) {
+    const size_t half = sizeof o->tail / 2;
     for (size_t i = 0; i < len; i++) {
-        if (o->tail_len == o->tail_cap) {   /* keep the last half */
-            memmove(o->tail, o->tail + o->tail_cap / 2, o->tail_cap - o->tail_cap / 2);
-            o->tail_len = o->tail_cap - o->tail_cap / 2;
+        if (o->tail_len == sizeof o->tail) {   /* keep the last half */
+            memmove(o->tail, o->tail + half, half);
+            o->tail_len = half;
         }
         o->tail[o->tail_len++] = text[i];
     }
@@ -319,7 +320,7 @@ int cmd_run(int argc, char **argv) {
     gp.grammar_vocab = grammar.vocab;
     cli_draft_use(&draft, &gp);
 
-    run_output out = {0, 0, -1, (const char *const *)revs, n_revs, 0, sizeof out.tail, {0}, 0};
+    run_output out = {0, 0, -1, (const char *const *)revs, n_revs, 0, {0}, 0};
     if (prompt) {
         /* Check the prompt (UTF-8, length) before anything is echoed. */
         size_t need = 0;

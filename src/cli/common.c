@@ -124,7 +124,7 @@ int cli_lora_arg(cli_args *a, cli_lora *l) {
  * log (and its warm-up run, which SmallMind does not make) are taken
  * quietly. */
 int cli_llamacpp_arg(cli_args *a) {
-    const char *v = NULL, *why = NULL;
+    const char *flag = a->argv[a->i], *v = NULL, *why = NULL;
     long long n;
     if (arg_is(a, "-ngl", "--n-gpu-layers") || arg_is(a, NULL, "--gpu-layers")) {
         if (!(v = arg_value(a))) return -1;
@@ -133,7 +133,6 @@ int cli_llamacpp_arg(cli_args *a) {
         return 1;
     }
     if (arg_is(a, "-b", "--batch-size") || arg_is(a, "-ub", "--ubatch-size")) {
-        const char *flag = a->argv[a->i];
         if (!(v = arg_value(a)) || !parse_int(a, flag, v, 1, 1 << 24, &n)) return -1;
         fprintf(stderr, "smallmind %s: note: %s %s ignored: SmallMind sizes its batches itself\n", a->cmd, flag, v);
         return 1;
@@ -159,7 +158,7 @@ int cli_llamacpp_arg(cli_args *a) {
     } else {
         return 0;
     }
-    fprintf(stderr, "smallmind %s: note: %s ignored: %s\n", a->cmd, a->argv[a->i - (v && !a->inline_value)], why);
+    fprintf(stderr, "smallmind %s: note: %s ignored: %s\n", a->cmd, flag, why);
     return 1;
 }
 
