@@ -104,13 +104,14 @@ lora=(
     "lora_gpt2_q8_0_recompute|Q8_0|lora=3 alpha=6 recompute|--arch gpt2 --dim 64 --layers 2 --heads 4 --ffn 96 --ctx 16 --vocab 300"
     "lora_qwen2_q8_0|Q8_0|lora=4 alpha=8|--arch qwen2 --dim 64 --layers 2 --heads 4 --kv-heads 2 --ffn 96 --ctx 16 --vocab 300"
 )
-# grads NAME MODEL BATCH DUMP_OPTIONS: grad_dump's gradients of MODEL (already made, or "" when making
-# it failed: see $TMP/err) against torch_grad.py's, with the adapters' alpha from the options
+# grads NAME MODEL BATCH DUMP_OPTIONS [SEQ]: grad_dump's gradients of MODEL (already made, or "" when
+# making it failed: see $TMP/err) for BATCH sequences of SEQ (16) tokens against torch_grad.py's, with
+# the adapters' alpha from the options
 grads() {
-    local name=$1 model=$2 batch=$3 dopts=$4 alpha
+    local name=$1 model=$2 batch=$3 dopts=$4 seq=${5:-16} alpha
     alpha=$(echo "$dopts" | sed -nE 's/.*alpha=([0-9.]+).*/--lora-alpha \1/p')
     # shellcheck disable=SC2086
-    if [ -n "$model" ] && "$BUILD/grad_dump" "$model" "$batch" 16 "$TMP/$name.bin" $dopts 2>> "$TMP/err" \
+    if [ -n "$model" ] && "$BUILD/grad_dump" "$model" "$batch" "$seq" "$TMP/$name.bin" $dopts 2>> "$TMP/err" \
         && $PY tests/torch_grad.py "$model" "$TMP/$name.bin" $alpha; then
         pass=$((pass + 1)); echo "ok   parity_$name"
     else
@@ -128,22 +129,33 @@ done
 # tests/refs/arch's models with soft logits (--embd-std), against torch_arch.py's forward pass: LoRA
 # on bases with scaled RoPE (llama3: Llama 3's frequency factors, rope_freqs; llama_linear: linear
 # scaling x4), and qwen3 (4 heads of 128 on a 256-wide stream, per-head q/k RMSNorm) fully trained,
-# and with LoRA on its Q8_0 copy with recomputed activations
+# and with LoRA on its Q8_0 copy with recomputed activations; gemma (embeddings x sqrt(dim), GELU-gated
+# FFN, one KV head of 128), phi3 (fused QKV with 2 KV heads, RoPE on it, fused gate and up) and gemma3
+# (post-norms, per-head q/k norms, local layers' own RoPE base, linear scaling x8 on the global one;
+# 8 tokens, within its window of 10), each fully trained and with LoRA on a Q8_0 copy; starcoder2
+# (LayerNorm and biases with NeoX RoPE) fully trained
 soft=(
     "lora_rope_scaled_llama3|llama3|F32|lora=4 alpha=8"
     "lora_rope_scaled_llama_linear|llama_linear|F32|lora=4 alpha=8"
     "grad_qwen3_wide_heads|qwen3|F32|"
     "lora_qwen3_q8_0_recompute|qwen3|Q8_0|lora=4 alpha=8 recompute"
+    "grad_gemma|gemma|F32|"
+    "lora_gemma_q8_0|gemma|Q8_0|lora=4 alpha=8"
+    "grad_phi3|phi3|F32|"
+    "lora_phi3_q8_0_recompute|phi3|Q8_0|lora=4 alpha=8 recompute"
+    "grad_gemma3|gemma3|F32||8"
+    "lora_gemma3_q8_0|gemma3|Q8_0|lora=4 alpha=8|8"
+    "grad_starcoder2|starcoder2|F32|"
 )
 for entry in "${soft[@]}"; do
-    IFS='|' read -r name m type dopts <<< "$entry"
+    IFS='|' read -r name m type dopts seq <<< "$entry"
     model="$TMP/soft/$m.gguf"
     [ "$type" = F32 ] || model="$TMP/soft/$m.$type.gguf"
     : > "$TMP/err"
     { [ -e "$TMP/soft/$m.gguf" ] || $PY tests/refs/arch/gen_models.py --embd-std 0.05 "$TMP/soft" "$m" 2> "$TMP/err"; } \
         && { [ "$type" = F32 ] || "$SM" quantize "$TMP/soft/$m.gguf" "$model" "$type" 2>> "$TMP/err"; } \
         || model=""
-    grads "$name" "$model" 2 "$dopts"
+    grads "$name" "$model" 2 "$dopts" "$seq"
 done
 if [ -e "$SHARED/models/stories260K.gguf" ]; then
     check stories260K "$SHARED/models/stories260K.gguf" 512 48

@@ -385,4 +385,28 @@ void sm_arch_write_hparams(sm_gguf_writer *w, const sm_hparams *hp) {
         snprintf(full, sizeof full, "%s.attention.value_length", a->name);
         sm_gguf_put_u32(w, full, (uint32_t)hp->head_dim);
     }
+    /* what the keys above only read, when the model has it: the sliding window, the
+     * local layers' RoPE base, linear RoPE scaling (a fine-tuned gemma3 keeps them) */
+    char full[128];
+    /* llama.cpp's phi3 loader requires the key (and a positive value): a model without a window
+     * gets one as long as its context, which changes nothing */
+    int window = hp->n_swa > 0 ? hp->n_swa : !strcmp(a->name, "phi3") ? hp->n_ctx_train : 0;
+    if (window > 0 && sm_arch_has_key(a, F(n_swa))) {
+        snprintf(full, sizeof full, "%s.attention.sliding_window", a->name);
+        sm_gguf_put_u32(w, full, (uint32_t)window);
+    }
+    if (a->local_rope) {
+        snprintf(full, sizeof full, "%s.rope.freq_base_swa", a->name);
+        sm_gguf_put_f32(w, full, hp->rope_base_local);
+    }
+    if (a->pos != SM_POS_LEARNED && hp->rope_freq_scale > 0 && hp->rope_freq_scale != 1.0f) {
+        snprintf(full, sizeof full, "%s.rope.scaling.type", a->name);
+        sm_gguf_put_str(w, full, "linear");
+        snprintf(full, sizeof full, "%s.rope.scaling.factor", a->name);
+        sm_gguf_put_f32(w, full, 1.0f / hp->rope_freq_scale);
+    }
+    if (a->pos != SM_POS_LEARNED && hp->rope_attn_factor > 0 && hp->rope_attn_factor != 1.0f) {
+        snprintf(full, sizeof full, "%s.rope.scaling.attn_factor", a->name);
+        sm_gguf_put_f32(w, full, hp->rope_attn_factor);
+    }
 }

@@ -744,7 +744,9 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
         hp->norm_eps = 1e-5f;
         hp->rope_base = 10000.0f;
         if ((st = sm_arch_finish_hparams(hp, SM_ERR_INVALID_ARG, err))) goto done;
-        cfg.tied = 1;
+        /* the head tied to the embeddings, unless the architecture's files must have their own (phi3) */
+        int out_flags = SM_TF_OPTIONAL;
+        cfg.tied = !sm_arch_has(ai, SM_T_OUTPUT, &out_flags) || (out_flags & SM_TF_OPTIONAL);
         int is_bpe = p->tokenizer && !strncmp(p->tokenizer, "bpe:", 4);
         if (p->tokenizer && strcmp(p->tokenizer, "char") && !is_bpe) {
             if ((st = sm_model_load(p->tokenizer, &vocab_only, &r.tok_model, err))) goto done;

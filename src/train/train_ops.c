@@ -582,7 +582,7 @@ void sm_train_rmsnorm_bwd(const sm_trainer *t, float *dinp, float *dw, const flo
  * bits), in chunks of ACT_CHUNK elements, so that GELU's copy of its input
  * is still in L1 when the kernel rewrites it in place. */
 #define ACT_CHUNK 4096
-enum { ACT_GELU, ACT_GELU_GRAD, ACT_SWIGLU, ACT_SWIGLU_GRAD };
+enum { ACT_GELU, ACT_GELU_GRAD, ACT_SWIGLU, ACT_SWIGLU_GRAD, ACT_GEGLU, ACT_GEGLU_GRAD };
 typedef struct act_task {
     const sm_trainer *t;
     int op;
@@ -605,6 +605,20 @@ static void act_fn(void *ctx, int ith, int nth) {
             break;
         case ACT_GELU_GRAD:   /* o1 = gelu'(i1) i2 */
             kt->gelu_grad(a->o1 + i, a->i1 + i, a->i2 + i, len);
+            break;
+        case ACT_GEGLU:   /* o1 = gelu(i1) i2, as the forward pass of inference computes it */
+            memcpy(a->o1 + i, a->i1 + i, (size_t)len * sizeof(float));
+            kt->gelu(a->o1 + i, len);
+            for (int j = 0; j < len; j++) a->o1[i + j] *= a->i2[i + j];
+            break;
+        case ACT_GEGLU_GRAD:   /* o1 = gelu'(i1) i2 i3, o2 = gelu(i1) i3 */
+            memcpy(a->o2 + i, a->i1 + i, (size_t)len * sizeof(float));
+            kt->gelu(a->o2 + i, len);
+            for (int j = 0; j < len; j++) {
+                a->o1[i + j] = a->i3[i + j] * a->i2[i + j];
+                a->o2[i + j] *= a->i3[i + j];
+            }
+            kt->gelu_grad(a->o1 + i, a->i1 + i, a->o1 + i, len);
             break;
         case ACT_SWIGLU:   /* o1 = silu(i1) i2 */
             kt->swiglu(a->o1 + i, a->i1 + i, a->i2 + i, len);
@@ -638,6 +652,50 @@ void sm_train_swiglu_bwd(const sm_trainer *t, float *dg, float *du, const float 
     sm_threadpool_run(t->pool, act_fn, &a);
 }
 
+void sm_train_geglu_fwd(const sm_trainer *t, float *h, const float *g, const float *u, size_t n) {
+    act_task a = {t, ACT_GEGLU, h, NULL, g, u, NULL, n};
+    sm_threadpool_run(t->pool, act_fn, &a);
+}
+
+void sm_train_geglu_bwd(const sm_trainer *t, float *dg, float *du, const float *g, const float *u, const float *dh,
+                        size_t n) {
+    act_task a = {t, ACT_GEGLU_GRAD, dg, du, g, u, dh, n};
+    sm_threadpool_run(t->pool, act_fn, &a);
+}
+
+/* A fused gate and up: each thread a run of rows, one kernel call per row
+ * (as inference's activation goes row by row). */
+typedef struct fused_task {
+    const sm_trainer *t;
+    float *h, *dgu;
+    const float *gu, *dh;
+    int N, F;
+} fused_task;
+
+static void fused_fn(void *ctx, int ith, int nth) {
+    const fused_task *a = ctx;
+    const sm_kernel_table *kt = a->t->kt;
+    int n0, n1;
+    sm_share(a->N, 1, ith, nth, &n0, &n1);
+    size_t F = (size_t)a->F;
+    for (int n = n0; n < n1; n++) {
+        const float *g = a->gu + (size_t)n * 2 * F;
+        if (a->dgu) kt->swiglu_grad(a->dgu + (size_t)n * 2 * F, a->dgu + (size_t)n * 2 * F + F, g, g + F, a->dh + n * F,
+                                    a->F);
+        else kt->swiglu(a->h + n * F, g, g + F, a->F);
+    }
+}
+
+void sm_train_swiglu_fused_fwd(const sm_trainer *t, float *h, const float *gu, int N, int F) {
+    fused_task a = {t, h, NULL, gu, NULL, N, F};
+    sm_threadpool_run(t->pool, fused_fn, &a);
+}
+
+void sm_train_swiglu_fused_bwd(const sm_trainer *t, float *dgu, const float *gu, const float *dh, int N, int F) {
+    fused_task a = {t, NULL, dgu, gu, dh, N, F};
+    sm_threadpool_run(t->pool, fused_fn, &a);
+}
+
 /* Rotates pairs of every head of each token by its position's angles;
  * sign -1 rotates back (the backward of a rotation is its inverse). On the
  * thread pool, each thread a run of tokens. */
@@ -645,6 +703,7 @@ typedef struct rope_task {
     const sm_kernel_table *kt;
     float *x;
     const float *cs, *sn;
+    size_t ld;
     int N, T, heads, hd, neox;
     float sign;
 } rope_task;
@@ -666,16 +725,16 @@ static void rope_fn(void *ctx, int ith, int nth) {
     for (int n = n0; n < n1; n++) {
         const float *c = a->cs + (size_t)(n % a->T) * rot, *s = a->sn + (size_t)(n % a->T) * rot;
         for (int h = 0; h < a->heads; h++) {
-            float *x = a->x + (size_t)n * a->heads * a->hd + (size_t)h * a->hd;
+            float *x = a->x + (size_t)n * a->ld + (size_t)h * a->hd;
             if (a->neox) rope_neox(x, c, s, a->sign, rot);
             else a->kt->rope_pairs(x, c, s, a->sign, rot);
         }
     }
 }
 
-void sm_train_rope(const sm_trainer *t, float *x, int N, int T, int heads, int hd, int neox, const float *cs,
+void sm_train_rope(const sm_trainer *t, float *x, size_t ld, int N, int T, int heads, int hd, int neox, const float *cs,
                    const float *sn, float sign) {
-    rope_task a = {t->kt, x, cs, sn, N, T, heads, hd, neox, sign};
+    rope_task a = {t->kt, x, cs, sn, ld, N, T, heads, hd, neox, sign};
     sm_threadpool_run(t->pool, rope_fn, &a);
 }
 
@@ -696,7 +755,7 @@ typedef struct att_task {
 static void attention_one_fwd(const att_task *a, int b, int h) {
     const att_shape s = a->s;
     const sm_kernel_table *kt = a->t->kt;
-    float scale = 1.0f / sqrtf((float)s.hd);
+    float scale = s.scale;
     int kh = h / (s.heads / s.kv_heads);
     for (int t = 0; t < s.T; t++) {
         const float *qt = a->q + (size_t)(b * s.T + t) * s.qs + (size_t)h * s.hd;
@@ -719,7 +778,7 @@ static void attention_one_fwd(const att_task *a, int b, int h) {
 static void attention_one_bwd(const att_task *a, int b, int h, float *datt) {
     const att_shape s = a->s;
     const sm_kernel_table *kt = a->t->kt;
-    float scale = 1.0f / sqrtf((float)s.hd);
+    float scale = s.scale;
     int kh = h / (s.heads / s.kv_heads);
     for (int t = 0; t < s.T; t++) {
         const float *att = a->att_in + (((size_t)b * s.heads + h) * s.T + t) * s.T;
@@ -768,7 +827,7 @@ static void attention_head_fwd(const att_task *a, int b, int h, float *buf, floa
     const att_shape s = a->s;
     const sm_kernel_table *kt = a->t->kt;
     int kh = h / (s.heads / s.kv_heads), T = s.T, ld = s.heads * s.hd;
-    float scale = 1.0f / sqrtf((float)s.hd);
+    float scale = s.scale;
     const float *q = a->q + (size_t)b * T * s.qs + (size_t)h * s.hd;
     const float *k = a->k + (size_t)b * T * s.kvs + (size_t)kh * s.hd, *v = a->v + (size_t)b * T * s.kvs + (size_t)kh * s.hd;
     float *att = a->att + ((size_t)b * s.heads + h) * T * T;   /* [T][T] */
@@ -794,7 +853,7 @@ static void attention_head_bwd(const att_task *a, int b, int h, float *buf, floa
     const sm_kernel_table *kt = a->t->kt;
     int kh = h / (s.heads / s.kv_heads), T = s.T, ld = s.heads * s.hd, mr = kt->gemm_mr;
     int kv_acc = h != kh * (s.heads / s.kv_heads);   /* the group's first head sets dk and dv, the others add */
-    float scale = 1.0f / sqrtf((float)s.hd);
+    float scale = s.scale;
     size_t qo = (size_t)b * T * s.qs + (size_t)h * s.hd, ko = (size_t)b * T * s.kvs + (size_t)kh * s.hd;
     const float *q = a->q + qo, *k = a->k + ko, *v = a->v + ko;
     const float *d = a->dout + (size_t)b * T * ld + (size_t)h * s.hd;

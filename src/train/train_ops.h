@@ -74,10 +74,19 @@ void sm_train_gelu_bwd(const sm_trainer *t, float *dinp, const float *inp, const
 void sm_train_swiglu_fwd(const sm_trainer *t, float *h, const float *g, const float *u, size_t n);
 void sm_train_swiglu_bwd(const sm_trainer *t, float *dg, float *du, const float *g, const float *u, const float *dh,
                          size_t n);
-/* Rotates pairs of every head of each token by its position's angles:
- * (2i, 2i+1), or with neox (i, i + hd/2); sign -1 rotates back (the
- * backward of a rotation is its inverse). */
-void sm_train_rope(const sm_trainer *t, float *x, int N, int T, int heads, int hd, int neox, const float *cs,
+/* h = gelu(g) * u (GEGLU: gemma); its backward sets dg and du */
+void sm_train_geglu_fwd(const sm_trainer *t, float *h, const float *g, const float *u, size_t n);
+void sm_train_geglu_bwd(const sm_trainer *t, float *dg, float *du, const float *g, const float *u, const float *dh,
+                        size_t n);
+/* The same SwiGLU on N rows of a fused gate and up (phi3): row n of gu is
+ * [g u], F each, and h is N x F; its backward sets the rows of dgu. */
+void sm_train_swiglu_fused_fwd(const sm_trainer *t, float *h, const float *gu, int N, int F);
+void sm_train_swiglu_fused_bwd(const sm_trainer *t, float *dgu, const float *gu, const float *dh, int N, int F);
+/* Rotates pairs of every head of each token (rows of x at stride ld: a
+ * fused qkv's q or k) by its position's angles: (2i, 2i+1), or with neox
+ * (i, i + hd/2); sign -1 rotates back (the backward of a rotation is its
+ * inverse). */
+void sm_train_rope(const sm_trainer *t, float *x, size_t ld, int N, int T, int heads, int hd, int neox, const float *cs,
                    const float *sn, float sign);
 
 /* Causal attention over B sequences of T tokens; q rows have stride qs,
@@ -86,6 +95,7 @@ void sm_train_rope(const sm_trainer *t, float *x, int N, int T, int heads, int h
  * backward pass sets dq, dk and dv (what they held is not read). */
 typedef struct att_shape {
     int B, T, heads, kv_heads, hd, qs, kvs;
+    float scale;   /* of the scores: the model's (1 / sqrt(head size) but for gemma 27B-like shapes) */
 } att_shape;
 void sm_train_attention_fwd(const sm_trainer *t, float *out, float *att, const float *q, const float *k, const float *v,
                             att_shape s);

@@ -54,6 +54,8 @@ static const slot slots[SM_T_COUNT] = {
     [SM_T_FFN_UP_B] = {1, 1, offsetof(sm_train_layer, b_up)},
     [SM_T_FFN_DOWN] = {1, 1, offsetof(sm_train_layer, w_down)},
     [SM_T_FFN_DOWN_B] = {1, 1, offsetof(sm_train_layer, b_down)},
+    [SM_T_ATTN_POST_NORM] = {1, 1, offsetof(sm_train_layer, attn_post_norm)},
+    [SM_T_FFN_POST_NORM] = {1, 1, offsetof(sm_train_layer, ffn_post_norm)},
 };
 
 /* The tensors a model trained from scratch has: the required ones, and the
@@ -259,9 +261,12 @@ typedef struct layer_acts {
     float *qkv;                      /* a fused projection, or NULL */
     float *att;                      /* B x heads x T x T attention weights */
     float *atty;                     /* attention output, before the projection */
+    float *ao, *ao_rstd;             /* a post-norm's input (gemma2/3): the output projection, its rstd */
     float *x_mid;                    /* the stream after the attention block */
     float *n2, *n2_mean, *n2_rstd;
-    float *h1, *h2, *h;              /* FFN: up (GELU) or gate/up (SwiGLU), and the activation */
+    float *h1, *h2, *h;              /* FFN: up (GELU) or gate/up (SwiGLU, GEGLU), or N x [gate up] fused
+                                      * in h1 (phi3), and the activation */
+    float *fo, *fo_rstd;             /* the down projection before a post-norm */
     float *ax[SM_P_COUNT];           /* LoRA: A x of each adapted projection (N x rank) */
 } layer_acts;
 
@@ -271,6 +276,7 @@ typedef struct acts {
     float *nf, *nf_mean, *nf_rstd;
     float *probs;                    /* N x vocab: logits, then probabilities, then their gradient */
     float *rope_cos, *rope_sin;      /* T x head_dim/2 */
+    float *rope_cos_l, *rope_sin_l;  /* the sliding-window layers' (gemma3), or the same tables */
 } acts;
 
 static size_t layout_acts(const sm_trainer *t, float *base, layer_acts *L, acts *a, int recompute) {
@@ -279,8 +285,9 @@ static size_t layout_acts(const sm_trainer *t, float *base, layer_acts *L, acts 
     size_t N = (size_t)t->B * t->T, C = (size_t)hp->dim, F = (size_t)hp->ffn_dim, off = 0;
     size_t KV = (size_t)hp->n_kv_heads * hp->head_dim, att = (size_t)t->B * hp->n_heads * t->T * t->T;
     size_t QD = (size_t)hp->n_heads * hp->head_dim;   /* the queries' width (dim, except qwen3's and gemma's) */
-    int fused = sm_arch_has(arch, SM_T_ATTN_QKV, NULL), gated = arch->ffn == SM_FFN_SWIGLU;
-    int qk_norm = arch->qk_norm == SM_QK_NORM_HEAD;
+    int fused = sm_arch_has(arch, SM_T_ATTN_QKV, NULL), gated = arch->ffn == SM_FFN_SWIGLU || arch->ffn == SM_FFN_GEGLU;
+    int qk_norm = arch->qk_norm == SM_QK_NORM_HEAD, fused_ffn = arch->ffn == SM_FFN_SWIGLU_FUSED;
+    int attn_post = sm_arch_has(arch, SM_T_ATTN_POST_NORM, NULL), ffn_post = sm_arch_has(arch, SM_T_FFN_POST_NORM, NULL);
 #define TAKE(ptr, n) do { (ptr) = base ? base + off : NULL; off += (n); } while (0)
     for (int l = 0; l < hp->n_layers; l++) {
         layer_acts *y = &L[l];
@@ -306,11 +313,14 @@ static size_t layout_acts(const sm_trainer *t, float *base, layer_acts *L, acts 
         }
         TAKE(y->att, att);
         TAKE(y->atty, N * QD);
+        y->ao = y->ao_rstd = y->fo = y->fo_rstd = NULL;
+        if (attn_post) { TAKE(y->ao, N * C); TAKE(y->ao_rstd, N); }
         TAKE(y->x_mid, N * C);
         TAKE(y->n2, N * C); TAKE(y->n2_mean, N); TAKE(y->n2_rstd, N);
-        TAKE(y->h1, N * F);
+        TAKE(y->h1, N * F * (fused_ffn ? 2 : 1));
         if (gated) TAKE(y->h2, N * F); else y->h2 = NULL;
         TAKE(y->h, N * F);
+        if (ffn_post) { TAKE(y->fo, N * C); TAKE(y->fo_rstd, N); }
         for (int p = 0; p < SM_P_COUNT; p++) {
             y->ax[p] = NULL;
             if (adapted(&t->cfg, p)) TAKE(y->ax[p], N * (size_t)t->cfg.lora_rank);
@@ -322,6 +332,11 @@ static size_t layout_acts(const sm_trainer *t, float *base, layer_acts *L, acts 
     size_t rot = (size_t)hp->head_dim / 2;
     TAKE(a->rope_cos, (size_t)t->T * rot);
     TAKE(a->rope_sin, (size_t)t->T * rot);
+    a->rope_cos_l = a->rope_cos, a->rope_sin_l = a->rope_sin;
+    if (arch->local_rope) {
+        TAKE(a->rope_cos_l, (size_t)t->T * rot);
+        TAKE(a->rope_sin_l, (size_t)t->T * rot);
+    }
 #undef TAKE
     a->layer = L;
     return off;
@@ -333,22 +348,24 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     const sm_hparams *hp = &cfg->hp;
     const sm_arch_info *arch = sm_arch_get(hp->arch);
     if (!arch) return sm_fail(err, SM_ERR_INVALID_ARG, "unknown architecture %d", hp->arch);
-    /* RoPE (either pairing): scaled (linear, Llama 3's frequency factors) only on a frozen base, whose
-     * file keeps them; a trained model is written without them. Phi-3's long/short factors: not here. */
+    /* RoPE (either pairing), linearly scaled or not (a trained model's file keeps the scaling: 
+     * sm_arch_write_hparams); Llama 3's frequency factors only on a frozen base (train.c refuses the
+     * full fine-tune: the factors are not written); Phi-3's long/short factors: not here. */
     int rope = arch->pos == SM_POS_ROPE || arch->pos == SM_POS_ROPE_NEOX;
-    int scaled = hp->rope_freq_scale != 1.0f || hp->rope_attn_factor != 1.0f || (cfg->base && cfg->base->rope_freqs);
-    if (rope && ((scaled && !cfg->base) || (cfg->base && (cfg->base->rope_long || cfg->base->rope_short))))
-        return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support this %s model's RoPE scaling yet%s",
-                       arch->name, cfg->base ? "" : " (LoRA, --lora-rank, does)");
-    int features_ok = (rope || arch->pos == SM_POS_LEARNED) &&
-                      (arch->ffn == SM_FFN_SWIGLU || arch->ffn == SM_FFN_GELU) &&
+    if (rope && cfg->base && (cfg->base->rope_long || cfg->base->rope_short))
+        return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support this %s model's RoPE scaling (LongRoPE) yet",
+                       arch->name);
+    int features_ok = (rope || arch->pos == SM_POS_LEARNED) && sm_arch_has(arch, SM_T_ATTN_NORM, NULL) &&
                       (arch->qk_norm == SM_QK_NORM_NONE || arch->qk_norm == SM_QK_NORM_HEAD) &&
-                      !arch->embd_scale && hp->attn_softcap == 0 && hp->final_softcap == 0 &&
-                      (hp->n_swa == 0 || hp->n_swa >= T);
+                      hp->attn_softcap == 0 && hp->final_softcap == 0;
     for (int i = 0; i < arch->n_tensors; i++)
         if (!(arch->tensors[i].flags & SM_TF_OPTIONAL) && !slots[arch->tensors[i].role].used) features_ok = 0;
     if (!features_ok)
-        return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support the %s architecture yet", arch->name);
+        return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support the %s architecture yet%s", arch->name,
+                       hp->attn_softcap != 0 || hp->final_softcap != 0 ? " (soft-capped scores or logits)" : "");
+    if (hp->n_swa > 0 && hp->n_swa < T)
+        return sm_fail(err, SM_ERR_UNSUPPORTED, "this %s model attends through a sliding window of %d tokens: "
+                       "training supports sequences up to that (--seq %d)", arch->name, hp->n_swa, hp->n_swa);
     if (hp->n_layers < 1 || hp->n_layers > MAX_LAYERS || hp->dim < 1 || hp->n_heads < 1 || hp->head_dim < 1 ||
         (sm_arch_has(arch, SM_T_ATTN_QKV, NULL) && hp->n_heads * hp->head_dim != hp->dim) || hp->n_kv_heads < 1 || hp->n_heads % hp->n_kv_heads ||
         hp->n_vocab < 2 || hp->ffn_dim < 1 || B < 1 || T < 1 || T > hp->n_ctx_train)
@@ -402,7 +419,8 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     size_t scratch = 4 * N * CQ + 3 * N * C + 2 * att + 3 * N * F + N * (3 * C > QKV ? 3 * C : QKV) +
                      (arch->qk_norm == SM_QK_NORM_HEAD ? N * (QD + (QKV - QD) / 2) : 0);
     /* the largest operand of any product: N x (3C, q+k+v, F, vocab) or F x C */
-    size_t wide = (size_t)(3 * C > F ? 3 * C : F);
+    size_t F2 = arch->ffn == SM_FFN_SWIGLU_FUSED ? 2 * F : F;   /* the up projection's outputs */
+    size_t wide = (size_t)(3 * C > F2 ? 3 * C : F2);
     if (QKV > wide) wide = QKV;
     if ((size_t)hp->n_vocab > wide) wide = (size_t)hp->n_vocab;
     size_t big = (N + 16) * wide, matrix = wide * (CQ > F ? CQ : F);
@@ -466,7 +484,7 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
         t->lora_scale = cfg->lora_alpha != 0.0f ? cfg->lora_alpha / (float)cfg->lora_rank : 1.0f;
         if (t->kt->gemm) {   /* the largest adapted matrix: C columns by up to q+k+v (fused QKV) or F rows,
                               * F by C, or QD by C (q, and o transposed) */
-            size_t most = C * (QKV > F ? QKV : F);
+            size_t most = C * (QKV > F2 ? QKV : F2);
             if (QD * C > most) most = QD * C;
             t->lora_w = sm_alloc_aligned(most * sizeof(float));
             t->mm_floats += most;
@@ -493,6 +511,8 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     sm_rope_table(a.rope_cos, a.rope_sin, T, hp->head_dim, hp->rope_base > 0 ? hp->rope_base : 10000.0,
                   hp->rope_freq_scale > 0 ? hp->rope_freq_scale : 1.0, cfg->base ? cfg->base->rope_freqs : NULL,
                   hp->rope_attn_factor > 0 ? hp->rope_attn_factor : 1.0);
+    if (a.rope_cos_l != a.rope_cos)   /* as sm_session_rope: the local base, unscaled */
+        sm_rope_table(a.rope_cos_l, a.rope_sin_l, T, hp->head_dim, hp->rope_base_local, 1.0, NULL, 1.0);
     *out = t;
     return SM_OK;
 }
@@ -536,9 +556,9 @@ const sm_param *sm_trainer_param(const sm_trainer *t, const char *name) {
 
 typedef struct shape {
     int B, T, N, C, F, V, H, hd, KV, QD;   /* QD = H hd, the queries' width */
-    int layer_norm, gated, rope, neox, learned_pos;   /* neox: RoPE pairs (i, i + hd/2) */
-    int qk_norm;                                      /* per-head q/k RMSNorm before RoPE (qwen3) */
-    float eps;
+    int layer_norm, ffn, rope, neox, learned_pos;     /* ffn: sm_ffn_kind; neox: RoPE pairs (i, i + hd/2) */
+    int qk_norm;                                      /* per-head q/k RMSNorm before RoPE (qwen3, gemma3) */
+    float eps, embd_scale;                            /* embeddings times this (gemma: sqrt(dim)), or 1 */
     att_shape as;
 } shape;
 
@@ -558,13 +578,15 @@ static shape shape_of(const sm_trainer *t) {
     s.QD = hp->n_heads * hp->head_dim;
     s.qk_norm = a->qk_norm == SM_QK_NORM_HEAD;
     s.layer_norm = a->norm == SM_NORM_LAYER;
-    s.gated = a->ffn == SM_FFN_SWIGLU;
+    s.ffn = a->ffn;
+    s.embd_scale = a->embd_scale ? sqrtf((float)s.C) : 1.0f;
     s.rope = a->pos == SM_POS_ROPE || a->pos == SM_POS_ROPE_NEOX;
     s.neox = a->pos == SM_POS_ROPE_NEOX;
     s.learned_pos = a->pos == SM_POS_LEARNED;
     s.eps = hp->norm_eps;
     int fused = sm_arch_has(a, SM_T_ATTN_QKV, NULL);
-    s.as = (att_shape){s.B, s.T, s.H, hp->n_kv_heads, s.hd, fused ? s.QD + 2 * s.KV : s.QD, fused ? s.QD + 2 * s.KV : s.KV};
+    s.as = (att_shape){s.B, s.T, s.H, hp->n_kv_heads, s.hd, fused ? s.QD + 2 * s.KV : s.QD, fused ? s.QD + 2 * s.KV : s.KV,
+                       hp->q_scale};
     return s;
 }
 
@@ -690,9 +712,11 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
            sm_train_rmsnorm_fwd(t, k, y->k_rstd, y->kr, w->k_norm, N * s->as.kv_heads, s->hd, s->eps));
     }
     if (s->rope) {
+        int local = sm_layer_is_swa(&t->cfg.hp, l);
+        const float *cs = local ? a->rope_cos_l : a->rope_cos, *sn = local ? a->rope_sin_l : a->rope_sin;
         OP(t, SM_SC_ROPE, 3 * ((uint64_t)N * QD + (uint64_t)N * KV), 8 * ((uint64_t)N * QD + (uint64_t)N * KV),
-           sm_train_rope(t, q, N, s->T, s->H, s->hd, s->neox, a->rope_cos, a->rope_sin, 1.0f);
-           sm_train_rope(t, k, N, s->T, s->as.kv_heads, s->hd, s->neox, a->rope_cos, a->rope_sin, 1.0f));
+           sm_train_rope(t, q, (size_t)s->as.qs, N, s->T, s->H, s->hd, s->neox, cs, sn, 1.0f);
+           sm_train_rope(t, k, (size_t)s->as.kvs, N, s->T, s->as.kv_heads, s->hd, s->neox, cs, sn, 1.0f));
     }
     /* bytes: q, k, v read and the output written once, the weights written (a head's keys and values are
      * read again for every query, from the cache) */
@@ -700,21 +724,47 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
     uint64_t nq = (uint64_t)N * QD;
     OP(t, SM_SC_ATTENTION, 4 * pairs * s->hd + 5 * pairs, 4 * (2 * nq + 2 * nkv) + att_att_bytes(&s->as),
        sm_train_attention_fwd(t, y->atty, y->att, q, k, v, s->as));
-    proj_fwd(t, SM_SC_O_PROJ, y, l, SM_P_O, y->x_mid, y->atty, w->wo, w->b_o, N, QD, C);
+    if (y->ao) {   /* a post-norm: x_mid = x + norm(o) */
+        proj_fwd(t, SM_SC_O_PROJ, y, l, SM_P_O, y->ao, y->atty, w->wo, w->b_o, N, QD, C);
+        OP(t, SM_SC_POST_NORM, 4 * nc, 12 * nc,
+           sm_train_rmsnorm_fwd(t, y->x_mid, y->ao_rstd, y->ao, w->attn_post_norm, N, C, s->eps));
+    } else {
+        proj_fwd(t, SM_SC_O_PROJ, y, l, SM_P_O, y->x_mid, y->atty, w->wo, w->b_o, N, QD, C);
+    }
     OP(t, SM_SC_RESIDUAL, nc, 12 * nc, sm_train_add(t, y->x_mid, y->x, (size_t)nc));
     /* feed-forward block */
     OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 7 : 4) * nc, 12 * nc,
        norm_fwd(t, s, y->n2, y->n2_mean, y->n2_rstd, y->x_mid, w->ffn_norm, w->ffn_norm_b));
-    if (s->gated) {
+    if (s->ffn == SM_FFN_SWIGLU || s->ffn == SM_FFN_GEGLU) {
         proj_fwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, y->h1, y->n2, w->w_gate, NULL, N, C, F);
         proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h2, y->n2, w->w_up, w->b_up, N, C, F);
-        OP(t, SM_SC_FFN_ACT, 6 * nf, 12 * nf, sm_train_swiglu_fwd(t, y->h, y->h1, y->h2, (size_t)nf));
+        if (s->ffn == SM_FFN_GEGLU) OP(t, SM_SC_FFN_ACT, 13 * nf, 12 * nf, sm_train_geglu_fwd(t, y->h, y->h1, y->h2, (size_t)nf));
+        else OP(t, SM_SC_FFN_ACT, 6 * nf, 12 * nf, sm_train_swiglu_fwd(t, y->h, y->h1, y->h2, (size_t)nf));
+    } else if (s->ffn == SM_FFN_SWIGLU_FUSED) {   /* one product into N x [gate up] */
+        proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h1, y->n2, w->w_up, w->b_up, N, C, 2 * F);
+        OP(t, SM_SC_FFN_ACT, 6 * nf, 12 * nf, sm_train_swiglu_fused_fwd(t, y->h, y->h1, N, F));
     } else {
         proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h1, y->n2, w->w_up, w->b_up, N, C, F);
         OP(t, SM_SC_FFN_ACT, 12 * nf, 12 * nf, sm_train_gelu_fwd(t, y->h, y->h1, (size_t)nf));
     }
-    proj_fwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, next, y->h, w->w_down, w->b_down, N, F, C);
+    if (y->fo) {
+        proj_fwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, y->fo, y->h, w->w_down, w->b_down, N, F, C);
+        OP(t, SM_SC_POST_NORM, 4 * nc, 12 * nc, sm_train_rmsnorm_fwd(t, next, y->fo_rstd, y->fo, w->ffn_post_norm, N, C, s->eps));
+    } else {
+        proj_fwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, next, y->h, w->w_down, w->b_down, N, F, C);
+    }
     OP(t, SM_SC_RESIDUAL, nc, 12 * nc, sm_train_add(t, next, y->x_mid, (size_t)nc));
+}
+
+/* RoPE's backward pass on the gradients of q and k (rows at the strides
+ * of the attention's shape): the rotation back, by layer l's angles. */
+static void rope_bwd(const sm_trainer *t, const shape *s, int l, const acts *a, float *dq, float *dk) {
+    int local = sm_layer_is_swa(&t->cfg.hp, l);
+    const float *cs = local ? a->rope_cos_l : a->rope_cos, *sn = local ? a->rope_sin_l : a->rope_sin;
+    uint64_t n = (uint64_t)s->N * (s->QD + s->KV);
+    OP(t, SM_SC_ROPE, 3 * n, 8 * n,
+       sm_train_rope(t, dq, (size_t)s->as.qs, s->N, s->T, s->H, s->hd, s->neox, cs, sn, -1.0f);
+       sm_train_rope(t, dk, (size_t)s->as.kvs, s->N, s->T, s->as.kv_heads, s->hd, s->neox, cs, sn, -1.0f));
 }
 
 /* One layer's backward pass: dx holds the gradient of the stream after the
@@ -730,11 +780,22 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
     float *dqr = dh + (size_t)N * F;
     /* feed-forward block: it adds into the stream, so dx passes to x_mid unchanged. The first product
      * into a gradient buffer sets it (set = 1), the others add to it. */
-    proj_bwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, dh, 1, g->w_down, g->b_down, dx, y->h, w->w_down, N, F, C);
-    if (s->gated) {   /* the activations' gradients are set too */
-        OP(t, SM_SC_FFN_ACT, 12 * nf, 20 * nf, sm_train_swiglu_bwd(t, dh1, dh2, y->h1, y->h2, dh, (size_t)nf));
+    const float *dfo = dx;   /* the down projection's output gradient */
+    if (y->fo) {   /* through the post-norm (its backward adds: into dn, cleared) */
+        OP(t, SM_SC_POST_NORM, 9 * nc, 16 * nc, memset(dn, 0, (size_t)nc * sizeof(float));
+           sm_train_rmsnorm_bwd(t, dn, g->ffn_post_norm, dx, y->fo, w->ffn_post_norm, y->fo_rstd, N, C));
+        dfo = dn;
+    }
+    proj_bwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, dh, 1, g->w_down, g->b_down, dfo, y->h, w->w_down, N, F, C);
+    if (s->ffn == SM_FFN_SWIGLU || s->ffn == SM_FFN_GEGLU) {   /* the activations' gradients are set too */
+        if (s->ffn == SM_FFN_GEGLU)
+            OP(t, SM_SC_FFN_ACT, 30 * nf, 20 * nf, sm_train_geglu_bwd(t, dh1, dh2, y->h1, y->h2, dh, (size_t)nf));
+        else OP(t, SM_SC_FFN_ACT, 12 * nf, 20 * nf, sm_train_swiglu_bwd(t, dh1, dh2, y->h1, y->h2, dh, (size_t)nf));
         proj_bwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, dn, 1, g->w_gate, NULL, dh1, y->n2, w->w_gate, N, C, F);
         proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, 0, g->w_up, g->b_up, dh2, y->n2, w->w_up, N, C, F);
+    } else if (s->ffn == SM_FFN_SWIGLU_FUSED) {   /* dh1 and dh2 side by side: N x [dgate dup] */
+        OP(t, SM_SC_FFN_ACT, 12 * nf, 20 * nf, sm_train_swiglu_fused_bwd(t, dh1, y->h1, dh, N, F));
+        proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, 1, g->w_up, g->b_up, dh1, y->n2, w->w_up, N, C, 2 * F);
     } else {
         OP(t, SM_SC_FFN_ACT, 16 * nf, 12 * nf, sm_train_gelu_bwd(t, dh1, y->h1, dh, (size_t)nf));
         proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, 1, g->w_up, g->b_up, dh1, y->n2, w->w_up, N, C, F);
@@ -742,7 +803,13 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
     OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
        norm_bwd(t, s, dx, g->ffn_norm, g->ffn_norm_b, dn, y->x_mid, w->ffn_norm, y->n2_mean, y->n2_rstd));
     /* attention block: dx is now the gradient of x_mid */
-    proj_bwd(t, SM_SC_O_PROJ, y, l, SM_P_O, dtmp, 1, g->wo, g->b_o, dx, y->atty, w->wo, N, QD, C);
+    const float *dao = dx;
+    if (y->ao) {
+        OP(t, SM_SC_POST_NORM, 9 * nc, 16 * nc, memset(dn, 0, (size_t)nc * sizeof(float));
+           sm_train_rmsnorm_bwd(t, dn, g->attn_post_norm, dx, y->ao, w->attn_post_norm, y->ao_rstd, N, C));
+        dao = dn;
+    }
+    proj_bwd(t, SM_SC_O_PROJ, y, l, SM_P_O, dtmp, 1, g->wo, g->b_o, dao, y->atty, w->wo, N, QD, C);
     /* LoRA's first layer: the gradient of its input would only reach the frozen embeddings, so the
      * q, k, v products skip their input gradients (the adapters' own gradients remain) and the
      * attention norm its backward pass */
@@ -754,16 +821,13 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
         OP(t, SM_SC_ATTENTION, att_flops, att_bytes,
            sm_train_attention_bwd(t, dq, dq + QD, dq + QD + KV, datt, dtmp, y->att, y->qkv, y->qkv + QD,
                                   y->qkv + QD + KV, s->as));
+        if (s->rope) rope_bwd(t, s, l, a, dq, dq + QD);   /* phi3 */
         proj_bwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, dn_qkv, 1, g->wqkv, g->b_qkv, dq, y->n1, w->wqkv, N, C, QKV);
     } else {
         float *dk = dq + (size_t)N * QD, *dv = dk + (size_t)N * KV;
         OP(t, SM_SC_ATTENTION, att_flops, att_bytes,
            sm_train_attention_bwd(t, dq, dk, dv, datt, dtmp, y->att, y->q, y->k, y->v, s->as));
-        if (s->rope) {
-            OP(t, SM_SC_ROPE, 3 * (nq + (uint64_t)N * KV), 8 * (nq + (uint64_t)N * KV),
-               sm_train_rope(t, dq, N, s->T, s->H, s->hd, s->neox, a->rope_cos, a->rope_sin, -1.0f);
-               sm_train_rope(t, dk, N, s->T, s->as.kv_heads, s->hd, s->neox, a->rope_cos, a->rope_sin, -1.0f));
-        }
+        if (s->rope) rope_bwd(t, s, l, a, dq, dk);
         if (s->qk_norm) {   /* through the per-head norms: the gradients of q and k as projected */
             float *dkr = dqr + (size_t)N * QD;
             uint64_t nqk = nq + (uint64_t)N * KV;
@@ -797,6 +861,7 @@ void sm_trainer_forward(sm_trainer *t, const int32_t *x) {
            float *dst = L[0].x + (size_t)n * s.C;
            if (t->frozen_embd) sm_train_frozen_row(dst, t->frozen_embd, x[n]);
            else memcpy(dst, W->tok_embd + (size_t)x[n] * s.C, (size_t)s.C * sizeof(float));
+           if (s.embd_scale != 1.0f) for (int i = 0; i < s.C; i++) dst[i] *= s.embd_scale;
            if (s.learned_pos) {
                float *wpe = t->scratch;   /* the position's row, as floats */
                if (t->frozen_pos) sm_train_frozen_row(wpe, t->frozen_pos, n % s.T);
@@ -899,7 +964,7 @@ void sm_trainer_backward(sm_trainer *t, const int32_t *x) {
            for (int n = 0; n < s.N; n++) {
                const float *d = dx + (size_t)n * s.C;
                float *gt = G->tok_embd + (size_t)x[n] * s.C;
-               for (int i = 0; i < s.C; i++) gt[i] += d[i];
+               for (int i = 0; i < s.C; i++) gt[i] += d[i] * s.embd_scale;
                if (s.learned_pos) {
                    float *gp = G->pos_embd + (size_t)(n % s.T) * s.C;
                    for (int i = 0; i < s.C; i++) gp[i] += d[i];

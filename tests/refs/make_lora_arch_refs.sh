@@ -2,11 +2,14 @@
 # make_lora_arch_refs.sh - LoRA references beyond stories260K (tests/lora_test.sh):
 # adapters trained by `smallmind train --lora-rank` on tests/refs/arch's
 # random-weight models (written again by gen_models.py --embd-std 0.05, so
-# their logits are soft enough to train): qwen2 (q/k/v biases, NeoX RoPE)
-# and llama3 (Llama 3's RoPE frequency factors), committed with llama.cpp's
-# greedy continuations with them (llama-cli --lora), which `smallmind run
-# --lora` must reproduce.
-#   LLAMA_CLI=/path/to/llama-cli bash tests/refs/make_lora_arch_refs.sh [--keep-adapters]
+# their logits are soft enough to train; gemma's 0.01, as its embeddings are
+# scaled by sqrt(dim) and its head is tied to them): qwen2 (q/k/v biases, NeoX RoPE),
+# llama3 (Llama 3's RoPE frequency factors), gemma (embeddings x sqrt(dim),
+# GELU-gated FFN) and phi3 (fused QKV and gate+up), committed with
+# llama.cpp's greedy continuations with them (llama-cli --lora), which
+# `smallmind run --lora` must reproduce. An adapter already committed is
+# kept (--retrain: train every one again).
+#   LLAMA_CLI=/path/to/llama-cli bash tests/refs/make_lora_arch_refs.sh [--retrain]
 # llama.cpp is built outside this checkout; nothing of it is committed. The
 # files committed were made with llama.cpp c392e509's llama-cli. The
 # adapters' training text is Debian's GPL-3 (/usr/share/common-licenses).
@@ -16,20 +19,30 @@ cd "$(dirname "$0")/lora"
 SM=${SM:-../../../build/smallmind}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-/usr/bin/python3 ../arch/gen_models.py --embd-std 0.05 "$tmp" qwen2 llama3
-if [ "${1:-}" != --keep-adapters ]; then
-    for m in qwen2 llama3; do
-        "$SM" train --init "$tmp/$m.gguf" --lora-rank 2 --lora-alpha 4 --lora-targets q,v,down \
-            --data /usr/share/common-licenses/GPL-3 --out "arch-$m.lora.gguf" --steps 12 --batch 4 --seq 32 \
-            --lr 3e-3 --warmup 3 --eval-every 0 --seed 1 -t 1 2> /dev/null
-        rm -f "arch-$m.lora.loss.svg"
-    done
-fi
-# each case: name | model | prompt | tokens
-cases=("arch_qwen2|qwen2|the|32" "arch_llama3|llama3|GNU General|32")
+# each model's embedding std (the models are written again with it by tests/lora_test.sh)
+stds=("qwen2|0.05" "llama3|0.05" "gemma|0.01" "phi3|0.05")
+for e in "${stds[@]}"; do
+    IFS='|' read -r m std <<< "$e"
+    /usr/bin/python3 ../arch/gen_models.py --embd-std "$std" "$tmp/$std" "$m"
+    ln -s "$tmp/$std/$m.gguf" "$tmp/$m.gguf"
+done
+# each model: the adapters' targets (q and v are parts of phi3's fused qkv) and the training
+# sequence (phi3's is within its sliding window of 16)
+targets=("qwen2|q,v,down|32" "llama3|q,v,down|32" "gemma|q,v,down|32" "phi3|q,o,up|16")
+for e in "${targets[@]}"; do
+    IFS='|' read -r m tg seq <<< "$e"
+    [ -e "arch-$m.lora.gguf" ] && [ "${1:-}" != --retrain ] && continue
+    "$SM" train --init "$tmp/$m.gguf" --lora-rank 2 --lora-alpha 4 --lora-targets "$tg" \
+        --data /usr/share/common-licenses/GPL-3 --out "arch-$m.lora.gguf" --steps 12 --batch 4 --seq "$seq" \
+        --lr 3e-3 --warmup 3 --eval-every 0 --seed 1 -t 1 2> /dev/null
+    rm -f "arch-$m.lora.loss.svg"
+done
+# each case: name | model | prompt | tokens | the model's embedding std
+cases=("arch_qwen2|qwen2|the|32|0.05" "arch_llama3|llama3|GNU General|32|0.05" "arch_gemma|gemma|software|32|0.01"
+       "arch_phi3|phi3|software|32|0.05")
 : > arch_cases.txt
 for c in "${cases[@]}"; do
-    IFS='|' read -r name m prompt n <<< "$c"
+    IFS='|' read -r name m prompt n std <<< "$c"
     out=$("$LLAMA_CLI" -m "$tmp/$m.gguf" --lora "arch-$m.lora.gguf" -p "$prompt" -n "$n" --temp 0 -no-cnv \
           --no-warmup -t 1 --simple-io < /dev/null 2> /dev/null; printf x)
     out=${out%x}
@@ -38,6 +51,6 @@ for c in "${cases[@]}"; do
     out=${out#"$prompt"}
     while [[ "$out" == *$'\n' ]]; do out=${out%$'\n'}; done
     printf '%s' "$out" > "$name.expected"
-    echo "$name|$m|$prompt|$n" >> arch_cases.txt
+    echo "$name|$m|$prompt|$n|$std" >> arch_cases.txt
 done
 echo "wrote ${#cases[@]} expected outputs"
