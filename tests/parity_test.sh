@@ -133,7 +133,8 @@ done
 # FFN, one KV head of 128), phi3 (fused QKV with 2 KV heads, RoPE on it, fused gate and up) and gemma3
 # (post-norms, per-head q/k norms, local layers' own RoPE base, linear scaling x8 on the global one;
 # 8 tokens, within its window of 10), each fully trained and with LoRA on a Q8_0 copy; starcoder2
-# (LayerNorm and biases with NeoX RoPE) fully trained
+# (LayerNorm and biases with NeoX RoPE) fully trained; gemma2 (26 layers, attention scores soft-capped
+# at 5, logits at 30, 8 tokens: its window) fully trained and with LoRA on Q8_0
 soft=(
     "lora_rope_scaled_llama3|llama3|F32|lora=4 alpha=8"
     "lora_rope_scaled_llama_linear|llama_linear|F32|lora=4 alpha=8"
@@ -146,6 +147,8 @@ soft=(
     "grad_gemma3|gemma3|F32||8"
     "lora_gemma3_q8_0|gemma3|Q8_0|lora=4 alpha=8|8"
     "grad_starcoder2|starcoder2|F32|"
+    "grad_gemma2_softcaps|gemma2|F32||8"
+    "lora_gemma2_q8_0|gemma2|Q8_0|lora=4 alpha=8|8"
 )
 for entry in "${soft[@]}"; do
     IFS='|' read -r name m type dopts seq <<< "$entry"

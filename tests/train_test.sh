@@ -210,7 +210,8 @@ fi
 
 # the architectures' own files: phi3 from scratch has its own head and a window (llama.cpp's loader
 # requires both) and runs; a full fine-tune of a gemma3 base (tests/refs/arch: window 10, local RoPE
-# base, linear scaling x8) writes its keys as the base has them; gemma2's soft-capping is refused
+# base, linear scaling x8) and of a gemma2 one (window 8, soft-capping 5 and 30) writes their keys as
+# the base has them; a sequence beyond the window is refused
 "$SM" train --arch phi3 --data "$TMP/corpus.txt" --out "$TMP/phi3.gguf" --dim 32 --layers 1 --heads 2 --steps 2 \
     --batch 2 --seq 16 --eval-every 0 > /dev/null 2> "$TMP/err"
 meta=$("$SM" inspect "$TMP/phi3.gguf" 2> /dev/null)
@@ -223,18 +224,26 @@ fi
 if /usr/bin/python3 tests/refs/arch/gen_models.py "$TMP/archm" gemma3 gemma2 2> "$TMP/err"; then
     "$SM" train --init "$TMP/archm/gemma3.gguf" --data "$TMP/corpus.txt" --out "$TMP/g3.gguf" --steps 1 --batch 1 \
         --seq 8 --eval-every 0 > /dev/null 2> "$TMP/err"
-    keys() { "$SM" inspect "$1" --no-tensors 2> /dev/null | grep -E 'gemma3\.(attention\.sliding|rope\.)' | sort; }
+    keys() { "$SM" inspect "$1" --no-tensors 2> /dev/null | grep -E 'gemma[23]\.(attention\.sliding|rope\.|.*softcap)' | sort; }
     if [ -s "$TMP/g3.gguf" ] && [ "$(keys "$TMP/archm/gemma3.gguf" | grep -c .)" -ge 4 ] \
         && [ -z "$(comm -23 <(keys "$TMP/archm/gemma3.gguf") <(keys "$TMP/g3.gguf"))" ]; then
         ok "gemma3_full_fine_tune_keeps_window_and_rope_keys"
     else
         bad "gemma3_full_fine_tune_keeps_window_and_rope_keys" "$(keys "$TMP/g3.gguf" | tr '\n' ' ') $(tail -c 200 "$TMP/err")"
     fi
-    if ! "$SM" train --init "$TMP/archm/gemma2.gguf" --data "$TMP/corpus.txt" --out "$TMP/g2.gguf" --steps 1 \
-        --batch 1 --seq 8 > /dev/null 2> "$TMP/err" && grep -q 'soft-capped' "$TMP/err"; then
-        ok "gemma2_soft_capping_refused"
+    "$SM" train --init "$TMP/archm/gemma2.gguf" --data "$TMP/corpus.txt" --out "$TMP/g2.gguf" --steps 1 --batch 1 \
+        --seq 8 --eval-every 0 > /dev/null 2> "$TMP/err"
+    if [ -s "$TMP/g2.gguf" ] && [ "$(keys "$TMP/archm/gemma2.gguf" | grep -c softcap)" -eq 2 ] \
+        && [ -z "$(comm -23 <(keys "$TMP/archm/gemma2.gguf") <(keys "$TMP/g2.gguf"))" ]; then
+        ok "gemma2_full_fine_tune_keeps_window_and_softcaps"
     else
-        bad "gemma2_soft_capping_refused" "$(tail -c 200 "$TMP/err")"
+        bad "gemma2_full_fine_tune_keeps_window_and_softcaps" "$(keys "$TMP/g2.gguf" | tr '\n' ' ') $(tail -c 200 "$TMP/err")"
+    fi
+    if ! "$SM" train --init "$TMP/archm/gemma2.gguf" --data "$TMP/corpus.txt" --out "$TMP/g2b.gguf" --steps 1 \
+        --batch 1 --seq 16 > /dev/null 2> "$TMP/err" && grep -q 'sliding window of 8 tokens' "$TMP/err"; then
+        ok "sequence_beyond_window_refused"
+    else
+        bad "sequence_beyond_window_refused" "$(tail -c 200 "$TMP/err")"
     fi
 else
     bad "gen_models_for_training" "$(tail -c 200 "$TMP/err")"

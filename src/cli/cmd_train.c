@@ -33,7 +33,7 @@ static void train_usage(void) {
            "                         or FROM.gguf (that model's vocabulary)\n"
            "model (ignored with --init or --resume, which bring their own):\n"
            "  --arch NAME            gpt2 (default), llama, qwen2 (q, k, v biases, NeoX RoPE), qwen3\n"
-           "                         (per-head q/k norms), gemma, gemma3 or phi3\n"
+           "                         (per-head q/k norms), gemma, gemma2, gemma3 or phi3\n"
            "  --dim N --layers N --heads N --kv-heads N --ffn N --ctx N\n"
            "                         defaults 128, 4, 4, = heads, 4 x dim (gated FFNs: 8/3 x dim), 256\n"
            "  --init MODEL.gguf      start from this model's weights\n"

@@ -385,8 +385,8 @@ void sm_arch_write_hparams(sm_gguf_writer *w, const sm_hparams *hp) {
         snprintf(full, sizeof full, "%s.attention.value_length", a->name);
         sm_gguf_put_u32(w, full, (uint32_t)hp->head_dim);
     }
-    /* what the keys above only read, when the model has it: the sliding window, the
-     * local layers' RoPE base, linear RoPE scaling (a fine-tuned gemma3 keeps them) */
+    /* what the keys above only read, when the model has it: the sliding window, soft-capping,
+     * the local layers' RoPE base, linear RoPE scaling (a fine-tuned gemma2/3 keeps them) */
     char full[128];
     /* llama.cpp's phi3 loader requires the key (and a positive value): a model without a window
      * gets one as long as its context, which changes nothing */
@@ -394,6 +394,14 @@ void sm_arch_write_hparams(sm_gguf_writer *w, const sm_hparams *hp) {
     if (window > 0 && sm_arch_has_key(a, F(n_swa))) {
         snprintf(full, sizeof full, "%s.attention.sliding_window", a->name);
         sm_gguf_put_u32(w, full, (uint32_t)window);
+    }
+    if (hp->attn_softcap != 0 && sm_arch_has_key(a, F(attn_softcap))) {
+        snprintf(full, sizeof full, "%s.attn_logit_softcapping", a->name);
+        sm_gguf_put_f32(w, full, hp->attn_softcap);
+    }
+    if (hp->final_softcap != 0 && sm_arch_has_key(a, F(final_softcap))) {
+        snprintf(full, sizeof full, "%s.final_logit_softcapping", a->name);
+        sm_gguf_put_f32(w, full, hp->final_softcap);
     }
     if (a->local_rope) {
         snprintf(full, sizeof full, "%s.rope.freq_base_swa", a->name);

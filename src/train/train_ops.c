@@ -747,10 +747,25 @@ void sm_train_rope(const sm_trainer *t, float *x, size_t ld, int N, int T, int h
 typedef struct att_task {
     const sm_trainer *t;
     att_shape s;
-    float *out, *att, *dq, *dk, *dv, *datt;
+    float *out, *att, *dq, *dk, *dv, *datt, *lse;
     const float *q, *k, *v, *dout, *att_in;
     int backward;
 } att_task;
+
+/* A soft cap's forward on one row of n scores (already scaled) ... */
+static void softcap_row(float *row, float cap, int n) {
+    for (int u = 0; u < n; u++) row[u] = cap * tanhf(row[u] / cap);
+}
+
+/* ... and its backward: ds (the scores' gradient, of the capped ones) times
+ * 1 - tanh^2, the capped score being log p + lse (p = 0: ds is 0 already) */
+static void softcap_row_bwd(float *ds, const float *p, float lse, float cap, int n) {
+    for (int u = 0; u < n; u++)
+        if (p[u] > 0) {
+            float th = (logf(p[u]) + lse) / cap;
+            ds[u] *= 1.0f - th * th;
+        }
+}
 
 static void attention_one_fwd(const att_task *a, int b, int h) {
     const att_shape s = a->s;
@@ -761,13 +776,15 @@ static void attention_one_fwd(const att_task *a, int b, int h) {
         const float *qt = a->q + (size_t)(b * s.T + t) * s.qs + (size_t)h * s.hd;
         float *att = a->att + (((size_t)b * s.heads + h) * s.T + t) * s.T;
         float max = -INFINITY;
-        for (int u = 0; u <= t; u++) {
+        for (int u = 0; u <= t; u++)
             att[u] = kt->dot(qt, a->k + (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd, s.hd) * scale;
+        if (s.softcap) softcap_row(att, s.softcap, t + 1);
+        for (int u = 0; u <= t; u++)
             if (att[u] > max) max = att[u];
-        }
         float sum = 0;
         for (int u = 0; u <= t; u++) { att[u] = expf(att[u] - max); sum += att[u]; }
         for (int u = 0; u <= t; u++) att[u] /= sum;
+        if (s.softcap) a->lse[((size_t)b * s.heads + h) * s.T + t] = max + logf(sum);
         for (int u = t + 1; u < s.T; u++) att[u] = 0;
         float *o = a->out + (size_t)(b * s.T + t) * s.heads * s.hd + (size_t)h * s.hd;
         memset(o, 0, (size_t)s.hd * sizeof(float));
@@ -793,9 +810,14 @@ static void attention_one_bwd(const att_task *a, int b, int h, float *datt) {
             kt->axpy(a->dv + row, att[u], d, s.hd);
             dot_ad += att[u] * datt[u];
         }
-        /* through the softmax, then the scaled dot products */
+        /* through the softmax (and a soft cap), then the scaled dot products */
+        float lse = s.softcap ? a->lse[((size_t)b * s.heads + h) * s.T + t] : 0;
         for (int u = 0; u <= t; u++) {
             float dpre = att[u] * (datt[u] - dot_ad) * scale;
+            if (s.softcap && att[u] > 0) {
+                float th = (logf(att[u]) + lse) / s.softcap;
+                dpre *= 1.0f - th * th;
+            }
             size_t row = (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd;
             kt->axpy(dqt, dpre, a->k + row, s.hd);
             kt->axpy(a->dk + row, dpre, qt, s.hd);
@@ -839,7 +861,13 @@ static void attention_head_fwd(const att_task *a, int b, int h, float *buf, floa
                  buf, scratch);
         for (int t = q0; t < q1; t++) {
             float *row = att + (size_t)t * T, max = kt->scale_max(row, scale, t + 1);
-            kt->scale_max(row, 1.0f / kt->exp_sum(row, max, t + 1), t + 1);
+            if (s.softcap) {
+                softcap_row(row, s.softcap, t + 1);
+                max = kt->scale_max(row, 1.0f, t + 1);
+            }
+            float sum = kt->exp_sum(row, max, t + 1);
+            kt->scale_max(row, 1.0f / sum, t + 1);
+            if (s.softcap) a->lse[((size_t)b * s.heads + h) * T + t] = max + logf(sum);
             memset(row + t + 1, 0, (size_t)(T - t - 1) * sizeof(float));
         }
         /* out[t] = sum over u < q1 of att[t][u] v_u */
@@ -867,6 +895,9 @@ static void attention_head_bwd(const att_task *a, int b, int h, float *buf, floa
                  scratch);
         for (int t = q0; t < q1; t++) {
             kt->softmax_bwd(ds + (size_t)t * T, att + (size_t)t * T, scale, t + 1);
+            if (s.softcap)
+                softcap_row_bwd(ds + (size_t)t * T, att + (size_t)t * T, a->lse[((size_t)b * s.heads + h) * T + t],
+                                s.softcap, t + 1);
             memset(ds + (size_t)t * T + t + 1, 0, (size_t)(T - t - 1) * sizeof(float));
         }
         /* dq_t = sum over u < q1 of dS[t][u] k_u */
@@ -916,15 +947,16 @@ static void attention_task_fn(void *ctx, int ith, int nth) {
     }
 }
 
-void sm_train_attention_fwd(const sm_trainer *t, float *out, float *att, const float *q, const float *k, const float *v,
-                            att_shape s) {
-    att_task a = {t, s, out, att, NULL, NULL, NULL, NULL, q, k, v, NULL, NULL, 0};
+void sm_train_attention_fwd(const sm_trainer *t, float *out, float *att, float *lse, const float *q, const float *k,
+                            const float *v, att_shape s) {
+    att_task a = {t, s, out, att, NULL, NULL, NULL, NULL, lse, q, k, v, NULL, NULL, 0};
     sm_threadpool_run(t->pool, attention_task_fn, &a);
 }
 
 void sm_train_attention_bwd(const sm_trainer *t, float *dq, float *dk, float *dv, float *datt, const float *dout,
-                            const float *att, const float *q, const float *k, const float *v, att_shape s) {
-    att_task a = {t, s, NULL, NULL, dq, dk, dv, datt, q, k, v, dout, att, 1};
+                            const float *att, const float *lse, const float *q, const float *k, const float *v,
+                            att_shape s) {
+    att_task a = {t, s, NULL, NULL, dq, dk, dv, datt, (float *)lse, q, k, v, dout, att, 1};
     sm_threadpool_run(t->pool, attention_task_fn, &a);
 }
 

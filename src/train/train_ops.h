@@ -96,10 +96,14 @@ void sm_train_rope(const sm_trainer *t, float *x, size_t ld, int N, int T, int h
 typedef struct att_shape {
     int B, T, heads, kv_heads, hd, qs, kvs;
     float scale;   /* of the scores: the model's (1 / sqrt(head size) but for gemma 27B-like shapes) */
+    float softcap; /* scores soft-capped to cap tanh(score / cap) before the softmax (gemma2), or 0 */
 } att_shape;
-void sm_train_attention_fwd(const sm_trainer *t, float *out, float *att, const float *q, const float *k, const float *v,
-                            att_shape s);
+/* With a soft cap, lse keeps each row's log-sum-exp (B x heads x T), from
+ * which the backward pass recovers the capped scores (log att + lse). */
+void sm_train_attention_fwd(const sm_trainer *t, float *out, float *att, float *lse, const float *q, const float *k,
+                            const float *v, att_shape s);
 void sm_train_attention_bwd(const sm_trainer *t, float *dq, float *dk, float *dv, float *datt, const float *dout,
-                            const float *att, const float *q, const float *k, const float *v, att_shape s);
+                            const float *att, const float *lse, const float *q, const float *k, const float *v,
+                            att_shape s);
 
 #endif

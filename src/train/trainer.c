@@ -260,6 +260,7 @@ typedef struct layer_acts {
     float *qr, *kr, *q_rstd, *k_rstd;   /* per-head q/k RMSNorm (qwen3): q and k before it, and its rstd per head */
     float *qkv;                      /* a fused projection, or NULL */
     float *att;                      /* B x heads x T x T attention weights */
+    float *att_lse;                  /* with soft-capped scores (gemma2): B x heads x T log-sum-exps */
     float *atty;                     /* attention output, before the projection */
     float *ao, *ao_rstd;             /* a post-norm's input (gemma2/3): the output projection, its rstd */
     float *x_mid;                    /* the stream after the attention block */
@@ -312,6 +313,8 @@ static size_t layout_acts(const sm_trainer *t, float *base, layer_acts *L, acts 
             TAKE(y->q_rstd, N * hp->n_heads); TAKE(y->k_rstd, N * hp->n_kv_heads);
         }
         TAKE(y->att, att);
+        y->att_lse = NULL;
+        if (hp->attn_softcap != 0) TAKE(y->att_lse, (size_t)t->B * hp->n_heads * t->T);
         TAKE(y->atty, N * QD);
         y->ao = y->ao_rstd = y->fo = y->fo_rstd = NULL;
         if (attn_post) { TAKE(y->ao, N * C); TAKE(y->ao_rstd, N); }
@@ -356,13 +359,11 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
         return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support this %s model's RoPE scaling (LongRoPE) yet",
                        arch->name);
     int features_ok = (rope || arch->pos == SM_POS_LEARNED) && sm_arch_has(arch, SM_T_ATTN_NORM, NULL) &&
-                      (arch->qk_norm == SM_QK_NORM_NONE || arch->qk_norm == SM_QK_NORM_HEAD) &&
-                      hp->attn_softcap == 0 && hp->final_softcap == 0;
+                      (arch->qk_norm == SM_QK_NORM_NONE || arch->qk_norm == SM_QK_NORM_HEAD);
     for (int i = 0; i < arch->n_tensors; i++)
         if (!(arch->tensors[i].flags & SM_TF_OPTIONAL) && !slots[arch->tensors[i].role].used) features_ok = 0;
     if (!features_ok)
-        return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support the %s architecture yet%s", arch->name,
-                       hp->attn_softcap != 0 || hp->final_softcap != 0 ? " (soft-capped scores or logits)" : "");
+        return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support the %s architecture yet", arch->name);
     if (hp->n_swa > 0 && hp->n_swa < T)
         return sm_fail(err, SM_ERR_UNSUPPORTED, "this %s model attends through a sliding window of %d tokens: "
                        "training supports sequences up to that (--seq %d)", arch->name, hp->n_swa, hp->n_swa);
@@ -462,6 +463,8 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
         }
     }
     t->row_loss = sm_calloc(N, sizeof *t->row_loss);
+    if (hp->final_softcap != 0 && t->pool)
+        t->cap_rows = sm_alloc_aligned((size_t)sm_threadpool_size(t->pool) * hp->n_vocab * sizeof(float));
     t->norm_parts = sm_calloc(t->n_floats / SM_NORM_CHUNK + 1, sizeof *t->norm_parts);
     t->w = sm_alloc_aligned(t->n_floats * sizeof(float));
     t->g = sm_alloc_aligned(t->n_floats * sizeof(float));
@@ -493,7 +496,8 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     }
     if (!t->params || !t->w || !t->g || !t->m || !t->v || !t->act || !t->scratch || (at && !t->mm_at) ||
         (bt && !t->mm_bt) || !t->mm_pack || (res && !t->mm_out) || !t->pool || !t->att_buf || (t->kt->gemm_strided && !t->gemm_scratch) ||
-        !t->row_loss || !t->norm_parts || !t->W.layer || !t->G.layer || !lora_ok) {
+        !t->row_loss || !t->norm_parts || !t->W.layer || !t->G.layer || !lora_ok ||
+        (hp->final_softcap != 0 && !t->cap_rows)) {
         sm_trainer_free(t);
         return sm_fail(err, SM_ERR_NOMEM, "out of memory for training (%.1f M parameters, %.1f M activations)",
                        (double)t->n_floats / 1e6, (double)t->act_floats / 1e6);
@@ -533,6 +537,7 @@ void sm_trainer_free(sm_trainer *t) {
     sm_free(t->att_buf);
     sm_free(t->gemm_scratch);
     sm_free(t->row_loss);
+    sm_free(t->cap_rows);
     sm_free(t->norm_parts);
     sm_free(t->W.layer);
     sm_free(t->G.layer);
@@ -586,7 +591,7 @@ static shape shape_of(const sm_trainer *t) {
     s.eps = hp->norm_eps;
     int fused = sm_arch_has(a, SM_T_ATTN_QKV, NULL);
     s.as = (att_shape){s.B, s.T, s.H, hp->n_kv_heads, s.hd, fused ? s.QD + 2 * s.KV : s.QD, fused ? s.QD + 2 * s.KV : s.KV,
-                       hp->q_scale};
+                       hp->q_scale, hp->attn_softcap};
     return s;
 }
 
@@ -723,7 +728,7 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
     uint64_t nkv = (uint64_t)N * KV;
     uint64_t nq = (uint64_t)N * QD;
     OP(t, SM_SC_ATTENTION, 4 * pairs * s->hd + 5 * pairs, 4 * (2 * nq + 2 * nkv) + att_att_bytes(&s->as),
-       sm_train_attention_fwd(t, y->atty, y->att, q, k, v, s->as));
+       sm_train_attention_fwd(t, y->atty, y->att, y->att_lse, q, k, v, s->as));
     if (y->ao) {   /* a post-norm: x_mid = x + norm(o) */
         proj_fwd(t, SM_SC_O_PROJ, y, l, SM_P_O, y->ao, y->atty, w->wo, w->b_o, N, QD, C);
         OP(t, SM_SC_POST_NORM, 4 * nc, 12 * nc,
@@ -819,14 +824,14 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
     uint64_t att_bytes = 4 * (3 * nq + 4 * (uint64_t)N * KV) + att_att_bytes(&s->as);
     if (y->qkv) {
         OP(t, SM_SC_ATTENTION, att_flops, att_bytes,
-           sm_train_attention_bwd(t, dq, dq + QD, dq + QD + KV, datt, dtmp, y->att, y->qkv, y->qkv + QD,
+           sm_train_attention_bwd(t, dq, dq + QD, dq + QD + KV, datt, dtmp, y->att, y->att_lse, y->qkv, y->qkv + QD,
                                   y->qkv + QD + KV, s->as));
         if (s->rope) rope_bwd(t, s, l, a, dq, dq + QD);   /* phi3 */
         proj_bwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, dn_qkv, 1, g->wqkv, g->b_qkv, dq, y->n1, w->wqkv, N, C, QKV);
     } else {
         float *dk = dq + (size_t)N * QD, *dv = dk + (size_t)N * KV;
         OP(t, SM_SC_ATTENTION, att_flops, att_bytes,
-           sm_train_attention_bwd(t, dq, dk, dv, datt, dtmp, y->att, y->q, y->k, y->v, s->as));
+           sm_train_attention_bwd(t, dq, dk, dv, datt, dtmp, y->att, y->att_lse, y->q, y->k, y->v, s->as));
         if (s->rope) rope_bwd(t, s, l, a, dq, dk);
         if (s->qk_norm) {   /* through the per-head norms: the gradients of q and k as projected */
             float *dkr = dqr + (size_t)N * QD;
@@ -903,14 +908,22 @@ static void loss_task_fn(void *ctx, int ith, int nth) {
     const loss_task *l = ctx;
     int n0, n1;
     sm_share(l->N, 1, ith, nth, &n0, &n1);
+    float cap = l->t->cfg.hp.final_softcap, *th = cap != 0 ? l->t->cap_rows + (size_t)ith * l->V : NULL;
     for (int n = n0; n < n1; n++) {
         float *p = l->probs + (size_t)n * l->V;
+        if (th)   /* soft-capped logits: cap tanh(z / cap), the tanh kept for the gradient */
+            for (int i = 0; i < l->V; i++) {
+                th[i] = tanhf(p[i] / cap);
+                p[i] = cap * th[i];
+            }
         l->t->kt->softmax(p, l->V);
         double nll = -log(fmax(p[l->y[n]], 1e-30));
         float k = (l->weight ? l->weight[n] : 1.0f) / l->denom;
         l->row_loss[n] = l->weight ? (l->weight[n] != 0.0f ? l->weight[n] * nll : 0.0) : nll;
         p[l->y[n]] -= 1.0f;
         l->t->kt->scale_max(p, k, l->V);   /* p[i] *= k (the largest is not needed) */
+        if (th)
+            for (int i = 0; i < l->V; i++) p[i] *= 1.0f - th[i] * th[i];
     }
 }
 

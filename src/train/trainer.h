@@ -116,6 +116,7 @@ typedef struct sm_trainer {
     float *gemm_scratch;   /* kt->gemm_scratch floats per thread: gemm_strided's runs of the batch */
     size_t att_buf_floats;       /* per thread */
     double *row_loss;            /* [B T]: each row's cross-entropy, summed in order */
+    float *cap_rows;             /* soft-capped logits (gemma2): [threads][vocab] tanh of a row, else NULL */
     double *norm_parts;          /* [n_floats / SM_NORM_CHUNK + 1]: the gradient's squares, chunk by chunk */
     /* LoRA training (cfg.base set): the per-layer projections (n_layers x SM_P_COUNT), the frozen
      * embeddings and head, alpha / rank, the gradient of A x, and each thread's dequantized rows */

@@ -5,7 +5,8 @@
 # their logits are soft enough to train; gemma's 0.01, as its embeddings are
 # scaled by sqrt(dim) and its head is tied to them): qwen2 (q/k/v biases, NeoX RoPE),
 # llama3 (Llama 3's RoPE frequency factors), gemma (embeddings x sqrt(dim),
-# GELU-gated FFN) and phi3 (fused QKV and gate+up), committed with
+# GELU-gated FFN), phi3 (fused QKV and gate+up) and gemma2 (soft-capped
+# scores and logits, post-norms), committed with
 # llama.cpp's greedy continuations with them (llama-cli --lora), which
 # `smallmind run --lora` must reproduce. An adapter already committed is
 # kept (--retrain: train every one again).
@@ -20,26 +21,28 @@ SM=${SM:-../../../build/smallmind}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # each model's embedding std (the models are written again with it by tests/lora_test.sh)
-stds=("qwen2|0.05" "llama3|0.05" "gemma|0.01" "phi3|0.05")
+stds=("qwen2|0.05" "llama3|0.05" "gemma|0.01" "phi3|0.05" "gemma2|0.01")
 for e in "${stds[@]}"; do
     IFS='|' read -r m std <<< "$e"
     /usr/bin/python3 ../arch/gen_models.py --embd-std "$std" "$tmp/$std" "$m"
     ln -s "$tmp/$std/$m.gguf" "$tmp/$m.gguf"
 done
 # each model: the adapters' targets (q and v are parts of phi3's fused qkv) and the training
-# sequence (phi3's is within its sliding window of 16)
-targets=("qwen2|q,v,down|32" "llama3|q,v,down|32" "gemma|q,v,down|32" "phi3|q,o,up|16")
+# sequence (phi3's and gemma2's are within their sliding windows of 16 and 8) and steps (gemma2's
+# 26 layers' adapters, trained as long as the others, make it print only spaces, as the base never does)
+targets=("qwen2|q,v,down|32|12" "llama3|q,v,down|32|12" "gemma|q,v,down|32|12" "phi3|q,o,up|16|12"
+         "gemma2|q,v,down|8|4")
 for e in "${targets[@]}"; do
-    IFS='|' read -r m tg seq <<< "$e"
+    IFS='|' read -r m tg seq steps <<< "$e"
     [ -e "arch-$m.lora.gguf" ] && [ "${1:-}" != --retrain ] && continue
     "$SM" train --init "$tmp/$m.gguf" --lora-rank 2 --lora-alpha 4 --lora-targets "$tg" \
-        --data /usr/share/common-licenses/GPL-3 --out "arch-$m.lora.gguf" --steps 12 --batch 4 --seq "$seq" \
+        --data /usr/share/common-licenses/GPL-3 --out "arch-$m.lora.gguf" --steps "$steps" --batch 4 --seq "$seq" \
         --lr 3e-3 --warmup 3 --eval-every 0 --seed 1 -t 1 2> /dev/null
     rm -f "arch-$m.lora.loss.svg"
 done
 # each case: name | model | prompt | tokens | the model's embedding std
 cases=("arch_qwen2|qwen2|the|32|0.05" "arch_llama3|llama3|GNU General|32|0.05" "arch_gemma|gemma|software|32|0.01"
-       "arch_phi3|phi3|software|32|0.05")
+       "arch_phi3|phi3|software|32|0.05" "arch_gemma2|gemma2|software|32|0.01")
 : > arch_cases.txt
 for c in "${cases[@]}"; do
     IFS='|' read -r name m prompt n std <<< "$c"
