@@ -640,26 +640,15 @@ void sm_train_gelu_bwd(const sm_trainer *t, float *dinp, const float *inp, const
     sm_threadpool_run(t->pool, act_fn, &a);
 }
 
-/* h = silu(g) * u, and its backward */
-void sm_train_swiglu_fwd(const sm_trainer *t, float *h, const float *g, const float *u, size_t n) {
-    act_task a = {t, ACT_SWIGLU, h, NULL, g, u, NULL, n};
+/* h = act(g) * u (SiLU or, with gelu, GELU), and its backward */
+void sm_train_gated_fwd(const sm_trainer *t, int gelu, float *h, const float *g, const float *u, size_t n) {
+    act_task a = {t, gelu ? ACT_GEGLU : ACT_SWIGLU, h, NULL, g, u, NULL, n};
     sm_threadpool_run(t->pool, act_fn, &a);
 }
 
-void sm_train_swiglu_bwd(const sm_trainer *t, float *dg, float *du, const float *g, const float *u, const float *dh,
-                         size_t n) {
-    act_task a = {t, ACT_SWIGLU_GRAD, dg, du, g, u, dh, n};
-    sm_threadpool_run(t->pool, act_fn, &a);
-}
-
-void sm_train_geglu_fwd(const sm_trainer *t, float *h, const float *g, const float *u, size_t n) {
-    act_task a = {t, ACT_GEGLU, h, NULL, g, u, NULL, n};
-    sm_threadpool_run(t->pool, act_fn, &a);
-}
-
-void sm_train_geglu_bwd(const sm_trainer *t, float *dg, float *du, const float *g, const float *u, const float *dh,
-                        size_t n) {
-    act_task a = {t, ACT_GEGLU_GRAD, dg, du, g, u, dh, n};
+void sm_train_gated_bwd(const sm_trainer *t, int gelu, float *dg, float *du, const float *g, const float *u,
+                        const float *dh, size_t n) {
+    act_task a = {t, gelu ? ACT_GEGLU_GRAD : ACT_SWIGLU_GRAD, dg, du, g, u, dh, n};
     sm_threadpool_run(t->pool, act_fn, &a);
 }
 

@@ -70,14 +70,11 @@ void sm_train_add(const sm_trainer *t, float *dst, const float *src, size_t n);
 void sm_train_gelu_fwd(const sm_trainer *t, float *out, const float *inp, size_t n);
 /* dinp = dout gelu'(inp): set, not added (the gradient of the activation's input has no other term) */
 void sm_train_gelu_bwd(const sm_trainer *t, float *dinp, const float *inp, const float *dout, size_t n);
-/* h = silu(g) * u; its backward sets dg and du */
-void sm_train_swiglu_fwd(const sm_trainer *t, float *h, const float *g, const float *u, size_t n);
-void sm_train_swiglu_bwd(const sm_trainer *t, float *dg, float *du, const float *g, const float *u, const float *dh,
-                         size_t n);
-/* h = gelu(g) * u (GEGLU: gemma); its backward sets dg and du */
-void sm_train_geglu_fwd(const sm_trainer *t, float *h, const float *g, const float *u, size_t n);
-void sm_train_geglu_bwd(const sm_trainer *t, float *dg, float *du, const float *g, const float *u, const float *dh,
-                        size_t n);
+/* h = silu(g) * u (SwiGLU), or with gelu h = gelu(g) * u (GEGLU: gemma); the
+ * backward sets dg and du */
+void sm_train_gated_fwd(const sm_trainer *t, int gelu, float *h, const float *g, const float *u, size_t n);
+void sm_train_gated_bwd(const sm_trainer *t, int gelu, float *dg, float *du, const float *g, const float *u,
+                        const float *dh, size_t n);
 /* The same SwiGLU on N rows of a fused gate and up (phi3): row n of gu is
  * [g u], F each, and h is N x F; its backward sets the rows of dgu. */
 void sm_train_swiglu_fused_fwd(const sm_trainer *t, float *h, const float *gu, int N, int F);

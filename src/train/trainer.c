@@ -743,8 +743,8 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
     if (s->ffn == SM_FFN_SWIGLU || s->ffn == SM_FFN_GEGLU) {
         proj_fwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, y->h1, y->n2, w->w_gate, NULL, N, C, F);
         proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h2, y->n2, w->w_up, w->b_up, N, C, F);
-        if (s->ffn == SM_FFN_GEGLU) OP(t, SM_SC_FFN_ACT, 13 * nf, 12 * nf, sm_train_geglu_fwd(t, y->h, y->h1, y->h2, (size_t)nf));
-        else OP(t, SM_SC_FFN_ACT, 6 * nf, 12 * nf, sm_train_swiglu_fwd(t, y->h, y->h1, y->h2, (size_t)nf));
+        int gelu = s->ffn == SM_FFN_GEGLU;
+        OP(t, SM_SC_FFN_ACT, (gelu ? 13 : 6) * nf, 12 * nf, sm_train_gated_fwd(t, gelu, y->h, y->h1, y->h2, (size_t)nf));
     } else if (s->ffn == SM_FFN_SWIGLU_FUSED) {   /* one product into N x [gate up] */
         proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h1, y->n2, w->w_up, w->b_up, N, C, 2 * F);
         OP(t, SM_SC_FFN_ACT, 6 * nf, 12 * nf, sm_train_swiglu_fused_fwd(t, y->h, y->h1, N, F));
@@ -793,9 +793,9 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
     }
     proj_bwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, dh, 1, g->w_down, g->b_down, dfo, y->h, w->w_down, N, F, C);
     if (s->ffn == SM_FFN_SWIGLU || s->ffn == SM_FFN_GEGLU) {   /* the activations' gradients are set too */
-        if (s->ffn == SM_FFN_GEGLU)
-            OP(t, SM_SC_FFN_ACT, 30 * nf, 20 * nf, sm_train_geglu_bwd(t, dh1, dh2, y->h1, y->h2, dh, (size_t)nf));
-        else OP(t, SM_SC_FFN_ACT, 12 * nf, 20 * nf, sm_train_swiglu_bwd(t, dh1, dh2, y->h1, y->h2, dh, (size_t)nf));
+        int gelu = s->ffn == SM_FFN_GEGLU;
+        OP(t, SM_SC_FFN_ACT, (gelu ? 30 : 12) * nf, 20 * nf,
+           sm_train_gated_bwd(t, gelu, dh1, dh2, y->h1, y->h2, dh, (size_t)nf));
         proj_bwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, dn, 1, g->w_gate, NULL, dh1, y->n2, w->w_gate, N, C, F);
         proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, 0, g->w_up, g->b_up, dh2, y->n2, w->w_up, N, C, F);
     } else if (s->ffn == SM_FFN_SWIGLU_FUSED) {   /* dh1 and dh2 side by side: N x [dgate dup] */
