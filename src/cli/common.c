@@ -183,7 +183,6 @@ void cli_unescape(char *s) {
                     c = (char)strtol(hex, NULL, 16);
                     if (c) { *o++ = c; p += 3; continue; }
                 }
-                c = 0;
                 break;
         }
         if (c) { *o++ = c; p++; }

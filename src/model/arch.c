@@ -86,7 +86,7 @@ static const sm_role_info roles[SM_T_COUNT] = {
 
 /* Each entry: name, keys, tensors, then norm, ffn, pos, swa,
  * qk_norm, embd_scale, local_rope, q_scale_layers, write_tied_output,
- * byte_level_vocab. */
+ * byte_level_vocab, write_window. */
 static const sm_arch_info archs[SM_ARCH_COUNT] = {
     [SM_ARCH_LLAMA] = {
         "llama",
@@ -95,7 +95,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          T(SM_T_ATTN_NORM), QKV_SPLIT, OPT(SM_T_ATTN_Q_B), OPT(SM_T_ATTN_K_B), OPT(SM_T_ATTN_V_B),
          T(SM_T_ATTN_OUT), OPT(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), GATED_FFN, OPT(SM_T_FFN_UP_B),
          OPT(SM_T_FFN_DOWN_B)),
-        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0,
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0, 0,
     },
     [SM_ARCH_GPT2] = {
         "gpt2",
@@ -104,21 +104,21 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), T(SM_T_ATTN_QKV), T(SM_T_ATTN_QKV_B), T(SM_T_ATTN_OUT),
          T(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), T(SM_T_FFN_NORM_B), T(SM_T_FFN_UP), T(SM_T_FFN_UP_B),
          T(SM_T_FFN_DOWN), T(SM_T_FFN_DOWN_B)),
-        SM_NORM_LAYER, SM_FFN_GELU, SM_POS_LEARNED, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 1, 1,
+        SM_NORM_LAYER, SM_FFN_GELU, SM_POS_LEARNED, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 1, 1, 0,
     },
     [SM_ARCH_QWEN2] = {
         "qwen2",
         {ROPE_KEYS(1 << 24), RMS_EPS},
         TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_Q_B), T(SM_T_ATTN_K_B),
          T(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), GATED_FFN),
-        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1,
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
     },
     [SM_ARCH_QWEN3] = {
         "qwen3",
         {ROPE_KEYS(1 << 24), RMS_EPS},
         TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_Q_NORM), T(SM_T_ATTN_K_NORM),
          T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), GATED_FFN),
-        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_HEAD, 0, 0, 0, 0, 1,
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_HEAD, 0, 0, 0, 0, 1, 0,
     },
     [SM_ARCH_PHI3] = {
         "phi3",
@@ -126,13 +126,13 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
         TENSORS(GLOBALS, T(SM_T_OUTPUT), OPT(SM_T_ROPE_LONG), OPT(SM_T_ROPE_SHORT), T(SM_T_ATTN_NORM),
          T(SM_T_ATTN_QKV), T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), SHAPED(SM_T_FFN_UP, SM_D_EMBD, SM_D_FFN2),
          T(SM_T_FFN_DOWN)),
-        SM_NORM_RMS, SM_FFN_SWIGLU_FUSED, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0,
+        SM_NORM_RMS, SM_FFN_SWIGLU_FUSED, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0, 1,
     },
     [SM_ARCH_GEMMA] = {
         "gemma",
         {ROPE_KEYS(1 << 24), RMS_EPS},
         TENSORS(GLOBALS, T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), GATED_FFN),
-        SM_NORM_RMS, SM_FFN_GEGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 1, 0, 0, 0, 0,
+        SM_NORM_RMS, SM_FFN_GEGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 1, 0, 0, 0, 0, 0,
     },
     [SM_ARCH_GEMMA2] = {
         "gemma2",
@@ -141,7 +141,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          READ_FLT("final_logit_softcapping", final_softcap, 0.0, 1e9, 30.0)},
         TENSORS(GLOBALS, T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT), T(SM_T_ATTN_POST_NORM), T(SM_T_FFN_NORM),
          GATED_FFN, T(SM_T_FFN_POST_NORM)),
-        SM_NORM_RMS, SM_FFN_GEGLU, SM_POS_ROPE_NEOX, SM_SWA_EVEN, SM_QK_NORM_NONE, 1, 0, 46, 0, 0,
+        SM_NORM_RMS, SM_FFN_GEGLU, SM_POS_ROPE_NEOX, SM_SWA_EVEN, SM_QK_NORM_NONE, 1, 0, 46, 0, 0, 0,
     },
     [SM_ARCH_GEMMA3] = {
         "gemma3",
@@ -149,7 +149,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          READ_FLT("rope.freq_base_swa", rope_base_local, 1e-3, 1e12, 10000.0)},
         TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_Q_NORM), T(SM_T_ATTN_K_NORM), T(SM_T_ATTN_OUT),
          T(SM_T_ATTN_POST_NORM), T(SM_T_FFN_NORM), GATED_FFN, T(SM_T_FFN_POST_NORM)),
-        SM_NORM_RMS, SM_FFN_GEGLU, SM_POS_ROPE_NEOX, SM_SWA_FIVE_OF_SIX, SM_QK_NORM_HEAD, 1, 1, 62, 0, 0,
+        SM_NORM_RMS, SM_FFN_GEGLU, SM_POS_ROPE_NEOX, SM_SWA_FIVE_OF_SIX, SM_QK_NORM_HEAD, 1, 1, 62, 0, 0, 0,
     },
     [SM_ARCH_OLMO2] = {
         "olmo2",
@@ -157,7 +157,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
         TENSORS(GLOBALS, T(SM_T_OUTPUT), QKV_SPLIT, SHAPED(SM_T_ATTN_Q_NORM, SM_D_Q, SM_D_ONE),
          SHAPED(SM_T_ATTN_K_NORM, SM_D_KV, SM_D_ONE), T(SM_T_ATTN_OUT), T(SM_T_ATTN_POST_NORM), GATED_FFN,
          T(SM_T_FFN_POST_NORM)),
-        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_FULL, 0, 0, 0, 0, 1,
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_FULL, 0, 0, 0, 0, 1, 0,
     },
     [SM_ARCH_STARCODER2] = {
         "starcoder2",
@@ -166,7 +166,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          T(SM_T_ATTN_Q_B), T(SM_T_ATTN_K_B), T(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), T(SM_T_ATTN_OUT_B),
          T(SM_T_FFN_NORM), T(SM_T_FFN_NORM_B), T(SM_T_FFN_UP), T(SM_T_FFN_UP_B), T(SM_T_FFN_DOWN),
          T(SM_T_FFN_DOWN_B)),
-        SM_NORM_LAYER, SM_FFN_GELU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1,
+        SM_NORM_LAYER, SM_FFN_GELU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
     },
 };
 
@@ -367,54 +367,51 @@ int sm_arch_has_key(const sm_arch_info *a, size_t field) {
     return 0;
 }
 
+/* Writes "ARCH.key" as a float, an unsigned integer or a string. */
+static void put_f32(sm_gguf_writer *w, const sm_arch_info *a, const char *key, float v) {
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", a->name, key);
+    sm_gguf_put_f32(w, full, v);
+}
+
+static void put_u32(sm_gguf_writer *w, const sm_arch_info *a, const char *key, uint32_t v) {
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", a->name, key);
+    sm_gguf_put_u32(w, full, v);
+}
+
+static void put_str(sm_gguf_writer *w, const sm_arch_info *a, const char *key, const char *v) {
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", a->name, key);
+    sm_gguf_put_str(w, full, v);
+}
+
 void sm_arch_write_hparams(sm_gguf_writer *w, const sm_hparams *hp) {
     const sm_arch_info *a = &archs[hp->arch];
     for (const sm_arch_key *k = a->keys; k->key; k++) {
         if (!k->written) continue;
-        char full[128];
-        snprintf(full, sizeof full, "%s.%s", a->name, k->key);
         const char *base = (const char *)hp + k->field;
-        if (k->is_float) sm_gguf_put_f32(w, full, *(const float *)base);
-        else sm_gguf_put_u32(w, full, (uint32_t)*(const int *)base);
+        if (k->is_float) put_f32(w, a, k->key, *(const float *)base);
+        else put_u32(w, a, k->key, (uint32_t)*(const int *)base);
     }
     /* the head size when it is not dim / heads (qwen3, gemma): read back, not derived */
     if (sm_arch_has_key(a, F(head_dim)) && hp->head_dim * hp->n_heads != hp->dim) {
-        char full[128];
-        snprintf(full, sizeof full, "%s.attention.key_length", a->name);
-        sm_gguf_put_u32(w, full, (uint32_t)hp->head_dim);
-        snprintf(full, sizeof full, "%s.attention.value_length", a->name);
-        sm_gguf_put_u32(w, full, (uint32_t)hp->head_dim);
+        put_u32(w, a, "attention.key_length", (uint32_t)hp->head_dim);
+        put_u32(w, a, "attention.value_length", (uint32_t)hp->head_dim);
     }
     /* what the keys above only read, when the model has it: the sliding window, soft-capping,
      * the local layers' RoPE base, linear RoPE scaling (a fine-tuned gemma2/3 keeps them) */
-    char full[128];
-    /* llama.cpp's phi3 loader requires the key (and a positive value): a model without a window
-     * gets one as long as its context, which changes nothing */
-    int window = hp->n_swa > 0 ? hp->n_swa : !strcmp(a->name, "phi3") ? hp->n_ctx_train : 0;
-    if (window > 0 && sm_arch_has_key(a, F(n_swa))) {
-        snprintf(full, sizeof full, "%s.attention.sliding_window", a->name);
-        sm_gguf_put_u32(w, full, (uint32_t)window);
-    }
-    if (hp->attn_softcap != 0 && sm_arch_has_key(a, F(attn_softcap))) {
-        snprintf(full, sizeof full, "%s.attn_logit_softcapping", a->name);
-        sm_gguf_put_f32(w, full, hp->attn_softcap);
-    }
-    if (hp->final_softcap != 0 && sm_arch_has_key(a, F(final_softcap))) {
-        snprintf(full, sizeof full, "%s.final_logit_softcapping", a->name);
-        sm_gguf_put_f32(w, full, hp->final_softcap);
-    }
-    if (a->local_rope) {
-        snprintf(full, sizeof full, "%s.rope.freq_base_swa", a->name);
-        sm_gguf_put_f32(w, full, hp->rope_base_local);
-    }
+    int window = hp->n_swa > 0 ? hp->n_swa : a->write_window ? hp->n_ctx_train : 0;
+    if (window > 0 && sm_arch_has_key(a, F(n_swa))) put_u32(w, a, "attention.sliding_window", (uint32_t)window);
+    if (hp->attn_softcap != 0 && sm_arch_has_key(a, F(attn_softcap)))
+        put_f32(w, a, "attn_logit_softcapping", hp->attn_softcap);
+    if (hp->final_softcap != 0 && sm_arch_has_key(a, F(final_softcap)))
+        put_f32(w, a, "final_logit_softcapping", hp->final_softcap);
+    if (a->local_rope) put_f32(w, a, "rope.freq_base_swa", hp->rope_base_local);
     if (a->pos != SM_POS_LEARNED && hp->rope_freq_scale > 0 && hp->rope_freq_scale != 1.0f) {
-        snprintf(full, sizeof full, "%s.rope.scaling.type", a->name);
-        sm_gguf_put_str(w, full, "linear");
-        snprintf(full, sizeof full, "%s.rope.scaling.factor", a->name);
-        sm_gguf_put_f32(w, full, 1.0f / hp->rope_freq_scale);
+        put_str(w, a, "rope.scaling.type", "linear");
+        put_f32(w, a, "rope.scaling.factor", 1.0f / hp->rope_freq_scale);
     }
-    if (a->pos != SM_POS_LEARNED && hp->rope_attn_factor > 0 && hp->rope_attn_factor != 1.0f) {
-        snprintf(full, sizeof full, "%s.rope.scaling.attn_factor", a->name);
-        sm_gguf_put_f32(w, full, hp->rope_attn_factor);
-    }
+    if (a->pos != SM_POS_LEARNED && hp->rope_attn_factor > 0 && hp->rope_attn_factor != 1.0f)
+        put_f32(w, a, "rope.scaling.attn_factor", hp->rope_attn_factor);
 }

@@ -142,6 +142,10 @@ typedef struct sm_arch_info {
     /* the models of this family use byte-level BPE (else SentencePiece):
      * the kind of vocabulary `init` builds in */
     uint8_t byte_level_vocab;
+    /* llama.cpp's loader of this architecture requires attention.sliding_window
+     * (a positive value): a model without a window is written with one as
+     * long as its context, which changes nothing (phi3) */
+    uint8_t write_window;
 } sm_arch_info;
 
 const sm_arch_info *sm_arch_get(int arch);

@@ -709,7 +709,7 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
         }
         if (!p->lora_rank && (r.tok_model->rope_freqs || r.tok_model->rope_long || r.tok_model->rope_short)) {
             /* the trained model would be written without them */
-            st = sm_fail(err, SM_ERR_UNSUPPORTED, "%s has RoPE frequency factors (rope_freqs: Llama 3.1 and later): "
+            st = sm_fail(err, SM_ERR_UNSUPPORTED, "%s has RoPE frequency factors (Llama 3.1's rope_freqs or Phi-3.5's long and short ones): "
                          "a full fine-tune of it is not supported yet; LoRA (--lora-rank) is", from);
             goto done;
         }

@@ -4,6 +4,7 @@
  * Everything runs in a fixed order, so a run repeats bit for bit and does
  * not depend on the thread count. */
 #include "train_ops.h"
+#include "kernels/kernels.h"
 
 #include <math.h>
 #include <string.h>
@@ -609,7 +610,7 @@ static void act_fn(void *ctx, int ith, int nth) {
         case ACT_GEGLU:   /* o1 = gelu(i1) i2, as the forward pass of inference computes it */
             memcpy(a->o1 + i, a->i1 + i, (size_t)len * sizeof(float));
             kt->gelu(a->o1 + i, len);
-            for (int j = 0; j < len; j++) a->o1[i + j] *= a->i2[i + j];
+            sm_mul(a->o1 + i, a->i2 + i, len);
             break;
         case ACT_GEGLU_GRAD:   /* o1 = gelu'(i1) i2 i3, o2 = gelu(i1) i3 */
             memcpy(a->o2 + i, a->i1 + i, (size_t)len * sizeof(float));
@@ -746,14 +747,17 @@ static void softcap_row(float *row, float cap, int n) {
     for (int u = 0; u < n; u++) row[u] = cap * tanhf(row[u] / cap);
 }
 
-/* ... and its backward: ds (the scores' gradient, of the capped ones) times
- * 1 - tanh^2, the capped score being log p + lse (p = 0: ds is 0 already) */
-static void softcap_row_bwd(float *ds, const float *p, float lse, float cap, int n) {
-    for (int u = 0; u < n; u++)
-        if (p[u] > 0) {
-            float th = (logf(p[u]) + lse) / cap;
-            ds[u] *= 1.0f - th * th;
-        }
+/* ... and its slope at a score whose softmax weight is p: 1 - tanh^2, the
+ * capped score being log p + lse (p = 0: the score's gradient is 0 anyway) */
+static float softcap_slope(float p, float lse, float cap) {
+    if (!(p > 0)) return 1.0f;
+    float th = (logf(p) + lse) / cap;
+    return 1.0f - th * th;
+}
+
+/* Where row t of head h of sequence b keeps its log-sum-exp. */
+static float *lse_at(const att_task *a, int b, int h, int t) {
+    return a->lse + ((size_t)b * a->s.heads + h) * a->s.T + t;
 }
 
 static void attention_one_fwd(const att_task *a, int b, int h) {
@@ -773,7 +777,7 @@ static void attention_one_fwd(const att_task *a, int b, int h) {
         float sum = 0;
         for (int u = 0; u <= t; u++) { att[u] = expf(att[u] - max); sum += att[u]; }
         for (int u = 0; u <= t; u++) att[u] /= sum;
-        if (s.softcap) a->lse[((size_t)b * s.heads + h) * s.T + t] = max + logf(sum);
+        if (s.softcap) *lse_at(a, b, h, t) = max + logf(sum);
         for (int u = t + 1; u < s.T; u++) att[u] = 0;
         float *o = a->out + (size_t)(b * s.T + t) * s.heads * s.hd + (size_t)h * s.hd;
         memset(o, 0, (size_t)s.hd * sizeof(float));
@@ -800,13 +804,10 @@ static void attention_one_bwd(const att_task *a, int b, int h, float *datt) {
             dot_ad += att[u] * datt[u];
         }
         /* through the softmax (and a soft cap), then the scaled dot products */
-        float lse = s.softcap ? a->lse[((size_t)b * s.heads + h) * s.T + t] : 0;
+        float lse = s.softcap ? *lse_at(a, b, h, t) : 0;
         for (int u = 0; u <= t; u++) {
             float dpre = att[u] * (datt[u] - dot_ad) * scale;
-            if (s.softcap && att[u] > 0) {
-                float th = (logf(att[u]) + lse) / s.softcap;
-                dpre *= 1.0f - th * th;
-            }
+            if (s.softcap) dpre *= softcap_slope(att[u], lse, s.softcap);
             size_t row = (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd;
             kt->axpy(dqt, dpre, a->k + row, s.hd);
             kt->axpy(a->dk + row, dpre, qt, s.hd);
@@ -856,7 +857,7 @@ static void attention_head_fwd(const att_task *a, int b, int h, float *buf, floa
             }
             float sum = kt->exp_sum(row, max, t + 1);
             kt->scale_max(row, 1.0f / sum, t + 1);
-            if (s.softcap) a->lse[((size_t)b * s.heads + h) * T + t] = max + logf(sum);
+            if (s.softcap) *lse_at(a, b, h, t) = max + logf(sum);
             memset(row + t + 1, 0, (size_t)(T - t - 1) * sizeof(float));
         }
         /* out[t] = sum over u < q1 of att[t][u] v_u */
@@ -884,9 +885,10 @@ static void attention_head_bwd(const att_task *a, int b, int h, float *buf, floa
                  scratch);
         for (int t = q0; t < q1; t++) {
             kt->softmax_bwd(ds + (size_t)t * T, att + (size_t)t * T, scale, t + 1);
-            if (s.softcap)
-                softcap_row_bwd(ds + (size_t)t * T, att + (size_t)t * T, a->lse[((size_t)b * s.heads + h) * T + t],
-                                s.softcap, t + 1);
+            if (s.softcap) {
+                float *row = ds + (size_t)t * T, lse = *lse_at(a, b, h, t);
+                for (int u = 0; u <= t; u++) row[u] *= softcap_slope(att[(size_t)t * T + u], lse, s.softcap);
+            }
             memset(ds + (size_t)t * T + t + 1, 0, (size_t)(T - t - 1) * sizeof(float));
         }
         /* dq_t = sum over u < q1 of dS[t][u] k_u */

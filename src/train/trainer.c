@@ -691,6 +691,29 @@ static void proj_bwd(const sm_trainer *t, int step, const layer_acts *y, int l, 
                              C, OC, t->cfg.lora_rank));
 }
 
+/* RoPE on q and k (rows at the strides of the attention's shape) by layer
+ * l's angles (a sliding-window layer's own table, where the architecture
+ * has one); sign -1 rotates back, on their gradients in the backward pass. */
+static void rope(const sm_trainer *t, const shape *s, int l, const acts *a, float *q, float *k, float sign) {
+    int local = sm_layer_is_swa(&t->cfg.hp, l);
+    const float *cs = local ? a->rope_cos_l : a->rope_cos, *sn = local ? a->rope_sin_l : a->rope_sin;
+    uint64_t n = (uint64_t)s->N * (s->QD + s->KV);
+    OP(t, SM_SC_ROPE, 3 * n, 8 * n,
+       sm_train_rope(t, q, (size_t)s->as.qs, s->N, s->T, s->H, s->hd, s->neox, cs, sn, sign);
+       sm_train_rope(t, k, (size_t)s->as.kvs, s->N, s->T, s->as.kv_heads, s->hd, s->neox, cs, sn, sign));
+}
+
+/* A block's post-norm (gemma2/3), backward: the gradient of its input (the
+ * block's projection) from dout, into buf (cleared: the norm's backward
+ * adds), and its weight's gradient. */
+static const float *post_norm_bwd(const sm_trainer *t, const shape *s, float *buf, float *dw, const float *dout,
+                                  const float *in, const float *w, const float *rstd) {
+    uint64_t nc = (uint64_t)s->N * s->C;
+    OP(t, SM_SC_POST_NORM, 9 * nc, 16 * nc, memset(buf, 0, (size_t)nc * sizeof(float));
+       sm_train_rmsnorm_bwd(t, buf, dw, dout, in, w, rstd, s->N, s->C));
+    return buf;
+}
+
 /* One layer's forward pass: from y->x to next (the next layer's input). */
 static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_train_layer *w, layer_acts *y,
                           float *next, const acts *a) {
@@ -716,26 +739,18 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
            sm_train_rmsnorm_fwd(t, q, y->q_rstd, y->qr, w->q_norm, N * s->H, s->hd, s->eps);
            sm_train_rmsnorm_fwd(t, k, y->k_rstd, y->kr, w->k_norm, N * s->as.kv_heads, s->hd, s->eps));
     }
-    if (s->rope) {
-        int local = sm_layer_is_swa(&t->cfg.hp, l);
-        const float *cs = local ? a->rope_cos_l : a->rope_cos, *sn = local ? a->rope_sin_l : a->rope_sin;
-        OP(t, SM_SC_ROPE, 3 * ((uint64_t)N * QD + (uint64_t)N * KV), 8 * ((uint64_t)N * QD + (uint64_t)N * KV),
-           sm_train_rope(t, q, (size_t)s->as.qs, N, s->T, s->H, s->hd, s->neox, cs, sn, 1.0f);
-           sm_train_rope(t, k, (size_t)s->as.kvs, N, s->T, s->as.kv_heads, s->hd, s->neox, cs, sn, 1.0f));
-    }
+    if (s->rope) rope(t, s, l, a, q, k, 1.0f);
     /* bytes: q, k, v read and the output written once, the weights written (a head's keys and values are
      * read again for every query, from the cache) */
     uint64_t nkv = (uint64_t)N * KV;
     uint64_t nq = (uint64_t)N * QD;
     OP(t, SM_SC_ATTENTION, 4 * pairs * s->hd + 5 * pairs, 4 * (2 * nq + 2 * nkv) + att_att_bytes(&s->as),
        sm_train_attention_fwd(t, y->atty, y->att, y->att_lse, q, k, v, s->as));
-    if (y->ao) {   /* a post-norm: x_mid = x + norm(o) */
-        proj_fwd(t, SM_SC_O_PROJ, y, l, SM_P_O, y->ao, y->atty, w->wo, w->b_o, N, QD, C);
+    /* with a post-norm x_mid = x + norm(o), o kept in ao; else x_mid = x + o */
+    proj_fwd(t, SM_SC_O_PROJ, y, l, SM_P_O, y->ao ? y->ao : y->x_mid, y->atty, w->wo, w->b_o, N, QD, C);
+    if (y->ao)
         OP(t, SM_SC_POST_NORM, 4 * nc, 12 * nc,
            sm_train_rmsnorm_fwd(t, y->x_mid, y->ao_rstd, y->ao, w->attn_post_norm, N, C, s->eps));
-    } else {
-        proj_fwd(t, SM_SC_O_PROJ, y, l, SM_P_O, y->x_mid, y->atty, w->wo, w->b_o, N, QD, C);
-    }
     OP(t, SM_SC_RESIDUAL, nc, 12 * nc, sm_train_add(t, y->x_mid, y->x, (size_t)nc));
     /* feed-forward block */
     OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 7 : 4) * nc, 12 * nc,
@@ -752,24 +767,11 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
         proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h1, y->n2, w->w_up, w->b_up, N, C, F);
         OP(t, SM_SC_FFN_ACT, 12 * nf, 12 * nf, sm_train_gelu_fwd(t, y->h, y->h1, (size_t)nf));
     }
-    if (y->fo) {
-        proj_fwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, y->fo, y->h, w->w_down, w->b_down, N, F, C);
-        OP(t, SM_SC_POST_NORM, 4 * nc, 12 * nc, sm_train_rmsnorm_fwd(t, next, y->fo_rstd, y->fo, w->ffn_post_norm, N, C, s->eps));
-    } else {
-        proj_fwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, next, y->h, w->w_down, w->b_down, N, F, C);
-    }
+    proj_fwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, y->fo ? y->fo : next, y->h, w->w_down, w->b_down, N, F, C);
+    if (y->fo)
+        OP(t, SM_SC_POST_NORM, 4 * nc, 12 * nc,
+           sm_train_rmsnorm_fwd(t, next, y->fo_rstd, y->fo, w->ffn_post_norm, N, C, s->eps));
     OP(t, SM_SC_RESIDUAL, nc, 12 * nc, sm_train_add(t, next, y->x_mid, (size_t)nc));
-}
-
-/* RoPE's backward pass on the gradients of q and k (rows at the strides
- * of the attention's shape): the rotation back, by layer l's angles. */
-static void rope_bwd(const sm_trainer *t, const shape *s, int l, const acts *a, float *dq, float *dk) {
-    int local = sm_layer_is_swa(&t->cfg.hp, l);
-    const float *cs = local ? a->rope_cos_l : a->rope_cos, *sn = local ? a->rope_sin_l : a->rope_sin;
-    uint64_t n = (uint64_t)s->N * (s->QD + s->KV);
-    OP(t, SM_SC_ROPE, 3 * n, 8 * n,
-       sm_train_rope(t, dq, (size_t)s->as.qs, s->N, s->T, s->H, s->hd, s->neox, cs, sn, -1.0f);
-       sm_train_rope(t, dk, (size_t)s->as.kvs, s->N, s->T, s->as.kv_heads, s->hd, s->neox, cs, sn, -1.0f));
 }
 
 /* One layer's backward pass: dx holds the gradient of the stream after the
@@ -785,12 +787,8 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
     float *dqr = dh + (size_t)N * F;
     /* feed-forward block: it adds into the stream, so dx passes to x_mid unchanged. The first product
      * into a gradient buffer sets it (set = 1), the others add to it. */
-    const float *dfo = dx;   /* the down projection's output gradient */
-    if (y->fo) {   /* through the post-norm (its backward adds: into dn, cleared) */
-        OP(t, SM_SC_POST_NORM, 9 * nc, 16 * nc, memset(dn, 0, (size_t)nc * sizeof(float));
-           sm_train_rmsnorm_bwd(t, dn, g->ffn_post_norm, dx, y->fo, w->ffn_post_norm, y->fo_rstd, N, C));
-        dfo = dn;
-    }
+    /* the down projection's output gradient: through the post-norm, into dn, where there is one */
+    const float *dfo = y->fo ? post_norm_bwd(t, s, dn, g->ffn_post_norm, dx, y->fo, w->ffn_post_norm, y->fo_rstd) : dx;
     proj_bwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, dh, 1, g->w_down, g->b_down, dfo, y->h, w->w_down, N, F, C);
     if (s->ffn == SM_FFN_SWIGLU || s->ffn == SM_FFN_GEGLU) {   /* the activations' gradients are set too */
         int gelu = s->ffn == SM_FFN_GEGLU;
@@ -808,12 +806,7 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
     OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
        norm_bwd(t, s, dx, g->ffn_norm, g->ffn_norm_b, dn, y->x_mid, w->ffn_norm, y->n2_mean, y->n2_rstd));
     /* attention block: dx is now the gradient of x_mid */
-    const float *dao = dx;
-    if (y->ao) {
-        OP(t, SM_SC_POST_NORM, 9 * nc, 16 * nc, memset(dn, 0, (size_t)nc * sizeof(float));
-           sm_train_rmsnorm_bwd(t, dn, g->attn_post_norm, dx, y->ao, w->attn_post_norm, y->ao_rstd, N, C));
-        dao = dn;
-    }
+    const float *dao = y->ao ? post_norm_bwd(t, s, dn, g->attn_post_norm, dx, y->ao, w->attn_post_norm, y->ao_rstd) : dx;
     proj_bwd(t, SM_SC_O_PROJ, y, l, SM_P_O, dtmp, 1, g->wo, g->b_o, dao, y->atty, w->wo, N, QD, C);
     /* LoRA's first layer: the gradient of its input would only reach the frozen embeddings, so the
      * q, k, v products skip their input gradients (the adapters' own gradients remain) and the
@@ -826,13 +819,13 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
         OP(t, SM_SC_ATTENTION, att_flops, att_bytes,
            sm_train_attention_bwd(t, dq, dq + QD, dq + QD + KV, datt, dtmp, y->att, y->att_lse, y->qkv, y->qkv + QD,
                                   y->qkv + QD + KV, s->as));
-        if (s->rope) rope_bwd(t, s, l, a, dq, dq + QD);   /* phi3 */
+        if (s->rope) rope(t, s, l, a, dq, dq + QD, -1.0f);   /* phi3 */
         proj_bwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, dn_qkv, 1, g->wqkv, g->b_qkv, dq, y->n1, w->wqkv, N, C, QKV);
     } else {
         float *dk = dq + (size_t)N * QD, *dv = dk + (size_t)N * KV;
         OP(t, SM_SC_ATTENTION, att_flops, att_bytes,
            sm_train_attention_bwd(t, dq, dk, dv, datt, dtmp, y->att, y->att_lse, y->q, y->k, y->v, s->as));
-        if (s->rope) rope_bwd(t, s, l, a, dq, dk);
+        if (s->rope) rope(t, s, l, a, dq, dk, -1.0f);
         if (s->qk_norm) {   /* through the per-head norms: the gradients of q and k as projected */
             float *dkr = dqr + (size_t)N * QD;
             uint64_t nqk = nq + (uint64_t)N * KV;
