@@ -28,9 +28,13 @@ static sm_status attach_bpe(sm_model *m, sm_error *err) {
     sm_status st = sm_bpe_attach(&m->vocab, pre.ptr, (size_t)pre.len, merges, (size_t)mk->arr_n, &fallback, err);
     sm_free(merges);
     if (st) return st;
-    if (fallback)
-        snprintf(m->warning, sizeof m->warning, "unknown pre-tokenizer '%.*s': using the gpt-2 split",
-                 (int)(pre.len > 64 ? 64 : pre.len), pre.ptr ? pre.ptr : "");
+    if (fallback == 1)
+        snprintf(m->warning, sizeof m->warning, "unknown pre-tokenizer '%.*s': using llama.cpp's default split",
+                 (int)(pre.len > 64 ? 64 : pre.len), pre.ptr);
+    else if (fallback == 2)
+        snprintf(m->warning, sizeof m->warning,
+                 "no tokenizer.ggml.pre in the file: using llama.cpp's default split (text may split unlike "
+                 "in the model's training)");
     return SM_OK;
 }
 

@@ -46,6 +46,7 @@ sm_status sm_bpe_attach(sm_vocab *v, const char *pre, size_t pre_len, const sm_t
     v->bpe = b;
     sm_status st = sm_pretok_new(pre, pre_len, &b->pretok, fallback, err);
     if (st) return st;
+    v->add_bos = sm_pretok_add_bos(b->pretok);  /* until the file says otherwise */
     size_t cap = 16;
     while (cap < n_merges * 2) cap *= 2;
     b->keys = sm_alloc(cap * sizeof *b->keys);

@@ -41,30 +41,67 @@
 /* bloom: anything but spaces and . , ! ? and U+2026 U+3002 U+FF0C U+3001
  * U+0964 U+06D4 U+060C (the parentheses and bar are literal in the class) */
 #define BLOOM_RE " ?[^(\\s|.,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{0964}\\x{06D4}\\x{060C})]+"
+/* tekken (Mistral NeMo): llama.cpp's form of the tokenizer.json pattern,
+ * whose [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}] and [\p{Ll}\p{Lm}\p{Lo}\p{M}]
+ * it writes as "a letter that is not a-z" and "a letter that is not A-Z";
+ * the form llama.cpp runs is the one whose token ids users compare */
+#define TEKKEN_RE                                                                                                   \
+    "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+" \
+    "((?=[\\p{L}])([^A-Z]))*|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+/* gpt-4o / llama4 / minimax-m2: tiktoken's o200k_base pattern (cased letter
+ * runs, each with an optional English contraction, numbers of 1-3 digits),
+ * in llama.cpp's form: its cased classes written as tekken's are */
+#define ANY_CASE_CONTRACTION "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
+#define O200K_RE                                                                                                    \
+    "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+" ANY_CASE_CONTRACTION "?"            \
+    "|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*" ANY_CASE_CONTRACTION "?"            \
+    "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+/* bailingmoe (Ling): the tokenizer.json pattern with its possessive
+ * quantifiers made greedy, as llama.cpp runs it */
+#define BAILING_RE                                                                                                  \
+    "'(?:[sSdDmMtT]|[lL][lL]|[vV][eE]|[rR][eE])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*" \
+    "|\\s*[\\r\\n]|\\s+(?!\\S)|\\s+"
+/* seed-coder: single digits; punctuation runs stop at a line break */
+#define SEED_CODER_RE                                                                                               \
+    ANY_CASE_CONTRACTION "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1}| ?[^\\s\\p{L}\\p{N}\\r\\n]+|\\s*[\\r\\n]+" \
+    "|\\s+(?!\\S)|\\s+"
 #define MAX_RE 6
 
 typedef struct pre_def {
     const char *names;       /* '|'-separated tokenizer.ggml.pre values */
     int ignore_merges;       /* a piece that is a whole token is not merged */
+    int add_bos;             /* BOS added when the file has no tokenizer.ggml.add_bos_token */
     const char *re[MAX_RE];
 } pre_def;
 
 static const pre_def pre_defs[] = {
-    {"gpt-2|phi-2|mpt|olmo|jais|roberta-bpe|jina-es|jina-de|gigachat|jina-v1-en|jina-v2-es|jina-v2-de|jina-v2-code",
-     0, {GPT2_RE}},
-    {"llama3|llama-v3|llama-bpe|falcon3", 1, {LLAMA3_RE}},
-    {"dbrx|smaug-bpe|chatglm-bpe", 0, {LLAMA3_RE}},
-    {"qwen2|deepseek-r1-qwen|stablelm2", 0, {QWEN2_RE}},
-    {"starcoder|refact|command-r|smollm|codeshell|exaone|minerva", 0, {"\\p{N}", GPT2_RE}},
-    {"falcon", 0, {"[\\p{P}\\$\\+<=>\\^~\\|`]+", GPT2_RE, "[0-9][0-9][0-9]"}},
-    {"deepseek-coder", 0, {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", CJK_RE, "\\p{N}"}},
-    {"deepseek-llm", 0, {"[\r\n]", DEEPSEEK_LLM_LETTERS_RE, DEEPSEEK_LLM_PUNCT_RE, "\\s+$", CJK_RE, "\\p{N}+"}},
-    {"deepseek-v3", 0,
+    {"gpt-2|phi-2|mpt|olmo|jais|roberta-bpe|jina-es|jina-de|gigachat|jina-v1-en|jina-v2-es|jina-v2-de|jina-v2-code|"
+     "trillion|granite-docling|exaone4",
+     0, 0, {GPT2_RE}},
+    {"llama3|llama-v3|llama-bpe|falcon3", 1, 1, {LLAMA3_RE}},
+    {"dbrx|smaug-bpe|chatglm-bpe|glm4", 0, 0, {LLAMA3_RE}},
+    {"qwen2|deepseek-r1-qwen|stablelm2|megrez|hunyuan|grok-2", 0, 0, {QWEN2_RE}},
+    {"starcoder|refact|command-r|smollm|codeshell|exaone|minerva", 0, 0, {"\\p{N}", GPT2_RE}},
+    {"falcon", 0, 0, {"[\\p{P}\\$\\+<=>\\^~\\|`]+", GPT2_RE, "[0-9][0-9][0-9]"}},
+    {"deepseek-coder", 0, 0, {"[\r\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", CJK_RE, "\\p{N}"}},
+    {"deepseek-llm", 0, 0, {"[\r\n]", DEEPSEEK_LLM_LETTERS_RE, DEEPSEEK_LLM_PUNCT_RE, "\\s+$", CJK_RE, "\\p{N}+"}},
+    {"deepseek-v3|hunyuan-dense", 0, 0,
      {"\\p{N}{1,3}", "[\\x{4E00}-\\x{9FA5}\\x{3040}-\\x{309F}\\x{30A0}-\\x{30FF}]+",  /* CJK, hiragana, katakana */
       "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"}},
-    {"poro-chat|bloom|gpt3-finnish", 0, {BLOOM_RE}},
-    {"viking", 0, {BLOOM_RE, "\\p{N}"}},
-    {"default", 0, {"[\\p{P}\\$\\+<=>\\^~\\|]+", GPT2_RE, "\\p{N}+", "[0-9][0-9][0-9]"}},
+    {"poro-chat|bloom|gpt3-finnish", 0, 0, {BLOOM_RE}},
+    {"viking", 0, 0, {BLOOM_RE, "\\p{N}"}},
+    {"tekken", 1, 1, {TEKKEN_RE}},
+    {"gpt-4o|llama4|minimax-m2", 0, 0, {O200K_RE}},
+    {"bailingmoe|bailingmoe2|llada-moe", 0, 0, {BAILING_RE}},
+    {"seed-coder", 0, 0, {SEED_CODER_RE}},
+    /* chameleon: its sentinel and image tokens, tab/newline/space runs, digits,
+     * single punctuation marks, then the gpt-2 pattern (as llama.cpp lists them) */
+    {"chameleon", 0, 1,
+     {"<sentinel:[0-9]+>", "(IMGIMG)((A|B|C|D|E|F|G|H|I){1,4})Z", "([\\t\\n]|    |  )", "\\p{N}",
+      "[\\p{P}!-/:-@\\[-`{-~]", GPT2_RE}},
+    /* llama.cpp's split for a file that names no pre-tokenizer, or one it
+     * does not know (newer llama.cpp; c392e509 refused the latter) */
+    {"default", 0, 0, {"[\\p{P}\\$\\+<=>\\^~\\|]+", GPT2_RE, "\\p{N}+", "[0-9][0-9][0-9]"}},
 };
 
 #define N_DEFS (sizeof pre_defs / sizeof pre_defs[0])
@@ -72,7 +109,7 @@ static const pre_def pre_defs[] = {
 struct sm_pretok {
     sm_regex *re[MAX_RE];
     int n_re;
-    int ignore_merges;
+    int ignore_merges, add_bos;
 };
 
 const char *sm_pretok_gpt2_pattern(void) { return GPT2_RE; }
@@ -80,6 +117,8 @@ const char *sm_pretok_gpt2_pattern(void) { return GPT2_RE; }
 const char *sm_pretok_names(size_t i) { return i < N_DEFS ? pre_defs[i].names : NULL; }
 
 int sm_pretok_ignore_merges(const sm_pretok *p) { return p->ignore_merges; }
+
+int sm_pretok_add_bos(const sm_pretok *p) { return p->add_bos; }
 
 static int name_in(const char *names, const char *name, size_t len) {
     for (const char *p = names; *p;) {
@@ -101,21 +140,23 @@ void sm_pretok_free(sm_pretok *p) {
 sm_status sm_pretok_new(const char *name, size_t len, sm_pretok **out, int *fallback, sm_error *err) {
     *out = NULL;
     *fallback = 0;
-    const pre_def *def = &pre_defs[0];
-    int found = 0;
+    const pre_def *def = &pre_defs[N_DEFS - 1];  /* "default" */
     for (size_t i = 0; name && i < N_DEFS; i++)
-        if (name_in(pre_defs[i].names, name, len)) { def = &pre_defs[i]; found = 1; break; }
-    if (!found) *fallback = 1;
+        if (name_in(pre_defs[i].names, name, len)) { def = &pre_defs[i]; break; }
+    if (def == &pre_defs[N_DEFS - 1] && !(name && len == 7 && memcmp(name, "default", 7) == 0))
+        *fallback = name ? 1 : 2;
     sm_pretok *p = sm_calloc(1, sizeof *p);
     if (!p) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
     p->ignore_merges = def->ignore_merges;
+    p->add_bos = def->add_bos;
     for (int i = 0; i < MAX_RE && def->re[i]; i++) {
         char msg[128];
         if (!(p->re[i] = sm_regex_compile(def->re[i], msg, sizeof msg))) {
             sm_pretok_free(p);
-            int shown = found ? (int)(len > 64 ? 64 : len) : 5;
+            const char *shown = *fallback ? "default" : name;
+            int shown_len = *fallback ? 7 : (int)(len > 64 ? 64 : len);
             return sm_fail(err, strstr(msg, "out of memory") ? SM_ERR_NOMEM : SM_ERR_UNSUPPORTED,
-                           "pre-tokenizer '%.*s', pattern %d: %s", shown, found ? name : "gpt-2", i + 1, msg);
+                           "pre-tokenizer '%.*s', pattern %d: %s", shown_len, shown, i + 1, msg);
         }
         p->n_re = i + 1;
     }

@@ -10,13 +10,18 @@
 
 typedef struct sm_pretok sm_pretok;
 
-/* The pre-tokenizer named `name` (len bytes). NULL or an unknown name gives
- * the gpt-2 split and sets *fallback. */
+/* The pre-tokenizer named `name` (len bytes). An unknown name, or NULL (a
+ * file without tokenizer.ggml.pre), gives llama.cpp's "default" split and
+ * sets *fallback to 1 (unknown) or 2 (NULL). */
 sm_status sm_pretok_new(const char *name, size_t len, sm_pretok **out, int *fallback, sm_error *err);
 void sm_pretok_free(sm_pretok *p);
 
 /* Whether a piece that is a whole token is emitted without merging (llama3). */
 int sm_pretok_ignore_merges(const sm_pretok *p);
+
+/* Whether the vocabulary adds BOS when its file does not say (llama3,
+ * tekken, chameleon: llama.cpp's defaults for them). */
+int sm_pretok_add_bos(const sm_pretok *p);
 
 /* Splits cps into pieces: every pattern in turn splits every current piece
  * further, keeping both its matches and the text between them. Writes the

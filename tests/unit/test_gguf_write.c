@@ -63,39 +63,56 @@ TEST(gguf_writer_round_trip) {
     unlink(path);
 }
 
-TEST(unknown_pre_tokenizer_warns_and_splits_like_gpt2) {
+/* A pre-tokenizer name not in the table: a warning naming it, and llama.cpp's
+ * "default" split (newer llama.cpp's choice; c392e509 refused the file), which
+ * differs from the gpt-2 split on this text (tests/refs/pretok checks that
+ * split's ids against llama.cpp's). */
+static char *gpt2_vocab_with_pre(const sm_gguf *g, const char *pre) {
+    sm_gguf_writer *w = sm_gguf_writer_new();
+    for (uint64_t i = 0; i < g->n_kv; i++)
+        if (!sm_gguf_str_eq(g->kv[i].key, "tokenizer.ggml.pre")) sm_gguf_put_copy(w, &g->kv[i]);
+    sm_gguf_put_str(w, "tokenizer.ggml.pre", pre);
+    char *path = strdup("/tmp/sm_test_XXXXXX");
+    int fd = mkstemp(path);
+    if (fd >= 0) close(fd);
+    int ok = fd >= 0 && sm_gguf_writer_save(w, path, NULL) == SM_OK;
+    sm_gguf_writer_free(w);
+    if (!ok) { free(path); return NULL; }
+    return path;
+}
+
+TEST(unknown_pre_tokenizer_warns_and_splits_as_default) {
     NEED_SHARED(src, "vocab/ggml-vocab-gpt-2.gguf");
     size_t size;
     char *data = read_file(src, &size);
     REQUIRE(data);
     sm_gguf g;
     REQUIRE(sm_gguf_parse(data, size, &g, NULL) == SM_OK);
-    sm_gguf_writer *w = sm_gguf_writer_new();
-    for (uint64_t i = 0; i < g.n_kv; i++)
-        if (!sm_gguf_str_eq(g.kv[i].key, "tokenizer.ggml.pre")) sm_gguf_put_copy(w, &g.kv[i]);
-    sm_gguf_put_str(w, "tokenizer.ggml.pre", "made-up-pre");
-    char path[] = "/tmp/sm_test_XXXXXX";
-    int fd = mkstemp(path);
-    REQUIRE(fd >= 0);
-    close(fd);
-    REQUIRE(sm_gguf_writer_save(w, path, NULL) == SM_OK);
-    sm_gguf_writer_free(w);
-    sm_model *a = NULL, *b = NULL;
-    REQUIRE(sm_model_load(path, NULL, &a, NULL) == SM_OK);
-    REQUIRE(sm_model_load(src, NULL, &b, NULL) == SM_OK);
+    char *made_up = gpt2_vocab_with_pre(&g, "made-up-pre"), *deflt = gpt2_vocab_with_pre(&g, "default");
+    REQUIRE(made_up && deflt);
+    sm_model *a = NULL, *b = NULL, *c = NULL;
+    REQUIRE(sm_model_load(made_up, NULL, &a, NULL) == SM_OK);
+    REQUIRE(sm_model_load(deflt, NULL, &b, NULL) == SM_OK);
+    REQUIRE(sm_model_load(src, NULL, &c, NULL) == SM_OK);
     sm_model_info ia, ib;
     sm_model_get_info(a, &ia);
     sm_model_get_info(b, &ib);
-    CHECK(ia.warning && strstr(ia.warning, "made-up-pre") && !ib.warning);
-    const char *text = "Hello world, it's 2024!   ok";
-    sm_token ta[64], tb[64];
-    size_t na, nb;
+    CHECK(ia.warning && strstr(ia.warning, "made-up-pre") && strstr(ia.warning, "default") && !ib.warning);
+    const char *text = "Hello, world!!! 12345 $100 a+b=c <x>";
+    sm_token ta[64], tb[64], tc[64];
+    size_t na, nb, nc;
     CHECK(sm_tokenize(a, text, strlen(text), 0, ta, 64, &na, NULL) == SM_OK);
     CHECK(sm_tokenize(b, text, strlen(text), 0, tb, 64, &nb, NULL) == SM_OK);
+    CHECK(sm_tokenize(c, text, strlen(text), 0, tc, 64, &nc, NULL) == SM_OK);
     CHECK(na == nb && memcmp(ta, tb, na * sizeof *ta) == 0);
+    CHECK(na != nc || memcmp(ta, tc, na * sizeof *ta) != 0);
     sm_model_free(a);
     sm_model_free(b);
+    sm_model_free(c);
     sm_gguf_free(&g);
     free(data);
-    unlink(path);
+    unlink(made_up);
+    unlink(deflt);
+    free(made_up);
+    free(deflt);
 }

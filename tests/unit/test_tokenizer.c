@@ -8,7 +8,9 @@
 #include "text/utf8.h"
 #include "text/vocab.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define SEP "\n__ggml_vocab_test__\n"
 
@@ -241,11 +243,179 @@ TEST(pretokenizer_every_listed_name_compiles) {
             p += len + (p[len] == '|');
         }
     }
-    CHECKF(n_names >= 39, "%d names", n_names);
+    CHECKF(n_names >= 55, "%d names", n_names);
     sm_pretok *pt = NULL;
     int fallback = 0;
     CHECK(sm_pretok_new("no-such-pre", 11, &pt, &fallback, NULL) == SM_OK && fallback == 1);
     sm_pretok_free(pt);
+}
+
+/* ------------------------------------------------ pre-tokenizer variants
+ * The gpt-2 vocabulary under each split of the table: copies of its file
+ * whose tokenizer.ggml.pre names another pre-tokenizer (or, "none", whose
+ * key is renamed away), on llama.cpp's 46 strings and tests/refs/pretok/
+ * extra.inp. Expected ids: llama.cpp c392e509's llama-tokenize on the same
+ * copies (tests/refs/make_pretok_refs.sh, tests/refs/gguf_set_pre.py). */
+#define PRETOK_REFS "tests/refs/pretok/"
+
+/* The cases, in place in one buffer: the shared strings, then ours. */
+static int pretok_cases(char **buf, char **cases, int max) {
+    const char *inp = shared_path("vocab/ggml-vocab-gpt-2.gguf.inp");
+    if (!inp) return -1;
+    size_t a, b;
+    char *x = read_file(inp, &a), *y = read_file(PRETOK_REFS "extra.inp", &b);
+    if (!x || !y) { free(x); free(y); return 0; }
+    char *t = malloc(a + b + sizeof SEP);
+    memcpy(t, x, a);
+    memcpy(t + a, y, b);
+    memcpy(t + a + b, SEP, sizeof SEP);  /* the shared file ends with SEP; ours does not */
+    free(x);
+    free(y);
+    int n = 0;
+    for (char *s = t, *sep; n < max && (sep = strstr(s, SEP)); s = sep + strlen(SEP)) {
+        *sep = '\0';
+        cases[n++] = s;
+    }
+    *buf = t;
+    return n;
+}
+
+/* A copy of the vocab file `src` with its tokenizer.ggml.pre value set to
+ * `pre` (NULL: the key renamed, so that the file names none), written to
+ * `dst`. Returns 0 on success. */
+static int write_pre_variant(const char *src, const char *dst, const char *pre) {
+    size_t n;
+    unsigned char *d = (unsigned char *)read_file(src, &n);
+    if (!d) return -1;
+    static const char key[] = "tokenizer.ggml.pre";
+    unsigned char head[8 + sizeof key - 1 + 4];
+    uint64_t kl = sizeof key - 1;
+    uint32_t type = 8;  /* string */
+    memcpy(head, &kl, 8);
+    memcpy(head + 8, key, kl);
+    memcpy(head + 8 + kl, &type, 4);
+    size_t at = 0;
+    while (at + sizeof head <= n && memcmp(d + at, head, sizeof head) != 0) at++;
+    if (at + sizeof head + 8 > n) { free(d); return -1; }
+    size_t vat = at + sizeof head;
+    uint64_t vl;
+    memcpy(&vl, d + vat, 8);
+    FILE *f = fopen(dst, "wb");
+    if (!f) { free(d); return -1; }
+    int ok;
+    if (!pre) {
+        memcpy(d + at + 8, "tokenizer.ggml.prx", kl);
+        ok = fwrite(d, 1, n, f) == n;
+    } else {
+        uint64_t pl = strlen(pre);
+        ok = fwrite(d, 1, vat, f) == vat && fwrite(&pl, 8, 1, f) == 1 && fwrite(pre, 1, pl, f) == pl &&
+             fwrite(d + vat + 8 + vl, 1, n - vat - 8 - vl, f) == n - vat - 8 - vl;
+    }
+    ok = fclose(f) == 0 && ok;
+    free(d);
+    return ok ? 0 : -1;
+}
+
+TEST(tokenizer_pretok_variants_match_llamacpp) {
+    NEED_SHARED(gguf, "vocab/ggml-vocab-gpt-2.gguf");
+    static const char *names[] = {"none", "default", "llama-bpe", "dbrx", "qwen2", "megrez", "starcoder",
+                                  "falcon", "deepseek-coder", "deepseek-llm", "deepseek-v3", "bloom",
+                                  "viking", "tekken", "chameleon"};
+    char *buf = NULL, *cases[64];
+    int n_cases = pretok_cases(&buf, cases, 64);
+    REQUIRE(n_cases == 58);
+    char tmp[] = "/tmp/sm_pretok_XXXXXX";
+    int fd = mkstemp(tmp);
+    REQUIRE(fd >= 0);
+    close(fd);
+    for (size_t v = 0; v < sizeof names / sizeof names[0]; v++) {
+        int none = strcmp(names[v], "none") == 0;
+        REQUIRE(write_pre_variant(gguf, tmp, none ? NULL : names[v]) == 0);
+        sm_model *m = NULL;
+        sm_error err = {0};
+        REQUIRE(sm_model_load(tmp, NULL, &m, &err) == SM_OK);
+        char path[256];
+        snprintf(path, sizeof path, PRETOK_REFS "%s.out", names[v]);
+        char *want = read_file(path, NULL);
+        REQUIRE(want);
+        char *line = want;
+        int bad = 0, i;
+        for (i = 0; i < n_cases && *line; i++) {
+            char *eol = strchr(line, '\n');
+            REQUIRE(eol);
+            *eol = '\0';
+            sm_token got[512];
+            size_t ng = 0;
+            sm_status st = sm_tokenize(m, cases[i], strlen(cases[i]), 0, got, 512, &ng, &err);
+            size_t k = 0;
+            char *q = line, *end;
+            for (long id; st == SM_OK && (id = strtol(q, &end, 10), end != q); q = end, k++)
+                if (k >= ng || got[k] != id) st = SM_ERR_INVALID_ARG;
+            if (st != SM_OK || k != ng) {
+                bad++;
+                CHECKF(0, "pre-tokenizer %s, case %d ('%.30s'): ids differ from llama.cpp's", names[v], i + 1,
+                       cases[i]);
+            }
+            line = eol + 1;
+        }
+        CHECKF(i == n_cases && bad == 0, "%s: %d of %d cases differ", names[v], bad, i);
+        free(want);
+        sm_model_free(m);
+    }
+    unlink(tmp);
+    free(buf);
+}
+
+/* Patterns llama.cpp c392e509 cannot run (gpt-4o/llama4, bailingmoe,
+ * seed-coder), piece by piece against V8's regular expressions
+ * (tests/refs/make_pretok_splits.mjs): "start:length" in code points. */
+TEST(pretokenizer_splits_match_v8) {
+    static const char *names[] = {"gpt-4o", "bailingmoe", "seed-coder"};
+    char *buf = NULL, *cases[64];
+    int n_cases = pretok_cases(&buf, cases, 64);
+    if (n_cases < 0) SKIP("../shared/vocab is absent");
+    REQUIRE(n_cases == 58);
+    uint32_t cps[2048], st[2048], ln[2048], t1[2048], t2[2048];
+    for (size_t v = 0; v < sizeof names / sizeof names[0]; v++) {
+        sm_pretok *pt = NULL;
+        int fallback = -1;
+        REQUIRE(sm_pretok_new(names[v], strlen(names[v]), &pt, &fallback, NULL) == SM_OK && fallback == 0);
+        char path[256];
+        snprintf(path, sizeof path, PRETOK_REFS "%s.split", names[v]);
+        char *want = read_file(path, NULL);
+        REQUIRE(want);
+        char *line = want;
+        int bad = 0;
+        for (int i = 0; i < n_cases; i++) {
+            char *eol = strchr(line, '\n');
+            REQUIRE(eol);
+            *eol = '\0';
+            size_t len = strlen(cases[i]);
+            REQUIRE(len < 2048);
+            size_t ncp = sm_utf8_to_cps(cases[i], len, cps);
+            size_t np = sm_pretok_split(pt, cps, ncp, st, ln, t1, t2);
+            size_t k = 0;
+            int same = 1;
+            for (char *q = line; *q && same; k++) {
+                char *end;
+                unsigned long a = strtoul(q, &end, 10), b;
+                same = *end == ':';
+                b = strtoul(end + 1, &q, 10);
+                same = same && k < np && st[k] == a && ln[k] == b;
+                while (*q == ' ') q++;
+            }
+            if (!same || k != np) {
+                bad++;
+                CHECKF(0, "pre-tokenizer %s, case %d ('%.30s'): %zu pieces, V8 splits it otherwise", names[v], i + 1,
+                       cases[i], np);
+            }
+            line = eol + 1;
+        }
+        CHECKF(bad == 0, "%s: %d of %d cases differ", names[v], bad, n_cases);
+        free(want);
+        sm_pretok_free(pt);
+    }
+    free(buf);
 }
 
 /* deepseek-llm's split, piece by piece as its published pattern list says
