@@ -2,7 +2,8 @@
 # serve_test.sh - `smallmind serve` end to end (tests/serve/serve_test.mjs):
 # the official OpenAI Node SDK against it, 8 concurrent streaming clients,
 # hostile clients, API key, queue limit, loading, SIGTERM, the chat page
-# in headless Chromium, and response_format (replies checked with ajv).
+# in headless Chromium, response_format (replies checked with ajv), and
+# llama-server's /tokenize, /detokenize and /apply-template (util.mjs).
 # Loopback addresses only. Skips, saying why, when the
 # command was built without the server (libmicrohttpd, Jansson) or Node is
 # missing; installs the npm packages (tests/serve/package-lock.json) into

@@ -30,7 +30,10 @@ extern const char sm_server_page[];
  * gets its 413), and past it the connection is closed. */
 #define DISCARD_LIMIT (256ull << 20)
 
-enum route { R_NONE, R_PAGE, R_HEALTH, R_METRICS, R_TRACE, R_MODELS, R_CHAT, R_COMPLETIONS, R_EMBEDDINGS };
+enum route {
+    R_NONE, R_PAGE, R_HEALTH, R_METRICS, R_TRACE, R_MODELS, R_CHAT, R_COMPLETIONS, R_EMBEDDINGS,
+    R_TOKENIZE, R_DETOKENIZE, R_APPLY_TEMPLATE  /* llama-server's, answered without a job (util.c) */
+};
 
 typedef struct conn_ctx {
     server *S;
@@ -60,6 +63,9 @@ static const struct { const char *path; enum route r; enum endpoint ep; const ch
     {"/completions", R_COMPLETIONS, EP_COMPLETIONS, "POST"},
     {"/v1/embeddings", R_EMBEDDINGS, EP_EMBEDDINGS, "POST"},
     {"/embeddings", R_EMBEDDINGS, EP_EMBEDDINGS, "POST"},
+    {"/tokenize", R_TOKENIZE, EP_OTHER, "POST"},
+    {"/detokenize", R_DETOKENIZE, EP_OTHER, "POST"},
+    {"/apply-template", R_APPLY_TEMPLATE, EP_OTHER, "POST"},
 };
 #define N_ROUTES (int)(sizeof routes / sizeof routes[0])
 
@@ -417,6 +423,14 @@ static enum MHD_Result route(conn_ctx *x, const char *method) {
     }
     if (!loaded) return send_json(x, 503, resp_error(503, "unavailable_error", NULL, "Loading model"));
     if (x->route == R_MODELS) return send_json(x, 200, resp_models(S));
+    if (x->route == R_TOKENIZE || x->route == R_DETOKENIZE || x->route == R_APPLY_TEMPLATE) {
+        int status = 500;
+        enum util_kind k = x->route == R_TOKENIZE ? UTIL_TOKENIZE : x->route == R_DETOKENIZE ? UTIL_DETOKENIZE
+                                                                                             : UTIL_APPLY_TEMPLATE;
+        char *json = util_answer(S, k, x->body ? x->body : "", x->len, &status);
+        if (!json) return send_error(x, 500, NULL, "out of memory");
+        return send_json(x, status, json);
+    }
     if (stopping) return send_error(x, 503, NULL, "the server is shutting down");
     return start_job(x);
 }

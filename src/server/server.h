@@ -209,4 +209,9 @@ int http_start(server *S);
 void http_quiesce(server *S);
 void http_stop(server *S);
 
+/* llama-server's utility endpoints (util.c): the answer's JSON for a body
+ * of len bytes (*status: 200, or the error's). Run on the HTTP thread. */
+enum util_kind { UTIL_TOKENIZE, UTIL_DETOKENIZE, UTIL_APPLY_TEMPLATE };
+char *util_answer(const server *S, enum util_kind kind, const char *body, size_t len, int *status);
+
 #endif

@@ -48,6 +48,12 @@ for t in build-fuzz/fuzz_*; do
             printf '\x02{"input":["a","b"],"encoding_format":"base64"}' > "$corpus/embeddings"
             printf '\x00{"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"object","properties":{"a":{"type":"integer","minimum":0}},"required":["a"]}}}}' > "$corpus/schema"
             printf '\x01{"prompt":"x","response_format":{"type":"json_object"}}' > "$corpus/object" ;;
+        fuzz_server_util)
+            # endpoint byte (0 tokenize, 1 detokenize, 2 apply-template), then the body
+            printf '\x00{"content":"In the beginning<|endoftext|>\xc3\xa9","add_special":true,"with_pieces":true}' > "$corpus/tokenize"
+            printf '\x00{"content":["a",5,"b"]}' > "$corpus/mixed"
+            printf '\x01{"tokens":[2047,99,195,33]}' > "$corpus/detokenize"
+            printf '\x02{"messages":[{"role":"system","content":"s"},{"role":"user","content":"hi"}]}' > "$corpus/template" ;;
         fuzz_grammar)
             i=0
             for f in "$SHARED"/grammars/*.gbnf; do

@@ -27,6 +27,7 @@ import {
 } from './lib.mjs';
 import { formatTests } from './format.mjs';
 import { logprobsTests } from './logprobs.mjs';
+import { utilTests } from './util.mjs';
 
 const sections = process.argv.slice(2);
 const want = (s) => sections.length === 0 || sections.includes(s);
@@ -688,6 +689,7 @@ try {
   if (want('format')) await formatTests();
   if (want('trace')) await traceTests();
   if (want('logprobs')) await logprobsTests();
+  if (want('util')) await utilTests();
 } catch (e) {
   check('serve tests ran to the end', false, String(e.stack || e));
 }

@@ -1,0 +1,261 @@
+/* util.c - llama-server's utility endpoints, answered on the HTTP thread
+ * without a job (they read the vocabulary and the chat template, never the
+ * model's weights): POST /tokenize (text to token ids, optionally with each
+ * token's piece), /detokenize (ids to text) and /apply-template (messages
+ * formatted as a chat request formats them, the prompt returned, nothing
+ * generated). Request and answer shapes are llama-server's (its README,
+ * examples/server/README.md at llama.cpp c392e509): text is tokenized with
+ * special-token text parsed, "add_special" adds BOS as the model does, and
+ * a piece is a control token's text, a byte token's byte, a word's bytes;
+ * a piece that is not whole UTF-8 comes as a list of byte values. Errors
+ * are 400s in OpenAI's error shape, naming the member at fault. */
+#include "server.h"
+#include "respond.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char BAD[] = "invalid_request_error";
+
+static char *dump(json_t *o) {
+    if (!o) return NULL;
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+static char *fail(int *status, int code, const char *param, const char *msg) {
+    *status = code;
+    return resp_error(code, code == 500 ? "server_error" : BAD, param, msg);
+}
+
+/* A token as text, as llama.cpp's token_to_piece with special tokens shown:
+ * its bytes, or (a control token, which has none) its vocabulary text. */
+static int piece_of(const server *S, sm_token t, const char **p) {
+    int n = sm_token_piece(S->model, t, p);
+    if (n == 0) n = sm_token_text(S->model, t, p);
+    return n < 0 ? 0 : n;
+}
+
+static int whole_utf8(const unsigned char *s, int n) {
+    for (int i = 0; i < n;) {
+        int len = s[i] < 0x80 ? 1 : (s[i] & 0xE0) == 0xC0 ? 2 : (s[i] & 0xF0) == 0xE0 ? 3 : (s[i] & 0xF8) == 0xF0 ? 4 : 0;
+        if (!len || i + len > n) return 0;
+        uint32_t cp = len == 1 ? s[i] : (uint32_t)(s[i] & (0x7F >> len));
+        for (int k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return 0;
+            cp = cp << 6 | (s[i + k] & 0x3F);
+        }
+        static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < least[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* Appends the ids of a string (special-token text parsed; BOS first when
+ * bos and the model adds one) to a growing array. */
+static int add_text(const server *S, const char *s, size_t len, int bos, sm_token **ids, size_t *n, size_t *cap,
+                    char *msg, size_t msg_size) {
+    size_t need = 0;
+    sm_error err = {0};
+    int flags = SM_TOKENIZE_PARSE_SPECIAL | (bos && S->info.add_bos ? SM_TOKENIZE_ADD_BOS : 0);
+    sm_status st = sm_tokenize_ex(S->model, s, len, flags, NULL, 0, &need, &err);
+    if (st != SM_OK && st != SM_ERR_BUFFER_TOO_SMALL) {
+        snprintf(msg, msg_size, "'content' cannot be tokenized: %.200s", err.message);
+        return -1;
+    }
+    if (need == 0) return 0;
+    if (*n + need > *cap) {
+        size_t c = *cap ? *cap : 64;
+        while (c < *n + need) c *= 2;
+        sm_token *g = realloc(*ids, c * sizeof *g);
+        if (!g) { snprintf(msg, msg_size, "out of memory"); return -2; }
+        *ids = g;
+        *cap = c;
+    }
+    if (sm_tokenize_ex(S->model, s, len, flags, *ids + *n, need, &need, &err) != SM_OK) {
+        snprintf(msg, msg_size, "'content' cannot be tokenized: %.200s", err.message);
+        return -1;
+    }
+    *n += need;
+    return 0;
+}
+
+static char *tokenize(const server *S, json_t *o, int *status) {
+    json_t *content = json_object_get(o, "content"), *sp = json_object_get(o, "add_special"),
+           *wp = json_object_get(o, "with_pieces");
+    if (!content) {  /* as llama-server answers it */
+        *status = 200;
+        return dump(json_pack("{s:[]}", "tokens"));
+    }
+    if ((sp && !json_is_boolean(sp)) || (wp && !json_is_boolean(wp)))
+        return fail(status, 400, sp && !json_is_boolean(sp) ? "add_special" : "with_pieces",
+                    "'add_special' and 'with_pieces' must be true or false");
+    int add_special = json_is_true(sp), with_pieces = json_is_true(wp);
+    sm_token *ids = NULL;
+    size_t n = 0, cap = 0;
+    char msg[300] = "";
+    int rc = 0;
+    if (json_is_string(content)) {
+        rc = add_text(S, json_string_value(content), json_string_length(content), add_special, &ids, &n, &cap, msg,
+                      sizeof msg);
+    } else if (json_is_array(content)) {
+        /* llama-server's mixed prompt: strings and token ids in turn, BOS
+         * (with add_special) before the first element only if a string */
+        for (size_t i = 0; i < json_array_size(content) && !rc; i++) {
+            json_t *e = json_array_get(content, i);
+            if (json_is_string(e)) {
+                rc = add_text(S, json_string_value(e), json_string_length(e), add_special && i == 0, &ids, &n, &cap, msg,
+                              sizeof msg);
+            } else if (json_is_integer(e) && json_integer_value(e) >= 0 && json_integer_value(e) < S->info.n_vocab) {
+                if (n == cap) {
+                    size_t c = cap ? cap * 2 : 64;
+                    sm_token *g = realloc(ids, c * sizeof *g);
+                    if (!g) { snprintf(msg, sizeof msg, "out of memory"); rc = -2; break; }
+                    ids = g;
+                    cap = c;
+                }
+                ids[n++] = (sm_token)json_integer_value(e);
+            } else {
+                snprintf(msg, sizeof msg, "'content'[%zu] must be a string or a token id (0 to %d)", i,
+                         S->info.n_vocab - 1);
+                rc = -1;
+            }
+        }
+    } else {
+        snprintf(msg, sizeof msg, "'content' must be a string or an array of strings and token ids");
+        rc = -1;
+    }
+    if (rc) {
+        free(ids);
+        return fail(status, rc == -2 ? 500 : 400, rc == -2 ? NULL : "content", msg);
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (!with_pieces) {
+            json_array_append_new(arr, json_integer(ids[i]));
+            continue;
+        }
+        const char *p;
+        int pl = piece_of(S, ids[i], &p);
+        json_t *piece;
+        if (whole_utf8((const unsigned char *)p, pl)) {
+            piece = json_stringn(p, (size_t)pl);
+        } else {
+            piece = json_array();
+            for (int k = 0; k < pl; k++) json_array_append_new(piece, json_integer((unsigned char)p[k]));
+        }
+        json_array_append_new(arr, json_pack("{s:I, s:o}", "id", (json_int_t)ids[i], "piece", piece));
+    }
+    free(ids);
+    *status = 200;
+    return dump(json_pack("{s:o}", "tokens", arr));
+}
+
+static char *detokenize(const server *S, json_t *o, int *status) {
+    json_t *tokens = json_object_get(o, "tokens");
+    if (!tokens) tokens = json_array();
+    else json_incref(tokens);
+    if (!json_is_array(tokens)) {
+        json_decref(tokens);
+        return fail(status, 400, "tokens", "'tokens' must be an array of token ids");
+    }
+    size_t len = 0, n = json_array_size(tokens);
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(tokens, i);
+        if (!json_is_integer(e) || json_integer_value(e) < 0 || json_integer_value(e) >= S->info.n_vocab) {
+            json_decref(tokens);
+            char msg[120];
+            snprintf(msg, sizeof msg, "'tokens'[%zu] is not a token id (0 to %d)", i, S->info.n_vocab - 1);
+            return fail(status, 400, "tokens", msg);
+        }
+        const char *p;
+        len += (size_t)piece_of(S, (sm_token)json_integer_value(e), &p);
+    }
+    char *text = malloc(len + 1);
+    if (!text) {
+        json_decref(tokens);
+        return fail(status, 500, NULL, "out of memory");
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *p;
+        int pl = piece_of(S, (sm_token)json_integer_value(json_array_get(tokens, i)), &p);
+        memcpy(text + at, p, (size_t)pl);
+        at += (size_t)pl;
+    }
+    json_decref(tokens);
+    /* a JSON string must be UTF-8: bytes that are not whole characters
+     * (ids cut inside one) become U+FFFD as the completions' text does */
+    json_t *s = json_stringn(text, at);
+    if (!s) {
+        char *fixed = malloc(at * 3 + 1);
+        size_t w = 0;
+        for (size_t i = 0; fixed && i < at;) {
+            size_t k = 1;
+            while (k <= 4 && i + k <= at && !whole_utf8((const unsigned char *)text + i, (int)k)) k++;
+            if (k <= 4 && i + k <= at) {
+                memcpy(fixed + w, text + i, k);
+                w += k;
+                i += k;
+            } else {
+                memcpy(fixed + w, "\xEF\xBF\xBD", 3);
+                w += 3;
+                i++;
+            }
+        }
+        s = fixed ? json_stringn(fixed, w) : NULL;
+        free(fixed);
+    }
+    free(text);
+    if (!s) return fail(status, 500, NULL, "out of memory");
+    *status = 200;
+    return dump(json_pack("{s:o}", "content", s));
+}
+
+static char *apply_template(const server *S, const char *body, size_t blen, int *status) {
+    request r;
+    req_error e = {0};
+    req_limits lim = {S->opt.n_ctx, S->info.n_vocab};
+    if (request_parse(REQ_CHAT, body, blen, &lim, &r, &e)) {
+        request_free(&r);
+        *status = e.status;
+        return resp_error(e.status, e.type, e.param, e.message);
+    }
+    size_t len = 0;
+    sm_error err = {0};
+    sm_status st = sm_chat_format(S->model, S->tmpl, r.msgs, r.n_msgs, 1, NULL, 0, &len, &err);
+    char *text = st == SM_OK || st == SM_ERR_BUFFER_TOO_SMALL ? malloc(len + 1) : NULL;
+    if (text) st = sm_chat_format(S->model, S->tmpl, r.msgs, r.n_msgs, 1, text, len + 1, &len, &err);
+    request_free(&r);
+    if (!text || st != SM_OK) {
+        free(text);
+        char msg[300];
+        snprintf(msg, sizeof msg, "the messages cannot be formatted: %.200s", err.message[0] ? err.message : "out of memory");
+        return fail(status, 400, "messages", msg);
+    }
+    json_t *s = json_stringn(text, len);
+    free(text);
+    if (!s) return fail(status, 400, "messages", "the formatted prompt is not UTF-8");
+    *status = 200;
+    return dump(json_pack("{s:o}", "prompt", s));
+}
+
+char *util_answer(const server *S, enum util_kind kind, const char *body, size_t len, int *status) {
+    if (kind == UTIL_APPLY_TEMPLATE) return apply_template(S, body, len, status);
+    json_error_t je;
+    json_t *o = json_loadb(body ? body : "", len, JSON_REJECT_DUPLICATES, &je);
+    if (!o || !json_is_object(o)) {
+        char msg[300];
+        if (!o) snprintf(msg, sizeof msg, "the body is not JSON: %s (line %d, column %d)", je.text, je.line, je.column);
+        else snprintf(msg, sizeof msg, "the body must be a JSON object");
+        json_decref(o);
+        return fail(status, 400, NULL, msg);
+    }
+    char *out = kind == UTIL_TOKENIZE ? tokenize(S, o, status) : detokenize(S, o, status);
+    json_decref(o);
+    if (!out) return fail(status, 500, NULL, "out of memory");
+    return out;
+}
