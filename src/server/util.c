@@ -38,19 +38,10 @@ static int piece_of(const server *S, sm_token t, const char **p) {
     return n < 0 ? 0 : n;
 }
 
+/* Whether n bytes are whole UTF-8 characters (text.c's reading of one). */
 static int whole_utf8(const unsigned char *s, int n) {
-    for (int i = 0; i < n;) {
-        int len = s[i] < 0x80 ? 1 : (s[i] & 0xE0) == 0xC0 ? 2 : (s[i] & 0xF0) == 0xE0 ? 3 : (s[i] & 0xF8) == 0xF0 ? 4 : 0;
-        if (!len || i + len > n) return 0;
-        uint32_t cp = len == 1 ? s[i] : (uint32_t)(s[i] & (0x7F >> len));
-        for (int k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
-            cp = cp << 6 | (s[i + k] & 0x3F);
-        }
-        static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
-        if (cp < least[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-        i += len;
-    }
+    for (int i = 0, c; i < n; i += c)
+        if ((c = text_utf8_char(s + i, (size_t)(n - i))) <= 0) return 0;
     return 1;
 }
 
@@ -189,26 +180,17 @@ static char *detokenize(const server *S, json_t *o, int *status) {
     json_decref(tokens);
     /* a JSON string must be UTF-8: bytes that are not whole characters
      * (ids cut inside one) become U+FFFD as the completions' text does */
-    json_t *s = json_stringn(text, at);
-    if (!s) {
-        char *fixed = malloc(at * 3 + 1);
-        size_t w = 0;
-        for (size_t i = 0; fixed && i < at;) {
-            size_t k = 1;
-            while (k <= 4 && i + k <= at && !whole_utf8((const unsigned char *)text + i, (int)k)) k++;
-            if (k <= 4 && i + k <= at) {
-                memcpy(fixed + w, text + i, k);
-                w += k;
-                i += k;
-            } else {
-                memcpy(fixed + w, "\xEF\xBF\xBD", 3);
-                w += 3;
-                i++;
-            }
-        }
-        s = fixed ? json_stringn(fixed, w) : NULL;
-        free(fixed);
+    char *fixed = malloc(at * 3 + 1);
+    size_t w = 0;
+    for (size_t i = 0; fixed && i < at;) {
+        int c = text_utf8_char((const unsigned char *)text + i, at - i);
+        if (c > 0) memcpy(fixed + w, text + i, (size_t)c);
+        else memcpy(fixed + w, "\xEF\xBF\xBD", 3);
+        w += c > 0 ? (size_t)c : 3;
+        i += c > 0 ? (size_t)c : 1;
     }
+    json_t *s = fixed ? json_stringn(fixed, w) : NULL;
+    free(fixed);
     free(text);
     if (!s) return fail(status, 500, NULL, "out of memory");
     *status = 200;
