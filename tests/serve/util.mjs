@@ -21,6 +21,7 @@ async function post(base, path, body) {
 export async function utilTests() {
   const srv = await startServer(['-m', 'models/kjv-chat-3m.gguf']);
   try {
+    check('util: the server loads the chat model', await srv.ready());
     const reqs = lines('requests.jsonl'), want = lines('responses.jsonl');
     check('util: a recorded answer for every request', reqs.length === want.length && reqs.length > 0);
     for (let i = 0; i < reqs.length; i++) {
