@@ -26,8 +26,18 @@ static json_t *error_code(int status) {
     return json_null();
 }
 
+/* A message as a JSON string: bytes that are not whole UTF-8 characters
+ * (a JSON parse error quotes the body, and may cut one) become U+FFFD. */
+static json_t *message_string(const char *s) {
+    size_t n = strlen(s);
+    char *fixed = malloc(n * 3 + 1);
+    json_t *o = fixed ? json_stringn(fixed, text_utf8_fix(s, n, fixed)) : NULL;
+    free(fixed);
+    return o;
+}
+
 char *resp_error(int status, const char *type, const char *param, const char *message) {
-    return dump(json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "message", message, "type", type, "param",
+    return dump(json_pack("{s:{s:o, s:s, s:o, s:o}}", "error", "message", message_string(message), "type", type, "param",
                           param && *param ? json_string(param) : json_null(), "code", error_code(status)));
 }
 

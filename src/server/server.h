@@ -198,6 +198,10 @@ void text_flush(text_state *t, job *j);
  * whole and valid, 0 when cut short but could still be valid, -1 when it
  * cannot be valid. */
 int text_utf8_char(const unsigned char *p, size_t n);
+/* Copies n bytes to out (room for 3n + 1) with every byte that is not part
+ * of a whole UTF-8 character replaced by U+FFFD; NUL-terminates; returns
+ * the length. */
+size_t text_utf8_fix(const char *in, size_t n, char *out);
 /* Appends to the job's text; 0, or -1 when out of memory. */
 int job_append(job *j, const char *s, size_t n);
 

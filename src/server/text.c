@@ -80,6 +80,19 @@ int text_utf8_char(const unsigned char *p, size_t n) {
     return len;
 }
 
+size_t text_utf8_fix(const char *in, size_t n, char *out) {
+    size_t w = 0;
+    for (size_t i = 0; i < n;) {
+        int c = text_utf8_char((const unsigned char *)in + i, n - i);
+        if (c > 0) memcpy(out + w, in + i, (size_t)c);
+        else memcpy(out + w, REPLACEMENT, 3);
+        w += c > 0 ? (size_t)c : 3;
+        i += c > 0 ? (size_t)c : 1;
+    }
+    out[w] = '\0';
+    return w;
+}
+
 /* The longest suffix of the held text that is a proper prefix of a stop
  * string: it must wait for the next token. */
 static size_t partial_stop(const text_state *t, const req_params *p) {

@@ -181,14 +181,7 @@ static char *detokenize(const server *S, json_t *o, int *status) {
     /* a JSON string must be UTF-8: bytes that are not whole characters
      * (ids cut inside one) become U+FFFD as the completions' text does */
     char *fixed = malloc(at * 3 + 1);
-    size_t w = 0;
-    for (size_t i = 0; fixed && i < at;) {
-        int c = text_utf8_char((const unsigned char *)text + i, at - i);
-        if (c > 0) memcpy(fixed + w, text + i, (size_t)c);
-        else memcpy(fixed + w, "\xEF\xBF\xBD", 3);
-        w += c > 0 ? (size_t)c : 3;
-        i += c > 0 ? (size_t)c : 1;
-    }
+    size_t w = fixed ? text_utf8_fix(text, at, fixed) : 0;
     json_t *s = fixed ? json_stringn(fixed, w) : NULL;
     free(fixed);
     free(text);

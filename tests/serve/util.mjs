@@ -39,11 +39,15 @@ export async function utilTests() {
       ['/apply-template', '{"messages": []}', 'messages'],
       ['/tokenize', '{"content": "a"', null],
       ['/detokenize', '[1, 2]', null],
+      // found by fuzz_server_util: the parse error quotes the body up to a cut character
+      ['/tokenize', '{"cowithn|\\\u00e9","wices":true}', null],
+      ['/v1/chat/completions', '{"messages":"\\\u00e9"}', null],
     ];
     for (const [path, body, param] of bad) {
       const got = await post(srv.base, path, body);
       check(`util: ${path} ${body} is a 400${param ? ' naming ' + param : ''}`,
-        got.status === 400 && got.body.error && got.body.error.param === param && got.body.error.message.length > 0,
+        got.status === 400 && got.body.error && got.body.error.param === param && got.body.error.message.length > 0
+          && !/out of memory/.test(got.body.error.message),
         JSON.stringify(got));
     }
     // a piece cut inside a character detokenizes to U+FFFD, never invalid JSON
