@@ -20,9 +20,9 @@ typedef struct sm_bpe sm_bpe;
 
 /* Sets the vocabulary up for BPE with the pre-tokenizer named `pre`
  * (tokenizer.ggml.pre; unknown or NULL = llama.cpp's default split, with
- * *fallback set as sm_pretok_new says; BOS added as
- * the pre-tokenizer's model does, until the file says) and the merges ("left right", in rank order). The vocabulary owns the
- * result (sm_vocab_free frees it). */
+ * *fallback set as sm_pretok_new says; BOS added as the pre-tokenizer's
+ * model does, until the file says) and the merges ("left right", in rank
+ * order). The vocabulary owns the result (sm_vocab_free frees it). */
 sm_status sm_bpe_attach(sm_vocab *v, const char *pre, size_t pre_len, const sm_text_span *merges, size_t n_merges,
                         int *fallback, sm_error *err);
 void sm_bpe_free(sm_bpe *b);

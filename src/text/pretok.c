@@ -13,8 +13,10 @@
 #include <string.h>
 
 #define GPT2_RE "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"
-#define LLAMA3_RE "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-#define QWEN2_RE "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+/* English contractions in either case (the tokenizer.json patterns' (?i:...)) */
+#define ANY_CASE_CONTRACTION "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
+#define LLAMA3_RE ANY_CASE_CONTRACTION "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+#define QWEN2_RE ANY_CASE_CONTRACTION "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 /* CJK unified ideographs U+4E00-U+9FA5, U+0800-U+4E00, Hangul U+AC00-U+D7FF */
 #define CJK_RE "[\\x{4E00}-\\x{9FA5}\\x{0800}-\\x{4E00}\\x{AC00}-\\x{D7FF}]+"
 /* deepseek-llm's letters: ASCII, Latin, Greek, Cyrillic, Armenian, Georgian,
@@ -41,21 +43,21 @@
 /* bloom: anything but spaces and . , ! ? and U+2026 U+3002 U+FF0C U+3001
  * U+0964 U+06D4 U+060C (the parentheses and bar are literal in the class) */
 #define BLOOM_RE " ?[^(\\s|.,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{0964}\\x{06D4}\\x{060C})]+"
-/* tekken (Mistral NeMo): llama.cpp's form of the tokenizer.json pattern,
- * whose [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}] and [\p{Ll}\p{Lm}\p{Lo}\p{M}]
- * it writes as "a letter that is not a-z" and "a letter that is not A-Z";
- * the form llama.cpp runs is the one whose token ids users compare */
-#define TEKKEN_RE                                                                                                   \
-    "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+" \
-    "((?=[\\p{L}])([^A-Z]))*|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-/* gpt-4o / llama4 / minimax-m2: tiktoken's o200k_base pattern (cased letter
- * runs, each with an optional English contraction, numbers of 1-3 digits),
- * in llama.cpp's form: its cased classes written as tekken's are */
-#define ANY_CASE_CONTRACTION "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
+/* Cased letter runs as llama.cpp writes the tokenizer.json classes
+ * [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]* [\p{Ll}\p{Lm}\p{Lo}\p{M}]+ (and + *): "a letter
+ * that is not a-z" then "a letter that is not A-Z", with an optional
+ * prefix; llama.cpp runs this form, so its token ids are the ones users
+ * compare. tekken (Mistral NeMo) has single digits; gpt-4o / llama4 /
+ * minimax-m2 (tiktoken's o200k_base) a contraction after each run and
+ * numbers of 1-3 digits. */
+#define NOT_LOWER "((?=[\\p{L}])([^a-z]))"
+#define NOT_UPPER "((?=[\\p{L}])([^A-Z]))"
+#define CASED_PREFIX "[^\\r\\n\\p{L}\\p{N}]?"
+#define CASED_RE(tail)                                                                                              \
+    CASED_PREFIX NOT_LOWER "*" NOT_UPPER "+" tail "|" CASED_PREFIX NOT_LOWER "+" NOT_UPPER "*" tail
+#define TEKKEN_RE CASED_RE("") "|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 #define O200K_RE                                                                                                    \
-    "[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))*((?=[\\p{L}])([^A-Z]))+" ANY_CASE_CONTRACTION "?"            \
-    "|[^\\r\\n\\p{L}\\p{N}]?((?=[\\p{L}])([^a-z]))+((?=[\\p{L}])([^A-Z]))*" ANY_CASE_CONTRACTION "?"            \
-    "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+    CASED_RE(ANY_CASE_CONTRACTION "?") "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 /* bailingmoe (Ling): the tokenizer.json pattern with its possessive
  * quantifiers made greedy, as llama.cpp runs it */
 #define BAILING_RE                                                                                                  \
@@ -141,10 +143,10 @@ sm_status sm_pretok_new(const char *name, size_t len, sm_pretok **out, int *fall
     *out = NULL;
     *fallback = 0;
     const pre_def *def = &pre_defs[N_DEFS - 1];  /* "default" */
+    int found = 0;
     for (size_t i = 0; name && i < N_DEFS; i++)
-        if (name_in(pre_defs[i].names, name, len)) { def = &pre_defs[i]; break; }
-    if (def == &pre_defs[N_DEFS - 1] && !(name && len == 7 && memcmp(name, "default", 7) == 0))
-        *fallback = name ? 1 : 2;
+        if (name_in(pre_defs[i].names, name, len)) { def = &pre_defs[i]; found = 1; break; }
+    if (!found) *fallback = name ? 1 : 2;
     sm_pretok *p = sm_calloc(1, sizeof *p);
     if (!p) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
     p->ignore_merges = def->ignore_merges;
@@ -153,8 +155,8 @@ sm_status sm_pretok_new(const char *name, size_t len, sm_pretok **out, int *fall
         char msg[128];
         if (!(p->re[i] = sm_regex_compile(def->re[i], msg, sizeof msg))) {
             sm_pretok_free(p);
-            const char *shown = *fallback ? "default" : name;
-            int shown_len = *fallback ? 7 : (int)(len > 64 ? 64 : len);
+            const char *shown = found ? name : "default";
+            int shown_len = found ? (int)(len > 64 ? 64 : len) : 7;
             return sm_fail(err, strstr(msg, "out of memory") ? SM_ERR_NOMEM : SM_ERR_UNSUPPORTED,
                            "pre-tokenizer '%.*s', pattern %d: %s", shown_len, shown, i + 1, msg);
         }
