@@ -177,17 +177,9 @@ static int tokenize(server *S, const req_prompt *p, sm_token **out, int *n, req_
 }
 
 static int chat_prompt(server *S, request *r, sm_token **out, int *n, req_error *e) {
-    size_t len = 0;
-    sm_error err = {0};
-    sm_status st = sm_chat_format(S->model, S->tmpl, r->msgs, r->n_msgs, 1, NULL, 0, &len, &err);
-    if (st != SM_OK && st != SM_ERR_BUFFER_TOO_SMALL)
-        return req_fail(e, 400, "invalid_request_error", "messages", "the messages cannot be formatted: %s", err.message);
-    char *text = malloc(len + 1);
-    if (!text) return req_fail(e, 500, "server_error", NULL, "out of memory");
-    if (sm_chat_format(S->model, S->tmpl, r->msgs, r->n_msgs, 1, text, len + 1, &len, &err) != SM_OK) {
-        free(text);
-        return req_fail(e, 400, "invalid_request_error", "messages", "the messages cannot be formatted: %s", err.message);
-    }
+    char *text;
+    size_t len;
+    if (chat_text(S, r, &text, &len, e)) return -1;
     req_prompt p = {text, len, NULL, 0};
     int rc = tokenize(S, &p, out, n, e);
     free(text);

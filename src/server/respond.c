@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *dump(json_t *o) {
+char *resp_dump(json_t *o) {
     if (!o) return NULL;
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
@@ -26,10 +26,7 @@ static json_t *error_code(int status) {
     return json_null();
 }
 
-/* A message as a JSON string: bytes that are not whole UTF-8 characters
- * (a JSON parse error quotes the body, and may cut one) become U+FFFD. */
-static json_t *message_string(const char *s) {
-    size_t n = strlen(s);
+json_t *resp_utf8_string(const char *s, size_t n) {
     char *fixed = malloc(n * 3 + 1);
     json_t *o = fixed ? json_stringn(fixed, text_utf8_fix(s, n, fixed)) : NULL;
     free(fixed);
@@ -37,14 +34,15 @@ static json_t *message_string(const char *s) {
 }
 
 char *resp_error(int status, const char *type, const char *param, const char *message) {
-    return dump(json_pack("{s:{s:o, s:s, s:o, s:o}}", "error", "message", message_string(message), "type", type, "param",
-                          param && *param ? json_string(param) : json_null(), "code", error_code(status)));
+    json_t *msg = resp_utf8_string(message, strlen(message));  /* a parse error may quote a cut character */
+    return resp_dump(json_pack("{s:{s:o, s:s, s:o, s:o}}", "error", "message", msg, "type", type, "param",
+                               param && *param ? json_string(param) : json_null(), "code", error_code(status)));
 }
 
 char *resp_models(const server *S) {
     json_t *m = json_pack("{s:s, s:s, s:I, s:s}", "id", S->model_id, "object", "model", "created", (json_int_t)0,
                           "owned_by", "smallmind");
-    return dump(json_pack("{s:s, s:[o]}", "object", "list", "data", m));
+    return resp_dump(json_pack("{s:s, s:[o]}", "object", "list", "data", m));
 }
 
 static json_t *usage(const job *j) {
@@ -161,9 +159,9 @@ char *resp_completion(const server *S, const job *j) {
         choice = json_pack("{s:o, s:i, s:o, s:s}", "text", text_or_empty(j->text, j->text_len), "index", 0,
                            "logprobs", logprobs_or_null(S, j, 0, j->n_lp), "finish_reason",
                            j->finish_reason ? j->finish_reason : "stop");
-    return dump(json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o}", "id", j->id, "object",
-                          j->kind == REQ_CHAT ? "chat.completion" : "text_completion", "created", (json_int_t)j->created,
-                          "model", S->model_id, "choices", choice, "usage", usage(j)));
+    return resp_dump(json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o}", "id", j->id, "object",
+                               j->kind == REQ_CHAT ? "chat.completion" : "text_completion", "created",
+                               (json_int_t)j->created, "model", S->model_id, "choices", choice, "usage", usage(j)));
 }
 
 char *resp_chunk(const server *S, const job *j, const char *text, size_t len, int role, const char *finish, int use,
@@ -194,7 +192,7 @@ char *resp_chunk(const server *S, const job *j, const char *text, size_t len, in
                           chat ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)j->created,
                           "model", S->model_id, "choices", choices);
     if (o && (use || with_usage)) json_object_set_new(o, "usage", use ? usage(j) : json_null());
-    return dump(o);
+    return resp_dump(o);
 }
 
 /* RFC 4648 base64 of the floats' bytes (little-endian, as OpenAI sends
@@ -238,8 +236,8 @@ char *resp_embeddings(const server *S, const job *j) {
         }
         json_array_append_new(data, json_pack("{s:s, s:i, s:o}", "object", "embedding", "index", i, "embedding", v));
     }
-    return dump(json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", data, "model", S->model_id,
-                          "usage", "prompt_tokens", j->n_embd_tokens, "total_tokens", j->n_embd_tokens));
+    return resp_dump(json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", data, "model", S->model_id,
+                               "usage", "prompt_tokens", j->n_embd_tokens, "total_tokens", j->n_embd_tokens));
 }
 
 /* Each recorded request as spans of Chrome's trace-event format: "queued"
@@ -278,5 +276,5 @@ char *resp_trace(const server *S) {
     }
     json_t *doc = json_pack("{s:o, s:s, s:{s:I, s:I}}", "traceEvents", ev, "displayTimeUnit", "ms", "otherData",
                             "requests_recorded", (json_int_t)S->n_traced, "requests_kept", (json_int_t)n);
-    return dump(doc);
+    return resp_dump(doc);
 }

@@ -8,6 +8,14 @@
 
 #include "server.h"
 
+#include <jansson.h>
+
+/* The document as compact text (it is released); NULL for NULL. */
+char *resp_dump(json_t *o);
+/* n bytes as a JSON string, every byte that is not part of a whole UTF-8
+ * character made U+FFFD (text_utf8_fix); NULL when out of memory. */
+json_t *resp_utf8_string(const char *s, size_t n);
+
 char *resp_error(int status, const char *type, const char *param, const char *message);
 char *resp_models(const server *S);
 /* A finished job's whole answer (chat.completion or text_completion). */

@@ -213,6 +213,11 @@ int http_start(server *S);
 void http_quiesce(server *S);
 void http_stop(server *S);
 
+/* A chat request's messages formatted with the chat template, generation
+ * prompt included (util.c; a chat job's prompt and /apply-template's
+ * answer): 0 and *out (to free), or -1 with e set. */
+int chat_text(const server *S, const request *r, char **out, size_t *len, req_error *e);
+
 /* llama-server's utility endpoints (util.c): the answer's JSON for a body
  * of len bytes (*status: 200, or the error's). Run on the HTTP thread. */
 enum util_kind { UTIL_TOKENIZE, UTIL_DETOKENIZE, UTIL_APPLY_TEMPLATE };

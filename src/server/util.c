@@ -8,22 +8,17 @@
  * special-token text parsed, "add_special" adds BOS as the model does, and
  * a piece is a control token's text, a byte token's byte, a word's bytes;
  * a piece that is not whole UTF-8 comes as a list of byte values. Errors
- * are 400s in OpenAI's error shape, naming the member at fault. */
+ * are 400s in OpenAI's error shape, naming the member at fault. Also the
+ * chat formatting a chat job's prompt and /apply-template share (chat_text). */
 #include "server.h"
 #include "respond.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char BAD[] = "invalid_request_error";
-
-static char *dump(json_t *o) {
-    if (!o) return NULL;
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return s;
-}
 
 static char *fail(int *status, int code, const char *param, const char *msg) {
     *status = code;
@@ -45,6 +40,18 @@ static int whole_utf8(const unsigned char *s, int n) {
     return 1;
 }
 
+/* Room for `more` ids after the first n; 0, or -1 when out of memory. */
+static int reserve(sm_token **ids, size_t n, size_t more, size_t *cap) {
+    if (n + more <= *cap) return 0;
+    size_t c = *cap ? *cap : 64;
+    while (c < n + more) c *= 2;
+    sm_token *g = realloc(*ids, c * sizeof *g);
+    if (!g) return -1;
+    *ids = g;
+    *cap = c;
+    return 0;
+}
+
 /* Appends the ids of a string (special-token text parsed; BOS first when
  * bos and the model adds one) to a growing array. */
 static int add_text(const server *S, const char *s, size_t len, int bos, sm_token **ids, size_t *n, size_t *cap,
@@ -58,13 +65,9 @@ static int add_text(const server *S, const char *s, size_t len, int bos, sm_toke
         return -1;
     }
     if (need == 0) return 0;
-    if (*n + need > *cap) {
-        size_t c = *cap ? *cap : 64;
-        while (c < *n + need) c *= 2;
-        sm_token *g = realloc(*ids, c * sizeof *g);
-        if (!g) { snprintf(msg, msg_size, "out of memory"); return -2; }
-        *ids = g;
-        *cap = c;
+    if (reserve(ids, *n, need, cap)) {
+        snprintf(msg, msg_size, "out of memory");
+        return -2;
     }
     if (sm_tokenize_ex(S->model, s, len, flags, *ids + *n, need, &need, &err) != SM_OK) {
         snprintf(msg, msg_size, "'content' cannot be tokenized: %.200s", err.message);
@@ -79,7 +82,7 @@ static char *tokenize(const server *S, json_t *o, int *status) {
            *wp = json_object_get(o, "with_pieces");
     if (!content) {  /* as llama-server answers it */
         *status = 200;
-        return dump(json_pack("{s:[]}", "tokens"));
+        return resp_dump(json_pack("{s:[]}", "tokens"));
     }
     if ((sp && !json_is_boolean(sp)) || (wp && !json_is_boolean(wp)))
         return fail(status, 400, sp && !json_is_boolean(sp) ? "add_special" : "with_pieces",
@@ -101,12 +104,10 @@ static char *tokenize(const server *S, json_t *o, int *status) {
                 rc = add_text(S, json_string_value(e), json_string_length(e), add_special && i == 0, &ids, &n, &cap, msg,
                               sizeof msg);
             } else if (json_is_integer(e) && json_integer_value(e) >= 0 && json_integer_value(e) < S->info.n_vocab) {
-                if (n == cap) {
-                    size_t c = cap ? cap * 2 : 64;
-                    sm_token *g = realloc(ids, c * sizeof *g);
-                    if (!g) { snprintf(msg, sizeof msg, "out of memory"); rc = -2; break; }
-                    ids = g;
-                    cap = c;
+                if (reserve(&ids, n, 1, &cap)) {
+                    snprintf(msg, sizeof msg, "out of memory");
+                    rc = -2;
+                    break;
                 }
                 ids[n++] = (sm_token)json_integer_value(e);
             } else {
@@ -142,7 +143,7 @@ static char *tokenize(const server *S, json_t *o, int *status) {
     }
     free(ids);
     *status = 200;
-    return dump(json_pack("{s:o}", "tokens", arr));
+    return resp_dump(json_pack("{s:o}", "tokens", arr));
 }
 
 static char *detokenize(const server *S, json_t *o, int *status) {
@@ -180,42 +181,48 @@ static char *detokenize(const server *S, json_t *o, int *status) {
     json_decref(tokens);
     /* a JSON string must be UTF-8: bytes that are not whole characters
      * (ids cut inside one) become U+FFFD as the completions' text does */
-    char *fixed = malloc(at * 3 + 1);
-    size_t w = fixed ? text_utf8_fix(text, at, fixed) : 0;
-    json_t *s = fixed ? json_stringn(fixed, w) : NULL;
-    free(fixed);
+    json_t *s = resp_utf8_string(text, at);
     free(text);
     if (!s) return fail(status, 500, NULL, "out of memory");
     *status = 200;
-    return dump(json_pack("{s:o}", "content", s));
+    return resp_dump(json_pack("{s:o}", "content", s));
+}
+
+int chat_text(const server *S, const request *r, char **out, size_t *out_len, req_error *e) {
+    size_t len = 0;
+    sm_error err = {0};
+    sm_status st = sm_chat_format(S->model, S->tmpl, r->msgs, r->n_msgs, 1, NULL, 0, &len, &err);
+    if (st != SM_OK && st != SM_ERR_BUFFER_TOO_SMALL)
+        return req_fail(e, 400, "invalid_request_error", "messages", "the messages cannot be formatted: %s", err.message);
+    char *text = malloc(len + 1);
+    if (!text) return req_fail(e, 500, "server_error", NULL, "out of memory");
+    if (sm_chat_format(S->model, S->tmpl, r->msgs, r->n_msgs, 1, text, len + 1, &len, &err) != SM_OK) {
+        free(text);
+        return req_fail(e, 400, "invalid_request_error", "messages", "the messages cannot be formatted: %s", err.message);
+    }
+    *out = text;
+    *out_len = len;
+    return 0;
 }
 
 static char *apply_template(const server *S, const char *body, size_t blen, int *status) {
     request r;
     req_error e = {0};
     req_limits lim = {S->opt.n_ctx, S->info.n_vocab};
-    if (request_parse(REQ_CHAT, body, blen, &lim, &r, &e)) {
-        request_free(&r);
+    char *text = NULL;
+    size_t len = 0;
+    int rc = request_parse(REQ_CHAT, body, blen, &lim, &r, &e);
+    if (!rc) rc = chat_text(S, &r, &text, &len, &e);
+    request_free(&r);
+    if (rc) {
         *status = e.status;
         return resp_error(e.status, e.type, e.param, e.message);
-    }
-    size_t len = 0;
-    sm_error err = {0};
-    sm_status st = sm_chat_format(S->model, S->tmpl, r.msgs, r.n_msgs, 1, NULL, 0, &len, &err);
-    char *text = st == SM_OK || st == SM_ERR_BUFFER_TOO_SMALL ? malloc(len + 1) : NULL;
-    if (text) st = sm_chat_format(S->model, S->tmpl, r.msgs, r.n_msgs, 1, text, len + 1, &len, &err);
-    request_free(&r);
-    if (!text || st != SM_OK) {
-        free(text);
-        char msg[300];
-        snprintf(msg, sizeof msg, "the messages cannot be formatted: %.200s", err.message[0] ? err.message : "out of memory");
-        return fail(status, 400, "messages", msg);
     }
     json_t *s = json_stringn(text, len);
     free(text);
     if (!s) return fail(status, 400, "messages", "the formatted prompt is not UTF-8");
     *status = 200;
-    return dump(json_pack("{s:o}", "prompt", s));
+    return resp_dump(json_pack("{s:o}", "prompt", s));
 }
 
 char *util_answer(const server *S, enum util_kind kind, const char *body, size_t len, int *status) {
