@@ -45,6 +45,11 @@ const char *shared_path(const char *rel);
 /* Reads a whole file; NULL if it cannot. Free with free(). */
 char *read_file(const char *path, size_t *len);
 
+/* A copy of the GGUF file src whose tokenizer.ggml.pre is pre (NULL: the
+ * key left out, so that the file names no pre-tokenizer), in a new
+ * temporary file. Returns its path (unlink it, free() the path), or NULL. */
+char *vocab_with_pre(const char *src, const char *pre);
+
 /* Allocation calls the library and tests have made so far (malloc, calloc,
  * realloc, free, posix_memalign, aligned_alloc), counted by link-time
  * wrapping. */

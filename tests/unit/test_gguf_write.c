@@ -67,28 +67,9 @@ TEST(gguf_writer_round_trip) {
  * "default" split (newer llama.cpp's choice; c392e509 refused the file), which
  * differs from the gpt-2 split on this text (tests/refs/pretok checks that
  * split's ids against llama.cpp's). */
-static char *gpt2_vocab_with_pre(const sm_gguf *g, const char *pre) {
-    sm_gguf_writer *w = sm_gguf_writer_new();
-    for (uint64_t i = 0; i < g->n_kv; i++)
-        if (!sm_gguf_str_eq(g->kv[i].key, "tokenizer.ggml.pre")) sm_gguf_put_copy(w, &g->kv[i]);
-    sm_gguf_put_str(w, "tokenizer.ggml.pre", pre);
-    char *path = strdup("/tmp/sm_test_XXXXXX");
-    int fd = mkstemp(path);
-    if (fd >= 0) close(fd);
-    int ok = fd >= 0 && sm_gguf_writer_save(w, path, NULL) == SM_OK;
-    sm_gguf_writer_free(w);
-    if (!ok) { free(path); return NULL; }
-    return path;
-}
-
 TEST(unknown_pre_tokenizer_warns_and_splits_as_default) {
     NEED_SHARED(src, "vocab/ggml-vocab-gpt-2.gguf");
-    size_t size;
-    char *data = read_file(src, &size);
-    REQUIRE(data);
-    sm_gguf g;
-    REQUIRE(sm_gguf_parse(data, size, &g, NULL) == SM_OK);
-    char *made_up = gpt2_vocab_with_pre(&g, "made-up-pre"), *deflt = gpt2_vocab_with_pre(&g, "default");
+    char *made_up = vocab_with_pre(src, "made-up-pre"), *deflt = vocab_with_pre(src, "default");
     REQUIRE(made_up && deflt);
     sm_model *a = NULL, *b = NULL, *c = NULL;
     REQUIRE(sm_model_load(made_up, NULL, &a, NULL) == SM_OK);
@@ -109,8 +90,6 @@ TEST(unknown_pre_tokenizer_warns_and_splits_as_default) {
     sm_model_free(a);
     sm_model_free(b);
     sm_model_free(c);
-    sm_gguf_free(&g);
-    free(data);
     unlink(made_up);
     unlink(deflt);
     free(made_up);

@@ -2,7 +2,41 @@
 #include "model/model.h"
 #include "core/alloc.h"
 #include "core/error.h"
+#include "io/gguf.h"
+#include "io/gguf_write.h"
 #include "io/llama2c.h"
+#include "test.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+char *vocab_with_pre(const char *src, const char *pre) {
+    size_t size;
+    char *data = read_file(src, &size);
+    sm_gguf g;
+    if (!data || sm_gguf_parse(data, size, &g, NULL) != SM_OK) {
+        free(data);
+        return NULL;
+    }
+    sm_gguf_writer *w = sm_gguf_writer_new();
+    for (uint64_t i = 0; i < g.n_kv; i++)
+        if (!sm_gguf_str_eq(g.kv[i].key, "tokenizer.ggml.pre")) sm_gguf_put_copy(w, &g.kv[i]);
+    if (pre) sm_gguf_put_str(w, "tokenizer.ggml.pre", pre);
+    char *path = strdup("/tmp/sm_test_XXXXXX");
+    int fd = path ? mkstemp(path) : -1;
+    if (fd >= 0) close(fd);
+    int ok = fd >= 0 && sm_gguf_writer_save(w, path, NULL) == SM_OK;
+    sm_gguf_writer_free(w);
+    sm_gguf_free(&g);
+    free(data);
+    if (!ok) {
+        if (fd >= 0) unlink(path);
+        free(path);
+        return NULL;
+    }
+    return path;
+}
 
 /* A vocabulary-only model from a tokenizer.bin, for tokenizer tests where no
  * matching llama2.c model exists (the 32000-token Llama 2 tokenizer). */

@@ -252,8 +252,8 @@ TEST(pretokenizer_every_listed_name_compiles) {
 
 /* ------------------------------------------------ pre-tokenizer variants
  * The gpt-2 vocabulary under each split of the table: copies of its file
- * whose tokenizer.ggml.pre names another pre-tokenizer (or, "none", whose
- * key is renamed away), on llama.cpp's 46 strings and tests/refs/pretok/
+ * whose tokenizer.ggml.pre names another pre-tokenizer (or, "none", that
+ * has no such key: vocab_with_pre), on llama.cpp's 46 strings and tests/refs/pretok/
  * extra.inp. Expected ids: llama.cpp c392e509's llama-tokenize on the same
  * copies (tests/refs/make_pretok_refs.sh, tests/refs/gguf_set_pre.py). */
 #define PRETOK_REFS "tests/refs/pretok/"
@@ -280,42 +280,6 @@ static int pretok_cases(char **buf, char **cases, int max) {
     return n;
 }
 
-/* A copy of the vocab file `src` with its tokenizer.ggml.pre value set to
- * `pre` (NULL: the key renamed, so that the file names none), written to
- * `dst`. Returns 0 on success. */
-static int write_pre_variant(const char *src, const char *dst, const char *pre) {
-    size_t n;
-    unsigned char *d = (unsigned char *)read_file(src, &n);
-    if (!d) return -1;
-    static const char key[] = "tokenizer.ggml.pre";
-    unsigned char head[8 + sizeof key - 1 + 4];
-    uint64_t kl = sizeof key - 1;
-    uint32_t type = 8;  /* string */
-    memcpy(head, &kl, 8);
-    memcpy(head + 8, key, kl);
-    memcpy(head + 8 + kl, &type, 4);
-    size_t at = 0;
-    while (at + sizeof head <= n && memcmp(d + at, head, sizeof head) != 0) at++;
-    if (at + sizeof head + 8 > n) { free(d); return -1; }
-    size_t vat = at + sizeof head;
-    uint64_t vl;
-    memcpy(&vl, d + vat, 8);
-    FILE *f = fopen(dst, "wb");
-    if (!f) { free(d); return -1; }
-    int ok;
-    if (!pre) {
-        memcpy(d + at + 8, "tokenizer.ggml.prx", kl);
-        ok = fwrite(d, 1, n, f) == n;
-    } else {
-        uint64_t pl = strlen(pre);
-        ok = fwrite(d, 1, vat, f) == vat && fwrite(&pl, 8, 1, f) == 1 && fwrite(pre, 1, pl, f) == pl &&
-             fwrite(d + vat + 8 + vl, 1, n - vat - 8 - vl, f) == n - vat - 8 - vl;
-    }
-    ok = fclose(f) == 0 && ok;
-    free(d);
-    return ok ? 0 : -1;
-}
-
 TEST(tokenizer_pretok_variants_match_llamacpp) {
     NEED_SHARED(gguf, "vocab/ggml-vocab-gpt-2.gguf");
     static const char *names[] = {"none", "default", "llama-bpe", "dbrx", "qwen2", "megrez", "starcoder",
@@ -324,16 +288,15 @@ TEST(tokenizer_pretok_variants_match_llamacpp) {
     char *buf = NULL, *cases[64];
     int n_cases = pretok_cases(&buf, cases, 64);
     REQUIRE(n_cases == 58);
-    char tmp[] = "/tmp/sm_pretok_XXXXXX";
-    int fd = mkstemp(tmp);
-    REQUIRE(fd >= 0);
-    close(fd);
     for (size_t v = 0; v < sizeof names / sizeof names[0]; v++) {
-        int none = strcmp(names[v], "none") == 0;
-        REQUIRE(write_pre_variant(gguf, tmp, none ? NULL : names[v]) == 0);
+        char *tmp = vocab_with_pre(gguf, strcmp(names[v], "none") == 0 ? NULL : names[v]);
+        REQUIRE(tmp);
         sm_model *m = NULL;
         sm_error err = {0};
-        REQUIRE(sm_model_load(tmp, NULL, &m, &err) == SM_OK);
+        sm_status loaded = sm_model_load(tmp, NULL, &m, &err);
+        unlink(tmp);
+        free(tmp);
+        REQUIRE(loaded == SM_OK);
         char path[256];
         snprintf(path, sizeof path, PRETOK_REFS "%s.out", names[v]);
         char *want = read_file(path, NULL);
@@ -362,7 +325,6 @@ TEST(tokenizer_pretok_variants_match_llamacpp) {
         free(want);
         sm_model_free(m);
     }
-    unlink(tmp);
     free(buf);
 }
 
