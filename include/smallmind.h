@@ -457,8 +457,8 @@ void sm_session_memory(const sm_session *session, sm_memory_info *info);
  * way llama.cpp's built-in formatter (llama_chat_apply_template, at
  * c392e509) does: a template is either the name of a built-in format
  * ("chatml", "llama3", ...) or a model's Jinja template text, which is
- * recognised by the marker strings it contains (it is not a Jinja engine).
- * No call allocates. Messages are NUL-terminated UTF-8. */
+ * recognised by the marker strings it contains (sm_chat_apply_jinja below
+ * runs it as a Jinja program instead). No call allocates. Messages are NUL-terminated UTF-8. */
 typedef struct sm_chat_message {
     const char *role;        /* "system", "user", "assistant", ... */
     const char *content;
@@ -526,6 +526,45 @@ sm_status sm_chat_template_resolve(const sm_model *model, const char *tmpl, sm_c
 /* sm_chat_apply with the format sm_chat_template_resolve picks. */
 sm_status sm_chat_format(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n,
                          int add_assistant, char *buf, size_t cap, size_t *len, sm_error *err);
+
+/* Running the template itself (llama.cpp's --jinja): tmpl is a model's
+ * Jinja chat template, run as a Jinja program (the subset of Jinja2 chat
+ * templates use; chat/jinja.c lists it) with the variables llama.cpp c392e509
+ * gives it (minja): messages, add_generation_prompt, bos_token, eos_token,
+ * raise_exception, strftime_now. As there, a template that does not write
+ * a system message it is given (tried once with one) gets the system
+ * messages merged into the next user message ("system\nuser"), and a
+ * bos_token the result starts with and an eos_token it ends with are
+ * removed (tokenizing adds them). Unlike the calls above these allocate
+ * while they run (and free before returning). */
+typedef struct sm_chat_jinja_params {
+    const char *bos_token;   /* the template's bos_token and eos_token (NULL = "") */
+    const char *eos_token;
+    int add_assistant;       /* add_generation_prompt */
+    long long now;           /* strftime_now's time, seconds since the epoch; -1 = the current time */
+} sm_chat_jinja_params;
+
+sm_chat_jinja_params sm_chat_jinja_default_params(void);
+
+/* buf, cap and len as for sm_chat_apply. SM_ERR_FORMAT when the template
+ * does not parse or fails on this conversation (raise_exception, a type
+ * error, a runaway loop), with a message naming the template's line. */
+sm_status sm_chat_apply_jinja(const char *tmpl, const sm_chat_message *msgs, size_t n,
+                              const sm_chat_jinja_params *params, char *buf, size_t cap, size_t *len, sm_error *err);
+
+/* sm_chat_apply_jinja with tmpl (template text) or else the model's
+ * tokenizer.chat_template, and the model's BOS and EOS token texts; with
+ * neither, the built-in chatml format. */
+sm_status sm_chat_format_jinja(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n,
+                               int add_assistant, char *buf, size_t cap, size_t *len, sm_error *err);
+
+/* The template --jinja runs: tmpl when it is template text rather than a
+ * built-in name, else the model's tokenizer.chat_template (model may be
+ * NULL), tried on a one-message conversation so one that cannot run fails
+ * here. *text receives a malloc'd copy (free it), or NULL when there is
+ * none to run (tmpl a built-in name, or no template): the built-in formats
+ * serve then. */
+sm_status sm_chat_jinja_template(const sm_model *model, const char *tmpl, char **text, sm_error *err);
 
 /* A string-valued metadata entry of a GGUF model (e.g.
  * "tokenizer.chat_template"): 1 and a pointer into the mapped file (not

@@ -46,7 +46,7 @@ static sm_status resolve_arg(const char *tmpl, int *fmt, sm_error *err) {
     return *fmt < 0 ? unknown_template(err, tmpl, len) : SM_OK;
 }
 
-static sm_status check_messages(const sm_chat_message *m, size_t n, size_t first, sm_error *err) {
+sm_status sm_chat_check_messages(const sm_chat_message *m, size_t n, size_t first, sm_error *err) {
     if (n && !m) return sm_fail(err, SM_ERR_INVALID_ARG, "no messages given (NULL with a count of %zu)", n);
     for (size_t i = 0; i < n; i++) {
         if (!m[i].role || !m[i].content)
@@ -62,9 +62,7 @@ static sm_status check_messages(const sm_chat_message *m, size_t n, size_t first
     return SM_OK;
 }
 
-/* Ends a formatting into buf: the NUL, or the size error. need excludes
- * the NUL; buf NULL with cap 0 only measures. */
-static sm_status finish(char *buf, size_t cap, size_t need, size_t *len, sm_error *err) {
+sm_status sm_chat_finish(char *buf, size_t cap, size_t need, size_t *len, sm_error *err) {
     if (len) *len = need;
     if (!buf && cap == 0) return SM_OK;
     if (need >= cap)
@@ -83,7 +81,7 @@ static sm_status apply_fmt(int fmt, const sm_chat_message *msgs, size_t n, int a
     if (o.total < from)
         return sm_fail(err, SM_ERR_INVALID_ARG, "the formatted prompt is %zu bytes, shorter than the offset %zu",
                        o.total, from);
-    return finish(buf, cap, o.total - from, len, err);
+    return sm_chat_finish(buf, cap, o.total - from, len, err);
 }
 
 sm_status sm_chat_apply_from(const char *tmpl, const sm_chat_message *msgs, size_t n, int add_assistant, size_t from,
@@ -92,7 +90,7 @@ sm_status sm_chat_apply_from(const char *tmpl, const sm_chat_message *msgs, size
     if (!buf && cap) return sm_fail(err, SM_ERR_INVALID_ARG, "no buffer given for %zu bytes", cap);
     int fmt;
     sm_status st = resolve_arg(tmpl, &fmt, err);
-    if (st == SM_OK) st = check_messages(msgs, n, 0, err);
+    if (st == SM_OK) st = sm_chat_check_messages(msgs, n, 0, err);
     if (st != SM_OK) return st;
     return apply_fmt(fmt, msgs, n, add_assistant, from, buf, cap, len, err);
 }
@@ -112,8 +110,8 @@ sm_status sm_chat_format_single(const char *tmpl, const sm_chat_message *past, s
     if (!msg) return sm_fail(err, SM_ERR_INVALID_ARG, "no new message given");
     int fmt;
     sm_status st = resolve_arg(tmpl, &fmt, err);
-    if (st == SM_OK) st = check_messages(past, n_past, 0, err);
-    if (st == SM_OK) st = check_messages(msg, 1, n_past, err);
+    if (st == SM_OK) st = sm_chat_check_messages(past, n_past, 0, err);
+    if (st == SM_OK) st = sm_chat_check_messages(msg, 1, n_past, err);
     if (st != SM_OK) return st;
 
     sm_chat_out before = {NULL, 0, 0, 0, 0, 0, 0};
@@ -130,7 +128,7 @@ sm_status sm_chat_format_single(const char *tmpl, const sm_chat_message *past, s
         return sm_fail(err, SM_ERR_UNSUPPORTED, "the conversation with the new message formats shorter (%zu bytes) "
                        "than without it (%zu)", after.total, before.total);
     if (nl && buf && cap) buf[0] = '\n';
-    return finish(buf, cap, nl + (after.total - before.total), len, err);
+    return sm_chat_finish(buf, cap, nl + (after.total - before.total), len, err);
 }
 
 sm_status sm_chat_template_resolve(const sm_model *model, const char *tmpl, sm_chat_template_info *info,

@@ -68,4 +68,12 @@ static inline const sm_chat_message *sm_chat_at(const sm_chat_list *l, size_t i)
 /* Renders the messages (role and content non-NULL) in format fmt. */
 void sm_chat_render(int fmt, const sm_chat_list *l, int add_assistant, sm_chat_out *o);
 
+/* Checks a message list: roles and contents present and valid UTF-8
+ * (messages are numbered from `first` in the error). */
+sm_status sm_chat_check_messages(const sm_chat_message *m, size_t n, size_t first, sm_error *err);
+
+/* Ends a formatting into buf: the NUL, or the size error. need excludes
+ * the NUL; buf NULL with cap 0 only measures. */
+sm_status sm_chat_finish(char *buf, size_t cap, size_t need, size_t *len, sm_error *err);
+
 #endif

@@ -119,7 +119,14 @@ static char *format(const chat *c, int n, int add, size_t *len, sm_error *err) {
     for (int i = 0; i < n; i++) m[i] = (sm_chat_message){c->msgs[i].role, c->msgs[i].content};
     char *out = NULL;
     size_t need = 0;
-    if (sm_chat_apply(c->tmpl, m, (size_t)n, add, NULL, 0, &need, err) == SM_OK && (out = malloc(need + 1)) &&
+    if (c->jinja) {
+        if (sm_chat_format_jinja(c->model, c->jinja, m, (size_t)n, add, NULL, 0, &need, err) == SM_OK &&
+            (out = malloc(need + 1)) &&
+            sm_chat_format_jinja(c->model, c->jinja, m, (size_t)n, add, out, need + 1, len, err) != SM_OK) {
+            free(out);
+            out = NULL;
+        }
+    } else if (sm_chat_apply(c->tmpl, m, (size_t)n, add, NULL, 0, &need, err) == SM_OK && (out = malloc(need + 1)) &&
         sm_chat_apply(c->tmpl, m, (size_t)n, add, out, need + 1, len, err) != SM_OK) {
         free(out);
         out = NULL;

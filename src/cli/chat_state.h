@@ -25,6 +25,7 @@ typedef struct chat {
     sm_model *model;
     sm_session *session;
     const char *tmpl;            /* the built-in format's name */
+    const char *jinja;           /* with --jinja: the template text run as Jinja (else NULL) */
     const char *eot;             /* its end-of-turn text (a stop string) */
     chat_msg *msgs;              /* msgs[0] is the system prompt when has_system */
     int n_msgs, cap_msgs, has_system;

@@ -45,6 +45,9 @@ static void chat_usage(void) {
            "  -sys, --system TEXT       system prompt (also --system-prompt, or -p as llama-cli's\n"
            "                            conversation mode takes it; -cnv is accepted)\n"
            "      --chat-template NAME|FILE  a built-in template by name, or a file with a template's text\n"
+           "      --jinja               run the chat template (the model's or --chat-template's) as the Jinja\n"
+           "                            program it is, as llama.cpp's --jinja does, instead of recognising\n"
+           "                            a built-in format in it\n"
            "  -n, --n-predict N         at most N tokens per reply (default 512; -1 = no limit)\n"
            "  -c, --ctx-size N          context size (default: min(model context, 4096))\n"
            "      --context-policy P    when the context is full: stop (say so), drop-oldest (drop the\n"
@@ -250,6 +253,7 @@ static char *template_value(const char *v) {
 int cmd_chat(int argc, char **argv) {
     cli_args a = {"chat", argc, 0, argv, NULL};
     const char *model_path = NULL, *tok_path = NULL, *tmpl_arg = NULL, *kernels = NULL, *policy_arg = NULL;
+    int jinja = 0;
     cli_draft draft = CLI_DRAFT_DEFAULT;
     int dopt;
     chat_cli k;
@@ -276,7 +280,8 @@ int cmd_chat(int argc, char **argv) {
             sys = v;
         }
         else if (arg_is(&a, "-cnv", "--conversation")) continue;   /* llama-cli's; chat always converses */
-        else if (arg_is(&a, NULL, "--chat-template")) { VALUE(); tmpl_arg = v; }
+        else if (arg_is(&a, NULL, "--chat-template") || arg_is(&a, NULL, "--chat-template-file")) { VALUE(); tmpl_arg = v; }
+        else if (arg_is(&a, NULL, "--jinja")) jinja = 1;
         else if (arg_is(&a, NULL, "--context-policy")) { VALUE(); policy_arg = v; }
         else if (arg_is(&a, NULL, "--session")) { VALUE(); k.session_path = v; }
         else if (arg_is(&a, NULL, "--kernels")) { VALUE(); kernels = v; }
@@ -322,7 +327,7 @@ int cmd_chat(int argc, char **argv) {
         return SM_EXIT_USAGE;
     }
     int rc = SM_EXIT_ERROR;
-    char *tmpl_text = NULL;
+    char *tmpl_text = NULL, *jinja_text = NULL;
     sm_session *session = NULL;
     sm_error err = {0};
     sm_model *model = cli_load_model(a.cmd, model_path, tok_path);
@@ -333,7 +338,8 @@ int cmd_chat(int argc, char **argv) {
     if (cli_grammar_setup(a.cmd, &grammar, model) != 0) goto done;
     if (tmpl_arg && !(tmpl_text = template_value(tmpl_arg))) goto done;
     sm_chat_template_info ti;
-    if (sm_chat_template_resolve(model, tmpl_text, &ti, &err) != SM_OK) {
+    if (jinja && cli_jinja_template(a.cmd, model, tmpl_text, &jinja_text, &ti) != 0) goto done;
+    if (!jinja_text && sm_chat_template_resolve(model, tmpl_text, &ti, &err) != SM_OK) {
         cli_error(a.cmd, "%s", err.message);
         goto done;
     }
@@ -367,6 +373,7 @@ int cmd_chat(int argc, char **argv) {
 
     chat *c = &k.c;
     chat_init(c, model, session, ti.name, ti.eot);
+    c->jinja = jinja_text;
     c->policy = policy;
     c->keep_arg = (int)keep;
     c->n_predict = (int)n_predict;
@@ -454,5 +461,6 @@ done:
     sm_model_free(model);
     cli_grammar_free(&grammar);
     free(tmpl_text);
+    free(jinja_text);
     return rc;
 }

@@ -37,13 +37,19 @@ static void chat_template_usage(void) {
            "(no newline is added). MESSAGES.json (- for stdin) is an OpenAI-style list:\n"
            "  [{\"role\": \"system\", \"content\": \"You are ...\"}, {\"role\": \"user\", \"content\": \"Hi\"}]\n"
            "or a request object with such a \"messages\" array. The template is recognised as\n"
-           "llama.cpp's built-in formatter does (by the markers in the Jinja text; no Jinja is run).\n"
+           "llama.cpp's built-in formatter does (by the markers in the Jinja text), or with --jinja\n"
+           "run as the Jinja program it is.\n"
            "  -m, --model MODEL         use the model's tokenizer.chat_template; a model without one (or\n"
            "                            with one that is not recognised) falls back to chatml, with a\n"
            "                            warning (default: the built-in model)\n"
            "  --chat-template NAME|FILE a built-in template by name, or a file holding a template's text\n"
            "                            (wins over the model's)\n"
            "  --no-assistant            do not end with the opening of the assistant's reply\n"
+           "  --jinja                   run the template as a Jinja program, as llama.cpp's --jinja does,\n"
+           "                            instead of recognising a built-in format in it\n"
+           "  --bos-token, --eos-token TEXT\n"
+           "                            the template's bos_token / eos_token with --jinja (default: the\n"
+           "                            model's BOS and EOS texts, or none without a model)\n"
            "  -z, --tokenizer FILE      tokenizer.bin for a llama2.c model\n"
            "built-in templates:\n");
     names_line(stdout);
@@ -52,7 +58,7 @@ static void chat_template_usage(void) {
 #ifdef SM_HAVE_JANSSON
 /* --chat-template's value: a built-in name, a file's text, or template text
  * itself. Returns the template (value or *file_text) or NULL (reported). */
-static const char *template_arg(const char *cmd, const char *value, char **file_text) {
+static const char *template_arg(const char *cmd, const char *value, int jinja, char **file_text) {
     *file_text = NULL;
     size_t n;
     const char *const *names = sm_chat_template_names(&n);
@@ -68,7 +74,7 @@ static const char *template_arg(const char *cmd, const char *value, char **file_
             free(t);
             return NULL;
         }
-        if (!sm_chat_template_detect(t)) {
+        if (!jinja && !sm_chat_template_detect(t)) {
             cli_error(cmd, "the chat template in '%s' is not one of the built-in formats (it has none of their "
                            "markers); choose one by name (see --help)", value);
             free(t);
@@ -77,6 +83,7 @@ static const char *template_arg(const char *cmd, const char *value, char **file_
         return *file_text = t;
     }
     if (sm_chat_template_detect(value)) return value;   /* template text given inline */
+    if (jinja && (strstr(value, "{{") || strstr(value, "{%"))) return value;
     char list[512];
     size_t w = 0;
     list[0] = '\0';
@@ -87,10 +94,30 @@ static const char *template_arg(const char *cmd, const char *value, char **file_
 }
 #endif
 
+#ifdef SM_HAVE_JANSSON
+static int is_builtin_name(const char *s) {
+    size_t n;
+    const char *const *names = sm_chat_template_names(&n);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(s, names[i])) return 1;
+    return 0;
+}
+
+/* The model's BOS (bos 1) or EOS token text, as a template's bos_token. */
+static char *model_token(const sm_model *model, int bos) {
+    sm_model_info info;
+    sm_model_get_info(model, &info);
+    const char *t;
+    int n = sm_token_text(model, bos ? info.bos : info.eos, &t);
+    return n < 0 ? NULL : strndup(t, (size_t)n);
+}
+#endif
+
 int cmd_chat_template(int argc, char **argv) {
     cli_args a = {"chat-template", argc, 0, argv, NULL};
     const char *model_path = NULL, *tok = NULL, *tmpl_arg = NULL, *messages_path = NULL;
-    int add_assistant = 1;
+    const char *bos_arg = NULL, *eos_arg = NULL;
+    int add_assistant = 1, jinja = 0;
     for (a.i = 0; a.i < argc; a.i++) {
         const char *v;
 #define VALUE() do { if (!(v = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
@@ -99,6 +126,9 @@ int cmd_chat_template(int argc, char **argv) {
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok = v; }
         else if (arg_is(&a, NULL, "--chat-template")) { VALUE(); tmpl_arg = v; }
         else if (arg_is(&a, NULL, "--no-assistant")) add_assistant = 0;
+        else if (arg_is(&a, NULL, "--jinja")) jinja = 1;
+        else if (arg_is(&a, NULL, "--bos-token")) { VALUE(); bos_arg = v; }
+        else if (arg_is(&a, NULL, "--eos-token")) { VALUE(); eos_arg = v; }
         else if (argv[a.i][0] == '-' && argv[a.i][1] != '\0') {
             cli_error(a.cmd, "unknown option '%s' (see smallmind chat-template --help)", argv[a.i]);
             return SM_EXIT_USAGE;
@@ -108,18 +138,18 @@ int cmd_chat_template(int argc, char **argv) {
     }
     if (!messages_path) { cli_error(a.cmd, "no messages file given (see smallmind chat-template --help)"); return SM_EXIT_USAGE; }
 #ifndef SM_HAVE_JANSSON
-    (void)model_path, (void)tok, (void)tmpl_arg, (void)add_assistant;
+    (void)model_path, (void)tok, (void)tmpl_arg, (void)add_assistant, (void)jinja, (void)bos_arg, (void)eos_arg;
     cli_error(a.cmd, "this smallmind was built without Jansson, which reads the messages file: install libjansson-dev "
                      "(apt-get install libjansson-dev) and rebuild with make");
     return SM_EXIT_ERROR;
 #else
     int rc = SM_EXIT_ERROR;
-    char *tmpl_file = NULL, *text = NULL, *out = NULL;
+    char *tmpl_file = NULL, *text = NULL, *out = NULL, *jinja_copy = NULL, *bos_copy = NULL, *eos_copy = NULL;
     sm_model *model = NULL;
     sm_json_messages msgs = {0};
     sm_error err = {0};
     const char *tmpl = NULL;
-    if (tmpl_arg && !(tmpl = template_arg(a.cmd, tmpl_arg, &tmpl_file))) goto done;
+    if (tmpl_arg && !(tmpl = template_arg(a.cmd, tmpl_arg, jinja, &tmpl_file))) goto done;
 
     size_t len;
     if (!(text = read_text_file(a.cmd, strcmp(messages_path, "-") ? messages_path : "/dev/stdin", MAX_MESSAGES_FILE, &len)))
@@ -148,6 +178,36 @@ int cmd_chat_template(int argc, char **argv) {
         if (sm_model_load(model_path, &mp, &model, &err) != SM_OK) { cli_error(a.cmd, "%s", err.message); goto done; }
     }
 
+    size_t need = 0;
+    const char *jinja_text = NULL;
+    if (jinja && tmpl && !is_builtin_name(tmpl)) {
+        jinja_text = tmpl;
+    } else if (jinja && !tmpl && model) {
+        const char *t;
+        size_t tl;
+        if (sm_model_meta_str(model, "tokenizer.chat_template", &t, &tl) == 1 && tl > 0) {
+            if (!(jinja_copy = strndup(t, tl))) { cli_error(a.cmd, "out of memory"); goto done; }
+            jinja_text = jinja_copy;
+        }
+    }
+    if (jinja_text) {
+        /* --jinja: the template run as a program, BOS and EOS texts from
+         * the options or the model */
+        sm_chat_jinja_params jp = sm_chat_jinja_default_params();
+        jp.add_assistant = add_assistant;
+        jp.bos_token = bos_arg ? bos_arg : model ? (bos_copy = model_token(model, 1)) : NULL;
+        jp.eos_token = eos_arg ? eos_arg : model ? (eos_copy = model_token(model, 0)) : NULL;
+        fprintf(stderr, "smallmind chat-template: template run as Jinja (%s)\n",
+                jinja_copy ? "from the model's tokenizer.chat_template" : tmpl_file ? "from the template file" : "from the template text given");
+        if (sm_chat_apply_jinja(jinja_text, msgs.msgs, msgs.n, &jp, NULL, 0, &need, &err) != SM_OK ||
+            !(out = malloc(need + 1)) ||
+            sm_chat_apply_jinja(jinja_text, msgs.msgs, msgs.n, &jp, out, need + 1, &need, &err) != SM_OK) {
+            cli_error(a.cmd, "%s", out || err.message[0] ? err.message : "out of memory");
+            goto done;
+        }
+        goto write;
+    }
+
     sm_chat_template_info info;
     if (sm_chat_template_resolve(model, tmpl, &info, &err) != SM_OK) { cli_error(a.cmd, "%s", err.message); goto done; }
     if (info.warning) fprintf(stderr, "smallmind chat-template: warning: %s\n", info.warning);
@@ -158,13 +218,13 @@ int cmd_chat_template(int argc, char **argv) {
     else if (tmpl) from = "by name";
     fprintf(stderr, "smallmind chat-template: template %s (%s)\n", info.name, from);
 
-    size_t need = 0;
     if (sm_chat_apply(info.name, msgs.msgs, msgs.n, add_assistant, NULL, 0, &need, &err) != SM_OK ||
         !(out = malloc(need + 1)) ||
         sm_chat_apply(info.name, msgs.msgs, msgs.n, add_assistant, out, need + 1, &need, &err) != SM_OK) {
         cli_error(a.cmd, "%s", out || err.message[0] ? err.message : "out of memory");
         goto done;
     }
+write:
     if (fwrite(out, 1, need, stdout) != need || fflush(stdout) != 0) {
         cli_error(a.cmd, "cannot write the prompt to standard output");
         goto done;
@@ -173,6 +233,9 @@ int cmd_chat_template(int argc, char **argv) {
 done:
     free(out);
     free(text);
+    free(jinja_copy);
+    free(bos_copy);
+    free(eos_copy);
     free(tmpl_file);
     sm_json_messages_free(&msgs);
     if (model) sm_model_free(model);

@@ -33,13 +33,18 @@ static void serve_usage(void) {
            "      --max-body BYTES  largest request body; larger ones get 413 (default 4194304)\n"
            "      --trace-requests N  keep the timing of the last N requests (queue, prompt, generation per\n"
            "                        slot) at GET /debug/trace, a Chrome trace for Perfetto (default 0: off)\n"
-           "      --chat-template NAME  a built-in chat template instead of the model's\n"
+           "      --chat-template NAME  a built-in chat template instead of the model's (with --jinja:\n"
+           "                            template text)\n"
+           "      --chat-template-file FILE  a file holding the chat template's text\n"
+           "      --jinja               run the chat template (the model's, or the one given) as the\n"
+           "                            Jinja program it is, as llama-server's --jinja does, instead\n"
+           "                            of recognising a built-in format in it\n"
            CLI_LORA_USAGE
            "  -t, --threads N       threads of the forward passes (default: physical cores)\n"
            CLI_LLAMACPP_USAGE
            "  -np, -a, -to          llama-server's short names of --parallel, --alias, --timeout;\n"
-           "                        --metrics, -cb / --cont-batching and --jinja are accepted (all\n"
-           "                        three are always on here)\n"
+           "                        --metrics and -cb / --cont-batching are accepted (both always\n"
+           "                        on here)\n"
            "      --kernels NAME    force a kernel variant: scalar, avx2, avx512 (default: best here)\n"
            "\n"
            "example: smallmind serve -m stories260K.gguf --port 8080 --parallel 4\n"
@@ -49,6 +54,8 @@ static void serve_usage(void) {
 int cmd_serve(int argc, char **argv) {
     cli_args a = {"serve", argc, 0, argv, NULL};
     const char *model = NULL, *tok = NULL, *host = "127.0.0.1", *alias = NULL, *key = NULL, *tmpl = NULL;
+    const char *tmpl_file = NULL;
+    int jinja = 0;
     const char *kernels = NULL;
     long long port = 8080, parallel = 4, n_ctx = 0, max_queue = 64, timeout = 600, threads = 0;
     long long max_body = 4 << 20, trace_requests = 0;
@@ -60,7 +67,9 @@ int cmd_serve(int argc, char **argv) {
         if (arg_is(&a, "-h", "--help")) { serve_usage(); return SM_EXIT_OK; }
         else if ((lr = cli_lora_arg(&a, &lora)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
         else if ((lr = cli_llamacpp_arg(&a)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
-        else if (arg_is(&a, NULL, "--metrics") || arg_is(&a, "-cb", "--cont-batching") || arg_is(&a, NULL, "--jinja")) continue;
+        else if (arg_is(&a, NULL, "--metrics") || arg_is(&a, "-cb", "--cont-batching")) continue;
+        else if (arg_is(&a, NULL, "--jinja")) jinja = 1;
+        else if (arg_is(&a, NULL, "--chat-template-file")) { VALUE(); tmpl_file = v; }
         else if (arg_is(&a, "-m", "--model")) { VALUE(); model = v; }
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok = v; }
         else if (arg_is(&a, "-a", "--alias")) { VALUE(); alias = v; }
@@ -81,7 +90,7 @@ int cmd_serve(int argc, char **argv) {
     }
     if (key && !*key) { cli_error(a.cmd, "--api-key needs a non-empty key"); return SM_EXIT_USAGE; }
 #ifndef SM_HAVE_SERVER
-    (void)model, (void)tok, (void)host, (void)alias, (void)tmpl, (void)kernels, (void)lora;
+    (void)model, (void)tok, (void)host, (void)alias, (void)tmpl, (void)kernels, (void)lora, (void)jinja, (void)tmpl_file;
     (void)port, (void)parallel, (void)n_ctx, (void)max_queue, (void)timeout, (void)threads, (void)max_body, (void)trace_requests;
     cli_error(a.cmd, "this smallmind was built without libmicrohttpd and Jansson, which the server needs: install "
                      "libmicrohttpd-dev and libjansson-dev (apt-get install libmicrohttpd-dev libjansson-dev) and "
@@ -93,11 +102,18 @@ int cmd_serve(int argc, char **argv) {
         cli_error(a.cmd, "no model given and the built-in models/kjv-3m.gguf is not beside the command: pass -m MODEL");
         return SM_EXIT_USAGE;
     }
-    if (tmpl) {
+    char *file_text = NULL;
+    if (tmpl_file) {
+        size_t len;
+        if (!(file_text = read_text_file(a.cmd, tmpl_file, 1u << 20, &len))) return SM_EXIT_USAGE;
+        tmpl = file_text;
+    }
+    if (tmpl && !jinja) {
         sm_chat_template_info ti;
         sm_error err = {0};
         if (sm_chat_template_resolve(NULL, tmpl, &ti, &err) != SM_OK) {
             cli_error(a.cmd, "%s", err.message);
+            free(file_text);
             return SM_EXIT_USAGE;
         }
     }
@@ -108,6 +124,7 @@ int cmd_serve(int argc, char **argv) {
     o.alias = alias;
     o.api_key = key;
     o.chat_template = tmpl;
+    o.jinja = jinja;
     o.kernels = kernels;
     o.port = (int)port;
     o.parallel = (int)parallel;
@@ -125,6 +142,8 @@ int cmd_serve(int argc, char **argv) {
         o.lora_path[i] = lora.path[i];
         o.lora_scale[i] = lora.scale[i];
     }
-    return server_run(&o);
+    int rc = server_run(&o);
+    free(file_text);
+    return rc;
 #endif
 }

@@ -221,3 +221,19 @@ void cli_lora_free(cli_lora *l) {
     for (int i = 0; i < l->n; i++) sm_adapter_free(l->adapter[i]);
     l->n = 0;
 }
+
+int cli_jinja_template(const char *cmd, const sm_model *model, const char *tmpl, char **text,
+                       sm_chat_template_info *ti) {
+    memset(ti, 0, sizeof *ti);
+    sm_error err = {0};
+    if (sm_chat_jinja_template(model, tmpl, text, &err) != SM_OK) {
+        cli_error(cmd, "%s", err.message);
+        return -1;
+    }
+    if (!*text) return 0;
+    const char *like = sm_chat_template_detect(*text);
+    ti->origin = tmpl ? "argument" : "model";
+    ti->name = like ? like : "jinja";
+    ti->eot = sm_chat_template_eot(*text);
+    return 0;
+}

@@ -73,4 +73,14 @@ void cli_lora_free(cli_lora *l);
  * executable, one directory up, or in ../share/smallmind; NULL if none. */
 const char *cli_default_chat_model(char *buf, size_t cap);
 
+/* --jinja: the template to run as Jinja in *text (malloc'd): tmpl when it
+ * is template text rather than a built-in name, else the model's
+ * tokenizer.chat_template; and in *ti the built-in format it resembles, for
+ * its end-of-turn text (name "jinja" when none). *text stays NULL when
+ * there is none to run (then the built-in formats serve). The template is
+ * tried on a one-message conversation first, so a template that cannot
+ * run fails here. Returns 0, or -1 after reporting an error. */
+int cli_jinja_template(const char *cmd, const sm_model *model, const char *tmpl, char **text,
+                       sm_chat_template_info *ti);
+
 #endif

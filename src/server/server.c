@@ -31,12 +31,15 @@ static size_t longest_piece(const sm_model *m, int n_vocab) {
 static void find_eog(server *S) {
     S->n_eog = 0;
     if (S->info.eos >= 0) S->eog[S->n_eog++] = S->info.eos;
+    const char *eot;
     sm_chat_template_info ti;
-    if (sm_chat_template_resolve(S->model, S->tmpl, &ti, NULL) != SM_OK || !ti.eot) return;
+    if (S->jinja) eot = sm_chat_template_eot(S->jinja);   /* the built-in format it resembles, if any */
+    else eot = sm_chat_template_resolve(S->model, S->tmpl, &ti, NULL) == SM_OK ? ti.eot : NULL;
+    if (!eot) return;
     sm_token t[4];
     size_t n = 0;
     const char *piece;
-    if (sm_tokenize_ex(S->model, ti.eot, strlen(ti.eot), SM_TOKENIZE_PARSE_SPECIAL, t, 4, &n, NULL) == SM_OK &&
+    if (sm_tokenize_ex(S->model, eot, strlen(eot), SM_TOKENIZE_PARSE_SPECIAL, t, 4, &n, NULL) == SM_OK &&
         n == 1 && sm_token_piece(S->model, t[0], &piece) == 0 && t[0] != S->info.eos)
         S->eog[S->n_eog++] = t[0];
 }
@@ -104,12 +107,16 @@ static int load(server *S) {
         S->n_slots++;
         if (set_adapters(S, S->slots[i].s) != 0) return -1;
     }
-    sm_chat_template_info ti;
-    if (sm_chat_template_resolve(S->model, S->tmpl, &ti, &err) != SM_OK) {
+    if (S->opt.jinja && sm_chat_jinja_template(S->model, S->tmpl, &S->jinja, &err) != SM_OK) {
         snprintf(S->load_error, sizeof S->load_error, "%s", err.message);
         return -1;
     }
-    if (ti.warning) fprintf(stderr, "smallmind serve: warning: %s\n", ti.warning);
+    sm_chat_template_info ti;
+    if (!S->jinja && sm_chat_template_resolve(S->model, S->tmpl, &ti, &err) != SM_OK) {
+        snprintf(S->load_error, sizeof S->load_error, "%s", err.message);
+        return -1;
+    }
+    if (!S->jinja && ti.warning) fprintf(stderr, "smallmind serve: warning: %s\n", ti.warning);
     find_eog(S);
     S->max_piece = longest_piece(S->model, S->info.n_vocab);
     if (sm_grammar_vocab_for_model(S->model, &S->gvocab, &err) != SM_OK) {
@@ -160,6 +167,7 @@ static void free_server(server *S) {
     sm_session_free(S->ws);
     for (int i = 0; i < S->opt.n_lora; i++) sm_adapter_free(S->lora[i]);
     sm_grammar_vocab_free(S->gvocab);
+    free(S->jinja);
     sm_model_free(S->model);
     pthread_mutex_destroy(&S->mu);
     pthread_cond_destroy(&S->wake);

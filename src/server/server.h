@@ -22,6 +22,7 @@
 
 typedef struct server_options {
     const char *model_path, *tokenizer_path, *host, *alias, *api_key, *chat_template, *kernels;
+    int jinja;                  /* run the chat template as Jinja (--jinja) */
     int port, parallel, n_ctx, max_queue, timeout, threads;
     size_t max_body;
     int load_delay_ms;          /* tests: wait this long before loading (to see 503s) */
@@ -137,6 +138,7 @@ typedef struct server {
     sm_model_info info;
     char model_id[256];
     const char *tmpl;           /* the chat template argument (NULL: the model's) */
+    char *jinja;                /* --jinja: the template run as Jinja (NULL: a built-in format) */
     sm_token eog[4];            /* tokens that end a reply */
     int n_eog;
     size_t max_piece;           /* the longest token text, to bound prompt sizes */

@@ -191,12 +191,16 @@ static char *detokenize(const server *S, json_t *o, int *status) {
 int chat_text(const server *S, const request *r, char **out, size_t *out_len, req_error *e) {
     size_t len = 0;
     sm_error err = {0};
-    sm_status st = sm_chat_format(S->model, S->tmpl, r->msgs, r->n_msgs, 1, NULL, 0, &len, &err);
+    /* --jinja runs the template (S->jinja); else the built-in formats */
+    sm_status (*format)(const sm_model *, const char *, const sm_chat_message *, size_t, int, char *, size_t,
+                        size_t *, sm_error *) = S->jinja ? sm_chat_format_jinja : sm_chat_format;
+    const char *tmpl = S->jinja ? S->jinja : S->tmpl;
+    sm_status st = format(S->model, tmpl, r->msgs, r->n_msgs, 1, NULL, 0, &len, &err);
     if (st != SM_OK && st != SM_ERR_BUFFER_TOO_SMALL)
         return req_fail(e, 400, "invalid_request_error", "messages", "the messages cannot be formatted: %s", err.message);
     char *text = malloc(len + 1);
     if (!text) return req_fail(e, 500, "server_error", NULL, "out of memory");
-    if (sm_chat_format(S->model, S->tmpl, r->msgs, r->n_msgs, 1, text, len + 1, &len, &err) != SM_OK) {
+    if (format(S->model, tmpl, r->msgs, r->n_msgs, 1, text, len + 1, &len, &err) != SM_OK) {
         free(text);
         return req_fail(e, 400, "invalid_request_error", "messages", "the messages cannot be formatted: %s", err.message);
     }
