@@ -29,9 +29,9 @@
 #include <time.h>
 
 #define MAX_DEPTH 200                 /* nesting of blocks, expressions, macro calls */
-#define MAX_STEPS 20000000ull         /* statements and loop turns */
+#define MAX_STEPS 5000000ull          /* statements and loop turns */
 #define MAX_OUT ((size_t)64 << 20)    /* bytes of output */
-#define MAX_MEM ((size_t)512 << 20)   /* bytes of arena */
+#define MAX_MEM ((size_t)256 << 20)   /* bytes of arena */
 #define MAX_RANGE 1000000
 
 /* ------------------------------------------------------------- values */
@@ -49,7 +49,7 @@ typedef struct val {
         struct { const char *s; size_t n; } str;
         jlist *l;
         jdict *d;
-        node *m;                              /* V_MACRO */
+        struct { node *n; struct scope *env; } mac;   /* V_MACRO: the definition and where it was made */
     } u;
 } val;
 
@@ -84,7 +84,18 @@ typedef struct chunk { struct chunk *next; size_t cap, used; } chunk;
 
 typedef struct scope { jdict vars; struct scope *parent; } scope;
 
-typedef struct J {
+typedef struct J J;
+static void *jalloc(J *j, size_t n);
+
+/* A scope in the arena, so a macro made in it can outlive the block. */
+static scope *new_scope(J *j, scope *parent) {
+    scope *s = jalloc(j, sizeof *s);
+    memset(s, 0, sizeof *s);
+    s->parent = parent;
+    return s;
+}
+
+struct J {
     jmp_buf fail;
     sm_status status;
     char msg[256];
@@ -99,7 +110,7 @@ typedef struct J {
     int brk;                    /* 1 break, 2 continue pending */
     scope *globals;
     const sm_jinja_ctx *ctx;
-} J;
+};
 
 static int line_of(const J *j, size_t pos) {
     int line = 1;
@@ -262,7 +273,7 @@ static int veq(val a, val b) {
         }
         return 1;
     case V_FUNC: return a.u.i == b.u.i;
-    case V_MACRO: return a.u.m == b.u.m;
+    case V_MACRO: return a.u.mac.n == b.u.mac.n;
     default: return 0;
     }
 }
@@ -2046,19 +2057,20 @@ static int run_test(J *j, const char *t, val v, const args *a, size_t pos) {
 
 /* ---------------------------------------------------------- functions */
 
-static val call_macro(J *j, node *m, const args *a, size_t pos) {
+static val call_macro(J *j, val mv, const args *a, size_t pos) {
+    node *m = mv.u.mac.n;
     if (++j->depth > MAX_DEPTH) fail(j, pos, "macros call each other too deeply");
-    scope sc = {{0}, j->globals};
+    scope *sc = new_scope(j, mv.u.mac.env);
     for (size_t i = 0; i < m->nnames; i++) {
         int f;
         val v = arg(a, i, m->names[i], &f);
-        if (!f && m->kids[i]) v = eval(j, m->kids[i], &sc);
-        dict_set_s(j, &sc.vars, m->names[i], v);
+        if (!f && m->kids[i]) v = eval(j, m->kids[i], sc);
+        dict_set_s(j, &sc->vars, m->names[i], v);
     }
     if (a->npos > m->nnames) fail(j, pos, "the macro '%s' takes %zu arguments, %zu given", m->name, m->nnames, a->npos);
     size_t mark = j->out_n;
     int brk = j->brk;
-    exec(j, m->b, &sc);
+    exec(j, m->b, sc);
     j->brk = brk;
     val r = str_copy(j, j->out ? j->out + mark : "", j->out_n - mark);
     j->out_n = mark;
@@ -2135,13 +2147,13 @@ static val eval(J *j, node *n, scope *sc) {
             r = method(j, obj, n->a->name, &a, n->pos, &found);
             if (found) break;
             val f = get_item(j, obj, mk_str(n->a->name, strlen(n->a->name)), n->pos);
-            if (f.t == V_MACRO) { r = call_macro(j, f.u.m, &a, n->pos); break; }
+            if (f.t == V_MACRO) { r = call_macro(j, f, &a, n->pos); break; }
             if (f.t == V_FUNC) { r = call_func(j, (int)f.u.i, &a, n->pos); break; }
             fail(j, n->pos, "a %s has no method '%s'", type_name(obj), n->a->name);
         }
         val f = eval(j, n->a, sc);
         args a = eval_args(j, n, sc);
-        if (f.t == V_MACRO) r = call_macro(j, f.u.m, &a, n->pos);
+        if (f.t == V_MACRO) r = call_macro(j, f, &a, n->pos);
         else if (f.t == V_FUNC) r = call_func(j, (int)f.u.i, &a, n->pos);
         else if (n->a->kind == E_VAR) fail(j, n->pos, "'%s' is not a function (%s)", n->a->name, type_name(f));
         else fail(j, n->pos, "a %s is not callable", type_name(f));
@@ -2214,14 +2226,14 @@ static void bind(J *j, scope *sc, node *n, val v) {
 
 static void exec_for(J *j, node *n, scope *sc) {
     jlist *all = items_of(j, eval(j, n->a, sc), n->pos);
-    scope inner = {{0}, sc};
+    scope *inner = new_scope(j, sc);
     jlist *l = all;
     if (n->d) {                                          /* for x in xs if cond */
         val kept = mk_list(j, all->n);
         for (size_t i = 0; i < all->n; i++) {
             step(j, n->pos);
-            bind(j, &inner, n, all->v[i]);
-            if (truthy(eval(j, n->d, &inner))) list_push(j, kept.u.l, all->v[i]);
+            bind(j, inner, n, all->v[i]);
+            if (truthy(eval(j, n->d, inner))) list_push(j, kept.u.l, all->v[i]);
         }
         l = kept.u.l;
     }
@@ -2230,7 +2242,7 @@ static void exec_for(J *j, node *n, scope *sc) {
         return;
     }
     val loop = mk_dict(j);
-    dict_set_s(j, &inner.vars, "loop", loop);
+    dict_set_s(j, &inner->vars, "loop", loop);
     for (size_t i = 0; i < l->n; i++) {
         step(j, n->pos);
         int64_t len = (int64_t)l->n, k = (int64_t)i;
@@ -2243,8 +2255,8 @@ static void exec_for(J *j, node *n, scope *sc) {
         dict_set_s(j, loop.u.d, "length", mk_int(len));
         dict_set_s(j, loop.u.d, "previtem", i ? l->v[i - 1] : mk_undef());
         dict_set_s(j, loop.u.d, "nextitem", i + 1 < l->n ? l->v[i + 1] : mk_undef());
-        bind(j, &inner, n, l->v[i]);
-        exec(j, n->b, &inner);
+        bind(j, inner, n, l->v[i]);
+        exec(j, n->b, inner);
         if (j->brk == 1) { j->brk = 0; break; }
         j->brk = 0;
     }
@@ -2298,7 +2310,8 @@ static void exec(J *j, node *n, scope *sc) {
     }
     case N_MACRO: {
         val m = {.t = V_MACRO};
-        m.u.m = n;
+        m.u.mac.n = n;
+        m.u.mac.env = sc;
         dict_set_s(j, &sc->vars, n->name, m);
         return;
     }
@@ -2344,8 +2357,8 @@ sm_status sm_jinja_render(const char *src, size_t len, const sm_jinja_ctx *ctx, 
     const char *ended = NULL;
     node *root = parse_block(&tp, NULL, &ended);
 
-    scope globals = {{0}, NULL};
-    j->globals = &globals;
+    scope *globals = new_scope(j, NULL);
+    j->globals = globals;
     val msgs = mk_list(j, ctx->n_msgs);
     for (size_t i = 0; i < ctx->n_msgs; i++) {
         val m = mk_dict(j);
@@ -2353,17 +2366,16 @@ sm_status sm_jinja_render(const char *src, size_t len, const sm_jinja_ctx *ctx, 
         dict_set_s(j, m.u.d, "content", cstr(j, ctx->msgs[i].content ? ctx->msgs[i].content : ""));
         list_push(j, msgs.u.l, m);
     }
-    dict_set_s(j, &globals.vars, "messages", msgs);
-    dict_set_s(j, &globals.vars, "add_generation_prompt", mk_bool(ctx->add_generation_prompt));
-    dict_set_s(j, &globals.vars, "bos_token", cstr(j, ctx->bos_token ? ctx->bos_token : ""));
-    dict_set_s(j, &globals.vars, "eos_token", cstr(j, ctx->eos_token ? ctx->eos_token : ""));
-    dict_set_s(j, &globals.vars, "raise_exception", func(F_RAISE));
-    dict_set_s(j, &globals.vars, "range", func(F_RANGE));
-    dict_set_s(j, &globals.vars, "namespace", func(F_NAMESPACE));
-    dict_set_s(j, &globals.vars, "dict", func(F_DICT));
-    dict_set_s(j, &globals.vars, "strftime_now", func(F_STRFTIME));
-    scope top = {{0}, &globals};
-    exec(j, root, &top);
+    dict_set_s(j, &globals->vars, "messages", msgs);
+    dict_set_s(j, &globals->vars, "add_generation_prompt", mk_bool(ctx->add_generation_prompt));
+    dict_set_s(j, &globals->vars, "bos_token", cstr(j, ctx->bos_token ? ctx->bos_token : ""));
+    dict_set_s(j, &globals->vars, "eos_token", cstr(j, ctx->eos_token ? ctx->eos_token : ""));
+    dict_set_s(j, &globals->vars, "raise_exception", func(F_RAISE));
+    dict_set_s(j, &globals->vars, "range", func(F_RANGE));
+    dict_set_s(j, &globals->vars, "namespace", func(F_NAMESPACE));
+    dict_set_s(j, &globals->vars, "dict", func(F_DICT));
+    dict_set_s(j, &globals->vars, "strftime_now", func(F_STRFTIME));
+    exec(j, root, new_scope(j, globals));
 
     if (!j->out) {
         j->out = malloc(1);

@@ -372,3 +372,115 @@ TEST(chat_template_llamacpp_tests) {
     json_decref(root);
 #endif
 }
+
+/* ---- --jinja: the template run as a program ---- */
+
+TEST(chat_template_llamacpp_jinja) {
+#ifndef SM_HAVE_JANSSON
+    SKIP("the unit tests were built without Jansson (libjansson-dev), which reads the fixture");
+#else
+    /* every case llama.cpp's test renders with minja, with the case's BOS
+     * and EOS texts: the expected_output_jinja it recorded */
+    NEED_SHARED(path, "refs/llamacpp/chat-templates.json");
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    REQUIRE(root);
+    sm_chat_message conv[16];
+    size_t n_conv = json_msgs(json_object_get(root, "conversation"), conv, 16);
+    static char buf[1 << 14];
+    size_t len, i;
+    json_t *c;
+    int n_ok = 0, n_cases = 0;
+    json_array_foreach(json_object_get(root, "cases"), i, c) {
+        if (!json_is_true(json_object_get(c, "supported_with_jinja"))) continue;
+        const char *name = json_string_value(json_object_get(c, "name"));
+        const char *want = json_string_value(json_object_get(c, "expected_output_jinja"));
+        sm_chat_jinja_params p = sm_chat_jinja_default_params();
+        p.bos_token = json_string_value(json_object_get(c, "bos_token"));
+        p.eos_token = json_string_value(json_object_get(c, "eos_token"));
+        p.add_assistant = json_is_true(json_object_get(c, "add_assistant"));
+        sm_error err = {0};
+        sm_status st = sm_chat_apply_jinja(json_string_value(json_object_get(c, "template")), conv, n_conv, &p, buf,
+                                           sizeof buf, &len, &err);
+        n_cases++;
+        int good = want && st == SM_OK && len == strlen(want) && !strcmp(buf, want);
+        CHECKF(good, "%s: status %d (%s)\n got  '%s'\n want '%s'", name, st, err.message, buf, want ? want : "?");
+        n_ok += good;
+    }
+    CHECKF(n_cases == 29 && n_ok == 29, "%d of %d cases match", n_ok, n_cases);
+    json_decref(root);
+#endif
+}
+
+/* Renders tmpl on one user message "Hi" (no fallback probe matters: the
+ * templates below write every role). */
+static sm_status jinja1(const char *tmpl, char *buf, size_t cap, size_t *len, sm_error *err) {
+    static const sm_chat_message m[2] = {{"system", "S"}, {"user", "Hi"}};
+    sm_chat_jinja_params p = sm_chat_jinja_default_params();
+    p.bos_token = "<s>";
+    p.eos_token = "</s>";
+    p.now = 86400 * 365;
+    return sm_chat_apply_jinja(tmpl, m, 2, &p, buf, cap, len, err);
+}
+
+TEST(chat_template_jinja_buffer_and_bos) {
+    char buf[64];
+    size_t len = 0;
+    sm_error err = {0};
+    /* measure, then too small, then fits; BOS at the start and EOS at the
+     * end are removed, inner ones stay */
+    const char *t = "{{ bos_token }}{% for m in messages %}{{ m.role }}:{{ m.content }}{{ eos_token }}{% endfor %}";
+    CHECK(jinja1(t, NULL, 0, &len, &err) == SM_OK && len == strlen("system:S</s>user:Hi"));
+    CHECK(jinja1(t, buf, 5, &len, &err) == SM_ERR_BUFFER_TOO_SMALL && len == strlen("system:S</s>user:Hi"));
+    CHECK(jinja1(t, buf, sizeof buf, &len, &err) == SM_OK && !strcmp(buf, "system:S</s>user:Hi"));
+    /* a template that drops system messages gets them merged into the
+     * next user message (minja's fallback) */
+    const char *nosys = "{% for m in messages %}{% if m.role != 'system' %}[{{ m.content }}]{% endif %}{% endfor %}";
+    CHECK(jinja1(nosys, buf, sizeof buf, &len, &err) == SM_OK && !strcmp(buf, "[S\nHi]"));
+    /* strftime_now at the given time (UTC here: TZ is unset in tests) */
+    CHECK(jinja1("{{ strftime_now('%Y') }}{% if add_generation_prompt %}>{% endif %}", buf, sizeof buf, &len, &err) == SM_OK);
+    CHECK(len == 5 && !strcmp(buf, "1971>"));
+    /* invalid UTF-8 in a message is refused before the template runs */
+    const sm_chat_message bad = {"user", "\xff"};
+    CHECK(sm_chat_apply_jinja("x", &bad, 1, NULL, buf, sizeof buf, &len, &err) == SM_ERR_UTF8);
+}
+
+TEST(chat_template_jinja_errors) {
+    char buf[256];
+    size_t len;
+    static const struct { const char *tmpl, *msg; } cases[] = {
+        /* raise_exception's message and line */
+        {"{% for m in messages %}{{ m.content }}{% endfor %}\n{% if messages[-1].content == 'Hi' %}"
+         "{{ raise_exception('No Hi!') }}{% endif %}",
+         "line 2: the template raised an error: No Hi!"},
+        {"{% if x %}never closed", "line 1: {% if %} without {% endif %}"},
+        {"ok\n\n{{ 1 + }}", "line 3: an expression is missing"},
+        {"ok\n\n{{ 1 +", "line 3: a tag is not closed"},
+        {"{{ 'unclosed }}", "a tag is not closed"},
+        {"{% endfor %}", "unknown or misplaced statement 'endfor'"},
+        {"{{ messages|frobnicate }}", "unknown filter 'frobnicate'"},
+        {"{{ 1 / 0 }}", "division by zero"},
+        {"{{ 'a' - 1 }}", "cannot apply '-' to a string and a integer"},
+        {"{{ messages.pop }}{{ none.strip() }}", "a none has no method 'strip'"},
+        /* runaway templates end with an error, not a hang or a crash */
+        {"{% set r = range(100000) %}{% for i in r %}{% for k in r %}{% endfor %}{% endfor %}", "runs too long"},
+        {"{% for i in range(10000000) %}{% endfor %}", "range is too long"},
+        {"{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "too deeply"},
+        {"{% set s = 'x' * 1000000 %}{% for i in range(100) %}{{ s }}{% endfor %}", "writes more than"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sm_error err = {0};
+        sm_status st = jinja1(cases[i].tmpl, buf, sizeof buf, &len, &err);
+        CHECKF(st == SM_ERR_FORMAT && strstr(err.message, cases[i].msg), "case %zu: status %d, '%s' (want '%s')", i, st,
+               err.message, cases[i].msg);
+    }
+    /* nesting deeper than the parser allows: an error, the stack intact */
+    static char deep[20000];
+    size_t n = 0;
+    n += (size_t)sprintf(deep + n, "{{ ");
+    for (int k = 0; k < 5000; k++) deep[n++] = '[';
+    for (int k = 0; k < 5000; k++) deep[n++] = ']';
+    sprintf(deep + n, " }}");
+    sm_error err = {0};
+    CHECK(jinja1(deep, buf, sizeof buf, &len, &err) == SM_ERR_FORMAT && strstr(err.message, "nested too deeply"));
+}
