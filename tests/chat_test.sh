@@ -66,6 +66,9 @@ with open(out + "/cases.txt", "w") as index:
         else:
             open("%s/t%02d.want" % (out, i), "w", encoding="utf-8", newline="").write(c["expected_output"])
             index.write("%02d %s\n" % (i, c["name"].split(" ")[0]))
+        if c.get("supported_with_jinja"):
+            for ext, key in (("jwant", "expected_output_jinja"), ("bos", "bos_token"), ("eos", "eos_token")):
+                open("%s/t%02d.%s" % (out, i, ext), "w", encoding="utf-8", newline="").write(c.get(key) or "")
 EOF
 [ -s "$TMP/cases.txt" ] || { bad "fixture_unpacked" "python could not read $J"; finish; }
 want() { cat "$TMP/t$(awk -v n="$1" '$2 == n { print $1; exit }' "$TMP/cases.txt").want"; }
@@ -161,4 +164,57 @@ expect_error "unrecognised_template_file" "not one of the built-in formats" \
     "$SM" chat-template --chat-template "$TMP/t$(grep ' error$' "$TMP/cases.txt" | cut -d' ' -f1).tmpl" "$C"
 expect_error "missing_messages_file" "cannot open" "$SM" chat-template --chat-template chatml "$TMP/none.json"
 expect_error "bad_model" "cannot open|No such" "$SM" chat-template -m "$TMP/none.gguf" "$C"
+
+# --jinja: the template run as a program. llama.cpp's cases with the Jinja
+# output its test recorded (minja, with the case's BOS and EOS texts)
+n=0 good=0
+for w in "$TMP"/t*.jwant; do
+    t=${w%.jwant}
+    n=$((n + 1))
+    "$SM" chat-template --jinja --chat-template "$t.tmpl" --bos-token "$(cat "$t.bos")" --eos-token "$(cat "$t.eos")" \
+        "$C" > "$TMP/o" 2> "$TMP/e"
+    if cmp -s "$TMP/o" "$w" && grep -q "run as Jinja (from the template file)" "$TMP/e"; then good=$((good + 1))
+    else echo "    ${t##*/} differs: $(tail -1 "$TMP/e")"; fi
+done
+if [ $n -eq 29 ] && [ $good -eq 29 ]; then ok "jinja_llamacpp_cases"; else bad "jinja_llamacpp_cases" "$good of $n"; fi
+# a model's own template, its BOS text removed from the front
+"$SM" chat-template --jinja -m "$P3" "$C" > "$TMP/o" 2> "$TMP/e"
+if cmp -s "$TMP/o" "$TMP/t$(awk '$2 == "Phi-3-mini" { print $1; exit }' "$TMP/cases.txt").jwant" \
+    && grep -q "from the model's tokenizer.chat_template" "$TMP/e"; then ok "jinja_model_template"
+else bad "jinja_model_template" "$(cat "$TMP/e")"; fi
+# the template llama.cpp's built-in formatter does not recognise runs
+"$SM" chat-template --jinja -m "$TMP/odd.gguf" "$C" > "$TMP/o" 2> /dev/null
+if [ "$(cat "$TMP/o")" = "$("$PY" -c 'import json,sys; print("".join(m["content"] for m in json.load(open(sys.argv[1]))), end="")' "$C")" ]
+then ok "jinja_unrecognised_template_runs"; else bad "jinja_unrecognised_template_runs" "$(head -c 200 "$TMP/o")"; fi
+
+# the language, against Jinja2 itself: templates of our own (one feature
+# group each) rendered by Jinja2 in Hugging Face's environment, with
+# llama.cpp's system fallback and BOS/EOS removal (tests/tools/jinja2_render.py)
+if ! "$PY" -c 'import jinja2' 2> /dev/null; then
+    bad "jinja2_reference" "python3-jinja2 is missing: bash scripts/install_deps.sh installs it"
+else
+    mkdir -p "$TMP/j2"
+    "$PY" tests/tools/jinja2_render.py tests/refs/jinja/feature_templates.json "$C" '<s>' '</s>' "$TMP/j2"
+    n=0 good=0
+    for t in "$TMP"/j2/*.jinja; do
+        b=${t%.jinja}
+        n=$((n + 1))
+        if [ -e "$b.error" ]; then echo "    ${b##*/}: Jinja2 failed: $(cat "$b.error")"; continue; fi
+        "$SM" chat-template --jinja --chat-template "$t" --bos-token '<s>' --eos-token '</s>' "$C" > "$TMP/o" 2> "$TMP/e"
+        if cmp -s "$TMP/o" "$b.want"; then good=$((good + 1))
+        else echo "    ${b##*/} differs from Jinja2: $(tail -1 "$TMP/e")"; diff "$b.want" "$TMP/o" | head -4; fi
+    done
+    if [ $n -ge 27 ] && [ $good -eq $n ]; then ok "jinja_matches_jinja2"; else bad "jinja_matches_jinja2" "$good of $n"; fi
+fi
+
+# bad templates: one line naming the template's line, nothing on stdout
+printf 'ok\n{%% for m in messages %%}\n{{ m.content + }}\n{%% endfor %%}' > "$TMP/syntax.jinja"
+expect_error "jinja_syntax_error_line" "chat template line 3: an expression is missing" \
+    "$SM" chat-template --jinja --chat-template "$TMP/syntax.jinja" "$C"
+printf "{{ raise_exception('Roles must alternate') }}" > "$TMP/raise.jinja"
+expect_error "jinja_raise_exception" "the template raised an error: Roles must alternate" \
+    "$SM" chat-template --jinja --chat-template "$TMP/raise.jinja" "$C"
+printf '{%% for i in range(999999) %%}{%% for k in range(999999) %%}{%% endfor %%}{%% endfor %%}' > "$TMP/loop.jinja"
+expect_error "jinja_runaway_loop" "runs too long|more than" \
+    timeout 60 "$SM" chat-template --jinja --chat-template "$TMP/loop.jinja" "$C"
 finish

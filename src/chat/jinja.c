@@ -53,7 +53,7 @@ typedef struct val {
     } u;
 } val;
 
-struct jlist { size_t n, cap; val *v; };
+struct jlist { size_t n, cap; val *v; int tuple; };   /* a tuple prints as (a, b) */
 struct jdict { size_t n, cap; val *k, *v; };
 
 enum { F_RANGE, F_NAMESPACE, F_DICT, F_RAISE, F_STRFTIME };
@@ -182,6 +182,7 @@ static val mk_list(J *j, size_t cap) {
     val v = {.t = V_LIST};
     v.u.l = jalloc(j, sizeof(jlist));
     v.u.l->n = 0;
+    v.u.l->tuple = 0;
     v.u.l->cap = cap ? cap : 4;
     v.u.l->v = jalloc(j, v.u.l->cap * sizeof(val));
     return v;
@@ -305,18 +306,26 @@ static void sb_puts(J *j, sbuf *b, const char *s) { sb_put(j, b, s, strlen(s)); 
 
 static val sb_val(sbuf *b) { return b->p ? mk_str(b->p, b->n) : mk_str("", 0); }
 
-/* Python's repr of a float: the shortest %g that reads back, with ".0"
- * when it looks like an integer. */
+/* Python's repr of a float: the fewest digits that read back, positional
+ * for exponents -4..15 (with ".0" when integral), else d.ddde+XX. */
 static void put_float(J *j, sbuf *b, double f) {
-    char t[40];
+    char t[64];
     if (isnan(f)) { sb_puts(j, b, "nan"); return; }
     if (isinf(f)) { sb_puts(j, b, f < 0 ? "-inf" : "inf"); return; }
-    for (int p = 1; p <= 17; p++) {
-        snprintf(t, sizeof t, "%.*g", p, f);
+    int p = 1;
+    for (; p < 17; p++) {
+        snprintf(t, sizeof t, "%.*e", p - 1, f);
         if (strtod(t, NULL) == f) break;
     }
+    snprintf(t, sizeof t, "%.*e", p - 1, f);
+    int exp = atoi(strchr(t, 'e') + 1);
+    if (exp >= -4 && exp < 16) {
+        snprintf(t, sizeof t, "%.*f", p - 1 - exp > 0 ? p - 1 - exp : 0, f);
+        sb_puts(j, b, t);
+        if (!strchr(t, '.')) sb_puts(j, b, ".0");
+        return;
+    }
     sb_puts(j, b, t);
-    if (!strpbrk(t, ".e")) sb_puts(j, b, ".0");
 }
 
 static void put_repr(J *j, sbuf *b, val v, int top);
@@ -339,25 +348,29 @@ static void put_repr(J *j, sbuf *b, val v, int top) {
     (void)top;
     switch (v.t) {
     case V_STR: {
-        sb_puts(j, b, "'");
+        /* Python's choice of quotes: double when the text has a single
+         * quote and no double one */
+        int dq = memchr(v.u.str.s, '\'', v.u.str.n) && !memchr(v.u.str.s, '"', v.u.str.n);
+        const char *q = dq ? "\"" : "'";
+        sb_puts(j, b, q);
         for (size_t i = 0; i < v.u.str.n; i++) {
             char c = v.u.str.s[i];
-            if (c == '\'' || c == '\\') { sb_put(j, b, "\\", 1); sb_put(j, b, &c, 1); }
+            if (c == q[0] || c == '\\') { sb_put(j, b, "\\", 1); sb_put(j, b, &c, 1); }
             else if (c == '\n') sb_puts(j, b, "\\n");
             else if (c == '\t') sb_puts(j, b, "\\t");
             else if (c == '\r') sb_puts(j, b, "\\r");
             else sb_put(j, b, &c, 1);
         }
-        sb_puts(j, b, "'");
+        sb_puts(j, b, q);
         return;
     }
     case V_LIST:
-        sb_puts(j, b, "[");
+        sb_puts(j, b, v.u.l->tuple ? "(" : "[");
         for (size_t i = 0; i < v.u.l->n; i++) {
             if (i) sb_puts(j, b, ", ");
             put_repr(j, b, v.u.l->v[i], 0);
         }
-        sb_puts(j, b, "]");
+        sb_puts(j, b, v.u.l->tuple ? (v.u.l->n == 1 ? ",)" : ")") : "]");
         return;
     case V_DICT:
         sb_puts(j, b, "{");
@@ -806,9 +819,11 @@ static node *parse_primary(P *p) {
     if (c == '(') {
         p->i++;
         enter(p);
+        n = new_node(j, E_LIST, pos);                       /* a tuple: a list that prints as one */
+        n->op = 1;
+        if (accept(p, ")")) { p->depth--; return n; }
         node *first = parse_expr(p);
         if (accept(p, ")")) { p->depth--; return first; }
-        n = new_node(j, E_LIST, pos);                       /* a tuple, kept as a list */
         size_t cap = 0;
         add_kid(j, n, first, &cap);
         while (accept(p, ",")) {
@@ -883,10 +898,11 @@ static node *parse_test(P *p, node *operand, size_t pos) {
     return n;
 }
 
-/* primary, then .name, [index or slice], (call), |filter, is test */
-static node *parse_postfix(P *p) {
+/* primary, then .name, [index or slice], (call), and with filters set
+ * |filter and is test; n: an operand already parsed (or NULL) */
+static node *parse_postfix(P *p, node *n, int filters) {
     J *j = p->j;
-    node *n = parse_primary(p);
+    if (!n) n = parse_primary(p);
     for (;;) {
         skip_ws(p);
         size_t pos = p->i;
@@ -939,7 +955,7 @@ static node *parse_postfix(P *p) {
             parse_args(p, call);
             p->depth--;
             n = call;
-        } else if (p->i < p->e && j->src[p->i] == '|' && !(p->i + 1 < p->e && j->src[p->i + 1] == '|')) {
+        } else if (filters && p->i < p->e && j->src[p->i] == '|' && !(p->i + 1 < p->e && j->src[p->i + 1] == '|')) {
             p->i++;
             node *f = new_node(j, E_FILTER, pos);
             f->a = n;
@@ -952,7 +968,7 @@ static node *parse_postfix(P *p) {
                 p->depth--;
             }
             n = f;
-        } else if (peek_kw(p, "is")) {
+        } else if (filters && peek_kw(p, "is")) {
             p->i += 2;
             n = parse_test(p, n, pos);
         } else {
@@ -969,24 +985,29 @@ static node *bin(J *j, int op, node *a, node *b, size_t pos) {
     return n;
 }
 
-static node *parse_unary(P *p) {
+/* As Jinja2's parse_unary: a sign applies to the operand before its
+ * filters, so -3|abs is abs(-3). */
+static node *parse_unary(P *p, int filters) {
     skip_ws(p);
     size_t pos = p->i;
+    node *n;
     if (accept(p, "-")) {
         enter(p);
-        node *n = new_node(p->j, E_NEG, pos);
-        n->a = parse_unary(p);
+        n = new_node(p->j, E_NEG, pos);
+        n->a = parse_unary(p, 0);
         p->depth--;
-        return n;
+    } else if (accept(p, "+")) {
+        n = parse_unary(p, 0);
+    } else {
+        return parse_postfix(p, NULL, filters);
     }
-    if (accept(p, "+")) return parse_unary(p);
-    return parse_postfix(p);
+    return filters ? parse_postfix(p, n, 1) : n;
 }
 
 static node *parse_pow(P *p) {
-    node *n = parse_unary(p);
+    node *n = parse_unary(p, 1);
     size_t pos = p->i;
-    while (accept(p, "**")) n = bin(p->j, 'p', n, parse_unary(p), pos);
+    while (accept(p, "**")) n = bin(p->j, 'p', n, parse_unary(p, 1), pos);
     return n;
 }
 
@@ -1764,6 +1785,7 @@ static val method(J *j, val obj, const char *m, const args *a, size_t pos, int *
                 else if (m[0] == 'v') list_push(j, r.u.l, d->v[i]);
                 else {
                     val pair = mk_list(j, 2);
+                    pair.u.l->tuple = 1;
                     list_push(j, pair.u.l, d->k[i]);
                     list_push(j, pair.u.l, d->v[i]);
                     list_push(j, r.u.l, pair);
@@ -2184,6 +2206,7 @@ static val eval(J *j, node *n, scope *sc) {
     case E_COND: r = truthy(eval(j, n->a, sc)) ? eval(j, n->b, sc) : n->c ? eval(j, n->c, sc) : mk_undef(); break;
     case E_LIST: {
         r = mk_list(j, n->nkids);
+        r.u.l->tuple = n->op;
         for (size_t i = 0; i < n->nkids; i++) list_push(j, r.u.l, eval(j, n->kids[i], sc));
         break;
     }

@@ -197,14 +197,14 @@ int cmd_chat_template(int argc, char **argv) {
         jp.add_assistant = add_assistant;
         jp.bos_token = bos_arg ? bos_arg : model ? (bos_copy = model_token(model, 1)) : NULL;
         jp.eos_token = eos_arg ? eos_arg : model ? (eos_copy = model_token(model, 0)) : NULL;
-        fprintf(stderr, "smallmind chat-template: template run as Jinja (%s)\n",
-                jinja_copy ? "from the model's tokenizer.chat_template" : tmpl_file ? "from the template file" : "from the template text given");
         if (sm_chat_apply_jinja(jinja_text, msgs.msgs, msgs.n, &jp, NULL, 0, &need, &err) != SM_OK ||
             !(out = malloc(need + 1)) ||
             sm_chat_apply_jinja(jinja_text, msgs.msgs, msgs.n, &jp, out, need + 1, &need, &err) != SM_OK) {
             cli_error(a.cmd, "%s", out || err.message[0] ? err.message : "out of memory");
             goto done;
         }
+        fprintf(stderr, "smallmind chat-template: template run as Jinja (%s)\n",
+                jinja_copy ? "from the model's tokenizer.chat_template" : tmpl_file ? "from the template file" : "from the template text given");
         goto write;
     }
 
