@@ -5,6 +5,7 @@
 #   libjansson-dev               src/json (JSON Schema, message files) in the command
 #   libmicrohttpd-dev            src/server in the command
 #   python3-torch python3-numpy  the PyTorch reference of the parity and gradient tests
+#   python3-jinja2               the Jinja2 reference of --jinja's chat templates (tests/chat_test.sh)
 #   unicode-data                 regenerating src/text/unicode_tables.c
 #   librsvg2-bin                 rendering the profiler's SVG
 #   libopenmpi-dev openmpi-bin   src/mpi in the command (data-parallel training), mpirun for tests/mpi_test.sh
@@ -20,7 +21,7 @@
 # what is missing and leaves it (the tests that need it are skipped). Says
 # nothing when everything is there. Always exits 0: the tests report the rest.
 set -u
-pkgs=(pkg-config libjansson-dev libmicrohttpd-dev python3-torch python3-numpy unicode-data librsvg2-bin tmux nodejs chromium
+pkgs=(pkg-config libjansson-dev libmicrohttpd-dev python3-torch python3-numpy python3-jinja2 unicode-data librsvg2-bin tmux nodejs chromium
       libopenmpi-dev openmpi-bin)
 [ "${1:-}" = --ci ] && pkgs+=(clang gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libsimde-dev)
 if ! command -v dpkg-query > /dev/null; then
