@@ -29,7 +29,7 @@
 #include <time.h>
 
 #define MAX_DEPTH 200                 /* nesting of blocks, expressions, macro calls */
-#define MAX_STEPS 5000000ull          /* statements and loop turns */
+#define MAX_STEPS 2000000ull          /* statements, loop turns, range items / 8 */
 #define MAX_OUT ((size_t)64 << 20)    /* bytes of output */
 #define MAX_MEM ((size_t)256 << 20)   /* bytes of arena */
 #define MAX_RANGE 1000000
@@ -2115,12 +2115,14 @@ static val call_func(J *j, int which, const args *a, size_t pos) {
             if (a->npos == 3) st = need_int(j, a->pos[2], pos, "range's step");
         } else fail(j, pos, "range takes 1 to 3 arguments");
         if (st == 0) fail(j, pos, "range's step cannot be zero");
-        val r = mk_list(j, 8);
-        for (int64_t i = lo; st > 0 ? i < hi : i > hi; i += st) {
-            if (r.u.l->n >= MAX_RANGE) fail(j, pos, "range is too long (more than %d numbers)", MAX_RANGE);
-            list_push(j, r.u.l, mk_int(i));
-            if ((st > 0 && i > INT64_MAX - st) || (st < 0 && i < INT64_MIN - st)) break;
-        }
+        /* the count first (in 128 bits, so no bound overflows) */
+        __int128 span = st > 0 ? (__int128)hi - lo : (__int128)lo - hi, step_abs = st > 0 ? st : -(__int128)st;
+        __int128 count = span <= 0 ? 0 : (span + step_abs - 1) / step_abs;
+        if (count > MAX_RANGE) fail(j, pos, "range is too long (more than %d numbers)", MAX_RANGE);
+        j->steps += (unsigned long long)count / 8;
+        step(j, pos);
+        val r = mk_list(j, (size_t)count);
+        for (int64_t i = 0; i < (int64_t)count; i++) list_push(j, r.u.l, mk_int(lo + i * st));
         return r;
     }
     case F_NAMESPACE: case F_DICT: {
@@ -2264,20 +2266,25 @@ static void exec_for(J *j, node *n, scope *sc) {
         if (n->c) exec(j, n->c, sc);
         return;
     }
+    /* loop.*: the keys set once, the values rewritten each turn */
+    static const char *const keys[] = {"index0", "index", "revindex0", "revindex", "first", "last", "length",
+                                       "previtem", "nextitem"};
     val loop = mk_dict(j);
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) dict_set_s(j, loop.u.d, keys[k], mk_undef());
     dict_set_s(j, &inner->vars, "loop", loop);
     for (size_t i = 0; i < l->n; i++) {
         step(j, n->pos);
         int64_t len = (int64_t)l->n, k = (int64_t)i;
-        dict_set_s(j, loop.u.d, "index0", mk_int(k));
-        dict_set_s(j, loop.u.d, "index", mk_int(k + 1));
-        dict_set_s(j, loop.u.d, "revindex0", mk_int(len - k - 1));
-        dict_set_s(j, loop.u.d, "revindex", mk_int(len - k));
-        dict_set_s(j, loop.u.d, "first", mk_bool(i == 0));
-        dict_set_s(j, loop.u.d, "last", mk_bool(i + 1 == l->n));
-        dict_set_s(j, loop.u.d, "length", mk_int(len));
-        dict_set_s(j, loop.u.d, "previtem", i ? l->v[i - 1] : mk_undef());
-        dict_set_s(j, loop.u.d, "nextitem", i + 1 < l->n ? l->v[i + 1] : mk_undef());
+        val *lv = loop.u.d->v;
+        lv[0] = mk_int(k);
+        lv[1] = mk_int(k + 1);
+        lv[2] = mk_int(len - k - 1);
+        lv[3] = mk_int(len - k);
+        lv[4] = mk_bool(i == 0);
+        lv[5] = mk_bool(i + 1 == l->n);
+        lv[6] = mk_int(len);
+        lv[7] = i ? l->v[i - 1] : mk_undef();
+        lv[8] = i + 1 < l->n ? l->v[i + 1] : mk_undef();
         bind(j, inner, n, l->v[i]);
         exec(j, n->b, inner);
         if (j->brk == 1) { j->brk = 0; break; }

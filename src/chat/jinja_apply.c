@@ -209,7 +209,7 @@ sm_status sm_chat_jinja_template(const sm_model *model, const char *tmpl, char *
     sm_status st = sm_chat_format_jinja(model, t, &probe, 1, 1, NULL, 0, &need, err);
     if (st != SM_OK) {
         free(t);
-        sm_error_prefix(err, "the chat template cannot be run as Jinja: ");
+        sm_error_prefix(err, "the chat template cannot be run as Jinja");
         return st;
     }
     *text = t;

@@ -48,6 +48,20 @@ for t in build-fuzz/fuzz_*; do
             printf '\x02{"input":["a","b"],"encoding_format":"base64"}' > "$corpus/embeddings"
             printf '\x00{"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"object","properties":{"a":{"type":"integer","minimum":0}},"required":["a"]}}}}' > "$corpus/schema"
             printf '\x01{"prompt":"x","response_format":{"type":"json_object"}}' > "$corpus/object" ;;
+        fuzz_jinja)
+            # the template text: llama.cpp's test templates and ours (tests/refs/jinja)
+            ${PYTHON:-/usr/bin/python3} - "$SHARED/refs/llamacpp/chat-templates.json" tests/refs/jinja/feature_templates.json \
+                "$corpus" <<'PYEOF' || printf '{%% for m in messages %%}{{ m.role }}{%% endfor %%}' > "$corpus/seed"
+import json, os, sys
+n = 0
+for path, key in ((sys.argv[1], "cases"), (sys.argv[2], "templates")):
+    if not os.path.exists(path):
+        continue
+    for c in json.load(open(path, encoding="utf-8"))[key]:
+        open(os.path.join(sys.argv[3], "seed%d" % n), "w", encoding="utf-8").write(c["template"])
+        n += 1
+PYEOF
+            ;;
         fuzz_server_util)
             # endpoint byte (0 tokenize, 1 detokenize, 2 apply-template), then the body
             printf '\x00{"content":"In the beginning<|endoftext|>\xc3\xa9","add_special":true,"with_pieces":true}' > "$corpus/tokenize"

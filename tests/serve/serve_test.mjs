@@ -28,6 +28,7 @@ import {
 import { formatTests } from './format.mjs';
 import { logprobsTests } from './logprobs.mjs';
 import { utilTests } from './util.mjs';
+import { jinjaTests } from './jinja.mjs';
 
 const sections = process.argv.slice(2);
 const want = (s) => sections.length === 0 || sections.includes(s);
@@ -690,6 +691,7 @@ try {
   if (want('trace')) await traceTests();
   if (want('logprobs')) await logprobsTests();
   if (want('util')) await utilTests();
+  if (want('jinja')) await jinjaTests();
 } catch (e) {
   check('serve tests ran to the end', false, String(e.stack || e));
 }
