@@ -328,7 +328,7 @@ static void put_float(J *j, sbuf *b, double f) {
     sb_puts(j, b, t);
 }
 
-static void put_repr(J *j, sbuf *b, val v, int top);
+static void put_repr(J *j, sbuf *b, val v);
 
 /* str(v) in Python, as {{ v }} prints it. */
 static void put_str(J *j, sbuf *b, val v) {
@@ -340,12 +340,11 @@ static void put_str(J *j, sbuf *b, val v) {
     case V_INT: snprintf(t, sizeof t, "%lld", (long long)v.u.i); sb_puts(j, b, t); return;
     case V_FLOAT: put_float(j, b, v.u.f); return;
     case V_STR: sb_put(j, b, v.u.str.s, v.u.str.n); return;
-    default: put_repr(j, b, v, 1); return;
+    default: put_repr(j, b, v); return;
     }
 }
 
-static void put_repr(J *j, sbuf *b, val v, int top) {
-    (void)top;
+static void put_repr(J *j, sbuf *b, val v) {
     switch (v.t) {
     case V_STR: {
         /* Python's choice of quotes: double when the text has a single
@@ -368,7 +367,7 @@ static void put_repr(J *j, sbuf *b, val v, int top) {
         sb_puts(j, b, v.u.l->tuple ? "(" : "[");
         for (size_t i = 0; i < v.u.l->n; i++) {
             if (i) sb_puts(j, b, ", ");
-            put_repr(j, b, v.u.l->v[i], 0);
+            put_repr(j, b, v.u.l->v[i]);
         }
         sb_puts(j, b, v.u.l->tuple ? (v.u.l->n == 1 ? ",)" : ")") : "]");
         return;
@@ -376,9 +375,9 @@ static void put_repr(J *j, sbuf *b, val v, int top) {
         sb_puts(j, b, "{");
         for (size_t i = 0; i < v.u.d->n; i++) {
             if (i) sb_puts(j, b, ", ");
-            put_repr(j, b, v.u.d->k[i], 0);
+            put_repr(j, b, v.u.d->k[i]);
             sb_puts(j, b, ": ");
-            put_repr(j, b, v.u.d->v[i], 0);
+            put_repr(j, b, v.u.d->v[i]);
         }
         sb_puts(j, b, "}");
         return;
@@ -580,17 +579,15 @@ static void lex(J *j, toks *t) {
         i = e + 2;
         if (tk.kind == T_STMT && stmt_is(j, b, ce, "raw")) {
             /* the text up to {% endraw %} as it stands */
-            size_t r = i, rs = 0;
-            for (;; r++) {
+            for (size_t r = i;; r++) {
                 if (r + 1 >= n) fail(j, k, "{%% raw %%} without {%% endraw %%}");
                 if (s[r] == '{' && s[r + 1] == '%') {
                     size_t rb = r + 2 + (r + 2 < n && (s[r + 2] == '-' || s[r + 2] == '+'));
                     size_t re = tag_end(j, rb, '%');
                     size_t rce = re > rb && s[re - 1] == '-' ? re - 1 : re;
                     if (stmt_is(j, rb, rce, "endraw")) {
-                        rs = r;
                         tok_push(j, t, tk);
-                        tok_push(j, t, (tok){T_TEXT, i, rs, 0, 0});
+                        tok_push(j, t, (tok){T_TEXT, i, r, 0, 0});
                         tok_push(j, t, (tok){T_STMT, rb, rce, s[r + 2] == '-', rce != re});
                         i = re + 2;
                         break;
@@ -1083,29 +1080,21 @@ static node *parse_not(P *p) {
     return parse_compare(p);
 }
 
-static node *parse_and(P *p) {
-    node *n = parse_not(p);
+/* a kw b kw c ..., left to right: nodes of `kind` over operands from next */
+static node *parse_chain(P *p, const char *kw, int kind, node *(*next)(P *)) {
+    node *n = next(p);
     size_t pos = p->i;
-    while (accept_kw(p, "and")) {
-        node *x = new_node(p->j, E_AND, pos);
+    while (accept_kw(p, kw)) {
+        node *x = new_node(p->j, kind, pos);
         x->a = n;
-        x->b = parse_not(p);
+        x->b = next(p);
         n = x;
     }
     return n;
 }
 
-static node *parse_or(P *p) {
-    node *n = parse_and(p);
-    size_t pos = p->i;
-    while (accept_kw(p, "or")) {
-        node *x = new_node(p->j, E_OR, pos);
-        x->a = n;
-        x->b = parse_and(p);
-        n = x;
-    }
-    return n;
-}
+static node *parse_and(P *p) { return parse_chain(p, "and", E_AND, parse_not); }
+static node *parse_or(P *p) { return parse_chain(p, "or", E_OR, parse_and); }
 
 /* or-expression [if cond [else expr]] */
 static node *parse_expr(P *p) {
@@ -1417,7 +1406,7 @@ static int64_t need_int(J *j, val v, size_t pos, const char *what) {
 }
 
 /* x.name or x[key] */
-static val get_item(J *j, val obj, val key, size_t pos) {
+static val get_item(J *j, val obj, val key) {
     if (obj.t == V_DICT) {
         val *v = dict_find(obj.u.d, key);
         return v ? *v : mk_undef();
@@ -1435,9 +1424,7 @@ static val get_item(J *j, val obj, val key, size_t pos) {
         if (i < 0 || i >= (int64_t)c) return mk_undef();
         return mk_str(obj.u.str.s + off[i], off[i + 1] - off[i]);
     }
-    if (obj.t == V_UNDEF || obj.t == V_NONE) return mk_undef();
-    (void)pos;
-    return mk_undef();
+    return mk_undef();                                   /* none, undefined, numbers: nothing */
 }
 
 static void slice_bounds(int64_t len, val a, val b, val c, int64_t *start, int64_t *stop, int64_t *stp, J *j,
@@ -1684,7 +1671,7 @@ static val join(J *j, jlist *l, val sep, val attr) {
     for (size_t i = 0; i < l->n; i++) {
         if (i && sep.t == V_STR) sb_put(j, &o, sep.u.str.s, sep.u.str.n);
         val x = l->v[i];
-        if (attr.t == V_STR) x = get_item(j, x, attr, 0);
+        if (attr.t == V_STR) x = get_item(j, x, attr);
         put_str(j, &o, x);
     }
     return sb_val(&o);
@@ -1826,7 +1813,7 @@ static val apply_filter_named(J *j, val name, val x, size_t pos) {
 }
 
 static int cmp_sort(J *j, val a, val b, val attr, size_t pos) {
-    if (attr.t == V_STR) { a = get_item(j, a, attr, pos); b = get_item(j, b, attr, pos); }
+    if (attr.t == V_STR) { a = get_item(j, a, attr); b = get_item(j, b, attr); }
     return cmp_vals(j, a, b, pos);
 }
 
@@ -1921,7 +1908,7 @@ static val filter(J *j, const char *f, val x, const args *a, size_t pos) {
     }
     if (!strcmp(f, "join")) return join(j, items_of(j, x, pos), arg(a, 0, "d", NULL), arg(a, 1, "attribute", NULL));
     if (!strcmp(f, "first") || !strcmp(f, "last")) {
-        if (x.t == V_STR) { val idx = mk_int(f[0] == 'f' ? 0 : -1); return get_item(j, x, idx, pos); }
+        if (x.t == V_STR) { val idx = mk_int(f[0] == 'f' ? 0 : -1); return get_item(j, x, idx); }
         jlist *l = items_of(j, x, pos);
         return l->n ? l->v[f[0] == 'f' ? 0 : l->n - 1] : mk_undef();
     }
@@ -1987,7 +1974,7 @@ static val filter(J *j, const char *f, val x, const args *a, size_t pos) {
         if (f[1] == 'u') {
             val s = mk_int(0);
             for (size_t i = 0; i < l->n; i++)
-                s = arith(j, '+', s, attr.t == V_STR ? get_item(j, l->v[i], attr, pos) : l->v[i], pos);
+                s = arith(j, '+', s, attr.t == V_STR ? get_item(j, l->v[i], attr) : l->v[i], pos);
             return s;
         }
         if (!l->n) return mk_undef();
@@ -2007,7 +1994,7 @@ static val filter(J *j, const char *f, val x, const args *a, size_t pos) {
         for (size_t i = 0; i < l->n; i++) {
             val y;
             if (fa) {
-                y = get_item(j, l->v[i], attr, pos);
+                y = get_item(j, l->v[i], attr);
                 if (y.t == V_UNDEF && def.t != V_UNDEF) y = def;
             } else if (a->npos) {
                 y = apply_filter_named(j, need_str(j, a->pos[0], pos, "map's filter"), l->v[i], pos);
@@ -2024,7 +2011,7 @@ static val filter(J *j, const char *f, val x, const args *a, size_t pos) {
         val r = mk_list(j, 4);
         for (size_t i = 0; i < l->n; i++) {
             val y = l->v[i];
-            if (by_attr) y = get_item(j, y, need_str(j, arg(a, 0, NULL, NULL), pos, "an attribute name"), pos);
+            if (by_attr) y = get_item(j, y, need_str(j, arg(a, 0, NULL, NULL), pos, "an attribute name"));
             if (test_from(j, a, by_attr ? 1 : 0, y, pos) == keep) list_push(j, r.u.l, l->v[i]);
         }
         return r;
@@ -2154,8 +2141,8 @@ static val eval(J *j, node *n, scope *sc) {
     switch (n->kind) {
     case E_LIT: r = n->v; break;
     case E_VAR: { val *v = lookup(sc, n->name); r = v ? *v : mk_undef(); break; }
-    case E_ATTR: r = get_item(j, eval(j, n->a, sc), mk_str(n->name, strlen(n->name)), n->pos); break;
-    case E_INDEX: { val o = eval(j, n->a, sc); r = get_item(j, o, eval(j, n->b, sc), n->pos); break; }
+    case E_ATTR: r = get_item(j, eval(j, n->a, sc), mk_str(n->name, strlen(n->name))); break;
+    case E_INDEX: { val o = eval(j, n->a, sc); r = get_item(j, o, eval(j, n->b, sc)); break; }
     case E_SLICE: {
         val o = eval(j, n->a, sc);
         val a = n->b ? eval(j, n->b, sc) : mk_undef(), b = n->c ? eval(j, n->c, sc) : mk_undef();
@@ -2170,7 +2157,7 @@ static val eval(J *j, node *n, scope *sc) {
             int found;
             r = method(j, obj, n->a->name, &a, n->pos, &found);
             if (found) break;
-            val f = get_item(j, obj, mk_str(n->a->name, strlen(n->a->name)), n->pos);
+            val f = get_item(j, obj, mk_str(n->a->name, strlen(n->a->name)));
             if (f.t == V_MACRO) { r = call_macro(j, f, &a, n->pos); break; }
             if (f.t == V_FUNC) { r = call_func(j, (int)f.u.i, &a, n->pos); break; }
             fail(j, n->pos, "a %s has no method '%s'", type_name(obj), n->a->name);

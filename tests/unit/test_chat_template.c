@@ -319,6 +319,15 @@ static size_t json_msgs(json_t *arr, sm_chat_message *m, size_t cap) {
     }
     return n;
 }
+
+/* The fixture and its conversation (up to 16 messages; pointers into the
+ * returned tree). */
+static json_t *load_fixture(const char *path, sm_chat_message *conv, size_t *n_conv) {
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    *n_conv = root ? json_msgs(json_object_get(root, "conversation"), conv, 16) : 0;
+    return root;
+}
 #endif
 
 TEST(chat_template_llamacpp_tests) {
@@ -326,12 +335,10 @@ TEST(chat_template_llamacpp_tests) {
     SKIP("the unit tests were built without Jansson (libjansson-dev), which reads the fixture");
 #else
     NEED_SHARED(path, "refs/llamacpp/chat-templates.json");
-    json_error_t je;
-    json_t *root = json_load_file(path, 0, &je);
-    REQUIRE(root);
     sm_chat_message conv[16], past[16], nm;
-    size_t n_conv = json_msgs(json_object_get(root, "conversation"), conv, 16);
-    CHECK(n_conv == 6);
+    size_t n_conv;
+    json_t *root = load_fixture(path, conv, &n_conv);
+    REQUIRE(root && n_conv == 6);
     static char buf[1 << 14];
     size_t len, i;
     json_t *c;
@@ -382,11 +389,10 @@ TEST(chat_template_llamacpp_jinja) {
     /* every case llama.cpp's test renders with minja, with the case's BOS
      * and EOS texts: the expected_output_jinja it recorded */
     NEED_SHARED(path, "refs/llamacpp/chat-templates.json");
-    json_error_t je;
-    json_t *root = json_load_file(path, 0, &je);
-    REQUIRE(root);
     sm_chat_message conv[16];
-    size_t n_conv = json_msgs(json_object_get(root, "conversation"), conv, 16);
+    size_t n_conv;
+    json_t *root = load_fixture(path, conv, &n_conv);
+    REQUIRE(root && n_conv == 6);
     static char buf[1 << 14];
     size_t len, i;
     json_t *c;
