@@ -187,6 +187,17 @@ else bad "jinja_model_template" "$(cat "$TMP/e")"; fi
 if [ "$(cat "$TMP/o")" = "$("$PY" -c 'import json,sys; print("".join(m["content"] for m in json.load(open(sys.argv[1]))), end="")' "$C")" ]
 then ok "jinja_unrecognised_template_runs"; else bad "jinja_unrecognised_template_runs" "$(head -c 200 "$TMP/o")"; fi
 
+# `chat --jinja` evaluates that prompt: the first turn's token count is the
+# Jinja prompt's (the built-in phi3 format, which keeps the system turn, makes 20)
+printf '[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}]' > "$TMP/sys_user.json"
+"$SM" chat-template --jinja -m "$TMP/p3.gguf" "$TMP/sys_user.json" > "$TMP/jp.txt" 2> /dev/null
+n_tok=$("$SM" tokenize -m "$TMP/p3.gguf" -f "$TMP/jp.txt" --parse-special --ids 2> /dev/null | tr -cd ',' | wc -c)
+got=$(printf 'Hello\n' | "$SM" chat -m "$TMP/p3.gguf" --jinja -sys "Be brief." -n 2 --temp 0 -v 2>&1 | grep -o 'prompt [0-9]* evaluated')
+if [ "$got" = "prompt $((n_tok + 1)) evaluated" ] && [ "$n_tok" -gt 5 ]; then ok "chat_jinja_evaluates_the_jinja_prompt"
+else bad "chat_jinja_evaluates_the_jinja_prompt" "chat: '$got', the Jinja prompt: $((n_tok + 1)) tokens"; fi
+expect_error "chat_jinja_bad_template" "cannot be run as Jinja: chat template line 1: unknown filter 'nope'" \
+    "$SM" chat -m "$TMP/p3.gguf" --jinja --chat-template '{{ messages|nope }}' -n 1
+
 # the language, against Jinja2 itself: templates of our own (one feature
 # group each) rendered by Jinja2 in Hugging Face's environment, with
 # llama.cpp's system fallback and BOS/EOS removal (tests/tools/jinja2_render.py)
