@@ -759,6 +759,27 @@ static void add_kid(J *j, node *n, node *k, size_t *cap) {
     n->kids[n->nkids++] = k;
 }
 
+/* A list's items or a dict's key: value pairs after the opening bracket,
+ * up to the closing one, comma-separated (a trailing comma allowed). */
+static node *parse_items(P *p, int kind, size_t pos) {
+    J *j = p->j;
+    const char *close = kind == E_LIST ? "]" : "}";
+    enter(p);
+    node *n = new_node(j, kind, pos);
+    size_t cap = 0;
+    while (!accept(p, close)) {
+        if (n->nkids && !accept(p, ",")) fail(j, p->i, "expected ',' or '%s' in a %s", close, kind == E_LIST ? "list" : "dict");
+        if (accept(p, close)) break;
+        add_kid(j, n, parse_expr(p), &cap);
+        if (kind == E_DICT) {
+            expect(p, ":");
+            add_kid(j, n, parse_expr(p), &cap);
+        }
+    }
+    p->depth--;
+    return n;
+}
+
 static node *parse_primary(P *p) {
     J *j = p->j;
     skip_ws(p);
@@ -831,33 +852,9 @@ static node *parse_primary(P *p) {
         p->depth--;
         return n;
     }
-    if (c == '[') {
+    if (c == '[' || c == '{') {
         p->i++;
-        enter(p);
-        n = new_node(j, E_LIST, pos);
-        size_t cap = 0;
-        while (!accept(p, "]")) {
-            if (n->nkids && !accept(p, ",")) fail(j, p->i, "expected ',' or ']' in a list");
-            if (accept(p, "]")) break;
-            add_kid(j, n, parse_expr(p), &cap);
-        }
-        p->depth--;
-        return n;
-    }
-    if (c == '{') {
-        p->i++;
-        enter(p);
-        n = new_node(j, E_DICT, pos);
-        size_t cap = 0;
-        while (!accept(p, "}")) {
-            if (n->nkids && !accept(p, ",")) fail(j, p->i, "expected ',' or '}' in a dict");
-            if (accept(p, "}")) break;
-            add_kid(j, n, parse_expr(p), &cap);
-            expect(p, ":");
-            add_kid(j, n, parse_expr(p), &cap);
-        }
-        p->depth--;
-        return n;
+        return parse_items(p, c == '[' ? E_LIST : E_DICT, pos);
     }
     const char *name = ident(p);
     if (!name) fail(j, pos, "unexpected '%c' in an expression", c);
