@@ -998,47 +998,48 @@ static node *parse_unary(P *p, int filters) {
     return filters ? parse_postfix(p, n, 1) : n;
 }
 
+/* One level of left-to-right binary operators: the operators' texts,
+ * longest first, and their node codes; code 0 marks an operator of another
+ * level that starts like one of these ("**" before "*"), which ends the
+ * level instead of being taken. */
+typedef struct binop { const char *text; int code; } binop;
+
+static node *parse_level(P *p, const binop *ops, node *(*next)(P *)) {
+    node *n = next(p);
+    for (;;) {
+        skip_ws(p);
+        size_t pos = p->i;
+        const binop *o = ops;
+        while (o->text && !accept(p, o->text)) o++;
+        if (!o->text || !o->code) {
+            p->i = pos;
+            return n;
+        }
+        n = bin(p->j, o->code, n, next(p), pos);
+    }
+}
+
+static node *parse_unary_filtered(P *p) { return parse_unary(p, 1); }
+
 static node *parse_pow(P *p) {
-    node *n = parse_unary(p, 1);
-    size_t pos = p->i;
-    while (accept(p, "**")) n = bin(p->j, 'p', n, parse_unary(p, 1), pos);
-    return n;
+    static const binop ops[] = {{"**", 'p'}, {NULL, 0}};
+    return parse_level(p, ops, parse_unary_filtered);
 }
 
 static node *parse_mul(P *p) {
-    node *n = parse_pow(p);
-    for (;;) {
-        skip_ws(p);
-        size_t pos = p->i;
-        if (accept(p, "//")) n = bin(p->j, 'F', n, parse_pow(p), pos);
-        else if (p->i < p->e && p->j->src[p->i] == '*' && !(p->i + 1 < p->e && p->j->src[p->i + 1] == '*')) {
-            p->i++;
-            n = bin(p->j, '*', n, parse_pow(p), pos);
-        } else if (accept(p, "/")) n = bin(p->j, '/', n, parse_pow(p), pos);
-        else if (accept(p, "%")) n = bin(p->j, '%', n, parse_pow(p), pos);
-        else return n;
-    }
+    static const binop ops[] = {{"**", 0}, {"//", 'F'}, {"*", '*'}, {"/", '/'}, {"%", '%'}, {NULL, 0}};
+    return parse_level(p, ops, parse_pow);
 }
 
+/* ~ binds tighter than + and -, as in Jinja2 */
 static node *parse_concat(P *p) {
-    node *n = parse_mul(p);
-    size_t pos = p->i;
-    while (accept(p, "~")) n = bin(p->j, '~', n, parse_mul(p), pos);
-    return n;
+    static const binop ops[] = {{"~", '~'}, {NULL, 0}};
+    return parse_level(p, ops, parse_mul);
 }
 
 static node *parse_add(P *p) {
-    node *n = parse_concat(p);
-    for (;;) {
-        skip_ws(p);
-        size_t pos = p->i;
-        if (accept(p, "+")) n = bin(p->j, '+', n, parse_concat(p), pos);
-        else if (p->i < p->e && p->j->src[p->i] == '-' && !(p->i + 1 < p->e && p->j->src[p->i + 1] == '%')
-                 && !(p->i + 1 < p->e && p->j->src[p->i + 1] == '}')) {
-            p->i++;
-            n = bin(p->j, '-', n, parse_concat(p), pos);
-        } else return n;
-    }
+    static const binop ops[] = {{"+", '+'}, {"-", '-'}, {NULL, 0}};
+    return parse_level(p, ops, parse_concat);
 }
 
 static node *parse_compare(P *p) {
