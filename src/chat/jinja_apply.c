@@ -35,6 +35,20 @@ static int writes_system(const char *tmpl, const sm_chat_jinja_params *p) {
     return yes;
 }
 
+/* The pending text as a user message of its own string (kept in own[]
+ * for the caller to free); 0, or -1 when out of memory. */
+static int emit_user(const char *pending, size_t *plen, sm_chat_message *m, size_t *k, char **own, size_t *o) {
+    if (!*plen) return 0;
+    char *s = malloc(*plen + 1);
+    if (!s) return -1;
+    memcpy(s, pending, *plen);
+    s[*plen] = '\0';
+    own[(*o)++] = s;
+    m[(*k)++] = (sm_chat_message){"user", s};
+    *plen = 0;
+    return 0;
+}
+
 /* minja's system-role fallback: system texts (joined by "\n") go before
  * the next user message's content, after a "\n"; before any other role,
  * and at the end, they become a user message of their own. The strings
@@ -45,62 +59,29 @@ static sm_status merge_system(const sm_chat_message *in, size_t n, sm_chat_messa
     char **own = malloc((n + 1) * sizeof *own);
     size_t total = 0;
     for (size_t i = 0; i < n; i++) total += strlen(in[i].content) + 1;
-    char *pending = malloc(total + 1);
-    if (!m || !own || !pending) {
-        free(m);
-        free(own);
-        free(pending);
-        return sm_fail(err, SM_ERR_NOMEM, "out of memory");
-    }
+    char *pending = malloc(total + 1);   /* each message's text joins it at most once */
     size_t k = 0, o = 0, plen = 0;
-    sm_status st = SM_OK;
-#define FLUSH()                                                                                 \
-    do {                                                                                        \
-        if (plen) {                                                                             \
-            char *s = malloc(plen + 1);                                                         \
-            if (!s) { st = SM_ERR_NOMEM; break; }                                               \
-            memcpy(s, pending, plen);                                                           \
-            s[plen] = '\0';                                                                     \
-            own[o++] = s;                                                                       \
-            m[k++] = (sm_chat_message){"user", s};                                              \
-            plen = 0;                                                                           \
-        }                                                                                       \
-    } while (0)
-    for (size_t i = 0; i < n && st == SM_OK; i++) {
+    int bad = !m || !own || !pending;
+    for (size_t i = 0; i < n && !bad; i++) {
         size_t cl = strlen(in[i].content);
-        if (!strcmp(in[i].role, "system")) {
-            if (plen) pending[plen++] = '\n';
+        int is_user = !strcmp(in[i].role, "user");
+        if (!strcmp(in[i].role, "system") || (is_user && plen)) {
+            if (plen && (!is_user || cl)) pending[plen++] = '\n';   /* minja: systems always, a user's if any */
             memcpy(pending + plen, in[i].content, cl);
             plen += cl;
+            if (is_user) bad = emit_user(pending, &plen, m, &k, own, &o) != 0;
             continue;
         }
-        if (!strcmp(in[i].role, "user") && plen) {
-            char *s = malloc(plen + 1 + cl + 1);
-            if (!s) { st = SM_ERR_NOMEM; break; }
-            memcpy(s, pending, plen);
-            size_t sl = plen;
-            if (cl) {
-                s[sl++] = '\n';
-                memcpy(s + sl, in[i].content, cl);
-                sl += cl;
-            }
-            s[sl] = '\0';
-            own[o++] = s;
-            m[k++] = (sm_chat_message){in[i].role, s};
-            plen = 0;
-            continue;
-        }
-        if (strcmp(in[i].role, "user")) FLUSH();
+        if (!is_user) bad = emit_user(pending, &plen, m, &k, own, &o) != 0;
         m[k++] = in[i];
     }
-    if (st == SM_OK) FLUSH();
-#undef FLUSH
+    if (!bad) bad = emit_user(pending, &plen, m, &k, own, &o) != 0;
     free(pending);
     *out = m;
     *n_out = k;
     *owned = own;
     *n_owned = o;
-    return st == SM_OK ? SM_OK : sm_fail(err, st, "out of memory");
+    return bad ? sm_fail(err, SM_ERR_NOMEM, "out of memory") : SM_OK;
 }
 
 static int starts_with(const char *s, size_t n, const char *p) {
