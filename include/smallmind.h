@@ -1005,6 +1005,15 @@ void sm_session_clear_adapters(sm_session *session);
  * template that does not write a conversation message by message. */
 sm_status sm_chat_tokenize(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n_msgs,
                            int add_bos, sm_token *tokens, uint8_t *mask, size_t cap, size_t *n_tokens, sm_error *err);
+/* The same with the template run as Jinja (sm_chat_format_jinja: tmpl is
+ * template text, NULL = the model's tokenizer.chat_template; with neither,
+ * the built-in chatml), the model's BOS and EOS texts as bos_token and
+ * eos_token. A leading BOS text is dropped (add_bos adds the token); a
+ * trailing EOS text is kept, as the end of the last reply. strftime_now
+ * gives one time for the whole call. */
+sm_status sm_chat_tokenize_jinja(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n_msgs,
+                                 int add_bos, sm_token *tokens, uint8_t *mask, size_t cap, size_t *n_tokens,
+                                 sm_error *err);
 
 /* Writes BASE with adapters baked into its weights: W + scale * alpha / rank
  * * B A for each (scales[i] for adapter_paths[i]; NULL = all 1), each

@@ -163,6 +163,24 @@ else
     bad "chat_lora_carries_its_template_into_the_merge" "$(tail -c 300 "$TMP/err")"
 fi
 
+# chat examples in a template no built-in format knows, run as Jinja: the adapter carries it, the merged
+# model has it, and training on that model runs it without --jinja (its reply tokens: the same count)
+cat > "$TMP/qa.jinja" << 'EOF'
+{% for m in messages %}{% if m['role'] == 'user' %}{{ '### Question: ' + m['content'] + '\n' }}{% elif m['role'] == 'assistant' %}{{ '### Reply: ' + m['content'] + eos_token }}{% else %}{{ m['content'] + '\n' }}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '### Reply: ' }}{% endif %}
+EOF
+"$SM" train --init "$TMP/base_q8.gguf" --lora-rank 4 --jinja --chat-template-file "$TMP/qa.jinja" --data "$TMP/chat.jsonl" \
+    --batch 2 --seq 128 --steps 2 --eval-every 0 -t 1 --out "$TMP/qa.lora.gguf" 2> "$TMP/err"
+"$SM" merge-lora "$TMP/base_q8.gguf" "$TMP/qa.lora.gguf" "$TMP/qa.gguf" 2>> "$TMP/err"
+"$SM" train --init "$TMP/qa.gguf" --data "$TMP/chat.jsonl" --batch 2 --seq 128 --steps 1 --eval-every 0 -t 1 \
+    --out "$TMP/qa2.gguf" 2> "$TMP/err2"
+replies=$(sed -n 's/.*12 examples (Jinja), [0-9]* tokens, \([0-9]*\) of them in replies.*/\1/p' "$TMP/err")
+if [ -n "$replies" ] && grep -q "running it as Jinja" "$TMP/err2" && grep -q "12 examples (Jinja), [0-9]* tokens, $replies of them" "$TMP/err2" \
+    && "$SM" inspect "$TMP/qa.gguf" 2> /dev/null | grep -q "tokenizer.chat_template *string *\"{% for m in messages %}"; then
+    ok "chat_sft_runs_a_jinja_template"
+else
+    bad "chat_sft_runs_a_jinja_template" "$(tail -c 300 "$TMP/err") $(tail -c 300 "$TMP/err2")"
+fi
+
 # errors
 expect_error() {  # name status pattern command...
     local name=$1 want=$2 pat=$3
@@ -177,6 +195,12 @@ expect_error error_lora_scaled_needs_scale 2 "scale" "$SM" run -m "$TMP/base.ggu
 expect_error error_lora_rank_needs_init 2 "--init" "$SM" train --data "$TMP/corpus.txt" --out "$TMP/x.gguf" --lora-rank 4
 expect_error error_chat_without_model 2 "need a model" "$SM" train --data "$TMP/chat.jsonl" --out "$TMP/x.gguf"
 echo '{"messages": [{"role": "user", "content": "hi"}' > "$TMP/bad.jsonl"
+expect_error error_chat_template_text_needs_jinja 1 "add --jinja" "$SM" train --init "$TMP/base.gguf" --data "$TMP/chat.jsonl" \
+    --chat-template-file "$TMP/qa.jinja" --out "$TMP/x.gguf"
+expect_error error_chat_jinja_template_fails 1 "line 1" "$SM" train --init "$TMP/base.gguf" --data "$TMP/chat.jsonl" --jinja \
+    --chat-template "{{ raise_exception('no system role') }}" --out "$TMP/x.gguf"
+expect_error error_jinja_without_chat_examples 2 "chat examples" "$SM" train --init "$TMP/base.gguf" --data "$TMP/corpus.txt" \
+    --jinja --out "$TMP/x.gguf"
 expect_error error_chat_bad_json 1 "bad.jsonl:1" "$SM" train --init "$TMP/base.gguf" --data "$TMP/bad.jsonl" --out "$TMP/x.gguf"
 expect_error error_lora_unknown_target 2 "unknown LoRA target 'wq'" "$SM" train "${lora[@]}" --steps 1 --lora-targets q,wq --out "$TMP/x.gguf"
 "$SM" init "$TMP/gpt2.gguf" --arch gpt2 --dim 64 --layers 2 --heads 4 --ctx 32 --vocab 300 2> /dev/null

@@ -89,8 +89,10 @@ static int starts_with(const char *s, size_t n, const char *p) {
     return pn && pn <= n && !memcmp(s, p, pn);
 }
 
-sm_status sm_chat_apply_jinja(const char *tmpl, const sm_chat_message *msgs, size_t n,
-                              const sm_chat_jinja_params *params, char *buf, size_t cap, size_t *len, sm_error *err) {
+/* keep_eos: a trailing EOS text stays (training data, where it ends the
+ * last reply and is learnt with it) */
+static sm_status apply_jinja(const char *tmpl, const sm_chat_message *msgs, size_t n, const sm_chat_jinja_params *params,
+                             int keep_eos, char *buf, size_t cap, size_t *len, sm_error *err) {
     if (len) *len = 0;
     if (!tmpl) return sm_fail(err, SM_ERR_INVALID_ARG, "no chat template given");
     sm_chat_jinja_params p = params ? *params : sm_chat_jinja_default_params();
@@ -116,13 +118,18 @@ sm_status sm_chat_apply_jinja(const char *tmpl, const sm_chat_message *msgs, siz
 
     size_t a = 0, b = olen;
     if (p.bos_token && starts_with(out, olen, p.bos_token)) a = strlen(p.bos_token);
-    if (p.eos_token) {
+    if (p.eos_token && !keep_eos) {
         size_t en = strlen(p.eos_token);
         if (en && en <= b - a && !memcmp(out + b - en, p.eos_token, en)) b -= en;
     }
     if (buf && cap > b - a) memcpy(buf, out + a, b - a);
     free(out);
     return sm_chat_finish(buf, cap, b - a, len, err);
+}
+
+sm_status sm_chat_apply_jinja(const char *tmpl, const sm_chat_message *msgs, size_t n,
+                              const sm_chat_jinja_params *params, char *buf, size_t cap, size_t *len, sm_error *err) {
+    return apply_jinja(tmpl, msgs, n, params, 0, buf, cap, len, err);
 }
 
 /* A token's text as the template sees it, NUL-terminated (NULL = none). */
@@ -138,8 +145,9 @@ static char *token_text(const sm_model *model, sm_token t) {
     return c;
 }
 
-sm_status sm_chat_format_jinja(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n,
-                               int add_assistant, char *buf, size_t cap, size_t *len, sm_error *err) {
+sm_status sm_chat_format_jinja_ex(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n,
+                                  int add_assistant, int keep_eos, long long now, char *buf, size_t cap, size_t *len,
+                                  sm_error *err) {
     if (len) *len = 0;
     char *text = NULL;
     if (!tmpl && model) {
@@ -155,6 +163,7 @@ sm_status sm_chat_format_jinja(const sm_model *model, const char *tmpl, const sm
     if (!tmpl) return sm_chat_apply("chatml", msgs, n, add_assistant, buf, cap, len, err);
     sm_chat_jinja_params p = sm_chat_jinja_default_params();
     p.add_assistant = add_assistant;
+    p.now = now;
     char *bos = NULL, *eos = NULL;
     if (model) {
         sm_model_info info;
@@ -164,11 +173,16 @@ sm_status sm_chat_format_jinja(const sm_model *model, const char *tmpl, const sm
     }
     p.bos_token = bos;
     p.eos_token = eos;
-    sm_status st = sm_chat_apply_jinja(tmpl, msgs, n, &p, buf, cap, len, err);
+    sm_status st = apply_jinja(tmpl, msgs, n, &p, keep_eos, buf, cap, len, err);
     free(bos);
     free(eos);
     free(text);
     return st;
+}
+
+sm_status sm_chat_format_jinja(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n,
+                               int add_assistant, char *buf, size_t cap, size_t *len, sm_error *err) {
+    return sm_chat_format_jinja_ex(model, tmpl, msgs, n, add_assistant, 0, -1, buf, cap, len, err);
 }
 
 sm_status sm_chat_jinja_template(const sm_model *model, const char *tmpl, char **text, sm_error *err) {

@@ -76,4 +76,11 @@ sm_status sm_chat_check_messages(const sm_chat_message *m, size_t n, size_t firs
  * the NUL; buf NULL with cap 0 only measures. */
 sm_status sm_chat_finish(char *buf, size_t cap, size_t need, size_t *len, sm_error *err);
 
+/* sm_chat_format_jinja; with keep_eos a trailing EOS text is kept (training
+ * data: it ends the last reply, which learns it); now: strftime_now's time
+ * (seconds since the epoch, -1 = the current time) */
+sm_status sm_chat_format_jinja_ex(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n,
+                                  int add_assistant, int keep_eos, long long now, char *buf, size_t cap, size_t *len,
+                                  sm_error *err);
+
 #endif

@@ -20,7 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_TEMPLATE_FILE (1u << 20)
 
 static volatile sig_atomic_t interrupted;
 
@@ -236,19 +235,6 @@ static char *read_turn(chat_cli *k, int *sig) {
     return NULL;
 }
 
-/* --chat-template's value: a built-in name, a file's text, or the text itself. */
-static char *template_value(const char *v) {
-    size_t n;
-    const char *const *names = sm_chat_template_names(&n);
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(v, names[i])) return strdup(v);
-    struct stat st;
-    if (stat(v, &st) == 0 && !S_ISDIR(st.st_mode)) {
-        size_t len;
-        return read_text_file("chat", v, MAX_TEMPLATE_FILE, &len);
-    }
-    return strdup(v);
-}
 
 int cmd_chat(int argc, char **argv) {
     cli_args a = {"chat", argc, 0, argv, NULL};
@@ -336,7 +322,7 @@ int cmd_chat(int argc, char **argv) {
     sm_model_get_info(model, &info);
     if (info.warning) fprintf(stderr, "smallmind chat: warning: %s\n", info.warning);
     if (cli_grammar_setup(a.cmd, &grammar, model) != 0) goto done;
-    if (tmpl_arg && !(tmpl_text = template_value(tmpl_arg))) goto done;
+    if (tmpl_arg && !(tmpl_text = cli_template_value(a.cmd, tmpl_arg))) goto done;
     sm_chat_template_info ti;
     if (jinja && cli_jinja_template(a.cmd, model, tmpl_text, &jinja_text, &ti) != 0) goto done;
     if (!jinja_text && sm_chat_template_resolve(model, tmpl_text, &ti, &err) != SM_OK) {

@@ -2,6 +2,7 @@
  * file, with a progress line on stderr. */
 #include "args.h"
 #include "commands.h"
+#include "common.h"
 #include "train_report.h"
 #ifdef SM_HAVE_JANSSON
 #include "json/sft.h"
@@ -26,8 +27,12 @@ static void train_usage(void) {
            "                         with the chat template; the loss is on the assistant's replies only\n"
            "                         (needs --init or --resume for the tokenizer)\n"
            "  --val FILE             validation text or .jsonl (default: the last --val-split of --data)\n"
-           "  --chat-template T      for .jsonl data: a template name (chatml, llama3, ...) or text\n"
-           "                         (default: the model's, else chatml); written into the output\n"
+           "  --chat-template T      for .jsonl data: a template name (chatml, llama3, ...), its text\n"
+           "                         or a file holding it (default: the model's, else chatml);\n"
+           "                         written into the output (--chat-template-file FILE the same)\n"
+           "  --jinja                run the template as the Jinja program it is (as llama.cpp's\n"
+           "                         --jinja); a model template no built-in format recognises\n"
+           "                         runs so without it too\n"
            "  --val-split F          default 0.1\n"
            "  --tokenizer T          char (a character vocabulary from the data, the default)\n"
            "                         or FROM.gguf (that model's vocabulary)\n"
@@ -127,9 +132,13 @@ static const char *template_text(const char *name) {
 }
 
 /* Chat examples: --data (and --val) FILE.jsonl tokenized with the model's
- * tokenizer and the template. */
-static int load_examples(cli_args *a, sm_train_params *p, const char *tmpl, sm_model **model, sm_json_sft *data,
-                         sm_json_sft *val) {
+ * tokenizer and the template: a built-in format, or with --jinja the
+ * template run as Jinja. A model template that none of the built-in formats
+ * recognise is run as Jinja without --jinja too (it is the model's format);
+ * if it cannot run, chatml serves, with a warning. *owned: template text the
+ * caller frees after training (p->chat_template may point into it). */
+static int load_examples(cli_args *a, sm_train_params *p, const char *tmpl_arg, int jinja, sm_model **model,
+                         sm_json_sft *data, sm_json_sft *val, char **owned) {
     const char *from = p->lora_rank || !p->resume ? p->init : p->resume;
     if (!from) {
         cli_error(a->cmd, "chat examples (.jsonl) need a model to start from: --init MODEL.gguf");
@@ -139,15 +148,53 @@ static int load_examples(cli_args *a, sm_train_params *p, const char *tmpl, sm_m
     mp.skip_repack = 1;
     sm_error err = {0};
     sm_chat_template_info info;
-    if (sm_model_load(from, &mp, model, &err) || sm_chat_template_resolve(*model, tmpl, &info, &err) ||
-        sm_json_sft_load(p->data, *model, tmpl, data, &err) ||
-        (is_jsonl(p->val) && sm_json_sft_load(p->val, *model, tmpl, val, &err))) {
+    char *tmpl = NULL, *jtext = NULL;
+    if (tmpl_arg && !(tmpl = cli_template_value(a->cmd, tmpl_arg))) return SM_EXIT_ERROR;
+    *owned = tmpl;
+    if (sm_model_load(from, &mp, model, &err) || sm_chat_template_resolve(*model, NULL, &info, &err)) {
         cli_error(a->cmd, "%s", err.message);
+        return err.status == SM_ERR_INVALID_ARG ? SM_EXIT_USAGE : SM_EXIT_ERROR;
+    }
+    const char *own_text;
+    size_t own_len = 0;
+    int unrecognised = !tmpl && !strcmp(info.origin, "default") &&
+                       sm_model_meta_str(*model, "tokenizer.chat_template", &own_text, &own_len) == 1 && own_len > 0;
+    if (jinja || unrecognised) {
+        if (sm_chat_jinja_template(*model, tmpl, &jtext, &err) != SM_OK && jinja) {
+            cli_error(a->cmd, "%s", err.message);
+            return SM_EXIT_ERROR;
+        }
+        if (jtext) {   /* else a built-in name, or no template: the built-in formats serve */
+            if (!jinja)
+                fprintf(stderr, "smallmind train: the model's chat template is not one of the built-in formats; "
+                                "running it as Jinja (as --jinja)\n");
+            info.name = "Jinja", info.warning = NULL;
+        } else if (unrecognised) {
+            info.warning = "the model's chat template is not one of the built-in formats and cannot run as Jinja "
+                           "here; using chatml, which may not suit this model";
+        }
+        jinja = jtext != NULL;
+    }
+    if (!jinja && tmpl && sm_chat_template_resolve(*model, tmpl, &info, &err)) {
+        int looks = strstr(tmpl, "{%") || strstr(tmpl, "{{");
+        cli_error(a->cmd, "%s%s", err.message, looks ? "; to run it as the Jinja program it is, add --jinja" : "");
+        return err.status == SM_ERR_INVALID_ARG ? SM_EXIT_USAGE : SM_EXIT_ERROR;
+    }
+    const char *use = jinja ? jtext : tmpl;
+    if (sm_json_sft_load(p->data, *model, use, jinja, data, &err) ||
+        (is_jsonl(p->val) && sm_json_sft_load(p->val, *model, use, jinja, val, &err))) {
+        cli_error(a->cmd, "%s", err.message);
+        free(jtext);
         return err.status == SM_ERR_INVALID_ARG ? SM_EXIT_USAGE : SM_EXIT_ERROR;
     }
     if (info.warning) fprintf(stderr, "smallmind train: warning: %s\n", info.warning);
     /* the output says how it was trained: the template given, or the one used when the model has none */
-    if (tmpl || strcmp(info.origin, "model")) p->chat_template = template_text(info.name);
+    if (jinja) {
+        if (tmpl) p->chat_template = tmpl;   /* the Jinja text given (the model's own stays otherwise) */
+        free(jtext);
+    } else if (tmpl || strcmp(info.origin, "model")) {
+        p->chat_template = template_text(info.name);
+    }
     p->examples = &data->ex;
     if (is_jsonl(p->val)) p->val_examples = &val->ex;
     fprintf(stderr, "smallmind train: %zu examples (%s), %zu tokens, %zu of them in replies\n", data->ex.n, info.name,
@@ -176,6 +223,8 @@ static int train_main(int argc, char **argv, int rank, int n_ranks) {
     cli_args a = {"train", argc, 0, argv, NULL};
     sm_train_params p = sm_train_default_params();
     const char *chat_template = NULL;
+    char *template_owned = NULL;
+    int jinja = 0;
     sm_train_profile_params pp = {NULL, 0};
     const char *folded = NULL, *flame = NULL;
     int profile = 0;
@@ -220,7 +269,8 @@ static int train_main(int argc, char **argv, int rank, int n_ranks) {
         else if (arg_is(&a, NULL, "--lora-rank")) INT("--lora-rank", 1, 4096, p.lora_rank);
         else if (arg_is(&a, NULL, "--lora-alpha")) FLT("--lora-alpha", 1e-6, 1e6, p.lora_alpha);
         else if (arg_is(&a, NULL, "--lora-targets")) { VALUE(); p.lora_targets = s; }
-        else if (arg_is(&a, NULL, "--chat-template")) { VALUE(); chat_template = s; }
+        else if (arg_is(&a, NULL, "--chat-template") || arg_is(&a, NULL, "--chat-template-file")) { VALUE(); chat_template = s; }
+        else if (arg_is(&a, NULL, "--jinja")) jinja = 1;
         else if (arg_is(&a, NULL, "--profile")) profile = 1;
         else if (arg_is(&a, NULL, "--trace")) { VALUE(); pp.trace_path = s; }
         else if (arg_is(&a, NULL, "--folded")) { VALUE(); folded = s; }
@@ -253,12 +303,13 @@ static int train_main(int argc, char **argv, int rank, int n_ranks) {
     int rc = SM_EXIT_OK;
 #ifdef SM_HAVE_JANSSON
     sm_json_sft data = {0}, val = {0};
-    if (is_jsonl(p.data) && (rc = load_examples(&a, &p, chat_template, &tok_model, &data, &val)) != SM_EXIT_OK) goto done;
+    if (is_jsonl(p.data) && (rc = load_examples(&a, &p, chat_template, jinja, &tok_model, &data, &val, &template_owned)) != SM_EXIT_OK)
+        goto done;
 #else
     if (is_jsonl(p.data)) { cli_error(a.cmd, "this smallmind was built without Jansson, so it cannot read .jsonl"); return SM_EXIT_ERROR; }
 #endif
-    if (chat_template && !p.examples) {
-        cli_error(a.cmd, "--chat-template goes with chat examples (--data FILE.jsonl)");
+    if ((chat_template || jinja) && !p.examples) {
+        cli_error(a.cmd, "--chat-template and --jinja go with chat examples (--data FILE.jsonl)");
         rc = SM_EXIT_USAGE;
         goto done;
     }
@@ -301,5 +352,6 @@ done:
     sm_json_sft_free(&val);
 #endif
     sm_model_free(tok_model);
+    free(template_owned);
     return rc;
 }

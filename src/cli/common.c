@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 sm_model *cli_load_model(const char *cmd, const char *path, const char *tokenizer) {
     if (!path) {
@@ -236,4 +237,25 @@ int cli_jinja_template(const char *cmd, const sm_model *model, const char *tmpl,
     ti->name = like ? like : "jinja";
     ti->eot = sm_chat_template_eot(*text);
     return 0;
+}
+
+char *cli_template_value(const char *cmd, const char *v) {
+    size_t n;
+    const char *const *names = sm_chat_template_names(&n);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v, names[i])) return strdup(v);
+    struct stat st;
+    if (stat(v, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        size_t len;
+        char *t = read_text_file(cmd, v, 1u << 20, &len);
+        if (t && strlen(t) != len) {
+            cli_error(cmd, "the template file '%s' contains a NUL byte", v);
+            free(t);
+            return NULL;
+        }
+        return t;
+    }
+    char *t = strdup(v);
+    if (!t) cli_error(cmd, "out of memory");
+    return t;
 }

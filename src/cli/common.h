@@ -83,4 +83,9 @@ const char *cli_default_chat_model(char *buf, size_t cap);
 int cli_jinja_template(const char *cmd, const sm_model *model, const char *tmpl, char **text,
                        sm_chat_template_info *ti);
 
+/* --chat-template's value (and --chat-template-file's): a built-in name, a
+ * file's text (up to 1 MiB), or the template text itself; malloc'd, or NULL
+ * after reporting an error. */
+char *cli_template_value(const char *cmd, const char *v);
+
 #endif

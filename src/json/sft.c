@@ -1,6 +1,6 @@
 /* sft.c - chat fine-tuning data from JSONL (see sft.h): each line's
  * messages are read by messages.c and tokenized with their mask by the
- * library's sm_chat_tokenize. */
+ * library's sm_chat_tokenize (or sm_chat_tokenize_jinja). */
 #include "json/sft.h"
 #include "json/messages.h"
 #include "core/alloc.h"
@@ -17,10 +17,12 @@ static int blank(const char *s, size_t n) {
 }
 
 /* Appends one record's tokens, growing the arrays. */
-static sm_status add_record(sm_json_sft *o, size_t *cap, size_t *n_cap, const sm_model *m, const char *tmpl,
+static sm_status add_record(sm_json_sft *o, size_t *cap, size_t *n_cap, const sm_model *m, const char *tmpl, int jinja,
                             const sm_json_messages *msgs, int add_bos, sm_error *err) {
+    sm_status (*tokenize)(const sm_model *, const char *, const sm_chat_message *, size_t, int, sm_token *, uint8_t *,
+                          size_t, size_t *, sm_error *) = jinja ? sm_chat_tokenize_jinja : sm_chat_tokenize;
     size_t need = 0;
-    sm_status st = sm_chat_tokenize(m, tmpl, msgs->msgs, msgs->n, add_bos, NULL, NULL, 0, &need, err);
+    sm_status st = tokenize(m, tmpl, msgs->msgs, msgs->n, add_bos, NULL, NULL, 0, &need, err);
     if (st) return st;
     size_t have = o->ex.n ? o->offsets[o->ex.n] : 0;
     if (have + need > *cap) {
@@ -43,14 +45,15 @@ static sm_status add_record(sm_json_sft *o, size_t *cap, size_t *n_cap, const sm
         o->offsets = f, *n_cap = c;
     }
     size_t got = 0;
-    if ((st = sm_chat_tokenize(m, tmpl, msgs->msgs, msgs->n, add_bos, o->tokens + have, o->mask + have, need, &got, err)))
+    if ((st = tokenize(m, tmpl, msgs->msgs, msgs->n, add_bos, o->tokens + have, o->mask + have, need, &got, err)))
         return st;
     for (size_t i = 0; i < got; i++) o->n_masked += o->mask[have + i];
     o->offsets[++o->ex.n] = have + got;
     return SM_OK;
 }
 
-sm_status sm_json_sft_load(const char *path, const sm_model *model, const char *tmpl, sm_json_sft *out, sm_error *err) {
+sm_status sm_json_sft_load(const char *path, const sm_model *model, const char *tmpl, int jinja, sm_json_sft *out,
+                           sm_error *err) {
     memset(out, 0, sizeof *out);
     sm_mapped_file f;
     sm_status st = sm_map_file(path, &f, err);
@@ -69,7 +72,7 @@ sm_status sm_json_sft_load(const char *path, const sm_model *model, const char *
             sm_json_messages msgs;
             if (!(st = sm_json_messages_parse(p, len, source, &msgs, err))) {
                 if (msgs.n == 0) st = sm_fail(err, SM_ERR_FORMAT, "%s: no messages", source);
-                else if ((st = add_record(out, &cap, &n_cap, model, tmpl, &msgs, info.add_bos, err)))
+                else if ((st = add_record(out, &cap, &n_cap, model, tmpl, jinja, &msgs, info.add_bos, err)))
                     sm_error_prefix(err, "%s", source);
                 sm_json_messages_free(&msgs);
             }

@@ -16,8 +16,10 @@ typedef struct sm_json_sft {
 } sm_json_sft;
 
 /* Reads the file; records are formatted with tmpl (NULL: the model's
- * template or chatml). Errors name the file and line. */
-sm_status sm_json_sft_load(const char *path, const sm_model *model, const char *tmpl, sm_json_sft *out, sm_error *err);
+ * template or chatml), a built-in format's name or, with jinja, template
+ * text run as Jinja. Errors name the file and line. */
+sm_status sm_json_sft_load(const char *path, const sm_model *model, const char *tmpl, int jinja, sm_json_sft *out,
+                           sm_error *err);
 void sm_json_sft_free(sm_json_sft *s);
 
 #endif

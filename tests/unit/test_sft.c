@@ -24,8 +24,26 @@ static const sm_chat_message conv[] = {
 };
 #define N_MSG (sizeof conv / sizeof conv[0])
 
-/* expected[i] = 1 when token i's bytes start inside a reply span of the
- * chatml text (content + "<|im_end|>\n" after "<|im_start|>assistant\n"). */
+/* expected[i] = 1 when token i's bytes start inside one of the byte spans
+ * of text (the pieces of the tokens must spell the text exactly) */
+static int mask_from_spans(const sm_model *m, const sm_token *toks, size_t n, const char *text, size_t len,
+                           size_t spans[][2], size_t n_spans, uint8_t *expected) {
+    size_t pos = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *piece;
+        int k = sm_token_piece(m, toks[i], &piece);
+        if (k == 0) k = sm_token_text(m, toks[i], &piece);   /* a control token (EOS): its text */
+        if (k < 0 || pos + (size_t)k > len || memcmp(text + pos, piece, (size_t)k)) return 0;   /* pieces spell the text */
+        expected[i] = 0;
+        for (size_t s = 0; s < n_spans; s++)
+            if (k > 0 && pos >= spans[s][0] && pos < spans[s][1]) expected[i] = 1;
+        pos += (size_t)k;
+    }
+    return pos == len;
+}
+
+/* The same for the chatml text: the reply spans are each content +
+ * "<|im_end|>\n" after "<|im_start|>assistant\n". */
 static int independent_mask(const sm_model *m, const sm_token *toks, size_t n, uint8_t *expected) {
     static char text[8192];
     size_t len = 0;
@@ -42,17 +60,7 @@ static int independent_mask(const sm_model *m, const sm_token *toks, size_t n, u
         spans[n_spans][1] = (size_t)(at - text) + strlen(want);
         from = spans[n_spans++][1];
     }
-    size_t pos = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *piece;
-        int k = sm_token_piece(m, toks[i], &piece);
-        if (k < 0 || pos + (size_t)k > len || memcmp(text + pos, piece, (size_t)k)) return 0;   /* pieces spell the text */
-        expected[i] = 0;
-        for (size_t s = 0; s < n_spans; s++)
-            if (k > 0 && pos >= spans[s][0] && pos < spans[s][1]) expected[i] = 1;
-        pos += (size_t)k;
-    }
-    return pos == len;
+    return mask_from_spans(m, toks, n, text, len, spans, n_spans, expected);
 }
 
 static float reported_loss;
@@ -138,4 +146,68 @@ TEST(sft_mask_and_masked_loss) {
     snprintf(out, sizeof out, "%s/a.loss.svg", dir);
     unlink(out);
     rmdir(dir);
+}
+
+/* A template no built-in format knows, run as Jinja: the text is the one
+ * written out below by hand, each reply's span its content and the EOS text
+ * the template puts after it; the last reply keeps its EOS (llama.cpp's
+ * --jinja drops a trailing one from prompts, where it would end the turn
+ * the model is to write). */
+TEST(sft_mask_with_a_jinja_template) {
+    if (access(KJV, R_OK)) SKIP(KJV " is absent");
+    static const char tmpl[] =
+        "{% for m in messages %}{% if m['role'] == 'user' %}{{ '### Question: ' + m['content'] + '\\n' }}"
+        "{% elif m['role'] == 'assistant' %}{{ '### Reply: ' + m['content'] + eos_token }}"
+        "{% else %}{{ m['content'] + '\\n' }}{% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '### Reply: ' }}{% endif %}";
+    sm_model *m = NULL;
+    REQUIRE(sm_model_load(KJV, NULL, &m, NULL) == SM_OK);
+    sm_model_info info;
+    sm_model_get_info(m, &info);
+    const char *eos_text;
+    int eos_len = sm_token_text(m, info.eos, &eos_text);
+    REQUIRE(eos_len > 0);
+    char eos[64];
+    snprintf(eos, sizeof eos, "%.*s", eos_len, eos_text);
+    char text[2048];
+    size_t spans[2][2];
+    int len = snprintf(text, sizeof text, "%s\n### Question: %s\n### Reply: ", conv[0].content, conv[1].content);
+    spans[0][0] = (size_t)len;
+    len += snprintf(text + len, sizeof text - (size_t)len, "%s%s", conv[2].content, eos);
+    spans[0][1] = (size_t)len;
+    len += snprintf(text + len, sizeof text - (size_t)len, "### Question: %s\n### Reply: ", conv[3].content);
+    spans[1][0] = (size_t)len;
+    len += snprintf(text + len, sizeof text - (size_t)len, "%s%s", conv[4].content, eos);
+    spans[1][1] = (size_t)len;
+
+    sm_token toks[1024];
+    uint8_t mask[1024], expected[1024];
+    size_t n = 0;
+    sm_error err;
+    CHECKF(sm_chat_tokenize_jinja(m, tmpl, conv, N_MSG, 1, toks, mask, 1024, &n, &err) == SM_OK, "%s", err.message);
+    REQUIRE(n > 10 && toks[0] == info.bos && mask[0] == 0);
+    CHECK(toks[n - 1] == info.eos && mask[n - 1] == 1);
+    REQUIRE(mask_from_spans(m, toks + 1, n - 1, text, (size_t)len, spans, 2, expected + 1));
+    expected[0] = 0;
+    size_t n_reply = 0;
+    for (size_t i = 0; i < n; i++) {
+        CHECKF(mask[i] == expected[i], "token %zu: mask %d, expected %d", i, mask[i], expected[i]);
+        n_reply += expected[i];
+    }
+    CHECK(n_reply > 10 && n_reply < n - 10);
+    size_t need = 0;
+    CHECK(sm_chat_tokenize_jinja(m, tmpl, conv, N_MSG, 1, toks, mask, 5, &need, NULL) == SM_ERR_BUFFER_TOO_SMALL &&
+          need == n);
+
+    /* a template whose earlier turns change when a later one is added (this
+     * one numbers the replies from the end) cannot be cut into replies */
+    static const char shifting[] =
+        "{% for m in messages %}{{ m['role'] + ' ' + (messages|length - loop.index)|string + ': ' + m['content'] + '\\n' }}"
+        "{% endfor %}{% if add_generation_prompt %}{{ 'assistant: ' }}{% endif %}";
+    CHECK(sm_chat_tokenize_jinja(m, shifting, conv, N_MSG, 1, toks, mask, 1024, &n, &err) == SM_ERR_UNSUPPORTED &&
+          strstr(err.message, "message by message"));
+    /* one that fails names its line */
+    CHECK(sm_chat_tokenize_jinja(m, "{{ raise_exception('no') }}", conv, N_MSG, 1, toks, mask, 1024, &n, &err) ==
+              SM_ERR_FORMAT && strstr(err.message, "line 1"));
+    sm_model_free(m);
 }
