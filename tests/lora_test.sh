@@ -180,6 +180,31 @@ if [ -n "$replies" ] && grep -q "running it as Jinja" "$TMP/err2" && grep -q "12
 else
     bad "chat_sft_runs_a_jinja_template" "$(tail -c 300 "$TMP/err") $(tail -c 300 "$TMP/err2")"
 fi
+# a model template that cannot be cut into replies (its last reply differs once another turn follows):
+# run unasked it gives way to chatml with a warning; with --jinja it is an error naming the message
+cat > "$TMP/last.jinja" << 'EOF'
+{% for m in messages %}{{ m['role'] + ': ' + m['content'] }}{% if loop.last and m['role'] == 'assistant' %}{{ eos_token }}{% endif %}{{ '\n' }}{% endfor %}{% if add_generation_prompt %}{{ 'assistant: ' }}{% endif %}
+EOF
+for i in $(seq 1 6); do
+    echo "{\"messages\": [{\"role\": \"user\", \"content\": \"Where did the bird sing? $i\"}, {\"role\": \"assistant\", \"content\": \"In the tree.\"}, {\"role\": \"user\", \"content\": \"And then?\"}, {\"role\": \"assistant\", \"content\": \"It flew away.\"}]}"
+done > "$TMP/two.jsonl"
+"$SM" train --init "$TMP/base_q8.gguf" --lora-rank 4 --jinja --chat-template-file "$TMP/last.jinja" --data "$TMP/chat.jsonl" \
+    --batch 2 --seq 128 --steps 1 --eval-every 0 -t 1 --out "$TMP/last.lora.gguf" 2> "$TMP/err"
+"$SM" merge-lora "$TMP/base_q8.gguf" "$TMP/last.lora.gguf" "$TMP/last.gguf" 2>> "$TMP/err"
+"$SM" train --init "$TMP/last.gguf" --data "$TMP/two.jsonl" --batch 2 --seq 128 --steps 1 --eval-every 0 -t 1 \
+    --out "$TMP/last2.gguf" 2> "$TMP/err2"
+st=$?
+if [ $st -eq 0 ] && grep -q "fails on these examples (.*message 1.*); using chatml" "$TMP/err2" && grep -q "6 examples (chatml)" "$TMP/err2"; then
+    ok "chat_sft_model_template_that_cannot_be_cut_gives_way_to_chatml"
+else
+    bad "chat_sft_model_template_that_cannot_be_cut_gives_way_to_chatml" "status $st: $(tail -c 300 "$TMP/err") $(tail -c 400 "$TMP/err2")"
+fi
+if "$SM" train --init "$TMP/last.gguf" --data "$TMP/two.jsonl" --jinja --steps 1 --out "$TMP/last3.gguf" 2> "$TMP/err2"; then st=0; else st=$?; fi
+if [ $st -eq 1 ] && grep -q "two.jsonl:1: .*message by message (message 1)" "$TMP/err2"; then
+    ok "chat_sft_jinja_template_that_cannot_be_cut_is_an_error"
+else
+    bad "chat_sft_jinja_template_that_cannot_be_cut_is_an_error" "status $st: $(cat "$TMP/err2")"
+fi
 
 # errors
 expect_error() {  # name status pattern command...

@@ -149,6 +149,7 @@ static int load_examples(cli_args *a, sm_train_params *p, const char *tmpl_arg, 
     sm_error err = {0};
     sm_chat_template_info info;
     char *tmpl = NULL, *jtext = NULL;
+    int asked = jinja;   /* --jinja given: a template that fails is an error */
     if (tmpl_arg && !(tmpl = cli_template_value(a->cmd, tmpl_arg))) return SM_EXIT_ERROR;
     *owned = tmpl;
     if (sm_model_load(from, &mp, model, &err) || sm_chat_template_resolve(*model, NULL, &info, &err)) {
@@ -181,8 +182,22 @@ static int load_examples(cli_args *a, sm_train_params *p, const char *tmpl_arg, 
         return err.status == SM_ERR_INVALID_ARG ? SM_EXIT_USAGE : SM_EXIT_ERROR;
     }
     const char *use = jinja ? jtext : tmpl;
-    if (sm_json_sft_load(p->data, *model, use, jinja, data, &err) ||
-        (is_jsonl(p->val) && sm_json_sft_load(p->val, *model, use, jinja, val, &err))) {
+    sm_status st = sm_json_sft_load(p->data, *model, use, jinja, data, &err);
+    if (!st && is_jsonl(p->val)) st = sm_json_sft_load(p->val, *model, use, jinja, val, &err);
+    static char why[600];
+    if (st && unrecognised && !asked && jinja && (st == SM_ERR_UNSUPPORTED || st == SM_ERR_FORMAT)) {
+        /* the model's own template, run unasked, fails on these conversations: chatml, as before --jinja */
+        snprintf(why, sizeof why, "the model's chat template, run as Jinja, fails on these examples (%.400s); using "
+                 "chatml, which may not suit this model", err.message);
+        sm_json_sft_free(data);
+        sm_json_sft_free(val);
+        free(jtext);
+        jtext = NULL, jinja = 0, use = NULL;
+        info.name = "chatml", info.origin = "default", info.warning = why;
+        st = sm_json_sft_load(p->data, *model, "chatml", 0, data, &err);
+        if (!st && is_jsonl(p->val)) st = sm_json_sft_load(p->val, *model, "chatml", 0, val, &err);
+    }
+    if (st) {
         cli_error(a->cmd, "%s", err.message);
         free(jtext);
         return err.status == SM_ERR_INVALID_ARG ? SM_EXIT_USAGE : SM_EXIT_ERROR;
