@@ -52,23 +52,21 @@ static sm_status add_record(sm_json_sft *o, size_t *cap, size_t *n_cap, const sm
     return SM_OK;
 }
 
-sm_status sm_json_sft_load(const char *path, const sm_model *model, const char *tmpl, int jinja, sm_json_sft *out,
-                           sm_error *err) {
+sm_status sm_json_sft_parse(const char *text, size_t size, const char *name, const sm_model *model, const char *tmpl,
+                            int jinja, sm_json_sft *out, sm_error *err) {
     memset(out, 0, sizeof *out);
-    sm_mapped_file f;
-    sm_status st = sm_map_file(path, &f, err);
-    if (st) return st;
     sm_model_info info;
     sm_model_get_info(model, &info);
     size_t cap = 0, n_cap = 0, line = 0;
-    const char *p = (const char *)f.data, *end = p + f.size;
+    sm_status st = SM_OK;
+    const char *p = text, *end = p + size;
     while (!st && p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
         line++;
         if (!blank(p, len)) {
             char source[1100];
-            snprintf(source, sizeof source, "%s:%zu", path, line);
+            snprintf(source, sizeof source, "%s:%zu", name, line);
             sm_json_messages msgs;
             if (!(st = sm_json_messages_parse(p, len, source, &msgs, err))) {
                 if (msgs.n == 0) st = sm_fail(err, SM_ERR_FORMAT, "%s: no messages", source);
@@ -79,9 +77,8 @@ sm_status sm_json_sft_load(const char *path, const sm_model *model, const char *
         }
         p += len + 1;
     }
-    sm_unmap_file(&f);
-    if (!st && out->ex.n == 0) st = sm_fail(err, SM_ERR_FORMAT, "%s has no records", path);
-    if (!st && out->n_masked == 0) st = sm_fail(err, SM_ERR_FORMAT, "%s has no assistant replies to learn", path);
+    if (!st && out->ex.n == 0) st = sm_fail(err, SM_ERR_FORMAT, "%s has no records", name);
+    if (!st && out->n_masked == 0) st = sm_fail(err, SM_ERR_FORMAT, "%s has no assistant replies to learn", name);
     if (st) {
         sm_json_sft_free(out);
         return st;
@@ -90,6 +87,17 @@ sm_status sm_json_sft_load(const char *path, const sm_model *model, const char *
     out->ex.mask = out->mask;
     out->ex.offsets = out->offsets;
     return SM_OK;
+}
+
+sm_status sm_json_sft_load(const char *path, const sm_model *model, const char *tmpl, int jinja, sm_json_sft *out,
+                           sm_error *err) {
+    memset(out, 0, sizeof *out);
+    sm_mapped_file f;
+    sm_status st = sm_map_file(path, &f, err);
+    if (st) return st;
+    st = sm_json_sft_parse((const char *)f.data, f.size, path, model, tmpl, jinja, out, err);
+    sm_unmap_file(&f);
+    return st;
 }
 
 void sm_json_sft_free(sm_json_sft *s) {

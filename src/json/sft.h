@@ -20,6 +20,10 @@ typedef struct sm_json_sft {
  * text run as Jinja. Errors name the file and line. */
 sm_status sm_json_sft_load(const char *path, const sm_model *model, const char *tmpl, int jinja, sm_json_sft *out,
                            sm_error *err);
+/* The same for text[0..size) already in memory; name stands for the file
+ * in errors. */
+sm_status sm_json_sft_parse(const char *text, size_t size, const char *name, const sm_model *model, const char *tmpl,
+                            int jinja, sm_json_sft *out, sm_error *err);
 void sm_json_sft_free(sm_json_sft *s);
 
 #endif

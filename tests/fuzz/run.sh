@@ -48,6 +48,11 @@ for t in build-fuzz/fuzz_*; do
             printf '\x02{"input":["a","b"],"encoding_format":"base64"}' > "$corpus/embeddings"
             printf '\x00{"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"object","properties":{"a":{"type":"integer","minimum":0}},"required":["a"]}}}}' > "$corpus/schema"
             printf '\x01{"prompt":"x","response_format":{"type":"json_object"}}' > "$corpus/object" ;;
+        fuzz_sft)
+            # template byte (model's, llama3, Jinja), then JSONL records
+            rec='{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What does John 3:16 say?"}, {"role": "assistant", "content": "For God so loved the world."}]}'
+            two='{"messages": [{"role": "user", "content": "Hi \u00e9"}, {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "More"}, {"role": "assistant", "content": [{"type": "text", "text": "Yes"}]}]}'
+            for b in 0 1 2; do printf "\\x0$b%s\n%s\n" "$rec" "$two" > "$corpus/seed$b"; done ;;
         fuzz_jinja)
             # the template text: llama.cpp's test templates and ours (tests/refs/jinja)
             ${PYTHON:-/usr/bin/python3} - "$SHARED/refs/llamacpp/chat-templates.json" tests/refs/jinja/feature_templates.json \
