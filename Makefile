@@ -205,7 +205,7 @@ FUZZ_EXTRA_fuzz_profile_json   := build-fuzz/obj/src/json/profile_read.o
 FUZZ_EXTRA_fuzz_sft            := build-fuzz/obj/src/json/sft.o build-fuzz/obj/src/json/messages.o
 FUZZ_EXTRA_fuzz_server_request := $(patsubst %.c,build-fuzz/obj/%.o,src/server/request.c src/server/text.c $(SCHEMA_SRC))
 FUZZ_EXTRA_fuzz_json_schema    := $(patsubst %.c,build-fuzz/obj/%.o,$(SCHEMA_SRC))
-FUZZ_EXTRA_fuzz_server_util    := $(patsubst %.c,build-fuzz/obj/%.o,src/server/util.c src/server/respond.c \
+FUZZ_EXTRA_fuzz_server_util    := $(patsubst %.c,build-fuzz/obj/%.o,src/server/util.c src/server/respond.c src/server/tools.c \
                                   src/server/logprobs.c src/server/request.c src/server/text.c $(SCHEMA_SRC))
 FUZZ_LIBS_fuzz_profile_json    := -ljansson
 FUZZ_LIBS_fuzz_sft             := -ljansson

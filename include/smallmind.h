@@ -537,11 +537,41 @@ sm_status sm_chat_format(const sm_model *model, const char *tmpl, const sm_chat_
  * bos_token the result starts with and an eos_token it ends with are
  * removed (tokenizing adds them). Unlike the calls above these allocate
  * while they run (and free before returning). */
+/* A JSON value a template run as Jinja sees beside the messages' roles and
+ * contents: the tools a request offers, a message's tool calls. Built and
+ * owned by the caller (nothing here parses JSON); calls only read it. */
+typedef enum sm_chat_value_type {
+    SM_CHAT_VALUE_NULL, SM_CHAT_VALUE_BOOL, SM_CHAT_VALUE_INT, SM_CHAT_VALUE_FLOAT, SM_CHAT_VALUE_STRING,
+    SM_CHAT_VALUE_LIST, SM_CHAT_VALUE_DICT
+} sm_chat_value_type;
+typedef struct sm_chat_value {
+    sm_chat_value_type type;
+    long long i;                        /* BOOL (0 or 1), INT */
+    double f;                           /* FLOAT */
+    const char *s;                      /* STRING: s[0..n), UTF-8 */
+    const struct sm_chat_value *items;  /* LIST: items[0..n); DICT: the values of keys[0..n) */
+    const char *const *keys;            /* DICT: NUL-terminated keys, in order */
+    size_t n;
+    /* STRING: the same text read as JSON, when the caller has it (a tool
+     * call's arguments: templates that take them as objects get this) */
+    const struct sm_chat_value *json;
+} sm_chat_value;
+
+/* With tools, as llama.cpp's minja does, what the template cannot write
+ * itself is written for it (probed once per call): the tools as a system
+ * text with an example call, tool calls and tool results as JSON contents,
+ * arguments as objects where the template wants them so. */
 typedef struct sm_chat_jinja_params {
     const char *bos_token;   /* the template's bos_token and eos_token (NULL = "") */
     const char *eos_token;
     int add_assistant;       /* add_generation_prompt */
     long long now;           /* strftime_now's time, seconds since the epoch; -1 = the current time */
+    const sm_chat_value *tools;                /* a LIST: the template's `tools` (NULL = none) */
+    /* NULL, or one per message (each NULL or a DICT): fields the template
+     * sees in that message beside role and content (tool_calls,
+     * tool_call_id, name; a "content" here replaces the message's, e.g. by
+     * null for a reply that only calls tools) */
+    const sm_chat_value *const *extras;
 } sm_chat_jinja_params;
 
 sm_chat_jinja_params sm_chat_jinja_default_params(void);
@@ -557,6 +587,12 @@ sm_status sm_chat_apply_jinja(const char *tmpl, const sm_chat_message *msgs, siz
  * neither, the built-in chatml format. */
 sm_status sm_chat_format_jinja(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n,
                                int add_assistant, char *buf, size_t cap, size_t *len, sm_error *err);
+/* The same with the messages' extra fields and the tools (as in
+ * sm_chat_jinja_params): what llama.cpp's server gives the template for a
+ * request with tools. */
+sm_status sm_chat_format_jinja_tools(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n,
+                                     const sm_chat_value *const *extras, const sm_chat_value *tools, int add_assistant,
+                                     char *buf, size_t cap, size_t *len, sm_error *err);
 
 /* The template --jinja runs: tmpl when it is template text rather than a
  * built-in name, else the model's tokenizer.chat_template (model may be

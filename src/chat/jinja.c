@@ -393,9 +393,17 @@ static val to_str(J *j, val v) {
     return sb_val(&b);
 }
 
-/* JSON as Python's json.dumps(ensure_ascii=False) writes it: ", " and ": "
- * between items, or "," and a new line of `indent` spaces when indent >= 0. */
+/* JSON as Python's json.dumps(ensure_ascii=False) writes it (JSON_PY): ", "
+ * and ": " between items, or "," and a new line of `indent` spaces when
+ * indent >= 0. The polyfills write it as llama.cpp c392e509 does: nlohmann's
+ * dump (JSON_NL: "," and ":" when compact) and minja's Value::dump (JSON_MINJA:
+ * an empty list or dict still gets its indented lines). */
+enum { JSON_PY, JSON_NL, JSON_MINJA };
+static void put_json_as(J *j, sbuf *b, val v, int indent, int level, size_t pos, int style);
 static void put_json(J *j, sbuf *b, val v, int indent, int level, size_t pos) {
+    put_json_as(j, b, v, indent, level, pos, JSON_PY);
+}
+static void put_json_as(J *j, sbuf *b, val v, int indent, int level, size_t pos, int style) {
     char t[32];
     if (level > MAX_DEPTH) fail(j, pos, "tojson: the value is nested too deeply");
     switch (v.t) {
@@ -426,21 +434,26 @@ static void put_json(J *j, sbuf *b, val v, int indent, int level, size_t pos) {
         int is_list = v.t == V_LIST;
         size_t n = is_list ? v.u.l->n : v.u.d->n;
         sb_puts(j, b, is_list ? "[" : "{");
+        int lines = indent >= 0 && (n || (style == JSON_MINJA && indent > 0));
+        if (style == JSON_MINJA && indent > 0 && !n) {
+            sb_puts(j, b, "\n");
+            for (int s = 0; s < indent * (level + 1); s++) sb_puts(j, b, " ");
+        }
         for (size_t i = 0; i < n; i++) {
-            if (i) sb_puts(j, b, indent >= 0 ? "," : ", ");
+            if (i) sb_puts(j, b, indent >= 0 ? "," : style == JSON_NL ? "," : ", ");
             if (indent >= 0) {
                 sb_puts(j, b, "\n");
                 for (int s = 0; s < indent * (level + 1); s++) sb_puts(j, b, " ");
             }
             if (!is_list) {
                 val k = v.u.d->k[i];
-                if (k.t == V_STR) put_json(j, b, k, indent, level + 1, pos);
-                else { sbuf kb = {0}; put_str(j, &kb, k); put_json(j, b, sb_val(&kb), indent, level + 1, pos); }
-                sb_puts(j, b, ": ");
+                if (k.t == V_STR) put_json_as(j, b, k, indent, level + 1, pos, style);
+                else { sbuf kb = {0}; put_str(j, &kb, k); put_json_as(j, b, sb_val(&kb), indent, level + 1, pos, style); }
+                sb_puts(j, b, indent < 0 && style == JSON_NL ? ":" : ": ");
             }
-            put_json(j, b, is_list ? v.u.l->v[i] : v.u.d->v[i], indent, level + 1, pos);
+            put_json_as(j, b, is_list ? v.u.l->v[i] : v.u.d->v[i], indent, level + 1, pos, style);
         }
-        if (indent >= 0 && n) {
+        if (lines) {
             sb_puts(j, b, "\n");
             for (int s = 0; s < indent * level; s++) sb_puts(j, b, " ");
         }
@@ -1817,7 +1830,8 @@ static int cmp_sort(J *j, val a, val b, val attr, size_t pos) {
 
 static val filter(J *j, const char *f, val x, const args *a, size_t pos) {
     if (!strcmp(f, "length") || !strcmp(f, "count")) return mk_int(length_of(j, x, pos));
-    if (!strcmp(f, "trim")) return strip(to_str(j, x), 3, arg(a, 0, "chars", NULL));
+    /* minja (llama.cpp's --jinja) trims a missing value as None: "None" */
+    if (!strcmp(f, "trim")) return strip(to_str(j, x.t == V_UNDEF ? mk_none() : x), 3, arg(a, 0, "chars", NULL));
     if (!strcmp(f, "upper") || !strcmp(f, "lower") || !strcmp(f, "title") || !strcmp(f, "capitalize"))
         return recase(j, need_str(j, to_str(j, x), pos, f), f[0] == 'u' ? 'u' : f[0] == 'l' ? 'l' : f[0] == 't' ? 't' : 'c');
     if (!strcmp(f, "string")) return to_str(j, x);
@@ -2349,6 +2363,199 @@ static void free_all(J *j) {
 
 static val func(int which) { val v = {.t = V_FUNC}; v.u.i = which; return v; }
 
+/* ------------------------------------------- the context's messages */
+
+/* A caller's value; with args, a string that comes with its JSON reading
+ * (a tool call's arguments) is that reading. */
+static val from_value(J *j, const sm_chat_value *v, int depth, int as_args) {
+    if (!v) return mk_none();
+    if (depth > MAX_DEPTH) fail(j, 0, "a message's or tool's value is nested too deeply");
+    switch (v->type) {
+    case SM_CHAT_VALUE_BOOL: return mk_bool(v->i != 0);
+    case SM_CHAT_VALUE_INT: return mk_int(v->i);
+    case SM_CHAT_VALUE_FLOAT: return mk_float(v->f);
+    case SM_CHAT_VALUE_STRING:
+        if (as_args && v->json) return from_value(j, v->json, depth + 1, 0);
+        return str_copy(j, v->s ? v->s : "", v->s ? v->n : 0);
+    case SM_CHAT_VALUE_LIST: {
+        val l = mk_list(j, v->n);
+        for (size_t i = 0; i < v->n; i++) list_push(j, l.u.l, from_value(j, &v->items[i], depth + 1, 0));
+        return l;
+    }
+    case SM_CHAT_VALUE_DICT: {
+        val d = mk_dict(j);
+        for (size_t i = 0; i < v->n; i++) dict_set_s(j, d.u.d, v->keys[i] ? v->keys[i] : "", from_value(j, &v->items[i], depth + 1, 0));
+        return d;
+    }
+    default: return mk_none();
+    }
+}
+
+static void dict_del_s(jdict *d, const char *s) {
+    size_t n = strlen(s);
+    for (size_t i = 0; i < d->n; i++)
+        if (key_eq(d->k[i], s, n)) {
+            memmove(d->k + i, d->k + i + 1, (d->n - i - 1) * sizeof(val));
+            memmove(d->v + i, d->v + i + 1, (d->n - i - 1) * sizeof(val));
+            d->n--;
+            return;
+        }
+}
+
+static val dict_get_s(val d, const char *s) {
+    val *p = d.t == V_DICT ? dict_find_s(d.u.d, s) : NULL;
+    return p ? *p : mk_undef();
+}
+
+static val json_text(J *j, val v, int indent, int style) {
+    sbuf b = {0};
+    put_json_as(j, &b, v, indent, 0, 0, style);
+    return sb_val(&b);
+}
+
+static val concat3(J *j, val a, const char *mid, val c) {
+    sbuf b = {0};
+    sb_put(j, &b, a.u.str.s, a.u.str.n);
+    sb_puts(j, &b, mid);
+    sb_put(j, &b, c.u.str.s, c.u.str.n);
+    return sb_val(&b);
+}
+
+/* Message i as llama.cpp's server gives it to minja: role, content (none
+ * when NULL), then the caller's extra fields; a tool call's arguments as
+ * objects when a polyfill reads them so. */
+static val message_val(J *j, const sm_jinja_ctx *ctx, size_t i) {
+    val m = mk_dict(j);
+    dict_set_s(j, m.u.d, "role", cstr(j, ctx->msgs[i].role ? ctx->msgs[i].role : ""));
+    dict_set_s(j, m.u.d, "content", ctx->msgs[i].content ? cstr(j, ctx->msgs[i].content) : mk_none());
+    const sm_chat_value *x = ctx->extras ? ctx->extras[i] : NULL;
+    int read_args = (ctx->polyfill & (SM_JINJA_POLY_OBJECT_ARGS | SM_JINJA_POLY_TOOL_CALLS)) != 0;
+    for (size_t k = 0; x && x->type == SM_CHAT_VALUE_DICT && k < x->n; k++) {
+        const char *key = x->keys[k] ? x->keys[k] : "";
+        const sm_chat_value *v = &x->items[k];
+        if (strcmp(key, "tool_calls") || !read_args || v->type != SM_CHAT_VALUE_LIST) {
+            dict_set_s(j, m.u.d, key, from_value(j, v, 0, 0));
+            continue;
+        }
+        /* tool_calls[*].function.arguments read as JSON for the polyfills */
+        val calls = mk_list(j, v->n);
+        for (size_t c = 0; c < v->n; c++) {
+            const sm_chat_value *tc = &v->items[c];
+            val t = from_value(j, tc, 0, 0);
+            for (size_t f = 0; tc->type == SM_CHAT_VALUE_DICT && f < tc->n; f++) {
+                const sm_chat_value *fn = &tc->items[f];
+                if (!tc->keys[f] || strcmp(tc->keys[f], "function") || fn->type != SM_CHAT_VALUE_DICT) continue;
+                val fv = dict_get_s(t, "function");
+                for (size_t a = 0; a < fn->n; a++)
+                    if (fn->keys[a] && !strcmp(fn->keys[a], "arguments"))
+                        dict_set_s(j, fv.u.d, "arguments", from_value(j, &fn->items[a], 0, 1));
+            }
+            list_push(j, calls.u.l, t);
+        }
+        dict_set_s(j, m.u.d, key, calls);
+    }
+    return m;
+}
+
+static val role_content(J *j, const char *role, val content) {
+    val m = mk_dict(j);
+    dict_set_s(j, m.u.d, "role", cstr(j, role));
+    dict_set_s(j, m.u.d, "content", content);
+    return m;
+}
+
+/* `messages`, through minja's polyfills (chat-template.hpp's apply) when
+ * ctx->polyfill asks for them. */
+static val build_messages(J *j, const sm_jinja_ctx *ctx) {
+    val in = mk_list(j, ctx->n_msgs + 1);
+    for (size_t i = 0; i < ctx->n_msgs; i++) list_push(j, in.u.l, message_val(j, ctx, i));
+    unsigned poly = ctx->polyfill;
+    if (!poly) return in;
+    if (poly & SM_JINJA_POLY_TOOLS) {
+        /* add_system: the text joins the first system message or becomes one */
+        sbuf b = {0};
+        sb_puts(j, &b, "You can call any of the following tools to satisfy the user's requests: ");
+        val tools = from_value(j, ctx->tools, 0, 0);
+        put_json_as(j, &b, tools, 2, 0, 0, JSON_MINJA);
+        if (ctx->tool_call_example && *ctx->tool_call_example) {
+            sb_puts(j, &b, "\n\nExample tool call syntax:\n\n");
+            sb_puts(j, &b, ctx->tool_call_example);
+            sb_puts(j, &b, "\n\n");
+        }
+        val text = sb_val(&b);
+        val first = in.u.l->n ? in.u.l->v[0] : mk_undef();
+        val r = dict_get_s(first, "role"), c = dict_get_s(first, "content");
+        if (r.t == V_STR && key_eq(r, "system", 6)) {
+            if (c.t != V_STR) fail(j, 0, "the first system message's content is not text");
+            in.u.l->v[0] = role_content(j, "system", concat3(j, c, "\n\n", text));
+        } else {
+            list_push(j, in.u.l, mk_none());
+            memmove(in.u.l->v + 1, in.u.l->v, (in.u.l->n - 1) * sizeof(val));
+            in.u.l->v[0] = role_content(j, "system", text);
+        }
+    }
+    val out = mk_list(j, in.u.l->n);
+    sbuf pending = {0};
+    for (size_t i = 0; i < in.u.l->n; i++) {
+        val m = in.u.l->v[i];
+        val r = dict_get_s(m, "role");
+        int is_system = r.t == V_STR && key_eq(r, "system", 6), is_user = r.t == V_STR && key_eq(r, "user", 4);
+        int is_tool = r.t == V_STR && key_eq(r, "tool", 4);
+        val calls = dict_get_s(m, "tool_calls");
+        if ((poly & SM_JINJA_POLY_TOOL_CALLS) && calls.t != V_UNDEF) {
+            val list = mk_list(j, 4), c = dict_get_s(m, "content");
+            for (size_t k = 0; calls.t == V_LIST && k < calls.u.l->n; k++) {
+                val tc = calls.u.l->v[k], type = dict_get_s(tc, "type");
+                if (!(type.t == V_STR && key_eq(type, "function", 8))) continue;
+                val fn = dict_get_s(tc, "function"), o = mk_dict(j);
+                dict_set_s(j, o.u.d, "name", dict_get_s(fn, "name"));
+                dict_set_s(j, o.u.d, "arguments", dict_get_s(fn, "arguments"));
+                val id = dict_get_s(tc, "id");
+                if (id.t != V_UNDEF) dict_set_s(j, o.u.d, "id", id);
+                list_push(j, list.u.l, o);
+            }
+            val o = mk_dict(j);
+            dict_set_s(j, o.u.d, "tool_calls", list);
+            if (!is_null(c) && !(c.t == V_STR && c.u.str.n == 0)) dict_set_s(j, o.u.d, "content", c);
+            dict_set_s(j, m.u.d, "content", json_text(j, o, 2, JSON_NL));
+            dict_del_s(m.u.d, "tool_calls");
+        }
+        if ((poly & SM_JINJA_POLY_TOOL_RESPONSES) && is_tool) {
+            dict_set_s(j, m.u.d, "role", cstr(j, "user"));
+            val o = mk_dict(j), resp = mk_dict(j), name = dict_get_s(m, "name"), id = dict_get_s(m, "tool_call_id");
+            dict_set_s(j, resp.u.d, "content", dict_get_s(m, "content"));
+            if (name.t != V_UNDEF) dict_set_s(j, resp.u.d, "name", name);
+            if (id.t != V_UNDEF) dict_set_s(j, resp.u.d, "tool_call_id", id);
+            dict_set_s(j, o.u.d, "tool_response", resp);
+            dict_set_s(j, m.u.d, "content", json_text(j, o, 2, JSON_NL));
+            dict_del_s(m.u.d, "name");
+        }
+        val c = dict_get_s(m, "content");
+        if ((poly & SM_JINJA_POLY_SYSTEM) && !is_null(c)) {
+            if (c.t != V_STR) fail(j, 0, "a message's content is not text");
+            if (is_system) {
+                if (pending.n) sb_puts(j, &pending, "\n");
+                sb_put(j, &pending, c.u.str.s, c.u.str.n);
+                continue;
+            }
+            if (is_user) {
+                if (pending.n) {
+                    if (c.u.str.n) sb_puts(j, &pending, "\n");
+                    sb_put(j, &pending, c.u.str.s, c.u.str.n);
+                    dict_set_s(j, m.u.d, "content", sb_val(&pending));
+                    pending = (sbuf){0};
+                }
+            } else if (pending.n) {
+                list_push(j, out.u.l, role_content(j, "user", sb_val(&pending)));
+                pending = (sbuf){0};
+            }
+        }
+        list_push(j, out.u.l, m);
+    }
+    if (pending.n) list_push(j, out.u.l, role_content(j, "user", sb_val(&pending)));
+    return out;
+}
+
 sm_status sm_jinja_render(const char *src, size_t len, const sm_jinja_ctx *ctx, char **out, size_t *out_len,
                           sm_error *err) {
     if (out) *out = NULL;
@@ -2374,14 +2581,8 @@ sm_status sm_jinja_render(const char *src, size_t len, const sm_jinja_ctx *ctx, 
 
     scope *globals = new_scope(j, NULL);
     j->globals = globals;
-    val msgs = mk_list(j, ctx->n_msgs);
-    for (size_t i = 0; i < ctx->n_msgs; i++) {
-        val m = mk_dict(j);
-        dict_set_s(j, m.u.d, "role", cstr(j, ctx->msgs[i].role ? ctx->msgs[i].role : ""));
-        dict_set_s(j, m.u.d, "content", cstr(j, ctx->msgs[i].content ? ctx->msgs[i].content : ""));
-        list_push(j, msgs.u.l, m);
-    }
-    dict_set_s(j, &globals->vars, "messages", msgs);
+    dict_set_s(j, &globals->vars, "messages", build_messages(j, ctx));
+    if (ctx->tools) dict_set_s(j, &globals->vars, "tools", from_value(j, ctx->tools, 0, 0));
     dict_set_s(j, &globals->vars, "add_generation_prompt", mk_bool(ctx->add_generation_prompt));
     dict_set_s(j, &globals->vars, "bos_token", cstr(j, ctx->bos_token ? ctx->bos_token : ""));
     dict_set_s(j, &globals->vars, "eos_token", cstr(j, ctx->eos_token ? ctx->eos_token : ""));

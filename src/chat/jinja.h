@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include "smallmind.h"
 
-/* What a chat template sees: `messages` (a list of {role, content}),
+/* What a chat template sees: `messages` (a list of {role, content} and
+ * each message's extra fields), `tools`,
  * `add_generation_prompt`, `bos_token`, `eos_token`, and the functions
  * raise_exception(msg), strftime_now(fmt) (at `now`, seconds since the
  * epoch, local time), range, namespace and dict. */
@@ -16,7 +17,19 @@ typedef struct sm_jinja_ctx {
     int add_generation_prompt;
     const char *bos_token, *eos_token;   /* NULL = "" */
     long long now;
+    const sm_chat_value *tools;              /* `tools` (NULL = undefined) */
+    const sm_chat_value *const *extras;      /* NULL, or per message NULL or a DICT of further fields */
+    unsigned polyfill;                       /* SM_JINJA_POLY_*: what the messages get written into */
+    const char *tool_call_example;           /* for SM_JINJA_POLY_TOOLS (NULL = none) */
 } sm_jinja_ctx;
+
+/* minja's polyfills (common/minja/chat-template.hpp at llama.cpp c392e509),
+ * applied to the messages in its order before the template runs */
+#define SM_JINJA_POLY_SYSTEM         1u   /* system texts merged into the next user message */
+#define SM_JINJA_POLY_TOOLS          2u   /* the tools described in a system text */
+#define SM_JINJA_POLY_TOOL_CALLS     4u   /* tool calls as the reply's JSON content */
+#define SM_JINJA_POLY_TOOL_RESPONSES 8u   /* tool results as user messages of JSON */
+#define SM_JINJA_POLY_OBJECT_ARGS   16u   /* tool call arguments as objects */
 
 /* Parses and renders src[0..len) (need not be NUL-terminated). On SM_OK
  * *out is a malloc'd NUL-terminated string of *out_len bytes; the caller

@@ -38,7 +38,8 @@ static void serve_usage(void) {
            "      --chat-template-file FILE  a file holding the chat template's text\n"
            "      --jinja               run the chat template (the model's, or the one given) as the\n"
            "                            Jinja program it is, as llama-server's --jinja does, instead\n"
-           "                            of recognising a built-in format in it\n"
+           "                            of recognising a built-in format in it; requests with\n"
+           "                            \"tools\" need it (tool calls come back as \"tool_calls\")\n"
            CLI_LORA_USAGE
            "  -t, --threads N       threads of the forward passes (default: physical cores)\n"
            CLI_LLAMACPP_USAGE

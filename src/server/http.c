@@ -300,14 +300,15 @@ static int authorized(server *S, struct MHD_Connection *c) {
 
 static enum MHD_Result start_job(conn_ctx *x) {
     server *S = x->S;
-    req_limits lim = {S->opt.n_ctx, S->info.n_vocab};
+    req_limits lim = {S->opt.n_ctx, S->info.n_vocab, S->opt.jinja};
     enum req_kind kind = x->route == R_CHAT ? REQ_CHAT : x->route == R_COMPLETIONS ? REQ_COMPLETION : REQ_EMBEDDING;
     job *j = job_new(kind);
     if (!j) return send_error(x, 500, NULL, "out of memory");
     req_error e = {0};
     int rc = request_parse(kind, x->body ? x->body : "", x->len, &lim, &j->req, &e);
     if (!rc && kind == REQ_CHAT) {
-        rc = chat_prompt(S, &j->req, &j->prompt, &j->n_prompt, &e);
+        rc = tools_prepare(S, &j->req, &e);
+        if (!rc) rc = chat_prompt(S, &j->req, &j->prompt, &j->n_prompt, &e);
         if (!rc) add_eot_stop(S, &j->req);
     } else if (!rc && kind == REQ_COMPLETION) {
         rc = tokenize(S, &j->req.prompts[0], &j->prompt, &j->n_prompt, &e);

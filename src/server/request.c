@@ -275,6 +275,201 @@ static int message_content(request *r, json_t *c, size_t i, const char **out, re
     return 0;
 }
 
+/* ------------------------------------------------------------ tools */
+
+/* Room for n values, freed with the request. */
+static sm_chat_value *values(request *r, size_t n) {
+    sm_chat_value *v = (sm_chat_value *)own(r, (n ? n : 1) * sizeof *v);
+    if (v) memset(v, 0, (n ? n : 1) * sizeof *v);
+    return v;
+}
+
+/* A JSON value as the template sees it; strings and keys point into the
+ * document. 0, or -1 when out of memory or nested past 64 levels. */
+static int to_value(request *r, json_t *j, sm_chat_value *v, int depth) {
+    if (depth > 64) return -1;
+    switch (json_typeof(j)) {
+    case JSON_NULL: v->type = SM_CHAT_VALUE_NULL; return 0;
+    case JSON_TRUE: case JSON_FALSE: v->type = SM_CHAT_VALUE_BOOL; v->i = json_is_true(j); return 0;
+    case JSON_INTEGER: v->type = SM_CHAT_VALUE_INT; v->i = json_integer_value(j); return 0;
+    case JSON_REAL: v->type = SM_CHAT_VALUE_FLOAT; v->f = json_real_value(j); return 0;
+    case JSON_STRING: v->type = SM_CHAT_VALUE_STRING; v->s = json_string_value(j); v->n = json_string_length(j); return 0;
+    case JSON_ARRAY: {
+        size_t n = json_array_size(j);
+        sm_chat_value *items = values(r, n);
+        if (!items) return -1;
+        for (size_t i = 0; i < n; i++)
+            if (to_value(r, json_array_get(j, i), &items[i], depth + 1)) return -1;
+        v->type = SM_CHAT_VALUE_LIST, v->items = items, v->n = n;
+        return 0;
+    }
+    case JSON_OBJECT: {
+        size_t n = json_object_size(j), i = 0;
+        sm_chat_value *items = values(r, n);
+        const char **keys = (const char **)own(r, (n ? n : 1) * sizeof *keys);
+        if (!items || !keys) return -1;
+        const char *key;
+        json_t *x;
+        json_object_foreach(j, key, x) {
+            keys[i] = key;
+            if (to_value(r, x, &items[i++], depth + 1)) return -1;
+        }
+        v->type = SM_CHAT_VALUE_DICT, v->items = items, v->keys = keys, v->n = n;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+/* A dict of n entries to fill in order (keys are static strings). */
+static sm_chat_value *dict_of(request *r, sm_chat_value *v, size_t n) {
+    sm_chat_value *items = values(r, n);
+    const char **keys = (const char **)own(r, n * sizeof *keys);
+    if (!items || !keys) return NULL;
+    v->type = SM_CHAT_VALUE_DICT, v->items = items, v->keys = keys, v->n = 0;
+    return items;
+}
+
+static void dict_add(sm_chat_value *d, const char *key, sm_chat_value x) {
+    ((const char **)d->keys)[d->n] = key;
+    ((sm_chat_value *)d->items)[d->n++] = x;
+}
+
+static sm_chat_value str_value(json_t *s) {
+    sm_chat_value v = {.type = SM_CHAT_VALUE_STRING, .s = json_string_value(s), .n = json_string_length(s)};
+    return v;
+}
+
+#define NOMEM() req_fail(e, 500, "server_error", NULL, "out of memory")
+
+/* "tools": OpenAI's [{"type": "function", "function": {"name", "description",
+ * "parameters"}}], rebuilt in that order as llama.cpp c392e509 gives them to
+ * the template; "tool_choice" ("auto", "none", "required") and
+ * "parallel_tool_calls". Tools need --jinja and no streaming (as there). */
+static int parse_tools(json_t *o, const req_limits *lim, request *r, req_error *e) {
+    json_t *tools = json_object_get(o, "tools"), *choice = json_object_get(o, "tool_choice");
+    int given = tools && !json_is_null(tools);
+    if (given && !json_is_array(tools)) return req_fail(e, 400, BAD, "tools", "'tools' must be an array, not %s", kind(tools));
+    if (given && json_array_size(tools) > 0) {
+        if (!lim->jinja) return req_fail(e, 400, BAD, "tools", "tools param requires --jinja flag");
+        if (r->p.stream) return req_fail(e, 400, BAD, "tools", "Cannot use tools with stream");
+    }
+    if (choice && !json_is_null(choice)) {
+        if (!lim->jinja) return req_fail(e, 400, BAD, "tool_choice", "Unsupported param: tool_choice");
+        const char *c = json_is_string(choice) ? json_string_value(choice) : "";
+        if (!strcmp(c, "auto")) r->tool_choice = REQ_TOOLS_AUTO;
+        else if (!strcmp(c, "none")) r->tool_choice = REQ_TOOLS_NONE;
+        else if (!strcmp(c, "required")) r->tool_choice = REQ_TOOLS_REQUIRED;
+        else return req_fail(e, 400, BAD, "tool_choice", "'tool_choice' must be \"auto\", \"none\" or \"required\"");
+    }
+    if (get_bool(o, "parallel_tool_calls", &r->parallel_tool_calls, e)) return -1;
+    size_t n = given ? json_array_size(tools) : 0;
+    if (n == 0) return 0;
+    sm_chat_value *list = values(r, 1), *items = values(r, n);
+    if (!list || !items) return NOMEM();
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(tools, i), *type = json_object_get(t, "type"), *fn = json_object_get(t, "function");
+        if (!json_is_object(t) || !json_is_string(type) || strcmp(json_string_value(type), "function"))
+            return req_fail(e, 400, BAD, "tools", "tools[%zu] must be an object of \"type\": \"function\"", i);
+        json_t *name = json_object_get(fn, "name"), *desc = json_object_get(fn, "description"),
+               *params = json_object_get(fn, "parameters");
+        if (!json_is_object(fn) || !json_is_string(name) || json_string_length(name) == 0)
+            return req_fail(e, 400, BAD, "tools", "tools[%zu].function must be an object with a \"name\"", i);
+        if (desc && !json_is_null(desc) && !json_is_string(desc))
+            return req_fail(e, 400, BAD, "tools", "tools[%zu].function.description must be a string", i);
+        if (params && !json_is_null(params) && !json_is_object(params))
+            return req_fail(e, 400, BAD, "tools", "tools[%zu].function.parameters must be an object (a JSON Schema)", i);
+        sm_chat_value *tv = dict_of(r, &items[i], 2), f = {0};
+        sm_chat_value *fv = tv ? dict_of(r, &f, 3) : NULL;
+        if (!fv) return NOMEM();
+        dict_add(&f, "name", str_value(name));
+        if (desc && json_is_string(desc)) dict_add(&f, "description", str_value(desc));
+        if (params && json_is_object(params)) {
+            sm_chat_value pv = {0};
+            if (to_value(r, params, &pv, 0)) return req_fail(e, 400, BAD, "tools", "tools[%zu].function.parameters is too deep", i);
+            dict_add(&f, "parameters", pv);
+        }
+        dict_add(&items[i], "type", str_value(type));
+        dict_add(&items[i], "function", f);
+    }
+    list->type = SM_CHAT_VALUE_LIST, list->items = items, list->n = n;
+    r->tools = list;
+    return 0;
+}
+
+/* A message's fields beside role and content, in llama.cpp's order: name,
+ * tool_call_id, tool_calls ({"type", "function": {"name", "arguments"},
+ * "id"}, the arguments a string, also read as JSON when they are), and a
+ * null content for a reply that only calls tools. NULL when none. */
+static int message_extra(json_t *m, size_t i, int null_content, request *r, const sm_chat_value **out, req_error *e) {
+    json_t *name = json_object_get(m, "name"), *id = json_object_get(m, "tool_call_id"),
+           *calls = json_object_get(m, "tool_calls"), *reasoning = json_object_get(m, "reasoning_content");
+    if (name && !json_is_null(name) && !json_is_string(name))
+        return req_fail(e, 400, BAD, "messages", "messages[%zu].name must be a string", i);
+    if (id && !json_is_null(id) && !json_is_string(id))
+        return req_fail(e, 400, BAD, "messages", "messages[%zu].tool_call_id must be a string", i);
+    if (reasoning && !json_is_null(reasoning) && !json_is_string(reasoning))
+        return req_fail(e, 400, BAD, "messages", "messages[%zu].reasoning_content must be a string", i);
+    if (calls && !json_is_null(calls) && !json_is_array(calls))
+        return req_fail(e, 400, BAD, "messages", "messages[%zu].tool_calls must be an array", i);
+    int has_calls = calls && json_is_array(calls) && json_array_size(calls) > 0;
+    int has_name = name && json_is_string(name) && json_string_length(name) > 0;
+    int has_id = id && json_is_string(id) && json_string_length(id) > 0;
+    int has_reasoning = reasoning && json_is_string(reasoning) && json_string_length(reasoning) > 0;
+    *out = NULL;
+    if (!has_calls && !has_name && !has_id && !has_reasoning && !null_content) return 0;
+    sm_chat_value *x = values(r, 1);
+    if (!x || !dict_of(r, x, 5)) return NOMEM();
+    if (null_content) dict_add(x, "content", (sm_chat_value){.type = SM_CHAT_VALUE_NULL});
+    if (has_reasoning) dict_add(x, "reasoning_content", str_value(reasoning));
+    if (has_name) dict_add(x, "name", str_value(name));
+    if (has_id) dict_add(x, "tool_call_id", str_value(id));
+    if (has_calls) {
+        size_t n = json_array_size(calls);
+        sm_chat_value list = {.type = SM_CHAT_VALUE_LIST, .n = n}, *items = values(r, n);
+        if (!items) return NOMEM();
+        list.items = items;
+        for (size_t k = 0; k < n; k++) {
+            json_t *tc = json_array_get(calls, k), *type = json_object_get(tc, "type"), *fn = json_object_get(tc, "function");
+            json_t *fname = json_object_get(fn, "name"), *args = json_object_get(fn, "arguments"), *cid = json_object_get(tc, "id");
+            if (!json_is_object(tc) || !json_is_string(type) || strcmp(json_string_value(type), "function") ||
+                !json_is_object(fn) || !json_is_string(fname))
+                return req_fail(e, 400, BAD, "messages",
+                                "messages[%zu].tool_calls[%zu] must be {\"type\": \"function\", \"function\": {\"name\", \"arguments\"}}", i, k);
+            if (args && !json_is_string(args))
+                return req_fail(e, 400, BAD, "messages", "messages[%zu].tool_calls[%zu].function.arguments must be a string of JSON", i, k);
+            if (cid && !json_is_null(cid) && !json_is_string(cid))
+                return req_fail(e, 400, BAD, "messages", "messages[%zu].tool_calls[%zu].id must be a string", i, k);
+            sm_chat_value f = {0}, a = {.type = SM_CHAT_VALUE_STRING, .s = "", .n = 0};
+            if (!dict_of(r, &f, 2) || !dict_of(r, &items[k], 3)) return NOMEM();
+            if (args) {
+                a = str_value(args);
+                json_t *parsed = json_loadb(a.s, a.n, JSON_DECODE_ANY, NULL);
+                if (parsed) {
+                    void **grown = realloc(r->docs, (r->n_docs + 1) * sizeof *grown);
+                    if (!grown) {
+                        json_decref(parsed);
+                        return NOMEM();
+                    }
+                    r->docs = grown;
+                    r->docs[r->n_docs++] = parsed;
+                    sm_chat_value *pv = values(r, 1);
+                    if (!pv || to_value(r, parsed, pv, 0)) return NOMEM();
+                    a.json = pv;
+                }
+            }
+            dict_add(&f, "name", str_value(fname));
+            dict_add(&f, "arguments", a);
+            dict_add(&items[k], "type", str_value(type));
+            dict_add(&items[k], "function", f);
+            if (cid && json_is_string(cid) && json_string_length(cid)) dict_add(&items[k], "id", str_value(cid));
+        }
+        dict_add(x, "tool_calls", list);
+    }
+    *out = x;
+    return 0;
+}
+
 static int parse_messages(json_t *o, request *r, req_error *e) {
     json_t *arr = json_object_get(o, "messages");
     if (!arr) return req_fail(e, 400, BAD, "messages", "'messages' is required");
@@ -291,9 +486,17 @@ static int parse_messages(json_t *o, request *r, req_error *e) {
         if (!json_is_string(role) || json_string_length(role) == 0 ||
             memchr(json_string_value(role), '\0', json_string_length(role)))
             return req_fail(e, 400, BAD, "messages", "messages[%zu].role must be a non-empty string", i);
-        if (!content) return req_fail(e, 400, BAD, "messages", "messages[%zu] has no 'content'", i);
+        json_t *calls = json_object_get(m, "tool_calls");
+        int has_calls = json_is_array(calls) && json_array_size(calls) > 0;
+        if (!content && !has_calls) return req_fail(e, 400, BAD, "messages", "messages[%zu] has no 'content'", i);
         r->msgs[i].role = json_string_value(role);
-        if (message_content(r, content, i, &r->msgs[i].content, e)) return -1;
+        if (content && message_content(r, content, i, &r->msgs[i].content, e)) return -1;
+        if (!content) r->msgs[i].content = "";
+        /* a reply that only calls tools has a null content, as llama.cpp gives it */
+        const sm_chat_value *x = NULL;
+        if (message_extra(m, i, has_calls && !r->msgs[i].content[0], r, &x, e)) return -1;
+        if (x && !r->extras && !(r->extras = calloc(n, sizeof *r->extras))) return NOMEM();
+        if (x) r->extras[i] = x;
         r->n_msgs++;
     }
     return 0;
@@ -370,7 +573,8 @@ int request_parse(enum req_kind kind_, const char *body, size_t len, const req_l
     switch (kind_) {
     case REQ_CHAT:
         if (parse_messages(root, r, e)) return -1;
-        return parse_params(root, lim, r, e);
+        if (parse_params(root, lim, r, e)) return -1;
+        return parse_tools(root, lim, r, e);
     case REQ_COMPLETION: {
         r->p.max_tokens = 16;   /* the completions API's default */
         if (parse_prompts(root, "prompt", 1, lim, r, e)) return -1;
@@ -404,6 +608,9 @@ void request_free(request *r) {
     for (size_t i = 0; i < r->n_prompts; i++) free(r->prompts[i].tokens);
     free(r->prompts);
     free(r->msgs);
+    free(r->extras);
+    for (size_t i = 0; i < r->n_docs; i++) json_decref((json_t *)r->docs[i]);
+    free(r->docs);
     for (size_t i = 0; i < r->n_owned; i++) free(r->owned[i]);
     free(r->owned);
     sm_grammar_matcher_free(r->matcher);

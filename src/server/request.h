@@ -22,7 +22,12 @@ enum req_kind { REQ_CHAT, REQ_COMPLETION, REQ_EMBEDDING };
 typedef struct req_limits {
     int n_ctx;                  /* max_tokens may not exceed it */
     int n_vocab;                /* token ids in a prompt or input */
+    int jinja;                  /* the template runs as Jinja (--jinja): tools are allowed */
 } req_limits;
+
+enum req_tool_choice { REQ_TOOLS_AUTO, REQ_TOOLS_NONE, REQ_TOOLS_REQUIRED };
+/* how a reply with tools is written and read (tools.c) */
+enum req_tool_format { REQ_TOOL_FORMAT_NONE, REQ_TOOL_FORMAT_GENERIC, REQ_TOOL_FORMAT_HERMES };
 
 /* An API error: HTTP status, OpenAI's error type, the parameter at fault
  * (or ""), a one-line message. */
@@ -70,8 +75,19 @@ typedef struct request {
     sm_grammar *grammar;
     sm_grammar_matcher *matcher;
     void *doc;                  /* the parsed document (json_t *) */
-    char **owned;               /* strings made here (joined content parts) */
+    char **owned;               /* strings and values made here (joined content parts, tools) */
     size_t n_owned;
+    /* chat with tools (--jinja only): the tools offered as the template sees
+     * them ({"type", "function": {"name", "description", "parameters"}}),
+     * and each message's fields beside role and content (name, tool_call_id,
+     * tool_calls, a null content), or NULL */
+    sm_chat_value *tools;       /* NULL: none offered */
+    const sm_chat_value **extras;
+    enum req_tool_choice tool_choice;
+    int parallel_tool_calls;
+    enum req_tool_format tool_format;   /* set by tools_prepare */
+    void **docs;                /* the tool calls' arguments read as JSON (json_t *) */
+    size_t n_docs;
 } request;
 
 /* Parses a body of len bytes (need not be NUL-terminated). Returns 0 and

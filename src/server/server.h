@@ -8,6 +8,7 @@
  *   text.c     a slot's text: whole UTF-8 characters, stop strings held back
  *   respond.c  the JSON documents the API answers with
  *   request.c  request bodies to parameters (fuzzed on its own)
+ *   tools.c    tool calling (--jinja): the reply's format, grammar and tool calls
  *   metrics.c  counters and histograms in Prometheus's text format
  *   page.html  the chat page at / (compiled in as a string) */
 #ifndef SM_SERVER_SERVER_H
@@ -219,6 +220,16 @@ void http_stop(server *S);
  * prompt included (util.c; a chat job's prompt and /apply-template's
  * answer): 0 and *out (to free), or -1 with e set. */
 int chat_text(const server *S, const request *r, char **out, size_t *len, req_error *e);
+
+/* tools.c: a chat request with tools (--jinja): the reply's format, the
+ * prompt's extra system text and the grammar (0, or -1 with e set); the
+ * template they run; and, once the reply is done, the reply read back as
+ * an assistant message with any tool calls (JSON text to free; calls
+ * without an id get one from reply_id; *finish becomes "tool_calls" when
+ * it has some). */
+int tools_prepare(const server *S, request *r, req_error *e);
+const char *tools_template(const server *S);
+char *tools_message(const request *r, const char *reply_id, const char *text, size_t len, const char **finish);
 
 /* llama-server's utility endpoints (util.c): the answer's JSON for a body
  * of len bytes (*status: 200, or the error's). Run on the HTTP thread. */

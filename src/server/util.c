@@ -195,12 +195,20 @@ int chat_text(const server *S, const request *r, char **out, size_t *out_len, re
     sm_status (*format)(const sm_model *, const char *, const sm_chat_message *, size_t, int, char *, size_t,
                         size_t *, sm_error *) = S->jinja ? sm_chat_format_jinja : sm_chat_format;
     const char *tmpl = S->jinja ? S->jinja : S->tmpl;
-    sm_status st = format(S->model, tmpl, r->msgs, r->n_msgs, 1, NULL, 0, &len, &err);
+    /* tools, or messages with tool calls or results: the template sees them (--jinja only) */
+    int tools = S->opt.jinja && (r->tools || r->extras);
+    if (tools) tmpl = tools_template(S);
+#define FORMAT(buf, cap)                                                                                            \
+    (tools ? sm_chat_format_jinja_tools(S->model, tmpl, r->msgs, r->n_msgs, (const sm_chat_value *const *)r->extras, \
+                                        r->tools, 1, buf, cap, &len, &err)                                          \
+           : format(S->model, tmpl, r->msgs, r->n_msgs, 1, buf, cap, &len, &err))
+    sm_status st = FORMAT(NULL, 0);
     if (st != SM_OK && st != SM_ERR_BUFFER_TOO_SMALL)
         return req_fail(e, 400, "invalid_request_error", "messages", "the messages cannot be formatted: %s", err.message);
     char *text = malloc(len + 1);
     if (!text) return req_fail(e, 500, "server_error", NULL, "out of memory");
-    if (format(S->model, tmpl, r->msgs, r->n_msgs, 1, text, len + 1, &len, &err) != SM_OK) {
+    if (FORMAT(text, len + 1) != SM_OK) {
+#undef FORMAT
         free(text);
         return req_fail(e, 400, "invalid_request_error", "messages", "the messages cannot be formatted: %s", err.message);
     }
@@ -212,10 +220,11 @@ int chat_text(const server *S, const request *r, char **out, size_t *out_len, re
 static char *apply_template(const server *S, const char *body, size_t blen, int *status) {
     request r;
     req_error e = {0};
-    req_limits lim = {S->opt.n_ctx, S->info.n_vocab};
+    req_limits lim = {S->opt.n_ctx, S->info.n_vocab, S->opt.jinja};
     char *text = NULL;
     size_t len = 0;
     int rc = request_parse(REQ_CHAT, body, blen, &lim, &r, &e);
+    if (!rc) rc = tools_prepare(S, &r, &e);
     if (!rc) rc = chat_text(S, &r, &text, &len, &e);
     request_free(&r);
     if (rc) {

@@ -44,12 +44,13 @@ static int valid_utf8(const unsigned char *s, size_t n) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     enum req_kind kind = (enum req_kind)(data[0] % 3);
+    int jinja = (data[0] / 3) & 1;   /* --jinja: tools allowed */
     const char *body = (const char *)data + 1;
     const uint8_t *nul = memchr(data + 1, 0, size - 1);
     size_t body_len = nul ? (size_t)(nul - (data + 1)) : size - 1;
     const uint8_t *rest = nul ? nul + 1 : data + size;
     size_t rest_len = (size_t)(data + size - rest);
-    req_limits lim = {256, 1000};
+    req_limits lim = {256, 1000, jinja};
     request r;
     req_error e;
     memset(&e, 0, sizeof e);
@@ -67,6 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (kind == REQ_CHAT) {
         check(r.n_msgs >= 1 && r.msgs);
         for (size_t i = 0; i < r.n_msgs; i++) check(r.msgs[i].role && r.msgs[i].content);
+        check(!r.tools || (jinja && r.tools->type == SM_CHAT_VALUE_LIST && r.tools->n > 0 && !p->stream));
     } else {
         check(r.n_prompts >= 1);
         for (size_t i = 0; i < r.n_prompts; i++) {

@@ -3,10 +3,13 @@
  * /apply-template) over the built-in chat model (models/kjv-chat-3m.gguf,
  * loaded once; run from the checkout's top directory, as tests/fuzz/run.sh
  * does).
- * Input: a byte choosing the endpoint, then the body.
+ * Input: a byte choosing the endpoint, then the body. The server runs the
+ * model's template as Jinja (--jinja), so /apply-template takes tools.
  * Checks, besides memory safety: every answer is a JSON document (Jansson
  * parses it back), 200 or 400 (500 only when out of memory), an error
- * naming a message. */
+ * naming a message. Bytes 3 and 4 read the body as a reply with tools
+ * (tools.c, the generic JSON format and the Hermes tags): an assistant
+ * message with a string or null content and OpenAI-shaped tool calls. */
 #include "server/server.h"
 
 #include <jansson.h>
@@ -30,12 +33,50 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     }
     sm_model_get_info(S.model, &S.info);
     S.opt.n_ctx = 256;
+    S.opt.jinja = 1;
+    if (sm_chat_jinja_template(S.model, NULL, &S.jinja, &err) != SM_OK) {
+        fprintf(stderr, "fuzz_server_util: %s\n", err.message);
+        exit(1);
+    }
     return 0;
+}
+
+/* A reply with tools read back: {"role": "assistant", "content": string or
+ * null, "tool_calls": [{"type": "function", "function": {"name", "arguments"
+ * (a string of JSON)}, "id"}]}, the calls there only with a null content
+ * or text before them. */
+static void reply(int hermes, const char *text, size_t len) {
+    request r;
+    memset(&r, 0, sizeof r);
+    r.tool_format = hermes ? REQ_TOOL_FORMAT_HERMES : REQ_TOOL_FORMAT_GENERIC;
+    const char *finish = "stop";
+    char *m = tools_message(&r, "chatcmpl-0123456789abcdef", text, len, &finish);
+    check(m != NULL);
+    json_t *o = json_loads(m, JSON_ALLOW_NUL, NULL);
+    check(json_is_object(o) && json_is_string(json_object_get(o, "role")));
+    json_t *content = json_object_get(o, "content"), *calls = json_object_get(o, "tool_calls");
+    check(json_is_string(content) || (json_is_null(content) && calls));
+    check(!calls || (json_is_array(calls) && json_array_size(calls) > 0 && !strcmp(finish, "tool_calls")));
+    for (size_t i = 0; calls && i < json_array_size(calls); i++) {
+        json_t *c = json_array_get(calls, i), *fn = json_object_get(c, "function");
+        check(json_is_string(json_object_get(c, "id")) && json_is_string(json_object_get(fn, "name")));
+        json_t *args = json_object_get(fn, "arguments");
+        check(json_is_string(args));
+        json_t *parsed = json_loads(json_string_value(args), JSON_DECODE_ANY, NULL);
+        check(parsed != NULL);
+        json_decref(parsed);
+    }
+    json_decref(o);
+    free(m);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
-    enum util_kind kind = (enum util_kind)(data[0] % 3);
+    if (data[0] % 5 >= 3) {
+        reply(data[0] % 5 == 4, (const char *)data + 1, size - 1);
+        return 0;
+    }
+    enum util_kind kind = (enum util_kind)(data[0] % 5);
     int status = 0;
     char *out = util_answer(&S, kind, (const char *)data + 1, size - 1, &status);
     check(out != NULL);

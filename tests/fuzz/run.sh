@@ -47,7 +47,9 @@ for t in build-fuzz/fuzz_*; do
             printf '\x01{"prompt":[1,2,3],"stream":true,"stream_options":{"include_usage":true},"seed":7}\0\xf0\x9f\xff\x98\x80' > "$corpus/completion"
             printf '\x02{"input":["a","b"],"encoding_format":"base64"}' > "$corpus/embeddings"
             printf '\x00{"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"object","properties":{"a":{"type":"integer","minimum":0}},"required":["a"]}}}}' > "$corpus/schema"
-            printf '\x01{"prompt":"x","response_format":{"type":"json_object"}}' > "$corpus/object" ;;
+            printf '\x01{"prompt":"x","response_format":{"type":"json_object"}}' > "$corpus/object"
+            # byte 3: chat with --jinja (tools allowed)
+            printf '\x03{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\\"a\\": [1, 2.5, null, true]}"}}]},{"role":"tool","tool_call_id":"c1","name":"f","content":"ok"}],"tools":[{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object","properties":{"a":{"type":"array"}}}}}],"tool_choice":"required","parallel_tool_calls":true}' > "$corpus/tools" ;;
         fuzz_sft)
             # template byte (model's, llama3, Jinja), then JSONL records
             rec='{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What does John 3:16 say?"}, {"role": "assistant", "content": "For God so loved the world."}]}'
@@ -68,11 +70,14 @@ for path, key in ((sys.argv[1], "cases"), (sys.argv[2], "templates")):
 PYEOF
             ;;
         fuzz_server_util)
-            # endpoint byte (0 tokenize, 1 detokenize, 2 apply-template), then the body
+            # endpoint byte (0 tokenize, 1 detokenize, 2 apply-template, 3 and 4 a reply with tools), then the body
             printf '\x00{"content":"In the beginning<|endoftext|>\xc3\xa9","add_special":true,"with_pieces":true}' > "$corpus/tokenize"
             printf '\x00{"content":["a",5,"b"]}' > "$corpus/mixed"
             printf '\x01{"tokens":[2047,99,195,33]}' > "$corpus/detokenize"
-            printf '\x02{"messages":[{"role":"system","content":"s"},{"role":"user","content":"hi"}]}' > "$corpus/template" ;;
+            printf '\x02{"messages":[{"role":"system","content":"s"},{"role":"user","content":"hi"}]}' > "$corpus/template"
+            printf '\x02{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[{"type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","content":"1"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]}' > "$corpus/tools"
+            printf '\x03{"tool_call": {"name": "f", "arguments": {"a": [1, "x"]}}}' > "$corpus/generic"
+            printf '\x04Sure. <tool_call>{"name": "f", "arguments": {}}</tool_call>\n<tool_call>{"name": "g", "arguments": {"b": 2}}</tool_call>' > "$corpus/hermes" ;;
         fuzz_grammar)
             i=0
             for f in "$SHARED"/grammars/*.gbnf; do

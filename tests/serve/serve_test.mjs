@@ -16,6 +16,10 @@
 //            Chrome trace (queue, prompt, generation per slot), checked
 //            against what the client saw
 //   logprobs log probabilities against PyTorch float64 (logprobs.mjs)
+//   util     /tokenize, /detokenize, /apply-template against llama-server (util.mjs)
+//   jinja    --jinja: prompts against llama-server's (jinja.mjs)
+//   tools    tool calling with --jinja: prompts against llama-server's, calls
+//            checked against the tools' schemas, refusals (tools.mjs)
 // Arguments select sections (default: all).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -29,6 +33,7 @@ import { formatTests } from './format.mjs';
 import { logprobsTests } from './logprobs.mjs';
 import { utilTests } from './util.mjs';
 import { jinjaTests } from './jinja.mjs';
+import { toolsTests } from './tools.mjs';
 
 const sections = process.argv.slice(2);
 const want = (s) => sections.length === 0 || sections.includes(s);
@@ -692,6 +697,7 @@ try {
   if (want('logprobs')) await logprobsTests();
   if (want('util')) await utilTests();
   if (want('jinja')) await jinjaTests();
+  if (want('tools')) await toolsTests();
 } catch (e) {
   check('serve tests ran to the end', false, String(e.stack || e));
 }

@@ -1,0 +1,162 @@
+// tools.mjs - tool calling with `serve --jinja` (tests/serve/serve_test.mjs's
+// "tools" section).
+// 1. The prompt: for the built-in chat model's own template (which knows no
+//    tools: minja's polyfills describe them, write the calls and the results),
+//    two of ../shared's llama.cpp test templates that take tools (ChatGLM4,
+//    granite) and a Hermes-style template of ours (tests/refs/server_tools/
+//    hermes.jinja), POST /apply-template of six requests (tools offered, a
+//    required call, a history with a call and its result, that history without
+//    tools, parallel calls, tool_choice none) is answered as llama-server
+//    c392e509 --jinja answers it (tests/refs/server_tools/, made by
+//    tests/refs/make_server_tools_refs.mjs).
+// 2. The reply: with tool_choice "required" the built-in model (llama.cpp's
+//    generic JSON format, held by a grammar) and the Hermes template
+//    (<tool_call> tags) answer with tool calls whose arguments an independent
+//    validator (ajv) accepts against the tool's schema; the official OpenAI SDK
+//    reads them; a history with a call and its result runs.
+// 3. What llama-server refuses, refused the same way.
+import { createRequire } from 'node:module';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { check, skip, startServer } from './lib.mjs';
+
+const require = createRequire(import.meta.url);
+const SHARED = process.env.SM_SHARED || '../shared';
+const DIR = 'tests/refs/server_tools/';
+const CHAT = 'models/kjv-chat-3m.gguf';
+
+const post = (base, path, body) => fetch(base + path, { method: 'POST', body: JSON.stringify(body) })
+  .then(async (r) => ({ status: r.status, body: await r.json() }));
+
+// tools whose arguments are few enough for a 3M-parameter model to finish
+const weather = { type: 'function', function: { name: 'get_weather', description: 'Get the weather',
+  parameters: { type: 'object', properties: { city: { enum: ['Paris', 'Rome'] }, unit: { enum: ['c', 'f'] } },
+    required: ['city', 'unit'] } } };
+const verse = { type: 'function', function: { name: 'find_verse',
+  parameters: { type: 'object', properties: { book: { enum: ['John', 'Genesis'] } }, required: ['book'] } } };
+const ask = [{ role: 'user', content: 'What is the weather in Paris?' }];
+
+// the calls are OpenAI's shape and each one's arguments fit its tool's schema
+function callsValid(ajv, message, tools) {
+  const calls = message.tool_calls;
+  if (!Array.isArray(calls) || calls.length === 0 || message.content !== null) return 'no tool calls: ' + JSON.stringify(message);
+  for (const c of calls) {
+    const tool = tools.find((t) => t.function.name === c.function?.name);
+    if (c.type !== 'function' || !tool || typeof c.id !== 'string' || !c.id) return 'bad call ' + JSON.stringify(c);
+    let args;
+    try { args = JSON.parse(c.function.arguments); } catch { return 'arguments are not JSON: ' + c.function.arguments; }
+    if (!ajv.validate(tool.function.parameters, args)) return 'arguments ' + c.function.arguments + ': ' + ajv.errorsText();
+  }
+  return '';
+}
+
+export async function toolsTests() {
+  let OpenAI, Ajv2020;
+  try {
+    ({ default: OpenAI } = await import('openai'));
+    Ajv2020 = require('ajv/dist/2020');
+  } catch {
+    skip('tools', 'the openai and ajv packages are not installed (npm)');
+    return;
+  }
+  const ajv = new Ajv2020({ strict: false });
+  let cases;
+  try { cases = JSON.parse(readFileSync(join(SHARED, 'refs/llamacpp/chat-templates.json'), 'utf8')).cases; } catch {
+    check('tools: ../shared is present', false, 'cannot read its chat-templates.json');
+    return;
+  }
+  const { templates, requests } = JSON.parse(readFileSync(DIR + 'requests.json', 'utf8'));
+  const want = readFileSync(DIR + 'responses.jsonl', 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+  check('tools: recorded answers for 4 templates x 6 requests', want.length === 24 && templates.length === 4);
+  const tmp = mkdtempSync(join(tmpdir(), 'sm-tools-'));
+  try {
+    // 1. prompts
+    for (const t of templates) {
+      const args = ['-m', CHAT, '--jinja', '-c', '4096'];
+      const label = !t ? "the model's template" : t.shared || t.file;
+      if (t) {
+        const f = join(tmp, 'template.jinja');
+        writeFileSync(f, t.shared ? cases.find((c) => c.name === t.shared).template : readFileSync(DIR + t.file, 'utf8'));
+        args.push('--chat-template-file', f);
+      }
+      const srv = await startServer(args);
+      try {
+        check(`tools: the server loads with ${label}`, await srv.ready());
+        for (const w of want.filter((x) => JSON.stringify(x.template) === JSON.stringify(t))) {
+          const got = await post(srv.base, '/apply-template', requests[w.request]);
+          check(`tools: ${label}, request ${w.request}: the prompt llama-server makes`,
+            got.status === 200 && w.status === 200 && got.body.prompt === w.body.prompt,
+            `got ${got.status} ${JSON.stringify(got.body).slice(0, 400)}\n    want ${JSON.stringify(w.body).slice(0, 400)}`);
+        }
+      } finally { await srv.stop(); }
+    }
+
+    // 2. replies: the model's template (generic JSON format) and the Hermes one
+    for (const hermes of [false, true]) {
+      const args = ['-m', CHAT, '--jinja', '-c', '2048'];
+      if (hermes) args.push('--chat-template-file', DIR + 'hermes.jinja');
+      const label = hermes ? 'hermes template' : 'generic format';
+      const srv = await startServer(args);
+      try {
+        check(`tools: ${label}: the server loads`, await srv.ready());
+        const tools = [weather, verse];
+        const r = await post(srv.base, '/v1/chat/completions', { messages: ask, tools, tool_choice: 'required',
+          temperature: 0, max_tokens: 400 });
+        const msg = r.body.choices?.[0]?.message ?? {};
+        const bad = r.status === 200 ? callsValid(ajv, msg, tools) : 'status ' + r.status;
+        check(`tools: ${label}: tool_choice required answers with tool calls whose arguments fit the schema`,
+          !bad && r.body.choices[0].finish_reason === 'tool_calls', bad + ' ' + JSON.stringify(r.body).slice(0, 500));
+        if (!hermes) {
+          // the official SDK, as an application calls it, and the turn after the tool's result
+          const client = new OpenAI({ baseURL: srv.base + '/v1', apiKey: 'unused', maxRetries: 0 });
+          const c = await client.chat.completions.create({ model: 'kjv', messages: ask, tools: [weather],
+            tool_choice: 'required', temperature: 0, max_tokens: 400 });
+          const call = c.choices[0].message.tool_calls?.[0];
+          check('tools: the OpenAI SDK reads the call', call && call.function.name === 'get_weather' &&
+            ajv.validate(weather.function.parameters, JSON.parse(call.function.arguments)), JSON.stringify(c.choices[0]));
+          const next = await client.chat.completions.create({ model: 'kjv', temperature: 0, max_tokens: 300, tools: [weather],
+            messages: [...ask, c.choices[0].message, { role: 'tool', tool_call_id: call?.id ?? 'x', content: '{"temp": 21}' }] });
+          const m = next.choices[0].message;
+          check('tools: the turn after the tool result runs (a reply or another call)',
+            (typeof m.content === 'string' && !m.tool_calls) || callsValid(ajv, m, [weather]) === '', JSON.stringify(next.choices[0]));
+        } else {
+          // "auto": the Hermes reply is free text here (no lazy grammar), read as text without calls
+          const a = await post(srv.base, '/v1/chat/completions', { messages: ask, tools, temperature: 0, max_tokens: 24 });
+          check('tools: hermes template: an auto reply without <tool_call> is text',
+            a.status === 200 && typeof a.body.choices[0].message.content === 'string' && !a.body.choices[0].message.tool_calls,
+            JSON.stringify(a.body).slice(0, 300));
+        }
+        // 3. refusals with --jinja
+        const refuse = async (what, body, pattern) => {
+          const e = await post(srv.base, '/v1/chat/completions', body);
+          check(`tools: ${label}: ${what} is a 400`, e.status === 400 && pattern.test(e.body.error?.message ?? ''),
+            JSON.stringify(e.body));
+        };
+        if (!hermes) {
+          await refuse('tools with stream', { messages: ask, tools, stream: true }, /Cannot use tools with stream/);
+          await refuse('an unknown tool_choice', { messages: ask, tools, tool_choice: 'sometimes' }, /tool_choice/);
+          await refuse('a tool that is not a function', { messages: ask, tools: [{ type: 'retrieval' }] }, /tools\[0\]/);
+          await refuse('a tool call without a function', { messages: [...ask, { role: 'assistant', content: null,
+            tool_calls: [{ type: 'function' }] }] }, /tool_calls\[0\]/);
+          await refuse('arguments that are not a string', { messages: [...ask, { role: 'assistant', content: null,
+            tool_calls: [{ type: 'function', function: { name: 'get_weather', arguments: { city: 'Paris' } } }] }] },
+          /arguments must be a string/);
+        }
+      } finally { await srv.stop(); }
+    }
+    // without --jinja, as llama-server
+    const srv = await startServer(['-m', CHAT]);
+    try {
+      await srv.ready();
+      const a = await post(srv.base, '/v1/chat/completions', { messages: ask, tools: [weather] });
+      check('tools: without --jinja, tools are a 400 (as llama-server)',
+        a.status === 400 && /tools param requires --jinja flag/.test(a.body.error?.message), JSON.stringify(a.body));
+      const b = await post(srv.base, '/v1/chat/completions', { messages: ask, tool_choice: 'auto' });
+      check('tools: without --jinja, tool_choice is a 400 (as llama-server)',
+        b.status === 400 && /Unsupported param: tool_choice/.test(b.body.error?.message), JSON.stringify(b.body));
+      const c = await post(srv.base, '/v1/chat/completions', { messages: ask, tools: [], max_tokens: 4 });
+      check('tools: an empty tools list is no tools', c.status === 200, JSON.stringify(c.body));
+    } finally { await srv.stop(); }
+  } finally { rmSync(tmp, { recursive: true, force: true }); }
+}
