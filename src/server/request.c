@@ -82,15 +82,16 @@ static char *own(request *r, size_t len) {
     return s;
 }
 
-/* The grammar text to a grammar and this request's matcher. */
-static int make_grammar(request *r, const char *text, req_error *e) {
+int req_grammar(request *r, const char *text, const char *param, req_error *e) {
     sm_error err = {0};
     sm_status st = sm_grammar_parse(text, strlen(text), NULL, &r->grammar, &err);
     if (st == SM_OK) st = sm_grammar_matcher_new(r->grammar, &r->matcher, &err);
     if (st == SM_ERR_NOMEM) return req_fail(e, 500, "server_error", NULL, "out of memory");
-    if (st) return req_fail(e, 400, BAD, "response_format", "response_format: the schema's grammar: %s", err.message);
+    if (st) return req_fail(e, 400, BAD, param, "%s: the grammar: %s", param, err.message);
     return 0;
 }
+
+static int make_grammar(request *r, const char *text, req_error *e) { return req_grammar(r, text, "response_format", e); }
 
 /* response_format (OpenAI's "Structured Outputs"): {"type": "text"} (free
  * text), {"type": "json_object"} (any JSON object), {"type": "json_schema",

@@ -96,6 +96,10 @@ typedef struct request {
 int request_parse(enum req_kind kind, const char *body, size_t len, const req_limits *lim, request *r, req_error *e);
 void request_free(request *r);
 
+/* Grammar text to the request's grammar and matcher: 0, or -1 with e set
+ * (a 400 naming param when the text is refused). */
+int req_grammar(request *r, const char *text, const char *param, req_error *e);
+
 /* Fills an error (printf-style message); returns -1. */
 int req_fail(req_error *e, int status, const char *type, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

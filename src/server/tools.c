@@ -37,16 +37,6 @@ const char *tools_template(const server *S) {
                       "'<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 }
 
-/* The grammar text to r's grammar and matcher. */
-static int set_grammar(request *r, const char *text, req_error *e) {
-    sm_error err = {0};
-    sm_status st = sm_grammar_parse(text, strlen(text), NULL, &r->grammar, &err);
-    if (st == SM_OK) st = sm_grammar_matcher_new(r->grammar, &r->matcher, &err);
-    if (st == SM_ERR_NOMEM) return req_fail(e, 500, "server_error", NULL, "out of memory");
-    if (st) return req_fail(e, 400, BAD, "tools", "the tools' grammar: %s", err.message);
-    return 0;
-}
-
 static int schema_grammar(const json_t *schema, char **text, req_error *e) {
     sm_error err = {0};
     if (sm_json_schema_to_grammar(schema, text, NULL, 0, &err) != SM_OK)
@@ -165,7 +155,7 @@ int tools_prepare(const server *S, request *r, req_error *e) {
         memcpy(g + at, text, before);   /* rules before root's (none, as the converter writes them) */
         strcpy(g + at + before, root + strlen("root ::= "));
         sm_json_schema_free(text);
-        rc = set_grammar(r, g, e);
+        rc = req_grammar(r, g, "tools", e);
         free(g);
         return rc;
     }
@@ -175,7 +165,7 @@ int tools_prepare(const server *S, request *r, req_error *e) {
     int rc = schema_grammar(schema, &text, e);
     json_decref(schema);
     if (rc) return -1;
-    rc = set_grammar(r, text, e);
+    rc = req_grammar(r, text, "tools", e);
     sm_json_schema_free(text);
     return rc;
 }

@@ -7,10 +7,10 @@
 // `LLAMA_SERVER -m models/kjv-chat-3m.gguf --jinja [--chat-template-file T]`
 // and the status and JSON written to responses.jsonl. Recorded with
 // llama.cpp c392e509.
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startLlamaServer } from './llama_server_run.mjs';
 
 const [bin, shared = '../shared'] = process.argv.slice(2);
 if (!bin) { console.error('usage: make_server_jinja_refs.mjs LLAMA_SERVER [SHARED]'); process.exit(2); }
@@ -18,29 +18,21 @@ const DIR = 'tests/refs/server_jinja/';
 const { templates, conversations } = JSON.parse(readFileSync(DIR + 'requests.json', 'utf8'));
 const cases = JSON.parse(readFileSync(join(shared, 'refs/llamacpp/chat-templates.json'), 'utf8')).cases;
 const tmp = mkdtempSync(join(tmpdir(), 'jinja-refs-'));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const out = [];
 let port = 18700;
 for (const name of templates) {
-  const args = ['-m', 'models/kjv-chat-3m.gguf', '--jinja', '-c', '256', '--host', '127.0.0.1', '--port', String(++port)];
+  const args = ['-m', 'models/kjv-chat-3m.gguf', '--jinja', '-c', '256'];
   if (name) {
     const f = join(tmp, 't.jinja');
     writeFileSync(f, cases.find((c) => c.name === name).template);
     args.push('--chat-template-file', f);
   }
-  const srv = spawn(bin, args, { stdio: 'ignore' });
-  let up = false;
-  for (let i = 0; i < 200 && !up; i++) {
-    await sleep(100);
-    try { up = (await fetch(`http://127.0.0.1:${port}/health`)).status === 200; } catch { /* not yet */ }
-  }
-  if (!up) { console.error('llama-server did not start for', name); process.exit(1); }
+  const srv = await startLlamaServer(bin, args, ++port, name);
   for (const messages of conversations) {
-    const res = await fetch(`http://127.0.0.1:${port}/apply-template`, { method: 'POST', body: JSON.stringify({ messages }) });
+    const res = await fetch(`${srv.base}/apply-template`, { method: 'POST', body: JSON.stringify({ messages }) });
     out.push(JSON.stringify({ template: name, messages, status: res.status, body: await res.json() }));
   }
-  srv.kill();
-  await sleep(300);
+  await srv.stop();
 }
 writeFileSync(DIR + 'responses.jsonl', out.join('\n') + '\n');
 console.log(`${out.length} answers written to ${DIR}responses.jsonl`);

@@ -8,10 +8,10 @@
 // ../shared/refs/llamacpp/chat-templates.json by case name; a file beside
 // requests.json), and the status and JSON written to responses.jsonl.
 // Recorded with llama.cpp c392e509.
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startLlamaServer } from './llama_server_run.mjs';
 
 const [bin, shared = '../shared'] = process.argv.slice(2);
 if (!bin) { console.error('usage: make_server_tools_refs.mjs LLAMA_SERVER [SHARED]'); process.exit(2); }
@@ -19,29 +19,21 @@ const DIR = 'tests/refs/server_tools/';
 const { templates, requests } = JSON.parse(readFileSync(DIR + 'requests.json', 'utf8'));
 const cases = JSON.parse(readFileSync(join(shared, 'refs/llamacpp/chat-templates.json'), 'utf8')).cases;
 const tmp = mkdtempSync(join(tmpdir(), 'tools-refs-'));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const out = [];
 let port = 18750;
 for (const t of templates) {
-  const args = ['-m', 'models/kjv-chat-3m.gguf', '--jinja', '-c', '4096', '--host', '127.0.0.1', '--port', String(++port)];
+  const args = ['-m', 'models/kjv-chat-3m.gguf', '--jinja', '-c', '4096'];
   if (t) {
     const f = join(tmp, 't.jinja');
     writeFileSync(f, t.shared ? cases.find((c) => c.name === t.shared).template : readFileSync(DIR + t.file, 'utf8'));
     args.push('--chat-template-file', f);
   }
-  const srv = spawn(bin, args, { stdio: 'ignore' });
-  let up = false;
-  for (let i = 0; i < 200 && !up; i++) {
-    await sleep(100);
-    try { up = (await fetch(`http://127.0.0.1:${port}/health`)).status === 200; } catch { /* not yet */ }
-  }
-  if (!up) { console.error('llama-server did not start for', t); process.exit(1); }
+  const srv = await startLlamaServer(bin, args, ++port, JSON.stringify(t));
   for (let i = 0; i < requests.length; i++) {
-    const res = await fetch(`http://127.0.0.1:${port}/apply-template`, { method: 'POST', body: JSON.stringify(requests[i]) });
+    const res = await fetch(`${srv.base}/apply-template`, { method: 'POST', body: JSON.stringify(requests[i]) });
     out.push(JSON.stringify({ template: t, request: i, status: res.status, body: await res.json() }));
   }
-  srv.kill();
-  await sleep(300);
+  await srv.stop();
 }
 writeFileSync(DIR + 'responses.jsonl', out.join('\n') + '\n');
 console.log(`${out.length} answers written to ${DIR}responses.jsonl`);

@@ -63,6 +63,19 @@ static int independent_mask(const sm_model *m, const sm_token *toks, size_t n, u
     return mask_from_spans(m, toks, n, text, len, spans, n_spans, expected);
 }
 
+/* mask against expected (token 0, the BOS, never a reply's): the count of
+ * reply tokens, which must be some but not all */
+static size_t same_mask(const uint8_t *mask, uint8_t *expected, size_t n) {
+    expected[0] = 0;
+    size_t n_reply = 0;
+    for (size_t i = 0; i < n; i++) {
+        CHECKF(mask[i] == expected[i], "token %zu: mask %d, expected %d", i, mask[i], expected[i]);
+        n_reply += expected[i];
+    }
+    CHECK(n_reply > 10 && n_reply < n - 10);
+    return n_reply;
+}
+
 static float reported_loss;
 static void on_progress(void *user, const sm_train_progress *p) {
     (void)user;
@@ -87,13 +100,7 @@ TEST(sft_mask_and_masked_loss) {
     REQUIRE(sm_chat_tokenize(m, "chatml", conv, N_MSG, 1, toks, mask, 1024, &n, &err) == SM_OK);
     REQUIRE(n > 10 && toks[0] == info.bos && mask[0] == 0);
     REQUIRE(independent_mask(m, toks + 1, n - 1, expected + 1));
-    expected[0] = 0;
-    size_t n_reply = 0;
-    for (size_t i = 0; i < n; i++) {
-        CHECKF(mask[i] == expected[i], "token %zu: mask %d, expected %d", i, mask[i], expected[i]);
-        n_reply += expected[i];
-    }
-    CHECK(n_reply > 10 && n_reply < n - 10);
+    size_t n_reply = same_mask(mask, expected, n);
     /* a buffer too small says how many are needed */
     size_t need = 0;
     CHECK(sm_chat_tokenize(m, "chatml", conv, N_MSG, 1, toks, mask, 5, &need, NULL) == SM_ERR_BUFFER_TOO_SMALL &&
@@ -188,13 +195,7 @@ TEST(sft_mask_with_a_jinja_template) {
     REQUIRE(n > 10 && toks[0] == info.bos && mask[0] == 0);
     CHECK(toks[n - 1] == info.eos && mask[n - 1] == 1);
     REQUIRE(mask_from_spans(m, toks + 1, n - 1, text, (size_t)len, spans, 2, expected + 1));
-    expected[0] = 0;
-    size_t n_reply = 0;
-    for (size_t i = 0; i < n; i++) {
-        CHECKF(mask[i] == expected[i], "token %zu: mask %d, expected %d", i, mask[i], expected[i]);
-        n_reply += expected[i];
-    }
-    CHECK(n_reply > 10 && n_reply < n - 10);
+    same_mask(mask, expected, n);
     size_t need = 0;
     CHECK(sm_chat_tokenize_jinja(m, tmpl, conv, N_MSG, 1, toks, mask, 5, &need, NULL) == SM_ERR_BUFFER_TOO_SMALL &&
           need == n);
