@@ -139,21 +139,19 @@ int tools_prepare(const server *S, request *r, req_error *e) {
         int rc = schema_grammar(schema, &text, e);
         json_decref(schema);
         if (rc) return -1;
-        /* the schema's root becomes the call; the root wraps it in the tags */
-        const char *root = strstr(text, "root ::= ");
+        /* the schema's root rule (the converter's first) becomes the call; the root wraps it in the tags */
+        static const char ROOT[] = "root ::= ";
         size_t n = strlen(text), extra = 256;
-        char *g = malloc(n + extra);
-        if (!g || !root) {
-            free(g);
+        int first = !strncmp(text, ROOT, sizeof ROOT - 1);
+        char *g = first ? malloc(n + extra) : NULL;
+        if (!g) {
             sm_json_schema_free(text);
-            return req_fail(e, 500, "server_error", NULL, "out of memory");
+            return req_fail(e, 500, "server_error", NULL, first ? "out of memory" : "the tools' grammar has no root rule first");
         }
         snprintf(g, extra, "root ::= %s\nsm-tool-call ::= ",
                  parallel ? "(\"<tool_call>\" space sm-tool-call \"</tool_call>\" space)+"
                           : "\"<tool_call>\" space sm-tool-call \"</tool_call>\" space");
-        size_t at = strlen(g), before = (size_t)(root - text);
-        memcpy(g + at, text, before);   /* rules before root's (none, as the converter writes them) */
-        strcpy(g + at + before, root + strlen("root ::= "));
+        strcat(g, text + sizeof ROOT - 1);
         sm_json_schema_free(text);
         rc = req_grammar(r, g, "tools", e);
         free(g);
