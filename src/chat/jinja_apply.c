@@ -81,24 +81,18 @@ static const char *const K_CALL[] = {"id", "type", "function"};
 #define CALL_FN(args, name) {args, V_STR(name)}
 static const sm_chat_value FN_STR_IPY[] = CALL_FN(ARGS_STR_V, "ipython"), FN_OBJ_IPY[] = CALL_FN(ARGS_OBJ_V, "ipython");
 static const sm_chat_value FN_STR_T1[] = CALL_FN(ARGS_STR_V, "test_tool1"), FN_OBJ_T1[] = CALL_FN(ARGS_OBJ_V, "test_tool1");
-static const sm_chat_value FN_STR_T2[] = CALL_FN(ARGS_STR_V, "test_tool2"), FN_OBJ_T2[] = CALL_FN(ARGS_OBJ_V, "test_tool2");
 #define CALL(fn) {V_STR("call_1___"), V_STR("function"), V_DICT(K_CALL_FN, fn)}
 static const sm_chat_value C_STR_IPY[] = CALL(FN_STR_IPY), C_OBJ_IPY[] = CALL(FN_OBJ_IPY);
 static const sm_chat_value C_STR_T1[] = CALL(FN_STR_T1), C_OBJ_T1[] = CALL(FN_OBJ_T1);
-static const sm_chat_value C_STR_T2[] = CALL(FN_STR_T2), C_OBJ_T2[] = CALL(FN_OBJ_T2);
 static const sm_chat_value L_STR_IPY[] = {V_DICT(K_CALL, C_STR_IPY)}, L_OBJ_IPY[] = {V_DICT(K_CALL, C_OBJ_IPY)};
 static const sm_chat_value L_STR_T1[] = {V_DICT(K_CALL, C_STR_T1)}, L_OBJ_T1[] = {V_DICT(K_CALL, C_OBJ_T1)};
-static const sm_chat_value L_STR_T12[] = {V_DICT(K_CALL, C_STR_T1), V_DICT(K_CALL, C_STR_T2)};
-static const sm_chat_value L_OBJ_T12[] = {V_DICT(K_CALL, C_OBJ_T1), V_DICT(K_CALL, C_OBJ_T2)};
 /* an assistant message's extra fields: content null, the calls */
 static const char *const K_CALLS_MSG[] = {"content", "tool_calls"};
 #define CALLS_MSG(list) {V_NULL, V_LIST(list)}
 static const sm_chat_value M_STR_IPY[] = CALLS_MSG(L_STR_IPY), M_OBJ_IPY[] = CALLS_MSG(L_OBJ_IPY);
 static const sm_chat_value M_STR_T1[] = CALLS_MSG(L_STR_T1), M_OBJ_T1[] = CALLS_MSG(L_OBJ_T1);
-static const sm_chat_value M_STR_T12[] = CALLS_MSG(L_STR_T12), M_OBJ_T12[] = CALLS_MSG(L_OBJ_T12);
 static const sm_chat_value X_STR_IPY = V_DICT(K_CALLS_MSG, M_STR_IPY), X_OBJ_IPY = V_DICT(K_CALLS_MSG, M_OBJ_IPY);
 static const sm_chat_value X_STR_T1 = V_DICT(K_CALLS_MSG, M_STR_T1), X_OBJ_T1 = V_DICT(K_CALLS_MSG, M_OBJ_T1);
-static const sm_chat_value X_STR_T12 = V_DICT(K_CALLS_MSG, M_STR_T12), X_OBJ_T12 = V_DICT(K_CALLS_MSG, M_OBJ_T12);
 /* a tool's result {"role": "tool", "name": "test_tool1", "content": "Some response!", "tool_call_id": "call_911_"} */
 static const char *const K_RESULT[] = {"name", "tool_call_id"};
 static const sm_chat_value V_RESULT[] = {V_STR("test_tool1"), V_STR("call_911_")};
@@ -118,9 +112,11 @@ static const sm_chat_value EX_L_OBJ[] = {V_DICT(K_CALL, EX_C_OBJ)}, EX_L_STR[] =
 static const sm_chat_value EX_M_OBJ[] = CALLS_MSG(EX_L_OBJ), EX_M_STR[] = CALLS_MSG(EX_L_STR);
 static const sm_chat_value X_EX_OBJ = V_DICT(K_CALLS_MSG, EX_M_OBJ), X_EX_STR = V_DICT(K_CALLS_MSG, EX_M_STR);
 
-/* What the template writes itself (minja's chat_template_caps). */
+/* What the template writes itself (minja's chat_template_caps; its
+ * parallel-calls probe is for llama.cpp's server, which this one does not
+ * follow there, and is not made). */
 typedef struct caps {
-    int system_role, tools, tool_calls, object_args, tool_responses, parallel;
+    int system_role, tools, tool_calls, object_args, tool_responses;
 } caps;
 
 static void probe(const char *tmpl, const sm_chat_jinja_params *p, int tool_use, caps *k) {
@@ -141,8 +137,6 @@ static void probe(const char *tmpl, const sm_chat_jinja_params *p, int tool_use,
     k->tool_calls = str_args || obj_args;
     k->object_args = !str_args && obj_args;
     if (!k->tool_calls) return;
-    x[1] = k->object_args ? &X_OBJ_T12 : &X_STR_T12;
-    k->parallel = renders(tmpl, &c, p, "test_tool1", NULL) && renders(tmpl, &c, p, "test_tool2", NULL);
     x[1] = k->object_args ? &X_OBJ_T1 : &X_STR_T1;
     x[2] = &X_RESULT;
     c.n = 3;

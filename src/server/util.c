@@ -188,27 +188,26 @@ static char *detokenize(const server *S, json_t *o, int *status) {
     return resp_dump(json_pack("{s:o}", "content", s));
 }
 
+/* The request's messages through the template: the built-in format or, with
+ * --jinja, the template run as Jinja, with the tools and the messages' tool
+ * calls and results when there are any. */
+static sm_status format_chat(const server *S, const request *r, char *buf, size_t cap, size_t *len, sm_error *err) {
+    if (S->opt.jinja && (r->tools || r->extras))
+        return sm_chat_format_jinja_tools(S->model, tools_template(S), r->msgs, r->n_msgs,
+                                          (const sm_chat_value *const *)r->extras, r->tools, 1, buf, cap, len, err);
+    if (S->jinja) return sm_chat_format_jinja(S->model, S->jinja, r->msgs, r->n_msgs, 1, buf, cap, len, err);
+    return sm_chat_format(S->model, S->tmpl, r->msgs, r->n_msgs, 1, buf, cap, len, err);
+}
+
 int chat_text(const server *S, const request *r, char **out, size_t *out_len, req_error *e) {
     size_t len = 0;
     sm_error err = {0};
-    /* --jinja runs the template (S->jinja); else the built-in formats */
-    sm_status (*format)(const sm_model *, const char *, const sm_chat_message *, size_t, int, char *, size_t,
-                        size_t *, sm_error *) = S->jinja ? sm_chat_format_jinja : sm_chat_format;
-    const char *tmpl = S->jinja ? S->jinja : S->tmpl;
-    /* tools, or messages with tool calls or results: the template sees them (--jinja only) */
-    int tools = S->opt.jinja && (r->tools || r->extras);
-    if (tools) tmpl = tools_template(S);
-#define FORMAT(buf, cap)                                                                                            \
-    (tools ? sm_chat_format_jinja_tools(S->model, tmpl, r->msgs, r->n_msgs, (const sm_chat_value *const *)r->extras, \
-                                        r->tools, 1, buf, cap, &len, &err)                                          \
-           : format(S->model, tmpl, r->msgs, r->n_msgs, 1, buf, cap, &len, &err))
-    sm_status st = FORMAT(NULL, 0);
+    sm_status st = format_chat(S, r, NULL, 0, &len, &err);
     if (st != SM_OK && st != SM_ERR_BUFFER_TOO_SMALL)
         return req_fail(e, 400, "invalid_request_error", "messages", "the messages cannot be formatted: %s", err.message);
     char *text = malloc(len + 1);
     if (!text) return req_fail(e, 500, "server_error", NULL, "out of memory");
-    if (FORMAT(text, len + 1) != SM_OK) {
-#undef FORMAT
+    if (format_chat(S, r, text, len + 1, &len, &err) != SM_OK) {
         free(text);
         return req_fail(e, 400, "invalid_request_error", "messages", "the messages cannot be formatted: %s", err.message);
     }
