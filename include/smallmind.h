@@ -594,6 +594,11 @@ sm_status sm_chat_format_jinja_tools(const sm_model *model, const char *tmpl, co
                                      const sm_chat_value *const *extras, const sm_chat_value *tools, int add_assistant,
                                      char *buf, size_t cap, size_t *len, sm_error *err);
 
+/* ChatML as Jinja text (what sm_chat_template_detect and llama.cpp
+ * recognise as chatml): written into models trained in chatml, and run
+ * where tools need a template and the model has none. */
+const char *sm_chat_chatml_jinja(void);
+
 /* The template --jinja runs: tmpl when it is template text rather than a
  * built-in name, else the model's tokenizer.chat_template (model may be
  * NULL), tried on a one-message conversation so one that cannot run fails

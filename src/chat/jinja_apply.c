@@ -272,7 +272,10 @@ static sm_status format_model(const sm_model *model, const char *tmpl, const sm_
             tmpl = text;
         }
     }
-    if (!tmpl) return sm_chat_apply("chatml", msgs, n, add_assistant, buf, cap, len, err);
+    /* no template: the built-in chatml, or with tools or extra fields (which
+     * only a template run as Jinja sees) ChatML's Jinja text */
+    if (!tmpl && !tools && !extras) return sm_chat_apply("chatml", msgs, n, add_assistant, buf, cap, len, err);
+    if (!tmpl) tmpl = sm_chat_chatml_jinja();
     sm_chat_jinja_params p = sm_chat_jinja_default_params();
     p.add_assistant = add_assistant;
     p.now = now;
@@ -309,6 +312,12 @@ sm_status sm_chat_format_jinja_tools(const sm_model *model, const char *tmpl, co
                                      const sm_chat_value *const *extras, const sm_chat_value *tools, int add_assistant,
                                      char *buf, size_t cap, size_t *len, sm_error *err) {
     return format_model(model, tmpl, msgs, n, extras, tools, add_assistant, 0, -1, buf, cap, len, err);
+}
+
+const char *sm_chat_chatml_jinja(void) {
+    return "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+           "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+           "{% endif %}";
 }
 
 sm_status sm_chat_jinja_template(const sm_model *model, const char *tmpl, char **text, sm_error *err) {

@@ -123,12 +123,15 @@ static int is_jsonl(const char *path) {
 /* The Jinja text written for chatml (the common ChatML template), which
  * sm_chat_template_detect and llama.cpp recognise; other names are
  * written as the name, which both accept as well. */
-static const char *template_text(const char *name) {
-    if (!strcmp(name, "chatml"))
-        return "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
-               "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
-               "{% endif %}";
-    return name;
+static const char *template_text(const char *name) { return !strcmp(name, "chatml") ? sm_chat_chatml_jinja() : name; }
+
+/* --data FILE.jsonl, and --val when it is one, in the template tmpl (as
+ * sm_json_sft_load takes it) */
+static sm_status load_data_and_val(const sm_train_params *p, const sm_model *model, const char *tmpl, int jinja,
+                                   sm_json_sft *data, sm_json_sft *val, sm_error *err) {
+    sm_status st = sm_json_sft_load(p->data, model, tmpl, jinja, data, err);
+    if (!st && is_jsonl(p->val)) st = sm_json_sft_load(p->val, model, tmpl, jinja, val, err);
+    return st;
 }
 
 /* Chat examples: --data (and --val) FILE.jsonl tokenized with the model's
@@ -182,8 +185,7 @@ static int load_examples(cli_args *a, sm_train_params *p, const char *tmpl_arg, 
         return err.status == SM_ERR_INVALID_ARG ? SM_EXIT_USAGE : SM_EXIT_ERROR;
     }
     const char *use = jinja ? jtext : tmpl;
-    sm_status st = sm_json_sft_load(p->data, *model, use, jinja, data, &err);
-    if (!st && is_jsonl(p->val)) st = sm_json_sft_load(p->val, *model, use, jinja, val, &err);
+    sm_status st = load_data_and_val(p, *model, use, jinja, data, val, &err);
     static char why[600];
     if (st && unrecognised && !asked && jinja && (st == SM_ERR_UNSUPPORTED || st == SM_ERR_FORMAT)) {
         /* the model's own template, run unasked, fails on these conversations: chatml, as before --jinja */
@@ -194,8 +196,7 @@ static int load_examples(cli_args *a, sm_train_params *p, const char *tmpl_arg, 
         free(jtext);
         jtext = NULL, jinja = 0, use = NULL;
         info.name = "chatml", info.origin = "default", info.warning = why;
-        st = sm_json_sft_load(p->data, *model, "chatml", 0, data, &err);
-        if (!st && is_jsonl(p->val)) st = sm_json_sft_load(p->val, *model, "chatml", 0, val, &err);
+        st = load_data_and_val(p, *model, "chatml", 0, data, val, &err);
     }
     if (st) {
         cli_error(a->cmd, "%s", err.message);

@@ -222,13 +222,12 @@ void http_stop(server *S);
 int chat_text(const server *S, const request *r, char **out, size_t *len, req_error *e);
 
 /* tools.c: a chat request with tools (--jinja): the reply's format, the
- * prompt's extra system text and the grammar (0, or -1 with e set); the
- * template they run; and, once the reply is done, the reply read back as
+ * prompt's extra system text and the grammar (0, or -1 with e set); and,
+ * once the reply is done, the reply read back as
  * an assistant message with any tool calls (JSON text to free; calls
  * without an id get one from reply_id; *finish becomes "tool_calls" when
  * it has some). */
 int tools_prepare(const server *S, request *r, req_error *e);
-const char *tools_template(const server *S);
 char *tools_message(const request *r, const char *reply_id, const char *text, size_t len, const char **finish);
 
 /* llama-server's utility endpoints (util.c): the answer's JSON for a body

@@ -29,14 +29,6 @@
 static const char GENERIC_SYSTEM[] = "Respond in JSON format, either with `tool_call` (a request to call tools) or "
                                      "with `response` reply to the user's request";
 
-/* The template a request with tools runs: the model's (--jinja), or
- * ChatML's when the model has none. */
-const char *tools_template(const server *S) {
-    return S->jinja ? S->jinja
-                    : "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
-                      "'<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
-}
-
 static int schema_grammar(const json_t *schema, char **text, req_error *e) {
     sm_error err = {0};
     if (sm_json_schema_to_grammar(schema, text, NULL, 0, &err) != SM_OK)
@@ -132,7 +124,7 @@ int tools_prepare(const server *S, request *r, req_error *e) {
     json_t *tools = json_object_get((json_t *)r->doc, "tools");
     int required = r->tool_choice == REQ_TOOLS_REQUIRED, parallel = r->parallel_tool_calls;
     char *text = NULL;
-    if (strstr(tools_template(S), "<tool_call>")) {
+    if (S->jinja && strstr(S->jinja, "<tool_call>")) {   /* (a model without a template runs ChatML) */
         r->tool_format = REQ_TOOL_FORMAT_HERMES;
         if (!required) return 0;
         json_t *schema = any_call(tools, 0, 0);

@@ -193,7 +193,7 @@ static char *detokenize(const server *S, json_t *o, int *status) {
  * calls and results when there are any. */
 static sm_status format_chat(const server *S, const request *r, char *buf, size_t cap, size_t *len, sm_error *err) {
     if (S->opt.jinja && (r->tools || r->extras))
-        return sm_chat_format_jinja_tools(S->model, tools_template(S), r->msgs, r->n_msgs,
+        return sm_chat_format_jinja_tools(S->model, S->jinja, r->msgs, r->n_msgs,
                                           (const sm_chat_value *const *)r->extras, r->tools, 1, buf, cap, len, err);
     if (S->jinja) return sm_chat_format_jinja(S->model, S->jinja, r->msgs, r->n_msgs, 1, buf, cap, len, err);
     return sm_chat_format(S->model, S->tmpl, r->msgs, r->n_msgs, 1, buf, cap, len, err);
