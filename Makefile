@@ -69,6 +69,11 @@ JSON_LIB := $(BUILD)/libsmallmind_json.a
 TEST_DEFS := -DSM_HAVE_JANSSON
 TEST_LIBS := $(shell pkg-config --libs jansson)
 endif
+# The unit tests also read replies with tools as the server does (src/server/tools.c).
+ifeq ($(HAVE_JANSSON)$(HAVE_MHD),11)
+UNIT_SERVER_OBJ := $(BUILD)/src/server/tools.o $(BUILD)/src/server/request.o $(BUILD)/src/server/text.o
+TEST_DEFS += -DSM_HAVE_SERVER
+endif
 DEPS    := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
 STATIC  := $(BUILD)/libsmallmind.a
@@ -136,7 +141,7 @@ endif
 
 # The unit tests also check the command's profile section writer and its
 # robust per-run step times.
-UNIT_CLI_OBJ := $(BUILD)/src/cli/profile_sections.o $(BUILD)/src/cli/profile_runs.o
+UNIT_CLI_OBJ := $(BUILD)/src/cli/profile_sections.o $(BUILD)/src/cli/profile_runs.o $(UNIT_SERVER_OBJ)
 $(UNIT): $(TEST_OBJ) $(UNIT_CLI_OBJ) $(JSON_LIB) $(STATIC)
 	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(UNIT_CLI_OBJ) $(JSON_LIB) $(STATIC) $(TEST_LIBS) $(LDLIBS) $(WRAP)
 

@@ -572,6 +572,10 @@ typedef struct sm_chat_jinja_params {
      * tool_call_id, name; a "content" here replaces the message's, e.g. by
      * null for a reply that only calls tools) */
     const sm_chat_value *const *extras;
+    /* NULL, or a DICT of further variables the template sees (set after
+     * the others, as minja's extra_context: llama.cpp gives Llama 3.x
+     * templates tools_in_user_message and builtin_tools so) */
+    const sm_chat_value *vars;
 } sm_chat_jinja_params;
 
 sm_chat_jinja_params sm_chat_jinja_default_params(void);
@@ -587,12 +591,18 @@ sm_status sm_chat_apply_jinja(const char *tmpl, const sm_chat_message *msgs, siz
  * neither, the built-in chatml format. */
 sm_status sm_chat_format_jinja(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n,
                                int add_assistant, char *buf, size_t cap, size_t *len, sm_error *err);
-/* The same with the messages' extra fields and the tools (as in
- * sm_chat_jinja_params): what llama.cpp's server gives the template for a
- * request with tools. */
+/* The same with the messages' extra fields, the tools and further
+ * variables (as in sm_chat_jinja_params; each may be NULL): what
+ * llama.cpp's server gives the template for a request with tools. */
 sm_status sm_chat_format_jinja_tools(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n,
-                                     const sm_chat_value *const *extras, const sm_chat_value *tools, int add_assistant,
-                                     char *buf, size_t cap, size_t *len, sm_error *err);
+                                     const sm_chat_value *const *extras, const sm_chat_value *tools,
+                                     const sm_chat_value *vars, int add_assistant, char *buf, size_t cap, size_t *len,
+                                     sm_error *err);
+
+/* 1 when the template writes both calls of a reply that calls two tools
+ * (minja's parallel-calls probe; llama.cpp's server grants a request's
+ * parallel_tool_calls only then), else 0. */
+int sm_chat_jinja_parallel_calls(const char *tmpl);
 
 /* ChatML as Jinja text (what sm_chat_template_detect and llama.cpp
  * recognise as chatml): written into models trained in chatml, and run

@@ -2583,6 +2583,9 @@ sm_status sm_jinja_render(const char *src, size_t len, const sm_jinja_ctx *ctx, 
     j->globals = globals;
     dict_set_s(j, &globals->vars, "messages", build_messages(j, ctx));
     if (ctx->tools) dict_set_s(j, &globals->vars, "tools", from_value(j, ctx->tools, 0, 0));
+    /* further variables, set after the others as minja's extra_context */
+    for (size_t i = 0; ctx->vars && ctx->vars->type == SM_CHAT_VALUE_DICT && i < ctx->vars->n; i++)
+        if (ctx->vars->keys[i]) dict_set_s(j, &globals->vars, ctx->vars->keys[i], from_value(j, &ctx->vars->items[i], 0, 0));
     dict_set_s(j, &globals->vars, "add_generation_prompt", mk_bool(ctx->add_generation_prompt));
     dict_set_s(j, &globals->vars, "bos_token", cstr(j, ctx->bos_token ? ctx->bos_token : ""));
     dict_set_s(j, &globals->vars, "eos_token", cstr(j, ctx->eos_token ? ctx->eos_token : ""));

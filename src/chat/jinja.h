@@ -21,6 +21,7 @@ typedef struct sm_jinja_ctx {
     const sm_chat_value *const *extras;      /* NULL, or per message NULL or a DICT of further fields */
     unsigned polyfill;                       /* SM_JINJA_POLY_*: what the messages get written into */
     const char *tool_call_example;           /* for SM_JINJA_POLY_TOOLS (NULL = none) */
+    const sm_chat_value *vars;               /* NULL, or a DICT of further variables */
 } sm_jinja_ctx;
 
 /* minja's polyfills (common/minja/chat-template.hpp at llama.cpp c392e509),

@@ -13,7 +13,7 @@
 
 sm_chat_jinja_params sm_chat_jinja_default_params(void) {
     sm_chat_jinja_params p = {.bos_token = NULL, .eos_token = NULL, .add_assistant = 1, .now = -1, .tools = NULL,
-                              .extras = NULL};
+                              .extras = NULL, .vars = NULL};
     return p;
 }
 
@@ -28,7 +28,7 @@ typedef struct conv {
 
 static sm_status render(const char *tmpl, const conv *c, const sm_chat_jinja_params *p, long long now, int add,
                         unsigned poly, const char *example, char **out, size_t *len, sm_error *err) {
-    sm_jinja_ctx ctx = {c->msgs, c->n, add, p->bos_token, p->eos_token, now, c->tools, c->extras, poly, example};
+    sm_jinja_ctx ctx = {c->msgs, c->n, add, p->bos_token, p->eos_token, now, c->tools, c->extras, poly, example, NULL};
     return sm_jinja_render(tmpl, strlen(tmpl), &ctx, out, len, err);
 }
 
@@ -40,6 +40,17 @@ static int renders(const char *tmpl, const conv *c, const sm_chat_jinja_params *
     size_t len = 0;
     if (render(tmpl, c, p, 0, 0, 0, NULL, &out, &len, NULL) != SM_OK) return 0;
     int yes = strstr(out, needle) != NULL || (needle2 && strstr(out, needle2) != NULL);
+    free(out);
+    return yes;
+}
+
+/* the same, whether it contains both needles */
+static int renders_both(const char *tmpl, const conv *c, const sm_chat_jinja_params *p, const char *needle,
+                        const char *needle2) {
+    char *out = NULL;
+    size_t len = 0;
+    if (render(tmpl, c, p, 0, 0, 0, NULL, &out, &len, NULL) != SM_OK) return 0;
+    int yes = strstr(out, needle) != NULL && strstr(out, needle2) != NULL;
     free(out);
     return yes;
 }
@@ -81,18 +92,24 @@ static const char *const K_CALL[] = {"id", "type", "function"};
 #define CALL_FN(args, name) {args, V_STR(name)}
 static const sm_chat_value FN_STR_IPY[] = CALL_FN(ARGS_STR_V, "ipython"), FN_OBJ_IPY[] = CALL_FN(ARGS_OBJ_V, "ipython");
 static const sm_chat_value FN_STR_T1[] = CALL_FN(ARGS_STR_V, "test_tool1"), FN_OBJ_T1[] = CALL_FN(ARGS_OBJ_V, "test_tool1");
+static const sm_chat_value FN_STR_T2[] = CALL_FN(ARGS_STR_V, "test_tool2"), FN_OBJ_T2[] = CALL_FN(ARGS_OBJ_V, "test_tool2");
 #define CALL(fn) {V_STR("call_1___"), V_STR("function"), V_DICT(K_CALL_FN, fn)}
 static const sm_chat_value C_STR_IPY[] = CALL(FN_STR_IPY), C_OBJ_IPY[] = CALL(FN_OBJ_IPY);
 static const sm_chat_value C_STR_T1[] = CALL(FN_STR_T1), C_OBJ_T1[] = CALL(FN_OBJ_T1);
+static const sm_chat_value C_STR_T2[] = CALL(FN_STR_T2), C_OBJ_T2[] = CALL(FN_OBJ_T2);
 static const sm_chat_value L_STR_IPY[] = {V_DICT(K_CALL, C_STR_IPY)}, L_OBJ_IPY[] = {V_DICT(K_CALL, C_OBJ_IPY)};
 static const sm_chat_value L_STR_T1[] = {V_DICT(K_CALL, C_STR_T1)}, L_OBJ_T1[] = {V_DICT(K_CALL, C_OBJ_T1)};
+static const sm_chat_value L_STR_T12[] = {V_DICT(K_CALL, C_STR_T1), V_DICT(K_CALL, C_STR_T2)};
+static const sm_chat_value L_OBJ_T12[] = {V_DICT(K_CALL, C_OBJ_T1), V_DICT(K_CALL, C_OBJ_T2)};
 /* an assistant message's extra fields: content null, the calls */
 static const char *const K_CALLS_MSG[] = {"content", "tool_calls"};
 #define CALLS_MSG(list) {V_NULL, V_LIST(list)}
 static const sm_chat_value M_STR_IPY[] = CALLS_MSG(L_STR_IPY), M_OBJ_IPY[] = CALLS_MSG(L_OBJ_IPY);
 static const sm_chat_value M_STR_T1[] = CALLS_MSG(L_STR_T1), M_OBJ_T1[] = CALLS_MSG(L_OBJ_T1);
+static const sm_chat_value M_STR_T12[] = CALLS_MSG(L_STR_T12), M_OBJ_T12[] = CALLS_MSG(L_OBJ_T12);
 static const sm_chat_value X_STR_IPY = V_DICT(K_CALLS_MSG, M_STR_IPY), X_OBJ_IPY = V_DICT(K_CALLS_MSG, M_OBJ_IPY);
 static const sm_chat_value X_STR_T1 = V_DICT(K_CALLS_MSG, M_STR_T1), X_OBJ_T1 = V_DICT(K_CALLS_MSG, M_OBJ_T1);
+static const sm_chat_value X_STR_T12 = V_DICT(K_CALLS_MSG, M_STR_T12), X_OBJ_T12 = V_DICT(K_CALLS_MSG, M_OBJ_T12);
 /* a tool's result {"role": "tool", "name": "test_tool1", "content": "Some response!", "tool_call_id": "call_911_"} */
 static const char *const K_RESULT[] = {"name", "tool_call_id"};
 static const sm_chat_value V_RESULT[] = {V_STR("test_tool1"), V_STR("call_911_")};
@@ -112,11 +129,9 @@ static const sm_chat_value EX_L_OBJ[] = {V_DICT(K_CALL, EX_C_OBJ)}, EX_L_STR[] =
 static const sm_chat_value EX_M_OBJ[] = CALLS_MSG(EX_L_OBJ), EX_M_STR[] = CALLS_MSG(EX_L_STR);
 static const sm_chat_value X_EX_OBJ = V_DICT(K_CALLS_MSG, EX_M_OBJ), X_EX_STR = V_DICT(K_CALLS_MSG, EX_M_STR);
 
-/* What the template writes itself (minja's chat_template_caps; its
- * parallel-calls probe is for llama.cpp's server, which this one does not
- * follow there, and is not made). */
+/* What the template writes itself (minja's chat_template_caps). */
 typedef struct caps {
-    int system_role, tools, tool_calls, object_args, tool_responses;
+    int system_role, tools, tool_calls, object_args, tool_responses, parallel;
 } caps;
 
 static void probe(const char *tmpl, const sm_chat_jinja_params *p, int tool_use, caps *k) {
@@ -137,6 +152,8 @@ static void probe(const char *tmpl, const sm_chat_jinja_params *p, int tool_use,
     k->tool_calls = str_args || obj_args;
     k->object_args = !str_args && obj_args;
     if (!k->tool_calls) return;
+    x[1] = k->object_args ? &X_OBJ_T12 : &X_STR_T12;
+    k->parallel = renders_both(tmpl, &c, p, "test_tool1", "test_tool2");
     x[1] = k->object_args ? &X_OBJ_T1 : &X_STR_T1;
     x[2] = &X_RESULT;
     c.n = 3;
@@ -225,7 +242,9 @@ static sm_status apply_jinja(const char *tmpl, const sm_chat_message *msgs, size
     char *example = poly & SM_JINJA_POLY_TOOLS ? tool_call_example(tmpl, &p, &k, now) : NULL;
     char *out = NULL;
     size_t olen = 0;
-    st = render(tmpl, &c, &p, now, p.add_assistant, poly, example, &out, &olen, err);
+    /* the further variables only here: minja's probes run without them */
+    sm_jinja_ctx ctx = {c.msgs, c.n, p.add_assistant, p.bos_token, p.eos_token, now, c.tools, c.extras, poly, example, p.vars};
+    st = sm_jinja_render(tmpl, strlen(tmpl), &ctx, &out, &olen, err);
     free(example);
     if (st != SM_OK) return st;
     size_t a = 0, b = olen;
@@ -258,8 +277,9 @@ static char *token_text(const sm_model *model, sm_token t) {
 }
 
 static sm_status format_model(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n,
-                              const sm_chat_value *const *extras, const sm_chat_value *tools, int add_assistant,
-                              int keep_eos, long long now, char *buf, size_t cap, size_t *len, sm_error *err) {
+                              const sm_chat_value *const *extras, const sm_chat_value *tools, const sm_chat_value *vars,
+                              int add_assistant, int keep_eos, long long now, char *buf, size_t cap, size_t *len,
+                              sm_error *err) {
     if (len) *len = 0;
     char *text = NULL;
     if (!tmpl && model) {
@@ -274,13 +294,14 @@ static sm_status format_model(const sm_model *model, const char *tmpl, const sm_
     }
     /* no template: the built-in chatml, or with tools or extra fields (which
      * only a template run as Jinja sees) ChatML's Jinja text */
-    if (!tmpl && !tools && !extras) return sm_chat_apply("chatml", msgs, n, add_assistant, buf, cap, len, err);
+    if (!tmpl && !tools && !extras && !vars) return sm_chat_apply("chatml", msgs, n, add_assistant, buf, cap, len, err);
     if (!tmpl) tmpl = sm_chat_chatml_jinja();
     sm_chat_jinja_params p = sm_chat_jinja_default_params();
     p.add_assistant = add_assistant;
     p.now = now;
     p.tools = tools;
     p.extras = extras;
+    p.vars = vars;
     char *bos = NULL, *eos = NULL;
     if (model) {
         sm_model_info info;
@@ -299,19 +320,28 @@ static sm_status format_model(const sm_model *model, const char *tmpl, const sm_
 
 sm_status sm_chat_format_jinja(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n,
                                int add_assistant, char *buf, size_t cap, size_t *len, sm_error *err) {
-    return format_model(model, tmpl, msgs, n, NULL, NULL, add_assistant, 0, -1, buf, cap, len, err);
+    return format_model(model, tmpl, msgs, n, NULL, NULL, NULL, add_assistant, 0, -1, buf, cap, len, err);
 }
 
 sm_status sm_chat_format_jinja_ex(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n,
                                   int add_assistant, int keep_eos, long long now, char *buf, size_t cap, size_t *len,
                                   sm_error *err) {
-    return format_model(model, tmpl, msgs, n, NULL, NULL, add_assistant, keep_eos, now, buf, cap, len, err);
+    return format_model(model, tmpl, msgs, n, NULL, NULL, NULL, add_assistant, keep_eos, now, buf, cap, len, err);
 }
 
 sm_status sm_chat_format_jinja_tools(const sm_model *model, const char *tmpl, const sm_chat_message *msgs, size_t n,
-                                     const sm_chat_value *const *extras, const sm_chat_value *tools, int add_assistant,
-                                     char *buf, size_t cap, size_t *len, sm_error *err) {
-    return format_model(model, tmpl, msgs, n, extras, tools, add_assistant, 0, -1, buf, cap, len, err);
+                                     const sm_chat_value *const *extras, const sm_chat_value *tools,
+                                     const sm_chat_value *vars, int add_assistant, char *buf, size_t cap, size_t *len,
+                                     sm_error *err) {
+    return format_model(model, tmpl, msgs, n, extras, tools, vars, add_assistant, 0, -1, buf, cap, len, err);
+}
+
+int sm_chat_jinja_parallel_calls(const char *tmpl) {
+    if (!tmpl) return 0;
+    sm_chat_jinja_params p = sm_chat_jinja_default_params();
+    caps k;
+    probe(tmpl, &p, 1, &k);
+    return k.parallel;
 }
 
 const char *sm_chat_chatml_jinja(void) {

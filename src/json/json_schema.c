@@ -1220,6 +1220,25 @@ static void conv_free(conv *c) {
     sm_sb_free(&c->warn);
 }
 
+/* The rules as GBNF text, "root" first. */
+static char *write_rules(conv *c) {
+    sm_sbuf out = {0};
+    size_t at = find_rule(c, "root");
+    if (at == SIZE_MAX) {
+        cfail(c, SM_ERR_INVALID_ARG, "the grammar has no root rule");
+        return NULL;
+    }
+    sm_sb_printf(&out, "root ::= %s\n", c->rules[at].body);
+    for (size_t i = 0; i < c->n_rules; i++)
+        if (i != at) sm_sb_printf(&out, "%s ::= %s\n", c->rules[i].name, c->rules[i].body ? c->rules[i].body : "");
+    if (out.oom) {
+        sm_sb_free(&out);
+        oom(c);
+        return NULL;
+    }
+    return sm_sb_take(&out);
+}
+
 sm_status sm_json_schema_to_grammar(const json_t *schema, char **grammar, char *warnings, size_t warnings_cap,
                                     sm_error *err) {
     if (!schema || !grammar) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_json_schema_to_grammar: bad arguments");
@@ -1230,24 +1249,64 @@ sm_status sm_json_schema_to_grammar(const json_t *schema, char **grammar, char *
     c.root = schema;
     c.err = err;
     c.status = SM_OK;
-    const char *root = visit(&c, schema, NULL);
-    if (root) {
-        sm_sbuf out = {0};
-        size_t at = find_rule(&c, "root");
-        sm_sb_printf(&out, "root ::= %s\n", c.rules[at].body);
-        for (size_t i = 0; i < c.n_rules; i++)
-            if (i != at) sm_sb_printf(&out, "%s ::= %s\n", c.rules[i].name, c.rules[i].body ? c.rules[i].body : "");
-        if (out.oom) {
-            sm_sb_free(&out);
-            oom(&c);
-        } else {
-            *grammar = sm_sb_take(&out);
-        }
-    }
+    if (visit(&c, schema, NULL)) *grammar = write_rules(&c);
     if (warnings && warnings_cap && c.warn.n) snprintf(warnings, warnings_cap, "%s", c.warn.p);
     sm_status st = *grammar ? SM_OK : c.status ? c.status : SM_ERR_NOMEM;
     conv_free(&c);
     return st;
+}
+
+/* ---------------------------------------------------- the grammar builder */
+
+struct sm_json_grammar {
+    conv c;
+};
+
+sm_json_grammar *sm_json_grammar_new(sm_error *err) {
+    sm_json_grammar *g = sm_calloc(1, sizeof *g);
+    if (!g) {
+        sm_fail(err, SM_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    g->c.err = err;
+    g->c.status = SM_OK;
+    return g;
+}
+
+const char *sm_json_grammar_schema(sm_json_grammar *g, const char *name, const json_t *schema) {
+    conv *c = &g->c;
+    if (c->failed) return NULL;
+    /* a schema's $refs point into itself: earlier schemas' are forgotten */
+    for (size_t i = 0; i < c->n_refs; i++) sm_free(c->refs[i].ref);
+    c->n_refs = 0;
+    c->root = schema;
+    c->path[0] = '\0';
+    return visit(c, schema, strcmp(name, "root") ? name : NULL);   /* NULL: the root itself */
+}
+
+const char *sm_json_grammar_rule(sm_json_grammar *g, const char *name, const char *body) {
+    conv *c = &g->c;
+    if (c->failed) return NULL;
+    /* the whitespace rule the tools' formats write between their pieces */
+    if (strstr(body, "space") && !prim(c, "space")) return NULL;
+    char rn[NAME_MAX_LEN + 8];
+    if (!strcmp(name, "root")) snprintf(rn, sizeof rn, "root");
+    else sanitize(rn, sizeof rn, name);
+    return add_rule(c, rn, body);
+}
+
+sm_status sm_json_grammar_take(sm_json_grammar *g, char **text) {
+    *text = NULL;
+    if (!g->c.failed) *text = write_rules(&g->c);
+    sm_status st = *text ? SM_OK : g->c.status ? g->c.status : SM_ERR_NOMEM;
+    sm_json_grammar_free(g);
+    return st;
+}
+
+void sm_json_grammar_free(sm_json_grammar *g) {
+    if (!g) return;
+    conv_free(&g->c);
+    sm_free(g);
 }
 
 sm_status sm_json_schema_text_to_grammar(const char *text, size_t len, char **grammar, char *warnings,

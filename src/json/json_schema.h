@@ -37,4 +37,21 @@ sm_status sm_json_schema_text_to_grammar(const char *text, size_t len, char **gr
                                          size_t warnings_cap, sm_error *err);
 void sm_json_schema_free(char *grammar);
 
+/* A grammar built of several schemas and rules written around them, as
+ * llama.cpp's common_grammar_builder builds the tools' formats: rule names
+ * are sanitized and numbered apart as the converter's own; the fixed rules
+ * (space, string, ...) are shared. A failure is kept (the later calls
+ * return NULL) and reported by sm_json_grammar_take into the sm_error given
+ * to sm_json_grammar_new. */
+typedef struct sm_json_grammar sm_json_grammar;
+sm_json_grammar *sm_json_grammar_new(sm_error *err);
+/* schema's rules, its own named from name; returns that rule's name (valid
+ * while g lives) or NULL */
+const char *sm_json_grammar_schema(sm_json_grammar *g, const char *name, const json_t *schema);
+/* name ::= body ("root" stays root); returns the name used or NULL */
+const char *sm_json_grammar_rule(sm_json_grammar *g, const char *name, const char *body);
+/* The text, root first, into *text (free with sm_json_schema_free); g is freed. */
+sm_status sm_json_grammar_take(sm_json_grammar *g, char **text);
+void sm_json_grammar_free(sm_json_grammar *g);
+
 #endif

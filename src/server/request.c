@@ -82,6 +82,12 @@ static char *own(request *r, size_t len) {
     return s;
 }
 
+void *req_own(request *r, size_t len) {
+    char *s = own(r, len);
+    if (s) memset(s, 0, len + 1);
+    return s;
+}
+
 int req_grammar(request *r, const char *text, const char *param, req_error *e) {
     sm_error err = {0};
     sm_status st = sm_grammar_parse(text, strlen(text), NULL, &r->grammar, &err);

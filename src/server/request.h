@@ -27,7 +27,12 @@ typedef struct req_limits {
 
 enum req_tool_choice { REQ_TOOLS_AUTO, REQ_TOOLS_NONE, REQ_TOOLS_REQUIRED };
 /* how a reply with tools is written and read (tools.c) */
-enum req_tool_format { REQ_TOOL_FORMAT_NONE, REQ_TOOL_FORMAT_GENERIC, REQ_TOOL_FORMAT_HERMES };
+/* how a reply calls tools (tools.c's table, llama.cpp's chat formats) */
+enum req_tool_format {
+    REQ_TOOL_FORMAT_NONE, REQ_TOOL_FORMAT_GENERIC, REQ_TOOL_FORMAT_HERMES, REQ_TOOL_FORMAT_LLAMA_3_X,
+    REQ_TOOL_FORMAT_MISTRAL_NEMO, REQ_TOOL_FORMAT_FUNCTIONARY_3_1, REQ_TOOL_FORMAT_FUNCTIONARY_3_2,
+    REQ_TOOL_FORMAT_FIREFUNCTION_2, REQ_TOOL_FORMAT_COMMAND_R7B, REQ_TOOL_FORMAT_DEEPSEEK_R1, REQ_TOOL_FORMATS
+};
 
 /* An API error: HTTP status, OpenAI's error type, the parameter at fault
  * (or ""), a one-line message. */
@@ -56,7 +61,9 @@ typedef struct req_params {
     uint64_t seed;
     int logprobs;               /* report each generated token's log probability */
     int top_logprobs;           /* and this many likeliest alternatives at its place */
-    const char *stop[REQ_MAX_STOP + 1];   /* point into the document; one more for the server's own */
+    /* point into the document; two more for the server's own (the template's
+     * end-of-turn text, a tool format's end-of-message text) */
+    const char *stop[REQ_MAX_STOP + 2];
     int n_stop;
 } req_params;
 
@@ -86,6 +93,9 @@ typedef struct request {
     enum req_tool_choice tool_choice;
     int parallel_tool_calls;
     enum req_tool_format tool_format;   /* set by tools_prepare */
+    int builtin_tools;          /* Llama 3.x: the reply may call a built-in tool (<|python_tag|>) */
+    const sm_chat_value *vars;  /* further template variables of the format (owned), or NULL */
+    int tools_hidden;           /* the template is not given the tools (Firefunction: they are in vars) */
     void **docs;                /* the tool calls' arguments read as JSON (json_t *) */
     size_t n_docs;
 } request;
@@ -99,6 +109,9 @@ void request_free(request *r);
 /* Grammar text to the request's grammar and matcher: 0, or -1 with e set
  * (a 400 naming param when the text is refused). */
 int req_grammar(request *r, const char *text, const char *param, req_error *e);
+
+/* len zeroed bytes (and one more) freed with the request; NULL when out of memory. */
+void *req_own(request *r, size_t len);
 
 /* Fills an error (printf-style message); returns -1. */
 int req_fail(req_error *e, int status, const char *type, const char *param, const char *fmt, ...)

@@ -228,6 +228,9 @@ int chat_text(const server *S, const request *r, char **out, size_t *len, req_er
  * without an id get one from reply_id; *finish becomes "tool_calls" when
  * it has some). */
 int tools_prepare(const server *S, request *r, req_error *e);
+/* The formatted prompt as the request's tool format mends it (DeepSeek R1's
+ * own template): text (malloc'd) or a mended copy with text freed. */
+char *tools_prompt(const server *S, const request *r, char *text, size_t *len);
 char *tools_message(const request *r, const char *reply_id, const char *text, size_t len, const char **finish);
 
 /* llama-server's utility endpoints (util.c): the answer's JSON for a body

@@ -1,83 +1,848 @@
 /* tools.c - chat requests with tools (serve --jinja), as llama.cpp's server
  * at c392e509 runs them (common/chat.cpp, read there, not copied): the
  * reply's format picked from the template, the prompt and grammar for it,
- * and the reply read back into tool calls.
+ * and the reply read back into tool calls (and a reasoning text).
  *
- *   Hermes (the template writes "<tool_call>": Hermes 2/3, Qwen 2.5): the
- *   model writes <tool_call>{"name": ..., "arguments": {...}}</tool_call>
- *   after any text; with tool_choice "required" a grammar makes it (llama.cpp
- *   also constrains an "auto" reply once it starts a call, with a lazy
- *   grammar; here an "auto" reply is free text, read the same way).
- *   Generic (every other template, as llama.cpp's fallback): a system text
- *   asks for JSON, {"tool_call": {"name", "arguments"}} or {"response": "..."},
- *   and a grammar from the tools' JSON Schemas holds the reply to it.
- * llama.cpp's own formats for Llama 3.x, Mistral Nemo, Functionary,
- * Firefunction, Command R7B and DeepSeek R1 templates are not made here:
- * those templates get the generic one. The template itself sees the tools
- * and the messages' tool calls through the library (sm_chat_format_jinja_tools,
- * with minja's polyfills for what it cannot write). */
+ * One row of FORMATS per format, picked in llama.cpp's order (pick): the
+ * text the template must hold, whether the format also serves requests
+ * without tools (its replies are read the same way then), the grammar that
+ * holds a reply to a call, and the reader of replies. The grammar is made
+ * for tool_choice "required"; llama.cpp also constrains an "auto" reply
+ * once it starts a call (a lazy grammar with trigger words), here an
+ * "auto" reply is free text, read the same way. The generic format's
+ * grammar (a JSON reply) holds in every case, as llama.cpp's.
+ *
+ *   Generic (templates no other row names): a system text asks for JSON,
+ *     {"tool_call": {"name", "arguments"}} or {"response": "..."}.
+ *   Hermes 2/3, Qwen 2.5 ("<tool_call>"): <tool_call>{json}</tool_call>.
+ *   Llama 3.x ("<|start_header_id|>ipython<|end_header_id|>"): a JSON
+ *     object {"name", "parameters"}; with "<|python_tag|>" in the template,
+ *     tools named as Llama's built-in ones are called <|python_tag|>name.call(arg=...).
+ *   Mistral Nemo ("[TOOL_CALLS]"): [TOOL_CALLS] and a JSON list of calls.
+ *   Functionary v3.1 ("<|start_header_id|>" and "<function="):
+ *     <function=name>{json}</function>, or <|python_tag|> and code.
+ *   Functionary v3.2 (">>>all", also without tools): "all\n" and text, or
+ *     name\n{json}, further calls >>>name\n{json}.
+ *   Firefunction v2 (" functools[", also without tools): " functools" and a
+ *     JSON list; the template gets the tools as the text `functions`.
+ *   Command R7B ("<|END_THINKING|><|START_ACTION|>", also without tools):
+ *     <|START_THINKING|>reasoning<|END_THINKING|>, then
+ *     <|START_ACTION|>[calls]<|END_ACTION|> or a <|START_RESPONSE|> text.
+ *   DeepSeek R1 ("<｜tool▁calls▁begin｜>", also without tools): reasoning up
+ *     to </think>, calls between <｜tool▁calls▁begin｜> and <｜tool▁calls▁end｜>.
+ * Reasoning texts go to the message's reasoning_content (llama-server's
+ * default --reasoning-format deepseek). */
 #include "server.h"
 #include "json/json_schema.h"
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define BAD "invalid_request_error"
 
-static const char GENERIC_SYSTEM[] = "Respond in JSON format, either with `tool_call` (a request to call tools) or "
-                                     "with `response` reply to the user's request";
+/* ------------------------------------------------------------- helpers */
 
-static int schema_grammar(const json_t *schema, char **text, req_error *e) {
-    sm_error err = {0};
-    if (sm_json_schema_to_grammar(schema, text, NULL, 0, &err) != SM_OK)
-        return req_fail(e, 400, BAD, "tools", "a tool's parameters: %s", err.message);
-    return 0;
+static int is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
+static int is_word(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+static const char *spaces(const char *p, const char *end) {
+    while (p < end && is_space(*p)) p++;
+    return p;
+}
+/* p starts with lit: the position after it, else NULL */
+static const char *lit(const char *p, const char *end, const char *l) {
+    size_t n = strlen(l);
+    return p && (size_t)(end - p) >= n && !memcmp(p, l, n) ? p + n : NULL;
+}
+/* the first lit in [s, end), or NULL */
+static const char *find(const char *s, const char *end, const char *l) {
+    for (; s && s < end; s++)
+        if (lit(s, end, l)) return s;
+    return NULL;
 }
 
-/* {"type": "object", "properties": {"name": {[type string,] const name},
- * "arguments": parameters[, "id"]}, "required": [...]}: one tool's call */
-static json_t *call_schema(json_t *fn, int typed_name, int with_id) {
-    json_t *params = json_object_get(fn, "parameters"), *desc = json_object_get(fn, "description");
-    json_t *name = typed_name ? json_pack("{s:s, s:O}", "type", "string", "const", json_object_get(fn, "name"))
-                              : json_pack("{s:O}", "const", json_object_get(fn, "name"));
-    json_t *props = json_pack("{s:o, s:o}", "name", name, "arguments", json_is_object(params) ? json_incref(params) : json_object());
+/* a malloc'd printf (NULL when out of memory) */
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...) {
+    va_list ap;
+    va_start(ap, f);
+    int n = vsnprintf(NULL, 0, f, ap);
+    va_end(ap);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (s) {
+        va_start(ap, f);
+        vsnprintf(s, (size_t)n + 1, f, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
+/* a tool's name inside a grammar's string literal */
+static char *gbnf_text(const char *s) {
+    size_t n = strlen(s), k = 0;
+    char *o = malloc(2 * n + 1);
+    if (!o) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"' || s[i] == '\\') o[k++] = '\\';
+        o[k++] = s[i];
+    }
+    o[k] = '\0';
+    return o;
+}
+
+/* ---------------------------------------------------------- the grammars */
+
+/* What a format's grammar maker gets: the builder, the request's tools
+ * (each {"type": "function", "function": {...}}), its parallel_tool_calls. */
+typedef struct gctx {
+    sm_json_grammar *g;
+    json_t *tools;
+    int parallel;
+    int builtin;   /* Llama 3.x: built-in tools may be called */
+    req_error *e;
+} gctx;
+
+static json_t *fn_of(json_t *tool) { return json_object_get(tool, "function"); }
+static const char *name_of(json_t *tool) { return json_string_value(json_object_get(fn_of(tool), "name")); }
+static json_t *params_of(json_t *tool) { return json_object_get(fn_of(tool), "parameters"); }
+/* the parameters, a new reference */
+static json_t *params_ref(json_t *tool) {
+    json_t *p = json_object_get(fn_of(tool), "parameters");
+    return p ? json_incref(p) : json_object();
+}
+
+/* adds name ::= body made by printf; returns the rule's name or NULL */
+static const char *rule(gctx *c, const char *name, char *body) {
+    const char *r = body ? sm_json_grammar_rule(c->g, name, body) : NULL;
+    free(body);
+    return r;
+}
+static const char *schema_rule(gctx *c, const char *name, json_t *schema) {
+    const char *r = sm_json_grammar_schema(c->g, name, schema);
+    json_decref(schema);
+    return r;
+}
+/* "<name>-<suffix>" */
+static char *named(const char *name, const char *suffix) { return fmt("%s-%s", name, suffix); }
+
+/* rules joined by sep into a malloc'd text */
+typedef struct rules {
+    char *text;
+    int n, oom;
+} rules;
+static void rules_add(rules *l, const char *sep, const char *r) {
+    if (!r) {
+        l->oom = 1;
+        return;
+    }
+    char *t = fmt("%s%s%s", l->text ? l->text : "", l->n ? sep : "", r);
+    free(l->text);
+    l->text = t;
+    l->n++;
+    if (!t) l->oom = 1;
+}
+
+static json_t *const_name(const char *name, int typed) {
+    return typed ? json_pack("{s:s, s:s}", "type", "string", "const", name) : json_pack("{s:s}", "const", name);
+}
+
+/* one schema per tool: {"type": "object", "properties": {...}, "required"} */
+typedef json_t *(*call_schema_fn)(json_t *tool);
+static json_t *calls_list(gctx *c, call_schema_fn one) {
+    json_t *all = json_array();
+    for (size_t i = 0; i < json_array_size(c->tools); i++) json_array_append_new(all, one(json_array_get(c->tools, i)));
+    json_t *items = json_array_size(all) == 1 ? json_incref(json_array_get(all, 0)) : json_pack("{s:O}", "anyOf", all);
+    json_decref(all);
+    json_t *s = json_pack("{s:s, s:o, s:i}", "type", "array", "items", items, "minItems", 1);
+    if (!c->parallel) json_object_set_new(s, "maxItems", json_integer(1));
+    return s;
+}
+
+static json_t *generic_call(json_t *tool, int with_id) {
+    json_t *props = json_pack("{s:o, s:o}", "name", const_name(name_of(tool), 1), "arguments", params_ref(tool));
     json_t *req = json_pack("[s, s]", "name", "arguments");
     if (with_id) {
         json_object_set_new(props, "id", json_pack("{s:s, s:i}", "type", "string", "minLength", 4));
         json_array_append_new(req, json_string("id"));
     }
     json_t *s = json_pack("{s:s, s:o, s:o}", "type", "object", "properties", props, "required", req);
-    if (typed_name && json_is_string(desc)) json_object_set(s, "description", desc);
+    json_t *desc = json_object_get(fn_of(tool), "description");
+    if (json_is_string(desc)) json_object_set(s, "description", desc);
     return s;
 }
 
-/* the calls' schemas, one, or {"anyOf": [...]} */
-static json_t *any_call(json_t *tools, int typed_name, int with_id) {
+static int grammar_generic(gctx *c, int required) {
     json_t *all = json_array();
-    for (size_t i = 0; i < json_array_size(tools); i++)
-        json_array_append_new(all, call_schema(json_object_get(json_array_get(tools, i), "function"), typed_name, with_id));
-    if (json_array_size(all) == 1) {
-        json_t *one = json_incref(json_array_get(all, 0));
-        json_decref(all);
-        return one;
-    }
-    return json_pack("{s:o}", "anyOf", all);
+    for (size_t i = 0; i < json_array_size(c->tools); i++)
+        json_array_append_new(all, generic_call(json_array_get(c->tools, i), c->parallel));
+    json_t *call = json_array_size(all) == 1 ? json_incref(json_array_get(all, 0)) : json_pack("{s:O}", "anyOf", all);
+    json_decref(all);
+    json_t *tool_call =
+        c->parallel ? json_pack("{s:s, s:{s:{s:s, s:o, s:i}}, s:[s]}", "type", "object", "properties", "tool_calls", "type",
+                                "array", "items", call, "minItems", 1, "required", "tool_calls")
+                    : json_pack("{s:s, s:{s:o}, s:[s]}", "type", "object", "properties", "tool_call", call, "required",
+                                "tool_call");
+    json_t *schema = required ? tool_call
+                              : json_pack("{s:[o, {s:s, s:{s:{s:s}}, s:[s]}]}", "anyOf", tool_call, "type", "object",
+                                          "properties", "response", "type", "string", "required", "response");
+    return schema_rule(c, "root", schema) ? 0 : -1;
 }
 
-/* llama.cpp's generic format: the JSON schema of a reply. */
-static json_t *generic_schema(json_t *tools, int parallel, int required) {
-    json_t *call = any_call(tools, 1, parallel);
-    json_t *tool_call =
-        parallel ? json_pack("{s:s, s:{s:{s:s, s:o, s:i}}, s:[s]}", "type", "object", "properties", "tool_calls", "type",
-                             "array", "items", call, "minItems", 1, "required", "tool_calls")
-                 : json_pack("{s:s, s:{s:o}, s:[s]}", "type", "object", "properties", "tool_call", call, "required",
-                             "tool_call");
-    if (required) return tool_call;
-    return json_pack("{s:[o, {s:s, s:{s:{s:s}}, s:[s]}]}", "anyOf", tool_call, "type", "object", "properties",
-                     "response", "type", "string", "required", "response");
+static int grammar_hermes(gctx *c) {
+    rules l = {0};
+    for (size_t i = 0; i < json_array_size(c->tools); i++) {
+        json_t *t = json_array_get(c->tools, i);
+        char *n = named(name_of(t), "call");
+        json_t *s = json_pack("{s:s, s:{s:o, s:o}, s:[s, s]}", "type", "object", "properties", "name",
+                              const_name(name_of(t), 0), "arguments", params_ref(t), "required", "name", "arguments");
+        rules_add(&l, " | ", n ? schema_rule(c, n, s) : (json_decref(s), NULL));
+        free(n);
+    }
+    const char *tc = l.oom ? NULL : sm_json_grammar_rule(c->g, "tool_call", l.text);
+    free(l.text);
+    if (!tc) return -1;
+    return rule(c, "root", c->parallel ? fmt("(\"<tool_call>\" space %s \"</tool_call>\" space)+", tc)
+                                       : fmt("\"<tool_call>\" space %s \"</tool_call>\" space", tc))
+               ? 0 : -1;
 }
+
+/* Llama's built-in tools (llama-stack's): their one argument */
+static const char *builtin_arg(const char *name) {
+    if (!strcmp(name, "wolfram_alpha") || !strcmp(name, "web_search") || !strcmp(name, "brave_search")) return "query";
+    if (!strcmp(name, "python") || !strcmp(name, "code_interpreter")) return "code";
+    return NULL;
+}
+/* a built-in tool must take exactly its argument, required: 0, or -1 with e set */
+static int builtin_check(const char *name, json_t *params, const char *arg, req_error *e) {
+    json_t *props = json_object_get(params, "properties"), *req = json_object_get(params, "required");
+    if (!json_is_object(params) || !json_is_string(json_object_get(params, "type")) ||
+        strcmp(json_string_value(json_object_get(params, "type")), "object") || !props || !req)
+        return req_fail(e, 400, BAD, "tools", "Parameters of tool %s must be an object w/ required properties", name);
+    if (!json_object_get(props, arg))
+        return req_fail(e, 400, BAD, "tools", "Parameters of tool %s is missing property: %s", name, arg);
+    int found = 0;
+    for (size_t i = 0; i < json_array_size(req); i++) found |= json_is_string(json_array_get(req, i)) &&
+                                                              !strcmp(json_string_value(json_array_get(req, i)), arg);
+    if (!found)
+        return req_fail(e, 400, BAD, "tools", "Parameters of tool %s must have property marked as required: %s", name, arg);
+    if (json_object_size(props) != 1)
+        return req_fail(e, 400, BAD, "tools", "Parameters of tool %s must only have these properties:%s", name, arg);
+    return 0;
+}
+
+static int grammar_llama3(gctx *c) {
+    rules l = {0};
+    for (size_t i = 0; i < json_array_size(c->tools) && !l.oom; i++) {
+        json_t *t = json_array_get(c->tools, i);
+        const char *name = name_of(t), *arg = c->builtin ? builtin_arg(name) : NULL;
+        char *q = gbnf_text(name), *n = named(name, "call"), *an = named(name, "args");
+        if (arg) {
+            char *kn = fmt("%s-args-%s", name, arg);
+            const char *kr = kn ? schema_rule(c, kn, json_incref(json_object_get(json_object_get(params_of(t), "properties"), arg)))
+                                : NULL;
+            free(kn);
+            rules_add(&l, " | ", kr && q && n ? rule(c, n, fmt("\"<|python_tag|>%s.call(\" \"%s=\" %s \")\"", q, arg, kr)) : NULL);
+        }
+        const char *ar = an ? schema_rule(c, an, params_ref(t)) : NULL;
+        rules_add(&l, " | ",
+                  ar && q && n ? rule(c, n, fmt("\"{\" space ( \"\\\"type\\\":\" space \"\\\"function\\\",\" space )? "
+                                                "\"\\\"name\\\": \\\"%s\\\", \\\"parameters\\\": \" %s \"}\"", q, ar))
+                               : NULL);
+        free(q);
+        free(n);
+        free(an);
+    }
+    const char *root = l.oom ? NULL : sm_json_grammar_rule(c->g, "root", l.text);
+    free(l.text);
+    return root ? 0 : -1;
+}
+
+static json_t *nemo_call(json_t *tool) {
+    return json_pack("{s:s, s:{s:o, s:o, s:{s:s, s:s}}, s:[s, s, s]}", "type", "object", "properties", "name",
+                     const_name(name_of(tool), 1), "arguments", params_ref(tool), "id", "type", "string", "pattern",
+                     "^[a-zA-Z0-9]{9}$", "required", "name", "arguments", "id");
+}
+static int grammar_nemo(gctx *c) {
+    const char *r = schema_rule(c, "tool_calls", calls_list(c, nemo_call));
+    return r && rule(c, "root", fmt("\"[TOOL_CALLS]\" %s", r)) ? 0 : -1;
+}
+
+static json_t *firefunction_call(json_t *tool) {
+    /* llama.cpp also lists an "id" as required, which its converter passes
+     * over (no such property): the same grammar without it */
+    return json_pack("{s:s, s:{s:o, s:o}, s:[s, s]}", "type", "object", "properties", "name",
+                     const_name(name_of(tool), 1), "arguments", params_ref(tool), "required", "name", "arguments");
+}
+static int grammar_firefunction(gctx *c) {
+    const char *r = schema_rule(c, "tool_calls", calls_list(c, firefunction_call));
+    return r && rule(c, "root", fmt("\" functools\"? %s", r)) ? 0 : -1;
+}
+
+static json_t *r7b_call(json_t *tool) {
+    return json_pack("{s:s, s:{s:{s:s, s:s}, s:o, s:o}, s:[s, s, s]}", "type", "object", "properties", "tool_call_id",
+                     "type", "string", "pattern", "^[0-9]{1,10}$", "tool_name", const_name(name_of(tool), 1),
+                     "parameters", params_ref(tool), "required", "tool_call_id", "tool_name", "parameters");
+}
+static int grammar_r7b(gctx *c) {
+    const char *r = schema_rule(c, "tool_calls", calls_list(c, r7b_call));
+    return r && rule(c, "root", fmt("\"<|START_ACTION|>\" %s \"<|END_ACTION|>\"", r)) ? 0 : -1;
+}
+
+/* one rule per tool: pre, the name, mid, its arguments, post (printf texts
+ * around the name and the arguments' rule), named <name>-<suffix> */
+static char *per_tool(gctx *c, const char *suffix, const char *pre, const char *mid, const char *post) {
+    rules l = {0};
+    for (size_t i = 0; i < json_array_size(c->tools) && !l.oom; i++) {
+        json_t *t = json_array_get(c->tools, i);
+        char *q = gbnf_text(name_of(t)), *n = named(name_of(t), suffix), *an = named(name_of(t), "args");
+        const char *ar = an ? schema_rule(c, an, params_ref(t)) : NULL;
+        rules_add(&l, " | ", ar && q && n ? rule(c, n, fmt("%s%s%s %s%s", pre, q, mid, ar, post)) : NULL);
+        free(q);
+        free(n);
+        free(an);
+    }
+    if (l.oom) free(l.text), l.text = NULL;
+    return l.text;
+}
+
+/* Functionary v3.1's python tool: its code argument, or "" for a string */
+static int python_check(json_t *params, req_error *e) {
+    json_t *type = json_object_get(params, "type");
+    if (!type) return req_fail(e, 400, BAD, "tools", "Missing type in python tool");
+    if (json_is_string(type) && !strcmp(json_string_value(type), "object")) {
+        const char *k, *found = NULL;
+        json_t *v;
+        json_object_foreach(json_object_get(params, "properties"), k, v) {
+            json_t *vt = json_object_get(v, "type");
+            if (json_is_string(vt) && !strcmp(json_string_value(vt), "string")) {
+                if (found) return req_fail(e, 400, BAD, "tools", "Multiple string arguments found in python tool");
+                found = k;
+            }
+        }
+        if (!found) return req_fail(e, 400, BAD, "tools", "No string argument found in python tool");
+        return 0;
+    }
+    if (!json_is_string(type) || strcmp(json_string_value(type), "string"))
+        return req_fail(e, 400, BAD, "tools", "Invalid type in python tool");
+    return 0;
+}
+
+static int grammar_functionary31(gctx *c) {
+    int python = 0;
+    for (size_t i = 0; i < json_array_size(c->tools); i++) {
+        const char *n = name_of(json_array_get(c->tools, i));
+        if (!strcmp(n, "python") || !strcmp(n, "ipython")) {
+            if (python_check(params_of(json_array_get(c->tools, i)), c->e)) return -2;
+            python = 1;
+        }
+    }
+    char *all = per_tool(c, "call", "\"<function=", ">\"", " \"</function>\" space");
+    if (all && python) {
+        const char *py = sm_json_grammar_rule(c->g, "python-call", "\"<|python_tag|>\" .*");
+        char *more = py ? fmt("%s | %s", all, py) : NULL;
+        free(all);
+        all = more;
+    }
+    const char *tc = all ? sm_json_grammar_rule(c->g, "tool_call", all) : NULL;
+    free(all);
+    if (!tc) return -1;
+    return rule(c, "root", c->parallel ? fmt("(%s space)+", tc) : fmt("%s space", tc)) ? 0 : -1;
+}
+
+static int grammar_functionary32(gctx *c) {
+    char *first = per_tool(c, "call", "\"", "\\n\"", "");
+    const char *fr = first ? sm_json_grammar_rule(c->g, "first_tool_call", first) : NULL;
+    free(first);
+    if (!fr) return -1;
+    if (!c->parallel) return rule(c, "root", fmt("%s space", fr)) ? 0 : -1;
+    char *next = per_tool(c, "call2", "\">>>", "\\n\"", "");
+    const char *nr = next ? sm_json_grammar_rule(c->g, "subsequent_tool_call", next) : NULL;
+    free(next);
+    return nr && rule(c, "root", fmt("%s space (%s space)*", fr, nr)) ? 0 : -1;
+}
+
+static int grammar_r1(gctx *c) {
+    char *calls = per_tool(c, "call", "\"<｜tool▁call▁begin｜>function<｜tool▁sep｜>", "\\n```json\\n\"",
+                           " \"```<｜tool▁call▁end｜>\"");
+    const char *r = calls ? rule(c, "root",
+                                 fmt("( \"<｜tool▁calls▁begin｜>\" | \"<｜tool_calls_begin｜>\" | \"<｜tool calls begin｜>\" | "
+                                     "\"<｜tool\\\\_calls\\\\_begin｜>\" ) (%s)%s \"<｜tool▁calls▁end｜>\" space",
+                                     calls, c->parallel ? "*" : ""))
+                          : NULL;
+    free(calls);
+    return r ? 0 : -1;
+}
+
+/* ------------------------------------------------------------ the replies */
+
+/* A reply read: its text, its calls ({"name", "arguments" (JSON text),
+ * "id"?}) and its reasoning. */
+typedef struct reply {
+    char *content, *reasoning;
+    size_t n_content, n_reasoning;
+    json_t *calls;
+    int oom;
+} reply;
+
+static void put(char **s, size_t *n, int *oom, const char *p, size_t k) {
+    char *g = realloc(*s, *n + k + 1);
+    if (!g) {
+        *oom = 1;
+        return;
+    }
+    memcpy(g + *n, p, k);
+    *n += k;
+    g[*n] = '\0';
+    *s = g;
+}
+static void say(reply *o, const char *p, const char *end) { put(&o->content, &o->n_content, &o->oom, p, (size_t)(end - p)); }
+
+/* a JSON string of text; bytes that are not UTF-8 become U+FFFD */
+static json_t *text_value(const char *s, size_t n) {
+    json_t *v = json_stringn(s ? s : "", s ? n : 0);
+    char *b = v ? NULL : malloc(3 * n + 1);
+    if (!b) return v;
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        int len = text_utf8_char((const unsigned char *)s + i, n - i);
+        if (len > 0) {
+            memcpy(b + k, s + i, (size_t)len);
+            k += (size_t)len, i += (size_t)len;
+        } else {
+            memcpy(b + k, "\xef\xbf\xbd", 3);
+            k += 3, i++;
+        }
+    }
+    v = json_stringn(b, k);
+    free(b);
+    return v;
+}
+
+/* a call; args a JSON value written compactly, or with raw_string a string
+ * taken as the arguments' text itself (as llama.cpp's formats differ) */
+static void add_call(reply *o, const char *name, size_t nl, json_t *args, json_t *id, int raw_string) {
+    int raw = raw_string && json_is_string(args);
+    char *a = raw ? NULL : json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    json_t *c = json_pack("{s:o, s:s}", "name", text_value(name, nl), "arguments",
+                          raw ? json_string_value(args) : a ? a : "{}");
+    if (c && json_is_string(id)) json_object_set(c, "id", id);
+    if (!c || json_array_append_new(o->calls, c)) o->oom = 1;
+    free(a);
+}
+
+/* A JSON value at p (after spaces), as nlohmann reads one with text after
+ * it: the value (new reference) and *next after it, or NULL. */
+static json_t *json_at(const char *p, const char *end, const char **next) {
+    json_error_t je;
+    json_t *v = json_loadb(p, (size_t)(end - p), JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY, &je);
+    if (v) *next = p + je.position;
+    return v;
+}
+/* the whole of [p, end) as one JSON value (spaces around allowed) */
+static json_t *json_all(const char *p, const char *end) {
+    return json_loadb(p, (size_t)(end - p), JSON_DECODE_ANY, NULL);
+}
+
+/* Calls as llama.cpp's parse_json_tool_calls reads them: an opening naming
+ * the tool (found by open from s: its start *m0 and end, the name), JSON
+ * arguments, a closing (close: the position after it); the text around them
+ * is content, dropped when there are calls. -1 when malformed. */
+typedef const char *(*open_fn)(const char *s, const char *end, const char **m0, const char **name, size_t *nl);
+typedef const char *(*close_fn)(const char *s, const char *end);
+static int json_calls(reply *o, const char *s, const char *end, open_fn open, close_fn close) {
+    while (s < end) {
+        const char *m0, *name;
+        size_t nl;
+        const char *m1 = open(s, end, &m0, &name, &nl);
+        if (!m1) {
+            say(o, s, end);
+            break;
+        }
+        say(o, s, m0);
+        json_t *args = json_at(m1, end, &s);
+        const char *after = args ? close(s, end) : NULL;
+        if (!after) {
+            json_decref(args);
+            return -1;
+        }
+        add_call(o, name, nl, args, NULL, 1);
+        json_decref(args);
+        s = after;
+    }
+    if (json_array_size(o->calls)) o->n_content = 0;
+    return 0;
+}
+
+/* A prefix, then a JSON list of {"name", "arguments", "id"?} (llama.cpp's
+ * parse_prefixed_json_tool_call_array): the text before it is content. */
+static int prefixed_calls(reply *o, const char *text, const char *end, const char *prefix, size_t back) {
+    const char *p = find(text, end, prefix);
+    if (!p) {
+        say(o, text, end);
+        return 0;
+    }
+    say(o, text, p);
+    json_t *list = json_all(p + strlen(prefix) - back, end);
+    int bad = !json_is_array(list);
+    for (size_t i = 0; !bad && i < json_array_size(list); i++) {
+        json_t *c = json_array_get(list, i), *name = json_object_get(c, "name"), *args = json_object_get(c, "arguments"),
+               *id = json_object_get(c, "id");
+        if (!json_is_string(name) || !args || (id && !json_is_string(id))) bad = 1;
+        else add_call(o, json_string_value(name), json_string_length(name), args, id, 1);
+    }
+    json_decref(list);
+    return bad ? -1 : 0;
+}
+
+static int read_generic(reply *o, const char *text, const char *end) {
+    json_t *doc = json_all(text, end);
+    json_t *many = json_object_get(doc, "tool_calls"), *one = json_object_get(doc, "tool_call"),
+           *resp = json_object_get(doc, "response");
+    for (size_t i = 0; json_is_array(many) && i < json_array_size(many); i++) {
+        json_t *c = json_array_get(many, i), *name = json_object_get(c, "name");
+        if (json_is_string(name))
+            add_call(o, json_string_value(name), json_string_length(name), json_object_get(c, "arguments"),
+                     json_object_get(c, "id"), 0);
+    }
+    json_t *name = json_object_get(one, "name");
+    if (!json_is_array(many) && json_is_string(name))
+        add_call(o, json_string_value(name), json_string_length(name), json_object_get(one, "arguments"), NULL, 0);
+    if (!doc) say(o, text, end);   /* not JSON after all: the text as it is */
+    else if (json_is_string(resp)) say(o, json_string_value(resp), json_string_value(resp) + json_string_length(resp));
+    else if (resp) {
+        char *s = json_dumps(resp, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+        if (s) say(o, s, s + strlen(s));
+        free(s);
+    }
+    json_decref(doc);
+    return 0;
+}
+
+/* Hermes: content, then <tool_call>{json}</tool_call>, each only spaces apart. */
+static int read_hermes(reply *o, const char *text, const char *end) {
+    const char *p = find(text, end, "<tool_call>");
+    if (!p) {
+        say(o, text, end);
+        return 0;
+    }
+    const char *q = p;
+    while (q > text && is_space(q[-1])) q--;
+    say(o, text, q);
+    p += strlen("<tool_call>");
+    for (;;) {
+        json_t *call = json_at(p, end, &p);
+        json_t *name = json_object_get(call, "name"), *args = json_object_get(call, "arguments");
+        if (!json_is_string(name) || !args) {
+            json_decref(call);
+            return -1;
+        }
+        add_call(o, json_string_value(name), json_string_length(name), args, NULL, 0);
+        json_decref(call);
+        const char *close = lit(spaces(p, end), end, "</tool_call>");
+        if (!close) return -1;
+        const char *next = lit(spaces(close, end), end, "<tool_call>");
+        if (next) {
+            p = next;
+            continue;
+        }
+        return spaces(close, end) == end ? 0 : -1;
+    }
+}
+
+/* Llama 3.x: {"name": "...", "parameters": {...}} (optionally "type": "function" first) */
+static const char *open_llama3(const char *s, const char *end, const char **m0, const char **name, size_t *nl) {
+    for (const char *p = s; p < end; p++) {
+        if (*p != '{') continue;
+        const char *q = spaces(p + 1, end);
+        for (int typed = 1; typed >= 0; typed--) {
+            const char *r = q;
+            if (typed) {
+                r = lit(r, end, "\"type\"");
+                r = r ? lit(spaces(r, end), end, ":") : NULL;
+                r = r ? lit(spaces(r, end), end, "\"function\"") : NULL;
+                r = r ? lit(spaces(r, end), end, ",") : NULL;
+                if (!r) continue;
+                r = spaces(r, end);
+            }
+            r = lit(r, end, "\"name\"");
+            r = r ? lit(spaces(r, end), end, ":") : NULL;
+            r = r ? lit(spaces(r, end), end, "\"") : NULL;
+            if (!r) continue;
+            const char *n0 = r;
+            while (r < end && *r != '"') r++;
+            if (r == n0 || r == end) continue;
+            const char *n1 = r;
+            r = lit(spaces(r + 1, end), end, ",");
+            r = r ? lit(spaces(r, end), end, "\"parameters\": ") : NULL;
+            if (!r) continue;
+            *m0 = p, *name = n0, *nl = (size_t)(n1 - n0);
+            return r;
+        }
+    }
+    return NULL;
+}
+static const char *close_brace(const char *s, const char *end) {
+    const char *p = find(s, end, "}");
+    return p ? p + 1 : NULL;
+}
+
+static int read_llama3(reply *o, const char *text, const char *end, int builtin) {
+    /* <|python_tag|>name.call(arg=value), the whole reply (no line break after "call(") */
+    const char *p = lit(text, end, "<|python_tag|>");
+    if (builtin && p) {
+        const char *n0 = p, *q = p;
+        while (q < end && *q != '.' && *q != '(') q++;
+        const char *args = q > n0 ? lit(q, end, ".call(") : NULL;
+        int one_line = 1;
+        for (const char *r = args; r && r < end; r++) one_line &= *r != '\n' && *r != '\r';
+        if (args && one_line && end > args && end[-1] == ')') {
+            const char *eq = memchr(args, '=', (size_t)(end - 1 - args));
+            json_t *v = eq ? json_all(eq + 1, end - 1) : NULL;
+            if (!v) return -1;
+            json_t *obj = json_object();
+            char *key = fmt("%.*s", (int)(eq - args), args);
+            if (key) json_object_set(obj, key, v);
+            add_call(o, n0, (size_t)(q - n0), obj, NULL, 0);
+            free(key);
+            json_decref(obj);
+            json_decref(v);
+            return 0;
+        }
+    }
+    return json_calls(o, text, end, open_llama3, close_brace);
+}
+
+/* Functionary v3.1: <function=name>{json}</function>, or <|python_tag|> and code to the end */
+static const char *open_function(const char *s, const char *end, const char **m0, const char **name, size_t *nl) {
+    for (const char *p = find(s, end, "<function="); p; p = find(p + 1, end, "<function=")) {
+        const char *n0 = p + strlen("<function="), *q = n0;
+        while (q < end && is_word(*q)) q++;
+        if (q > n0 && q < end && *q == '>') {
+            *m0 = p, *name = n0, *nl = (size_t)(q - n0);
+            return q + 1;
+        }
+    }
+    return NULL;
+}
+static const char *close_function(const char *s, const char *end) {
+    const char *p = find(s, end, "</function>");
+    return p ? p + strlen("</function>") : NULL;
+}
+static int read_functionary31(reply *o, const char *text, const char *end) {
+    const char *p = find(text, end, "<|python_tag|>");
+    if (p) {
+        say(o, text, p);
+        const char *code = p + strlen("<|python_tag|>");
+        json_t *args = json_pack("{s:s%}", "code", code, (size_t)(end - code));
+        add_call(o, "python", 6, args, NULL, 0);
+        json_decref(args);
+        return 0;
+    }
+    return json_calls(o, text, end, open_function, close_function);
+}
+
+/* Functionary v3.2: "all\n" and text, or (>>>)name\n{json} ... */
+static const char *open_v32(const char *s, const char *end, const char **m0, const char **name, size_t *nl) {
+    for (const char *p = s; p < end; p++) {
+        const char *n0 = lit(p, end, ">>>");
+        if (!n0) n0 = p;
+        const char *q = n0;
+        while (q < end && is_word(*q)) q++;
+        if (q > n0 && q < end && *q == '\n') {
+            *m0 = p, *name = n0, *nl = (size_t)(q - n0);
+            return q + 1;
+        }
+    }
+    return NULL;
+}
+static const char *close_v32(const char *s, const char *end) {
+    const char *p = find(s, end, ">>>");
+    return p ? p : end;
+}
+static int read_functionary32(reply *o, const char *text, const char *end) {
+    const char *p = lit(text, end, "all\n");
+    reply r = {.calls = json_array()};
+    int rc = 0;
+    if (p) {
+        const char *m0, *name;
+        size_t nl;
+        if (!open_v32(p, end, &m0, &name, &nl)) {
+            say(o, p, end);
+            json_decref(r.calls);
+            return 0;
+        }
+        say(o, p, m0);   /* the text before the first call */
+        p = m0;
+    } else {
+        p = text;
+    }
+    rc = json_calls(&r, p, end, open_v32, close_v32);
+    if (rc == 0) {
+        say(o, r.content ? r.content : "", (r.content ? r.content : "") + r.n_content);
+        json_array_extend(o->calls, r.calls);
+    }
+    free(r.content);
+    json_decref(r.calls);
+    o->oom |= r.oom;
+    return rc;
+}
+
+static int read_firefunction(reply *o, const char *text, const char *end) {
+    return prefixed_calls(o, text, end, " functools[", 1);
+}
+static int read_nemo(reply *o, const char *text, const char *end) { return prefixed_calls(o, text, end, "[TOOL_CALLS]", 0); }
+
+/* Command R7B */
+static int read_r7b(reply *o, const char *text, const char *end) {
+    const char *p = lit(text, end, "<|START_THINKING|>");
+    const char *close = p ? find(p, end, "<|END_THINKING|>") : NULL;
+    if (close) {
+        put(&o->reasoning, &o->n_reasoning, &o->oom, p, (size_t)(close - p));
+        text = close + strlen("<|END_THINKING|>");
+    }
+    static const char SA[] = "<|START_ACTION|>", EA[] = "<|END_ACTION|>", SR[] = "<|START_RESPONSE|>",
+                      ER[] = "<|END_RESPONSE|>";
+    size_t n = (size_t)(end - text);
+    if (lit(text, end, SA) && n >= sizeof SA - 1 + sizeof EA - 1 && !memcmp(end - (sizeof EA - 1), EA, sizeof EA - 1)) {
+        json_t *list = json_all(text + sizeof SA - 1, end - (sizeof EA - 1));
+        int bad = !json_is_array(list);
+        for (size_t i = 0; !bad && i < json_array_size(list); i++) {
+            json_t *a = json_array_get(list, i), *name = json_object_get(a, "tool_name"),
+                   *params = json_object_get(a, "parameters"), *id = json_object_get(a, "tool_call_id");
+            if (!json_is_string(name) || !params || !json_is_string(id)) {
+                bad = 1;
+                break;
+            }
+            add_call(o, json_string_value(name), json_string_length(name), params, id, 0);
+        }
+        json_decref(list);
+        return bad ? -1 : 0;
+    }
+    if (n >= sizeof ER - 1 && !memcmp(end - (sizeof ER - 1), ER, sizeof ER - 1)) {
+        const char *from = lit(text, end, SR);
+        say(o, from ? from : text, end - (sizeof ER - 1));
+        return 0;
+    }
+    say(o, text, end);
+    return 0;
+}
+
+/* DeepSeek R1 */
+static const char *open_r1(const char *s, const char *end, const char **m0, const char **name, size_t *nl) {
+    static const char OPEN[] = "<｜tool▁call▁begin｜>function<｜tool▁sep｜>";
+    for (const char *p = find(s, end, OPEN); p; p = find(p + 1, end, OPEN)) {
+        const char *n0 = p + sizeof OPEN - 1, *q = n0;
+        while (q < end && *q != '\n') q++;
+        const char *after = q > n0 ? lit(q, end, "\n```json\n") : NULL;
+        if (after) {
+            *m0 = p, *name = n0, *nl = (size_t)(q - n0);
+            return after;
+        }
+    }
+    return NULL;
+}
+static const char *close_r1(const char *s, const char *end) {
+    for (const char *p = find(s, end, "```"); p; p = find(p + 1, end, "```")) {
+        const char *q = lit(spaces(p + 3, end), end, "<｜tool▁call▁end｜>");
+        if (q) return q;
+    }
+    return NULL;
+}
+static int read_r1(reply *o, const char *text, const char *end) {
+    const char *close = find(text, end, "</think>");
+    if (close) {
+        const char *r0 = lit(text, end, "<think>");
+        r0 = r0 ? r0 : text;
+        const char *a = spaces(r0, close), *b = close;
+        while (b > a && is_space(b[-1])) b--;
+        put(&o->reasoning, &o->n_reasoning, &o->oom, a, (size_t)(b - a));
+        text = close + strlen("</think>");
+    }
+    static const char *const BEGIN[] = {"<｜tool▁calls▁begin｜>", "<｜tool_calls_begin｜>", "<｜tool calls begin｜>",
+                                        "<｜tool\\_calls\\_begin｜>"};
+    const char *first = NULL, *after = NULL;
+    for (size_t i = 0; i < sizeof BEGIN / sizeof BEGIN[0]; i++) {
+        const char *p = find(text, end, BEGIN[i]);
+        if (p && (!first || p < first)) first = p, after = p + strlen(BEGIN[i]);
+    }
+    const char *stop = after ? find(after, end, "<｜tool▁calls▁end｜>") : NULL;
+    if (stop) {
+        reply r = {.calls = json_array()};
+        int rc = json_calls(&r, after, stop, open_r1, close_r1);
+        json_array_extend(o->calls, r.calls);
+        json_decref(r.calls);
+        free(r.content);
+        o->oom |= r.oom;
+        return rc;   /* the text before the calls is not kept (llama.cpp) */
+    }
+    const char *p = text;
+    while (p < end && (*p == ' ' || *p == '\r' || *p == '\n')) p++;
+    say(o, p, end);
+    return 0;
+}
+
+/* ------------------------------------------------------------ the table */
+
+typedef struct tool_format {
+    const char *name;
+    const char *mark, *mark2;   /* the template holds mark (and mark2) */
+    int always;                 /* also for requests without tools */
+    int (*grammar)(gctx *c);    /* the grammar of a required call: rule "root" */
+    int (*read)(reply *o, const char *text, const char *end);
+    const char *stop;           /* a further stop text */
+} tool_format;
+
+static int read_llama3_json(reply *o, const char *t, const char *e) { return read_llama3(o, t, e, 0); }
+
+static const tool_format FORMATS[REQ_TOOL_FORMATS] = {
+    [REQ_TOOL_FORMAT_GENERIC] = {"Generic", NULL, NULL, 0, NULL, read_generic, NULL},
+    [REQ_TOOL_FORMAT_HERMES] = {"Hermes 2 Pro", "<tool_call>", NULL, 0, grammar_hermes, read_hermes, NULL},
+    [REQ_TOOL_FORMAT_LLAMA_3_X] = {"Llama 3.x", "<|start_header_id|>ipython<|end_header_id|>", NULL, 0, grammar_llama3,
+                                   read_llama3_json, "<|eom_id|>"},
+    [REQ_TOOL_FORMAT_MISTRAL_NEMO] = {"Mistral Nemo", "[TOOL_CALLS]", NULL, 0, grammar_nemo, read_nemo, NULL},
+    [REQ_TOOL_FORMAT_FUNCTIONARY_3_1] = {"Functionary v3.1 Llama 3.1", "<|start_header_id|>", "<function=", 0,
+                                         grammar_functionary31, read_functionary31, NULL},
+    [REQ_TOOL_FORMAT_FUNCTIONARY_3_2] = {"Functionary v3.2", ">>>all", NULL, 1, grammar_functionary32,
+                                         read_functionary32, NULL},
+    [REQ_TOOL_FORMAT_FIREFUNCTION_2] = {"FireFunction v2", " functools[", NULL, 1, grammar_firefunction,
+                                        read_firefunction, NULL},
+    [REQ_TOOL_FORMAT_COMMAND_R7B] = {"Command R7B", "<|END_THINKING|><|START_ACTION|>", NULL, 1, grammar_r7b, read_r7b,
+                                     NULL},
+    [REQ_TOOL_FORMAT_DEEPSEEK_R1] = {"DeepSeek R1", "<｜tool▁calls▁begin｜>", NULL, 1, grammar_r1, read_r1, NULL},
+};
+
+/* llama.cpp's order: the formats used in every case first, then (with
+ * tools) the others, the generic one last */
+static const enum req_tool_format ALWAYS[] = {REQ_TOOL_FORMAT_DEEPSEEK_R1, REQ_TOOL_FORMAT_COMMAND_R7B,
+                                              REQ_TOOL_FORMAT_FUNCTIONARY_3_2, REQ_TOOL_FORMAT_FIREFUNCTION_2};
+static const enum req_tool_format WITH_TOOLS[] = {REQ_TOOL_FORMAT_HERMES, REQ_TOOL_FORMAT_FUNCTIONARY_3_1,
+                                                  REQ_TOOL_FORMAT_LLAMA_3_X, REQ_TOOL_FORMAT_MISTRAL_NEMO};
+
+static int holds(const char *tmpl, enum req_tool_format f) {
+    return tmpl && strstr(tmpl, FORMATS[f].mark) && (!FORMATS[f].mark2 || strstr(tmpl, FORMATS[f].mark2));
+}
+
+static enum req_tool_format pick(const server *S, const request *r) {
+    const char *t = S->jinja;   /* (a model without a template runs ChatML: generic) */
+    int grammar = r->grammar != NULL;   /* response_format: llama.cpp's R1 and R7B rows give way */
+    for (size_t i = 0; i < sizeof ALWAYS / sizeof ALWAYS[0]; i++) {
+        enum req_tool_format f = ALWAYS[i];
+        if (holds(t, f) && !(grammar && (f == REQ_TOOL_FORMAT_DEEPSEEK_R1 || f == REQ_TOOL_FORMAT_COMMAND_R7B))) return f;
+    }
+    if (!r->tools || !r->tools->n || r->tool_choice == REQ_TOOLS_NONE) return REQ_TOOL_FORMAT_NONE;
+    for (size_t i = 0; i < sizeof WITH_TOOLS / sizeof WITH_TOOLS[0]; i++)
+        if (holds(t, WITH_TOOLS[i])) return WITH_TOOLS[i];
+    return REQ_TOOL_FORMAT_GENERIC;
+}
+
+/* ------------------------------------------------------------ the prompt */
+
+static const char GENERIC_SYSTEM[] = "Respond in JSON format, either with `tool_call` (a request to call tools) or "
+                                     "with `response` reply to the user's request";
 
 /* add_system: the text joins a first system message or becomes one. */
 static int add_system(request *r, req_error *e) {
@@ -85,24 +850,13 @@ static int add_system(request *r, req_error *e) {
     size_t n = r->n_msgs + !joins;
     sm_chat_message *m = calloc(n, sizeof *m);
     const sm_chat_value **x = calloc(n, sizeof *x);
-    char *text = NULL;
-    if (joins) {
-        size_t a = strlen(r->msgs[0].content);
-        if ((text = malloc(a + 2 + sizeof GENERIC_SYSTEM))) {
-            memcpy(text, r->msgs[0].content, a);
-            memcpy(text + a, "\n\n", 2);
-            memcpy(text + a + 2, GENERIC_SYSTEM, sizeof GENERIC_SYSTEM);
-        }
-    }
-    char **grown = realloc(r->owned, (r->n_owned + 1) * sizeof *grown);
-    if (grown) r->owned = grown;
-    if (!m || !x || (joins && !text) || !grown) {
+    char *text = joins ? req_own(r, strlen(r->msgs[0].content) + 2 + sizeof GENERIC_SYSTEM) : NULL;
+    if (!m || !x || (joins && !text)) {
         free(m);
         free(x);
-        free(text);
         return req_fail(e, 500, "server_error", NULL, "out of memory");
     }
-    if (text) r->owned[r->n_owned++] = text;
+    if (text) sprintf(text, "%s\n\n%s", r->msgs[0].content, GENERIC_SYSTEM);
     size_t k = 0;
     if (!joins) m[k++] = (sm_chat_message){"system", GENERIC_SYSTEM};
     for (size_t i = 0; i < r->n_msgs; i++, k++) {
@@ -116,151 +870,160 @@ static int add_system(request *r, req_error *e) {
     return 0;
 }
 
+/* the further variables of Llama 3.x (tools_in_user_message false, the
+ * built-in tools offered or null) and Firefunction v2 (a date, the tools as
+ * indented JSON text): a DICT the request owns */
+static int set_vars(request *r, json_t *tools, enum req_tool_format f, const char *tmpl, req_error *e) {
+    sm_chat_value *v = req_own(r, 2 * sizeof *v);
+    const char **keys = req_own(r, 2 * sizeof *keys);
+    sm_chat_value *d = req_own(r, sizeof *d);
+    if (!v || !keys || !d) return req_fail(e, 500, "server_error", NULL, "out of memory");
+    if (f == REQ_TOOL_FORMAT_LLAMA_3_X) {
+        size_t n = 0;
+        sm_chat_value *names = req_own(r, (json_array_size(tools) + 1) * sizeof *names);
+        if (!names) return req_fail(e, 500, "server_error", NULL, "out of memory");
+        int allow = strstr(tmpl, "<|python_tag|>") != NULL;
+        for (size_t i = 0; allow && i < json_array_size(tools); i++) {
+            json_t *t = json_array_get(tools, i);
+            const char *name = name_of(t), *arg = builtin_arg(name);
+            if (!arg) continue;
+            if (builtin_check(name, json_object_get(fn_of(t), "parameters"), arg, e)) return -1;
+            names[n++] = (sm_chat_value){.type = SM_CHAT_VALUE_STRING, .s = name, .n = strlen(name)};
+        }
+        r->builtin_tools = n > 0;
+        keys[0] = "tools_in_user_message", keys[1] = "builtin_tools";
+        v[0] = (sm_chat_value){.type = SM_CHAT_VALUE_BOOL, .i = 0};
+        v[1] = n ? (sm_chat_value){.type = SM_CHAT_VALUE_LIST, .items = names, .n = n}
+                 : (sm_chat_value){.type = SM_CHAT_VALUE_NULL};
+    } else {   /* Firefunction v2 */
+        char *dump = tools ? json_dumps(tools, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        char *text = req_own(r, dump ? strlen(dump) : 0);
+        if (text && dump) strcpy(text, dump);
+        free(dump);
+        if (!text) return req_fail(e, 500, "server_error", NULL, "out of memory");
+        keys[0] = "datetime", keys[1] = "functions";
+        static const char WHEN[] = "Jan 29 2025 13:00:00 GMT";   /* llama.cpp's fixed date */
+        v[0] = (sm_chat_value){.type = SM_CHAT_VALUE_STRING, .s = WHEN, .n = sizeof WHEN - 1};
+        v[1] = (sm_chat_value){.type = SM_CHAT_VALUE_STRING, .s = text, .n = strlen(text)};
+        r->tools_hidden = 1;
+    }
+    *d = (sm_chat_value){.type = SM_CHAT_VALUE_DICT, .keys = keys, .items = v, .n = 2};
+    r->vars = d;
+    return 0;
+}
+
 int tools_prepare(const server *S, request *r, req_error *e) {
     r->tool_format = REQ_TOOL_FORMAT_NONE;
-    if (!r->tools || r->tool_choice == REQ_TOOLS_NONE) return 0;   /* the template still sees the tools */
-    if (r->grammar)
+    if (!S->opt.jinja) return 0;
+    enum req_tool_format f = pick(S, r);
+    r->tool_format = f;
+    if (f == REQ_TOOL_FORMAT_NONE) return 0;
+    int offered = r->tools && r->tool_choice != REQ_TOOLS_NONE;
+    if (offered && r->grammar)
         return req_fail(e, 400, BAD, "response_format", "response_format cannot be combined with tools on this server");
-    json_t *tools = json_object_get((json_t *)r->doc, "tools");
-    int required = r->tool_choice == REQ_TOOLS_REQUIRED, parallel = r->parallel_tool_calls;
-    char *text = NULL;
-    if (S->jinja && strstr(S->jinja, "<tool_call>")) {   /* (a model without a template runs ChatML) */
-        r->tool_format = REQ_TOOL_FORMAT_HERMES;
-        if (!required) return 0;
-        json_t *schema = any_call(tools, 0, 0);
-        int rc = schema_grammar(schema, &text, e);
-        json_decref(schema);
-        if (rc) return -1;
-        /* the schema's root rule (the converter's first) becomes the call; the root wraps it in the tags */
-        static const char ROOT[] = "root ::= ";
-        size_t n = strlen(text), extra = 256;
-        int first = !strncmp(text, ROOT, sizeof ROOT - 1);
-        char *g = first ? malloc(n + extra) : NULL;
-        if (!g) {
-            sm_json_schema_free(text);
-            return req_fail(e, 500, "server_error", NULL, first ? "out of memory" : "the tools' grammar has no root rule first");
-        }
-        snprintf(g, extra, "root ::= %s\nsm-tool-call ::= ",
-                 parallel ? "(\"<tool_call>\" space sm-tool-call \"</tool_call>\" space)+"
-                          : "\"<tool_call>\" space sm-tool-call \"</tool_call>\" space");
-        strcat(g, text + sizeof ROOT - 1);
-        sm_json_schema_free(text);
-        rc = req_grammar(r, g, "tools", e);
-        free(g);
-        return rc;
+    json_t *tools = r->tools ? json_object_get((json_t *)r->doc, "tools") : NULL;
+    if (f == REQ_TOOL_FORMAT_LLAMA_3_X || f == REQ_TOOL_FORMAT_FIREFUNCTION_2)
+        if (set_vars(r, json_array_size(tools) ? tools : NULL, f, S->jinja, e)) return -1;
+    if (FORMATS[f].stop) r->p.stop[r->p.n_stop++] = FORMATS[f].stop;
+    if (f == REQ_TOOL_FORMAT_GENERIC && add_system(r, e)) return -1;
+    /* parallel calls only where the template writes them (llama.cpp) */
+    if (r->parallel_tool_calls && !sm_chat_jinja_parallel_calls(S->jinja ? S->jinja : sm_chat_chatml_jinja()))
+        r->parallel_tool_calls = 0;
+    int required = r->tool_choice == REQ_TOOLS_REQUIRED;
+    if (!offered || !json_array_size(tools) || (f != REQ_TOOL_FORMAT_GENERIC && !required)) return 0;
+    /* the grammar */
+    sm_error err = {0};
+    gctx c = {sm_json_grammar_new(&err), tools, r->parallel_tool_calls, r->builtin_tools, e};
+    if (!c.g) return req_fail(e, 500, "server_error", NULL, "out of memory");
+    int rc = f == REQ_TOOL_FORMAT_GENERIC ? grammar_generic(&c, required) : FORMATS[f].grammar(&c);
+    if (rc == -2) {   /* the tools themselves refused (e set) */
+        sm_json_grammar_free(c.g);
+        return -1;
     }
-    r->tool_format = REQ_TOOL_FORMAT_GENERIC;
-    if (add_system(r, e)) return -1;
-    json_t *schema = generic_schema(tools, parallel, required);
-    int rc = schema_grammar(schema, &text, e);
-    json_decref(schema);
-    if (rc) return -1;
+    char *text = NULL;
+    sm_status st = sm_json_grammar_take(c.g, &text);
+    if (st != SM_OK || rc) {
+        sm_json_schema_free(text);
+        return req_fail(e, 400, BAD, "tools", "a tool's parameters: %s", err.message[0] ? err.message : "out of memory");
+    }
     rc = req_grammar(r, text, "tools", e);
     sm_json_schema_free(text);
     return rc;
 }
 
-/* ------------------------------------------------------ the reply */
+/* DeepSeek R1's own template leaves the chat open after tool results and
+ * its call example unclosed; llama.cpp mends both in the prompt, and so
+ * does this (text is malloc'd; returns it, or a mended copy) */
+char *tools_prompt(const server *S, const request *r, char *text, size_t *len) {
+    if (r->tool_format != REQ_TOOL_FORMAT_DEEPSEEK_R1 || !S->jinja ||
+        !strstr(S->jinja, "{% if ns.is_tool %}{{'<｜tool▁outputs▁end｜>'}}"))
+        return text;
+    static const char OUT_END[] = "<｜tool▁outputs▁end｜>", EOS[] = "<｜end▁of▁sentence｜>", ASSISTANT[] = "<｜Assistant｜>",
+                      CALL_END[] = "<｜tool▁call▁end｜>", CALLS_END[] = "<｜tool▁calls▁end｜>",
+                      OUT_BEGIN[] = "<｜tool▁outputs▁begin｜>", USER[] = "<｜User｜>";
+    /* each call end grows by the two closings at most: 4n is room enough */
+    size_t n = *len, cap = 4 * n + sizeof EOS + sizeof ASSISTANT;
+    char *o = malloc(cap);
+    if (!o) return text;
+    size_t k = 0;
+    const char *end = text + n;
+    /* a trailing tool result ends the turn, and the reply is asked for (a chat reply always is) */
+    int open = n >= sizeof OUT_END - 1 && !memcmp(end - (sizeof OUT_END - 1), OUT_END, sizeof OUT_END - 1);
+    for (const char *p = text; p < end;) {
+        const char *c = lit(p, end, CALL_END), *q = c ? spaces(c, end) : NULL;
+        if (q && (lit(q, end, OUT_BEGIN) || lit(q, end, USER))) {
+            k += (size_t)sprintf(o + k, "%s%s%s", CALL_END, CALLS_END, EOS);
+            p = q;
+            continue;
+        }
+        o[k++] = *p++;
+    }
+    if (open) k += (size_t)sprintf(o + k, "%s%s", EOS, ASSISTANT);
+    o[k] = '\0';
+    free(text);
+    *len = k;
+    return o;
+}
+
+/* ------------------------------------------------------------ the reply */
+
 
 /* A call as the API gives it; one without an id of its own gets the
  * reply's id and its place ("call_<hex>_<n>"). */
-static json_t *call_json(const char *reply_id, json_t *name, json_t *args, json_t *id, int n) {
-    char *a = json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+static json_t *api_call(const char *reply_id, json_t *c, int n) {
     const char *dash = strrchr(reply_id, '-');
     char made[64];
     snprintf(made, sizeof made, "call_%s_%d", dash ? dash + 1 : reply_id, n);
-    json_t *c = json_pack("{s:s, s:{s:O, s:s}, s:s}", "type", "function", "function", "name", name, "arguments",
-                          a ? a : "{}", "id", json_is_string(id) && json_string_length(id) ? json_string_value(id) : made);
-    free(a);
-    return c;
-}
-
-static int is_space(char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
-
-/* text at p (after spaces) starts with lit: the position after it, else NULL */
-static const char *after(const char *p, const char *end, const char *lit) {
-    while (p < end && is_space(*p)) p++;
-    size_t n = strlen(lit);
-    return (size_t)(end - p) >= n && !memcmp(p, lit, n) ? p + n : NULL;
-}
-
-static const char *find(const char *s, size_t n, const char *lit) {
-    size_t k = strlen(lit);
-    for (size_t i = 0; i + k <= n; i++)
-        if (!memcmp(s + i, lit, k)) return s + i;
-    return NULL;
-}
-
-/* Hermes: content, then <tool_call>{json}</tool_call>, each only spaces apart. */
-static int read_hermes(const char *reply_id, const char *text, size_t len, json_t *calls, size_t *content_len) {
-    const char *end = text + len, *p = find(text, len, "<tool_call>");
-    if (!p) return 0;
-    const char *q = p;
-    while (q > text && is_space(q[-1])) q--;
-    *content_len = (size_t)(q - text);
-    p += strlen("<tool_call>");
-    for (int n = 0;; n++) {
-        json_error_t je;
-        json_t *call = json_loadb(p, (size_t)(end - p), JSON_DISABLE_EOF_CHECK, &je);
-        json_t *name = json_object_get(call, "name"), *args = json_object_get(call, "arguments");
-        if (!json_is_string(name) || !args) {
-            json_decref(call);
-            return -1;
-        }
-        json_array_append_new(calls, call_json(reply_id, name, args, json_object_get(call, "id"), n));
-        json_decref(call);
-        p += je.position;
-        const char *close = after(p, end, "</tool_call>");
-        if (!close) return -1;
-        const char *next = after(close, end, "<tool_call>");
-        if (next) {
-            p = next;
-            continue;
-        }
-        while (close < end && is_space(*close)) close++;
-        return close == end ? 1 : -1;
-    }
+    json_t *id = json_object_get(c, "id");
+    return json_pack("{s:s, s:{s:O, s:O}, s:s}", "type", "function", "function", "name", json_object_get(c, "name"),
+                     "arguments", json_object_get(c, "arguments"), "id",
+                     json_is_string(id) && json_string_length(id) ? json_string_value(id) : made);
 }
 
 char *tools_message(const request *r, const char *reply_id, const char *text, size_t len, const char **finish) {
-    json_t *calls = json_array(), *content = NULL;
-    if (r->tool_format == REQ_TOOL_FORMAT_GENERIC) {
-        json_t *doc = json_loadb(text, len, 0, NULL);
-        json_t *many = json_object_get(doc, "tool_calls"), *one = json_object_get(doc, "tool_call"),
-               *resp = json_object_get(doc, "response");
-        for (size_t i = 0; json_is_array(many) && i < json_array_size(many); i++) {
-            json_t *c = json_array_get(many, i);
-            if (json_is_string(json_object_get(c, "name")))
-                json_array_append_new(calls, call_json(reply_id, json_object_get(c, "name"), json_object_get(c, "arguments"),
-                                                       json_object_get(c, "id"), (int)i));
-        }
-        if (!json_is_array(many) && json_is_object(one) && json_is_string(json_object_get(one, "name")))
-            json_array_append_new(calls, call_json(reply_id, json_object_get(one, "name"), json_object_get(one, "arguments"),
-                                                   NULL, 0));
-        if (!doc) content = json_stringn(text, len);   /* not JSON after all: the text as it is */
-        else if (json_is_string(resp)) content = json_incref(resp);
-        else if (resp) {
-            char *s = json_dumps(resp, JSON_INDENT(2) | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
-            content = json_string(s ? s : "");
-            free(s);
-        }
-        json_decref(doc);
-    } else {
-        size_t clen = len;
-        int got = read_hermes(reply_id, text, len, calls, &clen);
-        if (got < 0) json_array_clear(calls), clen = len;   /* malformed: the text as it is */
-        content = json_stringn(text, clen);
+    reply o = {.calls = json_array()};
+    enum req_tool_format f = r->tool_format;
+    const char *end = text + len;
+    int rc = f == REQ_TOOL_FORMAT_LLAMA_3_X ? read_llama3(&o, text, end, r->builtin_tools) : FORMATS[f].read(&o, text, end);
+    if (rc < 0) {   /* malformed: the text as it is */
+        json_array_clear(o.calls);
+        o.n_content = o.n_reasoning = 0;
+        say(&o, text, end);
     }
-    size_t n = json_array_size(calls);
+    size_t n = json_array_size(o.calls);
     if (n) *finish = "tool_calls";
-    if (!content || (n && json_string_length(content) == 0)) {
-        json_decref(content);
-        content = n ? json_null() : json_string("");
+    json_t *m = json_pack("{s:s}", "role", "assistant");
+    if (o.n_reasoning) json_object_set_new(m, "reasoning_content", text_value(o.reasoning, o.n_reasoning));
+    json_object_set_new(m, "content", n && !o.n_content ? json_null() : text_value(o.content, o.n_content));
+    if (n) {
+        json_t *calls = json_array();
+        for (size_t i = 0; i < n; i++) json_array_append_new(calls, api_call(reply_id, json_array_get(o.calls, i), (int)i));
+        json_object_set_new(m, "tool_calls", calls);
     }
-    json_t *m = json_pack("{s:s, s:o}", "role", "assistant", "content", content);
-    if (n) json_object_set_new(m, "tool_calls", calls);
-    else json_decref(calls);
-    char *s = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o.calls);
+    free(o.content);
+    free(o.reasoning);
+    char *s = o.oom ? NULL : json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(m);
     return s;
 }

@@ -192,9 +192,10 @@ static char *detokenize(const server *S, json_t *o, int *status) {
  * --jinja, the template run as Jinja, with the tools and the messages' tool
  * calls and results when there are any. */
 static sm_status format_chat(const server *S, const request *r, char *buf, size_t cap, size_t *len, sm_error *err) {
-    if (S->opt.jinja && (r->tools || r->extras))
+    if (S->opt.jinja && (r->tools || r->extras || r->vars))
         return sm_chat_format_jinja_tools(S->model, S->jinja, r->msgs, r->n_msgs,
-                                          (const sm_chat_value *const *)r->extras, r->tools, 1, buf, cap, len, err);
+                                          (const sm_chat_value *const *)r->extras, r->tools_hidden ? NULL : r->tools,
+                                          r->vars, 1, buf, cap, len, err);
     if (S->jinja) return sm_chat_format_jinja(S->model, S->jinja, r->msgs, r->n_msgs, 1, buf, cap, len, err);
     return sm_chat_format(S->model, S->tmpl, r->msgs, r->n_msgs, 1, buf, cap, len, err);
 }
@@ -211,7 +212,7 @@ int chat_text(const server *S, const request *r, char **out, size_t *out_len, re
         free(text);
         return req_fail(e, 400, "invalid_request_error", "messages", "the messages cannot be formatted: %s", err.message);
     }
-    *out = text;
+    *out = tools_prompt(S, r, text, &len);
     *out_len = len;
     return 0;
 }

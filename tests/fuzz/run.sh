@@ -71,13 +71,22 @@ PYEOF
             ;;
         fuzz_server_util)
             # endpoint byte (0 tokenize, 1 detokenize, 2 apply-template, 3 and 4 a reply with tools), then the body
+            # (for a reply, a byte picking its format first)
             printf '\x00{"content":"In the beginning<|endoftext|>\xc3\xa9","add_special":true,"with_pieces":true}' > "$corpus/tokenize"
             printf '\x00{"content":["a",5,"b"]}' > "$corpus/mixed"
             printf '\x01{"tokens":[2047,99,195,33]}' > "$corpus/detokenize"
             printf '\x02{"messages":[{"role":"system","content":"s"},{"role":"user","content":"hi"}]}' > "$corpus/template"
             printf '\x02{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[{"type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","content":"1"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]}' > "$corpus/tools"
-            printf '\x03{"tool_call": {"name": "f", "arguments": {"a": [1, "x"]}}}' > "$corpus/generic"
-            printf '\x04Sure. <tool_call>{"name": "f", "arguments": {}}</tool_call>\n<tool_call>{"name": "g", "arguments": {"b": 2}}</tool_call>' > "$corpus/hermes" ;;
+            # the replies of tests/refs/chat_parse: \x03, the format's byte (tools.c's order from 0, +9 with built-in tools), the text
+            ${PYTHON:-/usr/bin/python3} - tests/refs/chat_parse/replies.json "$corpus" <<'PYEOF' || true
+import json, os, sys
+order = ["generic", "hermes", "llama3", "nemo", "functionary31", "functionary32", "firefunction", "r7b", "deepseek_r1"]
+for n, c in enumerate(json.load(open(sys.argv[1], encoding="utf-8"))["cases"]):
+    f = c["format"]
+    pick = order.index("llama3") + 9 if f == "llama3_builtin" else order.index(f)
+    open(os.path.join(sys.argv[2], "reply%d" % n), "wb").write(bytes([3, pick]) + c["text"].encode())
+PYEOF
+            ;;
         fuzz_grammar)
             i=0
             for f in "$SHARED"/grammars/*.gbnf; do

@@ -3,17 +3,22 @@
 // 1. The prompt: for the built-in chat model's own template (which knows no
 //    tools: minja's polyfills describe them, write the calls and the results),
 //    two of ../shared's llama.cpp test templates that take tools (ChatGLM4,
-//    granite) and a Hermes-style template of ours (tests/refs/server_tools/
-//    hermes.jinja), POST /apply-template of six requests (tools offered, a
-//    required call, a history with a call and its result, that history without
-//    tools, parallel calls, tool_choice none) is answered as llama-server
-//    c392e509 --jinja answers it (tests/refs/server_tools/, made by
-//    tests/refs/make_server_tools_refs.mjs).
-// 2. The reply: with tool_choice "required" the built-in model (llama.cpp's
-//    generic JSON format, held by a grammar) and the Hermes template
-//    (<tool_call> tags) answer with tool calls whose arguments an independent
-//    validator (ajv) accepts against the tool's schema; the official OpenAI SDK
-//    reads them; a history with a call and its result runs.
+//    granite), its Mistral Nemo template, and templates of ours in the manner
+//    of each of llama.cpp's tool formats (tests/refs/server_tools/*.jinja:
+//    Hermes, Llama 3.x, Functionary v3.1 and v3.2, Firefunction v2, Command
+//    R7B, DeepSeek R1), POST /apply-template of seven requests (tools offered,
+//    a required call, a history with a call and its result, that history
+//    without tools, parallel calls, tool_choice none, a history ending with a
+//    result) is answered as llama-server c392e509 --jinja answers it
+//    (tests/refs/server_tools/, made by tests/refs/make_server_tools_refs.mjs).
+// 2. The reply: with tool_choice "required" each format's grammar holds the
+//    built-in model to a call, which is read back into the message llama-server
+//    answers with (replies.jsonl; how each format's replies are read, text,
+//    reasoning and calls, is tests/unit/test_server_tools.c's); the generic
+//    JSON format and the Hermes template answer with tool calls whose
+//    arguments an independent validator (ajv) accepts against the tool's
+//    schema; the official OpenAI SDK reads them; a history with a call and its
+//    result runs.
 // 3. What llama-server refuses, refused the same way.
 import { createRequire } from 'node:module';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -66,28 +71,60 @@ export async function toolsTests() {
     check('tools: ../shared is present', false, 'cannot read its chat-templates.json');
     return;
   }
-  const { templates, requests } = JSON.parse(readFileSync(DIR + 'requests.json', 'utf8'));
-  const want = readFileSync(DIR + 'responses.jsonl', 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
-  check('tools: recorded answers for 4 templates x 6 requests', want.length === 24 && templates.length === 4);
+  const { templates, requests, chats, chat_templates: chatTemplates } = JSON.parse(readFileSync(DIR + 'requests.json', 'utf8'));
+  const jsonl = (f) => readFileSync(DIR + f, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+  const want = jsonl('responses.jsonl'), replies = jsonl('replies.jsonl');
+  check('tools: recorded answers for 11 templates x 7 requests, replies for 8 templates',
+    want.length === 77 && templates.length === 11 && replies.length === 15 && chatTemplates.length === 8);
   const tmp = mkdtempSync(join(tmpdir(), 'sm-tools-'));
   try {
     // 1. prompts
+    const templateFile = (t) => {
+      const f = join(tmp, 'template.jinja');
+      writeFileSync(f, t.shared ? cases.find((c) => c.name === t.shared).template : readFileSync(DIR + t.file, 'utf8'));
+      return f;
+    };
+    const labelOf = (t) => !t ? "the model's template" : (t.shared || t.file).split(' (')[0];
     for (const t of templates) {
       const args = ['-m', CHAT, '--jinja', '-c', '4096'];
-      const label = !t ? "the model's template" : t.shared || t.file;
-      if (t) {
-        const f = join(tmp, 'template.jinja');
-        writeFileSync(f, t.shared ? cases.find((c) => c.name === t.shared).template : readFileSync(DIR + t.file, 'utf8'));
-        args.push('--chat-template-file', f);
-      }
+      const label = labelOf(t);
+      if (t) args.push('--chat-template-file', templateFile(t));
       const srv = await startServer(args);
       try {
         check(`tools: the server loads with ${label}`, await srv.ready());
         for (const w of want.filter((x) => JSON.stringify(x.template) === JSON.stringify(t))) {
           const got = await post(srv.base, '/apply-template', requests[w.request]);
+          // a template that raises an error: llama-server's 500 is a 400 here (the request, not the server, is
+          // at fault; OpenAI clients retry a 5xx), with the template's message
+          const raised = w.status === 500 && got.status === 400 &&
+            got.body.error?.message.includes(w.body.error.message.split(' at row ')[0]);
           check(`tools: ${label}, request ${w.request}: the prompt llama-server makes`,
-            got.status === 200 && w.status === 200 && got.body.prompt === w.body.prompt,
+            (got.status === 200 && w.status === 200 && got.body.prompt === w.body.prompt) || raised,
             `got ${got.status} ${JSON.stringify(got.body).slice(0, 400)}\n    want ${JSON.stringify(w.body).slice(0, 400)}`);
+        }
+      } finally { await srv.stop(); }
+    }
+
+    // 2a. replies in each of llama.cpp's formats (Hermes, Llama 3.x with a
+    // built-in tool, Mistral Nemo, Functionary v3.1/v3.2, Firefunction v2,
+    // Command R7B, DeepSeek R1), held by the format's grammar: the message
+    // llama-server answers with, read back the same (ids: ours where it
+    // leaves them empty, which clients need to answer a call)
+    for (const t of chatTemplates) {
+      const label = labelOf(t);
+      const srv = await startServer(['-m', CHAT, '--jinja', '-c', '4096', '--chat-template-file', templateFile(t)]);
+      try {
+        check(`tools: ${label}: the server loads`, await srv.ready());
+        for (const w of replies.filter((x) => JSON.stringify(x.template) === JSON.stringify(t))) {
+          const r = await post(srv.base, '/v1/chat/completions', chats[w.chat]);
+          const got = r.body.choices?.[0] ?? {};
+          // ids: each one present and unique (llama-server's are empty, or Command R7B's the model wrote)
+          const norm = (m) => JSON.stringify({ ...m, tool_calls: m?.tool_calls?.map((c) => ({ ...c, id: undefined })) });
+          const gotIds = got.message?.tool_calls?.map((c) => c.id) ?? [];
+          check(`tools: ${label}, reply ${w.chat}: llama-server's message and finish_reason`,
+            r.status === w.status && got.finish_reason === w.finish_reason && norm(got.message) === norm(w.message) &&
+            gotIds.every((id) => typeof id === 'string' && id) && new Set(gotIds).size === gotIds.length,
+            `got ${r.status} ${JSON.stringify(got).slice(0, 500)}\n    want ${JSON.stringify(w).slice(0, 500)}`);
         }
       } finally { await srv.stop(); }
     }

@@ -490,3 +490,33 @@ TEST(chat_template_jinja_errors) {
     sm_error err = {0};
     CHECK(jinja1(deep, buf, sizeof buf, &len, &err) == SM_ERR_FORMAT && strstr(err.message, "nested too deeply"));
 }
+
+/* minja's parallel-calls probe: a template that writes every call of a reply
+ * against one that writes only the first (and one without calls at all):
+ * the answers follow from the templates' text. And the further variables a
+ * caller gives (minja's extra_context) are seen, set after the others. */
+TEST(chat_template_jinja_parallel_calls_and_vars) {
+    static const char every[] =
+        "{% for m in messages %}{% if m.tool_calls %}{% for c in m.tool_calls %}{{ c.function.name }}("
+        "{{ c.function.arguments }}){% endfor %}{% else %}{{ m.content }}{% endif %}{% endfor %}";
+    static const char first[] =
+        "{% for m in messages %}{% if m.tool_calls %}{{ m.tool_calls[0].function.name }}("
+        "{{ m.tool_calls[0].function.arguments }}){% else %}{{ m.content }}{% endif %}{% endfor %}";
+    CHECK(sm_chat_jinja_parallel_calls(every) == 1);
+    CHECK(sm_chat_jinja_parallel_calls(first) == 0);
+    CHECK(sm_chat_jinja_parallel_calls(sm_chat_chatml_jinja()) == 0);
+    CHECK(sm_chat_jinja_parallel_calls(NULL) == 0);
+
+    static const char *const keys[] = {"tools_in_user_message", "note", "messages"};
+    const sm_chat_value items[] = {{.type = SM_CHAT_VALUE_BOOL, .i = 0}, {.type = SM_CHAT_VALUE_STRING, .s = "hi", .n = 2},
+                                   {.type = SM_CHAT_VALUE_NULL}};
+    const sm_chat_value vars = {.type = SM_CHAT_VALUE_DICT, .keys = keys, .items = items, .n = 3};
+    const sm_chat_message msg = {"user", "Hello"};
+    sm_chat_jinja_params p = sm_chat_jinja_default_params();
+    p.vars = &vars;
+    char buf[128];
+    size_t len = 0;
+    sm_status st = sm_chat_apply_jinja("{{ tools_in_user_message }} {{ note }} {{ messages is none }} {{ builtin is defined }}",
+                                       &msg, 1, &p, buf, sizeof buf, &len, NULL);
+    CHECKF(st == SM_OK && !strcmp(buf, "False hi True False"), "status %d, '%s'", st, st == SM_OK ? buf : "");
+}
