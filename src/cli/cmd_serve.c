@@ -40,6 +40,9 @@ static void serve_usage(void) {
            "                            Jinja program it is, as llama-server's --jinja does, instead\n"
            "                            of recognising a built-in format in it; requests with\n"
            "                            \"tools\" need it (tool calls come back as \"tool_calls\")\n"
+           "      --reasoning-format F  with --jinja, DeepSeek R1's and Command R7B's thinking:\n"
+           "                            deepseek (default: apart, as \"reasoning_content\") or none\n"
+           "                            (left in the reply's content), as llama-server's\n"
            CLI_LORA_USAGE
            "  -t, --threads N       threads of the forward passes (default: physical cores)\n"
            CLI_LLAMACPP_USAGE
@@ -56,7 +59,7 @@ int cmd_serve(int argc, char **argv) {
     cli_args a = {"serve", argc, 0, argv, NULL};
     const char *model = NULL, *tok = NULL, *host = "127.0.0.1", *alias = NULL, *key = NULL, *tmpl = NULL;
     const char *tmpl_file = NULL;
-    int jinja = 0;
+    int jinja = 0, reasoning_none = 0;
     const char *kernels = NULL;
     long long port = 8080, parallel = 4, n_ctx = 0, max_queue = 64, timeout = 600, threads = 0;
     long long max_body = 4 << 20, trace_requests = 0;
@@ -71,6 +74,14 @@ int cmd_serve(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--metrics") || arg_is(&a, "-cb", "--cont-batching")) continue;
         else if (arg_is(&a, NULL, "--jinja")) jinja = 1;
         else if (arg_is(&a, NULL, "--chat-template-file")) { VALUE(); tmpl_file = v; }
+        else if (arg_is(&a, NULL, "--reasoning-format")) {
+            VALUE();
+            if (strcmp(v, "deepseek") && strcmp(v, "none")) {
+                cli_error(a.cmd, "--reasoning-format takes deepseek or none, not '%s'", v);
+                return SM_EXIT_USAGE;
+            }
+            reasoning_none = !strcmp(v, "none");
+        }
         else if (arg_is(&a, "-m", "--model")) { VALUE(); model = v; }
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok = v; }
         else if (arg_is(&a, "-a", "--alias")) { VALUE(); alias = v; }
@@ -91,7 +102,7 @@ int cmd_serve(int argc, char **argv) {
     }
     if (key && !*key) { cli_error(a.cmd, "--api-key needs a non-empty key"); return SM_EXIT_USAGE; }
 #ifndef SM_HAVE_SERVER
-    (void)model, (void)tok, (void)host, (void)alias, (void)tmpl, (void)kernels, (void)lora, (void)jinja, (void)tmpl_file;
+    (void)model, (void)tok, (void)host, (void)alias, (void)tmpl, (void)kernels, (void)lora, (void)jinja, (void)tmpl_file, (void)reasoning_none;
     (void)port, (void)parallel, (void)n_ctx, (void)max_queue, (void)timeout, (void)threads, (void)max_body, (void)trace_requests;
     cli_error(a.cmd, "this smallmind was built without libmicrohttpd and Jansson, which the server needs: install "
                      "libmicrohttpd-dev and libjansson-dev (apt-get install libmicrohttpd-dev libjansson-dev) and "
@@ -126,6 +137,7 @@ int cmd_serve(int argc, char **argv) {
     o.api_key = key;
     o.chat_template = tmpl;
     o.jinja = jinja;
+    o.reasoning_none = reasoning_none;
     o.kernels = kernels;
     o.port = (int)port;
     o.parallel = (int)parallel;

@@ -94,8 +94,17 @@ typedef struct request {
     int parallel_tool_calls;
     enum req_tool_format tool_format;   /* set by tools_prepare */
     int builtin_tools;          /* Llama 3.x: the reply may call a built-in tool (<|python_tag|>) */
+    int keep_reasoning;         /* --reasoning-format none: a reply's thinking stays in its content */
     const sm_chat_value *vars;  /* further template variables of the format (owned), or NULL */
     int tools_hidden;           /* the template is not given the tools (Firefunction: they are in vars) */
+    /* a lazy grammar (tool_choice "auto", as llama.cpp's): the matcher holds
+     * the reply only once it writes one of these words, from the word on
+     * (tools_trigger watches the reply's text meanwhile) */
+    const char **triggers;
+    size_t n_triggers;
+    int awaiting;               /* no trigger word yet */
+    char *trigger_text;         /* the reply so far, while awaiting (malloc'd) */
+    size_t trigger_len;
     void **docs;                /* the tool calls' arguments read as JSON (json_t *) */
     size_t n_docs;
 } request;

@@ -24,6 +24,7 @@
 typedef struct server_options {
     const char *model_path, *tokenizer_path, *host, *alias, *api_key, *chat_template, *kernels;
     int jinja;                  /* run the chat template as Jinja (--jinja) */
+    int reasoning_none;         /* --reasoning-format none: thinking stays in the content */
     int port, parallel, n_ctx, max_queue, timeout, threads;
     size_t max_body;
     int load_delay_ms;          /* tests: wait this long before loading (to see 503s) */
@@ -231,6 +232,10 @@ int tools_prepare(const server *S, request *r, req_error *e);
 /* The formatted prompt as the request's tool format mends it (DeepSeek R1's
  * own template): text (malloc'd) or a mended copy with text freed. */
 char *tools_prompt(const server *S, const request *r, char *text, size_t *len);
+/* A token's text while a lazy grammar awaits its trigger: once the reply
+ * holds a trigger word, the matcher takes the text from the word on and
+ * holds the rest of the reply (a text it refuses drops the grammar). */
+void tools_trigger(request *r, const char *piece, size_t len);
 char *tools_message(const request *r, const char *reply_id, const char *text, size_t len, const char **finish);
 
 /* llama-server's utility endpoints (util.c): the answer's JSON for a body

@@ -6,11 +6,11 @@
  * One row of FORMATS per format, picked in llama.cpp's order (pick): the
  * text the template must hold, whether the format also serves requests
  * without tools (its replies are read the same way then), the grammar that
- * holds a reply to a call, and the reader of replies. The grammar is made
- * for tool_choice "required"; llama.cpp also constrains an "auto" reply
- * once it starts a call (a lazy grammar with trigger words), here an
- * "auto" reply is free text, read the same way. The generic format's
- * grammar (a JSON reply) holds in every case, as llama.cpp's.
+ * holds a reply to a call (and its trigger words), and the reader of
+ * replies. With tool_choice "required" the grammar holds the whole reply;
+ * with "auto" it is lazy, as llama.cpp's: the reply is free until it
+ * writes a trigger word (the start of a call), and held from the word on.
+ * The generic format's grammar (a JSON reply) holds in every case.
  *
  *   Generic (templates no other row names): a system text asks for JSON,
  *     {"tool_call": {"name", "arguments"}} or {"response": "..."}.
@@ -104,7 +104,27 @@ typedef struct gctx {
     int parallel;
     int builtin;   /* Llama 3.x: built-in tools may be called */
     req_error *e;
+    request *r;    /* the trigger words of a lazy grammar go to it */
 } gctx;
+
+/* a trigger word of the format's lazy grammar, printf-made (kept with the request) */
+static int trigger(gctx *c, const char *f, ...) __attribute__((format(printf, 2, 3)));
+static int trigger(gctx *c, const char *f, ...) {
+    request *r = c->r;
+    char word[256];
+    va_list ap;
+    va_start(ap, f);
+    int n = vsnprintf(word, sizeof word, f, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof word) return 0;   /* a tool name too long to be a trigger: not one */
+    char *w = req_own(r, (size_t)n);
+    const char **grown = w ? realloc(r->triggers, (r->n_triggers + 1) * sizeof *grown) : NULL;
+    if (!grown) return -1;
+    memcpy(w, word, (size_t)n + 1);
+    r->triggers = grown;
+    r->triggers[r->n_triggers++] = w;
+    return 0;
+}
 
 static json_t *fn_of(json_t *tool) { return json_object_get(tool, "function"); }
 static const char *name_of(json_t *tool) { return json_string_value(json_object_get(fn_of(tool), "name")); }
@@ -204,7 +224,7 @@ static int grammar_hermes(gctx *c) {
     }
     const char *tc = l.oom ? NULL : sm_json_grammar_rule(c->g, "tool_call", l.text);
     free(l.text);
-    if (!tc) return -1;
+    if (!tc || trigger(c, "<tool_call>")) return -1;
     return rule(c, "root", c->parallel ? fmt("(\"<tool_call>\" space %s \"</tool_call>\" space)+", tc)
                                        : fmt("\"<tool_call>\" space %s \"</tool_call>\" space", tc))
                ? 0 : -1;
@@ -248,6 +268,7 @@ static int grammar_llama3(gctx *c) {
             rules_add(&l, " | ", kr && q && n ? rule(c, n, fmt("\"<|python_tag|>%s.call(\" \"%s=\" %s \")\"", q, arg, kr)) : NULL);
         }
         const char *ar = an ? schema_rule(c, an, params_ref(t)) : NULL;
+        if (trigger(c, "{\"name\": \"%s\"", name)) l.oom = 1;
         rules_add(&l, " | ",
                   ar && q && n ? rule(c, n, fmt("\"{\" space ( \"\\\"type\\\":\" space \"\\\"function\\\",\" space )? "
                                                 "\"\\\"name\\\": \\\"%s\\\", \\\"parameters\\\": \" %s \"}\"", q, ar))
@@ -256,6 +277,11 @@ static int grammar_llama3(gctx *c) {
         free(n);
         free(an);
     }
+    static const char *const WORDS[] = {"{\"name\":", "{\n  \"name\":", "{\n    \"name\":", "{\"type\": \"function\"",
+                                        "{\n  \"type\": \"function\"", "{\n    \"type\": \"function\""};
+    for (size_t i = 0; i < sizeof WORDS / sizeof WORDS[0]; i++)
+        if (trigger(c, "%s", WORDS[i])) l.oom = 1;
+    if (c->builtin && trigger(c, "<|python_tag|>")) l.oom = 1;
     const char *root = l.oom ? NULL : sm_json_grammar_rule(c->g, "root", l.text);
     free(l.text);
     return root ? 0 : -1;
@@ -268,7 +294,7 @@ static json_t *nemo_call(json_t *tool) {
 }
 static int grammar_nemo(gctx *c) {
     const char *r = schema_rule(c, "tool_calls", calls_list(c, nemo_call));
-    return r && rule(c, "root", fmt("\"[TOOL_CALLS]\" %s", r)) ? 0 : -1;
+    return r && !trigger(c, "[TOOL_CALLS]") && rule(c, "root", fmt("\"[TOOL_CALLS]\" %s", r)) ? 0 : -1;
 }
 
 static json_t *firefunction_call(json_t *tool) {
@@ -279,7 +305,7 @@ static json_t *firefunction_call(json_t *tool) {
 }
 static int grammar_firefunction(gctx *c) {
     const char *r = schema_rule(c, "tool_calls", calls_list(c, firefunction_call));
-    return r && rule(c, "root", fmt("\" functools\"? %s", r)) ? 0 : -1;
+    return r && !trigger(c, " functools[") && rule(c, "root", fmt("\" functools\"? %s", r)) ? 0 : -1;
 }
 
 static json_t *r7b_call(json_t *tool) {
@@ -289,7 +315,8 @@ static json_t *r7b_call(json_t *tool) {
 }
 static int grammar_r7b(gctx *c) {
     const char *r = schema_rule(c, "tool_calls", calls_list(c, r7b_call));
-    return r && rule(c, "root", fmt("\"<|START_ACTION|>\" %s \"<|END_ACTION|>\"", r)) ? 0 : -1;
+    return r && !trigger(c, "<|START_ACTION|>") && rule(c, "root", fmt("\"<|START_ACTION|>\" %s \"<|END_ACTION|>\"", r))
+               ? 0 : -1;
 }
 
 /* one rule per tool: pre, the name, mid, its arguments, post (printf texts
@@ -341,6 +368,10 @@ static int grammar_functionary31(gctx *c) {
         }
     }
     char *all = per_tool(c, "call", "\"<function=", ">\"", " \"</function>\" space");
+    if ((python && trigger(c, "<|python_tag|>")) || trigger(c, "<function=")) {
+        free(all);
+        return -1;
+    }
     if (all && python) {
         const char *py = sm_json_grammar_rule(c->g, "python-call", "\"<|python_tag|>\" .*");
         char *more = py ? fmt("%s | %s", all, py) : NULL;
@@ -354,6 +385,10 @@ static int grammar_functionary31(gctx *c) {
 }
 
 static int grammar_functionary32(gctx *c) {
+    for (size_t i = 0; i < json_array_size(c->tools); i++)
+        if (trigger(c, "%s", name_of(json_array_get(c->tools, i))) ||
+            trigger(c, ">>>%s", name_of(json_array_get(c->tools, i))))
+            return -1;
     char *first = per_tool(c, "call", "\"", "\\n\"", "");
     const char *fr = first ? sm_json_grammar_rule(c->g, "first_tool_call", first) : NULL;
     free(first);
@@ -374,6 +409,10 @@ static int grammar_r1(gctx *c) {
                                      calls, c->parallel ? "*" : ""))
                           : NULL;
     free(calls);
+    static const char *const BEGIN[] = {"<｜tool▁calls▁begin｜>", "<｜tool_calls_begin｜>", "<｜tool calls begin｜>",
+                                        "<｜tool\\_calls\\_begin｜>"};
+    for (size_t i = 0; r && i < sizeof BEGIN / sizeof BEGIN[0]; i++)
+        if (trigger(c, "%s", BEGIN[i])) return -1;
     return r ? 0 : -1;
 }
 
@@ -386,6 +425,7 @@ typedef struct reply {
     size_t n_content, n_reasoning;
     json_t *calls;
     int oom;
+    int keep_reasoning;   /* the thinking is content (its tags too), not reasoning */
 } reply;
 
 static void put(char **s, size_t *n, int *oom, const char *p, size_t k) {
@@ -701,8 +741,10 @@ static int read_r7b(reply *o, const char *text, const char *end) {
     const char *p = lit(text, end, "<|START_THINKING|>");
     const char *close = p ? find(p, end, "<|END_THINKING|>") : NULL;
     if (close) {
-        put(&o->reasoning, &o->n_reasoning, &o->oom, p, (size_t)(close - p));
-        text = close + strlen("<|END_THINKING|>");
+        const char *after = close + strlen("<|END_THINKING|>");
+        if (!o->keep_reasoning) put(&o->reasoning, &o->n_reasoning, &o->oom, p, (size_t)(close - p));
+        else if (close > p) say(o, text, after);   /* an empty thinking is left out */
+        text = after;
     }
     static const char SA[] = "<|START_ACTION|>", EA[] = "<|END_ACTION|>", SR[] = "<|START_RESPONSE|>",
                       ER[] = "<|END_RESPONSE|>";
@@ -759,7 +801,8 @@ static int read_r1(reply *o, const char *text, const char *end) {
         r0 = r0 ? r0 : text;
         const char *a = spaces(r0, close), *b = close;
         while (b > a && is_space(b[-1])) b--;
-        put(&o->reasoning, &o->n_reasoning, &o->oom, a, (size_t)(b - a));
+        if (o->keep_reasoning) say(o, text, close + strlen("</think>"));
+        else put(&o->reasoning, &o->n_reasoning, &o->oom, a, (size_t)(b - a));
         text = close + strlen("</think>");
     }
     static const char *const BEGIN[] = {"<｜tool▁calls▁begin｜>", "<｜tool_calls_begin｜>", "<｜tool calls begin｜>",
@@ -917,6 +960,7 @@ int tools_prepare(const server *S, request *r, req_error *e) {
     if (!S->opt.jinja) return 0;
     enum req_tool_format f = pick(S, r);
     r->tool_format = f;
+    r->keep_reasoning = S->opt.reasoning_none;
     if (f == REQ_TOOL_FORMAT_NONE) return 0;
     int offered = r->tools && r->tool_choice != REQ_TOOLS_NONE;
     if (offered && r->grammar)
@@ -930,10 +974,10 @@ int tools_prepare(const server *S, request *r, req_error *e) {
     if (r->parallel_tool_calls && !sm_chat_jinja_parallel_calls(S->jinja ? S->jinja : sm_chat_chatml_jinja()))
         r->parallel_tool_calls = 0;
     int required = r->tool_choice == REQ_TOOLS_REQUIRED;
-    if (!offered || !json_array_size(tools) || (f != REQ_TOOL_FORMAT_GENERIC && !required)) return 0;
-    /* the grammar */
+    if (!offered || !json_array_size(tools)) return 0;
+    /* the grammar: with "auto" lazy, but for the generic format's JSON reply */
     sm_error err = {0};
-    gctx c = {sm_json_grammar_new(&err), tools, r->parallel_tool_calls, r->builtin_tools, e};
+    gctx c = {sm_json_grammar_new(&err), tools, r->parallel_tool_calls, r->builtin_tools, e, r};
     if (!c.g) return req_fail(e, 500, "server_error", NULL, "out of memory");
     int rc = f == REQ_TOOL_FORMAT_GENERIC ? grammar_generic(&c, required) : FORMATS[f].grammar(&c);
     if (rc == -2) {   /* the tools themselves refused (e set) */
@@ -948,7 +992,35 @@ int tools_prepare(const server *S, request *r, req_error *e) {
     }
     rc = req_grammar(r, text, "tools", e);
     sm_json_schema_free(text);
+    r->awaiting = !rc && f != REQ_TOOL_FORMAT_GENERIC && !required && r->n_triggers > 0;
     return rc;
+}
+
+void tools_trigger(request *r, const char *piece, size_t len) {
+    char *grown = realloc(r->trigger_text, r->trigger_len + len + 1);
+    if (!grown) {   /* out of memory: the reply goes on free */
+        r->awaiting = 0;
+        sm_grammar_matcher_free(r->matcher);
+        r->matcher = NULL;
+        return;
+    }
+    memcpy(grown + r->trigger_len, piece, len);
+    r->trigger_len += len;
+    grown[r->trigger_len] = '\0';
+    r->trigger_text = grown;
+    const char *end = grown + r->trigger_len, *at = NULL;
+    for (size_t i = 0; i < r->n_triggers && !at; i++) at = find(grown, end, r->triggers[i]);
+    if (!at) return;
+    /* from the trigger on, the grammar holds the reply; text it cannot take drops it (llama.cpp fails the request) */
+    r->awaiting = 0;
+    sm_grammar_matcher_reset(r->matcher);
+    if (sm_grammar_matcher_accept(r->matcher, at, (size_t)(end - at), NULL) != SM_OK) {
+        sm_grammar_matcher_free(r->matcher);
+        r->matcher = NULL;
+    }
+    free(r->trigger_text);
+    r->trigger_text = NULL;
+    r->trigger_len = 0;
 }
 
 /* DeepSeek R1's own template leaves the chat open after tool results and
@@ -1001,7 +1073,7 @@ static json_t *api_call(const char *reply_id, json_t *c, int n) {
 }
 
 char *tools_message(const request *r, const char *reply_id, const char *text, size_t len, const char **finish) {
-    reply o = {.calls = json_array()};
+    reply o = {.calls = json_array(), .keep_reasoning = r->keep_reasoning};
     enum req_tool_format f = r->tool_format;
     const char *end = text + len;
     int rc = f == REQ_TOOL_FORMAT_LLAMA_3_X ? read_llama3(&o, text, end, r->builtin_tools) : FORMATS[f].read(&o, text, end);

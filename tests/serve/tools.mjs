@@ -24,7 +24,8 @@ import { createRequire } from 'node:module';
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { check, skip, startServer } from './lib.mjs';
+import { spawnSync } from 'node:child_process';
+import { check, skip, startServer, SM } from './lib.mjs';
 
 const require = createRequire(import.meta.url);
 const SHARED = process.env.SM_SHARED || '../shared';
@@ -75,7 +76,7 @@ export async function toolsTests() {
   const jsonl = (f) => readFileSync(DIR + f, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
   const want = jsonl('responses.jsonl'), replies = jsonl('replies.jsonl');
   check('tools: recorded answers for 11 templates x 7 requests, replies for 8 templates',
-    want.length === 77 && templates.length === 11 && replies.length === 15 && chatTemplates.length === 8);
+    want.length === 77 && templates.length === 11 && replies.length === 16 && chatTemplates.length === 8);
   const tmp = mkdtempSync(join(tmpdir(), 'sm-tools-'));
   try {
     // 1. prompts
@@ -182,6 +183,10 @@ export async function toolsTests() {
         }
       } finally { await srv.stop(); }
     }
+    // --reasoning-format takes llama-server's two values (how each reads a reply: test_server_tools.c)
+    const bad = spawnSync(SM, ['serve', '-m', CHAT, '--jinja', '--reasoning-format', 'sometimes'], { encoding: 'utf8' });
+    check('tools: --reasoning-format other than deepseek or none is a usage error',
+      bad.status === 2 && /--reasoning-format takes deepseek or none/.test(bad.stderr), `${bad.status} ${bad.stderr}`);
     // without --jinja, as llama-server
     const srv = await startServer(['-m', CHAT]);
     try {

@@ -1,6 +1,7 @@
 /* test_server_tools.c - how `serve --jinja` reads a reply in each of
  * llama.cpp's tool-call formats (src/server/tools.c, tools_message): the
- * replies of tests/refs/chat_parse/replies.json against what llama.cpp
+ * replies of tests/refs/chat_parse/replies.json (DeepSeek R1's and Command
+ * R7B's also as --reasoning-format none reads them) against what llama.cpp
  * c392e509's common_chat_parse makes of them (replies.jsonl, recorded by
  * tests/refs/chat_parse/make_refs.sh), as llama-server turns that into a
  * message: content (null when empty beside calls), reasoning_content when
@@ -18,13 +19,15 @@
 static const struct {
     const char *name;
     enum req_tool_format f;
-    int builtin;
+    int builtin, keep_reasoning;
 } FORMATS[] = {
-    {"generic", REQ_TOOL_FORMAT_GENERIC, 0},           {"hermes", REQ_TOOL_FORMAT_HERMES, 0},
-    {"llama3", REQ_TOOL_FORMAT_LLAMA_3_X, 0},          {"llama3_builtin", REQ_TOOL_FORMAT_LLAMA_3_X, 1},
-    {"nemo", REQ_TOOL_FORMAT_MISTRAL_NEMO, 0},         {"functionary31", REQ_TOOL_FORMAT_FUNCTIONARY_3_1, 0},
-    {"functionary32", REQ_TOOL_FORMAT_FUNCTIONARY_3_2, 0}, {"firefunction", REQ_TOOL_FORMAT_FIREFUNCTION_2, 0},
-    {"r7b", REQ_TOOL_FORMAT_COMMAND_R7B, 0},            {"deepseek_r1", REQ_TOOL_FORMAT_DEEPSEEK_R1, 0},
+    {"generic", REQ_TOOL_FORMAT_GENERIC, 0, 0},           {"hermes", REQ_TOOL_FORMAT_HERMES, 0, 0},
+    {"llama3", REQ_TOOL_FORMAT_LLAMA_3_X, 0, 0},          {"llama3_builtin", REQ_TOOL_FORMAT_LLAMA_3_X, 1, 0},
+    {"nemo", REQ_TOOL_FORMAT_MISTRAL_NEMO, 0, 0},         {"functionary31", REQ_TOOL_FORMAT_FUNCTIONARY_3_1, 0, 0},
+    {"functionary32", REQ_TOOL_FORMAT_FUNCTIONARY_3_2, 0, 0}, {"firefunction", REQ_TOOL_FORMAT_FIREFUNCTION_2, 0, 0},
+    {"r7b", REQ_TOOL_FORMAT_COMMAND_R7B, 0, 0},            {"deepseek_r1", REQ_TOOL_FORMAT_DEEPSEEK_R1, 0, 0},
+    /* --reasoning-format none */
+    {"r7b_none", REQ_TOOL_FORMAT_COMMAND_R7B, 0, 1},    {"deepseek_r1_none", REQ_TOOL_FORMAT_DEEPSEEK_R1, 0, 1},
 };
 
 /* the message llama-server writes for llama.cpp's reading w of text */
@@ -85,7 +88,8 @@ TEST(server_reads_tool_calls_as_llama_cpp) {
         request r;
         memset(&r, 0, sizeof r);
         for (size_t k = 0; k < sizeof FORMATS / sizeof FORMATS[0]; k++)
-            if (!strcmp(FORMATS[k].name, fname)) r.tool_format = FORMATS[k].f, r.builtin_tools = FORMATS[k].builtin;
+            if (!strcmp(FORMATS[k].name, fname))
+                r.tool_format = FORMATS[k].f, r.builtin_tools = FORMATS[k].builtin, r.keep_reasoning = FORMATS[k].keep_reasoning;
         REQUIRE(r.tool_format != REQ_TOOL_FORMAT_NONE);
         const char *finish = "stop";
         char *m = tools_message(&r, "chatcmpl-0123456789abcdef", text, strlen(text), &finish);
@@ -102,7 +106,7 @@ TEST(server_reads_tool_calls_as_llama_cpp) {
         json_decref(want);
         json_decref(w);
     }
-    CHECKF(checked == 50 && errors == 1, "%zu replies (%zu llama.cpp cannot read), want 50 (1)", checked, errors);
+    CHECKF(checked == 62 && errors == 1, "%zu replies (%zu llama.cpp cannot read), want 62 (1)", checked, errors);
     free(lines);
     json_decref(cases);
 }

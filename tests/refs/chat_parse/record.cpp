@@ -18,7 +18,7 @@ int main(int argc, char **argv) {
         std::cerr << "usage: record replies.json > replies.jsonl\n";
         return 2;
     }
-    // the formats as llama-server picks them, with its default --reasoning-format deepseek
+    // the formats as llama-server picks them, with its default --reasoning-format deepseek (and none)
     const std::map<std::string, common_chat_format> formats = {
         {"generic", COMMON_CHAT_FORMAT_GENERIC},
         {"hermes", COMMON_CHAT_FORMAT_HERMES_2_PRO},
@@ -30,6 +30,9 @@ int main(int argc, char **argv) {
         {"firefunction", COMMON_CHAT_FORMAT_FIREFUNCTION_V2},
         {"r7b", COMMON_CHAT_FORMAT_COMMAND_R7B_EXTRACT_REASONING},
         {"deepseek_r1", COMMON_CHAT_FORMAT_DEEPSEEK_R1_EXTRACT_REASONING},
+        // --reasoning-format none
+        {"r7b_none", COMMON_CHAT_FORMAT_COMMAND_R7B},
+        {"deepseek_r1_none", COMMON_CHAT_FORMAT_DEEPSEEK_R1},
     };
     std::ifstream in(argv[1]);
     json doc = json::parse(in);
