@@ -955,6 +955,19 @@ static int set_vars(request *r, json_t *tools, enum req_tool_format f, const cha
     return 0;
 }
 
+/* Command R7B's template reads a reply's plan before its calls as
+ * tool_plan: a message's reasoning_content beside tool_calls is renamed so
+ * (the fields are the request's own, made by request.c) */
+static void r7b_plans(request *r) {
+    for (size_t i = 0; r->extras && i < r->n_msgs; i++) {
+        sm_chat_value *x = (sm_chat_value *)r->extras[i];
+        int calls = 0;
+        for (size_t k = 0; x && k < x->n; k++) calls |= !strcmp(x->keys[k], "tool_calls");
+        for (size_t k = 0; x && calls && k < x->n; k++)
+            if (!strcmp(x->keys[k], "reasoning_content")) ((const char **)x->keys)[k] = "tool_plan";
+    }
+}
+
 int tools_prepare(const server *S, request *r, req_error *e) {
     r->tool_format = REQ_TOOL_FORMAT_NONE;
     if (!S->opt.jinja) return 0;
@@ -969,6 +982,7 @@ int tools_prepare(const server *S, request *r, req_error *e) {
     if (f == REQ_TOOL_FORMAT_LLAMA_3_X || f == REQ_TOOL_FORMAT_FIREFUNCTION_2)
         if (set_vars(r, json_array_size(tools) ? tools : NULL, f, S->jinja, e)) return -1;
     if (FORMATS[f].stop) r->p.stop[r->p.n_stop++] = FORMATS[f].stop;
+    if (f == REQ_TOOL_FORMAT_COMMAND_R7B) r7b_plans(r);
     if (f == REQ_TOOL_FORMAT_GENERIC && add_system(r, e)) return -1;
     /* parallel calls only where the template writes them (llama.cpp) */
     if (r->parallel_tool_calls && !sm_chat_jinja_parallel_calls(S->jinja ? S->jinja : sm_chat_chatml_jinja()))
