@@ -656,12 +656,18 @@ static int read_llama3(reply *o, const char *text, const char *end, int builtin)
     return json_calls(o, text, end, open_llama3, close_brace);
 }
 
+/* a name of word characters (\w+) at n0 followed by ch: the position of ch, else NULL */
+static const char *word_then(const char *n0, const char *end, char ch) {
+    const char *q = n0;
+    while (q < end && is_word(*q)) q++;
+    return q > n0 && q < end && *q == ch ? q : NULL;
+}
+
 /* Functionary v3.1: <function=name>{json}</function>, or <|python_tag|> and code to the end */
 static const char *open_function(const char *s, const char *end, const char **m0, const char **name, size_t *nl) {
     for (const char *p = find(s, end, "<function="); p; p = find(p + 1, end, "<function=")) {
-        const char *n0 = p + strlen("<function="), *q = n0;
-        while (q < end && is_word(*q)) q++;
-        if (q > n0 && q < end && *q == '>') {
+        const char *n0 = p + strlen("<function="), *q = word_then(n0, end, '>');
+        if (q) {
             *m0 = p, *name = n0, *nl = (size_t)(q - n0);
             return q + 1;
         }
@@ -677,7 +683,7 @@ static int read_functionary31(reply *o, const char *text, const char *end) {
     if (p) {
         say(o, text, p);
         const char *code = p + strlen("<|python_tag|>");
-        json_t *args = json_pack("{s:s%}", "code", code, (size_t)(end - code));
+        json_t *args = json_pack("{s:o}", "code", text_value(code, (size_t)(end - code)));
         add_call(o, "python", 6, args, NULL, 0);
         json_decref(args);
         return 0;
@@ -690,9 +696,8 @@ static const char *open_v32(const char *s, const char *end, const char **m0, con
     for (const char *p = s; p < end; p++) {
         const char *n0 = lit(p, end, ">>>");
         if (!n0) n0 = p;
-        const char *q = n0;
-        while (q < end && is_word(*q)) q++;
-        if (q > n0 && q < end && *q == '\n') {
+        const char *q = word_then(n0, end, '\n');
+        if (q) {
             *m0 = p, *name = n0, *nl = (size_t)(q - n0);
             return q + 1;
         }
