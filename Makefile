@@ -222,7 +222,8 @@ FUZZ_LIBS_fuzz_server_util     := $(shell pkg-config --libs jansson 2> /dev/null
 .SECONDEXPANSION:
 build-fuzz/fuzz_%: build-fuzz/obj/tests/fuzz/fuzz_%.o $$(FUZZ_EXTRA_fuzz_$$*) $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(FUZZ_LINK) -o $@ $^ $(FUZZ_LIBS_fuzz_$*) -lm -lpthread
--include $(FUZZ_LIB_OBJ:.o=.d)
+# every fuzz object's header dependencies (the targets' own and their extras too)
+-include $(wildcard build-fuzz/obj/src/*/*.d build-fuzz/obj/tests/fuzz/*.d)
 
 # The AArch64 (NEON) kernels, built with Debian's cross compiler and run
 # under qemu-user: the kernel tests compare them with the scalar reference.
