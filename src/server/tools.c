@@ -943,8 +943,17 @@ static int set_vars(request *r, json_t *tools, enum req_tool_format f, const cha
         v[0] = (sm_chat_value){.type = SM_CHAT_VALUE_BOOL, .i = 0};
         v[1] = n ? (sm_chat_value){.type = SM_CHAT_VALUE_LIST, .items = names, .n = n}
                  : (sm_chat_value){.type = SM_CHAT_VALUE_NULL};
-    } else {   /* Firefunction v2 */
-        char *dump = tools ? json_dumps(tools, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    } else {   /* Firefunction v2: the tools as llama.cpp rebuilds them, indented */
+        json_t *list = json_array();
+        for (size_t i = 0; i < json_array_size(tools); i++) {
+            json_t *fn = fn_of(json_array_get(tools, i)), *desc = json_object_get(fn, "description");
+            json_t *g = json_pack("{s:O}", "name", json_object_get(fn, "name"));
+            if (desc) json_object_set(g, "description", desc);
+            json_object_set_new(g, "parameters", params_ref(json_array_get(tools, i)));
+            json_array_append_new(list, json_pack("{s:s, s:o}", "type", "function", "function", g));
+        }
+        char *dump = tools ? json_dumps(list, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(list);
         char *text = req_own(r, dump ? strlen(dump) : 0);
         if (text && dump) strcpy(text, dump);
         free(dump);

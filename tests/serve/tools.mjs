@@ -6,10 +6,11 @@
 //    granite), its Mistral Nemo template, and templates of ours in the manner
 //    of each of llama.cpp's tool formats (tests/refs/server_tools/*.jinja:
 //    Hermes, Llama 3.x, Functionary v3.1 and v3.2, Firefunction v2, Command
-//    R7B, DeepSeek R1), POST /apply-template of eight requests (tools offered,
+//    R7B, DeepSeek R1), POST /apply-template of nine requests (tools offered,
 //    a required call, a history with a call and its result, that history
 //    without tools, parallel calls, tool_choice none, a history ending with a
-//    result, that one with the call's reasoning_content) is answered as llama-server c392e509 --jinja answers it
+//    result, that one with the call's reasoning_content, a tool written in
+//    another key order with a key llama.cpp drops) is answered as llama-server c392e509 --jinja answers it
 //    (tests/refs/server_tools/, made by tests/refs/make_server_tools_refs.mjs).
 // 2. The reply: with tool_choice "required" each format's grammar holds the
 //    built-in model to a call, which is read back into the message llama-server
@@ -75,8 +76,8 @@ export async function toolsTests() {
   const { templates, requests, chats, chat_templates: chatTemplates } = JSON.parse(readFileSync(DIR + 'requests.json', 'utf8'));
   const jsonl = (f) => readFileSync(DIR + f, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
   const want = jsonl('responses.jsonl'), replies = jsonl('replies.jsonl');
-  check('tools: recorded answers for 11 templates x 8 requests, replies for 8 templates',
-    want.length === 88 && templates.length === 11 && replies.length === 16 && chatTemplates.length === 8);
+  check('tools: recorded answers for 11 templates x 9 requests, replies for 8 templates',
+    want.length === 99 && templates.length === 11 && replies.length === 16 && chatTemplates.length === 8);
   const tmp = mkdtempSync(join(tmpdir(), 'sm-tools-'));
   try {
     // 1. prompts
