@@ -71,7 +71,7 @@ TEST_LIBS := $(shell pkg-config --libs jansson)
 endif
 # The unit tests also read replies with tools as the server does (src/server/tools.c).
 ifeq ($(HAVE_JANSSON)$(HAVE_MHD),11)
-UNIT_SERVER_OBJ := $(BUILD)/src/server/tools.o $(BUILD)/src/server/request.o $(BUILD)/src/server/text.o
+UNIT_SERVER_OBJ := $(patsubst %,$(BUILD)/src/server/%.o,tools request text respond)
 TEST_DEFS += -DSM_HAVE_SERVER
 endif
 DEPS    := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -1,9 +1,12 @@
 /* schema_conv.h - pieces shared by the JSON Schema converter's files: a
  * growable string, GBNF quoting, and the number and pattern translators
- * (schema_numbers.c, schema_pattern.c), which need no Jansson. */
+ * (schema_numbers.c, schema_pattern.c), which need no Jansson. The server's
+ * tool formats (src/server/tools.c) write their grammars and read replies
+ * with the string and the quoting too. */
 #ifndef SM_JSON_SCHEMA_CONV_H
 #define SM_JSON_SCHEMA_CONV_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +19,7 @@ typedef struct sm_sbuf {
 void sm_sb_addn(sm_sbuf *b, const char *s, size_t n);
 void sm_sb_add(sm_sbuf *b, const char *s);
 void sm_sb_printf(sm_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sm_sb_vprintf(sm_sbuf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 void sm_sb_free(sm_sbuf *b);
 /* Takes the string (NUL-terminated; "" when empty), leaving b empty. */
 char *sm_sb_take(sm_sbuf *b);

@@ -40,22 +40,24 @@ void sm_sb_addn(sm_sbuf *b, const char *s, size_t n) {
 
 void sm_sb_add(sm_sbuf *b, const char *s) { sm_sb_addn(b, s, strlen(s)); }
 
-void sm_sb_printf(sm_sbuf *b, const char *fmt, ...) {
+void sm_sb_vprintf(sm_sbuf *b, const char *fmt, va_list ap) {
     char small[256];
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    if (n >= 0 && (size_t)n < sizeof small) sm_sb_addn(b, small, (size_t)n);
+    else if (n >= 0 && reserve(b, (size_t)n)) {
+        vsnprintf(b->p + b->n, (size_t)n + 1, fmt, again);
+        b->n += (size_t)n;
+    }
+    va_end(again);
+}
+
+void sm_sb_printf(sm_sbuf *b, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
+    sm_sb_vprintf(b, fmt, ap);
     va_end(ap);
-    if (n < 0) return;
-    if ((size_t)n < sizeof small) {
-        sm_sb_addn(b, small, (size_t)n);
-        return;
-    }
-    if (!reserve(b, (size_t)n)) return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->n += (size_t)n;
 }
 
 void sm_sb_free(sm_sbuf *b) {

@@ -27,9 +27,9 @@ static json_t *error_code(int status) {
 }
 
 json_t *resp_utf8_string(const char *s, size_t n) {
-    char *fixed = malloc(n * 3 + 1);
+    char small[256], *fixed = n * 3 + 1 <= sizeof small ? small : malloc(n * 3 + 1);   /* a token's text fits */
     json_t *o = fixed ? json_stringn(fixed, text_utf8_fix(s, n, fixed)) : NULL;
-    free(fixed);
+    if (fixed != small) free(fixed);
     return o;
 }
 
@@ -55,37 +55,15 @@ static json_t *text_or_empty(const char *s, size_t n) { return json_stringn(s ? 
 
 /* ------------------------------------------------------------ logprobs */
 
-/* A token's bytes (none for an id that is not one). */
+/* A token's bytes (none for an id that is not one); its text goes out
+ * through resp_utf8_string (a token may hold part of a UTF-8 character;
+ * "bytes" gives them exactly). */
 static int token_bytes(const server *S, sm_token tok, const char **piece) {
     *piece = "";
     int n = tok >= 0 ? sm_token_piece(S->model, tok, piece) : 0;
     return n > 0 ? n : 0;
 }
 
-/* A token's text as a JSON string: its bytes, with U+FFFD for each byte
- * that is not part of a whole UTF-8 character (a token may hold part of
- * one; "bytes" gives them exactly): at most 3 bytes for each of its own. */
-static json_t *piece_string(const char *s, int n) {
-    if (n <= 0) return json_string("");
-    char small[256], *buf = (size_t)n * 3 <= sizeof small ? small : malloc((size_t)n * 3);
-    if (!buf) return NULL;
-    size_t o = 0;
-    for (int i = 0; i < n;) {
-        int len = text_utf8_char((const unsigned char *)s + i, (size_t)(n - i));
-        if (len > 0) {
-            memcpy(buf + o, s + i, (size_t)len);
-            i += len;
-        } else {
-            memcpy(buf + o, "\xEF\xBF\xBD", 3);
-            len = 3;
-            i++;
-        }
-        o += (size_t)len;
-    }
-    json_t *str = json_stringn(buf, o);
-    if (buf != small) free(buf);
-    return str;
-}
 
 static json_t *piece_bytes(const char *s, int n) {
     json_t *a = json_array();
@@ -100,7 +78,7 @@ static json_t *logprob_value(float v) { return json_real(isfinite(v) ? v : -9999
 static json_t *chat_token(const server *S, sm_token tok, float lp) {
     const char *piece;
     int n = token_bytes(S, tok, &piece);
-    return json_pack("{s:o, s:o, s:o}", "token", piece_string(piece, n), "logprob", logprob_value(lp), "bytes",
+    return json_pack("{s:o, s:o, s:o}", "token", resp_utf8_string(piece, (size_t)n), "logprob", logprob_value(lp), "bytes",
                      piece_bytes(piece, n));
 }
 
@@ -127,13 +105,13 @@ static json_t *logprobs_json(const server *S, const job *j, int from, int to) {
         const lp_entry *e = &j->lp[i];
         const char *piece;
         int n = token_bytes(S, e->tok, &piece);
-        json_array_append_new(tokens, piece_string(piece, n));
+        json_array_append_new(tokens, resp_utf8_string(piece, (size_t)n));
         json_array_append_new(values, logprob_value(e->logprob));
         json_array_append_new(offsets, json_integer((json_int_t)e->offset));
         json_t *top = json_object();
         for (int x = 0; x < k && j->lp_top_tok[(size_t)i * k + x] >= 0; x++) {
             n = token_bytes(S, j->lp_top_tok[(size_t)i * k + x], &piece);
-            json_t *key = piece_string(piece, n);
+            json_t *key = resp_utf8_string(piece, (size_t)n);
             /* two tokens with one text: the likelier one's value stays */
             if (key && !json_object_get(top, json_string_value(key)))
                 json_object_set_new(top, json_string_value(key), logprob_value(j->lp_top[(size_t)i * k + x]));

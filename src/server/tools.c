@@ -33,7 +33,9 @@
  * Reasoning texts go to the message's reasoning_content (llama-server's
  * default --reasoning-format deepseek). */
 #include "server.h"
+#include "respond.h"
 #include "json/json_schema.h"
+#include "json/schema_conv.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -65,36 +67,13 @@ static const char *find(const char *s, const char *end, const char *l) {
     return NULL;
 }
 
-/* a malloc'd printf (NULL when out of memory) */
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...) {
-    va_list ap;
-    va_start(ap, f);
-    int n = vsnprintf(NULL, 0, f, ap);
-    va_end(ap);
-    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (s) {
-        va_start(ap, f);
-        vsnprintf(s, (size_t)n + 1, f, ap);
-        va_end(ap);
-    }
-    return s;
-}
-
-/* a tool's name inside a grammar's string literal */
-static char *gbnf_text(const char *s) {
-    size_t n = strlen(s), k = 0;
-    char *o = malloc(2 * n + 1);
-    if (!o) return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"' || s[i] == '\\') o[k++] = '\\';
-        o[k++] = s[i];
-    }
-    o[k] = '\0';
-    return o;
-}
-
 /* ---------------------------------------------------------- the grammars */
+
+/* DeepSeek R1's opening of its calls, and the variants its distilled
+ * models write (llama.cpp accepts each, in the grammar and the reader) */
+static const char *const R1_BEGIN[] = {"<｜tool▁calls▁begin｜>", "<｜tool_calls_begin｜>", "<｜tool calls begin｜>",
+                                       "<｜tool\\_calls\\_begin｜>"};
+#define N_R1_BEGIN (sizeof R1_BEGIN / sizeof R1_BEGIN[0])
 
 /* What a format's grammar maker gets: the builder, the request's tools
  * (each {"type": "function", "function": {...}}), its parallel_tool_calls. */
@@ -102,6 +81,7 @@ typedef struct gctx {
     sm_json_grammar *g;
     json_t *tools;
     int parallel;
+    int required;  /* tool_choice "required" (the generic format's reply must then be a call) */
     int builtin;   /* Llama 3.x: built-in tools may be called */
     req_error *e;
     request *r;    /* the trigger words of a lazy grammar go to it */
@@ -131,39 +111,56 @@ static const char *name_of(json_t *tool) { return json_string_value(json_object_
 static json_t *params_of(json_t *tool) { return json_object_get(fn_of(tool), "parameters"); }
 /* the parameters, a new reference */
 static json_t *params_ref(json_t *tool) {
-    json_t *p = json_object_get(fn_of(tool), "parameters");
+    json_t *p = params_of(tool);
     return p ? json_incref(p) : json_object();
 }
 
-/* adds name ::= body made by printf; returns the rule's name or NULL */
-static const char *rule(gctx *c, const char *name, char *body) {
-    const char *r = body ? sm_json_grammar_rule(c->g, name, body) : NULL;
-    free(body);
+/* name ::= b's text; b is freed. The rule's name, or NULL. */
+static const char *rule_of(gctx *c, const char *name, sm_sbuf *b) {
+    const char *r = b->oom || !b->p ? NULL : sm_json_grammar_rule(c->g, name, b->p);
+    sm_sb_free(b);
     return r;
+}
+/* name ::= the text printf makes */
+static const char *rulef(gctx *c, const char *name, const char *f, ...) __attribute__((format(printf, 3, 4)));
+static const char *rulef(gctx *c, const char *name, const char *f, ...) {
+    sm_sbuf b = {0};
+    va_list ap;
+    va_start(ap, f);
+    sm_sb_vprintf(&b, f, ap);
+    va_end(ap);
+    return rule_of(c, name, &b);
+}
+/* the GBNF literal of the text printf makes, appended to b */
+static void literalf(sm_sbuf *b, const char *f, ...) __attribute__((format(printf, 2, 3)));
+static void literalf(sm_sbuf *b, const char *f, ...) {
+    sm_sbuf t = {0};
+    va_list ap;
+    va_start(ap, f);
+    sm_sb_vprintf(&t, f, ap);
+    va_end(ap);
+    if (t.oom) b->oom = 1;
+    else sm_gbnf_literal(b, t.p ? t.p : "", t.n);
+    sm_sb_free(&t);
+}
+/* rule r as one more alternative of l (" | " between); a failed rule marks l */
+static void alt(sm_sbuf *l, const char *r) {
+    if (!r) {
+        l->oom = 1;
+        return;
+    }
+    if (l->n) sm_sb_add(l, " | ");
+    sm_sb_add(l, r);
 }
 static const char *schema_rule(gctx *c, const char *name, json_t *schema) {
     const char *r = sm_json_grammar_schema(c->g, name, schema);
     json_decref(schema);
     return r;
 }
-/* "<name>-<suffix>" */
-static char *named(const char *name, const char *suffix) { return fmt("%s-%s", name, suffix); }
-
-/* rules joined by sep into a malloc'd text */
-typedef struct rules {
-    char *text;
-    int n, oom;
-} rules;
-static void rules_add(rules *l, const char *sep, const char *r) {
-    if (!r) {
-        l->oom = 1;
-        return;
-    }
-    char *t = fmt("%s%s%s", l->text ? l->text : "", l->n ? sep : "", r);
-    free(l->text);
-    l->text = t;
-    l->n++;
-    if (!t) l->oom = 1;
+/* "<tool's name>-<suffix>", the name of one of its rules (cut as rule names are) */
+static const char *named(char *buf, size_t cap, json_t *tool, const char *suffix) {
+    snprintf(buf, cap, "%s-%s", name_of(tool), suffix);
+    return buf;
 }
 
 static json_t *const_name(const char *name, int typed) {
@@ -195,7 +192,8 @@ static json_t *generic_call(json_t *tool, int with_id) {
     return s;
 }
 
-static int grammar_generic(gctx *c, int required) {
+/* the generic format's reply, a call or (unless required) a response: not lazy */
+static int grammar_generic(gctx *c) {
     json_t *all = json_array();
     for (size_t i = 0; i < json_array_size(c->tools); i++)
         json_array_append_new(all, generic_call(json_array_get(c->tools, i), c->parallel));
@@ -206,27 +204,25 @@ static int grammar_generic(gctx *c, int required) {
                                 "array", "items", call, "minItems", 1, "required", "tool_calls")
                     : json_pack("{s:s, s:{s:o}, s:[s]}", "type", "object", "properties", "tool_call", call, "required",
                                 "tool_call");
-    json_t *schema = required ? tool_call
-                              : json_pack("{s:[o, {s:s, s:{s:{s:s}}, s:[s]}]}", "anyOf", tool_call, "type", "object",
-                                          "properties", "response", "type", "string", "required", "response");
+    json_t *schema = c->required ? tool_call
+                                 : json_pack("{s:[o, {s:s, s:{s:{s:s}}, s:[s]}]}", "anyOf", tool_call, "type", "object",
+                                             "properties", "response", "type", "string", "required", "response");
     return schema_rule(c, "root", schema) ? 0 : -1;
 }
 
 static int grammar_hermes(gctx *c) {
-    rules l = {0};
+    sm_sbuf l = {0};
     for (size_t i = 0; i < json_array_size(c->tools); i++) {
         json_t *t = json_array_get(c->tools, i);
-        char *n = named(name_of(t), "call");
+        char n[320];
         json_t *s = json_pack("{s:s, s:{s:o, s:o}, s:[s, s]}", "type", "object", "properties", "name",
                               const_name(name_of(t), 0), "arguments", params_ref(t), "required", "name", "arguments");
-        rules_add(&l, " | ", n ? schema_rule(c, n, s) : (json_decref(s), NULL));
-        free(n);
+        alt(&l, schema_rule(c, named(n, sizeof n, t, "call"), s));
     }
-    const char *tc = l.oom ? NULL : sm_json_grammar_rule(c->g, "tool_call", l.text);
-    free(l.text);
+    const char *tc = rule_of(c, "tool_call", &l);
     if (!tc || trigger(c, "<tool_call>")) return -1;
-    return rule(c, "root", c->parallel ? fmt("(\"<tool_call>\" space %s \"</tool_call>\" space)+", tc)
-                                       : fmt("\"<tool_call>\" space %s \"</tool_call>\" space", tc))
+    return rulef(c, "root", c->parallel ? "(\"<tool_call>\" space %s \"</tool_call>\" space)+"
+                                        : "\"<tool_call>\" space %s \"</tool_call>\" space", tc)
                ? 0 : -1;
 }
 
@@ -255,36 +251,36 @@ static int builtin_check(const char *name, json_t *params, const char *arg, req_
 }
 
 static int grammar_llama3(gctx *c) {
-    rules l = {0};
+    sm_sbuf l = {0};
     for (size_t i = 0; i < json_array_size(c->tools) && !l.oom; i++) {
         json_t *t = json_array_get(c->tools, i);
         const char *name = name_of(t), *arg = c->builtin ? builtin_arg(name) : NULL;
-        char *q = gbnf_text(name), *n = named(name, "call"), *an = named(name, "args");
-        if (arg) {
-            char *kn = fmt("%s-args-%s", name, arg);
-            const char *kr = kn ? schema_rule(c, kn, json_incref(json_object_get(json_object_get(params_of(t), "properties"), arg)))
-                                : NULL;
-            free(kn);
-            rules_add(&l, " | ", kr && q && n ? rule(c, n, fmt("\"<|python_tag|>%s.call(\" \"%s=\" %s \")\"", q, arg, kr)) : NULL);
+        char n[320], an[320];
+        named(n, sizeof n, t, "call");
+        if (arg) {   /* <|python_tag|>NAME.call(ARG=value) */
+            char kn[340];
+            snprintf(kn, sizeof kn, "%s-args-%s", name, arg);
+            const char *kr = schema_rule(c, kn, json_incref(json_object_get(json_object_get(params_of(t), "properties"), arg)));
+            sm_sbuf b = {0};
+            literalf(&b, "<|python_tag|>%s.call(", name);
+            sm_sb_printf(&b, " \"%s=\" %s \")\"", arg, kr ? kr : "");
+            alt(&l, kr ? rule_of(c, n, &b) : (sm_sb_free(&b), NULL));
         }
-        const char *ar = an ? schema_rule(c, an, params_ref(t)) : NULL;
+        /* {"name": "NAME", "parameters": ARGS}, "type": "function" allowed first */
+        const char *ar = schema_rule(c, named(an, sizeof an, t, "args"), params_ref(t));
         if (trigger(c, "{\"name\": \"%s\"", name)) l.oom = 1;
-        rules_add(&l, " | ",
-                  ar && q && n ? rule(c, n, fmt("\"{\" space ( \"\\\"type\\\":\" space \"\\\"function\\\",\" space )? "
-                                                "\"\\\"name\\\": \\\"%s\\\", \\\"parameters\\\": \" %s \"}\"", q, ar))
-                               : NULL);
-        free(q);
-        free(n);
-        free(an);
+        sm_sbuf b = {0};
+        sm_sb_add(&b, "\"{\" space ( \"\\\"type\\\":\" space \"\\\"function\\\",\" space )? ");
+        literalf(&b, "\"name\": \"%s\", \"parameters\": ", name);
+        sm_sb_printf(&b, " %s \"}\"", ar ? ar : "");
+        alt(&l, ar ? rule_of(c, n, &b) : (sm_sb_free(&b), NULL));
     }
     static const char *const WORDS[] = {"{\"name\":", "{\n  \"name\":", "{\n    \"name\":", "{\"type\": \"function\"",
                                         "{\n  \"type\": \"function\"", "{\n    \"type\": \"function\""};
     for (size_t i = 0; i < sizeof WORDS / sizeof WORDS[0]; i++)
         if (trigger(c, "%s", WORDS[i])) l.oom = 1;
     if (c->builtin && trigger(c, "<|python_tag|>")) l.oom = 1;
-    const char *root = l.oom ? NULL : sm_json_grammar_rule(c->g, "root", l.text);
-    free(l.text);
-    return root ? 0 : -1;
+    return rule_of(c, "root", &l) ? 0 : -1;
 }
 
 static json_t *nemo_call(json_t *tool) {
@@ -294,7 +290,7 @@ static json_t *nemo_call(json_t *tool) {
 }
 static int grammar_nemo(gctx *c) {
     const char *r = schema_rule(c, "tool_calls", calls_list(c, nemo_call));
-    return r && !trigger(c, "[TOOL_CALLS]") && rule(c, "root", fmt("\"[TOOL_CALLS]\" %s", r)) ? 0 : -1;
+    return r && !trigger(c, "[TOOL_CALLS]") && rulef(c, "root", "\"[TOOL_CALLS]\" %s", r) ? 0 : -1;
 }
 
 static json_t *firefunction_call(json_t *tool) {
@@ -305,7 +301,7 @@ static json_t *firefunction_call(json_t *tool) {
 }
 static int grammar_firefunction(gctx *c) {
     const char *r = schema_rule(c, "tool_calls", calls_list(c, firefunction_call));
-    return r && !trigger(c, " functools[") && rule(c, "root", fmt("\" functools\"? %s", r)) ? 0 : -1;
+    return r && !trigger(c, " functools[") && rulef(c, "root", "\" functools\"? %s", r) ? 0 : -1;
 }
 
 static json_t *r7b_call(json_t *tool) {
@@ -315,25 +311,22 @@ static json_t *r7b_call(json_t *tool) {
 }
 static int grammar_r7b(gctx *c) {
     const char *r = schema_rule(c, "tool_calls", calls_list(c, r7b_call));
-    return r && !trigger(c, "<|START_ACTION|>") && rule(c, "root", fmt("\"<|START_ACTION|>\" %s \"<|END_ACTION|>\"", r))
+    return r && !trigger(c, "<|START_ACTION|>") && rulef(c, "root", "\"<|START_ACTION|>\" %s \"<|END_ACTION|>\"", r)
                ? 0 : -1;
 }
 
-/* one rule per tool: pre, the name, mid, its arguments, post (printf texts
- * around the name and the arguments' rule), named <name>-<suffix> */
-static char *per_tool(gctx *c, const char *suffix, const char *pre, const char *mid, const char *post) {
-    rules l = {0};
-    for (size_t i = 0; i < json_array_size(c->tools) && !l.oom; i++) {
+/* One rule per tool, named <name>-<suffix>, as alternatives into l: the
+ * literal text before + name + after, its arguments' rule, then post (GBNF). */
+static void per_tool(gctx *c, sm_sbuf *l, const char *suffix, const char *before, const char *after, const char *post) {
+    for (size_t i = 0; i < json_array_size(c->tools) && !l->oom; i++) {
         json_t *t = json_array_get(c->tools, i);
-        char *q = gbnf_text(name_of(t)), *n = named(name_of(t), suffix), *an = named(name_of(t), "args");
-        const char *ar = an ? schema_rule(c, an, params_ref(t)) : NULL;
-        rules_add(&l, " | ", ar && q && n ? rule(c, n, fmt("%s%s%s %s%s", pre, q, mid, ar, post)) : NULL);
-        free(q);
-        free(n);
-        free(an);
+        char n[320], an[320];
+        const char *ar = schema_rule(c, named(an, sizeof an, t, "args"), params_ref(t));
+        sm_sbuf b = {0};
+        literalf(&b, "%s%s%s", before, name_of(t), after);
+        sm_sb_printf(&b, " %s%s", ar ? ar : "", post);
+        alt(l, ar ? rule_of(c, named(n, sizeof n, t, suffix), &b) : (sm_sb_free(&b), NULL));
     }
-    if (l.oom) free(l.text), l.text = NULL;
-    return l.text;
 }
 
 /* Functionary v3.1's python tool: its code argument, or "" for a string */
@@ -367,21 +360,13 @@ static int grammar_functionary31(gctx *c) {
             python = 1;
         }
     }
-    char *all = per_tool(c, "call", "\"<function=", ">\"", " \"</function>\" space");
-    if ((python && trigger(c, "<|python_tag|>")) || trigger(c, "<function=")) {
-        free(all);
-        return -1;
-    }
-    if (all && python) {
-        const char *py = sm_json_grammar_rule(c->g, "python-call", "\"<|python_tag|>\" .*");
-        char *more = py ? fmt("%s | %s", all, py) : NULL;
-        free(all);
-        all = more;
-    }
-    const char *tc = all ? sm_json_grammar_rule(c->g, "tool_call", all) : NULL;
-    free(all);
+    if ((python && trigger(c, "<|python_tag|>")) || trigger(c, "<function=")) return -1;
+    sm_sbuf all = {0};
+    per_tool(c, &all, "call", "<function=", ">", " \"</function>\" space");
+    if (python) alt(&all, sm_json_grammar_rule(c->g, "python-call", "\"<|python_tag|>\" .*"));
+    const char *tc = rule_of(c, "tool_call", &all);
     if (!tc) return -1;
-    return rule(c, "root", c->parallel ? fmt("(%s space)+", tc) : fmt("%s space", tc)) ? 0 : -1;
+    return rulef(c, "root", c->parallel ? "(%s space)+" : "%s space", tc) ? 0 : -1;
 }
 
 static int grammar_functionary32(gctx *c) {
@@ -389,77 +374,49 @@ static int grammar_functionary32(gctx *c) {
         if (trigger(c, "%s", name_of(json_array_get(c->tools, i))) ||
             trigger(c, ">>>%s", name_of(json_array_get(c->tools, i))))
             return -1;
-    char *first = per_tool(c, "call", "\"", "\\n\"", "");
-    const char *fr = first ? sm_json_grammar_rule(c->g, "first_tool_call", first) : NULL;
-    free(first);
+    sm_sbuf first = {0};
+    per_tool(c, &first, "call", "", "\n", "");
+    const char *fr = rule_of(c, "first_tool_call", &first);
     if (!fr) return -1;
-    if (!c->parallel) return rule(c, "root", fmt("%s space", fr)) ? 0 : -1;
-    char *next = per_tool(c, "call2", "\">>>", "\\n\"", "");
-    const char *nr = next ? sm_json_grammar_rule(c->g, "subsequent_tool_call", next) : NULL;
-    free(next);
-    return nr && rule(c, "root", fmt("%s space (%s space)*", fr, nr)) ? 0 : -1;
+    if (!c->parallel) return rulef(c, "root", "%s space", fr) ? 0 : -1;
+    sm_sbuf next = {0};
+    per_tool(c, &next, "call2", ">>>", "\n", "");
+    const char *nr = rule_of(c, "subsequent_tool_call", &next);
+    return nr && rulef(c, "root", "%s space (%s space)*", fr, nr) ? 0 : -1;
 }
 
 static int grammar_r1(gctx *c) {
-    char *calls = per_tool(c, "call", "\"<｜tool▁call▁begin｜>function<｜tool▁sep｜>", "\\n```json\\n\"",
-                           " \"```<｜tool▁call▁end｜>\"");
-    const char *r = calls ? rule(c, "root",
-                                 fmt("( \"<｜tool▁calls▁begin｜>\" | \"<｜tool_calls_begin｜>\" | \"<｜tool calls begin｜>\" | "
-                                     "\"<｜tool\\\\_calls\\\\_begin｜>\" ) (%s)%s \"<｜tool▁calls▁end｜>\" space",
-                                     calls, c->parallel ? "*" : ""))
-                          : NULL;
-    free(calls);
-    static const char *const BEGIN[] = {"<｜tool▁calls▁begin｜>", "<｜tool_calls_begin｜>", "<｜tool calls begin｜>",
-                                        "<｜tool\\_calls\\_begin｜>"};
-    for (size_t i = 0; r && i < sizeof BEGIN / sizeof BEGIN[0]; i++)
-        if (trigger(c, "%s", BEGIN[i])) return -1;
-    return r ? 0 : -1;
+    sm_sbuf calls = {0}, root = {0};
+    per_tool(c, &calls, "call", "<｜tool▁call▁begin｜>function<｜tool▁sep｜>", "\n```json\n", " \"```<｜tool▁call▁end｜>\"");
+    sm_sb_add(&root, "( ");
+    for (size_t i = 0; i < N_R1_BEGIN; i++) {
+        if (i) sm_sb_add(&root, " | ");
+        sm_gbnf_literal(&root, R1_BEGIN[i], strlen(R1_BEGIN[i]));
+        if (trigger(c, "%s", R1_BEGIN[i])) root.oom = 1;
+    }
+    sm_sb_printf(&root, " ) (%s)%s \"<｜tool▁calls▁end｜>\" space", calls.p ? calls.p : "", c->parallel ? "*" : "");
+    if (calls.oom || !calls.p) root.oom = 1;
+    sm_sb_free(&calls);
+    return rule_of(c, "root", &root) ? 0 : -1;
 }
 
 /* ------------------------------------------------------------ the replies */
 
 /* A reply read: its text, its calls ({"name", "arguments" (JSON text),
- * "id"?}) and its reasoning. */
+ * "id"?}) and its reasoning; how the request asked for it read. */
 typedef struct reply {
-    char *content, *reasoning;
-    size_t n_content, n_reasoning;
+    sm_sbuf content, reasoning;
     json_t *calls;
     int oom;
     int keep_reasoning;   /* the thinking is content (its tags too), not reasoning */
+    int builtin_tools;    /* Llama 3.x: a built-in tool may have been called */
 } reply;
 
-static void put(char **s, size_t *n, int *oom, const char *p, size_t k) {
-    char *g = realloc(*s, *n + k + 1);
-    if (!g) {
-        *oom = 1;
-        return;
-    }
-    memcpy(g + *n, p, k);
-    *n += k;
-    g[*n] = '\0';
-    *s = g;
-}
-static void say(reply *o, const char *p, const char *end) { put(&o->content, &o->n_content, &o->oom, p, (size_t)(end - p)); }
-
-/* a JSON string of text; bytes that are not UTF-8 become U+FFFD */
-static json_t *text_value(const char *s, size_t n) {
-    json_t *v = json_stringn(s ? s : "", s ? n : 0);
-    char *b = v ? NULL : malloc(3 * n + 1);
-    if (!b) return v;
-    size_t k = 0;
-    for (size_t i = 0; i < n;) {
-        int len = text_utf8_char((const unsigned char *)s + i, n - i);
-        if (len > 0) {
-            memcpy(b + k, s + i, (size_t)len);
-            k += (size_t)len, i += (size_t)len;
-        } else {
-            memcpy(b + k, "\xef\xbf\xbd", 3);
-            k += 3, i++;
-        }
-    }
-    v = json_stringn(b, k);
-    free(b);
-    return v;
+static void say(reply *o, const char *p, const char *end) { sm_sb_addn(&o->content, p, (size_t)(end - p)); }
+/* the content back to its first n bytes */
+static void unsay(reply *o, size_t n) {
+    o->content.n = n;
+    if (o->content.p) o->content.p[n] = '\0';
 }
 
 /* a call; args a JSON value written compactly, or with raw_string a string
@@ -467,7 +424,7 @@ static json_t *text_value(const char *s, size_t n) {
 static void add_call(reply *o, const char *name, size_t nl, json_t *args, json_t *id, int raw_string) {
     int raw = raw_string && json_is_string(args);
     char *a = raw ? NULL : json_dumps(args, JSON_COMPACT | JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
-    json_t *c = json_pack("{s:o, s:s}", "name", text_value(name, nl), "arguments",
+    json_t *c = json_pack("{s:o, s:s}", "name", resp_utf8_string(name, nl), "arguments",
                           raw ? json_string_value(args) : a ? a : "{}");
     if (c && json_is_string(id)) json_object_set(c, "id", id);
     if (!c || json_array_append_new(o->calls, c)) o->oom = 1;
@@ -490,10 +447,12 @@ static json_t *json_all(const char *p, const char *end) {
 /* Calls as llama.cpp's parse_json_tool_calls reads them: an opening naming
  * the tool (found by open from s: its start *m0 and end, the name), JSON
  * arguments, a closing (close: the position after it); the text around them
- * is content, dropped when there are calls. -1 when malformed. */
+ * is content, dropped when there are calls (back to what o had before). -1
+ * when malformed. */
 typedef const char *(*open_fn)(const char *s, const char *end, const char **m0, const char **name, size_t *nl);
 typedef const char *(*close_fn)(const char *s, const char *end);
 static int json_calls(reply *o, const char *s, const char *end, open_fn open, close_fn close) {
+    size_t before = o->content.n, calls = json_array_size(o->calls);
     while (s < end) {
         const char *m0, *name;
         size_t nl;
@@ -513,7 +472,7 @@ static int json_calls(reply *o, const char *s, const char *end, open_fn open, cl
         json_decref(args);
         s = after;
     }
-    if (json_array_size(o->calls)) o->n_content = 0;
+    if (json_array_size(o->calls) > calls) unsay(o, before);
     return 0;
 }
 
@@ -630,10 +589,10 @@ static const char *close_brace(const char *s, const char *end) {
     return p ? p + 1 : NULL;
 }
 
-static int read_llama3(reply *o, const char *text, const char *end, int builtin) {
+static int read_llama3(reply *o, const char *text, const char *end) {
     /* <|python_tag|>name.call(arg=value), the whole reply (no line break after "call(") */
     const char *p = lit(text, end, "<|python_tag|>");
-    if (builtin && p) {
+    if (o->builtin_tools && p) {
         const char *n0 = p, *q = p;
         while (q < end && *q != '.' && *q != '(') q++;
         const char *args = q > n0 ? lit(q, end, ".call(") : NULL;
@@ -644,10 +603,11 @@ static int read_llama3(reply *o, const char *text, const char *end, int builtin)
             json_t *v = eq ? json_all(eq + 1, end - 1) : NULL;
             if (!v) return -1;
             json_t *obj = json_object();
-            char *key = fmt("%.*s", (int)(eq - args), args);
-            if (key) json_object_set(obj, key, v);
+            sm_sbuf key = {0};
+            sm_sb_addn(&key, args, (size_t)(eq - args));
+            if (key.p) json_object_set(obj, key.p, v);
             add_call(o, n0, (size_t)(q - n0), obj, NULL, 0);
-            free(key);
+            sm_sb_free(&key);
             json_decref(obj);
             json_decref(v);
             return 0;
@@ -683,7 +643,7 @@ static int read_functionary31(reply *o, const char *text, const char *end) {
     if (p) {
         say(o, text, p);
         const char *code = p + strlen("<|python_tag|>");
-        json_t *args = json_pack("{s:o}", "code", text_value(code, (size_t)(end - code)));
+        json_t *args = json_pack("{s:o}", "code", resp_utf8_string(code, (size_t)(end - code)));
         add_call(o, "python", 6, args, NULL, 0);
         json_decref(args);
         return 0;
@@ -710,30 +670,17 @@ static const char *close_v32(const char *s, const char *end) {
 }
 static int read_functionary32(reply *o, const char *text, const char *end) {
     const char *p = lit(text, end, "all\n");
-    reply r = {.calls = json_array()};
-    int rc = 0;
     if (p) {
         const char *m0, *name;
         size_t nl;
         if (!open_v32(p, end, &m0, &name, &nl)) {
             say(o, p, end);
-            json_decref(r.calls);
             return 0;
         }
-        say(o, p, m0);   /* the text before the first call */
-        p = m0;
-    } else {
-        p = text;
+        say(o, p, m0);   /* the text before the first call stays */
+        text = m0;
     }
-    rc = json_calls(&r, p, end, open_v32, close_v32);
-    if (rc == 0) {
-        say(o, r.content ? r.content : "", (r.content ? r.content : "") + r.n_content);
-        json_array_extend(o->calls, r.calls);
-    }
-    free(r.content);
-    json_decref(r.calls);
-    o->oom |= r.oom;
-    return rc;
+    return json_calls(o, text, end, open_v32, close_v32);
 }
 
 static int read_firefunction(reply *o, const char *text, const char *end) {
@@ -747,7 +694,7 @@ static int read_r7b(reply *o, const char *text, const char *end) {
     const char *close = p ? find(p, end, "<|END_THINKING|>") : NULL;
     if (close) {
         const char *after = close + strlen("<|END_THINKING|>");
-        if (!o->keep_reasoning) put(&o->reasoning, &o->n_reasoning, &o->oom, p, (size_t)(close - p));
+        if (!o->keep_reasoning) sm_sb_addn(&o->reasoning, p, (size_t)(close - p));
         else if (close > p) say(o, text, after);   /* an empty thinking is left out */
         text = after;
     }
@@ -807,25 +754,20 @@ static int read_r1(reply *o, const char *text, const char *end) {
         const char *a = spaces(r0, close), *b = close;
         while (b > a && is_space(b[-1])) b--;
         if (o->keep_reasoning) say(o, text, close + strlen("</think>"));
-        else put(&o->reasoning, &o->n_reasoning, &o->oom, a, (size_t)(b - a));
+        else sm_sb_addn(&o->reasoning, a, (size_t)(b - a));
         text = close + strlen("</think>");
     }
-    static const char *const BEGIN[] = {"<｜tool▁calls▁begin｜>", "<｜tool_calls_begin｜>", "<｜tool calls begin｜>",
-                                        "<｜tool\\_calls\\_begin｜>"};
     const char *first = NULL, *after = NULL;
-    for (size_t i = 0; i < sizeof BEGIN / sizeof BEGIN[0]; i++) {
-        const char *p = find(text, end, BEGIN[i]);
-        if (p && (!first || p < first)) first = p, after = p + strlen(BEGIN[i]);
+    for (size_t i = 0; i < N_R1_BEGIN; i++) {
+        const char *p = find(text, end, R1_BEGIN[i]);
+        if (p && (!first || p < first)) first = p, after = p + strlen(R1_BEGIN[i]);
     }
     const char *stop = after ? find(after, end, "<｜tool▁calls▁end｜>") : NULL;
-    if (stop) {
-        reply r = {.calls = json_array()};
-        int rc = json_calls(&r, after, stop, open_r1, close_r1);
-        json_array_extend(o->calls, r.calls);
-        json_decref(r.calls);
-        free(r.content);
-        o->oom |= r.oom;
-        return rc;   /* the text before the calls is not kept (llama.cpp) */
+    if (stop) {   /* only the calls: neither the text before them nor between them is kept (llama.cpp) */
+        size_t before = o->content.n;
+        int rc = json_calls(o, after, stop, open_r1, close_r1);
+        unsay(o, before);
+        return rc;
     }
     const char *p = text;
     while (p < end && (*p == ' ' || *p == '\r' || *p == '\n')) p++;
@@ -835,35 +777,33 @@ static int read_r1(reply *o, const char *text, const char *end) {
 
 /* ------------------------------------------------------------ the table */
 
+/* A format: the text its templates hold, the grammar of a call (rule
+ * "root") and its trigger words, the reader of replies, a further stop. */
 typedef struct tool_format {
-    const char *name;
     const char *mark, *mark2;   /* the template holds mark (and mark2) */
-    int always;                 /* also for requests without tools */
-    int (*grammar)(gctx *c);    /* the grammar of a required call: rule "root" */
+    int (*grammar)(gctx *c);
     int (*read)(reply *o, const char *text, const char *end);
-    const char *stop;           /* a further stop text */
+    const char *stop;
 } tool_format;
 
-static int read_llama3_json(reply *o, const char *t, const char *e) { return read_llama3(o, t, e, 0); }
-
 static const tool_format FORMATS[REQ_TOOL_FORMATS] = {
-    [REQ_TOOL_FORMAT_GENERIC] = {"Generic", NULL, NULL, 0, NULL, read_generic, NULL},
-    [REQ_TOOL_FORMAT_HERMES] = {"Hermes 2 Pro", "<tool_call>", NULL, 0, grammar_hermes, read_hermes, NULL},
-    [REQ_TOOL_FORMAT_LLAMA_3_X] = {"Llama 3.x", "<|start_header_id|>ipython<|end_header_id|>", NULL, 0, grammar_llama3,
-                                   read_llama3_json, "<|eom_id|>"},
-    [REQ_TOOL_FORMAT_MISTRAL_NEMO] = {"Mistral Nemo", "[TOOL_CALLS]", NULL, 0, grammar_nemo, read_nemo, NULL},
-    [REQ_TOOL_FORMAT_FUNCTIONARY_3_1] = {"Functionary v3.1 Llama 3.1", "<|start_header_id|>", "<function=", 0,
-                                         grammar_functionary31, read_functionary31, NULL},
-    [REQ_TOOL_FORMAT_FUNCTIONARY_3_2] = {"Functionary v3.2", ">>>all", NULL, 1, grammar_functionary32,
-                                         read_functionary32, NULL},
-    [REQ_TOOL_FORMAT_FIREFUNCTION_2] = {"FireFunction v2", " functools[", NULL, 1, grammar_firefunction,
-                                        read_firefunction, NULL},
-    [REQ_TOOL_FORMAT_COMMAND_R7B] = {"Command R7B", "<|END_THINKING|><|START_ACTION|>", NULL, 1, grammar_r7b, read_r7b,
-                                     NULL},
-    [REQ_TOOL_FORMAT_DEEPSEEK_R1] = {"DeepSeek R1", "<｜tool▁calls▁begin｜>", NULL, 1, grammar_r1, read_r1, NULL},
+    /* every template no other row names */
+    [REQ_TOOL_FORMAT_GENERIC] = {NULL, NULL, grammar_generic, read_generic, NULL},
+    /* Hermes 2/3 Pro, Qwen 2.5 */
+    [REQ_TOOL_FORMAT_HERMES] = {"<tool_call>", NULL, grammar_hermes, read_hermes, NULL},
+    [REQ_TOOL_FORMAT_LLAMA_3_X] = {"<|start_header_id|>ipython<|end_header_id|>", NULL, grammar_llama3, read_llama3,
+                                   "<|eom_id|>"},
+    [REQ_TOOL_FORMAT_MISTRAL_NEMO] = {"[TOOL_CALLS]", NULL, grammar_nemo, read_nemo, NULL},
+    [REQ_TOOL_FORMAT_FUNCTIONARY_3_1] = {"<|start_header_id|>", "<function=", grammar_functionary31, read_functionary31,
+                                         NULL},
+    [REQ_TOOL_FORMAT_FUNCTIONARY_3_2] = {">>>all", NULL, grammar_functionary32, read_functionary32, NULL},
+    [REQ_TOOL_FORMAT_FIREFUNCTION_2] = {" functools[", NULL, grammar_firefunction, read_firefunction, NULL},
+    [REQ_TOOL_FORMAT_COMMAND_R7B] = {"<|END_THINKING|><|START_ACTION|>", NULL, grammar_r7b, read_r7b, NULL},
+    [REQ_TOOL_FORMAT_DEEPSEEK_R1] = {"<｜tool▁calls▁begin｜>", NULL, grammar_r1, read_r1, NULL},
 };
 
-/* llama.cpp's order: the formats used in every case first, then (with
+/* llama.cpp's order: the formats it uses in every case (also for requests
+ * without tools: their replies are read the same way) first, then (with
  * tools) the others, the generic one last */
 static const enum req_tool_format ALWAYS[] = {REQ_TOOL_FORMAT_DEEPSEEK_R1, REQ_TOOL_FORMAT_COMMAND_R7B,
                                               REQ_TOOL_FORMAT_FUNCTIONARY_3_2, REQ_TOOL_FORMAT_FIREFUNCTION_2};
@@ -1005,9 +945,9 @@ int tools_prepare(const server *S, request *r, req_error *e) {
     if (!offered || !json_array_size(tools)) return 0;
     /* the grammar: with "auto" lazy, but for the generic format's JSON reply */
     sm_error err = {0};
-    gctx c = {sm_json_grammar_new(&err), tools, r->parallel_tool_calls, r->builtin_tools, e, r};
+    gctx c = {sm_json_grammar_new(&err), tools, r->parallel_tool_calls, required, r->builtin_tools, e, r};
     if (!c.g) return req_fail(e, 500, "server_error", NULL, "out of memory");
-    int rc = f == REQ_TOOL_FORMAT_GENERIC ? grammar_generic(&c, required) : FORMATS[f].grammar(&c);
+    int rc = FORMATS[f].grammar(&c);
     if (rc == -2) {   /* the tools themselves refused (e set) */
         sm_json_grammar_free(c.g);
         return -1;
@@ -1101,29 +1041,30 @@ static json_t *api_call(const char *reply_id, json_t *c, int n) {
 }
 
 char *tools_message(const request *r, const char *reply_id, const char *text, size_t len, const char **finish) {
-    reply o = {.calls = json_array(), .keep_reasoning = r->keep_reasoning};
-    enum req_tool_format f = r->tool_format;
+    reply o = {.calls = json_array(), .keep_reasoning = r->keep_reasoning, .builtin_tools = r->builtin_tools};
     const char *end = text + len;
-    int rc = f == REQ_TOOL_FORMAT_LLAMA_3_X ? read_llama3(&o, text, end, r->builtin_tools) : FORMATS[f].read(&o, text, end);
-    if (rc < 0) {   /* malformed: the text as it is */
+    if (FORMATS[r->tool_format].read(&o, text, end) < 0) {   /* malformed: the text as it is */
         json_array_clear(o.calls);
-        o.n_content = o.n_reasoning = 0;
+        unsay(&o, 0);
+        o.reasoning.n = 0;
         say(&o, text, end);
     }
     size_t n = json_array_size(o.calls);
     if (n) *finish = "tool_calls";
     json_t *m = json_pack("{s:s}", "role", "assistant");
-    if (o.n_reasoning) json_object_set_new(m, "reasoning_content", text_value(o.reasoning, o.n_reasoning));
-    json_object_set_new(m, "content", n && !o.n_content ? json_null() : text_value(o.content, o.n_content));
+    if (o.reasoning.n) json_object_set_new(m, "reasoning_content", resp_utf8_string(o.reasoning.p, o.reasoning.n));
+    json_object_set_new(m, "content", n && !o.content.n ? json_null() : resp_utf8_string(o.content.p ? o.content.p : "",
+                                                                                        o.content.n));
     if (n) {
         json_t *calls = json_array();
         for (size_t i = 0; i < n; i++) json_array_append_new(calls, api_call(reply_id, json_array_get(o.calls, i), (int)i));
         json_object_set_new(m, "tool_calls", calls);
     }
     json_decref(o.calls);
-    free(o.content);
-    free(o.reasoning);
-    char *s = o.oom ? NULL : json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    int oom = o.oom || o.content.oom || o.reasoning.oom;
+    sm_sb_free(&o.content);
+    sm_sb_free(&o.reasoning);
+    char *s = oom ? NULL : json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(m);
     return s;
 }
