@@ -33,26 +33,15 @@ static sm_status render(const char *tmpl, const conv *c, const sm_chat_jinja_par
 }
 
 /* minja's try_raw_render: no polyfills, time 0, errors as no output;
- * whether the output contains needle (or needle2). */
+ * whether the output contains needle (or needle2; with both, and needle2). */
 static int renders(const char *tmpl, const conv *c, const sm_chat_jinja_params *p, const char *needle,
-                   const char *needle2) {
+                   const char *needle2, int both) {
     char *out = NULL;
     size_t len = 0;
     if (render(tmpl, c, p, 0, 0, 0, NULL, &out, &len, NULL) != SM_OK) return 0;
-    int yes = strstr(out, needle) != NULL || (needle2 && strstr(out, needle2) != NULL);
+    int one = strstr(out, needle) != NULL, two = needle2 && strstr(out, needle2) != NULL;
     free(out);
-    return yes;
-}
-
-/* the same, whether it contains both needles */
-static int renders_both(const char *tmpl, const conv *c, const sm_chat_jinja_params *p, const char *needle,
-                        const char *needle2) {
-    char *out = NULL;
-    size_t len = 0;
-    if (render(tmpl, c, p, 0, 0, 0, NULL, &out, &len, NULL) != SM_OK) return 0;
-    int yes = strstr(out, needle) != NULL && strstr(out, needle2) != NULL;
-    free(out);
-    return yes;
+    return both ? one && two : one || two;
 }
 
 /* ------------------------------------------------ minja's probes' values */
@@ -138,26 +127,26 @@ static void probe(const char *tmpl, const sm_chat_jinja_params *p, int tool_use,
     memset(k, 0, sizeof *k);
     const sm_chat_message sys[2] = {{"system", "<System Needle>"}, {"user", "<User Needle>"}};
     conv c = {sys, NULL, 2, NULL};
-    k->system_role = renders(tmpl, &c, p, "<System Needle>", NULL);
+    k->system_role = renders(tmpl, &c, p, "<System Needle>", NULL, 0);
     if (!tool_use) return;
     const sm_chat_message *user = sys + 1;
     c = (conv){user, NULL, 1, &PROBE_TOOLS};
-    k->tools = renders(tmpl, &c, p, "some_tool", NULL);
+    k->tools = renders(tmpl, &c, p, "some_tool", NULL, 0);
     const sm_chat_message call[3] = {{"user", "<User Needle>"}, {"assistant", ""}, {"tool", "Some response!"}};
     const sm_chat_value *x[3] = {NULL, &X_STR_IPY, NULL};
     c = (conv){call, x, 2, NULL};
-    int str_args = renders(tmpl, &c, p, "\"argument_needle\":", "'argument_needle':");
+    int str_args = renders(tmpl, &c, p, "\"argument_needle\":", "'argument_needle':", 0);
     x[1] = &X_OBJ_IPY;
-    int obj_args = renders(tmpl, &c, p, "\"argument_needle\":", "'argument_needle':");
+    int obj_args = renders(tmpl, &c, p, "\"argument_needle\":", "'argument_needle':", 0);
     k->tool_calls = str_args || obj_args;
     k->object_args = !str_args && obj_args;
     if (!k->tool_calls) return;
     x[1] = k->object_args ? &X_OBJ_T12 : &X_STR_T12;
-    k->parallel = renders_both(tmpl, &c, p, "test_tool1", "test_tool2");
+    k->parallel = renders(tmpl, &c, p, "test_tool1", "test_tool2", 1);
     x[1] = k->object_args ? &X_OBJ_T1 : &X_STR_T1;
     x[2] = &X_RESULT;
     c.n = 3;
-    k->tool_responses = renders(tmpl, &c, p, "Some response!", NULL);
+    k->tool_responses = renders(tmpl, &c, p, "Some response!", NULL, 0);
 }
 
 static unsigned polyfills(const caps *k, const conv *c) {

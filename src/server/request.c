@@ -620,7 +620,7 @@ void request_free(request *r) {
     free(r->docs);
     for (size_t i = 0; i < r->n_owned; i++) free(r->owned[i]);
     free(r->owned);
-    free(r->trigger_text);
+    sm_sb_free(&r->trigger_text);
     free(r->triggers);
     sm_grammar_matcher_free(r->matcher);
     sm_grammar_free(r->grammar);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "smallmind.h"
+#include "json/schema_conv.h"
 
 enum req_kind { REQ_CHAT, REQ_COMPLETION, REQ_EMBEDDING };
 
@@ -26,7 +27,6 @@ typedef struct req_limits {
 } req_limits;
 
 enum req_tool_choice { REQ_TOOLS_AUTO, REQ_TOOLS_NONE, REQ_TOOLS_REQUIRED };
-/* how a reply with tools is written and read (tools.c) */
 /* how a reply calls tools (tools.c's table, llama.cpp's chat formats) */
 enum req_tool_format {
     REQ_TOOL_FORMAT_NONE, REQ_TOOL_FORMAT_GENERIC, REQ_TOOL_FORMAT_HERMES, REQ_TOOL_FORMAT_LLAMA_3_X,
@@ -103,8 +103,7 @@ typedef struct request {
     const char **triggers;
     size_t n_triggers;
     int awaiting;               /* no trigger word yet */
-    char *trigger_text;         /* the reply so far, while awaiting (malloc'd) */
-    size_t trigger_len;
+    sm_sbuf trigger_text;       /* the reply so far, while awaiting */
     void **docs;                /* the tool calls' arguments read as JSON (json_t *) */
     size_t n_docs;
 } request;
@@ -118,6 +117,10 @@ void request_free(request *r);
 /* Grammar text to the request's grammar and matcher: 0, or -1 with e set
  * (a 400 naming param when the text is refused). */
 int req_grammar(request *r, const char *text, const char *param, req_error *e);
+
+/* The matcher that holds the reply now: NULL without a grammar and while a
+ * lazy one awaits its trigger word. */
+static inline sm_grammar_matcher *req_matcher(const request *r) { return r->awaiting ? NULL : r->matcher; }
 
 /* len zeroed bytes (and one more) freed with the request; NULL when out of memory. */
 void *req_own(request *r, size_t len);

@@ -132,9 +132,7 @@ char *resp_completion(const server *S, const job *j) {
     const char *finish = j->finish_reason ? j->finish_reason : "stop";
     if (j->kind == REQ_CHAT && j->req.tool_format && !strcmp(finish, "stop")) {
         /* a reply with tools that ended by itself: read back for its tool calls */
-        char *m = tools_message(&j->req, j->id, j->text ? j->text : "", j->text_len, &finish);
-        json_t *message = m ? json_loads(m, JSON_ALLOW_NUL, NULL) : NULL;   /* a byte token may be 0 */
-        free(m);
+        json_t *message = tools_message(&j->req, j->id, j->text ? j->text : "", j->text_len, &finish);
         choice = json_pack("{s:i, s:o, s:o, s:s}", "index", 0, "message", message ? message : json_object(), "logprobs",
                            logprobs_or_null(S, j, 0, j->n_lp), "finish_reason", finish);
     } else if (j->kind == REQ_CHAT)

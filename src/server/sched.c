@@ -243,7 +243,7 @@ static void take_token(server *S, slot *sl, sm_token tok) {
     if (stopped) lp_trim(j);   /* the entries of the stop string's tokens go with its text */
     if (j->req.p.stream && j->text_len >= JOB_TEXT_CAP) j->blocked = 1;
     wake_job(S, j);
-    const sm_grammar_matcher *g = j->req.awaiting ? NULL : j->req.matcher;
+    const sm_grammar_matcher *g = req_matcher(&j->req);
     if (stopped) finish(S, sl, "stop", 0);
     else if (g && sm_grammar_matcher_is_complete(g) && !sm_grammar_matcher_can_continue(g)) finish(S, sl, "stop", 1);
     else if (j->req.p.max_tokens >= 0 && j->n_gen >= j->req.p.max_tokens) finish(S, sl, "length", 1);
@@ -362,7 +362,7 @@ static void *scheduler(void *arg) {
             }
             if (sl->j->cancelled) continue;   /* dropped at the top of the next step */
             sm_token tok;
-            sm_grammar_matcher *g = sl->j->req.awaiting ? NULL : sl->j->req.matcher;
+            sm_grammar_matcher *g = req_matcher(&sl->j->req);
             sm_status sst = g ? sm_session_sample_grammar(sl->s, &sl->sp, g, S->gvocab, &tok, &err)
                               : sm_session_sample(sl->s, &sl->sp, &tok, &err);
             if (sst != SM_OK) {

@@ -225,7 +225,8 @@ int chat_text(const server *S, const request *r, char **out, size_t *len, req_er
 /* tools.c: a chat request with tools (--jinja): the reply's format, the
  * prompt's extra system text and the grammar (0, or -1 with e set); and,
  * once the reply is done, the reply read back as
- * an assistant message with any tool calls (JSON text to free; calls
+ * an assistant message with any tool calls (a Jansson object; NULL when
+ * out of memory; calls
  * without an id get one from reply_id; *finish becomes "tool_calls" when
  * it has some). */
 int tools_prepare(const server *S, request *r, req_error *e);
@@ -236,7 +237,7 @@ char *tools_prompt(const server *S, const request *r, char *text, size_t *len);
  * holds a trigger word, the matcher takes the text from the word on and
  * holds the rest of the reply (a text it refuses drops the grammar). */
 void tools_trigger(request *r, const char *piece, size_t len);
-char *tools_message(const request *r, const char *reply_id, const char *text, size_t len, const char **finish);
+struct json_t *tools_message(const request *r, const char *reply_id, const char *text, size_t len, const char **finish);
 
 /* llama-server's utility endpoints (util.c): the answer's JSON for a body
  * of len bytes (*status: 200, or the error's). Run on the HTTP thread. */

@@ -964,31 +964,31 @@ int tools_prepare(const server *S, request *r, req_error *e) {
     return rc;
 }
 
+/* the reply goes on without a grammar */
+static void drop_grammar(request *r) {
+    r->awaiting = 0;
+    sm_grammar_matcher_free(r->matcher);
+    r->matcher = NULL;
+}
+
 void tools_trigger(request *r, const char *piece, size_t len) {
-    char *grown = realloc(r->trigger_text, r->trigger_len + len + 1);
-    if (!grown) {   /* out of memory: the reply goes on free */
-        r->awaiting = 0;
-        sm_grammar_matcher_free(r->matcher);
-        r->matcher = NULL;
+    sm_sbuf *t = &r->trigger_text;
+    size_t old = t->n, longest = 0;
+    sm_sb_addn(t, piece, len);
+    if (t->oom) {   /* out of memory: free text */
+        drop_grammar(r);
         return;
     }
-    memcpy(grown + r->trigger_len, piece, len);
-    r->trigger_len += len;
-    grown[r->trigger_len] = '\0';
-    r->trigger_text = grown;
-    const char *end = grown + r->trigger_len, *at = NULL;
-    for (size_t i = 0; i < r->n_triggers && !at; i++) at = find(grown, end, r->triggers[i]);
+    /* a word not found before can only end in the new piece: look from there back */
+    for (size_t i = 0; i < r->n_triggers; i++) longest = strlen(r->triggers[i]) > longest ? strlen(r->triggers[i]) : longest;
+    const char *from = t->p + (old + 1 > longest ? old + 1 - longest : 0), *end = t->p + t->n, *at = NULL;
+    for (size_t i = 0; i < r->n_triggers && !at; i++) at = find(from, end, r->triggers[i]);
     if (!at) return;
     /* from the trigger on, the grammar holds the reply; text it cannot take drops it (llama.cpp fails the request) */
     r->awaiting = 0;
     sm_grammar_matcher_reset(r->matcher);
-    if (sm_grammar_matcher_accept(r->matcher, at, (size_t)(end - at), NULL) != SM_OK) {
-        sm_grammar_matcher_free(r->matcher);
-        r->matcher = NULL;
-    }
-    free(r->trigger_text);
-    r->trigger_text = NULL;
-    r->trigger_len = 0;
+    if (sm_grammar_matcher_accept(r->matcher, at, (size_t)(end - at), NULL) != SM_OK) drop_grammar(r);
+    sm_sb_free(t);
 }
 
 /* DeepSeek R1's own template leaves the chat open after tool results and
@@ -1040,7 +1040,7 @@ static json_t *api_call(const char *reply_id, json_t *c, int n) {
                      json_is_string(id) && json_string_length(id) ? json_string_value(id) : made);
 }
 
-char *tools_message(const request *r, const char *reply_id, const char *text, size_t len, const char **finish) {
+json_t *tools_message(const request *r, const char *reply_id, const char *text, size_t len, const char **finish) {
     reply o = {.calls = json_array(), .keep_reasoning = r->keep_reasoning, .builtin_tools = r->builtin_tools};
     const char *end = text + len;
     if (FORMATS[r->tool_format].read(&o, text, end) < 0) {   /* malformed: the text as it is */
@@ -1061,10 +1061,11 @@ char *tools_message(const request *r, const char *reply_id, const char *text, si
         json_object_set_new(m, "tool_calls", calls);
     }
     json_decref(o.calls);
-    int oom = o.oom || o.content.oom || o.reasoning.oom;
+    if (o.oom || o.content.oom || o.reasoning.oom) {
+        json_decref(m);
+        m = NULL;
+    }
     sm_sb_free(&o.content);
     sm_sb_free(&o.reasoning);
-    char *s = oom ? NULL : json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(m);
-    return s;
+    return m;
 }

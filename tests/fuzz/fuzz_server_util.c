@@ -54,7 +54,11 @@ static void reply(unsigned pick, const char *text, size_t len) {
     r.tool_format = (enum req_tool_format)(1 + pick % (REQ_TOOL_FORMATS - 1));
     r.builtin_tools = (pick / (REQ_TOOL_FORMATS - 1)) & 1;
     const char *finish = "stop";
-    char *m = tools_message(&r, "chatcmpl-0123456789abcdef", text, len, &finish);
+    json_t *msg = tools_message(&r, "chatcmpl-0123456789abcdef", text, len, &finish);
+    check(msg != NULL);
+    /* it goes out as text: it must dump, and read back */
+    char *m = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
     check(m != NULL);
     json_t *o = json_loads(m, JSON_ALLOW_NUL, NULL);
     check(json_is_object(o) && json_is_string(json_object_get(o, "role")));

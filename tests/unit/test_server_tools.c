@@ -92,9 +92,8 @@ TEST(server_reads_tool_calls_as_llama_cpp) {
                 r.tool_format = FORMATS[k].f, r.builtin_tools = FORMATS[k].builtin, r.keep_reasoning = FORMATS[k].keep_reasoning;
         REQUIRE(r.tool_format != REQ_TOOL_FORMAT_NONE);
         const char *finish = "stop";
-        char *m = tools_message(&r, "chatcmpl-0123456789abcdef", text, strlen(text), &finish);
-        json_t *got = m ? json_loads(m, 0, NULL) : NULL, *want = expected(w, text);
-        char why[200] = "";
+        json_t *got = tools_message(&r, "chatcmpl-0123456789abcdef", text, strlen(text), &finish), *want = expected(w, text);
+        char why[200] = "", *m = got ? json_dumps(got, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         CHECKF(got && same(got, want, why, sizeof why), "%s reply %s: %s\n    got  %s\n    want %s", fname, text, why,
                m ? m : "(none)", json_dumps(want, JSON_COMPACT));
         CHECKF(!strcmp(finish, json_array_size(json_object_get(want, "tool_calls")) ? "tool_calls" : "stop"),
