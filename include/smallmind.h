@@ -231,6 +231,10 @@ typedef struct sm_sampler_params {
      * (0 = off; after the repetition penalty, as llama.cpp applies them) */
     float presence_penalty;
     float frequency_penalty;
+    /* end-of-generation tokens (sm_token_is_eog) are never drawn: their
+     * logits are -inf, as llama.cpp's ignore_eos (0 = off). A grammar's own
+     * end still comes where only it is allowed. */
+    int ignore_eos;
 } sm_sampler_params;
 
 sm_sampler_params sm_sampler_default_params(void);
@@ -253,7 +257,7 @@ typedef struct sm_generate_params {
     sm_sampler_params sampler;
     const char *const *stop;      /* stop strings (not printed), may be NULL */
     int n_stop;
-    int ignore_eos;               /* keep going past end-of-generation tokens (sm_token_is_eog) */
+    int ignore_eos;               /* never end at an end-of-generation token: the sampler's ignore_eos */
     const sm_token *prompt_tokens;  /* if set, the prompt as token ids (the */
     int n_prompt_tokens;            /* text prompt is then ignored)         */
     /* KV reuse, special tokens and full contexts: see "chat sessions" below */

@@ -365,7 +365,7 @@ int cmd_chat(int argc, char **argv) {
     c->n_predict = (int)n_predict;
     k.sys_arg = (char *)sys;
     sm_sampler_params *s = &c->gp.sampler;
-    *s = (sm_sampler_params){(float)temp, (int)top_k, (float)top_p, (float)min_p, (float)penalty, (int)last_n, 0.0f, 0.0f};
+    *s = (sm_sampler_params){(float)temp, (int)top_k, (float)top_p, (float)min_p, (float)penalty, (int)last_n, 0.0f, 0.0f, 0};
     c->gp.ignore_eos = ignore_eos;
     cli_draft_use(&draft, &c->gp);
     c->gp.grammar = grammar.matcher;

@@ -349,6 +349,7 @@ static sm_status generate(sm_session *s, const char *text, size_t tlen, int add_
                           sm_token_callback cb, void *user, sm_generate_stats *stats, sm_error *err) {
     const sm_model *m = s->model;
     sm_generate_params gp = *gpp;
+    gp.sampler.ignore_eos |= gp.ignore_eos;
     sm_prof *P = s->prof;
     uint64_t t0 = sm_now_ns();
     int was_empty = s->n_past == 0;

@@ -5,11 +5,12 @@
  * is done here (no qsort: glibc's may allocate) on the session's scratch. */
 #include "sampler.h"
 #include "core/error.h"
+#include "text/eog.h"
 
 #include <math.h>
 
 sm_sampler_params sm_sampler_default_params(void) {
-    sm_sampler_params p = {0.8f, 40, 0.95f, 0.05f, 1.0f, 64, 0.0f, 0.0f};
+    sm_sampler_params p = {0.8f, 40, 0.95f, 0.05f, 1.0f, 64, 0.0f, 0.0f, 0};
     return p;
 }
 
@@ -65,6 +66,12 @@ static void select_top(sm_candidate *c, int n, int k) {
     }
 }
 
+/* ignore_eos: the end-of-generation tokens among n candidates drop to -inf */
+static void ban_eog(sm_candidate *cand, int n, const sm_vocab *v) {
+    for (int i = 0; i < n; i++)
+        if (sm_vocab_is_eog(v, cand[i].id)) cand[i].logit = -INFINITY;
+}
+
 sm_status sm_session_sample(sm_session *s, const sm_sampler_params *sp_in, sm_token *out, sm_error *err) {
     return sm_session_sample_masked(s, sp_in, NULL, out, err);
 }
@@ -103,6 +110,7 @@ sm_status sm_session_sample_masked(sm_session *s, const sm_sampler_params *sp_in
             count[t] = 0;
         }
     }
+    if (sp.ignore_eos && !allowed) ban_eog(s->gen.cand, n, &s->model->vocab);
     if (allowed) {
         /* only the allowed tokens stay candidates */
         int k = 0;
@@ -182,11 +190,13 @@ sm_status sm_sample_candidates(sm_candidate *cand, int n, const sm_sampler_param
 
 float sm_rng_uniform(uint64_t *state) { return rng_float(state); }
 
-void sm_sampler_probs(const float *logits, int n, const sm_sampler_params *sp, sm_candidate *cand, float *probs) {
+void sm_sampler_probs(const float *logits, int n, const sm_sampler_params *sp, const sm_vocab *v, sm_candidate *cand,
+                      float *probs) {
     for (int i = 0; i < n; i++) {
         cand[i] = (sm_candidate){logits[i], i};
         probs[i] = 0.0f;
     }
+    if (sp->ignore_eos && v) ban_eog(cand, n, v);
     if (sp->temperature <= 0.0f) {
         probs[cand[argmax(cand, n)].id] = 1.0f;
         return;

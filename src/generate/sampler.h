@@ -19,9 +19,10 @@ float sm_rng_uniform(uint64_t *state);
 
 /* The sampling chain's distribution over all n tokens for one row of
  * logits: top-k, top-p, min-p and the temperature as sm_sample_candidates
- * applies them (no repetition penalty); probs[t] is 0 for a token the chain
- * drops. Temperature 0: 1 at the argmax. cand is n entries of scratch. */
-void sm_sampler_probs(const float *logits, int n, const sm_sampler_params *sp, sm_candidate *cand, float *probs);
+ * applies them (no repetition penalty), with ignore_eos v's end tokens
+ * left out; probs[t] is 0 for a token the chain drops. Temperature 0: 1 at the argmax. cand is n entries of scratch. */
+void sm_sampler_probs(const float *logits, int n, const sm_sampler_params *sp, const sm_vocab *v, sm_candidate *cand,
+                      float *probs);
 /* A draw from probs (n weights, not necessarily summing to 1). */
 sm_token sm_sample_probs(const float *probs, int n, uint64_t *rng);
 

@@ -117,7 +117,7 @@ sm_status sm_spec_round(sm_spec *sp, sm_session *t, const sm_sampler_params *smp
     for (; m < n; m++) {
         if (p_min > 0.0f && draft_top_prob(d->logits, nv) < p_min) break;
         float *q = sp->q + (size_t)m * nv;
-        sm_sampler_probs(d->logits, nv, smp, sp->cand, q);
+        sm_sampler_probs(d->logits, nv, smp, &t->model->vocab, sp->cand, q);
         sm_token x = sm_sample_probs(q, nv, &d->rng);   /* greedy: the argmax, the one token of q */
         sp->batch[m + 1] = x;
         if (m + 1 < n && (st = sm_session_eval(d, &x, 1, err))) return st;
@@ -129,7 +129,7 @@ sm_status sm_spec_round(sm_spec *sp, sm_session *t, const sm_sampler_params *smp
     int kept = 0;
     sm_token after = -1;
     for (int i = 0; i < n; i++) {
-        sm_sampler_probs(sp->logits + (size_t)i * nv, nv, smp, sp->cand, sp->p);
+        sm_sampler_probs(sp->logits + (size_t)i * nv, nv, smp, &t->model->vocab, sp->cand, sp->p);
         sm_token x = sp->batch[i + 1], y;
         if (greedy) {
             if (sp->p[x] == 1.0f) { kept++; continue; }
@@ -142,7 +142,7 @@ sm_status sm_spec_round(sm_spec *sp, sm_session *t, const sm_sampler_params *smp
     }
     if (after < 0) {
         /* every proposal kept: the token after them comes from the last row */
-        sm_sampler_probs(sp->logits + (size_t)n * nv, nv, smp, sp->cand, sp->p);
+        sm_sampler_probs(sp->logits + (size_t)n * nv, nv, smp, &t->model->vocab, sp->cand, sp->p);
         after = sm_sample_probs(sp->p, nv, &t->rng);
     }
     if ((st = sm_session_truncate(t, base + 1 + kept, err))) return st;

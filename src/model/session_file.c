@@ -42,6 +42,7 @@
 #define HEADER_BYTES 96
 #define FLAG_LOGITS 1u
 #define FLAG_SAMPLER 2u
+#define FLAG_IGNORE_EOS 4u   /* the sampler's ignore_eos */
 
 typedef struct header {
     char magic[8];
@@ -91,7 +92,8 @@ sm_status sm_session_save_ex(const sm_session *s, const char *path, const void *
     h.n_ctx = (uint32_t)s->n_ctx;
     h.n_past = (uint32_t)s->n_past;
     int logits = s->logits_valid && s->n_past > 0;
-    h.flags = (logits ? FLAG_LOGITS : 0) | (s->has_sampler ? FLAG_SAMPLER : 0);
+    h.flags = (logits ? FLAG_LOGITS : 0) | (s->has_sampler ? FLAG_SAMPLER : 0) |
+              (s->has_sampler && s->sampler.ignore_eos ? FLAG_IGNORE_EOS : 0);
     h.rng = s->rng;
     if (s->has_sampler) {
         h.temperature = s->sampler.temperature;
@@ -180,13 +182,13 @@ static sm_status parse(const sm_model *m, const unsigned char *d, size_t size, p
         h->kv_dim != (uint32_t)(hp->n_kv_heads * hp->head_dim) || h->n_vocab != (uint32_t)hp->n_vocab)
         return sm_fail(err, SM_ERR_INVALID_ARG, "the session was saved from another model (model id %016llx; this "
                        "model is %016llx)", (unsigned long long)h->model_id, (unsigned long long)m->id);
-    if (h->flags & ~(FLAG_LOGITS | FLAG_SAMPLER))
+    if (h->flags & ~(FLAG_LOGITS | FLAG_SAMPLER | FLAG_IGNORE_EOS))
         return sm_fail(err, SM_ERR_FORMAT, "the session file has unknown flags 0x%x", h->flags);
     if ((h->flags & FLAG_LOGITS) && h->n_past == 0)
         return sm_fail(err, SM_ERR_FORMAT, "the session file has logits but no tokens");
     if (h->flags & FLAG_SAMPLER) {
         sm_sampler_params sp = {h->temperature, h->top_k, h->top_p, h->min_p,
-                                h->repeat_penalty, h->repeat_last_n, 0.0f, 0.0f};
+                                h->repeat_penalty, h->repeat_last_n, 0.0f, 0.0f, 0};
         if (!sm_sampler_params_ok(&sp))
             return sm_fail(err, SM_ERR_FORMAT, "the session file's sampler settings are out of range");
     }
@@ -235,7 +237,8 @@ static sm_status apply(sm_session *s, const parsed *p, sm_error *err) {
     s->has_sampler = (h->flags & FLAG_SAMPLER) != 0;
     if (s->has_sampler)
         s->sampler = (sm_sampler_params){h->temperature, h->top_k, h->top_p, h->min_p, h->repeat_penalty,
-                                         h->repeat_last_n, 0.0f, 0.0f};   /* the OpenAI penalties are not saved */
+                                         h->repeat_last_n, 0.0f, 0.0f, (h->flags & FLAG_IGNORE_EOS) != 0};
+    /* (the OpenAI penalties are not saved) */
     return SM_OK;
 }
 

@@ -47,6 +47,7 @@ typedef struct conn_ctx {
     char *out;                   /* SSE bytes formatted, not yet sent */
     size_t out_len, out_pos, out_cap;
     int sent_role, sent_final;
+    resp_sent sent;              /* a reply read back: its text sent as it stood */
     double t0;
 } conn_ctx;
 
@@ -180,6 +181,7 @@ static int chat_prompt(server *S, request *r, sm_token **out, int *n, req_error 
     char *text;
     size_t len;
     if (chat_text(S, r, &text, &len, e)) return -1;
+    tools_reply_start(r, text, len);
     req_prompt p = {text, len, NULL, 0};
     int rc = tokenize(S, &p, out, n, e);
     free(text);
@@ -251,7 +253,19 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             if (j->kind == REQ_CHAT) out_event(x, resp_chunk(S, j, NULL, 0, 1, NULL, 0, usage, 0, 0));
             continue;
         }
-        if (j->text_len > 0) {
+        if (job_reads_back(j)) {
+            /* the text that is reasoning or content whatever follows goes now, the rest once read back */
+            tools_spans sp;
+            char *c = NULL;
+            if (j->state != JOB_DONE && j->text_len) {
+                tools_stream_spans(&j->req, j->text, j->text_len, 0, &sp);
+                c = resp_stream_chunk(S, j, &sp, &x->sent);
+            }
+            if (c) {
+                out_event(x, c);
+                continue;
+            }
+        } else if (j->text_len > 0) {
             int lp_to = lp_ready(j);   /* the log probabilities of the tokens this text comes from */
             out_event(x, resp_chunk(S, j, j->text, j->text_len, 0, NULL, 0, usage, j->lp_sent, lp_to));
             j->lp_sent = lp_to;
@@ -266,7 +280,9 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             if (j->err_status) {
                 out_event(x, resp_error(j->err_status, "server_error", NULL, j->err_msg));
             } else {
-                out_event(x, resp_chunk(S, j, NULL, 0, 0, j->finish_reason, 0, usage, j->lp_sent, j->n_lp));
+                const char *finish = j->finish_reason;
+                if (job_reads_back(j)) out_event(x, resp_read_back_chunk(S, j, &x->sent, &finish));
+                out_event(x, resp_chunk(S, j, NULL, 0, 0, finish, 0, usage, j->lp_sent, j->n_lp));
                 j->lp_sent = j->n_lp;
                 if (usage) out_event(x, resp_chunk(S, j, NULL, 0, 0, NULL, 1, 1, 0, 0));
             }

@@ -352,14 +352,14 @@ static sm_chat_value str_value(json_t *s) {
 /* "tools": OpenAI's [{"type": "function", "function": {"name", "description",
  * "parameters"}}], rebuilt in that order as llama.cpp c392e509 gives them to
  * the template; "tool_choice" ("auto", "none", "required") and
- * "parallel_tool_calls". Tools need --jinja and no streaming (as there). */
+ * "parallel_tool_calls". Tools need --jinja (as there); a streamed reply
+ * with tools sends its calls once they are read (http.c). */
 static int parse_tools(json_t *o, const req_limits *lim, request *r, req_error *e) {
     json_t *tools = json_object_get(o, "tools"), *choice = json_object_get(o, "tool_choice");
     int given = tools && !json_is_null(tools);
     if (given && !json_is_array(tools)) return req_fail(e, 400, BAD, "tools", "'tools' must be an array, not %s", kind(tools));
     if (given && json_array_size(tools) > 0) {
         if (!lim->jinja) return req_fail(e, 400, BAD, "tools", "tools param requires --jinja flag");
-        if (r->p.stream) return req_fail(e, 400, BAD, "tools", "Cannot use tools with stream");
     }
     if (choice && !json_is_null(choice)) {
         if (!lim->jinja) return req_fail(e, 400, BAD, "tool_choice", "Unsupported param: tool_choice");

@@ -95,6 +95,7 @@ typedef struct request {
     enum req_tool_format tool_format;   /* set by tools_prepare */
     int builtin_tools;          /* Llama 3.x: the reply may call a built-in tool (<|python_tag|>) */
     int keep_reasoning;         /* --reasoning-format none: a reply's thinking stays in its content */
+    int think_open;             /* the prompt opened the reply's thinking (tools_reply_start) */
     const sm_chat_value *vars;  /* further template variables of the format (owned), or NULL */
     int tools_hidden;           /* the template is not given the tools (Firefunction: they are in vars) */
     /* a lazy grammar (tool_choice "auto", as llama.cpp's): the matcher holds

@@ -127,25 +127,114 @@ static json_t *logprobs_or_null(const server *S, const job *j, int from, int to)
     return j->req.p.logprobs && j->lp ? logprobs_json(S, j, from, to) : json_null();
 }
 
+/* A chat job's reply as an assistant message; *finish its finish reason.
+ * A reply in a tool format that ended by itself is read back for its
+ * reasoning and tool calls (as llama-server: one cut short is text). */
+static json_t *reply_message(const job *j, const char **finish) {
+    *finish = j->finish_reason ? j->finish_reason : "stop";
+    if (job_reads_back(j) && !strcmp(*finish, "stop"))
+        return tools_message(&j->req, j->id, j->text ? j->text : "", j->text_len, finish);
+    return json_pack("{s:s, s:o}", "role", "assistant", "content", text_or_empty(j->text, j->text_len));
+}
+
 char *resp_completion(const server *S, const job *j) {
     json_t *choice;
-    const char *finish = j->finish_reason ? j->finish_reason : "stop";
-    if (j->kind == REQ_CHAT && j->req.tool_format && !strcmp(finish, "stop")) {
-        /* a reply with tools that ended by itself: read back for its tool calls */
-        json_t *message = tools_message(&j->req, j->id, j->text ? j->text : "", j->text_len, &finish);
+    const char *finish;
+    if (j->kind == REQ_CHAT) {
+        json_t *message = reply_message(j, &finish);
         choice = json_pack("{s:i, s:o, s:o, s:s}", "index", 0, "message", message ? message : json_object(), "logprobs",
                            logprobs_or_null(S, j, 0, j->n_lp), "finish_reason", finish);
-    } else if (j->kind == REQ_CHAT)
-        choice = json_pack("{s:i, s:{s:s, s:o}, s:o, s:s}", "index", 0, "message", "role", "assistant", "content",
-                           text_or_empty(j->text, j->text_len), "logprobs", logprobs_or_null(S, j, 0, j->n_lp),
-                           "finish_reason", j->finish_reason ? j->finish_reason : "stop");
-    else
+    } else
         choice = json_pack("{s:o, s:i, s:o, s:s}", "text", text_or_empty(j->text, j->text_len), "index", 0,
                            "logprobs", logprobs_or_null(S, j, 0, j->n_lp), "finish_reason",
                            j->finish_reason ? j->finish_reason : "stop");
     return resp_dump(json_pack("{s:s, s:s, s:I, s:s, s:[o], s:o}", "id", j->id, "object",
                                j->kind == REQ_CHAT ? "chat.completion" : "text_completion", "created",
                                (json_int_t)j->created, "model", S->model_id, "choices", choice, "usage", usage(j)));
+}
+
+/* a chunk with these choices (and the usage) */
+static char *chunk(const server *S, const job *j, json_t *choices, int use, int with_usage) {
+    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:o}", "id", j->id, "object",
+                          j->kind == REQ_CHAT ? "chat.completion.chunk" : "text_completion", "created",
+                          (json_int_t)j->created, "model", S->model_id, "choices", choices);
+    if (o && (use || with_usage)) json_object_set_new(o, "usage", use ? usage(j) : json_null());
+    return resp_dump(o);
+}
+
+/* a chunk whose delta is these fields (NULL when there are none) */
+static char *delta_chunk(const server *S, const job *j, json_t *delta) {
+    if (!delta || !json_object_size(delta)) {
+        json_decref(delta);
+        return NULL;
+    }
+    return chunk(S, j, json_pack("[{s:i, s:o, s:n, s:n}]", "index", 0, "delta", delta, "logprobs", "finish_reason"), 0,
+                 j->req.p.include_usage);
+}
+
+/* the text of [from, to) past what was sent of that part (*from_sent,
+ * *n_sent: where the part began when its first bytes went, how many went) */
+static void span_rest(json_t *delta, const char *key, const job *j, size_t from, size_t to, size_t *from_sent,
+                      size_t *n_sent) {
+    if (to <= from) return;
+    if (!*n_sent) *from_sent = from;
+    size_t at = *from_sent + *n_sent;
+    if (to <= at) return;
+    json_object_set_new(delta, key, resp_utf8_string(j->text + at, to - at));
+    *n_sent = to - *from_sent;
+}
+
+char *resp_stream_chunk(const server *S, const job *j, const tools_spans *sp, resp_sent *sent) {
+    json_t *delta = json_object();
+    if (!delta) return NULL;
+    span_rest(delta, "reasoning_content", j, sp->reasoning_from, sp->reasoning_to, &sent->r_from, &sent->n_r);
+    span_rest(delta, "content", j, sp->content_from, sp->content_to, &sent->c_from, &sent->n_c);
+    return delta_chunk(S, j, delta);
+}
+
+/* whether the read value s begins with the n bytes of text sent of it */
+static int extends(json_t *s, const char *sent, size_t n) {
+    return !n || (json_string_length(s) >= n && !memcmp(json_string_value(s), sent, n));
+}
+/* the part of the read value s past the n bytes sent of it */
+static void read_rest(json_t *delta, const char *key, json_t *s, size_t n) {
+    if (json_string_length(s) > n) json_object_set_new(delta, key, json_stringn(json_string_value(s) + n, json_string_length(s) - n));
+}
+
+char *resp_read_back_chunk(const server *S, const job *j, resp_sent *sent, const char **finish) {
+    *finish = j->finish_reason ? j->finish_reason : "stop";
+    json_t *m = strcmp(*finish, "stop") ? NULL : reply_message(j, finish), *delta = json_object();
+    const char *text = j->text ? j->text : "";
+    json_t *reasoning = json_object_get(m, "reasoning_content"), *content = json_object_get(m, "content"),
+           *calls = json_object_get(m, "tool_calls");
+    /* cut short (not read back, as llama-server), or read otherwise than it
+     * was streamed (a reply that cannot be read is its text): the rest goes
+     * on as it was going */
+    if (!m || (!calls && (!extends(reasoning, text + sent->r_from, sent->n_r) ||
+                          !extends(content, text + sent->c_from, sent->n_c)))) {
+        json_decref(m);
+        json_decref(delta);
+        tools_spans sp;
+        tools_stream_spans(&j->req, text, j->text_len, 1, &sp);
+        return resp_stream_chunk(S, j, &sp, sent);
+    }
+    if (!delta) {
+        json_decref(m);
+        return NULL;
+    }
+    if (extends(reasoning, text + sent->r_from, sent->n_r)) read_rest(delta, "reasoning_content", reasoning, sent->n_r);
+    if (extends(content, text + sent->c_from, sent->n_c)) read_rest(delta, "content", content, sent->n_c);
+    if (calls) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < json_array_size(calls); i++) {
+            json_t *call = json_deep_copy(json_array_get(calls, i));
+            json_object_set_new(call, "index", json_integer((json_int_t)i));   /* where the client gathers it */
+            json_array_append_new(list, call);
+        }
+        json_object_set_new(delta, "tool_calls", list);
+    }
+    json_decref(m);
+    return delta_chunk(S, j, delta);
 }
 
 char *resp_chunk(const server *S, const job *j, const char *text, size_t len, int role, const char *finish, int use,
@@ -172,11 +261,7 @@ char *resp_chunk(const server *S, const job *j, const char *text, size_t len, in
         }
         json_array_append_new(choices, c);
     }
-    json_t *o = json_pack("{s:s, s:s, s:I, s:s, s:o}", "id", j->id, "object",
-                          chat ? "chat.completion.chunk" : "text_completion", "created", (json_int_t)j->created,
-                          "model", S->model_id, "choices", choices);
-    if (o && (use || with_usage)) json_object_set_new(o, "usage", use ? usage(j) : json_null());
-    return resp_dump(o);
+    return chunk(S, j, choices, use, with_usage);
 }
 
 /* RFC 4648 base64 of the floats' bytes (little-endian, as OpenAI sends

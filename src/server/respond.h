@@ -27,6 +27,21 @@ char *resp_completion(const server *S, const job *j);
  * chunk carries the job's entries [lp_from, lp_to) (null when none). */
 char *resp_chunk(const server *S, const job *j, const char *text, size_t len, int role, const char *finish,
                  int usage, int with_usage, int lp_from, int lp_to);
+/* A streamed reply that is read back (job_reads_back): what went out as it
+ * stood, the text [r_from, r_from + n_r) as reasoning_content and [c_from,
+ * c_from + n_c) as content. */
+typedef struct resp_sent {
+    size_t r_from, n_r, c_from, n_c;
+} resp_sent;
+/* The chunk with the parts of the reply's text that are reasoning or
+ * content as they stand (tools_stream_spans) and were not sent yet, or NULL
+ * when none are new (or out of memory); sent follows. */
+char *resp_stream_chunk(const server *S, const job *j, const tools_spans *sp, resp_sent *sent);
+/* Once done: the chunk with what the stream has not sent yet (the read
+ * reply's reasoning and content past the text sent of them, the tool calls
+ * with their places as "index"), or NULL when there is nothing (or out of
+ * memory); *finish the reply's finish reason ("tool_calls" with calls). */
+char *resp_read_back_chunk(const server *S, const job *j, resp_sent *sent, const char **finish);
 char *resp_embeddings(const server *S, const job *j);
 
 #endif

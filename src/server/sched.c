@@ -189,7 +189,7 @@ static void start(server *S, slot *sl, job *j, int prefix) {
     S->m.cached_tokens += (uint64_t)keep;
     const req_params *p = &j->req.p;
     sl->sp = (sm_sampler_params){p->temperature, p->top_k, p->top_p, p->min_p, p->repeat_penalty, p->repeat_last_n,
-                                 p->presence_penalty, p->frequency_penalty};
+                                 p->presence_penalty, p->frequency_penalty, p->ignore_eos};
     sm_session_set_seed(sl->s, p->has_seed ? p->seed : splitmix64(&S->seed_state));
     text_reset(&sl->txt);
     S->n_busy++;
@@ -223,7 +223,7 @@ static void take_token(server *S, slot *sl, sm_token tok) {
         metrics_observe(&S->m.ttft, j->t_first - j->t_arrival);
     }
     /* under a grammar, an end token comes only where the output is complete */
-    if (is_eog(S, tok) && (!j->req.p.ignore_eos || j->req.matcher)) {
+    if (is_eog(S, tok) && (!j->req.p.ignore_eos || req_matcher(&j->req))) {
         finish(S, sl, "stop", 1);
         return;
     }
@@ -241,7 +241,7 @@ static void take_token(server *S, slot *sl, sm_token tok) {
     if (j->req.awaiting && len > 0) tools_trigger(&j->req, piece, (size_t)len);
     int stopped = len > 0 && text_add(&sl->txt, piece, (size_t)len, &j->req.p, j);
     if (stopped) lp_trim(j);   /* the entries of the stop string's tokens go with its text */
-    if (j->req.p.stream && j->text_len >= JOB_TEXT_CAP) j->blocked = 1;
+    if (j->req.p.stream && !job_reads_back(j) && j->text_len >= JOB_TEXT_CAP) j->blocked = 1;
     wake_job(S, j);
     const sm_grammar_matcher *g = req_matcher(&j->req);
     if (stopped) finish(S, sl, "stop", 0);

@@ -238,6 +238,22 @@ char *tools_prompt(const server *S, const request *r, char *text, size_t *len);
  * holds the rest of the reply (a text it refuses drops the grammar). */
 void tools_trigger(request *r, const char *piece, size_t len);
 struct json_t *tools_message(const request *r, const char *reply_id, const char *text, size_t len, const char **finish);
+/* A streamed reply so far (len bytes): the bytes that are its reasoning and
+ * its content as they stand, whatever follows ([reasoning_from,
+ * reasoning_to), then [content_from, content_to); empty for a format whose
+ * replies are read only whole); the rest waits for the reply's end. whole:
+ * the reply was cut short (as llama-server, the text is not read back): all
+ * of it goes on in the part it was in. */
+typedef struct tools_spans {
+    size_t reasoning_from, reasoning_to, content_from, content_to;
+} tools_spans;
+void tools_stream_spans(const request *r, const char *text, size_t len, int whole, tools_spans *s);
+/* The prompt as formatted: whether it leaves the reply thinking (DeepSeek R1
+ * distills' templates end with "<think>"). */
+void tools_reply_start(request *r, const char *prompt, size_t len);
+/* A chat reply that is read back when done (a tool format is set): a stream
+ * sends what tools_stream_ready allows as it comes, the rest once read. */
+static inline int job_reads_back(const job *j) { return j->kind == REQ_CHAT && j->req.tool_format != REQ_TOOL_FORMAT_NONE; }
 
 /* llama-server's utility endpoints (util.c): the answer's JSON for a body
  * of len bytes (*status: 200, or the error's). Run on the HTTP thread. */

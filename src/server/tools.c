@@ -71,9 +71,10 @@ static const char *find(const char *s, const char *end, const char *l) {
 
 /* DeepSeek R1's opening of its calls, and the variants its distilled
  * models write (llama.cpp accepts each, in the grammar and the reader) */
-static const char *const R1_BEGIN[] = {"<｜tool▁calls▁begin｜>", "<｜tool_calls_begin｜>", "<｜tool calls begin｜>",
-                                       "<｜tool\\_calls\\_begin｜>"};
-#define N_R1_BEGIN (sizeof R1_BEGIN / sizeof R1_BEGIN[0])
+static const char *const R1_THINK_ENDS[] = {"</think>", "<｜tool▁calls▁begin｜>", "<｜tool_calls_begin｜>",
+                                            "<｜tool calls begin｜>", "<｜tool\\_calls\\_begin｜>", NULL};
+#define R1_BEGIN (R1_THINK_ENDS + 1)   /* (a stream's thinking ends at the first of all five) */
+#define N_R1_BEGIN (sizeof R1_THINK_ENDS / sizeof R1_THINK_ENDS[0] - 2)
 
 /* What a format's grammar maker gets: the builder, the request's tools
  * (each {"type": "function", "function": {...}}), its parallel_tool_calls. */
@@ -784,22 +785,30 @@ typedef struct tool_format {
     int (*grammar)(gctx *c);
     int (*read)(reply *o, const char *text, const char *end);
     const char *stop;
+    /* a streamed reply: the text before the first of these is content as
+     * written (NULL: the reply is read only whole) */
+    const char *const *opens;
 } tool_format;
+
+static const char *const HERMES_OPENS[] = {"<tool_call>", NULL}, *const LLAMA3_OPENS[] = {"{", "<|python_tag|>", NULL},
+                         *const NEMO_OPENS[] = {"[TOOL_CALLS]", NULL},
+                         *const FUNCTIONARY31_OPENS[] = {"<function=", "<|python_tag|>", NULL},
+                         *const FIREFUNCTION_OPENS[] = {" functools[", NULL};
 
 static const tool_format FORMATS[REQ_TOOL_FORMATS] = {
     /* every template no other row names */
-    [REQ_TOOL_FORMAT_GENERIC] = {NULL, NULL, grammar_generic, read_generic, NULL},
+    [REQ_TOOL_FORMAT_GENERIC] = {NULL, NULL, grammar_generic, read_generic, NULL, NULL},
     /* Hermes 2/3 Pro, Qwen 2.5 */
-    [REQ_TOOL_FORMAT_HERMES] = {"<tool_call>", NULL, grammar_hermes, read_hermes, NULL},
+    [REQ_TOOL_FORMAT_HERMES] = {"<tool_call>", NULL, grammar_hermes, read_hermes, NULL, HERMES_OPENS},
     [REQ_TOOL_FORMAT_LLAMA_3_X] = {"<|start_header_id|>ipython<|end_header_id|>", NULL, grammar_llama3, read_llama3,
-                                   "<|eom_id|>"},
-    [REQ_TOOL_FORMAT_MISTRAL_NEMO] = {"[TOOL_CALLS]", NULL, grammar_nemo, read_nemo, NULL},
+                                   "<|eom_id|>", LLAMA3_OPENS},
+    [REQ_TOOL_FORMAT_MISTRAL_NEMO] = {"[TOOL_CALLS]", NULL, grammar_nemo, read_nemo, NULL, NEMO_OPENS},
     [REQ_TOOL_FORMAT_FUNCTIONARY_3_1] = {"<|start_header_id|>", "<function=", grammar_functionary31, read_functionary31,
-                                         NULL},
-    [REQ_TOOL_FORMAT_FUNCTIONARY_3_2] = {">>>all", NULL, grammar_functionary32, read_functionary32, NULL},
-    [REQ_TOOL_FORMAT_FIREFUNCTION_2] = {" functools[", NULL, grammar_firefunction, read_firefunction, NULL},
-    [REQ_TOOL_FORMAT_COMMAND_R7B] = {"<|END_THINKING|><|START_ACTION|>", NULL, grammar_r7b, read_r7b, NULL},
-    [REQ_TOOL_FORMAT_DEEPSEEK_R1] = {"<｜tool▁calls▁begin｜>", NULL, grammar_r1, read_r1, NULL},
+                                         NULL, FUNCTIONARY31_OPENS},
+    [REQ_TOOL_FORMAT_FUNCTIONARY_3_2] = {">>>all", NULL, grammar_functionary32, read_functionary32, NULL, NULL},
+    [REQ_TOOL_FORMAT_FIREFUNCTION_2] = {" functools[", NULL, grammar_firefunction, read_firefunction, NULL, FIREFUNCTION_OPENS},
+    [REQ_TOOL_FORMAT_COMMAND_R7B] = {"<|END_THINKING|><|START_ACTION|>", NULL, grammar_r7b, read_r7b, NULL, NULL},
+    [REQ_TOOL_FORMAT_DEEPSEEK_R1] = {"<｜tool▁calls▁begin｜>", NULL, grammar_r1, read_r1, NULL, R1_BEGIN},
 };
 
 /* llama.cpp's order: the formats it uses in every case (also for requests
@@ -1068,4 +1077,63 @@ json_t *tools_message(const request *r, const char *reply_id, const char *text, 
     sm_sb_free(&o.content);
     sm_sb_free(&o.reasoning);
     return m;
+}
+
+/* where a streamed text from `from` stops being content as it stands: at the
+ * first of opens, or before a start of one at its end, and spaces before */
+static size_t ready_before(const char *text, size_t from, size_t len, const char *const *opens) {
+    const char *end = text + len;
+    size_t ready = len, tail = 0;
+    for (size_t i = 0; opens[i]; i++) {
+        const char *p = find(text + from, end, opens[i]);
+        if (p && (size_t)(p - text) < ready) ready = (size_t)(p - text);
+    }
+    for (size_t i = 0; ready == len && opens[i]; i++)
+        for (size_t k = strlen(opens[i]) - 1; k > tail; k--)
+            if (k <= len - from && !memcmp(end - k, opens[i], k)) {
+                tail = k;
+                break;
+            }
+    ready -= tail;
+    while (ready > from && is_space(text[ready - 1])) ready--;   /* spaces before a call are not kept */
+    return ready;
+}
+
+/* DeepSeek R1 (read_r1): the thinking, once it is known to be thinking (the
+ * reply opens it, or the prompt did), then the text after it */
+static void r1_spans(const request *r, const char *text, size_t len, int whole, tools_spans *s) {
+    const char *end = text + len, *open = lit(text, end, "<think>"), *close = find(text, end, "</think>");
+    int opening = !whole && len < strlen("<think>") && !memcmp(text, "<think>", len);   /* it may yet open */
+    if (!close && !open && (!r->think_open || opening)) {
+        if (whole) s->content_to = len;
+        return;
+    }
+    const char *a = spaces(open ? open : text, close ? close : end), *b = close ? close : end;
+    if (!close && !whole)   /* not the closing tag or calls (nor spaces before them), nor their start */
+        b = text + ready_before(text, (size_t)(a - text), len, R1_THINK_ENDS);
+    if (close)
+        while (b > a && is_space(b[-1])) b--;
+    s->reasoning_from = (size_t)(a - text), s->reasoning_to = (size_t)(b - text);
+    if (!close) return;
+    const char *c = close + strlen("</think>");
+    while (c < end && (*c == ' ' || *c == '\r' || *c == '\n')) c++;
+    s->content_from = (size_t)(c - text);
+    s->content_to = whole ? len : ready_before(text, s->content_from, len, R1_BEGIN);
+}
+
+void tools_stream_spans(const request *r, const char *text, size_t len, int whole, tools_spans *s) {
+    memset(s, 0, sizeof *s);
+    if (r->tool_format == REQ_TOOL_FORMAT_DEEPSEEK_R1 && !r->keep_reasoning) {
+        r1_spans(r, text, len, whole, s);
+        return;
+    }
+    /* (R1's thinking kept as content is not the text as it stands) */
+    const char *const *opens = r->tool_format == REQ_TOOL_FORMAT_DEEPSEEK_R1 ? NULL : FORMATS[r->tool_format].opens;
+    s->content_to = whole ? len : opens ? ready_before(text, 0, len, opens) : 0;
+}
+
+void tools_reply_start(request *r, const char *prompt, size_t len) {
+    while (len > 0 && is_space(prompt[len - 1])) len--;
+    r->think_open = r->tool_format == REQ_TOOL_FORMAT_DEEPSEEK_R1 && len >= strlen("<think>") &&
+                    !memcmp(prompt + len - strlen("<think>"), "<think>", strlen("<think>"));
 }

@@ -44,7 +44,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
-/* A reply with tools read back: {"role": "assistant", "reasoning_content"?:
+/* A reply with tools read back (and streamed): {"role": "assistant", "reasoning_content"?:
  * string, "content": string or null, "tool_calls": [{"type": "function",
  * "function": {"name", "arguments" (a string)}, "id"}]}, the calls there
  * only with a null content or text before them. */
@@ -53,6 +53,7 @@ static void reply(unsigned pick, const char *text, size_t len) {
     memset(&r, 0, sizeof r);
     r.tool_format = (enum req_tool_format)(1 + pick % (REQ_TOOL_FORMATS - 1));
     r.builtin_tools = (pick / (REQ_TOOL_FORMATS - 1)) & 1;
+    r.keep_reasoning = (pick / (2 * (REQ_TOOL_FORMATS - 1))) & 1;   /* --reasoning-format none */
     const char *finish = "stop";
     json_t *msg = tools_message(&r, "chatcmpl-0123456789abcdef", text, len, &finish);
     check(msg != NULL);
@@ -72,6 +73,19 @@ static void reply(unsigned pick, const char *text, size_t len) {
         check(json_is_string(json_object_get(c, "id")) && json_is_string(json_object_get(fn, "name")));
         /* arguments: a string (JSON text, or as some formats pass a string on, any text) */
         check(json_is_string(json_object_get(fn, "arguments")));
+    }
+    /* streamed: the parts that go out before the reply is read lie in its
+     * text, the thinking before the content (where they begin as the reply
+     * is read: tests/unit/test_server_tools.c; respond.c goes on as it
+     * streamed where the reading differs) */
+    r.think_open = (pick / (4 * (REQ_TOOL_FORMATS - 1))) & 1;
+    tools_spans sp;
+    for (int whole = 0; whole < 2; whole++) {
+        tools_stream_spans(&r, text, len, whole, &sp);
+        check(sp.reasoning_from <= sp.reasoning_to && sp.reasoning_to <= len && sp.content_from <= sp.content_to &&
+              sp.content_to <= len);
+        check(sp.reasoning_to == sp.reasoning_from || sp.content_to == sp.content_from ||
+              sp.reasoning_to <= sp.content_from);
     }
     json_decref(o);
     free(m);

@@ -77,13 +77,14 @@ PYEOF
             printf '\x01{"tokens":[2047,99,195,33]}' > "$corpus/detokenize"
             printf '\x02{"messages":[{"role":"system","content":"s"},{"role":"user","content":"hi"}]}' > "$corpus/template"
             printf '\x02{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[{"type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","content":"1"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]}' > "$corpus/tools"
-            # the replies of tests/refs/chat_parse: \x03, the format's byte (tools.c's order from 0, +9 with built-in tools), the text
+            # the replies of tests/refs/chat_parse: \x03, the format's byte (tools.c's order from 0, +9 with built-in
+            # tools, +18 as --reasoning-format none reads them), the text
             ${PYTHON:-/usr/bin/python3} - tests/refs/chat_parse/replies.json "$corpus" <<'PYEOF' || true
 import json, os, sys
 order = ["generic", "hermes", "llama3", "nemo", "functionary31", "functionary32", "firefunction", "r7b", "deepseek_r1"]
 for n, c in enumerate(json.load(open(sys.argv[1], encoding="utf-8"))["cases"]):
     f = c["format"]
-    pick = order.index("llama3") + 9 if f == "llama3_builtin" else order.index(f)
+    pick = order.index("llama3") + 9 if f == "llama3_builtin" else order.index(f[:-5]) + 18 if f.endswith("_none") else order.index(f)
     open(os.path.join(sys.argv[2], "reply%d" % n), "wb").write(bytes([3, pick]) + c["text"].encode())
 PYEOF
             ;;

@@ -15,7 +15,10 @@
 // 2. The reply: with tool_choice "required" each format's grammar holds the
 //    built-in model to a call, which is read back into the message llama-server
 //    answers with (replies.jsonl; how each format's replies are read, text,
-//    reasoning and calls, is tests/unit/test_server_tools.c's); the generic
+//    reasoning and calls, is tests/unit/test_server_tools.c's), and streamed
+//    (which llama-server c392e509 refuses) the same message as the OpenAI SDK
+//    gathers the chunks, thinking after a prompt that opens it streamed as
+//    reasoning_content; the generic
 //    JSON format and the Hermes template answer with tool calls whose
 //    arguments an independent validator (ajv) accepts against the tool's
 //    schema; the official OpenAI SDK reads them; a history with a call and its
@@ -43,6 +46,10 @@ const weather = { type: 'function', function: { name: 'get_weather', description
 const verse = { type: 'function', function: { name: 'find_verse',
   parameters: { type: 'object', properties: { book: { enum: ['John', 'Genesis'] } }, required: ['book'] } } };
 const ask = [{ role: 'user', content: 'What is the weather in Paris?' }];
+
+// the SDK's streaming helper, which gathers the chunks into a message (openai 4.x has it under beta)
+const sdkStream = (client, body) => (client.chat.completions.stream ? client.chat.completions : client.beta.chat.completions)
+  .stream(body);
 
 // the calls are OpenAI's shape and each one's arguments fit its tool's schema
 function callsValid(ajv, message, tools) {
@@ -127,6 +134,31 @@ export async function toolsTests() {
             r.status === w.status && got.finish_reason === w.finish_reason && norm(got.message) === norm(w.message) &&
             gotIds.every((id) => typeof id === 'string' && id) && new Set(gotIds).size === gotIds.length,
             `got ${r.status} ${JSON.stringify(got).slice(0, 500)}\n    want ${JSON.stringify(w).slice(0, 500)}`);
+          // streamed, as the OpenAI SDK gathers the chunks: the same message (the calls come whole once read)
+          const client = new OpenAI({ baseURL: srv.base + '/v1', apiKey: 'unused', maxRetries: 0 });
+          let streamed;
+          try {
+            streamed = (await sdkStream(client, { model: 'kjv', ...chats[w.chat] }).finalChatCompletion()).choices[0];
+          } catch (err) { streamed = { error: String(err) }; }
+          const plain = (m) => JSON.stringify({ content: m?.content || null, reasoning_content: m?.reasoning_content,
+            tool_calls: m?.tool_calls?.map((c) => [c.type, c.function?.name, c.function?.arguments, !!c.id]) });
+          check(`tools: ${label}, reply ${w.chat} streamed: llama-server's message and finish_reason`,
+            streamed.finish_reason === w.finish_reason && plain(streamed.message) === plain({ ...w.message,
+              tool_calls: w.message.tool_calls?.map((c) => ({ ...c, id: 'x' })) }),
+            `got ${JSON.stringify(streamed).slice(0, 500)}\n    want ${JSON.stringify(w).slice(0, 500)}`);
+        }
+        if (t.file === 'deepseek.jinja') {
+          // its prompt opens the reply's thinking ("<think>"): a stream sends it as reasoning_content as it comes
+          // (a reply cut short is its text, as llama-server: here all of it thinking, never closed)
+          const body = { messages: [{ role: 'user', content: 'Who made the heaven?' }], temperature: 0, max_tokens: 12 };
+          const whole = await post(srv.base, '/v1/chat/completions', body);
+          const sse = await fetch(srv.base + '/v1/chat/completions', { method: 'POST', body: JSON.stringify({ ...body,
+            stream: true }) }).then((x) => x.text());
+          const deltas = sse.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)).choices[0].delta);
+          const thought = deltas.filter((d) => d.reasoning_content).map((d) => d.reasoning_content);
+          check(`tools: ${label}: a streamed reply after the prompt's <think> comes as reasoning_content, token by token`,
+            thought.length > 3 && thought.join('') === whole.body.choices[0].message.content &&
+            !deltas.some((d) => d.content), sse.slice(0, 800));
         }
       } finally { await srv.stop(); }
     }
@@ -165,6 +197,14 @@ export async function toolsTests() {
           check('tools: hermes template: an auto reply without <tool_call> is text',
             a.status === 200 && typeof a.body.choices[0].message.content === 'string' && !a.body.choices[0].message.tool_calls,
             JSON.stringify(a.body).slice(0, 300));
+          // streamed, its text comes as it is written (no call in it can start), the same text in all
+          const sse = await fetch(srv.base + '/v1/chat/completions', { method: 'POST', body: JSON.stringify({
+            messages: ask, tools, temperature: 0, max_tokens: 24, stream: true }) }).then((x) => x.text());
+          const deltas = sse.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)).choices[0]);
+          const pieces = deltas.filter((d) => d.delta.content).map((d) => d.delta.content);
+          check('tools: hermes template: a streamed auto reply sends its text token by token, as the whole reply',
+            pieces.length > 5 && pieces.join('') === a.body.choices[0].message.content &&
+            deltas.at(-1).finish_reason === a.body.choices[0].finish_reason, sse.slice(0, 600));
         }
         // 3. refusals with --jinja
         const refuse = async (what, body, pattern) => {
@@ -173,7 +213,13 @@ export async function toolsTests() {
             JSON.stringify(e.body));
         };
         if (!hermes) {
-          await refuse('tools with stream', { messages: ask, tools, stream: true }, /Cannot use tools with stream/);
+          // streamed (llama-server c392e509 refuses tools with stream; OpenAI's API and later llama-servers send them)
+          const client = new OpenAI({ baseURL: srv.base + '/v1', apiKey: 'unused', maxRetries: 0 });
+          const fin = await sdkStream(client, { model: 'kjv', messages: ask, tools, tool_choice: 'required',
+            temperature: 0, max_tokens: 400 }).finalChatCompletion();
+          const sbad = callsValid(ajv, { ...fin.choices[0].message, content: fin.choices[0].message.content ?? null }, tools);
+          check('tools: generic format: a streamed required reply gathers into tool calls that fit the schema',
+            !sbad && fin.choices[0].finish_reason === 'tool_calls', sbad + ' ' + JSON.stringify(fin.choices[0]).slice(0, 500));
           await refuse('an unknown tool_choice', { messages: ask, tools, tool_choice: 'sometimes' }, /tool_choice/);
           await refuse('a tool that is not a function', { messages: ask, tools: [{ type: 'retrieval' }] }, /tools\[0\]/);
           await refuse('a tool call without a function', { messages: [...ask, { role: 'assistant', content: null,

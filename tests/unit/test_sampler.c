@@ -11,7 +11,7 @@ static void fill(sm_candidate *c, const double *probs, int n) {
 }
 
 static sm_sampler_params params(float temp, int k, float p, float min_p) {
-    sm_sampler_params sp = {temp, k, p, min_p, 1.0f, 0, 0.0f, 0.0f};
+    sm_sampler_params sp = {temp, k, p, min_p, 1.0f, 0, 0.0f, 0.0f, 0};
     return sp;
 }
 
@@ -132,12 +132,12 @@ TEST(sampler_repetition_penalty_matches_definition) {
         int best = 0;
         for (int i = 1; i < nv; i++)
             if (adj[i] > adj[best]) best = i;
-        sm_sampler_params sp = {0.0f, 0, 1.0f, 0.0f, 3.0f, last_n, 0.0f, 0.0f};
+        sm_sampler_params sp = {0.0f, 0, 1.0f, 0.0f, 3.0f, last_n, 0.0f, 0.0f, 0};
         sm_token t;
         REQUIRE(sm_session_sample(s, &sp, &t, NULL) == SM_OK);
         CHECKF(t == best, "last_n %d: sampled %d, expected %d", last_n, t, best);
     }
-    sm_sampler_params bad = {-1.0f, 0, 1.0f, 0.0f, 1.0f, 0, 0.0f, 0.0f};
+    sm_sampler_params bad = {-1.0f, 0, 1.0f, 0.0f, 1.0f, 0, 0.0f, 0.0f, 0};
     sm_token t;
     sm_error err = {0};
     CHECK(sm_session_sample(s, &bad, &t, &err) == SM_ERR_INVALID_ARG);
@@ -190,14 +190,14 @@ TEST(sampler_frequency_and_presence_penalties_match_definition) {
             }
             changed += best != plain;
             count_mattered += best != best_once;
-            sm_sampler_params sp = {0.0f, 0, 1.0f, 0.0f, rp, last_n, pres, freq};
+            sm_sampler_params sp = {0.0f, 0, 1.0f, 0.0f, rp, last_n, pres, freq, 0};
             sm_token t;
             REQUIRE(sm_session_sample(s, &sp, &t, NULL) == SM_OK);
             CHECKF(t == best, "case %zu last_n %d: sampled %d, expected %d", c, last_n, t, best);
         }
     CHECK(count_mattered > 0);   /* some case tells a count from mere presence */
     CHECK(changed > 0);   /* the penalties did move the choice somewhere */
-    sm_sampler_params bad = {0.0f, 0, 1.0f, 0.0f, 1.0f, 8, NAN, 0.0f};
+    sm_sampler_params bad = {0.0f, 0, 1.0f, 0.0f, 1.0f, 8, NAN, 0.0f, 0};
     sm_token t;
     CHECK(sm_session_sample(s, &bad, &t, NULL) == SM_ERR_INVALID_ARG);
     bad.presence_penalty = 0.0f;

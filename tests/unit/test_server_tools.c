@@ -76,7 +76,7 @@ TEST(server_reads_tool_calls_as_llama_cpp) {
     REQUIRE(cases && lines);
     json_t *list = json_object_get(cases, "cases");
     char *line = lines;
-    size_t checked = 0, errors = 0;
+    size_t checked = 0, errors = 0, streamed = 0;
     for (size_t i = 0; i < json_array_size(list); i++) {
         char *nl = strchr(line, '\n');
         REQUIRE(nl);
@@ -98,6 +98,40 @@ TEST(server_reads_tool_calls_as_llama_cpp) {
                m ? m : "(none)", json_dumps(want, JSON_COMPACT));
         CHECKF(!strcmp(finish, json_array_size(json_object_get(want, "tool_calls")) ? "tool_calls" : "stop"),
                "%s reply %s: finish_reason %s", fname, text, finish);
+        /* streamed (http.c): at every length of the reply so far, the text sent
+         * as it stands is where llama.cpp's reading of the whole reply begins
+         * (Llama 3.x and Functionary v3.1 drop the text beside calls, which a
+         * stream has sent: there, only the text before the first call) */
+        const char *wc = json_string_value(json_object_get(want, "content")),
+                   *wr = json_string_value(json_object_get(want, "reasoning_content"));
+        size_t len = strlen(text), before = len;
+        int drops = json_array_size(json_object_get(want, "tool_calls")) &&
+                    (r.tool_format == REQ_TOOL_FORMAT_LLAMA_3_X || r.tool_format == REQ_TOOL_FORMAT_FUNCTIONARY_3_1 ||
+                     r.tool_format == REQ_TOOL_FORMAT_DEEPSEEK_R1);
+        if (drops) {   /* (DeepSeek R1's calls: after its thinking) */
+            const char *t = strstr(text, "</think>") ? strstr(text, "</think>") + 8 : text, *at = strpbrk(t, "{<");
+            before = at ? (size_t)(at - text) : len;
+        }
+        /* DeepSeek R1: also as after a prompt that opened the thinking (where the reply closes it) */
+        int opens = r.tool_format == REQ_TOOL_FORMAT_DEEPSEEK_R1 && strstr(text, "</think>");
+        for (int pass = 0; pass <= opens; pass++) {
+            r.think_open = pass;
+            for (size_t k = 0; k <= len; k++) {
+                tools_spans sp;
+                tools_stream_spans(&r, text, k, 0, &sp);
+                size_t nc = sp.content_to > sp.content_from ? sp.content_to - sp.content_from : 0,
+                       nr = sp.reasoning_to > sp.reasoning_from ? sp.reasoning_to - sp.reasoning_from : 0;
+                int ok = sp.content_to <= k && sp.reasoning_to <= k &&
+                         (drops ? sp.content_to <= before
+                                : wc ? nc <= strlen(wc) && !memcmp(wc, text + sp.content_from, nc) : !nc) &&
+                         (wr ? nr <= strlen(wr) && !memcmp(wr, text + sp.reasoning_from, nr) : !nr);
+                streamed += k == len && nc + nr > 0;
+                CHECKF(ok, "%s reply %s: its first %zu bytes stream [%zu, %zu) as reasoning, [%zu, %zu) as content, not "
+                       "the start of %s / %s", fname, text, k, sp.reasoning_from, sp.reasoning_to, sp.content_from,
+                       sp.content_to, wr ? wr : "(none)", wc ? wc : "(null)");
+                if (!ok) break;
+            }
+        }
         errors += json_object_get(w, "error") != NULL;
         checked++;
         free(m);
@@ -105,6 +139,7 @@ TEST(server_reads_tool_calls_as_llama_cpp) {
         json_decref(want);
         json_decref(w);
     }
+    CHECKF(streamed >= 10, "%zu whole replies streamed some text as it stands", streamed);
     CHECKF(checked == 62 && errors == 1, "%zu replies (%zu llama.cpp cannot read), want 62 (1)", checked, errors);
     free(lines);
     json_decref(cases);

@@ -66,12 +66,12 @@ TEST(speculative_sampler_probs_match_chain_definition) {
         r = r * 6364136223846793005ull + 1442695040888963407ull;
         logits[i] = (float)((double)(r >> 11) / 9007199254740992.0 * 6.0 - 3.0);
     }
-    const sm_sampler_params cases[] = {{0.8f, 40, 0.95f, 0.05f, 1, 0, 0, 0}, {1.0f, 0, 1.0f, 0.0f, 1, 0, 0, 0},
-                                       {1.5f, 10, 1.0f, 0.0f, 1, 0, 0, 0},   {0.5f, 0, 0.5f, 0.0f, 1, 0, 0, 0},
-                                       {1.0f, 0, 1.0f, 0.3f, 1, 0, 0, 0},    {0.0f, 40, 0.9f, 0.0f, 1, 0, 0, 0}};
+    const sm_sampler_params cases[] = {{0.8f, 40, 0.95f, 0.05f, 1, 0, 0, 0, 0}, {1.0f, 0, 1.0f, 0.0f, 1, 0, 0, 0, 0},
+                                       {1.5f, 10, 1.0f, 0.0f, 1, 0, 0, 0, 0},   {0.5f, 0, 0.5f, 0.0f, 1, 0, 0, 0, 0},
+                                       {1.0f, 0, 1.0f, 0.3f, 1, 0, 0, 0, 0},    {0.0f, 40, 0.9f, 0.0f, 1, 0, 0, 0, 0}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const sm_sampler_params *sp = &cases[c];
-        sm_sampler_probs(logits, N, sp, cand, probs);
+        sm_sampler_probs(logits, N, sp, NULL, cand, probs);
         /* from scratch: sort, cut by k, then p (at temperature 1), then min-p, then the tempered softmax */
         double s[N][2];
         for (int i = 0; i < N; i++) { s[i][0] = logits[i]; s[i][1] = i; }
