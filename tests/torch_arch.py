@@ -2,7 +2,9 @@
 """Independent float64 PyTorch reference for every architecture of issue 12:
 llama (grouped-query attention, tied embeddings, linear RoPE scaling, Llama 3
 rope_freqs, a sliding window when the file declares llama.attention.sliding_window),
-qwen2, qwen3, phi3, gemma, gemma2, gemma3, olmo2, starcoder2 and gpt2, on the
+qwen2, qwen3, phi3, gemma, gemma2, gemma3, olmo2, starcoder2, gpt2 and granite (embeddings
+times embedding_scale, each block's output times residual_scale, scores times attention.scale,
+logits divided by logit_scale, as llama.cpp's build_llama applies them), on the
 weights of the file dequantized to float64 (tests/gguf_numpy.py), so the same
 code gives "float64 logits from the same file's dequantized weights" for any
 weight type.
@@ -141,7 +143,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
     if scaling == "linear" and hp.get("rope.scaling.factor"):
         freq_scale = 1.0 / hp.get("rope.scaling.factor")
     mscale = hp.get("rope.scaling.attn_factor", 1.0)
-    neox = arch != "llama"
+    neox = arch not in ("llama", "granite")
     toks = torch.tensor(toks)
     out_w = W.get("output.weight", W["token_embd.weight"])
 
@@ -158,6 +160,11 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
         x = x * math.sqrt(dim)
     if arch == "gpt2":
         x = x + W["position_embd.weight"][:T]
+    # granite's scalars (llama.cpp's build_llama applies them when the file has them)
+    granite = arch == "granite"
+    if granite:
+        x = x * hp.get("embedding_scale", 1.0)
+    residual = hp.get("residual_scale", 1.0) if granite else 1.0
 
     # per-layer attention parameters
     factors = W.get("rope_freqs.weight")
@@ -200,12 +207,14 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
         scale = 1.0 / math.sqrt(hd)
         if (arch == "gemma2" and L == 46) or (arch == "gemma3" and L == 62):
             scale = 1.0 / math.sqrt(dim / H)
+        if granite and hp.get("attention.scale", 0.0):
+            scale = hp.get("attention.scale")
         softcap = hp.get("attn_logit_softcapping", 50.0) if arch == "gemma2" else 0.0
         a = attention(q, k, v, H, KV, hd, scale, layer_window, softcap)
         a = lin(a, "attn_output", i)
         if arch in ("gemma2", "gemma3", "olmo2"):
             a = rms_norm(a, w("post_attention_norm.weight", i), rms_eps)
-        x = x + a
+        x = x + residual * a
         # ---- feed-forward
         if arch in ("starcoder2", "gpt2"):
             h = layer_norm(x, w("ffn_norm.weight", i), w("ffn_norm.bias", i), ln_eps)
@@ -222,7 +231,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
             f = lin(g, "ffn_down", i)
             if arch in ("gemma2", "gemma3", "olmo2"):
                 f = rms_norm(f, w("post_ffw_norm.weight", i), rms_eps)
-        x = x + f
+        x = x + residual * f
     if arch in ("starcoder2", "gpt2"):
         x = layer_norm(x, W["output_norm.weight"], W["output_norm.bias"], ln_eps)
     else:
@@ -231,6 +240,8 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
     cap = hp.get("final_logit_softcapping", 30.0 if arch == "gemma2" else 0.0)
     if cap:
         logits = torch.tanh(logits / cap) * cap
+    if granite:
+        logits = logits / hp.get("logit_scale", 1.0)
     return logits
 
 

@@ -221,7 +221,7 @@ if echo "$meta" | grep -q '^  output.weight ' && echo "$meta" | grep -q 'phi3.at
 else
     bad "phi3_from_scratch_has_head_and_window" "$(tail -c 300 "$TMP/err")"
 fi
-if /usr/bin/python3 tests/refs/arch/gen_models.py "$TMP/archm" gemma3 gemma2 2> "$TMP/err"; then
+if /usr/bin/python3 tests/refs/arch/gen_models.py "$TMP/archm" gemma3 gemma2 granite 2> "$TMP/err"; then
     "$SM" train --init "$TMP/archm/gemma3.gguf" --data "$TMP/corpus.txt" --out "$TMP/g3.gguf" --steps 1 --batch 1 \
         --seq 8 --eval-every 0 > /dev/null 2> "$TMP/err"
     keys() { "$SM" inspect "$1" --no-tensors 2> /dev/null | grep -E 'gemma[23]\.(attention\.sliding|rope\.|.*softcap)' | sort; }
@@ -238,6 +238,16 @@ if /usr/bin/python3 tests/refs/arch/gen_models.py "$TMP/archm" gemma3 gemma2 2> 
         ok "gemma2_full_fine_tune_keeps_window_and_softcaps"
     else
         bad "gemma2_full_fine_tune_keeps_window_and_softcaps" "$(keys "$TMP/g2.gguf" | tr '\n' ' ') $(tail -c 200 "$TMP/err")"
+    fi
+    # granite's four scalars (its gradients: tests/parity_test.sh) stay in a fine-tuned file, as the file had them
+    "$SM" train --init "$TMP/archm/granite.gguf" --data "$TMP/corpus.txt" --out "$TMP/gr.gguf" --steps 1 --batch 1 \
+        --seq 8 --eval-every 0 > /dev/null 2> "$TMP/err"
+    gkeys() { "$SM" inspect "$1" --no-tensors 2> /dev/null | grep -E 'granite\.(embedding_scale|residual_scale|attention\.scale|logit_scale)' | sort; }
+    if [ -s "$TMP/gr.gguf" ] && [ "$(gkeys "$TMP/archm/granite.gguf" | grep -c .)" -eq 4 ] \
+        && [ "$(gkeys "$TMP/archm/granite.gguf")" = "$(gkeys "$TMP/gr.gguf")" ]; then
+        ok "granite_full_fine_tune_keeps_its_scales"
+    else
+        bad "granite_full_fine_tune_keeps_its_scales" "$(gkeys "$TMP/gr.gguf" | tr '\n' ' ') $(tail -c 200 "$TMP/err")"
     fi
     if ! "$SM" train --init "$TMP/archm/gemma2.gguf" --data "$TMP/corpus.txt" --out "$TMP/g2b.gguf" --steps 1 \
         --batch 1 --seq 16 > /dev/null 2> "$TMP/err" && grep -q 'sliding window of 8 tokens' "$TMP/err"; then

@@ -168,6 +168,19 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          T(SM_T_FFN_DOWN_B)),
         SM_NORM_LAYER, SM_FFN_GELU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
     },
+    /* IBM Granite 3.x: llama's blocks and four scalars (llama.cpp's build_llama applies them
+     * when the file has them: src/llama.cpp at c392e509) */
+    [SM_ARCH_GRANITE] = {
+        "granite",
+        {ROPE_KEYS(1 << 24), RMS_EPS,
+         OPT_FLT("embedding_scale", embedding_scale, 1e-6, 1e6, 1.0),
+         OPT_FLT("residual_scale", residual_scale, 1e-6, 1e6, 1.0),
+         OPT_FLT("attention.scale", attention_scale, 0.0, 1e6, 0.0),
+         OPT_FLT("logit_scale", logit_scale, 1e-6, 1e6, 1.0)},
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), OPT(SM_T_ROPE_FREQS), T(SM_T_ATTN_NORM), QKV_SPLIT, OPT(SM_T_ATTN_Q_B),
+         OPT(SM_T_ATTN_K_B), OPT(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), OPT(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), GATED_FFN),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }
@@ -274,8 +287,12 @@ static sm_status derive(sm_hparams *hp, sm_status status, sm_error *err) {
     if (hp->rope_freq_scale <= 0) hp->rope_freq_scale = 1.0f;
     if (hp->rope_attn_factor <= 0) hp->rope_attn_factor = 1.0f;
     if (hp->n_ctx_orig <= 0) hp->n_ctx_orig = hp->n_ctx_train;
-    hp->q_scale = 1.0f / sqrtf((float)(a->q_scale_layers && hp->n_layers == a->q_scale_layers
-                                           ? hp->dim / hp->n_heads : hp->head_dim));
+    hp->q_scale = hp->attention_scale > 0 ? hp->attention_scale
+                  : 1.0f / sqrtf((float)(a->q_scale_layers && hp->n_layers == a->q_scale_layers
+                                             ? hp->dim / hp->n_heads : hp->head_dim));
+    if (hp->embedding_scale <= 0) hp->embedding_scale = a->embd_scale ? sqrtf((float)hp->dim) : 1.0f;
+    if (hp->residual_scale <= 0) hp->residual_scale = 1.0f;
+    if (hp->logit_scale <= 0) hp->logit_scale = 1.0f;
     return sm_arch_check_hparams(hp, status, err);
 }
 

@@ -27,6 +27,7 @@ typedef enum sm_arch {
     SM_ARCH_GEMMA3,
     SM_ARCH_OLMO2,
     SM_ARCH_STARCODER2,
+    SM_ARCH_GRANITE,
     SM_ARCH_COUNT
 } sm_arch;
 
@@ -42,7 +43,11 @@ typedef struct sm_hparams {
     int n_ctx_orig;                   /* above it the long RoPE factors apply, below the short ones */
     int n_swa;                        /* sliding window of the layers that have one; 0 = none */
     float attn_softcap, final_softcap;   /* tanh soft-capping of scores and logits; 0 = none */
+    float attention_scale;            /* the scores' scale when the file gives one (granite); 0 = none */
     float q_scale;                    /* what the scores are scaled by (derived) */
+    /* granite's scalars (derived 1 elsewhere; gemma's embedding scale sqrt(dim)): embeddings times
+     * embedding_scale, each block's output times residual_scale, logits divided by logit_scale */
+    float embedding_scale, residual_scale, logit_scale;
 } sm_hparams;
 
 /* What a tensor is for, whatever the architecture. Roles before
@@ -129,7 +134,7 @@ typedef struct sm_arch_info {
     int n_tensors;
     /* features of the forward pass */
     uint8_t norm, ffn, pos, swa, qk_norm;
-    uint8_t embd_scale;                    /* embeddings times sqrt(dim) (gemma) */
+    uint8_t embd_scale;                    /* embeddings times sqrt(dim) (gemma): hp.embedding_scale */
     /* the sliding-window layers rotate with rope_base_local and no scaling
      * (gemma3); the others with rope_base and rope_freq_scale */
     uint8_t local_rope;

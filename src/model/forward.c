@@ -11,6 +11,7 @@
  * layers; tensors an architecture lacks (a pre-norm, biases, a fused QKV,
  * query/key norms, post-norms) are NULL and their steps are skipped. */
 #include "ops.h"
+#include "kernels/kernels.h"
 
 void sm_forward(sm_session *s, const sm_fwd_batch *b) {
     const sm_model *m = s->model;
@@ -61,6 +62,8 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b) {
         if (arch->pos != SM_POS_LEARNED) op_rope(s, b, q, k, swa);
         if (!one) op_store_kv(s, b, l, k, v);
         op_attention(s, b, l, q, xb, swa ? hp->n_swa : 0);
+        /* granite: the block's output times residual_scale, through its input (the product is linear) */
+        if (hp->residual_scale != 1.0f) sm_scale(xb, hp->residual_scale, n * q_dim);
         if (L->attn_post_norm) {
             op_matmul(s, SM_SC_O_PROJ, xb2, dim, &L->wo, xb, n, nv, L->b_o, 0);
             op_post_norm_add(s, x, xb2, L->attn_post_norm, n);
@@ -83,6 +86,7 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b) {
             sm_matmul_share_input(s, NULL);
         }
         op_ffn_act(s, arch->ffn, hb, hb2, n, ffn);
+        if (hp->residual_scale != 1.0f) sm_scale(hb, hp->residual_scale, n * ffn);
         if (L->ffn_post_norm) {
             op_matmul(s, SM_SC_FFN_DOWN, xb2, dim, &L->w_down, hb, n, nv, L->b_down, 0);
             op_post_norm_add(s, x, xb2, L->ffn_post_norm, n);

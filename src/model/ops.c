@@ -10,7 +10,7 @@
 
 void op_embed(sm_session *s, const sm_fwd_batch *b) {
     const sm_model *m = s->model;
-    int dim = m->hp.dim, learned = m->pos_embd.data != NULL, scaled = sm_arch_get(m->hp.arch)->embd_scale;
+    int dim = m->hp.dim, learned = m->pos_embd.data != NULL, scaled = m->hp.embedding_scale != 1.0f;
     int n = b->n;
     uint64_t nb = (uint64_t)n * dim * sizeof(float);
     SM_PROF_BEGIN(s->prof, SM_SC_EMBED, -1);
@@ -25,7 +25,7 @@ void op_embed(sm_session *s, const sm_fwd_batch *b) {
                 sm_embedding_row(s->xb, &m->pos_embd, sq->pos0 + j);
                 sm_add(x, s->xb, dim);
             }
-            if (scaled) sm_scale(x, sqrtf((float)dim), dim);
+            if (scaled) sm_scale(x, m->hp.embedding_scale, dim);   /* gemma: sqrt(dim); granite: its key */
         }
     }
     SM_PROF_END(s->prof, learned || scaled ? (uint64_t)n * dim : 0, learned ? 3 * nb : nb);
@@ -253,6 +253,7 @@ static void logits_seqs(sm_session *s, const sm_fwd_batch *b) {
     }
     if (k == 0) return;
     op_norm(s, SM_SC_FINAL_NORM, s->xb, s->xb, m->output_norm, m->output_norm_b, k);
+    if (m->hp.logit_scale != 1.0f) sm_scale(s->xb, 1.0f / m->hp.logit_scale, k * dim);   /* granite */
     SM_PROF_BEGIN(s->prof, SM_SC_LOGITS, -1);
     sm_matvec_rows(s, out, &m->output, s->xb, k);
     uint64_t flops = 2ull * k * m->output.rows * m->output.cols;   /* matrix x vector: integer dots if quantized */
@@ -281,6 +282,8 @@ void op_logits(sm_session *s, const sm_fwd_batch *b) {
     int first = all_logits ? 0 : n - 1;
     float *x = s->x + (size_t)first * dim;
     op_norm(s, SM_SC_FINAL_NORM, x, x, m->output_norm, m->output_norm_b, n - first);
+    /* granite divides its logits by logit_scale: the product is linear, so its input is (one row, not V) */
+    if (m->hp.logit_scale != 1.0f) sm_scale(x, 1.0f / m->hp.logit_scale, (n - first) * dim);
     float cap = m->hp.final_softcap;
     if (all_logits) {
         op_matmul(s, SM_SC_LOGITS, all_logits, V, &m->output, s->x, n, n == 1 ? 1 : b->n_vec, NULL, 0);

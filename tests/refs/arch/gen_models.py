@@ -219,11 +219,16 @@ MODELS = {
                        ctx=16384),
     # GPT-2: learned positions, fused QKV with bias, LayerNorm, GELU FFN
     "gpt2": dict(arch="gpt2", vocab_kind="gpt2", kv=4, ffn=1024, eps=1e-5, ctx=128),
+    # Granite 3.x-style: llama's blocks (RoPE in adjacent pairs), tied, and its four scalars (embeddings x 2,
+    # each block's output x 0.5, scores x 0.2 instead of 1/sqrt(64), logits / 2)
+    "granite": dict(arch="granite", vocab_kind="smollm", tied=True, rope_base=10000.0, eps=1e-6, vocab=320,
+                    ctx=4096, granite=dict(embedding_scale=2.0, residual_scale=0.5, attention_scale=0.2,
+                                           logit_scale=2.0)),
 }
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
-SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2"}
+SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite"}
 # architectures llama.cpp c392e509 can run
-LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2"}
+LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite"}
 
 
 def spec(name):
@@ -281,6 +286,11 @@ def build(name):
             kv += [(a + "rope.scaling.type", "str", "linear"), (a + "rope.scaling.factor", "f32", s["rope_linear"])]
         if "swa" in s:
             kv += [(a + "attention.sliding_window", "u32", s["swa"])]
+    if arch == "granite":
+        g = s["granite"]
+        kv += [(a + "vocab_size", "u32", V), (a + "rope.dimension_count", "u32", hd),
+               (a + "embedding_scale", "f32", g["embedding_scale"]), (a + "residual_scale", "f32", g["residual_scale"]),
+               (a + "attention.scale", "f32", g["attention_scale"]), (a + "logit_scale", "f32", g["logit_scale"])]
     if arch == "phi3":
         kv += [(a + "rope.scaling.original_context_length", "u32", s.get("longrope", {}).get("orig", s["ctx"])),
                (a + "rope.dimension_count", "u32", hd)]
