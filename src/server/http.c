@@ -32,7 +32,9 @@ extern const char sm_server_page[];
 
 enum route {
     R_NONE, R_PAGE, R_HEALTH, R_METRICS, R_TRACE, R_MODELS, R_CHAT, R_COMPLETIONS, R_EMBEDDINGS,
-    R_TOKENIZE, R_DETOKENIZE, R_APPLY_TEMPLATE  /* llama-server's, answered without a job (util.c) */
+    R_NATIVE,                                   /* llama-server's own /completion */
+    R_TOKENIZE, R_DETOKENIZE, R_APPLY_TEMPLATE, /* llama-server's, answered without a job (util.c) */
+    R_PROPS
 };
 
 typedef struct conn_ctx {
@@ -64,6 +66,8 @@ static const struct { const char *path; enum route r; enum endpoint ep; const ch
     {"/completions", R_COMPLETIONS, EP_COMPLETIONS, "POST"},
     {"/v1/embeddings", R_EMBEDDINGS, EP_EMBEDDINGS, "POST"},
     {"/embeddings", R_EMBEDDINGS, EP_EMBEDDINGS, "POST"},
+    {"/completion", R_NATIVE, EP_COMPLETIONS, "POST"},
+    {"/props", R_PROPS, EP_OTHER, "GET"},
     {"/tokenize", R_TOKENIZE, EP_OTHER, "POST"},
     {"/detokenize", R_DETOKENIZE, EP_OTHER, "POST"},
     {"/apply-template", R_APPLY_TEMPLATE, EP_OTHER, "POST"},
@@ -267,7 +271,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             }
         } else if (j->text_len > 0) {
             int lp_to = lp_ready(j);   /* the log probabilities of the tokens this text comes from */
-            out_event(x, resp_chunk(S, j, j->text, j->text_len, 0, NULL, 0, usage, j->lp_sent, lp_to));
+            out_event(x, j->req.native ? resp_native_chunk(S, j, j->text, j->text_len, j->lp_sent, lp_to)
+                                       : resp_chunk(S, j, j->text, j->text_len, 0, NULL, 0, usage, j->lp_sent, lp_to));
             j->lp_sent = lp_to;
             j->text_len = 0;
             if (j->blocked) {
@@ -279,6 +284,10 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
         if (j->state == JOB_DONE) {
             if (j->err_status) {
                 out_event(x, resp_error(j->err_status, "server_error", NULL, j->err_msg));
+            } else if (j->req.native) {   /* the closing chunk is the whole answer's fields; no [DONE] */
+                out_event(x, resp_native(S, j, 1));
+                x->sent_final = 1;
+                continue;
             } else {
                 const char *finish = j->finish_reason;
                 if (job_reads_back(j)) out_event(x, resp_read_back_chunk(S, j, &x->sent, &finish));
@@ -317,11 +326,13 @@ static int authorized(server *S, struct MHD_Connection *c) {
 static enum MHD_Result start_job(conn_ctx *x) {
     server *S = x->S;
     req_limits lim = {S->opt.n_ctx, S->info.n_vocab, S->opt.jinja};
-    enum req_kind kind = x->route == R_CHAT ? REQ_CHAT : x->route == R_COMPLETIONS ? REQ_COMPLETION : REQ_EMBEDDING;
+    enum req_kind kind = x->route == R_CHAT ? REQ_CHAT
+                         : x->route == R_COMPLETIONS || x->route == R_NATIVE ? REQ_COMPLETION : REQ_EMBEDDING;
     job *j = job_new(kind);
     if (!j) return send_error(x, 500, NULL, "out of memory");
     req_error e = {0};
-    int rc = request_parse(kind, x->body ? x->body : "", x->len, &lim, &j->req, &e);
+    int rc = x->route == R_NATIVE ? request_parse_native(x->body ? x->body : "", x->len, &lim, &j->req, &e)
+                                  : request_parse(kind, x->body ? x->body : "", x->len, &lim, &j->req, &e);
     if (!rc && kind == REQ_CHAT) {
         rc = tools_prepare(S, &j->req, &e);
         if (!rc) rc = chat_prompt(S, &j->req, &j->prompt, &j->n_prompt, &e);
@@ -394,6 +405,7 @@ static enum MHD_Result finish_job(conn_ctx *x) {
     pthread_mutex_unlock(&S->mu);
     if (j->err_status) return send_error(x, j->err_status, NULL, "%s", j->err_msg);
     if (j->kind == REQ_EMBEDDING) return send_json(x, 200, resp_embeddings(S, j));
+    if (j->req.native) return send_json(x, 200, resp_native(S, j, 0));
     return send_json(x, 200, resp_completion(S, j));
 }
 
@@ -432,6 +444,7 @@ static enum MHD_Result route(conn_ctx *x, const char *method) {
     }
     if (!loaded) return send_json(x, 503, resp_error(503, "unavailable_error", NULL, "Loading model"));
     if (x->route == R_MODELS) return send_json(x, 200, resp_models(S));
+    if (x->route == R_PROPS) return send_json(x, 200, resp_props(S));
     if (x->route == R_TOKENIZE || x->route == R_DETOKENIZE || x->route == R_APPLY_TEMPLATE) {
         int status = 500;
         enum util_kind k = x->route == R_TOKENIZE ? UTIL_TOKENIZE : x->route == R_DETOKENIZE ? UTIL_DETOKENIZE

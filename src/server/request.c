@@ -90,6 +90,9 @@ void *req_own(request *r, size_t len) {
 
 int req_grammar(request *r, const char *text, const char *param, req_error *e) {
     sm_error err = {0};
+    char *copy = req_own(r, strlen(text));
+    if (!copy) return req_fail(e, 500, "server_error", NULL, "out of memory");
+    r->grammar_text = strcpy(copy, text);
     sm_status st = sm_grammar_parse(text, strlen(text), NULL, &r->grammar, &err);
     if (st == SM_OK) st = sm_grammar_matcher_new(r->grammar, &r->matcher, &err);
     if (st == SM_ERR_NOMEM) return req_fail(e, 500, "server_error", NULL, "out of memory");
@@ -98,6 +101,20 @@ int req_grammar(request *r, const char *text, const char *param, req_error *e) {
 }
 
 static int make_grammar(request *r, const char *text, req_error *e) { return req_grammar(r, text, "response_format", e); }
+
+/* A JSON schema (param names it) to the request's grammar. */
+static int schema_grammar(request *r, json_t *schema, const char *param, req_error *e) {
+    if (!json_is_object(schema) && !json_is_boolean(schema))
+        return req_fail(e, 400, BAD, param, "the JSON schema in %s must be an object, not %s", param, kind(schema));
+    sm_error err = {0};
+    char *text = NULL;
+    sm_status st = sm_json_schema_to_grammar(schema, &text, NULL, 0, &err);
+    if (st == SM_ERR_NOMEM) return req_fail(e, 500, "server_error", NULL, "out of memory");
+    if (st) return req_fail(e, 400, BAD, param, "%s: the JSON schema cannot be used: %s", param, err.message);
+    int rc = req_grammar(r, text, param, e);
+    sm_json_schema_free(text);
+    return rc;
+}
 
 /* response_format (OpenAI's "Structured Outputs"): {"type": "text"} (free
  * text), {"type": "json_object"} (any JSON object), {"type": "json_schema",
@@ -128,16 +145,7 @@ static int parse_response_format(json_t *o, request *r, req_error *e) {
                         "\"json_schema\"", t);
     }
     if (!schema || json_is_null(schema)) return make_grammar(r, sm_grammar_json_object(), e);
-    if (!json_is_object(schema) && !json_is_boolean(schema))
-        return req_fail(e, 400, BAD, P, "the JSON schema in response_format must be an object, not %s", kind(schema));
-    sm_error err = {0};
-    char *text = NULL;
-    sm_status st = sm_json_schema_to_grammar(schema, &text, NULL, 0, &err);
-    if (st == SM_ERR_NOMEM) return req_fail(e, 500, "server_error", NULL, "out of memory");
-    if (st) return req_fail(e, 400, BAD, P, "response_format: the JSON schema cannot be used: %s", err.message);
-    int rc = make_grammar(r, text, e);
-    sm_json_schema_free(text);
-    return rc;
+    return schema_grammar(r, schema, P, e);
 }
 
 /* Log probabilities of the generated tokens. Chat: "logprobs" true, and
@@ -215,8 +223,9 @@ static int parse_params(json_t *o, const req_limits *lim, request *r, req_error 
         size_t n = 1;
         if (json_is_array(stop)) {
             n = json_array_size(stop);
-            if (n > REQ_MAX_STOP)
-                return req_fail(e, 400, BAD, "stop", "'stop' has %zu strings; at most %d are allowed", n, REQ_MAX_STOP);
+            int max = r->native ? REQ_MAX_STOP : REQ_MAX_STOP_OPENAI;
+            if (n > (size_t)max)
+                return req_fail(e, 400, BAD, "stop", "'stop' has %zu strings; at most %d are allowed", n, max);
             list = NULL;
         } else if (!json_is_string(stop)) {
             return req_fail(e, 400, BAD, "stop", "'stop' must be a string or an array of strings, not %s", kind(stop));
@@ -563,7 +572,9 @@ static int parse_prompts(json_t *o, const char *param, size_t max, const req_lim
     return 0;
 }
 
-int request_parse(enum req_kind kind_, const char *body, size_t len, const req_limits *lim, request *r, req_error *e) {
+/* The body as a JSON object (the request holds it), with the request's
+ * kind and defaults set; NULL with e set when it is not one. */
+static json_t *begin(enum req_kind kind_, const char *body, size_t len, request *r, req_error *e) {
     memset(r, 0, sizeof *r);
     r->kind = kind_;
     /* OpenAI's defaults: temperature 1, no truncation, no penalties */
@@ -571,12 +582,53 @@ int request_parse(enum req_kind kind_, const char *body, size_t len, const req_l
                         .repeat_last_n = 64};
     json_error_t je;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
-    if (!root) return req_fail(e, 400, BAD, NULL, "invalid JSON at line %d, column %d: %s", je.line, je.column, je.text);
+    if (!root) {
+        req_fail(e, 400, BAD, NULL, "invalid JSON at line %d, column %d: %s", je.line, je.column, je.text);
+        return NULL;
+    }
     r->doc = root;
-    if (!json_is_object(root)) return req_fail(e, 400, BAD, NULL, "the body must be a JSON object, not %s", kind(root));
+    if (!json_is_object(root)) {
+        req_fail(e, 400, BAD, NULL, "the body must be a JSON object, not %s", kind(root));
+        return NULL;
+    }
     json_t *model = json_object_get(root, "model");
-    if (model && !json_is_null(model) && !json_is_string(model))
-        return req_fail(e, 400, BAD, "model", "'model' must be a string, not %s", kind(model));
+    if (model && !json_is_null(model) && !json_is_string(model)) {
+        req_fail(e, 400, BAD, "model", "'model' must be a string, not %s", kind(model));
+        return NULL;
+    }
+    return root;
+}
+
+int request_parse_native(const char *body, size_t len, const req_limits *lim, request *r, req_error *e) {
+    json_t *root = begin(REQ_COMPLETION, body, len, r, e);
+    if (!root) return -1;
+    r->native = 1;
+    /* llama-server's defaults (common_params_sampling at c392e509) */
+    r->p.temperature = 0.8f, r->p.top_k = 40, r->p.top_p = 0.95f, r->p.min_p = 0.05f;
+    if (parse_prompts(root, "prompt", 1, lim, r, e) || parse_params(root, lim, r, e)) return -1;
+    long long v = -2;
+    if (get_int(root, "n_predict", -1, lim->n_ctx, &v, e)) return -1;
+    if (v != -2) r->p.max_tokens = (int)v;   /* -1: no limit; 0 gives one token, as llama-server */
+    v = 0;
+    if (get_int(root, "n_probs", 0, REQ_MAX_TOP_LOGPROBS, &v, e)) return -1;
+    if (v > 0) r->p.logprobs = 1, r->p.top_logprobs = (int)v;
+    if (r->p.has_seed && (r->p.seed == UINT64_MAX || r->p.seed == 0xFFFFFFFFu)) r->p.has_seed = 0;   /* -1: a random one */
+    json_t *grammar = json_object_get(root, "grammar"), *schema = json_object_get(root, "json_schema");
+    if (grammar && !json_is_null(grammar) && !(json_is_string(grammar) && !json_string_length(grammar))) {
+        if (!json_is_string(grammar)) return req_fail(e, 400, BAD, "grammar", "'grammar' must be a string, not %s", kind(grammar));
+        if (r->grammar) return req_fail(e, 400, BAD, "grammar", "'grammar' and a JSON schema cannot both be given");
+        return req_grammar(r, json_string_value(grammar), "grammar", e);
+    }
+    if (schema && !json_is_null(schema)) {
+        if (r->grammar) return req_fail(e, 400, BAD, "json_schema", "'json_schema' and 'response_format' cannot both be given");
+        return schema_grammar(r, schema, "json_schema", e);
+    }
+    return 0;
+}
+
+int request_parse(enum req_kind kind_, const char *body, size_t len, const req_limits *lim, request *r, req_error *e) {
+    json_t *root = begin(kind_, body, len, r, e);
+    if (!root) return -1;
     switch (kind_) {
     case REQ_CHAT:
         if (parse_messages(root, r, e)) return -1;

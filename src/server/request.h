@@ -14,7 +14,8 @@
 
 enum req_kind { REQ_CHAT, REQ_COMPLETION, REQ_EMBEDDING };
 
-#define REQ_MAX_STOP 4          /* OpenAI's limit */
+#define REQ_MAX_STOP_OPENAI 4   /* OpenAI's limit */
+#define REQ_MAX_STOP 16         /* llama-server's /completion (its own API) */
 #define REQ_MAX_STOP_BYTES 256  /* each */
 #define REQ_MAX_TOP_LOGPROBS 20    /* chat's top_logprobs (OpenAI's limit) */
 #define REQ_MAX_LOGPROBS_LEGACY 5  /* completions' logprobs (OpenAI's limit) */
@@ -69,6 +70,7 @@ typedef struct req_params {
 
 typedef struct request {
     enum req_kind kind;
+    int native;                 /* llama-server's own /completion (request_parse_native) */
     req_params p;
     /* chat: the conversation (roles and contents point into the document or into owned) */
     sm_chat_message *msgs;
@@ -81,6 +83,7 @@ typedef struct request {
      * follows and this request's matcher over it (NULL: free text) */
     sm_grammar *grammar;
     sm_grammar_matcher *matcher;
+    const char *grammar_text;   /* its GBNF text (owned), or NULL */
     void *doc;                  /* the parsed document (json_t *) */
     char **owned;               /* strings and values made here (joined content parts, tools) */
     size_t n_owned;
@@ -113,6 +116,13 @@ typedef struct request {
  * fills r, or -1 with e set (status 400 for every problem with the body,
  * 500 when out of memory). r is always safe to pass to request_free. */
 int request_parse(enum req_kind kind, const char *body, size_t len, const req_limits *lim, request *r, req_error *e);
+/* llama-server's own POST /completion (its "native" API): a completion
+ * with llama.cpp's sampling defaults (temperature 0.8, top_k 40, top_p
+ * 0.95, min_p 0.05, n_predict -1), "n_predict" (or max_tokens), "n_probs"
+ * (the likeliest tokens at each place), "grammar" (GBNF), "json_schema",
+ * up to REQ_MAX_STOP stop strings, a seed of -1 for a random one; its other
+ * sampling options (mirostat, DRY, XTC, ...) are not read. */
+int request_parse_native(const char *body, size_t len, const req_limits *lim, request *r, req_error *e);
 void request_free(request *r);
 
 /* Grammar text to the request's grammar and matcher: 0, or -1 with e set

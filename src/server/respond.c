@@ -347,3 +347,128 @@ char *resp_trace(const server *S) {
                             "requests_recorded", (json_int_t)S->n_traced, "requests_kept", (json_int_t)n);
     return resp_dump(doc);
 }
+
+/* ------------------------------------------------- llama-server's own API */
+
+/* llama.cpp's "no seed" (LLAMA_DEFAULT_SEED) */
+#define NATIVE_NO_SEED 4294967295u
+
+/* completion_probabilities: each token as {"id", "token", "bytes",
+ * "logprob", "top_logprobs": [the same without the list]} (c392e509's
+ * shape with post_sampling_probs off) */
+static json_t *native_token(const server *S, sm_token tok, float lp) {
+    const char *piece;
+    int n = token_bytes(S, tok, &piece);
+    return json_pack("{s:i, s:o, s:o, s:o}", "id", tok, "token", resp_utf8_string(piece, (size_t)n), "bytes",
+                     piece_bytes(piece, n), "logprob", logprob_value(lp));
+}
+static json_t *native_probs(const server *S, const job *j, int from, int to) {
+    json_t *list = json_array();
+    int k = j->req.p.top_logprobs;
+    for (int i = from; i < to; i++) {
+        const lp_entry *e = &j->lp[i];
+        json_t *t = native_token(S, e->tok, e->logprob), *top = json_array();
+        for (int x = 0; x < k && j->lp_top_tok[(size_t)i * k + x] >= 0; x++)
+            json_array_append_new(top, native_token(S, j->lp_top_tok[(size_t)i * k + x], j->lp_top[(size_t)i * k + x]));
+        json_object_set_new(t, "top_logprobs", top);
+        json_array_append_new(list, t);
+    }
+    return list;
+}
+
+/* the sampling settings, as llama-server lists them (those this server reads) */
+static json_t *native_settings(const req_params *p, const char *grammar) {
+    json_t *stop = json_array();
+    for (int i = 0; i < p->n_stop; i++) json_array_append_new(stop, json_string(p->stop[i]));
+    return json_pack("{s:i, s:I, s:f, s:i, s:f, s:f, s:i, s:f, s:f, s:f, s:o, s:i, s:b, s:b, s:i, s:s}", "n_predict",
+                     p->max_tokens, "seed", (json_int_t)(p->has_seed ? p->seed : NATIVE_NO_SEED), "temperature",
+                     (double)p->temperature, "top_k", p->top_k, "top_p", (double)p->top_p, "min_p", (double)p->min_p,
+                     "repeat_last_n", p->repeat_last_n, "repeat_penalty", (double)p->repeat_penalty, "presence_penalty",
+                     (double)p->presence_penalty, "frequency_penalty", (double)p->frequency_penalty, "stop", stop,
+                     "max_tokens", p->max_tokens, "ignore_eos", p->ignore_eos, "stream", p->stream, "n_probs",
+                     p->logprobs ? p->top_logprobs : 0, "grammar", grammar ? grammar : "");
+}
+
+/* a token's text with special tokens written out (as llama-server shows prompts) */
+static int special_bytes(const server *S, sm_token tok, const char **piece) {
+    int n = token_bytes(S, tok, piece), m;
+    if (n == 0 && (m = sm_token_text(S->model, tok, piece)) > 0) n = m;
+    return n;
+}
+
+/* the prompt's tokens as text */
+static json_t *prompt_text(const server *S, const job *j) {
+    sm_sbuf b = {0};
+    for (int i = 0; i < j->n_prompt; i++) {
+        const char *piece;
+        int n = special_bytes(S, j->prompt[i], &piece);
+        sm_sb_addn(&b, piece, (size_t)n);
+    }
+    json_t *o = resp_utf8_string(b.p ? b.p : "", b.n);
+    sm_sb_free(&b);
+    return o;
+}
+
+static json_t *rate(double n, double ms) { return json_real(ms > 0 ? n * 1000.0 / ms : 0.0); }
+
+char *resp_native(const server *S, const job *j, int streamed) {
+    const req_params *p = &j->req.p;
+    double now = now_seconds(), t_start = j->t_start > 0 ? j->t_start : j->t_arrival,
+           t_first = j->t_first > 0 ? j->t_first : now;
+    int evaluated = j->n_prompt - j->n_cached;
+    double prompt_ms = (t_first - t_start) * 1000.0, gen_ms = (now - t_first) * 1000.0;
+    json_t *timings = json_pack("{s:i, s:f, s:f, s:o, s:i, s:f, s:f, s:o}", "prompt_n", evaluated, "prompt_ms", prompt_ms,
+                                "prompt_per_token_ms", evaluated ? prompt_ms / evaluated : 0.0, "prompt_per_second",
+                                rate(evaluated, prompt_ms), "predicted_n", j->n_gen, "predicted_ms", gen_ms,
+                                "predicted_per_token_ms", j->n_gen ? gen_ms / j->n_gen : 0.0, "predicted_per_second",
+                                rate(j->n_gen, gen_ms));
+    const char *type = j->stop_word ? "word" : j->stop_eos ? "eos"
+                       : j->finish_reason && !strcmp(j->finish_reason, "length") ? "limit" : "none";
+    /* llama-server counts an end token (and the one a grammar's end allows) among the predicted ones; the
+     * cache holds all but the last */
+    int predicted = j->n_gen + j->stop_eos, cached = j->n_prompt + predicted - (predicted > 0);
+    json_t *o = json_pack("{s:i, s:o, s:[], s:i, s:b, s:s, s:i, s:i, s:o, s:o, s:b, s:b, s:s, s:s, s:i, s:o}", "index", 0,
+                          "content", streamed ? json_string("") : resp_utf8_string(j->text ? j->text : "", j->text_len),
+                          "tokens", "id_slot", j->slot_index, "stop", 1, "model", S->model_id, "tokens_predicted",
+                          predicted, "tokens_evaluated", j->n_prompt, "generation_settings",
+                          native_settings(p, j->req.grammar_text), "prompt", prompt_text(S, j), "has_new_line",
+                          j->has_new_line, "truncated", 0, "stop_type", type, "stopping_word",
+                          j->stop_word ? j->stop_word : "", "tokens_cached", cached, "timings", timings);
+    if (o && p->logprobs && j->lp && (!streamed || j->n_lp > j->lp_sent))
+        json_object_set_new(o, "completion_probabilities", native_probs(S, j, streamed ? j->lp_sent : 0, j->n_lp));
+    return resp_dump(o);
+}
+
+char *resp_native_chunk(const server *S, const job *j, const char *text, size_t len, int lp_from, int lp_to) {
+    json_t *o = json_pack("{s:i, s:o, s:[], s:b, s:i, s:i, s:i}", "index", 0, "content", resp_utf8_string(text, len),
+                          "tokens", "stop", 0, "id_slot", -1, "tokens_predicted", j->n_gen, "tokens_evaluated",
+                          j->n_prompt);
+    if (o && j->req.p.logprobs && j->lp && lp_to > lp_from)
+        json_object_set_new(o, "completion_probabilities", native_probs(S, j, lp_from, lp_to));
+    return resp_dump(o);
+}
+
+char *resp_props(const server *S) {
+    request d;   /* the defaults of a /completion request */
+    req_error e;
+    req_limits lim = {S->opt.n_ctx, S->info.n_vocab, S->opt.jinja};
+    json_t *params = request_parse_native("{\"prompt\":\"\"}", 13, &lim, &d, &e) ? json_object()
+                                                                                    : native_settings(&d.p, NULL);
+    request_free(&d);
+    const char *tmpl = NULL, *bos = "", *eos = "";
+    size_t tl = 0;
+    int nb = 0, ne = 0;
+    if (S->jinja) tmpl = S->jinja, tl = strlen(S->jinja);
+    else if (S->tmpl) tmpl = S->tmpl, tl = strlen(S->tmpl);
+    else if (sm_model_meta_str(S->model, "tokenizer.chat_template", &tmpl, &tl) != 1)   /* what chats use then */
+        tmpl = sm_chat_chatml_jinja(), tl = strlen(tmpl);
+    if (S->info.bos >= 0) nb = special_bytes(S, S->info.bos, &bos);
+    if (S->info.eos >= 0) ne = special_bytes(S, S->info.eos, &eos);
+    json_t *o = json_pack("{s:{s:i, s:i, s:o}, s:i, s:s, s:o, s:o, s:o, s:s}", "default_generation_settings", "id", 0,
+                          "n_ctx", S->opt.n_ctx, "params", params, "total_slots", S->n_slots, "model_path",
+                          S->opt.model_path ? S->opt.model_path : "", "chat_template", resp_utf8_string(tmpl, tl),
+                          "bos_token", resp_utf8_string(bos, (size_t)nb), "eos_token", resp_utf8_string(eos, (size_t)ne), "build_info",
+                          "smallmind " SM_VERSION);
+    return resp_dump(o);
+}
+

@@ -43,5 +43,12 @@ char *resp_stream_chunk(const server *S, const job *j, const tools_spans *sp, re
  * memory); *finish the reply's finish reason ("tool_calls" with calls). */
 char *resp_read_back_chunk(const server *S, const job *j, resp_sent *sent, const char **finish);
 char *resp_embeddings(const server *S, const job *j);
+/* llama-server's own API (c392e509's shapes): /completion's answer, whole
+ * or (streamed) its closing chunk, with content "" and the probabilities
+ * not sent yet; a streamed piece of text (and its tokens' probabilities
+ * [lp_from, lp_to) with n_probs); GET /props. */
+char *resp_native(const server *S, const job *j, int streamed);
+char *resp_native_chunk(const server *S, const job *j, const char *text, size_t len, int lp_from, int lp_to);
+char *resp_props(const server *S);
 
 #endif

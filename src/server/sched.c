@@ -224,6 +224,7 @@ static void take_token(server *S, slot *sl, sm_token tok) {
     }
     /* under a grammar, an end token comes only where the output is complete */
     if (is_eog(S, tok) && (!j->req.p.ignore_eos || req_matcher(&j->req))) {
+        j->stop_eos = 1;
         finish(S, sl, "stop", 1);
         return;
     }
@@ -240,12 +241,18 @@ static void take_token(server *S, slot *sl, sm_token tok) {
     if (len > 0) j->gen_bytes += (size_t)len;
     if (j->req.awaiting && len > 0) tools_trigger(&j->req, piece, (size_t)len);
     int stopped = len > 0 && text_add(&sl->txt, piece, (size_t)len, &j->req.p, j);
-    if (stopped) lp_trim(j);   /* the entries of the stop string's tokens go with its text */
+    if (stopped) {
+        lp_trim(j);   /* the entries of the stop string's tokens go with its text */
+        j->stop_word = j->req.p.stop[stopped - 1];
+    }
     if (j->req.p.stream && !job_reads_back(j) && j->text_len >= JOB_TEXT_CAP) j->blocked = 1;
     wake_job(S, j);
     const sm_grammar_matcher *g = req_matcher(&j->req);
     if (stopped) finish(S, sl, "stop", 0);
-    else if (g && sm_grammar_matcher_is_complete(g) && !sm_grammar_matcher_can_continue(g)) finish(S, sl, "stop", 1);
+    else if (g && sm_grammar_matcher_is_complete(g) && !sm_grammar_matcher_can_continue(g)) {
+        j->stop_eos = 1;   /* (llama.cpp's grammar allows only the end token here) */
+        finish(S, sl, "stop", 1);
+    }
     else if (j->req.p.max_tokens >= 0 && j->n_gen >= j->req.p.max_tokens) finish(S, sl, "length", 1);
     else if (sm_session_n_past(sl->s) >= sm_session_n_ctx(sl->s)) finish(S, sl, "length", 1);
     else {

@@ -79,6 +79,9 @@ typedef struct job {
     size_t text_len, text_cap;
     int blocked;                /* its slot waits for the reader to take text */
     const char *finish_reason;  /* "stop" or "length" when done */
+    int stop_eos;               /* it ended at an end-of-generation token (or its grammar's end) */
+    int has_new_line;           /* its text has held a line break */
+    const char *stop_word;      /* the stop string that ended it, or NULL */
     int n_gen, n_cached;
     double t_first;             /* when the first token came (0: not yet) */
     double t_start;             /* when a slot took it (0: not yet) */
@@ -193,8 +196,8 @@ void sched_poke(server *S);
 void text_reset(text_state *t);
 void text_free(text_state *t);
 /* Adds bytes; moves what can no longer be part of a stop string to the
- * job. Returns 1 when a stop string was matched (the text before it has
- * been moved; the rest is dropped). */
+ * job. Returns 1 + the index in p->stop of the stop string matched (the
+ * text before it has been moved; the rest is dropped), else 0. */
 int text_add(text_state *t, const char *piece, size_t len, const req_params *p, job *j);
 /* At the end: whatever is held is text (an incomplete character becomes U+FFFD). */
 void text_flush(text_state *t, job *j);

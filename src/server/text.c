@@ -31,6 +31,7 @@ int job_append(job *j, const char *s, size_t n) {
         j->text_cap = cap;
     }
     memcpy(j->text + j->text_len, s, n);
+    if (memchr(s, '\n', n)) j->has_new_line = 1;
     j->text_len += n;
     j->text_total += n;
     j->text[j->text_len] = '\0';
@@ -130,14 +131,14 @@ int text_add(text_state *t, const char *piece, size_t len, const req_params *p, 
         for (size_t at = 0; at + sl <= t->hold_len && at < first; at++)
             if (memcmp(t->hold + at, p->stop[k], sl) == 0) {
                 first = at;
-                found = 1;
+                found = k + 1;
                 break;
             }
     }
     if (found) {
         job_append(j, t->hold, first);
         t->hold_len = 0;
-        return 1;
+        return found;
     }
     size_t keep = partial_stop(t, p), out = t->hold_len - keep;
     if (out == 0) return 0;

@@ -3,12 +3,13 @@
  * parameters of a chat, completion or embeddings request) and the text a
  * slot streams (src/server/text.c: whole UTF-8 characters, stop strings
  * held back).
- * Input: a byte choosing the endpoint, the body up to the first NUL byte,
+ * Input: a byte choosing the endpoint (a completion: also llama-server's
+ * own /completion), the body up to the first NUL byte,
  * then token pieces (bytes fed to the text of a parsed request, cut where a
  * byte is 0xFF).
  * Checks, besides memory safety: a failed parse names a 4xx/5xx status, a
  * type and a message; a parsed one keeps its limits (max_tokens within the
- * context, at most 4 + 1 stop strings, non-empty, token ids in range,
+ * context, at most 4 stop strings (16 on /completion), non-empty, token ids in range,
  * ranges of the sampling parameters); the streamed text is valid UTF-8
  * and, when a stop string ended it, holds none of them. */
 #include "server/request.h"
@@ -45,6 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     enum req_kind kind = (enum req_kind)(data[0] % 3);
     int jinja = (data[0] / 3) & 1;   /* --jinja: tools allowed */
+    int native = kind == REQ_COMPLETION && (data[0] / 6) & 1;   /* llama-server's own /completion */
     const char *body = (const char *)data + 1;
     const uint8_t *nul = memchr(data + 1, 0, size - 1);
     size_t body_len = nul ? (size_t)(nul - (data + 1)) : size - 1;
@@ -54,21 +56,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     request r;
     req_error e;
     memset(&e, 0, sizeof e);
-    if (request_parse(kind, body, body_len, &lim, &r, &e) != 0) {
+    if ((native ? request_parse_native(body, body_len, &lim, &r, &e) : request_parse(kind, body, body_len, &lim, &r, &e)) != 0) {
         check(e.status >= 400 && e.status < 600 && e.type && e.message[0]);
         request_free(&r);
         return 0;
     }
     const req_params *p = &r.p;
-    check(p->max_tokens == -1 || (p->max_tokens >= 1 && p->max_tokens <= lim.n_ctx));
-    check(p->n_stop >= 0 && p->n_stop <= REQ_MAX_STOP);
+    check(p->max_tokens == -1 || (p->max_tokens >= !native && p->max_tokens <= lim.n_ctx));   /* /completion: 0 too */
+    check(p->n_stop >= 0 && p->n_stop <= (native ? REQ_MAX_STOP : REQ_MAX_STOP_OPENAI) && r.native == native);
     for (int i = 0; i < p->n_stop; i++) check(p->stop[i] && strlen(p->stop[i]) > 0 && strlen(p->stop[i]) <= REQ_MAX_STOP_BYTES);
     check(p->temperature >= 0 && p->temperature <= 2 && p->top_p >= 0 && p->top_p <= 1);
     check(fabsf(p->presence_penalty) <= 2 && fabsf(p->frequency_penalty) <= 2);
     if (kind == REQ_CHAT) {
         check(r.n_msgs >= 1 && r.msgs);
         for (size_t i = 0; i < r.n_msgs; i++) check(r.msgs[i].role && r.msgs[i].content);
-        check(!r.tools || (jinja && r.tools->type == SM_CHAT_VALUE_LIST && r.tools->n > 0 && !p->stream));
+        check(!r.tools || (jinja && r.tools->type == SM_CHAT_VALUE_LIST && r.tools->n > 0));
     } else {
         check(r.n_prompts >= 1);
         for (size_t i = 0; i < r.n_prompts; i++) {

@@ -32,6 +32,7 @@ import {
 import { formatTests } from './format.mjs';
 import { logprobsTests } from './logprobs.mjs';
 import { utilTests } from './util.mjs';
+import { nativeTests } from './native.mjs';
 import { jinjaTests } from './jinja.mjs';
 import { toolsTests } from './tools.mjs';
 
@@ -696,6 +697,7 @@ try {
   if (want('trace')) await traceTests();
   if (want('logprobs')) await logprobsTests();
   if (want('util')) await utilTests();
+  if (want('native')) await nativeTests();
   if (want('jinja')) await jinjaTests();
   if (want('tools')) await toolsTests();
 } catch (e) {
