@@ -158,6 +158,24 @@ for u in arch type; do
         ok "inspect_unsupported_$u"; else bad "inspect_unsupported_$u" "rc=$rc $(cat "$TMP/e")"; fi
 done
 expect_error "run_unsupported_type" "$SM" run -m "$TMP/u-type.gguf" -p hi -n 1
+# a tensor the architecture does not have (as a variant's extra norms): refused, as llama.cpp refuses it,
+# rather than left out of the forward pass
+if /usr/bin/python3 - "$TMP/u-extra.gguf" <<'PYEOF' 2> "$TMP/e"
+import sys
+import numpy as np
+sys.path.insert(0, "tests/refs/arch")
+import gen_models as g
+kv, t = g.build("llama")
+t.insert(3, ("blk.0.attn_q_norm.weight", np.ones(64, dtype=np.float32)))
+g.write_gguf(sys.argv[1], kv, t)
+PYEOF
+then
+    expect_error "run_extra_tensor_refused" "$SM" run -m "$TMP/u-extra.gguf" -p hi -n 1
+    grep -q "tensor 'blk.0.attn_q_norm.weight' is not one a llama model has" "$TMP/err" \
+        && ok "extra_tensor_named" || bad "extra_tensor_named" "$(cat "$TMP/err")"
+else
+    bad "run_extra_tensor_refused" "could not write the file: $(tail -c 200 "$TMP/e")"
+fi
 
 # ------------------------------- generated Unicode tables are reproducible
 if [ -e /usr/share/unicode/UnicodeData.txt ] && [ -x /usr/bin/python3 ]; then

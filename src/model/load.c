@@ -66,8 +66,9 @@ static sm_status check_elem_alignment(const sm_gguf_tensor *t, const char *name,
     return SM_OK;
 }
 
-/* Finds one tensor of the architecture and points its slot at the data. */
-static sm_status find_tensor(sm_model *m, const sm_arch_tensor *at, int layer, sm_error *err) {
+/* Finds one tensor of the architecture and points its slot at the data
+ * (marking it in used, one byte per tensor of the file). */
+static sm_status find_tensor(sm_model *m, const sm_arch_tensor *at, int layer, uint8_t *used, sm_error *err) {
     int role = at->role, optional = at->flags & SM_TF_OPTIONAL;
     char name[96];
     sm_tensor_name(role, layer, name, sizeof name);
@@ -75,6 +76,7 @@ static sm_status find_tensor(sm_model *m, const sm_arch_tensor *at, int layer, s
     sm_arch_tensor_shape(&m->hp, at, &cols, &rows);
     const sm_gguf_tensor *t = sm_gguf_find_tensor(&m->gguf, name);
     if (!t) return optional ? SM_OK : sm_fail(err, SM_ERR_FORMAT, "tensor '%s' is missing", name);
+    used[t - m->gguf.tensors] = 1;
     sm_matrix *mat = sm_model_matrix(m, role, layer);
     if (mat) {
         if (t->n_dims != 2 || t->ne[0] != (uint64_t)cols || t->ne[1] != (uint64_t)rows)
@@ -108,14 +110,25 @@ static sm_status find_tensor(sm_model *m, const sm_arch_tensor *at, int layer, s
 static sm_status load_gguf_tensors(sm_model *m, sm_error *err) {
     const sm_arch_info *a = sm_arch_get(m->hp.arch);
     m->layers = sm_calloc((size_t)m->hp.n_layers, sizeof *m->layers);
-    if (!m->layers) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < a->n_tensors; i++) {
-        int n = a->tensors[i].role < SM_T_LAYER_FIRST ? 1 : m->hp.n_layers;
-        for (int l = 0; l < n; l++) {
-            sm_status st = find_tensor(m, &a->tensors[i], l, err);
-            if (st) return st;
-        }
+    uint8_t *used = sm_calloc((size_t)m->gguf.n_tensors, 1);
+    if (!m->layers || !used) {
+        sm_free(used);
+        return sm_fail(err, SM_ERR_NOMEM, "out of memory");
     }
+    sm_status st = SM_OK;
+    for (int i = 0; i < a->n_tensors && !st; i++) {
+        int n = a->tensors[i].role < SM_T_LAYER_FIRST ? 1 : m->hp.n_layers;
+        for (int l = 0; l < n && !st; l++) st = find_tensor(m, &a->tensors[i], l, used, err);
+    }
+    /* a tensor the architecture does not have (a variant this code does not run, such as
+     * StableLM 2 12B's q/k norms) would be left out silently: refused, as llama.cpp refuses it */
+    for (uint64_t i = 0; i < m->gguf.n_tensors && !st; i++)
+        if (!used[i])
+            st = sm_fail(err, SM_ERR_UNSUPPORTED, "tensor '%.*s' is not one a %s model has here: this variant of the "
+                         "architecture is not supported", (int)(m->gguf.tensors[i].name.len > 80 ? 80 : m->gguf.tensors[i].name.len),
+                         m->gguf.tensors[i].name.ptr, a->name);
+    sm_free(used);
+    if (st) return st;
     if (!m->output.data) m->output = m->tok_embd;  /* tied embeddings */
     return SM_OK;
 }

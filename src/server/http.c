@@ -285,7 +285,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
             if (j->err_status) {
                 out_event(x, resp_error(j->err_status, "server_error", NULL, j->err_msg));
             } else if (j->req.native) {   /* the closing chunk is the whole answer's fields; no [DONE] */
-                out_event(x, resp_native(S, j, 1));
+                out_event(x, resp_native(S, j, 1, now_seconds()));
                 x->sent_final = 1;
                 continue;
             } else {
@@ -405,7 +405,7 @@ static enum MHD_Result finish_job(conn_ctx *x) {
     pthread_mutex_unlock(&S->mu);
     if (j->err_status) return send_error(x, j->err_status, NULL, "%s", j->err_msg);
     if (j->kind == REQ_EMBEDDING) return send_json(x, 200, resp_embeddings(S, j));
-    if (j->req.native) return send_json(x, 200, resp_native(S, j, 0));
+    if (j->req.native) return send_json(x, 200, resp_native(S, j, 0, now_seconds()));
     return send_json(x, 200, resp_completion(S, j));
 }
 

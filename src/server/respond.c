@@ -411,9 +411,9 @@ static json_t *prompt_text(const server *S, const job *j) {
 
 static json_t *rate(double n, double ms) { return json_real(ms > 0 ? n * 1000.0 / ms : 0.0); }
 
-char *resp_native(const server *S, const job *j, int streamed) {
+char *resp_native(const server *S, const job *j, int streamed, double now) {
     const req_params *p = &j->req.p;
-    double now = now_seconds(), t_start = j->t_start > 0 ? j->t_start : j->t_arrival,
+    double t_start = j->t_start > 0 ? j->t_start : j->t_arrival,
            t_first = j->t_first > 0 ? j->t_first : now;
     int evaluated = j->n_prompt - j->n_cached;
     double prompt_ms = (t_first - t_start) * 1000.0, gen_ms = (now - t_first) * 1000.0;

@@ -46,8 +46,9 @@ char *resp_embeddings(const server *S, const job *j);
 /* llama-server's own API (c392e509's shapes): /completion's answer, whole
  * or (streamed) its closing chunk, with content "" and the probabilities
  * not sent yet; a streamed piece of text (and its tokens' probabilities
- * [lp_from, lp_to) with n_probs); GET /props. */
-char *resp_native(const server *S, const job *j, int streamed);
+ * [lp_from, lp_to) with n_probs); GET /props. now: the time (now_seconds)
+ * the timings end at. */
+char *resp_native(const server *S, const job *j, int streamed, double now);
 char *resp_native_chunk(const server *S, const job *j, const char *text, size_t len, int lp_from, int lp_to);
 char *resp_props(const server *S);
 
