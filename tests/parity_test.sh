@@ -135,9 +135,12 @@ done
 # 8 tokens, within its window of 10), each fully trained and with LoRA on a Q8_0 copy; starcoder2
 # (LayerNorm and biases with NeoX RoPE) fully trained; gemma2 (26 layers, attention scores soft-capped
 # at 5, logits at 30, 8 tokens: its window) fully trained and with LoRA on Q8_0; granite (embeddings x 2,
-# blocks' outputs x 0.5, scores x 0.2, logits / 2) fully trained, and with LoRA on Q8_0 recomputing
+# blocks' outputs x 0.5, scores x 0.2, logits / 2) fully trained, and with LoRA on Q8_0 recomputing; stablelm
+# (LayerNorm, RoPE on 16 of each head's 64 values, optional q/k/v biases kept by a full fine-tune) both ways
 soft=(
     "grad_granite_scales|granite|F32|"
+    "grad_stablelm_partial_rope_biases|stablelm|F32|"
+    "lora_stablelm_q8_0|stablelm|Q8_0|lora=4 alpha=8"
     "lora_granite_q8_0_recompute|granite|Q8_0|lora=4 alpha=8 recompute"
     "lora_rope_scaled_llama3|llama3|F32|lora=4 alpha=8"
     "lora_rope_scaled_llama_linear|llama_linear|F32|lora=4 alpha=8"

@@ -2,7 +2,8 @@
 """Independent float64 PyTorch reference for every architecture of issue 12:
 llama (grouped-query attention, tied embeddings, linear RoPE scaling, Llama 3
 rope_freqs, a sliding window when the file declares llama.attention.sliding_window),
-qwen2, qwen3, phi3, gemma, gemma2, gemma3, olmo2, starcoder2, gpt2 and granite (embeddings
+qwen2, qwen3, phi3, gemma, gemma2, gemma3, olmo2, starcoder2, gpt2, stablelm (LayerNorm, q/k/v
+biases, RoPE on the first rope.dimension_count values of each head, SwiGLU) and granite (embeddings
 times embedding_scale, each block's output times residual_scale, scores times attention.scale,
 logits divided by logit_scale, as llama.cpp's build_llama applies them), on the
 weights of the file dequantized to float64 (tests/gguf_numpy.py), so the same
@@ -175,7 +176,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
 
     for i in range(L):
         # ---- attention input
-        if arch in ("starcoder2", "gpt2"):
+        if arch in ("starcoder2", "gpt2", "stablelm"):
             h = layer_norm(x, w("attn_norm.weight", i), w("attn_norm.bias", i), ln_eps)
         elif arch == "olmo2":
             h = x
@@ -220,7 +221,10 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
             h = layer_norm(x, w("ffn_norm.weight", i), w("ffn_norm.bias", i), ln_eps)
             f = lin(gelu(lin(h, "ffn_up", i)), "ffn_down", i)
         else:
-            h = x if arch == "olmo2" else rms_norm(x, w("ffn_norm.weight", i), rms_eps)
+            if arch == "stablelm":
+                h = layer_norm(x, w("ffn_norm.weight", i), w("ffn_norm.bias", i), ln_eps)
+            else:
+                h = x if arch == "olmo2" else rms_norm(x, w("ffn_norm.weight", i), rms_eps)
             if arch == "phi3":                     # fused gate (first half) and up (second half)
                 gu = lin(h, "ffn_up", i)
                 n_ff = gu.shape[1] // 2
@@ -232,7 +236,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
             if arch in ("gemma2", "gemma3", "olmo2"):
                 f = rms_norm(f, w("post_ffw_norm.weight", i), rms_eps)
         x = x + residual * f
-    if arch in ("starcoder2", "gpt2"):
+    if arch in ("starcoder2", "gpt2", "stablelm"):
         x = layer_norm(x, W["output_norm.weight"], W["output_norm.bias"], ln_eps)
     else:
         x = rms_norm(x, W["output_norm.weight"], rms_eps)

@@ -181,6 +181,17 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          OPT(SM_T_ATTN_K_B), OPT(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), OPT(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), GATED_FFN),
         SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
     },
+    /* StableLM 2 (1.6B, Zephyr), StableLM 3B: LayerNorm with biases, q/k/v biases where present, RoPE
+     * on part of each head (rope.dimension_count), a SwiGLU FFN; not 12B's parallel residual and q/k
+     * norms (its files lack ffn_norm and have attn_q_norm: refused by name) */
+    [SM_ARCH_STABLELM] = {
+        "stablelm",
+        {ROPE_KEYS(1 << 24), LN_EPS},
+        TENSORS(GLOBALS, T(SM_T_OUTPUT_NORM_B), T(SM_T_OUTPUT), T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), QKV_SPLIT,
+         OPT(SM_T_ATTN_Q_B), OPT(SM_T_ATTN_K_B), OPT(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM),
+         T(SM_T_FFN_NORM_B), GATED_FFN),
+        SM_NORM_LAYER, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }

@@ -28,6 +28,7 @@ typedef enum sm_arch {
     SM_ARCH_OLMO2,
     SM_ARCH_STARCODER2,
     SM_ARCH_GRANITE,
+    SM_ARCH_STABLELM,
     SM_ARCH_COUNT
 } sm_arch;
 

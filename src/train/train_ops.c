@@ -694,7 +694,7 @@ typedef struct rope_task {
     float *x;
     const float *cs, *sn;
     size_t ld;
-    int N, T, heads, hd, neox;
+    int N, T, heads, hd, rot, neox;   /* rot: half the rotated dimensions */
     float sign;
 } rope_task;
 
@@ -710,7 +710,7 @@ static void rope_neox(float *x, const float *c, const float *s, float sign, int 
 
 static void rope_fn(void *ctx, int ith, int nth) {
     const rope_task *a = ctx;
-    int rot = a->hd / 2, n0, n1;
+    int rot = a->rot, n0, n1;
     sm_share(a->N, 1, ith, nth, &n0, &n1);
     for (int n = n0; n < n1; n++) {
         const float *c = a->cs + (size_t)(n % a->T) * rot, *s = a->sn + (size_t)(n % a->T) * rot;
@@ -722,9 +722,9 @@ static void rope_fn(void *ctx, int ith, int nth) {
     }
 }
 
-void sm_train_rope(const sm_trainer *t, float *x, size_t ld, int N, int T, int heads, int hd, int neox, const float *cs,
-                   const float *sn, float sign) {
-    rope_task a = {t->kt, x, cs, sn, ld, N, T, heads, hd, neox, sign};
+void sm_train_rope(const sm_trainer *t, float *x, size_t ld, int N, int T, int heads, int hd, int rope_dim, int neox,
+                   const float *cs, const float *sn, float sign) {
+    rope_task a = {t->kt, x, cs, sn, ld, N, T, heads, hd, rope_dim / 2, neox, sign};
     sm_threadpool_run(t->pool, rope_fn, &a);
 }
 

@@ -79,12 +79,13 @@ void sm_train_gated_bwd(const sm_trainer *t, int gelu, float *dg, float *du, con
  * [g u], F each, and h is N x F; its backward sets the rows of dgu. */
 void sm_train_swiglu_fused_fwd(const sm_trainer *t, float *h, const float *gu, int N, int F);
 void sm_train_swiglu_fused_bwd(const sm_trainer *t, float *dgu, const float *gu, const float *dh, int N, int F);
-/* Rotates pairs of every head of each token (rows of x at stride ld: a
- * fused qkv's q or k) by its position's angles: (2i, 2i+1), or with neox
- * (i, i + hd/2); sign -1 rotates back (the backward of a rotation is its
- * inverse). */
-void sm_train_rope(const sm_trainer *t, float *x, size_t ld, int N, int T, int heads, int hd, int neox, const float *cs,
-                   const float *sn, float sign);
+/* Rotates pairs of the first rope_dim values of every head (hd apart) of
+ * each token (rows of x at stride ld: a fused qkv's q or k) by its
+ * position's angles (rope_dim / 2 a position): (2i, 2i+1), or with neox
+ * (i, i + rope_dim/2); sign -1 rotates back (the backward of a rotation is
+ * its inverse). */
+void sm_train_rope(const sm_trainer *t, float *x, size_t ld, int N, int T, int heads, int hd, int rope_dim, int neox,
+                   const float *cs, const float *sn, float sign);
 
 /* Causal attention over B sequences of T tokens; q rows have stride qs,
  * k/v rows stride kvs (so a fused qkv works); head h reads KV head

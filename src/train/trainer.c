@@ -27,6 +27,9 @@ typedef struct slot {
     size_t offset;
 } slot;
 
+/* the dimensions RoPE rotates in each head (all of them unless the file says fewer) */
+static int s_rope_dim(const sm_hparams *hp) { return hp->rope_dim > 0 ? hp->rope_dim : hp->head_dim; }
+
 static const slot slots[SM_T_COUNT] = {
     [SM_T_TOKEN_EMBD] = {1, 0, offsetof(sm_train_tensors, tok_embd)},
     [SM_T_POS_EMBD] = {1, 0, offsetof(sm_train_tensors, pos_embd)},
@@ -58,11 +61,11 @@ static const slot slots[SM_T_COUNT] = {
     [SM_T_FFN_POST_NORM] = {1, 1, offsetof(sm_train_layer, ffn_post_norm)},
 };
 
-/* The tensors a model trained from scratch has: the required ones, and the
- * output head unless it is tied. */
+/* The tensors trained: the required ones, the output head unless it is
+ * tied, and the optional per-layer ones the model has (cfg.optional_roles). */
 static int trained(const sm_trainer *t, const sm_arch_tensor *at) {
     if (at->role == SM_T_OUTPUT) return !t->cfg.tied;
-    return !(at->flags & SM_TF_OPTIONAL);
+    return !(at->flags & SM_TF_OPTIONAL) || (at->role >= SM_T_LAYER_FIRST && (t->cfg.optional_roles >> at->role & 1));
 }
 
 static void add_param(sm_trainer *t, const sm_hparams *hp, const sm_arch_tensor *at, int layer, int count_only) {
@@ -332,7 +335,7 @@ static size_t layout_acts(const sm_trainer *t, float *base, layer_acts *L, acts 
     TAKE(a->x_out, N * C);
     TAKE(a->nf, N * C); TAKE(a->nf_mean, N); TAKE(a->nf_rstd, N);
     TAKE(a->probs, N * (size_t)hp->n_vocab);
-    size_t rot = (size_t)hp->head_dim / 2;
+    size_t rot = (size_t)(hp->rope_dim > 0 ? hp->rope_dim : hp->head_dim) / 2;
     TAKE(a->rope_cos, (size_t)t->T * rot);
     TAKE(a->rope_sin, (size_t)t->T * rot);
     a->rope_cos_l = a->rope_cos, a->rope_sin_l = a->rope_sin;
@@ -512,11 +515,11 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     layout_acts(t, t->act, L, &a, recompute);
     /* the angles as a session computes them: linear scale and attention factor, and a frozen base's
      * frequency factors (train.c refuses the full fine-tune of a base with them) */
-    sm_rope_table(a.rope_cos, a.rope_sin, T, hp->head_dim, hp->rope_base > 0 ? hp->rope_base : 10000.0,
+    sm_rope_table(a.rope_cos, a.rope_sin, T, s_rope_dim(hp), hp->rope_base > 0 ? hp->rope_base : 10000.0,
                   hp->rope_freq_scale > 0 ? hp->rope_freq_scale : 1.0, cfg->base ? cfg->base->rope_freqs : NULL,
                   hp->rope_attn_factor > 0 ? hp->rope_attn_factor : 1.0);
     if (a.rope_cos_l != a.rope_cos)   /* as sm_session_rope: the local base, unscaled */
-        sm_rope_table(a.rope_cos_l, a.rope_sin_l, T, hp->head_dim, hp->rope_base_local, 1.0, NULL, 1.0);
+        sm_rope_table(a.rope_cos_l, a.rope_sin_l, T, s_rope_dim(hp), hp->rope_base_local, 1.0, NULL, 1.0);
     *out = t;
     return SM_OK;
 }
@@ -561,7 +564,8 @@ const sm_param *sm_trainer_param(const sm_trainer *t, const char *name) {
 
 typedef struct shape {
     int B, T, N, C, F, V, H, hd, KV, QD;   /* QD = H hd, the queries' width */
-    int layer_norm, ffn, rope, neox, learned_pos;     /* ffn: sm_ffn_kind; neox: RoPE pairs (i, i + hd/2) */
+    int layer_norm, ffn, rope, neox, learned_pos;     /* ffn: sm_ffn_kind; neox: RoPE pairs (i, i + rot/2) */
+    int rope_dim;                                     /* the rotated dimensions of each head (stablelm: a part) */
     int qk_norm;                                      /* per-head q/k RMSNorm before RoPE (qwen3, gemma3) */
     float eps, embd_scale;                            /* embeddings times this (gemma: sqrt(dim)), or 1 */
     float residual_scale, logit_scale;                /* granite: blocks' outputs times this, logits over that */
@@ -590,6 +594,7 @@ static shape shape_of(const sm_trainer *t) {
     s.logit_scale = hp->logit_scale;
     s.rope = a->pos == SM_POS_ROPE || a->pos == SM_POS_ROPE_NEOX;
     s.neox = a->pos == SM_POS_ROPE_NEOX;
+    s.rope_dim = s_rope_dim(hp);
     s.learned_pos = a->pos == SM_POS_LEARNED;
     s.eps = hp->norm_eps;
     int fused = sm_arch_has(a, SM_T_ATTN_QKV, NULL);
@@ -702,8 +707,8 @@ static void rope(const sm_trainer *t, const shape *s, int l, const acts *a, floa
     const float *cs = local ? a->rope_cos_l : a->rope_cos, *sn = local ? a->rope_sin_l : a->rope_sin;
     uint64_t n = (uint64_t)s->N * (s->QD + s->KV);
     OP(t, SM_SC_ROPE, 3 * n, 8 * n,
-       sm_train_rope(t, q, (size_t)s->as.qs, s->N, s->T, s->H, s->hd, s->neox, cs, sn, sign);
-       sm_train_rope(t, k, (size_t)s->as.kvs, s->N, s->T, s->as.kv_heads, s->hd, s->neox, cs, sn, sign));
+       sm_train_rope(t, q, (size_t)s->as.qs, s->N, s->T, s->H, s->hd, s->rope_dim, s->neox, cs, sn, sign);
+       sm_train_rope(t, k, (size_t)s->as.kvs, s->N, s->T, s->as.kv_heads, s->hd, s->rope_dim, s->neox, cs, sn, sign));
 }
 
 /* A block's post-norm (gemma2/3), backward: the gradient of its input (the
@@ -1095,6 +1100,14 @@ sm_status sm_train_config_of(const sm_model *m, sm_train_config *cfg, sm_error *
     memset(cfg, 0, sizeof *cfg);
     cfg->hp = m->hp;
     cfg->tied = sm_gguf_find_tensor(&m->gguf, "output.weight") == NULL;
+    const sm_arch_info *a = sm_arch_get(m->hp.arch);
+    for (int i = 0; a && i < a->n_tensors; i++) {
+        const sm_arch_tensor *at = &a->tensors[i];
+        char name[96];
+        sm_tensor_name(at->role, 0, name, sizeof name);
+        if ((at->flags & SM_TF_OPTIONAL) && at->role >= SM_T_LAYER_FIRST && sm_gguf_find_tensor(&m->gguf, name))
+            cfg->optional_roles |= 1ull << at->role;
+    }
     cfg->lora_cache_bytes = SM_TRAIN_LORA_CACHE_DEFAULT;
     return SM_OK;
 }

@@ -20,6 +20,9 @@ struct sm_matrix;
 typedef struct sm_train_config {
     sm_hparams hp;               /* the shape; hp.arch names the architecture */
     int tied;                    /* output head = token embedding */
+    /* the optional per-layer tensors (bit 1 << role) the model has and training keeps: a fine-tuned
+     * file's q/k/v biases (llama, stablelm), which a model trained from scratch leaves out */
+    uint64_t optional_roles;
     /* LoRA: with a base, only adapters are trained: W x becomes W x + alpha / rank * B (A x) for the base
      * matrices whose roles have their bit (1 << role) in lora_roles; the base's weights stay where they are
      * (the mapped file), in their own element type, frozen, and must outlive the trainer */

@@ -224,11 +224,17 @@ MODELS = {
     "granite": dict(arch="granite", vocab_kind="smollm", tied=True, rope_base=10000.0, eps=1e-6, vocab=320,
                     ctx=4096, granite=dict(embedding_scale=2.0, residual_scale=0.5, attention_scale=0.2,
                                            logit_scale=2.0)),
+    # StableLM 2-style: LayerNorm with biases, q/k/v biases, RoPE (NeoX pairs) on a quarter of each head
+    # (rope.dimension_count 16 of 64), a SwiGLU FFN, a separate output matrix
+    "stablelm": dict(arch="stablelm", vocab_kind="qwen2", kv=4, rope_base=10000.0, eps=1e-5, vocab=400, ctx=4096,
+                     rope_dims=16),
 }
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
-SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite"}
+SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm"}
 # architectures llama.cpp c392e509 can run
-LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite"}
+LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm"}
+# architectures with LayerNorm (and its biases) instead of RMSNorm
+LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm")
 
 
 def spec(name):
@@ -274,7 +280,7 @@ def build(name):
         kv += [(a + "attention.head_count_kv", "u32", KV)]
     if "rope_base" in s:
         kv += [(a + "rope.freq_base", "f32", s["rope_base"])]
-    if arch in ("starcoder2", "gpt2"):
+    if arch in LAYER_NORM_ARCHS:
         kv += [(a + "attention.layer_norm_epsilon", "f32", s["eps"])]
     else:
         kv += [(a + "attention.layer_norm_rms_epsilon", "f32", s["eps"])]
@@ -286,6 +292,8 @@ def build(name):
             kv += [(a + "rope.scaling.type", "str", "linear"), (a + "rope.scaling.factor", "f32", s["rope_linear"])]
         if "swa" in s:
             kv += [(a + "attention.sliding_window", "u32", s["swa"])]
+    if arch == "stablelm":
+        kv += [(a + "rope.dimension_count", "u32", s["rope_dims"])]
     if arch == "granite":
         g = s["granite"]
         kv += [(a + "vocab_size", "u32", V), (a + "rope.dimension_count", "u32", hd),
@@ -337,7 +345,7 @@ def build(name):
         p = "blk.%d." % i
         if arch != "olmo2":
             t.append((p + "attn_norm.weight", norm(dim)))
-            if arch in ("starcoder2", "gpt2"):
+            if arch in LAYER_NORM_ARCHS:
                 t.append((p + "attn_norm.bias", bias(dim)))
         if arch in ("phi3", "gpt2"):
             t.append((p + "attn_qkv.weight", mat(qdim + 2 * kvdim, dim)))
@@ -347,7 +355,7 @@ def build(name):
             t.append((p + "attn_q.weight", mat(qdim, dim)))
             t.append((p + "attn_k.weight", mat(kvdim, dim)))
             t.append((p + "attn_v.weight", mat(kvdim, dim)))
-            if arch in ("qwen2", "starcoder2"):
+            if arch in ("qwen2", "starcoder2", "stablelm"):
                 t += [(p + "attn_q.bias", bias(qdim)), (p + "attn_k.bias", bias(kvdim)), (p + "attn_v.bias", bias(kvdim))]
             if arch in ("qwen3", "gemma3"):
                 t += [(p + "attn_q_norm.weight", norm(hd)), (p + "attn_k_norm.weight", norm(hd))]
@@ -360,7 +368,7 @@ def build(name):
             t.append((p + "post_attention_norm.weight", norm(dim)))
         if arch != "olmo2":
             t.append((p + "ffn_norm.weight", norm(dim)))
-            if arch in ("starcoder2", "gpt2"):
+            if arch in LAYER_NORM_ARCHS:
                 t.append((p + "ffn_norm.bias", bias(dim)))
         if arch == "phi3":
             t.append((p + "ffn_up.weight", mat(2 * FF, dim)))
@@ -374,7 +382,7 @@ def build(name):
         if arch in ("gemma2", "gemma3", "olmo2"):
             t.append((p + "post_ffw_norm.weight", norm(dim)))
     t.append(("output_norm.weight", norm(dim)))
-    if arch in ("starcoder2", "gpt2"):
+    if arch in LAYER_NORM_ARCHS:
         t.append(("output_norm.bias", bias(dim)))
     if not s.get("tied") and arch not in ("gemma", "gemma2"):
         # a bigram-like output: row j leans on the embedding of token perm[j] (std 1/sqrt(dim) still)
