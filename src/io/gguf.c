@@ -59,6 +59,11 @@ int sm_gguf_str_eq(sm_gguf_str s, const char *c) {
     return s.len == n && memcmp(s.ptr, c, n) == 0;
 }
 
+int sm_gguf_str_starts(sm_gguf_str s, const char *c) {
+    size_t n = strlen(c);
+    return s.len >= n && memcmp(s.ptr, c, n) == 0;
+}
+
 /* Skips (validating) the payload of an array; nested arrays are allowed to a
  * small depth so a hostile file cannot recurse us off the stack. */
 static int skip_array(cursor *c, uint32_t type, uint64_t n, int depth) {

@@ -75,6 +75,8 @@ const char *sm_gguf_type_name(uint32_t type);
 const sm_gguf_kv *sm_gguf_find(const sm_gguf *g, const char *key);
 const sm_gguf_tensor *sm_gguf_find_tensor(const sm_gguf *g, const char *name);
 int sm_gguf_str_eq(sm_gguf_str s, const char *c);
+/* Whether s begins with c. */
+int sm_gguf_str_starts(sm_gguf_str s, const char *c);
 
 /* Typed getters: return 1 and set *out when the key exists with a
  * compatible type and the value fits; 0 when absent; -1 when present but of

@@ -121,9 +121,12 @@ static sm_status load_gguf_tensors(sm_model *m, sm_error *err) {
         for (int l = 0; l < n && !st; l++) st = find_tensor(m, &a->tensors[i], l, used, err);
     }
     /* a tensor the architecture does not have (a variant this code does not run, such as
-     * StableLM 2 12B's q/k norms) would be left out silently: refused, as llama.cpp refuses it */
+     * StableLM 2 12B's q/k norms) would be left out silently: refused, as llama.cpp refuses it;
+     * a training checkpoint's optimizer moments ("opt.m.", "opt.v.": the trainer reads them) are not
+     * the model's */
     for (uint64_t i = 0; i < m->gguf.n_tensors && !st; i++)
-        if (!used[i])
+        if (!used[i] && !sm_gguf_str_starts(m->gguf.tensors[i].name, "opt.m.") &&
+            !sm_gguf_str_starts(m->gguf.tensors[i].name, "opt.v."))
             st = sm_fail(err, SM_ERR_UNSUPPORTED, "tensor '%.*s' is not one a %s model has here: this variant of the "
                          "architecture is not supported", (int)(m->gguf.tensors[i].name.len > 80 ? 80 : m->gguf.tensors[i].name.len),
                          m->gguf.tensors[i].name.ptr, a->name);
