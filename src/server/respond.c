@@ -464,9 +464,10 @@ char *resp_props(const server *S) {
         tmpl = sm_chat_chatml_jinja(), tl = strlen(tmpl);
     if (S->info.bos >= 0) nb = special_bytes(S, S->info.bos, &bos);
     if (S->info.eos >= 0) ne = special_bytes(S, S->info.eos, &eos);
-    json_t *o = json_pack("{s:{s:i, s:i, s:o}, s:i, s:s, s:o, s:o, s:o, s:s}", "default_generation_settings", "id", 0,
+    const char *path = S->opt.model_path ? S->opt.model_path : "";   /* (a path need not be UTF-8) */
+    json_t *o = json_pack("{s:{s:i, s:i, s:o}, s:i, s:o, s:o, s:o, s:o, s:s}", "default_generation_settings", "id", 0,
                           "n_ctx", S->opt.n_ctx, "params", params, "total_slots", S->n_slots, "model_path",
-                          S->opt.model_path ? S->opt.model_path : "", "chat_template", resp_utf8_string(tmpl, tl),
+                          resp_utf8_string(path, strlen(path)), "chat_template", resp_utf8_string(tmpl, tl),
                           "bos_token", resp_utf8_string(bos, (size_t)nb), "eos_token", resp_utf8_string(eos, (size_t)ne), "build_info",
                           "smallmind " SM_VERSION);
     return resp_dump(o);
