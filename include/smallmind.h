@@ -80,6 +80,10 @@ typedef struct sm_model_info {
     uint64_t weights_bytes;
     const char *warning;     /* something the user should hear about, or NULL */
     const char *unsupported; /* loaded with params.inspect and cannot run: why; else NULL */
+    /* fill-in-the-middle tokens (tokenizer.ggml.fim_*_token_id, or found by
+     * their text as llama.cpp finds them): prefix, suffix, middle, repository,
+     * file separator; -1 when the vocabulary has none */
+    sm_token fim_pre, fim_suf, fim_mid, fim_rep, fim_sep;
 } sm_model_info;
 
 void sm_model_get_info(const sm_model *model, sm_model_info *info);

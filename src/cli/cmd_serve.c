@@ -43,6 +43,8 @@ static void serve_usage(void) {
            "      --reasoning-format F  with --jinja, DeepSeek R1's and Command R7B's thinking:\n"
            "                            deepseek (default: apart, as \"reasoning_content\") or none\n"
            "                            (left in the reply's content), as llama-server's\n"
+           "      --spm-infill          /infill puts the suffix before the prefix (Suffix-Prefix-Middle,\n"
+           "                            which some models were trained on; default Prefix-Suffix-Middle)\n"
            CLI_LORA_USAGE
            "  -t, --threads N       threads of the forward passes (default: physical cores)\n"
            CLI_LLAMACPP_USAGE
@@ -59,7 +61,7 @@ int cmd_serve(int argc, char **argv) {
     cli_args a = {"serve", argc, 0, argv, NULL};
     const char *model = NULL, *tok = NULL, *host = "127.0.0.1", *alias = NULL, *key = NULL, *tmpl = NULL;
     const char *tmpl_file = NULL;
-    int jinja = 0, reasoning_none = 0;
+    int jinja = 0, reasoning_none = 0, spm_infill = 0;
     const char *kernels = NULL;
     long long port = 8080, parallel = 4, n_ctx = 0, max_queue = 64, timeout = 600, threads = 0;
     long long max_body = 4 << 20, trace_requests = 0;
@@ -73,6 +75,7 @@ int cmd_serve(int argc, char **argv) {
         else if ((lr = cli_llamacpp_arg(&a)) != 0) { if (lr < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--metrics") || arg_is(&a, "-cb", "--cont-batching")) continue;
         else if (arg_is(&a, NULL, "--jinja")) jinja = 1;
+        else if (arg_is(&a, NULL, "--spm-infill")) spm_infill = 1;
         else if (arg_is(&a, NULL, "--chat-template-file")) { VALUE(); tmpl_file = v; }
         else if (arg_is(&a, NULL, "--reasoning-format")) {
             VALUE();
@@ -102,7 +105,7 @@ int cmd_serve(int argc, char **argv) {
     }
     if (key && !*key) { cli_error(a.cmd, "--api-key needs a non-empty key"); return SM_EXIT_USAGE; }
 #ifndef SM_HAVE_SERVER
-    (void)model, (void)tok, (void)host, (void)alias, (void)tmpl, (void)kernels, (void)lora, (void)jinja, (void)tmpl_file, (void)reasoning_none;
+    (void)model, (void)tok, (void)host, (void)alias, (void)tmpl, (void)kernels, (void)lora, (void)jinja, (void)tmpl_file, (void)reasoning_none, (void)spm_infill;
     (void)port, (void)parallel, (void)n_ctx, (void)max_queue, (void)timeout, (void)threads, (void)max_body, (void)trace_requests;
     cli_error(a.cmd, "this smallmind was built without libmicrohttpd and Jansson, which the server needs: install "
                      "libmicrohttpd-dev and libjansson-dev (apt-get install libmicrohttpd-dev libjansson-dev) and "
@@ -138,6 +141,7 @@ int cmd_serve(int argc, char **argv) {
     o.chat_template = tmpl;
     o.jinja = jinja;
     o.reasoning_none = reasoning_none;
+    o.spm_infill = spm_infill;
     o.kernels = kernels;
     o.port = (int)port;
     o.parallel = (int)parallel;

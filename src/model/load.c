@@ -281,6 +281,9 @@ void sm_model_get_info(const sm_model *m, sm_model_info *info) {
     info->has_weights = m->has_weights;
     info->bos = m->vocab.bos;
     info->eos = m->vocab.eos;
+    info->fim_pre = m->vocab.fim[SM_FIM_PRE], info->fim_suf = m->vocab.fim[SM_FIM_SUF];
+    info->fim_mid = m->vocab.fim[SM_FIM_MID], info->fim_rep = m->vocab.fim[SM_FIM_REP];
+    info->fim_sep = m->vocab.fim[SM_FIM_SEP];
     info->add_bos = m->vocab.add_bos;
     info->n_params = m->n_params;
     info->warning = m->warning[0] ? m->warning : NULL;

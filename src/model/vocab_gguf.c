@@ -101,14 +101,20 @@ sm_status sm_model_load_gguf_vocab(sm_model *m, sm_error *err) {
      * ignored, as llama.cpp does), the rest found by their text */
     const char *eog_keys[] = {"tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id",
                               "tokenizer.ggml.fim_pad_token_id", "tokenizer.ggml.fim_rep_token_id",
-                              "tokenizer.ggml.fim_sep_token_id"};
-    sm_eog_ids ids = {-1, -1, -1, -1, -1};
-    int32_t *eog_dst[] = {&ids.eot, &ids.eom, &ids.fim_pad, &ids.fim_rep, &ids.fim_sep};
-    for (int k = 0; k < 5; k++) {
+                              "tokenizer.ggml.fim_sep_token_id", "tokenizer.ggml.fim_pre_token_id",
+                              "tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.fim_mid_token_id",
+                              /* their older names */
+                              "tokenizer.ggml.prefix_token_id", "tokenizer.ggml.suffix_token_id",
+                              "tokenizer.ggml.middle_token_id"};
+    sm_eog_ids ids = {-1, -1, -1, -1, -1, -1, -1, -1};
+    int32_t *eog_dst[] = {&ids.eot,     &ids.eom,     &ids.fim_pad, &ids.fim_rep, &ids.fim_sep, &ids.fim_pre,
+                          &ids.fim_suf, &ids.fim_mid, &ids.fim_pre, &ids.fim_suf, &ids.fim_mid};
+    for (int k = 0; k < (int)(sizeof eog_keys / sizeof eog_keys[0]); k++) {
         int64_t v;
         if (sm_gguf_get_int(g, eog_keys[k], &v) > 0 && v >= 0 && v < n) *eog_dst[k] = (int32_t)v;
     }
     sm_vocab_mark_eog(&m->vocab, &ids);
+    sm_vocab_find_fim(&m->vocab, &ids);
     sm_gguf_str name = {NULL, 0}, pre = {NULL, 0};
     sm_gguf_get_str(g, "general.name", &name);
     sm_gguf_get_str(g, "tokenizer.ggml.pre", &pre);

@@ -32,7 +32,7 @@ extern const char sm_server_page[];
 
 enum route {
     R_NONE, R_PAGE, R_HEALTH, R_METRICS, R_TRACE, R_MODELS, R_CHAT, R_COMPLETIONS, R_EMBEDDINGS,
-    R_NATIVE,                                   /* llama-server's own /completion */
+    R_NATIVE, R_INFILL,                         /* llama-server's own /completion and /infill */
     R_TOKENIZE, R_DETOKENIZE, R_APPLY_TEMPLATE, /* llama-server's, answered without a job (util.c) */
     R_PROPS
 };
@@ -67,6 +67,7 @@ static const struct { const char *path; enum route r; enum endpoint ep; const ch
     {"/v1/embeddings", R_EMBEDDINGS, EP_EMBEDDINGS, "POST"},
     {"/embeddings", R_EMBEDDINGS, EP_EMBEDDINGS, "POST"},
     {"/completion", R_NATIVE, EP_COMPLETIONS, "POST"},
+    {"/infill", R_INFILL, EP_COMPLETIONS, "POST"},
     {"/props", R_PROPS, EP_OTHER, "GET"},
     {"/tokenize", R_TOKENIZE, EP_OTHER, "POST"},
     {"/detokenize", R_DETOKENIZE, EP_OTHER, "POST"},
@@ -327,16 +328,21 @@ static enum MHD_Result start_job(conn_ctx *x) {
     server *S = x->S;
     req_limits lim = {S->opt.n_ctx, S->info.n_vocab, S->opt.jinja};
     enum req_kind kind = x->route == R_CHAT ? REQ_CHAT
-                         : x->route == R_COMPLETIONS || x->route == R_NATIVE ? REQ_COMPLETION : REQ_EMBEDDING;
+                         : x->route == R_COMPLETIONS || x->route == R_NATIVE || x->route == R_INFILL ? REQ_COMPLETION
+                                                                                                      : REQ_EMBEDDING;
     job *j = job_new(kind);
     if (!j) return send_error(x, 500, NULL, "out of memory");
     req_error e = {0};
-    int rc = x->route == R_NATIVE ? request_parse_native(x->body ? x->body : "", x->len, &lim, &j->req, &e)
-                                  : request_parse(kind, x->body ? x->body : "", x->len, &lim, &j->req, &e);
+    const char *body = x->body ? x->body : "";
+    int rc = x->route == R_NATIVE   ? request_parse_native(body, x->len, &lim, &j->req, &e)
+             : x->route == R_INFILL ? request_parse_infill(body, x->len, &lim, &j->req, &e)
+                                    : request_parse(kind, body, x->len, &lim, &j->req, &e);
     if (!rc && kind == REQ_CHAT) {
         rc = tools_prepare(S, &j->req, &e);
         if (!rc) rc = chat_prompt(S, &j->req, &j->prompt, &j->n_prompt, &e);
         if (!rc) add_eot_stop(S, &j->req);
+    } else if (!rc && x->route == R_INFILL) {
+        rc = infill_prompt(S, &j->req, &j->prompt, &j->n_prompt, &e);
     } else if (!rc && kind == REQ_COMPLETION) {
         rc = tokenize(S, &j->req.prompts[0], &j->prompt, &j->n_prompt, &e);
     } else if (!rc) {

@@ -599,13 +599,49 @@ static json_t *begin(enum req_kind kind_, const char *body, size_t len, request 
     return root;
 }
 
-int request_parse_native(const char *body, size_t len, const req_limits *lim, request *r, req_error *e) {
+/* what /infill adds to /completion's body, checked as llama-server checks it */
+static int parse_infill(json_t *root, const req_limits *lim, request *r, req_error *e) {
+    json_t *prompt = json_object_get(root, "prompt"), *extra = json_object_get(root, "input_extra");
+    if (prompt && !json_is_string(prompt)) return req_fail(e, 400, BAD, "prompt", "\"prompt\" must be a string");
+    r->prompts = calloc(1, sizeof *r->prompts);
+    if (!r->prompts) return req_fail(e, 500, "server_error", NULL, "out of memory");
+    r->n_prompts = 1;
+    if (prompt && one_prompt(prompt, lim, "prompt", &r->prompts[0], e)) return -1;
+    if (!prompt) r->prompts[0].text = "";
+    static const char *const parts[] = {"input_prefix", "input_suffix"};
+    for (int i = 0; i < 2; i++) {
+        json_t *v = json_object_get(root, parts[i]);
+        if (!v) return req_fail(e, 400, BAD, parts[i], "\"%s\" is required", parts[i]);
+        int ok = json_is_string(v) || json_is_array(v);
+        for (size_t k = 0; ok && json_is_array(v) && k < json_array_size(v); k++) {
+            json_t *x = json_array_get(v, k);
+            ok = json_is_string(x) || (json_is_integer(x) && json_integer_value(x) >= 0 && json_integer_value(x) < lim->n_vocab);
+        }
+        if (!ok)
+            return req_fail(e, 400, BAD, parts[i], "\"%s\" must be a string or an array of strings and token ids (0 to %d)",
+                            parts[i], lim->n_vocab - 1);
+    }
+    if (extra && !json_is_null(extra) && !json_is_array(extra))
+        return req_fail(e, 400, BAD, "input_extra", "\"input_extra\" must be an array of {\"filename\": string, \"text\": string}");
+    for (size_t k = 0; k < json_array_size(extra); k++) {
+        json_t *c = json_array_get(extra, k), *text = json_object_get(c, "text"), *file = json_object_get(c, "filename");
+        if (!json_is_string(text))
+            return req_fail(e, 400, BAD, "input_extra", "extra_context chunk must contain a \"text\" field with a string value");
+        if (file && !json_is_string(file))
+            return req_fail(e, 400, BAD, "input_extra", "extra_context chunk's \"filename\" field must be a string");
+    }
+    return 0;
+}
+
+static int parse_native(const char *body, size_t len, const req_limits *lim, int infill, request *r, req_error *e) {
     json_t *root = begin(REQ_COMPLETION, body, len, r, e);
     if (!root) return -1;
     r->native = 1;
     /* llama-server's defaults (common_params_sampling at c392e509) */
     r->p.temperature = 0.8f, r->p.top_k = 40, r->p.top_p = 0.95f, r->p.min_p = 0.05f;
-    if (parse_prompts(root, "prompt", 1, lim, r, e) || parse_params(root, lim, r, e)) return -1;
+    if ((infill ? parse_infill(root, lim, r, e) : parse_prompts(root, "prompt", 1, lim, r, e)) ||
+        parse_params(root, lim, r, e))
+        return -1;
     long long v = -2;
     if (get_int(root, "n_predict", -1, lim->n_ctx, &v, e)) return -1;
     if (v != -2) r->p.max_tokens = (int)v;   /* -1: no limit; 0 gives one token, as llama-server */
@@ -624,6 +660,14 @@ int request_parse_native(const char *body, size_t len, const req_limits *lim, re
         return schema_grammar(r, schema, "json_schema", e);
     }
     return 0;
+}
+
+int request_parse_native(const char *body, size_t len, const req_limits *lim, request *r, req_error *e) {
+    return parse_native(body, len, lim, 0, r, e);
+}
+
+int request_parse_infill(const char *body, size_t len, const req_limits *lim, request *r, req_error *e) {
+    return parse_native(body, len, lim, 1, r, e);
 }
 
 int request_parse(enum req_kind kind_, const char *body, size_t len, const req_limits *lim, request *r, req_error *e) {

@@ -123,6 +123,11 @@ int request_parse(enum req_kind kind, const char *body, size_t len, const req_li
  * up to REQ_MAX_STOP stop strings, a seed of -1 for a random one; its other
  * sampling options (mirostat, DRY, XTC, ...) are not read. */
 int request_parse_native(const char *body, size_t len, const req_limits *lim, request *r, req_error *e);
+/* llama-server's POST /infill: /completion's parameters, "input_prefix"
+ * and "input_suffix" (required: text, or an array of text and token ids),
+ * "input_extra" (optional: [{"text", "filename"?}]) and an optional text
+ * "prompt" (r->prompts[0], "" when absent); infill.c builds the prompt. */
+int request_parse_infill(const char *body, size_t len, const req_limits *lim, request *r, req_error *e);
 void request_free(request *r);
 
 /* Grammar text to the request's grammar and matcher: 0, or -1 with e set

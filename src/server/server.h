@@ -25,6 +25,7 @@ typedef struct server_options {
     const char *model_path, *tokenizer_path, *host, *alias, *api_key, *chat_template, *kernels;
     int jinja;                  /* run the chat template as Jinja (--jinja) */
     int reasoning_none;         /* --reasoning-format none: thinking stays in the content */
+    int spm_infill;             /* --spm-infill: /infill's prompt puts the suffix before the prefix */
     int port, parallel, n_ctx, max_queue, timeout, threads;
     size_t max_body;
     int load_delay_ms;          /* tests: wait this long before loading (to see 503s) */
@@ -257,6 +258,11 @@ void tools_reply_start(request *r, const char *prompt, size_t len);
 /* A chat reply that is read back when done (a tool format is set): a stream
  * sends what tools_stream_ready allows as it comes, the rest once read. */
 static inline int job_reads_back(const job *j) { return j->kind == REQ_CHAT && j->req.tool_format != REQ_TOOL_FORMAT_NONE; }
+
+/* infill.c: POST /infill's prompt (request_parse_infill read the body):
+ * malloc'd tokens, or -1 with e set (501 when the model has no
+ * fill-in-the-middle tokens). */
+int infill_prompt(const server *S, const request *r, sm_token **out, int *n, req_error *e);
 
 /* llama-server's utility endpoints (util.c): the answer's JSON for a body
  * of len bytes (*status: 200, or the error's). Run on the HTTP thread. */

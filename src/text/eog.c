@@ -42,15 +42,35 @@ static void mark(sm_vocab *v, int32_t id) {
     if (id >= 0 && id < v->n) v->attr[id] |= SM_TOKEN_EOG;
 }
 
+/* the fill-in-the-middle tokens' texts, as llama.cpp finds them */
+static const char *const pad_texts[] = {"<|fim_pad|>", "<fim-pad>", "<PAD>", NULL};
+static const char *const rep_texts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", NULL};
+static const char *const sep_texts[] = {"<|file_sep|>", NULL};
+
+void sm_vocab_find_fim(sm_vocab *v, const sm_eog_ids *ids) {
+    sm_eog_ids none = {-1, -1, -1, -1, -1, -1, -1, -1};
+    if (!ids) ids = &none;
+    /* DeepSeek's "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>" (U+FF5C, U+2581) */
+    static const char *const pre_texts[] = {"<|fim_prefix|>", "<fim-prefix>", "<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>",
+                                            "<PRE>", NULL};
+    static const char *const suf_texts[] = {"<|fim_suffix|>", "<fim-suffix>", "<\xef\xbd\x9c" "fim\xe2\x96\x81" "hole\xef\xbd\x9c>",
+                                            "<SUF>", NULL};
+    static const char *const mid_texts[] = {"<|fim_middle|>", "<fim-middle>", "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>",
+                                            "<MID>", NULL};
+    v->fim[SM_FIM_PRE] = given_or_found(v, ids->fim_pre, pre_texts);
+    v->fim[SM_FIM_SUF] = given_or_found(v, ids->fim_suf, suf_texts);
+    v->fim[SM_FIM_MID] = given_or_found(v, ids->fim_mid, mid_texts);
+    v->fim[SM_FIM_PAD] = given_or_found(v, ids->fim_pad, pad_texts);
+    v->fim[SM_FIM_REP] = given_or_found(v, ids->fim_rep, rep_texts);
+    v->fim[SM_FIM_SEP] = given_or_found(v, ids->fim_sep, sep_texts);
+}
+
 void sm_vocab_mark_eog(sm_vocab *v, const sm_eog_ids *ids) {
-    sm_eog_ids none = {-1, -1, -1, -1, -1};
+    sm_eog_ids none = {-1, -1, -1, -1, -1, -1, -1, -1};
     if (!ids) ids = &none;
     static const char *const eot_texts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
                                             "<EOT>", DEEPSEEK_EOS, NULL};
     static const char *const eom_texts[] = {"<|eom_id|>", NULL};
-    static const char *const pad_texts[] = {"<|fim_pad|>", "<fim-pad>", "<PAD>", NULL};
-    static const char *const rep_texts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", NULL};
-    static const char *const sep_texts[] = {"<|file_sep|>", NULL};
     static const char *const eog_texts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
                                             "<|eom_id|>", "<EOT>", NULL};
     for (int i = 0; i < v->n; i++) v->attr[i] &= (uint8_t)~SM_TOKEN_EOG;

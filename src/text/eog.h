@@ -11,6 +11,7 @@
  * where absent or out of range. */
 typedef struct sm_eog_ids {
     int32_t eot, eom, fim_pad, fim_rep, fim_sep;
+    int32_t fim_pre, fim_suf, fim_mid;   /* (not end tokens: sm_vocab_find_fim) */
 } sm_eog_ids;
 
 /* Sets SM_TOKEN_EOG on the end-of-generation tokens, by llama.cpp's rule
@@ -20,6 +21,12 @@ typedef struct sm_eog_ids {
  * <|im_end|>, <|end|>, <end_of_turn>, <|endoftext|>, <|eom_id|> or <EOT>.
  * ids may be NULL (llama2.c files name none). */
 void sm_vocab_mark_eog(sm_vocab *v, const sm_eog_ids *ids);
+
+/* Fills v->fim: the ids named (fim_pre/suf/mid/pad/rep/sep_token_id, or
+ * the deprecated prefix/suffix/middle_token_id), else each found by
+ * llama.cpp's texts (Qwen's <|fim_prefix|>, <fim-prefix>, DeepSeek's, <PRE>,
+ * ...). ids may be NULL. */
+void sm_vocab_find_fim(sm_vocab *v, const sm_eog_ids *ids);
 
 static inline int sm_vocab_is_eog(const sm_vocab *v, int32_t id) {
     return id >= 0 && id < v->n && (v->attr[id] & SM_TOKEN_EOG) != 0;

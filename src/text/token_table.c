@@ -101,6 +101,7 @@ sm_status sm_vocab_build(sm_vocab *v, const sm_vocab_entry *e, int n, int kind, 
     v->kind = kind;
     int spm_space_mark = kind == SM_VOCAB_SPM_MARKED;
     v->bos = v->eos = v->unk = -1;
+    for (int k = 0; k < SM_FIM_COUNT; k++) v->fim[k] = -1;   /* none until a loader finds them */
     if (n <= 0 || n > (1 << 24)) return sm_fail(err, SM_ERR_FORMAT, "vocabulary size %d out of range", n);
     uint64_t total = 0;
     for (int i = 0; i < n; i++) total += e[i].len;

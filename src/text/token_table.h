@@ -41,6 +41,10 @@ enum sm_vocab_kind {
 
 struct sm_bpe;
 
+/* The fill-in-the-middle tokens: prefix, suffix, middle, pad, repository,
+ * file separator. */
+enum sm_fim_kind { SM_FIM_PRE, SM_FIM_SUF, SM_FIM_MID, SM_FIM_PAD, SM_FIM_REP, SM_FIM_SEP, SM_FIM_COUNT };
+
 typedef struct sm_vocab {
     int n;
     int kind;
@@ -54,6 +58,7 @@ typedef struct sm_vocab {
     uint32_t slot_mask;
     int32_t byte_id[256];   /* -1 where the vocabulary has no byte token */
     int32_t bos, eos, unk;  /* -1 when absent */
+    int32_t fim[SM_FIM_COUNT];   /* fill-in-the-middle tokens (enum sm_fim_kind); -1 when absent */
     /* the special tokens (control, user-defined and unknown ones with a
      * text), longest text first, which the encoder finds in the text before
      * tokenizing the rest */

@@ -47,6 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     enum req_kind kind = (enum req_kind)(data[0] % 3);
     int jinja = (data[0] / 3) & 1;   /* --jinja: tools allowed */
     int native = kind == REQ_COMPLETION && (data[0] / 6) & 1;   /* llama-server's own /completion */
+    int infill = native && (data[0] / 12) & 1;                   /* and /infill */
     const char *body = (const char *)data + 1;
     const uint8_t *nul = memchr(data + 1, 0, size - 1);
     size_t body_len = nul ? (size_t)(nul - (data + 1)) : size - 1;
@@ -56,7 +57,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     request r;
     req_error e;
     memset(&e, 0, sizeof e);
-    if ((native ? request_parse_native(body, body_len, &lim, &r, &e) : request_parse(kind, body, body_len, &lim, &r, &e)) != 0) {
+    int rc = infill ? request_parse_infill(body, body_len, &lim, &r, &e)
+             : native ? request_parse_native(body, body_len, &lim, &r, &e)
+                      : request_parse(kind, body, body_len, &lim, &r, &e);
+    if (rc != 0) {
         check(e.status >= 400 && e.status < 600 && e.type && e.message[0]);
         request_free(&r);
         return 0;

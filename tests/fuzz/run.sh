@@ -51,6 +51,8 @@ for t in build-fuzz/fuzz_*; do
             # byte 7 (a completion, /6 odd): llama-server's own /completion
             printf '\x07{"prompt":"x","n_predict":0,"n_probs":3,"grammar":"root ::= \\"a\\"","stop":["a","b","c","d","e","f"],"seed":-1}\0ab\xffc' > "$corpus/native"
             printf '\x07{"prompt":[1,2],"json_schema":{"type":"object","properties":{"n":{"type":"integer"}}},"stream":true}' > "$corpus/native_schema"
+            # byte 13 (/12 odd too): /infill
+            printf '\x0d{"input_prefix":["a",5,"b"],"input_suffix":"c","prompt":"d","input_extra":[{"text":"e","filename":"f"},{"text":"g"}],"n_predict":3}' > "$corpus/infill"
             # byte 3: chat with --jinja (tools allowed)
             printf '\x03{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\\"a\\": [1, 2.5, null, true]}"}}]},{"role":"tool","tool_call_id":"c1","name":"f","content":"ok"}],"tools":[{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object","properties":{"a":{"type":"array"}}}}}],"tool_choice":"required","parallel_tool_calls":true}' > "$corpus/tools" ;;
         fuzz_sft)
