@@ -82,24 +82,39 @@ static json_t *chat_token(const server *S, sm_token tok, float lp) {
                      piece_bytes(piece, n));
 }
 
+/* llama-server's completion_probabilities: {"id", "token", "bytes",
+ * "logprob"} (c392e509's shape with post_sampling_probs off) */
+static json_t *native_token(const server *S, sm_token tok, float lp) {
+    const char *piece;
+    int n = token_bytes(S, tok, &piece);
+    return json_pack("{s:i, s:o, s:o, s:o}", "id", tok, "token", resp_utf8_string(piece, (size_t)n), "bytes",
+                     piece_bytes(piece, n), "logprob", logprob_value(lp));
+}
+
+/* The entries [from, to), each as one() writes a token, with its
+ * alternatives so written as "top_logprobs". */
+typedef json_t *(*token_fn)(const server *S, sm_token tok, float lp);
+static json_t *token_entries(const server *S, const job *j, int from, int to, token_fn one) {
+    int k = j->req.p.top_logprobs;
+    json_t *list = json_array();
+    for (int i = from; i < to; i++) {
+        const lp_entry *e = &j->lp[i];
+        json_t *t = one(S, e->tok, e->logprob), *top = json_array();
+        for (int x = 0; x < k && j->lp_top_tok[(size_t)i * k + x] >= 0; x++)
+            json_array_append_new(top, one(S, j->lp_top_tok[(size_t)i * k + x], j->lp_top[(size_t)i * k + x]));
+        json_object_set_new(t, "top_logprobs", top);
+        json_array_append_new(list, t);
+    }
+    return list;
+}
+
 /* The entries [from, to) of a job with logprobs: chat's {"content": [...],
  * "refusal": null}, or the completions API's tokens, token_logprobs,
  * top_logprobs (one object per token, text to log probability) and
  * text_offset (of each token's text in the generated text). */
 static json_t *logprobs_json(const server *S, const job *j, int from, int to) {
     int k = j->req.p.top_logprobs;
-    if (j->kind == REQ_CHAT) {
-        json_t *content = json_array();
-        for (int i = from; i < to; i++) {
-            const lp_entry *e = &j->lp[i];
-            json_t *t = chat_token(S, e->tok, e->logprob), *top = json_array();
-            for (int x = 0; x < k && j->lp_top_tok[(size_t)i * k + x] >= 0; x++)
-                json_array_append_new(top, chat_token(S, j->lp_top_tok[(size_t)i * k + x], j->lp_top[(size_t)i * k + x]));
-            json_object_set_new(t, "top_logprobs", top);
-            json_array_append_new(content, t);
-        }
-        return json_pack("{s:o, s:n}", "content", content, "refusal");
-    }
+    if (j->kind == REQ_CHAT) return json_pack("{s:o, s:n}", "content", token_entries(S, j, from, to, chat_token), "refusal");
     json_t *tokens = json_array(), *values = json_array(), *tops = json_array(), *offsets = json_array();
     for (int i = from; i < to; i++) {
         const lp_entry *e = &j->lp[i];
@@ -353,29 +368,6 @@ char *resp_trace(const server *S) {
 /* llama.cpp's "no seed" (LLAMA_DEFAULT_SEED) */
 #define NATIVE_NO_SEED 4294967295u
 
-/* completion_probabilities: each token as {"id", "token", "bytes",
- * "logprob", "top_logprobs": [the same without the list]} (c392e509's
- * shape with post_sampling_probs off) */
-static json_t *native_token(const server *S, sm_token tok, float lp) {
-    const char *piece;
-    int n = token_bytes(S, tok, &piece);
-    return json_pack("{s:i, s:o, s:o, s:o}", "id", tok, "token", resp_utf8_string(piece, (size_t)n), "bytes",
-                     piece_bytes(piece, n), "logprob", logprob_value(lp));
-}
-static json_t *native_probs(const server *S, const job *j, int from, int to) {
-    json_t *list = json_array();
-    int k = j->req.p.top_logprobs;
-    for (int i = from; i < to; i++) {
-        const lp_entry *e = &j->lp[i];
-        json_t *t = native_token(S, e->tok, e->logprob), *top = json_array();
-        for (int x = 0; x < k && j->lp_top_tok[(size_t)i * k + x] >= 0; x++)
-            json_array_append_new(top, native_token(S, j->lp_top_tok[(size_t)i * k + x], j->lp_top[(size_t)i * k + x]));
-        json_object_set_new(t, "top_logprobs", top);
-        json_array_append_new(list, t);
-    }
-    return list;
-}
-
 /* the sampling settings, as llama-server lists them (those this server reads) */
 static json_t *native_settings(const req_params *p, const char *grammar) {
     json_t *stop = json_array();
@@ -435,7 +427,8 @@ char *resp_native(const server *S, const job *j, int streamed, double now) {
                           j->has_new_line, "truncated", 0, "stop_type", type, "stopping_word",
                           j->stop_word ? j->stop_word : "", "tokens_cached", cached, "timings", timings);
     if (o && p->logprobs && j->lp && (!streamed || j->n_lp > j->lp_sent))
-        json_object_set_new(o, "completion_probabilities", native_probs(S, j, streamed ? j->lp_sent : 0, j->n_lp));
+        json_object_set_new(o, "completion_probabilities",
+                            token_entries(S, j, streamed ? j->lp_sent : 0, j->n_lp, native_token));
     return resp_dump(o);
 }
 
@@ -444,7 +437,7 @@ char *resp_native_chunk(const server *S, const job *j, const char *text, size_t 
                           "tokens", "stop", 0, "id_slot", -1, "tokens_predicted", j->n_gen, "tokens_evaluated",
                           j->n_prompt);
     if (o && j->req.p.logprobs && j->lp && lp_to > lp_from)
-        json_object_set_new(o, "completion_probabilities", native_probs(S, j, lp_from, lp_to));
+        json_object_set_new(o, "completion_probabilities", token_entries(S, j, lp_from, lp_to, native_token));
     return resp_dump(o);
 }
 
