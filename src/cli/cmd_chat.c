@@ -56,7 +56,7 @@ static void chat_usage(void) {
            "      --keep N              tokens a shift keeps (default: the system prompt's)\n"
            "      --session FILE        resume the conversation saved in FILE if it exists, and save it\n"
            "                            there after every turn\n"
-           "      --ignore-eos          do not end replies at end-of-generation tokens\n"
+           "      --ignore-eos          never end replies at end-of-generation tokens (they are not drawn)\n"
            "      --grammar TEXT, --grammar-file FILE, --json-schema FILE|TEXT, --json\n"
            "                            each reply follows the grammar (as `smallmind run`) and ends\n"
            "                            when it is complete\n"

@@ -650,6 +650,7 @@ static int parse_native(const char *body, size_t len, const req_limits *lim, int
     if (v > 0) r->p.logprobs = 1, r->p.top_logprobs = (int)v;
     if (r->p.has_seed && (r->p.seed == UINT64_MAX || r->p.seed == 0xFFFFFFFFu)) r->p.has_seed = 0;   /* -1: a random one */
     json_t *grammar = json_object_get(root, "grammar"), *schema = json_object_get(root, "json_schema");
+    /* (with both, the grammar, as llama-server) */
     if (grammar && !json_is_null(grammar) && !(json_is_string(grammar) && !json_string_length(grammar))) {
         if (!json_is_string(grammar)) return req_fail(e, 400, BAD, "grammar", "'grammar' must be a string, not %s", kind(grammar));
         if (r->grammar) return req_fail(e, 400, BAD, "grammar", "'grammar' and a JSON schema cannot both be given");
