@@ -241,6 +241,15 @@ void op_ffn_act(sm_session *s, int kind, float *h, const float *h2, int n, int f
 /* Several sessions: the last row of each seq that wants logits, gathered
  * into xb, normed, and through the head as matrix x vector products (as a
  * single session's last row goes), each into its session's logits. */
+/* The final norm of rows rows of x in place, as the output head reads them:
+ * granite divides its logits by logit_scale, and the product is linear, so
+ * its input is (a row of dim, not of the vocabulary). */
+static void final_norm(sm_session *s, float *x, int rows) {
+    const sm_model *m = s->model;
+    op_norm(s, SM_SC_FINAL_NORM, x, x, m->output_norm, m->output_norm_b, rows);
+    if (m->hp.logit_scale != 1.0f) sm_scale(x, 1.0f / m->hp.logit_scale, rows * m->hp.dim);
+}
+
 static void logits_seqs(sm_session *s, const sm_fwd_batch *b) {
     const sm_model *m = s->model;
     int dim = m->hp.dim, V = m->hp.n_vocab, k = 0;
@@ -252,8 +261,7 @@ static void logits_seqs(sm_session *s, const sm_fwd_batch *b) {
         out[k++] = sq->s->logits;
     }
     if (k == 0) return;
-    op_norm(s, SM_SC_FINAL_NORM, s->xb, s->xb, m->output_norm, m->output_norm_b, k);
-    if (m->hp.logit_scale != 1.0f) sm_scale(s->xb, 1.0f / m->hp.logit_scale, k * dim);   /* granite */
+    final_norm(s, s->xb, k);
     SM_PROF_BEGIN(s->prof, SM_SC_LOGITS, -1);
     sm_matvec_rows(s, out, &m->output, s->xb, k);
     uint64_t flops = 2ull * k * m->output.rows * m->output.cols;   /* matrix x vector: integer dots if quantized */
@@ -281,9 +289,7 @@ void op_logits(sm_session *s, const sm_fwd_batch *b) {
     /* every token's logits when asked for, else only the last one's */
     int first = all_logits ? 0 : n - 1;
     float *x = s->x + (size_t)first * dim;
-    op_norm(s, SM_SC_FINAL_NORM, x, x, m->output_norm, m->output_norm_b, n - first);
-    /* granite divides its logits by logit_scale: the product is linear, so its input is (one row, not V) */
-    if (m->hp.logit_scale != 1.0f) sm_scale(x, 1.0f / m->hp.logit_scale, (n - first) * dim);
+    final_norm(s, x, n - first);
     float cap = m->hp.final_softcap;
     if (all_logits) {
         op_matmul(s, SM_SC_LOGITS, all_logits, V, &m->output, s->x, n, n == 1 ? 1 : b->n_vec, NULL, 0);

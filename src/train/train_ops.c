@@ -187,6 +187,29 @@ void sm_train_add(const sm_trainer *t, float *dst, const float *src, size_t n) {
     sm_threadpool_run(t->pool, add_fn, &c);
 }
 
+/* x[i] *= a for i < n, each thread a contiguous run, through the level's
+ * scale (one product each: the same bits as a plain loop) */
+typedef struct scale_task {
+    const sm_trainer *t;
+    float *x, a;
+    size_t n;
+} scale_task;
+
+static void scale_fn(void *ctx, int ith, int nth) {
+    const scale_task *c = ctx;
+    size_t i0, i1;
+    sm_share_size(c->n, 16, ith, nth, &i0, &i1);
+    for (size_t i = i0; i < i1; i += (size_t)1 << 30) {
+        size_t run = i1 - i < ((size_t)1 << 30) ? i1 - i : ((size_t)1 << 30);
+        c->t->kt->scale_max(c->x + i, c->a, (int)run);
+    }
+}
+
+void sm_train_scale(const sm_trainer *t, float *x, float a, size_t n) {
+    scale_task c = {t, x, a, n};
+    sm_threadpool_run(t->pool, scale_fn, &c);
+}
+
 /* A bias: out[r] += bias for each of rows rows of cols (each thread a run
  * of rows), or its gradient (grad): bias += the column sums of out (each
  * thread a run of columns, every column summed over the rows in order: the

@@ -67,6 +67,8 @@ void sm_train_rmsnorm_bwd(const sm_trainer *t, float *dinp, float *dw, const flo
                           const float *w, const float *rstd, int N, int C);
 /* dst[i] += src[i] for i < n (a residual add, a product's separate sum), on the thread pool */
 void sm_train_add(const sm_trainer *t, float *dst, const float *src, size_t n);
+/* x *= a over n floats (granite's scales, forward and backward). */
+void sm_train_scale(const sm_trainer *t, float *x, float a, size_t n);
 void sm_train_gelu_fwd(const sm_trainer *t, float *out, const float *inp, size_t n);
 /* dinp = dout gelu'(inp): set, not added (the gradient of the activation's input has no other term) */
 void sm_train_gelu_bwd(const sm_trainer *t, float *dinp, const float *inp, const float *dout, size_t n);

@@ -335,7 +335,7 @@ static size_t layout_acts(const sm_trainer *t, float *base, layer_acts *L, acts 
     TAKE(a->x_out, N * C);
     TAKE(a->nf, N * C); TAKE(a->nf_mean, N); TAKE(a->nf_rstd, N);
     TAKE(a->probs, N * (size_t)hp->n_vocab);
-    size_t rot = (size_t)(hp->rope_dim > 0 ? hp->rope_dim : hp->head_dim) / 2;
+    size_t rot = (size_t)s_rope_dim(hp) / 2;
     TAKE(a->rope_cos, (size_t)t->T * rot);
     TAKE(a->rope_sin, (size_t)t->T * rot);
     a->rope_cos_l = a->rope_cos, a->rope_sin_l = a->rope_sin;
@@ -722,11 +722,6 @@ static const float *post_norm_bwd(const sm_trainer *t, const shape *s, float *bu
     return buf;
 }
 
-/* x *= a over n floats (granite's scales, forward and backward) */
-static void scale_rows(float *x, float a, uint64_t n) {
-    for (uint64_t i = 0; i < n; i++) x[i] *= a;
-}
-
 /* One layer's forward pass: from y->x to next (the next layer's input). */
 static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_train_layer *w, layer_acts *y,
                           float *next, const acts *a) {
@@ -761,7 +756,7 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
        sm_train_attention_fwd(t, y->atty, y->att, y->att_lse, q, k, v, s->as));
     /* granite: the block's output times residual_scale, through the product's input (kept so: the
      * projection's weight gradient reads it) */
-    if (s->residual_scale != 1.0f) OP(t, SM_SC_RESIDUAL, nq, 8 * nq, scale_rows(y->atty, s->residual_scale, nq));
+    if (s->residual_scale != 1.0f) OP(t, SM_SC_RESIDUAL, nq, 8 * nq, sm_train_scale(t, y->atty, s->residual_scale, nq));
     /* with a post-norm x_mid = x + norm(o), o kept in ao; else x_mid = x + o */
     proj_fwd(t, SM_SC_O_PROJ, y, l, SM_P_O, y->ao ? y->ao : y->x_mid, y->atty, w->wo, w->b_o, N, QD, C);
     if (y->ao)
@@ -783,7 +778,7 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
         proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h1, y->n2, w->w_up, w->b_up, N, C, F);
         OP(t, SM_SC_FFN_ACT, 12 * nf, 12 * nf, sm_train_gelu_fwd(t, y->h, y->h1, (size_t)nf));
     }
-    if (s->residual_scale != 1.0f) OP(t, SM_SC_RESIDUAL, nf, 8 * nf, scale_rows(y->h, s->residual_scale, nf));
+    if (s->residual_scale != 1.0f) OP(t, SM_SC_RESIDUAL, nf, 8 * nf, sm_train_scale(t, y->h, s->residual_scale, nf));
     proj_fwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, y->fo ? y->fo : next, y->h, w->w_down, w->b_down, N, F, C);
     if (y->fo)
         OP(t, SM_SC_POST_NORM, 4 * nc, 12 * nc,
@@ -807,7 +802,7 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
     /* the down projection's output gradient: through the post-norm, into dn, where there is one */
     const float *dfo = y->fo ? post_norm_bwd(t, s, dn, g->ffn_post_norm, dx, y->fo, w->ffn_post_norm, y->fo_rstd) : dx;
     proj_bwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, dh, 1, g->w_down, g->b_down, dfo, y->h, w->w_down, N, F, C);
-    if (s->residual_scale != 1.0f) OP(t, SM_SC_RESIDUAL, nf, 8 * nf, scale_rows(dh, s->residual_scale, nf));
+    if (s->residual_scale != 1.0f) OP(t, SM_SC_RESIDUAL, nf, 8 * nf, sm_train_scale(t, dh, s->residual_scale, nf));
     if (s->ffn == SM_FFN_SWIGLU || s->ffn == SM_FFN_GEGLU) {   /* the activations' gradients are set too */
         int gelu = s->ffn == SM_FFN_GEGLU;
         OP(t, SM_SC_FFN_ACT, (gelu ? 30 : 12) * nf, 20 * nf,
@@ -826,7 +821,7 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
     /* attention block: dx is now the gradient of x_mid */
     const float *dao = y->ao ? post_norm_bwd(t, s, dn, g->attn_post_norm, dx, y->ao, w->attn_post_norm, y->ao_rstd) : dx;
     proj_bwd(t, SM_SC_O_PROJ, y, l, SM_P_O, dtmp, 1, g->wo, g->b_o, dao, y->atty, w->wo, N, QD, C);
-    if (s->residual_scale != 1.0f) OP(t, SM_SC_RESIDUAL, nq, 8 * nq, scale_rows(dtmp, s->residual_scale, nq));
+    if (s->residual_scale != 1.0f) OP(t, SM_SC_RESIDUAL, nq, 8 * nq, sm_train_scale(t, dtmp, s->residual_scale, nq));
     /* LoRA's first layer: the gradient of its input would only reach the frozen embeddings, so the
      * q, k, v products skip their input gradients (the adapters' own gradients remain) and the
      * attention norm its backward pass */
@@ -894,7 +889,7 @@ void sm_trainer_forward(sm_trainer *t, const int32_t *x) {
     OP(t, SM_SC_FINAL_NORM, (s.layer_norm ? 7 : 4) * nc, 12 * nc,
        norm_fwd(t, &s, a.nf, a.nf_mean, a.nf_rstd, a.x_out, W->output_norm, W->output_norm_b));
     /* granite: logits over logit_scale, through the head's input (kept so, for its weight gradient) */
-    if (s.logit_scale != 1.0f) OP(t, SM_SC_FINAL_NORM, nc, 8 * nc, scale_rows(a.nf, 1.0f / s.logit_scale, nc));
+    if (s.logit_scale != 1.0f) OP(t, SM_SC_FINAL_NORM, nc, 8 * nc, sm_train_scale(t, a.nf, 1.0f / s.logit_scale, nc));
     if (t->frozen_out.m)
         OP(t, SM_SC_LOGITS, mm_fwd_flops(s.N, s.C, s.V, 0), mm_fwd_bytes(s.N, s.C, s.V),
            sm_train_matmul_fwd_frozen(t, a.probs, a.nf, &t->frozen_out, NULL, s.N));
@@ -972,7 +967,7 @@ void sm_trainer_backward(sm_trainer *t, const int32_t *x) {
         OP(t, SM_SC_LOGITS, 2ull * s.N * s.C * s.V, mm_fwd_bytes(s.N, s.C, s.V),
            sm_train_matmul_bwd_frozen(t, dn, 1, a.probs, &t->frozen_out, s.N));
     else matmul_bwd(t, SM_SC_LOGITS, dn, 1, G->output, NULL, a.probs, a.nf, W->output, s.N, s.C, s.V);
-    if (s.logit_scale != 1.0f) OP(t, SM_SC_FINAL_NORM, nc, 8 * nc, scale_rows(dn, 1.0f / s.logit_scale, nc));
+    if (s.logit_scale != 1.0f) OP(t, SM_SC_FINAL_NORM, nc, 8 * nc, sm_train_scale(t, dn, 1.0f / s.logit_scale, nc));
     memset(dx, 0, (size_t)s.N * s.C * sizeof(float));
     OP(t, SM_SC_FINAL_NORM, (s.layer_norm ? 12 : 9) * nc, 16 * nc,
        norm_bwd(t, &s, dx, G->output_norm, G->output_norm_b, dn, a.x_out, W->output_norm, a.nf_mean, a.nf_rstd));
