@@ -21,51 +21,10 @@
 #define INFILL_BATCH 2048      /* llama-server's default batch (-b), which sizes the parts */
 #define INFILL_N_PREDICT (-1)  /* and its default n_predict (the server's, not the request's) */
 
-typedef struct toks {
-    sm_token *p;
-    size_t n, cap;
-    int oom;
-} toks;
-
-static void push(toks *t, sm_token x) {
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 64;
-        sm_token *g = realloc(t->p, cap * sizeof *g);
-        if (!g) {
-            t->oom = 1;
-            return;
-        }
-        t->p = g, t->cap = cap;
-    }
-    t->p[t->n++] = x;
-}
-
-/* text's tokens (no BOS; special tokens' text read as such with special) */
-static int push_text(const server *S, toks *t, const char *s, size_t n, int special, req_error *e) {
-    size_t cap = n + 8, need = 0;
-    sm_token *buf = malloc(cap * sizeof *buf);
-    if (!buf) return req_fail(e, 500, "server_error", NULL, "out of memory");
-    sm_error err = {0};
-    sm_status st = sm_tokenize_ex(S->model, s, n, special ? SM_TOKENIZE_PARSE_SPECIAL : 0, buf, cap, &need, &err);
-    for (size_t i = 0; st == SM_OK && i < need; i++) push(t, buf[i]);
-    free(buf);
-    if (st != SM_OK) return req_fail(e, 400, "invalid_request_error", NULL, "the text cannot be tokenized: %s", err.message);
-    return t->oom ? req_fail(e, 500, "server_error", NULL, "out of memory") : 0;
-}
-
-/* input_prefix / input_suffix: text, or an array of texts and token ids (request.c checked them) */
-static int push_mixed(const server *S, toks *t, json_t *v, req_error *e) {
-    if (json_is_string(v)) return push_text(S, t, json_string_value(v), json_string_length(v), 0, e);
-    for (size_t i = 0; i < json_array_size(v); i++) {
-        json_t *x = json_array_get(v, i);
-        if (json_is_integer(x)) push(t, (sm_token)json_integer_value(x));
-        else if (push_text(S, t, json_string_value(x), json_string_length(x), 0, e)) return -1;
-    }
-    return t->oom ? req_fail(e, 500, "server_error", NULL, "out of memory") : 0;
-}
-
-static void push_all(toks *t, const sm_token *p, size_t n) {
-    for (size_t i = 0; i < n; i++) push(t, p[i]);
+/* the request's fault (400, naming param) or out of memory (500), as a tok_add_* said */
+static int failed(int rc, const char *param, const char *msg, req_error *e) {
+    return rc == -2 ? req_fail(e, 500, "server_error", NULL, "out of memory")
+                    : req_fail(e, 400, "invalid_request_error", param, "%s", msg);
 }
 
 int infill_prompt(const server *S, const request *r, sm_token **out, int *n_out, req_error *e) {
@@ -75,38 +34,48 @@ int infill_prompt(const server *S, const request *r, sm_token **out, int *n_out,
                         mi->fim_pre < 0 ? "prefix token is missing. " : "", mi->fim_suf < 0 ? "suffix token is missing. " : "",
                         mi->fim_mid < 0 ? "middle token is missing. " : "");
     json_t *doc = (json_t *)r->doc, *extra = json_object_get(doc, "input_extra");
-    toks pre = {0}, suf = {0}, prompt = {0}, chunks = {0}, all = {0};
+    tok_list pre = {0}, suf = {0}, prompt = {0}, chunks = {0}, p1 = {0}, p2 = {0}, all = {0};
     const req_prompt *rp = &r->prompts[0];
-    int rc = push_mixed(S, &pre, json_object_get(doc, "input_prefix"), e);
-    if (!rc) rc = push_mixed(S, &suf, json_object_get(doc, "input_suffix"), e);
-    if (!rc) rc = push_text(S, &prompt, rp->text ? rp->text : "", rp->len, 1, e);
+    char msg[300] = "";
+    /* the prefix and suffix without special tokens' text read as such (llama.cpp's tokenize_mixed), the prompt with */
+    const char *param = "input_prefix";
+    int rc = tok_add_mixed(S, &pre, json_object_get(doc, param), 0, param, msg, sizeof msg);
+    if (!rc) {
+        param = "input_suffix";
+        rc = tok_add_mixed(S, &suf, json_object_get(doc, param), 0, param, msg, sizeof msg);
+    }
+    if (!rc) {
+        param = "prompt";
+        rc = tok_add_text(S, &prompt, rp->text ? rp->text : "", rp->len, SM_TOKENIZE_PARSE_SPECIAL, param, msg, sizeof msg);
+    }
+    if (!rc) param = "input_extra";
     if (!rc && mi->fim_rep >= 0) {
-        push(&chunks, mi->fim_rep);
-        rc = push_text(S, &chunks, "myproject\n", 10, 0, e);
+        rc = tok_add_ids(&chunks, &mi->fim_rep, 1, msg, sizeof msg);
+        if (!rc) rc = tok_add_text(S, &chunks, "myproject\n", 10, 0, param, msg, sizeof msg);
     }
     for (size_t i = 0; !rc && i < json_array_size(extra); i++) {
         json_t *c = json_array_get(extra, i), *text = json_object_get(c, "text"), *file = json_object_get(c, "filename");
         if (mi->fim_sep >= 0) {
-            char *name = malloc((file ? json_string_length(file) : 3) + 2);
+            size_t nl = file ? json_string_length(file) : 3;
+            char *name = malloc(nl + 1);
             if (!name) {
-                rc = req_fail(e, 500, "server_error", NULL, "out of memory");
+                rc = -2;
                 break;
             }
-            size_t nl = file ? json_string_length(file) : 3;
             memcpy(name, file ? json_string_value(file) : "tmp", nl);
             name[nl] = '\n';
-            push(&chunks, mi->fim_sep);
-            rc = push_text(S, &chunks, name, nl + 1, 0, e);
+            rc = tok_add_ids(&chunks, &mi->fim_sep, 1, msg, sizeof msg);
+            if (!rc) rc = tok_add_text(S, &chunks, name, nl + 1, 0, param, msg, sizeof msg);
             free(name);
         } else {
             static const char SNIPPET[] = "\n\n--- snippet ---\n\n";
-            rc = push_text(S, &chunks, SNIPPET, sizeof SNIPPET - 1, 0, e);
+            rc = tok_add_text(S, &chunks, SNIPPET, sizeof SNIPPET - 1, 0, param, msg, sizeof msg);
         }
-        if (!rc) rc = push_text(S, &chunks, json_string_value(text), json_string_length(text), 0, e);
+        if (!rc) rc = tok_add_text(S, &chunks, json_string_value(text), json_string_length(text), 0, param, msg, sizeof msg);
     }
     if (!rc && mi->fim_sep >= 0) {
-        push(&chunks, mi->fim_sep);
-        rc = push_text(S, &chunks, "filename\n", 9, 0, e);
+        rc = tok_add_ids(&chunks, &mi->fim_sep, 1, msg, sizeof msg);
+        if (!rc) rc = tok_add_text(S, &chunks, "filename\n", 9, 0, param, msg, sizeof msg);
     }
     if (!rc) {
         long quarter = INFILL_BATCH / 4, ctx = S->opt.n_ctx;
@@ -116,34 +85,35 @@ int infill_prompt(const server *S, const request *r, sm_token **out, int *n_out,
         long room_extra = ctx - INFILL_BATCH - 2 * INFILL_N_PREDICT;
         size_t take_extra = room_extra <= 0 ? 0 : chunks.n < (size_t)room_extra ? chunks.n : (size_t)room_extra;
         /* the prefix part: [FIM_PRE] prefix prompt; the suffix part: [FIM_SUF] suffix */
-        toks p1 = {0}, p2 = {0};
-        push(&p1, mi->fim_pre);
-        push_all(&p1, pre.p + (pre.n - take_pre), take_pre);
-        push_all(&p1, prompt.p, prompt.n);
-        push(&p2, mi->fim_suf);
-        push_all(&p2, suf.p, take_suf);
-        const toks *first = S->opt.spm_infill ? &p2 : &p1, *last = S->opt.spm_infill ? &p1 : &p2;
-        push_all(&all, chunks.p + (chunks.n - take_extra), take_extra);
-        if (mi->add_bos && mi->bos >= 0) push(&all, mi->bos);
-        push_all(&all, first->p, first->n);
-        push_all(&all, last->p, last->n);
-        push(&all, mi->fim_mid);
-        free(p1.p);
-        free(p2.p);
-        if (all.oom || p1.oom || p2.oom) rc = req_fail(e, 500, "server_error", NULL, "out of memory");
-        else if (all.n > (size_t)S->opt.n_ctx)
-            rc = req_fail(e, 400, "invalid_request_error", NULL, "the infill prompt is %zu tokens; the context holds %d (-c)",
-                          all.n, S->opt.n_ctx);
+        rc = tok_add_ids(&p1, &mi->fim_pre, 1, msg, sizeof msg);
+        if (!rc) rc = tok_add_ids(&p1, pre.ids + (pre.n - take_pre), take_pre, msg, sizeof msg);
+        if (!rc) rc = tok_add_ids(&p1, prompt.ids, prompt.n, msg, sizeof msg);
+        if (!rc) rc = tok_add_ids(&p2, &mi->fim_suf, 1, msg, sizeof msg);
+        if (!rc) rc = tok_add_ids(&p2, suf.ids, take_suf, msg, sizeof msg);
+        const tok_list *first = S->opt.spm_infill ? &p2 : &p1, *last = S->opt.spm_infill ? &p1 : &p2;
+        /* the extra context, then BOS, as llama.cpp puts them */
+        if (!rc) rc = tok_add_ids(&all, chunks.ids + (chunks.n - take_extra), take_extra, msg, sizeof msg);
+        if (!rc && mi->add_bos && mi->bos >= 0) rc = tok_add_ids(&all, &mi->bos, 1, msg, sizeof msg);
+        if (!rc) rc = tok_add_ids(&all, first->ids, first->n, msg, sizeof msg);
+        if (!rc) rc = tok_add_ids(&all, last->ids, last->n, msg, sizeof msg);
+        if (!rc) rc = tok_add_ids(&all, &mi->fim_mid, 1, msg, sizeof msg);
     }
-    free(pre.p);
-    free(suf.p);
-    free(prompt.p);
-    free(chunks.p);
+    free(pre.ids);
+    free(suf.ids);
+    free(prompt.ids);
+    free(chunks.ids);
+    free(p1.ids);
+    free(p2.ids);
+    if (!rc && all.n > (size_t)S->opt.n_ctx) {
+        free(all.ids);
+        return req_fail(e, 400, "invalid_request_error", NULL, "the infill prompt is %zu tokens; the context holds %d (-c)",
+                        all.n, S->opt.n_ctx);
+    }
     if (rc) {
-        free(all.p);
-        return rc;
+        free(all.ids);
+        return failed(rc, param, msg, e);
     }
-    *out = all.p;
+    *out = all.ids;
     *n_out = (int)all.n;
     return 0;
 }

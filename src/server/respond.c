@@ -381,8 +381,7 @@ static json_t *native_settings(const req_params *p, const char *grammar) {
                      p->logprobs ? p->top_logprobs : 0, "grammar", grammar ? grammar : "");
 }
 
-/* a token's text with special tokens written out (as llama-server shows prompts) */
-static int special_bytes(const server *S, sm_token tok, const char **piece) {
+int resp_token_text(const server *S, sm_token tok, const char **piece) {
     int n = token_bytes(S, tok, piece), m;
     if (n == 0 && (m = sm_token_text(S->model, tok, piece)) > 0) n = m;
     return n;
@@ -393,7 +392,7 @@ static json_t *prompt_text(const server *S, const job *j) {
     sm_sbuf b = {0};
     for (int i = 0; i < j->n_prompt; i++) {
         const char *piece;
-        int n = special_bytes(S, j->prompt[i], &piece);
+        int n = resp_token_text(S, j->prompt[i], &piece);
         sm_sb_addn(&b, piece, (size_t)n);
     }
     json_t *o = resp_utf8_string(b.p ? b.p : "", b.n);
@@ -455,8 +454,8 @@ char *resp_props(const server *S) {
     else if (S->tmpl) tmpl = S->tmpl, tl = strlen(S->tmpl);
     else if (sm_model_meta_str(S->model, "tokenizer.chat_template", &tmpl, &tl) != 1)   /* what chats use then */
         tmpl = sm_chat_chatml_jinja(), tl = strlen(tmpl);
-    if (S->info.bos >= 0) nb = special_bytes(S, S->info.bos, &bos);
-    if (S->info.eos >= 0) ne = special_bytes(S, S->info.eos, &eos);
+    if (S->info.bos >= 0) nb = resp_token_text(S, S->info.bos, &bos);
+    if (S->info.eos >= 0) ne = resp_token_text(S, S->info.eos, &eos);
     const char *path = S->opt.model_path ? S->opt.model_path : "";   /* (a path need not be UTF-8) */
     json_t *o = json_pack("{s:{s:i, s:i, s:o}, s:i, s:o, s:o, s:o, s:o, s:s}", "default_generation_settings", "id", 0,
                           "n_ctx", S->opt.n_ctx, "params", params, "total_slots", S->n_slots, "model_path",

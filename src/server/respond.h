@@ -16,6 +16,11 @@ char *resp_dump(json_t *o);
  * character made U+FFFD (text_utf8_fix); NULL when out of memory. */
 json_t *resp_utf8_string(const char *s, size_t n);
 
+/* A token as text, as llama.cpp's token_to_piece with special tokens
+ * shown: its bytes, or (a control token, which has none) its vocabulary
+ * text; returns the length (0 for an id that is not a token). */
+int resp_token_text(const server *S, sm_token tok, const char **piece);
+
 char *resp_error(int status, const char *type, const char *param, const char *message);
 char *resp_models(const server *S);
 /* A finished job's whole answer (chat.completion or text_completion). */

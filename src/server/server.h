@@ -259,6 +259,20 @@ void tools_reply_start(request *r, const char *prompt, size_t len);
  * sends what tools_stream_ready allows as it comes, the rest once read. */
 static inline int job_reads_back(const job *j) { return j->kind == REQ_CHAT && j->req.tool_format != REQ_TOOL_FORMAT_NONE; }
 
+/* util.c: a growing array of token ids (free ids), filled from text (flags
+ * as sm_tokenize_ex's), ids, or llama-server's mixed prompts (a string, or
+ * an array of strings and ids; SM_TOKENIZE_ADD_BOS applies before the
+ * first element only if it is a string). Each returns 0, or -1 with msg
+ * (the request's fault, naming param) or -2 (out of memory). */
+typedef struct tok_list {
+    sm_token *ids;
+    size_t n, cap;
+} tok_list;
+int tok_add_ids(tok_list *t, const sm_token *ids, size_t n, char *msg, size_t msg_size);
+int tok_add_text(const server *S, tok_list *t, const char *s, size_t len, int flags, const char *param, char *msg,
+                 size_t msg_size);
+int tok_add_mixed(const server *S, tok_list *t, struct json_t *v, int flags, const char *param, char *msg, size_t msg_size);
+
 /* infill.c: POST /infill's prompt (request_parse_infill read the body):
  * malloc'd tokens, or -1 with e set (501 when the model has no
  * fill-in-the-middle tokens). */

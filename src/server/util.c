@@ -25,14 +25,6 @@ static char *fail(int *status, int code, const char *param, const char *msg) {
     return resp_error(code, code == 500 ? "server_error" : BAD, param, msg);
 }
 
-/* A token as text, as llama.cpp's token_to_piece with special tokens shown:
- * its bytes, or (a control token, which has none) its vocabulary text. */
-static int piece_of(const server *S, sm_token t, const char **p) {
-    int n = sm_token_piece(S->model, t, p);
-    if (n == 0) n = sm_token_text(S->model, t, p);
-    return n < 0 ? 0 : n;
-}
-
 /* Whether n bytes are whole UTF-8 characters (text.c's reading of one). */
 static int whole_utf8(const unsigned char *s, int n) {
     for (int i = 0, c; i < n; i += c)
@@ -41,40 +33,72 @@ static int whole_utf8(const unsigned char *s, int n) {
 }
 
 /* Room for `more` ids after the first n; 0, or -1 when out of memory. */
-static int reserve(sm_token **ids, size_t n, size_t more, size_t *cap) {
-    if (n + more <= *cap) return 0;
-    size_t c = *cap ? *cap : 64;
-    while (c < n + more) c *= 2;
-    sm_token *g = realloc(*ids, c * sizeof *g);
+static int reserve(tok_list *t, size_t more) {
+    if (t->n + more <= t->cap) return 0;
+    size_t c = t->cap ? t->cap : 64;
+    while (c < t->n + more) c *= 2;
+    sm_token *g = realloc(t->ids, c * sizeof *g);
     if (!g) return -1;
-    *ids = g;
-    *cap = c;
+    t->ids = g;
+    t->cap = c;
     return 0;
 }
 
-/* Appends the ids of a string (special-token text parsed; BOS first when
- * bos and the model adds one) to a growing array. */
-static int add_text(const server *S, const char *s, size_t len, int bos, sm_token **ids, size_t *n, size_t *cap,
-                    char *msg, size_t msg_size) {
-    size_t need = 0;
-    sm_error err = {0};
-    int flags = SM_TOKENIZE_PARSE_SPECIAL | (bos && S->info.add_bos ? SM_TOKENIZE_ADD_BOS : 0);
-    sm_status st = sm_tokenize_ex(S->model, s, len, flags, NULL, 0, &need, &err);
-    if (st != SM_OK && st != SM_ERR_BUFFER_TOO_SMALL) {
-        snprintf(msg, msg_size, "'content' cannot be tokenized: %.200s", err.message);
-        return -1;
-    }
-    if (need == 0) return 0;
-    if (reserve(ids, *n, need, cap)) {
+int tok_add_ids(tok_list *t, const sm_token *ids, size_t n, char *msg, size_t msg_size) {
+    if (reserve(t, n)) {
         snprintf(msg, msg_size, "out of memory");
         return -2;
     }
-    if (sm_tokenize_ex(S->model, s, len, flags, *ids + *n, need, &need, &err) != SM_OK) {
-        snprintf(msg, msg_size, "'content' cannot be tokenized: %.200s", err.message);
+    if (n) memcpy(t->ids + t->n, ids, n * sizeof *ids);
+    t->n += n;
+    return 0;
+}
+
+int tok_add_text(const server *S, tok_list *t, const char *s, size_t len, int flags, const char *param, char *msg,
+                 size_t msg_size) {
+    size_t need = 0;
+    sm_error err = {0};
+    sm_status st = sm_tokenize_ex(S->model, s, len, flags, NULL, 0, &need, &err);
+    if (st != SM_OK && st != SM_ERR_BUFFER_TOO_SMALL) {
+        snprintf(msg, msg_size, "'%s' cannot be tokenized: %.200s", param, err.message);
         return -1;
     }
-    *n += need;
+    if (need == 0) return 0;
+    if (reserve(t, need)) {
+        snprintf(msg, msg_size, "out of memory");
+        return -2;
+    }
+    if (sm_tokenize_ex(S->model, s, len, flags, t->ids + t->n, need, &need, &err) != SM_OK) {
+        snprintf(msg, msg_size, "'%s' cannot be tokenized: %.200s", param, err.message);
+        return -1;
+    }
+    t->n += need;
     return 0;
+}
+
+int tok_add_mixed(const server *S, tok_list *t, json_t *v, int flags, const char *param, char *msg, size_t msg_size) {
+    if (json_is_string(v)) return tok_add_text(S, t, json_string_value(v), json_string_length(v), flags, param, msg, msg_size);
+    if (!json_is_array(v)) {
+        snprintf(msg, msg_size, "'%s' must be a string or an array of strings and token ids", param);
+        return -1;
+    }
+    /* llama-server's mixed prompt: strings and token ids in turn, BOS (with
+     * SM_TOKENIZE_ADD_BOS) before the first element only if a string */
+    int rc = 0;
+    for (size_t i = 0; i < json_array_size(v) && !rc; i++) {
+        json_t *e = json_array_get(v, i);
+        if (json_is_string(e)) {
+            rc = tok_add_text(S, t, json_string_value(e), json_string_length(e), i ? flags & ~(int)SM_TOKENIZE_ADD_BOS : flags,
+                              param, msg, msg_size);
+        } else if (json_is_integer(e) && json_integer_value(e) >= 0 && json_integer_value(e) < S->info.n_vocab) {
+            sm_token id = (sm_token)json_integer_value(e);
+            rc = tok_add_ids(t, &id, 1, msg, msg_size);
+        } else {
+            snprintf(msg, msg_size, "'%s'[%zu] must be a string or a token id (0 to %d)", param, i, S->info.n_vocab - 1);
+            rc = -1;
+        }
+    }
+    return rc;
 }
 
 static char *tokenize(const server *S, json_t *o, int *status) {
@@ -88,42 +112,16 @@ static char *tokenize(const server *S, json_t *o, int *status) {
         return fail(status, 400, sp && !json_is_boolean(sp) ? "add_special" : "with_pieces",
                     "'add_special' and 'with_pieces' must be true or false");
     int add_special = json_is_true(sp), with_pieces = json_is_true(wp);
-    sm_token *ids = NULL;
-    size_t n = 0, cap = 0;
+    tok_list list = {0};
     char msg[300] = "";
-    int rc = 0;
-    if (json_is_string(content)) {
-        rc = add_text(S, json_string_value(content), json_string_length(content), add_special, &ids, &n, &cap, msg,
-                      sizeof msg);
-    } else if (json_is_array(content)) {
-        /* llama-server's mixed prompt: strings and token ids in turn, BOS
-         * (with add_special) before the first element only if a string */
-        for (size_t i = 0; i < json_array_size(content) && !rc; i++) {
-            json_t *e = json_array_get(content, i);
-            if (json_is_string(e)) {
-                rc = add_text(S, json_string_value(e), json_string_length(e), add_special && i == 0, &ids, &n, &cap, msg,
-                              sizeof msg);
-            } else if (json_is_integer(e) && json_integer_value(e) >= 0 && json_integer_value(e) < S->info.n_vocab) {
-                if (reserve(&ids, n, 1, &cap)) {
-                    snprintf(msg, sizeof msg, "out of memory");
-                    rc = -2;
-                    break;
-                }
-                ids[n++] = (sm_token)json_integer_value(e);
-            } else {
-                snprintf(msg, sizeof msg, "'content'[%zu] must be a string or a token id (0 to %d)", i,
-                         S->info.n_vocab - 1);
-                rc = -1;
-            }
-        }
-    } else {
-        snprintf(msg, sizeof msg, "'content' must be a string or an array of strings and token ids");
-        rc = -1;
-    }
+    int flags = SM_TOKENIZE_PARSE_SPECIAL | (add_special && S->info.add_bos ? SM_TOKENIZE_ADD_BOS : 0);
+    int rc = tok_add_mixed(S, &list, content, flags, "content", msg, sizeof msg);
     if (rc) {
-        free(ids);
+        free(list.ids);
         return fail(status, rc == -2 ? 500 : 400, rc == -2 ? NULL : "content", msg);
     }
+    sm_token *ids = list.ids;
+    size_t n = list.n;
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         if (!with_pieces) {
@@ -131,7 +129,7 @@ static char *tokenize(const server *S, json_t *o, int *status) {
             continue;
         }
         const char *p;
-        int pl = piece_of(S, ids[i], &p);
+        int pl = resp_token_text(S, ids[i], &p);
         json_t *piece;
         if (whole_utf8((const unsigned char *)p, pl)) {
             piece = json_stringn(p, (size_t)pl);
@@ -164,7 +162,7 @@ static char *detokenize(const server *S, json_t *o, int *status) {
             return fail(status, 400, "tokens", msg);
         }
         const char *p;
-        len += (size_t)piece_of(S, (sm_token)json_integer_value(e), &p);
+        len += (size_t)resp_token_text(S, (sm_token)json_integer_value(e), &p);
     }
     char *text = malloc(len + 1);
     if (!text) {
@@ -174,7 +172,7 @@ static char *detokenize(const server *S, json_t *o, int *status) {
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
         const char *p;
-        int pl = piece_of(S, (sm_token)json_integer_value(json_array_get(tokens, i)), &p);
+        int pl = resp_token_text(S, (sm_token)json_integer_value(json_array_get(tokens, i)), &p);
         memcpy(text + at, p, (size_t)pl);
         at += (size_t)pl;
     }
