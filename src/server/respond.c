@@ -222,11 +222,11 @@ char *resp_read_back_chunk(const server *S, const job *j, resp_sent *sent, const
     const char *text = j->text ? j->text : "";
     json_t *reasoning = json_object_get(m, "reasoning_content"), *content = json_object_get(m, "content"),
            *calls = json_object_get(m, "tool_calls");
+    int r_ok = extends(reasoning, text + sent->r_from, sent->n_r), c_ok = extends(content, text + sent->c_from, sent->n_c);
     /* cut short (not read back, as llama-server), or read otherwise than it
      * was streamed (a reply that cannot be read is its text): the rest goes
      * on as it was going */
-    if (!m || (!calls && (!extends(reasoning, text + sent->r_from, sent->n_r) ||
-                          !extends(content, text + sent->c_from, sent->n_c)))) {
+    if (!m || (!calls && (!r_ok || !c_ok))) {
         json_decref(m);
         json_decref(delta);
         tools_spans sp;
@@ -237,8 +237,8 @@ char *resp_read_back_chunk(const server *S, const job *j, resp_sent *sent, const
         json_decref(m);
         return NULL;
     }
-    if (extends(reasoning, text + sent->r_from, sent->n_r)) read_rest(delta, "reasoning_content", reasoning, sent->n_r);
-    if (extends(content, text + sent->c_from, sent->n_c)) read_rest(delta, "content", content, sent->n_c);
+    if (r_ok) read_rest(delta, "reasoning_content", reasoning, sent->n_r);
+    if (c_ok) read_rest(delta, "content", content, sent->n_c);
     if (calls) {
         json_t *list = json_array();
         for (size_t i = 0; i < json_array_size(calls); i++) {
