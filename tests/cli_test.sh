@@ -176,6 +176,40 @@ then
 else
     bad "run_extra_tensor_refused" "could not write the file: $(tail -c 200 "$TMP/e")"
 fi
+# phi2's Q, K and V come fused or apart, never both, part, or a mix of layers; a bias needs its matrix;
+# gptneox's use_parallel_residual is a boolean (each a file gen_models.py's model altered)
+if /usr/bin/python3 - "$TMP" <<'PYEOF' 2> "$TMP/e"
+import sys
+import numpy as np
+sys.path.insert(0, "tests/refs/arch")
+import gen_models as g
+d = sys.argv[1]
+kv, t = g.build("phi2")
+q = [x for x in g.build("phi2_split")[1] if x[0].startswith("blk.0.attn_q.")]
+g.write_gguf(d + "/phi2-both.gguf", kv, t + q[:1])
+kv2, t2 = g.build("phi2_split")
+w2 = dict(t2)
+one = [x for x in t2 if not any(x[0].startswith("blk.1.attn_" + p + ".") for p in "qkv")]
+one += [("blk.1.attn_qkv.weight", np.concatenate([w2["blk.1.attn_%s.weight" % p] for p in "qkv"])),
+        ("blk.1.attn_qkv.bias", np.concatenate([w2["blk.1.attn_%s.bias" % p] for p in "qkv"]))]
+g.write_gguf(d + "/phi2-mix.gguf", kv2, one)
+g.write_gguf(d + "/phi2-part.gguf", kv2, [x for x in t2 if x[0] != "blk.0.attn_k.weight" and x[0] != "blk.0.attn_k.bias"])
+g.write_gguf(d + "/phi2-bias.gguf", kv, t + [x for x in t2 if x[0] == "blk.0.attn_q.bias"])
+kv3, t3 = g.build("gptneox")
+g.write_gguf(d + "/neox-bool.gguf", [(k, "u32", 1) if k.endswith("use_parallel_residual") else (k, ty, v)
+                                     for k, ty, v in kv3], t3)
+PYEOF
+then
+    for c in "both|has both" "mix|has layers of both kinds" "part|has part of them" "bias|Q/K/V bias without its weight" \
+             "bool|'gptneox.use_parallel_residual' is not a boolean"; do
+        IFS='|' read -r f want <<< "$c"
+        file=$TMP/phi2-$f.gguf; [ "$f" = bool ] && file=$TMP/neox-bool.gguf
+        expect_error "run_qkv_variant_$f" "$SM" run -m "$file" -p hi -n 1
+        grep -q "$want" "$TMP/err" && ok "qkv_variant_${f}_named" || bad "qkv_variant_${f}_named" "$(cat "$TMP/err")"
+    done
+else
+    bad "run_qkv_variant" "could not write the files: $(tail -c 200 "$TMP/e")"
+fi
 
 # ------------------------------- generated Unicode tables are reproducible
 if [ -e /usr/share/unicode/UnicodeData.txt ] && [ -x /usr/bin/python3 ]; then

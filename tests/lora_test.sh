@@ -93,7 +93,8 @@ fi
 
 # adapters on other architectures (tests/refs/make_lora_arch_refs.sh): qwen2 (q/k/v biases, NeoX RoPE),
 # llama3 (RoPE frequency factors), gemma (embeddings x sqrt(dim), GEGLU), phi3 (fused QKV and
-# gate+up), gemma2 (soft caps, post-norms), granite (its four scalars) and stablelm (partial RoPE, biases), all trained by SmallMind, the random-weight bases written again by gen_models.py; the
+# gate+up), gemma2 (soft caps, post-norms), granite (its four scalars), stablelm (partial RoPE, biases), phi2
+# (a parallel residual from one norm, the output's bias) and gptneox (in parallel, a norm each), all trained by SmallMind, the random-weight bases written again by gen_models.py; the
 # same tokens as llama-cli --lora (its raw bytes read as UTF-8 with U+FFFD for invalid ones, as
 # SmallMind prints them), which differ from the base's own
 while IFS='|' read -r name m prompt n std; do

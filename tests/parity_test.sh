@@ -136,12 +136,20 @@ done
 # (LayerNorm and biases with NeoX RoPE) fully trained; gemma2 (26 layers, attention scores soft-capped
 # at 5, logits at 30, 8 tokens: its window) fully trained and with LoRA on Q8_0; granite (embeddings x 2,
 # blocks' outputs x 0.5, scores x 0.2, logits / 2) fully trained, and with LoRA on Q8_0 recomputing; stablelm
-# (LayerNorm, RoPE on 16 of each head's 64 values, optional q/k/v biases kept by a full fine-tune) both ways
+# (LayerNorm, RoPE on 16 of each head's 64 values, optional q/k/v biases kept by a full fine-tune) both ways;
+# phi2 (one LayerNorm feeding attention and FFN in parallel, the output's bias) fully trained, and with LoRA on
+# a Q8_0 copy of its variant with Q, K and V apart; gptneox (in parallel, a LayerNorm each) fully trained and
+# with LoRA on Q8_0 recomputing, and its sequential variant fully trained
 soft=(
     "grad_granite_scales|granite|F32|"
     "grad_stablelm_partial_rope_biases|stablelm|F32|"
     "lora_stablelm_q8_0|stablelm|Q8_0|lora=4 alpha=8"
     "lora_granite_q8_0_recompute|granite|Q8_0|lora=4 alpha=8 recompute"
+    "grad_phi2_parallel_output_bias|phi2|F32|"
+    "lora_phi2_split_q8_0|phi2_split|Q8_0|lora=4 alpha=8"
+    "grad_gptneox_parallel_two_norms|gptneox|F32|"
+    "grad_gptneox_sequential|gptneox_seq|F32|"
+    "lora_gptneox_q8_0_recompute|gptneox|Q8_0|lora=4 alpha=8 recompute"
     "lora_rope_scaled_llama3|llama3|F32|lora=4 alpha=8"
     "lora_rope_scaled_llama_linear|llama_linear|F32|lora=4 alpha=8"
     "grad_qwen3_wide_heads|qwen3|F32|"

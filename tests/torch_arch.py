@@ -3,7 +3,10 @@
 llama (grouped-query attention, tied embeddings, linear RoPE scaling, Llama 3
 rope_freqs, a sliding window when the file declares llama.attention.sliding_window),
 qwen2, qwen3, phi3, gemma, gemma2, gemma3, olmo2, starcoder2, gpt2, stablelm (LayerNorm, q/k/v
-biases, RoPE on the first rope.dimension_count values of each head, SwiGLU) and granite (embeddings
+biases, RoPE on the first rope.dimension_count values of each head, SwiGLU), phi2 (one LayerNorm
+feeding attention and a GELU FFN in parallel: x + attn(h) + ffn(h); an output bias), gptneox
+(parallel with a LayerNorm each, x + attn(ln1(x)) + ffn(ln2(x)), or in sequence when
+use_parallel_residual is false) and granite (embeddings
 times embedding_scale, each block's output times residual_scale, scores times attention.scale,
 logits divided by logit_scale, as llama.cpp's build_llama applies them), on the
 weights of the file dequantized to float64 (tests/gguf_numpy.py), so the same
@@ -18,7 +21,7 @@ weight type.
 
 What each architecture computes was taken from llama.cpp c392e509 (src/llama.cpp's
 build_llama/build_qwen2/build_phi3/build_gemma/build_gemma2/build_olmo2/build_starcoder2/
-build_gpt2, llm_build_norm/ffn/kqv, src/llama-model.cpp's hyper-parameters,
+build_gpt2/build_phi2/build_gptneox, llm_build_norm/ffn/kqv, src/llama-model.cpp's hyper-parameters,
 src/llama-context.cpp's masks, ggml's rope), except:
   - qwen3 (not in that snapshot): Hugging Face transformers' modeling_qwen3.py -- q_norm and
     k_norm are RMSNorms over each head's head_dim values, applied before RoPE (rotate_half, i.e.
@@ -174,9 +177,12 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
         factors = W["rope_factors_long.weight" if n_ctx > orig else "rope_factors_short.weight"]
     window = hp.get("attention.sliding_window", 0) if use_swa else 0
 
+    layer_norm_archs = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox")
+    parallel = arch == "phi2" or (arch == "gptneox" and hp.get("use_parallel_residual", True))
     for i in range(L):
+        x_in = x
         # ---- attention input
-        if arch in ("starcoder2", "gpt2", "stablelm"):
+        if arch in layer_norm_archs:
             h = layer_norm(x, w("attn_norm.weight", i), w("attn_norm.bias", i), ln_eps)
         elif arch == "olmo2":
             h = x
@@ -215,10 +221,12 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
         a = lin(a, "attn_output", i)
         if arch in ("gemma2", "gemma3", "olmo2"):
             a = rms_norm(a, w("post_attention_norm.weight", i), rms_eps)
-        x = x + residual * a
-        # ---- feed-forward
-        if arch in ("starcoder2", "gpt2"):
-            h = layer_norm(x, w("ffn_norm.weight", i), w("ffn_norm.bias", i), ln_eps)
+        if not parallel:
+            x = x + residual * a
+        # ---- feed-forward (phi2's reads the attention's normed input h)
+        if arch in ("starcoder2", "gpt2", "phi2", "gptneox"):
+            if arch != "phi2":
+                h = layer_norm(x, w("ffn_norm.weight", i), w("ffn_norm.bias", i), ln_eps)
             f = lin(gelu(lin(h, "ffn_up", i)), "ffn_down", i)
         else:
             if arch == "stablelm":
@@ -235,12 +243,14 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
             f = lin(g, "ffn_down", i)
             if arch in ("gemma2", "gemma3", "olmo2"):
                 f = rms_norm(f, w("post_ffw_norm.weight", i), rms_eps)
-        x = x + residual * f
-    if arch in ("starcoder2", "gpt2", "stablelm"):
+        x = x_in + a + f if parallel else x + residual * f
+    if arch in layer_norm_archs:
         x = layer_norm(x, W["output_norm.weight"], W["output_norm.bias"], ln_eps)
     else:
         x = rms_norm(x, W["output_norm.weight"], rms_eps)
     logits = x @ out_w.T
+    if "output.bias" in W:
+        logits = logits + W["output.bias"]
     cap = hp.get("final_logit_softcapping", 30.0 if arch == "gemma2" else 0.0)
     if cap:
         logits = torch.tanh(logits / cap) * cap

@@ -221,7 +221,7 @@ if echo "$meta" | grep -q '^  output.weight ' && echo "$meta" | grep -q 'phi3.at
 else
     bad "phi3_from_scratch_has_head_and_window" "$(tail -c 300 "$TMP/err")"
 fi
-if /usr/bin/python3 tests/refs/arch/gen_models.py "$TMP/archm" gemma3 gemma2 granite 2> "$TMP/err"; then
+if /usr/bin/python3 tests/refs/arch/gen_models.py "$TMP/archm" gemma3 gemma2 granite gptneox_seq phi2_split 2> "$TMP/err"; then
     "$SM" train --init "$TMP/archm/gemma3.gguf" --data "$TMP/corpus.txt" --out "$TMP/g3.gguf" --steps 1 --batch 1 \
         --seq 8 --eval-every 0 > /dev/null 2> "$TMP/err"
     keys() { "$SM" inspect "$1" --no-tensors 2> /dev/null | grep -E 'gemma[23]\.(attention\.sliding|rope\.|.*softcap)' | sort; }
@@ -248,6 +248,21 @@ if /usr/bin/python3 tests/refs/arch/gen_models.py "$TMP/archm" gemma3 gemma2 gra
         ok "granite_full_fine_tune_keeps_its_scales"
     else
         bad "granite_full_fine_tune_keeps_its_scales" "$(gkeys "$TMP/gr.gguf" | tr '\n' ' ') $(tail -c 200 "$TMP/err")"
+    fi
+    # a sequential GPT-NeoX stays sequential (use_parallel_residual false); a phi2 file with Q, K and V apart
+    # keeps them apart (and no fused attn_qkv appears): both load in llama.cpp's layout
+    "$SM" train --init "$TMP/archm/gptneox_seq.gguf" --data "$TMP/corpus.txt" --out "$TMP/nx.gguf" --steps 1 --batch 1 \
+        --seq 8 --eval-every 0 > /dev/null 2> "$TMP/err"
+    "$SM" train --init "$TMP/archm/phi2_split.gguf" --data "$TMP/corpus.txt" --out "$TMP/p2.gguf" --steps 1 --batch 1 \
+        --seq 8 --eval-every 0 > /dev/null 2>> "$TMP/err"
+    if [ -s "$TMP/nx.gguf" ] && "$SM" inspect "$TMP/nx.gguf" --no-tensors 2> /dev/null \
+            | grep -Eq 'gptneox\.use_parallel_residual +bool +false' \
+        && [ "$("$SM" inspect "$TMP/p2.gguf" 2> /dev/null | grep -Ec 'blk\.[0-9]+\.attn_[qkv]\.(weight|bias)')" -eq 12 ] \
+        && ! "$SM" inspect "$TMP/p2.gguf" 2> /dev/null | grep -q attn_qkv \
+        && "$SM" run -m "$TMP/p2.gguf" -p the -n 2 > /dev/null 2>> "$TMP/err"; then
+        ok "gptneox_and_phi2_fine_tunes_keep_their_variant"
+    else
+        bad "gptneox_and_phi2_fine_tunes_keep_their_variant" "$(tail -c 200 "$TMP/err")"
     fi
     if ! "$SM" train --init "$TMP/archm/gemma2.gguf" --data "$TMP/corpus.txt" --out "$TMP/g2b.gguf" --steps 1 \
         --batch 1 --seq 16 > /dev/null 2> "$TMP/err" && grep -q 'sliding window of 8 tokens' "$TMP/err"; then

@@ -15,11 +15,12 @@
 #define F(field) offsetof(sm_hparams, field)
 #define DERIVED (-1)
 /* required, written by init/train, optional but written, optional */
-#define KEY(k, field, lo, hi) {k, F(field), 0, 1, 1, lo, hi, 0}
-#define OPT_INT(k, field, lo, hi, dflt) {k, F(field), 0, 0, 1, lo, hi, dflt}
-#define OPT_FLT(k, field, lo, hi, dflt) {k, F(field), 1, 0, 1, lo, hi, dflt}
-#define READ_INT(k, field, lo, hi, dflt) {k, F(field), 0, 0, 0, lo, hi, dflt}
-#define READ_FLT(k, field, lo, hi, dflt) {k, F(field), 1, 0, 0, lo, hi, dflt}
+#define KEY(k, field, lo, hi) {k, F(field), SM_KEY_INT, 1, 1, lo, hi, 0}
+#define OPT_INT(k, field, lo, hi, dflt) {k, F(field), SM_KEY_INT, 0, 1, lo, hi, dflt}
+#define OPT_FLT(k, field, lo, hi, dflt) {k, F(field), SM_KEY_FLOAT, 0, 1, lo, hi, dflt}
+#define OPT_BOOL(k, field, dflt) {k, F(field), SM_KEY_BOOL, 0, 1, 0, 1, dflt}
+#define READ_INT(k, field, lo, hi, dflt) {k, F(field), SM_KEY_INT, 0, 0, lo, hi, dflt}
+#define READ_FLT(k, field, lo, hi, dflt) {k, F(field), SM_KEY_FLOAT, 0, 0, lo, hi, dflt}
 
 /* The keys every architecture has, with its own context limit. */
 #define COMMON_KEYS(max_ctx)                                                      \
@@ -44,6 +45,7 @@ static const sm_role_info roles[SM_T_COUNT] = {
     [SM_T_OUTPUT_NORM] = {"output_norm.weight", SM_D_EMBD, SM_D_ONE, SM_INIT_ONE, 0},
     [SM_T_OUTPUT_NORM_B] = {"output_norm.bias", SM_D_EMBD, SM_D_ONE, SM_INIT_ZERO, 0},
     [SM_T_OUTPUT] = {"output.weight", SM_D_EMBD, SM_D_VOCAB, SM_INIT_RANDOM, 1},
+    [SM_T_OUTPUT_B] = {"output.bias", SM_D_VOCAB, SM_D_ONE, SM_INIT_ZERO, 0},
     [SM_T_ROPE_FREQS] = {"rope_freqs.weight", SM_D_ROPE_HALF, SM_D_ONE, SM_INIT_ONE, 0},
     [SM_T_ROPE_LONG] = {"rope_factors_long.weight", SM_D_ROPE_HALF, SM_D_ONE, SM_INIT_ONE, 0},
     [SM_T_ROPE_SHORT] = {"rope_factors_short.weight", SM_D_ROPE_HALF, SM_D_ONE, SM_INIT_ONE, 0},
@@ -74,6 +76,7 @@ static const sm_role_info roles[SM_T_COUNT] = {
 
 #define T(role) {role, 0, 0, 0}
 #define OPT(role) {role, SM_TF_OPTIONAL, 0, 0}
+#define FUSED(role) {role, SM_TF_FUSED, 0, 0}
 #define SHAPED(role, cols, rows) {role, 0, cols, rows}
 
 /* A tensor list and its length. */
@@ -86,7 +89,7 @@ static const sm_role_info roles[SM_T_COUNT] = {
 
 /* Each entry: name, keys, tensors, then norm, ffn, pos, swa,
  * qk_norm, embd_scale, local_rope, q_scale_layers, write_tied_output,
- * byte_level_vocab, write_window. */
+ * byte_level_vocab, write_window, parallel. */
 static const sm_arch_info archs[SM_ARCH_COUNT] = {
     [SM_ARCH_LLAMA] = {
         "llama",
@@ -191,6 +194,29 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          OPT(SM_T_ATTN_Q_B), OPT(SM_T_ATTN_K_B), OPT(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM),
          T(SM_T_FFN_NORM_B), GATED_FFN),
         SM_NORM_LAYER, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
+    },
+    /* Microsoft Phi-1, Phi-1.5, Phi-2: one LayerNorm feeds attention and the GELU FFN side by side
+     * (a parallel residual); RoPE (NeoX) on part of each head; biases everywhere, the output's too;
+     * Q, K, V fused or apart (llama.cpp's build_phi2 takes either) */
+    [SM_ARCH_PHI2] = {
+        "phi2",
+        {ROPE_KEYS(1 << 24), LN_EPS},
+        TENSORS(GLOBALS, T(SM_T_OUTPUT_NORM_B), T(SM_T_OUTPUT), T(SM_T_OUTPUT_B), T(SM_T_ATTN_NORM),
+         T(SM_T_ATTN_NORM_B), FUSED(SM_T_ATTN_QKV), FUSED(SM_T_ATTN_QKV_B), OPT(SM_T_ATTN_Q), OPT(SM_T_ATTN_K),
+         OPT(SM_T_ATTN_V), OPT(SM_T_ATTN_Q_B), OPT(SM_T_ATTN_K_B), OPT(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT),
+         T(SM_T_ATTN_OUT_B), T(SM_T_FFN_UP), T(SM_T_FFN_UP_B), T(SM_T_FFN_DOWN), T(SM_T_FFN_DOWN_B)),
+        SM_NORM_LAYER, SM_FFN_GELU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 1,
+    },
+    /* EleutherAI GPT-NeoX and Pythia: fused QKV, RoPE (NeoX) on part of each head, a GELU FFN,
+     * LayerNorms with biases; attention and FFN in parallel (each with its norm) or in sequence,
+     * as use_parallel_residual says */
+    [SM_ARCH_GPTNEOX] = {
+        "gptneox",
+        {ROPE_KEYS(1 << 24), LN_EPS, OPT_BOOL("use_parallel_residual", parallel_residual, 1)},
+        TENSORS(GLOBALS, T(SM_T_OUTPUT_NORM_B), T(SM_T_OUTPUT), T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B),
+         T(SM_T_ATTN_QKV), T(SM_T_ATTN_QKV_B), T(SM_T_ATTN_OUT), T(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM),
+         T(SM_T_FFN_NORM_B), T(SM_T_FFN_UP), T(SM_T_FFN_UP_B), T(SM_T_FFN_DOWN), T(SM_T_FFN_DOWN_B)),
+        SM_NORM_LAYER, SM_FFN_GELU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 0,
     },
 };
 
@@ -304,6 +330,7 @@ static sm_status derive(sm_hparams *hp, sm_status status, sm_error *err) {
     if (hp->embedding_scale <= 0) hp->embedding_scale = a->embd_scale ? sqrtf((float)hp->dim) : 1.0f;
     if (hp->residual_scale <= 0) hp->residual_scale = 1.0f;
     if (hp->logit_scale <= 0) hp->logit_scale = 1.0f;
+    if (a->parallel) hp->parallel_residual = 1;
     return sm_arch_check_hparams(hp, status, err);
 }
 
@@ -311,8 +338,9 @@ sm_status sm_arch_finish_hparams(sm_hparams *hp, sm_status status, sm_error *err
     const sm_arch_info *a = &archs[hp->arch];
     for (const sm_arch_key *k = a->keys; k->key; k++) {
         if (k->required) continue;
-        if (k->is_float && *float_field(hp, k->field) == 0) *float_field(hp, k->field) = (float)k->dflt;
-        if (!k->is_float && *int_field(hp, k->field) == 0) *int_field(hp, k->field) = (int)k->dflt;
+        if (k->kind == SM_KEY_FLOAT && *float_field(hp, k->field) == 0) *float_field(hp, k->field) = (float)k->dflt;
+        if (k->kind == SM_KEY_INT && *int_field(hp, k->field) == 0) *int_field(hp, k->field) = (int)k->dflt;
+        if (k->kind == SM_KEY_BOOL) *int_field(hp, k->field) = (int)k->dflt;   /* no flag sets one */
     }
     if (!hp->head_dim) hp->head_dim = DERIVED;
     if (!hp->rope_dim) hp->rope_dim = DERIVED;
@@ -355,7 +383,14 @@ sm_status sm_arch_read_hparams(const sm_gguf *g, sm_hparams *hp, sm_error *err) 
     for (const sm_arch_key *k = a->keys; k->key; k++) {
         char full[128];
         snprintf(full, sizeof full, "%s.%s", a->name, k->key);
-        if (k->is_float) {
+        if (k->kind == SM_KEY_BOOL) {
+            int v;
+            int r = sm_gguf_get_bool(g, full, &v);
+            if (r < 0) return sm_fail(err, SM_ERR_FORMAT, "metadata key '%s' is not a boolean", full);
+            *int_field(hp, k->field) = r == 0 ? (int)k->dflt : v;
+            continue;
+        }
+        if (k->kind == SM_KEY_FLOAT) {
             double v;
             int r = sm_gguf_get_float(g, full, &v);
             if (r == 0) v = k->dflt;
@@ -408,6 +443,12 @@ static void put_u32(sm_gguf_writer *w, const sm_arch_info *a, const char *key, u
     sm_gguf_put_u32(w, full, v);
 }
 
+static void put_bool(sm_gguf_writer *w, const sm_arch_info *a, const char *key, int v) {
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", a->name, key);
+    sm_gguf_put_bool(w, full, v);
+}
+
 static void put_str(sm_gguf_writer *w, const sm_arch_info *a, const char *key, const char *v) {
     char full[128];
     snprintf(full, sizeof full, "%s.%s", a->name, key);
@@ -419,7 +460,8 @@ void sm_arch_write_hparams(sm_gguf_writer *w, const sm_hparams *hp) {
     for (const sm_arch_key *k = a->keys; k->key; k++) {
         if (!k->written) continue;
         const char *base = (const char *)hp + k->field;
-        if (k->is_float) put_f32(w, a, k->key, *(const float *)base);
+        if (k->kind == SM_KEY_FLOAT) put_f32(w, a, k->key, *(const float *)base);
+        else if (k->kind == SM_KEY_BOOL) put_bool(w, a, k->key, *(const int *)base);
         else put_u32(w, a, k->key, (uint32_t)*(const int *)base);
     }
     /* the head size when it is not dim / heads (qwen3, gemma): read back, not derived */

@@ -29,6 +29,8 @@ typedef enum sm_arch {
     SM_ARCH_STARCODER2,
     SM_ARCH_GRANITE,
     SM_ARCH_STABLELM,
+    SM_ARCH_PHI2,
+    SM_ARCH_GPTNEOX,
     SM_ARCH_COUNT
 } sm_arch;
 
@@ -49,12 +51,15 @@ typedef struct sm_hparams {
     /* granite's scalars (derived 1 elsewhere; gemma's embedding scale sqrt(dim)): embeddings times
      * embedding_scale, each block's output times residual_scale, logits divided by logit_scale */
     float embedding_scale, residual_scale, logit_scale;
+    /* attention and feed-forward read the same layer input and both add into the stream
+     * (x + attn(norm(x)) + ffn(norm'(x))): phi2 always, gptneox when its file says so */
+    int parallel_residual;
 } sm_hparams;
 
 /* What a tensor is for, whatever the architecture. Roles before
  * SM_T_LAYER_FIRST occur once per model, the rest once per layer. */
 enum sm_tensor_role {
-    SM_T_TOKEN_EMBD, SM_T_POS_EMBD, SM_T_OUTPUT_NORM, SM_T_OUTPUT_NORM_B, SM_T_OUTPUT,
+    SM_T_TOKEN_EMBD, SM_T_POS_EMBD, SM_T_OUTPUT_NORM, SM_T_OUTPUT_NORM_B, SM_T_OUTPUT, SM_T_OUTPUT_B,
     SM_T_ROPE_FREQS, SM_T_ROPE_LONG, SM_T_ROPE_SHORT,
     SM_T_LAYER_FIRST,
     SM_T_ATTN_NORM = SM_T_LAYER_FIRST, SM_T_ATTN_NORM_B,
@@ -106,21 +111,24 @@ enum sm_swa_kind { SM_SWA_ALL, SM_SWA_EVEN /* layers 0, 2, 4, ... (gemma2) */,
 enum sm_qk_norm_kind { SM_QK_NORM_NONE, SM_QK_NORM_HEAD, SM_QK_NORM_FULL };
 
 /* One metadata key an architecture reads, under its own prefix, into an
- * int or float field of sm_hparams. A default of -1 means "derived" (see
- * sm_arch_read_hparams). Writers (init, train) write the keys marked
- * written, with the model's values. */
+ * int or float field of sm_hparams (a boolean key into an int: 0 or 1).
+ * A default of -1 means "derived" (see sm_arch_read_hparams). Writers
+ * (init, train) write the keys marked written, with the model's values. */
+enum sm_key_kind { SM_KEY_INT, SM_KEY_FLOAT, SM_KEY_BOOL };
 typedef struct sm_arch_key {
     const char *key;      /* e.g. "attention.head_count_kv" */
     size_t field;         /* offsetof(sm_hparams, ...) */
-    uint8_t is_float, required, written;
+    uint8_t kind, required, written;   /* kind: enum sm_key_kind */
     double lo, hi, dflt;
 } sm_arch_key;
 
 #define SM_ARCH_MAX_KEYS 24
 #define SM_ARCH_MAX_TENSORS 32
 
-/* Flags of a tensor in an architecture. */
-enum { SM_TF_OPTIONAL = 1 };
+/* Flags of a tensor in an architecture: optional; or a fused Q/K/V tensor
+ * that a file may give apart instead (phi2: attn_q/k/v listed optional),
+ * required otherwise (init and training from scratch write it). */
+enum { SM_TF_OPTIONAL = 1, SM_TF_FUSED = 2 };
 
 typedef struct sm_arch_tensor {
     uint8_t role;         /* enum sm_tensor_role */
@@ -152,6 +160,9 @@ typedef struct sm_arch_info {
      * (a positive value): a model without a window is written with one as
      * long as its context, which changes nothing (phi3) */
     uint8_t write_window;
+    /* every model of the architecture has a parallel residual (phi2); others
+     * may say so in a key (gptneox's use_parallel_residual) */
+    uint8_t parallel;
 } sm_arch_info;
 
 const sm_arch_info *sm_arch_get(int arch);

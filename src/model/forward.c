@@ -13,6 +13,20 @@
 #include "ops.h"
 #include "kernels/kernels.h"
 
+/* The feed-forward block's first products, from its normed input: into hb
+ * (and hb2 for a gate, or [gate up] of a fused matrix). */
+static void ffn_in(sm_session *s, const sm_layer *L, int kind, const float *in, int n, int nv) {
+    int ffn = s->model->hp.ffn_dim;
+    if (kind == SM_FFN_SWIGLU_FUSED) {
+        op_matmul(s, SM_SC_FFN_UP, s->hb2, 2 * ffn, &L->w_up, in, n, nv, L->b_up, 0);
+        return;
+    }
+    sm_matmul_share_input(s, in);
+    if (L->w_gate.data) op_matmul(s, SM_SC_FFN_GATE, s->hb, ffn, &L->w_gate, in, n, nv, NULL, 0);
+    op_matmul(s, SM_SC_FFN_UP, L->w_gate.data ? s->hb2 : s->hb, ffn, &L->w_up, in, n, nv, L->b_up, 0);
+    sm_matmul_share_input(s, NULL);
+}
+
 void sm_forward(sm_session *s, const sm_fwd_batch *b) {
     const sm_model *m = s->model;
     const sm_hparams *hp = &m->hp;
@@ -24,10 +38,10 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b) {
     const sm_fwd_seq *one = b->n_seq == 1 ? &b->seq[0] : NULL;
     float *x = s->x;        /* [n][dim] the residual stream */
     float *xb = s->xb;      /* [n][max(dim, q_dim)] a block's normed input, then attention's output */
-    float *xb2 = s->xb2;    /* [n][dim] a block's output, when it has a post-norm */
+    float *xb2 = s->xb2;    /* [n][dim] a block's output, when it has a post-norm; a parallel FFN's own norm */
     float *q = s->q;        /* [n][q_dim] */
     float *hb = s->hb;      /* [n][ffn] */
-    float *hb2 = s->hb2;    /* [n][ffn], or [n][2 ffn] for a fused gate and up */
+    float *hb2 = s->hb2;    /* [n][ffn], or [n][2 ffn] for a fused gate and up (ffn_in writes both) */
 
     op_embed(s, b);
     for (int l = 0; l < hp->n_layers; l++) {
@@ -47,6 +61,17 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b) {
         if (L->attn_norm) {
             op_norm(s, SM_SC_ATTN_NORM, xb, x, L->attn_norm, L->attn_norm_b, n);
             in = xb;
+        }
+        /* a parallel residual (phi2, gptneox): the feed-forward block reads the layer's input as
+         * attention does (the same normed rows, or its own norm of x into xb2), so its first
+         * products run now, before attention adds into x; x + attn + ffn */
+        if (hp->parallel_residual) {
+            const float *fin = in;
+            if (L->ffn_norm) {
+                op_norm(s, SM_SC_FFN_NORM, xb2, x, L->ffn_norm, L->ffn_norm_b, n);
+                fin = xb2;
+            }
+            ffn_in(s, L, arch->ffn, fin, n, nv);
         }
         if (L->wqkv.data) {
             op_matmul(s, SM_SC_QKV_PROJ, s->qkv, q_dim + 2 * kv_dim, &L->wqkv, in, n, nv, L->b_qkv, 0);
@@ -72,18 +97,13 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b) {
         }
 
         /* feed-forward block */
-        in = x;
-        if (L->ffn_norm) {
-            op_norm(s, SM_SC_FFN_NORM, xb, x, L->ffn_norm, L->ffn_norm_b, n);
-            in = xb;
-        }
-        if (arch->ffn == SM_FFN_SWIGLU_FUSED) {
-            op_matmul(s, SM_SC_FFN_UP, hb2, 2 * ffn, &L->w_up, in, n, nv, L->b_up, 0);
-        } else {
-            sm_matmul_share_input(s, in);
-            if (L->w_gate.data) op_matmul(s, SM_SC_FFN_GATE, hb, ffn, &L->w_gate, in, n, nv, NULL, 0);
-            op_matmul(s, SM_SC_FFN_UP, L->w_gate.data ? hb2 : hb, ffn, &L->w_up, in, n, nv, L->b_up, 0);
-            sm_matmul_share_input(s, NULL);
+        if (!hp->parallel_residual) {
+            in = x;
+            if (L->ffn_norm) {
+                op_norm(s, SM_SC_FFN_NORM, xb, x, L->ffn_norm, L->ffn_norm_b, n);
+                in = xb;
+            }
+            ffn_in(s, L, arch->ffn, in, n, nv);
         }
         op_ffn_act(s, arch->ffn, hb, hb2, n, ffn);
         if (hp->residual_scale != 1.0f) sm_scale(hb, hp->residual_scale, n * ffn);

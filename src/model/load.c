@@ -75,6 +75,11 @@ static sm_status find_tensor(sm_model *m, const sm_arch_tensor *at, int layer, u
     int64_t cols, rows;
     sm_arch_tensor_shape(&m->hp, at, &cols, &rows);
     const sm_gguf_tensor *t = sm_gguf_find_tensor(&m->gguf, name);
+    if (!t && (at->flags & SM_TF_FUSED)) {   /* Q, K and V apart instead (checked in load_gguf_tensors) */
+        char q[96];
+        sm_tensor_name(SM_T_ATTN_Q, layer, q, sizeof q);
+        optional = sm_gguf_find_tensor(&m->gguf, q) != NULL;
+    }
     if (!t) return optional ? SM_OK : sm_fail(err, SM_ERR_FORMAT, "tensor '%s' is missing", name);
     used[t - m->gguf.tensors] = 1;
     sm_matrix *mat = sm_model_matrix(m, role, layer);
@@ -132,6 +137,18 @@ static sm_status load_gguf_tensors(sm_model *m, sm_error *err) {
                          m->gguf.tensors[i].name.ptr, a->name);
     sm_free(used);
     if (st) return st;
+    /* where Q, K and V may come fused or apart (phi2): one or the other, each bias with its matrix */
+    for (int l = 0; l < m->hp.n_layers; l++) {
+        const sm_layer *L = &m->layers[l];
+        int apart = L->wq.data && L->wk.data && L->wv.data, any_apart = L->wq.data || L->wk.data || L->wv.data;
+        int mixed = l > 0 && !L->wqkv.data != !m->layers[0].wqkv.data;
+        if ((L->wqkv.data ? any_apart : !apart) || mixed)
+            return sm_fail(err, SM_ERR_FORMAT, "layer %d: Q, K and V must be one blk.%d.attn_qkv.weight or all of attn_q, "
+                           "attn_k and attn_v, the same in every layer (this file has %s)", l, l,
+                           mixed ? "layers of both kinds" : L->wqkv.data ? "both" : "part of them");
+        if ((L->b_qkv && !L->wqkv.data) || ((L->b_q || L->b_k || L->b_v) && !any_apart))
+            return sm_fail(err, SM_ERR_FORMAT, "layer %d has a Q/K/V bias without its weight", l);
+    }
     if (!m->output.data) m->output = m->tok_embd;  /* tied embeddings */
     return SM_OK;
 }

@@ -267,6 +267,8 @@ static void logits_seqs(sm_session *s, const sm_fwd_batch *b) {
     uint64_t flops = 2ull * k * m->output.rows * m->output.cols;   /* matrix x vector: integer dots if quantized */
     SM_PROF_END_INT(s->prof, flops, sm_type(m->output.type)->vec_dot_type != SM_GGML_F32 ? flops : 0,
                     (uint64_t)m->output.rows * sm_type_row_bytes(m->output.type, m->output.cols));
+    if (m->output_b)
+        for (int i = 0; i < k; i++) sm_add(out[i], m->output_b, V);
     if (m->hp.final_softcap > 0)
         for (int i = 0; i < k; i++) sm_softcap(out[i], V, m->hp.final_softcap);
 }
@@ -292,11 +294,11 @@ void op_logits(sm_session *s, const sm_fwd_batch *b) {
     final_norm(s, x, n - first);
     float cap = m->hp.final_softcap;
     if (all_logits) {
-        op_matmul(s, SM_SC_LOGITS, all_logits, V, &m->output, s->x, n, n == 1 ? 1 : b->n_vec, NULL, 0);
+        op_matmul(s, SM_SC_LOGITS, all_logits, V, &m->output, s->x, n, n == 1 ? 1 : b->n_vec, m->output_b, 0);
         if (cap > 0) sm_softcap(all_logits, n * V, cap);
         memcpy(logits, all_logits + (size_t)(n - 1) * V, (size_t)V * sizeof(float));
     } else {
-        op_matmul(s, SM_SC_LOGITS, logits, V, &m->output, x, 1, 1, NULL, 0);
+        op_matmul(s, SM_SC_LOGITS, logits, V, &m->output, x, 1, 1, m->output_b, 0);
         if (cap > 0) sm_softcap(logits, V, cap);
     }
 }

@@ -20,6 +20,7 @@ static const slot slots[SM_T_COUNT] = {
     [SM_T_OUTPUT_NORM] = GLOBAL_V(output_norm),
     [SM_T_OUTPUT_NORM_B] = GLOBAL_V(output_norm_b),
     [SM_T_OUTPUT] = GLOBAL_M(output),
+    [SM_T_OUTPUT_B] = GLOBAL_V(output_b),
     [SM_T_ROPE_FREQS] = GLOBAL_V(rope_freqs),
     [SM_T_ROPE_LONG] = GLOBAL_V(rope_long),
     [SM_T_ROPE_SHORT] = GLOBAL_V(rope_short),

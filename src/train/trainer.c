@@ -36,6 +36,7 @@ static const slot slots[SM_T_COUNT] = {
     [SM_T_OUTPUT_NORM] = {1, 0, offsetof(sm_train_tensors, output_norm)},
     [SM_T_OUTPUT_NORM_B] = {1, 0, offsetof(sm_train_tensors, output_norm_b)},
     [SM_T_OUTPUT] = {1, 0, offsetof(sm_train_tensors, output)},
+    [SM_T_OUTPUT_B] = {1, 0, offsetof(sm_train_tensors, output_b)},
     [SM_T_ATTN_NORM] = {1, 1, offsetof(sm_train_layer, attn_norm)},
     [SM_T_ATTN_NORM_B] = {1, 1, offsetof(sm_train_layer, attn_norm_b)},
     [SM_T_ATTN_Q] = {1, 1, offsetof(sm_train_layer, wq)},
@@ -61,10 +62,20 @@ static const slot slots[SM_T_COUNT] = {
     [SM_T_FFN_POST_NORM] = {1, 1, offsetof(sm_train_layer, ffn_post_norm)},
 };
 
+/* Whether the model's Q, K and V are one fused matrix: where the architecture
+ * has one, unless it may come apart (phi2) and the model has them apart. */
+static int fused_qkv(const sm_train_config *c) {
+    int flags = 0;
+    if (!sm_arch_has(sm_arch_get(c->hp.arch), SM_T_ATTN_QKV, &flags)) return 0;
+    return !(flags & SM_TF_FUSED) || !(c->optional_roles >> SM_T_ATTN_Q & 1);
+}
+
 /* The tensors trained: the required ones, the output head unless it is
- * tied, and the optional per-layer ones the model has (cfg.optional_roles). */
+ * tied, the optional per-layer ones the model has (cfg.optional_roles), and
+ * a fused Q/K/V unless the model has them apart. */
 static int trained(const sm_trainer *t, const sm_arch_tensor *at) {
     if (at->role == SM_T_OUTPUT) return !t->cfg.tied;
+    if (at->flags & SM_TF_FUSED) return fused_qkv(&t->cfg);
     return !(at->flags & SM_TF_OPTIONAL) || (at->role >= SM_T_LAYER_FIRST && (t->cfg.optional_roles >> at->role & 1));
 }
 
@@ -93,10 +104,12 @@ static void add_param(sm_trainer *t, const sm_hparams *hp, const sm_arch_tensor 
 static const int proj_role[SM_P_COUNT] = {SM_T_ATTN_Q, SM_T_ATTN_K, SM_T_ATTN_V, SM_T_ATTN_QKV,
                                           SM_T_ATTN_OUT, SM_T_FFN_GATE, SM_T_FFN_UP, SM_T_FFN_DOWN};
 
-/* LoRA training: whether projection p has an adapter (the architecture has
- * the matrix and its role is a target). */
+/* LoRA training: whether projection p has an adapter (the base has the
+ * matrix and its role is a target). */
 static int adapted(const sm_train_config *c, int p) {
-    return c->base && (c->lora_roles >> proj_role[p] & 1) && sm_arch_has(sm_arch_get(c->hp.arch), proj_role[p], NULL);
+    if (!c->base || !(c->lora_roles >> proj_role[p] & 1)) return 0;
+    const sm_matrix *w = sm_model_matrix((sm_model *)c->base, proj_role[p], 0);
+    return w && w->data;
 }
 
 /* LoRA training's parameters: A (rank x cols) and B (rows x rank) of each
@@ -289,7 +302,7 @@ static size_t layout_acts(const sm_trainer *t, float *base, layer_acts *L, acts 
     size_t N = (size_t)t->B * t->T, C = (size_t)hp->dim, F = (size_t)hp->ffn_dim, off = 0;
     size_t KV = (size_t)hp->n_kv_heads * hp->head_dim, att = (size_t)t->B * hp->n_heads * t->T * t->T;
     size_t QD = (size_t)hp->n_heads * hp->head_dim;   /* the queries' width (dim, except qwen3's and gemma's) */
-    int fused = sm_arch_has(arch, SM_T_ATTN_QKV, NULL), gated = arch->ffn == SM_FFN_SWIGLU || arch->ffn == SM_FFN_GEGLU;
+    int fused = fused_qkv(&t->cfg), gated = arch->ffn == SM_FFN_SWIGLU || arch->ffn == SM_FFN_GEGLU;
     int qk_norm = arch->qk_norm == SM_QK_NORM_HEAD, fused_ffn = arch->ffn == SM_FFN_SWIGLU_FUSED;
     int attn_post = sm_arch_has(arch, SM_T_ATTN_POST_NORM, NULL), ffn_post = sm_arch_has(arch, SM_T_FFN_POST_NORM, NULL);
 #define TAKE(ptr, n) do { (ptr) = base ? base + off : NULL; off += (n); } while (0)
@@ -371,7 +384,7 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
         return sm_fail(err, SM_ERR_UNSUPPORTED, "this %s model attends through a sliding window of %d tokens: "
                        "training supports sequences up to that (--seq %d)", arch->name, hp->n_swa, hp->n_swa);
     if (hp->n_layers < 1 || hp->n_layers > MAX_LAYERS || hp->dim < 1 || hp->n_heads < 1 || hp->head_dim < 1 ||
-        (sm_arch_has(arch, SM_T_ATTN_QKV, NULL) && hp->n_heads * hp->head_dim != hp->dim) || hp->n_kv_heads < 1 || hp->n_heads % hp->n_kv_heads ||
+        (fused_qkv(cfg) && hp->n_heads * hp->head_dim != hp->dim) || hp->n_kv_heads < 1 || hp->n_heads % hp->n_kv_heads ||
         hp->n_vocab < 2 || hp->ffn_dim < 1 || B < 1 || T < 1 || T > hp->n_ctx_train)
         return sm_fail(err, SM_ERR_INVALID_ARG, "training shape out of range (layers %d, dim %d, heads %d/%d, T %d, ctx %d)",
                        hp->n_layers, hp->dim, hp->n_heads, hp->n_kv_heads, T, hp->n_ctx_train);
@@ -569,6 +582,7 @@ typedef struct shape {
     int qk_norm;                                      /* per-head q/k RMSNorm before RoPE (qwen3, gemma3) */
     float eps, embd_scale;                            /* embeddings times this (gemma: sqrt(dim)), or 1 */
     float residual_scale, logit_scale;                /* granite: blocks' outputs times this, logits over that */
+    int parallel;                                     /* x + attn(norm(x)) + ffn(norm'(x)) (phi2, gptneox) */
     att_shape as;
 } shape;
 
@@ -597,7 +611,8 @@ static shape shape_of(const sm_trainer *t) {
     s.rope_dim = s_rope_dim(hp);
     s.learned_pos = a->pos == SM_POS_LEARNED;
     s.eps = hp->norm_eps;
-    int fused = sm_arch_has(a, SM_T_ATTN_QKV, NULL);
+    int fused = fused_qkv(&t->cfg);
+    s.parallel = hp->parallel_residual;
     s.as = (att_shape){s.B, s.T, s.H, hp->n_kv_heads, s.hd, fused ? s.QD + 2 * s.KV : s.QD, fused ? s.QD + 2 * s.KV : s.KV,
                        hp->q_scale, hp->attn_softcap};
     return s;
@@ -722,6 +737,12 @@ static const float *post_norm_bwd(const sm_trainer *t, const shape *s, float *bu
     return buf;
 }
 
+/* The feed-forward block's input: its norm's output, or without a norm of
+ * its own in a parallel block (phi2) the attention's normed input. */
+static const float *ffn_input(const shape *s, const sm_train_layer *w, const layer_acts *y) {
+    return s->parallel && !w->ffn_norm ? y->n1 : y->n2;
+}
+
 /* One layer's forward pass: from y->x to next (the next layer's input). */
 static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_train_layer *w, layer_acts *y,
                           float *next, const acts *a) {
@@ -763,19 +784,22 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
         OP(t, SM_SC_POST_NORM, 4 * nc, 12 * nc,
            sm_train_rmsnorm_fwd(t, y->x_mid, y->ao_rstd, y->ao, w->attn_post_norm, N, C, s->eps));
     OP(t, SM_SC_RESIDUAL, nc, 12 * nc, sm_train_add(t, y->x_mid, y->x, (size_t)nc));
-    /* feed-forward block */
-    OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 7 : 4) * nc, 12 * nc,
-       norm_fwd(t, s, y->n2, y->n2_mean, y->n2_rstd, y->x_mid, w->ffn_norm, w->ffn_norm_b));
+    /* feed-forward block: its input normed from x_mid, or with a parallel residual from the layer's input x
+     * (gptneox), or attention's normed input itself (phi2); the block adds into x_mid either way */
+    const float *fin = ffn_input(s, w, y);
+    if (w->ffn_norm)
+        OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 7 : 4) * nc, 12 * nc,
+           norm_fwd(t, s, y->n2, y->n2_mean, y->n2_rstd, s->parallel ? y->x : y->x_mid, w->ffn_norm, w->ffn_norm_b));
     if (s->ffn == SM_FFN_SWIGLU || s->ffn == SM_FFN_GEGLU) {
-        proj_fwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, y->h1, y->n2, w->w_gate, NULL, N, C, F);
-        proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h2, y->n2, w->w_up, w->b_up, N, C, F);
+        proj_fwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, y->h1, fin, w->w_gate, NULL, N, C, F);
+        proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h2, fin, w->w_up, w->b_up, N, C, F);
         int gelu = s->ffn == SM_FFN_GEGLU;
         OP(t, SM_SC_FFN_ACT, (gelu ? 13 : 6) * nf, 12 * nf, sm_train_gated_fwd(t, gelu, y->h, y->h1, y->h2, (size_t)nf));
     } else if (s->ffn == SM_FFN_SWIGLU_FUSED) {   /* one product into N x [gate up] */
-        proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h1, y->n2, w->w_up, w->b_up, N, C, 2 * F);
+        proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h1, fin, w->w_up, w->b_up, N, C, 2 * F);
         OP(t, SM_SC_FFN_ACT, 6 * nf, 12 * nf, sm_train_swiglu_fused_fwd(t, y->h, y->h1, N, F));
     } else {
-        proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h1, y->n2, w->w_up, w->b_up, N, C, F);
+        proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h1, fin, w->w_up, w->b_up, N, C, F);
         OP(t, SM_SC_FFN_ACT, 12 * nf, 12 * nf, sm_train_gelu_fwd(t, y->h, y->h1, (size_t)nf));
     }
     if (s->residual_scale != 1.0f) OP(t, SM_SC_RESIDUAL, nf, 8 * nf, sm_train_scale(t, y->h, s->residual_scale, nf));
@@ -801,26 +825,36 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
      * into a gradient buffer sets it (set = 1), the others add to it. */
     /* the down projection's output gradient: through the post-norm, into dn, where there is one */
     const float *dfo = y->fo ? post_norm_bwd(t, s, dn, g->ffn_post_norm, dx, y->fo, w->ffn_post_norm, y->fo_rstd) : dx;
+    const float *fin = ffn_input(s, w, y);
     proj_bwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, dh, 1, g->w_down, g->b_down, dfo, y->h, w->w_down, N, F, C);
     if (s->residual_scale != 1.0f) OP(t, SM_SC_RESIDUAL, nf, 8 * nf, sm_train_scale(t, dh, s->residual_scale, nf));
     if (s->ffn == SM_FFN_SWIGLU || s->ffn == SM_FFN_GEGLU) {   /* the activations' gradients are set too */
         int gelu = s->ffn == SM_FFN_GEGLU;
         OP(t, SM_SC_FFN_ACT, (gelu ? 30 : 12) * nf, 20 * nf,
            sm_train_gated_bwd(t, gelu, dh1, dh2, y->h1, y->h2, dh, (size_t)nf));
-        proj_bwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, dn, 1, g->w_gate, NULL, dh1, y->n2, w->w_gate, N, C, F);
-        proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, 0, g->w_up, g->b_up, dh2, y->n2, w->w_up, N, C, F);
+        proj_bwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, dn, 1, g->w_gate, NULL, dh1, fin, w->w_gate, N, C, F);
+        proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, 0, g->w_up, g->b_up, dh2, fin, w->w_up, N, C, F);
     } else if (s->ffn == SM_FFN_SWIGLU_FUSED) {   /* dh1 and dh2 side by side: N x [dgate dup] */
         OP(t, SM_SC_FFN_ACT, 12 * nf, 20 * nf, sm_train_swiglu_fused_bwd(t, dh1, y->h1, dh, N, F));
-        proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, 1, g->w_up, g->b_up, dh1, y->n2, w->w_up, N, C, 2 * F);
+        proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, 1, g->w_up, g->b_up, dh1, fin, w->w_up, N, C, 2 * F);
     } else {
         OP(t, SM_SC_FFN_ACT, 16 * nf, 12 * nf, sm_train_gelu_bwd(t, dh1, y->h1, dh, (size_t)nf));
-        proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, 1, g->w_up, g->b_up, dh1, y->n2, w->w_up, N, C, F);
+        proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, 1, g->w_up, g->b_up, dh1, fin, w->w_up, N, C, F);
     }
-    OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
-       norm_bwd(t, s, dx, g->ffn_norm, g->ffn_norm_b, dn, y->x_mid, w->ffn_norm, y->n2_mean, y->n2_rstd));
+    /* dn: the gradient of the FFN's input. In sequence it reaches x_mid through the norm; in parallel it
+     * reaches the layer's input x, after the output projection has read dx (the gradient of x_mid and of
+     * the layer's output alike) below */
+    if (!s->parallel)
+        OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
+           norm_bwd(t, s, dx, g->ffn_norm, g->ffn_norm_b, dn, y->x_mid, w->ffn_norm, y->n2_mean, y->n2_rstd));
     /* attention block: dx is now the gradient of x_mid */
     const float *dao = y->ao ? post_norm_bwd(t, s, dn, g->attn_post_norm, dx, y->ao, w->attn_post_norm, y->ao_rstd) : dx;
     proj_bwd(t, SM_SC_O_PROJ, y, l, SM_P_O, dtmp, 1, g->wo, g->b_o, dao, y->atty, w->wo, N, QD, C);
+    if (s->parallel && w->ffn_norm)   /* gptneox: the FFN's own norm of x; dn is free again */
+        OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
+           norm_bwd(t, s, dx, g->ffn_norm, g->ffn_norm_b, dn, y->x, w->ffn_norm, y->n2_mean, y->n2_rstd));
+    /* phi2: the FFN read the attention's normed input, so q, k and v add their input gradients to its */
+    int set_dn = !(s->parallel && !w->ffn_norm);
     if (s->residual_scale != 1.0f) OP(t, SM_SC_RESIDUAL, nq, 8 * nq, sm_train_scale(t, dtmp, s->residual_scale, nq));
     /* LoRA's first layer: the gradient of its input would only reach the frozen embeddings, so the
      * q, k, v products skip their input gradients (the adapters' own gradients remain) and the
@@ -834,7 +868,7 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
            sm_train_attention_bwd(t, dq, dq + QD, dq + QD + KV, datt, dtmp, y->att, y->att_lse, y->qkv, y->qkv + QD,
                                   y->qkv + QD + KV, s->as));
         if (s->rope) rope(t, s, l, a, dq, dq + QD, -1.0f);   /* phi3 */
-        proj_bwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, dn_qkv, 1, g->wqkv, g->b_qkv, dq, y->n1, w->wqkv, N, C, QKV);
+        proj_bwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, dn_qkv, set_dn, g->wqkv, g->b_qkv, dq, y->n1, w->wqkv, N, C, QKV);
     } else {
         float *dk = dq + (size_t)N * QD, *dv = dk + (size_t)N * KV;
         OP(t, SM_SC_ATTENTION, att_flops, att_bytes,
@@ -849,7 +883,7 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
                sm_train_rmsnorm_bwd(t, dkr, g->k_norm, dk, y->kr, w->k_norm, y->k_rstd, N * s->as.kv_heads, s->hd));
             dq = dqr, dk = dkr;
         }
-        proj_bwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, dn_qkv, 1, g->wq, g->bq, dq, y->n1, w->wq, N, C, QD);
+        proj_bwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, dn_qkv, set_dn, g->wq, g->bq, dq, y->n1, w->wq, N, C, QD);
         proj_bwd(t, SM_SC_K_PROJ, y, l, SM_P_K, dn_qkv, 0, g->wk, g->bk, dk, y->n1, w->wk, N, C, KV);
         proj_bwd(t, SM_SC_V_PROJ, y, l, SM_P_V, dn_qkv, 0, g->wv, g->bv, dv, y->n1, w->wv, N, C, KV);
     }
@@ -892,8 +926,8 @@ void sm_trainer_forward(sm_trainer *t, const int32_t *x) {
     if (s.logit_scale != 1.0f) OP(t, SM_SC_FINAL_NORM, nc, 8 * nc, sm_train_scale(t, a.nf, 1.0f / s.logit_scale, nc));
     if (t->frozen_out.m)
         OP(t, SM_SC_LOGITS, mm_fwd_flops(s.N, s.C, s.V, 0), mm_fwd_bytes(s.N, s.C, s.V),
-           sm_train_matmul_fwd_frozen(t, a.probs, a.nf, &t->frozen_out, NULL, s.N));
-    else matmul_fwd(t, SM_SC_LOGITS, a.probs, a.nf, W->output, NULL, s.N, s.C, s.V);
+           sm_train_matmul_fwd_frozen(t, a.probs, a.nf, &t->frozen_out, W->output_b, s.N));
+    else matmul_fwd(t, SM_SC_LOGITS, a.probs, a.nf, W->output, W->output_b, s.N, s.C, s.V);
     SM_PROF_END(t->prof, 0, 0);
 }
 
@@ -966,7 +1000,7 @@ void sm_trainer_backward(sm_trainer *t, const int32_t *x) {
     if (t->frozen_out.m)
         OP(t, SM_SC_LOGITS, 2ull * s.N * s.C * s.V, mm_fwd_bytes(s.N, s.C, s.V),
            sm_train_matmul_bwd_frozen(t, dn, 1, a.probs, &t->frozen_out, s.N));
-    else matmul_bwd(t, SM_SC_LOGITS, dn, 1, G->output, NULL, a.probs, a.nf, W->output, s.N, s.C, s.V);
+    else matmul_bwd(t, SM_SC_LOGITS, dn, 1, G->output, G->output_b, a.probs, a.nf, W->output, s.N, s.C, s.V);
     if (s.logit_scale != 1.0f) OP(t, SM_SC_FINAL_NORM, nc, 8 * nc, sm_train_scale(t, dn, 1.0f / s.logit_scale, nc));
     memset(dx, 0, (size_t)s.N * s.C * sizeof(float));
     OP(t, SM_SC_FINAL_NORM, (s.layer_norm ? 12 : 9) * nc, 16 * nc,

@@ -93,6 +93,7 @@ typedef struct sm_train_layer {
 typedef struct sm_train_tensors {
     float *tok_embd, *pos_embd, *output_norm, *output_norm_b;
     float *output;               /* = tok_embd when tied */
+    float *output_b;             /* the head's bias (phi2), or NULL */
     sm_train_layer *layer;       /* n_layers */
 } sm_train_tensors;
 

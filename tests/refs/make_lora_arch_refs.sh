@@ -6,8 +6,10 @@
 # scaled by sqrt(dim) and its head is tied to them): qwen2 (q/k/v biases, NeoX RoPE),
 # llama3 (Llama 3's RoPE frequency factors), gemma (embeddings x sqrt(dim),
 # GELU-gated FFN), phi3 (fused QKV and gate+up), gemma2 (soft-capped
-# scores and logits, post-norms), granite (its four scalars) and stablelm
-# (LayerNorm, q/k/v biases, RoPE on part of each head), committed with
+# scores and logits, post-norms), granite (its four scalars), stablelm
+# (LayerNorm, q/k/v biases, RoPE on part of each head), phi2 (attention and
+# FFN in parallel from one LayerNorm, fused QKV, the output's bias) and gptneox
+# (in parallel, a LayerNorm each), committed with
 # llama.cpp's greedy continuations with them (llama-cli --lora), which
 # `smallmind run --lora` must reproduce. An adapter already committed is
 # kept (--retrain: train every one again).
@@ -22,7 +24,8 @@ SM=${SM:-../../../build/smallmind}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # each model's embedding std (the models are written again with it by tests/lora_test.sh)
-stds=("qwen2|0.05" "llama3|0.05" "gemma|0.01" "phi3|0.05" "gemma2|0.01" "granite|0.1" "stablelm|0.05")
+stds=("qwen2|0.05" "llama3|0.05" "gemma|0.01" "phi3|0.05" "gemma2|0.01" "granite|0.1" "stablelm|0.05" "phi2|0.05"
+      "gptneox|0.05")
 for e in "${stds[@]}"; do
     IFS='|' read -r m std <<< "$e"
     /usr/bin/python3 ../arch/gen_models.py --embd-std "$std" "$tmp/$std" "$m"
@@ -32,7 +35,8 @@ done
 # sequence (phi3's and gemma2's are within their sliding windows of 16 and 8) and steps (gemma2's
 # 26 layers' adapters, trained as long as the others, make it print only spaces, as the base never does)
 targets=("qwen2|q,v,down|32|12" "llama3|q,v,down|32|12" "gemma|q,v,down|32|12" "phi3|q,o,up|16|12"
-         "gemma2|q,v,down|8|4" "granite|q,v,down|32|30" "stablelm|q,v,down|32|12")
+         "gemma2|q,v,down|8|4" "granite|q,v,down|32|30" "stablelm|q,v,down|32|12"
+         "phi2|q,o,up|32|12" "gptneox|q,v,down|32|12")
 for e in "${targets[@]}"; do
     IFS='|' read -r m tg seq steps <<< "$e"
     [ -e "arch-$m.lora.gguf" ] && [ "${1:-}" != --retrain ] && continue
@@ -44,7 +48,7 @@ done
 # each case: name | model | prompt | tokens | the model's embedding std
 cases=("arch_qwen2|qwen2|the|32|0.05" "arch_llama3|llama3|GNU General|32|0.05" "arch_gemma|gemma|software|32|0.01"
        "arch_phi3|phi3|software|32|0.05" "arch_gemma2|gemma2|software|32|0.01" "arch_granite|granite|the|32|0.1"
-       "arch_stablelm|stablelm|software|32|0.05")
+       "arch_stablelm|stablelm|software|32|0.05" "arch_phi2|phi2|the|32|0.05" "arch_gptneox|gptneox|software|32|0.05")
 : > arch_cases.txt
 for c in "${cases[@]}"; do
     IFS='|' read -r name m prompt n std <<< "$c"

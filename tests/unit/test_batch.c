@@ -122,7 +122,8 @@ static long batch_vs_alone(const char *path, const char *kernels, int ws_threads
 /* Small random models of the architectures whose forward features differ
  * (learned positions and fused QKV with biases; grouped-query RoPE;
  * query/key norms; post-norms, soft-capping and sliding-window layers; a
- * fused gate/up), F32 and two quantized types, in a temporary directory. */
+ * fused gate/up; parallel residuals and an output bias), F32 and quantized types, in a
+ * temporary directory. */
 static char tmpdir[64];
 
 static const char *make_model(const char *arch, const char *type, int dim) {
@@ -185,7 +186,7 @@ TEST(batch_logits_equal_each_session_alone) {
         {"gemma2", NULL, 64}, {"gemma3", "Q4_K", 256}, {"phi3", "Q6_K", 256}, {"qwen2", "F16", 64},
         {"llama", "Q4_1", 64}, {"llama", "Q5_0", 64}, {"llama", "Q5_1", 64}, {"llama", "IQ4_NL", 64},
         {"llama", "BF16", 64}, {"llama", "Q2_K", 256}, {"llama", "Q3_K_M", 256}, {"llama", "Q5_K_M", 256},
-        {"llama", "IQ4_XS", 256}};
+        {"llama", "IQ4_XS", 256}, {"phi2", "Q8_0", 64}, {"gptneox", NULL, 64}};
     char levels[128];
     snprintf(levels, sizeof levels, "%s", sm_kernels_list());
     for (char *lv = strtok(levels, " "); lv; lv = strtok(NULL, " ")) {

@@ -164,10 +164,12 @@ def make_vocab(kind, n_vocab):
         kv += ids(tokens, eos="<|im_end|>", padding="<|endoftext|>", bos="<|endoftext|>")
         kv += [("tokenizer.ggml.add_bos_token", "bool", False)]
         return tokens, types, kv, tokens.index("<|endoftext|>")
-    if kind in ("olmo2", "starcoder2", "gpt2"):
-        pre = {"olmo2": "dbrx", "starcoder2": "starcoder", "gpt2": "gpt-2"}[kind]
+    if kind in ("olmo2", "starcoder2", "gpt2", "phi2", "gptneox"):
+        pre = {"olmo2": "dbrx", "starcoder2": "starcoder", "gpt2": "gpt-2", "phi2": "phi-2", "gptneox": "mpt"}[kind]
         tokens, types, kv = bpe_vocab(n_vocab, ["<|endoftext|>"], pre)
         kv += ids(tokens, bos="<|endoftext|>", eos="<|endoftext|>")
+        if kind == "phi2":      # the converter's Phi2Model: no BOS
+            kv += [("tokenizer.ggml.add_bos_token", "bool", False)]
         return tokens, types, kv, tokens.index("<|endoftext|>")
     raise ValueError(kind)
 
@@ -228,13 +230,30 @@ MODELS = {
     # (rope.dimension_count 16 of 64), a SwiGLU FFN, a separate output matrix
     "stablelm": dict(arch="stablelm", vocab_kind="qwen2", kv=4, rope_base=10000.0, eps=1e-5, vocab=400, ctx=4096,
                      rope_dims=16),
+    # Phi-2-style: one LayerNorm feeds attention and the GELU FFN in parallel, fused QKV with bias, RoPE
+    # (NeoX) on 32 of each head's 64 values, biases everywhere including the output's, no BOS
+    "phi2": dict(arch="phi2", vocab_kind="phi2", kv=4, ffn=1024, rope_base=10000.0, eps=1e-5, ctx=2048,
+                 rope_dims=32),
+    # Phi-1.5-style as older converters wrote it: Q, K, V apart with biases; grouped KV heads
+    "phi2_split": dict(arch="phi2", vocab_kind="phi2", kv=2, rope_base=10000.0, eps=1e-5, ctx=2048, rope_dims=32,
+                       split_qkv=True),
+    # Pythia-style GPT-NeoX: fused QKV with bias, RoPE (NeoX) on a quarter of each head, attention and FFN
+    # in parallel each with its own LayerNorm (use_parallel_residual)
+    "gptneox": dict(arch="gptneox", vocab_kind="gptneox", kv=4, ffn=1024, rope_base=10000.0, eps=1e-5, ctx=2048,
+                    rope_dims=16, parallel=True),
+    # GPT-NeoX with use_parallel_residual false: the FFN's norm reads the stream after attention
+    "gptneox_seq": dict(arch="gptneox", vocab_kind="gptneox", kv=4, rope_base=10000.0, eps=1e-5, ctx=2048,
+                        rope_dims=16, parallel=False),
 }
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
 SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm"}
 # architectures llama.cpp c392e509 can run
-LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm"}
+LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
+                   "phi2", "gptneox"}
 # architectures with LayerNorm (and its biases) instead of RMSNorm
-LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm")
+LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox")
+# architectures with a GELU FFN and biases on every product
+GELU_BIAS_ARCHS = ("starcoder2", "gpt2", "phi2", "gptneox")
 
 
 def spec(name):
@@ -292,8 +311,10 @@ def build(name):
             kv += [(a + "rope.scaling.type", "str", "linear"), (a + "rope.scaling.factor", "f32", s["rope_linear"])]
         if "swa" in s:
             kv += [(a + "attention.sliding_window", "u32", s["swa"])]
-    if arch == "stablelm":
+    if arch in ("stablelm", "phi2", "gptneox"):
         kv += [(a + "rope.dimension_count", "u32", s["rope_dims"])]
+    if arch == "gptneox":
+        kv += [(a + "use_parallel_residual", "bool", s["parallel"])]
     if arch == "granite":
         g = s["granite"]
         kv += [(a + "vocab_size", "u32", V), (a + "rope.dimension_count", "u32", hd),
@@ -347,37 +368,37 @@ def build(name):
             t.append((p + "attn_norm.weight", norm(dim)))
             if arch in LAYER_NORM_ARCHS:
                 t.append((p + "attn_norm.bias", bias(dim)))
-        if arch in ("phi3", "gpt2"):
+        if arch in ("phi3", "gpt2", "gptneox") or (arch == "phi2" and not s.get("split_qkv")):
             t.append((p + "attn_qkv.weight", mat(qdim + 2 * kvdim, dim)))
-            if arch == "gpt2":
+            if arch != "phi3":
                 t.append((p + "attn_qkv.bias", bias(qdim + 2 * kvdim)))
         else:
             t.append((p + "attn_q.weight", mat(qdim, dim)))
             t.append((p + "attn_k.weight", mat(kvdim, dim)))
             t.append((p + "attn_v.weight", mat(kvdim, dim)))
-            if arch in ("qwen2", "starcoder2", "stablelm"):
+            if arch in ("qwen2", "starcoder2", "stablelm", "phi2"):
                 t += [(p + "attn_q.bias", bias(qdim)), (p + "attn_k.bias", bias(kvdim)), (p + "attn_v.bias", bias(kvdim))]
             if arch in ("qwen3", "gemma3"):
                 t += [(p + "attn_q_norm.weight", norm(hd)), (p + "attn_k_norm.weight", norm(hd))]
             if arch == "olmo2":
                 t += [(p + "attn_q_norm.weight", norm(qdim)), (p + "attn_k_norm.weight", norm(kvdim))]
         t.append((p + "attn_output.weight", mat(dim, qdim)))
-        if arch in ("starcoder2", "gpt2"):
+        if arch in GELU_BIAS_ARCHS:
             t.append((p + "attn_output.bias", bias(dim)))
         if arch in ("gemma2", "gemma3", "olmo2"):
             t.append((p + "post_attention_norm.weight", norm(dim)))
-        if arch != "olmo2":
+        if arch not in ("olmo2", "phi2"):
             t.append((p + "ffn_norm.weight", norm(dim)))
             if arch in LAYER_NORM_ARCHS:
                 t.append((p + "ffn_norm.bias", bias(dim)))
         if arch == "phi3":
             t.append((p + "ffn_up.weight", mat(2 * FF, dim)))
-        elif arch in ("starcoder2", "gpt2"):
+        elif arch in GELU_BIAS_ARCHS:
             t += [(p + "ffn_up.weight", mat(FF, dim)), (p + "ffn_up.bias", bias(FF))]
         else:
             t += [(p + "ffn_gate.weight", mat(FF, dim)), (p + "ffn_up.weight", mat(FF, dim))]
         t.append((p + "ffn_down.weight", mat(dim, FF)))
-        if arch in ("starcoder2", "gpt2"):
+        if arch in GELU_BIAS_ARCHS:
             t.append((p + "ffn_down.bias", bias(dim)))
         if arch in ("gemma2", "gemma3", "olmo2"):
             t.append((p + "post_ffw_norm.weight", norm(dim)))
@@ -389,6 +410,8 @@ def build(name):
         perm = rs.permutation(V)
         out = (0.9 / es) * embd[perm].astype(np.float64) + math.sqrt(1 - 0.81) * rs.standard_normal((V, dim))
         t.append(("output.weight", (out / math.sqrt(dim)).astype(np.float32)))
+    if arch == "phi2":
+        t.append(("output.bias", bias(V)))
     return kv, t
 
 
