@@ -84,6 +84,8 @@ typedef struct sm_model_info {
      * their text as llama.cpp finds them): prefix, suffix, middle, repository,
      * file separator; -1 when the vocabulary has none */
     sm_token fim_pre, fim_suf, fim_mid, fim_rep, fim_sep;
+    /* a mixture of experts: experts per layer and per token (0 for a dense model) */
+    int n_expert, n_expert_used;
 } sm_model_info;
 
 void sm_model_get_info(const sm_model *model, sm_model_info *info);
@@ -101,6 +103,9 @@ typedef struct sm_init_params {
     int random_norms;        /* random norm weights and biases (for tests) */
     int f16;                 /* store matrices as F16 */
     const char *name;        /* general.name */
+    /* a mixture of experts in place of each dense FFN (llama as Mixtral, granitemoe, olmoe, qwen2moe):
+     * n_expert experts of ffn_dim rows, n_expert_used of them per token; 0 for a dense model */
+    int n_expert, n_expert_used;
 } sm_init_params;
 
 sm_init_params sm_init_default_params(void);

@@ -210,6 +210,48 @@ then
 else
     bad "run_qkv_variant" "could not write the files: $(tail -c 200 "$TMP/e")"
 fi
+# a mixture of experts needs its router and every stack in every layer, as many experts as expert_count
+# says, no more used than there are, and no dense FFN beside them; training one is refused by name
+if /usr/bin/python3 - "$TMP" <<'PYEOF' 2> "$TMP/e"
+import sys
+import numpy as np
+sys.path.insert(0, "tests/refs/arch")
+import gen_models as g
+d = sys.argv[1]
+kv, t = g.build("llama_moe")
+g.write_gguf(d + "/moe-stack.gguf", kv, [x for x in t if x[0] != "blk.1.ffn_up_exps.weight"])
+g.write_gguf(d + "/moe-used.gguf", [(k, ty, 5) if k.endswith("expert_used_count") else (k, ty, v) for k, ty, v in kv], t)
+g.write_gguf(d + "/moe-count.gguf", kv, [(n, a[:3]) if n == "blk.0.ffn_gate_exps.weight" else (n, a) for n, a in t])
+g.write_gguf(d + "/moe-dense.gguf", kv, t + [("blk.0.ffn_gate.weight", np.zeros((256, 256), dtype=np.float32))])
+g.write_gguf(d + "/moe.gguf", kv, t)
+PYEOF
+then
+    for c in "stack|has not every stack" "used|expert_used_count 5 is more than expert_count 4" \
+             "count|expected \[256, 256, 4\]" "dense|has both experts and a dense FFN"; do
+        IFS='|' read -r f want <<< "$c"
+        expect_error "run_moe_$f" "$SM" run -m "$TMP/moe-$f.gguf" -p hi -n 1
+        grep -q "$want" "$TMP/err" && ok "moe_${f}_named" || bad "moe_${f}_named" "$(cat "$TMP/err")"
+    done
+    # init writes one (Mixtral-style llama here) that runs and says what it is; a MoE architecture needs --experts
+    if "$SM" init "$TMP/moe-init.gguf" --arch llama --dim 64 --layers 2 --heads 4 --ffn 64 --ctx 64 --vocab 300 \
+            --experts 4 --experts-used 2 2> "$TMP/err" && "$SM" run -m "$TMP/moe-init.gguf" -p hi -n 4 > /dev/null 2>> "$TMP/err" \
+        && "$SM" inspect "$TMP/moe-init.gguf" 2>> "$TMP/err" | grep -q '4 experts (2 per token)' \
+        && "$SM" inspect "$TMP/moe-init.gguf" 2>> "$TMP/err" | grep -q 'blk.1.ffn_down_exps.weight *F32 *64 x 64 x 4'; then
+        ok "init_moe_runs"
+    else
+        bad "init_moe_runs" "$(tail -c 300 "$TMP/err")"
+    fi
+    expect_error "init_moe_needs_experts" "$SM" init "$TMP/moe-x.gguf" --arch olmoe --dim 64 --layers 1 --heads 4 --vocab 300
+    grep -q "olmoe model is a mixture of experts: give --experts N" "$TMP/err" && ok "init_moe_needs_experts_named" \
+        || bad "init_moe_needs_experts_named" "$(cat "$TMP/err")"
+    printf 'the quick brown fox jumps over the lazy dog. %.0s' $(seq 40) > "$TMP/moe.txt"
+    expect_error "train_moe_refused" "$SM" train --init "$TMP/moe.gguf" --data "$TMP/moe.txt" --out "$TMP/moe-t.gguf" \
+        --steps 1 --seq 16
+    grep -q "training does not support a mixture of experts" "$TMP/err" && ok "train_moe_refusal_named" \
+        || bad "train_moe_refusal_named" "$(cat "$TMP/err")"
+else
+    bad "run_moe_variants" "could not write the files: $(tail -c 200 "$TMP/e")"
+fi
 
 # ------------------------------- generated Unicode tables are reproducible
 if [ -e /usr/share/unicode/UnicodeData.txt ] && [ -x /usr/bin/python3 ]; then

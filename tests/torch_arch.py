@@ -6,7 +6,8 @@ qwen2, qwen3, phi3, gemma, gemma2, gemma3, olmo2, starcoder2, gpt2, stablelm (La
 biases, RoPE on the first rope.dimension_count values of each head, SwiGLU), phi2 (one LayerNorm
 feeding attention and a GELU FFN in parallel: x + attn(h) + ffn(h); an output bias), gptneox
 (parallel with a LayerNorm each, x + attn(ln1(x)) + ffn(ln2(x)), or in sequence when
-use_parallel_residual is false) and granite (embeddings
+use_parallel_residual is false), mixtures of experts (a llama file with experts as Mixtral's,
+granitemoe, olmoe, qwen2moe: llama.cpp's llm_build_moe_ffn) and granite (embeddings
 times embedding_scale, each block's output times residual_scale, scores times attention.scale,
 logits divided by logit_scale, as llama.cpp's build_llama applies them), on the
 weights of the file dequantized to float64 (tests/gguf_numpy.py), so the same
@@ -147,9 +148,30 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
     if scaling == "linear" and hp.get("rope.scaling.factor"):
         freq_scale = 1.0 / hp.get("rope.scaling.factor")
     mscale = hp.get("rope.scaling.attn_factor", 1.0)
-    neox = arch not in ("llama", "granite")
+    neox = arch not in ("llama", "granite", "granitemoe")
     toks = torch.tensor(toks)
     out_w = W.get("output.weight", W["token_embd.weight"])
+    n_expert, n_used = hp.get("expert_count", 0), hp.get("expert_used_count", 0)
+
+    def moe(h, i):
+        """llama.cpp's llm_build_moe_ffn: softmax of the router's logits, each row's n_used most probable
+        experts (renormalized for llama/granitemoe: build_llama passes norm_w), each a SiLU-gated FFN;
+        qwen2moe adds a shared expert times sigmoid(w . h)."""
+        probs = torch.softmax(h @ w("ffn_gate_inp.weight", i).T, dim=-1)
+        top_w, top_i = probs.topk(n_used, dim=-1)
+        if arch in ("llama", "granitemoe"):
+            top_w = top_w / top_w.sum(-1, keepdim=True)
+        gate, up, down = w("ffn_gate_exps.weight", i), w("ffn_up_exps.weight", i), w("ffn_down_exps.weight", i)
+        out = torch.zeros_like(h)
+        for t in range(h.shape[0]):
+            for k in range(n_used):
+                e = int(top_i[t, k])
+                out[t] += top_w[t, k] * (down[e] @ (F.silu(gate[e] @ h[t]) * (up[e] @ h[t])))
+        if arch == "qwen2moe":
+            g = torch.sigmoid(h @ w("ffn_gate_inp_shexp.weight", i))[:, None]
+            out = out + g * (F.silu(h @ w("ffn_gate_shexp.weight", i).T) * (h @ w("ffn_up_shexp.weight", i).T)) \
+                @ w("ffn_down_shexp.weight", i).T
+        return out
 
     def w(name, i=None):
         return W[name if i is None else "blk.%d.%s" % (i, name)]
@@ -165,7 +187,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
     if arch == "gpt2":
         x = x + W["position_embd.weight"][:T]
     # granite's scalars (llama.cpp's build_llama applies them when the file has them)
-    granite = arch == "granite"
+    granite = arch in ("granite", "granitemoe")
     if granite:
         x = x * hp.get("embedding_scale", 1.0)
     residual = hp.get("residual_scale", 1.0) if granite else 1.0
@@ -193,7 +215,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
             q, k, v = qkv[:, :H * hd], qkv[:, H * hd:H * hd + KV * hd], qkv[:, H * hd + KV * hd:]
         else:
             q, k, v = lin(h, "attn_q", i), lin(h, "attn_k", i), lin(h, "attn_v", i)
-        if arch == "olmo2":                       # whole-vector q/k RMSNorm
+        if arch in ("olmo2", "olmoe"):             # whole-vector q/k RMSNorm
             q = rms_norm(q, w("attn_q_norm.weight", i), rms_eps)
             k = rms_norm(k, w("attn_k_norm.weight", i), rms_eps)
         if arch in ("qwen3", "gemma3"):           # per-head q/k RMSNorm
@@ -233,6 +255,10 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
                 h = layer_norm(x, w("ffn_norm.weight", i), w("ffn_norm.bias", i), ln_eps)
             else:
                 h = x if arch == "olmo2" else rms_norm(x, w("ffn_norm.weight", i), rms_eps)
+            if "blk.%d.ffn_gate_inp.weight" % i in W:   # a mixture of experts
+                f = moe(h, i)
+                x = x + residual * f
+                continue
             if arch == "phi3":                     # fused gate (first half) and up (second half)
                 gu = lin(h, "ffn_up", i)
                 n_ff = gu.shape[1] // 2

@@ -12,7 +12,8 @@ static void init_usage(void) {
            "from scratch, benchmarks and tests). llama.cpp loads it too.\n"
            "\n"
            "  --arch ARCH          architecture (default llama): llama, gpt2, qwen2, qwen3, phi3,\n"
-           "                       gemma, gemma2, gemma3, olmo2, starcoder2\n"
+           "                       gemma, gemma2, gemma3, olmo2, starcoder2, granite, stablelm, phi2,\n"
+           "                       gptneox, granitemoe, olmoe, qwen2moe\n"
            "  --dim N              embedding size (default 288)\n"
            "  --layers N           transformer blocks (default 6)\n"
            "  --heads N            attention heads (default 6)\n"
@@ -22,6 +23,9 @@ static void init_usage(void) {
            "  --vocab N            size of the built-in byte-level vocabulary (default 512)\n"
            "  --vocab-from FILE    copy the tokenizer of another GGUF file instead\n"
            "  --tied               share the token embedding with the output head\n"
+           "  --experts N          a mixture of N experts of --ffn rows in each layer (llama as\n"
+           "                       Mixtral, granitemoe, olmoe, qwen2moe: these need it)\n"
+           "  --experts-used K     experts each token goes through (default 2)\n"
            "  --type f32|f16       element type of the matrices (default f32)\n"
            "  --seed N             RNG seed (default 42)\n"
            "  --init-std F         standard deviation of the weights (default 0.02)\n"
@@ -52,6 +56,8 @@ int cmd_init(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--vocab")) INT("--vocab", 1, 1 << 20, p.n_vocab);
         else if (arg_is(&a, NULL, "--vocab-from")) { VALUE(); p.vocab_from = s; }
         else if (arg_is(&a, NULL, "--tied")) p.tied = 1;
+        else if (arg_is(&a, NULL, "--experts")) INT("--experts", 0, 256, p.n_expert);
+        else if (arg_is(&a, NULL, "--experts-used")) INT("--experts-used", 1, 256, p.n_expert_used);
         else if (arg_is(&a, NULL, "--random-norms")) p.random_norms = 1;
         else if (arg_is(&a, NULL, "--name")) { VALUE(); p.name = s; }
         else if (arg_is(&a, NULL, "--type")) {

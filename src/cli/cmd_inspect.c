@@ -54,10 +54,13 @@ int cmd_inspect(int argc, char **argv) {
     }
     if (info.warning) printf("\nwarning:  %s\n", info.warning);
     printf("\nsummary:\n  name %s | arch %s | vocab %d", info.name, info.arch, info.n_vocab);
-    if (info.has_weights)
-        printf(" | context %d | dim %d | layers %d | heads %d (kv %d) | ffn %d | %.2f M parameters | %.2f MiB of weights",
-               info.n_ctx_train, info.dim, info.n_layers, info.n_heads, info.n_kv_heads, info.ffn_dim,
-               (double)info.n_params / 1e6, (double)info.weights_bytes / (1024.0 * 1024.0));
+    if (info.has_weights) {
+        printf(" | context %d | dim %d | layers %d | heads %d (kv %d) | ffn %d", info.n_ctx_train, info.dim,
+               info.n_layers, info.n_heads, info.n_kv_heads, info.ffn_dim);
+        if (info.n_expert) printf(" | %d experts (%d per token)", info.n_expert, info.n_expert_used);
+        printf(" | %.2f M parameters | %.2f MiB of weights", (double)info.n_params / 1e6,
+               (double)info.weights_bytes / (1024.0 * 1024.0));
+    }
     else if (info.unsupported)
         printf(" | cannot run (below)");
     else

@@ -26,6 +26,7 @@ sm_init_params sm_init_default_params(void) {
     p.n_vocab = 512;
     p.seed = 42;
     p.init_std = 0.02f;
+    p.n_expert_used = 2;
     return p;
 }
 
@@ -61,20 +62,24 @@ typedef struct builder {
 
 /* A weight matrix of rows x cols (GGUF shape [cols, rows]); returns its
  * data (NULL when out of memory). */
-static const void *matrix(builder *b, const char *name, int cols, int rows, float std) {
-    size_t n = (size_t)cols * rows;
-    uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
+/* A weight matrix of rows x cols (GGUF shape [cols, rows]), or a stack of
+ * mats of them ([cols, rows, mats]: experts) when mats > 0; returns its
+ * data (NULL when out of memory). */
+static const void *matrix(builder *b, const char *name, int cols, int rows, int mats, float std) {
+    size_t n = (size_t)cols * rows * (mats > 0 ? (size_t)mats : 1);
+    uint64_t ne[3] = {(uint64_t)cols, (uint64_t)rows, (uint64_t)mats};
+    int dims = mats > 0 ? 3 : 2;
     if (b->p->f16) {
         uint16_t *d = own(&b->mem, n * 2);
         if (!d) return NULL;
         for (size_t i = 0; i < n; i++) d[i] = sm_fp32_to_fp16(sm_rng_normal(&b->r) * std);
-        sm_gguf_add_tensor(b->w, name, SM_GGML_F16, 2, ne, d, n * 2);
+        sm_gguf_add_tensor(b->w, name, SM_GGML_F16, dims, ne, d, n * 2);
         return d;
     }
     float *d = own(&b->mem, n * 4);
     if (!d) return NULL;
     for (size_t i = 0; i < n; i++) d[i] = sm_rng_normal(&b->r) * std;
-    sm_gguf_add_tensor(b->w, name, SM_GGML_F32, 2, ne, d, n * 4);
+    sm_gguf_add_tensor(b->w, name, SM_GGML_F32, dims, ne, d, n * 4);
     return d;
 }
 
@@ -170,7 +175,7 @@ static const void *init_tensor(builder *b, const sm_hparams *hp, const sm_arch_t
     int64_t c64, r64;
     sm_arch_tensor_shape(hp, at, &c64, &r64);
     int cols = (int)c64, rows = (int)r64;
-    if (ri->init == SM_INIT_RANDOM) return matrix(b, name, cols, rows, b->p->init_std);
+    if (ri->init == SM_INIT_RANDOM) return matrix(b, name, cols, rows, (int)sm_arch_tensor_mats(hp, at), b->p->init_std);
     vector(b, name, cols, ri->init == SM_INIT_ONE ? 1.0f : 0.0f);
     return NULL;
 }
@@ -190,7 +195,18 @@ sm_status sm_model_init_file(const sm_init_params *p, const char *path, sm_error
         return sm_fail(err, SM_ERR_INVALID_ARG, "model shape out of range");
     sm_hparams hp = {.arch = arch, .n_ctx_train = p->n_ctx, .dim = p->dim, .n_layers = p->n_layers,
                      .n_heads = p->n_heads, .ffn_dim = p->ffn_dim, .rope_base = 10000.0f, .norm_eps = 1e-5f,
-                     .n_kv_heads = sm_arch_has(a, SM_T_ATTN_QKV, NULL) || !p->n_kv_heads ? p->n_heads : p->n_kv_heads};
+                     .n_kv_heads = sm_arch_has(a, SM_T_ATTN_QKV, NULL) || !p->n_kv_heads ? p->n_heads : p->n_kv_heads,
+                     .n_expert = p->n_expert, .n_expert_used = p->n_expert ? p->n_expert_used : 0,
+                     .ffn_exp = p->n_expert ? p->ffn_dim : 0};   /* each expert --ffn rows (qwen2moe's shared one too) */
+    int eflags = 0;
+    if (sm_arch_has(a, SM_T_FFN_GATE_INP, &eflags) && !(eflags & SM_TF_OPTIONAL) && !p->n_expert)
+        return sm_fail(err, SM_ERR_INVALID_ARG, "a %s model is a mixture of experts: give --experts N", a->name);
+    if (p->n_expert && !sm_arch_has_experts(a))
+        return sm_fail(err, SM_ERR_INVALID_ARG, "a %s model has no experts (--experts is for llama, granitemoe, olmoe "
+                       "and qwen2moe)", a->name);
+    if (p->n_expert < 0 || p->n_expert > 256 || (p->n_expert && (p->n_expert_used < 1 || p->n_expert_used > p->n_expert)))
+        return sm_fail(err, SM_ERR_INVALID_ARG, "experts: give from 1 to 256 experts and from 1 to that many used per "
+                       "token (--experts N --experts-used K)");
     sm_status st = sm_arch_finish_hparams(&hp, SM_ERR_INVALID_ARG, err);
     if (st) return st;
     if (!(p->init_std > 0.0f && p->init_std < 100.0f))
@@ -235,10 +251,16 @@ sm_status sm_model_init_file(const sm_init_params *p, const char *path, sm_error
                                (size_t)hp.dim * n_vocab * (p->f16 ? 2 : 4));
         }
     }
+    /* per layer the required tensors; with experts the router and stacks instead of a dense FFN */
     for (int l = 0; l < hp.n_layers; l++)
-        for (int i = 0; i < a->n_tensors; i++)
-            if (a->tensors[i].role >= SM_T_LAYER_FIRST && !(a->tensors[i].flags & SM_TF_OPTIONAL))
-                init_tensor(&b, &hp, &a->tensors[i], l);
+        for (int i = 0; i < a->n_tensors; i++) {
+            const sm_arch_tensor *at = &a->tensors[i];
+            int expert = at->role >= SM_T_FFN_GATE_INP && at->role <= SM_T_FFN_DOWN_EXPS;
+            if (at->role < SM_T_LAYER_FIRST || ((at->flags & SM_TF_OPTIONAL) && !(expert && hp.n_expert)) ||
+                ((at->flags & SM_TF_DENSE) && hp.n_expert))
+                continue;
+            init_tensor(&b, &hp, at, l);
+        }
     if (b.mem.oom) st = sm_fail(err, SM_ERR_NOMEM, "out of memory creating the model");
     else st = sm_gguf_writer_save(b.w, path, err);
 done:

@@ -72,11 +72,28 @@ static const sm_role_info roles[SM_T_COUNT] = {
     [SM_T_FFN_DOWN] = {"blk.%d.ffn_down.weight", SM_D_FFN, SM_D_EMBD, SM_INIT_RANDOM, 1},
     [SM_T_FFN_DOWN_B] = {"blk.%d.ffn_down.bias", SM_D_EMBD, SM_D_ONE, SM_INIT_ZERO, 0},
     [SM_T_FFN_POST_NORM] = {"blk.%d.post_ffw_norm.weight", SM_D_EMBD, SM_D_ONE, SM_INIT_ONE, 0},
+    [SM_T_FFN_GATE_INP] = {"blk.%d.ffn_gate_inp.weight", SM_D_EMBD, SM_D_EXPERTS, SM_INIT_RANDOM, 1},
+    [SM_T_FFN_GATE_EXPS] = {"blk.%d.ffn_gate_exps.weight", SM_D_EMBD, SM_D_FFN_EXP, SM_INIT_RANDOM, 1, SM_D_EXPERTS},
+    [SM_T_FFN_UP_EXPS] = {"blk.%d.ffn_up_exps.weight", SM_D_EMBD, SM_D_FFN_EXP, SM_INIT_RANDOM, 1, SM_D_EXPERTS},
+    [SM_T_FFN_DOWN_EXPS] = {"blk.%d.ffn_down_exps.weight", SM_D_FFN_EXP, SM_D_EMBD, SM_INIT_RANDOM, 1, SM_D_EXPERTS},
+    [SM_T_FFN_GATE_INP_SHEXP] = {"blk.%d.ffn_gate_inp_shexp.weight", SM_D_EMBD, SM_D_ONE, SM_INIT_RANDOM, 1},
+    [SM_T_FFN_GATE_SHEXP] = {"blk.%d.ffn_gate_shexp.weight", SM_D_EMBD, SM_D_FFN_SHEXP, SM_INIT_RANDOM, 1},
+    [SM_T_FFN_UP_SHEXP] = {"blk.%d.ffn_up_shexp.weight", SM_D_EMBD, SM_D_FFN_SHEXP, SM_INIT_RANDOM, 1},
+    [SM_T_FFN_DOWN_SHEXP] = {"blk.%d.ffn_down_shexp.weight", SM_D_FFN_SHEXP, SM_D_EMBD, SM_INIT_RANDOM, 1},
 };
 
 #define T(role) {role, 0, 0, 0}
 #define OPT(role) {role, SM_TF_OPTIONAL, 0, 0}
 #define FUSED(role) {role, SM_TF_FUSED, 0, 0}
+#define DENSE(role) {role, SM_TF_DENSE, 0, 0}
+/* a mixture of experts: the router and the stacked experts */
+#define EXPERTS T(SM_T_FFN_GATE_INP), T(SM_T_FFN_GATE_EXPS), T(SM_T_FFN_UP_EXPS), T(SM_T_FFN_DOWN_EXPS)
+#define OPT_EXPERTS OPT(SM_T_FFN_GATE_INP), OPT(SM_T_FFN_GATE_EXPS), OPT(SM_T_FFN_UP_EXPS), OPT(SM_T_FFN_DOWN_EXPS)
+/* llama.cpp reads these for every architecture; expert_feed_forward_length where its loader does */
+#define EXPERT_KEYS                                                                \
+    READ_INT("expert_count", n_expert, 0, 1024, 0),                               \
+    READ_INT("expert_used_count", n_expert_used, 0, 1024, 0)
+#define EXPERT_FFN READ_INT("expert_feed_forward_length", ffn_exp, 0, 1 << 20, 0)
 #define SHAPED(role, cols, rows) {role, 0, cols, rows}
 
 /* A tensor list and its length. */
@@ -91,14 +108,15 @@ static const sm_role_info roles[SM_T_COUNT] = {
  * qk_norm, embd_scale, local_rope, q_scale_layers, write_tied_output,
  * byte_level_vocab, write_window, parallel. */
 static const sm_arch_info archs[SM_ARCH_COUNT] = {
+    /* Llama 1-3, Mistral, and Mixtral's mixture of experts in place of the dense FFN */
     [SM_ARCH_LLAMA] = {
         "llama",
-        {ROPE_KEYS(1 << 24), RMS_EPS, WINDOW(0)},
+        {ROPE_KEYS(1 << 24), RMS_EPS, WINDOW(0), EXPERT_KEYS},
         TENSORS(GLOBALS, OPT(SM_T_OUTPUT), OPT(SM_T_ROPE_FREQS), OPT(SM_T_ROPE_LONG), OPT(SM_T_ROPE_SHORT),
          T(SM_T_ATTN_NORM), QKV_SPLIT, OPT(SM_T_ATTN_Q_B), OPT(SM_T_ATTN_K_B), OPT(SM_T_ATTN_V_B),
-         T(SM_T_ATTN_OUT), OPT(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), GATED_FFN, OPT(SM_T_FFN_UP_B),
-         OPT(SM_T_FFN_DOWN_B)),
-        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0, 0,
+         T(SM_T_ATTN_OUT), OPT(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), DENSE(SM_T_FFN_GATE), DENSE(SM_T_FFN_UP),
+         DENSE(SM_T_FFN_DOWN), OPT(SM_T_FFN_UP_B), OPT(SM_T_FFN_DOWN_B), OPT_EXPERTS),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0, 0, 0, 1,
     },
     [SM_ARCH_GPT2] = {
         "gpt2",
@@ -218,6 +236,39 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          T(SM_T_FFN_NORM_B), T(SM_T_FFN_UP), T(SM_T_FFN_UP_B), T(SM_T_FFN_DOWN), T(SM_T_FFN_DOWN_B)),
         SM_NORM_LAYER, SM_FFN_GELU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 0,
     },
+    /* IBM Granite 3.x MoE (1B-A400M, 3B-A800M): granite's blocks and scalars, a mixture of experts
+     * (SiLU-gated, the chosen experts' weights renormalized: llama.cpp's build_llama) */
+    [SM_ARCH_GRANITEMOE] = {
+        "granitemoe",
+        {ROPE_KEYS(1 << 24), RMS_EPS, EXPERT_KEYS,
+         OPT_FLT("embedding_scale", embedding_scale, 1e-6, 1e6, 1.0),
+         OPT_FLT("residual_scale", residual_scale, 1e-6, 1e6, 1.0),
+         OPT_FLT("attention.scale", attention_scale, 0.0, 1e6, 0.0),
+         OPT_FLT("logit_scale", logit_scale, 1e-6, 1e6, 1.0)},
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), EXPERTS),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 0, 1,
+    },
+    /* OLMoE (1B-7B): q/k RMSNorms over the whole projection, a mixture of experts whose weights are
+     * the router's probabilities as they are (llama.cpp's build_olmoe) */
+    [SM_ARCH_OLMOE] = {
+        "olmoe",
+        {ROPE_KEYS(1 << 24), RMS_EPS, EXPERT_KEYS},
+        TENSORS(GLOBALS, T(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, SHAPED(SM_T_ATTN_Q_NORM, SM_D_Q, SM_D_ONE),
+         SHAPED(SM_T_ATTN_K_NORM, SM_D_KV, SM_D_ONE), T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), EXPERTS),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_FULL, 0, 0, 0, 0, 1, 0, 0, 0,
+    },
+    /* Qwen1.5-MoE, Qwen2-MoE: qwen2's attention, a mixture of experts of expert_feed_forward_length
+     * rows (weights as the router gives them) plus a shared expert gated by sigmoid(w . x)
+     * (llama.cpp's build_qwen2moe) */
+    [SM_ARCH_QWEN2MOE] = {
+        "qwen2moe",
+        {ROPE_KEYS(1 << 24), RMS_EPS, EXPERT_KEYS, EXPERT_FFN,
+         READ_INT("expert_shared_feed_forward_length", ffn_shexp, 0, 1 << 20, 0)},
+        TENSORS(GLOBALS, T(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_Q_B), T(SM_T_ATTN_K_B),
+         T(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), EXPERTS, T(SM_T_FFN_GATE_INP_SHEXP),
+         T(SM_T_FFN_GATE_SHEXP), T(SM_T_FFN_UP_SHEXP), T(SM_T_FFN_DOWN_SHEXP)),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 0, 0,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }
@@ -257,9 +308,18 @@ int64_t sm_dim_value(const sm_hparams *hp, int dim) {
     case SM_D_CTX: return hp->n_ctx_train;
     case SM_D_HEAD: return hp->head_dim;
     case SM_D_ROPE_HALF: return hp->rope_dim / 2;
+    case SM_D_EXPERTS: return hp->n_expert;
+    case SM_D_FFN_EXP: return hp->ffn_exp;
+    case SM_D_FFN_SHEXP: return hp->ffn_shexp;
     default: return 1;
     }
 }
+
+int64_t sm_arch_tensor_mats(const sm_hparams *hp, const sm_arch_tensor *t) {
+    return roles[t->role].mats ? sm_dim_value(hp, roles[t->role].mats) : 0;
+}
+
+int sm_arch_has_experts(const sm_arch_info *a) { return sm_arch_has(a, SM_T_FFN_GATE_INP, NULL); }
 
 void sm_arch_tensor_shape(const sm_hparams *hp, const sm_arch_tensor *t, int64_t *cols, int64_t *rows) {
     const sm_role_info *ri = &roles[t->role];
@@ -301,6 +361,12 @@ sm_status sm_arch_check_hparams(const sm_hparams *hp, sm_status status, sm_error
                            hp->head_dim);
         if (hp->rope_dim % 2 != 0) return sm_fail(err, status, "rope dimension count %d is odd", hp->rope_dim);
     }
+    if (hp->n_expert_used > hp->n_expert)
+        return sm_fail(err, status, "expert_used_count %d is more than expert_count %d", hp->n_expert_used,
+                       hp->n_expert);
+    int opt = 0;
+    if (sm_arch_has(a, SM_T_FFN_GATE_INP, &opt) && !(opt & SM_TF_OPTIONAL) && (hp->n_expert < 1 || hp->n_expert_used < 1))
+        return sm_fail(err, status, "a %s model needs expert_count and expert_used_count (at least 1)", a->name);
     if (a->qk_norm == SM_QK_NORM_FULL && hp->n_kv_heads != hp->n_heads)
         return sm_fail(err, status, "a %s model's key norm spans all heads: it needs as many KV heads (%d) as heads (%d)",
                        a->name, hp->n_kv_heads, hp->n_heads);
@@ -331,6 +397,10 @@ static sm_status derive(sm_hparams *hp, sm_status status, sm_error *err) {
     if (hp->residual_scale <= 0) hp->residual_scale = 1.0f;
     if (hp->logit_scale <= 0) hp->logit_scale = 1.0f;
     if (a->parallel) hp->parallel_residual = 1;
+    /* llama.cpp: qwen2moe's experts default to n_ff / n_expert_used rows, the others' to n_ff */
+    if (hp->ffn_exp <= 0)
+        hp->ffn_exp = sm_arch_has_key(a, F(ffn_exp)) && hp->n_expert_used > 0 ? hp->ffn_dim / hp->n_expert_used : hp->ffn_dim;
+    if (hp->ffn_shexp <= 0) hp->ffn_shexp = hp->ffn_dim;
     return sm_arch_check_hparams(hp, status, err);
 }
 
@@ -484,4 +554,10 @@ void sm_arch_write_hparams(sm_gguf_writer *w, const sm_hparams *hp) {
     }
     if (a->pos != SM_POS_LEARNED && hp->rope_attn_factor > 0 && hp->rope_attn_factor != 1.0f)
         put_f32(w, a, "rope.scaling.attn_factor", hp->rope_attn_factor);
+    if (hp->n_expert > 0 && sm_arch_has_key(a, F(n_expert))) {   /* a mixture of experts (init --experts) */
+        put_u32(w, a, "expert_count", (uint32_t)hp->n_expert);
+        put_u32(w, a, "expert_used_count", (uint32_t)hp->n_expert_used);
+        if (sm_arch_has_key(a, F(ffn_exp))) put_u32(w, a, "expert_feed_forward_length", (uint32_t)hp->ffn_exp);
+        if (sm_arch_has_key(a, F(ffn_shexp))) put_u32(w, a, "expert_shared_feed_forward_length", (uint32_t)hp->ffn_shexp);
+    }
 }

@@ -31,6 +31,9 @@ typedef enum sm_arch {
     SM_ARCH_STABLELM,
     SM_ARCH_PHI2,
     SM_ARCH_GPTNEOX,
+    SM_ARCH_GRANITEMOE,
+    SM_ARCH_OLMOE,
+    SM_ARCH_QWEN2MOE,
     SM_ARCH_COUNT
 } sm_arch;
 
@@ -54,6 +57,11 @@ typedef struct sm_hparams {
     /* attention and feed-forward read the same layer input and both add into the stream
      * (x + attn(norm(x)) + ffn(norm'(x))): phi2 always, gptneox when its file says so */
     int parallel_residual;
+    /* a mixture of experts (Mixtral-style llama, granitemoe, olmoe, qwen2moe): each token's FFN is the
+     * n_expert_used experts of n_expert its router rates highest, of ffn_exp rows each (expert_
+     * feed_forward_length, else ffn_dim), weighted by the router's probabilities (renormalized over
+     * the chosen ones when the architecture says so); qwen2moe adds a shared expert of ffn_shexp */
+    int n_expert, n_expert_used, ffn_exp, ffn_shexp;
 } sm_hparams;
 
 /* What a tensor is for, whatever the architecture. Roles before
@@ -69,6 +77,9 @@ enum sm_tensor_role {
     SM_T_ATTN_OUT, SM_T_ATTN_OUT_B, SM_T_ATTN_POST_NORM,
     SM_T_FFN_NORM, SM_T_FFN_NORM_B,
     SM_T_FFN_GATE, SM_T_FFN_UP, SM_T_FFN_UP_B, SM_T_FFN_DOWN, SM_T_FFN_DOWN_B, SM_T_FFN_POST_NORM,
+    /* a mixture of experts: the router, each expert's matrices stacked in one 3-D tensor, a shared expert */
+    SM_T_FFN_GATE_INP, SM_T_FFN_GATE_EXPS, SM_T_FFN_UP_EXPS, SM_T_FFN_DOWN_EXPS,
+    SM_T_FFN_GATE_INP_SHEXP, SM_T_FFN_GATE_SHEXP, SM_T_FFN_UP_SHEXP, SM_T_FFN_DOWN_SHEXP,
     SM_T_COUNT
 };
 
@@ -76,7 +87,8 @@ enum sm_tensor_role {
 enum sm_dim {
     SM_D_ONE, SM_D_EMBD, SM_D_Q /* heads x head size */, SM_D_KV /* KV heads x head size */,
     SM_D_QKV /* Q + 2 KV */, SM_D_FFN, SM_D_FFN2 /* 2 x FFN: gate and up in one */, SM_D_VOCAB, SM_D_CTX,
-    SM_D_HEAD /* head size */, SM_D_ROPE_HALF /* half the rotated dimensions */
+    SM_D_HEAD /* head size */, SM_D_ROPE_HALF /* half the rotated dimensions */,
+    SM_D_EXPERTS /* n_expert */, SM_D_FFN_EXP /* an expert's FFN length */, SM_D_FFN_SHEXP /* the shared one's */
 };
 
 /* How init and training start a tensor. */
@@ -89,6 +101,7 @@ typedef struct sm_role_info {
     uint8_t cols, rows;   /* enum sm_dim: ne[0] and ne[1]; rows SM_D_ONE for a vector */
     uint8_t init;         /* enum sm_init_kind */
     uint8_t decay;        /* weight decay applies in training */
+    uint8_t mats;         /* enum sm_dim: ne[2] of a stack of matrices (experts), or 0 */
 } sm_role_info;
 
 enum sm_norm_kind { SM_NORM_RMS, SM_NORM_LAYER };
@@ -128,7 +141,10 @@ typedef struct sm_arch_key {
 /* Flags of a tensor in an architecture: optional; or a fused Q/K/V tensor
  * that a file may give apart instead (phi2: attn_q/k/v listed optional),
  * required otherwise (init and training from scratch write it). */
-enum { SM_TF_OPTIONAL = 1, SM_TF_FUSED = 2 };
+enum { SM_TF_OPTIONAL = 1, SM_TF_FUSED = 2, SM_TF_DENSE = 4 };
+/* SM_TF_DENSE: a dense FFN tensor that a mixture-of-experts file of the
+ * architecture (Mixtral's llama) has experts instead of: required unless the
+ * layer has ffn_gate_inp (the expert roles listed optional). */
 
 typedef struct sm_arch_tensor {
     uint8_t role;         /* enum sm_tensor_role */
@@ -163,6 +179,8 @@ typedef struct sm_arch_info {
     /* every model of the architecture has a parallel residual (phi2); others
      * may say so in a key (gptneox's use_parallel_residual) */
     uint8_t parallel;
+    /* a mixture of experts renormalizes the chosen experts' weights to sum to 1 */
+    uint8_t moe_norm_weights;
 } sm_arch_info;
 
 const sm_arch_info *sm_arch_get(int arch);
@@ -176,8 +194,13 @@ const sm_role_info *sm_role(int role);
 void sm_tensor_name(int role, int layer, char *buf, size_t cap);
 /* The length a dimension symbol stands for. */
 int64_t sm_dim_value(const sm_hparams *hp, int dim);
-/* A tensor's shape in an architecture (rows 1 for a vector). */
+/* A tensor's shape in an architecture (rows 1 for a vector; rows of one
+ * matrix of a stack). */
 void sm_arch_tensor_shape(const sm_hparams *hp, const sm_arch_tensor *t, int64_t *cols, int64_t *rows);
+/* How many matrices a tensor stacks (ne[2]: the experts), 0 for a 1- or 2-D tensor. */
+int64_t sm_arch_tensor_mats(const sm_hparams *hp, const sm_arch_tensor *t);
+/* Whether the architecture has any stacked (expert) tensor. */
+int sm_arch_has_experts(const sm_arch_info *a);
 /* Whether layer l of this model attends through the sliding window. */
 int sm_layer_is_swa(const sm_hparams *hp, int layer);
 /* Whether an architecture has this role (flags returned through *flags). */

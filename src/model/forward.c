@@ -103,15 +103,19 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b) {
                 op_norm(s, SM_SC_FFN_NORM, xb, x, L->ffn_norm, L->ffn_norm_b, n);
                 in = xb;
             }
-            ffn_in(s, L, arch->ffn, in, n, nv);
+            /* a mixture of experts (moe.c): each row's chosen experts, weighted, added into x */
+            if (L->ffn_gate_inp.data) op_moe(s, L, in, x, n, nv);
+            else ffn_in(s, L, arch->ffn, in, n, nv);
         }
-        op_ffn_act(s, arch->ffn, hb, hb2, n, ffn);
-        if (hp->residual_scale != 1.0f) sm_scale(hb, hp->residual_scale, n * ffn);
-        if (L->ffn_post_norm) {
-            op_matmul(s, SM_SC_FFN_DOWN, xb2, dim, &L->w_down, hb, n, nv, L->b_down, 0);
-            op_post_norm_add(s, x, xb2, L->ffn_post_norm, n);
-        } else {
-            op_matmul(s, SM_SC_FFN_DOWN, x, dim, &L->w_down, hb, n, nv, L->b_down, 1);
+        if (!L->ffn_gate_inp.data) {
+            op_ffn_act(s, arch->ffn, hb, hb2, n, ffn);
+            if (hp->residual_scale != 1.0f) sm_scale(hb, hp->residual_scale, n * ffn);
+            if (L->ffn_post_norm) {
+                op_matmul(s, SM_SC_FFN_DOWN, xb2, dim, &L->w_down, hb, n, nv, L->b_down, 0);
+                op_post_norm_add(s, x, xb2, L->ffn_post_norm, n);
+            } else {
+                op_matmul(s, SM_SC_FFN_DOWN, x, dim, &L->w_down, hb, n, nv, L->b_down, 1);
+            }
         }
         SM_PROF_END(P, 0, 0);
         if (s->check) sm_check_layer(s, l, x, (size_t)n * dim);   /* check mode: NaN/Inf named by layer */

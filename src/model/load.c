@@ -75,19 +75,30 @@ static sm_status find_tensor(sm_model *m, const sm_arch_tensor *at, int layer, u
     int64_t cols, rows;
     sm_arch_tensor_shape(&m->hp, at, &cols, &rows);
     const sm_gguf_tensor *t = sm_gguf_find_tensor(&m->gguf, name);
-    if (!t && (at->flags & SM_TF_FUSED)) {   /* Q, K and V apart instead (checked in load_gguf_tensors) */
-        char q[96];
-        sm_tensor_name(SM_T_ATTN_Q, layer, q, sizeof q);
-        optional = sm_gguf_find_tensor(&m->gguf, q) != NULL;
+    if (!t && (at->flags & (SM_TF_FUSED | SM_TF_DENSE))) {
+        /* Q, K and V apart instead of fused, or experts instead of a dense FFN (checked in load_gguf_tensors) */
+        char alt[96];
+        sm_tensor_name(at->flags & SM_TF_FUSED ? SM_T_ATTN_Q : SM_T_FFN_GATE_INP, layer, alt, sizeof alt);
+        optional = sm_gguf_find_tensor(&m->gguf, alt) != NULL;
     }
     if (!t) return optional ? SM_OK : sm_fail(err, SM_ERR_FORMAT, "tensor '%s' is missing", name);
     used[t - m->gguf.tensors] = 1;
     sm_matrix *mat = sm_model_matrix(m, role, layer);
+    int64_t mats = sm_arch_tensor_mats(&m->hp, at);   /* experts: a stack of matrices, one matrix of mats x rows */
     if (mat) {
-        if (t->n_dims != 2 || t->ne[0] != (uint64_t)cols || t->ne[1] != (uint64_t)rows)
+        if (mats > 0 && (t->n_dims != 3 || t->ne[0] != (uint64_t)cols || t->ne[1] != (uint64_t)rows ||
+                         t->ne[2] != (uint64_t)mats))
+            return sm_fail(err, SM_ERR_FORMAT, "tensor '%s' has shape [%llu, %llu, %llu, %llu], expected [%lld, %lld, "
+                           "%lld] (expert_count %d)", name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
+                           (unsigned long long)t->ne[2], (unsigned long long)t->ne[3], (long long)cols, (long long)rows,
+                           (long long)mats, m->hp.n_expert);
+        if (mats == 0 && (t->n_dims != 2 || t->ne[0] != (uint64_t)cols || t->ne[1] != (uint64_t)rows))
             return sm_fail(err, SM_ERR_FORMAT, "tensor '%s' has shape [%llu, %llu, %llu, %llu], expected [%lld, %lld]",
                            name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
                            (unsigned long long)t->ne[2], (unsigned long long)t->ne[3], (long long)cols, (long long)rows);
+        if (mats > 0 && (uint64_t)rows * (uint64_t)mats > INT32_MAX)
+            return sm_fail(err, SM_ERR_UNSUPPORTED, "tensor '%s' stacks more rows than SmallMind handles", name);
+        if (mats > 0) rows *= mats;   /* the stack as one matrix of mats x rows */
         if (!sm_type_runnable(t->type)) {
             char list[160];
             sm_type_runnable_list(list, sizeof list);
@@ -148,6 +159,18 @@ static sm_status load_gguf_tensors(sm_model *m, sm_error *err) {
                            mixed ? "layers of both kinds" : L->wqkv.data ? "both" : "part of them");
         if ((L->b_qkv && !L->wqkv.data) || ((L->b_q || L->b_k || L->b_v) && !any_apart))
             return sm_fail(err, SM_ERR_FORMAT, "layer %d has a Q/K/V bias without its weight", l);
+        /* experts (the router and every stack, gated) or a dense FFN, the same in every layer */
+        int router = L->ffn_gate_inp.data != NULL, stacks = !!L->gate_exps.data + !!L->up_exps.data + !!L->down_exps.data;
+        int kinds = router != !!m->layers[0].ffn_gate_inp.data;
+        if ((router && stacks != 3) || (!router && stacks) || kinds)
+            return sm_fail(err, SM_ERR_UNSUPPORTED, "layer %d: a mixture of experts needs blk.%d.ffn_gate_inp and the "
+                           "gate, up and down expert stacks, in every layer (this file has %s)", l, l,
+                           kinds ? "layers of both kinds" : router ? "not every stack" : "stacks without a router");
+        if (router && (m->hp.n_expert < 1 || m->hp.n_expert_used < 1))
+            return sm_fail(err, SM_ERR_FORMAT, "layer %d has experts but metadata '%s.expert_count' or "
+                           "'expert_used_count' is missing", l, sm_arch_get(m->hp.arch)->name);
+        if (router && (L->w_gate.data || L->w_up.data || L->w_down.data || L->b_up || L->b_down))
+            return sm_fail(err, SM_ERR_FORMAT, "layer %d has both experts and a dense FFN", l);
     }
     if (!m->output.data) m->output = m->tok_embd;  /* tied embeddings */
     return SM_OK;
@@ -295,6 +318,10 @@ void sm_model_get_info(const sm_model *m, sm_model_info *info) {
     info->n_heads = m->hp.n_heads;
     info->n_kv_heads = m->hp.n_kv_heads;
     info->ffn_dim = m->hp.ffn_dim;
+    if (m->has_weights && m->layers && m->layers[0].ffn_gate_inp.data) {
+        info->n_expert = m->hp.n_expert;
+        info->n_expert_used = m->hp.n_expert_used;
+    }
     info->has_weights = m->has_weights;
     info->bos = m->vocab.bos;
     info->eos = m->vocab.eos;

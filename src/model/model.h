@@ -35,6 +35,10 @@ typedef struct sm_layer {
     const float *b_q, *b_k, *b_v, *b_qkv, *b_o, *b_up, *b_down;
     const float *q_norm, *k_norm;                /* per head or over the whole projection */
     const float *attn_post_norm, *ffn_post_norm; /* on a block's output, before the residual add */
+    /* a mixture of experts: the router (n_expert rows), each stack of n_expert matrices as one matrix of
+     * n_expert x ffn_exp rows (down: n_expert x dim), a shared expert and its gate vector */
+    sm_matrix ffn_gate_inp, gate_exps, up_exps, down_exps, gate_shexp, up_shexp, down_shexp;
+    const float *gate_inp_shexp;
 } sm_layer;
 
 struct sm_model {

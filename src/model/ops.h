@@ -68,6 +68,9 @@ void op_store_kv(sm_session *s, const sm_fwd_batch *b, int l, const float *k, co
 void op_attention(sm_session *s, const sm_fwd_batch *b, int l, const float *q, float *out, int window);
 /* x += RMSNorm(y) (y is normed in place): a post-norm and the residual add. */
 void op_post_norm_add(sm_session *s, float *x, float *y, const float *w, int n);
+/* A mixture of experts' feed-forward block (moe.c) on n rows of its normed
+ * input in (nv of them one-token rows), added into x (in must not be x). */
+void op_moe(sm_session *s, const sm_layer *L, const float *in, float *x, int n, int nv);
 /* The feed-forward activation of kind enum sm_ffn_kind on n rows of ffn. */
 void op_ffn_act(sm_session *s, int kind, float *h, const float *h2, int n, int ffn);
 /* Final norm and the output head: the logits each seq wants (or every

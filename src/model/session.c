@@ -39,6 +39,11 @@ static void layout(sm_session *s, sm_arena *a) {
     const sm_hparams *hp = &s->model->hp;
     size_t q_dim = (size_t)hp->n_heads * hp->head_dim, kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;
     size_t ctx = (size_t)s->n_ctx, B = (size_t)s->batch_cap, dim = (size_t)hp->dim, ffn = (size_t)hp->ffn_dim;
+    size_t ne = (size_t)hp->n_expert, nu = (size_t)hp->n_expert_used;
+    if (ne > 0) {   /* an expert's FFN (and a shared expert's) may be longer than the dense one */
+        if ((size_t)hp->ffn_exp > ffn) ffn = (size_t)hp->ffn_exp;
+        if ((size_t)hp->ffn_shexp > ffn) ffn = (size_t)hp->ffn_shexp;
+    }
     size_t wide_in = dim > q_dim ? dim : q_dim;
     s->max_cols = (int)(wide_in > ffn ? wide_in : ffn);
     s->x = sm_arena_take(a, B * dim, sizeof(float));
@@ -50,6 +55,13 @@ static void layout(sm_session *s, sm_arena *a) {
     s->hb2 = sm_arena_take(a, B * ffn * (sm_arch_get(hp->arch)->ffn == SM_FFN_SWIGLU_FUSED ? 2 : 1), sizeof(float));
     s->xb2 = sm_arena_take(a, B * dim, sizeof(float));
     s->tmp = sm_arena_take(a, B * dim, sizeof(float));
+    s->moe_logits = sm_arena_take(a, B * ne, sizeof(float));
+    s->moe_pick = sm_arena_take(a, B * nu, sizeof(int));
+    s->moe_w = sm_arena_take(a, B * nu, sizeof(float));
+    s->moe_order = sm_arena_take(a, B * nu, sizeof(int));
+    s->moe_count = sm_arena_take(a, ne + 1, sizeof(int));
+    s->moe_in = sm_arena_take(a, ne ? B * dim : 0, sizeof(float));
+    s->moe_out = sm_arena_take(a, ne ? B * dim : 0, sizeof(float));
     s->logits = sm_arena_take(a, hp->n_vocab, sizeof(float));
     s->att = sm_arena_take(a, (size_t)hp->n_heads * ctx, sizeof(float));
     s->att_scratch = sm_arena_take(a, (size_t)s->n_threads * sm_attention_scratch(hp->head_dim), sizeof(float));

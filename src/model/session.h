@@ -58,6 +58,13 @@ struct sm_session {
     float *hb, *hb2;             /* [batch][ffn] feed-forward intermediates (hb2: 2 x ffn for a fused gate/up) */
     float *xb2;                  /* [batch][dim] a block's output before its post-norm */
     float *tmp;                  /* [batch][dim] a product before its residual add */
+    /* a mixture of experts (moe.c): the router's logits, each row's experts and weights, the (row, slot)
+     * entries sorted by expert, an expert's gathered input rows and their output */
+    float *moe_logits;           /* [batch][n_expert] */
+    int *moe_pick;               /* [batch][n_expert_used] */
+    float *moe_w;                /* [batch][n_expert_used] */
+    int *moe_order, *moe_count;  /* [batch x n_expert_used], [n_expert + 1] */
+    float *moe_in, *moe_out;     /* [batch][dim] */
     float *logits;               /* [n_vocab] of the last token */
     /* kernel scratch */
     float *att;                  /* [heads][n_ctx] one token's attention scores */

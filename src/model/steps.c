@@ -10,6 +10,7 @@ const char *const sm_step_names[SM_SC_COUNT] = {
     "FFN gate projection", "FFN up projection", "FFN activation", "FFN down projection", "final norm",
     "logits", "sampling", "detokenize + stream", "user", "attention (batch)", "QK norm", "post norm",
     "train step", "batch", "backward", "loss", "optimizer", "all-reduce", "evaluation", "checkpoint", "recompute",
+    "FFN expert router",
 };
 
 #define G {SM_STEP_GROUP, 0, 0}
@@ -29,4 +30,5 @@ const sm_step_info sm_step_infos[SM_SC_COUNT] = {
     [SM_SC_USER] = P, [SM_SC_ATTENTION] = {SM_STEP_ACTIVATIONS, 1, 0}, [SM_SC_QK_NORM] = A, [SM_SC_POST_NORM] = A,
     [SM_SC_TRAIN_STEP] = G, [SM_SC_BATCH] = A, [SM_SC_BACKWARD] = P, [SM_SC_LOSS] = A, [SM_SC_OPTIMIZER] = A,
     [SM_SC_ALL_REDUCE] = A, [SM_SC_EVAL] = P, [SM_SC_CHECKPOINT] = A, [SM_SC_RECOMPUTE] = G,
+    [SM_SC_FFN_ROUTER] = W,
 };

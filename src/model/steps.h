@@ -20,6 +20,8 @@ enum sm_step {
      * the exchange, crediting the bytes sent. */
     SM_SC_TRAIN_STEP, SM_SC_BATCH, SM_SC_BACKWARD, SM_SC_LOSS, SM_SC_OPTIMIZER, SM_SC_ALL_REDUCE, SM_SC_EVAL,
     SM_SC_CHECKPOINT, SM_SC_RECOMPUTE,
+    /* a mixture of experts' router (moe.c), after the training steps so their ids stay */
+    SM_SC_FFN_ROUTER,
     SM_SC_COUNT
 };
 

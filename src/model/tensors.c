@@ -47,6 +47,14 @@ static const slot slots[SM_T_COUNT] = {
     [SM_T_FFN_DOWN] = LAYER_M(w_down),
     [SM_T_FFN_DOWN_B] = LAYER_V(b_down),
     [SM_T_FFN_POST_NORM] = LAYER_V(ffn_post_norm),
+    [SM_T_FFN_GATE_INP] = LAYER_M(ffn_gate_inp),
+    [SM_T_FFN_GATE_EXPS] = LAYER_M(gate_exps),
+    [SM_T_FFN_UP_EXPS] = LAYER_M(up_exps),
+    [SM_T_FFN_DOWN_EXPS] = LAYER_M(down_exps),
+    [SM_T_FFN_GATE_INP_SHEXP] = LAYER_V(gate_inp_shexp),
+    [SM_T_FFN_GATE_SHEXP] = LAYER_M(gate_shexp),
+    [SM_T_FFN_UP_SHEXP] = LAYER_M(up_shexp),
+    [SM_T_FFN_DOWN_SHEXP] = LAYER_M(down_shexp),
 };
 
 static char *slot_addr(sm_model *m, int role, int layer) {

@@ -374,6 +374,11 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     if (rope && cfg->base && (cfg->base->rope_long || cfg->base->rope_short))
         return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support this %s model's RoPE scaling (LongRoPE) yet",
                        arch->name);
+    int moe_flags = 0;
+    if (sm_arch_has(arch, SM_T_FFN_GATE_INP, &moe_flags) &&
+        (!(moe_flags & SM_TF_OPTIONAL) || (cfg->optional_roles >> SM_T_FFN_GATE_INP & 1)))
+        return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support a mixture of experts (this %s model's "
+                       "expert layers) yet", arch->name);
     int features_ok = (rope || arch->pos == SM_POS_LEARNED) && sm_arch_has(arch, SM_T_ATTN_NORM, NULL) &&
                       (arch->qk_norm == SM_QK_NORM_NONE || arch->qk_norm == SM_QK_NORM_HEAD);
     for (int i = 0; i < arch->n_tensors; i++)

@@ -1,7 +1,8 @@
 /* test_arch_alloc.c - every architecture of the table, as a small random
- * model written by sm_model_init_file, generates without a single allocator
- * call per token (prompt through the batch path, then decode), on one and
- * on two threads. */
+ * model written by sm_model_init_file (a mixture of experts where the
+ * architecture is one, and llama as Mixtral too), generates without a
+ * single allocator call per token (prompt through the batch path, then
+ * decode), on one and on two threads. */
 #include "test.h"
 #include "model/arch.h"
 
@@ -29,12 +30,15 @@ static int count_allocs(void *user, sm_token tok, const char *text, size_t len) 
 TEST(no_allocations_per_token_every_architecture) {
     char dir[] = "/tmp/sm-arch-XXXXXX";
     REQUIRE(mkdtemp(dir) != NULL);
-    for (int a = 0; a < SM_ARCH_COUNT; a++) {
-        const char *name = sm_arch_get(a)->name;
+    for (int v = 0; v <= SM_ARCH_COUNT; v++) {
+        const sm_arch_info *ai = sm_arch_get(v < SM_ARCH_COUNT ? v : SM_ARCH_LLAMA);
+        int opt = 0, experts = sm_arch_has(ai, SM_T_FFN_GATE_INP, &opt) && (v == SM_ARCH_COUNT || !(opt & SM_TF_OPTIONAL));
+        const char *name = ai->name;
         char path[256];
-        snprintf(path, sizeof path, "%s/%s.gguf", dir, name);
+        snprintf(path, sizeof path, "%s/%s%s.gguf", dir, name, experts ? "-moe" : "");
         sm_init_params ip = sm_init_default_params();
         ip.arch = name;
+        ip.n_expert = experts ? 4 : 0;
         ip.dim = 64;
         ip.n_layers = 2;
         ip.n_heads = 4;

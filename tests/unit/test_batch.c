@@ -126,11 +126,11 @@ static long batch_vs_alone(const char *path, const char *kernels, int ws_threads
  * temporary directory. */
 static char tmpdir[64];
 
-static const char *make_model(const char *arch, const char *type, int dim) {
+static const char *make_model_experts(const char *arch, const char *type, int dim, int experts) {
     static char path[8][128];
     static int next;
     char *p = path[next++ % 8];
-    snprintf(p, 128, "%s/%s-%d.gguf", tmpdir, arch, dim);
+    snprintf(p, 128, "%s/%s-%d-e%d.gguf", tmpdir, arch, dim, experts);
     sm_init_params ip = sm_init_default_params();
     ip.arch = arch;
     ip.dim = dim;
@@ -143,6 +143,7 @@ static const char *make_model(const char *arch, const char *type, int dim) {
     ip.seed = 7;
     ip.init_std = 0.5f;   /* peaked outputs: differences would show */
     ip.random_norms = 1;
+    ip.n_expert = experts;   /* a mixture of experts: rows of a batch take different experts */
     sm_error err = {0};
     if (access(p, R_OK) != 0 && sm_model_init_file(&ip, p, &err) != SM_OK) {
         printf("    init %s: %s\n", arch, err.message);
@@ -150,12 +151,16 @@ static const char *make_model(const char *arch, const char *type, int dim) {
     }
     if (!type) return p;
     char *q = path[next++ % 8];
-    snprintf(q, 128, "%s/%s-%d-%s.gguf", tmpdir, arch, dim, type);
+    snprintf(q, 128, "%s/%s-%d-e%d-%s.gguf", tmpdir, arch, dim, experts, type);
     if (sm_model_quantize_file(p, q, type, NULL, NULL, &err) != SM_OK) {
         printf("    quantize %s %s: %s\n", arch, type, err.message);
         return NULL;
     }
     return q;
+}
+
+static const char *make_model(const char *arch, const char *type, int dim) {
+    return make_model_experts(arch, type, dim, 0);
 }
 
 static void remove_tmpdir(void) {
@@ -181,20 +186,22 @@ static int make_tmpdir(void) {
 
 TEST(batch_logits_equal_each_session_alone) {
     REQUIRE(make_tmpdir());
-    struct { const char *arch, *type; int dim; } models[] = {
-        {"llama", NULL, 64}, {"llama", "Q8_0", 64}, {"llama", "Q4_0", 64}, {"gpt2", NULL, 64}, {"qwen3", "Q8_0", 64},
-        {"gemma2", NULL, 64}, {"gemma3", "Q4_K", 256}, {"phi3", "Q6_K", 256}, {"qwen2", "F16", 64},
-        {"llama", "Q4_1", 64}, {"llama", "Q5_0", 64}, {"llama", "Q5_1", 64}, {"llama", "IQ4_NL", 64},
-        {"llama", "BF16", 64}, {"llama", "Q2_K", 256}, {"llama", "Q3_K_M", 256}, {"llama", "Q5_K_M", 256},
-        {"llama", "IQ4_XS", 256}, {"phi2", "Q8_0", 64}, {"gptneox", NULL, 64}};
+    struct { const char *arch, *type; int dim, experts; } models[] = {
+        {"llama", NULL, 64, 0}, {"llama", "Q8_0", 64, 0}, {"llama", "Q4_0", 64, 0}, {"gpt2", NULL, 64, 0}, {"qwen3", "Q8_0", 64, 0},
+        {"gemma2", NULL, 64, 0}, {"gemma3", "Q4_K", 256, 0}, {"phi3", "Q6_K", 256, 0}, {"qwen2", "F16", 64, 0},
+        {"llama", "Q4_1", 64, 0}, {"llama", "Q5_0", 64, 0}, {"llama", "Q5_1", 64, 0}, {"llama", "IQ4_NL", 64, 0},
+        {"llama", "BF16", 64, 0}, {"llama", "Q2_K", 256, 0}, {"llama", "Q3_K_M", 256, 0}, {"llama", "Q5_K_M", 256, 0},
+        {"llama", "IQ4_XS", 256, 0}, {"phi2", "Q8_0", 64, 0}, {"gptneox", NULL, 64, 0}, {"llama", "Q8_0", 64, 4},
+        {"qwen2moe", "Q4_K", 256, 8}, {"granitemoe", NULL, 64, 3}};
     char levels[128];
     snprintf(levels, sizeof levels, "%s", sm_kernels_list());
     for (char *lv = strtok(levels, " "); lv; lv = strtok(NULL, " ")) {
         for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
-            const char *path = make_model(models[i].arch, models[i].type, models[i].dim);
+            const char *path = make_model_experts(models[i].arch, models[i].type, models[i].dim, models[i].experts);
             REQUIRE(path);
             char what[96];
-            snprintf(what, sizeof what, "%s %s (%s)", models[i].arch, models[i].type ? models[i].type : "F32", lv);
+            snprintf(what, sizeof what, "%s%s %s (%s)", models[i].arch, models[i].experts ? " (experts)" : "",
+                     models[i].type ? models[i].type : "F32", lv);
             batch_vs_alone(path, lv, 2, 0, what);
         }
     }
@@ -355,18 +362,19 @@ static long rows_vs_one_at_a_time(const char *path, const char *kernels, int thr
 
 TEST(eval_rows_equal_one_token_passes) {
     REQUIRE(make_tmpdir());
-    struct { const char *arch, *type; int dim; } models[] = {
-        {"llama", NULL, 64}, {"llama", "Q8_0", 64}, {"llama", "Q4_0", 64}, {"gpt2", NULL, 64},
-        {"qwen3", "Q8_0", 64}, {"gemma2", NULL, 64}, {"gemma3", "Q4_K", 256}, {"phi3", "Q6_K", 256},
-        {"qwen2", "F16", 64}, {"llama", "IQ4_XS", 256}};
+    struct { const char *arch, *type; int dim, experts; } models[] = {
+        {"llama", NULL, 64, 0}, {"llama", "Q8_0", 64, 0}, {"llama", "Q4_0", 64, 0}, {"gpt2", NULL, 64, 0},
+        {"qwen3", "Q8_0", 64, 0}, {"gemma2", NULL, 64, 0}, {"gemma3", "Q4_K", 256, 0}, {"phi3", "Q6_K", 256, 0},
+        {"qwen2", "F16", 64, 0}, {"llama", "IQ4_XS", 256, 0}, {"llama", "Q4_0", 64, 4}, {"qwen2moe", NULL, 64, 3}};
     char levels[128];
     snprintf(levels, sizeof levels, "%s", sm_kernels_list());
     for (char *lv = strtok(levels, " "); lv; lv = strtok(NULL, " ")) {
         for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
-            const char *path = make_model(models[i].arch, models[i].type, models[i].dim);
+            const char *path = make_model_experts(models[i].arch, models[i].type, models[i].dim, models[i].experts);
             REQUIRE(path);
             char what[96];
-            snprintf(what, sizeof what, "%s %s (%s)", models[i].arch, models[i].type ? models[i].type : "F32", lv);
+            snprintf(what, sizeof what, "%s%s %s (%s)", models[i].arch, models[i].experts ? " (experts)" : "",
+                     models[i].type ? models[i].type : "F32", lv);
             rows_vs_one_at_a_time(path, lv, 1, what);
             rows_vs_one_at_a_time(path, lv, 2, what);
         }

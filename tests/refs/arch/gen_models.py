@@ -237,6 +237,19 @@ MODELS = {
     # Phi-1.5-style as older converters wrote it: Q, K, V apart with biases; grouped KV heads
     "phi2_split": dict(arch="phi2", vocab_kind="phi2", kv=2, rope_base=10000.0, eps=1e-5, ctx=2048, rope_dims=32,
                        split_qkv=True),
+    # Mixtral-style llama: a mixture of 4 experts (2 per token, weights renormalized) in place of the dense FFN
+    "llama_moe": dict(arch="llama", vocab_kind="spm", rope_base=1000000.0, eps=1e-5, ffn=256, ctx=32768,
+                      experts=(4, 2)),
+    # Granite 3.x MoE-style: granite's scalars and a mixture of 4 experts (2 per token), tied
+    "granitemoe": dict(arch="granitemoe", vocab_kind="smollm", tied=True, rope_base=10000.0, eps=1e-6, vocab=320,
+                       ctx=4096, ffn=256, experts=(4, 2),
+                       granite=dict(embedding_scale=2.0, residual_scale=0.5, attention_scale=0.2, logit_scale=2.0)),
+    # OLMoE-style: full-width q/k norms, 8 experts (2 per token, the router's probabilities as weights)
+    "olmoe": dict(arch="olmoe", vocab_kind="olmo2", kv=4, rope_base=10000.0, eps=1e-5, ffn=256, ctx=4096,
+                  experts=(8, 2)),
+    # Qwen2-MoE-style: q/k/v biases, 4 experts of 256 (2 per token), a shared expert of 512 under a sigmoid gate
+    "qwen2moe": dict(arch="qwen2moe", vocab_kind="qwen2", rope_base=1000000.0, eps=1e-6, vocab=400, ctx=8192,
+                     experts=(4, 2), expert_ffn=256, shared_ffn=512),
     # Pythia-style GPT-NeoX: fused QKV with bias, RoPE (NeoX) on a quarter of each head, attention and FFN
     # in parallel each with its own LayerNorm (use_parallel_residual)
     "gptneox": dict(arch="gptneox", vocab_kind="gptneox", kv=4, ffn=1024, rope_base=10000.0, eps=1e-5, ctx=2048,
@@ -246,10 +259,10 @@ MODELS = {
                         rope_dims=16, parallel=False),
 }
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
-SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm"}
+SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm", "granitemoe", "olmoe", "qwen2moe"}
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
-                   "phi2", "gptneox"}
+                   "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe"}
 # architectures with LayerNorm (and its biases) instead of RMSNorm
 LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox")
 # architectures with a GELU FFN and biases on every product
@@ -315,7 +328,12 @@ def build(name):
         kv += [(a + "rope.dimension_count", "u32", s["rope_dims"])]
     if arch == "gptneox":
         kv += [(a + "use_parallel_residual", "bool", s["parallel"])]
-    if arch == "granite":
+    if "experts" in s:
+        kv += [(a + "expert_count", "u32", s["experts"][0]), (a + "expert_used_count", "u32", s["experts"][1])]
+    if arch == "qwen2moe":
+        kv += [(a + "expert_feed_forward_length", "u32", s["expert_ffn"]),
+               (a + "expert_shared_feed_forward_length", "u32", s["shared_ffn"])]
+    if arch in ("granite", "granitemoe"):
         g = s["granite"]
         kv += [(a + "vocab_size", "u32", V), (a + "rope.dimension_count", "u32", hd),
                (a + "embedding_scale", "f32", g["embedding_scale"]), (a + "residual_scale", "f32", g["residual_scale"]),
@@ -376,11 +394,11 @@ def build(name):
             t.append((p + "attn_q.weight", mat(qdim, dim)))
             t.append((p + "attn_k.weight", mat(kvdim, dim)))
             t.append((p + "attn_v.weight", mat(kvdim, dim)))
-            if arch in ("qwen2", "starcoder2", "stablelm", "phi2"):
+            if arch in ("qwen2", "starcoder2", "stablelm", "phi2", "qwen2moe"):
                 t += [(p + "attn_q.bias", bias(qdim)), (p + "attn_k.bias", bias(kvdim)), (p + "attn_v.bias", bias(kvdim))]
             if arch in ("qwen3", "gemma3"):
                 t += [(p + "attn_q_norm.weight", norm(hd)), (p + "attn_k_norm.weight", norm(hd))]
-            if arch == "olmo2":
+            if arch in ("olmo2", "olmoe"):
                 t += [(p + "attn_q_norm.weight", norm(qdim)), (p + "attn_k_norm.weight", norm(kvdim))]
         t.append((p + "attn_output.weight", mat(dim, qdim)))
         if arch in GELU_BIAS_ARCHS:
@@ -391,13 +409,27 @@ def build(name):
             t.append((p + "ffn_norm.weight", norm(dim)))
             if arch in LAYER_NORM_ARCHS:
                 t.append((p + "ffn_norm.bias", bias(dim)))
-        if arch == "phi3":
+        if "experts" in s:
+            # the router (std 2/sqrt(dim): logits of std ~2, so the experts chosen stand apart), then each
+            # stack of n_expert matrices (numpy shape: experts, rows, cols)
+            E, EF = s["experts"][0], s.get("expert_ffn", FF)
+            t.append((p + "ffn_gate_inp.weight", 2.0 * mat(E, dim)))
+            t.append((p + "ffn_gate_exps.weight", np.stack([mat(EF, dim) for _ in range(E)])))
+            t.append((p + "ffn_up_exps.weight", np.stack([mat(EF, dim) for _ in range(E)])))
+            t.append((p + "ffn_down_exps.weight", np.stack([mat(dim, EF) for _ in range(E)])))
+            if arch == "qwen2moe":
+                SF = s["shared_ffn"]
+                t += [(p + "ffn_gate_inp_shexp.weight", (rs.standard_normal(dim) / math.sqrt(dim)).astype(np.float32)),
+                      (p + "ffn_gate_shexp.weight", mat(SF, dim)), (p + "ffn_up_shexp.weight", mat(SF, dim)),
+                      (p + "ffn_down_shexp.weight", mat(dim, SF))]
+        elif arch == "phi3":
             t.append((p + "ffn_up.weight", mat(2 * FF, dim)))
         elif arch in GELU_BIAS_ARCHS:
             t += [(p + "ffn_up.weight", mat(FF, dim)), (p + "ffn_up.bias", bias(FF))]
         else:
             t += [(p + "ffn_gate.weight", mat(FF, dim)), (p + "ffn_up.weight", mat(FF, dim))]
-        t.append((p + "ffn_down.weight", mat(dim, FF)))
+        if "experts" not in s:
+            t.append((p + "ffn_down.weight", mat(dim, FF)))
         if arch in GELU_BIAS_ARCHS:
             t.append((p + "ffn_down.bias", bias(dim)))
         if arch in ("gemma2", "gemma3", "olmo2"):
