@@ -103,8 +103,8 @@ typedef struct sm_init_params {
     int random_norms;        /* random norm weights and biases (for tests) */
     int f16;                 /* store matrices as F16 */
     const char *name;        /* general.name */
-    /* a mixture of experts in place of each dense FFN (llama as Mixtral, granitemoe, olmoe, qwen2moe):
-     * n_expert experts of ffn_dim rows, n_expert_used of them per token; 0 for a dense model */
+    /* a mixture of experts in place of each dense FFN (llama as Mixtral, granitemoe, olmoe, qwen2moe,
+     * qwen3moe): n_expert experts of ffn_dim rows, n_expert_used of them per token; 0 for a dense model */
     int n_expert, n_expert_used;
 } sm_init_params;
 

@@ -20,7 +20,8 @@ KEY is MODEL/QUANTIZER/TYPE as in refs.json. Two cases where llama.cpp c392e509 
   - qwen3, gemma3 (no llama.cpp support): F32 against the float64 reference only; quantized files
     by relative rms (rms / rms(ref)) <= 1.1 x llama.cpp's relative rms for the same type on the
     closest architecture it runs (qwen2 for qwen3, gemma2 for gemma3; llama-quantize files), and
-    argmax against the float64 reference.
+    argmax against the float64 reference; qwen3moe likewise (against qwen2moe), leaving out the
+    positions whose expert choice is within 3% of a tie in float64 (at most a fifth of them).
 Prints one "ok ..." or "FAIL ..." line per file.
 """
 import json
@@ -35,7 +36,7 @@ import torch_arch  # noqa: E402
 
 REFS = os.path.join(HERE, "refs", "arch")
 SILU = {"llama", "qwen2", "qwen3", "phi3", "olmo2"}
-PROXY = {"qwen3": "qwen2", "gemma3": "gemma2"}
+PROXY = {"qwen3": "qwen2", "gemma3": "gemma2", "qwen3moe": "qwen2moe"}
 
 
 def maxrel(a, ref):
@@ -61,7 +62,8 @@ def main(listing):
         if e is not None and e["tokens"] != toks:
             print("FAIL %s: the token sequence differs from the one in refs.json" % name)
             continue
-        ref = torch_arch.reference(model_file, toks, len(toks))
+        margins = []
+        ref = torch_arch.reference(model_file, toks, len(toks), margins=margins)
         outs = {m: np.fromfile(p, dtype="<f4").reshape(ref.shape).astype(np.float64)
                 for m, p in (("prompt", p_file), ("decode", d_file))}
         problems, notes = [], []
@@ -104,10 +106,20 @@ def main(listing):
                 bound = 1.1 * pe["llama_rms"] / pe["ref_rms"]
                 what = "llama.cpp on %s %.2e relative" % (PROXY[model], pe["llama_rms"] / pe["ref_rms"])
                 want, against = ref.argmax(1), "float64"
+            keep = np.ones(len(toks), dtype=bool)
+            if margins and not has_llama:
+                # a mixture of experts without llama.cpp's own error on the file: a position whose routing is
+                # within 3% of a tie (relative logit gap in float64) is decided by any engine's rounding, so it
+                # is left out (one layer in the test model: a flip there changes no other position)
+                keep = np.min(margins, axis=0) >= 0.03
+                notes.append("%d of %d positions near a routing tie left out" % (len(toks) - keep.sum(), len(toks)))
+                if keep.sum() < 0.8 * len(toks):
+                    problems.append("%d of %d positions are near a routing tie: the model checks too little"
+                                    % (len(toks) - keep.sum(), len(toks)))
             for m, o in outs.items():
-                r = rms(o, ref) / scale
-                agree = float(np.mean(o.argmax(1) == want))
-                notes.append("%s rms %.2e argmax %d/%d" % (m, r, int(round(agree * len(want))), len(want)))
+                r = rms(o[keep], ref[keep]) / scale
+                agree = float(np.mean(o.argmax(1)[keep] == want[keep]))
+                notes.append("%s rms %.2e argmax %d/%d" % (m, r, int(round(agree * keep.sum())), keep.sum()))
                 if r > bound:
                     problems.append("%s: rms error %.2e > 1.1 x %s" % (m, r, what))
                 if agree < 0.95:

@@ -224,6 +224,10 @@ g.write_gguf(d + "/moe-used.gguf", [(k, ty, 5) if k.endswith("expert_used_count"
 g.write_gguf(d + "/moe-count.gguf", kv, [(n, a[:3]) if n == "blk.0.ffn_gate_exps.weight" else (n, a) for n, a in t])
 g.write_gguf(d + "/moe-dense.gguf", kv, t + [("blk.0.ffn_gate.weight", np.zeros((256, 256), dtype=np.float32))])
 g.write_gguf(d + "/moe.gguf", kv, t)
+g.write_gguf(d + "/moe-lora.gguf", [("general.architecture", "str", "llama"), ("general.type", "str", "adapter"),
+                                    ("adapter.type", "str", "lora"), ("adapter.lora.alpha", "f32", 2.0)],
+             [("blk.0.ffn_gate_exps.weight.lora_a", np.zeros((2, 256), dtype=np.float32)),
+              ("blk.0.ffn_gate_exps.weight.lora_b", np.zeros((1024, 2), dtype=np.float32))])
 PYEOF
 then
     for c in "stack|has not every stack" "used|expert_used_count 5 is more than expert_count 4" \
@@ -244,6 +248,9 @@ then
     expect_error "init_moe_needs_experts" "$SM" init "$TMP/moe-x.gguf" --arch olmoe --dim 64 --layers 1 --heads 4 --vocab 300
     grep -q "olmoe model is a mixture of experts: give --experts N" "$TMP/err" && ok "init_moe_needs_experts_named" \
         || bad "init_moe_needs_experts_named" "$(cat "$TMP/err")"
+    expect_error "run_moe_expert_adapter_refused" "$SM" run -m "$TMP/moe.gguf" --lora "$TMP/moe-lora.gguf" -p hi -n 1
+    grep -q "adapters of a mixture of experts' experts ('blk.0.ffn_gate_exps.weight') are not supported" "$TMP/err" \
+        && ok "moe_expert_adapter_named" || bad "moe_expert_adapter_named" "$(cat "$TMP/err")"
     printf 'the quick brown fox jumps over the lazy dog. %.0s' $(seq 40) > "$TMP/moe.txt"
     expect_error "train_moe_refused" "$SM" train --init "$TMP/moe.gguf" --data "$TMP/moe.txt" --out "$TMP/moe-t.gguf" \
         --steps 1 --seq 16

@@ -166,6 +166,8 @@ soft=(
 )
 for entry in "${soft[@]}"; do
     IFS='|' read -r name m type dopts seq <<< "$entry"
+    # PARITY_SOFT="name ...": only these (tests/emu_test.sh)
+    [ -z "${PARITY_SOFT:-}" ] || [[ " $PARITY_SOFT " == *" $name "* ]] || continue
     model="$TMP/soft/$m.gguf"
     [ "$type" = F32 ] || model="$TMP/soft/$m.$type.gguf"
     : > "$TMP/err"

@@ -24,6 +24,9 @@ What each architecture computes was taken from llama.cpp c392e509 (src/llama.cpp
 build_llama/build_qwen2/build_phi3/build_gemma/build_gemma2/build_olmo2/build_starcoder2/
 build_gpt2/build_phi2/build_gptneox, llm_build_norm/ffn/kqv, src/llama-model.cpp's hyper-parameters,
 src/llama-context.cpp's masks, ggml's rope), except:
+  - qwen3moe (not in that snapshot): qwen3's attention below and Hugging Face's
+    Qwen3MoeSparseMoeBlock -- softmax of the router's logits, the top experts' weights divided
+    by their sum (norm_topk_prob), SiLU-gated experts;
   - qwen3 (not in that snapshot): Hugging Face transformers' modeling_qwen3.py -- q_norm and
     k_norm are RMSNorms over each head's head_dim values, applied before RoPE (rotate_half, i.e.
     NEOX pairs), attention scale head_dim^-0.5, no biases, SiLU-gated MLP;
@@ -124,7 +127,7 @@ class Hparams:
         return self.m.get(self.arch + "." + key, default)
 
 
-def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
+def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
     """Float64 logits (len(toks) x n_vocab) of the model in meta/W for the token ids toks.
     n_ctx is the context size the engine runs with (phi3's long/short RoPE factors depend
     on it, as in llama.cpp); it defaults to len(toks)."""
@@ -158,8 +161,13 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
         experts (renormalized for llama/granitemoe: build_llama passes norm_w), each a SiLU-gated FFN;
         qwen2moe adds a shared expert times sigmoid(w . h)."""
         probs = torch.softmax(h @ w("ffn_gate_inp.weight", i).T, dim=-1)
+        if margins is not None and n_used < n_expert:
+            # how near each row's choice is to a tie: the gap between the k-th and the next logit, relative
+            # to the spread of the row's logits (scale-free: the rounding that could flip it scales alike)
+            z = (h @ w("ffn_gate_inp.weight", i).T).sort(dim=-1, descending=True).values
+            margins.append(((z[:, n_used - 1] - z[:, n_used]) / (z[:, 0] - z[:, -1])).numpy())
         top_w, top_i = probs.topk(n_used, dim=-1)
-        if arch in ("llama", "granitemoe"):
+        if arch in ("llama", "granitemoe", "qwen3moe"):   # qwen3moe: Hugging Face's norm_topk_prob
             top_w = top_w / top_w.sum(-1, keepdim=True)
         gate, up, down = w("ffn_gate_exps.weight", i), w("ffn_up_exps.weight", i), w("ffn_down_exps.weight", i)
         out = torch.zeros_like(h)
@@ -218,7 +226,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
         if arch in ("olmo2", "olmoe"):             # whole-vector q/k RMSNorm
             q = rms_norm(q, w("attn_q_norm.weight", i), rms_eps)
             k = rms_norm(k, w("attn_k_norm.weight", i), rms_eps)
-        if arch in ("qwen3", "gemma3"):           # per-head q/k RMSNorm
+        if arch in ("qwen3", "gemma3", "qwen3moe"):   # per-head q/k RMSNorm
             q = rms_norm(q.reshape(T, H, hd), w("attn_q_norm.weight", i), rms_eps).reshape(T, H * hd)
             k = rms_norm(k.reshape(T, KV, hd), w("attn_k_norm.weight", i), rms_eps).reshape(T, KV * hd)
         # ---- positions, scale, window of this layer
@@ -285,10 +293,12 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True):
     return logits
 
 
-def reference(path, toks, n_ctx=None, use_swa=True):
+def reference(path, toks, n_ctx=None, use_swa=True, margins=None):
+    """The float64 logits; with a list as margins, a mixture of experts' routing margins of each layer
+    (an array of one per position) are appended to it."""
     meta, W = load(path)
     with torch.no_grad():
-        return model_logits(meta, W, toks, n_ctx, use_swa).numpy()
+        return model_logits(meta, W, toks, n_ctx, use_swa, margins).numpy()
 
 
 def main(argv):

@@ -202,8 +202,8 @@ sm_status sm_model_init_file(const sm_init_params *p, const char *path, sm_error
     if (sm_arch_has(a, SM_T_FFN_GATE_INP, &eflags) && !(eflags & SM_TF_OPTIONAL) && !p->n_expert)
         return sm_fail(err, SM_ERR_INVALID_ARG, "a %s model is a mixture of experts: give --experts N", a->name);
     if (p->n_expert && !sm_arch_has_experts(a))
-        return sm_fail(err, SM_ERR_INVALID_ARG, "a %s model has no experts (--experts is for llama, granitemoe, olmoe "
-                       "and qwen2moe)", a->name);
+        return sm_fail(err, SM_ERR_INVALID_ARG, "a %s model has no experts (--experts is for llama, granitemoe, olmoe, "
+                       "qwen2moe and qwen3moe)", a->name);
     if (p->n_expert < 0 || p->n_expert > 256 || (p->n_expert && (p->n_expert_used < 1 || p->n_expert_used > p->n_expert)))
         return sm_fail(err, SM_ERR_INVALID_ARG, "experts: give from 1 to 256 experts and from 1 to that many used per "
                        "token (--experts N --experts-used K)");

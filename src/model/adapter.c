@@ -67,6 +67,9 @@ static sm_status match(sm_adapter *ad, const sm_gguf *g, uint8_t *used, int fill
                                a ? "lora_b" : "lora_a");
             if (role == SM_T_TOKEN_EMBD || role == SM_T_POS_EMBD)
                 return sm_fail(err, SM_ERR_UNSUPPORTED, "adapters of the embeddings ('%s') are not supported", name);
+            if (role == SM_T_FFN_GATE_EXPS || role == SM_T_FFN_UP_EXPS || role == SM_T_FFN_DOWN_EXPS)
+                return sm_fail(err, SM_ERR_UNSUPPORTED, "adapters of a mixture of experts' experts ('%s') are not "
+                               "supported", name);
             const sm_matrix *w = sm_model_matrix(m, role, l);
             if (!w || !w->data || !sm_gguf_find_tensor(&m->gguf, name))
                 return sm_fail(err, SM_ERR_FORMAT, "LoRA tensor '%s' does not exist in the base model", name);

@@ -269,6 +269,17 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          T(SM_T_FFN_GATE_SHEXP), T(SM_T_FFN_UP_SHEXP), T(SM_T_FFN_DOWN_SHEXP)),
         SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 0, 0,
     },
+    /* Qwen3-MoE (30B-A3B, 235B-A22B): qwen3's attention (per-head q/k norms, no biases), a mixture of
+     * experts of expert_feed_forward_length rows, the chosen experts' weights renormalized
+     * (norm_topk_prob; not in llama.cpp c392e509: its successors' build_qwen3moe and Hugging Face's
+     * Qwen3MoeSparseMoeBlock) */
+    [SM_ARCH_QWEN3MOE] = {
+        "qwen3moe",
+        {ROPE_KEYS(1 << 24), RMS_EPS, EXPERT_KEYS, EXPERT_FFN},
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_Q_NORM), T(SM_T_ATTN_K_NORM),
+         T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), EXPERTS),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_HEAD, 0, 0, 0, 0, 1, 0, 0, 1,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }

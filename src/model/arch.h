@@ -34,6 +34,7 @@ typedef enum sm_arch {
     SM_ARCH_GRANITEMOE,
     SM_ARCH_OLMOE,
     SM_ARCH_QWEN2MOE,
+    SM_ARCH_QWEN3MOE,
     SM_ARCH_COUNT
 } sm_arch;
 

@@ -250,6 +250,11 @@ MODELS = {
     # Qwen2-MoE-style: q/k/v biases, 4 experts of 256 (2 per token), a shared expert of 512 under a sigmoid gate
     "qwen2moe": dict(arch="qwen2moe", vocab_kind="qwen2", rope_base=1000000.0, eps=1e-6, vocab=400, ctx=8192,
                      experts=(4, 2), expert_ffn=256, shared_ffn=512),
+    # Qwen3-MoE-style (30B-A3B): per-head q/k norms, heads of 128 (q 512 wide), 4 experts of 128 (2 per token,
+    # renormalized); not in llama.cpp c392e509, so one layer: a position whose routing rounding may flip
+    # (tests/arch_check.py leaves those out) changes no other position
+    "qwen3moe": dict(arch="qwen3moe", vocab_kind="qwen2", head_dim=128, rope_base=1000000.0, eps=1e-6, vocab=400,
+                     ctx=40960, experts=(4, 2), expert_ffn=128, layers=1),
     # Pythia-style GPT-NeoX: fused QKV with bias, RoPE (NeoX) on a quarter of each head, attention and FFN
     # in parallel each with its own LayerNorm (use_parallel_residual)
     "gptneox": dict(arch="gptneox", vocab_kind="gptneox", kv=4, ffn=1024, rope_base=10000.0, eps=1e-5, ctx=2048,
@@ -259,7 +264,8 @@ MODELS = {
                         rope_dims=16, parallel=False),
 }
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
-SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm", "granitemoe", "olmoe", "qwen2moe"}
+SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm", "granitemoe", "olmoe", "qwen2moe",
+              "qwen3moe"}
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
                    "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe"}
@@ -330,9 +336,10 @@ def build(name):
         kv += [(a + "use_parallel_residual", "bool", s["parallel"])]
     if "experts" in s:
         kv += [(a + "expert_count", "u32", s["experts"][0]), (a + "expert_used_count", "u32", s["experts"][1])]
+    if arch in ("qwen2moe", "qwen3moe"):
+        kv += [(a + "expert_feed_forward_length", "u32", s["expert_ffn"])]
     if arch == "qwen2moe":
-        kv += [(a + "expert_feed_forward_length", "u32", s["expert_ffn"]),
-               (a + "expert_shared_feed_forward_length", "u32", s["shared_ffn"])]
+        kv += [(a + "expert_shared_feed_forward_length", "u32", s["shared_ffn"])]
     if arch in ("granite", "granitemoe"):
         g = s["granite"]
         kv += [(a + "vocab_size", "u32", V), (a + "rope.dimension_count", "u32", hd),
@@ -396,7 +403,7 @@ def build(name):
             t.append((p + "attn_v.weight", mat(kvdim, dim)))
             if arch in ("qwen2", "starcoder2", "stablelm", "phi2", "qwen2moe"):
                 t += [(p + "attn_q.bias", bias(qdim)), (p + "attn_k.bias", bias(kvdim)), (p + "attn_v.bias", bias(kvdim))]
-            if arch in ("qwen3", "gemma3"):
+            if arch in ("qwen3", "gemma3", "qwen3moe"):
                 t += [(p + "attn_q_norm.weight", norm(hd)), (p + "attn_k_norm.weight", norm(hd))]
             if arch in ("olmo2", "olmoe"):
                 t += [(p + "attn_q_norm.weight", norm(qdim)), (p + "attn_k_norm.weight", norm(kvdim))]
