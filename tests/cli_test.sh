@@ -30,6 +30,13 @@ expect_error() {
         bad "$name" "rc=$rc, stderr: $(head -c 300 "$TMP/err")"
     fi
 }
+# expect_named NAME WANT CMD...: as expect_error, and the message says WANT (a grep pattern)
+expect_named() {
+    local name=$1 want=$2
+    shift 2
+    expect_error "$name" "$@"
+    grep -q "$want" "$TMP/err" && ok "${name}_named" || bad "${name}_named" "$(cat "$TMP/err")"
+}
 
 # ---------------------------------------------------------------- help
 for c in run inspect tokenize init profile quantize bench perplexity train; do
@@ -170,20 +177,19 @@ t.insert(3, ("blk.0.attn_q_norm.weight", np.ones(64, dtype=np.float32)))
 g.write_gguf(sys.argv[1], kv, t)
 PYEOF
 then
-    expect_error "run_extra_tensor_refused" "$SM" run -m "$TMP/u-extra.gguf" -p hi -n 1
-    grep -q "tensor 'blk.0.attn_q_norm.weight' is not one a llama model has" "$TMP/err" \
-        && ok "extra_tensor_named" || bad "extra_tensor_named" "$(cat "$TMP/err")"
+    expect_named "run_extra_tensor_refused" "tensor 'blk.0.attn_q_norm.weight' is not one a llama model has" \
+        "$SM" run -m "$TMP/u-extra.gguf" -p hi -n 1
 else
     bad "run_extra_tensor_refused" "could not write the file: $(tail -c 200 "$TMP/e")"
 fi
+# files written from tests/refs/arch's models, altered: the script on stdin, with gen_models as g, numpy as
+# np and the directory to write to as d
+GEN_VARIANTS='import sys; sys.path.insert(0, "tests/refs/arch"); import numpy as np; import gen_models as g
+d = sys.argv[1]
+exec(sys.stdin.read())'
 # phi2's Q, K and V come fused or apart, never both, part, or a mix of layers; a bias needs its matrix;
 # gptneox's use_parallel_residual is a boolean (each a file gen_models.py's model altered)
-if /usr/bin/python3 - "$TMP" <<'PYEOF' 2> "$TMP/e"
-import sys
-import numpy as np
-sys.path.insert(0, "tests/refs/arch")
-import gen_models as g
-d = sys.argv[1]
+if /usr/bin/python3 -c "$GEN_VARIANTS" "$TMP" <<'PYEOF' 2> "$TMP/e"
 kv, t = g.build("phi2")
 q = [x for x in g.build("phi2_split")[1] if x[0].startswith("blk.0.attn_q.")]
 g.write_gguf(d + "/phi2-both.gguf", kv, t + q[:1])
@@ -204,20 +210,14 @@ then
              "bool|'gptneox.use_parallel_residual' is not a boolean"; do
         IFS='|' read -r f want <<< "$c"
         file=$TMP/phi2-$f.gguf; [ "$f" = bool ] && file=$TMP/neox-bool.gguf
-        expect_error "run_qkv_variant_$f" "$SM" run -m "$file" -p hi -n 1
-        grep -q "$want" "$TMP/err" && ok "qkv_variant_${f}_named" || bad "qkv_variant_${f}_named" "$(cat "$TMP/err")"
+        expect_named "run_qkv_variant_$f" "$want" "$SM" run -m "$file" -p hi -n 1
     done
 else
     bad "run_qkv_variant" "could not write the files: $(tail -c 200 "$TMP/e")"
 fi
 # a mixture of experts needs its router and every stack in every layer, as many experts as expert_count
 # says, no more used than there are, and no dense FFN beside them; training one is refused by name
-if /usr/bin/python3 - "$TMP" <<'PYEOF' 2> "$TMP/e"
-import sys
-import numpy as np
-sys.path.insert(0, "tests/refs/arch")
-import gen_models as g
-d = sys.argv[1]
+if /usr/bin/python3 -c "$GEN_VARIANTS" "$TMP" <<'PYEOF' 2> "$TMP/e"
 kv, t = g.build("llama_moe")
 g.write_gguf(d + "/moe-stack.gguf", kv, [x for x in t if x[0] != "blk.1.ffn_up_exps.weight"])
 g.write_gguf(d + "/moe-used.gguf", [(k, ty, 5) if k.endswith("expert_used_count") else (k, ty, v) for k, ty, v in kv], t)
@@ -233,8 +233,7 @@ then
     for c in "stack|has not every stack" "used|expert_used_count 5 is more than expert_count 4" \
              "count|expected \[256, 256, 4\]" "dense|has both experts and a dense FFN"; do
         IFS='|' read -r f want <<< "$c"
-        expect_error "run_moe_$f" "$SM" run -m "$TMP/moe-$f.gguf" -p hi -n 1
-        grep -q "$want" "$TMP/err" && ok "moe_${f}_named" || bad "moe_${f}_named" "$(cat "$TMP/err")"
+        expect_named "run_moe_$f" "$want" "$SM" run -m "$TMP/moe-$f.gguf" -p hi -n 1
     done
     # init writes one (Mixtral-style llama here) that runs and says what it is; a MoE architecture needs --experts
     if "$SM" init "$TMP/moe-init.gguf" --arch llama --dim 64 --layers 2 --heads 4 --ffn 64 --ctx 64 --vocab 300 \
@@ -245,17 +244,14 @@ then
     else
         bad "init_moe_runs" "$(tail -c 300 "$TMP/err")"
     fi
-    expect_error "init_moe_needs_experts" "$SM" init "$TMP/moe-x.gguf" --arch olmoe --dim 64 --layers 1 --heads 4 --vocab 300
-    grep -q "olmoe model is a mixture of experts: give --experts N" "$TMP/err" && ok "init_moe_needs_experts_named" \
-        || bad "init_moe_needs_experts_named" "$(cat "$TMP/err")"
-    expect_error "run_moe_expert_adapter_refused" "$SM" run -m "$TMP/moe.gguf" --lora "$TMP/moe-lora.gguf" -p hi -n 1
-    grep -q "adapters of a mixture of experts' experts ('blk.0.ffn_gate_exps.weight') are not supported" "$TMP/err" \
-        && ok "moe_expert_adapter_named" || bad "moe_expert_adapter_named" "$(cat "$TMP/err")"
+    expect_named "init_moe_needs_experts" "olmoe model is a mixture of experts: give --experts N" \
+        "$SM" init "$TMP/moe-x.gguf" --arch olmoe --dim 64 --layers 1 --heads 4 --vocab 300
+    expect_named "run_moe_expert_adapter_refused" \
+        "adapters of a mixture of experts' experts ('blk.0.ffn_gate_exps.weight') are not supported" \
+        "$SM" run -m "$TMP/moe.gguf" --lora "$TMP/moe-lora.gguf" -p hi -n 1
     printf 'the quick brown fox jumps over the lazy dog. %.0s' $(seq 40) > "$TMP/moe.txt"
-    expect_error "train_moe_refused" "$SM" train --init "$TMP/moe.gguf" --data "$TMP/moe.txt" --out "$TMP/moe-t.gguf" \
-        --steps 1 --seq 16
-    grep -q "training does not support a mixture of experts" "$TMP/err" && ok "train_moe_refusal_named" \
-        || bad "train_moe_refusal_named" "$(cat "$TMP/err")"
+    expect_named "train_moe_refused" "training does not support a mixture of experts" \
+        "$SM" train --init "$TMP/moe.gguf" --data "$TMP/moe.txt" --out "$TMP/moe-t.gguf" --steps 1 --seq 16
 else
     bad "run_moe_variants" "could not write the files: $(tail -c 200 "$TMP/e")"
 fi

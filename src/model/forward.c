@@ -27,6 +27,20 @@ static void ffn_in(sm_session *s, const sm_layer *L, int kind, const float *in, 
     sm_matmul_share_input(s, NULL);
 }
 
+/* A block's last product (its output projection) added into the residual
+ * stream x: straight, or through the block's post-norm (gemma2/3, olmo2)
+ * by way of xb2. */
+static void block_out(sm_session *s, int step, const sm_matrix *w, const float *in, const float *bias,
+                      const float *post_norm, int n, int nv) {
+    int dim = s->model->hp.dim;
+    if (post_norm) {
+        op_matmul(s, step, s->xb2, dim, w, in, n, nv, bias, 0);
+        op_post_norm_add(s, s->x, s->xb2, post_norm, n);
+    } else {
+        op_matmul(s, step, s->x, dim, w, in, n, nv, bias, 1);
+    }
+}
+
 void sm_forward(sm_session *s, const sm_fwd_batch *b) {
     const sm_model *m = s->model;
     const sm_hparams *hp = &m->hp;
@@ -89,12 +103,7 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b) {
         op_attention(s, b, l, q, xb, swa ? hp->n_swa : 0);
         /* granite: the block's output times residual_scale, through its input (the product is linear) */
         if (hp->residual_scale != 1.0f) sm_scale(xb, hp->residual_scale, n * q_dim);
-        if (L->attn_post_norm) {
-            op_matmul(s, SM_SC_O_PROJ, xb2, dim, &L->wo, xb, n, nv, L->b_o, 0);
-            op_post_norm_add(s, x, xb2, L->attn_post_norm, n);
-        } else {
-            op_matmul(s, SM_SC_O_PROJ, x, dim, &L->wo, xb, n, nv, L->b_o, 1);
-        }
+        block_out(s, SM_SC_O_PROJ, &L->wo, xb, L->b_o, L->attn_post_norm, n, nv);
 
         /* feed-forward block */
         if (!hp->parallel_residual) {
@@ -110,12 +119,7 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b) {
         if (!L->ffn_gate_inp.data) {
             op_ffn_act(s, arch->ffn, hb, hb2, n, ffn);
             if (hp->residual_scale != 1.0f) sm_scale(hb, hp->residual_scale, n * ffn);
-            if (L->ffn_post_norm) {
-                op_matmul(s, SM_SC_FFN_DOWN, xb2, dim, &L->w_down, hb, n, nv, L->b_down, 0);
-                op_post_norm_add(s, x, xb2, L->ffn_post_norm, n);
-            } else {
-                op_matmul(s, SM_SC_FFN_DOWN, x, dim, &L->w_down, hb, n, nv, L->b_down, 1);
-            }
+            block_out(s, SM_SC_FFN_DOWN, &L->w_down, hb, L->b_down, L->ffn_post_norm, n, nv);
         }
         SM_PROF_END(P, 0, 0);
         if (s->check) sm_check_layer(s, l, x, (size_t)n * dim);   /* check mode: NaN/Inf named by layer */
