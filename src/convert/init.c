@@ -60,8 +60,6 @@ typedef struct builder {
     const sm_init_params *p;
 } builder;
 
-/* A weight matrix of rows x cols (GGUF shape [cols, rows]); returns its
- * data (NULL when out of memory). */
 /* A weight matrix of rows x cols (GGUF shape [cols, rows]), or a stack of
  * mats of them ([cols, rows, mats]: experts) when mats > 0; returns its
  * data (NULL when out of memory). */
@@ -198,10 +196,9 @@ sm_status sm_model_init_file(const sm_init_params *p, const char *path, sm_error
                      .n_kv_heads = sm_arch_has(a, SM_T_ATTN_QKV, NULL) || !p->n_kv_heads ? p->n_heads : p->n_kv_heads,
                      .n_expert = p->n_expert, .n_expert_used = p->n_expert ? p->n_expert_used : 0,
                      .ffn_exp = p->n_expert ? p->ffn_dim : 0};   /* each expert --ffn rows (qwen2moe's shared one too) */
-    int eflags = 0;
-    if (sm_arch_has(a, SM_T_FFN_GATE_INP, &eflags) && !(eflags & SM_TF_OPTIONAL) && !p->n_expert)
+    if (sm_arch_experts(a) == SM_EXPERTS_ALWAYS && !p->n_expert)
         return sm_fail(err, SM_ERR_INVALID_ARG, "a %s model is a mixture of experts: give --experts N", a->name);
-    if (p->n_expert && !sm_arch_has_experts(a))
+    if (p->n_expert && !sm_arch_experts(a))
         return sm_fail(err, SM_ERR_INVALID_ARG, "a %s model has no experts (--experts is for llama, granitemoe, olmoe, "
                        "qwen2moe and qwen3moe)", a->name);
     if (p->n_expert < 0 || p->n_expert > 256 || (p->n_expert && (p->n_expert_used < 1 || p->n_expert_used > p->n_expert)))

@@ -330,7 +330,11 @@ int64_t sm_arch_tensor_mats(const sm_hparams *hp, const sm_arch_tensor *t) {
     return roles[t->role].mats ? sm_dim_value(hp, roles[t->role].mats) : 0;
 }
 
-int sm_arch_has_experts(const sm_arch_info *a) { return sm_arch_has(a, SM_T_FFN_GATE_INP, NULL); }
+int sm_arch_experts(const sm_arch_info *a) {
+    int flags = 0;
+    if (!sm_arch_has(a, SM_T_FFN_GATE_INP, &flags)) return SM_EXPERTS_NONE;
+    return flags & SM_TF_OPTIONAL ? SM_EXPERTS_OPTIONAL : SM_EXPERTS_ALWAYS;
+}
 
 void sm_arch_tensor_shape(const sm_hparams *hp, const sm_arch_tensor *t, int64_t *cols, int64_t *rows) {
     const sm_role_info *ri = &roles[t->role];
@@ -356,6 +360,13 @@ int sm_layer_is_swa(const sm_hparams *hp, int layer) {
     }
 }
 
+/* "ARCH.key", an architecture's metadata key, into full (KEY_MAX bytes) */
+#define KEY_MAX 128
+static const char *full_key(char *full, const sm_arch_info *a, const char *key) {
+    snprintf(full, KEY_MAX, "%s.%s", a->name, key);
+    return full;
+}
+
 static int *int_field(sm_hparams *hp, size_t off) { return (int *)((char *)hp + off); }
 static float *float_field(sm_hparams *hp, size_t off) { return (float *)((char *)hp + off); }
 
@@ -375,8 +386,7 @@ sm_status sm_arch_check_hparams(const sm_hparams *hp, sm_status status, sm_error
     if (hp->n_expert_used > hp->n_expert)
         return sm_fail(err, status, "expert_used_count %d is more than expert_count %d", hp->n_expert_used,
                        hp->n_expert);
-    int opt = 0;
-    if (sm_arch_has(a, SM_T_FFN_GATE_INP, &opt) && !(opt & SM_TF_OPTIONAL) && (hp->n_expert < 1 || hp->n_expert_used < 1))
+    if (sm_arch_experts(a) == SM_EXPERTS_ALWAYS && (hp->n_expert < 1 || hp->n_expert_used < 1))
         return sm_fail(err, status, "a %s model needs expert_count and expert_used_count (at least 1)", a->name);
     if (a->qk_norm == SM_QK_NORM_FULL && hp->n_kv_heads != hp->n_heads)
         return sm_fail(err, status, "a %s model's key norm spans all heads: it needs as many KV heads (%d) as heads (%d)",
@@ -462,8 +472,8 @@ static sm_status read_rope_scaling(const sm_gguf *g, const char *arch, sm_hparam
 sm_status sm_arch_read_hparams(const sm_gguf *g, sm_hparams *hp, sm_error *err) {
     const sm_arch_info *a = &archs[hp->arch];
     for (const sm_arch_key *k = a->keys; k->key; k++) {
-        char full[128];
-        snprintf(full, sizeof full, "%s.%s", a->name, k->key);
+        char full[KEY_MAX];
+        full_key(full, a, k->key);
         if (k->kind == SM_KEY_BOOL) {
             int v;
             int r = sm_gguf_get_bool(g, full, &v);
@@ -511,29 +521,25 @@ int sm_arch_has_key(const sm_arch_info *a, size_t field) {
     return 0;
 }
 
-/* Writes "ARCH.key" as a float, an unsigned integer or a string. */
+/* Writes "ARCH.key" as a float, an unsigned integer, a boolean or a string. */
 static void put_f32(sm_gguf_writer *w, const sm_arch_info *a, const char *key, float v) {
-    char full[128];
-    snprintf(full, sizeof full, "%s.%s", a->name, key);
-    sm_gguf_put_f32(w, full, v);
+    char full[KEY_MAX];
+    sm_gguf_put_f32(w, full_key(full, a, key), v);
 }
 
 static void put_u32(sm_gguf_writer *w, const sm_arch_info *a, const char *key, uint32_t v) {
-    char full[128];
-    snprintf(full, sizeof full, "%s.%s", a->name, key);
-    sm_gguf_put_u32(w, full, v);
+    char full[KEY_MAX];
+    sm_gguf_put_u32(w, full_key(full, a, key), v);
 }
 
 static void put_bool(sm_gguf_writer *w, const sm_arch_info *a, const char *key, int v) {
-    char full[128];
-    snprintf(full, sizeof full, "%s.%s", a->name, key);
-    sm_gguf_put_bool(w, full, v);
+    char full[KEY_MAX];
+    sm_gguf_put_bool(w, full_key(full, a, key), v);
 }
 
 static void put_str(sm_gguf_writer *w, const sm_arch_info *a, const char *key, const char *v) {
-    char full[128];
-    snprintf(full, sizeof full, "%s.%s", a->name, key);
-    sm_gguf_put_str(w, full, v);
+    char full[KEY_MAX];
+    sm_gguf_put_str(w, full_key(full, a, key), v);
 }
 
 void sm_arch_write_hparams(sm_gguf_writer *w, const sm_hparams *hp) {

@@ -200,8 +200,10 @@ int64_t sm_dim_value(const sm_hparams *hp, int dim);
 void sm_arch_tensor_shape(const sm_hparams *hp, const sm_arch_tensor *t, int64_t *cols, int64_t *rows);
 /* How many matrices a tensor stacks (ne[2]: the experts), 0 for a 1- or 2-D tensor. */
 int64_t sm_arch_tensor_mats(const sm_hparams *hp, const sm_arch_tensor *t);
-/* Whether the architecture has any stacked (expert) tensor. */
-int sm_arch_has_experts(const sm_arch_info *a);
+/* Whether an architecture's models are mixtures of experts: never, where
+ * the file has them (llama: Mixtral), or always. */
+enum sm_experts_kind { SM_EXPERTS_NONE, SM_EXPERTS_OPTIONAL, SM_EXPERTS_ALWAYS };
+int sm_arch_experts(const sm_arch_info *a);
 /* Whether layer l of this model attends through the sliding window. */
 int sm_layer_is_swa(const sm_hparams *hp, int layer);
 /* Whether an architecture has this role (flags returned through *flags). */

@@ -1,5 +1,5 @@
 /* moe.c - the feed-forward block of a mixture of experts (Mixtral-style
- * llama, granitemoe, olmoe, qwen2moe), as llama.cpp's llm_build_moe_ffn
+ * llama, granitemoe, olmoe, qwen2moe, qwen3moe), as llama.cpp's llm_build_moe_ffn
  * computes it: the router's logits (ffn_gate_inp, n_expert per row), their
  * softmax, each row's n_expert_used most probable experts weighted by their
  * probabilities (renormalized over the chosen ones where the architecture

@@ -238,9 +238,6 @@ void op_ffn_act(sm_session *s, int kind, float *h, const float *h2, int n, int f
     else SM_PROF_END(s->prof, (kind == SM_FFN_GEGLU ? 13ull : 6ull) * count, 3ull * count * sizeof(float));
 }
 
-/* Several sessions: the last row of each seq that wants logits, gathered
- * into xb, normed, and through the head as matrix x vector products (as a
- * single session's last row goes), each into its session's logits. */
 /* The final norm of rows rows of x in place, as the output head reads them:
  * granite divides its logits by logit_scale, and the product is linear, so
  * its input is (a row of dim, not of the vocabulary). */
@@ -250,6 +247,9 @@ static void final_norm(sm_session *s, float *x, int rows) {
     if (m->hp.logit_scale != 1.0f) sm_scale(x, 1.0f / m->hp.logit_scale, rows * m->hp.dim);
 }
 
+/* Several sessions: the last row of each seq that wants logits, gathered
+ * into xb, normed, and through the head as matrix x vector products (as a
+ * single session's last row goes), each into its session's logits. */
 static void logits_seqs(sm_session *s, const sm_fwd_batch *b) {
     const sm_model *m = s->model;
     int dim = m->hp.dim, V = m->hp.n_vocab, k = 0;

@@ -148,7 +148,6 @@ typedef struct copy_task {
     float *dst;
     const float *src;
     int rows, cols;
-    size_t n;
     const sm_trainer *t;
 } copy_task;
 
@@ -166,48 +165,41 @@ static void transpose_fn(void *ctx, int ith, int nth) {
 }
 
 static void transpose_mt(const sm_trainer *t, float *dst, const float *src, int rows, int cols) {
-    copy_task c = {dst, src, rows, cols, 0, t};
+    copy_task c = {dst, src, rows, cols, t};
     sm_threadpool_run(t->pool, transpose_fn, &c);
 }
 
-/* dst[i] += src[i] for i < n, each thread a contiguous run (multiples of
- * 16), through the level's axpy with a = 1 (exact: x + 1 y = x + y) */
-static void add_fn(void *ctx, int ith, int nth) {
-    const copy_task *c = ctx;
-    size_t i0, i1;
-    sm_share_size(c->n, 16, ith, nth, &i0, &i1);
-    for (size_t i = i0; i < i1; i += (size_t)1 << 30) {
-        size_t run = i1 - i < ((size_t)1 << 30) ? i1 - i : ((size_t)1 << 30);
-        c->t->kt->axpy(c->dst + i, 1.0f, c->src + i, (int)run);
-    }
-}
-
-void sm_train_add(const sm_trainer *t, float *dst, const float *src, size_t n) {
-    copy_task c = {dst, src, 0, 0, n, t};
-    sm_threadpool_run(t->pool, add_fn, &c);
-}
-
-/* x[i] *= a for i < n, each thread a contiguous run, through the level's
- * scale (one product each: the same bits as a plain loop) */
-typedef struct scale_task {
+/* An element-wise op on n floats, each thread a contiguous run (multiples
+ * of 16) through the level's kernel: x[i] += a y[i] (axpy) with y, else
+ * x[i] *= a (scale: one product each, the same bits as a plain loop). */
+typedef struct elementwise_task {
     const sm_trainer *t;
-    float *x, a;
+    float *x;
+    const float *y;
+    float a;
     size_t n;
-} scale_task;
+} elementwise_task;
 
-static void scale_fn(void *ctx, int ith, int nth) {
-    const scale_task *c = ctx;
+static void elementwise_fn(void *ctx, int ith, int nth) {
+    const elementwise_task *c = ctx;
     size_t i0, i1;
     sm_share_size(c->n, 16, ith, nth, &i0, &i1);
     for (size_t i = i0; i < i1; i += (size_t)1 << 30) {
-        size_t run = i1 - i < ((size_t)1 << 30) ? i1 - i : ((size_t)1 << 30);
-        c->t->kt->scale_max(c->x + i, c->a, (int)run);
+        int run = (int)(i1 - i < ((size_t)1 << 30) ? i1 - i : ((size_t)1 << 30));
+        if (c->y) c->t->kt->axpy(c->x + i, c->a, c->y + i, run);
+        else c->t->kt->scale_max(c->x + i, c->a, run);
     }
+}
+
+/* dst += src (axpy with a = 1 is exact: x + 1 y = x + y) */
+void sm_train_add(const sm_trainer *t, float *dst, const float *src, size_t n) {
+    elementwise_task c = {t, dst, src, 1.0f, n};
+    sm_threadpool_run(t->pool, elementwise_fn, &c);
 }
 
 void sm_train_scale(const sm_trainer *t, float *x, float a, size_t n) {
-    scale_task c = {t, x, a, n};
-    sm_threadpool_run(t->pool, scale_fn, &c);
+    elementwise_task c = {t, x, NULL, a, n};
+    sm_threadpool_run(t->pool, elementwise_fn, &c);
 }
 
 /* A bias: out[r] += bias for each of rows rows of cols (each thread a run

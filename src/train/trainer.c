@@ -374,9 +374,8 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     if (rope && cfg->base && (cfg->base->rope_long || cfg->base->rope_short))
         return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support this %s model's RoPE scaling (LongRoPE) yet",
                        arch->name);
-    int moe_flags = 0;
-    if (sm_arch_has(arch, SM_T_FFN_GATE_INP, &moe_flags) &&
-        (!(moe_flags & SM_TF_OPTIONAL) || (cfg->optional_roles >> SM_T_FFN_GATE_INP & 1)))
+    int experts = sm_arch_experts(arch);
+    if (experts == SM_EXPERTS_ALWAYS || (experts && (cfg->optional_roles >> SM_T_FFN_GATE_INP & 1)))
         return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support a mixture of experts (this %s model's "
                        "expert layers) yet", arch->name);
     int features_ok = (rope || arch->pos == SM_POS_LEARNED) && sm_arch_has(arch, SM_T_ATTN_NORM, NULL) &&
@@ -748,6 +747,18 @@ static const float *ffn_input(const shape *s, const sm_train_layer *w, const lay
     return s->parallel && !w->ffn_norm ? y->n1 : y->n2;
 }
 
+/* What the feed-forward block's own norm reads: the stream after attention,
+ * or in a parallel block (gptneox) the layer's input. */
+static const float *ffn_norm_input(const shape *s, const layer_acts *y) { return s->parallel ? y->x : y->x_mid; }
+
+/* That norm's backward pass: its weight's gradients, and its input's added into dx. */
+static void ffn_norm_bwd(const sm_trainer *t, const shape *s, const sm_train_layer *w, sm_train_layer *g,
+                         const layer_acts *y, const float *dn, float *dx) {
+    uint64_t nc = (uint64_t)s->N * s->C;
+    OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
+       norm_bwd(t, s, dx, g->ffn_norm, g->ffn_norm_b, dn, ffn_norm_input(s, y), w->ffn_norm, y->n2_mean, y->n2_rstd));
+}
+
 /* One layer's forward pass: from y->x to next (the next layer's input). */
 static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_train_layer *w, layer_acts *y,
                           float *next, const acts *a) {
@@ -794,7 +805,7 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
     const float *fin = ffn_input(s, w, y);
     if (w->ffn_norm)
         OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 7 : 4) * nc, 12 * nc,
-           norm_fwd(t, s, y->n2, y->n2_mean, y->n2_rstd, s->parallel ? y->x : y->x_mid, w->ffn_norm, w->ffn_norm_b));
+           norm_fwd(t, s, y->n2, y->n2_mean, y->n2_rstd, ffn_norm_input(s, y), w->ffn_norm, w->ffn_norm_b));
     if (s->ffn == SM_FFN_SWIGLU || s->ffn == SM_FFN_GEGLU) {
         proj_fwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, y->h1, fin, w->w_gate, NULL, N, C, F);
         proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h2, fin, w->w_up, w->b_up, N, C, F);
@@ -849,15 +860,11 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
     /* dn: the gradient of the FFN's input. In sequence it reaches x_mid through the norm; in parallel it
      * reaches the layer's input x, after the output projection has read dx (the gradient of x_mid and of
      * the layer's output alike) below */
-    if (!s->parallel)
-        OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
-           norm_bwd(t, s, dx, g->ffn_norm, g->ffn_norm_b, dn, y->x_mid, w->ffn_norm, y->n2_mean, y->n2_rstd));
+    if (!s->parallel) ffn_norm_bwd(t, s, w, g, y, dn, dx);
     /* attention block: dx is now the gradient of x_mid */
     const float *dao = y->ao ? post_norm_bwd(t, s, dn, g->attn_post_norm, dx, y->ao, w->attn_post_norm, y->ao_rstd) : dx;
     proj_bwd(t, SM_SC_O_PROJ, y, l, SM_P_O, dtmp, 1, g->wo, g->b_o, dao, y->atty, w->wo, N, QD, C);
-    if (s->parallel && w->ffn_norm)   /* gptneox: the FFN's own norm of x; dn is free again */
-        OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 12 : 9) * nc, 16 * nc,
-           norm_bwd(t, s, dx, g->ffn_norm, g->ffn_norm_b, dn, y->x, w->ffn_norm, y->n2_mean, y->n2_rstd));
+    if (s->parallel && w->ffn_norm) ffn_norm_bwd(t, s, w, g, y, dn, dx);   /* gptneox; dn is free again */
     /* phi2: the FFN read the attention's normed input, so q, k and v add their input gradients to its */
     int set_dn = !(s->parallel && !w->ffn_norm);
     if (s->residual_scale != 1.0f) OP(t, SM_SC_RESIDUAL, nq, 8 * nq, sm_train_scale(t, dtmp, s->residual_scale, nq));

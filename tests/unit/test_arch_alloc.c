@@ -32,7 +32,8 @@ TEST(no_allocations_per_token_every_architecture) {
     REQUIRE(mkdtemp(dir) != NULL);
     for (int v = 0; v <= SM_ARCH_COUNT; v++) {
         const sm_arch_info *ai = sm_arch_get(v < SM_ARCH_COUNT ? v : SM_ARCH_LLAMA);
-        int opt = 0, experts = sm_arch_has(ai, SM_T_FFN_GATE_INP, &opt) && (v == SM_ARCH_COUNT || !(opt & SM_TF_OPTIONAL));
+        int kind = sm_arch_experts(ai);
+        int experts = kind == SM_EXPERTS_ALWAYS || (kind && v == SM_ARCH_COUNT);
         const char *name = ai->name;
         char path[256];
         snprintf(path, sizeof path, "%s/%s%s.gguf", dir, name, experts ? "-moe" : "");
