@@ -35,13 +35,15 @@ LS="$BIN/llama-simple"
 MIXES="Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K IQ4_XS"
 base_of() { case $1 in Q2_K) echo Q2_K;; Q3_K*) echo Q3_K;; Q4_K*) echo Q4_K;; Q5_K*) echo Q5_K;; Q6_K) echo Q6_K;; IQ4_XS) echo IQ4_XS;; esac; }
 # models: grouped-query (n/8, n/16 and every-third-layer rules over 16 layers),
-# tied without output.weight, GPT-2 (fused QKV, position embeddings)
+# tied without output.weight, GPT-2 (fused QKV, position embeddings), and a
+# mixture of 8 experts (llama.cpp's n_expert == 8 rules for attn_v, attn_k, attn_output)
 # (name|the mixes the recorded check runs, "all" or a list|init options)
 MODELS=(
     "llama_gqa4|all|--arch llama --dim 256 --layers 16 --heads 4 --kv-heads 1 --ffn 256 --vocab 300"
     "llama_tied|Q2_K Q4_K_M|--arch llama --dim 256 --layers 9 --heads 4 --ffn 512 --vocab 300 --tied"
     "gpt2|Q2_K Q3_K_M Q4_K_M Q5_K_M|--arch gpt2 --dim 256 --layers 8 --heads 4 --ffn 512 --vocab 300"
     "gpt2_tied|Q4_K_M|--arch gpt2 --dim 256 --layers 3 --heads 4 --ffn 512 --vocab 300 --tied"
+    "llama_moe8|Q2_K Q3_K_M Q3_K_L Q4_K_M Q5_K_M IQ4_XS|--arch llama --dim 256 --layers 4 --heads 4 --kv-heads 2 --ffn 256 --vocab 300 --experts 8"
 )
 # rows of 320: llama.cpp falls back to Q5_0/Q5_1/Q8_0/IQ4_NL (live check only)
 FALLBACK_MODEL="llama_ffn320|all|--arch llama --dim 256 --layers 4 --heads 4 --ffn 320 --vocab 300"

@@ -1,11 +1,12 @@
 /* quant_mix.c - see quant_mix.h. The rules are llama.cpp's (src/
  * llama-quant.cpp at c392e509: llama_tensor_get_type and the "quantize this
  * tensor?" test of llama_model_quantize_impl), restated as a table for the
- * mixes listed below, for models without experts; a layer's position is its
- * blk.N index (llama.cpp counts tensors in layer order, which is the same).
- * Left out: the mixture-of-experts rules, the 70B-only attn_v bump (llama.cpp
- * keys it on the model size class), the Falcon rules and importance
- * matrices. */
+ * mixes listed below; a layer's position is its blk.N index (llama.cpp counts
+ * tensors in layer order, which is the same, and parses blk.N itself in
+ * models with experts). Models of exactly 8 experts (Mixtral's count, and
+ * OLMoE's) take llama.cpp's own rules for attn_v, attn_k and attn_output
+ * (rules8 below). Left out: the 70B-only attn_v bump (llama.cpp keys it on
+ * the model size class), the Falcon rules and importance matrices. */
 #include "quant_mix.h"
 #include "kernels/types.h"
 
@@ -63,6 +64,21 @@ static const rule rules[] = {
     {"attn_qkv.weight", FT_Q5_K_M, ALWAYS, SM_GGML_Q6_K, BASE},
 };
 
+/* In a model of 8 experts these replace the rules above for their roles
+ * (attn_v and attn_k Q8_0 in every mix, attn_output Q5_K in the lower ones
+ * and the base type in the others): llama.cpp's n_expert == 8 branches. */
+static const rule rules8[] = {
+    {"attn_v.weight", 0, ALWAYS, SM_GGML_Q8_0, BASE},
+    {"attn_k.weight", 0, ALWAYS, SM_GGML_Q8_0, BASE},
+    {"attn_output.weight", FT_Q2_K, ALWAYS, SM_GGML_Q5_K, BASE},
+    {"attn_output.weight", FT_Q3_K_S, ALWAYS, SM_GGML_Q5_K, BASE},
+    {"attn_output.weight", FT_Q3_K_M, ALWAYS, SM_GGML_Q5_K, BASE},
+    {"attn_output.weight", FT_Q4_K_S, ALWAYS, SM_GGML_Q5_K, BASE},
+    {"attn_output.weight", FT_Q4_K_M, ALWAYS, SM_GGML_Q5_K, BASE},
+    {"attn_output.weight", FT_IQ4_XS, ALWAYS, SM_GGML_Q5_K, BASE},
+    {"attn_output.weight", 0, ALWAYS, BASE, BASE},   /* the other mixes: no bump */
+};
+
 /* llama.cpp checks the roles in this order and applies the first that the
  * name contains (only its rules for the file type, if any) */
 static const char *const role_order[] = {"attn_v.weight", "attn_k.weight", "attn_q.weight", "ffn_down",
@@ -104,6 +120,15 @@ static int holds(enum when w, int i, int n, int gqa) {
     return 0;
 }
 
+#define N8 (sizeof rules8 / sizeof rules8[0])
+
+/* The first rule of a table for this role and mix (ftype 0: any mix). */
+static const rule *find_rule(const rule *table, size_t n, uint32_t ftype, const char *role) {
+    for (size_t r = 0; r < n; r++)
+        if ((table[r].ftype == ftype || !table[r].ftype) && !strcmp(table[r].role, role)) return &table[r];
+    return NULL;
+}
+
 /* llama.cpp's replacement for a type whose blocks do not divide the rows */
 static uint32_t fallback(uint32_t t) {
     switch (t) {
@@ -125,11 +150,12 @@ uint32_t sm_quant_mix_type(const sm_quant_mix *mix, const char *name, int64_t co
         sscanf(name, "blk.%d.", &layer);
         for (size_t o = 0; o < sizeof role_order / sizeof role_order[0]; o++) {
             if (!strstr(name, role_order[o])) continue;
-            for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
-                if (rules[r].ftype != mix->ftype || strcmp(rules[r].role, role_order[o])) continue;
-                uint32_t pick = holds(rules[r].when, layer, mm->n_layer, mm->n_gqa) ? rules[r].yes : rules[r].no;
+            const rule *r = find_rule(mm->n_expert == 8 ? rules8 : NULL, mm->n_expert == 8 ? N8 : 0, mix->ftype,
+                                      role_order[o]);
+            if (!r) r = find_rule(rules, sizeof rules / sizeof rules[0], mix->ftype, role_order[o]);
+            if (r) {
+                uint32_t pick = holds(r->when, layer, mm->n_layer, mm->n_gqa) ? r->yes : r->no;
                 t = pick == BASE ? mix->base : pick;
-                break;
             }
             break;
         }

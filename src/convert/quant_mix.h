@@ -20,6 +20,7 @@ typedef struct sm_mix_model {
     int n_layer;             /* transformer blocks */
     int n_gqa;               /* query heads per key/value head */
     int has_output;          /* an output.weight exists (else token_embd is the output) */
+    int n_expert;            /* experts per layer (0: a dense model); llama.cpp bumps Mixtral's 8 */
 } sm_mix_model;
 
 /* The mix of that name (case-insensitive), or NULL. */

@@ -118,7 +118,7 @@ sm_status sm_model_quantize_file(const char *in_path, const char *out_path, cons
     int max_cols = 1;
     for (uint64_t i = 0; i < g->n_tensors; i++)
         if ((int)g->tensors[i].ne[0] > max_cols) max_cols = (int)g->tensors[i].ne[0];
-    sm_mix_model mm = {m->hp.n_layers, m->hp.n_kv_heads > 0 ? m->hp.n_heads / m->hp.n_kv_heads : 1, 0};
+    sm_mix_model mm = {m->hp.n_layers, m->hp.n_kv_heads > 0 ? m->hp.n_heads / m->hp.n_kv_heads : 1, 0, m->hp.n_expert};
     for (uint64_t i = 0; i < g->n_tensors; i++) mm.has_output |= sm_gguf_str_eq(g->tensors[i].name, "output.weight");
     row = sm_alloc((size_t)max_cols * sizeof(float));
     if (!row) { st = sm_fail(err, SM_ERR_NOMEM, "out of memory"); goto done; }
