@@ -80,12 +80,18 @@ def gelu(x):
     return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
 
 
-def rope(x, n_head, hd, n_rot, base, neox, freq_scale=1.0, factors=None, mscale=1.0):
-    """x: (T, n_head*hd) -> rotated; positions 0..T-1."""
+def rope(x, n_head, hd, n_rot, base, neox, freq_scale=1.0, factors=None, mscale=1.0, yarn=None):
+    """x: (T, n_head*hd) -> rotated; positions 0..T-1. yarn: (low, high), Hugging Face's
+    _compute_yarn_parameters: pair i keeps the unscaled frequency with weight 1 - clamp((i - low) /
+    (high - low), 0, 1) and takes the scaled one (times freq_scale) with the rest."""
     T = x.shape[0]
     x = x.reshape(T, n_head, hd).clone()
     i = torch.arange(n_rot // 2, dtype=torch.float64)
     theta = base ** (-2.0 * i / n_rot) * freq_scale
+    if yarn is not None:
+        low, high = yarn
+        keep = 1.0 - torch.clamp((i - low) / max(high - low, 0.001), 0.0, 1.0)
+        theta = base ** (-2.0 * i / n_rot) * (freq_scale * (1.0 - keep) + keep)
     if factors is not None:
         theta = theta / factors
     ang = torch.arange(T, dtype=torch.float64)[:, None] * theta[None, :]
@@ -146,11 +152,19 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
     ln_eps = hp.get("attention.layer_norm_epsilon", 1e-5)
     freq_scale = 1.0
     scaling = hp.get("rope.scaling.type", "linear")
-    if scaling not in ("linear", "none"):
+    if scaling not in ("linear", "none", "yarn"):
         raise ValueError("rope scaling type '%s' is not implemented by this reference" % scaling)
-    if scaling == "linear" and hp.get("rope.scaling.factor"):
+    if scaling in ("linear", "yarn") and hp.get("rope.scaling.factor"):
         freq_scale = 1.0 / hp.get("rope.scaling.factor")
     mscale = hp.get("rope.scaling.attn_factor", 1.0)
+    yarn = None
+    if scaling == "yarn":
+        # YaRN (Peng et al. 2023) as Hugging Face computes it: beta_fast 32, beta_slow 1; the correction
+        # dimension of r rotations is n_rot ln(orig / (2 pi r)) / (2 ln base); attention factor 0.1 ln(s) + 1
+        orig = hp.get("rope.scaling.original_context_length", hp.get("context_length"))
+        corr = lambda r: n_rot * math.log(orig / (r * 2 * math.pi)) / (2 * math.log(base))
+        yarn = (max(math.floor(corr(32)), 0), min(math.ceil(corr(1)), n_rot - 1))
+        mscale *= 0.1 * math.log(1.0 / freq_scale) + 1.0
     neox = arch not in ("llama", "granite", "granitemoe")
     toks = torch.tensor(toks)
     out_w = W.get("output.weight", W["token_embd.weight"])
@@ -239,8 +253,8 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
             if local:
                 layer_base, layer_scale = 10000.0, 1.0
         if arch != "gpt2":
-            q = rope(q, H, hd, n_rot, layer_base, neox, layer_scale, factors, mscale)
-            k = rope(k, KV, hd, n_rot, layer_base, neox, layer_scale, factors, mscale)
+            q = rope(q, H, hd, n_rot, layer_base, neox, layer_scale, factors, mscale, yarn)
+            k = rope(k, KV, hd, n_rot, layer_base, neox, layer_scale, factors, mscale, yarn)
         scale = 1.0 / math.sqrt(hd)
         if (arch == "gemma2" and L == 46) or (arch == "gemma3" and L == 62):
             scale = 1.0 / math.sqrt(dim / H)

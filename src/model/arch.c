@@ -440,15 +440,19 @@ sm_status sm_arch_finish_hparams(sm_hparams *hp, sm_status status, sm_error *err
 
 /* RoPE scaling (llama.cpp's rope.scaling.*): linear scaling divides the
  * angles by the factor; "longrope" uses the long/short factor tensors;
- * YaRN is not implemented. */
+ * "yarn" divides them by the factor only in the pairs whose wavelength
+ * exceeds the original context (sm_rope_init). */
 static sm_status read_rope_scaling(const sm_gguf *g, const char *arch, sm_hparams *hp, sm_error *err) {
     char key[128];
     sm_gguf_str type = {"linear", 6};
     snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
     if (sm_gguf_get_str(g, key, &type) < 0) return sm_fail(err, SM_ERR_FORMAT, "metadata '%s' is not a string", key);
-    if (!sm_gguf_str_eq(type, "linear") && !sm_gguf_str_eq(type, "none") && !sm_gguf_str_eq(type, "longrope"))
-        return sm_fail(err, SM_ERR_UNSUPPORTED, "RoPE scaling '%.*s' is not supported (linear, longrope and none are)",
+    if (!sm_gguf_str_eq(type, "linear") && !sm_gguf_str_eq(type, "none") && !sm_gguf_str_eq(type, "longrope") &&
+        !sm_gguf_str_eq(type, "yarn"))
+        return sm_fail(err, SM_ERR_UNSUPPORTED,
+                       "RoPE scaling '%.*s' is not supported (linear, yarn, longrope and none are)",
                        (int)(type.len > 32 ? 32 : type.len), type.ptr);
+    hp->rope_yarn = sm_gguf_str_eq(type, "yarn");
     double v;
     snprintf(key, sizeof key, "%s.rope.scaling.factor", arch);
     int r = sm_gguf_get_float(g, key, &v);
@@ -565,9 +569,10 @@ void sm_arch_write_hparams(sm_gguf_writer *w, const sm_hparams *hp) {
     if (hp->final_softcap != 0 && sm_arch_has_key(a, F(final_softcap)))
         put_f32(w, a, "final_logit_softcapping", hp->final_softcap);
     if (a->local_rope) put_f32(w, a, "rope.freq_base_swa", hp->rope_base_local);
-    if (a->pos != SM_POS_LEARNED && hp->rope_freq_scale > 0 && hp->rope_freq_scale != 1.0f) {
-        put_str(w, a, "rope.scaling.type", "linear");
-        put_f32(w, a, "rope.scaling.factor", 1.0f / hp->rope_freq_scale);
+    if (a->pos != SM_POS_LEARNED && (hp->rope_yarn || (hp->rope_freq_scale > 0 && hp->rope_freq_scale != 1.0f))) {
+        put_str(w, a, "rope.scaling.type", hp->rope_yarn ? "yarn" : "linear");
+        put_f32(w, a, "rope.scaling.factor", hp->rope_freq_scale > 0 ? 1.0f / hp->rope_freq_scale : 1.0f);
+        if (hp->rope_yarn) put_u32(w, a, "rope.scaling.original_context_length", (uint32_t)hp->n_ctx_orig);
     }
     if (a->pos != SM_POS_LEARNED && hp->rope_attn_factor > 0 && hp->rope_attn_factor != 1.0f)
         put_f32(w, a, "rope.scaling.attn_factor", hp->rope_attn_factor);

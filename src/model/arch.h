@@ -47,7 +47,9 @@ typedef struct sm_hparams {
     float rope_base_local;            /* RoPE base of the sliding-window layers (gemma3), else rope_base */
     float rope_freq_scale;            /* linear RoPE scaling: angles times this (1 / rope.scaling.factor) */
     float rope_attn_factor;           /* cos and sin times this (1) */
-    int n_ctx_orig;                   /* above it the long RoPE factors apply, below the short ones */
+    int n_ctx_orig;                   /* above it the long RoPE factors apply, below the short ones; YaRN's
+                                       * original context (rope.scaling.original_context_length) */
+    int rope_yarn;                    /* rope.scaling.type is yarn: rope_freq_scale applied by YaRN's ramp */
     int n_swa;                        /* sliding window of the layers that have one; 0 = none */
     float attn_softcap, final_softcap;   /* tanh soft-capping of scores and logits; 0 = none */
     float attention_scale;            /* the scores' scale when the file gives one (granite); 0 = none */

@@ -61,17 +61,15 @@ sm_status sm_session_shift(sm_session *s, int n_keep, int n_discard, sm_error *e
         float *k = s->k_cache + l * layer_stride, *v = s->v_cache + l * layer_stride;
         memmove(k + (size_t)n_keep * kv_dim, k + (size_t)(n_keep + n_discard) * kv_dim, (size_t)n_move * row_bytes);
         memmove(v + (size_t)n_keep * kv_dim, v + (size_t)(n_keep + n_discard) * kv_dim, (size_t)n_move * row_bytes);
-        double base, scale;
-        const float *ff;
-        sm_session_rope(s, sm_layer_is_swa(hp, l), &base, &scale, &ff);
+        sm_rope_spec r;
+        sm_session_rope(s, sm_layer_is_swa(hp, l), &r);
         for (int i0 = 0; i0 < half; i0 += PAIRS_PER_PASS) {
             int np = half - i0 < PAIRS_PER_PASS ? half - i0 : PAIRS_PER_PASS;
             float c[PAIRS_PER_PASS], sn[PAIRS_PER_PASS];
             for (int j = 0; j < np; j++) {
                 int i = i0 + j;
-                /* the frequency of the session's tables (session.c, sm_rope_table) */
-                double freq = pow(base, -2.0 * i / (double)hp->rope_dim) * scale / (ff ? (double)ff[i] : 1.0);
-                double angle = -(double)n_discard * freq;
+                /* the frequency of the session's tables, without their factor (K holds it once) */
+                double angle = -(double)n_discard * sm_rope_freq(&r, i);
                 c[j] = (float)cos(angle);
                 sn[j] = (float)sin(angle);
             }

@@ -102,46 +102,69 @@ static void layout(sm_session *s, sm_arena *a) {
     g->hold_buf = sm_arena_take(a, g->hold_cap, 1);
 }
 
-void sm_rope_table(float *cos_t, float *sin_t, int n_ctx, int rot, double base, double scale, const float *ff,
-                   double mscale) {
-    int half = rot / 2;
+/* YaRN's correction dimension: the pair index whose wavelength fits
+ * n_rot turns into the original context, in ggml's continuous form. */
+static double yarn_corr_dim(int rot, int n_ctx_orig, double n_turns, double base) {
+    return rot * log(n_ctx_orig / (n_turns * 2 * 3.14159265358979323846)) / (2 * log(base));
+}
+
+void sm_rope_init(sm_rope_spec *r, const sm_hparams *hp, int local, const float *ff) {
+    memset(r, 0, sizeof *r);
+    r->rot = hp->rope_dim;
+    if (local && sm_arch_get(hp->arch)->local_rope) {   /* gemma3's local layers: their own base, unscaled */
+        r->base = hp->rope_base_local;
+        r->scale = r->mscale = 1.0;
+        return;
+    }
+    r->base = hp->rope_base > 0 ? hp->rope_base : 10000.0;
+    r->scale = hp->rope_freq_scale > 0 ? hp->rope_freq_scale : 1.0;
+    r->ff = ff;
+    r->mscale = hp->rope_attn_factor > 0 ? hp->rope_attn_factor : 1.0;
+    if (hp->rope_yarn) {
+        int orig = hp->n_ctx_orig > 0 ? hp->n_ctx_orig : hp->n_ctx_train;
+        r->yarn = 1;
+        r->yarn_lo = fmax(0.0, floor(yarn_corr_dim(r->rot, orig, 32.0, r->base)));        /* beta_fast */
+        r->yarn_hi = fmin(r->rot - 1.0, ceil(yarn_corr_dim(r->rot, orig, 1.0, r->base))); /* beta_slow */
+        r->mscale *= 1.0 + 0.1 * log(1.0 / r->scale);
+    }
+}
+
+double sm_rope_freq(const sm_rope_spec *r, int i) {
+    double f = pow(r->base, -2.0 * i / (double)r->rot) / (r->ff ? (double)r->ff[i] : 1.0);
+    if (!r->yarn) return f * r->scale;
+    /* the share of the unscaled frequency: 1 below yarn_lo, 0 above yarn_hi */
+    double y = (i - r->yarn_lo) / fmax(0.001, r->yarn_hi - r->yarn_lo);
+    double keep = 1.0 - fmin(1.0, fmax(0.0, y));
+    return f * (r->scale * (1.0 - keep) + keep);
+}
+
+void sm_rope_table(float *cos_t, float *sin_t, int n_ctx, const sm_rope_spec *r) {
+    int half = r->rot / 2;
     for (int i = 0; i < half; i++) {
-        double freq = pow(base, -2.0 * i / (double)rot) * scale / (ff ? (double)ff[i] : 1.0);
+        double freq = sm_rope_freq(r, i);
         for (int pos = 0; pos < n_ctx; pos++) {
             double angle = pos * freq;
-            cos_t[(size_t)pos * half + i] = (float)(cos(angle) * mscale);
-            sin_t[(size_t)pos * half + i] = (float)(sin(angle) * mscale);
+            cos_t[(size_t)pos * half + i] = (float)(cos(angle) * r->mscale);
+            sin_t[(size_t)pos * half + i] = (float)(sin(angle) * r->mscale);
         }
     }
 }
 
-/* The model's RoPE: frequency factors from rope_freqs (Llama 3), else the
- * long or short factors by the context asked for (llama.cpp's rule); the
- * sliding-window layers' own base, unscaled, where the architecture has one. */
-void sm_session_rope(const sm_session *s, int local, double *base, double *scale, const float **ff) {
+void sm_session_rope(const sm_session *s, int local, sm_rope_spec *r) {
     const sm_model *m = s->model;
     const sm_hparams *hp = &m->hp;
-    if (local && sm_arch_get(hp->arch)->local_rope) {
-        *base = hp->rope_base_local;
-        *scale = 1.0;
-        *ff = NULL;
-    } else {
-        *base = hp->rope_base;
-        *scale = hp->rope_freq_scale;
-        *ff = m->rope_freqs ? m->rope_freqs : s->n_ctx > hp->n_ctx_orig ? m->rope_long : m->rope_short;
-    }
+    sm_rope_init(r, hp, local, m->rope_freqs ? m->rope_freqs : s->n_ctx > hp->n_ctx_orig ? m->rope_long : m->rope_short);
 }
 
 static void rope_tables(sm_session *s) {
     const sm_hparams *hp = &s->model->hp;
     if (sm_arch_get(hp->arch)->pos == SM_POS_LEARNED || hp->rope_dim == 0) return;
-    double base, scale;
-    const float *ff;
-    sm_session_rope(s, 0, &base, &scale, &ff);
-    sm_rope_table(s->rope_cos, s->rope_sin, s->n_ctx, hp->rope_dim, base, scale, ff, hp->rope_attn_factor);
+    sm_rope_spec r;
+    sm_session_rope(s, 0, &r);
+    sm_rope_table(s->rope_cos, s->rope_sin, s->n_ctx, &r);
     if (s->rope_cos_local != s->rope_cos) {
-        sm_session_rope(s, 1, &base, &scale, &ff);
-        sm_rope_table(s->rope_cos_local, s->rope_sin_local, s->n_ctx, hp->rope_dim, base, scale, ff, 1.0);
+        sm_session_rope(s, 1, &r);
+        sm_rope_table(s->rope_cos_local, s->rope_sin_local, s->n_ctx, &r);
     }
 }
 

@@ -152,19 +152,37 @@ sm_status sm_check_result(sm_session *s, const sm_token *tokens, size_t n, int c
  * (the longest common prefix with its history). */
 size_t sm_session_common_prefix(const sm_session *s, const sm_token *tokens, size_t n);
 
-/* One table of RoPE angles (ggml's rope with linear scaling and frequency
- * factors) for positions 0..n_ctx-1 and the rot/2 pairs of a rot-wide head:
- * pair i at position p turns by p * scale * base^(-2i/rot) / ff[i] (ff NULL:
- * none), and cos and sin are multiplied by the attention factor mscale.
- * Row p of each table is its rot/2 values. Sessions and the trainer use it. */
-void sm_rope_table(float *cos_t, float *sin_t, int n_ctx, int rot, double base, double scale, const float *ff,
-                   double mscale);
+/* How one kind of layer rotates (ggml's rope_ext): pair i of a rot-wide head
+ * at position p turns by p * sm_rope_freq(r, i), and its cos and sin are
+ * multiplied by mscale. */
+typedef struct sm_rope_spec {
+    int rot;                 /* rotated dimensions (pairs: rot / 2) */
+    double base, scale;      /* frequency base; linear scaling (1 / rope.scaling.factor) */
+    const float *ff;         /* frequency factors (rope_freqs, long/short), or NULL */
+    double mscale;           /* the attention factor, times YaRN's 1 + 0.1 ln(1 / scale) */
+    /* YaRN (Peng et al. 2023, "YaRN: Efficient Context Window Extension of
+     * Large Language Models"; as ggml's rope with ext_factor 1, beta_fast 32,
+     * beta_slow 1): pairs below yarn_lo keep the unscaled frequency, pairs
+     * above yarn_hi take the scaled one, a linear ramp between; yarn 0: none */
+    int yarn;
+    double yarn_lo, yarn_hi;
+} sm_rope_spec;
 
-/* The RoPE of the global (local 0) or sliding-window (local 1) layers:
- * pair i at position p turns by p * scale * base^(-2i/rope_dim) / ff[i]
- * (ff NULL: no frequency factors); the tables also carry the attention
- * factor. */
-void sm_session_rope(const sm_session *s, int local, double *base, double *scale, const float **ff);
+/* The rope of a model's global (local 0) or sliding-window (local 1)
+ * layers: gemma3's local layers use their own base unscaled; ff as chosen
+ * by the caller (sm_session_rope picks long or short factors). */
+void sm_rope_init(sm_rope_spec *r, const sm_hparams *hp, int local, const float *ff);
+/* Pair i's frequency (angle per position). */
+double sm_rope_freq(const sm_rope_spec *r, int i);
+/* One table of RoPE angles for positions 0..n_ctx-1: row p holds the
+ * rot/2 values cos(p * freq_i) * mscale (sin the same). Sessions and the
+ * trainer use it. */
+void sm_rope_table(float *cos_t, float *sin_t, int n_ctx, const sm_rope_spec *r);
+
+/* A session's rope of the global (local 0) or sliding-window (local 1)
+ * layers: frequency factors from rope_freqs (Llama 3), else the long or
+ * short factors by the session's context (llama.cpp's rule). */
+void sm_session_rope(const sm_session *s, int local, sm_rope_spec *r);
 
 /* How many of tokens[0..n) a session asked to hold them keeps (the rest is
  * evaluated): their common prefix with its history, less one when all n

@@ -532,11 +532,15 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     layout_acts(t, t->act, L, &a, recompute);
     /* the angles as a session computes them: linear scale and attention factor, and a frozen base's
      * frequency factors (train.c refuses the full fine-tune of a base with them) */
-    sm_rope_table(a.rope_cos, a.rope_sin, T, s_rope_dim(hp), hp->rope_base > 0 ? hp->rope_base : 10000.0,
-                  hp->rope_freq_scale > 0 ? hp->rope_freq_scale : 1.0, cfg->base ? cfg->base->rope_freqs : NULL,
-                  hp->rope_attn_factor > 0 ? hp->rope_attn_factor : 1.0);
-    if (a.rope_cos_l != a.rope_cos)   /* as sm_session_rope: the local base, unscaled */
-        sm_rope_table(a.rope_cos_l, a.rope_sin_l, T, s_rope_dim(hp), hp->rope_base_local, 1.0, NULL, 1.0);
+    sm_rope_spec r;
+    sm_rope_init(&r, hp, 0, cfg->base ? cfg->base->rope_freqs : NULL);
+    r.rot = s_rope_dim(hp);
+    sm_rope_table(a.rope_cos, a.rope_sin, T, &r);
+    if (a.rope_cos_l != a.rope_cos) {   /* as sm_session_rope: the local base, unscaled */
+        sm_rope_init(&r, hp, 1, NULL);
+        r.rot = s_rope_dim(hp);
+        sm_rope_table(a.rope_cos_l, a.rope_sin_l, T, &r);
+    }
     *out = t;
     return SM_OK;
 }

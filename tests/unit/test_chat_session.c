@@ -307,10 +307,11 @@ TEST(shift_equals_fresh_evaluation_at_new_positions) {
     char dir[] = "/tmp/sm-shift-XXXXXX";
     REQUIRE(mkdtemp(dir) != NULL);
     /* adjacent pairs (llama), NeoX halves (qwen2, phi3), the sliding-window
-     * layers' own table (gemma3's layer 0), and scaled RoPE with factors */
-    const char *archs[] = {"llama", "qwen2", "phi3", "gemma3", "llama", "qwen2", "phi3"};
+     * layers' own table (gemma3's layer 0), scaled RoPE with factors, and
+     * YaRN (its ramp inside the head: original context 4096) */
+    const char *archs[] = {"llama", "qwen2", "phi3", "gemma3", "llama", "qwen2", "phi3", "qwen2"};
     static float long_f[64], short_f[64];
-    for (int k = 0; k < 7; k++) {
+    for (int k = 0; k < 8; k++) {
         sm_model *m = init_model(dir, archs[k], 1, 300, NULL, 7 + (uint64_t)k);
         if (!m) { CHECKF(0, "%s: no model", archs[k]); continue; }
         char what[64];
@@ -324,6 +325,16 @@ TEST(shift_equals_fresh_evaluation_at_new_positions) {
             m->rope_short = short_f;
             m->hp.n_ctx_orig = 32;
             snprintf(what, sizeof what, "phi3 (long factors, attention factor)");
+        }
+        if (k == 7) {
+            m->rope_freqs = NULL;
+            m->hp.rope_yarn = 1;
+            m->hp.n_ctx_orig = 4096;
+            sm_rope_spec r;
+            sm_rope_init(&r, &m->hp, 0, NULL);
+            CHECKF(r.yarn_lo > 0 && r.yarn_hi < m->hp.rope_dim / 2, "yarn's ramp %g..%g is not inside the %d pairs",
+                   r.yarn_lo, r.yarn_hi, m->hp.rope_dim / 2);
+            snprintf(what, sizeof what, "qwen2 (YaRN)");
         }
         if (k == 3) {
             REQUIRE(sm_layer_is_swa(&m->hp, 0) && sm_arch_get(m->hp.arch)->local_rope);

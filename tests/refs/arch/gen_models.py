@@ -196,6 +196,10 @@ MODELS = {
     "llama_swa": dict(arch="llama", vocab_kind="spm", rope_base=1000000.0, eps=1e-5, swa=8, ctx=32768),
     # Qwen2.5-style: QKV biases, tied embeddings
     "qwen2": dict(arch="qwen2", vocab_kind="qwen2", tied=True, rope_base=1000000.0, eps=1e-6, vocab=400),
+    # Qwen2.5-128K-style YaRN (rope.scaling.type yarn, factor 4 over an original context of 4096; base 10000
+    # so that YaRN's ramp, pairs 10..23 of 32, turns visibly over the 32 positions)
+    "qwen2_yarn": dict(arch="qwen2", vocab_kind="qwen2", tied=True, rope_base=10000.0, eps=1e-6, vocab=400,
+                       rope_yarn=dict(factor=4.0, orig=4096), ctx=16384),
     # Qwen3-style: per-head q/k RMSNorm, no biases, head_dim 128 != dim/heads (q is 512 wide)
     "qwen3": dict(arch="qwen3", vocab_kind="qwen2", head_dim=128, rope_base=1000000.0, eps=1e-6, vocab=400,
                   ctx=40960),
@@ -332,6 +336,9 @@ def build(name):
             kv += [(a + "attention.sliding_window", "u32", s["swa"])]
     if arch in ("stablelm", "phi2", "gptneox"):
         kv += [(a + "rope.dimension_count", "u32", s["rope_dims"])]
+    if "rope_yarn" in s:
+        kv += [(a + "rope.scaling.type", "str", "yarn"), (a + "rope.scaling.factor", "f32", s["rope_yarn"]["factor"]),
+               (a + "rope.scaling.original_context_length", "u32", s["rope_yarn"]["orig"])]
     if arch == "gptneox":
         kv += [(a + "use_parallel_residual", "bool", s["parallel"])]
     if "experts" in s:

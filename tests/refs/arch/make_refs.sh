@@ -45,7 +45,8 @@ fi
 WORK=${WORK:-$(mktemp -d /tmp/sm-arch-refs.XXXXXX)}
 mkdir -p "$WORK"
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
-export LLAMA_CPP_COMMIT=$(git -C "$SRC" rev-parse --short=8 HEAD 2>/dev/null || echo unknown)
+# the commit recorded: LLAMA_CPP_COMMIT when set (a build from an exported tree has no git)
+export LLAMA_CPP_COMMIT=${LLAMA_CPP_COMMIT:-$(git -C "$SRC" rev-parse --short=8 HEAD 2>/dev/null || echo unknown)}
 echo "llama.cpp $LLAMA_CPP_COMMIT ($BIN); scratch $WORK"
 
 cc -O2 -o "$WORK/llama_logits" "$HERE/llama_logits.c" -I"$SRC/include" -I"$SRC/ggml/include" \
