@@ -139,8 +139,11 @@ done
 # (LayerNorm, RoPE on 16 of each head's 64 values, optional q/k/v biases kept by a full fine-tune) both ways;
 # phi2 (one LayerNorm feeding attention and FFN in parallel, the output's bias) fully trained, and with LoRA on
 # a Q8_0 copy of its variant with Q, K and V apart; gptneox (in parallel, a LayerNorm each) fully trained and
-# with LoRA on Q8_0 recomputing, and its sequential variant fully trained
+# with LoRA on Q8_0 recomputing, and its sequential variant fully trained; smollm3 (its fourth layer without
+# RoPE) fully trained; LoRA on a YaRN base (qwen2_yarn)
 soft=(
+    "grad_smollm3_nope_layer|smollm3|F32|"
+    "lora_rope_yarn_qwen2|qwen2_yarn|F32|lora=4 alpha=8"
     "grad_granite_scales|granite|F32|"
     "grad_stablelm_partial_rope_biases|stablelm|F32|"
     "lora_stablelm_q8_0|stablelm|Q8_0|lora=4 alpha=8"

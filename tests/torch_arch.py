@@ -165,7 +165,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         corr = lambda r: n_rot * math.log(orig / (r * 2 * math.pi)) / (2 * math.log(base))
         yarn = (max(math.floor(corr(32)), 0), min(math.ceil(corr(1)), n_rot - 1))
         mscale *= 0.1 * math.log(1.0 / freq_scale) + 1.0
-    neox = arch not in ("llama", "granite", "granitemoe")
+    neox = arch not in ("llama", "granite", "granitemoe", "smollm3")
     toks = torch.tensor(toks)
     out_w = W.get("output.weight", W["token_embd.weight"])
     n_expert, n_used = hp.get("expert_count", 0), hp.get("expert_used_count", 0)
@@ -252,7 +252,8 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
             layer_window = window if local else 0
             if local:
                 layer_base, layer_scale = 10000.0, 1.0
-        if arch != "gpt2":
+        # smollm3: Hugging Face's no_rope_layers, every fourth layer (i + 1) % 4 == 0 without RoPE
+        if arch != "gpt2" and not (arch == "smollm3" and (i + 1) % 4 == 0):
             q = rope(q, H, hd, n_rot, layer_base, neox, layer_scale, factors, mscale, yarn)
             k = rope(k, KV, hd, n_rot, layer_base, neox, layer_scale, factors, mscale, yarn)
         scale = 1.0 / math.sqrt(hd)

@@ -106,7 +106,7 @@ static const sm_role_info roles[SM_T_COUNT] = {
 
 /* Each entry: name, keys, tensors, then norm, ffn, pos, swa,
  * qk_norm, embd_scale, local_rope, q_scale_layers, write_tied_output,
- * byte_level_vocab, write_window, parallel. */
+ * byte_level_vocab, write_window, parallel, moe_norm_weights, nope_step. */
 static const sm_arch_info archs[SM_ARCH_COUNT] = {
     /* Llama 1-3, Mistral, and Mixtral's mixture of experts in place of the dense FFN */
     [SM_ARCH_LLAMA] = {
@@ -280,6 +280,16 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), EXPERTS),
         SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_HEAD, 0, 0, 0, 0, 1, 0, 0, 1,
     },
+    /* SmolLM3: llama's blocks (Llama 3's tokenizer), every fourth layer without RoPE (NoPE); not in
+     * llama.cpp c392e509: its successors' build_smollm3 (n_no_rope_layer_step 4, llama's pairs) and
+     * Hugging Face's SmolLM3 (no_rope_layers) */
+    [SM_ARCH_SMOLLM3] = {
+        "smollm3",
+        {ROPE_KEYS(1 << 24), RMS_EPS},
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM),
+         GATED_FFN),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 0, 0, 4,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }
@@ -349,6 +359,12 @@ int sm_arch_has(const sm_arch_info *a, int role, int *flags) {
             return 1;
         }
     return 0;
+}
+
+int sm_layer_has_rope(const sm_hparams *hp, int layer) {
+    const sm_arch_info *a = &archs[hp->arch];
+    if (a->pos != SM_POS_ROPE && a->pos != SM_POS_ROPE_NEOX) return 0;
+    return !a->nope_step || (layer + 1) % a->nope_step != 0;
 }
 
 int sm_layer_is_swa(const sm_hparams *hp, int layer) {

@@ -35,6 +35,7 @@ typedef enum sm_arch {
     SM_ARCH_OLMOE,
     SM_ARCH_QWEN2MOE,
     SM_ARCH_QWEN3MOE,
+    SM_ARCH_SMOLLM3,
     SM_ARCH_COUNT
 } sm_arch;
 
@@ -184,6 +185,9 @@ typedef struct sm_arch_info {
     uint8_t parallel;
     /* a mixture of experts renormalizes the chosen experts' weights to sum to 1 */
     uint8_t moe_norm_weights;
+    /* every nope_step-th layer has no RoPE (layer l when (l + 1) % nope_step == 0:
+     * smollm3's NoPE layers, 4); 0: every layer rotates */
+    uint8_t nope_step;
 } sm_arch_info;
 
 const sm_arch_info *sm_arch_get(int arch);
@@ -208,6 +212,9 @@ enum sm_experts_kind { SM_EXPERTS_NONE, SM_EXPERTS_OPTIONAL, SM_EXPERTS_ALWAYS }
 int sm_arch_experts(const sm_arch_info *a);
 /* Whether layer l of this model attends through the sliding window. */
 int sm_layer_is_swa(const sm_hparams *hp, int layer);
+/* Whether layer l of this model rotates its queries and keys (RoPE
+ * architectures, except smollm3's NoPE layers). */
+int sm_layer_has_rope(const sm_hparams *hp, int layer);
 /* Whether an architecture has this role (flags returned through *flags). */
 int sm_arch_has(const sm_arch_info *a, int role, int *flags);
 

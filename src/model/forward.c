@@ -98,7 +98,7 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b) {
             sm_matmul_share_input(s, NULL);
         }
         if (L->q_norm) op_qk_norm(s, q, k, L->q_norm, L->k_norm, n);
-        if (arch->pos != SM_POS_LEARNED) op_rope(s, b, q, k, swa);
+        if (sm_layer_has_rope(hp, l)) op_rope(s, b, q, k, swa);   /* smollm3: not every layer */
         if (!one) op_store_kv(s, b, l, k, v);
         op_attention(s, b, l, q, xb, swa ? hp->n_swa : 0);
         /* granite: the block's output times residual_scale, through its input (the product is linear) */

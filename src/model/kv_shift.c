@@ -61,6 +61,7 @@ sm_status sm_session_shift(sm_session *s, int n_keep, int n_discard, sm_error *e
         float *k = s->k_cache + l * layer_stride, *v = s->v_cache + l * layer_stride;
         memmove(k + (size_t)n_keep * kv_dim, k + (size_t)(n_keep + n_discard) * kv_dim, (size_t)n_move * row_bytes);
         memmove(v + (size_t)n_keep * kv_dim, v + (size_t)(n_keep + n_discard) * kv_dim, (size_t)n_move * row_bytes);
+        if (!sm_layer_has_rope(hp, l)) continue;   /* smollm3's NoPE layers: nothing to turn */
         sm_rope_spec r;
         sm_session_rope(s, sm_layer_is_swa(hp, l), &r);
         for (int i0 = 0; i0 < half; i0 += PAIRS_PER_PASS) {

@@ -726,6 +726,7 @@ static void proj_bwd(const sm_trainer *t, int step, const layer_acts *y, int l, 
  * l's angles (a sliding-window layer's own table, where the architecture
  * has one); sign -1 rotates back, on their gradients in the backward pass. */
 static void rope(const sm_trainer *t, const shape *s, int l, const acts *a, float *q, float *k, float sign) {
+    if (!sm_layer_has_rope(&t->cfg.hp, l)) return;   /* smollm3's NoPE layers */
     int local = sm_layer_is_swa(&t->cfg.hp, l);
     const float *cs = local ? a->rope_cos_l : a->rope_cos, *sn = local ? a->rope_sin_l : a->rope_sin;
     uint64_t n = (uint64_t)s->N * (s->QD + s->KV);

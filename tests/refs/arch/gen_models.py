@@ -7,6 +7,8 @@ the reference values were recorded on.
     gen_models.py OUTDIR [NAME...]          write OUTDIR/NAME.gguf (all models without NAME)
     gen_models.py --gguf-py DIR OUTDIR ...  the same files written with llama.cpp's gguf-py (DIR/gguf-py or DIR)
     gen_models.py --list                    names, one a line: NAME ARCH LLAMA_CPP(yes|no) SILU(yes|no)
+    gen_models.py --list-all                the same with the proxy models (llama.cpp's bound for an
+                                            architecture it cannot run; recorded, not tested)
     gen_models.py --tokens NAME [N]         the fixed token sequence of that model (BOS first), comma-separated
     gen_models.py --embd-std S OUTDIR NAME... the same models with token embeddings of std S: soft logits,
                                             for the training tests' losses (not the recorded references)
@@ -252,6 +254,12 @@ MODELS = {
     "olmoe": dict(arch="olmoe", vocab_kind="olmo2", kv=4, rope_base=10000.0, eps=1e-5, ffn=256, ctx=4096,
                   experts=(8, 2)),
     # Qwen2-MoE-style: q/k/v biases, 4 experts of 256 (2 per token), a shared expert of 512 under a sigmoid gate
+    # SmolLM3-style: llama's blocks, Llama 3's tokenizer, tied, every fourth layer without RoPE (layer 3 of 4)
+    "smollm3": dict(arch="smollm3", vocab_kind="llama3", layers=4, tied=True, rope_base=10000.0, eps=1e-6),
+    # its weights and tokens as a llama file (RoPE in every layer), which llama.cpp c392e509 runs: llama.cpp's
+    # error on each quantized type of the same weights and depth bounds smollm3's (not tested itself)
+    "smollm3_llama": dict(arch="llama", vocab_kind="llama3", layers=4, tied=True, rope_base=10000.0, eps=1e-6,
+                          proxy_for="smollm3"),
     "qwen2moe": dict(arch="qwen2moe", vocab_kind="qwen2", rope_base=1000000.0, eps=1e-6, vocab=400, ctx=8192,
                      experts=(4, 2), expert_ffn=256, shared_ffn=512),
     # Qwen3-MoE-style (30B-A3B): per-head q/k norms, heads of 128 (q 512 wide), 4 experts of 128 (2 per token,
@@ -269,7 +277,7 @@ MODELS = {
 }
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
 SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm", "granitemoe", "olmoe", "qwen2moe",
-              "qwen3moe"}
+              "qwen3moe", "smollm3"}
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
                    "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe"}
@@ -296,7 +304,7 @@ def build(name):
     tensors are (name, float32 array in numpy order: shape = reversed ne)."""
     s = spec(name)
     arch = s["arch"]
-    rs = np.random.RandomState(seed_of(name, "weights"))
+    rs = np.random.RandomState(seed_of(s.get("proxy_for", name), "weights"))
     dim, L, H, KV, FF = s["dim"], s["layers"], s["heads"], s["kv"], s["ffn"]
     hd = s["head_dim"] or dim // H
     qdim, kvdim = H * hd, KV * hd
@@ -328,7 +336,7 @@ def build(name):
         kv += [(a + "attention.layer_norm_rms_epsilon", "f32", s["eps"])]
     if s["head_dim"]:
         kv += [(a + "attention.key_length", "u32", hd), (a + "attention.value_length", "u32", hd)]
-    if arch == "llama":
+    if arch in ("llama", "smollm3"):   # smollm3: the converter's SmolLM3Model is a LlamaModel
         kv += [(a + "vocab_size", "u32", V), (a + "rope.dimension_count", "u32", hd)]
         if "rope_linear" in s:
             kv += [(a + "rope.scaling.type", "str", "linear"), (a + "rope.scaling.factor", "f32", s["rope_linear"])]
@@ -466,7 +474,7 @@ def token_sequence(name, n=32):
     s = spec(name)
     tokens, types, _, bos = make_vocab(s["vocab_kind"], s["vocab"])
     ordinary = [i for i, ty in enumerate(types) if ty in (1, 6)]
-    rs = np.random.RandomState(seed_of(name, "tokens"))
+    rs = np.random.RandomState(seed_of(s.get("proxy_for", name), "tokens"))
     return [bos] + [ordinary[j] for j in rs.randint(0, len(ordinary), n - 1)]
 
 
@@ -536,8 +544,10 @@ def write_gguf_py(path, kv, tensors, gguf_py):
 
 def main(argv):
     gguf_py = None
-    if "--list" in argv:
+    if "--list" in argv or "--list-all" in argv:
         for n in MODELS:
+            if "proxy_for" in MODELS[n] and "--list-all" not in argv:
+                continue
             a = MODELS[n]["arch"]
             print(n, a, "yes" if a in LLAMA_CPP_ARCHS else "no", "yes" if a in SILU_ARCHS else "no")
         return 0

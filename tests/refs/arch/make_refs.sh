@@ -14,7 +14,7 @@
 #       smallmind - files written by `smallmind quantize` for every type it accepts (the tests
 #                   rebuild these and check their sha256, so re-run this after changing the
 #                   quantizer); types it refuses are listed and skipped
-#   MODELS="llama gemma2 ..."  a subset of `gen_models.py --list` (default: all)
+#   MODELS="llama gemma2 ..."  a subset of `gen_models.py --list-all` (default: those of --list)
 #   TYPES="Q4_K IQ4_XS ..."    a subset of the types (default: all)
 #   WORK=DIR KEEP=1            scratch directory, kept when KEEP=1
 # For every file: llama.cpp's logits over the model's fixed 32-token sequence (teacher-forced,
@@ -61,7 +61,7 @@ MIX_MODEL=${MIX_MODEL:-llama_tied}
 wanted() { [ -z "${TYPES:-}" ] || [[ " $TYPES " == *" $1 "* ]]; }
 
 for m in $MODELS; do
-    info=$($PY "$HERE/gen_models.py" --list | awk -v m="$m" '$1 == m')
+    info=$($PY "$HERE/gen_models.py" --list-all | awk -v m="$m" '$1 == m')
     [ -n "$info" ] || { echo "make_refs.sh: unknown model $m" >&2; exit 2; }
     runs=$(echo "$info" | awk '{print $3}')          # yes: llama.cpp c392e509 runs this architecture
     d=$WORK/$m
