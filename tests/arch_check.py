@@ -36,7 +36,8 @@ import torch_arch  # noqa: E402
 
 REFS = os.path.join(HERE, "refs", "arch")
 SILU = {"llama", "qwen2", "qwen3", "phi3", "olmo2"}
-PROXY = {"qwen3": "qwen2", "gemma3": "gemma2", "qwen3moe": "qwen2moe", "smollm3": "smollm3_llama"}
+PROXY = {"qwen3": "qwen2", "gemma3": "gemma2", "qwen3moe": "qwen2moe", "smollm3": "smollm3_llama",
+         "phi3_tied": "phi3_tied_out"}
 
 
 def maxrel(a, ref):

@@ -140,8 +140,10 @@ done
 # phi2 (one LayerNorm feeding attention and FFN in parallel, the output's bias) fully trained, and with LoRA on
 # a Q8_0 copy of its variant with Q, K and V apart; gptneox (in parallel, a LayerNorm each) fully trained and
 # with LoRA on Q8_0 recomputing, and its sequential variant fully trained; smollm3 (its fourth layer without
-# RoPE) fully trained; LoRA on a YaRN base (qwen2_yarn)
+# RoPE) fully trained; LoRA on a YaRN base (qwen2_yarn) and on a Phi-4-mini-style one (phi3_tied: tied, RoPE on
+# 48 of 64 with LongRoPE factors, 24 tokens: past its original context of 16, the long ones)
 soft=(
+    "lora_phi3_tied_partial_longrope|phi3_tied|F32|lora=4 alpha=8|24"
     "grad_smollm3_nope_layer|smollm3|F32|"
     "lora_rope_yarn_qwen2|qwen2_yarn|F32|lora=4 alpha=8"
     "grad_granite_scales|granite|F32|"

@@ -92,8 +92,8 @@ def rope(x, n_head, hd, n_rot, base, neox, freq_scale=1.0, factors=None, mscale=
         low, high = yarn
         keep = 1.0 - torch.clamp((i - low) / max(high - low, 0.001), 0.0, 1.0)
         theta = base ** (-2.0 * i / n_rot) * (freq_scale * (1.0 - keep) + keep)
-    if factors is not None:
-        theta = theta / factors
+    if factors is not None:   # one per rotated pair (a longer tensor's tail is not read, as in ggml)
+        theta = theta / factors[:n_rot // 2]
     ang = torch.arange(T, dtype=torch.float64)[:, None] * theta[None, :]
     c, s = (torch.cos(ang) * mscale)[:, None, :], (torch.sin(ang) * mscale)[:, None, :]
     if neox:

@@ -141,13 +141,15 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), GATED_FFN),
         SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_HEAD, 0, 0, 0, 0, 1, 0,
     },
+    /* Phi-3, Phi-3.5, Phi-4-mini (tied: no output.weight, which llama.cpp c392e509's loader wants, so
+     * writers store a copy; RoPE on part of each head) */
     [SM_ARCH_PHI3] = {
         "phi3",
         {ROPE_KEYS(1 << 24), RMS_EPS, WINDOW(0)},
-        TENSORS(GLOBALS, T(SM_T_OUTPUT), OPT(SM_T_ROPE_LONG), OPT(SM_T_ROPE_SHORT), T(SM_T_ATTN_NORM),
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), OPT(SM_T_ROPE_LONG), OPT(SM_T_ROPE_SHORT), T(SM_T_ATTN_NORM),
          T(SM_T_ATTN_QKV), T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), SHAPED(SM_T_FFN_UP, SM_D_EMBD, SM_D_FFN2),
          T(SM_T_FFN_DOWN)),
-        SM_NORM_RMS, SM_FFN_SWIGLU_FUSED, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0, 1,
+        SM_NORM_RMS, SM_FFN_SWIGLU_FUSED, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 1, 0, 1,
     },
     [SM_ARCH_GEMMA] = {
         "gemma",

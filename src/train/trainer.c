@@ -367,13 +367,10 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     const sm_hparams *hp = &cfg->hp;
     const sm_arch_info *arch = sm_arch_get(hp->arch);
     if (!arch) return sm_fail(err, SM_ERR_INVALID_ARG, "unknown architecture %d", hp->arch);
-    /* RoPE (either pairing), linearly scaled or not (a trained model's file keeps the scaling: 
-     * sm_arch_write_hparams); Llama 3's frequency factors only on a frozen base (train.c refuses the
-     * full fine-tune: the factors are not written); Phi-3's long/short factors: not here. */
+    /* RoPE (either pairing), linearly scaled or YaRN or not (a trained model's file keeps the scaling:
+     * sm_arch_write_hparams); Llama 3's frequency factors and Phi-3's long/short ones only on a frozen
+     * base (train.c refuses the full fine-tune: the factors are not written). */
     int rope = arch->pos == SM_POS_ROPE || arch->pos == SM_POS_ROPE_NEOX;
-    if (rope && cfg->base && (cfg->base->rope_long || cfg->base->rope_short))
-        return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support this %s model's RoPE scaling (LongRoPE) yet",
-                       arch->name);
     int experts = sm_arch_experts(arch);
     if (experts == SM_EXPERTS_ALWAYS || (experts && (cfg->optional_roles >> SM_T_FFN_GATE_INP & 1)))
         return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support a mixture of experts (this %s model's "
@@ -532,8 +529,12 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     layout_acts(t, t->act, L, &a, recompute);
     /* the angles as a session computes them: linear scale and attention factor, and a frozen base's
      * frequency factors (train.c refuses the full fine-tune of a base with them) */
+    /* the factors a session of context T would use (sm_session_rope): rope_freqs, else Phi-3's long ones
+     * when T exceeds the original context, else its short ones */
+    const sm_model *fb = cfg->base;
+    const float *ff = !fb ? NULL : fb->rope_freqs ? fb->rope_freqs : T > hp->n_ctx_orig ? fb->rope_long : fb->rope_short;
     sm_rope_spec r;
-    sm_rope_init(&r, hp, 0, cfg->base ? cfg->base->rope_freqs : NULL);
+    sm_rope_init(&r, hp, 0, ff);
     r.rot = s_rope_dim(hp);
     sm_rope_table(a.rope_cos, a.rope_sin, T, &r);
     if (a.rope_cos_l != a.rope_cos) {   /* as sm_session_rope: the local base, unscaled */

@@ -211,6 +211,16 @@ MODELS = {
     # so the long factors apply (llama.cpp picks long when the context exceeds the original one)
     "phi3_long": dict(arch="phi3", vocab_kind="phi3", kv=4, rope_base=10000.0, eps=1e-5, swa=131072, ctx=128,
                       longrope=dict(orig=16)),
+    # Phi-4-mini-style: tied embeddings (no output.weight), RoPE on 48 of each head's 64 values, LongRoPE
+    # factors of 24 (the long ones: original context 16 < n_ctx), 2 KV heads
+    "phi3_tied": dict(arch="phi3", vocab_kind="phi3", kv=2, tied=True, rope_base=10000.0, eps=1e-5, swa=131072,
+                      ctx=128, rope_dims=48, longrope=dict(orig=16), llama_cpp=False),
+    # the same model as llama.cpp c392e509 loads it: output.weight a copy of the embeddings, the LongRoPE
+    # factors padded with 1 to half a head (its phi3 loader wants both; it reads only the first rot/2 factors,
+    # so the logits are the same): llama.cpp's error on each quantized type bounds phi3_tied's (not tested)
+    "phi3_tied_out": dict(arch="phi3", vocab_kind="phi3", kv=2, tied=True, rope_base=10000.0, eps=1e-5,
+                          swa=131072, ctx=128, rope_dims=48, longrope=dict(orig=16), proxy_for="phi3_tied",
+                          output_copy=True, factors_padded=True),
     # Gemma-style: one KV head (MQA), head_dim 128 (q 512 wide), GELU-gated FFN, embeddings x sqrt(dim)
     "gemma": dict(arch="gemma", vocab_kind="gemma", kv=1, head_dim=128, eps=1e-6, ctx=8192),
     # Gemma 2-style: 26 layers (llama.cpp c392e509 builds only 26/42/46), 8 heads of 64 (q 512 wide),
@@ -361,10 +371,11 @@ def build(name):
                (a + "embedding_scale", "f32", g["embedding_scale"]), (a + "residual_scale", "f32", g["residual_scale"]),
                (a + "attention.scale", "f32", g["attention_scale"]), (a + "logit_scale", "f32", g["logit_scale"])]
     if arch == "phi3":
-        kv += [(a + "rope.scaling.original_context_length", "u32", s.get("longrope", {}).get("orig", s["ctx"])),
-               (a + "rope.dimension_count", "u32", hd)]
+        longrope = "longrope" in s
+        kv += [(a + "rope.scaling.original_context_length", "u32", s["longrope"]["orig"] if longrope else s["ctx"]),
+               (a + "rope.dimension_count", "u32", s.get("rope_dims", hd))]
         kv += [(a + "attention.sliding_window", "u32", s["swa"])]
-        if "longrope" in s:
+        if longrope:
             scale = s["ctx"] / s["longrope"]["orig"]
             attn_factor = math.sqrt(1 + math.log(scale) / math.log(s["longrope"]["orig"]))
             kv += [(a + "rope.scaling.attn_factor", "f32", attn_factor)]
@@ -400,8 +411,13 @@ def build(name):
                 f.append(1 / ((1 - sm) / r["factor"] + sm))
         t.append(("rope_freqs.weight", np.array(f, dtype=np.float32)))
     if "longrope" in s:
-        t.append(("rope_factors_long.weight", (1.0 + 3.0 * rs.random_sample(hd // 2)).astype(np.float32)))
-        t.append(("rope_factors_short.weight", (1.0 + 0.2 * rs.random_sample(hd // 2)).astype(np.float32)))
+        rot = s.get("rope_dims", hd)
+        long_f = (1.0 + 3.0 * rs.random_sample(rot // 2)).astype(np.float32)
+        short_f = (1.0 + 0.2 * rs.random_sample(rot // 2)).astype(np.float32)
+        if s.get("factors_padded"):
+            pad = np.ones(hd // 2 - rot // 2, dtype=np.float32)
+            long_f, short_f = np.concatenate([long_f, pad]), np.concatenate([short_f, pad])
+        t += [("rope_factors_long.weight", long_f), ("rope_factors_short.weight", short_f)]
     for i in range(L):
         p = "blk.%d." % i
         if arch != "olmo2":
@@ -464,6 +480,8 @@ def build(name):
         perm = rs.permutation(V)
         out = (0.9 / es) * embd[perm].astype(np.float64) + math.sqrt(1 - 0.81) * rs.standard_normal((V, dim))
         t.append(("output.weight", (out / math.sqrt(dim)).astype(np.float32)))
+    if s.get("output_copy"):   # a tied model's head written out, as llama.cpp's phi3 loader wants it
+        t.append(("output.weight", embd.copy()))
     if arch == "phi2":
         t.append(("output.bias", bias(V)))
     return kv, t
@@ -549,7 +567,8 @@ def main(argv):
             if "proxy_for" in MODELS[n] and "--list-all" not in argv:
                 continue
             a = MODELS[n]["arch"]
-            print(n, a, "yes" if a in LLAMA_CPP_ARCHS else "no", "yes" if a in SILU_ARCHS else "no")
+            runs = MODELS[n].get("llama_cpp", a in LLAMA_CPP_ARCHS)   # llama_cpp False: a file it refuses
+            print(n, a, "yes" if runs else "no", "yes" if a in SILU_ARCHS else "no")
         return 0
     if argv and argv[0] == "--tokens":
         n = int(argv[2]) if len(argv) > 2 else 32
