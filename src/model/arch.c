@@ -292,6 +292,24 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          GATED_FFN),
         SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 0, 0, 4,
     },
+    /* EXAONE 3.0/3.5: llama's blocks with NeoX RoPE, Llama 3's frequency factors where the file has them
+     * (3.5's long context); tied in the 2.4B, whose output llama.cpp c392e509's loader wants: written */
+    [SM_ARCH_EXAONE] = {
+        "exaone",
+        {ROPE_KEYS(1 << 24), RMS_EPS},
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), OPT(SM_T_ROPE_FREQS), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT),
+         T(SM_T_FFN_NORM), GATED_FFN),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 1, 1, 0, 0, 0, 0,
+    },
+    /* InternLM2 / 2.5: llama's blocks (the converter splits wqkv into Q, K and V), a separate output,
+     * SentencePiece */
+    [SM_ARCH_INTERNLM2] = {
+        "internlm2",
+        {ROPE_KEYS(1 << 24), RMS_EPS},
+        TENSORS(GLOBALS, T(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM),
+         GATED_FFN),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }

@@ -36,6 +36,8 @@ typedef enum sm_arch {
     SM_ARCH_QWEN2MOE,
     SM_ARCH_QWEN3MOE,
     SM_ARCH_SMOLLM3,
+    SM_ARCH_EXAONE,
+    SM_ARCH_INTERNLM2,
     SM_ARCH_COUNT
 } sm_arch;
 

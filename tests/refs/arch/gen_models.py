@@ -270,6 +270,11 @@ MODELS = {
     # error on each quantized type of the same weights and depth bounds smollm3's (not tested itself)
     "smollm3_llama": dict(arch="llama", vocab_kind="llama3", layers=4, tied=True, rope_base=10000.0, eps=1e-6,
                           proxy_for="smollm3"),
+    # EXAONE 3.5-style: NeoX RoPE, rope_freqs.weight from the llama3 rule (factor 8), separate output
+    "exaone": dict(arch="exaone", vocab_kind="qwen2", rope_base=1000000.0, eps=1e-5, vocab=400, ctx=32768,
+                   llama3_rope=dict(factor=8.0, low=1.0, high=4.0, orig=8192)),
+    # InternLM2.5-style: llama's blocks (adjacent RoPE pairs), Q/K/V apart, SentencePiece, separate output
+    "internlm2": dict(arch="internlm2", vocab_kind="spm", rope_base=1000000.0, eps=1e-5, ctx=32768),
     "qwen2moe": dict(arch="qwen2moe", vocab_kind="qwen2", rope_base=1000000.0, eps=1e-6, vocab=400, ctx=8192,
                      experts=(4, 2), expert_ffn=256, shared_ffn=512),
     # Qwen3-MoE-style (30B-A3B): per-head q/k norms, heads of 128 (q 512 wide), 4 experts of 128 (2 per token,
@@ -287,10 +292,10 @@ MODELS = {
 }
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
 SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm", "granitemoe", "olmoe", "qwen2moe",
-              "qwen3moe", "smollm3"}
+              "qwen3moe", "smollm3", "exaone", "internlm2"}
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
-                   "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe"}
+                   "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2"}
 # architectures with LayerNorm (and its biases) instead of RMSNorm
 LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox")
 # architectures with a GELU FFN and biases on every product
