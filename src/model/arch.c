@@ -310,6 +310,19 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          GATED_FFN),
         SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     },
+    /* MiniCPM (1B, 2B): granite's three scalars under its own name, as llama.cpp c392e509 reads them for
+     * build_llama (the converter writes scale_emb, scale_depth / sqrt(layers), hidden / dim_model_base);
+     * SentencePiece, tied or separate head */
+    [SM_ARCH_MINICPM] = {
+        "minicpm",
+        {ROPE_KEYS(1 << 24), RMS_EPS,
+         OPT_FLT("embedding_scale", embedding_scale, 1e-6, 1e6, 1.0),
+         OPT_FLT("residual_scale", residual_scale, 1e-6, 1e6, 1.0),
+         OPT_FLT("logit_scale", logit_scale, 1e-6, 1e6, 1.0)},
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), OPT(SM_T_ROPE_FREQS), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT),
+         T(SM_T_FFN_NORM), GATED_FFN),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }

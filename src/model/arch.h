@@ -38,6 +38,7 @@ typedef enum sm_arch {
     SM_ARCH_SMOLLM3,
     SM_ARCH_EXAONE,
     SM_ARCH_INTERNLM2,
+    SM_ARCH_MINICPM,
     SM_ARCH_COUNT
 } sm_arch;
 

@@ -275,6 +275,10 @@ MODELS = {
                    llama3_rope=dict(factor=8.0, low=1.0, high=4.0, orig=8192)),
     # InternLM2.5-style: llama's blocks (adjacent RoPE pairs), Q/K/V apart, SentencePiece, separate output
     "internlm2": dict(arch="internlm2", vocab_kind="spm", rope_base=1000000.0, eps=1e-5, ctx=32768),
+    # MiniCPM-style: granite's scalars without attention.scale (embeddings x 12, block outputs x 1.4/sqrt(4)
+    # = 0.7, logits / 9), SentencePiece, tied
+    "minicpm": dict(arch="minicpm", vocab_kind="spm", layers=4, tied=True, rope_base=10000.0, eps=1e-5, ctx=4096,
+                    embd_std=1.0 / 12, granite=dict(embedding_scale=12.0, residual_scale=0.7, logit_scale=9.0)),
     "qwen2moe": dict(arch="qwen2moe", vocab_kind="qwen2", rope_base=1000000.0, eps=1e-6, vocab=400, ctx=8192,
                      experts=(4, 2), expert_ffn=256, shared_ffn=512),
     # Qwen3-MoE-style (30B-A3B): per-head q/k norms, heads of 128 (q 512 wide), 4 experts of 128 (2 per token,
@@ -292,10 +296,10 @@ MODELS = {
 }
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
 SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm", "granitemoe", "olmoe", "qwen2moe",
-              "qwen3moe", "smollm3", "exaone", "internlm2"}
+              "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm"}
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
-                   "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2"}
+                   "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2", "minicpm"}
 # architectures with LayerNorm (and its biases) instead of RMSNorm
 LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox")
 # architectures with a GELU FFN and biases on every product
@@ -370,11 +374,13 @@ def build(name):
         kv += [(a + "expert_feed_forward_length", "u32", s["expert_ffn"])]
     if arch == "qwen2moe":
         kv += [(a + "expert_shared_feed_forward_length", "u32", s["shared_ffn"])]
-    if arch in ("granite", "granitemoe"):
+    if arch in ("granite", "granitemoe", "minicpm"):
         g = s["granite"]
         kv += [(a + "vocab_size", "u32", V), (a + "rope.dimension_count", "u32", hd),
-               (a + "embedding_scale", "f32", g["embedding_scale"]), (a + "residual_scale", "f32", g["residual_scale"]),
-               (a + "attention.scale", "f32", g["attention_scale"]), (a + "logit_scale", "f32", g["logit_scale"])]
+               (a + "embedding_scale", "f32", g["embedding_scale"]), (a + "residual_scale", "f32", g["residual_scale"])]
+        if "attention_scale" in g:   # minicpm's files have none
+            kv += [(a + "attention.scale", "f32", g["attention_scale"])]
+        kv += [(a + "logit_scale", "f32", g["logit_scale"])]
     if arch == "phi3":
         longrope = "longrope" in s
         kv += [(a + "rope.scaling.original_context_length", "u32", s["longrope"]["orig"] if longrope else s["ctx"]),
