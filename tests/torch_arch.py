@@ -206,7 +206,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
     x = W["token_embd.weight"][toks]
     if arch in ("gemma", "gemma2", "gemma3"):
         x = x * math.sqrt(dim)
-    if arch == "gpt2":
+    if arch in ("gpt2", "starcoder"):
         x = x + W["position_embd.weight"][:T]
     # granite's scalars (llama.cpp's build_llama applies them when the file has them)
     granite = arch in ("granite", "granitemoe", "minicpm")   # minicpm: the same three (no attention.scale)
@@ -221,7 +221,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         factors = W["rope_factors_long.weight" if n_ctx > orig else "rope_factors_short.weight"]
     window = hp.get("attention.sliding_window", 0) if use_swa else 0
 
-    layer_norm_archs = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox")
+    layer_norm_archs = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder")
     parallel = arch == "phi2" or (arch == "gptneox" and hp.get("use_parallel_residual", True))
     for i in range(L):
         x_in = x
@@ -253,7 +253,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
             if local:
                 layer_base, layer_scale = 10000.0, 1.0
         # smollm3: Hugging Face's no_rope_layers, every fourth layer (i + 1) % 4 == 0 without RoPE
-        if arch != "gpt2" and not (arch == "smollm3" and (i + 1) % 4 == 0):
+        if arch not in ("gpt2", "starcoder") and not (arch == "smollm3" and (i + 1) % 4 == 0):
             q = rope(q, H, hd, n_rot, layer_base, neox, layer_scale, factors, mscale, yarn)
             k = rope(k, KV, hd, n_rot, layer_base, neox, layer_scale, factors, mscale, yarn)
         scale = 1.0 / math.sqrt(hd)
@@ -269,7 +269,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         if not parallel:
             x = x + residual * a
         # ---- feed-forward (phi2's reads the attention's normed input h)
-        if arch in ("starcoder2", "gpt2", "phi2", "gptneox"):
+        if arch in ("starcoder2", "gpt2", "phi2", "gptneox", "starcoder"):
             if arch != "phi2":
                 h = layer_norm(x, w("ffn_norm.weight", i), w("ffn_norm.bias", i), ln_eps)
             f = lin(gelu(lin(h, "ffn_up", i)), "ffn_down", i)

@@ -323,6 +323,17 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          T(SM_T_FFN_NORM), GATED_FFN),
         SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     },
+    /* StarCoder (v1: StarCoderBase 1B-15B, TinyStarCoder, SantaCoder's converted files): GPT-2's blocks with
+     * multi-query attention in the fused QKV (head_count_kv), a tied or separate head */
+    [SM_ARCH_STARCODER] = {
+        "starcoder",
+        {COMMON_KEYS(1 << 20), KV_HEADS, LN_EPS},
+        TENSORS(GLOBALS, T(SM_T_POS_EMBD), T(SM_T_OUTPUT_NORM_B), OPT(SM_T_OUTPUT),
+         T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), T(SM_T_ATTN_QKV), T(SM_T_ATTN_QKV_B), T(SM_T_ATTN_OUT),
+         T(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), T(SM_T_FFN_NORM_B), T(SM_T_FFN_UP), T(SM_T_FFN_UP_B),
+         T(SM_T_FFN_DOWN), T(SM_T_FFN_DOWN_B)),
+        SM_NORM_LAYER, SM_FFN_GELU, SM_POS_LEARNED, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 0, 0, 0,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }

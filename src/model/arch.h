@@ -39,6 +39,7 @@ typedef enum sm_arch {
     SM_ARCH_EXAONE,
     SM_ARCH_INTERNLM2,
     SM_ARCH_MINICPM,
+    SM_ARCH_STARCODER,
     SM_ARCH_COUNT
 } sm_arch;
 

@@ -237,6 +237,8 @@ MODELS = {
                        ctx=16384),
     # GPT-2: learned positions, fused QKV with bias, LayerNorm, GELU FFN
     "gpt2": dict(arch="gpt2", vocab_kind="gpt2", kv=4, ffn=1024, eps=1e-5, ctx=128),
+    # StarCoder (v1)-style: GPT-2's blocks with one KV head in the fused QKV (multi-query), tied
+    "starcoder": dict(arch="starcoder", vocab_kind="starcoder2", kv=1, ffn=1024, eps=1e-5, ctx=128, tied=True),
     # Granite 3.x-style: llama's blocks (RoPE in adjacent pairs), tied, and its four scalars (embeddings x 2,
     # each block's output x 0.5, scores x 0.2 instead of 1/sqrt(64), logits / 2)
     "granite": dict(arch="granite", vocab_kind="smollm", tied=True, rope_base=10000.0, eps=1e-6, vocab=320,
@@ -299,11 +301,11 @@ SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm",
               "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm"}
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
-                   "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2", "minicpm"}
+                   "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2", "minicpm", "starcoder"}
 # architectures with LayerNorm (and its biases) instead of RMSNorm
-LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox")
+LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder")
 # architectures with a GELU FFN and biases on every product
-GELU_BIAS_ARCHS = ("starcoder2", "gpt2", "phi2", "gptneox")
+GELU_BIAS_ARCHS = ("starcoder2", "gpt2", "phi2", "gptneox", "starcoder")
 
 
 def spec(name):
@@ -404,7 +406,7 @@ def build(name):
     es = s["embd_std"]
     embd = (es * rs.standard_normal((V, dim))).astype(np.float32)
     t.append(("token_embd.weight", embd))
-    if arch == "gpt2":
+    if arch in ("gpt2", "starcoder"):
         t.append(("position_embd.weight", (0.25 * es * rs.standard_normal((s["ctx"], dim))).astype(np.float32)))
     if "llama3_rope" in s:
         r = s["llama3_rope"]
@@ -435,7 +437,7 @@ def build(name):
             t.append((p + "attn_norm.weight", norm(dim)))
             if arch in LAYER_NORM_ARCHS:
                 t.append((p + "attn_norm.bias", bias(dim)))
-        if arch in ("phi3", "gpt2", "gptneox") or (arch == "phi2" and not s.get("split_qkv")):
+        if arch in ("phi3", "gpt2", "gptneox", "starcoder") or (arch == "phi2" and not s.get("split_qkv")):
             t.append((p + "attn_qkv.weight", mat(qdim + 2 * kvdim, dim)))
             if arch != "phi3":
                 t.append((p + "attn_qkv.bias", bias(qdim + 2 * kvdim)))
