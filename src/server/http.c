@@ -31,7 +31,7 @@ extern const char sm_server_page[];
 #define DISCARD_LIMIT (256ull << 20)
 
 enum route {
-    R_NONE, R_PAGE, R_HEALTH, R_METRICS, R_TRACE, R_MODELS, R_CHAT, R_COMPLETIONS, R_EMBEDDINGS,
+    R_NONE, R_PAGE, R_HEALTH, R_METRICS, R_TRACE, R_MODELS, R_MODEL, R_CHAT, R_COMPLETIONS, R_EMBEDDINGS,
     R_NATIVE, R_INFILL,                         /* llama-server's own /completion and /infill */
     R_TOKENIZE, R_DETOKENIZE, R_APPLY_TEMPLATE, /* llama-server's, answered without a job (util.c) */
     R_PROPS
@@ -51,6 +51,7 @@ typedef struct conn_ctx {
     int sent_role, sent_final;
     resp_sent sent;              /* a reply read back: its text sent as it stood */
     double t0;
+    char *model_id;              /* R_MODEL: the ID of /v1/models/ID */
 } conn_ctx;
 
 static const struct { const char *path; enum route r; enum endpoint ep; const char *method; } routes[] = {
@@ -60,6 +61,8 @@ static const struct { const char *path; enum route r; enum endpoint ep; const ch
     {"/debug/trace", R_TRACE, EP_TRACE, "GET"},
     {"/v1/models", R_MODELS, EP_MODELS, "GET"},
     {"/models", R_MODELS, EP_MODELS, "GET"},
+    {"/v1/models/", R_MODEL, EP_MODELS, "GET"},   /* a prefix: /v1/models/ID (OpenAI's models.retrieve) */
+    {"/models/", R_MODEL, EP_MODELS, "GET"},
     {"/v1/chat/completions", R_CHAT, EP_CHAT, "POST"},
     {"/chat/completions", R_CHAT, EP_CHAT, "POST"},
     {"/v1/completions", R_COMPLETIONS, EP_COMPLETIONS, "POST"},
@@ -450,6 +453,11 @@ static enum MHD_Result route(conn_ctx *x, const char *method) {
     }
     if (!loaded) return send_json(x, 503, resp_error(503, "unavailable_error", NULL, "Loading model"));
     if (x->route == R_MODELS) return send_json(x, 200, resp_models(S));
+    if (x->route == R_MODEL) {
+        int status = 500;
+        char *json = resp_model(S, x->model_id ? x->model_id : "", &status);
+        return send_json(x, status, json);
+    }
     if (x->route == R_PROPS) return send_json(x, 200, resp_props(S));
     if (x->route == R_TOKENIZE || x->route == R_DETOKENIZE || x->route == R_APPLY_TEMPLATE) {
         int status = 500;
@@ -475,12 +483,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         x->c = c;
         x->t0 = now_seconds();
         x->ep = EP_OTHER;
-        for (int i = 0; i < N_ROUTES; i++)
-            if (!strcmp(url, routes[i].path)) {
+        for (int i = 0; i < N_ROUTES; i++) {
+            size_t n = strlen(routes[i].path);
+            int prefix = routes[i].r == R_MODEL;   /* the rest of the path is the model's ID */
+            if (prefix ? !strncmp(url, routes[i].path, n) && url[n] : !strcmp(url, routes[i].path)) {
                 x->route = routes[i].r;
                 x->ep = routes[i].ep;
+                if (prefix && !(x->model_id = strdup(url + n))) x->route = R_NONE;
                 break;
             }
+        }
         *req_cls = x;
         /* a declared body too large even to read and drop: answer now (the
          * connection is closed after it) */
@@ -532,6 +544,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
     }
     free(x->body);
     free(x->out);
+    free(x->model_id);
     free(x);
     *req_cls = NULL;
 }

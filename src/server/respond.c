@@ -39,10 +39,24 @@ char *resp_error(int status, const char *type, const char *param, const char *me
                                param && *param ? json_string(param) : json_null(), "code", error_code(status)));
 }
 
-char *resp_models(const server *S) {
-    json_t *m = json_pack("{s:s, s:s, s:I, s:s}", "id", S->model_id, "object", "model", "created", (json_int_t)0,
-                          "owned_by", "smallmind");
-    return resp_dump(json_pack("{s:s, s:[o]}", "object", "list", "data", m));
+static json_t *model_object(const server *S) {
+    return json_pack("{s:s, s:s, s:I, s:s}", "id", S->model_id, "object", "model", "created", (json_int_t)0,
+                     "owned_by", "smallmind");
+}
+
+char *resp_models(const server *S) { return resp_dump(json_pack("{s:s, s:[o]}", "object", "list", "data", model_object(S))); }
+
+char *resp_model(const server *S, const char *id, int *status) {
+    if (!strcmp(id, S->model_id)) {
+        *status = 200;
+        return resp_dump(model_object(S));
+    }
+    /* OpenAI's answer for a model it does not have */
+    char msg[512];
+    snprintf(msg, sizeof msg, "The model '%.200s' does not exist (this server has '%.60s')", id, S->model_id);
+    *status = 404;
+    return resp_dump(json_pack("{s:{s:o, s:s, s:s, s:s}}", "error", "message", resp_utf8_string(msg, strlen(msg)),
+                               "type", "invalid_request_error", "param", "model", "code", "model_not_found"));
 }
 
 static json_t *usage(const job *j) {

@@ -23,6 +23,9 @@ int resp_token_text(const server *S, sm_token tok, const char **piece);
 
 char *resp_error(int status, const char *type, const char *param, const char *message);
 char *resp_models(const server *S);
+/* GET /v1/models/ID: the model object when ID is the served model's, else
+ * OpenAI's 404 (code model_not_found); *status is set. */
+char *resp_model(const server *S, const char *id, int *status);
 /* A finished job's whole answer (chat.completion or text_completion). */
 char *resp_completion(const server *S, const job *j);
 /* One streamed chunk: the assistant role (chat's first chunk), a piece of

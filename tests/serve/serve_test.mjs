@@ -66,6 +66,13 @@ async function sdkTests() {
     const models = await client.models.list();
     check('sdk: models.list names the model', models.data.length === 1 && models.data[0].id === path.basename(MODEL)
       && models.data[0].object === 'model', JSON.stringify(models.data));
+    const one = await client.models.retrieve(path.basename(MODEL));
+    check('sdk: models.retrieve gives the model', one.id === path.basename(MODEL) && one.object === 'model',
+      JSON.stringify(one));
+    let missing = null;
+    try { await client.models.retrieve('gpt-4o'); } catch (e) { missing = e; }
+    check('sdk: models.retrieve of another model is OpenAI\'s 404', missing && missing.status === 404
+      && missing.code === 'model_not_found' && /gpt-4o/.test(missing.message), String(missing));
 
     // completions: the greedy text must be what `smallmind run` prints, and
     // the prompt's token count what `smallmind tokenize` counts
