@@ -197,7 +197,7 @@ SCHEMA_SRC := src/json/json_schema.c $(wildcard src/json/schema_*.c)
 # the server's request parser, the JSON Schema converter and the profile
 # report reader need Jansson
 ifneq ($(HAVE_JANSSON),1)
-FUZZERS    := $(filter-out build-fuzz/fuzz_server_request build-fuzz/fuzz_server_util build-fuzz/fuzz_json_schema \
+FUZZERS    := $(filter-out build-fuzz/fuzz_server_request build-fuzz/fuzz_server_responses build-fuzz/fuzz_server_util build-fuzz/fuzz_json_schema \
                 build-fuzz/fuzz_profile_json build-fuzz/fuzz_sft,$(FUZZERS))
 endif
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
@@ -209,6 +209,8 @@ build-fuzz/obj/%.o: %.c
 FUZZ_EXTRA_fuzz_profile_json   := build-fuzz/obj/src/json/profile_read.o
 FUZZ_EXTRA_fuzz_sft            := build-fuzz/obj/src/json/sft.o build-fuzz/obj/src/json/messages.o
 FUZZ_EXTRA_fuzz_server_request := $(patsubst %.c,build-fuzz/obj/%.o,src/server/request.c src/server/text.c $(SCHEMA_SRC))
+FUZZ_EXTRA_fuzz_server_responses := $(patsubst %.c,build-fuzz/obj/%.o,src/server/responses.c src/server/request.c \
+                                    src/server/text.c $(SCHEMA_SRC))
 FUZZ_EXTRA_fuzz_json_schema    := $(patsubst %.c,build-fuzz/obj/%.o,$(SCHEMA_SRC))
 FUZZ_EXTRA_fuzz_server_util    := $(patsubst %.c,build-fuzz/obj/%.o,src/server/util.c src/server/respond.c src/server/tools.c \
                                   src/server/logprobs.c src/server/request.c src/server/text.c $(SCHEMA_SRC))
@@ -216,9 +218,11 @@ FUZZ_LIBS_fuzz_profile_json    := -ljansson
 FUZZ_LIBS_fuzz_sft             := -ljansson
 FUZZ_LIBS_fuzz_server_request  := $(shell pkg-config --libs jansson 2> /dev/null)
 FUZZ_LIBS_fuzz_json_schema     := $(shell pkg-config --libs jansson 2> /dev/null)
+FUZZ_LIBS_fuzz_server_responses := $(shell pkg-config --libs jansson 2> /dev/null)
 FUZZ_LIBS_fuzz_server_util     := $(shell pkg-config --libs jansson 2> /dev/null)
 .SECONDARY: $(FUZZ_LIB_OBJ) $(FUZZERS:build-fuzz/%=build-fuzz/obj/tests/fuzz/%.o) $(FUZZ_EXTRA_fuzz_profile_json) $(FUZZ_EXTRA_fuzz_sft) \
-            $(FUZZ_EXTRA_fuzz_server_request) $(FUZZ_EXTRA_fuzz_json_schema) $(FUZZ_EXTRA_fuzz_server_util)
+            $(FUZZ_EXTRA_fuzz_server_request) $(FUZZ_EXTRA_fuzz_json_schema) $(FUZZ_EXTRA_fuzz_server_util) \
+            $(FUZZ_EXTRA_fuzz_server_responses)
 .SECONDEXPANSION:
 build-fuzz/fuzz_%: build-fuzz/obj/tests/fuzz/fuzz_%.o $$(FUZZ_EXTRA_fuzz_$$*) $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(FUZZ_LINK) -o $@ $^ $(FUZZ_LIBS_fuzz_$*) -lm -lpthread

@@ -187,6 +187,40 @@ else bad "jinja_model_template" "$(cat "$TMP/e")"; fi
 if [ "$(cat "$TMP/o")" = "$("$PY" -c 'import json,sys; print("".join(m["content"] for m in json.load(open(sys.argv[1]))), end="")' "$C")" ]
 then ok "jinja_unrecognised_template_runs"; else bad "jinja_unrecognised_template_runs" "$(head -c 200 "$TMP/o")"; fi
 
+# a tool's result without any other tool field: a template that writes tool calls and results (Qwen2.5's
+# manner) gets it as it is; one that writes neither gets minja's polyfill (a user turn holding it as JSON).
+# The expected prompts are llama-server c392e509's POST /apply-template with --jinja --chat-template-file
+# of these two templates (its tool capabilities are probed whatever the request holds).
+cat > "$TMP/tool_native.jinja" <<'EOF'
+{%- for message in messages %}
+{%- if message.role == "tool" %}<|im_start|>user
+<tool_response>
+{{ message.content }}
+</tool_response><|im_end|>
+{% elif message.role == "assistant" and message.tool_calls %}<|im_start|>assistant
+{%- for tool_call in message.tool_calls %}
+<tool_call>
+{"name": "{{ tool_call.function.name }}", "arguments": {{ tool_call.function.arguments | tojson }}}
+</tool_call>
+{%- endfor %}<|im_end|>
+{% else %}<|im_start|>{{ message.role }}
+{{ message.content }}<|im_end|>
+{% endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}<|im_start|>assistant
+{% endif %}
+EOF
+printf '{%% for m in messages %%}{{ m.role }}: {{ m.content }}\n{%% endfor %%}' > "$TMP/tool_plain.jinja"
+printf '[{"role":"user","content":"Hi"},{"role":"tool","content":"18C"}]' > "$TMP/tool_result.json"
+want_native=$'<|im_start|>user\nHi<|im_end|>\n<|im_start|>user\n<tool_response>\n18C\n</tool_response><|im_end|>\n<|im_start|>assistant\n'
+want_plain=$'user: Hi\nuser: {\n  "tool_response": {\n    "content": "18C"\n  }\n}\n'
+for kind in native plain; do
+    want_var=want_$kind
+    got=$("$SM" chat-template --jinja --chat-template "$TMP/tool_$kind.jinja" "$TMP/tool_result.json" 2> /dev/null; echo x)
+    if [ "${got%x}" = "${!want_var}" ]; then ok "jinja_tool_result_alone_$kind"
+    else bad "jinja_tool_result_alone_$kind" "$(printf '%s' "${got%x}" | head -c 300)"; fi
+done
+
 # `chat --jinja` evaluates that prompt: the first turn's token count is the
 # Jinja prompt's (the built-in phi3 format, which keeps the system turn, makes 20)
 printf '[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}]' > "$TMP/sys_user.json"

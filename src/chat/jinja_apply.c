@@ -222,8 +222,10 @@ static sm_status apply_jinja(const char *tmpl, const sm_chat_message *msgs, size
     sm_status st = sm_chat_check_messages(msgs, n, 0, err);
     if (st != SM_OK) return st;
     conv c = {msgs, p.extras, n, p.tools};
+    /* the tool capabilities are probed when anything asks for them: tools, a message's extra fields, or a
+     * tool's result (a "tool" message alone: a template that writes them gets it as it is, as minja's) */
     int tool_use = p.tools != NULL;
-    for (size_t i = 0; i < n && p.extras; i++) tool_use |= p.extras[i] != NULL || !strcmp(msgs[i].role, "tool");
+    for (size_t i = 0; i < n; i++) tool_use |= (p.extras && p.extras[i] != NULL) || !strcmp(msgs[i].role, "tool");
     caps k;
     probe(tmpl, &p, tool_use, &k);
     unsigned poly = polyfills(&k, &c);

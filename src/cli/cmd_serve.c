@@ -14,7 +14,7 @@
 static void serve_usage(void) {
     printf("usage: smallmind serve [-m MODEL] [options]\n"
            "\n"
-           "Serves a model over HTTP with OpenAI's API: POST /v1/chat/completions,\n"
+           "Serves a model over HTTP with OpenAI's API: POST /v1/chat/completions, /v1/responses,\n"
            "/v1/completions and /v1/embeddings (streaming with stream: true), GET /v1/models (and\n"
            "/v1/models/ID), /health and /metrics (Prometheus), and a chat page at /; llama-server's own POST\n"
            "/completion, /infill, /tokenize, /detokenize, /apply-template and GET /props. Up to --parallel requests\n"

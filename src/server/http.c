@@ -11,6 +11,7 @@
  * scheduler when a client is gone. */
 #include "server.h"
 #include "respond.h"
+#include "responses.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -31,7 +32,7 @@ extern const char sm_server_page[];
 #define DISCARD_LIMIT (256ull << 20)
 
 enum route {
-    R_NONE, R_PAGE, R_HEALTH, R_METRICS, R_TRACE, R_MODELS, R_MODEL, R_CHAT, R_COMPLETIONS, R_EMBEDDINGS,
+    R_NONE, R_PAGE, R_HEALTH, R_METRICS, R_TRACE, R_MODELS, R_MODEL, R_CHAT, R_RESPONSES, R_COMPLETIONS, R_EMBEDDINGS,
     R_NATIVE, R_INFILL,                         /* llama-server's own /completion and /infill */
     R_TOKENIZE, R_DETOKENIZE, R_APPLY_TEMPLATE, /* llama-server's, answered without a job (util.c) */
     R_PROPS
@@ -52,6 +53,8 @@ typedef struct conn_ctx {
     resp_sent sent;              /* a reply read back: its text sent as it stood */
     double t0;
     char *model_id;              /* R_MODEL: the ID of /v1/models/ID */
+    void *resp_echo;             /* R_RESPONSES: what the Response echoes of the request */
+    resp_stream *rs;             /* R_RESPONSES streamed: chat chunks to Responses events */
 } conn_ctx;
 
 static const struct { const char *path; enum route r; enum endpoint ep; const char *method; } routes[] = {
@@ -65,6 +68,8 @@ static const struct { const char *path; enum route r; enum endpoint ep; const ch
     {"/models/", R_MODEL, EP_MODELS, "GET"},
     {"/v1/chat/completions", R_CHAT, EP_CHAT, "POST"},
     {"/chat/completions", R_CHAT, EP_CHAT, "POST"},
+    {"/v1/responses", R_RESPONSES, EP_CHAT, "POST"},   /* OpenAI's Responses API over the chat path */
+    {"/responses", R_RESPONSES, EP_CHAT, "POST"},
     {"/v1/completions", R_COMPLETIONS, EP_COMPLETIONS, "POST"},
     {"/completions", R_COMPLETIONS, EP_COMPLETIONS, "POST"},
     {"/v1/embeddings", R_EMBEDDINGS, EP_EMBEDDINGS, "POST"},
@@ -227,9 +232,17 @@ static int out_append(conn_ctx *x, const char *s, size_t n) {
     return 0;
 }
 
-/* One Server-Sent Event: "data: JSON\n\n". */
+/* One Server-Sent Event: "data: JSON\n\n" (a Response stream: its named
+ * events made of the chat chunk). */
 static void out_event(conn_ctx *x, char *json) {
     if (!json) return;
+    if (x->rs) {
+        char *ev = responses_stream_chunk(x->rs, json);
+        free(json);
+        if (ev) out_append(x, ev, strlen(ev));
+        free(ev);
+        return;
+    }
     out_append(x, "data: ", 6);
     out_append(x, json, strlen(json));
     out_append(x, "\n\n", 2);
@@ -299,7 +312,13 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
                 j->lp_sent = j->n_lp;
                 if (usage) out_event(x, resp_chunk(S, j, NULL, 0, 0, NULL, 1, 1, 0, 0));
             }
-            out_append(x, "data: [DONE]\n\n", 14);
+            if (x->rs) {   /* the Responses stream ends with response.completed, not [DONE] */
+                char *ev = responses_stream_end(x->rs);
+                if (ev) out_append(x, ev, strlen(ev));
+                free(ev);
+            } else {
+                out_append(x, "data: [DONE]\n\n", 14);
+            }
             x->sent_final = 1;
             continue;
         }
@@ -330,16 +349,30 @@ static int authorized(server *S, struct MHD_Connection *c) {
 static enum MHD_Result start_job(conn_ctx *x) {
     server *S = x->S;
     req_limits lim = {S->opt.n_ctx, S->info.n_vocab, S->opt.jinja};
-    enum req_kind kind = x->route == R_CHAT ? REQ_CHAT
+    enum req_kind kind = x->route == R_CHAT || x->route == R_RESPONSES ? REQ_CHAT
                          : x->route == R_COMPLETIONS || x->route == R_NATIVE || x->route == R_INFILL ? REQ_COMPLETION
                                                                                                       : REQ_EMBEDDING;
     job *j = job_new(kind);
     if (!j) return send_error(x, 500, NULL, "out of memory");
     req_error e = {0};
     const char *body = x->body ? x->body : "";
+    size_t body_len = x->len;
+    char *chat_body = NULL;   /* a Responses request as the chat request it asks for */
+    if (x->route == R_RESPONSES) {
+        if (responses_request(body, body_len, &chat_body, &x->resp_echo, &e)) {
+            pthread_mutex_lock(&S->mu);
+            S->n_jobs++;   /* job_release counts it out */
+            job_release(S, j);
+            pthread_mutex_unlock(&S->mu);
+            return send_json(x, e.status, resp_error(e.status, e.type, e.param, e.message));
+        }
+        body = chat_body;
+        body_len = strlen(chat_body);
+    }
     int rc = x->route == R_NATIVE   ? request_parse_native(body, x->len, &lim, &j->req, &e)
              : x->route == R_INFILL ? request_parse_infill(body, x->len, &lim, &j->req, &e)
-                                    : request_parse(kind, body, x->len, &lim, &j->req, &e);
+                                    : request_parse(kind, body, body_len, &lim, &j->req, &e);
+    free(chat_body);
     if (!rc && kind == REQ_CHAT) {
         rc = tools_prepare(S, &j->req, &e);
         if (!rc) rc = chat_prompt(S, &j->req, &j->prompt, &j->n_prompt, &e);
@@ -380,6 +413,10 @@ static enum MHD_Result start_job(conn_ctx *x) {
         return send_error(x, 503, NULL, "the server is shutting down");
     }
     x->j = j;   /* our reference */
+    if (x->route == R_RESPONSES && j->req.p.stream && !(x->rs = responses_stream_new(x->resp_echo))) {
+        pthread_mutex_unlock(&S->mu);
+        return MHD_NO;
+    }
     if (kind != REQ_EMBEDDING && j->req.p.stream) {
         pthread_mutex_unlock(&S->mu);
         struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, x, NULL);
@@ -415,6 +452,11 @@ static enum MHD_Result finish_job(conn_ctx *x) {
     if (j->err_status) return send_error(x, j->err_status, NULL, "%s", j->err_msg);
     if (j->kind == REQ_EMBEDDING) return send_json(x, 200, resp_embeddings(S, j));
     if (j->req.native) return send_json(x, 200, resp_native(S, j, 0, now_seconds()));
+    if (x->route == R_RESPONSES) {
+        char *c = resp_completion(S, j), *r = c ? responses_answer(c, x->resp_echo) : NULL;
+        free(c);
+        return send_json(x, 200, r);
+    }
     return send_json(x, 200, resp_completion(S, j));
 }
 
@@ -545,6 +587,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
     free(x->body);
     free(x->out);
     free(x->model_id);
+    responses_echo_free(x->resp_echo);
+    responses_stream_free(x->rs);
     free(x);
     *req_cls = NULL;
 }

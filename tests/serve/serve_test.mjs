@@ -20,6 +20,8 @@
 //   jinja    --jinja: prompts against llama-server's (jinja.mjs)
 //   tools    tool calling with --jinja: prompts against llama-server's, calls
 //            checked against the tools' schemas, refusals (tools.mjs)
+//   responses OpenAI's Responses API through the SDK, held against chat's
+//            answers to the same conversations (responses.mjs)
 // Arguments select sections (default: all).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -35,6 +37,7 @@ import { utilTests } from './util.mjs';
 import { nativeTests } from './native.mjs';
 import { jinjaTests } from './jinja.mjs';
 import { toolsTests } from './tools.mjs';
+import { responsesTests } from './responses.mjs';
 
 const sections = process.argv.slice(2);
 const want = (s) => sections.length === 0 || sections.includes(s);
@@ -707,6 +710,7 @@ try {
   if (want('native')) await nativeTests();
   if (want('jinja')) await jinjaTests();
   if (want('tools')) await toolsTests();
+  if (want('responses')) await responsesTests();
 } catch (e) {
   check('serve tests ran to the end', false, String(e.stack || e));
 }
