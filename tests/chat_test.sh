@@ -221,6 +221,48 @@ for kind in native plain; do
     else bad "jinja_tool_result_alone_$kind" "$(printf '%s' "${got%x}" | head -c 300)"; fi
 done
 
+# `chat-template --jinja` with a request's tools and tool fields prints the prompt `serve --jinja` builds:
+# tests/refs/server_tools' 99 answers of llama-server c392e509's /apply-template (11 templates x 9
+# requests, the built-in chat model), the same prompt or, where the template raised, an error naming it
+if [ ! -e "$SHARED/refs/llamacpp/chat-templates.json" ]; then
+    echo "skip jinja_tools_cli_matches_llama_server: ../shared is absent"; skip=$((skip + 1))
+else
+    verdict=$("$PY" - "$SM" "$SHARED/refs/llamacpp/chat-templates.json" tests/refs/server_tools "$TMP" <<'PYEOF2'
+import json, os, subprocess, sys
+sm, shared, d, tmp = sys.argv[1:5]
+cases = {c["name"]: c["template"] for c in json.load(open(shared, encoding="utf-8"))["cases"]}
+ref = json.load(open(os.path.join(d, "requests.json"), encoding="utf-8"))
+good, bad = 0, []
+for line in open(os.path.join(d, "responses.jsonl"), encoding="utf-8"):
+    if not line.strip():
+        continue
+    w = json.loads(line)
+    t = w["template"]
+    args = [sm, "chat-template", "-m", "models/kjv-chat-3m.gguf", "--jinja"]
+    if t:
+        text = cases[t["shared"]] if "shared" in t else open(os.path.join(d, t["file"]), encoding="utf-8").read()
+        path = os.path.join(tmp, "cli_tools.jinja")
+        open(path, "w", encoding="utf-8").write(text)
+        args += ["--chat-template", path]
+    req = os.path.join(tmp, "cli_tools.json")
+    json.dump(ref["requests"][w["request"]], open(req, "w", encoding="utf-8"))
+    r = subprocess.run(args + [req], capture_output=True)
+    if w["status"] == 200:
+        ok = r.returncode == 0 and r.stdout.decode("utf-8") == w["body"]["prompt"]
+    else:
+        ok = r.returncode != 0 and w["body"]["error"]["message"].split(" at row ")[0] in r.stderr.decode("utf-8")
+    if ok:
+        good += 1
+    else:
+        bad.append("%s request %d" % ((t or {}).get("file") or (t or {}).get("shared") or "model's", w["request"]))
+print(good, len(bad), "; ".join(bad[:5]))
+PYEOF2
+)
+    read -r good nbad rest <<< "$verdict"
+    if [ "${good:-0}" -eq 99 ] && [ "$nbad" = 0 ]; then ok "jinja_tools_cli_matches_llama_server"
+    else bad "jinja_tools_cli_matches_llama_server" "$good of 99: $rest"; fi
+fi
+
 # `chat --jinja` evaluates that prompt: the first turn's token count is the
 # Jinja prompt's (the built-in phi3 format, which keeps the system turn, makes 20)
 printf '[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}]' > "$TMP/sys_user.json"

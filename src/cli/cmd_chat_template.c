@@ -6,6 +6,10 @@
 #ifdef SM_HAVE_JANSSON
 #include "json/messages.h"
 #endif
+#ifdef SM_HAVE_SERVER
+#include "server/request.h"
+#include "server/server.h"
+#endif
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +42,10 @@ static void chat_template_usage(void) {
            "  [{\"role\": \"system\", \"content\": \"You are ...\"}, {\"role\": \"user\", \"content\": \"Hi\"}]\n"
            "or a request object with such a \"messages\" array. The template is recognised as\n"
            "llama.cpp's built-in formatter does (by the markers in the Jinja text), or with --jinja\n"
-           "run as the Jinja program it is.\n"
+           "run as the Jinja program it is; then (in a build with the server) the request's \"tools\"\n"
+           "and each message's tool fields (tool_calls, tool_call_id, name, a null content) reach the\n"
+           "template, and the prompt is the one `smallmind serve --jinja` builds for that request (with\n"
+           "the tool format's own mends, as llama-server's /apply-template answers).\n"
            "  -m, --model MODEL         use the model's tokenizer.chat_template; a model without one (or\n"
            "                            with one that is not recognised) falls back to chatml, with a\n"
            "                            warning (default: the built-in model)\n"
@@ -149,16 +156,48 @@ int cmd_chat_template(int argc, char **argv) {
     sm_json_messages msgs = {0};
     sm_error err = {0};
     const char *tmpl = NULL;
+#ifdef SM_HAVE_SERVER
+    request req;
+    memset(&req, 0, sizeof req);
+    char *wrapped = NULL;
+#endif
     if (tmpl_arg && !(tmpl = template_arg(a.cmd, tmpl_arg, jinja, &tmpl_file))) goto done;
 
     size_t len;
     if (!(text = read_text_file(a.cmd, strcmp(messages_path, "-") ? messages_path : "/dev/stdin", MAX_MESSAGES_FILE, &len)))
         goto done;
+#ifdef SM_HAVE_SERVER
+    if (jinja) {
+        /* read as `serve` reads a chat request, so tools and the messages' tool fields reach the template */
+        const char *body = text;
+        size_t blen = len, k = 0;
+        while (k < len && strchr(" \t\r\n", text[k])) k++;
+        if (k < len && text[k] == '[') {   /* a bare message list: the request around it */
+            if (!(wrapped = malloc(len + 16))) { cli_error(a.cmd, "out of memory"); goto done; }
+            blen = (size_t)snprintf(wrapped, len + 16, "{\"messages\":%.*s}", (int)len, text);
+            body = wrapped;
+        }
+        req_limits lim = {1 << 30, 1 << 30, 1};
+        req_error e;
+        memset(&e, 0, sizeof e);
+        if (request_parse(REQ_CHAT, body, blen, &lim, &req, &e)) {
+            cli_error(a.cmd, "%s: %s%s%s%s", strcmp(messages_path, "-") ? messages_path : "<stdin>", e.message,
+                      e.param[0] ? " (" : "", e.param, e.param[0] ? ")" : "");
+            goto done;
+        }
+    } else
+#endif
     if (sm_json_messages_parse(text, len, strcmp(messages_path, "-") ? messages_path : "<stdin>", &msgs, &err) != SM_OK) {
         cli_error(a.cmd, "%s", err.message);
         goto done;
     }
 
+    /* the conversation: the chat request's (read for --jinja) or the message list's */
+    const sm_chat_message *conv = msgs.msgs;
+    size_t n_conv = msgs.n;
+#ifdef SM_HAVE_SERVER
+    if (jinja) conv = req.msgs, n_conv = req.n_msgs;
+#endif
     char builtin[4096];
     if (!model_path && !tmpl) {
         model_path = cli_default_model(builtin, sizeof builtin);
@@ -197,9 +236,30 @@ int cmd_chat_template(int argc, char **argv) {
         jp.add_assistant = add_assistant;
         jp.bos_token = bos_arg ? bos_arg : model ? (bos_copy = model_token(model, 1)) : NULL;
         jp.eos_token = eos_arg ? eos_arg : model ? (eos_copy = model_token(model, 0)) : NULL;
-        if (sm_chat_apply_jinja(jinja_text, msgs.msgs, msgs.n, &jp, NULL, 0, &need, &err) != SM_OK ||
+#ifdef SM_HAVE_SERVER
+        if ((req.tools || req.extras) && !bos_arg && !eos_arg && add_assistant) {
+            /* tools in play: the prompt `serve --jinja` builds (its BOS and EOS texts the model's) */
+            server S;
+            memset(&S, 0, sizeof S);
+            S.model = model;
+            S.opt.jinja = 1;
+            S.jinja = (char *)jinja_text;
+            req_error e;
+            memset(&e, 0, sizeof e);
+            if (tools_prepare(&S, &req, &e) || chat_text(&S, &req, &out, &need, &e)) {
+                cli_error(a.cmd, "%s", e.message);
+                goto done;
+            }
+            fprintf(stderr, "smallmind chat-template: template run as Jinja with the request's tools, as `serve --jinja` "
+                            "runs it\n");
+            goto write;
+        }
+        jp.tools = req.tools;
+        jp.extras = req.extras;
+#endif
+        if (sm_chat_apply_jinja(jinja_text, conv, n_conv, &jp, NULL, 0, &need, &err) != SM_OK ||
             !(out = malloc(need + 1)) ||
-            sm_chat_apply_jinja(jinja_text, msgs.msgs, msgs.n, &jp, out, need + 1, &need, &err) != SM_OK) {
+            sm_chat_apply_jinja(jinja_text, conv, n_conv, &jp, out, need + 1, &need, &err) != SM_OK) {
             cli_error(a.cmd, "%s", out || err.message[0] ? err.message : "out of memory");
             goto done;
         }
@@ -218,9 +278,9 @@ int cmd_chat_template(int argc, char **argv) {
     else if (tmpl) from = "by name";
     fprintf(stderr, "smallmind chat-template: template %s (%s)\n", info.name, from);
 
-    if (sm_chat_apply(info.name, msgs.msgs, msgs.n, add_assistant, NULL, 0, &need, &err) != SM_OK ||
+    if (sm_chat_apply(info.name, conv, n_conv, add_assistant, NULL, 0, &need, &err) != SM_OK ||
         !(out = malloc(need + 1)) ||
-        sm_chat_apply(info.name, msgs.msgs, msgs.n, add_assistant, out, need + 1, &need, &err) != SM_OK) {
+        sm_chat_apply(info.name, conv, n_conv, add_assistant, out, need + 1, &need, &err) != SM_OK) {
         cli_error(a.cmd, "%s", out || err.message[0] ? err.message : "out of memory");
         goto done;
     }
@@ -237,6 +297,10 @@ done:
     free(bos_copy);
     free(eos_copy);
     free(tmpl_file);
+#ifdef SM_HAVE_SERVER
+    request_free(&req);
+    free(wrapped);
+#endif
     sm_json_messages_free(&msgs);
     if (model) sm_model_free(model);
     return rc;
