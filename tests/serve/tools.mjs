@@ -156,8 +156,10 @@ export async function toolsTests() {
             stream: true }) }).then((x) => x.text());
           const deltas = sse.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)).choices[0].delta);
           const thought = deltas.filter((d) => d.reasoning_content).map((d) => d.reasoning_content);
-          check(`tools: ${label}: a streamed reply after the prompt's <think> comes as reasoning_content, token by token`,
-            thought.length > 3 && thought.join('') === whole.body.choices[0].message.content &&
+          // (in more than one delta: how many depends on how often the reader runs beside the slot, which a
+          // loaded machine stretches: one CI run saw 12 tokens arrive in 2)
+          check(`tools: ${label}: a streamed reply after the prompt's <think> comes as reasoning_content as it is written`,
+            thought.length >= 2 && thought.join('') === whole.body.choices[0].message.content &&
             !deltas.some((d) => d.content), sse.slice(0, 800));
         }
       } finally { await srv.stop(); }
