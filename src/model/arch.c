@@ -103,6 +103,8 @@ static const sm_role_info roles[SM_T_COUNT] = {
 #define GLOBALS T(SM_T_TOKEN_EMBD), T(SM_T_OUTPUT_NORM)
 #define QKV_SPLIT T(SM_T_ATTN_Q), T(SM_T_ATTN_K), T(SM_T_ATTN_V)
 #define GATED_FFN T(SM_T_FFN_GATE), T(SM_T_FFN_UP), T(SM_T_FFN_DOWN)
+/* a llama block without options: pre-norms, Q/K/V apart, SwiGLU (smollm3, exaone, internlm2, minicpm) */
+#define LLAMA_LAYER T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), GATED_FFN
 
 /* Each entry: name, keys, tensors, then norm, ffn, pos, swa,
  * qk_norm, embd_scale, local_rope, q_scale_layers, write_tied_output,
@@ -288,8 +290,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
     [SM_ARCH_SMOLLM3] = {
         "smollm3",
         {ROPE_KEYS(1 << 24), RMS_EPS},
-        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM),
-         GATED_FFN),
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), LLAMA_LAYER),
         SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 0, 0, 4,
     },
     /* EXAONE 3.0/3.5: llama's blocks with NeoX RoPE, Llama 3's frequency factors where the file has them
@@ -297,8 +298,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
     [SM_ARCH_EXAONE] = {
         "exaone",
         {ROPE_KEYS(1 << 24), RMS_EPS},
-        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), OPT(SM_T_ROPE_FREQS), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT),
-         T(SM_T_FFN_NORM), GATED_FFN),
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), OPT(SM_T_ROPE_FREQS), LLAMA_LAYER),
         SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 1, 1, 0, 0, 0, 0,
     },
     /* InternLM2 / 2.5: llama's blocks (the converter splits wqkv into Q, K and V), a separate output,
@@ -306,8 +306,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
     [SM_ARCH_INTERNLM2] = {
         "internlm2",
         {ROPE_KEYS(1 << 24), RMS_EPS},
-        TENSORS(GLOBALS, T(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM),
-         GATED_FFN),
+        TENSORS(GLOBALS, T(SM_T_OUTPUT), LLAMA_LAYER),
         SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     },
     /* MiniCPM (1B, 2B): granite's three scalars under its own name, as llama.cpp c392e509 reads them for
@@ -319,8 +318,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          OPT_FLT("embedding_scale", embedding_scale, 1e-6, 1e6, 1.0),
          OPT_FLT("residual_scale", residual_scale, 1e-6, 1e6, 1.0),
          OPT_FLT("logit_scale", logit_scale, 1e-6, 1e6, 1.0)},
-        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), OPT(SM_T_ROPE_FREQS), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT),
-         T(SM_T_FFN_NORM), GATED_FFN),
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), OPT(SM_T_ROPE_FREQS), LLAMA_LAYER),
         SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     },
     /* StarCoder (v1: StarCoderBase 1B-15B, TinyStarCoder, SantaCoder's converted files): GPT-2's blocks with
