@@ -110,7 +110,7 @@ static double yarn_corr_dim(int rot, int n_ctx_orig, double n_turns, double base
 
 void sm_rope_init(sm_rope_spec *r, const sm_hparams *hp, int local, const float *ff) {
     memset(r, 0, sizeof *r);
-    r->rot = hp->rope_dim;
+    r->rot = hp->rope_dim > 0 ? hp->rope_dim : hp->head_dim;   /* (a trainer's config may leave it derived) */
     if (local && sm_arch_get(hp->arch)->local_rope) {   /* gemma3's local layers: their own base, unscaled */
         r->base = hp->rope_base_local;
         r->scale = r->mscale = 1.0;

@@ -358,18 +358,13 @@ static enum MHD_Result start_job(conn_ctx *x) {
     const char *body = x->body ? x->body : "";
     size_t body_len = x->len;
     char *chat_body = NULL;   /* a Responses request as the chat request it asks for */
-    if (x->route == R_RESPONSES) {
-        if (responses_request(body, body_len, &chat_body, &x->resp_echo, &e)) {
-            pthread_mutex_lock(&S->mu);
-            S->n_jobs++;   /* job_release counts it out */
-            job_release(S, j);
-            pthread_mutex_unlock(&S->mu);
-            return send_json(x, e.status, resp_error(e.status, e.type, e.param, e.message));
-        }
+    int rc = 0;
+    if (x->route == R_RESPONSES && !(rc = responses_request(body, body_len, &chat_body, &x->resp_echo, &e))) {
         body = chat_body;
         body_len = strlen(chat_body);
     }
-    int rc = x->route == R_NATIVE   ? request_parse_native(body, x->len, &lim, &j->req, &e)
+    if (!rc)
+        rc = x->route == R_NATIVE   ? request_parse_native(body, x->len, &lim, &j->req, &e)
              : x->route == R_INFILL ? request_parse_infill(body, x->len, &lim, &j->req, &e)
                                     : request_parse(kind, body, body_len, &lim, &j->req, &e);
     free(chat_body);

@@ -482,6 +482,16 @@ static json_t *snapshot(resp_stream *st, const char *status) {
                            st->usage ? usage_of(st->usage) : NULL);
 }
 
+/* the message item and its one text part, opened at the next output index */
+static void open_message(resp_stream *st) {
+    st->msg_open = 1;
+    st->msg_index = st->n_out++;
+    emit(st, "response.output_item.added", json_pack("{s:i, s:o}", "output_index", st->msg_index, "item",
+                                                     message_item(st->msg_id, "in_progress", json_array())));
+    emit(st, "response.content_part.added", json_pack("{s:s, s:i, s:i, s:o}", "item_id", st->msg_id, "output_index",
+                                                      st->msg_index, "content_index", 0, "part", text_part("", 0)));
+}
+
 /* the thinking so far as one finished reasoning item (before any other) */
 static void flush_reasoning(resp_stream *st) {
     if (!st->reasoning.n) return;
@@ -535,15 +545,7 @@ char *responses_stream_chunk(resp_stream *st, const char *chunk) {
     const json_t *t = json_object_get(delta, "content");
     if (json_is_string(t) && json_string_length(t)) {
         flush_reasoning(st);
-        if (!st->msg_open) {
-            st->msg_open = 1;
-            st->msg_index = st->n_out++;
-            emit(st, "response.output_item.added", json_pack("{s:i, s:o}", "output_index", st->msg_index, "item",
-                                                             message_item(st->msg_id, "in_progress", json_array())));
-            emit(st, "response.content_part.added",
-                 json_pack("{s:s, s:i, s:i, s:o}", "item_id", st->msg_id, "output_index", st->msg_index,
-                           "content_index", 0, "part", text_part("", 0)));
-        }
+        if (!st->msg_open) open_message(st);
         tb_put(&st->text, json_string_value(t), json_string_length(t));
         emit(st, "response.output_text.delta",
              json_pack("{s:s, s:i, s:i, s:s%, s:[]}", "item_id", st->msg_id, "output_index", st->msg_index,
@@ -586,14 +588,7 @@ char *responses_stream_end(resp_stream *st) {
     if (st->failed || !st->started) return take_events(st);
     int incomplete = !strcmp(st->finish, "length");
     flush_reasoning(st);
-    if (!st->msg_open && json_array_size(st->calls) == 0) {   /* an empty reply is still one message */
-        st->msg_open = 1;
-        st->msg_index = st->n_out++;
-        emit(st, "response.output_item.added", json_pack("{s:i, s:o}", "output_index", st->msg_index, "item",
-                                                         message_item(st->msg_id, "in_progress", json_array())));
-        emit(st, "response.content_part.added", json_pack("{s:s, s:i, s:i, s:o}", "item_id", st->msg_id, "output_index",
-                                                          st->msg_index, "content_index", 0, "part", text_part("", 0)));
-    }
+    if (!st->msg_open && json_array_size(st->calls) == 0) open_message(st);   /* an empty reply is still one message */
     if (st->msg_open) {
         const char *s = st->text.p ? st->text.p : "";
         emit(st, "response.output_text.done", json_pack("{s:s, s:i, s:i, s:s%, s:[]}", "item_id", st->msg_id,

@@ -535,11 +535,9 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     const float *ff = !fb ? NULL : fb->rope_freqs ? fb->rope_freqs : T > hp->n_ctx_orig ? fb->rope_long : fb->rope_short;
     sm_rope_spec r;
     sm_rope_init(&r, hp, 0, ff);
-    r.rot = s_rope_dim(hp);
     sm_rope_table(a.rope_cos, a.rope_sin, T, &r);
     if (a.rope_cos_l != a.rope_cos) {   /* as sm_session_rope: the local base, unscaled */
         sm_rope_init(&r, hp, 1, NULL);
-        r.rot = s_rope_dim(hp);
         sm_rope_table(a.rope_cos_l, a.rope_sin_l, T, &r);
     }
     *out = t;
