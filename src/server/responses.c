@@ -245,7 +245,7 @@ int responses_request(const char *body, size_t len, char **chat, void **echo, re
     /* what the Response echoes */
     json_t *keep = json_object();
     static const char *const echoed[] = {"instructions", "max_output_tokens", "temperature", "top_p", "tools",
-                                         "tool_choice", "parallel_tool_calls", "text", "metadata", "user", "store"};
+                                         "tool_choice", "parallel_tool_calls", "text", "metadata", "user"};
     for (size_t k = 0; k < sizeof echoed / sizeof echoed[0]; k++)
         if ((v = json_object_get(in, echoed[k]))) json_object_set(keep, echoed[k], v);
     *chat = json_dumps(out, JSON_COMPACT);
