@@ -142,8 +142,10 @@ done
 # with LoRA on Q8_0 recomputing, and its sequential variant fully trained; smollm3 (its fourth layer without
 # RoPE) fully trained; LoRA on a YaRN base (qwen2_yarn) and on a Phi-4-mini-style one (phi3_tied: tied, RoPE on
 # 48 of 64 with LongRoPE factors, 24 tokens: past its original context of 16, the long ones); starcoder (GPT-2's
-# blocks, one KV head in the fused QKV) fully trained
+# blocks, one KV head in the fused QKV) fully trained; LoRA on ernie4_5 (adjacent RoPE pairs on 4 heads of 128
+# over a 256-wide stream, tied)
 soft=(
+    "lora_ernie4_5_wide_heads|ernie4_5|F32|lora=4 alpha=8"
     "grad_starcoder_mqa|starcoder|F32|"
     "lora_phi3_tied_partial_longrope|phi3_tied|F32|lora=4 alpha=8|24"
     "grad_smollm3_nope_layer|smollm3|F32|"

@@ -165,7 +165,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         corr = lambda r: n_rot * math.log(orig / (r * 2 * math.pi)) / (2 * math.log(base))
         yarn = (max(math.floor(corr(32)), 0), min(math.ceil(corr(1)), n_rot - 1))
         mscale *= 0.1 * math.log(1.0 / freq_scale) + 1.0
-    neox = arch not in ("llama", "granite", "granitemoe", "smollm3", "internlm2", "minicpm")
+    neox = arch not in ("llama", "granite", "granitemoe", "smollm3", "internlm2", "minicpm", "ernie4_5")
     toks = torch.tensor(toks)
     out_w = W.get("output.weight", W["token_embd.weight"])
     n_expert, n_used = hp.get("expert_count", 0), hp.get("expert_used_count", 0)

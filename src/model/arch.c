@@ -332,6 +332,16 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          T(SM_T_FFN_DOWN), T(SM_T_FFN_DOWN_B)),
         SM_NORM_LAYER, SM_FFN_GELU, SM_POS_LEARNED, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 0, 0, 0,
     },
+    /* ERNIE 4.5 (dense: 0.3B): llama's blocks (adjacent RoPE pairs), heads wider than the model (key_length
+     * 128 at dim 1024), optional q/k/v biases, SentencePiece, tied; not in llama.cpp c392e509: its
+     * successors' build_ernie4_5 and Hugging Face's Ernie4_5 */
+    [SM_ARCH_ERNIE4_5] = {
+        "ernie4_5",
+        {ROPE_KEYS(1 << 24), RMS_EPS},
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, OPT(SM_T_ATTN_Q_B), OPT(SM_T_ATTN_K_B),
+         OPT(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), GATED_FFN),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }

@@ -40,6 +40,7 @@ typedef enum sm_arch {
     SM_ARCH_INTERNLM2,
     SM_ARCH_MINICPM,
     SM_ARCH_STARCODER,
+    SM_ARCH_ERNIE4_5,
     SM_ARCH_COUNT
 } sm_arch;
 

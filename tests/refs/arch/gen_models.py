@@ -265,7 +265,6 @@ MODELS = {
     # OLMoE-style: full-width q/k norms, 8 experts (2 per token, the router's probabilities as weights)
     "olmoe": dict(arch="olmoe", vocab_kind="olmo2", kv=4, rope_base=10000.0, eps=1e-5, ffn=256, ctx=4096,
                   experts=(8, 2)),
-    # Qwen2-MoE-style: q/k/v biases, 4 experts of 256 (2 per token), a shared expert of 512 under a sigmoid gate
     # SmolLM3-style: llama's blocks, Llama 3's tokenizer, tied, every fourth layer without RoPE (layer 3 of 4)
     "smollm3": dict(arch="smollm3", vocab_kind="llama3", layers=4, tied=True, rope_base=10000.0, eps=1e-6),
     # its weights and tokens as a llama file (RoPE in every layer), which llama.cpp c392e509 runs: llama.cpp's
@@ -281,6 +280,14 @@ MODELS = {
     # = 0.7, logits / 9), SentencePiece, tied
     "minicpm": dict(arch="minicpm", vocab_kind="spm", layers=4, tied=True, rope_base=10000.0, eps=1e-5, ctx=4096,
                     embd_std=1.0 / 12, granite=dict(embedding_scale=12.0, residual_scale=0.7, logit_scale=9.0)),
+    # ERNIE-4.5-0.3B-style: llama's blocks (adjacent RoPE pairs) with heads of 128 (q 512 wide at dim 256),
+    # 2 KV heads, SentencePiece, tied, base 500000; not in llama.cpp c392e509
+    "ernie4_5": dict(arch="ernie4_5", vocab_kind="spm", head_dim=128, tied=True, rope_base=500000.0, eps=1e-5,
+                     ctx=131072),
+    # its weights and tokens as a llama file, which llama.cpp c392e509 runs: the bound of each quantized type
+    "ernie4_5_llama": dict(arch="llama", vocab_kind="spm", head_dim=128, tied=True, rope_base=500000.0, eps=1e-5,
+                           ctx=131072, proxy_for="ernie4_5"),
+    # Qwen2-MoE-style: q/k/v biases, 4 experts of 256 (2 per token), a shared expert of 512 under a sigmoid gate
     "qwen2moe": dict(arch="qwen2moe", vocab_kind="qwen2", rope_base=1000000.0, eps=1e-6, vocab=400, ctx=8192,
                      experts=(4, 2), expert_ffn=256, shared_ffn=512),
     # Qwen3-MoE-style (30B-A3B): per-head q/k norms, heads of 128 (q 512 wide), 4 experts of 128 (2 per token,
@@ -298,7 +305,7 @@ MODELS = {
 }
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
 SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm", "granitemoe", "olmoe", "qwen2moe",
-              "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm"}
+              "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm", "ernie4_5"}
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
                    "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2", "minicpm", "starcoder"}
