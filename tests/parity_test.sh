@@ -143,9 +143,11 @@ done
 # RoPE) fully trained; LoRA on a YaRN base (qwen2_yarn) and on a Phi-4-mini-style one (phi3_tied: tied, RoPE on
 # 48 of 64 with LongRoPE factors, 24 tokens: past its original context of 16, the long ones); starcoder (GPT-2's
 # blocks, one KV head in the fused QKV) fully trained; LoRA on ernie4_5 (adjacent RoPE pairs on 4 heads of 128
-# over a 256-wide stream, tied)
+# over a 256-wide stream, tied); mistral3 (YaRN without its magnitude, the queries' temperature rising every 8
+# positions) fully trained
 soft=(
     "lora_ernie4_5_wide_heads|ernie4_5|F32|lora=4 alpha=8"
+    "grad_mistral3_temperature|mistral3|F32||32"
     "grad_starcoder_mqa|starcoder|F32|"
     "lora_phi3_tied_partial_longrope|phi3_tied|F32|lora=4 alpha=8|24"
     "grad_smollm3_nope_layer|smollm3|F32|"

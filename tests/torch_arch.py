@@ -163,9 +163,17 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         # dimension of r rotations is n_rot ln(orig / (2 pi r)) / (2 ln base); attention factor 0.1 ln(s) + 1
         orig = hp.get("rope.scaling.original_context_length", hp.get("context_length"))
         corr = lambda r: n_rot * math.log(orig / (r * 2 * math.pi)) / (2 * math.log(base))
-        yarn = (max(math.floor(corr(32)), 0), min(math.ceil(corr(1)), n_rot - 1))
-        mscale *= 0.1 * math.log(1.0 / freq_scale) + 1.0
-    neox = arch not in ("llama", "granite", "granitemoe", "smollm3", "internlm2", "minicpm", "ernie4_5")
+        yarn = (max(math.floor(corr(hp.get("rope.scaling.yarn_beta_fast", 32.0))), 0),
+                min(math.ceil(corr(hp.get("rope.scaling.yarn_beta_slow", 1.0))), n_rot - 1))
+        get_mscale = lambda m: 0.1 * m * math.log(1.0 / freq_scale) + 1.0
+        # Hugging Face: get_mscale(factor, mscale) / get_mscale(factor, mscale_all_dim) when both are set
+        # (Ministral 3: mscale 1, mscale_all_dim the file's yarn_log_multiplier), else get_mscale(factor)
+        log_mul = hp.get("rope.scaling.yarn_log_multiplier", 0.0)
+        mscale *= get_mscale(1.0) / get_mscale(log_mul) if log_mul else get_mscale(1.0)
+    # Ministral 3 (Hugging Face's llama_4_scaling_beta): the queries at position p times
+    # 1 + beta ln(1 + floor(p / original_max_position_embeddings)), after RoPE
+    temp_beta = hp.get("attention.temperature_scale", 0.0) if arch == "mistral3" else 0.0
+    neox = arch not in ("llama", "granite", "granitemoe", "smollm3", "internlm2", "minicpm", "ernie4_5", "mistral3")
     toks = torch.tensor(toks)
     out_w = W.get("output.weight", W["token_embd.weight"])
     n_expert, n_used = hp.get("expert_count", 0), hp.get("expert_used_count", 0)
@@ -256,6 +264,10 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         if arch not in ("gpt2", "starcoder") and not (arch == "smollm3" and (i + 1) % 4 == 0):
             q = rope(q, H, hd, n_rot, layer_base, neox, layer_scale, factors, mscale, yarn)
             k = rope(k, KV, hd, n_rot, layer_base, neox, layer_scale, factors, mscale, yarn)
+        if temp_beta:
+            orig = hp.get("rope.scaling.original_context_length", hp.get("context_length"))
+            pos = torch.arange(T, dtype=torch.float64)
+            q = q * (1.0 + temp_beta * torch.log(1.0 + torch.floor(pos / orig)))[:, None]
         scale = 1.0 / math.sqrt(hd)
         if (arch == "gemma2" and L == 46) or (arch == "gemma3" and L == 62):
             scale = 1.0 / math.sqrt(dim / H)

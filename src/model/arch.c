@@ -342,6 +342,17 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          OPT(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), GATED_FFN),
         SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     },
+    /* Ministral 3 (3B, 8B, 14B): llama's blocks with heads wider than the model, YaRN without its magnitude
+     * (yarn_log_multiplier 1: mscale_all_dim = mscale) and Llama 4's temperature tuning of the queries
+     * (attention.temperature_scale over the original context); tied in the 3B; not in llama.cpp c392e509: its
+     * successors' build_mistral3 and Hugging Face's Ministral3 */
+    [SM_ARCH_MISTRAL3] = {
+        "mistral3",
+        {ROPE_KEYS(1 << 24), RMS_EPS, OPT_FLT("attention.temperature_scale", attn_temp_scale, 0.0, 1e3, 0.0),
+         OPT_FLT("rope.scaling.yarn_log_multiplier", rope_yarn_log_mul, 0.0, 1e3, 1.0)},
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), OPT(SM_T_ROPE_FREQS), LLAMA_LAYER),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 0, 0, 0,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }
@@ -419,6 +430,11 @@ int sm_layer_has_rope(const sm_hparams *hp, int layer) {
     return !a->nope_step || (layer + 1) % a->nope_step != 0;
 }
 
+float sm_attn_temp(const sm_hparams *hp, int pos) {
+    if (hp->attn_temp_scale == 0 || hp->attn_temp_length <= 0) return 1.0f;
+    return (float)(1.0 + hp->attn_temp_scale * log(1.0 + floor((double)pos / hp->attn_temp_length)));
+}
+
 int sm_layer_is_swa(const sm_hparams *hp, int layer) {
     if (hp->n_swa <= 0) return 0;
     switch (archs[hp->arch].swa) {
@@ -479,6 +495,10 @@ static sm_status derive(sm_hparams *hp, sm_status status, sm_error *err) {
     if (hp->rope_freq_scale <= 0) hp->rope_freq_scale = 1.0f;
     if (hp->rope_attn_factor <= 0) hp->rope_attn_factor = 1.0f;
     if (hp->n_ctx_orig <= 0) hp->n_ctx_orig = hp->n_ctx_train;
+    if (hp->yarn_beta_fast <= 0) hp->yarn_beta_fast = 32.0f;
+    if (hp->yarn_beta_slow <= 0) hp->yarn_beta_slow = 1.0f;
+    /* llama.cpp's n_attn_temp_floor_scale for mistral3: YaRN's original context */
+    if (hp->attn_temp_scale != 0) hp->attn_temp_length = hp->n_ctx_orig;
     hp->q_scale = hp->attention_scale > 0 ? hp->attention_scale
                   : 1.0f / sqrtf((float)(a->q_scale_layers && hp->n_layers == a->q_scale_layers
                                              ? hp->dim / hp->n_heads : hp->head_dim));
@@ -538,6 +558,17 @@ static sm_status read_rope_scaling(const sm_gguf *g, const char *arch, sm_hparam
     if (r < 0 || (r > 0 && (orig < 1 || orig > (1 << 30))))
         return sm_fail(err, SM_ERR_FORMAT, "metadata '%s' is not a context length", key);
     hp->n_ctx_orig = r > 0 ? (int)orig : hp->n_ctx_train;
+    /* YaRN's ramp: the pairs that turn beta_fast times (and more) in the original context keep their
+     * frequency, those that turn beta_slow times (or fewer) take the scaled one */
+    static const struct { const char *key; size_t field; float dflt; } betas[] = {
+        {"rope.scaling.yarn_beta_fast", F(yarn_beta_fast), 32.0f}, {"rope.scaling.yarn_beta_slow", F(yarn_beta_slow), 1.0f}};
+    for (int i = 0; i < 2; i++) {
+        snprintf(key, sizeof key, "%s.%s", arch, betas[i].key);
+        r = sm_gguf_get_float(g, key, &v);
+        if (r < 0 || (r > 0 && !(v > 0 && v <= 1e6)))
+            return sm_fail(err, SM_ERR_FORMAT, "metadata '%s' is not a number of turns", key);
+        *(float *)((char *)hp + betas[i].field) = r > 0 ? (float)v : betas[i].dflt;
+    }
     return SM_OK;
 }
 
@@ -641,6 +672,10 @@ void sm_arch_write_hparams(sm_gguf_writer *w, const sm_hparams *hp) {
         put_str(w, a, "rope.scaling.type", hp->rope_yarn ? "yarn" : "linear");
         put_f32(w, a, "rope.scaling.factor", hp->rope_freq_scale > 0 ? 1.0f / hp->rope_freq_scale : 1.0f);
         if (hp->rope_yarn) put_u32(w, a, "rope.scaling.original_context_length", (uint32_t)hp->n_ctx_orig);
+        if (hp->rope_yarn && hp->yarn_beta_fast > 0 && hp->yarn_beta_fast != 32.0f)
+            put_f32(w, a, "rope.scaling.yarn_beta_fast", hp->yarn_beta_fast);
+        if (hp->rope_yarn && hp->yarn_beta_slow > 0 && hp->yarn_beta_slow != 1.0f)
+            put_f32(w, a, "rope.scaling.yarn_beta_slow", hp->yarn_beta_slow);
     }
     if (a->pos != SM_POS_LEARNED && hp->rope_attn_factor > 0 && hp->rope_attn_factor != 1.0f)
         put_f32(w, a, "rope.scaling.attn_factor", hp->rope_attn_factor);

@@ -41,6 +41,7 @@ typedef enum sm_arch {
     SM_ARCH_MINICPM,
     SM_ARCH_STARCODER,
     SM_ARCH_ERNIE4_5,
+    SM_ARCH_MISTRAL3,
     SM_ARCH_COUNT
 } sm_arch;
 
@@ -56,6 +57,13 @@ typedef struct sm_hparams {
     int n_ctx_orig;                   /* above it the long RoPE factors apply, below the short ones; YaRN's
                                        * original context (rope.scaling.original_context_length) */
     int rope_yarn;                    /* rope.scaling.type is yarn: rope_freq_scale applied by YaRN's ramp */
+    float yarn_beta_fast, yarn_beta_slow;   /* YaRN's ramp: the pairs of 32 and of 1 turns in n_ctx_orig */
+    float rope_yarn_log_mul;          /* mistral3: YaRN's magnitude divided by 1 + 0.1 log_mul ln(factor)
+                                       * (Hugging Face's mscale_all_dim; 1: no magnitude); 0 = not */
+    /* mistral3 (Llama 4's temperature tuning): queries at position p times
+     * 1 + attn_temp_scale ln(1 + floor(p / attn_temp_length)); 0 = none */
+    float attn_temp_scale;
+    int attn_temp_length;             /* n_ctx_orig (derived) */
     int n_swa;                        /* sliding window of the layers that have one; 0 = none */
     float attn_softcap, final_softcap;   /* tanh soft-capping of scores and logits; 0 = none */
     float attention_scale;            /* the scores' scale when the file gives one (granite); 0 = none */
@@ -220,6 +228,9 @@ int sm_layer_is_swa(const sm_hparams *hp, int layer);
 /* Whether layer l of this model rotates its queries and keys (RoPE
  * architectures, except smollm3's NoPE layers). */
 int sm_layer_has_rope(const sm_hparams *hp, int layer);
+/* What the queries at position pos are multiplied by after RoPE (mistral3's
+ * temperature tuning); 1 for the other architectures. */
+float sm_attn_temp(const sm_hparams *hp, int pos);
 /* Whether an architecture has this role (flags returned through *flags). */
 int sm_arch_has(const sm_arch_info *a, int role, int *flags);
 

@@ -150,6 +150,8 @@ static void rope_rows_fn(void *ctx, int ith, int nth) {
                 sm_rope(r->q + t * qd, hp->n_heads, hp->head_dim, hp->rope_dim, c, sn);
                 sm_rope(r->k + t * kvd, hp->n_kv_heads, hp->head_dim, hp->rope_dim, c, sn);
             }
+            /* mistral3: the queries' temperature at this position (the keys, cached, stay as they are) */
+            if (hp->attn_temp_scale != 0) sm_scale(r->q + t * qd, sm_attn_temp(hp, sq->pos0 + j), qd);
         }
     }
 }

@@ -732,6 +732,13 @@ static void rope(const sm_trainer *t, const shape *s, int l, const acts *a, floa
     OP(t, SM_SC_ROPE, 3 * n, 8 * n,
        sm_train_rope(t, q, (size_t)s->as.qs, s->N, s->T, s->H, s->hd, s->rope_dim, s->neox, cs, sn, sign);
        sm_train_rope(t, k, (size_t)s->as.kvs, s->N, s->T, s->as.kv_heads, s->hd, s->rope_dim, s->neox, cs, sn, sign));
+    /* mistral3: the queries times their position's temperature, after RoPE; a scale per row commutes with
+     * the rotation, so the backward scales the gradient alike */
+    const sm_hparams *hp = &t->cfg.hp;
+    for (int row = 0; hp->attn_temp_scale != 0 && row < s->N; row++) {
+        float *qr = q + (size_t)row * s->as.qs, temp = sm_attn_temp(hp, row % s->T);
+        for (int i = 0; i < s->QD; i++) qr[i] *= temp;
+    }
 }
 
 /* A block's post-norm (gemma2/3), backward: the gradient of its input (the

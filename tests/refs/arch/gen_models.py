@@ -287,6 +287,15 @@ MODELS = {
     # its weights and tokens as a llama file, which llama.cpp c392e509 runs: the bound of each quantized type
     "ernie4_5_llama": dict(arch="llama", vocab_kind="spm", head_dim=128, tied=True, rope_base=500000.0, eps=1e-5,
                            ctx=131072, proxy_for="ernie4_5"),
+    # Ministral-3-style: llama's blocks with heads of 128 (q 512 wide), YaRN x16 over an original context of 8
+    # without its magnitude (yarn_log_multiplier 1), the queries times 1 + 0.1 ln(1 + floor(p / 8)) (Llama 4's
+    # temperature tuning: 1.14 at the last of 32 positions), tied; not in llama.cpp c392e509
+    "mistral3": dict(arch="mistral3", vocab_kind="llama3", head_dim=128, tied=True, rope_base=1000000.0, eps=1e-5,
+                     ctx=128, rope_yarn=dict(factor=16.0, orig=8), yarn_log_mul=1.0, temp_scale=0.1),
+    # its weights and tokens as a llama file (YaRN with its magnitude, no temperature): the bound of each
+    # quantized type
+    "mistral3_llama": dict(arch="llama", vocab_kind="llama3", head_dim=128, tied=True, rope_base=1000000.0,
+                           eps=1e-5, ctx=128, rope_yarn=dict(factor=16.0, orig=8), proxy_for="mistral3"),
     # Qwen2-MoE-style: q/k/v biases, 4 experts of 256 (2 per token), a shared expert of 512 under a sigmoid gate
     "qwen2moe": dict(arch="qwen2moe", vocab_kind="qwen2", rope_base=1000000.0, eps=1e-6, vocab=400, ctx=8192,
                      experts=(4, 2), expert_ffn=256, shared_ffn=512),
@@ -305,7 +314,7 @@ MODELS = {
 }
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
 SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm", "granitemoe", "olmoe", "qwen2moe",
-              "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm", "ernie4_5"}
+              "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm", "ernie4_5", "mistral3"}
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
                    "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2", "minicpm", "starcoder"}
@@ -364,7 +373,7 @@ def build(name):
         kv += [(a + "attention.layer_norm_rms_epsilon", "f32", s["eps"])]
     if s["head_dim"]:
         kv += [(a + "attention.key_length", "u32", hd), (a + "attention.value_length", "u32", hd)]
-    if arch in ("llama", "smollm3"):   # smollm3: the converter's SmolLM3Model is a LlamaModel
+    if arch in ("llama", "smollm3", "mistral3"):   # smollm3, mistral3: the converter's LlamaModel subclasses
         kv += [(a + "vocab_size", "u32", V), (a + "rope.dimension_count", "u32", hd)]
         if "rope_linear" in s:
             kv += [(a + "rope.scaling.type", "str", "linear"), (a + "rope.scaling.factor", "f32", s["rope_linear"])]
@@ -375,6 +384,10 @@ def build(name):
     if "rope_yarn" in s:
         kv += [(a + "rope.scaling.type", "str", "yarn"), (a + "rope.scaling.factor", "f32", s["rope_yarn"]["factor"]),
                (a + "rope.scaling.original_context_length", "u32", s["rope_yarn"]["orig"])]
+    if "yarn_log_mul" in s:
+        kv += [(a + "rope.scaling.yarn_log_multiplier", "f32", s["yarn_log_mul"])]
+    if "temp_scale" in s:
+        kv += [(a + "attention.temperature_scale", "f32", s["temp_scale"])]
     if arch == "gptneox":
         kv += [(a + "use_parallel_residual", "bool", s["parallel"])]
     if "experts" in s:
