@@ -236,7 +236,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         # ---- attention input
         if arch in layer_norm_archs:
             h = layer_norm(x, w("attn_norm.weight", i), w("attn_norm.bias", i), ln_eps)
-        elif arch == "olmo2":
+        elif arch in ("olmo2", "exaone4"):
             h = x
         else:
             h = rms_norm(x, w("attn_norm.weight", i), rms_eps)
@@ -248,7 +248,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         if arch in ("olmo2", "olmoe"):             # whole-vector q/k RMSNorm
             q = rms_norm(q, w("attn_q_norm.weight", i), rms_eps)
             k = rms_norm(k, w("attn_k_norm.weight", i), rms_eps)
-        if arch in ("qwen3", "gemma3", "qwen3moe"):   # per-head q/k RMSNorm
+        if arch in ("qwen3", "gemma3", "qwen3moe", "exaone4"):   # per-head q/k RMSNorm
             q = rms_norm(q.reshape(T, H, hd), w("attn_q_norm.weight", i), rms_eps).reshape(T, H * hd)
             k = rms_norm(k.reshape(T, KV, hd), w("attn_k_norm.weight", i), rms_eps).reshape(T, KV * hd)
         # ---- positions, scale, window of this layer
@@ -276,7 +276,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         softcap = hp.get("attn_logit_softcapping", 50.0) if arch == "gemma2" else 0.0
         a = attention(q, k, v, H, KV, hd, scale, layer_window, softcap)
         a = lin(a, "attn_output", i)
-        if arch in ("gemma2", "gemma3", "olmo2"):
+        if arch in ("gemma2", "gemma3", "olmo2", "exaone4"):
             a = rms_norm(a, w("post_attention_norm.weight", i), rms_eps)
         if not parallel:
             x = x + residual * a
@@ -289,7 +289,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
             if arch == "stablelm":
                 h = layer_norm(x, w("ffn_norm.weight", i), w("ffn_norm.bias", i), ln_eps)
             else:
-                h = x if arch == "olmo2" else rms_norm(x, w("ffn_norm.weight", i), rms_eps)
+                h = x if arch in ("olmo2", "exaone4") else rms_norm(x, w("ffn_norm.weight", i), rms_eps)
             if "blk.%d.ffn_gate_inp.weight" % i in W:   # a mixture of experts
                 f = moe(h, i)
                 x = x + residual * f
@@ -302,7 +302,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
                 act = gelu if arch in ("gemma", "gemma2", "gemma3") else F.silu
                 g = act(lin(h, "ffn_gate", i)) * lin(h, "ffn_up", i)
             f = lin(g, "ffn_down", i)
-            if arch in ("gemma2", "gemma3", "olmo2"):
+            if arch in ("gemma2", "gemma3", "olmo2", "exaone4"):
                 f = rms_norm(f, w("post_ffw_norm.weight", i), rms_eps)
         x = x_in + a + f if parallel else x + residual * f
     if arch in layer_norm_archs:

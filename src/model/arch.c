@@ -353,6 +353,17 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
         TENSORS(GLOBALS, OPT(SM_T_OUTPUT), OPT(SM_T_ROPE_FREQS), LLAMA_LAYER),
         SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 0, 0, 0,
     },
+    /* EXAONE 4.0 (1.2B): olmo2's block (no pre-norms; attention's and the FFN's outputs RMSNorm'd before
+     * their residual adds) with per-head q/k RMSNorm, NeoX RoPE, Llama 3's frequency factors where the file
+     * has them, tied or separate head; not in llama.cpp c392e509: its successors' build_exaone4, which gives
+     * only the 64-layer model (32B) sliding-window layers, refused here (sm_arch_check) */
+    [SM_ARCH_EXAONE4] = {
+        "exaone4",
+        {ROPE_KEYS(1 << 24), RMS_EPS},
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), OPT(SM_T_ROPE_FREQS), QKV_SPLIT, T(SM_T_ATTN_Q_NORM), T(SM_T_ATTN_K_NORM),
+         T(SM_T_ATTN_OUT), T(SM_T_ATTN_POST_NORM), GATED_FFN, T(SM_T_FFN_POST_NORM)),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_HEAD, 0, 0, 0, 0, 1, 0, 0, 0, 0,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }
@@ -475,6 +486,12 @@ sm_status sm_arch_check_hparams(const sm_hparams *hp, sm_status status, sm_error
     if (a->qk_norm == SM_QK_NORM_FULL && hp->n_kv_heads != hp->n_heads)
         return sm_fail(err, status, "a %s model's key norm spans all heads: it needs as many KV heads (%d) as heads (%d)",
                        a->name, hp->n_kv_heads, hp->n_heads);
+    /* llama.cpp's exaone4 gives the 64-layer model (EXAONE 4.0 32B) sliding-window layers, 3 of every 4, and RoPE
+     * only in those: a layout this table does not describe */
+    if (hp->arch == SM_ARCH_EXAONE4 && hp->n_layers == 64)
+        return sm_fail(err, SM_ERR_UNSUPPORTED,
+                       "EXAONE 4.0 32B's layout (sliding-window attention in 3 of every 4 layers, RoPE only in "
+                       "those) is not supported; the 1.2B model is");
     return SM_OK;
 }
 

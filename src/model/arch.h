@@ -42,6 +42,7 @@ typedef enum sm_arch {
     SM_ARCH_STARCODER,
     SM_ARCH_ERNIE4_5,
     SM_ARCH_MISTRAL3,
+    SM_ARCH_EXAONE4,
     SM_ARCH_COUNT
 } sm_arch;
 

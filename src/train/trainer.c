@@ -375,7 +375,7 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     if (experts == SM_EXPERTS_ALWAYS || (experts && (cfg->optional_roles >> SM_T_FFN_GATE_INP & 1)))
         return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support a mixture of experts (this %s model's "
                        "expert layers) yet", arch->name);
-    int features_ok = (rope || arch->pos == SM_POS_LEARNED) && sm_arch_has(arch, SM_T_ATTN_NORM, NULL) &&
+    int features_ok = (rope || arch->pos == SM_POS_LEARNED) &&
                       (arch->qk_norm == SM_QK_NORM_NONE || arch->qk_norm == SM_QK_NORM_HEAD);
     for (int i = 0; i < arch->n_tensors; i++)
         if (!(arch->tensors[i].flags & SM_TF_OPTIONAL) && !slots[arch->tensors[i].role].used) features_ok = 0;
@@ -660,15 +660,18 @@ static void matmul_bwd(const sm_trainer *t, int step, float *dinp, int set, floa
 static uint64_t att_pairs(const att_shape *a) { return (uint64_t)a->B * a->heads * a->T * (a->T + 1) / 2; }
 static uint64_t att_att_bytes(const att_shape *a) { return 4ull * a->B * a->heads * a->T * a->T; }
 
+/* A pre-norm (w NULL: none, exaone4's blocks, so out is a copy of in). */
 static void norm_fwd(const sm_trainer *t, const shape *s, float *out, float *mean, float *rstd, const float *in,
                      const float *w, const float *b) {
-    if (s->layer_norm) sm_train_layernorm_fwd(t, out, mean, rstd, in, w, b, s->N, s->C, s->eps);
+    if (!w) memcpy(out, in, (size_t)s->N * s->C * sizeof(float));
+    else if (s->layer_norm) sm_train_layernorm_fwd(t, out, mean, rstd, in, w, b, s->N, s->C, s->eps);
     else sm_train_rmsnorm_fwd(t, out, rstd, in, w, s->N, s->C, s->eps);
 }
 
 static void norm_bwd(const sm_trainer *t, const shape *s, float *dx, float *dw, float *db, const float *dout,
                      const float *in, const float *w, const float *mean, const float *rstd) {
-    if (s->layer_norm) sm_train_layernorm_bwd(t, dx, dw, db, dout, in, w, mean, rstd, s->N, s->C);
+    if (!w) sm_train_add(t, dx, dout, (size_t)s->N * s->C);   /* no norm: the gradient passes as it is */
+    else if (s->layer_norm) sm_train_layernorm_bwd(t, dx, dw, db, dout, in, w, mean, rstd, s->N, s->C);
     else sm_train_rmsnorm_bwd(t, dx, dw, dout, in, w, rstd, s->N, s->C);
 }
 
@@ -814,7 +817,7 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
     /* feed-forward block: its input normed from x_mid, or with a parallel residual from the layer's input x
      * (gptneox), or attention's normed input itself (phi2); the block adds into x_mid either way */
     const float *fin = ffn_input(s, w, y);
-    if (w->ffn_norm)
+    if (w->ffn_norm || !s->parallel)   /* exaone4: no norm, n2 a copy of x_mid */
         OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 7 : 4) * nc, 12 * nc,
            norm_fwd(t, s, y->n2, y->n2_mean, y->n2_rstd, ffn_norm_input(s, y), w->ffn_norm, w->ffn_norm_b));
     if (s->ffn == SM_FFN_SWIGLU || s->ffn == SM_FFN_GEGLU) {

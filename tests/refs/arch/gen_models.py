@@ -296,6 +296,15 @@ MODELS = {
     # quantized type
     "mistral3_llama": dict(arch="llama", vocab_kind="llama3", head_dim=128, tied=True, rope_base=1000000.0,
                            eps=1e-5, ctx=128, rope_yarn=dict(factor=16.0, orig=8), proxy_for="mistral3"),
+    # EXAONE-4.0-1.2B-style: olmo2's block (no pre-norms, post-norms) with per-head q/k RMSNorm, NeoX RoPE,
+    # rope_freqs.weight from the llama3 rule, tied; 4 KV heads, as olmo2 in llama.cpp c392e509 (the proxy) needs;
+    # not in llama.cpp c392e509
+    "exaone4": dict(arch="exaone4", vocab_kind="qwen2", kv=4, tied=True, rope_base=1000000.0, eps=1e-5, vocab=400,
+                    ctx=65536, llama3_rope=dict(factor=16.0, low=1.0, high=4.0, orig=8192)),
+    # its weights and tokens as an olmo2 file (q/k norms over all heads, each head's weights repeated; the head
+    # written out and no frequency factors, as olmo2 in llama.cpp c392e509 loads it): each quantized type's bound
+    "exaone4_olmo2": dict(arch="olmo2", vocab_kind="qwen2", kv=4, tied=True, rope_base=1000000.0, eps=1e-5, vocab=400,
+                          ctx=65536, qk_norm_tiled=True, output_copy=True, proxy_for="exaone4"),
     # Qwen2-MoE-style: q/k/v biases, 4 experts of 256 (2 per token), a shared expert of 512 under a sigmoid gate
     "qwen2moe": dict(arch="qwen2moe", vocab_kind="qwen2", rope_base=1000000.0, eps=1e-6, vocab=400, ctx=8192,
                      experts=(4, 2), expert_ffn=256, shared_ffn=512),
@@ -314,7 +323,7 @@ MODELS = {
 }
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
 SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm", "granitemoe", "olmoe", "qwen2moe",
-              "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm", "ernie4_5", "mistral3"}
+              "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm", "ernie4_5", "mistral3", "exaone4"}
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
                    "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2", "minicpm", "starcoder"}
@@ -453,7 +462,7 @@ def build(name):
         t += [("rope_factors_long.weight", long_f), ("rope_factors_short.weight", short_f)]
     for i in range(L):
         p = "blk.%d." % i
-        if arch != "olmo2":
+        if arch not in ("olmo2", "exaone4"):
             t.append((p + "attn_norm.weight", norm(dim)))
             if arch in LAYER_NORM_ARCHS:
                 t.append((p + "attn_norm.bias", bias(dim)))
@@ -467,16 +476,19 @@ def build(name):
             t.append((p + "attn_v.weight", mat(kvdim, dim)))
             if arch in ("qwen2", "starcoder2", "stablelm", "phi2", "qwen2moe"):
                 t += [(p + "attn_q.bias", bias(qdim)), (p + "attn_k.bias", bias(kvdim)), (p + "attn_v.bias", bias(kvdim))]
-            if arch in ("qwen3", "gemma3", "qwen3moe"):
+            if arch in ("qwen3", "gemma3", "qwen3moe", "exaone4"):
                 t += [(p + "attn_q_norm.weight", norm(hd)), (p + "attn_k_norm.weight", norm(hd))]
-            if arch in ("olmo2", "olmoe"):
+            elif s.get("qk_norm_tiled"):   # the per-head weights of the model it stands for, over every head
+                qn, kn = norm(hd), norm(hd)
+                t += [(p + "attn_q_norm.weight", np.tile(qn, H)), (p + "attn_k_norm.weight", np.tile(kn, KV))]
+            elif arch in ("olmo2", "olmoe"):
                 t += [(p + "attn_q_norm.weight", norm(qdim)), (p + "attn_k_norm.weight", norm(kvdim))]
         t.append((p + "attn_output.weight", mat(dim, qdim)))
         if arch in GELU_BIAS_ARCHS:
             t.append((p + "attn_output.bias", bias(dim)))
-        if arch in ("gemma2", "gemma3", "olmo2"):
+        if arch in ("gemma2", "gemma3", "olmo2", "exaone4"):
             t.append((p + "post_attention_norm.weight", norm(dim)))
-        if arch not in ("olmo2", "phi2"):
+        if arch not in ("olmo2", "phi2", "exaone4"):
             t.append((p + "ffn_norm.weight", norm(dim)))
             if arch in LAYER_NORM_ARCHS:
                 t.append((p + "ffn_norm.bias", bias(dim)))
@@ -503,7 +515,7 @@ def build(name):
             t.append((p + "ffn_down.weight", mat(dim, FF)))
         if arch in GELU_BIAS_ARCHS:
             t.append((p + "ffn_down.bias", bias(dim)))
-        if arch in ("gemma2", "gemma3", "olmo2"):
+        if arch in ("gemma2", "gemma3", "olmo2", "exaone4"):
             t.append((p + "post_ffw_norm.weight", norm(dim)))
     t.append(("output_norm.weight", norm(dim)))
     if arch in LAYER_NORM_ARCHS:
