@@ -248,9 +248,11 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         if arch in ("olmo2", "olmoe"):             # whole-vector q/k RMSNorm
             q = rms_norm(q, w("attn_q_norm.weight", i), rms_eps)
             k = rms_norm(k, w("attn_k_norm.weight", i), rms_eps)
+        def head_norms(q, k):
+            return (rms_norm(q.reshape(T, H, hd), w("attn_q_norm.weight", i), rms_eps).reshape(T, H * hd),
+                    rms_norm(k.reshape(T, KV, hd), w("attn_k_norm.weight", i), rms_eps).reshape(T, KV * hd))
         if arch in ("qwen3", "gemma3", "qwen3moe", "exaone4"):   # per-head q/k RMSNorm
-            q = rms_norm(q.reshape(T, H, hd), w("attn_q_norm.weight", i), rms_eps).reshape(T, H * hd)
-            k = rms_norm(k.reshape(T, KV, hd), w("attn_k_norm.weight", i), rms_eps).reshape(T, KV * hd)
+            q, k = head_norms(q, k)
         # ---- positions, scale, window of this layer
         layer_base, layer_scale, layer_window = base, freq_scale, window
         if arch == "gemma2":
@@ -264,6 +266,8 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         if arch not in ("gpt2", "starcoder") and not (arch == "smollm3" and (i + 1) % 4 == 0):
             q = rope(q, H, hd, n_rot, layer_base, neox, layer_scale, factors, mscale, yarn)
             k = rope(k, KV, hd, n_rot, layer_base, neox, layer_scale, factors, mscale, yarn)
+        if arch == "hunyuan-dense":   # Hugging Face's HunYuanDenseV1: query_layernorm / key_layernorm after RoPE
+            q, k = head_norms(q, k)
         if temp_beta:
             orig = hp.get("rope.scaling.original_context_length", hp.get("context_length"))
             pos = torch.arange(T, dtype=torch.float64)

@@ -364,6 +364,17 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          T(SM_T_ATTN_OUT), T(SM_T_ATTN_POST_NORM), GATED_FFN, T(SM_T_FFN_POST_NORM)),
         SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_HEAD, 0, 0, 0, 0, 1, 0, 0, 0, 0,
     },
+    /* Hunyuan dense (0.5B-7B): llama's blocks with NeoX RoPE and per-head q/k RMSNorm after RoPE; the
+     * converter folds the dynamic NTK alpha into rope.freq_base; tied or separate head; not in llama.cpp
+     * c392e509: its successors' build_hunyuan_dense */
+    [SM_ARCH_HUNYUAN_DENSE] = {
+        "hunyuan-dense",
+        {ROPE_KEYS(1 << 24), RMS_EPS},
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, OPT(SM_T_ATTN_Q_B), OPT(SM_T_ATTN_K_B),
+         OPT(SM_T_ATTN_V_B), T(SM_T_ATTN_Q_NORM), T(SM_T_ATTN_K_NORM), T(SM_T_ATTN_OUT), OPT(SM_T_ATTN_OUT_B),
+         T(SM_T_FFN_NORM), GATED_FFN),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_HEAD, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }

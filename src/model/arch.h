@@ -43,6 +43,7 @@ typedef enum sm_arch {
     SM_ARCH_ERNIE4_5,
     SM_ARCH_MISTRAL3,
     SM_ARCH_EXAONE4,
+    SM_ARCH_HUNYUAN_DENSE,
     SM_ARCH_COUNT
 } sm_arch;
 
@@ -202,6 +203,9 @@ typedef struct sm_arch_info {
     /* every nope_step-th layer has no RoPE (layer l when (l + 1) % nope_step == 0:
      * smollm3's NoPE layers, 4); 0: every layer rotates */
     uint8_t nope_step;
+    /* the per-head q/k norms come after RoPE (hunyuan-dense), not before; the cached keys then cannot be
+     * turned to new positions (the norm's weights do not commute with the rotation) */
+    uint8_t qk_norm_after_rope;
 } sm_arch_info;
 
 const sm_arch_info *sm_arch_get(int arch);

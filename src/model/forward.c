@@ -97,8 +97,10 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b) {
             op_matmul(s, SM_SC_V_PROJ, v, kv_dim, &L->wv, in, n, nv, L->b_v, 0);
             sm_matmul_share_input(s, NULL);
         }
-        if (L->q_norm) op_qk_norm(s, q, k, L->q_norm, L->k_norm, n);
+        int norm_late = arch->qk_norm_after_rope;   /* hunyuan-dense: RoPE, then the q/k norms */
+        if (L->q_norm && !norm_late) op_qk_norm(s, q, k, L->q_norm, L->k_norm, n);
         if (sm_layer_has_rope(hp, l)) op_rope(s, b, q, k, swa);   /* smollm3: not every layer */
+        if (L->q_norm && norm_late) op_qk_norm(s, q, k, L->q_norm, L->k_norm, n);
         if (!one) op_store_kv(s, b, l, k, v);
         op_attention(s, b, l, q, xb, swa ? hp->n_swa : 0);
         /* granite: the block's output times residual_scale, through its input (the product is linear) */

@@ -50,6 +50,10 @@ sm_status sm_session_shift(sm_session *s, int n_keep, int n_discard, sm_error *e
         return sm_fail(err, SM_ERR_UNSUPPORTED,
                        "this %s model has learned positions: its cached tokens cannot move to new positions "
                        "(drop old tokens and evaluate again instead)", m->arch);
+    if (arch->qk_norm_after_rope)
+        return sm_fail(err, SM_ERR_UNSUPPORTED,
+                       "this %s model normalizes its keys after RoPE: its cached keys cannot be turned to new "
+                       "positions (drop old tokens and evaluate again instead)", m->arch);
     if (n_keep < 0 || n_discard < 0 || n_keep > s->n_past - n_discard)
         return sm_fail(err, SM_ERR_INVALID_ARG, "cannot discard %d tokens after the first %d of a session that holds %d",
                        n_discard, n_keep, s->n_past);

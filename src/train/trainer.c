@@ -587,6 +587,7 @@ typedef struct shape {
     int layer_norm, ffn, rope, neox, learned_pos;     /* ffn: sm_ffn_kind; neox: RoPE pairs (i, i + rot/2) */
     int rope_dim;                                     /* the rotated dimensions of each head (stablelm: a part) */
     int qk_norm;                                      /* per-head q/k RMSNorm before RoPE (qwen3, gemma3) */
+    int qk_late;                                      /* ... after RoPE instead (hunyuan-dense) */
     float eps, embd_scale;                            /* embeddings times this (gemma: sqrt(dim)), or 1 */
     float residual_scale, logit_scale;                /* granite: blocks' outputs times this, logits over that */
     int parallel;                                     /* x + attn(norm(x)) + ffn(norm'(x)) (phi2, gptneox) */
@@ -608,6 +609,7 @@ static shape shape_of(const sm_trainer *t) {
     s.KV = hp->n_kv_heads * hp->head_dim;
     s.QD = hp->n_heads * hp->head_dim;
     s.qk_norm = a->qk_norm == SM_QK_NORM_HEAD;
+    s.qk_late = s.qk_norm && a->qk_norm_after_rope;
     s.layer_norm = a->norm == SM_NORM_LAYER;
     s.ffn = a->ffn;
     s.embd_scale = hp->embedding_scale;
@@ -792,13 +794,15 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
         proj_fwd(t, SM_SC_K_PROJ, y, l, SM_P_K, s->qk_norm ? y->kr : k, y->n1, w->wk, w->bk, N, C, KV);
         proj_fwd(t, SM_SC_V_PROJ, y, l, SM_P_V, v, y->n1, w->wv, w->bv, N, C, KV);
     }
+    /* hunyuan-dense: the projections turned in place (qr, kr), then normalized into q and k */
+    if (s->rope && s->qk_late) rope(t, s, l, a, y->qr, y->kr, 1.0f);
     if (s->qk_norm) {   /* every head's q and k: RMSNorm over head_dim with the layer's q_norm / k_norm */
         uint64_t nq = (uint64_t)N * (QD + KV);
         OP(t, SM_SC_QK_NORM, 4 * nq, 12 * nq,
            sm_train_rmsnorm_fwd(t, q, y->q_rstd, y->qr, w->q_norm, N * s->H, s->hd, s->eps);
            sm_train_rmsnorm_fwd(t, k, y->k_rstd, y->kr, w->k_norm, N * s->as.kv_heads, s->hd, s->eps));
     }
-    if (s->rope) rope(t, s, l, a, q, k, 1.0f);
+    if (s->rope && !s->qk_late) rope(t, s, l, a, q, k, 1.0f);
     /* bytes: q, k, v read and the output written once, the weights written (a head's keys and values are
      * read again for every query, from the cache) */
     uint64_t nkv = (uint64_t)N * KV;
@@ -899,7 +903,7 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
         float *dk = dq + (size_t)N * QD, *dv = dk + (size_t)N * KV;
         OP(t, SM_SC_ATTENTION, att_flops, att_bytes,
            sm_train_attention_bwd(t, dq, dk, dv, datt, dtmp, y->att, y->att_lse, y->q, y->k, y->v, s->as));
-        if (s->rope) rope(t, s, l, a, dq, dk, -1.0f);
+        if (s->rope && !s->qk_late) rope(t, s, l, a, dq, dk, -1.0f);
         if (s->qk_norm) {   /* through the per-head norms: the gradients of q and k as projected */
             float *dkr = dqr + (size_t)N * QD;
             uint64_t nqk = nq + (uint64_t)N * KV;
@@ -909,6 +913,7 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
                sm_train_rmsnorm_bwd(t, dkr, g->k_norm, dk, y->kr, w->k_norm, y->k_rstd, N * s->as.kv_heads, s->hd));
             dq = dqr, dk = dkr;
         }
+        if (s->rope && s->qk_late) rope(t, s, l, a, dq, dk, -1.0f);   /* hunyuan-dense: turned back last */
         proj_bwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, dn_qkv, set_dn, g->wq, g->bq, dq, y->n1, w->wq, N, C, QD);
         proj_bwd(t, SM_SC_K_PROJ, y, l, SM_P_K, dn_qkv, 0, g->wk, g->bk, dk, y->n1, w->wk, N, C, KV);
         proj_bwd(t, SM_SC_V_PROJ, y, l, SM_P_V, dn_qkv, 0, g->wv, g->bv, dv, y->n1, w->wv, N, C, KV);

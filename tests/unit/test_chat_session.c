@@ -352,6 +352,13 @@ TEST(shift_equals_fresh_evaluation_at_new_positions) {
     CHECK(sm_session_shift(s, 0, 0, &err) == SM_ERR_UNSUPPORTED && strstr(err.message, "learned positions"));
     sm_session_free(s);
     sm_model_free(g);
+    /* nor keys normalized after RoPE (hunyuan-dense): a turned key is not the key at the new position */
+    sm_model *h = init_model(dir, "hunyuan-dense", 1, 300, NULL, 3);
+    REQUIRE(h);
+    REQUIRE(sm_session_create(h, NULL, &s, NULL) == SM_OK);
+    CHECK(sm_session_shift(s, 0, 0, &err) == SM_ERR_UNSUPPORTED && strstr(err.message, "after RoPE"));
+    sm_session_free(s);
+    sm_model_free(h);
     rmdir(dir);
 }
 

@@ -305,6 +305,14 @@ MODELS = {
     # written out and no frequency factors, as olmo2 in llama.cpp c392e509 loads it): each quantized type's bound
     "exaone4_olmo2": dict(arch="olmo2", vocab_kind="qwen2", kv=4, tied=True, rope_base=1000000.0, eps=1e-5, vocab=400,
                           ctx=65536, qk_norm_tiled=True, output_copy=True, proxy_for="exaone4"),
+    # Hunyuan-0.5B-style (hunyuan-dense): llama's blocks, NeoX RoPE, per-head q/k RMSNorm after RoPE, tied; not in
+    # llama.cpp c392e509
+    "hunyuan-dense": dict(arch="hunyuan-dense", vocab_kind="qwen2", kv=4, tied=True, rope_base=10000.0, eps=1e-5,
+                          vocab=400, ctx=32768),
+    # an olmo2 file of the same shape (q/k norms over all heads, each head's weights repeated, before RoPE; no
+    # pre-norms but post-norms, so its weights differ from the draw on): each quantized type's bound
+    "hunyuan_olmo2": dict(arch="olmo2", vocab_kind="qwen2", kv=4, tied=True, rope_base=10000.0, eps=1e-5,
+                          vocab=400, ctx=32768, qk_norm_tiled=True, output_copy=True, proxy_for="hunyuan-dense"),
     # Qwen2-MoE-style: q/k/v biases, 4 experts of 256 (2 per token), a shared expert of 512 under a sigmoid gate
     "qwen2moe": dict(arch="qwen2moe", vocab_kind="qwen2", rope_base=1000000.0, eps=1e-6, vocab=400, ctx=8192,
                      experts=(4, 2), expert_ffn=256, shared_ffn=512),
@@ -323,7 +331,7 @@ MODELS = {
 }
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
 SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm", "granitemoe", "olmoe", "qwen2moe",
-              "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm", "ernie4_5", "mistral3", "exaone4"}
+              "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm", "ernie4_5", "mistral3", "exaone4", "hunyuan-dense"}
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
                    "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2", "minicpm", "starcoder"}
@@ -476,7 +484,7 @@ def build(name):
             t.append((p + "attn_v.weight", mat(kvdim, dim)))
             if arch in ("qwen2", "starcoder2", "stablelm", "phi2", "qwen2moe"):
                 t += [(p + "attn_q.bias", bias(qdim)), (p + "attn_k.bias", bias(kvdim)), (p + "attn_v.bias", bias(kvdim))]
-            if arch in ("qwen3", "gemma3", "qwen3moe", "exaone4"):
+            if arch in ("qwen3", "gemma3", "qwen3moe", "exaone4", "hunyuan-dense"):
                 t += [(p + "attn_q_norm.weight", norm(hd)), (p + "attn_k_norm.weight", norm(hd))]
             elif s.get("qk_norm_tiled"):   # the per-head weights of the model it stands for, over every head
                 qn, kn = norm(hd), norm(hd)
