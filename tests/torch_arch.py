@@ -138,7 +138,9 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
     n_ctx is the context size the engine runs with (phi3's long/short RoPE factors depend
     on it, as in llama.cpp); it defaults to len(toks)."""
     hp = Hparams(meta)
-    arch = hp.arch
+    # a vision-language model's language half on text: M-RoPE's sections all turn by the token's one position,
+    # so its rotation is the plain NeoX one of the architecture it extends
+    arch = {"qwen2vl": "qwen2", "qwen3vl": "qwen3", "qwen3vlmoe": "qwen3moe"}.get(hp.arch, hp.arch)
     T = len(toks)
     n_ctx = n_ctx or T
     dim = hp.get("embedding_length")

@@ -109,6 +109,27 @@ static const sm_role_info roles[SM_T_COUNT] = {
 /* Each entry: name, keys, tensors, then norm, ffn, pos, swa,
  * qk_norm, embd_scale, local_rope, q_scale_layers, write_tied_output,
  * byte_level_vocab, write_window, parallel, moe_norm_weights, nope_step. */
+/* Qwen2, Qwen3 and Qwen3-MoE, each also as a vision-language model's language half (mrope 1: Qwen2-VL and
+ * Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, run on text) */
+#define QWEN2_ROW(name, mrope)                                                                               \
+    {name, {ROPE_KEYS(1 << 24), RMS_EPS},                                                                   \
+     TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_Q_B), T(SM_T_ATTN_K_B),   \
+             T(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), GATED_FFN),                             \
+     SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, \
+     mrope}
+#define QWEN3_ROW(name, mrope)                                                                               \
+    {name, {ROPE_KEYS(1 << 24), RMS_EPS},                                                                   \
+     TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_Q_NORM),                  \
+             T(SM_T_ATTN_K_NORM), T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), GATED_FFN),                          \
+     SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_HEAD, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, \
+     mrope}
+#define QWEN3MOE_ROW(name, mrope)                                                                            \
+    {name, {ROPE_KEYS(1 << 24), RMS_EPS, EXPERT_KEYS, EXPERT_FFN},                                          \
+     TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_Q_NORM),                  \
+             T(SM_T_ATTN_K_NORM), T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), EXPERTS),                            \
+     SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_HEAD, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, \
+     mrope}
+
 static const sm_arch_info archs[SM_ARCH_COUNT] = {
     /* Llama 1-3, Mistral, and Mixtral's mixture of experts in place of the dense FFN */
     [SM_ARCH_LLAMA] = {
@@ -129,20 +150,8 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          T(SM_T_FFN_DOWN), T(SM_T_FFN_DOWN_B)),
         SM_NORM_LAYER, SM_FFN_GELU, SM_POS_LEARNED, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 1, 1, 0,
     },
-    [SM_ARCH_QWEN2] = {
-        "qwen2",
-        {ROPE_KEYS(1 << 24), RMS_EPS},
-        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_Q_B), T(SM_T_ATTN_K_B),
-         T(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), GATED_FFN),
-        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
-    },
-    [SM_ARCH_QWEN3] = {
-        "qwen3",
-        {ROPE_KEYS(1 << 24), RMS_EPS},
-        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_Q_NORM), T(SM_T_ATTN_K_NORM),
-         T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), GATED_FFN),
-        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_HEAD, 0, 0, 0, 0, 1, 0,
-    },
+    [SM_ARCH_QWEN2] = QWEN2_ROW("qwen2", 0),
+    [SM_ARCH_QWEN3] = QWEN3_ROW("qwen3", 0),
     /* Phi-3, Phi-3.5, Phi-4-mini (tied: no output.weight, which llama.cpp c392e509's loader wants, so
      * writers store a copy; RoPE on part of each head) */
     [SM_ARCH_PHI3] = {
@@ -277,13 +286,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
      * experts of expert_feed_forward_length rows, the chosen experts' weights renormalized
      * (norm_topk_prob; not in llama.cpp c392e509: its successors' build_qwen3moe and Hugging Face's
      * Qwen3MoeSparseMoeBlock) */
-    [SM_ARCH_QWEN3MOE] = {
-        "qwen3moe",
-        {ROPE_KEYS(1 << 24), RMS_EPS, EXPERT_KEYS, EXPERT_FFN},
-        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_Q_NORM), T(SM_T_ATTN_K_NORM),
-         T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), EXPERTS),
-        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_HEAD, 0, 0, 0, 0, 1, 0, 0, 1,
-    },
+    [SM_ARCH_QWEN3MOE] = QWEN3MOE_ROW("qwen3moe", 0),
     /* SmolLM3: llama's blocks (Llama 3's tokenizer), every fourth layer without RoPE (NoPE); not in
      * llama.cpp c392e509: its successors' build_smollm3 (n_no_rope_layer_step 4, llama's pairs) and
      * Hugging Face's SmolLM3 (no_rope_layers) */
@@ -375,6 +378,11 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          T(SM_T_FFN_NORM), GATED_FFN),
         SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_HEAD, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1,
     },
+    /* the language halves of Qwen2-VL / Qwen2.5-VL, Qwen3-VL and Qwen3-VL-MoE, on text (images are not read:
+     * their projector is a separate mmproj file); qwen2vl is in llama.cpp c392e509 */
+    [SM_ARCH_QWEN2VL] = QWEN2_ROW("qwen2vl", 1),
+    [SM_ARCH_QWEN3VL] = QWEN3_ROW("qwen3vl", 1),
+    [SM_ARCH_QWEN3VLMOE] = QWEN3MOE_ROW("qwen3vlmoe", 1),
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }
@@ -643,6 +651,20 @@ sm_status sm_arch_read_hparams(const sm_gguf *g, sm_hparams *hp, sm_error *err) 
         sm_status st = read_rope_scaling(g, a->name, hp, err);
         if (st) return st;
     }
+    if (a->mrope) {   /* llama.cpp requires the sections: one to four counts of pairs */
+        char key[KEY_MAX];
+        const sm_gguf_kv *kv = sm_gguf_find(g, full_key(key, a, "rope.dimension_sections"));
+        if (!kv) return sm_fail(err, SM_ERR_FORMAT, "metadata key '%s' is missing", key);
+        int is_int = kv->arr_type <= SM_GGUF_INT32 || kv->arr_type == SM_GGUF_UINT64 || kv->arr_type == SM_GGUF_INT64;
+        if (kv->type != SM_GGUF_ARRAY || !is_int || kv->arr_n < 1 || kv->arr_n > 4)
+            return sm_fail(err, SM_ERR_FORMAT, "metadata '%s' is not an array of one to four integers", key);
+        for (uint64_t i = 0; i < kv->arr_n; i++) {
+            int64_t v = sm_gguf_arr_int(kv, i);
+            if (v < 0 || v > (1 << 16))
+                return sm_fail(err, SM_ERR_FORMAT, "metadata '%s' has a section of %lld pairs", key, (long long)v);
+            hp->rope_sections[i] = (int)v;
+        }
+    }
     return derive(hp, SM_ERR_FORMAT, err);
 }
 
@@ -681,6 +703,12 @@ void sm_arch_write_hparams(sm_gguf_writer *w, const sm_hparams *hp) {
         if (k->kind == SM_KEY_FLOAT) put_f32(w, a, k->key, *(const float *)base);
         else if (k->kind == SM_KEY_BOOL) put_bool(w, a, k->key, *(const int *)base);
         else put_u32(w, a, k->key, (uint32_t)*(const int *)base);
+    }
+    if (a->mrope) {
+        char full[KEY_MAX];
+        int32_t sec[4] = {hp->rope_sections[0], hp->rope_sections[1], hp->rope_sections[2], hp->rope_sections[3]};
+        if (!sec[0] && !sec[1] && !sec[2] && !sec[3]) sec[0] = hp->rope_dim / 2;   /* a new model: time only */
+        sm_gguf_put_i32_array(w, full_key(full, a, "rope.dimension_sections"), sec, 4);
     }
     /* the head size when it is not dim / heads (qwen3, gemma): read back, not derived */
     if (sm_arch_has_key(a, F(head_dim)) && hp->head_dim * hp->n_heads != hp->dim) {

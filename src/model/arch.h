@@ -44,6 +44,9 @@ typedef enum sm_arch {
     SM_ARCH_MISTRAL3,
     SM_ARCH_EXAONE4,
     SM_ARCH_HUNYUAN_DENSE,
+    SM_ARCH_QWEN2VL,
+    SM_ARCH_QWEN3VL,
+    SM_ARCH_QWEN3VLMOE,
     SM_ARCH_COUNT
 } sm_arch;
 
@@ -81,6 +84,7 @@ typedef struct sm_hparams {
      * feed_forward_length, else ffn_dim), weighted by the router's probabilities (renormalized over
      * the chosen ones when the architecture says so); qwen2moe adds a shared expert of ffn_shexp */
     int n_expert, n_expert_used, ffn_exp, ffn_shexp;
+    int rope_sections[4];             /* M-RoPE's sections (arch mrope), pairs per position component */
 } sm_hparams;
 
 /* What a tensor is for, whatever the architecture. Roles before
@@ -206,6 +210,10 @@ typedef struct sm_arch_info {
     /* the per-head q/k norms come after RoPE (hunyuan-dense), not before; the cached keys then cannot be
      * turned to new positions (the norm's weights do not commute with the rotation) */
     uint8_t qk_norm_after_rope;
+    /* a vision-language model's language half (qwen2vl, qwen3vl): M-RoPE, rope.dimension_sections
+     * splitting the pairs among the position's time, height and width; a text token has the same
+     * position in all three, so its rotation is the plain NeoX one. The sections are kept for the file. */
+    uint8_t mrope;
 } sm_arch_info;
 
 const sm_arch_info *sm_arch_get(int arch);

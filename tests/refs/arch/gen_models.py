@@ -316,6 +316,20 @@ MODELS = {
     # Qwen2-MoE-style: q/k/v biases, 4 experts of 256 (2 per token), a shared expert of 512 under a sigmoid gate
     "qwen2moe": dict(arch="qwen2moe", vocab_kind="qwen2", rope_base=1000000.0, eps=1e-6, vocab=400, ctx=8192,
                      experts=(4, 2), expert_ffn=256, shared_ffn=512),
+    # Qwen2-VL-style language half: qwen2's blocks with M-RoPE's sections (time 8, height 12, width 12 of the
+    # 32 pairs), which a text token, the same position in each, turns as plain NeoX RoPE; not recorded with
+    # llama.cpp c392e509 (its qwen2vl wants four positions a token): float64, and the same weights as a qwen2
+    # file (qwen2vl_qwen2) for the quantized bound
+    "qwen2vl": dict(arch="qwen2vl", vocab_kind="qwen2", tied=True, rope_base=1000000.0, eps=1e-6, vocab=400,
+                    rope_sections=[8, 12, 12, 0]),
+    "qwen2vl_qwen2": dict(arch="qwen2", vocab_kind="qwen2", tied=True, rope_base=1000000.0, eps=1e-6, vocab=400,
+                          proxy_for="qwen2vl"),
+    # Qwen3-VL-style: qwen3's blocks with interleaved M-RoPE sections (24, 20, 20 of 64 pairs), untied
+    "qwen3vl": dict(arch="qwen3vl", vocab_kind="qwen2", head_dim=128, rope_base=5000000.0, eps=1e-6, vocab=400,
+                    ctx=262144, rope_sections=[24, 20, 20, 0]),
+    # Qwen3-VL-MoE-style: qwen3moe's blocks (one layer, as qwen3moe) with the sections
+    "qwen3vlmoe": dict(arch="qwen3vlmoe", vocab_kind="qwen2", head_dim=128, rope_base=5000000.0, eps=1e-6,
+                       vocab=400, ctx=262144, experts=(4, 2), expert_ffn=128, layers=1, rope_sections=[24, 20, 20, 0]),
     # Qwen3-MoE-style (30B-A3B): per-head q/k norms, heads of 128 (q 512 wide), 4 experts of 128 (2 per token,
     # renormalized); not in llama.cpp c392e509, so one layer: a position whose routing rounding may flip
     # (tests/arch_check.py leaves those out) changes no other position
@@ -329,9 +343,12 @@ MODELS = {
     "gptneox_seq": dict(arch="gptneox", vocab_kind="gptneox", kv=4, rope_base=10000.0, eps=1e-5, ctx=2048,
                         rope_dims=16, parallel=False),
 }
+# the language halves of vision-language models: the blocks of these architectures, on text
+VL_BASE = {"qwen2vl": "qwen2", "qwen3vl": "qwen3", "qwen3vlmoe": "qwen3moe"}
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
 SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm", "granitemoe", "olmoe", "qwen2moe",
-              "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm", "ernie4_5", "mistral3", "exaone4", "hunyuan-dense"}
+              "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm", "ernie4_5", "mistral3", "exaone4", "hunyuan-dense",
+              "qwen2vl", "qwen3vl", "qwen3vlmoe"}
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
                    "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2", "minicpm", "starcoder"}
@@ -357,7 +374,8 @@ def build(name):
     """Returns (kv list, tensor list) of one model; kv entries are (key, type, value),
     tensors are (name, float32 array in numpy order: shape = reversed ne)."""
     s = spec(name)
-    arch = s["arch"]
+    arch_name = s["arch"]
+    arch = VL_BASE.get(arch_name, arch_name)   # the blocks of a vision-language model's language half
     rs = np.random.RandomState(seed_of(s.get("proxy_for", name), "weights"))
     dim, L, H, KV, FF = s["dim"], s["layers"], s["heads"], s["kv"], s["ffn"]
     hd = s["head_dim"] or dim // H
@@ -374,8 +392,8 @@ def build(name):
     def bias(n):
         return (0.1 * rs.standard_normal(n)).astype(np.float32)
 
-    a = arch + "."
-    kv = [("general.architecture", "str", arch), ("general.type", "str", "model"),
+    a = arch_name + "."
+    kv = [("general.architecture", "str", arch_name), ("general.type", "str", "model"),
           ("general.name", "str", "SmallMind test " + name)]
     kv += [(a + "block_count", "u32", L), (a + "context_length", "u32", s["ctx"]),
            (a + "embedding_length", "u32", dim), (a + "feed_forward_length", "u32", FF),
@@ -403,6 +421,8 @@ def build(name):
                (a + "rope.scaling.original_context_length", "u32", s["rope_yarn"]["orig"])]
     if "yarn_log_mul" in s:
         kv += [(a + "rope.scaling.yarn_log_multiplier", "f32", s["yarn_log_mul"])]
+    if "rope_sections" in s:   # M-RoPE's sections (qwen2vl, qwen3vl): pairs for time, height, width, extra
+        kv += [(a + "rope.dimension_sections", "arr_i32", s["rope_sections"])]
     if "temp_scale" in s:
         kv += [(a + "attention.temperature_scale", "f32", s["temp_scale"])]
     if arch == "gptneox":
