@@ -106,9 +106,6 @@ static const sm_role_info roles[SM_T_COUNT] = {
 /* a llama block without options: pre-norms, Q/K/V apart, SwiGLU (smollm3, exaone, internlm2, minicpm) */
 #define LLAMA_LAYER T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), GATED_FFN
 
-/* Each entry: name, keys, tensors, then norm, ffn, pos, swa,
- * qk_norm, embd_scale, local_rope, q_scale_layers, write_tied_output,
- * byte_level_vocab, write_window, parallel, moe_norm_weights, nope_step. */
 /* Qwen2, Qwen3 and Qwen3-MoE, each also as a vision-language model's language half (mrope 1: Qwen2-VL and
  * Qwen2.5-VL, Qwen3-VL, Qwen3-VL-MoE, run on text) */
 #define QWEN2_ROW(name, mrope)                                                                               \
@@ -130,6 +127,10 @@ static const sm_role_info roles[SM_T_COUNT] = {
      SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_HEAD, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, \
      mrope}
 
+/* Each entry: name, keys, tensors, then norm, ffn, pos, swa,
+ * qk_norm, embd_scale, local_rope, q_scale_layers, write_tied_output,
+ * byte_level_vocab, write_window, parallel, moe_norm_weights, nope_step,
+ * qk_norm_after_rope, mrope. */
 static const sm_arch_info archs[SM_ARCH_COUNT] = {
     /* Llama 1-3, Mistral, and Mixtral's mixture of experts in place of the dense FFN */
     [SM_ARCH_LLAMA] = {
