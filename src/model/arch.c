@@ -401,7 +401,10 @@ void sm_arch_names(char *buf, size_t cap) {
     if (cap) buf[0] = '\0';
     for (int a = 0; a < SM_ARCH_COUNT && n < cap; a++) {
         int w = snprintf(buf + n, cap - n, "%s%s", n ? ", " : "", archs[a].name);
-        if (w < 0 || (size_t)w >= cap - n) break;
+        if (w < 0 || (size_t)w >= cap - n) {   /* no room: whole names only */
+            buf[n] = '\0';
+            break;
+        }
         n += (size_t)w;
     }
 }

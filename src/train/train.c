@@ -726,7 +726,7 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
         const char *name = p->arch ? p->arch : "gpt2";
         int arch = sm_arch_by_name(name, strlen(name));
         if (arch < 0) {
-            char names[256];
+            char names[400];   /* every architecture's name (sm_arch_names) */
             sm_arch_names(names, sizeof names);
             st = sm_fail(err, SM_ERR_INVALID_ARG, "unknown architecture '%s' (known: %s)", name, names);
             goto done;
