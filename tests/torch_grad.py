@@ -6,6 +6,9 @@ code. Exits 1 unless the loss agrees to 1e-5 and every gradient to 1e-3
 (max|d| / max|ref| per tensor).
 
     torch_grad.py MODEL.gguf GRADS.bin [--lora-alpha A]
+    torch_grad.py --jobs FILE     one check per line: NAME<TAB>MODEL<TAB>GRADS[<TAB>ALPHA], each
+                                  printed "ok   parity_NAME" or "FAIL parity_NAME" (one process for
+                                  all: importing torch takes longer than a check)
 
 LoRA (the dump holds NAME.lora_a / NAME.lora_b records with their values):
 the base is frozen and read with tests/gguf_numpy.py (any weight type,
@@ -71,9 +74,8 @@ def plain(meta, W):
         not any(k.startswith(arch + ".rope.scaling.") for k in meta)
 
 
-def main():
-    model, dump = sys.argv[1], sys.argv[2]
-    alpha = float(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--lora-alpha" else 0.0
+def check(model, dump, alpha):
+    """Prints the comparison; returns whether the loss and every gradient agree."""
     x, y, loss_sm, grads, values = read_dump(dump)
     if values:
         meta, W, leaves = lora_weights(model, values, alpha)
@@ -108,8 +110,22 @@ def main():
           % (os.path.basename(model), loss_sm, loss.item(), dl, worst, len(grads)))
     for b_ in bad:
         print("  " + b_)
-    sys.exit(0 if dl <= 1e-5 and not bad and len(grads) == len(leaves) and grads else 1)
+    return bool(dl <= 1e-5 and not bad and len(grads) == len(leaves) and grads)
+
+
+def main():
+    if sys.argv[1] == "--jobs":
+        for line in open(sys.argv[2]):
+            f = line.rstrip("\n").split("\t")
+            try:
+                good = check(f[1], f[2], float(f[3]) if len(f) > 3 and f[3] else 0.0)
+                print("%s parity_%s" % ("ok  " if good else "FAIL", f[0]), flush=True)
+            except Exception as e:   # a broken dump or model fails its own check, not the rest
+                print("FAIL parity_%s %s: %s" % (f[0], type(e).__name__, e), flush=True)
+        return 0
+    alpha = float(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--lora-alpha" else 0.0
+    return 0 if check(sys.argv[1], sys.argv[2], alpha) else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
