@@ -66,6 +66,27 @@ run_sm() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$key" "$f" "$toks" "$base.p" "$base.d" "$greedy" >> "$d/list"
 }
 
+# arch_check.py judges several models' files in one process (importing torch takes longer than the
+# checks): BATCH models' directories are kept until their turn comes
+BATCH=${ARCH_BATCH:-8}
+batch_dirs=()
+check_batch() {
+    [ ${#batch_dirs[@]} -gt 0 ] || return 0
+    local list=$TMP/batch.list
+    : > "$list"
+    for bd in "${batch_dirs[@]}"; do cat "$bd/list" >> "$list"; done
+    if [ -s "$list" ]; then
+        $PY tests/arch_check.py "$list" > "$TMP/batch.out" 2>&1
+        cat "$TMP/batch.out"
+        pass=$((pass + $(grep -c '^ok ' "$TMP/batch.out")))
+        fail=$((fail + $(grep -c '^FAIL ' "$TMP/batch.out")))
+        [ "$(grep -c '^ok \|^FAIL ' "$TMP/batch.out")" = "$(grep -c $'\t' "$list")" ] ||
+            { fail=$((fail + 1)); echo "FAIL arch: arch_check.py stopped early (models ${batch_dirs[*]##*/})"; }
+    fi
+    rm -rf "${batch_dirs[@]}"
+    batch_dirs=()
+}
+
 models=$($PY "$REFS/gen_models.py" --list)
 while read -r m arch runs silu; do
     [ -z "${ARCH_MODELS:-}" ] || [[ " $ARCH_MODELS " == *" $m "* ]] || continue
@@ -110,15 +131,10 @@ while read -r m arch runs silu; do
         cp "$f" "$d/lq.$t.gguf"
         run_sm quant "$key" "arch_${m}_lq_$t" "$d/lq.$t.gguf"
     done
-    if [ -s "$d/list" ]; then
-        $PY tests/arch_check.py "$d/list" > "$d/out" 2>&1
-        cat "$d/out"
-        pass=$((pass + $(grep -c '^ok ' "$d/out")))
-        fail=$((fail + $(grep -c '^FAIL ' "$d/out")))
-        n=$(grep -c $'\t' "$d/list")
-        [ "$(grep -c '^ok \|^FAIL ' "$d/out")" = "$n" ] || { fail=$((fail + 1)); echo "FAIL arch_$m: arch_check.py stopped early"; }
-    fi
-    rm -rf "$d"
+    # the files stay for the float64 reference of each; their logits are queued in $d/list
+    batch_dirs+=("$d")
+    [ ${#batch_dirs[@]} -lt "$BATCH" ] || check_batch
 done <<< "$models"
+check_batch
 echo "arch: $pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]
