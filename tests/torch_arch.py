@@ -175,7 +175,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
     # Ministral 3 (Hugging Face's llama_4_scaling_beta): the queries at position p times
     # 1 + beta ln(1 + floor(p / original_max_position_embeddings)), after RoPE
     temp_beta = hp.get("attention.temperature_scale", 0.0) if arch == "mistral3" else 0.0
-    neox = arch not in ("llama", "granite", "granitemoe", "smollm3", "internlm2", "minicpm", "ernie4_5", "mistral3")
+    neox = arch not in ("llama", "granite", "granitemoe", "smollm3", "internlm2", "minicpm", "ernie4_5", "mistral3", "olmo")
     toks = torch.tensor(toks)
     out_w = W.get("output.weight", W["token_embd.weight"])
     n_expert, n_used = hp.get("expert_count", 0), hp.get("expert_used_count", 0)
@@ -240,6 +240,8 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
             h = layer_norm(x, w("attn_norm.weight", i), w("attn_norm.bias", i), ln_eps)
         elif arch in ("olmo2", "exaone4"):
             h = x
+        elif arch == "olmo":   # LayerNorm without weight or bias
+            h = layer_norm(x, 1.0, 0.0, ln_eps)
         else:
             h = rms_norm(x, w("attn_norm.weight", i), rms_eps)
         if "blk.%d.attn_qkv.weight" % i in W:
@@ -247,6 +249,9 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
             q, k, v = qkv[:, :H * hd], qkv[:, H * hd:H * hd + KV * hd], qkv[:, H * hd + KV * hd:]
         else:
             q, k, v = lin(h, "attn_q", i), lin(h, "attn_k", i), lin(h, "attn_v", i)
+        if hp.get("attention.clamp_kqv", 0.0) > 0:   # olmo's clip_qkv, before RoPE
+            c = hp.get("attention.clamp_kqv")
+            q, k, v = q.clamp(-c, c), k.clamp(-c, c), v.clamp(-c, c)
         if arch in ("olmo2", "olmoe"):             # whole-vector q/k RMSNorm
             q = rms_norm(q, w("attn_q_norm.weight", i), rms_eps)
             k = rms_norm(k, w("attn_k_norm.weight", i), rms_eps)
@@ -295,7 +300,8 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
             if arch == "stablelm":
                 h = layer_norm(x, w("ffn_norm.weight", i), w("ffn_norm.bias", i), ln_eps)
             else:
-                h = x if arch in ("olmo2", "exaone4") else rms_norm(x, w("ffn_norm.weight", i), rms_eps)
+                h = x if arch in ("olmo2", "exaone4") else layer_norm(x, 1.0, 0.0, ln_eps) if arch == "olmo" \
+                    else rms_norm(x, w("ffn_norm.weight", i), rms_eps)
             if "blk.%d.ffn_gate_inp.weight" % i in W:   # a mixture of experts
                 f = moe(h, i)
                 x = x + residual * f
@@ -311,7 +317,9 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
             if arch in ("gemma2", "gemma3", "olmo2", "exaone4"):
                 f = rms_norm(f, w("post_ffw_norm.weight", i), rms_eps)
         x = x_in + a + f if parallel else x + residual * f
-    if arch in layer_norm_archs:
+    if arch == "olmo":
+        x = layer_norm(x, 1.0, 0.0, ln_eps)
+    elif arch in layer_norm_archs:
         x = layer_norm(x, W["output_norm.weight"], W["output_norm.bias"], ln_eps)
     else:
         x = rms_norm(x, W["output_norm.weight"], rms_eps)

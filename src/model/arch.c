@@ -130,7 +130,7 @@ static const sm_role_info roles[SM_T_COUNT] = {
 /* Each entry: name, keys, tensors, then norm, ffn, pos, swa,
  * qk_norm, embd_scale, local_rope, q_scale_layers, write_tied_output,
  * byte_level_vocab, write_window, parallel, moe_norm_weights, nope_step,
- * qk_norm_after_rope, mrope. */
+ * qk_norm_after_rope, mrope, norm_plain. */
 static const sm_arch_info archs[SM_ARCH_COUNT] = {
     /* Llama 1-3, Mistral, and Mixtral's mixture of experts in place of the dense FFN */
     [SM_ARCH_LLAMA] = {
@@ -384,6 +384,15 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
     [SM_ARCH_QWEN2VL] = QWEN2_ROW("qwen2vl", 1),
     [SM_ARCH_QWEN3VL] = QWEN3_ROW("qwen3vl", 1),
     [SM_ARCH_QWEN3VLMOE] = QWEN3MOE_ROW("qwen3vlmoe", 1),
+    /* OLMo (1B, 7B; the 0424/0724 releases): llama's blocks with LayerNorm without weight or bias, the
+     * projections' q, k and v clamped where the file says (attention.clamp_kqv), tied or separate head */
+    [SM_ARCH_OLMO] = {
+        "olmo",
+        {ROPE_KEYS(1 << 24), LN_EPS, OPT_FLT("attention.clamp_kqv", clamp_kqv, 0.0, 1e30, 0.0)},
+        TENSORS(T(SM_T_TOKEN_EMBD), OPT(SM_T_OUTPUT), QKV_SPLIT, T(SM_T_ATTN_OUT), GATED_FFN),
+        SM_NORM_LAYER, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+        1,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }

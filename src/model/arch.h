@@ -47,6 +47,7 @@ typedef enum sm_arch {
     SM_ARCH_QWEN2VL,
     SM_ARCH_QWEN3VL,
     SM_ARCH_QWEN3VLMOE,
+    SM_ARCH_OLMO,
     SM_ARCH_COUNT
 } sm_arch;
 
@@ -85,6 +86,7 @@ typedef struct sm_hparams {
      * the chosen ones when the architecture says so); qwen2moe adds a shared expert of ffn_shexp */
     int n_expert, n_expert_used, ffn_exp, ffn_shexp;
     int rope_sections[4];             /* M-RoPE's sections (arch mrope), pairs per position component */
+    float clamp_kqv;                  /* olmo: q, k and v clamped to [-clamp_kqv, clamp_kqv]; 0 = not */
 } sm_hparams;
 
 /* What a tensor is for, whatever the architecture. Roles before
@@ -214,6 +216,9 @@ typedef struct sm_arch_info {
      * splitting the pairs among the position's time, height and width; a text token has the same
      * position in all three, so its rotation is the plain NeoX one. The sections are kept for the file. */
     uint8_t mrope;
+    /* the norms have no weight or bias (olmo's non-parametric LayerNorm): the loaded model points them at
+     * ones and zeros (sm_model.plain_norm) */
+    uint8_t norm_plain;
 } sm_arch_info;
 
 const sm_arch_info *sm_arch_get(int arch);

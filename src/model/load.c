@@ -198,6 +198,17 @@ static sm_status load_gguf_model(sm_model *m, sm_error *err) {
     m->hp.arch = arch;
     m->hp.n_vocab = m->vocab.n;
     if ((st = sm_arch_read_hparams(&m->gguf, &m->hp, err)) || (st = load_gguf_tensors(m, err))) return st;
+    if (sm_arch_get(arch)->norm_plain) {   /* olmo: LayerNorm without weight or bias, as weight 1, bias 0 */
+        int dim = m->hp.dim;
+        if (!(m->plain_norm = sm_calloc(2 * (size_t)dim, sizeof(float))))
+            return sm_fail(err, SM_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < dim; i++) m->plain_norm[i] = 1.0f;
+        m->output_norm = m->plain_norm, m->output_norm_b = m->plain_norm + dim;
+        for (int l = 0; l < m->hp.n_layers; l++) {
+            m->layers[l].attn_norm = m->layers[l].ffn_norm = m->plain_norm;
+            m->layers[l].attn_norm_b = m->layers[l].ffn_norm_b = m->plain_norm + dim;
+        }
+    }
     const int64_t *ov = m->gguf.overlap;
     if (ov[0] >= 0) {
         sm_gguf_str a = m->gguf.tensors[ov[0]].name, b = m->gguf.tensors[ov[1]].name;
@@ -301,6 +312,7 @@ void sm_model_free(sm_model *m) {
     sm_free(m->layers);
     sm_free(m->x16_mem);
     sm_free(m->aligned_mem);
+    sm_free(m->plain_norm);
     sm_unmap_file(&m->file);
     sm_unmap_file(&m->tok_file);
     sm_free(m);

@@ -375,7 +375,7 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     if (experts == SM_EXPERTS_ALWAYS || (experts && (cfg->optional_roles >> SM_T_FFN_GATE_INP & 1)))
         return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support a mixture of experts (this %s model's "
                        "expert layers) yet", arch->name);
-    int features_ok = (rope || arch->pos == SM_POS_LEARNED) &&
+    int features_ok = (rope || arch->pos == SM_POS_LEARNED) && !arch->norm_plain && hp->clamp_kqv == 0 &&
                       (arch->qk_norm == SM_QK_NORM_NONE || arch->qk_norm == SM_QK_NORM_HEAD);
     for (int i = 0; i < arch->n_tensors; i++)
         if (!(arch->tensors[i].flags & SM_TF_OPTIONAL) && !slots[arch->tensors[i].role].used) features_ok = 0;

@@ -316,6 +316,9 @@ MODELS = {
     # Qwen2-MoE-style: q/k/v biases, 4 experts of 256 (2 per token), a shared expert of 512 under a sigmoid gate
     "qwen2moe": dict(arch="qwen2moe", vocab_kind="qwen2", rope_base=1000000.0, eps=1e-6, vocab=400, ctx=8192,
                      experts=(4, 2), expert_ffn=256, shared_ffn=512),
+    # OLMo-1B-0724-style: llama's blocks (adjacent RoPE pairs) with LayerNorm without weight or bias, separate
+    # output, q/k/v clamped to +-1.5 (attention.clamp_kqv: OLMo-7B-0424 has 8; 1.5 clips a visible share here)
+    "olmo": dict(arch="olmo", vocab_kind="gptneox", kv=4, rope_base=10000.0, eps=1e-5, ctx=4096, clamp_kqv=1.5),
     # Qwen2-VL-style language half: qwen2's blocks with M-RoPE's sections (time 8, height 12, width 12 of the
     # 32 pairs), which a text token, the same position in each, turns as plain NeoX RoPE; not recorded with
     # llama.cpp c392e509 (its qwen2vl wants four positions a token): float64, and the same weights as a qwen2
@@ -348,10 +351,11 @@ VL_BASE = {"qwen2vl": "qwen2", "qwen3vl": "qwen3", "qwen3vlmoe": "qwen3moe"}
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
 SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm", "granitemoe", "olmoe", "qwen2moe",
               "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm", "ernie4_5", "mistral3", "exaone4", "hunyuan-dense",
-              "qwen2vl", "qwen3vl", "qwen3vlmoe"}
+              "qwen2vl", "qwen3vl", "qwen3vlmoe", "olmo"}
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
-                   "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2", "minicpm", "starcoder"}
+                   "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2", "minicpm", "starcoder",
+                   "olmo"}
 # architectures with LayerNorm (and its biases) instead of RMSNorm
 LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder")
 # architectures with a GELU FFN and biases on every product
@@ -402,7 +406,7 @@ def build(name):
         kv += [(a + "attention.head_count_kv", "u32", KV)]
     if "rope_base" in s:
         kv += [(a + "rope.freq_base", "f32", s["rope_base"])]
-    if arch in LAYER_NORM_ARCHS:
+    if arch in LAYER_NORM_ARCHS or arch == "olmo":
         kv += [(a + "attention.layer_norm_epsilon", "f32", s["eps"])]
     else:
         kv += [(a + "attention.layer_norm_rms_epsilon", "f32", s["eps"])]
@@ -423,6 +427,8 @@ def build(name):
         kv += [(a + "rope.scaling.yarn_log_multiplier", "f32", s["yarn_log_mul"])]
     if "rope_sections" in s:   # M-RoPE's sections (qwen2vl, qwen3vl): pairs for time, height, width, extra
         kv += [(a + "rope.dimension_sections", "arr_i32", s["rope_sections"])]
+    if "clamp_kqv" in s:
+        kv += [(a + "attention.clamp_kqv", "f32", s["clamp_kqv"])]
     if "temp_scale" in s:
         kv += [(a + "attention.temperature_scale", "f32", s["temp_scale"])]
     if arch == "gptneox":
@@ -490,7 +496,7 @@ def build(name):
         t += [("rope_factors_long.weight", long_f), ("rope_factors_short.weight", short_f)]
     for i in range(L):
         p = "blk.%d." % i
-        if arch not in ("olmo2", "exaone4"):
+        if arch not in ("olmo2", "exaone4", "olmo"):
             t.append((p + "attn_norm.weight", norm(dim)))
             if arch in LAYER_NORM_ARCHS:
                 t.append((p + "attn_norm.bias", bias(dim)))
@@ -516,7 +522,7 @@ def build(name):
             t.append((p + "attn_output.bias", bias(dim)))
         if arch in ("gemma2", "gemma3", "olmo2", "exaone4"):
             t.append((p + "post_attention_norm.weight", norm(dim)))
-        if arch not in ("olmo2", "phi2", "exaone4"):
+        if arch not in ("olmo2", "phi2", "exaone4", "olmo"):
             t.append((p + "ffn_norm.weight", norm(dim)))
             if arch in LAYER_NORM_ARCHS:
                 t.append((p + "ffn_norm.bias", bias(dim)))
@@ -545,7 +551,8 @@ def build(name):
             t.append((p + "ffn_down.bias", bias(dim)))
         if arch in ("gemma2", "gemma3", "olmo2", "exaone4"):
             t.append((p + "post_ffw_norm.weight", norm(dim)))
-    t.append(("output_norm.weight", norm(dim)))
+    if arch != "olmo":   # olmo's norms have no weights
+        t.append(("output_norm.weight", norm(dim)))
     if arch in LAYER_NORM_ARCHS:
         t.append(("output_norm.bias", bias(dim)))
     if not s.get("tied") and arch not in ("gemma", "gemma2"):
