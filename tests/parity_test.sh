@@ -146,10 +146,13 @@ done
 # blocks, one KV head in the fused QKV) fully trained; LoRA on ernie4_5 (adjacent RoPE pairs on 4 heads of 128
 # over a 256-wide stream, tied); mistral3 (YaRN without its magnitude, the queries' temperature rising every 8
 # positions) fully trained; exaone4 (no pre-norms, olmo2's post-norms, per-head q/k norms, Llama 3's factors: a
-# full fine-tune refuses those) with LoRA; hunyuan-dense (per-head q/k norms after RoPE) fully trained
+# full fine-tune refuses those) with LoRA; hunyuan-dense (per-head q/k norms after RoPE) fully trained; the
+# squared-ReLU FFNs: nemotron (LayerNorm, partial NeoX RoPE) fully trained, arcee (llama's blocks) with LoRA
 soft=(
     "lora_exaone4_post_norms|exaone4|F32|lora=4 alpha=8"
     "grad_hunyuan_qk_norm_after_rope|hunyuan-dense|F32|"
+    "grad_nemotron_relu2|nemotron|F32|"
+    "lora_arcee_relu2|arcee|F32|lora=4 alpha=8"
     "lora_ernie4_5_wide_heads|ernie4_5|F32|lora=4 alpha=8"
     "grad_mistral3_temperature|mistral3|F32||32"
     "grad_starcoder_mqa|starcoder|F32|"

@@ -175,7 +175,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
     # Ministral 3 (Hugging Face's llama_4_scaling_beta): the queries at position p times
     # 1 + beta ln(1 + floor(p / original_max_position_embeddings)), after RoPE
     temp_beta = hp.get("attention.temperature_scale", 0.0) if arch == "mistral3" else 0.0
-    neox = arch not in ("llama", "granite", "granitemoe", "smollm3", "internlm2", "minicpm", "ernie4_5", "mistral3", "olmo")
+    neox = arch not in ("llama", "granite", "granitemoe", "smollm3", "internlm2", "minicpm", "ernie4_5", "mistral3", "olmo", "arcee")
     toks = torch.tensor(toks)
     out_w = W.get("output.weight", W["token_embd.weight"])
     n_expert, n_used = hp.get("expert_count", 0), hp.get("expert_used_count", 0)
@@ -231,7 +231,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         factors = W["rope_factors_long.weight" if n_ctx > orig else "rope_factors_short.weight"]
     window = hp.get("attention.sliding_window", 0) if use_swa else 0
 
-    layer_norm_archs = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder")
+    layer_norm_archs = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron")
     parallel = arch == "phi2" or (arch == "gptneox" and hp.get("use_parallel_residual", True))
     for i in range(L):
         x_in = x
@@ -292,10 +292,13 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         if not parallel:
             x = x + residual * a
         # ---- feed-forward (phi2's reads the attention's normed input h)
-        if arch in ("starcoder2", "gpt2", "phi2", "gptneox", "starcoder"):
+        if arch in ("starcoder2", "gpt2", "phi2", "gptneox", "starcoder", "nemotron"):
             if arch != "phi2":
                 h = layer_norm(x, w("ffn_norm.weight", i), w("ffn_norm.bias", i), ln_eps)
-            f = lin(gelu(lin(h, "ffn_up", i)), "ffn_down", i)
+            f = lin(gelu(lin(h, "ffn_up", i)), "ffn_down", i) if arch != "nemotron" else \
+                lin(F.relu(lin(h, "ffn_up", i)) ** 2, "ffn_down", i)   # nemotron: squared ReLU, no gate
+        elif arch == "arcee":   # RMSNorm, squared ReLU, no gate
+            f = lin(F.relu(lin(rms_norm(x, w("ffn_norm.weight", i), rms_eps), "ffn_up", i)) ** 2, "ffn_down", i)
         else:
             if arch == "stablelm":
                 h = layer_norm(x, w("ffn_norm.weight", i), w("ffn_norm.bias", i), ln_eps)

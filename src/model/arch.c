@@ -393,6 +393,27 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
         SM_NORM_LAYER, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0,
         1,
     },
+    /* Nemotron (Minitron 4B/8B, Nemotron-Mini-4B): LayerNorm with biases (the converter adds Nemotron's
+     * "1 +" to the weights), NeoX RoPE on part of each head, optional q/k/v/o biases, a squared-ReLU FFN
+     * without a gate, a separate output */
+    [SM_ARCH_NEMOTRON] = {
+        "nemotron",
+        {ROPE_KEYS(1 << 24), LN_EPS},
+        TENSORS(GLOBALS, T(SM_T_OUTPUT_NORM_B), T(SM_T_OUTPUT), T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), QKV_SPLIT,
+         OPT(SM_T_ATTN_Q_B), OPT(SM_T_ATTN_K_B), OPT(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), OPT(SM_T_ATTN_OUT_B),
+         T(SM_T_FFN_NORM), T(SM_T_FFN_NORM_B), T(SM_T_FFN_UP), OPT(SM_T_FFN_UP_B), T(SM_T_FFN_DOWN),
+         OPT(SM_T_FFN_DOWN_B)),
+        SM_NORM_LAYER, SM_FFN_RELU2, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
+    },
+    /* Arcee (AFM-4.5B): llama's blocks with a squared-ReLU FFN without a gate, Llama 3's frequency factors
+     * where the file has them, tied or separate head; not in llama.cpp c392e509: its successors' build_arcee */
+    [SM_ARCH_ARCEE] = {
+        "arcee",
+        {ROPE_KEYS(1 << 24), RMS_EPS},
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), OPT(SM_T_ROPE_FREQS), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT),
+         T(SM_T_FFN_NORM), T(SM_T_FFN_UP), T(SM_T_FFN_DOWN)),
+        SM_NORM_RMS, SM_FFN_RELU2, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }

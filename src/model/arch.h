@@ -48,6 +48,8 @@ typedef enum sm_arch {
     SM_ARCH_QWEN3VL,
     SM_ARCH_QWEN3VLMOE,
     SM_ARCH_OLMO,
+    SM_ARCH_NEMOTRON,
+    SM_ARCH_ARCEE,
     SM_ARCH_COUNT
 } sm_arch;
 
@@ -134,7 +136,8 @@ enum sm_ffn_kind {
     SM_FFN_SWIGLU,        /* down(silu(gate) * up) */
     SM_FFN_GEGLU,         /* down(gelu(gate) * up) */
     SM_FFN_GELU,          /* down(gelu(up)) */
-    SM_FFN_SWIGLU_FUSED   /* down(silu(g) * u), [g u] = up: one matrix of 2 x FFN rows (phi3) */
+    SM_FFN_SWIGLU_FUSED,  /* down(silu(g) * u), [g u] = up: one matrix of 2 x FFN rows (phi3) */
+    SM_FFN_RELU2          /* down(relu(up)^2) (nemotron, arcee) */
 };
 enum sm_pos_kind {
     SM_POS_ROPE,          /* rotate adjacent pairs (x[2i], x[2i+1]) */

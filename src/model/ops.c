@@ -217,6 +217,9 @@ static void ffn_act_rows_fn(void *ctx, int ith, int nth) {
         case SM_FFN_SWIGLU: kt->swiglu(ht, ht, h2t, ffn); break;
         case SM_FFN_GEGLU: kt->gelu(ht, ffn); sm_mul(ht, h2t, ffn); break;
         case SM_FFN_GELU: kt->gelu(ht, ffn); break;
+        case SM_FFN_RELU2:
+            for (int i = 0; i < ffn; i++) ht[i] = ht[i] > 0 ? ht[i] * ht[i] : 0.0f;
+            break;
         case SM_FFN_SWIGLU_FUSED: {
             const float *row = t->in + (size_t)r * 2 * ffn;
             kt->swiglu(ht, row, row + ffn, ffn);
@@ -236,7 +239,8 @@ void op_ffn_act(sm_session *s, int kind, float *h, const float *h2, int n, int f
     SM_PROF_BEGIN(s->prof, SM_SC_FFN_ACT, -1);
     rows_task t = {s, h, h2, NULL, NULL, NULL, n, kind, ffn};
     run_rows(s, ffn_act_rows_fn, &t, count);
-    if (kind == SM_FFN_GELU) SM_PROF_END(s->prof, 12ull * count, 2ull * count * sizeof(float));
+    if (kind == SM_FFN_GELU || kind == SM_FFN_RELU2)
+        SM_PROF_END(s->prof, (kind == SM_FFN_GELU ? 12ull : 2ull) * count, 2ull * count * sizeof(float));
     else SM_PROF_END(s->prof, (kind == SM_FFN_GEGLU ? 13ull : 6ull) * count, 3ull * count * sizeof(float));
 }
 

@@ -732,7 +732,7 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
             goto done;
         }
         const sm_arch_info *ai = sm_arch_get(arch);
-        int gated = ai->ffn != SM_FFN_GELU;
+        int gated = ai->ffn != SM_FFN_GELU && ai->ffn != SM_FFN_RELU2;
         sm_hparams *hp = &cfg.hp;
         hp->arch = arch;
         hp->dim = p->dim;

@@ -598,7 +598,7 @@ void sm_train_rmsnorm_bwd(const sm_trainer *t, float *dinp, float *dw, const flo
  * bits), in chunks of ACT_CHUNK elements, so that GELU's copy of its input
  * is still in L1 when the kernel rewrites it in place. */
 #define ACT_CHUNK 4096
-enum { ACT_GELU, ACT_GELU_GRAD, ACT_SWIGLU, ACT_SWIGLU_GRAD, ACT_GEGLU, ACT_GEGLU_GRAD };
+enum { ACT_GELU, ACT_GELU_GRAD, ACT_SWIGLU, ACT_SWIGLU_GRAD, ACT_GEGLU, ACT_GEGLU_GRAD, ACT_RELU2, ACT_RELU2_GRAD };
 typedef struct act_task {
     const sm_trainer *t;
     int op;
@@ -636,6 +636,12 @@ static void act_fn(void *ctx, int ith, int nth) {
             }
             kt->gelu_grad(a->o1 + i, a->i1 + i, a->o1 + i, len);
             break;
+        case ACT_RELU2:   /* o1 = relu(i1)^2 */
+            for (int j = 0; j < len; j++) a->o1[i + j] = a->i1[i + j] > 0 ? a->i1[i + j] * a->i1[i + j] : 0.0f;
+            break;
+        case ACT_RELU2_GRAD:   /* o1 = 2 relu(i1) i2 */
+            for (int j = 0; j < len; j++) a->o1[i + j] = a->i1[i + j] > 0 ? 2.0f * a->i1[i + j] * a->i2[i + j] : 0.0f;
+            break;
         case ACT_SWIGLU:   /* o1 = silu(i1) i2 */
             kt->swiglu(a->o1 + i, a->i1 + i, a->i2 + i, len);
             break;
@@ -646,13 +652,13 @@ static void act_fn(void *ctx, int ith, int nth) {
     }
 }
 
-void sm_train_gelu_fwd(const sm_trainer *t, float *out, const float *inp, size_t n) {
-    act_task a = {t, ACT_GELU, out, NULL, inp, NULL, NULL, n};
+void sm_train_gelu_fwd(const sm_trainer *t, int relu2, float *out, const float *inp, size_t n) {
+    act_task a = {t, relu2 ? ACT_RELU2 : ACT_GELU, out, NULL, inp, NULL, NULL, n};
     sm_threadpool_run(t->pool, act_fn, &a);
 }
 
-void sm_train_gelu_bwd(const sm_trainer *t, float *dinp, const float *inp, const float *dout, size_t n) {
-    act_task a = {t, ACT_GELU_GRAD, dinp, NULL, inp, dout, NULL, n};
+void sm_train_gelu_bwd(const sm_trainer *t, int relu2, float *dinp, const float *inp, const float *dout, size_t n) {
+    act_task a = {t, relu2 ? ACT_RELU2_GRAD : ACT_GELU_GRAD, dinp, NULL, inp, dout, NULL, n};
     sm_threadpool_run(t->pool, act_fn, &a);
 }
 

@@ -69,9 +69,11 @@ void sm_train_rmsnorm_bwd(const sm_trainer *t, float *dinp, float *dw, const flo
 void sm_train_add(const sm_trainer *t, float *dst, const float *src, size_t n);
 /* x *= a over n floats (granite's scales, forward and backward). */
 void sm_train_scale(const sm_trainer *t, float *x, float a, size_t n);
-void sm_train_gelu_fwd(const sm_trainer *t, float *out, const float *inp, size_t n);
-/* dinp = dout gelu'(inp): set, not added (the gradient of the activation's input has no other term) */
-void sm_train_gelu_bwd(const sm_trainer *t, float *dinp, const float *inp, const float *dout, size_t n);
+/* out = gelu(inp), or with relu2 relu(inp)^2 (nemotron, arcee) */
+void sm_train_gelu_fwd(const sm_trainer *t, int relu2, float *out, const float *inp, size_t n);
+/* dinp = dout gelu'(inp) (relu2: dout 2 relu(inp)): set, not added (the gradient of the activation's input
+ * has no other term) */
+void sm_train_gelu_bwd(const sm_trainer *t, int relu2, float *dinp, const float *inp, const float *dout, size_t n);
 /* h = silu(g) * u (SwiGLU), or with gelu h = gelu(g) * u (GEGLU: gemma); the
  * backward sets dg and du */
 void sm_train_gated_fwd(const sm_trainer *t, int gelu, float *h, const float *g, const float *u, size_t n);

@@ -834,7 +834,7 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
         OP(t, SM_SC_FFN_ACT, 6 * nf, 12 * nf, sm_train_swiglu_fused_fwd(t, y->h, y->h1, N, F));
     } else {
         proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h1, fin, w->w_up, w->b_up, N, C, F);
-        OP(t, SM_SC_FFN_ACT, 12 * nf, 12 * nf, sm_train_gelu_fwd(t, y->h, y->h1, (size_t)nf));
+        OP(t, SM_SC_FFN_ACT, 12 * nf, 12 * nf, sm_train_gelu_fwd(t, s->ffn == SM_FFN_RELU2, y->h, y->h1, (size_t)nf));
     }
     if (s->residual_scale != 1.0f) OP(t, SM_SC_RESIDUAL, nf, 8 * nf, sm_train_scale(t, y->h, s->residual_scale, nf));
     proj_fwd(t, SM_SC_FFN_DOWN, y, l, SM_P_DOWN, y->fo ? y->fo : next, y->h, w->w_down, w->b_down, N, F, C);
@@ -872,7 +872,7 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
         OP(t, SM_SC_FFN_ACT, 12 * nf, 20 * nf, sm_train_swiglu_fused_bwd(t, dh1, y->h1, dh, N, F));
         proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, 1, g->w_up, g->b_up, dh1, fin, w->w_up, N, C, 2 * F);
     } else {
-        OP(t, SM_SC_FFN_ACT, 16 * nf, 12 * nf, sm_train_gelu_bwd(t, dh1, y->h1, dh, (size_t)nf));
+        OP(t, SM_SC_FFN_ACT, 16 * nf, 12 * nf, sm_train_gelu_bwd(t, s->ffn == SM_FFN_RELU2, dh1, y->h1, dh, (size_t)nf));
         proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, 1, g->w_up, g->b_up, dh1, fin, w->w_up, N, C, F);
     }
     /* dn: the gradient of the FFN's input. In sequence it reaches x_mid through the norm; in parallel it

@@ -319,6 +319,12 @@ MODELS = {
     # OLMo-1B-0724-style: llama's blocks (adjacent RoPE pairs) with LayerNorm without weight or bias, separate
     # output, q/k/v clamped to +-1.5 (attention.clamp_kqv: OLMo-7B-0424 has 8; 1.5 clips a visible share here)
     "olmo": dict(arch="olmo", vocab_kind="gptneox", kv=4, rope_base=10000.0, eps=1e-5, ctx=4096, clamp_kqv=1.5),
+    # Nemotron-Mini-style: LayerNorm with biases, NeoX RoPE on 32 of each head's 64 values, a squared-ReLU FFN
+    # without a gate, separate output
+    "nemotron": dict(arch="nemotron", vocab_kind="spm", kv=2, rope_base=10000.0, eps=1e-5, ctx=4096, rope_dims=32),
+    # AFM-style (arcee): llama's blocks with a squared-ReLU FFN, tied; not in llama.cpp c392e509 (bound: llama.cpp
+    # on nemotron, the other squared-ReLU model)
+    "arcee": dict(arch="arcee", vocab_kind="llama3", tied=True, rope_base=10000.0, eps=1e-5, ctx=65536),
     # Qwen2-VL-style language half: qwen2's blocks with M-RoPE's sections (time 8, height 12, width 12 of the
     # 32 pairs), which a text token, the same position in each, turns as plain NeoX RoPE; not recorded with
     # llama.cpp c392e509 (its qwen2vl wants four positions a token): float64, and the same weights as a qwen2
@@ -351,13 +357,13 @@ VL_BASE = {"qwen2vl": "qwen2", "qwen3vl": "qwen3", "qwen3vlmoe": "qwen3moe"}
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
 SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm", "granitemoe", "olmoe", "qwen2moe",
               "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm", "ernie4_5", "mistral3", "exaone4", "hunyuan-dense",
-              "qwen2vl", "qwen3vl", "qwen3vlmoe", "olmo"}
+              "qwen2vl", "qwen3vl", "qwen3vlmoe", "olmo", "nemotron", "arcee"}
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
                    "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2", "minicpm", "starcoder",
-                   "olmo"}
+                   "olmo", "nemotron"}
 # architectures with LayerNorm (and its biases) instead of RMSNorm
-LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder")
+LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron")
 # architectures with a GELU FFN and biases on every product
 GELU_BIAS_ARCHS = ("starcoder2", "gpt2", "phi2", "gptneox", "starcoder")
 
@@ -412,13 +418,13 @@ def build(name):
         kv += [(a + "attention.layer_norm_rms_epsilon", "f32", s["eps"])]
     if s["head_dim"]:
         kv += [(a + "attention.key_length", "u32", hd), (a + "attention.value_length", "u32", hd)]
-    if arch in ("llama", "smollm3", "mistral3"):   # smollm3, mistral3: the converter's LlamaModel subclasses
+    if arch in ("llama", "smollm3", "mistral3", "arcee"):   # smollm3, mistral3: the converter's LlamaModel subclasses
         kv += [(a + "vocab_size", "u32", V), (a + "rope.dimension_count", "u32", hd)]
         if "rope_linear" in s:
             kv += [(a + "rope.scaling.type", "str", "linear"), (a + "rope.scaling.factor", "f32", s["rope_linear"])]
         if "swa" in s:
             kv += [(a + "attention.sliding_window", "u32", s["swa"])]
-    if arch in ("stablelm", "phi2", "gptneox"):
+    if arch in ("stablelm", "phi2", "gptneox", "nemotron"):
         kv += [(a + "rope.dimension_count", "u32", s["rope_dims"])]
     if "rope_yarn" in s:
         kv += [(a + "rope.scaling.type", "str", "yarn"), (a + "rope.scaling.factor", "f32", s["rope_yarn"]["factor"]),
@@ -543,6 +549,8 @@ def build(name):
             t.append((p + "ffn_up.weight", mat(2 * FF, dim)))
         elif arch in GELU_BIAS_ARCHS:
             t += [(p + "ffn_up.weight", mat(FF, dim)), (p + "ffn_up.bias", bias(FF))]
+        elif arch in ("nemotron", "arcee"):   # squared ReLU, no gate
+            t.append((p + "ffn_up.weight", mat(FF, dim)))
         else:
             t += [(p + "ffn_gate.weight", mat(FF, dim)), (p + "ffn_up.weight", mat(FF, dim))]
         if "experts" not in s:
