@@ -103,6 +103,12 @@ static const sm_role_info roles[SM_T_COUNT] = {
 #define GLOBALS T(SM_T_TOKEN_EMBD), T(SM_T_OUTPUT_NORM)
 #define QKV_SPLIT T(SM_T_ATTN_Q), T(SM_T_ATTN_K), T(SM_T_ATTN_V)
 #define GATED_FFN T(SM_T_FFN_GATE), T(SM_T_FFN_UP), T(SM_T_FFN_DOWN)
+/* a LayerNorm block with Q/K/V apart and an ungated FFN, its biases required (T: starcoder2) or not (OPT:
+ * nemotron) */
+#define LN_LAYER(B)                                                                                            \
+    T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), QKV_SPLIT, B(SM_T_ATTN_Q_B), B(SM_T_ATTN_K_B), B(SM_T_ATTN_V_B),   \
+        T(SM_T_ATTN_OUT), B(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), T(SM_T_FFN_NORM_B), T(SM_T_FFN_UP),            \
+        B(SM_T_FFN_UP_B), T(SM_T_FFN_DOWN), B(SM_T_FFN_DOWN_B)
 /* a llama block without options: pre-norms, Q/K/V apart, SwiGLU (smollm3, exaone, internlm2, minicpm) */
 #define LLAMA_LAYER T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), GATED_FFN
 
@@ -197,10 +203,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
     [SM_ARCH_STARCODER2] = {
         "starcoder2",
         {ROPE_KEYS(1 << 24), LN_EPS},
-        TENSORS(GLOBALS, T(SM_T_OUTPUT_NORM_B), OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), QKV_SPLIT,
-         T(SM_T_ATTN_Q_B), T(SM_T_ATTN_K_B), T(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), T(SM_T_ATTN_OUT_B),
-         T(SM_T_FFN_NORM), T(SM_T_FFN_NORM_B), T(SM_T_FFN_UP), T(SM_T_FFN_UP_B), T(SM_T_FFN_DOWN),
-         T(SM_T_FFN_DOWN_B)),
+        TENSORS(GLOBALS, T(SM_T_OUTPUT_NORM_B), OPT(SM_T_OUTPUT), LN_LAYER(T)),
         SM_NORM_LAYER, SM_FFN_GELU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
     },
     /* IBM Granite 3.x: llama's blocks and four scalars (llama.cpp's build_llama applies them
@@ -399,10 +402,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
     [SM_ARCH_NEMOTRON] = {
         "nemotron",
         {ROPE_KEYS(1 << 24), LN_EPS},
-        TENSORS(GLOBALS, T(SM_T_OUTPUT_NORM_B), T(SM_T_OUTPUT), T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), QKV_SPLIT,
-         OPT(SM_T_ATTN_Q_B), OPT(SM_T_ATTN_K_B), OPT(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), OPT(SM_T_ATTN_OUT_B),
-         T(SM_T_FFN_NORM), T(SM_T_FFN_NORM_B), T(SM_T_FFN_UP), OPT(SM_T_FFN_UP_B), T(SM_T_FFN_DOWN),
-         OPT(SM_T_FFN_DOWN_B)),
+        TENSORS(GLOBALS, T(SM_T_OUTPUT_NORM_B), T(SM_T_OUTPUT), LN_LAYER(OPT)),
         SM_NORM_LAYER, SM_FFN_RELU2, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
     },
     /* Arcee (AFM-4.5B): llama's blocks with a squared-ReLU FFN without a gate, Llama 3's frequency factors
