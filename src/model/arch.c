@@ -565,8 +565,8 @@ static sm_status derive(sm_hparams *hp, sm_status status, sm_error *err) {
     if (hp->rope_freq_scale <= 0) hp->rope_freq_scale = 1.0f;
     if (hp->rope_attn_factor <= 0) hp->rope_attn_factor = 1.0f;
     if (hp->n_ctx_orig <= 0) hp->n_ctx_orig = hp->n_ctx_train;
-    if (hp->yarn_beta_fast <= 0) hp->yarn_beta_fast = 32.0f;
-    if (hp->yarn_beta_slow <= 0) hp->yarn_beta_slow = 1.0f;
+    if (hp->yarn_beta_fast <= 0) hp->yarn_beta_fast = SM_YARN_BETA_FAST;
+    if (hp->yarn_beta_slow <= 0) hp->yarn_beta_slow = SM_YARN_BETA_SLOW;
     /* llama.cpp's n_attn_temp_floor_scale for mistral3: YaRN's original context */
     if (hp->attn_temp_scale != 0) hp->attn_temp_length = hp->n_ctx_orig;
     hp->q_scale = hp->attention_scale > 0 ? hp->attention_scale
@@ -631,13 +631,32 @@ static sm_status read_rope_scaling(const sm_gguf *g, const char *arch, sm_hparam
     /* YaRN's ramp: the pairs that turn beta_fast times (and more) in the original context keep their
      * frequency, those that turn beta_slow times (or fewer) take the scaled one */
     static const struct { const char *key; size_t field; float dflt; } betas[] = {
-        {"rope.scaling.yarn_beta_fast", F(yarn_beta_fast), 32.0f}, {"rope.scaling.yarn_beta_slow", F(yarn_beta_slow), 1.0f}};
+        {"rope.scaling.yarn_beta_fast", F(yarn_beta_fast), SM_YARN_BETA_FAST},
+        {"rope.scaling.yarn_beta_slow", F(yarn_beta_slow), SM_YARN_BETA_SLOW}};
     for (int i = 0; i < 2; i++) {
         snprintf(key, sizeof key, "%s.%s", arch, betas[i].key);
         r = sm_gguf_get_float(g, key, &v);
         if (r < 0 || (r > 0 && !(v > 0 && v <= 1e6)))
             return sm_fail(err, SM_ERR_FORMAT, "metadata '%s' is not a number of turns", key);
         *(float *)((char *)hp + betas[i].field) = r > 0 ? (float)v : betas[i].dflt;
+    }
+    return SM_OK;
+}
+
+/* M-RoPE's sections (a vision-language model's language half): llama.cpp requires them, one to four
+ * counts of pairs. */
+static sm_status read_rope_sections(const sm_gguf *g, const sm_arch_info *a, sm_hparams *hp, sm_error *err) {
+    char key[KEY_MAX];
+    const sm_gguf_kv *kv = sm_gguf_find(g, full_key(key, a, "rope.dimension_sections"));
+    if (!kv) return sm_fail(err, SM_ERR_FORMAT, "metadata key '%s' is missing", key);
+    int is_int = kv->arr_type <= SM_GGUF_INT32 || kv->arr_type == SM_GGUF_UINT64 || kv->arr_type == SM_GGUF_INT64;
+    if (kv->type != SM_GGUF_ARRAY || !is_int || kv->arr_n < 1 || kv->arr_n > 4)
+        return sm_fail(err, SM_ERR_FORMAT, "metadata '%s' is not an array of one to four integers", key);
+    for (uint64_t i = 0; i < kv->arr_n; i++) {
+        int64_t v = sm_gguf_arr_int(kv, i);
+        if (v < 0 || v > (1 << 16))
+            return sm_fail(err, SM_ERR_FORMAT, "metadata '%s' has a section of %lld pairs", key, (long long)v);
+        hp->rope_sections[i] = (int)v;
     }
     return SM_OK;
 }
@@ -685,19 +704,9 @@ sm_status sm_arch_read_hparams(const sm_gguf *g, sm_hparams *hp, sm_error *err) 
         sm_status st = read_rope_scaling(g, a->name, hp, err);
         if (st) return st;
     }
-    if (a->mrope) {   /* llama.cpp requires the sections: one to four counts of pairs */
-        char key[KEY_MAX];
-        const sm_gguf_kv *kv = sm_gguf_find(g, full_key(key, a, "rope.dimension_sections"));
-        if (!kv) return sm_fail(err, SM_ERR_FORMAT, "metadata key '%s' is missing", key);
-        int is_int = kv->arr_type <= SM_GGUF_INT32 || kv->arr_type == SM_GGUF_UINT64 || kv->arr_type == SM_GGUF_INT64;
-        if (kv->type != SM_GGUF_ARRAY || !is_int || kv->arr_n < 1 || kv->arr_n > 4)
-            return sm_fail(err, SM_ERR_FORMAT, "metadata '%s' is not an array of one to four integers", key);
-        for (uint64_t i = 0; i < kv->arr_n; i++) {
-            int64_t v = sm_gguf_arr_int(kv, i);
-            if (v < 0 || v > (1 << 16))
-                return sm_fail(err, SM_ERR_FORMAT, "metadata '%s' has a section of %lld pairs", key, (long long)v);
-            hp->rope_sections[i] = (int)v;
-        }
+    if (a->mrope) {
+        sm_status st = read_rope_sections(g, a, hp, err);
+        if (st) return st;
     }
     return derive(hp, SM_ERR_FORMAT, err);
 }
@@ -762,9 +771,9 @@ void sm_arch_write_hparams(sm_gguf_writer *w, const sm_hparams *hp) {
         put_str(w, a, "rope.scaling.type", hp->rope_yarn ? "yarn" : "linear");
         put_f32(w, a, "rope.scaling.factor", hp->rope_freq_scale > 0 ? 1.0f / hp->rope_freq_scale : 1.0f);
         if (hp->rope_yarn) put_u32(w, a, "rope.scaling.original_context_length", (uint32_t)hp->n_ctx_orig);
-        if (hp->rope_yarn && hp->yarn_beta_fast > 0 && hp->yarn_beta_fast != 32.0f)
+        if (hp->rope_yarn && hp->yarn_beta_fast > 0 && hp->yarn_beta_fast != SM_YARN_BETA_FAST)
             put_f32(w, a, "rope.scaling.yarn_beta_fast", hp->yarn_beta_fast);
-        if (hp->rope_yarn && hp->yarn_beta_slow > 0 && hp->yarn_beta_slow != 1.0f)
+        if (hp->rope_yarn && hp->yarn_beta_slow > 0 && hp->yarn_beta_slow != SM_YARN_BETA_SLOW)
             put_f32(w, a, "rope.scaling.yarn_beta_slow", hp->yarn_beta_slow);
     }
     if (a->pos != SM_POS_LEARNED && hp->rope_attn_factor > 0 && hp->rope_attn_factor != 1.0f)

@@ -55,6 +55,10 @@ typedef enum sm_arch {
 
 /* The hyperparameters of a model of any architecture. The first line is
  * what every architecture has; the rest have neutral defaults. */
+/* YaRN's ramp when the file does not give it (llama.cpp's and Hugging Face's defaults) */
+#define SM_YARN_BETA_FAST 32.0f
+#define SM_YARN_BETA_SLOW 1.0f
+
 typedef struct sm_hparams {
     int arch;                         /* enum sm_arch */
     int n_vocab, n_ctx_train, dim, n_layers, n_heads, n_kv_heads, head_dim, ffn_dim, rope_dim;
@@ -65,7 +69,8 @@ typedef struct sm_hparams {
     int n_ctx_orig;                   /* above it the long RoPE factors apply, below the short ones; YaRN's
                                        * original context (rope.scaling.original_context_length) */
     int rope_yarn;                    /* rope.scaling.type is yarn: rope_freq_scale applied by YaRN's ramp */
-    float yarn_beta_fast, yarn_beta_slow;   /* YaRN's ramp: the pairs of 32 and of 1 turns in n_ctx_orig */
+    float yarn_beta_fast, yarn_beta_slow;   /* YaRN's ramp: the pairs of 32 and of 1 turns in n_ctx_orig
+                                             * (SM_YARN_BETA_FAST/SLOW unless the file says) */
     float rope_yarn_log_mul;          /* mistral3: YaRN's magnitude divided by 1 + 0.1 log_mul ln(factor)
                                        * (Hugging Face's mscale_all_dim; 1: no magnitude); 0 = not */
     /* mistral3 (Llama 4's temperature tuning): queries at position p times

@@ -123,7 +123,8 @@ void sm_rope_init(sm_rope_spec *r, const sm_hparams *hp, int local, const float 
     if (hp->rope_yarn) {
         int orig = hp->n_ctx_orig > 0 ? hp->n_ctx_orig : hp->n_ctx_train;
         r->yarn = 1;
-        double fast = hp->yarn_beta_fast > 0 ? hp->yarn_beta_fast : 32.0, slow = hp->yarn_beta_slow > 0 ? hp->yarn_beta_slow : 1.0;
+        double fast = hp->yarn_beta_fast > 0 ? hp->yarn_beta_fast : SM_YARN_BETA_FAST;
+        double slow = hp->yarn_beta_slow > 0 ? hp->yarn_beta_slow : SM_YARN_BETA_SLOW;
         r->yarn_lo = fmax(0.0, floor(yarn_corr_dim(r->rot, orig, fast, r->base)));
         r->yarn_hi = fmin(r->rot - 1.0, ceil(yarn_corr_dim(r->rot, orig, slow, r->base)));
         r->mscale *= 1.0 + 0.1 * log(1.0 / r->scale);
