@@ -147,8 +147,13 @@ done
 # over a 256-wide stream, tied); mistral3 (YaRN without its magnitude, the queries' temperature rising every 8
 # positions) fully trained; exaone4 (no pre-norms, olmo2's post-norms, per-head q/k norms, Llama 3's factors: a
 # full fine-tune refuses those) with LoRA; hunyuan-dense (per-head q/k norms after RoPE) fully trained; the
-# squared-ReLU FFNs: nemotron (LayerNorm, partial NeoX RoPE) fully trained, arcee (llama's blocks) with LoRA
+# squared-ReLU FFNs: nemotron (LayerNorm, partial NeoX RoPE) fully trained, arcee (llama's blocks) with LoRA; ALiBi:
+# bloom (the embeddings' LayerNorm, 8 heads) fully trained and with LoRA on Q8_0, mpt (6 heads: the interleaved
+# slopes; the fused QKV clamped at 2, so clipped values pass no gradient; LayerNorm without bias) fully trained
 soft=(
+    "grad_bloom_alibi_embd_norm|bloom|F32|"
+    "lora_bloom_q8_0|bloom|Q8_0|lora=4 alpha=8"
+    "grad_mpt_alibi_clamp|mpt|F32|"
     "lora_exaone4_post_norms|exaone4|F32|lora=4 alpha=8"
     "grad_hunyuan_qk_norm_after_rope|hunyuan-dense|F32|"
     "grad_nemotron_relu2|nemotron|F32|"

@@ -46,7 +46,10 @@ i + n_rot/2) for the others; gemma2 queries scaled by 1/sqrt(key_length) unless 
 (1/sqrt(dim/heads)), attention soft-capping tanh(s/c)*c after that scaling, even layers local;
 phi3 uses rope_factors_long when the context exceeds rope.scaling.original_context_length
 (else the short ones) and multiplies cos and sin by rope.scaling.attn_factor; olmo2's q/k norms
-span the whole q and k vectors; GELU is the tanh approximation everywhere.
+span the whole q and k vectors; GELU is the tanh approximation everywhere (mpt too, as llama.cpp's
+build_mpt: Hugging Face's MPT uses the exact one). bloom and mpt (ALiBi): Hugging Face's slopes
+(alibi_slopes below, written from BLOOM's build_alibi_tensor and MPT's gen_slopes) times the key's
+position added to the scores; bloom LayerNorms the embeddings (word_embeddings_layernorm).
 """
 import math
 import os
@@ -106,8 +109,25 @@ def rope(x, n_head, hd, n_rot, base, neox, freq_scale=1.0, factors=None, mscale=
     return x.reshape(T, n_head * hd)
 
 
-def attention(q, k, v, n_head, n_kv, hd, scale, window=0, softcap=0.0):
-    """Causal attention; window > 0 masks keys with p_q - p_k >= window."""
+def alibi_slopes(arch, n_head, max_bias):
+    """ALiBi's slope of each head as Hugging Face computes it. BLOOM (build_alibi_tensor): for the closest power
+    of two c <= n_head, 2^(-8/c)^(1..c), then 2^(-4/c)^(1, 3, 5, ...) for the rest. MPT (gen_slopes): for
+    the power of two C >= n_head, 2^-(k max_bias / C), k = 1..C, the odd-numbered ones first when C > n_head."""
+    if arch == "bloom":
+        c = 2 ** math.floor(math.log2(n_head))
+        slopes = [(2.0 ** (-8.0 / c)) ** k for k in range(1, c + 1)]
+        slopes += [(2.0 ** (-4.0 / c)) ** k for k in range(1, 2 * (n_head - c), 2)]
+        return torch.tensor(slopes, dtype=torch.float64)
+    C = 2 ** math.ceil(math.log2(n_head))
+    m = torch.tensor([2.0 ** -(k * max_bias / C) for k in range(1, C + 1)], dtype=torch.float64)
+    if C != n_head:
+        m = torch.cat([m[1::2], m[::2]])[:n_head]
+    return m
+
+
+def attention(q, k, v, n_head, n_kv, hd, scale, window=0, softcap=0.0, slopes=None):
+    """Causal attention; window > 0 masks keys with p_q - p_k >= window; slopes: ALiBi's, each head's scores
+    plus slope x key position (Hugging Face's form: the same softmax as minus the distance)."""
     T = q.shape[0]
     q = q.reshape(T, n_head, hd).transpose(0, 1)
     k = k.reshape(T, n_kv, hd).transpose(0, 1).repeat_interleave(n_head // n_kv, dim=0)
@@ -117,6 +137,8 @@ def attention(q, k, v, n_head, n_kv, hd, scale, window=0, softcap=0.0):
         s = torch.tanh(s / softcap) * softcap
     pq = torch.arange(T)[:, None]
     pk = torch.arange(T)[None, :]
+    if slopes is not None:
+        s = s + slopes[:, None, None] * pk.to(torch.float64)[None, :, :]
     masked = pk > pq
     if window:
         masked = masked | (pq - pk >= window)
@@ -216,8 +238,13 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
     x = W["token_embd.weight"][toks]
     if arch in ("gemma", "gemma2", "gemma3"):
         x = x * math.sqrt(dim)
-    if arch in ("gpt2", "starcoder"):
+    if arch in ("gpt2", "starcoder") or (arch == "mpt" and "position_embd.weight" in W):
         x = x + W["position_embd.weight"][:T]
+    if arch == "bloom":   # word_embeddings_layernorm
+        x = layer_norm(x, W["token_embd_norm.weight"], W["token_embd_norm.bias"], ln_eps)
+    alibi = None
+    if arch in ("bloom", "mpt"):
+        alibi = alibi_slopes(arch, H, hp.get("attention.max_alibi_bias", 8.0))
     # granite's scalars (llama.cpp's build_llama applies them when the file has them)
     granite = arch in ("granite", "granitemoe", "minicpm")   # minicpm: the same three (no attention.scale)
     if granite:
@@ -231,13 +258,16 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         factors = W["rope_factors_long.weight" if n_ctx > orig else "rope_factors_short.weight"]
     window = hp.get("attention.sliding_window", 0) if use_swa else 0
 
-    layer_norm_archs = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron")
+    layer_norm_archs = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron", "bloom", "mpt")
+    def wb(name, i=None):   # a LayerNorm's bias, 0 where the file has none (mpt)
+        key = name if i is None else "blk.%d.%s" % (i, name)
+        return W.get(key, 0.0)
     parallel = arch == "phi2" or (arch == "gptneox" and hp.get("use_parallel_residual", True))
     for i in range(L):
         x_in = x
         # ---- attention input
         if arch in layer_norm_archs:
-            h = layer_norm(x, w("attn_norm.weight", i), w("attn_norm.bias", i), ln_eps)
+            h = layer_norm(x, w("attn_norm.weight", i), wb("attn_norm.bias", i), ln_eps)
         elif arch in ("olmo2", "exaone4"):
             h = x
         elif arch == "olmo":   # LayerNorm without weight or bias
@@ -270,7 +300,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
             if local:
                 layer_base, layer_scale = 10000.0, 1.0
         # smollm3: Hugging Face's no_rope_layers, every fourth layer (i + 1) % 4 == 0 without RoPE
-        if arch not in ("gpt2", "starcoder") and not (arch == "smollm3" and (i + 1) % 4 == 0):
+        if arch not in ("gpt2", "starcoder", "bloom", "mpt") and not (arch == "smollm3" and (i + 1) % 4 == 0):
             q = rope(q, H, hd, n_rot, layer_base, neox, layer_scale, factors, mscale, yarn)
             k = rope(k, KV, hd, n_rot, layer_base, neox, layer_scale, factors, mscale, yarn)
         if arch == "hunyuan-dense":   # Hugging Face's HunYuanDenseV1: query_layernorm / key_layernorm after RoPE
@@ -285,16 +315,16 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         if granite and hp.get("attention.scale", 0.0):
             scale = hp.get("attention.scale")
         softcap = hp.get("attn_logit_softcapping", 50.0) if arch == "gemma2" else 0.0
-        a = attention(q, k, v, H, KV, hd, scale, layer_window, softcap)
+        a = attention(q, k, v, H, KV, hd, scale, layer_window, softcap, alibi)
         a = lin(a, "attn_output", i)
         if arch in ("gemma2", "gemma3", "olmo2", "exaone4"):
             a = rms_norm(a, w("post_attention_norm.weight", i), rms_eps)
         if not parallel:
             x = x + residual * a
         # ---- feed-forward (phi2's reads the attention's normed input h)
-        if arch in ("starcoder2", "gpt2", "phi2", "gptneox", "starcoder", "nemotron"):
+        if arch in ("starcoder2", "gpt2", "phi2", "gptneox", "starcoder", "nemotron", "bloom", "mpt"):
             if arch != "phi2":
-                h = layer_norm(x, w("ffn_norm.weight", i), w("ffn_norm.bias", i), ln_eps)
+                h = layer_norm(x, w("ffn_norm.weight", i), wb("ffn_norm.bias", i), ln_eps)
             f = lin(gelu(lin(h, "ffn_up", i)), "ffn_down", i) if arch != "nemotron" else \
                 lin(F.relu(lin(h, "ffn_up", i)) ** 2, "ffn_down", i)   # nemotron: squared ReLU, no gate
         elif arch == "arcee":   # RMSNorm, squared ReLU, no gate
@@ -323,7 +353,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
     if arch == "olmo":
         x = layer_norm(x, 1.0, 0.0, ln_eps)
     elif arch in layer_norm_archs:
-        x = layer_norm(x, W["output_norm.weight"], W["output_norm.bias"], ln_eps)
+        x = layer_norm(x, W["output_norm.weight"], wb("output_norm.bias"), ln_eps)
     else:
         x = rms_norm(x, W["output_norm.weight"], rms_eps)
     logits = x @ out_w.T

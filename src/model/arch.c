@@ -49,6 +49,8 @@ static const sm_role_info roles[SM_T_COUNT] = {
     [SM_T_ROPE_FREQS] = {"rope_freqs.weight", SM_D_ROPE_HALF, SM_D_ONE, SM_INIT_ONE, 0},
     [SM_T_ROPE_LONG] = {"rope_factors_long.weight", SM_D_ROPE_HALF, SM_D_ONE, SM_INIT_ONE, 0},
     [SM_T_ROPE_SHORT] = {"rope_factors_short.weight", SM_D_ROPE_HALF, SM_D_ONE, SM_INIT_ONE, 0},
+    [SM_T_TOKEN_EMBD_NORM] = {"token_embd_norm.weight", SM_D_EMBD, SM_D_ONE, SM_INIT_ONE, 0},
+    [SM_T_TOKEN_EMBD_NORM_B] = {"token_embd_norm.bias", SM_D_EMBD, SM_D_ONE, SM_INIT_ZERO, 0},
     [SM_T_ATTN_NORM] = {"blk.%d.attn_norm.weight", SM_D_EMBD, SM_D_ONE, SM_INIT_ONE, 0},
     [SM_T_ATTN_NORM_B] = {"blk.%d.attn_norm.bias", SM_D_EMBD, SM_D_ONE, SM_INIT_ZERO, 0},
     [SM_T_ATTN_Q] = {"blk.%d.attn_q.weight", SM_D_EMBD, SM_D_Q, SM_INIT_RANDOM, 1},
@@ -414,6 +416,32 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          T(SM_T_FFN_NORM), T(SM_T_FFN_UP), T(SM_T_FFN_DOWN)),
         SM_NORM_RMS, SM_FFN_RELU2, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
     },
+    /* BLOOM (bloom-560m to 7b1, bloomz): GPT-2's blocks without position embeddings, ALiBi instead (llama.cpp
+     * c392e509 fixes its span at 8: no key), a LayerNorm of the embeddings, LayerNorm and biases everywhere,
+     * a tanh-GELU FFN; tied, and llama.cpp's loader wants output.weight: writers store a copy */
+    [SM_ARCH_BLOOM] = {
+        "bloom",
+        {COMMON_KEYS(1 << 20), KV_HEADS, LN_EPS},
+        TENSORS(GLOBALS, T(SM_T_TOKEN_EMBD_NORM), T(SM_T_TOKEN_EMBD_NORM_B), T(SM_T_OUTPUT_NORM_B), OPT(SM_T_OUTPUT),
+         T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), T(SM_T_ATTN_QKV), T(SM_T_ATTN_QKV_B), T(SM_T_ATTN_OUT),
+         T(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), T(SM_T_FFN_NORM_B), T(SM_T_FFN_UP), T(SM_T_FFN_UP_B),
+         T(SM_T_FFN_DOWN), T(SM_T_FFN_DOWN_B)),
+        SM_NORM_LAYER, SM_FFN_GELU, SM_POS_ALIBI, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 1, 1, 0,
+    },
+    /* MPT (mpt-7b and its -instruct/-chat/-storywriter, mpt-30b): ALiBi over attention.max_alibi_bias, a fused
+     * QKV clamped where the file says (attention.clamp_kqv), LayerNorm and biases where the file has them (the
+     * released models have none), a GELU FFN (Hugging Face's MPT: the exact one; llama.cpp's build_mpt and this
+     * table: the tanh form), tied or separate head; learned positions where the file has them */
+    [SM_ARCH_MPT] = {
+        "mpt",
+        {COMMON_KEYS(1 << 20), KV_HEADS, LN_EPS, OPT_FLT("attention.max_alibi_bias", max_alibi_bias, 0.0, 1e3, 8.0),
+         OPT_FLT("attention.clamp_kqv", clamp_kqv, 0.0, 1e30, 0.0)},
+        TENSORS(GLOBALS, OPT(SM_T_POS_EMBD), OPT(SM_T_OUTPUT_NORM_B), OPT(SM_T_OUTPUT),
+         T(SM_T_ATTN_NORM), OPT(SM_T_ATTN_NORM_B), T(SM_T_ATTN_QKV), OPT(SM_T_ATTN_QKV_B), T(SM_T_ATTN_OUT),
+         OPT(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), OPT(SM_T_FFN_NORM_B), T(SM_T_FFN_UP), OPT(SM_T_FFN_UP_B),
+         T(SM_T_FFN_DOWN), OPT(SM_T_FFN_DOWN_B)),
+        SM_NORM_LAYER, SM_FFN_GELU, SM_POS_ALIBI, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }
@@ -488,9 +516,11 @@ int sm_arch_has(const sm_arch_info *a, int role, int *flags) {
     return 0;
 }
 
+int sm_arch_is_rope(const sm_arch_info *a) { return a->pos == SM_POS_ROPE || a->pos == SM_POS_ROPE_NEOX; }
+
 int sm_layer_has_rope(const sm_hparams *hp, int layer) {
     const sm_arch_info *a = &archs[hp->arch];
-    if (a->pos != SM_POS_ROPE && a->pos != SM_POS_ROPE_NEOX) return 0;
+    if (!sm_arch_is_rope(a)) return 0;
     return !a->nope_step || (layer + 1) % a->nope_step != 0;
 }
 
@@ -518,6 +548,16 @@ static const char *full_key(char *full, const sm_arch_info *a, const char *key) 
 static int *int_field(sm_hparams *hp, size_t off) { return (int *)((char *)hp + off); }
 static float *float_field(sm_hparams *hp, size_t off) { return (float *)((char *)hp + off); }
 
+float sm_alibi_slope_of(int n_heads, float max_bias, int h) {
+    if (max_bias <= 0) return 0.0f;
+    int n = 1;
+    while (n * 2 <= n_heads) n *= 2;
+    double m0 = pow(2.0, -max_bias / n), m1 = pow(2.0, -max_bias / 2.0 / n);
+    return (float)(h < n ? pow(m0, h + 1) : pow(m1, 2 * (h - n) + 1));
+}
+
+float sm_alibi_slope(const sm_hparams *hp, int h) { return sm_alibi_slope_of(hp->n_heads, hp->max_alibi_bias, h); }
+
 sm_status sm_arch_check_hparams(const sm_hparams *hp, sm_status status, sm_error *err) {
     if (hp->n_heads < 1 || hp->head_dim < 1)
         return sm_fail(err, status, "embedding length %d is not a multiple of head count %d", hp->dim, hp->n_heads);
@@ -525,7 +565,7 @@ sm_status sm_arch_check_hparams(const sm_hparams *hp, sm_status status, sm_error
         return sm_fail(err, status, "head count %d is not a multiple of KV head count %d", hp->n_heads,
                        hp->n_kv_heads);
     const sm_arch_info *a = &archs[hp->arch];
-    if (a->pos != SM_POS_LEARNED) {
+    if (sm_arch_is_rope(a)) {
         if (hp->rope_dim < 0 || hp->rope_dim > hp->head_dim)
             return sm_fail(err, status, "rope dimension count %d is out of range (0 to %d)", hp->rope_dim,
                            hp->head_dim);
@@ -559,7 +599,9 @@ static sm_status derive(sm_hparams *hp, sm_status status, sm_error *err) {
         hp->head_dim = hp->dim / hp->n_heads;
     }
     if (hp->n_kv_heads == DERIVED) hp->n_kv_heads = hp->n_heads;
-    if (a->pos == SM_POS_LEARNED) hp->rope_dim = 0;
+    if (!sm_arch_is_rope(a)) hp->rope_dim = 0;
+    /* bloom: llama.cpp c392e509's fixed span (its files have no key) */
+    if (a->pos == SM_POS_ALIBI && !sm_arch_has_key(a, F(max_alibi_bias))) hp->max_alibi_bias = 8.0f;
     else if (hp->rope_dim == DERIVED) hp->rope_dim = hp->head_dim;
     if (hp->rope_base_local <= 0) hp->rope_base_local = hp->rope_base;
     if (hp->rope_freq_scale <= 0) hp->rope_freq_scale = 1.0f;
@@ -700,7 +742,7 @@ sm_status sm_arch_read_hparams(const sm_gguf *g, sm_hparams *hp, sm_error *err) 
     if (!sm_arch_has_key(a, F(head_dim))) hp->head_dim = DERIVED;
     if (!sm_arch_has_key(a, F(n_kv_heads))) hp->n_kv_heads = DERIVED;
     if (!sm_arch_has_key(a, F(rope_dim))) hp->rope_dim = DERIVED;
-    if (a->pos != SM_POS_LEARNED) {
+    if (sm_arch_is_rope(a)) {
         sm_status st = read_rope_scaling(g, a->name, hp, err);
         if (st) return st;
     }
@@ -767,7 +809,7 @@ void sm_arch_write_hparams(sm_gguf_writer *w, const sm_hparams *hp) {
     if (hp->final_softcap != 0 && sm_arch_has_key(a, F(final_softcap)))
         put_f32(w, a, "final_logit_softcapping", hp->final_softcap);
     if (a->local_rope) put_f32(w, a, "rope.freq_base_swa", hp->rope_base_local);
-    if (a->pos != SM_POS_LEARNED && (hp->rope_yarn || (hp->rope_freq_scale > 0 && hp->rope_freq_scale != 1.0f))) {
+    if (sm_arch_is_rope(a) && (hp->rope_yarn || (hp->rope_freq_scale > 0 && hp->rope_freq_scale != 1.0f))) {
         put_str(w, a, "rope.scaling.type", hp->rope_yarn ? "yarn" : "linear");
         put_f32(w, a, "rope.scaling.factor", hp->rope_freq_scale > 0 ? 1.0f / hp->rope_freq_scale : 1.0f);
         if (hp->rope_yarn) put_u32(w, a, "rope.scaling.original_context_length", (uint32_t)hp->n_ctx_orig);
@@ -776,7 +818,7 @@ void sm_arch_write_hparams(sm_gguf_writer *w, const sm_hparams *hp) {
         if (hp->rope_yarn && hp->yarn_beta_slow > 0 && hp->yarn_beta_slow != SM_YARN_BETA_SLOW)
             put_f32(w, a, "rope.scaling.yarn_beta_slow", hp->yarn_beta_slow);
     }
-    if (a->pos != SM_POS_LEARNED && hp->rope_attn_factor > 0 && hp->rope_attn_factor != 1.0f)
+    if (sm_arch_is_rope(a) && hp->rope_attn_factor > 0 && hp->rope_attn_factor != 1.0f)
         put_f32(w, a, "rope.scaling.attn_factor", hp->rope_attn_factor);
     if (hp->n_expert > 0 && sm_arch_has_key(a, F(n_expert))) {   /* a mixture of experts (init --experts) */
         put_u32(w, a, "expert_count", (uint32_t)hp->n_expert);

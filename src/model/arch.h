@@ -50,6 +50,8 @@ typedef enum sm_arch {
     SM_ARCH_OLMO,
     SM_ARCH_NEMOTRON,
     SM_ARCH_ARCEE,
+    SM_ARCH_BLOOM,
+    SM_ARCH_MPT,
     SM_ARCH_COUNT
 } sm_arch;
 
@@ -94,6 +96,9 @@ typedef struct sm_hparams {
     int n_expert, n_expert_used, ffn_exp, ffn_shexp;
     int rope_sections[4];             /* M-RoPE's sections (arch mrope), pairs per position component */
     float clamp_kqv;                  /* olmo: q, k and v clamped to [-clamp_kqv, clamp_kqv]; 0 = not */
+    /* ALiBi (bloom, mpt): head h's scores get sm_alibi_slope(hp, h) times minus the distance of each position
+     * from the query's; the slopes' span (attention.max_alibi_bias; 8 for bloom); 0 = no ALiBi */
+    float max_alibi_bias;
 } sm_hparams;
 
 /* What a tensor is for, whatever the architecture. Roles before
@@ -101,6 +106,7 @@ typedef struct sm_hparams {
 enum sm_tensor_role {
     SM_T_TOKEN_EMBD, SM_T_POS_EMBD, SM_T_OUTPUT_NORM, SM_T_OUTPUT_NORM_B, SM_T_OUTPUT, SM_T_OUTPUT_B,
     SM_T_ROPE_FREQS, SM_T_ROPE_LONG, SM_T_ROPE_SHORT,
+    SM_T_TOKEN_EMBD_NORM, SM_T_TOKEN_EMBD_NORM_B,   /* a LayerNorm of the embeddings (bloom) */
     SM_T_LAYER_FIRST,
     SM_T_ATTN_NORM = SM_T_LAYER_FIRST, SM_T_ATTN_NORM_B,
     SM_T_ATTN_Q, SM_T_ATTN_K, SM_T_ATTN_V, SM_T_ATTN_QKV,
@@ -147,7 +153,8 @@ enum sm_ffn_kind {
 enum sm_pos_kind {
     SM_POS_ROPE,          /* rotate adjacent pairs (x[2i], x[2i+1]) */
     SM_POS_ROPE_NEOX,     /* rotate the halves' pairs (x[i], x[i + rot/2]) */
-    SM_POS_LEARNED        /* a position embedding */
+    SM_POS_LEARNED,       /* a position embedding (mpt: optional, besides ALiBi) */
+    SM_POS_ALIBI          /* no rotation: each head's scores biased by the distance (Press et al. 2022) */
 };
 /* Which layers attend through the sliding window (when n_swa > 0). */
 enum sm_swa_kind { SM_SWA_ALL, SM_SWA_EVEN /* layers 0, 2, 4, ... (gemma2) */,
@@ -257,6 +264,12 @@ int sm_layer_has_rope(const sm_hparams *hp, int layer);
 /* What the queries at position pos are multiplied by after RoPE (mistral3's
  * temperature tuning); 1 for the other architectures. */
 float sm_attn_temp(const sm_hparams *hp, int pos);
+/* ALiBi's slope of head h (ggml's rule, from the ALiBi paper: for the first n = 2^floor(log2 heads) heads
+ * 2^(-max_bias (h + 1) / n), the rest interleaved between them); 0 without ALiBi. */
+float sm_alibi_slope(const sm_hparams *hp, int h);
+float sm_alibi_slope_of(int n_heads, float max_bias, int h);
+/* Whether an architecture rotates queries and keys (RoPE in either pairing). */
+int sm_arch_is_rope(const sm_arch_info *a);
 /* Whether an architecture has this role (flags returned through *flags). */
 int sm_arch_has(const sm_arch_info *a, int role, int *flags);
 

@@ -29,6 +29,11 @@ typedef struct attention_task {
     int pos0, n, window;
 } attention_task;
 
+/* ALiBi (bloom, mpt): n scores of positions p0, p0 + 1, ... for a query at pos, each plus slope (p - pos). */
+static void alibi(float *sc, int n, float slope, int p0, int pos) {
+    for (int p = 0; p < n; p++) sc[p] += slope * (float)(p0 + p - pos);
+}
+
 /* The first position a query at pos sees: 0, or the start of its window. */
 static int first_seen(int pos, int window) { return window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0; }
 
@@ -54,7 +59,7 @@ static void attend_block(const attention_task *t, int h, int i0, int nq, float *
     const sm_hparams *hp = &s->model->hp;
     const sm_kernel_table *kt = s->kt;
     int hd = hp->head_dim, qd = hp->n_heads * hd, kv_dim = hp->n_kv_heads * hd, kvh = h / (hp->n_heads / hp->n_kv_heads);
-    float scale = hp->q_scale, cap = hp->attn_softcap;
+    float scale = hp->q_scale, cap = hp->attn_softcap, slope = sm_alibi_slope(hp, h);
     float *o = scratch, *m = o + (size_t)ATT_QB * hd, *l = m + ATT_QB, *sc = l + ATT_QB;
     for (int j = 0; j < nq; j++) { m[j] = -INFINITY; l[j] = 0.0f; }
     memset(o, 0, (size_t)nq * hd * sizeof(float));
@@ -71,6 +76,7 @@ static void attend_block(const attention_task *t, int h, int i0, int nq, float *
             float bmax = -INFINITY, *oj = o + (size_t)j * hd;
             for (int p = 0; p < n; p++) sc[p] = kt->dot(q, k + (size_t)p * kv_dim, hd) * scale;
             if (cap > 0) sm_softcap(sc, n, cap);
+            if (slope != 0) alibi(sc, n, slope, kb + p0, pos);
             for (int p = 0; p < n; p++) bmax = sc[p] > bmax ? sc[p] : bmax;
             if (bmax > m[j]) {
                 float c = expf(m[j] - bmax);   /* 0 on the first block */
@@ -95,7 +101,7 @@ static void attend_block_gemm(const attention_task *t, int h, int i0, int nq, fl
     const sm_kernel_table *kt = s->kt;
     int hd = hp->head_dim, qd = hp->n_heads * hd, kv_dim = hp->n_kv_heads * hd, kvh = h / (hp->n_heads / hp->n_kv_heads);
     int mr = kt->gemm_mr, panels = (nq + mr - 1) / mr;
-    float scale = hp->q_scale, cap = hp->attn_softcap;
+    float scale = hp->q_scale, cap = hp->attn_softcap, slope = sm_alibi_slope(hp, h);
     float *qp = scratch;                                   /* Q packed: [panels][hd][mr] */
     float *sc = qp + (size_t)(ATT_GQ + 12) * hd;           /* S, then P: [nq][ATT_KB] */
     float *pp = sc + (size_t)ATT_GQ * ATT_KB;              /* P packed: [panels][ATT_KB][mr] */
@@ -122,6 +128,7 @@ static void attend_block_gemm(const attention_task *t, int h, int i0, int nq, fl
             float bmax = -INFINITY, *oj = o + (size_t)j * hd;
             for (int p = p0; p < p1; p++) row[p] *= scale;
             if (cap > 0) sm_softcap(row + p0, n, cap);
+            if (slope != 0) alibi(row + p0, n, slope, kb + p0, pos);
             for (int p = p0; p < p1; p++) bmax = row[p] > bmax ? row[p] : bmax;
             if (bmax > m[j]) {
                 float c = expf(m[j] - bmax);   /* 0 on the first block */
@@ -169,7 +176,7 @@ static void attention_batch(sm_session *s, const float *q, float *out, const flo
 }
 
 /* One head of one token at position pos, over positions lo..pos: the
- * scores (scaled, soft-capped) into att[lo..pos], then their softmax, then
+ * scores (scaled, soft-capped, ALiBi's bias) into att[lo..pos], then their softmax, then
  * the weighted sum of the values into oh. */
 static void head_scores(const sm_session *s, float *att, const float *qh, const float *k_layer, int h, int lo,
                         int pos) {
@@ -179,6 +186,8 @@ static void head_scores(const sm_session *s, float *att, const float *qh, const 
     const float *k = k_layer + (size_t)lo * kv_dim + (size_t)(h / group) * hd;
     for (int t = lo; t <= pos; t++, k += kv_dim) att[t] = s->kt->dot(qh, k, hd) * scale;
     if (cap > 0) sm_softcap(att + lo, pos + 1 - lo, cap);
+    float slope = sm_alibi_slope(hp, h);
+    if (slope != 0) alibi(att + lo, pos + 1 - lo, slope, lo, pos);
 }
 
 static void head_values(const sm_session *s, float *oh, const float *att, const float *v_layer, int h, int lo,

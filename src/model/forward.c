@@ -63,6 +63,7 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b) {
     float *hb2 = s->hb2;    /* [n][ffn], or [n][2 ffn] for a fused gate and up (ffn_in writes both) */
 
     op_embed(s, b);
+    if (m->tok_norm) op_norm(s, SM_SC_EMBED, x, x, m->tok_norm, m->tok_norm_b, n);   /* bloom: the embeddings' norm */
     for (int l = 0; l < hp->n_layers; l++) {
         const sm_layer *L = &m->layers[l];
         int swa = sm_layer_is_swa(hp, l);

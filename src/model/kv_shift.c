@@ -46,7 +46,7 @@ sm_status sm_session_shift(sm_session *s, int n_keep, int n_discard, sm_error *e
     const sm_model *m = s->model;
     const sm_hparams *hp = &m->hp;
     const sm_arch_info *arch = sm_arch_get(hp->arch);
-    if (arch->pos == SM_POS_LEARNED)
+    if (m->pos_embd.data)
         return sm_fail(err, SM_ERR_UNSUPPORTED,
                        "this %s model has learned positions: its cached tokens cannot move to new positions "
                        "(drop old tokens and evaluate again instead)", m->arch);

@@ -198,15 +198,23 @@ static sm_status load_gguf_model(sm_model *m, sm_error *err) {
     m->hp.arch = arch;
     m->hp.n_vocab = m->vocab.n;
     if ((st = sm_arch_read_hparams(&m->gguf, &m->hp, err)) || (st = load_gguf_tensors(m, err))) return st;
-    if (sm_arch_get(arch)->norm_plain) {   /* olmo: LayerNorm without weight or bias, as weight 1, bias 0 */
+    const sm_arch_info *ai = sm_arch_get(arch);
+    if (ai->norm_plain || ai->norm == SM_NORM_LAYER) {   /* dim ones, then dim zeros */
         int dim = m->hp.dim;
         if (!(m->plain_norm = sm_calloc(2 * (size_t)dim, sizeof(float))))
             return sm_fail(err, SM_ERR_NOMEM, "out of memory");
         for (int i = 0; i < dim; i++) m->plain_norm[i] = 1.0f;
-        m->output_norm = m->plain_norm, m->output_norm_b = m->plain_norm + dim;
+        const float *ones = m->plain_norm, *zeros = m->plain_norm + dim;
+        if (ai->norm_plain) {   /* olmo: LayerNorm without weight or bias, as weight 1, bias 0 */
+            m->output_norm = ones;
+            for (int l = 0; l < m->hp.n_layers; l++) m->layers[l].attn_norm = m->layers[l].ffn_norm = ones;
+        }
+        /* a LayerNorm whose bias the file leaves out (mpt; olmo): bias 0 */
+        if (m->output_norm && !m->output_norm_b) m->output_norm_b = zeros;
         for (int l = 0; l < m->hp.n_layers; l++) {
-            m->layers[l].attn_norm = m->layers[l].ffn_norm = m->plain_norm;
-            m->layers[l].attn_norm_b = m->layers[l].ffn_norm_b = m->plain_norm + dim;
+            sm_layer *L = &m->layers[l];
+            if (L->attn_norm && !L->attn_norm_b) L->attn_norm_b = zeros;
+            if (L->ffn_norm && !L->ffn_norm_b) L->ffn_norm_b = zeros;
         }
     }
     const int64_t *ov = m->gguf.overlap;

@@ -49,6 +49,7 @@ struct sm_model {
     sm_hparams hp;
     sm_matrix tok_embd, pos_embd, output;
     const float *output_norm, *output_norm_b;
+    const float *tok_norm, *tok_norm_b;   /* the embeddings' LayerNorm (bloom), or NULL */
     const float *output_b;   /* the head's bias (phi2), or NULL */
     const float *rope_freqs, *rope_long, *rope_short;   /* RoPE frequency factors, or NULL */
     sm_layer *layers;

@@ -162,7 +162,7 @@ void sm_session_rope(const sm_session *s, int local, sm_rope_spec *r) {
 
 static void rope_tables(sm_session *s) {
     const sm_hparams *hp = &s->model->hp;
-    if (sm_arch_get(hp->arch)->pos == SM_POS_LEARNED || hp->rope_dim == 0) return;
+    if (!sm_arch_is_rope(sm_arch_get(hp->arch)) || hp->rope_dim == 0) return;
     sm_rope_spec r;
     sm_session_rope(s, 0, &r);
     sm_rope_table(s->rope_cos, s->rope_sin, s->n_ctx, &r);
@@ -197,7 +197,7 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
     if (p.n_threads < 0 || p.n_threads > 1024)
         return sm_fail(err, SM_ERR_INVALID_ARG, "thread count %d is out of range (1 to 1024)", p.n_threads);
     int n_ctx = p.n_ctx ? p.n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
-    if (sm_arch_get(hp->arch)->pos == SM_POS_LEARNED && n_ctx > hp->n_ctx_train)
+    if (model->pos_embd.data && n_ctx > hp->n_ctx_train)
         return sm_fail(err, SM_ERR_INVALID_ARG,
                        "this %s model has learned positions for %d tokens; a context of %d cannot work (use -c %d or less)",
                        model->arch, hp->n_ctx_train, n_ctx, hp->n_ctx_train);

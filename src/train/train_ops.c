@@ -776,6 +776,11 @@ static float softcap_slope(float p, float lse, float cap) {
     return 1.0f - th * th;
 }
 
+/* ALiBi: the scores of row t (keys 0..t) plus the head's slope times minus each key's distance. */
+static void alibi_row(float *row, int t, float slope) {
+    for (int u = 0; u <= t; u++) row[u] += slope * (float)(u - t);
+}
+
 /* Where row t of head h of sequence b keeps its log-sum-exp. */
 static float *lse_at(const att_task *a, int b, int h, int t) {
     return a->lse + ((size_t)b * a->s.heads + h) * a->s.T + t;
@@ -784,7 +789,7 @@ static float *lse_at(const att_task *a, int b, int h, int t) {
 static void attention_one_fwd(const att_task *a, int b, int h) {
     const att_shape s = a->s;
     const sm_kernel_table *kt = a->t->kt;
-    float scale = s.scale;
+    float scale = s.scale, slope = sm_alibi_slope_of(s.heads, s.alibi, h);
     int kh = h / (s.heads / s.kv_heads);
     for (int t = 0; t < s.T; t++) {
         const float *qt = a->q + (size_t)(b * s.T + t) * s.qs + (size_t)h * s.hd;
@@ -793,6 +798,7 @@ static void attention_one_fwd(const att_task *a, int b, int h) {
         for (int u = 0; u <= t; u++)
             att[u] = kt->dot(qt, a->k + (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd, s.hd) * scale;
         if (s.softcap) softcap_row(att, s.softcap, t + 1);
+        if (slope != 0) alibi_row(att, t, slope);
         for (int u = 0; u <= t; u++)
             if (att[u] > max) max = att[u];
         float sum = 0;
@@ -860,7 +866,7 @@ static void attention_head_fwd(const att_task *a, int b, int h, float *buf, floa
     const att_shape s = a->s;
     const sm_kernel_table *kt = a->t->kt;
     int kh = h / (s.heads / s.kv_heads), T = s.T, ld = s.heads * s.hd;
-    float scale = s.scale;
+    float scale = s.scale, slope = sm_alibi_slope_of(s.heads, s.alibi, h);
     const float *q = a->q + (size_t)b * T * s.qs + (size_t)h * s.hd;
     const float *k = a->k + (size_t)b * T * s.kvs + (size_t)kh * s.hd, *v = a->v + (size_t)b * T * s.kvs + (size_t)kh * s.hd;
     float *att = a->att + ((size_t)b * s.heads + h) * T * T;   /* [T][T] */
@@ -874,6 +880,10 @@ static void attention_head_fwd(const att_task *a, int b, int h, float *buf, floa
             float *row = att + (size_t)t * T, max = kt->scale_max(row, scale, t + 1);
             if (s.softcap) {
                 softcap_row(row, s.softcap, t + 1);
+                max = kt->scale_max(row, 1.0f, t + 1);
+            }
+            if (slope != 0) {
+                alibi_row(row, t, slope);
                 max = kt->scale_max(row, 1.0f, t + 1);
             }
             float sum = kt->exp_sum(row, max, t + 1);

@@ -99,6 +99,7 @@ typedef struct att_shape {
     int B, T, heads, kv_heads, hd, qs, kvs;
     float scale;   /* of the scores: the model's (1 / sqrt(head size) but for gemma 27B-like shapes) */
     float softcap; /* scores soft-capped to cap tanh(score / cap) before the softmax (gemma2), or 0 */
+    float alibi;   /* ALiBi's span (bloom, mpt: sm_alibi_slope_of), or 0; a constant bias: the backward is unchanged */
 } att_shape;
 /* With a soft cap, lse keeps each row's log-sum-exp (B x heads x T), from
  * which the backward pass recovers the capped scores (log att + lse). */

@@ -37,6 +37,8 @@ static const slot slots[SM_T_COUNT] = {
     [SM_T_OUTPUT_NORM_B] = {1, 0, offsetof(sm_train_tensors, output_norm_b)},
     [SM_T_OUTPUT] = {1, 0, offsetof(sm_train_tensors, output)},
     [SM_T_OUTPUT_B] = {1, 0, offsetof(sm_train_tensors, output_b)},
+    [SM_T_TOKEN_EMBD_NORM] = {1, 0, offsetof(sm_train_tensors, tok_norm)},
+    [SM_T_TOKEN_EMBD_NORM_B] = {1, 0, offsetof(sm_train_tensors, tok_norm_b)},
     [SM_T_ATTN_NORM] = {1, 1, offsetof(sm_train_layer, attn_norm)},
     [SM_T_ATTN_NORM_B] = {1, 1, offsetof(sm_train_layer, attn_norm_b)},
     [SM_T_ATTN_Q] = {1, 1, offsetof(sm_train_layer, wq)},
@@ -289,6 +291,7 @@ typedef struct layer_acts {
 
 typedef struct acts {
     layer_acts *layer;               /* points into a fixed array */
+    float *e, *e_mean, *e_rstd;      /* the embeddings before their norm (bloom), or NULL */
     float *x_out;                    /* the stream after the last layer */
     float *nf, *nf_mean, *nf_rstd;
     float *probs;                    /* N x vocab: logits, then probabilities, then their gradient */
@@ -345,6 +348,8 @@ static size_t layout_acts(const sm_trainer *t, float *base, layer_acts *L, acts 
             if (adapted(&t->cfg, p)) TAKE(y->ax[p], N * (size_t)t->cfg.lora_rank);
         }
     }
+    a->e = a->e_mean = a->e_rstd = NULL;
+    if (sm_arch_has(arch, SM_T_TOKEN_EMBD_NORM, NULL)) { TAKE(a->e, N * C); TAKE(a->e_mean, N); TAKE(a->e_rstd, N); }
     TAKE(a->x_out, N * C);
     TAKE(a->nf, N * C); TAKE(a->nf_mean, N); TAKE(a->nf_rstd, N);
     TAKE(a->probs, N * (size_t)hp->n_vocab);
@@ -375,7 +380,14 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     if (experts == SM_EXPERTS_ALWAYS || (experts && (cfg->optional_roles >> SM_T_FFN_GATE_INP & 1)))
         return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support a mixture of experts (this %s model's "
                        "expert layers) yet", arch->name);
-    int features_ok = (rope || arch->pos == SM_POS_LEARNED) && !arch->norm_plain && hp->clamp_kqv == 0 &&
+    /* ALiBi (bloom, mpt), but not an mpt file's learned positions besides */
+    if (arch->pos == SM_POS_ALIBI && (cfg->optional_roles >> SM_T_POS_EMBD & 1))
+        return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support this %s model's position embeddings "
+                       "beside ALiBi", arch->name);
+    /* a clamp on the fused QKV without RoPE (mpt): a clamped value's gradient is 0, read from the stored
+     * values; RoPE would turn them first (olmo: refused) */
+    int features_ok = (rope || arch->pos == SM_POS_LEARNED || arch->pos == SM_POS_ALIBI) && !arch->norm_plain &&
+                      (hp->clamp_kqv == 0 || (fused_qkv(cfg) && !rope)) &&
                       (arch->qk_norm == SM_QK_NORM_NONE || arch->qk_norm == SM_QK_NORM_HEAD);
     for (int i = 0; i < arch->n_tensors; i++)
         if (!(arch->tensors[i].flags & SM_TF_OPTIONAL) && !slots[arch->tensors[i].role].used) features_ok = 0;
@@ -480,6 +492,7 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
         }
     }
     t->row_loss = sm_calloc(N, sizeof *t->row_loss);
+    t->zeros = sm_calloc((size_t)hp->dim, sizeof(float));
     if (hp->final_softcap != 0 && t->pool)
         t->cap_rows = sm_alloc_aligned((size_t)sm_threadpool_size(t->pool) * hp->n_vocab * sizeof(float));
     t->norm_parts = sm_calloc(t->n_floats / SM_NORM_CHUNK + 1, sizeof *t->norm_parts);
@@ -513,7 +526,7 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     }
     if (!t->params || !t->w || !t->g || !t->m || !t->v || !t->act || !t->scratch || (at && !t->mm_at) ||
         (bt && !t->mm_bt) || !t->mm_pack || (res && !t->mm_out) || !t->pool || !t->att_buf || (t->kt->gemm_strided && !t->gemm_scratch) ||
-        !t->row_loss || !t->norm_parts || !t->W.layer || !t->G.layer || !lora_ok ||
+        !t->row_loss || !t->zeros || !t->norm_parts || !t->W.layer || !t->G.layer || !lora_ok ||
         (hp->final_softcap != 0 && !t->cap_rows)) {
         sm_trainer_free(t);
         return sm_fail(err, SM_ERR_NOMEM, "out of memory for training (%.1f M parameters, %.1f M activations)",
@@ -561,6 +574,7 @@ void sm_trainer_free(sm_trainer *t) {
     sm_free(t->gemm_scratch);
     sm_free(t->row_loss);
     sm_free(t->cap_rows);
+    sm_free(t->zeros);
     sm_free(t->norm_parts);
     sm_free(t->W.layer);
     sm_free(t->G.layer);
@@ -591,6 +605,7 @@ typedef struct shape {
     float eps, embd_scale;                            /* embeddings times this (gemma: sqrt(dim)), or 1 */
     float residual_scale, logit_scale;                /* granite: blocks' outputs times this, logits over that */
     int parallel;                                     /* x + attn(norm(x)) + ffn(norm'(x)) (phi2, gptneox) */
+    float clamp;                                      /* the fused QKV clamped to [-clamp, clamp] (mpt), or 0 */
     att_shape as;
 } shape;
 
@@ -622,8 +637,9 @@ static shape shape_of(const sm_trainer *t) {
     s.eps = hp->norm_eps;
     int fused = fused_qkv(&t->cfg);
     s.parallel = hp->parallel_residual;
+    s.clamp = hp->clamp_kqv;
     s.as = (att_shape){s.B, s.T, s.H, hp->n_kv_heads, s.hd, fused ? s.QD + 2 * s.KV : s.QD, fused ? s.QD + 2 * s.KV : s.KV,
-                       hp->q_scale, hp->attn_softcap};
+                       hp->q_scale, hp->attn_softcap, hp->max_alibi_bias};
     return s;
 }
 
@@ -662,11 +678,11 @@ static void matmul_bwd(const sm_trainer *t, int step, float *dinp, int set, floa
 static uint64_t att_pairs(const att_shape *a) { return (uint64_t)a->B * a->heads * a->T * (a->T + 1) / 2; }
 static uint64_t att_att_bytes(const att_shape *a) { return 4ull * a->B * a->heads * a->T * a->T; }
 
-/* A pre-norm (w NULL: none, exaone4's blocks, so out is a copy of in). */
+/* A pre-norm (w NULL: none, exaone4's blocks, so out is a copy of in; a LayerNorm without b: bias 0, mpt's). */
 static void norm_fwd(const sm_trainer *t, const shape *s, float *out, float *mean, float *rstd, const float *in,
                      const float *w, const float *b) {
     if (!w) memcpy(out, in, (size_t)s->N * s->C * sizeof(float));
-    else if (s->layer_norm) sm_train_layernorm_fwd(t, out, mean, rstd, in, w, b, s->N, s->C, s->eps);
+    else if (s->layer_norm) sm_train_layernorm_fwd(t, out, mean, rstd, in, w, b ? b : t->zeros, s->N, s->C, s->eps);
     else sm_train_rmsnorm_fwd(t, out, rstd, in, w, s->N, s->C, s->eps);
 }
 
@@ -775,6 +791,15 @@ static void ffn_norm_bwd(const sm_trainer *t, const shape *s, const sm_train_lay
        norm_bwd(t, s, dx, g->ffn_norm, g->ffn_norm_b, dn, ffn_norm_input(s, y), w->ffn_norm, y->n2_mean, y->n2_rstd));
 }
 
+/* A clamp to [-c, c] in place, and its backward: the gradient of a value the clamp moved (stored at +-c) is 0. */
+static void clamp_fwd(float *x, float c, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++) x[i] = x[i] > c ? c : x[i] < -c ? -c : x[i];
+}
+static void clamp_bwd(float *dx, const float *x, float c, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++)
+        if (x[i] >= c || x[i] <= -c) dx[i] = 0.0f;
+}
+
 /* One layer's forward pass: from y->x to next (the next layer's input). */
 static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_train_layer *w, layer_acts *y,
                           float *next, const acts *a) {
@@ -788,6 +813,10 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
     if (y->qkv) {
         proj_fwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, y->qkv, y->n1, w->wqkv, w->b_qkv, N, C, QD + 2 * KV);
         q = y->qkv, k = y->qkv + QD, v = y->qkv + QD + KV;
+        if (s->clamp > 0) {   /* mpt's clip_qkv */
+            uint64_t nv = (uint64_t)N * (QD + 2 * KV);
+            OP(t, SM_SC_QKV_PROJ, nv, 8 * nv, clamp_fwd(y->qkv, s->clamp, nv));
+        }
     } else {
         /* with a per-head q/k norm the projections land in qr and kr, normalized into q and k below */
         proj_fwd(t, SM_SC_Q_PROJ, y, l, SM_P_Q, s->qk_norm ? y->qr : q, y->n1, w->wq, w->bq, N, C, QD);
@@ -898,6 +927,10 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
            sm_train_attention_bwd(t, dq, dq + QD, dq + QD + KV, datt, dtmp, y->att, y->att_lse, y->qkv, y->qkv + QD,
                                   y->qkv + QD + KV, s->as));
         if (s->rope) rope(t, s, l, a, dq, dq + QD, -1.0f);   /* phi3 */
+        if (s->clamp > 0) {   /* mpt: no gradient through a clamped value */
+            uint64_t nv = (uint64_t)N * QKV;
+            OP(t, SM_SC_QKV_PROJ, nv, 8 * nv, clamp_bwd(dq, y->qkv, s->clamp, nv));
+        }
         proj_bwd(t, SM_SC_QKV_PROJ, y, l, SM_P_QKV, dn_qkv, set_dn, g->wqkv, g->b_qkv, dq, y->n1, w->wqkv, N, C, QKV);
     } else {
         float *dk = dq + (size_t)N * QD, *dv = dk + (size_t)N * KV;
@@ -935,7 +968,7 @@ void sm_trainer_forward(sm_trainer *t, const int32_t *x) {
     SM_PROF_BEGIN(t->prof, SM_SC_FORWARD, -1);
     OP(t, SM_SC_EMBED, s.learned_pos ? nc : 0, (s.learned_pos ? 12 : 8) * nc,
        for (int n = 0; n < s.N; n++) {
-           float *dst = L[0].x + (size_t)n * s.C;
+           float *dst = (a.e ? a.e : L[0].x) + (size_t)n * s.C;
            if (t->frozen_embd) sm_train_frozen_row(dst, t->frozen_embd, x[n]);
            else memcpy(dst, W->tok_embd + (size_t)x[n] * s.C, (size_t)s.C * sizeof(float));
            if (s.embd_scale != 1.0f) for (int i = 0; i < s.C; i++) dst[i] *= s.embd_scale;
@@ -946,6 +979,8 @@ void sm_trainer_forward(sm_trainer *t, const int32_t *x) {
                for (int i = 0; i < s.C; i++) dst[i] += wpe[i];
            }
        });
+    if (a.e)   /* bloom: the embeddings' LayerNorm */
+        OP(t, SM_SC_EMBED, 7 * nc, 12 * nc, norm_fwd(t, &s, L[0].x, a.e_mean, a.e_rstd, a.e, W->tok_norm, W->tok_norm_b));
     for (int l = 0; l < t->cfg.hp.n_layers; l++) {
         SM_PROF_BEGIN(t->prof, SM_SC_LAYER, l);
         forward_layer(t, &s, l, &W->layer[l], &L[l], l + 1 < t->cfg.hp.n_layers ? L[l + 1].x : a.x_out, &a);
@@ -1046,11 +1081,18 @@ void sm_trainer_backward(sm_trainer *t, const int32_t *x) {
         backward_layer(t, &s, l, &W->layer[l], &G->layer[l], &L[l], &a, dx);
         SM_PROF_END(t->prof, 0, 0);
     }
-    /* embeddings (frozen in LoRA training) */
+    /* embeddings (frozen in LoRA training), through their norm (bloom) into dn */
+    float *de = dx;
+    if (!t->lora && a.e) {
+        de = dn;
+        memset(de, 0, (size_t)s.N * s.C * sizeof(float));
+        OP(t, SM_SC_EMBED, 12 * nc, 16 * nc,
+           norm_bwd(t, &s, de, G->tok_norm, G->tok_norm_b, dx, a.e, W->tok_norm, a.e_mean, a.e_rstd));
+    }
     if (!t->lora)
         OP(t, SM_SC_EMBED, (s.learned_pos ? 2 : 1) * nc, (s.learned_pos ? 24 : 12) * nc,
            for (int n = 0; n < s.N; n++) {
-               const float *d = dx + (size_t)n * s.C;
+               const float *d = de + (size_t)n * s.C;
                float *gt = G->tok_embd + (size_t)x[n] * s.C;
                for (int i = 0; i < s.C; i++) gt[i] += d[i] * s.embd_scale;
                if (s.learned_pos) {
@@ -1165,7 +1207,9 @@ sm_status sm_train_config_of(const sm_model *m, sm_train_config *cfg, sm_error *
         const sm_arch_tensor *at = &a->tensors[i];
         char name[96];
         sm_tensor_name(at->role, 0, name, sizeof name);
-        if ((at->flags & SM_TF_OPTIONAL) && at->role >= SM_T_LAYER_FIRST && sm_gguf_find_tensor(&m->gguf, name))
+        /* the optional per-layer tensors the file has, and position embeddings beside ALiBi (mpt: refused) */
+        if ((at->flags & SM_TF_OPTIONAL) && (at->role >= SM_T_LAYER_FIRST || at->role == SM_T_POS_EMBD) &&
+            sm_gguf_find_tensor(&m->gguf, name))
             cfg->optional_roles |= 1ull << at->role;
     }
     cfg->lora_cache_bytes = SM_TRAIN_LORA_CACHE_DEFAULT;

@@ -92,6 +92,7 @@ typedef struct sm_train_layer {
 
 typedef struct sm_train_tensors {
     float *tok_embd, *pos_embd, *output_norm, *output_norm_b;
+    float *tok_norm, *tok_norm_b;   /* the embeddings' LayerNorm (bloom), or NULL */
     float *output;               /* = tok_embd when tied */
     float *output_b;             /* the head's bias (phi2), or NULL */
     sm_train_layer *layer;       /* n_layers */
@@ -121,6 +122,7 @@ typedef struct sm_trainer {
     size_t att_buf_floats;       /* per thread */
     double *row_loss;            /* [B T]: each row's cross-entropy, summed in order */
     float *cap_rows;             /* soft-capped logits (gemma2): [threads][vocab] tanh of a row, else NULL */
+    float *zeros;                /* dim zeros: the bias of a LayerNorm that has none (mpt) */
     double *norm_parts;          /* [n_floats / SM_NORM_CHUNK + 1]: the gradient's squares, chunk by chunk */
     /* LoRA training (cfg.base set): the per-layer projections (n_layers x SM_P_COUNT), the frozen
      * embeddings and head, alpha / rank, the gradient of A x, and each thread's dequantized rows */

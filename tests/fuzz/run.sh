@@ -17,9 +17,9 @@ for t in build-fuzz/fuzz_*; do
     case $name in
         fuzz_gguf) for f in "$SHARED"/models/*.gguf "$SHARED"/vocab/*.gguf; do [ -e "$f" ] && [ "$(stat -c %s "$f")" -lt 2000000 ] && cp "$f" "$corpus/"; done
             # tiny files of the architectures whose keys the shared models lack (YaRN's and the
-            # temperature's, M-RoPE's sections, post-norms, experts)
+            # temperature's, M-RoPE's sections, post-norms, experts, ALiBi's span, the embeddings' norm)
             [ -x build/smallmind ] || make -s build/smallmind > /dev/null
-            for arch in mistral3 qwen3vl exaone4 hunyuan-dense olmo nemotron gemma3 qwen3moe; do
+            for arch in mistral3 qwen3vl exaone4 hunyuan-dense olmo nemotron gemma3 qwen3moe bloom mpt; do
                 experts=""; [ "$arch" = qwen3moe ] && experts="--experts 2"
                 build/smallmind init "$corpus/init-$arch.gguf" --arch "$arch" --dim 16 --layers 1 --heads 2 --ffn 16 \
                     --ctx 16 --vocab 260 $experts 2> /dev/null || echo "note: no $arch seed (smallmind init failed)"

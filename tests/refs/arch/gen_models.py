@@ -166,6 +166,11 @@ def make_vocab(kind, n_vocab):
         kv += ids(tokens, eos="<|im_end|>", padding="<|endoftext|>", bos="<|endoftext|>")
         kv += [("tokenizer.ggml.add_bos_token", "bool", False)]
         return tokens, types, kv, tokens.index("<|endoftext|>")
+    if kind == "bloom":   # BLOOM's tokenizer: <unk>, <s>, </s>, <pad> (as specials here: the ids do not matter)
+        sp = ["<unk>", "<s>", "</s>", "<pad>"]
+        tokens, types, kv = bpe_vocab(n_vocab, sp, "bloom")
+        kv += ids(tokens, bos="<s>", eos="</s>", unknown="<unk>", padding="<pad>")
+        return tokens, types, kv, tokens.index("<s>")
     if kind in ("olmo2", "starcoder2", "gpt2", "phi2", "gptneox"):
         pre = {"olmo2": "dbrx", "starcoder2": "starcoder", "gpt2": "gpt-2", "phi2": "phi-2", "gptneox": "mpt"}[kind]
         tokens, types, kv = bpe_vocab(n_vocab, ["<|endoftext|>"], pre)
@@ -349,6 +354,15 @@ MODELS = {
     "gptneox": dict(arch="gptneox", vocab_kind="gptneox", kv=4, ffn=1024, rope_base=10000.0, eps=1e-5, ctx=2048,
                     rope_dims=16, parallel=True),
     # GPT-NeoX with use_parallel_residual false: the FFN's norm reads the stream after attention
+    # BLOOM-560m-style: ALiBi over 8 heads, the embeddings LayerNorm'd, LayerNorm and biases everywhere, a fused
+    # QKV, a GELU FFN, tied (the head written out as a copy, as the converter does and llama.cpp's loader wants)
+    "bloom": dict(arch="bloom", vocab_kind="bloom", heads=8, kv=8, ffn=1024, eps=1e-5, ctx=2048, tied=True,
+                  output_copy=True),
+    # MPT-7B-style: ALiBi (max_alibi_bias 8) over 6 heads of 128, a count that is not a power of two (the slopes
+    # of heads 4 and 5 fall between the others'; dim 768 keeps rows whole 256-blocks), no biases at all (no_bias),
+    # a fused QKV clamped to +-2 (clip_qkv), LayerNorm without bias, a GELU FFN, tied
+    "mpt": dict(arch="mpt", vocab_kind="gptneox", dim=768, heads=6, kv=6, ffn=512, eps=1e-5, ctx=2048, tied=True,
+                clamp_kqv=2.0, max_alibi_bias=8.0),
     "gptneox_seq": dict(arch="gptneox", vocab_kind="gptneox", kv=4, rope_base=10000.0, eps=1e-5, ctx=2048,
                         rope_dims=16, parallel=False),
 }
@@ -361,11 +375,11 @@ SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm",
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
                    "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2", "minicpm", "starcoder",
-                   "olmo", "nemotron"}
+                   "olmo", "nemotron", "bloom", "mpt"}
 # architectures with LayerNorm (and its biases) instead of RMSNorm
-LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron")
+LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron", "bloom")
 # architectures with a GELU FFN and biases on every product
-GELU_BIAS_ARCHS = ("starcoder2", "gpt2", "phi2", "gptneox", "starcoder")
+GELU_BIAS_ARCHS = ("starcoder2", "gpt2", "phi2", "gptneox", "starcoder", "bloom")
 
 
 def spec(name):
@@ -412,7 +426,7 @@ def build(name):
         kv += [(a + "attention.head_count_kv", "u32", KV)]
     if "rope_base" in s:
         kv += [(a + "rope.freq_base", "f32", s["rope_base"])]
-    if arch in LAYER_NORM_ARCHS or arch == "olmo":
+    if arch in LAYER_NORM_ARCHS or arch in ("olmo", "mpt"):
         kv += [(a + "attention.layer_norm_epsilon", "f32", s["eps"])]
     else:
         kv += [(a + "attention.layer_norm_rms_epsilon", "f32", s["eps"])]
@@ -435,6 +449,8 @@ def build(name):
         kv += [(a + "rope.dimension_sections", "arr_i32", s["rope_sections"])]
     if "clamp_kqv" in s:
         kv += [(a + "attention.clamp_kqv", "f32", s["clamp_kqv"])]
+    if "max_alibi_bias" in s:
+        kv += [(a + "attention.max_alibi_bias", "f32", s["max_alibi_bias"])]
     if "temp_scale" in s:
         kv += [(a + "attention.temperature_scale", "f32", s["temp_scale"])]
     if arch == "gptneox":
@@ -475,6 +491,8 @@ def build(name):
     es = s["embd_std"]
     embd = (es * rs.standard_normal((V, dim))).astype(np.float32)
     t.append(("token_embd.weight", embd))
+    if arch == "bloom":   # the embeddings' LayerNorm
+        t += [("token_embd_norm.weight", norm(dim)), ("token_embd_norm.bias", bias(dim))]
     if arch in ("gpt2", "starcoder"):
         t.append(("position_embd.weight", (0.25 * es * rs.standard_normal((s["ctx"], dim))).astype(np.float32)))
     if "llama3_rope" in s:
@@ -506,9 +524,9 @@ def build(name):
             t.append((p + "attn_norm.weight", norm(dim)))
             if arch in LAYER_NORM_ARCHS:
                 t.append((p + "attn_norm.bias", bias(dim)))
-        if arch in ("phi3", "gpt2", "gptneox", "starcoder") or (arch == "phi2" and not s.get("split_qkv")):
+        if arch in ("phi3", "gpt2", "gptneox", "starcoder", "bloom", "mpt") or (arch == "phi2" and not s.get("split_qkv")):
             t.append((p + "attn_qkv.weight", mat(qdim + 2 * kvdim, dim)))
-            if arch != "phi3":
+            if arch not in ("phi3", "mpt"):
                 t.append((p + "attn_qkv.bias", bias(qdim + 2 * kvdim)))
         else:
             t.append((p + "attn_q.weight", mat(qdim, dim)))
@@ -549,7 +567,7 @@ def build(name):
             t.append((p + "ffn_up.weight", mat(2 * FF, dim)))
         elif arch in GELU_BIAS_ARCHS:
             t += [(p + "ffn_up.weight", mat(FF, dim)), (p + "ffn_up.bias", bias(FF))]
-        elif arch in ("nemotron", "arcee"):   # squared ReLU, no gate
+        elif arch in ("nemotron", "arcee", "mpt"):   # no gate, no bias (nemotron, arcee: squared ReLU; mpt: GELU)
             t.append((p + "ffn_up.weight", mat(FF, dim)))
         else:
             t += [(p + "ffn_gate.weight", mat(FF, dim)), (p + "ffn_up.weight", mat(FF, dim))]
