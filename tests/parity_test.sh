@@ -149,11 +149,13 @@ done
 # full fine-tune refuses those) with LoRA; hunyuan-dense (per-head q/k norms after RoPE) fully trained; the
 # squared-ReLU FFNs: nemotron (LayerNorm, partial NeoX RoPE) fully trained, arcee (llama's blocks) with LoRA; ALiBi:
 # bloom (the embeddings' LayerNorm, 8 heads) fully trained and with LoRA on Q8_0, mpt (6 heads: the interleaved
-# slopes; the fused QKV clamped at 2, so clipped values pass no gradient; LayerNorm without bias) fully trained
+# slopes; the fused QKV clamped at 2, so clipped values pass no gradient; LayerNorm without bias) and refact (llama's
+# blocks, one KV head) fully trained
 soft=(
     "grad_bloom_alibi_embd_norm|bloom|F32|"
     "lora_bloom_q8_0|bloom|Q8_0|lora=4 alpha=8"
     "grad_mpt_alibi_clamp|mpt|F32|"
+    "grad_refact_alibi_mqa|refact|F32|"
     "lora_exaone4_post_norms|exaone4|F32|lora=4 alpha=8"
     "grad_hunyuan_qk_norm_after_rope|hunyuan-dense|F32|"
     "grad_nemotron_relu2|nemotron|F32|"

@@ -15,10 +15,11 @@ tally_run bash tests/chat_test.sh
 tally_run bash tests/chatcmd_test.sh
 # the architecture gradient checks: all of them; under the sanitizers (memory safety) one per kind of
 # trainer path (parallel blocks, post-norms and local RoPE, soft caps, fused QKV with LongRoPE, NoPE,
-# YaRN, multi-query attention, granite's scales, blocks without pre-norms, q/k norms after RoPE, squared ReLU), as
+# YaRN, multi-query attention, granite's scales, blocks without pre-norms, q/k norms after RoPE, squared ReLU, ALiBi
+# with the embeddings' norm), as
 # PARITY_SOFT selects
 if [ "$BUILD" = build-san ]; then
-    PARITY_SOFT="${PARITY_SOFT:-grad_gptneox_parallel_two_norms grad_gemma3 grad_gemma2_softcaps lora_phi3_tied_partial_longrope grad_smollm3_nope_layer lora_rope_yarn_qwen2 grad_starcoder_mqa lora_granite_q8_0_recompute lora_exaone4_post_norms grad_hunyuan_qk_norm_after_rope grad_nemotron_relu2}" \
+    PARITY_SOFT="${PARITY_SOFT:-grad_gptneox_parallel_two_norms grad_gemma3 grad_gemma2_softcaps lora_phi3_tied_partial_longrope grad_smollm3_nope_layer lora_rope_yarn_qwen2 grad_starcoder_mqa lora_granite_q8_0_recompute lora_exaone4_post_norms grad_hunyuan_qk_norm_after_rope grad_nemotron_relu2 grad_bloom_alibi_embd_norm}" \
         tally_run bash tests/parity_test.sh
 else
     tally_run bash tests/parity_test.sh

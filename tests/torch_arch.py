@@ -49,7 +49,8 @@ phi3 uses rope_factors_long when the context exceeds rope.scaling.original_conte
 span the whole q and k vectors; GELU is the tanh approximation everywhere (mpt too, as llama.cpp's
 build_mpt: Hugging Face's MPT uses the exact one). bloom and mpt (ALiBi): Hugging Face's slopes
 (alibi_slopes below, written from BLOOM's build_alibi_tensor and MPT's gen_slopes) times the key's
-position added to the scores; bloom LayerNorms the embeddings (word_embeddings_layernorm).
+position added to the scores; bloom LayerNorms the embeddings (word_embeddings_layernorm). refact:
+llama's blocks with ALiBi (Refact's own code computes BLOOM's slopes), no RoPE.
 """
 import math
 import os
@@ -243,8 +244,8 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
     if arch == "bloom":   # word_embeddings_layernorm
         x = layer_norm(x, W["token_embd_norm.weight"], W["token_embd_norm.bias"], ln_eps)
     alibi = None
-    if arch in ("bloom", "mpt"):
-        alibi = alibi_slopes(arch, H, hp.get("attention.max_alibi_bias", 8.0))
+    if arch in ("bloom", "mpt", "refact"):   # refact: Refact's get_alibi_biases, BLOOM's slopes
+        alibi = alibi_slopes("bloom" if arch == "refact" else arch, H, hp.get("attention.max_alibi_bias", 8.0))
     # granite's scalars (llama.cpp's build_llama applies them when the file has them)
     granite = arch in ("granite", "granitemoe", "minicpm")   # minicpm: the same three (no attention.scale)
     if granite:
@@ -300,7 +301,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
             if local:
                 layer_base, layer_scale = 10000.0, 1.0
         # smollm3: Hugging Face's no_rope_layers, every fourth layer (i + 1) % 4 == 0 without RoPE
-        if arch not in ("gpt2", "starcoder", "bloom", "mpt") and not (arch == "smollm3" and (i + 1) % 4 == 0):
+        if arch not in ("gpt2", "starcoder", "bloom", "mpt", "refact") and not (arch == "smollm3" and (i + 1) % 4 == 0):
             q = rope(q, H, hd, n_rot, layer_base, neox, layer_scale, factors, mscale, yarn)
             k = rope(k, KV, hd, n_rot, layer_base, neox, layer_scale, factors, mscale, yarn)
         if arch == "hunyuan-dense":   # Hugging Face's HunYuanDenseV1: query_layernorm / key_layernorm after RoPE

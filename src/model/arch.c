@@ -442,6 +442,15 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          T(SM_T_FFN_DOWN), OPT(SM_T_FFN_DOWN_B)),
         SM_NORM_LAYER, SM_FFN_GELU, SM_POS_ALIBI, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
     },
+    /* Refact (Refact-1.6B): llama's blocks without RoPE, ALiBi instead (llama.cpp c392e509 fixes its span at
+     * 8: no key), multi-query attention, tied or separate head */
+    [SM_ARCH_REFACT] = {
+        "refact",
+        {COMMON_KEYS(1 << 24), KV_HEADS, RMS_EPS},
+        TENSORS(GLOBALS, OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), QKV_SPLIT, OPT(SM_T_ATTN_Q_B), OPT(SM_T_ATTN_K_B),
+         OPT(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), OPT(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), GATED_FFN),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ALIBI, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }
@@ -600,7 +609,7 @@ static sm_status derive(sm_hparams *hp, sm_status status, sm_error *err) {
     }
     if (hp->n_kv_heads == DERIVED) hp->n_kv_heads = hp->n_heads;
     if (!sm_arch_is_rope(a)) hp->rope_dim = 0;
-    /* bloom: llama.cpp c392e509's fixed span (its files have no key) */
+    /* bloom, refact: llama.cpp c392e509's fixed span (their files have no key) */
     if (a->pos == SM_POS_ALIBI && !sm_arch_has_key(a, F(max_alibi_bias))) hp->max_alibi_bias = 8.0f;
     else if (hp->rope_dim == DERIVED) hp->rope_dim = hp->head_dim;
     if (hp->rope_base_local <= 0) hp->rope_base_local = hp->rope_base;

@@ -52,6 +52,7 @@ typedef enum sm_arch {
     SM_ARCH_ARCEE,
     SM_ARCH_BLOOM,
     SM_ARCH_MPT,
+    SM_ARCH_REFACT,
     SM_ARCH_COUNT
 } sm_arch;
 

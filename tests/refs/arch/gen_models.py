@@ -171,8 +171,9 @@ def make_vocab(kind, n_vocab):
         tokens, types, kv = bpe_vocab(n_vocab, sp, "bloom")
         kv += ids(tokens, bos="<s>", eos="</s>", unknown="<unk>", padding="<pad>")
         return tokens, types, kv, tokens.index("<s>")
-    if kind in ("olmo2", "starcoder2", "gpt2", "phi2", "gptneox"):
-        pre = {"olmo2": "dbrx", "starcoder2": "starcoder", "gpt2": "gpt-2", "phi2": "phi-2", "gptneox": "mpt"}[kind]
+    if kind in ("olmo2", "starcoder2", "gpt2", "phi2", "gptneox", "refact"):
+        pre = {"olmo2": "dbrx", "starcoder2": "starcoder", "gpt2": "gpt-2", "phi2": "phi-2", "gptneox": "mpt",
+               "refact": "refact"}[kind]
         tokens, types, kv = bpe_vocab(n_vocab, ["<|endoftext|>"], pre)
         kv += ids(tokens, bos="<|endoftext|>", eos="<|endoftext|>")
         if kind == "phi2":      # the converter's Phi2Model: no BOS
@@ -363,6 +364,9 @@ MODELS = {
     # a fused QKV clamped to +-2 (clip_qkv), LayerNorm without bias, a GELU FFN, tied
     "mpt": dict(arch="mpt", vocab_kind="gptneox", dim=768, heads=6, kv=6, ffn=512, eps=1e-5, ctx=2048, tied=True,
                 clamp_kqv=2.0, max_alibi_bias=8.0),
+    # Refact-1.6B-style: llama's blocks with ALiBi (span 8, no key) instead of RoPE, 8 heads of 32 and one KV head
+    # (multi-query), separate output
+    "refact": dict(arch="refact", vocab_kind="refact", heads=8, kv=1, eps=1e-5, ctx=4096),
     "gptneox_seq": dict(arch="gptneox", vocab_kind="gptneox", kv=4, rope_base=10000.0, eps=1e-5, ctx=2048,
                         rope_dims=16, parallel=False),
 }
@@ -371,11 +375,11 @@ VL_BASE = {"qwen2vl": "qwen2", "qwen3vl": "qwen3", "qwen3vlmoe": "qwen3moe"}
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
 SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm", "granitemoe", "olmoe", "qwen2moe",
               "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm", "ernie4_5", "mistral3", "exaone4", "hunyuan-dense",
-              "qwen2vl", "qwen3vl", "qwen3vlmoe", "olmo", "nemotron", "arcee"}
+              "qwen2vl", "qwen3vl", "qwen3vlmoe", "olmo", "nemotron", "arcee", "refact"}
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
                    "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2", "minicpm", "starcoder",
-                   "olmo", "nemotron", "bloom", "mpt"}
+                   "olmo", "nemotron", "bloom", "mpt", "refact"}
 # architectures with LayerNorm (and its biases) instead of RMSNorm
 LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron", "bloom")
 # architectures with a GELU FFN and biases on every product
