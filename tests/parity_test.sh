@@ -150,12 +150,16 @@ done
 # squared-ReLU FFNs: nemotron (LayerNorm, partial NeoX RoPE) fully trained, arcee (llama's blocks) with LoRA; ALiBi:
 # bloom (the embeddings' LayerNorm, 8 heads) fully trained and with LoRA on Q8_0, mpt (6 heads: the interleaved
 # slopes; the fused QKV clamped at 2, so clipped values pass no gradient; LayerNorm without bias) and refact (llama's
-# blocks, one KV head) fully trained
+# blocks, one KV head) fully trained; command-r (one LayerNorm without bias feeding attention and FFN in parallel,
+# adjacent RoPE pairs, logits times logit_scale) fully trained, cohere2 (its fourth layer global without RoPE; 8
+# tokens: the others' window) with LoRA
 soft=(
     "grad_bloom_alibi_embd_norm|bloom|F32|"
     "lora_bloom_q8_0|bloom|Q8_0|lora=4 alpha=8"
     "grad_mpt_alibi_clamp|mpt|F32|"
     "grad_refact_alibi_mqa|refact|F32|"
+    "grad_command_r_parallel_logit_scale|command-r|F32|"
+    "lora_cohere2_nope_global|cohere2|F32|lora=4 alpha=8|8"
     "lora_exaone4_post_norms|exaone4|F32|lora=4 alpha=8"
     "grad_hunyuan_qk_norm_after_rope|hunyuan-dense|F32|"
     "grad_nemotron_relu2|nemotron|F32|"

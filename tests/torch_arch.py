@@ -50,7 +50,10 @@ span the whole q and k vectors; GELU is the tanh approximation everywhere (mpt t
 build_mpt: Hugging Face's MPT uses the exact one). bloom and mpt (ALiBi): Hugging Face's slopes
 (alibi_slopes below, written from BLOOM's build_alibi_tensor and MPT's gen_slopes) times the key's
 position added to the scores; bloom LayerNorms the embeddings (word_embeddings_layernorm). refact:
-llama's blocks with ALiBi (Refact's own code computes BLOOM's slopes), no RoPE.
+llama's blocks with ALiBi (Refact's own code computes BLOOM's slopes), no RoPE. command-r, cohere2
+(build_command_r, build_cohere2; Hugging Face's Cohere and Cohere2): one LayerNorm without bias
+feeding attention and the SwiGLU FFN in parallel, RoPE in adjacent pairs, logits times logit_scale;
+cohere2's layers slide over the window with RoPE except every fourth, global and without RoPE.
 """
 import math
 import os
@@ -198,7 +201,8 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
     # Ministral 3 (Hugging Face's llama_4_scaling_beta): the queries at position p times
     # 1 + beta ln(1 + floor(p / original_max_position_embeddings)), after RoPE
     temp_beta = hp.get("attention.temperature_scale", 0.0) if arch == "mistral3" else 0.0
-    neox = arch not in ("llama", "granite", "granitemoe", "smollm3", "internlm2", "minicpm", "ernie4_5", "mistral3", "olmo", "arcee")
+    neox = arch not in ("llama", "granite", "granitemoe", "smollm3", "internlm2", "minicpm", "ernie4_5", "mistral3", "olmo", "arcee",
+                        "command-r", "cohere2")
     toks = torch.tensor(toks)
     out_w = W.get("output.weight", W["token_embd.weight"])
     n_expert, n_used = hp.get("expert_count", 0), hp.get("expert_used_count", 0)
@@ -259,11 +263,12 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         factors = W["rope_factors_long.weight" if n_ctx > orig else "rope_factors_short.weight"]
     window = hp.get("attention.sliding_window", 0) if use_swa else 0
 
-    layer_norm_archs = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron", "bloom", "mpt")
+    layer_norm_archs = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron", "bloom", "mpt",
+                        "command-r", "cohere2")
     def wb(name, i=None):   # a LayerNorm's bias, 0 where the file has none (mpt)
         key = name if i is None else "blk.%d.%s" % (i, name)
         return W.get(key, 0.0)
-    parallel = arch == "phi2" or (arch == "gptneox" and hp.get("use_parallel_residual", True))
+    parallel = arch in ("phi2", "command-r", "cohere2") or (arch == "gptneox" and hp.get("use_parallel_residual", True))
     for i in range(L):
         x_in = x
         # ---- attention input
@@ -295,13 +300,17 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         layer_base, layer_scale, layer_window = base, freq_scale, window
         if arch == "gemma2":
             layer_window = window if i % 2 == 0 else 0
+        cohere_global = arch == "cohere2" and (i + 1) % 4 == 0   # cohere2: every fourth layer global, no RoPE
+        if arch == "cohere2":
+            layer_window = 0 if cohere_global else window
         if arch == "gemma3":
             local = (i + 1) % 6 != 0
             layer_window = window if local else 0
             if local:
                 layer_base, layer_scale = 10000.0, 1.0
         # smollm3: Hugging Face's no_rope_layers, every fourth layer (i + 1) % 4 == 0 without RoPE
-        if arch not in ("gpt2", "starcoder", "bloom", "mpt", "refact") and not (arch == "smollm3" and (i + 1) % 4 == 0):
+        if arch not in ("gpt2", "starcoder", "bloom", "mpt", "refact") and not (arch == "smollm3" and (i + 1) % 4 == 0) \
+                and not cohere_global:
             q = rope(q, H, hd, n_rot, layer_base, neox, layer_scale, factors, mscale, yarn)
             k = rope(k, KV, hd, n_rot, layer_base, neox, layer_scale, factors, mscale, yarn)
         if arch == "hunyuan-dense":   # Hugging Face's HunYuanDenseV1: query_layernorm / key_layernorm after RoPE
@@ -333,6 +342,8 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         else:
             if arch == "stablelm":
                 h = layer_norm(x, w("ffn_norm.weight", i), w("ffn_norm.bias", i), ln_eps)
+            elif arch in ("command-r", "cohere2"):
+                pass   # the attention's normed input (parallel)
             else:
                 h = x if arch in ("olmo2", "exaone4") else layer_norm(x, 1.0, 0.0, ln_eps) if arch == "olmo" \
                     else rms_norm(x, w("ffn_norm.weight", i), rms_eps)
@@ -365,6 +376,8 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         logits = torch.tanh(logits / cap) * cap
     if granite:
         logits = logits / hp.get("logit_scale", 1.0)
+    if arch in ("command-r", "cohere2"):   # Cohere's logit_scale multiplies
+        logits = logits * hp.get("logit_scale", 1.0)
     return logits
 
 

@@ -182,7 +182,7 @@ sm_status sm_model_init_file(const sm_init_params *p, const char *path, sm_error
     if (!p || !path) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_model_init_file: params and path are required");
     int arch = p->arch ? sm_arch_by_name(p->arch, strlen(p->arch)) : -1;
     if (arch < 0) {
-        char names[400];   /* every architecture's name (sm_arch_names) */
+        char names[432];   /* every architecture's name (sm_arch_names): what the 512-byte message holds */
         sm_arch_names(names, sizeof names);
         return sm_fail(err, SM_ERR_INVALID_ARG, "unknown architecture '%s' (supported: %s)", p->arch ? p->arch : "",
                        names);

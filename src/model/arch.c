@@ -451,6 +451,24 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          OPT(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), OPT(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), GATED_FFN),
         SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ALIBI, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
     },
+    /* Command R (35B), Aya 23 and Aya Expanse (8B, 32B): one LayerNorm without bias feeding attention and a
+     * SwiGLU FFN in parallel (x + attn(h) + ffn(h)), RoPE in adjacent pairs, always tied, logits times
+     * logit_scale (a multiplier: logit_mul); Command R+'s per-head q/k LayerNorms are refused (their tensors) */
+    [SM_ARCH_COMMAND_R] = {
+        "command-r",
+        {ROPE_KEYS(1 << 24), LN_EPS, OPT_FLT("logit_scale", logit_mul, 0.0, 1e6, 1.0)},
+        TENSORS(GLOBALS, T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT), GATED_FFN),
+        SM_NORM_LAYER, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 1,
+    },
+    /* Command R7B (cohere2): command-r's block, three sliding-window layers with RoPE to one global layer
+     * without positions (every fourth), Llama 3's frequency factors where the file has them; llama.cpp's loader
+     * requires attention.sliding_window: a model without a window is written with one as long as its context */
+    [SM_ARCH_COHERE2] = {
+        "cohere2",
+        {ROPE_KEYS(1 << 24), LN_EPS, OPT_FLT("logit_scale", logit_mul, 0.0, 1e6, 1.0), WINDOW(0)},
+        TENSORS(GLOBALS, OPT(SM_T_ROPE_FREQS), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT), GATED_FFN),
+        SM_NORM_LAYER, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_THREE_OF_FOUR, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 1, 1, 0, 4,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }
@@ -543,6 +561,7 @@ int sm_layer_is_swa(const sm_hparams *hp, int layer) {
     switch (archs[hp->arch].swa) {
     case SM_SWA_EVEN: return layer % 2 == 0;
     case SM_SWA_FIVE_OF_SIX: return (layer + 1) % 6 != 0;
+    case SM_SWA_THREE_OF_FOUR: return (layer + 1) % 4 != 0;
     default: return 1;
     }
 }
@@ -625,6 +644,7 @@ static sm_status derive(sm_hparams *hp, sm_status status, sm_error *err) {
                                              ? hp->dim / hp->n_heads : hp->head_dim));
     if (hp->embedding_scale <= 0) hp->embedding_scale = a->embd_scale ? sqrtf((float)hp->dim) : 1.0f;
     if (hp->residual_scale <= 0) hp->residual_scale = 1.0f;
+    if (hp->logit_mul > 0) hp->logit_scale = 1.0f / hp->logit_mul;   /* command-r multiplies where granite divides */
     if (hp->logit_scale <= 0) hp->logit_scale = 1.0f;
     if (a->parallel) hp->parallel_residual = 1;
     /* llama.cpp: qwen2moe's experts default to n_ff / n_expert_used rows, the others' to n_ff */

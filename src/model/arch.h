@@ -53,6 +53,8 @@ typedef enum sm_arch {
     SM_ARCH_BLOOM,
     SM_ARCH_MPT,
     SM_ARCH_REFACT,
+    SM_ARCH_COMMAND_R,
+    SM_ARCH_COHERE2,
     SM_ARCH_COUNT
 } sm_arch;
 
@@ -87,6 +89,7 @@ typedef struct sm_hparams {
     /* granite's scalars (derived 1 elsewhere; gemma's embedding scale sqrt(dim)): embeddings times
      * embedding_scale, each block's output times residual_scale, logits divided by logit_scale */
     float embedding_scale, residual_scale, logit_scale;
+    float logit_mul;                  /* command-r's logit_scale, a multiplier: logit_scale = 1 / logit_mul (derived) */
     /* attention and feed-forward read the same layer input and both add into the stream
      * (x + attn(norm(x)) + ffn(norm'(x))): phi2 always, gptneox when its file says so */
     int parallel_residual;
@@ -159,7 +162,8 @@ enum sm_pos_kind {
 };
 /* Which layers attend through the sliding window (when n_swa > 0). */
 enum sm_swa_kind { SM_SWA_ALL, SM_SWA_EVEN /* layers 0, 2, 4, ... (gemma2) */,
-                   SM_SWA_FIVE_OF_SIX /* all but every sixth (gemma3) */ };
+                   SM_SWA_FIVE_OF_SIX /* all but every sixth (gemma3) */,
+                   SM_SWA_THREE_OF_FOUR /* all but every fourth (cohere2) */ };
 /* Query and key norms: none, one weight per head size shared by all heads,
  * or one over the whole projection (olmo2). */
 enum sm_qk_norm_kind { SM_QK_NORM_NONE, SM_QK_NORM_HEAD, SM_QK_NORM_FULL };

@@ -191,7 +191,7 @@ static sm_status load_gguf_model(sm_model *m, sm_error *err) {
     if (m->gguf.n_tensors == 0) return SM_OK;  /* a vocabulary-only file */
     int arch = sm_arch_by_name(m->arch, strlen(m->arch));
     if (arch < 0) {
-        char names[400];   /* every architecture's name (sm_arch_names) */
+        char names[432];   /* every architecture's name (sm_arch_names): what the 512-byte message holds */
         sm_arch_names(names, sizeof names);
         return sm_fail(err, SM_ERR_UNSUPPORTED, "architecture '%s' is not supported (supported: %s)", m->arch, names);
     }

@@ -171,9 +171,9 @@ def make_vocab(kind, n_vocab):
         tokens, types, kv = bpe_vocab(n_vocab, sp, "bloom")
         kv += ids(tokens, bos="<s>", eos="</s>", unknown="<unk>", padding="<pad>")
         return tokens, types, kv, tokens.index("<s>")
-    if kind in ("olmo2", "starcoder2", "gpt2", "phi2", "gptneox", "refact"):
+    if kind in ("olmo2", "starcoder2", "gpt2", "phi2", "gptneox", "refact", "command-r"):
         pre = {"olmo2": "dbrx", "starcoder2": "starcoder", "gpt2": "gpt-2", "phi2": "phi-2", "gptneox": "mpt",
-               "refact": "refact"}[kind]
+               "refact": "refact", "command-r": "command-r"}[kind]
         tokens, types, kv = bpe_vocab(n_vocab, ["<|endoftext|>"], pre)
         kv += ids(tokens, bos="<|endoftext|>", eos="<|endoftext|>")
         if kind == "phi2":      # the converter's Phi2Model: no BOS
@@ -367,6 +367,14 @@ MODELS = {
     # Refact-1.6B-style: llama's blocks with ALiBi (span 8, no key) instead of RoPE, 8 heads of 32 and one KV head
     # (multi-query), separate output
     "refact": dict(arch="refact", vocab_kind="refact", heads=8, kv=1, eps=1e-5, ctx=4096),
+    # Aya-Expanse-8B-style (command-r): one LayerNorm without bias feeding attention and the SwiGLU FFN in
+    # parallel, RoPE in adjacent pairs, tied, logits times logit_scale 0.25
+    "command-r": dict(arch="command-r", vocab_kind="command-r", rope_base=8000000.0, eps=1e-5, ctx=8192, tied=True,
+                      logit_mul=0.25),
+    # Command-R7B-style (cohere2): command-r's blocks in 4 layers, the first three sliding over 8 tokens with RoPE,
+    # the fourth global without positions
+    "cohere2": dict(arch="cohere2", vocab_kind="command-r", layers=4, rope_base=50000.0, eps=1e-5, ctx=8192, tied=True,
+                    logit_mul=0.25, swa=8),
     "gptneox_seq": dict(arch="gptneox", vocab_kind="gptneox", kv=4, rope_base=10000.0, eps=1e-5, ctx=2048,
                         rope_dims=16, parallel=False),
 }
@@ -375,11 +383,11 @@ VL_BASE = {"qwen2vl": "qwen2", "qwen3vl": "qwen3", "qwen3vlmoe": "qwen3moe"}
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
 SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm", "granitemoe", "olmoe", "qwen2moe",
               "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm", "ernie4_5", "mistral3", "exaone4", "hunyuan-dense",
-              "qwen2vl", "qwen3vl", "qwen3vlmoe", "olmo", "nemotron", "arcee", "refact"}
+              "qwen2vl", "qwen3vl", "qwen3vlmoe", "olmo", "nemotron", "arcee", "refact", "command-r", "cohere2"}
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
                    "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2", "minicpm", "starcoder",
-                   "olmo", "nemotron", "bloom", "mpt", "refact"}
+                   "olmo", "nemotron", "bloom", "mpt", "refact", "command-r", "cohere2"}
 # architectures with LayerNorm (and its biases) instead of RMSNorm
 LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron", "bloom")
 # architectures with a GELU FFN and biases on every product
@@ -430,7 +438,7 @@ def build(name):
         kv += [(a + "attention.head_count_kv", "u32", KV)]
     if "rope_base" in s:
         kv += [(a + "rope.freq_base", "f32", s["rope_base"])]
-    if arch in LAYER_NORM_ARCHS or arch in ("olmo", "mpt"):
+    if arch in LAYER_NORM_ARCHS or arch in ("olmo", "mpt", "command-r", "cohere2"):
         kv += [(a + "attention.layer_norm_epsilon", "f32", s["eps"])]
     else:
         kv += [(a + "attention.layer_norm_rms_epsilon", "f32", s["eps"])]
@@ -453,6 +461,10 @@ def build(name):
         kv += [(a + "rope.dimension_sections", "arr_i32", s["rope_sections"])]
     if "clamp_kqv" in s:
         kv += [(a + "attention.clamp_kqv", "f32", s["clamp_kqv"])]
+    if "logit_mul" in s:   # command-r's logit_scale (a multiplier)
+        kv += [(a + "logit_scale", "f32", s["logit_mul"])]
+    if arch == "cohere2":
+        kv += [(a + "attention.sliding_window", "u32", s["swa"])]
     if "max_alibi_bias" in s:
         kv += [(a + "attention.max_alibi_bias", "f32", s["max_alibi_bias"])]
     if "temp_scale" in s:
@@ -550,7 +562,7 @@ def build(name):
             t.append((p + "attn_output.bias", bias(dim)))
         if arch in ("gemma2", "gemma3", "olmo2", "exaone4"):
             t.append((p + "post_attention_norm.weight", norm(dim)))
-        if arch not in ("olmo2", "phi2", "exaone4", "olmo"):
+        if arch not in ("olmo2", "phi2", "exaone4", "olmo", "command-r", "cohere2"):
             t.append((p + "ffn_norm.weight", norm(dim)))
             if arch in LAYER_NORM_ARCHS:
                 t.append((p + "ffn_norm.bias", bias(dim)))
