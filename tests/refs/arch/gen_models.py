@@ -360,9 +360,10 @@ MODELS = {
     "bloom": dict(arch="bloom", vocab_kind="bloom", heads=8, kv=8, ffn=1024, eps=1e-5, ctx=2048, tied=True,
                   output_copy=True),
     # MPT-7B-style: ALiBi (max_alibi_bias 8) over 6 heads of 128, a count that is not a power of two (the slopes
-    # of heads 4 and 5 fall between the others'; dim 768 keeps rows whole 256-blocks), no biases at all (no_bias),
-    # a fused QKV clamped to +-2 (clip_qkv), LayerNorm without bias, a GELU FFN, tied
-    "mpt": dict(arch="mpt", vocab_kind="gptneox", dim=768, heads=6, kv=6, ffn=512, eps=1e-5, ctx=2048, tied=True,
+    # of heads 4 and 5 fall between the others'; dim 768 keeps rows whole 256-blocks, so one layer and FFN 256 keep
+    # the file small), no biases at all (no_bias), a fused QKV clamped to +-2 (clip_qkv), LayerNorm without bias, a
+    # GELU FFN, tied
+    "mpt": dict(arch="mpt", vocab_kind="gptneox", dim=768, layers=1, heads=6, kv=6, ffn=256, eps=1e-5, ctx=2048, tied=True,
                 clamp_kqv=2.0, max_alibi_bias=8.0),
     # Refact-1.6B-style: llama's blocks with ALiBi (span 8, no key) instead of RoPE, 8 heads of 32 and one KV head
     # (multi-query), separate output
