@@ -53,7 +53,9 @@ position added to the scores; bloom LayerNorms the embeddings (word_embeddings_l
 llama's blocks with ALiBi (Refact's own code computes BLOOM's slopes), no RoPE. command-r, cohere2
 (build_command_r, build_cohere2; Hugging Face's Cohere and Cohere2): one LayerNorm without bias
 feeding attention and the SwiGLU FFN in parallel, RoPE in adjacent pairs, logits times logit_scale;
-cohere2's layers slide over the window with RoPE except every fourth, global and without RoPE.
+cohere2's layers slide over the window with RoPE except every fourth, global and without RoPE. jais
+(build_jais; Hugging Face's Jais): GPT-2's blocks with ALiBi (BLOOM's slopes), a SwiGLU FFN with
+biases, scores times 1 / head size (muP).
 """
 import math
 import os
@@ -248,8 +250,8 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
     if arch == "bloom":   # word_embeddings_layernorm
         x = layer_norm(x, W["token_embd_norm.weight"], W["token_embd_norm.bias"], ln_eps)
     alibi = None
-    if arch in ("bloom", "mpt", "refact"):   # refact: Refact's get_alibi_biases, BLOOM's slopes
-        alibi = alibi_slopes("bloom" if arch == "refact" else arch, H, hp.get("attention.max_alibi_bias", 8.0))
+    if arch in ("bloom", "mpt", "refact", "jais"):   # refact, jais: their own code computes BLOOM's slopes
+        alibi = alibi_slopes("mpt" if arch == "mpt" else "bloom", H, hp.get("attention.max_alibi_bias", 8.0))
     # granite's scalars (llama.cpp's build_llama applies them when the file has them)
     granite = arch in ("granite", "granitemoe", "minicpm")   # minicpm: the same three (no attention.scale)
     if granite:
@@ -264,7 +266,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
     window = hp.get("attention.sliding_window", 0) if use_swa else 0
 
     layer_norm_archs = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron", "bloom", "mpt",
-                        "command-r", "cohere2")
+                        "command-r", "cohere2", "jais")
     def wb(name, i=None):   # a LayerNorm's bias, 0 where the file has none (mpt)
         key = name if i is None else "blk.%d.%s" % (i, name)
         return W.get(key, 0.0)
@@ -309,7 +311,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
             if local:
                 layer_base, layer_scale = 10000.0, 1.0
         # smollm3: Hugging Face's no_rope_layers, every fourth layer (i + 1) % 4 == 0 without RoPE
-        if arch not in ("gpt2", "starcoder", "bloom", "mpt", "refact") and not (arch == "smollm3" and (i + 1) % 4 == 0) \
+        if arch not in ("gpt2", "starcoder", "bloom", "mpt", "refact", "jais") and not (arch == "smollm3" and (i + 1) % 4 == 0) \
                 and not cohere_global:
             q = rope(q, H, hd, n_rot, layer_base, neox, layer_scale, factors, mscale, yarn)
             k = rope(k, KV, hd, n_rot, layer_base, neox, layer_scale, factors, mscale, yarn)
@@ -324,6 +326,8 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
             scale = 1.0 / math.sqrt(dim / H)
         if granite and hp.get("attention.scale", 0.0):
             scale = hp.get("attention.scale")
+        if arch == "jais":   # muP's scale_qk_dot_by_d
+            scale = 1.0 / hd
         softcap = hp.get("attn_logit_softcapping", 50.0) if arch == "gemma2" else 0.0
         a = attention(q, k, v, H, KV, hd, scale, layer_window, softcap, alibi)
         a = lin(a, "attn_output", i)
@@ -340,7 +344,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         elif arch == "arcee":   # RMSNorm, squared ReLU, no gate
             f = lin(F.relu(lin(rms_norm(x, w("ffn_norm.weight", i), rms_eps), "ffn_up", i)) ** 2, "ffn_down", i)
         else:
-            if arch == "stablelm":
+            if arch in ("stablelm", "jais"):
                 h = layer_norm(x, w("ffn_norm.weight", i), w("ffn_norm.bias", i), ln_eps)
             elif arch in ("command-r", "cohere2"):
                 pass   # the attention's normed input (parallel)

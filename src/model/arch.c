@@ -69,6 +69,7 @@ static const sm_role_info roles[SM_T_COUNT] = {
     [SM_T_FFN_NORM] = {"blk.%d.ffn_norm.weight", SM_D_EMBD, SM_D_ONE, SM_INIT_ONE, 0},
     [SM_T_FFN_NORM_B] = {"blk.%d.ffn_norm.bias", SM_D_EMBD, SM_D_ONE, SM_INIT_ZERO, 0},
     [SM_T_FFN_GATE] = {"blk.%d.ffn_gate.weight", SM_D_EMBD, SM_D_FFN, SM_INIT_RANDOM, 1},
+    [SM_T_FFN_GATE_B] = {"blk.%d.ffn_gate.bias", SM_D_FFN, SM_D_ONE, SM_INIT_ZERO, 0},
     [SM_T_FFN_UP] = {"blk.%d.ffn_up.weight", SM_D_EMBD, SM_D_FFN, SM_INIT_RANDOM, 1},
     [SM_T_FFN_UP_B] = {"blk.%d.ffn_up.bias", SM_D_FFN, SM_D_ONE, SM_INIT_ZERO, 0},
     [SM_T_FFN_DOWN] = {"blk.%d.ffn_down.weight", SM_D_FFN, SM_D_EMBD, SM_INIT_RANDOM, 1},
@@ -138,7 +139,7 @@ static const sm_role_info roles[SM_T_COUNT] = {
 /* Each entry: name, keys, tensors, then norm, ffn, pos, swa,
  * qk_norm, embd_scale, local_rope, q_scale_layers, write_tied_output,
  * byte_level_vocab, write_window, parallel, moe_norm_weights, nope_step,
- * qk_norm_after_rope, mrope, norm_plain. */
+ * qk_norm_after_rope, mrope, norm_plain, q_scale_mup. */
 static const sm_arch_info archs[SM_ARCH_COUNT] = {
     /* Llama 1-3, Mistral, and Mixtral's mixture of experts in place of the dense FFN */
     [SM_ARCH_LLAMA] = {
@@ -147,7 +148,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
         TENSORS(GLOBALS, OPT(SM_T_OUTPUT), OPT(SM_T_ROPE_FREQS), OPT(SM_T_ROPE_LONG), OPT(SM_T_ROPE_SHORT),
          T(SM_T_ATTN_NORM), QKV_SPLIT, OPT(SM_T_ATTN_Q_B), OPT(SM_T_ATTN_K_B), OPT(SM_T_ATTN_V_B),
          T(SM_T_ATTN_OUT), OPT(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), DENSE(SM_T_FFN_GATE), DENSE(SM_T_FFN_UP),
-         DENSE(SM_T_FFN_DOWN), OPT(SM_T_FFN_UP_B), OPT(SM_T_FFN_DOWN_B), OPT_EXPERTS),
+         DENSE(SM_T_FFN_DOWN), OPT(SM_T_FFN_GATE_B), OPT(SM_T_FFN_UP_B), OPT(SM_T_FFN_DOWN_B), OPT_EXPERTS),
         SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0, 0, 0, 1,
     },
     [SM_ARCH_GPT2] = {
@@ -469,6 +470,17 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
         TENSORS(GLOBALS, OPT(SM_T_ROPE_FREQS), T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT), GATED_FFN),
         SM_NORM_LAYER, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_THREE_OF_FOUR, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 1, 1, 0, 4,
     },
+    /* Jais (jais-13b, the Jais family 590M-30B): GPT-2's blocks with ALiBi (attention.max_alibi_bias), a SwiGLU
+     * FFN with biases on all three products, scores scaled by 1 / head size (muP; derived), a separate output
+     * (the converter folds muP's embedding and output scales into the weights) */
+    [SM_ARCH_JAIS] = {
+        "jais",
+        {COMMON_KEYS(1 << 20), KV_HEADS, LN_EPS, OPT_FLT("attention.max_alibi_bias", max_alibi_bias, 0.0, 1e3, 8.0)},
+        TENSORS(GLOBALS, T(SM_T_OUTPUT_NORM_B), T(SM_T_OUTPUT), T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), T(SM_T_ATTN_QKV),
+         T(SM_T_ATTN_QKV_B), T(SM_T_ATTN_OUT), T(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), T(SM_T_FFN_NORM_B),
+         T(SM_T_FFN_GATE), T(SM_T_FFN_GATE_B), T(SM_T_FFN_UP), T(SM_T_FFN_UP_B), T(SM_T_FFN_DOWN), T(SM_T_FFN_DOWN_B)),
+        SM_NORM_LAYER, SM_FFN_SWIGLU, SM_POS_ALIBI, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }
@@ -639,7 +651,8 @@ static sm_status derive(sm_hparams *hp, sm_status status, sm_error *err) {
     if (hp->yarn_beta_slow <= 0) hp->yarn_beta_slow = SM_YARN_BETA_SLOW;
     /* llama.cpp's n_attn_temp_floor_scale for mistral3: YaRN's original context */
     if (hp->attn_temp_scale != 0) hp->attn_temp_length = hp->n_ctx_orig;
-    hp->q_scale = hp->attention_scale > 0 ? hp->attention_scale
+    if (a->q_scale_mup) hp->q_scale = 1.0f / (float)hp->head_dim;
+    else hp->q_scale = hp->attention_scale > 0 ? hp->attention_scale
                   : 1.0f / sqrtf((float)(a->q_scale_layers && hp->n_layers == a->q_scale_layers
                                              ? hp->dim / hp->n_heads : hp->head_dim));
     if (hp->embedding_scale <= 0) hp->embedding_scale = a->embd_scale ? sqrtf((float)hp->dim) : 1.0f;

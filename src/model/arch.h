@@ -55,6 +55,7 @@ typedef enum sm_arch {
     SM_ARCH_REFACT,
     SM_ARCH_COMMAND_R,
     SM_ARCH_COHERE2,
+    SM_ARCH_JAIS,
     SM_ARCH_COUNT
 } sm_arch;
 
@@ -118,7 +119,7 @@ enum sm_tensor_role {
     SM_T_ATTN_Q_NORM, SM_T_ATTN_K_NORM,
     SM_T_ATTN_OUT, SM_T_ATTN_OUT_B, SM_T_ATTN_POST_NORM,
     SM_T_FFN_NORM, SM_T_FFN_NORM_B,
-    SM_T_FFN_GATE, SM_T_FFN_UP, SM_T_FFN_UP_B, SM_T_FFN_DOWN, SM_T_FFN_DOWN_B, SM_T_FFN_POST_NORM,
+    SM_T_FFN_GATE, SM_T_FFN_GATE_B, SM_T_FFN_UP, SM_T_FFN_UP_B, SM_T_FFN_DOWN, SM_T_FFN_DOWN_B, SM_T_FFN_POST_NORM,
     /* a mixture of experts: the router, each expert's matrices stacked in one 3-D tensor, a shared expert */
     SM_T_FFN_GATE_INP, SM_T_FFN_GATE_EXPS, SM_T_FFN_UP_EXPS, SM_T_FFN_DOWN_EXPS,
     SM_T_FFN_GATE_INP_SHEXP, SM_T_FFN_GATE_SHEXP, SM_T_FFN_UP_SHEXP, SM_T_FFN_DOWN_SHEXP,
@@ -239,6 +240,8 @@ typedef struct sm_arch_info {
     /* the norms have no weight or bias (olmo's non-parametric LayerNorm): the loaded model points them at
      * ones and zeros (sm_model.plain_norm) */
     uint8_t norm_plain;
+    /* the scores are scaled by 1 / head size, not its square root (jais: muP) */
+    uint8_t q_scale_mup;
 } sm_arch_info;
 
 const sm_arch_info *sm_arch_get(int arch);

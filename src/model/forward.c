@@ -22,7 +22,7 @@ static void ffn_in(sm_session *s, const sm_layer *L, int kind, const float *in, 
         return;
     }
     sm_matmul_share_input(s, in);
-    if (L->w_gate.data) op_matmul(s, SM_SC_FFN_GATE, s->hb, ffn, &L->w_gate, in, n, nv, NULL, 0);
+    if (L->w_gate.data) op_matmul(s, SM_SC_FFN_GATE, s->hb, ffn, &L->w_gate, in, n, nv, L->b_gate, 0);
     op_matmul(s, SM_SC_FFN_UP, L->w_gate.data ? s->hb2 : s->hb, ffn, &L->w_up, in, n, nv, L->b_up, 0);
     sm_matmul_share_input(s, NULL);
 }

@@ -169,7 +169,7 @@ static sm_status load_gguf_tensors(sm_model *m, sm_error *err) {
         if (router && (m->hp.n_expert < 1 || m->hp.n_expert_used < 1))
             return sm_fail(err, SM_ERR_FORMAT, "layer %d has experts but metadata '%s.expert_count' or "
                            "'expert_used_count' is missing", l, sm_arch_get(m->hp.arch)->name);
-        if (router && (L->w_gate.data || L->w_up.data || L->w_down.data || L->b_up || L->b_down))
+        if (router && (L->w_gate.data || L->w_up.data || L->w_down.data || L->b_gate || L->b_up || L->b_down))
             return sm_fail(err, SM_ERR_FORMAT, "layer %d has both experts and a dense FFN", l);
     }
     if (!m->output.data) m->output = m->tok_embd;  /* tied embeddings */

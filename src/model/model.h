@@ -32,7 +32,7 @@ typedef struct sm_matrix {
 typedef struct sm_layer {
     const float *attn_norm, *attn_norm_b, *ffn_norm, *ffn_norm_b;
     sm_matrix wq, wk, wv, wqkv, wo, w_gate, w_up, w_down;
-    const float *b_q, *b_k, *b_v, *b_qkv, *b_o, *b_up, *b_down;
+    const float *b_q, *b_k, *b_v, *b_qkv, *b_o, *b_gate, *b_up, *b_down;
     const float *q_norm, *k_norm;                /* per head or over the whole projection */
     const float *attn_post_norm, *ffn_post_norm; /* on a block's output, before the residual add */
     /* a mixture of experts: the router (n_expert rows), each stack of n_expert matrices as one matrix of

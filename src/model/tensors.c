@@ -45,6 +45,7 @@ static const slot slots[SM_T_COUNT] = {
     [SM_T_FFN_NORM_B] = LAYER_V(ffn_norm_b),
     [SM_T_FFN_GATE] = LAYER_M(w_gate),
     [SM_T_FFN_UP] = LAYER_M(w_up),
+    [SM_T_FFN_GATE_B] = LAYER_V(b_gate),
     [SM_T_FFN_UP_B] = LAYER_V(b_up),
     [SM_T_FFN_DOWN] = LAYER_M(w_down),
     [SM_T_FFN_DOWN_B] = LAYER_V(b_down),

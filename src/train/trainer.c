@@ -57,6 +57,7 @@ static const slot slots[SM_T_COUNT] = {
     [SM_T_FFN_NORM_B] = {1, 1, offsetof(sm_train_layer, ffn_norm_b)},
     [SM_T_FFN_GATE] = {1, 1, offsetof(sm_train_layer, w_gate)},
     [SM_T_FFN_UP] = {1, 1, offsetof(sm_train_layer, w_up)},
+    [SM_T_FFN_GATE_B] = {1, 1, offsetof(sm_train_layer, b_gate)},
     [SM_T_FFN_UP_B] = {1, 1, offsetof(sm_train_layer, b_up)},
     [SM_T_FFN_DOWN] = {1, 1, offsetof(sm_train_layer, w_down)},
     [SM_T_FFN_DOWN_B] = {1, 1, offsetof(sm_train_layer, b_down)},
@@ -854,7 +855,7 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
         OP(t, SM_SC_FFN_NORM, (s->layer_norm ? 7 : 4) * nc, 12 * nc,
            norm_fwd(t, s, y->n2, y->n2_mean, y->n2_rstd, ffn_norm_input(s, y), w->ffn_norm, w->ffn_norm_b));
     if (s->ffn == SM_FFN_SWIGLU || s->ffn == SM_FFN_GEGLU) {
-        proj_fwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, y->h1, fin, w->w_gate, NULL, N, C, F);
+        proj_fwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, y->h1, fin, w->w_gate, w->b_gate, N, C, F);
         proj_fwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, y->h2, fin, w->w_up, w->b_up, N, C, F);
         int gelu = s->ffn == SM_FFN_GEGLU;
         OP(t, SM_SC_FFN_ACT, (gelu ? 13 : 6) * nf, 12 * nf, sm_train_gated_fwd(t, gelu, y->h, y->h1, y->h2, (size_t)nf));
@@ -895,7 +896,7 @@ static void backward_layer(const sm_trainer *t, const shape *s, int l, const sm_
         int gelu = s->ffn == SM_FFN_GEGLU;
         OP(t, SM_SC_FFN_ACT, (gelu ? 30 : 12) * nf, 20 * nf,
            sm_train_gated_bwd(t, gelu, dh1, dh2, y->h1, y->h2, dh, (size_t)nf));
-        proj_bwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, dn, 1, g->w_gate, NULL, dh1, fin, w->w_gate, N, C, F);
+        proj_bwd(t, SM_SC_FFN_GATE, y, l, SM_P_GATE, dn, 1, g->w_gate, g->b_gate, dh1, fin, w->w_gate, N, C, F);
         proj_bwd(t, SM_SC_FFN_UP, y, l, SM_P_UP, dn, 0, g->w_up, g->b_up, dh2, fin, w->w_up, N, C, F);
     } else if (s->ffn == SM_FFN_SWIGLU_FUSED) {   /* dh1 and dh2 side by side: N x [dgate dup] */
         OP(t, SM_SC_FFN_ACT, 12 * nf, 20 * nf, sm_train_swiglu_fused_bwd(t, dh1, y->h1, dh, N, F));

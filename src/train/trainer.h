@@ -86,7 +86,7 @@ typedef struct sm_train_layer {
     float *attn_norm, *attn_norm_b;
     float *wq, *wk, *wv, *bq, *bk, *bv, *wqkv, *b_qkv, *wo, *b_o;   /* bq, bk, bv: qwen2 */
     float *q_norm, *k_norm;      /* per-head q/k RMSNorm weights (head_dim each): qwen3 */
-    float *ffn_norm, *ffn_norm_b, *w_gate, *w_up, *b_up, *w_down, *b_down;
+    float *ffn_norm, *ffn_norm_b, *w_gate, *b_gate, *w_up, *b_up, *w_down, *b_down;
     float *attn_post_norm, *ffn_post_norm;   /* RMSNorm of each block's output (gemma2/3) */
 } sm_train_layer;
 

@@ -171,9 +171,9 @@ def make_vocab(kind, n_vocab):
         tokens, types, kv = bpe_vocab(n_vocab, sp, "bloom")
         kv += ids(tokens, bos="<s>", eos="</s>", unknown="<unk>", padding="<pad>")
         return tokens, types, kv, tokens.index("<s>")
-    if kind in ("olmo2", "starcoder2", "gpt2", "phi2", "gptneox", "refact", "command-r"):
+    if kind in ("olmo2", "starcoder2", "gpt2", "phi2", "gptneox", "refact", "command-r", "jais"):
         pre = {"olmo2": "dbrx", "starcoder2": "starcoder", "gpt2": "gpt-2", "phi2": "phi-2", "gptneox": "mpt",
-               "refact": "refact", "command-r": "command-r"}[kind]
+               "refact": "refact", "command-r": "command-r", "jais": "jais"}[kind]
         tokens, types, kv = bpe_vocab(n_vocab, ["<|endoftext|>"], pre)
         kv += ids(tokens, bos="<|endoftext|>", eos="<|endoftext|>")
         if kind == "phi2":      # the converter's Phi2Model: no BOS
@@ -376,6 +376,9 @@ MODELS = {
     # the fourth global without positions
     "cohere2": dict(arch="cohere2", vocab_kind="command-r", layers=4, rope_base=50000.0, eps=1e-5, ctx=8192, tied=True,
                     logit_mul=0.25, swa=8),
+    # Jais-family-style: GPT-2's blocks with ALiBi (max_alibi_bias 8) over 4 heads, a SwiGLU FFN with biases on
+    # gate, up and down, scores scaled by 1/64 (muP), separate output
+    "jais": dict(arch="jais", vocab_kind="jais", kv=4, eps=1e-5, ctx=2048, max_alibi_bias=8.0),
     "gptneox_seq": dict(arch="gptneox", vocab_kind="gptneox", kv=4, rope_base=10000.0, eps=1e-5, ctx=2048,
                         rope_dims=16, parallel=False),
 }
@@ -384,13 +387,13 @@ VL_BASE = {"qwen2vl": "qwen2", "qwen3vl": "qwen3", "qwen3vlmoe": "qwen3moe"}
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
 SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm", "granitemoe", "olmoe", "qwen2moe",
               "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm", "ernie4_5", "mistral3", "exaone4", "hunyuan-dense",
-              "qwen2vl", "qwen3vl", "qwen3vlmoe", "olmo", "nemotron", "arcee", "refact", "command-r", "cohere2"}
+              "qwen2vl", "qwen3vl", "qwen3vlmoe", "olmo", "nemotron", "arcee", "refact", "command-r", "cohere2", "jais"}
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
                    "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2", "minicpm", "starcoder",
-                   "olmo", "nemotron", "bloom", "mpt", "refact", "command-r", "cohere2"}
+                   "olmo", "nemotron", "bloom", "mpt", "refact", "command-r", "cohere2", "jais"}
 # architectures with LayerNorm (and its biases) instead of RMSNorm
-LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron", "bloom")
+LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron", "bloom", "jais")
 # architectures with a GELU FFN and biases on every product
 GELU_BIAS_ARCHS = ("starcoder2", "gpt2", "phi2", "gptneox", "starcoder", "bloom")
 
@@ -541,7 +544,7 @@ def build(name):
             t.append((p + "attn_norm.weight", norm(dim)))
             if arch in LAYER_NORM_ARCHS:
                 t.append((p + "attn_norm.bias", bias(dim)))
-        if arch in ("phi3", "gpt2", "gptneox", "starcoder", "bloom", "mpt") or (arch == "phi2" and not s.get("split_qkv")):
+        if arch in ("phi3", "gpt2", "gptneox", "starcoder", "bloom", "mpt", "jais") or (arch == "phi2" and not s.get("split_qkv")):
             t.append((p + "attn_qkv.weight", mat(qdim + 2 * kvdim, dim)))
             if arch not in ("phi3", "mpt"):
                 t.append((p + "attn_qkv.bias", bias(qdim + 2 * kvdim)))
@@ -559,7 +562,7 @@ def build(name):
             elif arch in ("olmo2", "olmoe"):
                 t += [(p + "attn_q_norm.weight", norm(qdim)), (p + "attn_k_norm.weight", norm(kvdim))]
         t.append((p + "attn_output.weight", mat(dim, qdim)))
-        if arch in GELU_BIAS_ARCHS:
+        if arch in GELU_BIAS_ARCHS or arch == "jais":
             t.append((p + "attn_output.bias", bias(dim)))
         if arch in ("gemma2", "gemma3", "olmo2", "exaone4"):
             t.append((p + "post_attention_norm.weight", norm(dim)))
@@ -584,13 +587,16 @@ def build(name):
             t.append((p + "ffn_up.weight", mat(2 * FF, dim)))
         elif arch in GELU_BIAS_ARCHS:
             t += [(p + "ffn_up.weight", mat(FF, dim)), (p + "ffn_up.bias", bias(FF))]
+        elif arch == "jais":   # SwiGLU with biases
+            t += [(p + "ffn_gate.weight", mat(FF, dim)), (p + "ffn_gate.bias", bias(FF)),
+                  (p + "ffn_up.weight", mat(FF, dim)), (p + "ffn_up.bias", bias(FF))]
         elif arch in ("nemotron", "arcee", "mpt"):   # no gate, no bias (nemotron, arcee: squared ReLU; mpt: GELU)
             t.append((p + "ffn_up.weight", mat(FF, dim)))
         else:
             t += [(p + "ffn_gate.weight", mat(FF, dim)), (p + "ffn_up.weight", mat(FF, dim))]
         if "experts" not in s:
             t.append((p + "ffn_down.weight", mat(dim, FF)))
-        if arch in GELU_BIAS_ARCHS:
+        if arch in GELU_BIAS_ARCHS or arch == "jais":
             t.append((p + "ffn_down.bias", bias(dim)))
         if arch in ("gemma2", "gemma3", "olmo2", "exaone4"):
             t.append((p + "post_ffw_norm.weight", norm(dim)))
