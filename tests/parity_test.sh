@@ -152,7 +152,8 @@ done
 # slopes; the fused QKV clamped at 2, so clipped values pass no gradient; LayerNorm without bias) and refact (llama's
 # blocks, one KV head) fully trained; command-r (one LayerNorm without bias feeding attention and FFN in parallel,
 # adjacent RoPE pairs, logits times logit_scale) fully trained, cohere2 (its fourth layer global without RoPE; 8
-# tokens: the others' window) with LoRA; jais (ALiBi, the gate's bias, scores x 1 / head size) fully trained
+# tokens: the others' window) with LoRA; jais (ALiBi, the gate's bias, scores x 1 / head size), orion (LayerNorm
+# with SwiGLU, adjacent RoPE pairs) and codeshell (grouped KV heads in the fused QKV, NeoX RoPE, GELU) fully trained
 soft=(
     "grad_bloom_alibi_embd_norm|bloom|F32|"
     "lora_bloom_q8_0|bloom|Q8_0|lora=4 alpha=8"
@@ -161,6 +162,8 @@ soft=(
     "grad_command_r_parallel_logit_scale|command-r|F32|"
     "lora_cohere2_nope_global|cohere2|F32|lora=4 alpha=8|8"
     "grad_jais_gate_bias_mup|jais|F32|"
+    "grad_orion_layernorm_swiglu|orion|F32|"
+    "grad_codeshell_fused_gqa_neox|codeshell|F32|"
     "lora_exaone4_post_norms|exaone4|F32|lora=4 alpha=8"
     "grad_hunyuan_qk_norm_after_rope|hunyuan-dense|F32|"
     "grad_nemotron_relu2|nemotron|F32|"

@@ -55,7 +55,8 @@ llama's blocks with ALiBi (Refact's own code computes BLOOM's slopes), no RoPE. 
 feeding attention and the SwiGLU FFN in parallel, RoPE in adjacent pairs, logits times logit_scale;
 cohere2's layers slide over the window with RoPE except every fourth, global and without RoPE. jais
 (build_jais; Hugging Face's Jais): GPT-2's blocks with ALiBi (BLOOM's slopes), a SwiGLU FFN with
-biases, scores times 1 / head size (muP).
+biases, scores times 1 / head size (muP). xverse (build_xverse): llama's blocks. orion (build_orion):
+llama's blocks with LayerNorm and biases. codeshell (build_codeshell): GPT-2's blocks with NeoX RoPE.
 """
 import math
 import os
@@ -204,7 +205,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
     # 1 + beta ln(1 + floor(p / original_max_position_embeddings)), after RoPE
     temp_beta = hp.get("attention.temperature_scale", 0.0) if arch == "mistral3" else 0.0
     neox = arch not in ("llama", "granite", "granitemoe", "smollm3", "internlm2", "minicpm", "ernie4_5", "mistral3", "olmo", "arcee",
-                        "command-r", "cohere2")
+                        "command-r", "cohere2", "xverse", "orion")
     toks = torch.tensor(toks)
     out_w = W.get("output.weight", W["token_embd.weight"])
     n_expert, n_used = hp.get("expert_count", 0), hp.get("expert_used_count", 0)
@@ -266,7 +267,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
     window = hp.get("attention.sliding_window", 0) if use_swa else 0
 
     layer_norm_archs = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron", "bloom", "mpt",
-                        "command-r", "cohere2", "jais")
+                        "command-r", "cohere2", "jais", "orion", "codeshell")
     def wb(name, i=None):   # a LayerNorm's bias, 0 where the file has none (mpt)
         key = name if i is None else "blk.%d.%s" % (i, name)
         return W.get(key, 0.0)
@@ -336,7 +337,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         if not parallel:
             x = x + residual * a
         # ---- feed-forward (phi2's reads the attention's normed input h)
-        if arch in ("starcoder2", "gpt2", "phi2", "gptneox", "starcoder", "nemotron", "bloom", "mpt"):
+        if arch in ("starcoder2", "gpt2", "phi2", "gptneox", "starcoder", "nemotron", "bloom", "mpt", "codeshell"):
             if arch != "phi2":
                 h = layer_norm(x, w("ffn_norm.weight", i), wb("ffn_norm.bias", i), ln_eps)
             f = lin(gelu(lin(h, "ffn_up", i)), "ffn_down", i) if arch != "nemotron" else \
@@ -344,7 +345,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         elif arch == "arcee":   # RMSNorm, squared ReLU, no gate
             f = lin(F.relu(lin(rms_norm(x, w("ffn_norm.weight", i), rms_eps), "ffn_up", i)) ** 2, "ffn_down", i)
         else:
-            if arch in ("stablelm", "jais"):
+            if arch in ("stablelm", "jais", "orion"):
                 h = layer_norm(x, w("ffn_norm.weight", i), w("ffn_norm.bias", i), ln_eps)
             elif arch in ("command-r", "cohere2"):
                 pass   # the attention's normed input (parallel)

@@ -481,6 +481,31 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          T(SM_T_FFN_GATE), T(SM_T_FFN_GATE_B), T(SM_T_FFN_UP), T(SM_T_FFN_UP_B), T(SM_T_FFN_DOWN), T(SM_T_FFN_DOWN_B)),
         SM_NORM_LAYER, SM_FFN_SWIGLU, SM_POS_ALIBI, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1,
     },
+    /* XVERSE (7B, 13B, 65B): llama's blocks (adjacent RoPE pairs), a separate output */
+    [SM_ARCH_XVERSE] = {
+        "xverse",
+        {ROPE_KEYS(1 << 24), RMS_EPS},
+        TENSORS(GLOBALS, T(SM_T_OUTPUT), LLAMA_LAYER),
+        SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0, 0,
+    },
+    /* Orion (Orion-14B): llama's blocks with LayerNorm and its biases, a separate output */
+    [SM_ARCH_ORION] = {
+        "orion",
+        {ROPE_KEYS(1 << 24), LN_EPS},
+        TENSORS(GLOBALS, T(SM_T_OUTPUT_NORM_B), T(SM_T_OUTPUT), T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), QKV_SPLIT,
+         T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), T(SM_T_FFN_NORM_B), GATED_FFN),
+        SM_NORM_LAYER, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 0, 0,
+    },
+    /* CodeShell (CodeShell-7B): GPT-2's blocks with NeoX RoPE instead of positions and grouped KV heads in the
+     * fused QKV, a separate output */
+    [SM_ARCH_CODESHELL] = {
+        "codeshell",
+        {ROPE_KEYS(1 << 24), LN_EPS},
+        TENSORS(GLOBALS, T(SM_T_OUTPUT_NORM_B), T(SM_T_OUTPUT), T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), T(SM_T_ATTN_QKV),
+         T(SM_T_ATTN_QKV_B), T(SM_T_ATTN_OUT), T(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), T(SM_T_FFN_NORM_B), T(SM_T_FFN_UP),
+         T(SM_T_FFN_UP_B), T(SM_T_FFN_DOWN), T(SM_T_FFN_DOWN_B)),
+        SM_NORM_LAYER, SM_FFN_GELU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }

@@ -56,6 +56,9 @@ typedef enum sm_arch {
     SM_ARCH_COMMAND_R,
     SM_ARCH_COHERE2,
     SM_ARCH_JAIS,
+    SM_ARCH_XVERSE,
+    SM_ARCH_ORION,
+    SM_ARCH_CODESHELL,
     SM_ARCH_COUNT
 } sm_arch;
 

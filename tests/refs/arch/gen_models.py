@@ -171,9 +171,9 @@ def make_vocab(kind, n_vocab):
         tokens, types, kv = bpe_vocab(n_vocab, sp, "bloom")
         kv += ids(tokens, bos="<s>", eos="</s>", unknown="<unk>", padding="<pad>")
         return tokens, types, kv, tokens.index("<s>")
-    if kind in ("olmo2", "starcoder2", "gpt2", "phi2", "gptneox", "refact", "command-r", "jais"):
+    if kind in ("olmo2", "starcoder2", "gpt2", "phi2", "gptneox", "refact", "command-r", "jais", "codeshell"):
         pre = {"olmo2": "dbrx", "starcoder2": "starcoder", "gpt2": "gpt-2", "phi2": "phi-2", "gptneox": "mpt",
-               "refact": "refact", "command-r": "command-r", "jais": "jais"}[kind]
+               "refact": "refact", "command-r": "command-r", "jais": "jais", "codeshell": "codeshell"}[kind]
         tokens, types, kv = bpe_vocab(n_vocab, ["<|endoftext|>"], pre)
         kv += ids(tokens, bos="<|endoftext|>", eos="<|endoftext|>")
         if kind == "phi2":      # the converter's Phi2Model: no BOS
@@ -379,6 +379,12 @@ MODELS = {
     # Jais-family-style: GPT-2's blocks with ALiBi (max_alibi_bias 8) over 4 heads, a SwiGLU FFN with biases on
     # gate, up and down, scores scaled by 1/64 (muP), separate output
     "jais": dict(arch="jais", vocab_kind="jais", kv=4, eps=1e-5, ctx=2048, max_alibi_bias=8.0),
+    # XVERSE-7B-style: llama's blocks (adjacent RoPE pairs), separate output
+    "xverse": dict(arch="xverse", vocab_kind="spm", rope_base=10000.0, eps=1e-6, ctx=8192),
+    # Orion-14B-style: llama's blocks with LayerNorm and biases, separate output
+    "orion": dict(arch="orion", vocab_kind="spm", kv=4, rope_base=10000.0, eps=1e-5, ctx=4096),
+    # CodeShell-7B-style: GPT-2's blocks with NeoX RoPE, 2 KV heads in the fused QKV, biases everywhere
+    "codeshell": dict(arch="codeshell", vocab_kind="codeshell", kv=2, ffn=1024, rope_base=10000.0, eps=1e-5, ctx=8192),
     "gptneox_seq": dict(arch="gptneox", vocab_kind="gptneox", kv=4, rope_base=10000.0, eps=1e-5, ctx=2048,
                         rope_dims=16, parallel=False),
 }
@@ -387,15 +393,18 @@ VL_BASE = {"qwen2vl": "qwen2", "qwen3vl": "qwen3", "qwen3vlmoe": "qwen3moe"}
 # architectures whose FFN activation is SiLU (llama.cpp's GELU goes through an fp16 table)
 SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm", "granitemoe", "olmoe", "qwen2moe",
               "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm", "ernie4_5", "mistral3", "exaone4", "hunyuan-dense",
-              "qwen2vl", "qwen3vl", "qwen3vlmoe", "olmo", "nemotron", "arcee", "refact", "command-r", "cohere2", "jais"}
+              "qwen2vl", "qwen3vl", "qwen3vlmoe", "olmo", "nemotron", "arcee", "refact", "command-r", "cohere2", "jais",
+              "xverse", "orion"}
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
                    "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2", "minicpm", "starcoder",
-                   "olmo", "nemotron", "bloom", "mpt", "refact", "command-r", "cohere2", "jais"}
+                   "olmo", "nemotron", "bloom", "mpt", "refact", "command-r", "cohere2", "jais", "xverse", "orion",
+                   "codeshell"}
 # architectures with LayerNorm (and its biases) instead of RMSNorm
-LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron", "bloom", "jais")
+LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron", "bloom", "jais", "orion",
+                    "codeshell")
 # architectures with a GELU FFN and biases on every product
-GELU_BIAS_ARCHS = ("starcoder2", "gpt2", "phi2", "gptneox", "starcoder", "bloom")
+GELU_BIAS_ARCHS = ("starcoder2", "gpt2", "phi2", "gptneox", "starcoder", "bloom", "codeshell")
 
 
 def spec(name):
@@ -544,7 +553,7 @@ def build(name):
             t.append((p + "attn_norm.weight", norm(dim)))
             if arch in LAYER_NORM_ARCHS:
                 t.append((p + "attn_norm.bias", bias(dim)))
-        if arch in ("phi3", "gpt2", "gptneox", "starcoder", "bloom", "mpt", "jais") or (arch == "phi2" and not s.get("split_qkv")):
+        if arch in ("phi3", "gpt2", "gptneox", "starcoder", "bloom", "mpt", "jais", "codeshell") or (arch == "phi2" and not s.get("split_qkv")):
             t.append((p + "attn_qkv.weight", mat(qdim + 2 * kvdim, dim)))
             if arch not in ("phi3", "mpt"):
                 t.append((p + "attn_qkv.bias", bias(qdim + 2 * kvdim)))
