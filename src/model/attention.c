@@ -34,6 +34,9 @@ static void alibi(float *sc, int n, float slope, int p0, int pos) {
     for (int p = 0; p < n; p++) sc[p] += slope * (float)(p0 + p - pos);
 }
 
+/* Head h's ALiBi slope, 0 without ALiBi. */
+static float slope_of(const sm_session *s, int h) { return s->model->alibi_slopes ? s->model->alibi_slopes[h] : 0.0f; }
+
 /* The first position a query at pos sees: 0, or the start of its window. */
 static int first_seen(int pos, int window) { return window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0; }
 
@@ -59,7 +62,7 @@ static void attend_block(const attention_task *t, int h, int i0, int nq, float *
     const sm_hparams *hp = &s->model->hp;
     const sm_kernel_table *kt = s->kt;
     int hd = hp->head_dim, qd = hp->n_heads * hd, kv_dim = hp->n_kv_heads * hd, kvh = h / (hp->n_heads / hp->n_kv_heads);
-    float scale = hp->q_scale, cap = hp->attn_softcap, slope = sm_alibi_slope(hp, h);
+    float scale = hp->q_scale, cap = hp->attn_softcap, slope = slope_of(s, h);
     float *o = scratch, *m = o + (size_t)ATT_QB * hd, *l = m + ATT_QB, *sc = l + ATT_QB;
     for (int j = 0; j < nq; j++) { m[j] = -INFINITY; l[j] = 0.0f; }
     memset(o, 0, (size_t)nq * hd * sizeof(float));
@@ -101,7 +104,7 @@ static void attend_block_gemm(const attention_task *t, int h, int i0, int nq, fl
     const sm_kernel_table *kt = s->kt;
     int hd = hp->head_dim, qd = hp->n_heads * hd, kv_dim = hp->n_kv_heads * hd, kvh = h / (hp->n_heads / hp->n_kv_heads);
     int mr = kt->gemm_mr, panels = (nq + mr - 1) / mr;
-    float scale = hp->q_scale, cap = hp->attn_softcap, slope = sm_alibi_slope(hp, h);
+    float scale = hp->q_scale, cap = hp->attn_softcap, slope = slope_of(s, h);
     float *qp = scratch;                                   /* Q packed: [panels][hd][mr] */
     float *sc = qp + (size_t)(ATT_GQ + 12) * hd;           /* S, then P: [nq][ATT_KB] */
     float *pp = sc + (size_t)ATT_GQ * ATT_KB;              /* P packed: [panels][ATT_KB][mr] */
@@ -186,7 +189,7 @@ static void head_scores(const sm_session *s, float *att, const float *qh, const 
     const float *k = k_layer + (size_t)lo * kv_dim + (size_t)(h / group) * hd;
     for (int t = lo; t <= pos; t++, k += kv_dim) att[t] = s->kt->dot(qh, k, hd) * scale;
     if (cap > 0) sm_softcap(att + lo, pos + 1 - lo, cap);
-    float slope = sm_alibi_slope(hp, h);
+    float slope = slope_of(s, h);
     if (slope != 0) alibi(att + lo, pos + 1 - lo, slope, lo, pos);
 }
 

@@ -217,6 +217,11 @@ static sm_status load_gguf_model(sm_model *m, sm_error *err) {
             if (L->ffn_norm && !L->ffn_norm_b) L->ffn_norm_b = zeros;
         }
     }
+    if (ai->pos == SM_POS_ALIBI && m->hp.max_alibi_bias > 0) {   /* once, not per token */
+        if (!(m->alibi_slopes = sm_calloc((size_t)m->hp.n_heads, sizeof(float))))
+            return sm_fail(err, SM_ERR_NOMEM, "out of memory");
+        for (int h = 0; h < m->hp.n_heads; h++) m->alibi_slopes[h] = sm_alibi_slope(&m->hp, h);
+    }
     const int64_t *ov = m->gguf.overlap;
     if (ov[0] >= 0) {
         sm_gguf_str a = m->gguf.tensors[ov[0]].name, b = m->gguf.tensors[ov[1]].name;
@@ -321,6 +326,7 @@ void sm_model_free(sm_model *m) {
     sm_free(m->x16_mem);
     sm_free(m->aligned_mem);
     sm_free(m->plain_norm);
+    sm_free(m->alibi_slopes);
     sm_unmap_file(&m->file);
     sm_unmap_file(&m->tok_file);
     sm_free(m);

@@ -66,7 +66,8 @@ struct sm_model {
     void *x16_mem;       /* every matrix's interleaved copy, one block */
     void *aligned_mem;   /* the tensors of a file whose alignment leaves them unaligned, copied */
     uint64_t x16_bytes;
-    float *plain_norm;   /* olmo: dim ones then dim zeros, every norm's weight and bias */
+    float *plain_norm;   /* dim ones then dim zeros: olmo's norms, a LayerNorm's missing bias */
+    float *alibi_slopes; /* ALiBi: each head's slope (sm_alibi_slope), or NULL */
 };
 
 /* Where a role's tensor lives in a loaded model (layer ignored for the
