@@ -112,6 +112,12 @@ static const sm_role_info roles[SM_T_COUNT] = {
     T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), QKV_SPLIT, B(SM_T_ATTN_Q_B), B(SM_T_ATTN_K_B), B(SM_T_ATTN_V_B),   \
         T(SM_T_ATTN_OUT), B(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), T(SM_T_FFN_NORM_B), T(SM_T_FFN_UP),            \
         B(SM_T_FFN_UP_B), T(SM_T_FFN_DOWN), B(SM_T_FFN_DOWN_B)
+/* GPT-2's block: LayerNorms, a fused QKV, an ungated FFN, each with its bias, required (T: gpt2, starcoder, bloom,
+ * codeshell) or not (OPT: mpt) */
+#define GPT2_LAYER(B)                                                                                           \
+    T(SM_T_ATTN_NORM), B(SM_T_ATTN_NORM_B), T(SM_T_ATTN_QKV), B(SM_T_ATTN_QKV_B), T(SM_T_ATTN_OUT),             \
+        B(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), B(SM_T_FFN_NORM_B), T(SM_T_FFN_UP), B(SM_T_FFN_UP_B),             \
+        T(SM_T_FFN_DOWN), B(SM_T_FFN_DOWN_B)
 /* a llama block without options: pre-norms, Q/K/V apart, SwiGLU (smollm3, exaone, internlm2, minicpm) */
 #define LLAMA_LAYER T(SM_T_ATTN_NORM), QKV_SPLIT, T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), GATED_FFN
 
@@ -155,9 +161,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
         "gpt2",
         {COMMON_KEYS(1 << 20), LN_EPS},
         TENSORS(GLOBALS, T(SM_T_POS_EMBD), T(SM_T_OUTPUT_NORM_B), OPT(SM_T_OUTPUT),
-         T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), T(SM_T_ATTN_QKV), T(SM_T_ATTN_QKV_B), T(SM_T_ATTN_OUT),
-         T(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), T(SM_T_FFN_NORM_B), T(SM_T_FFN_UP), T(SM_T_FFN_UP_B),
-         T(SM_T_FFN_DOWN), T(SM_T_FFN_DOWN_B)),
+         GPT2_LAYER(T)),
         SM_NORM_LAYER, SM_FFN_GELU, SM_POS_LEARNED, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 1, 1, 0,
     },
     [SM_ARCH_QWEN2] = QWEN2_ROW("qwen2", 0),
@@ -337,9 +341,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
         "starcoder",
         {COMMON_KEYS(1 << 20), KV_HEADS, LN_EPS},
         TENSORS(GLOBALS, T(SM_T_POS_EMBD), T(SM_T_OUTPUT_NORM_B), OPT(SM_T_OUTPUT),
-         T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), T(SM_T_ATTN_QKV), T(SM_T_ATTN_QKV_B), T(SM_T_ATTN_OUT),
-         T(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), T(SM_T_FFN_NORM_B), T(SM_T_FFN_UP), T(SM_T_FFN_UP_B),
-         T(SM_T_FFN_DOWN), T(SM_T_FFN_DOWN_B)),
+         GPT2_LAYER(T)),
         SM_NORM_LAYER, SM_FFN_GELU, SM_POS_LEARNED, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 0, 0, 0,
     },
     /* ERNIE 4.5 (dense: 0.3B): llama's blocks (adjacent RoPE pairs), heads wider than the model (key_length
@@ -424,9 +426,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
         "bloom",
         {COMMON_KEYS(1 << 20), KV_HEADS, LN_EPS},
         TENSORS(GLOBALS, T(SM_T_TOKEN_EMBD_NORM), T(SM_T_TOKEN_EMBD_NORM_B), T(SM_T_OUTPUT_NORM_B), OPT(SM_T_OUTPUT),
-         T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), T(SM_T_ATTN_QKV), T(SM_T_ATTN_QKV_B), T(SM_T_ATTN_OUT),
-         T(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), T(SM_T_FFN_NORM_B), T(SM_T_FFN_UP), T(SM_T_FFN_UP_B),
-         T(SM_T_FFN_DOWN), T(SM_T_FFN_DOWN_B)),
+         GPT2_LAYER(T)),
         SM_NORM_LAYER, SM_FFN_GELU, SM_POS_ALIBI, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 1, 1, 0,
     },
     /* MPT (mpt-7b and its -instruct/-chat/-storywriter, mpt-30b): ALiBi over attention.max_alibi_bias, a fused
@@ -438,9 +438,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
         {COMMON_KEYS(1 << 20), KV_HEADS, LN_EPS, OPT_FLT("attention.max_alibi_bias", max_alibi_bias, 0.0, 1e3, 8.0),
          OPT_FLT("attention.clamp_kqv", clamp_kqv, 0.0, 1e30, 0.0)},
         TENSORS(GLOBALS, OPT(SM_T_POS_EMBD), OPT(SM_T_OUTPUT_NORM_B), OPT(SM_T_OUTPUT),
-         T(SM_T_ATTN_NORM), OPT(SM_T_ATTN_NORM_B), T(SM_T_ATTN_QKV), OPT(SM_T_ATTN_QKV_B), T(SM_T_ATTN_OUT),
-         OPT(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), OPT(SM_T_FFN_NORM_B), T(SM_T_FFN_UP), OPT(SM_T_FFN_UP_B),
-         T(SM_T_FFN_DOWN), OPT(SM_T_FFN_DOWN_B)),
+         GPT2_LAYER(OPT)),
         SM_NORM_LAYER, SM_FFN_GELU, SM_POS_ALIBI, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
     },
     /* Refact (Refact-1.6B): llama's blocks without RoPE, ALiBi instead (llama.cpp c392e509 fixes its span at
@@ -501,9 +499,7 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
     [SM_ARCH_CODESHELL] = {
         "codeshell",
         {ROPE_KEYS(1 << 24), LN_EPS},
-        TENSORS(GLOBALS, T(SM_T_OUTPUT_NORM_B), T(SM_T_OUTPUT), T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), T(SM_T_ATTN_QKV),
-         T(SM_T_ATTN_QKV_B), T(SM_T_ATTN_OUT), T(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), T(SM_T_FFN_NORM_B), T(SM_T_FFN_UP),
-         T(SM_T_FFN_UP_B), T(SM_T_FFN_DOWN), T(SM_T_FFN_DOWN_B)),
+        TENSORS(GLOBALS, T(SM_T_OUTPUT_NORM_B), T(SM_T_OUTPUT), GPT2_LAYER(T)),
         SM_NORM_LAYER, SM_FFN_GELU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
     },
 };
