@@ -37,7 +37,7 @@ import torch_arch  # noqa: E402
 REFS = os.path.join(HERE, "refs", "arch")
 SILU = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "exaone", "internlm2", "minicpm", "ernie4_5", "mistral3", "exaone4",
         "hunyuan-dense", "qwen2vl", "qwen3vl", "qwen3vlmoe", "olmo", "nemotron", "arcee", "refact", "command-r",
-        "cohere2", "jais", "xverse", "orion"}
+        "cohere2", "jais", "xverse", "orion", "chatglm"}
 PROXY = {"qwen3": "qwen2", "gemma3": "gemma2", "qwen3moe": "qwen2moe", "smollm3": "smollm3_llama",
          "phi3_tied": "phi3_tied_out", "ernie4_5": "ernie4_5_llama",
          "mistral3": "mistral3_llama", "exaone4": "exaone4_olmo2",

@@ -153,7 +153,9 @@ done
 # blocks, one KV head) fully trained; command-r (one LayerNorm without bias feeding attention and FFN in parallel,
 # adjacent RoPE pairs, logits times logit_scale) fully trained, cohere2 (its fourth layer global without RoPE; 8
 # tokens: the others' window) with LoRA; jais (ALiBi, the gate's bias, scores x 1 / head size), orion (LayerNorm
-# with SwiGLU, adjacent RoPE pairs) and codeshell (grouped KV heads in the fused QKV, NeoX RoPE, GELU) fully trained
+# with SwiGLU, adjacent RoPE pairs) and codeshell (grouped KV heads in the fused QKV, NeoX RoPE, GELU) fully trained;
+# chatglm (adjacent RoPE pairs on half of each head, the fused QKV's bias, fused gate and up) fully trained and with
+# LoRA on Q8_0
 soft=(
     "grad_bloom_alibi_embd_norm|bloom|F32|"
     "lora_bloom_q8_0|bloom|Q8_0|lora=4 alpha=8"
@@ -164,6 +166,8 @@ soft=(
     "grad_jais_gate_bias_mup|jais|F32|"
     "grad_orion_layernorm_swiglu|orion|F32|"
     "grad_codeshell_fused_gqa_neox|codeshell|F32|"
+    "grad_chatglm_partial_adjacent_rope|chatglm|F32|"
+    "lora_chatglm_q8_0|chatglm|Q8_0|lora=4 alpha=8"
     "lora_exaone4_post_norms|exaone4|F32|lora=4 alpha=8"
     "grad_hunyuan_qk_norm_after_rope|hunyuan-dense|F32|"
     "grad_nemotron_relu2|nemotron|F32|"

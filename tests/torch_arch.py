@@ -57,6 +57,8 @@ cohere2's layers slide over the window with RoPE except every fourth, global and
 (build_jais; Hugging Face's Jais): GPT-2's blocks with ALiBi (BLOOM's slopes), a SwiGLU FFN with
 biases, scores times 1 / head size (muP). xverse (build_xverse): llama's blocks. orion (build_orion):
 llama's blocks with LayerNorm and biases. codeshell (build_codeshell): GPT-2's blocks with NeoX RoPE.
+chatglm (build_chatglm; ChatGLM's apply_rotary_pos_emb): RoPE in adjacent pairs on the first
+rope.dimension_count values of each head, phi3's fused SwiGLU.
 """
 import math
 import os
@@ -205,7 +207,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
     # 1 + beta ln(1 + floor(p / original_max_position_embeddings)), after RoPE
     temp_beta = hp.get("attention.temperature_scale", 0.0) if arch == "mistral3" else 0.0
     neox = arch not in ("llama", "granite", "granitemoe", "smollm3", "internlm2", "minicpm", "ernie4_5", "mistral3", "olmo", "arcee",
-                        "command-r", "cohere2", "xverse", "orion")
+                        "command-r", "cohere2", "xverse", "orion", "chatglm")
     toks = torch.tensor(toks)
     out_w = W.get("output.weight", W["token_embd.weight"])
     n_expert, n_used = hp.get("expert_count", 0), hp.get("expert_used_count", 0)
@@ -356,7 +358,7 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
                 f = moe(h, i)
                 x = x + residual * f
                 continue
-            if arch == "phi3":                     # fused gate (first half) and up (second half)
+            if arch in ("phi3", "chatglm"):        # fused gate (first half) and up (second half)
                 gu = lin(h, "ffn_up", i)
                 n_ff = gu.shape[1] // 2
                 g = F.silu(gu[:, :n_ff]) * gu[:, n_ff:]

@@ -502,6 +502,18 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
         TENSORS(GLOBALS, T(SM_T_OUTPUT_NORM_B), T(SM_T_OUTPUT), GPT2_LAYER(T)),
         SM_NORM_LAYER, SM_FFN_GELU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
     },
+    /* ChatGLM3-6B, GLM-4-9B, GLM-Edge: RMSNorm, a fused QKV with its bias (or Q, K and V apart), RoPE in adjacent
+     * pairs on part of each head (rope.dimension_count: half), gate and up in one matrix (phi3's SwiGLU), a
+     * separate output */
+    [SM_ARCH_CHATGLM] = {
+        "chatglm",
+        {ROPE_KEYS(1 << 24), RMS_EPS},
+        TENSORS(GLOBALS, T(SM_T_OUTPUT), T(SM_T_ATTN_NORM), FUSED(SM_T_ATTN_QKV), OPT(SM_T_ATTN_QKV_B),
+         OPT(SM_T_ATTN_Q), OPT(SM_T_ATTN_K), OPT(SM_T_ATTN_V), OPT(SM_T_ATTN_Q_B), OPT(SM_T_ATTN_K_B),
+         OPT(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM), SHAPED(SM_T_FFN_UP, SM_D_EMBD, SM_D_FFN2),
+         T(SM_T_FFN_DOWN)),
+        SM_NORM_RMS, SM_FFN_SWIGLU_FUSED, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }

@@ -402,8 +402,9 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
         hp->n_vocab < 2 || hp->ffn_dim < 1 || B < 1 || T < 1 || T > hp->n_ctx_train)
         return sm_fail(err, SM_ERR_INVALID_ARG, "training shape out of range (layers %d, dim %d, heads %d/%d, T %d, ctx %d)",
                        hp->n_layers, hp->dim, hp->n_heads, hp->n_kv_heads, T, hp->n_ctx_train);
-    if (arch->pos == SM_POS_ROPE && (hp->head_dim % 2 || hp->rope_dim != hp->head_dim))
-        return sm_fail(err, SM_ERR_INVALID_ARG, "a %s model needs an even head size with RoPE over all of it", arch->name);
+    if (rope && (s_rope_dim(hp) % 2 || s_rope_dim(hp) > hp->head_dim))
+        return sm_fail(err, SM_ERR_INVALID_ARG, "a %s model needs an even number of rotated dimensions, at most the "
+                       "head size", arch->name);
     int n_adapted = 0;
     for (int p = 0; p < SM_P_COUNT; p++) n_adapted += adapted(cfg, p);
     if (cfg->base && (cfg->lora_rank < 1 || cfg->lora_rank > 4096 || !n_adapted))

@@ -171,9 +171,10 @@ def make_vocab(kind, n_vocab):
         tokens, types, kv = bpe_vocab(n_vocab, sp, "bloom")
         kv += ids(tokens, bos="<s>", eos="</s>", unknown="<unk>", padding="<pad>")
         return tokens, types, kv, tokens.index("<s>")
-    if kind in ("olmo2", "starcoder2", "gpt2", "phi2", "gptneox", "refact", "command-r", "jais", "codeshell"):
+    if kind in ("olmo2", "starcoder2", "gpt2", "phi2", "gptneox", "refact", "command-r", "jais", "codeshell", "chatglm"):
         pre = {"olmo2": "dbrx", "starcoder2": "starcoder", "gpt2": "gpt-2", "phi2": "phi-2", "gptneox": "mpt",
-               "refact": "refact", "command-r": "command-r", "jais": "jais", "codeshell": "codeshell"}[kind]
+               "refact": "refact", "command-r": "command-r", "jais": "jais", "codeshell": "codeshell",
+               "chatglm": "chatglm-bpe"}[kind]
         tokens, types, kv = bpe_vocab(n_vocab, ["<|endoftext|>"], pre)
         kv += ids(tokens, bos="<|endoftext|>", eos="<|endoftext|>")
         if kind == "phi2":      # the converter's Phi2Model: no BOS
@@ -385,6 +386,9 @@ MODELS = {
     "orion": dict(arch="orion", vocab_kind="spm", kv=4, rope_base=10000.0, eps=1e-5, ctx=4096),
     # CodeShell-7B-style: GPT-2's blocks with NeoX RoPE, 2 KV heads in the fused QKV, biases everywhere
     "codeshell": dict(arch="codeshell", vocab_kind="codeshell", kv=2, ffn=1024, rope_base=10000.0, eps=1e-5, ctx=8192),
+    # GLM-4-9B-style (chatglm): RMSNorm, a fused QKV with bias and 2 KV heads, RoPE in adjacent pairs on 32 of each
+    # head's 64 values, gate and up in one matrix, separate output
+    "chatglm": dict(arch="chatglm", vocab_kind="chatglm", kv=2, rope_base=10000.0, eps=1e-5, ctx=8192, rope_dims=32),
     "gptneox_seq": dict(arch="gptneox", vocab_kind="gptneox", kv=4, rope_base=10000.0, eps=1e-5, ctx=2048,
                         rope_dims=16, parallel=False),
 }
@@ -394,12 +398,12 @@ VL_BASE = {"qwen2vl": "qwen2", "qwen3vl": "qwen3", "qwen3vlmoe": "qwen3moe"}
 SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm", "granitemoe", "olmoe", "qwen2moe",
               "qwen3moe", "smollm3", "exaone", "internlm2", "minicpm", "ernie4_5", "mistral3", "exaone4", "hunyuan-dense",
               "qwen2vl", "qwen3vl", "qwen3vlmoe", "olmo", "nemotron", "arcee", "refact", "command-r", "cohere2", "jais",
-              "xverse", "orion"}
+              "xverse", "orion", "chatglm"}
 # architectures llama.cpp c392e509 can run
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
                    "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2", "minicpm", "starcoder",
                    "olmo", "nemotron", "bloom", "mpt", "refact", "command-r", "cohere2", "jais", "xverse", "orion",
-                   "codeshell"}
+                   "codeshell", "chatglm"}
 # architectures with LayerNorm (and its biases) instead of RMSNorm
 LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron", "bloom", "jais", "orion",
                     "codeshell")
@@ -463,7 +467,7 @@ def build(name):
             kv += [(a + "rope.scaling.type", "str", "linear"), (a + "rope.scaling.factor", "f32", s["rope_linear"])]
         if "swa" in s:
             kv += [(a + "attention.sliding_window", "u32", s["swa"])]
-    if arch in ("stablelm", "phi2", "gptneox", "nemotron"):
+    if arch in ("stablelm", "phi2", "gptneox", "nemotron", "chatglm"):
         kv += [(a + "rope.dimension_count", "u32", s["rope_dims"])]
     if "rope_yarn" in s:
         kv += [(a + "rope.scaling.type", "str", "yarn"), (a + "rope.scaling.factor", "f32", s["rope_yarn"]["factor"]),
@@ -553,7 +557,7 @@ def build(name):
             t.append((p + "attn_norm.weight", norm(dim)))
             if arch in LAYER_NORM_ARCHS:
                 t.append((p + "attn_norm.bias", bias(dim)))
-        if arch in ("phi3", "gpt2", "gptneox", "starcoder", "bloom", "mpt", "jais", "codeshell") or (arch == "phi2" and not s.get("split_qkv")):
+        if arch in ("phi3", "gpt2", "gptneox", "starcoder", "bloom", "mpt", "jais", "codeshell", "chatglm") or (arch == "phi2" and not s.get("split_qkv")):
             t.append((p + "attn_qkv.weight", mat(qdim + 2 * kvdim, dim)))
             if arch not in ("phi3", "mpt"):
                 t.append((p + "attn_qkv.bias", bias(qdim + 2 * kvdim)))
@@ -592,7 +596,7 @@ def build(name):
                 t += [(p + "ffn_gate_inp_shexp.weight", (rs.standard_normal(dim) / math.sqrt(dim)).astype(np.float32)),
                       (p + "ffn_gate_shexp.weight", mat(SF, dim)), (p + "ffn_up_shexp.weight", mat(SF, dim)),
                       (p + "ffn_down_shexp.weight", mat(dim, SF))]
-        elif arch == "phi3":
+        elif arch in ("phi3", "chatglm"):   # gate and up in one matrix
             t.append((p + "ffn_up.weight", mat(2 * FF, dim)))
         elif arch in GELU_BIAS_ARCHS:
             t += [(p + "ffn_up.weight", mat(FF, dim)), (p + "ffn_up.bias", bias(FF))]
