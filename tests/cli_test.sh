@@ -161,7 +161,7 @@ PYEOF
 for u in arch type; do
     "$SM" inspect "$TMP/u-$u.gguf" > "$TMP/o" 2> "$TMP/e"; rc=$?
     # the list of architectures whole (a 256-byte buffer once cut it inside a name)
-    want="architecture 'lamma' is not supported (supported: llama, .*, hunyuan-dense, qwen2vl, qwen3vl, qwen3vlmoe, .*, refact, command-r, cohere2, jais, xverse, orion, codeshell, chatglm)"
+    want="architecture 'lamma' is not supported (supported: llama, .*, hunyuan-dense, qwen2vl, qwen3vl, qwen3vlmoe, .*, refact, command-r, cohere2, jais, xverse, orion, codeshell, chatglm, falcon)"
     [ $u = type ] && want="type IQ2_XXS"
     if [ $rc -eq 1 ] && grep -q "tensors (" "$TMP/o" && grep -q "cannot run this model" "$TMP/e" && grep -q "$want" "$TMP/e"; then
         ok "inspect_unsupported_$u"; else bad "inspect_unsupported_$u" "rc=$rc $(cat "$TMP/e")"; fi

@@ -155,7 +155,7 @@ done
 # tokens: the others' window) with LoRA; jais (ALiBi, the gate's bias, scores x 1 / head size), orion (LayerNorm
 # with SwiGLU, adjacent RoPE pairs) and codeshell (grouped KV heads in the fused QKV, NeoX RoPE, GELU) fully trained;
 # chatglm (adjacent RoPE pairs on half of each head, the fused QKV's bias, fused gate and up) fully trained and with
-# LoRA on Q8_0
+# LoRA on Q8_0; falcon (one LayerNorm feeding attention and FFN in parallel, one KV head) fully trained
 soft=(
     "grad_bloom_alibi_embd_norm|bloom|F32|"
     "lora_bloom_q8_0|bloom|Q8_0|lora=4 alpha=8"
@@ -168,6 +168,7 @@ soft=(
     "grad_codeshell_fused_gqa_neox|codeshell|F32|"
     "grad_chatglm_partial_adjacent_rope|chatglm|F32|"
     "lora_chatglm_q8_0|chatglm|Q8_0|lora=4 alpha=8"
+    "grad_falcon_parallel_mqa|falcon|F32|"
     "lora_exaone4_post_norms|exaone4|F32|lora=4 alpha=8"
     "grad_hunyuan_qk_norm_after_rope|hunyuan-dense|F32|"
     "grad_nemotron_relu2|nemotron|F32|"

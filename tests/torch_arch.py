@@ -58,7 +58,8 @@ cohere2's layers slide over the window with RoPE except every fourth, global and
 biases, scores times 1 / head size (muP). xverse (build_xverse): llama's blocks. orion (build_orion):
 llama's blocks with LayerNorm and biases. codeshell (build_codeshell): GPT-2's blocks with NeoX RoPE.
 chatglm (build_chatglm; ChatGLM's apply_rotary_pos_emb): RoPE in adjacent pairs on the first
-rope.dimension_count values of each head, phi3's fused SwiGLU.
+rope.dimension_count values of each head, phi3's fused SwiGLU. falcon (build_falcon): phi2's
+parallel block (one LayerNorm) with multi-query attention, NeoX RoPE, no biases on the products.
 """
 import math
 import os
@@ -269,11 +270,11 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
     window = hp.get("attention.sliding_window", 0) if use_swa else 0
 
     layer_norm_archs = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron", "bloom", "mpt",
-                        "command-r", "cohere2", "jais", "orion", "codeshell")
+                        "command-r", "cohere2", "jais", "orion", "codeshell", "falcon")
     def wb(name, i=None):   # a LayerNorm's bias, 0 where the file has none (mpt)
         key = name if i is None else "blk.%d.%s" % (i, name)
         return W.get(key, 0.0)
-    parallel = arch in ("phi2", "command-r", "cohere2") or (arch == "gptneox" and hp.get("use_parallel_residual", True))
+    parallel = arch in ("phi2", "command-r", "cohere2", "falcon") or (arch == "gptneox" and hp.get("use_parallel_residual", True))
     for i in range(L):
         x_in = x
         # ---- attention input
@@ -339,8 +340,8 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         if not parallel:
             x = x + residual * a
         # ---- feed-forward (phi2's reads the attention's normed input h)
-        if arch in ("starcoder2", "gpt2", "phi2", "gptneox", "starcoder", "nemotron", "bloom", "mpt", "codeshell"):
-            if arch != "phi2":
+        if arch in ("starcoder2", "gpt2", "phi2", "gptneox", "starcoder", "nemotron", "bloom", "mpt", "codeshell", "falcon"):
+            if arch not in ("phi2", "falcon"):   # these read the attention's normed input
                 h = layer_norm(x, w("ffn_norm.weight", i), wb("ffn_norm.bias", i), ln_eps)
             f = lin(gelu(lin(h, "ffn_up", i)), "ffn_down", i) if arch != "nemotron" else \
                 lin(F.relu(lin(h, "ffn_up", i)) ** 2, "ffn_down", i)   # nemotron: squared ReLU, no gate

@@ -514,6 +514,16 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          T(SM_T_FFN_DOWN)),
         SM_NORM_RMS, SM_FFN_SWIGLU_FUSED, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
     },
+    /* Falcon (7B): one LayerNorm feeding attention and a GELU FFN in parallel, multi-query attention in the fused
+     * QKV, NeoX RoPE, no biases on the products, tied or separate head; Falcon-40B's second norm per layer
+     * (attn_norm_2) is refused (its tensor) */
+    [SM_ARCH_FALCON] = {
+        "falcon",
+        {ROPE_KEYS(1 << 24), LN_EPS},
+        TENSORS(GLOBALS, T(SM_T_OUTPUT_NORM_B), OPT(SM_T_OUTPUT), T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), T(SM_T_ATTN_QKV),
+         T(SM_T_ATTN_OUT), T(SM_T_FFN_UP), T(SM_T_FFN_DOWN)),
+        SM_NORM_LAYER, SM_FFN_GELU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0, 1,
+    },
 };
 
 const sm_arch_info *sm_arch_get(int arch) { return arch >= 0 && arch < SM_ARCH_COUNT ? &archs[arch] : NULL; }

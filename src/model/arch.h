@@ -60,6 +60,7 @@ typedef enum sm_arch {
     SM_ARCH_ORION,
     SM_ARCH_CODESHELL,
     SM_ARCH_CHATGLM,
+    SM_ARCH_FALCON,
     SM_ARCH_COUNT
 } sm_arch;
 

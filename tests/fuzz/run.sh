@@ -19,7 +19,7 @@ for t in build-fuzz/fuzz_*; do
             # tiny files of the architectures whose keys the shared models lack (YaRN's and the
             # temperature's, M-RoPE's sections, post-norms, experts, ALiBi's span, the embeddings' norm)
             [ -x build/smallmind ] || make -s build/smallmind > /dev/null
-            for arch in mistral3 qwen3vl exaone4 hunyuan-dense olmo nemotron gemma3 qwen3moe bloom mpt cohere2; do
+            for arch in mistral3 qwen3vl exaone4 hunyuan-dense olmo nemotron gemma3 qwen3moe bloom mpt cohere2 command-r jais; do
                 experts=""; [ "$arch" = qwen3moe ] && experts="--experts 2"
                 build/smallmind init "$corpus/init-$arch.gguf" --arch "$arch" --dim 16 --layers 1 --heads 2 --ffn 16 \
                     --ctx 16 --vocab 260 $experts 2> /dev/null || echo "note: no $arch seed (smallmind init failed)"

@@ -171,10 +171,11 @@ def make_vocab(kind, n_vocab):
         tokens, types, kv = bpe_vocab(n_vocab, sp, "bloom")
         kv += ids(tokens, bos="<s>", eos="</s>", unknown="<unk>", padding="<pad>")
         return tokens, types, kv, tokens.index("<s>")
-    if kind in ("olmo2", "starcoder2", "gpt2", "phi2", "gptneox", "refact", "command-r", "jais", "codeshell", "chatglm"):
+    if kind in ("olmo2", "starcoder2", "gpt2", "phi2", "gptneox", "refact", "command-r", "jais", "codeshell", "chatglm",
+                "falcon"):
         pre = {"olmo2": "dbrx", "starcoder2": "starcoder", "gpt2": "gpt-2", "phi2": "phi-2", "gptneox": "mpt",
                "refact": "refact", "command-r": "command-r", "jais": "jais", "codeshell": "codeshell",
-               "chatglm": "chatglm-bpe"}[kind]
+               "chatglm": "chatglm-bpe", "falcon": "falcon"}[kind]
         tokens, types, kv = bpe_vocab(n_vocab, ["<|endoftext|>"], pre)
         kv += ids(tokens, bos="<|endoftext|>", eos="<|endoftext|>")
         if kind == "phi2":      # the converter's Phi2Model: no BOS
@@ -389,6 +390,10 @@ MODELS = {
     # GLM-4-9B-style (chatglm): RMSNorm, a fused QKV with bias and 2 KV heads, RoPE in adjacent pairs on 32 of each
     # head's 64 values, gate and up in one matrix, separate output
     "chatglm": dict(arch="chatglm", vocab_kind="chatglm", kv=2, rope_base=10000.0, eps=1e-5, ctx=8192, rope_dims=32),
+    # Falcon-7B-style: one LayerNorm feeding attention and the GELU FFN in parallel, one KV head in the fused QKV,
+    # NeoX RoPE, no biases on the products, tied
+    "falcon": dict(arch="falcon", vocab_kind="falcon", kv=1, ffn=1024, rope_base=10000.0, eps=1e-5, ctx=2048,
+                   tied=True),
     "gptneox_seq": dict(arch="gptneox", vocab_kind="gptneox", kv=4, rope_base=10000.0, eps=1e-5, ctx=2048,
                         rope_dims=16, parallel=False),
 }
@@ -403,10 +408,10 @@ SILU_ARCHS = {"llama", "qwen2", "qwen3", "phi3", "olmo2", "granite", "stablelm",
 LLAMA_CPP_ARCHS = {"llama", "qwen2", "phi3", "gemma", "gemma2", "olmo2", "starcoder2", "gpt2", "granite", "stablelm",
                    "phi2", "gptneox", "granitemoe", "olmoe", "qwen2moe", "exaone", "internlm2", "minicpm", "starcoder",
                    "olmo", "nemotron", "bloom", "mpt", "refact", "command-r", "cohere2", "jais", "xverse", "orion",
-                   "codeshell", "chatglm"}
+                   "codeshell", "chatglm", "falcon"}
 # architectures with LayerNorm (and its biases) instead of RMSNorm
 LAYER_NORM_ARCHS = ("starcoder2", "gpt2", "stablelm", "phi2", "gptneox", "starcoder", "nemotron", "bloom", "jais", "orion",
-                    "codeshell")
+                    "codeshell", "falcon")
 # architectures with a GELU FFN and biases on every product
 GELU_BIAS_ARCHS = ("starcoder2", "gpt2", "phi2", "gptneox", "starcoder", "bloom", "codeshell")
 
@@ -557,9 +562,10 @@ def build(name):
             t.append((p + "attn_norm.weight", norm(dim)))
             if arch in LAYER_NORM_ARCHS:
                 t.append((p + "attn_norm.bias", bias(dim)))
-        if arch in ("phi3", "gpt2", "gptneox", "starcoder", "bloom", "mpt", "jais", "codeshell", "chatglm") or (arch == "phi2" and not s.get("split_qkv")):
+        if arch in ("phi3", "gpt2", "gptneox", "starcoder", "bloom", "mpt", "jais", "codeshell", "chatglm", "falcon") or \
+                (arch == "phi2" and not s.get("split_qkv")):
             t.append((p + "attn_qkv.weight", mat(qdim + 2 * kvdim, dim)))
-            if arch not in ("phi3", "mpt"):
+            if arch not in ("phi3", "mpt", "falcon"):
                 t.append((p + "attn_qkv.bias", bias(qdim + 2 * kvdim)))
         else:
             t.append((p + "attn_q.weight", mat(qdim, dim)))
@@ -579,7 +585,7 @@ def build(name):
             t.append((p + "attn_output.bias", bias(dim)))
         if arch in ("gemma2", "gemma3", "olmo2", "exaone4"):
             t.append((p + "post_attention_norm.weight", norm(dim)))
-        if arch not in ("olmo2", "phi2", "exaone4", "olmo", "command-r", "cohere2"):
+        if arch not in ("olmo2", "phi2", "exaone4", "olmo", "command-r", "cohere2", "falcon"):
             t.append((p + "ffn_norm.weight", norm(dim)))
             if arch in LAYER_NORM_ARCHS:
                 t.append((p + "ffn_norm.bias", bias(dim)))
@@ -603,7 +609,7 @@ def build(name):
         elif arch == "jais":   # SwiGLU with biases
             t += [(p + "ffn_gate.weight", mat(FF, dim)), (p + "ffn_gate.bias", bias(FF)),
                   (p + "ffn_up.weight", mat(FF, dim)), (p + "ffn_up.bias", bias(FF))]
-        elif arch in ("nemotron", "arcee", "mpt"):   # no gate, no bias (nemotron, arcee: squared ReLU; mpt: GELU)
+        elif arch in ("nemotron", "arcee", "mpt", "falcon"):   # no gate, no bias (nemotron, arcee: squared ReLU; mpt, falcon: GELU)
             t.append((p + "ffn_up.weight", mat(FF, dim)))
         else:
             t += [(p + "ffn_gate.weight", mat(FF, dim)), (p + "ffn_up.weight", mat(FF, dim))]
