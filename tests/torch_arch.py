@@ -60,6 +60,8 @@ llama's blocks with LayerNorm and biases. codeshell (build_codeshell): GPT-2's b
 chatglm (build_chatglm; ChatGLM's apply_rotary_pos_emb): RoPE in adjacent pairs on the first
 rope.dimension_count values of each head, phi3's fused SwiGLU. falcon (build_falcon): phi2's
 parallel block (one LayerNorm) with multi-query attention, NeoX RoPE, no biases on the products.
+stablelm 12B (build_stablelm; Hugging Face's StableLmLayerNormPerHead): q and k LayerNorm'd per head
+with each head's own weights, no bias; without ffn_norm, attention and FFN in parallel from one norm.
 """
 import math
 import os
@@ -274,7 +276,8 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
     def wb(name, i=None):   # a LayerNorm's bias, 0 where the file has none (mpt)
         key = name if i is None else "blk.%d.%s" % (i, name)
         return W.get(key, 0.0)
-    parallel = arch in ("phi2", "command-r", "cohere2", "falcon") or (arch == "gptneox" and hp.get("use_parallel_residual", True))
+    # stablelm 12B: no ffn_norm, attention and FFN in parallel from the one norm
+    parallel = arch in ("phi2", "command-r", "cohere2", "falcon") or (arch == "stablelm" and "blk.0.ffn_norm.weight" not in W) or (arch == "gptneox" and hp.get("use_parallel_residual", True))
     for i in range(L):
         x_in = x
         # ---- attention input
@@ -302,6 +305,9 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
                     rms_norm(k.reshape(T, KV, hd), w("attn_k_norm.weight", i), rms_eps).reshape(T, KV * hd))
         if arch in ("qwen3", "gemma3", "qwen3moe", "exaone4"):   # per-head q/k RMSNorm
             q, k = head_norms(q, k)
+        if arch == "stablelm" and "blk.%d.attn_q_norm.weight" % i in W:   # Hugging Face's StableLmLayerNormPerHead
+            q = layer_norm(q.reshape(T, H, hd), w("attn_q_norm.weight", i).reshape(H, hd), 0.0, ln_eps).reshape(T, H * hd)
+            k = layer_norm(k.reshape(T, KV, hd), w("attn_k_norm.weight", i).reshape(KV, hd), 0.0, ln_eps).reshape(T, KV * hd)
         # ---- positions, scale, window of this layer
         layer_base, layer_scale, layer_window = base, freq_scale, window
         if arch == "gemma2":
@@ -348,10 +354,10 @@ def model_logits(meta, W, toks, n_ctx=None, use_swa=True, margins=None):
         elif arch == "arcee":   # RMSNorm, squared ReLU, no gate
             f = lin(F.relu(lin(rms_norm(x, w("ffn_norm.weight", i), rms_eps), "ffn_up", i)) ** 2, "ffn_down", i)
         else:
-            if arch in ("stablelm", "jais", "orion"):
-                h = layer_norm(x, w("ffn_norm.weight", i), w("ffn_norm.bias", i), ln_eps)
-            elif arch in ("command-r", "cohere2"):
+            if arch in ("command-r", "cohere2") or (arch == "stablelm" and parallel):
                 pass   # the attention's normed input (parallel)
+            elif arch in ("stablelm", "jais", "orion"):
+                h = layer_norm(x, w("ffn_norm.weight", i), w("ffn_norm.bias", i), ln_eps)
             else:
                 h = x if arch in ("olmo2", "exaone4") else layer_norm(x, 1.0, 0.0, ln_eps) if arch == "olmo" \
                     else rms_norm(x, w("ffn_norm.weight", i), rms_eps)

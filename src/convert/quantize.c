@@ -130,8 +130,10 @@ sm_status sm_model_quantize_file(const char *in_path, const char *out_path, cons
         if (mix) {
             if (sm_quant_mix_converts(name, (int)t->n_dims) && sm_type_runnable(t->type))
                 to = sm_quant_mix_type(mix, name, (int64_t)t->ne[0], &mm, writable);
-        } else if ((t->n_dims == 2 || t->n_dims == 3) && sm_type_runnable(t->type) && !strstr(name, "ffn_gate_inp")) {
-            /* matrices and stacks of them (experts), not a mixture of experts' router (as llama-quantize) */
+        } else if ((t->n_dims == 2 || t->n_dims == 3) && sm_type_runnable(t->type) && !strstr(name, "ffn_gate_inp") &&
+                   !strstr(name, "_norm.weight")) {
+            /* matrices and stacks of them (experts), not a mixture of experts' router nor a block of norm
+             * weights (stablelm 12B's per-head ones), as llama-quantize */
             int is_output = !strcmp(name, "output.weight");
             to = is_output ? out_type : type;
             to = sm_convert_fit(to, (int64_t)t->ne[0]);

@@ -226,16 +226,18 @@ static const sm_arch_info archs[SM_ARCH_COUNT] = {
          OPT(SM_T_ATTN_K_B), OPT(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), OPT(SM_T_ATTN_OUT_B), T(SM_T_FFN_NORM), GATED_FFN),
         SM_NORM_RMS, SM_FFN_SWIGLU, SM_POS_ROPE, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
     },
-    /* StableLM 2 (1.6B, Zephyr), StableLM 3B: LayerNorm with biases, q/k/v biases where present, RoPE
-     * on part of each head (rope.dimension_count), a SwiGLU FFN; not 12B's parallel residual and q/k
-     * norms (its files lack ffn_norm and have attn_q_norm: refused by name) */
+    /* StableLM 2 (1.6B, Zephyr, 12B), StableLM 3B: LayerNorm with biases, q/k/v biases where present, RoPE
+     * on part of each head (rope.dimension_count), a SwiGLU FFN; 12B: a LayerNorm per head of q and k with
+     * weights of its own (attn_q_norm [head size, heads]), and attention and FFN in parallel from one norm
+     * (its files have no ffn_norm: the loader sets the parallel residual) */
     [SM_ARCH_STABLELM] = {
         "stablelm",
         {ROPE_KEYS(1 << 24), LN_EPS},
         TENSORS(GLOBALS, T(SM_T_OUTPUT_NORM_B), T(SM_T_OUTPUT), T(SM_T_ATTN_NORM), T(SM_T_ATTN_NORM_B), QKV_SPLIT,
-         OPT(SM_T_ATTN_Q_B), OPT(SM_T_ATTN_K_B), OPT(SM_T_ATTN_V_B), T(SM_T_ATTN_OUT), T(SM_T_FFN_NORM),
-         T(SM_T_FFN_NORM_B), GATED_FFN),
-        SM_NORM_LAYER, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_NONE, 0, 0, 0, 0, 1, 0,
+         OPT(SM_T_ATTN_Q_B), OPT(SM_T_ATTN_K_B), OPT(SM_T_ATTN_V_B),
+         {SM_T_ATTN_Q_NORM, SM_TF_OPTIONAL, SM_D_HEAD, SM_D_HEADS}, {SM_T_ATTN_K_NORM, SM_TF_OPTIONAL, SM_D_HEAD, SM_D_KV_HEADS},
+         T(SM_T_ATTN_OUT), {SM_T_FFN_NORM, SM_TF_DEFAULT, 0, 0}, {SM_T_FFN_NORM_B, SM_TF_DEFAULT, 0, 0}, GATED_FFN),
+        SM_NORM_LAYER, SM_FFN_SWIGLU, SM_POS_ROPE_NEOX, SM_SWA_ALL, SM_QK_NORM_HEAD_LN, 0, 0, 0, 0, 1, 0,
     },
     /* Microsoft Phi-1, Phi-1.5, Phi-2: one LayerNorm feeds attention and the GELU FFN side by side
      * (a parallel residual); RoPE (NeoX) on part of each head; biases everywhere, the output's too;
@@ -569,6 +571,8 @@ int64_t sm_dim_value(const sm_hparams *hp, int dim) {
     case SM_D_EXPERTS: return hp->n_expert;
     case SM_D_FFN_EXP: return hp->ffn_exp;
     case SM_D_FFN_SHEXP: return hp->ffn_shexp;
+    case SM_D_HEADS: return hp->n_heads;
+    case SM_D_KV_HEADS: return hp->n_kv_heads;
     default: return 1;
     }
 }

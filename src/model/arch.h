@@ -136,7 +136,8 @@ enum sm_dim {
     SM_D_ONE, SM_D_EMBD, SM_D_Q /* heads x head size */, SM_D_KV /* KV heads x head size */,
     SM_D_QKV /* Q + 2 KV */, SM_D_FFN, SM_D_FFN2 /* 2 x FFN: gate and up in one */, SM_D_VOCAB, SM_D_CTX,
     SM_D_HEAD /* head size */, SM_D_ROPE_HALF /* half the rotated dimensions */,
-    SM_D_EXPERTS /* n_expert */, SM_D_FFN_EXP /* an expert's FFN length */, SM_D_FFN_SHEXP /* the shared one's */
+    SM_D_EXPERTS /* n_expert */, SM_D_FFN_EXP /* an expert's FFN length */, SM_D_FFN_SHEXP /* the shared one's */,
+    SM_D_HEADS /* n_heads */, SM_D_KV_HEADS /* n_kv_heads */
 };
 
 /* How init and training start a tensor. */
@@ -171,8 +172,10 @@ enum sm_swa_kind { SM_SWA_ALL, SM_SWA_EVEN /* layers 0, 2, 4, ... (gemma2) */,
                    SM_SWA_FIVE_OF_SIX /* all but every sixth (gemma3) */,
                    SM_SWA_THREE_OF_FOUR /* all but every fourth (cohere2) */ };
 /* Query and key norms: none, one weight per head size shared by all heads,
- * or one over the whole projection (olmo2). */
-enum sm_qk_norm_kind { SM_QK_NORM_NONE, SM_QK_NORM_HEAD, SM_QK_NORM_FULL };
+ * or one over the whole projection (olmo2), or a LayerNorm per head with
+ * weights of its own (a [head size, heads] tensor). */
+enum sm_qk_norm_kind { SM_QK_NORM_NONE, SM_QK_NORM_HEAD, SM_QK_NORM_FULL,
+                       SM_QK_NORM_HEAD_LN /* a LayerNorm per head, each head its own weights (stablelm 12B) */ };
 
 /* One metadata key an architecture reads, under its own prefix, into an
  * int or float field of sm_hparams (a boolean key into an int: 0 or 1).
@@ -192,7 +195,9 @@ typedef struct sm_arch_key {
 /* Flags of a tensor in an architecture: optional; or a fused Q/K/V tensor
  * that a file may give apart instead (phi2: attn_q/k/v listed optional),
  * required otherwise (init and training from scratch write it). */
-enum { SM_TF_OPTIONAL = 1, SM_TF_FUSED = 2, SM_TF_DENSE = 4 };
+enum { SM_TF_OPTIONAL = 1, SM_TF_FUSED = 2, SM_TF_DENSE = 4, SM_TF_DEFAULT = 8 };
+/* SM_TF_DEFAULT: optional in a file, but every other reader takes it as required: init and training write
+ * it (stablelm's ffn_norm, which 12B's parallel blocks lack) */
 /* SM_TF_DENSE: a dense FFN tensor that a mixture-of-experts file of the
  * architecture (Mixtral's llama) has experts instead of: required unless the
  * layer has ffn_gate_inp (the expert roles listed optional). */

@@ -69,7 +69,7 @@ static sm_status check_elem_alignment(const sm_gguf_tensor *t, const char *name,
 /* Finds one tensor of the architecture and points its slot at the data
  * (marking it in used, one byte per tensor of the file). */
 static sm_status find_tensor(sm_model *m, const sm_arch_tensor *at, int layer, uint8_t *used, sm_error *err) {
-    int role = at->role, optional = at->flags & SM_TF_OPTIONAL;
+    int role = at->role, optional = at->flags & (SM_TF_OPTIONAL | SM_TF_DEFAULT);
     char name[96];
     sm_tensor_name(role, layer, name, sizeof name);
     int64_t cols, rows;
@@ -110,9 +110,11 @@ static sm_status find_tensor(sm_model *m, const sm_arch_tensor *at, int layer, u
         *mat = (sm_matrix){t->data, t->type, (int)rows, (int)cols, NULL};
         return SM_OK;
     }
-    if (t->n_elements != (uint64_t)cols || t->ne[0] != (uint64_t)cols)
+    /* a vector, or a [cols, rows] block of them (stablelm 12B's per-head norms) */
+    if (t->n_elements != (uint64_t)cols * (uint64_t)rows || t->ne[0] != (uint64_t)cols ||
+        (rows > 1 && (t->n_dims != 2 || t->ne[1] != (uint64_t)rows)))
         return sm_fail(err, SM_ERR_FORMAT, "tensor '%s' has %llu elements, expected %lld", name,
-                       (unsigned long long)t->n_elements, (long long)cols);
+                       (unsigned long long)t->n_elements, (long long)(cols * rows));
     if (t->type != SM_GGML_F32)
         return sm_fail(err, SM_ERR_UNSUPPORTED, "norm tensor '%s' has type %s; only F32 is supported", name,
                        sm_type_name(t->type));
@@ -199,9 +201,9 @@ static sm_status load_gguf_model(sm_model *m, sm_error *err) {
     m->hp.n_vocab = m->vocab.n;
     if ((st = sm_arch_read_hparams(&m->gguf, &m->hp, err)) || (st = load_gguf_tensors(m, err))) return st;
     const sm_arch_info *ai = sm_arch_get(arch);
-    if (ai->norm_plain || ai->norm == SM_NORM_LAYER) {   /* dim ones, then dim zeros */
-        int dim = m->hp.dim;
-        if (!(m->plain_norm = sm_calloc(2 * (size_t)dim, sizeof(float))))
+    if (ai->norm_plain || ai->norm == SM_NORM_LAYER) {   /* dim ones, then dim (or a head's, if more) zeros */
+        int dim = m->hp.dim, nz = m->hp.head_dim > dim ? m->hp.head_dim : dim;
+        if (!(m->plain_norm = sm_calloc((size_t)dim + (size_t)nz, sizeof(float))))
             return sm_fail(err, SM_ERR_NOMEM, "out of memory");
         for (int i = 0; i < dim; i++) m->plain_norm[i] = 1.0f;
         const float *ones = m->plain_norm, *zeros = m->plain_norm + dim;
@@ -216,6 +218,17 @@ static sm_status load_gguf_model(sm_model *m, sm_error *err) {
             if (L->attn_norm && !L->attn_norm_b) L->attn_norm_b = zeros;
             if (L->ffn_norm && !L->ffn_norm_b) L->ffn_norm_b = zeros;
         }
+    }
+    /* stablelm 12B: a file without the FFN's norm (SM_TF_DEFAULT) runs attention and the FFN in parallel from
+     * the attention's norm, as llama.cpp's build_stablelm does */
+    int fn_flags = 0;
+    if (sm_arch_has(ai, SM_T_FFN_NORM, &fn_flags) && (fn_flags & SM_TF_DEFAULT)) {
+        int with = 0;
+        for (int l = 0; l < m->hp.n_layers; l++) with += m->layers[l].ffn_norm != NULL;
+        if (with != 0 && with != m->hp.n_layers)
+            return sm_fail(err, SM_ERR_FORMAT, "%d of %d layers have blk.N.ffn_norm.weight: all or none must",
+                           with, m->hp.n_layers);
+        if (with == 0) m->hp.parallel_residual = 1;
     }
     if (ai->pos == SM_POS_ALIBI && m->hp.max_alibi_bias > 0) {   /* once, not per token */
         if (!(m->alibi_slopes = sm_calloc((size_t)m->hp.n_heads, sizeof(float))))

@@ -104,11 +104,17 @@ void op_split_qkv(sm_session *s, const float *qkv, int n, float *q, float *k, fl
 void op_qk_norm(sm_session *s, float *q, float *k, const float *wq, const float *wk, int n) {
     const sm_hparams *hp = &s->model->hp;
     int hd = hp->head_dim, qd = hp->n_heads * hd, kvd = hp->n_kv_heads * hd;
-    int per_head = sm_arch_get(hp->arch)->qk_norm == SM_QK_NORM_HEAD;
+    int kind = sm_arch_get(hp->arch)->qk_norm, per_head = kind == SM_QK_NORM_HEAD;
     SM_PROF_BEGIN(s->prof, SM_SC_QK_NORM, -1);
     for (int t = 0; t < n; t++) {
         float *qt = q + (size_t)t * qd, *kt = k + (size_t)t * kvd;
-        if (per_head) {
+        if (kind == SM_QK_NORM_HEAD_LN) {   /* stablelm 12B: each head's LayerNorm, its own weights, no bias */
+            const float *zeros = s->model->plain_norm + hp->dim;
+            for (int h = 0; h < hp->n_heads; h++)
+                sm_layernorm(qt + (size_t)h * hd, qt + (size_t)h * hd, wq + (size_t)h * hd, zeros, hd, hp->norm_eps);
+            for (int h = 0; h < hp->n_kv_heads; h++)
+                sm_layernorm(kt + (size_t)h * hd, kt + (size_t)h * hd, wk + (size_t)h * hd, zeros, hd, hp->norm_eps);
+        } else if (per_head) {
             for (int h = 0; h < hp->n_heads; h++) sm_rmsnorm(qt + (size_t)h * hd, qt + (size_t)h * hd, wq, hd, hp->norm_eps);
             for (int h = 0; h < hp->n_kv_heads; h++) sm_rmsnorm(kt + (size_t)h * hd, kt + (size_t)h * hd, wk, hd, hp->norm_eps);
         } else {

@@ -387,9 +387,14 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
                        "beside ALiBi", arch->name);
     /* a clamp on the fused QKV without RoPE (mpt): a clamped value's gradient is 0, read from the stored
      * values; RoPE would turn them first (olmo: refused) */
+    /* stablelm 12B's per-head LayerNorms of q and k (the other stablelm files have none) */
+    if (arch->qk_norm == SM_QK_NORM_HEAD_LN && (cfg->optional_roles >> SM_T_ATTN_Q_NORM & 1))
+        return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support this %s model's per-head q/k LayerNorms "
+                       "yet", arch->name);
     int features_ok = (rope || arch->pos == SM_POS_LEARNED || arch->pos == SM_POS_ALIBI) && !arch->norm_plain &&
                       (hp->clamp_kqv == 0 || (fused_qkv(cfg) && !rope)) &&
-                      (arch->qk_norm == SM_QK_NORM_NONE || arch->qk_norm == SM_QK_NORM_HEAD);
+                      (arch->qk_norm == SM_QK_NORM_NONE || arch->qk_norm == SM_QK_NORM_HEAD ||
+                       arch->qk_norm == SM_QK_NORM_HEAD_LN);
     for (int i = 0; i < arch->n_tensors; i++)
         if (!(arch->tensors[i].flags & SM_TF_OPTIONAL) && !slots[arch->tensors[i].role].used) features_ok = 0;
     if (!features_ok)

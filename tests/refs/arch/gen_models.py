@@ -394,6 +394,10 @@ MODELS = {
     # NeoX RoPE, no biases on the products, tied
     "falcon": dict(arch="falcon", vocab_kind="falcon", kv=1, ffn=1024, rope_base=10000.0, eps=1e-5, ctx=2048,
                    tied=True),
+    # StableLM-2-12B-style: a LayerNorm per head of q and k with weights of its own ([64, heads]), no q/k/v biases,
+    # attention and FFN in parallel from the one norm (no ffn_norm), RoPE (NeoX) on 16 of each head's 64 values
+    "stablelm_12b": dict(arch="stablelm", vocab_kind="qwen2", kv=2, rope_base=10000.0, eps=1e-5, vocab=400, ctx=4096,
+                         rope_dims=16, qk_ln_heads=True),
     "gptneox_seq": dict(arch="gptneox", vocab_kind="gptneox", kv=4, rope_base=10000.0, eps=1e-5, ctx=2048,
                         rope_dims=16, parallel=False),
 }
@@ -571,8 +575,11 @@ def build(name):
             t.append((p + "attn_q.weight", mat(qdim, dim)))
             t.append((p + "attn_k.weight", mat(kvdim, dim)))
             t.append((p + "attn_v.weight", mat(kvdim, dim)))
-            if arch in ("qwen2", "starcoder2", "stablelm", "phi2", "qwen2moe"):
+            if arch in ("qwen2", "starcoder2", "stablelm", "phi2", "qwen2moe") and not s.get("qk_ln_heads"):
                 t += [(p + "attn_q.bias", bias(qdim)), (p + "attn_k.bias", bias(kvdim)), (p + "attn_v.bias", bias(kvdim))]
+            if s.get("qk_ln_heads"):   # each head's own LayerNorm weights: ne [head size, heads]
+                t += [(p + "attn_q_norm.weight", norm(H * hd).reshape(H, hd)),
+                      (p + "attn_k_norm.weight", norm(KV * hd).reshape(KV, hd))]
             if arch in ("qwen3", "gemma3", "qwen3moe", "exaone4", "hunyuan-dense"):
                 t += [(p + "attn_q_norm.weight", norm(hd)), (p + "attn_k_norm.weight", norm(hd))]
             elif s.get("qk_norm_tiled"):   # the per-head weights of the model it stands for, over every head
@@ -585,7 +592,7 @@ def build(name):
             t.append((p + "attn_output.bias", bias(dim)))
         if arch in ("gemma2", "gemma3", "olmo2", "exaone4"):
             t.append((p + "post_attention_norm.weight", norm(dim)))
-        if arch not in ("olmo2", "phi2", "exaone4", "olmo", "command-r", "cohere2", "falcon"):
+        if arch not in ("olmo2", "phi2", "exaone4", "olmo", "command-r", "cohere2", "falcon") and not s.get("qk_ln_heads"):
             t.append((p + "ffn_norm.weight", norm(dim)))
             if arch in LAYER_NORM_ARCHS:
                 t.append((p + "ffn_norm.bias", bias(dim)))
