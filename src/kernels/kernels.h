@@ -32,6 +32,10 @@ void sm_rope(float *x, int n_heads, int head_dim, int rot_dim, const float *cos_
 void sm_rope_neox(float *x, int n_heads, int head_dim, int rot_dim, const float *cos_t, const float *sin_t);
 /* x = cap * tanh(x / cap) */
 void sm_softcap(float *x, int n, float cap);
+/* x = min(max(x, -c), c) (olmo's and mpt's clamp_kqv) */
+void sm_clamp(float *x, float c, size_t n);
+/* ALiBi: x[i] += slope * (d0 + i), the scores of keys d0, d0 + 1, ... positions from the query (d0 <= 0) */
+void sm_alibi(float *x, int n, float slope, int d0);
 void sm_mul(float *x, const float *y, int n);   /* x *= y */
 void sm_scale(float *x, float a, int n);        /* x *= a */
 void sm_f16_to_f32_row(float *out, const void *in, int n);

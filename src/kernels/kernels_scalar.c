@@ -110,6 +110,14 @@ void sm_softcap(float *x, int n, float cap) {
     for (int i = 0; i < n; i++) x[i] = cap * tanhf(x[i] * inv);
 }
 
+void sm_clamp(float *x, float c, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = x[i] > c ? c : x[i] < -c ? -c : x[i];
+}
+
+void sm_alibi(float *x, int n, float slope, int d0) {
+    for (int i = 0; i < n; i++) x[i] += slope * (float)(d0 + i);
+}
+
 void sm_mul(float *x, const float *y, int n) {
     for (int i = 0; i < n; i++) x[i] *= y[i];
 }

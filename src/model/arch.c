@@ -643,8 +643,6 @@ float sm_alibi_slope_of(int n_heads, float max_bias, int h) {
     return (float)(h < n ? pow(m0, h + 1) : pow(m1, 2 * (h - n) + 1));
 }
 
-float sm_alibi_slope(const sm_hparams *hp, int h) { return sm_alibi_slope_of(hp->n_heads, hp->max_alibi_bias, h); }
-
 sm_status sm_arch_check_hparams(const sm_hparams *hp, sm_status status, sm_error *err) {
     if (hp->n_heads < 1 || hp->head_dim < 1)
         return sm_fail(err, status, "embedding length %d is not a multiple of head count %d", hp->dim, hp->n_heads);

@@ -106,8 +106,9 @@ typedef struct sm_hparams {
     int n_expert, n_expert_used, ffn_exp, ffn_shexp;
     int rope_sections[4];             /* M-RoPE's sections (arch mrope), pairs per position component */
     float clamp_kqv;                  /* olmo: q, k and v clamped to [-clamp_kqv, clamp_kqv]; 0 = not */
-    /* ALiBi (bloom, mpt): head h's scores get sm_alibi_slope(hp, h) times minus the distance of each position
-     * from the query's; the slopes' span (attention.max_alibi_bias; 8 for bloom); 0 = no ALiBi */
+    /* ALiBi (bloom, mpt, refact, jais): head h's scores get sm_alibi_slope_of(n_heads, max_alibi_bias, h)
+     * times minus the distance of each position from the query's; the slopes' span (attention.max_alibi_bias;
+     * 8 for bloom and refact); 0 = no ALiBi */
     float max_alibi_bias;
 } sm_hparams;
 
@@ -284,7 +285,6 @@ int sm_layer_has_rope(const sm_hparams *hp, int layer);
 float sm_attn_temp(const sm_hparams *hp, int pos);
 /* ALiBi's slope of head h (ggml's rule, from the ALiBi paper: for the first n = 2^floor(log2 heads) heads
  * 2^(-max_bias (h + 1) / n), the rest interleaved between them); 0 without ALiBi. */
-float sm_alibi_slope(const sm_hparams *hp, int h);
 float sm_alibi_slope_of(int n_heads, float max_bias, int h);
 /* Whether an architecture rotates queries and keys (RoPE in either pairing). */
 int sm_arch_is_rope(const sm_arch_info *a);

@@ -29,12 +29,7 @@ typedef struct attention_task {
     int pos0, n, window;
 } attention_task;
 
-/* ALiBi (bloom, mpt): n scores of positions p0, p0 + 1, ... for a query at pos, each plus slope (p - pos). */
-static void alibi(float *sc, int n, float slope, int p0, int pos) {
-    for (int p = 0; p < n; p++) sc[p] += slope * (float)(p0 + p - pos);
-}
-
-/* Head h's ALiBi slope, 0 without ALiBi. */
+/* Head h's ALiBi slope (added to its scores by sm_alibi), 0 without ALiBi. */
 static float slope_of(const sm_session *s, int h) { return s->model->alibi_slopes ? s->model->alibi_slopes[h] : 0.0f; }
 
 /* The first position a query at pos sees: 0, or the start of its window. */
@@ -79,7 +74,7 @@ static void attend_block(const attention_task *t, int h, int i0, int nq, float *
             float bmax = -INFINITY, *oj = o + (size_t)j * hd;
             for (int p = 0; p < n; p++) sc[p] = kt->dot(q, k + (size_t)p * kv_dim, hd) * scale;
             if (cap > 0) sm_softcap(sc, n, cap);
-            if (slope != 0) alibi(sc, n, slope, kb + p0, pos);
+            if (slope != 0) sm_alibi(sc, n, slope, kb + p0 - pos);
             for (int p = 0; p < n; p++) bmax = sc[p] > bmax ? sc[p] : bmax;
             if (bmax > m[j]) {
                 float c = expf(m[j] - bmax);   /* 0 on the first block */
@@ -131,7 +126,7 @@ static void attend_block_gemm(const attention_task *t, int h, int i0, int nq, fl
             float bmax = -INFINITY, *oj = o + (size_t)j * hd;
             for (int p = p0; p < p1; p++) row[p] *= scale;
             if (cap > 0) sm_softcap(row + p0, n, cap);
-            if (slope != 0) alibi(row + p0, n, slope, kb + p0, pos);
+            if (slope != 0) sm_alibi(row + p0, n, slope, kb + p0 - pos);
             for (int p = p0; p < p1; p++) bmax = row[p] > bmax ? row[p] : bmax;
             if (bmax > m[j]) {
                 float c = expf(m[j] - bmax);   /* 0 on the first block */
@@ -190,7 +185,7 @@ static void head_scores(const sm_session *s, float *att, const float *qh, const 
     for (int t = lo; t <= pos; t++, k += kv_dim) att[t] = s->kt->dot(qh, k, hd) * scale;
     if (cap > 0) sm_softcap(att + lo, pos + 1 - lo, cap);
     float slope = slope_of(s, h);
-    if (slope != 0) alibi(att + lo, pos + 1 - lo, slope, lo, pos);
+    if (slope != 0) sm_alibi(att + lo, pos + 1 - lo, slope, lo - pos);
 }
 
 static void head_values(const sm_session *s, float *oh, const float *att, const float *v_layer, int h, int lo,

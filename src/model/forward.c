@@ -41,11 +41,6 @@ static void block_out(sm_session *s, int step, const sm_matrix *w, const float *
     }
 }
 
-/* x's values into [-c, c] (olmo's clamp_kqv). */
-static void clamp(float *x, float c, size_t n) {
-    for (size_t i = 0; i < n; i++) x[i] = x[i] > c ? c : x[i] < -c ? -c : x[i];
-}
-
 void sm_forward(sm_session *s, const sm_fwd_batch *b) {
     const sm_model *m = s->model;
     const sm_hparams *hp = &m->hp;
@@ -104,9 +99,9 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b) {
             sm_matmul_share_input(s, NULL);
         }
         if (hp->clamp_kqv > 0) {   /* olmo: the projections clamped before RoPE */
-            clamp(q, hp->clamp_kqv, (size_t)n * q_dim);
-            clamp(k, hp->clamp_kqv, (size_t)n * kv_dim);
-            clamp(v, hp->clamp_kqv, (size_t)n * kv_dim);
+            sm_clamp(q, hp->clamp_kqv, (size_t)n * q_dim);
+            sm_clamp(k, hp->clamp_kqv, (size_t)n * kv_dim);
+            sm_clamp(v, hp->clamp_kqv, (size_t)n * kv_dim);
         }
         int norm_late = arch->qk_norm_after_rope;   /* hunyuan-dense: RoPE, then the q/k norms */
         if (L->q_norm && !norm_late) op_qk_norm(s, q, k, L->q_norm, L->k_norm, n);

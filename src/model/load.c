@@ -233,7 +233,7 @@ static sm_status load_gguf_model(sm_model *m, sm_error *err) {
     if (ai->pos == SM_POS_ALIBI && m->hp.max_alibi_bias > 0) {   /* once, not per token */
         if (!(m->alibi_slopes = sm_calloc((size_t)m->hp.n_heads, sizeof(float))))
             return sm_fail(err, SM_ERR_NOMEM, "out of memory");
-        for (int h = 0; h < m->hp.n_heads; h++) m->alibi_slopes[h] = sm_alibi_slope(&m->hp, h);
+        for (int h = 0; h < m->hp.n_heads; h++) m->alibi_slopes[h] = sm_alibi_slope_of(m->hp.n_heads, m->hp.max_alibi_bias, h);
     }
     const int64_t *ov = m->gguf.overlap;
     if (ov[0] >= 0) {

@@ -67,7 +67,7 @@ struct sm_model {
     void *aligned_mem;   /* the tensors of a file whose alignment leaves them unaligned, copied */
     uint64_t x16_bytes;
     float *plain_norm;   /* dim ones then dim zeros: olmo's norms, a LayerNorm's missing bias */
-    float *alibi_slopes; /* ALiBi: each head's slope (sm_alibi_slope), or NULL */
+    float *alibi_slopes; /* ALiBi: each head's slope (sm_alibi_slope_of), or NULL */
 };
 
 /* Where a role's tensor lives in a loaded model (layer ignored for the

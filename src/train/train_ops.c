@@ -776,11 +776,6 @@ static float softcap_slope(float p, float lse, float cap) {
     return 1.0f - th * th;
 }
 
-/* ALiBi: the scores of row t (keys 0..t) plus the head's slope times minus each key's distance. */
-static void alibi_row(float *row, int t, float slope) {
-    for (int u = 0; u <= t; u++) row[u] += slope * (float)(u - t);
-}
-
 /* Where row t of head h of sequence b keeps its log-sum-exp. */
 static float *lse_at(const att_task *a, int b, int h, int t) {
     return a->lse + ((size_t)b * a->s.heads + h) * a->s.T + t;
@@ -798,7 +793,7 @@ static void attention_one_fwd(const att_task *a, int b, int h) {
         for (int u = 0; u <= t; u++)
             att[u] = kt->dot(qt, a->k + (size_t)(b * s.T + u) * s.kvs + (size_t)kh * s.hd, s.hd) * scale;
         if (s.softcap) softcap_row(att, s.softcap, t + 1);
-        if (slope != 0) alibi_row(att, t, slope);
+        if (slope != 0) sm_alibi(att, t + 1, slope, -t);   /* keys 0..t */
         for (int u = 0; u <= t; u++)
             if (att[u] > max) max = att[u];
         float sum = 0;
@@ -883,7 +878,7 @@ static void attention_head_fwd(const att_task *a, int b, int h, float *buf, floa
                 max = kt->scale_max(row, 1.0f, t + 1);
             }
             if (slope != 0) {
-                alibi_row(row, t, slope);
+                sm_alibi(row, t + 1, slope, -t);
                 max = kt->scale_max(row, 1.0f, t + 1);
             }
             float sum = kt->exp_sum(row, max, t + 1);

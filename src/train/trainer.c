@@ -8,6 +8,7 @@
 #include "core/alloc.h"
 #include "core/cpu.h"
 #include "core/error.h"
+#include "kernels/kernels.h"
 #include "model/model.h"
 #include "model/session.h"
 #include "model/steps.h"
@@ -385,12 +386,12 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     if (arch->pos == SM_POS_ALIBI && (cfg->optional_roles >> SM_T_POS_EMBD & 1))
         return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support this %s model's position embeddings "
                        "beside ALiBi", arch->name);
-    /* a clamp on the fused QKV without RoPE (mpt): a clamped value's gradient is 0, read from the stored
-     * values; RoPE would turn them first (olmo: refused) */
     /* stablelm 12B's per-head LayerNorms of q and k (the other stablelm files have none) */
     if (arch->qk_norm == SM_QK_NORM_HEAD_LN && (cfg->optional_roles >> SM_T_ATTN_Q_NORM & 1))
         return sm_fail(err, SM_ERR_UNSUPPORTED, "training does not support this %s model's per-head q/k LayerNorms "
                        "yet", arch->name);
+    /* a clamp on the fused QKV without RoPE (mpt): a clamped value's gradient is 0, read from the stored
+     * values; RoPE would turn them first (olmo: refused) */
     int features_ok = (rope || arch->pos == SM_POS_LEARNED || arch->pos == SM_POS_ALIBI) && !arch->norm_plain &&
                       (hp->clamp_kqv == 0 || (fused_qkv(cfg) && !rope)) &&
                       (arch->qk_norm == SM_QK_NORM_NONE || arch->qk_norm == SM_QK_NORM_HEAD ||
@@ -798,10 +799,7 @@ static void ffn_norm_bwd(const sm_trainer *t, const shape *s, const sm_train_lay
        norm_bwd(t, s, dx, g->ffn_norm, g->ffn_norm_b, dn, ffn_norm_input(s, y), w->ffn_norm, y->n2_mean, y->n2_rstd));
 }
 
-/* A clamp to [-c, c] in place, and its backward: the gradient of a value the clamp moved (stored at +-c) is 0. */
-static void clamp_fwd(float *x, float c, uint64_t n) {
-    for (uint64_t i = 0; i < n; i++) x[i] = x[i] > c ? c : x[i] < -c ? -c : x[i];
-}
+/* The backward of a clamp to [-c, c] (sm_clamp): the gradient of a value the clamp moved (stored at +-c) is 0. */
 static void clamp_bwd(float *dx, const float *x, float c, uint64_t n) {
     for (uint64_t i = 0; i < n; i++)
         if (x[i] >= c || x[i] <= -c) dx[i] = 0.0f;
@@ -822,7 +820,7 @@ static void forward_layer(const sm_trainer *t, const shape *s, int l, const sm_t
         q = y->qkv, k = y->qkv + QD, v = y->qkv + QD + KV;
         if (s->clamp > 0) {   /* mpt's clip_qkv */
             uint64_t nv = (uint64_t)N * (QD + 2 * KV);
-            OP(t, SM_SC_QKV_PROJ, nv, 8 * nv, clamp_fwd(y->qkv, s->clamp, nv));
+            OP(t, SM_SC_QKV_PROJ, nv, 8 * nv, sm_clamp(y->qkv, s->clamp, nv));
         }
     } else {
         /* with a per-head q/k norm the projections land in qr and kr, normalized into q and k below */
