@@ -76,6 +76,16 @@ TEST_DEFS += -DSM_HAVE_SERVER
 endif
 DEPS    := $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
+# The command's and the unit tests' objects are compiled with the optional
+# modules' flags, which change when `make test` installs their libraries after
+# a plain `make`: this file holds those flags and is rewritten only when they
+# change, so the objects that depend on it are compiled again (a command
+# linked with the server but compiled as if without it refuses to serve).
+MODULE_FLAGS := $(BUILD)/module-flags
+MODULE_FLAGS_NOW := cli: $(CLI_DEFS) test: $(TEST_DEFS)
+$(shell mkdir -p $(BUILD) && [ "$$(cat $(MODULE_FLAGS) 2> /dev/null)" = "$(MODULE_FLAGS_NOW)" ] || \
+        echo "$(MODULE_FLAGS_NOW)" > $(MODULE_FLAGS))
+
 STATIC  := $(BUILD)/libsmallmind.a
 SHARED  := $(BUILD)/libsmallmind.so
 CLI     := $(BUILD)/smallmind
@@ -109,6 +119,7 @@ $(SHARED): $(LIB_OBJ)
 	ln -sf libsmallmind.so $(BUILD)/$(SONAME)
 
 $(CLI_OBJ): ALL_CFLAGS += $(CLI_DEFS)
+$(CLI_OBJ) $(TEST_OBJ) $(UNIT_CLI_OBJ): $(MODULE_FLAGS)
 
 # src/mpi is compiled by mpicc (its include paths), with the compiler mpicc wraps
 $(MPI_SRC:%.c=$(BUILD)/%.o): $(BUILD)/%.o: %.c

@@ -71,5 +71,24 @@ fi
 if mk uninstall PREFIX="$P" > "$TMP/log" 2>&1 && [ -z "$(find "$P" -type f -o -type l)" ]; then ok "make_uninstall"
 else bad "make_uninstall" "left: $(find "$P" -type f -o -type l | head -5 | tr '\n' ' ')"; fi
 
+
+# The optional modules' flags (the Makefile's MODULE_FLAGS): when they change, as
+# when `make test` installs Jansson and libmicrohttpd after a plain `make`, the
+# command's objects are compiled again; when they have not, nothing is.
+flags="$BUILD/module-flags"
+if [ -f "$flags" ]; then
+    cp -p "$flags" "$TMP/module-flags"
+    echo "cli: -DSM_OTHER test: -DSM_OTHER" > "$flags"
+    plan=$(mk -n "$BUILD/smallmind" 2>&1)
+    cp -p "$TMP/module-flags" "$flags"
+    if [[ "$plan" == *"-c src/cli/cmd_serve.c"* ]] && [[ "$plan" == *"-c src/cli/main.c"* ]] && mk -q "$BUILD/smallmind"; then
+        ok "module_flags_changed_recompile_the_command"
+    else
+        bad "module_flags_changed_recompile_the_command" "$(echo "$plan" | grep -c -- ' -c ') compiles planned; up to date after: $(mk -q "$BUILD/smallmind" && echo yes || echo no)"
+    fi
+else
+    bad "module_flags_changed_recompile_the_command" "$flags is missing: the Makefile does not write it"
+fi
+
 echo "install: $pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]
