@@ -182,9 +182,9 @@ void sm_interleave_q6_K(void *dstv, const void *srcv, int rows, int cols) {
                 o->d[r] = in->d;
                 for (int j = 0; j < 16; j++) o->sc[j][r] = in->scales[j];
                 for (int c = 0; c < 32; c++)
-                    for (int i = 0; i < 4; i++) o->ql[c][r][i] = in->ql[4 * c + i];
+                    for (int i = 0; i < 4; i++) SM_Q6X16_QL(o, c)[r][i] = in->ql[4 * c + i];
                 for (int c = 0; c < 16; c++)
-                    for (int i = 0; i < 4; i++) o->qh[c][r][i] = in->qh[4 * c + i];
+                    for (int i = 0; i < 4; i++) SM_Q6X16_QH(o, c)[r][i] = in->qh[4 * c + i];
             }
         }
 }
@@ -197,7 +197,7 @@ void sm_dequantize_q6_Kx16(float *out, const void *gv, int cols) {
             float d = sm_fp16_to_fp32(grp[b].d[r]), *y = out + (size_t)r * cols + b * SM_QK_K;
             for (int e = 0; e < SM_QK_K; e++) {
                 int h = e / 128, k = (e % 128) / 32, m = (e % 32) / 4, i = e % 4;
-                uint8_t lo = grp[b].ql[16 * h + 8 * (k & 1) + m][r][i], hi = grp[b].qh[8 * h + m][r][i];
+                uint8_t lo = SM_Q6X16_QL(&grp[b], 16 * h + 8 * (k & 1) + m)[r][i], hi = SM_Q6X16_QH(&grp[b], 8 * h + m)[r][i];
                 int q = ((k < 2 ? lo & 0x0F : lo >> 4) | (((hi >> (2 * k)) & 3) << 4)) - 32;
                 y[e] = d * grp[b].sc[e / 16][r] * q;
             }

@@ -356,8 +356,8 @@ SM_UNROLL(2)
 SM_UNROLL(4)
                     for (int m4 = 0; m4 < 4; m4++) {
                         int m = 4 * mh + m4;
-                        __m512i a = _mm512_loadu_si512(g[b].ql[16 * h + m]), bq = _mm512_loadu_si512(g[b].ql[16 * h + 8 + m]);
-                        __m512i hq = _mm512_loadu_si512(g[b].qh[8 * h + m]), hl = _mm512_and_si512(hq, low);
+                        __m512i a = _mm512_loadu_si512(SM_Q6X16_QL(&g[b], 16 * h + m)), bq = _mm512_loadu_si512(SM_Q6X16_QL(&g[b], 16 * h + 8 + m));
+                        __m512i hq = _mm512_loadu_si512(SM_Q6X16_QH(&g[b], 8 * h + m)), hl = _mm512_and_si512(hq, low);
                         __m512i c0 = _mm512_or_si512(_mm512_and_si512(a, low), _mm512_shuffle_epi8(t0, hl));
                         __m512i c1 = _mm512_or_si512(_mm512_and_si512(bq, low), _mm512_shuffle_epi8(t1, hl));
                         __m512i c2 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), low), _mm512_and_si512(hq, top));
@@ -385,7 +385,8 @@ SM_UNROLL(4)
 
 /* sm_dequantize_q6_K's arithmetic: (d * scale) * (code - 32). Per
  * super-block the 16 rows' factors go to a small table once; then quad
- * after quad of rows, chunks 4mh..4mh+3 of half h transpose (as Q4_K's)
+ * after quad of rows, chunks 4mh..4mh+3 of half h transpose (as Q4_K's, the
+ * chunks SM_Q6X16_CHUNK_STRIDE apart)
  * into 16 consecutive bytes per row of ql (both k parities) and of qh,
  * whose codes are the elements 128h + 32k + 16mh + 0..15. */
 AVX512 void sm_dequantize_q6_Kx16_avx512(float *out, const void *group, int cols) {
@@ -401,9 +402,9 @@ AVX512 void sm_dequantize_q6_Kx16_avx512(float *out, const void *group, int cols
             for (int h = 0; h < 2; h++)
                 for (int mh = 0; mh < 2; mh++) {
                     __m128i ua[4], ub[4], uh[4];
-                    sm_transpose_quad(g[b].ql[16 * h + 4 * mh][4 * l], ua);
-                    sm_transpose_quad(g[b].ql[16 * h + 8 + 4 * mh][4 * l], ub);
-                    sm_transpose_quad(g[b].qh[8 * h + 4 * mh][4 * l], uh);
+                    sm_transpose_quad_stride(SM_Q6X16_QL(&g[b], 16 * h + 4 * mh)[4 * l], SM_Q6X16_CHUNK_STRIDE, ua);
+                    sm_transpose_quad_stride(SM_Q6X16_QL(&g[b], 16 * h + 8 + 4 * mh)[4 * l], SM_Q6X16_CHUNK_STRIDE, ub);
+                    sm_transpose_quad_stride(SM_Q6X16_QH(&g[b], 8 * h + 4 * mh)[4 * l], SM_Q6X16_CHUNK_STRIDE, uh);
 SM_UNROLL(4)
                     for (int t = 0; t < 4; t++) {
                         int r = 4 * l + t;
@@ -534,8 +535,8 @@ SM_UNROLL(4)
 SM_UNROLL(4)
                 for (int m4 = 0; m4 < 4; m4++) {
                     int m = 4 * mh + m4;
-                    __m512i a = _mm512_loadu_si512(g[b].ql[16 * h + m]), bq = _mm512_loadu_si512(g[b].ql[16 * h + 8 + m]);
-                    __m512i hq = _mm512_loadu_si512(g[b].qh[8 * h + m]), hl = _mm512_and_si512(hq, low);
+                    __m512i a = _mm512_loadu_si512(SM_Q6X16_QL(&g[b], 16 * h + m)), bq = _mm512_loadu_si512(SM_Q6X16_QL(&g[b], 16 * h + 8 + m));
+                    __m512i hq = _mm512_loadu_si512(SM_Q6X16_QH(&g[b], 8 * h + m)), hl = _mm512_and_si512(hq, low);
                     __m512i c0 = _mm512_or_si512(_mm512_and_si512(a, low), _mm512_shuffle_epi8(t0, hl));
                     __m512i c1 = _mm512_or_si512(_mm512_and_si512(bq, low), _mm512_shuffle_epi8(t1, hl));
                     __m512i c2 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), low), _mm512_and_si512(hq, top));

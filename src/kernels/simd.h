@@ -43,13 +43,14 @@ static inline void sm_transpose_words4(__m128i v[4]) {
 }
 
 /* Four rows' 4 code bytes from four consecutive chunks of a 16-row
- * interleaved layout at p (chunk stride 64 bytes, the rows' 4 bytes side
- * by side), transposed: u[t] = row t's 16 consecutive bytes. The
- * dequantizers of the interleaved layouts walk their rows this way. */
-static inline void sm_transpose_quad(const uint8_t *p, __m128i u[4]) {
-    for (int i = 0; i < 4; i++) u[i] = _mm_loadu_si128((const __m128i *)(p + 64 * i));
+ * interleaved layout at p (chunk stride 64 bytes, or stride, the rows' 4
+ * bytes side by side), transposed: u[t] = row t's 16 consecutive bytes.
+ * The dequantizers of the interleaved layouts walk their rows this way. */
+static inline void sm_transpose_quad_stride(const uint8_t *p, size_t stride, __m128i u[4]) {
+    for (int i = 0; i < 4; i++) u[i] = _mm_loadu_si128((const __m128i *)(p + stride * i));
     sm_transpose_words4(u);
 }
+static inline void sm_transpose_quad(const uint8_t *p, __m128i u[4]) { sm_transpose_quad_stride(p, 64, u); }
 
 /* The other way: one chunk of a 16-row interleaved layout at p (16 rows'
  * 4 bytes side by side, 64 bytes) as its 4 columns, col[j] = byte j of rows
