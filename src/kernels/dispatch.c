@@ -83,7 +83,7 @@ static const sm_kernel_table scalar = {"scalar", SM_LEVEL_SCALAR, NULL, sm_gelu,
                                        sm_softmax, exp_sum_scalar, dot_scalar, axpy_scalar, matmul_f32_scalar, NULL, NULL,
                                        0, 0, NULL, NULL, swiglu_grad_scalar, sm_adamw_scalar, NULL, NULL, NULL,
                                        sm_norm_fwd_scalar, sm_norm_bwd_scalar, sm_norm_cols_bwd_scalar, scale_max_scalar,
-                                       softmax_bwd_scalar, NULL, 0, sm_rope_pairs_scalar};
+                                       softmax_bwd_scalar, NULL, 0, sm_rope_pairs_scalar, NULL};
 
 #if defined(__x86_64__)
 static const sm_kernel_table avx2 = {"avx2", SM_LEVEL_AVX2, &scalar, sm_gelu_avx2, sm_gelu_grad_avx2, sm_swiglu_avx2,
@@ -92,14 +92,16 @@ static const sm_kernel_table avx2 = {"avx2", SM_LEVEL_AVX2, &scalar, sm_gelu_avx
                                      sm_gemm_avx2, sm_swiglu_grad_avx2, sm_adamw_avx2, sm_gemm_f16_avx2,
                                      sm_gemm_f16x16_avx2, sm_gemm_x16_avx2, sm_norm_fwd_avx2, sm_norm_bwd_avx2,
                                      sm_norm_cols_bwd_avx2, sm_scale_max_avx2, sm_softmax_bwd_avx2,
-                                     sm_gemm_strided_avx2, SM_GEMM_AVX2_RUN_BYTES / sizeof(float), sm_rope_pairs_avx2};
+                                     sm_gemm_strided_avx2, SM_GEMM_AVX2_RUN_BYTES / sizeof(float), sm_rope_pairs_avx2,
+                                     sm_gemm_bf16_avx2};
 static const sm_kernel_table avx512 = {"avx512", SM_LEVEL_AVX512, &avx2, sm_gelu_avx512, sm_gelu_grad_avx512,
                                        sm_swiglu_avx512, sm_softmax_avx512, sm_exp_sum_avx512, sm_dot_f32_avx2,
                                        sm_axpy_f32_avx2, sm_matmul_f32_avx512, sm_pack_a_avx512, sm_matmul_packed_avx512,
                                        SM_GEMM_MR, SM_GEMM_NR, sm_gemm_pack_avx512, sm_gemm_avx512, sm_swiglu_grad_avx512,
-                                       sm_adamw_avx512, NULL, NULL, NULL, sm_norm_fwd_avx512, sm_norm_bwd_avx512,
-                                       sm_norm_cols_bwd_avx2, sm_scale_max_avx512, sm_softmax_bwd_avx512,
-                                       sm_gemm_strided_avx512, SM_GEMM_RUN_BYTES / sizeof(float), sm_rope_pairs_avx512};
+                                       sm_adamw_avx512, sm_gemm_f16_avx512, NULL, NULL, sm_norm_fwd_avx512,
+                                       sm_norm_bwd_avx512, sm_norm_cols_bwd_avx2, sm_scale_max_avx512,
+                                       sm_softmax_bwd_avx512, sm_gemm_strided_avx512, SM_GEMM_RUN_BYTES / sizeof(float),
+                                       sm_rope_pairs_avx512, sm_gemm_bf16_avx512};
 
 static int has_avx2(void) {
     __builtin_cpu_init();
@@ -119,7 +121,7 @@ static const sm_kernel_table neon = {"neon", SM_LEVEL_NEON, &scalar, sm_gelu, ge
                                      exp_sum_scalar, sm_dot_f32_neon, sm_axpy_f32_neon, sm_matmul_f32_neon, NULL, NULL,
                                      0, 0, NULL, NULL, swiglu_grad_scalar, sm_adamw_scalar, NULL, NULL, NULL,
                                      sm_norm_fwd_scalar, sm_norm_bwd_scalar, sm_norm_cols_bwd_scalar, scale_max_scalar,
-                                     softmax_bwd_scalar, NULL, 0, sm_rope_pairs_scalar};
+                                     softmax_bwd_scalar, NULL, 0, sm_rope_pairs_scalar, NULL};
 #endif
 
 void sm_kernels_for_type(const sm_kernel_table *kt, uint32_t type, sm_type_kernels *out) {
@@ -134,7 +136,10 @@ void sm_kernels_for_type(const sm_kernel_table *kt, uint32_t type, sm_type_kerne
     out->dequant_x16_cols = tt->level[kt->level].dequant_x16_cols;   /* for this level's gemm_x16 */
     for (const sm_kernel_table *k = kt; k; k = k->fallback) {
         const sm_type_kernels *l = &tt->level[k->level];
-        if (!out->matvec) out->matvec = l->matvec;
+        if (!out->matvec) {   /* matvec_n gives matvec's bits only beside its own level's matvec */
+            out->matvec = l->matvec;
+            out->matvec_n = l->matvec_n;
+        }
         if (!out->from_float) out->from_float = l->from_float;
         if (!out->to_float) out->to_float = l->to_float;
         if (!out->dequant_x16) out->dequant_x16 = l->dequant_x16;

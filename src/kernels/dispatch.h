@@ -109,6 +109,10 @@ typedef struct sm_kernel_table {
      * sines sign s[i]: x0 c - x1 (sign s), x0 (sign s) + x1 c, each product rounded and no fused
      * multiply-add, so every level gives the scalar level's bits */
     void (*rope_pairs)(float *x, const float *c, const float *s, float sign, int n);
+    /* optional: gemm_f16's contract with BF16 weights stored by rows; the same sums as gemm on
+     * the weights widened to F32 */
+    void (*gemm_bf16)(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t w_rs, int n, int k,
+                      int accumulate);
 } sm_kernel_table;
 
 enum { SM_GEMM_ACCUMULATE = 1, SM_GEMM_STREAM = 2 };

@@ -4,6 +4,7 @@
  * what the CPU has at run time. Tested against kernels_scalar.c/quant.c. */
 #include "kernels.h"
 #include "quant.h"
+#include "quant_legacy.h"
 #include "half.h"
 #include "interleave.h"
 #include "simd.h"
@@ -193,6 +194,63 @@ AVX512 static inline void matvec_f32_rows4(float *out, const float *w, const flo
         for (int c = 0; c < full; c += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(wr + c), _mm512_loadu_ps(x + c), a);
         if (tail) a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, wr + full), _mm512_maskz_loadu_ps(tail, x + full), a);
         out[r] = _mm512_reduce_add_ps(a);
+    }
+}
+
+/* Several activation rows in one pass over the weights (types.h's
+ * matvec_n): each group of four rows (a quarter apart, as above) meets up
+ * to SM_MATVEC_N inputs, 4 x 6 accumulators, so the rows stream from
+ * memory once for all of them (speculative decoding's check of a draft,
+ * several sessions' one-token rows). Every sum takes matvec_f32_rows4's
+ * operations in its order: the same bits per input. */
+AVX512 static inline __attribute__((always_inline)) void matvec_f32_n_rows(float *const *outs, const float *const *w4,
+                                                                          const float *x, size_t xs, int n, int cols,
+                                                                          int r, int d, int nw) {
+    int full = cols & ~15;
+    __mmask16 tail = (__mmask16)((1u << (cols - full)) - 1);
+    __m512 acc[4][SM_MATVEC_N];
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++)
+#pragma GCC unroll 6
+        for (int j = 0; j < SM_MATVEC_N; j++) acc[q][j] = _mm512_setzero_ps();
+    for (int c = 0; c < full; c += 16) {
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++) wv[q] = q < nw ? _mm512_loadu_ps(w4[q] + c) : _mm512_setzero_ps();
+#pragma GCC unroll 6
+        for (int j = 0; j < SM_MATVEC_N; j++) {
+            __m512 xv = _mm512_loadu_ps(x + (size_t)(j < n ? j : 0) * xs + c);
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++) acc[q][j] = _mm512_fmadd_ps(wv[q], xv, acc[q][j]);
+        }
+    }
+    if (tail) {
+        __m512 wv[4];
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++) wv[q] = q < nw ? _mm512_maskz_loadu_ps(tail, w4[q] + full) : _mm512_setzero_ps();
+#pragma GCC unroll 6
+        for (int j = 0; j < SM_MATVEC_N; j++) {
+            __m512 xv = _mm512_maskz_loadu_ps(tail, x + (size_t)(j < n ? j : 0) * xs + full);
+#pragma GCC unroll 4
+            for (int q = 0; q < 4; q++) acc[q][j] = _mm512_fmadd_ps(wv[q], xv, acc[q][j]);
+        }
+    }
+    for (int j = 0; j < n; j++)
+        for (int q = 0; q < nw; q++) outs[j][r + q * d] = _mm512_reduce_add_ps(acc[q][j]);
+}
+
+AVX512 void sm_matvec_f32_n_avx512(float *const *outs, const void *wv, const float *x, size_t x_stride, int n,
+                                   int rows, int cols) {
+    const float *w = wv;
+    int d = rows / 4;
+    for (int r0 = 0; r0 < d; r0++) {
+        const float *w4[4] = {w + (size_t)r0 * cols, w + (size_t)(r0 + d) * cols, w + (size_t)(r0 + 2 * d) * cols,
+                              w + (size_t)(r0 + 3 * d) * cols};
+        matvec_f32_n_rows(outs, w4, x, x_stride, n, cols, r0, d, 4);
+    }
+    for (int r = rows / 4 * 4; r < rows; r++) {   /* the rows past the quarters, one at a time */
+        const float *w4[4] = {w + (size_t)r * cols, NULL, NULL, NULL};
+        matvec_f32_n_rows(outs, w4, x, x_stride, n, cols, r, 0, 1);
     }
 }
 
@@ -1010,6 +1068,37 @@ AVX512 static void gemm_pack_block(float *block, const float *wb, size_t rs, siz
     }
 }
 
+#ifndef SM_GEMM_PF_HINT
+#define SM_GEMM_PF_HINT _MM_HINT_T1
+#endif
+/* The same for 16-bit weights stored by rows (w(r, x) = wb[r rs + x]),
+ * F16 or BF16, converted as they are packed (both conversions are exact,
+ * so the block holds what gemm_pack_block gives on the weights widened to
+ * F32): a prompt needs no F32 copy of them. */
+AVX512 static inline __m512 widen16(const uint16_t *p, int bf16) {
+    __m256i h = _mm256_loadu_si256((const __m256i *)p);
+    return bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
+}
+
+AVX512 static void gemm_pack_block_h16(float *block, const uint16_t *wb, size_t rs, int nr, int kc, int bf16) {
+    int x = 0;
+    for (; x + 16 <= kc; x += 16)
+        for (int h = 0; h < SM_GEMM_NR; h += 16) {
+            __m512 v[16];
+            for (int i = 0; i < 16; i++) v[i] = h + i < nr ? widen16(wb + (size_t)(h + i) * rs + x, bf16) : _mm512_setzero_ps();
+            transpose16(v);
+            for (int j = 0; j < 16; j++) _mm512_store_ps(block + (size_t)(x + j) * SM_GEMM_NR + h, v[j]);
+        }
+    for (int i = 0; i < SM_GEMM_NR; i++) {
+        const uint16_t *src = wb + (size_t)i * rs;
+        for (int xx = x; xx < kc; xx++)
+            block[xx * SM_GEMM_NR + i] = i >= nr ? 0.0f : bf16 ? sm_bf16_to_fp32(src[xx]) : sm_fp16_to_fp32(src[xx]);
+    }
+}
+
+/* the weights' element type: F32 (any strides), or F16 / BF16 stored by rows */
+enum { W_F32, W_F16, W_BF16 };
+
 /* Loops, outside in: column blocks of KC (in order: that is each sum's
  * order), runs of panels whose slice of the packed batch stays in L2,
  * blocks of 32 weight rows (packed once per run, kept in L1), panels.
@@ -1019,11 +1108,12 @@ AVX512 static void gemm_pack_block(float *block, const float *wb, size_t rs, siz
  * into scratch as the loops reach it (BLIS's order). */
 AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, int ldc, const float *packed,
                                                                    const float *a, size_t a_rs, size_t a_cs,
-                                                                   float *scratch, int m, const float *w, size_t rs,
-                                                                   size_t cs, int n, int k, int flags) {
+                                                                   float *scratch, int m, const void *w, size_t rs,
+                                                                   size_t cs, int n, int k, int flags, int wt) {
     float block[SM_GEMM_NR * SM_GEMM_KC] __attribute__((aligned(64)));
     float tail[SM_GEMM_MR * SM_GEMM_KC] __attribute__((aligned(64)));
     int panels = (m + SM_GEMM_MR - 1) / SM_GEMM_MR, direct = a && a_cs == 1;
+    size_t esize = wt == W_F32 ? sizeof(float) : sizeof(uint16_t);
     /* k split into equal blocks of at most KC (multiples of 16): no short last block */
     int nblk = (k + SM_GEMM_KC - 1) / SM_GEMM_KC, step = ((k + nblk - 1) / nblk + 15) & ~15;
     int run = sm_gemm_run_panels(SM_GEMM_MR, step, SM_GEMM_RUN_BYTES);
@@ -1049,8 +1139,21 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
             }
             for (int r = 0; r < n; r += SM_GEMM_NR) {
                 int nr = n - r < SM_GEMM_NR ? n - r : SM_GEMM_NR;
-                gemm_pack_block(block, w + (size_t)r * rs + (size_t)x0 * cs, rs, cs, nr, kc);
+                const char *wb = (const char *)w + ((size_t)r * rs + (size_t)x0 * cs) * esize;
+                if (wt == W_F32) gemm_pack_block(block, (const float *)wb, rs, cs, nr, kc);
+                else gemm_pack_block_h16(block, (const uint16_t *)wb, rs, nr, kc, wt == W_BF16);
+                /* rows stored contiguously come from memory: the next block's lines are
+                 * fetched into L2, a share before each tile, while this block's tiles run
+                 * (without, packing waited on memory: a quarter of a prompt's products) */
+                int next = cs == 1 && r + SM_GEMM_NR < n, lines = (int)(((size_t)kc * esize + 63) / 64);
+                int rows_next = n - r - SM_GEMM_NR < SM_GEMM_NR ? n - r - SM_GEMM_NR : SM_GEMM_NR;
+                int per = next ? (rows_next * lines + (p1 - p0) - 1) / (p1 - p0) : 0, pr = 0, pl = 0;
+                const char *nb = wb + SM_GEMM_NR * rs * esize;   /* the next block's first row */
                 for (int p = p0; p < p1; p++) {
+                    for (int q = 0; q < per && pr < rows_next; q++) {
+                        _mm_prefetch(nb + (size_t)pr * rs * esize + (size_t)pl * 64, SM_GEMM_PF_HINT);
+                        if (++pl == lines) pl = 0, pr++;
+                    }
                     int mr = m - SM_GEMM_MR * p < SM_GEMM_MR ? m - SM_GEMM_MR * p : SM_GEMM_MR;
                     float *cp = c + (size_t)p * SM_GEMM_MR * ldc + r;
                     int whole = stream && mr == SM_GEMM_MR && nr == SM_GEMM_NR;
@@ -1072,12 +1175,22 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
 
 AVX512 void sm_gemm_avx512(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n,
                            int k, int flags) {
-    gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, cs, n, k, flags);
+    gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, cs, n, k, flags, W_F32);
+}
+
+AVX512 void sm_gemm_f16_avx512(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n,
+                               int k, int accumulate) {
+    gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0, W_F16);
+}
+
+AVX512 void sm_gemm_bf16_avx512(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n,
+                                int k, int accumulate) {
+    gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0, W_BF16);
 }
 
 AVX512 void sm_gemm_strided_avx512(float *c, int ldc, const float *a, size_t a_rs, size_t a_cs, int m, const float *w,
                                    size_t rs, size_t cs, int n, int k, int flags, float *scratch) {
-    gemm_loops(c, ldc, NULL, a, a_rs, a_cs, scratch, m, w, rs, cs, n, k, flags);
+    gemm_loops(c, ldc, NULL, a, a_rs, a_cs, scratch, m, w, rs, cs, n, k, flags, W_F32);
 }
 #endif
 

@@ -8,6 +8,7 @@
  * (test_simd.c). */
 #include "simd.h"
 #include "half.h"
+#include "quant_legacy.h"
 #include "dispatch.h"
 
 #if defined(__x86_64__)
@@ -211,10 +212,15 @@ SM_UNROLL(8)
     }
 }
 
-/* The same for F16 weights stored by rows (w(r, x) = w[r rs + x]),
- * converted as they are packed: a prompt on an F16 model needs no F32
- * copy of its weights. */
-AVX2 static void gemm_pack_block_f16(float *block, const uint16_t *wb, size_t rs, int nr, int kc) {
+/* The same for F16 or BF16 weights stored by rows (w(r, x) = w[r rs + x]),
+ * converted as they are packed (exactly): a prompt on an F16 or BF16 model
+ * needs no F32 copy of its weights. */
+AVX2 static inline __m256 widen8(const uint16_t *p, int bf16) {
+    __m128i h = _mm_loadu_si128((const __m128i *)p);
+    return bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
+}
+
+AVX2 static void gemm_pack_block_h16(float *block, const uint16_t *wb, size_t rs, int nr, int kc, int bf16) {
     int x = 0;
     if (nr == NR)
         for (; x + 8 <= kc; x += 8)
@@ -222,14 +228,15 @@ AVX2 static void gemm_pack_block_f16(float *block, const uint16_t *wb, size_t rs
                 const uint16_t *src = wb + (size_t)h * rs + x;
                 __m256 v[8];
 SM_UNROLL(8)
-                for (int i = 0; i < 8; i++) v[i] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + (size_t)i * rs)));
+                for (int i = 0; i < 8; i++) v[i] = widen8(src + (size_t)i * rs, bf16);
                 transpose8(v);
 SM_UNROLL(8)
                 for (int j = 0; j < 8; j++) _mm256_store_ps(block + (size_t)(x + j) * NR + h, v[j]);
             }
     for (int i = 0; i < NR; i++) {
         const uint16_t *src = wb + (size_t)i * rs;
-        for (int xx = x; xx < kc; xx++) block[xx * NR + i] = i < nr ? sm_fp16_to_fp32(src[xx]) : 0.0f;
+        for (int xx = x; xx < kc; xx++)
+            block[xx * NR + i] = i >= nr ? 0.0f : bf16 ? sm_bf16_to_fp32(src[xx]) : sm_fp16_to_fp32(src[xx]);
     }
 }
 
@@ -244,7 +251,7 @@ SM_UNROLL(8)
  * 16-row groups stored column after column (sm_interleave_f16, a type's
  * dequant_x16_cols: group g's column x at w + 16 g k + 16 x elements; n a
  * multiple of 16), read in place. */
-enum { W_F32, W_F16_ROWS, W_F16_X16, W_F32_X16 };
+enum { W_F32, W_F16_ROWS, W_BF16_ROWS, W_F16_X16, W_F32_X16 };
 AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, const float *packed, const float *a,
                                                             size_t a_rs, size_t a_cs, float *scratch, int m,
                                                             const void *w, size_t rs, size_t cs, int n, int k,
@@ -291,7 +298,8 @@ AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, c
                     nb = wb + row_bytes;   /* the next group's slice */
                 } else {
                     wb = (const char *)w + ((size_t)r * rs + (size_t)x0 * cs) * esize;
-                    if (layout == W_F16_ROWS) gemm_pack_block_f16(block, (const uint16_t *)wb, rs, nr, kc);
+                    if (layout == W_F16_ROWS || layout == W_BF16_ROWS)
+                        gemm_pack_block_h16(block, (const uint16_t *)wb, rs, nr, kc, layout == W_BF16_ROWS);
                     else gemm_pack_block(block, (const float *)wb, rs, cs, nr, kc);
                     lines = (int)(((size_t)kc * esize + 63) / 64);
                     row_bytes = rs * esize;
@@ -338,6 +346,11 @@ AVX2 void sm_gemm_strided_avx2(float *c, int ldc, const float *a, size_t a_rs, s
 AVX2 void sm_gemm_f16_avx2(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n, int k,
                            int accumulate) {
     gemm(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0, W_F16_ROWS);
+}
+
+AVX2 void sm_gemm_bf16_avx2(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n, int k,
+                            int accumulate) {
+    gemm(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0, W_BF16_ROWS);
 }
 
 AVX2 void sm_gemm_x16_avx2(float *c, int ldc, const float *packed, int m, const float *w, int n, int k, int accumulate) {

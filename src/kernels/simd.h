@@ -182,17 +182,25 @@ void sm_gemm_avx2(float *c, int ldc, const float *packed, int m, const float *w,
                   int flags);
 void sm_gemm_f16_avx2(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n, int k,
                       int accumulate);
+void sm_gemm_bf16_avx2(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n, int k,
+                       int accumulate);
 /* the same on F16's 16-row interleaved copy (sm_interleave_f16), n a multiple of 16 */
 void sm_gemm_f16x16_avx2(float *c, int ldc, const float *packed, int m, const uint16_t *w, int n, int k,
                          int accumulate);
 /* the same on F32 weights 16 rows per column (a dequant_x16_cols block), n a multiple of 16 */
 void sm_gemm_x16_avx2(float *c, int ldc, const float *packed, int m, const float *w, int n, int k, int accumulate);
 void sm_dequantize_q8_0x16_cols_avx2(float *out, const void *group, int cols);
+void sm_matvec_f32_n_avx512(float *const *outs, const void *w, const float *x, size_t x_stride, int n, int rows,
+                            int cols);
 void sm_gemm_pack_avx512(float *packed, const float *a, size_t rs, size_t cs, int m, int k, int p0, int p1);
 void sm_gemm_strided_avx512(float *c, int ldc, const float *a, size_t a_rs, size_t a_cs, int m, const float *w,
                             size_t rs, size_t cs, int n, int k, int flags, float *scratch);
 void sm_gemm_avx512(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n,
                     int k, int flags);
+void sm_gemm_f16_avx512(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n, int k,
+                        int accumulate);
+void sm_gemm_bf16_avx512(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n, int k,
+                         int accumulate);
 #endif
 
 #if defined(__aarch64__)

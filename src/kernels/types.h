@@ -41,6 +41,13 @@ typedef void (*sm_matvec_x16_fn)(float *out, const void *w, const void *xq, cons
  * equals what matvec_x16 gives for that row alone. */
 typedef void (*sm_batch_x16_fn)(float *c, size_t ldc, const void *w, const void *xq, size_t xq_stride,
                                 const int32_t *xsum, size_t xsum_stride, int n, int rows, int cols, int accumulate);
+/* The matrix x vector product against several activation rows in one pass
+ * over the weights: outs[i][r] = row r . x_i for i < n (n <= SM_MATVEC_N,
+ * x_i at x + i * x_stride floats), each value bit for bit what the same
+ * level's matvec gives for x_i alone. */
+#define SM_MATVEC_N 6
+typedef void (*sm_matvec_n_fn)(float *const *outs, const void *w, const float *x, size_t x_stride, int n, int rows,
+                               int cols);
 typedef void (*sm_to_float_fn)(float *out, const void *in, int n);      /* n elements */
 typedef void (*sm_from_float_fn)(void *out, const float *in, int n);    /* n a multiple of the block */
 /* One interleaved group of 16 rows to floats, row after row (16 x cols);
@@ -54,6 +61,7 @@ typedef struct sm_type_kernels {
     sm_from_float_fn from_float;     /* fast quantizer (activation formats) */
     sm_to_float_fn to_float;         /* fast dequantizer (prefill products) */
     sm_matvec_x16_fn matvec_x16;
+    sm_matvec_n_fn matvec_n;         /* F32 activations only; from matvec's own level */
     sm_batch_x16_fn batch_x16;       /* integer prefill products on the 16-row layout */
     sm_dequant_x16_fn dequant_x16;
     sm_dequant_x16_fn dequant_x16_cols;

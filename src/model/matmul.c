@@ -157,7 +157,28 @@ static void matvecs_rows(const matvecs_task *t, int r0, int r1) {
     const sm_type_kernels *k = &s->tk[w->type];
     int cols = w->cols, full = w->x16 && k->matvec_x16 ? w->rows / SM_X16 * SM_X16 : 0;
     size_t rb = sm_type_row_bytes(w->type, cols);
-    for (int r = r0; r < r1; r += SM_X16) {
+    int from = r0;   /* the first row the loop below takes */
+    if (k->matvec_n && !t->quantized && !full) {   /* up to SM_MATVEC_N rows per pass over the weights */
+        for (int i0 = 0; i0 < t->n; i0 += SM_MATVEC_N) {
+            int m = t->n - i0 < SM_MATVEC_N ? t->n - i0 : SM_MATVEC_N;
+            float *outs[SM_MATVEC_N];
+            for (int i = 0; i < m; i++)
+                outs[i] = (t->accumulate ? s->tmp + (size_t)(i0 + i) * w->rows : row_out(t, i0 + i)) + r0;
+            k->matvec_n(outs, (const char *)w->data + rb * (size_t)r0, t->a + (size_t)i0 * cols, (size_t)cols, m,
+                        r1 - r0, cols);
+        }
+        from = r1;   /* every row done: only the epilogue below */
+    } else if (t->quantized && full > r0 && k->batch_x16 && !t->outs) {
+        /* whole interleaved groups through the integer batch kernel: each row's
+         * values are matvec_x16's, and each group is read once for every row */
+        int end = r1 < full ? r1 : full;
+        float *c = t->accumulate ? s->tmp : t->c;
+        size_t ldc = t->accumulate ? (size_t)w->rows : (size_t)t->ldc;
+        k->batch_x16(c + r0, ldc, (const char *)w->x16 + rb * (size_t)r0, s->xq, s->xq_stride, s->xsum, s->xsum_stride,
+                     t->n, end - r0, cols, 0);
+        from = end;
+    }
+    for (int r = from; r < r1; r += SM_X16) {
         int re = r + SM_X16 < r1 ? r + SM_X16 : r1;
         for (int i = 0; i < t->n; i++) {
             float *out = (t->accumulate ? s->tmp + (size_t)i * w->rows : row_out(t, i)) + r;
@@ -257,11 +278,15 @@ static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
     const sm_kernel_table *kt = s->kt;
     int grouped = w->x16 ? w->rows / SM_X16 * SM_X16 : 0;   /* the rows the interleaved copy holds */
     int full = k->dequant_x16 ? grouped : 0;                  /* of those, the ones dequantized row-major */
-    if (kt->gemm) {   /* the strided product, accumulating in place; F32 (and F16 where the level has
-                       * gemm_f16) read in place, other types dequantized 32 rows at a time */
+    if (kt->gemm) {   /* the strided product, accumulating in place; F32 (and F16 and BF16 where the
+                       * level has gemm_f16 / gemm_bf16) read in place, other types dequantized 32 rows
+                       * at a time */
         if (w->type == SM_GGML_F32) {
             kt->gemm(t->c + r0, t->ldc, s->pack, n, (const float *)w->data + (size_t)r0 * cols, (size_t)cols, 1, r1 - r0,
                      cols, t->accumulate);
+        } else if (w->type == SM_GGML_BF16 && kt->gemm_bf16) {   /* converted as its blocks are packed */
+            kt->gemm_bf16(t->c + r0, t->ldc, s->pack, n, (const uint16_t *)w->data + (size_t)r0 * cols, (size_t)cols,
+                          r1 - r0, cols, t->accumulate);
         } else if (w->type == SM_GGML_F16 && kt->gemm_f16) {
             /* whole groups of the interleaved copy read in place (converted in
              * registers), the other rows converted as their blocks are packed */

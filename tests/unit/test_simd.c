@@ -7,6 +7,7 @@
 #include "kernels/half.h"
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "kernels/quant_legacy.h"
 #include "kernels/interleave.h"
 #include "kernels/simd.h"
 
@@ -784,9 +785,10 @@ TEST(simd_gemm_in_place_equals_packed) {
 #endif
 }
 
-/* The strided product on F16 weights (gemm_f16) gives, bit for bit, what
- * the level's gemm gives on the same weights converted to F32, for shapes
- * with tails in every dimension and both accumulate modes. */
+/* The strided product on F16 weights (gemm_f16), and on BF16 ones
+ * (gemm_bf16), gives, bit for bit, what the level's gemm gives on the same
+ * weights converted to F32, for shapes with tails in every dimension and
+ * both accumulate modes. */
 TEST(simd_gemm_f16_equals_gemm_on_converted_weights) {
     const sm_kernel_table *all[8];
     int n = sm_kernels_available(all, 8), levels = 0;
@@ -816,6 +818,23 @@ TEST(simd_gemm_f16_equals_gemm_on_converted_weights) {
                 kt->gemm_f16(c2, ldc, packed, m, wh, rs, rows, k, acc);
                 CHECKF(memcmp(c1, c2, sizeof(float) * (size_t)m * ldc) == 0, "%s gemm_f16 %dx%dx%d acc %d differs",
                        kt->name, m, rows, k, acc);
+                /* BF16 weights (gemm_bf16, where the level has it): the same bits as gemm on them widened */
+                if (kt->gemm_bf16) {
+                    for (size_t i = 0; i < rows * rs; i++) {
+                        float f = frand(&seed) * 3.0f;
+                        sm_f32_to_bf16_row(&wh[i], &f, 1);
+                        wf[i] = sm_bf16_to_fp32(wh[i]);
+                    }
+                    for (int i = 0; i < m * ldc; i++) c1[i] = c2[i] = frand(&seed);
+                    kt->gemm(c1, ldc, packed, m, wf, rs, 1, rows, k, acc);
+                    kt->gemm_bf16(c2, ldc, packed, m, wh, rs, rows, k, acc);
+                    CHECKF(memcmp(c1, c2, sizeof(float) * (size_t)m * ldc) == 0, "%s gemm_bf16 %dx%dx%d acc %d differs",
+                           kt->name, m, rows, k, acc);
+                    for (size_t i = 0; i < rows * rs; i++) {   /* back to F16 for the interleaved checks */
+                        wh[i] = sm_fp32_to_fp16(frand(&seed));
+                        wf[i] = sm_fp16_to_fp32(wh[i]);
+                    }
+                }
                 /* on the interleaved copy: its whole 16-row groups, the same bits */
                 int r16 = rows / 16 * 16;
                 if (kt->gemm_f16x16 && r16) {
@@ -848,6 +867,45 @@ TEST(simd_gemm_f16_equals_gemm_on_converted_weights) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         CHECKF(levels > 0, "the AVX2 level has no F16 strided product");
+#endif
+}
+
+/* matvec_n (several inputs per pass over the weights) gives each input
+ * the bits its level's matvec gives it alone: rows past the last group of
+ * four, columns past the last 16, and 1 to SM_MATVEC_N inputs. */
+TEST(simd_matvec_n_equals_matvec) {
+    const sm_kernel_table *all[8];
+    int nk = sm_kernels_available(all, 8), levels = 0;
+    int shapes[][2] = {{1, 16}, {3, 7}, {16, 768}, {21, 100}, {64, 288}, {37, 513}};
+    uint64_t seed = 77;
+    for (int v = 0; v < nk; v++) {
+        sm_type_kernels k;
+        sm_kernels_for_type(all[v], SM_GGML_F32, &k);
+        if (!k.matvec_n) continue;
+        levels++;
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+            int rows = shapes[si][0], cols = shapes[si][1];
+            size_t xs = (size_t)cols + 3;
+            float *w = malloc(sizeof(float) * (size_t)rows * cols), *x = malloc(sizeof(float) * SM_MATVEC_N * xs);
+            float *want = malloc(sizeof(float) * rows), *got = malloc(sizeof(float) * SM_MATVEC_N * rows);
+            for (size_t i = 0; i < (size_t)rows * cols; i++) w[i] = frand(&seed);
+            for (size_t i = 0; i < SM_MATVEC_N * xs; i++) x[i] = frand(&seed);
+            for (int n = 1; n <= SM_MATVEC_N; n++) {
+                float *outs[SM_MATVEC_N];
+                for (int i = 0; i < n; i++) outs[i] = got + (size_t)i * rows;
+                k.matvec_n(outs, w, x, xs, n, rows, cols);
+                for (int i = 0; i < n; i++) {
+                    k.matvec(want, w, x + (size_t)i * xs, rows, cols);
+                    CHECKF(memcmp(want, outs[i], sizeof(float) * rows) == 0, "%s matvec_n %dx%d n %d input %d differs",
+                           all[v]->name, rows, cols, n, i);
+                }
+            }
+            free(w); free(x); free(want); free(got);
+        }
+    }
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) CHECKF(levels > 0, "the AVX-512 level has no F32 matvec_n");
 #endif
 }
 
