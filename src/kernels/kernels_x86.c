@@ -202,10 +202,21 @@ AVX512 static inline void matvec_f32_rows4(float *out, const float *w, const flo
  * to SM_MATVEC_N inputs, 4 x 6 accumulators, so the rows stream from
  * memory once for all of them (speculative decoding's check of a draft,
  * several sessions' one-token rows). Every sum takes matvec_f32_rows4's
- * operations in its order: the same bits per input. */
-AVX512 static inline __attribute__((always_inline)) void matvec_f32_n_rows(float *const *outs, const float *const *w4,
-                                                                          const float *x, size_t xs, int n, int cols,
-                                                                          int r, int d, int nw) {
+ * operations in its order (F16: matvec_f16_rows4's, the halves widened
+ * in registers): the same bits per input. */
+AVX512 static inline __m512 load_w(const void *w, int c, int f16) {
+    return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + c)))
+               : _mm512_loadu_ps((const float *)w + c);
+}
+
+AVX512 static inline __m512 load_w_tail(const void *w, int c, __mmask16 tail, int f16) {
+    return f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail, (const uint16_t *)w + c))
+               : _mm512_maskz_loadu_ps(tail, (const float *)w + c);
+}
+
+AVX512 static inline __attribute__((always_inline)) void matvec_n_rows(float *const *outs, const void *const *w4,
+                                                                      const float *x, size_t xs, int n, int cols,
+                                                                      int r, int d, int nw, int f16) {
     int full = cols & ~15;
     __mmask16 tail = (__mmask16)((1u << (cols - full)) - 1);
     __m512 acc[4][SM_MATVEC_N];
@@ -216,7 +227,7 @@ AVX512 static inline __attribute__((always_inline)) void matvec_f32_n_rows(float
     for (int c = 0; c < full; c += 16) {
         __m512 wv[4];
 #pragma GCC unroll 4
-        for (int q = 0; q < 4; q++) wv[q] = q < nw ? _mm512_loadu_ps(w4[q] + c) : _mm512_setzero_ps();
+        for (int q = 0; q < 4; q++) wv[q] = q < nw ? load_w(w4[q], c, f16) : _mm512_setzero_ps();
 #pragma GCC unroll 6
         for (int j = 0; j < SM_MATVEC_N; j++) {
             __m512 xv = _mm512_loadu_ps(x + (size_t)(j < n ? j : 0) * xs + c);
@@ -227,7 +238,7 @@ AVX512 static inline __attribute__((always_inline)) void matvec_f32_n_rows(float
     if (tail) {
         __m512 wv[4];
 #pragma GCC unroll 4
-        for (int q = 0; q < 4; q++) wv[q] = q < nw ? _mm512_maskz_loadu_ps(tail, w4[q] + full) : _mm512_setzero_ps();
+        for (int q = 0; q < 4; q++) wv[q] = q < nw ? load_w_tail(w4[q], full, tail, f16) : _mm512_setzero_ps();
 #pragma GCC unroll 6
         for (int j = 0; j < SM_MATVEC_N; j++) {
             __m512 xv = _mm512_maskz_loadu_ps(tail, x + (size_t)(j < n ? j : 0) * xs + full);
@@ -239,19 +250,30 @@ AVX512 static inline __attribute__((always_inline)) void matvec_f32_n_rows(float
         for (int q = 0; q < nw; q++) outs[j][r + q * d] = _mm512_reduce_add_ps(acc[q][j]);
 }
 
-AVX512 void sm_matvec_f32_n_avx512(float *const *outs, const void *wv, const float *x, size_t x_stride, int n,
-                                   int rows, int cols) {
-    const float *w = wv;
+AVX512 static inline __attribute__((always_inline)) void matvec_n(float *const *outs, const void *wv, const float *x,
+                                                                 size_t xs, int n, int rows, int cols, int f16) {
+    size_t es = f16 ? sizeof(uint16_t) : sizeof(float), rb = (size_t)cols * es;
+    const char *w = wv;
     int d = rows / 4;
     for (int r0 = 0; r0 < d; r0++) {
-        const float *w4[4] = {w + (size_t)r0 * cols, w + (size_t)(r0 + d) * cols, w + (size_t)(r0 + 2 * d) * cols,
-                              w + (size_t)(r0 + 3 * d) * cols};
-        matvec_f32_n_rows(outs, w4, x, x_stride, n, cols, r0, d, 4);
+        const void *w4[4] = {w + (size_t)r0 * rb, w + (size_t)(r0 + d) * rb, w + (size_t)(r0 + 2 * d) * rb,
+                             w + (size_t)(r0 + 3 * d) * rb};
+        matvec_n_rows(outs, w4, x, xs, n, cols, r0, d, 4, f16);
     }
     for (int r = rows / 4 * 4; r < rows; r++) {   /* the rows past the quarters, one at a time */
-        const float *w4[4] = {w + (size_t)r * cols, NULL, NULL, NULL};
-        matvec_f32_n_rows(outs, w4, x, x_stride, n, cols, r, 0, 1);
+        const void *w4[4] = {w + (size_t)r * rb, NULL, NULL, NULL};
+        matvec_n_rows(outs, w4, x, xs, n, cols, r, 0, 1, f16);
     }
+}
+
+AVX512 void sm_matvec_f32_n_avx512(float *const *outs, const void *w, const float *x, size_t x_stride, int n,
+                                   int rows, int cols) {
+    matvec_n(outs, w, x, x_stride, n, rows, cols, 0);
+}
+
+AVX512 void sm_matvec_f16_n_avx512(float *const *outs, const void *w, const float *x, size_t x_stride, int n,
+                                   int rows, int cols) {
+    matvec_n(outs, w, x, x_stride, n, rows, cols, 1);
 }
 
 #define F16_FMA(acc, xv, load) acc = _mm512_fmadd_ps(_mm512_cvtph_ps(load), xv, acc)

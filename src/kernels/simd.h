@@ -192,6 +192,8 @@ void sm_gemm_x16_avx2(float *c, int ldc, const float *packed, int m, const float
 void sm_dequantize_q8_0x16_cols_avx2(float *out, const void *group, int cols);
 void sm_matvec_f32_n_avx512(float *const *outs, const void *w, const float *x, size_t x_stride, int n, int rows,
                             int cols);
+void sm_matvec_f16_n_avx512(float *const *outs, const void *w, const float *x, size_t x_stride, int n, int rows,
+                            int cols);
 void sm_gemm_pack_avx512(float *packed, const float *a, size_t rs, size_t cs, int m, int k, int p0, int p1);
 void sm_gemm_strided_avx512(float *c, int ldc, const float *a, size_t a_rs, size_t a_cs, int m, const float *w,
                             size_t rs, size_t cs, int n, int k, int flags, float *scratch);

@@ -879,33 +879,46 @@ TEST(simd_matvec_n_equals_matvec) {
     int shapes[][2] = {{1, 16}, {3, 7}, {16, 768}, {21, 100}, {64, 288}, {37, 513}};
     uint64_t seed = 77;
     for (int v = 0; v < nk; v++) {
-        sm_type_kernels k;
-        sm_kernels_for_type(all[v], SM_GGML_F32, &k);
-        if (!k.matvec_n) continue;
-        levels++;
-        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-            int rows = shapes[si][0], cols = shapes[si][1];
-            size_t xs = (size_t)cols + 3;
-            float *w = malloc(sizeof(float) * (size_t)rows * cols), *x = malloc(sizeof(float) * SM_MATVEC_N * xs);
-            float *want = malloc(sizeof(float) * rows), *got = malloc(sizeof(float) * SM_MATVEC_N * rows);
-            for (size_t i = 0; i < (size_t)rows * cols; i++) w[i] = frand(&seed);
-            for (size_t i = 0; i < SM_MATVEC_N * xs; i++) x[i] = frand(&seed);
-            for (int n = 1; n <= SM_MATVEC_N; n++) {
-                float *outs[SM_MATVEC_N];
-                for (int i = 0; i < n; i++) outs[i] = got + (size_t)i * rows;
-                k.matvec_n(outs, w, x, xs, n, rows, cols);
-                for (int i = 0; i < n; i++) {
-                    k.matvec(want, w, x + (size_t)i * xs, rows, cols);
-                    CHECKF(memcmp(want, outs[i], sizeof(float) * rows) == 0, "%s matvec_n %dx%d n %d input %d differs",
-                           all[v]->name, rows, cols, n, i);
+        for (int f16 = 0; f16 < 2; f16++) {
+            sm_type_kernels k;
+            sm_kernels_for_type(all[v], f16 ? SM_GGML_F16 : SM_GGML_F32, &k);
+            if (!k.matvec_n) continue;
+            levels++;
+            for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+                int rows = shapes[si][0], cols = shapes[si][1];
+                size_t xs = (size_t)cols + 3;
+                float *w = malloc(sizeof(float) * (size_t)rows * cols), *x = malloc(sizeof(float) * SM_MATVEC_N * xs);
+                float *want = malloc(sizeof(float) * rows), *got = malloc(sizeof(float) * SM_MATVEC_N * rows);
+                uint16_t *wh = (uint16_t *)w; /* F16: the first half of w's bytes */
+                for (size_t i = 0; i < (size_t)rows * cols; i++) {
+                    float f = frand(&seed);
+                    if (f16)
+                        wh[i] = sm_fp32_to_fp16(f);
+                    else
+                        w[i] = f;
                 }
+                for (size_t i = 0; i < SM_MATVEC_N * xs; i++) x[i] = frand(&seed);
+                for (int n = 1; n <= SM_MATVEC_N; n++) {
+                    float *outs[SM_MATVEC_N];
+                    for (int i = 0; i < n; i++) outs[i] = got + (size_t)i * rows;
+                    k.matvec_n(outs, w, x, xs, n, rows, cols);
+                    for (int i = 0; i < n; i++) {
+                        k.matvec(want, w, x + (size_t)i * xs, rows, cols);
+                        CHECKF(memcmp(want, outs[i], sizeof(float) * rows) == 0,
+                               "%s %s matvec_n %dx%d n %d input %d differs", all[v]->name, f16 ? "F16" : "F32", rows,
+                               cols, n, i);
+                    }
+                }
+                free(w);
+                free(x);
+                free(want);
+                free(got);
             }
-            free(w); free(x); free(want); free(got);
         }
     }
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) CHECKF(levels > 0, "the AVX-512 level has no F32 matvec_n");
+    if (__builtin_cpu_supports("avx512f")) CHECKF(levels > 1, "the AVX-512 level lacks an F32 or F16 matvec_n");
 #endif
 }
 
