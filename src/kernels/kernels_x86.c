@@ -66,6 +66,56 @@ AVX2 void sm_matvec_f32_avx2(float *out, const void *wdata, const void *xdata, i
     }
 }
 
+/* Several inputs per pass over the weights (types.h's matvec_n): the rows
+ * above, four a quarter apart, against two inputs at a time (8
+ * accumulators of the 16 registers); every sum is sm_matvec_f32_avx2's, in
+ * its order, so each input gets the bits it gets alone. */
+AVX2 static inline __attribute__((always_inline)) void matvec_f32_n_group(float *const *outs, const float *const *w4,
+                                                                        const float *x, size_t xs, int n, int cols,
+                                                                        int r, int q, int nw) {
+    for (int j0 = 0; j0 < n; j0 += 2) {
+        const float *xa = x + (size_t)j0 * xs, *xb = j0 + 1 < n ? xa + xs : xa;
+        __m256 a[4], b[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) a[i] = b[i] = _mm256_setzero_ps();
+        int c = 0;
+        for (; c + 8 <= cols; c += 8) {
+            __m256 va = _mm256_loadu_ps(xa + c), vb = _mm256_loadu_ps(xb + c);
+#pragma GCC unroll 4
+            for (int i = 0; i < nw; i++) {
+                __m256 wv = _mm256_loadu_ps(w4[i] + c);
+                a[i] = _mm256_fmadd_ps(wv, va, a[i]);
+                b[i] = _mm256_fmadd_ps(wv, vb, b[i]);
+            }
+        }
+        for (int i = 0; i < nw; i++) {
+            float sa = hsum256(a[i]), sb = hsum256(b[i]);
+            for (int cc = c; cc < cols; cc++) {
+                sa += w4[i][cc] * xa[cc];
+                sb += w4[i][cc] * xb[cc];
+            }
+            outs[j0][r + i * q] = sa;
+            if (j0 + 1 < n) outs[j0 + 1][r + i * q] = sb;
+        }
+    }
+}
+
+AVX2 void sm_matvec_f32_n_avx2(float *const *outs, const void *wdata, const float *x, size_t x_stride, int n, int rows,
+                               int cols) {
+    const float *w = wdata;
+    int q = rows / 4;
+    size_t apart = (size_t)q * cols;
+    for (int r = 0; r < q; r++) {
+        const float *w4[4] = {w + (size_t)r * cols, w + (size_t)r * cols + apart, w + (size_t)r * cols + 2 * apart,
+                              w + (size_t)r * cols + 3 * apart};
+        matvec_f32_n_group(outs, w4, x, x_stride, n, cols, r, q, 4);
+    }
+    for (int r = 4 * q; r < rows; r++) {
+        const float *w4[4] = {w + (size_t)r * cols, NULL, NULL, NULL};
+        matvec_f32_n_group(outs, w4, x, x_stride, n, cols, r, 0, 1);
+    }
+}
+
 AVX2 void sm_matvec_f16_avx2(float *out, const void *wdata, const void *xdata, int rows, int cols) {
     const uint16_t *w = wdata;
     const float *x = xdata;

@@ -112,6 +112,8 @@ static inline int sm_gemm_run_panels(int mr, int step, size_t bytes) {
 /* per element type (types.c) */
 void sm_matvec_f32_avx2(float *out, const void *w, const void *x, int rows, int cols);
 void sm_matvec_f16_avx2(float *out, const void *w, const void *x, int rows, int cols);
+void sm_matvec_f32_n_avx2(float *const *outs, const void *w, const float *x, size_t x_stride, int n, int rows,
+                          int cols);
 void sm_matvec_q8_0_avx2(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_q4_0_avx2(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_quantize_q8_0_avx2(void *out, const float *x, int n);

@@ -36,7 +36,7 @@ static const sm_type_traits table[SM_GGML_TYPE_COUNT] = {
     [SM_GGML_F32] = {"F32", 1, 4, SM_GGML_F32, sm_f32_copy_row, sm_f32_store_row, NULL,
                      .level = {[SCALAR] = {.matvec = sm_matvec_f32},
                                [NEON] = {.matvec = ARM(sm_matvec_f32_neon)},
-                               [AVX2] = {.matvec = X86(sm_matvec_f32_avx2)},
+                               [AVX2] = {.matvec = X86(sm_matvec_f32_avx2), .matvec_n = X86(sm_matvec_f32_n_avx2)},
                                [AVX512] = {.matvec = X86(sm_matvec_f32_avx512), .matvec_n = X86(sm_matvec_f32_n_avx512)}}},
     [SM_GGML_F16] = {"F16", 1, 2, SM_GGML_F32, sm_f16_to_f32_row, sm_f32_to_f16_row, sm_interleave_f16,
                      .level = {[SCALAR] = {.matvec = sm_matvec_f16},
