@@ -1140,9 +1140,6 @@ AVX512 static void gemm_pack_block(float *block, const float *wb, size_t rs, siz
     }
 }
 
-#ifndef SM_GEMM_PF_HINT
-#define SM_GEMM_PF_HINT _MM_HINT_T1
-#endif
 /* The same for 16-bit weights stored by rows (w(r, x) = wb[r rs + x]),
  * F16 or BF16, converted as they are packed (both conversions are exact,
  * so the block holds what gemm_pack_block gives on the weights widened to
@@ -1157,7 +1154,8 @@ AVX512 static void gemm_pack_block_h16(float *block, const uint16_t *wb, size_t 
     for (; x + 16 <= kc; x += 16)
         for (int h = 0; h < SM_GEMM_NR; h += 16) {
             __m512 v[16];
-            for (int i = 0; i < 16; i++) v[i] = h + i < nr ? widen16(wb + (size_t)(h + i) * rs + x, bf16) : _mm512_setzero_ps();
+            for (int i = 0; i < 16; i++)
+                v[i] = h + i < nr ? widen16(wb + (size_t)(h + i) * rs + x, bf16) : _mm512_setzero_ps();
             transpose16(v);
             for (int j = 0; j < 16; j++) _mm512_store_ps(block + (size_t)(x + j) * SM_GEMM_NR + h, v[j]);
         }
@@ -1223,7 +1221,7 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
                 const char *nb = wb + SM_GEMM_NR * rs * esize;   /* the next block's first row */
                 for (int p = p0; p < p1; p++) {
                     for (int q = 0; q < per && pr < rows_next; q++) {
-                        _mm_prefetch(nb + (size_t)pr * rs * esize + (size_t)pl * 64, SM_GEMM_PF_HINT);
+                        _mm_prefetch(nb + (size_t)pr * rs * esize + (size_t)pl * 64, _MM_HINT_T1);
                         if (++pl == lines) pl = 0, pr++;
                     }
                     int mr = m - SM_GEMM_MR * p < SM_GEMM_MR ? m - SM_GEMM_MR * p : SM_GEMM_MR;
