@@ -248,12 +248,14 @@ AVX512 static inline void matvec_f32_rows4(float *out, const float *w, const flo
 }
 
 /* Several activation rows in one pass over the weights (types.h's
- * matvec_n): each group of four rows (a quarter apart, as above) meets up
- * to SM_MATVEC_N inputs, 4 x 6 accumulators, so the rows stream from
- * memory once for all of them (speculative decoding's check of a draft,
- * several sessions' one-token rows). Every sum takes matvec_f32_rows4's
- * operations in its order (F16: matvec_f16_rows4's, the halves widened
- * in registers): the same bits per input. */
+ * matvec_n): each group of rows (a fraction of the call's rows apart, as
+ * above) meets every input, so the rows stream from memory once for all of
+ * them (speculative decoding's check of a draft, several sessions'
+ * one-token rows): 4 rows x 6 inputs of accumulators, or 3 x 9 for 7 to 9
+ * inputs (the default draft of 8 and its last token in one pass). Every
+ * sum takes matvec_f32_rows4's operations in its order (F16:
+ * matvec_f16_rows4's, the halves widened in registers): the same bits per
+ * input, whatever rows share a group. */
 AVX512 static inline __m512 load_w(const void *w, int c, int f16) {
     return f16 ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + c)))
                : _mm512_loadu_ps((const float *)w + c);
@@ -264,56 +266,69 @@ AVX512 static inline __m512 load_w_tail(const void *w, int c, __mmask16 tail, in
                : _mm512_maskz_loadu_ps(tail, (const float *)w + c);
 }
 
+/* Rows w4[0 .. nw) (row r + q d for w4[q]) against inputs j < n of nt
+ * (gr x nt accumulators; gr, nt constants) */
 AVX512 static inline __attribute__((always_inline)) void matvec_n_rows(float *const *outs, const void *const *w4,
                                                                       const float *x, size_t xs, int n, int cols,
-                                                                      int r, int d, int nw, int f16) {
+                                                                      int r, int d, int nw, int f16, int gr, int nt) {
     int full = cols & ~15;
     __mmask16 tail = (__mmask16)((1u << (cols - full)) - 1);
-    __m512 acc[4][SM_MATVEC_N];
+    __m512 acc[4][9];
 #pragma GCC unroll 4
-    for (int q = 0; q < 4; q++)
-#pragma GCC unroll 6
-        for (int j = 0; j < SM_MATVEC_N; j++) acc[q][j] = _mm512_setzero_ps();
+    for (int q = 0; q < gr; q++)
+#pragma GCC unroll 9
+        for (int j = 0; j < nt; j++) acc[q][j] = _mm512_setzero_ps();
     for (int c = 0; c < full; c += 16) {
         __m512 wv[4];
 #pragma GCC unroll 4
-        for (int q = 0; q < 4; q++) wv[q] = q < nw ? load_w(w4[q], c, f16) : _mm512_setzero_ps();
-#pragma GCC unroll 6
-        for (int j = 0; j < SM_MATVEC_N; j++) {
+        for (int q = 0; q < gr; q++) wv[q] = q < nw ? load_w(w4[q], c, f16) : _mm512_setzero_ps();
+#pragma GCC unroll 9
+        for (int j = 0; j < nt; j++) {
             __m512 xv = _mm512_loadu_ps(x + (size_t)(j < n ? j : 0) * xs + c);
+            /* one load per input: else gcc folds it into each of the group's FMAs, and at 3 x 9
+             * the loads, not memory, set the pace */
+            __asm__("" : "+v"(xv));
 #pragma GCC unroll 4
-            for (int q = 0; q < 4; q++) acc[q][j] = _mm512_fmadd_ps(wv[q], xv, acc[q][j]);
+            for (int q = 0; q < gr; q++) acc[q][j] = _mm512_fmadd_ps(wv[q], xv, acc[q][j]);
         }
     }
     if (tail) {
         __m512 wv[4];
 #pragma GCC unroll 4
-        for (int q = 0; q < 4; q++) wv[q] = q < nw ? load_w_tail(w4[q], full, tail, f16) : _mm512_setzero_ps();
-#pragma GCC unroll 6
-        for (int j = 0; j < SM_MATVEC_N; j++) {
+        for (int q = 0; q < gr; q++) wv[q] = q < nw ? load_w_tail(w4[q], full, tail, f16) : _mm512_setzero_ps();
+#pragma GCC unroll 9
+        for (int j = 0; j < nt; j++) {
             __m512 xv = _mm512_maskz_loadu_ps(tail, x + (size_t)(j < n ? j : 0) * xs + full);
 #pragma GCC unroll 4
-            for (int q = 0; q < 4; q++) acc[q][j] = _mm512_fmadd_ps(wv[q], xv, acc[q][j]);
+            for (int q = 0; q < gr; q++) acc[q][j] = _mm512_fmadd_ps(wv[q], xv, acc[q][j]);
         }
     }
     for (int j = 0; j < n; j++)
         for (int q = 0; q < nw; q++) outs[j][r + q * d] = _mm512_reduce_add_ps(acc[q][j]);
 }
 
-AVX512 static inline __attribute__((always_inline)) void matvec_n(float *const *outs, const void *wv, const float *x,
-                                                                 size_t xs, int n, int rows, int cols, int f16) {
-    size_t es = f16 ? sizeof(uint16_t) : sizeof(float), rb = (size_t)cols * es;
-    const char *w = wv;
-    int d = rows / 4;
+/* Every row in groups of gr rows rows / gr apart, then the rows past them
+ * one at a time, against n <= nt inputs */
+AVX512 static inline __attribute__((always_inline)) void matvec_n_groups(float *const *outs, const char *w, size_t rb,
+                                                                        const float *x, size_t xs, int n, int rows,
+                                                                        int cols, int f16, int gr, int nt) {
+    int d = rows / gr;
     for (int r0 = 0; r0 < d; r0++) {
         const void *w4[4] = {w + (size_t)r0 * rb, w + (size_t)(r0 + d) * rb, w + (size_t)(r0 + 2 * d) * rb,
-                             w + (size_t)(r0 + 3 * d) * rb};
-        matvec_n_rows(outs, w4, x, xs, n, cols, r0, d, 4, f16);
+                             gr > 3 ? w + (size_t)(r0 + 3 * d) * rb : NULL};
+        matvec_n_rows(outs, w4, x, xs, n, cols, r0, d, gr, f16, gr, nt);
     }
-    for (int r = rows / 4 * 4; r < rows; r++) {   /* the rows past the quarters, one at a time */
+    for (int r = d * gr; r < rows; r++) {
         const void *w4[4] = {w + (size_t)r * rb, NULL, NULL, NULL};
-        matvec_n_rows(outs, w4, x, xs, n, cols, r, 0, 1, f16);
+        matvec_n_rows(outs, w4, x, xs, n, cols, r, 0, 1, f16, gr, nt);
     }
+}
+
+AVX512 static inline __attribute__((always_inline)) void matvec_n(float *const *outs, const void *wv, const float *x,
+                                                                 size_t xs, int n, int rows, int cols, int f16) {
+    size_t rb = (size_t)cols * (f16 ? sizeof(uint16_t) : sizeof(float));
+    if (n <= 6) matvec_n_groups(outs, wv, rb, x, xs, n, rows, cols, f16, 4, 6);
+    else matvec_n_groups(outs, wv, rb, x, xs, n, rows, cols, f16, 3, 9);
 }
 
 AVX512 void sm_matvec_f32_n_avx512(float *const *outs, const void *w, const float *x, size_t x_stride, int n,

@@ -45,7 +45,7 @@ typedef void (*sm_batch_x16_fn)(float *c, size_t ldc, const void *w, const void 
  * over the weights: outs[i][r] = row r . x_i for i < n (n <= SM_MATVEC_N,
  * x_i at x + i * x_stride floats), each value bit for bit what the same
  * level's matvec gives for x_i alone. */
-#define SM_MATVEC_N 6
+#define SM_MATVEC_N 9
 typedef void (*sm_matvec_n_fn)(float *const *outs, const void *w, const float *x, size_t x_stride, int n, int rows,
                                int cols);
 typedef void (*sm_to_float_fn)(float *out, const void *in, int n);      /* n elements */
