@@ -286,8 +286,10 @@ AVX512 static inline __attribute__((always_inline)) void matvec_n_rows(float *co
         for (int j = 0; j < nt; j++) {
             __m512 xv = _mm512_loadu_ps(x + (size_t)(j < n ? j : 0) * xs + c);
             /* one load per input: else gcc folds it into each of the group's FMAs, and at 3 x 9
-             * the loads, not memory, set the pace */
+             * the loads, not memory, set the pace (emulated, a vector is not one register) */
+#if !defined(SM_EMULATE_AVX512)
             __asm__("" : "+v"(xv));
+#endif
 #pragma GCC unroll 4
             for (int q = 0; q < gr; q++) acc[q][j] = _mm512_fmadd_ps(wv[q], xv, acc[q][j]);
         }
