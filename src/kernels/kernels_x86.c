@@ -1162,8 +1162,7 @@ AVX512 static void gemm_pack_block(float *block, const float *wb, size_t rs, siz
  * so the block holds what gemm_pack_block gives on the weights widened to
  * F32): a prompt needs no F32 copy of them. */
 AVX512 static inline __m512 widen16(const uint16_t *p, int bf16) {
-    __m256i h = _mm256_loadu_si256((const __m256i *)p);
-    return bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)) : _mm512_cvtph_ps(h);
+    return bf16 ? sm_bf16x16(p) : _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
 }
 
 AVX512 static void gemm_pack_block_h16(float *block, const uint16_t *wb, size_t rs, int nr, int kc, int bf16) {
@@ -1188,7 +1187,7 @@ enum { W_F32, W_F16, W_BF16 };
 
 /* Loops, outside in: column blocks of KC (in order: that is each sum's
  * order), runs of panels whose slice of the packed batch stays in L2,
- * blocks of 32 weight rows (packed once per run, kept in L1), panels.
+ * blocks of 32 weight rows (packed once per run, kept in L2: up to 128 KiB), panels.
  * The batch comes packed, or with a (read in place): rows (a_cs = 1) go
  * to the tile as they are, 12 at a time (a last panel of fewer is packed
  * on the stack), and a batch read by columns is packed a run at a time
@@ -1232,15 +1231,15 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
                 /* rows stored contiguously come from memory: the next block's lines are
                  * fetched into L2, a share before each tile, while this block's tiles run
                  * (without, packing waited on memory: a quarter of a prompt's products) */
-                int next = cs == 1 && r + SM_GEMM_NR < n, lines = (int)(((size_t)kc * esize + 63) / 64);
                 int rows_next = n - r - SM_GEMM_NR < SM_GEMM_NR ? n - r - SM_GEMM_NR : SM_GEMM_NR;
-                int per = next ? (rows_next * lines + (p1 - p0) - 1) / (p1 - p0) : 0, pr = 0, pl = 0;
-                const char *nb = wb + SM_GEMM_NR * rs * esize;   /* the next block's first row */
+                if (cs != 1) rows_next = 0;   /* rows_next <= 0: no next block, or not stored by rows */
+                sm_block_prefetch next = sm_block_prefetch_plan(wb + SM_GEMM_NR * rs * esize, rs * esize,
+                                                                (int)(((size_t)kc * esize + 63) / 64), rows_next,
+                                                                p1 - p0);
                 for (int p = p0; p < p1; p++) {
-                    for (int q = 0; q < per && pr < rows_next; q++) {
-                        _mm_prefetch(nb + (size_t)pr * rs * esize + (size_t)pl * 64, _MM_HINT_T1);
-                        if (++pl == lines) pl = 0, pr++;
-                    }
+                    const char *line;
+                    for (int q = 0; q < next.per && (line = sm_block_prefetch_next(&next)); q++)
+                        _mm_prefetch(line, _MM_HINT_T1);
                     int mr = m - SM_GEMM_MR * p < SM_GEMM_MR ? m - SM_GEMM_MR * p : SM_GEMM_MR;
                     float *cp = c + (size_t)p * SM_GEMM_MR * ldc + r;
                     int whole = stream && mr == SM_GEMM_MR && nr == SM_GEMM_NR;

@@ -216,8 +216,7 @@ SM_UNROLL(8)
  * converted as they are packed (exactly): a prompt on an F16 or BF16 model
  * needs no F32 copy of its weights. */
 AVX2 static inline __m256 widen8(const uint16_t *p, int bf16) {
-    __m128i h = _mm_loadu_si128((const __m128i *)p);
-    return bf16 ? _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) : _mm256_cvtph_ps(h);
+    return bf16 ? sm_bf16x8(p) : _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
 }
 
 AVX2 static void gemm_pack_block_h16(float *block, const uint16_t *wb, size_t rs, int nr, int kc, int bf16) {
@@ -305,14 +304,11 @@ AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, c
                     row_bytes = rs * esize;
                     nb = wb + NR * row_bytes;   /* the next block's first row */
                 }
-                int per = 0;
-                if (next) per = (rows_next * lines + (p1 - p0) - 1) / (p1 - p0);
-                int pr = 0, pl = 0;   /* the next line to fetch: row pr of the next block, line pl */
+                sm_block_prefetch ahead = sm_block_prefetch_plan(nb, row_bytes, lines, next ? rows_next : 0, p1 - p0);
                 for (int p = p0; p < p1; p++) {
-                    for (int q = 0; next && q < per && pr < rows_next; q++) {
-                        _mm_prefetch(nb + (size_t)pr * row_bytes + (size_t)pl * 64, _MM_HINT_T0);
-                        if (++pl == lines) pl = 0, pr++;
-                    }
+                    const char *line;
+                    for (int q = 0; q < ahead.per && (line = sm_block_prefetch_next(&ahead)); q++)
+                        _mm_prefetch(line, _MM_HINT_T0);
                     int mr = m - MR * p < MR ? m - MR * p : MR;
                     float *cp = c + (size_t)p * MR * ldc + r;
                     int load = accumulate || x0 > 0, whole = stream && mr == MR && nr == NR;

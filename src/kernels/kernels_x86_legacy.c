@@ -673,25 +673,19 @@ AVX512 void sm_dequantize_iq4_nlx16_avx512(float *out, const void *group, int co
 }
 
 /* ------------------------------------------------------------------ BF16
- * A bf16 is the top half of a float: widening is a 16-bit shift. */
-AVX2 static inline __m256 bf16x8(const uint16_t *p) {
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
-}
-AVX512 static inline __m512 bf16x16(const uint16_t *p) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
-}
+ * (widened by simd.h's sm_bf16x8 / sm_bf16x16) */
 
 AVX2 void sm_bf16_to_f32_avx2(float *out, const void *inv, int n) {
     const uint16_t *in = inv;
     int i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, bf16x8(in + i));
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, sm_bf16x8(in + i));
     for (; i < n; i++) out[i] = sm_bf16_to_fp32(in[i]);
 }
 
 AVX512 void sm_bf16_to_f32_avx512(float *out, const void *inv, int n) {
     const uint16_t *in = inv;
     int i = 0;
-    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, bf16x16(in + i));
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, sm_bf16x16(in + i));
     for (; i < n; i++) out[i] = sm_bf16_to_fp32(in[i]);
 }
 
@@ -704,10 +698,10 @@ AVX2 void sm_matvec_bf16_avx2(float *out, const void *wv, const void *xv, int ro
         const uint16_t *wr = w + (size_t)r * cols;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (int c = 0; c < full; c += 32) {
-            a0 = _mm256_fmadd_ps(bf16x8(wr + c), _mm256_loadu_ps(x + c), a0);
-            a1 = _mm256_fmadd_ps(bf16x8(wr + c + 8), _mm256_loadu_ps(x + c + 8), a1);
-            a2 = _mm256_fmadd_ps(bf16x8(wr + c + 16), _mm256_loadu_ps(x + c + 16), a2);
-            a3 = _mm256_fmadd_ps(bf16x8(wr + c + 24), _mm256_loadu_ps(x + c + 24), a3);
+            a0 = _mm256_fmadd_ps(sm_bf16x8(wr + c), _mm256_loadu_ps(x + c), a0);
+            a1 = _mm256_fmadd_ps(sm_bf16x8(wr + c + 8), _mm256_loadu_ps(x + c + 8), a1);
+            a2 = _mm256_fmadd_ps(sm_bf16x8(wr + c + 16), _mm256_loadu_ps(x + c + 16), a2);
+            a3 = _mm256_fmadd_ps(sm_bf16x8(wr + c + 24), _mm256_loadu_ps(x + c + 24), a3);
         }
         float s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
         for (int c = full; c < cols; c++) s += sm_bf16_to_fp32(wr[c]) * x[c];
@@ -729,8 +723,8 @@ AVX512 static void matvec_bf16_widen(float *out, const uint16_t *w, const float 
         const uint16_t *wr = w + (size_t)r * cols;
         __m512 a0 = _mm512_setzero_ps(), a1 = a0;
         for (int c = 0; c < full; c += 32) {
-            a0 = _mm512_fmadd_ps(bf16x16(wr + c), _mm512_loadu_ps(x + c), a0);
-            a1 = _mm512_fmadd_ps(bf16x16(wr + c + 16), _mm512_loadu_ps(x + c + 16), a1);
+            a0 = _mm512_fmadd_ps(sm_bf16x16(wr + c), _mm512_loadu_ps(x + c), a0);
+            a1 = _mm512_fmadd_ps(sm_bf16x16(wr + c + 16), _mm512_loadu_ps(x + c + 16), a1);
         }
         out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + bf16_tail(wr, x, full, cols);
     }
@@ -753,10 +747,10 @@ AVX512 static void matvec_bf16_rows4(float *out, const uint16_t *w, const float 
                 _mm_prefetch((const char *)(w2 + c) + 2048, _MM_HINT_T0);
                 _mm_prefetch((const char *)(w3 + c) + 2048, _MM_HINT_T0);
             }
-            a0 = _mm512_fmadd_ps(bf16x16(w0 + c), xv, a0);
-            a1 = _mm512_fmadd_ps(bf16x16(w1 + c), xv, a1);
-            a2 = _mm512_fmadd_ps(bf16x16(w2 + c), xv, a2);
-            a3 = _mm512_fmadd_ps(bf16x16(w3 + c), xv, a3);
+            a0 = _mm512_fmadd_ps(sm_bf16x16(w0 + c), xv, a0);
+            a1 = _mm512_fmadd_ps(sm_bf16x16(w1 + c), xv, a1);
+            a2 = _mm512_fmadd_ps(sm_bf16x16(w2 + c), xv, a2);
+            a3 = _mm512_fmadd_ps(sm_bf16x16(w3 + c), xv, a3);
         }
         out[r] = _mm512_reduce_add_ps(a0);
         out[r + 1] = _mm512_reduce_add_ps(a1);

@@ -73,6 +73,16 @@ __attribute__((target("avx2"))) static inline void sm_iq4nl_split_avx2(const int
     *lo = _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
     *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0F));
 }
+
+/* 8 or 16 BF16 values at p widened to floats: a bf16 is the top half of a
+ * float, so widening is a 16-bit shift (the BF16 kernels and the strided
+ * products' packing of BF16 weights). */
+SM_TARGET_AVX2 static inline __m256 sm_bf16x8(const uint16_t *p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+SM_TARGET_AVX512 static inline __m512 sm_bf16x16(const uint16_t *p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
 #endif
 
 /* How far ahead (bytes) AVX2 decode kernels (the interleaved Q4_0, Q8_0
@@ -87,6 +97,31 @@ __attribute__((target("avx2"))) static inline void sm_iq4nl_split_avx2(const int
         for (size_t o_ = 0; o_ < (size_t)(bytes); o_ += 64)                                  \
             _mm_prefetch((const char *)(p) + SM_X16_PREFETCH + o_, _MM_HINT_T0);             \
     } while (0)
+
+/* The strided products fetch the next weight block while a block's tiles
+ * run: its `rows` rows of `lines` 64-byte lines (row i at base + i *
+ * row_bytes), a share of them before each of `tiles` tiles (the AVX2 and
+ * AVX-512 loops, each with its own cache level). */
+typedef struct sm_block_prefetch {
+    const char *base;
+    size_t row_bytes;
+    int lines, rows, per;   /* per: lines before each tile */
+    int row, line;          /* the next line to fetch */
+} sm_block_prefetch;
+
+static inline sm_block_prefetch sm_block_prefetch_plan(const char *base, size_t row_bytes, int lines, int rows,
+                                                       int tiles) {
+    sm_block_prefetch b = {base, row_bytes, lines, rows, rows > 0 ? (rows * lines + tiles - 1) / tiles : 0, 0, 0};
+    return b;
+}
+
+/* The next line of the block, or NULL once every line is asked for. */
+static inline const char *sm_block_prefetch_next(sm_block_prefetch *b) {
+    if (b->row >= b->rows) return NULL;
+    const char *p = b->base + (size_t)b->row * b->row_bytes + (size_t)b->line * 64;
+    if (++b->line == b->lines) b->line = 0, b->row++;
+    return p;
+}
 
 /* the strided gemm's tile: tokens per packed panel, weight rows per block,
  * columns per block (sm_gemm_avx512) */

@@ -148,6 +148,11 @@ typedef struct matvecs_task {
 
 static float *row_out(const matvecs_task *t, int i) { return t->outs ? t->outs[i] : t->c + (size_t)i * t->ldc; }
 
+/* Where row i's products go: its output, or with accumulate its row of tmp. */
+static float *row_products(const matvecs_task *t, int i) {
+    return t->accumulate ? t->s->tmp + (size_t)i * t->w->rows : row_out(t, i);
+}
+
 /* Weight rows [r0, r1) against every row, 16 weight rows at a time (the
  * groups the one-row path's kernel calls make too, so the sums are the
  * same); with accumulate each row's products go to its row of tmp first. */
@@ -162,8 +167,7 @@ static void matvecs_rows(const matvecs_task *t, int r0, int r1) {
         for (int i0 = 0; i0 < t->n; i0 += SM_MATVEC_N) {
             int m = t->n - i0 < SM_MATVEC_N ? t->n - i0 : SM_MATVEC_N;
             float *outs[SM_MATVEC_N];
-            for (int i = 0; i < m; i++)
-                outs[i] = (t->accumulate ? s->tmp + (size_t)(i0 + i) * w->rows : row_out(t, i0 + i)) + r0;
+            for (int i = 0; i < m; i++) outs[i] = row_products(t, i0 + i) + r0;
             k->matvec_n(outs, (const char *)w->data + rb * (size_t)r0, t->a + (size_t)i0 * cols, (size_t)cols, m,
                         r1 - r0, cols);
         }
@@ -181,7 +185,7 @@ static void matvecs_rows(const matvecs_task *t, int r0, int r1) {
     for (int r = from; r < r1; r += SM_X16) {
         int re = r + SM_X16 < r1 ? r + SM_X16 : r1;
         for (int i = 0; i < t->n; i++) {
-            float *out = (t->accumulate ? s->tmp + (size_t)i * w->rows : row_out(t, i)) + r;
+            float *out = row_products(t, i) + r;
             const void *x = t->quantized ? (const void *)((const char *)s->xq + (size_t)i * s->xq_stride)
                                          : (const void *)(t->a + (size_t)i * cols);
             if (re <= full)   /* a whole interleaved group */
