@@ -18,6 +18,7 @@
 
 #define AVX2 SM_TARGET_AVX2
 #define AVX512 SM_TARGET_AVX512
+#define AVX512BF16 SM_TARGET_AVX512BF16
 
 AVX2 static inline float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -1054,6 +1055,32 @@ AVX512 void sm_gemm_pack_avx512(float *packed, const float *a, size_t rs, size_t
     }
 }
 
+/* A tile's sums leave: rows j < mr of c, columns < nr, added to what c
+ * holds (load) or not; streamed, a whole 12 x 32 tile to aligned rows of c,
+ * past the caches (SM_GEMM_STREAM). */
+AVX512 static inline __attribute__((always_inline)) void gemm_tile_store(float *c, int ldc, __m512 *lo, __m512 *hi,
+                                                                        int mr, int nr, int load, int wide,
+                                                                        int stream) {
+    if (stream) {
+        for (int j = 0; j < SM_GEMM_MR; j++) {
+            _mm512_stream_ps(c + (size_t)j * ldc, lo[j]);
+            _mm512_stream_ps(c + (size_t)j * ldc + 16, hi[j]);
+        }
+        return;
+    }
+    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    for (int j = 0; j < mr; j++) {
+        float *cj = c + (size_t)j * ldc;
+        if (load) lo[j] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cj), lo[j]);
+        _mm512_mask_storeu_ps(cj, m0, lo[j]);
+        if (wide) {
+            if (load) hi[j] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cj + 16), hi[j]);
+            _mm512_mask_storeu_ps(cj + 16, m1, hi[j]);
+        }
+    }
+}
+
 /* One 12 x 32 tile over kc columns: c rows j < mr, columns < nr; with
  * wide 0, for a block's last 16 rows or fewer (nr <= 16), only the first of
  * the block's two vectors per column: half the FMAs, each sum the same.
@@ -1082,24 +1109,7 @@ AVX512 static inline __attribute__((always_inline)) void gemm_tile(float *c, int
         TOKEN_FMA(6); TOKEN_FMA(7); TOKEN_FMA(8); TOKEN_FMA(9); TOKEN_FMA(10); TOKEN_FMA(11);
 #undef TOKEN_FMA
     }
-    if (stream) {   /* a whole 12 x 32 tile to aligned rows of c, past the caches (SM_GEMM_STREAM) */
-        for (int j = 0; j < SM_GEMM_MR; j++) {
-            _mm512_stream_ps(c + (size_t)j * ldc, lo[j]);
-            _mm512_stream_ps(c + (size_t)j * ldc + 16, hi[j]);
-        }
-        return;
-    }
-    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
-    __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
-    for (int j = 0; j < mr; j++) {
-        float *cj = c + (size_t)j * ldc;
-        if (load) lo[j] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cj), lo[j]);
-        _mm512_mask_storeu_ps(cj, m0, lo[j]);
-        if (wide) {
-            if (load) hi[j] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cj + 16), hi[j]);
-            _mm512_mask_storeu_ps(cj + 16, m1, hi[j]);
-        }
-    }
+    gemm_tile_store(c, ldc, lo, hi, mr, nr, load, wide, stream);
 }
 
 /* the tile's variants, by tile width (32 or 16 rows), where the tokens
@@ -1125,6 +1135,67 @@ AVX512 __attribute__((noinline)) static void gemm_tile_rows_12x32_stream(GEMM_TI
     gemm_tile(c, ldc, ap, 1, st, wp, kc, SM_GEMM_MR, SM_GEMM_NR, 0, 1, 1);
 }
 #undef GEMM_TILE_ARGS
+
+/* The tile with BF16 weights against the batch rounded to BF16 (gemm_bf16's
+ * dot variant): per pair of columns xp, token j's pair ap[12 xp + j] (two
+ * BF16 in 32 bits, the lower column in the low half) meets the pairs of the
+ * block's 32 rows, wp[32 xp + i], in one vdpbf16ps: 32 multiply-adds per
+ * instruction where the FMA above does 16. */
+AVX512BF16 static inline __attribute__((always_inline)) void gemm_tile_pairs(float *c, int ldc, const float *ap,
+                                                                            const float *wp, int kp, int mr, int nr,
+                                                                            int load, int wide) {
+    __m512 lo[SM_GEMM_MR], hi[SM_GEMM_MR];
+    for (int j = 0; j < SM_GEMM_MR; j++) lo[j] = hi[j] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int x = 0; x < kp; x++) {
+        __m512bh w0 = (__m512bh)_mm512_load_si512(wp + (size_t)x * SM_GEMM_NR);
+        __m512bh w1 = wide ? (__m512bh)_mm512_load_si512(wp + (size_t)x * SM_GEMM_NR + 16) : w0;
+        const float *av = ap + (size_t)x * SM_GEMM_MR;
+#define TOKEN_DOT(j)                                       \
+    do {                                                   \
+        __m512bh b = (__m512bh)_mm512_set1_ps(av[j]);      \
+        lo[j] = _mm512_dpbf16_ps(lo[j], b, w0);            \
+        if (wide) hi[j] = _mm512_dpbf16_ps(hi[j], b, w1);  \
+    } while (0)
+        TOKEN_DOT(0); TOKEN_DOT(1); TOKEN_DOT(2); TOKEN_DOT(3); TOKEN_DOT(4); TOKEN_DOT(5);
+        TOKEN_DOT(6); TOKEN_DOT(7); TOKEN_DOT(8); TOKEN_DOT(9); TOKEN_DOT(10); TOKEN_DOT(11);
+#undef TOKEN_DOT
+    }
+    gemm_tile_store(c, ldc, lo, hi, mr, nr, load, wide, 0);
+}
+AVX512BF16 __attribute__((noinline)) static void gemm_tile_pairs_12x32(float *c, int ldc, const float *ap,
+                                                                      const float *wp, int kp, int mr, int nr,
+                                                                      int load) {
+    gemm_tile_pairs(c, ldc, ap, wp, kp, mr, nr, load, 1);
+}
+AVX512BF16 __attribute__((noinline)) static void gemm_tile_pairs_12x16(float *c, int ldc, const float *ap,
+                                                                      const float *wp, int kp, int mr, int nr,
+                                                                      int load) {
+    gemm_tile_pairs(c, ldc, ap, wp, kp, mr, nr, load, 0);
+}
+
+/* The batch's packed panels (panel[x][j], 12 floats per column), kc columns
+ * of n panels pstride floats apart, as pairs for that tile: pairs[p][xp][j]
+ * = BF16(panel[2 xp][j]) | BF16(panel[2 xp + 1][j]) << 16, rounded to
+ * nearest even (vcvtne2ps2bf16), a missing last column zero. */
+AVX512BF16 __attribute__((noinline)) static void gemm_panels_to_pairs(float *pairs, const float *slice,
+                                                                     size_t pstride, int n, int kc) {
+    int kp = (kc + 1) / 2;
+    for (int p = 0; p < n; p++) {
+        const float *src = slice + (size_t)p * pstride;
+        float *dst = pairs + (size_t)p * kp * SM_GEMM_MR;
+        for (int x = 0; x < kp; x++) {
+            __m512 a0 = _mm512_maskz_loadu_ps(0x0fff, src + (size_t)2 * x * SM_GEMM_MR);
+            __m512 a1 = 2 * x + 1 < kc ? _mm512_maskz_loadu_ps(0x0fff, src + (size_t)(2 * x + 1) * SM_GEMM_MR)
+                                       : _mm512_setzero_ps();
+            __m512i h = (__m512i)_mm512_cvtne2ps_pbh(a1, a0);   /* a0's 16 BF16, then a1's */
+            __m512i l0 = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(h));
+            __m512i l1 = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(h, 1));
+            _mm512_mask_storeu_ps(dst + (size_t)x * SM_GEMM_MR, 0x0fff,
+                                  _mm512_castsi512_ps(_mm512_or_si512(l0, _mm512_slli_epi32(l1, 16))));
+        }
+    }
+}
 
 /* block[x][i] = w(r + i, x0 + x) for i < nr (zero beyond), x < kc */
 AVX512 static void gemm_pack_block(float *block, const float *wb, size_t rs, size_t cs, int nr, int kc) {
@@ -1182,8 +1253,32 @@ AVX512 static void gemm_pack_block_h16(float *block, const uint16_t *wb, size_t 
     }
 }
 
-/* the weights' element type: F32 (any strides), or F16 / BF16 stored by rows */
-enum { W_F32, W_F16, W_BF16 };
+/* The same for the dot tile: block[xp][i] = the BF16 pair (w(r + i, x0 + 2 xp),
+ * w(r + i, x0 + 2 xp + 1)) in 32 bits, lower column low, as stored (BF16
+ * rows are pairs already: the transpose of the F32 block, on pairs). */
+AVX512 static void gemm_pack_block_pairs(float *block, const uint16_t *wb, size_t rs, int nr, int kc) {
+    int x = 0;
+    for (; x + 32 <= kc; x += 32)
+        for (int h = 0; h < SM_GEMM_NR; h += 16) {
+            __m512 v[16];
+            for (int i = 0; i < 16; i++)
+                v[i] = h + i < nr ? _mm512_castsi512_ps(_mm512_loadu_si512(wb + (size_t)(h + i) * rs + x))
+                                  : _mm512_setzero_ps();
+            transpose16(v);
+            for (int j = 0; j < 16; j++) _mm512_store_ps(block + (size_t)(x / 2 + j) * SM_GEMM_NR + h, v[j]);
+        }
+    for (int i = 0; i < SM_GEMM_NR; i++) {
+        const uint16_t *src = wb + (size_t)i * rs;
+        for (int xx = x; xx < kc; xx += 2) {
+            uint32_t pair = i >= nr ? 0 : src[xx] | (xx + 1 < kc ? (uint32_t)src[xx + 1] << 16 : 0);
+            memcpy(block + (size_t)(xx / 2) * SM_GEMM_NR + i, &pair, sizeof pair);
+        }
+    }
+}
+
+/* the weights' element type: F32 (any strides), or F16 / BF16 stored by
+ * rows; BF16 against the batch rounded to BF16 (the dot tile) */
+enum { W_F32, W_F16, W_BF16, W_BF16_DOT };
 
 /* Loops, outside in: column blocks of KC (in order: that is each sum's
  * order), runs of panels whose slice of the packed batch stays in L2,
@@ -1191,7 +1286,9 @@ enum { W_F32, W_F16, W_BF16 };
  * The batch comes packed, or with a (read in place): rows (a_cs = 1) go
  * to the tile as they are, 12 at a time (a last panel of fewer is packed
  * on the stack), and a batch read by columns is packed a run at a time
- * into scratch as the loops reach it (BLIS's order). */
+ * into scratch as the loops reach it (BLIS's order). For the dot tile
+ * (W_BF16_DOT) each run of the packed batch is rounded into scratch as
+ * BF16 pairs (SM_GEMM_PAIRS_BYTES), once for every weight block. */
 AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, int ldc, const float *packed,
                                                                    const float *a, size_t a_rs, size_t a_cs,
                                                                    float *scratch, int m, const void *w, size_t rs,
@@ -1202,7 +1299,8 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
     size_t esize = wt == W_F32 ? sizeof(float) : sizeof(uint16_t);
     /* k split into equal blocks of at most KC (multiples of 16): no short last block */
     int nblk = (k + SM_GEMM_KC - 1) / SM_GEMM_KC, step = ((k + nblk - 1) / nblk + 15) & ~15;
-    int run = sm_gemm_run_panels(SM_GEMM_MR, step, SM_GEMM_RUN_BYTES);
+    int run = wt == W_BF16_DOT ? sm_gemm_run_panels(SM_GEMM_MR, step / 2, SM_GEMM_PAIRS_BYTES)
+                               : sm_gemm_run_panels(SM_GEMM_MR, step, SM_GEMM_RUN_BYTES);
     /* the results stream past the caches when asked, each written once (one column block), aligned */
     int stream = (flags & SM_GEMM_STREAM) && !(flags & SM_GEMM_ACCUMULATE) && nblk == 1 &&
                  ((uintptr_t)c & 63) == 0 && (ldc & 15) == 0;
@@ -1222,11 +1320,16 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
                 slice = scratch, pstride = (size_t)kc * SM_GEMM_MR;
             } else {
                 slice = packed + (size_t)x0 * SM_GEMM_MR + (size_t)p0 * pstride;
+                if (wt == W_BF16_DOT) {
+                    gemm_panels_to_pairs(scratch, slice, pstride, p1 - p0, kc);
+                    slice = scratch, pstride = (size_t)(kc + 1) / 2 * SM_GEMM_MR;
+                }
             }
             for (int r = 0; r < n; r += SM_GEMM_NR) {
                 int nr = n - r < SM_GEMM_NR ? n - r : SM_GEMM_NR;
                 const char *wb = (const char *)w + ((size_t)r * rs + (size_t)x0 * cs) * esize;
                 if (wt == W_F32) gemm_pack_block(block, (const float *)wb, rs, cs, nr, kc);
+                else if (wt == W_BF16_DOT) gemm_pack_block_pairs(block, (const uint16_t *)wb, rs, nr, kc);
                 else gemm_pack_block_h16(block, (const uint16_t *)wb, rs, nr, kc, wt == W_BF16);
                 /* rows stored contiguously come from memory: the next block's lines are
                  * fetched into L2, a share before each tile, while this block's tiles run
@@ -1243,7 +1346,10 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
                     int mr = m - SM_GEMM_MR * p < SM_GEMM_MR ? m - SM_GEMM_MR * p : SM_GEMM_MR;
                     float *cp = c + (size_t)p * SM_GEMM_MR * ldc + r;
                     int whole = stream && mr == SM_GEMM_MR && nr == SM_GEMM_NR;
-                    if (direct && mr == SM_GEMM_MR) {
+                    if (wt == W_BF16_DOT) {
+                        (nr > 16 ? gemm_tile_pairs_12x32 : gemm_tile_pairs_12x16)(
+                            cp, ldc, slice + (size_t)(p - p0) * pstride, block, (kc + 1) / 2, mr, nr, load);
+                    } else if (direct && mr == SM_GEMM_MR) {
                         const float *ar = a + (size_t)p * SM_GEMM_MR * a_rs + x0;
                         (whole ? gemm_tile_rows_12x32_stream : nr > 16 ? gemm_tile_rows_12x32 : gemm_tile_rows_12x16)(
                             cp, ldc, ar, a_rs, block, kc, mr, nr, load);
@@ -1269,9 +1375,30 @@ AVX512 void sm_gemm_f16_avx512(float *c, int ldc, const float *packed, int m, co
     gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0, W_F16);
 }
 
+/* BF16 weights against the batch rounded to BF16, through vdpbf16ps (the
+ * loops inlined here, where the CPU's BF16 instructions may be used) */
+AVX512BF16 static void gemm_bf16_dot(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs,
+                                     int n, int k, int accumulate) {
+    float pairs[SM_GEMM_PAIRS_BYTES / sizeof(float)] __attribute__((aligned(64)));
+    gemm_loops(c, ldc, packed, NULL, 0, 0, pairs, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0,
+               W_BF16_DOT);
+}
+
+AVX512 void sm_gemm_bf16_variant_avx512(int dot, float *c, int ldc, const float *packed, int m, const uint16_t *w,
+                                        size_t rs, int n, int k, int accumulate) {
+    if (dot && sm_x86_has("avx512bf16"))
+        gemm_bf16_dot(c, ldc, packed, m, w, rs, n, k, accumulate);
+    else
+        gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0, W_BF16);
+}
+
+/* Where vdpbf16ps does twice the FMA's multiply-adds per cycle (AMD Zen 4),
+ * the dot variant: the batch rounded to BF16, as llama.cpp's BF16 product
+ * rounds it; elsewhere (Intel, where the instruction runs at the FMA's rate,
+ * or a CPU without it) widening, the same sums as gemm. */
 AVX512 void sm_gemm_bf16_avx512(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n,
                                 int k, int accumulate) {
-    gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0, W_BF16);
+    sm_gemm_bf16_variant_avx512(!__builtin_cpu_is("intel"), c, ldc, packed, m, w, rs, n, k, accumulate);
 }
 
 AVX512 void sm_gemm_strided_avx512(float *c, int ldc, const float *a, size_t a_rs, size_t a_cs, int m, const float *w,

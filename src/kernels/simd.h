@@ -137,6 +137,9 @@ static inline const char *sm_block_prefetch_next(sm_block_prefetch *b) {
  * 256 KiB (AVX2); gemm_strided packs each run into scratch of that size */
 #define SM_GEMM_RUN_BYTES ((size_t)1 << 20)
 #define SM_GEMM_AVX2_RUN_BYTES ((size_t)1 << 18)
+/* the same for gemm_bf16's dot variant: a run rounded to BF16 pairs, on
+ * the stack (256 KiB; pool workers have at least 2 MiB) */
+#define SM_GEMM_PAIRS_BYTES ((size_t)1 << 18)
 /* panels per run for column blocks of step columns: within bytes (step <= KC keeps it >= 4) */
 static inline int sm_gemm_run_panels(int mr, int step, size_t bytes) {
     int run = (int)(bytes / ((size_t)mr * (size_t)step * sizeof(float)));
@@ -238,6 +241,9 @@ void sm_gemm_avx512(float *c, int ldc, const float *packed, int m, const float *
                     int k, int flags);
 void sm_gemm_f16_avx512(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n, int k,
                         int accumulate);
+/* dot 1: the batch rounded to BF16 through vdpbf16ps where the CPU has it (else, and with dot 0, widening) */
+void sm_gemm_bf16_variant_avx512(int dot, float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs,
+                                 int n, int k, int accumulate);
 void sm_gemm_bf16_avx512(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n, int k,
                          int accumulate);
 #endif

@@ -827,7 +827,13 @@ TEST(simd_gemm_f16_equals_gemm_on_converted_weights) {
                     }
                     for (int i = 0; i < m * ldc; i++) c1[i] = c2[i] = frand(&seed);
                     kt->gemm(c1, ldc, packed, m, wf, rs, 1, rows, k, acc);
-                    kt->gemm_bf16(c2, ldc, packed, m, wh, rs, rows, k, acc);
+#if defined(__x86_64__)
+                    /* the AVX-512 level's widening variant (its dot variant: the next test) */
+                    if (kt->gemm_bf16 == sm_gemm_bf16_avx512)
+                        sm_gemm_bf16_variant_avx512(0, c2, ldc, packed, m, wh, rs, rows, k, acc);
+                    else
+#endif
+                        kt->gemm_bf16(c2, ldc, packed, m, wh, rs, rows, k, acc);
                     CHECKF(memcmp(c1, c2, sizeof(float) * (size_t)m * ldc) == 0, "%s gemm_bf16 %dx%dx%d acc %d differs",
                            kt->name, m, rows, k, acc);
                     for (size_t i = 0; i < rows * rs; i++) {   /* back to F16 for the interleaved checks */
@@ -867,6 +873,66 @@ TEST(simd_gemm_f16_equals_gemm_on_converted_weights) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         CHECKF(levels > 0, "the AVX2 level has no F16 strided product");
+#endif
+}
+
+/* gemm_bf16's dot variant (the AVX-512 level on a CPU with AVX512_BF16,
+ * which AMD's hosts take for prompts): each sum within 1e-5 of its
+ * magnitude of the float64 sum over the batch rounded to nearest-even BF16,
+ * across column blocks (k past SM_GEMM_KC), runs of panels (m past a run),
+ * odd k (a last pair of one column), row tails and accumulation; and it
+ * does round: some sums leave the unrounded batch's by more than that. */
+TEST(simd_gemm_bf16_dot_sums_the_batch_rounded_to_bf16) {
+#if defined(__x86_64__)
+    const sm_kernel_table *kt = sm_kernels_get("avx512");
+#if !defined(SM_EMULATE_AVX512)
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512bf16")) kt = NULL;
+#endif
+    if (!kt) return;   /* no AVX-512 BF16 here: the variant cannot run */
+    int shapes[][3] = {{1, 1, 1}, {13, 33, 17}, {25, 70, 300}, {37, 96, 513}, {200, 40, 2100}, {7, 5, 3}, {128, 32, 64}};
+    uint64_t seed = 41;
+    int rounds = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int acc = 0; acc < 2; acc++) {
+            int m = shapes[si][0], rows = shapes[si][1], k = shapes[si][2], ldc = rows + 3;
+            size_t rs = (size_t)k + 5;
+            int mp = (m + kt->gemm_mr - 1) / kt->gemm_mr;
+            float *a = malloc(sizeof(float) * (size_t)m * k), *ar = malloc(sizeof(float) * (size_t)m * k);
+            float *c = malloc(sizeof(float) * (size_t)m * ldc), *c0 = malloc(sizeof(float) * (size_t)m * ldc);
+            float *packed = malloc(sizeof(float) * (size_t)mp * kt->gemm_mr * k);
+            uint16_t *wh = malloc(sizeof(uint16_t) * rows * rs), *ah = malloc(sizeof(uint16_t) * (size_t)m * k);
+            for (size_t i = 0; i < (size_t)m * k; i++) a[i] = frand(&seed) * 2.0f;
+            sm_f32_to_bf16_row(ah, a, m * k);
+            sm_bf16_to_f32_row(ar, ah, m * k);
+            for (size_t i = 0; i < rows * rs; i++) {
+                float f = frand(&seed);
+                sm_f32_to_bf16_row(&wh[i], &f, 1);
+            }
+            for (int i = 0; i < m * ldc; i++) c[i] = c0[i] = frand(&seed);
+            kt->gemm_pack(packed, a, (size_t)k, 1, m, k, 0, mp);
+            sm_gemm_bf16_variant_avx512(1, c, ldc, packed, m, wh, rs, rows, k, acc);
+            for (int t = 0; t < m; t++)
+                for (int r = 0; r < rows; r++) {
+                    double want = acc ? c0[(size_t)t * ldc + r] : 0.0, plain = want, mag = fabs(want);
+                    for (int x = 0; x < k; x++) {
+                        double wv = sm_bf16_to_fp32(wh[(size_t)r * rs + x]);
+                        want += (double)ar[(size_t)t * k + x] * wv;
+                        plain += (double)a[(size_t)t * k + x] * wv;
+                        mag += fabs((double)a[(size_t)t * k + x] * wv);
+                    }
+                    double got = c[(size_t)t * ldc + r];
+                    CHECKF(fabs(got - want) <= 1e-5 * mag + 1e-30, "gemm_bf16 dot %dx%dx%d acc %d [%d][%d]: %.9g vs %.9g", m,
+                           rows, k, acc, t, r, got, want);
+                    rounds += fabs(got - plain) > 1e-5 * mag;
+                }
+            /* past the rows asked for, c is untouched */
+            for (int t = 0; t < m; t++)
+                for (int r = rows; r < ldc; r++)
+                    CHECKF(c[(size_t)t * ldc + r] == c0[(size_t)t * ldc + r], "gemm_bf16 dot wrote past row %d", rows);
+            free(a); free(ar); free(c); free(c0); free(packed); free(wh); free(ah);
+        }
+    CHECKF(rounds > 0, "gemm_bf16's dot variant gave the unrounded batch's sums");
 #endif
 }
 
