@@ -110,7 +110,10 @@ typedef struct sm_kernel_table {
      * multiply-add, so every level gives the scalar level's bits */
     void (*rope_pairs)(float *x, const float *c, const float *s, float sign, int n);
     /* optional: gemm_f16's contract with BF16 weights stored by rows; the same sums as gemm on
-     * the weights widened to F32 */
+     * the weights widened to F32, except on the AVX-512 level of a CPU whose vdpbf16ps runs at twice
+     * the FMA's rate (AMD): there the batch is rounded to BF16 (nearest even) and each pair of
+     * columns' exact products summed by that instruction, as llama.cpp's BF16 product does
+     * (sm_gemm_bf16_variant_avx512 runs either variant) */
     void (*gemm_bf16)(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t w_rs, int n, int k,
                       int accumulate);
 } sm_kernel_table;

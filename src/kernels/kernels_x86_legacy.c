@@ -1,8 +1,8 @@
-/* kernels_x86_legacy.c - AVX2 (+FMA, F16C) and AVX-512 (+VNNI, +BF16)
+/* kernels_x86_legacy.c - AVX2 (+FMA, F16C) and AVX-512 (+VNNI)
  * kernels of the types in quant_legacy.h: matrix x vector products of
  * Q4_1/Q5_1 against Q8_1 activations and of Q5_0/IQ4_NL against Q8_0, the
  * 16-row interleaved variants (interleave_legacy.h), BF16 products against
- * floats, the Q8_1 activation quantizer, and row / group dequantizers for
+ * floats (AVX2; AVX-512's share the F16 kernel in kernels_x86.c), the Q8_1 activation quantizer, and row / group dequantizers for
  * prefill. Each function carries its own target attribute (the dispatcher
  * picks by CPU); each is tested against the scalar reference in
  * tests/unit/test_types_legacy.c. */
@@ -20,7 +20,6 @@
 
 #define AVX2 SM_TARGET_AVX2
 #define AVX512 SM_TARGET_AVX512
-#define AVX512BF16 SM_TARGET_AVX512BF16
 
 AVX2 static inline float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -689,7 +688,8 @@ AVX512 void sm_bf16_to_f32_avx512(float *out, const void *inv, int n) {
     for (; i < n; i++) out[i] = sm_bf16_to_fp32(in[i]);
 }
 
-/* One row at a time, as one sequential stream (see matvec_bf16_dp). */
+/* One row at a time, as one sequential stream (the AVX-512 level widens BF16
+ * in the F16 decode kernel: kernels_x86.c). */
 AVX2 void sm_matvec_bf16_avx2(float *out, const void *wv, const void *xv, int rows, int cols) {
     const uint16_t *w = wv;
     const float *x = xv;
@@ -709,123 +709,4 @@ AVX2 void sm_matvec_bf16_avx2(float *out, const void *wv, const void *xv, int ro
     }
 }
 
-/* The last cols % 32 columns of row w, in scalar. */
-static float bf16_tail(const uint16_t *w, const float *x, int from, int cols) {
-    float s = 0.0f;
-    for (int c = from; c < cols; c++) s += sm_bf16_to_fp32(w[c]) * x[c];
-    return s;
-}
-
-/* Widening, with AVX-512F only; one row at a time (see matvec_bf16_dp). */
-AVX512 static void matvec_bf16_widen(float *out, const uint16_t *w, const float *x, int rows, int cols) {
-    int full = cols & ~31;
-    for (int r = 0; r < rows; r++) {
-        const uint16_t *wr = w + (size_t)r * cols;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
-        for (int c = 0; c < full; c += 32) {
-            a0 = _mm512_fmadd_ps(sm_bf16x16(wr + c), _mm512_loadu_ps(x + c), a0);
-            a1 = _mm512_fmadd_ps(sm_bf16x16(wr + c + 16), _mm512_loadu_ps(x + c + 16), a1);
-        }
-        out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + bf16_tail(wr, x, full, cols);
-    }
-}
-
-/* Widening, four rows at a time with software prefetch, 2 KB ahead on
- * each of the four streams: on Intel (Xeon, Sapphire Rapids class, 110M-shape
- * decode at one thread, alternating runs) 42-45 tok/s where one stream
- * widening gives 32 and vdpbf16ps (a slow instruction there) 28-30. */
-AVX512 static void matvec_bf16_rows4(float *out, const uint16_t *w, const float *x, int rows, int cols) {
-    int full = cols & ~15, r = 0;
-    for (; r + 4 <= rows && full == cols; r += 4) {
-        const uint16_t *w0 = w + (size_t)r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int c = 0; c < full; c += 16) {
-            __m512 xv = _mm512_loadu_ps(x + c);
-            if (!(c & 31)) {
-                _mm_prefetch((const char *)(w0 + c) + 2048, _MM_HINT_T0);
-                _mm_prefetch((const char *)(w1 + c) + 2048, _MM_HINT_T0);
-                _mm_prefetch((const char *)(w2 + c) + 2048, _MM_HINT_T0);
-                _mm_prefetch((const char *)(w3 + c) + 2048, _MM_HINT_T0);
-            }
-            a0 = _mm512_fmadd_ps(sm_bf16x16(w0 + c), xv, a0);
-            a1 = _mm512_fmadd_ps(sm_bf16x16(w1 + c), xv, a1);
-            a2 = _mm512_fmadd_ps(sm_bf16x16(w2 + c), xv, a2);
-            a3 = _mm512_fmadd_ps(sm_bf16x16(w3 + c), xv, a3);
-        }
-        out[r] = _mm512_reduce_add_ps(a0);
-        out[r + 1] = _mm512_reduce_add_ps(a1);
-        out[r + 2] = _mm512_reduce_add_ps(a2);
-        out[r + 3] = _mm512_reduce_add_ps(a3);
-    }
-    if (r < rows) matvec_bf16_widen(out + r, w + (size_t)r * cols, x, rows - r, cols);
-}
-
-/* vdpbf16ps multiplies bf16 pairs, so x is split into bf16 hi + lo parts
- * (x - hi rounded again), two dot instructions per 32 columns: the products
- * keep about 16 bits of x instead of bf16's 8, as accurate as the float
- * kernels' rounding. */
-AVX512BF16 static inline void split_bf16(const float *x, __m512bh *hi, __m512bh *lo) {
-    __m512 x0 = _mm512_loadu_ps(x), x1 = _mm512_loadu_ps(x + 16);
-    __m512bh h = _mm512_cvtne2ps_pbh(x1, x0);
-    __m512i hb = (__m512i)h;
-    __m512 h0 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_castsi512_si256(hb)), 16));
-    __m512 h1 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(hb, 1)), 16));
-    *hi = h;
-    *lo = _mm512_cvtne2ps_pbh(_mm512_sub_ps(x1, h1), _mm512_sub_ps(x0, h0));
-}
-
-/* x is split once per pass over up to BF16_PASS columns (16 KB of parts on
- * the stack); the rows then stream through one at a time - consecutive
- * rows are consecutive in memory, so the weights arrive as one sequential
- * stream, which the hardware prefetcher serves best. Measured on this
- * project's AMD machine (110M-shape decode, tok/s, alternating runs): 4
- * interleaved row streams with software prefetch were the slowest; one
- * stream with 512-bit loads 19-27, widening to floats 24-39, 256-bit
- * vdpbf16ps on 32-byte loads 31-39. Four accumulators cover the latency. */
-#define BF16_PASS 4096
-AVX512BF16 static void matvec_bf16_dp(float *out, const uint16_t *w, const float *x, int rows, int cols) {
-    __m256bh xs[4 * BF16_PASS / 32];
-    int full = cols & ~31;
-    for (int r = 0; r < rows; r++) out[r] = bf16_tail(w + (size_t)r * cols, x, full, cols);
-    for (int c0 = 0; c0 < full; c0 += BF16_PASS) {
-        int nk = (full - c0 < BF16_PASS ? full - c0 : BF16_PASS) / 32;
-        for (int k = 0; k < nk; k++) {
-            __m512bh h, l;
-            split_bf16(x + c0 + 32 * k, &h, &l);
-            xs[4 * k] = (__m256bh)_mm512_castsi512_si256((__m512i)h);
-            xs[4 * k + 1] = (__m256bh)_mm512_extracti64x4_epi64((__m512i)h, 1);
-            xs[4 * k + 2] = (__m256bh)_mm512_castsi512_si256((__m512i)l);
-            xs[4 * k + 3] = (__m256bh)_mm512_extracti64x4_epi64((__m512i)l, 1);
-        }
-        for (int r = 0; r < rows; r++) {
-            const uint16_t *wr = w + (size_t)r * cols + c0;
-            __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
-            for (int k = 0; k < nk; k++) {
-                __m256bh w0 = (__m256bh)_mm256_loadu_si256((const __m256i *)(wr + 32 * k));
-                __m256bh w1 = (__m256bh)_mm256_loadu_si256((const __m256i *)(wr + 32 * k + 16));
-                a0 = _mm256_dpbf16_ps(a0, w0, xs[4 * k]);
-                a1 = _mm256_dpbf16_ps(a1, w1, xs[4 * k + 1]);
-                b0 = _mm256_dpbf16_ps(b0, w0, xs[4 * k + 2]);
-                b1 = _mm256_dpbf16_ps(b1, w1, xs[4 * k + 3]);
-            }
-            out[r] += hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(b0, b1)));
-        }
-    }
-}
-
-/* The AVX-512 level's BF16 product, chosen per host by what measured
- * fastest: four prefetched row streams on Intel; on AMD (Zen 4) one stream
- * with vdpbf16ps where the CPU has it (AVX512_BF16 is not part of the
- * level's requirements), else widening. Each variant alone, for the tests. */
-AVX512 void sm_matvec_bf16_variant_avx512(int v, float *out, const void *w, const void *x, int rows, int cols) {
-    if (v == 0) matvec_bf16_rows4(out, w, x, rows, cols);
-    else if (v == 1 && sm_x86_has("avx512bf16")) matvec_bf16_dp(out, w, x, rows, cols);
-    else matvec_bf16_widen(out, w, x, rows, cols);
-}
-
-AVX512 void sm_matvec_bf16_avx512(float *out, const void *w, const void *x, int rows, int cols) {
-    if (__builtin_cpu_is("intel")) matvec_bf16_rows4(out, w, x, rows, cols);
-    else if (sm_x86_has("avx512bf16")) matvec_bf16_dp(out, w, x, rows, cols);
-    else matvec_bf16_widen(out, w, x, rows, cols);
-}
 #endif

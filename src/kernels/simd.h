@@ -160,6 +160,11 @@ void sm_matvec_f32_avx512(float *out, const void *w, const void *x, int rows, in
 void sm_matvec_f16_avx512(float *out, const void *w, const void *x, int rows, int cols);
 /* with (1) or without (0) the software prefetches (kernels_x86.c), whatever the host: the same bits */
 void sm_matvec_f16_variant_avx512(int prefetch, float *out, const void *w, const void *x, int rows, int cols);
+/* BF16 through the same kernel, widened by a shift (and its variants) */
+void sm_matvec_bf16_avx512(float *out, const void *w, const void *x, int rows, int cols);
+void sm_matvec_bf16_variant_avx512(int prefetch, float *out, const void *w, const void *x, int rows, int cols);
+void sm_matvec_bf16_n_avx512(float *const *outs, const void *w, const float *x, size_t x_stride, int n, int rows,
+                             int cols);
 void sm_matvec_q8_0_avx512(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_q4_0_avx512(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_matvec_q4_0_x16_avx512(float *out, const void *w, const void *xq, const int32_t *xsum, int rows, int cols);

@@ -51,10 +51,6 @@ void sm_dequantize_q4_1x16_avx512(float *out, const void *group, int cols);
 void sm_dequantize_q5_0x16_avx512(float *out, const void *group, int cols);
 void sm_dequantize_q5_1x16_avx512(float *out, const void *group, int cols);
 void sm_dequantize_iq4_nlx16_avx512(float *out, const void *group, int cols);
-/* per host: four prefetched row streams on Intel, else vdpbf16ps when the CPU has AVX512_BF16, else widening */
-void sm_matvec_bf16_avx512(float *out, const void *w, const void *x, int rows, int cols);
-/* v: 0 four prefetched rows (Intel), 1 vdpbf16ps (AMD; widening without AVX512_BF16), 2 widening */
-void sm_matvec_bf16_variant_avx512(int v, float *out, const void *w, const void *x, int rows, int cols);
 void sm_bf16_to_f32_avx512(float *out, const void *in, int n);
 #endif
 

@@ -178,7 +178,8 @@ static const sm_type_traits table[SM_GGML_TYPE_COUNT] = {
                                 [NEON] = {.matvec = ARM(sm_matvec_bf16_neon), .to_float = ARM(sm_bf16_to_f32_neon)},
                                 [AVX2] = {.matvec = X86(sm_matvec_bf16_avx2), .to_float = X86(sm_bf16_to_f32_avx2),
                                           .matvec_x16 = X86(sm_matvec_bf16_x16_avx2)},
-                                [AVX512] = {.matvec = X86(sm_matvec_bf16_avx512), .to_float = X86(sm_bf16_to_f32_avx512)}}},
+                                [AVX512] = {.matvec = X86(sm_matvec_bf16_avx512), .to_float = X86(sm_bf16_to_f32_avx512),
+                                            .matvec_n = X86(sm_matvec_bf16_n_avx512)}}},
     [SM_GGML_TQ1_0] = {"TQ1_0", 256, 54},
     [SM_GGML_TQ2_0] = {"TQ2_0", 256, 66},
 };

@@ -945,9 +945,9 @@ TEST(simd_matvec_n_equals_matvec) {
     int shapes[][2] = {{1, 16}, {3, 7}, {16, 768}, {21, 100}, {64, 288}, {37, 513}};
     uint64_t seed = 77;
     for (int v = 0; v < nk; v++) {
-        for (int f16 = 0; f16 < 2; f16++) {
+        for (int f16 = 0; f16 < 3; f16++) {   /* F32, F16, BF16 */
             sm_type_kernels k;
-            sm_kernels_for_type(all[v], f16 ? SM_GGML_F16 : SM_GGML_F32, &k);
+            sm_kernels_for_type(all[v], f16 == 2 ? SM_GGML_BF16 : f16 ? SM_GGML_F16 : SM_GGML_F32, &k);
             if (!k.matvec_n) continue;
             levels++;
             for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
@@ -958,7 +958,9 @@ TEST(simd_matvec_n_equals_matvec) {
                 uint16_t *wh = (uint16_t *)w; /* F16: the first half of w's bytes */
                 for (size_t i = 0; i < (size_t)rows * cols; i++) {
                     float f = frand(&seed);
-                    if (f16)
+                    if (f16 == 2)
+                        sm_f32_to_bf16_row(&wh[i], &f, 1);
+                    else if (f16)
                         wh[i] = sm_fp32_to_fp16(f);
                     else
                         w[i] = f;
@@ -971,7 +973,8 @@ TEST(simd_matvec_n_equals_matvec) {
                     for (int i = 0; i < n; i++) {
                         k.matvec(want, w, x + (size_t)i * xs, rows, cols);
                         CHECKF(memcmp(want, outs[i], sizeof(float) * rows) == 0,
-                               "%s %s matvec_n %dx%d n %d input %d differs", all[v]->name, f16 ? "F16" : "F32", rows,
+                               "%s %s matvec_n %dx%d n %d input %d differs", all[v]->name,
+                               f16 == 2 ? "BF16" : f16 ? "F16" : "F32", rows,
                                cols, n, i);
                     }
                 }
@@ -984,7 +987,7 @@ TEST(simd_matvec_n_equals_matvec) {
     }
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) CHECKF(levels > 1, "the AVX-512 level lacks an F32 or F16 matvec_n");
+    if (__builtin_cpu_supports("avx512f")) CHECKF(levels > 3, "the AVX-512 level lacks an F32, F16 or BF16 matvec_n");
 #endif
 }
 
