@@ -141,7 +141,8 @@ sm_threadpool *sm_threadpool_new(int n_threads) {
         if (!p->workers || !p->claim) { sm_threadpool_free(p); return NULL; }
         for (int i = 0; i < n_threads; i++) atomic_init(&p->claim[i], 0);
         /* at least 2 MiB of stack per worker, whatever the C library's default (musl's is
-         * 128 KiB): a kernel may keep a block of weights on its stack (sm_gemm_avx512: 128 KiB) */
+         * 128 KiB): a kernel may keep a block of weights on its stack (sm_gemm_avx512: 128 KiB, and
+         * gemm_bf16's dot variant another 256 KiB of the batch rounded to BF16) */
         pthread_attr_t attr;
         int have_attr = pthread_attr_init(&attr) == 0;
         size_t stack = 0;

@@ -267,8 +267,7 @@ enum { ELEM_F32, ELEM_F16, ELEM_BF16 };
 
 /* 16 halves widened to floats: F16 (vcvtph2ps) or BF16 (a 16-bit shift, exact) */
 AVX512 static inline __m512 widen_h16(__m256i h, int elem) {
-    return elem == ELEM_BF16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
-                             : _mm512_cvtph_ps(h);
+    return elem == ELEM_BF16 ? sm_bf16x16_bits(h) : _mm512_cvtph_ps(h);
 }
 
 AVX512 static inline __m512 load_w(const void *w, int c, int elem) {
@@ -1262,17 +1261,15 @@ AVX512 static void gemm_pack_block(float *block, const float *wb, size_t rs, siz
  * F16 or BF16, converted as they are packed (both conversions are exact,
  * so the block holds what gemm_pack_block gives on the weights widened to
  * F32): a prompt needs no F32 copy of them. */
-AVX512 static inline __m512 widen16(const uint16_t *p, int bf16) {
-    return bf16 ? sm_bf16x16(p) : _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
-}
-
 AVX512 static void gemm_pack_block_h16(float *block, const uint16_t *wb, size_t rs, int nr, int kc, int bf16) {
     int x = 0;
     for (; x + 16 <= kc; x += 16)
         for (int h = 0; h < SM_GEMM_NR; h += 16) {
             __m512 v[16];
             for (int i = 0; i < 16; i++)
-                v[i] = h + i < nr ? widen16(wb + (size_t)(h + i) * rs + x, bf16) : _mm512_setzero_ps();
+                v[i] = h + i < nr ? widen_h16(_mm256_loadu_si256((const __m256i *)(wb + (size_t)(h + i) * rs + x)),
+                                              bf16 ? ELEM_BF16 : ELEM_F16)
+                                  : _mm512_setzero_ps();
             transpose16(v);
             for (int j = 0; j < 16; j++) _mm512_store_ps(block + (size_t)(x + j) * SM_GEMM_NR + h, v[j]);
         }

@@ -80,8 +80,11 @@ __attribute__((target("avx2"))) static inline void sm_iq4nl_split_avx2(const int
 SM_TARGET_AVX2 static inline __m256 sm_bf16x8(const uint16_t *p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
 }
+SM_TARGET_AVX512 static inline __m512 sm_bf16x16_bits(__m256i h) {   /* the same, from a register */
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
 SM_TARGET_AVX512 static inline __m512 sm_bf16x16(const uint16_t *p) {
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+    return sm_bf16x16_bits(_mm256_loadu_si256((const __m256i *)p));
 }
 #endif
 
