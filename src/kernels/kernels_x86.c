@@ -262,8 +262,9 @@ AVX512 static inline void matvec_f32_rows4(float *out, const float *w, const flo
  * inputs (the default draft of 8 and its last token in one pass). Every
  * sum takes matvec_f32_rows4's operations in its order (F16 and BF16:
  * matvec_h16_rows4's, the halves widened in registers): the same bits per
- * input, whatever rows share a group. The weights' element: */
-enum { ELEM_F32, ELEM_F16, ELEM_BF16 };
+ * input, whatever rows share a group. The weights' element (here and in
+ * the strided product, whose dot tile takes BF16 as pairs of columns): */
+enum { ELEM_F32, ELEM_F16, ELEM_BF16, ELEM_BF16_PAIRS };
 
 /* 16 halves widened to floats: F16 (vcvtph2ps) or BF16 (a 16-bit shift, exact) */
 AVX512 static inline __m512 widen_h16(__m256i h, int elem) {
@@ -1261,14 +1262,13 @@ AVX512 static void gemm_pack_block(float *block, const float *wb, size_t rs, siz
  * F16 or BF16, converted as they are packed (both conversions are exact,
  * so the block holds what gemm_pack_block gives on the weights widened to
  * F32): a prompt needs no F32 copy of them. */
-AVX512 static void gemm_pack_block_h16(float *block, const uint16_t *wb, size_t rs, int nr, int kc, int bf16) {
+AVX512 static void gemm_pack_block_h16(float *block, const uint16_t *wb, size_t rs, int nr, int kc, int elem) {
     int x = 0;
     for (; x + 16 <= kc; x += 16)
         for (int h = 0; h < SM_GEMM_NR; h += 16) {
             __m512 v[16];
             for (int i = 0; i < 16; i++)
-                v[i] = h + i < nr ? widen_h16(_mm256_loadu_si256((const __m256i *)(wb + (size_t)(h + i) * rs + x)),
-                                              bf16 ? ELEM_BF16 : ELEM_F16)
+                v[i] = h + i < nr ? widen_h16(_mm256_loadu_si256((const __m256i *)(wb + (size_t)(h + i) * rs + x)), elem)
                                   : _mm512_setzero_ps();
             transpose16(v);
             for (int j = 0; j < 16; j++) _mm512_store_ps(block + (size_t)(x + j) * SM_GEMM_NR + h, v[j]);
@@ -1276,7 +1276,9 @@ AVX512 static void gemm_pack_block_h16(float *block, const uint16_t *wb, size_t 
     for (int i = 0; i < SM_GEMM_NR; i++) {
         const uint16_t *src = wb + (size_t)i * rs;
         for (int xx = x; xx < kc; xx++)
-            block[xx * SM_GEMM_NR + i] = i >= nr ? 0.0f : bf16 ? sm_bf16_to_fp32(src[xx]) : sm_fp16_to_fp32(src[xx]);
+            block[xx * SM_GEMM_NR + i] = i >= nr                ? 0.0f
+                                         : elem == ELEM_BF16 ? sm_bf16_to_fp32(src[xx])
+                                                             : sm_fp16_to_fp32(src[xx]);
     }
 }
 
@@ -1303,10 +1305,6 @@ AVX512 static void gemm_pack_block_pairs(float *block, const uint16_t *wb, size_
     }
 }
 
-/* the weights' element type: F32 (any strides), or F16 / BF16 stored by
- * rows; BF16 against the batch rounded to BF16 (the dot tile) */
-enum { W_F32, W_F16, W_BF16, W_BF16_DOT };
-
 /* Loops, outside in: column blocks of KC (in order: that is each sum's
  * order), runs of panels whose slice of the packed batch stays in L2,
  * blocks of 32 weight rows (packed once per run, kept in L2: up to 128 KiB), panels.
@@ -1314,20 +1312,21 @@ enum { W_F32, W_F16, W_BF16, W_BF16_DOT };
  * to the tile as they are, 12 at a time (a last panel of fewer is packed
  * on the stack), and a batch read by columns is packed a run at a time
  * into scratch as the loops reach it (BLIS's order). For the dot tile
- * (W_BF16_DOT) each run of the packed batch is rounded into scratch as
- * BF16 pairs (SM_GEMM_PAIRS_BYTES), once for every weight block. */
+ * (ELEM_BF16_PAIRS) each run of the packed batch is rounded into scratch as
+ * BF16 pairs (SM_GEMM_PAIRS_BYTES), once for every weight block. The
+ * weights (elem): F32 with any strides, or F16 / BF16 stored by rows. */
 AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, int ldc, const float *packed,
                                                                    const float *a, size_t a_rs, size_t a_cs,
                                                                    float *scratch, int m, const void *w, size_t rs,
-                                                                   size_t cs, int n, int k, int flags, int wt) {
+                                                                   size_t cs, int n, int k, int flags, int elem) {
     float block[SM_GEMM_NR * SM_GEMM_KC] __attribute__((aligned(64)));
     float tail[SM_GEMM_MR * SM_GEMM_KC] __attribute__((aligned(64)));
     int panels = (m + SM_GEMM_MR - 1) / SM_GEMM_MR, direct = a && a_cs == 1;
-    size_t esize = wt == W_F32 ? sizeof(float) : sizeof(uint16_t);
+    size_t esize = elem == ELEM_F32 ? sizeof(float) : sizeof(uint16_t);
     /* k split into equal blocks of at most KC (multiples of 16): no short last block */
     int nblk = (k + SM_GEMM_KC - 1) / SM_GEMM_KC, step = ((k + nblk - 1) / nblk + 15) & ~15;
-    int run = wt == W_BF16_DOT ? sm_gemm_run_panels(SM_GEMM_MR, step / 2, SM_GEMM_PAIRS_BYTES)
-                               : sm_gemm_run_panels(SM_GEMM_MR, step, SM_GEMM_RUN_BYTES);
+    int run = elem == ELEM_BF16_PAIRS ? sm_gemm_run_panels(SM_GEMM_MR, step / 2, SM_GEMM_PAIRS_BYTES)
+                                      : sm_gemm_run_panels(SM_GEMM_MR, step, SM_GEMM_RUN_BYTES);
     /* the results stream past the caches when asked, each written once (one column block), aligned */
     int stream = (flags & SM_GEMM_STREAM) && !(flags & SM_GEMM_ACCUMULATE) && nblk == 1 &&
                  ((uintptr_t)c & 63) == 0 && (ldc & 15) == 0;
@@ -1347,7 +1346,7 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
                 slice = scratch, pstride = (size_t)kc * SM_GEMM_MR;
             } else {
                 slice = packed + (size_t)x0 * SM_GEMM_MR + (size_t)p0 * pstride;
-                if (wt == W_BF16_DOT) {
+                if (elem == ELEM_BF16_PAIRS) {
                     gemm_panels_to_pairs(scratch, slice, pstride, p1 - p0, kc);
                     slice = scratch, pstride = (size_t)(kc + 1) / 2 * SM_GEMM_MR;
                 }
@@ -1355,9 +1354,9 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
             for (int r = 0; r < n; r += SM_GEMM_NR) {
                 int nr = n - r < SM_GEMM_NR ? n - r : SM_GEMM_NR;
                 const char *wb = (const char *)w + ((size_t)r * rs + (size_t)x0 * cs) * esize;
-                if (wt == W_F32) gemm_pack_block(block, (const float *)wb, rs, cs, nr, kc);
-                else if (wt == W_BF16_DOT) gemm_pack_block_pairs(block, (const uint16_t *)wb, rs, nr, kc);
-                else gemm_pack_block_h16(block, (const uint16_t *)wb, rs, nr, kc, wt == W_BF16);
+                if (elem == ELEM_F32) gemm_pack_block(block, (const float *)wb, rs, cs, nr, kc);
+                else if (elem == ELEM_BF16_PAIRS) gemm_pack_block_pairs(block, (const uint16_t *)wb, rs, nr, kc);
+                else gemm_pack_block_h16(block, (const uint16_t *)wb, rs, nr, kc, elem);
                 /* rows stored contiguously come from memory: the next block's lines are
                  * fetched into L2, a share before each tile, while this block's tiles run
                  * (without, packing waited on memory: a quarter of a prompt's products) */
@@ -1373,7 +1372,7 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
                     int mr = m - SM_GEMM_MR * p < SM_GEMM_MR ? m - SM_GEMM_MR * p : SM_GEMM_MR;
                     float *cp = c + (size_t)p * SM_GEMM_MR * ldc + r;
                     int whole = stream && mr == SM_GEMM_MR && nr == SM_GEMM_NR;
-                    if (wt == W_BF16_DOT) {
+                    if (elem == ELEM_BF16_PAIRS) {
                         (nr > 16 ? gemm_tile_pairs_12x32 : gemm_tile_pairs_12x16)(
                             cp, ldc, slice + (size_t)(p - p0) * pstride, block, (kc + 1) / 2, mr, nr, load);
                     } else if (direct && mr == SM_GEMM_MR) {
@@ -1394,12 +1393,12 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
 
 AVX512 void sm_gemm_avx512(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n,
                            int k, int flags) {
-    gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, cs, n, k, flags, W_F32);
+    gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, cs, n, k, flags, ELEM_F32);
 }
 
 AVX512 void sm_gemm_f16_avx512(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n,
                                int k, int accumulate) {
-    gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0, W_F16);
+    gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0, ELEM_F16);
 }
 
 /* BF16 weights against the batch rounded to BF16, through vdpbf16ps (the
@@ -1408,7 +1407,7 @@ AVX512BF16 static void gemm_bf16_dot(float *c, int ldc, const float *packed, int
                                      int n, int k, int accumulate) {
     float pairs[SM_GEMM_PAIRS_BYTES / sizeof(float)] __attribute__((aligned(64)));
     gemm_loops(c, ldc, packed, NULL, 0, 0, pairs, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0,
-               W_BF16_DOT);
+               ELEM_BF16_PAIRS);
 }
 
 AVX512 void sm_gemm_bf16_variant_avx512(int dot, float *c, int ldc, const float *packed, int m, const uint16_t *w,
@@ -1416,21 +1415,26 @@ AVX512 void sm_gemm_bf16_variant_avx512(int dot, float *c, int ldc, const float 
     if (dot && sm_x86_has("avx512bf16"))
         gemm_bf16_dot(c, ldc, packed, m, w, rs, n, k, accumulate);
     else
-        gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0, W_BF16);
+        gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0, ELEM_BF16);
 }
 
 /* Where vdpbf16ps does twice the FMA's multiply-adds per cycle (AMD Zen 4),
  * the dot variant: the batch rounded to BF16, as llama.cpp's BF16 product
  * rounds it; elsewhere (Intel, where the instruction runs at the FMA's rate,
  * or a CPU without it) widening, the same sums as gemm. */
+int sm_gemm_bf16_takes_dot_avx512(void) {
+    __builtin_cpu_init();
+    return !__builtin_cpu_is("intel") && sm_x86_has("avx512bf16");
+}
+
 AVX512 void sm_gemm_bf16_avx512(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n,
                                 int k, int accumulate) {
-    sm_gemm_bf16_variant_avx512(!__builtin_cpu_is("intel"), c, ldc, packed, m, w, rs, n, k, accumulate);
+    sm_gemm_bf16_variant_avx512(sm_gemm_bf16_takes_dot_avx512(), c, ldc, packed, m, w, rs, n, k, accumulate);
 }
 
 AVX512 void sm_gemm_strided_avx512(float *c, int ldc, const float *a, size_t a_rs, size_t a_cs, int m, const float *w,
                                    size_t rs, size_t cs, int n, int k, int flags, float *scratch) {
-    gemm_loops(c, ldc, NULL, a, a_rs, a_cs, scratch, m, w, rs, cs, n, k, flags, W_F32);
+    gemm_loops(c, ldc, NULL, a, a_rs, a_cs, scratch, m, w, rs, cs, n, k, flags, ELEM_F32);
 }
 #endif
 

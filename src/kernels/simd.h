@@ -252,6 +252,8 @@ void sm_gemm_f16_avx512(float *c, int ldc, const float *packed, int m, const uin
 /* dot 1: the batch rounded to BF16 through vdpbf16ps where the CPU has it (else, and with dot 0, widening) */
 void sm_gemm_bf16_variant_avx512(int dot, float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs,
                                  int n, int k, int accumulate);
+/* whether sm_gemm_bf16_avx512 takes the dot variant on this CPU */
+int sm_gemm_bf16_takes_dot_avx512(void);
 void sm_gemm_bf16_avx512(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n, int k,
                          int accumulate);
 #endif

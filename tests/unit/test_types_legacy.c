@@ -644,16 +644,10 @@ static int eval_logits(const char *path, const char *level, int threads, const s
  * absolute bounds are 1.5 x the weights' relative rms error (Gaussian
  * blocks of 32: 0.23 % bf16, 3.9 % 5-bit, 7.9 % 4-bit) times the logits'
  * amplification of it in this model (about 4, measured with BF16). */
-/* whether the AVX-512 level's gemm_bf16 takes its dot variant here
- * (sm_gemm_bf16_avx512: a CPU with AVX512_BF16, not Intel's) */
+/* whether the AVX-512 level's gemm_bf16 takes its dot variant here */
 static int bf16_dot_host(void) {
 #if defined(__x86_64__)
-    __builtin_cpu_init();
-#if defined(SM_EMULATE_AVX512)
-    return !__builtin_cpu_is("intel");
-#else
-    return !__builtin_cpu_is("intel") && __builtin_cpu_supports("avx512bf16");
-#endif
+    return sm_gemm_bf16_takes_dot_avx512();
 #else
     return 0;
 #endif
