@@ -15,7 +15,14 @@
  * runnable threads than CPUs, the pool goes solo:
  * the caller runs every share of the next tasks itself, the workers fall
  * asleep, and the machine's other process no longer decides the pace. The
- * spell doubles while that recurs within a second of the last spell. */
+ * spell doubles while that recurs within a second of the last spell.
+ *
+ * That is learnt the hard way, a scheduler slice lost each time. So the
+ * caller also looks ahead: once a millisecond it reads how many threads
+ * the machine has runnable, and while those not its own leave the pool one
+ * CPU at most, it runs solo without waiting to be descheduled (a second
+ * thread cannot help then: the OS time-shares it with the other process,
+ * and every share it takes stalls a task). */
 #include "threadpool.h"
 #include "alloc.h"
 
@@ -54,7 +61,12 @@ struct sm_threadpool {
     unsigned probe;            /* the caller's: tasks since it last woke benched workers */
     uint64_t solo_until;       /* the caller's: runs every share itself until then (ns) */
     uint64_t solo_ns;          /* the length of the next solo spell */
-    int n_cpus;                /* online CPUs, for machine_busy */
+    int n_cpus;                /* online CPUs, for machine_busy and crowded */
+    int loadavg;               /* /proc/loadavg, kept open (-1: unreadable) */
+    int looks;                 /* the caller looks at the machine's load (1, unless a test says) */
+    uint64_t next_look;        /* the caller's: when it looks next (ns) */
+    int crowded_looks;         /* the caller's: looks in a row that found the CPUs crowded (one may be a
+                                * passing thread, or a worker woken but still counted asleep) */
     atomic_int quit;
     pthread_mutex_t mutex;
     pthread_cond_t wake;
@@ -128,6 +140,8 @@ sm_threadpool *sm_threadpool_new(int n_threads) {
     p->n_threads = n_threads;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     p->n_cpus = cpus > 0 ? (int)cpus : 1;
+    p->loadavg = n_threads > 1 ? open("/proc/loadavg", O_RDONLY | O_CLOEXEC) : -1;
+    p->looks = 1;
     atomic_init(&p->generation, 0);
     atomic_init(&p->pending, 0);
     atomic_init(&p->sleepers, 0);
@@ -175,12 +189,15 @@ void sm_threadpool_free(sm_threadpool *p) {
         sm_free(p->workers);
     }
     sm_free(p->claim);
+    if (p->loadavg >= 0) close(p->loadavg);
     pthread_mutex_destroy(&p->mutex);
     pthread_cond_destroy(&p->wake);
     sm_free(p);
 }
 
 int sm_threadpool_size(const sm_threadpool *p) { return p->n_threads; }
+
+void sm_threadpool_set_looks(sm_threadpool *p, int on) { p->looks = on; }
 
 void sm_threadpool_set_hook(sm_threadpool *p, sm_task_hook hook, void *user) {
     p->hook = hook;
@@ -218,32 +235,57 @@ static uint64_t workers_cpu_min(const sm_threadpool *p) {
     return least;
 }
 
-/* Whether more threads are runnable on the machine than it has CPUs (the
- * fourth field of /proc/loadavg, "running/total", counts this one too);
- * where that cannot be read, a descheduled worker is taken to say so. */
-static int machine_busy(const sm_threadpool *p) {
+/* The threads runnable on the machine now, this one included (the fourth
+ * field of /proc/loadavg, "running/total"); -1 where that cannot be read. */
+static int runnable_threads(const sm_threadpool *p) {
     char buf[128];
-    int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return 1;
+    if (p->loadavg < 0) return -1;
+    ssize_t n = pread(p->loadavg, buf, sizeof buf - 1, 0);
+    if (n <= 0) return -1;
     buf[n] = 0;
     const char *q = buf;
     for (int field = 0; field < 3 && q; field++) {
         q = strchr(q, ' ');
         if (q) q++;
     }
-    if (!q || *q < '0' || *q > '9') return 1;
-    return atoi(q) > p->n_cpus;
+    if (!q || *q < '0' || *q > '9') return -1;
+    return atoi(q);
 }
+
+/* Whether more threads are runnable on the machine than it has CPUs, other
+ * processes' and the pool's together; where that cannot be read, a
+ * descheduled worker is taken to say so. */
+static int machine_busy(const sm_threadpool *p) {
+    int running = runnable_threads(p);
+    return running < 0 || running > p->n_cpus;
+}
+
+/* Whether the threads runnable besides the pool's own (the caller and the
+ * workers not asleep) leave the pool one CPU at most, so that one thread is
+ * all it can have; not when that cannot be read (the long waits still
+ * tell). Where they leave it more CPUs than one but fewer than its team,
+ * the long waits decide as before. */
+static int crowded(const sm_threadpool *p) {
+    int running = runnable_threads(p);
+    if (running < 0) return 0;
+    int others = running - (p->n_threads - atomic_load(&p->sleepers));
+    return others > 0 && others >= p->n_cpus - 1;
+}
+
+#define LOOK_NS 1000000ull          /* the caller looks at the machine's load once a millisecond */
 
 void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx) {
     if (p->n_threads == 1) {
         fn(ctx, 0, 1);
         return;
     }
-    if (p->solo_until && sm_now_ns() < p->solo_until) {   /* every share here, in order; the workers are not told */
+    uint64_t now = sm_now_ns();
+    if (p->looks && now >= p->next_look) {   /* crowded twice running: solo until the next look, renewed by it */
+        p->next_look = now + LOOK_NS;
+        p->crowded_looks = crowded(p) ? p->crowded_looks + 1 : 0;
+        if (p->crowded_looks >= 2 && p->solo_until < now + 2 * LOOK_NS) p->solo_until = now + 2 * LOOK_NS;
+    }
+    if (p->solo_until && now < p->solo_until) {   /* every share here, in order; the workers are not told */
         if (p->hook) p->hook(p->hook_user, 0, 0);
         for (int i = 0; i < p->n_threads; i++) fn(ctx, i, p->n_threads);
         if (p->hook) p->hook(p->hook_user, 0, 1);

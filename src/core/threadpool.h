@@ -2,7 +2,9 @@
  * a task into one share per thread, fn(ctx, i, n), and returns when all are
  * done. Worker i runs share i; a share whose worker is late (asleep, or
  * descheduled by another process) is run by the caller instead, so a busy
- * machine slows the pool down to one thread at worst, not below it. Waiting
+ * machine slows the pool down to one thread at worst, not below it; while
+ * other processes' threads leave it one CPU at most, the caller runs every
+ * share itself (solo) rather than be time-shared with them. Waiting
  * threads spin briefly, because the next task usually follows within
  * microseconds, then sleep. The hook (below) sees the thread that runs. */
 #ifndef SM_CORE_THREADPOOL_H
@@ -27,6 +29,11 @@ void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx);
  * (the default) costs one branch per task. */
 typedef void (*sm_task_hook)(void *user, int ith, int end);
 void sm_threadpool_set_hook(sm_threadpool *p, sm_task_hook hook, void *user);
+
+/* Whether the caller looks at the machine's load once a millisecond and
+ * runs solo while other processes crowd the CPUs (1, the default); a test
+ * of what a descheduled worker alone does turns it off. */
+void sm_threadpool_set_looks(sm_threadpool *p, int on);
 
 /* Share ith of nth of n items, [*i0, *i1): as even as whole multiples of
  * unit allow (a product's register tiles, a quantized block), the first

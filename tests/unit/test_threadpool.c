@@ -139,6 +139,7 @@ static int solo_attempt(int *bad, int *worker_before, int *caller_fail, int *wor
         *bad = 1;
         return 0;
     }
+    sm_threadpool_set_looks(p, 0);   /* the long wait alone, not the load it would see coming */
     static solo_ctx c;
     atomic_store(&c.count[0], 0);
     atomic_store(&c.count[1], 0);
@@ -189,4 +190,72 @@ TEST(threadpool_goes_solo_after_a_long_wait_and_comes_back) {
     CHECKF(worker_before == 50, "before the stall the worker ran share 1 of %d of 50 tasks", worker_before);
     CHECKF(caller_fail == 0, "within the solo spell the worker ran share 1 of %d tasks", caller_fail);
     CHECKF(worker_later == 50, "after the solo spell the worker ran share 1 of %d of 50 tasks", worker_later);
+}
+
+/* The caller's look at the machine's load: while other threads keep every
+ * CPU busy (spinners, one per CPU), the pool runs solo from its second look
+ * on (a millisecond apart), with no long wait to learn it from; once they
+ * stop, its worker runs shares again within a few looks. Share 1 records
+ * which thread ran it; share 0 takes 20 us, time enough for a worker that
+ * is awake to claim share 1 before the caller would. */
+typedef struct {
+    pthread_t on1;   /* the thread that ran share 1 */
+} look_ctx;
+
+static void look_fn(void *ctx, int ith, int nth) {
+    look_ctx *c = ctx;
+    (void)nth;
+    if (ith == 1) {
+        c->on1 = pthread_self();
+    } else {
+        uint64_t t0 = mono_ns();
+        while (mono_ns() - t0 < 20000) {
+        }
+    }
+}
+
+/* One attempt: the tasks run during the spinners' last 7 of 10 ms whose
+ * share 1 a worker ran, and, after them, how many of the tasks begun within
+ * 10 ms the caller ran alone (the first few may: a look or two). */
+static void look_attempt(int *bad, int *not_solo, int *after_solo, int *after_tasks) {
+    sm_threadpool *p = sm_threadpool_new(2);
+    *bad = *not_solo = *after_solo = *after_tasks = 0;
+    if (!p) {
+        *bad = 1;
+        return;
+    }
+    static look_ctx c;
+    pthread_t me = pthread_self(), spinners[64];
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int nspin = (int)(ncpu > 0 ? (ncpu < 64 ? ncpu : 64) : 1), made = 0;
+    atomic_store(&spin_stop, 0);
+    while (made < nspin && pthread_create(&spinners[made], NULL, spinner, NULL) == 0) made++;
+    *bad += made != nspin;
+    uint64_t t0 = mono_ns();
+    while (mono_ns() - t0 < 10000000ull) {
+        uint64_t start = mono_ns();
+        sm_threadpool_run(p, look_fn, &c);
+        if (start - t0 > 3000000ull) *not_solo += !pthread_equal(c.on1, me);
+    }
+    atomic_store(&spin_stop, 1);
+    for (int i = 0; i < made; i++) pthread_join(spinners[i], NULL);
+    t0 = mono_ns();
+    for (; mono_ns() - t0 < 10000000ull; ++*after_tasks) {
+        sm_threadpool_run(p, look_fn, &c);
+        *after_solo += pthread_equal(c.on1, me);
+    }
+    sm_threadpool_free(p);
+}
+
+TEST(threadpool_runs_solo_while_other_threads_crowd_the_cpus) {
+    int bad = 0, not_solo = 0, after_solo = 0, after_tasks = 0, attempt = 0;
+    /* another attempt when, after the spinners, the caller still ran most
+     * tasks alone: this machine has other busy processes (so it should) */
+    do look_attempt(&bad, &not_solo, &after_solo, &after_tasks);
+    while (after_solo > after_tasks / 2 && ++attempt < 5);
+    CHECKF(bad == 0, "could not start the spinners");
+    CHECKF(not_solo == 0, "with every CPU busy elsewhere a worker ran share 1 of %d tasks", not_solo);
+    CHECKF(after_tasks > 0 && after_solo <= after_tasks / 2,
+           "after the spinners the caller ran share 1 of %d of %d tasks (in %d attempts)", after_solo, after_tasks,
+           attempt + 1);
 }
