@@ -22,7 +22,11 @@
  * the machine has runnable, and while those not its own leave the pool one
  * CPU at most, it runs solo without waiting to be descheduled (a second
  * thread cannot help then: the OS time-shares it with the other process,
- * and every share it takes stalls a task). */
+ * and every share it takes stalls a task). Only while that lasts, though:
+ * crowded in 7 of the last 8 looks, the first look standing for the 8
+ * before it. A process that wakes now and then (a client reading the
+ * tokens) costs a worker a moment of its CPU; running solo would cost the
+ * second thread for whole spells. */
 #include "threadpool.h"
 #include "alloc.h"
 
@@ -65,8 +69,8 @@ struct sm_threadpool {
     int loadavg;               /* /proc/loadavg, kept open (-1: unreadable) */
     int looks;                 /* the caller looks at the machine's load (1, unless a test says) */
     uint64_t next_look;        /* the caller's: when it looks next (ns) */
-    int crowded_looks;         /* the caller's: looks in a row that found the CPUs crowded (one may be a
-                                * passing thread, or a worker woken but still counted asleep) */
+    unsigned crowded_looks;    /* the caller's: the last 8 looks, 1 where they found the CPUs crowded */
+    int looked;                /* the caller has looked once (the first look stands for the 8 before it) */
     atomic_int quit;
     pthread_mutex_t mutex;
     pthread_cond_t wake;
@@ -280,10 +284,13 @@ void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx) {
         return;
     }
     uint64_t now = sm_now_ns();
-    if (p->looks && now >= p->next_look) {   /* crowded twice running: solo until the next look, renewed by it */
+    if (p->looks && now >= p->next_look) {   /* crowded now and in 6 of the 7 looks before: solo until the next look */
         p->next_look = now + LOOK_NS;
-        p->crowded_looks = crowded(p) ? p->crowded_looks + 1 : 0;
-        if (p->crowded_looks >= 2 && p->solo_until < now + 2 * LOOK_NS) p->solo_until = now + 2 * LOOK_NS;
+        unsigned c = (unsigned)crowded(p);
+        p->crowded_looks = p->looked ? ((p->crowded_looks << 1) | c) & 0xff : c * 0xff;
+        p->looked = 1;
+        if (c && __builtin_popcount(p->crowded_looks) >= 7 && p->solo_until < now + 2 * LOOK_NS)
+            p->solo_until = now + 2 * LOOK_NS;
     }
     if (p->solo_until && now < p->solo_until) {   /* every share here, in order; the workers are not told */
         if (p->hook) p->hook(p->hook_user, 0, 0);

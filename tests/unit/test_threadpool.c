@@ -193,8 +193,8 @@ TEST(threadpool_goes_solo_after_a_long_wait_and_comes_back) {
 }
 
 /* The caller's look at the machine's load: while other threads keep every
- * CPU busy (spinners, one per CPU), the pool runs solo from its second look
- * on (a millisecond apart), with no long wait to learn it from; once they
+ * CPU busy (spinners, one per CPU), the pool runs solo from its first look
+ * on (one a millisecond), with no long wait to learn it from; once they
  * stop, its worker runs shares again within a few looks. Share 1 records
  * which thread ran it; share 0 takes 20 us, time enough for a worker that
  * is awake to claim share 1 before the caller would. */
