@@ -6,6 +6,7 @@
 #include "core/threadpool.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -247,14 +248,42 @@ static void look_attempt(int *bad, int *not_solo, int *after_solo, int *after_ta
     sm_threadpool_free(p);
 }
 
+/* Whether other processes keep this machine's CPUs busy on their own, as
+ * /proc/loadavg counts runnable threads (this one, with no pool running,
+ * aside): leaving one CPU at most in 6 of 8 samples a millisecond apart.
+ * 0 when it cannot be read. */
+static int crowded_elsewhere(void) {
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int crowded = 0;
+    for (int i = 0; i < 8; i++) {
+        FILE *f = fopen("/proc/loadavg", "r");
+        double l1, l5, l15;
+        int running = 0, total = 0;
+        if (!f) return 0;
+        int got = fscanf(f, "%lf %lf %lf %d/%d", &l1, &l5, &l15, &running, &total);
+        fclose(f);
+        if (got != 5) return 0;
+        crowded += running - 1 >= ncpu - 1 && running > 1;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return crowded >= 6;
+}
+
 TEST(threadpool_runs_solo_while_other_threads_crowd_the_cpus) {
     int bad = 0, not_solo = 0, after_solo = 0, after_tasks = 0, attempt = 0;
     /* another attempt when, after the spinners, the caller still ran most
-     * tasks alone: this machine has other busy processes (so it should) */
+     * tasks alone: this machine may have had other busy processes then */
     do look_attempt(&bad, &not_solo, &after_solo, &after_tasks);
     while (after_solo > after_tasks / 2 && ++attempt < 5);
     CHECKF(bad == 0, "could not start the spinners");
     CHECKF(not_solo == 0, "with every CPU busy elsewhere a worker ran share 1 of %d tasks", not_solo);
+    if (after_tasks > 0 && after_solo > after_tasks / 2 && crowded_elsewhere()) {
+        /* still crowded without the spinners: running solo is right, and
+         * whether the worker comes back cannot be seen here */
+        fprintf(stderr, "    note: other processes keep the CPUs busy; the worker's return was not checked\n");
+        return;
+    }
     CHECKF(after_tasks > 0 && after_solo <= after_tasks / 2,
            "after the spinners the caller ran share 1 of %d of %d tasks (in %d attempts)", after_solo, after_tasks,
            attempt + 1);
