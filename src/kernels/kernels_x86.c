@@ -1115,10 +1115,12 @@ AVX512 static inline __attribute__((always_inline)) void gemm_tile_store(float *
  * wide 0, for a block's last 16 rows or fewer (nr <= 16), only the first of
  * the block's two vectors per column: half the FMAs, each sum the same.
  * Token j's column x is ap[x sx + j st]: a packed panel (sx 12, st 1) or
- * 12 rows of the batch read in place (sx 1, st the row stride). */
+ * 12 rows of the batch read in place (sx 1, st the row stride). With rows
+ * 8 or 4 (mr <= rows: a batch's last panel), only that many tokens' FMAs:
+ * the sums of those tokens the same. */
 AVX512 static inline __attribute__((always_inline)) void gemm_tile(float *c, int ldc, const float *ap, size_t sx,
-                                                                  size_t st, const float *wp, int kc, int mr, int nr,
-                                                                  int load, int wide, int stream) {
+                                                                  size_t st, const float *wp, int kc, int rows, int mr,
+                                                                  int nr, int load, int wide, int stream) {
     __m512 lo[SM_GEMM_MR], hi[SM_GEMM_MR];
     for (int j = 0; j < SM_GEMM_MR; j++) lo[j] = hi[j] = _mm512_setzero_ps();
     /* four columns per trip: the same sums, fewer loop instructions between
@@ -1128,11 +1130,13 @@ AVX512 static inline __attribute__((always_inline)) void gemm_tile(float *c, int
         __m512 w0 = _mm512_load_ps(wp + (size_t)x * SM_GEMM_NR);
         __m512 w1 = wide ? _mm512_load_ps(wp + (size_t)x * SM_GEMM_NR + 16) : w0;
         const float *av = ap + (size_t)x * sx;
-#define TOKEN_FMA(j)                                       \
-    do {                                                   \
-        __m512 b = _mm512_set1_ps(av[(size_t)(j) * st]);   \
-        lo[j] = _mm512_fmadd_ps(b, w0, lo[j]);             \
-        if (wide) hi[j] = _mm512_fmadd_ps(b, w1, hi[j]);   \
+#define TOKEN_FMA(j)                                           \
+    do {                                                       \
+        if ((j) < rows) {                                      \
+            __m512 b = _mm512_set1_ps(av[(size_t)(j) * st]);   \
+            lo[j] = _mm512_fmadd_ps(b, w0, lo[j]);             \
+            if (wide) hi[j] = _mm512_fmadd_ps(b, w1, hi[j]);   \
+        }                                                      \
     } while (0)
         /* spelled out, as in the packed kernel above, to keep lo[] and hi[] in registers */
         TOKEN_FMA(0); TOKEN_FMA(1); TOKEN_FMA(2); TOKEN_FMA(3); TOKEN_FMA(4); TOKEN_FMA(5);
@@ -1144,26 +1148,37 @@ AVX512 static inline __attribute__((always_inline)) void gemm_tile(float *c, int
 
 /* the tile's variants, by tile width (32 or 16 rows), where the tokens
  * come from (a packed panel, or rows read in place with stride st) and how
- * the results leave (stored, or streamed: a whole tile, aligned) */
+ * the results leave (stored, or streamed: a whole tile, aligned); a packed
+ * panel of 8 or 4 tokens or fewer (a batch's last) takes a tile of that many */
 #define GEMM_TILE_ARGS float *c, int ldc, const float *ap, size_t st, const float *wp, int kc, int mr, int nr, int load
-AVX512 __attribute__((noinline)) static void gemm_tile_12x32(GEMM_TILE_ARGS) {
-    gemm_tile(c, ldc, ap, SM_GEMM_MR, 1, wp, kc, mr, nr, load, 1, 0);
-}
-AVX512 __attribute__((noinline)) static void gemm_tile_12x16(GEMM_TILE_ARGS) {
-    gemm_tile(c, ldc, ap, SM_GEMM_MR, 1, wp, kc, mr, nr, load, 0, 0);
-}
+#define GEMM_TILE_PACKED(rows, cols)                                                       \
+    AVX512 __attribute__((noinline)) static void gemm_tile_##rows##x##cols(GEMM_TILE_ARGS) { \
+        (void)st;                                                                          \
+        gemm_tile(c, ldc, ap, SM_GEMM_MR, 1, wp, kc, rows, mr, nr, load, cols == 32, 0);   \
+    }
+GEMM_TILE_PACKED(12, 32)
+GEMM_TILE_PACKED(12, 16)
+GEMM_TILE_PACKED(8, 32)
+GEMM_TILE_PACKED(8, 16)
+GEMM_TILE_PACKED(4, 32)
+GEMM_TILE_PACKED(4, 16)
+#undef GEMM_TILE_PACKED
 AVX512 __attribute__((noinline)) static void gemm_tile_12x32_stream(GEMM_TILE_ARGS) {
-    gemm_tile(c, ldc, ap, SM_GEMM_MR, 1, wp, kc, SM_GEMM_MR, SM_GEMM_NR, 0, 1, 1);
+    gemm_tile(c, ldc, ap, SM_GEMM_MR, 1, wp, kc, SM_GEMM_MR, SM_GEMM_MR, SM_GEMM_NR, 0, 1, 1);
 }
 AVX512 __attribute__((noinline)) static void gemm_tile_rows_12x32(GEMM_TILE_ARGS) {
-    gemm_tile(c, ldc, ap, 1, st, wp, kc, SM_GEMM_MR, nr, load, 1, 0);
+    gemm_tile(c, ldc, ap, 1, st, wp, kc, SM_GEMM_MR, SM_GEMM_MR, nr, load, 1, 0);
 }
 AVX512 __attribute__((noinline)) static void gemm_tile_rows_12x16(GEMM_TILE_ARGS) {
-    gemm_tile(c, ldc, ap, 1, st, wp, kc, SM_GEMM_MR, nr, load, 0, 0);
+    gemm_tile(c, ldc, ap, 1, st, wp, kc, SM_GEMM_MR, SM_GEMM_MR, nr, load, 0, 0);
 }
 AVX512 __attribute__((noinline)) static void gemm_tile_rows_12x32_stream(GEMM_TILE_ARGS) {
-    gemm_tile(c, ldc, ap, 1, st, wp, kc, SM_GEMM_MR, SM_GEMM_NR, 0, 1, 1);
+    gemm_tile(c, ldc, ap, 1, st, wp, kc, SM_GEMM_MR, SM_GEMM_MR, SM_GEMM_NR, 0, 1, 1);
 }
+typedef void gemm_tile_fn(GEMM_TILE_ARGS);
+/* [tokens: up to 4, 8, 12][block rows: up to 16, 32] */
+static gemm_tile_fn *const gemm_tiles_packed[3][2] = {
+    {gemm_tile_4x16, gemm_tile_4x32}, {gemm_tile_8x16, gemm_tile_8x32}, {gemm_tile_12x16, gemm_tile_12x32}};
 #undef GEMM_TILE_ARGS
 
 /* The tile with BF16 weights against the batch rounded to BF16 (gemm_bf16's
@@ -1172,8 +1187,8 @@ AVX512 __attribute__((noinline)) static void gemm_tile_rows_12x32_stream(GEMM_TI
  * block's 32 rows, wp[32 xp + i], in one vdpbf16ps: 32 multiply-adds per
  * instruction where the FMA above does 16. */
 AVX512BF16 static inline __attribute__((always_inline)) void gemm_tile_pairs(float *c, int ldc, const float *ap,
-                                                                            const float *wp, int kp, int mr, int nr,
-                                                                            int load, int wide) {
+                                                                            const float *wp, int kp, int rows, int mr,
+                                                                            int nr, int load, int wide) {
     __m512 lo[SM_GEMM_MR], hi[SM_GEMM_MR];
     for (int j = 0; j < SM_GEMM_MR; j++) lo[j] = hi[j] = _mm512_setzero_ps();
 #pragma GCC unroll 4
@@ -1181,11 +1196,13 @@ AVX512BF16 static inline __attribute__((always_inline)) void gemm_tile_pairs(flo
         __m512bh w0 = (__m512bh)_mm512_load_si512(wp + (size_t)x * SM_GEMM_NR);
         __m512bh w1 = wide ? (__m512bh)_mm512_load_si512(wp + (size_t)x * SM_GEMM_NR + 16) : w0;
         const float *av = ap + (size_t)x * SM_GEMM_MR;
-#define TOKEN_DOT(j)                                       \
-    do {                                                   \
-        __m512bh b = (__m512bh)_mm512_set1_ps(av[j]);      \
-        lo[j] = _mm512_dpbf16_ps(lo[j], b, w0);            \
-        if (wide) hi[j] = _mm512_dpbf16_ps(hi[j], b, w1);  \
+#define TOKEN_DOT(j)                                           \
+    do {                                                       \
+        if ((j) < rows) {                                      \
+            __m512bh b = (__m512bh)_mm512_set1_ps(av[j]);      \
+            lo[j] = _mm512_dpbf16_ps(lo[j], b, w0);            \
+            if (wide) hi[j] = _mm512_dpbf16_ps(hi[j], b, w1);  \
+        }                                                      \
     } while (0)
         TOKEN_DOT(0); TOKEN_DOT(1); TOKEN_DOT(2); TOKEN_DOT(3); TOKEN_DOT(4); TOKEN_DOT(5);
         TOKEN_DOT(6); TOKEN_DOT(7); TOKEN_DOT(8); TOKEN_DOT(9); TOKEN_DOT(10); TOKEN_DOT(11);
@@ -1193,16 +1210,23 @@ AVX512BF16 static inline __attribute__((always_inline)) void gemm_tile_pairs(flo
     }
     gemm_tile_store(c, ldc, lo, hi, mr, nr, load, wide, 0);
 }
-AVX512BF16 __attribute__((noinline)) static void gemm_tile_pairs_12x32(float *c, int ldc, const float *ap,
-                                                                      const float *wp, int kp, int mr, int nr,
-                                                                      int load) {
-    gemm_tile_pairs(c, ldc, ap, wp, kp, mr, nr, load, 1);
-}
-AVX512BF16 __attribute__((noinline)) static void gemm_tile_pairs_12x16(float *c, int ldc, const float *ap,
-                                                                      const float *wp, int kp, int mr, int nr,
-                                                                      int load) {
-    gemm_tile_pairs(c, ldc, ap, wp, kp, mr, nr, load, 0);
-}
+#define GEMM_TILE_PAIRS(rows, cols)                                                                    \
+    AVX512BF16 __attribute__((noinline)) static void gemm_tile_pairs_##rows##x##cols(                   \
+        float *c, int ldc, const float *ap, const float *wp, int kp, int mr, int nr, int load) {        \
+        gemm_tile_pairs(c, ldc, ap, wp, kp, rows, mr, nr, load, cols == 32);                             \
+    }
+GEMM_TILE_PAIRS(12, 32)
+GEMM_TILE_PAIRS(12, 16)
+GEMM_TILE_PAIRS(8, 32)
+GEMM_TILE_PAIRS(8, 16)
+GEMM_TILE_PAIRS(4, 32)
+GEMM_TILE_PAIRS(4, 16)
+#undef GEMM_TILE_PAIRS
+typedef void gemm_tile_pairs_fn(float *c, int ldc, const float *ap, const float *wp, int kp, int mr, int nr, int load);
+/* [tokens: up to 4, 8, 12][block rows: up to 16, 32], as gemm_tiles_packed */
+static gemm_tile_pairs_fn *const gemm_tiles_pairs[3][2] = {{gemm_tile_pairs_4x16, gemm_tile_pairs_4x32},
+                                                           {gemm_tile_pairs_8x16, gemm_tile_pairs_8x32},
+                                                           {gemm_tile_pairs_12x16, gemm_tile_pairs_12x32}};
 
 /* The batch's packed panels (panel[x][j], 12 floats per column), kc columns
  * of n panels pstride floats apart, as pairs for that tile: pairs[p][xp][j]
@@ -1373,15 +1397,15 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
                     float *cp = c + (size_t)p * SM_GEMM_MR * ldc + r;
                     int whole = stream && mr == SM_GEMM_MR && nr == SM_GEMM_NR;
                     if (elem == ELEM_BF16_PAIRS) {
-                        (nr > 16 ? gemm_tile_pairs_12x32 : gemm_tile_pairs_12x16)(
-                            cp, ldc, slice + (size_t)(p - p0) * pstride, block, (kc + 1) / 2, mr, nr, load);
+                        gemm_tiles_pairs[(mr - 1) / 4][nr > 16](cp, ldc, slice + (size_t)(p - p0) * pstride, block,
+                                                                 (kc + 1) / 2, mr, nr, load);
                     } else if (direct && mr == SM_GEMM_MR) {
                         const float *ar = a + (size_t)p * SM_GEMM_MR * a_rs + x0;
                         (whole ? gemm_tile_rows_12x32_stream : nr > 16 ? gemm_tile_rows_12x32 : gemm_tile_rows_12x16)(
                             cp, ldc, ar, a_rs, block, kc, mr, nr, load);
                     } else {
                         const float *ap = direct ? tail : slice + (size_t)(p - p0) * pstride;
-                        (whole ? gemm_tile_12x32_stream : nr > 16 ? gemm_tile_12x32 : gemm_tile_12x16)(
+                        (whole ? gemm_tile_12x32_stream : gemm_tiles_packed[(mr - 1) / 4][nr > 16])(
                             cp, ldc, ap, 0, block, kc, mr, nr, load);
                     }
                 }

@@ -684,6 +684,7 @@ TEST(simd_gemm_strided_matches_reference) {
     int n = sm_kernels_available(all, 8), levels = 0;
     int shapes[][3] = {{1, 1, 1}, {12, 32, 16}, {13, 33, 17}, {25, 70, 300}, {128, 32, 128}, {37, 96, 513}, {7, 5, 3},
                        {9, 20, 40}, {3, 17, 65}, {10, 33, 24},   /* last panels of 3 and 4 tokens (AVX2's small tile) */
+                       {16, 24, 33},   /* a last panel of 4 tokens (AVX-512's 4-token tile) */
                        {1100, 40, 290}};   /* the last: runs of panels (a batch slice over 1 MiB) */
     uint64_t seed = 33;
     for (int v = 0; v < n; v++) {
@@ -890,7 +891,9 @@ TEST(simd_gemm_bf16_dot_sums_the_batch_rounded_to_bf16) {
     if (!__builtin_cpu_supports("avx512bf16")) kt = NULL;
 #endif
     if (!kt) return;   /* no AVX-512 BF16 here: the variant cannot run */
-    int shapes[][3] = {{1, 1, 1}, {13, 33, 17}, {25, 70, 300}, {37, 96, 513}, {200, 40, 2100}, {7, 5, 3}, {128, 32, 64}};
+    /* last panels of 1, 4, 7 and 8 tokens: every tile (4, 8 and 12 tokens) */
+    int shapes[][3] = {{1, 1, 1},   {13, 33, 17}, {25, 70, 300}, {37, 96, 513}, {200, 40, 2100},
+                       {7, 5, 3},   {128, 32, 64}, {16, 40, 70},  {4, 17, 9}};
     uint64_t seed = 41;
     int rounds = 0;
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
