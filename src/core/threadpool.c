@@ -70,7 +70,6 @@ struct sm_threadpool {
     int looks;                 /* the caller looks at the machine's load (1, unless a test says) */
     uint64_t next_look;        /* the caller's: when it looks next (ns) */
     unsigned crowded_looks;    /* the caller's: the last 8 looks, 1 where they found the CPUs crowded */
-    int looked;                /* the caller has looked once (the first look stands for the 8 before it) */
     atomic_int quit;
     pthread_mutex_t mutex;
     pthread_cond_t wake;
@@ -285,10 +284,10 @@ void sm_threadpool_run(sm_threadpool *p, sm_task_fn fn, void *ctx) {
     }
     uint64_t now = sm_now_ns();
     if (p->looks && now >= p->next_look) {   /* crowded now and in 6 of the 7 looks before: solo until the next look */
-        p->next_look = now + LOOK_NS;
         unsigned c = (unsigned)crowded(p);
-        p->crowded_looks = p->looked ? ((p->crowded_looks << 1) | c) & 0xff : c * 0xff;
-        p->looked = 1;
+        /* the first look (next_look still 0) stands for the 8 before it */
+        p->crowded_looks = p->next_look ? ((p->crowded_looks << 1) | c) & 0xff : c * 0xff;
+        p->next_look = now + LOOK_NS;
         if (c && __builtin_popcount(p->crowded_looks) >= 7 && p->solo_until < now + 2 * LOOK_NS)
             p->solo_until = now + 2 * LOOK_NS;
     }

@@ -1292,8 +1292,9 @@ AVX512 static void gemm_pack_block_h16(float *block, const uint16_t *wb, size_t 
         for (int h = 0; h < SM_GEMM_NR; h += 16) {
             __m512 v[16];
             for (int i = 0; i < 16; i++)
-                v[i] = h + i < nr ? widen_h16(_mm256_loadu_si256((const __m256i *)(wb + (size_t)(h + i) * rs + x)), elem)
-                                  : _mm512_setzero_ps();
+                v[i] = h + i < nr
+                           ? widen_h16(_mm256_loadu_si256((const __m256i *)(wb + (size_t)(h + i) * rs + x)), elem)
+                           : _mm512_setzero_ps();
             transpose16(v);
             for (int j = 0; j < 16; j++) _mm512_store_ps(block + (size_t)(x + j) * SM_GEMM_NR + h, v[j]);
         }
@@ -1337,7 +1338,7 @@ AVX512 static void gemm_pack_block_pairs(float *block, const uint16_t *wb, size_
  * on the stack), and a batch read by columns is packed a run at a time
  * into scratch as the loops reach it (BLIS's order). For the dot tile
  * (ELEM_BF16_PAIRS) each run of the packed batch is rounded into scratch as
- * BF16 pairs (SM_GEMM_PAIRS_BYTES), once for every weight block. The
+ * BF16 pairs (SM_GEMM_PAIRS_BYTES), once per run, before its weight blocks. The
  * weights (elem): F32 with any strides, or F16 / BF16 stored by rows. */
 AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, int ldc, const float *packed,
                                                                    const float *a, size_t a_rs, size_t a_cs,

@@ -2,8 +2,8 @@
  * kernels of the types in quant_legacy.h: matrix x vector products of
  * Q4_1/Q5_1 against Q8_1 activations and of Q5_0/IQ4_NL against Q8_0, the
  * 16-row interleaved variants (interleave_legacy.h), BF16 products against
- * floats (AVX2; AVX-512's share the F16 kernel in kernels_x86.c), the Q8_1 activation quantizer, and row / group dequantizers for
- * prefill. Each function carries its own target attribute (the dispatcher
+ * floats (AVX2; AVX-512's share the F16 kernel in kernels_x86.c), the Q8_1
+ * activation quantizer, and row / group dequantizers for prefill. Each function carries its own target attribute (the dispatcher
  * picks by CPU); each is tested against the scalar reference in
  * tests/unit/test_types_legacy.c. */
 #include "quant_legacy.h"

@@ -177,8 +177,8 @@ static void matvecs_rows(const matvecs_task *t, int r0, int r1) {
          * values are matvec_x16's, and each group is read once for every row */
         int end = r1 < full ? r1 : full;
         size_t ldc = t->accumulate ? (size_t)w->rows : (size_t)t->ldc;   /* row_products' stride */
-        k->batch_x16(row_products(t, 0) + r0, ldc, (const char *)w->x16 + rb * (size_t)r0, s->xq, s->xq_stride, s->xsum, s->xsum_stride,
-                     t->n, end - r0, cols, 0);
+        k->batch_x16(row_products(t, 0) + r0, ldc, (const char *)w->x16 + rb * (size_t)r0, s->xq, s->xq_stride,
+                     s->xsum, s->xsum_stride, t->n, end - r0, cols, 0);
         from = end;
     }
     for (int r = from; r < r1; r += SM_X16) {
