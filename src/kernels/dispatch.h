@@ -116,6 +116,11 @@ typedef struct sm_kernel_table {
      * (sm_gemm_bf16_variant_avx512 runs either variant) */
     void (*gemm_bf16)(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t w_rs, int n, int k,
                       int accumulate);
+    /* optional: mixed precision's product (training with BF16 products): gemm_strided's contract, or
+     * gemm's on a batch packed by gemm_pack (packed set, a NULL), with both operands rounded to BF16
+     * (nearest even) and their products summed in F32. Run it only where sm_kernels_mixed says so. */
+    void (*gemm_mixed)(float *c, int ldc, const float *packed, const float *a, size_t a_rs, size_t a_cs, int m,
+                       const float *w, size_t w_rs, size_t w_cs, int n, int k, int flags, float *scratch);
 } sm_kernel_table;
 
 enum { SM_GEMM_ACCUMULATE = 1, SM_GEMM_STREAM = 2 };
@@ -125,6 +130,9 @@ enum { SM_GEMM_ACCUMULATE = 1, SM_GEMM_STREAM = 2 };
  * type's matvec). The x16 slots are only taken from kt's own chain, so a
  * session forced to a lower level never reads an interleaved layout. */
 void sm_kernels_for_type(const sm_kernel_table *kt, uint32_t type, sm_type_kernels *out);
+
+/* Whether kt->gemm_mixed exists and this CPU can run it (AVX512_BF16). */
+int sm_kernels_mixed(const sm_kernel_table *kt);
 
 /* Thread ith of nth's share of kt->pack_a: every nth 16-row panel of the
  * m x k matrix a (panels are independent, so a pool packs in parallel). */

@@ -264,7 +264,7 @@ AVX512 static inline void matvec_f32_rows4(float *out, const float *w, const flo
  * matvec_h16_rows4's, the halves widened in registers): the same bits per
  * input, whatever rows share a group. The weights' element (here and in
  * the strided product, whose dot tile takes BF16 as pairs of columns): */
-enum { ELEM_F32, ELEM_F16, ELEM_BF16, ELEM_BF16_PAIRS };
+enum { ELEM_F32, ELEM_F16, ELEM_BF16, ELEM_BF16_PAIRS, ELEM_F32_PAIRS };   /* F32_PAIRS: F32 rounded to BF16 pairs */
 
 /* 16 halves widened to floats: F16 (vcvtph2ps) or BF16 (a 16-bit shift, exact) */
 AVX512 static inline __m512 widen_h16(__m256i h, int elem) {
@@ -1330,6 +1330,26 @@ AVX512 static void gemm_pack_block_pairs(float *block, const uint16_t *wb, size_
     }
 }
 
+/* The same for F32 weights with any strides, rounded to BF16 (nearest even)
+ * as they are packed (the strided product with both operands rounded): the
+ * F32 block, then each pair of its columns into one row of pairs, in place
+ * (pair row xp is written after F32 rows 2 xp and 2 xp + 1 were read). */
+AVX512BF16 __attribute__((noinline)) static void gemm_pack_block_f32_pairs(float *block, const float *wb, size_t rs,
+                                                                          size_t cs, int nr, int kc) {
+    gemm_pack_block(block, wb, rs, cs, nr, kc);
+    for (int xp = 0; xp < (kc + 1) / 2; xp++)
+        for (int h = 0; h < SM_GEMM_NR; h += 16) {
+            __m512 a0 = _mm512_load_ps(block + (size_t)2 * xp * SM_GEMM_NR + h);
+            __m512 a1 = 2 * xp + 1 < kc ? _mm512_load_ps(block + (size_t)(2 * xp + 1) * SM_GEMM_NR + h)
+                                        : _mm512_setzero_ps();
+            __m512i b = (__m512i)_mm512_cvtne2ps_pbh(a1, a0);   /* a0's 16 BF16, then a1's */
+            __m512i l0 = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(b));
+            __m512i l1 = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(b, 1));
+            _mm512_store_ps(block + (size_t)xp * SM_GEMM_NR + h,
+                            _mm512_castsi512_ps(_mm512_or_si512(l0, _mm512_slli_epi32(l1, 16))));
+        }
+}
+
 /* Loops, outside in: column blocks of KC (in order: that is each sum's
  * order), runs of panels whose slice of the packed batch stays in L2,
  * blocks of 32 weight rows (packed once per run, kept in L2: up to 128 KiB), panels.
@@ -1338,20 +1358,24 @@ AVX512 static void gemm_pack_block_pairs(float *block, const uint16_t *wb, size_
  * on the stack), and a batch read by columns is packed a run at a time
  * into scratch as the loops reach it (BLIS's order). For the dot tile
  * (ELEM_BF16_PAIRS) each run of the packed batch is rounded into scratch as
- * BF16 pairs (SM_GEMM_PAIRS_BYTES), once per run, before its weight blocks. The
- * weights (elem): F32 with any strides, or F16 / BF16 stored by rows. */
+ * BF16 pairs (SM_GEMM_PAIRS_BYTES, into pairs), once per run, before its weight
+ * blocks; with F32 weights rounded too (ELEM_F32_PAIRS) a batch read in place
+ * is packed a run at a time first, whatever its strides. The weights (elem):
+ * F32 with any strides, or F16 / BF16 stored by rows. */
 AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, int ldc, const float *packed,
                                                                    const float *a, size_t a_rs, size_t a_cs,
-                                                                   float *scratch, int m, const void *w, size_t rs,
-                                                                   size_t cs, int n, int k, int flags, int elem) {
+                                                                   float *scratch, float *pairs, int m, const void *w,
+                                                                   size_t rs, size_t cs, int n, int k, int flags,
+                                                                   int elem) {
     float block[SM_GEMM_NR * SM_GEMM_KC] __attribute__((aligned(64)));
     float tail[SM_GEMM_MR * SM_GEMM_KC] __attribute__((aligned(64)));
-    int panels = (m + SM_GEMM_MR - 1) / SM_GEMM_MR, direct = a && a_cs == 1;
-    size_t esize = elem == ELEM_F32 ? sizeof(float) : sizeof(uint16_t);
+    int dot = elem == ELEM_BF16_PAIRS || elem == ELEM_F32_PAIRS;
+    int panels = (m + SM_GEMM_MR - 1) / SM_GEMM_MR, direct = a && a_cs == 1 && !dot;
+    size_t esize = elem == ELEM_F32 || elem == ELEM_F32_PAIRS ? sizeof(float) : sizeof(uint16_t);
     /* k split into equal blocks of at most KC (multiples of 16): no short last block */
     int nblk = (k + SM_GEMM_KC - 1) / SM_GEMM_KC, step = ((k + nblk - 1) / nblk + 15) & ~15;
-    int run = elem == ELEM_BF16_PAIRS ? sm_gemm_run_panels(SM_GEMM_MR, step / 2, SM_GEMM_PAIRS_BYTES)
-                                      : sm_gemm_run_panels(SM_GEMM_MR, step, SM_GEMM_RUN_BYTES);
+    int run = dot ? sm_gemm_run_panels(SM_GEMM_MR, step / 2, SM_GEMM_PAIRS_BYTES)
+                  : sm_gemm_run_panels(SM_GEMM_MR, step, SM_GEMM_RUN_BYTES);
     /* the results stream past the caches when asked, each written once (one column block), aligned */
     int stream = (flags & SM_GEMM_STREAM) && !(flags & SM_GEMM_ACCUMULATE) && nblk == 1 &&
                  ((uintptr_t)c & 63) == 0 && (ldc & 15) == 0;
@@ -1371,15 +1395,16 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
                 slice = scratch, pstride = (size_t)kc * SM_GEMM_MR;
             } else {
                 slice = packed + (size_t)x0 * SM_GEMM_MR + (size_t)p0 * pstride;
-                if (elem == ELEM_BF16_PAIRS) {
-                    gemm_panels_to_pairs(scratch, slice, pstride, p1 - p0, kc);
-                    slice = scratch, pstride = (size_t)(kc + 1) / 2 * SM_GEMM_MR;
-                }
+            }
+            if (dot) {
+                gemm_panels_to_pairs(pairs, slice, pstride, p1 - p0, kc);
+                slice = pairs, pstride = (size_t)(kc + 1) / 2 * SM_GEMM_MR;
             }
             for (int r = 0; r < n; r += SM_GEMM_NR) {
                 int nr = n - r < SM_GEMM_NR ? n - r : SM_GEMM_NR;
                 const char *wb = (const char *)w + ((size_t)r * rs + (size_t)x0 * cs) * esize;
                 if (elem == ELEM_F32) gemm_pack_block(block, (const float *)wb, rs, cs, nr, kc);
+                else if (elem == ELEM_F32_PAIRS) gemm_pack_block_f32_pairs(block, (const float *)wb, rs, cs, nr, kc);
                 else if (elem == ELEM_BF16_PAIRS) gemm_pack_block_pairs(block, (const uint16_t *)wb, rs, nr, kc);
                 else gemm_pack_block_h16(block, (const uint16_t *)wb, rs, nr, kc, elem);
                 /* rows stored contiguously come from memory: the next block's lines are
@@ -1397,7 +1422,7 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
                     int mr = m - SM_GEMM_MR * p < SM_GEMM_MR ? m - SM_GEMM_MR * p : SM_GEMM_MR;
                     float *cp = c + (size_t)p * SM_GEMM_MR * ldc + r;
                     int whole = stream && mr == SM_GEMM_MR && nr == SM_GEMM_NR;
-                    if (elem == ELEM_BF16_PAIRS) {
+                    if (dot) {
                         gemm_tiles_pairs[(mr - 1) / 4][nr > 16](cp, ldc, slice + (size_t)(p - p0) * pstride, block,
                                                                  (kc + 1) / 2, mr, nr, load);
                     } else if (direct && mr == SM_GEMM_MR) {
@@ -1418,12 +1443,13 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
 
 AVX512 void sm_gemm_avx512(float *c, int ldc, const float *packed, int m, const float *w, size_t rs, size_t cs, int n,
                            int k, int flags) {
-    gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, cs, n, k, flags, ELEM_F32);
+    gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, NULL, m, w, rs, cs, n, k, flags, ELEM_F32);
 }
 
 AVX512 void sm_gemm_f16_avx512(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n,
                                int k, int accumulate) {
-    gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0, ELEM_F16);
+    gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, NULL, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0,
+               ELEM_F16);
 }
 
 /* BF16 weights against the batch rounded to BF16, through vdpbf16ps (the
@@ -1431,7 +1457,7 @@ AVX512 void sm_gemm_f16_avx512(float *c, int ldc, const float *packed, int m, co
 AVX512BF16 static void gemm_bf16_dot(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs,
                                      int n, int k, int accumulate) {
     float pairs[SM_GEMM_PAIRS_BYTES / sizeof(float)] __attribute__((aligned(64)));
-    gemm_loops(c, ldc, packed, NULL, 0, 0, pairs, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0,
+    gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, pairs, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0,
                ELEM_BF16_PAIRS);
 }
 
@@ -1440,7 +1466,8 @@ AVX512 void sm_gemm_bf16_variant_avx512(int dot, float *c, int ldc, const float 
     if (dot && sm_x86_has("avx512bf16"))
         gemm_bf16_dot(c, ldc, packed, m, w, rs, n, k, accumulate);
     else
-        gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0, ELEM_BF16);
+        gemm_loops(c, ldc, packed, NULL, 0, 0, NULL, NULL, m, w, rs, 1, n, k, accumulate ? SM_GEMM_ACCUMULATE : 0,
+                   ELEM_BF16);
 }
 
 /* Where vdpbf16ps does twice the FMA's multiply-adds per cycle (AMD Zen 4),
@@ -1459,7 +1486,18 @@ AVX512 void sm_gemm_bf16_avx512(float *c, int ldc, const float *packed, int m, c
 
 AVX512 void sm_gemm_strided_avx512(float *c, int ldc, const float *a, size_t a_rs, size_t a_cs, int m, const float *w,
                                    size_t rs, size_t cs, int n, int k, int flags, float *scratch) {
-    gemm_loops(c, ldc, NULL, a, a_rs, a_cs, scratch, m, w, rs, cs, n, k, flags, ELEM_F32);
+    gemm_loops(c, ldc, NULL, a, a_rs, a_cs, scratch, NULL, m, w, rs, cs, n, k, flags, ELEM_F32);
+}
+
+/* Mixed precision's product (dispatch.h's gemm_mixed): gemm_strided's, or
+ * gemm's on a packed batch (packed set, a NULL), with both operands rounded
+ * to BF16 (nearest even) and each pair of columns' exact products summed in
+ * F32 by vdpbf16ps. Only on a CPU with AVX512_BF16 (sm_kernels_mixed). */
+AVX512BF16 void sm_gemm_mixed_avx512(float *c, int ldc, const float *packed, const float *a, size_t a_rs, size_t a_cs,
+                                     int m, const float *w, size_t rs, size_t cs, int n, int k, int flags,
+                                     float *scratch) {
+    float pairs[SM_GEMM_PAIRS_BYTES / sizeof(float)] __attribute__((aligned(64)));
+    gemm_loops(c, ldc, packed, a, a_rs, a_cs, scratch, pairs, m, w, rs, cs, n, k, flags, ELEM_F32_PAIRS);
 }
 #endif
 

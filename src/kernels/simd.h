@@ -256,6 +256,9 @@ void sm_gemm_bf16_variant_avx512(int dot, float *c, int ldc, const float *packed
 int sm_gemm_bf16_takes_dot_avx512(void);
 void sm_gemm_bf16_avx512(float *c, int ldc, const float *packed, int m, const uint16_t *w, size_t rs, int n, int k,
                          int accumulate);
+/* both operands rounded to BF16: only where the CPU has AVX512_BF16 */
+void sm_gemm_mixed_avx512(float *c, int ldc, const float *packed, const float *a, size_t a_rs, size_t a_cs, int m,
+                          const float *w, size_t rs, size_t cs, int n, int k, int flags, float *scratch);
 #endif
 
 #if defined(__aarch64__)

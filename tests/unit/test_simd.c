@@ -939,6 +939,93 @@ TEST(simd_gemm_bf16_dot_sums_the_batch_rounded_to_bf16) {
 #endif
 }
 
+/* Mixed precision's product (gemm_mixed, training with BF16 products):
+ * each sum within 1e-5 of its magnitude of the float64 sum over both
+ * operands rounded to nearest-even BF16, for every layout of the batch and
+ * the weights (rows or columns), the batch read in place (split at a panel,
+ * as two threads would) or packed, accumulating, streamed or not, with
+ * several column blocks, runs of panels, odd k and row tails; it agrees
+ * with itself read in place and packed, bit for bit; and it rounds both
+ * operands: some sums leave those with either operand unrounded. */
+TEST(simd_gemm_mixed_sums_both_operands_rounded_to_bf16) {
+    const sm_kernel_table *all[8];
+    int nk = sm_kernels_available(all, 8), levels = 0;
+    int shapes[][3] = {{1, 1, 1}, {13, 33, 17}, {37, 70, 513}, {200, 40, 2100}, {7, 5, 3}, {4, 17, 9}, {300, 16, 64}};
+    uint64_t seed = 43;
+    for (int v = 0; v < nk; v++) {
+        const sm_kernel_table *kt = all[v];
+        if (!sm_kernels_mixed(kt)) continue;
+        levels++;
+        int round_a = 0, round_w = 0;
+        float *scratch = malloc(sizeof(float) * kt->gemm_scratch);
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+            for (int layout = 0; layout < 4; layout++)
+                for (int mode = 0; mode < 3; mode++) {   /* 0, accumulate, stream */
+                    int m = shapes[si][0], rows = shapes[si][1], k = shapes[si][2], ldc = (rows + 15) / 16 * 16 + 16;
+                    int flags = mode == 1 ? SM_GEMM_ACCUMULATE : mode == 2 ? SM_GEMM_STREAM : 0;
+                    int ta = layout & 1, tw = layout >> 1;
+                    size_t a_rs = ta ? 1 : (size_t)k + 3, a_cs = ta ? (size_t)m + 2 : 1;
+                    size_t w_rs = tw ? 1 : (size_t)k + 1, w_cs = tw ? (size_t)rows + 4 : 1;
+                    size_t asz = ta ? a_cs * k : a_rs * m, wsz = tw ? w_cs * k : w_rs * rows, csz = (size_t)m * ldc;
+                    float *a = malloc(sizeof(float) * asz), *w = malloc(sizeof(float) * wsz);
+                    float *ar = malloc(sizeof(float) * asz), *wr = malloc(sizeof(float) * wsz);
+                    float *c1 = aligned_alloc(64, sizeof(float) * csz), *c2 = aligned_alloc(64, sizeof(float) * csz);
+                    float *c0 = malloc(sizeof(float) * csz);
+                    uint16_t *h = malloc(sizeof(uint16_t) * (asz > wsz ? asz : wsz));
+                    int mp = (m + kt->gemm_mr - 1) / kt->gemm_mr;
+                    float *packed = malloc(sizeof(float) * (size_t)mp * kt->gemm_mr * k);
+                    for (size_t i = 0; i < asz; i++) a[i] = frand(&seed) * 2.0f;
+                    for (size_t i = 0; i < wsz; i++) w[i] = frand(&seed);
+                    sm_f32_to_bf16_row(h, a, (int)asz);
+                    sm_bf16_to_f32_row(ar, h, (int)asz);
+                    sm_f32_to_bf16_row(h, w, (int)wsz);
+                    sm_bf16_to_f32_row(wr, h, (int)wsz);
+                    for (size_t i = 0; i < csz; i++) c0[i] = c1[i] = c2[i] = frand(&seed);
+                    int t0 = mp / 2 * kt->gemm_mr;
+                    kt->gemm_mixed(c1, ldc, NULL, a, a_rs, a_cs, t0, w, w_rs, w_cs, rows, k, flags, scratch);
+                    kt->gemm_mixed(c1 + (size_t)t0 * ldc, ldc, NULL, a + (size_t)t0 * a_rs, a_rs, a_cs, m - t0, w,
+                                   w_rs, w_cs, rows, k, flags, scratch);
+                    kt->gemm_pack(packed, a, a_rs, a_cs, m, k, 0, mp);
+                    kt->gemm_mixed(c2, ldc, packed, NULL, 0, 0, m, w, w_rs, w_cs, rows, k, flags, scratch);
+                    CHECKF(memcmp(c1, c2, sizeof(float) * csz) == 0, "gemm_mixed %dx%dx%d layout %d mode %d: in place "
+                           "and packed differ", m, rows, k, layout, mode);
+                    for (int t = 0; t < m; t++) {
+                        for (int r = 0; r < rows; r++) {
+                            double base = mode == 1 ? c0[(size_t)t * ldc + r] : 0.0, want = base, only_a = base;
+                            double only_w = base, mag = fabs(base);
+                            for (int x = 0; x < k; x++) {
+                                size_t ia = (size_t)t * a_rs + (size_t)x * a_cs, iw = (size_t)r * w_rs + (size_t)x * w_cs;
+                                want += (double)ar[ia] * wr[iw];
+                                only_a += (double)ar[ia] * w[iw];
+                                only_w += (double)a[ia] * wr[iw];
+                                mag += fabs((double)a[ia] * w[iw]);
+                            }
+                            double got = c1[(size_t)t * ldc + r];
+                            CHECKF(fabs(got - want) <= 1e-5 * mag + 1e-30,
+                                   "gemm_mixed %dx%dx%d layout %d mode %d [%d][%d]: %.9g vs %.9g", m, rows, k, layout,
+                                   mode, t, r, got, want);
+                            round_w += fabs(got - only_a) > 1e-5 * mag;
+                            round_a += fabs(got - only_w) > 1e-5 * mag;
+                        }
+                        for (int r = rows; r < ldc; r++)   /* past the rows asked for, c is untouched */
+                            CHECKF(c1[(size_t)t * ldc + r] == c0[(size_t)t * ldc + r], "gemm_mixed wrote past row %d",
+                                   rows);
+                    }
+                    free(a); free(w); free(ar); free(wr); free(c0); free(c1); free(c2); free(h); free(packed);
+                }
+        free(scratch);
+        CHECKF(round_a > 0 && round_w > 0, "gemm_mixed left an operand unrounded (%d, %d sums show rounding)", round_a,
+               round_w);
+    }
+#if defined(__x86_64__) && !defined(SM_EMULATE_AVX512)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni") &&
+        __builtin_cpu_supports("avx512bf16"))
+        CHECKF(levels > 0, "a CPU with AVX512_BF16 has no mixed-precision product");
+#endif
+    (void)levels;
+}
+
 /* matvec_n (several inputs per pass over the weights) gives each input
  * the bits its level's matvec gives it alone: rows past the last group of
  * four, columns past the last 16, and 1 to SM_MATVEC_N inputs. */
