@@ -343,6 +343,9 @@ typedef struct sm_train_params {
     const char *init;             /* or start from this model's weights */
     const char *log_csv;          /* a CSV of step, loss, val loss, lr, tok/s */
     int grad_checkpointing;       /* recompute each layer's activations in backward */
+    int bf16;                     /* mixed precision: the weight matrices' products round both operands
+                                     to BF16 and sum in F32 (F32 parameters, gradients and the rest);
+                                     needs a CPU with AVX512_BF16, not with LoRA */
     /* what the caller should hear about beyond the progress: stale temporary
      * files removed, a log or loss curve that could not be written (may be
      * NULL; called with sm_train's user pointer) */
@@ -764,6 +767,7 @@ typedef struct sm_profile_step {
     uint64_t tasks;           /* hand-offs to the thread pool: it ran on all of the session's threads */
     int int8;                 /* 1: most of its multiply-adds were 8-bit integer dots (quantized weights
                                  against the input quantized to 8 bits), which the int8 peak bounds */
+    int bf16;                 /* 1: most were BF16 dots (training's mixed precision), which the BF16 peak bounds */
 } sm_profile_step;
 
 /* sm_session_profile with those fields; the same rows in the same order. */
@@ -832,6 +836,7 @@ typedef struct sm_machine {
     double seconds;           /* the time the measurement took */
     double peak_int8_gops[2]; /* 8-bit integer dots (AVX-512 VNNI), a multiply-add counted as two
                                  operations; one core [0], all threads [1]; 0 where the CPU has none */
+    double peak_bf16_gflops[2]; /* BF16 dots into FP32 (AVX512_BF16's vdpbf16ps), the same way; 0 where none */
 } sm_machine;
 
 sm_status sm_measure_machine(int threads, sm_machine *out, sm_error *err);

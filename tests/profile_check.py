@@ -21,9 +21,11 @@ Each subcommand prints its findings and exits 1 when a check fails.
       quantized weights (Q8_0, Q4_0) on the avx512 kernels the prompt's
       projections ran as 8-bit integer dots and are judged against the
       measured int8 peak; with float weights, or without that peak, none is.
-  train PROFILE.json               the operations' self times cover >= 95 %
+  train PROFILE.json [f32|bf16]    the operations' self times cover >= 95 %
       of the timed steps' wall time, the profiler's cost from its cost per
-      scope is <= 3 % of a step; prints the measured overhead.
+      scope is <= 3 % of a step; prints the measured overhead. The weight
+      products are judged against the FMA peak, or with bf16 (--bf16) as
+      BF16 dots against the measured BF16 peak (attention stays FMA).
 """
 import json
 import sys
@@ -240,11 +242,12 @@ def check_roofline(path, bound=None):
             bad("%s: ceiling_wrong says %s" % (r["step"], r["ceiling_wrong"]))
         # the ceiling is the level's, for the threads it ran on
         m = report["machine"]
-        # the compute ceiling is the FMA peak, or the int8 peak for integer dots
-        peak = m["peak_int8_gops" if r.get("int8") else "peak_gflops"][1 if r["threads"] > 1 else 0]
+        # the compute ceiling is the FMA peak, or the int8 peak for integer dots, or the BF16 one for BF16 dots
+        kind = "int8" if r.get("int8") else "BF16" if r.get("bf16") else "FMA"
+        peak = m[{"int8": "peak_int8_gops", "BF16": "peak_bf16_gflops", "FMA": "peak_gflops"}[kind]]
+        peak = peak[1 if r["threads"] > 1 else 0]
         if r["fma"] and abs(peak - r["ceiling_gflops"]) > 1e-3 * max(1, peak):
-            bad("%s: compute ceiling %.3f is not the machine's %s peak %.3f" %
-                (r["step"], r["ceiling_gflops"], "int8" if r.get("int8") else "FMA", peak))
+            bad("%s: compute ceiling %.3f is not the machine's %s peak %.3f" % (r["step"], r["ceiling_gflops"], kind, peak))
         want = m["read_gbps"][r["level"]][1 if r["threads"] > 1 else 0]
         if abs(want - r["ceiling_gbps"]) > 1e-3 * max(1, want):
             bad("%s: ceiling %.3f GB/s is not the machine's %s figure %.3f" % (r["step"], r["ceiling_gbps"], r["level"], want))
@@ -278,8 +281,21 @@ def check_int8(path, weights):
           (len(prods), expect, report["system"]["kernels"], report["machine"].get("peak_int8_gops")))
 
 
-def check_train(path):
+def check_train(path, precision="f32"):
     d = json.load(open(path))
+    # which peak bounds each product: mixed precision's weight products (the projections and the logits) are
+    # BF16 dots, judged against the measured BF16 peak; attention and the F32 run's products against the FMA's
+    prods = [r for r in d["roofline"] if r["step"].endswith("projection") or r["step"] == "logits"]
+    if not prods:
+        bad("no projection in the roofline")
+    for r in d["roofline"]:
+        want = precision == "bf16" and r in prods
+        if bool(r.get("bf16")) != want:
+            bad("%s (%s) bf16 %s, expected %s" % (r["step"], r["phase"], r.get("bf16"), want))
+        peak = d["machine"]["peak_bf16_gflops" if want else "peak_gflops"][1 if r["threads"] > 1 else 0]
+        if r["fma"] and abs(peak - r["ceiling_gflops"]) > 1e-3 * max(1, peak):
+            bad("%s (%s): compute ceiling %.3f, not the %s peak %.3f" %
+                (r["step"], r["phase"], r["ceiling_gflops"], "BF16" if want else "FMA", peak))
     s = d["summary"]
     print("train: %d timed and %d paused steps, operations cover %.2f %% of the wall time, overhead %.3f %% "
           "measured, %.4f %% from %.1f ns a scope" % (s["steps_profiled"], s["steps_paused"], s["coverage_pct"],
@@ -317,7 +333,7 @@ def main():
     elif cmd == "int8":
         check_int8(args[0], args[1])
     elif cmd == "train":
-        check_train(args[0])
+        check_train(args[0], args[1] if len(args) > 1 else "f32")
     else:
         sys.exit("unknown check " + cmd)
     for p in problems[:20]:

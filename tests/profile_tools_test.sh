@@ -197,6 +197,17 @@ if want train; then
     else bad "train_trace_valid" "$out"; fi
     "$SM" train --data "$TMP/corpus.txt" --out "$TMP/t2.gguf" --steps 2 --trace "$TMP/x.json" > /dev/null 2> "$TMP/err"
     if [ $? -eq 2 ]; then ok "train_trace_needs_profile"; else bad "train_trace_needs_profile" "$(cat "$TMP/err")"; fi
+    # mixed precision (where the CPU has AVX512_BF16; elsewhere train_test.sh checks the refusal): the
+    # products are BF16 dots, judged against the measured BF16 peak
+    if grep -qw avx512_bf16 /proc/cpuinfo && grep -qw avx512_vnni /proc/cpuinfo; then
+        if "$SM" train --data "$TMP/corpus.txt" --out "$TMP/tb.gguf" --arch llama --dim 64 --layers 2 --heads 4 \
+                --batch 4 --seq 64 --steps 5 --eval-every 0 -t 1 --profile --bf16 2> "$TMP/err" \
+            && out=$($CHECK train "$TMP/tb.profile.json" bf16 2>&1) && grep -q "BF16 dot peak" "$TMP/tb.profile.md"; then
+            ok "train_profile_bf16_products_against_the_bf16_peak"
+        else
+            bad "train_profile_bf16_products_against_the_bf16_peak" "${out:-$(tail -c 300 "$TMP/err")}"
+        fi
+    fi
 fi
 
 # ---------------------------------------------------------------- 5 (ceilings, advice)

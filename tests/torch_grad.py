@@ -5,8 +5,8 @@ float64 on the same GGUF, read and run by tests/torch_ref.py's independent
 code. Exits 1 unless the loss agrees to 1e-5 and every gradient to 1e-3
 (max|d| / max|ref| per tensor).
 
-    torch_grad.py MODEL.gguf GRADS.bin [--lora-alpha A]
-    torch_grad.py --jobs FILE     one check per line: NAME<TAB>MODEL<TAB>GRADS[<TAB>ALPHA], each
+    torch_grad.py MODEL.gguf GRADS.bin [--lora-alpha A | --bf16]
+    torch_grad.py --jobs FILE     one check per line: NAME<TAB>MODEL<TAB>GRADS[<TAB>ALPHA[<TAB>bf16]], each
                                   printed "ok   parity_NAME" or "FAIL parity_NAME" (one process for
                                   all: importing torch takes longer than a check)
 
@@ -15,6 +15,10 @@ the base is frozen and read with tests/gguf_numpy.py (any weight type,
 dequantized in float64), every adapted matrix becomes the merged
 W + alpha / rank * B A (alpha 0: B A), and the gradients are those of A and
 B - a formulation independent of SmallMind's separate products.
+
+Mixed precision (--bf16, grad_dump's bf16): torch_ref's llama and gpt2
+forward passes with every weight matrix's product, and its gradients, on
+operands rounded to BF16 (torch_ref.MIXED).
 """
 import os
 import struct
@@ -74,9 +78,10 @@ def plain(meta, W):
         not any(k.startswith(arch + ".rope.scaling.") for k in meta)
 
 
-def check(model, dump, alpha):
+def check(model, dump, alpha, mixed=False):
     """Prints the comparison; returns whether the loss and every gradient agree."""
     x, y, loss_sm, grads, values = read_dump(dump)
+    torch_ref.MIXED = mixed
     if values:
         meta, W, leaves = lora_weights(model, values, alpha)
     else:
@@ -91,6 +96,8 @@ def check(model, dump, alpha):
     # llama with RoPE scaling or Llama 3's frequency factors) through torch_arch's, the float64
     # reference of the inference tests
     fwd = {"llama": torch_ref.llama_logits, "gpt2": torch_ref.gpt2_logits}.get(arch) if plain(meta, W) else None
+    if mixed and not fwd:
+        raise ValueError("the BF16 products' reference covers torch_ref's llama and gpt2 only")
     fwd = fwd or (lambda m, w, t: torch_arch.model_logits(m, w, t.tolist()))
     total = 0
     for b in range(x.shape[0]):
@@ -118,13 +125,13 @@ def main():
         for line in open(sys.argv[2]):
             f = line.rstrip("\n").split("\t")
             try:
-                good = check(f[1], f[2], float(f[3]) if len(f) > 3 and f[3] else 0.0)
+                good = check(f[1], f[2], float(f[3]) if len(f) > 3 and f[3] else 0.0, len(f) > 4 and f[4] == "bf16")
                 print("%s parity_%s" % ("ok  " if good else "FAIL", f[0]), flush=True)
             except Exception as e:   # a broken dump or model fails its own check, not the rest
                 print("FAIL parity_%s %s: %s" % (f[0], type(e).__name__, e), flush=True)
         return 0
     alpha = float(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[3] == "--lora-alpha" else 0.0
-    return 0 if check(sys.argv[1], sys.argv[2], alpha) else 1
+    return 0 if check(sys.argv[1], sys.argv[2], alpha, "--bf16" in sys.argv[3:]) else 1
 
 
 if __name__ == "__main__":

@@ -99,6 +99,35 @@ def rope(x, n_heads, rot, base):
     return x.view(T, D)
 
 
+# Mixed precision (tests/torch_grad.py --bf16): every weight matrix's product
+# takes both operands rounded to nearest-even BF16 and sums in float64, and
+# so does each of its gradients (the output's gradient rounded, with the
+# other operand), as SmallMind's trainer does with BF16 products.
+MIXED = False
+
+
+def bf16(t):
+    return t.to(torch.float32).to(torch.bfloat16).to(t.dtype)
+
+
+class Bf16Product(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, h, w):
+        ctx.save_for_backward(h, w)
+        return bf16(h) @ bf16(w).T
+
+    @staticmethod
+    def backward(ctx, g):
+        h, w = ctx.saved_tensors
+        g = bf16(g)
+        return g @ bf16(w), g.T @ bf16(h)
+
+
+def product(h, w):
+    """h @ w.T: a weight matrix's product (rounded as above when MIXED)."""
+    return Bf16Product.apply(h, w) if MIXED else h @ w.T
+
+
 def rmsnorm(x, w, eps):
     return x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps) * w
 
@@ -115,14 +144,15 @@ def llama_logits(meta, W, toks):
     for l in range(n_layers):
         p = "blk.%d." % l
         h = rmsnorm(x, W[p + "attn_norm.weight"], eps)
-        q = rope(h @ W[p + "attn_q.weight"].T, n_heads, rot, base)
-        k = rope(h @ W[p + "attn_k.weight"].T, n_kv, rot, base)
-        v = h @ W[p + "attn_v.weight"].T
-        x = x + attention(q, k, v, n_heads, n_kv) @ W[p + "attn_output.weight"].T
+        q = rope(product(h, W[p + "attn_q.weight"]), n_heads, rot, base)
+        k = rope(product(h, W[p + "attn_k.weight"]), n_kv, rot, base)
+        v = product(h, W[p + "attn_v.weight"])
+        x = x + product(attention(q, k, v, n_heads, n_kv), W[p + "attn_output.weight"])
         h = rmsnorm(x, W[p + "ffn_norm.weight"], eps)
-        x = x + (F.silu(h @ W[p + "ffn_gate.weight"].T) * (h @ W[p + "ffn_up.weight"].T)) @ W[p + "ffn_down.weight"].T
+        gated = F.silu(product(h, W[p + "ffn_gate.weight"])) * product(h, W[p + "ffn_up.weight"])
+        x = x + product(gated, W[p + "ffn_down.weight"])
     x = rmsnorm(x, W["output_norm.weight"], eps)
-    return x @ W.get("output.weight", W["token_embd.weight"]).T
+    return product(x, W.get("output.weight", W["token_embd.weight"]))
 
 
 def gpt2_logits(meta, W, toks):
@@ -136,14 +166,14 @@ def gpt2_logits(meta, W, toks):
     for l in range(n_layers):
         p = "blk.%d." % l
         h = ln(x, p + "attn_norm")
-        qkv = h @ W[p + "attn_qkv.weight"].T + W[p + "attn_qkv.bias"]
+        qkv = product(h, W[p + "attn_qkv.weight"]) + W[p + "attn_qkv.bias"]
         q, k, v = qkv[:, :dim], qkv[:, dim:2 * dim], qkv[:, 2 * dim:]
-        x = x + attention(q, k, v, n_heads, n_heads) @ W[p + "attn_output.weight"].T + W[p + "attn_output.bias"]
+        x = x + product(attention(q, k, v, n_heads, n_heads), W[p + "attn_output.weight"]) + W[p + "attn_output.bias"]
         h = ln(x, p + "ffn_norm")
-        u = F.gelu(h @ W[p + "ffn_up.weight"].T + W[p + "ffn_up.bias"], approximate="tanh")
-        x = x + u @ W[p + "ffn_down.weight"].T + W[p + "ffn_down.bias"]
+        u = F.gelu(product(h, W[p + "ffn_up.weight"]) + W[p + "ffn_up.bias"], approximate="tanh")
+        x = x + product(u, W[p + "ffn_down.weight"]) + W[p + "ffn_down.bias"]
     x = ln(x, "output_norm")
-    return x @ W.get("output.weight", W["token_embd.weight"]).T
+    return product(x, W.get("output.weight", W["token_embd.weight"]))
 
 
 def main():

@@ -13,7 +13,7 @@ typedef struct roof_step {
     const char *name, *phase;
     uint64_t calls, flops, bytes, tasks;
     double self_ms;
-    int kind, fma, int8, pooled, threads;   /* int8: judged against the int8 dot peak */
+    int kind, fma, int8, bf16, pooled, threads;   /* int8, bf16: judged against that dot peak */
     double per_call, per_layer, footprint, working_set;   /* bytes */
     int level;                   /* enum sm_mem_level */
     double gflops, gbps, ceil_gbps, ceil_gflops, pct_bw, pct_peak, intensity, ridge;

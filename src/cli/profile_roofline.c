@@ -76,6 +76,7 @@ int roofline_build(const sm_profile_step *rows, int n, const sm_machine *m, int 
             out[ns].kind = s->kind;
             out[ns].fma = s->fma;
             out[ns].int8 = s->int8 && s->fma;
+            out[ns].bf16 = s->bf16 && s->fma;
             ns++;
         }
         roof_step *r = &out[k];
@@ -104,9 +105,12 @@ int roofline_build(const sm_profile_step *rows, int n, const sm_machine *m, int 
         r->gflops = sec > 0 ? (double)r->flops / sec * 1e-9 : 0;
         r->gbps = sec > 0 ? (double)r->bytes / sec * 1e-9 : 0;
         r->ceil_gbps = m->read_gbps[r->pooled][r->level];
-        /* integer dots are bounded by the int8 peak where it was measured */
+        /* integer and BF16 dots are bounded by their own peak where it was measured */
         if (r->int8 && !(m->peak_int8_gops[r->pooled] > 0)) r->int8 = 0;
-        r->ceil_gflops = r->int8 ? m->peak_int8_gops[r->pooled] : m->peak_gflops[r->pooled];
+        if (r->bf16 && !(m->peak_bf16_gflops[r->pooled] > 0)) r->bf16 = 0;
+        r->ceil_gflops = r->int8   ? m->peak_int8_gops[r->pooled]
+                         : r->bf16 ? m->peak_bf16_gflops[r->pooled]
+                                   : m->peak_gflops[r->pooled];
         r->intensity = r->bytes ? (double)r->flops / (double)r->bytes : INFINITY;
         r->ridge = r->ceil_gbps > 0 ? r->ceil_gflops / r->ceil_gbps : 0;
         r->pct_bw = r->ceil_gbps > 0 ? 100.0 * r->gbps / r->ceil_gbps : 0;
@@ -131,6 +135,9 @@ static void mib(FILE *f, double bytes) {
     else fprintf(f, "%.0f B", bytes);
 }
 
+/* the peak a step is judged against */
+static const char *peak_name(const roof_step *r) { return r->int8 ? "int8" : r->bf16 ? "BF16" : "FMA"; }
+
 static const char *label(const roof_step *r, char *buf, size_t cap) {
     if (r->phase[0]) snprintf(buf, cap, "%s (%s)", r->name, r->phase);
     else snprintf(buf, cap, "%s", r->name);
@@ -142,6 +149,9 @@ void roofline_write_machine(FILE *f, const sm_machine *m, int count) {
     fprintf(f, "| FP32 FMA peak | %.1f GFLOP/s | %.1f GFLOP/s |\n", m->peak_gflops[0], m->peak_gflops[1]);
     if (m->peak_int8_gops[0] > 0)
         fprintf(f, "| int8 dot peak (VNNI) | %.1f GOP/s | %.1f GOP/s |\n", m->peak_int8_gops[0], m->peak_int8_gops[1]);
+    if (m->peak_bf16_gflops[0] > 0)
+        fprintf(f, "| BF16 dot peak (AVX512_BF16) | %.1f GFLOP/s | %.1f GFLOP/s |\n", m->peak_bf16_gflops[0],
+                m->peak_bf16_gflops[1]);
     for (int l = 0; l < SM_MEM_LEVELS; l++) {
         fprintf(f, "| read from %s (", roofline_level_names[l]);
         if (l < 3) {
@@ -166,7 +176,8 @@ void roofline_write_markdown(FILE *f, const roof_step *s, int n, const sm_machin
                "call fits. Steps that hand work to the thread pool are judged against the all-threads ceilings, "
                "the others against one core's. Compute is judged only for multiply-adds (products, attention), "
                "which the FMA peak bounds, or the int8 dot peak where a product ran as 8-bit integer dots "
-               "(quantized weights against the input quantized to 8 bits: marked int8).%s\n\n",
+               "(quantized weights against the input quantized to 8 bits: marked int8), or the BF16 dot peak where "
+               "it ran as BF16 dots (training's mixed precision: marked BF16).%s\n\n",
             median_calls ? " A step's time here is its calls times its median call (from the timeline), so that "
                            "calls the scheduler interrupted do not lower its rates." : "");
     roofline_write_machine(f, m, count);
@@ -187,8 +198,9 @@ void roofline_write_markdown(FILE *f, const roof_step *s, int n, const sm_machin
         else fprintf(f, "%.1f %% | ", r->pct_bw);
         fprintf(f, "%.2f | ", r->gflops);
         if (!r->fma) fprintf(f, "- (not multiply-adds) | ");
-        else if (r->over_peak) fprintf(f, "**above: %.0f %% — the %s peak is wrong** | ", r->pct_peak, r->int8 ? "int8" : "FMA");
-        else fprintf(f, "%.1f %% of %.1f%s | ", r->pct_peak, r->ceil_gflops, r->int8 ? " int8" : "");
+        else if (r->over_peak) fprintf(f, "**above: %.0f %% — the %s peak is wrong** | ", r->pct_peak, peak_name(r));
+        else fprintf(f, "%.1f %% of %.1f%s%s | ", r->pct_peak, r->ceil_gflops, r->int8 || r->bf16 ? " " : "",
+                     r->int8 || r->bf16 ? peak_name(r) : "");
         if (isinf(r->intensity)) fprintf(f, "- | %.2f | compute |\n", r->ridge);
         else fprintf(f, "%.3f | %.2f | %s |\n", r->intensity, r->ridge, r->compute_bound ? "compute" : "memory");
     }
@@ -211,7 +223,7 @@ void roofline_write_advice(FILE *f, const roof_step *r, double total_self_ms) {
                    "%s peak of %d thread%s (%.0f %%). The lever is the arithmetic: wider SIMD, register blocking, "
                    "more threads.\n",
                 name, share, r->intensity, r->ridge, roofline_level_names[r->level], r->gflops, r->ceil_gflops,
-                r->int8 ? "int8 dot" : "FMA", r->threads, r->threads > 1 ? "s" : "", r->pct_peak);
+                r->int8 ? "int8 dot" : r->bf16 ? "BF16 dot" : "FMA", r->threads, r->threads > 1 ? "s" : "", r->pct_peak);
     } else {
         fprintf(f, "- **Optimise first:** %s (%.1f %% of self time) is **memory bound**: %.3f FLOP/byte is below the "
                    "ridge (%.2f) of the %s ceiling its data comes from, and it moves %.2f GB/s of the %.1f GB/s "
@@ -351,13 +363,14 @@ void roofline_write_json(FILE *f, const roof_step *s, int n) {
         fprintf(f, "%s\n    {\"step\": \"%s\", \"phase\": \"%s\", \"calls\": %llu, \"self_ms\": %.6f, \"flops\": %llu, "
                    "\"bytes\": %llu, \"threads\": %d, \"bytes_per_call\": %.0f, \"bytes_per_layer\": %.0f, "
                    "\"bytes_per_pass\": %.0f, \"level\": \"%s\", \"gbps\": %.4f, \"ceiling_gbps\": %.4f, "
-                   "\"pct_of_bandwidth\": %.3f, \"gflops\": %.4f, \"fma\": %s, \"int8\": %s, \"ceiling_gflops\": %.4f, "
+                   "\"pct_of_bandwidth\": %.3f, \"gflops\": %.4f, \"fma\": %s, \"int8\": %s, \"bf16\": %s, "
+                   "\"ceiling_gflops\": %.4f, "
                    "\"pct_of_peak\": %.3f, \"intensity\": %.6g, \"ridge\": %.6g, \"bound\": \"%s\", "
                    "\"ceiling_wrong\": %s}",
                 k ? "," : "", r->name, r->phase, (unsigned long long)r->calls, r->self_ms, (unsigned long long)r->flops,
                 (unsigned long long)r->bytes, r->threads, r->per_call, r->per_layer, r->footprint,
                 roofline_level_names[r->level], r->gbps, r->ceil_gbps, r->pct_bw, r->gflops, r->fma ? "true" : "false",
-                r->int8 ? "true" : "false", r->ceil_gflops, r->pct_peak, isinf(r->intensity) ? 1e30 : r->intensity, r->ridge,
+                r->int8 ? "true" : "false", r->bf16 ? "true" : "false", r->ceil_gflops, r->pct_peak, isinf(r->intensity) ? 1e30 : r->intensity, r->ridge,
                 r->compute_bound ? "compute" : "memory", r->over_bw || r->over_peak ? "true" : "false");
     }
     fprintf(f, "%s]", n ? "\n  " : "");
@@ -365,9 +378,10 @@ void roofline_write_json(FILE *f, const roof_step *s, int n) {
 
 void machine_write_json(FILE *f, const sm_machine *m) {
     fprintf(f, "{\"threads\": %d, \"cache_bytes\": [%zu, %zu, %zu], \"cache_source\": \"%s\", "
-               "\"peak_gflops\": [%.3f, %.3f], \"peak_int8_gops\": [%.3f, %.3f], \"read_gbps\": {", m->threads,
-            m->cache_bytes[0], m->cache_bytes[1], m->cache_bytes[2], m->cache_source, m->peak_gflops[0],
-            m->peak_gflops[1], m->peak_int8_gops[0], m->peak_int8_gops[1]);
+               "\"peak_gflops\": [%.3f, %.3f], \"peak_int8_gops\": [%.3f, %.3f], \"peak_bf16_gflops\": [%.3f, %.3f], "
+               "\"read_gbps\": {", m->threads, m->cache_bytes[0], m->cache_bytes[1], m->cache_bytes[2],
+            m->cache_source, m->peak_gflops[0], m->peak_gflops[1], m->peak_int8_gops[0], m->peak_int8_gops[1],
+            m->peak_bf16_gflops[0], m->peak_bf16_gflops[1]);
     for (int l = 0; l < SM_MEM_LEVELS; l++)
         fprintf(f, "%s\"%s\": [%.3f, %.3f]", l ? ", " : "", roofline_level_names[l], m->read_gbps[0][l],
                 m->read_gbps[1][l]);
@@ -388,6 +402,7 @@ int cli_measure_machine(int threads, sm_machine *m, int *count, sm_error *err) {
     for (int t = 0; t < 2; t++) {
         m->peak_gflops[t] = fmax(m->peak_gflops[t], now.peak_gflops[t]);
         m->peak_int8_gops[t] = fmax(m->peak_int8_gops[t], now.peak_int8_gops[t]);
+        m->peak_bf16_gflops[t] = fmax(m->peak_bf16_gflops[t], now.peak_bf16_gflops[t]);
         for (int l = 0; l < SM_MEM_LEVELS; l++) m->read_gbps[t][l] = fmax(m->read_gbps[t][l], now.read_gbps[t][l]);
     }
     m->seconds += now.seconds;

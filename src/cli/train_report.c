@@ -65,6 +65,7 @@ typedef struct op_total {
     const char *name;
     double ms[2];
     uint64_t flops[2], tasks[2], calls[2];
+    int bf16[2];   /* mixed precision's products: judged against the BF16 dot peak */
 } op_total;
 
 static void write_md(train_report *r, FILE *f) {
@@ -166,12 +167,16 @@ static void write_md(train_report *r, FILE *f) {
         ops[k].flops[dir] += s->row.flops;
         ops[k].tasks[dir] += s->tasks;
         ops[k].calls[dir] += s->row.calls;
+        ops[k].bf16[dir] |= s->bf16 && r->machine.peak_bf16_gflops[0] > 0;
     }
     fprintf(f, "\n## Per operation\n\nPer timed step, summed over the layers; GFLOP/s against the measured FP32 FMA "
-               "peak of the threads the operation ran on (%.1f GFLOP/s on one core, %.1f on %d).\n\n"
-               "| operation | forward ms | GFLOP/s | of peak | backward ms | GFLOP/s | of peak |\n"
-               "|---|---:|---:|---:|---:|---:|---:|\n",
+               "peak of the threads the operation ran on (%.1f GFLOP/s on one core, %.1f on %d)",
             r->machine.peak_gflops[0], r->machine.peak_gflops[1], r->machine.threads);
+    if (r->machine.peak_bf16_gflops[0] > 0)
+        fprintf(f, ", or for mixed precision's products (BF16 dots, marked BF16) the BF16 dot peak (%.1f and %.1f)",
+                r->machine.peak_bf16_gflops[0], r->machine.peak_bf16_gflops[1]);
+    fprintf(f, ".\n\n| operation | forward ms | GFLOP/s | of peak | backward ms | GFLOP/s | of peak |\n"
+               "|---|---:|---:|---:|---:|---:|---:|\n");
     for (int k = 0; k < no; k++) {
         fprintf(f, "| %s", ops[k].name);
         for (int d = 0; d < 2; d++) {
@@ -181,8 +186,9 @@ static void write_md(train_report *r, FILE *f) {
             }
             double sec = ops[k].ms[d] * 1e-3, g = sec > 0 ? (double)ops[k].flops[d] / sec * 1e-9 : 0;
             int pooled = in->threads > 1 && 2 * ops[k].tasks[d] >= ops[k].calls[d];
-            double peak = r->machine.peak_gflops[pooled];
-            fprintf(f, " | %.3f | %.2f | %.1f %%", ops[k].ms[d] / steps, g, peak > 0 ? 100 * g / peak : 0);
+            double peak = ops[k].bf16[d] ? r->machine.peak_bf16_gflops[pooled] : r->machine.peak_gflops[pooled];
+            fprintf(f, " | %.3f | %.2f | %.1f %%%s", ops[k].ms[d] / steps, g, peak > 0 ? 100 * g / peak : 0,
+                    ops[k].bf16[d] ? " BF16" : "");
         }
         fprintf(f, " |\n");
     }

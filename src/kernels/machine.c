@@ -97,7 +97,7 @@ static read_fn best_read(void) {
 
 /* What every thread of the pool does in one run: allocate its buffer,
  * read one sample's worth of it, run the FMA loop. */
-enum { JOB_ALLOC, JOB_READ, JOB_FMA, JOB_INT8 };
+enum { JOB_ALLOC, JOB_READ, JOB_FMA, JOB_INT8, JOB_BF16 };
 
 typedef struct job {
     int what;
@@ -138,6 +138,7 @@ static void job_fn(void *ctx, int ith, int nth) {
     }
     case JOB_FMA: j->rate[ith] = sm_probe_fma_gflops(j->iters); break;
     case JOB_INT8: j->rate[ith] = sm_probe_int8_gops(j->iters); break;
+    case JOB_BF16: j->rate[ith] = sm_probe_bf16_gflops(j->iters); break;
     }
 }
 
@@ -203,7 +204,7 @@ static double read_rate(sm_threadpool *pool, job *j, int threads, size_t bytes, 
     return q > one_core || threads == 1 ? q : one_core;
 }
 
-/* GFLOP/s (JOB_FMA) or int8 GOP/s (JOB_INT8) of every thread at once: the
+/* GFLOP/s (JOB_FMA, JOB_BF16) or int8 GOP/s (JOB_INT8) of every thread at once: the
  * sum of each thread's own rate (cores do not share their vector units). */
 static double fma_rate(sm_threadpool *pool, job *j, int threads, int what) {
     double x[SAMPLES / 2];
@@ -268,6 +269,7 @@ sm_status sm_measure_machine(int threads, sm_machine *m, sm_error *err) {
         m->read_gbps[0][l] = read_rate(NULL, &j, 1, m->probe_bytes[0][l], l ? m->probe_bytes[0][l - 1] : 0, 0, 0);
     m->peak_gflops[0] = fma_rate(NULL, &j, 1, JOB_FMA);
     m->peak_int8_gops[0] = sm_probe_int8_gops(1000) > 0 ? fma_rate(NULL, &j, 1, JOB_INT8) : 0;
+    m->peak_bf16_gflops[0] = sm_probe_bf16_gflops(1000) > 0 ? fma_rate(NULL, &j, 1, JOB_BF16) : 0;
     if (threads > 1) {
         /* thread 0 keeps its buffer (the one-thread sizes are the larger) */
         j.what = JOB_ALLOC;
@@ -280,10 +282,12 @@ sm_status sm_measure_machine(int threads, sm_machine *m, sm_error *err) {
                                            l >= SM_MEM_L3, m->read_gbps[0][l]);
         m->peak_gflops[1] = fma_rate(pool, &j, threads, JOB_FMA);
         m->peak_int8_gops[1] = m->peak_int8_gops[0] > 0 ? fma_rate(pool, &j, threads, JOB_INT8) : 0;
+        m->peak_bf16_gflops[1] = m->peak_bf16_gflops[0] > 0 ? fma_rate(pool, &j, threads, JOB_BF16) : 0;
     } else {
         for (int l = 0; l < SM_MEM_LEVELS; l++) m->read_gbps[1][l] = m->read_gbps[0][l];
         m->peak_gflops[1] = m->peak_gflops[0];
         m->peak_int8_gops[1] = m->peak_int8_gops[0];
+        m->peak_bf16_gflops[1] = m->peak_bf16_gflops[0];
     }
     goto done;
 nomem:

@@ -10,5 +10,8 @@ double sm_probe_fma_gflops(long iters);
  * bytes summed into int32) of the calling thread, in GOP/s counting a
  * multiply-add as two, like the FLOPs; 0 where the CPU has no such dots. */
 double sm_probe_int8_gops(long iters);
+/* BF16 dot-product throughput (AVX512_BF16: pairs of BF16 multiplied and
+ * summed into FP32) of the calling thread, GFLOP/s; 0 where the CPU has none. */
+double sm_probe_bf16_gflops(long iters);
 
 #endif

@@ -50,6 +50,7 @@ static int walk(const sm_prof *p, sm_profile_row *rows, sm_profile_step *steps, 
                 steps[row].pass = si ? si->pass : 0;
                 steps[row].tasks = nd->tasks;
                 steps[row].int8 = nd->flops && 2 * nd->int_flops >= nd->flops;
+                steps[row].bf16 = nd->flops && 2 * nd->bf16_flops >= nd->flops;
             }
             /* push children in reverse so the first child comes out first */
             int kids[256], nk = 0;

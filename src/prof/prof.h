@@ -29,6 +29,7 @@ typedef struct sm_prof_node {
     uint64_t calls, incl_ns, child_ns, min_ns, max_ns;   /* in ticks */
     uint64_t flops, bytes;
     uint64_t int_flops;          /* the part of flops done as 8-bit integer dots */
+    uint64_t bf16_flops;         /* the part done as BF16 dots (mixed precision's products) */
     uint64_t alloc_count, alloc_bytes;   /* charged while innermost */
     uint64_t tasks;              /* hand-offs to the thread pool while innermost */
 } sm_prof_node;
@@ -122,8 +123,10 @@ static inline void sm_prof_begin(sm_prof *p, int id, int layer) {
 }
 
 /* Closes the innermost scope, crediting it with the work done: flops
- * operations, int_flops of them as 8-bit integer dots. */
-static inline void sm_prof_end_int(sm_prof *p, uint64_t flops, uint64_t int_flops, uint64_t bytes) {
+ * operations, int_flops of them as 8-bit integer dots and bf16_flops as
+ * BF16 dots. */
+static inline void sm_prof_end_dots(sm_prof *p, uint64_t flops, uint64_t int_flops, uint64_t bf16_flops,
+                                    uint64_t bytes) {
     if (p->depth <= 1) return;
     uint64_t now = sm_prof_ticks(p);
     sm_prof_charge_allocs(p);
@@ -138,12 +141,13 @@ static inline void sm_prof_end_int(sm_prof *p, uint64_t flops, uint64_t int_flop
     if (t > n->max_ns) n->max_ns = t;
     n->flops += flops;
     n->int_flops += int_flops;
+    n->bf16_flops += bf16_flops;
     n->bytes += bytes;
     p->nodes[n->parent].child_ns += t;
     /* charge_allocs above left the allocator's byte count in the mark */
     if (p->trace) sm_trace_push(p->trace, 0, p->start[p->depth], now, n->id, n->layer, SM_TRACE_STEP, p->alloc_bytes_mark);
 }
-static inline void sm_prof_end(sm_prof *p, uint64_t flops, uint64_t bytes) { sm_prof_end_int(p, flops, 0, bytes); }
+static inline void sm_prof_end(sm_prof *p, uint64_t flops, uint64_t bytes) { sm_prof_end_dots(p, flops, 0, 0, bytes); }
 
 /* Adds a finished measurement (e.g. model load, timed before the session
  * existed) as a child of the current scope. */
@@ -176,6 +180,8 @@ static inline void sm_prof_counter(sm_prof *p, int counter, double value) {
 #define SM_PROF_BEGIN(prof, id, layer) do { if (prof) sm_prof_begin((prof), (id), (layer)); } while (0)
 #define SM_PROF_END(prof, flops, bytes) do { if (prof) sm_prof_end((prof), (flops), (bytes)); } while (0)
 #define SM_PROF_END_INT(prof, flops, int_flops, bytes) \
-    do { if (prof) sm_prof_end_int((prof), (flops), (int_flops), (bytes)); } while (0)
+    do { if (prof) sm_prof_end_dots((prof), (flops), (int_flops), 0, (bytes)); } while (0)
+#define SM_PROF_END_BF16(prof, flops, bf16_flops, bytes) \
+    do { if (prof) sm_prof_end_dots((prof), (flops), 0, (bf16_flops), (bytes)); } while (0)
 
 #endif

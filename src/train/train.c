@@ -775,6 +775,7 @@ static sm_status train_run(const sm_train_params *params, sm_train_profile *tp,
         st = sm_fail(err, SM_ERR_INVALID_ARG, "--seq %d is longer than the model's context %d", p->seq, cfg.hp.n_ctx_train);
         goto done;
     }
+    cfg.bf16_products = p->bf16;
     if ((st = sm_trainer_new(&cfg, p->batch / p->n_ranks, p->seq, p->threads, p->grad_checkpointing, &r.t, err)))
         goto done;
 

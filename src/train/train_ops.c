@@ -28,6 +28,9 @@
  * over its own tokens. An output larger than SGEMM_STREAM_BYTES (the logits) is
  * stored past the caches, which it would only flush. */
 #define SGEMM_STREAM_BYTES ((size_t)64 << 20)
+/* sgemm's flag for mixed precision (cfg.bf16_products): the same splits and
+ * packing through kt->gemm_mixed, both operands rounded to BF16 */
+#define SGEMM_MIXED 256
 
 typedef struct sgemm_task {
     const sm_trainer *t;
@@ -50,7 +53,10 @@ static void sgemm_fn(void *ctx, int ith, int nth) {
     sm_share(g->n, kt->gemm_nr, ith, nth, &r0, &r1);   /* whole register tiles */
     if (r0 >= r1) return;
     const float *w = g->w + (size_t)r0 * g->w_rs;
-    if (g->a)
+    if (g->flags & SGEMM_MIXED)
+        kt->gemm_mixed(g->c + r0, g->ldc, g->a ? NULL : g->t->mm_pack, g->a, g->a_rs, 1, g->m, w, g->w_rs, g->w_cs,
+                       r1 - r0, g->k, flags, g->t->gemm_scratch + (size_t)ith * kt->gemm_scratch);
+    else if (g->a)
         kt->gemm_strided(g->c + r0, g->ldc, g->a, g->a_rs, 1, g->m, w, g->w_rs, g->w_cs, r1 - r0, g->k, flags,
                          g->t->gemm_scratch + (size_t)ith * kt->gemm_scratch);
     else kt->gemm(g->c + r0, g->ldc, g->t->mm_pack, g->m, w, g->w_rs, g->w_cs, r1 - r0, g->k, flags);
@@ -61,7 +67,11 @@ static void sgemm_strided_fn(void *ctx, int ith, int nth) {
     const sm_kernel_table *kt = g->t->kt;
     int t0, t1;
     sm_share(g->m, kt->gemm_mr, ith, nth, &t0, &t1);   /* whole panels of tokens */
-    if (t0 < t1)
+    if (t0 < t1 && (g->flags & SGEMM_MIXED))
+        kt->gemm_mixed(g->c + (size_t)t0 * g->ldc, g->ldc, NULL, g->a + (size_t)t0 * g->a_rs, g->a_rs, g->a_cs, t1 - t0,
+                       g->w, g->w_rs, g->w_cs, g->n, g->k, g->flags & (SM_GEMM_ACCUMULATE | SM_GEMM_STREAM),
+                       g->t->gemm_scratch + (size_t)ith * kt->gemm_scratch);
+    else if (t0 < t1)
         kt->gemm_strided(g->c + (size_t)t0 * g->ldc, g->ldc, g->a + (size_t)t0 * g->a_rs, g->a_rs, g->a_cs, t1 - t0, g->w,
                          g->w_rs, g->w_cs, g->n, g->k, g->flags & (SM_GEMM_ACCUMULATE | SM_GEMM_STREAM),
                          g->t->gemm_scratch + (size_t)ith * kt->gemm_scratch);
@@ -240,7 +250,8 @@ static void bias_grad(const sm_trainer *t, float *dbias, const float *dout, int 
 /* out[n][o] = inp[n] . w[o] (+ bias[o]) */
 void sm_train_matmul_fwd(const sm_trainer *t, float *out, const float *inp, const float *w, const float *bias, int N,
                          int C, int OC) {
-    gemm(t, out, inp, w, N, OC, C);
+    if (t->cfg.bf16_products) sgemm(t, out, OC, inp, (size_t)C, 1, w, (size_t)C, 1, N, OC, C, SGEMM_MIXED);
+    else gemm(t, out, inp, w, N, OC, C);
     if (bias) add_bias(t, out, bias, N, OC);
 }
 
@@ -248,10 +259,12 @@ void sm_train_matmul_fwd(const sm_trainer *t, float *out, const float *inp, cons
 void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, int set, float *dw, float *dbias, const float *dout,
                          const float *inp, const float *w, int N, int C, int OC) {
     if (t->kt->gemm) {
+        int mixed = t->cfg.bf16_products ? SGEMM_MIXED : 0;
         /* dinp[n][c] (+)= sum over o of dout[n][o] w[o][c]: w read by columns */
-        if (dinp) sgemm(t, dinp, C, dout, (size_t)OC, 1, w, 1, (size_t)C, N, C, OC, set ? 0 : SM_GEMM_ACCUMULATE);
+        if (dinp)
+            sgemm(t, dinp, C, dout, (size_t)OC, 1, w, 1, (size_t)C, N, C, OC, (set ? 0 : SM_GEMM_ACCUMULATE) | mixed);
         /* dw[o][c] += sum over n of dout[n][o] inp[n][c]: both read by columns */
-        sgemm(t, dw, C, dout, 1, (size_t)OC, inp, 1, (size_t)C, OC, C, N, 1);
+        sgemm(t, dw, C, dout, 1, (size_t)OC, inp, 1, (size_t)C, OC, C, N, SM_GEMM_ACCUMULATE | mixed);
         if (dbias) bias_grad(t, dbias, dout, N, OC);
         return;
     }

@@ -433,6 +433,13 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
                                    sm_type_name(w->type));
             }
     }
+    if (cfg->bf16_products && cfg->base)
+        return sm_fail(err, SM_ERR_UNSUPPORTED, "mixed precision (--bf16) is for full training; LoRA's "
+                       "products stay F32: train the adapter without it");
+    if (cfg->bf16_products && !sm_kernels_mixed(sm_kernels_get(NULL)))
+        return sm_fail(err, SM_ERR_UNSUPPORTED, "mixed precision (--bf16) needs a CPU with AVX512_BF16 "
+                       "(vdpbf16ps) and its avx512 kernels; this one runs the %s kernels: train without --bf16",
+                       sm_kernels_get(NULL)->name);
     sm_trainer *t = sm_calloc(1, sizeof *t);
     if (!t) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
     t->cfg = *cfg;
@@ -656,12 +663,13 @@ static shape shape_of(const sm_trainer *t) {
  * is off), credited with the FLOPs it does and the bytes it reads and
  * writes (estimates for the products' transposes and the attention's
  * weights; see the issue-18 notes in docs/ARCHITECTURE.md). */
-#define OP(t, step, flops, bytes, ...)                                                  \
-    do {                                                                                \
-        SM_PROF_BEGIN((t)->prof, (step), -1);                                           \
-        __VA_ARGS__;                                                                    \
-        SM_PROF_END((t)->prof, (uint64_t)(flops), (uint64_t)(bytes));                   \
+#define OP_DOTS(t, step, flops, bf16_flops, bytes, ...)                                       \
+    do {                                                                                      \
+        SM_PROF_BEGIN((t)->prof, (step), -1);                                                 \
+        __VA_ARGS__;                                                                          \
+        SM_PROF_END_BF16((t)->prof, (uint64_t)(flops), (uint64_t)(bf16_flops), (uint64_t)(bytes)); \
     } while (0)
+#define OP(t, step, flops, bytes, ...) OP_DOTS(t, step, flops, 0, bytes, __VA_ARGS__)
 
 static uint64_t mm_fwd_flops(int N, int C, int OC, int bias) { return 2ull * N * C * OC + (bias ? (uint64_t)N * OC : 0); }
 static uint64_t mm_fwd_bytes(int N, int C, int OC) { return 4ull * ((uint64_t)C * OC + (uint64_t)N * C + (uint64_t)N * OC); }
@@ -672,14 +680,15 @@ static uint64_t mm_bwd_bytes(int N, int C, int OC) {
 
 static void matmul_fwd(const sm_trainer *t, int step, float *out, const float *inp, const float *w, const float *bias,
                        int N, int C, int OC) {
-    OP(t, step, mm_fwd_flops(N, C, OC, bias != NULL), mm_fwd_bytes(N, C, OC),
-       sm_train_matmul_fwd(t, out, inp, w, bias, N, C, OC));
+    /* mixed precision's products are BF16 dots (the profiler judges them against that peak) */
+    OP_DOTS(t, step, mm_fwd_flops(N, C, OC, bias != NULL), t->cfg.bf16_products ? mm_fwd_flops(N, C, OC, 0) : 0,
+            mm_fwd_bytes(N, C, OC), sm_train_matmul_fwd(t, out, inp, w, bias, N, C, OC));
 }
 
 static void matmul_bwd(const sm_trainer *t, int step, float *dinp, int set, float *dw, float *dbias, const float *dout,
                        const float *inp, const float *w, int N, int C, int OC) {
-    OP(t, step, mm_bwd_flops(N, C, OC, dbias != NULL), mm_bwd_bytes(N, C, OC),
-       sm_train_matmul_bwd(t, dinp, set, dw, dbias, dout, inp, w, N, C, OC));
+    OP_DOTS(t, step, mm_bwd_flops(N, C, OC, dbias != NULL), t->cfg.bf16_products ? mm_bwd_flops(N, C, OC, 0) : 0,
+            mm_bwd_bytes(N, C, OC), sm_train_matmul_bwd(t, dinp, set, dw, dbias, dout, inp, w, N, C, OC));
 }
 
 /* (query, position) pairs of causal attention over B sequences of T */

@@ -36,6 +36,10 @@ typedef struct sm_train_config {
      * before. The results are the same bit for bit either way. sm_train_config_of sets
      * SM_TRAIN_LORA_CACHE_DEFAULT; 0 caches nothing. */
     uint64_t lora_cache_bytes;
+    /* mixed precision: the weight matrices' products (forward, input gradient, weight gradient) round
+     * both operands to BF16 and sum in F32 (kt->gemm_mixed); the parameters, gradients, moments and every
+     * other operation stay F32. Needs sm_kernels_mixed; not with LoRA. */
+    int bf16_products;
 } sm_train_config;
 
 /* The projections of a layer, for LoRA's per-layer slots. */

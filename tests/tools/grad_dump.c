@@ -1,6 +1,7 @@
 /* grad_dump.c - the training loss and every parameter's gradient for one
  * fixed batch of a model, for tests/torch_grad.py to check against PyTorch.
- *   grad_dump MODEL.gguf B T OUT.bin [recompute] [lora=RANK] [alpha=A] [targets=q,v,...]
+ *   grad_dump MODEL.gguf B T OUT.bin [recompute] [bf16] [lora=RANK] [alpha=A] [targets=q,v,...]
+ * bf16: mixed precision (the weight matrices' products on BF16 operands).
  * OUT.bin: int32 B, T; B*T int32 inputs; B*T int32 targets; float64 loss;
  * then per tensor: int32 name length, name, int32 count, count float32.
  * With lora=RANK the model is a frozen base (of any element type) and the
@@ -20,14 +21,16 @@ static uint64_t lcg(uint64_t *s) {
 
 int main(int argc, char **argv) {
     if (argc < 5) {
-        fprintf(stderr, "usage: grad_dump MODEL.gguf B T OUT.bin [recompute] [lora=RANK] [alpha=A] [targets=LIST]\n");
+        fprintf(stderr, "usage: grad_dump MODEL.gguf B T OUT.bin [recompute] [bf16] [lora=RANK] [alpha=A] "
+                        "[targets=LIST]\n");
         return 2;
     }
-    int recompute = 0, rank = 0;
+    int recompute = 0, rank = 0, mixed = 0;
     float alpha = 0;
     const char *targets = NULL;
     for (int i = 5; i < argc; i++) {
         if (!strcmp(argv[i], "recompute")) recompute = 1;
+        else if (!strcmp(argv[i], "bf16")) mixed = 1;
         else if (!strncmp(argv[i], "lora=", 5)) rank = atoi(argv[i] + 5);
         else if (!strncmp(argv[i], "alpha=", 6)) alpha = (float)atof(argv[i] + 6);
         else if (!strncmp(argv[i], "targets=", 8)) targets = argv[i] + 8;
@@ -42,6 +45,7 @@ int main(int argc, char **argv) {
     sm_train_config c;
     sm_trainer *t;
     if (sm_train_config_of(m, &c, &err)) { fprintf(stderr, "%s\n", err.message); return 1; }
+    c.bf16_products = mixed;
     if (rank) {
         c.base = m;
         c.lora_rank = rank;
