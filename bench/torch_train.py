@@ -3,9 +3,12 @@
 for bench/train_compare.sh: GPT-2 or LLaMA blocks written plainly in
 torch.nn, AdamW, one batch of random tokens, CPU, float32.
 
-    torch_train.py ARCH DIM LAYERS HEADS KV_HEADS FFN VOCAB CTX BATCH SEQ THREADS STEPS
+    torch_train.py ARCH DIM LAYERS HEADS KV_HEADS FFN VOCAB CTX BATCH SEQ THREADS STEPS [bf16]
 
-Prints tokens per second over STEPS steps after two warm-up steps."""
+Prints tokens per second over STEPS steps after two warm-up steps. With
+bf16, the forward pass (and so its backward) runs under PyTorch's CPU
+autocast to bfloat16: its mixed precision, float32 parameters and
+optimizer, against SmallMind's --bf16."""
 import sys
 import time
 
@@ -115,6 +118,7 @@ class Model(nn.Module):
 def main():
     arch = sys.argv[1]
     dim, layers, heads, kv, ffn, vocab, ctx, batch, seq, threads, steps = map(int, sys.argv[2:13])
+    mixed = len(sys.argv) > 13 and sys.argv[13] == "bf16"
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = Model(arch, dim, layers, heads, kv, ffn, vocab, ctx)
@@ -124,7 +128,8 @@ def main():
     for i in range(steps + 2):
         if i == 2:
             t0 = time.perf_counter()
-        loss = model(x, y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mixed):
+            loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
