@@ -364,13 +364,13 @@ void roofline_write_json(FILE *f, const roof_step *s, int n) {
                    "\"bytes\": %llu, \"threads\": %d, \"bytes_per_call\": %.0f, \"bytes_per_layer\": %.0f, "
                    "\"bytes_per_pass\": %.0f, \"level\": \"%s\", \"gbps\": %.4f, \"ceiling_gbps\": %.4f, "
                    "\"pct_of_bandwidth\": %.3f, \"gflops\": %.4f, \"fma\": %s, \"int8\": %s, \"bf16\": %s, "
-                   "\"ceiling_gflops\": %.4f, "
-                   "\"pct_of_peak\": %.3f, \"intensity\": %.6g, \"ridge\": %.6g, \"bound\": \"%s\", "
+                   "\"ceiling_gflops\": %.4f, \"pct_of_peak\": %.3f, \"intensity\": %.6g, \"ridge\": %.6g, \"bound\": \"%s\", "
                    "\"ceiling_wrong\": %s}",
                 k ? "," : "", r->name, r->phase, (unsigned long long)r->calls, r->self_ms, (unsigned long long)r->flops,
                 (unsigned long long)r->bytes, r->threads, r->per_call, r->per_layer, r->footprint,
                 roofline_level_names[r->level], r->gbps, r->ceil_gbps, r->pct_bw, r->gflops, r->fma ? "true" : "false",
-                r->int8 ? "true" : "false", r->bf16 ? "true" : "false", r->ceil_gflops, r->pct_peak, isinf(r->intensity) ? 1e30 : r->intensity, r->ridge,
+                r->int8 ? "true" : "false", r->bf16 ? "true" : "false", r->ceil_gflops, r->pct_peak,
+                isinf(r->intensity) ? 1e30 : r->intensity, r->ridge,
                 r->compute_bound ? "compute" : "memory", r->over_bw || r->over_peak ? "true" : "false");
     }
     fprintf(f, "%s]", n ? "\n  " : "");

@@ -118,7 +118,8 @@ typedef struct sm_kernel_table {
                       int accumulate);
     /* optional: mixed precision's product (training with BF16 products): gemm_strided's contract, or
      * gemm's on a batch packed by gemm_pack (packed set, a NULL), with both operands rounded to BF16
-     * (nearest even) and their products summed in F32. Run it only where sm_kernels_mixed says so. */
+     * (nearest even) and their products summed in F32 (SM_GEMM_STREAM is taken as a hint: the results
+     * are stored as usual). Run it only where sm_kernels_mixed says so. */
     void (*gemm_mixed)(float *c, int ldc, const float *packed, const float *a, size_t a_rs, size_t a_cs, int m,
                        const float *w, size_t w_rs, size_t w_cs, int n, int k, int flags, float *scratch);
 } sm_kernel_table;

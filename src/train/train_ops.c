@@ -53,12 +53,12 @@ static void sgemm_fn(void *ctx, int ith, int nth) {
     sm_share(g->n, kt->gemm_nr, ith, nth, &r0, &r1);   /* whole register tiles */
     if (r0 >= r1) return;
     const float *w = g->w + (size_t)r0 * g->w_rs;
+    float *scratch = g->t->gemm_scratch + (size_t)ith * kt->gemm_scratch;
     if (g->flags & SGEMM_MIXED)
         kt->gemm_mixed(g->c + r0, g->ldc, g->a ? NULL : g->t->mm_pack, g->a, g->a_rs, 1, g->m, w, g->w_rs, g->w_cs,
-                       r1 - r0, g->k, flags, g->t->gemm_scratch + (size_t)ith * kt->gemm_scratch);
+                       r1 - r0, g->k, flags, scratch);
     else if (g->a)
-        kt->gemm_strided(g->c + r0, g->ldc, g->a, g->a_rs, 1, g->m, w, g->w_rs, g->w_cs, r1 - r0, g->k, flags,
-                         g->t->gemm_scratch + (size_t)ith * kt->gemm_scratch);
+        kt->gemm_strided(g->c + r0, g->ldc, g->a, g->a_rs, 1, g->m, w, g->w_rs, g->w_cs, r1 - r0, g->k, flags, scratch);
     else kt->gemm(g->c + r0, g->ldc, g->t->mm_pack, g->m, w, g->w_rs, g->w_cs, r1 - r0, g->k, flags);
 }
 
@@ -67,14 +67,13 @@ static void sgemm_strided_fn(void *ctx, int ith, int nth) {
     const sm_kernel_table *kt = g->t->kt;
     int t0, t1;
     sm_share(g->m, kt->gemm_mr, ith, nth, &t0, &t1);   /* whole panels of tokens */
-    if (t0 < t1 && (g->flags & SGEMM_MIXED))
-        kt->gemm_mixed(g->c + (size_t)t0 * g->ldc, g->ldc, NULL, g->a + (size_t)t0 * g->a_rs, g->a_rs, g->a_cs, t1 - t0,
-                       g->w, g->w_rs, g->w_cs, g->n, g->k, g->flags & (SM_GEMM_ACCUMULATE | SM_GEMM_STREAM),
-                       g->t->gemm_scratch + (size_t)ith * kt->gemm_scratch);
-    else if (t0 < t1)
-        kt->gemm_strided(g->c + (size_t)t0 * g->ldc, g->ldc, g->a + (size_t)t0 * g->a_rs, g->a_rs, g->a_cs, t1 - t0, g->w,
-                         g->w_rs, g->w_cs, g->n, g->k, g->flags & (SM_GEMM_ACCUMULATE | SM_GEMM_STREAM),
-                         g->t->gemm_scratch + (size_t)ith * kt->gemm_scratch);
+    if (t0 >= t1) return;
+    float *c = g->c + (size_t)t0 * g->ldc, *scratch = g->t->gemm_scratch + (size_t)ith * kt->gemm_scratch;
+    const float *a = g->a + (size_t)t0 * g->a_rs;
+    int flags = g->flags & (SM_GEMM_ACCUMULATE | SM_GEMM_STREAM);
+    if (g->flags & SGEMM_MIXED)
+        kt->gemm_mixed(c, g->ldc, NULL, a, g->a_rs, g->a_cs, t1 - t0, g->w, g->w_rs, g->w_cs, g->n, g->k, flags, scratch);
+    else kt->gemm_strided(c, g->ldc, a, g->a_rs, g->a_cs, t1 - t0, g->w, g->w_rs, g->w_cs, g->n, g->k, flags, scratch);
 }
 
 static void sgemm(const sm_trainer *t, float *c, int ldc, const float *a, size_t a_rs, size_t a_cs, const float *w,

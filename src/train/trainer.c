@@ -433,19 +433,20 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
                                    sm_type_name(w->type));
             }
     }
+    const sm_kernel_table *kt = sm_kernels_get(NULL);
     if (cfg->bf16_products && cfg->base)
         return sm_fail(err, SM_ERR_UNSUPPORTED, "mixed precision (--bf16) is for full training; LoRA's "
                        "products stay F32: train the adapter without it");
-    if (cfg->bf16_products && !sm_kernels_mixed(sm_kernels_get(NULL)))
+    if (cfg->bf16_products && !sm_kernels_mixed(kt))
         return sm_fail(err, SM_ERR_UNSUPPORTED, "mixed precision (--bf16) needs a CPU with AVX512_BF16 "
                        "(vdpbf16ps) and its avx512 kernels; this one runs the %s kernels: train without --bf16",
-                       sm_kernels_get(NULL)->name);
+                       kt->name);
     sm_trainer *t = sm_calloc(1, sizeof *t);
     if (!t) return sm_fail(err, SM_ERR_NOMEM, "out of memory");
     t->cfg = *cfg;
     t->B = B;
     t->T = T;
-    t->kt = sm_kernels_get(NULL);
+    t->kt = kt;
     layout_params(t, 1);
     t->params = sm_calloc((size_t)t->n_params, sizeof *t->params);
     if (t->params) layout_params(t, 0);
