@@ -455,7 +455,7 @@ int cmd_profile(int argc, char **argv) {
 
     /* The machine's ceilings, once before the runs and once after: on a
      * shared machine the better of two moments is nearer the truth. */
-    fprintf(stderr, "smallmind profile: measuring this machine (FMA and int8 peaks, L1/L2/L3/memory bandwidth)...\n");
+    fprintf(stderr, "smallmind profile: measuring this machine (FMA, int8 and BF16 dot peaks, L1/L2/L3/memory bandwidth)...\n");
     if (!cli_measure_machine(d.threads, &d.machine, &d.n_measurements, &err)) goto fail;
 
     if (sm_session_trace_start(prof, TRACE_EVENTS, &err) != SM_OK) goto fail;
