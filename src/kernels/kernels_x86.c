@@ -1228,6 +1228,15 @@ static gemm_tile_pairs_fn *const gemm_tiles_pairs[3][2] = {{gemm_tile_pairs_4x16
                                                            {gemm_tile_pairs_8x16, gemm_tile_pairs_8x32},
                                                            {gemm_tile_pairs_12x16, gemm_tile_pairs_12x32}};
 
+/* 16 pairs of floats as BF16 pairs, rounded to nearest even (vcvtne2ps2bf16):
+ * lane i holds BF16(lo[i]) in its low half and BF16(hi[i]) in its high one */
+AVX512BF16 static inline __m512 bf16_pairs(__m512 lo, __m512 hi) {
+    __m512i h = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);   /* lo's 16 BF16, then hi's */
+    __m512i l0 = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(h));
+    __m512i l1 = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(h, 1));
+    return _mm512_castsi512_ps(_mm512_or_si512(l0, _mm512_slli_epi32(l1, 16)));
+}
+
 /* The batch's packed panels (panel[x][j], 12 floats per column), kc columns
  * of n panels pstride floats apart, as pairs for that tile: pairs[p][xp][j]
  * = BF16(panel[2 xp][j]) | BF16(panel[2 xp + 1][j]) << 16, rounded to
@@ -1242,11 +1251,7 @@ AVX512BF16 __attribute__((noinline)) static void gemm_panels_to_pairs(float *pai
             __m512 a0 = _mm512_maskz_loadu_ps(0x0fff, src + (size_t)2 * x * SM_GEMM_MR);
             __m512 a1 = 2 * x + 1 < kc ? _mm512_maskz_loadu_ps(0x0fff, src + (size_t)(2 * x + 1) * SM_GEMM_MR)
                                        : _mm512_setzero_ps();
-            __m512i h = (__m512i)_mm512_cvtne2ps_pbh(a1, a0);   /* a0's 16 BF16, then a1's */
-            __m512i l0 = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(h));
-            __m512i l1 = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(h, 1));
-            _mm512_mask_storeu_ps(dst + (size_t)x * SM_GEMM_MR, 0x0fff,
-                                  _mm512_castsi512_ps(_mm512_or_si512(l0, _mm512_slli_epi32(l1, 16))));
+            _mm512_mask_storeu_ps(dst + (size_t)x * SM_GEMM_MR, 0x0fff, bf16_pairs(a0, a1));
         }
     }
 }
@@ -1342,11 +1347,7 @@ AVX512BF16 __attribute__((noinline)) static void gemm_pack_block_f32_pairs(float
             __m512 a0 = _mm512_load_ps(block + (size_t)2 * xp * SM_GEMM_NR + h);
             __m512 a1 = 2 * xp + 1 < kc ? _mm512_load_ps(block + (size_t)(2 * xp + 1) * SM_GEMM_NR + h)
                                         : _mm512_setzero_ps();
-            __m512i b = (__m512i)_mm512_cvtne2ps_pbh(a1, a0);   /* a0's 16 BF16, then a1's */
-            __m512i l0 = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(b));
-            __m512i l1 = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(b, 1));
-            _mm512_store_ps(block + (size_t)xp * SM_GEMM_NR + h,
-                            _mm512_castsi512_ps(_mm512_or_si512(l0, _mm512_slli_epi32(l1, 16))));
+            _mm512_store_ps(block + (size_t)xp * SM_GEMM_NR + h, bf16_pairs(a0, a1));
         }
 }
 
@@ -1376,8 +1377,9 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
     int nblk = (k + SM_GEMM_KC - 1) / SM_GEMM_KC, step = ((k + nblk - 1) / nblk + 15) & ~15;
     int run = dot ? sm_gemm_run_panels(SM_GEMM_MR, step / 2, SM_GEMM_PAIRS_BYTES)
                   : sm_gemm_run_panels(SM_GEMM_MR, step, SM_GEMM_RUN_BYTES);
-    /* the results stream past the caches when asked, each written once (one column block), aligned */
-    int stream = (flags & SM_GEMM_STREAM) && !(flags & SM_GEMM_ACCUMULATE) && nblk == 1 &&
+    /* the results stream past the caches when asked, each written once (one column block), aligned
+     * (the dot tile has no streaming store: there the flag is only a hint) */
+    int stream = !dot && (flags & SM_GEMM_STREAM) && !(flags & SM_GEMM_ACCUMULATE) && nblk == 1 &&
                  ((uintptr_t)c & 63) == 0 && (ldc & 15) == 0;
     for (int x0 = 0; x0 < k; x0 += step) {
         int kc = k - x0 < step ? k - x0 : step, load = (flags & SM_GEMM_ACCUMULATE) || x0 > 0;
