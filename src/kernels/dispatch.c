@@ -100,7 +100,7 @@ static const sm_kernel_table avx512 = {"avx512", SM_LEVEL_AVX512, &avx2, sm_gelu
                                        SM_GEMM_MR, SM_GEMM_NR, sm_gemm_pack_avx512, sm_gemm_avx512, sm_swiglu_grad_avx512,
                                        sm_adamw_avx512, sm_gemm_f16_avx512, NULL, NULL, sm_norm_fwd_avx512,
                                        sm_norm_bwd_avx512, sm_norm_cols_bwd_avx2, sm_scale_max_avx512,
-                                       sm_softmax_bwd_avx512, sm_gemm_strided_avx512, SM_GEMM_RUN_BYTES / sizeof(float),
+                                       sm_softmax_bwd_avx512, sm_gemm_strided_avx512, SM_GEMM_SCRATCH_BYTES / sizeof(float),
                                        sm_rope_pairs_avx512, sm_gemm_bf16_avx512, sm_gemm_mixed_avx512};
 
 static int has_avx2(void) {

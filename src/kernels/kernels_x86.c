@@ -1335,25 +1335,134 @@ AVX512 static void gemm_pack_block_pairs(float *block, const uint16_t *wb, size_
     }
 }
 
+/* The same pairs from a batch read in place (a(t, x) = a[t a_rs + x a_cs],
+ * m tokens from a's first, rows past m zero), n panels of kc columns: the
+ * batch rounded once, with no F32 panels packed first. Rows (a_cs = 1): 32
+ * columns of a token rounded into one vector of 16 pairs (in memory order),
+ * then 16 tokens' pairs transposed (the last columns one pair at a time).
+ * Columns (a_rs = 1): each pair of columns' 12 tokens of a panel rounded
+ * together, every panel of the run before the next pair of columns (each
+ * column read in order). */
+AVX512BF16 __attribute__((noinline)) static void gemm_batch_to_pairs(float *pairs, const float *a, size_t a_rs,
+                                                                    size_t a_cs, int m, int kc, int n) {
+    int kp = (kc + 1) / 2;
+    if (a_cs != 1) {
+        for (int xp = 0; xp < kp; xp++) {
+            const float *c0 = a + (size_t)2 * xp * a_cs, *c1 = c0 + a_cs;
+            for (int p = 0; p < n; p++) {
+                int mr = m - SM_GEMM_MR * p < SM_GEMM_MR ? m - SM_GEMM_MR * p : SM_GEMM_MR;
+                __mmask16 mk = (__mmask16)((1u << mr) - 1);
+                /* the next pair of columns' same tokens, a pair of columns ahead (short runs of lines) */
+                _mm_prefetch((const char *)(c0 + 2 * a_cs + (size_t)p * SM_GEMM_MR), _MM_HINT_T0);
+                _mm_prefetch((const char *)(c1 + 2 * a_cs + (size_t)p * SM_GEMM_MR), _MM_HINT_T0);
+                __m512 lo = _mm512_maskz_loadu_ps(mk, c0 + (size_t)p * SM_GEMM_MR);
+                __m512 hi = 2 * xp + 1 < kc ? _mm512_maskz_loadu_ps(mk, c1 + (size_t)p * SM_GEMM_MR)
+                                            : _mm512_setzero_ps();
+                _mm512_mask_storeu_ps(pairs + ((size_t)p * kp + xp) * SM_GEMM_MR, 0x0fff, bf16_pairs(lo, hi));
+            }
+        }
+        return;
+    }
+    for (int p = 0; p < n; p++) {
+        int mr = m - SM_GEMM_MR * p < SM_GEMM_MR ? m - SM_GEMM_MR * p : SM_GEMM_MR;
+        const float *src = a + (size_t)p * SM_GEMM_MR * a_rs;
+        float *dst = pairs + (size_t)p * kp * SM_GEMM_MR;
+        int x = 0;
+        for (; x + 32 <= kc; x += 32) {   /* unrolled, so v stays in registers */
+            __m512 v[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) v[i] = _mm512_setzero_ps();
+            if (mr == SM_GEMM_MR) {
+#pragma GCC unroll 16
+                for (int i = 0; i < SM_GEMM_MR; i++) {
+                    const float *row = src + (size_t)i * a_rs + x;
+                    v[i] = (__m512)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + 16), _mm512_loadu_ps(row));
+                }
+            } else {
+                for (int i = 0; i < mr; i++) {
+                    const float *row = src + (size_t)i * a_rs + x;
+                    v[i] = (__m512)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + 16), _mm512_loadu_ps(row));
+                }
+            }
+            transpose16(v);
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++) _mm512_mask_storeu_ps(dst + (size_t)(x / 2 + j) * SM_GEMM_MR, 0x0fff, v[j]);
+        }
+        for (int xp = x / 2; xp < kp; xp++) {
+            float lo[16] = {0}, hi[16] = {0};
+            for (int i = 0; i < mr; i++) {
+                lo[i] = src[(size_t)i * a_rs + 2 * xp];
+                hi[i] = 2 * xp + 1 < kc ? src[(size_t)i * a_rs + 2 * xp + 1] : 0.0f;
+            }
+            _mm512_mask_storeu_ps(dst + (size_t)xp * SM_GEMM_MR, 0x0fff,
+                                  bf16_pairs(_mm512_loadu_ps(lo), _mm512_loadu_ps(hi)));
+        }
+    }
+}
+
 /* The same for F32 weights with any strides, rounded to BF16 (nearest even)
- * as they are packed (the strided product with both operands rounded): the
- * F32 block, then each pair of its columns into one row of pairs, in place
- * (pair row xp is written after F32 rows 2 xp and 2 xp + 1 were read). */
-AVX512BF16 __attribute__((noinline)) static void gemm_pack_block_f32_pairs(float *block, const float *wb, size_t rs,
-                                                                          size_t cs, int nr, int kc) {
-    gemm_pack_block(block, wb, rs, cs, nr, kc);
-    for (int xp = 0; xp < (kc + 1) / 2; xp++)
+ * as they are packed (the strided product with both operands rounded) into
+ * dst (block is the caller's room for an F32 block). Columns stored
+ * contiguously (rs = 1): each pair of them rounded into one row of pairs.
+ * Rows stored contiguously (cs = 1): 32 columns of a row rounded into one
+ * vector of 16 pairs (in memory order, as BF16 rows are stored), then 16
+ * rows of pairs transposed, as gemm_pack_block_pairs does. Otherwise, and
+ * the last columns of rows: the F32 block, then each pair of its columns
+ * into one row of pairs. */
+AVX512BF16 __attribute__((noinline)) static void gemm_pack_block_f32_pairs(float *dst, float *block, const float *wb,
+                                                                          size_t rs, size_t cs, int nr, int kc) {
+    int x = 0;
+    if (rs == 1) {
+        __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+        __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+        for (int xp = 0; xp < (kc + 1) / 2; xp++) {
+            const float *c0 = wb + (size_t)2 * xp * cs, *c1 = c0 + cs;
+            int odd = 2 * xp + 1 < kc;
+            __m512 lo0 = _mm512_maskz_loadu_ps(m0, c0), lo1 = _mm512_maskz_loadu_ps(m1, c0 + 16);
+            __m512 hi0 = odd ? _mm512_maskz_loadu_ps(m0, c1) : _mm512_setzero_ps();
+            __m512 hi1 = odd ? _mm512_maskz_loadu_ps(m1, c1 + 16) : _mm512_setzero_ps();
+            _mm512_storeu_ps(dst + (size_t)xp * SM_GEMM_NR, bf16_pairs(lo0, hi0));
+            _mm512_storeu_ps(dst + (size_t)xp * SM_GEMM_NR + 16, bf16_pairs(lo1, hi1));
+        }
+        return;
+    }
+    if (cs == 1)
+        for (; x + 32 <= kc; x += 32)
+            for (int h = 0; h < SM_GEMM_NR; h += 16) {
+                __m512 v[16];
+                for (int i = 0; i < 16; i++) {
+                    const float *row = wb + (size_t)(h + i) * rs + x;
+                    _mm_prefetch((const char *)(row + 64), _MM_HINT_T0);
+                    v[i] = h + i < nr
+                               ? (__m512)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + 16), _mm512_loadu_ps(row))
+                               : _mm512_setzero_ps();
+                }
+                transpose16(v);
+                for (int j = 0; j < 16; j++) _mm512_storeu_ps(dst + (size_t)(x / 2 + j) * SM_GEMM_NR + h, v[j]);
+            }
+    if (x == kc) return;
+    /* the rest's F32 block: past the pairs written so far and to come when dst is block (fewer than
+     * 32 columns after them), else from block's start (rounded in place when dst is block) */
+    int rest = kc - x;
+    float *f = x ? block + (size_t)(kc + 1) / 2 * SM_GEMM_NR : block;
+    gemm_pack_block(f, wb + (size_t)x * cs, rs, cs, nr, rest);
+    for (int xp = 0; xp < (rest + 1) / 2; xp++)
         for (int h = 0; h < SM_GEMM_NR; h += 16) {
-            __m512 a0 = _mm512_load_ps(block + (size_t)2 * xp * SM_GEMM_NR + h);
-            __m512 a1 = 2 * xp + 1 < kc ? _mm512_load_ps(block + (size_t)(2 * xp + 1) * SM_GEMM_NR + h)
-                                        : _mm512_setzero_ps();
-            _mm512_store_ps(block + (size_t)xp * SM_GEMM_NR + h, bf16_pairs(a0, a1));
+            __m512 a0 = _mm512_load_ps(f + (size_t)2 * xp * SM_GEMM_NR + h);
+            __m512 a1 = 2 * xp + 1 < rest ? _mm512_load_ps(f + (size_t)(2 * xp + 1) * SM_GEMM_NR + h)
+                                          : _mm512_setzero_ps();
+            _mm512_storeu_ps(dst + (size_t)(x / 2 + xp) * SM_GEMM_NR + h, bf16_pairs(a0, a1));
         }
 }
 
 /* Loops, outside in: column blocks of KC (in order: that is each sum's
  * order), runs of panels whose slice of the packed batch stays in L2,
  * blocks of 32 weight rows (packed once per run, kept in L2: up to 128 KiB), panels.
+ * F32 weights rounded for the dot tile (ELEM_F32_PAIRS) are rounded once per
+ * column block instead when the batch takes several runs: all their blocks
+ * into scratch after the batch's run (SM_GEMM_MIXED_W_BYTES), in chunks of
+ * rows when they do not fit, each chunk before the runs (the batch's runs
+ * are rounded again for every chunk: a chunk is thousands of rows).
  * The batch comes packed, or with a (read in place): rows (a_cs = 1) go
  * to the tile as they are, 12 at a time (a last panel of fewer is packed
  * on the stack), and a batch read by columns is packed a run at a time
@@ -1381,60 +1490,82 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
      * (the dot tile has no streaming store: there the flag is only a hint) */
     int stream = !dot && (flags & SM_GEMM_STREAM) && !(flags & SM_GEMM_ACCUMULATE) && nblk == 1 &&
                  ((uintptr_t)c & 63) == 0 && (ldc & 15) == 0;
+    /* the weights rounded once per column block (chunk rows at a time) into wpairs, or a block per run */
+    float *wpairs = NULL;   /* in scratch after the batch's run, aligned for the tile's loads */
+    if (elem == ELEM_F32_PAIRS && panels > run)
+        wpairs = (float *)(((uintptr_t)(scratch + 2 * SM_GEMM_PAIRS_BYTES / sizeof(float)) + 63) & ~(uintptr_t)63);
+    size_t wblock = (size_t)SM_GEMM_NR * ((step + 1) / 2);   /* floats per rounded block */
+    int chunk = wpairs ? (int)(SM_GEMM_MIXED_W_BYTES / sizeof(float) / wblock) * SM_GEMM_NR : n;
     for (int x0 = 0; x0 < k; x0 += step) {
         int kc = k - x0 < step ? k - x0 : step, load = (flags & SM_GEMM_ACCUMULATE) || x0 > 0;
-        for (int p0 = 0; p0 < panels; p0 += run) {
-            int p1 = p0 + run < panels ? p0 + run : panels;
-            const float *slice = NULL;   /* panel p0 of this column block, packed */
-            size_t pstride = (size_t)k * SM_GEMM_MR;
-            if (direct) {
-                if (p1 == panels && m % SM_GEMM_MR)
-                    sm_gemm_pack_avx512(tail, a + (size_t)(panels - 1) * SM_GEMM_MR * a_rs + x0, a_rs, 1,
-                                        m % SM_GEMM_MR, kc, 0, 1);
-            } else if (a) {
-                sm_gemm_pack_avx512(scratch, a + (size_t)p0 * SM_GEMM_MR * a_rs + (size_t)x0 * a_cs, a_rs, a_cs,
-                                    m - p0 * SM_GEMM_MR, kc, 0, p1 - p0);
-                slice = scratch, pstride = (size_t)kc * SM_GEMM_MR;
-            } else {
-                slice = packed + (size_t)x0 * SM_GEMM_MR + (size_t)p0 * pstride;
-            }
-            if (dot) {
-                gemm_panels_to_pairs(pairs, slice, pstride, p1 - p0, kc);
-                slice = pairs, pstride = (size_t)(kc + 1) / 2 * SM_GEMM_MR;
-            }
-            for (int r = 0; r < n; r += SM_GEMM_NR) {
-                int nr = n - r < SM_GEMM_NR ? n - r : SM_GEMM_NR;
-                const char *wb = (const char *)w + ((size_t)r * rs + (size_t)x0 * cs) * esize;
-                if (elem == ELEM_F32) gemm_pack_block(block, (const float *)wb, rs, cs, nr, kc);
-                else if (elem == ELEM_F32_PAIRS) gemm_pack_block_f32_pairs(block, (const float *)wb, rs, cs, nr, kc);
-                else if (elem == ELEM_BF16_PAIRS) gemm_pack_block_pairs(block, (const uint16_t *)wb, rs, nr, kc);
-                else gemm_pack_block_h16(block, (const uint16_t *)wb, rs, nr, kc, elem);
-                /* rows stored contiguously come from memory: the next block's lines are
-                 * fetched into L2, a share before each tile, while this block's tiles run
-                 * (without, packing waited on memory: a quarter of a prompt's products) */
-                int rows_next = n - r - SM_GEMM_NR < SM_GEMM_NR ? n - r - SM_GEMM_NR : SM_GEMM_NR;
-                if (cs != 1) rows_next = 0;   /* rows_next <= 0: no next block, or not stored by rows */
-                sm_block_prefetch next = sm_block_prefetch_plan(wb + SM_GEMM_NR * rs * esize, rs * esize,
-                                                                (int)(((size_t)kc * esize + 63) / 64), rows_next,
-                                                                p1 - p0);
-                for (int p = p0; p < p1; p++) {
-                    const char *line;
-                    for (int q = 0; q < next.per && (line = sm_block_prefetch_next(&next)); q++)
-                        _mm_prefetch(line, _MM_HINT_T1);
-                    int mr = m - SM_GEMM_MR * p < SM_GEMM_MR ? m - SM_GEMM_MR * p : SM_GEMM_MR;
-                    float *cp = c + (size_t)p * SM_GEMM_MR * ldc + r;
-                    int whole = stream && mr == SM_GEMM_MR && nr == SM_GEMM_NR;
-                    if (dot) {
-                        gemm_tiles_pairs[(mr - 1) / 4][nr > 16](cp, ldc, slice + (size_t)(p - p0) * pstride, block,
-                                                                 (kc + 1) / 2, mr, nr, load);
-                    } else if (direct && mr == SM_GEMM_MR) {
-                        const float *ar = a + (size_t)p * SM_GEMM_MR * a_rs + x0;
-                        (whole ? gemm_tile_rows_12x32_stream : nr > 16 ? gemm_tile_rows_12x32 : gemm_tile_rows_12x16)(
-                            cp, ldc, ar, a_rs, block, kc, mr, nr, load);
-                    } else {
-                        const float *ap = direct ? tail : slice + (size_t)(p - p0) * pstride;
-                        (whole ? gemm_tile_12x32_stream : gemm_tiles_packed[(mr - 1) / 4][nr > 16])(
-                            cp, ldc, ap, 0, block, kc, mr, nr, load);
+        for (int n0 = 0; n0 < n; n0 += chunk) {
+            int n1 = n - n0 < chunk ? n : n0 + chunk;
+            for (int r = n0; wpairs && r < n1; r += SM_GEMM_NR)
+                gemm_pack_block_f32_pairs(wpairs + (size_t)(r - n0) / SM_GEMM_NR * wblock, block,
+                                          (const float *)w + (size_t)r * rs + (size_t)x0 * cs, rs, cs,
+                                          n1 - r < SM_GEMM_NR ? n1 - r : SM_GEMM_NR, kc);
+            for (int p0 = 0; p0 < panels; p0 += run) {
+                int p1 = p0 + run < panels ? p0 + run : panels;
+                const float *slice = NULL;   /* panel p0 of this column block, packed */
+                size_t pstride = (size_t)k * SM_GEMM_MR;
+                int rounded = 0;   /* the dot tile's run made straight from a */
+                if (direct) {
+                    if (p1 == panels && m % SM_GEMM_MR)
+                        sm_gemm_pack_avx512(tail, a + (size_t)(panels - 1) * SM_GEMM_MR * a_rs + x0, a_rs, 1,
+                                            m % SM_GEMM_MR, kc, 0, 1);
+                } else if (a && dot && (a_cs == 1 || a_rs == 1)) {
+                    gemm_batch_to_pairs(pairs, a + (size_t)p0 * SM_GEMM_MR * a_rs + (size_t)x0 * a_cs, a_rs, a_cs,
+                                        m - p0 * SM_GEMM_MR, kc, p1 - p0);
+                    slice = pairs, pstride = (size_t)(kc + 1) / 2 * SM_GEMM_MR, rounded = 1;
+                } else if (a) {
+                    sm_gemm_pack_avx512(scratch, a + (size_t)p0 * SM_GEMM_MR * a_rs + (size_t)x0 * a_cs, a_rs, a_cs,
+                                        m - p0 * SM_GEMM_MR, kc, 0, p1 - p0);
+                    slice = scratch, pstride = (size_t)kc * SM_GEMM_MR;
+                } else {
+                    slice = packed + (size_t)x0 * SM_GEMM_MR + (size_t)p0 * pstride;
+                }
+                if (dot && !rounded) {
+                    gemm_panels_to_pairs(pairs, slice, pstride, p1 - p0, kc);
+                    slice = pairs, pstride = (size_t)(kc + 1) / 2 * SM_GEMM_MR;
+                }
+                for (int r = n0; r < n1; r += SM_GEMM_NR) {
+                    int nr = n1 - r < SM_GEMM_NR ? n1 - r : SM_GEMM_NR;
+                    const char *wb = (const char *)w + ((size_t)r * rs + (size_t)x0 * cs) * esize;
+                    const float *blk = block;
+                    if (wpairs) blk = wpairs + (size_t)(r - n0) / SM_GEMM_NR * wblock;
+                    else if (elem == ELEM_F32) gemm_pack_block(block, (const float *)wb, rs, cs, nr, kc);
+                    else if (elem == ELEM_F32_PAIRS)
+                        gemm_pack_block_f32_pairs(block, block, (const float *)wb, rs, cs, nr, kc);
+                    else if (elem == ELEM_BF16_PAIRS) gemm_pack_block_pairs(block, (const uint16_t *)wb, rs, nr, kc);
+                    else gemm_pack_block_h16(block, (const uint16_t *)wb, rs, nr, kc, elem);
+                    /* rows stored contiguously come from memory: the next block's lines are
+                     * fetched into L2, a share before each tile, while this block's tiles run
+                     * (without, packing waited on memory: a quarter of a prompt's products) */
+                    int rows_next = n1 - r - SM_GEMM_NR < SM_GEMM_NR ? n1 - r - SM_GEMM_NR : SM_GEMM_NR;
+                    if (cs != 1 || wpairs) rows_next = 0;   /* <= 0: no next block, not stored by rows, or rounded */
+                    sm_block_prefetch next = sm_block_prefetch_plan(wb + SM_GEMM_NR * rs * esize, rs * esize,
+                                                                    (int)(((size_t)kc * esize + 63) / 64), rows_next,
+                                                                    p1 - p0);
+                    for (int p = p0; p < p1; p++) {
+                        const char *line;
+                        for (int q = 0; q < next.per && (line = sm_block_prefetch_next(&next)); q++)
+                            _mm_prefetch(line, _MM_HINT_T1);
+                        int mr = m - SM_GEMM_MR * p < SM_GEMM_MR ? m - SM_GEMM_MR * p : SM_GEMM_MR;
+                        float *cp = c + (size_t)p * SM_GEMM_MR * ldc + r;
+                        int whole = stream && mr == SM_GEMM_MR && nr == SM_GEMM_NR;
+                        if (dot) {
+                            gemm_tiles_pairs[(mr - 1) / 4][nr > 16](cp, ldc, slice + (size_t)(p - p0) * pstride, blk,
+                                                                     (kc + 1) / 2, mr, nr, load);
+                        } else if (direct && mr == SM_GEMM_MR) {
+                            const float *ar = a + (size_t)p * SM_GEMM_MR * a_rs + x0;
+                            (whole     ? gemm_tile_rows_12x32_stream
+                             : nr > 16 ? gemm_tile_rows_12x32
+                                       : gemm_tile_rows_12x16)(cp, ldc, ar, a_rs, block, kc, mr, nr, load);
+                        } else {
+                            const float *ap = direct ? tail : slice + (size_t)(p - p0) * pstride;
+                            (whole ? gemm_tile_12x32_stream : gemm_tiles_packed[(mr - 1) / 4][nr > 16])(
+                                cp, ldc, ap, 0, block, kc, mr, nr, load);
+                        }
                     }
                 }
             }

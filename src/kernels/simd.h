@@ -143,6 +143,16 @@ static inline const char *sm_block_prefetch_next(sm_block_prefetch *b) {
 /* the same for gemm_bf16's dot variant: a run rounded to BF16 pairs, on
  * the stack (256 KiB; pool workers have at least 2 MiB) */
 #define SM_GEMM_PAIRS_BYTES ((size_t)1 << 18)
+/* gemm_mixed's F32 weights rounded to BF16 pairs once per column block, when
+ * the batch takes several runs (each would round every weight block again),
+ * kept after the batch's run in scratch: up to 2 MiB, more rows in chunks */
+#define SM_GEMM_MIXED_W_BYTES ((size_t)2 << 20)
+/* scratch per thread (the kernel table's gemm_scratch): a run of the batch
+ * packed in F32, and for gemm_mixed after its run the rounded weights
+ * (aligned to 64 bytes there) */
+#define SM_GEMM_SCRATCH_BYTES (2 * SM_GEMM_PAIRS_BYTES + SM_GEMM_MIXED_W_BYTES + 64 > SM_GEMM_RUN_BYTES \
+                                   ? 2 * SM_GEMM_PAIRS_BYTES + SM_GEMM_MIXED_W_BYTES + 64                  \
+                                   : SM_GEMM_RUN_BYTES)
 /* panels per run for column blocks of step columns: within bytes (step <= KC keeps it >= 4) */
 static inline int sm_gemm_run_panels(int mr, int step, size_t bytes) {
     int run = (int)(bytes / ((size_t)mr * (size_t)step * sizeof(float)));

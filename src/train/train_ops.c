@@ -45,7 +45,8 @@ static void sgemm_pack_fn(void *ctx, int ith, int nth) {
     sm_gemm_pack_share(g->t->kt, g->t->mm_pack, g->a, g->a_rs, g->a_cs, g->m, g->k, ith, nth);
 }
 
-/* split by weight rows: the batch's rows read in place (a set), or the batch packed in mm_pack (a NULL) */
+/* split by weight rows: the batch read in place (a set: its rows, or with mixed precision either
+ * layout), or the batch packed in mm_pack (a NULL) */
 static void sgemm_fn(void *ctx, int ith, int nth) {
     const sgemm_task *g = ctx;
     const sm_kernel_table *kt = g->t->kt;
@@ -55,10 +56,11 @@ static void sgemm_fn(void *ctx, int ith, int nth) {
     const float *w = g->w + (size_t)r0 * g->w_rs;
     float *scratch = g->t->gemm_scratch + (size_t)ith * kt->gemm_scratch;
     if (g->flags & SGEMM_MIXED)
-        kt->gemm_mixed(g->c + r0, g->ldc, g->a ? NULL : g->t->mm_pack, g->a, g->a_rs, 1, g->m, w, g->w_rs, g->w_cs,
-                       r1 - r0, g->k, flags, scratch);
+        kt->gemm_mixed(g->c + r0, g->ldc, g->a ? NULL : g->t->mm_pack, g->a, g->a_rs, g->a_cs, g->m, w, g->w_rs,
+                       g->w_cs, r1 - r0, g->k, flags, scratch);
     else if (g->a)
-        kt->gemm_strided(g->c + r0, g->ldc, g->a, g->a_rs, 1, g->m, w, g->w_rs, g->w_cs, r1 - r0, g->k, flags, scratch);
+        kt->gemm_strided(g->c + r0, g->ldc, g->a, g->a_rs, g->a_cs, g->m, w, g->w_rs, g->w_cs, r1 - r0, g->k, flags,
+                         scratch);
     else kt->gemm(g->c + r0, g->ldc, g->t->mm_pack, g->m, w, g->w_rs, g->w_cs, r1 - r0, g->k, flags);
 }
 
@@ -81,13 +83,16 @@ static void sgemm(const sm_trainer *t, float *c, int ldc, const float *a, size_t
     if (!(flags & SM_GEMM_ACCUMULATE) && (size_t)m * (size_t)n * sizeof(float) > SGEMM_STREAM_BYTES)
         flags |= SM_GEMM_STREAM;
     sgemm_task g = {t, c, a, w, a_rs, a_cs, w_rs, w_cs, ldc, m, n, k, flags};
-    if (t->kt->gemm_strided && a_cs == 1) {
+    int large = (size_t)m * (size_t)k * sizeof(float) > SM_TRAIN_PACKED_BYTES;
+    if (t->kt->gemm_strided && (a_cs == 1 || ((flags & SGEMM_MIXED) && !large))) {
         /* rows read in place, split by weight rows; a product with one block of them (LoRA's dout B,
-         * n = rank) by tokens instead, so every thread has a share */
+         * n = rank) by tokens instead, so every thread has a share. Mixed precision rounds a batch
+         * read by columns in place too, each thread the whole batch, a run at a time (packed in F32
+         * first, each thread would round every run again) */
         sm_threadpool_run(t->pool, n <= t->kt->gemm_nr ? sgemm_strided_fn : sgemm_fn, &g);
         return;
     }
-    if (t->kt->gemm_strided && (size_t)m * (size_t)k * sizeof(float) > SM_TRAIN_PACKED_BYTES) {
+    if (t->kt->gemm_strided && large) {
         sm_threadpool_run(t->pool, sgemm_strided_fn, &g);
         return;
     }

@@ -1026,6 +1026,43 @@ TEST(simd_gemm_mixed_sums_both_operands_rounded_to_bf16) {
     (void)levels;
 }
 
+/* With a batch of several runs gemm_mixed rounds the weights once per column
+ * block, in chunks of rows when they are many: the same sums as calls over
+ * one run of the batch each, which round every weight block as they reach
+ * it. Shapes: two chunks of one column block (1100 rows of 1024 columns), two
+ * chunks of each of two column blocks (1400 rows of 1536), one chunk of
+ * three (100 rows of 2100), weights by rows and by columns, accumulating. */
+TEST(simd_gemm_mixed_rounds_the_weights_once_in_chunks) {
+    const sm_kernel_table *all[8];
+    int nk = sm_kernels_available(all, 8);
+    int shapes[][3] = {{250, 1100, 1024}, {250, 1400, 1536}, {250, 100, 2100}};
+    uint64_t seed = 47;
+    for (int v = 0; v < nk; v++) {
+        const sm_kernel_table *kt = all[v];
+        if (!sm_kernels_mixed(kt)) continue;
+        float *scratch = malloc(sizeof(float) * kt->gemm_scratch);
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+            for (int tw = 0; tw < 2; tw++) {
+                int m = shapes[si][0], n = shapes[si][1], k = shapes[si][2], ldc = n + 16, slice = 120;
+                size_t w_rs = tw ? 1 : (size_t)k, w_cs = tw ? (size_t)n : 1;
+                float *a = malloc(sizeof(float) * (size_t)m * k), *w = malloc(sizeof(float) * (size_t)n * k);
+                float *c1 = malloc(sizeof(float) * (size_t)m * ldc), *c2 = malloc(sizeof(float) * (size_t)m * ldc);
+                for (size_t i = 0; i < (size_t)m * k; i++) a[i] = frand(&seed);
+                for (size_t i = 0; i < (size_t)n * k; i++) w[i] = frand(&seed);
+                for (size_t i = 0; i < (size_t)m * ldc; i++) c1[i] = c2[i] = frand(&seed);
+                kt->gemm_mixed(c1, ldc, NULL, a, (size_t)k, 1, m, w, w_rs, w_cs, n, k, SM_GEMM_ACCUMULATE, scratch);
+                for (int t0 = 0; t0 < m; t0 += slice)   /* 10 panels: one run at any of these column blocks */
+                    kt->gemm_mixed(c2 + (size_t)t0 * ldc, ldc, NULL, a + (size_t)t0 * k, (size_t)k, 1,
+                                   m - t0 < slice ? m - t0 : slice, w, w_rs, w_cs, n, k, SM_GEMM_ACCUMULATE, scratch);
+                CHECKF(memcmp(c1, c2, sizeof(float) * (size_t)m * ldc) == 0,
+                       "gemm_mixed %dx%dx%d weights by %s: the whole batch and its runs one at a time differ", m, n, k,
+                       tw ? "columns" : "rows");
+                free(a); free(w); free(c1); free(c2);
+            }
+        free(scratch);
+    }
+}
+
 /* matvec_n (several inputs per pass over the weights) gives each input
  * the bits its level's matvec gives it alone: rows past the last group of
  * four, columns past the last 16, and 1 to SM_MATVEC_N inputs. */
