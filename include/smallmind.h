@@ -345,7 +345,8 @@ typedef struct sm_train_params {
     int grad_checkpointing;       /* recompute each layer's activations in backward */
     int bf16;                     /* mixed precision: the weight matrices' products round both operands
                                      to BF16 and sum in F32 (F32 parameters, gradients and the rest);
-                                     needs a CPU with AVX512_BF16, not with LoRA */
+                                     needs a CPU with AVX512_BF16; with LoRA the products through the
+                                     frozen base, the adapters' own stay F32 */
     /* what the caller should hear about beyond the progress: stale temporary
      * files removed, a log or loss curve that could not be written (may be
      * NULL; called with sm_train's user pointer) */

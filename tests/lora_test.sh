@@ -143,6 +143,24 @@ else
     bad "lora_training_lowers_loss_on_q8_0_base" "$first -> $last $(tail -c 300 "$TMP/err")"
 fi
 if "$SM" run -m "$TMP/base_q8.gguf" --lora "$TMP/a.lora.gguf" -n 8 --temp 0 > /dev/null 2>&1; then ok "trained_adapter_runs"; else bad "trained_adapter_runs"; fi
+# mixed precision (--bf16: the products through the frozen Q8_0 base rounded to BF16): on a CPU with
+# AVX512_BF16 it learns as the F32 adapter did (the same flags; its last loss within 10 % of that one's)
+if grep -qw avx512_bf16 /proc/cpuinfo && grep -qw avx512_vnni /proc/cpuinfo; then
+    "$SM" train "${lora[@]}" --steps 60 --bf16 --out "$TMP/b.lora.gguf" --log "$TMP/b.csv" 2> "$TMP/err"
+    bfirst=$(sed -n 2p "$TMP/b.csv" | cut -d, -f2); blast=$(tail -1 "$TMP/b.csv" | cut -d, -f2)
+    if awk -v a="$bfirst" -v b="$blast" -v f="$last" 'BEGIN { d = b - f; if (d < 0) d = -d; exit !(b < 0.7 * a && d <= 0.1 * f) }'; then
+        ok "lora_bf16_learns_as_f32 ($bfirst -> $blast; F32 $last)"
+    else
+        bad "lora_bf16_learns_as_f32" "$bfirst -> $blast, F32 $last $(tail -c 300 "$TMP/err")"
+    fi
+else
+    if ! "$SM" train "${lora[@]}" --steps 2 --bf16 --out "$TMP/b.lora.gguf" 2> "$TMP/err" &&
+        grep -q "needs a CPU with AVX512_BF16" "$TMP/err"; then
+        ok "lora_bf16_refused_without_avx512_bf16"
+    else
+        bad "lora_bf16_refused_without_avx512_bf16" "$(tail -c 300 "$TMP/err")"
+    fi
+fi
 # resume: 20 steps = 10 + checkpoint + 10 resumed, bit for bit
 const=(--lr 1e-2 --min-lr 1e-2 --warmup 0)
 "$SM" train "${lora[@]}" "${const[@]}" --steps 20 --out "$TMP/r20.gguf" 2> /dev/null

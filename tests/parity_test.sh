@@ -133,16 +133,24 @@ done
 # where SmallMind's F32 and the reference's float64 round a value to different BF16 neighbours (a value
 # within float32's error of a midpoint), deeper models carry the difference on through every layer before
 # (2e-3 and more); here it stays under 2e-4, and a product left unrounded in the forward pass, the input
-# gradient or the weight gradient is off by 4e-3 to 2e-2. A CPU without AVX512_BF16 refuses them instead.
+# gradient or the weight gradient is off by 4e-3 to 2e-2. With LoRA the products through the frozen base
+# (and the merged adapters) are rounded, the adapters' own gradients not (torch_ref.MIXED_ROUND_WGRAD);
+# nocache: the frozen matrices dequantized as the products go, not copied once. A CPU without AVX512_BF16
+# refuses them instead.
 mixed=(
-    "grad_bf16_gpt2_tied|--arch gpt2 --dim 40 --layers 1 --heads 5 --ffn 64 --ctx 16 --vocab 280 --tied --init-std 0.2"
-    "grad_bf16_llama_gqa|--arch llama --dim 48 --layers 1 --heads 4 --kv-heads 2 --ffn 70 --ctx 16 --vocab 300 --init-std 0.1"
+    "grad_bf16_gpt2_tied|F32|bf16|--arch gpt2 --dim 40 --layers 1 --heads 5 --ffn 64 --ctx 16 --vocab 280 --tied --init-std 0.2"
+    "grad_bf16_llama_gqa|F32|bf16|--arch llama --dim 48 --layers 1 --heads 4 --kv-heads 2 --ffn 70 --ctx 16 --vocab 300 --init-std 0.1"
+    "lora_bf16_llama_q8_0|Q8_0|lora=4 alpha=8 bf16|--arch llama --dim 48 --layers 1 --heads 4 --kv-heads 2 --ffn 70 --ctx 16 --vocab 300 --init-std 0.1"
+    "lora_bf16_llama_q4_0_qv_nocache|Q4_0|lora=3 alpha=6 targets=q,v bf16 nocache|--arch llama --dim 64 --layers 1 --heads 4 --ffn 96 --ctx 16 --vocab 300 --tied --init-std 0.1"
 )
 for entry in "${mixed[@]}"; do
-    IFS='|' read -r name opts <<< "$entry"
+    IFS='|' read -r name type dopts opts <<< "$entry"
     model="$TMP/$name.gguf"
-    "$SM" init "$model" $opts --random-norms --seed 3 2> "$TMP/err" || model=""
-    if [ -n "$model" ] && ! "$BUILD/grad_dump" "$model" 1 4 "$TMP/probe.bin" bf16 2> "$TMP/probe_err" &&
+    "$SM" init "$TMP/$name.f32.gguf" $opts --random-norms --seed 3 2> "$TMP/err" \
+        && { [ "$type" = F32 ] && cp "$TMP/$name.f32.gguf" "$model" || "$SM" quantize "$TMP/$name.f32.gguf" "$model" "$type" 2>> "$TMP/err"; } \
+        || model=""
+    # shellcheck disable=SC2086
+    if [ -n "$model" ] && ! "$BUILD/grad_dump" "$model" 1 4 "$TMP/probe.bin" $dopts 2> "$TMP/probe_err" &&
         grep -q "needs a CPU with AVX512_BF16" "$TMP/probe_err"; then
         if grep -qw avx512_bf16 /proc/cpuinfo && grep -qw avx512_vnni /proc/cpuinfo; then
             fail=$((fail + 1)); echo "FAIL parity_$name: this CPU has AVX512_BF16, yet: $(cat "$TMP/probe_err")"
@@ -151,7 +159,7 @@ for entry in "${mixed[@]}"; do
         fi
         continue
     fi
-    grads "$name" "$model" 3 bf16
+    grads "$name" "$model" 3 "$dopts"
 done
 # tests/refs/arch's models with soft logits (--embd-std), against torch_arch.py's forward pass: LoRA
 # on bases with scaled RoPE (llama3: Llama 3's frequency factors, rope_freqs; llama_linear: linear

@@ -18,7 +18,8 @@ B - a formulation independent of SmallMind's separate products.
 
 Mixed precision (--bf16, grad_dump's bf16): torch_ref's llama and gpt2
 forward passes with every weight matrix's product, and its gradients, on
-operands rounded to BF16 (torch_ref.MIXED).
+operands rounded to BF16 (torch_ref.MIXED); with LoRA the merged matrices'
+products and input gradients so, the adapters' gradients unrounded.
 """
 import os
 import struct
@@ -82,6 +83,7 @@ def check(model, dump, alpha, mixed=False):
     """Prints the comparison; returns whether the loss and every gradient agree."""
     x, y, loss_sm, grads, values = read_dump(dump)
     torch_ref.MIXED = mixed
+    torch_ref.MIXED_ROUND_WGRAD = not values   # LoRA: the adapters' gradients in F32 (torch_ref.py)
     if values:
         meta, W, leaves = lora_weights(model, values, alpha)
     else:

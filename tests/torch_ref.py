@@ -104,6 +104,11 @@ def rope(x, n_heads, rot, base):
 # so does each of its gradients (the output's gradient rounded, with the
 # other operand), as SmallMind's trainer does with BF16 products.
 MIXED = False
+# With LoRA (torch_grad.py) a merged matrix's weight gradient only reaches
+# its adapters, whose gradients SmallMind sums in F32 from the unrounded
+# output gradient and input: the forward product and the input gradient
+# stay rounded, the weight gradient is not (MIXED_ROUND_WGRAD False).
+MIXED_ROUND_WGRAD = True
 
 
 def bf16(t):
@@ -119,8 +124,8 @@ class Bf16Product(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         h, w = ctx.saved_tensors
-        g = bf16(g)
-        return g @ bf16(w), g.T @ bf16(h)
+        gr = bf16(g)
+        return gr @ bf16(w), (gr.T @ bf16(h) if MIXED_ROUND_WGRAD else g.T @ h)
 
 
 def product(h, w):

@@ -251,11 +251,21 @@ static void bias_grad(const sm_trainer *t, float *dbias, const float *dout, int 
     sm_threadpool_run(t->pool, bias_fn, &b);
 }
 
+/* sgemm's flags for a product through a weight matrix (trained, frozen or
+ * LoRA's merged one): under mixed precision its forward product and input
+ * gradient, and a trained matrix's weight gradient, round both operands */
+static int weight_mixed(const sm_trainer *t) { return t->cfg.bf16_products ? SGEMM_MIXED : 0; }
+
+/* out (N x OC) = inp (N x C) w^T, w one of those matrices (C columns) */
+static void weight_product(const sm_trainer *t, float *out, const float *inp, const float *w, int N, int OC, int C) {
+    if (t->cfg.bf16_products) sgemm(t, out, OC, inp, (size_t)C, 1, w, (size_t)C, 1, N, OC, C, SGEMM_MIXED);
+    else gemm(t, out, inp, w, N, OC, C);
+}
+
 /* out[n][o] = inp[n] . w[o] (+ bias[o]) */
 void sm_train_matmul_fwd(const sm_trainer *t, float *out, const float *inp, const float *w, const float *bias, int N,
                          int C, int OC) {
-    if (t->cfg.bf16_products) sgemm(t, out, OC, inp, (size_t)C, 1, w, (size_t)C, 1, N, OC, C, SGEMM_MIXED);
-    else gemm(t, out, inp, w, N, OC, C);
+    weight_product(t, out, inp, w, N, OC, C);
     if (bias) add_bias(t, out, bias, N, OC);
 }
 
@@ -263,7 +273,7 @@ void sm_train_matmul_fwd(const sm_trainer *t, float *out, const float *inp, cons
 void sm_train_matmul_bwd(const sm_trainer *t, float *dinp, int set, float *dw, float *dbias, const float *dout,
                          const float *inp, const float *w, int N, int C, int OC) {
     if (t->kt->gemm) {
-        int mixed = t->cfg.bf16_products ? SGEMM_MIXED : 0;
+        int mixed = weight_mixed(t);
         /* dinp[n][c] (+)= sum over o of dout[n][o] w[o][c]: w read by columns */
         if (dinp)
             sgemm(t, dinp, C, dout, (size_t)OC, 1, w, 1, (size_t)C, N, C, OC, (set ? 0 : SM_GEMM_ACCUMULATE) | mixed);
@@ -313,9 +323,13 @@ static void frozen_fwd_fn(void *ctx, int ith, int nth) {
     for (int r = r0; r < r1; r += SM_TRAIN_DEQ_ROWS) {
         int nr = r1 - r < SM_TRAIN_DEQ_ROWS ? r1 - r : SM_TRAIN_DEQ_ROWS;
         sm_type(w->type)->to_float(deq, (const char *)w->data + rb * (size_t)r, nr * w->cols);
-        if (kt->gemm_strided)   /* the batch's rows read in place */
+        float *scratch = f->t->gemm_scratch ? f->t->gemm_scratch + (size_t)ith * kt->gemm_scratch : NULL;
+        if (f->t->cfg.bf16_products)   /* mixed precision (sm_train_matmul_fwd_frozen) */
+            kt->gemm_mixed(f->c + r, w->rows, NULL, f->a, (size_t)w->cols, 1, f->m, deq, (size_t)w->cols, 1, nr,
+                           w->cols, 0, scratch);
+        else if (kt->gemm_strided)   /* the batch's rows read in place */
             kt->gemm_strided(f->c + r, w->rows, f->a, (size_t)w->cols, 1, f->m, deq, (size_t)w->cols, 1, nr, w->cols, 0,
-                             f->t->gemm_scratch + (size_t)ith * kt->gemm_scratch);
+                             scratch);
         else if (kt->gemm) kt->gemm(f->c + r, w->rows, f->t->mm_pack, f->m, deq, (size_t)w->cols, 1, nr, w->cols, 0);
         else if (kt->matmul_packed) kt->matmul_packed(f->c + r, f->t->mm_pack, deq, f->m, nr, w->cols, w->rows);
         else kt->matmul_f32(f->c + r, f->a, deq, f->m, nr, w->cols, w->rows);
@@ -332,7 +346,7 @@ void sm_train_matmul_fwd_frozen(const sm_trainer *t, float *out, const float *in
                                 const float *bias, int N) {
     const sm_matrix *w = fw->m;
     if (fw->w) {   /* F32 rows: the trained matrices' product */
-        gemm(t, out, inp, fw->w, N, w->rows, w->cols);
+        weight_product(t, out, inp, fw->w, N, w->rows, w->cols);
     } else {
         frozen_task f = {t, out, inp, w, N};
         if (t->kt->gemm ? !t->kt->gemm_strided : t->kt->pack_a != NULL) sm_threadpool_run(t->pool, frozen_pack_fn, &f);
@@ -360,7 +374,7 @@ static void frozen_transpose_fn(void *ctx, int ith, int nth) {
 void sm_train_matmul_bwd_frozen(const sm_trainer *t, float *dinp, int set, const float *dout, const sm_train_frozen *fw,
                                 int N) {
     const sm_matrix *w = fw->m;
-    int C = w->cols, OC = w->rows, flags = set ? 0 : SM_GEMM_ACCUMULATE;
+    int C = w->cols, OC = w->rows, flags = (set ? 0 : SM_GEMM_ACCUMULATE) | weight_mixed(t);
     const float *wt = fw->wt;   /* the cached transpose, else made here */
     if (t->kt->gemm && !wt && fw->w) {   /* dinp[n][c] (+)= sum over o of dout[n][o] w[o][c]: w by columns */
         sgemm(t, dinp, C, dout, (size_t)OC, 1, fw->w, 1, (size_t)C, N, C, OC, flags);
@@ -471,7 +485,7 @@ void sm_train_lora_merged_fwd(const sm_trainer *t, float *out, float *ax, const 
                               const float *a, const float *b, const float *bias, float scale, int N, int r) {
     int C = fw->m->cols, OC = fw->m->rows;
     lora_merge(t, fw, a, b, scale, r);
-    gemm(t, out, inp, t->lora_w, N, OC, C);
+    weight_product(t, out, inp, t->lora_w, N, OC, C);
     if (bias) add_bias(t, out, bias, N, OC);
     gemm(t, ax, inp, a, N, r, C);
 }
@@ -481,7 +495,8 @@ void sm_train_lora_merged_dinp(const sm_trainer *t, float *dinp, int set, const 
     int C = fw->m->cols, OC = fw->m->rows;
     lora_merge(t, fw, a, b, scale, r);
     /* dinp[n][c] (+)= sum over o of dout[n][o] w'[o][c]: w' read by columns */
-    sgemm(t, dinp, C, dout, (size_t)OC, 1, t->lora_w, 1, (size_t)C, N, C, OC, set ? 0 : SM_GEMM_ACCUMULATE);
+    sgemm(t, dinp, C, dout, (size_t)OC, 1, t->lora_w, 1, (size_t)C, N, C, OC,
+          (set ? 0 : SM_GEMM_ACCUMULATE) | weight_mixed(t));
 }
 
 void sm_train_lora_bwd(const sm_trainer *t, float *dinp, float *da, float *db, float *dax, const float *dout,

@@ -434,9 +434,6 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
             }
     }
     const sm_kernel_table *kt = sm_kernels_get(NULL);
-    if (cfg->bf16_products && cfg->base)
-        return sm_fail(err, SM_ERR_UNSUPPORTED, "mixed precision (--bf16) is for full training; LoRA's "
-                       "products stay F32: train the adapter without it");
     if (cfg->bf16_products && !sm_kernels_mixed(kt))
         return sm_fail(err, SM_ERR_UNSUPPORTED, "mixed precision (--bf16) needs a CPU with AVX512_BF16 "
                        "(vdpbf16ps) and its avx512 kernels; this one runs the %s kernels: train without --bf16",
@@ -679,17 +676,20 @@ static uint64_t mm_bwd_bytes(int N, int C, int OC) {
     return 4ull * (4ull * C * OC + 3ull * N * OC + 4ull * N * C);
 }
 
+/* Of a weight matrix's products' FLOPs, those mixed precision runs as BF16
+ * dots (the profiler judges them against that peak): all of them, or none */
+static uint64_t dots(const sm_trainer *t, uint64_t flops) { return t->cfg.bf16_products ? flops : 0; }
+
 static void matmul_fwd(const sm_trainer *t, int step, float *out, const float *inp, const float *w, const float *bias,
                        int N, int C, int OC) {
-    /* mixed precision's products are BF16 dots (the profiler judges them against that peak) */
-    OP_DOTS(t, step, mm_fwd_flops(N, C, OC, bias != NULL), t->cfg.bf16_products ? mm_fwd_flops(N, C, OC, 0) : 0,
-            mm_fwd_bytes(N, C, OC), sm_train_matmul_fwd(t, out, inp, w, bias, N, C, OC));
+    OP_DOTS(t, step, mm_fwd_flops(N, C, OC, bias != NULL), dots(t, mm_fwd_flops(N, C, OC, 0)), mm_fwd_bytes(N, C, OC),
+            sm_train_matmul_fwd(t, out, inp, w, bias, N, C, OC));
 }
 
 static void matmul_bwd(const sm_trainer *t, int step, float *dinp, int set, float *dw, float *dbias, const float *dout,
                        const float *inp, const float *w, int N, int C, int OC) {
-    OP_DOTS(t, step, mm_bwd_flops(N, C, OC, dbias != NULL), t->cfg.bf16_products ? mm_bwd_flops(N, C, OC, 0) : 0,
-            mm_bwd_bytes(N, C, OC), sm_train_matmul_bwd(t, dinp, set, dw, dbias, dout, inp, w, N, C, OC));
+    OP_DOTS(t, step, mm_bwd_flops(N, C, OC, dbias != NULL), dots(t, mm_bwd_flops(N, C, OC, 0)), mm_bwd_bytes(N, C, OC),
+            sm_train_matmul_bwd(t, dinp, set, dw, dbias, dout, inp, w, N, C, OC));
 }
 
 /* (query, position) pairs of causal attention over B sequences of T */
@@ -721,16 +721,19 @@ static void proj_fwd(const sm_trainer *t, int step, const layer_acts *y, int l, 
     }
     const sm_train_lora *lo = &t->lora[l * SM_P_COUNT + p];
     uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0;
+    /* the product through the (merged) matrix mixed precision's, the adapter's own in F32 */
     if (lo->a && t->lora_w) {   /* one product through W + scale B A (2 OC C r to merge), and A x (2 N r C) */
-        OP(t, step, mm_fwd_flops(N, C, OC, bias != NULL) + 2 * r * ((uint64_t)OC * C + (uint64_t)N * C),
-           mm_fwd_bytes(N, C, OC),
-           sm_train_lora_merged_fwd(t, out, y->ax[p], in, &lo->base, lo->a, lo->b, bias, t->lora_scale, N, (int)r));
+        OP_DOTS(t, step, mm_fwd_flops(N, C, OC, bias != NULL) + 2 * r * ((uint64_t)OC * C + (uint64_t)N * C),
+                dots(t, mm_fwd_flops(N, C, OC, 0)), mm_fwd_bytes(N, C, OC),
+                sm_train_lora_merged_fwd(t, out, y->ax[p], in, &lo->base, lo->a, lo->b, bias, t->lora_scale, N,
+                                         (int)r));
         return;
     }
     /* the adapter's products: 2 N r (C + OC) */
-    OP(t, step, mm_fwd_flops(N, C, OC, bias != NULL) + 2 * r * N * (C + OC), mm_fwd_bytes(N, C, OC),
-       sm_train_matmul_fwd_frozen(t, out, in, &lo->base, bias, N);
-       if (lo->a) sm_train_lora_fwd(t, out, y->ax[p], in, lo->a, lo->b, t->lora_scale, N, C, OC, t->cfg.lora_rank));
+    OP_DOTS(t, step, mm_fwd_flops(N, C, OC, bias != NULL) + 2 * r * N * (C + OC), dots(t, mm_fwd_flops(N, C, OC, 0)),
+            mm_fwd_bytes(N, C, OC), sm_train_matmul_fwd_frozen(t, out, in, &lo->base, bias, N);
+            if (lo->a)
+                sm_train_lora_fwd(t, out, y->ax[p], in, lo->a, lo->b, t->lora_scale, N, C, OC, t->cfg.lora_rank));
 }
 
 /* Its backward pass: dinp += dout W (and, for a trained matrix, dw and
@@ -747,17 +750,19 @@ static void proj_bwd(const sm_trainer *t, int step, const layer_acts *y, int l, 
     /* the input's gradient (unless dinp is NULL), and 4 N r (C + OC) for A and B (2 N r C less without dinp) */
     uint64_t r = lo->a ? (uint64_t)t->cfg.lora_rank : 0, in = dinp ? 1 : 0;
     if (lo->a && t->lora_w) {   /* dinp through W + scale B A (merged again: 2 OC C r), then A's and B's gradients */
-        OP(t, step, in * 2ull * C * OC * (N + r) + 4 * r * N * OC + 2 * r * N * C, mm_fwd_bytes(N, C, OC),
-           if (dinp) sm_train_lora_merged_dinp(t, dinp, set, dout, &lo->base, lo->a, lo->b, t->lora_scale, N, (int)r);
-           sm_train_lora_bwd(t, NULL, lo->ga, lo->gb, t->lora_dax, dout, inp, y->ax[p], lo->a, lo->b, t->lora_scale, N,
-                             C, OC, (int)r));
+        OP_DOTS(t, step, in * 2ull * C * OC * (N + r) + 4 * r * N * OC + 2 * r * N * C, dots(t, in * 2ull * N * C * OC),
+                mm_fwd_bytes(N, C, OC),
+                if (dinp)
+                    sm_train_lora_merged_dinp(t, dinp, set, dout, &lo->base, lo->a, lo->b, t->lora_scale, N, (int)r);
+                sm_train_lora_bwd(t, NULL, lo->ga, lo->gb, t->lora_dax, dout, inp, y->ax[p], lo->a, lo->b,
+                                  t->lora_scale, N, C, OC, (int)r));
         return;
     }
-    OP(t, step, in * 2ull * N * C * OC + 4 * r * N * (C + OC) - (1 - in) * 2 * r * N * C, mm_fwd_bytes(N, C, OC),
-       if (dinp) sm_train_matmul_bwd_frozen(t, dinp, set, dout, &lo->base, N);
-       if (lo->a)
-           sm_train_lora_bwd(t, dinp, lo->ga, lo->gb, t->lora_dax, dout, inp, y->ax[p], lo->a, lo->b, t->lora_scale, N,
-                             C, OC, t->cfg.lora_rank));
+    OP_DOTS(t, step, in * 2ull * N * C * OC + 4 * r * N * (C + OC) - (1 - in) * 2 * r * N * C,
+            dots(t, in * 2ull * N * C * OC), mm_fwd_bytes(N, C, OC),
+            if (dinp) sm_train_matmul_bwd_frozen(t, dinp, set, dout, &lo->base, N);
+            if (lo->a) sm_train_lora_bwd(t, dinp, lo->ga, lo->gb, t->lora_dax, dout, inp, y->ax[p], lo->a, lo->b,
+                                         t->lora_scale, N, C, OC, t->cfg.lora_rank));
 }
 
 /* RoPE on q and k (rows at the strides of the attention's shape) by layer
@@ -1006,8 +1011,9 @@ void sm_trainer_forward(sm_trainer *t, const int32_t *x) {
     /* granite: logits over logit_scale, through the head's input (kept so, for its weight gradient) */
     if (s.logit_scale != 1.0f) OP(t, SM_SC_FINAL_NORM, nc, 8 * nc, sm_train_scale(t, a.nf, 1.0f / s.logit_scale, nc));
     if (t->frozen_out.m)
-        OP(t, SM_SC_LOGITS, mm_fwd_flops(s.N, s.C, s.V, 0), mm_fwd_bytes(s.N, s.C, s.V),
-           sm_train_matmul_fwd_frozen(t, a.probs, a.nf, &t->frozen_out, W->output_b, s.N));
+        OP_DOTS(t, SM_SC_LOGITS, mm_fwd_flops(s.N, s.C, s.V, 0), dots(t, mm_fwd_flops(s.N, s.C, s.V, 0)),
+                mm_fwd_bytes(s.N, s.C, s.V),
+                sm_train_matmul_fwd_frozen(t, a.probs, a.nf, &t->frozen_out, W->output_b, s.N));
     else matmul_fwd(t, SM_SC_LOGITS, a.probs, a.nf, W->output, W->output_b, s.N, s.C, s.V);
     SM_PROF_END(t->prof, 0, 0);
 }
@@ -1079,8 +1085,8 @@ void sm_trainer_backward(sm_trainer *t, const int32_t *x) {
     SM_PROF_BEGIN(t->prof, SM_SC_BACKWARD, -1);
     float *dx = t->scratch, *dn = dx + 2 * (size_t)s.N * s.C;
     if (t->frozen_out.m)
-        OP(t, SM_SC_LOGITS, 2ull * s.N * s.C * s.V, mm_fwd_bytes(s.N, s.C, s.V),
-           sm_train_matmul_bwd_frozen(t, dn, 1, a.probs, &t->frozen_out, s.N));
+        OP_DOTS(t, SM_SC_LOGITS, 2ull * s.N * s.C * s.V, dots(t, 2ull * s.N * s.C * s.V), mm_fwd_bytes(s.N, s.C, s.V),
+                sm_train_matmul_bwd_frozen(t, dn, 1, a.probs, &t->frozen_out, s.N));
     else matmul_bwd(t, SM_SC_LOGITS, dn, 1, G->output, G->output_b, a.probs, a.nf, W->output, s.N, s.C, s.V);
     if (s.logit_scale != 1.0f) OP(t, SM_SC_FINAL_NORM, nc, 8 * nc, sm_train_scale(t, dn, 1.0f / s.logit_scale, nc));
     memset(dx, 0, (size_t)s.N * s.C * sizeof(float));

@@ -1,13 +1,14 @@
 /* grad_dump.c - the training loss and every parameter's gradient for one
  * fixed batch of a model, for tests/torch_grad.py to check against PyTorch.
- *   grad_dump MODEL.gguf B T OUT.bin [recompute] [bf16] [lora=RANK] [alpha=A] [targets=q,v,...]
+ *   grad_dump MODEL.gguf B T OUT.bin [recompute] [bf16] [lora=RANK] [alpha=A] [targets=q,v,...] [nocache]
  * bf16: mixed precision (the weight matrices' products on BF16 operands).
  * OUT.bin: int32 B, T; B*T int32 inputs; B*T int32 targets; float64 loss;
  * then per tensor: int32 name length, name, int32 count, count float32.
  * With lora=RANK the model is a frozen base (of any element type) and the
  * tensors are the adapters NAME.lora_a / NAME.lora_b, drawn at random (B
  * too, so that every gradient is non-zero); their records carry count more
- * float32 after the gradient: the adapter's values. */
+ * float32 after the gradient: the adapter's values. nocache: no F32 copies
+ * of the frozen matrices (their products dequantize rows as they go). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +23,10 @@ static uint64_t lcg(uint64_t *s) {
 int main(int argc, char **argv) {
     if (argc < 5) {
         fprintf(stderr, "usage: grad_dump MODEL.gguf B T OUT.bin [recompute] [bf16] [lora=RANK] [alpha=A] "
-                        "[targets=LIST]\n");
+                        "[targets=LIST] [nocache]\n");
         return 2;
     }
-    int recompute = 0, rank = 0, mixed = 0;
+    int recompute = 0, rank = 0, mixed = 0, nocache = 0;
     float alpha = 0;
     const char *targets = NULL;
     for (int i = 5; i < argc; i++) {
@@ -34,6 +35,7 @@ int main(int argc, char **argv) {
         else if (!strncmp(argv[i], "lora=", 5)) rank = atoi(argv[i] + 5);
         else if (!strncmp(argv[i], "alpha=", 6)) alpha = (float)atof(argv[i] + 6);
         else if (!strncmp(argv[i], "targets=", 8)) targets = argv[i] + 8;
+        else if (!strcmp(argv[i], "nocache")) nocache = 1;
         else { fprintf(stderr, "grad_dump: unknown option %s\n", argv[i]); return 2; }
     }
     sm_error err;
@@ -50,6 +52,7 @@ int main(int argc, char **argv) {
         c.base = m;
         c.lora_rank = rank;
         c.lora_alpha = alpha;
+        if (nocache) c.lora_cache_bytes = 0;
         if (!(c.lora_roles = sm_lora_roles_parse(targets, &err))) { fprintf(stderr, "%s\n", err.message); return 1; }
     }
     if (sm_trainer_new(&c, B, T, 0, recompute, &t, &err) || (!rank && sm_trainer_load_weights(t, m, &err))) {
