@@ -1335,6 +1335,20 @@ AVX512 static void gemm_pack_block_pairs(float *block, const uint16_t *wb, size_
     }
 }
 
+/* Rows i < nr (at most 16) of src, rs floats apart, 32 columns each: each
+ * row's columns rounded to BF16 (nearest even) as one vector of 16 pairs, in
+ * memory order (as BF16 rows are stored), then transposed: v[j] holds the
+ * rows' pair j (columns 2 j and 2 j + 1), rows past nr zero. */
+AVX512BF16 static inline __attribute__((always_inline)) void rows_to_pairs16(__m512 v[16], const float *src, size_t rs,
+                                                                            int nr) {
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++)
+        v[i] = i < nr ? (__m512)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + (size_t)i * rs + 16),
+                                                    _mm512_loadu_ps(src + (size_t)i * rs))
+                      : _mm512_setzero_ps();
+    transpose16(v);
+}
+
 /* The same pairs from a batch read in place (a(t, x) = a[t a_rs + x a_cs],
  * m tokens from a's first, rows past m zero), n panels of kc columns: the
  * batch rounded once, with no F32 panels packed first. Rows (a_cs = 1): 32
@@ -1346,7 +1360,7 @@ AVX512 static void gemm_pack_block_pairs(float *block, const uint16_t *wb, size_
 AVX512BF16 __attribute__((noinline)) static void gemm_batch_to_pairs(float *pairs, const float *a, size_t a_rs,
                                                                     size_t a_cs, int m, int kc, int n) {
     int kp = (kc + 1) / 2;
-    if (a_cs != 1) {
+    if (a_cs != 1) {   /* the caller's a_rs = 1 */
         for (int xp = 0; xp < kp; xp++) {
             const float *c0 = a + (size_t)2 * xp * a_cs, *c1 = c0 + a_cs;
             for (int p = 0; p < n; p++) {
@@ -1368,23 +1382,9 @@ AVX512BF16 __attribute__((noinline)) static void gemm_batch_to_pairs(float *pair
         const float *src = a + (size_t)p * SM_GEMM_MR * a_rs;
         float *dst = pairs + (size_t)p * kp * SM_GEMM_MR;
         int x = 0;
-        for (; x + 32 <= kc; x += 32) {   /* unrolled, so v stays in registers */
+        for (; x + 32 <= kc; x += 32) {
             __m512 v[16];
-#pragma GCC unroll 16
-            for (int i = 0; i < 16; i++) v[i] = _mm512_setzero_ps();
-            if (mr == SM_GEMM_MR) {
-#pragma GCC unroll 16
-                for (int i = 0; i < SM_GEMM_MR; i++) {
-                    const float *row = src + (size_t)i * a_rs + x;
-                    v[i] = (__m512)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + 16), _mm512_loadu_ps(row));
-                }
-            } else {
-                for (int i = 0; i < mr; i++) {
-                    const float *row = src + (size_t)i * a_rs + x;
-                    v[i] = (__m512)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + 16), _mm512_loadu_ps(row));
-                }
-            }
-            transpose16(v);
+            rows_to_pairs16(v, src + x, a_rs, mr);
 #pragma GCC unroll 16
             for (int j = 0; j < 16; j++) _mm512_mask_storeu_ps(dst + (size_t)(x / 2 + j) * SM_GEMM_MR, 0x0fff, v[j]);
         }
@@ -1430,14 +1430,9 @@ AVX512BF16 __attribute__((noinline)) static void gemm_pack_block_f32_pairs(float
         for (; x + 32 <= kc; x += 32)
             for (int h = 0; h < SM_GEMM_NR; h += 16) {
                 __m512 v[16];
-                for (int i = 0; i < 16; i++) {
-                    const float *row = wb + (size_t)(h + i) * rs + x;
-                    _mm_prefetch((const char *)(row + 64), _MM_HINT_T0);
-                    v[i] = h + i < nr
-                               ? (__m512)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + 16), _mm512_loadu_ps(row))
-                               : _mm512_setzero_ps();
-                }
-                transpose16(v);
+                for (int i = 0; i < 16 && h + i < nr; i++)   /* weights read once per product come from memory */
+                    _mm_prefetch((const char *)(wb + (size_t)(h + i) * rs + x + 64), _MM_HINT_T0);
+                rows_to_pairs16(v, wb + (size_t)h * rs + x, rs, nr - h);
                 for (int j = 0; j < 16; j++) _mm512_storeu_ps(dst + (size_t)(x / 2 + j) * SM_GEMM_NR + h, v[j]);
             }
     if (x == kc) return;
@@ -1470,7 +1465,8 @@ AVX512BF16 __attribute__((noinline)) static void gemm_pack_block_f32_pairs(float
  * (ELEM_BF16_PAIRS) each run of the packed batch is rounded into scratch as
  * BF16 pairs (SM_GEMM_PAIRS_BYTES, into pairs), once per run, before its weight
  * blocks; with F32 weights rounded too (ELEM_F32_PAIRS) a batch read in place
- * is packed a run at a time first, whatever its strides. The weights (elem):
+ * by rows or by columns is rounded into pairs a run at a time straight from
+ * a, and one with other strides packed in F32 first. The weights (elem):
  * F32 with any strides, or F16 / BF16 stored by rows. */
 AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, int ldc, const float *packed,
                                                                    const float *a, size_t a_rs, size_t a_cs,

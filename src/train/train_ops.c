@@ -25,8 +25,11 @@
  * holds (packed apart it would go out to memory and come back for every
  * thread: the logits' gradient, 1024 tokens by a vocabulary of 32000, is
  * 131 MB), is packed a run at a time as the product reaches it, each thread
- * over its own tokens. An output larger than SGEMM_STREAM_BYTES (the logits) is
- * stored past the caches, which it would only flush. */
+ * over its own tokens. Mixed precision's products (kt->gemm_mixed) read any
+ * batch below that size in place, split by weight rows: each thread rounds
+ * the whole batch to BF16 a run at a time. An output larger than
+ * SGEMM_STREAM_BYTES (the logits) is stored past the caches, which it would
+ * only flush. */
 #define SGEMM_STREAM_BYTES ((size_t)64 << 20)
 /* sgemm's flag for mixed precision (cfg.bf16_products): the same splits and
  * packing through kt->gemm_mixed, both operands rounded to BF16 */
