@@ -66,6 +66,23 @@ common=(--data "$TMP/corpus.txt" --arch llama --dim 32 --layers 2 --heads 4 --kv
 "$SM" train "${common[@]}" --steps 20 --out "$TMP/resumed.gguf" --resume "$TMP/half.ckpt" 2> /dev/null
 if [ -s "$TMP/straight.gguf" ] && cmp -s "$TMP/straight.gguf" "$TMP/resumed.gguf"; then ok "resume_is_bitwise"; else bad "resume_is_bitwise"; fi
 
+# the thread count does not change the result (the products split the weights' rows between the threads): the
+# same model, bit for bit, on 1 and 2 threads. Shaped so that the FFN's products take several runs of the batch
+# (1024 tokens) and, with --bf16, the down projection's weight gradient rounds its 1100 x 1024 operand in two
+# chunks on one thread and in one on each of two
+threads_same() {
+    local name=$1; shift
+    for t in 1 2; do
+        "$SM" train --data "$TMP/corpus.txt" --arch gpt2 --dim 128 --layers 1 --heads 4 --ffn 1100 --batch 16 --seq 64 \
+            --steps 2 --eval-every 0 -t $t "$@" --out "$TMP/$name-t$t.gguf" 2> "$TMP/err"
+    done
+    if [ -s "$TMP/$name-t1.gguf" ] && cmp -s "$TMP/$name-t1.gguf" "$TMP/$name-t2.gguf"; then ok "$name"; else bad "$name" "$(tail -c 300 "$TMP/err")"; fi
+}
+threads_same train_same_bits_on_1_and_2_threads
+if grep -qw avx512_bf16 /proc/cpuinfo && grep -qw avx512_vnni /proc/cpuinfo; then
+    threads_same train_bf16_same_bits_on_1_and_2_threads --bf16
+fi
+
 # SIGKILL while checkpointing every step: the checkpoint left behind loads and resumes
 killed_ok=0
 for round in 1 2 3 4 5 6 7 8; do
