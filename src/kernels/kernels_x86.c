@@ -1402,7 +1402,7 @@ AVX512BF16 __attribute__((noinline)) static void gemm_batch_to_pairs(float *pair
 
 /* The same for F32 weights with any strides, rounded to BF16 (nearest even)
  * as they are packed (the strided product with both operands rounded) into
- * dst (block is the caller's room for an F32 block). Columns stored
+ * dst (block is the caller's room for an F32 block, apart from dst). Columns stored
  * contiguously (rs = 1): each pair of them rounded into one row of pairs.
  * Rows stored contiguously (cs = 1): 32 columns of a row rounded into one
  * vector of 16 pairs (in memory order, as BF16 rows are stored), then 16
@@ -1436,15 +1436,12 @@ AVX512BF16 __attribute__((noinline)) static void gemm_pack_block_f32_pairs(float
                 for (int j = 0; j < 16; j++) _mm512_storeu_ps(dst + (size_t)(x / 2 + j) * SM_GEMM_NR + h, v[j]);
             }
     if (x == kc) return;
-    /* the rest's F32 block: past the pairs written so far and to come when dst is block (fewer than
-     * 32 columns after them), else from block's start (rounded in place when dst is block) */
     int rest = kc - x;
-    float *f = x ? block + (size_t)(kc + 1) / 2 * SM_GEMM_NR : block;
-    gemm_pack_block(f, wb + (size_t)x * cs, rs, cs, nr, rest);
+    gemm_pack_block(block, wb + (size_t)x * cs, rs, cs, nr, rest);
     for (int xp = 0; xp < (rest + 1) / 2; xp++)
         for (int h = 0; h < SM_GEMM_NR; h += 16) {
-            __m512 a0 = _mm512_load_ps(f + (size_t)2 * xp * SM_GEMM_NR + h);
-            __m512 a1 = 2 * xp + 1 < rest ? _mm512_load_ps(f + (size_t)(2 * xp + 1) * SM_GEMM_NR + h)
+            __m512 a0 = _mm512_load_ps(block + (size_t)2 * xp * SM_GEMM_NR + h);
+            __m512 a1 = 2 * xp + 1 < rest ? _mm512_load_ps(block + (size_t)(2 * xp + 1) * SM_GEMM_NR + h)
                                           : _mm512_setzero_ps();
             _mm512_storeu_ps(dst + (size_t)(x / 2 + xp) * SM_GEMM_NR + h, bf16_pairs(a0, a1));
         }
@@ -1454,10 +1451,10 @@ AVX512BF16 __attribute__((noinline)) static void gemm_pack_block_f32_pairs(float
  * order), runs of panels whose slice of the packed batch stays in L2,
  * blocks of 32 weight rows (packed once per run, kept in L2: up to 128 KiB), panels.
  * F32 weights rounded for the dot tile (ELEM_F32_PAIRS) are rounded once per
- * column block instead when the batch takes several runs: all their blocks
- * into scratch after the batch's run (SM_GEMM_MIXED_W_BYTES), in chunks of
- * rows when they do not fit, each chunk before the runs (the batch's runs
- * are rounded again for every chunk: a chunk is thousands of rows).
+ * column block instead, whatever the number of runs: all their blocks into
+ * scratch after the batch's run (SM_GEMM_MIXED_W_BYTES), in chunks of rows
+ * when they do not fit, each chunk before the runs (the batch's runs are
+ * rounded again for every chunk: a chunk is thousands of rows).
  * The batch comes packed, or with a (read in place): rows (a_cs = 1) go
  * to the tile as they are, 12 at a time (a last panel of fewer is packed
  * on the stack), and a batch read by columns is packed a run at a time
@@ -1486,9 +1483,10 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
      * (the dot tile has no streaming store: there the flag is only a hint) */
     int stream = !dot && (flags & SM_GEMM_STREAM) && !(flags & SM_GEMM_ACCUMULATE) && nblk == 1 &&
                  ((uintptr_t)c & 63) == 0 && (ldc & 15) == 0;
-    /* the weights rounded once per column block (chunk rows at a time) into wpairs, or a block per run */
-    float *wpairs = NULL;   /* in scratch after the batch's run, aligned for the tile's loads */
-    if (elem == ELEM_F32_PAIRS && panels > run)
+    /* F32 weights rounded once per column block (chunk rows at a time) into wpairs: in scratch after the
+     * batch's run, aligned for the tile's loads */
+    float *wpairs = NULL;
+    if (elem == ELEM_F32_PAIRS)
         wpairs = (float *)(((uintptr_t)(scratch + 2 * SM_GEMM_PAIRS_BYTES / sizeof(float)) + 63) & ~(uintptr_t)63);
     size_t wblock = (size_t)SM_GEMM_NR * ((step + 1) / 2);   /* floats per rounded block */
     int chunk = wpairs ? (int)(SM_GEMM_MIXED_W_BYTES / sizeof(float) / wblock) * SM_GEMM_NR : n;
@@ -1504,7 +1502,6 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
                 int p1 = p0 + run < panels ? p0 + run : panels;
                 const float *slice = NULL;   /* panel p0 of this column block, packed */
                 size_t pstride = (size_t)k * SM_GEMM_MR;
-                int rounded = 0;   /* the dot tile's run made straight from a */
                 if (direct) {
                     if (p1 == panels && m % SM_GEMM_MR)
                         sm_gemm_pack_avx512(tail, a + (size_t)(panels - 1) * SM_GEMM_MR * a_rs + x0, a_rs, 1,
@@ -1512,7 +1509,7 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
                 } else if (a && dot && (a_cs == 1 || a_rs == 1)) {
                     gemm_batch_to_pairs(pairs, a + (size_t)p0 * SM_GEMM_MR * a_rs + (size_t)x0 * a_cs, a_rs, a_cs,
                                         m - p0 * SM_GEMM_MR, kc, p1 - p0);
-                    slice = pairs, pstride = (size_t)(kc + 1) / 2 * SM_GEMM_MR, rounded = 1;
+                    slice = pairs, pstride = (size_t)(kc + 1) / 2 * SM_GEMM_MR;
                 } else if (a) {
                     sm_gemm_pack_avx512(scratch, a + (size_t)p0 * SM_GEMM_MR * a_rs + (size_t)x0 * a_cs, a_rs, a_cs,
                                         m - p0 * SM_GEMM_MR, kc, 0, p1 - p0);
@@ -1520,7 +1517,7 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
                 } else {
                     slice = packed + (size_t)x0 * SM_GEMM_MR + (size_t)p0 * pstride;
                 }
-                if (dot && !rounded) {
+                if (dot && slice != pairs) {   /* not rounded straight from a above */
                     gemm_panels_to_pairs(pairs, slice, pstride, p1 - p0, kc);
                     slice = pairs, pstride = (size_t)(kc + 1) / 2 * SM_GEMM_MR;
                 }
@@ -1530,8 +1527,6 @@ AVX512 static inline __attribute__((always_inline)) void gemm_loops(float *c, in
                     const float *blk = block;
                     if (wpairs) blk = wpairs + (size_t)(r - n0) / SM_GEMM_NR * wblock;
                     else if (elem == ELEM_F32) gemm_pack_block(block, (const float *)wb, rs, cs, nr, kc);
-                    else if (elem == ELEM_F32_PAIRS)
-                        gemm_pack_block_f32_pairs(block, block, (const float *)wb, rs, cs, nr, kc);
                     else if (elem == ELEM_BF16_PAIRS) gemm_pack_block_pairs(block, (const uint16_t *)wb, rs, nr, kc);
                     else gemm_pack_block_h16(block, (const uint16_t *)wb, rs, nr, kc, elem);
                     /* rows stored contiguously come from memory: the next block's lines are

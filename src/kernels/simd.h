@@ -143,9 +143,9 @@ static inline const char *sm_block_prefetch_next(sm_block_prefetch *b) {
 /* the same for gemm_bf16's dot variant: a run rounded to BF16 pairs, on
  * the stack (256 KiB; pool workers have at least 2 MiB) */
 #define SM_GEMM_PAIRS_BYTES ((size_t)1 << 18)
-/* gemm_mixed's F32 weights rounded to BF16 pairs once per column block, when
- * the batch takes several runs (each would round every weight block again),
- * kept after the batch's run in scratch: up to 2 MiB, more rows in chunks */
+/* gemm_mixed's F32 weights rounded to BF16 pairs once per column block (not
+ * once per run of the batch), kept after the batch's run in scratch: up to
+ * 2 MiB, more rows in chunks */
 #define SM_GEMM_MIXED_W_BYTES ((size_t)2 << 20)
 /* scratch per thread (the kernel table's gemm_scratch): a run of the batch
  * packed in F32, and for gemm_mixed after its run the rounded weights

@@ -1026,12 +1026,14 @@ TEST(simd_gemm_mixed_sums_both_operands_rounded_to_bf16) {
     (void)levels;
 }
 
-/* With a batch of several runs gemm_mixed rounds the weights once per column
- * block, in chunks of rows when they are many: the same sums as calls over
- * one run of the batch each, which round every weight block as they reach
- * it. Shapes: two chunks of one column block (1100 rows of 1024 columns), two
+/* gemm_mixed rounds the weights once per column block, in chunks of rows
+ * when they are many, into scratch, and reuses them for every run of the
+ * batch: against the F32 product (gemm_strided) of both operands rounded to
+ * BF16, within 1e-5 of the sum of the products' magnitudes (the F32
+ * product of the rounded magnitudes). Shapes: several runs of the batch
+ * with two chunks of one column block (1100 rows of 1024 columns), two
  * chunks of each of two column blocks (1400 rows of 1536), one chunk of
- * three (100 rows of 2100), weights by rows and by columns, accumulating. */
+ * three (100 rows of 2100); weights by rows and by columns, accumulating. */
 TEST(simd_gemm_mixed_rounds_the_weights_once_in_chunks) {
     const sm_kernel_table *all[8];
     int nk = sm_kernels_available(all, 8);
@@ -1043,21 +1045,35 @@ TEST(simd_gemm_mixed_rounds_the_weights_once_in_chunks) {
         float *scratch = malloc(sizeof(float) * kt->gemm_scratch);
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
             for (int tw = 0; tw < 2; tw++) {
-                int m = shapes[si][0], n = shapes[si][1], k = shapes[si][2], ldc = n + 16, slice = 120;
-                size_t w_rs = tw ? 1 : (size_t)k, w_cs = tw ? (size_t)n : 1;
-                float *a = malloc(sizeof(float) * (size_t)m * k), *w = malloc(sizeof(float) * (size_t)n * k);
-                float *c1 = malloc(sizeof(float) * (size_t)m * ldc), *c2 = malloc(sizeof(float) * (size_t)m * ldc);
-                for (size_t i = 0; i < (size_t)m * k; i++) a[i] = frand(&seed);
-                for (size_t i = 0; i < (size_t)n * k; i++) w[i] = frand(&seed);
-                for (size_t i = 0; i < (size_t)m * ldc; i++) c1[i] = c2[i] = frand(&seed);
-                kt->gemm_mixed(c1, ldc, NULL, a, (size_t)k, 1, m, w, w_rs, w_cs, n, k, SM_GEMM_ACCUMULATE, scratch);
-                for (int t0 = 0; t0 < m; t0 += slice)   /* 10 panels: one run at any of these column blocks */
-                    kt->gemm_mixed(c2 + (size_t)t0 * ldc, ldc, NULL, a + (size_t)t0 * k, (size_t)k, 1,
-                                   m - t0 < slice ? m - t0 : slice, w, w_rs, w_cs, n, k, SM_GEMM_ACCUMULATE, scratch);
-                CHECKF(memcmp(c1, c2, sizeof(float) * (size_t)m * ldc) == 0,
-                       "gemm_mixed %dx%dx%d weights by %s: the whole batch and its runs one at a time differ", m, n, k,
-                       tw ? "columns" : "rows");
-                free(a); free(w); free(c1); free(c2);
+                int m = shapes[si][0], n = shapes[si][1], k = shapes[si][2], ldc = n + 16;
+                size_t w_rs = tw ? 1 : (size_t)k, w_cs = tw ? (size_t)n : 1, na = (size_t)m * k, nw = (size_t)n * k;
+                size_t nc = (size_t)m * ldc;
+                float *a = malloc(sizeof(float) * na), *w = malloc(sizeof(float) * nw);
+                float *ar = malloc(sizeof(float) * na), *wr = malloc(sizeof(float) * nw);
+                float *c = malloc(sizeof(float) * nc), *ref = malloc(sizeof(float) * nc);
+                float *mag = calloc(nc, sizeof(float));
+                uint16_t *h = malloc(sizeof(uint16_t) * (na > nw ? na : nw));
+                for (size_t i = 0; i < na; i++) a[i] = frand(&seed);
+                for (size_t i = 0; i < nw; i++) w[i] = frand(&seed);
+                for (size_t i = 0; i < nc; i++) c[i] = ref[i] = frand(&seed);
+                sm_f32_to_bf16_row(h, a, (int)na);
+                sm_bf16_to_f32_row(ar, h, (int)na);
+                sm_f32_to_bf16_row(h, w, (int)nw);
+                sm_bf16_to_f32_row(wr, h, (int)nw);
+                kt->gemm_mixed(c, ldc, NULL, a, (size_t)k, 1, m, w, w_rs, w_cs, n, k, SM_GEMM_ACCUMULATE, scratch);
+                kt->gemm_strided(ref, ldc, ar, (size_t)k, 1, m, wr, w_rs, w_cs, n, k, SM_GEMM_ACCUMULATE, scratch);
+                for (size_t i = 0; i < na; i++) ar[i] = fabsf(ar[i]);
+                for (size_t i = 0; i < nw; i++) wr[i] = fabsf(wr[i]);
+                kt->gemm_strided(mag, ldc, ar, (size_t)k, 1, m, wr, w_rs, w_cs, n, k, 0, scratch);
+                int bad = 0;
+                for (int t = 0; t < m; t++)
+                    for (int r = 0; r < n; r++) {
+                        size_t i = (size_t)t * ldc + r;
+                        bad += !(fabsf(c[i] - ref[i]) <= 1e-5f * (mag[i] + fabsf(ref[i])));
+                    }
+                CHECKF(bad == 0, "gemm_mixed %dx%dx%d weights by %s: %d sums off the rounded operands' F32 product",
+                       m, n, k, tw ? "columns" : "rows", bad);
+                free(a); free(w); free(ar); free(wr); free(c); free(ref); free(mag); free(h);
             }
         free(scratch);
     }
