@@ -4,12 +4,13 @@
 # run in alternation, ROUNDS times, and the best of each is kept, so a
 # noisy neighbour slows both alike.
 #   bash bench/ab.sh OLD_SMALLMIND NEW_SMALLMIND MODEL.gguf [MODEL.gguf ...]
-# Env: THREADS (1,2), P (128), N (64), REPS (3, per round), ROUNDS (3).
+# Env: THREADS (1,2), P (128), N (64), D (0: the depth, tokens already in the
+# context, as bench -d), REPS (3, per round), ROUNDS (3).
 set -euo pipefail
 [ $# -ge 3 ] || { echo "usage: $0 OLD_SMALLMIND NEW_SMALLMIND MODEL.gguf..." >&2; exit 2; }
 OLD=$1 NEW=$2
 shift 2
-THREADS=${THREADS:-1,2} P=${P:-128} N=${N:-64} REPS=${REPS:-3} ROUNDS=${ROUNDS:-3}
+THREADS=${THREADS:-1,2} P=${P:-128} N=${N:-64} D=${D:-0} REPS=${REPS:-3} ROUNDS=${ROUNDS:-3}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
@@ -21,13 +22,14 @@ for f in "$@"; do
     for r in $(seq "$ROUNDS"); do
         for side in old new; do
             bin=$OLD; [ $side = new ] && bin=$NEW
-            "$bin" bench -m "$f" -p "$P" -n "$N" -t "$THREADS" -r "$REPS" -o csv 2> /dev/null | tail -n +2 >> "$TMP/$side.csv"
+            "$bin" bench -m "$f" -p "$P" -n "$N" -d "$D" -t "$THREADS" -r "$REPS" -o csv 2> /dev/null | tail -n +2 >> "$TMP/$side.csv"
         done
     done
     # CSV: model,size,params,kernels,threads,test,t/s,sd - the best of each (threads, test)
     best() { awk -F, -v thr="$1" -v test="$2" '$5 == thr && $6 == test && $7 > b { b = $7 } END { printf "%.1f", b }' "$3"; }
     for thr in ${THREADS//,/ }; do
-        for test in "pp$P" "tg$N"; do
+        at=""; [ "$D" -gt 0 ] && at=" @ d$D"
+        for test in "pp$P$at" "tg$N$at"; do
             o=$(best "$thr" "$test" "$TMP/old.csv")
             n=$(best "$thr" "$test" "$TMP/new.csv")
             ratio=$(awk -v a="$n" -v b="$o" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }')

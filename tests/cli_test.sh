@@ -408,6 +408,12 @@ if have models/stories260K.gguf; then
     if [ "$(wc -l < "$TMP/b.csv")" = 2 ] && head -1 "$TMP/b.csv" | grep -q "avg_ts"; then ok "bench_csv"; else bad "bench_csv"; fi
     expect_error "bench_bad_threads" "$SM" bench -m "$G" -t 1,x
     expect_error "bench_too_long" "$SM" bench -m "$G" -p 100000
+    # -d: both tests after that many tokens (llama-bench's n_depth); depth plus either test must fit the context
+    "$SM" bench -m "$G" -p 8 -n 8 -d 200 -t 1 -r 1 -o json > "$TMP/b.json" 2>/dev/null
+    if /usr/bin/python3 -c "import json,sys; d=json.load(open('$TMP/b.json')); sys.exit(not ([r['test'] for r in d]==['pp8 @ d200','tg8 @ d200'] and all(r['n_depth']==200 and r['avg_ts']>0 for r in d)))"; then
+        ok "bench_depth"; else bad "bench_depth" "$(cat "$TMP/b.json")"; fi
+    expect_error "bench_depth_too_deep" "$SM" bench -m "$G" -p 8 -n 64 -d 2000
+    expect_error "bench_depth_negative" "$SM" bench -m "$G" -d -1
     expect_error "perplexity_no_file" "$SM" perplexity -m "$G"
 fi
 

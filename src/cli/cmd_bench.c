@@ -12,13 +12,17 @@
 #include <time.h>
 
 static void bench_usage(void) {
-    printf("usage: smallmind bench [-m MODEL] [-p 128] [-n 64] [-t 1,2] [-r 3] [-o md|json|csv] [--kernels NAME]\n"
+    printf("usage: smallmind bench [-m MODEL] [-p 128] [-n 64] [-d 0] [-t 1,2] [-r 3] [-o md|json|csv] [--kernels NAME]\n"
            "\n"
            "Measures prompt processing (ppN: N prompt tokens in one evaluation) and token\n"
            "generation (tgN: N tokens decoded one at a time from an empty context), each\n"
            "repeated -r times after a warm-up, for every thread count in -t. Prints a table\n"
            "like llama-bench's: model, size, params, kernels, threads, test, t/s (mean +- sd).\n"
            "-p 0 or -n 0 skips that test. Without -m, the built-in model.\n"
+           "\n"
+           "-d N (--n-depth, as llama-bench's) runs both tests after N tokens already in the\n"
+           "context (evaluated before the clock starts): 'tg64 @ d800' is decoding 64 tokens\n"
+           "at positions 800 to 863, where attention reads the cache of 800 tokens each time.\n"
            "\n"
            "With a grammar (--grammar TEXT, --grammar-file FILE, --json-schema FILE|TEXT or\n"
            "--json) two more rows measure sampled decoding: 'tgN sampled' (temperature 1,\n"
@@ -34,7 +38,7 @@ static double now_s(void) {
 
 typedef struct result {
     int threads;
-    char test[16];
+    char test[32];
     double mean, sd;
     int n_tokens;
 } result;
@@ -89,9 +93,11 @@ static int run_sampled(sm_session *s, const sm_model *model, const sm_token *tok
     return 1;
 }
 
-static int run_test(sm_session *s, const sm_model *model, const sm_token *toks, int n, int test, cli_grammar *g,
-                    double *seconds, sm_error *err) {
+static int run_test(sm_session *s, const sm_model *model, const sm_token *toks, int depth, int n, int test,
+                    cli_grammar *g, double *seconds, sm_error *err) {
     sm_session_reset(s);
+    if (depth > 0 && sm_session_eval(s, toks, (size_t)depth, err)) return 0;
+    toks += depth;
     double t0 = now_s();
     if (test == TEST_PP) {
         if (sm_session_eval(s, toks, (size_t)n, err)) return 0;
@@ -108,7 +114,7 @@ static int run_test(sm_session *s, const sm_model *model, const sm_token *toks, 
 int cmd_bench(int argc, char **argv) {
     cli_args a = {"bench", argc, 0, argv, NULL};
     const char *model_path = NULL, *threads_arg = "1,2", *out_fmt = "md", *kernels = NULL;
-    long long n_pp = 128, n_tg = 64, reps = 3;
+    long long n_pp = 128, n_tg = 64, reps = 3, depth = 0;
     cli_grammar grammar = {0};
     int gopt;
     for (a.i = 0; a.i < argc; a.i++) {
@@ -118,6 +124,7 @@ int cmd_bench(int argc, char **argv) {
         else if (arg_is(&a, "-m", "--model")) { VALUE(); model_path = v; }
         else if (arg_is(&a, "-p", "--n-prompt")) { VALUE(); if (!parse_int(&a, "-p", v, 0, 1 << 16, &n_pp)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-n", "--n-gen")) { VALUE(); if (!parse_int(&a, "-n", v, 0, 1 << 16, &n_tg)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-d", "--n-depth")) { VALUE(); if (!parse_int(&a, "-d", v, 0, 1 << 20, &depth)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-r", "--repetitions")) { VALUE(); if (!parse_int(&a, "-r", v, 1, 1000, &reps)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-t", "--threads")) { VALUE(); threads_arg = v; }
         else if (arg_is(&a, "-o", "--output")) { VALUE(); out_fmt = v; }
@@ -156,9 +163,9 @@ int cmd_bench(int argc, char **argv) {
     int n_tests = grammar.matcher && n_tg > 1 ? 4 : 2;
     sm_model_info info;
     sm_model_get_info(m, &info);
-    int need = (int)(n_pp > n_tg ? n_pp : n_tg);
+    int need = (int)(depth + (n_pp > n_tg ? n_pp : n_tg));
     if (need > info.n_ctx_train) {
-        cli_error(a.cmd, "the model's context is %d tokens; -p and -n must fit in it", info.n_ctx_train);
+        cli_error(a.cmd, "the model's context is %d tokens; -d plus -p (and -d plus -n) must fit in it", info.n_ctx_train);
         sm_model_free(m);
         return SM_EXIT_USAGE;
     }
@@ -189,7 +196,7 @@ int cmd_bench(int argc, char **argv) {
             double sec, sum[2] = {0, 0}, sq[2] = {0, 0};
             for (int k = -1; k < reps && rc == SM_EXIT_OK; k++) {   /* k = -1: the warm-up */
                 for (int j = 0; j < n_run; j++) {
-                    if (!run_test(s, m, toks, n, test + j, &grammar, &sec, &err)) {
+                    if (!run_test(s, m, toks, (int)depth, n, test + j, &grammar, &sec, &err)) {
                         cli_error(a.cmd, "%s", err.message);
                         rc = SM_EXIT_ERROR;
                         break;
@@ -204,7 +211,9 @@ int cmd_bench(int argc, char **argv) {
                 result *x = &res[n_res++];
                 x->threads = threads[ti];
                 static const char *const suffix[] = {"", "", " sampled", " grammar"};
-                snprintf(x->test, sizeof x->test, "%s%d%s", test == TEST_PP ? "pp" : "tg", n, suffix[test + j]);
+                int w = snprintf(x->test, sizeof x->test, "%s%d%s", test == TEST_PP ? "pp" : "tg", n, suffix[test + j]);
+                if (depth > 0 && w > 0 && (size_t)w < sizeof x->test)
+                    snprintf(x->test + w, sizeof x->test - (size_t)w, " @ d%lld", depth);
                 x->mean = sum[j] / reps;
                 x->sd = reps > 1 ? sqrt(fmax(0, (sq[j] - sum[j] * sum[j] / reps) / (reps - 1))) : 0;
                 x->n_tokens = n;
@@ -227,18 +236,19 @@ int cmd_bench(int argc, char **argv) {
                 printf("| %s | %.2f MiB | %.2f M | %s | %d | %s | %.2f ± %.2f |\n", model_name, size_mib, params_m,
                        kernel_name, res[i].threads, res[i].test, res[i].mean, res[i].sd);
         } else if (!strcmp(out_fmt, "csv")) {
-            printf("model,size_bytes,params,kernels,threads,test,avg_ts,stddev_ts\n");
+            printf("model,size_bytes,params,kernels,threads,test,avg_ts,stddev_ts,n_depth\n");
             for (int i = 0; i < n_res; i++)
-                printf("\"%s\",%llu,%llu,%s,%d,%s,%.4f,%.4f\n", model_name, (unsigned long long)info.weights_bytes,
-                       (unsigned long long)info.n_params, kernel_name, res[i].threads, res[i].test, res[i].mean, res[i].sd);
+                printf("\"%s\",%llu,%llu,%s,%d,%s,%.4f,%.4f,%lld\n", model_name, (unsigned long long)info.weights_bytes,
+                       (unsigned long long)info.n_params, kernel_name, res[i].threads, res[i].test, res[i].mean, res[i].sd,
+                       depth);
         } else {
             printf("[\n");
             for (int i = 0; i < n_res; i++)
                 printf("  {\"model\": \"%s\", \"size_bytes\": %llu, \"params\": %llu, \"kernels\": \"%s\", \"threads\": %d, "
-                       "\"test\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, \"avg_ts\": %.4f, \"stddev_ts\": %.4f}%s\n",
+                       "\"test\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, \"n_depth\": %lld, \"avg_ts\": %.4f, \"stddev_ts\": %.4f}%s\n",
                        model_name, (unsigned long long)info.weights_bytes, (unsigned long long)info.n_params, kernel_name,
                        res[i].threads, res[i].test, res[i].test[0] == 'p' ? res[i].n_tokens : 0,
-                       res[i].test[0] == 't' ? res[i].n_tokens : 0, res[i].mean, res[i].sd, i + 1 < n_res ? "," : "");
+                       res[i].test[0] == 't' ? res[i].n_tokens : 0, depth, res[i].mean, res[i].sd, i + 1 < n_res ? "," : "");
             printf("]\n");
         }
     }

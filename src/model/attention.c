@@ -41,15 +41,22 @@ static int first_seen(int pos, int window) { return window > 0 && pos - window +
  * softmax on S's rows. Its scratch: Q and P packed, S, O, m, l. */
 #define ATT_GQ 48   /* 24: 5-8 % more attention time (each K and V block is packed per query block) */
 
+/* A token's attention (attention_one) over a span of the cache of at least
+ * ATT_SPLIT_BYTES of K (or of V) sums its values in ATT_PARTS runs. */
+#define ATT_SPLIT_BYTES (96 * 1024)
+#define ATT_PARTS 4
+
 static size_t gemm_scratch(int hd) {
     return (size_t)(ATT_GQ + 12) * hd + (size_t)ATT_GQ * ATT_KB + (size_t)(ATT_GQ + 12) * ATT_KB + (size_t)ATT_GQ * hd +
            2 * ATT_GQ + 32;
 }
 
-/* scratch floats per thread: the larger of the two ways */
-size_t sm_attention_scratch(int head_dim) {
-    size_t plain = (size_t)ATT_QB * head_dim + 2 * ATT_QB + ATT_KB, gemm = gemm_scratch(head_dim);
-    return plain > gemm ? plain : gemm;
+/* scratch floats per thread: the largest of the prompt's two ways and a
+ * token's values runs (their sums but the first) */
+size_t sm_attention_scratch(const sm_hparams *hp) {
+    size_t plain = (size_t)ATT_QB * hp->head_dim + 2 * ATT_QB + ATT_KB, gemm = gemm_scratch(hp->head_dim);
+    size_t parts = (size_t)(ATT_PARTS - 1) * hp->n_heads * hp->head_dim, most = plain > gemm ? plain : gemm;
+    return parts > most ? parts : most;
 }
 
 static void attend_block(const attention_task *t, int h, int i0, int nq, float *scratch) {
@@ -152,7 +159,7 @@ static void attention_task_fn(void *ctx, int ith, int nth) {
     const sm_session *s = t->s;
     int qb = s->kt->gemm ? ATT_GQ : ATT_QB;
     int heads = s->model->hp.n_heads, blocks = (t->n + qb - 1) / qb;
-    float *scratch = s->att_scratch + (size_t)ith * sm_attention_scratch(s->model->hp.head_dim);
+    float *scratch = s->att_scratch + (size_t)ith * sm_attention_scratch(&s->model->hp);
     /* later query blocks see more positions: dealt round-robin to balance */
     for (int task = ith; task < heads * blocks; task += nth) {
         int b = task / heads, i0 = b * qb, nq = t->n - i0 < qb ? t->n - i0 : qb;
@@ -173,52 +180,119 @@ static void attention_batch(sm_session *s, const float *q, float *out, const flo
                 2 * pairs * hp->n_kv_heads * hp->head_dim * sizeof(float) / ATT_QB);
 }
 
-/* One head of one token at position pos, over positions lo..pos: the
- * scores (scaled, soft-capped, ALiBi's bias) into att[lo..pos], then their softmax, then
- * the weighted sum of the values into oh. */
-static void head_scores(const sm_session *s, float *att, const float *qh, const float *k_layer, int h, int lo,
-                        int pos) {
-    const sm_hparams *hp = &s->model->hp;
-    int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd, group = hp->n_heads / hp->n_kv_heads;
-    float scale = hp->q_scale, cap = hp->attn_softcap;
-    const float *k = k_layer + (size_t)lo * kv_dim + (size_t)(h / group) * hd;
-    for (int t = lo; t <= pos; t++, k += kv_dim) att[t] = s->kt->dot(qh, k, hd) * scale;
-    if (cap > 0) sm_softcap(att + lo, pos + 1 - lo, cap);
-    float slope = slope_of(s, h);
-    if (slope != 0) sm_alibi(att + lo, pos + 1 - lo, slope, lo - pos);
+/* One token at position pos over positions lo..pos of a layer's cache, in
+ * three passes: the scores of every head, their softmax, the weighted sum
+ * of the values. The passes walk the positions in order and use each K or
+ * V row, whole, for every head it serves: the cache comes from memory (the
+ * weights streamed since its last pass pushed it out of the caches) as one
+ * stream, not a head's slice at a time (2.6x faster at 48 positions, 3x at
+ * 800: docs/BENCHMARKS.md).
+ *
+ * A long span (ATT_SPLIT_BYTES of K or of V) is split across the pool's
+ * threads: the scores by positions, the values in ATT_PARTS runs of
+ * positions whose sums are added in order at the end, on any number of
+ * threads (so the bits do not depend on it). Splitting the values by heads
+ * instead would read every row in pieces, which ran 3x slower than one
+ * thread reading it whole. */
+typedef struct token_attention {
+    const sm_session *s;
+    float *att;                  /* [heads][att_stride] scores, then weights, at positions lo..pos */
+    size_t att_stride;
+    const float *q;              /* [heads][hd] */
+    const float *k_layer, *v_layer;
+    float *out;                  /* [heads][hd] */
+    float *parts;                /* [ATT_PARTS - 1][heads][hd] the values' later runs' sums */
+    int lo, pos;
+} token_attention;
+
+/* Part i of n of a range of len: its start offset, [len i / n, len (i + 1) / n). */
+static int share(int len, int i, int n) { return (int)((int64_t)len * i / n); }
+
+/* The values' runs a span takes. */
+static int value_parts(const sm_hparams *hp, int span) {
+    return (size_t)span * hp->n_kv_heads * hp->head_dim * sizeof(float) >= ATT_SPLIT_BYTES ? ATT_PARTS : 1;
 }
 
-static void head_values(const sm_session *s, float *oh, const float *att, const float *v_layer, int h, int lo,
-                        int pos) {
-    const sm_hparams *hp = &s->model->hp;
+/* Scaled scores of every head at positions t0..t1-1. */
+static void token_scores(const token_attention *a, int t0, int t1) {
+    const sm_hparams *hp = &a->s->model->hp;
     int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd, group = hp->n_heads / hp->n_kv_heads;
-    const float *v = v_layer + (size_t)lo * kv_dim + (size_t)(h / group) * hd;
-    memset(oh, 0, (size_t)hd * sizeof(float));
-    for (int t = lo; t <= pos; t++, v += kv_dim) s->kt->axpy(oh, att[t], v, hd);
+    float scale = hp->q_scale;
+    const float *k = a->k_layer + (size_t)t0 * kv_dim;
+    for (int t = t0; t < t1; t++, k += kv_dim)
+        for (int h = 0; h < hp->n_heads; h++)
+            a->att[(size_t)h * a->att_stride + t] = a->s->kt->dot(a->q + (size_t)h * hd, k + (size_t)(h / group) * hd, hd) * scale;
 }
 
-/* One token at position pos: every head's scores over positions 0..pos,
- * their softmax, and the weighted sum of the values, as three timed steps,
- * in kv's score buffer. On the calling thread: a hand-off to the pool would
- * cost more than the work at the context lengths small models run. */
+/* Each head's scores soft-capped, ALiBi's bias added, then their softmax. */
+static void token_softmax(const token_attention *a) {
+    const sm_hparams *hp = &a->s->model->hp;
+    int n = a->pos + 1 - a->lo;
+    for (int h = 0; h < hp->n_heads; h++) {
+        float *row = a->att + (size_t)h * a->att_stride + a->lo, slope = slope_of(a->s, h);
+        if (hp->attn_softcap > 0) sm_softcap(row, n, hp->attn_softcap);
+        if (slope != 0) sm_alibi(row, n, slope, a->lo - a->pos);
+        a->s->kt->softmax(row, n);
+    }
+}
+
+/* Run p of the values' nparts: the sum over its positions of each head's
+ * weight times its value row, into out (run 0) or its part buffer. */
+static void token_values(const token_attention *a, int p, int nparts) {
+    const sm_hparams *hp = &a->s->model->hp;
+    int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd, group = hp->n_heads / hp->n_kv_heads;
+    int span = a->pos + 1 - a->lo, t0 = a->lo + share(span, p, nparts), t1 = a->lo + share(span, p + 1, nparts);
+    float *o = p == 0 ? a->out : a->parts + (size_t)(p - 1) * hp->n_heads * hd;
+    memset(o, 0, (size_t)hp->n_heads * hd * sizeof(float));
+    const float *v = a->v_layer + (size_t)t0 * kv_dim;
+    for (int t = t0; t < t1; t++, v += kv_dim)
+        for (int h = 0; h < hp->n_heads; h++)
+            a->s->kt->axpy(o + (size_t)h * hd, a->att[(size_t)h * a->att_stride + t], v + (size_t)(h / group) * hd, hd);
+}
+
+/* out += the later runs' sums, in order. */
+static void token_values_join(const token_attention *a, int nparts) {
+    const sm_hparams *hp = &a->s->model->hp;
+    int n = hp->n_heads * hp->head_dim;
+    for (int p = 1; p < nparts; p++) a->s->kt->axpy(a->out, 1.0f, a->parts + (size_t)(p - 1) * n, n);
+}
+
+static void scores_task_fn(void *ctx, int ith, int nth) {
+    const token_attention *a = ctx;
+    int span = a->pos + 1 - a->lo;
+    token_scores(a, a->lo + share(span, ith, nth), a->lo + share(span, ith + 1, nth));
+}
+
+static void values_task_fn(void *ctx, int ith, int nth) {
+    const token_attention *a = ctx;
+    for (int p = ith; p < ATT_PARTS; p += nth) token_values(a, p, ATT_PARTS);
+}
+
+/* One token at position pos: the three passes, each a timed step, in kv's
+ * score buffer. */
 static void attention_one(sm_session *s, const sm_session *kv, const float *q, float *out, const float *k_layer,
                           const float *v_layer, int pos, int window) {
     const sm_hparams *hp = &s->model->hp;
     int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd;
-    int lo = first_seen(pos, window);
+    int lo = first_seen(pos, window), parts = value_parts(hp, pos + 1 - lo);
     uint64_t span = (uint64_t)(pos + 1 - lo), heads = (uint64_t)hp->n_heads;
+    token_attention a = {s, kv->att, (size_t)kv->n_ctx, q, k_layer, v_layer, out, s->att_scratch, lo, pos};
+    int split = parts > 1 && sm_threadpool_size(s->pool) > 1;
 
     SM_PROF_BEGIN(s->prof, SM_SC_ATT_SCORES, -1);
-    for (int h = 0; h < hp->n_heads; h++) head_scores(s, kv->att + (size_t)h * kv->n_ctx, q + (size_t)h * hd, k_layer, h, lo, pos);
+    if (split) sm_threadpool_run(s->pool, scores_task_fn, &a);
+    else token_scores(&a, lo, pos + 1);
     SM_PROF_END(s->prof, 2 * span * hd * heads, span * kv_dim * sizeof(float));
 
     SM_PROF_BEGIN(s->prof, SM_SC_SOFTMAX, -1);
-    for (int h = 0; h < hp->n_heads; h++) s->kt->softmax(kv->att + (size_t)h * kv->n_ctx + lo, pos + 1 - lo);
+    token_softmax(&a);
     SM_PROF_END(s->prof, 4 * span * heads, 2 * span * heads * sizeof(float));
 
     SM_PROF_BEGIN(s->prof, SM_SC_ATT_V, -1);
-    for (int h = 0; h < hp->n_heads; h++)
-        head_values(s, out + (size_t)h * hd, kv->att + (size_t)h * kv->n_ctx, v_layer, h, lo, pos);
+    if (split) sm_threadpool_run(s->pool, values_task_fn, &a);
+    else
+        for (int p = 0; p < parts; p++) token_values(&a, p, parts);
+    token_values_join(&a, parts);
     SM_PROF_END(s->prof, 2 * span * hd * heads, span * kv_dim * sizeof(float));
 }
 
@@ -247,8 +321,9 @@ void sm_attention_rows(sm_session *s, const sm_session *kv, const float *q, floa
 }
 
 /* The one-token runs of a batch of several sessions (the first b->n_vec
- * seqs, one row each), every (run, head) a task: the same three passes as
- * attention_one, each head in its own session's score buffer. */
+ * seqs, one row each): the same three passes as attention_one, each run in
+ * its own session's score buffer, one run per task (a lone run goes through
+ * attention_one instead, split across the threads). */
 typedef struct decode_task {
     const sm_session *s;
     const sm_fwd_batch *b;
@@ -260,27 +335,34 @@ typedef struct decode_task {
 static void decode_task_fn(void *ctx, int ith, int nth) {
     const decode_task *t = ctx;
     const sm_session *s = t->s;
-    int heads = s->model->hp.n_heads, hd = s->model->hp.head_dim;
-    for (int task = ith; task < t->b->n_vec * heads; task += nth) {
-        const sm_fwd_seq *sq = &t->b->seq[task / heads];
-        int h = task % heads, pos = sq->pos0, lo = first_seen(pos, t->window);
-        float *att = sq->s->att + (size_t)h * sq->s->n_ctx;
-        size_t at = (size_t)sq->row0 * heads * hd + (size_t)h * hd;
-        head_scores(s, att, t->q + at, layer_k(sq->s, t->layer), h, lo, pos);
-        s->kt->softmax(att + lo, pos + 1 - lo);
-        head_values(s, t->out + at, att, layer_v(sq->s, t->layer), h, lo, pos);
+    size_t qd = (size_t)s->model->hp.n_heads * s->model->hp.head_dim;
+    for (int i = ith; i < t->b->n_vec; i += nth) {
+        const sm_fwd_seq *sq = &t->b->seq[i];
+        int pos = sq->pos0, lo = first_seen(pos, t->window);
+        token_attention a = {s, sq->s->att, (size_t)sq->s->n_ctx, t->q + (size_t)sq->row0 * qd,
+                             layer_k(sq->s, t->layer), layer_v(sq->s, t->layer), t->out + (size_t)sq->row0 * qd,
+                             s->att_scratch + (size_t)ith * sm_attention_scratch(&s->model->hp), lo, pos};
+        int parts = value_parts(&s->model->hp, pos + 1 - lo);
+        token_scores(&a, lo, pos + 1);
+        token_softmax(&a);
+        for (int p = 0; p < parts; p++) token_values(&a, p, parts);
+        token_values_join(&a, parts);
     }
 }
 
 void sm_attention_seqs(sm_session *s, const sm_fwd_batch *b, int layer, const float *q, float *out, int window) {
     const sm_hparams *hp = &s->model->hp;
     size_t qd = (size_t)hp->n_heads * hp->head_dim;
-    if (b->n_vec > 0) {
+    if (b->n_vec == 1) {   /* one run: split across the threads as a session's own token is */
+        const sm_fwd_seq *sq = &b->seq[0];
+        attention_one(s, sq->s, q + (size_t)sq->row0 * qd, out + (size_t)sq->row0 * qd, layer_k(sq->s, layer),
+                      layer_v(sq->s, layer), sq->pos0, window);
+    } else if (b->n_vec > 1) {
         SM_PROF_BEGIN(s->prof, SM_SC_ATTENTION, -1);
         decode_task t = {s, b, q, out, layer, window};
         uint64_t pairs = 0;
         for (int i = 0; i < b->n_vec; i++) pairs += (uint64_t)b->seq[i].pos0 + 1;
-        if (b->n_vec * hp->n_heads < 2 || sm_threadpool_size(s->pool) == 1) decode_task_fn(&t, 0, 1);
+        if (sm_threadpool_size(s->pool) == 1) decode_task_fn(&t, 0, 1);
         else sm_threadpool_run(s->pool, decode_task_fn, &t);
         SM_PROF_END(s->prof, 4 * pairs * hp->head_dim * hp->n_heads, 2 * pairs * hp->n_kv_heads * hp->head_dim * sizeof(float));
     }

@@ -46,7 +46,7 @@ void sm_attention_seqs(sm_session *s, const sm_fwd_batch *b, int layer, const fl
  * (each row's numbers exactly those of a one-token pass). */
 void sm_attention_rows(sm_session *s, const sm_session *kv, const float *q, float *out, int layer, int pos0, int n,
                        int window);
-size_t sm_attention_scratch(int head_dim);
+size_t sm_attention_scratch(const sm_hparams *hp);
 
 /* The timed operations. */
 void op_embed(sm_session *s, const sm_fwd_batch *b);

@@ -64,7 +64,7 @@ static void layout(sm_session *s, sm_arena *a) {
     s->moe_out = sm_arena_take(a, ne ? B * dim : 0, sizeof(float));
     s->logits = sm_arena_take(a, hp->n_vocab, sizeof(float));
     s->att = sm_arena_take(a, (size_t)hp->n_heads * ctx, sizeof(float));
-    s->att_scratch = sm_arena_take(a, (size_t)s->n_threads * sm_attention_scratch(hp->head_dim), sizeof(float));
+    s->att_scratch = sm_arena_take(a, (size_t)s->n_threads * sm_attention_scratch(hp), sizeof(float));
     /* the batch packed in 16-token panels (matmul_packed) or 12-token ones (the strided gemm) */
     size_t pad16 = (B + 15) / 16 * 16, pad12 = (B + 11) / 12 * 12;
     s->pack = sm_arena_take(a, (pad16 > pad12 ? pad16 : pad12) * (size_t)s->max_cols, sizeof(float));

@@ -435,6 +435,71 @@ TEST(prompt_equals_one_token_passes_on_integer_types) {
     if (!checked) printf("     (no AVX-512 level here: prompts take float products; nothing to compare)\n");
 }
 
+/* A token's attention over a long span of a wide cache (model/attention.c:
+ * past ATT_SPLIT_BYTES its values are summed in runs of positions, split
+ * across the threads) gives the prompt's logits within rounding, and the
+ * same bits on 1 and 2 threads, at every kernel level. The prompt's
+ * attention is the other code (blocks of queries, an online softmax). */
+TEST(long_span_decode_equals_prompt_and_same_bits_on_two_threads) {
+    REQUIRE(make_tmpdir());
+    char path[128];
+    snprintf(path, sizeof path, "%s/wide-kv.gguf", tmpdir);
+    sm_init_params ip = sm_init_default_params();
+    ip.arch = "llama";
+    ip.dim = 256;
+    ip.n_layers = 2;
+    ip.n_heads = 8;
+    ip.n_kv_heads = 4;   /* K and V rows of 128 floats: 192 positions make 96 KiB */
+    ip.ffn_dim = 256;
+    ip.n_ctx = 256;
+    ip.n_vocab = 320;
+    ip.seed = 11;
+    ip.init_std = 0.5f;
+    ip.random_norms = 1;
+    REQUIRE(sm_model_init_file(&ip, path, NULL) == SM_OK);
+    sm_model *m = NULL;
+    REQUIRE(sm_model_load(path, NULL, &m, NULL) == SM_OK);
+    sm_model_info info;
+    sm_model_get_info(m, &info);
+    enum { NT = 250 };
+    sm_token toks[NT];
+    uint64_t rng = 3;
+    for (int t = 0; t < NT; t++) toks[t] = next_token(&rng, info.n_vocab);
+    size_t nv = (size_t)info.n_vocab;
+    float *prompt = malloc(sizeof(float) * NT * nv), *one[2] = {malloc(sizeof(float) * NT * nv),
+                                                               malloc(sizeof(float) * NT * nv)};
+    REQUIRE(prompt && one[0] && one[1]);
+    char levels[128];
+    snprintf(levels, sizeof levels, "%s", sm_kernels_list());
+    for (char *lv = strtok(levels, " "); lv; lv = strtok(NULL, " ")) {
+        for (int th = 1; th <= 2; th++) {
+            sm_session *s = new_session_ctx(m, lv, th, NT);
+            REQUIRE(s);
+            if (th == 1) REQUIRE(sm_session_eval_all(s, toks, NT, prompt, NULL) == SM_OK);
+            sm_session_reset(s);
+            for (int t = 0; t < NT; t++) {
+                REQUIRE(sm_session_eval(s, &toks[t], 1, NULL) == SM_OK);
+                memcpy(one[th - 1] + (size_t)t * nv, sm_session_logits(s), sizeof(float) * nv);
+            }
+            sm_session_free(s);
+        }
+        double worst = 0, top = 0;
+        for (size_t j = 0; j < (size_t)NT * nv; j++) {
+            double d = fabs((double)prompt[j] - one[0][j]);
+            if (d > worst) worst = d;
+            if (fabs(prompt[j]) > top) top = fabs(prompt[j]);
+        }
+        CHECKF(worst <= 1e-4 * top, "%s: one token at a time differs from the prompt by %g (largest %g)", lv, worst, top);
+        size_t differ = 0;
+        for (size_t j = 0; j < (size_t)NT * nv; j++) differ += memcmp(&one[0][j], &one[1][j], sizeof(float)) != 0;
+        CHECKF(differ == 0, "%s: %zu of %zu one-token logits differ between 1 and 2 threads", lv, differ, (size_t)NT * nv);
+    }
+    free(prompt);
+    free(one[0]);
+    free(one[1]);
+    sm_model_free(m);
+}
+
 /* A prompt long and wide enough that every row-wise step (norms, RoPE,
  * post-norms, the activation) and every product splits its rows across
  * the threads gives the same logits, bit for bit, on 1 and 2 threads: each
