@@ -8,6 +8,7 @@
 #include "text/eog.h"
 
 #include <math.h>
+#include <string.h>
 
 sm_sampler_params sm_sampler_default_params(void) {
     sm_sampler_params p = {0.8f, 40, 0.95f, 0.05f, 1.0f, 64, 0.0f, 0.0f, 0};
@@ -50,13 +51,17 @@ static void sift_down(sm_candidate *c, int n, int i) {
 /* Moves the best k candidates to the front, best first. O(n log k). */
 static void select_top(sm_candidate *c, int n, int k) {
     for (int i = k / 2 - 1; i >= 0; i--) sift_down(c, k, i);
-    for (int i = k; i < n; i++)
+    float worst = c[0].logit;   /* the heap's root: below it (or NaN) a candidate cannot enter */
+    for (int i = k; i < n; i++) {
+        if (!(c[i].logit >= worst)) continue;
         if (better(&c[i], &c[0])) {
             sm_candidate t = c[0];
             c[0] = c[i];
             c[i] = t;
             sift_down(c, k, 0);
+            worst = c[0].logit;
         }
+    }
     /* Heap sort the k: repeatedly move the worst to the end. */
     for (int end = k - 1; end > 0; end--) {
         sm_candidate t = c[0];
@@ -66,10 +71,38 @@ static void select_top(sm_candidate *c, int n, int k) {
     }
 }
 
-/* ignore_eos: the end-of-generation tokens among n candidates drop to -inf */
+/* ignore_eos: the end-of-generation tokens drop to -inf, among candidates
+ * that are every token in id order (cand[i].id == i): the flags are read in
+ * order, eight at a time, not looked up per candidate */
 static void ban_eog(sm_candidate *cand, int n, const sm_vocab *v) {
-    for (int i = 0; i < n; i++)
-        if (sm_vocab_is_eog(v, cand[i].id)) cand[i].logit = -INFINITY;
+    int m = n < v->n ? n : v->n, i = 0;
+    const uint64_t flag8 = 0x0101010101010101ull * SM_TOKEN_EOG;
+    for (; i + 8 <= m; i += 8) {
+        uint64_t w;
+        memcpy(&w, v->attr + i, sizeof w);
+        if (!(w & flag8)) continue;
+        for (int j = i; j < i + 8; j++)
+            if (v->attr[j] & SM_TOKEN_EOG) cand[j].logit = -INFINITY;
+    }
+    for (; i < m; i++)
+        if (v->attr[i] & SM_TOKEN_EOG) cand[i].logit = -INFINITY;
+}
+
+/* The first of n logits holding the largest (the lowest id among equals;
+ * NaN never wins, 0 when all are): the largest found in eight independent
+ * chains, then its first place. Greedy decoding's whole cost where nothing
+ * changes the logits (no penalties, no mask). */
+static int argmax_logits(const float *x, int n) {
+    float m8[8], max = -INFINITY;
+    for (int j = 0; j < 8; j++) m8[j] = -INFINITY;
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) m8[j] = x[i + j] > m8[j] ? x[i + j] : m8[j];
+    for (; i < n; i++) max = x[i] > max ? x[i] : max;
+    for (int j = 0; j < 8; j++) max = m8[j] > max ? m8[j] : max;
+    for (i = 0; i < n; i++)
+        if (x[i] == max) return i;
+    return 0;
 }
 
 sm_status sm_session_sample(sm_session *s, const sm_sampler_params *sp_in, sm_token *out, sm_error *err) {
@@ -89,8 +122,17 @@ sm_status sm_session_sample_masked(sm_session *s, const sm_sampler_params *sp_in
     s->has_sampler = 1;
     int n = s->model->hp.n_vocab;
     const float *logits = s->logits;
-    for (int i = 0; i < n; i++) s->gen.cand[i] = (sm_candidate){logits[i], i};
     int penalize = sp.repeat_penalty != 1.0f || sp.presence_penalty != 0.0f || sp.frequency_penalty != 0.0f;
+    if (sp.temperature <= 0.0f && !allowed && !(penalize && sp.repeat_last_n != 0)) {
+        /* greedy on the logits as they are: the candidates' argmax without building them (unless the
+         * winner is an end token ignore_eos bans) */
+        int best = argmax_logits(logits, n);
+        if (!(sp.ignore_eos && sm_vocab_is_eog(&s->model->vocab, best))) {
+            *out = best;
+            return SM_OK;
+        }
+    }
+    for (int i = 0; i < n; i++) s->gen.cand[i] = (sm_candidate){logits[i], i};
     if (penalize && sp.repeat_last_n != 0) {
         /* Over the last repeat_last_n tokens, as llama.cpp's penalties: each
          * distinct token's logit is divided (positive) or multiplied
@@ -122,11 +164,15 @@ sm_status sm_session_sample_masked(sm_session *s, const sm_sampler_params *sp_in
     return sm_sample_candidates(s->gen.cand, n, &sp, &s->rng, out);
 }
 
-/* The candidate with the highest logit (ties: the lowest id). */
+/* The candidate with the highest logit (ties: the lowest id; NaN never
+ * wins): the largest logit found first, in a loop without branches, then
+ * the candidates holding it. */
 static int argmax(const sm_candidate *cand, int n) {
+    float max = -INFINITY;
+    for (int i = 0; i < n; i++) max = cand[i].logit > max ? cand[i].logit : max;
     int best = 0;
-    for (int i = 1; i < n; i++)
-        if (better(&cand[i], &cand[best])) best = i;
+    for (int i = 0; i < n; i++)
+        if (cand[i].logit == max && (cand[best].logit != max || cand[i].id < cand[best].id)) best = i;
     return best;
 }
 

@@ -5,6 +5,8 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 static void fill(sm_candidate *c, const double *probs, int n) {
     for (int i = 0; i < n; i++) c[i] = (sm_candidate){(float)log(probs[i]), i};
@@ -203,6 +205,77 @@ TEST(sampler_frequency_and_presence_penalties_match_definition) {
     bad.presence_penalty = 0.0f;
     bad.frequency_penalty = INFINITY;
     CHECK(sm_session_sample(s, &bad, &t, NULL) == SM_ERR_INVALID_ARG);
+    sm_session_free(s);
+    sm_model_free(m);
+}
+
+/* Greedy sampling on a session's logits (its fast path reads them in
+ * place) against the first place of the largest logit found here, and with
+ * ignore_eos against the best token that is not an end token; returns
+ * whether an end token was the best (the case ignore_eos must step past). */
+static int greedy_check(sm_session *s, const sm_model *m, int n_vocab, int step) {
+    const float *l = sm_session_logits(s);
+    int best = 0, best_open = -1;
+    for (int i = 1; i < n_vocab; i++)
+        if (l[i] > l[best]) best = i;
+    for (int i = 0; i < n_vocab; i++)
+        if (!sm_token_is_eog(m, i) && (best_open < 0 || l[i] > l[best_open])) best_open = i;
+    sm_sampler_params greedy = {0.0f, 0, 1.0f, 0.0f, 1.0f, 0, 0.0f, 0.0f, 0};
+    sm_token t = -1, u = -1;
+    CHECK(sm_session_sample(s, &greedy, &t, NULL) == SM_OK);
+    CHECKF(t == best, "step %d: greedy took %d, the largest logit is %d's", step, t, best);
+    greedy.ignore_eos = 1;
+    CHECK(sm_session_sample(s, &greedy, &u, NULL) == SM_OK);
+    CHECKF(u == best_open, "step %d: greedy with ignore_eos took %d, not %d", step, u, best_open);
+    return sm_token_is_eog(m, best);
+}
+
+TEST(sampler_greedy_on_session_logits_matches_argmax_and_ignore_eos) {
+    /* a random model with a small vocabulary, peaked: after some one-token prompts an end token wins */
+    char dir[] = "/tmp/sm_sampler_XXXXXX", path[64];
+    REQUIRE(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/m.gguf", dir);
+    sm_init_params ip = sm_init_default_params();
+    ip.arch = "llama";
+    ip.dim = 32;
+    ip.n_layers = 1;
+    ip.n_heads = 2;
+    ip.n_kv_heads = 2;
+    ip.ffn_dim = 32;
+    ip.n_ctx = 64;
+    ip.n_vocab = 301;   /* past the last eight: a tail the argmax's chains leave to one loop */
+    ip.seed = 5;
+    ip.init_std = 1.0f;
+    REQUIRE(sm_model_init_file(&ip, path, NULL) == SM_OK);
+    sm_model *m = NULL;
+    REQUIRE(sm_model_load(path, NULL, &m, NULL) == SM_OK);
+    sm_model_info info;
+    sm_model_get_info(m, &info);
+    int eog = 0;
+    for (int i = 0; i < info.n_vocab; i++) eog += sm_token_is_eog(m, i);
+    REQUIRE(eog > 0);
+    sm_session *s = NULL;
+    REQUIRE(sm_session_create(m, NULL, &s, NULL) == SM_OK);
+    int ended = 0;
+    for (sm_token p = 0; p < info.n_vocab; p++) {
+        sm_session_reset(s);
+        REQUIRE(sm_session_eval(s, &p, 1, NULL) == SM_OK);
+        ended += greedy_check(s, m, info.n_vocab, p);
+    }
+    CHECKF(ended > 0, "no one-token prompt made an end token the best: the ignore_eos case went unchecked");
+    sm_session_free(s);
+    sm_model_free(m);
+    unlink(path);
+    rmdir(dir);
+    NEED_SHARED(shared, "models/stories260K.gguf");
+    REQUIRE(sm_model_load(shared, NULL, &m, NULL) == SM_OK);
+    REQUIRE(sm_session_create(m, NULL, &s, NULL) == SM_OK);
+    sm_token tok = 1;   /* BOS, then the greedy story */
+    for (int step = 0; step < 200; step++) {
+        REQUIRE(sm_session_eval(s, &tok, 1, NULL) == SM_OK);
+        greedy_check(s, m, 512, step);
+        REQUIRE(sm_session_sample(s, NULL, &tok, NULL) == SM_OK);
+    }
     sm_session_free(s);
     sm_model_free(m);
 }
