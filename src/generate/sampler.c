@@ -48,6 +48,16 @@ static void sift_down(sm_candidate *c, int n, int i) {
     }
 }
 
+/* Heap sort of a heap of k whose root is the worst: best first. */
+static void heap_sort(sm_candidate *c, int k) {
+    for (int end = k - 1; end > 0; end--) {
+        sm_candidate t = c[0];
+        c[0] = c[end];
+        c[end] = t;
+        sift_down(c, end, 0);
+    }
+}
+
 /* Moves the best k candidates to the front, best first. O(n log k). */
 static void select_top(sm_candidate *c, int n, int k) {
     for (int i = k / 2 - 1; i >= 0; i--) sift_down(c, k, i);
@@ -62,13 +72,26 @@ static void select_top(sm_candidate *c, int n, int k) {
             worst = c[0].logit;
         }
     }
-    /* Heap sort the k: repeatedly move the worst to the end. */
-    for (int end = k - 1; end > 0; end--) {
-        sm_candidate t = c[0];
-        c[0] = c[end];
-        c[end] = t;
-        sift_down(c, end, 0);
+    heap_sort(c, k);
+}
+
+/* The same selection from n logits in id order (token i's logit x[i], an
+ * end token's -inf under ban_eog), into c[0..k): the same k, in the same
+ * order, as select_top on all n candidates, without writing them. */
+static void select_top_logits(sm_candidate *c, const float *x, int n, int k, const sm_vocab *ban_eog) {
+    for (int i = 0; i < k; i++) c[i] = (sm_candidate){ban_eog && sm_vocab_is_eog(ban_eog, i) ? -INFINITY : x[i], i};
+    for (int i = k / 2 - 1; i >= 0; i--) sift_down(c, k, i);
+    float worst = c[0].logit;
+    for (int i = k; i < n; i++) {
+        if (!(x[i] >= worst)) continue;
+        sm_candidate e = {ban_eog && sm_vocab_is_eog(ban_eog, i) ? -INFINITY : x[i], i};
+        if (better(&e, &c[0])) {
+            c[0] = e;
+            sift_down(c, k, 0);
+            worst = c[0].logit;
+        }
     }
+    heap_sort(c, k);
 }
 
 /* ignore_eos: the end-of-generation tokens drop to -inf, among candidates
@@ -131,6 +154,12 @@ sm_status sm_session_sample_masked(sm_session *s, const sm_sampler_params *sp_in
             *out = best;
             return SM_OK;
         }
+    }
+    if (!allowed && !(penalize && sp.repeat_last_n != 0) && sp.top_k > 0 && sp.top_k < n) {
+        /* top-k on the logits as they are: only the k best become candidates (the same k, in the same
+         * order, as selecting among all of them), and the chain goes on with those */
+        select_top_logits(s->gen.cand, logits, n, sp.top_k, sp.ignore_eos ? &s->model->vocab : NULL);
+        return sm_sample_candidates(s->gen.cand, sp.top_k, &sp, &s->rng, out);
     }
     for (int i = 0; i < n; i++) s->gen.cand[i] = (sm_candidate){logits[i], i};
     if (penalize && sp.repeat_last_n != 0) {

@@ -209,6 +209,28 @@ TEST(sampler_frequency_and_presence_penalties_match_definition) {
     sm_model_free(m);
 }
 
+/* A random model with a small vocabulary, peaked: after some one-token
+ * prompts an end token wins. In a new directory made from dir's template;
+ * the caller removes path and dir. */
+static sm_model *peaked_model(char *dir, char *path) {
+    if (!mkdtemp(dir)) return NULL;
+    snprintf(path, 64, "%s/m.gguf", dir);
+    sm_init_params ip = sm_init_default_params();
+    ip.arch = "llama";
+    ip.dim = 32;
+    ip.n_layers = 1;
+    ip.n_heads = 2;
+    ip.n_kv_heads = 2;
+    ip.ffn_dim = 32;
+    ip.n_ctx = 64;
+    ip.n_vocab = 301;   /* past the last eight: a tail the argmax's chains leave to one loop */
+    ip.seed = 5;
+    ip.init_std = 1.0f;
+    sm_model *m = NULL;
+    if (sm_model_init_file(&ip, path, NULL) != SM_OK || sm_model_load(path, NULL, &m, NULL) != SM_OK) return NULL;
+    return m;
+}
+
 /* Greedy sampling on a session's logits (its fast path reads them in
  * place) against the first place of the largest logit found here, and with
  * ignore_eos against the best token that is not an end token; returns
@@ -231,24 +253,9 @@ static int greedy_check(sm_session *s, const sm_model *m, int n_vocab, int step)
 }
 
 TEST(sampler_greedy_on_session_logits_matches_argmax_and_ignore_eos) {
-    /* a random model with a small vocabulary, peaked: after some one-token prompts an end token wins */
     char dir[] = "/tmp/sm_sampler_XXXXXX", path[64];
-    REQUIRE(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/m.gguf", dir);
-    sm_init_params ip = sm_init_default_params();
-    ip.arch = "llama";
-    ip.dim = 32;
-    ip.n_layers = 1;
-    ip.n_heads = 2;
-    ip.n_kv_heads = 2;
-    ip.ffn_dim = 32;
-    ip.n_ctx = 64;
-    ip.n_vocab = 301;   /* past the last eight: a tail the argmax's chains leave to one loop */
-    ip.seed = 5;
-    ip.init_std = 1.0f;
-    REQUIRE(sm_model_init_file(&ip, path, NULL) == SM_OK);
-    sm_model *m = NULL;
-    REQUIRE(sm_model_load(path, NULL, &m, NULL) == SM_OK);
+    sm_model *m = peaked_model(dir, path);
+    REQUIRE(m);
     sm_model_info info;
     sm_model_get_info(m, &info);
     int eog = 0;
@@ -276,6 +283,72 @@ TEST(sampler_greedy_on_session_logits_matches_argmax_and_ignore_eos) {
         greedy_check(s, m, 512, step);
         REQUIRE(sm_session_sample(s, NULL, &tok, NULL) == SM_OK);
     }
+    sm_session_free(s);
+    sm_model_free(m);
+}
+
+/* Top-k on a session's logits (its fast path selects from them in place)
+ * draws what the whole chain draws on every candidate (a mask that allows
+ * everything takes that path), the RNG started from the same seed, for
+ * several chains; with ignore_eos, what the chain draws with the end
+ * tokens masked out. Returns the draws that differ. */
+static int fast_vs_whole(sm_session *s, const sm_model *m, int n_vocab, int step, int *draws) {
+    static const sm_sampler_params chains[] = {{0.8f, 40, 0.95f, 0.05f, 1.0f, 0, 0.0f, 0.0f, 0},
+                                               {1.5f, 5, 1.0f, 0.0f, 1.0f, 0, 0.0f, 0.0f, 0},
+                                               {1.0f, 300, 0.9f, 0.0f, 1.0f, 0, 0.0f, 0.0f, 0},
+                                               {2.0f, 299, 1.0f, 0.0f, 1.0f, 0, 0.0f, 0.0f, 1},
+                                               {1.0f, 1, 1.0f, 0.0f, 1.0f, 0, 0.0f, 0.0f, 0},
+                                               {3.0f, 1, 1.0f, 0.0f, 1.0f, 0, 0.0f, 0.0f, 1},
+                                               {3.0f, 2, 1.0f, 0.0f, 1.0f, 0, 0.0f, 0.0f, 1}};
+    uint8_t all[512], open[512];
+    for (int i = 0; i < n_vocab; i++) {
+        all[i] = 1;
+        open[i] = !sm_token_is_eog(m, i);
+    }
+    int differ = 0;
+    for (size_t c = 0; c < sizeof chains / sizeof chains[0]; c++)
+        for (uint64_t seed = 1; seed <= 4; seed++) {
+            sm_token fast = -1, whole = -1;
+            sm_session_set_seed(s, seed * 7919 + (uint64_t)step);
+            CHECK(sm_session_sample(s, &chains[c], &fast, NULL) == SM_OK);
+            sm_session_set_seed(s, seed * 7919 + (uint64_t)step);
+            CHECK(sm_session_sample_masked(s, &chains[c], chains[c].ignore_eos ? open : all, &whole, NULL) == SM_OK);
+            differ += fast != whole;
+            (*draws)++;
+        }
+    return differ;
+}
+
+TEST(sampler_top_k_on_session_logits_draws_as_the_whole_chain) {
+    int differ = 0, draws = 0;
+    char dir[] = "/tmp/sm_sampler_XXXXXX", path[64];
+    sm_model *m = peaked_model(dir, path);   /* where end tokens win (past the first k too) */
+    REQUIRE(m);
+    sm_model_info info;
+    sm_model_get_info(m, &info);
+    sm_session *s = NULL;
+    REQUIRE(sm_session_create(m, NULL, &s, NULL) == SM_OK);
+    for (sm_token p = 0; p < info.n_vocab; p++) {
+        sm_session_reset(s);
+        REQUIRE(sm_session_eval(s, &p, 1, NULL) == SM_OK);
+        differ += fast_vs_whole(s, m, info.n_vocab, p, &draws);
+    }
+    sm_session_free(s);
+    sm_model_free(m);
+    unlink(path);
+    rmdir(dir);
+    CHECKF(differ == 0, "random model: %d of %d draws differ between the fast path and the whole chain", differ, draws);
+    NEED_SHARED(shared, "models/stories260K.gguf");
+    REQUIRE(sm_model_load(shared, NULL, &m, NULL) == SM_OK);
+    REQUIRE(sm_session_create(m, NULL, &s, NULL) == SM_OK);
+    sm_token tok = 1;
+    differ = draws = 0;
+    for (int step = 0; step < 120; step++) {
+        REQUIRE(sm_session_eval(s, &tok, 1, NULL) == SM_OK);
+        differ += fast_vs_whole(s, m, 512, step, &draws);
+        REQUIRE(sm_session_sample(s, NULL, &tok, NULL) == SM_OK);
+    }
+    CHECKF(differ == 0, "stories260K: %d of %d draws differ between the fast path and the whole chain", differ, draws);
     sm_session_free(s);
     sm_model_free(m);
 }
