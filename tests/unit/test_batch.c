@@ -493,6 +493,21 @@ TEST(long_span_decode_equals_prompt_and_same_bits_on_two_threads) {
         size_t differ = 0;
         for (size_t j = 0; j < (size_t)NT * nv; j++) differ += memcmp(&one[0][j], &one[1][j], sizeof(float)) != 0;
         CHECKF(differ == 0, "%s: %zu of %zu one-token logits differ between 1 and 2 threads", lv, differ, (size_t)NT * nv);
+        /* two sessions decoding in one batch (the server's way: each run's attention a task of its own)
+         * give what one alone gave, on 2 threads; the second one token behind, so their spans differ */
+        sm_session *ws = new_session_ctx(m, lv, 2, NT), *other = new_session_ctx(m, lv, 2, NT);
+        REQUIRE(ws && other);
+        REQUIRE(sm_session_eval(other, toks, 1, NULL) == SM_OK);
+        differ = 0;
+        for (int t = 0; t + 1 < NT; t++) {
+            sm_batch_item items[2] = {{ws, &toks[t], 1}, {other, &toks[t + 1], 1}};
+            REQUIRE(sm_session_eval_batch(ws, items, 2, NULL) == SM_OK);
+            differ += memcmp(sm_session_logits(ws), one[1] + (size_t)t * nv, sizeof(float) * nv) != 0;
+            differ += memcmp(sm_session_logits(other), one[1] + (size_t)(t + 1) * nv, sizeof(float) * nv) != 0;
+        }
+        CHECKF(differ == 0, "%s: %zu of %d batched steps differ from one session alone", lv, differ, 2 * (NT - 1));
+        sm_session_free(ws);
+        sm_session_free(other);
     }
     free(prompt);
     free(one[0]);
