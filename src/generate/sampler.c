@@ -58,20 +58,24 @@ static void heap_sort(sm_candidate *c, int k) {
     }
 }
 
-/* Moves the best k candidates to the front, best first. O(n log k). */
+/* Offers e to a heap of k whose root is the worst: it replaces the root if
+ * better. Returns the root's logit after, below which (or NaN) nothing can
+ * enter: the scans below skip those without the full comparison. */
+static float heap_offer(sm_candidate *c, int k, sm_candidate e) {
+    if (better(&e, &c[0])) {
+        c[0] = e;
+        sift_down(c, k, 0);
+    }
+    return c[0].logit;
+}
+
+/* Moves the best k candidates to the front, best first (the entries past
+ * them are not meaningful after). O(n log k). */
 static void select_top(sm_candidate *c, int n, int k) {
     for (int i = k / 2 - 1; i >= 0; i--) sift_down(c, k, i);
-    float worst = c[0].logit;   /* the heap's root: below it (or NaN) a candidate cannot enter */
-    for (int i = k; i < n; i++) {
-        if (!(c[i].logit >= worst)) continue;
-        if (better(&c[i], &c[0])) {
-            sm_candidate t = c[0];
-            c[0] = c[i];
-            c[i] = t;
-            sift_down(c, k, 0);
-            worst = c[0].logit;
-        }
-    }
+    float worst = c[0].logit;
+    for (int i = k; i < n; i++)
+        if (c[i].logit >= worst) worst = heap_offer(c, k, c[i]);
     heap_sort(c, k);
 }
 
@@ -82,15 +86,8 @@ static void select_top_logits(sm_candidate *c, const float *x, int n, int k, con
     for (int i = 0; i < k; i++) c[i] = (sm_candidate){ban_eog && sm_vocab_is_eog(ban_eog, i) ? -INFINITY : x[i], i};
     for (int i = k / 2 - 1; i >= 0; i--) sift_down(c, k, i);
     float worst = c[0].logit;
-    for (int i = k; i < n; i++) {
-        if (!(x[i] >= worst)) continue;
-        sm_candidate e = {ban_eog && sm_vocab_is_eog(ban_eog, i) ? -INFINITY : x[i], i};
-        if (better(&e, &c[0])) {
-            c[0] = e;
-            sift_down(c, k, 0);
-            worst = c[0].logit;
-        }
-    }
+    for (int i = k; i < n; i++)
+        if (x[i] >= worst) worst = heap_offer(c, k, (sm_candidate){ban_eog && sm_vocab_is_eog(ban_eog, i) ? -INFINITY : x[i], i});
     heap_sort(c, k);
 }
 
