@@ -264,14 +264,19 @@ float sm_rng_uniform(uint64_t *state) { return rng_float(state); }
 
 void sm_sampler_probs(const float *logits, int n, const sm_sampler_params *sp, const sm_vocab *v, sm_candidate *cand,
                       float *probs) {
-    for (int i = 0; i < n; i++) {
-        cand[i] = (sm_candidate){logits[i], i};
-        probs[i] = 0.0f;
-    }
-    if (sp->ignore_eos && v) ban_eog(cand, n, v);
-    if (sp->temperature <= 0.0f) {
-        probs[cand[argmax(cand, n)].id] = 1.0f;
-        return;
+    memset(probs, 0, (size_t)n * sizeof *probs);
+    const sm_vocab *ban = sp->ignore_eos ? v : NULL;
+    if (sp->temperature > 0.0f && sp->top_k > 0 && sp->top_k < n) {
+        /* only the k best become candidates, as sm_session_sample's top-k */
+        select_top_logits(cand, logits, n, sp->top_k, ban);
+        n = sp->top_k;
+    } else {
+        for (int i = 0; i < n; i++) cand[i] = (sm_candidate){logits[i], i};
+        if (ban) ban_eog(cand, n, ban);
+        if (sp->temperature <= 0.0f) {
+            probs[cand[argmax(cand, n)].id] = 1.0f;
+            return;
+        }
     }
     /* the same chain as sm_sample_candidates, written out as probabilities */
     n = chain_keep(cand, n, sp);

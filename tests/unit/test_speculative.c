@@ -6,9 +6,11 @@
 #include "test.h"
 #include "generate/sampler.h"
 #include "generate/speculative.h"
+#include "text/eog.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Pearson's chi-square of counts against probabilities. */
 static double chi2(const long *count, const double *p, int n, long draws) {
@@ -102,5 +104,39 @@ TEST(speculative_sampler_probs_match_chain_definition) {
         double worst = 0;
         for (int i = 0; i < N; i++) worst = fmax(worst, fabs(probs[i] - want[i]));
         CHECKF(worst < 1e-5, "case %zu: probabilities differ by %.2e", c, worst);
+    }
+}
+
+/* With ignore_eos the chain's probabilities are those of the same logits
+ * with the end tokens at -inf: on the top-k path (the k best selected from
+ * the logits in place, the end tokens among the best here), without top-k,
+ * and greedy. */
+TEST(speculative_sampler_probs_ignore_eos_as_minus_infinity) {
+    enum { N = 50 };
+    float logits[N], banned[N], probs[N], want[N];
+    sm_candidate cand[N];
+    uint8_t attr[N] = {0};
+    uint64_t r = 11;
+    for (int i = 0; i < N; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        logits[i] = (float)((double)(r >> 11) / 9007199254740992.0 * 4.0 - 2.0);
+    }
+    logits[3] = 5.0f;    /* end tokens, the two best */
+    logits[37] = 4.5f;
+    attr[3] = attr[37] = SM_TOKEN_EOG;
+    sm_vocab v;
+    memset(&v, 0, sizeof v);
+    v.n = N;
+    v.attr = attr;
+    for (int i = 0; i < N; i++) banned[i] = attr[i] ? -INFINITY : logits[i];
+    const sm_sampler_params cases[] = {{0.8f, 10, 0.95f, 0.0f, 1, 0, 0, 0, 1}, {1.2f, 2, 1.0f, 0.0f, 1, 0, 0, 0, 1},
+                                       {1.0f, 0, 1.0f, 0.0f, 1, 0, 0, 0, 1}, {0.0f, 40, 1.0f, 0.0f, 1, 0, 0, 0, 1}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        sm_sampler_params plain = cases[c];
+        plain.ignore_eos = 0;
+        sm_sampler_probs(logits, N, &cases[c], &v, cand, probs);
+        sm_sampler_probs(banned, N, &plain, NULL, cand, want);
+        CHECKF(!memcmp(probs, want, sizeof probs) && probs[3] == 0 && probs[37] == 0,
+               "case %zu: ignore_eos's probabilities differ from the end tokens' at -inf", c);
     }
 }
