@@ -86,7 +86,15 @@ static void select_top_logits(sm_candidate *c, const float *x, int n, int k, con
     for (int i = 0; i < k; i++) c[i] = (sm_candidate){ban_eog && sm_vocab_is_eog(ban_eog, i) ? -INFINITY : x[i], i};
     for (int i = k / 2 - 1; i >= 0; i--) sift_down(c, k, i);
     float worst = c[0].logit;
-    for (int i = k; i < n; i++)
+    int i = k;
+    for (; i + 8 <= n; i += 8) {   /* eight logits compared before one branch: most blocks hold none to offer */
+        int any = 0;
+        for (int j = 0; j < 8; j++) any |= x[i + j] >= worst;
+        if (!any) continue;
+        for (int j = i; j < i + 8; j++)
+            if (x[j] >= worst) worst = heap_offer(c, k, (sm_candidate){ban_eog && sm_vocab_is_eog(ban_eog, j) ? -INFINITY : x[j], j});
+    }
+    for (; i < n; i++)
         if (x[i] >= worst) worst = heap_offer(c, k, (sm_candidate){ban_eog && sm_vocab_is_eog(ban_eog, i) ? -INFINITY : x[i], i});
     heap_sort(c, k);
 }
