@@ -3,6 +3,8 @@
 #include "interleave.h"
 #include "half.h"
 
+#include <string.h>
+
 void sm_interleave_q4_0(void *dstv, const void *srcv, int rows, int cols) {
     sm_block_q4_0x16 *dst = dstv;
     const sm_block_q4_0 *src = srcv;
@@ -13,8 +15,7 @@ void sm_interleave_q4_0(void *dstv, const void *srcv, int rows, int cols) {
             for (int r = 0; r < SM_X16; r++) {
                 const sm_block_q4_0 *in = src + (size_t)(g * SM_X16 + r) * nb + b;
                 o->d[r] = in->d;
-                for (int c = 0; c < 4; c++)
-                    for (int i = 0; i < 4; i++) o->qs[(c * SM_X16 + r) * 4 + i] = in->qs[4 * c + i];
+                for (int c = 0; c < 4; c++) memcpy(o->qs + (c * SM_X16 + r) * 4, in->qs + 4 * c, 4);
             }
         }
 }
@@ -29,8 +30,12 @@ void sm_interleave_q8_0(void *dstv, const void *srcv, int rows, int cols) {
             for (int r = 0; r < SM_X16; r++) {
                 const sm_block_q8_0 *in = src + (size_t)(g * SM_X16 + r) * nb + b;
                 o->d[r] = in->d;
-                for (int c = 0; c < 8; c++)
-                    for (int i = 0; i < 4; i++) o->qs[(c * SM_X16 + r) * 4 + i] = (uint8_t)(in->qs[4 * c + i] + 128);
+                for (int c = 0; c < 8; c++) {   /* four bytes at a time: adding 128 to a byte flips its top bit */
+                    uint32_t w;
+                    memcpy(&w, in->qs + 4 * c, 4);
+                    w ^= 0x80808080u;
+                    memcpy(o->qs + (c * SM_X16 + r) * 4, &w, 4);
+                }
             }
         }
 }
