@@ -220,8 +220,9 @@ static void token_scores(const token_attention *a, int t0, int t1) {
     float scale = hp->q_scale;
     const float *k = a->k_layer + (size_t)t0 * kv_dim;
     for (int t = t0; t < t1; t++, k += kv_dim)
-        for (int h = 0; h < hp->n_heads; h++)
-            a->att[(size_t)h * a->att_stride + t] = a->s->kt->dot(a->q + (size_t)h * hd, k + (size_t)(h / group) * hd, hd) * scale;
+        for (int kh = 0, h = 0; kh < hp->n_kv_heads; kh++)   /* head h reads KV head h / group */
+            for (int g = 0; g < group; g++, h++)
+                a->att[(size_t)h * a->att_stride + t] = a->s->kt->dot(a->q + (size_t)h * hd, k + (size_t)kh * hd, hd) * scale;
 }
 
 /* Each head's scores soft-capped, ALiBi's bias added, then their softmax. */
@@ -246,8 +247,9 @@ static void token_values(const token_attention *a, int p, int nparts) {
     memset(o, 0, (size_t)hp->n_heads * hd * sizeof(float));
     const float *v = a->v_layer + (size_t)t0 * kv_dim;
     for (int t = t0; t < t1; t++, v += kv_dim)
-        for (int h = 0; h < hp->n_heads; h++)
-            a->s->kt->axpy(o + (size_t)h * hd, a->att[(size_t)h * a->att_stride + t], v + (size_t)(h / group) * hd, hd);
+        for (int kh = 0, h = 0; kh < hp->n_kv_heads; kh++)
+            for (int g = 0; g < group; g++, h++)
+                a->s->kt->axpy(o + (size_t)h * hd, a->att[(size_t)h * a->att_stride + t], v + (size_t)kh * hd, hd);
 }
 
 /* out += the later runs' sums, in order. */
