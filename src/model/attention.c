@@ -203,6 +203,7 @@ typedef struct token_attention {
     float *out;                  /* [heads][hd] */
     float *parts;                /* [ATT_PARTS - 1][heads][hd] the values' later runs' sums */
     int lo, pos;
+    int nparts;                  /* the values' runs: 1, or ATT_PARTS for a long span */
 } token_attention;
 
 /* Part i of n of a range of len: its start offset, [len i / n, len (i + 1) / n). */
@@ -237,12 +238,12 @@ static void token_softmax(const token_attention *a) {
     }
 }
 
-/* Run p of the values' nparts: the sum over its positions of each head's
+/* Run p of the values' runs: the sum over its positions of each head's
  * weight times its value row, into out (run 0) or its part buffer. */
-static void token_values(const token_attention *a, int p, int nparts) {
+static void token_values(const token_attention *a, int p) {
     const sm_hparams *hp = &a->s->model->hp;
     int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd, group = hp->n_heads / hp->n_kv_heads;
-    int span = a->pos + 1 - a->lo, t0 = a->lo + share(span, p, nparts), t1 = a->lo + share(span, p + 1, nparts);
+    int span = a->pos + 1 - a->lo, t0 = a->lo + share(span, p, a->nparts), t1 = a->lo + share(span, p + 1, a->nparts);
     float *o = p == 0 ? a->out : a->parts + (size_t)(p - 1) * hp->n_heads * hd;
     memset(o, 0, (size_t)hp->n_heads * hd * sizeof(float));
     const float *v = a->v_layer + (size_t)t0 * kv_dim;
@@ -253,37 +254,47 @@ static void token_values(const token_attention *a, int p, int nparts) {
 }
 
 /* out += the later runs' sums, in order. */
-static void token_values_join(const token_attention *a, int nparts) {
+static void token_values_join(const token_attention *a) {
     const sm_hparams *hp = &a->s->model->hp;
     int n = hp->n_heads * hp->head_dim;
-    for (int p = 1; p < nparts; p++) a->s->kt->axpy(a->out, 1.0f, a->parts + (size_t)(p - 1) * n, n);
+    for (int p = 1; p < a->nparts; p++) a->s->kt->axpy(a->out, 1.0f, a->parts + (size_t)(p - 1) * n, n);
 }
 
+/* Thread ith of nth's share of the scores: a run of the positions. */
 static void scores_task_fn(void *ctx, int ith, int nth) {
     const token_attention *a = ctx;
     int span = a->pos + 1 - a->lo;
     token_scores(a, a->lo + share(span, ith, nth), a->lo + share(span, ith + 1, nth));
 }
 
+/* Thread ith of nth's share of the values: every nth run from ith. */
 static void values_task_fn(void *ctx, int ith, int nth) {
     const token_attention *a = ctx;
-    for (int p = ith; p < ATT_PARTS; p += nth) token_values(a, p, ATT_PARTS);
+    for (int p = ith; p < a->nparts; p += nth) token_values(a, p);
+}
+
+/* The three passes on the calling thread. */
+static void token_attend(const token_attention *a) {
+    scores_task_fn((void *)a, 0, 1);
+    token_softmax(a);
+    values_task_fn((void *)a, 0, 1);
+    token_values_join(a);
 }
 
 /* One token at position pos: the three passes, each a timed step, in kv's
- * score buffer. */
+ * score buffer; a long span's scores and values split across the pool. */
 static void attention_one(sm_session *s, const sm_session *kv, const float *q, float *out, const float *k_layer,
                           const float *v_layer, int pos, int window) {
     const sm_hparams *hp = &s->model->hp;
     int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd;
     int lo = first_seen(pos, window), parts = value_parts(hp, pos + 1 - lo);
     uint64_t span = (uint64_t)(pos + 1 - lo), heads = (uint64_t)hp->n_heads;
-    token_attention a = {s, kv->att, (size_t)kv->n_ctx, q, k_layer, v_layer, out, s->att_scratch, lo, pos};
+    token_attention a = {s, kv->att, (size_t)kv->n_ctx, q, k_layer, v_layer, out, s->att_scratch, lo, pos, parts};
     int split = parts > 1 && sm_threadpool_size(s->pool) > 1;
 
     SM_PROF_BEGIN(s->prof, SM_SC_ATT_SCORES, -1);
     if (split) sm_threadpool_run(s->pool, scores_task_fn, &a);
-    else token_scores(&a, lo, pos + 1);
+    else scores_task_fn(&a, 0, 1);
     SM_PROF_END(s->prof, 2 * span * hd * heads, span * kv_dim * sizeof(float));
 
     SM_PROF_BEGIN(s->prof, SM_SC_SOFTMAX, -1);
@@ -292,9 +303,8 @@ static void attention_one(sm_session *s, const sm_session *kv, const float *q, f
 
     SM_PROF_BEGIN(s->prof, SM_SC_ATT_V, -1);
     if (split) sm_threadpool_run(s->pool, values_task_fn, &a);
-    else
-        for (int p = 0; p < parts; p++) token_values(&a, p, parts);
-    token_values_join(&a, parts);
+    else values_task_fn(&a, 0, 1);
+    token_values_join(&a);
     SM_PROF_END(s->prof, 2 * span * hd * heads, span * kv_dim * sizeof(float));
 }
 
@@ -343,12 +353,9 @@ static void decode_task_fn(void *ctx, int ith, int nth) {
         int pos = sq->pos0, lo = first_seen(pos, t->window);
         token_attention a = {s, sq->s->att, (size_t)sq->s->n_ctx, t->q + (size_t)sq->row0 * qd,
                              layer_k(sq->s, t->layer), layer_v(sq->s, t->layer), t->out + (size_t)sq->row0 * qd,
-                             s->att_scratch + (size_t)ith * sm_attention_scratch(&s->model->hp), lo, pos};
-        int parts = value_parts(&s->model->hp, pos + 1 - lo);
-        token_scores(&a, lo, pos + 1);
-        token_softmax(&a);
-        for (int p = 0; p < parts; p++) token_values(&a, p, parts);
-        token_values_join(&a, parts);
+                             s->att_scratch + (size_t)ith * sm_attention_scratch(&s->model->hp), lo, pos,
+                             value_parts(&s->model->hp, pos + 1 - lo)};
+        token_attend(&a);
     }
 }
 
