@@ -93,10 +93,11 @@ static int run_sampled(sm_session *s, const sm_model *model, const sm_token *tok
     return 1;
 }
 
+/* One repetition of a test, after the depth's tokens (evaluated once per
+ * session: the session goes back to them). */
 static int run_test(sm_session *s, const sm_model *model, const sm_token *toks, int depth, int n, int test,
                     cli_grammar *g, double *seconds, sm_error *err) {
-    sm_session_reset(s);
-    if (depth > 0 && sm_session_eval(s, toks, (size_t)depth, err)) return 0;
+    if (sm_session_truncate(s, depth, err)) return 0;
     toks += depth;
     double t0 = now_s();
     if (test == TEST_PP) {
@@ -187,6 +188,12 @@ int cmd_bench(int argc, char **argv) {
         sm_error err = {0};
         if (sm_session_create(m, &sp, &s, &err)) { cli_error(a.cmd, "%s", err.message); rc = SM_EXIT_ERROR; break; }
         kernel_name = sm_session_kernels(s);
+        if (depth > 0 && sm_session_eval(s, toks, (size_t)depth, &err)) {
+            cli_error(a.cmd, "%s", err.message);
+            sm_session_free(s);
+            rc = SM_EXIT_ERROR;
+            break;
+        }
         for (int test = 0; test < n_tests; test++) {
             int n = (int)(test == TEST_PP ? n_pp : n_tg);
             if (n == 0 || test == TEST_GRAMMAR) continue;
