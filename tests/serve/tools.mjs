@@ -47,6 +47,11 @@ const verse = { type: 'function', function: { name: 'find_verse',
   parameters: { type: 'object', properties: { book: { enum: ['John', 'Genesis'] } }, required: ['book'] } } };
 const ask = [{ role: 'user', content: 'What is the weather in Paris?' }];
 
+// The choices of a streamed answer's chunks, in order (each "data: {...}" line's first choice).
+function sseChoices(sse) {
+  return sse.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)).choices[0]);
+}
+
 // A stream's text in several deltas shows it goes out as it is written, but how many a reply of a few
 // dozen tokens takes depends on how often the connection's reader runs beside the slot, which a loaded
 // machine stretches (a CI run once saw 12 tokens arrive in one): the stream is asked for again, up to
@@ -56,7 +61,7 @@ async function streamedInDeltas(base, body, enough) {
   for (let i = 0; i < 3; i++) {
     sse = await fetch(base + '/v1/chat/completions', { method: 'POST', body: JSON.stringify({ ...body, stream: true }) })
       .then((x) => x.text());
-    if (enough(sse.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)).choices[0])))
+    if (enough(sseChoices(sse)))
       break;
   }
   return sse;
@@ -170,7 +175,7 @@ export async function toolsTests() {
           const whole = await post(srv.base, '/v1/chat/completions', body);
           const sse = await streamedInDeltas(srv.base, body,
             (ch) => ch.filter((c) => c.delta.reasoning_content).length >= 2);
-          const deltas = sse.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)).choices[0].delta);
+          const deltas = sseChoices(sse).map((c) => c.delta);
           const thought = deltas.filter((d) => d.reasoning_content).map((d) => d.reasoning_content);
           check(`tools: ${label}: a streamed reply after the prompt's <think> comes as reasoning_content as it is written`,
             thought.length >= 2 && thought.join('') === whole.body.choices[0].message.content &&
@@ -216,7 +221,7 @@ export async function toolsTests() {
           // streamed, its text comes as it is written (no call in it can start), the same text in all
           const sse = await streamedInDeltas(srv.base, { messages: ask, tools, temperature: 0, max_tokens: 24 },
             (ch) => ch.filter((c) => c.delta.content).length > 5);
-          const deltas = sse.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)).choices[0]);
+          const deltas = sseChoices(sse);
           const pieces = deltas.filter((d) => d.delta.content).map((d) => d.delta.content);
           check('tools: hermes template: a streamed auto reply sends its text token by token, as the whole reply',
             pieces.length > 5 && pieces.join('') === a.body.choices[0].message.content &&
