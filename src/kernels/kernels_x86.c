@@ -579,6 +579,23 @@ AVX2 void sm_f16_to_f32_avx2(float *out, const void *inv, int n) {
     for (; i < n; i++) out[i] = _cvtsh_ss(in[i]);
 }
 
+/* F32 to F16, rounded to nearest even (as sm_fp32_to_fp16): the KV cache's F16 rows. */
+AVX512 void sm_f32_to_f16_avx512(void *outv, const float *in, int n) {
+    uint16_t *out = outv;
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(out + i), _mm512_cvtps_ph(_mm512_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) out[i] = sm_fp32_to_fp16(in[i]);
+}
+
+AVX2 void sm_f32_to_f16_avx2(void *outv, const float *in, int n) {
+    uint16_t *out = outv;
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(out + i), _mm256_cvtps_ph(_mm256_loadu_ps(in + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) out[i] = sm_fp32_to_fp16(in[i]);
+}
+
 /* ------------------------------------------------- elementwise and attention
  * exp(x) = 2^n * e^r with n = round(x / ln 2) and |r| <= ln2 / 2: a degree-6
  * Taylor polynomial in r is accurate to about 2 ulp there. */

@@ -169,6 +169,7 @@ void sm_matvec_q8_0_avx2(float *out, const void *w, const void *xq, int rows, in
 void sm_matvec_q4_0_avx2(float *out, const void *w, const void *xq, int rows, int cols);
 void sm_quantize_q8_0_avx2(void *out, const float *x, int n);
 void sm_f16_to_f32_avx2(float *out, const void *in, int n);
+void sm_f32_to_f16_avx2(void *out, const float *in, int n);
 void sm_matvec_f32_avx512(float *out, const void *w, const void *x, int rows, int cols);
 void sm_matvec_f16_avx512(float *out, const void *w, const void *x, int rows, int cols);
 /* with (1) or without (0) the software prefetches (kernels_x86.c), whatever the host: the same bits */
@@ -189,6 +190,7 @@ void sm_batch_q8_0_x16_avx512(float *c, size_t ldc, const void *w, const void *x
 void sm_dequantize_q4_0x16_avx512(float *out, const void *group, int cols);
 void sm_dequantize_q8_0x16_avx512(float *out, const void *group, int cols);
 void sm_f16_to_f32_avx512(float *out, const void *in, int n);
+void sm_f32_to_f16_avx512(void *out, const float *in, int n);
 /* the rest (dispatch.c) */
 void sm_gelu_avx2(float *x, int n);
 void sm_gelu_avx512(float *x, int n);

@@ -58,7 +58,7 @@ typedef void (*sm_interleave_fn)(void *dst, const void *src, int rows, int cols)
 
 typedef struct sm_type_kernels {
     sm_matvec_fn matvec;
-    sm_from_float_fn from_float;     /* fast quantizer (activation formats) */
+    sm_from_float_fn from_float;     /* fast quantizer (activation formats; F16: the KV cache's rows) */
     sm_to_float_fn to_float;         /* fast dequantizer (prefill products) */
     sm_matvec_x16_fn matvec_x16;
     sm_matvec_n_fn matvec_n;         /* F32 activations only; from matvec's own level */

@@ -419,6 +419,40 @@ TEST(simd_f16_to_f32_bit_exact) {
         }
 }
 
+TEST(simd_f32_to_f16_bit_exact) {
+    const sm_kernel_table *all[8];
+    int n = sm_kernels_available(all, 8);
+    float in[1000];
+    uint16_t ref[1000], got[1000];
+    /* both signs, every F16 exponent and beyond (overflow to infinity, subnormals, underflow to
+     * zero), ties that round to even either way, infinities and NaN */
+    uint64_t r = 5;
+    for (int i = 0; i < 1000; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        float mant = 1.0f + (float)(r >> 41) / (float)(1 << 23);
+        in[i] = ldexpf(mant, (int)(i % 48) - 30) * (i & 1 ? -1.0f : 1.0f);
+    }
+    in[3] = INFINITY; in[4] = -INFINITY; in[5] = NAN; in[6] = 0.0f; in[7] = -0.0f;
+    in[8] = 1.0f + ldexpf(1.0f, -11);             /* halfway to the next F16: stays (even) */
+    in[9] = 1.0f + 3 * ldexpf(1.0f, -11);         /* halfway: up (to even) */
+    in[10] = 65520.0f;                            /* rounds to infinity */
+    in[11] = ldexpf(1.0f, -25);                   /* half the smallest subnormal: to zero */
+    in[12] = ldexpf(1.5f, -25);                   /* past half: the smallest subnormal */
+    in[13] = ldexpf(3.0f, -24);                   /* a subnormal tie: to even */
+    int lens[] = {1, 7, 8, 15, 16, 17, 33, 1000};
+    for (int v = 0; v < n; v++)
+        for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+            sm_f32_to_f16_row(ref, in, lens[k]);
+            K(all[v], SM_GGML_F16).from_float(got, in, lens[k]);
+            int bad = 0;
+            for (int i = 0; i < lens[k]; i++) {
+                int nan = (ref[i] & 0x7C00) == 0x7C00 && (ref[i] & 0x3FF) && (got[i] & 0x7C00) == 0x7C00 && (got[i] & 0x3FF);
+                bad += ref[i] != got[i] && !nan;   /* NaN payloads may differ */
+            }
+            CHECKF(bad == 0, "%s f32_to_f16 n=%d: %d values differ", all[v]->name, lens[k], bad);
+        }
+}
+
 /* K-quant integer dots: the reference (integers within a block, offsets
  * through the activation sums) against the plain float dot of the
  * dequantized row with the dequantized activations, and every level's
