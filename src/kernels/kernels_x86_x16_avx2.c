@@ -180,7 +180,7 @@ AVX2 void sm_batch_q4_0_x16_avx2(float *c, size_t ldc, const void *w, const void
     int nb = cols / SM_QK, tile = TILE;
     const uint8_t *xb = xq;
     for (int r = 0; r < rows; r += SM_X16) {
-        const uint8_t *g = w + (size_t)(r / SM_X16) * nb * gb;
+        const uint8_t *g = (const uint8_t *)w + (size_t)(r / SM_X16) * nb * gb;
         for (int h = 0; h < 2; h++) {
             int i = 0;
             for (; i + tile <= n; i += tile)
