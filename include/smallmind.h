@@ -172,6 +172,11 @@ int sm_token_text(const sm_model *model, sm_token token, const char **text);
 
 /* --------------------------------------------------------------- session */
 
+/* The element type of the KV cache's keys or values. F16 halves the
+ * cache's memory and the bytes attention reads (llama.cpp's default; its
+ * -ctk / -ctv f16); the values are rounded to F16 as they are stored. */
+typedef enum sm_kv_type { SM_KV_F32 = 0, SM_KV_F16 = 1 } sm_kv_type;
+
 typedef struct sm_session_params {
     int n_ctx;          /* 0 = min(model context, 4096) */
     int n_threads;      /* 0 = number of physical cores */
@@ -183,6 +188,8 @@ typedef struct sm_session_params {
                            and Inf, and fail naming the layer (profiling does
                            too); without it only a prompt's logits are checked */
     int lora_rank_max;  /* LoRA adapters of up to this rank can be set (0 = 64) */
+    sm_kv_type type_k;  /* the cached keys' type (default SM_KV_F32) */
+    sm_kv_type type_v;  /* the cached values' type (default SM_KV_F32) */
 } sm_session_params;
 
 sm_session_params sm_session_default_params(void);

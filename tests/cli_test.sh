@@ -414,6 +414,24 @@ if have models/stories260K.gguf; then
         ok "bench_depth"; else bad "bench_depth" "$(cat "$TMP/b.json")"; fi
     expect_error "bench_depth_too_deep" "$SM" bench -m "$G" -p 8 -n 64 -d 2000
     expect_error "bench_depth_negative" "$SM" bench -m "$G" -d -1
+    # -ctk / -ctv f16: an F16 KV cache (llama.cpp's flags and names); half the cache's bytes in the profile
+    "$SM" bench -m "$G" -p 8 -n 8 -d 100 -t 1 -r 1 -ctk f16 -ctv f16 -o json > "$TMP/b.json" 2>/dev/null
+    if /usr/bin/python3 -c "import json,sys; d=json.load(open('$TMP/b.json')); sys.exit(not (len(d)==2 and all(r['type_k']=='f16' and r['type_v']=='f16' and r['avg_ts']>0 for r in d)))"; then
+        ok "bench_kv_f16"; else bad "bench_kv_f16" "$(cat "$TMP/b.json")"; fi
+    "$SM" bench -m "$G" -p 8 -n 0 -t 1 -r 1 -ctv f16 > "$TMP/b.md" 2>/dev/null
+    if grep -q '| f32 | f16 | pp8 |' "$TMP/b.md"; then ok "bench_kv_f16_md_columns"; else bad "bench_kv_f16_md_columns" "$(cat "$TMP/b.md")"; fi
+    a=$("$SM" run -m "$G" -p "Once upon a time" -n 24 --temp 0 -ctk f16 -ctv f16 2>/dev/null)
+    b=$("$SM" run -m "$G" -p "Once upon a time" -n 24 --temp 0 --cache-type-k=f16 --cache-type-v=f16 -t 1 2>/dev/null)
+    if [ ${#a} -gt 30 ] && [ "$a" = "$b" ]; then ok "run_kv_f16"; else bad "run_kv_f16" "'$a' / '$b'"; fi
+    for kv in f32 f16; do
+        "$SM" profile "$TMP/p-$kv.md" 1 4 -m "$G" -t 1 -ctk $kv -ctv $kv --json "$TMP/p-$kv.json" > /dev/null 2>&1
+    done
+    if /usr/bin/python3 -c "
+import json, sys
+a, b = (json.load(open(f))['summary']['kv_cache_bytes'] for f in ('$TMP/p-f32.json', '$TMP/p-f16.json'))
+sys.exit(not (a > 0 and b * 2 == a))" 2> "$TMP/err"; then ok "profile_kv_f16_half_the_bytes"; else bad "profile_kv_f16_half_the_bytes" "$(cat "$TMP/err")"; fi
+    expect_named "kv_q8_0_not_supported" "f32 or f16" "$SM" run -m "$G" -p Hi -n 1 -ctk q8_0
+    expect_error "kv_bad_type" "$SM" bench -m "$G" -ctv f8
     expect_error "perplexity_no_file" "$SM" perplexity -m "$G"
 fi
 

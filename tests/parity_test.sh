@@ -50,13 +50,13 @@ check() {  # name model vocab n_tokens
     local files=() ok=1
     for k in $KERNELS; do
         for t in 1 2; do
-            if ! SM_KERNELS=$k SM_THREADS=$t "$BUILD/dump_logits" "$model" "$toks" "$TMP/p_${k}_$t.bin" "$TMP/d_${k}_$t.bin" 2> "$TMP/err"; then
+            if ! SM_KV=${KV:-f32} SM_KERNELS=$k SM_THREADS=$t "$BUILD/dump_logits" "$model" "$toks" "$TMP/p_${k}_$t.bin" "$TMP/d_${k}_$t.bin" 2> "$TMP/err"; then
                 ok=0; echo "    $k/$t threads: $(cat "$TMP/err")"
             fi
             files+=("$TMP/p_${k}_$t.bin" "$TMP/d_${k}_$t.bin")
         done
     done
-    if [ $ok = 1 ] && $PY tests/torch_ref.py "$model" "$toks" "${files[@]}"; then
+    if [ $ok = 1 ] && KV_F16=$([ "${KV:-f32}" = f16 ] && echo 1 || echo 0) $PY tests/torch_ref.py "$model" "$toks" "${files[@]}"; then
         pass=$((pass + 1)); echo "ok   parity_$name"
     else
         fail=$((fail + 1)); echo "FAIL parity_$name"
@@ -71,6 +71,16 @@ for entry in "${models[@]}"; do
     vocab=$(echo "$opts" | sed -E 's/.*--vocab ([0-9]+).*/\1/')
     ctx=$(echo "$opts" | sed -E 's/.*--ctx ([0-9]+).*/\1/')
     check "$name" "$TMP/$name.gguf" "$vocab" "$ctx"
+done
+# an F16 KV cache (-ctk/-ctv f16): the same passes against the reference with its keys and values
+# rounded to float16 as they are cached (the prompt pass reads them widened a block at a time, a
+# decoded token a row at a time; 300 tokens span several blocks and the split of long spans)
+for name in llama_gqa_tied gpt2_untied llama_gqa_f16 llama_long_prompt; do
+    [ -f "$TMP/$name.gguf" ] || continue
+    opts=$(printf '%s\n' "${models[@]}" | sed -n "s/^$name|//p")
+    vocab=$(echo "$opts" | sed -E 's/.*--vocab ([0-9]+).*/\1/')
+    ctx=$(echo "$opts" | sed -E 's/.*--ctx ([0-9]+).*/\1/')
+    KV=f16 check "kv_f16_$name" "$TMP/$name.gguf" "$vocab" "$ctx"
 done
 # training gradients: every parameter of a fixed batch (B sequences of 16) against autograd
 grads=(

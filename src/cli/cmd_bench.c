@@ -13,6 +13,7 @@
 
 static void bench_usage(void) {
     printf("usage: smallmind bench [-m MODEL] [-p 128] [-n 64] [-d 0] [-t 1,2] [-r 3] [-o md|json|csv] [--kernels NAME]\n"
+           "                       [-ctk f32|f16] [-ctv f32|f16]\n"
            "\n"
            "Measures prompt processing (ppN: N prompt tokens in one evaluation) and token\n"
            "generation (tgN: N tokens decoded one at a time from an empty context), each\n"
@@ -23,6 +24,8 @@ static void bench_usage(void) {
            "-d N (--n-depth, as llama-bench's) runs both tests after N tokens already in the\n"
            "context (evaluated before the clock starts): 'tg64 @ d800' is decoding 64 tokens\n"
            "at positions 800 to 863, where attention reads the cache of 800 tokens each time.\n"
+           "-ctk / -ctv f16 keep the cache's keys / values in F16 (llama-bench's default;\n"
+           "SmallMind's is f32): the table then shows type_k and type_v.\n"
            "\n"
            "With a grammar (--grammar TEXT, --grammar-file FILE, --json-schema FILE|TEXT or\n"
            "--json) two more rows measure sampled decoding: 'tgN sampled' (temperature 1,\n"
@@ -116,6 +119,7 @@ int cmd_bench(int argc, char **argv) {
     cli_args a = {"bench", argc, 0, argv, NULL};
     const char *model_path = NULL, *threads_arg = "1,2", *out_fmt = "md", *kernels = NULL;
     long long n_pp = 128, n_tg = 64, reps = 3, depth = 0;
+    int type_k = SM_KV_F32, type_v = SM_KV_F32;   /* -ctk, -ctv */
     cli_grammar grammar = {0};
     int gopt;
     for (a.i = 0; a.i < argc; a.i++) {
@@ -130,6 +134,8 @@ int cmd_bench(int argc, char **argv) {
         else if (arg_is(&a, "-t", "--threads")) { VALUE(); threads_arg = v; }
         else if (arg_is(&a, "-o", "--output")) { VALUE(); out_fmt = v; }
         else if (arg_is(&a, NULL, "--kernels")) { VALUE(); kernels = v; }
+        else if (arg_is(&a, "-ctk", "--cache-type-k")) { VALUE(); if (!parse_kv_type(&a, "-ctk", v, &type_k)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-ctv", "--cache-type-v")) { VALUE(); if (!parse_kv_type(&a, "-ctv", v, &type_v)) return SM_EXIT_USAGE; }
         else if ((gopt = cli_grammar_arg(&a, &grammar)) != 0) { if (gopt < 0) return SM_EXIT_USAGE; }
         else { cli_error(a.cmd, "unknown option '%s' (see smallmind bench --help)", argv[a.i]); return SM_EXIT_USAGE; }
 #undef VALUE
@@ -184,6 +190,8 @@ int cmd_bench(int argc, char **argv) {
         sp.n_ctx = need;
         sp.n_threads = threads[ti];
         sp.kernels = kernels;
+        sp.type_k = (sm_kv_type)type_k;
+        sp.type_v = (sm_kv_type)type_v;
         sm_session *s = NULL;
         sm_error err = {0};
         if (sm_session_create(m, &sp, &s, &err)) { cli_error(a.cmd, "%s", err.message); rc = SM_EXIT_ERROR; break; }
@@ -236,26 +244,33 @@ int cmd_bench(int argc, char **argv) {
     char model_name[160];
     snprintf(model_name, sizeof model_name, "%s %.1fM %s", info.arch, (double)info.n_params / 1e6, main_type(m));
     double size_mib = (double)info.weights_bytes / 1048576.0, params_m = (double)info.n_params / 1e6;
+    const char *tk = type_k == SM_KV_F16 ? "f16" : "f32", *tv = type_v == SM_KV_F16 ? "f16" : "f32";
     if (rc == SM_EXIT_OK) {
         if (!strcmp(out_fmt, "md")) {
-            printf("| model | size | params | kernels | threads | test | t/s |\n|---|---:|---:|---|---:|---:|---:|\n");
-            for (int i = 0; i < n_res; i++)
-                printf("| %s | %.2f MiB | %.2f M | %s | %d | %s | %.2f ± %.2f |\n", model_name, size_mib, params_m,
-                       kernel_name, res[i].threads, res[i].test, res[i].mean, res[i].sd);
+            /* the cache's types as columns when one is not the default, as llama-bench does */
+            int kv = type_k != SM_KV_F32 || type_v != SM_KV_F32;
+            printf("| model | size | params | kernels | threads |%s test | t/s |\n|---|---:|---:|---|---:|%s---:|---:|\n",
+                   kv ? " type_k | type_v |" : "", kv ? "---|---|" : "");
+            for (int i = 0; i < n_res; i++) {
+                printf("| %s | %.2f MiB | %.2f M | %s | %d |", model_name, size_mib, params_m, kernel_name, res[i].threads);
+                if (kv) printf(" %s | %s |", tk, tv);
+                printf(" %s | %.2f ± %.2f |\n", res[i].test, res[i].mean, res[i].sd);
+            }
         } else if (!strcmp(out_fmt, "csv")) {
-            printf("model,size_bytes,params,kernels,threads,test,avg_ts,stddev_ts,n_depth\n");
+            printf("model,size_bytes,params,kernels,threads,test,avg_ts,stddev_ts,n_depth,type_k,type_v\n");
             for (int i = 0; i < n_res; i++)
-                printf("\"%s\",%llu,%llu,%s,%d,%s,%.4f,%.4f,%lld\n", model_name, (unsigned long long)info.weights_bytes,
+                printf("\"%s\",%llu,%llu,%s,%d,%s,%.4f,%.4f,%lld,%s,%s\n", model_name, (unsigned long long)info.weights_bytes,
                        (unsigned long long)info.n_params, kernel_name, res[i].threads, res[i].test, res[i].mean, res[i].sd,
-                       depth);
+                       depth, tk, tv);
         } else {
             printf("[\n");
             for (int i = 0; i < n_res; i++)
                 printf("  {\"model\": \"%s\", \"size_bytes\": %llu, \"params\": %llu, \"kernels\": \"%s\", \"threads\": %d, "
-                       "\"test\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, \"n_depth\": %lld, \"avg_ts\": %.4f, \"stddev_ts\": %.4f}%s\n",
+                       "\"test\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, \"n_depth\": %lld, \"type_k\": \"%s\", \"type_v\": \"%s\", \"avg_ts\": %.4f, \"stddev_ts\": %.4f}%s\n",
                        model_name, (unsigned long long)info.weights_bytes, (unsigned long long)info.n_params, kernel_name,
                        res[i].threads, res[i].test, res[i].test[0] == 'p' ? res[i].n_tokens : 0,
-                       res[i].test[0] == 't' ? res[i].n_tokens : 0, depth, res[i].mean, res[i].sd, i + 1 < n_res ? "," : "");
+                       res[i].test[0] == 't' ? res[i].n_tokens : 0, depth, tk, tv, res[i].mean, res[i].sd,
+                       i + 1 < n_res ? "," : "");
             printf("]\n");
         }
     }

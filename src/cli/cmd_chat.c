@@ -49,6 +49,8 @@ static void chat_usage(void) {
            "                            a built-in format in it\n"
            "  -n, --n-predict N         at most N tokens per reply (default 512; -1 = no limit)\n"
            "  -c, --ctx-size N          context size (default: min(model context, 4096))\n"
+           "  -ctk, --cache-type-k T    the cached keys' type: f32 (default) or f16 (half the memory)\n"
+           "  -ctv, --cache-type-v T    the cached values' type: f32 (default) or f16\n"
            "      --context-policy P    when the context is full: stop (say so), drop-oldest (drop the\n"
            "                            oldest turns, keep the system prompt, read the rest again) or\n"
            "                            shift (keep the first tokens, discard half of the rest and go on;\n"
@@ -245,6 +247,7 @@ int cmd_chat(int argc, char **argv) {
     chat_cli k;
     memset(&k, 0, sizeof k);
     long long n_predict = 512, n_ctx = 0, threads = 0, seed = -1, top_k = 40, last_n = 64, keep = -1;
+    int type_k = SM_KV_F32, type_v = SM_KV_F32;   /* -ctk, -ctv */
     double temp = 0.8, top_p = 0.95, min_p = 0.05, penalty = 1.0;
     int ignore_eos = 0, sampling_given = 0, gopt, lr;
     cli_lora lora = {0};
@@ -278,6 +281,8 @@ int cmd_chat(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--keep")) { VALUE(); if (!parse_int(&a, "--keep", v, 0, 1 << 24, &keep)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-n", "--n-predict")) { VALUE(); if (!parse_int(&a, "-n", v, -1, 1 << 24, &n_predict)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-c", "--ctx-size")) { VALUE(); if (!parse_int(&a, "-c", v, 0, 1 << 24, &n_ctx)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-ctk", "--cache-type-k")) { VALUE(); if (!parse_kv_type(&a, "-ctk", v, &type_k)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-ctv", "--cache-type-v")) { VALUE(); if (!parse_kv_type(&a, "-ctv", v, &type_v)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-t", "--threads")) { VALUE(); if (!parse_int(&a, "-t", v, 1, 1024, &threads)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-s", "--seed")) { VALUE(); if (!parse_int(&a, "--seed", v, -1, INT64_MAX, &seed)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--temp")) { VALUE(); SAMPLING(); if (!parse_float(&a, "--temp", v, 0.0, 100.0, &temp)) return SM_EXIT_USAGE; }
@@ -332,6 +337,8 @@ int cmd_chat(int argc, char **argv) {
 
     sm_session_params sp = sm_session_default_params();
     sp.n_ctx = (int)n_ctx;
+    sp.type_k = (sm_kv_type)type_k;
+    sp.type_v = (sm_kv_type)type_v;
     sp.n_threads = (int)threads;
     sp.seed = seed >= 0 ? (uint64_t)seed : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
     sp.kernels = kernels;

@@ -9,7 +9,8 @@
 #include <string.h>
 
 static void perplexity_usage(void) {
-    printf("usage: smallmind perplexity -m MODEL -f TEXT [-c N] [--chunks N] [-z TOKENIZER] [-t N] [--lora FILE ...]\n"
+    printf("usage: smallmind perplexity -m MODEL -f TEXT [-c N] [--chunks N] [-z TOKENIZER] [-t N] [-ctk f16] [-ctv f16]\n"
+           "                            [--lora FILE ...]\n"
            "\n"
            "llama.cpp's llama-perplexity measure, so the two print the same figure for a model and a\n"
            "text: the text is tokenized once (with the start token where the model's prompts get\n"
@@ -18,7 +19,8 @@ static void perplexity_usage(void) {
            "(positions -c/2 to -c - 1, each predicted from all before it in its chunk). Prints\n"
            "exp(mean negative log-likelihood) with its standard error, and a running value per\n"
            "chunk. The text must be at least 2 x -c tokens; -c at least 3. --chunks N scores the\n"
-           "first N chunks only (llama.cpp's option; default all).\n"
+           "first N chunks only (llama.cpp's option; default all). -ctk / -ctv f16 keep the cache's\n"
+           "keys / values in F16 (f32 by default).\n"
            "\n" CLI_LORA_USAGE CLI_LLAMACPP_USAGE);
 }
 
@@ -26,6 +28,7 @@ int cmd_perplexity(int argc, char **argv) {
     cli_args a = {"perplexity", argc, 0, argv, NULL};
     const char *model_path = NULL, *tok = NULL, *file = NULL;
     long long n_ctx = 0, threads = 0, max_chunks = -1;
+    int type_k = SM_KV_F32, type_v = SM_KV_F32;   /* -ctk, -ctv */
     cli_lora lora = {0};
     int lr;
     for (a.i = 0; a.i < argc; a.i++) {
@@ -38,6 +41,8 @@ int cmd_perplexity(int argc, char **argv) {
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok = v; }
         else if (arg_is(&a, "-f", "--file")) { VALUE(); file = v; }
         else if (arg_is(&a, "-c", "--ctx-size")) { VALUE(); if (!parse_int(&a, "-c", v, 2, 1 << 16, &n_ctx)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-ctk", "--cache-type-k")) { VALUE(); if (!parse_kv_type(&a, "-ctk", v, &type_k)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-ctv", "--cache-type-v")) { VALUE(); if (!parse_kv_type(&a, "-ctv", v, &type_v)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--chunks")) { VALUE(); if (!parse_int(&a, "--chunks", v, 1, 1LL << 31, &max_chunks)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-t", "--threads")) { VALUE(); if (!parse_int(&a, "-t", v, 1, 1024, &threads)) return SM_EXIT_USAGE; }
         else { cli_error(a.cmd, "unknown option '%s' (see smallmind perplexity --help)", argv[a.i]); return SM_EXIT_USAGE; }
@@ -80,6 +85,8 @@ int cmd_perplexity(int argc, char **argv) {
     }
     sm_session_params sp = sm_session_default_params();
     sp.n_ctx = (int)n_ctx;
+    sp.type_k = (sm_kv_type)type_k;
+    sp.type_v = (sm_kv_type)type_v;
     sp.n_threads = (int)threads;
     if ((sp.lora_rank_max = cli_lora_load(a.cmd, &lora, m)) < 0) goto done;
     if (sm_session_create(m, &sp, &s, &err)) { cli_error(a.cmd, "%s", err.message); goto done; }

@@ -28,7 +28,7 @@ static uint64_t sm_now_ns(void) {
 
 static void profile_usage(void) {
     printf("usage: smallmind profile [OUT.md] [N_INFERENCES=3] [TOKENS=50] [--deep] [-m MODEL] [-z TOKENIZER]\n"
-           "                         [-t N] [--prompt N] [--json OUT.json] [--svg OUT.svg] [--trace OUT.json]\n"
+           "                         [-t N] [--prompt N] [-ctk f16] [-ctv f16] [--json OUT.json] [--svg OUT.svg] [--trace OUT.json]\n"
            "                         [--folded OUT.txt] [--flame OUT.svg] [--baseline BASE.json]\n"
            "       smallmind profile --compare BASE.json[,BASE2.json...] NEW.json[,NEW2.json...]\n"
            "\n"
@@ -364,7 +364,7 @@ int cmd_profile(int argc, char **argv) {
     const char *out = NULL, *model_path = NULL, *tok = NULL;
     long long n_inf = 3, n_tok = 50, threads = 0, prompt_n = 0, v;
     const char *compare_base = NULL, *compare_new = NULL;
-    int n_pos = 0;
+    int n_pos = 0, type_k = SM_KV_F32, type_v = SM_KV_F32;   /* -ctk, -ctv */
     for (a.i = 0; a.i < argc; a.i++) {
         const char *s;
 #define VALUE() do { if (!(s = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
@@ -373,6 +373,8 @@ int cmd_profile(int argc, char **argv) {
         else if (arg_is(&a, "-m", "--model")) { VALUE(); model_path = s; }
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok = s; }
         else if (arg_is(&a, "-t", "--threads")) { VALUE(); if (!parse_int(&a, "-t", s, 1, 1024, &threads)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-ctk", "--cache-type-k")) { VALUE(); if (!parse_kv_type(&a, "-ctk", s, &type_k)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-ctv", "--cache-type-v")) { VALUE(); if (!parse_kv_type(&a, "-ctv", s, &type_v)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--json")) { VALUE(); d.json_path = s; }
         else if (arg_is(&a, NULL, "--svg")) { VALUE(); d.svg_path = s; }
         else if (arg_is(&a, NULL, "--trace")) { VALUE(); d.trace_path = s; }
@@ -442,6 +444,8 @@ int cmd_profile(int argc, char **argv) {
     sm_session_params sp = sm_session_default_params();
     sp.n_ctx = d.prompt_len + d.n_tokens;
     sp.n_threads = (int)threads;
+    sp.type_k = (sm_kv_type)type_k;
+    sp.type_v = (sm_kv_type)type_v;
     sp.seed = 42;
     sm_session *prof = NULL;
     sm_error err = {0};

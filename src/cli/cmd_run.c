@@ -38,6 +38,8 @@ static void run_usage(void) {
            "generation:\n"
            "  -n, --n-predict N       tokens to generate (default 256; -1 = until the context is full)\n"
            "  -c, --ctx-size N        context size in tokens (default: min(model context, 4096))\n"
+           "  -ctk, --cache-type-k T  the cached keys' type: f32 (default) or f16 (half the memory)\n"
+           "  -ctv, --cache-type-v T  the cached values' type: f32 (default) or f16\n"
            "      --stop TEXT         stop when TEXT is generated (not printed); repeatable, up to %d\n"
            "  -r, --reverse-prompt TEXT  stop after TEXT is generated (printed: llama.cpp's -r, where\n"
            "                          it hands control back); repeatable\n"
@@ -170,6 +172,7 @@ int cmd_run(int argc, char **argv) {
     char *stops[MAX_STOPS], *revs[MAX_STOPS];
     int n_stops = 0, n_revs = 0, echo = 1, escape = 1;
     long long n_predict = 256, n_ctx = 0, threads = 0, seed = -1, top_k = 40, last_n = 64;
+    int type_k = SM_KV_F32, type_v = SM_KV_F32;   /* -ctk, -ctv */
     double temp = 0.8, top_p = 0.95, min_p = 0.05, penalty = 1.0, presence = 0.0, frequency = 0.0;
     int ignore_eos = 0, profile = 0, check = 0, lr;
     cli_lora lora = {0};
@@ -214,6 +217,8 @@ int cmd_run(int argc, char **argv) {
         }
         else if (arg_is(&a, "-n", "--n-predict")) { VALUE(); if (!parse_int(&a, "-n", v, -1, 1 << 24, &n_predict)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-c", "--ctx-size")) { VALUE(); if (!parse_int(&a, "-c", v, 0, 1 << 24, &n_ctx)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-ctk", "--cache-type-k")) { VALUE(); if (!parse_kv_type(&a, "-ctk", v, &type_k)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-ctv", "--cache-type-v")) { VALUE(); if (!parse_kv_type(&a, "-ctv", v, &type_v)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-t", "--threads")) { VALUE(); if (!parse_int(&a, "-t", v, 1, 1024, &threads)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-s", "--seed")) { VALUE(); if (!parse_int(&a, "--seed", v, -1, INT64_MAX, &seed)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--temp")) { VALUE(); if (!parse_float(&a, "--temp", v, 0.0, 100.0, &temp)) return SM_EXIT_USAGE; }
@@ -278,6 +283,8 @@ int cmd_run(int argc, char **argv) {
     uint64_t used_seed = seed >= 0 ? (uint64_t)seed : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
     sm_session_params sp = sm_session_default_params();
     sp.n_ctx = (int)n_ctx;
+    sp.type_k = (sm_kv_type)type_k;
+    sp.type_v = (sm_kv_type)type_v;
     sp.n_threads = (int)threads;
     sp.seed = used_seed;
     sp.profile = profile;

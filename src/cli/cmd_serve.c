@@ -28,6 +28,8 @@ static void serve_usage(void) {
            "      --port N          TCP port (default 8080; 0 = any free one, printed at start)\n"
            "      --parallel N      requests that run at once, each in its own slot (default 4)\n"
            "  -c, --ctx-size N      context of each slot in tokens (default: min(model context, 4096))\n"
+           "  -ctk, --cache-type-k T   the cached keys' type: f32 (default) or f16 (half the memory)\n"
+           "  -ctv, --cache-type-v T   the cached values' type: f32 (default) or f16\n"
            "      --api-key KEY     require Authorization: Bearer KEY (except for / and /health)\n"
            "      --max-queue N     requests that may wait for a slot before new ones get 429 (default 64)\n"
            "      --timeout S       close connections idle for S seconds (default 600)\n"
@@ -65,6 +67,7 @@ int cmd_serve(int argc, char **argv) {
     int jinja = 0, reasoning_none = 0, spm_infill = 0;
     const char *kernels = NULL;
     long long port = 8080, parallel = 4, n_ctx = 0, max_queue = 64, timeout = 600, threads = 0;
+    int type_k = SM_KV_F32, type_v = SM_KV_F32;   /* -ctk, -ctv */
     long long max_body = 4 << 20, trace_requests = 0;
     cli_lora lora = {0};
     int lr;
@@ -96,6 +99,8 @@ int cmd_serve(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--port")) { VALUE(); if (!parse_int(&a, "--port", v, 0, 65535, &port)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-np", "--parallel")) { VALUE(); if (!parse_int(&a, "--parallel", v, 1, 64, &parallel)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-c", "--ctx-size")) { VALUE(); if (!parse_int(&a, "-c", v, 0, 1 << 24, &n_ctx)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-ctk", "--cache-type-k")) { VALUE(); if (!parse_kv_type(&a, "-ctk", v, &type_k)) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-ctv", "--cache-type-v")) { VALUE(); if (!parse_kv_type(&a, "-ctv", v, &type_v)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--max-queue")) { VALUE(); if (!parse_int(&a, "--max-queue", v, 0, 1 << 20, &max_queue)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-to", "--timeout")) { VALUE(); if (!parse_int(&a, "--timeout", v, 1, 86400, &timeout)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--trace-requests")) { VALUE(); if (!parse_int(&a, "--trace-requests", v, 0, 1 << 20, &trace_requests)) return SM_EXIT_USAGE; }
@@ -107,7 +112,7 @@ int cmd_serve(int argc, char **argv) {
     if (key && !*key) { cli_error(a.cmd, "--api-key needs a non-empty key"); return SM_EXIT_USAGE; }
 #ifndef SM_HAVE_SERVER
     (void)model, (void)tok, (void)host, (void)alias, (void)tmpl, (void)kernels, (void)lora, (void)jinja, (void)tmpl_file, (void)reasoning_none, (void)spm_infill;
-    (void)port, (void)parallel, (void)n_ctx, (void)max_queue, (void)timeout, (void)threads, (void)max_body, (void)trace_requests;
+    (void)port, (void)parallel, (void)n_ctx, (void)max_queue, (void)timeout, (void)threads, (void)max_body, (void)trace_requests, (void)type_k, (void)type_v;
     cli_error(a.cmd, "this smallmind was built without libmicrohttpd and Jansson, which the server needs: install "
                      "libmicrohttpd-dev and libjansson-dev (apt-get install libmicrohttpd-dev libjansson-dev) and "
                      "rebuild with make");
@@ -147,6 +152,8 @@ int cmd_serve(int argc, char **argv) {
     o.port = (int)port;
     o.parallel = (int)parallel;
     o.n_ctx = (int)n_ctx;
+    o.type_k = type_k;
+    o.type_v = type_v;
     o.max_queue = (int)max_queue;
     o.timeout = (int)timeout;
     o.threads = (int)threads;

@@ -24,7 +24,9 @@
 
 typedef struct attention_task {
     const sm_session *s;
-    const float *q, *k_layer, *v_layer;
+    const float *q;
+    const void *k_layer, *v_layer;   /* [n_ctx][kv_dim] in k16 / v16 ? F16 : F32 */
+    int k16, v16;
     float *out;
     int pos0, n, window;
 } attention_task;
@@ -51,35 +53,64 @@ static size_t gemm_scratch(int hd) {
            2 * ATT_GQ + 32;
 }
 
-/* scratch floats per thread: the largest of the prompt's two ways and a
- * token's values runs (their sums but the first) */
-size_t sm_attention_scratch(const sm_hparams *hp) {
+/* The floats of a thread's scratch before its F16 rows: the largest of the
+ * prompt's two ways and a token's values runs (their sums but the first). */
+static size_t scratch_main(const sm_hparams *hp) {
     size_t plain = (size_t)ATT_QB * hp->head_dim + 2 * ATT_QB + ATT_KB, gemm = gemm_scratch(hp->head_dim);
     size_t parts = (size_t)(ATT_PARTS - 1) * hp->n_heads * hp->head_dim, most = plain > gemm ? plain : gemm;
     return parts > most ? parts : most;
+}
+
+/* scratch floats per thread: the above, then an F16 cache's rows widened
+ * (a token's one K or V row; a prompt block's K and V of one head) */
+size_t sm_attention_scratch(const sm_hparams *hp) {
+    size_t row = (size_t)hp->n_kv_heads * hp->head_dim, block = 2 * (size_t)ATT_KB * hp->head_dim;
+    return scratch_main(hp) + (row > block ? row : block);
+}
+
+/* Rows p0..p1 of a layer's cache, head kvh's hd elements each: in place
+ * (F32, stride kv_dim) or widened into buf (F16, stride hd); *stride is
+ * set to the one returned. */
+static const float *head_rows(const sm_session *s, const void *layer, int f16, int kvh, int p0, int p1, float *buf,
+                              size_t *stride) {
+    const sm_hparams *hp = &s->model->hp;
+    int hd = hp->head_dim;
+    size_t kv_dim = (size_t)hp->n_kv_heads * hd;
+    if (!f16) {
+        *stride = kv_dim;
+        return (const float *)layer + (size_t)p0 * kv_dim + (size_t)kvh * hd;
+    }
+    const uint16_t *h = (const uint16_t *)layer + (size_t)p0 * kv_dim + (size_t)kvh * hd;
+    for (int p = 0; p < p1 - p0; p++) s->tk[SM_GGML_F16].to_float(buf + (size_t)p * hd, h + (size_t)p * kv_dim, hd);
+    *stride = (size_t)hd;
+    return buf;
 }
 
 static void attend_block(const attention_task *t, int h, int i0, int nq, float *scratch) {
     const sm_session *s = t->s;
     const sm_hparams *hp = &s->model->hp;
     const sm_kernel_table *kt = s->kt;
-    int hd = hp->head_dim, qd = hp->n_heads * hd, kv_dim = hp->n_kv_heads * hd, kvh = h / (hp->n_heads / hp->n_kv_heads);
+    int hd = hp->head_dim, qd = hp->n_heads * hd, kvh = h / (hp->n_heads / hp->n_kv_heads);
     float scale = hp->q_scale, cap = hp->attn_softcap, slope = slope_of(s, h);
     float *o = scratch, *m = o + (size_t)ATT_QB * hd, *l = m + ATT_QB, *sc = l + ATT_QB;
+    float *kbuf = scratch + scratch_main(hp), *vbuf = kbuf + (size_t)ATT_KB * hd;   /* an F16 block widened */
     for (int j = 0; j < nq; j++) { m[j] = -INFINITY; l[j] = 0.0f; }
     memset(o, 0, (size_t)nq * hd * sizeof(float));
     int first = t->pos0 + i0, last = first + nq - 1;   /* the queries' positions */
     for (int kb = first_seen(first, t->window) / ATT_KB * ATT_KB; kb <= last; kb += ATT_KB) {
+        int nk = last + 1 - kb < ATT_KB ? last + 1 - kb : ATT_KB;
+        size_t ks, vs;   /* the block's rows: [nk] of hd, ks / vs apart */
+        const float *kblk = head_rows(s, t->k_layer, t->k16, kvh, kb, kb + nk, kbuf, &ks);
+        const float *vblk = head_rows(s, t->v_layer, t->v16, kvh, kb, kb + nk, vbuf, &vs);
         for (int j = 0; j < nq; j++) {
             /* this query's positions in the block: [p0, p1) from kb */
             int pos = first + j, lo = first_seen(pos, t->window);
             int p0 = lo > kb ? lo - kb : 0, p1 = pos + 1 - kb < ATT_KB ? pos + 1 - kb : ATT_KB, n = p1 - p0;
             if (n <= 0) continue;   /* the whole block is outside this query's view */
-            const float *k = t->k_layer + (size_t)(kb + p0) * kv_dim + (size_t)kvh * hd;
-            const float *v = t->v_layer + (size_t)(kb + p0) * kv_dim + (size_t)kvh * hd;
+            const float *k = kblk + (size_t)p0 * ks, *v = vblk + (size_t)p0 * vs;
             const float *q = t->q + (size_t)(i0 + j) * qd + (size_t)h * hd;
             float bmax = -INFINITY, *oj = o + (size_t)j * hd;
-            for (int p = 0; p < n; p++) sc[p] = kt->dot(q, k + (size_t)p * kv_dim, hd) * scale;
+            for (int p = 0; p < n; p++) sc[p] = kt->dot(q, k + (size_t)p * ks, hd) * scale;
             if (cap > 0) sm_softcap(sc, n, cap);
             if (slope != 0) sm_alibi(sc, n, slope, kb + p0 - pos);
             for (int p = 0; p < n; p++) bmax = sc[p] > bmax ? sc[p] : bmax;
@@ -90,7 +121,7 @@ static void attend_block(const attention_task *t, int h, int i0, int nq, float *
                 m[j] = bmax;
             }
             l[j] += kt->exp_sum(sc, m[j], n);
-            for (int p = 0; p < n; p++) kt->axpy(oj, sc[p], v + (size_t)p * kv_dim, hd);
+            for (int p = 0; p < n; p++) kt->axpy(oj, sc[p], v + (size_t)p * vs, hd);
         }
     }
     for (int j = 0; j < nq; j++) {
@@ -104,7 +135,7 @@ static void attend_block_gemm(const attention_task *t, int h, int i0, int nq, fl
     const sm_session *s = t->s;
     const sm_hparams *hp = &s->model->hp;
     const sm_kernel_table *kt = s->kt;
-    int hd = hp->head_dim, qd = hp->n_heads * hd, kv_dim = hp->n_kv_heads * hd, kvh = h / (hp->n_heads / hp->n_kv_heads);
+    int hd = hp->head_dim, qd = hp->n_heads * hd, kvh = h / (hp->n_heads / hp->n_kv_heads);
     int mr = kt->gemm_mr, panels = (nq + mr - 1) / mr;
     float scale = hp->q_scale, cap = hp->attn_softcap, slope = slope_of(s, h);
     float *qp = scratch;                                   /* Q packed: [panels][hd][mr] */
@@ -112,15 +143,17 @@ static void attend_block_gemm(const attention_task *t, int h, int i0, int nq, fl
     float *pp = sc + (size_t)ATT_GQ * ATT_KB;              /* P packed: [panels][ATT_KB][mr] */
     float *o = pp + (size_t)(ATT_GQ + 12) * ATT_KB;        /* O: [nq][hd] */
     float *m = o + (size_t)ATT_GQ * hd, *l = m + ATT_GQ;
+    float *kbuf = scratch + scratch_main(hp), *vbuf = kbuf + (size_t)ATT_KB * hd;   /* an F16 block widened */
     for (int j = 0; j < nq; j++) { m[j] = -INFINITY; l[j] = 0.0f; }
     memset(o, 0, (size_t)nq * hd * sizeof(float));
     kt->gemm_pack(qp, t->q + (size_t)i0 * qd + (size_t)h * hd, (size_t)qd, 1, nq, hd, 0, panels);
     int first = t->pos0 + i0, last = first + nq - 1;   /* the queries' positions */
     for (int kb = first_seen(first, t->window) / ATT_KB * ATT_KB; kb <= last; kb += ATT_KB) {
         int nk = last + 1 - kb < ATT_KB ? last + 1 - kb : ATT_KB;
-        const float *k = t->k_layer + (size_t)kb * kv_dim + (size_t)kvh * hd;
-        const float *v = t->v_layer + (size_t)kb * kv_dim + (size_t)kvh * hd;
-        kt->gemm(sc, ATT_KB, qp, nq, k, (size_t)kv_dim, 1, nk, hd, 0);   /* S[j][p] = q_j . k_(kb+p) */
+        size_t ks, vs;   /* the block's rows: [nk] of hd, ks / vs apart */
+        const float *k = head_rows(s, t->k_layer, t->k16, kvh, kb, kb + nk, kbuf, &ks);
+        const float *v = head_rows(s, t->v_layer, t->v16, kvh, kb, kb + nk, vbuf, &vs);
+        kt->gemm(sc, ATT_KB, qp, nq, k, ks, 1, nk, hd, 0);   /* S[j][p] = q_j . k_(kb+p) */
         for (int j = 0; j < nq; j++) {
             /* this query's positions in the block: [p0, p1) from kb; the rest weigh 0 */
             int pos = first + j, lo = first_seen(pos, t->window);
@@ -146,7 +179,7 @@ static void attend_block_gemm(const attention_task *t, int h, int i0, int nq, fl
             for (int p = p1; p < nk; p++) row[p] = 0.0f;
         }
         kt->gemm_pack(pp, sc, ATT_KB, 1, nq, nk, 0, panels);
-        kt->gemm(o, hd, pp, nq, v, 1, (size_t)kv_dim, hd, nk, 1);   /* O[j] += sum over p of P[j][p] v_(kb+p) */
+        kt->gemm(o, hd, pp, nq, v, 1, vs, hd, nk, 1);   /* O[j] += sum over p of P[j][p] v_(kb+p) */
     }
     for (int j = 0; j < nq; j++) {
         float *dst = t->out + (size_t)(i0 + j) * qd + (size_t)h * hd, inv = 1.0f / l[j];
@@ -168,16 +201,17 @@ static void attention_task_fn(void *ctx, int ith, int nth) {
     }
 }
 
-static void attention_batch(sm_session *s, const float *q, float *out, const float *k_layer, const float *v_layer,
-                            int pos0, int n, int window) {
+static void attention_batch(sm_session *s, const sm_session *kv, const float *q, float *out, int layer, int pos0,
+                            int n, int window) {
     const sm_hparams *hp = &s->model->hp;
     SM_PROF_BEGIN(s->prof, SM_SC_ATTENTION, -1);
-    attention_task t = {s, q, k_layer, v_layer, out, pos0, n, window};
+    attention_task t = {s, q, sm_kv_row(kv, 0, layer, 0), sm_kv_row(kv, 1, layer, 0), kv->type_k == SM_KV_F16,
+                        kv->type_v == SM_KV_F16, out, pos0, n, window};
     sm_threadpool_run(s->pool, attention_task_fn, &t);
     uint64_t pairs = (uint64_t)n * pos0 + (uint64_t)n * (n + 1) / 2;  /* (token, position) pairs */
     /* each K and V row is read once per block of ATT_QB queries */
     SM_PROF_END(s->prof, 4 * pairs * hp->head_dim * hp->n_heads,
-                2 * pairs * hp->n_kv_heads * hp->head_dim * sizeof(float) / ATT_QB);
+                pairs * hp->n_kv_heads * hp->head_dim * (sm_kv_bytes(kv->type_k) + sm_kv_bytes(kv->type_v)) / ATT_QB);
 }
 
 /* One token at position pos over positions lo..pos of a layer's cache, in
@@ -199,31 +233,44 @@ typedef struct token_attention {
     float *att;                  /* [heads][att_stride] scores, then weights, at positions lo..pos */
     size_t att_stride;
     const float *q;              /* [heads][hd] */
-    const float *k_layer, *v_layer;
+    const void *k_layer, *v_layer;   /* [n_ctx][kv_dim] in k16 / v16 ? F16 : F32 */
     float *out;                  /* [heads][hd] */
     float *parts;                /* [ATT_PARTS - 1][heads][hd] the values' later runs' sums */
     int lo, pos;
     int nparts;                  /* the values' runs: 1, or ATT_PARTS for a long span */
+    int k16, v16;
+    float *rows;                 /* [threads][rows_stride]: thread ith's F16 row widened at rows + ith rows_stride */
+    size_t rows_stride;
 } token_attention;
+
+/* Row t of a layer's cache as floats: in place (F32) or widened into row (F16). */
+static const float *cache_row(const sm_session *s, const void *layer, int f16, int t, float *row) {
+    size_t kv_dim = (size_t)s->model->hp.n_kv_heads * s->model->hp.head_dim;
+    if (!f16) return (const float *)layer + (size_t)t * kv_dim;
+    s->tk[SM_GGML_F16].to_float(row, (const uint16_t *)layer + (size_t)t * kv_dim, (int)kv_dim);
+    return row;
+}
 
 /* Part i of n of a range of len: its start offset, [len i / n, len (i + 1) / n). */
 static int share(int len, int i, int n) { return (int)((int64_t)len * i / n); }
 
-/* The values' runs a span takes. */
-static int value_parts(const sm_hparams *hp, int span) {
-    return (size_t)span * hp->n_kv_heads * hp->head_dim * sizeof(float) >= ATT_SPLIT_BYTES ? ATT_PARTS : 1;
+/* The values' runs a span of V rows of elem bytes each element takes. */
+static int value_parts(const sm_hparams *hp, int span, size_t elem) {
+    return (size_t)span * hp->n_kv_heads * hp->head_dim * elem >= ATT_SPLIT_BYTES ? ATT_PARTS : 1;
 }
 
-/* Scaled scores of every head at positions t0..t1-1. */
-static void token_scores(const token_attention *a, int t0, int t1) {
+/* Scaled scores of every head at positions t0..t1-1 (row: the calling
+ * thread's buffer for an F16 row). */
+static void token_scores(const token_attention *a, int t0, int t1, float *row) {
     const sm_hparams *hp = &a->s->model->hp;
-    int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd, group = hp->n_heads / hp->n_kv_heads;
+    int hd = hp->head_dim, group = hp->n_heads / hp->n_kv_heads;
     float scale = hp->q_scale;
-    const float *k = a->k_layer + (size_t)t0 * kv_dim;
-    for (int t = t0; t < t1; t++, k += kv_dim)
+    for (int t = t0; t < t1; t++) {
+        const float *k = cache_row(a->s, a->k_layer, a->k16, t, row);
         for (int kh = 0, h = 0; kh < hp->n_kv_heads; kh++)   /* head h reads KV head h / group */
             for (int g = 0; g < group; g++, h++)
                 a->att[(size_t)h * a->att_stride + t] = a->s->kt->dot(a->q + (size_t)h * hd, k + (size_t)kh * hd, hd) * scale;
+    }
 }
 
 /* Each head's scores soft-capped, ALiBi's bias added, then their softmax. */
@@ -240,17 +287,18 @@ static void token_softmax(const token_attention *a) {
 
 /* Run p of the values' runs: the sum over its positions of each head's
  * weight times its value row, into out (run 0) or its part buffer. */
-static void token_values(const token_attention *a, int p) {
+static void token_values(const token_attention *a, int p, float *row) {
     const sm_hparams *hp = &a->s->model->hp;
-    int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd, group = hp->n_heads / hp->n_kv_heads;
+    int hd = hp->head_dim, group = hp->n_heads / hp->n_kv_heads;
     int span = a->pos + 1 - a->lo, t0 = a->lo + share(span, p, a->nparts), t1 = a->lo + share(span, p + 1, a->nparts);
     float *o = p == 0 ? a->out : a->parts + (size_t)(p - 1) * hp->n_heads * hd;
     memset(o, 0, (size_t)hp->n_heads * hd * sizeof(float));
-    const float *v = a->v_layer + (size_t)t0 * kv_dim;
-    for (int t = t0; t < t1; t++, v += kv_dim)
+    for (int t = t0; t < t1; t++) {
+        const float *v = cache_row(a->s, a->v_layer, a->v16, t, row);
         for (int kh = 0, h = 0; kh < hp->n_kv_heads; kh++)
             for (int g = 0; g < group; g++, h++)
                 a->s->kt->axpy(o + (size_t)h * hd, a->att[(size_t)h * a->att_stride + t], v + (size_t)kh * hd, hd);
+    }
 }
 
 /* out += the later runs' sums, in order. */
@@ -264,13 +312,13 @@ static void token_values_join(const token_attention *a) {
 static void scores_task_fn(void *ctx, int ith, int nth) {
     const token_attention *a = ctx;
     int span = a->pos + 1 - a->lo;
-    token_scores(a, a->lo + share(span, ith, nth), a->lo + share(span, ith + 1, nth));
+    token_scores(a, a->lo + share(span, ith, nth), a->lo + share(span, ith + 1, nth), a->rows + ith * a->rows_stride);
 }
 
 /* Thread ith of nth's share of the values: every nth run from ith. */
 static void values_task_fn(void *ctx, int ith, int nth) {
     const token_attention *a = ctx;
-    for (int p = ith; p < a->nparts; p += nth) token_values(a, p);
+    for (int p = ith; p < a->nparts; p += nth) token_values(a, p, a->rows + ith * a->rows_stride);
 }
 
 /* The three passes on the calling thread. */
@@ -281,21 +329,34 @@ static void token_attend(const token_attention *a) {
     token_values_join(a);
 }
 
+/* Token attention at pos for layer of kv's cache, its query q, output
+ * out; scratch: the calling thread's (the later runs' sums, then its F16
+ * row; thread ith of a split pass takes the region ith past it). */
+static token_attention token_at(const sm_session *s, const sm_session *kv, int layer, const float *q, float *out,
+                                int pos, int window, float *scratch) {
+    const sm_hparams *hp = &s->model->hp;
+    int lo = first_seen(pos, window);
+    token_attention a = {s, kv->att, (size_t)kv->n_ctx, q, sm_kv_row(kv, 0, layer, 0), sm_kv_row(kv, 1, layer, 0),
+                         out, scratch, lo, pos, value_parts(hp, pos + 1 - lo, sm_kv_bytes(kv->type_v)),
+                         kv->type_k == SM_KV_F16, kv->type_v == SM_KV_F16, scratch + scratch_main(hp),
+                         sm_attention_scratch(hp)};
+    return a;
+}
+
 /* One token at position pos: the three passes, each a timed step, in kv's
  * score buffer; a long span's scores and values split across the pool. */
-static void attention_one(sm_session *s, const sm_session *kv, const float *q, float *out, const float *k_layer,
-                          const float *v_layer, int pos, int window) {
+static void attention_one(sm_session *s, const sm_session *kv, const float *q, float *out, int layer, int pos,
+                          int window) {
     const sm_hparams *hp = &s->model->hp;
-    int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd;
-    int lo = first_seen(pos, window), parts = value_parts(hp, pos + 1 - lo);
-    uint64_t span = (uint64_t)(pos + 1 - lo), heads = (uint64_t)hp->n_heads;
-    token_attention a = {s, kv->att, (size_t)kv->n_ctx, q, k_layer, v_layer, out, s->att_scratch, lo, pos, parts};
-    int split = parts > 1 && sm_threadpool_size(s->pool) > 1;
+    token_attention a = token_at(s, kv, layer, q, out, pos, window, s->att_scratch);
+    uint64_t span = (uint64_t)(pos + 1 - a.lo), heads = (uint64_t)hp->n_heads;
+    uint64_t kv_dim = (uint64_t)hp->n_kv_heads * hp->head_dim, hd = (uint64_t)hp->head_dim;
+    int split = a.nparts > 1 && sm_threadpool_size(s->pool) > 1;
 
     SM_PROF_BEGIN(s->prof, SM_SC_ATT_SCORES, -1);
     if (split) sm_threadpool_run(s->pool, scores_task_fn, &a);
     else scores_task_fn(&a, 0, 1);
-    SM_PROF_END(s->prof, 2 * span * hd * heads, span * kv_dim * sizeof(float));
+    SM_PROF_END(s->prof, 2 * span * hd * heads, span * kv_dim * sm_kv_bytes(kv->type_k));
 
     SM_PROF_BEGIN(s->prof, SM_SC_SOFTMAX, -1);
     token_softmax(&a);
@@ -305,31 +366,20 @@ static void attention_one(sm_session *s, const sm_session *kv, const float *q, f
     if (split) sm_threadpool_run(s->pool, values_task_fn, &a);
     else values_task_fn(&a, 0, 1);
     token_values_join(&a);
-    SM_PROF_END(s->prof, 2 * span * hd * heads, span * kv_dim * sizeof(float));
-}
-
-/* Layer l of a session's cache. */
-static const float *layer_k(const sm_session *kv, int l) {
-    const sm_hparams *hp = &kv->model->hp;
-    return kv->k_cache + (size_t)l * kv->n_ctx * hp->n_kv_heads * hp->head_dim;
-}
-static const float *layer_v(const sm_session *kv, int l) {
-    const sm_hparams *hp = &kv->model->hp;
-    return kv->v_cache + (size_t)l * kv->n_ctx * hp->n_kv_heads * hp->head_dim;
+    SM_PROF_END(s->prof, 2 * span * hd * heads, span * kv_dim * sm_kv_bytes(kv->type_v));
 }
 
 void sm_attention(sm_session *s, const sm_session *kv, const float *q, float *out, int layer, int pos0, int n,
                   int window) {
-    if (n == 1) attention_one(s, kv, q, out, layer_k(kv, layer), layer_v(kv, layer), pos0, window);
-    else attention_batch(s, q, out, layer_k(kv, layer), layer_v(kv, layer), pos0, n, window);
+    if (n == 1) attention_one(s, kv, q, out, layer, pos0, window);
+    else attention_batch(s, kv, q, out, layer, pos0, n, window);
 }
 
 void sm_attention_rows(sm_session *s, const sm_session *kv, const float *q, float *out, int layer, int pos0, int n,
                        int window) {
     size_t qd = (size_t)s->model->hp.n_heads * s->model->hp.head_dim;
     for (int i = 0; i < n; i++)
-        attention_one(s, kv, q + (size_t)i * qd, out + (size_t)i * qd, layer_k(kv, layer), layer_v(kv, layer),
-                      pos0 + i, window);
+        attention_one(s, kv, q + (size_t)i * qd, out + (size_t)i * qd, layer, pos0 + i, window);
 }
 
 /* The one-token runs of a batch of several sessions (the first b->n_vec
@@ -350,11 +400,8 @@ static void decode_task_fn(void *ctx, int ith, int nth) {
     size_t qd = (size_t)s->model->hp.n_heads * s->model->hp.head_dim;
     for (int i = ith; i < t->b->n_vec; i += nth) {
         const sm_fwd_seq *sq = &t->b->seq[i];
-        int pos = sq->pos0, lo = first_seen(pos, t->window);
-        token_attention a = {s, sq->s->att, (size_t)sq->s->n_ctx, t->q + (size_t)sq->row0 * qd,
-                             layer_k(sq->s, t->layer), layer_v(sq->s, t->layer), t->out + (size_t)sq->row0 * qd,
-                             s->att_scratch + (size_t)ith * sm_attention_scratch(&s->model->hp), lo, pos,
-                             value_parts(&s->model->hp, pos + 1 - lo)};
+        token_attention a = token_at(s, sq->s, t->layer, t->q + (size_t)sq->row0 * qd, t->out + (size_t)sq->row0 * qd,
+                                     sq->pos0, t->window, s->att_scratch + (size_t)ith * sm_attention_scratch(&s->model->hp));
         token_attend(&a);
     }
 }
@@ -364,20 +411,23 @@ void sm_attention_seqs(sm_session *s, const sm_fwd_batch *b, int layer, const fl
     size_t qd = (size_t)hp->n_heads * hp->head_dim;
     if (b->n_vec == 1) {   /* one run: split across the threads as a session's own token is */
         const sm_fwd_seq *sq = &b->seq[0];
-        attention_one(s, sq->s, q + (size_t)sq->row0 * qd, out + (size_t)sq->row0 * qd, layer_k(sq->s, layer),
-                      layer_v(sq->s, layer), sq->pos0, window);
+        attention_one(s, sq->s, q + (size_t)sq->row0 * qd, out + (size_t)sq->row0 * qd, layer, sq->pos0, window);
     } else if (b->n_vec > 1) {
         SM_PROF_BEGIN(s->prof, SM_SC_ATTENTION, -1);
         decode_task t = {s, b, q, out, layer, window};
-        uint64_t pairs = 0;
-        for (int i = 0; i < b->n_vec; i++) pairs += (uint64_t)b->seq[i].pos0 + 1;
+        uint64_t pairs = 0, bytes = 0;   /* (token, position) pairs, and the K and V bytes they read */
+        for (int i = 0; i < b->n_vec; i++) {
+            const sm_session *kv = b->seq[i].s;
+            pairs += (uint64_t)b->seq[i].pos0 + 1;
+            bytes += ((uint64_t)b->seq[i].pos0 + 1) * (sm_kv_bytes(kv->type_k) + sm_kv_bytes(kv->type_v));
+        }
         if (sm_threadpool_size(s->pool) == 1) decode_task_fn(&t, 0, 1);
         else sm_threadpool_run(s->pool, decode_task_fn, &t);
-        SM_PROF_END(s->prof, 4 * pairs * hp->head_dim * hp->n_heads, 2 * pairs * hp->n_kv_heads * hp->head_dim * sizeof(float));
+        SM_PROF_END(s->prof, 4 * pairs * hp->head_dim * hp->n_heads, bytes * hp->n_kv_heads * hp->head_dim);
     }
     for (int i = b->n_vec; i < b->n_seq; i++) {
         const sm_fwd_seq *sq = &b->seq[i];
-        attention_batch(s, q + (size_t)sq->row0 * qd, out + (size_t)sq->row0 * qd, layer_k(sq->s, layer),
-                        layer_v(sq->s, layer), sq->pos0, sq->n, window);
+        attention_batch(s, sq->s, q + (size_t)sq->row0 * qd, out + (size_t)sq->row0 * qd, layer, sq->pos0, sq->n,
+                        window);
     }
 }

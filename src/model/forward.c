@@ -48,8 +48,9 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b) {
     sm_prof *P = s->prof;
     int dim = hp->dim, q_dim = hp->n_heads * hp->head_dim, kv_dim = hp->n_kv_heads * hp->head_dim;
     int ffn = hp->ffn_dim, n = b->n, nv = b->n_vec;
-    /* one session: its keys and values land straight in its cache */
-    const sm_fwd_seq *one = b->n_seq == 1 ? &b->seq[0] : NULL;
+    /* one session with an F32 cache: its keys and values land straight in it */
+    const sm_fwd_seq *one = b->n_seq == 1 && b->seq[0].s->type_k == SM_KV_F32 && b->seq[0].s->type_v == SM_KV_F32
+                            ? &b->seq[0] : NULL;
     float *x = s->x;        /* [n][dim] the residual stream */
     float *xb = s->xb;      /* [n][max(dim, q_dim)] a block's normed input, then attention's output */
     float *xb2 = s->xb2;    /* [n][dim] a block's output, when it has a post-norm; a parallel FFN's own norm */
@@ -65,9 +66,8 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b) {
         /* [n][kv_dim]: this batch's keys and values */
         float *k = s->k_rows, *v = s->v_rows;
         if (one) {
-            size_t at = (size_t)l * one->s->n_ctx * kv_dim + (size_t)one->pos0 * kv_dim;
-            k = one->s->k_cache + at;
-            v = one->s->v_cache + at;
+            k = sm_kv_row(one->s, 0, l, one->pos0);
+            v = sm_kv_row(one->s, 1, l, one->pos0);
         }
         SM_PROF_BEGIN(P, SM_SC_LAYER, l);
 

@@ -41,6 +41,23 @@ static void rotate_rows(float *rows, int n_rows, const sm_hparams *hp, int neox,
     }
 }
 
+/* Turns n_rows keys of a layer (floats, kv_dim apart) from their position p
+ * to p - delta: every rotated pair by -delta * freq_i. */
+static void turn_rows(float *rows, int n_rows, const sm_hparams *hp, const sm_rope_spec *r, int delta) {
+    int neox = sm_arch_get(hp->arch)->pos == SM_POS_ROPE_NEOX, half = hp->rope_dim / 2;
+    for (int i0 = 0; i0 < half; i0 += PAIRS_PER_PASS) {
+        int np = half - i0 < PAIRS_PER_PASS ? half - i0 : PAIRS_PER_PASS;
+        float c[PAIRS_PER_PASS], sn[PAIRS_PER_PASS];
+        for (int j = 0; j < np; j++) {
+            /* the frequency of the session's tables, without their factor (K holds it once) */
+            double angle = -(double)delta * sm_rope_freq(r, i0 + j);
+            c[j] = (float)cos(angle);
+            sn[j] = (float)sin(angle);
+        }
+        rotate_rows(rows, n_rows, hp, neox, i0, np, c, sn);
+    }
+}
+
 sm_status sm_session_shift(sm_session *s, int n_keep, int n_discard, sm_error *err) {
     if (!s) return sm_fail(err, SM_ERR_INVALID_ARG, "sm_session_shift: session is NULL");
     const sm_model *m = s->model;
@@ -59,26 +76,24 @@ sm_status sm_session_shift(sm_session *s, int n_keep, int n_discard, sm_error *e
                        n_discard, n_keep, s->n_past);
     if (n_discard == 0) return SM_OK;
     int kv_dim = hp->n_kv_heads * hp->head_dim, n_move = s->n_past - n_keep - n_discard;
-    size_t layer_stride = (size_t)s->n_ctx * kv_dim, row_bytes = (size_t)kv_dim * sizeof(float);
-    int neox = arch->pos == SM_POS_ROPE_NEOX, half = hp->rope_dim / 2;
+    size_t k_row = (size_t)kv_dim * sm_kv_bytes(s->type_k), v_row = (size_t)kv_dim * sm_kv_bytes(s->type_v);
     for (int l = 0; l < hp->n_layers && n_move > 0; l++) {
-        float *k = s->k_cache + l * layer_stride, *v = s->v_cache + l * layer_stride;
-        memmove(k + (size_t)n_keep * kv_dim, k + (size_t)(n_keep + n_discard) * kv_dim, (size_t)n_move * row_bytes);
-        memmove(v + (size_t)n_keep * kv_dim, v + (size_t)(n_keep + n_discard) * kv_dim, (size_t)n_move * row_bytes);
+        char *k = sm_kv_row(s, 0, l, 0), *v = sm_kv_row(s, 1, l, 0);
+        memmove(k + (size_t)n_keep * k_row, k + (size_t)(n_keep + n_discard) * k_row, (size_t)n_move * k_row);
+        memmove(v + (size_t)n_keep * v_row, v + (size_t)(n_keep + n_discard) * v_row, (size_t)n_move * v_row);
         if (!sm_layer_has_rope(hp, l)) continue;   /* smollm3's NoPE layers: nothing to turn */
         sm_rope_spec r;
         sm_session_rope(s, sm_layer_is_swa(hp, l), &r);
-        for (int i0 = 0; i0 < half; i0 += PAIRS_PER_PASS) {
-            int np = half - i0 < PAIRS_PER_PASS ? half - i0 : PAIRS_PER_PASS;
-            float c[PAIRS_PER_PASS], sn[PAIRS_PER_PASS];
-            for (int j = 0; j < np; j++) {
-                int i = i0 + j;
-                /* the frequency of the session's tables, without their factor (K holds it once) */
-                double angle = -(double)n_discard * sm_rope_freq(&r, i);
-                c[j] = (float)cos(angle);
-                sn[j] = (float)sin(angle);
-            }
-            rotate_rows(k + (size_t)n_keep * kv_dim, n_move, hp, neox, i0, np, c, sn);
+        if (s->type_k == SM_KV_F32) {
+            turn_rows((float *)sm_kv_row(s, 0, l, n_keep), n_move, hp, &r, n_discard);
+            continue;
+        }
+        /* F16 keys: batch_cap rows at a time as floats in the batch's key buffer, turned, rounded back */
+        for (int p = n_keep; p < n_keep + n_move; p += s->batch_cap) {
+            int n = n_keep + n_move - p < s->batch_cap ? n_keep + n_move - p : s->batch_cap;
+            sm_kv_read(s, 0, l, p, s->k_rows, n);
+            turn_rows(s->k_rows, n, hp, &r, n_discard);
+            sm_kv_store(s, 0, l, p, s->k_rows, n);
         }
     }
     memmove(s->history + n_keep, s->history + n_keep + n_discard, (size_t)n_move * sizeof *s->history);

@@ -176,9 +176,9 @@ void op_store_kv(sm_session *s, const sm_fwd_batch *b, int l, const float *k, co
     size_t kvd = (size_t)hp->n_kv_heads * hp->head_dim;
     for (int i = 0; i < b->n_seq; i++) {
         const sm_fwd_seq *sq = &b->seq[i];
-        size_t at = ((size_t)l * sq->s->n_ctx + (size_t)sq->pos0) * kvd, from = (size_t)sq->row0 * kvd;
-        memcpy(sq->s->k_cache + at, k + from, (size_t)sq->n * kvd * sizeof(float));
-        memcpy(sq->s->v_cache + at, v + from, (size_t)sq->n * kvd * sizeof(float));
+        size_t from = (size_t)sq->row0 * kvd;
+        sm_kv_store(sq->s, 0, l, sq->pos0, k + from, sq->n);
+        sm_kv_store(sq->s, 1, l, sq->pos0, v + from, sq->n);
     }
 }
 

@@ -144,7 +144,8 @@ void sm_session_memory(const sm_session *s, sm_memory_info *info) {
     const sm_model *m = s->model;
     const sm_hparams *hp = &m->hp;
     info->arena = s->block_bytes;
-    info->kv_cache = 2ull * hp->n_layers * (uint64_t)s->n_ctx * hp->n_kv_heads * hp->head_dim * sizeof(float);
+    info->kv_cache = (uint64_t)hp->n_layers * s->n_ctx * hp->n_kv_heads * hp->head_dim *
+                     (sm_kv_bytes(s->type_k) + sm_kv_bytes(s->type_v));
     info->weights_mapped = m->file.size;
     info->weights_interleaved = m->x16_bytes;
     if (m->file.data) {

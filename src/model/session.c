@@ -78,8 +78,8 @@ static void layout(sm_session *s, sm_arena *a) {
     s->v_rows = sm_arena_take(a, B * kv_dim, sizeof(float));
     s->batch_tokens = sm_arena_take(a, B, sizeof(sm_token));
     s->batch_seq = sm_arena_take(a, B, sizeof(sm_fwd_seq));
-    s->k_cache = sm_arena_take(a, (size_t)hp->n_layers * ctx, kv_dim * sizeof(float));
-    s->v_cache = sm_arena_take(a, (size_t)hp->n_layers * ctx, kv_dim * sizeof(float));
+    s->k_cache = sm_arena_take(a, (size_t)hp->n_layers * ctx, kv_dim * sm_kv_bytes(s->type_k));
+    s->v_cache = sm_arena_take(a, (size_t)hp->n_layers * ctx, kv_dim * sm_kv_bytes(s->type_v));
     s->rope_cos = sm_arena_take(a, ctx * (size_t)(hp->rope_dim / 2 + 1), sizeof(float));
     s->rope_sin = sm_arena_take(a, ctx * (size_t)(hp->rope_dim / 2 + 1), sizeof(float));
     if (sm_arch_get(hp->arch)->local_rope) {
@@ -196,6 +196,9 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
         return sm_fail(err, SM_ERR_INVALID_ARG, "context size %d is out of range (1 to %d)", p.n_ctx, 1 << 24);
     if (p.n_threads < 0 || p.n_threads > 1024)
         return sm_fail(err, SM_ERR_INVALID_ARG, "thread count %d is out of range (1 to 1024)", p.n_threads);
+    if ((p.type_k != SM_KV_F32 && p.type_k != SM_KV_F16) || (p.type_v != SM_KV_F32 && p.type_v != SM_KV_F16))
+        return sm_fail(err, SM_ERR_INVALID_ARG, "KV cache types %d and %d: each must be SM_KV_F32 or SM_KV_F16",
+                       (int)p.type_k, (int)p.type_v);
     int n_ctx = p.n_ctx ? p.n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
     if (model->pos_embd.data && n_ctx > hp->n_ctx_train)
         return sm_fail(err, SM_ERR_INVALID_ARG,
@@ -208,6 +211,8 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
     s->n_threads = p.n_threads ? p.n_threads : sm_cpu_physical_cores();
     s->batch_cap = n_ctx < SM_BATCH_MAX ? n_ctx : SM_BATCH_MAX;
     s->lora_rank_cap = p.lora_rank_max > 0 ? p.lora_rank_max : 64;   /* LoRA (lora.c) */
+    s->type_k = p.type_k;
+    s->type_v = p.type_v;
     s->kt = sm_kernels_get(p.kernels);
     if (!s->kt) {
         sm_free(s);

@@ -86,8 +86,10 @@ struct sm_session {
     float *k_rows, *v_rows;      /* [batch][kv_dim] keys and values, before they go to each session's cache */
     sm_token *batch_tokens;      /* [batch] the tokens in row order */
     struct sm_fwd_seq *batch_seq;/* [batch] whose rows they are */
-    /* [layer][position][kv_dim] */
-    float *k_cache, *v_cache;
+    /* [layer][position][kv_dim] in type_k / type_v (F32 or F16): read and
+     * written through kv_cache.c's calls, or as floats where F32 */
+    void *k_cache, *v_cache;
+    sm_kv_type type_k, type_v;
     /* [position][rope_dim / 2]; the sliding-window layers' own where they have one */
     float *rope_cos, *rope_sin, *rope_cos_local, *rope_sin_local;
     sm_token *history;           /* the token at each position, n_ctx */
@@ -141,6 +143,15 @@ typedef struct sm_fwd_batch {
  * on s's activation buffers, kernels and threads; s may be one of the
  * batch's sessions or only its workspace. */
 void sm_forward(sm_session *s, const sm_fwd_batch *b);
+
+/* kv_cache.c: the KV cache's rows in their type. kind 0 is the keys, 1 the
+ * values; a row is kv_dim elements, rows of one layer follow each other. */
+size_t sm_kv_bytes(sm_kv_type t);   /* bytes per element: 4 or 2 */
+void *sm_kv_row(const sm_session *s, int kind, int layer, int pos);
+/* n rows of floats stored at positions pos.. (rounded to F16 where the cache is F16) */
+void sm_kv_store(sm_session *s, int kind, int layer, int pos, const float *rows, int n);
+/* n rows at positions pos.. read back as floats */
+void sm_kv_read(const sm_session *s, int kind, int layer, int pos, float *rows, int n);
 
 /* check.c: in check mode the forward pass reports each layer's output
  * (x, n floats); sm_check_result turns what was found, and the logits when

@@ -79,7 +79,7 @@ sm_status sm_session_save_ex(const sm_session *s, const char *path, const void *
         return sm_fail(err, SM_ERR_INVALID_ARG, "sm_session_save: a session and a path are required");
     const sm_hparams *hp = &s->model->hp;
     uint32_t kv_dim = (uint32_t)(hp->n_kv_heads * hp->head_dim);
-    size_t row = (size_t)kv_dim * sizeof(float), layer_stride = (size_t)s->n_ctx * kv_dim;
+    size_t row = (size_t)kv_dim * sizeof(float);
     header h;
     memset(&h, 0, sizeof h);
     memcpy(h.magic, MAGIC, 8);
@@ -115,9 +115,15 @@ sm_status sm_session_save_ex(const sm_session *s, const char *path, const void *
     out_write(&o, &h, sizeof h);
     out_write(&o, s->history, (size_t)s->n_past * sizeof(sm_token));
     if (logits) out_write(&o, s->logits, (size_t)hp->n_vocab * sizeof(float));
+    /* the rows as F32 whatever the cache's type, batch_cap at a time through
+     * the batch's key buffer (scratch between evaluations) */
     for (int kind = 0; kind < 2; kind++)
         for (int l = 0; l < hp->n_layers; l++)
-            out_write(&o, (kind ? s->v_cache : s->k_cache) + l * layer_stride, (size_t)s->n_past * row);
+            for (int p = 0; p < s->n_past; p += s->batch_cap) {
+                int n = s->n_past - p < s->batch_cap ? s->n_past - p : s->batch_cap;
+                sm_kv_read(s, kind, l, p, s->k_rows, n);
+                out_write(&o, s->k_rows, (size_t)n * row);
+            }
     if (app_len) out_write(&o, app, app_len);
     uint64_t sum = sm_hasher_end(&o.hash);
     out_write(&o, &sum, sizeof sum);
@@ -224,12 +230,17 @@ static sm_status apply(sm_session *s, const parsed *p, sm_error *err) {
     sm_free(s->app);
     s->app = app;
     s->app_len = (size_t)h->app_len;
-    size_t row = (size_t)h->kv_dim * sizeof(float), layer_stride = (size_t)s->n_ctx * h->kv_dim;
+    size_t row = (size_t)h->kv_dim * sizeof(float);
     memcpy(s->history, p->tokens, (size_t)h->n_past * sizeof(sm_token));
-    for (uint32_t l = 0; l < h->n_layers; l++) {
-        memcpy(s->k_cache + l * layer_stride, p->keys + (size_t)l * h->n_past * row, (size_t)h->n_past * row);
-        memcpy(s->v_cache + l * layer_stride, p->values + (size_t)l * h->n_past * row, (size_t)h->n_past * row);
-    }
+    /* the file's F32 rows, batch_cap at a time through the batch's key
+     * buffer (aligned), stored in the cache's type */
+    for (int kind = 0; kind < 2; kind++)
+        for (uint32_t l = 0; l < h->n_layers; l++)
+            for (int q = 0; q < (int)h->n_past; q += s->batch_cap) {
+                int n = (int)h->n_past - q < s->batch_cap ? (int)h->n_past - q : s->batch_cap;
+                memcpy(s->k_rows, (kind ? p->values : p->keys) + ((size_t)l * h->n_past + (size_t)q) * row, (size_t)n * row);
+                sm_kv_store(s, kind, (int)l, q, s->k_rows, n);
+            }
     s->n_past = (int)h->n_past;
     s->logits_valid = p->logits != NULL;
     if (p->logits) memcpy(s->logits, p->logits, (size_t)h->n_vocab * sizeof(float));

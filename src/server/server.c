@@ -75,6 +75,8 @@ static int load(server *S) {
     sm_session_params sp = sm_session_default_params();
     sp.n_ctx = S->opt.n_ctx;
     sp.kernels = S->opt.kernels;
+    sp.type_k = (sm_kv_type)S->opt.type_k;
+    sp.type_v = (sm_kv_type)S->opt.type_v;
     for (int i = 0; i < S->opt.n_lora; i++) {
         if (sm_adapter_load(S->model, S->opt.lora_path[i], &S->lora[i], &err) != SM_OK) {
             snprintf(S->load_error, sizeof S->load_error, "%s", err.message);

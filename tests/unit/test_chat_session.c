@@ -303,6 +303,85 @@ static void check_shift_one_layer(const sm_model *m, const char *what) {
     sm_session_free(b);
 }
 
+/* An F16 cache (sm_session_params.type_k / type_v): its keys turned by a
+ * shift are the fresh evaluation's within two F16 roundings; a saved
+ * session (F32 rows in the file) loads back into an F16 cache bit for bit
+ * and into an F32 one as the same values, and both go on as the original;
+ * a type that is not one is refused. */
+TEST(f16_cache_shifts_saves_and_loads) {
+    char dir[] = "/tmp/sm-kvf16-XXXXXX";
+    REQUIRE(mkdtemp(dir) != NULL);
+    enum { N = 40, KEEP = 5, D = 11 };
+    const char *archs[] = {"llama", "qwen2"};   /* adjacent pairs, NeoX halves */
+    for (int k = 0; k < 2; k++) {
+        sm_model *m = init_model(dir, archs[k], 1, 300, NULL, 17 + (uint64_t)k);
+        REQUIRE(m);
+        const sm_hparams *hp = &m->hp;
+        int kv = hp->n_kv_heads * hp->head_dim, V = hp->n_vocab;
+        sm_token t[N], fresh[N];
+        for (int i = 0; i < N; i++) t[i] = (sm_token)(3 + (i * 7919 + 13) % (V - 3));
+        int nf = 0;
+        for (int i = 0; i < N; i++)
+            if (i < KEEP || i >= KEEP + D) fresh[nf++] = t[i];
+        sm_session_params sp = sm_session_default_params();
+        sp.n_ctx = 64;
+        sp.n_threads = 1;
+        sp.type_k = sp.type_v = SM_KV_F16;
+        sm_session *a = NULL, *b = NULL;
+        REQUIRE(sm_session_create(m, &sp, &a, NULL) == SM_OK && sm_session_create(m, &sp, &b, NULL) == SM_OK);
+        REQUIRE(sm_session_eval(a, t, N, NULL) == SM_OK && sm_session_shift(a, KEEP, D, NULL) == SM_OK);
+        REQUIRE(sm_session_eval(b, fresh, (size_t)nf, NULL) == SM_OK);
+        float *ka = malloc(sizeof(float) * nf * kv), *kb = malloc(sizeof(float) * nf * kv);
+        REQUIRE(ka && kb);
+        sm_kv_read(a, 0, 0, 0, ka, nf);
+        sm_kv_read(b, 0, 0, 0, kb, nf);
+        double dk = max_diff(ka, kb, (size_t)nf * kv), top = max_abs(kb, (size_t)nf * kv);
+        CHECKF(dk <= 2.5e-3 * top, "%s: shifted F16 keys differ from fresh ones by %g (largest %g)", archs[k], dk, top);
+        /* save (F32 rows), load into an F16 and an F32 cache */
+        char path[600];
+        snprintf(path, sizeof path, "%s/s-%d.smsession", dir, k);
+        REQUIRE(sm_session_save(b, path, NULL) == SM_OK);
+        sm_session *c = NULL, *d = NULL;
+        sm_session_params dp = sp;
+        dp.type_k = dp.type_v = SM_KV_F32;
+        REQUIRE(sm_session_load(m, path, &sp, &c, NULL) == SM_OK && sm_session_load(m, path, &dp, &d, NULL) == SM_OK);
+        int same16 = 1, same32 = 1;
+        for (int kind = 0; kind < 2; kind++) {
+            size_t bytes = (size_t)nf * kv * 2;
+            same16 &= memcmp(sm_kv_row(b, kind, 0, 0), sm_kv_row(c, kind, 0, 0), bytes) == 0;
+            sm_kv_read(b, kind, 0, 0, ka, nf);
+            same32 &= memcmp(ka, sm_kv_row(d, kind, 0, 0), sizeof(float) * nf * kv) == 0;
+        }
+        CHECKF(same16, "%s: an F16 cache saved and loaded into F16 is not the same bits", archs[k]);
+        CHECKF(same32, "%s: an F16 cache loaded into F32 is not its values", archs[k]);
+        REQUIRE(sm_session_eval(b, &t[3], 1, NULL) == SM_OK && sm_session_eval(c, &t[3], 1, NULL) == SM_OK &&
+                sm_session_eval(d, &t[3], 1, NULL) == SM_OK);
+        CHECKF(memcmp(sm_session_logits(b), sm_session_logits(c), sizeof(float) * V) == 0,
+               "%s: the loaded F16 session goes on differently", archs[k]);
+        double dl = max_diff(sm_session_logits(b), sm_session_logits(d), V);
+        CHECKF(dl <= 1e-2 * max_abs(sm_session_logits(b), V), "%s: loaded into F32, the next logits differ by %g",
+               archs[k], dl);
+        free(ka);
+        free(kb);
+        sm_session_free(a);
+        sm_session_free(b);
+        sm_session_free(c);
+        sm_session_free(d);
+        sm_model_free(m);
+    }
+    sm_model *m = init_model(dir, "llama", 1, 300, NULL, 17);
+    REQUIRE(m);
+    sm_session_params bad = sm_session_default_params();
+    bad.type_v = (sm_kv_type)7;
+    sm_session *s = NULL;
+    sm_error err = {0};
+    CHECK(sm_session_create(m, &bad, &s, &err) == SM_ERR_INVALID_ARG && !s && strstr(err.message, "SM_KV_F16"));
+    sm_model_free(m);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 TEST(shift_equals_fresh_evaluation_at_new_positions) {
     char dir[] = "/tmp/sm-shift-XXXXXX";
     REQUIRE(mkdtemp(dir) != NULL);
@@ -417,7 +496,7 @@ TEST(shift_turns_every_layer_with_its_own_rope) {
                 sm_fwd_seq sq = {s, 0, 1, p, 0};
                 sm_fwd_batch b = {NULL, 1, 1, &sq, 1, NULL, NULL};
                 op_rope(s, &b, q, k1, sm_layer_is_swa(hp, l));
-                memcpy(s->k_cache + l * stride + (size_t)p * kv, k1, sizeof(float) * kv);
+                memcpy((float *)s->k_cache + l * stride + (size_t)p * kv, k1, sizeof(float) * kv);
             }
         s->n_past = N;
         REQUIRE(sm_session_shift(s, KEEP, D, NULL) == SM_OK);
@@ -432,7 +511,7 @@ TEST(shift_turns_every_layer_with_its_own_rope) {
                 sm_fwd_seq sq = {s, 0, 1, np, 0};
                 sm_fwd_batch b = {NULL, 1, 1, &sq, 1, NULL, NULL};
                 op_rope(s, &b, q, k1, sm_layer_is_swa(hp, l));
-                double d = max_diff(k1, s->k_cache + l * stride + (size_t)np * kv, kv);
+                double d = max_diff(k1, (float *)s->k_cache + l * stride + (size_t)np * kv, kv);
                 worst = d > worst ? d : worst;
             }
         }

@@ -1,0 +1,42 @@
+/* kv_cache.c - the KV cache's rows in their element type (sm_kv_type: F32,
+ * or F16 at half the memory): where a row lives, rows stored from floats
+ * and read back as floats. The forward pass writes an F32 cache in place
+ * (forward.c) and attention reads either type (attention.c); everything
+ * else that moves cached rows (a batch's store, session files, the context
+ * shift) goes through these calls. */
+#include "session.h"
+#include "kernels/types.h"
+
+#include <string.h>
+
+size_t sm_kv_bytes(sm_kv_type t) { return t == SM_KV_F16 ? 2 : 4; }
+
+void *sm_kv_row(const sm_session *s, int kind, int layer, int pos) {
+    const sm_hparams *hp = &s->model->hp;
+    size_t kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;
+    sm_kv_type t = kind ? s->type_v : s->type_k;
+    char *base = kind ? s->v_cache : s->k_cache;
+    return base + ((size_t)layer * s->n_ctx + (size_t)pos) * kv_dim * sm_kv_bytes(t);
+}
+
+void sm_kv_store(sm_session *s, int kind, int layer, int pos, const float *rows, int n) {
+    const sm_hparams *hp = &s->model->hp;
+    int kv_dim = hp->n_kv_heads * hp->head_dim;
+    if ((kind ? s->type_v : s->type_k) == SM_KV_F32) {
+        memcpy(sm_kv_row(s, kind, layer, pos), rows, (size_t)n * kv_dim * sizeof(float));
+        return;
+    }
+    for (int i = 0; i < n; i++)   /* row by row: n x kv_dim may pass INT_MAX */
+        s->tk[SM_GGML_F16].from_float(sm_kv_row(s, kind, layer, pos + i), rows + (size_t)i * kv_dim, kv_dim);
+}
+
+void sm_kv_read(const sm_session *s, int kind, int layer, int pos, float *rows, int n) {
+    const sm_hparams *hp = &s->model->hp;
+    int kv_dim = hp->n_kv_heads * hp->head_dim;
+    if ((kind ? s->type_v : s->type_k) == SM_KV_F32) {
+        memcpy(rows, sm_kv_row(s, kind, layer, pos), (size_t)n * kv_dim * sizeof(float));
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        s->tk[SM_GGML_F16].to_float(rows + (size_t)i * kv_dim, sm_kv_row(s, kind, layer, pos + i), kv_dim);
+}
