@@ -115,6 +115,25 @@ void sm_axpy_f32_neon(float *y, float a, const float *x, int n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
+/* The same two on an F16 row (an F16 KV cache's), widened as read: the
+ * sums of sm_dot_f32_neon / sm_axpy_f32_neon on the widened row. */
+float sm_dot_f16_neon(const float *a, const uint16_t *b, int n) {
+    float32x4_t acc = vdupq_n_f32(0);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) acc = vfmaq_f32(acc, vld1q_f32(a + i), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(b + i))));
+    float s = vaddvq_f32(acc);
+    for (; i < n; i++) s += a[i] * sm_fp16_to_fp32(b[i]);
+    return s;
+}
+
+void sm_axpy_f16_neon(float *y, float a, const uint16_t *x, int n) {
+    float32x4_t va = vdupq_n_f32(a);
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        vst1q_f32(y + i, vfmaq_f32(vld1q_f32(y + i), va, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x + i)))));
+    for (; i < n; i++) y[i] += a * sm_fp16_to_fp32(x[i]);
+}
+
 void sm_matmul_f32_neon(float *c, const float *a, const float *w, int m, int n, int k, int ldc) {
     for (int t = 0; t < m; t++) sm_matvec_f32_neon(c + (size_t)t * ldc, w, a + (size_t)t * k, n, k);
 }

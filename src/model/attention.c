@@ -61,11 +61,10 @@ static size_t scratch_main(const sm_hparams *hp) {
     return parts > most ? parts : most;
 }
 
-/* scratch floats per thread: the above, then an F16 cache's rows widened
- * (a token's one K or V row; a prompt block's K and V of one head) */
+/* scratch floats per thread: the above, then a prompt block's K and V
+ * rows of one head widened from an F16 cache */
 size_t sm_attention_scratch(const sm_hparams *hp) {
-    size_t row = (size_t)hp->n_kv_heads * hp->head_dim, block = 2 * (size_t)ATT_KB * hp->head_dim;
-    return scratch_main(hp) + (row > block ? row : block);
+    return scratch_main(hp) + 2 * (size_t)ATT_KB * hp->head_dim;
 }
 
 /* Rows p0..p1 of a layer's cache, head kvh's hd elements each: in place
@@ -238,18 +237,8 @@ typedef struct token_attention {
     float *parts;                /* [ATT_PARTS - 1][heads][hd] the values' later runs' sums */
     int lo, pos;
     int nparts;                  /* the values' runs: 1, or ATT_PARTS for a long span */
-    int k16, v16;
-    float *rows;                 /* [threads][rows_stride]: thread ith's F16 row widened at rows + ith rows_stride */
-    size_t rows_stride;
+    int k16, v16;                /* F16 rows: read through the level's dot_f16 / axpy_f16 */
 } token_attention;
-
-/* Row t of a layer's cache as floats: in place (F32) or widened into row (F16). */
-static const float *cache_row(const sm_session *s, const void *layer, int f16, int t, float *row) {
-    size_t kv_dim = (size_t)s->model->hp.n_kv_heads * s->model->hp.head_dim;
-    if (!f16) return (const float *)layer + (size_t)t * kv_dim;
-    s->tk[SM_GGML_F16].to_float(row, (const uint16_t *)layer + (size_t)t * kv_dim, (int)kv_dim);
-    return row;
-}
 
 /* Part i of n of a range of len: its start offset, [len i / n, len (i + 1) / n). */
 static int share(int len, int i, int n) { return (int)((int64_t)len * i / n); }
@@ -259,17 +248,21 @@ static int value_parts(const sm_hparams *hp, int span, size_t elem) {
     return (size_t)span * hp->n_kv_heads * hp->head_dim * elem >= ATT_SPLIT_BYTES ? ATT_PARTS : 1;
 }
 
-/* Scaled scores of every head at positions t0..t1-1 (row: the calling
- * thread's buffer for an F16 row). */
-static void token_scores(const token_attention *a, int t0, int t1, float *row) {
+/* Scaled scores of every head at positions t0..t1-1. */
+static void token_scores(const token_attention *a, int t0, int t1) {
     const sm_hparams *hp = &a->s->model->hp;
-    int hd = hp->head_dim, group = hp->n_heads / hp->n_kv_heads;
+    const sm_kernel_table *kt = a->s->kt;
+    int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd, group = hp->n_heads / hp->n_kv_heads;
     float scale = hp->q_scale;
     for (int t = t0; t < t1; t++) {
-        const float *k = cache_row(a->s, a->k_layer, a->k16, t, row);
+        const float *k = a->k16 ? NULL : (const float *)a->k_layer + (size_t)t * kv_dim;
+        const uint16_t *k16 = a->k16 ? (const uint16_t *)a->k_layer + (size_t)t * kv_dim : NULL;
         for (int kh = 0, h = 0; kh < hp->n_kv_heads; kh++)   /* head h reads KV head h / group */
-            for (int g = 0; g < group; g++, h++)
-                a->att[(size_t)h * a->att_stride + t] = a->s->kt->dot(a->q + (size_t)h * hd, k + (size_t)kh * hd, hd) * scale;
+            for (int g = 0; g < group; g++, h++) {
+                const float *qh = a->q + (size_t)h * hd;
+                float dot = k16 ? kt->dot_f16(qh, k16 + (size_t)kh * hd, hd) : kt->dot(qh, k + (size_t)kh * hd, hd);
+                a->att[(size_t)h * a->att_stride + t] = dot * scale;
+            }
     }
 }
 
@@ -287,17 +280,22 @@ static void token_softmax(const token_attention *a) {
 
 /* Run p of the values' runs: the sum over its positions of each head's
  * weight times its value row, into out (run 0) or its part buffer. */
-static void token_values(const token_attention *a, int p, float *row) {
+static void token_values(const token_attention *a, int p) {
     const sm_hparams *hp = &a->s->model->hp;
-    int hd = hp->head_dim, group = hp->n_heads / hp->n_kv_heads;
+    const sm_kernel_table *kt = a->s->kt;
+    int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd, group = hp->n_heads / hp->n_kv_heads;
     int span = a->pos + 1 - a->lo, t0 = a->lo + share(span, p, a->nparts), t1 = a->lo + share(span, p + 1, a->nparts);
     float *o = p == 0 ? a->out : a->parts + (size_t)(p - 1) * hp->n_heads * hd;
     memset(o, 0, (size_t)hp->n_heads * hd * sizeof(float));
     for (int t = t0; t < t1; t++) {
-        const float *v = cache_row(a->s, a->v_layer, a->v16, t, row);
+        const float *v = a->v16 ? NULL : (const float *)a->v_layer + (size_t)t * kv_dim;
+        const uint16_t *v16 = a->v16 ? (const uint16_t *)a->v_layer + (size_t)t * kv_dim : NULL;
         for (int kh = 0, h = 0; kh < hp->n_kv_heads; kh++)
-            for (int g = 0; g < group; g++, h++)
-                a->s->kt->axpy(o + (size_t)h * hd, a->att[(size_t)h * a->att_stride + t], v + (size_t)kh * hd, hd);
+            for (int g = 0; g < group; g++, h++) {
+                float w = a->att[(size_t)h * a->att_stride + t], *oh = o + (size_t)h * hd;
+                if (v16) kt->axpy_f16(oh, w, v16 + (size_t)kh * hd, hd);
+                else kt->axpy(oh, w, v + (size_t)kh * hd, hd);
+            }
     }
 }
 
@@ -312,13 +310,13 @@ static void token_values_join(const token_attention *a) {
 static void scores_task_fn(void *ctx, int ith, int nth) {
     const token_attention *a = ctx;
     int span = a->pos + 1 - a->lo;
-    token_scores(a, a->lo + share(span, ith, nth), a->lo + share(span, ith + 1, nth), a->rows + ith * a->rows_stride);
+    token_scores(a, a->lo + share(span, ith, nth), a->lo + share(span, ith + 1, nth));
 }
 
 /* Thread ith of nth's share of the values: every nth run from ith. */
 static void values_task_fn(void *ctx, int ith, int nth) {
     const token_attention *a = ctx;
-    for (int p = ith; p < a->nparts; p += nth) token_values(a, p, a->rows + ith * a->rows_stride);
+    for (int p = ith; p < a->nparts; p += nth) token_values(a, p);
 }
 
 /* The three passes on the calling thread. */
@@ -330,16 +328,14 @@ static void token_attend(const token_attention *a) {
 }
 
 /* Token attention at pos for layer of kv's cache, its query q, output
- * out; scratch: the calling thread's (the later runs' sums, then its F16
- * row; thread ith of a split pass takes the region ith past it). */
+ * out; parts: room for the later runs' sums. */
 static token_attention token_at(const sm_session *s, const sm_session *kv, int layer, const float *q, float *out,
-                                int pos, int window, float *scratch) {
+                                int pos, int window, float *parts) {
     const sm_hparams *hp = &s->model->hp;
     int lo = first_seen(pos, window);
     token_attention a = {s, kv->att, (size_t)kv->n_ctx, q, sm_kv_row(kv, 0, layer, 0), sm_kv_row(kv, 1, layer, 0),
-                         out, scratch, lo, pos, value_parts(hp, pos + 1 - lo, sm_kv_bytes(kv->type_v)),
-                         kv->type_k == SM_KV_F16, kv->type_v == SM_KV_F16, scratch + scratch_main(hp),
-                         sm_attention_scratch(hp)};
+                         out, parts, lo, pos, value_parts(hp, pos + 1 - lo, sm_kv_bytes(kv->type_v)),
+                         kv->type_k == SM_KV_F16, kv->type_v == SM_KV_F16};
     return a;
 }
 
