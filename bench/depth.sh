@@ -4,10 +4,11 @@
 # N tokens decoded one at a time after a D-token prompt) on the same GGUF
 # files. At depth, each token's attention reads the whole KV cache, so this
 # measures attention as well as the weights' stream. llama.cpp keeps its
-# cache in F16 (its default), SmallMind in F32: twice the bytes per position.
+# cache in F16 (its default), SmallMind in F32 (its default) unless KV=f16
+# (-ctk f16 -ctv f16: the same cache as llama.cpp's).
 #   LLAMA_BATCHED_BENCH=/path/to/llama-batched-bench bash bench/depth.sh MODEL.gguf...
 # (llama-batched-bench is built outside this checkout, beside llama-bench.)
-# Env: SMALLMIND (./build/smallmind), DEPTHS ("256 800"), N (64),
+# Env: SMALLMIND (./build/smallmind), KV (f32 or f16: SmallMind's cache), DEPTHS ("256 800"), N (64),
 # THREADS ("1 2"), ROUNDS (2: the two programs alternate, the best of each
 # is kept; SmallMind's rounds are -r 3 each).
 set -euo pipefail
@@ -16,16 +17,16 @@ cd "$(dirname "$0")/.."
 [ -x "$LLAMA_BATCHED_BENCH" ] || { echo "LLAMA_BATCHED_BENCH=$LLAMA_BATCHED_BENCH is not an executable file" >&2; exit 1; }
 [ $# -ge 1 ] || { echo "usage: LLAMA_BATCHED_BENCH=... $0 MODEL.gguf..." >&2; exit 2; }
 SM=${SMALLMIND:-./build/smallmind}
-DEPTHS=${DEPTHS:-256 800} N=${N:-64} THREADS=${THREADS:-1 2} ROUNDS=${ROUNDS:-2}
+DEPTHS=${DEPTHS:-256 800} N=${N:-64} KV=${KV:-f32} THREADS=${THREADS:-1 2} ROUNDS=${ROUNDS:-2}
 
-echo "| model | threads | depth | SmallMind tg$N t/s | llama.cpp tg$N t/s | ratio |"
+echo "| model | threads | depth | SmallMind tg$N t/s (KV $KV) | llama.cpp tg$N t/s | ratio |"
 echo "|---|---:|---:|---:|---:|---:|"
 for f in "$@"; do
     for t in $THREADS; do
         for d in $DEPTHS; do
             sm=0 ll=0
             for r in $(seq "$ROUNDS"); do
-                s=$("$SM" bench -m "$f" -p 0 -n "$N" -d "$d" -t "$t" -r 3 -o csv 2> /dev/null | tail -n +2 | cut -d, -f7 || true)
+                s=$("$SM" bench -m "$f" -p 0 -n "$N" -d "$d" -t "$t" -r 3 -ctk "$KV" -ctv "$KV" -o csv 2> /dev/null | tail -n +2 | cut -d, -f7 || true)
                 # its table: | PP | TG | B | N_KV | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s |
                 l=$("$LLAMA_BATCHED_BENCH" -m "$f" -c $((d + N)) -npp "$d" -ntg "$N" -npl 1 -t "$t" 2> /dev/null |
                     awk -F'|' -v d="$d" '$2 + 0 == d && $3 + 0 > 0 { gsub(/ /, "", $9); print $9 }' | tail -1 || true)
