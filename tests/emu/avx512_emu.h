@@ -74,6 +74,14 @@ static inline simde__m512 emu_mm512_cvtph_ps(simde__m256i a) {
     return emu512_ps(v);
 }
 
+/* 16 floats rounded to halves (imm: the rounding, as _cvtss_sh takes it), through F16C one at a time */
+static inline simde__m256i emu_mm512_cvtps_ph(simde__m512 a, int imm) {
+    simde__m512_private x = simde__m512_to_private(a);
+    simde__m256i_private r;
+    for (int i = 0; i < 16; i++) r.u16[i] = _cvtss_sh(x.f32[i], imm);
+    return simde__m256i_from_private(r);
+}
+
 /* arithmetic shift right of each int32 by imm (32 or more: the sign) */
 static inline simde__m512i emu_mm512_srai_epi32(simde__m512i a, unsigned imm) {
     simde__m512i_private x = simde__m512i_to_private(a);
@@ -187,6 +195,7 @@ static inline simde__m512bh emu_mm512_cvtne2ps_pbh(simde__m512 a, simde__m512 b)
 #undef _mm512_cvtepu8_epi32
 #undef _mm512_cvtepu16_epi32
 #undef _mm512_cvtph_ps
+#undef _mm512_cvtps_ph
 #undef _mm512_srai_epi32
 #undef _mm512_shuffle_f32x4
 #undef _mm512_maskz_loadu_ps
@@ -204,6 +213,7 @@ static inline simde__m512bh emu_mm512_cvtne2ps_pbh(simde__m512 a, simde__m512 b)
 #define _mm512_cvtepu8_epi32 emu_mm512_cvtepu8_epi32
 #define _mm512_cvtepu16_epi32 emu_mm512_cvtepu16_epi32
 #define _mm512_cvtph_ps emu_mm512_cvtph_ps
+#define _mm512_cvtps_ph emu_mm512_cvtps_ph
 #define _mm512_srai_epi32 emu_mm512_srai_epi32
 #define _mm512_shuffle_f32x4 emu_mm512_shuffle_f32x4
 #define _mm512_permute_ps emu_mm512_permute_ps
