@@ -31,11 +31,13 @@ static sm_token next_token(uint64_t *st, int n_vocab) {
     return (sm_token)((*st >> 33) % (uint64_t)n_vocab);
 }
 
-static sm_session *new_session_ctx(const sm_model *m, const char *kernels, int threads, int n_ctx) {
+/* A session of n_ctx tokens at a kernel level, with its KV cache in kv. */
+static sm_session *new_session_kv(const sm_model *m, const char *kernels, int threads, int n_ctx, sm_kv_type kv) {
     sm_session_params p = sm_session_default_params();
     p.n_ctx = n_ctx;
     p.n_threads = threads;
     p.kernels = kernels;
+    p.type_k = p.type_v = kv;
     sm_session *s = NULL;
     sm_error err = {0};
     if (sm_session_create(m, &p, &s, &err) != SM_OK) {
@@ -43,6 +45,10 @@ static sm_session *new_session_ctx(const sm_model *m, const char *kernels, int t
         return NULL;
     }
     return s;
+}
+
+static sm_session *new_session_ctx(const sm_model *m, const char *kernels, int threads, int n_ctx) {
+    return new_session_kv(m, kernels, threads, n_ctx, SM_KV_F32);
 }
 
 static sm_session *new_session(const sm_model *m, const char *kernels, int threads) {
@@ -433,21 +439,6 @@ TEST(prompt_equals_one_token_passes_on_integer_types) {
         sm_model_free(m);
     }
     if (!checked) printf("     (no AVX-512 level here: prompts take float products; nothing to compare)\n");
-}
-
-static sm_session *new_session_kv(const sm_model *m, const char *kernels, int threads, int n_ctx, sm_kv_type kv) {
-    sm_session_params p = sm_session_default_params();
-    p.n_ctx = n_ctx;
-    p.n_threads = threads;
-    p.kernels = kernels;
-    p.type_k = p.type_v = kv;
-    sm_session *s = NULL;
-    sm_error err = {0};
-    if (sm_session_create(m, &p, &s, &err) != SM_OK) {
-        printf("    session: %s\n", err.message);
-        return NULL;
-    }
-    return s;
 }
 
 /* A token's attention over a long span of a wide cache (model/attention.c:
