@@ -2,7 +2,8 @@
  * (sm_session_load_buffer) on arbitrary bytes, for a small random model
  * made once at start-up. Each input is read twice: as it is, and with the
  * model identity and the checksum fixed up, so that mutations reach the
- * checks behind them. Besides memory safety: a rejected file leaves the
+ * checks behind them, into a session with an F32 KV cache and one with an
+ * F16 cache (whose rows the reader rounds as it stores them). Besides memory safety: a rejected file leaves the
  * session as it was, and an accepted one can be sampled from and extended.
  * With FUZZ_SESSION_SEED=PATH set, start-up also writes a valid session of
  * the model there (tests/fuzz/run.sh seeds the corpus with it). */
@@ -15,7 +16,7 @@
 #include <unistd.h>
 
 static sm_model *model;
-static sm_session *session;
+static sm_session *session, *session16;
 
 static void check(int cond) {
     if (!cond) __builtin_trap();
@@ -41,6 +42,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     sp.n_ctx = 32;
     sp.n_threads = 1;
     check(sm_session_create(model, &sp, &session, NULL) == SM_OK);
+    sp.type_k = sp.type_v = SM_KV_F16;
+    check(sm_session_create(model, &sp, &session16, NULL) == SM_OK);
     const char *seed = getenv("FUZZ_SESSION_SEED");
     if (seed) {
         sm_token t[5] = {256, 40, 41, 42, 43};
@@ -53,24 +56,30 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
-static void load(const uint8_t *data, size_t size) {
-    int before = session->n_past;
+static void load_into(sm_session *s, const uint8_t *data, size_t size) {
+    int before = s->n_past;
     sm_error err;
-    if (sm_session_load_buffer(session, data, size, &err) != SM_OK) {
-        check(session->n_past == before && err.message[0] != '\0');
+    if (sm_session_load_buffer(s, data, size, &err) != SM_OK) {
+        check(s->n_past == before && err.message[0] != '\0');
         return;
     }
-    check(session->n_past <= session->n_ctx);
+    check(s->n_past <= s->n_ctx);
     sm_token t = 7;
-    if (session->logits_valid) {
+    if (s->logits_valid) {
         sm_sampler_params sp = sm_sampler_default_params();
-        check(sm_session_sample(session, &sp, &t, NULL) == SM_OK && t >= 0 && t < model->hp.n_vocab);
+        check(sm_session_sample(s, &sp, &t, NULL) == SM_OK && t >= 0 && t < model->hp.n_vocab);
     }
-    if (session->n_past < session->n_ctx) check(sm_session_eval(session, &t, 1, NULL) == SM_OK);
+    if (s->n_past < s->n_ctx) check(sm_session_eval(s, &t, 1, NULL) == SM_OK);
+}
+
+static void load(const uint8_t *data, size_t size) {
+    load_into(session, data, size);
+    load_into(session16, data, size);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sm_session_reset(session);
+    sm_session_reset(session16);
     load(data, size);
     if (size >= 104) {
         uint8_t *copy = malloc(size);
