@@ -254,16 +254,21 @@ static void token_scores(const token_attention *a, int t0, int t1) {
     const sm_kernel_table *kt = a->s->kt;
     int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd, group = hp->n_heads / hp->n_kv_heads;
     float scale = hp->q_scale;
-    for (int t = t0; t < t1; t++) {
-        const float *k = a->k16 ? NULL : (const float *)a->k_layer + (size_t)t * kv_dim;
-        const uint16_t *k16 = a->k16 ? (const uint16_t *)a->k_layer + (size_t)t * kv_dim : NULL;
-        for (int kh = 0, h = 0; kh < hp->n_kv_heads; kh++)   /* head h reads KV head h / group */
-            for (int g = 0; g < group; g++, h++) {
-                const float *qh = a->q + (size_t)h * hd;
-                float dot = k16 ? kt->dot_f16(qh, k16 + (size_t)kh * hd, hd) : kt->dot(qh, k + (size_t)kh * hd, hd);
-                a->att[(size_t)h * a->att_stride + t] = dot * scale;
-            }
-    }
+    /* head h reads KV head h / group */
+    if (a->k16)
+        for (int t = t0; t < t1; t++) {
+            const uint16_t *k = (const uint16_t *)a->k_layer + (size_t)t * kv_dim;
+            for (int kh = 0, h = 0; kh < hp->n_kv_heads; kh++)
+                for (int g = 0; g < group; g++, h++)
+                    a->att[(size_t)h * a->att_stride + t] = kt->dot_f16(a->q + (size_t)h * hd, k + (size_t)kh * hd, hd) * scale;
+        }
+    else
+        for (int t = t0; t < t1; t++) {
+            const float *k = (const float *)a->k_layer + (size_t)t * kv_dim;
+            for (int kh = 0, h = 0; kh < hp->n_kv_heads; kh++)
+                for (int g = 0; g < group; g++, h++)
+                    a->att[(size_t)h * a->att_stride + t] = kt->dot(a->q + (size_t)h * hd, k + (size_t)kh * hd, hd) * scale;
+        }
 }
 
 /* Each head's scores soft-capped, ALiBi's bias added, then their softmax. */
@@ -287,16 +292,20 @@ static void token_values(const token_attention *a, int p) {
     int span = a->pos + 1 - a->lo, t0 = a->lo + share(span, p, a->nparts), t1 = a->lo + share(span, p + 1, a->nparts);
     float *o = p == 0 ? a->out : a->parts + (size_t)(p - 1) * hp->n_heads * hd;
     memset(o, 0, (size_t)hp->n_heads * hd * sizeof(float));
-    for (int t = t0; t < t1; t++) {
-        const float *v = a->v16 ? NULL : (const float *)a->v_layer + (size_t)t * kv_dim;
-        const uint16_t *v16 = a->v16 ? (const uint16_t *)a->v_layer + (size_t)t * kv_dim : NULL;
-        for (int kh = 0, h = 0; kh < hp->n_kv_heads; kh++)
-            for (int g = 0; g < group; g++, h++) {
-                float w = a->att[(size_t)h * a->att_stride + t], *oh = o + (size_t)h * hd;
-                if (v16) kt->axpy_f16(oh, w, v16 + (size_t)kh * hd, hd);
-                else kt->axpy(oh, w, v + (size_t)kh * hd, hd);
-            }
-    }
+    if (a->v16)
+        for (int t = t0; t < t1; t++) {
+            const uint16_t *v = (const uint16_t *)a->v_layer + (size_t)t * kv_dim;
+            for (int kh = 0, h = 0; kh < hp->n_kv_heads; kh++)
+                for (int g = 0; g < group; g++, h++)
+                    kt->axpy_f16(o + (size_t)h * hd, a->att[(size_t)h * a->att_stride + t], v + (size_t)kh * hd, hd);
+        }
+    else
+        for (int t = t0; t < t1; t++) {
+            const float *v = (const float *)a->v_layer + (size_t)t * kv_dim;
+            for (int kh = 0, h = 0; kh < hp->n_kv_heads; kh++)
+                for (int g = 0; g < group; g++, h++)
+                    kt->axpy(o + (size_t)h * hd, a->att[(size_t)h * a->att_stride + t], v + (size_t)kh * hd, hd);
+        }
 }
 
 /* out += the later runs' sums, in order. */
