@@ -987,9 +987,10 @@ sm_status sm_session_shift(sm_session *session, int n_keep, int n_discard, sm_er
 sm_status sm_session_save(const sm_session *session, const char *path, sm_error *err);
 sm_status sm_session_save_ex(const sm_session *session, const char *path, const void *app_data, size_t app_len,
                              sm_error *err);
-/* Loads a saved session into a new one (params: threads, kernels, and the
- * context, which 0 leaves as it was saved; the seed is replaced by the saved
- * RNG state). A file of another model, a damaged or truncated one, or one
+/* Loads a saved session into a new one (params: threads, kernels, the KV
+ * cache's types, and the context, which 0 leaves as it was saved; the seed is
+ * replaced by the saved RNG state). The file's keys and values are F32
+ * whatever cache saved them; an F16 cache rounds them as they load. A file of another model, a damaged or truncated one, or one
  * that holds more tokens than the context: SM_ERR_FORMAT or
  * SM_ERR_CONTEXT_FULL with a one-line message. */
 sm_status sm_session_load(const sm_model *model, const char *path, const sm_session_params *params,
