@@ -172,10 +172,12 @@ int sm_token_text(const sm_model *model, sm_token token, const char **text);
 
 /* --------------------------------------------------------------- session */
 
-/* The element type of the KV cache's keys or values. F16 halves the
- * cache's memory and the bytes attention reads (llama.cpp's default; its
- * -ctk / -ctv f16); the values are rounded to F16 as they are stored. */
-typedef enum sm_kv_type { SM_KV_F32 = 0, SM_KV_F16 = 1 } sm_kv_type;
+/* The element type of the KV cache's keys or values. F16 and BF16 halve the
+ * cache's memory and the bytes attention reads (F16 is llama.cpp's default;
+ * its -ctk / -ctv f16 or bf16); the values are rounded to that type (nearest
+ * even) as they are stored. BF16 keeps F32's range with 8 significant bits,
+ * F16 11 bits up to 65504. */
+typedef enum sm_kv_type { SM_KV_F32 = 0, SM_KV_F16 = 1, SM_KV_BF16 = 2 } sm_kv_type;
 
 typedef struct sm_session_params {
     int n_ctx;          /* 0 = min(model context, 4096) */

@@ -430,7 +430,11 @@ if have models/stories260K.gguf; then
 import json, sys
 a, b = (json.load(open(f))['summary']['kv_cache_bytes'] for f in ('$TMP/p-f32.json', '$TMP/p-f16.json'))
 sys.exit(not (a > 0 and b * 2 == a))" 2> "$TMP/err"; then ok "profile_kv_f16_half_the_bytes"; else bad "profile_kv_f16_half_the_bytes" "$(cat "$TMP/err")"; fi
-    expect_named "kv_q8_0_not_supported" "f32 or f16" "$SM" run -m "$G" -p Hi -n 1 -ctk q8_0
+    "$SM" bench -m "$G" -p 8 -n 8 -t 1 -r 1 -ctk bf16 -ctv bf16 -o csv > "$TMP/b.csv" 2>/dev/null
+    if [ "$(cut -d, -f10,11 "$TMP/b.csv" | tail -1)" = "bf16,bf16" ]; then ok "bench_kv_bf16"; else bad "bench_kv_bf16" "$(cat "$TMP/b.csv")"; fi
+    a=$("$SM" run -m "$G" -p "Once upon a time" -n 24 --temp 0 -ctk bf16 -ctv bf16 2>/dev/null)
+    if [ ${#a} -gt 30 ]; then ok "run_kv_bf16"; else bad "run_kv_bf16" "'$a'"; fi
+    expect_named "kv_q8_0_not_supported" "f32, f16 or bf16" "$SM" run -m "$G" -p Hi -n 1 -ctk q8_0
     expect_error "kv_bad_type" "$SM" bench -m "$G" -ctv f8
     expect_error "perplexity_no_file" "$SM" perplexity -m "$G"
 fi

@@ -56,7 +56,7 @@ check() {  # name model vocab n_tokens
             files+=("$TMP/p_${k}_$t.bin" "$TMP/d_${k}_$t.bin")
         done
     done
-    if [ $ok = 1 ] && KV_F16=$([ "${KV:-f32}" = f16 ] && echo 1 || echo 0) $PY tests/torch_ref.py "$model" "$toks" "${files[@]}"; then
+    if [ $ok = 1 ] && KV_TYPE=$([ "${KV:-f32}" != f32 ] && echo "$KV") $PY tests/torch_ref.py "$model" "$toks" "${files[@]}"; then
         pass=$((pass + 1)); echo "ok   parity_$name"
     else
         fail=$((fail + 1)); echo "FAIL parity_$name"
@@ -74,13 +74,16 @@ for entry in "${models[@]}"; do
 done
 # an F16 KV cache (-ctk/-ctv f16): the same passes against the reference with its keys and values
 # rounded to float16 as they are cached (the prompt pass reads them widened a block at a time, a
-# decoded token a row at a time; 300 tokens span several blocks and the split of long spans)
-for name in llama_gqa_tied gpt2_untied llama_gqa_f16 llama_long_prompt; do
+# decoded token a row at a time; 300 tokens span several blocks and the split of long spans);
+# a BF16 cache (bf16) on two of them
+for name in llama_gqa_tied gpt2_untied llama_gqa_f16 llama_long_prompt bf16:llama_gqa_tied bf16:llama_long_prompt; do
+    kv=f16
+    case $name in bf16:*) kv=bf16; name=${name#bf16:} ;; esac
     [ -f "$TMP/$name.gguf" ] || continue
     opts=$(printf '%s\n' "${models[@]}" | sed -n "s/^$name|//p")
     vocab=$(echo "$opts" | sed -E 's/.*--vocab ([0-9]+).*/\1/')
     ctx=$(echo "$opts" | sed -E 's/.*--ctx ([0-9]+).*/\1/')
-    KV=f16 check "kv_f16_$name" "$TMP/$name.gguf" "$vocab" "$ctx"
+    KV=$kv check "kv_${kv}_$name" "$TMP/$name.gguf" "$vocab" "$ctx"
 done
 # training gradients: every parameter of a fixed batch (B sequences of 16) against autograd
 grads=(

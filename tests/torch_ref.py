@@ -7,8 +7,9 @@ runs the model in PyTorch (float64) and compares SmallMind's logits with it.
 Each LOGITS file is a raw float32 array of len(TOKENS) x vocab
 written by tests/tools/dump_logits.c (whole-prompt evaluation, and token by
 token with the KV cache). Prints the worst relative error
-max|a - b| / max|b| and exits 1 above 1e-4. With KV_F16=1 the reference
-rounds its keys and values to float16 (an F16 KV cache), and the bound is
+max|a - b| / max|b| and exits 1 above 1e-4. With KV_TYPE set the reference
+rounds its keys and values to float16 or bfloat16 (KV_TYPE=f16 or bf16: an
+F16 or BF16 KV cache), and the bound is
 10 % of how far that rounding moves the logits, or 1e-4 if that is larger.
 """
 import os
@@ -76,16 +77,18 @@ def read_gguf(path):
     return meta, tensors
 
 
-# KV_F16=1: the keys and values rounded to float16 (nearest even) before attention uses them, as an
-# F16 KV cache stores them (SmallMind's -ctk/-ctv f16, llama.cpp's default cache type)
-KV_F16 = os.environ.get("KV_F16") == "1"
+# KV_TYPE=f16 or bf16: the keys and values rounded to float16 or bfloat16 (nearest even) before
+# attention uses them, as an F16 or BF16 KV cache stores them (SmallMind's -ctk/-ctv, llama.cpp's
+# default cache type being f16)
+KV_DTYPE = {"f16": torch.float16, "bf16": torch.bfloat16}.get(os.environ.get("KV_TYPE", ""))
+KV_ROUND = KV_DTYPE is not None   # (main turns it off for the unrounded run)
 
 
 def attention(q, k, v, n_heads, n_kv):
     T, D = q.shape
     hd = D // n_heads
-    if KV_F16:
-        k, v = k.to(torch.float16).to(q.dtype), v.to(torch.float16).to(q.dtype)
+    if KV_ROUND:
+        k, v = k.to(KV_DTYPE).to(q.dtype), v.to(KV_DTYPE).to(q.dtype)
     q = q.view(T, n_heads, hd).transpose(0, 1)
     k = k.view(T, n_kv, hd).transpose(0, 1).repeat_interleave(n_heads // n_kv, dim=0)
     v = v.view(T, n_kv, hd).transpose(0, 1).repeat_interleave(n_heads // n_kv, dim=0)
@@ -192,7 +195,7 @@ def gpt2_logits(meta, W, toks):
 
 
 def main():
-    global KV_F16
+    global KV_ROUND
     path, toks_csv, files = sys.argv[1], sys.argv[2], sys.argv[3:]
     toks = [int(t) for t in toks_csv.split(",")]
     meta, W = read_gguf(path)
@@ -200,18 +203,19 @@ def main():
     forward = llama_logits if arch == "llama" else gpt2_logits
     ref = forward(meta, W, torch.tensor(toks)).numpy()
     bound = 1e-4
-    if KV_F16:
+    if KV_ROUND:
         # the bound: 10 % of what the rounding itself moves the logits (1e-4 where that is larger). An
         # implementation's own float32 sums put some keys and values on the other side of a float16
         # rounding boundary than float64's (each such one a float16 ulp, 2^-11, apart), so a share of
         # the whole effect is what a right cache gets (1-8 % here); one that rounds wrongly or not at
         # all moves the logits by about the whole effect
-        KV_F16 = False
+        KV_ROUND = False
         exact = forward(meta, W, torch.tensor(toks)).numpy()
-        KV_F16 = True
+        KV_ROUND = True
         effect = float(np.max(np.abs(exact - ref)) / np.max(np.abs(ref)))
         bound = max(1e-4, 0.1 * effect)
-        print("%s: float16 keys and values move the logits by %.2e; bound %.2e" % (path.split("/")[-1], effect, bound))
+        print("%s: %s keys and values move the logits by %.2e; bound %.2e" % (path.split("/")[-1], os.environ["KV_TYPE"],
+                                                                              effect, bound))
     worst = 0.0
     for f in files:
         got = np.fromfile(f, dtype=np.float32).reshape(ref.shape)

@@ -25,8 +25,8 @@ const char *arg_value(cli_args *a);
 int parse_int(const cli_args *a, const char *flag, const char *s, long long lo, long long hi, long long *out);
 int parse_float(const cli_args *a, const char *flag, const char *s, double lo, double hi, double *out);
 
-/* -ctk / -ctv's value, as llama.cpp names the types: "f32" or "f16" (the
- * sm_kv_type it sets); another type is refused with a message. */
+/* -ctk / -ctv's value, as llama.cpp names the types: "f32", "f16" or "bf16"
+ * (the sm_kv_type it sets); another type is refused with a message. */
 int parse_kv_type(const cli_args *a, const char *flag, const char *s, int *out);
 
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -13,7 +13,7 @@
 
 static void bench_usage(void) {
     printf("usage: smallmind bench [-m MODEL] [-p 128] [-n 64] [-d 0] [-t 1,2] [-r 3] [-o md|json|csv] [--kernels NAME]\n"
-           "                       [-ctk f32|f16] [-ctv f32|f16]\n"
+           "                       [-ctk f32|f16|bf16] [-ctv f32|f16|bf16]\n"
            "\n"
            "Measures prompt processing (ppN: N prompt tokens in one evaluation) and token\n"
            "generation (tgN: N tokens decoded one at a time from an empty context), each\n"
@@ -24,8 +24,8 @@ static void bench_usage(void) {
            "-d N (--n-depth, as llama-bench's) runs both tests after N tokens already in the\n"
            "context (evaluated before the clock starts): 'tg64 @ d800' is decoding 64 tokens\n"
            "at positions 800 to 863, where attention reads the cache of 800 tokens each time.\n"
-           "-ctk / -ctv f16 keep the cache's keys / values in F16 (llama-bench's default;\n"
-           "SmallMind's is f32): the table then shows type_k and type_v.\n"
+           "-ctk / -ctv f16 (or bf16) keep the cache's keys / values in F16 (llama-bench's\n"
+           "default; SmallMind's is f32): the table then shows type_k and type_v.\n"
            "\n"
            "With a grammar (--grammar TEXT, --grammar-file FILE, --json-schema FILE|TEXT or\n"
            "--json) two more rows measure sampled decoding: 'tgN sampled' (temperature 1,\n"
@@ -244,7 +244,8 @@ int cmd_bench(int argc, char **argv) {
     char model_name[160];
     snprintf(model_name, sizeof model_name, "%s %.1fM %s", info.arch, (double)info.n_params / 1e6, main_type(m));
     double size_mib = (double)info.weights_bytes / 1048576.0, params_m = (double)info.n_params / 1e6;
-    const char *tk = type_k == SM_KV_F16 ? "f16" : "f32", *tv = type_v == SM_KV_F16 ? "f16" : "f32";
+    static const char *const kv_name[] = {[SM_KV_F32] = "f32", [SM_KV_F16] = "f16", [SM_KV_BF16] = "bf16"};
+    const char *tk = kv_name[type_k], *tv = kv_name[type_v];
     if (rc == SM_EXIT_OK) {
         if (!strcmp(out_fmt, "md")) {
             /* the cache's types as columns when one is not the default, as llama-bench does */

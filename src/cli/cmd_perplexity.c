@@ -19,8 +19,8 @@ static void perplexity_usage(void) {
            "(positions -c/2 to -c - 1, each predicted from all before it in its chunk). Prints\n"
            "exp(mean negative log-likelihood) with its standard error, and a running value per\n"
            "chunk. The text must be at least 2 x -c tokens; -c at least 3. --chunks N scores the\n"
-           "first N chunks only (llama.cpp's option; default all). -ctk / -ctv f16 keep the cache's\n"
-           "keys / values in F16 (f32 by default).\n"
+           "first N chunks only (llama.cpp's option; default all). -ctk / -ctv f16 (or bf16) keep the\n"
+           "cache's keys / values in F16 (f32 by default).\n"
            "\n" CLI_LORA_USAGE CLI_LLAMACPP_USAGE);
 }
 

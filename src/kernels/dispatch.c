@@ -5,6 +5,7 @@
 #include "kernels.h"
 #include "simd.h"
 #include "half.h"
+#include "quant_legacy.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -48,6 +49,16 @@ static float dot_f16_scalar(const float *a, const uint16_t *b, int n) {
 
 static void axpy_f16_scalar(float *y, float a, const uint16_t *x, int n) {
     for (int i = 0; i < n; i++) y[i] += a * sm_fp16_to_fp32(x[i]);
+}
+
+static float dot_bf16_scalar(const float *a, const uint16_t *b, int n) {
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) s += a[i] * sm_bf16_to_fp32(b[i]);
+    return s;
+}
+
+static void axpy_bf16_scalar(float *y, float a, const uint16_t *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * sm_bf16_to_fp32(x[i]);
 }
 
 static void gelu_grad_scalar(float *dinp, const float *inp, const float *dout, int n) {
@@ -95,7 +106,7 @@ static const sm_kernel_table scalar = {"scalar", SM_LEVEL_SCALAR, NULL, sm_gelu,
                                        0, 0, NULL, NULL, swiglu_grad_scalar, sm_adamw_scalar, NULL, NULL, NULL,
                                        sm_norm_fwd_scalar, sm_norm_bwd_scalar, sm_norm_cols_bwd_scalar, scale_max_scalar,
                                        softmax_bwd_scalar, NULL, 0, sm_rope_pairs_scalar, NULL, NULL, dot_f16_scalar,
-                                       axpy_f16_scalar};
+                                       axpy_f16_scalar, dot_bf16_scalar, axpy_bf16_scalar};
 
 #if defined(__x86_64__)
 static const sm_kernel_table avx2 = {"avx2", SM_LEVEL_AVX2, &scalar, sm_gelu_avx2, sm_gelu_grad_avx2, sm_swiglu_avx2,
@@ -105,7 +116,8 @@ static const sm_kernel_table avx2 = {"avx2", SM_LEVEL_AVX2, &scalar, sm_gelu_avx
                                      sm_gemm_f16x16_avx2, sm_gemm_x16_avx2, sm_norm_fwd_avx2, sm_norm_bwd_avx2,
                                      sm_norm_cols_bwd_avx2, sm_scale_max_avx2, sm_softmax_bwd_avx2,
                                      sm_gemm_strided_avx2, SM_GEMM_AVX2_RUN_BYTES / sizeof(float), sm_rope_pairs_avx2,
-                                     sm_gemm_bf16_avx2, NULL, sm_dot_f16_avx2, sm_axpy_f16_avx2};
+                                     sm_gemm_bf16_avx2, NULL, sm_dot_f16_avx2, sm_axpy_f16_avx2, sm_dot_bf16_avx2,
+                                     sm_axpy_bf16_avx2};
 static const sm_kernel_table avx512 = {"avx512", SM_LEVEL_AVX512, &avx2, sm_gelu_avx512, sm_gelu_grad_avx512,
                                        sm_swiglu_avx512, sm_softmax_avx512, sm_exp_sum_avx512, sm_dot_f32_avx2,
                                        sm_axpy_f32_avx2, sm_matmul_f32_avx512, sm_pack_a_avx512, sm_matmul_packed_avx512,
@@ -114,7 +126,7 @@ static const sm_kernel_table avx512 = {"avx512", SM_LEVEL_AVX512, &avx2, sm_gelu
                                        sm_norm_bwd_avx512, sm_norm_cols_bwd_avx2, sm_scale_max_avx512,
                                        sm_softmax_bwd_avx512, sm_gemm_strided_avx512, SM_GEMM_SCRATCH_BYTES / sizeof(float),
                                        sm_rope_pairs_avx512, sm_gemm_bf16_avx512, sm_gemm_mixed_avx512, sm_dot_f16_avx2,
-                                       sm_axpy_f16_avx2};
+                                       sm_axpy_f16_avx2, sm_dot_bf16_avx2, sm_axpy_bf16_avx2};
 
 static int has_avx2(void) {
     __builtin_cpu_init();
@@ -135,7 +147,7 @@ static const sm_kernel_table neon = {"neon", SM_LEVEL_NEON, &scalar, sm_gelu, ge
                                      0, 0, NULL, NULL, swiglu_grad_scalar, sm_adamw_scalar, NULL, NULL, NULL,
                                      sm_norm_fwd_scalar, sm_norm_bwd_scalar, sm_norm_cols_bwd_scalar, scale_max_scalar,
                                      softmax_bwd_scalar, NULL, 0, sm_rope_pairs_scalar, NULL, NULL, sm_dot_f16_neon,
-                                     sm_axpy_f16_neon};
+                                     sm_axpy_f16_neon, sm_dot_bf16_neon, sm_axpy_bf16_neon};
 #endif
 
 void sm_kernels_for_type(const sm_kernel_table *kt, uint32_t type, sm_type_kernels *out) {

@@ -122,10 +122,12 @@ typedef struct sm_kernel_table {
      * are stored as usual). Run it only where sm_kernels_mixed says so. */
     void (*gemm_mixed)(float *c, int ldc, const float *packed, const float *a, size_t a_rs, size_t a_cs, int m,
                        const float *w, size_t w_rs, size_t w_cs, int n, int k, int flags, float *scratch);
-    /* dot and axpy with b / x an F16 row (an F16 KV cache's), each half widened as it is read: the
-     * sums dot and axpy give on the row widened to F32 */
+    /* dot and axpy with b / x an F16 or BF16 row (an F16 or BF16 KV cache's), each half widened as
+     * it is read: the sums dot and axpy give on the row widened to F32 */
     float (*dot_f16)(const float *a, const uint16_t *b, int n);
     void (*axpy_f16)(float *y, float a, const uint16_t *x, int n);
+    float (*dot_bf16)(const float *a, const uint16_t *b, int n);
+    void (*axpy_bf16)(float *y, float a, const uint16_t *x, int n);
 } sm_kernel_table;
 
 enum { SM_GEMM_ACCUMULATE = 1, SM_GEMM_STREAM = 2 };

@@ -4,6 +4,7 @@
 #include "kernels.h"
 #include "quant.h"
 #include "half.h"
+#include "quant_legacy.h"
 
 #if defined(__aarch64__)
 #include <arm_neon.h>
@@ -132,6 +133,25 @@ void sm_axpy_f16_neon(float *y, float a, const uint16_t *x, int n) {
     for (; i + 4 <= n; i += 4)
         vst1q_f32(y + i, vfmaq_f32(vld1q_f32(y + i), va, vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x + i)))));
     for (; i < n; i++) y[i] += a * sm_fp16_to_fp32(x[i]);
+}
+
+/* ... and on a BF16 row: each half widened exactly by a 16-bit shift. */
+static inline float32x4_t widen_bf16x4(const uint16_t *p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
+
+float sm_dot_bf16_neon(const float *a, const uint16_t *b, int n) {
+    float32x4_t acc = vdupq_n_f32(0);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) acc = vfmaq_f32(acc, vld1q_f32(a + i), widen_bf16x4(b + i));
+    float s = vaddvq_f32(acc);
+    for (; i < n; i++) s += a[i] * sm_bf16_to_fp32(b[i]);
+    return s;
+}
+
+void sm_axpy_bf16_neon(float *y, float a, const uint16_t *x, int n) {
+    float32x4_t va = vdupq_n_f32(a);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_f32(vld1q_f32(y + i), va, widen_bf16x4(x + i)));
+    for (; i < n; i++) y[i] += a * sm_bf16_to_fp32(x[i]);
 }
 
 void sm_matmul_f32_neon(float *c, const float *a, const float *w, int m, int n, int k, int ldc) {

@@ -25,8 +25,8 @@
 typedef struct attention_task {
     const sm_session *s;
     const float *q;
-    const void *k_layer, *v_layer;   /* [n_ctx][kv_dim] in k16 / v16 ? F16 : F32 */
-    int k16, v16;
+    const void *k_layer, *v_layer;   /* [n_ctx][kv_dim] in tk / tv */
+    sm_kv_type tk, tv;
     float *out;
     int pos0, n, window;
 } attention_task;
@@ -67,20 +67,21 @@ size_t sm_attention_scratch(const sm_hparams *hp) {
     return scratch_main(hp) + 2 * (size_t)ATT_KB * hp->head_dim;
 }
 
-/* Rows p0..p1 of a layer's cache, head kvh's hd elements each: in place
- * (F32, stride kv_dim) or widened into buf (F16, stride hd); *stride is
- * set to the one returned. */
-static const float *head_rows(const sm_session *s, const void *layer, int f16, int kvh, int p0, int p1, float *buf,
-                              size_t *stride) {
+/* Rows p0..p1 of a layer's cache (of type t), head kvh's hd elements each:
+ * in place (F32, stride kv_dim) or widened into buf (F16, BF16: stride hd);
+ * *stride is set to the one returned. */
+static const float *head_rows(const sm_session *s, const void *layer, sm_kv_type t, int kvh, int p0, int p1,
+                              float *buf, size_t *stride) {
     const sm_hparams *hp = &s->model->hp;
     int hd = hp->head_dim;
     size_t kv_dim = (size_t)hp->n_kv_heads * hd;
-    if (!f16) {
+    if (t == SM_KV_F32) {
         *stride = kv_dim;
         return (const float *)layer + (size_t)p0 * kv_dim + (size_t)kvh * hd;
     }
     const uint16_t *h = (const uint16_t *)layer + (size_t)p0 * kv_dim + (size_t)kvh * hd;
-    for (int p = 0; p < p1 - p0; p++) s->tk[SM_GGML_F16].to_float(buf + (size_t)p * hd, h + (size_t)p * kv_dim, hd);
+    sm_to_float_fn widen = s->tk[sm_kv_ggml_type(t)].to_float;
+    for (int p = 0; p < p1 - p0; p++) widen(buf + (size_t)p * hd, h + (size_t)p * kv_dim, hd);
     *stride = (size_t)hd;
     return buf;
 }
@@ -99,8 +100,8 @@ static void attend_block(const attention_task *t, int h, int i0, int nq, float *
     for (int kb = first_seen(first, t->window) / ATT_KB * ATT_KB; kb <= last; kb += ATT_KB) {
         int nk = last + 1 - kb < ATT_KB ? last + 1 - kb : ATT_KB;
         size_t ks, vs;   /* the block's rows: [nk] of hd, ks / vs apart */
-        const float *kblk = head_rows(s, t->k_layer, t->k16, kvh, kb, kb + nk, kbuf, &ks);
-        const float *vblk = head_rows(s, t->v_layer, t->v16, kvh, kb, kb + nk, vbuf, &vs);
+        const float *kblk = head_rows(s, t->k_layer, t->tk, kvh, kb, kb + nk, kbuf, &ks);
+        const float *vblk = head_rows(s, t->v_layer, t->tv, kvh, kb, kb + nk, vbuf, &vs);
         for (int j = 0; j < nq; j++) {
             /* this query's positions in the block: [p0, p1) from kb */
             int pos = first + j, lo = first_seen(pos, t->window);
@@ -150,8 +151,8 @@ static void attend_block_gemm(const attention_task *t, int h, int i0, int nq, fl
     for (int kb = first_seen(first, t->window) / ATT_KB * ATT_KB; kb <= last; kb += ATT_KB) {
         int nk = last + 1 - kb < ATT_KB ? last + 1 - kb : ATT_KB;
         size_t ks, vs;   /* the block's rows: [nk] of hd, ks / vs apart */
-        const float *k = head_rows(s, t->k_layer, t->k16, kvh, kb, kb + nk, kbuf, &ks);
-        const float *v = head_rows(s, t->v_layer, t->v16, kvh, kb, kb + nk, vbuf, &vs);
+        const float *k = head_rows(s, t->k_layer, t->tk, kvh, kb, kb + nk, kbuf, &ks);
+        const float *v = head_rows(s, t->v_layer, t->tv, kvh, kb, kb + nk, vbuf, &vs);
         kt->gemm(sc, ATT_KB, qp, nq, k, ks, 1, nk, hd, 0);   /* S[j][p] = q_j . k_(kb+p) */
         for (int j = 0; j < nq; j++) {
             /* this query's positions in the block: [p0, p1) from kb; the rest weigh 0 */
@@ -204,8 +205,8 @@ static void attention_batch(sm_session *s, const sm_session *kv, const float *q,
                             int n, int window) {
     const sm_hparams *hp = &s->model->hp;
     SM_PROF_BEGIN(s->prof, SM_SC_ATTENTION, -1);
-    attention_task t = {s, q, sm_kv_row(kv, 0, layer, 0), sm_kv_row(kv, 1, layer, 0), kv->type_k == SM_KV_F16,
-                        kv->type_v == SM_KV_F16, out, pos0, n, window};
+    attention_task t = {s, q, sm_kv_row(kv, 0, layer, 0), sm_kv_row(kv, 1, layer, 0), kv->type_k, kv->type_v, out,
+                        pos0, n, window};
     sm_threadpool_run(s->pool, attention_task_fn, &t);
     uint64_t pairs = (uint64_t)n * pos0 + (uint64_t)n * (n + 1) / 2;  /* (token, position) pairs */
     /* each K and V row is read once per block of ATT_QB queries */
@@ -232,12 +233,12 @@ typedef struct token_attention {
     float *att;                  /* [heads][att_stride] scores, then weights, at positions lo..pos */
     size_t att_stride;
     const float *q;              /* [heads][hd] */
-    const void *k_layer, *v_layer;   /* [n_ctx][kv_dim] in k16 / v16 ? F16 : F32 */
+    const void *k_layer, *v_layer;   /* [n_ctx][kv_dim] in tk / tv */
     float *out;                  /* [heads][hd] */
     float *parts;                /* [ATT_PARTS - 1][heads][hd] the values' later runs' sums */
     int lo, pos;
     int nparts;                  /* the values' runs: 1, or ATT_PARTS for a long span */
-    int k16, v16;                /* F16 rows: read through the level's dot_f16 / axpy_f16 */
+    sm_kv_type tk, tv;           /* F16 / BF16 rows: read through the level's dot_f16 / axpy_f16 or _bf16 */
 } token_attention;
 
 /* Part i of n of a range of len: its start offset, [len i / n, len (i + 1) / n). */
@@ -255,14 +256,15 @@ static void token_scores(const token_attention *a, int t0, int t1) {
     int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd, group = hp->n_heads / hp->n_kv_heads;
     float scale = hp->q_scale;
     /* head h reads KV head h / group */
-    if (a->k16)
+    if (a->tk != SM_KV_F32) {
+        float (*dot)(const float *, const uint16_t *, int) = a->tk == SM_KV_F16 ? kt->dot_f16 : kt->dot_bf16;
         for (int t = t0; t < t1; t++) {
             const uint16_t *k = (const uint16_t *)a->k_layer + (size_t)t * kv_dim;
             for (int kh = 0, h = 0; kh < hp->n_kv_heads; kh++)
                 for (int g = 0; g < group; g++, h++)
-                    a->att[(size_t)h * a->att_stride + t] = kt->dot_f16(a->q + (size_t)h * hd, k + (size_t)kh * hd, hd) * scale;
+                    a->att[(size_t)h * a->att_stride + t] = dot(a->q + (size_t)h * hd, k + (size_t)kh * hd, hd) * scale;
         }
-    else
+    } else
         for (int t = t0; t < t1; t++) {
             const float *k = (const float *)a->k_layer + (size_t)t * kv_dim;
             for (int kh = 0, h = 0; kh < hp->n_kv_heads; kh++)
@@ -292,14 +294,15 @@ static void token_values(const token_attention *a, int p) {
     int span = a->pos + 1 - a->lo, t0 = a->lo + share(span, p, a->nparts), t1 = a->lo + share(span, p + 1, a->nparts);
     float *o = p == 0 ? a->out : a->parts + (size_t)(p - 1) * hp->n_heads * hd;
     memset(o, 0, (size_t)hp->n_heads * hd * sizeof(float));
-    if (a->v16)
+    if (a->tv != SM_KV_F32) {
+        void (*axpy)(float *, float, const uint16_t *, int) = a->tv == SM_KV_F16 ? kt->axpy_f16 : kt->axpy_bf16;
         for (int t = t0; t < t1; t++) {
             const uint16_t *v = (const uint16_t *)a->v_layer + (size_t)t * kv_dim;
             for (int kh = 0, h = 0; kh < hp->n_kv_heads; kh++)
                 for (int g = 0; g < group; g++, h++)
-                    kt->axpy_f16(o + (size_t)h * hd, a->att[(size_t)h * a->att_stride + t], v + (size_t)kh * hd, hd);
+                    axpy(o + (size_t)h * hd, a->att[(size_t)h * a->att_stride + t], v + (size_t)kh * hd, hd);
         }
-    else
+    } else
         for (int t = t0; t < t1; t++) {
             const float *v = (const float *)a->v_layer + (size_t)t * kv_dim;
             for (int kh = 0, h = 0; kh < hp->n_kv_heads; kh++)
@@ -343,8 +346,8 @@ static token_attention token_at(const sm_session *s, const sm_session *kv, int l
     const sm_hparams *hp = &s->model->hp;
     int lo = first_seen(pos, window);
     token_attention a = {s, kv->att, (size_t)kv->n_ctx, q, sm_kv_row(kv, 0, layer, 0), sm_kv_row(kv, 1, layer, 0),
-                         out, parts, lo, pos, value_parts(hp, pos + 1 - lo, sm_kv_bytes(kv->type_v)),
-                         kv->type_k == SM_KV_F16, kv->type_v == SM_KV_F16};
+                         out, parts, lo, pos, value_parts(hp, pos + 1 - lo, sm_kv_bytes(kv->type_v)), kv->type_k,
+                         kv->type_v};
     return a;
 }
 

@@ -1,6 +1,6 @@
 /* kv_cache.c - the KV cache's rows in their element type (sm_kv_type: F32,
- * or F16 at half the memory): where a row lives, rows stored from floats
- * and read back as floats. The forward pass writes an F32 cache in place
+ * or F16 or BF16 at half the memory): where a row lives, rows stored from
+ * floats and read back as floats. The forward pass writes an F32 cache in place
  * (forward.c) and attention reads either type (attention.c); everything
  * else that moves cached rows (a batch's store, session files, the context
  * shift) goes through these calls. */
@@ -9,7 +9,11 @@
 
 #include <string.h>
 
-size_t sm_kv_bytes(sm_kv_type t) { return t == SM_KV_F16 ? 2 : 4; }
+size_t sm_kv_bytes(sm_kv_type t) { return t == SM_KV_F32 ? 4 : 2; }
+
+uint32_t sm_kv_ggml_type(sm_kv_type t) {
+    return t == SM_KV_F16 ? SM_GGML_F16 : t == SM_KV_BF16 ? SM_GGML_BF16 : SM_GGML_F32;
+}
 
 void *sm_kv_row(const sm_session *s, int kind, int layer, int pos) {
     const sm_hparams *hp = &s->model->hp;
@@ -26,8 +30,9 @@ void sm_kv_store(sm_session *s, int kind, int layer, int pos, const float *rows,
         memcpy(sm_kv_row(s, kind, layer, pos), rows, (size_t)n * kv_dim * sizeof(float));
         return;
     }
+    const sm_type_kernels *tk = &s->tk[sm_kv_ggml_type(kind ? s->type_v : s->type_k)];
     for (int i = 0; i < n; i++)   /* row by row: n x kv_dim may pass INT_MAX */
-        s->tk[SM_GGML_F16].from_float(sm_kv_row(s, kind, layer, pos + i), rows + (size_t)i * kv_dim, kv_dim);
+        tk->from_float(sm_kv_row(s, kind, layer, pos + i), rows + (size_t)i * kv_dim, kv_dim);
 }
 
 void sm_kv_read(const sm_session *s, int kind, int layer, int pos, float *rows, int n) {
@@ -37,6 +42,7 @@ void sm_kv_read(const sm_session *s, int kind, int layer, int pos, float *rows, 
         memcpy(rows, sm_kv_row(s, kind, layer, pos), (size_t)n * kv_dim * sizeof(float));
         return;
     }
+    const sm_type_kernels *tk = &s->tk[sm_kv_ggml_type(kind ? s->type_v : s->type_k)];
     for (int i = 0; i < n; i++)
-        s->tk[SM_GGML_F16].to_float(rows + (size_t)i * kv_dim, sm_kv_row(s, kind, layer, pos + i), kv_dim);
+        tk->to_float(rows + (size_t)i * kv_dim, sm_kv_row(s, kind, layer, pos + i), kv_dim);
 }

@@ -147,6 +147,7 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b);
 /* kv_cache.c: the KV cache's rows in their type. kind 0 is the keys, 1 the
  * values; a row is kv_dim elements, rows of one layer follow each other. */
 size_t sm_kv_bytes(sm_kv_type t);   /* bytes per element: 4 or 2 */
+uint32_t sm_kv_ggml_type(sm_kv_type t);   /* its element type (SM_GGML_F32, _F16, _BF16) */
 void *sm_kv_row(const sm_session *s, int kind, int layer, int pos);
 /* n rows of floats stored at positions pos.. (rounded to F16 where the cache is F16) */
 void sm_kv_store(sm_session *s, int kind, int layer, int pos, const float *rows, int n);

@@ -449,7 +449,7 @@ TEST(prompt_equals_one_token_passes_on_integer_types) {
  * an F16 cache (its rows widened a block or a row at a time): the same bits
  * on 1 and 2 threads and in a batch. */
 static void long_span_check(int n_kv_heads, sm_kv_type kv) {
-    const char *what = kv == SM_KV_F16 ? "F16 cache" : "F32 cache";
+    const char *what = kv == SM_KV_F16 ? "F16 cache" : kv == SM_KV_BF16 ? "BF16 cache" : "F32 cache";
     REQUIRE(make_tmpdir());
     char path[128];
     snprintf(path, sizeof path, "%s/wide-kv-%d.gguf", tmpdir, (int)kv);
@@ -498,8 +498,8 @@ static void long_span_check(int n_kv_heads, sm_kv_type kv) {
             if (d > worst) worst = d;
             if (fabs(prompt[j]) > top) top = fabs(prompt[j]);
         }
-        if (kv == SM_KV_F32)   /* (F16: the two passes' keys and values differ in their float32 sums, and rounding
-                                * them to F16 parts some by an F16 ulp: parity_test.sh checks each pass against
+        if (kv == SM_KV_F32)   /* (F16, BF16: the two passes' keys and values differ in their float32 sums, and
+                                * rounding them parts some by an ulp: parity_test.sh checks each pass against
                                 * float64 with the keys and values rounded) */
             CHECKF(worst <= 1e-4 * top, "%s, %s: one token at a time differs from the prompt by %g (largest %g)", what,
                    lv, worst, top);
@@ -533,6 +533,7 @@ static void long_span_check(int n_kv_heads, sm_kv_type kv) {
 TEST(long_span_decode_equals_prompt_and_same_bits_on_two_threads) {
     long_span_check(4, SM_KV_F32);   /* K and V rows of 128 floats: 192 positions make 96 KiB */
     long_span_check(8, SM_KV_F16);   /* rows of 256 halves: 192 positions make 96 KiB */
+    long_span_check(8, SM_KV_BF16);
 }
 
 /* A prompt long and wide enough that every row-wise step (norms, RoPE,

@@ -303,17 +303,20 @@ static void check_shift_one_layer(const sm_model *m, const char *what) {
     sm_session_free(b);
 }
 
-/* An F16 cache (sm_session_params.type_k / type_v): its keys turned by a
- * shift are the fresh evaluation's within two F16 roundings; a saved
- * session (F32 rows in the file) loads back into an F16 cache bit for bit
- * and into an F32 one as the same values, and both go on as the original;
- * a type that is not one is refused. */
+/* An F16 or BF16 cache (sm_session_params.type_k / type_v): its keys
+ * turned by a shift are the fresh evaluation's within two roundings; a
+ * saved session (F32 rows in the file) loads back into a cache of its type
+ * bit for bit and into an F32 one as the same values, and both go on as the
+ * original; a type that is not one is refused. */
 TEST(f16_cache_shifts_saves_and_loads) {
     char dir[] = "/tmp/sm-kvf16-XXXXXX";
     REQUIRE(mkdtemp(dir) != NULL);
     enum { N = 40, KEEP = 5, D = 11 };
     const char *archs[] = {"llama", "qwen2"};   /* adjacent pairs, NeoX halves */
-    for (int k = 0; k < 2; k++) {
+    for (int run = 0; run < 4; run++) {
+        int k = run % 2;
+        sm_kv_type type = run < 2 ? SM_KV_F16 : SM_KV_BF16;
+        double ulp = type == SM_KV_F16 ? 1.0 / 2048 : 1.0 / 256;   /* the type's relative rounding step */
         sm_model *m = init_model(dir, archs[k], 1, 300, NULL, 17 + (uint64_t)k);
         REQUIRE(m);
         const sm_hparams *hp = &m->hp;
@@ -326,7 +329,7 @@ TEST(f16_cache_shifts_saves_and_loads) {
         sm_session_params sp = sm_session_default_params();
         sp.n_ctx = 64;
         sp.n_threads = 1;
-        sp.type_k = sp.type_v = SM_KV_F16;
+        sp.type_k = sp.type_v = type;
         sm_session *a = NULL, *b = NULL;
         REQUIRE(sm_session_create(m, &sp, &a, NULL) == SM_OK && sm_session_create(m, &sp, &b, NULL) == SM_OK);
         REQUIRE(sm_session_eval(a, t, N, NULL) == SM_OK && sm_session_shift(a, KEEP, D, NULL) == SM_OK);
@@ -336,31 +339,32 @@ TEST(f16_cache_shifts_saves_and_loads) {
         sm_kv_read(a, 0, 0, 0, ka, nf);
         sm_kv_read(b, 0, 0, 0, kb, nf);
         double dk = max_diff(ka, kb, (size_t)nf * kv), top = max_abs(kb, (size_t)nf * kv);
-        CHECKF(dk <= 2.5e-3 * top, "%s: shifted F16 keys differ from fresh ones by %g (largest %g)", archs[k], dk, top);
+        CHECKF(dk <= 5 * ulp * top, "%s, type %d: shifted keys differ from fresh ones by %g (largest %g)", archs[k],
+               (int)type, dk, top);
         /* save (F32 rows), load into an F16 and an F32 cache */
         char path[600];
-        snprintf(path, sizeof path, "%s/s-%d.smsession", dir, k);
+        snprintf(path, sizeof path, "%s/s-%d.smsession", dir, run);
         REQUIRE(sm_session_save(b, path, NULL) == SM_OK);
         sm_session *c = NULL, *d = NULL;
         sm_session_params dp = sp;
         dp.type_k = dp.type_v = SM_KV_F32;
         REQUIRE(sm_session_load(m, path, &sp, &c, NULL) == SM_OK && sm_session_load(m, path, &dp, &d, NULL) == SM_OK);
-        int same16 = 1, same32 = 1;
+        int same_bits = 1, same32 = 1;
         for (int kind = 0; kind < 2; kind++) {
             size_t bytes = (size_t)nf * kv * 2;
-            same16 &= memcmp(sm_kv_row(b, kind, 0, 0), sm_kv_row(c, kind, 0, 0), bytes) == 0;
+            same_bits &= memcmp(sm_kv_row(b, kind, 0, 0), sm_kv_row(c, kind, 0, 0), bytes) == 0;
             sm_kv_read(b, kind, 0, 0, ka, nf);
             same32 &= memcmp(ka, sm_kv_row(d, kind, 0, 0), sizeof(float) * nf * kv) == 0;
         }
-        CHECKF(same16, "%s: an F16 cache saved and loaded into F16 is not the same bits", archs[k]);
-        CHECKF(same32, "%s: an F16 cache loaded into F32 is not its values", archs[k]);
+        CHECKF(same_bits, "%s, type %d: a cache saved and loaded into its type is not the same bits", archs[k], (int)type);
+        CHECKF(same32, "%s, type %d: a cache loaded into F32 is not its values", archs[k], (int)type);
         REQUIRE(sm_session_eval(b, &t[3], 1, NULL) == SM_OK && sm_session_eval(c, &t[3], 1, NULL) == SM_OK &&
                 sm_session_eval(d, &t[3], 1, NULL) == SM_OK);
         CHECKF(memcmp(sm_session_logits(b), sm_session_logits(c), sizeof(float) * V) == 0,
-               "%s: the loaded F16 session goes on differently", archs[k]);
+               "%s, type %d: the loaded session goes on differently", archs[k], (int)type);
         double dl = max_diff(sm_session_logits(b), sm_session_logits(d), V);
-        CHECKF(dl <= 1e-2 * max_abs(sm_session_logits(b), V), "%s: loaded into F32, the next logits differ by %g",
-               archs[k], dl);
+        CHECKF(dl <= 20 * ulp * max_abs(sm_session_logits(b), V), "%s, type %d: loaded into F32, the next logits differ by %g",
+               archs[k], (int)type, dl);
         free(ka);
         free(kb);
         sm_session_free(a);
@@ -375,7 +379,7 @@ TEST(f16_cache_shifts_saves_and_loads) {
     bad.type_v = (sm_kv_type)7;
     sm_session *s = NULL;
     sm_error err = {0};
-    CHECK(sm_session_create(m, &bad, &s, &err) == SM_ERR_INVALID_ARG && !s && strstr(err.message, "SM_KV_F16"));
+    CHECK(sm_session_create(m, &bad, &s, &err) == SM_ERR_INVALID_ARG && !s && strstr(err.message, "SM_KV_BF16"));
     sm_model_free(m);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -587,8 +587,9 @@ TEST(kernel_selection_by_name) {
     CHECK(sm_kernels_get(NULL) != NULL);
 }
 
-/* An F16 cache's row kernels: at every level, dot_f16 and axpy_f16 give
- * the bits the level's dot and axpy give on the row widened to F32. */
+/* An F16 or BF16 cache's row kernels: at every level, dot_f16 / axpy_f16
+ * and dot_bf16 / axpy_bf16 give the bits the level's dot and axpy give on
+ * the row widened to F32. */
 TEST(simd_f16_row_dot_and_axpy_are_the_widened_rows) {
     const sm_kernel_table *all[8];
     int n = sm_kernels_available(all, 8);
@@ -599,19 +600,25 @@ TEST(simd_f16_row_dot_and_axpy_are_the_widened_rows) {
         float *a = malloc(sizeof(float) * len), *w = malloc(sizeof(float) * len);
         float *r = malloc(sizeof(float) * len), *g = malloc(sizeof(float) * len);
         uint16_t *h = malloc(sizeof(uint16_t) * len);
-        for (int i = 0; i < len; i++) {
-            a[i] = frand(&seed) * 4.0f;
-            h[i] = sm_fp32_to_fp16(frand(&seed) * 3.0f);
-            w[i] = sm_fp16_to_fp32(h[i]);
-        }
-        for (int v = 0; v < n; v++) {
-            const sm_kernel_table *t = all[v];
-            float want = t->dot(a, w, len), got = t->dot_f16(a, h, len);
-            CHECKF(!memcmp(&want, &got, sizeof want), "%s dot_f16 len %d: %.9g, widened %.9g", t->name, len, got, want);
-            for (int i = 0; i < len; i++) r[i] = g[i] = 0.5f * a[i];
-            t->axpy(r, 0.37f, w, len);
-            t->axpy_f16(g, 0.37f, h, len);
-            CHECKF(!memcmp(r, g, sizeof(float) * len), "%s axpy_f16 len %d", t->name, len);
+        for (int bf = 0; bf < 2; bf++) {
+            for (int i = 0; i < len; i++) {
+                a[i] = frand(&seed) * 4.0f;
+                float x = frand(&seed) * 3.0f;
+                if (bf) sm_f32_to_bf16_row(&h[i], &x, 1);
+                else h[i] = sm_fp32_to_fp16(x);
+                w[i] = bf ? sm_bf16_to_fp32(h[i]) : sm_fp16_to_fp32(h[i]);
+            }
+            for (int v = 0; v < n; v++) {
+                const sm_kernel_table *t = all[v];
+                float want = t->dot(a, w, len), got = bf ? t->dot_bf16(a, h, len) : t->dot_f16(a, h, len);
+                CHECKF(!memcmp(&want, &got, sizeof want), "%s dot_%s len %d: %.9g, widened %.9g", t->name,
+                       bf ? "bf16" : "f16", len, got, want);
+                for (int i = 0; i < len; i++) r[i] = g[i] = 0.5f * a[i];
+                t->axpy(r, 0.37f, w, len);
+                if (bf) t->axpy_bf16(g, 0.37f, h, len);
+                else t->axpy_f16(g, 0.37f, h, len);
+                CHECKF(!memcmp(r, g, sizeof(float) * len), "%s axpy_%s len %d", t->name, bf ? "bf16" : "f16", len);
+            }
         }
         free(a); free(w); free(r); free(g); free(h);
     }
