@@ -69,7 +69,7 @@ int parse_float(const cli_args *a, const char *flag, const char *s, double lo, d
     return 1;
 }
 
-int parse_kv_type(const cli_args *a, const char *flag, const char *s, int *out) {
+static int parse_kv_type(const cli_args *a, const char *flag, const char *s, int *out) {
     static const char *const names[] = {[SM_KV_F32] = "f32", [SM_KV_F16] = "f16", [SM_KV_BF16] = "bf16"};
     for (int t = 0; t < 3; t++)
         if (!strcmp(s, names[t])) {
@@ -85,6 +85,13 @@ int parse_kv_type(const cli_args *a, const char *flag, const char *s, int *out) 
         }
     cli_error(a->cmd, "invalid value '%s' for %s: expected f32, f16 or bf16", s, flag);
     return 0;
+}
+
+int cli_kv_arg(cli_args *a, int *type_k, int *type_v) {
+    int k = arg_is(a, "-ctk", "--cache-type-k");
+    if (!k && !arg_is(a, "-ctv", "--cache-type-v")) return 0;
+    const char *v = arg_value(a);
+    return v && parse_kv_type(a, k ? "-ctk" : "-ctv", v, k ? type_k : type_v) ? 1 : -1;
 }
 
 /* The file is opened with O_NONBLOCK and checked before anything is read:

@@ -25,9 +25,11 @@ const char *arg_value(cli_args *a);
 int parse_int(const cli_args *a, const char *flag, const char *s, long long lo, long long hi, long long *out);
 int parse_float(const cli_args *a, const char *flag, const char *s, double lo, double hi, double *out);
 
-/* -ctk / -ctv's value, as llama.cpp names the types: "f32", "f16" or "bf16"
- * (the sm_kv_type it sets); another type is refused with a message. */
-int parse_kv_type(const cli_args *a, const char *flag, const char *s, int *out);
+/* -ctk / --cache-type-k and -ctv / --cache-type-v (llama.cpp's flags and
+ * type names: "f32", "f16" or "bf16", the sm_kv_type each sets): 1 when
+ * argv[i] was one of them, 0 when not, -1 after a message (a missing value,
+ * or another type, refused by name). */
+int cli_kv_arg(cli_args *a, int *type_k, int *type_v);
 
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -119,7 +119,7 @@ int cmd_bench(int argc, char **argv) {
     cli_args a = {"bench", argc, 0, argv, NULL};
     const char *model_path = NULL, *threads_arg = "1,2", *out_fmt = "md", *kernels = NULL;
     long long n_pp = 128, n_tg = 64, reps = 3, depth = 0;
-    int type_k = SM_KV_F32, type_v = SM_KV_F32;   /* -ctk, -ctv */
+    int type_k = SM_KV_F32, type_v = SM_KV_F32, kvopt;   /* -ctk, -ctv */
     cli_grammar grammar = {0};
     int gopt;
     for (a.i = 0; a.i < argc; a.i++) {
@@ -134,8 +134,7 @@ int cmd_bench(int argc, char **argv) {
         else if (arg_is(&a, "-t", "--threads")) { VALUE(); threads_arg = v; }
         else if (arg_is(&a, "-o", "--output")) { VALUE(); out_fmt = v; }
         else if (arg_is(&a, NULL, "--kernels")) { VALUE(); kernels = v; }
-        else if (arg_is(&a, "-ctk", "--cache-type-k")) { VALUE(); if (!parse_kv_type(&a, "-ctk", v, &type_k)) return SM_EXIT_USAGE; }
-        else if (arg_is(&a, "-ctv", "--cache-type-v")) { VALUE(); if (!parse_kv_type(&a, "-ctv", v, &type_v)) return SM_EXIT_USAGE; }
+        else if ((kvopt = cli_kv_arg(&a, &type_k, &type_v)) != 0) { if (kvopt < 0) return SM_EXIT_USAGE; }
         else if ((gopt = cli_grammar_arg(&a, &grammar)) != 0) { if (gopt < 0) return SM_EXIT_USAGE; }
         else { cli_error(a.cmd, "unknown option '%s' (see smallmind bench --help)", argv[a.i]); return SM_EXIT_USAGE; }
 #undef VALUE

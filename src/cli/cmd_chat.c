@@ -247,7 +247,7 @@ int cmd_chat(int argc, char **argv) {
     chat_cli k;
     memset(&k, 0, sizeof k);
     long long n_predict = 512, n_ctx = 0, threads = 0, seed = -1, top_k = 40, last_n = 64, keep = -1;
-    int type_k = SM_KV_F32, type_v = SM_KV_F32;   /* -ctk, -ctv */
+    int type_k = SM_KV_F32, type_v = SM_KV_F32, kvopt;   /* -ctk, -ctv */
     double temp = 0.8, top_p = 0.95, min_p = 0.05, penalty = 1.0;
     int ignore_eos = 0, sampling_given = 0, gopt, lr;
     cli_lora lora = {0};
@@ -281,8 +281,7 @@ int cmd_chat(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--keep")) { VALUE(); if (!parse_int(&a, "--keep", v, 0, 1 << 24, &keep)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-n", "--n-predict")) { VALUE(); if (!parse_int(&a, "-n", v, -1, 1 << 24, &n_predict)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-c", "--ctx-size")) { VALUE(); if (!parse_int(&a, "-c", v, 0, 1 << 24, &n_ctx)) return SM_EXIT_USAGE; }
-        else if (arg_is(&a, "-ctk", "--cache-type-k")) { VALUE(); if (!parse_kv_type(&a, "-ctk", v, &type_k)) return SM_EXIT_USAGE; }
-        else if (arg_is(&a, "-ctv", "--cache-type-v")) { VALUE(); if (!parse_kv_type(&a, "-ctv", v, &type_v)) return SM_EXIT_USAGE; }
+        else if ((kvopt = cli_kv_arg(&a, &type_k, &type_v)) != 0) { if (kvopt < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-t", "--threads")) { VALUE(); if (!parse_int(&a, "-t", v, 1, 1024, &threads)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-s", "--seed")) { VALUE(); if (!parse_int(&a, "--seed", v, -1, INT64_MAX, &seed)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--temp")) { VALUE(); SAMPLING(); if (!parse_float(&a, "--temp", v, 0.0, 100.0, &temp)) return SM_EXIT_USAGE; }

@@ -28,7 +28,7 @@ int cmd_perplexity(int argc, char **argv) {
     cli_args a = {"perplexity", argc, 0, argv, NULL};
     const char *model_path = NULL, *tok = NULL, *file = NULL;
     long long n_ctx = 0, threads = 0, max_chunks = -1;
-    int type_k = SM_KV_F32, type_v = SM_KV_F32;   /* -ctk, -ctv */
+    int type_k = SM_KV_F32, type_v = SM_KV_F32, kvopt;   /* -ctk, -ctv */
     cli_lora lora = {0};
     int lr;
     for (a.i = 0; a.i < argc; a.i++) {
@@ -41,8 +41,7 @@ int cmd_perplexity(int argc, char **argv) {
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok = v; }
         else if (arg_is(&a, "-f", "--file")) { VALUE(); file = v; }
         else if (arg_is(&a, "-c", "--ctx-size")) { VALUE(); if (!parse_int(&a, "-c", v, 2, 1 << 16, &n_ctx)) return SM_EXIT_USAGE; }
-        else if (arg_is(&a, "-ctk", "--cache-type-k")) { VALUE(); if (!parse_kv_type(&a, "-ctk", v, &type_k)) return SM_EXIT_USAGE; }
-        else if (arg_is(&a, "-ctv", "--cache-type-v")) { VALUE(); if (!parse_kv_type(&a, "-ctv", v, &type_v)) return SM_EXIT_USAGE; }
+        else if ((kvopt = cli_kv_arg(&a, &type_k, &type_v)) != 0) { if (kvopt < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--chunks")) { VALUE(); if (!parse_int(&a, "--chunks", v, 1, 1LL << 31, &max_chunks)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-t", "--threads")) { VALUE(); if (!parse_int(&a, "-t", v, 1, 1024, &threads)) return SM_EXIT_USAGE; }
         else { cli_error(a.cmd, "unknown option '%s' (see smallmind perplexity --help)", argv[a.i]); return SM_EXIT_USAGE; }

@@ -364,7 +364,7 @@ int cmd_profile(int argc, char **argv) {
     const char *out = NULL, *model_path = NULL, *tok = NULL;
     long long n_inf = 3, n_tok = 50, threads = 0, prompt_n = 0, v;
     const char *compare_base = NULL, *compare_new = NULL;
-    int n_pos = 0, type_k = SM_KV_F32, type_v = SM_KV_F32;   /* -ctk, -ctv */
+    int n_pos = 0, type_k = SM_KV_F32, type_v = SM_KV_F32, kvopt;   /* -ctk, -ctv */
     for (a.i = 0; a.i < argc; a.i++) {
         const char *s;
 #define VALUE() do { if (!(s = arg_value(&a))) return SM_EXIT_USAGE; } while (0)
@@ -373,8 +373,7 @@ int cmd_profile(int argc, char **argv) {
         else if (arg_is(&a, "-m", "--model")) { VALUE(); model_path = s; }
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok = s; }
         else if (arg_is(&a, "-t", "--threads")) { VALUE(); if (!parse_int(&a, "-t", s, 1, 1024, &threads)) return SM_EXIT_USAGE; }
-        else if (arg_is(&a, "-ctk", "--cache-type-k")) { VALUE(); if (!parse_kv_type(&a, "-ctk", s, &type_k)) return SM_EXIT_USAGE; }
-        else if (arg_is(&a, "-ctv", "--cache-type-v")) { VALUE(); if (!parse_kv_type(&a, "-ctv", s, &type_v)) return SM_EXIT_USAGE; }
+        else if ((kvopt = cli_kv_arg(&a, &type_k, &type_v)) != 0) { if (kvopt < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--json")) { VALUE(); d.json_path = s; }
         else if (arg_is(&a, NULL, "--svg")) { VALUE(); d.svg_path = s; }
         else if (arg_is(&a, NULL, "--trace")) { VALUE(); d.trace_path = s; }

@@ -67,7 +67,7 @@ int cmd_serve(int argc, char **argv) {
     int jinja = 0, reasoning_none = 0, spm_infill = 0;
     const char *kernels = NULL;
     long long port = 8080, parallel = 4, n_ctx = 0, max_queue = 64, timeout = 600, threads = 0;
-    int type_k = SM_KV_F32, type_v = SM_KV_F32;   /* -ctk, -ctv */
+    int type_k = SM_KV_F32, type_v = SM_KV_F32, kvopt;   /* -ctk, -ctv */
     long long max_body = 4 << 20, trace_requests = 0;
     cli_lora lora = {0};
     int lr;
@@ -99,8 +99,7 @@ int cmd_serve(int argc, char **argv) {
         else if (arg_is(&a, NULL, "--port")) { VALUE(); if (!parse_int(&a, "--port", v, 0, 65535, &port)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-np", "--parallel")) { VALUE(); if (!parse_int(&a, "--parallel", v, 1, 64, &parallel)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-c", "--ctx-size")) { VALUE(); if (!parse_int(&a, "-c", v, 0, 1 << 24, &n_ctx)) return SM_EXIT_USAGE; }
-        else if (arg_is(&a, "-ctk", "--cache-type-k")) { VALUE(); if (!parse_kv_type(&a, "-ctk", v, &type_k)) return SM_EXIT_USAGE; }
-        else if (arg_is(&a, "-ctv", "--cache-type-v")) { VALUE(); if (!parse_kv_type(&a, "-ctv", v, &type_v)) return SM_EXIT_USAGE; }
+        else if ((kvopt = cli_kv_arg(&a, &type_k, &type_v)) != 0) { if (kvopt < 0) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--max-queue")) { VALUE(); if (!parse_int(&a, "--max-queue", v, 0, 1 << 20, &max_queue)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, "-to", "--timeout")) { VALUE(); if (!parse_int(&a, "--timeout", v, 1, 86400, &timeout)) return SM_EXIT_USAGE; }
         else if (arg_is(&a, NULL, "--trace-requests")) { VALUE(); if (!parse_int(&a, "--trace-requests", v, 0, 1 << 20, &trace_requests)) return SM_EXIT_USAGE; }
