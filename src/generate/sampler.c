@@ -79,11 +79,16 @@ static void select_top(sm_candidate *c, int n, int k) {
     heap_sort(c, k);
 }
 
+/* Token i as a candidate: its logit x[i], or -inf for an end token under ban_eog. */
+static sm_candidate logit_candidate(const float *x, int i, const sm_vocab *ban_eog) {
+    return (sm_candidate){ban_eog && sm_vocab_is_eog(ban_eog, i) ? -INFINITY : x[i], i};
+}
+
 /* The same selection from n logits in id order (token i's logit x[i], an
  * end token's -inf under ban_eog), into c[0..k): the same k, in the same
  * order, as select_top on all n candidates, without writing them. */
 static void select_top_logits(sm_candidate *c, const float *x, int n, int k, const sm_vocab *ban_eog) {
-    for (int i = 0; i < k; i++) c[i] = (sm_candidate){ban_eog && sm_vocab_is_eog(ban_eog, i) ? -INFINITY : x[i], i};
+    for (int i = 0; i < k; i++) c[i] = logit_candidate(x, i, ban_eog);
     for (int i = k / 2 - 1; i >= 0; i--) sift_down(c, k, i);
     float worst = c[0].logit;
     int i = k;
@@ -92,10 +97,10 @@ static void select_top_logits(sm_candidate *c, const float *x, int n, int k, con
         for (int j = 0; j < 8; j++) any |= x[i + j] >= worst;
         if (!any) continue;
         for (int j = i; j < i + 8; j++)
-            if (x[j] >= worst) worst = heap_offer(c, k, (sm_candidate){ban_eog && sm_vocab_is_eog(ban_eog, j) ? -INFINITY : x[j], j});
+            if (x[j] >= worst) worst = heap_offer(c, k, logit_candidate(x, j, ban_eog));
     }
     for (; i < n; i++)
-        if (x[i] >= worst) worst = heap_offer(c, k, (sm_candidate){ban_eog && sm_vocab_is_eog(ban_eog, i) ? -INFINITY : x[i], i});
+        if (x[i] >= worst) worst = heap_offer(c, k, logit_candidate(x, i, ban_eog));
     heap_sort(c, k);
 }
 
@@ -151,7 +156,8 @@ sm_status sm_session_sample_masked(sm_session *s, const sm_sampler_params *sp_in
     int n = s->model->hp.n_vocab;
     const float *logits = s->logits;
     int penalize = sp.repeat_penalty != 1.0f || sp.presence_penalty != 0.0f || sp.frequency_penalty != 0.0f;
-    if (sp.temperature <= 0.0f && !allowed && !(penalize && sp.repeat_last_n != 0)) {
+    int as_they_are = !allowed && !(penalize && sp.repeat_last_n != 0);   /* nothing changes the logits */
+    if (sp.temperature <= 0.0f && as_they_are) {
         /* greedy on the logits as they are: the candidates' argmax without building them (unless the
          * winner is an end token ignore_eos bans) */
         int best = argmax_logits(logits, n);
@@ -160,7 +166,7 @@ sm_status sm_session_sample_masked(sm_session *s, const sm_sampler_params *sp_in
             return SM_OK;
         }
     }
-    if (!allowed && !(penalize && sp.repeat_last_n != 0) && sp.top_k > 0 && sp.top_k < n) {
+    if (as_they_are && sp.top_k > 0 && sp.top_k < n) {
         /* top-k on the logits as they are: only the k best become candidates (the same k, in the same
          * order, as selecting among all of them), and the chain goes on with those */
         select_top_logits(s->gen.cand, logits, n, sp.top_k, sp.ignore_eos ? &s->model->vocab : NULL);
