@@ -180,7 +180,7 @@ double sm_measure_peak_gflops(void) { return sm_probe_fma_gflops(20000000); }
 
 double sm_measure_read_gbps(size_t bytes) {
     size_t n = bytes / sizeof(float);
-    float *p = sm_alloc_aligned(n * sizeof(float));
+    float *p = sm_alloc_huge(n * sizeof(float));
     if (!p) return 0.0;
     for (size_t i = 0; i < n; i++) p[i] = (float)(i & 7);
     size_t reps = (512u << 20) / bytes + 1;

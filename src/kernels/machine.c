@@ -119,7 +119,7 @@ static void job_fn(void *ctx, int ith, int nth) {
     switch (j->what) {
     case JOB_ALLOC:
         if (j->buf[ith]) break;   /* thread 0's one-core buffer, the larger */
-        j->buf[ith] = sm_alloc_aligned(j->alloc_bytes);
+        j->buf[ith] = sm_alloc_huge(j->alloc_bytes);
         if (!j->buf[ith]) { j->failed = 1; break; }
         /* first touch by the thread that reads it */
         for (size_t i = 0; i < j->alloc_bytes / sizeof(float); i++) j->buf[ith][i] = (float)(i & 7);

@@ -52,7 +52,7 @@ void sm_model_interleave(sm_model *m) {
     uint64_t total = each_matrix(kt, m, NULL);
     if (!total || total > SIZE_MAX) return;
     /* without the memory the GGUF layout still works, only slower */
-    if (!(m->x16_mem = sm_alloc_aligned((size_t)total))) return;
+    if (!(m->x16_mem = sm_alloc_huge((size_t)total))) return;
     m->x16_bytes = total;
     each_matrix(kt, m, m->x16_mem);
 }

@@ -43,7 +43,7 @@ static sm_status align_tensor_data(sm_model *m, sm_error *err) {
         total += (g->tensors[i].n_bytes + 63) / 64 * 64;
     }
     if (!misaligned) return SM_OK;
-    unsigned char *mem = total <= SIZE_MAX ? sm_alloc_aligned((size_t)total) : NULL;
+    unsigned char *mem = total <= SIZE_MAX ? sm_alloc_huge((size_t)total) : NULL;
     if (!mem)
         return sm_fail(err, SM_ERR_NOMEM, "out of memory copying the %.1f MiB of tensors that general.alignment %llu "
                        "leaves unaligned", (double)total / 1048576.0, (unsigned long long)g->alignment);

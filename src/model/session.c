@@ -237,7 +237,7 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
                        "a context of %d tokens needs %.1f GiB but this machine has %.1f GiB; use a smaller -c",
                        n_ctx, need, have);
     }
-    s->block = sm_alloc_aligned(a.used);
+    s->block = sm_alloc_huge(a.used);
     if (!s->block) {
         size_t mb = a.used >> 20;
         sm_free(s);

@@ -201,7 +201,7 @@ static void cache_frozen(sm_trainer *t) {
         take[i] = 1;
         floats += need;
     }
-    if (!floats || !(t->frozen_f32 = sm_alloc_aligned(floats * sizeof(float)))) return;
+    if (!floats || !(t->frozen_f32 = sm_alloc_huge(floats * sizeof(float)))) return;
     t->frozen_f32_floats = floats;
     float *at = t->frozen_f32;
     for (int i = 0; i < n; i++) {
@@ -488,51 +488,51 @@ sm_status sm_trainer_new(const sm_train_config *cfg, int B, int T, int n_threads
     }
     t->scratch_floats = scratch;
     t->mm_floats = at + bt + pack + res;
-    t->mm_at = at ? sm_alloc_aligned(at * sizeof(float)) : NULL;
-    t->mm_bt = bt ? sm_alloc_aligned(bt * sizeof(float)) : NULL;
-    t->mm_pack = sm_alloc_aligned(pack * sizeof(float));
-    t->mm_out = res ? sm_alloc_aligned(res * sizeof(float)) : NULL;
+    t->mm_at = at ? sm_alloc_huge(at * sizeof(float)) : NULL;
+    t->mm_bt = bt ? sm_alloc_huge(bt * sizeof(float)) : NULL;
+    t->mm_pack = sm_alloc_huge(pack * sizeof(float));
+    t->mm_out = res ? sm_alloc_huge(res * sizeof(float)) : NULL;
     t->pool = sm_threadpool_new(n_threads > 0 ? n_threads : sm_cpu_physical_cores());
     if (t->pool) {   /* attention's panels ((T + 16) x max(T, hd)) and block (T x T), per thread */
         size_t st = (size_t)T, wd = st > (size_t)hp->head_dim ? st : (size_t)hp->head_dim;
         t->att_buf_floats = ((st + 16) * wd + st * st + 15) & ~(size_t)15;
-        t->att_buf = sm_alloc_aligned((size_t)sm_threadpool_size(t->pool) * t->att_buf_floats * sizeof(float));
+        t->att_buf = sm_alloc_huge((size_t)sm_threadpool_size(t->pool) * t->att_buf_floats * sizeof(float));
         t->mm_floats += (size_t)sm_threadpool_size(t->pool) * t->att_buf_floats;
         if (t->kt->gemm_strided) {
             size_t g = (size_t)sm_threadpool_size(t->pool) * t->kt->gemm_scratch;
-            t->gemm_scratch = sm_alloc_aligned(g * sizeof(float));
+            t->gemm_scratch = sm_alloc_huge(g * sizeof(float));
             t->mm_floats += g;
         }
     }
     t->row_loss = sm_calloc(N, sizeof *t->row_loss);
     t->zeros = sm_calloc((size_t)hp->dim, sizeof(float));
     if (hp->final_softcap != 0 && t->pool)
-        t->cap_rows = sm_alloc_aligned((size_t)sm_threadpool_size(t->pool) * hp->n_vocab * sizeof(float));
+        t->cap_rows = sm_alloc_huge((size_t)sm_threadpool_size(t->pool) * hp->n_vocab * sizeof(float));
     t->norm_parts = sm_calloc(t->n_floats / SM_NORM_CHUNK + 1, sizeof *t->norm_parts);
-    t->w = sm_alloc_aligned(t->n_floats * sizeof(float));
-    t->g = sm_alloc_aligned(t->n_floats * sizeof(float));
-    t->m = sm_alloc_aligned(t->n_floats * sizeof(float));
-    t->v = sm_alloc_aligned(t->n_floats * sizeof(float));
-    t->act = sm_alloc_aligned(t->act_floats * sizeof(float));
-    t->scratch = sm_alloc_aligned(scratch * sizeof(float));
+    t->w = sm_alloc_huge(t->n_floats * sizeof(float));
+    t->g = sm_alloc_huge(t->n_floats * sizeof(float));
+    t->m = sm_alloc_huge(t->n_floats * sizeof(float));
+    t->v = sm_alloc_huge(t->n_floats * sizeof(float));
+    t->act = sm_alloc_huge(t->act_floats * sizeof(float));
+    t->scratch = sm_alloc_huge(scratch * sizeof(float));
     t->W.layer = sm_calloc((size_t)hp->n_layers, sizeof *t->W.layer);
     t->G.layer = sm_calloc((size_t)hp->n_layers, sizeof *t->G.layer);
     int lora_ok = 1;
     if (cfg->base) {
         t->lora = sm_calloc((size_t)hp->n_layers * SM_P_COUNT, sizeof *t->lora);
-        t->lora_dax = sm_alloc_aligned(N * (size_t)cfg->lora_rank * sizeof(float));
+        t->lora_dax = sm_alloc_huge(N * (size_t)cfg->lora_rank * sizeof(float));
         /* B^T or A^T, then a gradient; ax or g rank-major (train_ops.c) */
-        t->lora_tmp = sm_alloc_aligned((2 * wide + N) * (size_t)cfg->lora_rank * sizeof(float));
+        t->lora_tmp = sm_alloc_huge((2 * wide + N) * (size_t)cfg->lora_rank * sizeof(float));
         t->deq_cols = (int)(CQ > F ? CQ : F);
         if (t->pool)
-            t->deq = sm_alloc_aligned((size_t)sm_threadpool_size(t->pool) * SM_TRAIN_DEQ_ROWS * t->deq_cols *
+            t->deq = sm_alloc_huge((size_t)sm_threadpool_size(t->pool) * SM_TRAIN_DEQ_ROWS * t->deq_cols *
                                       sizeof(float));
         t->lora_scale = cfg->lora_alpha != 0.0f ? cfg->lora_alpha / (float)cfg->lora_rank : 1.0f;
         if (t->kt->gemm) {   /* the largest adapted matrix: C columns by up to q+k+v (fused QKV) or F rows,
                               * F by C, or QD by C (q, and o transposed) */
             size_t most = C * (QKV > F2 ? QKV : F2);
             if (QD * C > most) most = QD * C;
-            t->lora_w = sm_alloc_aligned(most * sizeof(float));
+            t->lora_w = sm_alloc_huge(most * sizeof(float));
             t->mm_floats += most;
         }
         lora_ok = t->lora && t->lora_dax && t->lora_tmp && t->deq && (!t->kt->gemm || t->lora_w);
