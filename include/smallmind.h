@@ -59,11 +59,19 @@ typedef struct sm_model_params {
      * tokenizer, a weight type without kernels) for its metadata and tensor
      * listing only; sm_model_info.unsupported says why it cannot run. */
     int inspect;
+    /* 1 (llama.cpp's --no-mmap): read the file into memory of the model's
+     * own, in huge pages where the kernel gives them, instead of mapping
+     * it. Decode streams the weights from there up to a quarter faster on
+     * the hosts measured (docs/BENCHMARKS.md, "huge pages"); it costs the
+     * read at load and a second copy while the page cache keeps the file.
+     * 0 (default): the file is mapped. */
+    int no_mmap;
 } sm_model_params;
 
 sm_model_params sm_model_default_params(void);
 
-/* Loads a GGUF (v2/v3) or llama2.c .bin model. Weights are memory-mapped. */
+/* Loads a GGUF (v2/v3) or llama2.c .bin model. Weights are memory-mapped
+ * (or read, with no_mmap). */
 sm_status sm_model_load(const char *path, const sm_model_params *params,
                         sm_model **out, sm_error *err);
 void sm_model_free(sm_model *model);
@@ -466,13 +474,15 @@ typedef struct sm_kernel_result {
 int sm_kernel_benchmarks(sm_kernel_result *out, int cap);
 
 typedef struct sm_memory_info {
-    uint64_t weights_mapped;     /* bytes of the model file mapped */
+    uint64_t weights_mapped;     /* bytes of the model file mapped (or read, see weights_read) */
     uint64_t weights_resident;   /* of which in RAM now */
     uint64_t kv_cache;           /* bytes of the session's KV cache */
     uint64_t arena;              /* bytes of the session's arena (KV cache included) */
     uint64_t peak_rss;           /* the process's peak resident set */
     uint64_t weights_interleaved;/* heap copy of 32-element quantized matrices re-laid out for
                                     the AVX-512 VNNI kernels (0 without them) */
+    int weights_read;            /* 1: the file was read into memory of the model's own
+                                    (sm_model_params.no_mmap), not mapped */
 } sm_memory_info;
 
 void sm_session_memory(const sm_session *session, sm_memory_info *info);

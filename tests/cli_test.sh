@@ -434,6 +434,26 @@ sys.exit(not (a > 0 and b * 2 == a))" 2> "$TMP/err"; then ok "profile_kv_f16_hal
     if [ "$(cut -d, -f10,11 "$TMP/b.csv" | tail -1)" = "bf16,bf16" ]; then ok "bench_kv_bf16"; else bad "bench_kv_bf16" "$(cat "$TMP/b.csv")"; fi
     a=$("$SM" run -m "$G" -p "Once upon a time" -n 24 --temp 0 -ctk bf16 -ctv bf16 2>/dev/null)
     if [ ${#a} -gt 30 ]; then ok "run_kv_bf16"; else bad "run_kv_bf16" "'$a'"; fi
+    # --no-mmap: the model read into memory of its own, the same tokens;
+    # bench says so in a column (llama-bench's -mmp), profile in its memory line
+    a=$("$SM" run -m "$G" -p "Once upon a time" -n 24 --temp 0 -t 1 2>/dev/null)
+    b=$("$SM" run -m "$G" -p "Once upon a time" -n 24 --temp 0 -t 1 --no-mmap 2>"$TMP/err")
+    if [ ${#a} -gt 30 ] && [ "$a" = "$b" ] && ! grep -q ignored "$TMP/err"; then ok "run_no_mmap"; else bad "run_no_mmap" "'$a' / '$b' $(cat "$TMP/err")"; fi
+    "$SM" bench -m "$G" -p 8 -n 8 -t 1 -r 1 -mmp 0 -o csv > "$TMP/b.csv" 2>/dev/null
+    "$SM" bench -m "$G" -p 8 -n 0 -t 1 -r 1 --mmap 1 -o csv > "$TMP/b1.csv" 2>/dev/null
+    if [ "$(tail -1 "$TMP/b.csv" | cut -d, -f12)" = 0 ] && [ "$(head -1 "$TMP/b.csv" | cut -d, -f12)" = use_mmap ] &&
+       [ "$(tail -1 "$TMP/b1.csv" | cut -d, -f12)" = 1 ]; then
+        ok "bench_mmp"; else bad "bench_mmp" "$(cat "$TMP/b.csv" "$TMP/b1.csv")"; fi
+    "$SM" bench -m "$G" -p 8 -n 0 -t 1 -r 1 --no-mmap > "$TMP/b.md" 2>/dev/null
+    if grep -q '| 1 | 0 | pp8 |' "$TMP/b.md"; then ok "bench_no_mmap_md_column"; else bad "bench_no_mmap_md_column" "$(cat "$TMP/b.md")"; fi
+    expect_error "bench_mmp_bad" "$SM" bench -m "$G" -mmp 2
+    "$SM" profile "$TMP/p-read.md" 1 4 -m "$G" -t 1 --no-mmap --json "$TMP/p-read.json" > /dev/null 2>&1
+    if /usr/bin/python3 -c "
+import json, sys
+s = json.load(open('$TMP/p-read.json'))['summary']
+sys.exit(not (s['weights_read'] is True and s['weights_resident_bytes'] == s['weights_mapped_bytes'] > 0))" 2> "$TMP/err" &&
+       grep -q 'read into memory (--no-mmap)' "$TMP/p-read.md"; then
+        ok "profile_no_mmap_weights_read_and_resident"; else bad "profile_no_mmap_weights_read_and_resident" "$(cat "$TMP/err")"; fi
     expect_named "kv_q8_0_not_supported" "f32, f16 or bf16" "$SM" run -m "$G" -p Hi -n 1 -ctk q8_0
     expect_error "kv_bad_type" "$SM" bench -m "$G" -ctv f8
     expect_error "perplexity_no_file" "$SM" perplexity -m "$G"

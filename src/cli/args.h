@@ -14,6 +14,7 @@ typedef struct cli_args {
     int argc, i;
     char **argv;
     const char *inline_value;   /* the part after '=' of the flag just matched */
+    int no_mmap;        /* --no-mmap (cli_llamacpp_arg): the model is read, not mapped */
 } cli_args;
 
 /* Does argv[i] name this flag (short or long form, or "--long=value")? */

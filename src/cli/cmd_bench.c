@@ -13,7 +13,7 @@
 
 static void bench_usage(void) {
     printf("usage: smallmind bench [-m MODEL] [-p 128] [-n 64] [-d 0] [-t 1,2] [-r 3] [-o md|json|csv] [--kernels NAME]\n"
-           "                       [-ctk f32|f16|bf16] [-ctv f32|f16|bf16]\n"
+           "                       [-ctk f32|f16|bf16] [-ctv f32|f16|bf16] [-mmp 0|1]\n"
            "\n"
            "Measures prompt processing (ppN: N prompt tokens in one evaluation) and token\n"
            "generation (tgN: N tokens decoded one at a time from an empty context), each\n"
@@ -26,6 +26,8 @@ static void bench_usage(void) {
            "at positions 800 to 863, where attention reads the cache of 800 tokens each time.\n"
            "-ctk / -ctv f16 (or bf16) keep the cache's keys / values in F16 (llama-bench's\n"
            "default; SmallMind's is f32): the table then shows type_k and type_v.\n"
+           "-mmp 0 (--mmap 0, or --no-mmap; llama-bench's -mmp) reads the model into memory in\n"
+           "huge pages instead of mapping it; the table then shows an mmap column.\n"
            "\n"
            "With a grammar (--grammar TEXT, --grammar-file FILE, --json-schema FILE|TEXT or\n"
            "--json) two more rows measure sampled decoding: 'tgN sampled' (temperature 1,\n"
@@ -116,7 +118,7 @@ static int run_test(sm_session *s, const sm_model *model, const sm_token *toks, 
 }
 
 int cmd_bench(int argc, char **argv) {
-    cli_args a = {"bench", argc, 0, argv, NULL};
+    cli_args a = {"bench", argc, 0, argv, NULL, 0};
     const char *model_path = NULL, *threads_arg = "1,2", *out_fmt = "md", *kernels = NULL;
     long long n_pp = 128, n_tg = 64, reps = 3, depth = 0;
     int type_k = SM_KV_F32, type_v = SM_KV_F32, kvopt;   /* -ctk, -ctv */
@@ -135,6 +137,13 @@ int cmd_bench(int argc, char **argv) {
         else if (arg_is(&a, "-o", "--output")) { VALUE(); out_fmt = v; }
         else if (arg_is(&a, NULL, "--kernels")) { VALUE(); kernels = v; }
         else if ((kvopt = cli_kv_arg(&a, &type_k, &type_v)) != 0) { if (kvopt < 0) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, "-mmp", "--mmap")) {
+            long long mmp;
+            VALUE();
+            if (!parse_int(&a, "-mmp", v, 0, 1, &mmp)) return SM_EXIT_USAGE;
+            a.no_mmap = !mmp;
+        }
+        else if (arg_is(&a, NULL, "--no-mmap")) a.no_mmap = 1;
         else if ((gopt = cli_grammar_arg(&a, &grammar)) != 0) { if (gopt < 0) return SM_EXIT_USAGE; }
         else { cli_error(a.cmd, "unknown option '%s' (see smallmind bench --help)", argv[a.i]); return SM_EXIT_USAGE; }
 #undef VALUE
@@ -160,7 +169,7 @@ int cmd_bench(int argc, char **argv) {
         cli_error(a.cmd, "no model given and the built-in models/kjv-3m.gguf is not beside smallmind: pass -m MODEL.gguf");
         return SM_EXIT_USAGE;
     }
-    sm_model *m = cli_load_model(a.cmd, model_path, NULL);
+    sm_model *m = cli_load_model(&a, model_path, NULL);
     if (!m) return SM_EXIT_ERROR;
     if (cli_grammar_setup(a.cmd, &grammar, m) != 0) {
         sm_model_free(m);
@@ -249,27 +258,28 @@ int cmd_bench(int argc, char **argv) {
         if (!strcmp(out_fmt, "md")) {
             /* the cache's types as columns when one is not the default, as llama-bench does */
             int kv = type_k != SM_KV_F32 || type_v != SM_KV_F32;
-            printf("| model | size | params | kernels | threads |%s test | t/s |\n|---|---:|---:|---|---:|%s---:|---:|\n",
-                   kv ? " type_k | type_v |" : "", kv ? "---|---|" : "");
+            printf("| model | size | params | kernels | threads |%s%s test | t/s |\n|---|---:|---:|---|---:|%s%s---:|---:|\n",
+                   kv ? " type_k | type_v |" : "", a.no_mmap ? " mmap |" : "", kv ? "---|---|" : "", a.no_mmap ? "---:|" : "");
             for (int i = 0; i < n_res; i++) {
                 printf("| %s | %.2f MiB | %.2f M | %s | %d |", model_name, size_mib, params_m, kernel_name, res[i].threads);
                 if (kv) printf(" %s | %s |", tk, tv);
+                if (a.no_mmap) printf(" 0 |");
                 printf(" %s | %.2f ± %.2f |\n", res[i].test, res[i].mean, res[i].sd);
             }
         } else if (!strcmp(out_fmt, "csv")) {
-            printf("model,size_bytes,params,kernels,threads,test,avg_ts,stddev_ts,n_depth,type_k,type_v\n");
+            printf("model,size_bytes,params,kernels,threads,test,avg_ts,stddev_ts,n_depth,type_k,type_v,use_mmap\n");
             for (int i = 0; i < n_res; i++)
-                printf("\"%s\",%llu,%llu,%s,%d,%s,%.4f,%.4f,%lld,%s,%s\n", model_name, (unsigned long long)info.weights_bytes,
+                printf("\"%s\",%llu,%llu,%s,%d,%s,%.4f,%.4f,%lld,%s,%s,%d\n", model_name, (unsigned long long)info.weights_bytes,
                        (unsigned long long)info.n_params, kernel_name, res[i].threads, res[i].test, res[i].mean, res[i].sd,
-                       depth, tk, tv);
+                       depth, tk, tv, !a.no_mmap);
         } else {
             printf("[\n");
             for (int i = 0; i < n_res; i++)
                 printf("  {\"model\": \"%s\", \"size_bytes\": %llu, \"params\": %llu, \"kernels\": \"%s\", \"threads\": %d, "
-                       "\"test\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, \"n_depth\": %lld, \"type_k\": \"%s\", \"type_v\": \"%s\", \"avg_ts\": %.4f, \"stddev_ts\": %.4f}%s\n",
+                       "\"test\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, \"n_depth\": %lld, \"type_k\": \"%s\", \"type_v\": \"%s\", \"use_mmap\": %s, \"avg_ts\": %.4f, \"stddev_ts\": %.4f}%s\n",
                        model_name, (unsigned long long)info.weights_bytes, (unsigned long long)info.n_params, kernel_name,
                        res[i].threads, res[i].test, res[i].test[0] == 'p' ? res[i].n_tokens : 0,
-                       res[i].test[0] == 't' ? res[i].n_tokens : 0, depth, tk, tv, res[i].mean, res[i].sd,
+                       res[i].test[0] == 't' ? res[i].n_tokens : 0, depth, tk, tv, a.no_mmap ? "false" : "true", res[i].mean, res[i].sd,
                        i + 1 < n_res ? "," : "");
             printf("]\n");
         }

@@ -51,6 +51,8 @@ static void chat_usage(void) {
            "  -c, --ctx-size N          context size (default: min(model context, 4096))\n"
            "  -ctk, --cache-type-k T    the cached keys' type: f32 (default), f16 or bf16 (half the memory)\n"
            "  -ctv, --cache-type-v T    the cached values' type: f32 (default), f16 or bf16\n"
+           "      --no-mmap             read the model into memory (huge pages), not map it: faster\n"
+           "                            decode of a model larger than the caches, for a slower load\n"
            "      --context-policy P    when the context is full: stop (say so), drop-oldest (drop the\n"
            "                            oldest turns, keep the system prompt, read the rest again) or\n"
            "                            shift (keep the first tokens, discard half of the rest and go on;\n"
@@ -239,7 +241,7 @@ static char *read_turn(chat_cli *k, int *sig) {
 
 
 int cmd_chat(int argc, char **argv) {
-    cli_args a = {"chat", argc, 0, argv, NULL};
+    cli_args a = {"chat", argc, 0, argv, NULL, 0};
     const char *model_path = NULL, *tok_path = NULL, *tmpl_arg = NULL, *kernels = NULL, *policy_arg = NULL;
     int jinja = 0;
     cli_draft draft = CLI_DRAFT_DEFAULT;
@@ -320,7 +322,7 @@ int cmd_chat(int argc, char **argv) {
     char *tmpl_text = NULL, *jinja_text = NULL;
     sm_session *session = NULL;
     sm_error err = {0};
-    sm_model *model = cli_load_model(a.cmd, model_path, tok_path);
+    sm_model *model = cli_load_model(&a, model_path, tok_path);
     if (!model) return SM_EXIT_ERROR;
     sm_model_info info;
     sm_model_get_info(model, &info);
@@ -349,7 +351,7 @@ int cmd_chat(int argc, char **argv) {
         cli_error(a.cmd, "%s", err.message);
         goto done;
     }
-    if (cli_draft_setup(a.cmd, &draft, &sp, session) != 0) goto done;
+    if (cli_draft_setup(&a, &draft, &sp, session) != 0) goto done;
     if (cli_lora_set(a.cmd, &lora, session)) goto done;
     if (n_ctx > info.n_ctx_train)
         fprintf(stderr, "smallmind chat: warning: context %lld is longer than the %d tokens the model was trained on\n",

@@ -121,7 +121,7 @@ static char *model_token(const sm_model *model, int bos) {
 #endif
 
 int cmd_chat_template(int argc, char **argv) {
-    cli_args a = {"chat-template", argc, 0, argv, NULL};
+    cli_args a = {"chat-template", argc, 0, argv, NULL, 0};
     const char *model_path = NULL, *tok = NULL, *tmpl_arg = NULL, *messages_path = NULL;
     const char *bos_arg = NULL, *eos_arg = NULL;
     int add_assistant = 1, jinja = 0;

@@ -35,7 +35,7 @@ static void init_usage(void) {
 }
 
 int cmd_init(int argc, char **argv) {
-    cli_args a = {"init", argc, 0, argv, NULL};
+    cli_args a = {"init", argc, 0, argv, NULL, 0};
     sm_init_params p = sm_init_default_params();
     const char *out = NULL;
     long long v;
@@ -81,7 +81,7 @@ int cmd_init(int argc, char **argv) {
         cli_error(a.cmd, "%s", err.message);
         return SM_EXIT_ERROR;
     }
-    sm_model *m = cli_load_model(a.cmd, out, NULL);
+    sm_model *m = cli_load_model(&a, out, NULL);
     if (!m) return SM_EXIT_ERROR;
     sm_model_info info;
     sm_model_get_info(m, &info);

@@ -13,7 +13,7 @@ static void inspect_usage(void) {
 }
 
 int cmd_inspect(int argc, char **argv) {
-    cli_args a = {"inspect", argc, 0, argv, NULL};
+    cli_args a = {"inspect", argc, 0, argv, NULL, 0};
     const char *path = NULL, *tok = NULL;
     int tensors = 1;
     for (a.i = 0; a.i < argc; a.i++) {
@@ -26,7 +26,7 @@ int cmd_inspect(int argc, char **argv) {
         else if (!path) path = argv[a.i];
         else { cli_error(a.cmd, "unexpected argument '%s'", argv[a.i]); return SM_EXIT_USAGE; }
     }
-    sm_model *m = cli_load_model(a.cmd, path, tok);
+    sm_model *m = cli_load_model(&a, path, tok);
     if (!m) return SM_EXIT_ERROR;
     sm_model_info info;
     sm_model_get_info(m, &info);

@@ -24,7 +24,7 @@ static void merge_usage(void) {
 }
 
 int cmd_merge_lora(int argc, char **argv) {
-    cli_args a = {"merge-lora", argc, 0, argv, NULL};
+    cli_args a = {"merge-lora", argc, 0, argv, NULL, 0};
     const char *pos[3] = {NULL, NULL, NULL}, *type = NULL;
     int n = 0, lr;
     double scale = 1.0;

@@ -25,7 +25,7 @@ static void perplexity_usage(void) {
 }
 
 int cmd_perplexity(int argc, char **argv) {
-    cli_args a = {"perplexity", argc, 0, argv, NULL};
+    cli_args a = {"perplexity", argc, 0, argv, NULL, 0};
     const char *model_path = NULL, *tok = NULL, *file = NULL;
     long long n_ctx = 0, threads = 0, max_chunks = -1;
     int type_k = SM_KV_F32, type_v = SM_KV_F32, kvopt;   /* -ctk, -ctv */
@@ -51,7 +51,7 @@ int cmd_perplexity(int argc, char **argv) {
     size_t len;
     char *text = read_text_file(a.cmd, file, 256u << 20, &len);
     if (!text) return SM_EXIT_ERROR;
-    sm_model *m = cli_load_model(a.cmd, model_path, tok);
+    sm_model *m = cli_load_model(&a, model_path, tok);
     if (!m) { free(text); return SM_EXIT_ERROR; }
     sm_model_info info;
     sm_model_get_info(m, &info);

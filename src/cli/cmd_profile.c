@@ -28,8 +28,8 @@ static uint64_t sm_now_ns(void) {
 
 static void profile_usage(void) {
     printf("usage: smallmind profile [OUT.md] [N_INFERENCES=3] [TOKENS=50] [--deep] [-m MODEL] [-z TOKENIZER]\n"
-           "                         [-t N] [--prompt N] [-ctk f16] [-ctv f16] [--json OUT.json] [--svg OUT.svg] [--trace OUT.json]\n"
-           "                         [--folded OUT.txt] [--flame OUT.svg] [--baseline BASE.json]\n"
+           "                         [-t N] [--prompt N] [-ctk f16] [-ctv f16] [--no-mmap] [--json OUT.json] [--svg OUT.svg]\n"
+           "                         [--trace OUT.json] [--folded OUT.txt] [--flame OUT.svg] [--baseline BASE.json]\n"
            "       smallmind profile --compare BASE.json[,BASE2.json...] NEW.json[,NEW2.json...]\n"
            "\n"
            "Generates TOKENS tokens N_INFERENCES times with every step of the forward pass\n"
@@ -39,6 +39,7 @@ static void profile_usage(void) {
            "and what to optimise first. OUT.md defaults to profile.md.\n"
            "\n"
            "  --prompt N   a prompt of N tokens (default: 10, 32 with --deep, 16 with -m)\n"
+           "  --no-mmap    read the model into memory (huge pages) instead of mapping it\n"
            "  --trace F    a timeline of the reported runs, every thread (Chrome trace-event\n"
            "               JSON: open it in Perfetto or chrome://tracing)\n"
            "  --folded F   folded stacks (self microseconds) for flamegraph.pl, inferno, speedscope\n"
@@ -358,7 +359,7 @@ static int build_default_model(int deep, char *path, size_t cap) {
 }
 
 int cmd_profile(int argc, char **argv) {
-    cli_args a = {"profile", argc, 0, argv, NULL};
+    cli_args a = {"profile", argc, 0, argv, NULL, 0};
     profile_data d;
     memset(&d, 0, sizeof d);
     const char *out = NULL, *model_path = NULL, *tok = NULL;
@@ -374,6 +375,7 @@ int cmd_profile(int argc, char **argv) {
         else if (arg_is(&a, "-z", "--tokenizer")) { VALUE(); tok = s; }
         else if (arg_is(&a, "-t", "--threads")) { VALUE(); if (!parse_int(&a, "-t", s, 1, 1024, &threads)) return SM_EXIT_USAGE; }
         else if ((kvopt = cli_kv_arg(&a, &type_k, &type_v)) != 0) { if (kvopt < 0) return SM_EXIT_USAGE; }
+        else if (arg_is(&a, NULL, "--no-mmap")) a.no_mmap = 1;
         else if (arg_is(&a, NULL, "--json")) { VALUE(); d.json_path = s; }
         else if (arg_is(&a, NULL, "--svg")) { VALUE(); d.svg_path = s; }
         else if (arg_is(&a, NULL, "--trace")) { VALUE(); d.trace_path = s; }
@@ -420,7 +422,7 @@ int cmd_profile(int argc, char **argv) {
         model_path = tmp_model;
         d.default_model = 1;
     }
-    sm_model *m = cli_load_model(a.cmd, model_path, tok);
+    sm_model *m = cli_load_model(&a, model_path, tok);
     if (tmp_model[0]) unlink(tmp_model);  /* the mapping keeps the data */
     if (!m) return SM_EXIT_ERROR;
     sm_model_get_info(m, &d.info);

@@ -28,7 +28,7 @@ static void on_progress(void *user, int done, int total, const char *name) {
 }
 
 int cmd_quantize(int argc, char **argv) {
-    cli_args a = {"quantize", argc, 0, argv, NULL};
+    cli_args a = {"quantize", argc, 0, argv, NULL, 0};
     const char *pos[3] = {NULL, NULL, NULL};
     int n = 0;
     for (a.i = 0; a.i < argc; a.i++) {

@@ -40,6 +40,8 @@ static void run_usage(void) {
            "  -c, --ctx-size N        context size in tokens (default: min(model context, 4096))\n"
            "  -ctk, --cache-type-k T  the cached keys' type: f32 (default), f16 or bf16 (half the memory)\n"
            "  -ctv, --cache-type-v T  the cached values' type: f32 (default), f16 or bf16\n"
+           "      --no-mmap           read the model into memory (huge pages), not map it: faster\n"
+           "                          decode of a model larger than the caches, for a slower load\n"
            "      --stop TEXT         stop when TEXT is generated (not printed); repeatable, up to %d\n"
            "  -r, --reverse-prompt TEXT  stop after TEXT is generated (printed: llama.cpp's -r, where\n"
            "                          it hands control back); repeatable\n"
@@ -162,7 +164,7 @@ static double peak_rss_mib(void) {
 }
 
 int cmd_run(int argc, char **argv) {
-    cli_args a = {"run", argc, 0, argv, NULL};
+    cli_args a = {"run", argc, 0, argv, NULL, 0};
     const char *model_path = NULL, *tok_path = NULL, *prompt = NULL, *prompt_file = NULL, *kernels = NULL;
     const char *session_path = NULL;
     cli_draft draft = CLI_DRAFT_DEFAULT;
@@ -269,7 +271,7 @@ int cmd_run(int argc, char **argv) {
             return SM_EXIT_USAGE;
         }
     }
-    sm_model *model = cli_load_model(a.cmd, model_path, tok_path);
+    sm_model *model = cli_load_model(&a, model_path, tok_path);
     if (!model) { free(file_text); return SM_EXIT_ERROR; }
     if (cli_grammar_setup(a.cmd, &grammar, model) != 0) {
         cli_grammar_free(&grammar);
@@ -300,7 +302,7 @@ int cmd_run(int argc, char **argv) {
         cli_error(a.cmd, "%s", err.message);
         goto done;
     }
-    if (cli_draft_setup(a.cmd, &draft, &sp, session) != 0) goto done;
+    if (cli_draft_setup(&a, &draft, &sp, session) != 0) goto done;
     if (trace_path && sm_session_trace_start(session, 1u << 18, &err) != SM_OK) {
         cli_error(a.cmd, "%s", err.message);
         goto done;

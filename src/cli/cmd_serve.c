@@ -30,6 +30,8 @@ static void serve_usage(void) {
            "  -c, --ctx-size N      context of each slot in tokens (default: min(model context, 4096))\n"
            "  -ctk, --cache-type-k T   the cached keys' type: f32 (default), f16 or bf16 (half the memory)\n"
            "  -ctv, --cache-type-v T   the cached values' type: f32 (default), f16 or bf16\n"
+           "      --no-mmap            read the model into memory (huge pages), not map it: faster\n"
+           "                           decode of a model larger than the caches, for a slower load\n"
            "      --api-key KEY     require Authorization: Bearer KEY (except for / and /health)\n"
            "      --max-queue N     requests that may wait for a slot before new ones get 429 (default 64)\n"
            "      --timeout S       close connections idle for S seconds (default 600)\n"
@@ -61,7 +63,7 @@ static void serve_usage(void) {
 }
 
 int cmd_serve(int argc, char **argv) {
-    cli_args a = {"serve", argc, 0, argv, NULL};
+    cli_args a = {"serve", argc, 0, argv, NULL, 0};
     const char *model = NULL, *tok = NULL, *host = "127.0.0.1", *alias = NULL, *key = NULL, *tmpl = NULL;
     const char *tmpl_file = NULL;
     int jinja = 0, reasoning_none = 0, spm_infill = 0;
@@ -140,6 +142,7 @@ int cmd_serve(int argc, char **argv) {
     server_options o = {0};
     o.model_path = model;
     o.tokenizer_path = tok;
+    o.no_mmap = a.no_mmap;
     o.host = host;
     o.alias = alias;
     o.api_key = key;

@@ -27,7 +27,7 @@ static void print_escaped(const char *s, int n) {
 }
 
 int cmd_tokenize(int argc, char **argv) {
-    cli_args a = {"tokenize", argc, 0, argv, NULL};
+    cli_args a = {"tokenize", argc, 0, argv, NULL, 0};
     const char *path = NULL, *tok = NULL, *text = NULL, *file = NULL;
     int ids_only = 0, bos = 1, parse_special = 0;
     for (a.i = 0; a.i < argc; a.i++) {
@@ -52,7 +52,7 @@ int cmd_tokenize(int argc, char **argv) {
         if (!(buf = read_text_file(a.cmd, file, 64u << 20, &len))) return SM_EXIT_ERROR;
         text = buf;
     }
-    sm_model *m = cli_load_model(a.cmd, path, tok);
+    sm_model *m = cli_load_model(&a, path, tok);
     if (!m) { free(buf); return SM_EXIT_ERROR; }
     sm_model_info info;
     sm_model_get_info(m, &info);

@@ -240,7 +240,7 @@ int cmd_train(int argc, char **argv) {
 }
 
 static int train_main(int argc, char **argv, int rank, int n_ranks) {
-    cli_args a = {"train", argc, 0, argv, NULL};
+    cli_args a = {"train", argc, 0, argv, NULL, 0};
     sm_train_params p = sm_train_default_params();
     const char *chat_template = NULL;
     char *template_owned = NULL;

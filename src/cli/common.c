@@ -12,7 +12,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-sm_model *cli_load_model(const char *cmd, const char *path, const char *tokenizer) {
+sm_model *cli_load_model(const cli_args *a, const char *path, const char *tokenizer) {
+    const char *cmd = a->cmd;
     if (!path) {
         cli_error(cmd, "no model given: pass -m MODEL.gguf (or a llama2.c .bin with -z TOKENIZER.bin)");
         return NULL;
@@ -22,6 +23,7 @@ sm_model *cli_load_model(const char *cmd, const char *path, const char *tokenize
     /* these only read the file: no run-time weight layout */
     mp.skip_repack = !strcmp(cmd, "inspect") || !strcmp(cmd, "tokenize");
     mp.inspect = !strcmp(cmd, "inspect");   /* lists even what it cannot run */
+    mp.no_mmap = a->no_mmap;
     sm_model *m = NULL;
     sm_error err = {0};
     if (sm_model_load(path, &mp, &m, &err) != SM_OK) {
@@ -121,7 +123,7 @@ int cli_lora_arg(cli_args *a, cli_lora *l) {
 
 /* llama.cpp options that change nothing here. A note says so for those that
  * would change how llama.cpp runs (GPU layers, batch sizes, flash
- * attention, mapping and locking memory); the ones about its console and
+ * attention, locking memory); the ones about its console and
  * log (and its warm-up run, which SmallMind does not make) are taken
  * quietly. */
 int cli_llamacpp_arg(cli_args *a) {
@@ -151,8 +153,9 @@ int cli_llamacpp_arg(cli_args *a) {
         why = "attention always runs in blocks with an online softmax";
     } else if (arg_is(a, NULL, "--mlock")) {
         why = "the weights are mapped, not locked";
-    } else if (arg_is(a, NULL, "--no-mmap")) {
-        why = "the weights are always memory-mapped";
+    } else if (arg_is(a, NULL, "--no-mmap") || arg_is(a, NULL, "--mmap")) {
+        a->no_mmap = !strcmp(flag, "--no-mmap");
+        return 1;
     } else if (arg_is(a, NULL, "--no-warmup") || arg_is(a, NULL, "--simple-io") || arg_is(a, "-co", "--color") ||
                arg_is(a, NULL, "--log-disable")) {
         return 1;

@@ -6,9 +6,10 @@
 #include <stddef.h>
 #include "smallmind.h"
 
-/* Loads -m MODEL (with -z TOKENIZER for llama2.c files), printing any
- * error; NULL on failure. */
-sm_model *cli_load_model(const char *cmd, const char *path, const char *tokenizer);
+/* Loads -m MODEL (with -z TOKENIZER for llama2.c files), mapped or, after
+ * --no-mmap, read; printing any error; NULL on failure. */
+struct cli_args;
+sm_model *cli_load_model(const struct cli_args *a, const char *path, const char *tokenizer);
 
 /* Checks that an output file can be written (a regular file or a new one,
  * a link's target, in a writable directory; see sm_output_check) before any

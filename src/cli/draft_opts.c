@@ -20,9 +20,10 @@ int cli_draft_arg(cli_args *a, cli_draft *d) {
     return 0;
 }
 
-int cli_draft_setup(const char *cmd, cli_draft *d, const sm_session_params *sp, const sm_session *target) {
+int cli_draft_setup(const cli_args *a, cli_draft *d, const sm_session_params *sp, const sm_session *target) {
+    const char *cmd = a->cmd;
     if (!d->path) return 0;
-    if (!(d->model = cli_load_model(cmd, d->path, NULL))) return -1;
+    if (!(d->model = cli_load_model(a, d->path, NULL))) return -1;
     sm_session_params dp = *sp;
     dp.n_ctx = sm_session_n_ctx(target);
     dp.seed = sp->seed + 1;

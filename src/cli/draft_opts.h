@@ -23,7 +23,7 @@ int cli_draft_arg(cli_args *a, cli_draft *d);
 /* Loads the draft and makes its session beside the target's (the same
  * parameters, the target's context, the next seed, no profiling); nothing
  * when no draft was given. 0, or -1 after an error message. */
-int cli_draft_setup(const char *cmd, cli_draft *d, const sm_session_params *sp, const sm_session *target);
+int cli_draft_setup(const cli_args *a, cli_draft *d, const sm_session_params *sp, const sm_session *target);
 /* Sets the generation parameters to use the draft (when there is one). */
 void cli_draft_use(const cli_draft *d, sm_generate_params *gp);
 void cli_draft_free(cli_draft *d);

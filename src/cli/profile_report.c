@@ -145,8 +145,8 @@ static void write_markdown(profile_data *d, FILE *f) {
     fprintf(f, "| bytes allocated per generated token | %.0f |\n| allocations per generated token | %.2f |\n",
             d->bytes_per_token, d->allocs_per_token);
     fprintf(f, "| peak RSS | %.1f MiB |\n", (double)d->mem.peak_rss / 1048576.0);
-    fprintf(f, "| weights | %.2f MiB mapped, %.2f MiB resident |\n", (double)d->mem.weights_mapped / 1048576.0,
-            (double)d->mem.weights_resident / 1048576.0);
+    fprintf(f, "| weights | %.2f MiB %s, %.2f MiB resident |\n", (double)d->mem.weights_mapped / 1048576.0,
+            d->mem.weights_read ? "read into memory (--no-mmap)" : "mapped", (double)d->mem.weights_resident / 1048576.0);
     if (d->mem.weights_interleaved)
         fprintf(f, "| weights interleaved for the AVX-512 kernels (heap) | %.2f MiB |\n",
                 (double)d->mem.weights_interleaved / 1048576.0);
@@ -276,13 +276,13 @@ static void write_json(const profile_data *d, FILE *f) {
     fprintf(f, "  \"summary\": {\"total_ms\": %.3f, \"generation_wall_ms\": %.3f, \"prefill_tps\": %.3f, "
                "\"decode_tps\": %.3f, \"ms_per_token_p50\": %.5f, \"ms_per_token_p90\": %.5f, \"ms_per_token_p99\": %.5f, "
                "\"ttft_ms\": %.4f, \"bytes_per_token\": %.1f, \"allocations_per_token\": %.3f, \"peak_rss_bytes\": %llu, "
-               "\"weights_mapped_bytes\": %llu, \"weights_resident_bytes\": %llu, \"weights_interleaved_bytes\": %llu, \"kv_cache_bytes\": %llu, "
+               "\"weights_mapped_bytes\": %llu, \"weights_read\": %s, \"weights_resident_bytes\": %llu, \"weights_interleaved_bytes\": %llu, \"kv_cache_bytes\": %llu, "
                "\"arena_bytes\": %llu, \"self_time_coverage_pct\": %.3f, \"overhead_pct\": %.3f, "
                "\"decode_tps_unprofiled\": %.3f, \"total_allocations\": %llu},\n",
             d->total_ms, d->generation_wall_ms, d->prefill_tps, d->decode_tps, d->p50_ms, d->p90_ms, d->p99_ms, d->ttft_ms,
             d->bytes_per_token, d->allocs_per_token, (unsigned long long)d->mem.peak_rss,
-            (unsigned long long)d->mem.weights_mapped, (unsigned long long)d->mem.weights_resident,
-            (unsigned long long)d->mem.weights_interleaved, (unsigned long long)d->mem.kv_cache, (unsigned long long)d->mem.arena, d->coverage_pct, d->overhead_pct,
+            (unsigned long long)d->mem.weights_mapped, d->mem.weights_read ? "true" : "false",
+            (unsigned long long)d->mem.weights_resident, (unsigned long long)d->mem.weights_interleaved, (unsigned long long)d->mem.kv_cache, (unsigned long long)d->mem.arena, d->coverage_pct, d->overhead_pct,
             d->decode_tps_plain, (unsigned long long)d->total_allocs);
     fprintf(f, "  \"scopes\": [\n");
     for (int i = 0; i < d->n_rows; i++) {

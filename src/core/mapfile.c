@@ -1,19 +1,20 @@
-/* mapfile.c - see mapfile.h. Weights stay in the page cache and are never
- * copied: loading a model costs a map, not a read. */
+/* mapfile.c - see mapfile.h. By default weights stay in the page cache and
+ * are never copied: loading a model costs a map, not a read. */
 #define _GNU_SOURCE
 #include "mapfile.h"
 #include "error.h"
+#include "alloc.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-sm_status sm_map_file(const char *path, sm_mapped_file *out, sm_error *err) {
-    out->data = NULL;
-    out->size = 0;
+/* Opens path for reading when it is a regular, non-empty file. */
+static sm_status open_regular(const char *path, int *fd_out, size_t *size, sm_error *err) {
     /* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer;
      * what is not a regular file is refused before a byte is read */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
@@ -39,18 +40,71 @@ sm_status sm_map_file(const char *path, sm_mapped_file *out, sm_error *err) {
         close(fd);
         return sm_fail(err, SM_ERR_FORMAT, "'%s' is empty", path);
     }
-    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if ((uint64_t)st.st_size > SIZE_MAX) {
+        close(fd);
+        return sm_fail(err, SM_ERR_IO, "'%s' is larger than this machine's address space", path);
+    }
+    *fd_out = fd;
+    *size = (size_t)st.st_size;
+    return SM_OK;
+}
+
+sm_status sm_map_file(const char *path, sm_mapped_file *out, sm_error *err) {
+    out->data = NULL;
+    out->size = 0;
+    out->copied = 0;
+    int fd;
+    size_t size;
+    sm_status st = open_regular(path, &fd, &size, err);
+    if (st) return st;
+    void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
     if (p == MAP_FAILED)
         return sm_fail(err, SM_ERR_IO, "cannot map '%s': %s", path, strerror(e));
     out->data = p;
-    out->size = (size_t)st.st_size;
+    out->size = size;
+    return SM_OK;
+}
+
+sm_status sm_read_file(const char *path, sm_mapped_file *out, sm_error *err) {
+    out->data = NULL;
+    out->size = 0;
+    out->copied = 0;
+    int fd;
+    size_t size;
+    sm_status st = open_regular(path, &fd, &size, err);
+    if (st) return st;
+    unsigned char *p = sm_alloc_huge(size);
+    if (!p) {
+        close(fd);
+        return sm_fail(err, SM_ERR_NOMEM, "out of memory reading the %.1f MiB of '%s' (without --no-mmap it is "
+                       "mapped instead)", (double)size / 1048576.0, path);
+    }
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = pread(fd, p + got, size - got > ((size_t)1 << 30) ? (size_t)1 << 30 : size - got, (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : 0;
+            close(fd);
+            sm_free(p);
+            if (e) return sm_fail(err, SM_ERR_IO, "cannot read '%s': %s", path, strerror(e));
+            return sm_fail(err, SM_ERR_IO, "'%s' ended at byte %zu of %zu while it was read (did it change?)",
+                           path, got, size);
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    out->data = p;
+    out->size = size;
+    out->copied = 1;
     return SM_OK;
 }
 
 void sm_unmap_file(sm_mapped_file *f) {
-    if (f->data) munmap((void *)f->data, f->size);
+    if (f->data && f->copied) sm_free((void *)f->data);
+    else if (f->data) munmap((void *)f->data, f->size);
     f->data = NULL;
     f->size = 0;
 }

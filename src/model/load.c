@@ -307,7 +307,7 @@ sm_status sm_model_load(const char *path, const sm_model_params *params, sm_mode
     sm_model_params p = params ? *params : sm_model_default_params();
     uint64_t t0 = sm_now_ns();
     sm_mapped_file f, tf = {0};
-    sm_status st = sm_map_file(path, &f, err);
+    sm_status st = p.no_mmap ? sm_read_file(path, &f, err) : sm_map_file(path, &f, err);
     if (st) return st;
     int is_gguf = f.size >= 4 && memcmp(f.data, "GGUF", 4) == 0;
     if (!is_gguf && p.tokenizer_path) {

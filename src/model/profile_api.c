@@ -147,12 +147,17 @@ void sm_session_memory(const sm_session *s, sm_memory_info *info) {
     info->kv_cache = (uint64_t)hp->n_layers * s->n_ctx * hp->n_kv_heads * hp->head_dim *
                      (sm_kv_bytes(s->type_k) + sm_kv_bytes(s->type_v));
     info->weights_mapped = m->file.size;
+    info->weights_read = m->file.copied;
     info->weights_interleaved = m->x16_bytes;
     if (m->file.data) {
         long page = sysconf(_SC_PAGESIZE);
-        size_t pages = (m->file.size + (size_t)page - 1) / (size_t)page;
+        /* from the page the data starts in (a file read, not mapped, may
+         * start inside one) */
+        uintptr_t start = (uintptr_t)m->file.data & ~(uintptr_t)(page - 1);
+        size_t span = (size_t)((uintptr_t)m->file.data - start) + m->file.size;
+        size_t pages = (span + (size_t)page - 1) / (size_t)page;
         unsigned char *vec = sm_alloc(pages);
-        if (vec && mincore((void *)m->file.data, m->file.size, vec) == 0) {
+        if (vec && mincore((void *)start, span, vec) == 0) {
             uint64_t res = 0;
             for (size_t i = 0; i < pages; i++) res += vec[i] & 1;
             info->weights_resident = res * (uint64_t)page;

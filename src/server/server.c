@@ -61,6 +61,7 @@ static int load(server *S) {
     sm_error err = {0};
     sm_model_params mp = sm_model_default_params();
     mp.tokenizer_path = S->opt.tokenizer_path;
+    mp.no_mmap = S->opt.no_mmap;
     if (sm_model_load(S->opt.model_path, &mp, &S->model, &err) != SM_OK) {
         snprintf(S->load_error, sizeof S->load_error, "%s", err.message);
         return -1;

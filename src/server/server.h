@@ -28,6 +28,7 @@ typedef struct server_options {
     int spm_infill;             /* --spm-infill: /infill's prompt puts the suffix before the prefix */
     int port, parallel, n_ctx, max_queue, timeout, threads;
     int type_k, type_v;         /* the slots' KV cache types (sm_kv_type: -ctk, -ctv) */
+    int no_mmap;                /* --no-mmap: the model file read into memory, not mapped */
     size_t max_body;
     int load_delay_ms;          /* tests: wait this long before loading (to see 503s) */
     int trace_requests;         /* keep the timing of the last N requests for /debug/trace (0: off) */

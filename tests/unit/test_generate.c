@@ -49,14 +49,18 @@ static int read_ref_ids(int *ids, int cap) {
     return n;
 }
 
-static void check_greedy_reference(const char *model, const char *tok) {
+static void check_greedy_reference(const char *model, const char *tok, int no_mmap) {
     sm_model_params mp = sm_model_default_params();
     mp.tokenizer_path = tok;
+    mp.no_mmap = no_mmap;
     sm_model *m = NULL;
     sm_error err = {0};
     REQUIRE(sm_model_load(model, &mp, &m, &err) == SM_OK);
     sm_session *s = NULL;
     REQUIRE(sm_session_create(m, NULL, &s, &err) == SM_OK);
+    sm_memory_info mem;
+    sm_session_memory(s, &mem);
+    CHECK(mem.weights_read == no_mmap);
     sm_generate_params gp = sm_generate_default_params();
     gp.n_predict = 256;
     gp.sampler.temperature = 0;
@@ -83,14 +87,23 @@ static void check_greedy_reference(const char *model, const char *tok) {
 TEST(greedy_matches_reference_gguf) {
     NEED_SHARED(p, "models/stories260K.gguf");
     NEED_SHARED(r, "refs/stories260K.greedy.ids.txt");
-    check_greedy_reference(p, NULL);
+    check_greedy_reference(p, NULL, 0);
+}
+
+/* sm_model_params.no_mmap (--no-mmap): the file read into memory of the
+ * model's own gives the same tokens */
+TEST(greedy_matches_reference_gguf_read_not_mapped) {
+    NEED_SHARED(p, "models/stories260K.gguf");
+    NEED_SHARED(r, "refs/stories260K.greedy.ids.txt");
+    check_greedy_reference(p, NULL, 1);
 }
 
 TEST(greedy_matches_reference_llama2c) {
     NEED_SHARED(p, "models/stories260K.bin");
     NEED_SHARED(t, "models/tok512.bin");
     NEED_SHARED(r, "refs/stories260K.greedy.ids.txt");
-    check_greedy_reference(p, t);
+    check_greedy_reference(p, t, 0);
+    check_greedy_reference(p, t, 1);
 }
 
 /* After the first generated token, generating allocates nothing: not in
