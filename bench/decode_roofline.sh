@@ -7,13 +7,14 @@
 # count). A decode rate at 100 % reads its bytes as fast as the probe does.
 #   LLAMA_BENCH=/path/to/llama-bench bash bench/decode_roofline.sh MODEL.gguf...
 # Env: SMALLMIND (./build/smallmind), THREADS ("1 2"), N (64), REPS (3 per
-# round), ROUNDS (2: the two programs alternate, the best of each is kept).
+# round), ROUNDS (2: the two programs alternate, the best of each is kept),
+# MMP (1: both map the model file; 0: both read it into memory, -mmp 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${LLAMA_BENCH:?set LLAMA_BENCH to the path of a llama-bench binary (llama.cpp, built outside this checkout)}"
 [ $# -ge 1 ] || { echo "usage: LLAMA_BENCH=... $0 MODEL.gguf..." >&2; exit 2; }
 SM=${SMALLMIND:-./build/smallmind}
-THREADS=${THREADS:-1 2} N=${N:-64} REPS=${REPS:-3} ROUNDS=${ROUNDS:-2}
+THREADS=${THREADS:-1 2} N=${N:-64} REPS=${REPS:-3} ROUNDS=${ROUNDS:-2} MMP=${MMP:-1}
 PY=/usr/bin/python3
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -37,8 +38,8 @@ EOF
 )
         sm=0 ll=0
         for r in $(seq "$ROUNDS"); do
-            s=$("$SM" bench -m "$f" -p 0 -n "$N" -t "$t" -r "$REPS" -o csv 2> /dev/null | tail -n +2 | cut -d, -f7)
-            "$LLAMA_BENCH" -m "$f" -p 0 -n "$N" -t "$t" -r "$REPS" -o csv > "$TMP/ll.csv" 2> /dev/null
+            s=$("$SM" bench -m "$f" -p 0 -n "$N" -t "$t" -r "$REPS" -mmp "$MMP" -o csv 2> /dev/null | tail -n +2 | cut -d, -f7)
+            "$LLAMA_BENCH" -m "$f" -p 0 -n "$N" -t "$t" -r "$REPS" -mmp "$MMP" -o csv > "$TMP/ll.csv" 2> /dev/null
             l=$(sed -n 2p "$TMP/ll.csv" | cut -d, -f"$(ll_col "$TMP/ll.csv" avg_ts)" | tr -d '"')
             sm=$(awk -v a="$sm" -v b="$s" 'BEGIN { print (b > a ? b : a) }')
             ll=$(awk -v a="$ll" -v b="$l" 'BEGIN { print (b > a ? b : a) }')
@@ -50,4 +51,4 @@ EOF
     done
 done
 echo
-echo "llama.cpp: $LLAMA_BENCH; roofline: SmallMind's profiler (bytes of a decode pass, probe bandwidth of its level)"
+echo "llama.cpp: $LLAMA_BENCH; -mmp $MMP; roofline: SmallMind's profiler (bytes of a decode pass, probe bandwidth of its level)"
