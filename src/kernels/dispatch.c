@@ -41,23 +41,27 @@ static void axpy_scalar(float *y, float a, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-static float dot_f16_scalar(const float *a, const uint16_t *b, int n) {
+static float dot_f16_scalar(const float *a, const void *bv, int n) {
+    const uint16_t *b = bv;
     float s = 0.0f;
     for (int i = 0; i < n; i++) s += a[i] * sm_fp16_to_fp32(b[i]);
     return s;
 }
 
-static void axpy_f16_scalar(float *y, float a, const uint16_t *x, int n) {
+static void axpy_f16_scalar(float *y, float a, const void *xv, int n) {
+    const uint16_t *x = xv;
     for (int i = 0; i < n; i++) y[i] += a * sm_fp16_to_fp32(x[i]);
 }
 
-static float dot_bf16_scalar(const float *a, const uint16_t *b, int n) {
+static float dot_bf16_scalar(const float *a, const void *bv, int n) {
+    const uint16_t *b = bv;
     float s = 0.0f;
     for (int i = 0; i < n; i++) s += a[i] * sm_bf16_to_fp32(b[i]);
     return s;
 }
 
-static void axpy_bf16_scalar(float *y, float a, const uint16_t *x, int n) {
+static void axpy_bf16_scalar(float *y, float a, const void *xv, int n) {
+    const uint16_t *x = xv;
     for (int i = 0; i < n; i++) y[i] += a * sm_bf16_to_fp32(x[i]);
 }
 

@@ -124,10 +124,10 @@ typedef struct sm_kernel_table {
                        const float *w, size_t w_rs, size_t w_cs, int n, int k, int flags, float *scratch);
     /* dot and axpy with b / x an F16 or BF16 row (an F16 or BF16 KV cache's), each half widened as
      * it is read: the sums dot and axpy give on the row widened to F32 */
-    float (*dot_f16)(const float *a, const uint16_t *b, int n);
-    void (*axpy_f16)(float *y, float a, const uint16_t *x, int n);
-    float (*dot_bf16)(const float *a, const uint16_t *b, int n);
-    void (*axpy_bf16)(float *y, float a, const uint16_t *x, int n);
+    float (*dot_f16)(const float *a, const void *bv, int n);
+    void (*axpy_f16)(float *y, float a, const void *xv, int n);
+    float (*dot_bf16)(const float *a, const void *bv, int n);
+    void (*axpy_bf16)(float *y, float a, const void *xv, int n);
 } sm_kernel_table;
 
 enum { SM_GEMM_ACCUMULATE = 1, SM_GEMM_STREAM = 2 };

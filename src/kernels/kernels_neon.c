@@ -118,7 +118,8 @@ void sm_axpy_f32_neon(float *y, float a, const float *x, int n) {
 
 /* The same two on an F16 row (an F16 KV cache's), widened as read: the
  * sums of sm_dot_f32_neon / sm_axpy_f32_neon on the widened row. */
-float sm_dot_f16_neon(const float *a, const uint16_t *b, int n) {
+float sm_dot_f16_neon(const float *a, const void *bv, int n) {
+    const uint16_t *b = bv;
     float32x4_t acc = vdupq_n_f32(0);
     int i = 0;
     for (; i + 4 <= n; i += 4) acc = vfmaq_f32(acc, vld1q_f32(a + i), vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(b + i))));
@@ -127,7 +128,8 @@ float sm_dot_f16_neon(const float *a, const uint16_t *b, int n) {
     return s;
 }
 
-void sm_axpy_f16_neon(float *y, float a, const uint16_t *x, int n) {
+void sm_axpy_f16_neon(float *y, float a, const void *xv, int n) {
+    const uint16_t *x = xv;
     float32x4_t va = vdupq_n_f32(a);
     int i = 0;
     for (; i + 4 <= n; i += 4)
@@ -138,7 +140,8 @@ void sm_axpy_f16_neon(float *y, float a, const uint16_t *x, int n) {
 /* ... and on a BF16 row: each half widened exactly by a 16-bit shift. */
 static inline float32x4_t widen_bf16x4(const uint16_t *p) { return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16)); }
 
-float sm_dot_bf16_neon(const float *a, const uint16_t *b, int n) {
+float sm_dot_bf16_neon(const float *a, const void *bv, int n) {
+    const uint16_t *b = bv;
     float32x4_t acc = vdupq_n_f32(0);
     int i = 0;
     for (; i + 4 <= n; i += 4) acc = vfmaq_f32(acc, vld1q_f32(a + i), widen_bf16x4(b + i));
@@ -147,7 +150,8 @@ float sm_dot_bf16_neon(const float *a, const uint16_t *b, int n) {
     return s;
 }
 
-void sm_axpy_bf16_neon(float *y, float a, const uint16_t *x, int n) {
+void sm_axpy_bf16_neon(float *y, float a, const void *xv, int n) {
+    const uint16_t *x = xv;
     float32x4_t va = vdupq_n_f32(a);
     int i = 0;
     for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_f32(vld1q_f32(y + i), va, widen_bf16x4(x + i)));

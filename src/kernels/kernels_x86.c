@@ -879,7 +879,8 @@ AVX2 void sm_axpy_f32_avx2(float *y, float a, const float *x, int n) {
 
 /* The same two on an F16 row (an F16 KV cache's), widened by F16C as read:
  * the sums of sm_dot_f32_avx2 / sm_axpy_f32_avx2 on the widened row. */
-AVX2 float sm_dot_f16_avx2(const float *a, const uint16_t *b, int n) {
+AVX2 float sm_dot_f16_avx2(const float *a, const void *bv, int n) {
+    const uint16_t *b = bv;
     __m256 acc = _mm256_setzero_ps();
     int i = 0;
     for (; i + 8 <= n; i += 8)
@@ -889,7 +890,8 @@ AVX2 float sm_dot_f16_avx2(const float *a, const uint16_t *b, int n) {
     return s;
 }
 
-AVX2 void sm_axpy_f16_avx2(float *y, float a, const uint16_t *x, int n) {
+AVX2 void sm_axpy_f16_avx2(float *y, float a, const void *xv, int n) {
+    const uint16_t *x = xv;
     __m256 va = _mm256_set1_ps(a);
     int i = 0;
     for (; i + 8 <= n; i += 8)
@@ -903,7 +905,8 @@ AVX2 static inline __m256 widen_bf16x8(const uint16_t *p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
 }
 
-AVX2 float sm_dot_bf16_avx2(const float *a, const uint16_t *b, int n) {
+AVX2 float sm_dot_bf16_avx2(const float *a, const void *bv, int n) {
+    const uint16_t *b = bv;
     __m256 acc = _mm256_setzero_ps();
     int i = 0;
     for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), widen_bf16x8(b + i), acc);
@@ -912,7 +915,8 @@ AVX2 float sm_dot_bf16_avx2(const float *a, const uint16_t *b, int n) {
     return s;
 }
 
-AVX2 void sm_axpy_bf16_avx2(float *y, float a, const uint16_t *x, int n) {
+AVX2 void sm_axpy_bf16_avx2(float *y, float a, const void *xv, int n) {
+    const uint16_t *x = xv;
     __m256 va = _mm256_set1_ps(a);
     int i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, widen_bf16x8(x + i), _mm256_loadu_ps(y + i)));

@@ -225,10 +225,10 @@ void sm_rope_pairs_avx512(float *x, const float *c, const float *s, float sign, 
 float sm_exp_sum_avx512(float *x, float shift, int n);
 float sm_dot_f32_avx2(const float *a, const float *b, int n);
 void sm_axpy_f32_avx2(float *y, float a, const float *x, int n);
-float sm_dot_f16_avx2(const float *a, const uint16_t *b, int n);
-void sm_axpy_f16_avx2(float *y, float a, const uint16_t *x, int n);
-float sm_dot_bf16_avx2(const float *a, const uint16_t *b, int n);
-void sm_axpy_bf16_avx2(float *y, float a, const uint16_t *x, int n);
+float sm_dot_f16_avx2(const float *a, const void *bv, int n);
+void sm_axpy_f16_avx2(float *y, float a, const void *xv, int n);
+float sm_dot_bf16_avx2(const float *a, const void *bv, int n);
+void sm_axpy_bf16_avx2(float *y, float a, const void *xv, int n);
 void sm_matmul_f32_avx2(float *c, const float *a, const float *w, int m, int n, int k, int ldc);
 void sm_matmul_f32_avx512(float *c, const float *a, const float *w, int m, int n, int k, int ldc);
 void sm_pack_a_avx512(float *packed, const float *a, int m, int k);
@@ -284,10 +284,10 @@ void sm_matvec_q8_0_neon(float *out, const void *w, const void *xq, int rows, in
 void sm_matvec_q4_0_neon(float *out, const void *w, const void *xq, int rows, int cols);
 float sm_dot_f32_neon(const float *a, const float *b, int n);
 void sm_axpy_f32_neon(float *y, float a, const float *x, int n);
-float sm_dot_f16_neon(const float *a, const uint16_t *b, int n);
-void sm_axpy_f16_neon(float *y, float a, const uint16_t *x, int n);
-float sm_dot_bf16_neon(const float *a, const uint16_t *b, int n);
-void sm_axpy_bf16_neon(float *y, float a, const uint16_t *x, int n);
+float sm_dot_f16_neon(const float *a, const void *bv, int n);
+void sm_axpy_f16_neon(float *y, float a, const void *xv, int n);
+float sm_dot_bf16_neon(const float *a, const void *bv, int n);
+void sm_axpy_bf16_neon(float *y, float a, const void *xv, int n);
 void sm_matmul_f32_neon(float *c, const float *a, const float *w, int m, int n, int k, int ldc);
 #endif
 

@@ -79,9 +79,10 @@ static const float *head_rows(const sm_session *s, const void *layer, sm_kv_type
         *stride = kv_dim;
         return (const float *)layer + (size_t)p0 * kv_dim + (size_t)kvh * hd;
     }
-    const uint16_t *h = (const uint16_t *)layer + (size_t)p0 * kv_dim + (size_t)kvh * hd;
+    size_t row = sm_kv_row_bytes(t, kv_dim);
+    const char *h = (const char *)layer + (size_t)p0 * row + sm_kv_row_bytes(t, (size_t)kvh * hd);
     sm_to_float_fn widen = s->tk[sm_kv_ggml_type(t)].to_float;
-    for (int p = 0; p < p1 - p0; p++) widen(buf + (size_t)p * hd, h + (size_t)p * kv_dim, hd);
+    for (int p = 0; p < p1 - p0; p++) widen(buf + (size_t)p * hd, h + (size_t)p * row, hd);
     *stride = (size_t)hd;
     return buf;
 }
@@ -204,6 +205,7 @@ static void attention_task_fn(void *ctx, int ith, int nth) {
 static void attention_batch(sm_session *s, const sm_session *kv, const float *q, float *out, int layer, int pos0,
                             int n, int window) {
     const sm_hparams *hp = &s->model->hp;
+    size_t kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;
     SM_PROF_BEGIN(s->prof, SM_SC_ATTENTION, -1);
     attention_task t = {s, q, sm_kv_row(kv, 0, layer, 0), sm_kv_row(kv, 1, layer, 0), kv->type_k, kv->type_v, out,
                         pos0, n, window};
@@ -211,7 +213,7 @@ static void attention_batch(sm_session *s, const sm_session *kv, const float *q,
     uint64_t pairs = (uint64_t)n * pos0 + (uint64_t)n * (n + 1) / 2;  /* (token, position) pairs */
     /* each K and V row is read once per block of ATT_QB queries */
     SM_PROF_END(s->prof, 4 * pairs * hp->head_dim * hp->n_heads,
-                pairs * hp->n_kv_heads * hp->head_dim * (sm_kv_bytes(kv->type_k) + sm_kv_bytes(kv->type_v)) / ATT_QB);
+                pairs * (sm_kv_row_bytes(kv->type_k, kv_dim) + sm_kv_row_bytes(kv->type_v, kv_dim)) / ATT_QB);
 }
 
 /* One token at position pos over positions lo..pos of a layer's cache, in
@@ -244,9 +246,9 @@ typedef struct token_attention {
 /* Part i of n of a range of len: its start offset, [len i / n, len (i + 1) / n). */
 static int share(int len, int i, int n) { return (int)((int64_t)len * i / n); }
 
-/* The values' runs a span of V rows of elem bytes each element takes. */
-static int value_parts(const sm_hparams *hp, int span, size_t elem) {
-    return (size_t)span * hp->n_kv_heads * hp->head_dim * elem >= ATT_SPLIT_BYTES ? ATT_PARTS : 1;
+/* The values' runs a span of V rows of row_bytes each takes. */
+static int value_parts(int span, size_t row_bytes) {
+    return (size_t)span * row_bytes >= ATT_SPLIT_BYTES ? ATT_PARTS : 1;
 }
 
 /* Scaled scores of every head at positions t0..t1-1. */
@@ -257,12 +259,13 @@ static void token_scores(const token_attention *a, int t0, int t1) {
     float scale = hp->q_scale;
     /* head h reads KV head h / group */
     if (a->tk != SM_KV_F32) {
-        float (*dot)(const float *, const uint16_t *, int) = a->tk == SM_KV_F16 ? kt->dot_f16 : kt->dot_bf16;
+        sm_kv_dot_fn dot = sm_kv_dot(kt, a->tk);
+        size_t row = sm_kv_row_bytes(a->tk, (size_t)kv_dim), head = sm_kv_row_bytes(a->tk, (size_t)hd);
         for (int t = t0; t < t1; t++) {
-            const uint16_t *k = (const uint16_t *)a->k_layer + (size_t)t * kv_dim;
+            const char *k = (const char *)a->k_layer + (size_t)t * row;
             for (int kh = 0, h = 0; kh < hp->n_kv_heads; kh++)
                 for (int g = 0; g < group; g++, h++)
-                    a->att[(size_t)h * a->att_stride + t] = dot(a->q + (size_t)h * hd, k + (size_t)kh * hd, hd) * scale;
+                    a->att[(size_t)h * a->att_stride + t] = dot(a->q + (size_t)h * hd, k + (size_t)kh * head, hd) * scale;
         }
     } else
         for (int t = t0; t < t1; t++) {
@@ -295,12 +298,13 @@ static void token_values(const token_attention *a, int p) {
     float *o = p == 0 ? a->out : a->parts + (size_t)(p - 1) * hp->n_heads * hd;
     memset(o, 0, (size_t)hp->n_heads * hd * sizeof(float));
     if (a->tv != SM_KV_F32) {
-        void (*axpy)(float *, float, const uint16_t *, int) = a->tv == SM_KV_F16 ? kt->axpy_f16 : kt->axpy_bf16;
+        sm_kv_axpy_fn axpy = sm_kv_axpy(kt, a->tv);
+        size_t row = sm_kv_row_bytes(a->tv, (size_t)kv_dim), head = sm_kv_row_bytes(a->tv, (size_t)hd);
         for (int t = t0; t < t1; t++) {
-            const uint16_t *v = (const uint16_t *)a->v_layer + (size_t)t * kv_dim;
+            const char *v = (const char *)a->v_layer + (size_t)t * row;
             for (int kh = 0, h = 0; kh < hp->n_kv_heads; kh++)
                 for (int g = 0; g < group; g++, h++)
-                    axpy(o + (size_t)h * hd, a->att[(size_t)h * a->att_stride + t], v + (size_t)kh * hd, hd);
+                    axpy(o + (size_t)h * hd, a->att[(size_t)h * a->att_stride + t], v + (size_t)kh * head, hd);
         }
     } else
         for (int t = t0; t < t1; t++) {
@@ -345,9 +349,9 @@ static token_attention token_at(const sm_session *s, const sm_session *kv, int l
                                 int pos, int window, float *parts) {
     const sm_hparams *hp = &s->model->hp;
     int lo = first_seen(pos, window);
+    size_t v_row = sm_kv_row_bytes(kv->type_v, (size_t)hp->n_kv_heads * hp->head_dim);
     token_attention a = {s, kv->att, (size_t)kv->n_ctx, q, sm_kv_row(kv, 0, layer, 0), sm_kv_row(kv, 1, layer, 0),
-                         out, parts, lo, pos, value_parts(hp, pos + 1 - lo, sm_kv_bytes(kv->type_v)), kv->type_k,
-                         kv->type_v};
+                         out, parts, lo, pos, value_parts(pos + 1 - lo, v_row), kv->type_k, kv->type_v};
     return a;
 }
 
@@ -364,7 +368,7 @@ static void attention_one(sm_session *s, const sm_session *kv, const float *q, f
     SM_PROF_BEGIN(s->prof, SM_SC_ATT_SCORES, -1);
     if (split) sm_threadpool_run(s->pool, scores_task_fn, &a);
     else scores_task_fn(&a, 0, 1);
-    SM_PROF_END(s->prof, 2 * span * hd * heads, span * kv_dim * sm_kv_bytes(kv->type_k));
+    SM_PROF_END(s->prof, 2 * span * hd * heads, span * sm_kv_row_bytes(kv->type_k, kv_dim));
 
     SM_PROF_BEGIN(s->prof, SM_SC_SOFTMAX, -1);
     token_softmax(&a);
@@ -374,7 +378,7 @@ static void attention_one(sm_session *s, const sm_session *kv, const float *q, f
     if (split) sm_threadpool_run(s->pool, values_task_fn, &a);
     else values_task_fn(&a, 0, 1);
     token_values_join(&a);
-    SM_PROF_END(s->prof, 2 * span * hd * heads, span * kv_dim * sm_kv_bytes(kv->type_v));
+    SM_PROF_END(s->prof, 2 * span * hd * heads, span * sm_kv_row_bytes(kv->type_v, kv_dim));
 }
 
 void sm_attention(sm_session *s, const sm_session *kv, const float *q, float *out, int layer, int pos0, int n,
@@ -416,7 +420,7 @@ static void decode_task_fn(void *ctx, int ith, int nth) {
 
 void sm_attention_seqs(sm_session *s, const sm_fwd_batch *b, int layer, const float *q, float *out, int window) {
     const sm_hparams *hp = &s->model->hp;
-    size_t qd = (size_t)hp->n_heads * hp->head_dim;
+    size_t qd = (size_t)hp->n_heads * hp->head_dim, kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;
     if (b->n_vec == 1) {   /* one run: split across the threads as a session's own token is */
         const sm_fwd_seq *sq = &b->seq[0];
         attention_one(s, sq->s, q + (size_t)sq->row0 * qd, out + (size_t)sq->row0 * qd, layer, sq->pos0, window);
@@ -427,11 +431,11 @@ void sm_attention_seqs(sm_session *s, const sm_fwd_batch *b, int layer, const fl
         for (int i = 0; i < b->n_vec; i++) {
             const sm_session *kv = b->seq[i].s;
             pairs += (uint64_t)b->seq[i].pos0 + 1;
-            bytes += ((uint64_t)b->seq[i].pos0 + 1) * (sm_kv_bytes(kv->type_k) + sm_kv_bytes(kv->type_v));
+            bytes += ((uint64_t)b->seq[i].pos0 + 1) * (sm_kv_row_bytes(kv->type_k, kv_dim) + sm_kv_row_bytes(kv->type_v, kv_dim));
         }
         if (sm_threadpool_size(s->pool) == 1) decode_task_fn(&t, 0, 1);
         else sm_threadpool_run(s->pool, decode_task_fn, &t);
-        SM_PROF_END(s->prof, 4 * pairs * hp->head_dim * hp->n_heads, bytes * hp->n_kv_heads * hp->head_dim);
+        SM_PROF_END(s->prof, 4 * pairs * hp->head_dim * hp->n_heads, bytes);
     }
     for (int i = b->n_vec; i < b->n_seq; i++) {
         const sm_fwd_seq *sq = &b->seq[i];

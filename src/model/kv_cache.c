@@ -9,10 +9,18 @@
 
 #include <string.h>
 
-size_t sm_kv_bytes(sm_kv_type t) { return t == SM_KV_F32 ? 4 : 2; }
+size_t sm_kv_row_bytes(sm_kv_type t, size_t n) { return n * (t == SM_KV_F32 ? 4 : 2); }
 
 uint32_t sm_kv_ggml_type(sm_kv_type t) {
     return t == SM_KV_F16 ? SM_GGML_F16 : t == SM_KV_BF16 ? SM_GGML_BF16 : SM_GGML_F32;
+}
+
+sm_kv_dot_fn sm_kv_dot(const sm_kernel_table *kt, sm_kv_type t) {
+    return t == SM_KV_F16 ? kt->dot_f16 : kt->dot_bf16;
+}
+
+sm_kv_axpy_fn sm_kv_axpy(const sm_kernel_table *kt, sm_kv_type t) {
+    return t == SM_KV_F16 ? kt->axpy_f16 : kt->axpy_bf16;
 }
 
 void *sm_kv_row(const sm_session *s, int kind, int layer, int pos) {
@@ -20,7 +28,7 @@ void *sm_kv_row(const sm_session *s, int kind, int layer, int pos) {
     size_t kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;
     sm_kv_type t = kind ? s->type_v : s->type_k;
     char *base = kind ? s->v_cache : s->k_cache;
-    return base + ((size_t)layer * s->n_ctx + (size_t)pos) * kv_dim * sm_kv_bytes(t);
+    return base + ((size_t)layer * s->n_ctx + (size_t)pos) * sm_kv_row_bytes(t, kv_dim);
 }
 
 void sm_kv_store(sm_session *s, int kind, int layer, int pos, const float *rows, int n) {

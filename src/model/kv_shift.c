@@ -76,7 +76,7 @@ sm_status sm_session_shift(sm_session *s, int n_keep, int n_discard, sm_error *e
                        n_discard, n_keep, s->n_past);
     if (n_discard == 0) return SM_OK;
     int kv_dim = hp->n_kv_heads * hp->head_dim, n_move = s->n_past - n_keep - n_discard;
-    size_t k_row = (size_t)kv_dim * sm_kv_bytes(s->type_k), v_row = (size_t)kv_dim * sm_kv_bytes(s->type_v);
+    size_t k_row = sm_kv_row_bytes(s->type_k, kv_dim), v_row = sm_kv_row_bytes(s->type_v, kv_dim);
     for (int l = 0; l < hp->n_layers && n_move > 0; l++) {
         char *k = sm_kv_row(s, 0, l, 0), *v = sm_kv_row(s, 1, l, 0);
         memmove(k + (size_t)n_keep * k_row, k + (size_t)(n_keep + n_discard) * k_row, (size_t)n_move * k_row);

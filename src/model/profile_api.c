@@ -145,7 +145,7 @@ void sm_session_memory(const sm_session *s, sm_memory_info *info) {
     const sm_hparams *hp = &m->hp;
     info->arena = s->block_bytes;
     info->kv_cache = (uint64_t)hp->n_layers * s->n_ctx * hp->n_kv_heads * hp->head_dim *
-                     (sm_kv_bytes(s->type_k) + sm_kv_bytes(s->type_v));
+                     (sm_kv_row_bytes(s->type_k, 1) + sm_kv_row_bytes(s->type_v, 1));
     info->weights_mapped = m->file.size;
     info->weights_read = m->file.copied;
     info->weights_interleaved = m->x16_bytes;

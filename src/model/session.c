@@ -78,8 +78,8 @@ static void layout(sm_session *s, sm_arena *a) {
     s->v_rows = sm_arena_take(a, B * kv_dim, sizeof(float));
     s->batch_tokens = sm_arena_take(a, B, sizeof(sm_token));
     s->batch_seq = sm_arena_take(a, B, sizeof(sm_fwd_seq));
-    s->k_cache = sm_arena_take(a, (size_t)hp->n_layers * ctx, kv_dim * sm_kv_bytes(s->type_k));
-    s->v_cache = sm_arena_take(a, (size_t)hp->n_layers * ctx, kv_dim * sm_kv_bytes(s->type_v));
+    s->k_cache = sm_arena_take(a, (size_t)hp->n_layers * ctx, sm_kv_row_bytes(s->type_k, kv_dim));
+    s->v_cache = sm_arena_take(a, (size_t)hp->n_layers * ctx, sm_kv_row_bytes(s->type_v, kv_dim));
     s->rope_cos = sm_arena_take(a, ctx * (size_t)(hp->rope_dim / 2 + 1), sizeof(float));
     s->rope_sin = sm_arena_take(a, ctx * (size_t)(hp->rope_dim / 2 + 1), sizeof(float));
     if (sm_arch_get(hp->arch)->local_rope) {

@@ -146,13 +146,19 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b);
 
 /* kv_cache.c: the KV cache's rows in their type. kind 0 is the keys, 1 the
  * values; a row is kv_dim elements, rows of one layer follow each other. */
-size_t sm_kv_bytes(sm_kv_type t);   /* bytes per element: 4 or 2 */
+size_t sm_kv_row_bytes(sm_kv_type t, size_t n);   /* bytes of n elements of a row: 4n or 2n */
 uint32_t sm_kv_ggml_type(sm_kv_type t);   /* its element type (SM_GGML_F32, _F16, _BF16) */
 void *sm_kv_row(const sm_session *s, int kind, int layer, int pos);
 /* n rows of floats stored at positions pos.. (rounded to F16 where the cache is F16) */
 void sm_kv_store(sm_session *s, int kind, int layer, int pos, const float *rows, int n);
 /* n rows at positions pos.. read back as floats */
 void sm_kv_read(const sm_session *s, int kind, int layer, int pos, float *rows, int n);
+/* The level's dot and axpy on a part of one row of a cache that is not F32:
+ * the sums kt->dot and kt->axpy give on the part widened to floats. */
+typedef float (*sm_kv_dot_fn)(const float *a, const void *row, int n);
+typedef void (*sm_kv_axpy_fn)(float *y, float a, const void *row, int n);
+sm_kv_dot_fn sm_kv_dot(const sm_kernel_table *kt, sm_kv_type t);
+sm_kv_axpy_fn sm_kv_axpy(const sm_kernel_table *kt, sm_kv_type t);
 
 /* check.c: in check mode the forward pass reports each layer's output
  * (x, n floats); sm_check_result turns what was found, and the logits when
