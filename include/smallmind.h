@@ -184,8 +184,11 @@ int sm_token_text(const sm_model *model, sm_token token, const char **text);
  * cache's memory and the bytes attention reads (F16 is llama.cpp's default;
  * its -ctk / -ctv f16 or bf16); the values are rounded to that type (nearest
  * even) as they are stored. BF16 keeps F32's range with 8 significant bits,
- * F16 11 bits up to 65504. */
-typedef enum sm_kv_type { SM_KV_F32 = 0, SM_KV_F16 = 1, SM_KV_BF16 = 2 } sm_kv_type;
+ * F16 11 bits up to 65504. Q8_0 (llama.cpp's -ctk / -ctv q8_0) takes 34 bytes
+ * for each 32 values of a head (a little over a quarter of F32's memory):
+ * an F16 scale, the largest magnitude / 127, and 8-bit values; it needs a
+ * head size that is a multiple of 32. */
+typedef enum sm_kv_type { SM_KV_F32 = 0, SM_KV_F16 = 1, SM_KV_BF16 = 2, SM_KV_Q8_0 = 3 } sm_kv_type;
 
 typedef struct sm_session_params {
     int n_ctx;          /* 0 = min(model context, 4096) */

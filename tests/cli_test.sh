@@ -454,7 +454,20 @@ s = json.load(open('$TMP/p-read.json'))['summary']
 sys.exit(not (s['weights_read'] is True and s['weights_resident_bytes'] == s['weights_mapped_bytes'] > 0))" 2> "$TMP/err" &&
        grep -q 'read into memory (--no-mmap)' "$TMP/p-read.md"; then
         ok "profile_no_mmap_weights_read_and_resident"; else bad "profile_no_mmap_weights_read_and_resident" "$(cat "$TMP/err")"; fi
-    expect_named "kv_q8_0_not_supported" "f32, f16 or bf16" "$SM" run -m "$G" -p Hi -n 1 -ctk q8_0
+    expect_named "kv_q4_0_not_supported" "f32, f16, bf16 or q8_0" "$SM" run -m "$G" -p Hi -n 1 -ctk q4_0
+    # a Q8_0 cache: blocks of 32 values of a head (the built-in model's heads are 32; stories260K's 8)
+    expect_named "kv_q8_0_needs_heads_of_32" "blocks of 32" "$SM" run -m "$G" -p Hi -n 1 -ctk q8_0 -ctv q8_0
+    a=$("$SM" run -m models/kjv-3m.gguf -p "In the beginning" -n 24 --temp 0 -t 1 -ctk q8_0 -ctv q8_0 2>"$TMP/err")
+    b=$("$SM" run -m models/kjv-3m.gguf -p "In the beginning" -n 24 --temp 0 -t 2 -ctk q8_0 -ctv q8_0 2>/dev/null)
+    if [ ${#a} -gt 30 ] && [ "$a" = "$b" ]; then ok "run_kv_q8_0"; else bad "run_kv_q8_0" "'$a' / '$b' $(cat "$TMP/err")"; fi
+    "$SM" bench -m models/kjv-3m.gguf -p 8 -n 8 -t 1 -r 1 -ctk q8_0 -ctv q8_0 -o csv > "$TMP/b.csv" 2>/dev/null
+    if [ "$(cut -d, -f10,11 "$TMP/b.csv" | tail -1)" = "q8_0,q8_0" ]; then ok "bench_kv_q8_0"; else bad "bench_kv_q8_0" "$(cat "$TMP/b.csv")"; fi
+    "$SM" profile "$TMP/p-q8.md" 1 4 -m models/kjv-3m.gguf -t 1 -ctk q8_0 -ctv q8_0 --json "$TMP/p-q8.json" > /dev/null 2>&1
+    "$SM" profile "$TMP/p-k32.md" 1 4 -m models/kjv-3m.gguf -t 1 --json "$TMP/p-k32.json" > /dev/null 2>&1
+    if /usr/bin/python3 -c "
+import json, sys
+a, b = (json.load(open(f))['summary']['kv_cache_bytes'] for f in ('$TMP/p-k32.json', '$TMP/p-q8.json'))
+sys.exit(not (a > 0 and b * 128 == a * 34))" 2> "$TMP/err"; then ok "profile_kv_q8_0_34_bytes_for_32_values"; else bad "profile_kv_q8_0_34_bytes_for_32_values" "$(cat "$TMP/err")"; fi
     expect_error "kv_bad_type" "$SM" bench -m "$G" -ctv f8
     expect_error "perplexity_no_file" "$SM" perplexity -m "$G"
 fi

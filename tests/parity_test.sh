@@ -41,6 +41,9 @@ models=(
     # 300 tokens: three prompt batches and several key blocks of the online
     # softmax; larger weights give peaked attention, so a wrong rescale shows
     "llama_long_prompt|--arch llama --dim 32 --layers 2 --heads 2 --ffn 64 --ctx 300 --vocab 300 --init-std 1"
+    # heads of 32 and 64, for a Q8_0 KV cache (blocks of 32 values of a head); 300 tokens as above
+    "llama_hd32_long|--arch llama --dim 64 --layers 2 --heads 2 --kv-heads 1 --ffn 96 --ctx 300 --vocab 300 --init-std 1"
+    "gpt2_hd64|--arch gpt2 --dim 128 --layers 2 --heads 2 --ffn 160 --ctx 64 --vocab 300"
 )
 check() {  # name model vocab n_tokens
     local name=$1 model=$2 vocab=$3 n=$4
@@ -75,10 +78,12 @@ done
 # an F16 KV cache (-ctk/-ctv f16): the same passes against the reference with its keys and values
 # rounded to float16 as they are cached (the prompt pass reads them widened a block at a time, a
 # decoded token a row at a time; 300 tokens span several blocks and the split of long spans);
-# a BF16 cache (bf16) on two of them
-for name in llama_gqa_tied gpt2_untied llama_gqa_f16 llama_long_prompt bf16:llama_gqa_tied bf16:llama_long_prompt; do
+# a BF16 cache (bf16) on two of them; a Q8_0 cache (q8_0: ggml's blocks of 32, rounded as
+# quantize_row_q8_0_ref does) on the two whose heads are blocks of 32
+for name in llama_gqa_tied gpt2_untied llama_gqa_f16 llama_long_prompt bf16:llama_gqa_tied bf16:llama_long_prompt \
+            q8_0:llama_hd32_long q8_0:gpt2_hd64; do
     kv=f16
-    case $name in bf16:*) kv=bf16; name=${name#bf16:} ;; esac
+    case $name in bf16:*) kv=bf16; name=${name#bf16:} ;; q8_0:*) kv=q8_0; name=${name#q8_0:} ;; esac
     [ -f "$TMP/$name.gguf" ] || continue
     opts=$(printf '%s\n' "${models[@]}" | sed -n "s/^$name|//p")
     vocab=$(echo "$opts" | sed -E 's/.*--vocab ([0-9]+).*/\1/')

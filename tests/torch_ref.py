@@ -9,7 +9,7 @@ written by tests/tools/dump_logits.c (whole-prompt evaluation, and token by
 token with the KV cache). Prints the worst relative error
 max|a - b| / max|b| and exits 1 above 1e-4. With KV_TYPE set the reference
 rounds its keys and values to float16 or bfloat16 (KV_TYPE=f16 or bf16: an
-F16 or BF16 KV cache), and the bound is
+F16 or BF16 KV cache) or to ggml's Q8_0 blocks (KV_TYPE=q8_0), and the bound is
 10 % of how far that rounding moves the logits, or 1e-4 if that is larger.
 """
 import os
@@ -81,13 +81,30 @@ def read_gguf(path):
 # attention uses them, as an F16 or BF16 KV cache stores them (SmallMind's -ctk/-ctv, llama.cpp's
 # default cache type being f16)
 KV_DTYPE = {"f16": torch.float16, "bf16": torch.bfloat16}.get(os.environ.get("KV_TYPE", ""))
-KV_ROUND = KV_DTYPE is not None   # (main turns it off for the unrounded run)
+KV_Q8_0 = os.environ.get("KV_TYPE", "") == "q8_0"
+KV_ROUND = KV_DTYPE is not None or KV_Q8_0   # (main turns it off for the unrounded run)
+
+
+def q8_0_round(x):
+    """Each run of 32 values as ggml's Q8_0 block holds it (quantize_row_q8_0_ref in ggml-quants.c):
+    the scale d = max|x| / 127 and the values round(x / d) (half away from zero, through 1/d), all in
+    float32, then d stored as float16; read back as q * d. The rows are float32 where they are cached."""
+    T, D = x.shape
+    b = x.to(torch.float32).reshape(T, D // 32, 32)
+    d = b.abs().amax(dim=-1, keepdim=True) / torch.tensor(127.0, dtype=torch.float32)
+    inv = torch.where(d != 0, torch.tensor(1.0, dtype=torch.float32) / torch.where(d != 0, d, torch.ones_like(d)),
+                      torch.zeros_like(d))
+    s = b * inv
+    q = torch.sign(s) * torch.floor(s.abs() + 0.5)
+    return (q.to(torch.float64) * d.to(torch.float16).to(torch.float64)).reshape(T, D).to(x.dtype)
 
 
 def attention(q, k, v, n_heads, n_kv):
     T, D = q.shape
     hd = D // n_heads
-    if KV_ROUND:
+    if KV_ROUND and KV_Q8_0:
+        k, v = q8_0_round(k), q8_0_round(v)
+    elif KV_ROUND:
         k, v = k.to(KV_DTYPE).to(q.dtype), v.to(KV_DTYPE).to(q.dtype)
     q = q.view(T, n_heads, hd).transpose(0, 1)
     k = k.view(T, n_kv, hd).transpose(0, 1).repeat_interleave(n_heads // n_kv, dim=0)

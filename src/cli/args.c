@@ -70,20 +70,21 @@ int parse_float(const cli_args *a, const char *flag, const char *s, double lo, d
 }
 
 static int parse_kv_type(const cli_args *a, const char *flag, const char *s, int *out) {
-    static const char *const names[] = {[SM_KV_F32] = "f32", [SM_KV_F16] = "f16", [SM_KV_BF16] = "bf16"};
-    for (int t = 0; t < 3; t++)
+    static const char *const names[] = {[SM_KV_F32] = "f32", [SM_KV_F16] = "f16", [SM_KV_BF16] = "bf16",
+                                         [SM_KV_Q8_0] = "q8_0"};
+    for (int t = 0; t < 4; t++)
         if (!strcmp(s, names[t])) {
             *out = t;
             return 1;
         }
-    static const char *const other[] = {"q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"};
+    static const char *const other[] = {"q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"};
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
         if (!strcmp(s, other[i])) {
-            cli_error(a->cmd, "%s %s: the KV cache can be f32, f16 or bf16 here (llama.cpp's %s cache is not supported)",
-                      flag, s, s);
+            cli_error(a->cmd, "%s %s: the KV cache can be f32, f16, bf16 or q8_0 here (llama.cpp's %s cache is not "
+                      "supported)", flag, s, s);
             return 0;
         }
-    cli_error(a->cmd, "invalid value '%s' for %s: expected f32, f16 or bf16", s, flag);
+    cli_error(a->cmd, "invalid value '%s' for %s: expected f32, f16, bf16 or q8_0", s, flag);
     return 0;
 }
 

@@ -13,7 +13,7 @@
 
 static void bench_usage(void) {
     printf("usage: smallmind bench [-m MODEL] [-p 128] [-n 64] [-d 0] [-t 1,2] [-r 3] [-o md|json|csv] [--kernels NAME]\n"
-           "                       [-ctk f32|f16|bf16] [-ctv f32|f16|bf16] [-mmp 0|1]\n"
+           "                       [-ctk f32|f16|bf16|q8_0] [-ctv ...] [-mmp 0|1]\n"
            "\n"
            "Measures prompt processing (ppN: N prompt tokens in one evaluation) and token\n"
            "generation (tgN: N tokens decoded one at a time from an empty context), each\n"
@@ -24,7 +24,7 @@ static void bench_usage(void) {
            "-d N (--n-depth, as llama-bench's) runs both tests after N tokens already in the\n"
            "context (evaluated before the clock starts): 'tg64 @ d800' is decoding 64 tokens\n"
            "at positions 800 to 863, where attention reads the cache of 800 tokens each time.\n"
-           "-ctk / -ctv f16 (or bf16) keep the cache's keys / values in F16 (llama-bench's\n"
+           "-ctk / -ctv f16 (or bf16, q8_0) keep the cache's keys / values in F16 (llama-bench's\n"
            "default; SmallMind's is f32): the table then shows type_k and type_v.\n"
            "-mmp 0 (--mmap 0, or --no-mmap; llama-bench's -mmp) reads the model into memory in\n"
            "huge pages instead of mapping it; the table then shows an mmap column.\n"
@@ -252,7 +252,8 @@ int cmd_bench(int argc, char **argv) {
     char model_name[160];
     snprintf(model_name, sizeof model_name, "%s %.1fM %s", info.arch, (double)info.n_params / 1e6, main_type(m));
     double size_mib = (double)info.weights_bytes / 1048576.0, params_m = (double)info.n_params / 1e6;
-    static const char *const kv_name[] = {[SM_KV_F32] = "f32", [SM_KV_F16] = "f16", [SM_KV_BF16] = "bf16"};
+    static const char *const kv_name[] = {[SM_KV_F32] = "f32", [SM_KV_F16] = "f16", [SM_KV_BF16] = "bf16",
+                                          [SM_KV_Q8_0] = "q8_0"};
     const char *tk = kv_name[type_k], *tv = kv_name[type_v];
     if (rc == SM_EXIT_OK) {
         if (!strcmp(out_fmt, "md")) {

@@ -9,7 +9,7 @@
 #include <string.h>
 
 static void perplexity_usage(void) {
-    printf("usage: smallmind perplexity -m MODEL -f TEXT [-c N] [--chunks N] [-z TOKENIZER] [-t N] [-ctk f16] [-ctv f16]\n"
+    printf("usage: smallmind perplexity -m MODEL -f TEXT [-c N] [--chunks N] [-z TOKENIZER] [-t N] [-ctk T] [-ctv T]\n"
            "                            [--lora FILE ...]\n"
            "\n"
            "llama.cpp's llama-perplexity measure, so the two print the same figure for a model and a\n"
@@ -19,7 +19,7 @@ static void perplexity_usage(void) {
            "(positions -c/2 to -c - 1, each predicted from all before it in its chunk). Prints\n"
            "exp(mean negative log-likelihood) with its standard error, and a running value per\n"
            "chunk. The text must be at least 2 x -c tokens; -c at least 3. --chunks N scores the\n"
-           "first N chunks only (llama.cpp's option; default all). -ctk / -ctv f16 (or bf16) keep the\n"
+           "first N chunks only (llama.cpp's option; default all). -ctk / -ctv f16 (bf16, q8_0) keep the\n"
            "cache's keys / values in F16 (f32 by default).\n"
            "\n" CLI_LORA_USAGE CLI_LLAMACPP_USAGE);
 }

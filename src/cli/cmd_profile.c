@@ -28,7 +28,7 @@ static uint64_t sm_now_ns(void) {
 
 static void profile_usage(void) {
     printf("usage: smallmind profile [OUT.md] [N_INFERENCES=3] [TOKENS=50] [--deep] [-m MODEL] [-z TOKENIZER]\n"
-           "                         [-t N] [--prompt N] [-ctk f16] [-ctv f16] [--no-mmap] [--json OUT.json] [--svg OUT.svg]\n"
+           "                         [-t N] [--prompt N] [-ctk T] [-ctv T] [--no-mmap] [--json OUT.json] [--svg OUT.svg]\n"
            "                         [--trace OUT.json] [--folded OUT.txt] [--flame OUT.svg] [--baseline BASE.json]\n"
            "       smallmind profile --compare BASE.json[,BASE2.json...] NEW.json[,NEW2.json...]\n"
            "\n"

@@ -55,7 +55,9 @@ int cli_llamacpp_arg(struct cli_args *a);
 /* llama.cpp's escapes (its -e, on by default) in place: \n \r \t \' \" \\ \xHH. */
 void cli_unescape(char *s);
 #define CLI_LLAMACPP_USAGE                                                                                \
-    "  -ngl N, -b N, -ub N, -fa, --mlock, --no-mmap, --no-warmup, --simple-io, --color, --log-disable\n" \
+    "      --no-mmap           read the model into memory (huge pages), not map it: faster decode\n"   \
+    "                          of a model larger than the caches, for a slower load\n"                 \
+    "  -ngl N, -b N, -ub N, -fa, --mlock, --no-warmup, --simple-io, --color, --log-disable\n"            \
     "                          llama.cpp's options: accepted so its command lines run; they change\n"   \
     "                          nothing here (SmallMind runs on the CPU and plans its own batches)\n"
 /* The usage lines of the two flags. */

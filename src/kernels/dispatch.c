@@ -6,6 +6,7 @@
 #include "simd.h"
 #include "half.h"
 #include "quant_legacy.h"
+#include "quant.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -65,6 +66,21 @@ static void axpy_bf16_scalar(float *y, float a, const void *xv, int n) {
     for (int i = 0; i < n; i++) y[i] += a * sm_bf16_to_fp32(x[i]);
 }
 
+/* ... and on a Q8_0 row (a Q8_0 KV cache's; n a multiple of 32): each
+ * element widened to its block's scale times its 8-bit value, exact in a
+ * float */
+static float dot_q8_0_scalar(const float *a, const void *bv, int n) {
+    const sm_block_q8_0 *b = bv;
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) s += a[i] * (b[i / SM_QK].qs[i % SM_QK] * sm_fp16_to_fp32(b[i / SM_QK].d));
+    return s;
+}
+
+static void axpy_q8_0_scalar(float *y, float a, const void *xv, int n) {
+    const sm_block_q8_0 *x = xv;
+    for (int i = 0; i < n; i++) y[i] += a * (x[i / SM_QK].qs[i % SM_QK] * sm_fp16_to_fp32(x[i / SM_QK].d));
+}
+
 static void gelu_grad_scalar(float *dinp, const float *inp, const float *dout, int n) {
     for (int i = 0; i < n; i++) {
         float x = inp[i], u = 0.7978845608028654f * (x + 0.044715f * x * x * x), th = tanhf(u);
@@ -110,7 +126,8 @@ static const sm_kernel_table scalar = {"scalar", SM_LEVEL_SCALAR, NULL, sm_gelu,
                                        0, 0, NULL, NULL, swiglu_grad_scalar, sm_adamw_scalar, NULL, NULL, NULL,
                                        sm_norm_fwd_scalar, sm_norm_bwd_scalar, sm_norm_cols_bwd_scalar, scale_max_scalar,
                                        softmax_bwd_scalar, NULL, 0, sm_rope_pairs_scalar, NULL, NULL, dot_f16_scalar,
-                                       axpy_f16_scalar, dot_bf16_scalar, axpy_bf16_scalar};
+                                       axpy_f16_scalar, dot_bf16_scalar, axpy_bf16_scalar, dot_q8_0_scalar,
+                                       axpy_q8_0_scalar};
 
 #if defined(__x86_64__)
 static const sm_kernel_table avx2 = {"avx2", SM_LEVEL_AVX2, &scalar, sm_gelu_avx2, sm_gelu_grad_avx2, sm_swiglu_avx2,
@@ -121,7 +138,7 @@ static const sm_kernel_table avx2 = {"avx2", SM_LEVEL_AVX2, &scalar, sm_gelu_avx
                                      sm_norm_cols_bwd_avx2, sm_scale_max_avx2, sm_softmax_bwd_avx2,
                                      sm_gemm_strided_avx2, SM_GEMM_AVX2_RUN_BYTES / sizeof(float), sm_rope_pairs_avx2,
                                      sm_gemm_bf16_avx2, NULL, sm_dot_f16_avx2, sm_axpy_f16_avx2, sm_dot_bf16_avx2,
-                                     sm_axpy_bf16_avx2};
+                                     sm_axpy_bf16_avx2, sm_dot_q8_0_avx2, sm_axpy_q8_0_avx2};
 static const sm_kernel_table avx512 = {"avx512", SM_LEVEL_AVX512, &avx2, sm_gelu_avx512, sm_gelu_grad_avx512,
                                        sm_swiglu_avx512, sm_softmax_avx512, sm_exp_sum_avx512, sm_dot_f32_avx2,
                                        sm_axpy_f32_avx2, sm_matmul_f32_avx512, sm_pack_a_avx512, sm_matmul_packed_avx512,
@@ -130,7 +147,8 @@ static const sm_kernel_table avx512 = {"avx512", SM_LEVEL_AVX512, &avx2, sm_gelu
                                        sm_norm_bwd_avx512, sm_norm_cols_bwd_avx2, sm_scale_max_avx512,
                                        sm_softmax_bwd_avx512, sm_gemm_strided_avx512, SM_GEMM_SCRATCH_BYTES / sizeof(float),
                                        sm_rope_pairs_avx512, sm_gemm_bf16_avx512, sm_gemm_mixed_avx512, sm_dot_f16_avx2,
-                                       sm_axpy_f16_avx2, sm_dot_bf16_avx2, sm_axpy_bf16_avx2};
+                                       sm_axpy_f16_avx2, sm_dot_bf16_avx2, sm_axpy_bf16_avx2, sm_dot_q8_0_avx2,
+                                       sm_axpy_q8_0_avx2};
 
 static int has_avx2(void) {
     __builtin_cpu_init();
@@ -151,7 +169,8 @@ static const sm_kernel_table neon = {"neon", SM_LEVEL_NEON, &scalar, sm_gelu, ge
                                      0, 0, NULL, NULL, swiglu_grad_scalar, sm_adamw_scalar, NULL, NULL, NULL,
                                      sm_norm_fwd_scalar, sm_norm_bwd_scalar, sm_norm_cols_bwd_scalar, scale_max_scalar,
                                      softmax_bwd_scalar, NULL, 0, sm_rope_pairs_scalar, NULL, NULL, sm_dot_f16_neon,
-                                     sm_axpy_f16_neon, sm_dot_bf16_neon, sm_axpy_bf16_neon};
+                                     sm_axpy_f16_neon, sm_dot_bf16_neon, sm_axpy_bf16_neon, sm_dot_q8_0_neon,
+                                     sm_axpy_q8_0_neon};
 #endif
 
 void sm_kernels_for_type(const sm_kernel_table *kt, uint32_t type, sm_type_kernels *out) {

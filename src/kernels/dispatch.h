@@ -128,6 +128,10 @@ typedef struct sm_kernel_table {
     void (*axpy_f16)(float *y, float a, const void *xv, int n);
     float (*dot_bf16)(const float *a, const void *bv, int n);
     void (*axpy_bf16)(float *y, float a, const void *xv, int n);
+    /* the same two with b / x a Q8_0 row (a Q8_0 KV cache's), n a multiple of 32: each element its
+     * block's scale times its value (exact in a float), the sums dot and axpy give on that row */
+    float (*dot_q8_0)(const float *a, const void *bv, int n);
+    void (*axpy_q8_0)(float *y, float a, const void *xv, int n);
 } sm_kernel_table;
 
 enum { SM_GEMM_ACCUMULATE = 1, SM_GEMM_STREAM = 2 };

@@ -158,6 +158,42 @@ void sm_axpy_bf16_neon(float *y, float a, const void *xv, int n) {
     for (; i < n; i++) y[i] += a * sm_bf16_to_fp32(x[i]);
 }
 
+/* ... and on a Q8_0 row (n a multiple of 32): eight values at a time
+ * widened to floats and multiplied by their block's scale (exact), taken
+ * four by four in the order of the F32 kernels. */
+static inline void widen_q8x8(const int8_t *q, float32x4_t d, float32x4_t *lo, float32x4_t *hi) {
+    int16x8_t h = vmovl_s8(vld1_s8(q));
+    *lo = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(h))), d);
+    *hi = vmulq_f32(vcvtq_f32_s32(vmovl_s16(vget_high_s16(h))), d);
+}
+
+float sm_dot_q8_0_neon(const float *a, const void *bv, int n) {
+    const sm_block_q8_0 *b = bv;
+    float32x4_t acc = vdupq_n_f32(0), lo, hi;
+    for (int i = 0; i < n; i += SM_QK, b++) {
+        float32x4_t d = vdupq_n_f32(sm_fp16_to_fp32(b->d));
+        for (int j = 0; j < SM_QK; j += 8) {
+            widen_q8x8(b->qs + j, d, &lo, &hi);
+            acc = vfmaq_f32(acc, vld1q_f32(a + i + j), lo);
+            acc = vfmaq_f32(acc, vld1q_f32(a + i + j + 4), hi);
+        }
+    }
+    return vaddvq_f32(acc);
+}
+
+void sm_axpy_q8_0_neon(float *y, float a, const void *xv, int n) {
+    const sm_block_q8_0 *x = xv;
+    float32x4_t va = vdupq_n_f32(a), lo, hi;
+    for (int i = 0; i < n; i += SM_QK, x++) {
+        float32x4_t d = vdupq_n_f32(sm_fp16_to_fp32(x->d));
+        for (int j = 0; j < SM_QK; j += 8) {
+            widen_q8x8(x->qs + j, d, &lo, &hi);
+            vst1q_f32(y + i + j, vfmaq_f32(vld1q_f32(y + i + j), va, lo));
+            vst1q_f32(y + i + j + 4, vfmaq_f32(vld1q_f32(y + i + j + 4), va, hi));
+        }
+    }
+}
+
 void sm_matmul_f32_neon(float *c, const float *a, const float *w, int m, int n, int k, int ldc) {
     for (int t = 0; t < m; t++) sm_matvec_f32_neon(c + (size_t)t * ldc, w, a + (size_t)t * k, n, k);
 }

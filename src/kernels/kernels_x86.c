@@ -922,6 +922,32 @@ AVX2 void sm_axpy_bf16_avx2(float *y, float a, const void *xv, int n) {
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, widen_bf16x8(x + i), _mm256_loadu_ps(y + i)));
     for (; i < n; i++) y[i] += a * sm_bf16_to_fp32(x[i]);
 }
+
+/* ... and on a Q8_0 row (n a multiple of 32): eight values at a time
+ * widened to floats and multiplied by their block's scale (exact). */
+AVX2 static inline __m256 widen_q8x8(const int8_t *q, __m256 d) {
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)q))), d);
+}
+
+AVX2 float sm_dot_q8_0_avx2(const float *a, const void *bv, int n) {
+    const sm_block_q8_0 *b = bv;
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += SM_QK, b++) {
+        __m256 d = _mm256_set1_ps(sm_fp16_to_fp32(b->d));
+        for (int j = 0; j < SM_QK; j += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + j), widen_q8x8(b->qs + j, d), acc);
+    }
+    return hsum256(acc);
+}
+
+AVX2 void sm_axpy_q8_0_avx2(float *y, float a, const void *xv, int n) {
+    const sm_block_q8_0 *x = xv;
+    __m256 va = _mm256_set1_ps(a);
+    for (int i = 0; i < n; i += SM_QK, x++) {
+        __m256 d = _mm256_set1_ps(sm_fp16_to_fp32(x->d));
+        for (int j = 0; j < SM_QK; j += 8)
+            _mm256_storeu_ps(y + i + j, _mm256_fmadd_ps(va, widen_q8x8(x->qs + j, d), _mm256_loadu_ps(y + i + j)));
+    }
+}
 #endif
 
 /* ------------------------------------------------------------ matmul

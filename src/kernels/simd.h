@@ -229,6 +229,8 @@ float sm_dot_f16_avx2(const float *a, const void *bv, int n);
 void sm_axpy_f16_avx2(float *y, float a, const void *xv, int n);
 float sm_dot_bf16_avx2(const float *a, const void *bv, int n);
 void sm_axpy_bf16_avx2(float *y, float a, const void *xv, int n);
+float sm_dot_q8_0_avx2(const float *a, const void *bv, int n);
+void sm_axpy_q8_0_avx2(float *y, float a, const void *xv, int n);
 void sm_matmul_f32_avx2(float *c, const float *a, const float *w, int m, int n, int k, int ldc);
 void sm_matmul_f32_avx512(float *c, const float *a, const float *w, int m, int n, int k, int ldc);
 void sm_pack_a_avx512(float *packed, const float *a, int m, int k);
@@ -288,6 +290,8 @@ float sm_dot_f16_neon(const float *a, const void *bv, int n);
 void sm_axpy_f16_neon(float *y, float a, const void *xv, int n);
 float sm_dot_bf16_neon(const float *a, const void *bv, int n);
 void sm_axpy_bf16_neon(float *y, float a, const void *xv, int n);
+float sm_dot_q8_0_neon(const float *a, const void *bv, int n);
+void sm_axpy_q8_0_neon(float *y, float a, const void *xv, int n);
 void sm_matmul_f32_neon(float *c, const float *a, const float *w, int m, int n, int k, int ldc);
 #endif
 

@@ -1,26 +1,31 @@
 /* kv_cache.c - the KV cache's rows in their element type (sm_kv_type: F32,
- * or F16 or BF16 at half the memory): where a row lives, rows stored from
+ * F16 or BF16 at half the memory, Q8_0 at 34 bytes for 32 values): where a
+ * row lives, rows stored from
  * floats and read back as floats. The forward pass writes an F32 cache in place
  * (forward.c) and attention reads either type (attention.c); everything
  * else that moves cached rows (a batch's store, session files, the context
  * shift) goes through these calls. */
 #include "session.h"
 #include "kernels/types.h"
+#include "kernels/quant.h"
 
 #include <string.h>
 
-size_t sm_kv_row_bytes(sm_kv_type t, size_t n) { return n * (t == SM_KV_F32 ? 4 : 2); }
+/* Q8_0: n is a multiple of 32 (a session's heads are, sm_session_create checks) */
+size_t sm_kv_row_bytes(sm_kv_type t, size_t n) {
+    return t == SM_KV_Q8_0 ? n / SM_QK * sizeof(sm_block_q8_0) : n * (t == SM_KV_F32 ? 4 : 2);
+}
 
 uint32_t sm_kv_ggml_type(sm_kv_type t) {
-    return t == SM_KV_F16 ? SM_GGML_F16 : t == SM_KV_BF16 ? SM_GGML_BF16 : SM_GGML_F32;
+    return t == SM_KV_F16 ? SM_GGML_F16 : t == SM_KV_BF16 ? SM_GGML_BF16 : t == SM_KV_Q8_0 ? SM_GGML_Q8_0 : SM_GGML_F32;
 }
 
 sm_kv_dot_fn sm_kv_dot(const sm_kernel_table *kt, sm_kv_type t) {
-    return t == SM_KV_F16 ? kt->dot_f16 : kt->dot_bf16;
+    return t == SM_KV_F16 ? kt->dot_f16 : t == SM_KV_BF16 ? kt->dot_bf16 : kt->dot_q8_0;
 }
 
 sm_kv_axpy_fn sm_kv_axpy(const sm_kernel_table *kt, sm_kv_type t) {
-    return t == SM_KV_F16 ? kt->axpy_f16 : kt->axpy_bf16;
+    return t == SM_KV_F16 ? kt->axpy_f16 : t == SM_KV_BF16 ? kt->axpy_bf16 : kt->axpy_q8_0;
 }
 
 void *sm_kv_row(const sm_session *s, int kind, int layer, int pos) {

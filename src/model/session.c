@@ -196,10 +196,14 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
         return sm_fail(err, SM_ERR_INVALID_ARG, "context size %d is out of range (1 to %d)", p.n_ctx, 1 << 24);
     if (p.n_threads < 0 || p.n_threads > 1024)
         return sm_fail(err, SM_ERR_INVALID_ARG, "thread count %d is out of range (1 to 1024)", p.n_threads);
-    if ((unsigned)p.type_k > SM_KV_BF16 || (unsigned)p.type_v > SM_KV_BF16)
+    if ((unsigned)p.type_k > SM_KV_Q8_0 || (unsigned)p.type_v > SM_KV_Q8_0)
         return sm_fail(err, SM_ERR_INVALID_ARG,
-                       "KV cache types %d and %d: each must be SM_KV_F32, SM_KV_F16 or SM_KV_BF16", (int)p.type_k,
-                       (int)p.type_v);
+                       "KV cache types %d and %d: each must be SM_KV_F32, SM_KV_F16, SM_KV_BF16 or SM_KV_Q8_0",
+                       (int)p.type_k, (int)p.type_v);
+    if ((p.type_k == SM_KV_Q8_0 || p.type_v == SM_KV_Q8_0) && hp->head_dim % 32 != 0)
+        return sm_fail(err, SM_ERR_UNSUPPORTED,
+                       "a q8_0 KV cache keeps each head in blocks of 32 values, but this model's heads have %d: "
+                       "use f16 or bf16 instead", hp->head_dim);
     int n_ctx = p.n_ctx ? p.n_ctx : (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
     if (model->pos_embd.data && n_ctx > hp->n_ctx_train)
         return sm_fail(err, SM_ERR_INVALID_ARG,

@@ -7,7 +7,7 @@
 //   load     8 concurrent streaming clients x 25 requests, greedy: no
 //            errors, well-formed streams, each answer what the request gets
 //            alone
-//   kv       -ctk f16 -ctv f16: 4 clients at once on F16 caches, each answer
+//   kv       -ctk f16 -ctv f16, then q8_0 (with --no-mmap): 4 clients at once on those caches, each answer
 //            what the request gets alone
 //   hostile  bad bodies, huge bodies, bad parameters, idle and slow
 //            connections, vanishing clients, API key, queue limit, loading,
@@ -238,12 +238,13 @@ async function loadTests() {
   }
 }
 
-// F16 KV caches (-ctk f16 -ctv f16): the slots' one-token rows decode in one
-// batch, each over its own F16 cache, and give what each request gets alone.
-async function kvTests() {
-  const srv = await startServer(['--parallel', '4', '-ctk', 'f16', '-ctv', 'f16']);
+// F16 or Q8_0 KV caches (-ctk T -ctv T): the slots' one-token rows decode in
+// one batch, each over its own cache, and give what each request gets alone.
+// The Q8_0 run also reads the model into memory (--no-mmap).
+async function kvTests(type, extra = []) {
+  const srv = await startServer(['--parallel', '4', '-ctk', type, '-ctv', type, ...extra]);
   try {
-    check('kv f16: server ready', await srv.ready());
+    check(`kv ${type}: server ready`, await srv.ready());
     const prompts = Array.from({ length: 8 }, (_, i) => `Say what the ${['king', 'river', 'city', 'prophet'][i % 4]} did on day ${i + 1}`);
     const alone = [];
     for (const p of prompts) alone.push(await streamChat(srv.base, p));
@@ -253,16 +254,16 @@ async function kvTests() {
       for (let k = 0; k < 2; k++) out.push({ i: 2 * c + k, ...(await streamChat(srv.base, prompts[2 * c + k])) });
       return out;
     }))).flat();
-    check('kv f16: every request answered', alone.concat(together).every((r) => r.ok && r.text.length > 0));
+    check(`kv ${type}: every request answered`, alone.concat(together).every((r) => r.ok && r.text.length > 0));
     const differ = together.filter((r) => r.text !== alone[r.i].text);
-    check('kv f16: four at once give what each gets alone', differ.length === 0,
+    check(`kv ${type}: four at once give what each gets alone`, differ.length === 0,
       differ[0] ? JSON.stringify(differ[0].text) + ' vs ' + JSON.stringify(alone[differ[0].i].text) : '');
     const steps = await metric(srv.base, 'smallmind_batch_steps_total') - steps0;
     const rows = await metric(srv.base, 'smallmind_batch_rows_total') - rows0;
-    check('kv f16: the slots ran together (mean batch > 2 rows)', rows / steps > 2, `${rows} rows in ${steps} steps`);
+    check(`kv ${type}: the slots ran together (mean batch > 2 rows)`, rows / steps > 2, `${rows} rows in ${steps} steps`);
   } finally {
     const e = await srv.stop();
-    check('kv f16: server exits 0', e.code === 0, JSON.stringify(e));
+    check(`kv ${type}: server exits 0`, e.code === 0, JSON.stringify(e));
   }
 }
 
@@ -731,7 +732,7 @@ async function traceTests() {
 try {
   if (want('sdk')) await sdkTests();
   if (want('load')) await loadTests();
-  if (want('kv')) await kvTests();
+  if (want('kv')) { await kvTests('f16'); await kvTests('q8_0', ['--no-mmap']); }
   if (want('hostile')) await hostileTests();
   if (want('page')) await pageTests();
   if (want('format')) await formatTests();

@@ -36,10 +36,11 @@ int main(int argc, char **argv) {
     sp.n_ctx = (int)n;
     /* SM_KERNELS (read by the library) and SM_THREADS choose how it runs */
     if (getenv("SM_THREADS")) sp.n_threads = atoi(getenv("SM_THREADS"));
-    /* SM_KV=f16 or bf16: the KV cache's keys and values in that type */
+    /* SM_KV=f16, bf16 or q8_0: the KV cache's keys and values in that type */
     const char *kv = getenv("SM_KV");
     if (kv && !strcmp(kv, "f16")) sp.type_k = sp.type_v = SM_KV_F16;
     if (kv && !strcmp(kv, "bf16")) sp.type_k = sp.type_v = SM_KV_BF16;
+    if (kv && !strcmp(kv, "q8_0")) sp.type_k = sp.type_v = SM_KV_Q8_0;
     sm_session *a, *b;
     if (sm_session_create(m, &sp, &a, &err) || sm_session_create(m, &sp, &b, &err) ||
         sm_session_eval_all(a, toks, n, all, &err)) {

@@ -446,18 +446,19 @@ TEST(prompt_equals_one_token_passes_on_integer_types) {
  * across the threads) gives the prompt's logits within rounding, and the
  * same bits on 1 and 2 threads, at every kernel level. The prompt's
  * attention is the other code (blocks of queries, an online softmax). With
- * an F16 cache (its rows widened a block or a row at a time): the same bits
- * on 1 and 2 threads and in a batch. */
+ * an F16, BF16 or Q8_0 cache (its rows widened a block or a row at a time):
+ * the same bits on 1 and 2 threads and in a batch. */
 static void long_span_check(int n_kv_heads, sm_kv_type kv) {
-    const char *what = kv == SM_KV_F16 ? "F16 cache" : kv == SM_KV_BF16 ? "BF16 cache" : "F32 cache";
+    const char *what = kv == SM_KV_F16 ? "F16 cache" : kv == SM_KV_BF16 ? "BF16 cache" : kv == SM_KV_Q8_0 ? "Q8_0 cache"
+                     : "F32 cache";
     REQUIRE(make_tmpdir());
     char path[128];
     snprintf(path, sizeof path, "%s/wide-kv-%d.gguf", tmpdir, (int)kv);
     sm_init_params ip = sm_init_default_params();
     ip.arch = "llama";
-    ip.dim = 256;
+    ip.dim = kv == SM_KV_Q8_0 ? 512 : 256;   /* Q8_0: heads of 32, rows of 544 bytes */
     ip.n_layers = 2;
-    ip.n_heads = 8;
+    ip.n_heads = kv == SM_KV_Q8_0 ? 16 : 8;
     ip.n_kv_heads = n_kv_heads;
     ip.ffn_dim = 256;
     ip.n_ctx = 256;
@@ -534,6 +535,7 @@ TEST(long_span_decode_equals_prompt_and_same_bits_on_two_threads) {
     long_span_check(4, SM_KV_F32);   /* K and V rows of 128 floats: 192 positions make 96 KiB */
     long_span_check(8, SM_KV_F16);   /* rows of 256 halves: 192 positions make 96 KiB */
     long_span_check(8, SM_KV_BF16);
+    long_span_check(16, SM_KV_Q8_0);   /* 192 positions of 544 bytes: 102 KiB */
 }
 
 /* A prompt long and wide enough that every row-wise step (norms, RoPE,

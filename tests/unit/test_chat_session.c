@@ -45,16 +45,16 @@ static int see(void *user, sm_token tok, const char *text, size_t len) {
 }
 
 /* A random model from sm_model_init_file in a temporary directory. */
-static sm_model *init_model(const char *dir, const char *arch, int layers, int vocab, const char *vocab_from,
-                            uint64_t seed) {
+static sm_model *init_model_heads(const char *dir, const char *arch, int layers, int vocab, const char *vocab_from,
+                                  uint64_t seed, int heads, int kv_heads) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s-%d-%llu.gguf", dir, arch, layers, (unsigned long long)seed);
     sm_init_params ip = sm_init_default_params();
     ip.arch = arch;
     ip.dim = 64;
     ip.n_layers = layers;
-    ip.n_heads = 4;
-    ip.n_kv_heads = 2;
+    ip.n_heads = heads;
+    ip.n_kv_heads = kv_heads;
     ip.ffn_dim = 96;
     ip.n_ctx = 512;
     ip.n_vocab = vocab;
@@ -71,6 +71,12 @@ static sm_model *init_model(const char *dir, const char *arch, int layers, int v
     if (sm_model_load(path, NULL, &m, &err) != SM_OK) printf("    load %s: %s\n", arch, err.message);
     unlink(path);
     return m;
+}
+
+/* dim 64, 4 heads of 16, 2 KV heads */
+static sm_model *init_model(const char *dir, const char *arch, int layers, int vocab, const char *vocab_from,
+                            uint64_t seed) {
+    return init_model_heads(dir, arch, layers, vocab, vocab_from, seed, 4, 2);
 }
 
 static double max_abs(const float *a, int n) {
@@ -303,21 +309,25 @@ static void check_shift_one_layer(const sm_model *m, const char *what) {
     sm_session_free(b);
 }
 
-/* An F16 or BF16 cache (sm_session_params.type_k / type_v): its keys
+/* An F16, BF16 or Q8_0 cache (sm_session_params.type_k / type_v): its keys
  * turned by a shift are the fresh evaluation's within two roundings; a
  * saved session (F32 rows in the file) loads back into a cache of its type
  * bit for bit and into an F32 one as the same values, and both go on as the
- * original; a type that is not one is refused. */
+ * original; a type that is not one is refused, and Q8_0 for heads that are
+ * not blocks of 32. */
 TEST(f16_cache_shifts_saves_and_loads) {
     char dir[] = "/tmp/sm-kvf16-XXXXXX";
     REQUIRE(mkdtemp(dir) != NULL);
     enum { N = 40, KEEP = 5, D = 11 };
     const char *archs[] = {"llama", "qwen2"};   /* adjacent pairs, NeoX halves */
-    for (int run = 0; run < 4; run++) {
+    for (int run = 0; run < 6; run++) {
         int k = run % 2;
-        sm_kv_type type = run < 2 ? SM_KV_F16 : SM_KV_BF16;
-        double ulp = type == SM_KV_F16 ? 1.0 / 2048 : 1.0 / 256;   /* the type's relative rounding step */
-        sm_model *m = init_model(dir, archs[k], 1, 300, NULL, 17 + (uint64_t)k);
+        sm_kv_type type = run < 2 ? SM_KV_F16 : run < 4 ? SM_KV_BF16 : SM_KV_Q8_0;
+        /* the type's relative rounding step (Q8_0: of its block's largest) */
+        double ulp = type == SM_KV_F16 ? 1.0 / 2048 : type == SM_KV_BF16 ? 1.0 / 256 : 1.0 / 127;
+        /* Q8_0: two heads of 32 */
+        sm_model *m = type == SM_KV_Q8_0 ? init_model_heads(dir, archs[k], 1, 300, NULL, 17 + (uint64_t)k, 2, 1)
+                                         : init_model(dir, archs[k], 1, 300, NULL, 17 + (uint64_t)k);
         REQUIRE(m);
         const sm_hparams *hp = &m->hp;
         int kv = hp->n_kv_heads * hp->head_dim, V = hp->n_vocab;
@@ -351,7 +361,7 @@ TEST(f16_cache_shifts_saves_and_loads) {
         REQUIRE(sm_session_load(m, path, &sp, &c, NULL) == SM_OK && sm_session_load(m, path, &dp, &d, NULL) == SM_OK);
         int same_bits = 1, same32 = 1;
         for (int kind = 0; kind < 2; kind++) {
-            size_t bytes = (size_t)nf * kv * 2;
+            size_t bytes = (size_t)nf * sm_kv_row_bytes(type, (size_t)kv);
             same_bits &= memcmp(sm_kv_row(b, kind, 0, 0), sm_kv_row(c, kind, 0, 0), bytes) == 0;
             sm_kv_read(b, kind, 0, 0, ka, nf);
             same32 &= memcmp(ka, sm_kv_row(d, kind, 0, 0), sizeof(float) * nf * kv) == 0;
@@ -380,6 +390,10 @@ TEST(f16_cache_shifts_saves_and_loads) {
     sm_session *s = NULL;
     sm_error err = {0};
     CHECK(sm_session_create(m, &bad, &s, &err) == SM_ERR_INVALID_ARG && !s && strstr(err.message, "SM_KV_BF16"));
+    bad = sm_session_default_params();
+    bad.type_k = SM_KV_Q8_0;   /* heads of 16 */
+    CHECK(sm_session_create(m, &bad, &s, &err) == SM_ERR_UNSUPPORTED && !s && strstr(err.message, "blocks of 32") &&
+          strstr(err.message, "have 16"));
     sm_model_free(m);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

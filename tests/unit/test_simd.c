@@ -624,6 +624,39 @@ TEST(simd_f16_row_dot_and_axpy_are_the_widened_rows) {
     }
 }
 
+/* The same for a Q8_0 row (a Q8_0 KV cache's): dot_q8_0 and axpy_q8_0 give
+ * dot's and axpy's bits on the row dequantized, at every level. */
+TEST(simd_q8_0_row_dot_and_axpy_are_the_dequantized_rows) {
+    const sm_kernel_table *all[8];
+    int n = sm_kernels_available(all, 8);
+    uint64_t seed = 13;
+    int lens[] = {32, 64, 96, 1024};
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        int len = lens[k];
+        float *a = malloc(sizeof(float) * len), *x = malloc(sizeof(float) * len), *w = malloc(sizeof(float) * len);
+        float *r = malloc(sizeof(float) * len), *g = malloc(sizeof(float) * len);
+        sm_block_q8_0 *q = malloc(sizeof(sm_block_q8_0) * (len / SM_QK));
+        REQUIRE(a && x && w && r && g && q);
+        for (int i = 0; i < len; i++) {
+            a[i] = frand(&seed) * 4.0f;
+            x[i] = frand(&seed) * (1.0f + (float)(i / SM_QK));   /* each block its own scale */
+        }
+        sm_quantize_q8_0(q, x, len);
+        sm_dequantize_q8_0(w, q, len);
+        for (int v = 0; v < n; v++) {
+            const sm_kernel_table *t = all[v];
+            float want = t->dot(a, w, len), got = t->dot_q8_0(a, q, len);
+            CHECKF(!memcmp(&want, &got, sizeof want), "%s dot_q8_0 len %d: %.9g, dequantized %.9g", t->name, len, got,
+                   want);
+            for (int i = 0; i < len; i++) r[i] = g[i] = 0.5f * a[i];
+            t->axpy(r, 0.37f, w, len);
+            t->axpy_q8_0(g, 0.37f, q, len);
+            CHECKF(!memcmp(r, g, sizeof(float) * len), "%s axpy_q8_0 len %d", t->name, len);
+        }
+        free(a); free(x); free(w); free(r); free(g); free(q);
+    }
+}
+
 TEST(simd_elementwise_and_attention_match_scalar) {
     const sm_kernel_table *all[8];
     int n = sm_kernels_available(all, 8);
