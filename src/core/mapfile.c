@@ -13,8 +13,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Opens path for reading when it is a regular, non-empty file. */
-static sm_status open_regular(const char *path, int *fd_out, size_t *size, sm_error *err) {
+/* Opens path for reading when it is a regular, non-empty file; out is
+ * emptied, then given the file's size. */
+static sm_status open_regular(const char *path, sm_mapped_file *out, int *fd_out, sm_error *err) {
+    out->data = NULL;
+    out->size = 0;
+    out->copied = 0;
     /* O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer;
      * what is not a regular file is refused before a byte is read */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
@@ -45,36 +49,31 @@ static sm_status open_regular(const char *path, int *fd_out, size_t *size, sm_er
         return sm_fail(err, SM_ERR_IO, "'%s' is larger than this machine's address space", path);
     }
     *fd_out = fd;
-    *size = (size_t)st.st_size;
+    out->size = (size_t)st.st_size;
     return SM_OK;
 }
 
 sm_status sm_map_file(const char *path, sm_mapped_file *out, sm_error *err) {
-    out->data = NULL;
-    out->size = 0;
-    out->copied = 0;
     int fd;
-    size_t size;
-    sm_status st = open_regular(path, &fd, &size, err);
+    sm_status st = open_regular(path, out, &fd, err);
     if (st) return st;
-    void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *p = mmap(NULL, out->size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
-    if (p == MAP_FAILED)
+    if (p == MAP_FAILED) {
+        out->size = 0;
         return sm_fail(err, SM_ERR_IO, "cannot map '%s': %s", path, strerror(e));
+    }
     out->data = p;
-    out->size = size;
     return SM_OK;
 }
 
 sm_status sm_read_file(const char *path, sm_mapped_file *out, sm_error *err) {
-    out->data = NULL;
-    out->size = 0;
-    out->copied = 0;
     int fd;
-    size_t size;
-    sm_status st = open_regular(path, &fd, &size, err);
+    sm_status st = open_regular(path, out, &fd, err);
     if (st) return st;
+    size_t size = out->size;
+    out->size = 0;
     unsigned char *p = sm_alloc_huge(size);
     if (!p) {
         close(fd);
