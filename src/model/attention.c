@@ -205,7 +205,6 @@ static void attention_task_fn(void *ctx, int ith, int nth) {
 static void attention_batch(sm_session *s, const sm_session *kv, const float *q, float *out, int layer, int pos0,
                             int n, int window) {
     const sm_hparams *hp = &s->model->hp;
-    size_t kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;
     SM_PROF_BEGIN(s->prof, SM_SC_ATTENTION, -1);
     attention_task t = {s, q, sm_kv_row(kv, 0, layer, 0), sm_kv_row(kv, 1, layer, 0), kv->type_k, kv->type_v, out,
                         pos0, n, window};
@@ -213,7 +212,7 @@ static void attention_batch(sm_session *s, const sm_session *kv, const float *q,
     uint64_t pairs = (uint64_t)n * pos0 + (uint64_t)n * (n + 1) / 2;  /* (token, position) pairs */
     /* each K and V row is read once per block of ATT_QB queries */
     SM_PROF_END(s->prof, 4 * pairs * hp->head_dim * hp->n_heads,
-                pairs * (sm_kv_row_bytes(kv->type_k, kv_dim) + sm_kv_row_bytes(kv->type_v, kv_dim)) / ATT_QB);
+                pairs * sm_kv_position_bytes(kv) / ATT_QB);
 }
 
 /* One token at position pos over positions lo..pos of a layer's cache, in
@@ -420,7 +419,7 @@ static void decode_task_fn(void *ctx, int ith, int nth) {
 
 void sm_attention_seqs(sm_session *s, const sm_fwd_batch *b, int layer, const float *q, float *out, int window) {
     const sm_hparams *hp = &s->model->hp;
-    size_t qd = (size_t)hp->n_heads * hp->head_dim, kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;
+    size_t qd = (size_t)hp->n_heads * hp->head_dim;
     if (b->n_vec == 1) {   /* one run: split across the threads as a session's own token is */
         const sm_fwd_seq *sq = &b->seq[0];
         attention_one(s, sq->s, q + (size_t)sq->row0 * qd, out + (size_t)sq->row0 * qd, layer, sq->pos0, window);
@@ -431,7 +430,7 @@ void sm_attention_seqs(sm_session *s, const sm_fwd_batch *b, int layer, const fl
         for (int i = 0; i < b->n_vec; i++) {
             const sm_session *kv = b->seq[i].s;
             pairs += (uint64_t)b->seq[i].pos0 + 1;
-            bytes += ((uint64_t)b->seq[i].pos0 + 1) * (sm_kv_row_bytes(kv->type_k, kv_dim) + sm_kv_row_bytes(kv->type_v, kv_dim));
+            bytes += ((uint64_t)b->seq[i].pos0 + 1) * sm_kv_position_bytes(kv);
         }
         if (sm_threadpool_size(s->pool) == 1) decode_task_fn(&t, 0, 1);
         else sm_threadpool_run(s->pool, decode_task_fn, &t);

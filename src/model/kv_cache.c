@@ -28,6 +28,11 @@ sm_kv_axpy_fn sm_kv_axpy(const sm_kernel_table *kt, sm_kv_type t) {
     return t == SM_KV_F16 ? kt->axpy_f16 : t == SM_KV_BF16 ? kt->axpy_bf16 : kt->axpy_q8_0;
 }
 
+size_t sm_kv_position_bytes(const sm_session *s) {
+    size_t kv_dim = (size_t)s->model->hp.n_kv_heads * s->model->hp.head_dim;
+    return sm_kv_row_bytes(s->type_k, kv_dim) + sm_kv_row_bytes(s->type_v, kv_dim);
+}
+
 void *sm_kv_row(const sm_session *s, int kind, int layer, int pos) {
     const sm_hparams *hp = &s->model->hp;
     size_t kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;

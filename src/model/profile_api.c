@@ -144,9 +144,7 @@ void sm_session_memory(const sm_session *s, sm_memory_info *info) {
     const sm_model *m = s->model;
     const sm_hparams *hp = &m->hp;
     info->arena = s->block_bytes;
-    size_t kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;
-    info->kv_cache = (uint64_t)hp->n_layers * s->n_ctx *
-                     (sm_kv_row_bytes(s->type_k, kv_dim) + sm_kv_row_bytes(s->type_v, kv_dim));
+    info->kv_cache = (uint64_t)hp->n_layers * s->n_ctx * sm_kv_position_bytes(s);
     info->weights_mapped = m->file.size;
     info->weights_read = m->file.copied;
     info->weights_interleaved = m->x16_bytes;

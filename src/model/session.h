@@ -149,6 +149,8 @@ void sm_forward(sm_session *s, const sm_fwd_batch *b);
 size_t sm_kv_row_bytes(sm_kv_type t, size_t n);   /* bytes of n elements of a row: 4n, 2n or 34n/32 */
 uint32_t sm_kv_ggml_type(sm_kv_type t);   /* its element type (SM_GGML_F32, _F16, _BF16, _Q8_0) */
 void *sm_kv_row(const sm_session *s, int kind, int layer, int pos);
+/* bytes of one position's key and value rows in one layer */
+size_t sm_kv_position_bytes(const sm_session *s);
 /* n rows of floats stored at positions pos.. (rounded to F16 where the cache is F16) */
 void sm_kv_store(sm_session *s, int kind, int layer, int pos, const float *rows, int n);
 /* n rows at positions pos.. read back as floats */
