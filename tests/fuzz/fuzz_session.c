@@ -2,8 +2,10 @@
  * (sm_session_load_buffer) on arbitrary bytes, for a small random model
  * made once at start-up. Each input is read twice: as it is, and with the
  * model identity and the checksum fixed up, so that mutations reach the
- * checks behind them, into a session with an F32 KV cache and one with an
- * F16 cache (whose rows the reader rounds as it stores them). Besides memory safety: a rejected file leaves the
+ * checks behind them, into a session with an F32 KV cache and one with F16
+ * keys and Q8_0 values (whose rows the reader rounds or quantizes as it
+ * stores them; the model's one head is a Q8_0 block's 32 values wide).
+ * Besides memory safety: a rejected file leaves the
  * session as it was, and an accepted one can be sampled from and extended.
  * With FUZZ_SESSION_SEED=PATH set, start-up also writes a valid session of
  * the model there (tests/fuzz/run.sh seeds the corpus with it). */
@@ -31,7 +33,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     sm_init_params ip = sm_init_default_params();
     ip.dim = 32;
     ip.n_layers = 2;
-    ip.n_heads = 2;
+    ip.n_heads = 1;
     ip.ffn_dim = 48;
     ip.n_ctx = 64;
     ip.n_vocab = 300;
@@ -42,7 +44,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     sp.n_ctx = 32;
     sp.n_threads = 1;
     check(sm_session_create(model, &sp, &session, NULL) == SM_OK);
-    sp.type_k = sp.type_v = SM_KV_F16;
+    sp.type_k = SM_KV_F16;
+    sp.type_v = SM_KV_Q8_0;
     check(sm_session_create(model, &sp, &session16, NULL) == SM_OK);
     const char *seed = getenv("FUZZ_SESSION_SEED");
     if (seed) {
