@@ -10,13 +10,15 @@ void *sm_alloc(size_t bytes);
 void *sm_calloc(size_t count, size_t size);
 /* 64-byte aligned: cache lines and the widest SIMD registers. */
 void *sm_alloc_aligned(size_t bytes);
-/* For a block a thread streams through (weights, the KV cache, the
- * bandwidth probe): from 2 MiB up it starts on a 2 MiB boundary and is
- * advised to the kernel as huge-page memory (madvise MADV_HUGEPAGE, which
- * Debian's default "madvise" setting of transparent huge pages honours).
- * Reading a stream through 4 KiB pages was ~25 % slower on the hosts
- * measured (docs/BENCHMARKS.md, "huge pages"). Smaller blocks, and systems
- * without the advice, get sm_alloc_aligned's. Freed with sm_free. */
+/* For a block a thread streams through and fills whole (weights, the
+ * trainer's buffers, the bandwidth probe): from 2 MiB up it starts on a
+ * 2 MiB boundary and is advised to the kernel as huge-page memory (madvise
+ * MADV_HUGEPAGE, which Debian's default "madvise" setting of transparent
+ * huge pages honours). Reading a stream through 4 KiB pages was ~25 %
+ * slower on the hosts measured (docs/BENCHMARKS.md, "huge pages"). Not for
+ * memory used a little at a time (a session's KV cache): each touched
+ * 2 MiB page is resident whole. Smaller blocks, and systems without the
+ * advice, get sm_alloc_aligned's. Freed with sm_free. */
 void *sm_alloc_huge(size_t bytes);
 void sm_free(void *p);
 

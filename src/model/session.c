@@ -241,7 +241,10 @@ sm_status sm_session_create(const sm_model *model, const sm_session_params *para
                        "a context of %d tokens needs %.1f GiB but this machine has %.1f GiB; use a smaller -c",
                        n_ctx, need, have);
     }
-    s->block = sm_alloc_huge(a.used);
+    /* 4 KiB pages, not sm_alloc_huge's: a context is touched as it fills,
+     * and a huge page would make each layer's first keys and values cost
+     * 2 MiB of memory (and its zeroing) at the first token */
+    s->block = sm_alloc_aligned(a.used);
     if (!s->block) {
         size_t mb = a.used >> 20;
         sm_free(s);

@@ -106,6 +106,59 @@ TEST(greedy_matches_reference_llama2c) {
     check_greedy_reference(p, t, 1);
 }
 
+/* Resident memory of this process, in bytes (/proc/self/statm); 0 when it
+ * cannot be read. */
+static size_t resident_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    unsigned long size = 0, res = 0;
+    int n = fscanf(f, "%lu %lu", &size, &res);
+    fclose(f);
+    return n == 2 ? (size_t)res * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* A session's context costs memory as it fills, not when it is made: a
+ * long context's KV cache (8 layers x 4096 positions x 256 x 2 floats,
+ * 64 MiB) holding one token adds a few MiB of resident memory. (With the
+ * arena in 2 MiB pages each layer's first keys and values made 2 MiB
+ * resident: 32 MiB here, and their zeroing in the first token's time.) */
+TEST(session_context_costs_memory_as_it_fills) {
+    REQUIRE(resident_bytes() > 0);
+    char dir[] = "/tmp/sm-rss-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/m.gguf", dir);
+    sm_init_params ip = sm_init_default_params();
+    ip.arch = "llama";
+    ip.dim = 256;
+    ip.n_layers = 8;
+    ip.n_heads = 8;
+    ip.ffn_dim = 256;
+    ip.n_ctx = 4096;
+    ip.n_vocab = 300;
+    REQUIRE(sm_model_init_file(&ip, path, NULL) == SM_OK);
+    sm_model *m = NULL;
+    REQUIRE(sm_model_load(path, NULL, &m, NULL) == SM_OK);
+    unlink(path);
+    rmdir(dir);
+    sm_session_params sp = sm_session_default_params();
+    sp.n_ctx = 64;
+    sp.n_threads = 1;
+    sm_session *small = NULL, *s = NULL;
+    sm_token t = 5;
+    /* a short session first reads the weights (mapped: resident once read) */
+    REQUIRE(sm_session_create(m, &sp, &small, NULL) == SM_OK && sm_session_eval(small, &t, 1, NULL) == SM_OK);
+    size_t before = resident_bytes();
+    sp.n_ctx = 4096;
+    REQUIRE(sm_session_create(m, &sp, &s, NULL) == SM_OK);
+    REQUIRE(sm_session_eval(s, &t, 1, NULL) == SM_OK);
+    size_t after = resident_bytes(), grew = after > before ? after - before : 0;
+    CHECKF(grew < ((size_t)12 << 20), "one token in a 4096-token context made %.1f MiB resident", grew / 1048576.0);
+    sm_session_free(small);
+    sm_session_free(s);
+    sm_model_free(m);
+}
+
 /* After the first generated token, generating allocates nothing: not in
  * the forward pass, the sampler, the detokenizer or the stop-string
  * machinery. Counted at the allocator itself (link-time wrapping). */
