@@ -33,10 +33,13 @@ size_t sm_kv_position_bytes(const sm_session *s) {
     return sm_kv_row_bytes(s->type_k, kv_dim) + sm_kv_row_bytes(s->type_v, kv_dim);
 }
 
+/* the type of the keys (kind 0) or the values (1) */
+static sm_kv_type kind_type(const sm_session *s, int kind) { return kind ? s->type_v : s->type_k; }
+
 void *sm_kv_row(const sm_session *s, int kind, int layer, int pos) {
     const sm_hparams *hp = &s->model->hp;
     size_t kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;
-    sm_kv_type t = kind ? s->type_v : s->type_k;
+    sm_kv_type t = kind_type(s, kind);
     char *base = kind ? s->v_cache : s->k_cache;
     return base + ((size_t)layer * s->n_ctx + (size_t)pos) * sm_kv_row_bytes(t, kv_dim);
 }
@@ -44,11 +47,11 @@ void *sm_kv_row(const sm_session *s, int kind, int layer, int pos) {
 void sm_kv_store(sm_session *s, int kind, int layer, int pos, const float *rows, int n) {
     const sm_hparams *hp = &s->model->hp;
     int kv_dim = hp->n_kv_heads * hp->head_dim;
-    if ((kind ? s->type_v : s->type_k) == SM_KV_F32) {
+    if (kind_type(s, kind) == SM_KV_F32) {
         memcpy(sm_kv_row(s, kind, layer, pos), rows, (size_t)n * kv_dim * sizeof(float));
         return;
     }
-    const sm_type_kernels *tk = &s->tk[sm_kv_ggml_type(kind ? s->type_v : s->type_k)];
+    const sm_type_kernels *tk = &s->tk[sm_kv_ggml_type(kind_type(s, kind))];
     for (int i = 0; i < n; i++)   /* row by row: n x kv_dim may pass INT_MAX */
         tk->from_float(sm_kv_row(s, kind, layer, pos + i), rows + (size_t)i * kv_dim, kv_dim);
 }
@@ -56,11 +59,11 @@ void sm_kv_store(sm_session *s, int kind, int layer, int pos, const float *rows,
 void sm_kv_read(const sm_session *s, int kind, int layer, int pos, float *rows, int n) {
     const sm_hparams *hp = &s->model->hp;
     int kv_dim = hp->n_kv_heads * hp->head_dim;
-    if ((kind ? s->type_v : s->type_k) == SM_KV_F32) {
+    if (kind_type(s, kind) == SM_KV_F32) {
         memcpy(rows, sm_kv_row(s, kind, layer, pos), (size_t)n * kv_dim * sizeof(float));
         return;
     }
-    const sm_type_kernels *tk = &s->tk[sm_kv_ggml_type(kind ? s->type_v : s->type_k)];
+    const sm_type_kernels *tk = &s->tk[sm_kv_ggml_type(kind_type(s, kind))];
     for (int i = 0; i < n; i++)
         tk->to_float(rows + (size_t)i * kv_dim, sm_kv_row(s, kind, layer, pos + i), kv_dim);
 }
