@@ -35,7 +35,7 @@ echo
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 for i in $(seq 1 200); do echo "The little cat sat on the warm mat and the big dog ran to the red ball in the park."; done > "$TMP/text.txt"
-PRECISIONS=${PRECISIONS:-f32 $(grep -qw avx512_bf16 /proc/cpuinfo && echo bf16)}
+PRECISIONS=${PRECISIONS:-f32 $(grep -qw avx512_bf16 /proc/cpuinfo && echo bf16 || true)}
 run() {  # name arch dim layers heads kv ffn vocab_file vocab ctx batch seq steps
     local name=$1 arch=$2 dim=$3 layers=$4 heads=$5 kv=$6 ffn=$7 vf=$8 vocab=$9 ctx=${10} batch=${11} seq=${12} steps=${13}
     local smflag= ptflag=

@@ -43,5 +43,6 @@ tally_run bash tests/train_test.sh
 tally_run bash tests/lora_test.sh
 tally_run bash tests/mpi_test.sh
 tally_run bash tests/install_test.sh
+tally_run bash tests/bench_scripts_test.sh
 tally_run bash tests/serve_test.sh
 tally_end
