@@ -4,7 +4,7 @@
 # prints each side's median tokens/s, their ratio, the draft's acceptance
 # rate, and whether the outputs were identical (they must be).
 #   bash bench/speculative.sh TARGET.gguf DRAFT.gguf [ROUNDS]
-# Env: SMALLMIND (./build/smallmind), N (tokens, 128), DRAFT_N (8),
+# Env: SMALLMIND (./build/smallmind), N (tokens, 128), DRAFT_N (4, the default),
 # THREADS (1), PROMPT ("Once upon a time").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ SM=${SMALLMIND:-./build/smallmind}
 T=${1:?usage: bench/speculative.sh TARGET.gguf DRAFT.gguf [ROUNDS]}
 D=${2:?usage: bench/speculative.sh TARGET.gguf DRAFT.gguf [ROUNDS]}
 ROUNDS=${3:-5}
-N=${N:-128} DN=${DRAFT_N:-8} TH=${THREADS:-1} P=${PROMPT:-Once upon a time}
+N=${N:-128} DN=${DRAFT_N:-4} TH=${THREADS:-1} P=${PROMPT:-Once upon a time}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 tps() { sed -n 's/.*generated [0-9]* tokens (\([0-9.]*\) tok\/s).*/\1/p' "$1"; }

@@ -299,7 +299,7 @@ typedef struct sm_generate_params {
     struct sm_grammar_matcher *grammar;
     const struct sm_grammar_vocab *grammar_vocab;   /* sm_grammar_vocab_for_model */
     /* speculative decoding: a session of a smaller model with the same
-     * vocabulary proposes n_draft tokens (0 = 8) that the session checks in
+     * vocabulary proposes n_draft tokens (0 = 4) that the session checks in
      * one batch; greedy output is the same as without it, sampled output
      * follows the same distribution. Not with a grammar or a repetition
      * penalty. The draft session's context must be as long as this one's.

@@ -55,6 +55,14 @@ if cmp -s "$TMP/a" "$TMP/b" && [ -n "$all" ] && [ -n "$some" ] && [ "$some" -lt 
     ok "draft_p_min_proposes_fewer_same_output ($acc of $some accepted, without it $acc0 of $all)"
 else bad "draft_p_min_proposes_fewer_same_output" "$acc of $some with, $acc0 of $all without; $(diff "$TMP/a" "$TMP/b" | head -3)"; fi
 
+# the default round: 4 proposals (the same run as --draft-n 4, not as 8)
+"$SM" run -p "Blessed are" --temp 0 -n 120 -t 1 --draft "$TMP/q4.gguf" > /dev/null 2> "$TMP/ed"
+"$SM" run -p "Blessed are" --temp 0 -n 120 -t 1 --draft "$TMP/q4.gguf" --draft-n 4 > /dev/null 2> "$TMP/e4"
+"$SM" run -p "Blessed are" --temp 0 -n 120 -t 1 --draft "$TMP/q4.gguf" --draft-n 8 > /dev/null 2> "$TMP/e8"
+d=$(drafts "$TMP/ed") d4=$(drafts "$TMP/e4") d8=$(drafts "$TMP/e8")
+if [ -n "$d" ] && [ "$d" = "$d4" ] && [ "$d" != "$d8" ]; then ok "draft_n_default_4 ($d; with 8: $d8)"
+else bad "draft_n_default_4" "default '$d', --draft-n 4 '$d4', --draft-n 8 '$d8'"; fi
+
 # a stop string, and the context filling up
 "$SM" run -p "And God said" --temp 0 -n 300 --stop "light" > "$TMP/a" 2> /dev/null
 "$SM" run -p "And God said" --temp 0 -n 300 --stop "light" --draft "$TMP/q4.gguf" > "$TMP/b" 2> /dev/null

@@ -67,7 +67,7 @@ static void chat_usage(void) {
            "performance: -t/--threads N, --kernels NAME\n"
            CLI_LLAMACPP_USAGE
            "  -md, --draft FILE         speculative decoding with a smaller model of the same vocabulary\n"
-           "      --draft-n N           tokens it proposes per round, at most (default 8)\n"
+           "      --draft-n N           tokens it proposes per round, at most (default 4)\n"
            "      --draft-p-min P       stop proposing where its likeliest token has less than P (default 0)\n"
            "  -v, --verbose             a statistics line per turn on stderr\n"
            "      --ids                 the token ids of each reply on stderr\n"

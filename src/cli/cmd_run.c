@@ -65,7 +65,7 @@ static void run_usage(void) {
            "  -md, --draft FILE       speculative decoding: a smaller model with the same vocabulary\n"
            "                          proposes tokens that the model checks in one batch (greedy output\n"
            "                          unchanged; sampling keeps the model's distribution)\n"
-           "      --draft-n N         tokens the draft proposes per round, at most (default 8, up to 64)\n"
+           "      --draft-n N         tokens the draft proposes per round, at most (default 4, up to 64)\n"
            "      --draft-p-min P     a round's proposals stop where the draft's likeliest token has\n"
            "                          less than P (default 0: always N)\n"
            "      --profile           time every step and print the hot paths to stderr\n"

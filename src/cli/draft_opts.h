@@ -15,7 +15,7 @@ typedef struct cli_draft {
     sm_session *session;
 } cli_draft;
 
-#define CLI_DRAFT_DEFAULT {NULL, 8, 0.0, NULL, NULL}
+#define CLI_DRAFT_DEFAULT {NULL, 0, 0.0, NULL, NULL}   /* n 0: the library's default */
 
 /* 1 when argv[a->i] is one of the options (its value taken), 0 when it is
  * not, -1 after an error message. */

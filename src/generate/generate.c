@@ -16,6 +16,13 @@
 #include <string.h>
 
 #define MAX_STOP_BYTES 1024
+/* tokens a draft proposes per round unless told: a small draft agrees with
+ * the model on about 50-70 % of its proposals, and past the fourth the
+ * check pays for rows it then throws away (the 110M/15M KJV pair of
+ * bench/speculative_pair.sh, F32 draft, two prompts on each of three
+ * hosts: 1.45-1.79x at 4, 1.14-1.70x at 8, 4 ahead or level every time;
+ * docs/BENCHMARKS.md) */
+#define SM_DRAFT_N_DEFAULT 4
 
 sm_generate_params sm_generate_default_params(void) {
     sm_generate_params p;
@@ -235,7 +242,7 @@ sm_status sm_generate(sm_session *s, const char *prompt, const sm_generate_param
         return sm_fail(err, SM_ERR_UNSUPPORTED, "speculative decoding (a draft model) does not combine with %s yet",
                        gp.grammar ? "a grammar" : "a repetition, presence or frequency penalty");
     if (gp.draft && (gp.n_draft < 0 || gp.n_draft > 64))
-        return sm_fail(err, SM_ERR_INVALID_ARG, "n_draft %d is out of range (1 to 64, or 0 for 8)", gp.n_draft);
+        return sm_fail(err, SM_ERR_INVALID_ARG, "n_draft %d is out of range (1 to 64, or 0 for 4)", gp.n_draft);
     if (gp.draft && !(gp.draft_p_min >= 0.0f && gp.draft_p_min <= 1.0f))
         return sm_fail(err, SM_ERR_INVALID_ARG, "draft_p_min %g is out of range (0 to 1)", (double)gp.draft_p_min);
     if (gp.n_keep < 0 || gp.n_keep >= s->n_ctx)
@@ -380,7 +387,7 @@ static sm_status generate(sm_session *s, const char *text, size_t tlen, int add_
     sm_token c = -1;
     if (gp.draft && gp.n_predict != 0) {
         /* speculative decoding: the first token from the target's logits, then rounds */
-        if ((st = sm_spec_init(&spec, s, gp.draft, gp.n_draft > 0 ? gp.n_draft : 8, err)) ||
+        if ((st = sm_spec_init(&spec, s, gp.draft, gp.n_draft > 0 ? gp.n_draft : SM_DRAFT_N_DEFAULT, err)) ||
             (st = sm_session_sample(s, &gp.sampler, &c, err))) {
             sm_spec_free(&spec);
             return st;
