@@ -161,6 +161,11 @@ mixed=(
     "lora_bf16_llama_q8_0|Q8_0|lora=4 alpha=8 bf16|--arch llama --dim 48 --layers 1 --heads 4 --kv-heads 2 --ffn 70 --ctx 16 --vocab 300 --init-std 0.1"
     "lora_bf16_llama_q4_0_qv_nocache|Q4_0|lora=3 alpha=6 targets=q,v bf16 nocache|--arch llama --dim 64 --layers 1 --heads 4 --ffn 96 --ctx 16 --vocab 300 --tied --init-std 0.1"
 )
+# PARITY_MIXED=0 (tests/emu_test.sh on a CPU without AVX512_BF16): not these. Emulated, vdpbf16ps
+# adds each pair's products in another order than the hardware, so a float32 value can land on the
+# other side of a BF16 midpoint (lora_bf16_llama_q8_0 at 1.4e-3 there); the emulated unit tests still
+# compare the BF16 kernels with the reference
+[ "${PARITY_MIXED:-1}" = 0 ] && { echo "note: the mixed-precision (bf16) gradient checks are left to a CPU with AVX512_BF16"; mixed=(); }
 for entry in "${mixed[@]}"; do
     IFS='|' read -r name type dopts opts <<< "$entry"
     model="$TMP/$name.gguf"
