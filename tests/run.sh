@@ -50,6 +50,6 @@ tally_run bash tests/mpi_test.sh
 tally_run bash tests/install_test.sh
 tally_run bash tests/bench_scripts_test.sh
 if [ "$BUILD" = build-san ]; then
-    tally_run bash tests/serve_test.sh sdk load kv hostile page format trace logprobs util native jinja responses
+    tally_run bash tests/serve_test.sh -tools
 else tally_run bash tests/serve_test.sh; fi
 tally_end

@@ -242,7 +242,8 @@ sm_status sm_generate(sm_session *s, const char *prompt, const sm_generate_param
         return sm_fail(err, SM_ERR_UNSUPPORTED, "speculative decoding (a draft model) does not combine with %s yet",
                        gp.grammar ? "a grammar" : "a repetition, presence or frequency penalty");
     if (gp.draft && (gp.n_draft < 0 || gp.n_draft > 64))
-        return sm_fail(err, SM_ERR_INVALID_ARG, "n_draft %d is out of range (1 to 64, or 0 for 4)", gp.n_draft);
+        return sm_fail(err, SM_ERR_INVALID_ARG, "n_draft %d is out of range (1 to 64, or 0 for %d)", gp.n_draft,
+                       SM_DRAFT_N_DEFAULT);
     if (gp.draft && !(gp.draft_p_min >= 0.0f && gp.draft_p_min <= 1.0f))
         return sm_fail(err, SM_ERR_INVALID_ARG, "draft_p_min %g is out of range (0 to 1)", (double)gp.draft_p_min);
     if (gp.n_keep < 0 || gp.n_keep >= s->n_ctx)

@@ -24,7 +24,7 @@
 //            checked against the tools' schemas, refusals (tools.mjs)
 //   responses OpenAI's Responses API through the SDK, held against chat's
 //            answers to the same conversations (responses.mjs)
-// Arguments select sections (default: all).
+// Arguments select sections (default: all); -NAME leaves one out.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -41,8 +41,9 @@ import { jinjaTests } from './jinja.mjs';
 import { toolsTests } from './tools.mjs';
 import { responsesTests } from './responses.mjs';
 
-const sections = process.argv.slice(2);
-const want = (s) => sections.length === 0 || sections.includes(s);
+const sections = process.argv.slice(2).filter((s) => !s.startsWith('-'));
+const without = process.argv.slice(2).filter((s) => s.startsWith('-')).map((s) => s.slice(1));
+const want = (s) => (sections.length === 0 || sections.includes(s)) && !without.includes(s);
 
 const chatBody = (content, extra = {}) => JSON.stringify({
   model: 'any', messages: [{ role: 'user', content }], max_tokens: 24, temperature: 0, ...extra,
