@@ -18,6 +18,7 @@
 #define MR SM_GEMM_AVX2_MR
 #define NR SM_GEMM_AVX2_NR
 #define KC SM_GEMM_AVX2_KC
+_Static_assert(MR == 6, "store6 and copy6 move a panel's column of 6 floats");
 
 /* v[i] = lane i of each of v[0..7] (an 8 x 8 transpose in registers;
  * written out: as loops at -O2 gcc keeps the arrays in memory) */
@@ -45,10 +46,21 @@ AVX2 static inline __m256i lanes(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+/* 6 floats (a panel's column) stored, or copied, without a masked store:
+ * vmaskmovps to memory is microcoded on AMD Zen (the pack's masked stores
+ * took 70 % of its time on Zen 3) */
+AVX2 static inline void store6(float *dst, __m256 v) {
+    _mm_storeu_ps(dst, _mm256_castps256_ps128(v));
+    _mm_storel_pi((__m64 *)(dst + 4), _mm256_extractf128_ps(v, 1));
+}
+AVX2 static inline void copy6(float *dst, const float *src) {
+    _mm_storeu_ps(dst, _mm_loadu_ps(src));
+    _mm_storel_pi((__m64 *)(dst + 4), _mm_loadl_pi(_mm_setzero_ps(), (const __m64 *)(src + 4)));
+}
+
 AVX2 void sm_gemm_pack_avx2(float *packed, const float *a, size_t rs, size_t cs, int m, int k, int p0, int p1) {
     if (rs == 1) {   /* a panel's tokens are contiguous: 6 floats per column, and the next panel's follow them */
         int full = m / MR < p1 ? m / MR : p1;   /* the panels of 6 tokens */
-        __m256i m6 = lanes(MR);
         /* eight panels at a time, so each column is read as one stretch of 48 floats (whole cache
          * lines, in order) and not as 6 floats of a line the next panels read again */
         for (int g0 = p0; g0 < full; g0 += 8) {
@@ -56,7 +68,7 @@ AVX2 void sm_gemm_pack_avx2(float *packed, const float *a, size_t rs, size_t cs,
             for (int x = 0; x < k; x++) {
                 const float *src = a + (size_t)x * cs + (size_t)g0 * MR;
                 for (int p = g0; p < g1; p++, src += MR)
-                    _mm256_maskstore_ps(packed + ((size_t)p * k + x) * MR, m6, _mm256_maskload_ps(src, m6));
+                    copy6(packed + ((size_t)p * k + x) * MR, src);
             }
         }
         if (full > p0) p0 = full;
@@ -71,8 +83,7 @@ AVX2 void sm_gemm_pack_avx2(float *packed, const float *a, size_t rs, size_t cs,
                 __m256 v[8];
                 for (int j = 0; j < 8; j++) v[j] = j < rows ? _mm256_loadu_ps(src + (size_t)j * rs + x) : _mm256_setzero_ps();
                 transpose8(v);
-                __m256i m6 = lanes(MR);
-                for (int i = 0; i < 8; i++) _mm256_maskstore_ps(dst + (size_t)(x + i) * MR, m6, v[i]);
+                for (int i = 0; i < 8; i++) store6(dst + (size_t)(x + i) * MR, v[i]);
             }
         for (int j = 0; j < MR; j++) {
             const float *sj = src + (size_t)j * rs;
