@@ -216,13 +216,21 @@ double sm_measure_read_gbps(size_t bytes) {
         }                                                                           \
     } while (0)
 
+/* The kernels the model runs at this CPU's level (SM_KERNELS or the best):
+ * the batch product a prompt takes (the packed gemm where the level has
+ * it), the F32 matvec of the type table, and the table's softmax, GELU,
+ * SwiGLU and norms. */
 int sm_kernel_benchmarks(sm_kernel_result *out, int cap) {
+    const sm_kernel_table *kt = sm_kernels_get(NULL);
+    if (!kt) return 0;
+    sm_type_kernels f32;
+    sm_kernels_for_type(kt, SM_GGML_F32, &f32);
     int n = 0;
-    size_t big = 512 * 512;
+    size_t big = 512 * 512, packed = big + 16 * 512;   /* 512 tokens in panels of at most 16, 512 columns */
     float *a = sm_alloc_aligned(big * 4), *b = sm_alloc_aligned(big * 4), *c = sm_alloc_aligned(big * 4);
-    float *w = sm_alloc_aligned(4096 * 4);
-    if (!a || !b || !c || !w) {
-        sm_free(a); sm_free(b); sm_free(c); sm_free(w);
+    float *w = sm_alloc_aligned(4096 * 4), *pk = sm_alloc_aligned(packed * 4);
+    if (!a || !b || !c || !w || !pk) {
+        sm_free(a); sm_free(b); sm_free(c); sm_free(w); sm_free(pk);
         return 0;
     }
     for (size_t i = 0; i < big; i++) { a[i] = (float)(i % 13) * 0.01f; b[i] = (float)(i % 7) * 0.02f; }
@@ -231,9 +239,14 @@ int sm_kernel_benchmarks(sm_kernel_result *out, int cap) {
     for (int k = 0; k < 3 && n < cap; k++) {
         int d = sizes[k];
         double s;
-        TIME_BEST(s, 2, sm_matmul_f32(c, a, b, d, d, d));
+        if (kt->gemm) {
+            int panels = (d + kt->gemm_mr - 1) / kt->gemm_mr;
+            TIME_BEST(s, 2, kt->gemm_pack(pk, a, (size_t)d, 1, d, d, 0, panels); kt->gemm(c, d, pk, d, b, (size_t)d, 1, d, d, 0));
+        } else {
+            TIME_BEST(s, 2, kt->matmul_f32(c, a, b, d, d, d, d));
+        }
         snprintf(out[n].name, sizeof out[n].name, "matmul %dx%dx%d", d, d, d);
-        snprintf(out[n].level, sizeof out[n].level, "%s", sm_kernel_level());
+        snprintf(out[n].level, sizeof out[n].level, "%s", kt->name);
         out[n].value = 2.0 * d * d * d / s * 1e-9;
         out[n].unit = "GFLOP/s";
         n++;
@@ -241,30 +254,31 @@ int sm_kernel_benchmarks(sm_kernel_result *out, int cap) {
     for (int k = 0; k < 3 && n < cap; k++) {
         int d = sizes[k];
         double s;
-        TIME_BEST(s, 20, sm_matvec_f32(c, a, b, d, d));
+        TIME_BEST(s, 20, f32.matvec(c, a, b, d, d));
         snprintf(out[n].name, sizeof out[n].name, "matvec %dx%d", d, d);
-        snprintf(out[n].level, sizeof out[n].level, "%s", sm_kernel_level());
+        snprintf(out[n].level, sizeof out[n].level, "%s", kt->name);
         out[n].value = 2.0 * d * d / s * 1e-9;
         out[n].unit = "GFLOP/s";
         n++;
     }
     struct { const char *name; int which; } vec[] = {{"softmax 4096", 0}, {"GELU 4096", 1}, {"SiLU (SwiGLU) 4096", 2},
                                                      {"LayerNorm 4096", 3}, {"RMSNorm 4096", 4}};
+    float mean, rstd;
     for (size_t k = 0; k < sizeof vec / sizeof vec[0] && n < cap; k++) {
         double s;
         switch (vec[k].which) {
-        case 0: TIME_BEST(s, 200, memcpy(c, a, 4096 * 4); sm_softmax(c, 4096)); break;
-        case 1: TIME_BEST(s, 200, memcpy(c, a, 4096 * 4); sm_gelu(c, 4096)); break;
-        case 2: TIME_BEST(s, 200, sm_swiglu(c, a, b, 4096)); break;
-        case 3: TIME_BEST(s, 200, sm_layernorm(c, a, w, b, 4096, 1e-5f)); break;
-        default: TIME_BEST(s, 200, sm_rmsnorm(c, a, w, 4096, 1e-5f)); break;
+        case 0: TIME_BEST(s, 200, memcpy(c, a, 4096 * 4); kt->softmax(c, 4096)); break;
+        case 1: TIME_BEST(s, 200, memcpy(c, a, 4096 * 4); kt->gelu(c, 4096)); break;
+        case 2: TIME_BEST(s, 200, kt->swiglu(c, a, b, 4096)); break;
+        case 3: TIME_BEST(s, 200, kt->norm_fwd(c, &mean, &rstd, a, w, b, 4096, 1e-5f, 1)); break;
+        default: TIME_BEST(s, 200, kt->norm_fwd(c, &mean, &rstd, a, w, NULL, 4096, 1e-5f, 0)); break;
         }
         snprintf(out[n].name, sizeof out[n].name, "%s", vec[k].name);
-        snprintf(out[n].level, sizeof out[n].level, "%s", sm_kernel_level());
+        snprintf(out[n].level, sizeof out[n].level, "%s", kt->name);
         out[n].value = 2.0 * 4096 * 4 / s * 1e-9;  /* read and write once */
         out[n].unit = "GB/s";
         n++;
     }
-    sm_free(a); sm_free(b); sm_free(c); sm_free(w);
+    sm_free(a); sm_free(b); sm_free(c); sm_free(w); sm_free(pk);
     return n;
 }
