@@ -148,7 +148,7 @@ static void write_markdown(profile_data *d, FILE *f) {
     fprintf(f, "| weights | %.2f MiB %s, %.2f MiB resident |\n", (double)d->mem.weights_mapped / 1048576.0,
             d->mem.weights_read ? "read into memory (--no-mmap)" : "mapped", (double)d->mem.weights_resident / 1048576.0);
     if (d->mem.weights_interleaved)
-        fprintf(f, "| weights interleaved for the AVX-512 kernels (heap) | %.2f MiB |\n",
+        fprintf(f, "| weights interleaved for the 16-row kernels (heap) | %.2f MiB |\n",
                 (double)d->mem.weights_interleaved / 1048576.0);
     fprintf(f, "| KV cache | %.2f MiB |\n| session arena (KV cache included) | %.2f MiB |\n",
             (double)d->mem.kv_cache / 1048576.0, (double)d->mem.arena / 1048576.0);
