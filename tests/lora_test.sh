@@ -82,7 +82,11 @@ if [ -e "$BASE" ]; then
     p_base=$("$SM" perplexity -m "$BASE" -f "$TMP/ppl.txt" -c 64 2> /dev/null | sed -n 's/perplexity: \([0-9.]*\).*/\1/p')
     p_lora=$("$SM" perplexity -m "$BASE" --lora "$A" -f "$TMP/ppl.txt" -c 64 2> /dev/null | sed -n 's/perplexity: \([0-9.]*\).*/\1/p')
     p_merged=$("$SM" perplexity -m "$TMP/m_a.gguf" -f "$TMP/ppl.txt" -c 64 2> /dev/null | sed -n 's/perplexity: \([0-9.]*\).*/\1/p')
-    if [ -n "$p_lora" ] && [ "$p_lora" = "$p_merged" ] && [ "$p_lora" != "$p_base" ]; then
+    # the adapter at run time (W x + s B (A x)) and baked in ((W + s B A) x) round differently: equal
+    # to 1e-4 relative (they differ by about 1e-5), while the adapter moves it by far more
+    if [ -n "$p_lora" ] && [ -n "$p_merged" ] && [ -n "$p_base" ] &&
+        awk -v a="$p_lora" -v b="$p_merged" -v c="$p_base" 'BEGIN { d = a - b; e = a - c
+            exit !((d < 0 ? -d : d) <= 1e-4 * a && (e < 0 ? -e : e) > 1e-2 * a) }'; then
         ok "perplexity_with_lora ($p_base without, $p_lora with, $p_merged merged)"
     else
         bad "perplexity_with_lora" "'$p_base' '$p_lora' '$p_merged'"
