@@ -335,14 +335,14 @@ static void matmul_rows(const matmul_task *t, int r0, int r1, float *deq) {
         if (kt->matmul_packed) kt->matmul_packed(dst + r, s->pack, wr, n, nr, cols, ld);
         else kt->matmul_f32(dst + r, t->a, wr, n, nr, cols, ld);
     }
+    if (!t->accumulate) {
+        add_bias(t, r0, r1);
+        return;
+    }
     for (int i = 0; i < n; i++) {
         float *c = t->c + (size_t)i * t->ldc;
-        if (t->accumulate) {
-            const float *p = s->tmp + (size_t)i * w->rows;
-            for (int r = r0; r < r1; r++) c[r] += p[r] + (t->bias ? t->bias[r] : 0.0f);
-        } else if (t->bias) {
-            for (int r = r0; r < r1; r++) c[r] += t->bias[r];
-        }
+        const float *p = s->tmp + (size_t)i * w->rows;
+        for (int r = r0; r < r1; r++) c[r] += p[r] + (t->bias ? t->bias[r] : 0.0f);
     }
 }
 
