@@ -218,8 +218,8 @@ double sm_measure_read_gbps(size_t bytes) {
 
 /* The kernels the model runs at this CPU's level (SM_KERNELS or the best):
  * the batch product a prompt takes (the packed gemm where the level has
- * it), the F32 matvec of the type table, the table's softmax, GELU and
- * SwiGLU, and the forward pass's norms (one routine on every level). */
+ * it), the F32 matvec of the type table, and the table's softmax, GELU,
+ * SwiGLU and norms. */
 int sm_kernel_benchmarks(sm_kernel_result *out, int cap) {
     const sm_kernel_table *kt = sm_kernels_get(NULL);
     if (!kt) return 0;
@@ -263,14 +263,15 @@ int sm_kernel_benchmarks(sm_kernel_result *out, int cap) {
     }
     struct { const char *name; int which; } vec[] = {{"softmax 4096", 0}, {"GELU 4096", 1}, {"SiLU (SwiGLU) 4096", 2},
                                                      {"LayerNorm 4096", 3}, {"RMSNorm 4096", 4}};
+    float mean, rstd;
     for (size_t k = 0; k < sizeof vec / sizeof vec[0] && n < cap; k++) {
         double s;
         switch (vec[k].which) {
         case 0: TIME_BEST(s, 200, memcpy(c, a, 4096 * 4); kt->softmax(c, 4096)); break;
         case 1: TIME_BEST(s, 200, memcpy(c, a, 4096 * 4); kt->gelu(c, 4096)); break;
         case 2: TIME_BEST(s, 200, kt->swiglu(c, a, b, 4096)); break;
-        case 3: TIME_BEST(s, 200, sm_layernorm(c, a, w, b, 4096, 1e-5f)); break;   /* the forward pass's norms */
-        default: TIME_BEST(s, 200, sm_rmsnorm(c, a, w, 4096, 1e-5f)); break;
+        case 3: TIME_BEST(s, 200, kt->norm_fwd(c, &mean, &rstd, a, w, b, 4096, 1e-5f, 1)); break;
+        default: TIME_BEST(s, 200, kt->norm_fwd(c, &mean, &rstd, a, w, NULL, 4096, 1e-5f, 0)); break;
         }
         snprintf(out[n].name, sizeof out[n].name, "%s", vec[k].name);
         snprintf(out[n].level, sizeof out[n].level, "%s", kt->name);

@@ -14,11 +14,6 @@ void sm_matvec_f16(float *out, const void *w, const void *x, int rows, int cols)
  * matrix B of n rows (the prefill shape). */
 void sm_matmul_f32(float *c, const float *a, const float *b, int m, int n, int k);
 
-/* out = x / rms(x) * weight */
-void sm_rmsnorm(float *out, const float *x, const float *weight, int n, float eps);
-/* out = (x - mean) / sqrt(var + eps) * weight + bias, statistics in one
- * pass with double accumulators. */
-void sm_layernorm(float *out, const float *x, const float *weight, const float *bias, int n, float eps);
 void sm_softmax(float *x, int n);
 /* GELU, tanh approximation (as GPT-2), in place. */
 void sm_gelu(float *x, int n);

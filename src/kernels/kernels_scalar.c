@@ -31,25 +31,6 @@ void sm_matmul_f32(float *c, const float *a, const float *b, int m, int n, int k
     for (int i = 0; i < m; i++) sm_matvec_f32(c + (size_t)i * n, b, a + (size_t)i * k, n, k);
 }
 
-void sm_rmsnorm(float *out, const float *x, const float *weight, int n, float eps) {
-    float ss = 0.0f;
-    for (int i = 0; i < n; i++) ss += x[i] * x[i];
-    float scale = 1.0f / sqrtf(ss / (float)n + eps);
-    for (int i = 0; i < n; i++) out[i] = x[i] * scale * weight[i];
-}
-
-void sm_layernorm(float *out, const float *x, const float *weight, const float *bias, int n, float eps) {
-    double sum = 0.0, sq = 0.0;
-    for (int i = 0; i < n; i++) {
-        sum += x[i];
-        sq += (double)x[i] * x[i];
-    }
-    double mean = sum / n, var = sq / n - mean * mean;
-    if (var < 0.0) var = 0.0;
-    float m = (float)mean, inv = (float)(1.0 / sqrt(var + eps));
-    for (int i = 0; i < n; i++) out[i] = (x[i] - m) * inv * weight[i] + bias[i];
-}
-
 void sm_gelu(float *x, int n) {
     const float c = 0.7978845608028654f;  /* sqrt(2 / pi) */
     for (int i = 0; i < n; i++) {

@@ -50,6 +50,14 @@ static void run_rows(sm_session *s, sm_task_fn fn, void *t, size_t values) {
     else sm_threadpool_run(s->pool, fn, t);
 }
 
+/* One row's RMSNorm, or LayerNorm with a bias, through the level's norm
+ * (training's: sums in double, eight running sums, every level the same
+ * bits), in place or not. */
+static void norm_row(const sm_session *s, float *out, const float *x, const float *w, const float *b, int n) {
+    float mean, rstd;
+    s->kt->norm_fwd(out, &mean, &rstd, x, w, b, n, s->model->hp.norm_eps, b != NULL);
+}
+
 static void norm_rows_fn(void *ctx, int ith, int nth) {
     const rows_task *t = ctx;
     const sm_hparams *hp = &t->s->model->hp;
@@ -58,8 +66,7 @@ static void norm_rows_fn(void *ctx, int ith, int nth) {
     for (int r = r0; r < r1; r++) {
         const float *x = t->in + (size_t)r * dim;
         float *o = t->out + (size_t)r * dim;
-        if (t->b) sm_layernorm(o, x, t->w, t->b, dim, hp->norm_eps);
-        else sm_rmsnorm(o, x, t->w, dim, hp->norm_eps);
+        norm_row(t->s, o, x, t->w, t->b, dim);
     }
 }
 
@@ -111,15 +118,15 @@ void op_qk_norm(sm_session *s, float *q, float *k, const float *wq, const float 
         if (kind == SM_QK_NORM_HEAD_LN) {   /* stablelm 12B: each head's LayerNorm, its own weights, no bias */
             const float *zeros = s->model->plain_norm + hp->dim;
             for (int h = 0; h < hp->n_heads; h++)
-                sm_layernorm(qt + (size_t)h * hd, qt + (size_t)h * hd, wq + (size_t)h * hd, zeros, hd, hp->norm_eps);
+                norm_row(s, qt + (size_t)h * hd, qt + (size_t)h * hd, wq + (size_t)h * hd, zeros, hd);
             for (int h = 0; h < hp->n_kv_heads; h++)
-                sm_layernorm(kt + (size_t)h * hd, kt + (size_t)h * hd, wk + (size_t)h * hd, zeros, hd, hp->norm_eps);
+                norm_row(s, kt + (size_t)h * hd, kt + (size_t)h * hd, wk + (size_t)h * hd, zeros, hd);
         } else if (per_head) {
-            for (int h = 0; h < hp->n_heads; h++) sm_rmsnorm(qt + (size_t)h * hd, qt + (size_t)h * hd, wq, hd, hp->norm_eps);
-            for (int h = 0; h < hp->n_kv_heads; h++) sm_rmsnorm(kt + (size_t)h * hd, kt + (size_t)h * hd, wk, hd, hp->norm_eps);
+            for (int h = 0; h < hp->n_heads; h++) norm_row(s, qt + (size_t)h * hd, qt + (size_t)h * hd, wq, NULL, hd);
+            for (int h = 0; h < hp->n_kv_heads; h++) norm_row(s, kt + (size_t)h * hd, kt + (size_t)h * hd, wk, NULL, hd);
         } else {
-            sm_rmsnorm(qt, qt, wq, qd, hp->norm_eps);
-            sm_rmsnorm(kt, kt, wk, kvd, hp->norm_eps);
+            norm_row(s, qt, qt, wq, NULL, qd);
+            norm_row(s, kt, kt, wk, NULL, kvd);
         }
     }
     SM_PROF_END(s->prof, 4ull * n * (qd + kvd), 3ull * n * (qd + kvd) * sizeof(float));
@@ -196,7 +203,7 @@ static void post_norm_rows_fn(void *ctx, int ith, int nth) {
     sm_share(t->rows, 1, ith, nth, &r0, &r1);
     for (int r = r0; r < r1; r++) {
         float *yt = t->aux + (size_t)r * dim;
-        sm_rmsnorm(yt, yt, t->w, dim, hp->norm_eps);
+        norm_row(t->s, yt, yt, t->w, NULL, dim);
         sm_add(t->out + (size_t)r * dim, yt, dim);
     }
 }

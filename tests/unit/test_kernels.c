@@ -3,6 +3,7 @@
 #include "test.h"
 #include "kernels/half.h"
 #include "kernels/kernels.h"
+#include "kernels/dispatch.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -63,9 +64,13 @@ TEST(norm_softmax_swiglu_rope_against_definitions) {
     float x[5] = {1, -2, 3, 0.5f, -0.25f}, w[5] = {1, 2, 0.5f, 1, -1}, out[5];
     double ss = 0;
     for (int i = 0; i < 5; i++) ss += (double)x[i] * x[i];
-    double inv = 1.0 / sqrt(ss / 5 + 1e-5);
-    sm_rmsnorm(out, x, w, 5, 1e-5f);
+    double inv = 1.0 / sqrt(ss / 5 + 1e-5), mu = (1 - 2 + 3 + 0.5 - 0.25) / 5.0, var = 0;
+    float mean, rstd, b[5] = {0.5f, 0, -1, 2, 0};
+    sm_norm_fwd_scalar(out, &mean, &rstd, x, w, NULL, 5, 1e-5f, 0);
     for (int i = 0; i < 5; i++) CHECK(fabs(out[i] - x[i] * inv * w[i]) < 1e-6);
+    for (int i = 0; i < 5; i++) var += (x[i] - mu) * (x[i] - mu) / 5;
+    sm_norm_fwd_scalar(out, &mean, &rstd, x, w, b, 5, 1e-5f, 1);
+    for (int i = 0; i < 5; i++) CHECK(fabs(out[i] - ((x[i] - mu) / sqrt(var + 1e-5) * w[i] + b[i])) < 1e-6);
     float sm[4] = {1000, 1001, 1002, 999};
     sm_softmax(sm, 4);
     double z = exp(-2) + exp(-1) + 1 + exp(-3);
