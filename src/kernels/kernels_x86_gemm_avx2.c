@@ -169,6 +169,43 @@ AVX2 static inline __attribute__((always_inline)) void tile_3x16(float *c, int l
     __m256 lo[3] = {l0, l1, l2}, hi[3] = {h0, h1, h2};
     store_tile(c, ldc, lo, hi, mr, nr, load, 0);
 }
+
+/* A panel's last 1 to 3 tokens against two neighbouring 16-row groups of
+ * an interleaved copy read in place (the second's columns g floats or
+ * halves past the first's): 4 accumulators per token, so 2 tokens keep 8
+ * multiply-adds in flight, where the 16-row tile above waits on the
+ * latency of its 4 or 6. Each sum runs over x in the same order as in the
+ * other tiles: the same bits. rows is a constant in each caller. */
+#define LOAD_W2(wp, x, f16)                                                                                    \
+    LOAD_W(wp, x, f16);                                                                                        \
+    __m256 w2 = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)(wp) + g + 16 * (x))))  \
+                    : _mm256_loadu_ps((const float *)(wp) + g + 16 * (x));                                     \
+    __m256 w3 = f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)(wp) + g + 16 * (x) + 8))) \
+                    : _mm256_loadu_ps((const float *)(wp) + g + 16 * (x) + 8)
+#define TOKEN_FMA2(j)                        \
+    b = _mm256_broadcast_ss(ap + (j));       \
+    l##j = _mm256_fmadd_ps(b, w0, l##j);     \
+    h##j = _mm256_fmadd_ps(b, w1, h##j);     \
+    u##j = _mm256_fmadd_ps(b, w2, u##j);     \
+    v##j = _mm256_fmadd_ps(b, w3, v##j)
+AVX2 static inline __attribute__((always_inline)) void tile_tail_2g(float *c, int ldc, const float *ap, const void *wp,
+                                                                   size_t g, int kc, int rows, int mr, int load,
+                                                                   int f16) {
+    __m256 l0 = _mm256_setzero_ps(), l1 = l0, l2 = l0, h0 = l0, h1 = l0, h2 = l0;
+    __m256 u0 = l0, u1 = l0, u2 = l0, v0 = l0, v1 = l0, v2 = l0;
+    for (int x = 0; x < kc; x++, ap += MR) {
+        LOAD_W2(wp, x, f16);
+        __m256 b;
+        TOKEN_FMA2(0);
+        if (rows > 1) { TOKEN_FMA2(1); }
+        if (rows > 2) { TOKEN_FMA2(2); }
+    }
+    __m256 lo[3] = {l0, l1, l2}, hi[3] = {h0, h1, h2}, lo2[3] = {u0, u1, u2}, hi2[3] = {v0, v1, v2};
+    store_tile(c, ldc, lo, hi, mr, NR, load, 0);
+    store_tile(c + NR, ldc, lo2, hi2, mr, NR, load, 0);
+}
+#undef TOKEN_FMA2
+#undef LOAD_W2
 #undef TOKEN_FMA
 #undef LOAD_W
 
@@ -192,6 +229,19 @@ AVX2 __attribute__((noinline)) static void gemm_tile_6x16_f16(TILE_ARGS) {
 }
 AVX2 __attribute__((noinline)) static void gemm_tile_3x16_f16(TILE_ARGS) { tile_3x16(c, ldc, ap, wp, kc, mr, nr, load, 1); }
 #undef TILE_ARGS
+/* tile_tail_2g for 1, 2 or 3 tokens (mr), F32 or F16 groups g elements apart */
+#define TAIL_ARGS float *c, int ldc, const float *ap, const void *wp, size_t g, int kc, int mr, int load
+AVX2 __attribute__((noinline)) static void gemm_tail_2g_f32(TAIL_ARGS) {
+    if (mr == 1) tile_tail_2g(c, ldc, ap, wp, g, kc, 1, mr, load, 0);
+    else if (mr == 2) tile_tail_2g(c, ldc, ap, wp, g, kc, 2, mr, load, 0);
+    else tile_tail_2g(c, ldc, ap, wp, g, kc, 3, mr, load, 0);
+}
+AVX2 __attribute__((noinline)) static void gemm_tail_2g_f16(TAIL_ARGS) {
+    if (mr == 1) tile_tail_2g(c, ldc, ap, wp, g, kc, 1, mr, load, 1);
+    else if (mr == 2) tile_tail_2g(c, ldc, ap, wp, g, kc, 2, mr, load, 1);
+    else tile_tail_2g(c, ldc, ap, wp, g, kc, 3, mr, load, 1);
+}
+#undef TAIL_ARGS
 
 /* block[x][i] = w(r + i, x0 + x) for i < nr (zero beyond), x < kc */
 AVX2 static void gemm_pack_block(float *block, const float *wb, size_t rs, size_t cs, int nr, int kc) {
@@ -330,6 +380,14 @@ AVX2 static inline __attribute__((always_inline)) void gemm(float *c, int ldc, c
                         continue;
                     }
                     const float *ap = direct ? tail : slice + (size_t)(p - p0) * pstride;
+                    if (in_place && mr <= 3) {   /* groups in pairs: the first of a pair takes both */
+                        if (r / NR % 2) continue;
+                        if (r + NR < n) {
+                            (layout == W_F16_X16 ? gemm_tail_2g_f16 : gemm_tail_2g_f32)(cp, ldc, ap, tile_w, (size_t)k * NR,
+                                                                                       kc, mr, load);
+                            continue;
+                        }
+                    }
                     if (layout == W_F16_X16) (mr > 3 ? gemm_tile_6x16_f16 : gemm_tile_3x16_f16)(cp, ldc, ap, tile_w, kc, mr, nr, load);
                     else if (whole) gemm_tile_6x16_stream(cp, ldc, ap, tile_w, kc, mr, nr, 0);
                     else (mr > 3 ? gemm_tile_6x16 : gemm_tile_3x16)(cp, ldc, ap, tile_w, kc, mr, nr, load);

@@ -891,13 +891,17 @@ TEST(simd_gemm_in_place_equals_packed) {
 }
 
 /* The strided product on F16 weights (gemm_f16), and on BF16 ones
- * (gemm_bf16), gives, bit for bit, what the level's gemm gives on the same
+ * (gemm_bf16), and on the 16-row interleaved copies (gemm_f16x16,
+ * gemm_x16) gives, bit for bit, what the level's gemm gives on the same
  * weights converted to F32, for shapes with tails in every dimension and
  * both accumulate modes. */
 TEST(simd_gemm_f16_equals_gemm_on_converted_weights) {
     const sm_kernel_table *all[8];
     int n = sm_kernels_available(all, 8), levels = 0;
-    int shapes[][3] = {{1, 1, 1}, {13, 33, 17}, {25, 70, 300}, {37, 96, 513}, {128, 32, 128}, {7, 5, 3}, {1100, 40, 290}};
+    /* a last panel of 1, 2 and 3 tokens against an even and an odd number of 16-row groups (the
+     * interleaved copy's tails take two groups at a time) */
+    int shapes[][3] = {{1, 1, 1},       {13, 33, 17},  {25, 70, 300}, {37, 96, 513}, {128, 32, 128},
+                       {7, 5, 3},       {1100, 40, 290}, {27, 48, 400}, {9, 80, 20},  {14, 112, 64}};
     uint64_t seed = 35;
     for (int v = 0; v < n; v++) {
         const sm_kernel_table *kt = all[v];
