@@ -9,6 +9,7 @@
 #include "kernels/dispatch.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 /* Prompt attention in blocks with an online softmax: a block of ATT_QB
@@ -29,6 +30,7 @@ typedef struct attention_task {
     sm_kv_type tk, tv;
     float *out;
     int pos0, n, window;
+    atomic_int next;   /* the next (block, head) not yet taken by a thread */
 } attention_task;
 
 /* Head h's ALiBi slope (added to its scores by sm_alibi), 0 without ALiBi. */
@@ -189,14 +191,17 @@ static void attend_block_gemm(const attention_task *t, int h, int i0, int nq, fl
 }
 
 static void attention_task_fn(void *ctx, int ith, int nth) {
-    const attention_task *t = ctx;
+    (void)nth;
+    attention_task *t = ctx;
     const sm_session *s = t->s;
     int qb = s->kt->gemm ? ATT_GQ : ATT_QB;
     int heads = s->model->hp.n_heads, blocks = (t->n + qb - 1) / qb;
     float *scratch = s->att_scratch + (size_t)ith * sm_attention_scratch(&s->model->hp);
-    /* later query blocks see more positions: dealt round-robin to balance */
-    for (int task = ith; task < heads * blocks; task += nth) {
-        int b = task / heads, i0 = b * qb, nq = t->n - i0 < qb ? t->n - i0 : qb;
+    /* the threads take a (block, head) at a time as each finishes one, the
+     * last query blocks (which see the most positions) first: a thread
+     * slowed by another process takes fewer, and the last ones are short */
+    for (int task; (task = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed)) < heads * blocks;) {
+        int b = blocks - 1 - task / heads, i0 = b * qb, nq = t->n - i0 < qb ? t->n - i0 : qb;
         if (s->kt->gemm) attend_block_gemm(t, task % heads, i0, nq, scratch);
         else attend_block(t, task % heads, i0, nq, scratch);
     }
@@ -207,7 +212,7 @@ static void attention_batch(sm_session *s, const sm_session *kv, const float *q,
     const sm_hparams *hp = &s->model->hp;
     SM_PROF_BEGIN(s->prof, SM_SC_ATTENTION, -1);
     attention_task t = {s, q, sm_kv_row(kv, 0, layer, 0), sm_kv_row(kv, 1, layer, 0), kv->type_k, kv->type_v, out,
-                        pos0, n, window};
+                        pos0, n, window, 0};
     sm_threadpool_run(s->pool, attention_task_fn, &t);
     uint64_t pairs = (uint64_t)n * pos0 + (uint64_t)n * (n + 1) / 2;  /* (token, position) pairs */
     /* each K and V row is read once per block of ATT_QB queries */

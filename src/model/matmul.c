@@ -15,6 +15,7 @@
 #include "ops.h"
 #include "kernels/interleave.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 /* Whether w's products read xq's block sums (its interleaved kernels, one
@@ -241,6 +242,7 @@ typedef struct matmul_task {
     int n, accumulate;
     int integer;             /* the batch goes to s->xq for the type's batch_x16 kernel ... */
     uint32_t act;            /* ... in this activation format (Q8_0, Q8_1, Q8_K) */
+    atomic_int next_chunk;   /* the next chunk of rows not yet taken by a thread */
 } matmul_task;
 
 /* c[i][r] += bias[r] for rows r0..r1 of every token, through the level's
@@ -355,16 +357,26 @@ static void pack_task_fn(void *ctx, int ith, int nth) {
     else sm_pack_a_share(t->s->kt, t->s->pack, t->a, t->n, t->w->cols, ith, nth);
 }
 
+/* The rows in MATMUL_CHUNKS chunks per thread, which the threads take in
+ * turn as each finishes one: a thread slowed by another process (a busy
+ * sibling core, a neighbour's VM) takes fewer, and the others do not wait
+ * for it at the end. Each row's sums are the same whichever thread and
+ * chunk computes it. */
+#define MATMUL_CHUNKS 4
+
 static void matmul_task_fn(void *ctx, int ith, int nth) {
-    const matmul_task *t = ctx;
-    /* shares of whole register tiles (the strided product's) or 16-row groups:
+    matmul_task *t = ctx;
+    /* chunks of whole register tiles (the strided product's) or 16-row groups:
      * 288 rows on two AVX2 threads are 144 each, not 160 and 128 */
-    int r0, r1;
-    sm_share(t->w->rows, t->s->kt->gemm ? t->s->kt->gemm_nr : SM_X16, ith, nth, &r0, &r1);
+    int unit = t->s->kt->gemm ? t->s->kt->gemm_nr : SM_X16, chunks = nth > 1 ? nth * MATMUL_CHUNKS : 1;
     float *deq = t->s->deq + (size_t)ith * SM_MATMUL_DEQ_ROWS * t->s->max_cols;
-    if (r0 >= r1) return;
-    if (t->integer) matmul_rows_integer(t, r0, r1, deq);
-    else matmul_rows(t, r0, r1, deq);
+    for (int c; (c = atomic_fetch_add_explicit(&t->next_chunk, 1, memory_order_relaxed)) < chunks;) {
+        int r0, r1;
+        sm_share(t->w->rows, unit, c, chunks, &r0, &r1);
+        if (r0 >= r1) break;   /* the last chunks are the empty ones */
+        if (t->integer) matmul_rows_integer(t, r0, r1, deq);
+        else matmul_rows(t, r0, r1, deq);
+    }
 }
 
 int sm_matmul(sm_session *s, float *c, int ldc, const sm_matrix *w, const float *a, int n, int n_vec,
@@ -381,7 +393,7 @@ int sm_matmul(sm_session *s, float *c, int ldc, const sm_matrix *w, const float 
     /* a type with integer batch products on its interleaved copy: against
      * the batch quantized once (as one token's input is), else floats */
     int integer = w->x16 && s->tk[w->type].batch_x16 && act != SM_GGML_F32;
-    matmul_task t = {s, c, ldc, w, a, bias, n, accumulate, integer, act};
+    matmul_task t = {s, c, ldc, w, a, bias, n, accumulate, integer, act, 0};
     if (t.integer) {   /* quantized once, shared by the threads (and by the products of a shared input) */
         if (xq_held(s, w, act, a, n) < 2) sm_threadpool_run(s->pool, pack_task_fn, &t);
         note_quantized(s, w, act, a, n);
