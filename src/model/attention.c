@@ -128,8 +128,9 @@ static void attend_block(const attention_task *t, int h, int i0, int nq, float *
         }
     }
     for (int j = 0; j < nq; j++) {
-        float *dst = t->out + (size_t)(i0 + j) * qd + (size_t)h * hd, inv = 1.0f / l[j];
-        for (int d = 0; d < hd; d++) dst[d] = o[(size_t)j * hd + d] * inv;
+        float *dst = t->out + (size_t)(i0 + j) * qd + (size_t)h * hd;
+        memcpy(dst, o + (size_t)j * hd, (size_t)hd * sizeof(float));
+        kt->scale_max(dst, 1.0f / l[j], hd);
     }
 }
 
@@ -166,20 +167,25 @@ static void attend_block_gemm(const attention_task *t, int h, int i0, int nq, fl
                 memset(row, 0, (size_t)nk * sizeof(float));
                 continue;
             }
-            float bmax = -INFINITY, *oj = o + (size_t)j * hd;
-            for (int p = p0; p < p1; p++) row[p] *= scale;
-            if (cap > 0) sm_softcap(row + p0, n, cap);
-            if (slope != 0) sm_alibi(row + p0, n, slope, kb + p0 - pos);
-            for (int p = p0; p < p1; p++) bmax = row[p] > bmax ? row[p] : bmax;
+            float *oj = o + (size_t)j * hd;
+            /* the scores scaled, and their largest (vectorized: the level's scale_max, the same
+             * products; the largest of the same values) */
+            float bmax = kt->scale_max(row + p0, scale, n);
+            if (cap > 0 || slope != 0) {
+                if (cap > 0) sm_softcap(row + p0, n, cap);
+                if (slope != 0) sm_alibi(row + p0, n, slope, kb + p0 - pos);
+                bmax = -INFINITY;
+                for (int p = p0; p < p1; p++) bmax = row[p] > bmax ? row[p] : bmax;
+            }
             if (bmax > m[j]) {
                 float c = expf(m[j] - bmax);   /* 0 on the first block */
                 l[j] *= c;
-                for (int d = 0; d < hd; d++) oj[d] *= c;
+                if (m[j] > -INFINITY) kt->scale_max(oj, c, hd);   /* o is still 0 on the first block */
                 m[j] = bmax;
             }
             l[j] += kt->exp_sum(row + p0, m[j], n);
-            for (int p = 0; p < p0; p++) row[p] = 0.0f;
-            for (int p = p1; p < nk; p++) row[p] = 0.0f;
+            memset(row, 0, (size_t)p0 * sizeof(float));
+            memset(row + p1, 0, (size_t)(nk - p1) * sizeof(float));
         }
         kt->gemm_pack(pp, sc, ATT_KB, 1, nq, nk, 0, panels);
         kt->gemm(o, hd, pp, nq, v, 1, vs, hd, nk, 1);   /* O[j] += sum over p of P[j][p] v_(kb+p) */
