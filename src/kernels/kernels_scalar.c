@@ -2,6 +2,7 @@
  * variants are tested against these. */
 #include "kernels.h"
 #include "half.h"
+#include "dispatch.h"
 
 #include <math.h>
 #include <string.h>
@@ -64,14 +65,7 @@ void sm_add(float *x, const float *y, int n) {
 }
 
 void sm_rope(float *x, int n_heads, int head_dim, int rot_dim, const float *cos_t, const float *sin_t) {
-    for (int h = 0; h < n_heads; h++) {
-        float *v = x + (size_t)h * head_dim;
-        for (int i = 0; i < rot_dim / 2; i++) {
-            float a = v[2 * i], b = v[2 * i + 1];
-            v[2 * i] = a * cos_t[i] - b * sin_t[i];
-            v[2 * i + 1] = a * sin_t[i] + b * cos_t[i];
-        }
-    }
+    for (int h = 0; h < n_heads; h++) sm_rope_pairs_scalar(x + (size_t)h * head_dim, cos_t, sin_t, 1.0f, rot_dim / 2);
 }
 
 void sm_rope_neox(float *x, int n_heads, int head_dim, int rot_dim, const float *cos_t, const float *sin_t) {

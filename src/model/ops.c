@@ -139,6 +139,13 @@ typedef struct rope_task {
     int local;
 } rope_task;
 
+/* RoPE's pairs (x[2i], x[2i+1]) of each of a row's heads, through the
+ * level's rope_pairs: the scalar rotation's bits, vectorized. */
+static void rope_heads(const sm_kernel_table *kt, float *x, int heads, int head_dim, int half, const float *c,
+                       const float *sn) {
+    for (int h = 0; h < heads; h++) kt->rope_pairs(x + (size_t)h * head_dim, c, sn, 1.0f, half);
+}
+
 /* Rotates the rows of each sequence of the batch, a share of every
  * sequence's rows per thread. */
 static void rope_rows_fn(void *ctx, int ith, int nth) {
@@ -160,8 +167,8 @@ static void rope_rows_fn(void *ctx, int ith, int nth) {
                 sm_rope_neox(r->q + t * qd, hp->n_heads, hp->head_dim, hp->rope_dim, c, sn);
                 sm_rope_neox(r->k + t * kvd, hp->n_kv_heads, hp->head_dim, hp->rope_dim, c, sn);
             } else {
-                sm_rope(r->q + t * qd, hp->n_heads, hp->head_dim, hp->rope_dim, c, sn);
-                sm_rope(r->k + t * kvd, hp->n_kv_heads, hp->head_dim, hp->rope_dim, c, sn);
+                rope_heads(r->s->kt, r->q + t * qd, hp->n_heads, hp->head_dim, half, c, sn);
+                rope_heads(r->s->kt, r->k + t * kvd, hp->n_kv_heads, hp->head_dim, half, c, sn);
             }
             /* mistral3: the queries' temperature at this position (the keys, cached, stay as they are) */
             if (hp->attn_temp_scale != 0) sm_scale(r->q + t * qd, sm_attn_temp(hp, sq->pos0 + j), qd);
