@@ -106,6 +106,13 @@ all: $(STATIC) $(SHARED) $(CLI) smallmind
 
 $(BUILD)/src/cli/profile_report.o: ALL_CFLAGS += -DSM_BUILD_FLAGS='"$(strip $(CC) $(CFLAGS))"'
 
+# The AVX2 strided product's register tiles: each inner loop starts on a
+# 64-byte boundary, so where it lies does not depend on the code before it
+# in the file (the F16 tile's loop, 117 bytes, spans two 64-byte fetch
+# windows so, and three when it began 32 bytes in: LLaMA 110M F16 prompts
+# on Zen 3 ran 1.03-1.11x faster aligned, medians of 10 alternating rounds)
+$(BUILD)/src/kernels/kernels_x86_gemm_avx2.o: ALL_CFLAGS += -falign-loops=64
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
