@@ -89,6 +89,28 @@ static const float *head_rows(const sm_session *s, const void *layer, sm_kv_type
     return buf;
 }
 
+/* A query's running maximum m, normaliser l and unnormalised output o
+ * (hd values) after a block whose largest score is bmax: rescaled by
+ * exp(m - bmax) where bmax is larger (o is still 0 before the first block). */
+static void online_max(const sm_kernel_table *kt, float *m, float *l, float *o, float bmax, int hd) {
+    if (!(bmax > *m)) return;   /* (a NaN maximum changes nothing, as before) */
+    float c = expf(*m - bmax);   /* 0 on the first block */
+    *l *= c;
+    if (*m > -INFINITY) kt->scale_max(o, c, hd);
+    *m = bmax;
+}
+
+/* Head h's output rows for queries i0..i0+nq: each o row divided by its l
+ * (a product with 1 / l, through the level's scale_max). */
+static void write_heads_out(const attention_task *t, const sm_kernel_table *kt, int h, int i0, int nq, const float *o,
+                            const float *l, int hd, int qd) {
+    for (int j = 0; j < nq; j++) {
+        float *dst = t->out + (size_t)(i0 + j) * qd + (size_t)h * hd;
+        memcpy(dst, o + (size_t)j * hd, (size_t)hd * sizeof(float));
+        kt->scale_max(dst, 1.0f / l[j], hd);
+    }
+}
+
 static void attend_block(const attention_task *t, int h, int i0, int nq, float *scratch) {
     const sm_session *s = t->s;
     const sm_hparams *hp = &s->model->hp;
@@ -117,21 +139,12 @@ static void attend_block(const attention_task *t, int h, int i0, int nq, float *
             if (cap > 0) sm_softcap(sc, n, cap);
             if (slope != 0) sm_alibi(sc, n, slope, kb + p0 - pos);
             for (int p = 0; p < n; p++) bmax = sc[p] > bmax ? sc[p] : bmax;
-            if (bmax > m[j]) {
-                float c = expf(m[j] - bmax);   /* 0 on the first block */
-                l[j] *= c;
-                for (int d = 0; d < hd; d++) oj[d] *= c;
-                m[j] = bmax;
-            }
+            online_max(kt, &m[j], &l[j], oj, bmax, hd);
             l[j] += kt->exp_sum(sc, m[j], n);
             for (int p = 0; p < n; p++) kt->axpy(oj, sc[p], v + (size_t)p * vs, hd);
         }
     }
-    for (int j = 0; j < nq; j++) {
-        float *dst = t->out + (size_t)(i0 + j) * qd + (size_t)h * hd;
-        memcpy(dst, o + (size_t)j * hd, (size_t)hd * sizeof(float));
-        kt->scale_max(dst, 1.0f / l[j], hd);
-    }
+    write_heads_out(t, kt, h, i0, nq, o, l, hd, qd);
 }
 
 /* The same block walk for nq <= ATT_GQ queries through the strided product. */
@@ -177,12 +190,7 @@ static void attend_block_gemm(const attention_task *t, int h, int i0, int nq, fl
                 bmax = -INFINITY;
                 for (int p = p0; p < p1; p++) bmax = row[p] > bmax ? row[p] : bmax;
             }
-            if (bmax > m[j]) {
-                float c = expf(m[j] - bmax);   /* 0 on the first block */
-                l[j] *= c;
-                if (m[j] > -INFINITY) kt->scale_max(oj, c, hd);   /* o is still 0 on the first block */
-                m[j] = bmax;
-            }
+            online_max(kt, &m[j], &l[j], oj, bmax, hd);
             l[j] += kt->exp_sum(row + p0, m[j], n);
             memset(row, 0, (size_t)p0 * sizeof(float));
             memset(row + p1, 0, (size_t)(nk - p1) * sizeof(float));
@@ -190,10 +198,7 @@ static void attend_block_gemm(const attention_task *t, int h, int i0, int nq, fl
         kt->gemm_pack(pp, sc, ATT_KB, 1, nq, nk, 0, panels);
         kt->gemm(o, hd, pp, nq, v, 1, vs, hd, nk, 1);   /* O[j] += sum over p of P[j][p] v_(kb+p) */
     }
-    for (int j = 0; j < nq; j++) {
-        float *dst = t->out + (size_t)(i0 + j) * qd + (size_t)h * hd, inv = 1.0f / l[j];
-        for (int d = 0; d < hd; d++) dst[d] = o[(size_t)j * hd + d] * inv;
-    }
+    write_heads_out(t, kt, h, i0, nq, o, l, hd, qd);
 }
 
 static void attention_task_fn(void *ctx, int ith, int nth) {
